@@ -1,0 +1,1 @@
+"""CLI command groups. Each module exposes Typer commands and imports heavy things lazily."""

@@ -1,0 +1,91 @@
+"""Shared CLI plumbing: global options, settings, the store (with crash recovery), output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from orchestrator.config import Settings
+    from orchestrator.evidence.store import EvidenceStore
+
+
+@dataclass
+class AppState:
+    config: str | None = None
+    traceback: bool = False
+    _settings: Settings | None = None
+    _store: EvidenceStore | None = None
+    _recovered: bool = field(default=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from orchestrator.config import load_settings
+
+            self._settings = load_settings(self.config)
+        return self._settings
+
+    def store(self, recover: bool = True) -> EvidenceStore:
+        """Open the evidence store; first recover runs orphaned by a killed drill."""
+        if self._store is None:
+            from orchestrator.evidence.store import EvidenceStore
+
+            self._store = EvidenceStore(self.settings().database_url())
+        if recover and not self._recovered:
+            self._recovered = True
+            self._recover()
+        return self._store
+
+    def _recover(self) -> None:
+        from orchestrator.engine.recovery import recover_orphans
+        from orchestrator.providers import build_provider
+
+        settings = self.settings()
+        assert self._store is not None
+
+        def provider_for(env: str) -> Any:
+            name, cfg = settings.environment(env)
+            return build_provider(name, cfg, settings)
+
+        recover_orphans(settings, self._store, provider_for,
+                        lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"))
+
+
+def state(ctx: typer.Context) -> AppState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppState):
+        obj = AppState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+_consoles: dict[str, Console] = {}
+
+
+def err_console() -> Console:
+    """Progress and messages go to stderr, so stdout stays parseable."""
+    if "err" not in _consoles:
+        from rich.console import Console
+
+        _consoles["err"] = Console(stderr=True, highlight=False)
+    return _consoles["err"]
+
+
+def out_console() -> Console:
+    if "out" not in _consoles:
+        from rich.console import Console
+
+        _consoles["out"] = Console(highlight=False)
+    return _consoles["out"]
+
+
+def print_json(data: Any) -> None:
+    """The one JSON document of a --json command: stdout, nothing else there."""
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    sys.stdout.flush()

@@ -1,0 +1,101 @@
+"""`drill plan`: the run plan with each step's provider calls and rollback."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator.config import EnvironmentConfig
+from orchestrator.engine.plan import RunPlan, describe_step
+from orchestrator.providers.base import Provider
+
+
+def _calls(provider: Provider, action: str | None, args: dict[str, Any], mode: str
+           ) -> list[dict[str, Any]]:
+    if not action:
+        return []
+    return [asdict(c) for c in provider.plan(action, args, mode)]
+
+
+def plan_document(plan: RunPlan, provider: Provider, env_name: str,
+                  env: EnvironmentConfig) -> dict[str, Any]:
+    mode = plan.mode.value
+    scenarios = []
+    for sc in plan.scenarios:
+        entry: dict[str, Any] = {
+            "id": sc.scenario_id, "kind": sc.kind.value, "ref": sc.ref, "title": sc.title,
+            "objectives": {"rto_s": sc.objectives.rto, "rpo_s": sc.objectives.rpo},
+            "destructive": sc.destructive(plan.mode), "steps": [],
+        }
+        if sc.runbook is not None:
+            phases = [("precondition", sc.runbook.preconditions),
+                      ("step", sc.steps_for(plan.mode))]
+            for phase, steps in phases:
+                for step in steps:
+                    d = describe_step(step)
+                    d["phase"] = phase
+                    d["calls"] = _calls(provider, step.action, d.get("args", {}), mode)
+                    if "rollback" in d:
+                        d["rollback"]["calls"] = _calls(provider, d["rollback"]["action"],
+                                                        d["rollback"]["args"], mode)
+                    entry["steps"].append(d)
+            for ver in sc.runbook.verification:
+                entry["steps"].append({"phase": "verification", "name": ver.name or ver.action,
+                                       "kind": "probe", "action": ver.action, "args": ver.args,
+                                       "calls": _calls(provider, ver.action, ver.args, mode)})
+            for step in sc.runbook.rollback:
+                d = describe_step(step)
+                d["phase"] = "rollback"
+                d["calls"] = _calls(provider, step.action, d.get("args", {}), mode)
+                entry["steps"].append(d)
+        elif sc.experiment is not None:
+            doc = sc.experiment.document
+            for phase, acts in (("precondition",
+                                 (doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+                                ("step", doc.get("method") or []),
+                                ("rollback", doc.get("rollbacks") or [])):
+                for act in acts:
+                    entry["steps"].append({"phase": phase, "name": act.get("name"),
+                                           "kind": act.get("type"),
+                                           "provider": act.get("provider")})
+        scenarios.append(entry)
+    return {"drill": plan.target, "kind": plan.kind.value, "title": plan.title, "env": env_name,
+            "provider": env.provider.value, "protected": env.protected, "mode": mode,
+            "mutating": plan.mutating, "needs_confirmation": env.protected and plan.mutating,
+            "scenarios": scenarios}
+
+
+def render_plan(doc: dict[str, Any], console: Console) -> None:
+    console.print(f"[bold]Plan:[/] {doc['title']} ({doc['kind']} {doc['drill']}) on "
+                  f"[cyan]{doc['env']}[/] ({doc['provider']}, mode {doc['mode']})"
+                  + (" [bold red]PROTECTED[/]" if doc["protected"] else ""))
+    console.print("[dim]Nothing is changed by `drill plan`.[/]")
+    for sc in doc["scenarios"]:
+        obj = sc["objectives"]
+        console.rule(f"[bold]{sc['id']}[/] · {sc['title']}", align="left")
+        console.print(f"  objectives: RTO ≤ {obj['rto_s']}s, RPO ≤ {obj['rpo_s']}s")
+        for n, step in enumerate(sc["steps"], 1):
+            what = step.get("action") or (step.get("provider") or {}).get("func") or step["kind"]
+            flag = " [red](destructive)[/]" if step.get("destructive") else ""
+            mark = f" [magenta]⟵ {step['mark']}[/]" if step.get("mark") else ""
+            console.print(f"  {n:>2}. [dim]{step['phase']:<12}[/] {step['name']} "
+                          f"[cyan]{what}[/]{flag}{mark}")
+            for call in step.get("calls", []):
+                console.print(f"        → {call['target']}: [bold]{call['operation']}[/] "
+                              f"{_args(call['arguments'])}")
+            if step.get("rollback"):
+                rb = step["rollback"]
+                console.print(f"        ↩ rollback: {rb['action']} {_args(rb['args'])}")
+                for call in rb.get("calls", []):
+                    console.print(f"          → {call['target']}: {call['operation']} "
+                                  f"{_args(call['arguments'])}")
+    if doc["needs_confirmation"]:
+        console.print(f"\n[bold red]{doc['env']} is protected:[/] `drill run` needs --yes.")
+
+
+def _args(args: dict[str, Any]) -> str:
+    if not args:
+        return ""
+    return "[dim]" + ", ".join(f"{k}={v}" for k, v in args.items()) + "[/]"

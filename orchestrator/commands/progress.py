@@ -1,0 +1,93 @@
+"""Rich progress for `drill run` on a terminal (stderr): scenarios, steps, probes."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator.durations import format_duration
+
+_ICONS = {"succeeded": "[green]✔[/]", "failed": "[red]✘[/]", "interrupted": "[yellow]⚠[/]",
+          "skipped": "[dim]-[/]"}
+
+
+class ConsoleReporter:
+    """Line-oriented progress: readable live, and readable in a CI log afterwards."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self._step_started = 0.0
+        self._status: Any = None
+
+    def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None:
+        self.console.print(f"[bold]{title}[/] on [cyan]{env}[/] — run [bold]{run_id}[/] "
+                           f"({scenarios} scenario{'s' if scenarios != 1 else ''})")
+
+    def scenario_started(self, scenario_id: str, title: str) -> None:
+        self.console.rule(f"[bold]{scenario_id}[/] · {title}", align="left")
+
+    def step_started(self, phase: str, name: str) -> None:
+        self._step_started = time.monotonic()
+        if self.console.is_terminal:
+            self._stop_status()
+            self._status = self.console.status(f"{phase}: {name}")
+            self._status.start()
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def step_finished(self, phase: str, name: str, status: str, detail: str | None) -> None:
+        self._stop_status()
+        took = time.monotonic() - self._step_started
+        icon = _ICONS.get(status, status)
+        extra = f" [red]{detail}[/]" if detail and status != "succeeded" else ""
+        self.console.print(f"  {icon} [dim]{phase:<12}[/] {name} "
+                           f"[dim]({format_duration(took)})[/]{extra}")
+
+    def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None:
+        met = summary.get("met")
+        verdict = {True: "[green]objectives met[/]", False: "[red]objectives NOT met[/]",
+                   None: "[dim]no objectives[/]"}[met]
+        self.console.print(
+            f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
+            f"RPO {format_duration(summary.get('rpo_s'))}, "
+            f"lost writes {summary.get('lost_writes') if summary.get('lost_writes') is not None else '—'}"
+            f" · {verdict}")
+
+    def note(self, message: str) -> None:
+        self.console.print(f"  [dim]{message}[/]")
+
+    def probe_status(self, line: str) -> None:
+        if self._status is not None:
+            self._status.update(line)
+
+    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+        if not sys.stdin.isatty():
+            return None
+        self._stop_status()
+        self.console.print(f"\n[bold yellow]MANUAL STEP[/] {instructions}")
+        answer = self.console.input("Type [bold]done[/] when finished, [bold]fail[/] if it "
+                                    "could not be done: ").strip().lower()
+        return answer in {"done", "y", "yes", "ok"}
+
+
+def summary_table(doc: dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left")
+    for col in ("scenario", "status", "RTO", "RPO", "lost writes", "objective", "met?"):
+        table.add_column(col)
+    for sc in doc["scenarios"]:
+        obj = sc["objectives"]
+        objective = (f"RTO ≤ {format_duration(obj['rto_s'])}, RPO ≤ {format_duration(obj['rpo_s'])}"
+                     if obj["rto_s"] is not None or obj["rpo_s"] is not None else "—")
+        met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[sc["met"]]
+        table.add_row(sc["id"], sc["status"], format_duration(sc["rto_s"]),
+                      format_duration(sc["rpo_s"]),
+                      "—" if sc["lost_writes"] is None else str(sc["lost_writes"]), objective, met)
+    return table

@@ -1,0 +1,151 @@
+"""`drill run`, `drill plan`, `drill abort`, `drill ack`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+ENV_HELP = "environment from drill.yaml (default: lab, the local DR lab)"
+
+
+def run(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="drill, runbook or experiment: id or file path")],
+    env: Annotated[str | None, typer.Option("--env", "-e", help=ENV_HELP)] = None,
+    mode: Annotated[str | None, typer.Option(
+        help="live disrupts the target; isolated restores/promotes a clone and leaves "
+             "production alone (default: the drill's own mode)")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=(
+        "confirm mutating actions on a protected environment (recorded as an approval)"))
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")
+                       ] = False,
+    only: Annotated[list[str] | None, typer.Option(
+        help="run only this scenario (repeatable)")] = None,
+    keep: Annotated[bool, typer.Option(help="keep restored instances after validation")
+                    ] = False,
+) -> None:
+    """Run a drill, runbook or experiment; measure RTO/RPO; record evidence.
+
+    Exit codes: 0 every objective met · 1 an objective missed or a step failed ·
+    2 usage or invalid definition · 3 aborted (rollbacks done).
+
+    Examples:
+
+      drill run quarterly-dr                      # the four DR scenarios on the lab
+
+      drill run rds-failover --env staging --yes  # one runbook on a protected env
+
+      drill run experiments/db-health.yaml --json
+    """
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.plan import build_plan
+    from orchestrator.engine.results import run_document
+    from orchestrator.engine.runner import RunEngine, RunOptions
+    from orchestrator.errors import ExitStatus, UsageError
+    from orchestrator.providers import build_provider
+
+    app_state = state(ctx)
+    settings = app_state.settings()
+    if mode not in (None, "live", "isolated"):
+        raise UsageError(f"--mode must be live or isolated, not {mode!r}")
+    env_name, env_cfg = settings.environment(env)
+    plan = build_plan(Catalog(settings), target, mode, only)
+    store = app_state.store()
+    reporter: Any = None
+    if not as_json:
+        from orchestrator.commands.progress import ConsoleReporter
+
+        reporter = ConsoleReporter(err_console())
+    engine = RunEngine(settings, store, env_name, env_cfg,
+                       lambda: build_provider(env_name, env_cfg, settings), reporter)
+    outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep))
+    doc = run_document(store, outcome.run_id)
+    if as_json:
+        print_json(doc)
+    else:
+        from orchestrator.commands.progress import summary_table
+
+        out_console().print(summary_table(doc))
+        if outcome.error:
+            err_console().print(f"[red]drill:[/] {outcome.error}")
+        if outcome.exit_status is ExitStatus.FAILED:
+            err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
+    raise typer.Exit(int(outcome.exit_status))
+
+
+def plan(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="drill, runbook or experiment: id or file path")],
+    env: Annotated[str | None, typer.Option("--env", "-e", help=ENV_HELP)] = None,
+    mode: Annotated[str | None, typer.Option(help="live | isolated")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    only: Annotated[list[str] | None, typer.Option(help="only this scenario")] = None,
+) -> None:
+    """Show every step, the API calls or lab operations it would make, and its rollback.
+
+    Changes nothing. Review it before running against a protected environment.
+    """
+    from orchestrator.commands.planview import plan_document, render_plan
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.plan import build_plan
+    from orchestrator.providers import build_provider
+
+    settings = state(ctx).settings()
+    env_name, env_cfg = settings.environment(env)
+    run_plan = build_plan(Catalog(settings), target, mode, only)
+    provider = build_provider(env_name, env_cfg, settings)
+    try:
+        doc = plan_document(run_plan, provider, env_name, env_cfg)
+    finally:
+        provider.close()
+    if as_json:
+        print_json(doc)
+    else:
+        render_plan(doc, out_console())
+
+
+def abort(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="the run to abort (see `drill runs list`)")],
+) -> None:
+    """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
+    from orchestrator.errors import NotFoundError, UsageError
+    from orchestrator.evidence.models import Run, RunStatus
+
+    store = state(ctx).store()
+    with store.session() as s:
+        run_row = s.get(Run, run_id)
+        if run_row is None:
+            raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+        if run_row.status != RunStatus.RUNNING:
+            raise UsageError(f"run {run_id} is already {run_row.status}")
+        run_row.abort_requested = True
+        s.add(run_row)
+    signalled = ""
+    if run_row.host == socket.gethostname():
+        try:
+            os.kill(run_row.pid, signal.SIGTERM)
+            signalled = f" (sent SIGTERM to pid {run_row.pid})"
+        except ProcessLookupError:
+            signalled = " (its process is gone; the next drill command recovers it)"
+    err_console().print(f"abort requested for {run_id}{signalled}; rollbacks will run")
+
+
+def ack(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="run waiting on a manual step")],
+    note: Annotated[str | None, typer.Option(help="what was done")] = None,
+) -> None:
+    """Acknowledge the manual step a run is waiting for."""
+    from orchestrator.engine.ack import acknowledge
+    from orchestrator.engine.runner import operator
+
+    acknowledge(state(ctx).store(), run_id, operator(), note)
+    err_console().print(f"acknowledged the manual step of {run_id}")

@@ -1,0 +1,74 @@
+"""`drill runs list|show`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import out_console, print_json, state
+
+app = typer.Typer(help="Past and running runs, from the evidence store.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
+    env: Annotated[str | None, typer.Option(help="only this environment")] = None,
+    drill: Annotated[str | None, typer.Option(help="only this drill/runbook/experiment")] = None,
+) -> None:
+    """List runs, newest first."""
+    from rich.table import Table
+
+    from orchestrator.engine.results import list_runs
+
+    runs = list_runs(state(ctx).store(), limit, env, drill)
+    if as_json:
+        print_json(runs)
+        return
+    table = Table()
+    for col in ("run id", "drill", "env", "status", "trigger", "started", "by"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(r["run_id"], r["drill"], r["env"], r["status"], r["trigger"],
+                      (r["started_at"] or "")[:19], r["who"])
+    out_console().print(table if runs else "no runs yet — try `drill run quarterly-dr`")
+
+
+@app.command("show")
+def show_cmd(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="run id (see `drill runs list`)")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """One run: scenarios, steps, measurements, findings and timeline."""
+    from orchestrator.commands.progress import summary_table
+    from orchestrator.engine.results import run_document
+
+    doc = run_document(state(ctx).store(), run_id, detail=True)
+    if as_json:
+        print_json(doc)
+        return
+    console = out_console()
+    console.print(summary_table(doc))
+    console.print(f"started {doc['started_at']} by {doc['who']} ({doc['trigger']}), "
+                  f"ended {doc['ended_at'] or '—'}")
+    if doc.get("error"):
+        console.print(f"[red]error:[/] {doc['error']}")
+    console.print("\n[bold]Steps[/]")
+    for st in doc["steps"]:
+        console.print(f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
+                      f"{st['status']:<10} {st['name']}"
+                      + (f"  [red]{st['error']}[/]" if st["error"] else ""))
+    if doc["measurements"]:
+        console.print("\n[bold]Measurements[/]")
+        for m in doc["measurements"]:
+            bound = f" ±{m['error_bound_s']}s" if m["error_bound_s"] else ""
+            console.print(f"  {m['scenario'] or '':<18} {m['name']:<12} {m['value']} {m['unit']}"
+                          f"{bound}  [dim]{m['method']}[/]")
+    if doc["findings"]:
+        console.print("\n[bold]Findings[/]")
+        for f in doc["findings"]:
+            console.print(f"  #{f['id']} [{f['severity']}] {f['title']} — {f['corrective_action']}")

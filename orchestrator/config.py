@@ -1,0 +1,206 @@
+"""drill.yaml → typed settings (DESIGN section 4, a Contract).
+
+Where the configuration comes from, first match wins: ``--config FILE``, then
+``DRILL_CONFIG``, then ``./drill.yaml``. With none of them drill works out of the box:
+SQLite under ``.drill/`` and the embedded ``lab`` environment. ``DRILL_*`` variables
+override single settings: ``DRILL_DATABASE``, ``DRILL_STATE_DIR``, ``DRILL_DEFAULT_ENV``
+and ``DRILL_ENVIRONMENTS__<ENV>__<FIELD>`` (e.g. ``DRILL_ENVIRONMENTS__STAGING__PROTECTED=true``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.errors import ConfigError, DefinitionError
+from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
+
+CONFIG_FILE_NAME = "drill.yaml"
+DEFAULT_STATE_DIR = ".drill"
+
+
+class ProviderKind(StrEnum):
+    LAB = "lab"
+    AWS = "aws"
+
+
+class TerraformConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: str = Field(description="local path, s3://bucket/key, or `terraform show -json` file")
+
+
+class ProbesConfig(BaseModel):
+    """How the service is observed from the outside."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    db: str | None = Field(None, description="libpq DSN or Secrets Manager ARN")
+    http: str | None = None
+    interval_s: float | None = Field(None, gt=0)
+
+
+class EnvironmentConfig(BaseModel):
+    """One environment drills run against."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: ProviderKind
+    region: str | None = None
+    dr_region: str | None = None
+    terraform: TerraformConfig | None = None
+    endpoint_url: str | None = None
+    assume_role_arn: str | None = None
+    protected: bool = False
+    targets: dict[str, str] = Field(default_factory=dict)
+    probes: ProbesConfig | Literal["none"] | None = None
+    db_secret_arn: str | None = None
+    fis_templates: dict[str, str] = Field(default_factory=dict)
+    lab: dict[str, Any] = Field(default_factory=dict, description="lab tuning (ports, delays)")
+
+
+class PathsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    experiments: list[str] = Field(default_factory=lambda: ["experiments"])
+    runbooks: list[str] = Field(default_factory=lambda: ["runbooks"])
+    drills: list[str] = Field(default_factory=lambda: ["drills"])
+
+    @field_validator("experiments", "runbooks", "drills", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class BlackoutWindow(BaseModel):
+    """A change freeze: scheduled drills falling inside are skipped and recorded."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    start: str = Field(description="ISO date/time, or a cron expression with `duration`")
+    end: str | None = None
+    duration: str | None = None
+    timezone: str = "UTC"
+
+
+class Settings(BaseModel):
+    """The whole of drill.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    database: str | None = None
+    state_dir: str = DEFAULT_STATE_DIR
+    default_env: str = "lab"
+    environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
+    paths: PathsConfig = Field(default_factory=PathsConfig)
+    blackout_windows: list[BlackoutWindow] = Field(default_factory=list)
+    notify: list[str] = Field(default_factory=list, description="webhook URLs")
+    signing_key: str | None = Field(None, description="path of the Ed25519 private key")
+
+    # Not part of the file: where it was read from, to resolve relative paths.
+    base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
+    source: str | None = Field(None, exclude=True)
+
+    def state_path(self) -> Path:
+        path = Path(self.state_dir)
+        return path if path.is_absolute() else self.base_dir / path
+
+    def database_url(self) -> str:
+        if self.database:
+            return _absolutize_sqlite(self.database, self.base_dir)
+        return f"sqlite:///{self.state_path() / 'evidence.db'}"
+
+    def environment(self, name: str | None) -> tuple[str, EnvironmentConfig]:
+        """Look an environment up by name; ``lab`` always exists."""
+        name = name or self.default_env
+        env = self.environments.get(name)
+        if env is None:
+            known = ", ".join(sorted(self.environments)) or "(none)"
+            raise ConfigError(
+                f"unknown environment {name!r}",
+                f"known environments: {known}; add it under `environments:` in drill.yaml",
+            )
+        return name, env
+
+    def search_dirs(self, kind: Literal["experiments", "runbooks", "drills"]) -> list[Path]:
+        dirs = []
+        for entry in getattr(self.paths, kind):
+            p = Path(entry)
+            dirs.append(p if p.is_absolute() else self.base_dir / p)
+        return dirs
+
+
+def _absolutize_sqlite(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str(base / url[len(prefix) :])
+    return url
+
+
+def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
+    """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``)."""
+    skip = {"DRILL_CONFIG", "DRILL_TEST_PG_DSN"}
+    for key, raw in environ.items():
+        if not key.startswith("DRILL_") or key in skip or key.startswith("DRILL_LAB_"):
+            continue
+        parts = [p.lower() for p in key[len("DRILL_") :].split("__")]
+        if parts[0] not in Settings.model_fields or parts[0] in {"base_dir", "source"}:
+            continue
+        value: Any
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        node = data
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key} overrides a setting that is not a mapping")
+        node[parts[-1]] = value
+    return data
+
+
+def find_config_file(explicit: str | None, environ: dict[str, str] | None = None) -> Path | None:
+    environ = dict(os.environ) if environ is None else environ
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {explicit}", "check the --config path")
+        return path
+    if environ.get("DRILL_CONFIG"):
+        path = Path(environ["DRILL_CONFIG"])
+        if not path.is_file():
+            raise ConfigError(f"DRILL_CONFIG names a missing file: {path}")
+        return path
+    local = Path.cwd() / CONFIG_FILE_NAME
+    return local if local.is_file() else None
+
+
+def load_settings(explicit: str | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Load drill.yaml (if any), apply DRILL_* overrides, validate, add ``lab``."""
+    environ = dict(os.environ) if environ is None else environ
+    path = find_config_file(explicit, environ)
+    doc = SourceDoc(file="<defaults>", data={})
+    if path is not None:
+        doc = load_file(path)
+        if doc.data is None:
+            doc.data = {}
+        if not isinstance(doc.data, dict):
+            raise DefinitionError([doc.problem("drill.yaml must be a mapping")])
+    data = _apply_env_overrides(dict(doc.data), environ)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise DefinitionError(
+            pydantic_problems(doc, exc), "fix drill.yaml (see DESIGN section 4)"
+        ) from None
+    settings.base_dir = (path.parent if path else Path.cwd()).resolve()
+    settings.source = str(path) if path else None
+    settings.environments.setdefault("lab", EnvironmentConfig(provider=ProviderKind.LAB))
+    return settings

@@ -1,0 +1,1 @@
+"""Typed models and loaders for experiments, runbooks and drills."""

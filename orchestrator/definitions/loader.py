@@ -1,0 +1,153 @@
+"""Load and validate definitions, reporting *every* problem with file:line.
+
+``load_definition`` returns a typed model or raises :class:`DefinitionError` with all
+the problems found in the file: schema errors, unknown actions (listing the valid
+names), arguments that do not fit an action's schema, and, for experiments, what
+chaoslib's own validation says.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from orchestrator.actions import ACTIONS
+from orchestrator.definitions.models import (
+    DefinitionKind,
+    Drill,
+    Experiment,
+    Runbook,
+    Step,
+)
+from orchestrator.errors import DefinitionError, Problem
+from orchestrator.registry import UnknownName
+from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
+
+Definition = Drill | Runbook | Experiment
+DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def detect_kind(doc: SourceDoc, path: Path) -> DefinitionKind:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    declared = data.get("kind")
+    if declared in {k.value for k in DefinitionKind}:
+        return DefinitionKind(declared)
+    if "scenarios" in data:
+        return DefinitionKind.DRILL
+    if "method" in data or "steady-state-hypothesis" in data:
+        return DefinitionKind.EXPERIMENT
+    if "steps" in data:
+        return DefinitionKind.RUNBOOK
+    parent = path.parent.name
+    for kind in DefinitionKind:
+        if parent == kind.value + "s":
+            return kind
+    raise DefinitionError(
+        [doc.problem("cannot tell what this is: a drill has `scenarios`, a runbook `steps`, "
+                     "an experiment `method`")]
+    )
+
+
+def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...]) -> list[Problem]:
+    problems: list[Problem] = []
+    for idx, step in enumerate(steps):
+        loc = (*prefix, idx)
+        if not step.action:
+            continue
+        try:
+            spec = ACTIONS.get(step.action)
+        except UnknownName as exc:
+            problems.append(doc.problem(str(exc), (*loc, "action")))
+            continue
+        if step.kind.value in ("action", "probe") and spec.kind.value != step.kind.value:
+            problems.append(
+                doc.problem(f"{step.action} is a {spec.kind.value}, not a {step.kind.value}",
+                            (*loc, "kind"))
+            )
+        try:
+            spec.validate_args(step.args)
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(doc, exc, (*loc, "args")))
+    return problems
+
+
+def _validate_runbook(doc: SourceDoc) -> Runbook:
+    try:
+        runbook = Runbook.model_validate(doc.data)
+    except ValidationError as exc:
+        raise DefinitionError(pydantic_problems(doc, exc)) from None
+    problems = _step_problems(doc, runbook.preconditions, ("preconditions",))
+    problems += _step_problems(doc, runbook.steps, ("steps",))
+    problems += _step_problems(doc, runbook.rollback, ("rollback",))
+    for idx, ver in enumerate(runbook.verification):
+        try:
+            spec = ACTIONS.get(ver.action)
+            spec.validate_args(ver.args)
+        except UnknownName as exc:
+            problems.append(doc.problem(str(exc), ("verification", idx, "action")))
+        except ValidationError as exc:
+            problems.extend(pydantic_problems(doc, exc, ("verification", idx, "args")))
+    if problems:
+        raise DefinitionError(problems)
+    return runbook
+
+
+def _validate_drill(doc: SourceDoc) -> Drill:
+    try:
+        return Drill.model_validate(doc.data)
+    except ValidationError as exc:
+        raise DefinitionError(pydantic_problems(doc, exc)) from None
+
+
+def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
+    from chaoslib.exceptions import ChaosException
+    from chaoslib.experiment import ensure_experiment_is_valid
+
+    data = doc.data
+    if not isinstance(data, dict):
+        raise DefinitionError([doc.problem("an experiment must be a mapping")])
+    try:
+        ensure_experiment_is_valid(data)
+    except ChaosException as exc:
+        raise DefinitionError([_locate_chaos_error(doc, str(exc))]) from None
+    except Exception as exc:  # chaoslib raises bare errors for some malformed input
+        raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
+    exp_id = str(data.get("id") or path.stem)
+    return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
+
+
+def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
+    """chaoslib names the failing activity; point at it when we can find it."""
+    data = doc.data
+    for section in ("method", "rollbacks"):
+        for idx, act in enumerate(data.get(section) or []):
+            name = isinstance(act, dict) and act.get("name")
+            if name and f"'{name}'" in message:
+                return doc.problem(message, (section, idx))
+    ssh = data.get("steady-state-hypothesis") or {}
+    for idx, act in enumerate(ssh.get("probes") or [] if isinstance(ssh, dict) else []):
+        name = isinstance(act, dict) and act.get("name")
+        if name and f"'{name}'" in message:
+            return doc.problem(message, ("steady-state-hypothesis", "probes", idx))
+    return doc.problem(message)
+
+
+def load_definition(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
+    """Parse and fully validate one definition file."""
+    doc = load_file(path)
+    if not isinstance(doc.data, dict):
+        raise DefinitionError([doc.problem("a definition must be a mapping")])
+    kind = detect_kind(doc, path)
+    data: dict[str, Any] = doc.data
+    if kind is not DefinitionKind.EXPERIMENT:
+        data.pop("kind", None)
+    definition: Definition
+    if kind is DefinitionKind.RUNBOOK:
+        definition = _validate_runbook(doc)
+    elif kind is DefinitionKind.DRILL:
+        definition = _validate_drill(doc)
+    else:
+        definition = _validate_experiment(doc, path)
+    return kind, definition, doc

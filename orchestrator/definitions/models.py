@@ -1,0 +1,183 @@
+"""Pydantic models of runbooks and drills (DESIGN section 3).
+
+Experiments are plain Chaos Toolkit documents and are validated by chaoslib
+itself (see :mod:`orchestrator.definitions.loader`); they are wrapped in
+:class:`Experiment` only to carry their id and source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from orchestrator.durations import parse_duration
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class StepKind(StrEnum):
+    ACTION = "action"
+    PROBE = "probe"
+    WAIT = "wait"
+    MANUAL = "manual"
+
+
+class Mark(StrEnum):
+    """Timing marks a step can set (DESIGN section 7)."""
+
+    FAULT_INJECTED = "fault_injected"
+    SERVICE_RESTORED = "service_restored"
+
+
+class RunMode(StrEnum):
+    LIVE = "live"
+    ISOLATED = "isolated"
+
+
+class StopPolicy(StrEnum):
+    STOP = "stop"  # first failing scenario ends the drill
+    CONTINUE = "continue"  # run every scenario, report all
+
+
+class Objectives(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rto: Seconds | None = Field(None, description="recovery time objective")
+    rpo: Seconds | None = Field(None, description="recovery point objective")
+
+
+class Step(BaseModel):
+    """One step of a runbook."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    kind: StepKind = StepKind.ACTION
+    action: str | None = Field(None, description="provider-neutral action/probe name")
+    args: dict[str, Any] = Field(default_factory=dict)
+    activity: dict[str, Any] | None = Field(None, description="inline Chaos Toolkit activity")
+    mark: Mark | None = None
+    timeout: Seconds = 600.0
+    retries: int = Field(0, ge=0, le=20)
+    duration: Seconds | None = Field(None, description="wait: how long")
+    until: Literal["service_restored", "replica_caught_up"] | None = Field(
+        None, description="wait: until the probes see this condition"
+    )
+    instructions: str | None = Field(None, description="manual: what the operator does")
+    rollback: bool = Field(True, description="register this action's rollback when it runs")
+    isolated: Literal["skip", "run"] = Field(
+        "run", description="in isolated mode, skip steps that would disrupt production"
+    )
+
+    @model_validator(mode="after")
+    def _shape(self) -> Step:
+        if self.kind in (StepKind.ACTION, StepKind.PROBE):
+            if bool(self.action) == bool(self.activity):
+                raise ValueError(f"a {self.kind.value} step needs exactly one of action, activity")
+        if self.kind is StepKind.WAIT and self.duration is None and self.until is None:
+            raise ValueError("a wait step needs duration or until")
+        if self.kind is StepKind.MANUAL and not self.instructions:
+            raise ValueError("a manual step needs instructions")
+        return self
+
+    @property
+    def title(self) -> str:
+        if self.name:
+            return self.name
+        if self.action:
+            return self.action
+        if self.activity:
+            return str(self.activity.get("name", "activity"))
+        if self.kind is StepKind.WAIT:
+            return f"wait {self.until or f'{self.duration:g}s'}"
+        return self.kind.value
+
+
+class Verification(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    action: str = "data.verify"
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class Runbook(BaseModel):
+    """A DR procedure as code."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    scenario: str | None = None
+    description: str | None = None
+    objectives: Objectives = Field(default_factory=Objectives)
+    preconditions: list[Step] = Field(default_factory=list)
+    steps: list[Step] = Field(min_length=1)
+    verification: list[Verification] = Field(default_factory=list)
+    rollback: list[Step] = Field(default_factory=list)
+    isolated_supported: bool = Field(
+        True, description="can run in isolated mode (restore/promote a clone)"
+    )
+    owner: str | None = None
+
+
+class ScenarioRef(BaseModel):
+    """A drill scenario: a runbook or an experiment, with optional tighter objectives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    runbook: str | None = None
+    experiment: str | None = None
+    id: str | None = None
+    objectives: Objectives = Field(default_factory=Objectives)
+
+    @model_validator(mode="after")
+    def _one(self) -> ScenarioRef:
+        if bool(self.runbook) == bool(self.experiment):
+            raise ValueError("a scenario names exactly one of runbook, experiment")
+        return self
+
+    @property
+    def ref(self) -> str:
+        return self.runbook or self.experiment or ""
+
+    @property
+    def scenario_id(self) -> str:
+        return self.id or self.ref
+
+
+class Drill(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=ID_PATTERN)
+    title: str
+    description: str | None = None
+    scenarios: list[ScenarioRef] = Field(min_length=1)
+    objectives: Objectives = Field(
+        default_factory=lambda: Objectives(rto=4 * 3600.0, rpo=3600.0)
+    )
+    schedule: str | None = Field(None, description="cron expression, e.g. quarterly")
+    mode: RunMode = RunMode.LIVE
+    approvals: list[str] = Field(default_factory=list)
+    stop_policy: StopPolicy = StopPolicy.CONTINUE
+    owner: str | None = None
+
+
+class DefinitionKind(StrEnum):
+    DRILL = "drill"
+    RUNBOOK = "runbook"
+    EXPERIMENT = "experiment"
+
+
+class Experiment(BaseModel):
+    """A Chaos Toolkit experiment document, with the id drill knows it by."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    id: str
+    title: str
+    document: dict[str, Any]

@@ -1,0 +1,1 @@
+"""The run engine: drill → scenarios → steps, rollbacks, abort, locks, recovery."""

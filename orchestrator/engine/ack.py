@@ -1,0 +1,46 @@
+"""Operator acknowledgement of manual steps (`drill ack RUN_ID`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from sqlmodel import col, select
+
+from orchestrator.engine.signals import AbortSignal
+from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.evidence.models import Run, RunStatus, TimelineEvent, utcnow
+from orchestrator.evidence.store import EvidenceStore
+
+ACK_EVENT = "manual.ack"
+
+
+def acknowledge(store: EvidenceStore, run_id: str, who: str, note: str | None = None) -> None:
+    with store.session() as s:
+        run = s.get(Run, run_id)
+        if run is None:
+            raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+        if run.status != RunStatus.RUNNING:
+            raise UsageError(f"run {run_id} is {run.status}; nothing to acknowledge")
+        s.add(TimelineEvent(run_id=run_id, at=utcnow(), kind=ACK_EVENT,
+                            message=f"acknowledged by {who}" + (f": {note}" if note else ""),
+                            data={"by": who}))
+
+
+def wait_for_ack(store: EvidenceStore, run_id: str, timeout_s: float,
+                 abort_reason: Callable[[], str | None]) -> str | None:
+    """Block until an ack newer than now is recorded; return who acked, or None."""
+    since = utcnow()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        reason = abort_reason()
+        if reason:
+            raise AbortSignal(reason)
+        with store.session() as s:
+            ev = s.exec(select(TimelineEvent).where(
+                TimelineEvent.run_id == run_id, TimelineEvent.kind == ACK_EVENT,
+                col(TimelineEvent.at) >= since).order_by(col(TimelineEvent.at))).first()
+        if ev is not None:
+            return str((ev.data or {}).get("by", "operator"))
+        time.sleep(0.25)
+    return None

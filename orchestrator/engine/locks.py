@@ -1,0 +1,86 @@
+"""Per-environment run locks.
+
+A second drill on the same environment is refused. The lock is one the operating
+system (or PostgreSQL) releases when its holder dies, which is also how crash
+recovery knows a ``running`` run is orphaned: if its environment's lock can be
+taken, nobody is running it any more.
+
+* SQLite evidence store → ``fcntl.flock`` on ``<state_dir>/locks/<env>.lock``.
+* PostgreSQL evidence store → a session advisory lock, so runners on several
+  machines sharing one database exclude each other too.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.evidence.store import EvidenceStore
+
+
+class EnvLock:
+    """Non-blocking exclusive lock on one environment."""
+
+    def __init__(self, store: EvidenceStore, state_dir: Path, env: str) -> None:
+        self.store, self.env = store, env
+        self.path = state_dir / "locks" / f"{env}.lock"
+        self._fd: int | None = None
+        self._conn: Any = None
+
+    @property
+    def _key(self) -> int:
+        digest = hashlib.sha256(f"drill-env:{self.env}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def try_acquire(self, holder: dict[str, Any] | None = None) -> bool:
+        if self.store.is_postgres:
+            from sqlalchemy import text
+
+            conn = self.store.engine.connect()
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
+            conn.commit()
+            if not got:
+                conn.close()
+                return False
+            self._conn = conn
+            return True
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return False
+        if holder is not None:
+            os.ftruncate(fd, 0)
+            os.write(fd, json.dumps(holder).encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> dict[str, Any] | None:
+        """Who holds the lock, as far as we know (SQLite backend only)."""
+        try:
+            data: dict[str, Any] = json.loads(self.path.read_text() or "null")
+            return data
+        except (OSError, ValueError):
+            return None
+
+    def release(self) -> None:
+        if self._conn is not None:
+            from sqlalchemy import text
+
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+                self._conn.commit()
+            finally:
+                self._conn.close()
+                self._conn = None
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,63 @@
+"""Compare a scenario's measurements with its objectives; say what to do on a miss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from orchestrator.durations import format_duration
+from orchestrator.evidence.models import RunStatus, ScenarioRun
+
+
+@dataclass
+class Miss:
+    title: str
+    detail: str
+    corrective_action: str
+
+
+@dataclass
+class Verdict:
+    met: bool | None
+    misses: list[Miss] = field(default_factory=list)
+
+
+def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
+    """``met`` is True only if the scenario ran and every measurable objective held.
+
+    An objective that could not be measured (no probe data) is a miss: an auditor
+    cannot accept "unknown" as "met".
+    """
+    misses: list[Miss] = []
+    if row.objective_rto_s is not None and status is RunStatus.SUCCEEDED:
+        if row.rto_s is None:
+            misses.append(Miss(
+                "RTO not measured",
+                "no service-restored time was observed, so the RTO objective "
+                f"({format_duration(row.objective_rto_s)}) cannot be shown to be met",
+                "make sure the scenario's probes can reach the service (probes: in drill.yaml) "
+                "and that the runbook marks fault_injected",
+            ))
+        elif row.rto_s > row.objective_rto_s:
+            misses.append(Miss(
+                f"RTO {format_duration(row.rto_s)} exceeds objective "
+                f"{format_duration(row.objective_rto_s)}",
+                f"service was restored {row.rto_s:.3f}s after the fault was injected; "
+                f"objective is {row.objective_rto_s:g}s",
+                "shorten detection and failover: tune health-check intervals and failover "
+                "automation, pre-warm the standby, rehearse the manual steps; then re-run",
+            ))
+    if row.objective_rpo_s is not None and status is RunStatus.SUCCEEDED and row.rpo_s is not None:
+        if row.rpo_s > row.objective_rpo_s:
+            misses.append(Miss(
+                f"RPO {format_duration(row.rpo_s)} exceeds objective "
+                f"{format_duration(row.objective_rpo_s)}",
+                f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
+                f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
+                "reduce replication lag (instance class, network, synchronous replication) "
+                "or take backups / ship WAL more often; then re-run",
+            ))
+    if status is not RunStatus.SUCCEEDED:
+        return Verdict(False, misses)
+    if row.objective_rto_s is None and row.objective_rpo_s is None:
+        return Verdict(True if not misses else False, misses)
+    return Verdict(not misses, misses)

@@ -1,0 +1,164 @@
+"""Resolve what a run will do: the target, its scenarios, their steps and objectives.
+
+Shared by ``drill plan`` (which prints it) and ``drill run`` (which executes it), so
+what the plan shows is exactly what runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
+from orchestrator.definitions.catalog import Catalog, definition_hash
+from orchestrator.definitions.models import (
+    DefinitionKind,
+    Drill,
+    Experiment,
+    Objectives,
+    RunMode,
+    Runbook,
+    Step,
+    StepKind,
+    StopPolicy,
+)
+from orchestrator.errors import DefinitionError, NotFoundError
+
+
+@dataclass
+class ScenarioPlan:
+    seq: int
+    scenario_id: str
+    kind: DefinitionKind  # RUNBOOK | EXPERIMENT
+    ref: str
+    objectives: Objectives
+    runbook: Runbook | None = None
+    experiment: Experiment | None = None
+    path: Path | None = None
+
+    @property
+    def title(self) -> str:
+        if self.runbook:
+            return self.runbook.title
+        return self.experiment.title if self.experiment else self.ref
+
+    def steps_for(self, mode: RunMode) -> list[Step]:
+        if not self.runbook:
+            return []
+        return [s for s in self.runbook.steps
+                if not (mode is RunMode.ISOLATED and s.isolated == "skip")]
+
+    def mutating(self, mode: RunMode) -> bool:
+        """Whether the scenario would change anything in the environment."""
+        if self.experiment is not None:
+            acts = list(self.experiment.document.get("method") or [])
+            acts += list(self.experiment.document.get("rollbacks") or [])
+            return any(a.get("type") == "action" for a in acts if isinstance(a, dict))
+        assert self.runbook is not None
+        for step in [*self.steps_for(mode), *self.runbook.rollback]:
+            if step.kind is StepKind.ACTION:
+                return True
+        return False
+
+    def destructive(self, mode: RunMode) -> bool:
+        if self.experiment is not None:
+            return self.mutating(mode)
+        for step in self.steps_for(mode):
+            if step.action and ACTIONS.get(step.action).destructive:
+                return True
+        return False
+
+
+@dataclass
+class RunPlan:
+    target: str
+    kind: DefinitionKind
+    title: str
+    mode: RunMode
+    stop_policy: StopPolicy
+    scenarios: list[ScenarioPlan]
+    definition_hashes: dict[str, str] = field(default_factory=dict)
+    schedule: str | None = None
+
+    @property
+    def mutating(self) -> bool:
+        return any(sc.mutating(self.mode) for sc in self.scenarios)
+
+
+def _merge(*layers: Objectives) -> Objectives:
+    rto = next((o.rto for o in layers if o.rto is not None), None)
+    rpo = next((o.rpo for o in layers if o.rpo is not None), None)
+    return Objectives(rto=rto, rpo=rpo)
+
+
+def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
+               only: list[str] | None = None) -> RunPlan:
+    """Load the target and everything it references; raise on any problem."""
+    kind, definition, path = catalog.resolve(ref)
+    hashes = {str(path): definition_hash(path)}
+    default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
+    if isinstance(definition, Drill):
+        problems = catalog.check_drill_refs(definition, str(path))
+        if problems:
+            raise DefinitionError(problems)
+        scenarios: list[ScenarioPlan] = []
+        for idx, sc in enumerate(definition.scenarios, 1):
+            if sc.runbook:
+                rb, rb_path = catalog.runbook(sc.runbook)
+                scenarios.append(ScenarioPlan(
+                    idx, sc.scenario_id, DefinitionKind.RUNBOOK, sc.runbook,
+                    _merge(sc.objectives, rb.objectives, definition.objectives), rb, None, rb_path))
+                hashes[str(rb_path)] = definition_hash(rb_path)
+            else:
+                assert sc.experiment
+                exp, exp_path = catalog.experiment(sc.experiment)
+                scenarios.append(ScenarioPlan(
+                    idx, sc.scenario_id, DefinitionKind.EXPERIMENT, sc.experiment,
+                    _merge(sc.objectives, definition.objectives), None, exp, exp_path))
+                hashes[str(exp_path)] = definition_hash(exp_path)
+        plan = RunPlan(definition.id, kind, definition.title,
+                       RunMode(mode) if mode else definition.mode, definition.stop_policy,
+                       scenarios, hashes, definition.schedule)
+    elif isinstance(definition, Runbook):
+        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
+                       StopPolicy.STOP,
+                       [ScenarioPlan(1, definition.id, kind, definition.id,
+                                     _merge(definition.objectives, default), definition, None,
+                                     path)], hashes)
+    else:
+        assert isinstance(definition, Experiment)
+        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
+                       StopPolicy.STOP,
+                       [ScenarioPlan(1, definition.id, kind, definition.id,
+                                     Objectives(), None, definition, path)], hashes)
+    if only:
+        known = [sc.scenario_id for sc in plan.scenarios]
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise NotFoundError(f"--only names unknown scenario(s): {', '.join(unknown)}",
+                                f"scenarios of {plan.target}: {', '.join(known)}")
+        plan.scenarios = [sc for sc in plan.scenarios if sc.scenario_id in only]
+    return plan
+
+
+def describe_step(step: Step) -> dict[str, Any]:
+    """A JSON-able description of a step and its rollback (for plan output)."""
+    out: dict[str, Any] = {"name": step.title, "kind": step.kind.value}
+    if step.action:
+        spec = ACTIONS.get(step.action)
+        out.update(action=step.action, args=spec.validate_args(step.args).model_dump(),
+                   destructive=spec.destructive)
+        rb = rollback_of(step.action, out["args"]) if spec.kind is ActivityKind.ACTION else None
+        if rb and step.rollback:
+            out["rollback"] = {"action": rb[0], "args": rb[1]}
+    if step.activity:
+        out["activity"] = step.activity
+    if step.mark:
+        out["mark"] = step.mark.value
+    if step.kind is StepKind.WAIT:
+        out["wait"] = step.until or step.duration
+    if step.kind is StepKind.MANUAL:
+        out["instructions"] = step.instructions
+    out["timeout_s"] = step.timeout
+    return out

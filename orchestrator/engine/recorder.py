@@ -1,0 +1,161 @@
+"""Writes evidence as things happen: every start and end is its own commit.
+
+The engine never batches evidence: if drill is killed, what happened up to that
+moment is in the database, including the pending rollbacks needed to recover.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from orchestrator.evidence.models import (
+    Approval,
+    Artifact,
+    Finding,
+    Measurement,
+    ProbeSeries,
+    Run,
+    ScenarioRun,
+    StepPhase,
+    StepRun,
+    StepStatus,
+    TimelineEvent,
+    utcnow,
+)
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.measure.base import ObservationResult
+from orchestrator.secrets import redact
+
+
+class Recorder:
+    def __init__(self, store: EvidenceStore, run: Run) -> None:
+        self.store = store
+        self.run = run
+        self._seq = 0
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def event(self, kind: str, message: str, scenario: ScenarioRun | None = None,
+              data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
+        self.store.add(TimelineEvent(
+            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
+            at=at or utcnow(), kind=kind, message=redact(message),
+            data=redact(data) if data else None,
+        ))
+
+    def update_run(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self.run, key, value)
+        self.store.add(self.run)
+
+    def start_scenario(self, seq: int, scenario_id: str, ref: str, kind: str,
+                       objective_rto: float | None, objective_rpo: float | None) -> ScenarioRun:
+        sc = ScenarioRun(run_id=self.run.id, seq=seq, scenario_id=scenario_id, ref=ref,
+                         kind=kind, started_at=utcnow(), objective_rto_s=objective_rto,
+                         objective_rpo_s=objective_rpo)
+        self.store.add(sc)
+        self.event("scenario.start", f"scenario {scenario_id} started", sc)
+        return sc
+
+    def save(self, *records: Any) -> None:
+        self.store.add(*records)
+
+    def step_started(self, scenario: ScenarioRun | None, phase: StepPhase, name: str, kind: str,
+                     action: str | None = None, args: dict[str, Any] | None = None,
+                     rollback_of: int | None = None) -> StepRun:
+        step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
+                       seq=self._next_seq(), phase=phase, name=name, kind=kind, action=action,
+                       args=redact(args or {}), status=StepStatus.RUNNING, started_at=utcnow(),
+                       rollback_of=rollback_of)
+        self.store.add(step)
+        return step
+
+    def pending_rollback(self, scenario: ScenarioRun | None, name: str, kind: str, action: str,
+                         args: dict[str, Any], rollback_of: int | None) -> StepRun:
+        """Record an undo *before* the action it undoes runs (crash safety)."""
+        step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
+                       seq=self._next_seq(), phase=StepPhase.ROLLBACK, name=name, kind=kind,
+                       action=action, args=args, status=StepStatus.PENDING,
+                       rollback_of=rollback_of)
+        self.store.add(step)
+        return step
+
+    def step_finished(self, step: StepRun, status: StepStatus, output: Any = None,
+                      error: str | None = None) -> None:
+        step.status = status
+        step.ended_at = utcnow()
+        step.output = redact(_jsonable(output))
+        step.error = redact(error) if error else None
+        self.store.add(step)
+
+    def pending_rollbacks(self) -> list[StepRun]:
+        with self.store.session() as s:
+            rows = s.exec(select(StepRun).where(
+                StepRun.run_id == self.run.id, StepRun.status == StepStatus.PENDING,
+                StepRun.phase == StepPhase.ROLLBACK).order_by(col(StepRun.seq).desc()))
+            return list(rows)
+
+    def observation(self, scenario: ScenarioRun, result: ObservationResult) -> None:
+        records: list[Any] = []
+        for m in result.measurements:
+            records.append(Measurement(
+                run_id=self.run.id, scenario_run_id=scenario.id, name=m.name, value=m.value,
+                unit=m.unit, method=m.method, interval_s=m.interval_s,
+                error_bound_s=m.error_bound_s, details=m.details or None,
+                objective=_objective_for(m.name, scenario),
+                met=_met(m.name, m.value, scenario),
+            ))
+        for series in result.series:
+            records.append(ProbeSeries(
+                run_id=self.run.id, scenario_run_id=scenario.id, probe=series.probe,
+                interval_s=series.interval_s, started_at=series.started_at,
+                samples=series.samples, encoding=series.encoding, data=series.data))
+        if records:
+            self.store.add(*records)
+
+    def artifact(self, name: str, content: bytes, media_type: str,
+                 scenario: ScenarioRun | None = None) -> None:
+        self.store.add(Artifact(
+            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, name=name,
+            media_type=media_type, sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content), content=content, created_at=utcnow()))
+
+    def finding(self, kind: str, title: str, detail: str, corrective_action: str,
+                scenario: ScenarioRun | None = None, severity: str = "high") -> None:
+        self.store.add(Finding(
+            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, kind=kind,
+            severity=severity, title=title, detail=redact(detail),
+            corrective_action=corrective_action, created_at=utcnow(),
+            drill=self.run.target, env=self.run.env))
+
+    def approval(self, approved_by: str, reason: str) -> None:
+        self.store.add(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
+                                at=utcnow(), reason=reason))
+
+
+def _objective_for(name: str, sc: ScenarioRun) -> float | None:
+    return {"rto": sc.objective_rto_s, "rpo": sc.objective_rpo_s}.get(name)
+
+
+def _met(name: str, value: float | None, sc: ScenarioRun) -> bool | None:
+    objective = _objective_for(name, sc)
+    if objective is None or value is None:
+        return None
+    return value <= objective
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,50 @@
+"""How a run reports progress: rich on a terminal, silence under --json.
+
+The engine calls these hooks; it never prints. Keeping output out of the engine
+is what keeps ``--json`` pure.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+
+class Reporter(Protocol):
+    def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None: ...
+    def scenario_started(self, scenario_id: str, title: str) -> None: ...
+    def step_started(self, phase: str, name: str) -> None: ...
+    def step_finished(self, phase: str, name: str, status: str, detail: str | None) -> None: ...
+    def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None: ...
+    def note(self, message: str) -> None: ...
+    def probe_status(self, line: str) -> None: ...
+    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+        """Ask the operator to acknowledge; None when no one can be asked here."""
+        ...
+
+
+class QuietReporter:
+    """Says nothing (``--json`` and library use)."""
+
+    def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None:
+        pass
+
+    def scenario_started(self, scenario_id: str, title: str) -> None:
+        pass
+
+    def step_started(self, phase: str, name: str) -> None:
+        pass
+
+    def step_finished(self, phase: str, name: str, status: str, detail: str | None) -> None:
+        pass
+
+    def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None:
+        pass
+
+    def note(self, message: str) -> None:
+        pass
+
+    def probe_status(self, line: str) -> None:
+        pass
+
+    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+        return None

@@ -1,0 +1,498 @@
+"""The run state machine: drill → scenarios → steps, with rollbacks that always run.
+
+For each scenario: preconditions (steady state) → probes start → steps (timing marks
+taken as they happen) → verification → probes stop → rollbacks (reverse order, then
+the runbook's own rollback steps) → measurements vs objectives → findings.
+
+Rollbacks are written as ``pending`` rows before the action they undo starts, and
+are played on success, failure, SIGINT/SIGTERM and ``drill abort``. If drill itself
+is killed, :mod:`orchestrator.engine.recovery` plays them on the next start.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import secrets as _secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
+from orchestrator.config import EnvironmentConfig, Settings
+from orchestrator.definitions.models import DefinitionKind, Mark, RunMode, Step, StepKind, StopPolicy
+from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
+from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
+from orchestrator.engine.locks import EnvLock
+from orchestrator.engine.plan import RunPlan, ScenarioPlan
+from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.reporter import QuietReporter, Reporter
+from orchestrator.engine.signals import AbortSignal, AbortState, abort_on_signals, shielded
+from orchestrator.errors import (
+    ConfirmationRequired,
+    DrillError,
+    EnvironmentLocked,
+    ExitStatus,
+    StepFailed,
+)
+from orchestrator.evidence.models import (
+    Run,
+    RunStatus,
+    ScenarioRun,
+    StepPhase,
+    StepRun,
+    StepStatus,
+    Trigger,
+    utcnow,
+)
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.measure.base import MarksObserver, ObservationResult, ScenarioObserver
+from orchestrator.providers.base import Provider, StepContext
+
+
+def new_run_id() -> str:
+    return f"r-{utcnow():%Y%m%d-%H%M%S}-{_secrets.token_hex(3)}"
+
+
+def operator() -> str:
+    return os.environ.get("DRILL_OPERATOR") or getpass.getuser()
+
+
+def git_commit(cwd: str) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
+                             text=True, timeout=2, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass
+class RunOptions:
+    yes: bool = False
+    trigger: Trigger = Trigger.MANUAL
+    keep: bool = False
+    schedule_id: str | None = None
+    gameday_id: str | None = None
+    ack_timeout_s: float | None = None
+
+
+@dataclass
+class RunOutcome:
+    run_id: str
+    status: RunStatus
+    exit_status: ExitStatus
+    error: str | None = None
+    scenarios: list[ScenarioRun] = field(default_factory=list)
+
+
+class _ScenarioFailed(Exception):
+    pass
+
+
+class RunEngine:
+    """Executes a :class:`RunPlan` against one environment, recording evidence."""
+
+    def __init__(self, settings: Settings, store: EvidenceStore, env_name: str,
+                 env: EnvironmentConfig, provider_factory: Any,
+                 reporter: Reporter | None = None) -> None:
+        self.settings, self.store = settings, store
+        self.env_name, self.env = env_name, env
+        self.provider_factory = provider_factory
+        self.reporter: Reporter = reporter or QuietReporter()
+        self.abort = AbortState()
+        self._last_db_poll = 0.0
+        self.provider: Provider | None = None
+        self.recorder: Recorder | None = None
+
+    # ---- safety -------------------------------------------------------------------
+    def check_safety(self, plan: RunPlan, opts: RunOptions) -> None:
+        if self.env.protected and plan.mutating and not opts.yes:
+            raise ConfirmationRequired(
+                f"environment {self.env_name!r} is protected and {plan.target} would change it",
+                f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
+                "--yes (your approval is recorded as evidence)",
+            )
+
+    # ---- abort plumbing -----------------------------------------------------------
+    def _abort_reason(self) -> str | None:
+        if self.abort.requested:
+            return self.abort.reason
+        now = time.monotonic()
+        if self.recorder is not None and now - self._last_db_poll > 1.0:
+            self._last_db_poll = now
+            with self.store.session() as s:
+                row = s.get(Run, self.recorder.run.id)
+                if row is not None and row.abort_requested:
+                    self.abort.request("aborted by `drill abort`")
+        return self.abort.reason if self.abort.requested else None
+
+    # ---- the run -------------------------------------------------------------------
+    def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
+        self.check_safety(plan, opts)
+        run_id = new_run_id()
+        lock = EnvLock(self.store, self.settings.state_path(), self.env_name)
+        holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+        if not lock.try_acquire(holder):
+            other = lock.holder() or {}
+            who = f" by run {other.get('run_id')} (pid {other.get('pid')})" if other else ""
+            raise EnvironmentLocked(
+                f"environment {self.env_name!r} is already in use{who}",
+                "wait for it to finish, or stop it with `drill abort RUN_ID`",
+            )
+        try:
+            return self._execute_locked(plan, opts, run_id)
+        finally:
+            lock.release()
+
+    def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
+        run = Run(id=run_id, target=plan.target, target_kind=plan.kind.value, env=self.env_name,
+                  mode=plan.mode.value, status=RunStatus.RUNNING, trigger=opts.trigger.value,
+                  who=operator(), host=socket.gethostname(), pid=os.getpid(),
+                  started_at=utcnow(), definition_hashes=plan.definition_hashes,
+                  git_commit=git_commit(str(self.settings.base_dir)),
+                  schedule_id=opts.schedule_id, gameday_id=opts.gameday_id)
+        self.recorder = rec = Recorder(self.store, run)
+        self.store.add(run)
+        if self.env.protected and opts.yes:
+            run.approved_by = run.who
+            rec.approval(run.who, "--yes given on a protected environment")
+        rec.event("run.start", f"{plan.kind.value} {plan.target} started on {self.env_name} "
+                  f"({plan.mode.value})", data={"trigger": opts.trigger.value})
+        self.reporter.run_started(run_id, plan.title, self.env_name, len(plan.scenarios))
+        outcome = RunOutcome(run_id, RunStatus.RUNNING, ExitStatus.OK)
+        failed = aborted = rollback_failed = False
+        error: str | None = None
+        with abort_on_signals(self.abort):
+            try:
+                for sc in plan.scenarios:
+                    if aborted:
+                        break
+                    row, sc_aborted, sc_rb_failed = self._run_scenario(plan, sc, opts)
+                    outcome.scenarios.append(row)
+                    aborted = aborted or sc_aborted
+                    rollback_failed = rollback_failed or sc_rb_failed
+                    if row.status != RunStatus.SUCCEEDED:
+                        failed = True
+                        if plan.stop_policy is StopPolicy.STOP and not aborted:
+                            rec.event("run.stop", f"stopping after {sc.scenario_id} "
+                                      "(stop_policy: stop)")
+                            break
+            except AbortSignal as exc:
+                aborted, error = True, exc.reason
+            except DrillError as exc:
+                failed, error = True, exc.message
+                rec.finding("step_failed", f"{plan.target} could not run", exc.message,
+                            exc.hint or "fix the environment and run again")
+            finally:
+                if self.provider is not None:
+                    self.provider.close()
+        if aborted:
+            status = RunStatus.ROLLBACK_FAILED if rollback_failed else RunStatus.ABORTED
+            code = ExitStatus.FAILED if rollback_failed else ExitStatus.ABORTED
+            error = error or self.abort.reason
+        elif rollback_failed:
+            status, code = RunStatus.ROLLBACK_FAILED, ExitStatus.FAILED
+            error = error or "a rollback failed: the environment may be degraded"
+        elif failed:
+            status, code = RunStatus.FAILED, ExitStatus.FAILED
+        else:
+            status, code = RunStatus.SUCCEEDED, ExitStatus.OK
+        rec.update_run(status=status.value, ended_at=utcnow(), exit_code=int(code), error=error)
+        rec.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
+        outcome.status, outcome.exit_status, outcome.error = status, code, error
+        return outcome
+
+    # ---- one scenario ---------------------------------------------------------------
+    def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions
+                      ) -> tuple[ScenarioRun, bool, bool]:
+        rec = self.recorder
+        assert rec is not None
+        if self.provider is None and sc.kind is DefinitionKind.RUNBOOK:
+            # built on first need: a plain experiment never touches the environment's provider
+            self.provider = self.provider_factory()
+            self.provider.prepare(self.reporter.note)
+        row = rec.start_scenario(sc.seq, sc.scenario_id, sc.ref, sc.kind.value,
+                                 sc.objectives.rto, sc.objectives.rpo)
+        self.reporter.scenario_started(sc.scenario_id, sc.title)
+        marks: dict[str, datetime] = {}
+        aborted = False
+        error: str | None = None
+        status = RunStatus.SUCCEEDED
+        result = ObservationResult()
+        rollback_ok = True
+        if plan.mode is RunMode.ISOLATED and sc.runbook and not sc.runbook.isolated_supported:
+            row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
+            row.notes = {"skipped": "runbook does not support isolated mode"}
+            rec.save(row)
+            rec.event("scenario.skip", f"{sc.scenario_id} skipped in isolated mode", row)
+            self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped"})
+            return row, False, False
+        if sc.kind is DefinitionKind.EXPERIMENT:
+            try:
+                status, error, rollback_ok = self._run_experiment(sc, row)
+            except AbortSignal as exc:
+                aborted, error, status = True, exc.reason, RunStatus.ABORTED
+        else:
+            assert self.provider is not None
+            observer = self._observer(sc)
+            ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
+                              mode=plan.mode.value, deadline_s=0, marks=marks,
+                              should_abort=lambda: self._abort_reason() is not None,
+                              log=self.reporter.note, keep=opts.keep)
+            try:
+                try:
+                    self._runbook_body(sc, row, plan.mode, ctx, observer)
+                finally:
+                    result = self._stop_observer(observer, row)
+            except AbortSignal as exc:
+                aborted, error, status = True, exc.reason, RunStatus.ABORTED
+            except (_ScenarioFailed, StepFailed) as exc:
+                error, status = str(exc), RunStatus.FAILED
+            with shielded(self.abort):
+                rollback_ok = self._play_rollbacks(row, ctx)
+        if not rollback_ok:
+            status = RunStatus.ROLLBACK_FAILED
+            rec.finding("rollback_failed", f"{sc.scenario_id}: rollback failed",
+                        "one or more rollback steps failed; the environment may be degraded",
+                        "inspect the environment now and restore it by hand; see the "
+                        "failed rollback step in `drill runs show`", row, "critical")
+        self._finish_scenario(sc, row, marks, result, status, error)
+        return row, aborted, not rollback_ok
+
+    def _observer(self, sc: ScenarioPlan) -> ScenarioObserver:
+        assert self.provider is not None and self.recorder is not None
+        observer = None
+        if self._needs_observer(sc):
+            observer = self.provider.observer(
+                sc.scenario_id, sc.runbook.scenario if sc.runbook else None,
+                self.recorder.run.id)
+        return observer or MarksObserver()
+
+    @staticmethod
+    def _needs_observer(sc: ScenarioPlan) -> bool:
+        if sc.runbook is None:
+            return False
+        return any(s.mark or s.until for s in sc.runbook.steps)
+
+    def _stop_observer(self, observer: ScenarioObserver, row: ScenarioRun) -> ObservationResult:
+        try:
+            return observer.stop()
+        except Exception as exc:  # measurement trouble must not hide the run's result
+            assert self.recorder is not None
+            self.recorder.event("measure.error", f"measurement failed: {exc}", row)
+            return ObservationResult(notes={"measurement_error": str(exc)})
+
+    def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
+                      ctx: StepContext, observer: ScenarioObserver) -> None:
+        assert sc.runbook is not None and self.recorder is not None
+        rb = sc.runbook
+        for step in rb.preconditions:
+            self._run_step(row, StepPhase.PRECONDITION, step, ctx, observer)
+        observer.start()
+        for step in reversed(rb.rollback):  # registered now, played last
+            self._register_rollback(row, step.title, step.action, step.args, None, step)
+        for step in sc.steps_for(mode):
+            self._run_step(row, StepPhase.STEP, step, ctx, observer)
+        for ver in rb.verification:
+            vstep = Step(name=ver.name or ver.action, kind=StepKind.PROBE, action=ver.action,
+                         args=ver.args)
+            self._run_step(row, StepPhase.VERIFICATION, vstep, ctx, observer)
+
+    def _register_rollback(self, row: ScenarioRun, name: str, action: str | None,
+                           args: dict[str, Any], of: int | None, step: Step | None = None
+                           ) -> StepRun:
+        assert self.recorder is not None
+        if action is None and step is not None and step.activity:
+            return self.recorder.pending_rollback(row, name, "activity", "activity",
+                                                  {"activity": step.activity}, of)
+        return self.recorder.pending_rollback(row, name, "action", action or "", args, of)
+
+    def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
+                  observer: ScenarioObserver) -> None:
+        rec = self.recorder
+        assert rec is not None and self.provider is not None
+        args = (ACTIONS.get(step.action).validate_args(step.args).model_dump()
+                if step.action else dict(step.args))
+        self.reporter.step_started(phase.value, step.title)
+        run = rec.step_started(row, phase, step.title, step.kind.value, step.action, args)
+        if step.mark is Mark.FAULT_INJECTED:
+            self._mark(row, ctx, observer, step.mark.value, run)
+        pending: StepRun | None = None
+        if (step.kind is StepKind.ACTION and step.action and step.rollback
+                and ACTIONS.get(step.action).kind is ActivityKind.ACTION):
+            undo = rollback_of(step.action, args)
+            if undo is not None:
+                pending = self._register_rollback(row, f"undo {step.title}", undo[0], undo[1],
+                                                  run.id)
+        try:
+            output = self._attempt(step, args, ctx, observer, run)
+        except (StepFailed, CallTimeout) as exc:
+            rec.step_finished(run, StepStatus.FAILED, None, str(exc))
+            self.reporter.step_finished(phase.value, step.title, "failed", str(exc))
+            rec.event("step.failed", f"{step.title}: {exc}", row)
+            raise _ScenarioFailed(f"{phase.value} {step.title!r} failed: {exc}") from None
+        except AbortSignal as exc:
+            rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {exc.reason}")
+            self.reporter.step_finished(phase.value, step.title, "interrupted", exc.reason)
+            raise
+        if pending is not None and isinstance(output, dict) and output.get("rollback_args"):
+            pending.args = {**(pending.args or {}), **output["rollback_args"]}
+            rec.save(pending)
+        rec.step_finished(run, StepStatus.SUCCEEDED, output)
+        self.reporter.step_finished(phase.value, step.title, "succeeded", None)
+        if step.mark is Mark.SERVICE_RESTORED:
+            self._mark(row, ctx, observer, step.mark.value, run, at=run.ended_at)
+
+    def _mark(self, row: ScenarioRun, ctx: StepContext, observer: ScenarioObserver,
+              name: str, step: StepRun, at: datetime | None = None) -> None:
+        assert self.recorder is not None
+        when = at or step.started_at or utcnow()
+        ctx.marks.setdefault(name, when)
+        observer.mark(name, when)
+        self.recorder.event(f"mark.{name}", f"{name} at {when.isoformat()}", row, at=when)
+
+    def _attempt(self, step: Step, args: dict[str, Any], ctx: StepContext,
+                 observer: ScenarioObserver, run: StepRun) -> Any:
+        last: Exception | None = None
+        for attempt in range(step.retries + 1):
+            run.attempts = attempt + 1
+            try:
+                return self._dispatch(step, args, ctx, observer)
+            except (StepFailed, CallTimeout) as exc:
+                last = exc
+                if attempt < step.retries:
+                    sleep_responsive(min(2.0 ** attempt, 10.0), self._abort_reason)
+            except DrillError as exc:
+                last = StepFailed(exc.message, exc.hint)
+                if attempt < step.retries:
+                    sleep_responsive(min(2.0 ** attempt, 10.0), self._abort_reason)
+        assert last is not None
+        raise last if isinstance(last, StepFailed | CallTimeout) else StepFailed(str(last))
+
+    def _dispatch(self, step: Step, args: dict[str, Any], ctx: StepContext,
+                  observer: ScenarioObserver) -> Any:
+        assert self.provider is not None
+        ctx.deadline_s = step.timeout
+        if step.kind is StepKind.WAIT:
+            if step.until:
+                until = step.until
+                at = call_with_deadline(
+                    lambda: observer.wait_until(until, step.timeout,
+                                                lambda: self.abort.requested),
+                    step.timeout + 5, self._abort_reason)
+                return {"condition": step.until, "at": at.isoformat()}
+            assert step.duration is not None
+            sleep_responsive(step.duration, self._abort_reason)
+            return {"slept_s": step.duration}
+        if step.kind is StepKind.MANUAL:
+            return self._manual(step)
+        if step.activity is not None:
+            activity = step.activity
+            return call_with_deadline(lambda: _run_activity(activity, self._chaos_config()),
+                                      step.timeout, self._abort_reason)
+        assert step.action is not None
+        action = step.action
+        output = call_with_deadline(lambda: self.provider.execute(action, args, ctx),  # type: ignore[union-attr]
+                                    step.timeout, self._abort_reason)
+        if step.kind is StepKind.PROBE and isinstance(output, dict) and output.get("ok") is False:
+            raise StepFailed(f"probe {action} not satisfied: {output.get('reason', output)}")
+        return output
+
+    def _chaos_config(self) -> dict[str, Any]:
+        assert self.recorder is not None
+        return {"drill_env": self.env_name, "drill_run_id": self.recorder.run.id,
+                "drill_config": self.settings.source}
+
+    def _manual(self, step: Step) -> dict[str, Any]:
+        """Wait for an operator: a prompt on a terminal, or `drill ack RUN_ID`."""
+        from orchestrator.engine.ack import wait_for_ack
+
+        assert self.recorder is not None
+        self.recorder.event("manual.waiting", f"waiting for operator: {step.title}",
+                            data={"instructions": step.instructions})
+        answer = self.reporter.prompt_ack(step.instructions or step.title, step.timeout)
+        if answer is True:
+            return {"acknowledged_by": operator(), "via": "prompt"}
+        if answer is False:
+            raise StepFailed(f"operator declined {step.title!r}")
+        by = wait_for_ack(self.store, self.recorder.run.id, step.timeout, self._abort_reason)
+        if by is None:
+            raise StepFailed(f"no acknowledgement within {step.timeout:g}s",
+                             f"acknowledge with `drill ack {self.recorder.run.id}`")
+        return {"acknowledged_by": by, "via": "drill ack"}
+
+    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun
+                        ) -> tuple[RunStatus, str | None, bool]:
+        assert sc.experiment is not None and self.recorder is not None
+        doc = prepare_document(sc.experiment.document, self._chaos_config())
+        out = run_experiment_scenario(doc, self.recorder, row)
+        ok = out.status == "completed"
+        detail = out.error or (None if ok else f"experiment {out.status}")
+        status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
+        if out.status == "interrupted":
+            self.abort.request("experiment interrupted (SIGTERM)")
+            raise AbortSignal(self.abort.reason or "interrupted")
+        return status, detail, out.rollbacks_ok
+
+    def _play_rollbacks(self, row: ScenarioRun, ctx: StepContext) -> bool:
+        """Play this scenario's pending rollbacks, newest first. True if all succeeded."""
+        from orchestrator.engine.recovery import play_rollback
+
+        assert self.recorder is not None and self.provider is not None
+        ok = True
+        for pending in self.recorder.pending_rollbacks():
+            if pending.scenario_run_id != row.id:
+                continue
+            self.reporter.step_started("rollback", pending.name)
+            good, detail = play_rollback(self.recorder, pending, self.provider, ctx)
+            self.reporter.step_finished("rollback", pending.name,
+                                        "succeeded" if good else "failed", detail)
+            ok = ok and good
+        return ok
+
+    def _finish_scenario(self, sc: ScenarioPlan, row: ScenarioRun, marks: dict[str, datetime],
+                         result: ObservationResult, status: RunStatus, error: str | None) -> None:
+        from orchestrator.engine.objectives import judge
+
+        rec = self.recorder
+        assert rec is not None
+        row.fault_injected_at = marks.get("fault_injected")
+        row.service_restored_at = result.service_restored_at or marks.get("service_restored")
+        row.rto_s, row.rpo_s, row.lost_writes = result.rto_s, result.rpo_s, result.lost_writes
+        rec.observation(row, result)
+        verdict = judge(row, status)
+        row.met = verdict.met
+        notes = dict(result.notes)
+        if error:
+            notes["error"] = error
+        row.notes = notes or None
+        if status is RunStatus.SUCCEEDED and verdict.met is False:
+            status = RunStatus.FAILED
+        row.status, row.ended_at = status.value, utcnow()
+        rec.save(row)
+        for miss in verdict.misses:
+            rec.finding("objective_missed", f"{sc.scenario_id}: {miss.title}", miss.detail,
+                        miss.corrective_action, row)
+        if error and status in (RunStatus.FAILED,) and not verdict.misses:
+            rec.finding("step_failed", f"{sc.scenario_id}: {error}", error,
+                        "fix the cause, then re-run the scenario with "
+                        f"`drill run {rec.run.target} --only {sc.scenario_id}`", row, "medium")
+        rec.event("scenario.end", f"scenario {sc.scenario_id} {status.value}", row)
+        self.reporter.scenario_finished(sc.scenario_id, {
+            "status": status.value, "rto_s": row.rto_s, "rpo_s": row.rpo_s,
+            "lost_writes": row.lost_writes, "met": row.met, "error": error})
+
+
+def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:
+    """An inline Chaos Toolkit activity; its failure is a step failure."""
+    from chaoslib.activity import run_activity
+    from chaoslib.exceptions import ActivityFailed
+
+    try:
+        return run_activity(activity, configuration, {})
+    except ActivityFailed as exc:
+        raise StepFailed(f"activity failed: {exc}") from None

@@ -1,0 +1,80 @@
+"""Turn SIGINT/SIGTERM into an orderly abort.
+
+Chaos Toolkit skips rollbacks on interrupt; drill does not. The first signal raises
+:class:`AbortSignal` in the main thread (so a blocking wait stops at once); while
+rollbacks run, further signals are noted but do not interrupt them — leaving the
+environment half-restored would be worse than waiting.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import Any
+
+
+class AbortSignal(BaseException):
+    """Raised in the main thread by the first SIGINT/SIGTERM of a run.
+
+    A BaseException so that ``except Exception`` in provider code cannot swallow it.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class AbortState:
+    """Shared between the signal handler, the engine and `drill abort` polling."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.shielded = False
+        self.event = threading.Event()
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.event.set()
+
+    @property
+    def requested(self) -> bool:
+        return self.event.is_set()
+
+
+@contextmanager
+def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
+    """Install handlers for the duration of a run (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        first = not state.requested
+        state.request(f"received {name}")
+        if first and not state.shielded:
+            raise AbortSignal(f"received {name}")
+
+    previous: dict[int, Any] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, handler)
+    try:
+        yield state
+    finally:
+        for sig, prev in previous.items():
+            signal.signal(sig, prev)
+
+
+@contextmanager
+def shielded(state: AbortState) -> Iterator[None]:
+    """Rollbacks run inside this: signals are recorded, not raised."""
+    before = state.shielded
+    state.shielded = True
+    try:
+        yield
+    finally:
+        state.shielded = before

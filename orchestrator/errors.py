@@ -1,0 +1,111 @@
+"""One error hierarchy for the whole package.
+
+Library code raises these; only the CLI maps them to exit codes and prints
+``drill: error: …``. Each error carries a ``hint`` telling the user what to do next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes (Contract, DESIGN section 5)."""
+
+    OK = 0
+    FAILED = 1  # ran; an objective was missed or a step failed
+    USAGE = 2  # usage error, invalid definition or config
+    ABORTED = 3  # aborted by signal or `drill abort`, rollbacks done
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One validation problem, located in a file as precisely as we can."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    path: str | None = None  # YAML path such as ``steps[2].action``
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file + (f":{self.line}" if self.line else "")
+        loc = f" ({self.path})" if self.path else ""
+        return f"{where}{': ' if where else ''}{self.message}{loc}"
+
+
+class DrillError(Exception):
+    """Root of every error drill raises on purpose."""
+
+    exit_status: ExitStatus = ExitStatus.FAILED
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class UsageError(DrillError):
+    """The command line or the configuration is wrong (exit 2)."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ConfigError(UsageError):
+    """drill.yaml or a DRILL_* variable is invalid."""
+
+
+class NotFoundError(UsageError):
+    """An id (drill, runbook, experiment, run, environment) does not exist."""
+
+
+class DefinitionError(UsageError):
+    """One or more definitions are invalid; carries *all* problems found."""
+
+    def __init__(self, problems: list[Problem], hint: str | None = None) -> None:
+        self.problems = problems
+        summary = "\n".join(f"  {p}" for p in problems)
+        super().__init__(
+            f"{len(problems)} problem(s) in definitions:\n{summary}",
+            hint or "fix the lines above, then run `drill validate`",
+        )
+
+
+class EnvironmentLocked(UsageError):
+    """Another run holds the environment's lock; nothing was started."""
+
+
+class ConfirmationRequired(UsageError):
+    """A mutating run on a protected environment needs ``--yes``."""
+
+
+class StoreUnavailable(UsageError):
+    """The evidence database cannot be reached or opened."""
+
+
+class ProviderError(DrillError):
+    """A provider call failed (exit 1 when it happens during a run)."""
+
+
+class PermissionDenied(ProviderError):
+    """The credentials lack a permission an action declared it needs."""
+
+
+class StepFailed(DrillError):
+    """A step of a run failed."""
+
+
+class RollbackFailed(DrillError):
+    """A rollback failed: the environment may be left degraded. Loud on purpose."""
+
+
+class Aborted(DrillError):
+    """The run was aborted (SIGINT, SIGTERM or ``drill abort``); rollbacks ran."""
+
+    exit_status = ExitStatus.ABORTED
+
+
+class LabError(DrillError):
+    """The local DR lab could not do what was asked."""

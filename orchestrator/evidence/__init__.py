@@ -1,0 +1,1 @@
+"""The evidence store: SQLModel tables, migrations, and the store API."""

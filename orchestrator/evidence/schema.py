@@ -1,0 +1,7 @@
+"""Imports every module that defines evidence tables, so metadata is complete.
+
+A feature adding tables (scheduling, hash chain, game days…) adds its module here
+and an Alembic revision under ``migrations/versions``.
+"""
+
+import orchestrator.evidence.models  # noqa: F401

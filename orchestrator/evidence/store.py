@@ -1,0 +1,151 @@
+"""The evidence store: engine creation, automatic migrations, sessions.
+
+SQLite by default (WAL mode, so probes and the run engine can write concurrently),
+PostgreSQL via ``postgresql+psycopg://``. Migrations are applied automatically on
+open; to keep start-up fast, Alembic is only imported when the database's revision
+differs from the newest one shipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.errors import StoreUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlmodel import Session
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def redact_url(url: str) -> str:
+    """Hide the password of a database URL (secrets never reach logs)."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def _heads() -> set[str]:
+    """Revisions that nothing revises, read from the files (no Alembic import)."""
+    revs: set[str] = set()
+    downs: set[str] = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r"^revision\s*=\s*['\"]([^'\"]+)", text, re.M)
+        down = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+        if rev:
+            revs.add(rev.group(1))
+        if down:
+            downs.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return revs - downs
+
+
+class EvidenceStore:
+    """Owns the SQLAlchemy engine for one evidence database."""
+
+    def __init__(self, url: str, migrate: bool = True) -> None:
+        self.url = url
+        if migrate:
+            self.migrate()
+
+    @cached_property
+    def engine(self) -> Engine:
+        from sqlalchemy import create_engine, event
+
+        kwargs: dict[str, Any] = {}
+        if self.url.startswith("sqlite"):
+            path = self.url.split("sqlite:///", 1)[-1]
+            if path and path != ":memory:" and "sqlite:///" in self.url:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        else:
+            kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = {"connect_timeout": 5}
+        try:
+            engine = create_engine(self.url, **kwargs)
+        except Exception as exc:  # bad URL, missing driver
+            raise StoreUnavailable(
+                f"cannot use evidence database {redact_url(self.url)}: {exc}",
+                "check `database:` in drill.yaml or DRILL_DATABASE",
+            ) from None
+        if self.url.startswith("sqlite"):
+
+            @event.listens_for(engine, "connect")
+            def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.close()
+
+        return engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith("postgresql")
+
+    def _current_revisions(self) -> set[str]:
+        from sqlalchemy import inspect, text
+
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return set()
+            return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest revision (fast no-op when already there)."""
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+        try:
+            if self._current_revisions() == _heads():
+                return
+            from alembic import command
+            from alembic.config import Config
+
+            cfg = Config()
+            cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+            with self.engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, "heads")
+        except OperationalError as exc:
+            raise StoreUnavailable(
+                f"evidence database {redact_url(self.url)} is unreachable: "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+                "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
+            ) from None
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(
+                f"evidence database {redact_url(self.url)} failed: {exc.__class__.__name__}: "
+                f"{str(exc).splitlines()[0]}",
+                "check the database URL and permissions",
+            ) from None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session that commits on success (one transaction per block)."""
+        from sqlmodel import Session
+
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def add(self, *records: Any) -> None:
+        """Insert or update records, committed at once (evidence as it happens)."""
+        with self.session() as s:
+            for rec in records:
+                s.add(rec)
+            s.flush()
+            for rec in records:
+                s.refresh(rec)
+
+    def dispose(self) -> None:
+        if "engine" in self.__dict__:
+            self.engine.dispose()

@@ -1,0 +1,1 @@
+"""Measurement: probes, heartbeat writer + ledger, RTO/RPO computation."""
