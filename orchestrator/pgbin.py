@@ -1,0 +1,155 @@
+"""Find PostgreSQL server binaries and run them safely, also when we are root.
+
+PostgreSQL refuses to run as root. When drill runs as root (as CI does), servers
+and their tools run as an unprivileged user (``postgres`` if it exists, else
+``nobody``), and every directory they use is handed to that user. Binaries are found
+through ``$DRILL_PG_BINDIR``, ``pg_config --bindir`` or ``/usr/lib/postgresql/*/bin``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import LabError
+
+INSTALL_HINT = ("install the PostgreSQL server: `apt-get install -y postgresql` (Debian/Ubuntu), "
+                "`dnf install postgresql-server` (Fedora/RHEL) or `brew install postgresql`; "
+                "or set DRILL_PG_BINDIR")
+
+
+def _has_server(bindir: Path) -> bool:
+    return (bindir / "postgres").is_file() and (bindir / "initdb").is_file()
+
+
+@lru_cache(maxsize=1)
+def bindir() -> Path:
+    """Directory holding ``postgres``, ``initdb``, ``pg_ctl``, ``pg_basebackup``…"""
+    candidates: list[Path] = []
+    if os.environ.get("DRILL_PG_BINDIR"):
+        candidates.append(Path(os.environ["DRILL_PG_BINDIR"]))
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        try:
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
+                                 timeout=5, check=False).stdout.strip()
+            if out:
+                candidates.append(Path(out))
+        except (OSError, subprocess.SubprocessError):
+            pass
+    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
+                      key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+                      reverse=True)
+    candidates += [Path(p) for p in versions]
+    candidates += [Path("/usr/pgsql-16/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
+    for c in candidates:
+        if _has_server(c):
+            return c
+    raise LabError("PostgreSQL server binaries (postgres, initdb) not found", INSTALL_HINT)
+
+
+def tool(name: str) -> str:
+    path = bindir() / name
+    if not path.is_file():
+        raise LabError(f"PostgreSQL tool {name!r} not found in {bindir()}", INSTALL_HINT)
+    return str(path)
+
+
+@lru_cache(maxsize=1)
+def run_as_user() -> pwd.struct_passwd | None:
+    """The unprivileged account servers run as when we are root; None otherwise."""
+    if os.geteuid() != 0:
+        return None
+    for name in (os.environ.get("DRILL_PG_USER"), "postgres", "nobody"):
+        if not name:
+            continue
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            continue
+    raise LabError("running as root and no unprivileged user (postgres/nobody) exists",
+                   "create one (`useradd -r postgres`) or set DRILL_PG_USER")
+
+
+def hand_over(path: Path) -> None:
+    """Give ``path`` (recursively) and its parents' traversal to the server user."""
+    user = run_as_user()
+    if user is None:
+        return
+    for root, dirs, files in os.walk(path):
+        os.chown(root, user.pw_uid, user.pw_gid)
+        for f in files:
+            os.chown(os.path.join(root, f), user.pw_uid, user.pw_gid, follow_symlinks=False)
+        for d in dirs:
+            os.chown(os.path.join(root, d), user.pw_uid, user.pw_gid, follow_symlinks=False)
+    os.chown(path, user.pw_uid, user.pw_gid)
+    parent = path.resolve().parent
+    while parent != parent.parent:
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            os.chmod(parent, mode | 0o001)  # traversal only, no listing
+        parent = parent.parent
+
+
+def _demote() -> Any:
+    user = run_as_user()
+    if user is None:
+        return None
+
+    def fn() -> None:
+        os.setgid(user.pw_gid)
+        os.initgroups(user.pw_name, user.pw_gid)
+        os.setuid(user.pw_uid)
+
+    return fn
+
+
+def pg_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env["LC_ALL"] = env.get("LC_ALL", "C.UTF-8")
+    user = run_as_user()
+    if user is not None:
+        env["HOME"] = user.pw_dir if os.path.isdir(user.pw_dir) else "/tmp"
+        env["USER"] = env["LOGNAME"] = user.pw_name
+    return env
+
+
+def run(args: Sequence[str], check: bool = True, timeout: float = 120,
+        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a PostgreSQL tool as the server user; raise LabError with its stderr."""
+    try:
+        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
+                              preexec_fn=_demote(), env=pg_env(), input=input_text,
+                              cwd="/", check=False)
+    except subprocess.TimeoutExpired:
+        raise LabError(f"{Path(args[0]).name} timed out after {timeout:g}s") from None
+    if check and proc.returncode != 0:
+        raise LabError(f"{Path(args[0]).name} failed (exit {proc.returncode}): "
+                       f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+    return proc
+
+
+def popen(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
+    """Start a long-running server process as the server user, in its own session."""
+    log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
+    try:
+        return subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=_demote(), env=pg_env(), cwd="/",
+                                start_new_session=True)
+    finally:
+        log.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])

@@ -1,0 +1,60 @@
+"""Shared fixtures: an isolated working directory, a CLI runner, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh directory as cwd, with no drill.yaml and no DRILL_* leaking in."""
+    for key in list(os.environ):
+        if key.startswith("DRILL_") and key not in ("DRILL_TEST_PG_DSN", "DRILL_PG_BINDIR"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[object]:
+    """A real PostgreSQL server on 127.0.0.1 (skips if no server binaries)."""
+    if os.environ.get("DRILL_TEST_PG_DSN"):
+        yield None
+        return
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    from tests.pgserver import PgServer
+
+    server = PgServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: object) -> str:
+    """A new, empty PostgreSQL database (SQLAlchemy URL) for one test."""
+    base = os.environ.get("DRILL_TEST_PG_DSN")
+    if base:
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        libpq = base.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(libpq, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return base.rsplit("/", 1)[0] + "/" + name
+    from tests.pgserver import PgServer
+
+    assert isinstance(pg_server, PgServer)
+    return pg_server.create_database()

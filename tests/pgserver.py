@@ -1,0 +1,59 @@
+"""A throwaway real PostgreSQL server for tests (loopback only).
+
+Used for the PostgreSQL evidence-store tests, the scheduler HA test and anything
+else that needs a real server. When ``DRILL_TEST_PG_DSN`` is set (as `.ci/run` does
+after starting one) that server is used instead of starting a new one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from orchestrator import pgbin
+
+
+class PgServer:
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="drill-pgtest-"))
+        self.data = self.dir / "data"
+        self.port = pgbin.free_port()
+        self.user = "drill"
+
+    def start(self) -> PgServer:
+        self.dir.chmod(0o755)
+        pgbin.hand_over(self.dir)
+        pwfile = self.dir / "pw"
+        pwfile.write_text("drill\n")
+        pgbin.hand_over(pwfile)
+        pgbin.run([pgbin.tool("initdb"), "-D", str(self.data), "-U", self.user, "-A", "trust",
+                   "--no-sync", "-E", "UTF8"])
+        sock = self.dir / "sock"
+        sock.mkdir()
+        pgbin.hand_over(sock)
+        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l",
+                   str(self.dir / "log"), "-o",
+                   f"-p {self.port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
+                   "-c max_connections=200", "start"])
+        return self
+
+    def dsn(self, dbname: str = "postgres") -> str:
+        return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{dbname}"
+
+    def create_database(self) -> str:
+        import psycopg
+
+        name = "t_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} "
+                             "dbname=postgres", autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.dsn(name)
+
+    def stop(self) -> None:
+        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+                  check=False)
+        time.sleep(0.1)
+        shutil.rmtree(self.dir, ignore_errors=True)
