@@ -343,6 +343,8 @@ class RunEngine:
             pending.args = {**(pending.args or {}), **output["rollback_args"]}
             rec.save(pending)
         rec.step_finished(run, StepStatus.SUCCEEDED, output)
+        if step.action and step.kind is StepKind.ACTION:
+            observer.observe_step(step.action, args, output)
         self.reporter.step_finished(phase.value, step.title, "succeeded", None)
         if step.mark is Mark.SERVICE_RESTORED:
             self._mark(row, ctx, observer, step.mark.value, run, at=run.ended_at)

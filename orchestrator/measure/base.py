@@ -53,6 +53,10 @@ class ScenarioObserver(Protocol):
     def mark(self, name: str, at: datetime) -> None:
         """A timing mark happened (``fault_injected``, ``service_restored``, ``disaster``)."""
 
+    def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
+        """An action step succeeded; e.g. ``db.restore`` output names the new instance
+        whose data the observer must check, ``dns.point`` says the global endpoint moved."""
+
     def wait_until(self, condition: str, timeout_s: float,
                    should_abort: Callable[[], bool]) -> datetime:
         """Block until ``condition`` holds; return when it first held. Raise on timeout."""
@@ -75,6 +79,9 @@ class MarksObserver:
 
     def mark(self, name: str, at: datetime) -> None:
         self.marks.setdefault(name, at)
+
+    def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
+        pass
 
     def wait_until(self, condition: str, timeout_s: float,
                    should_abort: Callable[[], bool]) -> datetime:
