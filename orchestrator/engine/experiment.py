@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal
 from orchestrator.evidence.models import ScenarioRun, StepPhase, StepRun, StepStatus
 
@@ -34,8 +35,13 @@ class ExperimentOutcome:
 
 
 def _quiet_chaoslib() -> None:
-    logging.getLogger("chaostoolkit").setLevel(logging.WARNING)
-    logging.getLogger("chaoslib").setLevel(logging.WARNING)
+    """chaoslib logs to the root "chaostoolkit" logger; drill reports progress itself."""
+    for name in ("chaostoolkit", "chaoslib"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.ERROR)
+        logger.propagate = False
+        if not logger.handlers:
+            logger.addHandler(logging.NullHandler())
 
 
 def prepare_document(document: dict[str, Any], extra_config: dict[str, Any]) -> dict[str, Any]:
@@ -64,7 +70,7 @@ def run_rollback_activities(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return runs
 
 
-def _event_handler(recorder: Recorder, scenario: ScenarioRun) -> Any:
+def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter) -> Any:
     from chaoslib.run import RunEventHandler
 
     class Journaling(RunEventHandler):  # type: ignore[misc]
@@ -85,6 +91,7 @@ def _event_handler(recorder: Recorder, scenario: ScenarioRun) -> Any:
 
         def start_activity(self, activity: Any) -> None:
             name = str(activity.get("name", "activity"))
+            reporter.step_started(self.phase.value, name)
             self.open[name] = recorder.step_started(
                 scenario, self.phase, name, str(activity.get("type", "activity")),
                 action=_activity_target(activity), args=activity.get("provider", {}).get(
@@ -96,6 +103,8 @@ def _event_handler(recorder: Recorder, scenario: ScenarioRun) -> Any:
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"
+            reporter.step_finished(self.phase.value, name, "succeeded" if ok else "failed",
+                                   None if ok else str(run.get("exception", ""))[-300:])
             recorder.step_finished(step, StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
                                    run.get("output"), run.get("exception") and
                                    "".join(run["exception"])[-2000:])
@@ -115,7 +124,7 @@ def _activity_target(activity: dict[str, Any]) -> str | None:
 
 
 def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
-                            scenario: ScenarioRun) -> ExperimentOutcome:
+                            scenario: ScenarioRun, reporter: Reporter) -> ExperimentOutcome:
     from chaoslib.experiment import initialize_run_journal
     from chaoslib.run import Runner
     from chaoslib.types import Strategy
@@ -132,7 +141,7 @@ def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
     error: str | None = None
     try:
         with Runner(Strategy.DEFAULT) as runner:
-            runner.register_event_handler(_event_handler(recorder, scenario))
+            runner.register_event_handler(_event_handler(recorder, scenario, reporter))
             journal = runner.run(doc, settings, journal=journal)
     except AbortSignal as exc:
         aborted = exc

@@ -211,10 +211,6 @@ class RunEngine:
                       ) -> tuple[ScenarioRun, bool, bool]:
         rec = self.recorder
         assert rec is not None
-        if self.provider is None and sc.kind is DefinitionKind.RUNBOOK:
-            # built on first need: a plain experiment never touches the environment's provider
-            self.provider = self.provider_factory()
-            self.provider.prepare(self.reporter.note)
         row = rec.start_scenario(sc.seq, sc.scenario_id, sc.ref, sc.kind.value,
                                  sc.objectives.rto, sc.objectives.rpo)
         self.reporter.scenario_started(sc.scenario_id, sc.title)
@@ -237,7 +233,6 @@ class RunEngine:
             except AbortSignal as exc:
                 aborted, error, status = True, exc.reason, RunStatus.ABORTED
         else:
-            assert self.provider is not None
             observer = self._observer(sc)
             ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
                               mode=plan.mode.value, deadline_s=0, marks=marks,
@@ -263,11 +258,22 @@ class RunEngine:
         self._finish_scenario(sc, row, marks, result, status, error)
         return row, aborted, not rollback_ok
 
+    def _provider(self) -> Provider:
+        """The environment's provider, built and prepared on first need.
+
+        A plain experiment or a runbook of inline activities never touches it, so they
+        run without, e.g., bringing the lab up.
+        """
+        if self.provider is None:
+            self.provider = self.provider_factory()
+            self.provider.prepare(self.reporter.note)
+        return self.provider
+
     def _observer(self, sc: ScenarioPlan) -> ScenarioObserver:
-        assert self.provider is not None and self.recorder is not None
+        assert self.recorder is not None
         observer = None
         if self._needs_observer(sc):
-            observer = self.provider.observer(
+            observer = self._provider().observer(
                 sc.scenario_id, sc.runbook.scenario if sc.runbook else None,
                 self.recorder.run.id)
         return observer or MarksObserver()
@@ -314,7 +320,7 @@ class RunEngine:
     def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
                   observer: ScenarioObserver) -> None:
         rec = self.recorder
-        assert rec is not None and self.provider is not None
+        assert rec is not None
         args = (ACTIONS.get(step.action).validate_args(step.args).model_dump()
                 if step.action else dict(step.args))
         self.reporter.step_started(phase.value, step.title)
@@ -377,7 +383,6 @@ class RunEngine:
 
     def _dispatch(self, step: Step, args: dict[str, Any], ctx: StepContext,
                   observer: ScenarioObserver) -> Any:
-        assert self.provider is not None
         ctx.deadline_s = step.timeout
         if step.kind is StepKind.WAIT:
             if step.until:
@@ -398,7 +403,8 @@ class RunEngine:
                                       step.timeout, self._abort_reason)
         assert step.action is not None
         action = step.action
-        output = call_with_deadline(lambda: self.provider.execute(action, args, ctx),  # type: ignore[union-attr]
+        provider = self._provider()
+        output = call_with_deadline(lambda: provider.execute(action, args, ctx),
                                     step.timeout, self._abort_reason)
         if step.kind is StepKind.PROBE and isinstance(output, dict) and output.get("ok") is False:
             raise StepFailed(f"probe {action} not satisfied: {output.get('reason', output)}")
@@ -431,7 +437,7 @@ class RunEngine:
                         ) -> tuple[RunStatus, str | None, bool]:
         assert sc.experiment is not None and self.recorder is not None
         doc = prepare_document(sc.experiment.document, self._chaos_config())
-        out = run_experiment_scenario(doc, self.recorder, row)
+        out = run_experiment_scenario(doc, self.recorder, row, self.reporter)
         ok = out.status == "completed"
         detail = out.error or (None if ok else f"experiment {out.status}")
         status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
@@ -444,13 +450,14 @@ class RunEngine:
         """Play this scenario's pending rollbacks, newest first. True if all succeeded."""
         from orchestrator.engine.recovery import play_rollback
 
-        assert self.recorder is not None and self.provider is not None
+        assert self.recorder is not None
         ok = True
         for pending in self.recorder.pending_rollbacks():
             if pending.scenario_run_id != row.id:
                 continue
             self.reporter.step_started("rollback", pending.name)
-            good, detail = play_rollback(self.recorder, pending, self.provider, ctx)
+            provider = self._provider() if pending.kind == "action" else None
+            good, detail = play_rollback(self.recorder, pending, provider, ctx)
             self.reporter.step_finished("rollback", pending.name,
                                         "succeeded" if good else "failed", detail)
             ok = ok and good
