@@ -12,9 +12,11 @@ things drill adds:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,6 +114,24 @@ def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter
     return Journaling()
 
 
+@contextlib.contextmanager
+def _drill_owns_signals() -> Iterator[None]:
+    """Keep drill's SIGINT/SIGTERM handlers while chaoslib runs.
+
+    chaoslib's Runner installs its own SIGTERM handler, which turns the signal into a
+    failed activity inside the method; drill's handler aborts the run and plays the
+    rollbacks instead, the same way for SIGINT, SIGTERM and `drill abort`.
+    """
+    import chaoslib.run
+
+    original = chaoslib.run.exit_signals
+    chaoslib.run.exit_signals = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        chaoslib.run.exit_signals = original
+
+
 def _activity_target(activity: dict[str, Any]) -> str | None:
     provider = activity.get("provider") or {}
     if provider.get("type") == "python":
@@ -125,8 +145,7 @@ def _activity_target(activity: dict[str, Any]) -> str | None:
 
 def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
                             scenario: ScenarioRun, reporter: Reporter) -> ExperimentOutcome:
-    from chaoslib.experiment import initialize_run_journal
-    from chaoslib.run import Runner
+    from chaoslib.run import Runner, initialize_run_journal
     from chaoslib.types import Strategy
 
     _quiet_chaoslib()
@@ -140,7 +159,7 @@ def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
     aborted: AbortSignal | None = None
     error: str | None = None
     try:
-        with Runner(Strategy.DEFAULT) as runner:
+        with _drill_owns_signals(), Runner(Strategy.DEFAULT) as runner:
             runner.register_event_handler(_event_handler(recorder, scenario, reporter))
             journal = runner.run(doc, settings, journal=journal)
     except AbortSignal as exc:
@@ -175,4 +194,10 @@ def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
     status = str(journal.get("status", "failed"))
     if journal.get("deviated"):
         status = "deviated"
+    failed_runs = [r.get("activity", {}).get("name") for r in journal.get("run") or []
+                   if r.get("status") == "failed"]
+    if status == "completed" and failed_runs:
+        # chaoslib tolerates failing method activities; a DR drill does not.
+        status = "failed"
+        error = error or f"activity failed: {', '.join(map(str, failed_runs))}"
     return ExperimentOutcome(status, journal, rollbacks_ok, error)

@@ -29,7 +29,9 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
     """
     misses: list[Miss] = []
     if row.objective_rto_s is not None and status is RunStatus.SUCCEEDED:
-        if row.rto_s is None:
+        if row.rto_s is None and row.fault_injected_at is None:
+            pass  # no fault was injected (no `mark: fault_injected`): nothing to recover from
+        elif row.rto_s is None:
             misses.append(Miss(
                 "RTO not measured",
                 "no service-restored time was observed, so the RTO objective "

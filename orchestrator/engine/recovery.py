@@ -104,14 +104,15 @@ def _recover(store: EvidenceStore, run: Run, provider_for: Callable[[str], Provi
             rec.step_finished(st, StepStatus.FAILED, None, "interrupted: the drill process died")
     provider: Provider | None = None
     error: str | None = None
-    try:
-        provider = provider_for(run.env)
-    except DrillError as exc:
-        error = f"cannot build provider for {run.env}: {exc.message}"
     ctx = StepContext(run_id=run.id, scenario_id="recovery", mode=run.mode,
                       deadline_s=ROLLBACK_TIMEOUT_S, log=log)
     ok = True
     for pending in rec.pending_rollbacks():
+        if pending.kind == "action" and provider is None and error is None:
+            try:
+                provider = provider_for(run.env)
+            except DrillError as exc:
+                error = f"cannot build provider for {run.env}: {exc.message}"
         good, detail = play_rollback(rec, pending, provider, ctx)
         log(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
         ok = ok and good

@@ -1,0 +1,155 @@
+"""Read Terraform state: v4 state files (local or the S3 backend's object) and
+``terraform show -json`` output, into one flat list of resources.
+
+The S3 object is read with a plain ``GetObject``: read-only, and no DynamoDB lock is
+taken, so a drill can never block or corrupt a ``terraform apply``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+
+_ARN_REGION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}-[a-z]+-\d):")
+_ALIAS = re.compile(r'provider\["[^"]+"\]\.(\w+)$')
+
+
+@dataclass(frozen=True)
+class TfResource:
+    """One resource instance of the state."""
+
+    address: str  # e.g. module.dr.aws_db_instance.replica or aws_subnet.db["a"]
+    type: str
+    name: str
+    mode: str = "managed"
+    module: str | None = None
+    provider: str = ""
+    provider_alias: str | None = None
+    index: int | str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def region(self) -> str | None:
+        """The region, read from the ARN (works for both state formats and any alias)."""
+        arn = self.attributes.get("arn")
+        if isinstance(arn, str) and (m := _ARN_REGION.match(arn)):
+            return m.group(1)
+        az = self.attributes.get("availability_zone")
+        if isinstance(az, str) and re.match(r"^[a-z]{2}-[a-z]+-\d[a-z]$", az):
+            return az[:-1]
+        return None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        tags = self.attributes.get("tags_all") or self.attributes.get("tags") or {}
+        return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
+
+
+@dataclass
+class TfState:
+    source: str
+    resources: list[TfResource]
+
+    def by_address(self) -> dict[str, TfResource]:
+        return {r.address: r for r in self.resources}
+
+    def of_type(self, type_: str) -> list[TfResource]:
+        return [r for r in self.resources if r.type == type_ and r.mode == "managed"]
+
+
+def _address(module: str | None, mode: str, type_: str, name: str,
+             index: int | str | None) -> str:
+    base = f"{type_}.{name}" if mode == "managed" else f"data.{type_}.{name}"
+    if module:
+        base = f"{module}.{base}"
+    if index is None:
+        return base
+    return f"{base}[{index}]" if isinstance(index, int) else f'{base}["{index}"]'
+
+
+def parse_state(doc: Any, source: str) -> TfState:
+    """A state v4 document or a ``terraform show -json`` document → :class:`TfState`."""
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{source}: not a Terraform state (expected a JSON object)")
+    if "values" in doc or "format_version" in doc:
+        return TfState(source, _parse_show(doc.get("values") or {}))
+    version = doc.get("version")
+    if version != 4:
+        raise ConfigError(f"{source}: Terraform state version {version!r} is not supported",
+                          "drill reads state version 4 (Terraform ≥ 0.12) or "
+                          "`terraform show -json` output")
+    out: list[TfResource] = []
+    for res in doc.get("resources") or []:
+        provider = str(res.get("provider", ""))
+        alias = m.group(1) if (m := _ALIAS.search(provider)) else None
+        for inst in res.get("instances") or []:
+            index = inst.get("index_key")
+            out.append(TfResource(
+                _address(res.get("module"), res.get("mode", "managed"), res["type"], res["name"],
+                         index),
+                res["type"], res["name"], res.get("mode", "managed"), res.get("module"),
+                provider, alias, index, dict(inst.get("attributes") or {})))
+    return TfState(source, out)
+
+
+def _parse_show(values: dict[str, Any]) -> list[TfResource]:
+    out: list[TfResource] = []
+    stack = [values.get("root_module") or {}]
+    while stack:
+        mod = stack.pop()
+        module = mod.get("address")
+        for res in mod.get("resources") or []:
+            out.append(TfResource(
+                res["address"], res["type"], res["name"], res.get("mode", "managed"), module,
+                str(res.get("provider_name", "")), None, res.get("index"),
+                dict(res.get("values") or {})))
+        stack.extend(reversed(mod.get("child_modules") or []))
+    return out
+
+
+def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
+    """Read the state from a local path or ``s3://bucket/key`` (``s3_client`` needed)."""
+    if location.startswith("s3://"):
+        bucket, _, key = location[len("s3://"):].partition("/")
+        if not bucket or not key:
+            raise ConfigError(f"bad S3 state location {location!r}", "use s3://bucket/key")
+        if s3_client is None:
+            raise ConfigError("an S3 state location needs AWS credentials (no client given)")
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise ConfigError(f"cannot read Terraform state {location}: "
+                              f"{exc.response.get('Error', {}).get('Code', exc)}",
+                              "check the bucket/key and that the credentials may s3:GetObject"
+                              ) from None
+        except BotoCoreError as exc:
+            raise ConfigError(f"cannot read Terraform state {location}: {exc}") from None
+        return _decode(body, location)
+    path = Path(location)
+    if not path.is_absolute():
+        path = base_dir / path
+    try:
+        body = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read Terraform state {path}: {exc.strerror}",
+                          "check `terraform: {state: …}` for the environment in drill.yaml"
+                          ) from None
+    return _decode(body, str(path))
+
+
+def _decode(body: bytes, source: str) -> TfState:
+    try:
+        doc = json.loads(body)
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: not a Terraform state (not UTF-8 JSON)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{source}:{exc.lineno}: invalid JSON in Terraform state: {exc.msg}"
+                          ) from None
+    return parse_state(doc, source)

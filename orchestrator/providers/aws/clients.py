@@ -1,0 +1,142 @@
+"""boto3 clients for one AWS environment, built lazily and journaled.
+
+Why a factory instead of ``boto3.client`` calls scattered around: every client must go
+to the environment's ``endpoint_url`` (the emulator in tests, never real AWS), use the
+assumed role when ``assume_role_arn`` is set, and be injectable (a botocore ``Stubber``
+for the few APIs the emulator lacks). Every API call made through a factory client is
+also appended to :attr:`ClientFactory.journal` — the evidence of what drill did, and
+what tests compare with the plan.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orchestrator.config import EnvironmentConfig
+from orchestrator.errors import ConfigError
+from orchestrator.secrets import redact
+
+READ_PREFIXES = ("Describe", "List", "Get", "Search", "Lookup")
+
+SessionFactory = Callable[[str | None], Any]  # region → boto3.Session
+
+
+def is_mutating(operation: str) -> bool:
+    """Read-only AWS operations start with Describe/List/Get; everything else changes."""
+    return not operation.startswith(READ_PREFIXES)
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    service: str
+    region: str
+    operation: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mutating(self) -> bool:
+        return is_mutating(self.operation)
+
+    @property
+    def iam_action(self) -> str:
+        return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"service": self.service, "region": self.region, "operation": self.operation,
+                "params": redact(_jsonable(self.params))}
+
+
+# botocore service name → IAM action prefix, where they differ
+IAM_PREFIX = {"elbv2": "elasticloadbalancing", "logs": "logs"}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def default_session_factory(region: str | None) -> Any:
+    import boto3
+
+    return boto3.session.Session(region_name=region)
+
+
+class ClientFactory:
+    """Builds (and caches) one client per (service, region)."""
+
+    def __init__(self, env: EnvironmentConfig, session_factory: SessionFactory | None = None,
+                 overrides: dict[str, Any] | None = None) -> None:
+        self.env = env
+        self.session_factory = session_factory or default_session_factory
+        # "service" or "service@region" → a ready client (e.g. one wrapped in a Stubber)
+        self.overrides = dict(overrides or {})
+        self.journal: list[ApiCall] = []
+        self._clients: dict[tuple[str, str], Any] = {}
+        self._sessions: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def region(self) -> str:
+        if not self.env.region:
+            raise ConfigError("this AWS environment has no `region:`",
+                              "set region (and dr_region) for the environment in drill.yaml")
+        return self.env.region
+
+    def _session(self, region: str) -> Any:
+        if region in self._sessions:
+            return self._sessions[region]
+        base = self.session_factory(region)
+        if self.env.assume_role_arn:
+            import boto3
+
+            sts = base.client("sts", region_name=region, endpoint_url=self.env.endpoint_url)
+            creds = sts.assume_role(RoleArn=self.env.assume_role_arn,
+                                    RoleSessionName="drill")["Credentials"]
+            base = boto3.session.Session(
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"], region_name=region)
+        self._sessions[region] = base
+        return base
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        region = region or self.region
+        key = (service, region)
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+            client = self.overrides.get(f"{service}@{region}") or self.overrides.get(service)
+            if client is None:
+                from botocore.config import Config
+
+                client = self._session(region).client(
+                    service, region_name=region, endpoint_url=self.env.endpoint_url,
+                    config=Config(retries={"max_attempts": 4, "mode": "standard"},
+                                  connect_timeout=5, read_timeout=30))
+            self._journal(client, service, region)
+            self._clients[key] = client
+            return client
+
+    def _journal(self, client: Any, service: str, region: str) -> None:
+        def record(params: dict[str, Any], model: Any, **_kw: Any) -> None:
+            self.journal.append(ApiCall(service, region, model.name, dict(params)))
+
+        client.meta.events.register("provide-client-params", record)
+
+    def mutating_calls(self, since: int = 0) -> list[ApiCall]:
+        return [c for c in self.journal[since:] if c.mutating]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            close = getattr(client, "close", None)
+            if close:
+                close()
+        self._clients.clear()

@@ -1,0 +1,49 @@
+"""Run the drill CLI in-process or as a subprocess, capturing output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+
+def drill(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
+    """In-process: fast, and exercises the same main() the console script calls."""
+    from orchestrator.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    captured = capsys.readouterr()
+    return Result(code, captured.out, captured.err)
+
+
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILL_")}
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
+                            env=subprocess_env(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def run(cwd: Path, *args: str, timeout: float = 120) -> Result:
+    proc = spawn(cwd, *args)
+    out, err = proc.communicate(timeout=timeout)
+    return Result(proc.returncode, out, err)

@@ -1,0 +1,87 @@
+"""Test definitions written into a test's working directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def experiment(marker: Path, fail: bool = False, pause: float = 0.0) -> str:
+    method = f"""
+  - type: action
+    name: inject-marker
+    provider: {{type: python, module: tests.faults, func: touch, arguments: {{path: "{marker}"}}}}
+"""
+    if pause:
+        method += f"""
+  - type: action
+    name: hold
+    provider: {{type: python, module: tests.faults, func: pause, arguments: {{seconds: {pause}}}}}
+"""
+    if fail:
+        method += """
+  - type: action
+    name: break
+    provider: {type: python, module: tests.faults, func: fail, arguments: {message: planned}}
+"""
+    return f"""title: marker experiment
+description: leaves a marker file; its rollback removes it
+steady-state-hypothesis:
+  title: filesystem is there
+  probes:
+    - type: probe
+      name: root-exists
+      tolerance: true
+      provider: {{type: python, module: os.path, func: exists, arguments: {{path: /}}}}
+method:{method}
+rollbacks:
+  - type: action
+    name: remove-marker
+    provider: {{type: python, module: tests.faults, func: remove, arguments: {{path: "{marker}"}}}}
+"""
+
+
+def runbook(marker: Path, *, fail: bool = False, wait_s: float = 0.0,
+            manual: bool = False, rb_id: str = "marker-runbook") -> str:
+    steps = f"""
+  - name: inject the fault
+    kind: action
+    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
+               func: touch, arguments: {{path: "{marker}"}}}}}}
+"""
+    if wait_s:
+        steps += f"""
+  - name: hold the fault
+    kind: wait
+    duration: {wait_s}s
+"""
+    if manual:
+        steps += """
+  - name: operator checks the dashboard
+    kind: manual
+    instructions: Look at the dashboard and confirm the alarm fired.
+    timeout: 60s
+"""
+    if fail:
+        steps += """
+  - name: a step that fails
+    kind: action
+    activity: {type: action, name: fail, provider: {type: python, module: tests.faults,
+               func: fail, arguments: {message: planned failure}}}
+"""
+    return f"""id: {rb_id}
+title: Marker runbook
+scenario: test
+steps:{steps}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
+               func: remove, arguments: {{path: "{marker}"}}}}}}
+"""
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    path = directory / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path

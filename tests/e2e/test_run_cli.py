@@ -1,0 +1,145 @@
+"""`drill run` end to end through the CLI: JSON contract, exit codes, rollbacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill
+from tests.e2e.defs import experiment, runbook, write
+
+CONTRACT_KEYS = {"run_id", "drill", "env", "status", "started_at", "ended_at", "scenarios"}
+SCENARIO_KEYS = {"id", "status", "rto_s", "rpo_s", "lost_writes", "objectives", "met",
+                 "fault_injected_at", "service_restored_at"}
+
+
+def test_experiment_run_json_matches_runs_show(workdir: Path, capsys) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    res = drill(capsys, "run", str(exp), "--env", "lab", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)  # stdout is exactly one JSON document
+    assert CONTRACT_KEYS <= doc.keys()
+    assert doc["status"] == "succeeded" and doc["env"] == "lab" and doc["drill"] == "exp"
+    assert doc["started_at"].endswith("Z") and doc["ended_at"].endswith("Z")
+    (sc,) = doc["scenarios"]
+    assert SCENARIO_KEYS <= sc.keys()
+    assert sc["objectives"].keys() == {"rto_s", "rpo_s"}
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists()
+
+    shown = drill(capsys, "runs", "show", doc["run_id"], "--json")
+    assert shown.code == 0
+    again = json.loads(shown.out)
+    assert {k: again[k] for k in doc} == doc
+    names = [(s["phase"], s["name"], s["status"]) for s in again["steps"]]
+    assert ("step", "inject-marker", "succeeded") in names
+    assert ("rollback", "remove-marker", "succeeded") in names
+
+    listed = json.loads(drill(capsys, "runs", "list", "--json").out)
+    assert [r["run_id"] for r in listed] == [doc["run_id"]]
+
+
+def test_failing_experiment_exits_1_and_rolls_back(workdir: Path, capsys) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, fail=True))
+    res = drill(capsys, "run", str(exp), "--json")
+    assert res.code == 1
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and doc["scenarios"][0]["met"] is False
+    assert not marker.exists(), "rollbacks must run after a failed experiment"
+
+
+def test_failing_runbook_step_runs_rollbacks(workdir: Path, capsys) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/marker.yaml", runbook(marker, fail=True))
+    res = drill(capsys, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed"
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists()
+    shown = json.loads(drill(capsys, "runs", "show", doc["run_id"], "--json").out)
+    failed = [s for s in shown["steps"] if s["status"] == "failed"]
+    assert [s["name"] for s in failed] == ["a step that fails"]
+    assert "planned failure" in failed[0]["error"]
+    assert any(f["kind"] == "step_failed" for f in shown["findings"])
+
+
+def test_runbook_by_id_from_local_dir(workdir: Path, capsys) -> None:
+    marker = workdir / "marker"
+    write(workdir, "runbooks/marker.yaml", runbook(marker, rb_id="my-runbook"))
+    res = drill(capsys, "run", "my-runbook", "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["drill"] == "my-runbook"
+
+
+def test_unknown_id_is_usage_error(workdir: Path, capsys) -> None:
+    res = drill(capsys, "run", "no-such-drill", "--json")
+    assert res.code == 2
+    assert res.out == ""
+    assert "drill: error: no drill, runbook or experiment with id 'no-such-drill'" in res.err
+    assert "quarterly-dr" in res.err or "known ids" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_unknown_env_is_usage_error(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--env", "prod")
+    assert res.code == 2 and "unknown environment 'prod'" in res.err
+
+
+def test_bad_mode_is_usage_error(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--mode", "chaos")
+    assert res.code == 2 and "--mode" in res.err
+
+
+def test_protected_environment_refuses_without_yes(workdir: Path, capsys) -> None:
+    write(workdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
+    rb = write(workdir, "runbooks/failover.yaml", """id: failover
+title: Failover
+steps:
+  - action: db.failover
+""")
+    res = drill(capsys, "run", str(rb), "--env", "prod-lab", "--json")
+    assert res.code == 2
+    assert "protected" in res.err and "--yes" in res.err
+    assert res.out == ""
+    # nothing was started: no run recorded
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+
+
+def test_manual_step_waits_for_ack(workdir: Path, capsys) -> None:
+    import threading
+    import time
+
+    from orchestrator.config import load_settings
+    from orchestrator.engine.ack import acknowledge
+    from orchestrator.evidence.models import Run
+    from orchestrator.evidence.store import EvidenceStore
+
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/manual.yaml", runbook(marker, manual=True))
+    store = EvidenceStore(load_settings().database_url())
+
+    def ack_when_waiting() -> None:
+        from sqlmodel import select
+
+        for _ in range(200):
+            with store.session() as s:
+                run = s.exec(select(Run)).first()
+            if run is not None and marker.exists():
+                time.sleep(0.3)
+                acknowledge(store, run.id, "alice", "dashboard checked")
+                return
+            time.sleep(0.1)
+
+    t = threading.Thread(target=ack_when_waiting)
+    t.start()
+    res = drill(capsys, "run", str(rb), "--json")
+    t.join()
+    assert res.code == 0, res.err
+    shown = json.loads(drill(capsys, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    manual = next(s for s in shown["steps"] if s["kind"] == "manual")
+    assert manual["output"]["acknowledged_by"] == "alice"

@@ -1,0 +1,109 @@
+"""Interrupts, aborts, crashes and locks — with real processes and real signals."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import run, spawn
+from tests.e2e.defs import experiment, runbook, write
+
+pytestmark = pytest.mark.slow
+
+
+def wait_for(path: Path, timeout: float = 30.0) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > end:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_runbook_runs_rollbacks(workdir: Path, sig: signal.Signals) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    proc = spawn(workdir, "run", str(rb), "--json")
+    wait_for(marker)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    doc = json.loads(out)
+    assert doc["status"] == "aborted"
+    assert sig.name in (doc["error"] or "")
+    assert not marker.exists(), "rollback must remove the fault"
+    assert (workdir / "marker.rolled-back").exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_experiment_runs_rollbacks(workdir: Path, sig: signal.Signals) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
+    proc = spawn(workdir, "run", str(exp), "--json")
+    wait_for(marker)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert json.loads(out)["status"] == "aborted"
+    assert not marker.exists(), "Chaos Toolkit skips rollbacks on interrupt; drill must not"
+
+
+def test_sigkill_is_recovered_by_next_invocation(workdir: Path) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    proc = spawn(workdir, "run", str(rb), "--json")
+    wait_for(marker)
+    time.sleep(0.3)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert marker.exists(), "the killed process could not clean up"
+
+    listed = run(workdir, "runs", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert "recovering run" in listed.err
+    (entry,) = json.loads(listed.out)
+    assert entry["status"] == "crashed"
+    assert not marker.exists(), "recovery must play the pending rollback"
+    shown = json.loads(run(workdir, "runs", "show", entry["run_id"], "--json").out)
+    rollback = [s for s in shown["steps"] if s["phase"] == "rollback"]
+    assert rollback and all(s["status"] == "succeeded" for s in rollback)
+    assert any(f["kind"] == "run_crashed" for f in shown["findings"])
+
+
+def test_second_run_on_same_env_is_refused(workdir: Path) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    first = spawn(workdir, "run", str(rb), "--json")
+    try:
+        wait_for(marker)
+        second = run(workdir, "run", str(rb), "--json")
+        assert second.code == 2
+        assert second.out == ""
+        assert "environment 'lab' is already in use by run r-" in second.err
+        # the running run is not mistaken for a crashed one
+        listed = json.loads(run(workdir, "runs", "list", "--json").out)
+        assert [r["status"] for r in listed] == ["running"]
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+
+
+def test_drill_abort_stops_run_with_rollbacks(workdir: Path) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    proc = spawn(workdir, "run", str(rb), "--json")
+    wait_for(marker)
+    listed = json.loads(run(workdir, "runs", "list", "--json").out)
+    aborted = run(workdir, "abort", listed[0]["run_id"])
+    assert aborted.code == 0, aborted.err
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert json.loads(out)["status"] == "aborted"
+    assert not marker.exists()
