@@ -109,3 +109,11 @@ class Aborted(DrillError):
 
 class LabError(DrillError):
     """The local DR lab could not do what was asked."""
+
+
+class EvidenceTampered(DrillError):
+    """The evidence hash chain or an export bundle does not verify (exit 1)."""
+
+
+class RecordImmutable(DrillError):
+    """An attempt to change evidence of a finished run, or the chain itself."""

@@ -6,3 +6,4 @@ and an Alembic revision under ``migrations/versions``.
 
 import orchestrator.evidence.models  # noqa: F401
 import orchestrator.schedule.models  # noqa: F401
+import orchestrator.evidence.chain  # noqa: F401

@@ -82,6 +82,9 @@ class EvidenceStore:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
+        from orchestrator.evidence.chain import install
+
+        install()  # every ORM write joins the hash chain (evidence/chain.py)
         return engine
 
     @property

@@ -1,0 +1,295 @@
+"""Append-only hash chain over every evidence record (DESIGN section 8).
+
+Every committed *version* of every evidence row becomes one :class:`ChainEntry`:
+``(seq, table, pk, op, digest, at, prev) → hash``, where ``digest`` is the sha256 of
+the row's canonical JSON and ``prev`` the hash of the entry before it. Chaining each
+version (not only the first) is what lets the run engine keep updating a run while
+it runs (status, ended_at; steps pending → running → succeeded) and still have every
+state it went through anchored; :mod:`orchestrator.evidence.chain_verify` checks that
+the newest version of each record is exactly what the database holds.
+
+Why session events rather than explicit calls: every writer (engine, recovery,
+findings workflow, features other engineers add later) goes through an ORM session,
+so installing ``before_flush`` / ``after_flush`` listeners on the Session class chains
+all of them without each remembering to. Entries are written in the same transaction
+as the rows, so a rollback discards both. Tables are chained unless they opt out
+(:data:`EXEMPT`, or ``__table_args__ = {"info": {"chain": False}}``).
+
+The canonical JSON is computed from the row *read back from the database* after the
+flush (one indexed SELECT per table per flush), with the same code ``verify`` uses:
+what is hashed is what is stored, whatever Python value was assigned. NULL columns are
+left out, so a migration that adds a nullable column does not break old digests.
+
+Records of a finished run (``run.ended_at`` set) are immutable: updating or deleting
+them raises :class:`~orchestrator.errors.RecordImmutable`. Findings are the exception
+(their owner / due date / resolution change after the run; each change is chained).
+
+Concurrency: on PostgreSQL an advisory transaction lock serialises appends (held to
+commit); on SQLite the flush already holds the database's single write lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from sqlmodel import Field, SQLModel
+
+from orchestrator.errors import RecordImmutable
+
+CHAIN_TABLE = "evidence_chain"
+GENESIS = "0" * 64
+#: Tables that never join the chain (opt-out list; everything else is evidence).
+EXEMPT: set[str] = {CHAIN_TABLE, "alembic_version"}
+#: Tables whose rows may still change after their run ended (each change is chained).
+MUTABLE_AFTER_RUN: set[str] = {"finding"}
+_PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock for all appends
+
+
+class ChainEntry(SQLModel, table=True):
+    """One link: a committed version (or the deletion) of one evidence record."""
+
+    __tablename__ = CHAIN_TABLE
+    __table_args__ = (sa.Index("ix_evidence_chain_record", "table_name", "pk"),)
+
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger(), primary_key=True,
+                                         autoincrement=False))
+    table_name: str = Field(max_length=128)
+    pk: str = Field(max_length=256)
+    op: str = Field(max_length=8)  # insert | update | delete
+    digest: str = Field(max_length=64)  # sha256 of the canonical row ("" for delete)
+    at: str = Field(max_length=32)  # when it was chained, ISO 8601 UTC
+    prev: str = Field(max_length=64)
+    hash: str = Field(max_length=64)
+
+
+# ---- canonical form ---------------------------------------------------------------------
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(v, bytes | bytearray | memoryview):
+        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, Decimal | date):
+        return str(v)
+    return v
+
+
+def canonical_row(names: list[str], values: Any) -> bytes:
+    """Canonical JSON of one row: sorted keys, no whitespace, NULL columns left out."""
+    doc = {n: _value(v) for n, v in zip(names, values, strict=True) if v is not None}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode()
+
+
+def row_digest(names: list[str], values: Any) -> str:
+    return hashlib.sha256(canonical_row(names, values)).hexdigest()
+
+
+def link_hash(seq: int, table: str, pk: str, op: str, digest: str, at: str, prev: str) -> str:
+    return hashlib.sha256(f"{seq}\n{table}\n{pk}\n{op}\n{digest}\n{at}\n{prev}".encode()
+                          ).hexdigest()
+
+
+def pk_string(values: Any) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def is_chained(table: sa.Table) -> bool:
+    return table.name not in EXEMPT and table.info.get("chain", True) is not False
+
+
+def chained_tables() -> list[sa.Table]:
+    """Every evidence table that joins the chain, from the complete metadata."""
+    import orchestrator.evidence.schema  # noqa: F401  (registers every table module)
+
+    return [t for t in SQLModel.metadata.sorted_tables if is_chained(t)]
+
+
+# ---- appending --------------------------------------------------------------------------
+
+def head(conn: sa.Connection) -> tuple[int, str]:
+    row = conn.execute(sa.text(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1")
+                       ).first()
+    return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+
+def lock_chain(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+
+
+def append(conn: sa.Connection, changes: list[tuple[sa.Table, str, list[tuple[Any, ...]]]]
+           ) -> int:
+    """Chain ``changes`` = [(table, op, [pk tuple…])…]; rows are read back from ``conn``."""
+    items: list[tuple[str, str, str, str]] = []  # table, pk, op, digest
+    for table, op, pks in changes:
+        if not pks:
+            continue
+        if op == "delete":
+            items.extend((table.name, pk_string(pk), op, "") for pk in pks)
+            continue
+        names = [c.name for c in table.columns]
+        pk_cols = list(table.primary_key.columns)
+        for start in range(0, len(pks), 500):
+            chunk = pks[start:start + 500]
+            where = (pk_cols[0].in_([p[0] for p in chunk]) if len(pk_cols) == 1
+                     else sa.tuple_(*pk_cols).in_(chunk))
+            pk_idx = [names.index(c.name) for c in pk_cols]
+            for row in conn.execute(sa.select(table).where(where)):
+                items.append((table.name, pk_string(row[i] for i in pk_idx), op,
+                              row_digest(names, row)))
+    if not items:
+        return 0
+    lock_chain(conn)
+    seq, prev = head(conn)
+    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    rows = []
+    for table_name, pk, op, digest in items:
+        seq += 1
+        digest_hash = link_hash(seq, table_name, pk, op, digest, at, prev)
+        rows.append({"seq": seq, "table_name": table_name, "pk": pk, "op": op,
+                     "digest": digest, "at": at, "prev": prev, "hash": digest_hash})
+        prev = digest_hash
+    conn.execute(sa.insert(ChainEntry.__table__), rows)  # type: ignore[attr-defined]
+    return len(rows)
+
+
+# ---- session events ---------------------------------------------------------------------
+
+_ENABLED: weakref.WeakKeyDictionary[sa.Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def _chain_conn(session: Session) -> sa.Connection | None:
+    """The session's connection, if its database has a chain (i.e. is migrated)."""
+    conn = session.connection()
+    if _ENABLED.get(conn.engine):
+        return conn
+    if sa.inspect(conn).has_table(CHAIN_TABLE):
+        _ENABLED[conn.engine] = True
+        return conn
+    return None
+
+
+def _table_of(obj: Any) -> sa.Table | None:
+    table = getattr(type(obj), "__table__", None)
+    return table if isinstance(table, sa.Table) else None
+
+
+def _pk_of(obj: Any) -> tuple[Any, ...]:
+    return tuple(sa.inspect(obj).mapper.primary_key_from_instance(obj))
+
+
+def _guard(conn: sa.Connection, table: sa.Table, pk: tuple[Any, ...], run_id: Any,
+           verb: str) -> None:
+    """Refuse to change the chain itself or evidence of a run that has ended."""
+    if table.name == CHAIN_TABLE:
+        raise RecordImmutable("the evidence chain is append-only; its entries cannot "
+                              f"{verb}", "nothing in drill needs to change them")
+    if not is_chained(table) or table.name in MUTABLE_AFTER_RUN or run_id is None:
+        return
+    ended = conn.execute(sa.text("SELECT ended_at FROM run WHERE id = :id"),
+                         {"id": run_id}).scalar()
+    if ended is not None:
+        raise RecordImmutable(
+            f"{table.name} {pk_string(pk)} is evidence of run {run_id}, which has ended; "
+            f"it cannot {verb}",
+            "evidence of a finished run is immutable; record a new finding or run instead")
+
+
+def _run_id_of(table: sa.Table, obj: Any) -> Any:
+    if table.name == "run":
+        return getattr(obj, "id", None)
+    return getattr(obj, "run_id", None)
+
+
+def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
+    if not session.dirty and not session.deleted:
+        return
+    conn = _chain_conn(session)
+    if conn is None:
+        return
+    for obj in list(session.dirty):
+        table = _table_of(obj)
+        if table is not None and session.is_modified(obj, include_collections=False):
+            _guard(conn, table, _pk_of(obj), _run_id_of(table, obj), "change")
+    for obj in list(session.deleted):
+        table = _table_of(obj)
+        if table is not None:
+            _guard(conn, table, _pk_of(obj), _run_id_of(table, obj), "be deleted")
+
+
+def _after_flush(session: Session, _ctx: Any) -> None:
+    groups: dict[tuple[str, str], tuple[sa.Table, list[tuple[Any, ...]]]] = {}
+
+    def note(obj: Any, op: str) -> None:
+        table = _table_of(obj)
+        if table is not None and is_chained(table):
+            groups.setdefault((table.name, op), (table, []))[1].append(_pk_of(obj))
+
+    for obj in session.new:
+        note(obj, "insert")
+    for obj in session.dirty:
+        if session.is_modified(obj, include_collections=False):
+            note(obj, "update")
+    for obj in session.deleted:
+        note(obj, "delete")
+    if not groups:
+        return
+    conn = _chain_conn(session)
+    if conn is not None:
+        append(conn, [(table, op, pks) for (_, op), (table, pks) in groups.items()])
+
+
+def _on_orm_execute(state: Any) -> Any:
+    """Bulk ``update(Model)`` / ``delete(Model)`` through a session: chain them too."""
+    if not (state.is_update or state.is_delete):
+        return None
+    table = getattr(state.statement, "table", None)
+    if not isinstance(table, sa.Table) or not (is_chained(table) or table.name == CHAIN_TABLE):
+        return None
+    conn = _chain_conn(state.session)
+    if conn is None:
+        return None
+    verb = "be deleted" if state.is_delete else "change"
+    pk_cols = list(table.primary_key.columns)
+    run_col = table.c.get("id" if table.name == "run" else "run_id")
+    query = sa.select(*pk_cols, *([run_col] if run_col is not None else []))
+    if state.statement.whereclause is not None:
+        query = query.where(state.statement.whereclause)
+    pks = []
+    for row in conn.execute(query):
+        pk = tuple(row[: len(pk_cols)])
+        _guard(conn, table, pk, row[-1] if run_col is not None else None, verb)
+        pks.append(pk)
+    result = state.invoke_statement()
+    append(conn, [(table, "delete" if state.is_delete else "update", pks)])
+    return result
+
+
+_installed: list[bool] = []
+
+
+def install() -> None:
+    """Chain every ORM write (idempotent; also done on import)."""
+    if _installed:
+        return
+    event.listen(Session, "before_flush", _before_flush)
+    event.listen(Session, "after_flush", _after_flush)
+    event.listen(Session, "do_orm_execute", _on_orm_execute)
+    _installed.append(True)
+
+
+install()
