@@ -118,7 +118,7 @@ def pydantic_problems(doc: SourceDoc, exc: Any, prefix: Sequence[str | int] = ()
     problems = []
     for err in exc.errors():
         loc = [*prefix, *[p for p in err["loc"] if not _is_union_tag(p)]]
-        msg = err["msg"]
+        msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = f"unknown field {loc[-1]!r}"
         problems.append(doc.problem(msg, loc))

@@ -50,9 +50,10 @@ def detect_kind(doc: SourceDoc, path: Path) -> DefinitionKind:
     )
 
 
-def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...]) -> list[Problem]:
+def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...],
+                   start: int = 0) -> list[Problem]:
     problems: list[Problem] = []
-    for idx, step in enumerate(steps):
+    for idx, step in enumerate(steps, start):
         loc = (*prefix, idx)
         if not step.action:
             continue
@@ -73,11 +74,28 @@ def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, .
     return problems
 
 
+def _salvage_steps(doc: SourceDoc) -> list[Problem]:
+    """When the runbook as a whole is invalid, still check each step that parses on its
+    own, so one run of `drill validate` reports every problem."""
+    problems: list[Problem] = []
+    for section in ("preconditions", "steps", "rollback"):
+        raw = doc.data.get(section) if isinstance(doc.data, dict) else None
+        if not isinstance(raw, list):
+            continue
+        for idx, item in enumerate(raw):
+            try:
+                step = Step.model_validate(item)
+            except ValidationError:
+                continue  # already reported by the whole-runbook validation
+            problems += _step_problems(doc, [step], (section,), start=idx)
+    return problems
+
+
 def _validate_runbook(doc: SourceDoc) -> Runbook:
     try:
         runbook = Runbook.model_validate(doc.data)
     except ValidationError as exc:
-        raise DefinitionError(pydantic_problems(doc, exc)) from None
+        raise DefinitionError(pydantic_problems(doc, exc) + _salvage_steps(doc)) from None
     problems = _step_problems(doc, runbook.preconditions, ("preconditions",))
     problems += _step_problems(doc, runbook.steps, ("steps",))
     problems += _step_problems(doc, runbook.rollback, ("rollback",))

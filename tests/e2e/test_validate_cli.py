@@ -1,0 +1,128 @@
+"""`drill validate` and bad input: every problem at once, with file:line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.clihelp import drill
+from tests.e2e.defs import write
+
+BAD_RUNBOOK = """id: broken
+title: Broken runbook
+steps:
+  - name: fail over
+    action: db.failovr
+  - name: restore
+    action: db.restore
+    args:
+      source: backup_vault
+      colour: blue
+  - name: wait forever
+    kind: wait
+"""
+
+
+def test_reports_all_problems_with_lines(workdir: Path, capsys) -> None:
+    rb = write(workdir, "runbooks/broken.yaml", BAD_RUNBOOK)
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    err = res.err
+    assert f"{rb}:11: a wait step needs duration or until (steps[2])" in err
+    assert f"{rb}:5: unknown action 'db.failovr'" in err
+    assert f"{rb}:10: unknown field 'colour'" in err
+    assert "3 problem(s)" in err
+    assert "Traceback" not in err
+
+
+def test_unknown_action_lists_valid_names_and_bad_args(workdir: Path, capsys) -> None:
+    rb = write(workdir, "runbooks/broken.yaml", BAD_RUNBOOK.rsplit("  - name: wait", 1)[0])
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:5: unknown action 'db.failovr' (did you mean 'db.failover'?)" in res.err
+    assert "db.promote_replica" in res.err  # the valid names are listed
+    assert f"{rb}:10: unknown field 'colour' (steps[1].args.colour)" in res.err
+
+
+def test_invalid_yaml_points_at_line(workdir: Path, capsys) -> None:
+    rb = write(workdir, "runbooks/bad.yaml", "id: x\ntitle: [unclosed\nsteps: []\n")
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:" in res.err and "invalid YAML" in res.err
+    assert "Traceback" not in res.err
+
+
+def test_invalid_yaml_on_run_is_exit_2(workdir: Path, capsys) -> None:
+    rb = write(workdir, "runbooks/bad.yaml", "id: x\n  title: : :\n")
+    res = drill(capsys, "run", str(rb), "--json")
+    assert res.code == 2 and res.out == ""
+    assert "invalid YAML" in res.err
+
+
+def test_several_files_report_together(workdir: Path, capsys) -> None:
+    write(workdir, "defs/a.yaml", "id: a\ntitle: A\nsteps:\n  - action: nope.nope\n")
+    write(workdir, "defs/b.yaml", "id: b\ntitle: B\nscenarios:\n  - runbook: missing-one\n")
+    res = drill(capsys, "validate", str(workdir / "defs"))
+    assert res.code == 2
+    assert "a.yaml:4" in res.err and "unknown action 'nope.nope'" in res.err
+    assert "b.yaml" in res.err and "missing-one" in res.err
+    assert "0 of 2 file(s) valid" in res.err
+
+
+def test_invalid_experiment_reported(workdir: Path, capsys) -> None:
+    exp = write(workdir, "experiments/bad.yaml", """title: bad
+description: x
+method:
+  - type: action
+    name: call-nothing
+    provider: {type: python, module: os.path, func: no_such_function}
+""")
+    res = drill(capsys, "validate", str(exp))
+    assert res.code == 2
+    assert f"{exp}:4" in res.err and "no_such_function" in res.err
+
+
+def test_bundled_definitions_are_valid(workdir: Path, capsys) -> None:
+    res = drill(capsys, "validate")
+    assert res.code == 0, res.err
+    assert "definition(s) valid" in res.err
+
+
+def test_invalid_config_points_at_line(workdir: Path, capsys) -> None:
+    write(workdir, "drill.yaml", "database: sqlite:///x.db\nenvironments:\n"
+                                 "  prod: {provider: gcp}\n")
+    res = drill(capsys, "list")
+    assert res.code == 2
+    assert "drill.yaml:3" in res.err and "environments.prod.provider" in res.err
+
+
+def test_missing_config_file(workdir: Path, capsys) -> None:
+    res = drill(capsys, "--config", "nope.yaml", "list")
+    assert res.code == 2 and "config file not found: nope.yaml" in res.err
+
+
+def test_unreachable_database_is_clear(workdir: Path, capsys, monkeypatch) -> None:
+    from orchestrator.pgbin import free_port
+
+    port = free_port()
+    monkeypatch.setenv("DRILL_DATABASE",
+                       f"postgresql+psycopg://drill:s3cret@127.0.0.1:{port}/evidence")
+    res = drill(capsys, "runs", "list")
+    assert res.code == 2
+    assert "unreachable" in res.err and "s3cret" not in res.err
+    assert "Traceback" not in res.err
+
+
+def test_list_shows_bundled(workdir: Path, capsys) -> None:
+    import json
+
+    res = drill(capsys, "list", "--json")
+    assert res.code == 0
+    kinds = {(e["kind"], e["origin"]) for e in json.loads(res.out)}
+    assert all(origin == "bundled" for _k, origin in kinds)
+
+
+def test_help_teaches(capsys) -> None:
+    res = drill(capsys, "--help")
+    assert res.code == 0 and "drill run quarterly-dr" in res.out
+    run_help = drill(capsys, "run", "--help")
+    assert "Exit codes" in run_help.out and "--env" in run_help.out
