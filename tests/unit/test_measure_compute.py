@@ -76,7 +76,7 @@ def test_rpo_zero_when_nothing_acknowledged_is_lost() -> None:
 
 
 def test_rpo_newest_lost_minus_newest_surviving_before_it() -> None:
-    # writes 1–5 before the fault, 3–5 never replicated; 6–8 written after recovery
+    # writes 1-5 before the fault, 3-5 never replicated; 6-8 written after recovery
     ledger = acks([1.0, 1.1, 1.2, 1.3, 1.4, 5.0, 5.1, 5.2])
     loss = data_loss(ledger, {1, 2, 6, 7, 8})
     assert loss.lost == [3, 4, 5]
