@@ -300,7 +300,8 @@ for _spec in [
         LagArgs, False,
         {"aws": ("cloudwatch:GetMetricStatistics", "rds:DescribeDBInstances"),
          "lab": ("postgres: pg_stat_replication",)},
-        "- kind: probe\n  action: db.replication_lag\n  args: {target: dr_replica, max_lag_s: 60}\n",
+        "- kind: probe\n  action: db.replication_lag\n"
+        "  args: {target: dr_replica, max_lag_s: 60}\n",
     ),
     ActionSpec(
         "db.multi_az", ActivityKind.PROBE,

@@ -53,11 +53,11 @@ class ConsoleReporter:
         met = summary.get("met")
         verdict = {True: "[green]objectives met[/]", False: "[red]objectives NOT met[/]",
                    None: "[dim]no objectives[/]"}[met]
+        lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
             f"RPO {format_duration(summary.get('rpo_s'))}, "
-            f"lost writes {summary.get('lost_writes') if summary.get('lost_writes') is not None else '—'}"
-            f" · {verdict}")
+            f"lost writes {'—' if lost is None else lost} · {verdict}")
 
     def note(self, message: str) -> None:
         self.console.print(f"  [dim]{message}[/]")

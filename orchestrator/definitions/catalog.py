@@ -92,9 +92,8 @@ class Catalog:
         if path.suffix in DEFINITION_SUFFIXES and path.exists():
             kind, definition, _doc = load_definition(path)
             return kind, definition, path
-        if path.suffix in DEFINITION_SUFFIXES and ("/" in ref or path.suffix):
-            if "/" in ref or not any(e.id == ref for e in self.entries()):
-                raise NotFoundError(f"no such file: {ref}", "check the path")
+        if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
+            raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
         wanted = kinds or (DefinitionKind.DRILL, DefinitionKind.RUNBOOK, DefinitionKind.EXPERIMENT)
         for kind in wanted:
             for entry in self.entries(kind):

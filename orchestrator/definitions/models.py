@@ -75,9 +75,9 @@ class Step(BaseModel):
 
     @model_validator(mode="after")
     def _shape(self) -> Step:
-        if self.kind in (StepKind.ACTION, StepKind.PROBE):
-            if bool(self.action) == bool(self.activity):
-                raise ValueError(f"a {self.kind.value} step needs exactly one of action, activity")
+        if self.kind in (StepKind.ACTION, StepKind.PROBE) and (
+                bool(self.action) == bool(self.activity)):
+            raise ValueError(f"a {self.kind.value} step needs exactly one of action, activity")
         if self.kind is StepKind.WAIT and self.duration is None and self.until is None:
             raise ValueError("a wait step needs duration or until")
         if self.kind is StepKind.MANUAL and not self.instructions:

@@ -44,7 +44,7 @@ def call_with_deadline(fn: Callable[[], T], timeout_s: float,
             raise CallTimeout(f"timed out after {timeout_s:g}s")
     if "error" in box:
         raise box["error"]
-    return box["value"]  # type: ignore[no-any-return]
+    return box["value"]  # type: ignore[no-any-return,unused-ignore]
 
 
 def sleep_responsive(seconds: float, abort_reason: Callable[[], str | None]) -> None:

@@ -75,7 +75,7 @@ def run_rollback_activities(doc: dict[str, Any]) -> list[dict[str, Any]]:
 def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter) -> Any:
     from chaoslib.run import RunEventHandler
 
-    class Journaling(RunEventHandler):  # type: ignore[misc]
+    class Journaling(RunEventHandler):
         """Commits each activity's start and end as it happens."""
 
         def __init__(self) -> None:
@@ -125,7 +125,7 @@ def _drill_owns_signals() -> Iterator[None]:
     import chaoslib.run
 
     original = chaoslib.run.exit_signals
-    chaoslib.run.exit_signals = contextlib.nullcontext  # type: ignore[assignment]
+    chaoslib.run.exit_signals = contextlib.nullcontext
     try:
         yield
     finally:

@@ -48,18 +48,18 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
                 "shorten detection and failover: tune health-check intervals and failover "
                 "automation, pre-warm the standby, rehearse the manual steps; then re-run",
             ))
-    if row.objective_rpo_s is not None and status is RunStatus.SUCCEEDED and row.rpo_s is not None:
-        if row.rpo_s > row.objective_rpo_s:
-            misses.append(Miss(
-                f"RPO {format_duration(row.rpo_s)} exceeds objective "
-                f"{format_duration(row.objective_rpo_s)}",
-                f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
-                f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
-                "reduce replication lag (instance class, network, synchronous replication) "
-                "or take backups / ship WAL more often; then re-run",
-            ))
+    if (row.objective_rpo_s is not None and status is RunStatus.SUCCEEDED
+            and row.rpo_s is not None and row.rpo_s > row.objective_rpo_s):
+        misses.append(Miss(
+            f"RPO {format_duration(row.rpo_s)} exceeds objective "
+            f"{format_duration(row.objective_rpo_s)}",
+            f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
+            f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
+            "reduce replication lag (instance class, network, synchronous replication) "
+            "or take backups / ship WAL more often; then re-run",
+        ))
     if status is not RunStatus.SUCCEEDED:
         return Verdict(False, misses)
     if row.objective_rto_s is None and row.objective_rpo_s is None:
-        return Verdict(True if not misses else False, misses)
+        return Verdict(bool(not misses), misses)
     return Verdict(not misses, misses)

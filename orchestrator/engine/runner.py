@@ -23,7 +23,14 @@ from typing import Any
 
 from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
 from orchestrator.config import EnvironmentConfig, Settings
-from orchestrator.definitions.models import DefinitionKind, Mark, RunMode, Step, StepKind, StopPolicy
+from orchestrator.definitions.models import (
+    DefinitionKind,
+    Mark,
+    RunMode,
+    Step,
+    StepKind,
+    StopPolicy,
+)
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
 from orchestrator.engine.locks import EnvLock

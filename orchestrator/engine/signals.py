@@ -59,7 +59,7 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
         if first and not state.shielded:
             raise AbortSignal(f"received {name}")
 
-    previous: dict[int, Any] = {}
+    previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         previous[sig] = signal.signal(sig, handler)
     try:
