@@ -283,7 +283,10 @@ class RunEngine:
             observer = self._provider().observer(
                 sc.scenario_id, sc.runbook.scenario if sc.runbook else None,
                 self.recorder.run.id)
-        return observer or MarksObserver()
+        observer = observer or MarksObserver()
+        if hasattr(observer, "status_sink"):  # live probe status line (measure/observer.py)
+            observer.status_sink = self.reporter.probe_status
+        return observer
 
     @staticmethod
     def _needs_observer(sc: ScenarioPlan) -> bool:
