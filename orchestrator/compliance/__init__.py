@@ -1,0 +1,1 @@
+"""Compliance frameworks as data: one YAML file per framework (control → evidence kinds)."""

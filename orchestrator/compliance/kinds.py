@@ -1,0 +1,146 @@
+"""Evidence kinds: named collectors that find, in a report's data, what backs a control.
+
+A framework mapping (YAML) names kinds; each kind is one function registered here
+under its name. A kind is *present* when its collector returns at least one
+reference and reports no gap (e.g. ``findings_tracked`` fails if a finding has no
+corrective action, or is open without an owner).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestrator.registry import Registry
+from orchestrator.report.model import EvidenceRef, ReportData, RunView, ScenarioView
+
+FAILOVER_ACTIONS = {"db.failover", "db.promote_replica", "az.isolate", "region.isolate",
+                    "dns.point"}
+RESTORE_ACTIONS = {"db.restore"}
+FINISHED = {"succeeded", "failed", "aborted", "crashed", "rollback_failed"}
+
+
+@dataclass(frozen=True)
+class Collected:
+    refs: list[EvidenceRef]
+    gap: str | None = None  # why the kind is not satisfied despite refs
+
+    @property
+    def present(self) -> bool:
+        return bool(self.refs) and self.gap is None
+
+
+@dataclass(frozen=True)
+class EvidenceKind:
+    name: str
+    description: str
+    collect: Callable[[ReportData], Collected]
+
+
+KINDS: Registry[EvidenceKind] = Registry("evidence kind")
+
+
+def kind(name: str, description: str) -> Callable[[Callable[[ReportData], Collected]],
+                                                  Callable[[ReportData], Collected]]:
+    def wrap(fn: Callable[[ReportData], Collected]) -> Callable[[ReportData], Collected]:
+        KINDS.register(name, EvidenceKind(name, description, fn))
+        return fn
+    return wrap
+
+
+def _run_ref(run: RunView) -> EvidenceRef:
+    return EvidenceRef(ref=f"run:{run.id}", href=f"runs.json#{run.id}",
+                       description=f"{run.target_kind} {run.target} on {run.env}, "
+                                   f"{run.started_at:%Y-%m-%d %H:%M}Z: {run.status}")
+
+
+def _sc_ref(run: RunView, sc: ScenarioView, what: str) -> EvidenceRef:
+    return EvidenceRef(ref=f"run:{run.id}/scenario:{sc.scenario_id}",
+                       href=f"runs.json#{run.id}", description=f"{sc.scenario_id}: {what}")
+
+
+def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
+    return {st.scenario for st in run.steps if st.action in actions and st.status == "succeeded"}
+
+
+@kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
+def _executed(data: ReportData) -> Collected:
+    return Collected([_run_ref(r) for r in data.runs if r.status in FINISHED])
+
+
+@kind("rto_measured", "recovery time measured by independent probes")
+def _rto(data: ReportData) -> Collected:
+    return Collected([_sc_ref(r, sc, f"RTO {sc.rto_s:.3f}s (objective {_obj(sc.objective_rto_s)})")
+                      for r in data.runs for sc in r.scenarios if sc.rto_s is not None])
+
+
+def _obj(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}s"
+
+
+@kind("rpo_measured", "recovery point measured against the heartbeat ledger")
+def _rpo(data: ReportData) -> Collected:
+    return Collected([_sc_ref(r, sc, f"RPO {sc.rpo_s:.3f}s, {sc.lost_writes or 0} lost writes")
+                      for r in data.runs for sc in r.scenarios if sc.rpo_s is not None])
+
+
+@kind("objectives_met", "a scenario met its RTO/RPO objectives")
+def _met(data: ReportData) -> Collected:
+    return Collected([_sc_ref(r, sc, "objectives met") for r in data.runs for sc in r.scenarios
+                      if sc.met and (sc.objective_rto_s is not None
+                                     or sc.objective_rpo_s is not None)])
+
+
+@kind("failover_tested", "a failover, promotion or zone/region isolation was exercised")
+def _failover(data: ReportData) -> Collected:
+    refs = []
+    for r in data.runs:
+        hit = _scenarios_with_actions(r, FAILOVER_ACTIONS)
+        refs.extend(_sc_ref(r, sc, "failover exercised") for sc in r.scenarios
+                    if sc.scenario_id in hit)
+    return Collected(refs)
+
+
+@kind("backup_restore_tested", "a backup or point-in-time restore was exercised")
+def _restore(data: ReportData) -> Collected:
+    refs = []
+    for r in data.runs:
+        hit = _scenarios_with_actions(r, RESTORE_ACTIONS)
+        refs.extend(_sc_ref(r, sc, "restore exercised") for sc in r.scenarios
+                    if sc.scenario_id in hit)
+    return Collected(refs)
+
+
+@kind("findings_tracked", "every finding has a corrective action and an owner or resolution")
+def _findings(data: ReportData) -> Collected:
+    if not data.findings:
+        return Collected([EvidenceRef(ref="findings:none", href="runs.json",
+                                      description="no findings were raised in the period")])
+    refs, untracked = [], []
+    for f in data.findings:
+        tracked = bool(f.corrective_action) and (f.status == "closed" or bool(f.owner))
+        (refs if tracked else untracked).append(f)
+    gap = (f"{len(untracked)} finding(s) open without an owner: "
+           + ", ".join(f"#{f.id}" for f in untracked[:10])) if untracked else None
+    return Collected([EvidenceRef(ref=f"finding:{f.id}", href=f"runs.json#finding-{f.id}",
+                                  description=f"#{f.id} {f.title} — {f.status}"
+                                              + (f", owner {f.owner}" if f.owner else ""))
+                      for f in data.findings], gap)
+
+
+@kind("run_journal", "the Chaos Toolkit journal / run log is included")
+def _journal(data: ReportData) -> Collected:
+    return Collected([EvidenceRef(ref=f"artifact:{a.id}", href=a.bundle_path,
+                                  description=f"{a.name} ({a.size} bytes, sha256 {a.sha256[:12]}…)")
+                      for r in data.runs for a in r.artifacts])
+
+
+@kind("evidence_integrity", "the evidence hash chain verified when the export was made")
+def _integrity(data: ReportData) -> Collected:
+    if not data.chain.get("verified"):
+        return Collected([], "the evidence chain was not verified")
+    head = str(data.chain.get("head_hash"))[:16]
+    return Collected([EvidenceRef(ref=f"chain:{data.chain.get('head_seq')}",
+                                  href="manifest.json",
+                                  description=f"chain of {data.chain.get('entries')} entries "
+                                              f"verified, head {head}…")])

@@ -1,0 +1,182 @@
+"""What every renderer is given: a typed, read-only view of the evidence to report.
+
+Renderers never query the database themselves; :mod:`orchestrator.evidence.export_data`
+builds one :class:`ReportData` (for a period, or for a single run) and each output
+format turns it into bytes. That is what keeps HTML, PDF, CSV, JSON and OSCAL
+consistent with each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _View(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class StepView(_View):
+    seq: int
+    scenario: str | None = None
+    phase: str
+    name: str
+    kind: str
+    action: str | None = None
+    status: str
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    error: str | None = None
+
+
+class EventView(_View):
+    at: datetime
+    kind: str
+    message: str
+    scenario: str | None = None
+
+
+class MeasurementView(_View):
+    scenario: str | None = None
+    name: str
+    value: float | None = None
+    unit: str = "s"
+    method: str
+    error_bound_s: float | None = None
+    objective: float | None = None
+    met: bool | None = None
+
+
+class FindingView(_View):
+    id: int
+    run_id: str | None = None
+    scenario: str | None = None
+    kind: str
+    severity: str
+    title: str
+    detail: str | None = None
+    corrective_action: str | None = None
+    status: str
+    owner: str | None = None
+    due_date: str | None = None
+    resolution: str | None = None
+    created_at: datetime
+    closed_at: datetime | None = None
+    drill: str | None = None
+    env: str | None = None
+
+
+class ArtifactView(_View):
+    id: int
+    run_id: str
+    name: str
+    media_type: str
+    sha256: str
+    size: int
+
+    @property
+    def bundle_path(self) -> str:
+        return f"journals/{self.run_id}/{self.id}-{self.name}"
+
+
+class ApprovalView(_View):
+    approved_by: str
+    at: datetime
+    reason: str
+
+
+class ScenarioView(_View):
+    id: int
+    scenario_id: str
+    ref: str
+    kind: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    fault_injected_at: datetime | None = None
+    service_restored_at: datetime | None = None
+    rto_s: float | None = None
+    rpo_s: float | None = None
+    lost_writes: int | None = None
+    objective_rto_s: float | None = None
+    objective_rpo_s: float | None = None
+    met: bool | None = None
+
+
+class RunView(_View):
+    id: str
+    target: str
+    target_kind: str
+    env: str
+    mode: str
+    status: str
+    trigger: str
+    who: str
+    started_at: datetime
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    git_commit: str | None = None
+    approved_by: str | None = None
+    definition_hashes: dict[str, str] | None = None
+    scenarios: list[ScenarioView] = Field(default_factory=list)
+    steps: list[StepView] = Field(default_factory=list)
+    events: list[EventView] = Field(default_factory=list)
+    measurements: list[MeasurementView] = Field(default_factory=list)
+    findings: list[FindingView] = Field(default_factory=list)
+    artifacts: list[ArtifactView] = Field(default_factory=list)
+    approvals: list[ApprovalView] = Field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float | None:
+        return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
+
+
+class EvidenceRef(_View):
+    """One piece of evidence supporting a control: a run, scenario, finding or check."""
+
+    ref: str
+    description: str
+    href: str
+
+
+class ControlResult(_View):
+    framework: str
+    framework_title: str
+    control_id: str
+    oscal_id: str
+    title: str
+    description: str
+    evidence_kinds: list[str]
+    satisfied: bool
+    evidence: dict[str, list[EvidenceRef]]
+    missing: list[str]
+
+
+class ReportData(_View):
+    title: str
+    generated_at: datetime
+    generated_by: str
+    period_label: str
+    period_start: datetime | None = None
+    period_end: datetime | None = None  # exclusive
+    env: str | None = None
+    frameworks: list[str] = Field(default_factory=list)
+    runs: list[RunView] = Field(default_factory=list)
+    findings: list[FindingView] = Field(default_factory=list)
+    controls: list[ControlResult] = Field(default_factory=list)
+    chain: dict[str, Any] = Field(default_factory=dict)
+    signer_fingerprint: str | None = None
+    detail_limit: int = 100
+
+    def detailed_runs(self) -> list[RunView]:
+        """Runs given a full timeline section: failures first, then newest (capped).
+
+        A quarter can hold thousands of scheduled runs; every run is in runs.json and
+        runs.csv, while the human-readable reports keep to what an auditor reads.
+        """
+        ranked = sorted(self.runs, key=lambda r: (r.status == "succeeded",
+                                                  -r.started_at.timestamp()))
+        return sorted(ranked[: self.detail_limit], key=lambda r: r.started_at)
