@@ -34,8 +34,12 @@ def _has_server(bindir: Path) -> bool:
 def bindir() -> Path:
     """Directory holding ``postgres``, ``initdb``, ``pg_ctl``, ``pg_basebackup``…"""
     candidates: list[Path] = []
-    if os.environ.get("DRILL_PG_BINDIR"):
-        candidates.append(Path(os.environ["DRILL_PG_BINDIR"]))
+    explicit = os.environ.get("DRILL_PG_BINDIR")
+    if explicit:  # an explicit choice is not second-guessed by a search elsewhere
+        if _has_server(Path(explicit)):
+            return Path(explicit)
+        raise LabError(f"PostgreSQL server binaries (postgres, initdb) not found in "
+                       f"DRILL_PG_BINDIR={explicit}", INSTALL_HINT)
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:

@@ -1,0 +1,97 @@
+"""`drill lab up | status [--json] | down | reset` — the local DR lab (DESIGN section 6)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+app = typer.Typer(help="The local DR lab: a real Multi-AZ + cross-region PostgreSQL topology "
+                       "on 127.0.0.1 with real faults.", no_args_is_help=True)
+
+
+def _env(ctx: typer.Context, env: str) -> tuple[Any, Any]:
+    from orchestrator.config import ProviderKind
+    from orchestrator.errors import UsageError
+
+    settings = state(ctx).settings()
+    name, cfg = settings.environment(env)
+    if cfg.provider is not ProviderKind.LAB:
+        raise UsageError(f"environment {name!r} is not a lab environment (provider "
+                         f"{cfg.provider.value})", "use `--env lab` or a lab environment")
+    return settings, cfg
+
+
+def _log(msg: str) -> None:
+    err_console().print(msg, markup=False)
+
+
+@app.command("up")
+def up(ctx: typer.Context,
+       env: Annotated[str, typer.Option(help="lab environment whose `lab:` tuning to use")] = "lab",
+       as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
+       ) -> None:
+    """Start the lab (does nothing when it already runs)."""
+    from orchestrator.providers.lab import lab_up, status
+
+    settings, cfg = _env(ctx, env)
+    lab_up(settings, cfg, _log)
+    _show(status(settings), as_json)
+
+
+@app.command("status")
+def status_cmd(ctx: typer.Context,
+               as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+               ) -> None:
+    """Components, their state and the endpoints clients use."""
+    from orchestrator.providers.lab import status
+
+    _show(status(state(ctx).settings()), as_json)
+
+
+@app.command("down")
+def down(ctx: typer.Context) -> None:
+    """Stop every lab process (also SIGSTOPped ones) and remove the lab's data."""
+    from orchestrator.providers.lab import lab_down
+
+    result = lab_down(state(ctx).settings())
+    n = len(result["stopped"])
+    out_console().print(f"lab down: stopped {n} component(s)" if n else "lab was not running")
+
+
+@app.command("reset")
+def reset(ctx: typer.Context,
+          env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
+          as_json: Annotated[bool, typer.Option("--json", help="print the status document")]
+          = False) -> None:
+    """Tear the lab down and build it afresh (primary back in use1-az1)."""
+    from orchestrator.providers.lab import lab_reset, status
+
+    settings, cfg = _env(ctx, env)
+    lab_reset(settings, cfg, _log)
+    _show(status(settings), as_json)
+
+
+def _show(doc: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print_json(doc)
+        return
+    from rich.table import Table
+
+    console = out_console()
+    if not doc["running"]:
+        console.print("lab is not running — start it with `drill lab up`")
+        return
+    table = Table()
+    for col in ("component", "kind", "role", "az/region", "address", "state", "pid"):
+        table.add_column(col)
+    for c in doc["components"]:
+        addr = f"{c['host']}:{c['port']}" if c["port"] else "—"
+        colour = "green" if c["state"] == "up" else "red"
+        table.add_row(c["name"], c["kind"], c["role"], c.get("az") or c.get("region") or "",
+                      addr, f"[{colour}]{c['state']}[/]", str(c["pid"] or "—"))
+    console.print(table)
+    for key, value in doc["endpoints"].items():
+        console.print(f"  {key:<10} {value}")

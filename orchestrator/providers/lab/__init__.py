@@ -1,0 +1,44 @@
+"""The embedded local DR lab (DESIGN section 6): a real Multi-AZ + cross-region
+PostgreSQL topology on 127.0.0.1 with real faults.
+
+Public helpers (imported lazily so ``import orchestrator.providers.lab`` stays cheap):
+:func:`status`, :func:`lab_up`, :func:`lab_down`, :func:`lab_reset`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.config import EnvironmentConfig, Settings
+    from orchestrator.providers.lab.state import LabState
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """The ``drill lab status --json`` document (a Contract)."""
+    from orchestrator.providers.lab.lifecycle import status as _status
+
+    return _status(settings)
+
+
+def lab_up(settings: Settings, env_cfg: EnvironmentConfig | None = None,
+           log: Any = lambda _m: None) -> LabState:
+    """Bring the lab up if it is not running (idempotent); returns its state."""
+    from orchestrator.providers.lab.lifecycle import lab_up as _up
+
+    return _up(settings, env_cfg, log)
+
+
+def lab_down(settings: Settings) -> dict[str, Any]:
+    """Stop every lab process and remove its data; no process or port is left."""
+    from orchestrator.providers.lab.lifecycle import lab_down as _down
+
+    return _down(settings)
+
+
+def lab_reset(settings: Settings, env_cfg: EnvironmentConfig | None = None,
+              log: Any = lambda _m: None) -> LabState:
+    """``lab down`` then ``lab up``: a fresh lab."""
+    from orchestrator.providers.lab.lifecycle import lab_reset as _reset
+
+    return _reset(settings, env_cfg, log)

@@ -1,0 +1,234 @@
+"""``lab up`` / ``down`` / ``reset`` / ``status``: build, inspect and tear down the lab.
+
+``up`` is idempotent: a running lab is left alone (helpers that died are restarted);
+anything half-started is cleaned away and the lab is built afresh. ``down`` stops
+every process the lab started — including SIGSTOPped ones — and checks that no
+process and no port is left behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator import pgbin
+from orchestrator.config import EnvironmentConfig, Settings
+from orchestrator.errors import LabError
+from orchestrator.providers.lab import data, helpers, pg, procs, vault
+from orchestrator.providers.lab.state import (
+    APP_DB,
+    Component,
+    LabState,
+    ground_truth,
+    lab_dir,
+    load,
+    lock_only,
+    save,
+)
+
+US_EAST, US_WEST = "us-east-1", "us-west-2"
+
+
+def _tuning(env: EnvironmentConfig | None) -> dict[str, Any]:
+    lab = dict(env.lab) if env is not None else {}
+    return {"detection_delay_s": float(lab.get("detection_delay_s", 1.0)),
+            "backup_interval_s": float(lab.get("backup_interval_s", 900.0)),
+            "dataset_rows": int(lab.get("dataset_rows", data.DEFAULT_ROWS))}
+
+
+def is_running(st: LabState | None) -> bool:
+    return st is not None and any(procs.state(c.pid, c.start_ticks) != "dead"
+                                  for c in st.components.values())
+
+
+def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
+           log: Any = lambda _m: None) -> LabState:
+    """Bring the lab up (no-op when it runs); returns its state."""
+    pgbin.bindir()  # fail first, clearly, when PostgreSQL is missing
+    root = lab_dir(settings.state_path())
+    tune = _tuning(env)
+    with lock_only(root):
+        st = load(root)
+        if is_running(st):
+            assert st is not None
+            _repair(root, st, tune, log)
+            return st
+        if st is not None:
+            _stop_all(root, st)
+        try:
+            return _build(root, tune, log)
+        except BaseException:
+            partial = load(root)
+            if partial is not None:
+                _stop_all(root, partial)
+            raise
+
+
+def _repair(root: Path, st: LabState, tune: dict[str, Any], log: Any) -> None:
+    st.detection_delay_s = tune["detection_delay_s"]
+    st.backup_interval_s = tune["backup_interval_s"]
+    restarted = []
+    for c in st.components.values():
+        if c.kind != "postgres" and c.desired == "up" and \
+                procs.state(c.pid, c.start_ticks) == "dead":
+            helpers.start(st, root, c)
+            restarted.append(c)
+    for c in restarted:
+        helpers.wait(root, c)
+        log(f"lab: restarted {c.name}")
+    save(root, st)
+
+
+def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
+    t0 = time.monotonic()
+    for sub in ("pg", "vault", "restored", "state.json"):
+        path = root / sub
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    (root / "logs").mkdir(parents=True, exist_ok=True)
+    (root / "ground-truth.jsonl").write_text("")
+    user = pgbin.run_as_user()
+    st = LabState(created_at=datetime.now(UTC), run_as=user.pw_name if user else None,
+                  detection_delay_s=tune["detection_delay_s"],
+                  backup_interval_s=tune["backup_interval_s"])
+    if user:
+        log(f"lab: running as root — PostgreSQL servers run as user {user.pw_name!r}")
+
+    def add(name: str, kind: str, role: str, az: str | None, region: str | None,
+            port: bool = True, control: bool = False, data_dir: Path | None = None) -> Component:
+        c = Component(name=name, kind=kind, role=role, az=az, region=region,
+                      port=pgbin.free_port() if port else None,
+                      control_port=pgbin.free_port() if control else None,
+                      data_dir=str(data_dir) if data_dir else None)
+        st.components[name] = c
+        return c
+
+    pgdir, vdir = root / "pg", root / "vault"
+    primary = add("use1-az1", "postgres", "primary", "use1-az1", US_EAST,
+                  data_dir=pgdir / "use1-az1")
+    standby = add("use1-az2", "postgres", "standby", "use1-az2", US_EAST,
+                  data_dir=pgdir / "use1-az2")
+    replica = add("usw2", "postgres", "replica", "usw2-az1", US_WEST, data_dir=pgdir / "usw2")
+    add("region-link", "proxy", "region_link", None, None, control=True)
+    add("db-endpoint", "proxy", "db_endpoint", None, US_EAST, control=True)
+    add("global-endpoint", "proxy", "global_endpoint", None, "global", control=True)
+    for az in helpers.AZS:
+        add(f"app-{az}", "app", "app", az, US_EAST)
+    add("lb", "proxy", "load_balancer", None, US_EAST)
+    add("controller", "controller", "failover", None, US_EAST, port=False)
+    save(root, st)
+
+    pgdir.mkdir(parents=True, exist_ok=True)
+    vault.init(vdir)
+    logs = root / "logs"
+    pg.initdb(Path(primary.data_dir or ""), vdir / "wal")
+    primary.pid, primary.start_ticks = pg.start(primary.name, Path(primary.data_dir or ""),
+                                                primary.port or 0, logs / "use1-az1.log")
+    save(root, st)
+    pg.wait_ready(primary.port or 0, primary.pid, primary.start_ticks, primary.name,
+                  logs / "use1-az1.log")
+    pg.query(primary.port or 0, f"CREATE DATABASE {APP_DB}")
+    data.create_app_schema(st.dsn(primary.name), tune["dataset_rows"])
+    st.dataset = data.fingerprint(st.dsn(primary.name))
+
+    for c in st.components.values():  # helpers start while the replicas are cloned
+        if c.kind in ("proxy", "app"):
+            helpers.start(st, root, c)
+    save(root, st)
+    link = st.comp("region-link")
+    with ThreadPoolExecutor(3) as pool:
+        jobs: list[Future[Any]] = [
+            pool.submit(pg.basebackup_standby, primary.port or 0, Path(standby.data_dir or ""),
+                        standby.name, primary.port or 0),
+            pool.submit(pg.basebackup_standby, primary.port or 0, Path(replica.data_dir or ""),
+                        replica.name, link.port or 0),
+            pool.submit(vault.create_backup, vdir, primary.port or 0, primary.name, "lab-up")]
+        for job in jobs:
+            job.result()
+    for c in (standby, replica):
+        c.pid, c.start_ticks = pg.start(c.name, Path(c.data_dir or ""), c.port or 0,
+                                        logs / f"{c.name}.log",
+                                        archive=c is not replica)
+        save(root, st)
+    pg.set_sync(primary.port or 0, standby.name)
+    for c in st.components.values():
+        if c.kind in ("proxy", "app"):
+            helpers.wait(root, c)
+    pg.wait_streaming(primary.port or 0, standby.name, sync=True)
+    pg.wait_streaming(primary.port or 0, replica.name)
+    helpers.start(st, root, st.comp("controller"))
+    save(root, st)
+    ground_truth(root, "lab_up", seconds=round(time.monotonic() - t0, 3))
+    log(f"lab: up in {time.monotonic() - t0:.1f}s")
+    return st
+
+
+def _stop_all(root: Path, st: LabState) -> None:
+    order = sorted(st.components.values(),
+                   key=lambda c: {"controller": 0, "app": 1, "proxy": 2}.get(c.kind, 3))
+    for c in order:
+        if c.kind == "postgres":
+            procs.terminate(c.pid, c.start_ticks, grace_s=5, sig=signal.SIGQUIT)
+        else:
+            procs.terminate(c.pid, c.start_ticks, grace_s=2)
+        c.desired = "down"
+    save(root, st)
+
+
+def lab_down(settings: Settings) -> dict[str, Any]:
+    """Stop everything the lab started; remove its data. Returns what was stopped."""
+    root = lab_dir(settings.state_path())
+    if not root.exists():
+        return {"stopped": [], "left": []}
+    with lock_only(root):
+        st = load(root)
+        if st is None:
+            return {"stopped": [], "left": []}
+        names = [c.name for c in st.components.values()
+                 if procs.state(c.pid, c.start_ticks) != "dead"]
+        _stop_all(root, st)
+        left = [c.name for c in st.components.values()
+                if (c.pid and procs.group_alive(c.pid))
+                or any(p and procs.port_open(p) for p in (c.port, c.control_port))]
+        if left:
+            raise LabError(f"lab down left processes or ports behind: {', '.join(left)}",
+                           "see .drill/lab/logs/ and stop them by hand")
+        for sub in ("pg", "vault", "restored", "state.json"):
+            path = root / sub
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            elif path.exists():
+                path.unlink()
+        ground_truth(root, "lab_down")
+    return {"stopped": names, "left": []}
+
+
+def lab_reset(settings: Settings, env: EnvironmentConfig | None = None,
+              log: Any = lambda _m: None) -> LabState:
+    lab_down(settings)
+    return lab_up(settings, env, log)
+
+
+def status(settings: Settings) -> dict[str, Any]:
+    """The ``drill lab status --json`` document (DESIGN section 6, a Contract)."""
+    st = load(lab_dir(settings.state_path()))
+    if st is None:
+        return {"running": False, "components": [],
+                "endpoints": {"db": None, "global_db": None, "app": None}}
+    comps = []
+    for c in st.components.values():
+        proc = procs.state(c.pid, c.start_ticks)
+        comps.append({"name": c.name, "kind": c.kind, "role": c.role, "host": c.host,
+                      "port": c.port, "state": "up" if proc == "running" else "down",
+                      "pid": c.pid if proc != "dead" else None, "process": proc,
+                      "az": c.az, "region": c.region})
+    return {"running": is_running(st), "components": comps, "endpoints": st.endpoints(),
+            "primary": st.primary, "standby": st.standby, "isolated": list(st.isolated),
+            "global_target": st.global_target, "detection_delay_s": st.detection_delay_s}

@@ -1,0 +1,130 @@
+"""Processes of the lab: start helpers, tell live from dead or stopped, signal, stop.
+
+Lab processes outlive the command that started them (``drill lab up`` exits, the lab
+keeps running), so they are tracked by pid *and* /proc start time — a recycled pid
+is never mistaken for a lab process. Each runs in its own session, so a signal to its
+process group reaches a PostgreSQL server and all its backends at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orchestrator.errors import LabError
+
+
+def _stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start ticks) from /proc, or None when there is no such process."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    rest = raw[raw.rfind(")") + 2:].split()
+    return rest[0], int(rest[19])
+
+
+def start_ticks(pid: int) -> int | None:
+    st = _stat(pid)
+    return st[1] if st else None
+
+
+def state(pid: int | None, ticks: int | None) -> str:
+    """``running``, ``stopped`` (SIGSTOP) or ``dead`` (gone, zombie, or pid reused)."""
+    if not pid:
+        return "dead"
+    st = _stat(pid)
+    if st is None or st[0] in ("Z", "X") or (ticks is not None and st[1] != ticks):
+        return "dead"
+    return "stopped" if st[0] in ("T", "t") else "running"
+
+
+def spawn_python(module: str, args: list[str], log_path: Path) -> tuple[int, int | None]:
+    """Start ``python -m module args…`` detached; returns (pid, start ticks)."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True, cwd="/")
+    return proc.pid, start_ticks(proc.pid)
+
+
+def signal_group(pid: int | None, ticks: int | None, sig: int) -> bool:
+    """Send ``sig`` to the process group led by ``pid``; False if it was already gone."""
+    if state(pid, ticks) == "dead":
+        return False
+    assert pid is not None
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        os.kill(pid, sig)
+    return True
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any live (non-zombie) process is still in process group ``pgid``."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rfind(")") + 2:].split()
+        if int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
+              sig: int = signal.SIGTERM) -> None:
+    """Stop a process group for good: SIGCONT + ``sig``, then SIGKILL after ``grace_s``."""
+    if pid is None:
+        return
+    if state(pid, ticks) != "dead":
+        signal_group(pid, ticks, signal.SIGCONT)
+        signal_group(pid, ticks, sig)
+        deadline = time.monotonic() + grace_s
+        while time.monotonic() < deadline and state(pid, ticks) != "dead":
+            time.sleep(0.05)
+    if group_alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and group_alive(pid):
+        time.sleep(0.05)
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_port(port: int, pid: int, ticks: int | None, what: str, log: Path,
+              timeout: float = 15.0) -> None:
+    """Wait until ``port`` accepts connections; fail fast (with the log) if ``pid`` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if port_open(port):
+            return
+        if state(pid, ticks) == "dead":
+            raise LabError(f"{what} exited during start-up: {tail(log)}")
+        time.sleep(0.02)
+    raise LabError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:g}s: {tail(log)}")
+
+
+def tail(path: Path, chars: int = 600) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:].strip()
+    except OSError:
+        return "(no log)"
