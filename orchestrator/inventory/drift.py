@@ -31,7 +31,7 @@ def _code(exc: Exception) -> str:
 def check(inv: Inventory, clients: Any) -> list[Drift]:
     """Compare every resolved target (and the subnets) with AWS."""
     out: list[Drift] = []
-    for role, t in inv.targets.items():
+    for _role, t in inv.targets.items():
         checker = _CHECKS.get(t.type)
         if checker is not None:
             out.extend(checker(t, clients))

@@ -135,7 +135,7 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
     targets: dict[str, Target] = {}
     unresolved: dict[str, str] = {}
     for role, address in env.targets.items():
-        res = _find(state, address)
+        res = _find(state, address)  # explicit: always wins
         if res is None:
             close = difflib.get_close_matches(address, list(state.by_address()), n=1)
             raise ConfigError(
@@ -145,9 +145,9 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
         targets[role] = to_target(role, res, "explicit")
     tagged: dict[str, list[TfResource]] = {}
     for res in state.resources:
-        role = res.tags.get(ROLE_TAG)
-        if role and res.mode == "managed":
-            tagged.setdefault(role, []).append(res)
+        tag = res.tags.get(ROLE_TAG)
+        if tag and res.mode == "managed":
+            tagged.setdefault(tag, []).append(res)
     for role, found in tagged.items():
         if role in targets:
             continue

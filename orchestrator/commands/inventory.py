@@ -1,0 +1,94 @@
+"""`drill inventory --env ENV [--json]`: targets by role from Terraform state, and drift.
+
+Exit status: 0 every role resolved and no drift · 1 drift found (the environment no
+longer matches its state: drills would measure the wrong thing) · 2 bad configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.commands.common import out_console, print_json, state
+
+
+def inventory(
+    ctx: typer.Context,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="an AWS environment")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+    drift: Annotated[bool, typer.Option(help="compare the state with what AWS reports")
+                     ] = True,
+) -> None:
+    """List targets by role (ids, ARNs, endpoints, AZs) and check them for drift."""
+    from orchestrator.config import ProviderKind
+    from orchestrator.errors import UsageError
+
+    settings = state(ctx).settings()
+    env_name, cfg = settings.environment(env)
+    if cfg.provider is not ProviderKind.AWS:
+        raise UsageError(f"environment {env_name!r} is a {cfg.provider.value} environment; "
+                         "`drill inventory` reads the Terraform state of an AWS environment",
+                         "`drill lab status` shows the lab's components")
+    doc = inventory_document(env_name, cfg, settings, drift)
+    if as_json:
+        print_json(doc)
+    else:
+        _render(doc)
+    if doc["drift"]:
+        raise typer.Exit(1)
+
+
+def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> dict[str, Any]:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from orchestrator.errors import ProviderError
+    from orchestrator.inventory.drift import check
+    from orchestrator.inventory.loader import load_inventory
+    from orchestrator.providers.aws.clients import ClientFactory
+
+    clients = ClientFactory(cfg)
+    try:
+        inv = load_inventory(env_name, cfg, settings, clients)
+        drifts = check(inv, clients) if drift else []
+    except (BotoCoreError, ClientError) as exc:
+        raise ProviderError(f"AWS call failed during the drift check: {exc}",
+                            "check credentials / endpoint_url, or use --no-drift") from None
+    finally:
+        clients.close()
+    return {
+        "env": env_name, "state": inv.state, "region": cfg.region, "dr_region": cfg.dr_region,
+        "roles": {role: t.model_dump(exclude={"extra"}) | {"details": t.extra}
+                  for role, t in sorted(inv.targets.items())},
+        "subnets": [s.model_dump() for s in inv.subnets],
+        "unresolved": inv.unresolved,
+        "drift_checked": drift,
+        "drift": [d.model_dump() for d in drifts],
+    }
+
+
+def _render(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    console = out_console()
+    console.print(f"[bold]{doc['env']}[/] from {doc['state']} "
+                  f"({doc['region']}, DR {doc['dr_region']})")
+    table = Table("role", "address", "how", "id / name", "endpoint", "region", "az")
+    for role, t in doc["roles"].items():
+        table.add_row(role, t["address"], t["how"], t["name"] or t["id"] or "",
+                      t["endpoint"] or "", t["region"] or "", t["az"] or "")
+    console.print(table)
+    zones: dict[str, int] = {}
+    for s in doc["subnets"]:
+        zones[f"{s['az']} ({s['az_id']})"] = zones.get(f"{s['az']} ({s['az_id']})", 0) + 1
+    console.print("subnets: " + ", ".join(f"{z}: {n}" for z, n in sorted(zones.items())))
+    for role, why in doc["unresolved"].items():
+        console.print(f"[yellow]unresolved[/] {role}: {why}")
+    if not doc["drift_checked"]:
+        console.print("[dim]drift not checked (--no-drift)[/]")
+    elif doc["drift"]:
+        console.print(f"[bold red]{len(doc['drift'])} drift(s):[/]")
+        for d in doc["drift"]:
+            console.print(f"  [red]{d['kind']}[/] {d['role']} ({d['address']}): {d['message']}")
+    else:
+        console.print("[green]no drift[/]: AWS matches the Terraform state")

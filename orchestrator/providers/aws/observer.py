@@ -1,0 +1,157 @@
+"""Measurement on AWS: probes when there is a network path, RDS's own account always.
+
+With ``probes: {db: …, http: …}`` the independent probes of :mod:`orchestrator.measure`
+measure RTO/RPO, and RDS events (failover started/completed, promotion) are recorded
+next to them as a cross-check (``rds-events``), with the difference. With
+``probes: none`` there is nothing independent to measure with: RTO comes from RDS
+events — or, when there are none, from the instance status the action waited on —
+with that method recorded, and RPO is ``null`` with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from orchestrator.measure.base import MeasurementData, ObservationResult, ScenarioObserver
+from orchestrator.providers.aws.context import AwsContext
+
+RPO_NONE_REASON = ("not measured: probes: none — the runner has no network path to the "
+                   "database, and RPO needs the heartbeat writer's acknowledged rows")
+
+
+@dataclass
+class RdsEvent:
+    at: datetime
+    message: str
+    kind: str  # failover_started | failover_completed | promotion | other
+
+
+def classify(message: str, categories: list[str]) -> str:
+    m = message.lower()
+    if "failover" in m or "failover" in categories:
+        if "start" in m:
+            return "failover_started"
+        if "complete" in m or "finished" in m:
+            return "failover_completed"
+    if "promot" in m:
+        return "promotion"
+    return "other"
+
+
+@dataclass
+class RdsEventsObserver:
+    """Wraps the probe observer (if any) and adds RDS's account of the scenario."""
+
+    c: AwsContext
+    inner: ScenarioObserver | None = None
+    marks: dict[str, datetime] = field(default_factory=dict)
+    instances: list[tuple[str, str, float | None]] = field(default_factory=list)
+    started_at: datetime | None = None
+
+    def start(self) -> None:
+        from orchestrator.evidence.models import utcnow
+
+        self.started_at = utcnow()
+        if self.inner:
+            self.inner.start()
+
+    def mark(self, name: str, at: datetime) -> None:
+        self.marks.setdefault(name, at)
+        if self.inner:
+            self.inner.mark(name, at)
+
+    def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
+        if (action in ("db.failover", "db.promote_replica") and isinstance(output, dict)
+                and output.get("instance")):
+            self.instances.append((output["instance"], output.get("region") or self.c.region,
+                                   output.get("waited_s")))
+        if self.inner:
+            self.inner.observe_step(action, args, output)
+
+    def wait_until(self, condition: str, timeout_s: float,
+                   should_abort: Callable[[], bool]) -> datetime:
+        if self.inner:
+            return self.inner.wait_until(condition, timeout_s, should_abort)
+        from orchestrator.errors import StepFailed
+
+        raise StepFailed(f"cannot wait for {condition!r} with probes: none",
+                         "use an API probe step (db.health) with retries instead")
+
+    def events(self) -> list[RdsEvent]:
+        since = (self.started_at or datetime.now().astimezone()) - timedelta(seconds=60)
+        out: list[RdsEvent] = []
+        for name, region, _w in self.instances:
+            client = self.c.clients.overrides.get(f"rds-events@{region}") or self.c.rds(region)
+            resp = client.describe_events(SourceIdentifier=name, SourceType="db-instance",
+                                          StartTime=since)
+            for e in resp.get("Events", []):
+                out.append(RdsEvent(e["Date"], e.get("Message", ""),
+                                    classify(e.get("Message", ""), e.get("EventCategories", []))))
+        return sorted(out, key=lambda e: e.at)
+
+    def stop(self) -> ObservationResult:
+        result = self.inner.stop() if self.inner else ObservationResult()
+        fault = self.marks.get("fault_injected")
+        events = self.events() if self.instances else []
+        done = [e for e in events if e.kind in ("failover_completed", "promotion")]
+        started = [e for e in events if e.kind == "failover_started"]
+        details: dict[str, Any] = {"events": [{"at": e.at.isoformat(), "kind": e.kind,
+                                               "message": e.message} for e in events]}
+        aws_rto: float | None = None
+        if fault and done:
+            aws_rto = (done[-1].at - fault).total_seconds()
+            details["restored_at"] = done[-1].at.isoformat()
+            if started:
+                details["failover_duration_s"] = (done[-1].at - started[0].at).total_seconds()
+        if self.inner is not None:
+            if aws_rto is not None:
+                if result.rto_s is not None:
+                    details["difference_s"] = aws_rto - result.rto_s
+                    details["probes_rto_s"] = result.rto_s
+                result.measurements.append(MeasurementData(
+                    "rto_rds_events", aws_rto, "s", "rds-events", details=details))
+            else:
+                result.notes["rds_events"] = "no failover/promotion event found"
+            return result
+        # probes: none — RDS is the only witness; say so in the method
+        if aws_rto is not None and fault is not None:
+            result.rto_s = aws_rto
+            result.service_restored_at = fault + timedelta(seconds=aws_rto)
+            result.measurements.append(MeasurementData("rto", aws_rto, "s", "rds-events",
+                                                       details=details))
+        elif fault is not None and self.instances and self.instances[-1][2] is not None:
+            waited = float(self.instances[-1][2] or 0.0)
+            result.rto_s = waited
+            result.service_restored_at = fault + timedelta(seconds=waited)
+            result.measurements.append(MeasurementData(
+                "rto", waited, "s", "rds-instance-status", interval_s=self.c.poll_s,
+                error_bound_s=self.c.poll_s,
+                details={**details, "note": "time until the instance reported 'available' "
+                                            "again after the action; no RDS event found"}))
+        elif fault and (restored := self.marks.get("service_restored")):
+            result.rto_s = (restored - fault).total_seconds()
+            result.service_restored_at = restored
+            result.measurements.append(MeasurementData(
+                "rto", result.rto_s, "s", "step-marks",
+                details={"note": "from runbook marks (API probe steps), not probes"}))
+        result.rpo_s = None
+        result.notes["rpo"] = RPO_NONE_REASON
+        result.notes["rto_method"] = (result.measurements[-1].method if result.measurements
+                                      else "none")
+        return result
+
+
+def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObserver:
+    """The observer for one scenario of this environment."""
+    probes = c.env.probes
+    inner: ScenarioObserver | None = None
+    if probes is not None and probes != "none" and (probes.db or probes.http):
+        from orchestrator.measure.observer import ProbeTargets, build_observer
+
+        inner = build_observer(ProbeTargets(db=probes.db, global_db=None, app=probes.http,
+                                            interval_s=probes.interval_s or 1.0),
+                               scenario_kind, run_id)
+    return RdsEventsObserver(c, inner)

@@ -1,0 +1,145 @@
+"""The AWS provider: provider-neutral actions → AWS API calls, one registry entry each.
+
+Construction is cheap (no client, no state read): clients come from an injected
+session factory through :class:`ClientFactory` (``endpoint_url``, assumed role), the
+Terraform inventory is read on first need. ``plan`` lists every call an action would
+make without making any; ``execute`` makes them and returns, besides its result, the
+mutating API calls it made (``api_calls``) as evidence.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from orchestrator.config import EnvironmentConfig, Settings
+from orchestrator.errors import ProviderError
+from orchestrator.providers.aws import dns, network, probes, rds, restore
+from orchestrator.providers.aws.clients import ClientFactory, SessionFactory
+from orchestrator.providers.aws.context import AwsContext
+from orchestrator.providers.base import PlannedCall, StepContext
+from orchestrator.registry import Registry
+
+PlanFn = Callable[[AwsContext, dict[str, Any], str], list[PlannedCall]]
+RunFn = Callable[[AwsContext, dict[str, Any], StepContext], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Handler:
+    plan: PlanFn
+    run: RunFn
+
+
+HANDLERS: Registry[Handler] = Registry("AWS action")
+
+
+def _az(args: dict[str, Any]) -> str:
+    return f"az:{args.get('az', 'use1-az1')}"
+
+
+def _fis(c: AwsContext, fault: str) -> str | None:
+    return c.env.fis_templates.get(fault)
+
+
+def _link(fault: str) -> Handler:
+    def plan(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+        return network.plan_isolate(c, "link", mode, _need_fis(c, fault))
+
+    def run(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        return network.isolate(c, "link", ctx, _need_fis(c, fault))
+
+    return Handler(plan, run)
+
+
+def _need_fis(c: AwsContext, fault: str) -> str:
+    template = _fis(c, fault)
+    if not template:
+        raise ProviderError(
+            f"{fault} on AWS needs an AWS FIS experiment template: RDS cross-region "
+            "replication runs on AWS's network and cannot be cut from a VPC",
+            f"create one (aws:network:disrupt-connectivity) and set fis_templates: "
+            f"{{{fault}: EXT…}} for the environment")
+    return template
+
+
+for _name, _handler in {
+    "db.failover": Handler(rds.plan_failover, rds.failover),
+    "db.reprotect": Handler(rds.plan_reprotect, rds.reprotect),
+    "db.promote_replica": Handler(rds.plan_promote, rds.promote),
+    "db.rebuild_replica": Handler(rds.plan_rebuild, rds.rebuild),
+    "dns.point": Handler(dns.plan_point, dns.point),
+    "db.restore": Handler(restore.plan_restore, restore.restore),
+    "db.delete_restored": Handler(restore.plan_delete, restore.delete_restored),
+    "az.isolate": Handler(
+        lambda c, a, m: network.plan_isolate(c, _az(a), m, _fis(c, "az-loss")),
+        lambda c, a, x: network.isolate(c, _az(a), x, _fis(c, "az-loss"))),
+    "az.restore": Handler(lambda c, a, m: network.plan_restore(c, _az(a), a),
+                          lambda c, a, x: network.restore(c, _az(a), a, x)),
+    "region.isolate": Handler(
+        lambda c, a, m: network.plan_isolate(c, "region", m, _fis(c, "region-loss")),
+        lambda c, a, x: network.isolate(c, "region", x, _fis(c, "region-loss"))),
+    "region.restore": Handler(lambda c, a, m: network.plan_restore(c, "region", a),
+                              lambda c, a, x: network.restore(c, "region", a, x)),
+    "link.cut": _link("link-cut"),
+    "link.latency": _link("link-latency"),
+    "link.restore": Handler(lambda c, a, m: network.plan_restore(c, "link", a),
+                            lambda c, a, x: network.restore(c, "link", a, x)),
+    "db.health": Handler(probes.plan_health, probes.health),
+    "db.multi_az": Handler(probes.plan_multi_az, probes.multi_az),
+    "db.replication_lag": Handler(probes.plan_lag, probes.replication_lag),
+    "app.health": Handler(probes.plan_app, probes.app_health),
+}.items():
+    HANDLERS.register(_name, _handler)
+
+
+class AwsProvider:
+    """Executes provider-neutral actions against one AWS environment."""
+
+    name = "aws"
+
+    def __init__(self, env_name: str, env: EnvironmentConfig, settings: Settings,
+                 session_factory: SessionFactory | None = None,
+                 client_overrides: dict[str, Any] | None = None) -> None:
+        self.env_name = env_name
+        self.clients = ClientFactory(env, session_factory, client_overrides)
+        self.ctx = AwsContext(env_name, env, settings, self.clients)
+
+    def prepare(self, log: Callable[[str], None]) -> None:
+        """Resolve the inventory (fails early on a bad state) and sweep leftovers."""
+        from orchestrator.providers.aws.sweep import sweep
+
+        self.ctx.inventory()
+        sweep(self.ctx, log)
+
+    def supports(self, action: str) -> bool:
+        return action in HANDLERS
+
+    def _handler(self, action: str) -> Handler:
+        if action not in HANDLERS:
+            raise ProviderError(
+                f"action {action!r} is not implemented by the AWS provider",
+                f"AWS supports: {', '.join(HANDLERS.names())}")
+        return HANDLERS.get(action)
+
+    def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+        return self._handler(action).plan(self.ctx, args, mode)
+
+    def execute(self, action: str, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        handler = self._handler(action)
+        mark = len(self.clients.journal)
+        try:
+            out = handler.run(self.ctx, args, ctx)
+        finally:
+            made = [c.as_dict() for c in self.clients.mutating_calls(mark)]
+        if made:
+            out = {**out, "api_calls": made}
+        return out
+
+    def observer(self, scenario_id: str, scenario_kind: str | None, run_id: str) -> Any:
+        from orchestrator.providers.aws.observer import build
+
+        return build(self.ctx, scenario_kind, run_id)
+
+    def close(self) -> None:
+        self.clients.close()

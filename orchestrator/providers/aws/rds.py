@@ -1,0 +1,258 @@
+"""RDS actions: Multi-AZ failover, replica promotion, replica rebuild, re-protect.
+
+Live mode acts on the resources of the Terraform state. Isolated mode never touches
+them: it makes a tagged clone (a point-in-time restore for failover, a new cross-region
+replica for promotion), drills on the clone, and its rollback deletes the clone.
+
+chaosaws has ``reboot_db_instance(force_failover=True)`` and ``failover_db_cluster``,
+and the experiments in ``experiments/`` use them; the provider makes the same API calls
+through its own clients because chaosaws builds clients from boto3's process-global
+default session, which cannot take the environment's ``endpoint_url``, assumed role or
+an injected client.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.errors import ProviderError
+from orchestrator.inventory.roles import Target
+from orchestrator.providers.aws.context import AwsContext, aws_error, call, describe_instance
+from orchestrator.providers.base import PlannedCall, StepContext
+
+
+def clone_name(ctx: StepContext, suffix: str) -> str:
+    name = f"drill-{ctx.run_id}-{suffix}".lower().replace("_", "-").replace("--", "-")
+    return name[:63].rstrip("-")
+
+
+def _available(c: AwsContext, name: str, region: str) -> bool:
+    db = describe_instance(c, name, region)
+    return db is not None and db.get("DBInstanceStatus") == "available"
+
+
+def _writable(c: AwsContext, name: str, region: str) -> bool:
+    db = describe_instance(c, name, region)
+    return (db is not None and db.get("DBInstanceStatus") == "available"
+            and not db.get("ReadReplicaSourceDBInstanceIdentifier"))
+
+
+def _db_region(c: AwsContext, t: Target) -> str:
+    return t.region or c.region
+
+
+# ---- db.failover --------------------------------------------------------------------
+def plan_failover(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    t = c.target(args.get("target", "primary_db"))
+    region = _db_region(c, t)
+    if t.type == "aws_rds_cluster":
+        return [call("rds", region, "FailoverDBCluster", DBClusterIdentifier=t.name)]
+    if mode == "isolated":
+        clone = "drill-<run-id>-failover"
+        return [call("rds", region, "RestoreDBInstanceToPointInTime",
+                     SourceDBInstanceIdentifier=t.name, TargetDBInstanceIdentifier=clone,
+                     UseLatestRestorableTime=True, MultiAZ=True, Tags="drill:run-id, …"),
+                call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=clone),
+                call("rds", region, "RebootDBInstance", DBInstanceIdentifier=clone,
+                     ForceFailover=True)]
+    return [call("rds", region, "RebootDBInstance", DBInstanceIdentifier=t.name,
+                 ForceFailover=True),
+            call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)]
+
+
+def failover(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    t = c.target(args.get("target", "primary_db"))
+    region = _db_region(c, t)
+    rds = c.rds(region)
+    out: dict[str, Any] = {"target": t.name, "region": region}
+    try:
+        if t.type == "aws_rds_cluster":
+            rds.failover_db_cluster(DBClusterIdentifier=t.name)
+            return {**out, "operation": "FailoverDBCluster"}
+        name = t.name or ""
+        if ctx.mode == "isolated":
+            name = clone_name(ctx, "failover")
+            rds.restore_db_instance_to_point_in_time(
+                SourceDBInstanceIdentifier=t.name, TargetDBInstanceIdentifier=name,
+                UseLatestRestorableTime=True, MultiAZ=True, Tags=c.tags(ctx, "failover-clone"))
+            out["clone"] = name
+            out["rollback_args"] = {"clone": name, "clone_region": region}
+            c.wait(f"clone {name} available", lambda: _available(c, name, region), ctx)
+        before = describe_instance(c, name, region) or {}
+        if not before.get("MultiAZ"):
+            raise ProviderError(f"{name} is not Multi-AZ: a forced failover has no standby",
+                                "enable Multi-AZ, or check `drill inventory` for drift")
+        rds.reboot_db_instance(DBInstanceIdentifier=name, ForceFailover=True)
+    except ClientError as exc:
+        raise aws_error(exc, f"failover of {t.name}") from None
+    out.update(operation="RebootDBInstance", instance=name, force_failover=True,
+               az_before=before.get("AvailabilityZone"))
+    if args.get("wait", True):
+        out["waited_s"] = c.wait(f"{name} available after failover",
+                                 lambda: _available(c, name, region), ctx)
+        out["az_after"] = (describe_instance(c, name, region) or {}).get("AvailabilityZone")
+    return out
+
+
+# ---- db.reprotect ---------------------------------------------------------------------
+def plan_reprotect(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    t = c.target(args.get("target", "primary_db"))
+    calls = [call("rds", _db_region(c, t), "DescribeDBInstances", False,
+                  DBInstanceIdentifier=t.name)]
+    if args.get("clone"):
+        calls.append(call("rds", args.get("clone_region") or c.region, "DeleteDBInstance",
+                          DBInstanceIdentifier=args["clone"], SkipFinalSnapshot=True))
+    return calls
+
+
+def reprotect(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """No-op on RDS: Multi-AZ re-protects itself (the old primary becomes the standby)."""
+    t = c.target(args.get("target", "primary_db"))
+    out: dict[str, Any] = {"noop": True, "reason": (
+        "RDS Multi-AZ re-protects itself: after a failover the old primary is rebuilt as "
+        "the new synchronous standby; nothing for drill to do")}
+    if args.get("clone"):
+        out["deleted_clone"] = delete_tagged(c, args["clone"], args.get("clone_region")
+                                             or c.region, ctx)
+        return out
+    db = describe_instance(c, t.name or "", _db_region(c, t)) or {}
+    out["multi_az"] = bool(db.get("MultiAZ"))
+    out["secondary_az"] = db.get("SecondaryAvailabilityZone")
+    return out
+
+
+def delete_tagged(c: AwsContext, name: str, region: str, ctx: StepContext,
+                  wait: bool = True) -> bool:
+    """Delete an instance drill created — refuses any instance without drill's tag."""
+    from botocore.exceptions import ClientError
+
+    db = describe_instance(c, name, region)
+    if db is None:
+        return False
+    tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
+    if tags.get("drill:created-by") != "drill":
+        raise ProviderError(f"refusing to delete {name}: it was not created by drill "
+                            "(no drill:created-by tag)")
+    try:
+        c.rds(region).delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
+                                         DeleteAutomatedBackups=True)
+    except ClientError as exc:
+        raise aws_error(exc, f"DeleteDBInstance {name}") from None
+    if wait:
+        c.wait(f"{name} deleted", lambda: describe_instance(c, name, region) is None, ctx)
+    return True
+
+
+# ---- db.promote_replica -----------------------------------------------------------------
+def plan_promote(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    t = c.target(args.get("target", "dr_replica"))
+    region = t.region or c.dr_region
+    name = t.name
+    calls = []
+    if mode == "isolated":
+        name = "drill-<run-id>-promote"
+        calls.append(call("rds", region, "CreateDBInstanceReadReplica",
+                          DBInstanceIdentifier=name,
+                          SourceDBInstanceIdentifier=c.target("primary_db").arn,
+                          SourceRegion=c.region, Tags="drill:run-id, …"))
+    calls += [call("rds", region, "PromoteReadReplica", DBInstanceIdentifier=name),
+              call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=name)]
+    return calls
+
+
+def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    from botocore.exceptions import ClientError
+
+    t = c.target(args.get("target", "dr_replica"))
+    region = t.region or c.dr_region
+    name = t.name or ""
+    out: dict[str, Any] = {"target": name, "region": region}
+    rds = c.rds(region)
+    try:
+        if ctx.mode == "isolated":
+            primary = c.target("primary_db")
+            name = clone_name(ctx, "promote")
+            rds.create_db_instance_read_replica(
+                DBInstanceIdentifier=name, SourceDBInstanceIdentifier=primary.arn,
+                SourceRegion=primary.region or c.region,
+                DBInstanceClass=t.extra.get("instance_class") or "db.r6g.large",
+                Tags=c.tags(ctx, "promote-clone"))
+            out["clone"] = name
+            out["rollback_args"] = {"clone": name, "clone_region": region}
+            c.wait(f"clone replica {name} available", lambda: _available(c, name, region), ctx)
+        db = describe_instance(c, name, region)
+        if db is None:
+            raise ProviderError(f"replica {name} does not exist in {region}",
+                                "run `drill inventory` to check for drift")
+        source = db.get("ReadReplicaSourceDBInstanceIdentifier")
+        if not source:
+            raise ProviderError(f"{name} is not a read replica (already promoted?)")
+        rds.promote_read_replica(DBInstanceIdentifier=name)
+    except ClientError as exc:
+        raise aws_error(exc, f"promotion of {name}") from None
+    out.update(operation="PromoteReadReplica", instance=name, former_source=source)
+    if ctx.mode != "isolated":
+        out["rollback_args"] = {"source_arn": source, "instance": name, "region": region,
+                                "instance_class": db.get("DBInstanceClass")}
+    if args.get("wait", True):
+        out["waited_s"] = c.wait(f"{name} writable (standalone and available)",
+                                 lambda: _writable(c, name, region), ctx)
+        out["writable"] = True
+    return out
+
+
+# ---- db.rebuild_replica -----------------------------------------------------------------
+def plan_rebuild(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    t = c.target(args.get("target", "dr_replica"))
+    region = t.region or c.dr_region
+    if args.get("clone") or mode == "isolated":
+        return [call("rds", region, "DeleteDBInstance",
+                     DBInstanceIdentifier=args.get("clone", "drill-<run-id>-promote"),
+                     SkipFinalSnapshot=True)]
+    return [call("rds", region, "DeleteDBInstance", DBInstanceIdentifier=t.name,
+                 SkipFinalSnapshot=False, FinalDBSnapshotIdentifier=f"drill-<run-id>-{t.name}"),
+            call("rds", region, "CreateDBInstanceReadReplica", DBInstanceIdentifier=t.name,
+                 SourceDBInstanceIdentifier=c.target("primary_db").arn, SourceRegion=c.region),
+            call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)]
+
+
+def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    """Put the cross-region replica back as Terraform describes it.
+
+    The promoted instance is deleted *with a final snapshot* (its post-promotion writes
+    stay recoverable), then re-created under the same identifier as a replica of the
+    primary, so the Terraform state matches AWS again.
+    """
+    from botocore.exceptions import ClientError
+
+    t = c.target(args.get("target", "dr_replica"))
+    region = args.get("clone_region") or args.get("region") or t.region or c.dr_region
+    if args.get("clone"):
+        return {"deleted_clone": delete_tagged(c, args["clone"], region, ctx),
+                "clone": args["clone"]}
+    name = args.get("instance") or t.name or ""
+    db = describe_instance(c, name, region)
+    if db is not None and db.get("ReadReplicaSourceDBInstanceIdentifier"):
+        return {"noop": True, "reason": f"{name} is already a read replica"}
+    primary = c.target("primary_db")
+    source = args.get("source_arn") or primary.arn
+    rds = c.rds(region)
+    snapshot = clone_name(ctx, f"{name}-final")
+    try:
+        if db is not None:
+            rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=False,
+                                   FinalDBSnapshotIdentifier=snapshot)
+            c.wait(f"{name} deleted", lambda: describe_instance(c, name, region) is None, ctx)
+        rds.create_db_instance_read_replica(
+            DBInstanceIdentifier=name, SourceDBInstanceIdentifier=source,
+            SourceRegion=primary.region or c.region,
+            DBInstanceClass=args.get("instance_class") or t.extra.get("instance_class")
+            or "db.r6g.large",
+            Tags=[{"Key": "drill:rebuilt-by-run", "Value": ctx.run_id}])
+    except ClientError as exc:
+        raise aws_error(exc, f"rebuild of replica {name}") from None
+    c.wait(f"replica {name} available", lambda: _available(c, name, region), ctx)
+    return {"instance": name, "region": region, "source": source,
+            "final_snapshot": snapshot if db is not None else None}
