@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from orchestrator import __version__
-from orchestrator.commands import defs, lab, run, runs
+from orchestrator.commands import defs, lab, run, runbook, runs
 from orchestrator.commands.common import AppState
 
 app = typer.Typer(
@@ -58,6 +58,7 @@ app.command("ack")(run.ack)
 app.command("list")(defs.list_cmd)
 app.command("validate")(defs.validate)
 app.add_typer(runs.app, name="runs")
+app.add_typer(runbook.app, name="runbook")
 app.add_typer(lab.app, name="lab")
 
 

@@ -1,0 +1,72 @@
+"""`drill runbook render`: the Markdown version of runbooks, for humans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, state
+
+app = typer.Typer(help="Runbooks for humans: render the Markdown an on-call engineer follows.",
+                  no_args_is_help=True)
+
+
+@app.command("render")
+def render_cmd(
+    ctx: typer.Context,
+    ids: Annotated[list[str] | None, typer.Argument(
+        help="runbook ids or files (default: every runbook drill can find)")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", help="write here (default: beside each runbook's YAML)")] = None,
+    check: Annotated[bool, typer.Option(
+        "--check", help="write nothing; exit 1 if a rendered file is missing or stale")] = False,
+) -> None:
+    """Write RUNBOOK.md beside each runbook YAML (or into --out).
+
+    Examples:
+
+      drill runbook render                     # all runbooks, beside their YAML
+
+      drill runbook render az-loss --out docs/
+
+      drill runbook render --check             # CI: are the committed .md files current?
+    """
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.definitions.models import DefinitionKind, Runbook
+    from orchestrator.definitions.render import render_runbook, rendered_path
+    from orchestrator.errors import DrillError, UsageError
+
+    catalog = Catalog(state(ctx).settings())
+    targets: list[tuple[Runbook, Path]] = []
+    if ids:
+        for ref in ids:
+            targets.append(catalog.runbook(ref))
+    else:
+        for entry in catalog.entries(DefinitionKind.RUNBOOK):
+            targets.append(catalog.runbook(str(entry.path)))
+    if not targets:
+        raise UsageError("no runbooks found", "put runbooks in runbooks/ or name a file")
+    if out is not None and not check:
+        out.mkdir(parents=True, exist_ok=True)
+    stale: list[str] = []
+    for rb, path in targets:
+        dest = rendered_path(path, out)
+        text = render_runbook(rb, f"{path.parent.name}/{path.name}")  # stable across cwds
+        current = dest.read_text(encoding="utf-8") if dest.exists() else None
+        if check:
+            if current != text:
+                stale.append(str(dest))
+            continue
+        if current != text:
+            dest.write_text(text, encoding="utf-8")
+            err_console().print(f"wrote {dest}")
+        else:
+            err_console().print(f"[dim]unchanged {dest}[/]")
+    if stale:
+        raise DrillError(f"{len(stale)} rendered runbook(s) missing or out of date: "
+                         + ", ".join(stale),
+                         "run `drill runbook render` and commit the result")
+    if check:
+        err_console().print(f"[green]✔[/] {len(targets)} rendered runbook(s) current")
