@@ -1,0 +1,184 @@
+"""Fault and repair actions of the lab: AZ and region loss, the region link, the global
+DNS record, and the dropped-table corruption case.
+
+An isolated AZ or region is SIGSTOPped, not killed: exactly like a network partition,
+its processes keep their state and clients hang rather than get a clean refusal.
+The controller sees a silent primary either way and fails over.
+"""
+
+from __future__ import annotations
+
+import signal
+from typing import Any
+
+from orchestrator.errors import LabError
+from orchestrator.providers.base import StepContext
+from orchestrator.providers.lab import data, helpers, procs, proxy
+from orchestrator.providers.lab.ops import Lab, component_for, op, require_live
+from orchestrator.providers.lab.state import (
+    DATASET_TABLE,
+    Component,
+    LabState,
+    ground_truth,
+    locked,
+)
+
+REGION = "us-east-1"
+
+
+def _members(st: LabState, az: str | None) -> list[Component]:
+    """Components of one AZ (or, with None, of the whole primary region)."""
+    if az is not None:
+        return [c for c in st.components.values() if c.az == az and c.role not in
+                ("restored", "clone")]
+    return [c for c in st.components.values()
+            if c.region == REGION and c.role not in ("restored",)]
+
+
+@op("az.isolate")
+def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    require_live(ctx, "az.isolate")
+    az = args.get("az", "use1-az1")
+    if az not in helpers.AZS:
+        raise LabError(f"unknown AZ {az!r}", f"the lab has {', '.join(helpers.AZS)}")
+    with locked(lab.root) as st:
+        members = _members(st, az)
+        ground_truth(lab.root, "fault_injected", action="az.isolate", az=az,
+                     components=[c.name for c in members])
+        for c in members:
+            if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
+                c.desired = "stopped"
+        if az not in st.isolated:
+            st.isolated.append(az)
+    ctx.log(f"lab: SIGSTOP everything in {az}: {', '.join(c.name for c in members)}")
+    return {"az": az, "stopped": [c.name for c in members]}
+
+
+@op("az.restore")
+def az_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    from orchestrator.providers.lab.ops_db import reprotect_locked
+
+    az = args.get("az", "use1-az1")
+    with locked(lab.root) as st:
+        resumed = []
+        for c in _members(st, az):
+            if c.kind != "postgres" and procs.state(c.pid, c.start_ticks) == "dead":
+                helpers.start(st, lab.root, c)
+                helpers.wait(lab.root, c)
+            elif procs.signal_group(c.pid, c.start_ticks, signal.SIGCONT):
+                c.desired = "up"
+            resumed.append(c.name)
+        if az in st.isolated:
+            st.isolated.remove(az)
+        ground_truth(lab.root, "az_restored", az=az)
+        out = reprotect_locked(lab, st, ctx.log) if not st.region_isolated() else {}
+    return {"az": az, "resumed": resumed, "reprotect": out}
+
+
+@op("region.isolate")
+def region_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    require_live(ctx, "region.isolate")
+    with locked(lab.root) as st:
+        members = sorted(_members(st, None), key=lambda c: c.kind != "controller")
+        ground_truth(lab.root, "fault_injected", action="region.isolate", region=REGION,
+                     components=[c.name for c in members])
+        for c in members:  # the controller first: a dead region does not fail itself over
+            if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
+                c.desired = "stopped"
+        if REGION not in st.isolated:
+            st.isolated.append(REGION)
+    ctx.log(f"lab: SIGSTOP the whole of {REGION}: {', '.join(c.name for c in members)}")
+    return {"region": REGION, "stopped": [c.name for c in members]}
+
+
+@op("region.restore")
+def region_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    with locked(lab.root) as st:
+        order = {"postgres": 0, "proxy": 1, "app": 2, "controller": 3}
+        resumed = []
+        for c in sorted(_members(st, None), key=lambda c: order.get(c.kind, 9)):
+            if c.desired == "stopped" and procs.signal_group(c.pid, c.start_ticks,
+                                                             signal.SIGCONT):
+                c.desired = "up"
+                resumed.append(c.name)
+        if REGION in st.isolated:
+            st.isolated.remove(REGION)
+        ground_truth(lab.root, "region_restored", region=REGION)
+    return {"region": REGION, "resumed": resumed,
+            "note": "usw2 stays primary until db.rebuild_replica" if st.usw2_promoted else ""}
+
+
+def _link(lab: Lab, args: dict[str, Any]) -> Component:
+    if args.get("link", "region") != "region":
+        raise LabError(f"unknown link {args.get('link')!r}", "the lab has one link: region")
+    return lab.state().comp("region-link")
+
+
+@op("link.cut")
+def link_cut(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    link = _link(lab, args)
+    ground_truth(lab.root, "fault_injected", action="link.cut")
+    return {"link": "region", **proxy.control(link.control_port or 0, op="set", cut=True)}
+
+
+@op("link.latency")
+def link_latency(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    link = _link(lab, args)
+    ground_truth(lab.root, "fault_injected", action="link.latency",
+                 latency_ms=args.get("latency_ms"), bandwidth_kbps=args.get("bandwidth_kbps"))
+    return {"link": "region", **proxy.control(
+        link.control_port or 0, op="set", latency_ms=int(args.get("latency_ms", 200)),
+        bandwidth_kbps=args.get("bandwidth_kbps"))}
+
+
+@op("link.restore")
+def link_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    link = _link(lab, args)
+    return {"link": "region", **proxy.control(link.control_port or 0, op="set", cut=False,
+                                              latency_ms=0, bandwidth_kbps=None)}
+
+
+@op("dns.point")
+def dns_point(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    to = str(args.get("to", "dr_replica"))
+    if ctx.mode == "isolated":  # production's record is left alone: answer with the clone
+        clones = lab.state().by_role("clone")
+        if not clones:
+            raise LabError("isolated mode: no promoted clone to point at",
+                           "run db.promote_replica (isolated) first")
+        return {"to": to, "dsn": lab.state().dsn(clones[-1].name), "isolated": True}
+    with locked(lab.root) as st:
+        name = "db-endpoint" if to in ("primary_db", "primary", "db") else component_for(st, to)
+        previous = st.global_target
+        proxy.control(st.comp("global-endpoint").control_port or 0, op="set",
+                      target=st.comp(name).port)
+        st.global_target = name
+        ground_truth(lab.root, "dns_repointed", record="global", target=name)
+        return {"to": to, "target": name, "previous": previous,
+                "dsn": st.endpoints()["global_db"]}
+
+
+@op("data.drop_table")
+def drop_table(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    require_live(ctx, "data.drop_table")
+    table = args.get("table", DATASET_TABLE)
+    ground_truth(lab.root, "fault_injected", action="data.drop_table", table=table)
+    data.drop(lab.state().endpoints()["db"], table)
+    return {"table": table, "dropped": True}
+
+
+@op("data.recreate_table")
+def recreate_table(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    table = args.get("table", DATASET_TABLE)
+    if table != DATASET_TABLE:
+        raise LabError(f"the lab can only re-create its known dataset {DATASET_TABLE!r}")
+    st = lab.state()
+    dsn = st.endpoints()["db"]
+    try:
+        data.fingerprint(dsn, table)
+        return {"table": table, "recreated": False, "note": "table exists"}
+    except LabError:
+        pass
+    assert st.dataset is not None
+    data.create_dataset(dsn, table, st.dataset.rows)
+    return {"table": table, "recreated": True}

@@ -1,0 +1,88 @@
+"""``LabProvider``: the lab's implementation of the provider protocol.
+
+Construction is free (no process, no connection); ``prepare`` brings the lab up when
+it is not running. Every provider-neutral action and probe in
+:data:`orchestrator.actions.ACTIONS` has a lab implementation registered by name in
+:data:`ops.OPS` (the modules ``ops_db``, ``ops_restore``, ``ops_faults``, ``probes``).
+``plan`` describes the real lab operations from the current state, changing nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.config import EnvironmentConfig, Settings
+from orchestrator.errors import LabError
+from orchestrator.providers.base import PlannedCall, StepContext
+
+if TYPE_CHECKING:
+    from orchestrator.measure.base import ScenarioObserver
+    from orchestrator.providers.lab.ops import Lab
+    from orchestrator.providers.lab.state import LabState
+
+
+def _load_ops() -> None:
+    from orchestrator.providers.lab import ops_db, ops_faults, ops_restore, probes  # noqa: F401
+
+
+class LabProvider:
+    """Runs actions and probes against the local DR lab."""
+
+    name = "lab"
+
+    def __init__(self, env_name: str, env: EnvironmentConfig, settings: Settings) -> None:
+        self.env_name, self.env, self.settings = env_name, env, settings
+
+    def _lab(self) -> Lab:
+        from orchestrator.providers.lab.ops import Lab
+
+        return Lab(self.settings, self.env)
+
+    def prepare(self, log: Callable[[str], None]) -> None:
+        from orchestrator.providers.lab import lab_up
+
+        lab_up(self.settings, self.env, log)
+
+    def supports(self, action: str) -> bool:
+        from orchestrator.providers.lab.ops import OPS
+
+        _load_ops()
+        return action in OPS
+
+    def execute(self, action: str, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+        from orchestrator.actions import ACTIONS
+        from orchestrator.providers.lab.ops import OPS
+
+        _load_ops()
+        if action not in OPS:
+            raise LabError(f"the lab does not implement {action!r}",
+                           f"lab actions: {', '.join(sorted(OPS))}")
+        if action in ACTIONS:  # defaults filled in; extra keys (rollback_args) kept
+            spec = ACTIONS.get(action)
+            known = {k: v for k, v in args.items() if k in spec.args.model_fields}
+            args = {**args, **spec.args.model_validate(known).model_dump()}
+        from orchestrator.secrets import redact
+
+        result = OPS[action](self._lab(), args, ctx)
+        return dict(redact(result))
+
+    def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+        from orchestrator.providers.lab.plan import describe
+        from orchestrator.providers.lab.state import lab_dir, load
+
+        st = load(lab_dir(self.settings.state_path()))
+        return describe(action, args, mode, st)
+
+    def observer(self, scenario_id: str, scenario_kind: str | None,
+                 run_id: str) -> ScenarioObserver | None:
+        from orchestrator.measure.observer import ProbeTargets, build_observer
+
+        st: LabState = self._lab().state()
+        ep = st.endpoints()
+        targets = ProbeTargets(db=ep["db"], global_db=ep["global_db"], app=ep["app"],
+                               interval_s=0.1)
+        return build_observer(targets, scenario_kind, run_id)
+
+    def close(self) -> None:
+        pass
