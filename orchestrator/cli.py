@@ -15,6 +15,7 @@ import typer
 
 from orchestrator import __version__
 from orchestrator.commands import defs, lab, run, runbook, runs
+from orchestrator.commands import gameday, schedule, scheduler, status
 from orchestrator.commands.common import AppState
 
 app = typer.Typer(
@@ -58,6 +59,10 @@ app.command("ack")(run.ack)
 app.command("list")(defs.list_cmd)
 app.command("validate")(defs.validate)
 app.add_typer(runs.app, name="runs")
+app.add_typer(schedule.app, name="schedule")
+app.add_typer(scheduler.app, name="scheduler")
+app.add_typer(gameday.app, name="gameday")
+app.command("status")(status.status)
 app.add_typer(runbook.app, name="runbook")
 app.add_typer(lab.app, name="lab")
 

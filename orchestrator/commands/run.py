@@ -30,6 +30,10 @@ def run(
         help="run only this scenario (repeatable)")] = None,
     keep: Annotated[bool, typer.Option(help="keep restored instances after validation")
                     ] = False,
+    trigger: Annotated[str, typer.Option(hidden=True, help="manual | schedule | gameday "
+                                         "(set by `drill scheduler run`)")] = "manual",
+    schedule_id: Annotated[str | None, typer.Option(hidden=True)] = None,
+    gameday_id: Annotated[str | None, typer.Option(hidden=True)] = None,
 ) -> None:
     """Run a drill, runbook or experiment; measure RTO/RPO; record evidence.
 
@@ -65,7 +69,12 @@ def run(
         reporter = ConsoleReporter(err_console())
     engine = RunEngine(settings, store, env_name, env_cfg,
                        lambda: build_provider(env_name, env_cfg, settings), reporter)
-    outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep))
+    from orchestrator.evidence.models import Trigger
+
+    if trigger not in {t.value for t in Trigger}:
+        raise UsageError(f"--trigger must be one of {', '.join(t.value for t in Trigger)}")
+    outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep, trigger=Trigger(trigger),
+                                              schedule_id=schedule_id, gameday_id=gameday_id))
     doc = run_document(store, outcome.run_id)
     if as_json:
         print_json(doc)

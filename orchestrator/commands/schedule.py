@@ -1,0 +1,140 @@
+"""`drill schedule add | list | remove | sync`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+app = typer.Typer(help="Schedules of drills (run by `drill scheduler run`).",
+                  no_args_is_help=True)
+
+
+@app.command("add")
+def add_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="drill, runbook or experiment id (or file)")],
+    env: Annotated[str | None, typer.Option("--env", "-e", help="environment to run on")] = None,
+    cron: Annotated[str | None, typer.Option(
+        help="cron expression ('0 6 1 */3 *') or alias (quarterly, monthly, weekly, daily)")
+    ] = None,
+    every: Annotated[str | None, typer.Option(help="interval: 30s, 5m, 1h, 1d")] = None,
+    at: Annotated[str | None, typer.Option(
+        help="once: ISO date-time, HH:MM (next), or +DURATION")] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for --cron/--at (UTC)")
+                        ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=(
+        "approve mutating runs on a protected environment (recorded with the schedule)"))
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the schedule as JSON")
+                       ] = False,
+) -> None:
+    """Schedule a drill: exactly one of --cron, --every, --at.
+
+    Examples:
+
+      drill schedule add quarterly-dr --env staging --cron quarterly --yes
+
+      drill schedule add db-health --env lab --every 5m
+
+      drill schedule add rds-failover --env lab --at 2030-01-15T09:00 --timezone Europe/Paris
+    """
+    from orchestrator.engine.runner import operator
+    from orchestrator.errors import UsageError
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule import schedules, specs
+
+    given = [name for name, v in (("--cron", cron), ("--every", every), ("--at", at)) if v]
+    if len(given) != 1:
+        raise UsageError("give exactly one of --cron, --every, --at"
+                         + (f" (got {', '.join(given)})" if given else ""),
+                         "e.g. `drill schedule add quarterly-dr --env lab --cron quarterly`")
+    now = utcnow()
+    if every and timezone:
+        raise UsageError("--timezone applies to --cron and --at, not --every")
+    spec = (specs.cron_spec(cron, timezone) if cron else specs.every_spec(every or "")
+            if every else specs.at_spec(at or "", timezone, now))
+    app_state = state(ctx)
+    env_name, needs = schedules.check_target(app_state.settings(), target, env, yes)
+    store = app_state.store()
+    row = schedules.add_schedule(store, target, env_name, spec, operator(), now,
+                                 approved=needs)
+    nxt = schedules.next_fire_of(row, now, {})
+    if as_json:
+        print_json(schedules.schedule_doc(row, nxt))
+        return
+    err_console().print(f"schedule {row.id}: {target} on {env_name}, {spec.describe()}; "
+                        f"next fire {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else "")
+    out_console().print(row.id)
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Active schedules with their next fire time."""
+    from rich.table import Table
+
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule import schedules
+
+    docs = schedules.list_docs(state(ctx).store(), utcnow())
+    if as_json:
+        print_json(docs)
+        return
+    if not docs:
+        out_console().print("no schedules — try `drill schedule add TARGET --env lab --every 1h`"
+                            " or `drill schedule sync`")
+        return
+    table = Table()
+    for c in ("id", "target", "env", "when", "next fire (UTC)", "source", "approved by"):
+        table.add_column(c)
+    for d in docs:
+        label = d["target"] if d["action"] == "run" else f"{d['action']} {d['target']}"
+        table.add_row(d["id"], label, d["env"], d["description"],
+                      (d["next_fire_at"] or "—")[:19].replace("T", " "), d["source"],
+                      d["approved_by"] or "")
+    out_console().print(table)
+
+
+@app.command("remove")
+def remove_cmd(
+    ctx: typer.Context,
+    schedule_id: Annotated[str, typer.Argument(help="schedule id (see `drill schedule list`)")],
+) -> None:
+    """Remove a schedule (kept in the evidence store as removed)."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule import schedules
+
+    row = schedules.remove(state(ctx).store(), schedule_id, operator(), utcnow())
+    err_console().print(f"removed schedule {row.id} ({row.target} on {row.env})")
+
+
+@app.command("sync")
+def sync_cmd(
+    ctx: typer.Context,
+    env: Annotated[str | None, typer.Option("--env", "-e", help="environment to run on")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="approve protected environments")
+                   ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Install the drills' own `schedule:` fields (e.g. quarterly-dr's quarterly cron)."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule import schedules
+
+    app_state = state(ctx)
+    result = schedules.sync_from_drills(app_state.settings(), app_state.store(), env, yes,
+                                        operator(), utcnow())
+    if as_json:
+        print_json(result)
+        return
+    for key in ("added", "updated", "removed", "unchanged"):
+        if result[key]:
+            err_console().print(f"{key}: {', '.join(result[key])}")
+    if not any(result.values()):
+        err_console().print("no drill declares a `schedule:`")

@@ -1,0 +1,134 @@
+"""`drill scheduler run | status`: the long-running service and its health."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+app = typer.Typer(help="The scheduler service that fires schedules and game days.",
+                  no_args_is_help=True)
+
+
+class _RedactingFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        from orchestrator.secrets import redact_text
+
+        return redact_text(super().format(record))
+
+
+@app.command("run")
+def run_cmd(
+    ctx: typer.Context,
+    poll: Annotated[float, typer.Option(help="seconds between schedule reconciliations")
+                    ] = 2.0,
+    misfire_grace: Annotated[str, typer.Option(
+        help="a fire late by more than this is recorded as missed")] = "5m",
+    on_stop: Annotated[str, typer.Option(
+        help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish")
+    ] = "rollback",
+    health_port: Annotated[int | None, typer.Option(
+        help="serve GET /health on 127.0.0.1:PORT (0 picks a free port)")] = None,
+    max_workers: Annotated[int, typer.Option(help="fires that may run at once")] = 16,
+) -> None:
+    """Run the scheduler until SIGTERM/SIGINT (several may share a PostgreSQL DB).
+
+    Logs go to stderr. Stopping never abandons a running drill: it is rolled back
+    (default) or allowed to finish (--on-stop finish), and the service waits for it.
+    """
+    from orchestrator.durations import parse_duration
+    from orchestrator.errors import UsageError
+    from orchestrator.schedule.service import SchedulerService
+
+    if on_stop not in ("rollback", "finish"):
+        raise UsageError("--on-stop must be rollback or finish")
+    try:
+        grace = parse_duration(misfire_grace)
+    except ValueError as exc:
+        raise UsageError(f"--misfire-grace: {exc}") from None
+    if poll <= 0:
+        raise UsageError("--poll must be positive")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("drill", "apscheduler"):
+        lg = logging.getLogger(name)
+        lg.addHandler(handler)
+        lg.setLevel(logging.INFO if name == "drill" else logging.WARNING)
+    app_state = state(ctx)
+    service = SchedulerService(app_state.settings(), app_state.store(), poll_s=poll,
+                               misfire_grace_s=grace, on_stop=on_stop, max_workers=max_workers)
+    health: Any = None
+    if health_port is not None:
+        from orchestrator.schedule.health import HealthServer
+
+        health = HealthServer(service.health, health_port).start()
+        service.health_url = health.url
+        err_console().print(f"health: {health.url}")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        logging.getLogger("drill.scheduler").info(
+            "%s received: stopping (running drills: %s)", signal.Signals(signum).name, on_stop)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        service.run(stop)
+    finally:
+        if health is not None:
+            health.stop()
+
+
+@app.command("status")
+def status_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Scheduler instances (heartbeats) and the most recent fires."""
+    from datetime import timedelta
+
+    from sqlmodel import col, select
+
+    from orchestrator.engine.results import iso
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule.models import ScheduleFire, SchedulerInstance
+
+    now = utcnow()
+    with state(ctx).store().session() as s:
+        insts = list(s.exec(select(SchedulerInstance)
+                            .order_by(col(SchedulerInstance.started_at).desc()).limit(20)))
+        fires = list(s.exec(select(ScheduleFire)
+                            .order_by(col(ScheduleFire.scheduled_at).desc()).limit(20)))
+    alive = [i for i in insts if i.state != "stopped"
+             and now - i.heartbeat_at < timedelta(seconds=60)]
+    doc = {
+        "running": bool(alive),
+        "instances": [{"id": i.id, "host": i.host, "pid": i.pid, "state": i.state,
+                       "alive": i in alive, "started_at": iso(i.started_at),
+                       "heartbeat_at": iso(i.heartbeat_at), "fires": i.fires,
+                       "health_url": i.health_url} for i in insts],
+        "recent_fires": [{"schedule_id": f.schedule_id, "target": f.target, "env": f.env,
+                          "scheduled_at": iso(f.scheduled_at), "status": f.status,
+                          "run_id": f.run_id, "reason": f.reason, "lag_s": f.lag_s,
+                          "claimed_by": f.claimed_by} for f in fires],
+    }
+    if as_json:
+        print_json(doc)
+        return
+    console = out_console()
+    console.print(f"scheduler: {'running' if alive else 'not running'} "
+                  f"({len(alive)} live instance(s))")
+    for i in doc["instances"][:5]:
+        console.print(f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']}"
+                      f" fires {i['fires']}")
+    if fires:
+        console.print("recent fires:")
+        for f in doc["recent_fires"]:
+            console.print(f"  {f['scheduled_at']} {f['target']:<20} {f['status']:<10} "
+                          f"{f['run_id'] or f['reason'] or ''}")

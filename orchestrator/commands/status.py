@@ -1,0 +1,47 @@
+"""`drill status`: the compliance view — per drill last run, last success, next due."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Per drill: last run, last success, next due, overdue (and missed periods).
+
+    A period of a drill's cadence (e.g. a quarter for `schedule: quarterly`) that
+    ended without a successful run is recorded as a `drill_overdue` finding the
+    first time it is noticed, here or by `drill scheduler run`.
+    """
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.schedule.compliance import drill_status
+
+    app_state = state(ctx)
+    now = utcnow()
+    report = drill_status(app_state.settings(), app_state.store(), now, record=True)
+    docs = [d.doc(now) for d in report.drills]
+    if as_json:
+        from orchestrator.engine.results import iso
+
+        print_json({"generated_at": iso(now), "drills": docs,
+                    "new_findings": [f.title for f in report.new_findings]})
+        return
+    from rich.table import Table
+
+    table = Table()
+    for c in ("drill", "cadence", "last run", "last success", "next due", "overdue"):
+        table.add_column(c)
+    for d in docs:
+        last = f"{(d['last_run'] or '—')[:16]} {d['last_run_status'] or ''}".strip()
+        table.add_row(d["drill"], d["cadence"] or "—", last, (d["last_success"] or "—")[:16],
+                      (d["next_due"] or d["next_fire"] or "—")[:16],
+                      "[red]OVERDUE[/]" if d["overdue"] else "no")
+    out_console().print(table if docs else "no drills found")
+    for title in (f.title for f in report.new_findings):
+        err_console().print(f"[yellow]finding recorded:[/] {title}")

@@ -1,0 +1,100 @@
+"""Deliver notices to webhooks: retries with exponential backoff, redacted logs.
+
+Why the standard library (``urllib``) and not requests: one small POST does not
+justify a dependency, and it keeps ``drill --help`` fast. Retries cover what is
+worth retrying — connection errors, timeouts, HTTP 429 (honouring ``Retry-After``)
+and 5xx; any other 4xx means the URL or payload is wrong and retrying cannot help.
+
+A webhook URL is a credential (Slack, Teams and Discord put the token in the path),
+so logs show only scheme, host and the first path segment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from orchestrator.notify.messages import Notice
+from orchestrator.secrets import redact_text
+
+log = logging.getLogger("drill.notify")
+
+MAX_BACKOFF_S = 30.0
+
+
+def redact_webhook(url: str) -> str:
+    """``https://hooks.slack.com/services/***`` — never the token part of a webhook URL."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid url>"
+    segs = [s for s in parts.path.split("/") if s]
+    path = "/" + segs[0] if segs else ""
+    tail = "/***" if len(segs) > 1 or parts.query else ""
+    return redact_text(f"{parts.scheme}://{host}{port}{path}{tail}")
+
+
+@dataclass
+class Delivery:
+    url: str  # redacted
+    ok: bool
+    attempts: int
+    status: int | None = None
+    error: str | None = None
+
+
+class WebhookNotifier:
+    """Posts :class:`Notice` payloads to every configured URL."""
+
+    def __init__(self, urls: Iterable[str], retries: int = 4, backoff_s: float = 0.5,
+                 timeout_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.urls = [u for u in dict.fromkeys(urls) if u]
+        self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
+        self._sleep = sleep
+
+    def send(self, notice: Notice, extra_urls: Iterable[str] = ()) -> list[Delivery]:
+        body = json.dumps(notice.payload()).encode()
+        urls = list(dict.fromkeys([*self.urls, *extra_urls]))
+        return [self._post(url, body) for url in urls]
+
+    def _post(self, url: str, body: bytes) -> Delivery:
+        shown = redact_webhook(url)
+        if not url.startswith(("http://", "https://")):
+            log.error("webhook %s: only http(s) URLs are supported", shown)
+            return Delivery(shown, False, 0, error="unsupported URL scheme")
+        status: int | None = None
+        error: str | None = None
+        for attempt in range(1, self.retries + 2):
+            delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            req = urllib.request.Request(url, data=body, method="POST", headers={
+                "Content-Type": "application/json", "User-Agent": "drill-notify"})
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:  # noqa: S310
+                    status = resp.status
+                log.info("webhook %s: delivered (HTTP %s, attempt %d)", shown, status, attempt)
+                return Delivery(shown, True, attempt, status)
+            except urllib.error.HTTPError as exc:
+                status, error = exc.code, f"HTTP {exc.code}"
+                if exc.code != 429 and exc.code < 500:
+                    log.error("webhook %s: rejected with HTTP %s; not retrying", shown, exc.code)
+                    return Delivery(shown, False, attempt, status, error)
+                retry_after = exc.headers.get("Retry-After") if exc.headers else None
+                if retry_after and retry_after.isdigit():
+                    delay = min(float(retry_after), MAX_BACKOFF_S)
+            except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                error = redact_text(f"{type(exc).__name__}: {reason}").replace(url, shown)
+            if attempt <= self.retries:
+                log.warning("webhook %s: %s (attempt %d), retrying in %.1fs", shown, error,
+                            attempt, delay)
+                self._sleep(delay)
+        log.error("webhook %s: giving up after %d attempts: %s", shown, self.retries + 1, error)
+        return Delivery(shown, False, self.retries + 1, status, error)

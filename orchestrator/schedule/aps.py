@@ -1,0 +1,98 @@
+"""The two APScheduler 3.x pieces drill adapts: job store and executor.
+
+* :class:`SharedJobStore` — APScheduler's SQLAlchemyJobStore in the evidence
+  database, tolerant of a sibling scheduler having already updated or removed a job
+  (stock 3.x raises ``JobLookupError`` from its main loop, which would kill the
+  scheduler thread of an HA group).
+* :class:`FireExecutor` — a thread pool that calls :func:`orchestrator.schedule.fire.fire`
+  with the *scheduled* fire time (stock ``run_job`` does not pass it, and the
+  exactly-once claim is keyed on it). Misfires beyond the grace time are reported as
+  APScheduler's usual ``EVENT_JOB_MISSED`` and recorded by the service.
+
+This module imports APScheduler at import time; only the service imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+from orchestrator.schedule.models import APSCHEDULER_TABLE
+
+log = logging.getLogger("drill.scheduler")
+
+#: what every job's ``func`` points at (a textual reference, so jobs pickle)
+FIRE_REF = "orchestrator.schedule.aps:job_entry"
+
+
+def job_entry(schedule_id: str, rev: str = "") -> None:
+    """Target of persisted jobs. :class:`FireExecutor` runs the real fire instead, with
+    the scheduled time; reaching this means a job ran on a stock executor."""
+    raise RuntimeError(f"job {schedule_id} must run on drill's FireExecutor")
+
+
+class SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+    def __init__(self, engine: Any) -> None:
+        super().__init__(engine=engine, tablename=APSCHEDULER_TABLE)
+
+    def update_job(self, job: Any) -> None:
+        try:
+            super().update_job(job)
+        except JobLookupError:
+            log.debug("job %s was removed by another scheduler", job.id)
+
+    def remove_job(self, job_id: str) -> None:
+        try:
+            super().remove_job(job_id)
+        except JobLookupError:
+            log.debug("job %s was already removed by another scheduler", job_id)
+
+
+class FireExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """Runs fires in threads; each call gets ``fire(ctx, schedule_id, scheduled_at)``."""
+
+    def __init__(self, fire: Callable[[str, datetime], Any], max_workers: int = 16) -> None:
+        super().__init__(max_workers=max_workers)
+        self._fire = fire
+
+    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
+        def done(f: Any) -> None:
+            exc = f.exception()
+            if exc:
+                self._run_job_error(job.id, exc, exc.__traceback__)
+            else:
+                self._run_job_success(job.id, f.result())
+
+        future = self._pool.submit(self._run, job, job._jobstore_alias, run_times)
+        future.add_done_callback(done)
+
+    def _run(self, job: Any, alias: str, run_times: list[datetime]) -> list[Any]:
+        events: list[Any] = []
+        for run_time in run_times:
+            grace = job.misfire_grace_time
+            late = datetime.now(UTC) - run_time
+            if grace is not None and late > timedelta(seconds=grace):
+                events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time))
+                continue
+            try:
+                outcome = self._fire(job.kwargs["schedule_id"], run_time.astimezone(UTC))
+            except Exception as exc:
+                log.exception("fire of %s at %s failed", job.id, run_time)
+                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, alias, run_time,
+                                                exception=exc))
+            else:
+                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time,
+                                                retval=outcome))
+        return events

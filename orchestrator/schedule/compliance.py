@@ -1,0 +1,202 @@
+"""`drill status`: per drill last run, last success, next due, overdue.
+
+A drill's *cadence* is its own ``schedule:`` field (e.g. ``quarterly``) or else an
+installed cron schedule of it. The cadence's fire times cut time into periods —
+for ``quarterly`` exactly the calendar quarters — and compliance means **every
+period holds a successful run**. Tracking starts when the drill was first
+scheduled or run; the first period counted is the first full one after that.
+
+* ``next_due`` — the end of the period after the one holding the last success (or
+  the first full period after tracking began): a success must happen before it.
+* ``overdue`` — ``now`` is past ``next_due``.
+* a period that ended without a success becomes a ``drill_overdue`` finding (once:
+  findings are keyed by their title, which names the period), e.g.
+  "quarterly-dr: no successful run in 2026-Q3".
+
+Time is a parameter (``now``), so all of this is tested with a controlled clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from orchestrator.config import Settings
+from orchestrator.evidence.models import Finding, Run, RunStatus
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.schedule import schedules, specs
+from orchestrator.schedule.models import Schedule, ScheduleAction, ScheduleKind
+
+MAX_PERIODS = 400  # newest periods examined per drill
+
+
+@dataclass
+class DrillStatus:
+    drill: str
+    kind: str
+    cadence: str | None = None
+    cadence_env: str | None = None
+    last_run: Run | None = None
+    last_success: Run | None = None
+    next_due: datetime | None = None
+    next_fire: datetime | None = None
+    overdue: bool = False
+    missed_periods: list[str] = field(default_factory=list)
+
+    def doc(self, now: datetime) -> dict[str, Any]:
+        from orchestrator.engine.results import iso
+
+        lr, ls = self.last_run, self.last_success
+        return {
+            "drill": self.drill, "kind": self.kind, "cadence": self.cadence,
+            "env": self.cadence_env,
+            "last_run": iso(lr.started_at) if lr else None,
+            "last_run_id": lr.id if lr else None,
+            "last_run_status": lr.status if lr else None,
+            "last_success": iso(ls.started_at) if ls else None,
+            "last_success_run_id": ls.id if ls else None,
+            "next_due": iso(self.next_due), "next_fire": iso(self.next_fire),
+            "overdue": self.overdue,
+            "overdue_by_s": round((now - self.next_due).total_seconds(), 3)
+            if self.overdue and self.next_due else None,
+            "missed_periods": self.missed_periods,
+        }
+
+
+@dataclass
+class StatusReport:
+    now: datetime
+    drills: list[DrillStatus]
+    new_findings: list[Finding] = field(default_factory=list)
+
+
+def _label(cadence_expr: str, start: datetime, end: datetime) -> str:
+    if cadence_expr == specs.ALIASES["quarterly"]:
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return f"{start:%Y-%m-%d %H:%M}Z–{end:%Y-%m-%d %H:%M}Z"
+
+
+def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, str | None]]:
+    """target id → (kind, cadence cron expr from the drill's own field)."""
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.definitions.loader import load_definition
+    from orchestrator.definitions.models import DefinitionKind
+
+    out: dict[str, tuple[str, str | None]] = {}
+    catalog = Catalog(settings)
+    for entry in catalog.entries(DefinitionKind.DRILL):
+        cadence = None
+        try:
+            _k, drill, _doc = load_definition(entry.path)
+            cadence = getattr(drill, "schedule", None)
+        except Exception:  # an invalid drill still shows up, without cadence
+            cadence = None
+        out[entry.id] = ("drill", cadence)
+    for row in rows:
+        if row.action == ScheduleAction.RUN and row.target not in out:
+            out[row.target] = ("scheduled", None)
+    return out
+
+
+def drill_status(settings: Settings, store: EvidenceStore, now: datetime,
+                 record: bool = False) -> StatusReport:
+    """Compute every drill's status; with ``record``, file findings for missed periods."""
+    with store.session() as s:
+        all_sched = list(s.exec(select(Schedule)))
+    active = [r for r in all_sched if r.removed_at is None]
+    stored_next = schedules.stored_next_runs(store)
+    report = StatusReport(now, [])
+    for target, (kind, own) in sorted(_targets(settings, all_sched).items()):
+        st = DrillStatus(target, kind)
+        mine = [r for r in active if r.target == target and r.action == ScheduleAction.RUN]
+        fires = [f for f in (schedules.next_fire_of(r, now, stored_next) for r in mine) if f]
+        st.next_fire = min(fires, default=None)
+        cron = next((r for r in mine if r.kind == ScheduleKind.CRON), None)
+        tz = "UTC"
+        if own:
+            try:
+                spec = specs.cron_spec(own)
+                st.cadence, tz = spec.expr, spec.timezone
+            except Exception:
+                st.cadence = None
+        if st.cadence is None and cron is not None:
+            st.cadence, tz = cron.expr, cron.timezone
+        if cron is not None or (mine and own):
+            st.cadence_env = (cron or mine[0]).env
+        _fill_runs(store, st)
+        if st.cadence:
+            _judge(st, store, all_sched, tz, now)
+            if record and st.missed_periods:
+                report.new_findings += _record(store, st, now)
+        report.drills.append(st)
+    return report
+
+
+def _fill_runs(store: EvidenceStore, st: DrillStatus) -> None:
+    with store.session() as s:
+        q = select(Run).where(Run.target == st.drill)
+        if st.cadence_env:
+            q = q.where(Run.env == st.cadence_env)
+        st.last_run = s.exec(q.order_by(col(Run.started_at).desc())).first()
+        st.last_success = s.exec(q.where(Run.status == RunStatus.SUCCEEDED)
+                                 .order_by(col(Run.started_at).desc())).first()
+
+
+def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz: str,
+           now: datetime) -> None:
+    assert st.cadence is not None
+    trig = specs.build_trigger(ScheduleKind.CRON, st.cadence, tz, now)
+    begins = [r.created_at for r in all_sched if r.target == st.drill]
+    with store.session() as s:
+        q = select(Run.started_at, Run.status).where(Run.target == st.drill)
+        if st.cadence_env:
+            q = q.where(Run.env == st.cadence_env)
+        runs = list(s.exec(q))
+    begins += [r[0] for r in runs]
+    successes = sorted(r[0] for r in runs if r[1] == RunStatus.SUCCEEDED)
+    if not begins:
+        st.next_due = specs.fire_after(trig, now)
+        return
+    tracking = min(begins)
+    anchor = st.last_success.started_at if st.last_success else tracking
+    end_of_anchor = specs.fire_after(trig, anchor)
+    st.next_due = specs.fire_after(trig, end_of_anchor) if end_of_anchor else None
+    st.overdue = bool(st.next_due and now >= st.next_due)
+    # every full period since tracking began must hold a success
+    periods: list[tuple[datetime, datetime]] = []
+    start = specs.fire_after(trig, tracking)
+    while start is not None:
+        end = specs.fire_after(trig, start)
+        if end is None or end > now:
+            break
+        periods.append((start, end))
+        if len(periods) > MAX_PERIODS:
+            periods.pop(0)
+        start = end
+    for p_start, p_end in periods:
+        if not any(p_start <= t < p_end for t in successes):
+            st.missed_periods.append(_label(st.cadence, p_start, p_end))
+
+
+def _record(store: EvidenceStore, st: DrillStatus, now: datetime) -> list[Finding]:
+    new: list[Finding] = []
+    with store.session() as s:
+        have = set(s.exec(select(Finding.title).where(
+            Finding.kind == "drill_overdue", Finding.drill == st.drill)))
+        for label in st.missed_periods:
+            title = f"{st.drill}: no successful run in {label}"
+            if title in have:
+                continue
+            f = Finding(kind="drill_overdue", severity="high", title=title,
+                        detail=f"the {st.drill} cadence ({st.cadence}) requires a successful "
+                               f"run every period; none succeeded in {label}",
+                        corrective_action=f"run `drill run {st.drill}"
+                        + (f" --env {st.cadence_env}" if st.cadence_env else "")
+                        + "` now and find out why the scheduled run did not succeed",
+                        created_at=now, drill=st.drill, env=st.cadence_env)
+            s.add(f)
+            new.append(f)
+    return new

@@ -1,0 +1,194 @@
+"""Game days: drills with a date, participants, notifications and rendered runbooks.
+
+``drill gameday create`` checks every drill now (ids, protected environments need
+``--yes``), renders the runbooks the participants will follow into
+``<state_dir>/gamedays/<id>/`` (``drill runbook render``'s renderer; the source
+files are referenced when a runbook cannot be rendered) and installs two one-shot
+schedules: the **announcement** (``announce_before`` ahead) and the **run** at the
+date. ``drill scheduler run`` fires both like any schedule — exactly once across an
+HA group, skipped inside blackout windows.
+
+At the run, drills go one after the other as ``drill run --trigger gameday`` child
+processes. Manual steps wait for a participant's ``drill ack RUN_ID`` (the
+announcement says so). Afterwards a summary is stored and posted.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import col, select
+
+from orchestrator.config import Settings
+from orchestrator.durations import parse_duration
+from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.notify.messages import Notice, NoticeKind
+from orchestrator.schedule import schedules, specs
+from orchestrator.schedule.launcher import RunRequest
+from orchestrator.schedule.models import (
+    FireStatus,
+    GameDay,
+    GameDayStatus,
+    NotifyEndpoint,
+    ScheduleAction,
+    ScheduleKind,
+    ScheduleSource,
+)
+from orchestrator.secrets import redact_text
+
+if TYPE_CHECKING:
+    from orchestrator.schedule.fire import FireContext
+
+
+def render_runbooks(settings: Settings, drills: list[str], out_dir: Path) -> list[dict[str, Any]]:
+    """Render every runbook the drills use into ``out_dir``; list what was written."""
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.plan import build_plan
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for drill in drills:
+        for sc in build_plan(Catalog(settings), drill).scenarios:
+            if sc.runbook is None or sc.runbook.id in seen:
+                continue
+            seen.add(sc.runbook.id)
+            entry: dict[str, Any] = {"runbook": sc.runbook.id, "drill": drill,
+                                     "source": str(sc.path) if sc.path else None}
+            try:
+                from orchestrator.definitions.render import render_runbook
+
+                dest = out_dir / f"{sc.runbook.id}.md"
+                dest.write_text(render_runbook(sc.runbook, entry["source"] or sc.runbook.id),
+                                encoding="utf-8")
+                entry["rendered"] = str(dest)
+            except ImportError:  # renderer not installed: point at the source
+                entry["rendered"] = None
+            done.append(entry)
+    index = ["# Game day runbooks", ""] + [
+        f"- {e['runbook']} ({e['drill']}): {e['rendered'] or e['source']}" for e in done]
+    (out_dir / "README.md").write_text("\n".join(index) + "\n", encoding="utf-8")
+    return done
+
+
+def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[str],
+           participants: list[str], env: str | None, notify: list[str], title: str | None,
+           announce_before: str, timezone: str | None, yes: bool, who: str, now: datetime
+           ) -> GameDay:
+    if not drills:
+        raise UsageError("a game day needs at least one drill", "--drills quarterly-dr")
+    tz = specs.zone(timezone)
+    when = specs.parse_instant(date, tz, "--date")
+    if when <= now:
+        raise UsageError(f"--date {date} is in the past", "plan game days ahead")
+    try:
+        before = timedelta(seconds=parse_duration(announce_before))
+    except ValueError as exc:
+        raise UsageError(f"invalid --announce-before: {exc}") from None
+    for url in notify:
+        if not url.startswith(("http://", "https://")):
+            raise UsageError(f"--notify {redact_text(url)} is not an http(s) URL")
+    approved = False
+    env_name = settings.environment(env)[0]
+    for drill in drills:
+        env_name, needs = schedules.check_target(settings, drill, env, yes)
+        approved = approved or needs
+    gid = schedules.new_id("g")
+    out_dir = settings.state_path() / "gamedays" / gid
+    books = render_runbooks(settings, drills, out_dir)
+    from orchestrator.notify.webhook import redact_webhook
+
+    row = GameDay(id=gid, title=title or f"Game day {when:%Y-%m-%d}", scheduled_for=when,
+                  timezone=tz.key, env=env_name, drills=drills, participants=participants,
+                  notify=[redact_webhook(u) for u in notify],
+                  announce_before_s=before.total_seconds(), approved_by=who if approved else None,
+                  runbooks=books, runbooks_dir=str(out_dir), created_by=who, created_at=now)
+    store.add(row, *[NotifyEndpoint(owner=gid, url=u) for u in notify])
+    announce_at = max(when - before, now + timedelta(seconds=1))
+    for action, at in ((ScheduleAction.GAMEDAY_ANNOUNCE, announce_at),
+                       (ScheduleAction.GAMEDAY_RUN, when)):
+        spec = specs.Spec(ScheduleKind.DATE, at.astimezone(specs.zone("UTC")).isoformat(),
+                          tz.key)
+        schedules.add_schedule(store, gid, env_name, spec, who, now, approved=approved,
+                               source=ScheduleSource.GAMEDAY, action=action)
+    return row
+
+
+def get(store: EvidenceStore, gid: str) -> GameDay:
+    with store.session() as s:
+        row = s.get(GameDay, gid)
+    if row is None:
+        raise NotFoundError(f"no game day {gid!r}", "`drill gameday list` shows them")
+    return row
+
+
+def all_gamedays(store: EvidenceStore) -> list[GameDay]:
+    with store.session() as s:
+        return list(s.exec(select(GameDay).order_by(col(GameDay.scheduled_for))))
+
+
+def doc(row: GameDay) -> dict[str, Any]:
+    from orchestrator.engine.results import iso
+
+    return {"id": row.id, "title": row.title, "date": iso(row.scheduled_for),
+            "timezone": row.timezone, "env": row.env, "drills": row.drills,
+            "participants": row.participants, "notify": row.notify or [],
+            "status": row.status, "announced_at": iso(row.announced_at),
+            "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
+            "runbooks": row.runbooks or [], "runbooks_dir": row.runbooks_dir,
+            "run_ids": row.run_ids or [], "summary": row.summary}
+
+
+def _urls(store: EvidenceStore, gid: str) -> list[str]:
+    with store.session() as s:
+        return [e.url for e in s.exec(select(NotifyEndpoint).where(NotifyEndpoint.owner == gid))]
+
+
+def announce(ctx: FireContext, gid: str) -> None:
+    row = get(ctx.store, gid)
+    books = ", ".join(b.get("rendered") or b.get("source") or b["runbook"]
+                      for b in row.runbooks or [])
+    ctx.notify(Notice(
+        NoticeKind.GAMEDAY_ANNOUNCE, f"Game day {row.title}: {row.scheduled_for:%Y-%m-%d %H:%M} "
+        f"UTC on {row.env}",
+        f"Drills: {', '.join(row.drills)}. Participants: {', '.join(row.participants) or '-'}. "
+        f"Runbooks: {books or '-'}. Manual steps wait for `drill ack RUN_ID`.",
+        {"drills": ", ".join(row.drills), "participants": ", ".join(row.participants),
+         "environment": row.env},
+        {"gameday": row.id, "date": row.scheduled_for.isoformat(), "drills": row.drills,
+         "participants": row.participants, "runbooks": row.runbooks}), _urls(ctx.store, gid))
+    row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
+    ctx.store.add(row)
+
+
+def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> FireStatus:
+    """Run the game day's drills in order; store and post the summary."""
+    row = get(ctx.store, gid)
+    row.status, row.started_at, row.run_ids = GameDayStatus.RUNNING.value, ctx.clock(), []
+    ctx.store.add(row)
+    results: list[dict[str, Any]] = []
+    for drill in row.drills:
+        res = ctx.launcher.run(RunRequest(drill, row.env, "gameday", schedule_id=schedule_id,
+                                          gameday_id=gid, yes=bool(row.approved_by)))
+        results.append({"drill": drill, "run_id": res.run_id, "exit_code": res.exit_code,
+                        "status": res.status or "failed", "error": res.error,
+                        "scenarios": (res.doc or {}).get("scenarios", [])})
+        if res.run_id:
+            row.run_ids = [*(row.run_ids or []), res.run_id]
+    ok = all(r["exit_code"] == 0 for r in results)
+    row.summary = {"succeeded": sum(r["exit_code"] == 0 for r in results),
+                   "failed": sum(r["exit_code"] != 0 for r in results), "runs": results}
+    row.status = (GameDayStatus.COMPLETED if ok else GameDayStatus.FAILED).value
+    row.ended_at = ctx.clock()
+    ctx.store.add(row)
+    lines = [f"{r['drill']}: {r['status']} ({r['run_id'] or 'no run'})" for r in results]
+    ctx.notify(Notice(NoticeKind.GAMEDAY_SUMMARY, f"Game day {row.title} {row.status}",
+                      "\n".join(lines), {"environment": row.env,
+                                         "succeeded": str(row.summary["succeeded"]),
+                                         "failed": str(row.summary["failed"])},
+                      {"gameday": gid, "summary": row.summary}, failed=not ok),
+               _urls(ctx.store, gid))
+    return FireStatus.SUCCEEDED if ok else FireStatus.FAILED

@@ -1,0 +1,163 @@
+"""Schedules as rows: add, list (with next fire), remove, and sync from drills.
+
+The ``schedule`` table is the source of truth; ``drill scheduler run`` reconciles
+APScheduler's job store from it. So ``drill schedule add`` needs no running
+scheduler, and every scheduler of an HA group sees the same schedules.
+
+A schedule is checked when it is created, not when it first fires months later: the
+target must resolve and plan, and a mutating target on a ``protected`` environment
+needs ``--yes`` — the approval is stored with the schedule and passed to every run.
+"""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from orchestrator.config import Settings
+from orchestrator.errors import ConfirmationRequired, NotFoundError, UsageError
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.schedule import specs
+from orchestrator.schedule.models import (
+    APSCHEDULER_TABLE,
+    Schedule,
+    ScheduleAction,
+    ScheduleKind,
+    ScheduleSource,
+)
+
+
+def new_id(prefix: str = "s") -> str:
+    return f"{prefix}-{_secrets.token_hex(4)}"
+
+
+def check_target(settings: Settings, target: str, env: str | None, yes: bool
+                 ) -> tuple[str, bool]:
+    """Resolve env + target now; returns (env name, needs approval). Raises on problems."""
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.plan import build_plan
+
+    env_name, env_cfg = settings.environment(env)
+    plan = build_plan(Catalog(settings), target)
+    needs = bool(env_cfg.protected and plan.mutating)
+    if needs and not yes:
+        raise ConfirmationRequired(
+            f"environment {env_name!r} is protected and {target} would change it",
+            f"review `drill plan {target} --env {env_name}`, then add the schedule with --yes "
+            "(your approval is recorded with the schedule and every run it starts)")
+    return env_name, needs
+
+
+def add_schedule(store: EvidenceStore, target: str, env: str, spec: specs.Spec, who: str,
+                 now: datetime, *, approved: bool = False,
+                 source: ScheduleSource = ScheduleSource.CLI,
+                 action: ScheduleAction = ScheduleAction.RUN) -> Schedule:
+    """Insert a schedule (the target was checked by :func:`check_target`)."""
+    start = now
+    if spec.kind is ScheduleKind.INTERVAL:  # first fire one interval from now
+        start = now + timedelta(seconds=float(spec.expr))
+    row = Schedule(id=new_id(), target=target, env=env, action=action.value,
+                   kind=spec.kind.value, expr=spec.expr, timezone=spec.timezone,
+                   start_at=start, approved_by=who if approved else None, source=source.value,
+                   created_by=who, created_at=now)
+    store.add(row)
+    return row
+
+
+def active(store: EvidenceStore, action: ScheduleAction | None = None) -> list[Schedule]:
+    with store.session() as s:
+        q = select(Schedule).where(col(Schedule.removed_at).is_(None))
+        if action is not None:
+            q = q.where(Schedule.action == action.value)
+        return list(s.exec(q.order_by(col(Schedule.created_at))))
+
+
+def remove(store: EvidenceStore, schedule_id: str, who: str, now: datetime) -> Schedule:
+    """Mark a schedule removed (kept as evidence); schedulers drop its job."""
+    with store.session() as s:
+        row = s.get(Schedule, schedule_id)
+        if row is None or row.removed_at is not None:
+            raise NotFoundError(f"no schedule {schedule_id!r}",
+                                "`drill schedule list` shows schedule ids")
+        row.removed_at, row.removed_by = now, who
+        s.add(row)
+    return row
+
+
+def trigger_of(row: Schedule) -> Any:
+    return specs.build_trigger(row.kind, row.expr, row.timezone, row.start_at)
+
+
+def stored_next_runs(store: EvidenceStore) -> dict[str, datetime]:
+    """Next run times APScheduler persisted (reflects misfires and coalescing)."""
+    from sqlalchemy import inspect, text
+
+    with store.engine.connect() as conn:
+        if not inspect(conn).has_table(APSCHEDULER_TABLE):
+            return {}
+        rows = conn.execute(text(f"SELECT id, next_run_time FROM {APSCHEDULER_TABLE}"))
+        return {r[0]: datetime.fromtimestamp(r[1], UTC) for r in rows if r[1] is not None}
+
+
+def next_fire_of(row: Schedule, now: datetime, stored: dict[str, datetime]) -> datetime | None:
+    return stored.get(row.id) or specs.next_fire(trigger_of(row), now)
+
+
+def describe(row: Schedule) -> str:
+    return specs.Spec(ScheduleKind(row.kind), row.expr, row.timezone,
+                      next((a for a, e in specs.ALIASES.items() if e == row.expr
+                            and a not in ("annually",)), None)).describe()
+
+
+def schedule_doc(row: Schedule, next_at: datetime | None) -> dict[str, Any]:
+    from orchestrator.engine.results import iso
+
+    return {"id": row.id, "target": row.target, "env": row.env, "action": row.action,
+            "kind": row.kind, "expr": row.expr, "timezone": row.timezone,
+            "description": describe(row), "source": row.source,
+            "approved_by": row.approved_by, "created_by": row.created_by,
+            "created_at": iso(row.created_at), "next_fire_at": iso(next_at)}
+
+
+def list_docs(store: EvidenceStore, now: datetime) -> list[dict[str, Any]]:
+    stored = stored_next_runs(store)
+    return [schedule_doc(r, next_fire_of(r, now, stored)) for r in active(store)]
+
+
+def sync_from_drills(settings: Settings, store: EvidenceStore, env: str | None, yes: bool,
+                     who: str, now: datetime) -> dict[str, list[str]]:
+    """Install every drill's own ``schedule:`` field; replace changed, drop stale ones."""
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.definitions.loader import load_definition
+    from orchestrator.definitions.models import DefinitionKind, Drill
+
+    env_name, _cfg = settings.environment(env)
+    wanted: dict[str, specs.Spec] = {}
+    for entry in Catalog(settings).entries(DefinitionKind.DRILL):
+        _k, drill, _doc = load_definition(entry.path)
+        if isinstance(drill, Drill) and drill.schedule:
+            try:
+                wanted[drill.id] = specs.cron_spec(drill.schedule)
+            except UsageError as exc:
+                raise UsageError(f"{entry.path}: schedule: {exc.message}", exc.hint) from None
+    current = {r.target: r for r in active(store)
+               if r.source == ScheduleSource.DRILL and r.env == env_name}
+    out: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "unchanged": []}
+    for drill_id, spec in wanted.items():
+        have = current.pop(drill_id, None)
+        if have is not None and (have.expr, have.timezone) == (spec.expr, spec.timezone):
+            out["unchanged"].append(drill_id)
+            continue
+        _env, needs = check_target(settings, drill_id, env_name, yes)
+        if have is not None:
+            remove(store, have.id, who, now)
+        add_schedule(store, drill_id, env_name, spec, who, now, approved=needs,
+                     source=ScheduleSource.DRILL)
+        out["updated" if have is not None else "added"].append(drill_id)
+    for stale in current.values():
+        remove(store, stale.id, who, now)
+        out["removed"].append(stale.target)
+    return out

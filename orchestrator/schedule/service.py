@@ -1,0 +1,251 @@
+"""`drill scheduler run`: the long-running service.
+
+APScheduler 3.x (BackgroundScheduler) with its SQLAlchemy job store in the evidence
+database. The ``schedule`` table is the truth; every ``poll_s`` the service
+reconciles jobs from it, beats its heartbeat, wakes APScheduler (a sibling may
+have added jobs) and, every ``compliance_every_s``, records missed periods as
+findings and notifies them.
+
+Several services may share one (PostgreSQL) evidence database: each fire is claimed
+in ``schedule_fire`` first, so exactly one of them runs it (:mod:`.fire`).
+
+Misfires: a job is added with its first fire computed from the schedule's creation,
+so fires that fell while no scheduler was running are seen; APScheduler coalesces
+them into one and runs it if within ``misfire_grace_s``, else reports it missed,
+which is recorded (fire row ``missed`` + finding).
+
+Stopping (SIGTERM/SIGINT): no new fires; with ``on_stop="rollback"`` running
+drills get SIGTERM and play their rollbacks, with ``"finish"`` they run to the end.
+Either way the service waits for them: a drill is never abandoned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets as _secrets
+import signal
+import socket
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, select
+
+from orchestrator.config import Settings
+from orchestrator.evidence.models import utcnow
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.notify.webhook import WebhookNotifier
+from orchestrator.schedule import schedules
+from orchestrator.schedule.blackout import load_windows
+from orchestrator.schedule.fire import FireContext, fire, record_missed
+from orchestrator.schedule.launcher import ChildLauncher, Launcher
+from orchestrator.schedule.models import (
+    FireStatus,
+    ScheduleFire,
+    ScheduleKind,
+    SchedulerInstance,
+)
+from orchestrator.secrets import redact_text
+
+log = logging.getLogger("drill.scheduler")
+
+
+def new_instance_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{_secrets.token_hex(2)}"
+
+
+class SchedulerService:
+    def __init__(self, settings: Settings, store: EvidenceStore, *,
+                 launcher: Launcher | None = None, notifier: WebhookNotifier | None = None,
+                 clock: Callable[[], datetime] = utcnow, poll_s: float = 2.0,
+                 misfire_grace_s: float = 300.0, compliance_every_s: float = 60.0,
+                 max_workers: int = 16, on_stop: str = "rollback",
+                 instance_id: str | None = None) -> None:
+        self.settings, self.store = settings, store
+        self.ctx = FireContext(settings, store, instance_id or new_instance_id(),
+                               launcher or ChildLauncher(settings),
+                               notifier or WebhookNotifier(settings.notify),
+                               load_windows(settings), clock)
+        self.poll_s, self.misfire_grace_s = poll_s, misfire_grace_s
+        self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
+        self.on_stop = on_stop
+        self.fires = 0
+        self.health_url: str | None = None
+        self.state = "starting"
+        self._last_compliance: datetime | None = None
+        self._scheduler: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def instance_id(self) -> str:
+        return self.ctx.instance_id
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def start(self) -> None:
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        from orchestrator.schedule.aps import FireExecutor, SharedJobStore
+
+        self._scheduler = BackgroundScheduler(
+            jobstores={"default": SharedJobStore(self.store.engine)},
+            executors={"default": FireExecutor(self._fire, self.max_workers)},
+            job_defaults={"coalesce": True, "max_instances": 1,
+                          "misfire_grace_time": int(self.misfire_grace_s)},
+            timezone=UTC)
+        self._scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        now = self.ctx.clock()
+        self.store.add(SchedulerInstance(id=self.instance_id, host=socket.gethostname(),
+                                         pid=os.getpid(), started_at=now, heartbeat_at=now,
+                                         health_url=self.health_url))
+        self._mark_lost_fires(now)
+        self._scheduler.start(paused=True)
+        self.sync()
+        self._scheduler.resume()
+        self.state = "running"
+        log.info("scheduler %s started (%d schedules)", self.instance_id,
+                 len(self._scheduler.get_jobs()))
+
+    def tick(self) -> None:
+        """One poll: reconcile jobs, heartbeat, compliance, wake APScheduler."""
+        try:
+            self.sync()
+            self._heartbeat()
+            self._compliance()
+        except Exception as exc:  # a flaky database must not stop the service
+            log.error("scheduler tick failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
+        if self._scheduler is not None:
+            self._scheduler.wakeup()
+
+    def run(self, stop: threading.Event) -> None:
+        self.start()
+        try:
+            while not stop.wait(self.poll_s):
+                self.tick()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        if self._scheduler is None or self.state == "stopped":
+            return
+        self.state = "stopping"
+        self._heartbeat()
+        self._scheduler.pause()
+        if self.on_stop == "rollback":
+            n = self.ctx.launcher.signal_all(signal.SIGTERM)
+            if n:
+                log.info("asked %d running drill(s) to stop and roll back", n)
+        self._scheduler.shutdown(wait=True)  # waits for every fire (and its child run)
+        self.state = "stopped"
+        with self.store.session() as s:
+            row = s.get(SchedulerInstance, self.instance_id)
+            if row is not None:
+                row.state, row.stopped_at, row.fires = "stopped", self.ctx.clock(), self.fires
+                row.heartbeat_at = self.ctx.clock()
+                s.add(row)
+        log.info("scheduler %s stopped after %d fire(s)", self.instance_id, self.fires)
+
+    # ---- jobs ------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Make APScheduler's jobs match the active schedules."""
+        from orchestrator.schedule.aps import FIRE_REF
+
+        rows = schedules.active(self.store)
+        with self.store.session() as s:
+            fired = set(s.exec(select(ScheduleFire.schedule_id).where(
+                col(ScheduleFire.schedule_id).in_(
+                    [r.id for r in rows if r.kind == ScheduleKind.DATE]))))
+        jobs = {j.id: j for j in self._scheduler.get_jobs()}
+        for row in rows:
+            rev = f"{row.kind}|{row.expr}|{row.timezone}|{row.start_at.isoformat()}"
+            job = jobs.pop(row.id, None)
+            if job is not None and job.kwargs.get("rev") == rev:
+                continue
+            if job is None and row.kind == ScheduleKind.DATE and row.id in fired:
+                continue  # a one-shot that already fired
+            trigger = schedules.trigger_of(row)
+            first = trigger.get_next_fire_time(None, row.created_at)
+            if first is None:
+                continue
+            self._scheduler.add_job(FIRE_REF, trigger=trigger, id=row.id,
+                                    name=f"{row.action} {row.target}@{row.env}",
+                                    kwargs={"schedule_id": row.id, "rev": rev},
+                                    replace_existing=True, next_run_time=first)
+        for stale in jobs:
+            try:
+                self._scheduler.remove_job(stale)
+            except Exception:  # another scheduler removed it first
+                pass
+
+    def _fire(self, schedule_id: str, scheduled_at: datetime) -> str:
+        outcome = fire(self.ctx, schedule_id, scheduled_at)
+        if outcome not in ("gone", "lost-claim"):
+            with self._lock:
+                self.fires += 1
+        log.info("schedule %s fire at %s: %s", schedule_id, scheduled_at.isoformat(), outcome)
+        return outcome
+
+    def _on_event(self, event: Any) -> None:
+        from apscheduler.events import EVENT_JOB_MISSED
+
+        try:
+            if event.code == EVENT_JOB_MISSED:
+                record_missed(self.ctx, event.job_id, event.scheduled_run_time.astimezone(UTC),
+                              "missed: no scheduler ran it within the misfire grace time")
+            else:
+                for at in event.scheduled_run_times:
+                    record_missed(self.ctx, event.job_id, at.astimezone(UTC),
+                                  "previous fire of this schedule still running",
+                                  FireStatus.SKIPPED)
+        except Exception as exc:
+            log.error("recording a missed fire failed: %s", redact_text(str(exc)))
+
+    # ---- bookkeeping -------------------------------------------------------------------
+    def _heartbeat(self) -> None:
+        with self.store.session() as s:
+            row = s.get(SchedulerInstance, self.instance_id)
+            if row is not None:
+                row.heartbeat_at, row.state, row.fires = self.ctx.clock(), self.state, self.fires
+                s.add(row)
+
+    def _compliance(self) -> None:
+        from orchestrator.notify.messages import Notice, NoticeKind
+        from orchestrator.schedule.compliance import drill_status
+
+        now = self.ctx.clock()
+        if self._last_compliance and (now - self._last_compliance).total_seconds() < \
+                self.compliance_every_s:
+            return
+        self._last_compliance = now
+        report = drill_status(self.settings, self.store, now, record=True)
+        for f in report.new_findings:
+            self.ctx.notify(Notice(NoticeKind.OVERDUE, f.title, f.corrective_action or "",
+                                   {"drill": f.drill or "", "environment": f.env or "any"},
+                                   {"drill": f.drill, "env": f.env, "finding": f.title}))
+
+    def _mark_lost_fires(self, now: datetime) -> None:
+        """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
+        stale = now - timedelta(seconds=max(60.0, 10 * self.poll_s))
+        with self.store.session() as s:
+            dead = set(s.exec(select(SchedulerInstance.id).where(
+                (SchedulerInstance.state == "stopped")
+                | (col(SchedulerInstance.heartbeat_at) < stale))))
+            for row in s.exec(select(ScheduleFire).where(
+                    ScheduleFire.status == FireStatus.RUNNING.value,
+                    col(ScheduleFire.claimed_by).in_(dead))):
+                row.status, row.ended_at = FireStatus.LOST.value, now
+                row.reason = "its scheduler stopped while the run was in flight; see the run"
+                s.add(row)
+
+    def health(self) -> dict[str, Any]:
+        from orchestrator.engine.results import iso
+
+        jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
+        nxt = min((j.next_run_time for j in jobs if j.next_run_time), default=None)
+        running = getattr(self.ctx.launcher, "running", lambda: None)()
+        return {"status": "ok" if self.state == "running" else self.state,
+                "instance": self.instance_id, "pid": os.getpid(), "jobs": len(jobs),
+                "next_fire_at": iso(nxt.astimezone(UTC)) if nxt else None,
+                "fires": self.fires, "running_drills": running}

@@ -1,0 +1,174 @@
+"""Schedule expressions → APScheduler 3.x triggers, and fire-time arithmetic.
+
+Three forms, as on the command line: ``--cron EXPR`` (five fields, or an alias such
+as ``quarterly``), ``--every 30s|5m|1h`` and ``--at TIME`` (one shot). The triggers
+are APScheduler's own, so what ``drill schedule list`` predicts is exactly what the
+scheduler will do. Interval schedules are anchored at their ``start_at``: every
+scheduler computes the same fire instants, which the exactly-once claim relies on.
+
+APScheduler is imported inside the functions (keeps ``drill --help`` fast).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from orchestrator.durations import parse_duration
+from orchestrator.errors import UsageError
+from orchestrator.schedule.models import ScheduleKind
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.base import BaseTrigger
+
+#: Cron aliases; ``quarterly`` is the first day of each calendar quarter, so the
+#: periods between fires are exactly the quarters auditors ask about.
+ALIASES = {
+    "yearly": "0 0 1 1 *",
+    "annually": "0 0 1 1 *",
+    "quarterly": "0 0 1 1,4,7,10 *",
+    "monthly": "0 0 1 * *",
+    "weekly": "0 0 * * 0",
+    "daily": "0 0 * * *",
+    "hourly": "0 * * * *",
+}
+MIN_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated schedule expression, normalised for storage."""
+
+    kind: ScheduleKind
+    expr: str  # 5-field cron | interval seconds | ISO 8601 UTC instant
+    timezone: str = "UTC"
+    alias: str | None = None
+
+    def describe(self) -> str:
+        if self.kind is ScheduleKind.INTERVAL:
+            return f"every {_fmt_seconds(float(self.expr))}"
+        if self.kind is ScheduleKind.DATE:
+            return f"once at {self.expr}"
+        label = self.alias or self.expr
+        return f"cron {label}" + ("" if self.timezone == "UTC" else f" ({self.timezone})")
+
+
+def _fmt_seconds(s: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if s >= size and s % size == 0:
+            return f"{int(s // size)}{unit}"
+    return f"{s:g}s"
+
+
+def zone(name: str | None) -> ZoneInfo:
+    """A time zone by IANA name; a clear usage error otherwise."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"unknown time zone {name!r}",
+                         "use an IANA name such as UTC, Europe/Paris, America/New_York"
+                         ) from None
+
+
+def cron_spec(expr: str, timezone: str | None = None) -> Spec:
+    """Validate a cron expression (or alias such as ``quarterly``)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    raw = expr.strip()
+    alias = raw.lstrip("@").lower()
+    normal = ALIASES.get(alias, raw)
+    tz = zone(timezone)
+    try:
+        CronTrigger.from_crontab(normal, timezone=tz)
+    except ValueError as exc:
+        raise UsageError(
+            f"invalid cron expression {expr!r}: {exc}",
+            "use five fields 'minute hour day month weekday' (e.g. '0 6 1 */3 *') or one of "
+            + ", ".join(sorted(ALIASES)),
+        ) from None
+    return Spec(ScheduleKind.CRON, normal, tz.key, alias if alias in ALIASES else None)
+
+
+def every_spec(text: str) -> Spec:
+    try:
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"invalid --every {text!r}: {exc}") from None
+    if seconds < MIN_INTERVAL_S:
+        raise UsageError(f"--every {text!r} is too short", "the shortest interval is 1s")
+    return Spec(ScheduleKind.INTERVAL, f"{seconds:g}")
+
+
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+
+
+def at_spec(text: str, timezone: str | None, now: datetime) -> Spec:
+    """``--at``: ISO date-time (in ``timezone`` unless it has an offset), ``HH:MM``
+    (the next such time), or ``+DURATION`` from now. Must lie in the future."""
+    tz = zone(timezone)
+    raw = text.strip()
+    when: datetime
+    if raw.startswith("+"):
+        try:
+            when = now + timedelta(seconds=parse_duration(raw[1:]))
+        except ValueError as exc:
+            raise UsageError(f"invalid --at {text!r}: {exc}") from None
+    elif (m := _CLOCK.match(raw)) is not None:
+        local_now = now.astimezone(tz)
+        try:
+            clock = time(int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
+        except ValueError as exc:
+            raise UsageError(f"invalid --at {text!r}: {exc}") from None
+        when = datetime.combine(local_now.date(), clock, tz)
+        if when <= local_now:
+            when = datetime.combine(local_now.date() + timedelta(days=1), clock, tz)
+    else:
+        when = parse_instant(raw, tz, "--at")
+        if when <= now:
+            raise UsageError(f"--at {text} is in the past",
+                             "give a future time, e.g. --at +10m or --at 2030-01-15T09:00")
+    return Spec(ScheduleKind.DATE, when.astimezone(UTC).isoformat(), tz.key)
+
+
+def parse_instant(raw: str, tz: ZoneInfo, what: str) -> datetime:
+    """An ISO date or date-time; naive values are read in ``tz``."""
+    try:
+        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        try:
+            value = datetime.combine(date.fromisoformat(raw), time(0))
+        except ValueError:
+            raise UsageError(f"invalid {what} {raw!r}",
+                             "use ISO 8601, e.g. 2030-01-15T09:00 or 2030-01-15") from None
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+def build_trigger(kind: str, expr: str, timezone: str, start_at: datetime) -> BaseTrigger:
+    """The APScheduler trigger of a stored schedule."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.date import DateTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    tz = zone(timezone)
+    if kind == ScheduleKind.CRON:
+        return CronTrigger.from_crontab(expr, timezone=tz)
+    if kind == ScheduleKind.INTERVAL:
+        return IntervalTrigger(seconds=float(expr), start_date=start_at, timezone=tz)
+    if kind == ScheduleKind.DATE:
+        return DateTrigger(run_date=datetime.fromisoformat(expr), timezone=tz)
+    raise UsageError(f"unknown schedule kind {kind!r}")
+
+
+def next_fire(trigger: BaseTrigger, now: datetime) -> datetime | None:
+    """The first fire at or after ``now`` (UTC), as the scheduler would compute it."""
+    nxt = trigger.get_next_fire_time(None, now)
+    return nxt.astimezone(UTC) if nxt else None
+
+
+def fire_after(trigger: BaseTrigger, moment: datetime) -> datetime | None:
+    """The first fire strictly after ``moment`` (UTC)."""
+    nxt = trigger.get_next_fire_time(None, moment + timedelta(microseconds=1))
+    return nxt.astimezone(UTC) if nxt else None
