@@ -16,6 +16,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.commands import defs, lab, run, runbook, runs
 from orchestrator.commands import gameday, schedule, scheduler, status
+from orchestrator.commands import evidence, findings, report
 from orchestrator.commands.common import AppState
 
 app = typer.Typer(
@@ -59,6 +60,9 @@ app.command("ack")(run.ack)
 app.command("list")(defs.list_cmd)
 app.command("validate")(defs.validate)
 app.add_typer(runs.app, name="runs")
+app.add_typer(evidence.app, name="evidence")
+app.add_typer(findings.app, name="findings")
+app.command("report")(report.report)
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(gameday.app, name="gameday")

@@ -65,6 +65,7 @@ class ChainEntry(SQLModel, table=True):
     table_name: str = Field(max_length=128)
     pk: str = Field(max_length=256)
     op: str = Field(max_length=8)  # insert | update | delete
+    run_id: str | None = Field(default=None, max_length=64)  # the run it is evidence of
     digest: str = Field(max_length=64)  # sha256 of the canonical row ("" for delete)
     at: str = Field(max_length=32)  # when it was chained, ISO 8601 UTC
     prev: str = Field(max_length=64)
@@ -98,9 +99,18 @@ def row_digest(names: list[str], values: Any) -> str:
     return hashlib.sha256(canonical_row(names, values)).hexdigest()
 
 
-def link_hash(seq: int, table: str, pk: str, op: str, digest: str, at: str, prev: str) -> str:
-    return hashlib.sha256(f"{seq}\n{table}\n{pk}\n{op}\n{digest}\n{at}\n{prev}".encode()
-                          ).hexdigest()
+def link_hash(seq: int, table: str, pk: str, op: str, run_id: str | None, digest: str,
+              at: str, prev: str) -> str:
+    return hashlib.sha256(
+        f"{seq}\n{table}\n{pk}\n{op}\n{run_id or ''}\n{digest}\n{at}\n{prev}".encode()
+    ).hexdigest()
+
+
+def run_column(table: sa.Table) -> str | None:
+    """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
+    if table.name == "run":
+        return "id"
+    return "run_id" if "run_id" in table.c else None
 
 
 def pk_string(values: Any) -> str:
@@ -131,25 +141,29 @@ def lock_chain(conn: sa.Connection) -> None:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
 
 
-def append(conn: sa.Connection, changes: list[tuple[sa.Table, str, list[tuple[Any, ...]]]]
-           ) -> int:
-    """Chain ``changes`` = [(table, op, [pk tuple…])…]; rows are read back from ``conn``."""
-    items: list[tuple[str, str, str, str]] = []  # table, pk, op, digest
-    for table, op, pks in changes:
-        if not pks:
+def append(conn: sa.Connection,
+           changes: list[tuple[sa.Table, str, list[tuple[tuple[Any, ...], Any]]]]) -> int:
+    """Chain ``changes`` = [(table, op, [(pk, run_id)…])…]; rows are read back from ``conn``."""
+    items: list[tuple[str, str, str, str | None, str]] = []  # table, pk, op, run, digest
+    for table, op, keys in changes:
+        if not keys:
             continue
         if op == "delete":
-            items.extend((table.name, pk_string(pk), op, "") for pk in pks)
+            items.extend((table.name, pk_string(pk), op, _str(run), "") for pk, run in keys)
             continue
         names = [c.name for c in table.columns]
         pk_cols = list(table.primary_key.columns)
+        pk_idx = [names.index(c.name) for c in pk_cols]
+        rcol = run_column(table)
+        r_idx = names.index(rcol) if rcol else None
+        pks = [pk for pk, _ in keys]
         for start in range(0, len(pks), 500):
             chunk = pks[start:start + 500]
             where = (pk_cols[0].in_([p[0] for p in chunk]) if len(pk_cols) == 1
                      else sa.tuple_(*pk_cols).in_(chunk))
-            pk_idx = [names.index(c.name) for c in pk_cols]
             for row in conn.execute(sa.select(table).where(where)):
                 items.append((table.name, pk_string(row[i] for i in pk_idx), op,
+                              _str(row[r_idx]) if r_idx is not None else None,
                               row_digest(names, row)))
     if not items:
         return 0
@@ -157,14 +171,18 @@ def append(conn: sa.Connection, changes: list[tuple[sa.Table, str, list[tuple[An
     seq, prev = head(conn)
     at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rows = []
-    for table_name, pk, op, digest in items:
+    for table_name, pk, op, run_id, digest in items:
         seq += 1
-        digest_hash = link_hash(seq, table_name, pk, op, digest, at, prev)
+        new = link_hash(seq, table_name, pk, op, run_id, digest, at, prev)
         rows.append({"seq": seq, "table_name": table_name, "pk": pk, "op": op,
-                     "digest": digest, "at": at, "prev": prev, "hash": digest_hash})
-        prev = digest_hash
+                     "run_id": run_id, "digest": digest, "at": at, "prev": prev, "hash": new})
+        prev = new
     conn.execute(sa.insert(ChainEntry.__table__), rows)  # type: ignore[attr-defined]
     return len(rows)
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 # ---- session events ---------------------------------------------------------------------
@@ -232,12 +250,13 @@ def _before_flush(session: Session, _ctx: Any, _instances: Any) -> None:
 
 
 def _after_flush(session: Session, _ctx: Any) -> None:
-    groups: dict[tuple[str, str], tuple[sa.Table, list[tuple[Any, ...]]]] = {}
+    groups: dict[tuple[str, str], tuple[sa.Table, list[tuple[tuple[Any, ...], Any]]]] = {}
 
     def note(obj: Any, op: str) -> None:
         table = _table_of(obj)
         if table is not None and is_chained(table):
-            groups.setdefault((table.name, op), (table, []))[1].append(_pk_of(obj))
+            groups.setdefault((table.name, op), (table, []))[1].append(
+                (_pk_of(obj), _run_id_of(table, obj)))
 
     for obj in session.new:
         note(obj, "insert")
@@ -272,8 +291,9 @@ def _on_orm_execute(state: Any) -> Any:
     pks = []
     for row in conn.execute(query):
         pk = tuple(row[: len(pk_cols)])
-        _guard(conn, table, pk, row[-1] if run_col is not None else None, verb)
-        pks.append(pk)
+        run_id = row[-1] if run_col is not None else None
+        _guard(conn, table, pk, run_id, verb)
+        pks.append((pk, run_id))
     result = state.invoke_statement()
     append(conn, [(table, "delete" if state.is_delete else "update", pks)])
     return result

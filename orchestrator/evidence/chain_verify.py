@@ -86,9 +86,9 @@ def _check_links(conn: sa.Connection, report: VerifyReport
     latest: dict[str, tuple[int, str, str]] = {}
     expected, prev = 1, GENESIS
     result = conn.execution_options(stream_results=True, yield_per=20000).exec_driver_sql(
-        f"SELECT seq, table_name, pk, op, digest, at, prev, hash FROM {CHAIN_TABLE} "
+        f"SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash FROM {CHAIN_TABLE} "
         "ORDER BY seq")
-    for seq, table, pk, op, digest, at, stored_prev, stored_hash in result:
+    for seq, table, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
         if seq != expected:
             report.breaks.append(Break(seq, table, pk, "gap", (
                 f"chain entries #{expected} to #{seq - 1} are missing" if seq > expected
@@ -97,7 +97,7 @@ def _check_links(conn: sa.Connection, report: VerifyReport
             report.breaks.append(Break(seq, table, pk, "link",
                                        "entry does not follow the one before it "
                                        "(entries removed, inserted or reordered)"))
-        elif link_hash(seq, table, pk, op, digest, at, stored_prev) != stored_hash:
+        elif link_hash(seq, table, pk, op, run_id, digest, at, stored_prev) != stored_hash:
             report.breaks.append(Break(seq, table, pk, "link", "chain entry was altered"))
         expected, prev = seq + 1, stored_hash  # resynchronise to find later problems too
         latest[f"{table}\x00{pk}"] = (seq, op, digest)
@@ -163,3 +163,85 @@ def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None
 def verify_store(store: Any, anchor: tuple[int, str] | None = None) -> VerifyReport:
     with store.engine.connect() as conn:
         return verify_connection(conn, anchor)
+
+
+def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
+                ) -> VerifyReport:
+    """Verify only what an export contains: the records of ``run_ids`` (every chained
+    table with a run column) and the run-less findings ``finding_ids``.
+
+    Links are checked from the first entry of those records to the head — enough to
+    vouch for them, since the signed manifest pins the head — and records are compared
+    with their newest entries; an entry of one of these runs whose row is gone is a
+    deletion. Cost grows with the size of the export and the age of the period, not
+    with the whole database.
+    """
+    from orchestrator.evidence.chain import run_column
+
+    report = VerifyReport()
+    chunks = [run_ids[i:i + 900] for i in range(0, len(run_ids), 900)]
+    start: int | None = None
+    for chunk in chunks:
+        low = conn.execute(sa.text(f"SELECT MIN(seq) FROM {CHAIN_TABLE} WHERE table_name = "
+                                   "'run' AND pk IN :ids").bindparams(
+                                       sa.bindparam("ids", expanding=True)),
+                           {"ids": chunk}).scalar()
+        if low is not None:
+            start = low if start is None else min(start, low)
+    if finding_ids:
+        low = conn.execute(sa.text(f"SELECT MIN(seq) FROM {CHAIN_TABLE} WHERE table_name = "
+                                   "'finding' AND pk IN :ids").bindparams(
+                                       sa.bindparam("ids", expanding=True)),
+                           {"ids": [str(i) for i in finding_ids]}).scalar()
+        if low is not None:
+            start = low if start is None else min(start, low)
+    scope = set(run_ids)
+    loose = {f"finding\x00{i}" for i in finding_ids}
+    latest: dict[str, tuple[int, str, str]] = {}
+    if start is not None:
+        expected = start
+        prev = conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),
+                            {"s": start - 1}).scalar() if start > 1 else GENESIS
+        result = conn.execution_options(stream_results=True, yield_per=20000).execute(
+            sa.text("SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash FROM "
+                    f"{CHAIN_TABLE} WHERE seq >= :s ORDER BY seq"), {"s": start})
+        for seq, table, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
+            if seq != expected:
+                report.breaks.append(Break(seq, table, pk, "gap", "chain entries missing"))
+            elif stored_prev != prev:
+                report.breaks.append(Break(seq, table, pk, "link",
+                                           "entry does not follow the one before it"))
+            elif link_hash(seq, table, pk, op, run_id, digest, at, stored_prev) != stored_hash:
+                report.breaks.append(Break(seq, table, pk, "link", "chain entry was altered"))
+            expected, prev = seq + 1, stored_hash
+            key = f"{table}\x00{pk}"
+            if run_id in scope or key in loose:
+                latest[key] = (seq, op, digest)
+        report.entries = expected - start
+        report.head_seq, report.head_hash = expected - 1, prev
+    for table in chained_tables():
+        rcol = run_column(table)
+        if rcol is None and table.name != "finding":
+            continue
+        names = [c.name for c in table.columns]
+        pk_idx = [names.index(c.name) for c in table.primary_key.columns]
+        queries = [sa.select(table).where(table.c[rcol].in_(c)) for c in chunks] if rcol else []
+        if table.name == "finding" and finding_ids:
+            queries.append(sa.select(table).where(table.c.id.in_(finding_ids)))
+        for q in queries:
+            for row in conn.execute(q):
+                report.records += 1
+                pk = pk_string(row[i] for i in pk_idx)
+                entry = latest.pop(f"{table.name}\x00{pk}", None)
+                if entry is None:
+                    report.breaks.append(Break(None, table.name, pk, "unchained",
+                                               "record is not in the chain"))
+                elif entry[1] == "delete" or row_digest(names, row) != entry[2]:
+                    report.breaks.append(Break(entry[0], table.name, pk, "changed",
+                                               "record was changed after it was chained"))
+    for key, (seq, op, _digest) in latest.items():
+        if op != "delete":
+            table_name, pk = key.split("\x00", 1)
+            report.breaks.append(Break(seq, table_name, pk, "deleted", "record was deleted"))
+    report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))
+    return report

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('table_name', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('pk', sqlmodel.sql.sqltypes.AutoString(length=256), nullable=False),
     sa.Column('op', sqlmodel.sql.sqltypes.AutoString(length=8), nullable=False),
+    sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
     sa.Column('digest', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('at', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('prev', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),

@@ -1,0 +1,146 @@
+"""`drill evidence export|verify|keygen`: auditor bundles and the integrity check."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+
+app = typer.Typer(help="Tamper-evident evidence: verify the chain, export signed bundles.",
+                  no_args_is_help=True)
+
+DEFAULT_KEY = "keys/evidence-ed25519.pem"  # under the state dir
+
+
+def _key_path(settings: Settings, explicit: str | None) -> Path:
+    if explicit:
+        return Path(explicit)
+    if settings.signing_key:
+        p = Path(settings.signing_key).expanduser()
+        return p if p.is_absolute() else settings.base_dir / p
+    return settings.state_path() / DEFAULT_KEY
+
+
+@app.command("keygen")
+def keygen(
+    ctx: typer.Context,
+    out: Annotated[str | None, typer.Option(
+        "--out", help="private key file (default: signing_key from drill.yaml, else "
+                      f".drill/{DEFAULT_KEY})")] = None,
+    force: Annotated[bool, typer.Option("--force", help="replace an existing key")] = False,
+) -> None:
+    """Create the Ed25519 key that signs export manifests (kept out of DB and bundles)."""
+    from orchestrator.evidence.signing import generate_key
+
+    path = _key_path(state(ctx).settings(), out)
+    pub, fp = generate_key(path, force)
+    out_console().print(f"private key {path} (mode 0600: keep it secret, back it up)\n"
+                        f"public key  {pub}\nfingerprint {fp}")
+    if not state(ctx).settings().signing_key and out:
+        err_console().print(f"set `signing_key: {path}` in drill.yaml to use it for exports")
+
+
+@app.command("export")
+def export(
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option("--out", "-o", help="bundle to write (FILE.zip)")],
+    period: Annotated[str | None, typer.Option(help="a quarter, e.g. 2026-Q4")] = None,
+    date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    framework: Annotated[list[str] | None, typer.Option(
+        help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)")] = None,
+    env: Annotated[str | None, typer.Option(help="only runs on this environment")] = None,
+    key: Annotated[str | None, typer.Option(help="Ed25519 private key (default: "
+                                                 "signing_key in drill.yaml)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Write a signed bundle: runs, reports (HTML/PDF), OSCAL, journals, control mapping."""
+    from orchestrator.compliance.mapping import framework_names, load_framework
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.export import export_bundle
+    from orchestrator.evidence.export_data import parse_period
+
+    app_state = state(ctx)
+    settings = app_state.settings()
+    when = parse_period(period, date_from, date_to)
+    names = framework or framework_names()
+    for name in names:
+        load_framework(name)  # unknown names fail before any work
+    result = export_bundle(app_state.store(), when, names, env, Path(out),
+                           _key_path(settings, key), operator())
+    doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
+           "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
+           "signer": result.fingerprint, "controls": result.controls}
+    if as_json:
+        print_json(doc)
+        return
+    unmet = [c for c, ok in result.controls.items() if not ok]
+    out_console().print(f"wrote {result.path}: {result.runs} run(s), {result.findings} "
+                        f"finding(s), {len(result.files)} files, chain head "
+                        f"#{result.chain_head['seq']}, signed by {result.fingerprint}")
+    if unmet:
+        out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+@app.command("verify")
+def verify(
+    ctx: typer.Context,
+    bundle: Annotated[str | None, typer.Argument(
+        help="an exported FILE.zip; without it, the evidence database is verified")] = None,
+    fingerprint: Annotated[str | None, typer.Option(
+        help="bundle: require this signer (SHA256:…)")] = None,
+    public_key: Annotated[str | None, typer.Option(
+        help="bundle: require the signer of this public key file")] = None,
+    head: Annotated[str | None, typer.Option(
+        help="database: a chain head SEQ:HASH from an earlier export, to detect a cut tail")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Check the hash chain (names the first broken record) or a bundle; exit 1 if broken."""
+    from orchestrator.errors import EvidenceTampered, UsageError
+
+    if bundle:
+        from orchestrator.evidence.bundle import verify_bundle
+
+        rep = verify_bundle(Path(bundle), fingerprint,
+                            Path(public_key) if public_key else None)
+        doc = {"ok": True, "bundle": str(rep.path), "files": rep.files, "period": rep.period,
+               "runs": rep.runs, "signer": rep.fingerprint, "signer_pinned": rep.pinned,
+               "chain_head": rep.chain_head}
+        if as_json:
+            print_json(doc)
+            return
+        out_console().print(f"bundle OK: {rep.files} files match the manifest signed by "
+                            f"{rep.fingerprint}")
+        if not rep.pinned:
+            err_console().print("note: the signer is not pinned; pass --fingerprint to check "
+                                "who signed it")
+        return
+    from orchestrator.evidence.chain_verify import verify_store
+
+    anchor = None
+    if head:
+        seq, _, digest = head.partition(":")
+        if not seq.isdigit() or len(digest) != 64:
+            raise UsageError(f"--head {head!r} is not SEQ:HASH",
+                             "copy chain.head_seq and head_hash from a bundle's manifest.json")
+        anchor = (int(seq), digest)
+    report = verify_store(state(ctx).store(), anchor)
+    if as_json:
+        print_json(report.to_dict())
+    elif report.ok:
+        out_console().print(f"evidence chain OK: {report.entries} entries, {report.records} "
+                            f"records, head #{report.head_seq} {report.head_hash[:16]}…")
+    if not report.ok and report.first is not None:
+        more = len(report.breaks) - 1
+        raise EvidenceTampered(
+            f"evidence chain broken at {report.first.describe()}"
+            + (f" (and {more} more problem(s))" if more else ""),
+            "the database was changed outside drill; restore it from a backup and compare, "
+            "or keep it as is and hand auditors this report")

@@ -1,0 +1,133 @@
+"""`drill findings list|show|assign|close`: corrective actions an auditor can follow.
+
+A finding's lifecycle (owner, due date, resolution) may change after its run ended;
+each change is a new version in the evidence hash chain, so the history is kept.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+import typer
+
+from orchestrator.commands.common import err_console, out_console, print_json, state
+
+app = typer.Typer(help="Findings (objective missed, step failed, drill overdue…) and their "
+                       "corrective actions.", no_args_is_help=True)
+
+
+def _doc(f: Any) -> dict[str, Any]:
+    from orchestrator.engine.results import iso
+
+    return {"id": f.id, "run_id": f.run_id, "kind": f.kind, "severity": f.severity,
+            "title": f.title, "detail": f.detail, "corrective_action": f.corrective_action,
+            "status": f.status, "owner": f.owner, "due_date": f.due_date,
+            "resolution": f.resolution, "created_at": iso(f.created_at),
+            "closed_at": iso(f.closed_at), "drill": f.drill, "env": f.env}
+
+
+def _get(session: Any, finding_id: int) -> Any:
+    from orchestrator.errors import NotFoundError
+    from orchestrator.evidence.models import Finding
+
+    row = session.get(Finding, finding_id)
+    if row is None:
+        raise NotFoundError(f"no finding #{finding_id}", "`drill findings list` shows ids")
+    return row
+
+
+@app.command("list")
+def list_cmd(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option(help="open or closed")] = None,
+    run_id: Annotated[str | None, typer.Option("--run", help="only this run")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Findings, newest first."""
+    from sqlmodel import col, select
+
+    from orchestrator.errors import UsageError
+    from orchestrator.evidence.models import Finding
+
+    if status not in (None, "open", "closed"):
+        raise UsageError(f"--status {status!r} is not open or closed")
+    with state(ctx).store().session() as s:
+        q = select(Finding).order_by(col(Finding.id).desc())
+        if status:
+            q = q.where(Finding.status == status)
+        if run_id:
+            q = q.where(Finding.run_id == run_id)
+        docs = [_doc(f) for f in s.exec(q)]
+    if as_json:
+        print_json(docs)
+        return
+    if not docs:
+        out_console().print("no findings")
+    for d in docs:
+        owner = f" → {d['owner']} by {d['due_date'] or '?'}" if d["owner"] else ""
+        out_console().print(f"#{d['id']:<4} {d['status']:<6} [{d['severity']}] {d['title']}"
+                            f"{owner}")
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """One finding with its corrective action."""
+    with state(ctx).store().session() as s:
+        d = _doc(_get(s, finding_id))
+    if as_json:
+        print_json(d)
+        return
+    for key, value in d.items():
+        out_console().print(f"{key:<18} {value if value is not None else '—'}")
+
+
+@app.command("assign")
+def assign(
+    ctx: typer.Context,
+    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    owner: Annotated[str, typer.Option(help="who carries out the corrective action")],
+    due: Annotated[str | None, typer.Option(help="due date, YYYY-MM-DD")] = None,
+) -> None:
+    """Give a finding an owner and a due date."""
+    from orchestrator.errors import UsageError
+
+    if due is not None:
+        try:
+            date.fromisoformat(due)
+        except ValueError:
+            raise UsageError(f"--due {due!r} is not a date", "use YYYY-MM-DD") from None
+    with state(ctx).store().session() as s:
+        row = _get(s, finding_id)
+        if row.status == "closed":
+            raise UsageError(f"finding #{finding_id} is closed")
+        row.owner, row.due_date = owner, due
+        s.add(row)
+    err_console().print(f"finding #{finding_id} assigned to {owner}"
+                        + (f", due {due}" if due else ""))
+
+
+@app.command("close")
+def close(
+    ctx: typer.Context,
+    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    resolution: Annotated[str, typer.Option(help="what was done about it")],
+) -> None:
+    """Close a finding with its resolution."""
+    from orchestrator.errors import UsageError
+    from orchestrator.secrets import redact
+
+    if not resolution.strip():
+        raise UsageError("--resolution must say what was done")
+    with state(ctx).store().session() as s:
+        row = _get(s, finding_id)
+        if row.status == "closed":
+            raise UsageError(f"finding #{finding_id} is already closed")
+        row.status, row.resolution = "closed", redact(resolution)
+        row.closed_at = datetime.now(UTC)
+        s.add(row)
+    err_console().print(f"finding #{finding_id} closed")

@@ -1,0 +1,36 @@
+"""`drill report RUN_ID --html|--pdf [--out FILE]`: one run, for humans."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, state
+
+
+def report(
+    ctx: typer.Context,
+    run_id: Annotated[str, typer.Argument(help="run id (see `drill runs list`)")],
+    html: Annotated[bool, typer.Option("--html", help="self-contained HTML")] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="PDF")] = False,
+    out: Annotated[str | None, typer.Option("--out", "-o", help="file to write "
+                                                               "(default report-RUN_ID.EXT)")
+                   ] = None,
+) -> None:
+    """Render one run's report: timeline, RTO/RPO vs objectives, findings."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.errors import UsageError
+    from orchestrator.evidence.export import build_report_data
+    from orchestrator.report.base import renderer
+
+    if html == pdf:
+        raise UsageError("choose one of --html or --pdf")
+    fmt = "html" if html else "pdf"
+    store = state(ctx).store()
+    with store.engine.connect() as conn:
+        data = build_report_data(conn, None, None, [], operator(), run_id=run_id)
+    path = Path(out or f"report-{run_id}.{fmt}")
+    path.write_bytes(renderer(fmt).render(data))
+    err_console().print(f"wrote {path}")

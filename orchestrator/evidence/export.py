@@ -1,0 +1,157 @@
+"""Build a signed evidence bundle for auditors (``drill evidence export``).
+
+Steps: verify what is exported against the hash chain (refuse a tampered store),
+load the period's runs, evaluate the framework mappings, render every format,
+add the Chaos Toolkit journals and the control mappings, then write
+``manifest.json`` (file hashes, chain head, Ed25519 signature) and the zip —
+to a temporary name first, so a failed export never leaves a half bundle behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator import __version__
+from orchestrator.errors import EvidenceTampered
+from orchestrator.evidence.export_data import Period, artifact_content, load_period
+from orchestrator.report.model import ReportData
+
+BUNDLE_FORMAT = "drill-evidence-bundle/1"
+MANIFEST = "manifest.json"
+_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    runs: int
+    findings: int
+    files: list[str]
+    chain_head: dict[str, Any]
+    fingerprint: str
+    controls: dict[str, bool]
+
+
+def build_report_data(conn: Any, period: Period | None, env: str | None,
+                      frameworks: list[str], who: str, run_id: str | None = None,
+                      fingerprint: str | None = None) -> ReportData:
+    """Verify the records in scope, load them, evaluate the controls."""
+    from orchestrator.compliance.mapping import evaluate
+    from orchestrator.evidence.chain import head
+    from orchestrator.evidence.chain_verify import verify_runs
+    from orchestrator.evidence.export_data import load_one
+
+    if run_id is not None:
+        runs = [load_one(conn, run_id)]
+        findings = list(runs[0].findings)
+    else:
+        assert period is not None
+        runs, findings = load_period(conn, period, env)
+    report = verify_runs(conn, [r.id for r in runs],
+                         [f.id for f in findings if f.run_id is None])
+    if not report.ok and report.first is not None:
+        raise EvidenceTampered(
+            f"evidence chain broken at {report.first.describe()}"
+            + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
+            "nothing was exported; run `drill evidence verify` and investigate the change")
+    seq, digest = head(conn)
+    title = (f"DR drill report: run {run_id}" if run_id else
+             f"DR drill evidence, {period.label if period else ''}"
+             + (f" ({env})" if env else ""))
+    data = ReportData(
+        title=title, generated_at=datetime.now(UTC), generated_by=who,
+        period_label=period.label if period else f"run {run_id}",
+        period_start=period.start if period else None,
+        period_end=period.end if period else None, env=env, frameworks=frameworks,
+        runs=runs, findings=findings, signer_fingerprint=fingerprint,
+        chain={"head_seq": seq, "head_hash": digest, "verified": True,
+               "entries": seq, "records_checked": report.records,
+               "scope": "records of the exported runs and findings"})
+    return data.model_copy(update={"controls": evaluate(data, frameworks)})
+
+
+def _mapping_doc(name: str, data: ReportData) -> bytes:
+    from orchestrator.compliance.mapping import load_framework
+
+    fw = load_framework(name)
+    doc = {"framework": fw.model_dump(mode="json"),
+           "results": [c.model_dump(mode="json") for c in data.controls if c.framework == name]}
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | None,
+                  out: Path, key_path: Path, who: str) -> ExportResult:
+    import hashlib
+
+    from orchestrator.evidence.signing import fingerprint, load_private_key, sign_manifest
+    from orchestrator.report.base import renderer
+
+    key = load_private_key(key_path)  # fail before any work if the key is unusable
+    fp = fingerprint(key.public_key())
+    files: dict[str, bytes] = {}
+    with _snapshot(store) as conn:
+        data = build_report_data(conn, period, env, frameworks, who, fingerprint=fp)
+        for name in ("json", "csv", "html", "pdf", "oscal"):
+            r = renderer(name)
+            files[r.filename] = r.render(data)
+        for fw in frameworks:
+            files[f"controls/{fw}.json"] = _mapping_doc(fw, data)
+        for run in data.runs:
+            for art in run.artifacts:
+                content = artifact_content(conn, art.id)
+                if hashlib.sha256(content).hexdigest() != art.sha256:
+                    raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
+                                           "does not match its recorded sha256")
+                files[art.bundle_path] = content
+    manifest = {
+        "format": BUNDLE_FORMAT, "drill_version": __version__,
+        "generated_at": data.generated_at.isoformat(), "generated_by": who,
+        "period": {"label": period.label, "start": period.start.isoformat(),
+                   "end_exclusive": period.end.isoformat()},
+        "env": env, "frameworks": frameworks,
+        "runs": len(data.runs), "findings": len(data.findings),
+        "chain": data.chain,
+        "files": [{"path": p, "sha256": hashlib.sha256(b).hexdigest(), "size": len(b)}
+                  for p, b in sorted(files.items())],
+    }
+    raw = sign_manifest(manifest, key)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            zf.writestr(zipfile.ZipInfo(MANIFEST, _FIXED_TIME), raw)
+            for path, content in sorted(files.items()):
+                info = zipfile.ZipInfo(path, _FIXED_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, content)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportResult(out, len(data.runs), len(data.findings), [MANIFEST, *sorted(files)],
+                        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
+                        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
+
+
+class _snapshot:
+    """One connection for verify + load; REPEATABLE READ on PostgreSQL so both see the
+    same snapshot (SQLite: records committed meanwhile are chained, just not exported)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+
+    def __enter__(self) -> Any:
+        self.conn = self.store.engine.connect()
+        if self.store.is_postgres:
+            self.conn = self.conn.execution_options(isolation_level="REPEATABLE READ")
+        self.conn.begin()
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.rollback()
+        self.conn.close()

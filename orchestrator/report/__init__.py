@@ -1,0 +1,1 @@
+"""Renderers of evidence: one base class, one subclass per output format."""

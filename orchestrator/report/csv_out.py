@@ -1,0 +1,44 @@
+"""``runs.csv``: one row per scenario run (a run without scenarios gets one row), the
+shape a spreadsheet-minded auditor filters and pivots."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from orchestrator.report.base import Renderer
+from orchestrator.report.model import ReportData
+
+COLUMNS = ["run_id", "drill", "kind", "env", "mode", "trigger", "who", "run_status",
+           "run_started_at", "run_ended_at", "scenario", "scenario_status",
+           "fault_injected_at", "service_restored_at", "rto_s", "objective_rto_s", "rpo_s",
+           "objective_rpo_s", "lost_writes", "objectives_met", "findings", "open_findings"]
+
+
+def _t(value: object) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else ("" if value is None
+                                                                   else str(value))
+
+
+class CsvRenderer(Renderer):
+    name = "csv"
+    filename = "runs.csv"
+    media_type = "text/csv"
+
+    def render(self, data: ReportData) -> bytes:
+        buf = io.StringIO()
+        out = csv.writer(buf, lineterminator="\n")
+        out.writerow(COLUMNS)
+        for r in data.runs:
+            base = [r.id, r.target, r.target_kind, r.env, r.mode, r.trigger, r.who, r.status,
+                    _t(r.started_at), _t(r.ended_at)]
+            scenarios = r.scenarios or [None]
+            for sc in scenarios:
+                found = [f for f in r.findings if sc is None or f.scenario == sc.scenario_id]
+                tail = ([sc.scenario_id, sc.status, _t(sc.fault_injected_at),
+                         _t(sc.service_restored_at), _t(sc.rto_s), _t(sc.objective_rto_s),
+                         _t(sc.rpo_s), _t(sc.objective_rpo_s), _t(sc.lost_writes),
+                         _t(sc.met)] if sc else [""] * 10)
+                out.writerow(base + tail + [len(found),
+                                            sum(f.status == "open" for f in found)])
+        return buf.getvalue().encode()

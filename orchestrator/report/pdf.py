@@ -1,0 +1,140 @@
+"""``report.pdf``: the same content as the HTML report, generated in pure Python.
+
+reportlab (no system libraries, no browser) so that exports work on a bare CI box
+or an air-gapped runner. Timelines are drawn as vector graphics.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from typing import Any
+
+from orchestrator.report.base import Renderer
+from orchestrator.report.model import ReportData, RunView
+from orchestrator.report.svg import MAX_STEPS, STATUS_COLOURS
+
+
+def _ts(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") + "Z" if value else "-"
+
+
+def _secs(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}s"
+
+
+def _timeline(run: RunView, width: float) -> Any:
+    from reportlab.graphics.shapes import Drawing, Line, Rect, String
+    from reportlab.lib import colors
+
+    steps = run.steps[:MAX_STEPS]
+    row, left = 11.0, 150.0
+    plot = width - left - 10
+    height = 30 + row * max(len(steps), 1)
+    d = Drawing(width, height)
+    t0 = run.started_at
+    ends = [run.ended_at] + [s.ended_at for s in run.steps] + [e.at for e in run.events]
+    span = max((max((t for t in ends if t), default=t0) - t0).total_seconds(), 0.001)
+
+    def x(at: datetime) -> float:
+        return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * plot
+
+    for i, st in enumerate(steps):
+        y = height - 20 - (i + 1) * row
+        d.add(String(left - 4, y + 2, f"{st.scenario or ''} {st.name}"[:34], fontSize=6,
+                     textAnchor="end"))
+        if st.started_at is not None:
+            x0, x1 = x(st.started_at), x(st.ended_at or st.started_at)
+            d.add(Rect(x0, y, max(x1 - x0, 1.5), row - 3, strokeWidth=0,
+                       fillColor=colors.HexColor(STATUS_COLOURS.get(st.status, "#616161"))))
+    for sc in run.scenarios:
+        for at, label, colour in ((sc.fault_injected_at, "fault", "#d32f2f"),
+                                  (sc.service_restored_at, "restored", "#388e3c")):
+            if at is not None:
+                d.add(Line(x(at), 4, x(at), height - 12, strokeColor=colors.HexColor(colour),
+                           strokeDashArray=[3, 2]))
+                d.add(String(x(at) + 2, height - 10, f"{sc.scenario_id}: {label}", fontSize=6,
+                             fillColor=colors.HexColor(colour)))
+    d.add(String(left, 0, "+0s", fontSize=6))
+    d.add(String(left + plot, 0, f"+{span:.2f}s", fontSize=6, textAnchor="end"))
+    return d
+
+
+class PdfRenderer(Renderer):
+    name = "pdf"
+    filename = "report.pdf"
+    media_type = "application/pdf"
+
+    def render(self, data: ReportData) -> bytes:
+        from xml.sax.saxutils import escape
+
+        from reportlab.lib import colors
+        from reportlab.lib.pagesizes import A4, landscape
+        from reportlab.lib.styles import getSampleStyleSheet
+        from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+        styles = getSampleStyleSheet()
+        small = styles["BodyText"].clone("small", fontSize=7, leading=8.5)
+        buf = io.BytesIO()
+        doc = SimpleDocTemplate(buf, pagesize=landscape(A4), title=data.title,
+                                author=data.generated_by, invariant=1,
+                                leftMargin=30, rightMargin=30, topMargin=30, bottomMargin=30)
+        width = landscape(A4)[0] - 60
+
+        def p(text: object) -> Paragraph:
+            return Paragraph(escape(str(text)), small)
+
+        def table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
+            t = Table(rows, colWidths=widths, repeatRows=1)
+            t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                                   ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                                   ("FONTSIZE", (0, 0), (-1, -1), 7),
+                                   ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+            return t
+
+        story: list[Any] = [Paragraph(escape(data.title), styles["Title"]), p(
+            f"Period {data.period_label}" + (f", environment {data.env}" if data.env else "")
+            + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
+            + (f" Evidence chain head #{data.chain.get('head_seq')} "
+               f"{str(data.chain.get('head_hash'))[:16]}, "
+               f"{'verified' if data.chain.get('verified') else 'NOT verified'}."
+               if data.chain else "")), Spacer(1, 6)]
+        ok = sum(r.status == "succeeded" for r in data.runs)
+        story.append(p(f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok} not; "
+                       f"{len(data.findings)} findings "
+                       f"({sum(f.status == 'open' for f in data.findings)} open)."))
+        if data.controls:
+            story += [Paragraph("Controls", styles["Heading2"]), table(
+                [["Framework", "Control", "Status", "Missing"]]
+                + [[p(c.framework), p(f"{c.control_id} {c.title}"),
+                    p("satisfied" if c.satisfied else "NOT satisfied"),
+                    p("; ".join(c.missing))] for c in data.controls],
+                [70, 300, 70, width - 440])]
+        story += [Paragraph("Findings and corrective actions", styles["Heading2"])]
+        story.append(table(
+            [["#", "Run", "Finding", "Corrective action", "Owner / due", "Status"]]
+            + [[f.id, p(f.run_id or "-"), p(f"[{f.severity}] {f.title}"),
+                p(f.corrective_action or "-"), p(f"{f.owner or '-'} / {f.due_date or '-'}"),
+                p(f.status + (f": {f.resolution}" if f.resolution else ""))]
+               for f in data.findings], [25, 110, 220, 220, 90, width - 665])
+            if data.findings else p("No findings were raised."))
+        detailed = data.detailed_runs()
+        story.append(Paragraph("Runs", styles["Heading2"]))
+        if len(detailed) < len(data.runs):
+            story.append(p(f"Detail for {len(detailed)} of {len(data.runs)} runs (failures "
+                           "first, then the newest); every run is in runs.json / runs.csv."))
+        for r in detailed:
+            story += [Paragraph(escape(f"{r.target} - {r.id} - {r.status}"), styles["Heading3"]),
+                      p(f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
+                        f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
+                        + (f". Error: {r.error}" if r.error else "")),
+                      table([["Scenario", "Status", "Fault injected", "Service restored", "RTO",
+                              "RTO objective", "RPO", "RPO objective", "Met"]]
+                            + [[p(sc.scenario_id), sc.status, _ts(sc.fault_injected_at),
+                                _ts(sc.service_restored_at), _secs(sc.rto_s),
+                                _secs(sc.objective_rto_s), _secs(sc.rpo_s),
+                                _secs(sc.objective_rpo_s), "yes" if sc.met else "no"]
+                               for sc in r.scenarios]),
+                      Spacer(1, 4), _timeline(r, width), Spacer(1, 8)]
+        doc.build(story)
+        return buf.getvalue()
