@@ -3,11 +3,14 @@
 Kept free of I/O and threads so the definitions (DESIGN section 7) are tested on
 synthetic series, exactly.
 
-* **Restored** = the end (client-side answer time) of the first successful sample
-  after which every sample stays green for a stability window. The end, not the
-  start, is used because only then did the client *know* the service answered: the
-  measured RTO never flatters the system. Probes tick at a fixed interval, so the
-  error is bounded by one interval (plus one answer latency).
+* **Restored** = the first successful sample after which every sample stays green
+  for a stability window. Its instant is when that request was *issued* (the
+  service served a request sent then), provided it answered within one interval;
+  a slow success (e.g. a connection queued while the server was frozen, answered
+  after it thawed) counts only from its answer. Probes tick on a fixed grid and
+  the previous tick failed, so the restoration happened within one interval
+  before the reported instant: the error bound is one interval, and the RTO never
+  flatters the system.
 * **Outage** as seen by the probes = first failed sample after the fault →
   restored.
 * **RPO** = ack time of the newest lost acknowledged write - ack time of the newest
@@ -42,6 +45,11 @@ class Restoration:
         return max(0.0, self.restored_at - self.outage_start)
 
 
+def restored_instant(sample: Sample, interval_s: float) -> float:
+    """When a successful sample shows the service was up (see the module docstring)."""
+    return sample.start if sample.latency_s <= interval_s else sample.end
+
+
 def _stable_from(samples: list[Sample], idx: int, stability_s: float) -> bool | None:
     """True if samples[idx:] stay green for ``stability_s`` after samples[idx] answered.
 
@@ -59,7 +67,7 @@ def _stable_from(samples: list[Sample], idx: int, stability_s: float) -> bool | 
 
 
 def restoration(samples: list[Sample], fault_at: float, stability_s: float,
-                observed_from: float | None = None) -> Restoration:
+                observed_from: float | None = None, interval_s: float = 0.1) -> Restoration:
     """When the probe saw the service restored after ``fault_at``.
 
     ``observed_from`` is when the probe started: a probe running before the fault
@@ -85,7 +93,8 @@ def restoration(samples: list[Sample], fault_at: float, stability_s: float,
         if stable is None:
             break
         if stable:
-            return Restoration(after[i].end, outage_start, failures)
+            return Restoration(max(fault_at, restored_instant(after[i], interval_s)),
+                               outage_start, failures)
     return Restoration(None, outage_start, failures)
 
 

@@ -48,6 +48,17 @@ class ProbeLoop:
         with self._lock:
             return sorted(self._samples, key=lambda s: s.start)
 
+    def settled(self) -> list[Sample]:
+        """Samples whose outcome is known, up to the oldest attempt still in flight.
+
+        A hanging attempt is not yet a failure, but nothing after it may be read as
+        "stayed green" either: live decisions (``wait_until``) use only this prefix.
+        """
+        with self._lock:
+            horizon = min((start for start, _f in self._inflight), default=float("inf"))
+            return sorted((s for s in self._samples if s.start < horizon),
+                          key=lambda s: s.start)
+
     def last(self) -> Sample | None:
         with self._lock:
             return max(self._samples, key=lambda s: s.start) if self._samples else None
@@ -62,7 +73,9 @@ class ProbeLoop:
                 self._add(Sample(now, now, False, "probe backlog: earlier attempts hang"))
             else:
                 start = time.time()
-                self._inflight.append((start, self._pool.submit(_timed, self.probe)))
+                fut = self._pool.submit(_timed, self.probe)
+                with self._lock:
+                    self._inflight.append((start, fut))
             k += 1
             wait = t0 + k * self.interval_s - time.monotonic()
             if wait < 0:  # we fell behind (a stalled host): skip to the next grid point
@@ -73,20 +86,25 @@ class ProbeLoop:
     def _collect(self, final: bool) -> None:
         now = time.time()
         keep: list[tuple[float, Future[tuple[float, str | None]]]] = []
-        for start, fut in self._inflight:
+        done: list[Sample] = []
+        with self._lock:
+            inflight = list(self._inflight)
+        for start, fut in inflight:
             if fut.done() and not fut.cancelled():
                 end, error = fut.result()
                 if end - start > self.deadline_s:  # answered, but too late to count
-                    self._add(Sample(start, start + self.deadline_s, False,
-                                     f"no answer within {self.deadline_s:g}s"))
+                    done.append(Sample(start, start + self.deadline_s, False,
+                                       f"no answer within {self.deadline_s:g}s"))
                 else:
-                    self._add(Sample(start, end, error is None, error))
+                    done.append(Sample(start, end, error is None, error))
             elif now - start >= self.deadline_s or final:
-                self._add(Sample(start, start + self.deadline_s if not final else now, False,
-                                 f"no answer within {self.deadline_s:g}s"))
+                done.append(Sample(start, min(now, start + self.deadline_s), False,
+                                   f"no answer within {self.deadline_s:g}s"))
             else:
                 keep.append((start, fut))
-        self._inflight = keep
+        with self._lock:  # swap both at once: settled() never sees an attempt vanish
+            self._samples.extend(done)
+            self._inflight = keep
 
     def _add(self, sample: Sample) -> None:
         with self._lock:

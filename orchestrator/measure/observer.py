@@ -214,8 +214,8 @@ class ProbeObserver:
         if self.kind in RESTORE_KINDS and not any(lp.name.endswith("@restored")
                                                   for lp in service):
             return None
-        parts = [restoration(lp.samples(), fault, self.stability_s, lp.started_at)
-                 for lp in service]
+        parts = [restoration(lp.settled(), fault, self.stability_s, lp.started_at,
+                             self.interval_s) for lp in service]
         result = combine(parts)
         if result.restored_at is None:
             return None

@@ -50,11 +50,12 @@ def _rto(result: ObservationResult, obs: ProbeObserver, loops: list[ProbeLoop],
          fault: float) -> None:
     service = [lp for lp in loops if lp.service]
     per_probe: dict[str, Restoration] = {
-        lp.name: restoration(lp.samples(), fault, obs.stability_s, lp.started_at)
+        lp.name: restoration(lp.samples(), fault, obs.stability_s, lp.started_at,
+                             obs.interval_s)
         for lp in service}
     overall = combine(list(per_probe.values()))
     method = "probes: " + ", ".join(per_probe) + " (first success followed by a "
-    method += f"{obs.stability_s:g}s green window)"
+    method += f"{obs.stability_s:g}s green window; restored when that request was issued)"
     details: dict[str, Any] = {
         "fault_injected_at": _iso(fault),
         "service_restored_at": _iso(overall.restored_at),

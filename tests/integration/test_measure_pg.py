@@ -128,7 +128,8 @@ def test_a_frozen_server_never_stalls_the_probes(server: object) -> None:
     # ticks kept coming while attempts hung: more attempts than a serial prober could make
     started_while_frozen = [s for s in sql.samples() if frozen < s.start < thawed]
     assert len(started_while_frozen) > (thawed - frozen) / obs.deadline_s + 1
-    assert restored.timestamp() > thawed and result.lost_writes == 0
+    # a request queued just before the thaw may be answered fast: within one interval
+    assert restored.timestamp() > thawed - obs.interval_s and result.lost_writes == 0
 
 
 def test_lost_acknowledged_writes_are_counted_exactly(server: object) -> None:

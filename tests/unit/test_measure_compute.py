@@ -23,10 +23,10 @@ def test_restored_is_first_success_followed_by_a_stable_window() -> None:
     fault = 1000.0 + 4 * IV - 0.01  # just before the first failure
     r = restoration(s, fault, stability_s=1.0, observed_from=1000.0)
     # the lone success at index 8 is followed by a failure: not stable
-    assert r.restored_at == pytest.approx(1000.0 + 10 * IV + LAT)
+    assert r.restored_at == pytest.approx(1000.0 + 10 * IV)  # when that request was issued
     assert r.outage_start == pytest.approx(1000.0 + 4 * IV)
     assert r.failures == 5
-    assert r.outage_s == pytest.approx(6 * IV + LAT)
+    assert r.outage_s == pytest.approx(6 * IV)
 
 
 def test_not_restored_until_window_observed() -> None:
@@ -40,7 +40,7 @@ def test_successes_before_the_fault_takes_effect_do_not_count() -> None:
     # fault marked at t0; the fault action needs 0.3 s to bite, then 0.5 s outage
     s = series("111" + "00000" + "1" * 15)
     r = restoration(s, 1000.0, stability_s=0.2, observed_from=999.0)
-    assert r.restored_at == pytest.approx(1000.0 + 8 * IV + LAT)
+    assert r.restored_at == pytest.approx(1000.0 + 8 * IV)
 
 
 def test_no_outage_seen_means_restored_at_the_fault() -> None:
@@ -52,8 +52,17 @@ def test_no_outage_seen_means_restored_at_the_fault() -> None:
 def test_probe_started_after_the_fault_is_restored_at_its_first_stable_success() -> None:
     s = series("00" + "1" * 20, t0=1010.0)  # e.g. the dataset on a restored instance
     r = restoration(s, 1000.0, stability_s=1.0, observed_from=1010.0)
-    assert r.restored_at == pytest.approx(1010.0 + 2 * IV + LAT)
+    assert r.restored_at == pytest.approx(1010.0 + 2 * IV)
     assert not r.no_outage_seen
+
+
+def test_a_slow_success_counts_from_its_answer_not_its_request() -> None:
+    # a connection queued while the server was frozen, answered 0.8 s later after a thaw
+    s = series("1" + "00")
+    s.append(Sample(1000.3, 1001.1, True))
+    s += [Sample(1001.2 + i * IV, 1001.2 + i * IV + LAT, True) for i in range(15)]
+    r = restoration(s, 1000.05, stability_s=1.0, observed_from=1000.0, interval_s=IV)
+    assert r.restored_at == pytest.approx(1001.1)
 
 
 def test_combine_takes_the_latest_restoration_and_the_earliest_failure() -> None:
