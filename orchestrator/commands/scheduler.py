@@ -107,7 +107,7 @@ def status_cmd(
                             .order_by(col(ScheduleFire.scheduled_at).desc()).limit(20)))
     alive = [i for i in insts if i.state != "stopped"
              and now - i.heartbeat_at < timedelta(seconds=60)]
-    doc = {
+    doc: dict[str, Any] = {
         "running": bool(alive),
         "instances": [{"id": i.id, "host": i.host, "pid": i.pid, "state": i.state,
                        "alive": i in alive, "started_at": iso(i.started_at),
@@ -115,7 +115,7 @@ def status_cmd(
                        "health_url": i.health_url} for i in insts],
         "recent_fires": [{"schedule_id": f.schedule_id, "target": f.target, "env": f.env,
                           "scheduled_at": iso(f.scheduled_at), "status": f.status,
-                          "run_id": f.run_id, "reason": f.reason, "lag_s": f.lag_s,
+                          "run_id": f.launched_run_id, "reason": f.reason, "lag_s": f.lag_s,
                           "claimed_by": f.claimed_by} for f in fires],
     }
     if as_json:

@@ -43,7 +43,7 @@ def job_entry(schedule_id: str, rev: str = "") -> None:
     raise RuntimeError(f"job {schedule_id} must run on drill's FireExecutor")
 
 
-class SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
+class SharedJobStore(SQLAlchemyJobStore):
     def __init__(self, engine: Any) -> None:
         super().__init__(engine=engine, tablename=APSCHEDULER_TABLE)
 
@@ -60,7 +60,7 @@ class SharedJobStore(SQLAlchemyJobStore):  # type: ignore[misc]
             log.debug("job %s was already removed by another scheduler", job_id)
 
 
-class FireExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+class FireExecutor(ThreadPoolExecutor):
     """Runs fires in threads; each call gets ``fire(ctx, schedule_id, scheduled_at)``."""
 
     def __init__(self, fire: Callable[[str, datetime], Any], max_workers: int = 16) -> None:

@@ -76,7 +76,7 @@ class StatusReport:
 def _label(cadence_expr: str, start: datetime, end: datetime) -> str:
     if cadence_expr == specs.ALIASES["quarterly"]:
         return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
-    return f"{start:%Y-%m-%d %H:%M}Z–{end:%Y-%m-%d %H:%M}Z"
+    return f"{start:%Y-%m-%d %H:%M}Z to {end:%Y-%m-%d %H:%M}Z"
 
 
 def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, str | None]]:

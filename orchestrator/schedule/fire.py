@@ -122,7 +122,7 @@ def finish(ctx: FireContext, row: ScheduleFire, status: FireStatus, reason: str 
            result: RunResult | None = None) -> None:
     row.status, row.reason, row.ended_at = status.value, reason, ctx.clock()
     if result is not None:
-        row.run_id, row.exit_code = result.run_id, result.exit_code
+        row.launched_run_id, row.exit_code = result.run_id, result.exit_code
     ctx.store.add(row)
 
 

@@ -20,7 +20,7 @@ class HealthServer:
         provider = health
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 if self.path.split("?")[0] not in ("/health", "/healthz", "/"):
                     self.send_error(404)
                     return
@@ -32,7 +32,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         self._server = ThreadingHTTPServer((host, port), Handler)

@@ -9,6 +9,7 @@ scheduler, which decides what to tell them (:meth:`ChildLauncher.signal_all`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -107,10 +108,8 @@ class ChildLauncher:
         with self._lock:
             procs = list(self._procs.values())
         for proc in procs:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(sig)
-            except ProcessLookupError:
-                pass
         return len(procs)
 
     def running(self) -> int:

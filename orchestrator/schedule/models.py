@@ -6,6 +6,12 @@ job store — each may pick the same due job. Every fire therefore first *claims
 lets exactly one scheduler win, on SQLite and PostgreSQL alike. The same rows are the
 audit trail of what was run, skipped (blackout, busy environment) or missed.
 
+A fire row is evidence of its *schedule* and links to the run it started as
+``launched_run_id`` (not ``run_id``): it is completed after that run has ended,
+which the hash chain refuses for a run's own records; each version is chained.
+Heartbeats (:class:`SchedulerInstance`), webhook URLs and APScheduler's job table
+are operational state and stay out of the chain.
+
 Schedules are never deleted, only marked ``removed_at``: an auditor can still see
 what was scheduled when. Webhook URLs can carry tokens, so the game day row keeps
 them redacted; the usable URLs live in :class:`NotifyEndpoint`, which is
@@ -108,7 +114,8 @@ class ScheduleFire(SQLModel, table=True):
     claimed_by: str = Field(description="scheduler instance id")
     status: str = FireStatus.RUNNING
     reason: str | None = None
-    run_id: str | None = Field(default=None, index=True)
+    launched_run_id: str | None = Field(default=None, index=True,
+                                        description="the run this fire started")
     exit_code: int | None = None
     ended_at: datetime | None = _ts()
     lag_s: float | None = Field(default=None, description="claimed_at - scheduled_at")
@@ -144,6 +151,7 @@ class NotifyEndpoint(SQLModel, table=True):
     """Webhook URLs of a game day (configuration, not evidence: never exported)."""
 
     __tablename__ = "notify_endpoint"
+    __table_args__ = {"info": {"chain": False}}
 
     id: int | None = Field(default=None, primary_key=True)
     owner: str = Field(index=True, description="game day id")
@@ -154,6 +162,7 @@ class SchedulerInstance(SQLModel, table=True):
     """One `drill scheduler run` process, with its heartbeat (`drill scheduler status`)."""
 
     __tablename__ = "scheduler_instance"
+    __table_args__ = {"info": {"chain": False}}  # a heartbeat, not evidence
 
     id: str = Field(primary_key=True)
     host: str
@@ -173,4 +182,5 @@ apscheduler_jobs = sa.Table(
     sa.Column("id", sa.Unicode(191), primary_key=True),
     sa.Column("next_run_time", sa.Float(25), index=True),
     sa.Column("job_state", sa.LargeBinary, nullable=False),
+    info={"chain": False},  # APScheduler's working state, rewritten on every fire
 )

@@ -21,6 +21,7 @@ Either way the service waits for them: a drill is never abandoned.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets as _secrets
@@ -174,10 +175,8 @@ class SchedulerService:
                                     kwargs={"schedule_id": row.id, "rev": rev},
                                     replace_existing=True, next_run_time=first)
         for stale in jobs:
-            try:
+            with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
-            except Exception:  # another scheduler removed it first
-                pass
 
     def _fire(self, schedule_id: str, scheduled_at: datetime) -> str:
         outcome = fire(self.ctx, schedule_id, scheduled_at)
@@ -229,9 +228,11 @@ class SchedulerService:
         """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
         stale = now - timedelta(seconds=max(60.0, 10 * self.poll_s))
         with self.store.session() as s:
-            dead = set(s.exec(select(SchedulerInstance.id).where(
-                (SchedulerInstance.state == "stopped")
-                | (col(SchedulerInstance.heartbeat_at) < stale))))
+            from sqlalchemy import or_
+
+            dead = set(s.exec(select(SchedulerInstance.id).where(or_(
+                col(SchedulerInstance.state) == "stopped",
+                col(SchedulerInstance.heartbeat_at) < stale))))
             for row in s.exec(select(ScheduleFire).where(
                     ScheduleFire.status == FireStatus.RUNNING.value,
                     col(ScheduleFire.claimed_by).in_(dead))):

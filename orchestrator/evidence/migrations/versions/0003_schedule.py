@@ -95,7 +95,7 @@ def upgrade() -> None:
     sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('run_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('launched_run_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('exit_code', sa.Integer(), nullable=True),
     sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
     sa.Column('lag_s', sa.Float(), nullable=True),
@@ -103,7 +103,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('schedule_id', 'scheduled_at', name='uq_schedule_fire_once')
     )
     with op.batch_alter_table('schedule_fire', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_schedule_fire_run_id'), ['run_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_fire_launched_run_id'), ['launched_run_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_schedule_fire_schedule_id'), ['schedule_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_schedule_fire_target'), ['target'], unique=False)
 
@@ -128,7 +128,7 @@ def downgrade() -> None:
     with op.batch_alter_table('schedule_fire', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_schedule_fire_target'))
         batch_op.drop_index(batch_op.f('ix_schedule_fire_schedule_id'))
-        batch_op.drop_index(batch_op.f('ix_schedule_fire_run_id'))
+        batch_op.drop_index(batch_op.f('ix_schedule_fire_launched_run_id'))
 
     op.drop_table('schedule_fire')
     with op.batch_alter_table('schedule', schema=None) as batch_op:
