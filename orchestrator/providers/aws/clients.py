@@ -91,8 +91,9 @@ class ClientFactory:
         return self.env.region
 
     def _session(self, region: str) -> Any:
-        if region in self._sessions:
-            return self._sessions[region]
+        """One session for every region: a boto3 session loads its models once (slow)."""
+        if "base" in self._sessions:
+            return self._sessions["base"]
         base = self.session_factory(region)
         if self.env.assume_role_arn:
             import boto3
@@ -103,8 +104,9 @@ class ClientFactory:
             base = boto3.session.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"], region_name=region)
-        self._sessions[region] = base
+                aws_session_token=creds["SessionToken"], region_name=region,
+                botocore_session=None)
+        self._sessions["base"] = base
         return base
 
     def client(self, service: str, region: str | None = None) -> Any:

@@ -1,0 +1,95 @@
+"""`drill inventory` on the emulator: every role resolved, drift reported."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.aws import stack as stack_mod
+from tests.integration.aws.conftest import Stack, drill, env_block, write_config
+
+pytestmark = pytest.mark.aws
+
+ROLES = {"primary_db", "dr_replica", "dns_record", "backup_vault", "asg", "alb", "target_group"}
+
+
+def _inventory(capsys: pytest.CaptureFixture[str], env: str = "aws") -> tuple[int, dict]:
+    capsys.readouterr()
+    code = drill("inventory", "--env", env, "--json")
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_resolves_every_role_explicit_and_discovered(aws_stack: Stack,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, doc = _inventory(capsys)
+    assert code == 0, doc["drift"]
+    assert set(doc["roles"]) == ROLES
+    roles = doc["roles"]
+    assert roles["dr_replica"]["how"] == "explicit"
+    assert roles["dr_replica"]["address"] == "module.dr.aws_db_instance.replica"
+    assert roles["dr_replica"]["region"] == "us-west-2"
+    assert roles["primary_db"]["how"] == "discovered"
+    assert roles["primary_db"]["name"] == "prod-db"
+    assert roles["primary_db"]["multi_az"] is True
+    assert roles["primary_db"]["az"] == "us-east-1a"
+    primary = aws_stack.client("rds").describe_db_instances(
+        DBInstanceIdentifier="prod-db")["DBInstances"][0]
+    assert roles["primary_db"]["arn"] == primary["DBInstanceArn"]
+    assert roles["primary_db"]["endpoint"] == primary["Endpoint"]["Address"]
+    # two vaults (one per region): the primary region's is the role
+    assert roles["backup_vault"]["name"] == "prod-vault"
+    assert roles["dns_record"]["details"]["records"] == [primary["Endpoint"]["Address"]]
+    assert {s["az"] for s in doc["subnets"]} == {"us-east-1a", "us-east-1b"}
+    assert doc["drift"] == [] and doc["unresolved"] == {}
+    # only read calls were made to check drift
+    assert all(op.startswith(("Describe", "List", "GET")) for op in aws_stack.moto.operations())
+
+
+def test_reports_injected_drift(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    aws_stack.client("rds").modify_db_instance(DBInstanceIdentifier="prod-db", MultiAZ=False,
+                                               ApplyImmediately=True)
+    dr = aws_stack.client("rds", "us-west-2")
+    # (moto cannot delete a cross-region replica directly: detach it first)
+    dr.promote_read_replica(DBInstanceIdentifier="prod-db-dr")
+    dr.delete_db_instance(DBInstanceIdentifier="prod-db-dr", SkipFinalSnapshot=True)
+    code, doc = _inventory(capsys)
+    assert code == 1
+    kinds = {(d["role"], d["kind"]) for d in doc["drift"]}
+    assert ("primary_db", "multi_az_off") in kinds
+    assert ("dr_replica", "gone") in kinds
+    assert any("replica missing" in d["message"] for d in doc["drift"])
+
+
+def test_state_from_s3_and_show_json(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+                                     ) -> None:
+    s3 = aws_stack.client("s3")
+    s3.create_bucket(Bucket="tf-state")
+    s3.put_object(Bucket="tf-state", Key="prod/terraform.tfstate",
+                  Body=json.dumps(aws_stack.state).encode())
+    (aws_stack.dir / "show.json").write_text(json.dumps(stack_mod.to_show_json(aws_stack.state)))
+    write_config(aws_stack.dir, aws_stack.url,
+                 s3=env_block(aws_stack.url,
+                              terraform={"state": "s3://tf-state/prod/terraform.tfstate"}),
+                 show=env_block(aws_stack.url, terraform={"state": "show.json"}))
+    aws_stack.moto._post("/moto-api/recorder/reset-recording")
+    _code, from_s3 = _inventory(capsys, "s3")
+    _code, from_show = _inventory(capsys, "show")
+    assert set(from_s3["roles"]) == set(from_show["roles"]) == ROLES
+    for role in ROLES:
+        assert from_s3["roles"][role]["arn"] == from_show["roles"][role]["arn"]
+    assert from_s3["drift"] == from_show["drift"] == []
+    ops = aws_stack.moto.operations()
+    assert any(op.startswith("GET /tf-state") for op in ops)  # read with GetObject …
+    assert not any(op.startswith(("PUT /tf-state", "DELETE")) for op in ops)  # … and no lock
+
+
+def test_unknown_target_address_is_a_clear_error(aws_stack: Stack,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(aws_stack.dir, aws_stack.url, aws=env_block(
+        aws_stack.url, targets={"dr_replica": "module.dr.aws_db_instance.replca"}))
+    assert drill("inventory", "--env", "aws") == 2
+    err = capsys.readouterr().err
+    assert "drill: error: environments.aws.targets.dr_replica: no resource" in err
+    assert "module.dr.aws_db_instance.replica" in err  # the suggestion
+    assert "Traceback" not in err
