@@ -81,7 +81,8 @@ class OscalRenderer(Renderer):
                                 + (f" Owner {f.owner}, due {f.due_date}." if f.owner else "")
                                 + (f" Resolution: {f.resolution}." if f.resolution else "")),
                 "methods": ["TEST"], "types": ["finding"], "collected": _ts(f.created_at),
-                "relevant-evidence": [{"href": f"../runs.json#finding-{f.id}"}],
+                "relevant-evidence": [{"href": f"../runs.json#finding-{f.id}",
+                                       "description": "finding record"}],
             })
         findings = []
         for c in data.controls:
