@@ -1,0 +1,166 @@
+"""The scheduler service under a controlled clock (time-machine).
+
+A real APScheduler BackgroundScheduler with its SQLAlchemy job store in a real
+SQLite evidence DB; time is frozen and moved by the test, and each move is
+followed by a tick (the service's poll). What runs at a fire is recorded by the
+launcher seam; webhooks go to a real HTTP server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import time_machine
+from sqlmodel import select
+
+from orchestrator.config import load_settings
+from orchestrator.evidence.models import Finding, utcnow
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.notify.webhook import WebhookNotifier
+from orchestrator.schedule import schedules, specs
+from orchestrator.schedule.models import ScheduleFire
+from orchestrator.schedule.service import SchedulerService
+from tests.unit.test_schedule_support import (
+    HookServer,
+    RecordingLauncher,
+    make_project,
+    wait_for,
+)
+
+T0 = datetime(2030, 1, 7, 8, 59, 50, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+def hook() -> Iterator[HookServer]:
+    server = HookServer()
+    yield server
+    server.close()
+
+
+def _service(root: Path, hook: HookServer, extra: str = "", grace: float = 300.0
+             ) -> tuple[SchedulerService, RecordingLauncher, EvidenceStore]:
+    settings = load_settings(str(make_project(root, extra=extra)))
+    store = EvidenceStore(settings.database_url())
+    launcher = RecordingLauncher(utcnow)
+    notifier = WebhookNotifier([hook.url()], retries=0)
+    svc = SchedulerService(settings, store, launcher=launcher, notifier=notifier,
+                           misfire_grace_s=grace, compliance_every_s=1e9)
+    return svc, launcher, store
+
+
+def _fires(store: EvidenceStore) -> list[ScheduleFire]:
+    with store.session() as s:
+        return list(s.exec(select(ScheduleFire).order_by(ScheduleFire.scheduled_at)))
+
+
+def _add(store: EvidenceStore, spec: specs.Spec, target: str = "tiny") -> str:
+    return schedules.add_schedule(store, target, "lab", spec, "tester", utcnow()).id
+
+
+def _advance(tm: time_machine.Coordinates, svc: SchedulerService, to: datetime) -> None:
+    tm.move_to(to)
+    svc.tick()
+
+
+def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: HookServer
+                                                         ) -> None:
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        cron_id = _add(store, specs.cron_spec("0 9 * * *"))
+        every_id = _add(store, specs.every_spec("30s"))
+        once_id = _add(store, specs.at_spec("+45s", None, utcnow()))
+        svc.start()
+        try:
+            assert launcher.calls == []
+            _advance(tm, svc, T0 + timedelta(seconds=10.5))  # 09:00:00.5
+            wait_for(lambda: len(launcher.calls) == 1, what="the cron fire")
+            _advance(tm, svc, T0 + timedelta(seconds=30.2))  # interval: T0 + 30 s
+            wait_for(lambda: len(launcher.calls) == 2, what="the interval fire")
+            _advance(tm, svc, T0 + timedelta(seconds=45.1))  # one shot: T0 + 45 s
+            wait_for(lambda: len(launcher.calls) == 3, what="the one-shot fire")
+            _advance(tm, svc, T0 + timedelta(seconds=60.3))  # interval again, one shot not
+            wait_for(lambda: len(launcher.calls) == 4, what="the second interval fire")
+            _advance(tm, svc, T0 + timedelta(seconds=75))
+            wait_for(lambda: all(f.ended_at for f in _fires(store)), what="fires to end")
+        finally:
+            svc.stop()
+    fires = _fires(store)
+    got = [(f.schedule_id, f.scheduled_at) for f in fires]
+    assert got == [
+        (cron_id, datetime(2030, 1, 7, 9, 0, 0, tzinfo=UTC)),
+        (every_id, T0 + timedelta(seconds=30)),
+        (once_id, T0 + timedelta(seconds=45)),
+        (every_id, T0 + timedelta(seconds=60)),
+    ]
+    assert {f.status for f in fires} == {"succeeded"}
+    assert {f.claimed_by for f in fires} == {svc.instance_id}
+    assert [(c[0].target, c[0].env, c[0].trigger) for c in launcher.calls] == \
+        [("tiny", "lab", "schedule")] * 4
+    assert [c[0].schedule_id for c in launcher.calls] == [cron_id, every_id, once_id, every_id]
+    # webhooks: a start and a finish per fire, Slack-compatible, token never sent in text
+    wait_for(lambda: len(hook.posts) >= 8, what="webhooks")
+    assert hook.events().count("drill_run_start") == 4
+    assert hook.events().count("drill_run_finish") == 4
+    assert all("text" in p and p["attachments"][0]["fields"] for p in hook.posts)
+
+
+def test_blackout_window_skips_and_records(workdir: Path, hook: HookServer) -> None:
+    freeze = ("blackout_windows:\n"
+              "  - {name: january freeze, start: 2030-01-07T08:00, end: 2030-01-07T10:00}\n")
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook, freeze)
+        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=11))
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="skip record")
+            _advance(tm, svc, datetime(2030, 1, 8, 9, 0, 1, tzinfo=UTC))  # next day: runs
+            wait_for(lambda: len(launcher.calls) == 1, what="the fire after the freeze")
+        finally:
+            svc.stop()
+    first, second = _fires(store)
+    assert (first.schedule_id, first.status) == (sid, "skipped")
+    assert first.reason == "blackout window 'january freeze'"
+    assert second.status == "succeeded"
+    with store.session() as s:
+        found = list(s.exec(select(Finding).where(Finding.kind == "scheduled_run_skipped")))
+    assert len(found) == 1 and found[0].drill == "tiny"
+    assert "drill_run_skipped" in hook.events()
+
+
+def test_fires_missed_while_down_are_recorded_not_run(workdir: Path, hook: HookServer) -> None:
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook, grace=60)
+        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        tm.move_to(T0 + timedelta(hours=2))  # the scheduler was down at 09:00
+        svc.start()
+        try:
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="missed fire")
+        finally:
+            svc.stop()
+    (fire,) = _fires(store)
+    assert (fire.schedule_id, fire.status) == (sid, "missed")
+    assert fire.scheduled_at == datetime(2030, 1, 7, 9, tzinfo=UTC)
+    assert launcher.calls == []
+    with store.session() as s:
+        assert s.exec(select(Finding).where(Finding.kind == "scheduled_run_skipped")).first()
+
+
+def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer) -> None:
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        launcher.exit_code = 1
+        _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=10.1))
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="failed fire")
+        finally:
+            svc.stop()
+    assert _fires(store)[0].status == "failed"
+    with store.session() as s:
+        (f,) = s.exec(select(Finding).where(Finding.kind == "scheduled_run_failed"))
+    assert f.drill == "tiny" and "step failed" in (f.detail or "")
