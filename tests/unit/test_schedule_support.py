@@ -111,7 +111,7 @@ class HookServer:
                 pass
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True).start()
 
     def url(self, path: str = "/services/T0/B0/s3cr3tT0ken") -> str:
         return f"http://127.0.0.1:{self._httpd.server_address[1]}{path}"
