@@ -73,16 +73,63 @@ def zone(name: str | None) -> ZoneInfo:
                          ) from None
 
 
-def cron_spec(expr: str, timezone: str | None = None) -> Spec:
-    """Validate a cron expression (or alias such as ``quarterly``)."""
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
+
+
+def _dow_to_aps(field: str) -> str:
+    """Cron's day-of-week (0/7 = Sunday) → APScheduler 3.x names (its 0 is Monday).
+
+    ``CronTrigger.from_crontab`` in 3.x passes the numbers through, so ``* * * * 6``
+    would fire on Sundays. Numbers, ranges and steps are expanded to day names."""
+    if field in ("*", "?"):
+        return "*"
+    names: list[str] = []
+    for part in field.lower().split(","):
+        rng, _, step_s = part.partition("/")
+        step = int(step_s) if step_s else 1
+        if rng == "*":
+            lo, hi = 0, 6
+        elif "-" in rng:
+            a, b = rng.split("-", 1)
+            lo, hi = _day_number(a), _day_number(b)
+        else:
+            lo = hi = _day_number(rng)
+            if step_s:
+                hi = 6
+        if hi < lo or step < 1:
+            raise ValueError(f"bad day-of-week {part!r}")
+        names += [_DAYS[d % 7] for d in range(lo, hi + 1, step)]
+    return ",".join(dict.fromkeys(names))
+
+
+def _day_number(token: str) -> int:
+    if token.isdigit() and 0 <= int(token) <= 7:
+        return int(token)
+    if token[:3] in _DAYS:
+        return _DAYS.index(token[:3])
+    raise ValueError(f"bad day-of-week {token!r}")
+
+
+def crontab_trigger(expr: str, tz: ZoneInfo) -> BaseTrigger:
+    """Five cron fields → APScheduler CronTrigger with cron's day-of-week meaning."""
     from apscheduler.triggers.cron import CronTrigger
 
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
+    minute, hour, day, month, dow = fields
+    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
+                       day_of_week=_dow_to_aps(dow), timezone=tz)
+
+
+def cron_spec(expr: str, timezone: str | None = None) -> Spec:
+    """Validate a cron expression (or alias such as ``quarterly``)."""
     raw = expr.strip()
     alias = raw.lstrip("@").lower()
     normal = ALIASES.get(alias, raw)
     tz = zone(timezone)
     try:
-        CronTrigger.from_crontab(normal, timezone=tz)
+        crontab_trigger(normal, tz)
     except ValueError as exc:
         raise UsageError(
             f"invalid cron expression {expr!r}: {exc}",
@@ -148,13 +195,12 @@ def parse_instant(raw: str, tz: ZoneInfo, what: str) -> datetime:
 
 def build_trigger(kind: str, expr: str, timezone: str, start_at: datetime) -> BaseTrigger:
     """The APScheduler trigger of a stored schedule."""
-    from apscheduler.triggers.cron import CronTrigger
     from apscheduler.triggers.date import DateTrigger
     from apscheduler.triggers.interval import IntervalTrigger
 
     tz = zone(timezone)
     if kind == ScheduleKind.CRON:
-        return CronTrigger.from_crontab(expr, timezone=tz)
+        return crontab_trigger(expr, tz)
     if kind == ScheduleKind.INTERVAL:
         return IntervalTrigger(seconds=float(expr), start_date=start_at, timezone=tz)
     if kind == ScheduleKind.DATE:
