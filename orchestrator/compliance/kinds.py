@@ -12,7 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.registry import Registry
-from orchestrator.report.model import EvidenceRef, ReportData, RunView, ScenarioView
+from orchestrator.report.model import (
+    EvidenceRef,
+    FindingView,
+    ReportData,
+    RunView,
+    ScenarioView,
+)
 
 FAILOVER_ACTIONS = {"db.failover", "db.promote_replica", "az.isolate", "region.isolate",
                     "dns.point"}
@@ -93,7 +99,7 @@ def _met(data: ReportData) -> Collected:
 
 @kind("failover_tested", "a failover, promotion or zone/region isolation was exercised")
 def _failover(data: ReportData) -> Collected:
-    refs = []
+    refs: list[EvidenceRef] = []
     for r in data.runs:
         hit = _scenarios_with_actions(r, FAILOVER_ACTIONS)
         refs.extend(_sc_ref(r, sc, "failover exercised") for sc in r.scenarios
@@ -103,7 +109,7 @@ def _failover(data: ReportData) -> Collected:
 
 @kind("backup_restore_tested", "a backup or point-in-time restore was exercised")
 def _restore(data: ReportData) -> Collected:
-    refs = []
+    refs: list[EvidenceRef] = []
     for r in data.runs:
         hit = _scenarios_with_actions(r, RESTORE_ACTIONS)
         refs.extend(_sc_ref(r, sc, "restore exercised") for sc in r.scenarios
@@ -116,7 +122,8 @@ def _findings(data: ReportData) -> Collected:
     if not data.findings:
         return Collected([EvidenceRef(ref="findings:none", href="runs.json",
                                       description="no findings were raised in the period")])
-    refs, untracked = [], []
+    refs: list[FindingView] = []
+    untracked: list[FindingView] = []
     for f in data.findings:
         tracked = bool(f.corrective_action) and (f.status == "closed" or bool(f.owner))
         (refs if tracked else untracked).append(f)

@@ -135,8 +135,8 @@ def _check_records(conn: sa.Connection, latest: dict[str, tuple[int, str, str]],
                                            "record was changed after it was chained"))
     for key, (seq, op, _digest) in latest.items():
         if op != "delete":
-            table, pk = key.split("\x00", 1)
-            report.breaks.append(Break(seq, table, pk, "deleted", "record was deleted"))
+            table_name, pk = key.split("\x00", 1)
+            report.breaks.append(Break(seq, table_name, pk, "deleted", "record was deleted"))
 
 
 def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None
@@ -200,21 +200,21 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
     latest: dict[str, tuple[int, str, str]] = {}
     if start is not None:
         expected = start
-        prev = conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),
-                            {"s": start - 1}).scalar() if start > 1 else GENESIS
+        prev = str(conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),
+                                {"s": start - 1}).scalar() if start > 1 else GENESIS)
         result = conn.execution_options(stream_results=True, yield_per=20000).execute(
             sa.text("SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash FROM "
                     f"{CHAIN_TABLE} WHERE seq >= :s ORDER BY seq"), {"s": start})
-        for seq, table, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
+        for seq, tname, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
             if seq != expected:
-                report.breaks.append(Break(seq, table, pk, "gap", "chain entries missing"))
+                report.breaks.append(Break(seq, tname, pk, "gap", "chain entries missing"))
             elif stored_prev != prev:
-                report.breaks.append(Break(seq, table, pk, "link",
+                report.breaks.append(Break(seq, tname, pk, "link",
                                            "entry does not follow the one before it"))
-            elif link_hash(seq, table, pk, op, run_id, digest, at, stored_prev) != stored_hash:
-                report.breaks.append(Break(seq, table, pk, "link", "chain entry was altered"))
+            elif link_hash(seq, tname, pk, op, run_id, digest, at, stored_prev) != stored_hash:
+                report.breaks.append(Break(seq, tname, pk, "link", "chain entry was altered"))
             expected, prev = seq + 1, stored_hash
-            key = f"{table}\x00{pk}"
+            key = f"{tname}\x00{pk}"
             if run_id in scope or key in loose:
                 latest[key] = (seq, op, digest)
         report.entries = expected - start

@@ -7,7 +7,7 @@ import csv
 import io
 
 from orchestrator.report.base import Renderer
-from orchestrator.report.model import ReportData
+from orchestrator.report.model import ReportData, ScenarioView
 
 COLUMNS = ["run_id", "drill", "kind", "env", "mode", "trigger", "who", "run_status",
            "run_started_at", "run_ended_at", "scenario", "scenario_status",
@@ -32,7 +32,7 @@ class CsvRenderer(Renderer):
         for r in data.runs:
             base = [r.id, r.target, r.target_kind, r.env, r.mode, r.trigger, r.who, r.status,
                     _t(r.started_at), _t(r.ended_at)]
-            scenarios = r.scenarios or [None]
+            scenarios: list[ScenarioView | None] = list(r.scenarios) or [None]
             for sc in scenarios:
                 found = [f for f in r.findings if sc is None or f.scenario == sc.scenario_id]
                 tail = ([sc.scenario_id, sc.status, _t(sc.fault_injected_at),
