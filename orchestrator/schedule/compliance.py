@@ -74,7 +74,8 @@ class StatusReport:
 
 
 def _label(cadence_expr: str, start: datetime, end: datetime) -> str:
-    if cadence_expr == specs.ALIASES["quarterly"]:
+    fields = cadence_expr.split()
+    if len(fields) == 5 and fields[3] in ("1,4,7,10", "*/3", "1-12/3"):  # quarterly
         return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
     return f"{start:%Y-%m-%d %H:%M}Z to {end:%Y-%m-%d %H:%M}Z"
 
