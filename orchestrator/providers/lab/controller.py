@@ -26,7 +26,7 @@ from pathlib import Path
 
 from orchestrator.errors import LabError
 from orchestrator.providers.lab import pg, procs, proxy, vault
-from orchestrator.providers.lab.state import LabState, ground_truth, load, locked
+from orchestrator.providers.lab.state import Component, LabState, ground_truth, load, locked
 
 TICK_S = 0.1
 
@@ -46,13 +46,32 @@ def failover(root: Path, expected_primary: str, reason: str) -> str | None:
         ground_truth(root, "primary_death_detected", primary=old.name, reason=reason)
         procs.signal_group(old.pid, old.start_ticks, signal.SIGKILL)
         old.role, old.desired = "failed", "down"
-        pg.promote(standby.port or 0)
+        _promote_resilient(root, standby)
         ground_truth(root, "promotion_done", new_primary=standby.name)
         st.primary, st.standby = standby.name, None
         standby.role = "primary"
         repoint(st)
         ground_truth(root, "endpoint_repointed", target=standby.name, port=standby.port)
         return standby.name
+
+
+def _promote_resilient(root: Path, standby: Component) -> None:
+    """Promote; if the server died on the way (seen under heavy load), restart it from its
+    data directory — crash recovery, still a standby — and promote once more."""
+    try:
+        pg.promote(standby.port or 0)
+        return
+    except LabError as exc:
+        if procs.state(standby.pid, standby.start_ticks) != "dead":
+            raise
+        log = root / "logs" / f"{standby.name}.log"
+        ground_truth(root, "promotion_retry", standby=standby.name, error=exc.message,
+                     log=procs.tail(log, 1500))
+    procs.terminate(standby.pid, standby.start_ticks, grace_s=0.5, sig=signal.SIGKILL)
+    standby.pid, standby.start_ticks = pg.start(standby.name, Path(standby.data_dir or ""),
+                                                standby.port or 0, log)
+    pg.wait_ready(standby.port or 0, standby.pid, standby.start_ticks, standby.name, log)
+    pg.promote(standby.port or 0)
 
 
 def repoint(st: LabState) -> None:
@@ -97,7 +116,7 @@ class Controller:
         if st is None or st.region_isolated():
             return
         primary = st.comp(st.primary)
-        if primary.desired == "up" and self.watch(primary.name, primary.port or 0,
+        if primary.desired != "down" and self.watch(primary.name, primary.port or 0,
                                                   st.detection_delay_s):
             failover(self.root, primary.name, "primary unreachable")
             self.silent_since.clear()  # after a failed attempt: retry after another delay

@@ -130,8 +130,9 @@ def data_verify(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, A
     st = lab.state()
     target = args.get("target", "db")
     assert st.dataset is not None
+    dsn = dsn_for(st, target)  # a bad target is an error, not a failed probe
     try:
-        seen = data.fingerprint(dsn_for(st, target))
+        seen = data.fingerprint(dsn)
     except LabError as exc:
         return {"ok": False, "target": target, "reason": exc.message}
     ok = seen == st.dataset
