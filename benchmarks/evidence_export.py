@@ -1,0 +1,38 @@
+"""Benchmark: `drill evidence export --period 2026-Q4` from a DB of 100,000 runs.
+
+    .venv/bin/python benchmarks/evidence_export.py [/tmp/drill-bench.db]
+
+The quarter holds ~5,000 of the runs. Timed: scoped chain verification, loading,
+every renderer (runs.json/csv, HTML, PDF, OSCAL), signing, writing the zip. Target ≤ 5 s.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from evidence_data import build  # noqa: E402
+
+from orchestrator.compliance.mapping import framework_names  # noqa: E402
+from orchestrator.evidence.export import export_bundle  # noqa: E402
+from orchestrator.evidence.export_data import parse_period  # noqa: E402
+from orchestrator.evidence.signing import generate_key  # noqa: E402
+from orchestrator.evidence.store import EvidenceStore  # noqa: E402
+
+if __name__ == "__main__":
+    db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-bench.db"))
+    store = EvidenceStore(f"sqlite:///{db}")
+    with tempfile.TemporaryDirectory() as tmp:
+        key = Path(tmp) / "key.pem"
+        generate_key(key)
+        t0 = time.perf_counter()
+        result = export_bundle(store, parse_period("2026-Q4"), framework_names(), None,
+                               Path(tmp) / "q4.zip", key, "bench")
+        elapsed = time.perf_counter() - t0
+        size = (Path(tmp) / "q4.zip").stat().st_size
+    print(f"export 2026-Q4: {result.runs} runs, {result.findings} findings, "
+          f"{len(result.files)} files, {size / 1e6:.1f} MB, {elapsed:.2f}s")

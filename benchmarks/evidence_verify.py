@@ -1,0 +1,28 @@
+"""Benchmark: `drill evidence verify` over the ~1,010,000-entry chain of the bulk DB.
+
+    .venv/bin/python benchmarks/evidence_verify.py [/tmp/drill-bench.db]
+
+Builds the DB first if missing (benchmarks/evidence_data.py). Target ≤ 10 s.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from evidence_data import build  # noqa: E402
+
+from orchestrator.evidence.chain_verify import verify_store  # noqa: E402
+from orchestrator.evidence.store import EvidenceStore  # noqa: E402
+
+if __name__ == "__main__":
+    db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-bench.db"))
+    store = EvidenceStore(f"sqlite:///{db}")
+    t0 = time.perf_counter()
+    report = verify_store(store)
+    elapsed = time.perf_counter() - t0
+    print(f"verify: {report.entries} entries, {report.records} records, ok={report.ok}, "
+          f"{elapsed:.2f}s")
