@@ -91,18 +91,19 @@ def trigger_of(row: Schedule) -> Any:
     return specs.build_trigger(row.kind, row.expr, row.timezone, row.start_at)
 
 
-def stored_next_runs(store: EvidenceStore) -> dict[str, datetime]:
+def stored_next_runs(store: EvidenceStore, include_paused: bool = False
+                     ) -> dict[str, datetime | None]:
     """Next run times APScheduler persisted (reflects misfires and coalescing)."""
-    from sqlalchemy import inspect, text
+    from sqlalchemy import text
 
     with store.engine.connect() as conn:
-        if not inspect(conn).has_table(APSCHEDULER_TABLE):
-            return {}
         rows = conn.execute(text(f"SELECT id, next_run_time FROM {APSCHEDULER_TABLE}"))
-        return {r[0]: datetime.fromtimestamp(r[1], UTC) for r in rows if r[1] is not None}
+        return {r[0]: datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None
+                for r in rows if include_paused or r[1] is not None}
 
 
-def next_fire_of(row: Schedule, now: datetime, stored: dict[str, datetime]) -> datetime | None:
+def next_fire_of(row: Schedule, now: datetime, stored: dict[str, datetime | None]
+                 ) -> datetime | None:
     return stored.get(row.id) or specs.next_fire(trigger_of(row), now)
 
 

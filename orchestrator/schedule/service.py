@@ -150,7 +150,11 @@ class SchedulerService:
 
     # ---- jobs ------------------------------------------------------------------------
     def sync(self) -> None:
-        """Make APScheduler's jobs match the active schedules."""
+        """Make APScheduler's jobs match the active schedules.
+
+        Schedules are immutable (a change is remove + add, with a new id), so comparing
+        ids is enough — read straight from the job table, without unpickling every job
+        under APScheduler's job-store lock (which would stall due fires)."""
         from orchestrator.schedule.aps import FIRE_REF
 
         rows = schedules.active(self.store)
@@ -158,13 +162,12 @@ class SchedulerService:
             fired = set(s.exec(select(ScheduleFire.schedule_id).where(
                 col(ScheduleFire.schedule_id).in_(
                     [r.id for r in rows if r.kind == ScheduleKind.DATE]))))
-        jobs = {j.id: j for j in self._scheduler.get_jobs()}
+        jobs = set(schedules.stored_next_runs(self.store, include_paused=True))
         for row in rows:
-            rev = f"{row.kind}|{row.expr}|{row.timezone}|{row.start_at.isoformat()}"
-            job = jobs.pop(row.id, None)
-            if job is not None and job.kwargs.get("rev") == rev:
+            if row.id in jobs:
+                jobs.discard(row.id)
                 continue
-            if job is None and row.kind == ScheduleKind.DATE and row.id in fired:
+            if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
             trigger = schedules.trigger_of(row)
             first = trigger.get_next_fire_time(None, row.created_at)
@@ -172,7 +175,7 @@ class SchedulerService:
                 continue
             self._scheduler.add_job(FIRE_REF, trigger=trigger, id=row.id,
                                     name=f"{row.action} {row.target}@{row.env}",
-                                    kwargs={"schedule_id": row.id, "rev": rev},
+                                    kwargs={"schedule_id": row.id},
                                     replace_existing=True, next_run_time=first)
         for stale in jobs:
             with contextlib.suppress(Exception):  # another scheduler removed it first
