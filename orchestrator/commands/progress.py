@@ -58,6 +58,8 @@ class ConsoleReporter:
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
             f"RPO {format_duration(summary.get('rpo_s'))}, "
             f"lost writes {'—' if lost is None else lost} · {verdict}")
+        if summary.get("error") and summary.get("status") != "succeeded":
+            self.console.print(f"    [red]{summary['error']}[/]")
 
     def note(self, message: str) -> None:
         self.console.print(f"  [dim]{message}[/]")
