@@ -1,10 +1,10 @@
 """Fire lag of `drill scheduler run` with 1,000 schedules (target: p99 ≤ 1 s).
 
-Fire lag = ``claimed_at − scheduled_at`` of each fire row: how late the scheduler
+Fire lag = ``claimed_at - scheduled_at`` of each fire row: how late the scheduler
 claims a fire after its scheduled instant (APScheduler wake-up, job store query,
 exactly-once claim in the evidence DB). The drill run itself is not part of it: the
 launcher here returns at once, so the numbers isolate the scheduler. (A real fire
-then starts a `drill run` child process, ~1–3 s of Python start-up; see
+then starts a `drill run` child process, ~1-3 s of Python start-up; see
 cli_startup.py.)
 
 1,000 ``every INTERVAL`` schedules are created with their anchors spread evenly over
@@ -32,13 +32,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from orchestrator.config import EnvironmentConfig, ProviderKind, Settings  # noqa: E402
-from orchestrator.evidence.models import utcnow  # noqa: E402
-from orchestrator.evidence.store import EvidenceStore  # noqa: E402
-from orchestrator.notify.webhook import WebhookNotifier  # noqa: E402
-from orchestrator.schedule.launcher import RunRequest, RunResult  # noqa: E402
-from orchestrator.schedule.models import Schedule, ScheduleFire  # noqa: E402
-from orchestrator.schedule.service import SchedulerService  # noqa: E402
+from sqlmodel import select
+
+from orchestrator.config import EnvironmentConfig, ProviderKind, Settings
+from orchestrator.evidence.models import utcnow
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.notify.webhook import WebhookNotifier
+from orchestrator.schedule.launcher import RunRequest, RunResult
+from orchestrator.schedule.models import Schedule, ScheduleFire
+from orchestrator.schedule.service import SchedulerService
 
 
 class ReturnAtOnce:
@@ -59,7 +61,7 @@ class ReturnAtOnce:
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -90,7 +92,7 @@ def main() -> None:
     time.sleep(max(0.0, (first - utcnow()).total_seconds()) + args.duration)
     svc.stop()
     with store.session() as s:
-        fires = list(s.exec(__import__("sqlmodel").select(ScheduleFire)))
+        fires = list(s.exec(select(ScheduleFire)))
     lags = [f.lag_s for f in fires if f.lag_s is not None and f.status == "succeeded"]
     result: dict[str, Any] = {
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
