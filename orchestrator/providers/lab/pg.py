@@ -10,6 +10,7 @@ signal to the process group is a whole-host failure. Instance-specific settings
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import struct
@@ -29,6 +30,8 @@ max_wal_senders = 10
 max_replication_slots = 10
 hot_standby = on
 wal_keep_size = 256MB
+min_wal_size = 4MB
+max_wal_size = 64MB
 wal_retrieve_retry_interval = 200ms
 wal_receiver_status_interval = 1s
 archive_mode = on
@@ -36,6 +39,7 @@ fsync = off
 full_page_writes = on
 shared_buffers = 16MB
 max_connections = 100
+dynamic_shared_memory_type = mmap
 log_line_prefix = '%m [%p] '
 """
 
@@ -55,13 +59,42 @@ def make_dir(path: Path) -> Path:
     return path
 
 
-def initdb(data: Path, vault_wal: Path) -> None:
+def initdb(data: Path) -> None:
     make_dir(data)
     pgbin.run([pgbin.tool("initdb"), "-D", str(data), "-U", DB_USER, "-A", "trust",
-               "--no-sync", "-E", "UTF8", "--no-instructions"])
-    conf = BASE_CONF + f"archive_command = 'test ! -f {vault_wal}/%f && cp %p {vault_wal}/%f'\n"
+               "--no-sync", "-E", "UTF8", "--no-instructions", "--wal-segsize=1"])
     with open(data / "postgresql.conf", "a") as fh:
-        fh.write(conf)
+        fh.write(BASE_CONF)
+
+
+def copy_cluster(src: Path, dest: Path, vault_wal: Path) -> None:
+    """Copy a shut-down cluster (a valid base for a primary *and* its standbys: same
+    system identifier, same checkpoint) and point its archiving at the vault."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    give(dest.parent)  # only the parent: a recursive hand-over would rewalk other clusters
+    pgbin.run(["cp", "-a", str(src), str(dest)])
+    with open(dest / "postgresql.conf", "a") as fh:
+        fh.write(f"archive_command = 'test ! -f {vault_wal}/%f && cp %p {vault_wal}/%f'\n")
+
+
+def give(*paths: Path) -> None:
+    """Hand single files/directories (not their contents) to the server user."""
+    user = pgbin.run_as_user()
+    if user is not None:
+        for path in paths:
+            os.chown(path, user.pw_uid, user.pw_gid)
+
+
+def make_standby(data: Path, app_name: str, upstream_port: int) -> None:
+    """Turn a copied data directory into a streaming standby of ``upstream_port``."""
+    auto = data / "postgresql.auto.conf"
+    keep = auto.read_text() if auto.exists() else ""
+    lines = [ln for ln in keep.splitlines() if not ln.startswith("primary_conninfo")]
+    lines.append(f"primary_conninfo = '{conninfo(upstream_port, application_name=app_name)}'")
+    auto.write_text("\n".join(lines) + "\n")
+    (data / "standby.signal").write_text("")
+    give(auto, data / "standby.signal")
 
 
 def start(name: str, data: Path, port: int, log: Path, archive: bool = True,
@@ -139,13 +172,7 @@ def basebackup_standby(src_port: int, data: Path, app_name: str, upstream_port: 
     make_dir(data)
     pgbin.run([pgbin.tool("pg_basebackup"), "-d", conninfo(src_port), "-D", str(data),
                "-X", "stream", "-c", "fast", "--no-sync"], timeout=120)
-    auto = data / "postgresql.auto.conf"
-    keep = auto.read_text() if auto.exists() else ""
-    lines = [ln for ln in keep.splitlines() if not ln.startswith("primary_conninfo")]
-    lines.append(f"primary_conninfo = '{conninfo(upstream_port, application_name=app_name)}'")
-    auto.write_text("\n".join(lines) + "\n")
-    (data / "standby.signal").write_text("")
-    pgbin.hand_over(data)
+    make_standby(data, app_name, upstream_port)
 
 
 def promote(port: int) -> None:

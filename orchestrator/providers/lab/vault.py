@@ -72,6 +72,23 @@ def create_backup(vault: Path, source_port: int, source: str, label: str = "on-d
     return entry
 
 
+def add_cold_backup(vault: Path, tar: Path, source: str) -> dict[str, Any]:
+    """Record the tar of a cleanly shut-down cluster as a recovery point (lab up)."""
+    now = datetime.now(UTC)
+    backup_id = f"{now:%Y%m%dT%H%M%S%f}"
+    target = vault / "base" / backup_id
+    target.mkdir(parents=True)
+    shutil.copyfile(tar, target / "base.tar")
+    pgbin.hand_over(target)
+    entry = {"id": backup_id, "label": "lab-up (cold copy of the initial cluster)",
+             "source": source, "started_at": now.isoformat(), "ended_at": now.isoformat(),
+             "timeline": 1, "files": {"base.tar": _sha256(target / "base.tar")}}
+    doc = manifest(vault)
+    doc["backups"].append(entry)
+    _save_manifest(vault, doc)
+    return entry
+
+
 def verify(vault: Path, entry: dict[str, Any]) -> None:
     """Check every file of a recovery point against its recorded sha256."""
     base = vault / "base" / entry["id"]
