@@ -104,6 +104,10 @@ def fire(ctx: FireContext, schedule_id: str, scheduled_at: datetime) -> str:
     window = active_window(ctx.windows, scheduled_at)
     if window is not None and sched.action != ScheduleAction.GAMEDAY_ANNOUNCE:
         skip(ctx, sched, row, f"blackout window {window.name!r}")
+        if sched.action == ScheduleAction.GAMEDAY_RUN:
+            from orchestrator.schedule import gameday
+
+            gameday.mark_skipped(ctx, sched.target, f"blackout window {window.name!r}")
         return FireStatus.SKIPPED.value
     if sched.action == ScheduleAction.RUN:
         return run_scheduled(ctx, sched, row).value

@@ -192,3 +192,10 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
                       {"gameday": gid, "summary": row.summary}, failed=not ok),
                _urls(ctx.store, gid))
     return FireStatus.SUCCEEDED if ok else FireStatus.FAILED
+
+
+def mark_skipped(ctx: FireContext, gid: str, reason: str) -> None:
+    row = get(ctx.store, gid)
+    row.status, row.ended_at = GameDayStatus.SKIPPED.value, ctx.clock()
+    row.summary = {"skipped": reason, "runs": []}
+    ctx.store.add(row)

@@ -164,3 +164,39 @@ def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer)
     with store.session() as s:
         (f,) = s.exec(select(Finding).where(Finding.kind == "scheduled_run_failed"))
     assert f.drill == "tiny" and "step failed" in (f.detail or "")
+
+
+def test_gameday_is_announced_run_and_summarised(workdir: Path, hook: HookServer) -> None:
+    from orchestrator.schedule import gameday
+
+    other = HookServer()
+    try:
+        with time_machine.travel(T0, tick=False) as tm:
+            svc, launcher, store = _service(workdir, hook)
+            gd = gameday.create(svc.settings, store, date="2030-01-08T10:00", drills=["qdr"],
+                                participants=["alice", "bob"], env="lab",
+                                notify=[other.url("/hook/gd-token")], title="Q1 game day",
+                                announce_before="1d", timezone=None, yes=False,
+                                who="tester", now=utcnow())
+            svc.start()
+            try:
+                _advance(tm, svc, datetime(2030, 1, 7, 10, 0, 1, tzinfo=UTC))
+                wait_for(lambda: gameday.get(store, gd.id).status == "announced",
+                         what="the announcement")
+                assert launcher.calls == []
+                _advance(tm, svc, datetime(2030, 1, 8, 10, 0, 1, tzinfo=UTC))
+                wait_for(lambda: gameday.get(store, gd.id).status == "completed",
+                         what="the game day run")
+            finally:
+                svc.stop()
+        (call,) = launcher.calls
+        assert (call[0].target, call[0].trigger, call[0].gameday_id) == ("qdr", "gameday", gd.id)
+        done = gameday.get(store, gd.id)
+        assert done.summary is not None and done.summary["succeeded"] == 1
+        # both the drill.yaml-wide hook and the game day's own hook got both messages
+        for server in (hook, other):
+            assert server.events() == ["drill_gameday_announce", "drill_gameday_summary"]
+        announce = other.posts[0]["metadata"]["event_payload"]
+        assert announce["participants"] == ["alice", "bob"] and announce["drills"] == ["qdr"]
+    finally:
+        other.close()
