@@ -56,7 +56,8 @@ class Stack:
 
     def attrs(self, address: str) -> dict[str, Any]:
         for res in self.state["resources"]:
-            base = f"{res.get('module') + '.' if res.get('module') else ''}{res['type']}.{res['name']}"
+            prefix = f"{res['module']}." if res.get("module") else ""
+            base = f"{prefix}{res['type']}.{res['name']}"
             for inst in res["instances"]:
                 idx = inst.get("index_key")
                 if address in (base if idx is None else f"{base}[{idx}]", base):

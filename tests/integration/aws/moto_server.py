@@ -32,9 +32,10 @@ class MotoServer:
     def start(self) -> MotoServer:
         env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording),
                    AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
-        exe = Path(sys.executable).with_name("moto_server")
-        self.proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     env=env, stdout=subprocess.DEVNULL,
+        repo = Path(__file__).resolve().parents[3]
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.aws.moto_main",
+                                      "-H", "127.0.0.1", "-p", str(self.port)],
+                                     env=env, cwd=repo, stdout=subprocess.DEVNULL,
                                      stderr=(self.workdir / "moto.log").open("wb"))
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -72,7 +73,7 @@ class MotoServer:
         if self.proc is not None:
             self.proc.terminate()
             try:
-                self.proc.wait(10)
+                self.proc.wait(2)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
 

@@ -86,7 +86,9 @@ def build(url: str) -> dict[str, Any]:
     dr_desc = _client(url, "rds", DR).describe_db_instances(
         DBInstanceIdentifier="prod-db-dr")["DBInstances"][0]
     resources.append(_res("aws_db_instance", "primary", _db_attrs(desc["prod-db"])))
-    resources.append(_res("aws_db_instance", "read_replica", _db_attrs(desc[ro["DBInstanceIdentifier"]])))
+    ro_attrs = _db_attrs(desc[ro["DBInstanceIdentifier"]])
+    ro_attrs["multi_az"] = False  # an in-region read replica, single-AZ
+    resources.append(_res("aws_db_instance", "read_replica", ro_attrs))
     resources.append(_res("aws_db_instance", "replica", _db_attrs(dr_desc),
                           module="module.dr", alias="dr"))
     del dr
