@@ -45,10 +45,14 @@ def test_az_loss_takes_its_app_down_and_the_lb_serves_from_the_other(lab: LabHan
     assert states["app-use1-az1"] == "down"
     wait_until(lambda: lab.state().primary == "use1-az2", 30, "failover out of the lost AZ")
     wait_until(lambda: _get(lb + "/health")[0] == 200, 30, "LB healthy again")
+
+    def health() -> dict[str, bool]:
+        return {b["name"]: b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]}
+
+    wait_until(lambda: health() == {"app-use1-az1": False, "app-use1-az2": True}, 30,
+               "the LB to take the lost AZ's target out")
     backends = {_get(lb + "/health")[1] for _ in range(8)}
     assert backends == {"app-use1-az2"}
-    health = {b["name"]: b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]}
-    assert health == {"app-use1-az1": False, "app-use1-az2": True}
     req = urllib.request.Request(lb + "/write", data=b"", method="POST")
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert json.loads(resp.read())["instance"] == "app-use1-az2"
