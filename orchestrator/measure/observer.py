@@ -70,6 +70,7 @@ DEFAULT_PLAN = [ProbePlan("sql", "db", True), ProbePlan("http", "app", True),
                 ProbePlan("tcp", "db", False)]
 # scenario kinds whose recovery is a new instance named by an action's output
 RESTORE_KINDS = {"backup-restore"}
+WARM_UP_ACKS = 3  # acknowledged heartbeats before the observer lets the drill go on
 
 
 def stability_window(interval_s: float) -> float:
@@ -140,9 +141,24 @@ class ProbeObserver:
                 self.notes["heartbeat_table"] = f"could not create: {exc}"
         for loop in self.loops:
             loop.start()
+        self._warm_up()
         self._status_thread = threading.Thread(target=self._status_loop, daemon=True,
                                                name="probe-status")
         self._status_thread.start()
+
+    def _warm_up(self, limit_s: float = 3.0) -> None:
+        """Return once there is a baseline: a few acknowledged heartbeats, a sample per probe.
+
+        Without it a fault injected right after start (a DROP TABLE takes milliseconds)
+        would leave RPO measured against an empty ledger: 0, but proving nothing.
+        """
+        end = time.time() + max(limit_s, 3 * self.deadline_s)
+        while time.time() < end:
+            beats_ok = self._heartbeat is None or len(self.ledger) >= WARM_UP_ACKS
+            if beats_ok and all(lp.last() is not None for lp in self.loops):
+                return
+            time.sleep(self.interval_s / 4)
+        self.notes["warm_up"] = "no steady baseline before the first step"
 
     def mark(self, name: str, at: datetime) -> None:
         with self._lock:
