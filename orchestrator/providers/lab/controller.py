@@ -31,7 +31,7 @@ from orchestrator.providers.lab.state import Component, LabState, ground_truth, 
 TICK_S = 0.1
 
 
-def failover(root: Path, expected_primary: str, reason: str) -> str | None:
+def failover(root: Path, expected_primary: str, reason: str, quiet: bool = False) -> str | None:
     """Promote the standby in place of ``expected_primary``; the new primary's name."""
     with locked(root) as st:
         if st.primary != expected_primary or st.region_isolated():
@@ -41,7 +41,8 @@ def failover(root: Path, expected_primary: str, reason: str) -> str | None:
             return None  # came back while we waited for the lock
         standby = st.components.get(st.standby or "")
         if standby is None or not pg.alive(standby.port or 0):
-            ground_truth(root, "failover_impossible", primary=old.name, reason="no standby")
+            if not quiet:
+                ground_truth(root, "failover_impossible", primary=old.name, reason="no standby")
             return None
         ground_truth(root, "primary_death_detected", primary=old.name, reason=reason)
         procs.signal_group(old.pid, old.start_ticks, signal.SIGKILL)
@@ -99,16 +100,20 @@ class Controller:
         self.silent_since: dict[str, float] = {}
         self.last_backup = time.monotonic()
         self.backup_thread: threading.Thread | None = None
+        self.stuck: str | None = None  # a dead primary with no standby to promote
 
     def watch(self, name: str, port: int, delay: float) -> bool:
         """True once ``name`` has been silent for ``delay`` seconds."""
         if pg.alive(port):
             self.silent_since.pop(name, None)
+            if self.stuck == name:
+                self.stuck = None
             return False
         now = time.monotonic()
         if name not in self.silent_since:
             self.silent_since[name] = now
-            ground_truth(self.root, "unreachable", component=name)
+            if self.stuck != name:
+                ground_truth(self.root, "unreachable", component=name)
         return now - self.silent_since[name] >= delay
 
     def tick(self) -> None:
@@ -118,8 +123,12 @@ class Controller:
         primary = st.comp(st.primary)
         if primary.desired != "down" and self.watch(primary.name, primary.port or 0,
                                                   st.detection_delay_s):
-            failover(self.root, primary.name, "primary unreachable")
-            self.silent_since.clear()  # after a failed attempt: retry after another delay
+            quiet = self.stuck == primary.name
+            if failover(self.root, primary.name, "primary unreachable", quiet) is None:
+                self.stuck = primary.name  # retried every delay, reported once
+            else:
+                self.stuck = None
+            self.silent_since.clear()
             return
         if st.standby and self.watch(st.standby, st.comp(st.standby).port or 0,
                                      st.detection_delay_s):
