@@ -19,6 +19,11 @@ from orchestrator.engine.plan import RunPlan
 
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
+# what AwsProvider.prepare needs to find and undo a crashed run's leftovers (sweep.py)
+CLEANUP = ("ec2:DescribeNetworkAcls", "ec2:ReplaceNetworkAclAssociation",
+           "ec2:DeleteNetworkAcl", "rds:DescribeDBInstances", "rds:DeleteDBInstance",
+           "autoscaling:UpdateAutoScalingGroup", "autoscaling:ResumeProcesses")
+
 # chaosaws / orchestrator.chaos activities used by experiments → IAM actions
 CHAOS_FUNCTIONS: dict[str, tuple[str, ...]] = {
     "chaosaws.rds.actions.reboot_db_instance": ("rds:RebootDBInstance",),
@@ -88,6 +93,10 @@ def policy(plan: RunPlan, env: EnvironmentConfig) -> dict[str, Any]:
         statements.append({"Sid": "Drill" + "".join(w.capitalize() for w in
                                                     re.split(r"[^a-z0-9]", service)),
                            "Effect": "Allow", "Action": acts, "Resource": "*"})
+    if plan.mutating and any(sc.runbook is not None for sc in plan.scenarios):
+        statements.append({"Sid": "DrillCleanupLeftovers", "Effect": "Allow",
+                           "Action": sorted(CLEANUP), "Resource": "*"})
+        # drill itself only deletes what carries its drill:created-by tag (rds.delete_tagged)
     state = env.terraform.state if env.terraform else ""
     if state.startswith("s3://"):
         statements.append({"Sid": "DrillReadTerraformState", "Effect": "Allow",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ class Stack:
     moto: MotoServer
     state: dict[str, Any]
     dir: Path
+    run_requests: list[dict[str, Any]] = field(default_factory=list)
 
     def client(self, service: str, region: str = "us-east-1") -> Any:
         return stack_mod._client(self.url, service, region)

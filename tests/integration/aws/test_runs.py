@@ -4,6 +4,7 @@ calls, as the moto server itself recorded them, and rollbacks that restore the s
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -13,9 +14,13 @@ from tests.integration.aws.conftest import Stack, drill
 pytestmark = pytest.mark.aws
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
+def _run(capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str
+         ) -> tuple[int, dict[str, Any]]:
+    """Run drill; keep exactly the requests the run made (the test's own excluded)."""
     capsys.readouterr()
+    stack.moto._post("/moto-api/recorder/reset-recording")
     code = drill("run", *argv, "--json")
+    stack.run_requests = stack.moto.requests()
     out = capsys.readouterr()
     return code, json.loads(out.out) if out.out.strip() else {"stderr": out.err}
 
@@ -28,7 +33,7 @@ def _detail(capsys: pytest.CaptureFixture[str], run_id: str) -> dict[str, Any]:
 
 def _mutations(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
     out = []
-    for r in stack.moto.requests():
+    for r in stack.run_requests:
         op = r["operation"]
         if not op.startswith(("Describe", "List", "Get", "GET ")):
             out.append((op, r))
@@ -36,7 +41,7 @@ def _mutations(stack: Stack) -> list[tuple[str, dict[str, Any]]]:
 
 
 def test_rds_failover(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc = _run(capsys, "rds-failover", "--env", "aws", "--yes")
+    code, doc = _run(capsys, aws_stack, "rds-failover", "--env", "aws", "--yes")
     assert code == 0, doc
     muts = _mutations(aws_stack)
     assert [m[0] for m in muts] == ["RebootDBInstance"]
@@ -50,6 +55,7 @@ def test_rds_failover(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> N
     assert sc["rpo_s"] is None
     rollback = [s for s in detail["steps"] if s["phase"] == "rollback"]
     assert rollback[0]["action"] == "db.reprotect" and rollback[0]["output"]["noop"] is True
+    assert_policy_covers(aws_stack, "rds-failover", capsys)
 
 
 def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
@@ -63,7 +69,7 @@ def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureF
                 for r in s["ResourceRecords"]]
 
     original = record()
-    code, doc = _run(capsys, "region-promotion", "--env", "aws", "--yes")
+    code, doc = _run(capsys, aws_stack, "region-promotion", "--env", "aws", "--yes")
     assert code == 0, doc
     ops = [(m[0], m[1]["region"]) for m in _mutations(aws_stack)]
     change = [o for o in ops if o[0].startswith("POST") and "/rrset" in o[0]]
@@ -81,11 +87,12 @@ def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureF
     repoint = steps["point the global record at the promoted replica"]["output"]
     dr_endpoint = aws_stack.attrs("module.dr.aws_db_instance.replica")["address"]
     assert repoint["values"] == [dr_endpoint] and repoint["previous"] == original
+    assert_policy_covers(aws_stack, "region-promotion", capsys)
 
 
 def test_backup_restore_new_tagged_instance_then_deleted(
         aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc = _run(capsys, "backup-restore", "--env", "aws", "--yes")
+    code, doc = _run(capsys, aws_stack, "backup-restore", "--env", "aws", "--yes")
     assert code == 0, doc
     muts = _mutations(aws_stack)
     assert [m[0] for m in muts] == ["RestoreDBInstanceFromDBSnapshot", "DeleteDBInstance"]
@@ -100,10 +107,11 @@ def test_backup_restore_new_tagged_instance_then_deleted(
     names = {d["DBInstanceIdentifier"] for d in
              aws_stack.client("rds").describe_db_instances()["DBInstances"]}
     assert new not in names and "prod-db" in names
+    assert_policy_covers(aws_stack, "backup-restore", capsys)
 
 
 def test_backup_restore_keep(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    code, doc = _run(capsys, "backup-restore", "--env", "aws", "--yes", "--keep")
+    code, doc = _run(capsys, aws_stack, "backup-restore", "--env", "aws", "--yes", "--keep")
     assert code == 0, doc
     assert [m[0] for m in _mutations(aws_stack)] == ["RestoreDBInstanceFromDBSnapshot"]
 
@@ -126,7 +134,7 @@ def test_az_loss_nacl_swap_and_restore(aws_stack: Stack, capsys: pytest.CaptureF
     asg = aws_stack.client("autoscaling")
     zones_before = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0][
         "VPCZoneIdentifier"]
-    code, doc = _run(capsys, "az-loss", "--env", "aws", "--yes")
+    code, doc = _run(capsys, aws_stack, "az-loss", "--env", "aws", "--yes")
     assert code == 0, doc
     ops = [m[0] for m in _mutations(aws_stack)]
     assert ops == (["CreateNetworkAcl"] + ["ReplaceNetworkAclAssociation"] * len(subnets)
@@ -142,3 +150,36 @@ def test_az_loss_nacl_swap_and_restore(aws_stack: Stack, capsys: pytest.CaptureF
     assert iso["asg"]["subnets_now"] and all(s not in subnets for s in iso["asg"]["subnets_now"])
     assert len(ec2.describe_network_acls(Filters=[
         {"Name": "tag:drill:created-by", "Values": ["drill"]}])["NetworkAcls"]) == 0
+    assert_policy_covers(aws_stack, "az-loss", capsys)
+
+
+# ---- the generated IAM policy covers every call the runs made -------------------------
+_ROUTE53_REST = {("POST", "rrset"): "ChangeResourceRecordSets",
+                 ("GET", "rrset"): "ListResourceRecordSets", ("GET", "change"): "GetChange"}
+_PREFIX = {"monitoring": "cloudwatch"}
+
+
+def iam_actions(stack: Stack) -> set[str]:
+    out = set()
+    for r in stack.run_requests:
+        op, service = r["operation"], r["service"]
+        if service == "route53":
+            method, path = op.split(" ", 1)
+            kind = "rrset" if "/rrset" in path else "change" if "/change/" in path else path
+            op = _ROUTE53_REST[(method, kind)]
+        out.add(f"{_PREFIX.get(service, service)}:{op}")
+    return out
+
+
+def assert_policy_covers(stack: Stack, runbook: str, capsys: pytest.CaptureFixture[str]
+                         ) -> None:
+    """`drill iam-policy` grants every call the run made (as the server recorded them)."""
+    used = iam_actions(stack)
+    capsys.readouterr()
+    assert drill("iam-policy", runbook, "--env", "aws") == 0
+    policy = json.loads(capsys.readouterr().out)
+    assert policy["Version"] == "2012-10-17"
+    granted = {a for st in policy["Statement"] for a in st["Action"]}
+    assert all(st["Effect"] == "Allow" and st["Resource"] for st in policy["Statement"])
+    assert used <= granted, f"not granted: {sorted(used - granted)}"
+    assert all(re.match(r"^[a-z0-9-]+:[A-Za-z0-9]+$", a) for a in granted)
