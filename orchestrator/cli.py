@@ -16,6 +16,7 @@ import typer
 from orchestrator import __version__
 from orchestrator.commands import defs, lab, run, runbook, runs
 from orchestrator.commands import gameday, schedule, scheduler, status
+from orchestrator.commands import iam, inventory
 from orchestrator.commands import evidence, findings, report
 from orchestrator.commands.common import AppState
 
@@ -67,6 +68,8 @@ app.add_typer(schedule.app, name="schedule")
 app.add_typer(scheduler.app, name="scheduler")
 app.add_typer(gameday.app, name="gameday")
 app.command("status")(status.status)
+app.command("inventory")(inventory.inventory)
+app.command("iam-policy")(iam.iam_policy)
 app.add_typer(runbook.app, name="runbook")
 app.add_typer(lab.app, name="lab")
 
