@@ -3,7 +3,7 @@
 Each DR scenario runs N times (default 20) through the real CLI on a real lab. For
 every run:
 
-* **RTO error** = the probes' "service restored" instant − the lab's own record of
+* **RTO error** = the probes' "service restored" instant - the lab's own record of
   the moment it restored service (``.drill/lab/ground-truth.jsonl``: the endpoint
   repointed by the failover controller, the global record repointed, the restored
   instance ready). Both RTOs are measured from the same fault mark, so this is also
