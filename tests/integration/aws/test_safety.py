@@ -1,0 +1,119 @@
+"""Safety on AWS: protected environments, plan makes no call, isolated mode, leftovers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.integration.aws.conftest import Stack, drill
+
+pytestmark = pytest.mark.aws
+
+READS = ("Describe", "List", "Get", "GET ")
+
+
+def _mutating(stack: Stack) -> list[str]:
+    return [r["operation"] for r in stack.moto.requests()
+            if not r["operation"].startswith(READS)]
+
+
+@pytest.mark.parametrize("runbook", ["rds-failover", "az-loss", "region-promotion"])
+def test_protected_env_refuses_without_yes(runbook: str, aws_stack: Stack,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert drill("run", runbook, "--env", "prot") == 2
+    err = capsys.readouterr().err
+    assert "drill: error: environment 'prot' is protected" in err and "--yes" in err
+    assert aws_stack.moto.requests() == []  # not even a read: refused before any client
+
+
+def test_protected_env_with_yes_records_the_approval(aws_stack: Stack,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlmodel import select
+
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.models import Approval
+    from orchestrator.evidence.store import EvidenceStore
+
+    assert drill("run", "rds-failover", "--env", "prot", "--yes", "--json") == 0
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    assert _mutating(aws_stack) == ["RebootDBInstance"]
+    store = EvidenceStore(load_settings().database_url())
+    with store.session() as s:
+        approvals = list(s.exec(select(Approval).where(Approval.run_id == run_id)))
+    assert len(approvals) == 1 and approvals[0].env == "prot"
+
+
+def test_chaos_activity_on_protected_env_needs_approval(aws_stack: Stack) -> None:
+    from chaoslib.exceptions import InterruptExecution
+
+    from orchestrator.chaos import db
+
+    with pytest.raises(InterruptExecution, match="protected"):
+        db.failover(configuration={"drill_env": "prot",
+                                   "drill_config": str(aws_stack.dir / "drill.yaml")})
+    assert _mutating(aws_stack) == []
+    out = db.failover(configuration={"drill_env": "prot", "drill_yes": True,
+                                     "drill_config": str(aws_stack.dir / "drill.yaml")})
+    assert out["operation"] == "RebootDBInstance" and _mutating(aws_stack) == [
+        "RebootDBInstance"]
+
+
+def test_plan_lists_calls_and_makes_none(aws_stack: Stack,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert drill("plan", "rds-failover", "--env", "prot", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["needs_confirmation"] is True
+    calls = [c for st in doc["scenarios"][0]["steps"] for c in st["calls"]]
+    reboot = [c for c in calls if c["operation"] == "RebootDBInstance"]
+    assert reboot == [{"target": "rds (us-east-1)", "operation": "RebootDBInstance",
+                       "arguments": {"DBInstanceIdentifier": "prod-db", "ForceFailover": True},
+                       "mutating": True}]
+    assert aws_stack.moto.requests() == []
+
+
+def test_isolated_promotion_clones_and_leaves_production_alone(
+        aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    code = drill("run", "region-promotion", "--env", "aws", "--yes", "--mode", "isolated",
+                 "--json")
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0, doc
+    muts = [(r["operation"], r["params"].get("DBInstanceIdentifier"))
+            for r in aws_stack.moto.requests() if not r["operation"].startswith(READS)]
+    assert [m[0] for m in muts] == ["CreateDBInstanceReadReplica", "PromoteReadReplica",
+                                    "DeleteDBInstance"]
+    clone = muts[0][1]
+    assert clone.startswith("drill-") and all(m[1] == clone for m in muts)
+    dr = aws_stack.client("rds", "us-west-2").describe_db_instances()["DBInstances"]
+    assert [d["DBInstanceIdentifier"] for d in dr] == ["prod-db-dr"]
+    assert dr[0]["ReadReplicaSourceDBInstanceIdentifier"]  # still replicating
+
+
+def test_next_run_cleans_up_a_crashed_runs_leftovers(aws_stack: Stack,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """A run that died mid-AZ-loss left a deny-all ACL and a restored instance behind."""
+    from orchestrator.config import load_settings
+    from orchestrator.providers.aws.provider import AwsProvider
+    from orchestrator.providers.base import StepContext
+
+    settings = load_settings()
+    name, env = settings.environment("aws")
+    ec2 = aws_stack.client("ec2")
+    before = {a["SubnetId"]: acl["NetworkAclId"]
+              for acl in ec2.describe_network_acls()["NetworkAcls"] for a in acl["Associations"]}
+    provider = AwsProvider(name, env, settings)
+    ctx = StepContext(run_id="r-crashed", scenario_id="az-loss", mode="live", deadline_s=60)
+    provider.execute("az.isolate", {"az": "us-east-1b"}, ctx)
+    provider.execute("db.restore", {"source": "primary_db", "point_in_time": "latest"}, ctx)
+    provider.close()
+    assert {a["SubnetId"]: acl["NetworkAclId"] for acl in ec2.describe_network_acls()[
+        "NetworkAcls"] for a in acl["Associations"]} != before
+
+    assert drill("run", "rds-failover", "--env", "aws", "--yes") == 0
+    assert "left by run r-crashed" in capsys.readouterr().err
+    after = {a["SubnetId"]: acl["NetworkAclId"]
+             for acl in ec2.describe_network_acls()["NetworkAcls"] for a in acl["Associations"]}
+    assert after == before
+    names = [d["DBInstanceIdentifier"] for d in
+             aws_stack.client("rds").describe_db_instances()["DBInstances"]]
+    assert not any(n.startswith("drill-r-crashed") for n in names)
