@@ -14,10 +14,22 @@ from typing import Annotated
 import typer
 
 from orchestrator import __version__
-from orchestrator.commands import defs, lab, run, runbook, runs
-from orchestrator.commands import gameday, schedule, scheduler, status
-from orchestrator.commands import iam, inventory
-from orchestrator.commands import evidence, findings, report
+from orchestrator.commands import (
+    defs,
+    evidence,
+    findings,
+    gameday,
+    iam,
+    inventory,
+    lab,
+    report,
+    run,
+    runbook,
+    runs,
+    schedule,
+    scheduler,
+    status,
+)
 from orchestrator.commands.common import AppState
 
 app = typer.Typer(

@@ -4,6 +4,6 @@ A feature adding tables (scheduling, hash chain, game days…) adds its module h
 and an Alembic revision under ``migrations/versions``.
 """
 
-import orchestrator.evidence.chain  # noqa: F401
-import orchestrator.evidence.models  # noqa: F401
+import orchestrator.evidence.chain
+import orchestrator.evidence.models
 import orchestrator.schedule.models  # noqa: F401

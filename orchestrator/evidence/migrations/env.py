@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import orchestrator.evidence.models  # noqa: F401  (registers the tables)
+import orchestrator.evidence.models
 import orchestrator.evidence.schema  # noqa: F401  (every table module)
 
 target_metadata = SQLModel.metadata
