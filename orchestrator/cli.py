@@ -54,7 +54,8 @@ def _version(value: bool) -> None:
 def root(
     ctx: typer.Context,
     config: Annotated[str | None, typer.Option(
-        "--config", "-c", help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
+        "--config", "-c", metavar="FILE",
+        help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
         envvar=None)] = None,
     traceback: Annotated[bool, typer.Option("--traceback", help="show full tracebacks")] = False,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
