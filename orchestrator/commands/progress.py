@@ -78,18 +78,45 @@ class ConsoleReporter:
         return answer in {"done", "y", "yes", "ok"}
 
 
+def _short(seconds: float | None) -> str:
+    """Objectives are round numbers: ``2m``, ``4h``, ``0s`` rather than ``2m 00s``."""
+    if seconds is None:
+        return "—"
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s" if seconds < 60 else format_duration(seconds)
+
+
+def _against(value: float | None, objective: float | None) -> str:
+    """A measured duration, red when it exceeds its objective."""
+    text = format_duration(value)
+    if value is not None and objective is not None:
+        return f"[red]{text}[/]" if value > objective else f"[green]{text}[/]"
+    return text
+
+
 def summary_table(doc: dict[str, Any]) -> Any:
+    """The final table: per scenario, what the probes measured against its objectives."""
     from rich.table import Table
 
-    table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left")
-    for col in ("scenario", "status", "RTO", "RPO", "lost writes", "objective", "met?"):
-        table.add_column(col)
+    met_count = sum(1 for sc in doc["scenarios"] if sc["met"] is True)
+    table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left",
+                  caption=f"{met_count}/{len(doc['scenarios'])} scenario(s) met their "
+                          "objectives (measured by independent probes)", caption_justify="left")
+    table.add_column("scenario", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("RTO", justify="right", no_wrap=True)
+    table.add_column("RPO", justify="right", no_wrap=True)
+    table.add_column("lost\nwrites", justify="right", no_wrap=True)
+    table.add_column("objective\nRTO / RPO", no_wrap=True)
+    table.add_column("met?", no_wrap=True)
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
-        objective = (f"RTO ≤ {format_duration(obj['rto_s'])}, RPO ≤ {format_duration(obj['rpo_s'])}"
+        objective = (f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}"
                      if obj["rto_s"] is not None or obj["rpo_s"] is not None else "—")
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[sc["met"]]
-        table.add_row(sc["id"], sc["status"], format_duration(sc["rto_s"]),
-                      format_duration(sc["rpo_s"]),
+        table.add_row(sc["id"], sc["status"], _against(sc["rto_s"], obj["rto_s"]),
+                      _against(sc["rpo_s"], obj["rpo_s"]),
                       "—" if sc["lost_writes"] is None else str(sc["lost_writes"]), objective, met)
     return table
