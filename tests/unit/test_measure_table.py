@@ -1,0 +1,39 @@
+"""The final table of `drill run`: measured values against objectives, per scenario."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from orchestrator.commands.progress import summary_table
+
+
+def scenario(sid: str, rto: float | None, rpo: float | None, lost: int | None,
+             objectives: tuple[float, float], met: bool | None) -> dict[str, Any]:
+    return {"id": sid, "status": "succeeded" if met else "failed", "rto_s": rto, "rpo_s": rpo,
+            "lost_writes": lost, "objectives": {"rto_s": objectives[0], "rpo_s": objectives[1]},
+            "met": met, "fault_injected_at": None, "service_restored_at": None}
+
+
+def render(doc: dict[str, Any]) -> str:
+    console = Console(record=True, width=100, color_system=None)
+    console.print(summary_table(doc))
+    return console.export_text()
+
+
+def test_table_shows_measurements_objectives_and_verdicts() -> None:
+    doc = {"drill": "quarterly-dr", "env": "lab", "status": "failed", "scenarios": [
+        scenario("rds-failover", 1.42, 0.0, 0, (120, 0), True),
+        scenario("region-promotion", 0.3, 2.5, 14, (900, 60), True),
+        scenario("az-loss", None, None, None, (300, 0), False),
+    ]}
+    text = render(doc)
+    assert "quarterly-dr on lab: failed" in text
+    assert "2/3 scenario(s) met their objectives" in text
+    lines = {line.split("│")[1].strip(): line for line in text.splitlines() if "│" in line}
+    assert "1.42s" in lines["rds-failover"] and "≤ 2m / ≤ 0s" in lines["rds-failover"]
+    assert "yes" in lines["rds-failover"]
+    row = lines["region-promotion"]
+    assert "2.50s" in row and " 14 " in row and "≤ 15m / ≤ 1m" in row
+    assert "NO" in lines["az-loss"] and "—" in lines["az-loss"]
