@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -23,7 +24,7 @@ from typing import Any
 
 from orchestrator.config import EnvironmentConfig, ProviderKind, Settings
 from orchestrator.providers.base import StepContext
-from orchestrator.providers.lab import lab_down, lab_up
+from orchestrator.providers.lab import lab_down, lab_up, pg
 from orchestrator.providers.lab.probes import timed_write
 from orchestrator.providers.lab.provider import LabProvider
 
@@ -60,13 +61,19 @@ def bench_failover(provider: LabProvider, root: Path, n: int) -> list[dict[str, 
     rows = []
     for _ in range(n):
         endpoint = provider._lab().state().endpoints()["db"]
+        st = provider._lab().state()
+        old_port = st.comp(st.primary).port or 0
         t0 = time.monotonic()
         provider.execute("db.failover", {"target": "primary_db", "wait": False}, ctx())
+        while pg.alive(old_port, timeout=0.2):  # the bench's own view: when it went silent
+            time.sleep(0.005)
+        silent = time.monotonic() - t0
         while not timed_write(endpoint, 1.0)[0]:
             time.sleep(0.02)
         client = time.monotonic() - t0
         gt = _ground_truth(root, t0)
-        rows.append({"client_write_s": client,
+        rows.append({"client_write_s": client, "silent_s": silent,
+                     "unreachable_s": gt.get("unreachable", float("nan")),
                      "detected_s": gt.get("primary_death_detected", float("nan")),
                      "promoted_s": gt.get("promotion_done", float("nan")),
                      "repointed_s": gt.get("endpoint_repointed", float("nan"))})
@@ -113,13 +120,15 @@ def main() -> None:
     print(f"| failover: SIGKILL → first acked write via endpoint (delay {DELAY_S:g} s) | "
           f"{med(client):.2f} | {min(client):.2f}-{max(client):.2f} | ≤ {DELAY_S + 2:g} | "
           f"{'yes' if max(client) <= DELAY_S + 2 else 'NO'} |")
-    for key in ("detected_s", "promoted_s", "repointed_s"):
+    for key in ("silent_s", "unreachable_s", "detected_s", "promoted_s", "repointed_s"):
         vals = [r[key] for r in fails]
         print(f"| ground truth: {key[:-2]} after SIGKILL | {med(vals):.2f} | "
               f"{min(vals):.2f}-{max(vals):.2f} | — | — |")
     print(f"| PITR restore into a new instance | {med(restores):.2f} | "
           f"{min(restores):.2f}-{max(restores):.2f} | — | — |")
-    print(f"\n(n: up {a.ups}, failover {a.failovers}, restore {a.restores})")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\n(n: up {a.ups}, failover {a.failovers}, restore {a.restores}; "
+          f"{os.cpu_count()} CPUs, load average at the end {load})")
 
 
 if __name__ == "__main__":

@@ -6,8 +6,10 @@ helper that died with exactly the ports and targets it had.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from orchestrator.errors import LabError
 from orchestrator.providers.lab import procs
 from orchestrator.providers.lab.state import Component, LabState
 
@@ -53,8 +55,20 @@ def start(st: LabState, root: Path, c: Component) -> None:
     c.desired = "up"
 
 
-def wait(root: Path, c: Component) -> None:
+def wait(root: Path, c: Component, timeout: float = 20.0) -> None:
+    """Wait until helper ``c`` serves (its ports listen; the controller has ticked)."""
     assert c.pid is not None
+    if c.kind == "controller":
+        ready = root / "controller.ready"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if ready.exists() and ready.read_text().strip() == str(c.pid):
+                return
+            if procs.state(c.pid, c.start_ticks) == "dead":
+                break
+            time.sleep(0.02)
+        raise LabError(f"the failover controller did not start: "
+                       f"{procs.tail(root / 'logs' / 'controller.log')}")
     for port in (c.port, c.control_port):
         if port:
             procs.wait_port(port, c.pid, c.start_ticks, c.name, root / "logs" / f"{c.name}.log")

@@ -61,7 +61,7 @@ def _data_dirs(root: Path, in_memory: bool) -> None:
 
 
 def _remove_data(root: Path) -> None:
-    for sub in ("pg", "vault", "restored", "state.json"):
+    for sub in ("pg", "vault", "restored", "state.json", "controller.ready"):
         path = root / sub
         if path.is_symlink():
             target = path.resolve()
@@ -184,6 +184,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
     pg.wait_streaming(primary.port or 0, replica.name)
     helpers.start(st, root, st.comp("controller"))
     save(root, st)
+    helpers.wait(root, st.comp("controller"))
     ground_truth(root, "lab_up", seconds=round(time.monotonic() - t0, 3))
     log(f"lab: up in {time.monotonic() - t0:.1f}s")
     return st
