@@ -73,6 +73,16 @@ RESTORE_KINDS = {"backup-restore"}
 WARM_UP_ACKS = 3  # acknowledged heartbeats before the observer lets the drill go on
 
 
+def _endpoints(targets: ProbeTargets) -> dict[str, str | None]:
+    """Endpoint name → address; without a global endpoint, the database endpoint stands in.
+
+    (An AWS environment configured with one ``probes.db`` DSN names the DNS record
+    clients use: for region promotion that *is* the global endpoint.)
+    """
+    return {"db": targets.db, "global_db": targets.global_db or targets.db,
+            "app": targets.app}
+
+
 def stability_window(interval_s: float) -> float:
     """Green for this long after the first success counts as restored (10 intervals, ≥ 1 s)."""
     return max(1.0, 10 * interval_s)
@@ -87,7 +97,7 @@ def build_observer(targets: ProbeTargets, scenario_kind: str | None,
                    run_id: str) -> ScenarioObserver:
     """The observer for one scenario; a marks-only observer if nothing can be probed."""
     plan = PLANS.get(scenario_kind or "", DEFAULT_PLAN)
-    endpoints = {"db": targets.db, "global_db": targets.global_db, "app": targets.app}
+    endpoints = _endpoints(targets)
     usable = [p for p in plan if endpoints.get(p.endpoint)]
     if not usable:
         return MarksObserver()
@@ -116,7 +126,7 @@ class ProbeObserver:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._status_thread: threading.Thread | None = None
-        endpoints = {"db": targets.db, "global_db": targets.global_db, "app": targets.app}
+        endpoints = _endpoints(targets)
         for p in plan:
             target = endpoints[p.endpoint]
             assert target is not None

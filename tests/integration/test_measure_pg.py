@@ -162,6 +162,15 @@ def test_lost_acknowledged_writes_are_counted_exactly(server: object) -> None:
     assert [lp.name for lp in obs.loops if lp.service] == ["sql@db"]
 
 
+def test_region_promotion_without_a_global_endpoint_probes_the_db_endpoint() -> None:
+    obs = build_observer(ProbeTargets(db="host=127.0.0.1 port=1 dbname=app", global_db=None,
+                                      app=None, interval_s=1.0), "region-promotion", "r-x")
+    assert isinstance(obs, ProbeObserver)
+    assert [lp.name for lp in obs.loops if lp.service] == ["sql@global_db"]
+    assert obs.loops[0].probe.target == "host=127.0.0.1 port=1 dbname=app"  # type: ignore[attr-defined]
+    assert obs.interval_s == 1.0 and obs.stability_s == 10.0
+
+
 def test_nothing_to_probe_falls_back_to_marks() -> None:
     from orchestrator.measure.base import MarksObserver
 
