@@ -178,8 +178,10 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
     inner: ScenarioObserver | None = None
     if probes is not None and probes != "none" and (probes.db or probes.http):
         from orchestrator.measure.observer import ProbeTargets, build_observer
+        from orchestrator.providers.aws.dsn import probe_dsn
 
-        inner = build_observer(ProbeTargets(db=probes.db, global_db=None, app=probes.http,
+        inner = build_observer(ProbeTargets(db=probe_dsn(c, probes.db), global_db=None,
+                                            app=probes.http,
                                             interval_s=probes.interval_s or 1.0),
                                scenario_kind, run_id)
     return RdsEventsObserver(c, inner)

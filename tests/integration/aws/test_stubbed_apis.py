@@ -1,0 +1,209 @@
+"""What the emulator lacks, through botocore's Stubber (responses validated against the
+service model): AWS Backup restore jobs and RDS failover events. FIS runs on moto.
+
+Everything else in these tests is the moto server: AWS Backup's *effect* (a new
+instance appears) is produced by a real RDS restore in the emulator, triggered when
+the stubbed ``StartRestoreJob`` is called.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.stub import ANY, Stubber
+
+from tests.integration.aws.conftest import Stack, drill, env_block, write_config
+
+pytestmark = pytest.mark.aws
+
+
+def _provider(stack: Stack, env: str = "aws", **overrides: Any) -> Any:
+    from orchestrator.config import load_settings
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    settings = load_settings()
+    name, cfg = settings.environment(env)
+    return AwsProvider(name, cfg, settings, client_overrides=overrides)
+
+
+def _stubbed(stack: Stack, service: str, region: str = "us-east-1") -> tuple[Any, Stubber]:
+    client = stack.client(service, region)
+    return client, Stubber(client)
+
+
+def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack) -> None:
+    from orchestrator.providers.base import StepContext
+
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    vault = "prod-vault"
+    now = datetime.now(UTC)
+    role = "arn:aws:iam::123456789012:role/backup"
+    rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [
+        {"RecoveryPointArn": rp + "old", "CreationDate": now - timedelta(days=1),
+         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
+        {"RecoveryPointArn": rp + "newest-before", "CreationDate": now - timedelta(hours=1),
+         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
+        {"RecoveryPointArn": rp + "after-disaster", "CreationDate": now + timedelta(minutes=5),
+         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
+        {"RecoveryPointArn": rp + "partial", "CreationDate": now - timedelta(minutes=30),
+         "Status": "PARTIAL", "IamRoleArn": role, "ResourceArn": primary_arn},
+    ]}, {"BackupVaultName": vault, "ByResourceArn": primary_arn})
+    stub.add_response("start_restore_job", {"RestoreJobId": "job-1"}, {
+        "RecoveryPointArn": rp + "newest-before", "Metadata": {"DBInstanceIdentifier": ANY},
+        "ResourceType": "RDS", "IamRoleArn": role})
+    created: dict[str, str] = {}
+    stub.add_response("describe_restore_job", {"RestoreJobId": "job-1", "Status": "COMPLETED",
+                                               "CreatedResourceArn": ANY and "arn:aws:rds:x"},
+                      {"RestoreJobId": "job-1"})
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        # what AWS Backup does for an RDS recovery point: a new instance appears
+        name = params["Metadata"]["DBInstanceIdentifier"]
+        created["name"] = name
+        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=name, DBSnapshotIdentifier="prod-db-nightly")
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob",
+                                aws_backup_effect)
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    ctx = StepContext(run_id="r-vault-test", scenario_id="backup-restore", mode="live",
+                      deadline_s=60, marks={"fault_injected": now})
+    out = provider.execute("db.restore", {"source": "backup_vault",
+                                          "point_in_time": "disaster"}, ctx)
+    stub.assert_no_pending_responses()
+    assert out["method"] == "aws-backup"
+    assert out["recovery_point"] == rp + "newest-before"
+    assert out["new_instance"] == created["name"] and out["validation"]["tagged"] is True
+    rds = aws_stack.client("rds")
+    db = rds.describe_db_instances(DBInstanceIdentifier=created["name"])["DBInstances"][0]
+    tags = {t["Key"]: t["Value"] for t in db["TagList"]}
+    assert tags["drill:run-id"] == "r-vault-test" and tags["drill:created-by"] == "drill"
+    # the rollback (db.delete_restored with the rollback args) deletes it
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+    assert created["name"] not in names
+    provider.close()
+
+
+def _events_client(stack: Stack, fault: datetime) -> Any:
+    rds, stub = _stubbed(stack, "rds")
+    stub.add_response("describe_events", {"Events": [
+        {"SourceIdentifier": "prod-db", "SourceType": "db-instance",
+         "Message": "Multi-AZ instance failover started.", "EventCategories": ["failover"],
+         "Date": fault + timedelta(seconds=2), "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db"},
+        {"SourceIdentifier": "prod-db", "SourceType": "db-instance",
+         "Message": "Multi-AZ instance failover completed.", "EventCategories": ["failover"],
+         "Date": fault + timedelta(seconds=47), "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db"},
+    ]}, {"SourceIdentifier": "prod-db", "SourceType": "db-instance", "StartTime": ANY})
+    stub.activate()
+    return rds
+
+
+def _engine_run(stack: Stack, env: str, rds_events: Any) -> dict[str, Any]:
+    """The real engine and provider; only DescribeEvents comes from the Stubber."""
+    from orchestrator.config import load_settings
+    from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.plan import build_plan
+    from orchestrator.engine.results import run_document
+    from orchestrator.engine.runner import RunEngine, RunOptions
+    from orchestrator.evidence.store import EvidenceStore
+
+    settings = load_settings()
+    name, cfg = settings.environment(env)
+    store = EvidenceStore(settings.database_url())
+    engine = RunEngine(settings, store, name, cfg, lambda: _provider(
+        stack, env, **{"rds-events@us-east-1": rds_events}))
+    outcome = engine.execute(build_plan(Catalog(settings), "rds-failover"), RunOptions(yes=True))
+    return run_document(store, outcome.run_id, detail=True)
+
+
+def test_probes_none_rto_from_rds_events(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch
+                                         ) -> None:
+    from orchestrator.engine import runner
+
+    fault = datetime.now(UTC).replace(microsecond=0)
+    real_mark = runner.RunEngine._mark
+
+    def fixed_mark(self: Any, row: Any, ctx: Any, observer: Any, name: str, step: Any,
+                   at: Any = None) -> None:  # pin the fault time the events refer to
+        real_mark(self, row, ctx, observer, name, step, fault if name == "fault_injected"
+                  else at)
+
+    monkeypatch.setattr(runner.RunEngine, "_mark", fixed_mark)
+    doc = _engine_run(aws_stack, "aws", _events_client(aws_stack, fault))
+    rto = [m for m in doc["measurements"] if m["name"] == "rto"]
+    assert len(rto) == 1 and rto[0]["method"] == "rds-events"
+    assert rto[0]["value"] == 47.0
+    assert rto[0]["details"]["failover_duration_s"] == 45.0
+    sc = doc["scenarios"][0]
+    assert sc["rto_s"] == 47.0 and sc["rpo_s"] is None
+
+
+@pytest.mark.postgres
+def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: str) -> None:
+    """Probes through a loopback PostgreSQL (standing in for a tunnel to RDS) measure;
+    RDS events are recorded beside them with the difference."""
+    libpq = pg_dsn.replace("postgresql+psycopg://", "postgresql://")
+    sm = aws_stack.client("secretsmanager")
+    secret = sm.describe_secret(SecretId="prod/db/app")["ARN"]
+    write_config(aws_stack.dir, aws_stack.url, probed=env_block(
+        aws_stack.url, probes={"db": libpq, "interval_s": 0.2}, db_secret_arn=secret))
+    fault = datetime.now(UTC)
+    doc = _engine_run(aws_stack, "probed", _events_client(aws_stack, fault))
+    by_name = {m["name"]: m for m in doc["measurements"]}
+    assert by_name["rto"]["method"] != "rds-events"  # the probes measured it
+    cross = by_name["rto_rds_events"]
+    assert cross["method"] == "rds-events"
+    assert cross["details"]["difference_s"] == pytest.approx(
+        cross["value"] - doc["scenarios"][0]["rto_s"])
+
+
+def test_probes_on_an_emulated_env_must_be_loopback(aws_stack: Stack,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(aws_stack.dir, aws_stack.url, bad=env_block(
+        aws_stack.url, probes={"db": "postgresql://app@10.0.20.15:5432/app"}))
+    assert drill("run", "rds-failover", "--env", "bad", "--yes") != 0
+    out = capsys.readouterr()
+    assert "not a loopback address" in out.err + out.out
+
+
+def test_az_loss_through_an_fis_template(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+                                         ) -> None:
+    fis = aws_stack.client("fis")
+    template = fis.create_experiment_template(
+        clientToken="t1", description="lose us-east-1a", roleArn="arn:aws:iam::1:role/fis",
+        stopConditions=[{"source": "none"}],
+        actions={"stop-az": {"actionId": "aws:network:disrupt-connectivity",
+                             "parameters": {"duration": "PT10M", "scope": "all"},
+                             "targets": {"Subnets": "subnets"}}},
+        targets={"subnets": {"resourceType": "aws:ec2:subnet", "selectionMode": "ALL",
+                             "resourceArns": [aws_stack.attrs(
+                                 "module.network.aws_subnet.public[0]")["arn"]]}},
+    )["experimentTemplate"]["id"]
+    write_config(aws_stack.dir, aws_stack.url, fis=env_block(
+        aws_stack.url, fis_templates={"az-loss": template}))
+    aws_stack.moto._post("/moto-api/recorder/reset-recording")
+    assert drill("run", "az-loss", "--env", "fis", "--yes", "--json") == 0, capsys.readouterr()
+    run_id = json.loads(capsys.readouterr().out)["run_id"]
+    reqs = aws_stack.moto.requests()
+    paths = [r["operation"] for r in reqs if r["service"] == "fis"]
+    assert any(p.startswith("POST /experiments") for p in paths)  # StartExperiment
+    assert not any(r["operation"] == "CreateNetworkAcl" for r in reqs)
+    assert drill("runs", "show", run_id, "--json") == 0
+    steps = json.loads(capsys.readouterr().out)["steps"]
+    started = next(s for s in steps if s["action"] == "az.isolate")["output"]
+    assert started["method"] == "fis" and started["template"] == template
+    undo = next(s for s in steps if s["action"] == "az.restore")
+    assert undo["phase"] == "rollback" and undo["status"] == "succeeded"
+    assert undo["output"]["experiment_id"] == started["experiment_id"]
+    # stopped by the rollback, unless the emulator's experiment had already completed
+    stopped = any(p.startswith("DELETE /experiments/") for p in paths)
+    assert stopped or undo["output"]["status"] == "completed"
+    assert fis.get_experiment(id=started["experiment_id"])["experiment"]["state"][
+        "status"] in ("stopped", "stopping", "completed")
