@@ -149,30 +149,7 @@ def one_run(cwd: Path, scenario: str) -> dict[str, Any]:
             "lost_writes": sc["lost_writes"], "independent_lost": independent}
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--scenario", action="append",
-                    choices=list(GT_EVENT), help="default: all four")
-    ap.add_argument("--out", type=Path, help="write the raw results (JSON) here")
-    a = ap.parse_args()
-    cwd = Path(tempfile.mkdtemp(prefix="drill-accuracy-"))
-    drill(cwd, "lab", "up")
-    rows: list[dict[str, Any]] = []
-    try:
-        for scenario in a.scenario or list(GT_EVENT):
-            for i in range(a.runs):
-                t0 = time.monotonic()
-                row = one_run(cwd, scenario)
-                rows.append(row)
-                print(f"{scenario} #{i + 1}: exit {row['exit']} RTO {row['rto_s']} "
-                      f"restored error {row['restored_error_s']} lost {row['lost_writes']}"
-                      f"/{row['independent_lost']} ({time.monotonic() - t0:.1f}s)",
-                      file=sys.stderr, flush=True)
-    finally:
-        drill(cwd, "lab", "down", check=False)
-        if a.out:
-            a.out.write_text(json.dumps(rows, indent=1))
+def summarize(rows: list[dict[str, Any]]) -> None:
     print("| scenario | runs | RTO mean | restored error p50 / max | error within "
           "±1 interval | lost writes mean | lost writes exact |")
     print("|---|---|---|---|---|---|---|")
@@ -187,6 +164,37 @@ def main() -> None:
               f"{ok}/{len(rs)} | {statistics.mean(r['lost_writes'] or 0 for r in rs):.1f} | "
               f"{exact}/{len(rs)} |")
 
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--scenario", action="append",
+                    choices=list(GT_EVENT), help="default: all four")
+    ap.add_argument("--out", type=Path, help="append each run's raw result (JSON lines) here")
+    ap.add_argument("--summarize", type=Path, help="only print the table of an --out file")
+    a = ap.parse_args()
+    if a.summarize:
+        summarize([json.loads(line) for line in a.summarize.read_text().splitlines() if line])
+        return
+    cwd = Path(tempfile.mkdtemp(prefix="drill-accuracy-"))
+    drill(cwd, "lab", "up")
+    rows: list[dict[str, Any]] = []
+    try:
+        for scenario in a.scenario or list(GT_EVENT):
+            for i in range(a.runs):
+                t0 = time.monotonic()
+                row = one_run(cwd, scenario)
+                rows.append(row)
+                if a.out:
+                    with a.out.open("a") as fh:
+                        fh.write(json.dumps(row) + "\n")
+                print(f"{scenario} #{i + 1}: exit {row['exit']} RTO {row['rto_s']} "
+                      f"restored error {row['restored_error_s']} lost {row['lost_writes']}"
+                      f"/{row['independent_lost']} ({time.monotonic() - t0:.1f}s)",
+                      file=sys.stderr, flush=True)
+    finally:
+        drill(cwd, "lab", "down", check=False)
+    summarize(rows)
 
 if __name__ == "__main__":
     main()
