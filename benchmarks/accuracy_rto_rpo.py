@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 INTERVAL = 0.1
-THROTTLED = (REPO / "tests" / "e2e" / "test_quarterly_region.py").read_text()
+THROTTLED = (REPO / "tests" / "e2e" / "test_quarterly_dr.py").read_text()
 THROTTLED = THROTTLED.split('RUNBOOK = """\\\n', 1)[1].split('"""', 1)[0]
 CLEANUP = """\
 id: {id}
