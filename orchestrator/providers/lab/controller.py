@@ -118,10 +118,13 @@ class Controller:
                 ground_truth(self.root, "unreachable", component=name)
         return now - self.silent_since[name] >= delay
 
-    def tick(self) -> None:
+    def tick(self) -> bool:
+        """One look at the primary (and standby); False while the lab is not built yet."""
         st = load(self.root)
-        if st is None or st.region_isolated():
-            return
+        if st is None or not st.ready:
+            return False
+        if st.region_isolated():
+            return True
         primary = st.comp(st.primary)
         if primary.desired != "down" and self.watch(primary.name, primary.port or 0,
                                                   st.detection_delay_s):
@@ -131,7 +134,7 @@ class Controller:
             else:
                 self.stuck = None
             self.silent_since.clear()
-            return
+            return True
         if st.standby and self.watch(st.standby, st.comp(st.standby).port or 0,
                                      st.detection_delay_s):
             degrade(self.root, st.standby)
@@ -141,6 +144,7 @@ class Controller:
             self.backup_thread = threading.Thread(
                 target=self._backup, args=(primary.port or 0, primary.name), daemon=True)
             self.backup_thread.start()
+        return True
 
     def _backup(self, port: int, name: str) -> None:
         try:
@@ -153,8 +157,7 @@ class Controller:
         first = True
         while True:
             try:
-                self.tick()
-                if first:  # `lab up` returns only once the controller is watching
+                if self.tick() and first:  # `lab up` returns once the controller watches
                     (self.root / "controller.ready").write_text(str(os.getpid()))
                     first = False
             except LabError as exc:

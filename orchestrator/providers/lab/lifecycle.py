@@ -164,8 +164,8 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
         pg.copy_cluster(tpl / "data", Path(c.data_dir or ""), vdir / "wal")
     pg.make_standby(Path(standby.data_dir or ""), standby.name, primary.port or 0)
     pg.make_standby(Path(replica.data_dir or ""), replica.name, link.port or 0)
-    for c in st.components.values():  # helpers start while the servers start
-        if c.kind in ("proxy", "app"):
+    for c in st.components.values():  # helpers start while the servers start; the
+        if c.kind != "postgres":        # controller only acts once the state is `ready`
             helpers.start(st, root, c)
     save(root, st)
     for c in (primary, standby, replica):
@@ -182,7 +182,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
             helpers.wait(root, c)
     pg.wait_streaming(primary.port or 0, standby.name, sync=True)
     pg.wait_streaming(primary.port or 0, replica.name)
-    helpers.start(st, root, st.comp("controller"))
+    st.ready = True
     save(root, st)
     helpers.wait(root, st.comp("controller"))
     ground_truth(root, "lab_up", seconds=round(time.monotonic() - t0, 3))
@@ -191,13 +191,16 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
 
 
 def _stop_all(root: Path, st: LabState) -> None:
-    order = sorted(st.components.values(),
-                   key=lambda c: {"controller": 0, "app": 1, "proxy": 2}.get(c.kind, 3))
-    for c in order:
-        if c.kind == "postgres":
-            procs.terminate(c.pid, c.start_ticks, grace_s=5, sig=signal.SIGQUIT)
-        else:
-            procs.terminate(c.pid, c.start_ticks, grace_s=2)
+    """Stop every process: the controller first (no failover of a lab being torn down),
+    then everything else at once — SIGTERM for helpers, SIGQUIT (immediate shutdown)
+    for servers, SIGKILL for whatever is left after the grace period."""
+    ctl = st.components.get("controller")
+    if ctl is not None:
+        procs.terminate(ctl.pid, ctl.start_ticks, grace_s=2)
+    procs.terminate_many([(c.pid, c.start_ticks,
+                           signal.SIGQUIT if c.kind == "postgres" else signal.SIGTERM)
+                          for c in st.components.values() if c.kind != "controller"])
+    for c in st.components.values():
         c.desired = "down"
     save(root, st)
 

@@ -70,17 +70,7 @@ def signal_group(pid: int | None, ticks: int | None, sig: int) -> bool:
 
 def group_alive(pgid: int) -> bool:
     """Whether any live (non-zombie) process is still in process group ``pgid``."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        rest = raw[raw.rfind(")") + 2:].split()
-        if int(rest[2]) == pgid and rest[0] not in ("Z", "X"):
-            return True
-    return False
+    return bool(_live_groups({pgid}))
 
 
 def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
@@ -100,6 +90,40 @@ def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and group_alive(pid):
         time.sleep(0.05)
+
+
+def terminate_many(targets: list[tuple[int | None, int | None, int]],
+                   grace_s: float = 5.0) -> None:
+    """:func:`terminate` for many process groups at once: signal all, then wait once."""
+    live = [(pid, ticks) for pid, ticks, sig in targets
+            if pid is not None and signal_group(pid, ticks, signal.SIGCONT)
+            and signal_group(pid, ticks, sig)]
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and any(state(p, t) != "dead" for p, t in live):
+        time.sleep(0.05)
+    pgids = {pid for pid, _, _ in targets if pid is not None}
+    for pgid in _live_groups(pgids):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _live_groups(pgids):
+        time.sleep(0.05)
+
+
+def _live_groups(pgids: set[int]) -> set[int]:
+    """Which of ``pgids`` still have a live (non-zombie) member (one /proc scan)."""
+    found: set[int] = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rfind(")") + 2:].split()
+        if int(rest[2]) in pgids and rest[0] not in ("Z", "X"):
+            found.add(int(rest[2]))
+    return found
 
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:

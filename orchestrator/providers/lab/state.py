@@ -64,6 +64,7 @@ class LabState(BaseModel):
     usw2_promoted: bool = False
     global_target: str = "db-endpoint"  # component the global endpoint forwards to
     counter: int = 0  # for unique names of restored instances and clones
+    ready: bool = False  # set once `lab up` finished building: the controller acts only then
 
     def region_isolated(self) -> bool:
         return "us-east-1" in self.isolated

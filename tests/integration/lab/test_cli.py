@@ -51,31 +51,50 @@ def test_status_when_not_running(tmp_path: Path) -> None:
                                                     "app": None}}
 
 
-@pytest.mark.lab
-def test_up_status_reset_down_leave_nothing_behind(tmp_path: Path) -> None:
-    up = drill(tmp_path, "lab", "up")
-    if up.returncode == 1 and "not found" in up.stderr:
-        pytest.skip("PostgreSQL server not installed")
-    assert up.returncode == 0, up.stderr
-    again = drill(tmp_path, "lab", "up", "--json")  # idempotent: same processes
-    first = json.loads(drill(tmp_path, "lab", "status", "--json").stdout)
-    assert json.loads(again.stdout)["components"] == first["components"]
-    assert first["running"] is True and len(first["components"]) == 10
-    human = drill(tmp_path, "lab", "status")
-    assert human.returncode == 0 and "use1-az1" in human.stdout and "controller" in human.stdout
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """The CLI in-process (as the console script runs it): exit code, stdout, stderr."""
+    from orchestrator.cli import main
 
-    reset = drill(tmp_path, "lab", "reset", "--json")
-    assert reset.returncode == 0, reset.stderr
-    second = json.loads(reset.stdout)
+    code = main(list(args))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.lab
+def test_up_status_reset_down_leave_nothing_behind(workdir: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError:
+        pytest.skip("PostgreSQL server not installed")
+    code, _, err = run_cli(capsys, "lab", "up")
+    assert code == 0, err
+    code, out, _ = run_cli(capsys, "lab", "up", "--json")  # idempotent: same processes
+    assert code == 0
+    again = json.loads(out)
+    code, out, _ = run_cli(capsys, "lab", "status", "--json")
+    first = json.loads(out)
+    assert again["components"] == first["components"]
+    assert first["running"] is True and len(first["components"]) == 10
+    code, out, _ = run_cli(capsys, "lab", "status")
+    assert code == 0 and "use1-az1" in out and "controller" in out
+
+    code, out, err = run_cli(capsys, "lab", "reset", "--json")
+    assert code == 0, err
+    second = json.loads(out)
     assert second["running"] is True
     seen = [(c["pid"], c["port"]) for c in first["components"] + second["components"]]
     for c in first["components"]:  # reset stopped the old lab completely
         assert c["pid"] is None or not procs.group_alive(c["pid"])
 
-    down = drill(tmp_path, "lab", "down")
-    assert down.returncode == 0, down.stderr
-    assert "stopped 10 component(s)" in down.stdout
+    code, out, err = run_cli(capsys, "lab", "down")
+    assert code == 0, err
+    assert "stopped 10 component(s)" in out
     for pid, port in seen:
         assert pid is None or not procs.group_alive(pid)
         assert port is None or not procs.port_open(port)
-    assert json.loads(drill(tmp_path, "lab", "status", "--json").stdout)["running"] is False
+    code, out, _ = run_cli(capsys, "lab", "status", "--json")
+    assert json.loads(out)["running"] is False
