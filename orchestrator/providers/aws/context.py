@@ -31,6 +31,8 @@ class AwsContext:
     settings: Settings
     clients: ClientFactory
     poll_s: float = 2.0
+    restored: tuple[str, int] | None = None  # endpoint of the last db.restore instance
+    dataset: tuple[int, str] | None = None  # the known dataset at the start of the run
     _inventory: Inventory | None = field(default=None, repr=False)
 
     @property

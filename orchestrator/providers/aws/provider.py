@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.errors import ProviderError
-from orchestrator.providers.aws import dns, network, probes, rds, restore
+from orchestrator.providers.aws import dns, network, probes, rds, restore, sql
 from orchestrator.providers.aws.clients import ClientFactory, SessionFactory
 from orchestrator.providers.aws.context import AwsContext
 from orchestrator.providers.base import PlannedCall, StepContext
@@ -89,6 +89,10 @@ for _name, _handler in {
     "db.multi_az": Handler(probes.plan_multi_az, probes.multi_az),
     "db.replication_lag": Handler(probes.plan_lag, probes.replication_lag),
     "app.health": Handler(probes.plan_app, probes.app_health),
+    "db.writable": Handler(sql.plan_sql, sql.writable),
+    "data.verify": Handler(sql.plan_sql, sql.verify),
+    "data.drop_table": Handler(sql.plan_ddl, sql.drop_table),
+    "data.recreate_table": Handler(sql.plan_ddl, sql.recreate_table),
 }.items():
     HANDLERS.register(_name, _handler)
 

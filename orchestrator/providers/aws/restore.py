@@ -112,6 +112,8 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     out["waited_s"] = c.wait(f"restored instance {new} available", lambda: (
         (describe_instance(c, new, region) or {}).get("DBInstanceStatus") == "available"), ctx)
     out["validation"] = validate(c, new, region, primary.extra.get("engine"), ctx)
+    if out["validation"].get("endpoint"):
+        c.restored = (out["validation"]["endpoint"], int(out["validation"].get("port") or 5432))
     return out
 
 
@@ -163,7 +165,8 @@ def validate(c: AwsContext, name: str, region: str, engine: str | None, ctx: Ste
     if problems:
         raise ProviderError(f"restored instance {name}: {'; '.join(problems)}")
     return {"status": db["DBInstanceStatus"], "engine": db.get("Engine"),
-            "endpoint": (db.get("Endpoint") or {}).get("Address"), "tagged": True}
+            "endpoint": (db.get("Endpoint") or {}).get("Address"),
+            "port": (db.get("Endpoint") or {}).get("Port"), "tagged": True}
 
 
 def plan_delete(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -207,3 +208,33 @@ def test_az_loss_through_an_fis_template(aws_stack: Stack, capsys: pytest.Captur
     assert stopped or undo["output"]["status"] == "completed"
     assert fis.get_experiment(id=started["experiment_id"])["experiment"]["state"][
         "status"] in ("stopped", "stopping", "completed")
+
+
+@pytest.mark.postgres
+def test_bundled_rds_failover_runbook_on_aws_with_loopback_probes(
+        aws_stack: Stack, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The bundled runbook (SQL preconditions, probe wait, dataset verification) on an
+    AWS environment whose database is reached through a loopback DSN (a tunnel)."""
+    import psycopg
+
+    libpq = pg_dsn.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute("CREATE TABLE drill_dataset (id integer PRIMARY KEY, payload text NOT NULL)")
+        conn.execute("INSERT INTO drill_dataset SELECT i, md5(i::text) "
+                     "FROM generate_series(1, 100) i")
+    write_config(aws_stack.dir, aws_stack.url, probed=env_block(
+        aws_stack.url, probes={"db": libpq, "interval_s": 0.2}))
+    aws_stack.moto._post("/moto-api/recorder/reset-recording")
+    bundled = Path(__file__).resolve().parents[3] / "runbooks" / "rds-failover.yaml"
+    code = drill("run", str(bundled), "--env", "probed", "--yes", "--json")
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 0, doc
+    muts = [r["operation"] for r in aws_stack.moto.requests()
+            if not r["operation"].startswith(("Describe", "List", "Get", "GET "))]
+    assert muts == ["RebootDBInstance"]
+    assert drill("runs", "show", doc["run_id"], "--json") == 0
+    detail = json.loads(capsys.readouterr().out)
+    verify = next(s for s in detail["steps"] if s["action"] == "data.verify")["output"]
+    assert verify["ok"] is True and verify["rows"] == 100
+    rto = next(m for m in detail["measurements"] if m["name"] == "rto")
+    assert rto["method"] not in ("rds-events", "rds-instance-status", "step-marks")
