@@ -5,9 +5,11 @@ synthetic series, exactly.
 
 * **Restored** = the first successful sample after which every sample stays green
   for a stability window. Its instant is when that request was *issued* (the
-  service served a request sent then), provided it answered within one interval;
-  a slow success (e.g. a connection queued while the server was frozen, answered
-  after it thawed) counts only from its answer. Probes tick on a fixed grid and
+  service served a request sent then), provided it answered about as fast as the
+  healthy probes before the fault did (within max(one interval, 4 × their median
+  latency): a busy host slows every answer alike); a slow success (e.g. a
+  connection queued while the server was frozen, answered after it thawed) counts
+  only from its answer. Probes tick on a fixed grid and
   the previous tick failed, so the restoration happened within one interval
   before the reported instant: the error bound is one interval, and the RTO never
   flatters the system.
@@ -24,6 +26,7 @@ synthetic series, exactly.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from orchestrator.measure.samples import Sample
@@ -45,9 +48,9 @@ class Restoration:
         return max(0.0, self.restored_at - self.outage_start)
 
 
-def restored_instant(sample: Sample, interval_s: float) -> float:
+def restored_instant(sample: Sample, slow_s: float) -> float:
     """When a successful sample shows the service was up (see the module docstring)."""
-    return sample.start if sample.latency_s <= interval_s else sample.end
+    return sample.start if sample.latency_s <= slow_s else sample.end
 
 
 def _stable_from(samples: list[Sample], idx: int, stability_s: float) -> bool | None:
@@ -76,6 +79,8 @@ def restoration(samples: list[Sample], fault_at: float, stability_s: float,
     first stable success.
     """
     after = sorted((s for s in samples if s.start >= fault_at), key=lambda s: s.start)
+    healthy = [s.latency_s for s in samples if s.start < fault_at and s.ok]
+    slow_s = max(interval_s, 4 * statistics.median(healthy)) if healthy else interval_s
     first_fail = next((i for i, s in enumerate(after) if not s.ok), None)
     running_at_fault = observed_from is not None and observed_from <= fault_at
     if first_fail is None and running_at_fault:
@@ -93,7 +98,7 @@ def restoration(samples: list[Sample], fault_at: float, stability_s: float,
         if stable is None:
             break
         if stable:
-            return Restoration(max(fault_at, restored_instant(after[i], interval_s)),
+            return Restoration(max(fault_at, restored_instant(after[i], slow_s)),
                                outage_start, failures)
     return Restoration(None, outage_start, failures)
 

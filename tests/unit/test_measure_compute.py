@@ -65,6 +65,14 @@ def test_a_slow_success_counts_from_its_answer_not_its_request() -> None:
     assert r.restored_at == pytest.approx(1001.1)
 
 
+def test_on_a_busy_host_a_success_as_slow_as_the_baseline_counts_from_its_request() -> None:
+    busy = [Sample(1000.0 + i * IV, 1000.0 + i * IV + 0.06, True) for i in range(5)]
+    busy += [Sample(1000.5 + i * IV, 1000.5 + i * IV + 0.06, False, "down") for i in range(5)]
+    busy += [Sample(1001.0 + i * IV, 1001.0 + i * IV + 0.186, True) for i in range(15)]
+    r = restoration(busy, 1000.45, stability_s=1.0, observed_from=1000.0, interval_s=IV)
+    assert r.restored_at == pytest.approx(1001.0)  # 0.186 s ≤ 4 × 0.06 s baseline
+
+
 def test_combine_takes_the_latest_restoration_and_the_earliest_failure() -> None:
     a = Restoration(1005.0, 1001.0, 3)
     b = Restoration(1007.0, 1002.0, 4)
