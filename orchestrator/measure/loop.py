@@ -124,10 +124,12 @@ class ProbeLoop:
 
 def _timed(probe: Probe) -> tuple[float, str | None]:
     """Run one attempt; (time it ended, error or None). Never raises."""
+    from orchestrator.secrets import redact_text  # error texts are stored as evidence
+
     try:
         probe.attempt()
     except ProbeFailed as exc:
-        return time.time(), str(exc)
+        return time.time(), redact_text(str(exc))
     except Exception as exc:  # a probe bug must show up as a failed sample, not kill the loop
-        return time.time(), f"{exc.__class__.__name__}: {str(exc)[:120]}"
+        return time.time(), redact_text(f"{exc.__class__.__name__}: {str(exc)[:120]}")
     return time.time(), None
