@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import weakref
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -89,7 +90,11 @@ def _value(v: Any) -> Any:
 
 
 def canonical_row(names: list[str], values: Any) -> bytes:
-    """Canonical JSON of one row: sorted keys, no whitespace, NULL columns left out."""
+    """Canonical JSON of one row: sorted keys, no whitespace, NULL columns left out.
+
+    The reference definition (Python values as SQLAlchemy returns them). The chain reads
+    rows as raw driver values with :class:`RowCanon`, which yields the same bytes.
+    """
     doc = {n: _value(v) for n, v in zip(names, values, strict=True) if v is not None}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=str).encode()
@@ -97,6 +102,129 @@ def canonical_row(names: list[str], values: Any) -> bytes:
 
 def row_digest(names: list[str], values: Any) -> str:
     return hashlib.sha256(canonical_row(names, values)).hexdigest()
+
+
+# ---- the same canonical form from raw driver values (write path and verify) -------------
+
+def _default(o: Any) -> Any:
+    """The encoder's hook for values that are not JSON: exactly :func:`_value`, then str."""
+    v = _value(o)
+    return str(o) if v is o else v
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    default=…)`` without building a new encoder per row."""
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=_default, check_circular=False)
+    try:
+        from json.encoder import (  # type: ignore[attr-defined]
+            c_make_encoder,
+            encode_basestring,
+        )
+
+        if c_make_encoder is None:
+            return encoder.encode
+        make = c_make_encoder(None, _default, encode_basestring, None, ":", ",", True,
+                              False, True)
+        join = "".join
+        if join(make({"b": [1.5, None, True], "a": "\u00e9\n"}, 0)) != encoder.encode(
+                {"b": [1.5, None, True], "a": "\u00e9\n"}):
+            return encoder.encode
+        return lambda doc: join(make(doc, 0))
+    except (ImportError, TypeError):  # another Python's private encoder signature
+        return encoder.encode
+
+
+_encode = _json_encoder()
+
+
+class RowCanon:
+    """Canonical bytes of one table's rows, computed from *raw* driver tuples.
+
+    ``sql`` selects the columns in ``names`` order without type processing; calling the
+    object turns one raw row into exactly :func:`canonical_row` of the row SQLAlchemy
+    would return, so a digest is the same whether the write path or ``verify`` reads it:
+
+    - columns without a result processor (strings, integers, floats, blobs; timestamps on
+      PostgreSQL): the driver's value; what is not JSON goes through :func:`_value`;
+    - SQLite ``DATETIME`` text in SQLAlchemy's format (``YYYY-MM-DD HH:MM:SS.ffffff``,
+      26 characters, year ≥ 1000) is rewritten to ``YYYY-MM-DDTHH:MM:SS.ffffffZ``
+      directly (a one-to-one rewrite: other 26-character text cannot pass for it); any
+      other text is parsed by SQLAlchemy as before;
+    - SQLite booleans 0/1 → false/true (any other stored value stays as it is, so it
+      cannot pass for a boolean);
+    - every other column: SQLAlchemy's own result processor, then :func:`_value`.
+
+    If a column's processor cannot be built without a live cursor, or a key column (primary
+    key, run id) is processed, ``plain`` is False and callers use the reference path
+    (SQLAlchemy select + :func:`canonical_row`).
+    """
+
+    def __init__(self, table: sa.Table, dialect: sa.Dialect) -> None:
+        self.table = table
+        self.names = [c.name for c in table.columns]
+        self.pk_idx = [self.names.index(c.name) for c in table.primary_key.columns]
+        rcol = run_column(table)
+        self.run_idx = self.names.index(rcol) if rcol else None
+        prep = dialect.identifier_preparer
+        self.sql = (f"SELECT {', '.join(prep.quote(n) for n in self.names)} "
+                    f"FROM {prep.quote(table.name)}")
+        self.plain = True
+        sqlite = dialect.name == "sqlite"
+        keys = {*self.pk_idx, *([self.run_idx] if self.run_idx is not None else [])}
+        env: dict[str, Any] = {"encode": _encode}
+        lines = ["def canon(row):", " d = {}"]
+        for i in sorted(range(len(self.names)), key=lambda i: self.names[i]):
+            col = table.columns[i]
+            key = repr(col.name)
+            base = getattr(col.type, "impl_instance", col.type)
+            try:
+                proc = col.type.dialect_impl(dialect).result_processor(dialect, None)
+            except Exception:  # e.g. a numeric type that needs the driver's type code
+                proc, self.plain = None, False
+            if proc is not None and i in keys:
+                self.plain = False
+            env[f"p{i}"] = proc
+            lines.append(f" v = row[{i}]")
+            if proc is None:
+                lines.append(f" if v is not None: d[{key}] = v")
+            elif sqlite and isinstance(base, sa.DateTime):
+                env[f"s{i}"] = lambda v, proc=proc: _value(proc(v))
+                lines.append(f" if v is not None: d[{key}] = (v[:10] + 'T' + v[11:] + 'Z' "
+                             "if type(v) is str and len(v) == 26 and v[10] == ' ' "
+                             f"and v[0] != '0' else s{i}(v))")
+            elif sqlite and isinstance(base, sa.Boolean):
+                lines.append(f" if v is not None: d[{key}] = "
+                             "(v == 1 if v == 1 or v == 0 else v) if type(v) is int else v")
+            else:
+                lines.append(f" if v is not None:\n  v = p{i}(v)\n"
+                             f"  if v is not None: d[{key}] = v")
+        lines.append(" return encode(d).encode()")
+        if not self.plain:
+            lines = ["def canon(row):", " raise TypeError('not a plain table')"]
+        exec(compile("\n".join(lines), f"<canonical row of {table.name}>", "exec"), env)
+        self._canon: Callable[[Any], bytes] = env["canon"]
+
+    def __call__(self, row: Any) -> bytes:
+        return self._canon(row)
+
+    def digest(self, row: Any) -> str:
+        return hashlib.sha256(self._canon(row)).hexdigest()
+
+    def pk(self, row: Any) -> str:
+        return pk_string(row[i] for i in self.pk_idx)
+
+
+_CANONS: dict[tuple[str, sa.Table], RowCanon] = {}
+
+
+def row_canon(table: sa.Table, dialect: sa.Dialect) -> RowCanon:
+    """The (cached) :class:`RowCanon` of ``table`` on ``dialect``."""
+    canon = _CANONS.get((dialect.name, table))
+    if canon is None:
+        canon = _CANONS[(dialect.name, table)] = RowCanon(table, dialect)
+    return canon
 
 
 def link_hash(seq: int, table: str, pk: str, op: str, run_id: str | None, digest: str,
@@ -151,20 +279,22 @@ def append(conn: sa.Connection,
         if op == "delete":
             items.extend((table.name, pk_string(pk), op, _str(run), "") for pk, run in keys)
             continue
-        names = [c.name for c in table.columns]
+        canon = row_canon(table, conn.dialect)
         pk_cols = list(table.primary_key.columns)
-        pk_idx = [names.index(c.name) for c in pk_cols]
-        rcol = run_column(table)
-        r_idx = names.index(rcol) if rcol else None
+        r_idx = canon.run_idx
+        # raw driver values (untyped columns), canonicalised exactly as verify does
+        cols: list[Any] = ([sa.column(n) for n in canon.names] if canon.plain
+                           else list(table.columns))
         pks = [pk for pk, _ in keys]
         for start in range(0, len(pks), 500):
             chunk = pks[start:start + 500]
             where = (pk_cols[0].in_([p[0] for p in chunk]) if len(pk_cols) == 1
                      else sa.tuple_(*pk_cols).in_(chunk))
-            for row in conn.execute(sa.select(table).where(where)):
-                items.append((table.name, pk_string(row[i] for i in pk_idx), op,
+            for row in conn.execute(sa.select(*cols).select_from(table).where(where)):
+                items.append((table.name, canon.pk(row), op,
                               _str(row[r_idx]) if r_idx is not None else None,
-                              row_digest(names, row)))
+                              canon.digest(row) if canon.plain
+                              else row_digest(canon.names, row)))
     if not items:
         return 0
     lock_chain(conn)

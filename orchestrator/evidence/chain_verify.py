@@ -20,6 +20,10 @@ back with ``--head SEQ:HASH`` (or a bundle) to prove no tail was cut since.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,10 +32,12 @@ import sqlalchemy as sa
 from orchestrator.evidence.chain import (
     CHAIN_TABLE,
     GENESIS,
+    RowCanon,
     chained_tables,
-    link_hash,
     pk_string,
+    row_canon,
     row_digest,
+    run_column,
 )
 
 _LAST = 1 << 62  # sort position of problems that have no chain entry
@@ -80,63 +86,151 @@ class VerifyReport:
                 "break_count": len(self.breaks)}
 
 
-def _check_links(conn: sa.Connection, report: VerifyReport
-                 ) -> dict[str, tuple[int, str, str]]:
-    """Pass 1; returns the newest entry per record: key → (seq, op, digest)."""
-    latest: dict[str, tuple[int, str, str]] = {}
-    expected, prev = 1, GENESIS
-    result = conn.execution_options(stream_results=True, yield_per=20000).exec_driver_sql(
-        f"SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash FROM {CHAIN_TABLE} "
-        "ORDER BY seq")
-    for seq, table, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
-        if seq != expected:
-            report.breaks.append(Break(seq, table, pk, "gap", (
-                f"chain entries #{expected} to #{seq - 1} are missing" if seq > expected
-                else f"entry is out of order (expected #{expected})")))
-        elif stored_prev != prev:
-            report.breaks.append(Break(seq, table, pk, "link",
-                                       "entry does not follow the one before it "
-                                       "(entries removed, inserted or reordered)"))
-        elif link_hash(seq, table, pk, op, run_id, digest, at, stored_prev) != stored_hash:
-            report.breaks.append(Break(seq, table, pk, "link", "chain entry was altered"))
-        expected, prev = seq + 1, stored_hash  # resynchronise to find later problems too
-        latest[f"{table}\x00{pk}"] = (seq, op, digest)
-    report.entries = expected - 1
+_BATCH = 20_000
+_CHAIN_COLUMNS = "seq, table_name, pk, op, run_id, digest, at, prev, hash"
+_cursor_ids = itertools.count(1)
+#: newest entry per record: table → pk → (seq, op, digest)
+Latest = dict[str, dict[str, tuple[int, str, str]]]
+
+
+def _raw_batches(conn: sa.Connection, sql: str, params: Any = None
+                 ) -> Iterator[list[Any]]:
+    """Raw driver rows of ``sql`` in batches, streamed: a server-side cursor on
+    PostgreSQL, ``fetchmany`` on SQLite. No SQLAlchemy rows, no type processing."""
+    if conn.dialect.name not in ("sqlite", "postgresql"):
+        result = conn.execution_options(stream_results=True, yield_per=_BATCH
+                                        ).exec_driver_sql(sql, params)
+        for part in result.partitions():
+            yield [tuple(r) for r in part]
+        return
+    dbapi = conn.connection.driver_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        cur = dbapi.cursor(name=f"drill_verify_{next(_cursor_ids)}")
+        cur.itersize = _BATCH
+    else:
+        cur = dbapi.cursor()
+    try:
+        if params is None:
+            cur.execute(sql)
+        else:
+            cur.execute(sql, params)
+        while batch := cur.fetchmany(_BATCH):
+            yield batch
+    finally:
+        cur.close()
+
+
+def _link_break(report: VerifyReport, seq: int, expected: int, table: str, pk: str,
+                stored_prev: str, prev: str) -> None:
+    """Classify a link that does not check out (the hot loop only detects it)."""
+    if seq != expected:
+        report.breaks.append(Break(seq, table, pk, "gap", (
+            f"chain entries #{expected} to #{seq - 1} are missing" if seq > expected
+            else f"entry is out of order (expected #{expected})")))
+    elif stored_prev != prev:
+        report.breaks.append(Break(seq, table, pk, "link",
+                                   "entry does not follow the one before it "
+                                   "(entries removed, inserted or reordered)"))
+    else:
+        report.breaks.append(Break(seq, table, pk, "link", "chain entry was altered"))
+
+
+def _check_links(conn: sa.Connection, report: VerifyReport, start: int = 1,
+                 runs: set[str] | None = None, loose: set[str] | None = None) -> Latest:
+    """Pass 1, from entry ``start`` to the head; returns the newest entry per record
+    (only of ``runs`` and of the run-less findings ``loose``, when given)."""
+    latest: Latest = defaultdict(dict)
+    expected = start
+    if start > 1:
+        prev = str(conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),
+                                {"s": start - 1}).scalar() or "")
+    else:
+        prev = GENESIS
+    sha256 = hashlib.sha256
+    sql = f"SELECT {_CHAIN_COLUMNS} FROM {CHAIN_TABLE} ORDER BY seq"
+    if start > 1:
+        sql = (f"SELECT {_CHAIN_COLUMNS} FROM {CHAIN_TABLE} WHERE seq >= {int(start)} "
+               "ORDER BY seq")
+    for batch in _raw_batches(conn, sql):
+        for seq, table, pk, op, run_id, digest, at, stored_prev, stored_hash in batch:
+            # link_hash(), inlined: this loop runs once per chain entry
+            if seq != expected or stored_prev != prev or sha256(
+                    f"{seq}\n{table}\n{pk}\n{op}\n{run_id or ''}\n{digest}\n{at}\n"
+                    f"{stored_prev}".encode()).hexdigest() != stored_hash:
+                _link_break(report, seq, expected, table, pk, stored_prev, prev)
+            expected, prev = seq + 1, stored_hash  # resynchronise to find later problems
+            if runs is None or run_id in runs or (loose and table == "finding"
+                                                  and pk in loose):
+                latest[table][pk] = (seq, op, digest)
+    report.entries = expected - start
     report.head_seq, report.head_hash = expected - 1, prev
     return latest
 
 
-def _check_records(conn: sa.Connection, latest: dict[str, tuple[int, str, str]],
-                   report: VerifyReport) -> None:
+def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]],
+             latest: dict[str, tuple[int, str, str]], canon: RowCanon | None) -> None:
+    """Each row against the newest chain entry of its record (popped from ``latest``);
+    rows are raw driver tuples when ``canon`` is given, else SQLAlchemy rows."""
+    names = [c.name for c in table.columns]
+    pk_idx = [names.index(c.name) for c in table.primary_key.columns]
+    one = pk_idx[0] if len(pk_idx) == 1 else None
+    digest_of = canon._canon if canon is not None else None
+    sha256 = hashlib.sha256
+    pop = latest.pop
+    name = table.name
+    for batch in rows:
+        report.records += len(batch)
+        for row in batch:
+            pk = str(row[one]) if one is not None else pk_string(row[i] for i in pk_idx)
+            entry = pop(pk, None)
+            if entry is None:
+                report.breaks.append(Break(None, name, pk, "unchained",
+                                           "record is not in the chain (written outside "
+                                           "drill)"))
+            elif entry[1] == "delete":
+                report.breaks.append(Break(entry[0], name, pk, "changed",
+                                           "record was deleted but is back"))
+            elif (sha256(digest_of(row)).hexdigest() if digest_of is not None
+                  else row_digest(names, row)) != entry[2]:
+                report.breaks.append(Break(entry[0], name, pk, "changed",
+                                           "record was changed after it was chained"))
+
+
+def _table_rows(conn: sa.Connection, table: sa.Table, where: Any = None
+                ) -> tuple[Iterable[Sequence[Any]], RowCanon | None]:
+    """Batches of ``table``'s rows: raw driver values when the table's canonical form
+    can be computed from them (with the :class:`RowCanon` returned), else
+    SQLAlchemy-processed rows (and None)."""
+    canon = row_canon(table, conn.dialect)
+    if canon.plain and where is None:
+        return _raw_batches(conn, canon.sql), canon
+    cols: list[Any] = ([sa.column(n) for n in canon.names] if canon.plain
+                       else list(table.columns))
+    query = sa.select(*cols).select_from(table)
+    if where is not None:
+        query = query.where(where)
+    result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
+    return result.partitions(), canon if canon.plain else None
+
+
+def _check_records(conn: sa.Connection, latest: Latest, report: VerifyReport) -> None:
     inspector = sa.inspect(conn)
     for table in chained_tables():
         if not inspector.has_table(table.name):
             continue
-        names = [c.name for c in table.columns]
-        pk_idx = [names.index(c.name) for c in table.primary_key.columns]
-        prefix = table.name + "\x00"
-        stream = conn.execution_options(stream_results=True, yield_per=20000).execute(
-            sa.select(table))
-        for row in stream:
-            report.records += 1
-            pk = pk_string(row[i] for i in pk_idx)
-            entry = latest.pop(prefix + pk, None)
-            if entry is None:
-                report.breaks.append(Break(None, table.name, pk, "unchained",
-                                           "record is not in the chain (written outside "
-                                           "drill)"))
-                continue
-            seq, op, digest = entry
-            if op == "delete":
-                report.breaks.append(Break(seq, table.name, pk, "changed",
-                                           "record was deleted but is back"))
-            elif row_digest(names, row) != digest:
-                report.breaks.append(Break(seq, table.name, pk, "changed",
-                                           "record was changed after it was chained"))
-    for key, (seq, op, _digest) in latest.items():
-        if op != "delete":
-            table_name, pk = key.split("\x00", 1)
-            report.breaks.append(Break(seq, table_name, pk, "deleted", "record was deleted"))
+        rows, canon = _table_rows(conn, table)
+        _compare(report, table, rows, latest.get(table.name, {}), canon)  # leaves the gone
+    _deleted(report, latest)
+
+
+def _deleted(report: VerifyReport, latest: Latest) -> None:
+    """Entries whose record is gone (and that are not deletions)."""
+    for table_name, entries in latest.items():
+        for pk, (seq, op, _digest) in entries.items():
+            if op != "delete":
+                report.breaks.append(Break(seq, table_name, pk, "deleted",
+                                           "record was deleted"))
 
 
 def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None
@@ -176,72 +270,35 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
     deletion. Cost grows with the size of the export and the age of the period, not
     with the whole database.
     """
-    from orchestrator.evidence.chain import run_column
-
     report = VerifyReport()
     chunks = [run_ids[i:i + 900] for i in range(0, len(run_ids), 900)]
     start: int | None = None
-    for chunk in chunks:
-        low = conn.execute(sa.text(f"SELECT MIN(seq) FROM {CHAIN_TABLE} WHERE table_name = "
-                                   "'run' AND pk IN :ids").bindparams(
-                                       sa.bindparam("ids", expanding=True)),
-                           {"ids": chunk}).scalar()
-        if low is not None:
-            start = low if start is None else min(start, low)
+    lookups = [("run", chunk) for chunk in chunks]
     if finding_ids:
+        lookups += [("finding", [str(i) for i in finding_ids[j:j + 900]])
+                    for j in range(0, len(finding_ids), 900)]
+    for table_name, keys in lookups:
         low = conn.execute(sa.text(f"SELECT MIN(seq) FROM {CHAIN_TABLE} WHERE table_name = "
-                                   "'finding' AND pk IN :ids").bindparams(
+                                   ":t AND pk IN :ids").bindparams(
                                        sa.bindparam("ids", expanding=True)),
-                           {"ids": [str(i) for i in finding_ids]}).scalar()
+                           {"t": table_name, "ids": keys}).scalar()
         if low is not None:
             start = low if start is None else min(start, low)
-    scope = set(run_ids)
-    loose = {f"finding\x00{i}" for i in finding_ids}
-    latest: dict[str, tuple[int, str, str]] = {}
+    latest: Latest = defaultdict(dict)
     if start is not None:
-        expected = start
-        prev = str(conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),
-                                {"s": start - 1}).scalar() if start > 1 else GENESIS)
-        result = conn.execution_options(stream_results=True, yield_per=20000).execute(
-            sa.text("SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash FROM "
-                    f"{CHAIN_TABLE} WHERE seq >= :s ORDER BY seq"), {"s": start})
-        for seq, tname, pk, op, run_id, digest, at, stored_prev, stored_hash in result:
-            if seq != expected:
-                report.breaks.append(Break(seq, tname, pk, "gap", "chain entries missing"))
-            elif stored_prev != prev:
-                report.breaks.append(Break(seq, tname, pk, "link",
-                                           "entry does not follow the one before it"))
-            elif link_hash(seq, tname, pk, op, run_id, digest, at, stored_prev) != stored_hash:
-                report.breaks.append(Break(seq, tname, pk, "link", "chain entry was altered"))
-            expected, prev = seq + 1, stored_hash
-            key = f"{tname}\x00{pk}"
-            if run_id in scope or key in loose:
-                latest[key] = (seq, op, digest)
-        report.entries = expected - start
-        report.head_seq, report.head_hash = expected - 1, prev
+        latest = _check_links(conn, report, start, set(run_ids),
+                              {str(i) for i in finding_ids})
     for table in chained_tables():
         rcol = run_column(table)
         if rcol is None and table.name != "finding":
             continue
-        names = [c.name for c in table.columns]
-        pk_idx = [names.index(c.name) for c in table.primary_key.columns]
-        queries = [sa.select(table).where(table.c[rcol].in_(c)) for c in chunks] if rcol else []
+        mine = latest.get(table.name, {})  # _compare leaves the records that are gone
+        wheres = [table.c[rcol].in_(c) for c in chunks] if rcol else []
         if table.name == "finding" and finding_ids:
-            queries.append(sa.select(table).where(table.c.id.in_(finding_ids)))
-        for q in queries:
-            for row in conn.execute(q):
-                report.records += 1
-                pk = pk_string(row[i] for i in pk_idx)
-                entry = latest.pop(f"{table.name}\x00{pk}", None)
-                if entry is None:
-                    report.breaks.append(Break(None, table.name, pk, "unchained",
-                                               "record is not in the chain"))
-                elif entry[1] == "delete" or row_digest(names, row) != entry[2]:
-                    report.breaks.append(Break(entry[0], table.name, pk, "changed",
-                                               "record was changed after it was chained"))
-    for key, (seq, op, _digest) in latest.items():
-        if op != "delete":
-            table_name, pk = key.split("\x00", 1)
-            report.breaks.append(Break(seq, table_name, pk, "deleted", "record was deleted"))
+            wheres.append(table.c.id.in_(finding_ids))
+        for where in wheres:
+            rows, canon = _table_rows(conn, table, where)
+            _compare(report, table, rows, mine, canon)
+    _deleted(report, latest)
     report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))
     return report
