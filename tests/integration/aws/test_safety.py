@@ -117,3 +117,17 @@ def test_next_run_cleans_up_a_crashed_runs_leftovers(aws_stack: Stack,
     names = [d["DBInstanceIdentifier"] for d in
              aws_stack.client("rds").describe_db_instances()["DBInstances"]]
     assert not any(n.startswith("drill-r-crashed") for n in names)
+
+
+def test_plan_of_quarterly_dr_names_every_call(aws_stack: Stack,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    assert drill("plan", "quarterly-dr", "--env", "aws", "--json") == 0
+    doc = json.loads(capsys.readouterr().out)
+    ops = {c["operation"] for sc in doc["scenarios"] for st in sc["steps"]
+           for c in [*st.get("calls", []), *st.get("rollback", {}).get("calls", [])]}
+    assert {"RebootDBInstance", "PromoteReadReplica", "ChangeResourceRecordSets",
+            "CreateNetworkAcl", "ReplaceNetworkAclAssociation"} <= ops
+    assert ops & {"RestoreDBInstanceToPointInTime", "StartRestoreJob",
+                  "RestoreDBInstanceFromDBSnapshot"}
+    assert not [r for r in aws_stack.moto.requests()
+                if not r["operation"].startswith(READS)]
