@@ -121,7 +121,11 @@ def _repair(root: Path, st: LabState, tune: dict[str, Any], log: Any) -> None:
 def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
     t0 = time.monotonic()
     _remove_data(root)
-    (root / "logs").mkdir(parents=True, exist_ok=True)
+    logs = root / "logs"
+    if logs.is_dir():  # the previous lab's logs stay readable one generation
+        shutil.rmtree(root / "logs.prev", ignore_errors=True)
+        logs.rename(root / "logs.prev")
+    logs.mkdir(parents=True)
     _data_dirs(root, tune["in_memory"])
     (root / "ground-truth.jsonl").write_text("")
     user = pgbin.run_as_user()
@@ -157,7 +161,6 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
 
     pgdir.mkdir(parents=True, exist_ok=True)
     vault.init(vdir)
-    logs = root / "logs"
     tpl = template.ensure(tune["dataset_rows"], root / "cache", log)
     link = st.comp("region-link")
     for c in (primary, standby, replica):
