@@ -21,6 +21,7 @@ class ConsoleReporter:
         self.console = console
         self._step_started = 0.0
         self._status: Any = None
+        self._label = ""
 
     def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None:
         self.console.print(f"[bold]{title}[/] on [cyan]{env}[/] — run [bold]{run_id}[/] "
@@ -33,7 +34,8 @@ class ConsoleReporter:
         self._step_started = time.monotonic()
         if self.console.is_terminal:
             self._stop_status()
-            self._status = self.console.status(f"{phase}: {name}")
+            self._label = f"{phase}: {name}"
+            self._status = self.console.status(self._label)
             self._status.start()
 
     def _stop_status(self) -> None:
@@ -65,8 +67,10 @@ class ConsoleReporter:
         self.console.print(f"  [dim]{message}[/]")
 
     def probe_status(self, line: str) -> None:
-        if self._status is not None:
-            self._status.update(line)
+        """The live probe line, shown under the running step (called from a probe thread)."""
+        status = self._status
+        if status is not None:
+            status.update(f"{self._label}\n  [dim]{line}[/]")
 
     def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
         if not sys.stdin.isatty():

@@ -37,3 +37,21 @@ def test_table_shows_measurements_objectives_and_verdicts() -> None:
     row = lines["region-promotion"]
     assert "2.50s" in row and " 14 " in row and "≤ 15m / ≤ 1m" in row
     assert "NO" in lines["az-loss"] and "—" in lines["az-loss"]
+
+
+def test_live_probe_line_shows_under_the_running_step() -> None:
+    import io
+
+    from orchestrator.commands.progress import ConsoleReporter
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    reporter = ConsoleReporter(console)
+    reporter.step_started("step", "wait until clients are served again")
+    reporter.probe_status("probes: sql@db ✘ 1000ms · 40 writes acked")
+    console.file.flush()
+    reporter.step_finished("step", "wait until clients are served again", "succeeded", None)
+    reporter.probe_status("after the step: nowhere to show it")  # no spinner: ignored
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "probes: sql@db ✘ 1000ms · 40 writes acked" in out
+    assert "step: wait until clients are served again" in out
+    assert "nowhere to show it" not in out
