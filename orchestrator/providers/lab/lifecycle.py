@@ -252,4 +252,5 @@ def status(settings: Settings) -> dict[str, Any]:
                       "az": c.az, "region": c.region})
     return {"running": is_running(st), "components": comps, "endpoints": st.endpoints(),
             "primary": st.primary, "standby": st.standby, "isolated": list(st.isolated),
-            "global_target": st.global_target, "detection_delay_s": st.detection_delay_s}
+            "global_target": st.global_target, "detection_delay_s": st.detection_delay_s,
+            "servers_run_as": st.run_as}

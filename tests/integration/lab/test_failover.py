@@ -126,3 +126,17 @@ def test_lost_standby_does_not_block_the_primary(lab: LabHandle) -> None:
         os.killpg(standby.pid, signal.SIGCONT)
     lab.call("db.reprotect")
     assert lab.call("db.multi_az")["ok"] is True
+
+
+def test_a_dead_controller_is_refused_then_restarted_by_prepare(lab: LabHandle) -> None:
+    from orchestrator.errors import LabError
+
+    ctl = lab.state().comp("controller")
+    os.kill(ctl.pid, signal.SIGKILL)
+    wait_until(lambda: lab.status()["components"][-1]["state"] == "down", 10, "controller down")
+    with pytest.raises(LabError, match="controller is not running"):
+        lab.call("db.failover")
+    lab.provider.prepare(lambda _m: None)  # `drill run` does this first: repairs helpers
+    states = {c["name"]: c for c in lab.status()["components"]}
+    assert states["controller"]["state"] == "up" and states["controller"]["pid"] != ctl.pid
+    assert lab.call("db.multi_az")["ok"] is True
