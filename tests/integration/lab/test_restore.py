@@ -78,3 +78,21 @@ def test_latest_restore_and_a_corrupt_backup_is_refused(lab: LabHandle) -> None:
 def test_probe_targets_outside_loopback_are_refused(lab: LabHandle) -> None:
     with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):
         lab.call("data.verify", target="host=10.0.1.5 port=5432 dbname=app user=drill")
+
+
+def test_the_controller_takes_scheduled_backups(lab: LabHandle) -> None:
+    from orchestrator.providers.lab.state import locked
+    from tests.integration.lab.conftest import wait_until
+
+    def scheduled() -> int:
+        doc = json.loads((lab.root / "vault" / "manifest.json").read_text())
+        return sum(1 for b in doc["backups"] if b["label"] == "scheduled")
+
+    before = scheduled()
+    with locked(lab.root) as st:
+        st.backup_interval_s = 0.5
+    try:
+        wait_until(lambda: scheduled() > before, 60, "a scheduled backup")
+    finally:
+        with locked(lab.root) as st:
+            st.backup_interval_s = 900.0
