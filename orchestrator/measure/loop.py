@@ -110,6 +110,10 @@ class ProbeLoop:
         with self._lock:
             self._samples.append(sample)
 
+    def halt(self) -> None:
+        """Stop ticking (no new attempts); :meth:`stop` then drains what is in flight."""
+        self._stop.set()
+
     def stop(self) -> None:
         """Stop ticking; give attempts in flight until their deadline, then record them."""
         self._stop.set()

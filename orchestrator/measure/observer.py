@@ -216,6 +216,8 @@ class ProbeObserver:
         self._stopped.set()
         with self._lock:
             loops = list(self.loops)
+        for loop in loops:  # all at once: one deadline of draining, not one per probe
+            loop.halt()
         for loop in loops:
             loop.stop()
         survivors: Survivors | None = None
