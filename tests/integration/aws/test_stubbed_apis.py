@@ -163,6 +163,12 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     assert cross["method"] == "rds-events"
     assert cross["details"]["difference_s"] == pytest.approx(
         cross["value"] - doc["scenarios"][0]["rto_s"])
+    # the password came from Secrets Manager into the probes' DSN, and nowhere else
+    from tests.integration.aws.stack import DB_PASSWORD
+
+    evidence = (aws_stack.dir / ".drill" / "evidence.db").read_bytes()
+    evidence += b"".join(p.read_bytes() for p in (aws_stack.dir / ".drill").glob("*.db-wal"))
+    assert DB_PASSWORD.encode() not in evidence
 
 
 def test_probes_on_an_emulated_env_must_be_loopback(aws_stack: Stack,
