@@ -69,6 +69,7 @@ class AwsContext:
         """Poll ``check`` until true; returns seconds waited. Honours abort and deadline."""
         start = time.monotonic()
         limit = timeout_s or ctx.deadline_s or 900.0
+        delay = 0.1  # short first polls (fast transitions), then every poll_s
         while True:
             if check():
                 return time.monotonic() - start
@@ -76,7 +77,8 @@ class AwsContext:
                 raise ProviderError(f"aborted while waiting for {what}")
             if time.monotonic() - start > limit:
                 raise ProviderError(f"timed out after {limit:g}s waiting for {what}")
-            time.sleep(self.poll_s)
+            time.sleep(delay)
+            delay = min(delay * 2, self.poll_s)
 
 
 def call(service: str, region: str, operation: str, mutating: bool = True,

@@ -131,3 +131,27 @@ def test_plan_of_quarterly_dr_names_every_call(aws_stack: Stack,
                   "RestoreDBInstanceFromDBSnapshot"}
     assert not [r for r in aws_stack.moto.requests()
                 if not r["operation"].startswith(READS)]
+
+
+def test_isolated_failover_works_on_a_tagged_clone(aws_stack: Stack) -> None:
+    from orchestrator.config import load_settings
+    from orchestrator.providers.aws.provider import AwsProvider
+    from orchestrator.providers.base import StepContext
+
+    settings = load_settings()
+    name, env = settings.environment("aws")
+    provider = AwsProvider(name, env, settings)
+    ctx = StepContext(run_id="r-iso", scenario_id="rds-failover", mode="isolated",
+                      deadline_s=60)
+    out = provider.execute("db.failover", {"target": "primary_db", "wait": True}, ctx)
+    clone = out["clone"]
+    assert clone.startswith("drill-r-iso") and out["instance"] == clone
+    undo = provider.execute("db.reprotect", {"target": "primary_db", **out["rollback_args"]},
+                            ctx)
+    provider.close()
+    assert undo["deleted_clone"] is True
+    muts = [(r["operation"], r["params"].get("DBInstanceIdentifier")
+             or r["params"].get("TargetDBInstanceIdentifier"))
+            for r in aws_stack.moto.requests() if not r["operation"].startswith(READS)]
+    assert muts == [("RestoreDBInstanceToPointInTime", clone), ("RebootDBInstance", clone),
+                    ("DeleteDBInstance", clone)]
