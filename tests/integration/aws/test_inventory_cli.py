@@ -93,3 +93,22 @@ def test_unknown_target_address_is_a_clear_error(aws_stack: Stack,
     assert "drill: error: environments.aws.targets.dr_replica: no resource" in err
     assert "module.dr.aws_db_instance.replica" in err  # the suggestion
     assert "Traceback" not in err
+
+
+def test_assume_role_is_used_for_every_client(aws_stack: Stack,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    write_config(aws_stack.dir, aws_stack.url, assume=env_block(
+        aws_stack.url, assume_role_arn="arn:aws:iam::123456789012:role/drill-runner"))
+    aws_stack.moto._post("/moto-api/recorder/reset-recording")
+    code, doc = _inventory(capsys, "assume")
+    assert code == 0 and set(doc["roles"]) == ROLES
+    reqs = aws_stack.moto.requests()
+    assert reqs[0]["operation"] == "AssumeRole"
+    assert reqs[0]["params"]["RoleArn"] == "arn:aws:iam::123456789012:role/drill-runner"
+    assert sum(r["operation"] == "AssumeRole" for r in reqs) == 1  # one session, all regions
+
+
+def test_inventory_of_a_lab_env_is_a_usage_error(aws_stack: Stack,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert drill("inventory", "--env", "lab") == 2
+    assert "is a lab environment" in capsys.readouterr().err
