@@ -259,7 +259,8 @@ def verify_store(store: Any, anchor: tuple[int, str] | None = None) -> VerifyRep
         return verify_connection(conn, anchor)
 
 
-def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
+def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int],
+                keep: dict[str, tuple[list[Any], RowCanon | None]] | None = None
                 ) -> VerifyReport:
     """Verify only what an export contains: the records of ``run_ids`` (every chained
     table with a run column) and the run-less findings ``finding_ids``.
@@ -269,6 +270,11 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
     with their newest entries; an entry of one of these runs whose row is gone is a
     deletion. Cost grows with the size of the export and the age of the period, not
     with the whole database.
+
+    ``keep``, when given, receives every row that was checked, per table: (rows, the
+    table's :class:`RowCanon` if they are raw driver tuples, else None). The export
+    builds its views from exactly these rows, so what is exported is what was verified
+    (and nothing is read twice).
     """
     report = VerifyReport()
     chunks = [run_ids[i:i + 900] for i in range(0, len(run_ids), 900)]
@@ -298,6 +304,11 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int]
             wheres.append(table.c.id.in_(finding_ids))
         for where in wheres:
             rows, canon = _table_rows(conn, table, where)
+            if keep is not None:
+                batches = [list(batch) for batch in rows]
+                keep.setdefault(table.name, ([], canon))[0].extend(
+                    row for batch in batches for row in batch)
+                rows = batches
             _compare(report, table, rows, mine, canon)
     _deleted(report, latest)
     report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))

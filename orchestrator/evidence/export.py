@@ -9,7 +9,6 @@ to a temporary name first, so a failed export never leaves a half bundle behind.
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
-from orchestrator.evidence.export_data import Period, artifact_content, load_period
+from orchestrator.evidence.export_data import Period, artifact_content
 from orchestrator.report.model import ReportData
 
 BUNDLE_FORMAT = "drill-evidence-bundle/1"
@@ -42,24 +41,33 @@ def build_report_data(conn: Any, period: Period | None, env: str | None,
                       frameworks: list[str], who: str, run_id: str | None = None,
                       fingerprint: str | None = None) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
+    return _verified_data(conn, period, env, frameworks, who, run_id, fingerprint)[0]
+
+
+def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks: list[str],
+                   who: str, run_id: str | None = None, fingerprint: str | None = None
+                   ) -> tuple[ReportData, dict[int, bytes]]:
+    """The report data and the artifact contents, from rows checked against the chain."""
     from orchestrator.compliance.mapping import evaluate
     from orchestrator.evidence.chain import head
     from orchestrator.evidence.chain_verify import verify_runs
-    from orchestrator.evidence.export_data import load_one
+    from orchestrator.evidence.export_data import build_views, period_ids, run_exists
 
     if run_id is not None:
-        runs = [load_one(conn, run_id)]
-        findings = list(runs[0].findings)
+        run_exists(conn, run_id)
+        run_ids, loose = [run_id], list[int]()
     else:
         assert period is not None
-        runs, findings = load_period(conn, period, env)
-    report = verify_runs(conn, [r.id for r in runs],
-                         [f.id for f in findings if f.run_id is None])
+        run_ids, loose = period_ids(conn, period, env)
+    kept: dict[str, Any] = {}
+    report = verify_runs(conn, run_ids, loose, keep=kept)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
             f"evidence chain broken at {report.first.describe()}"
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
             "nothing was exported; run `drill evidence verify` and investigate the change")
+    loaded = build_views(conn.dialect, kept, run_ids)
+    runs, findings = loaded.runs, loaded.findings
     seq, digest = head(conn)
     title = (f"DR drill report: run {run_id}" if run_id else
              f"DR drill evidence, {period.label if period else ''}"
@@ -73,16 +81,18 @@ def build_report_data(conn: Any, period: Period | None, env: str | None,
         chain={"head_seq": seq, "head_hash": digest, "verified": True,
                "entries": seq, "records_checked": report.records,
                "scope": "records of the exported runs and findings"})
-    return data.model_copy(update={"controls": evaluate(data, frameworks)})
+    data = data.model_copy(update={"controls": evaluate(data, frameworks)})
+    return data, loaded.contents
 
 
 def _mapping_doc(name: str, data: ReportData) -> bytes:
     from orchestrator.compliance.mapping import load_framework
+    from orchestrator.report.json_out import dumps_readable
 
     fw = load_framework(name)
     doc = {"framework": fw.model_dump(mode="json"),
            "results": [c.model_dump(mode="json") for c in data.controls if c.framework == name]}
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+    return dumps_readable(doc, depth=3, indent=2)
 
 
 def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | None,
@@ -96,7 +106,7 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
     fp = fingerprint(key.public_key())
     files: dict[str, bytes] = {}
     with _snapshot(store) as conn:
-        data = build_report_data(conn, period, env, frameworks, who, fingerprint=fp)
+        data, contents = _verified_data(conn, period, env, frameworks, who, fingerprint=fp)
         for name in ("json", "csv", "html", "pdf", "oscal"):
             r = renderer(name)
             files[r.filename] = r.render(data)
@@ -104,7 +114,9 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
             files[f"controls/{fw}.json"] = _mapping_doc(fw, data)
         for run in data.runs:
             for art in run.artifacts:
-                content = artifact_content(conn, art.id)
+                content = contents.get(art.id)
+                if content is None:
+                    content = artifact_content(conn, art.id)
                 if hashlib.sha256(content).hexdigest() != art.sha256:
                     raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
                                            "does not match its recorded sha256")

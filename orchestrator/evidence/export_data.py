@@ -1,14 +1,16 @@
 """Read the evidence to report: a period (quarter or date range) or a single run.
 
-Bulk-loads with one query per table per chunk of run ids (Core selects, no ORM
-identity map), so a quarter out of a database of 100,000 runs loads in well under
-a second (see benchmarks/evidence_export.py).
+The rows are read once, by :func:`~orchestrator.evidence.chain_verify.verify_runs`
+(one query per table per chunk of run ids, raw driver rows), which checks each against
+the hash chain and keeps it; :func:`build_views` turns exactly those rows into the
+report's views. See benchmarks/evidence_export.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -16,16 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from orchestrator.errors import NotFoundError, UsageError
-from orchestrator.evidence.models import (
-    Approval,
-    Artifact,
-    Finding,
-    Measurement,
-    Run,
-    ScenarioRun,
-    StepRun,
-    TimelineEvent,
-)
+from orchestrator.evidence.chain import RowCanon
+from orchestrator.evidence.models import Artifact, Finding, Run, UTCDateTime
 from orchestrator.report.model import (
     ApprovalView,
     ArtifactView,
@@ -80,75 +74,130 @@ def parse_period(period: str | None, start: str | None = None, end: str | None =
                   datetime(d1.year, d1.month, d1.day, tzinfo=UTC) + timedelta(days=1))
 
 
-def _rows(conn: sa.Connection, model: Any, column: str, ids: list[str]
-          ) -> dict[str, list[Any]]:
-    table = model.__table__
-    out: dict[str, list[Any]] = defaultdict(list)
-    cols = [c for c in table.columns if c.name not in ("content", "data", "output", "args")]
-    for i in range(0, len(ids), _CHUNK):
-        chunk = ids[i:i + _CHUNK]
-        for row in conn.execute(sa.select(*cols).where(table.c[column].in_(chunk))):
-            out[row._mapping[column]].append(row._mapping)
-    return out
+_VIEW_SKIP = {"content", "data", "output", "args"}  # large columns no view shows
 
 
-def load_runs(conn: sa.Connection, run_rows: list[Any]) -> list[RunView]:
-    """Runs (Core rows of ``run``) with all their children, as views."""
-    ids = [r.id for r in run_rows]
-    scenarios = _rows(conn, ScenarioRun, "run_id", ids)
-    steps = _rows(conn, StepRun, "run_id", ids)
-    events = _rows(conn, TimelineEvent, "run_id", ids)
-    measurements = _rows(conn, Measurement, "run_id", ids)
-    findings = _rows(conn, Finding, "run_id", ids)
-    artifacts = _rows(conn, Artifact, "run_id", ids)
-    approvals = _rows(conn, Approval, "run_id", ids)
-    views = []
-    for r in run_rows:
-        names = {s["id"]: s["scenario_id"] for s in scenarios[r.id]}
-        views.append(RunView(
-            **dict(r._mapping),
-            scenarios=sorted((ScenarioView(**s) for s in scenarios[r.id]),
-                             key=lambda s: s.started_at),
-            steps=sorted((StepView(**st, scenario=names.get(st["scenario_run_id"]))
-                          for st in steps[r.id]), key=lambda s: s.seq),
-            events=sorted((EventView(**e, scenario=names.get(e["scenario_run_id"]))
-                           for e in events[r.id]), key=lambda e: e.at),
-            measurements=[MeasurementView(**m, scenario=names.get(m["scenario_run_id"]))
-                          for m in measurements[r.id]],
-            findings=[FindingView(**f, scenario=names.get(f["scenario_run_id"]))
-                      for f in findings[r.id]],
-            artifacts=[ArtifactView(**a) for a in artifacts[r.id]],
-            approvals=[ApprovalView(**a) for a in approvals[r.id]],
-        ))
-    return views
+def _decoder(table: sa.Table, dialect: sa.Dialect, canon: RowCanon | None
+             ) -> Callable[[Any], dict[str, Any]]:
+    """Row → {column: value as SQLAlchemy returns it}, without the large columns.
+
+    Raw driver tuples (``canon`` given) go through each column's result processor
+    (SQLite's ``DATETIME`` text of UTC columns through ``datetime.fromisoformat``, the
+    same value); SQLAlchemy rows are already processed.
+    """
+    cols = [(i, c) for i, c in enumerate(table.columns) if c.name not in _VIEW_SKIP]
+    if canon is None:
+        names = [(i, c.name) for i, c in cols]
+        return lambda row: {n: row[i] for i, n in names}
+    procs: list[tuple[int, str, Callable[[Any], Any] | None]] = []
+    for i, c in cols:
+        proc: Callable[[Any], Any] | None = c.type.dialect_impl(dialect).result_processor(
+            dialect, None)
+        if proc is not None and dialect.name == "sqlite" and isinstance(c.type, UTCDateTime):
+            proc = _sqlite_utc(proc)
+        procs.append((i, c.name, proc))
+    return lambda row: {n: row[i] if p is None else p(row[i]) for i, n, p in procs}
 
 
-def load_period(conn: sa.Connection, period: Period, env: str | None
-                ) -> tuple[list[RunView], list[FindingView]]:
-    """Runs that *started* in the period (and env), plus findings raised in it."""
+def _sqlite_utc(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    from_iso = datetime.fromisoformat
+
+    def process(value: Any) -> Any:
+        if type(value) is str and len(value) == 26 and value[10] == " ":
+            return from_iso(value).replace(tzinfo=UTC)
+        return slow(value)
+    return process
+
+
+@dataclass
+class Loaded:
+    """What an export or report holds, built from the rows ``verify_runs`` checked."""
+
+    runs: list[RunView]
+    findings: list[FindingView]
+    contents: dict[int, bytes]  # artifact id → content (the journals)
+
+
+def period_ids(conn: sa.Connection, period: Period, env: str | None
+               ) -> tuple[list[str], list[int]]:
+    """Runs that *started* in the period (and env), by start; findings raised in it
+    without a run (e.g. a missed quarterly drill)."""
     run = Run.__table__  # type: ignore[attr-defined]
-    q = (sa.select(run).where(run.c.started_at >= period.start, run.c.started_at < period.end)
-         .order_by(run.c.started_at))
+    q = (sa.select(run.c.id).where(run.c.started_at >= period.start,
+                                   run.c.started_at < period.end)
+         .order_by(run.c.started_at, run.c.id))
     if env:
         q = q.where(run.c.env == env)
-    runs = load_runs(conn, list(conn.execute(q)))
-    findings = [f for r in runs for f in r.findings]
     finding = Finding.__table__  # type: ignore[attr-defined]
-    loose = sa.select(finding).where(finding.c.run_id.is_(None),
-                                     finding.c.created_at >= period.start,
-                                     finding.c.created_at < period.end)
+    loose = sa.select(finding.c.id).where(finding.c.run_id.is_(None),
+                                          finding.c.created_at >= period.start,
+                                          finding.c.created_at < period.end)
     if env:
         loose = loose.where(finding.c.env == env)
-    findings.extend(FindingView(**row._mapping) for row in conn.execute(loose))
-    return runs, sorted(findings, key=lambda f: f.id)
+    return list(conn.execute(q).scalars()), list(conn.execute(loose).scalars())
 
 
-def load_one(conn: sa.Connection, run_id: str) -> RunView:
+def run_exists(conn: sa.Connection, run_id: str) -> None:
     run = Run.__table__  # type: ignore[attr-defined]
-    rows = list(conn.execute(sa.select(run).where(run.c.id == run_id)))
-    if not rows:
+    if conn.execute(sa.select(run.c.id).where(run.c.id == run_id)).first() is None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
-    return load_runs(conn, rows)[0]
+
+
+def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon | None]],
+                run_ids: list[str]) -> Loaded:
+    """Views of the runs ``run_ids`` (in that order) with all their children, and of the
+    findings, from the rows :func:`~orchestrator.evidence.chain_verify.verify_runs` kept."""
+    from orchestrator.evidence.chain import chained_tables
+
+    tables = {t.name: t for t in chained_tables()}
+    decoded: dict[str, list[dict[str, Any]]] = {}
+    contents: dict[int, bytes] = {}
+    for name, (rows, canon) in kept.items():
+        decode = _decoder(tables[name], dialect, canon)
+        decoded[name] = [decode(r) for r in rows]
+        if name == "artifact":
+            idx = [c.name for c in tables[name].columns]
+            i_id, i_content = idx.index("id"), idx.index("content")
+            contents.update((int(r[i_id]), bytes(r[i_content])) for r in rows)
+
+    def by_run(name: str) -> dict[str, list[dict[str, Any]]]:
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in decoded.get(name, []):
+            if row.get("run_id") is not None:
+                out[row["run_id"]].append(row)
+        return out
+
+    scenarios, steps, events = by_run("scenario_run"), by_run("step_run"), by_run(
+        "timeline_event")
+    measurements, findings, artifacts = by_run("measurement"), by_run("finding"), by_run(
+        "artifact")
+    approvals = by_run("approval")
+    run_rows = {r["id"]: r for r in decoded.get("run", [])}
+    views = []
+    for rid in run_ids:
+        if rid not in run_rows:
+            continue
+        names = {s["id"]: s["scenario_id"] for s in scenarios[rid]}
+        views.append(RunView(
+            **run_rows[rid],
+            scenarios=sorted((ScenarioView(**s) for s in scenarios[rid]),
+                             key=lambda s: s.started_at),
+            steps=sorted((StepView(**st, scenario=names.get(st["scenario_run_id"]))
+                          for st in steps[rid]), key=lambda s: s.seq),
+            events=sorted((EventView(**e, scenario=names.get(e["scenario_run_id"]))
+                           for e in events[rid]), key=lambda e: e.at),
+            measurements=[MeasurementView(**m, scenario=names.get(m["scenario_run_id"]))
+                          for m in sorted(measurements[rid], key=lambda m: m["id"])],
+            findings=[FindingView(**f, scenario=names.get(f["scenario_run_id"]))
+                      for f in sorted(findings[rid], key=lambda f: f["id"])],
+            artifacts=[ArtifactView(**a) for a in sorted(artifacts[rid],
+                                                         key=lambda a: a["id"])],
+            approvals=[ApprovalView(**a) for a in sorted(approvals[rid],
+                                                         key=lambda a: a["id"])],
+        ))
+    loose = [FindingView(**f) for f in decoded.get("finding", []) if f.get("run_id") is None]
+    all_findings = [f for r in views for f in r.findings] + loose
+    return Loaded(views, sorted(all_findings, key=lambda f: f.id), contents)
 
 
 def artifact_content(conn: sa.Connection, artifact_id: int) -> bytes:

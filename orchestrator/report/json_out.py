@@ -1,5 +1,6 @@
 """``runs.json``: every run of the report with its scenarios, steps, measurements,
-findings, timeline and artifact references — the machine-readable record."""
+findings, timeline and artifact references — the machine-readable record (one run
+per line)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,38 @@ from typing import Any
 
 from orchestrator.report.base import Renderer
 from orchestrator.report.model import ReportData, RunView
+
+
+def dumps_readable(doc: Any, depth: int, indent: int = 1) -> bytes:
+    """JSON with the outer ``depth`` levels of objects and arrays one member per line
+    (indented) and anything deeper on one line.
+
+    Readable and diffable like ``json.dumps(indent=…)`` — one run, observation or control
+    per line — but encoded by the C encoder: ``indent`` makes the standard library fall
+    back to its pure-Python encoder, which was most of the export time for a quarter of
+    5,000 runs.
+    """
+    encode = json.JSONEncoder(ensure_ascii=False).encode
+    out: list[str] = []
+
+    def walk(value: Any, level: int) -> None:
+        if level < depth and isinstance(value, dict | list) and value:
+            pad = "\n" + " " * (indent * (level + 1))
+            is_dict = isinstance(value, dict)
+            out.append("{" if is_dict else "[")
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for i, (key, item) in enumerate(items):
+                out.append(pad if i == 0 else "," + pad)
+                if is_dict:
+                    out.append(encode(str(key)) + ": ")
+                walk(item, level + 1)
+            out.append("\n" + " " * (indent * level) + ("}" if is_dict else "]"))
+        else:
+            out.append(encode(value))
+
+    walk(doc, 0)
+    out.append("\n")
+    return "".join(out).encode()
 
 
 def run_json(run: RunView) -> dict[str, Any]:
@@ -36,4 +69,4 @@ class JsonRenderer(Renderer):
             "findings": [f.model_dump(mode="json") for f in data.findings],
             "controls": [c.model_dump(mode="json") for c in data.controls],
         }
-        return (json.dumps(doc, indent=1, ensure_ascii=False) + "\n").encode()
+        return dumps_readable(doc, depth=2)  # one run per line

@@ -13,12 +13,12 @@ are not; the framework's own spelling is kept in a ``label`` prop.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
 
 from orchestrator.report.base import Renderer
+from orchestrator.report.json_out import dumps_readable
 from orchestrator.report.model import ReportData
 
 OSCAL_VERSION = "1.1.2"
@@ -132,4 +132,5 @@ class OscalRenderer(Renderer):
         }}
 
     def render(self, data: ReportData) -> bytes:
-        return (json.dumps(self.document(data), indent=2, ensure_ascii=False) + "\n").encode()
+        # one observation / finding per line (see dumps_readable)
+        return dumps_readable(self.document(data), depth=5, indent=2)
