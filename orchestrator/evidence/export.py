@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -87,11 +88,12 @@ def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks
 
 def _mapping_doc(name: str, data: ReportData) -> bytes:
     from orchestrator.compliance.mapping import load_framework
-    from orchestrator.report.json_out import dumps_readable
+    from orchestrator.report.json_out import RawJSON, dumps_readable
 
     fw = load_framework(name)
     doc = {"framework": fw.model_dump(mode="json"),
-           "results": [c.model_dump(mode="json") for c in data.controls if c.framework == name]}
+           "results": [RawJSON(c.model_dump_json()) for c in data.controls
+                       if c.framework == name]}  # one control result per line
     return dumps_readable(doc, depth=3, indent=2)
 
 
@@ -107,11 +109,6 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
     files: dict[str, bytes] = {}
     with _snapshot(store) as conn:
         data, contents = _verified_data(conn, period, env, frameworks, who, fingerprint=fp)
-        for name in ("json", "csv", "html", "pdf", "oscal"):
-            r = renderer(name)
-            files[r.filename] = r.render(data)
-        for fw in frameworks:
-            files[f"controls/{fw}.json"] = _mapping_doc(fw, data)
         for run in data.runs:
             for art in run.artifacts:
                 content = contents.get(art.id)
@@ -121,6 +118,20 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
                     raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
                                            "does not match its recorded sha256")
                 files[art.bundle_path] = content
+
+    def render(names: tuple[str, ...], mappings: list[str]) -> dict[str, bytes]:
+        out = {renderer(n).filename: renderer(n).render(data) for n in names}
+        out.update({f"controls/{fw}.json": _mapping_doc(fw, data) for fw in mappings})
+        return out
+
+    # the human-readable reports (reportlab, Jinja) in a second process for a large
+    # period, the machine-readable files here meanwhile; the same bytes either way
+    reports = _in_child(lambda: render(("html", "pdf"), []),
+                        len(data.runs) >= PARALLEL_MIN_RUNS)
+    try:
+        files.update(render(("json", "csv", "oscal"), frameworks))
+    finally:
+        files.update(reports())  # always reaped, also when rendering here failed
     manifest = {
         "format": BUNDLE_FORMAT, "drill_version": __version__,
         "generated_at": data.generated_at.isoformat(), "generated_by": who,
@@ -148,6 +159,58 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
     return ExportResult(out, len(data.runs), len(data.findings), [MANIFEST, *sorted(files)],
                         {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
                         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
+
+
+#: periods with at least this many runs render report.html/.pdf in a forked process
+PARALLEL_MIN_RUNS = 500
+
+
+def _in_child(work: Callable[[], dict[str, bytes]], parallel: bool
+              ) -> Callable[[], dict[str, bytes]]:
+    """Start ``work`` in a forked child (POSIX) and return a function that waits for its
+    result; without fork, or when not ``parallel``, run it here. The child inherits the
+    report data (nothing to pickle but the resulting bytes), touches no database and
+    leaves with ``os._exit``; an error in it is raised here."""
+    if not parallel or not hasattr(os, "fork"):
+        result = work()
+        return lambda: result
+    import pickle
+
+    rfd, wfd = os.pipe()
+    try:
+        pid = os.fork()
+    except OSError:
+        os.close(rfd)
+        os.close(wfd)
+        result = work()
+        return lambda: result
+    if pid == 0:  # child
+        code = 0
+        try:
+            os.close(rfd)
+            try:
+                payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
+            except BaseException as exc:
+                payload = pickle.dumps((False, f"{exc.__class__.__name__}: {exc}"))
+            with os.fdopen(wfd, "wb") as pipe:
+                pipe.write(payload)
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(wfd)
+
+    def wait() -> dict[str, bytes]:
+        with os.fdopen(rfd, "rb") as pipe:
+            payload = pipe.read()
+        os.waitpid(pid, 0)
+        if not payload:
+            raise RuntimeError("the report renderer process died")
+        ok, value = pickle.loads(payload)
+        if not ok:
+            raise RuntimeError(f"rendering the reports failed: {value}")
+        return dict(value)
+    return wait
 
 
 class _snapshot:

@@ -35,6 +35,8 @@ def dumps_readable(doc: Any, depth: int, indent: int = 1) -> bytes:
                     out.append(encode(str(key)) + ": ")
                 walk(item, level + 1)
             out.append("\n" + " " * (indent * level) + ("}" if is_dict else "]"))
+        elif isinstance(value, RawJSON):
+            out.append(value)
         else:
             out.append(encode(value))
 
@@ -43,11 +45,13 @@ def dumps_readable(doc: Any, depth: int, indent: int = 1) -> bytes:
     return "".join(out).encode()
 
 
+class RawJSON(str):
+    """Already-encoded JSON that :func:`dumps_readable` writes as it is."""
+
+
 def run_json(run: RunView) -> dict[str, Any]:
-    doc = run.model_dump(mode="json")
-    for art in doc["artifacts"]:
-        art["bundle_path"] = f"journals/{run.id}/{art['id']}-{art['name']}"
-    return doc
+    """One run as runs.json holds it (artifacts carry their ``bundle_path``)."""
+    return run.model_dump(mode="json")
 
 
 class JsonRenderer(Renderer):
@@ -65,8 +69,8 @@ class JsonRenderer(Renderer):
             "generated_at": data.generated_at.isoformat(),
             "generated_by": data.generated_by,
             "chain": data.chain,
-            "runs": [run_json(r) for r in data.runs],
-            "findings": [f.model_dump(mode="json") for f in data.findings],
-            "controls": [c.model_dump(mode="json") for c in data.controls],
+            "runs": [RawJSON(r.model_dump_json()) for r in data.runs],  # = run_json(r)
+            "findings": [RawJSON(f.model_dump_json()) for f in data.findings],
+            "controls": [RawJSON(c.model_dump_json()) for c in data.controls],
         }
         return dumps_readable(doc, depth=2)  # one run per line

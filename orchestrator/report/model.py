@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 
 class _View(BaseModel):
@@ -76,8 +76,10 @@ class ArtifactView(_View):
     sha256: str
     size: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def bundle_path(self) -> str:
+        """Where the content is in an export bundle (also in runs.json)."""
         return f"journals/{self.run_id}/{self.id}-{self.name}"
 
 
@@ -180,3 +182,20 @@ class ReportData(_View):
         ranked = sorted(self.runs, key=lambda r: (r.status == "succeeded",
                                                   -r.started_at.timestamp()))
         return sorted(ranked[: self.detail_limit], key=lambda r: r.started_at)
+
+    def detailed_findings(self) -> list[FindingView]:
+        """Findings given a row of their own in the PDF: open first, then the newest
+        (capped like :meth:`detailed_runs`; report.html and runs.json list every one)."""
+        if len(self.findings) <= self.detail_limit:
+            return list(self.findings)
+        ranked = sorted(self.findings, key=lambda f: (f.status != "open",
+                                                      -f.created_at.timestamp(), f.id))
+        return sorted(ranked[: self.detail_limit], key=lambda f: f.id)
+
+    def finding_summary(self) -> list[tuple[str, str, str, int]]:
+        """(kind, severity, status, count) over every finding, most frequent first."""
+        counts: dict[tuple[str, str, str], int] = {}
+        for f in self.findings:
+            key = (f.kind, f.severity, f.status)
+            counts[key] = counts.get(key, 0) + 1
+        return sorted(((*k, n) for k, n in counts.items()), key=lambda x: (-x[3], x[:3]))

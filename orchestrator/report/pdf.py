@@ -111,13 +111,22 @@ class PdfRenderer(Renderer):
                     p("; ".join(c.missing))] for c in data.controls],
                 [70, 300, 70, width - 440])]
         story += [Paragraph("Findings and corrective actions", styles["Heading2"])]
+        findings = data.detailed_findings()
+        if len(findings) < len(data.findings):  # a large period: counts, then a selection
+            story += [table([["Kind", "Severity", "Status", "Findings"]]
+                            + [list(row) for row in data.finding_summary()],
+                            [200, 80, 80, 80]),
+                      Spacer(1, 4),
+                      p(f"Detail for {len(findings)} of {len(data.findings)} findings (open "
+                        "first, then the newest); every finding is in report.html and "
+                        "runs.json.")]
         story.append(table(
             [["#", "Run", "Finding", "Corrective action", "Owner / due", "Status"]]
             + [[f.id, p(f.run_id or "-"), p(f"[{f.severity}] {f.title}"),
                 p(f.corrective_action or "-"), p(f"{f.owner or '-'} / {f.due_date or '-'}"),
                 p(f.status + (f": {f.resolution}" if f.resolution else ""))]
-               for f in data.findings], [25, 110, 220, 220, 90, width - 665])
-            if data.findings else p("No findings were raised."))
+               for f in findings], [25, 110, 220, 220, 90, width - 665])
+            if findings else p("No findings were raised."))
         detailed = data.detailed_runs()
         story.append(Paragraph("Runs", styles["Heading2"]))
         if len(detailed) < len(data.runs):
