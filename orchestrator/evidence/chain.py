@@ -139,6 +139,27 @@ def _json_encoder() -> Callable[[Any], str]:
 _encode = _json_encoder()
 
 
+_PG_FLOAT8 = 701  # type code of PostgreSQL's double precision (what sa.Float creates)
+
+
+def _result_processor(col: sa.Column[Any], dialect: sa.Dialect) -> Any:
+    """SQLAlchemy's result processor of ``col`` (None: the driver's value as is), or
+    False when it cannot be known without a cursor."""
+    impl = col.type.dialect_impl(dialect)
+    try:
+        return impl.result_processor(dialect, None)
+    except Exception:  # psycopg's numerics pick a processor by the column's type code
+        pass
+    base = getattr(col.type, "impl_instance", col.type)
+    if (dialect.name == "postgresql" and isinstance(base, sa.Float)
+            and not base.asdecimal):
+        try:
+            return impl.result_processor(dialect, _PG_FLOAT8)
+        except Exception:
+            return False
+    return False
+
+
 class RowCanon:
     """Canonical bytes of one table's rows, computed from *raw* driver tuples.
 
@@ -173,34 +194,55 @@ class RowCanon:
         self.plain = True
         sqlite = dialect.name == "sqlite"
         keys = {*self.pk_idx, *([self.run_idx] if self.run_idx is not None else [])}
-        env: dict[str, Any] = {"encode": _encode}
-        lines = ["def canon(row):", " d = {}"]
+        # The generated function writes the JSON object member by member, keys in sorted
+        # order, each value as json.dumps would: a str/int/float of the column's declared
+        # type directly (encode_basestring, int/float repr), anything else — a blob, a
+        # value of an unexpected type, NaN/inf, JSON documents — through the encoder.
+        from json.encoder import encode_basestring
+
+        env: dict[str, Any] = {"G": _encode, "E": encode_basestring, "IR": int.__repr__,
+                               "FR": float.__repr__}
+        lines = ["def canon(row):", " parts = []", " a = parts.append"]
         for i in sorted(range(len(self.names)), key=lambda i: self.names[i]):
             col = table.columns[i]
-            key = repr(col.name)
+            env[f"K{i}"] = encode_basestring(col.name) + ":"
+            k = f"K{i}"
             base = getattr(col.type, "impl_instance", col.type)
-            try:
-                proc = col.type.dialect_impl(dialect).result_processor(dialect, None)
-            except Exception:  # e.g. a numeric type that needs the driver's type code
+            proc = _result_processor(col, dialect)
+            if proc is False:  # e.g. a numeric type that needs the driver's type code
                 proc, self.plain = None, False
             if proc is not None and i in keys:
                 self.plain = False
             env[f"p{i}"] = proc
             lines.append(f" v = row[{i}]")
             if proc is None:
-                lines.append(f" if v is not None: d[{key}] = v")
+                if isinstance(base, sa.String):
+                    fast = f"if type(v) is str: a({k} + E(v))"
+                elif isinstance(base, sa.Integer):
+                    fast = f"if type(v) is int: a({k} + IR(v))"
+                elif isinstance(base, sa.Float):
+                    fast = f"if type(v) is float and v - v == 0: a({k} + FR(v))"
+                elif isinstance(base, sa.Boolean):
+                    fast = f"if type(v) is bool: a({k} + ('true' if v else 'false'))"
+                else:
+                    fast = "if False: pass"
+                lines.append(f" if v is not None:\n  {fast}\n  else: a({k} + G(v))")
             elif sqlite and isinstance(base, sa.DateTime):
                 env[f"s{i}"] = lambda v, proc=proc: _value(proc(v))
-                lines.append(f" if v is not None: d[{key}] = (v[:10] + 'T' + v[11:] + 'Z' "
-                             "if type(v) is str and len(v) == 26 and v[10] == ' ' "
-                             f"and v[0] != '0' else s{i}(v))")
+                lines.append(f" if v is not None:\n"
+                             "  if type(v) is str and len(v) == 26 and v[10] == ' ' "
+                             "and v[0] != '0':\n"
+                             f"   a({k} + E(v[:10] + 'T' + v[11:] + 'Z'))\n"
+                             f"  else: a({k} + G(s{i}(v)))")
             elif sqlite and isinstance(base, sa.Boolean):
-                lines.append(f" if v is not None: d[{key}] = "
-                             "(v == 1 if v == 1 or v == 0 else v) if type(v) is int else v")
+                lines.append(f" if v is not None:\n"
+                             f"  if v == 1 and type(v) is int: a({k} + 'true')\n"
+                             f"  elif v == 0 and type(v) is int: a({k} + 'false')\n"
+                             f"  else: a({k} + G(v))")
             else:
                 lines.append(f" if v is not None:\n  v = p{i}(v)\n"
-                             f"  if v is not None: d[{key}] = v")
-        lines.append(" return encode(d).encode()")
+                             f"  if v is not None: a({k} + G(v))")
+        lines.append(" return ('{' + ','.join(parts) + '}').encode()")
         if not self.plain:
             lines = ["def canon(row):", " raise TypeError('not a plain table')"]
         exec(compile("\n".join(lines), f"<canonical row of {table.name}>", "exec"), env)

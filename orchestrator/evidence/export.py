@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import zipfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
 from orchestrator.evidence.export_data import Period, artifact_content
+from orchestrator.evidence.forked import in_child
 from orchestrator.report.model import ReportData
 
 BUNDLE_FORMAT = "drill-evidence-bundle/1"
@@ -126,7 +126,7 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
 
     # the human-readable reports (reportlab, Jinja) in a second process for a large
     # period, the machine-readable files here meanwhile; the same bytes either way
-    reports = _in_child(lambda: render(("html", "pdf"), []),
+    reports = in_child(lambda: render(("html", "pdf"), []),
                         len(data.runs) >= PARALLEL_MIN_RUNS)
     try:
         files.update(render(("json", "csv", "oscal"), frameworks))
@@ -163,54 +163,6 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
 
 #: periods with at least this many runs render report.html/.pdf in a forked process
 PARALLEL_MIN_RUNS = 500
-
-
-def _in_child(work: Callable[[], dict[str, bytes]], parallel: bool
-              ) -> Callable[[], dict[str, bytes]]:
-    """Start ``work`` in a forked child (POSIX) and return a function that waits for its
-    result; without fork, or when not ``parallel``, run it here. The child inherits the
-    report data (nothing to pickle but the resulting bytes), touches no database and
-    leaves with ``os._exit``; an error in it is raised here."""
-    if not parallel or not hasattr(os, "fork"):
-        result = work()
-        return lambda: result
-    import pickle
-
-    rfd, wfd = os.pipe()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(rfd)
-        os.close(wfd)
-        result = work()
-        return lambda: result
-    if pid == 0:  # child
-        code = 0
-        try:
-            os.close(rfd)
-            try:
-                payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
-            except BaseException as exc:
-                payload = pickle.dumps((False, f"{exc.__class__.__name__}: {exc}"))
-            with os.fdopen(wfd, "wb") as pipe:
-                pipe.write(payload)
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(wfd)
-
-    def wait() -> dict[str, bytes]:
-        with os.fdopen(rfd, "rb") as pipe:
-            payload = pipe.read()
-        os.waitpid(pid, 0)
-        if not payload:
-            raise RuntimeError("the report renderer process died")
-        ok, value = pickle.loads(payload)
-        if not ok:
-            raise RuntimeError(f"rendering the reports failed: {value}")
-        return dict(value)
-    return wait
 
 
 class _snapshot:

@@ -1,0 +1,155 @@
+"""The chain's fast paths give the same answers as the reference ones, on SQLite and a
+real PostgreSQL: canonical bytes computed from raw driver rows (RowCanon) equal
+canonical_row() of the rows SQLAlchemy returns, for awkward values too; a value stored
+behind drill's back in another type or format never passes for the original; verify
+split over two processes and the export's forked report rendering find and produce
+the same as in one process."""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlmodel import AutoString
+
+from orchestrator.evidence.chain import canonical_row, row_canon
+from orchestrator.evidence.models import UTCDateTime
+
+META = sa.MetaData()
+ODD = sa.Table(
+    "odd_values", META,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", AutoString()),
+    sa.Column("text", sa.String()),
+    sa.Column("count", sa.Integer()),
+    sa.Column("ratio", sa.Float()),
+    sa.Column("flag", sa.Boolean()),
+    sa.Column("at", UTCDateTime()),
+    sa.Column("doc", sa.JSON()),
+    sa.Column("blob", sa.LargeBinary()),
+)
+ROWS: list[dict[str, Any]] = [
+    {"id": 1, "name": "plain", "text": "é ü \u2028 \"quoted\" \\ \n\t\x01 \U0001f600",
+     "count": 2**31 - 1, "ratio": 1e-05, "flag": True,
+     "at": datetime(2026, 11, 2, 14, 0, 0, 123456, tzinfo=UTC),
+     "doc": {"b": [1, 2.5, None, "x"], "a": {"z": 1, "y": "ü"}}, "blob": b"\x00\xff"},
+    {"id": 2, "name": "", "text": None, "count": -1, "ratio": -0.0, "flag": False,
+     "at": datetime(2026, 1, 1, tzinfo=UTC), "doc": None, "blob": b""},
+    {"id": 3, "name": "big", "text": "x" * 3000, "count": 0, "ratio": 1e300,
+     "flag": None, "at": None, "doc": [], "blob": None},
+    {"id": 4, "name": "inf", "text": "t", "count": 7, "ratio": math.inf, "flag": True,
+     "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), "doc": "just a string",
+     "blob": b"abc"},
+]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    url = (f"sqlite:///{tmp_path}/odd.db" if request.param == "sqlite"
+           else request.getfixturevalue("pg_dsn"))
+    eng = sa.create_engine(url)
+    META.create_all(eng)
+    with eng.begin() as conn:
+        conn.execute(sa.insert(ODD), ROWS)
+    yield eng
+    eng.dispose()
+
+
+def _digests(conn: sa.Connection) -> tuple[dict[int, bytes], dict[int, bytes]]:
+    names = [c.name for c in ODD.columns]
+    reference = {row.id: canonical_row(names, row)
+                 for row in conn.execute(sa.select(ODD))}
+    canon = row_canon(ODD, conn.dialect)
+    assert canon.plain
+    fast = {row[0]: canon(row) for row in conn.exec_driver_sql(canon.sql)}
+    return reference, fast
+
+
+def test_raw_rows_canonicalise_like_the_reference(engine: Any) -> None:
+    with engine.connect() as conn:
+        reference, fast = _digests(conn)
+    assert fast == reference
+    doc = json.loads(fast[1])
+    assert doc["at"] == "2026-11-02T14:00:00.123456Z" and doc["flag"] is True
+    assert "text" not in json.loads(fast[2]) and "doc" not in json.loads(fast[2])
+
+
+@pytest.mark.parametrize("column,raw", [
+    ("count", "X'37'"),  # the same digit as a blob (text would be converted back)
+    ("flag", "2"),  # not a boolean any more
+    ("at", "'1999-12-31 23:59:59.000001'"),  # one microsecond later
+    ("text", "X'74'"),  # the same text as a blob
+])
+def test_a_value_stored_differently_never_passes(tmp_path: Path, column: str,
+                                                  raw: str) -> None:
+    eng = sa.create_engine(f"sqlite:///{tmp_path}/odd.db")
+    META.create_all(eng)
+    try:
+        with eng.begin() as conn:
+            conn.execute(sa.insert(ODD), ROWS)
+            before = _digests(conn)[1][4]
+            conn.exec_driver_sql(f"UPDATE odd_values SET {column} = {raw} WHERE id = 4")
+            after = _digests(conn)[1][4]
+        assert after != before
+    finally:
+        eng.dispose()
+
+
+def test_verify_split_over_two_processes(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from orchestrator.cli import main
+    from orchestrator.evidence import chain_verify
+    from tests.integration.test_evidence_chain import run_drill, verify, write_definitions
+
+    db = f"sqlite:///{workdir}/.drill/evidence.db"
+    monkeypatch.setenv("DRILL_DATABASE", db)
+    write_definitions(workdir)
+    run_drill(workdir)
+    run_drill(workdir)
+    monkeypatch.setattr(chain_verify, "PARALLEL_MIN_ENTRIES", 0)
+    assert verify(capsys)[0] == 0
+    engine = sa.create_engine(db)
+    try:
+        with engine.begin() as conn:  # both sides of the split: the largest tables go
+            for table in ("run", "step_run", "timeline_event"):  # to the worker first
+                conn.exec_driver_sql(f"UPDATE {table} SET {'env' if table == 'run' else 'name'}"
+                                     f" = 'x' WHERE rowid = 1" if table != "timeline_event"
+                                     else "UPDATE timeline_event SET message = 'x' "
+                                          "WHERE rowid = 1")
+    finally:
+        engine.dispose()
+    capsys.readouterr()
+    code = main(["evidence", "verify", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert {b["table"] for b in doc["breaks"]} == {"run", "step_run", "timeline_event"}
+    assert all(b["kind"] == "changed" and b["seq"] for b in doc["breaks"])
+
+
+def test_export_renders_reports_in_a_child_process_identically(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestrator.cli import main
+    from orchestrator.evidence import export
+    from tests.integration.test_evidence_chain import run_drill, write_definitions
+
+    monkeypatch.setenv("DRILL_DATABASE", f"sqlite:///{workdir}/.drill/evidence.db")
+    write_definitions(workdir)
+    run_drill(workdir)
+    year = datetime.now(UTC).year
+    assert main(["evidence", "keygen"]) == 0
+    args = ["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31"]
+    assert main([*args, "--out", "inline.zip"]) == 0
+    monkeypatch.setattr(export, "PARALLEL_MIN_RUNS", 0)
+    assert main([*args, "--out", "forked.zip"]) == 0
+    assert main(["evidence", "verify", "forked.zip"]) == 0
+    with zipfile.ZipFile("inline.zip") as a, zipfile.ZipFile("forked.zip") as b:
+        assert sorted(a.namelist()) == sorted(b.namelist())
+        for name in ("report.pdf", "runs.csv"):  # (report.html and runs.json carry the
+            assert a.read(name) == b.read(name), name  # generation time)
+        assert a.read("report.html").startswith(b"<!DOCTYPE html>")
