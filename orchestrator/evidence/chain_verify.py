@@ -95,10 +95,10 @@ _cursor_ids = itertools.count(1)
 Latest = dict[str, dict[str, tuple[int, str, str]]]
 
 
-def _raw_batches(conn: sa.Connection, sql: str, params: Any = None
+def _raw_batches(conn: sa.Connection, sql: str, params: Any = None, stream: bool = True
                  ) -> Iterator[list[Any]]:
-    """Raw driver rows of ``sql`` in batches, streamed: a server-side cursor on
-    PostgreSQL, ``fetchmany`` on SQLite. No SQLAlchemy rows, no type processing."""
+    """Raw driver rows of ``sql`` in batches, streamed (``stream``: a server-side cursor
+    on PostgreSQL; ``fetchmany`` on SQLite). No SQLAlchemy rows, no type processing."""
     if conn.dialect.name not in ("sqlite", "postgresql"):
         result = conn.execution_options(stream_results=True, yield_per=_BATCH
                                         ).exec_driver_sql(sql, params)
@@ -107,7 +107,7 @@ def _raw_batches(conn: sa.Connection, sql: str, params: Any = None
         return
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and stream:
         cur = dbapi.cursor(name=f"drill_verify_{next(_cursor_ids)}")
         cur.itersize = _BATCH
     else:
@@ -199,19 +199,27 @@ def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]
                                            "record was changed after it was chained"))
 
 
-def _table_rows(conn: sa.Connection, table: sa.Table, where: Any = None
+def _table_rows(conn: sa.Connection, table: sa.Table,
+                match: tuple[str, list[Any]] | None = None
                 ) -> tuple[Iterable[Sequence[Any]], RowCanon | None]:
-    """Batches of ``table``'s rows: raw driver values when the table's canonical form
-    can be computed from them (with the :class:`RowCanon` returned), else
-    SQLAlchemy-processed rows (and None)."""
+    """Batches of ``table``'s rows (those whose column ``match[0]`` is one of
+    ``match[1]``, if given): raw driver values when the table's canonical form can be
+    computed from them (with the :class:`RowCanon` returned), else SQLAlchemy-processed
+    rows (and None)."""
     canon = row_canon(table, conn.dialect)
-    if canon.plain and where is None:
+    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(conn.dialect.paramstyle)
+    if canon.plain and match is None:
         return _raw_batches(conn, canon.sql), canon
+    if canon.plain and mark is not None and match is not None:
+        column, values = match
+        sql = (f"{canon.sql} WHERE {conn.dialect.identifier_preparer.quote(column)} "
+               f"IN ({', '.join([mark] * len(values))})")
+        return _raw_batches(conn, sql, tuple(values), stream=False), canon
     cols: list[Any] = ([sa.column(n) for n in canon.names] if canon.plain
                        else list(table.columns))
     query = sa.select(*cols).select_from(table)
-    if where is not None:
-        query = query.where(where)
+    if match is not None:
+        query = query.where(table.c[match[0]].in_(match[1]))
     result = conn.execution_options(stream_results=True, yield_per=_BATCH).execute(query)
     return result.partitions(), canon if canon.plain else None
 
@@ -387,11 +395,11 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int],
         if rcol is None and table.name != "finding":
             continue
         mine = latest.get(table.name, {})  # _compare leaves the records that are gone
-        wheres = [table.c[rcol].in_(c) for c in chunks] if rcol else []
+        matches: list[tuple[str, list[Any]]] = [(rcol, c) for c in chunks] if rcol else []
         if table.name == "finding" and finding_ids:
-            wheres.append(table.c.id.in_(finding_ids))
-        for where in wheres:
-            rows, canon = _table_rows(conn, table, where)
+            matches += [("id", finding_ids[i:i + 900]) for i in range(0, len(finding_ids), 900)]
+        for match in matches:
+            rows, canon = _table_rows(conn, table, match)
             if keep is not None:
                 batches = [list(batch) for batch in rows]
                 keep.setdefault(table.name, ([], canon))[0].extend(
