@@ -7,22 +7,35 @@ Builds the DB first if missing (benchmarks/evidence_data.py). Target ≤ 10 s.
 
 from __future__ import annotations
 
+import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evidence_data import build  # noqa: E402
+from evidence_data import build
 
-from orchestrator.evidence.chain_verify import verify_store  # noqa: E402
-from orchestrator.evidence.store import EvidenceStore  # noqa: E402
+from orchestrator.evidence.chain_verify import verify_store
+from orchestrator.evidence.store import EvidenceStore
+
+
+def _cpu() -> float:
+    """User + system CPU seconds of this process and of its reaped children."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
 
 if __name__ == "__main__":
     db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-bench.db"))
     store = EvidenceStore(f"sqlite:///{db}")
+    cpu0 = _cpu()
     t0 = time.perf_counter()
     report = verify_store(store)
     elapsed = time.perf_counter() - t0
+    cpu = _cpu() - cpu0
     print(f"verify: {report.entries} entries, {report.records} records, ok={report.ok}, "
-          f"{elapsed:.2f}s")
+          f"{elapsed:.2f}s (CPU {cpu:.2f}s, this process + forked worker)")
