@@ -60,7 +60,8 @@ class RestoreArgs(Args):
 
 
 class AzArgs(Args):
-    az: str = Field("use1-az1", description="availability zone to isolate or restore")
+    az: str = Field("primary", description="availability zone to isolate or restore (name "
+                    "or id); `primary`: the AZ hosting the primary database when it runs")
 
 
 class DnsPointArgs(Args):
@@ -232,7 +233,7 @@ for _spec in [
                  "autoscaling:SuspendProcesses", "autoscaling:UpdateAutoScalingGroup",
                  "autoscaling:DescribeAutoScalingGroups"),
          "lab": ("signal: SIGKILL/SIGSTOP processes of the AZ",)},
-        "- action: az.isolate\n  args: {az: use1-az1}\n",
+        "- action: az.isolate\n  args: {az: primary}\n",
         Rollback("az.restore", ("az",)),
     ),
     ActionSpec(

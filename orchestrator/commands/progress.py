@@ -52,6 +52,9 @@ class ConsoleReporter:
                            f"[dim]({format_duration(took)})[/]{extra}")
 
     def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None:
+        if summary.get("status") == "skipped":
+            self.console.print(f"  → [yellow]skipped[/]: {summary.get('skipped') or ''}")
+            return
         met = summary.get("met")
         verdict = {True: "[green]objectives met[/]", False: "[red]objectives NOT met[/]",
                    None: "[dim]no objectives[/]"}[met]
@@ -105,9 +108,13 @@ def summary_table(doc: dict[str, Any]) -> Any:
     from rich.table import Table
 
     met_count = sum(1 for sc in doc["scenarios"] if sc["met"] is True)
+    skipped = sum(1 for sc in doc["scenarios"] if sc.get("skipped"))
+    caption = (f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives "
+               "(measured by independent probes)")
+    if skipped:
+        caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
     table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left",
-                  caption=f"{met_count}/{len(doc['scenarios'])} scenario(s) met their "
-                          "objectives (measured by independent probes)", caption_justify="left")
+                  caption=caption, caption_justify="left")
     table.add_column("scenario", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("RTO", justify="right", no_wrap=True)
@@ -120,7 +127,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
         objective = (f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}"
                      if obj["rto_s"] is not None or obj["rpo_s"] is not None else "—")
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[sc["met"]]
-        table.add_row(sc["id"], sc["status"], _against(sc["rto_s"], obj["rto_s"]),
+        status = "[yellow]skipped[/] (live-only)" if sc.get("skipped") else sc["status"]
+        table.add_row(sc["id"], status, _against(sc["rto_s"], obj["rto_s"]),
                       _against(sc["rpo_s"], obj["rpo_s"]),
                       "—" if sc["lost_writes"] is None else str(sc["lost_writes"]), objective, met)
     return table

@@ -43,6 +43,16 @@ class StopPolicy(StrEnum):
     CONTINUE = "continue"  # run every scenario, report all
 
 
+IsolatedPolicy = Literal["run", "skip", "only"]
+
+
+def runs_in(policy: str, mode: RunMode) -> bool:
+    """Whether a step/verification with this ``isolated`` policy runs in ``mode``."""
+    if mode is RunMode.ISOLATED:
+        return policy != "skip"
+    return policy != "only"
+
+
 class Objectives(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -69,8 +79,9 @@ class Step(BaseModel):
     )
     instructions: str | None = Field(None, description="manual: what the operator does")
     rollback: bool = Field(True, description="register this action's rollback when it runs")
-    isolated: Literal["skip", "run"] = Field(
-        "run", description="in isolated mode, skip steps that would disrupt production"
+    isolated: IsolatedPolicy = Field(
+        "run", description="run: in both modes; skip: not in isolated mode (it would "
+        "disrupt production); only: in isolated mode only (e.g. marking a simulated disaster)"
     )
 
     @model_validator(mode="after")
@@ -103,6 +114,9 @@ class Verification(BaseModel):
     name: str | None = None
     action: str = "data.verify"
     args: dict[str, Any] = Field(default_factory=dict)
+    isolated: IsolatedPolicy = Field(
+        "run", description="run: in both modes; skip: live mode only; only: isolated mode only"
+    )
 
 
 class Runbook(BaseModel):
@@ -123,6 +137,19 @@ class Runbook(BaseModel):
         True, description="can run in isolated mode (restore/promote a clone)"
     )
     owner: str | None = None
+
+    @model_validator(mode="after")
+    def _isolated(self) -> Runbook:
+        only = [s for s in [*self.preconditions, *self.steps, *self.rollback]
+                if s.isolated == "only"] + [v for v in self.verification if v.isolated == "only"]
+        if only and not self.isolated_supported:
+            raise ValueError("steps marked `isolated: only` never run: the runbook says "
+                             "isolated_supported: false")
+        for mode in RunMode:
+            if not any(runs_in(s.isolated, mode) for s in self.steps) and (
+                    mode is RunMode.LIVE or self.isolated_supported):
+                raise ValueError(f"no step runs in {mode.value} mode")
+        return self
 
 
 class ScenarioRef(BaseModel):

@@ -30,7 +30,11 @@ Runbook `{{ rb.id }}`{% if rb.scenario %} · scenario `{{ rb.scenario }}`{% endi
 {% endif -%}
 **Objectives:** {{ objectives }}.
 Automated: `drill run {{ rb.id }} --env ENV`. Follow this page when automation is not possible.
-
+{% if rb.isolated_supported -%}
+Isolated mode (`--mode isolated`) rehearses it on a clone and leaves production alone:
+steps marked *live mode only* are left out there, steps marked *isolated mode only* replace them.
+{% else %}Live mode only: this scenario disrupts production by nature; isolated mode skips it.
+{% endif %}
 ## Before you start
 
 1. Announce the drill in the incident channel; name who runs it and who watches.
@@ -113,6 +117,9 @@ def _action_text(name: str, args: dict[str, Any]) -> tuple[str, list[str]]:
     return text, details
 
 
+MODE_TAGS = {"skip": " (live mode only)", "only": " (isolated mode only)", "run": ""}
+
+
 def _step_item(step: Step) -> Item:
     details: list[str] = []
     if step.kind is StepKind.WAIT and step.until == "service_restored":
@@ -146,7 +153,7 @@ def _step_item(step: Step) -> Item:
         undo = rollback_of(step.action, step.args)
         if undo:
             details.append(f"Undone in the rollback by `{undo[0]}`.")
-    return Item(step.title, text, details)
+    return Item(step.title + MODE_TAGS[step.isolated], text, details)
 
 
 def _rollback_items(rb: Runbook) -> list[Item]:
@@ -158,7 +165,7 @@ def _rollback_items(rb: Runbook) -> list[Item]:
         undo = rollback_of(step.action, step.args)
         if undo:
             text, _ = _action_text(*undo)
-            items.append(Item(f"undo “{step.title}”", text, []))
+            items.append(Item(f"undo “{step.title}”{MODE_TAGS[step.isolated]}", text, []))
     for step in rb.rollback:
         items.append(_step_item(step))
     return items
@@ -175,7 +182,7 @@ def render_runbook(rb: Runbook, source: str) -> str:
     verification = []
     for v in rb.verification:
         text, _ = _action_text(v.action, v.args)
-        verification.append(Item(v.name or v.action, text, []))
+        verification.append(Item((v.name or v.action) + MODE_TAGS[v.isolated], text, []))
     env = Environment(undefined=StrictUndefined, keep_trailing_newline=True,
                       autoescape=False)  # Markdown, not HTML
     out = env.from_string(TEMPLATE).render(

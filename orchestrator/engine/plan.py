@@ -22,6 +22,8 @@ from orchestrator.definitions.models import (
     Step,
     StepKind,
     StopPolicy,
+    Verification,
+    runs_in,
 )
 from orchestrator.errors import DefinitionError, NotFoundError
 
@@ -46,8 +48,22 @@ class ScenarioPlan:
     def steps_for(self, mode: RunMode) -> list[Step]:
         if not self.runbook:
             return []
-        return [s for s in self.runbook.steps
-                if not (mode is RunMode.ISOLATED and s.isolated == "skip")]
+        return [s for s in self.runbook.steps if runs_in(s.isolated, mode)]
+
+    def preconditions_for(self, mode: RunMode) -> list[Step]:
+        if not self.runbook:
+            return []
+        return [s for s in self.runbook.preconditions if runs_in(s.isolated, mode)]
+
+    def verification_for(self, mode: RunMode) -> list[Verification]:
+        if not self.runbook:
+            return []
+        return [v for v in self.runbook.verification if runs_in(v.isolated, mode)]
+
+    def rollback_for(self, mode: RunMode) -> list[Step]:
+        if not self.runbook:
+            return []
+        return [s for s in self.runbook.rollback if runs_in(s.isolated, mode)]
 
     def mutating(self, mode: RunMode) -> bool:
         """Whether the scenario would change anything in the environment."""
@@ -56,7 +72,7 @@ class ScenarioPlan:
             acts += list(self.experiment.document.get("rollbacks") or [])
             return any(a.get("type") == "action" for a in acts if isinstance(a, dict))
         assert self.runbook is not None
-        for step in [*self.steps_for(mode), *self.runbook.rollback]:
+        for step in [*self.steps_for(mode), *self.rollback_for(mode)]:
             if step.kind is StepKind.ACTION:
                 return True
         return False

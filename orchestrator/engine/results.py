@@ -28,7 +28,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
-    return {
+    doc = {
         "id": sc.scenario_id,
         "status": sc.status,
         "rto_s": sc.rto_s,
@@ -39,6 +39,10 @@ def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
         "fault_injected_at": iso(sc.fault_injected_at),
         "service_restored_at": iso(sc.service_restored_at),
     }
+    skipped = (sc.notes or {}).get("skipped") if isinstance(sc.notes, dict) else None
+    if skipped:  # e.g. a live-only scenario in an isolated run
+        doc["skipped"] = skipped
+    return doc
 
 
 def run_document(store: EvidenceStore, run_id: str, detail: bool = False) -> dict[str, Any]:

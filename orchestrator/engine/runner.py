@@ -229,10 +229,14 @@ class RunEngine:
         rollback_ok = True
         if plan.mode is RunMode.ISOLATED and sc.runbook and not sc.runbook.isolated_supported:
             row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
-            row.notes = {"skipped": "runbook does not support isolated mode"}
+            why = ("live-only scenario: it disrupts production by nature, so isolated mode "
+                   "does not run it")
+            row.notes = {"skipped": why}
             rec.save(row)
-            rec.event("scenario.skip", f"{sc.scenario_id} skipped in isolated mode", row)
-            self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped"})
+            rec.event("scenario.skip", f"{sc.scenario_id} skipped in isolated mode ({why})",
+                      row, data={"skipped": why})
+            self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped",
+                                                             "skipped": why})
             return row, False, False
         if sc.kind is DefinitionKind.EXPERIMENT:
             try:
@@ -305,15 +309,14 @@ class RunEngine:
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
                       ctx: StepContext, observer: ScenarioObserver) -> None:
         assert sc.runbook is not None and self.recorder is not None
-        rb = sc.runbook
-        for step in rb.preconditions:
+        for step in sc.preconditions_for(mode):
             self._run_step(row, StepPhase.PRECONDITION, step, ctx, observer)
         observer.start()
-        for step in reversed(rb.rollback):  # registered now, played last
+        for step in reversed(sc.rollback_for(mode)):  # registered now, played last
             self._register_rollback(row, step.title, step.action, step.args, None, step)
         for step in sc.steps_for(mode):
             self._run_step(row, StepPhase.STEP, step, ctx, observer)
-        for ver in rb.verification:
+        for ver in sc.verification_for(mode):
             vstep = Step(name=ver.name or ver.action, kind=StepKind.PROBE, action=ver.action,
                          args=ver.args)
             self._run_step(row, StepPhase.VERIFICATION, vstep, ctx, observer)

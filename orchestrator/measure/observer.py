@@ -126,6 +126,7 @@ class ProbeObserver:
         self._lock = threading.Lock()
         self._stopped = threading.Event()
         self._status_thread: threading.Thread | None = None
+        self.clone = False  # isolated mode: recovery observed on a promoted clone
         endpoints = _endpoints(targets)
         for p in plan:
             target = endpoints[p.endpoint]
@@ -186,12 +187,40 @@ class ProbeObserver:
             loop.start()
             with self._lock:
                 self.loops.append(loop)
+        elif action == "db.promote_replica" and dsn and out.get("isolated"):
+            self._follow_clone(str(dsn), out.get("instance"))
         elif action == "db.promote_replica" and dsn:
             self.survivor = ("promoted replica", str(dsn))
-        elif action == "dns.point" and dsn and (self.survivor or ("", ""))[0] != "promoted replica":
+        elif action == "dns.point" and dsn and (self.survivor or ("", ""))[0] not in (
+                "promoted replica", "promoted clone"):
             self.survivor = ("dns target", str(dsn))
         elif action == "db.failover":
             self.notes["failover"] = {k: out.get(k) for k in ("old_primary", "new_primary")}
+
+    def _follow_clone(self, dsn: str, instance: Any) -> None:
+        """Isolated mode: recovery happens on a promoted clone, production is untouched.
+
+        The production probes keep running (their series show production stayed up)
+        but no longer decide RTO: a SQL write+read probe on the clone does, with its own
+        writer so the clone's writes never mix with the production ledger. RPO compares
+        the production ledger up to the simulated disaster with the rows on the clone.
+        """
+        self.survivor = ("promoted clone", dsn)
+        self.clone = True
+        self.notes["isolated_clone"] = instance
+        probe = HeartbeatProbe("sql@clone", dsn, self.deadline_s,
+                               Ledger(f"{self.ledger.writer}/clone"))
+        loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
+        loop.start()
+        with self._lock:
+            for lp in self.loops:
+                lp.service = False
+            self.loops.append(loop)
+
+    @property
+    def rpo_from_disaster(self) -> bool:
+        """RPO is measured from the disaster mark (restores, isolated clones)."""
+        return self.kind in RESTORE_KINDS or self.clone
 
     def wait_until(self, condition: str, timeout_s: float,
                    should_abort: Callable[[], bool]) -> datetime:
@@ -241,6 +270,8 @@ class ProbeObserver:
             service = [lp for lp in self.loops if lp.service]
         if self.kind in RESTORE_KINDS and not any(lp.name.endswith("@restored")
                                                   for lp in service):
+            return None
+        if self.clone and not any(lp.name.endswith("@clone") for lp in service):
             return None
         parts = [restoration(lp.settled(), fault, self.stability_s, lp.started_at,
                              self.interval_s) for lp in service]

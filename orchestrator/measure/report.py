@@ -92,8 +92,8 @@ def _rpo(result: ObservationResult, obs: ProbeObserver, survivors: Survivors,
     if survivors.seqs is None:
         result.notes["rpo"] = f"not measured: {survivors.error}"
         return
-    disaster = fault if obs.kind == "backup-restore" else None
-    if obs.kind == "backup-restore" and disaster is None:
+    disaster = fault if obs.rpo_from_disaster else None
+    if obs.rpo_from_disaster and disaster is None:
         result.notes["rpo"] = "not measured: no disaster (fault_injected) mark"
         return
     acks = obs.ledger.acks()

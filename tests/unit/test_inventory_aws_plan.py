@@ -72,3 +72,16 @@ def test_failover_plan_names_the_primary(provider: object) -> None:
         "DBInstanceIdentifier": "prod-db-dr"}
     iso = provider.plan("az.isolate", {"az": "us-east-1a"}, "live")
     assert [c.operation for c in iso].count("ReplaceNetworkAclAssociation") == 3
+
+
+def test_az_primary_plans_the_primary_az_from_the_state(provider: object) -> None:
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    assert isinstance(provider, AwsProvider)
+    explicit = provider.plan("az.isolate", {"az": "us-east-1a"}, "live")
+    alias = provider.plan("az.isolate", {"az": "primary"}, "live")
+    assert [c.arguments for c in alias] == [c.arguments for c in explicit]
+    assert any("az:us-east-1a" in str(c.arguments) for c in alias)
+    restore = provider.plan("az.restore", {"az": "primary"}, "live")
+    assert restore and restore[0].operation == "DescribeNetworkAcls"
+    assert provider.clients.journal == []  # from the Terraform state alone

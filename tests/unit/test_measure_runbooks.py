@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.actions import ACTIONS
 from orchestrator.definitions.loader import load_definition
-from orchestrator.definitions.models import Drill, Mark, Runbook, StepKind
+from orchestrator.definitions.models import Drill, Mark, Runbook, RunMode, StepKind, runs_in
 from orchestrator.definitions.render import render_runbook
 from tests.clihelp import drill
 
@@ -28,10 +28,13 @@ def test_runbook_is_measurable_and_verifiable(name: str) -> None:
     rb = runbook(name)
     assert rb.id == name and rb.scenario == name
     assert rb.preconditions, "steady state must be checked first"
-    marks = [s.mark for s in rb.steps if s.mark]
-    assert marks == [Mark.FAULT_INJECTED]
+    modes = [RunMode.LIVE, RunMode.ISOLATED] if rb.isolated_supported else [RunMode.LIVE]
+    for mode in modes:  # one fault mark and one data verification, whichever mode runs
+        marks = [s.mark for s in rb.steps if s.mark and runs_in(s.isolated, mode)]
+        assert marks == [Mark.FAULT_INJECTED], mode
+        assert [v.action for v in rb.verification if runs_in(v.isolated, mode)] == [
+            "data.verify"], mode
     assert any(s.kind is StepKind.WAIT and s.until == "service_restored" for s in rb.steps)
-    assert [v.action for v in rb.verification] == ["data.verify"]
     assert rb.objectives.rto is not None and rb.objectives.rpo is not None
     for step in [*rb.preconditions, *rb.steps, *rb.rollback]:
         assert step.action is None or step.action in ACTIONS  # provider-neutral names only
@@ -58,6 +61,30 @@ def test_region_promotion_rolls_back_region_first() -> None:
     assert [s.action for s in rb.rollback] == ["region.restore", "dns.point",
                                                "db.rebuild_replica"]
     assert not any(s.rollback for s in rb.steps if s.kind is StepKind.ACTION)
+
+
+# actions that disrupt production: never run in isolated mode
+PRODUCTION_FAULTS = {"region.isolate", "region.restore", "dns.point", "data.drop_table",
+                     "az.isolate", "db.failover"}
+
+
+def test_isolated_mode_leaves_production_alone() -> None:
+    supported = {name for name in SCENARIOS if runbook(name).isolated_supported}
+    assert supported == {"region-promotion", "backup-restore"}  # az-loss, rds-failover: live
+    for name in supported:
+        rb = runbook(name)
+        isolated = [s for s in [*rb.preconditions, *rb.steps, *rb.rollback]
+                    if runs_in(s.isolated, RunMode.ISOLATED)]
+        assert not {s.action for s in isolated} & PRODUCTION_FAULTS, name
+        live = [s for s in rb.steps if runs_in(s.isolated, RunMode.LIVE)]
+        assert {s.action for s in live} & PRODUCTION_FAULTS, name  # live mode still does it
+
+
+def test_az_loss_isolates_the_primary_az_resolved_at_run_time() -> None:
+    rb = runbook("az-loss")
+    (iso,) = [s for s in rb.steps if s.action == "az.isolate"]
+    assert iso.args == {"az": "primary"}
+    assert ACTIONS.get("az.isolate").validate_args({}).model_dump() == {"az": "primary"}
 
 
 @pytest.mark.parametrize("name", SCENARIOS)

@@ -34,8 +34,73 @@ class Handler:
 HANDLERS: Registry[Handler] = Registry("AWS action")
 
 
+PRIMARY_AZ = "primary"  # alias: the AZ hosting the primary database when the action runs
+
+
 def _az(args: dict[str, Any]) -> str:
-    return f"az:{args.get('az', 'use1-az1')}"
+    return f"az:{args.get('az') or PRIMARY_AZ}"
+
+
+def _primary_az_planned(c: AwsContext) -> str:
+    """For plans (no API call): the primary's AZ as the Terraform state records it."""
+    t = c.target("primary_db")
+    if not t.az:
+        raise ProviderError("the Terraform state does not say which AZ hosts the primary",
+                            "name the AZ explicitly (az: us-east-1a or an AZ id)")
+    return t.az
+
+
+def _primary_az_now(c: AwsContext) -> str:
+    """At run time: the primary's AvailabilityZone as RDS reports it now."""
+    from orchestrator.providers.aws.context import describe_instance
+
+    t = c.target("primary_db")
+    db = describe_instance(c, t.name or "", t.region or c.region)
+    zone = (db or {}).get("AvailabilityZone")
+    if not zone:
+        raise ProviderError(f"cannot tell which AZ hosts the primary {t.name}",
+                            "name the AZ explicitly (az: us-east-1a or an AZ id)")
+    return str(zone)
+
+
+def _plan_az_isolate(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    scope = _az(args)
+    if scope == f"az:{PRIMARY_AZ}":
+        scope = f"az:{_primary_az_planned(c)}"
+    return network.plan_isolate(c, scope, mode, _fis(c, "az-loss"))
+
+
+def _az_isolate(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    requested = str(args.get("az") or PRIMARY_AZ)
+    zone = _primary_az_now(c) if requested == PRIMARY_AZ else requested
+    out = network.isolate(c, f"az:{zone}", ctx, _fis(c, "az-loss"))
+    out.update(az=zone, requested=requested)
+    out["rollback_args"] = {**(out.get("rollback_args") or {}), "az": zone}
+    return out
+
+
+def _plan_az_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    scope = _az(args)
+    if scope == f"az:{PRIMARY_AZ}" and not args.get("experiment_id"):
+        scope = "az:<the isolated AZ>"
+    return network.plan_restore(c, scope, args)
+
+
+def _az_restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    requested = str(args.get("az") or PRIMARY_AZ)
+    if requested != PRIMARY_AZ or args.get("experiment_id"):
+        return network.restore(c, f"az:{requested}", args, ctx)
+    # the rollback normally gets the resolved AZ; without it, bring back whichever AZ
+    # drill isolated (the primary has moved away from it by now)
+    zones = sorted({t["Value"] for acl in network.drill_acls(c) for t in acl.get("Tags", [])
+                    if t["Key"] == network.SCOPE_TAG and t["Value"].startswith("az:")})
+    if not zones:
+        zones = [f"az:{_primary_az_now(c)}"]
+    outs = [network.restore(c, zone, args, ctx) for zone in zones]
+    if len(outs) == 1:
+        return outs[0]
+    return {"method": "nacl-swap", "scopes": zones, "results": outs,
+            "noop": all(o.get("noop") for o in outs)}
 
 
 def _fis(c: AwsContext, fault: str) -> str | None:
@@ -71,11 +136,8 @@ for _name, _handler in {
     "dns.point": Handler(dns.plan_point, dns.point),
     "db.restore": Handler(restore.plan_restore, restore.restore),
     "db.delete_restored": Handler(restore.plan_delete, restore.delete_restored),
-    "az.isolate": Handler(
-        lambda c, a, m: network.plan_isolate(c, _az(a), m, _fis(c, "az-loss")),
-        lambda c, a, x: network.isolate(c, _az(a), x, _fis(c, "az-loss"))),
-    "az.restore": Handler(lambda c, a, m: network.plan_restore(c, _az(a), a),
-                          lambda c, a, x: network.restore(c, _az(a), a, x)),
+    "az.isolate": Handler(_plan_az_isolate, _az_isolate),
+    "az.restore": Handler(_plan_az_restore, _az_restore),
     "region.isolate": Handler(
         lambda c, a, m: network.plan_isolate(c, "region", m, _fis(c, "region-loss")),
         lambda c, a, x: network.isolate(c, "region", x, _fis(c, "region-loss"))),

@@ -93,6 +93,12 @@ def dsn_for(st: LabState, target: str) -> str:
         return st.endpoints()["db"]
     if target == "global_db":
         return st.endpoints()["global_db"]
+    if target == "clone":  # isolated mode: the newest promoted clone
+        clones = [c for c in st.components.values() if c.role == "clone"]
+        if not clones:
+            raise LabError("no promoted clone exists",
+                           "run `db.promote_replica` in isolated mode first")
+        return st.dsn(clones[-1].name, APP_DB)
     if target == "restored":
         restored = [c for c in st.components.values() if c.role == "restored"]
         if not restored:

@@ -35,13 +35,33 @@ def _members(st: LabState, az: str | None) -> list[Component]:
             if c.region == REGION and c.role not in ("restored",)]
 
 
+PRIMARY_AZ = "primary"  # alias: the AZ hosting the primary database when the action runs
+
+
+def _check_az(az: str) -> None:
+    if az not in helpers.AZS:
+        raise LabError(f"unknown AZ {az!r}",
+                       f"the lab has {', '.join(helpers.AZS)} (or `{PRIMARY_AZ}`: the AZ "
+                       "of the current primary)")
+
+
+def primary_az(st: LabState) -> str:
+    """The AZ hosting the primary right now (it moves with every failover)."""
+    az = st.comp(st.primary).az
+    if az not in helpers.AZS:
+        raise LabError(f"the primary is {st.primary}, which is in no us-east-1 AZ "
+                       f"({az or 'none'})", "name the AZ to isolate explicitly")
+    return str(az)
+
+
 @op("az.isolate")
 def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     require_live(ctx, "az.isolate")
-    az = args.get("az", "use1-az1")
-    if az not in helpers.AZS:
-        raise LabError(f"unknown AZ {az!r}", f"the lab has {', '.join(helpers.AZS)}")
+    requested = str(args.get("az") or PRIMARY_AZ)
+    if requested != PRIMARY_AZ:
+        _check_az(requested)
     with locked(lab.root) as st:
+        az = primary_az(st) if requested == PRIMARY_AZ else requested
         members = _members(st, az)
         ground_truth(lab.root, "fault_injected", action="az.isolate", az=az,
                      components=[c.name for c in members])
@@ -50,16 +70,27 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
                 c.desired = "stopped"
         if az not in st.isolated:
             st.isolated.append(az)
-    ctx.log(f"lab: SIGSTOP everything in {az}: {', '.join(c.name for c in members)}")
-    return {"az": az, "stopped": [c.name for c in members]}
+    how = f" (the primary's AZ: {st.primary})" if requested == PRIMARY_AZ else ""
+    ctx.log(f"lab: SIGSTOP everything in {az}{how}: {', '.join(c.name for c in members)}")
+    return {"az": az, "requested": requested, "stopped": [c.name for c in members],
+            "rollback_args": {"az": az}}
 
 
 @op("az.restore")
 def az_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     from orchestrator.providers.lab.ops_db import reprotect_locked
 
-    az = args.get("az", "use1-az1")
+    requested = str(args.get("az") or PRIMARY_AZ)
+    if requested != PRIMARY_AZ:
+        _check_az(requested)
     with locked(lab.root) as st:
+        if requested == PRIMARY_AZ:
+            # the rollback normally gets the resolved AZ; if drill died before it could
+            # record it, the AZ to bring back is the one isolated (the primary has moved)
+            lost = [a for a in st.isolated if a in helpers.AZS]
+            az = lost[0] if lost else primary_az(st)
+        else:
+            az = requested
         resumed = []
         for c in _members(st, az):
             if c.kind != "postgres" and procs.state(c.pid, c.start_ticks) == "dead":

@@ -24,6 +24,10 @@ def describe(action: str, args: dict[str, Any], mode: str,
              st: LabState | None) -> list[PlannedCall]:
     p, s = _who(st, "primary"), _who(st, "standby")
     isolated = mode == "isolated"
+    az = str(args.get("az") or "primary")
+    if az == "primary":  # resolved when the action runs; say what it resolves to now
+        where = st.components.get(st.primary) if st is not None else None
+        az = f"{where.az if where else 'use1-az1'} (the primary's AZ now)"
     calls: dict[str, list[tuple[str, str, bool]]] = {
         "db.failover": [(f"lab: {p}", "SIGKILL postgres process group of the primary", True),
                         ("lab: controller", f"detect loss, promote {s}, clear "
@@ -47,8 +51,8 @@ def describe(action: str, args: dict[str, Any], mode: str,
         "data.drop_table": [("lab: db endpoint", f"DROP TABLE {args.get('table')}", True)],
         "data.recreate_table": [("lab: db endpoint", f"CREATE + load {args.get('table')}",
                                  True)],
-        "az.isolate": [(f"lab: {args.get('az')}", "SIGSTOP postgres and app of the AZ", True)],
-        "az.restore": [(f"lab: {args.get('az')}", "SIGCONT/restart the AZ; re-protect", True)],
+        "az.isolate": [(f"lab: {az}", "SIGSTOP postgres and app of the AZ", True)],
+        "az.restore": [(f"lab: {az}", "SIGCONT/restart the AZ; re-protect", True)],
         "region.isolate": [("lab: us-east-1", "SIGSTOP controller, databases, endpoint, apps, "
                             "load balancer", True)],
         "region.restore": [("lab: us-east-1", "SIGCONT everything of the region", True)],

@@ -147,6 +147,13 @@ def test_az_loss_nacl_swap_and_restore(aws_stack: Stack, capsys: pytest.CaptureF
     detail = _detail(capsys, doc["run_id"])
     iso = next(s for s in detail["steps"] if s["action"] == "az.isolate")["output"]
     assert sorted(iso["subnets"]) == sorted(subnets)
+    # `az: primary` resolved at run time from the primary's AvailabilityZone...
+    primary_az = aws_stack.client("rds").describe_db_instances(
+        DBInstanceIdentifier="prod-db")["DBInstances"][0]["AvailabilityZone"]
+    assert iso["requested"] == "primary" and iso["az"] == primary_az == "us-east-1a"
+    # ...and the rollback restored exactly that AZ
+    undo = next(s for s in detail["steps"] if s["action"] == "az.restore")
+    assert undo["args"]["az"] == primary_az and undo["status"] == "succeeded"
     assert iso["asg"]["subnets_now"] and all(s not in subnets for s in iso["asg"]["subnets_now"])
     assert len(ec2.describe_network_acls(Filters=[
         {"Name": "tag:drill:created-by", "Values": ["drill"]}])["NetworkAcls"]) == 0
