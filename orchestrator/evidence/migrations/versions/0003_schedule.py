@@ -8,7 +8,6 @@ Create Date: 2026-11-25 12:22:24.192873
 from __future__ import annotations
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import orchestrator.evidence.models
@@ -31,25 +30,25 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_apscheduler_jobs_next_run_time'), ['next_run_time'], unique=False)
 
     op.create_table('gameday',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('title', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('title', sa.String(), nullable=False),
     sa.Column('scheduled_for', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('env', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('timezone', sa.String(), nullable=False),
+    sa.Column('env', sa.String(), nullable=False),
     sa.Column('drills', sa.JSON(), nullable=False),
     sa.Column('participants', sa.JSON(), nullable=False),
     sa.Column('notify', sa.JSON(), nullable=True),
     sa.Column('announce_before_s', sa.Float(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('approved_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('status', sa.String(), nullable=False),
+    sa.Column('approved_by', sa.String(), nullable=True),
     sa.Column('runbooks', sa.JSON(), nullable=True),
-    sa.Column('runbooks_dir', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('runbooks_dir', sa.String(), nullable=True),
     sa.Column('run_ids', sa.JSON(), nullable=True),
     sa.Column('summary', sa.JSON(), nullable=True),
     sa.Column('announced_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
     sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
     sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_by', sa.String(), nullable=False),
     sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
@@ -58,28 +57,28 @@ def upgrade() -> None:
 
     op.create_table('notify_endpoint',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('owner', sa.String(), nullable=False),
+    sa.Column('url', sa.String(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('notify_endpoint', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_notify_endpoint_owner'), ['owner'], unique=False)
 
     op.create_table('schedule',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('target', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('env', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('action', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('expr', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('timezone', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('target', sa.String(), nullable=False),
+    sa.Column('env', sa.String(), nullable=False),
+    sa.Column('action', sa.String(), nullable=False),
+    sa.Column('kind', sa.String(), nullable=False),
+    sa.Column('expr', sa.String(), nullable=False),
+    sa.Column('timezone', sa.String(), nullable=False),
     sa.Column('start_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('approved_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('approved_by', sa.String(), nullable=True),
+    sa.Column('source', sa.String(), nullable=False),
+    sa.Column('created_by', sa.String(), nullable=False),
     sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
     sa.Column('removed_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('removed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('removed_by', sa.String(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('schedule', schema=None) as batch_op:
@@ -87,15 +86,15 @@ def upgrade() -> None:
 
     op.create_table('schedule_fire',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('schedule_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('target', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('env', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('schedule_id', sa.String(), nullable=False),
+    sa.Column('target', sa.String(), nullable=False),
+    sa.Column('env', sa.String(), nullable=False),
     sa.Column('scheduled_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
     sa.Column('claimed_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
-    sa.Column('launched_run_id', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('claimed_by', sa.String(), nullable=False),
+    sa.Column('status', sa.String(), nullable=False),
+    sa.Column('reason', sa.String(), nullable=True),
+    sa.Column('launched_run_id', sa.String(), nullable=True),
     sa.Column('exit_code', sa.Integer(), nullable=True),
     sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
     sa.Column('lag_s', sa.Float(), nullable=True),
@@ -108,15 +107,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_schedule_fire_target'), ['target'], unique=False)
 
     op.create_table('scheduler_instance',
-    sa.Column('id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-    sa.Column('host', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('id', sa.String(), nullable=False),
+    sa.Column('host', sa.String(), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
     sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
     sa.Column('heartbeat_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
     sa.Column('stopped_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('state', sa.String(), nullable=False),
     sa.Column('fires', sa.Integer(), nullable=False),
-    sa.Column('health_url', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('health_url', sa.String(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     # ### end Alembic commands ###
