@@ -29,8 +29,11 @@ def plan_document(plan: RunPlan, provider: Provider, env_name: str,
             "objectives": {"rto_s": sc.objectives.rto, "rpo_s": sc.objectives.rpo},
             "destructive": sc.destructive(plan.mode), "steps": [],
         }
-        if sc.runbook is not None:
-            phases = [("precondition", sc.runbook.preconditions),
+        if sc.runbook is not None and sc.skipped(plan.mode):
+            entry["skipped"] = sc.skipped(plan.mode)
+            entry["destructive"] = False
+        elif sc.runbook is not None:
+            phases = [("precondition", sc.preconditions_for(plan.mode)),
                       ("step", sc.steps_for(plan.mode))]
             for phase, steps in phases:
                 for step in steps:
@@ -41,11 +44,11 @@ def plan_document(plan: RunPlan, provider: Provider, env_name: str,
                         d["rollback"]["calls"] = _calls(provider, d["rollback"]["action"],
                                                         d["rollback"]["args"], mode)
                     entry["steps"].append(d)
-            for ver in sc.runbook.verification:
+            for ver in sc.verification_for(plan.mode):
                 entry["steps"].append({"phase": "verification", "name": ver.name or ver.action,
                                        "kind": "probe", "action": ver.action, "args": ver.args,
                                        "calls": _calls(provider, ver.action, ver.args, mode)})
-            for step in sc.runbook.rollback:
+            for step in sc.rollback_for(plan.mode):
                 d = describe_step(step)
                 d["phase"] = "rollback"
                 d["calls"] = _calls(provider, step.action, d.get("args", {}), mode)
@@ -76,6 +79,8 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
         obj = sc["objectives"]
         console.rule(f"[bold]{sc['id']}[/] · {sc['title']}", align="left")
         console.print(f"  objectives: RTO ≤ {obj['rto_s']}s, RPO ≤ {obj['rpo_s']}s")
+        if sc.get("skipped"):
+            console.print(f"  [yellow]skipped[/]: {sc['skipped']}")
         for n, step in enumerate(sc["steps"], 1):
             what = step.get("action") or (step.get("provider") or {}).get("func") or step["kind"]
             flag = " [red](destructive)[/]" if step.get("destructive") else ""

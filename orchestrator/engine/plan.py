@@ -27,6 +27,9 @@ from orchestrator.definitions.models import (
 )
 from orchestrator.errors import DefinitionError, NotFoundError
 
+LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated mode does "
+             "not run it")
+
 
 @dataclass
 class ScenarioPlan:
@@ -44,6 +47,12 @@ class ScenarioPlan:
         if self.runbook:
             return self.runbook.title
         return self.experiment.title if self.experiment else self.ref
+
+    def skipped(self, mode: RunMode) -> str | None:
+        """Why this scenario does not run in ``mode`` (None: it runs)."""
+        if mode is RunMode.ISOLATED and self.runbook and not self.runbook.isolated_supported:
+            return LIVE_ONLY
+        return None
 
     def steps_for(self, mode: RunMode) -> list[Step]:
         if not self.runbook:
@@ -67,6 +76,8 @@ class ScenarioPlan:
 
     def mutating(self, mode: RunMode) -> bool:
         """Whether the scenario would change anything in the environment."""
+        if self.skipped(mode):
+            return False
         if self.experiment is not None:
             acts = list(self.experiment.document.get("method") or [])
             acts += list(self.experiment.document.get("rollbacks") or [])
@@ -78,6 +89,8 @@ class ScenarioPlan:
         return False
 
     def destructive(self, mode: RunMode) -> bool:
+        if self.skipped(mode):
+            return False
         if self.experiment is not None:
             return self.mutating(mode)
         for step in self.steps_for(mode):

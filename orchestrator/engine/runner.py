@@ -227,10 +227,9 @@ class RunEngine:
         status = RunStatus.SUCCEEDED
         result = ObservationResult()
         rollback_ok = True
-        if plan.mode is RunMode.ISOLATED and sc.runbook and not sc.runbook.isolated_supported:
+        why = sc.skipped(plan.mode)
+        if why:
             row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
-            why = ("live-only scenario: it disrupts production by nature, so isolated mode "
-                   "does not run it")
             row.notes = {"skipped": why}
             rec.save(row)
             rec.event("scenario.skip", f"{sc.scenario_id} skipped in isolated mode ({why})",

@@ -98,3 +98,23 @@ steps:
     res = drill(capsys, "validate", str(live))
     assert res.code == 2 and "Traceback" not in res.err
     assert "drill: error:" in res.err and "isolated_supported: false" in res.err
+
+
+def test_plan_shows_what_isolated_mode_runs(workdir: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    res = drill(capsys, "plan", "quarterly-dr", "--env", "lab", "--mode", "isolated", "--json")
+    assert res.code == 0, res.err
+    by_id = {sc["id"]: sc for sc in json.loads(res.out)["scenarios"]}
+    for sid in ("az-loss", "rds-failover"):
+        assert "live-only scenario" in by_id[sid]["skipped"] and by_id[sid]["steps"] == []
+    actions = {s.get("action") for sid in ("region-promotion", "backup-restore")
+               for s in by_id[sid]["steps"]}
+    assert "db.promote_replica" in actions and "db.restore" in actions
+    assert not actions & {"region.isolate", "dns.point", "data.drop_table", "region.restore"}
+    live = drill(capsys, "plan", "az-loss", "--env", "lab", "--json")
+    iso = next(s for s in json.loads(live.out)["scenarios"][0]["steps"]
+               if s.get("action") == "az.isolate")
+    assert iso["args"] == {"az": "primary"} and iso["rollback"]["args"] == {"az": "primary"}
+    assert "the primary's AZ now" in iso["calls"][0]["target"]

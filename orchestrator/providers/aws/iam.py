@@ -38,7 +38,10 @@ def actions_of(plan: RunPlan) -> set[str]:
     names: set[str] = set()
     for sc in plan.scenarios:
         if sc.runbook is not None:
-            steps = [*sc.runbook.preconditions, *sc.steps_for(RunMode(mode)), *sc.runbook.rollback]
+            if RunMode(mode) is RunMode.ISOLATED and not sc.runbook.isolated_supported:
+                continue  # a live-only scenario is skipped in isolated mode
+            steps = [*sc.preconditions_for(RunMode(mode)), *sc.steps_for(RunMode(mode)),
+                     *sc.rollback_for(RunMode(mode))]
             for step in steps:
                 if step.action:
                     names.add(step.action)
@@ -47,7 +50,7 @@ def actions_of(plan: RunPlan) -> set[str]:
                         rb = rollback_of(step.action, {})
                         if rb:
                             names.add(rb[0])
-            names.update(v.action for v in sc.runbook.verification)
+            names.update(v.action for v in sc.verification_for(RunMode(mode)))
         elif sc.experiment is not None:
             names.update(_chaos_actions(sc.experiment.document))
     return names
