@@ -90,22 +90,13 @@ def surviving(dsn: str, writer: str) -> set[int]:
             "SELECT seq FROM drill_heartbeat WHERE writer = %s", (writer,))}
 
 
-def primary_az(cwd: Path) -> str:
-    status = json.loads(drill(cwd, "lab", "status", "--json").stdout)
-    return next(c["az"] for c in status["components"]
-                if c["kind"] == "postgres" and c["role"] == "primary")
-
-
 def one_run(cwd: Path, scenario: str) -> dict[str, Any]:
     gt_file = cwd / ".drill" / "lab" / "ground-truth.jsonl"
     offset = gt_file.stat().st_size
     status = json.loads(drill(cwd, "lab", "status", "--json").stdout)
     extra: list[str] = []
-    if scenario == "az-loss":
-        text = (REPO / "runbooks" / "az-loss.yaml").read_text()
-        target = cwd / "az-loss.yaml"
-        target.write_text(text.replace("args: {az: use1-az1}", f"args: {{az: {primary_az(cwd)}}}"))
-    elif scenario == "region-promotion":
+    # az-loss needs no copy: `az: primary` follows the primary from run to run
+    if scenario == "region-promotion":
         target = cwd / "throttled.yaml"
         target.write_text(THROTTLED)
     else:
