@@ -91,8 +91,21 @@ def reprotect_locked(lab: Lab, st: LabState, log: Any) -> dict[str, Any]:
     return out
 
 
+def _primary_settled(lab: Lab) -> bool:
+    st = lab.state()
+    primary = st.comp(st.primary)
+    return (procs.state(primary.pid, primary.start_ticks) == "running"
+            and pg.alive(primary.port or 0))
+
+
 @op("db.reprotect")
 def reprotect(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
+    # A failover may still be in flight — e.g. the run was interrupted right after the
+    # primary was killed, before the controller promoted the standby. Re-protecting now
+    # would rebuild (kill) the very standby the controller is about to promote, so wait
+    # for a live primary first. Not abort-aware on purpose: this runs as a rollback.
+    wait_for("a live primary (a failover may be in progress)",
+             lambda: _primary_settled(lab), None, 90)
     with locked(lab.root) as st:
         return reprotect_locked(lab, st, ctx.log)
 
