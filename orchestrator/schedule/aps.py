@@ -7,7 +7,10 @@
 * :class:`FireExecutor` — a thread pool that calls :func:`orchestrator.schedule.fire.fire`
   with the *scheduled* fire time (stock ``run_job`` does not pass it, and the
   exactly-once claim is keyed on it). Misfires beyond the grace time are reported as
-  APScheduler's usual ``EVENT_JOB_MISSED`` and recorded by the service.
+  APScheduler's usual ``EVENT_JOB_MISSED`` and recorded by the service. It counts the
+  fires in flight — a fire holds its job's ``max_instances`` slot until its very end
+  (finding, notifications), not just until its fire row is written — and
+  :meth:`FireExecutor.wait_idle` waits until every one is over.
 
 This module imports APScheduler at import time; only the service imports it.
 """
@@ -15,6 +18,7 @@ This module imports APScheduler at import time; only the service imports it.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,17 +70,42 @@ class FireExecutor(ThreadPoolExecutor):
     def __init__(self, fire: Callable[[str, datetime], Any], max_workers: int = 16) -> None:
         super().__init__(max_workers=max_workers)
         self._fire = fire
+        self._in_flight = 0
+        self._settled = threading.Condition()
 
     def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
         def done(f: Any) -> None:
-            exc = f.exception()
-            if exc:
-                self._run_job_error(job.id, exc, exc.__traceback__)
-            else:
-                self._run_job_success(job.id, f.result())
+            try:
+                exc = f.exception()
+                if exc:
+                    self._run_job_error(job.id, exc, exc.__traceback__)
+                else:
+                    self._run_job_success(job.id, f.result())
+            finally:  # after APScheduler freed the job's instance slot
+                self._settle()
 
-        future = self._pool.submit(self._run, job, job._jobstore_alias, run_times)
+        with self._settled:
+            self._in_flight += 1
+        try:
+            future = self._pool.submit(self._run, job, job._jobstore_alias, run_times)
+        except BaseException:
+            self._settle()
+            raise
         future.add_done_callback(done)
+
+    def _settle(self) -> None:
+        with self._settled:
+            self._in_flight -= 1
+            self._settled.notify_all()
+
+    @property
+    def in_flight(self) -> int:
+        return self._in_flight
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no fire is in flight; ``False`` if ``timeout`` passed first."""
+        with self._settled:
+            return self._settled.wait_for(lambda: self._in_flight == 0, timeout)
 
     def _run(self, job: Any, alias: str, run_times: list[datetime]) -> list[Any]:
         events: list[Any] = []

@@ -77,6 +77,7 @@ class SchedulerService:
         self.state = "starting"
         self._last_compliance: datetime | None = None
         self._scheduler: Any = None
+        self._executor: Any = None
         self._lock = threading.Lock()
 
     @property
@@ -90,9 +91,10 @@ class SchedulerService:
 
         from orchestrator.schedule.aps import FireExecutor, SharedJobStore
 
+        self._executor = FireExecutor(self._fire, self.max_workers)
         self._scheduler = BackgroundScheduler(
             jobstores={"default": SharedJobStore(self.store.engine)},
-            executors={"default": FireExecutor(self._fire, self.max_workers)},
+            executors={"default": self._executor},
             job_defaults={"coalesce": True, "max_instances": 1,
                           "misfire_grace_time": int(self.misfire_grace_s)},
             timezone=UTC)
@@ -127,6 +129,13 @@ class SchedulerService:
                 self.tick()
         finally:
             self.stop()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until every fire in flight is over — including its finding and
+        notifications, which follow the fire row's ``ended_at``; until then the job's
+        ``max_instances`` slot is taken and a next fire of it would be skipped.
+        ``False`` if ``timeout`` passed first."""
+        return self._executor is None or bool(self._executor.wait_idle(timeout))
 
     def stop(self) -> None:
         if self._scheduler is None or self.state == "stopped":

@@ -61,6 +61,11 @@ def _add(store: EvidenceStore, spec: specs.Spec, target: str = "tiny") -> str:
 
 
 def _advance(tm: time_machine.Coordinates, svc: SchedulerService, to: datetime) -> None:
+    # A fire is over only after its finding and notifications, which follow the fire
+    # row (and the launcher call) the tests wait for; until then APScheduler counts it
+    # as running (max_instances=1). Jumping the clock before that — no real time
+    # passes — would make the next fire of the same job a "still running" skip.
+    assert svc.wait_idle(15.0), "a fire was still in flight 15 s later"
     tm.move_to(to)
     svc.tick()
 
