@@ -66,7 +66,12 @@ def test_yaml_paths_and_errors() -> None:
     assert exc.value.problems[0].file == "bad.yaml" and exc.value.problems[0].line
 
 
-@given(st.text(alphabet="abcdefghijklmnop0123456789", min_size=3, max_size=20))
+_TEMPLATES = ("postgresql://user:@db.example:5432/x host=127.0.0.1 password= user=x "
+              "https://hooks.slack.com/services/")
+
+
+@given(st.text(alphabet="abcdefghijklmnop0123456789", min_size=3, max_size=20)
+       .filter(lambda s: s not in _TEMPLATES))  # a "secret" like "ack" is in hooks.slack.com
 def test_passwords_never_survive(secret: str) -> None:
     for text in (f"postgresql://user:{secret}@db.example:5432/x",
                  f"host=127.0.0.1 password={secret} user=x",
