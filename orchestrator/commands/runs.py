@@ -28,12 +28,15 @@ def list_cmd(
     if as_json:
         print_json(runs)
         return
-    table = Table()
-    for col in ("run id", "drill", "env", "status", "trigger", "started", "by"):
-        table.add_column(col)
+    from rich import box
+
+    table = Table(box=box.SIMPLE_HEAD)
+    table.add_column("run id", no_wrap=True, min_width=24)  # users copy it whole
+    for col in ("drill", "env", "status", "trigger", "started (UTC)", "by"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in runs:
         table.add_row(r["run_id"], r["drill"], r["env"], r["status"], r["trigger"],
-                      (r["started_at"] or "")[:19], r["who"])
+                      (r["started_at"] or "")[:16].replace("T", " "), r["who"])
     out_console().print(table if runs else "no runs yet — try `drill run quarterly-dr`")
 
 
