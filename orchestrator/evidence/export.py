@@ -147,7 +147,7 @@ def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | 
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(zipfile.ZipInfo(MANIFEST, _FIXED_TIME), raw)
             for path, content in sorted(files.items()):
                 info = zipfile.ZipInfo(path, _FIXED_TIME)
