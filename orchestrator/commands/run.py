@@ -125,16 +125,11 @@ def abort(
     run_id: Annotated[str, typer.Argument(help="the run to abort (see `drill runs list`)")],
 ) -> None:
     """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
-    from orchestrator.errors import NotFoundError, UsageError
-    from orchestrator.evidence.models import Run, RunStatus
+    from orchestrator.engine.ack import running_run
 
     store = state(ctx).store()
     with store.session() as s:
-        run_row = s.get(Run, run_id)
-        if run_row is None:
-            raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
-        if run_row.status != RunStatus.RUNNING:
-            raise UsageError(f"run {run_id} is already {run_row.status}")
+        run_row = running_run(s, run_id, "abort")
         run_row.abort_requested = True
         s.add(run_row)
     signalled = ""

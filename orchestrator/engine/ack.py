@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from orchestrator.engine.signals import AbortSignal
 from orchestrator.errors import NotFoundError, UsageError
@@ -15,13 +15,21 @@ from orchestrator.evidence.store import EvidenceStore
 ACK_EVENT = "manual.ack"
 
 
+def running_run(session: Session, run_id: str, what: str) -> Run:
+    """The run ``run_id`` if it is still running; a clear error otherwise.
+
+    ``what`` says what the caller wanted to do to it (for the error message)."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+    if run.status != RunStatus.RUNNING:
+        raise UsageError(f"run {run_id} is already {run.status}; nothing to {what}")
+    return run
+
+
 def acknowledge(store: EvidenceStore, run_id: str, who: str, note: str | None = None) -> None:
     with store.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
-        if run.status != RunStatus.RUNNING:
-            raise UsageError(f"run {run_id} is {run.status}; nothing to acknowledge")
+        running_run(s, run_id, "acknowledge")
         s.add(TimelineEvent(run_id=run_id, at=utcnow(), kind=ACK_EVENT,
                             message=f"acknowledged by {who}" + (f": {note}" if note else ""),
                             data={"by": who}))
