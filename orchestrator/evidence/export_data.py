@@ -189,7 +189,8 @@ def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon |
                           for st in steps[rid]), key=lambda s: s.seq),
             events=sorted((EventView.model_construct(**e, scenario=names.get(e["scenario_run_id"]))
                            for e in events[rid]), key=lambda e: e.at),
-            measurements=[MeasurementView.model_construct(**m, scenario=names.get(m["scenario_run_id"]))
+            measurements=[MeasurementView.model_construct(
+                              **m, scenario=names.get(m["scenario_run_id"]))
                           for m in sorted(measurements[rid], key=lambda m: m["id"])],
             findings=[FindingView.model_construct(**f, scenario=names.get(f["scenario_run_id"]))
                       for f in sorted(findings[rid], key=lambda f: f["id"])],
