@@ -9,6 +9,7 @@ The controller sees a silent primary either way and fails over.
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 from orchestrator.errors import LabError
@@ -45,6 +46,19 @@ def _check_az(az: str) -> None:
                        "of the current primary)")
 
 
+def _wait_stopped(members: list[Any], timeout_s: float = 3.0) -> None:
+    """SIGSTOP is delivered asynchronously: return only once every member is really
+    stopped (or gone), so the fault is complete when the action reports it done."""
+    deadline = time.monotonic() + timeout_s
+    for c in members:
+        if c.desired != "stopped":
+            continue
+        while procs.state(c.pid, c.start_ticks) == "running":
+            if time.monotonic() > deadline:
+                raise LabError(f"{c.name} (pid {c.pid}) did not stop after SIGSTOP")
+            time.sleep(0.005)
+
+
 def primary_az(st: LabState) -> str:
     """The AZ hosting the primary right now (it moves with every failover)."""
     az = st.comp(st.primary).az
@@ -68,6 +82,7 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
         for c in members:
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
+        _wait_stopped(members)
         if az not in st.isolated:
             st.isolated.append(az)
     how = f" (the primary's AZ: {st.primary})" if requested == PRIMARY_AZ else ""
@@ -116,6 +131,7 @@ def region_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
         for c in members:  # the controller first: a dead region does not fail itself over
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
+        _wait_stopped(members)
         if REGION not in st.isolated:
             st.isolated.append(REGION)
     ctx.log(f"lab: SIGSTOP the whole of {REGION}: {', '.join(c.name for c in members)}")
