@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,20 +19,6 @@ from tests.clihelp import run, spawn
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    cwd = tmp_path_factory.mktemp("interrupt")
-    up = run(cwd, "lab", "up", timeout=180)
-    assert up.code == 0, up.err
-    yield cwd
-    run(cwd, "lab", "down", timeout=180)
 
 
 def _fault_injected(cwd: Path) -> bool:

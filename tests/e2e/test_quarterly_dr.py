@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -47,20 +46,6 @@ rollback:  # usw2 stays promoted so the test can read what survived there
 
 
 
-@pytest.fixture(scope="module")
-def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    cwd = tmp_path_factory.mktemp("quarterly")
-    up = run(cwd, "lab", "up", timeout=180)
-    assert up.code == 0, up.err
-    yield cwd
-    run(cwd, "lab", "down", timeout=180)
 
 
 def drill_json(cwd: Path, *args: str, code: int | None = 0) -> tuple[Result, dict[str, Any]]:

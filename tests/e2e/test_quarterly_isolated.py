@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +21,6 @@ from tests.e2e.test_quarterly_dr import drill_json
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    cwd = tmp_path_factory.mktemp("isolated")
-    up = run(cwd, "lab", "up", timeout=180)
-    assert up.code == 0, up.err
-    yield cwd
-    run(cwd, "lab", "down", timeout=180)
 
 
 def lab_status(cwd: Path) -> dict[str, Any]:

@@ -1,0 +1,27 @@
+"""Fixtures for end-to-end tests on the local DR lab."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import run
+
+
+@pytest.fixture(scope="module")
+def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A working directory with a running lab, one per test module (`drill lab up`)."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    cwd = tmp_path_factory.mktemp("lab")
+    up = run(cwd, "lab", "up", timeout=180)
+    assert up.code == 0, up.err
+    yield cwd
+    run(cwd, "lab", "down", timeout=180)
