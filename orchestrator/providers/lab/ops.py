@@ -72,10 +72,20 @@ def component_for(st: LabState, role: str) -> str:
 
 
 def check_loopback_dsn(dsn: str) -> str:
-    """A DSN given by a user must name a loopback host: the lab talks to nothing else."""
-    for part in dsn.split():
-        key, _, value = part.partition("=")
-        if key in ("host", "hostaddr"):
+    """A DSN given by a user must name a loopback host: the lab talks to nothing else.
+
+    Parsed by libpq's own rules (key=value or URL form), so no spelling slips through."""
+    from psycopg import ProgrammingError
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        params = conninfo_to_dict(dsn)
+    except ProgrammingError as exc:
+        raise LabError(f"invalid DSN: {exc}") from None
+    for key in ("host", "hostaddr"):
+        for value in str(params.get(key) or "").split(","):
+            if not value:
+                continue
             try:
                 loopback = ipaddress.ip_address(value).is_loopback
             except ValueError:

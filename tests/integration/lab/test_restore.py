@@ -78,6 +78,8 @@ def test_latest_restore_and_a_corrupt_backup_is_refused(lab: LabHandle) -> None:
 def test_probe_targets_outside_loopback_are_refused(lab: LabHandle) -> None:
     with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):
         lab.call("data.verify", target="host=10.0.1.5 port=5432 dbname=app user=drill")
+    with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):  # URL form, with a parameter
+        lab.call("data.verify", target="postgresql://drill@10.0.1.5:5432/app?sslmode=disable")
 
 
 def test_the_controller_takes_scheduled_backups(lab: LabHandle) -> None:
