@@ -16,7 +16,20 @@ from typing import Any
 from orchestrator.errors import ConfigError, ProviderError
 from orchestrator.providers.aws.context import AwsContext, aws_error
 
-_LOOPBACK = ("127.", "localhost", "::1", "/")
+
+def _is_loopback(hosts: str) -> bool:
+    """Every host of a (possibly comma-separated) libpq host list is loopback or a socket."""
+    import ipaddress
+
+    for host in hosts.split(","):
+        if host == "localhost" or host.startswith("/"):
+            continue
+        try:
+            if not ipaddress.ip_address(host).is_loopback:
+                return False
+        except ValueError:  # a DNS name such as 127.attacker.example
+            return False
+    return True
 
 
 def _secret(c: AwsContext, arn: str) -> dict[str, Any]:
@@ -51,7 +64,7 @@ def probe_dsn(c: AwsContext, value: str | None) -> str | None:
         if c.env.db_secret_arn and not params.get("password"):
             params["password"] = _secret(c, c.env.db_secret_arn).get("password")
     host = str(params.get("host") or "")
-    if c.env.endpoint_url and not host.startswith(_LOOPBACK):
+    if c.env.endpoint_url and not _is_loopback(host):
         raise ConfigError(f"probes.db host {host!r} is not a loopback address, and this "
                           "environment talks to an emulator (endpoint_url)",
                           "point probes at 127.0.0.1 (a tunnel) or remove endpoint_url")
