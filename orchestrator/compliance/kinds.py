@@ -99,21 +99,20 @@ def _met(data: ReportData) -> Collected:
 
 @kind("failover_tested", "a failover, promotion or zone/region isolation was exercised")
 def _failover(data: ReportData) -> Collected:
-    refs: list[EvidenceRef] = []
-    for r in data.runs:
-        hit = _scenarios_with_actions(r, FAILOVER_ACTIONS)
-        refs.extend(_sc_ref(r, sc, "failover exercised") for sc in r.scenarios
-                    if sc.scenario_id in hit)
-    return Collected(refs)
+    return _exercised(data, FAILOVER_ACTIONS, "failover exercised")
 
 
 @kind("backup_restore_tested", "a backup or point-in-time restore was exercised")
 def _restore(data: ReportData) -> Collected:
+    return _exercised(data, RESTORE_ACTIONS, "restore exercised")
+
+
+def _exercised(data: ReportData, actions: set[str], what: str) -> Collected:
+    """Scenarios in which one of ``actions`` ran, as evidence references."""
     refs: list[EvidenceRef] = []
     for r in data.runs:
-        hit = _scenarios_with_actions(r, RESTORE_ACTIONS)
-        refs.extend(_sc_ref(r, sc, "restore exercised") for sc in r.scenarios
-                    if sc.scenario_id in hit)
+        hit = _scenarios_with_actions(r, actions)
+        refs.extend(_sc_ref(r, sc, what) for sc in r.scenarios if sc.scenario_id in hit)
     return Collected(refs)
 
 
