@@ -31,12 +31,8 @@ commit); on SQLite the flush already holds the database's single write lock.
 from __future__ import annotations
 
 import hashlib
-import json
 import weakref
 from collections.abc import Callable
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
 from typing import Any
 
 import sqlalchemy as sa
@@ -45,14 +41,25 @@ from sqlalchemy.orm import Session
 from sqlmodel import Field, SQLModel
 
 from orchestrator.errors import RecordImmutable
+from orchestrator.evidence.canonical import (  # noqa: F401  (re-exported: the chain's API)
+    CHAIN_TABLE,
+    GENESIS,
+    PG_CHAIN_LOCK_KEY,
+    Kind,
+    _value,
+    canonical_row,
+    chain_timestamp,
+    compile_canon,
+    link_hash,
+    pk_string,
+    row_digest,
+)
 
-CHAIN_TABLE = "evidence_chain"
-GENESIS = "0" * 64
 #: Tables that never join the chain (opt-out list; everything else is evidence).
 EXEMPT: set[str] = {CHAIN_TABLE, "alembic_version"}
 #: Tables whose rows may still change after their run ended (each change is chained).
 MUTABLE_AFTER_RUN: set[str] = {"finding"}
-_PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock for all appends
+_PG_LOCK_KEY = PG_CHAIN_LOCK_KEY
 
 
 class ChainEntry(SQLModel, table=True):
@@ -73,71 +80,7 @@ class ChainEntry(SQLModel, table=True):
     hash: str = Field(max_length=64)
 
 
-# ---- canonical form ---------------------------------------------------------------------
-
-def _value(v: Any) -> Any:
-    if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC).replace(tzinfo=None)
-        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(v, bytes | bytearray | memoryview):
-        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
-    if isinstance(v, Enum):
-        return v.value
-    if isinstance(v, Decimal | date):
-        return str(v)
-    return v
-
-
-def canonical_row(names: list[str], values: Any) -> bytes:
-    """Canonical JSON of one row: sorted keys, no whitespace, NULL columns left out.
-
-    The reference definition (Python values as SQLAlchemy returns them). The chain reads
-    rows as raw driver values with :class:`RowCanon`, which yields the same bytes.
-    """
-    doc = {n: _value(v) for n, v in zip(names, values, strict=True) if v is not None}
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
-
-
-def row_digest(names: list[str], values: Any) -> str:
-    return hashlib.sha256(canonical_row(names, values)).hexdigest()
-
-
-# ---- the same canonical form from raw driver values (write path and verify) -------------
-
-def _default(o: Any) -> Any:
-    """The encoder's hook for values that are not JSON: exactly :func:`_value`, then str."""
-    v = _value(o)
-    return str(o) if v is o else v
-
-
-def _json_encoder() -> Callable[[Any], str]:
-    """``json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-    default=…)`` without building a new encoder per row."""
-    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                               default=_default, check_circular=False)
-    try:
-        from json.encoder import (  # type: ignore[attr-defined]
-            c_make_encoder,
-            encode_basestring,
-        )
-
-        if c_make_encoder is None:
-            return encoder.encode
-        make = c_make_encoder(None, _default, encode_basestring, None, ":", ",", True,
-                              False, True)
-        join = "".join
-        if join(make({"b": [1.5, None, True], "a": "\u00e9\n"}, 0)) != encoder.encode(
-                {"b": [1.5, None, True], "a": "\u00e9\n"}):
-            return encoder.encode
-        return lambda doc: join(make(doc, 0))
-    except (ImportError, TypeError):  # another Python's private encoder signature
-        return encoder.encode
-
-
-_encode = _json_encoder()
-
+# ---- the canonical form from raw driver values (write path and verify) -------------
 
 _PG_FLOAT8 = 701  # type code of PostgreSQL's double precision (what sa.Float creates)
 
@@ -158,6 +101,14 @@ def _result_processor(col: sa.Column[Any], dialect: sa.Dialect) -> Any:
         except Exception:
             return False
     return False
+
+
+_PLAIN_KINDS: list[tuple[type, Kind]] = [
+    (sa.String, "str"), (sa.Integer, "int"), (sa.Float, "float"), (sa.Boolean, "bool")]
+
+
+def _not_plain(row: Any) -> bytes:
+    raise TypeError("not a plain table: use canonical_row on SQLAlchemy's values")
 
 
 class RowCanon:
@@ -198,55 +149,24 @@ class RowCanon:
         # order, each value as json.dumps would: a str/int/float of the column's declared
         # type directly (encode_basestring, int/float repr), anything else — a blob, a
         # value of an unexpected type, NaN/inf, JSON documents — through the encoder.
-        from json.encoder import encode_basestring
-
-        env: dict[str, Any] = {"G": _encode, "E": encode_basestring, "IR": int.__repr__,
-                               "FR": float.__repr__}
-        lines = ["def canon(row):", " parts = []", " a = parts.append"]
-        for i in sorted(range(len(self.names)), key=lambda i: self.names[i]):
-            col = table.columns[i]
-            env[f"K{i}"] = encode_basestring(col.name) + ":"
-            k = f"K{i}"
+        columns: list[tuple[str, Kind, Any]] = []
+        for i, col in enumerate(table.columns):
             base = getattr(col.type, "impl_instance", col.type)
             proc = _result_processor(col, dialect)
             if proc is False:  # e.g. a numeric type that needs the driver's type code
                 proc, self.plain = None, False
             if proc is not None and i in keys:
                 self.plain = False
-            env[f"p{i}"] = proc
-            lines.append(f" v = row[{i}]")
+            kind: Kind = "processed"
             if proc is None:
-                if isinstance(base, sa.String):
-                    fast = f"if type(v) is str: a({k} + E(v))"
-                elif isinstance(base, sa.Integer):
-                    fast = f"if type(v) is int: a({k} + IR(v))"
-                elif isinstance(base, sa.Float):
-                    fast = f"if type(v) is float and v - v == 0: a({k} + FR(v))"
-                elif isinstance(base, sa.Boolean):
-                    fast = f"if type(v) is bool: a({k} + ('true' if v else 'false'))"
-                else:
-                    fast = "if False: pass"
-                lines.append(f" if v is not None:\n  {fast}\n  else: a({k} + G(v))")
+                kind = next((k for t, k in _PLAIN_KINDS if isinstance(base, t)), "processed")
             elif sqlite and isinstance(base, sa.DateTime):
-                env[f"s{i}"] = lambda v, proc=proc: _value(proc(v))
-                lines.append(f" if v is not None:\n"
-                             "  if type(v) is str and len(v) == 26 and v[10] == ' ' "
-                             "and v[0] != '0':\n"
-                             f"   a({k} + E(v[:10] + 'T' + v[11:] + 'Z'))\n"
-                             f"  else: a({k} + G(s{i}(v)))")
+                kind = "sqlite_ts"
             elif sqlite and isinstance(base, sa.Boolean):
-                lines.append(f" if v is not None:\n"
-                             f"  if v == 1 and type(v) is int: a({k} + 'true')\n"
-                             f"  elif v == 0 and type(v) is int: a({k} + 'false')\n"
-                             f"  else: a({k} + G(v))")
-            else:
-                lines.append(f" if v is not None:\n  v = p{i}(v)\n"
-                             f"  if v is not None: a({k} + G(v))")
-        lines.append(" return ('{' + ','.join(parts) + '}').encode()")
-        if not self.plain:
-            lines = ["def canon(row):", " raise TypeError('not a plain table')"]
-        exec(compile("\n".join(lines), f"<canonical row of {table.name}>", "exec"), env)
-        self._canon: Callable[[Any], bytes] = env["canon"]
+                kind = "bool01"
+            columns.append((col.name, kind, proc))
+        self._canon: Callable[[Any], bytes] = (
+            compile_canon(table.name, columns) if self.plain else _not_plain)
 
     def __call__(self, row: Any) -> bytes:
         return self._canon(row)
@@ -269,22 +189,11 @@ def row_canon(table: sa.Table, dialect: sa.Dialect) -> RowCanon:
     return canon
 
 
-def link_hash(seq: int, table: str, pk: str, op: str, run_id: str | None, digest: str,
-              at: str, prev: str) -> str:
-    return hashlib.sha256(
-        f"{seq}\n{table}\n{pk}\n{op}\n{run_id or ''}\n{digest}\n{at}\n{prev}".encode()
-    ).hexdigest()
-
-
 def run_column(table: sa.Table) -> str | None:
     """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
     if table.name == "run":
         return "id"
     return "run_id" if "run_id" in table.c else None
-
-
-def pk_string(values: Any) -> str:
-    return ",".join(str(v) for v in values)
 
 
 def is_chained(table: sa.Table) -> bool:
@@ -341,7 +250,7 @@ def append(conn: sa.Connection,
         return 0
     lock_chain(conn)
     seq, prev = head(conn)
-    at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    at = chain_timestamp()
     rows = []
     for table_name, pk, op, run_id, digest in items:
         seq += 1

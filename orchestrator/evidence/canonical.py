@@ -1,0 +1,169 @@
+"""The canonical form of an evidence row and the chain's link hash — standard library only.
+
+Both writers of evidence use this module: the ORM path (:mod:`orchestrator.evidence.chain`,
+every SQLModel flush) and the direct DB-API path (:mod:`orchestrator.evidence.writer`, what
+``drill run`` uses so that a run does not pay for importing SQLAlchemy). ``verify`` uses
+it too. One implementation means one definition of what is hashed.
+
+A row's canonical JSON: sorted keys, no whitespace, NULL columns left out, timestamps as
+``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), blobs as ``sha256:<hex>``, non-ASCII kept as is.
+:func:`canonical_row` is the reference definition on Python values; :func:`compile_canon`
+builds a fast function that yields the same bytes from *raw* driver tuples, given each
+column's :data:`Kind`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Literal
+
+CHAIN_TABLE = "evidence_chain"
+GENESIS = "0" * 64
+PG_CHAIN_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock for all appends
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+
+#: How a column's raw driver value becomes canonical JSON.
+#: ``str``/``int``/``float``/``bool`` — the driver's value (fast path, type-checked);
+#: ``bool01`` — SQLite's 0/1 booleans; ``sqlite_ts`` — SQLite's ``YYYY-MM-DD HH:MM:SS.ffffff``
+#: text; ``processed`` — through a converter first (e.g. JSON text → value), then encoded.
+Kind = Literal["str", "int", "float", "bool", "bool01", "sqlite_ts", "processed"]
+
+
+def _value(v: Any) -> Any:
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.strftime(TS_FORMAT)
+    if isinstance(v, bytes | bytearray | memoryview):
+        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, Decimal | date):
+        return str(v)
+    return v
+
+
+def canonical_row(names: Sequence[str], values: Any) -> bytes:
+    """Canonical JSON of one row given Python values (the reference definition)."""
+    doc = {n: _value(v) for n, v in zip(names, values, strict=True) if v is not None}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=str).encode()
+
+
+def row_digest(names: Sequence[str], values: Any) -> str:
+    return hashlib.sha256(canonical_row(names, values)).hexdigest()
+
+
+def link_hash(seq: int, table: str, pk: str, op: str, run_id: str | None, digest: str,
+              at: str, prev: str) -> str:
+    return hashlib.sha256(
+        f"{seq}\n{table}\n{pk}\n{op}\n{run_id or ''}\n{digest}\n{at}\n{prev}".encode()
+    ).hexdigest()
+
+
+def pk_string(values: Any) -> str:
+    return ",".join(str(v) for v in values)
+
+
+def chain_timestamp() -> str:
+    return datetime.now(UTC).strftime(TS_FORMAT)
+
+
+def _default(o: Any) -> Any:
+    """The encoder's hook for values that are not JSON: exactly :func:`_value`, then str."""
+    v = _value(o)
+    return str(o) if v is o else v
+
+
+def _json_encoder() -> Callable[[Any], str]:
+    """``json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+    default=…)`` without building a new encoder per row."""
+    encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                               default=_default, check_circular=False)
+    try:
+        from json.encoder import (  # type: ignore[attr-defined]
+            c_make_encoder,
+            encode_basestring,
+        )
+
+        if c_make_encoder is None:
+            return encoder.encode
+        make = c_make_encoder(None, _default, encode_basestring, None, ":", ",", True,
+                              False, True)
+        join = "".join
+        if join(make({"b": [1.5, None, True], "a": "\u00e9\n"}, 0)) != encoder.encode(
+                {"b": [1.5, None, True], "a": "\u00e9\n"}):
+            return encoder.encode
+        return lambda doc: join(make(doc, 0))
+    except (ImportError, TypeError):  # another Python's private encoder signature
+        return encoder.encode
+
+
+encode_value = _json_encoder()
+
+
+def _sqlite_ts_fallback(v: Any) -> Any:
+    """A SQLite timestamp that is not in the 26-character form: parse it as SQLAlchemy
+    does (``datetime.fromisoformat`` accepts its variants), else keep the text."""
+    if isinstance(v, str):
+        try:
+            return _value(datetime.fromisoformat(v))
+        except ValueError:
+            return v
+    return _value(v)
+
+
+def compile_canon(table: str, columns: Sequence[tuple[str, Kind, Callable[[Any], Any] | None]]
+                  ) -> Callable[[Any], bytes]:
+    """A function: raw row tuple (columns in the given order) → canonical JSON bytes.
+
+    ``columns`` = ``[(name, kind, converter)]``; ``converter`` is used by ``processed``
+    (None there means the value is already a Python value) and by ``sqlite_ts`` for text
+    not in SQLAlchemy's 26-character form. The generated code writes the JSON object member
+    by member in sorted key order; a value of an unexpected type, NaN/∞, blobs and JSON
+    documents go through the encoder, so the bytes always equal :func:`canonical_row`.
+    """
+    from json.encoder import encode_basestring
+
+    env: dict[str, Any] = {"G": encode_value, "E": encode_basestring, "IR": int.__repr__,
+                           "FR": float.__repr__}
+    lines = ["def canon(row):", " parts = []", " a = parts.append"]
+    for i in sorted(range(len(columns)), key=lambda i: columns[i][0]):
+        name, kind, conv = columns[i]
+        k = f"K{i}"
+        env[k] = encode_basestring(name) + ":"
+        env[f"p{i}"] = conv
+        lines.append(f" v = row[{i}]")
+        if kind in ("str", "int", "float", "bool"):
+            fast = {"str": f"if type(v) is str: a({k} + E(v))",
+                    "int": f"if type(v) is int: a({k} + IR(v))",
+                    "float": f"if type(v) is float and v - v == 0: a({k} + FR(v))",
+                    "bool": f"if type(v) is bool: a({k} + ('true' if v else 'false'))"}[kind]
+            lines.append(f" if v is not None:\n  {fast}\n  else: a({k} + G(v))")
+        elif kind == "sqlite_ts":
+            env[f"s{i}"] = ((lambda v, conv=conv: _value(conv(v))) if conv is not None
+                            else _sqlite_ts_fallback)
+            lines.append(f" if v is not None:\n"
+                         "  if type(v) is str and len(v) == 26 and v[10] == ' ' "
+                         "and v[0] != '0':\n"
+                         f"   a({k} + E(v[:10] + 'T' + v[11:] + 'Z'))\n"
+                         f"  else: a({k} + G(s{i}(v)))")
+        elif kind == "bool01":
+            lines.append(f" if v is not None:\n"
+                         f"  if v == 1 and type(v) is int: a({k} + 'true')\n"
+                         f"  elif v == 0 and type(v) is int: a({k} + 'false')\n"
+                         f"  else: a({k} + G(v))")
+        elif conv is not None:
+            lines.append(f" if v is not None:\n  v = p{i}(v)\n"
+                         f"  if v is not None: a({k} + G(v))")
+        else:
+            lines.append(f" if v is not None: a({k} + G(v))")
+    lines.append(" return ('{' + ','.join(parts) + '}').encode()")
+    exec(compile("\n".join(lines), f"<canonical row of {table}>", "exec"), env)
+    canon: Callable[[Any], bytes] = env["canon"]
+    return canon
