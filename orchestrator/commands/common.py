@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
     from orchestrator.config import Settings
     from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
 
 
 @dataclass
@@ -22,6 +23,7 @@ class AppState:
     traceback: bool = False
     _settings: Settings | None = None
     _store: EvidenceStore | None = None
+    _db: EvidenceDB | None = None
     _recovered: bool = field(default=False)
 
     def settings(self) -> Settings:
@@ -31,29 +33,41 @@ class AppState:
             self._settings = load_settings(self.config)
         return self._settings
 
+    def db(self, recover: bool = True) -> EvidenceDB:
+        """The evidence database for the run engine (DB-API, no ORM: fast to start).
+
+        Opening it migrates the schema when needed and first recovers runs orphaned by a
+        killed drill."""
+        if self._db is None:
+            from orchestrator.evidence.writer import EvidenceDB
+
+            self._db = EvidenceDB.open(self.settings().database_url())
+        if recover and not self._recovered:
+            self._recovered = True
+            self._recover(self._db)
+        return self._db
+
     def store(self, recover: bool = True) -> EvidenceStore:
-        """Open the evidence store; first recover runs orphaned by a killed drill."""
+        """The ORM evidence store (reporting, export, findings, schedules); recovers too."""
+        if recover:
+            self.db()
         if self._store is None:
             from orchestrator.evidence.store import EvidenceStore
 
             self._store = EvidenceStore(self.settings().database_url())
-        if recover and not self._recovered:
-            self._recovered = True
-            self._recover()
         return self._store
 
-    def _recover(self) -> None:
+    def _recover(self, db: EvidenceDB) -> None:
         from orchestrator.engine.recovery import recover_orphans
         from orchestrator.providers import build_provider
 
         settings = self.settings()
-        assert self._store is not None
 
         def provider_for(env: str) -> Any:
             name, cfg = settings.environment(env)
             return build_provider(name, cfg, settings)
 
-        recover_orphans(settings, self._store, provider_for,
+        recover_orphans(settings, db, provider_for,
                         lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"))
 
 

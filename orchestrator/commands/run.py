@@ -61,21 +61,21 @@ def run(
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
-    store = app_state.store()
+    db = app_state.db()
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
 
         reporter = ConsoleReporter(err_console())
-    engine = RunEngine(settings, store, env_name, env_cfg,
+    engine = RunEngine(settings, db, env_name, env_cfg,
                        lambda: build_provider(env_name, env_cfg, settings), reporter)
-    from orchestrator.evidence.models import Trigger
+    from orchestrator.evidence.enums import Trigger
 
     if trigger not in {t.value for t in Trigger}:
         raise UsageError(f"--trigger must be one of {', '.join(t.value for t in Trigger)}")
     outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep, trigger=Trigger(trigger),
                                               schedule_id=schedule_id, gameday_id=gameday_id))
-    doc = run_document(store, outcome.run_id)
+    doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)
     else:
@@ -127,11 +127,10 @@ def abort(
     """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
     from orchestrator.engine.ack import running_run
 
-    store = state(ctx).store()
-    with store.session() as s:
-        run_row = running_run(s, run_id, "abort")
-        run_row.abort_requested = True
-        s.add(run_row)
+    db = state(ctx).db()
+    run_row = running_run(db, run_id, "abort")
+    run_row.abort_requested = True
+    db.write(run_row)
     signalled = ""
     if run_row.host == socket.gethostname():
         try:
@@ -151,5 +150,5 @@ def ack(
     from orchestrator.engine.ack import acknowledge
     from orchestrator.engine.runner import operator
 
-    acknowledge(state(ctx).store(), run_id, operator(), note)
+    acknowledge(state(ctx).db(), run_id, operator(), note)
     err_console().print(f"acknowledged the manual step of {run_id}")

@@ -24,7 +24,7 @@ def list_cmd(
 
     from orchestrator.engine.results import list_runs
 
-    runs = list_runs(state(ctx).store(), limit, env, drill)
+    runs = list_runs(state(ctx).db(), limit, env, drill)
     if as_json:
         print_json(runs)
         return
@@ -50,7 +50,7 @@ def show_cmd(
     from orchestrator.commands.progress import summary_table
     from orchestrator.engine.results import run_document
 
-    doc = run_document(state(ctx).store(), run_id, detail=True)
+    doc = run_document(state(ctx).db(), run_id, detail=True)
     if as_json:
         print_json(doc)
         return

@@ -5,21 +5,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlmodel import Session, col, select
-
 from orchestrator.engine.signals import AbortSignal
 from orchestrator.errors import NotFoundError, UsageError
-from orchestrator.evidence.models import Run, RunStatus, TimelineEvent, utcnow
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.enums import RunStatus, utcnow
+from orchestrator.evidence.records import Run, TimelineEvent
+from orchestrator.evidence.writer import EvidenceDB
 
 ACK_EVENT = "manual.ack"
 
 
-def running_run(session: Session, run_id: str, what: str) -> Run:
+def running_run(db: EvidenceDB, run_id: str, what: str) -> Run:
     """The run ``run_id`` if it is still running; a clear error otherwise.
 
     ``what`` says what the caller wanted to do to it (for the error message)."""
-    run = session.get(Run, run_id)
+    run: Run | None = db.get(Run, run_id)
     if run is None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
     if run.status != RunStatus.RUNNING:
@@ -27,15 +26,14 @@ def running_run(session: Session, run_id: str, what: str) -> Run:
     return run
 
 
-def acknowledge(store: EvidenceStore, run_id: str, who: str, note: str | None = None) -> None:
-    with store.session() as s:
-        running_run(s, run_id, "acknowledge")
-        s.add(TimelineEvent(run_id=run_id, at=utcnow(), kind=ACK_EVENT,
-                            message=f"acknowledged by {who}" + (f": {note}" if note else ""),
-                            data={"by": who}))
+def acknowledge(db: EvidenceDB, run_id: str, who: str, note: str | None = None) -> None:
+    running_run(db, run_id, "acknowledge")
+    db.write(TimelineEvent(run_id=run_id, at=utcnow(), kind=ACK_EVENT,
+                           message=f"acknowledged by {who}" + (f": {note}" if note else ""),
+                           data={"by": who}))
 
 
-def wait_for_ack(store: EvidenceStore, run_id: str, timeout_s: float,
+def wait_for_ack(db: EvidenceDB, run_id: str, timeout_s: float,
                  abort_reason: Callable[[], str | None]) -> str | None:
     """Block until an ack newer than now is recorded; return who acked, or None."""
     since = utcnow()
@@ -44,11 +42,10 @@ def wait_for_ack(store: EvidenceStore, run_id: str, timeout_s: float,
         reason = abort_reason()
         if reason:
             raise AbortSignal(reason)
-        with store.session() as s:
-            ev = s.exec(select(TimelineEvent).where(
-                TimelineEvent.run_id == run_id, TimelineEvent.kind == ACK_EVENT,
-                col(TimelineEvent.at) >= since).order_by(col(TimelineEvent.at))).first()
-        if ev is not None:
-            return str((ev.data or {}).get("by", "operator"))
+        acks: list[TimelineEvent] = db.records(TimelineEvent, "run_id = ? AND kind = ?",
+                                               (run_id, ACK_EVENT), "at, id")
+        for ev in acks:
+            if ev.at >= since:
+                return str((ev.data or {}).get("by", "operator"))
         time.sleep(0.25)
     return None

@@ -23,7 +23,8 @@ from typing import Any
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal
-from orchestrator.evidence.models import ScenarioRun, StepPhase, StepRun, StepStatus
+from orchestrator.evidence.enums import StepPhase, StepStatus
+from orchestrator.evidence.records import ScenarioRun, StepRun
 
 ROLLBACK_KIND = "experiment-rollbacks"
 

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
 
 
 class EnvLock:
     """Non-blocking exclusive lock on one environment."""
 
-    def __init__(self, store: EvidenceStore, state_dir: Path, env: str) -> None:
-        self.store, self.env = store, env
+    def __init__(self, db: EvidenceDB, state_dir: Path, env: str) -> None:
+        self.db, self.env = db, env
         self.path = state_dir / "locks" / f"{env}.lock"
         self._fd: int | None = None
         self._conn: Any = None
@@ -38,12 +38,9 @@ class EnvLock:
         return int.from_bytes(digest[:8], "big", signed=True)
 
     def try_acquire(self, holder: dict[str, Any] | None = None) -> bool:
-        if self.store.is_postgres:
-            from sqlalchemy import text
-
-            conn = self.store.engine.connect()
-            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self._key}).scalar()
-            conn.commit()
+        if self.db.is_postgres:
+            conn = self.db.connect()  # its own session: the lock lives as long as it does
+            got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._key,)).fetchone()[0]
             if not got:
                 conn.close()
                 return False
@@ -72,11 +69,8 @@ class EnvLock:
 
     def release(self) -> None:
         if self._conn is not None:
-            from sqlalchemy import text
-
             try:
-                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
-                self._conn.commit()
+                self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             finally:
                 self._conn.close()
                 self._conn = None

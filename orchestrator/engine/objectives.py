@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from orchestrator.durations import format_duration
-from orchestrator.evidence.models import RunStatus, ScenarioRun
+from orchestrator.evidence.enums import RunStatus
+from orchestrator.evidence.records import ScenarioRun
 
 
 @dataclass

@@ -11,30 +11,27 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
-
-from orchestrator.evidence.models import (
+from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
+from orchestrator.evidence.records import (
     Approval,
     Artifact,
     Finding,
     Measurement,
     ProbeSeries,
+    Record,
     Run,
     ScenarioRun,
-    StepPhase,
     StepRun,
-    StepStatus,
     TimelineEvent,
-    utcnow,
 )
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import ObservationResult
 from orchestrator.secrets import redact
 
 
 class Recorder:
-    def __init__(self, store: EvidenceStore, run: Run) -> None:
-        self.store = store
+    def __init__(self, db: EvidenceDB, run: Run) -> None:
+        self.db = db
         self.run = run
         self._seq = 0
 
@@ -44,7 +41,7 @@ class Recorder:
 
     def event(self, kind: str, message: str, scenario: ScenarioRun | None = None,
               data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
-        self.store.add(TimelineEvent(
+        self.db.write(TimelineEvent(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
             at=at or utcnow(), kind=kind, message=redact(message),
             data=redact(data) if data else None,
@@ -53,19 +50,19 @@ class Recorder:
     def update_run(self, **fields: Any) -> None:
         for key, value in fields.items():
             setattr(self.run, key, value)
-        self.store.add(self.run)
+        self.db.write(self.run)
 
     def start_scenario(self, seq: int, scenario_id: str, ref: str, kind: str,
                        objective_rto: float | None, objective_rpo: float | None) -> ScenarioRun:
         sc = ScenarioRun(run_id=self.run.id, seq=seq, scenario_id=scenario_id, ref=ref,
                          kind=kind, started_at=utcnow(), objective_rto_s=objective_rto,
                          objective_rpo_s=objective_rpo)
-        self.store.add(sc)
+        self.db.write(sc)
         self.event("scenario.start", f"scenario {scenario_id} started", sc)
         return sc
 
-    def save(self, *records: Any) -> None:
-        self.store.add(*records)
+    def save(self, *records: Record) -> None:
+        self.db.write(*records)
 
     def step_started(self, scenario: ScenarioRun | None, phase: StepPhase, name: str, kind: str,
                      action: str | None = None, args: dict[str, Any] | None = None,
@@ -74,7 +71,7 @@ class Recorder:
                        seq=self._next_seq(), phase=phase, name=name, kind=kind, action=action,
                        args=redact(args or {}), status=StepStatus.RUNNING, started_at=utcnow(),
                        rollback_of=rollback_of)
-        self.store.add(step)
+        self.db.write(step)
         return step
 
     def pending_rollback(self, scenario: ScenarioRun | None, name: str, kind: str, action: str,
@@ -84,7 +81,7 @@ class Recorder:
                        seq=self._next_seq(), phase=StepPhase.ROLLBACK, name=name, kind=kind,
                        action=action, args=args, status=StepStatus.PENDING,
                        rollback_of=rollback_of)
-        self.store.add(step)
+        self.db.write(step)
         return step
 
     def step_finished(self, step: StepRun, status: StepStatus, output: Any = None,
@@ -93,17 +90,16 @@ class Recorder:
         step.ended_at = utcnow()
         step.output = redact(_jsonable(output))
         step.error = redact(error) if error else None
-        self.store.add(step)
+        self.db.write(step)
 
     def pending_rollbacks(self) -> list[StepRun]:
-        with self.store.session() as s:
-            rows = s.exec(select(StepRun).where(
-                StepRun.run_id == self.run.id, StepRun.status == StepStatus.PENDING,
-                StepRun.phase == StepPhase.ROLLBACK).order_by(col(StepRun.seq).desc()))
-            return list(rows)
+        rows: list[StepRun] = self.db.records(
+            StepRun, "run_id = ? AND status = ? AND phase = ?",
+            (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value), "seq DESC")
+        return rows
 
     def observation(self, scenario: ScenarioRun, result: ObservationResult) -> None:
-        records: list[Any] = []
+        records: list[Measurement | ProbeSeries] = []
         for m in result.measurements:
             records.append(Measurement(
                 run_id=self.run.id, scenario_run_id=scenario.id, name=m.name, value=m.value,
@@ -118,25 +114,25 @@ class Recorder:
                 interval_s=series.interval_s, started_at=series.started_at,
                 samples=series.samples, encoding=series.encoding, data=series.data))
         if records:
-            self.store.add(*records)
+            self.db.write(*records)
 
     def artifact(self, name: str, content: bytes, media_type: str,
                  scenario: ScenarioRun | None = None) -> None:
-        self.store.add(Artifact(
+        self.db.write(Artifact(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, name=name,
             media_type=media_type, sha256=hashlib.sha256(content).hexdigest(),
             size=len(content), content=content, created_at=utcnow()))
 
     def finding(self, kind: str, title: str, detail: str, corrective_action: str,
                 scenario: ScenarioRun | None = None, severity: str = "high") -> None:
-        self.store.add(Finding(
+        self.db.write(Finding(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, kind=kind,
             severity=severity, title=title, detail=redact(detail),
             corrective_action=corrective_action, created_at=utcnow(),
             drill=self.run.target, env=self.run.env))
 
     def approval(self, approved_by: str, reason: str) -> None:
-        self.store.add(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
+        self.db.write(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
                                 at=utcnow(), reason=reason))
 
 

@@ -12,23 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlmodel import select
-
 from orchestrator.config import Settings
 from orchestrator.engine.calls import CallTimeout, call_with_deadline
 from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.recorder import Recorder
 from orchestrator.errors import DrillError
-from orchestrator.evidence.models import (
-    Run,
-    RunStatus,
-    ScenarioRun,
-    StepRun,
-    StepStatus,
-    utcnow,
-)
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.enums import RunStatus, StepStatus, utcnow
+from orchestrator.evidence.records import Run, ScenarioRun, StepRun
+from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.providers.base import Provider, StepContext
 
 ROLLBACK_TIMEOUT_S = 900.0
@@ -67,37 +59,34 @@ def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | Non
     return True, None
 
 
-def recover_orphans(settings: Settings, store: EvidenceStore,
+def recover_orphans(settings: Settings, db: EvidenceDB,
                     provider_for: Callable[[str], Provider | None],
                     log: Callable[[str], None]) -> list[str]:
     """Recover every orphaned run; returns the ids recovered."""
-    with store.session() as s:
-        running = list(s.exec(select(Run).where(Run.status == RunStatus.RUNNING)))
+    running: list[Run] = db.records(Run, "status = ?", (RunStatus.RUNNING.value,))
     recovered = []
     for run in running:
-        lock = EnvLock(store, settings.state_path(), run.env)
+        lock = EnvLock(db, settings.state_path(), run.env)
         if not lock.try_acquire({"run_id": f"recovery of {run.id}"}):
             continue  # its owner is alive
         try:
-            with store.session() as s:
-                fresh = s.get(Run, run.id)
+            fresh: Run | None = db.get(Run, run.id)
             if fresh is None or fresh.status != RunStatus.RUNNING:
                 continue
             log(f"recovering run {run.id} (its process {run.pid} on {run.host} died): "
                 "playing pending rollbacks")
-            _recover(store, fresh, provider_for, log)
+            _recover(db, fresh, provider_for, log)
             recovered.append(run.id)
         finally:
             lock.release()
     return recovered
 
 
-def _recover(store: EvidenceStore, run: Run, provider_for: Callable[[str], Provider | None],
+def _recover(db: EvidenceDB, run: Run, provider_for: Callable[[str], Provider | None],
              log: Callable[[str], None]) -> None:
-    rec = Recorder(store, run)
-    with store.session() as s:
-        steps = list(s.exec(select(StepRun).where(StepRun.run_id == run.id)))
-        scenarios = list(s.exec(select(ScenarioRun).where(ScenarioRun.run_id == run.id)))
+    rec = Recorder(db, run)
+    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,))
+    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run.id,))
     rec._seq = max((st.seq for st in steps), default=0)
     for st in steps:
         if st.status == StepStatus.RUNNING:

@@ -9,10 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
-
 from orchestrator.errors import NotFoundError
-from orchestrator.evidence.models import (
+from orchestrator.evidence.records import (
     Finding,
     Measurement,
     Run,
@@ -20,7 +18,7 @@ from orchestrator.evidence.models import (
     StepRun,
     TimelineEvent,
 )
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.writer import EvidenceDB
 
 
 def iso(value: datetime | None) -> str | None:
@@ -45,67 +43,68 @@ def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
     return doc
 
 
-def run_document(store: EvidenceStore, run_id: str, detail: bool = False) -> dict[str, Any]:
-    with store.session() as s:
-        run = s.get(Run, run_id)
-        if run is None:
-            raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
-        scenarios = list(s.exec(select(ScenarioRun).where(ScenarioRun.run_id == run_id)
-                                .order_by(col(ScenarioRun.seq))))
-        doc: dict[str, Any] = {
-            "run_id": run.id,
-            "drill": run.target,
-            "kind": run.target_kind,
-            "env": run.env,
-            "mode": run.mode,
-            "status": run.status,
-            "trigger": run.trigger,
-            "who": run.who,
-            "started_at": iso(run.started_at),
-            "ended_at": iso(run.ended_at),
-            "exit_code": run.exit_code,
-            "error": run.error,
-            "scenarios": [scenario_doc(sc) for sc in scenarios],
-        }
-        if not detail:
-            return doc
-        by_sc = {sc.id: sc.scenario_id for sc in scenarios}
-        steps = s.exec(select(StepRun).where(StepRun.run_id == run_id)
-                       .order_by(col(StepRun.seq)))
-        doc["steps"] = [{
-            "scenario": by_sc.get(st.scenario_run_id), "seq": st.seq, "phase": st.phase,
-            "name": st.name, "kind": st.kind, "action": st.action, "args": st.args,
-            "status": st.status, "started_at": iso(st.started_at), "ended_at": iso(st.ended_at),
-            "output": st.output, "error": st.error, "rollback_of": st.rollback_of,
-        } for st in steps]
-        doc["measurements"] = [{
-            "scenario": by_sc.get(m.scenario_run_id), "name": m.name, "value": m.value,
-            "unit": m.unit, "method": m.method, "interval_s": m.interval_s,
-            "error_bound_s": m.error_bound_s, "objective": m.objective, "met": m.met,
-            "details": m.details,
-        } for m in s.exec(select(Measurement).where(Measurement.run_id == run_id))]
-        doc["findings"] = [{
-            "id": f.id, "scenario": by_sc.get(f.scenario_run_id), "kind": f.kind,
-            "severity": f.severity, "title": f.title, "status": f.status,
-            "corrective_action": f.corrective_action,
-        } for f in s.exec(select(Finding).where(Finding.run_id == run_id))]
-        doc["timeline"] = [{
-            "at": iso(e.at), "kind": e.kind, "message": e.message,
-            "scenario": by_sc.get(e.scenario_run_id),
-        } for e in s.exec(select(TimelineEvent).where(TimelineEvent.run_id == run_id)
-                          .order_by(col(TimelineEvent.at)))]
+def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str, Any]:
+    run: Run | None = db.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run_id,), "seq")
+    doc: dict[str, Any] = {
+        "run_id": run.id,
+        "drill": run.target,
+        "kind": run.target_kind,
+        "env": run.env,
+        "mode": run.mode,
+        "status": run.status,
+        "trigger": run.trigger,
+        "who": run.who,
+        "started_at": iso(run.started_at),
+        "ended_at": iso(run.ended_at),
+        "exit_code": run.exit_code,
+        "error": run.error,
+        "scenarios": [scenario_doc(sc) for sc in scenarios],
+    }
+    if not detail:
         return doc
+    by_sc = {sc.id: sc.scenario_id for sc in scenarios}
+    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run_id,), "seq")
+    doc["steps"] = [{
+        "scenario": by_sc.get(st.scenario_run_id), "seq": st.seq, "phase": st.phase,
+        "name": st.name, "kind": st.kind, "action": st.action, "args": st.args,
+        "status": st.status, "started_at": iso(st.started_at), "ended_at": iso(st.ended_at),
+        "output": st.output, "error": st.error, "rollback_of": st.rollback_of,
+    } for st in steps]
+    measurements: list[Measurement] = db.records(Measurement, "run_id = ?", (run_id,), "id")
+    doc["measurements"] = [{
+        "scenario": by_sc.get(m.scenario_run_id), "name": m.name, "value": m.value,
+        "unit": m.unit, "method": m.method, "interval_s": m.interval_s,
+        "error_bound_s": m.error_bound_s, "objective": m.objective, "met": m.met,
+        "details": m.details,
+    } for m in measurements]
+    findings: list[Finding] = db.records(Finding, "run_id = ?", (run_id,), "id")
+    doc["findings"] = [{
+        "id": f.id, "scenario": by_sc.get(f.scenario_run_id), "kind": f.kind,
+        "severity": f.severity, "title": f.title, "status": f.status,
+        "corrective_action": f.corrective_action,
+    } for f in findings]
+    events: list[TimelineEvent] = db.records(TimelineEvent, "run_id = ?", (run_id,), "at, id")
+    doc["timeline"] = [{
+        "at": iso(e.at), "kind": e.kind, "message": e.message,
+        "scenario": by_sc.get(e.scenario_run_id),
+    } for e in events]
+    return doc
 
 
-def list_runs(store: EvidenceStore, limit: int = 50, env: str | None = None,
+def list_runs(db: EvidenceDB, limit: int = 50, env: str | None = None,
               target: str | None = None) -> list[dict[str, Any]]:
-    with store.session() as s:
-        q = select(Run).order_by(col(Run.started_at).desc()).limit(limit)
-        if env:
-            q = q.where(Run.env == env)
-        if target:
-            q = q.where(Run.target == target)
-        runs = list(s.exec(q))
+    where, params = ["1 = 1"], []
+    if env:
+        where.append("env = ?")
+        params.append(env)
+    if target:
+        where.append("target = ?")
+        params.append(target)
+    runs: list[Run] = db.records(Run, " AND ".join(where), params,
+                                 f"started_at DESC LIMIT {int(limit)}")
     return [{"run_id": r.id, "drill": r.target, "kind": r.target_kind, "env": r.env,
              "mode": r.mode, "status": r.status, "trigger": r.trigger, "who": r.who,
              "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),

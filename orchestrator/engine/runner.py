@@ -45,17 +45,9 @@ from orchestrator.errors import (
     ExitStatus,
     StepFailed,
 )
-from orchestrator.evidence.models import (
-    Run,
-    RunStatus,
-    ScenarioRun,
-    StepPhase,
-    StepRun,
-    StepStatus,
-    Trigger,
-    utcnow,
-)
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
+from orchestrator.evidence.records import Run, ScenarioRun, StepRun
+from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import MarksObserver, ObservationResult, ScenarioObserver
 from orchestrator.providers.base import Provider, StepContext
 
@@ -103,10 +95,10 @@ class _ScenarioFailed(Exception):
 class RunEngine:
     """Executes a :class:`RunPlan` against one environment, recording evidence."""
 
-    def __init__(self, settings: Settings, store: EvidenceStore, env_name: str,
+    def __init__(self, settings: Settings, db: EvidenceDB, env_name: str,
                  env: EnvironmentConfig, provider_factory: Any,
                  reporter: Reporter | None = None) -> None:
-        self.settings, self.store = settings, store
+        self.settings, self.db = settings, db
         self.env_name, self.env = env_name, env
         self.provider_factory = provider_factory
         self.reporter: Reporter = reporter or QuietReporter()
@@ -131,17 +123,17 @@ class RunEngine:
         now = time.monotonic()
         if self.recorder is not None and now - self._last_db_poll > 1.0:
             self._last_db_poll = now
-            with self.store.session() as s:
-                row = s.get(Run, self.recorder.run.id)
-                if row is not None and row.abort_requested:
-                    self.abort.request("aborted by `drill abort`")
+            rows = self.db.query("SELECT abort_requested FROM run WHERE id = ?",
+                                 (self.recorder.run.id,))
+            if rows and rows[0][0]:
+                self.abort.request("aborted by `drill abort`")
         return self.abort.reason if self.abort.requested else None
 
     # ---- the run -------------------------------------------------------------------
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
         run_id = new_run_id()
-        lock = EnvLock(self.store, self.settings.state_path(), self.env_name)
+        lock = EnvLock(self.db, self.settings.state_path(), self.env_name)
         holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
         if not lock.try_acquire(holder):
             other = lock.holder() or {}
@@ -162,8 +154,8 @@ class RunEngine:
                   started_at=utcnow(), definition_hashes=plan.definition_hashes,
                   git_commit=git_commit(str(self.settings.base_dir)),
                   schedule_id=opts.schedule_id, gameday_id=opts.gameday_id)
-        self.recorder = rec = Recorder(self.store, run)
-        self.store.add(run)
+        self.recorder = rec = Recorder(self.db, run)
+        rec.save(run)
         if self.env.protected and opts.yes:
             run.approved_by = run.who
             rec.approval(run.who, "--yes given on a protected environment")
@@ -439,7 +431,7 @@ class RunEngine:
             return {"acknowledged_by": operator(), "via": "prompt"}
         if answer is False:
             raise StepFailed(f"operator declined {step.title!r}")
-        by = wait_for_ack(self.store, self.recorder.run.id, step.timeout, self._abort_reason)
+        by = wait_for_ack(self.db, self.recorder.run.id, step.timeout, self._abort_reason)
         if by is None:
             raise StepFailed(f"no acknowledgement within {step.timeout:g}s",
                              f"acknowledge with `drill ack {self.recorder.run.id}`")

@@ -12,16 +12,20 @@ Times are stored as naive UTC (SQLite has no time zone) and returned aware.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from orchestrator.evidence.enums import (  # noqa: F401  (re-exported)
+    FindingStatus,
+    RunStatus,
+    StepPhase,
+    StepStatus,
+    Trigger,
+    utcnow,
+)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,42 +51,6 @@ def _ts(nullable: bool = True, index: bool = False) -> Any:
 
 def _json() -> Any:
     return Field(default=None, sa_column=sa.Column(sa.JSON(), nullable=True))
-
-
-class RunStatus(StrEnum):
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"  # every step ran and every objective was met
-    FAILED = "failed"  # a step failed or an objective was missed
-    ABORTED = "aborted"  # signal or `drill abort`; rollbacks ran
-    CRASHED = "crashed"  # the process died; recovered by a later invocation
-    ROLLBACK_FAILED = "rollback_failed"  # loud: the environment may be degraded
-
-
-class StepStatus(StrEnum):
-    PENDING = "pending"
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    CANCELLED = "cancelled"  # a pending rollback whose action never needed undoing
-
-
-class StepPhase(StrEnum):
-    PRECONDITION = "precondition"
-    STEP = "step"
-    VERIFICATION = "verification"
-    ROLLBACK = "rollback"
-
-
-class Trigger(StrEnum):
-    MANUAL = "manual"
-    SCHEDULE = "schedule"
-    GAMEDAY = "gameday"
-
-
-class FindingStatus(StrEnum):
-    OPEN = "open"
-    CLOSED = "closed"
 
 
 class EnvironmentRecord(SQLModel, table=True):

@@ -114,22 +114,20 @@ def test_manual_step_waits_for_ack(workdir: Path, capsys) -> None:
 
     from orchestrator.config import load_settings
     from orchestrator.engine.ack import acknowledge
-    from orchestrator.evidence.models import Run
-    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.records import Run
+    from orchestrator.evidence.writer import EvidenceDB
 
     marker = workdir / "marker"
     rb = write(workdir, "runbooks/manual.yaml", runbook(marker, manual=True))
-    store = EvidenceStore(load_settings().database_url())
+    db = EvidenceDB.open(load_settings().database_url())
 
     def ack_when_waiting() -> None:
-        from sqlmodel import select
-
         for _ in range(200):
-            with store.session() as s:
-                run = s.exec(select(Run)).first()
+            runs = db.records(Run)
+            run = runs[0] if runs else None
             if run is not None and marker.exists():
                 time.sleep(0.3)
-                acknowledge(store, run.id, "alice", "dashboard checked")
+                acknowledge(db, run.id, "alice", "dashboard checked")
                 return
             time.sleep(0.1)
 

@@ -113,15 +113,15 @@ def _engine_run(stack: Stack, env: str, rds_events: Any) -> dict[str, Any]:
     from orchestrator.engine.plan import build_plan
     from orchestrator.engine.results import run_document
     from orchestrator.engine.runner import RunEngine, RunOptions
-    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
 
     settings = load_settings()
     name, cfg = settings.environment(env)
-    store = EvidenceStore(settings.database_url())
-    engine = RunEngine(settings, store, name, cfg, lambda: _provider(
+    db = EvidenceDB.open(settings.database_url())
+    engine = RunEngine(settings, db, name, cfg, lambda: _provider(
         stack, env, **{"rds-events@us-east-1": rds_events}))
     outcome = engine.execute(build_plan(Catalog(settings), "rds-failover"), RunOptions(yes=True))
-    return run_document(store, outcome.run_id, detail=True)
+    return run_document(db, outcome.run_id, detail=True)
 
 
 def test_probes_none_rto_from_rds_events(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch

@@ -1,0 +1,230 @@
+"""The evidence rows the run engine writes, as plain dataclasses (no ORM).
+
+``drill run`` must start about as fast as ``chaos run``; importing SQLAlchemy and
+SQLModel alone takes longer than that whole budget. So the engine builds these records
+and :class:`orchestrator.evidence.writer.EvidenceDB` writes them with the DB-API driver,
+hash chain included. They mirror the SQLModel tables of
+:mod:`orchestrator.evidence.models` field for field, in column order — the tables stay the
+schema's source of truth (Alembic migrations, reporting, export), and
+``tests/unit/test_records_schema.py`` fails if the two drift apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar, Literal
+
+from orchestrator.evidence.enums import FindingStatus, RunStatus, StepPhase, StepStatus, Trigger
+
+#: How the writer stores a column (and reads it back for the canonical form).
+ColumnType = Literal["str", "int", "float", "bool", "datetime", "json", "bytes"]
+
+
+@dataclass(kw_only=True, eq=False)
+class Record:
+    """Base of every record: knows its table and whether it has been written yet."""
+
+    table: ClassVar[str]
+    pk: ClassVar[str] = "id"
+    autoincrement: ClassVar[bool] = True
+    _stored: bool = field(default=False, repr=False)
+    _snapshot: dict[str, Any] | None = field(default=None, repr=False)  # as last written
+
+
+@dataclass(kw_only=True, eq=False)
+class Run(Record):
+    table: ClassVar[str] = "run"
+    autoincrement: ClassVar[bool] = False
+
+    id: str
+    target: str
+    target_kind: str
+    env: str
+    mode: str = "live"
+    status: str = RunStatus.RUNNING
+    trigger: str = Trigger.MANUAL
+    who: str
+    host: str
+    pid: int
+    started_at: datetime
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    definition_hashes: dict[str, str] | None = None
+    git_commit: str | None = None
+    approved_by: str | None = None
+    abort_requested: bool = False
+    error: str | None = None
+    schedule_id: str | None = None
+    gameday_id: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class ScenarioRun(Record):
+    table: ClassVar[str] = "scenario_run"
+
+    id: int | None = None
+    run_id: str
+    seq: int
+    scenario_id: str
+    ref: str
+    kind: str
+    status: str = RunStatus.RUNNING
+    started_at: datetime
+    ended_at: datetime | None = None
+    fault_injected_at: datetime | None = None
+    service_restored_at: datetime | None = None
+    rto_s: float | None = None
+    rpo_s: float | None = None
+    lost_writes: int | None = None
+    objective_rto_s: float | None = None
+    objective_rpo_s: float | None = None
+    met: bool | None = None
+    notes: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class StepRun(Record):
+    table: ClassVar[str] = "step_run"
+
+    id: int | None = None
+    run_id: str
+    scenario_run_id: int | None = None
+    seq: int
+    phase: str = StepPhase.STEP
+    name: str
+    kind: str
+    action: str | None = None
+    args: dict[str, Any] | None = None
+    status: str = StepStatus.PENDING
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+    rollback_of: int | None = None
+    attempts: int = 0
+
+
+@dataclass(kw_only=True, eq=False)
+class TimelineEvent(Record):
+    table: ClassVar[str] = "timeline_event"
+
+    id: int | None = None
+    run_id: str
+    scenario_run_id: int | None = None
+    at: datetime
+    kind: str
+    message: str
+    data: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Measurement(Record):
+    table: ClassVar[str] = "measurement"
+
+    id: int | None = None
+    run_id: str
+    scenario_run_id: int | None = None
+    name: str
+    value: float | None = None
+    unit: str = "s"
+    method: str
+    interval_s: float | None = None
+    error_bound_s: float | None = None
+    objective: float | None = None
+    met: bool | None = None
+    details: dict[str, Any] | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class ProbeSeries(Record):
+    table: ClassVar[str] = "probe_series"
+
+    id: int | None = None
+    run_id: str
+    scenario_run_id: int | None = None
+    probe: str
+    interval_s: float
+    started_at: datetime
+    samples: int = 0
+    encoding: str = "zlib+json"
+    data: bytes = b""
+
+
+@dataclass(kw_only=True, eq=False)
+class Finding(Record):
+    table: ClassVar[str] = "finding"
+
+    id: int | None = None
+    run_id: str | None = None
+    scenario_run_id: int | None = None
+    kind: str
+    severity: str = "medium"
+    title: str
+    detail: str | None = None
+    corrective_action: str | None = None
+    status: str = FindingStatus.OPEN
+    owner: str | None = None
+    due_date: str | None = None
+    resolution: str | None = None
+    created_at: datetime
+    closed_at: datetime | None = None
+    drill: str | None = None
+    env: str | None = None
+
+
+@dataclass(kw_only=True, eq=False)
+class Approval(Record):
+    table: ClassVar[str] = "approval"
+
+    id: int | None = None
+    run_id: str
+    env: str
+    approved_by: str
+    at: datetime
+    reason: str
+
+
+@dataclass(kw_only=True, eq=False)
+class Artifact(Record):
+    table: ClassVar[str] = "artifact"
+
+    id: int | None = None
+    run_id: str
+    scenario_run_id: int | None = None
+    name: str
+    media_type: str = "application/json"
+    sha256: str
+    size: int
+    content: bytes = b""
+    created_at: datetime
+
+
+RECORD_TYPES: tuple[type[Record], ...] = (
+    Run, ScenarioRun, StepRun, TimelineEvent, Measurement, ProbeSeries, Finding, Approval,
+    Artifact)
+
+_TYPES: dict[str, ColumnType] = {"str": "str", "int": "int", "float": "float", "bool": "bool",
+                                 "datetime": "datetime", "bytes": "bytes"}
+
+
+def columns(cls: type[Record]) -> list[tuple[str, ColumnType]]:
+    """The table's columns in order, with how each is stored (from the annotations)."""
+    cached: list[tuple[str, ColumnType]] | None = cls.__dict__.get("_columns_cache")
+    if cached is None:
+        cached = []
+        for f in dataclasses.fields(cls):
+            if f.name.startswith("_"):
+                continue
+            base = str(f.type).replace(" | None", "")
+            cached.append((f.name, _TYPES.get(base, "json")))
+        setattr(cls, "_columns_cache", cached)  # noqa: B010  (a class-level cache)
+    return cached
+
+
+def from_row(cls: type[Record], values: dict[str, Any]) -> Any:
+    """A stored record from its column values (already converted to Python values)."""
+    rec = cls(**values)
+    rec._stored = True
+    return rec

@@ -1,0 +1,340 @@
+"""The run engine's evidence database: plain DB-API writes, each one hash-chained.
+
+Why not the ORM: ``drill run`` of a one-probe experiment must cost about what ``chaos
+run`` costs, and importing SQLAlchemy + SQLModel alone costs more than that. This module
+needs only ``sqlite3`` (or ``psycopg`` for PostgreSQL). It writes the same rows the
+SQLModel tables describe and chains them exactly as the ORM path does
+(:mod:`orchestrator.evidence.chain`): every committed version of a row is read back from
+the database, canonicalised by :mod:`orchestrator.evidence.canonical` and appended to
+``evidence_chain`` in the same transaction. ``drill evidence verify`` cannot tell which
+path wrote a row — the tests check exactly that.
+
+The schema itself stays Alembic's job: :meth:`EvidenceDB.open` compares the database's
+revision with the newest shipped one and only then imports the migration machinery.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import RecordImmutable, StoreUnavailable
+from orchestrator.evidence.canonical import (
+    CHAIN_TABLE,
+    GENESIS,
+    PG_CHAIN_LOCK_KEY,
+    Kind,
+    chain_timestamp,
+    compile_canon,
+    link_hash,
+)
+from orchestrator.evidence.records import ColumnType, Record, columns, from_row
+
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
+_UNSET = object()
+
+
+def _redact(url: str) -> str:
+    from orchestrator.evidence.store import redact_url  # light module: no SQLAlchemy
+
+    return redact_url(url)
+
+
+class _Table:
+    """SQL, value conversions and the canonical form of one record type on one dialect."""
+
+    def __init__(self, cls: type[Record], postgres: bool) -> None:
+        self.cls = cls
+        self.cols = columns(cls)
+        self.names = [n for n, _ in self.cols]
+        self.pk_idx = self.names.index(cls.pk)
+        self.run_col = "id" if cls.table == "run" else ("run_id" if "run_id" in self.names
+                                                        else None)
+        ph = "%s" if postgres else "?"
+        table, pk = _q(cls.table), _q(cls.pk)
+        self.select = f"SELECT {', '.join(map(_q, self.names))} FROM {table}"
+        self.by_pk = f"{self.select} WHERE {pk} = {ph}"
+        self.insert_names = [n for n in self.names if not (n == cls.pk and cls.autoincrement)]
+        self.insert = (f"INSERT INTO {table} ({', '.join(map(_q, self.insert_names))}) "
+                       f"VALUES ({', '.join([ph] * len(self.insert_names))})")
+        if postgres and cls.autoincrement:
+            self.insert += f" RETURNING {pk}"
+        self.update_names = [n for n in self.names if n != cls.pk]
+        self._ph = ph
+        kinds = [(n, *_canon_kind(t, postgres)) for n, t in self.cols]
+        self.canon = compile_canon(cls.table, kinds)
+        self.to_db = [_to_db(t, postgres) for _, t in self.cols]
+        self.from_db = [_from_db(t, postgres) for _, t in self.cols]
+
+    def update_sql(self, names: Sequence[str]) -> str:
+        sets = ", ".join(f"{_q(n)} = {self._ph}" for n in names)
+        return f"UPDATE {_q(self.cls.table)} SET {sets} WHERE {_q(self.cls.pk)} = {self._ph}"
+
+    def values(self, rec: Record, names: Sequence[str]) -> list[Any]:
+        conv = dict(zip(self.names, self.to_db, strict=True))
+        return [conv[n](getattr(rec, n)) for n in names]
+
+    def snapshot(self, rec: Record) -> dict[str, Any]:
+        """Comparable column values, to update only what changed (as the ORM does)."""
+        return {n: (json.dumps(getattr(rec, n), sort_keys=True, default=str) if t == "json"
+                    else f(getattr(rec, n)))
+                for (n, t), f in zip(self.cols, self.to_db, strict=True)}
+
+    def record(self, row: Sequence[Any]) -> Any:
+        rec = from_row(self.cls, {n: f(v) for n, f, v in zip(self.names, self.from_db, row,
+                                                             strict=True)})
+        rec._snapshot = self.snapshot(rec)
+        return rec
+
+
+def _q(name: str) -> str:
+    return f'"{name}"'
+
+
+def _canon_kind(t: ColumnType, postgres: bool) -> tuple[Kind, Callable[[Any], Any] | None]:
+    """How the driver's raw value of a column type is canonicalised."""
+    if t in ("str", "int", "float"):
+        return t, None
+    if t == "bool":
+        return ("bool", None) if postgres else ("bool01", None)
+    if t == "datetime":
+        return ("processed", None) if postgres else ("sqlite_ts", None)
+    if t == "json" and not postgres:
+        return "processed", json.loads
+    return "processed", None  # bytes; JSON already parsed by psycopg
+
+
+def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else fn(v)
+
+
+def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
+    if t == "str":
+        return _none_or(lambda v: v if type(v) is str else str(v))  # StrEnum → its value
+    if t == "int":
+        return _none_or(int)
+    if t == "float":
+        return _none_or(float)
+    if t == "bool":
+        return _none_or(bool) if postgres else _none_or(lambda v: 1 if v else 0)
+    if t == "datetime":
+        def ts(v: datetime) -> Any:
+            if v.tzinfo is None:
+                raise ValueError("naive datetime given to the evidence store; use utcnow()")
+            naive = v.astimezone(UTC).replace(tzinfo=None)
+            return naive if postgres else naive.strftime(_SQLITE_TS)
+        return _none_or(ts)
+    if t == "json":
+        if postgres:
+            from psycopg.types.json import Json
+
+            return Json  # JSON null for None, as SQLAlchemy's JSON type stores it
+        return json.dumps
+    return _none_or(bytes)
+
+
+def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
+    if t == "bool":
+        return _none_or(bool)
+    if t == "datetime":
+        if postgres:
+            return _none_or(lambda v: v.replace(tzinfo=UTC))
+        return _none_or(lambda v: datetime.fromisoformat(v).replace(tzinfo=UTC))
+    if t == "json" and not postgres:
+        return _none_or(json.loads)
+    if t == "bytes":
+        return _none_or(bytes)
+    return lambda v: v
+
+
+class EvidenceDB:
+    """One evidence database, written with the DB-API driver (see the module docstring)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_postgres = url.startswith("postgresql")
+        if not self.is_postgres and not url.startswith("sqlite:///"):
+            raise StoreUnavailable(f"unsupported evidence database URL {_redact(url)}",
+                                   "use sqlite:///PATH or postgresql+psycopg://…")
+        self._conn: Any = None
+        self._tables: dict[type[Record], _Table] = {}
+        self._lock = threading.RLock()
+
+    # ---- connections ------------------------------------------------------------------
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.split("sqlite:///", 1)[1])
+
+    def connect(self) -> Any:
+        """A new autocommit DB-API connection (transactions are explicit)."""
+        try:
+            if self.is_postgres:
+                import psycopg
+
+                conninfo = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
+                return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+            import sqlite3
+
+            self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+        except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise StoreUnavailable(
+                f"evidence database {_redact(self.url)} is unreachable: {first}",
+                "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
+            ) from None
+
+    @property
+    def conn(self) -> Any:
+        if self._conn is None:
+            self._conn = self.connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    @classmethod
+    def open(cls, url: str) -> EvidenceDB:
+        """Connect and make sure the schema is current (migrating with Alembic if not)."""
+        db = cls(url)
+        from orchestrator.evidence.store import _heads
+
+        if db._revisions() != _heads():
+            from orchestrator.evidence.store import EvidenceStore
+
+            store = EvidenceStore(url)  # migrates, with the same clear errors
+            store.dispose()
+        return db
+
+    def _revisions(self) -> set[str]:
+        try:
+            return {r[0] for r in self.query("SELECT version_num FROM alembic_version")}
+        except StoreUnavailable:
+            raise
+        except Exception:  # no such table yet: a new database
+            if self.is_postgres:
+                self.conn.rollback()
+            return set()
+
+    # ---- reading ---------------------------------------------------------------------
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.is_postgres else sql
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of a read-only statement (``?`` placeholders on every backend)."""
+        with self._lock:
+            cur = self.conn.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+
+    def records(self, cls: type[Record], where: str = "", params: Sequence[Any] = (),
+                order: str = "") -> list[Any]:
+        """Records of ``cls`` matching ``where`` (SQL with ``?``), as dataclasses."""
+        t = self._table(cls)
+        sql = t.select + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}"
+                                                                 if order else "")
+        return [t.record(row) for row in self.query(sql, params)]
+
+    def get(self, cls: type[Record], pk: Any) -> Any:
+        found = self.records(cls, f'"{cls.pk}" = ?', (pk,))
+        return found[0] if found else None
+
+    # ---- writing ---------------------------------------------------------------------
+    def _table(self, cls: type[Record]) -> _Table:
+        t = self._tables.get(cls)
+        if t is None:
+            t = self._tables[cls] = _Table(cls, self.is_postgres)
+        return t
+
+    def write(self, *records: Record) -> None:
+        """Insert new records / update stored ones, chained, in one committed transaction."""
+        with self._lock:
+            conn = self.conn
+            if self.is_postgres:
+                with conn.transaction():
+                    self._write(conn, records)
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._write(conn, records)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _write(self, conn: Any, records: Iterable[Record]) -> None:
+        items: list[tuple[str, str, str, str | None, str]] = []
+        written: list[tuple[Record, dict[str, Any]]] = []
+        for rec in records:
+            t = self._table(type(rec))
+            op = "update" if rec._stored else "insert"
+            snap = t.snapshot(rec)
+            if op == "update":
+                old = rec._snapshot or {}
+                changed = [n for n in t.update_names if old.get(n, _UNSET) != snap[n]]
+                if not changed:
+                    continue  # nothing changed: no write, no chain entry (as the ORM)
+                self._guard(conn, t, rec)
+                conn.execute(t.update_sql(changed),
+                             [*t.values(rec, changed), getattr(rec, rec.pk)])
+            else:
+                cur = conn.execute(t.insert, t.values(rec, t.insert_names))
+                if rec.autoincrement:
+                    setattr(rec, rec.pk, cur.fetchone()[0] if self.is_postgres
+                            else cur.lastrowid)
+            row = conn.execute(t.by_pk, (getattr(rec, rec.pk),)).fetchone()
+            digest = hashlib.sha256(t.canon(row)).hexdigest()
+            written.append((rec, snap))
+            run_id = getattr(rec, t.run_col) if t.run_col else None
+            items.append((rec.table, str(row[t.pk_idx]), op,
+                          None if run_id is None else str(run_id), digest))
+        if items:
+            self._append(conn, items)
+        for rec, snap in written:
+            rec._stored, rec._snapshot = True, snap
+
+    def _guard(self, conn: Any, t: _Table, rec: Record) -> None:
+        """Evidence of a finished run is immutable (findings excepted), as in the ORM path."""
+        if rec.table == "finding" or t.run_col is None:
+            return
+        run_id = getattr(rec, t.run_col)
+        ended = conn.execute(self._sql("SELECT ended_at FROM run WHERE id = ?"),
+                             (run_id,)).fetchone()
+        if ended is not None and ended[0] is not None:
+            raise RecordImmutable(
+                f"{rec.table} {getattr(rec, rec.pk)} is evidence of run {run_id}, which has "
+                "ended; it cannot change",
+                "evidence of a finished run is immutable; record a new finding or run instead")
+
+    def _append(self, conn: Any, items: list[tuple[str, str, str, str | None, str]]) -> None:
+        if self.is_postgres:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_CHAIN_LOCK_KEY,))
+        row = conn.execute(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1"
+                           ).fetchone()
+        seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        at = chain_timestamp()
+        entries = []
+        for table, pk, op, run_id, digest in items:
+            seq += 1
+            new = link_hash(seq, table, pk, op, run_id, digest, at, prev)
+            entries.append((seq, table, pk, op, run_id, digest, at, prev, new))
+            prev = new
+        ph = ", ".join(["%s" if self.is_postgres else "?"] * 9)
+        sql = (f"INSERT INTO {CHAIN_TABLE} (seq, table_name, pk, op, run_id, digest, at, "
+               f"prev, hash) VALUES ({ph})")
+        if self.is_postgres:
+            with conn.cursor() as cur:
+                cur.executemany(sql, entries)
+        else:
+            conn.executemany(sql, entries)

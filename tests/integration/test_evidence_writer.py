@@ -1,0 +1,171 @@
+"""The DB-API writer `drill run` uses: rows and chain entries indistinguishable from the
+ORM's, on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from orchestrator.errors import RecordImmutable
+from orchestrator.evidence.chain import row_canon
+from orchestrator.evidence.chain_verify import verify_store
+from orchestrator.evidence.enums import utcnow
+from orchestrator.evidence.records import Artifact, Run, StepRun, TimelineEvent
+from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.writer import EvidenceDB
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/evidence.db"
+    return str(request.getfixturevalue("pg_dsn"))
+
+
+def _run(run_id: str = "r-1") -> Run:
+    return Run(id=run_id, target="t", target_kind="experiment", env="lab", who="me",
+               host="h", pid=1, started_at=utcnow(), definition_hashes={"a.yaml": "ab"})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**53, 2**53) | st.text(max_size=20)
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8)
+texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                max_size=30)
+
+
+def test_schema_is_created_and_rows_read_back_by_the_orm(url: str) -> None:
+    db = EvidenceDB.open(url)  # a new database: migrated on open
+    run = _run()
+    db.write(run)
+    step = StepRun(run_id=run.id, seq=1, name="probe é", kind="probe", args={"x": [1, 2.5]},
+                   started_at=utcnow())
+    db.write(step)
+    step.status, step.output, step.ended_at = "succeeded", {"ok": True}, utcnow()
+    db.write(step, TimelineEvent(run_id=run.id, at=utcnow(), kind="k", message="m"),
+             Artifact(run_id=run.id, name="j", sha256="x", size=3, content=b"abc",
+                      created_at=utcnow()))
+    store = EvidenceStore(url)
+    try:
+        from orchestrator.evidence import models
+
+        with store.session() as s:
+            orm_step = s.get(models.StepRun, step.id)
+            assert orm_step is not None
+            assert (orm_step.name, orm_step.args, orm_step.output, orm_step.status) == (
+                "probe é", {"x": [1, 2.5]}, {"ok": True}, "succeeded")
+            assert orm_step.ended_at == step.ended_at
+            orm_run = s.get(models.Run, run.id)
+            assert orm_run is not None and orm_run.abort_requested is False
+        report = verify_store(store)
+        assert report.ok, report.first and report.first.describe()
+        assert report.entries == 5 and report.records == 4
+    finally:
+        store.dispose()
+        db.close()
+
+
+def test_only_changed_columns_are_written_and_unchanged_saves_are_not_chained(url: str
+                                                                              ) -> None:
+    db = EvidenceDB.open(url)
+    run = _run()
+    db.write(run)
+    other = EvidenceDB(url)  # `drill abort` in another process
+    seen = other.get(Run, run.id)
+    seen.abort_requested = True
+    other.write(seen)
+    db.write(run)  # nothing changed in this copy: no write, no entry
+    run.status, run.ended_at = "aborted", utcnow()
+    db.write(run)  # must not reset abort_requested
+    assert db.get(Run, run.id).abort_requested is True
+    ops = [r[0] for r in db.query("SELECT op FROM evidence_chain ORDER BY seq")]
+    assert ops == ["insert", "update", "update"]
+    other.close()
+    db.close()
+
+
+def test_evidence_of_an_ended_run_is_immutable(url: str) -> None:
+    db = EvidenceDB.open(url)
+    run = _run()
+    db.write(run)
+    step = StepRun(run_id=run.id, seq=1, name="s", kind="probe")
+    db.write(step)
+    run.ended_at = utcnow()
+    db.write(run)
+    step.status = "failed"
+    with pytest.raises(RecordImmutable):
+        db.write(step)
+    assert db.get(StepRun, step.id).status == "pending"  # the transaction rolled back
+    db.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_digests_equal_the_verifiers_for_any_values(backend: str, tmp_path: Path,
+                                                   request: pytest.FixtureRequest) -> None:
+    url = (f"sqlite:///{tmp_path}/evidence.db" if backend == "sqlite"
+           else str(request.getfixturevalue("pg_dsn")))
+    db = EvidenceDB.open(url)
+    db.write(_run())
+    store = EvidenceStore(url)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+
+    @settings(max_examples=40, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(name=texts, output=json_values, error=st.none() | texts,
+           attempts=st.integers(0, 2**31 - 1),
+           micros=st.integers(0, 10**12), args=st.dictionaries(texts, json_values, max_size=3))
+    def check(name: str, output: Any, error: str | None, attempts: int, micros: int,
+              args: dict[str, Any]) -> None:
+        at = base + timedelta(microseconds=micros)
+        step = StepRun(run_id="r-1", seq=1, name=name, kind="probe", args=args, output=output,
+                       error=error, attempts=attempts, started_at=at)
+        db.write(step)
+        entry = db.query("SELECT digest FROM evidence_chain WHERE table_name = 'step_run' "
+                         "AND pk = ? ORDER BY seq DESC LIMIT 1", (str(step.id),))[0][0]
+        from orchestrator.evidence import models
+
+        with store.engine.connect() as conn:
+            canon = row_canon(models.StepRun.__table__, conn.dialect)  # type: ignore[attr-defined]
+            raw = conn.exec_driver_sql(canon.sql + f" WHERE id = {int(step.id or 0)}").first()
+        assert canon.digest(raw) == entry
+
+    try:
+        check()
+        report = verify_store(store)
+        assert report.ok, report.first and report.first.describe()
+    finally:
+        store.dispose()
+        db.close()
+
+
+def test_non_finite_floats_round_trip(tmp_path: Path) -> None:
+    db = EvidenceDB.open(f"sqlite:///{tmp_path}/e.db")
+    db.write(_run())
+    from orchestrator.evidence.records import Measurement
+
+    m = Measurement(run_id="r-1", name="rto", value=math.inf, method="probe")
+    db.write(m)
+    assert db.get(Measurement, m.id).value == math.inf
+    store = EvidenceStore(f"sqlite:///{tmp_path}/e.db")
+    assert verify_store(store).ok
+    store.dispose()
+
+
+def test_unreachable_database_is_a_clear_error(tmp_path: Path) -> None:
+    from orchestrator.errors import StoreUnavailable
+
+    with pytest.raises(StoreUnavailable, match="unreachable"):
+        EvidenceDB.open("postgresql+psycopg://u:secret@127.0.0.1:1/none")
+    bad = tmp_path / "file"
+    bad.write_text("x")
+    with pytest.raises(StoreUnavailable):
+        EvidenceDB.open(f"sqlite:///{bad}/sub/e.db")
