@@ -41,6 +41,7 @@ from orchestrator.evidence.chain import (
     run_column,
 )
 from orchestrator.evidence.forked import in_child
+from orchestrator.evidence.gcpause import gc_paused
 
 _LAST = 1 << 62  # sort position of problems that have no chain entry
 
@@ -331,11 +332,12 @@ def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None
     inspector = sa.inspect(conn)
     tables = [t for t in chained_tables() if inspector.has_table(t.name)]
     fast = None
-    if method == "auto" and conn.dialect.name == "sqlite":
-        from orchestrator.evidence.verify_sqlite import verify_sqlite
+    with gc_paused():
+        if method == "auto" and conn.dialect.name == "sqlite":
+            from orchestrator.evidence.verify_sqlite import verify_sqlite
 
-        fast = verify_sqlite(conn, tables)
-    report = fast if fast is not None else _verify_streaming(conn, tables)
+            fast = verify_sqlite(conn, tables)
+        report = fast if fast is not None else _verify_streaming(conn, tables)
     if anchor is not None:
         seq, expected_hash = anchor
         stored = conn.execute(sa.text(f"SELECT hash FROM {CHAIN_TABLE} WHERE seq = :s"),

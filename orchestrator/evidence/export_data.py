@@ -143,9 +143,8 @@ def run_exists(conn: sa.Connection, run_id: str) -> None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
 
 
-# Views are built with ``model_construct``: their values were just decoded from the
-# database by the table's own type processors and re-hashed by the chain check, so
-# validating each of ~75,000 objects again per quarter would only cost time (~1 s).
+# Views are built by validation (pydantic-core, in C): with pydantic 2.14 that is about
+# twice as fast as ``model_construct`` (pure Python) for these flat models, and typed.
 def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon | None]],
                 run_ids: list[str]) -> Loaded:
     """Views of the runs ``run_ids`` (in that order) with all their children, and of the
@@ -181,22 +180,22 @@ def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon |
         if rid not in run_rows:
             continue
         names = {s["id"]: s["scenario_id"] for s in scenarios[rid]}
-        views.append(RunView.model_construct(
+        views.append(RunView(
             **run_rows[rid],
-            scenarios=sorted((ScenarioView.model_construct(**s) for s in scenarios[rid]),
+            scenarios=sorted((ScenarioView(**s) for s in scenarios[rid]),
                              key=lambda s: s.started_at),
-            steps=sorted((StepView.model_construct(**st, scenario=names.get(st["scenario_run_id"]))
+            steps=sorted((StepView(**st, scenario=names.get(st["scenario_run_id"]))
                           for st in steps[rid]), key=lambda s: s.seq),
-            events=sorted((EventView.model_construct(**e, scenario=names.get(e["scenario_run_id"]))
+            events=sorted((EventView(**e, scenario=names.get(e["scenario_run_id"]))
                            for e in events[rid]), key=lambda e: e.at),
-            measurements=[MeasurementView.model_construct(
+            measurements=[MeasurementView(
                               **m, scenario=names.get(m["scenario_run_id"]))
                           for m in sorted(measurements[rid], key=lambda m: m["id"])],
-            findings=[FindingView.model_construct(**f, scenario=names.get(f["scenario_run_id"]))
+            findings=[FindingView(**f, scenario=names.get(f["scenario_run_id"]))
                       for f in sorted(findings[rid], key=lambda f: f["id"])],
-            artifacts=[ArtifactView.model_construct(**a) for a in sorted(artifacts[rid],
+            artifacts=[ArtifactView(**a) for a in sorted(artifacts[rid],
                                                          key=lambda a: a["id"])],
-            approvals=[ApprovalView.model_construct(**a) for a in sorted(approvals[rid],
+            approvals=[ApprovalView(**a) for a in sorted(approvals[rid],
                                                          key=lambda a: a["id"])],
         ))
     loose = [FindingView(**f) for f in decoded.get("finding", []) if f.get("run_id") is None]
