@@ -13,6 +13,11 @@ as one small tuple per record:
 The *first* broken record (lowest chain position) is the one named, since
 everything after a tampered point is suspect anyway.
 
+On SQLite, :mod:`orchestrator.evidence.verify_sqlite` makes the same two passes inside
+SQLite (the reference functions registered as SQL functions, only failing entries
+fetched) and must give the same report; this module's streaming passes serve PostgreSQL,
+chains whose numbering is broken, and ``method="stream"``.
+
 Not detectable from the database alone: removing the newest entries together with
 their rows (a truncated tail). Export manifests carry the signed chain head; pass it
 back with ``--head SEQ:HASH`` (or a bundle) to prove no tail was cut since.
