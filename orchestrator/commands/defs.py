@@ -68,7 +68,7 @@ def validate(
     ok = 0
     for f in files:
         try:
-            _kind, definition, _doc = load_definition(f)
+            _kind, definition, _doc = load_definition(f, strict=True)
             if isinstance(definition, Drill):
                 ref_problems = catalog.check_drill_refs(definition, str(f))
                 if ref_problems:

@@ -13,7 +13,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.actions import ACTIONS
 from orchestrator.definitions.models import (
     DefinitionKind,
     Drill,
@@ -52,6 +51,8 @@ def detect_kind(doc: SourceDoc, path: Path) -> DefinitionKind:
 
 def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...],
                    start: int = 0) -> list[Problem]:
+    from orchestrator.actions import ACTIONS  # runbooks only: experiments never need it
+
     problems: list[Problem] = []
     for idx, step in enumerate(steps, start):
         loc = (*prefix, idx)
@@ -96,6 +97,8 @@ def _validate_runbook(doc: SourceDoc) -> Runbook:
         runbook = Runbook.model_validate(doc.data)
     except ValidationError as exc:
         raise DefinitionError(pydantic_problems(doc, exc) + _salvage_steps(doc)) from None
+    from orchestrator.actions import ACTIONS
+
     problems = _step_problems(doc, runbook.preconditions, ("preconditions",))
     problems += _step_problems(doc, runbook.steps, ("steps",))
     problems += _step_problems(doc, runbook.rollback, ("rollback",))
@@ -137,23 +140,69 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
 
 
 def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
-    """chaoslib names the failing activity; point at it when we can find it."""
+    """chaoslib names the failing activity (or a value in it): point at it when we can."""
     data = doc.data
-    for section in ("method", "rollbacks"):
-        for idx, act in enumerate(data.get(section) or []):
-            name = isinstance(act, dict) and act.get("name")
-            if name and f"'{name}'" in message:
-                return doc.problem(message, (section, idx))
-    ssh = data.get("steady-state-hypothesis") or {}
-    for idx, act in enumerate(ssh.get("probes") or [] if isinstance(ssh, dict) else []):
+    ssh = data.get("steady-state-hypothesis")
+    places: list[tuple[tuple[str | int, ...], Any]] = [
+        ((section, idx), act) for section in ("method", "rollbacks")
+        for idx, act in enumerate(data.get(section) or [])]
+    if isinstance(ssh, dict):
+        places += [(("steady-state-hypothesis", "probes", idx), act)
+                   for idx, act in enumerate(ssh.get("probes") or [])]
+    for loc, act in places:  # by name first: the clearest match
         name = isinstance(act, dict) and act.get("name")
         if name and f"'{name}'" in message:
-            return doc.problem(message, ("steady-state-hypothesis", "probes", idx))
+            return doc.problem(message, loc)
+    for loc, act in places:  # then by a value chaoslib quotes (provider type, module…)
+        if any(f"'{v}'" in message for v in _scalars(act)):
+            return doc.problem(message, loc)
     return doc.problem(message)
 
 
-def load_definition(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
-    """Parse and fully validate one definition file."""
+def _scalars(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in _scalars(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in _scalars(v)]
+    return [str(value)] if isinstance(value, str) and value else []
+
+
+def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc] | None:
+    """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML).
+
+    The fast path for the common case; anything else (another kind, an invalid file)
+    returns None and goes through the line-tracking parser, which says where the problem is.
+    """
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        return None
+    try:
+        import yaml
+
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except Exception:  # unreadable or invalid: the full path reports it with file:line
+        return None
+    if not isinstance(data, dict) or not ("method" in data or "steady-state-hypothesis" in data):
+        return None
+    if data.get("kind", "experiment") != "experiment" or "scenarios" in data:
+        return None
+    doc = SourceDoc(str(path), data, {(): 1})
+    try:
+        return DefinitionKind.EXPERIMENT, _validate_experiment(doc, path), doc
+    except DefinitionError:
+        return None
+
+
+def load_definition(path: Path, strict: bool = False
+                    ) -> tuple[DefinitionKind, Definition, SourceDoc]:
+    """Parse and fully validate one definition file.
+
+    ``strict`` (``drill validate``) always uses the line-tracking YAML 1.2 parser, which
+    also refuses duplicate keys; otherwise a valid experiment is read as ``chaos`` reads it.
+    """
+    fast = None if strict else _plain_experiment(path)
+    if fast is not None:
+        return fast
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise DefinitionError([doc.problem("a definition must be a mapping")])

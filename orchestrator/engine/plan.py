@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
 from orchestrator.definitions.catalog import Catalog, definition_hash
 from orchestrator.definitions.models import (
     DefinitionKind,
@@ -93,6 +92,8 @@ class ScenarioPlan:
             return False
         if self.experiment is not None:
             return self.mutating(mode)
+        from orchestrator.actions import ACTIONS  # not needed by a plain experiment
+
         for step in self.steps_for(mode):
             if step.action and ACTIONS.get(step.action).destructive:
                 return True
@@ -173,6 +174,8 @@ def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
 
 def describe_step(step: Step) -> dict[str, Any]:
     """A JSON-able description of a step and its rollback (for plan output)."""
+    from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
+
     out: dict[str, Any] = {"name": step.title, "kind": step.kind.value}
     if step.action:
         spec = ACTIONS.get(step.action)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.definitions.models import (
     DefinitionKind,
@@ -323,6 +322,8 @@ class RunEngine:
 
     def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
                   observer: ScenarioObserver) -> None:
+        from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
+
         rec = self.recorder
         assert rec is not None
         args = (ACTIONS.get(step.action).validate_args(step.args).model_dump()

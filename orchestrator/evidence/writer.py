@@ -105,8 +105,14 @@ def _canon_kind(t: ColumnType, postgres: bool) -> tuple[Kind, Callable[[Any], An
     if t == "datetime":
         return ("processed", None) if postgres else ("sqlite_ts", None)
     if t == "json" and not postgres:
-        return "processed", json.loads
+        return "processed", _json_value
     return "processed", None  # bytes; JSON already parsed by psycopg
+
+
+def _json_value(v: Any) -> Any:
+    """A SQLite JSON column's value: its numeric affinity stores a bare number as a number
+    (as SQLAlchemy's JSON type reads it back, so must we)."""
+    return json.loads(v) if isinstance(v, str | bytes) else v
 
 
 def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -146,7 +152,7 @@ def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
             return _none_or(lambda v: v.replace(tzinfo=UTC))
         return _none_or(lambda v: datetime.fromisoformat(v).replace(tzinfo=UTC))
     if t == "json" and not postgres:
-        return _none_or(json.loads)
+        return _none_or(_json_value)
     if t == "bytes":
         return _none_or(bytes)
     return lambda v: v
