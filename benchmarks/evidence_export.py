@@ -8,6 +8,7 @@ every renderer (runs.json/csv, HTML, PDF, OSCAL), signing, writing the zip. Targ
 
 from __future__ import annotations
 
+import os
 import resource
 import sys
 import tempfile
@@ -40,6 +41,7 @@ if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "key.pem"
         generate_key(key)
+        load = os.getloadavg()[0]
         cpu0 = _cpu()
         t0 = time.perf_counter()
         result = export_bundle(store, parse_period("2026-Q4"), framework_names(), None,
@@ -49,4 +51,4 @@ if __name__ == "__main__":
         size = (Path(tmp) / "q4.zip").stat().st_size
     print(f"export 2026-Q4: {result.runs} runs, {result.findings} findings, "
           f"{len(result.files)} files, {size / 1e6:.1f} MB, {elapsed:.2f}s "
-          f"(CPU {cpu:.2f}s, this process + forked workers)")
+          f"(CPU {cpu:.2f}s, this process + forked workers; load average {load:.2f} at start)")
