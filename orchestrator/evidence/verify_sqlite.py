@@ -45,9 +45,9 @@ from orchestrator.evidence.forked import in_child
 
 _CHUNK = 900  # bound parameters per IN list
 LINKS = "links"
-#: relative CPU cost, measured on the benchmark DB: a chain entry ≈ 3.4 units, a row
-#: ≈ 6 + 0.45 per column
-_ENTRY_COST = 3.4
+#: CPU cost in µs, measured on the benchmark DB (see benchmarks/README.md): a chain
+#: entry ≈ 4, a row ≈ 6 + 0.45 per column
+_ENTRY_COST = 4.0
 
 Scan = dict[str, Any]  # work item → its result (see _run_items)
 
@@ -105,7 +105,7 @@ def _scan_links(dbapi: Any, start: int) -> Scan:
         " OR c.prev IS NOT (CASE WHEN c.seq = 1 THEN :genesis ELSE coalesce(p.hash, '') END)"
         " OR drill_link_hash(c.seq, c.table_name, c.pk, c.op, c.run_id, c.digest, c.at,"
         " c.prev) IS NOT c.hash)", {"start": start, "genesis": GENESIS}).fetchone()[0]
-    return {"numbered": True, "entries": n, "flagged": _ints(flagged)}
+    return {"numbered": True, "entries": n, "high": high, "flagged": _ints(flagged)}
 
 
 def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect) -> tuple[int, list[int]]:
@@ -200,9 +200,9 @@ def link_breaks(conn: sa.Connection, report: cv.VerifyReport, scan: Scan,
             raise Renumbered(f"chain entry #{seq - 1} is missing")
         cv._link_break(report, seq, seq, table, pk, stored_prev, prev)
     report.entries = scan["entries"]
-    top = conn.exec_driver_sql(f"SELECT seq, hash FROM {CHAIN_TABLE} "
-                               "ORDER BY seq DESC LIMIT 1").first()
-    if top is not None and report.entries:
+    top = conn.exec_driver_sql(f"SELECT seq, hash FROM {CHAIN_TABLE} WHERE seq = ?",
+                               (scan["high"],)).first()  # the head as counted (entries
+    if top is not None and report.entries:  # appended meanwhile are not in the report)
         report.head_seq, report.head_hash = int(top[0]), str(top[1])
     elif start > 1:  # nothing from ``start`` on: the head is the entry before it
         report.head_seq = start - 1
