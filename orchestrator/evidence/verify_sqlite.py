@@ -108,8 +108,12 @@ def _scan_links(dbapi: Any, start: int) -> Scan:
     return {"numbered": True, "entries": n, "high": high, "flagged": _ints(flagged)}
 
 
-def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect) -> tuple[int, list[int]]:
-    """(rows that have an entry, seqs of newest entries that fail)."""
+def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
+                ) -> tuple[int, list[int]] | None:
+    """(rows that have an entry, seqs of newest entries that fail); None: the table must
+    be checked the streaming way."""
+    if not _sql_capable(dbapi, table, dialect):
+        return None
     canon = row_canon(table, dialect)
     fn = "drill_row_digest"  # registered anew for each table, right before its use
     dbapi.create_function(fn, len(canon.names), _digest_function(canon), deterministic=True)
@@ -267,7 +271,8 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
     by_name = {t.name: t for t in tables}
-    fast = [t.name for t in tables if _sql_capable(dbapi, t, conn.dialect)]
+    fast = [t.name for t in tables if len(t.primary_key.columns) == 1
+            and row_canon(t, conn.dialect).plain]  # (the scan checks the key's values)
     items = [LINKS, *fast]
     theirs: list[str] = []
     entries = int(dbapi.execute(f"SELECT count(*) FROM {CHAIN_TABLE}").fetchone()[0])
@@ -289,7 +294,7 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     except Renumbered:
         return None
     for table in tables:
-        if table.name in scans:
+        if scans.get(table.name) is not None:
             _record_breaks(conn, report, table, *scans[table.name])
         else:
             _streamed_table(conn, report, table)
