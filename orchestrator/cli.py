@@ -132,14 +132,22 @@ def _print_error(message: str, hint: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit status."""
+    import gc
+
     from typer._click.exceptions import ClickException  # Typer's own (vendored) Click
 
     from orchestrator.errors import DrillError, ExitStatus
 
     code: int
     args = sys.argv[1:] if argv is None else argv
+    command = invoked_command(args)
+    if command == "run" and argv is None:
+        # Start-up allocates ~half a million long-lived objects (Typer, pydantic, chaoslib);
+        # the collector would walk them again and again while nothing is garbage yet.
+        # `drill run` re-enables it once loaded, before the run itself starts.
+        gc.disable()
     try:
-        result = build_app(invoked_command(args))(args=args, standalone_mode=False,
+        result = build_app(command)(args=args, standalone_mode=False,
                                                   prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
     except DrillError as exc:
@@ -167,8 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         # The process ends now: skip the collector's passes over every object the imports
         # created (interpreter shutdown otherwise spends ~0.2 s in them). Objects are still
         # finalised normally; only cyclic garbage is left to the operating system.
-        import gc
-
         gc.freeze()
         sys.exit(code)
     return code

@@ -73,6 +73,10 @@ def run(
 
     if trigger not in {t.value for t in Trigger}:
         raise UsageError(f"--trigger must be one of {', '.join(t.value for t in Trigger)}")
+    import gc
+
+    gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
+    gc.enable()
     outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep, trigger=Trigger(trigger),
                                               schedule_id=schedule_id, gameday_id=gameday_id))
     doc = run_document(db, outcome.run_id)

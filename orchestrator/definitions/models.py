@@ -10,6 +10,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+# defer_build: a plain Chaos Toolkit experiment run never validates a runbook or a drill,
+# so their validators are built on first use instead of at import.
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from orchestrator.durations import parse_duration
@@ -54,7 +56,7 @@ def runs_in(policy: str, mode: RunMode) -> bool:
 
 
 class Objectives(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     rto: Seconds | None = Field(None, description="recovery time objective")
     rpo: Seconds | None = Field(None, description="recovery point objective")
@@ -63,7 +65,7 @@ class Objectives(BaseModel):
 class Step(BaseModel):
     """One step of a runbook."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str | None = None
     kind: StepKind = StepKind.ACTION
@@ -109,7 +111,7 @@ class Step(BaseModel):
 
 
 class Verification(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str | None = None
     action: str = "data.verify"
@@ -122,7 +124,7 @@ class Verification(BaseModel):
 class Runbook(BaseModel):
     """A DR procedure as code."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(pattern=ID_PATTERN)
     title: str
@@ -155,7 +157,7 @@ class Runbook(BaseModel):
 class ScenarioRef(BaseModel):
     """A drill scenario: a runbook or an experiment, with optional tighter objectives."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     runbook: str | None = None
     experiment: str | None = None
@@ -178,7 +180,7 @@ class ScenarioRef(BaseModel):
 
 
 class Drill(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     id: str = Field(pattern=ID_PATTERN)
     title: str
