@@ -10,7 +10,7 @@ come back.
 
 The same checks as the streaming path, with the same answers:
 
-- **Links**: count/min/max show whether entries are numbered ``start…N`` as integers;
+- **Links**: count/min/max show whether entries are numbered ``1…N`` as integers;
   one statement joins each entry with the one numbered before it (primary key lookup)
   and flags an entry whose ``prev`` is not that entry's hash or whose hash does not
   recompute, or whose predecessor is missing (a gap or a duplicate number always leaves
@@ -61,14 +61,30 @@ def _q(name: str) -> str:
 
 
 def _sql_capable(dbapi: Any, table: sa.Table, dialect: sa.Dialect) -> bool:
-    """One text/integer primary key and a canonical form computed from raw values."""
+    """One primary key column that SQLite keeps unique, holding only integers and text
+    (compared as the chain's text exactly), and a canonical form from raw values."""
     pk = list(table.primary_key.columns)
-    if len(pk) != 1 or not row_canon(table, dialect).plain:
+    if (len(pk) != 1 or not row_canon(table, dialect).plain
+            or not _unique_key(dbapi, table.name, pk[0].name)):
         return False
     odd = dbapi.execute(f"SELECT count(*) FROM {_q(table.name)} "
                         f"WHERE typeof({_q(pk[0].name)}) NOT IN ('integer', 'text')"
                         ).fetchone()[0]
     return not odd
+
+
+def _unique_key(dbapi: Any, table: str, column: str) -> bool:
+    """Does SQLite itself keep ``column`` unique — an INTEGER PRIMARY KEY, or a unique
+    index on exactly that column? (A table rebuilt without it could hold two rows with
+    one key, which the join would both match to one entry.)"""
+    pks = [r for r in dbapi.execute(f"PRAGMA table_info({_q(table)})") if r[5]]
+    if len(pks) == 1 and pks[0][1] == column and str(pks[0][2]).upper() == "INTEGER":
+        return True
+    for _, name, unique, _, partial in dbapi.execute(f"PRAGMA index_list({_q(table)})"):
+        if unique and not partial and [r[2] for r in dbapi.execute(
+                f"PRAGMA index_info({_q(name)})")] == [column]:
+            return True
+    return False
 
 
 def _digest_function(canon: Any) -> Callable[..., str | None]:
@@ -86,25 +102,28 @@ def _digest_function(canon: Any) -> Callable[..., str | None]:
 # ---- the scans (run in this process or the worker, on a raw sqlite3 connection) -------
 
 class Renumbered(Exception):
-    """The chain is not numbered start…N (a gap, a duplicate, a non-integer number):
-    only a tampered chain; the streaming pass classifies its breaks."""
+    """The chain is not numbered 1…N (a gap, a duplicate, a number that is not a positive
+    integer, an entry of no table): only a tampered chain; the streaming pass
+    classifies its breaks."""
 
 
-def _scan_links(dbapi: Any, start: int) -> Scan:
+def _scan_links(dbapi: Any) -> Scan:
     n, low, high, odd = dbapi.execute(
         f"SELECT count(*), min(seq), max(seq), sum(typeof(seq) <> 'integer') "
-        f"FROM {CHAIN_TABLE} WHERE seq >= ?", (start,)).fetchone()
-    if odd or (n and (low != start or high != start + n - 1)):
+        f"FROM {CHAIN_TABLE}").fetchone()
+    nameless = dbapi.execute(f"SELECT count(*) FROM {CHAIN_TABLE} "
+                             "WHERE table_name IS NULL").fetchone()[0]
+    if odd or nameless or (n and (low != 1 or high != n)):
         return {"numbered": False}
     dbapi.create_function("drill_link_hash", 8, link_hash, deterministic=True)
-    flagged = dbapi.execute(
+    flagged = dbapi.execute(  # (every seq is an integer ≥ 1 here: the index range is all)
         f"SELECT group_concat(c.seq) FROM {CHAIN_TABLE} AS c "
         f"LEFT JOIN {CHAIN_TABLE} AS p ON p.seq = c.seq - 1 "
-        "WHERE c.seq >= :start AND ("
-        " (c.seq > :start AND p.seq IS NULL)"
-        " OR c.prev IS NOT (CASE WHEN c.seq = 1 THEN :genesis ELSE coalesce(p.hash, '') END)"
+        "WHERE c.seq >= 1 AND ("
+        " (c.seq > 1 AND p.seq IS NULL)"
+        " OR c.prev IS NOT (CASE WHEN c.seq = 1 THEN :genesis ELSE p.hash END)"
         " OR drill_link_hash(c.seq, c.table_name, c.pk, c.op, c.run_id, c.digest, c.at,"
-        " c.prev) IS NOT c.hash)", {"start": start, "genesis": GENESIS}).fetchone()[0]
+        " c.prev) IS NOT c.hash)", {"genesis": GENESIS}).fetchone()[0]
     return {"numbered": True, "entries": n, "high": high, "flagged": _ints(flagged)}
 
 
@@ -132,8 +151,8 @@ def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
 
 
 def _run_items(dbapi: Any, items: list[str], tables: dict[str, sa.Table],
-               dialect: sa.Dialect, start: int = 1) -> Scan:
-    return {item: (_scan_links(dbapi, start) if item == LINKS
+               dialect: sa.Dialect) -> Scan:
+    return {item: (_scan_links(dbapi) if item == LINKS
                    else _scan_table(dbapi, tables[item], dialect)) for item in items}
 
 
@@ -180,8 +199,7 @@ def _entries(conn: sa.Connection, seqs: list[int]) -> dict[int, Any]:
     return out
 
 
-def link_breaks(conn: sa.Connection, report: cv.VerifyReport, scan: Scan,
-                start: int) -> None:
+def link_breaks(conn: sa.Connection, report: cv.VerifyReport, scan: Scan) -> None:
     """Breaks of the flagged links, classified as the streaming pass does, and the head.
     Raises :class:`Renumbered` when that pass must do it."""
     if not scan["numbered"]:
@@ -190,16 +208,12 @@ def link_breaks(conn: sa.Connection, report: cv.VerifyReport, scan: Scan,
     entries = _entries(conn, flagged)
     before = _entries(conn, sorted({s - 1 for s in flagged if s > 1} - set(flagged)))
     before.update(entries)
-    if start > 1 and start - 1 not in before:
-        before.update(_entries(conn, [start - 1]))
     for seq in flagged:
         _, table, pk, _, _, stored_prev, _ = entries[seq]
         if seq == 1:
             prev = GENESIS
         elif seq - 1 in before:
             prev = before[seq - 1][6]
-        elif seq == start:
-            prev = ""
         else:
             raise Renumbered(f"chain entry #{seq - 1} is missing")
         cv._link_break(report, seq, seq, table, pk, stored_prev, prev)
@@ -208,9 +222,6 @@ def link_breaks(conn: sa.Connection, report: cv.VerifyReport, scan: Scan,
                                (scan["high"],)).first()  # the head as counted (entries
     if top is not None and report.entries:  # appended meanwhile are not in the report)
         report.head_seq, report.head_hash = int(top[0]), str(top[1])
-    elif start > 1:  # nothing from ``start`` on: the head is the entry before it
-        report.head_seq = start - 1
-        report.head_hash = str(before[start - 1][6]) if start - 1 in before else ""
 
 
 def _record_breaks(conn: sa.Connection, report: cv.VerifyReport, table: sa.Table,
@@ -290,7 +301,7 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     scans.update(done)
     report = cv.VerifyReport()
     try:
-        link_breaks(conn, report, scans[LINKS], 1)
+        link_breaks(conn, report, scans[LINKS])
     except Renumbered:
         return None
     for table in tables:

@@ -180,6 +180,14 @@ def _entry_with_padded_key(db: Path) -> None:  # "007" is not the record "7"
     _append_entry(db, "step_run", f"00{pk}", "insert", "2" * 64)
 
 
+def _duplicate_key(db: Path) -> None:
+    """The table rebuilt without its primary key, one row then stored twice."""
+    _sql(db, "CREATE TABLE te_copy AS SELECT * FROM timeline_event",
+         "DROP TABLE timeline_event", "ALTER TABLE te_copy RENAME TO timeline_event",
+         "INSERT INTO timeline_event SELECT * FROM timeline_event "
+         "WHERE id = (SELECT min(id) FROM timeline_event)")
+
+
 CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and table
     "row-text": (_change_row("step_run", "name", "name || 'x'"), "changed", "step_run"),
     "row-timestamp": (_change_row("timeline_event", "at",
@@ -204,6 +212,9 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
     "entry-of-unknown-table": (_ghost_entry, "deleted", "ghost_table"),
     "entry-without-row": (_entry_for_missing_row, "deleted", "step_run"),
     "entry-padded-key": (_entry_with_padded_key, "deleted", "step_run"),
+    "entry-number-zero": (lambda db: _sql(db, "UPDATE evidence_chain SET seq = 0 "
+                                              "WHERE seq = 1"), "gap", ""),
+    "duplicate-key": (_duplicate_key, "unchained", "timeline_event"),
     # a key SQL cannot compare as the chain does: that table is checked by streaming
     "key-as-blob": (lambda db: _sql(db, "UPDATE run SET id = CAST(id AS BLOB) "
                                         "WHERE id = (SELECT min(id) FROM run)"),
@@ -212,7 +223,7 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
 
 
 #: numbering broken: the SQLite verifier hands these to the streaming pass by design
-RENUMBERED = {"chain-gap", "chain-seq-text"}
+RENUMBERED = {"chain-gap", "chain-seq-text", "entry-number-zero"}
 
 
 @pytest.mark.parametrize("case", list(CASES))
