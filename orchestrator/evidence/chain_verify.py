@@ -187,7 +187,7 @@ def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]
     names = [c.name for c in table.columns]
     pk_idx = [names.index(c.name) for c in table.primary_key.columns]
     one = pk_idx[0] if len(pk_idx) == 1 else None
-    digest_of = canon._canon if canon is not None else None
+    digest_of = canon if canon is not None else None
     sha256 = hashlib.sha256
     pop = latest.pop
     name = table.name
@@ -203,10 +203,19 @@ def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]
             elif entry[1] == "delete":
                 report.breaks.append(Break(entry[0], name, pk, "changed",
                                            "record was deleted but is back"))
-            elif (sha256(digest_of(row)).hexdigest() if digest_of is not None
-                  else row_digest(names, row)) != entry[2]:
+            elif _digest_of(row, digest_of, names, sha256) != entry[2]:
                 report.breaks.append(Break(entry[0], name, pk, "changed",
                                            "record was changed after it was chained"))
+
+
+def _digest_of(row: Sequence[Any], canon: Callable[[Any], bytes] | None, names: list[str],
+               sha256: Any = hashlib.sha256) -> str | None:
+    """The row's digest; None when a value no longer reads as its column's type — the
+    row was canonicalised when it was chained, so it has been changed since."""
+    try:
+        return sha256(canon(row)).hexdigest() if canon is not None else row_digest(names, row)
+    except Exception:
+        return None
 
 
 def _table_rows(conn: sa.Connection, table: sa.Table,
@@ -286,11 +295,8 @@ def _digests(url: sa.URL, tables: list[sa.Table]) -> Digests:
                     pks.extend([str(row[one]) for row in batch])
                 else:
                     pks.extend([pk_string(row[i] for i in pk_idx) for row in batch])
-                if canon is not None:
-                    c = canon._canon
-                    digests.extend([sha256(c(row)).hexdigest() for row in batch])
-                else:
-                    digests.extend([row_digest(names, row) for row in batch])
+                digests.extend([_digest_of(row, canon, names, sha256) or "-" * 64
+                                for row in batch])
             out[table.name] = (pks, "".join(digests))
     engine.dispose()
     return out
@@ -401,7 +407,17 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int],
     builds its views from exactly these rows, so what is exported is what was verified
     (and nothing is read twice).
     """
-    report = VerifyReport()
+    return start_verify_runs(conn, run_ids, finding_ids, keep)()
+
+
+def start_verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int],
+                      keep: dict[str, tuple[list[Any], RowCanon | None]] | None = None,
+                      parallel: bool = False) -> Callable[[], VerifyReport]:
+    """:func:`verify_runs` in two steps: the rows in scope are read now (into ``keep``);
+    the returned function gives the report. With ``parallel`` on a SQLite file (POSIX),
+    the link pass and the re-hashing run meanwhile in a forked worker on its own
+    connection, so the caller can build its views from ``keep`` at the same time — it
+    must call the function (exactly once, also on error) before trusting them."""
     chunks = [run_ids[i:i + 900] for i in range(0, len(run_ids), 900)]
     start: int | None = None
     lookups = [("run", chunk) for chunk in chunks]
@@ -415,26 +431,44 @@ def verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list[int],
                            {"t": table_name, "ids": keys}).scalar()
         if low is not None:
             start = low if start is None else min(start, low)
-    latest: Latest = defaultdict(dict)
-    if start is not None:
-        latest = _check_links(conn, report, start, set(run_ids),
-                              {str(i) for i in finding_ids})
+    fetched: list[tuple[sa.Table, list[Sequence[Any]], RowCanon | None]] = []
     for table in chained_tables():
         rcol = run_column(table)
         if rcol is None and table.name != "finding":
             continue
-        mine = latest.get(table.name, {})  # _compare leaves the records that are gone
         matches: list[tuple[str, list[Any]]] = [(rcol, c) for c in chunks] if rcol else []
         if table.name == "finding" and finding_ids:
             matches += [("id", finding_ids[i:i + 900]) for i in range(0, len(finding_ids), 900)]
         for match in matches:
-            rows, canon = _table_rows(conn, table, match)
+            batches, canon = _table_rows(conn, table, match)
+            rows = [row for batch in batches for row in batch]
+            fetched.append((table, rows, canon))
             if keep is not None:
-                batches = [list(batch) for batch in rows]
-                keep.setdefault(table.name, ([], canon))[0].extend(
-                    row for batch in batches for row in batch)
-                rows = batches
-            _compare(report, table, rows, mine, canon)
-    _deleted(report, latest)
-    report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))
-    return report
+                keep.setdefault(table.name, ([], canon))[0].extend(rows)
+    runs, loose = set(run_ids), {str(i) for i in finding_ids}
+
+    def check(on: sa.Connection) -> VerifyReport:
+        report = VerifyReport()
+        latest: Latest = defaultdict(dict)
+        if start is not None:
+            latest = _check_links(on, report, start, runs, loose)
+        for table, rows, canon in fetched:  # _compare leaves the records that are gone
+            _compare(report, table, [rows], latest.get(table.name, {}), canon)
+        _deleted(report, latest)
+        report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table,
+                                          b.pk))
+        return report
+
+    url = conn.engine.url
+    if parallel and conn.dialect.name == "sqlite" and url.database not in (None, "",
+                                                                          ":memory:"):
+        def in_worker() -> VerifyReport:
+            engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+            try:
+                with engine.connect() as own:
+                    return check(own)
+            finally:
+                engine.dispose()
+        return in_child(in_worker)
+    report = check(conn)
+    return lambda: report

@@ -52,10 +52,10 @@ def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks
                    who: str, run_id: str | None = None, fingerprint: str | None = None
                    ) -> tuple[ReportData, dict[int, bytes]]:
     """The report data and the artifact contents, from rows checked against the chain."""
-    from orchestrator.compliance.mapping import evaluate
+    from orchestrator.compliance.mapping import evaluate, load_framework
     from orchestrator.evidence.chain import head
-    from orchestrator.evidence.chain_verify import verify_runs
-    from orchestrator.evidence.export_data import build_views, period_ids, run_exists
+    from orchestrator.evidence.chain_verify import start_verify_runs
+    from orchestrator.evidence.export_data import Loaded, build_views, period_ids, run_exists
 
     if run_id is not None:
         run_exists(conn, run_id)
@@ -64,13 +64,27 @@ def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks
         assert period is not None
         run_ids, loose = period_ids(conn, period, env)
     kept: dict[str, Any] = {}
-    report = verify_runs(conn, run_ids, loose, keep=kept)
+    # the rows are read now; for a large period the chain check runs in a forked worker
+    # while the views are built from the same rows here — used only once it passed
+    pending = start_verify_runs(conn, run_ids, loose, keep=kept,
+                                parallel=len(run_ids) >= PARALLEL_MIN_RUNS)
+    loaded: Loaded | None = None
+    try:
+        try:
+            loaded = build_views(conn.dialect, kept, run_ids)
+        except Exception:  # tampered rows may not even make views: the check says why
+            loaded = None
+        for name in frameworks:
+            load_framework(name)  # (cached for evaluate below)
+    finally:
+        report = pending()  # always reaped
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
             f"evidence chain broken at {report.first.describe()}"
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
             "nothing was exported; run `drill evidence verify` and investigate the change")
-    loaded = build_views(conn.dialect, kept, run_ids)
+    if loaded is None:
+        loaded = build_views(conn.dialect, kept, run_ids)  # raises its error again
     runs, findings = loaded.runs, loaded.findings
     seq, digest = head(conn)
     title = (f"DR drill report: run {run_id}" if run_id else

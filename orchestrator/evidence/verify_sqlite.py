@@ -241,7 +241,7 @@ def _record_breaks(conn: sa.Connection, report: cv.VerifyReport, table: sa.Table
         elif op == "delete":
             report.breaks.append(cv.Break(seq, table.name, key, "changed",
                                           "record was deleted but is back"))
-        elif canon.digest(row) != digest:
+        elif cv._digest_of(row, canon, canon.names) != digest:
             report.breaks.append(cv.Break(seq, table.name, key, "changed",
                                           "record was changed after it was chained"))
     if total > matched:

@@ -195,6 +195,8 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
     "row-as-blob": (_change_row("run", "status", "CAST(status AS BLOB)"), "changed", "run"),
     "row-integer-as-text": (_change_row("step_run", "attempts", "'x' || attempts"),
                             "changed", "step_run"),
+    "row-timestamp-garbage": (_change_row("step_run", "started_at", "'not a time'"),
+                              "changed", "step_run"),
     "row-null": (_change_row("scenario_run", "ended_at", "NULL"), "changed", "scenario_run"),
     "row-deleted": (lambda db: _sql(db, "DELETE FROM artifact WHERE id = "
                                         "(SELECT max(id) FROM artifact)"), "deleted", "artifact"),

@@ -1,0 +1,104 @@
+"""`drill evidence export` refuses a tampered store: it names the first broken record,
+exits 1 and leaves no bundle — with the chain check in this process and in the forked
+worker that runs while the views are built, also when the tampered rows cannot even
+be turned into views."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from tests.integration.test_evidence_chain import run_drill, write_definitions
+
+    root = tmp_path_factory.mktemp("export-tampered")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
+                mp.delenv(key)
+        mp.chdir(root)
+        mp.setenv("DRILL_DATABASE", f"sqlite:///{root}/.drill/evidence.db")
+        write_definitions(root)
+        run_drill(root)
+        run_drill(root)
+        assert main(["evidence", "keygen"]) == 0
+    yield root
+
+
+@pytest.fixture(params=["inline", "forked"])
+def workspace(request: pytest.FixtureRequest, base: Path, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the base (database through SQLite's backup API, signing key) as cwd."""
+    from orchestrator.evidence import export
+
+    for key in list(os.environ):
+        if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
+            monkeypatch.delenv(key)
+    shutil.copytree(base / ".drill", tmp_path / ".drill",
+                    ignore=shutil.ignore_patterns("evidence.db*", "lab"))
+    src = sqlite3.connect(base / ".drill" / "evidence.db")
+    dst = sqlite3.connect(tmp_path / ".drill" / "evidence.db")
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DRILL_DATABASE", f"sqlite:///{tmp_path}/.drill/evidence.db")
+    if request.param == "forked":
+        monkeypatch.setattr(export, "PARALLEL_MIN_RUNS", 0)
+    return tmp_path
+
+
+def _export(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    year = datetime.now(UTC).year
+    capsys.readouterr()
+    code = main(["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31",
+                 "--out", "bundle.zip"])
+    return code, capsys.readouterr().err
+
+
+def _tamper(root: Path, sql: str) -> int:
+    con = sqlite3.connect(root / ".drill" / "evidence.db")
+    try:
+        with con:
+            con.execute(sql)
+        return int(con.execute("SELECT min(id) FROM step_run").fetchone()[0])
+    finally:
+        con.close()
+
+
+def test_an_untampered_store_exports(workspace: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _export(capsys)
+    assert code == 0, err
+    assert (workspace / "bundle.zip").is_file()
+    assert main(["evidence", "verify", "bundle.zip"]) == 0
+
+
+@pytest.mark.parametrize("sql,named", [
+    ("UPDATE step_run SET name = name || 'x' WHERE id = (SELECT min(id) FROM step_run)",
+     "step_run {id} "),
+    # a timestamp no longer parses: the views cannot be built, the chain check says why
+    ("UPDATE step_run SET started_at = 'not a time' WHERE id = (SELECT min(id) FROM step_run)",
+     "step_run {id} "),
+])
+def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixture[str],
+                                     sql: str, named: str) -> None:
+    step = _tamper(workspace, sql)
+    code, err = _export(capsys)
+    assert code == 1
+    assert "evidence chain broken at" in err and named.format(id=step) in err, err
+    assert "changed" in err and "nothing was exported" in err
+    assert not (workspace / "bundle.zip").exists()
+    assert not list(workspace.glob(".bundle.zip.*"))
