@@ -156,15 +156,18 @@ def _run_items(dbapi: Any, items: list[str], tables: dict[str, sa.Table],
                    else _scan_table(dbapi, tables[item], dialect)) for item in items}
 
 
-def _in_worker(path: str, items: list[str], tables: dict[str, sa.Table],
+def _in_worker(url: sa.URL, items: list[str], tables: dict[str, sa.Table],
                dialect: sa.Dialect) -> Scan:
-    import sqlite3
-
-    dbapi = sqlite3.connect(path)
+    """The worker's scans, on a connection of its own made from the same URL."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
-        return _run_items(dbapi, items, tables, dialect)
+        raw = engine.raw_connection()
+        try:
+            return _run_items(raw.driver_connection, items, tables, dialect)
+        finally:
+            raw.close()
     finally:
-        dbapi.close()
+        engine.dispose()
 
 
 def _split(dbapi: Any, entries: int, names: list[str], tables: dict[str, sa.Table]
@@ -292,7 +295,7 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
             and hasattr(os, "fork")):
         items, theirs = _split(dbapi, entries, fast, by_name)
     worker: Callable[[], Scan] = (
-        in_child(lambda: _in_worker(str(path), theirs, by_name, conn.dialect))
+        in_child(lambda: _in_worker(conn.engine.url, theirs, by_name, conn.dialect))
         if theirs else dict)
     try:
         scans = _run_items(dbapi, items, by_name, conn.dialect)
