@@ -107,24 +107,32 @@ class Renumbered(Exception):
     classifies its breaks."""
 
 
-def _scan_links(dbapi: Any) -> Scan:
+def _numbering(dbapi: Any) -> tuple[int, int | None] | None:
+    """(entries, highest number) when the chain is numbered 1…N with every entry naming
+    its table; None otherwise."""
     n, low, high, odd = dbapi.execute(
         f"SELECT count(*), min(seq), max(seq), sum(typeof(seq) <> 'integer') "
         f"FROM {CHAIN_TABLE}").fetchone()
     nameless = dbapi.execute(f"SELECT count(*) FROM {CHAIN_TABLE} "
                              "WHERE table_name IS NULL").fetchone()[0]
     if odd or nameless or (n and (low != 1 or high != n)):
-        return {"numbered": False}
+        return None
+    return int(n), high
+
+
+def _scan_links(dbapi: Any, low: int, high: int) -> list[int]:
+    """Numbers of the entries ``low…high`` whose link fails (chain numbered 1…N)."""
     dbapi.create_function("drill_link_hash", 8, link_hash, deterministic=True)
-    flagged = dbapi.execute(  # (every seq is an integer ≥ 1 here: the index range is all)
+    flagged = dbapi.execute(
         f"SELECT group_concat(c.seq) FROM {CHAIN_TABLE} AS c "
         f"LEFT JOIN {CHAIN_TABLE} AS p ON p.seq = c.seq - 1 "
-        "WHERE c.seq >= 1 AND ("
+        "WHERE c.seq BETWEEN :low AND :high AND ("
         " (c.seq > 1 AND p.seq IS NULL)"
         " OR c.prev IS NOT (CASE WHEN c.seq = 1 THEN :genesis ELSE p.hash END)"
         " OR drill_link_hash(c.seq, c.table_name, c.pk, c.op, c.run_id, c.digest, c.at,"
-        " c.prev) IS NOT c.hash)", {"genesis": GENESIS}).fetchone()[0]
-    return {"numbered": True, "entries": n, "high": high, "flagged": _ints(flagged)}
+        " c.prev) IS NOT c.hash)",
+        {"low": low, "high": high, "genesis": GENESIS}).fetchone()[0]
+    return _ints(flagged)
 
 
 def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
@@ -152,8 +160,15 @@ def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
 
 def _run_items(dbapi: Any, items: list[str], tables: dict[str, sa.Table],
                dialect: sa.Dialect) -> Scan:
-    return {item: (_scan_links(dbapi) if item == LINKS
-                   else _scan_table(dbapi, tables[item], dialect)) for item in items}
+    """Each item: ``links:LOW:HIGH`` (a range of the link pass) or a table name."""
+    out: Scan = {}
+    for item in items:
+        if item.startswith(LINKS + ":"):
+            _, low, high = item.split(":")
+            out[item] = _scan_links(dbapi, int(low), int(high))
+        else:
+            out[item] = _scan_table(dbapi, tables[item], dialect)
+    return out
 
 
 def _in_worker(url: sa.URL, items: list[str], tables: dict[str, sa.Table],
@@ -170,10 +185,10 @@ def _in_worker(url: sa.URL, items: list[str], tables: dict[str, sa.Table],
         engine.dispose()
 
 
-def _split(dbapi: Any, entries: int, names: list[str], tables: dict[str, sa.Table]
-           ) -> tuple[list[str], list[str]]:
+def _split(dbapi: Any, links: list[tuple[str, int]], names: list[str],
+           tables: dict[str, sa.Table]) -> tuple[list[str], list[str]]:
     """(items for this process, items for the worker), balanced by estimated cost."""
-    cost = {LINKS: entries * _ENTRY_COST}
+    cost = {item: entries * _ENTRY_COST for item, entries in links}
     for name in names:
         rows = dbapi.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
         cost[name] = rows * (6 + 0.45 * len(tables[name].columns))
@@ -284,16 +299,21 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     None when the chain's numbering is off (the streaming path reports that)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
+    numbering = _numbering(dbapi)
+    if numbering is None:
+        return None
+    entries, high = numbering
     by_name = {t.name: t for t in tables}
     fast = [t.name for t in tables if len(t.primary_key.columns) == 1
             and row_canon(t, conn.dialect).plain]  # (the scan checks the key's values)
-    items = [LINKS, *fast]
-    theirs: list[str] = []
-    entries = int(dbapi.execute(f"SELECT count(*) FROM {CHAIN_TABLE}").fetchone()[0])
     path = conn.engine.url.database
-    if (entries >= cv.PARALLEL_MIN_ENTRIES and path not in (None, "", ":memory:")
-            and hasattr(os, "fork")):
-        items, theirs = _split(dbapi, entries, fast, by_name)
+    parallel = (entries >= cv.PARALLEL_MIN_ENTRIES and path not in (None, "", ":memory:")
+                and hasattr(os, "fork"))
+    half = entries // 2 if parallel else entries  # the link pass in two ranges
+    links = [(f"{LINKS}:1:{half}", half), (f"{LINKS}:{half + 1}:{entries}", entries - half)]
+    items, theirs = [item for item, _ in links] + fast, list[str]()
+    if parallel:
+        items, theirs = _split(dbapi, links, fast, by_name)
     worker: Callable[[], Scan] = (
         in_child(lambda: _in_worker(conn.engine.url, theirs, by_name, conn.dialect))
         if theirs else dict)
@@ -302,9 +322,11 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     finally:
         done = worker()  # always reaped
     scans.update(done)
+    flagged = sorted(seq for item, _ in links for seq in scans.pop(item))
     report = cv.VerifyReport()
     try:
-        link_breaks(conn, report, scans[LINKS])
+        link_breaks(conn, report, {"numbered": True, "entries": entries, "high": high,
+                                   "flagged": flagged})
     except Renumbered:
         return None
     for table in tables:

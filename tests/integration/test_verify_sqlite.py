@@ -208,6 +208,15 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
     "entry-digest": (lambda db: _sql(db, "UPDATE evidence_chain SET digest = '0' || "
                                          "substr(digest, 2) WHERE seq = 7"), "link", ""),
     "chain-reordered": (_swap_chain, "link", ""),
+    # the two processes check the links in two halves: tamper right at the seam
+    "entry-prev-at-seam": (lambda db: _sql(db, "UPDATE evidence_chain SET prev = '0' || "
+                                               "substr(prev, 2) WHERE seq = (SELECT "
+                                               "count(*) / 2 + 1 FROM evidence_chain)"),
+                           "link", ""),
+    "entry-hash-before-seam": (lambda db: _sql(db, "UPDATE evidence_chain SET hash = '0' || "
+                                                   "substr(hash, 2) WHERE seq = (SELECT "
+                                                   "count(*) / 2 FROM evidence_chain)"),
+                               "link", ""),
     "chain-gap": (lambda db: _sql(db, "DELETE FROM evidence_chain WHERE seq = 6"), "gap", ""),
     "chain-seq-text": (lambda db: _sql(db, "UPDATE evidence_chain SET seq = 'six' "
                                            "WHERE seq = 6"), "gap", ""),
