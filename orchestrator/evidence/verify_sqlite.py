@@ -299,10 +299,8 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     None when the chain's numbering is off (the streaming path reports that)."""
     dbapi = conn.connection.driver_connection
     assert dbapi is not None
-    numbering = _numbering(dbapi)
-    if numbering is None:
-        return None
-    entries, high = numbering
+    top = dbapi.execute(f"SELECT max(seq) FROM {CHAIN_TABLE}").fetchone()[0]
+    entries = top if type(top) is int and top > 0 else 0  # numbering checked below
     by_name = {t.name: t for t in tables}
     fast = [t.name for t in tables if len(t.primary_key.columns) == 1
             and row_canon(t, conn.dialect).plain]  # (the scan checks the key's values)
@@ -318,10 +316,17 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
         in_child(lambda: _in_worker(conn.engine.url, theirs, by_name, conn.dialect))
         if theirs else dict)
     try:
-        scans = _run_items(dbapi, items, by_name, conn.dialect)
+        numbering = _numbering(dbapi)  # (while the worker starts)
+        scans = _run_items(dbapi, items, by_name, conn.dialect) if numbering else {}
     finally:
         done = worker()  # always reaped
+    if numbering is None:
+        return None
     scans.update(done)
+    if numbering[0] > entries:  # appended since the ranges were cut: check those too
+        scans[f"{LINKS}:tail"] = _scan_links(dbapi, entries + 1, numbering[0])
+        links.append((f"{LINKS}:tail", 0))
+    entries, high = numbering
     flagged = sorted(seq for item, _ in links for seq in scans.pop(item))
     report = cv.VerifyReport()
     try:

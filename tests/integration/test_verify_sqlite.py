@@ -260,3 +260,34 @@ def test_truncated_tail_is_caught_with_the_anchor(base_db: Path, tmp_path: Path)
     stream, fast = _both(db, (seq, head))  # would show; here the anchor must say it too)
     assert fast.to_dict() == stream.to_dict()
     assert "truncated" in {b.kind for b in fast.breaks}
+
+
+def test_entries_appended_while_verifying_are_checked(base_db: Path, tmp_path: Path,
+                                                      split: bool,
+                                                      monkeypatch: pytest.MonkeyPatch
+                                                      ) -> None:
+    """The link ranges are cut from the highest number before the numbering is checked;
+    an entry appended in between (here: with a wrong hash) is still checked."""
+    from orchestrator.evidence import verify_sqlite
+
+    db = _copy(base_db, tmp_path)
+    real = verify_sqlite._numbering
+
+    def numbering_after_an_append(dbapi: Any) -> Any:
+        _append_entry(db, "ghost_table", "1", "insert", "3" * 64)
+        _sql(db, "UPDATE evidence_chain SET hash = '0' || substr(hash, 2) "
+                 "WHERE seq = (SELECT max(seq) FROM evidence_chain)")
+        return real(dbapi)
+
+    monkeypatch.setattr(verify_sqlite, "_numbering", numbering_after_an_append)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            fast = verify_connection(conn)
+            stream = verify_connection(conn, method="stream")
+    finally:
+        engine.dispose()
+    assert fast.to_dict() == stream.to_dict()
+    last = _query(db, "SELECT max(seq) FROM evidence_chain")[0][0]
+    assert fast.entries == last
+    assert (last, "link") in {(b.seq, b.kind) for b in fast.breaks}
