@@ -14,8 +14,8 @@ The same checks as the streaming path, with the same answers:
   one statement joins each entry with the one numbered before it (primary key lookup)
   and flags an entry whose ``prev`` is not that entry's hash or whose hash does not
   recompute, or whose predecessor is missing (a gap or a duplicate number always leaves
-  one such entry). When the numbering is off, the streaming link pass classifies the
-  breaks (only a tampered chain pays for it).
+  one such entry). When the numbering is off, the whole streaming verify reports it
+  (only a tampered chain pays for that).
 - **Records**, per table: the newest entry of each record (highest ``seq``, via index
   ``ix_evidence_chain_record``) is joined with its row by primary key (compared as text,
   as the chain stores it); flagged: an entry whose row is gone (unless it records the
@@ -24,10 +24,11 @@ The same checks as the streaming path, with the same answers:
 - Every flagged entry and unchained row is re-examined in Python with the reference
   code, which writes the :class:`~orchestrator.evidence.chain_verify.Break`.
 
-Tables this cannot handle exactly (a composite or non-text/integer key, a canonical form
-that needs SQLAlchemy's processing) are checked the streaming way, table by table.
-Large chains split the work (the link pass, the tables) over two processes, each on its
-own connection.
+Tables this cannot handle exactly (a composite key, a key SQLite does not keep unique or
+holding values other than integers and text, a canonical form that needs SQLAlchemy's
+processing) are checked the streaming way, table by table. Large chains split the work
+(two ranges of the link pass, the tables) over two processes, each on its own
+connection. A value the reference cannot canonicalise any more counts as a change.
 """
 
 from __future__ import annotations
