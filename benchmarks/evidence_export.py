@@ -9,7 +9,6 @@ every renderer (runs.json/csv, HTML, PDF, OSCAL), signing, writing the zip. Targ
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -17,23 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evidence_data import build
+from evidence_data import build, cpu_seconds
 
 from orchestrator.compliance.mapping import framework_names
 from orchestrator.evidence.export import export_bundle
 from orchestrator.evidence.export_data import parse_period
 from orchestrator.evidence.signing import generate_key
 from orchestrator.evidence.store import EvidenceStore
-
-
-def _cpu() -> float:
-    """User + system CPU seconds of this process and of its reaped children."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
 
 if __name__ == "__main__":
     db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-bench.db"))
@@ -42,12 +31,12 @@ if __name__ == "__main__":
         key = Path(tmp) / "key.pem"
         generate_key(key)
         load = os.getloadavg()[0]
-        cpu0 = _cpu()
+        cpu0 = cpu_seconds()
         t0 = time.perf_counter()
         result = export_bundle(store, parse_period("2026-Q4"), framework_names(), None,
                                Path(tmp) / "q4.zip", key, "bench")
         elapsed = time.perf_counter() - t0
-        cpu = _cpu() - cpu0
+        cpu = cpu_seconds() - cpu0
         size = (Path(tmp) / "q4.zip").stat().st_size
     print(f"export 2026-Q4: {result.runs} runs, {result.findings} findings, "
           f"{len(result.files)} files, {size / 1e6:.1f} MB, {elapsed:.2f}s "

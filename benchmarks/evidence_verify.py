@@ -10,27 +10,16 @@ uses) instead of the SQLite one. Prints the load average too: the machine is sha
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from evidence_data import build
+from evidence_data import build, cpu_seconds
 
 from orchestrator.evidence.chain_verify import verify_store
 from orchestrator.evidence.store import EvidenceStore
-
-
-def _cpu() -> float:
-    """User + system CPU seconds of this process and of its reaped children."""
-    total = 0.0
-    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
-        usage = resource.getrusage(who)
-        total += usage.ru_utime + usage.ru_stime
-    return total
-
 
 if __name__ == "__main__":
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
@@ -38,11 +27,11 @@ if __name__ == "__main__":
     db = build(Path(args[0] if args else "/tmp/drill-bench.db"))
     store = EvidenceStore(f"sqlite:///{db}")
     load = os.getloadavg()[0]
-    cpu0 = _cpu()
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     report = verify_store(store, method=method)
     elapsed = time.perf_counter() - t0
-    cpu = _cpu() - cpu0
+    cpu = cpu_seconds() - cpu0
     print(f"verify ({method}): {report.entries} entries, {report.records} records, "
           f"ok={report.ok}, {elapsed:.2f}s (CPU {cpu:.2f}s, this process + forked worker; "
           f"load average {load:.2f} at start)")

@@ -103,8 +103,7 @@ def list_runs(db: EvidenceDB, limit: int = 50, env: str | None = None,
     if target:
         where.append("target = ?")
         params.append(target)
-    runs: list[Run] = db.records(Run, " AND ".join(where), params,
-                                 f"started_at DESC LIMIT {int(limit)}")
+    runs: list[Run] = db.records(Run, " AND ".join(where), params, "started_at DESC", limit)
     return [{"run_id": r.id, "drill": r.target, "kind": r.target_kind, "env": r.env,
              "mode": r.mode, "status": r.status, "trigger": r.trigger, "who": r.who,
              "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),

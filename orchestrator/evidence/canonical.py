@@ -1,4 +1,4 @@
-"""The canonical form of an evidence row and the chain's link hash — standard library only.
+"""The canonical form of an evidence row, the chain's link hash and its rules — stdlib only.
 
 Both writers of evidence use this module: the ORM path (:mod:`orchestrator.evidence.chain`,
 every SQLModel flush) and the direct DB-API path (:mod:`orchestrator.evidence.writer`, what
@@ -22,10 +22,15 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Literal
 
+from orchestrator.errors import RecordImmutable
+
 CHAIN_TABLE = "evidence_chain"
 GENESIS = "0" * 64
 PG_CHAIN_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock for all appends
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+HEAD_SQL = f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1"
+#: Tables whose rows may still change after their run ended (each change is chained).
+MUTABLE_AFTER_RUN: frozenset[str] = frozenset({"finding"})
 
 #: How a column's raw driver value becomes canonical JSON.
 #: ``str``/``int``/``float``/``bool`` — the driver's value (fast path, type-checked);
@@ -68,6 +73,38 @@ def link_hash(seq: int, table: str, pk: str, op: str, run_id: str | None, digest
 
 def pk_string(values: Any) -> str:
     return ",".join(str(v) for v in values)
+
+
+def run_column_name(table: str, columns: Sequence[str]) -> str | None:
+    """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
+    if table == "run":
+        return "id"
+    return "run_id" if "run_id" in columns else None
+
+
+def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImmutable:
+    """What both writers raise when evidence of a finished run would change."""
+    return RecordImmutable(
+        f"{table} {pk} is evidence of run {run_id}, which has ended; it cannot {verb}",
+        "evidence of a finished run is immutable; record a new finding or run instead")
+
+
+Item = tuple[str, str, str, "str | None", str]  # table, pk, op, run id, digest
+
+
+def chain_entries(head: tuple[Any, Any] | None, items: Sequence[Item]
+                  ) -> list[tuple[int, str, str, str, str | None, str, str, str, str]]:
+    """The chain rows for ``items`` after ``head`` (the newest ``(seq, hash)``, or None),
+    in ``evidence_chain`` column order, all stamped with the same time."""
+    seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+    at = chain_timestamp()
+    entries = []
+    for table, pk, op, run_id, digest in items:
+        seq += 1
+        new = link_hash(seq, table, pk, op, run_id, digest, at, prev)
+        entries.append((seq, table, pk, op, run_id, digest, at, prev, new))
+        prev = new
+    return entries
 
 
 def chain_timestamp() -> str:

@@ -44,22 +44,22 @@ from orchestrator.errors import RecordImmutable
 from orchestrator.evidence.canonical import (  # noqa: F401  (re-exported: the chain's API)
     CHAIN_TABLE,
     GENESIS,
+    HEAD_SQL,
+    MUTABLE_AFTER_RUN,
     PG_CHAIN_LOCK_KEY,
     Kind,
-    _value,
     canonical_row,
-    chain_timestamp,
+    chain_entries,
     compile_canon,
+    finished_run_error,
     link_hash,
     pk_string,
     row_digest,
+    run_column_name,
 )
 
 #: Tables that never join the chain (opt-out list; everything else is evidence).
 EXEMPT: set[str] = {CHAIN_TABLE, "alembic_version"}
-#: Tables whose rows may still change after their run ended (each change is chained).
-MUTABLE_AFTER_RUN: set[str] = {"finding"}
-_PG_LOCK_KEY = PG_CHAIN_LOCK_KEY
 
 
 class ChainEntry(SQLModel, table=True):
@@ -191,9 +191,7 @@ def row_canon(table: sa.Table, dialect: sa.Dialect) -> RowCanon:
 
 def run_column(table: sa.Table) -> str | None:
     """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
-    if table.name == "run":
-        return "id"
-    return "run_id" if "run_id" in table.c else None
+    return run_column_name(table.name, list(table.c.keys()))
 
 
 def is_chained(table: sa.Table) -> bool:
@@ -210,14 +208,13 @@ def chained_tables() -> list[sa.Table]:
 # ---- appending --------------------------------------------------------------------------
 
 def head(conn: sa.Connection) -> tuple[int, str]:
-    row = conn.execute(sa.text(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1")
-                       ).first()
+    row = conn.execute(sa.text(HEAD_SQL)).first()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
 
 def lock_chain(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_CHAIN_LOCK_KEY})
 
 
 def append(conn: sa.Connection,
@@ -249,15 +246,9 @@ def append(conn: sa.Connection,
     if not items:
         return 0
     lock_chain(conn)
-    seq, prev = head(conn)
-    at = chain_timestamp()
-    rows = []
-    for table_name, pk, op, run_id, digest in items:
-        seq += 1
-        new = link_hash(seq, table_name, pk, op, run_id, digest, at, prev)
-        rows.append({"seq": seq, "table_name": table_name, "pk": pk, "op": op,
-                     "run_id": run_id, "digest": digest, "at": at, "prev": prev, "hash": new})
-        prev = new
+    names = [c.name for c in ChainEntry.__table__.columns]  # type: ignore[attr-defined]
+    rows = [dict(zip(names, entry, strict=True))
+            for entry in chain_entries(head(conn), items)]
     conn.execute(sa.insert(ChainEntry.__table__), rows)  # type: ignore[attr-defined]
     return len(rows)
 
@@ -302,10 +293,7 @@ def _guard(conn: sa.Connection, table: sa.Table, pk: tuple[Any, ...], run_id: An
     ended = conn.execute(sa.text("SELECT ended_at FROM run WHERE id = :id"),
                          {"id": run_id}).scalar()
     if ended is not None:
-        raise RecordImmutable(
-            f"{table.name} {pk_string(pk)} is evidence of run {run_id}, which has ended; "
-            f"it cannot {verb}",
-            "evidence of a finished run is immutable; record a new finding or run instead")
+        raise finished_run_error(table.name, pk_string(pk), run_id, verb)
 
 
 def _run_id_of(table: sa.Table, obj: Any) -> Any:

@@ -29,7 +29,7 @@ def redact_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def _heads() -> set[str]:
+def schema_heads() -> set[str]:
     """Revisions that nothing revises, read from the files (no Alembic import)."""
     revs: set[str] = set()
     downs: set[str] = set()
@@ -104,7 +104,7 @@ class EvidenceStore:
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
         try:
-            if self._current_revisions() == _heads():
+            if self._current_revisions() == schema_heads():
                 return
             from alembic import command
             from alembic.config import Config

@@ -23,15 +23,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import RecordImmutable, StoreUnavailable
+from orchestrator.errors import StoreUnavailable
 from orchestrator.evidence.canonical import (
     CHAIN_TABLE,
-    GENESIS,
+    HEAD_SQL,
+    MUTABLE_AFTER_RUN,
     PG_CHAIN_LOCK_KEY,
+    Item,
     Kind,
-    chain_timestamp,
+    chain_entries,
     compile_canon,
-    link_hash,
+    finished_run_error,
+    run_column_name,
 )
 from orchestrator.evidence.records import ColumnType, Record, columns, from_row
 
@@ -53,8 +56,7 @@ class _Table:
         self.cols = columns(cls)
         self.names = [n for n, _ in self.cols]
         self.pk_idx = self.names.index(cls.pk)
-        self.run_col = "id" if cls.table == "run" else ("run_id" if "run_id" in self.names
-                                                        else None)
+        self.run_col = run_column_name(cls.table, self.names)
         ph = "%s" if postgres else "?"
         table, pk = _q(cls.table), _q(cls.pk)
         self.select = f"SELECT {', '.join(map(_q, self.names))} FROM {table}"
@@ -68,7 +70,7 @@ class _Table:
         self._ph = ph
         kinds = [(n, *_canon_kind(t, postgres)) for n, t in self.cols]
         self.canon = compile_canon(cls.table, kinds)
-        self.to_db = [_to_db(t, postgres) for _, t in self.cols]
+        self.to_db = {n: _to_db(t, postgres) for n, t in self.cols}
         self.from_db = [_from_db(t, postgres) for _, t in self.cols]
 
     def update_sql(self, names: Sequence[str]) -> str:
@@ -76,14 +78,13 @@ class _Table:
         return f"UPDATE {_q(self.cls.table)} SET {sets} WHERE {_q(self.cls.pk)} = {self._ph}"
 
     def values(self, rec: Record, names: Sequence[str]) -> list[Any]:
-        conv = dict(zip(self.names, self.to_db, strict=True))
-        return [conv[n](getattr(rec, n)) for n in names]
+        return [self.to_db[n](getattr(rec, n)) for n in names]
 
     def snapshot(self, rec: Record) -> dict[str, Any]:
         """Comparable column values, to update only what changed (as the ORM does)."""
         return {n: (json.dumps(getattr(rec, n), sort_keys=True, default=str) if t == "json"
-                    else f(getattr(rec, n)))
-                for (n, t), f in zip(self.cols, self.to_db, strict=True)}
+                    else self.to_db[n](getattr(rec, n)))
+                for n, t in self.cols}
 
     def record(self, row: Sequence[Any]) -> Any:
         rec = from_row(self.cls, {n: f(v) for n, f, v in zip(self.names, self.from_db, row,
@@ -215,9 +216,9 @@ class EvidenceDB:
     def open(cls, url: str) -> EvidenceDB:
         """Connect and make sure the schema is current (migrating with Alembic if not)."""
         db = cls(url)
-        from orchestrator.evidence.store import _heads
+        from orchestrator.evidence.store import schema_heads
 
-        if db._revisions() != _heads():
+        if db._revisions() != schema_heads():
             from orchestrator.evidence.store import EvidenceStore
 
             store = EvidenceStore(url)  # migrates, with the same clear errors
@@ -245,11 +246,12 @@ class EvidenceDB:
             return list(cur.fetchall())
 
     def records(self, cls: type[Record], where: str = "", params: Sequence[Any] = (),
-                order: str = "") -> list[Any]:
+                order: str = "", limit: int | None = None) -> list[Any]:
         """Records of ``cls`` matching ``where`` (SQL with ``?``), as dataclasses."""
         t = self._table(cls)
-        sql = t.select + (f" WHERE {where}" if where else "") + (f" ORDER BY {order}"
-                                                                 if order else "")
+        sql = (t.select + (f" WHERE {where}" if where else "")
+               + (f" ORDER BY {order}" if order else "")
+               + (f" LIMIT {int(limit)}" if limit is not None else ""))
         return [t.record(row) for row in self.query(sql, params)]
 
     def get(self, cls: type[Record], pk: Any) -> Any:
@@ -280,7 +282,7 @@ class EvidenceDB:
             conn.execute("COMMIT")
 
     def _write(self, conn: Any, records: Iterable[Record]) -> None:
-        items: list[tuple[str, str, str, str | None, str]] = []
+        items: list[Item] = []
         written: list[tuple[Record, dict[str, Any]]] = []
         for rec in records:
             t = self._table(type(rec))
@@ -312,30 +314,18 @@ class EvidenceDB:
 
     def _guard(self, conn: Any, t: _Table, rec: Record) -> None:
         """Evidence of a finished run is immutable (findings excepted), as in the ORM path."""
-        if rec.table == "finding" or t.run_col is None:
+        if rec.table in MUTABLE_AFTER_RUN or t.run_col is None:
             return
         run_id = getattr(rec, t.run_col)
         ended = conn.execute(self._sql("SELECT ended_at FROM run WHERE id = ?"),
                              (run_id,)).fetchone()
         if ended is not None and ended[0] is not None:
-            raise RecordImmutable(
-                f"{rec.table} {getattr(rec, rec.pk)} is evidence of run {run_id}, which has "
-                "ended; it cannot change",
-                "evidence of a finished run is immutable; record a new finding or run instead")
+            raise finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id, "change")
 
-    def _append(self, conn: Any, items: list[tuple[str, str, str, str | None, str]]) -> None:
+    def _append(self, conn: Any, items: list[Item]) -> None:
         if self.is_postgres:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_CHAIN_LOCK_KEY,))
-        row = conn.execute(f"SELECT seq, hash FROM {CHAIN_TABLE} ORDER BY seq DESC LIMIT 1"
-                           ).fetchone()
-        seq, prev = (int(row[0]), str(row[1])) if row else (0, GENESIS)
-        at = chain_timestamp()
-        entries = []
-        for table, pk, op, run_id, digest in items:
-            seq += 1
-            new = link_hash(seq, table, pk, op, run_id, digest, at, prev)
-            entries.append((seq, table, pk, op, run_id, digest, at, prev, new))
-            prev = new
+        entries = chain_entries(conn.execute(HEAD_SQL).fetchone(), items)
         ph = ", ".join(["%s" if self.is_postgres else "?"] * 9)
         sql = (f"INSERT INTO {CHAIN_TABLE} (seq, table_name, pk, op, run_id, digest, at, "
                f"prev, hash) VALUES ({ph})")
