@@ -81,7 +81,6 @@ def _new_app() -> typer.Typer:
     return app
 
 
-
 def _register(target: typer.Typer, name: str) -> None:
     import importlib
 
@@ -147,8 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         # `drill run` re-enables it once loaded, before the run itself starts.
         gc.disable()
     try:
-        result = build_app(command)(args=args, standalone_mode=False,
-                                                  prog_name="drill")
+        result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
     except DrillError as exc:
         if _STATE["traceback"]:

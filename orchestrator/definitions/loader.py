@@ -182,12 +182,12 @@ def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc
         data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except Exception:  # unreadable or invalid: the full path reports it with file:line
         return None
-    if not isinstance(data, dict) or not ("method" in data or "steady-state-hypothesis" in data):
-        return None
-    if data.get("kind", "experiment") != "experiment" or "scenarios" in data:
+    if not isinstance(data, dict):
         return None
     doc = SourceDoc(str(path), data, {(): 1})
     try:
+        if detect_kind(doc, path) is not DefinitionKind.EXPERIMENT:
+            return None
         return DefinitionKind.EXPERIMENT, _validate_experiment(doc, path), doc
     except DefinitionError:
         return None
