@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import sqlalchemy as sa
@@ -51,6 +52,7 @@ from orchestrator.evidence.canonical import (  # noqa: F401  (re-exported: the c
     canonical_row,
     chain_entries,
     compile_canon,
+    compile_digest,
     finished_run_error,
     link_hash,
     pk_string,
@@ -68,8 +70,9 @@ class ChainEntry(SQLModel, table=True):
     __tablename__ = CHAIN_TABLE
     __table_args__ = (sa.Index("ix_evidence_chain_record", "table_name", "pk"),)
 
-    seq: int = Field(sa_column=sa.Column(sa.BigInteger(), primary_key=True,
-                                         autoincrement=False))
+    # On SQLite, INTEGER PRIMARY KEY makes seq the rowid (migration 0004_chain_rowid)
+    seq: int = Field(sa_column=sa.Column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                                         primary_key=True, autoincrement=False))
     table_name: str = Field(max_length=128)
     pk: str = Field(max_length=256)
     op: str = Field(max_length=8)  # insert | update | delete
@@ -165,6 +168,7 @@ class RowCanon:
             elif sqlite and isinstance(base, sa.Boolean):
                 kind = "bool01"
             columns.append((col.name, kind, proc))
+        self.columns = columns
         self._canon: Callable[[Any], bytes] = (
             compile_canon(table.name, columns) if self.plain else _not_plain)
 
@@ -173,6 +177,12 @@ class RowCanon:
 
     def digest(self, row: Any) -> str:
         return hashlib.sha256(self._canon(row)).hexdigest()
+
+    @cached_property
+    def sql_digest(self) -> Callable[..., str | None]:
+        """The digest as a function of the row's columns as arguments (an SQL function:
+        see :func:`~orchestrator.evidence.canonical.compile_digest`); plain tables only."""
+        return compile_digest(self.table.name, self.columns)
 
     def pk(self, row: Any) -> str:
         return pk_string(row[i] for i in self.pk_idx)

@@ -33,7 +33,6 @@ connection. A value the reference cannot canonicalise any more counts as a chang
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -88,18 +87,6 @@ def _unique_key(dbapi: Any, table: str, column: str) -> bool:
     return False
 
 
-def _digest_function(canon: Any) -> Callable[..., str | None]:
-    """The row digest as an SQL function of the row's columns (called once per row)."""
-    sha256 = hashlib.sha256
-
-    def fn(*row: Any) -> str | None:
-        try:
-            return sha256(canon(row)).hexdigest()
-        except Exception:  # flagged; the re-check raises it as the streaming path does
-            return None
-    return fn
-
-
 # ---- the scans (run in this process or the worker, on a raw sqlite3 connection) -------
 
 class Renumbered(Exception):
@@ -144,7 +131,7 @@ def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
         return None
     canon = row_canon(table, dialect)
     fn = "drill_row_digest"  # registered anew for each table, right before its use
-    dbapi.create_function(fn, len(canon.names), _digest_function(canon), deterministic=True)
+    dbapi.create_function(fn, len(canon.names), canon.sql_digest, deterministic=True)
     pk = _q(next(iter(table.primary_key.columns)).name)
     cols = ", ".join(f"t.{_q(n)}" for n in canon.names)
     matched, flagged = dbapi.execute(

@@ -89,6 +89,20 @@ def _checked_in_sqlite(db: Path) -> bool:
         engine.dispose()
 
 
+#: evidence_chain rebuilt as it was before migration 0004 (seq BIGINT: not the rowid)
+_CHAIN_AS_BIGINT = (
+    "CREATE TABLE chain_copy AS SELECT * FROM evidence_chain",
+    "DROP TABLE evidence_chain",
+    "CREATE TABLE evidence_chain (seq BIGINT NOT NULL, table_name VARCHAR(128) NOT NULL, "
+    "pk VARCHAR(256) NOT NULL, op VARCHAR(8) NOT NULL, run_id VARCHAR(64), "
+    "digest VARCHAR(64) NOT NULL, at VARCHAR(32) NOT NULL, prev VARCHAR(64) NOT NULL, "
+    "hash VARCHAR(64) NOT NULL, PRIMARY KEY (seq))",
+    "INSERT INTO evidence_chain SELECT * FROM chain_copy ORDER BY seq",
+    "DROP TABLE chain_copy",
+    "CREATE INDEX ix_evidence_chain_record ON evidence_chain (table_name, pk)",
+)
+
+
 def _sql(db: Path, *statements: str) -> None:
     con = sqlite3.connect(db)
     try:
@@ -218,8 +232,9 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
                                                    "count(*) / 2 FROM evidence_chain)"),
                                "link", ""),
     "chain-gap": (lambda db: _sql(db, "DELETE FROM evidence_chain WHERE seq = 6"), "gap", ""),
-    "chain-seq-text": (lambda db: _sql(db, "UPDATE evidence_chain SET seq = 'six' "
-                                           "WHERE seq = 6"), "gap", ""),
+    # seq is the rowid (SQLite refuses text there): a tamperer rebuilds the table first
+    "chain-seq-text": (lambda db: _sql(db, *_CHAIN_AS_BIGINT, "UPDATE evidence_chain SET "
+                                           "seq = 'six' WHERE seq = 6"), "gap", ""),
     "entry-of-unknown-table": (_ghost_entry, "deleted", "ghost_table"),
     "entry-without-row": (_entry_for_missing_row, "deleted", "step_run"),
     "entry-padded-key": (_entry_with_padded_key, "deleted", "step_run"),
@@ -291,3 +306,44 @@ def test_entries_appended_while_verifying_are_checked(base_db: Path, tmp_path: P
     last = _query(db, "SELECT max(seq) FROM evidence_chain")[0][0]
     assert fast.entries == last
     assert (last, "link") in {(b.seq, b.kind) for b in fast.breaks}
+
+
+def _as_before_0004(db: Path, *tamper: str) -> list[tuple[Any, ...]]:
+    """The database as drill left it before migration 0004 (seq BIGINT), tampered with
+    ``tamper``; returns its chain, as stored."""
+    _sql(db, *_CHAIN_AS_BIGINT, "DELETE FROM alembic_version",
+         "INSERT INTO alembic_version VALUES ('0002_chain'), ('0003_schedule')", *tamper)
+    return _query(db, "SELECT * FROM evidence_chain ORDER BY seq")
+
+
+def _chain_sql(db: Path) -> str:
+    return str(_query(db, "SELECT sql FROM sqlite_master WHERE name = 'evidence_chain'")[0][0])
+
+
+def test_migration_0004_makes_seq_the_rowid_and_keeps_every_entry(base_db: Path,
+                                                                  tmp_path: Path) -> None:
+    from orchestrator.evidence.store import EvidenceStore
+
+    db = _copy(base_db, tmp_path)
+    before = _as_before_0004(db)
+    assert "seq BIGINT" in _chain_sql(db)
+    EvidenceStore(f"sqlite:///{db}").dispose()  # opening the store migrates it
+    assert "seq INTEGER" in _chain_sql(db)
+    assert _query(db, "SELECT version_num FROM alembic_version") == [("0004_chain_rowid",)]
+    assert _query(db, "SELECT * FROM evidence_chain ORDER BY seq") == before
+    stream, fast = _both(db)
+    assert stream.ok and fast.ok and fast.entries == len(before)
+
+
+def test_migration_0004_leaves_a_renumbered_chain_for_verify(base_db: Path,
+                                                             tmp_path: Path) -> None:
+    from orchestrator.evidence.store import EvidenceStore
+
+    db = _copy(base_db, tmp_path)
+    before = _as_before_0004(db, "UPDATE evidence_chain SET seq = 'six' WHERE seq = 6")
+    EvidenceStore(f"sqlite:///{db}").dispose()
+    assert "seq BIGINT" in _chain_sql(db)  # as the tamperer left it
+    assert _query(db, "SELECT * FROM evidence_chain ORDER BY seq") == before
+    stream, fast = _both(db)
+    assert not fast.ok and fast.to_dict() == stream.to_dict()
+    assert "gap" in {b.kind for b in fast.breaks}
