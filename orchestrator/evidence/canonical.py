@@ -1,4 +1,4 @@
-"""The canonical form of an evidence row, the chain's link hash and its rules — stdlib only.
+"""The canonical form of an evidence row, the chain's link hash and its rules.
 
 Both writers of evidence use this module: the ORM path (:mod:`orchestrator.evidence.chain`,
 every SQLModel flush) and the direct DB-API path (:mod:`orchestrator.evidence.writer`, what
@@ -9,7 +9,11 @@ A row's canonical JSON: sorted keys, no whitespace, NULL columns left out, times
 ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC), blobs as ``sha256:<hex>``, non-ASCII kept as is.
 :func:`canonical_row` is the reference definition on Python values; :func:`compile_canon`
 builds a fast function that yields the same bytes from *raw* driver tuples, given each
-column's :data:`Kind`.
+column's :data:`Kind` (and :func:`compile_digest` its sha256, as an SQL function).
+
+Only the standard library is needed; for bulk work (verify, export) the generated code
+lets orjson write the JSON object, trusted only for what it provably writes exactly like
+``json.dumps`` (see :func:`_orjson_dumps`; ``tests/unit/test_canonical_compiled.py``).
 """
 
 from __future__ import annotations
@@ -189,7 +193,7 @@ def _orjson_dumps() -> Callable[[Any], bytes] | None:
 Columns = Sequence[tuple[str, Kind, "Callable[[Any], Any] | None"]]
 
 
-def compile_canon(table: str, columns: Columns) -> Callable[[Any], bytes]:
+def compile_canon(table: str, columns: Columns, bulk: bool = True) -> Callable[[Any], bytes]:
     """A function: raw row tuple (columns in the given order) → canonical JSON bytes.
 
     ``columns`` = ``[(name, kind, converter)]``; ``converter`` is used by ``processed``
@@ -202,9 +206,11 @@ def compile_canon(table: str, columns: Columns) -> Callable[[Any], bytes]:
     orjson write it (floats and encoder output inserted as pre-encoded fragments); what
     orjson refuses (a lone surrogate, an integer beyond 64 bits) falls back to the
     portable one, which writes the object member by member with the stdlib's encoders.
+    ``bulk=False`` gives the portable one only: importing orjson costs more (≈ 30 ms)
+    than it saves on the few rows ``drill run`` writes.
     """
     portable = _compile_portable(table, columns)
-    dumps = _orjson_dumps()
+    dumps = _orjson_dumps() if bulk else None
     if dumps is None:
         return portable
     return _compile_orjson(table, columns, dumps, portable, as_digest=False)

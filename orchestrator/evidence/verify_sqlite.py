@@ -46,8 +46,9 @@ from orchestrator.evidence.forked import in_child
 _CHUNK = 900  # bound parameters per IN list
 LINKS = "links"
 #: CPU cost in µs, measured on the benchmark DB (see benchmarks/README.md): a chain
-#: entry ≈ 4, a row ≈ 6 + 0.45 per column
-_ENTRY_COST = 4.0
+#: entry ≈ 2.7, a row ≈ 4 + 0.25 per column
+_ENTRY_COST = 2.7
+_ROW_COST, _COLUMN_COST = 4.0, 0.25
 
 Scan = dict[str, Any]  # work item → its result (see _run_items)
 
@@ -179,7 +180,7 @@ def _split(dbapi: Any, links: list[tuple[str, int]], names: list[str],
     cost = {item: entries * _ENTRY_COST for item, entries in links}
     for name in names:
         rows = dbapi.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
-        cost[name] = rows * (6 + 0.45 * len(tables[name].columns))
+        cost[name] = rows * (_ROW_COST + _COLUMN_COST * len(tables[name].columns))
     mine: list[str] = []
     theirs: list[str] = []
     load = [0.0, 0.0]

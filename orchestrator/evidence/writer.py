@@ -69,7 +69,7 @@ class _Table:
         self.update_names = [n for n in self.names if n != cls.pk]
         self._ph = ph
         kinds = [(n, *_canon_kind(t, postgres)) for n, t in self.cols]
-        self.canon = compile_canon(cls.table, kinds)
+        self.canon = compile_canon(cls.table, kinds, bulk=False)  # a few rows per run
         self.to_db = {n: _to_db(t, postgres) for n, t in self.cols}
         self.from_db = [_from_db(t, postgres) for _, t in self.cols]
 
