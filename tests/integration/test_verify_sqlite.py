@@ -103,6 +103,13 @@ _CHAIN_AS_BIGINT = (
 )
 
 
+def _flip(column: str) -> str:
+    """SQL for ``column`` with its first hex digit changed (never a no-op: a hash may
+    start with '0' already)."""
+    return (f"(CASE WHEN substr({column}, 1, 1) = '0' THEN '1' ELSE '0' END "
+            f"|| substr({column}, 2))")
+
+
 def _sql(db: Path, *statements: str) -> None:
     con = sqlite3.connect(db)
     try:
@@ -219,16 +226,16 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
     "deleted-record-back": (_back_from_deletion, "changed", "finding"),
     "entry-altered": (lambda db: _sql(db, "UPDATE evidence_chain SET at = 'x' WHERE seq = 5"),
                       "link", ""),
-    "entry-digest": (lambda db: _sql(db, "UPDATE evidence_chain SET digest = '0' || "
-                                         "substr(digest, 2) WHERE seq = 7"), "link", ""),
+    "entry-digest": (lambda db: _sql(db, f"UPDATE evidence_chain SET digest = {_flip('digest')} "
+                                         "WHERE seq = 7"), "link", ""),
     "chain-reordered": (_swap_chain, "link", ""),
     # the two processes check the links in two halves: tamper right at the seam
-    "entry-prev-at-seam": (lambda db: _sql(db, "UPDATE evidence_chain SET prev = '0' || "
-                                               "substr(prev, 2) WHERE seq = (SELECT "
+    "entry-prev-at-seam": (lambda db: _sql(db, f"UPDATE evidence_chain SET prev = {_flip('prev')} "
+                                               "WHERE seq = (SELECT "
                                                "count(*) / 2 + 1 FROM evidence_chain)"),
                            "link", ""),
-    "entry-hash-before-seam": (lambda db: _sql(db, "UPDATE evidence_chain SET hash = '0' || "
-                                                   "substr(hash, 2) WHERE seq = (SELECT "
+    "entry-hash-before-seam": (lambda db: _sql(db, "UPDATE evidence_chain SET hash = "
+                                                   f"{_flip('hash')} WHERE seq = (SELECT "
                                                    "count(*) / 2 FROM evidence_chain)"),
                                "link", ""),
     "chain-gap": (lambda db: _sql(db, "DELETE FROM evidence_chain WHERE seq = 6"), "gap", ""),
@@ -290,7 +297,7 @@ def test_entries_appended_while_verifying_are_checked(base_db: Path, tmp_path: P
 
     def numbering_after_an_append(dbapi: Any) -> Any:
         _append_entry(db, "ghost_table", "1", "insert", "3" * 64)
-        _sql(db, "UPDATE evidence_chain SET hash = '0' || substr(hash, 2) "
+        _sql(db, f"UPDATE evidence_chain SET hash = {_flip('hash')} "
                  "WHERE seq = (SELECT max(seq) FROM evidence_chain)")
         return real(dbapi)
 
