@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import pwd
+import random
 import shutil
 import socket
 import subprocess
@@ -152,8 +153,38 @@ def popen(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
         log.close()
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A currently free TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A currently free TCP port on loopback, for a server started a moment later.
+
+    Why not the kernel's pick (bind to port 0): that comes from the ephemeral range, which
+    every outgoing connection draws from too — a client socket opened between this call
+    and the server's bind (the lab connects to PostgreSQL all through start-up) could
+    take the port. Ports are drawn below that range instead, never twice per process.
+    """
+    low, _ = _ephemeral_range()
+    lowest = max(1024, low - 12000)
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(lowest, low) if low - lowest >= 1000 else 0
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            port = int(s.getsockname()[1])
+        _HANDED_OUT.add(port)
+        return port
+    raise LabError(f"no free TCP port on {host}", "stop some local servers and try again")
