@@ -160,6 +160,19 @@ def _sqlite_ts_fallback(v: Any) -> Any:
     return _value(v)
 
 
+#: Generated-code test for SQLAlchemy's SQLite timestamp text (26 characters, year ≥ 1000)
+#: and its one-to-one rewrite to the canonical form; anything else takes the slow path.
+_SQLITE_TS = "type(v) is str and len(v) == 26 and v[10] == ' ' and v[0] != '0'"
+_ISO_TS = "v[:10] + 'T' + v[11:] + 'Z'"
+
+
+def _sqlite_ts_slow(conv: Callable[[Any], Any] | None) -> Callable[[Any], Any]:
+    """The slow path of a SQLite timestamp column: its converter, else parsing."""
+    if conv is None:
+        return _sqlite_ts_fallback
+    return lambda v: _value(conv(v))
+
+
 @functools.cache
 def _orjson_dumps() -> Callable[[Any], bytes] | None:
     """orjson's ``dumps`` if it writes strings exactly as ``encode_basestring`` does.
@@ -258,12 +271,8 @@ def _compile_orjson(table: str, columns: Columns, dumps: Callable[[Any], bytes],
             lines.append(f" if v is not None: d[{k}] = v if type(v) is float and "
                          "(1e-4 <= v < 1e16 or -1e16 < v <= -1e-4 or v == 0) else F(G(v))")
         elif kind == "sqlite_ts":
-            env[f"s{i}"] = ((lambda v, conv=conv: _value(conv(v))) if conv is not None
-                            else _sqlite_ts_fallback)
-            lines.append(f" if v is not None:\n"
-                         "  if type(v) is str and len(v) == 26 and v[10] == ' ' "
-                         "and v[0] != '0':\n"
-                         f"   d[{k}] = v[:10] + 'T' + v[11:] + 'Z'\n"
+            env[f"s{i}"] = _sqlite_ts_slow(conv)
+            lines.append(f" if v is not None:\n  if {_SQLITE_TS}: d[{k}] = {_ISO_TS}\n"
                          f"  else: d[{k}] = F(G(s{i}(v)))")
         elif kind == "bool01":
             lines.append(f" if v is not None:\n"
@@ -306,12 +315,8 @@ def _compile_portable(table: str, columns: Columns) -> Callable[[Any], bytes]:
                     "bool": f"if type(v) is bool: a({k} + ('true' if v else 'false'))"}[kind]
             lines.append(f" if v is not None:\n  {fast}\n  else: a({k} + G(v))")
         elif kind == "sqlite_ts":
-            env[f"s{i}"] = ((lambda v, conv=conv: _value(conv(v))) if conv is not None
-                            else _sqlite_ts_fallback)
-            lines.append(f" if v is not None:\n"
-                         "  if type(v) is str and len(v) == 26 and v[10] == ' ' "
-                         "and v[0] != '0':\n"
-                         f"   a({k} + E(v[:10] + 'T' + v[11:] + 'Z'))\n"
+            env[f"s{i}"] = _sqlite_ts_slow(conv)
+            lines.append(f" if v is not None:\n  if {_SQLITE_TS}: a({k} + E({_ISO_TS}))\n"
                          f"  else: a({k} + G(s{i}(v)))")
         elif kind == "bool01":
             lines.append(f" if v is not None:\n"
