@@ -39,6 +39,16 @@ class TargetArgs(Args):
     target: str = Field("primary_db", description="role of the database (see targets:)")
 
 
+class BackupArgs(TargetArgs):
+    vault: str = Field("backup_vault", description="AWS: role of the AWS Backup vault "
+                       "that receives the recovery point")
+    iam_role_arn: str | None = Field(None, description="AWS: the role AWS Backup assumes; "
+                                     "default: the role of the database's newest recovery "
+                                     "point in the vault")
+    retain_days: int = Field(7, ge=1, le=36500, description="AWS: the recovery point "
+                             "expires after this many days (drill leaves nothing behind)")
+
+
 class FailoverArgs(Args):
     target: str = Field("primary_db", description="role of the Multi-AZ database")
     wait: bool = Field(True, description="wait until the new primary accepts writes")
@@ -183,8 +193,9 @@ for _spec in [
     ActionSpec(
         "backup.create", ActivityKind.ACTION,
         "Take an on-demand backup into the vault (recovery point).",
-        TargetArgs, False,
-        {"aws": ("backup:StartBackupJob", "backup:DescribeBackupJob", "iam:PassRole"),
+        BackupArgs, False,
+        {"aws": ("backup:StartBackupJob", "backup:DescribeBackupJob",
+                 "backup:ListRecoveryPointsByBackupVault", "iam:PassRole"),
          "lab": ("pg_basebackup", *_LAB_PG)},
         "- action: backup.create\n",
     ),

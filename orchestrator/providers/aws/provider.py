@@ -15,7 +15,7 @@ from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.errors import ProviderError
-from orchestrator.providers.aws import dns, network, probes, rds, restore, sql
+from orchestrator.providers.aws import backup, dns, network, probes, rds, restore, sql
 from orchestrator.providers.aws.clients import ClientFactory, SessionFactory
 from orchestrator.providers.aws.context import AwsContext
 from orchestrator.providers.base import PlannedCall, StepContext
@@ -134,6 +134,7 @@ for _name, _handler in {
     "db.promote_replica": Handler(rds.plan_promote, rds.promote),
     "db.rebuild_replica": Handler(rds.plan_rebuild, rds.rebuild),
     "dns.point": Handler(dns.plan_point, dns.point),
+    "backup.create": Handler(backup.plan_create, backup.create),
     "db.restore": Handler(restore.plan_restore, restore.restore),
     "db.delete_restored": Handler(restore.plan_delete, restore.delete_restored),
     "az.isolate": Handler(_plan_az_isolate, _az_isolate),

@@ -244,3 +244,101 @@ def test_bundled_rds_failover_runbook_on_aws_with_loopback_probes(
     assert verify["ok"] is True and verify["rows"] == 100
     rto = next(m for m in detail["measurements"] if m["name"] == "rto")
     assert rto["method"] not in ("rds-events", "rds-instance-status", "step-marks")
+
+
+def _backup_ctx(run_id: str = "r-backup-test") -> Any:
+    from orchestrator.providers.base import StepContext
+
+    return StepContext(run_id=run_id, scenario_id="backup-restore", mode="live",
+                       deadline_s=30)
+
+
+def test_backup_create_on_demand_job_with_the_plans_role(aws_stack: Stack) -> None:
+    """The role comes from the newest recovery point; the job is started with the run's
+    tags, an expiry and an idempotency token, and waited for until COMPLETED."""
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    now = datetime.now(UTC)
+    rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [
+        {"RecoveryPointArn": rp + "old", "CreationDate": now - timedelta(days=2),
+         "Status": "COMPLETED", "IamRoleArn": "arn:aws:iam::123456789012:role/old"},
+        {"RecoveryPointArn": rp + "new", "CreationDate": now - timedelta(hours=3),
+         "Status": "COMPLETED", "IamRoleArn": "arn:aws:iam::123456789012:role/backup"},
+    ]}, {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn})
+    stub.add_response("start_backup_job", {"BackupJobId": "bj-1", "CreationDate": now}, {
+        "BackupVaultName": "prod-vault", "ResourceArn": primary_arn,
+        "IamRoleArn": "arn:aws:iam::123456789012:role/backup",
+        "IdempotencyToken": "drill-r-backup-test-backup-restore",
+        "Lifecycle": {"DeleteAfterDays": 3},
+        "RecoveryPointTags": {"drill:run-id": "r-backup-test", "drill:created-by": "drill",
+                              "drill:env": "aws", "drill:purpose": "backup"}})
+    stub.add_response("describe_backup_job", {"BackupJobId": "bj-1", "State": "RUNNING"},
+                      {"BackupJobId": "bj-1"})
+    stub.add_response("describe_backup_job", {
+        "BackupJobId": "bj-1", "State": "COMPLETED", "RecoveryPointArn": rp + "drill",
+        "CompletionDate": now, "BackupSizeInBytes": 1234}, {"BackupJobId": "bj-1"})
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    try:
+        plan = provider.plan("backup.create", {"retain_days": 3}, "live")
+        assert [(p.operation, p.mutating) for p in plan] == [
+            ("ListRecoveryPointsByBackupVault", False), ("StartBackupJob", True),
+            ("DescribeBackupJob", False)]
+        out = provider.execute("backup.create", {"retain_days": 3}, _backup_ctx())
+    finally:
+        provider.close()
+    stub.assert_no_pending_responses()
+    assert out["recovery_point"] == rp + "drill" and out["backup_job"] == "bj-1"
+    assert out["iam_role"].endswith("role/backup") and out["retain_days"] == 3
+    assert out["size_bytes"] == 1234 and out["completed_at"] == now.isoformat()
+
+
+def test_backup_create_explicit_role_and_failed_job(aws_stack: Stack) -> None:
+    """A named role skips the lookup; a job that fails ends the step with AWS's reason."""
+    from orchestrator.errors import ProviderError
+
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response("start_backup_job", {"BackupJobId": "bj-2"}, {
+        "BackupVaultName": "prod-vault", "ResourceArn": ANY, "IamRoleArn": "arn:aws:iam::1:role/x",
+        "IdempotencyToken": ANY, "Lifecycle": {"DeleteAfterDays": 7},
+        "RecoveryPointTags": ANY})
+    stub.add_response("describe_backup_job", {
+        "BackupJobId": "bj-2", "State": "FAILED",
+        "StatusMessage": "Insufficient privileges to perform this action."},
+        {"BackupJobId": "bj-2"})
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    try:
+        with pytest.raises(ProviderError, match="bj-2 FAILED: Insufficient privileges"):
+            provider.execute("backup.create", {"iam_role_arn": "arn:aws:iam::1:role/x"},
+                             _backup_ctx())
+    finally:
+        provider.close()
+    stub.assert_no_pending_responses()
+
+
+def test_backup_create_without_any_role_says_how_to_name_one(aws_stack: Stack) -> None:
+    from orchestrator.errors import ProviderError
+
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": []})
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    try:
+        with pytest.raises(ProviderError) as err:
+            provider.execute("backup.create", {}, _backup_ctx())
+    finally:
+        provider.close()
+    assert "names the IAM role" in str(err.value) and "iam_role_arn" in (err.value.hint or "")
+
+
+def test_backup_create_refuses_a_vault_role_that_is_not_a_vault(aws_stack: Stack) -> None:
+    from orchestrator.errors import ProviderError
+
+    provider = _provider(aws_stack)
+    try:
+        with pytest.raises(ProviderError, match="not an AWS Backup vault"):
+            provider.plan("backup.create", {"vault": "primary_db"}, "live")
+    finally:
+        provider.close()
