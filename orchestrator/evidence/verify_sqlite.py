@@ -27,21 +27,24 @@ The same checks as the streaming path, with the same answers:
 Tables this cannot handle exactly (a composite key, a key SQLite does not keep unique or
 holding values other than integers and text, a canonical form that needs SQLAlchemy's
 processing) are checked the streaming way, table by table. Large chains split the work
-(two ranges of the link pass, the tables) over two processes, each on its own
-connection. A value the reference cannot canonicalise any more counts as a change.
+— eight ranges of the link pass and the tables, costliest first — between this process
+and a forked worker, each on its own connection, taking items from a shared
+:class:`~orchestrator.evidence.forked.WorkQueue` until none are left, so both end within
+about one link range of each other however the machine treats them. A value the
+reference cannot canonicalise any more counts as a change.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 
 from orchestrator.evidence import chain_verify as cv
 from orchestrator.evidence.chain import CHAIN_TABLE, GENESIS, link_hash, row_canon
-from orchestrator.evidence.forked import in_child
+from orchestrator.evidence.forked import WorkQueue, in_child
 
 _CHUNK = 900  # bound parameters per IN list
 LINKS = "links"
@@ -49,6 +52,8 @@ LINKS = "links"
 #: entry ≈ 2.7, a row ≈ 4 + 0.25 per column
 _ENTRY_COST = 2.7
 _ROW_COST, _COLUMN_COST = 4.0, 0.25
+#: link ranges for two processes: small enough that the last one evens out the end
+_LINK_PARTS = 8
 
 Scan = dict[str, Any]  # work item → its result (see _run_items)
 
@@ -147,11 +152,14 @@ def _scan_table(dbapi: Any, table: sa.Table, dialect: sa.Dialect
     return int(matched), _ints(flagged)
 
 
-def _run_items(dbapi: Any, items: list[str], tables: dict[str, sa.Table],
-               dialect: sa.Dialect) -> Scan:
-    """Each item: ``links:LOW:HIGH`` (a range of the link pass) or a table name."""
+def _run_items(dbapi: Any, items: list[str], queue: WorkQueue | None,
+               tables: dict[str, sa.Table], dialect: sa.Dialect) -> Scan:
+    """Each item: ``links:LOW:HIGH`` (a range of the link pass) or a table name; all of
+    them, or those this process takes from ``queue`` (shared with the worker)."""
     out: Scan = {}
-    for item in items:
+    order = iter(range(len(items))) if queue is None else iter(queue.take, None)
+    for i in order:
+        item = items[i]
         if item.startswith(LINKS + ":"):
             _, low, high = item.split(":")
             out[item] = _scan_links(dbapi, int(low), int(high))
@@ -160,35 +168,29 @@ def _run_items(dbapi: Any, items: list[str], tables: dict[str, sa.Table],
     return out
 
 
-def _in_worker(url: sa.URL, items: list[str], tables: dict[str, sa.Table],
-               dialect: sa.Dialect) -> Scan:
+def _in_worker(url: sa.URL, items: list[str], queue: WorkQueue,
+               tables: dict[str, sa.Table], dialect: sa.Dialect) -> Scan:
     """The worker's scans, on a connection of its own made from the same URL."""
     engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
     try:
         raw = engine.raw_connection()
         try:
-            return _run_items(raw.driver_connection, items, tables, dialect)
+            return _run_items(raw.driver_connection, items, queue, tables, dialect)
         finally:
             raw.close()
     finally:
         engine.dispose()
 
 
-def _split(dbapi: Any, links: list[tuple[str, int]], names: list[str],
-           tables: dict[str, sa.Table]) -> tuple[list[str], list[str]]:
-    """(items for this process, items for the worker), balanced by estimated cost."""
+def _costliest_first(dbapi: Any, links: list[tuple[str, int]], names: list[str],
+                     tables: dict[str, sa.Table]) -> list[str]:
+    """All items, by estimated cost, highest first: taken in that order from the queue,
+    the big tables start at once and the small link ranges even out the end."""
     cost = {item: entries * _ENTRY_COST for item, entries in links}
     for name in names:
         rows = dbapi.execute(f"SELECT count(*) FROM {_q(name)}").fetchone()[0]
         cost[name] = rows * (_ROW_COST + _COLUMN_COST * len(tables[name].columns))
-    mine: list[str] = []
-    theirs: list[str] = []
-    load = [0.0, 0.0]
-    for item in sorted(cost, key=lambda k: -cost[k]):
-        side = 0 if load[0] <= load[1] else 1
-        (mine if side == 0 else theirs).append(item)
-        load[side] += cost[item]
-    return mine, theirs
+    return sorted(cost, key=lambda k: -cost[k])
 
 
 # ---- turning flagged entries into breaks (this process, SQLAlchemy connection) --------
@@ -296,19 +298,26 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     path = conn.engine.url.database
     parallel = (entries >= cv.PARALLEL_MIN_ENTRIES and path not in (None, "", ":memory:")
                 and hasattr(os, "fork"))
-    half = entries // 2 if parallel else entries  # the link pass in two ranges
-    links = [(f"{LINKS}:1:{half}", half), (f"{LINKS}:{half + 1}:{entries}", entries - half)]
-    items, theirs = [item for item, _ in links] + fast, list[str]()
+    parts = _LINK_PARTS if parallel else 1  # the link pass in ranges of seq
+    cuts = [entries * k // parts for k in range(parts + 1)]
+    links = [(f"{LINKS}:{cuts[k] + 1}:{cuts[k + 1]}", cuts[k + 1] - cuts[k])
+             for k in range(parts)]
+    items = [item for item, _ in links] + fast
+    queue, worker = None, cast(Callable[[], Scan], dict)
     if parallel:
-        items, theirs = _split(dbapi, links, fast, by_name)
-    worker: Callable[[], Scan] = (
-        in_child(lambda: _in_worker(conn.engine.url, theirs, by_name, conn.dialect))
-        if theirs else dict)
+        items = _costliest_first(dbapi, links, fast, by_name)
+        queue = WorkQueue(len(items))
+        worker = in_child(lambda: _in_worker(conn.engine.url, items, cast(WorkQueue, queue),
+                                             by_name, conn.dialect))
     try:
         numbering = _numbering(dbapi)  # (while the worker starts)
-        scans = _run_items(dbapi, items, by_name, conn.dialect) if numbering else {}
+        scans = _run_items(dbapi, items, queue, by_name, conn.dialect) if numbering else {}
+        if numbering is None and queue is not None:
+            queue.drain()  # the streaming pass takes over: the worker can stop
     finally:
         done = worker()  # always reaped
+        if queue is not None:
+            queue.close()
     if numbering is None:
         return None
     scans.update(done)

@@ -229,7 +229,7 @@ CASES: dict[str, tuple[Tamper, str, str]] = {  # tamper, first break's kind and 
     "entry-digest": (lambda db: _sql(db, f"UPDATE evidence_chain SET digest = {_flip('digest')} "
                                          "WHERE seq = 7"), "link", ""),
     "chain-reordered": (_swap_chain, "link", ""),
-    # the two processes check the links in two halves: tamper right at the seam
+    # the link pass runs in ranges (8 with two processes): tamper right at a seam
     "entry-prev-at-seam": (lambda db: _sql(db, f"UPDATE evidence_chain SET prev = {_flip('prev')} "
                                                "WHERE seq = (SELECT "
                                                "count(*) / 2 + 1 FROM evidence_chain)"),
