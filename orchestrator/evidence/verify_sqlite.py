@@ -312,9 +312,9 @@ def verify_sqlite(conn: sa.Connection, tables: list[sa.Table]) -> cv.VerifyRepor
     try:
         numbering = _numbering(dbapi)  # (while the worker starts)
         scans = _run_items(dbapi, items, queue, by_name, conn.dialect) if numbering else {}
-        if numbering is None and queue is not None:
-            queue.drain()  # the streaming pass takes over: the worker can stop
     finally:
+        if queue is not None:  # empty already, unless the streaming pass takes over or
+            queue.drain()      # this process failed (Ctrl-C): the worker stops early
         done = worker()  # always reaped
         if queue is not None:
             queue.close()

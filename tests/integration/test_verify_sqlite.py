@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -354,3 +355,40 @@ def test_migration_0004_leaves_a_renumbered_chain_for_verify(base_db: Path,
     stream, fast = _both(db)
     assert not fast.ok and fast.to_dict() == stream.to_dict()
     assert "gap" in {b.kind for b in fast.breaks}
+
+
+def test_ctrl_c_stops_the_worker_after_its_current_item(base_db: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch
+                                                       ) -> None:
+    """Interrupted, verify does not wait for the worker to finish every item: the queue
+    is drained, so the worker ends after the one it is on."""
+    from orchestrator.evidence import verify_sqlite
+
+    db = _copy(base_db, tmp_path)
+    done_log = tmp_path / "worker-items"
+    real_links, real_table = verify_sqlite._scan_links, verify_sqlite._scan_table
+
+    def slow(real: Any) -> Any:
+        def scan(*args: Any) -> Any:
+            time.sleep(0.3)
+            with done_log.open("a") as f:
+                f.write("item\n")
+            return real(*args)
+        return scan
+
+    def interrupted(dbapi: Any) -> Any:
+        time.sleep(0.1)  # the worker has taken its first item
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(chain_verify, "PARALLEL_MIN_ENTRIES", 0)
+    monkeypatch.setattr(verify_sqlite, "_scan_links", slow(real_links))
+    monkeypatch.setattr(verify_sqlite, "_scan_table", slow(real_table))
+    monkeypatch.setattr(verify_sqlite, "_numbering", interrupted)
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn, pytest.raises(KeyboardInterrupt):
+            verify_connection(conn)
+    finally:
+        engine.dispose()
+    done = done_log.read_text().splitlines() if done_log.exists() else []
+    assert len(done) <= 1  # of 8 link ranges + the tables (0: drained before it began)
