@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -89,6 +90,13 @@ def err_console() -> Console:
 
         _consoles["err"] = Console(stderr=True, highlight=False)
     return _consoles["err"]
+
+
+def working(label: str) -> AbstractContextManager[Any]:
+    """A spinner with ``label`` on stderr while long work runs — only on a terminal, so
+    logs and pipes stay clean; it disappears when the work is done."""
+    console = err_console()
+    return console.status(label) if console.is_terminal else nullcontext()
 
 
 def out_console() -> Console:

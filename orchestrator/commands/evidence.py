@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, out_console, print_json, state, working
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
@@ -72,8 +72,9 @@ def export(
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
-    result = export_bundle(app_state.store(), when, names, env, Path(out),
-                           _key_path(settings, key), operator())
+    with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
+        result = export_bundle(app_state.store(), when, names, env, Path(out),
+                               _key_path(settings, key), operator())
     doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
            "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
            "signer": result.fingerprint, "controls": result.controls}
@@ -108,8 +109,9 @@ def verify(
     if bundle:
         from orchestrator.evidence.bundle import verify_bundle
 
-        rep = verify_bundle(Path(bundle), fingerprint,
-                            Path(public_key) if public_key else None)
+        with working(f"verifying {bundle}…"):
+            rep = verify_bundle(Path(bundle), fingerprint,
+                                Path(public_key) if public_key else None)
         doc = {"ok": True, "bundle": str(rep.path), "files": rep.files, "period": rep.period,
                "runs": rep.runs, "signer": rep.fingerprint, "signer_pinned": rep.pinned,
                "chain_head": rep.chain_head}
@@ -131,7 +133,8 @@ def verify(
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
                              "copy chain.head_seq and head_hash from a bundle's manifest.json")
         anchor = (int(seq), digest)
-    report = verify_store(state(ctx).store(), anchor)
+    with working("verifying the evidence chain: every link, every record…"):
+        report = verify_store(state(ctx).store(), anchor)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
