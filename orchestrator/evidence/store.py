@@ -9,6 +9,7 @@ differs from the newest one shipped.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
@@ -104,8 +105,13 @@ class EvidenceStore:
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
         try:
-            if self._current_revisions() == schema_heads():
+            current = self._current_revisions()
+            if current == schema_heads():
                 return
+            if current:  # an existing database (a new one is created silently)
+                print(f"drill: upgrading the evidence database {redact_url(self.url)} to "
+                      "the current schema (once; a large chain takes a few seconds)…",
+                      file=sys.stderr, flush=True)
             from alembic import command
             from alembic.config import Config
 
