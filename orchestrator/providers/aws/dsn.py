@@ -14,22 +14,13 @@ import json
 from typing import Any
 
 from orchestrator.errors import ConfigError, ProviderError
+from orchestrator.netguard import is_loopback_host
 from orchestrator.providers.aws.context import AwsContext, aws_error
 
 
 def _is_loopback(hosts: str) -> bool:
     """Every host of a (possibly comma-separated) libpq host list is loopback or a socket."""
-    import ipaddress
-
-    for host in hosts.split(","):
-        if host == "localhost" or host.startswith("/"):
-            continue
-        try:
-            if not ipaddress.ip_address(host).is_loopback:
-                return False
-        except ValueError:  # a DNS name such as 127.attacker.example
-            return False
-    return True
+    return all(is_loopback_host(host, sockets=True) for host in hosts.split(","))
 
 
 def _secret(c: AwsContext, arn: str) -> dict[str, Any]:

@@ -3,7 +3,6 @@ the lab handle, target resolution, and waiting that honours aborts."""
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.errors import Aborted, LabError
+from orchestrator.netguard import is_loopback_host
 from orchestrator.providers.base import StepContext
 from orchestrator.providers.lab import procs
 from orchestrator.providers.lab.state import APP_DB, LabState, lab_dir, load
@@ -84,13 +84,7 @@ def check_loopback_dsn(dsn: str) -> str:
         raise LabError(f"invalid DSN: {exc}") from None
     for key in ("host", "hostaddr"):
         for value in str(params.get(key) or "").split(","):
-            if not value:
-                continue
-            try:
-                loopback = ipaddress.ip_address(value).is_loopback
-            except ValueError:
-                loopback = value == "localhost"
-            if not loopback:
+            if value and not is_loopback_host(value):
                 raise LabError(f"refusing to connect to {value}: the lab uses 127.0.0.0/8 only")
     return dsn
 
