@@ -80,6 +80,11 @@ def pk_string(values: Any) -> str:
     return ",".join(str(v) for v in values)
 
 
+def quote_ident(name: str) -> str:
+    """A table or column name as an SQL identifier (SQLite and PostgreSQL alike)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def run_column_name(table: str, columns: Sequence[str]) -> str | None:
     """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
     if table == "run":
@@ -162,7 +167,7 @@ def _sqlite_ts_fallback(v: Any) -> Any:
 
 #: Generated-code test for SQLAlchemy's SQLite timestamp text (26 characters, year ≥ 1000)
 #: and its one-to-one rewrite to the canonical form; anything else takes the slow path.
-_SQLITE_TS = "type(v) is str and len(v) == 26 and v[10] == ' ' and v[0] != '0'"
+_IS_SQLITE_TS = "type(v) is str and len(v) == 26 and v[10] == ' ' and v[0] != '0'"
 _ISO_TS = "v[:10] + 'T' + v[11:] + 'Z'"
 
 
@@ -272,7 +277,7 @@ def _compile_orjson(table: str, columns: Columns, dumps: Callable[[Any], bytes],
                          "(1e-4 <= v < 1e16 or -1e16 < v <= -1e-4 or v == 0) else F(G(v))")
         elif kind == "sqlite_ts":
             env[f"s{i}"] = _sqlite_ts_slow(conv)
-            lines.append(f" if v is not None:\n  if {_SQLITE_TS}: d[{k}] = {_ISO_TS}\n"
+            lines.append(f" if v is not None:\n  if {_IS_SQLITE_TS}: d[{k}] = {_ISO_TS}\n"
                          f"  else: d[{k}] = F(G(s{i}(v)))")
         elif kind == "bool01":
             lines.append(f" if v is not None:\n"
@@ -316,7 +321,7 @@ def _compile_portable(table: str, columns: Columns) -> Callable[[Any], bytes]:
             lines.append(f" if v is not None:\n  {fast}\n  else: a({k} + G(v))")
         elif kind == "sqlite_ts":
             env[f"s{i}"] = _sqlite_ts_slow(conv)
-            lines.append(f" if v is not None:\n  if {_SQLITE_TS}: a({k} + E({_ISO_TS}))\n"
+            lines.append(f" if v is not None:\n  if {_IS_SQLITE_TS}: a({k} + E({_ISO_TS}))\n"
                          f"  else: a({k} + G(s{i}(v)))")
         elif kind == "bool01":
             lines.append(f" if v is not None:\n"

@@ -187,7 +187,6 @@ def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]
     names = [c.name for c in table.columns]
     pk_idx = [names.index(c.name) for c in table.primary_key.columns]
     one = pk_idx[0] if len(pk_idx) == 1 else None
-    digest_of = canon if canon is not None else None
     sha256 = hashlib.sha256
     pop = latest.pop
     name = table.name
@@ -203,7 +202,7 @@ def _compare(report: VerifyReport, table: sa.Table, rows: Iterable[Sequence[Any]
             elif entry[1] == "delete":
                 report.breaks.append(Break(entry[0], name, pk, "changed",
                                            "record was deleted but is back"))
-            elif _digest_of(row, digest_of, names, sha256) != entry[2]:
+            elif _digest_of(row, canon, names, sha256) != entry[2]:
                 report.breaks.append(Break(entry[0], name, pk, "changed",
                                            "record was changed after it was chained"))
 
@@ -329,6 +328,12 @@ def _deleted(report: VerifyReport, latest: Latest) -> None:
                                            "record was deleted"))
 
 
+def _sort_breaks(report: VerifyReport) -> None:
+    """Breaks in chain order (the first named is the first broken); those without an
+    entry (unchained rows) last."""
+    report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))
+
+
 def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None,
                       method: str = "auto") -> VerifyReport:
     """Verify links and records; ``anchor`` is a chain head known from an export.
@@ -357,7 +362,7 @@ def verify_connection(conn: sa.Connection, anchor: tuple[int, str] | None = None
             report.breaks.append(Break(seq, CHAIN_TABLE, str(seq), "truncated",
                                        "the exported chain head is missing or different "
                                        "(entries removed from the end?)"))
-    report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table, b.pk))
+    _sort_breaks(report)
     return report
 
 
@@ -455,8 +460,7 @@ def start_verify_runs(conn: sa.Connection, run_ids: list[str], finding_ids: list
         for table, rows, canon in fetched:  # _compare leaves the records that are gone
             _compare(report, table, [rows], latest.get(table.name, {}), canon)
         _deleted(report, latest)
-        report.breaks.sort(key=lambda b: (b.seq if b.seq is not None else _LAST, b.table,
-                                          b.pk))
+        _sort_breaks(report)
         return report
 
     url = conn.engine.url

@@ -43,6 +43,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 
 from orchestrator.evidence import chain_verify as cv
+from orchestrator.evidence.canonical import quote_ident as _q
 from orchestrator.evidence.chain import CHAIN_TABLE, GENESIS, link_hash, row_canon
 from orchestrator.evidence.forked import WorkQueue, in_child
 
@@ -60,10 +61,6 @@ Scan = dict[str, Any]  # work item → its result (see _run_items)
 
 def _ints(text: str | None) -> list[int]:
     return [int(x) for x in text.split(",")] if text else []
-
-
-def _q(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _sql_capable(dbapi: Any, table: sa.Table, dialect: sa.Dialect) -> bool:

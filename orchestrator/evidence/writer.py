@@ -36,6 +36,9 @@ from orchestrator.evidence.canonical import (
     finished_run_error,
     run_column_name,
 )
+from orchestrator.evidence.canonical import (
+    quote_ident as _q,
+)
 from orchestrator.evidence.records import ColumnType, Record, columns, from_row
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
@@ -91,10 +94,6 @@ class _Table:
                                                              strict=True)})
         rec._snapshot = self.snapshot(rec)
         return rec
-
-
-def _q(name: str) -> str:
-    return f'"{name}"'
 
 
 def _canon_kind(t: ColumnType, postgres: bool) -> tuple[Kind, Callable[[Any], Any] | None]:
