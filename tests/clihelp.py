@@ -47,3 +47,23 @@ def run(cwd: Path, *args: str, timeout: float = 120) -> Result:
     proc = spawn(cwd, *args)
     out, err = proc.communicate(timeout=timeout)
     return Result(proc.returncode, out, err)
+
+
+def clear_drill_env(mp: pytest.MonkeyPatch) -> None:
+    """No DRILL_* setting of the caller leaks into a test project (the PG test DSN stays)."""
+    for key in list(os.environ):
+        if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
+            mp.delenv(key)
+
+
+def copy_sqlite(src: Path, dst: Path) -> Path:
+    """A copy of a SQLite database through its backup API (the source may be in WAL mode)."""
+    import sqlite3
+
+    source, target = sqlite3.connect(src), sqlite3.connect(dst)
+    try:
+        source.backup(target)
+    finally:
+        source.close()
+        target.close()
+    return dst

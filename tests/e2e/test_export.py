@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
+from tests.clihelp import clear_drill_env
 from tests.integration.test_evidence_chain import run_drill, write_definitions
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -34,15 +35,12 @@ def _cli(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    import os
 
     import time_machine
 
     root = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
-                mp.delenv(key)
+        clear_drill_env(mp)
         mp.chdir(root)
         write_definitions(root)
         with time_machine.travel(datetime(2026, 8, 14, 9, 30, tzinfo=UTC), tick=True):

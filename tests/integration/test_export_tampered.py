@@ -5,7 +5,6 @@ be turned into views."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.cli import main
+from tests.clihelp import clear_drill_env, copy_sqlite
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
     root = tmp_path_factory.mktemp("export-tampered")
     with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
-                mp.delenv(key)
+        clear_drill_env(mp)
         mp.chdir(root)
         mp.setenv("DRILL_DATABASE", f"sqlite:///{root}/.drill/evidence.db")
         write_definitions(root)
@@ -41,18 +39,10 @@ def workspace(request: pytest.FixtureRequest, base: Path, tmp_path: Path,
     """A copy of the base (database through SQLite's backup API, signing key) as cwd."""
     from orchestrator.evidence import export
 
-    for key in list(os.environ):
-        if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
-            monkeypatch.delenv(key)
+    clear_drill_env(monkeypatch)
     shutil.copytree(base / ".drill", tmp_path / ".drill",
                     ignore=shutil.ignore_patterns("evidence.db*", "lab"))
-    src = sqlite3.connect(base / ".drill" / "evidence.db")
-    dst = sqlite3.connect(tmp_path / ".drill" / "evidence.db")
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
+    copy_sqlite(base / ".drill" / "evidence.db", tmp_path / ".drill" / "evidence.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DRILL_DATABASE", f"sqlite:///{tmp_path}/.drill/evidence.db")
     if request.param == "forked":

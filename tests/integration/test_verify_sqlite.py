@@ -6,7 +6,6 @@ back, in one process and split over two."""
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 from orchestrator.evidence import chain_verify
 from orchestrator.evidence.chain import GENESIS, link_hash
 from orchestrator.evidence.chain_verify import VerifyReport, verify_connection
+from tests.clihelp import clear_drill_env, copy_sqlite
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,7 @@ def base_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("verify-sqlite")
     db = root / ".drill" / "evidence.db"
     with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("DRILL_") and key != "DRILL_TEST_PG_DSN":
-                mp.delenv(key)
+        clear_drill_env(mp)
         mp.chdir(root)
         mp.setenv("DRILL_DATABASE", f"sqlite:///{db}")
         write_definitions(root)
@@ -56,15 +54,7 @@ def base_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _copy(base: Path, tmp_path: Path) -> Path:
-    """A copy through SQLite's backup API (the base may be in WAL mode)."""
-    db = tmp_path / "evidence.db"
-    src, dst = sqlite3.connect(base), sqlite3.connect(db)
-    try:
-        src.backup(dst)
-    finally:
-        src.close()
-        dst.close()
-    return db
+    return copy_sqlite(base, tmp_path / "evidence.db")
 
 
 def _both(db: Path, anchor: tuple[int, str] | None = None) -> tuple[VerifyReport, ...]:
