@@ -14,7 +14,7 @@ from pathlib import Path
 from orchestrator.config import Settings
 from orchestrator.definitions.loader import DEFINITION_SUFFIXES, Definition, load_definition
 from orchestrator.definitions.models import DefinitionKind, Drill, Experiment, Runbook
-from orchestrator.errors import DefinitionError, NotFoundError, Problem
+from orchestrator.errors import DefinitionError, NotFoundError, Problem, UsageError
 
 _KIND_DIRS = {
     DefinitionKind.EXPERIMENT: "experiments",
@@ -128,8 +128,12 @@ class Catalog:
                 ) -> tuple[DefinitionKind, Definition, Path]:
         """An id or a file path → validated definition."""
         path = Path(ref)
-        if path.suffix in DEFINITION_SUFFIXES and path.exists():
+        if path.suffix in DEFINITION_SUFFIXES and (path.exists() or path.is_symlink()):
             kind, definition, _doc = load_definition(path)
+            if kinds and kind not in kinds:
+                raise UsageError(f"{ref} is {_article(kind)}, not "
+                                 + " or ".join(_article(k) for k in kinds),
+                                 "give a file of the kind this command takes")
             return kind, definition, path
         if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
             raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
@@ -182,6 +186,10 @@ class Catalog:
             except DefinitionError as exc:
                 problems.extend(exc.problems)
         return problems
+
+
+def _article(kind: DefinitionKind) -> str:
+    return ("an " if kind.value[0] in "aeiou" else "a ") + kind.value
 
 
 def definition_hash(path: Path) -> str:
