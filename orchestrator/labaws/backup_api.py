@@ -75,11 +75,17 @@ def _primary_arn() -> str:
 def _point(hub: Hub, b: dict[str, Any]) -> dict[str, Any]:
     created = datetime.fromisoformat(b["started_at"]).timestamp()
     ended = datetime.fromisoformat(b["ended_at"]).timestamp()
-    return {"RecoveryPointArn": point_arn(b["id"]), "BackupVaultName": VAULT,
-            "BackupVaultArn": f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{VAULT}",
-            "ResourceArn": _primary_arn(), "ResourceType": "RDS", "Status": "COMPLETED",
-            "CreationDate": created, "CompletionDate": ended,
-            "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/drill-lab-backup"}
+    return {
+        "RecoveryPointArn": point_arn(b["id"]),
+        "BackupVaultName": VAULT,
+        "BackupVaultArn": f"arn:aws:backup:{REGION}:{ACCOUNT}:backup-vault:{VAULT}",
+        "ResourceArn": _primary_arn(),
+        "ResourceType": "RDS",
+        "Status": "COMPLETED",
+        "CreationDate": created,
+        "CompletionDate": ended,
+        "IamRoleArn": f"arn:aws:iam::{ACCOUNT}:role/drill-lab-backup",
+    }
 
 
 def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
@@ -92,19 +98,30 @@ def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if entry is None:
         return 400, _error("ResourceNotFoundException", f"recovery point {arn} not found")
     if not ident:
-        return 400, _error("InvalidParameterValueException",
-                           "Metadata.DBInstanceIdentifier is required")
+        return 400, _error(
+            "InvalidParameterValueException", "Metadata.DBInstanceIdentifier is required"
+        )
     db = client(hub.url, "rds").create_db_instance(
-        DBInstanceIdentifier=ident, Engine="postgres", DBInstanceClass="db.t4g.medium",
-        AllocatedStorage=20, MasterUsername="drill", MasterUserPassword="not-used-by-the-lab",
-        AvailabilityZone=AZ_NAMES["use1-az1"])["DBInstance"]
+        DBInstanceIdentifier=ident,
+        Engine="postgres",
+        DBInstanceClass="db.t4g.medium",
+        AllocatedStorage=20,
+        MasterUsername="drill",
+        MasterUserPassword="not-used-by-the-lab",
+        AvailabilityZone=AZ_NAMES["use1-az1"],
+    )["DBInstance"]
     # the state of the backup's end: the archive is replayed just past it
     until = datetime.fromisoformat(entry["ended_at"]) + timedelta(milliseconds=1)
     restore_into(hub, ident, until.isoformat())
     job_id = str(uuid.uuid4())
-    JOBS[job_id] = {"RestoreJobId": job_id, "RecoveryPointArn": arn,
-                    "CreatedResourceArn": db["DBInstanceArn"], "ident": ident,
-                    "CreationDate": datetime.now().timestamp(), "ResourceType": "RDS"}
+    JOBS[job_id] = {
+        "RestoreJobId": job_id,
+        "RecoveryPointArn": arn,
+        "CreatedResourceArn": db["DBInstanceArn"],
+        "ident": ident,
+        "CreationDate": datetime.now().timestamp(),
+        "ResourceType": "RDS",
+    }
     return 200, {"RestoreJobId": job_id}
 
 

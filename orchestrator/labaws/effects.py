@@ -57,9 +57,16 @@ def _reboot(hub: Hub, call: Call) -> None:
 
         return st.primary != old and pg.alive(st.comp("db-endpoint").port or 0)
 
-    hub.begin(REGION, ident, Transition(
-        "rebooting", done, ("DRILL_FAILOVER_START", "DRILL_FAILOVER_DONE"),
-        then=lambda: _reprotect(hub)))
+    hub.begin(
+        REGION,
+        ident,
+        Transition(
+            "rebooting",
+            done,
+            ("DRILL_FAILOVER_START", "DRILL_FAILOVER_DONE"),
+            then=lambda: _reprotect(hub),
+        ),
+    )
 
 
 def _reprotect(hub: Hub) -> None:
@@ -77,8 +84,11 @@ def _promote(hub: Hub, call: Call) -> None:
 
         return not pg.query(st.comp("usw2").port or 0, "SELECT pg_is_in_recovery()")
 
-    hub.begin(DR_REGION, REPLICA_ID, Transition(
-        "modifying", done, ("DRILL_PROMOTE_START", "DRILL_PROMOTE_DONE")))
+    hub.begin(
+        DR_REGION,
+        REPLICA_ID,
+        Transition("modifying", done, ("DRILL_PROMOTE_START", "DRILL_PROMOTE_DONE")),
+    )
 
 
 def _create_replica(hub: Hub, call: Call) -> None:
@@ -105,7 +115,8 @@ def _restore_snapshot(hub: Hub, call: Call) -> None:
 
     ident = call.params.get("DBInstanceIdentifier") or ""
     snap = rds_backend(call.region).database_snapshots.get(
-        call.params.get("DBSnapshotIdentifier") or "")
+        call.params.get("DBSnapshotIdentifier") or ""
+    )
     when = snap.snapshot_create_time.isoformat() if snap is not None else None
     restore_into(hub, ident, when or "latest")
 
@@ -115,8 +126,10 @@ def restore_into(hub: Hub, ident: str, point_in_time: str) -> None:
     finished: dict[str, bool] = {}
 
     def work() -> None:
-        hub.lab("db.restore", {"source": "backup_vault", "new_instance": ident,
-                               "point_in_time": point_in_time})
+        hub.lab(
+            "db.restore",
+            {"source": "backup_vault", "new_instance": ident, "point_in_time": point_in_time},
+        )
         finished["ok"] = True
 
     hub.begin(REGION, ident, Transition("creating", lambda st: "ok" in finished))
@@ -127,8 +140,9 @@ def _delete(hub: Hub, call: Call) -> None:
     ident = call.params.get("DBInstanceIdentifier") or ""
     comp = hub.state().components.get(ident)
     if comp is not None and comp.role == "restored":
-        hub.background(f"removal of {ident}", lambda: hub.lab(
-            "db.delete_restored", {"new_instance": ident}))
+        hub.background(
+            f"removal of {ident}", lambda: hub.lab("db.delete_restored", {"new_instance": ident})
+        )
 
 
 # ---- Route53 ----------------------------------------------------------------------------
@@ -145,8 +159,9 @@ def _record(hub: Hub, call: Call) -> None:
         elif value in (dns_name(REPLICA_ID), REPLICA_ID):
             to = "dr_replica"
         else:
-            to = next((c.name for c in st.by_role("restored")
-                       if value in (dns_name(c.name), c.name)), "")
+            to = next(
+                (c.name for c in st.by_role("restored") if value in (dns_name(c.name), c.name)), ""
+            )
         if to:
             hub.lab("dns.point", {"record": "dns_record", "to": to})
         else:
@@ -200,8 +215,12 @@ def isolated_zones() -> tuple[set[str], bool]:
 
 def _subnets(ec2: Any) -> list[Any]:
     """The lab VPC's subnets (tagged at seeding; moto's default VPC has others)."""
-    return [s for by_az in ec2.subnets.values() for s in by_az.values()
-            if any(t["key"] == "drill:lab-az" for t in s.get_tags())]
+    return [
+        s
+        for by_az in ec2.subnets.values()
+        for s in by_az.values()
+        if any(t["key"] == "drill:lab-az" for t in s.get_tags())
+    ]
 
 
 EFFECTS = {

@@ -39,9 +39,13 @@ def aws_block(root: Path) -> dict[str, Any] | None:
     comp = (st.get("components") or {}).get(COMPONENT)
     if not comp or not _alive(comp.get("pid")) or ready != str(comp.get("pid")):
         return None
-    return {"endpoint_url": f"http://{comp.get('host', '127.0.0.1')}:{comp['port']}",
-            "terraform_state": str(root / "aws" / "terraform.tfstate"),
-            "region": REGION, "dr_region": DR_REGION, "_lab": st}
+    return {
+        "endpoint_url": f"http://{comp.get('host', '127.0.0.1')}:{comp['port']}",
+        "terraform_state": str(root / "aws" / "terraform.tfstate"),
+        "region": REGION,
+        "dr_region": DR_REGION,
+        "_lab": st,
+    }
 
 
 def environment(settings: Settings) -> EnvironmentConfig | None:
@@ -61,8 +65,10 @@ def environment(settings: Settings) -> EnvironmentConfig | None:
 
     ep = LabState.model_validate(block["_lab"]).endpoints()
     return EnvironmentConfig(
-        provider=ProviderKind.AWS, region=REGION, dr_region=DR_REGION,
+        provider=ProviderKind.AWS,
+        region=REGION,
+        dr_region=DR_REGION,
         endpoint_url=block["endpoint_url"],
         terraform=TerraformConfig(state=block["terraform_state"]),
-        probes=ProbesConfig(db=ep["db"], global_db=ep["global_db"], http=ep["app"],
-                            interval_s=0.1))
+        probes=ProbesConfig(db=ep["db"], global_db=ep["global_db"], http=ep["app"], interval_s=0.1),
+    )

@@ -58,12 +58,14 @@ class Hub:
         """Run one of the lab's own actions (the same code `--env lab` runs)."""
         from orchestrator.providers.lab.provider import LabProvider
 
-        ctx = StepContext(run_id="lab-aws", scenario_id="aws-api", mode="live",
-                          deadline_s=600, log=self.log)
+        ctx = StepContext(
+            run_id="lab-aws", scenario_id="aws-api", mode="live", deadline_s=600, log=self.log
+        )
         return LabProvider("lab", self.env, self.settings).execute(action, args, ctx)
 
-    def background(self, what: str, fn: Callable[[], Any],
-                   key: tuple[str, str] | None = None) -> Future[Any]:
+    def background(
+        self, what: str, fn: Callable[[], Any], key: tuple[str, str] | None = None
+    ) -> Future[Any]:
         def run() -> Any:
             try:
                 return fn()
@@ -95,8 +97,7 @@ class Hub:
             for key, _tr in done:
                 del self.transitions[key]
         for (region, ident), tr in done:
-            self.log(f"{ident}: {tr.status} → available "
-                     f"({time.monotonic() - tr.started:.2f}s)")
+            self.log(f"{ident}: {tr.status} → available ({time.monotonic() - tr.started:.2f}s)")
             if tr.events:
                 add_event(region, ident, tr.events[1])
             if tr.then is not None:

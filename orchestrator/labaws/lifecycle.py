@@ -38,10 +38,13 @@ def ensure(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     helpers.wait(root, c, timeout=90)
     block = aws_block(root)
     if block is None:
-        raise LabError("the lab's AWS API did not come up",
-                       f"see {root / 'logs' / (COMPONENT + '.log')}")
-    log(f"lab: AWS API (moto) on {block['endpoint_url']} in {time.monotonic() - t0:.1f}s; "
-        f"Terraform state {block['terraform_state']}; environment `lab-aws`")
+        raise LabError(
+            "the lab's AWS API did not come up", f"see {root / 'logs' / (COMPONENT + '.log')}"
+        )
+    log(
+        f"lab: AWS API (moto) on {block['endpoint_url']} in {time.monotonic() - t0:.1f}s; "
+        f"Terraform state {block['terraform_state']}; environment `lab-aws`"
+    )
     return _public(block)
 
 
@@ -57,8 +60,9 @@ def wait_ready(root: Any, c: Any, timeout: float) -> None:
         if procs.state(c.pid, c.start_ticks) == "dead":
             break
         time.sleep(0.05)
-    raise LabError(f"the lab's AWS API did not start: "
-                   f"{procs.tail(root / 'logs' / (c.name + '.log'))}")
+    raise LabError(
+        f"the lab's AWS API did not start: {procs.tail(root / 'logs' / (c.name + '.log'))}"
+    )
 
 
 def _public(block: dict[str, Any]) -> dict[str, Any]:

@@ -92,8 +92,9 @@ class LabMiddleware:
     def __init__(self, app: Callable[..., Iterable[bytes]], hub: Hub) -> None:
         self.app, self.hub = app, hub
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
-                 ) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         size = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(size) if size else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -105,13 +106,17 @@ class LabMiddleware:
         from orchestrator.labaws import backup_api
 
         if call.service == "backup" and call.operation in (
-                "ListRecoveryPointsByBackupVault", "StartRestoreJob", "DescribeRestoreJob"):
+            "ListRecoveryPointsByBackupVault",
+            "StartRestoreJob",
+            "DescribeRestoreJob",
+        ):
             code, doc = backup_api.handle(self.hub, call.operation, call.path, body)
             self._record(call, code)
             payload = json.dumps(doc).encode()
-            start_response(f"{code} {'OK' if code == 200 else 'Bad Request'}",
-                           [("Content-Type", "application/json"),
-                            ("Content-Length", str(len(payload)))])
+            start_response(
+                f"{code} {'OK' if code == 200 else 'Bad Request'}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
             return [payload]
         seen: dict[str, str] = {}
 
@@ -136,9 +141,17 @@ class LabMiddleware:
 
     def _record(self, call: Call, code: int) -> None:
         params = {k: v for k, v in call.params.items() if "Password" not in k}
-        self.hub.record({"at": time.time(), "service": call.service, "region": call.region,
-                         "operation": call.operation, "mutating": call.mutating,
-                         "status": code, "params": params})
+        self.hub.record(
+            {
+                "at": time.time(),
+                "service": call.service,
+                "region": call.region,
+                "operation": call.operation,
+                "mutating": call.mutating,
+                "status": code,
+                "params": params,
+            }
+        )
 
     def _quietly(self, what: str, fn: Callable[[], Any]) -> None:
         try:

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{HOST}:{args.port}"
     hub = Hub(state_dir, url, out / "calls.jsonl")
     app = LabMiddleware(DomainDispatcherApplication(create_backend_app), hub)
+
     class Quiet(MotoRequestHandler):
         def log_request(self, *_a: Any, **_kw: Any) -> None:
             """calls.jsonl has every request; the log keeps what the lab did."""
@@ -105,8 +106,11 @@ def _seed(hub: Any, out: Path) -> None:
     from orchestrator.labaws.sync import sync
 
     st = hub.state()
-    state = seed(hub.url, {"primary": st.comp("db-endpoint").port or 0,
-                           "replica": st.comp("usw2").port or 0}, lambda: sync(hub))
+    state = seed(
+        hub.url,
+        {"primary": st.comp("db-endpoint").port or 0, "replica": st.comp("usw2").port or 0},
+        lambda: sync(hub),
+    )
     write_state(out / "terraform.tfstate", state)
     (out / "calls.jsonl").write_text("")
     (out / "ready").write_text(str(os.getpid()))

@@ -31,14 +31,22 @@ LOOPBACK = "127.0.0.1"
 
 # RDS's own messages for the events drill's observer classifies
 EVENTS = {
-    "DRILL_FAILOVER_START": {"Categories": ["failover"],
-                             "Message": "Multi-AZ instance failover started."},
-    "DRILL_FAILOVER_DONE": {"Categories": ["failover"],
-                            "Message": "Multi-AZ instance failover completed."},
-    "DRILL_PROMOTE_START": {"Categories": ["read replica"],
-                            "Message": "Promoting read replica to a standalone instance."},
-    "DRILL_PROMOTE_DONE": {"Categories": ["read replica"],
-                           "Message": "Read replica promoted to a standalone instance."},
+    "DRILL_FAILOVER_START": {
+        "Categories": ["failover"],
+        "Message": "Multi-AZ instance failover started.",
+    },
+    "DRILL_FAILOVER_DONE": {
+        "Categories": ["failover"],
+        "Message": "Multi-AZ instance failover completed.",
+    },
+    "DRILL_PROMOTE_START": {
+        "Categories": ["read replica"],
+        "Message": "Promoting read replica to a standalone instance.",
+    },
+    "DRILL_PROMOTE_DONE": {
+        "Categories": ["read replica"],
+        "Message": "Read replica promoted to a standalone instance.",
+    },
     "DRILL_NOTHING": {"Categories": ["notification"], "Message": "Instance available."},
 }
 
@@ -155,7 +163,15 @@ def publish_lag(hub: Hub) -> None:
     except Exception:
         return  # primary unreachable: RDS publishes nothing either
     seconds = float(row.get("replay_lag_s") or 0.0)  # NULL: nothing to replay
-    client(hub.url, "cloudwatch", DR_REGION).put_metric_data(Namespace="AWS/RDS", MetricData=[{
-        "MetricName": "ReplicaLag", "Value": seconds, "Unit": "Seconds",
-        "Timestamp": datetime.now(UTC),
-        "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": REPLICA_ID}]}])
+    client(hub.url, "cloudwatch", DR_REGION).put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "ReplicaLag",
+                "Value": seconds,
+                "Unit": "Seconds",
+                "Timestamp": datetime.now(UTC),
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": REPLICA_ID}],
+            }
+        ],
+    )

@@ -62,8 +62,9 @@ def test_status_and_terraform_state(awslab: Path) -> None:
     assert primary["multi_az"] is True and ":us-east-1:" in primary["arn"]
     assert replica["replicate_source_db"] and ":us-west-2:" in replica["arn"]
     assert dbs["replica"]["provider"].endswith(".usw2")  # through a us-west-2 alias
-    zones = [i["attributes"]["availability_zone"] for r in by_type["aws_subnet"]
-             for i in r["instances"]]
+    zones = [
+        i["attributes"]["availability_zone"] for r in by_type["aws_subnet"] for i in r["instances"]
+    ]
     assert len(zones) == 2 == len(set(zones))  # one subnet per lab AZ
 
 
@@ -71,8 +72,9 @@ def test_inventory_resolves_every_role(awslab: Path) -> None:
     res = run(awslab, "inventory", "--env", "lab-aws", "--json")
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert {"primary_db", "dr_replica", "dns_record", "backup_vault", "alb",
-            "target_group"} <= set(doc["roles"])
+    assert {"primary_db", "dr_replica", "dns_record", "backup_vault", "alb", "target_group"} <= set(
+        doc["roles"]
+    )
     assert doc["drift_checked"] and doc["drift"] == []
 
 
@@ -100,10 +102,16 @@ print(json.dumps({"before": before["AvailabilityZone"], "after": after["Availabi
 
 def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
     first = status(awslab)
-    proc = subprocess.run([sys.executable, "-c", SCRIPT, first["aws"]["endpoint_url"]],
-                          capture_output=True, text=True, timeout=180, cwd=awslab,
-                          env=subprocess_env({"AWS_CONFIG_FILE": "/dev/null",
-                                              "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}))
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, first["aws"]["endpoint_url"]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=awslab,
+        env=subprocess_env(
+            {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        ),
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     after = status(awslab)
