@@ -128,7 +128,22 @@ class Catalog:
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
+            problems += _var_file_problems(sc.var_files, file, idx)
         return problems
+
+
+def _var_file_problems(var_files: list[str], file: str, idx: int) -> list[Problem]:
+    from orchestrator.engine.experiment_options import check_var_file
+    from orchestrator.errors import UsageError
+
+    problems: list[Problem] = []
+    for n, name in enumerate(var_files):
+        try:
+            check_var_file(Path(file).parent / name)
+        except (UsageError, DefinitionError) as exc:
+            problems.append(Problem(exc.message.replace("\n", " "), file, None,
+                                    f"scenarios[{idx}].var_files[{n}]"))
+    return problems
 
 
 def definition_hash(path: Path) -> str:
