@@ -39,19 +39,30 @@ class Entry:
     kind: DefinitionKind
     path: Path
     origin: str  # "local" | "bundled"
+    title: str = ""
+    id_line: int | None = None  # line of the top-level `id:` (None: the id is the file name)
 
 
-def _quick_id(path: Path, kind: DefinitionKind) -> str:
-    """The id without a full validation: runbook/drill `id:` field, else the file stem."""
-    if kind is DefinitionKind.EXPERIMENT:
-        return path.stem
+def _quick_entry(path: Path, kind: DefinitionKind, origin: str) -> Entry:
+    """Id and title without a full validation: the top-level ``id:`` (runbooks, drills;
+    an experiment's id is its file name) and ``title:`` lines. A file that cannot be
+    read still gets an entry (by file name): `validate`, or running it, says what is
+    wrong with it, and every other definition keeps working."""
+    from orchestrator.yamlguard import read_source
+
+    fields: dict[str, tuple[str, int]] = {}
     try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("id:"):
-                return line.split(":", 1)[1].strip().strip("'\"") or path.stem
-    except OSError:
+        for number, text in enumerate(read_source(path).splitlines(), 1):
+            key, sep, value = text.partition(":")
+            if sep and key in ("id", "title") and key not in fields:
+                fields[key] = (value.split(" #", 1)[0].strip().strip("'\""), number)
+    except DefinitionError:
         pass
-    return path.stem
+    title = fields["title"][0] if "title" in fields else ""
+    if kind is DefinitionKind.EXPERIMENT or not fields.get("id", ("",))[0]:
+        return Entry(path.stem, kind, path, origin, title)
+    ident, line = fields["id"]
+    return Entry(ident, kind, path, origin, title, line)
 
 
 class Catalog:
@@ -59,6 +70,7 @@ class Catalog:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._scanned: dict[DefinitionKind, list[Entry]] = {}
 
     def _dirs(self, kind: DefinitionKind) -> list[tuple[Path, str]]:
         name = _KIND_DIRS[kind]
@@ -68,22 +80,49 @@ class Catalog:
             local.append((bundled, "bundled"))
         return local
 
-    def entries(self, kind: DefinitionKind | None = None) -> list[Entry]:
-        seen: set[tuple[DefinitionKind, str]] = set()
-        out: list[Entry] = []
-        for k in [kind] if kind else list(DefinitionKind):
-            for directory, origin in self._dirs(k):
+    def _scan(self, kind: DefinitionKind) -> list[Entry]:
+        """Every definition file of ``kind``, in lookup order (shadowed ones included)."""
+        if kind not in self._scanned:
+            found: list[Entry] = []
+            for directory, origin in self._dirs(kind):
                 if not directory.is_dir():
                     continue
                 for path in sorted(directory.iterdir()):
-                    if path.suffix not in DEFINITION_SUFFIXES or path.name.startswith("."):
-                        continue
-                    entry = Entry(_quick_id(path, k), k, path, origin)
-                    if (k, entry.id) in seen:
-                        continue
+                    if path.suffix in DEFINITION_SUFFIXES and not path.name.startswith("."):
+                        found.append(_quick_entry(path, kind, origin))
+            self._scanned[kind] = found
+        return self._scanned[kind]
+
+    def entries(self, kind: DefinitionKind | None = None) -> list[Entry]:
+        """One entry per id and kind: the first found (local before bundled)."""
+        seen: set[tuple[DefinitionKind, str]] = set()
+        out: list[Entry] = []
+        for k in [kind] if kind else list(DefinitionKind):
+            for entry in self._scan(k):
+                if (k, entry.id) not in seen:
                     seen.add((k, entry.id))
                     out.append(entry)
         return out
+
+    def clashes(self, kind: DefinitionKind | None = None) -> list[list[Entry]]:
+        """Ids defined more than once in the same place (local, or bundled): ambiguous.
+        A local definition shadowing a bundled one with its id is not a clash."""
+        groups: dict[tuple[DefinitionKind, str, str], list[Entry]] = {}
+        for k in [kind] if kind else list(DefinitionKind):
+            for entry in self._scan(k):
+                groups.setdefault((k, entry.id, entry.origin), []).append(entry)
+        return [group for group in groups.values() if len(group) > 1]
+
+    def clash_problems(self, group: list[Entry]) -> list[Problem]:
+        """One located problem per file of a clash, each naming the others."""
+        problems = []
+        for entry in group:
+            others = ", ".join(str(e.path) for e in group if e is not entry)
+            problems.append(Problem(
+                f"{entry.kind.value} id {entry.id!r} is also defined in {others}: ids must be "
+                "unique (which one runs would depend on file names)",
+                str(entry.path), entry.id_line, "id" if entry.id_line else None))
+        return problems
 
     def resolve(self, ref: str, kinds: tuple[DefinitionKind, ...] | None = None
                 ) -> tuple[DefinitionKind, Definition, Path]:
@@ -98,6 +137,11 @@ class Catalog:
         for kind in wanted:
             for entry in self.entries(kind):
                 if entry.id == ref:
+                    for group in self.clashes(kind):
+                        if entry in group:
+                            raise DefinitionError(self.clash_problems(group),
+                                                  f"rename one of them; `drill run {ref}` "
+                                                  "refuses to guess")
                     k, definition, _doc = load_definition(entry.path)
                     return k, definition, entry.path
         known = sorted({e.id for e in self.entries() if e.kind in wanted})
@@ -117,14 +161,23 @@ class Catalog:
         return d, p
 
     def check_drill_refs(self, drill: Drill, file: str) -> list[Problem]:
-        """Every scenario of a drill names something that exists and is valid."""
+        """Every scenario of a drill names something that exists, unambiguously, and is
+        valid; each problem points at the scenario's line in the drill."""
+        from orchestrator.yamlsrc import load_file
+
+        try:
+            doc = load_file(Path(file))  # for line numbers; the drill itself was valid
+        except DefinitionError:
+            doc = None
         problems: list[Problem] = []
         for idx, sc in enumerate(drill.scenarios):
             kind = DefinitionKind.RUNBOOK if sc.runbook else DefinitionKind.EXPERIMENT
+            loc = ("scenarios", idx, kind.value)
             try:
                 self.resolve(sc.ref, (kind,))
             except NotFoundError as exc:
-                problems.append(Problem(f"{exc.message} ({exc.hint})", file, None,
+                line = doc.line_of(loc) if doc else None
+                problems.append(Problem(f"{exc.message} ({exc.hint})", file, line,
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
