@@ -101,8 +101,6 @@ def run(
         fail_fast=fail_fast, dry=dry, journal_path=journal_path, settings_path=chaos_settings)
     app_state = state(ctx)
     settings = app_state.settings()
-    if mode not in (None, "live", "isolated"):
-        raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
     db = app_state.db()

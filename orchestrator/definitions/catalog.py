@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config import Settings
 from orchestrator.definitions.loader import DEFINITION_SUFFIXES, Definition, load_definition
 from orchestrator.definitions.models import DefinitionKind, Drill, Experiment, Runbook
-from orchestrator.errors import DefinitionError, NotFoundError, Problem
+from orchestrator.errors import DefinitionError, NotFoundError, Problem, UsageError
 
 _KIND_DIRS = {
     DefinitionKind.EXPERIMENT: "experiments",
@@ -128,8 +129,12 @@ class Catalog:
                 ) -> tuple[DefinitionKind, Definition, Path]:
         """An id or a file path → validated definition."""
         path = Path(ref)
-        if path.suffix in DEFINITION_SUFFIXES and path.exists():
+        if path.suffix in DEFINITION_SUFFIXES and (path.exists() or path.is_symlink()):
             kind, definition, _doc = load_definition(path)
+            if kinds and kind not in kinds:
+                raise UsageError(f"{ref} is {_article(kind)}, not "
+                                 + " or ".join(_article(k) for k in kinds),
+                                 "give a file of the kind this command takes")
             return kind, definition, path
         if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
             raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
@@ -181,11 +186,11 @@ class Catalog:
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
-            problems += _var_file_problems(sc.var_files, file, idx)
+            problems += _var_file_problems(sc.var_files, file, idx, doc)
         return problems
 
 
-def _var_file_problems(var_files: list[str], file: str, idx: int) -> list[Problem]:
+def _var_file_problems(var_files: list[str], file: str, idx: int, doc: Any) -> list[Problem]:
     from orchestrator.engine.experiment_options import check_var_file
     from orchestrator.errors import UsageError
 
@@ -194,9 +199,15 @@ def _var_file_problems(var_files: list[str], file: str, idx: int) -> list[Proble
         try:
             check_var_file(Path(file).parent / name)
         except (UsageError, DefinitionError) as exc:
-            problems.append(Problem(exc.message.replace("\n", " "), file, None,
+            loc = ("scenarios", idx, "var_files", n)
+            problems.append(Problem(exc.message.replace("\n", " "), file,
+                                    doc.line_of(loc) if doc else None,
                                     f"scenarios[{idx}].var_files[{n}]"))
     return problems
+
+
+def _article(kind: DefinitionKind) -> str:
+    return ("an " if kind.value[0] in "aeiou" else "a ") + kind.value
 
 
 def definition_hash(path: Path) -> str:

@@ -24,7 +24,7 @@ from orchestrator.definitions.models import (
     Verification,
     runs_in,
 )
-from orchestrator.errors import DefinitionError, NotFoundError
+from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated mode does "
              "not run it")
@@ -127,6 +127,8 @@ def _merge(*layers: Objectives) -> Objectives:
 def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
                only: list[str] | None = None) -> RunPlan:
     """Load the target and everything it references; raise on any problem."""
+    if mode not in (None, "live", "isolated"):
+        raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     kind, definition, path = catalog.resolve(ref)
     hashes = {str(path): definition_hash(path)}
     default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
