@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config import Settings
 from orchestrator.definitions.loader import DEFINITION_SUFFIXES, Definition, load_definition
@@ -185,7 +186,24 @@ class Catalog:
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
+            problems += _var_file_problems(sc.var_files, file, idx, doc)
         return problems
+
+
+def _var_file_problems(var_files: list[str], file: str, idx: int, doc: Any) -> list[Problem]:
+    from orchestrator.engine.experiment_options import check_var_file
+    from orchestrator.errors import UsageError
+
+    problems: list[Problem] = []
+    for n, name in enumerate(var_files):
+        try:
+            check_var_file(Path(file).parent / name)
+        except (UsageError, DefinitionError) as exc:
+            loc = ("scenarios", idx, "var_files", n)
+            problems.append(Problem(exc.message.replace("\n", " "), file,
+                                    doc.line_of(loc) if doc else None,
+                                    f"scenarios[{idx}].var_files[{n}]"))
+    return problems
 
 
 def _article(kind: DefinitionKind) -> str:

@@ -40,6 +40,8 @@ class ScenarioPlan:
     runbook: Runbook | None = None
     experiment: Experiment | None = None
     path: Path | None = None
+    vars: dict[str, Any] = field(default_factory=dict)  # a drill's experiment scenario
+    var_files: list[Path] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -147,7 +149,8 @@ def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
                 exp, exp_path = catalog.experiment(sc.experiment)
                 scenarios.append(ScenarioPlan(
                     idx, sc.scenario_id, DefinitionKind.EXPERIMENT, sc.experiment,
-                    _merge(sc.objectives, definition.objectives), None, exp, exp_path))
+                    _merge(sc.objectives, definition.objectives), None, exp, exp_path,
+                    dict(sc.vars), [path.parent / f for f in sc.var_files]))
                 hashes[str(exp_path)] = definition_hash(exp_path)
         plan = RunPlan(definition.id, kind, definition.title,
                        RunMode(mode) if mode else definition.mode, definition.stop_policy,
