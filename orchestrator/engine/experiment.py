@@ -145,7 +145,9 @@ def _activity_target(activity: dict[str, Any]) -> str | None:
 
 
 def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
-                            scenario: ScenarioRun, reporter: Reporter) -> ExperimentOutcome:
+                            scenario: ScenarioRun, reporter: Reporter,
+                            source: str | None = None) -> ExperimentOutcome:
+    """Run ``doc`` (from the file ``source``: where recovery re-reads its secrets)."""
     from chaoslib.run import Runner, initialize_run_journal
     from chaoslib.types import Strategy
 
@@ -154,7 +156,7 @@ def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
     if doc.get("rollbacks"):
         pending = recorder.pending_rollback(
             scenario, "experiment rollbacks", ROLLBACK_KIND, ROLLBACK_KIND,
-            {"document": doc}, None)
+            {"document": doc, **({"source": source} if source else {})}, None)
     journal: dict[str, Any] = initialize_run_journal(doc)
     settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
     aborted: AbortSignal | None = None
