@@ -53,6 +53,14 @@ FAIL_MESSAGE = (
     f"postgresql://u:{SECRETS['at_dsn']}@127.0.0.1:1/x or "
     f"postgresql://u:{SECRETS['space_dsn']}@127.0.0.1:1/x"
 )
+STEADY = """steady-state-hypothesis:
+  title: the filesystem is there
+  probes:
+    - type: probe
+      name: root-exists
+      tolerance: true
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+"""
 FREE_TEXT = (
     f"token={SECRETS['free_token']} password={SECRETS['free_password']} "
     f"Authorization: Bearer {SECRETS['bearer']}"
@@ -67,14 +75,7 @@ secrets:
     from_env: {{type: env, key: APP_REF_SECRET}}
 configuration:
   db_dsn: "postgresql://app:{SECRETS["cfg_dsn"]}@127.0.0.1:1/app"
-steady-state-hypothesis:
-  title: the filesystem is there
-  probes:
-    - type: probe
-      name: root-exists
-      tolerance: true
-      provider: {{type: python, module: os.path, func: exists, arguments: {{path: /}}}}
-method:
+{STEADY}method:
   - type: probe
     name: dump-env
     provider: {{type: process, path: env}}
@@ -175,14 +176,7 @@ CRASH_EXPERIMENT = """title: a rollback that needs a secret
 description: recovery after SIGKILL must play it with the real value
 configuration:
   db_password: {password}
-steady-state-hypothesis:
-  title: ok
-  probes:
-    - type: probe
-      name: root-exists
-      tolerance: true
-      provider: {{type: python, module: os.path, func: exists, arguments: {{path: /}}}}
-method:
+{steady}method:
   - type: action
     name: inject-marker
     provider: {{type: python, module: tests.faults, func: touch, arguments: {{path: "{marker}"}}}}
@@ -207,7 +201,11 @@ def test_recovery_after_a_crash_plays_rollbacks_with_their_secrets(workdir: Path
     password = "RollbackS3cretVal"
     marker = workdir / "marker"
     (workdir / "marker.key").write_text(password)
-    exp = write(workdir, "exp.yaml", CRASH_EXPERIMENT.format(password=password, marker=marker))
+    exp = write(
+        workdir,
+        "exp.yaml",
+        CRASH_EXPERIMENT.format(password=password, marker=marker, steady=STEADY),
+    )
     proc = spawn(workdir, "run", str(exp), "--json")
     end = time.monotonic() + 60
     while not marker.exists():
