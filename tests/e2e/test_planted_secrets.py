@@ -129,9 +129,12 @@ def test_planted_secrets_never_stored_or_exported(workdir: Path) -> None:
     exp = write(workdir, "exp.yaml", EXPERIMENT)
     rb = write(workdir, "runbooks/planted.yaml", RUNBOOK)
     outputs: list[str] = []
-    for target in (exp, rb):
-        code, out, err = _drill(workdir, "run", str(target), "--env", "lab", "--json")
-        assert code == 1, err  # both fail on purpose: errors carry secrets too
+    journal = workdir / "journal.json"  # chaos's --journal-path: a file drill writes too
+    # the experiment's failing action is recorded with its error (chaos semantics: the
+    # run still succeeds); the runbook's failing step fails the run and makes a finding
+    for target, extra, want in ((exp, ("--journal-path", str(journal)), 0), (rb, (), 1)):
+        code, out, err = _drill(workdir, "run", str(target), "--env", "lab", "--json", *extra)
+        assert code == want, err
         outputs += [out, err]
         run_id = json.loads(out)["run_id"]
         for cmd in (
@@ -161,9 +164,12 @@ def test_planted_secrets_never_stored_or_exported(workdir: Path) -> None:
     finally:
         shown.close()
     assert b"AWS_SECRET_ACCESS_KEY=***" in contents and b"AKIATESTPLANTED" in contents
+    assert b"postgresql+psycopg://:***@127.0.0.1:1/x" in db_text  # the error was recorded
     assert _leaks(db_text) == [] and _leaks(contents) == []
     raw = b"".join(p.read_bytes() for p in (workdir / ".drill").rglob("*") if p.is_file())
     assert _leaks(raw) == [], "a secret is in a file under .drill/"
+    assert b"AWS_SESSION_TOKEN=***" in journal.read_bytes()
+    assert _leaks(journal.read_bytes()) == [], "a secret is in the --journal-path file"
     assert _leaks("\n".join(outputs).encode()) == [], "a secret was printed"
     with zipfile.ZipFile(bundle) as zf:
         members = {name: zf.read(name) for name in zf.namelist()}
