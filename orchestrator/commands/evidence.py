@@ -131,7 +131,7 @@ def verify(
             err_console().print("note: the signer is not pinned; pass --fingerprint to check "
                                 "who signed it")
         return
-    from orchestrator.evidence.verify import verify as verify_db
+    from orchestrator.evidence.verify import verify_db
 
     anchor = None
     if head:
@@ -140,13 +140,8 @@ def verify(
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
                              "copy journal.head (seq, hash) from a bundle's manifest.json")
         anchor = (int(seq), digest)
-    db = state(ctx).db()
-    conn = db.connect()
-    try:
-        with working("verifying the evidence journal: every event, every record…"):
-            report = verify_db(conn, db.is_postgres, anchor)
-    finally:
-        conn.close()
+    with working("verifying the evidence journal: every event, every record…"):
+        report = verify_db(state(ctx).db(), anchor)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:

@@ -39,8 +39,9 @@ class Break:
     detail: str
 
     def describe(self) -> str:
-        where = f"event #{self.seq} ({self.kind}" if self.seq is not None else "no event ("
-        return f"{where}{f', run {self.run}' if self.run else ''}) {self.record}: {self.detail}"
+        where = f"event #{self.seq}, {self.kind}" if self.seq is not None else "no event"
+        run = f", run {self.run}" if self.run else ""
+        return f"{self.record} ({where}{run}): {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"seq": self.seq, "kind": self.kind, "run": self.run, "record": self.record,
@@ -173,7 +174,8 @@ def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_has
         detail = "its bytes or its hash were changed (the hash does not recompute)"
     else:
         detail = "the index columns (kind, run, pk) differ from the event's bytes"
-    return Break(seq if type(seq) is int else None, str(kind), run, f"{kind} {pk}", detail)
+    return Break(seq if type(seq) is int else None, str(kind), run,
+                 f"{str(kind).rpartition('.')[0] or kind} {pk}", detail)
 
 
 def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
@@ -277,3 +279,12 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
                                        "removed from the end?)"))
     report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
     return report
+
+
+def verify_db(db: Any, anchor: tuple[int, str] | None = None) -> Report:
+    """:func:`verify` on a new connection of an :class:`~orchestrator.evidence.writer.EvidenceDB`."""
+    conn = db.connect()
+    try:
+        return verify(conn, db.is_postgres, anchor)
+    finally:
+        conn.close()
