@@ -84,9 +84,10 @@ def fingerprint_of_pem(pem: str) -> str:
     try:
         pub = serialization.load_pem_public_key(pem.encode())
     except ValueError as exc:
-        raise EvidenceTampered(f"the public key is unreadable: {exc}") from None
+        raise EvidenceTampered(f"signer.pub.pem: the public key is unreadable: {exc}"
+                               ) from None
     if not isinstance(pub, Ed25519PublicKey):
-        raise EvidenceTampered("the public key is not an Ed25519 key")
+        raise EvidenceTampered("signer.pub.pem: the public key is not an Ed25519 key")
     return fingerprint(pub)
 
 
@@ -102,5 +103,6 @@ def verify_signature(pem: str, data: bytes, signature: bytes) -> str:
     try:
         pub.verify(signature, data)
     except InvalidSignature:
-        raise EvidenceTampered("the signature of SHA256SUMS is invalid") from None
+        raise EvidenceTampered("SHA256SUMS.sig is not a signature of SHA256SUMS by "
+                               "signer.pub.pem") from None
     return fp
