@@ -18,6 +18,7 @@ rows. Bundles carry the signed head; ``--head SEQ:HASH`` checks it is still ther
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -125,22 +126,29 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
                            (start - 1,)).fetchone()
         prev = str(row[0]) if row else ""
     expected = start
-    link, prefix = journal.link, journal.prefix
     wanted = set(scope.runs) if scope else None
     loose = set(scope.findings) if scope else set()
     last_in_scope = 0
     sql = (f"SELECT seq, prev, hash, event, kind, run_id, pk FROM {journal.TABLE} "
            f"WHERE seq >= {ph} ORDER BY seq")
+    sha256, prefix, data_of = hashlib.sha256, journal.prefix, journal.data_of
     for batch in _batches(conn, postgres, sql, (start,)):
         for seq, stored_prev, stored_hash, ev, kind, run, pk in batch:
-            if type(ev) is not bytes:
-                ev = ev.encode() if isinstance(ev, str) else bytes(ev)
-            if seq != expected or stored_prev != prev or link(stored_prev, ev) != stored_hash \
-                    or not ev.startswith(prefix(kind, run, pk)):
-                report.breaks.append(_link_break(seq, expected, prev, stored_prev, stored_hash,
-                                                 ev, kind, run, pk))
-            expected, prev = (seq + 1 if type(seq) is int else expected), stored_hash
-            table = kind.rpartition(".")[0]
+            try:  # a value of another type (SQLite stores anything) is a break, not a crash
+                if type(ev) is not bytes:
+                    ev = ev.encode() if isinstance(ev, str) else bytes(ev)
+                # journal.link and the prefix check, inlined: this runs once per event
+                bad = seq != expected or stored_prev != prev or sha256(
+                    stored_prev.encode() + b"\n" + ev).hexdigest() != stored_hash \
+                    or not ev.startswith(prefix(kind, run, pk))
+                table = kind.rpartition(".")[0]
+            except (TypeError, AttributeError, ValueError):
+                bad, table, ev = True, "", ev if type(ev) is bytes else b""
+                kind, pk = str(kind), str(pk)
+            if bad:
+                report.breaks.append(_link_break(seq, expected, prev, str(stored_prev),
+                                                 str(stored_hash), ev, kind, run, pk))
+            expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
             if wanted is not None and scope is not None:
                 if run in wanted or (table == "finding" and pk in loose):
                     last_in_scope = seq
@@ -150,7 +158,7 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
                     table = ""
                 scope.events.append((seq, stored_prev, stored_hash, ev))
             if table and table != journal.TABLE:
-                latest[table][pk] = (seq, kind, run, journal.data_of(ev))
+                latest[table][pk] = (seq, kind, run, data_of(ev))
     if scope is not None:  # the bundle's range ends with the last event in scope
         cut = next((i for i, e in enumerate(scope.events) if e[0] > last_in_scope),
                    len(scope.events))
@@ -282,7 +290,8 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
 
 
 def verify_db(db: Any, anchor: tuple[int, str] | None = None) -> Report:
-    """:func:`verify` on a new connection of an :class:`~orchestrator.evidence.writer.EvidenceDB`."""
+    """:func:`verify` on a new connection of ``db`` (an
+    :class:`~orchestrator.evidence.writer.EvidenceDB`)."""
     conn = db.connect()
     try:
         return verify(conn, db.is_postgres, anchor)

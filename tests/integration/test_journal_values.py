@@ -165,3 +165,33 @@ def test_export_renders_reports_in_a_child_process_identically(
         assert b.read("report.pdf").startswith(b"%PDF-")
         html = b.read("report.html")
         assert html.startswith(b"<!DOCTYPE html>") and a.read("report.html")[:300] == html[:300]
+
+
+def test_export_and_its_bundle_on_either_backend(drill_db: str, workdir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The export's snapshot and scoped verify on SQLite and PostgreSQL; the key is
+    created on first use, and the bundle's events are the database's own."""
+    from orchestrator.cli import main
+    from tests.integration.test_evidence_chain import run_drill
+
+    doc = run_drill(workdir)
+    year = datetime.now(UTC).year
+    capsys.readouterr()
+    assert main(["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31",
+                 "--out", "b.zip"]) == 0
+    assert "created the signing key" in capsys.readouterr().err
+    assert (workdir / ".drill" / "keys" / "evidence-ed25519.pem").is_file()
+    assert main(["evidence", "verify", "b.zip"]) == 0
+    with zipfile.ZipFile("b.zip") as zf:
+        lines = zf.read("journal/events.jsonl").decode().splitlines()
+        run_doc = json.loads(zf.read(f"journals/{doc['run_id']}.json"))
+    engine = sa.create_engine(drill_db)
+    try:
+        with engine.connect() as conn:
+            stored = {int(r[0]): bytes(r[1]) for r in conn.exec_driver_sql(
+                "SELECT seq, event FROM journal")}
+    finally:
+        engine.dispose()
+    assert len(lines) == len(stored)
+    assert all(stored[e["seq"]] == e["event"].encode() for e in map(json.loads, lines))
+    assert [e["seq"] for e in run_doc["events"]] == sorted(stored)
