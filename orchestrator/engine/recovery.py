@@ -15,6 +15,7 @@ from typing import Any
 from orchestrator.config import Settings
 from orchestrator.engine.calls import CallTimeout, call_with_deadline
 from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
+from orchestrator.engine.experiment_journal import rollback_failed
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.recorder import Recorder
 from orchestrator.errors import DrillError
@@ -35,8 +36,8 @@ def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | Non
     args = dict(pending.args or {})
     try:
         if pending.kind == ROLLBACK_KIND:
-            runs = run_rollback_activities(args["document"])
-            failed = [r for r in runs if r.get("status") != "succeeded"]
+            runs = run_rollback_activities(args["document"], args)
+            failed = [r for r in runs if rollback_failed(r)]
             output: Any = {"rollbacks": len(runs)}
             if failed:
                 raise DrillError(f"{len(failed)} experiment rollback(s) failed")

@@ -122,7 +122,7 @@ def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
     import zipfile
 
     day = quarterly["started_at"][:10]
-    res, doc = drill_json(labdir, "evidence", "export", "--from", day, "--to", day, "--env",
+    _res, doc = drill_json(labdir, "evidence", "export", "--from", day, "--to", day, "--env",
                           "lab", "--framework", "soc2", "--framework", "pci", "--out",
                           str(tmp_path / "q.zip"))
     assert doc["controls"]["soc2:A1.3"] is True and doc["controls"]["pci:12.10.2"] is True
