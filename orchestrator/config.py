@@ -266,6 +266,9 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
         if not isinstance(doc.data, dict):
             raise DefinitionError([doc.problem("drill.yaml must be a mapping")])
     data, blame = _apply_env_overrides(dict(doc.data), environ)
+    from orchestrator.secrets import remember_from
+
+    remember_from(data)  # DSN passwords etc.: masked wherever they show up later
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
