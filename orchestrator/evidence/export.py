@@ -9,7 +9,6 @@ to a temporary name first, so a failed export never leaves a half bundle behind.
 
 from __future__ import annotations
 
-import os
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -169,18 +168,17 @@ def _export_bundle(store: Any, period: Period, frameworks: list[str], env: str |
                   for p, b in sorted(files.items())],
     }
     raw = sign_manifest(manifest, key)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    from orchestrator.outpaths import write_output
+
+    def write_zip(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             zf.writestr(zipfile.ZipInfo(MANIFEST, _FIXED_TIME), raw)
             for path, content in sorted(files.items()):
                 info = zipfile.ZipInfo(path, _FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_output(out, "--out", write_zip)  # a regular file only, never half written
     return ExportResult(out, len(data.runs), len(data.findings), [MANIFEST, *sorted(files)],
                         {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
                         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
