@@ -31,9 +31,7 @@ def report(
 
     fmt = "html" if html else "pdf"
     path = check_output(Path(out or f"report-{run_id}.{fmt}"), "--out")  # before any work
-    store = state(ctx).store()
-    with store.engine.connect() as conn:
-        data = build_report_data(conn, None, None, [], operator(), run_id=run_id)
+    data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
     content = renderer(fmt).render(data)
     write_output(path, "--out", lambda tmp: tmp.write_bytes(content))
     err_console().print(f"wrote {path}")
