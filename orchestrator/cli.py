@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "plan": ("run", "plan", False),
     "abort": ("run", "abort", False),
     "ack": ("run", "ack", False),
+    "recover": ("recover", "recover", False),
     "list": ("defs", "list_cmd", False),
     "validate": ("defs", "validate", False),
     "runs": ("runs", "app", True),

@@ -61,7 +61,7 @@ def run(
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
-    db = app_state.db()
+    db = app_state.db(warn=False)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
@@ -141,7 +141,7 @@ def abort(
             os.kill(run_row.pid, signal.SIGTERM)
             signalled = f" (sent SIGTERM to pid {run_row.pid})"
         except ProcessLookupError:
-            signalled = " (its process is gone; the next drill command recovers it)"
+            signalled = " (its process is gone: `drill recover` plays its rollbacks)"
     err_console().print(f"abort requested for {run_id}{signalled}; rollbacks will run")
 
 
