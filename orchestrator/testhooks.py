@@ -6,14 +6,15 @@ lab call :func:`crashpoint` at each boundary that matters (before and after ever
 step, inside every rollback, at each stage of ``lab up``, during recovery), and the
 crash-test suite names one of them:
 
-    DRILL_TEST_CRASH_AT="POINT[=ACTION]"
+    DRILL_TEST_CRASH_AT="POINT[@N][=ACTION]"
 
 ``POINT`` is an :mod:`fnmatch` pattern over the point names (``step:az-loss:3:end``,
 ``rollback:db.reprotect:start``, ``lab:build:servers``…); ``ACTION`` is ``kill``
 (SIGKILL, the default: nothing of drill runs afterwards), ``int`` / ``term`` (the
 signal, handled as an operator's Ctrl-C or ``kill`` would be) or ``raise`` (an
-exception that is not drill's own, as a bug would raise). The hook fires once per
-process and says so on stderr first, so a test can tell that its point was reached.
+exception that is not drill's own, as a bug would raise); ``@N`` picks the Nth time a
+matching point is reached (default: the first). The hook fires once per process and
+says so on stderr first, so a test can tell that its point was reached.
 Unset — always, outside tests — it costs one dictionary lookup.
 """
 
@@ -26,6 +27,7 @@ from fnmatch import fnmatchcase
 
 ENV = "DRILL_TEST_CRASH_AT"
 _fired: list[str] = []
+_hits: list[str] = []
 
 
 class InjectedFault(RuntimeError):
@@ -37,8 +39,12 @@ def crashpoint(name: str) -> None:
     spec = os.environ.get(ENV)
     if not spec or _fired:
         return
-    pattern, _, action = spec.partition("=")
+    where, _, action = spec.partition("=")
+    pattern, _, nth = where.partition("@")
     if not fnmatchcase(name, pattern):
+        return
+    _hits.append(name)
+    if len(_hits) < int(nth or 1):
         return
     _fired.append(name)
     action = action or "kill"

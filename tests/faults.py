@@ -44,3 +44,15 @@ def pause(seconds: float = 30.0) -> bool:
 
 def exists(path: str) -> bool:
     return Path(path).exists()
+
+
+def fill(path: str) -> bool:
+    """Fill the file system holding ``path`` (a real "disk full": ENOSPC)."""
+    chunk = b"\0" * 65536
+    try:
+        with open(path, "ab") as fh:
+            while True:
+                fh.write(chunk)
+                fh.flush()
+    except OSError:
+        return True

@@ -26,6 +26,7 @@ class AppState:
     _store: EvidenceStore | None = None
     _db: EvidenceDB | None = None
     _warned: bool = field(default=False)
+    store_checked: bool = field(default=False)  # the store was found sound
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -34,15 +35,18 @@ class AppState:
             self._settings = load_settings(self.config)
         return self._settings
 
-    def db(self, warn: bool = True) -> EvidenceDB:
+    def db(self, warn: bool = True, write: bool = False) -> EvidenceDB:
         """The evidence database for the run engine (DB-API, no ORM: fast to start).
 
-        Opening it migrates the schema when needed. It never plays rollbacks — that
-        changes environments, which only `drill recover`, `drill run` and the scheduler
-        service may do — but says on stderr when a run awaits recovery."""
+        Opening it checks the store (damaged; for a writer also read-only or full:
+        exit 2 before anything runs) and migrates the schema when needed. It never
+        plays rollbacks — that changes environments, which only `drill recover`,
+        `drill run` and the scheduler service may do — but says on stderr when a run
+        awaits recovery."""
         if self._db is None:
             from orchestrator.evidence.writer import EvidenceDB
 
+            self.check_store(write)
             self._db = EvidenceDB.open(self.settings().database_url())
         if warn and not self._warned:
             self._warned = True
@@ -56,8 +60,40 @@ class AppState:
         if self._store is None:
             from orchestrator.evidence.store import EvidenceStore
 
+            self.check_store(False)
             self._store = EvidenceStore(self.settings().database_url())
         return self._store
+
+    def check_store(self, write: bool) -> None:
+        """Store faults as one clear line (commands/storecheck.py), once per process."""
+        if not self.store_checked:
+            from orchestrator.commands.storecheck import check_store
+
+            check_store(self.settings().database_url(), write)
+            self.store_checked = True
+
+    def warn_orphans_lightly(self) -> None:
+        """For read commands that never open the store (list, validate, plan, inventory,
+        lab status): the same one-line warning, from an existing store only, and never a
+        reason to fail."""
+        if self._warned or self._db is not None:
+            return
+        try:
+            from orchestrator.commands.storecheck import sqlite_file
+            from orchestrator.evidence.writer import EvidenceDB
+
+            url = self.settings().database_url()
+            path = sqlite_file(url)
+            if path is not None and not path.exists():
+                return
+            db = EvidenceDB(url)
+            try:
+                self._warned = True
+                self._warn_orphans(db)
+            finally:
+                db.close()
+        except Exception:  # a warning must never break a read command
+            return
 
     def _warn_orphans(self, db: EvidenceDB) -> None:
         from orchestrator.engine.recovery import awaiting_recovery

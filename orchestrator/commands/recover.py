@@ -37,7 +37,7 @@ def recover(
     settings = app_state.settings()
     if env is not None:
         settings.environment(env)  # an unknown name is a usage error, before anything
-    db = app_state.db(warn=False)
+    db = app_state.db(warn=False, write=True)
     stop = AbortState()
     with abort_on_signals(stop), shielded(stop):
         runs = recover_all(

@@ -61,7 +61,7 @@ def run(
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
-    db = app_state.db(warn=False)  # the engine recovers this environment itself
+    db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
@@ -131,7 +131,7 @@ def abort(
     """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
     from orchestrator.engine.ack import running_run
 
-    db = state(ctx).db()
+    db = state(ctx).db(write=True)
     run_row = running_run(db, run_id, "abort")
     run_row.abort_requested = True
     db.write(run_row)

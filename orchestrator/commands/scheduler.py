@@ -95,7 +95,7 @@ def _recover_on_start(app_state: Any) -> None:
     log = logging.getLogger("drill.scheduler")
     stop = AbortState()
     with abort_on_signals(stop), shielded(stop):
-        for run in recover_all(app_state.settings(), app_state.db(warn=False),
+        for run in recover_all(app_state.settings(), app_state.db(warn=False, write=True),
                                app_state.provider_for, log.warning, lambda: stop.requested):
             log.warning("recovered run %s on %s: %s", run.id, run.env, run.status)
 

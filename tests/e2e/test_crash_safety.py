@@ -83,19 +83,23 @@ def test_read_commands_warn_and_never_play_rollbacks(workdir: Path) -> None:
     marker = workdir / "marker"
     run_id = killed_run(workdir, marker)
     assert marker.exists()
+    rb = str(workdir / "runbooks" / "hold.yaml")
     for args in (
         ["runs", "list"],
         ["runs", "show", run_id],
         ["status"],
         ["findings", "list"],
         ["evidence", "verify"],
+        ["report", run_id, "--html", "--out", "r.html"],
         ["list"],
+        ["validate", rb],
+        ["plan", rb],
+        ["lab", "status"],
     ):
         res = drill(workdir, *args)
         assert res.code == 0, (args, res.err)
-        if args != ["list"]:  # `list` does not open the evidence store at all
-            warnings = [ln for ln in res.err.splitlines() if "awaits recovery" in ln]
-            assert len(warnings) == 1 and run_id in warnings[0], (args, res.err)
+        warnings = [ln for ln in res.err.splitlines() if "awaits recovery" in ln]
+        assert len(warnings) == 1 and run_id in warnings[0], (args, res.err)
         assert marker.exists() and plays(marker) == 0, f"{args} played a rollback"
     assert runs(workdir)[0]["status"] == "running"
 
