@@ -41,6 +41,8 @@ class ProbesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     db: str | None = Field(None, description="libpq DSN or Secrets Manager ARN")
+    global_db: str | None = Field(None, description="DSN through the global DNS record "
+                                  "(defaults to db)")
     http: str | None = None
     interval_s: float | None = Field(None, gt=0)
 
@@ -203,4 +205,10 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
     settings.base_dir = (path.parent if path else Path.cwd()).resolve()
     settings.source = str(path) if path else None
     settings.environments.setdefault("lab", EnvironmentConfig(provider=ProviderKind.LAB))
+    if "lab-aws" not in settings.environments:  # while `drill lab up --aws` runs
+        from orchestrator.labaws.env import environment
+
+        lab_aws = environment(settings)
+        if lab_aws is not None:
+            settings.environments["lab-aws"] = lab_aws
     return settings

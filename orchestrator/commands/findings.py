@@ -73,7 +73,8 @@ def list_cmd(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """One finding with its corrective action."""
@@ -89,7 +90,8 @@ def show(
 @app.command("assign")
 def assign(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     owner: Annotated[str, typer.Option(help="who carries out the corrective action")],
     due: Annotated[str | None, typer.Option(help="due date, YYYY-MM-DD")] = None,
 ) -> None:
@@ -114,7 +116,8 @@ def assign(
 @app.command("close")
 def close(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     resolution: Annotated[str, typer.Option(help="what was done about it")],
 ) -> None:
     """Close a finding with its resolution."""

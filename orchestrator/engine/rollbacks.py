@@ -90,10 +90,11 @@ def _act(
     pending: StepRun, args: dict[str, Any], provider: Provider | None, ctx: StepContext
 ) -> Any:
     from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
+    from orchestrator.engine.experiment_journal import rollback_failed
 
     if pending.kind == ROLLBACK_KIND:
-        runs = run_rollback_activities(args["document"])
-        failed = [r for r in runs if r.get("status") != "succeeded"]
+        runs = run_rollback_activities(args["document"], args)
+        failed = [r for r in runs if rollback_failed(r)]
         if failed:
             raise DrillError(f"{len(failed)} experiment rollback(s) failed")
         return {"rollbacks": len(runs)}

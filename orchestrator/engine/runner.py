@@ -17,7 +17,7 @@ import secrets as _secrets
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +32,8 @@ from orchestrator.definitions.models import (
 )
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
+from orchestrator.engine.experiment_journal import Verdict
+from orchestrator.engine.experiment_options import ExperimentOptions
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
@@ -88,6 +90,7 @@ class RunOptions:
     schedule_id: str | None = None
     gameday_id: str | None = None
     ack_timeout_s: float | None = None
+    experiment: ExperimentOptions = field(default_factory=ExperimentOptions)
 
 
 @dataclass
@@ -280,7 +283,7 @@ class RunEngine:
         try:
             with unshielded(self.abort):
                 if sc.kind is DefinitionKind.EXPERIMENT:
-                    status, error, rollback_ok = self._run_experiment(sc, row)
+                    status, error, rollback_ok = self._run_experiment(sc, row, opts)
                 else:
                     observer = self._observer(sc)
                     try:
@@ -499,18 +502,25 @@ class RunEngine:
                              f"acknowledge with `drill ack {self.recorder.run.id}`")
         return {"acknowledged_by": by, "via": "drill ack"}
 
-    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun
+    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun, opts: RunOptions
                         ) -> tuple[RunStatus, str | None, bool]:
+        """Run it through chaoslib; chaos's journal status decides drill's (DESIGN 13)."""
         assert sc.experiment is not None and self.recorder is not None
         doc = prepare_document(sc.experiment.document, self._chaos_config())
-        out = run_experiment_scenario(doc, self.recorder, row, self.reporter)
-        ok = out.status == "completed"
-        detail = out.error or (None if ok else f"experiment {out.status}")
-        status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
-        if out.status == "interrupted":
-            self.abort.request("experiment interrupted (SIGTERM)")
+        eopts = opts.experiment
+        if sc.vars or sc.var_files:  # the drill's values first; the command line wins
+            eopts = replace(eopts, var={**sc.vars, **eopts.var},
+                            var_files=[*sc.var_files, *eopts.var_files])
+        out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
+                                      self.abort)
+        reading = out.reading
+        if reading.verdict is Verdict.ABORTED:
+            self.abort.request(out.error or reading.reason or "experiment interrupted")
             raise AbortSignal(self.abort.reason or "interrupted")
-        return status, detail, out.rollbacks_ok
+        if reading.verdict is Verdict.SUCCEEDED:
+            return RunStatus.SUCCEEDED, None, out.rollbacks_ok
+        # the finding (_finish_scenario) names the deviating probe or the steady state
+        return RunStatus.FAILED, reading.reason, out.rollbacks_ok
 
     def _play_rollbacks(self, row: ScenarioRun, ctx: StepContext) -> bool:
         """Play this scenario's pending rollbacks, newest first. True if all succeeded.

@@ -49,7 +49,7 @@ def check(st: LabState) -> list[Issue]:
             issues.append(Issue(f"{c.name}: a {c.role} instance left behind", "cleanup"))
         elif proc == "stopped":
             issues.append(Issue(f"{c.name} is stopped (SIGSTOP)", "resume"))
-        elif proc == "dead" and c.kind != "postgres":
+        elif proc == "dead" and c.kind != "postgres" and c.desired != "down":
             issues.append(Issue(f"{c.name} is not running", "restart"))
     if st.isolated:
         issues.append(Issue(f"still marked isolated: {', '.join(st.isolated)}", "resume"))
@@ -125,7 +125,7 @@ def repair(lab: Any, st: LabState, issues: list[Issue], log: Any) -> None:
         log("lab: resumed every stopped component; nothing is isolated any more")
     if "restart" in fixes:
         dead = [c for c in st.components.values() if c.kind != "postgres"
-                and c.role not in ("restored", "clone")
+                and c.role not in ("restored", "clone") and c.desired != "down"
                 and procs.state(c.pid, c.start_ticks) == "dead"]
         for c in dead:
             helpers.start(st, lab.root, c)

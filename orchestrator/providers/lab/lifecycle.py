@@ -69,7 +69,7 @@ def _remove_data(root: Path) -> None:
         if (root / sub).is_dir():
             for data in (root / sub).iterdir():
                 pg.stop_owner(data)
-    for sub in ("pg", "vault", "restored", "state.json", "controller.ready"):
+    for sub in ("pg", "vault", "restored", "state.json", "controller.ready", "aws"):
         path = root / sub
         if path.is_symlink():
             target = path.resolve()
@@ -269,10 +269,12 @@ def lab_reset(settings: Settings, env: EnvironmentConfig | None = None,
 
 def status(settings: Settings) -> dict[str, Any]:
     """The ``drill lab status --json`` document (DESIGN section 6, a Contract)."""
+    from orchestrator.labaws.lifecycle import status_block
+
     st = load(lab_dir(settings.state_path()))
     if st is None:
         return {"running": False, "components": [],
-                "endpoints": {"db": None, "global_db": None, "app": None}}
+                "endpoints": {"db": None, "global_db": None, "app": None}, "aws": None}
     comps = []
     for c in st.components.values():
         proc = procs.state(c.pid, c.start_ticks)
@@ -283,4 +285,4 @@ def status(settings: Settings) -> dict[str, Any]:
     return {"running": is_running(st), "components": comps, "endpoints": st.endpoints(),
             "primary": st.primary, "standby": st.standby, "isolated": list(st.isolated),
             "global_target": st.global_target, "detection_delay_s": st.detection_delay_s,
-            "servers_run_as": st.run_as}
+            "servers_run_as": st.run_as, "aws": status_block(lab_dir(settings.state_path()))}
