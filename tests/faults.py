@@ -56,3 +56,11 @@ def fill(path: str) -> bool:
                 fh.flush()
     except OSError:
         return True
+
+
+def remove_with_key(path: str, password: str) -> bool:
+    """A rollback that needs a secret: it only undoes the fault given the right one
+    (the file ``PATH.key`` holds it) — so a test sees that recovery had the real value."""
+    if password != Path(path + ".key").read_text():
+        raise RuntimeError("wrong password for the rollback")
+    return remove(path)

@@ -37,6 +37,7 @@ from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal, AbortState, shielded
 from orchestrator.evidence.enums import StepPhase, StepStatus
 from orchestrator.evidence.records import ScenarioRun, StepRun
+from orchestrator.secrets import redact_bytes
 
 ROLLBACK_KIND = "experiment-rollbacks"
 
@@ -210,7 +211,9 @@ def run_experiment_scenario(
     reporter: Reporter,
     opts: ExperimentOptions | None = None,
     abort: AbortState | None = None,
+    source: str | None = None,
 ) -> ExperimentOutcome:
+    """Run ``doc`` (from the file ``source``: where recovery re-reads its secrets)."""
     from chaoslib.control import load_global_controls
     from chaoslib.exceptions import InterruptExecution
     from chaoslib.run import Runner, initialize_run_journal
@@ -235,7 +238,11 @@ def run_experiment_scenario(
             "experiment rollbacks",
             ROLLBACK_KIND,
             ROLLBACK_KIND,
-            {"document": {**doc, "dry": opts.dry.value if opts.dry else None}, **vars_},
+            {
+                "document": {**doc, "dry": opts.dry.value if opts.dry else None},
+                **vars_,
+                **({"source": source} if source else {}),
+            },
             None,
         )
     journal: dict[str, Any] = initialize_run_journal(doc)
@@ -298,7 +305,9 @@ def run_experiment_scenario(
             },
             None if rollbacks_ok else f"experiment rollback(s) failed: {', '.join(failed)}",
         )
-    content = json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode()
+    # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
+    # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
+    content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())
     recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
     if opts.journal_path is not None:
         opts.journal_path.write_bytes(content)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from orchestrator.engine.calls import CallTimeout, call_with_deadline
@@ -65,7 +66,7 @@ def play_rollback(
     pending.started_at = utcnow()
     best_effort(f"the start of rollback {pending.name!r}", lambda: recorder.save(pending))
     point = f"rollback:{pending.action or pending.kind}"
-    args = dict(pending.args or {})
+    args = _with_secrets(recorder.rollback_args(pending))
     try:
         crashpoint(f"{point}:start")
         output = _act(pending, args, provider, ctx)
@@ -84,6 +85,25 @@ def play_rollback(
         lambda: recorder.step_finished(pending, StepStatus.SUCCEEDED, output),
     )
     return True, None
+
+
+def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
+    """A rollback's args with the secrets redaction took out of the stored copy put back
+    from its definition file (named in ``source``) — after a crash this process never
+    saw them. What cannot be matched stays masked, and the rollback says so if it fails."""
+    from orchestrator.secrets import find_restorable, is_redacted
+
+    source = args.get("source")
+    if not isinstance(source, str) or not is_redacted(args):
+        return args
+    from orchestrator.yamlsrc import load_file
+
+    try:
+        definition = load_file(Path(source)).data
+    except DrillError:
+        return args
+    return {k: find_restorable(v, definition) if k in ("document", "activity") else v
+            for k, v in args.items()}
 
 
 def _act(
