@@ -21,6 +21,7 @@ of the same user re-protect while ours runs (the servers run as another user).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import tempfile
@@ -32,7 +33,9 @@ import pytest
 
 from tests.clihelp import Result, run, spawn
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow]
+pytestmark = [pytest.mark.lab, pytest.mark.slow,
+              pytest.mark.skipif(not os.environ.get("DRILL_CRASH_SUITE"),
+                                 reason="set DRILL_CRASH_SUITE=1 to run the crash-test suite")]
 
 HOOK = "DRILL_TEST_CRASH_AT"
 SCENARIOS = ["az-loss", "rds-failover", "region-promotion", "backup-restore"]
