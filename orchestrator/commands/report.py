@@ -28,9 +28,7 @@ def report(
     if html == pdf:
         raise UsageError("choose one of --html or --pdf")
     fmt = "html" if html else "pdf"
-    store = state(ctx).store()
-    with store.engine.connect() as conn:
-        data = build_report_data(conn, None, None, [], operator(), run_id=run_id)
+    data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
     path = Path(out or f"report-{run_id}.{fmt}")
     path.write_bytes(renderer(fmt).render(data))
     err_console().print(f"wrote {path}")

@@ -124,12 +124,14 @@ def _event_handler(
             self.open: dict[str, StepRun] = {}
             self.phase = StepPhase.PRECONDITION
             self.rollbacks_started = False
+            self.journal: dict[str, Any] | None = None
             self.shielded_before = False
             self.drill_handlers = {
                 sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
             }
 
         def started(self, experiment: Any, journal: Any) -> None:
+            self.journal = journal  # kept: drill closes it if it stops the run
             for sig, handler in self.drill_handlers.items():
                 if callable(handler):
                     signal.signal(sig, handler)
@@ -216,7 +218,8 @@ def run_experiment_scenario(
     """Run ``doc`` (from the file ``source``: where recovery re-reads its secrets)."""
     from chaoslib.control import load_global_controls
     from chaoslib.exceptions import InterruptExecution
-    from chaoslib.run import Runner, initialize_run_journal
+    from chaoslib.experiment import run_experiment
+    from chaoslib.run import initialize_run_journal
     from chaoslib.types import Dry, Schedule, Strategy
 
     opts = opts or ExperimentOptions()
@@ -245,7 +248,6 @@ def run_experiment_scenario(
             },
             None,
         )
-    journal: dict[str, Any] = initialize_run_journal(doc)
     started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
@@ -253,20 +255,22 @@ def run_experiment_scenario(
     schedule = Schedule(
         continuous_hypothesis_frequency=opts.hypothesis_frequency, fail_fast=opts.fail_fast
     )
-    try:
-        with Runner(Strategy.from_string(hypothesis), schedule) as runner:
-            runner.register_event_handler(handler)
-            journal = runner.run(
-                doc, settings, experiment_vars=(config_vars, secret_vars), journal=journal
-            )
+    try:  # exactly what `chaos run` calls, with drill's event handler
+        journal: dict[str, Any] = run_experiment(
+            doc, settings, experiment_vars=(config_vars, secret_vars),
+            strategy=Strategy.from_string(hypothesis), schedule=schedule,
+            event_handlers=[handler])
     except AbortSignal as exc:
         aborted = exc
+        journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except InterruptExecution as exc:  # SIGTERM in the instant before `started`
         error = str(exc)
+        journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except Exception as exc:  # chaoslib failing outside an activity
         error = f"{exc.__class__.__name__}: {exc}"
+        journal = handler.journal or initialize_run_journal(doc)
         journal["status"] = "failed"
     if opts.dry is not None:
         journal.setdefault("experiment", {})["dry"] = opts.dry.value

@@ -203,6 +203,16 @@ def build_options(
     )
 
 
+def inject_env_files(var_files: list[Path]) -> None:
+    """Put .env var files into the environment now, as ``chaos run`` does before it
+    validates the experiment (an ``env`` secret or configuration may need them)."""
+    env_files = [str(p) for p in var_files if p.suffix not in (".yaml", ".yml", ".json")]
+    if env_files:
+        from chaoslib import merge_vars
+
+        merge_vars({}, env_files)
+
+
 def resolve_runtime(
     opts: ExperimentOptions, settings: dict[str, Any], experiment: dict[str, Any]
 ) -> tuple[str, str]:
