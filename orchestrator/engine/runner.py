@@ -520,8 +520,12 @@ class RunEngine:
         from orchestrator.secrets import remember_from
 
         remember_from(eopts.var)  # a --var secret is masked wherever it shows up
-        out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
-                                      self.abort, str(sc.path.resolve()) if sc.path else None)
+        from orchestrator.engine.experiment_options import aws_environment
+
+        with aws_environment(self.env):  # chaosaws activities reach this env's endpoint
+            out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
+                                          self.abort,
+                                          str(sc.path.resolve()) if sc.path else None)
         reading = out.reading
         if reading.verdict is Verdict.ABORTED:
             self.abort.request(out.error or reading.reason or "experiment interrupted")
