@@ -49,6 +49,11 @@ def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | Non
             if provider is None:
                 raise DrillError("no provider to run the rollback with")
             action = pending.action or ""
+            why = provider.skip_reason(action, args)
+            if why:  # as its step was: nothing it could undo ran
+                recorder.step_finished(pending, StepStatus.SKIPPED, {"skipped": True,
+                                                                      "reason": why})
+                return True, None
             output = call_with_deadline(lambda: provider.execute(action, args, ctx),
                                         ROLLBACK_TIMEOUT_S, lambda: None)
     except (DrillError, CallTimeout, Exception) as exc:
