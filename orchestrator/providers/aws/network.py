@@ -197,6 +197,8 @@ def plan_restore(c: AwsContext, scope: str, args: dict[str, Any],
         return [call("fis", c.region, "StopExperiment", id=args["experiment_id"])]
     calls = [call("ec2", c.region, "DescribeNetworkAcls", False,
                   Filters=f"tag:{SCOPE_TAG}={scope}")]
+    if scope == "link":  # only ever an FIS experiment: without one there is nothing
+        return calls
     subnets = _subnets(c, subnets_of or scope)
     calls += [call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s.id,
                    NetworkAclId="<its original ACL>") for s in subnets]
