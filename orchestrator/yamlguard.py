@@ -57,6 +57,12 @@ def _kind_of(mode: int) -> str:
 def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     """The text of ``path``: a regular file of at most ``limit`` bytes, valid UTF-8,
     printable. Raises DefinitionError naming the file (and the line, for bad bytes)."""
+    return decode_source(read_regular(path, limit), str(path))
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file (symlinks followed) of at most
+    ``limit`` bytes; opened without blocking, so a FIFO cannot hang drill."""
     file = str(path)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
@@ -68,9 +74,8 @@ def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise _fail(
-                f"not a regular file ({_kind_of(mode)}): drill reads regular files only", file
-            )
+            raise _fail(f"not a regular file ({_kind_of(mode)}): drill reads regular "
+                        "files only", file)
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
@@ -78,12 +83,9 @@ def read_source(path: Path, limit: int = MAX_FILE_BYTES) -> str:
     finally:
         os.close(fd)
     if len(data) > limit:
-        raise _fail(
-            f"file larger than {limit // 1024} KiB: drill does not read it "
-            "(a definition is a few kB)",
-            file,
-        )
-    return decode_source(data, file)
+        size = f"{limit // 1024 // 1024} MiB" if limit >= 1024 * 1024 else f"{limit // 1024} KiB"
+        raise _fail(f"file larger than {size}: drill does not read it", file)
+    return data
 
 
 def decode_source(data: bytes, file: str) -> str:

@@ -66,6 +66,8 @@ def validate(
     for f in files:
         try:
             _kind, definition, _doc = load_definition(f, strict=True)
+            for warning in getattr(definition, "warnings", None) or []:
+                err_console().print(f"drill: warning: {warning}", markup=False)
             if isinstance(definition, Drill):
                 ref_problems = catalog.check_drill_refs(definition, str(f))
                 if ref_problems:

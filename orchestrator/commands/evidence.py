@@ -35,7 +35,7 @@ def keygen(
                       f".drill/{DEFAULT_KEY})")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing key")] = False,
 ) -> None:
-    """Create the Ed25519 key that signs export manifests (kept out of DB and bundles)."""
+    """Create the Ed25519 key that signs export bundles (kept out of DB and bundles)."""
     from orchestrator.evidence.signing import generate_key
 
     path = _key_path(state(ctx).settings(), out)
@@ -65,16 +65,25 @@ def export(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
+    from orchestrator.outpaths import check_output
 
     app_state = state(ctx)
     settings = app_state.settings()
     when = parse_period(period, date_from, date_to)
+    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
+    key_path = _key_path(settings, key)
+    if not key_path.exists() and key is None:
+        from orchestrator.evidence.signing import generate_key
+
+        _pub, fp = generate_key(key_path)
+        err_console().print(f"drill: created the signing key {key_path} ({fp}); keep it "
+                            "secret and back it up: it is who signed your bundles")
     with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(app_state.store(), when, names, env, Path(out),
-                               _key_path(settings, key), operator())
+        result = export_bundle(app_state.db(), when, names, env, Path(out), key_path,
+                               operator())
     doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
            "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
            "signer": result.fingerprint, "controls": result.controls}
@@ -118,32 +127,32 @@ def verify(
         if as_json:
             print_json(doc)
             return
-        out_console().print(f"bundle OK: {rep.files} files match the manifest signed by "
-                            f"{rep.fingerprint}")
+        out_console().print(f"bundle OK: {rep.files} files match SHA256SUMS signed by "
+                            f"{rep.fingerprint}; the journal chain recomputes")
         if not rep.pinned:
             err_console().print("note: the signer is not pinned; pass --fingerprint to check "
                                 "who signed it")
         return
-    from orchestrator.evidence.chain_verify import verify_store
+    from orchestrator.evidence.verify import verify_db
 
     anchor = None
     if head:
         seq, _, digest = head.partition(":")
         if not seq.isdigit() or len(digest) != 64:
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
-                             "copy chain.head_seq and head_hash from a bundle's manifest.json")
+                             "copy journal.head (seq, hash) from a bundle's manifest.json")
         anchor = (int(seq), digest)
-    with working("verifying the evidence chain: every link, every record…"):
-        report = verify_store(state(ctx).store(), anchor)
+    with working("verifying the evidence journal: every event, every record…"):
+        report = verify_db(state(ctx).db(), anchor)
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        out_console().print(f"evidence chain OK: {report.entries} entries, {report.records} "
+        out_console().print(f"evidence journal OK: {report.events} events, {report.records} "
                             f"records, head #{report.head_seq} {report.head_hash[:16]}…")
     if not report.ok and report.first is not None:
         more = len(report.breaks) - 1
         raise EvidenceTampered(
-            f"evidence chain broken at {report.first.describe()}"
+            f"evidence journal broken at {report.first.describe()}"
             + (f" (and {more} more problem(s))" if more else ""),
             "the database was changed outside drill; restore it from a backup and compare, "
             "or keep it as is and hand auditors this report")

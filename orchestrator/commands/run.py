@@ -88,7 +88,7 @@ def run(
           --var db_instance=prod-db --journal-path journal.json
     """
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.engine.experiment_options import build_options
+    from orchestrator.engine.experiment_options import build_options, inject_env_files
     from orchestrator.engine.plan import build_plan
     from orchestrator.engine.results import run_document
     from orchestrator.engine.runner import RunEngine, RunOptions
@@ -99,6 +99,7 @@ def run(
         var, var_file, control_file, rollback_strategy=rollback_strategy,
         hypothesis_strategy=hypothesis_strategy, hypothesis_frequency=hypothesis_frequency,
         fail_fast=fail_fast, dry=dry, journal_path=journal_path, settings_path=chaos_settings)
+    inject_env_files(experiment_opts.var_files)
     app_state = state(ctx)
     settings = app_state.settings()
     env_name, env_cfg = settings.environment(env)

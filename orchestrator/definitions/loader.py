@@ -8,12 +8,14 @@ chaoslib's own validation says.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from orchestrator.definitions.models import (
+    ID_PATTERN,
     DefinitionKind,
     Drill,
     Experiment,
@@ -135,6 +137,10 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
         raise DefinitionError([_locate_chaos_error(doc, str(exc))]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
+    if "id" in data and not (isinstance(data["id"], str) and re.match(ID_PATTERN, data["id"])):
+        raise DefinitionError([doc.problem(
+            f"id {data['id']!r} must be lowercase letters, digits and '-' (it names files "
+            "in evidence bundles: no '/', '..' or spaces)", ("id",))])
     exp_id = str(data.get("id") or path.stem)
     return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
 
@@ -156,7 +162,9 @@ def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
     for loc, act in places:  # then by a value chaoslib quotes (provider type, module…)
         if any(f"'{v}'" in message for v in _scalars(act)):
             return doc.problem(message, loc)
-    return doc.problem(message)
+    from orchestrator.definitions.experiment_check import failing_place
+
+    return doc.problem(message, failing_place(data, message) or ())
 
 
 def _scalars(value: Any) -> list[str]:
@@ -219,9 +227,23 @@ def load_definition(path: Path, strict: bool = False
     ``strict`` (``drill validate``) always uses the line-tracking YAML 1.2 parser, which
     also refuses duplicate keys; otherwise a valid experiment is read as ``chaos`` reads it.
     """
-    fast = None if strict else _plain_experiment(path)
-    if fast is not None:
+    fast = _plain_experiment(path)  # chaos's own reading, when chaos accepts the file
+    if fast is not None and not strict:
         return fast
+    try:
+        return _load_strict(path)
+    except DefinitionError as exc:
+        if fast is None:
+            raise
+        from orchestrator.definitions.experiment_check import strict_reading_warnings
+
+        definition = fast[1]
+        assert isinstance(definition, Experiment)
+        definition.warnings = strict_reading_warnings(exc.problems)
+        return fast
+
+
+def _load_strict(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise DefinitionError([doc.problem("a definition must be a mapping")])

@@ -217,3 +217,5 @@ class Experiment(BaseModel):
     id: str
     title: str
     document: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="drill validate's "
+                                "objections that chaos does not share (see experiment_check)")

@@ -37,6 +37,7 @@ from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal, AbortState, shielded
 from orchestrator.evidence.enums import StepPhase, StepStatus
 from orchestrator.evidence.records import ScenarioRun, StepRun
+from orchestrator.secrets import redact_bytes
 
 ROLLBACK_KIND = "experiment-rollbacks"
 
@@ -123,12 +124,14 @@ def _event_handler(
             self.open: dict[str, StepRun] = {}
             self.phase = StepPhase.PRECONDITION
             self.rollbacks_started = False
+            self.journal: dict[str, Any] | None = None
             self.shielded_before = False
             self.drill_handlers = {
                 sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
             }
 
         def started(self, experiment: Any, journal: Any) -> None:
+            self.journal = journal  # kept: drill closes it if it stops the run
             for sig, handler in self.drill_handlers.items():
                 if callable(handler):
                     signal.signal(sig, handler)
@@ -210,10 +213,13 @@ def run_experiment_scenario(
     reporter: Reporter,
     opts: ExperimentOptions | None = None,
     abort: AbortState | None = None,
+    source: str | None = None,
 ) -> ExperimentOutcome:
+    """Run ``doc`` (from the file ``source``: where recovery re-reads its secrets)."""
     from chaoslib.control import load_global_controls
     from chaoslib.exceptions import InterruptExecution
-    from chaoslib.run import Runner, initialize_run_journal
+    from chaoslib.experiment import run_experiment
+    from chaoslib.run import initialize_run_journal
     from chaoslib.types import Dry, Schedule, Strategy
 
     opts = opts or ExperimentOptions()
@@ -235,10 +241,13 @@ def run_experiment_scenario(
             "experiment rollbacks",
             ROLLBACK_KIND,
             ROLLBACK_KIND,
-            {"document": {**doc, "dry": opts.dry.value if opts.dry else None}, **vars_},
+            {
+                "document": {**doc, "dry": opts.dry.value if opts.dry else None},
+                **vars_,
+                **({"source": source} if source else {}),
+            },
             None,
         )
-    journal: dict[str, Any] = initialize_run_journal(doc)
     started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
@@ -246,20 +255,22 @@ def run_experiment_scenario(
     schedule = Schedule(
         continuous_hypothesis_frequency=opts.hypothesis_frequency, fail_fast=opts.fail_fast
     )
-    try:
-        with Runner(Strategy.from_string(hypothesis), schedule) as runner:
-            runner.register_event_handler(handler)
-            journal = runner.run(
-                doc, settings, experiment_vars=(config_vars, secret_vars), journal=journal
-            )
+    try:  # exactly what `chaos run` calls, with drill's event handler
+        journal: dict[str, Any] = run_experiment(
+            doc, settings, experiment_vars=(config_vars, secret_vars),
+            strategy=Strategy.from_string(hypothesis), schedule=schedule,
+            event_handlers=[handler])
     except AbortSignal as exc:
         aborted = exc
+        journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except InterruptExecution as exc:  # SIGTERM in the instant before `started`
         error = str(exc)
+        journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except Exception as exc:  # chaoslib failing outside an activity
         error = f"{exc.__class__.__name__}: {exc}"
+        journal = handler.journal or initialize_run_journal(doc)
         journal["status"] = "failed"
     if opts.dry is not None:
         journal.setdefault("experiment", {})["dry"] = opts.dry.value
@@ -298,7 +309,9 @@ def run_experiment_scenario(
             },
             None if rollbacks_ok else f"experiment rollback(s) failed: {', '.join(failed)}",
         )
-    content = json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode()
+    # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
+    # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
+    content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())
     recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
     if opts.journal_path is not None:
         opts.journal_path.write_bytes(content)

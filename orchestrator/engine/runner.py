@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
@@ -106,6 +107,7 @@ class RunEngine:
         self.reporter: Reporter = reporter or QuietReporter()
         self.abort = AbortState()
         self._last_db_poll = 0.0
+        self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
 
@@ -157,6 +159,7 @@ class RunEngine:
                   git_commit=git_commit(str(self.settings.base_dir)),
                   schedule_id=opts.schedule_id, gameday_id=opts.gameday_id)
         self.recorder = rec = Recorder(self.db, run)
+        _remember_secrets(plan)
         rec.save(run)
         if self.env.protected and opts.yes:
             run.approved_by = run.who
@@ -237,7 +240,11 @@ class RunEngine:
             except AbortSignal as exc:
                 aborted, error, status = True, exc.reason, RunStatus.ABORTED
         else:
-            observer = self._observer(sc)
+            try:
+                observer = self._observer(sc)
+            except DrillError as exc:  # the provider could not be prepared: nothing ran
+                self._finish_scenario(sc, row, marks, result, RunStatus.FAILED, exc.message)
+                return row, False, False
             ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
                               mode=plan.mode.value, deadline_s=0, marks=marks,
                               should_abort=lambda: self._abort_reason() is not None,
@@ -302,6 +309,8 @@ class RunEngine:
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
                       ctx: StepContext, observer: ScenarioObserver) -> None:
         assert sc.runbook is not None and self.recorder is not None
+        # where a crashed run's recovery finds the secrets of its rollbacks
+        self._source = sc.path.resolve() if sc.path else None
         for step in sc.preconditions_for(mode):
             self._run_step(row, StepPhase.PRECONDITION, step, ctx, observer)
         observer.start()
@@ -319,8 +328,9 @@ class RunEngine:
                            ) -> StepRun:
         assert self.recorder is not None
         if action is None and step is not None and step.activity:
+            source = {"source": str(self._source)} if self._source else {}
             return self.recorder.pending_rollback(row, name, "activity", "activity",
-                                                  {"activity": step.activity}, of)
+                                                  {"activity": step.activity, **source}, of)
         return self.recorder.pending_rollback(row, name, "action", action or "", args, of)
 
     def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
@@ -456,8 +466,15 @@ class RunEngine:
         if sc.vars or sc.var_files:  # the drill's values first; the command line wins
             eopts = replace(eopts, var={**sc.vars, **eopts.var},
                             var_files=[*sc.var_files, *eopts.var_files])
-        out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
-                                      self.abort)
+        from orchestrator.secrets import remember_from
+
+        remember_from(eopts.var)  # a --var secret is masked wherever it shows up
+        from orchestrator.engine.experiment_options import aws_environment
+
+        with aws_environment(self.env):  # chaosaws activities reach this env's endpoint
+            out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
+                                          self.abort,
+                                          str(sc.path.resolve()) if sc.path else None)
         reading = out.reading
         if reading.verdict is Verdict.ABORTED:
             self.abort.request(out.error or reading.reason or "experiment interrupted")
@@ -515,6 +532,17 @@ class RunEngine:
         self.reporter.scenario_finished(sc.scenario_id, {
             "status": status.value, "rto_s": row.rto_s, "rpo_s": row.rpo_s,
             "lost_writes": row.lost_writes, "met": row.met, "error": error})
+
+
+def _remember_secrets(plan: RunPlan) -> None:
+    """Secrets the definitions hold are masked wherever they show up (step output, errors)."""
+    from orchestrator.secrets import remember_from
+
+    for sc in plan.scenarios:
+        if sc.experiment is not None:
+            remember_from(sc.experiment.document)
+        elif sc.runbook is not None:
+            remember_from(sc.runbook.model_dump(mode="json"))
 
 
 def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:

@@ -92,7 +92,7 @@ def test_oversized_file_is_refused(workdir: Path, capsys: pytest.CaptureFixture[
     )
     res = drill(capsys, "validate", str(path))
     assert res.code == 2
-    assert f"{path}: file larger than 1024 KiB" in res.err
+    assert f"{path}: file larger than 1 MiB" in res.err
 
 
 def _hostile_files(runbooks: Path) -> dict[str, str]:
