@@ -65,10 +65,12 @@ def export(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
+    from orchestrator.outpaths import check_output
 
     app_state = state(ctx)
     settings = app_state.settings()
     when = parse_period(period, date_from, date_to)
+    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work

@@ -8,12 +8,14 @@ chaoslib's own validation says.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from orchestrator.definitions.models import (
+    ID_PATTERN,
     DefinitionKind,
     Drill,
     Experiment,
@@ -135,6 +137,10 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
         raise DefinitionError([_locate_chaos_error(doc, str(exc))]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
+    if "id" in data and not (isinstance(data["id"], str) and re.match(ID_PATTERN, data["id"])):
+        raise DefinitionError([doc.problem(
+            f"id {data['id']!r} must be lowercase letters, digits and '-' (it names files "
+            "in evidence bundles: no '/', '..' or spaces)", ("id",))])
     exp_id = str(data.get("id") or path.stem)
     return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
 
