@@ -240,7 +240,11 @@ class RunEngine:
             except AbortSignal as exc:
                 aborted, error, status = True, exc.reason, RunStatus.ABORTED
         else:
-            observer = self._observer(sc)
+            try:
+                observer = self._observer(sc)
+            except DrillError as exc:  # the provider could not be prepared: nothing ran
+                self._finish_scenario(sc, row, marks, result, RunStatus.FAILED, exc.message)
+                return row, False, False
             ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
                               mode=plan.mode.value, deadline_s=0, marks=marks,
                               should_abort=lambda: self._abort_reason() is not None,
