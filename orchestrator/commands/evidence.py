@@ -18,7 +18,7 @@ app = typer.Typer(help="Tamper-evident evidence: verify the chain, export signed
 DEFAULT_KEY = "keys/evidence-ed25519.pem"  # under the state dir
 
 
-def _key_path(settings: Settings, explicit: str | None) -> Path:
+def key_path(settings: Settings, explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)
     if settings.signing_key:
@@ -38,7 +38,7 @@ def keygen(
     """Create the Ed25519 key that signs export manifests (kept out of DB and bundles)."""
     from orchestrator.evidence.signing import generate_key
 
-    path = _key_path(state(ctx).settings(), out)
+    path = key_path(state(ctx).settings(), out)
     pub, fp = generate_key(path, force)
     out_console().print(f"private key {path} (mode 0600: keep it secret, back it up)\n"
                         f"public key  {pub}\nfingerprint {fp}")
@@ -74,7 +74,7 @@ def export(
         load_framework(name)  # unknown names fail before any work
     with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
         result = export_bundle(app_state.store(), when, names, env, Path(out),
-                               _key_path(settings, key), operator())
+                               key_path(settings, key), operator())
     doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
            "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
            "signer": result.fingerprint, "controls": result.controls}
@@ -87,6 +87,15 @@ def export(
                         f"#{result.chain_head['seq']}, signed by {result.fingerprint}")
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
+    """The dashboard's evidence page shows when the chain was last verified, and how."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.views import record_verify
+
+    record_verify(state(ctx).settings(), doc, utcnow(), operator())
 
 
 @app.command("verify")
@@ -135,6 +144,7 @@ def verify(
         anchor = (int(seq), digest)
     with working("verifying the evidence chain: every link, every record…"):
         report = verify_store(state(ctx).store(), anchor)
+    _remember(ctx, report.to_dict())
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
