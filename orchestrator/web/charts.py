@@ -22,51 +22,56 @@ def _when(text: str | None) -> datetime | None:
 
 
 def trend_svg(points: list[dict[str, Any]], key: str, label: str) -> str:
-    """``key`` (rto_s / rpo_s) of each scenario run, oldest left; dashed = its objective.
+    """``key`` (rto_s / rpo_s) of one scenario over its last runs, oldest left.
 
-    A dot is green when that run met the objective, red when it did not, grey when
-    there was none or nothing was measured."""
-    width, height, left, top, bottom = 320, 120, 34, 14, 22
+    The scale fits the measured values; the objective is a dashed line when it is on
+    that scale and is named in the caption otherwise (an RTO of 2 s against 4 h is
+    still a readable trend). A dot is green when that run met the objective, red when
+    it did not, grey when there was none."""
+    width, height, left, top, bottom = 240, 78, 30, 16, 6
     values = [p[key] for p in points if p[key] is not None]
-    objectives = [p["objectives"][key] for p in points if p["objectives"][key] is not None]
-    top_value = max(values + objectives + [1e-9]) * 1.15
+    objective = next((p["objectives"][key] for p in reversed(points)
+                      if p["objectives"][key] is not None), None)
+    peak = max(values, default=0.0)
+    scale = (peak or objective or 1.0) * 1.25
+    if objective is not None and objective <= scale * 1.5:
+        scale = max(scale, objective * 1.25)
     inner_w, inner_h = width - left - 8, height - top - bottom
 
     def y(v: float) -> float:
-        return top + inner_h - v / top_value * inner_h
+        return top + inner_h - min(v / scale, 1.0) * inner_h
 
+    caption = label + ("" if objective is None else f" · objective {objective:g}s")
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'class="chart trend" role="img" aria-label="{escape(label)} trend">',
-             f'<text x="2" y="10" class="axis">{escape(label)} (s)</text>',
+             f'class="chart trend" role="img" aria-label="{escape(caption)} trend">',
+             f'<text x="2" y="10" class="axis">{escape(caption)}</text>',
              f'<line x1="{left}" y1="{top + inner_h}" x2="{width - 8}" y2="{top + inner_h}" '
              'class="grid"/>',
-             f'<text x="{left - 3}" y="{y(top_value / 1.15) + 3:.1f}" text-anchor="end" '
-             f'class="axis">{top_value / 1.15:.3g}</text>',
-             f'<text x="{left - 3}" y="{top + inner_h}" text-anchor="end" class="axis">0</text>']
-    if not points:
+             f'<text x="{left - 3}" y="{top + 6}" text-anchor="end" class="axis">'
+             f'{scale:.2g}s</text>']
+    if objective is not None and objective <= scale:
+        parts.append(f'<line x1="{left}" y1="{y(objective):.1f}" x2="{width - 8}" '
+                     f'y2="{y(objective):.1f}" class="objective"/>')
+    if not values:
         parts.append(f'<text x="{left + 6}" y="{top + inner_h / 2}" class="axis">'
-                     'no runs yet</text>')
+                     'not measured</text>')
     step = inner_w / max(len(points) - 1, 1)
     line: list[str] = []
+    dots: list[str] = []
     for i, p in enumerate(points):
         x = left + (i * step if len(points) > 1 else inner_w / 2)
-        objective = p["objectives"][key]
-        if objective is not None:
-            parts.append(f'<line x1="{x - step / 2:.1f}" y1="{y(objective):.1f}" '
-                         f'x2="{x + step / 2:.1f}" y2="{y(objective):.1f}" class="objective"/>')
-        value = p[key]
+        value, goal = p[key], p["objectives"][key]
         if value is None:
-            parts.append(f'<text x="{x:.1f}" y="{top + inner_h - 3}" text-anchor="middle" '
-                         'class="axis">–</text>')
             continue
         line.append(f"{x:.1f},{y(value):.1f}")
-        ok = "none" if objective is None else ("met" if value <= objective else "missed")
-        parts.append(f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="3.5" class="dot {ok}">'
-                     f'<title>{escape(p["scenario"])} {escape(p["started_at"] or "")}: '
-                     f'{value:.3f}s' + (f" (objective {objective:g}s)" if objective is not None
-                                        else "") + "</title></circle>")
+        ok = "none" if goal is None else ("met" if value <= goal else "missed")
+        dots.append(f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="3" class="dot {ok}">'
+                    f'<title>{escape(p["started_at"] or "")}: {value:.3f}s'
+                    + (f" (objective {goal:g}s)" if goal is not None else "")
+                    + "</title></circle>")
     if len(line) > 1:
-        parts.insert(5, f'<polyline points="{" ".join(line)}" class="series"/>')
+        parts.append(f'<polyline points="{" ".join(line)}" class="series"/>')
+    parts += dots
     parts.append("</svg>")
     return "".join(parts)
 

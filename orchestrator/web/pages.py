@@ -36,16 +36,21 @@ def _status(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
 
 
 def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
-    from orchestrator.views import findings_documents
+    from orchestrator.views import TREND_RUNS, findings_documents
     from orchestrator.web.charts import trend_svg
 
     trends = _trend_map(src, doc)
     open_by: dict[str, int] = {}
     for f in findings_documents(src.store(), "open"):
         open_by[f["drill"] or ""] = open_by.get(f["drill"] or "", 0) + 1
-    charts = {d: (trend_svg(points, "rto_s", "RTO"), trend_svg(points, "rpo_s", "RPO"))
-              for d, points in trends.items()}
-    return {"charts": charts, "open_findings": open_by}
+    charts: dict[str, list[tuple[str, str, str]]] = {}
+    for drill, points in trends.items():
+        by_scenario: dict[str, list[dict[str, Any]]] = {}
+        for p in points:
+            by_scenario.setdefault(p["scenario"], []).append(p)
+        charts[drill] = [(sc, trend_svg(ps, "rto_s", "RTO"), trend_svg(ps, "rpo_s", "RPO"))
+                         for sc, ps in by_scenario.items()]
+    return {"charts": charts, "open_findings": open_by, "trend_runs": TREND_RUNS}
 
 
 def _trend_map(src: Sources, status: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
