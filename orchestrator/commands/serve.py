@@ -48,15 +48,10 @@ def serve(
         raise UsageError(f"--port {port} is not a TCP port (0-65535)")
     import uvicorn
 
-    from orchestrator.evidence.models import utcnow
     from orchestrator.web.app import create_app
     from orchestrator.web.metrics import Sources
 
-    app_state = state(ctx)
-    settings = app_state.settings()
-    sources = Sources(settings=lambda: settings,
-                      store=lambda: app_state.store(recover=False),
-                      db=lambda: app_state.db(recover=False), now=utcnow)
+    sources = Sources.open(state(ctx).config)
     sources.db()  # open (and migrate) now: a bad database fails here, not on first page
     app = create_app(sources, token)
     sock = _bind(host, port)

@@ -36,6 +36,19 @@ class Sources:
     db: Callable[[], EvidenceDB]
     now: Callable[[], datetime]
 
+    @classmethod
+    def open(cls, config: str | None) -> Sources:
+        """Read-only sources over drill.yaml ``config``, with connections of their own.
+
+        Without the CLI's crash recovery (it writes): a reader never changes the store."""
+        from orchestrator.commands.common import AppState
+        from orchestrator.evidence.models import utcnow
+
+        st = AppState(config=config)
+        settings = st.settings()
+        return cls(settings=lambda: settings, store=lambda: st.store(recover=False),
+                   db=lambda: st.db(recover=False), now=utcnow)
+
 
 def _ts(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
