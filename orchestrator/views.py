@@ -168,8 +168,8 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
 
     from orchestrator.engine.results import iso
 
-    keep = {k: doc.get(k) for k in ("ok", "entries", "records", "head_seq", "head_hash")}
-    keep.update(at=iso(now), by=who, breaks=len(doc.get("breaks") or []))
+    keep = {k: doc.get(k) for k in ("ok", "entries", "records", "head", "break_count")}
+    keep.update(at=iso(now), by=who)
     path = settings.state_path() / LAST_VERIFY
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
@@ -199,3 +199,17 @@ def evidence_document(settings: Settings, store: EvidenceStore, now: datetime
         year, q = (year - 1, 4) if q == 1 else (year, q - 1)
     return {"generated_at": iso(now), "chain_head": {"seq": seq, "hash": digest},
             "last_verify": last, "export_periods": quarters}
+
+
+def open_findings_by_drill(store: EvidenceStore) -> dict[tuple[str, str], int]:
+    """(drill, env) → how many findings are open (counted by the database)."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from orchestrator.evidence.models import Finding
+
+    with store.session() as s:
+        rows = s.exec(select(Finding.drill, Finding.env, func.count())
+                      .where(Finding.status == "open")
+                      .group_by(col(Finding.drill), col(Finding.env)))
+        return {(d or "", e or ""): int(n) for d, e, n in rows}

@@ -8,7 +8,7 @@ plus ``scenario`` on the per-scenario RTO/RPO/objective gauges (the drill's last
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,7 +62,7 @@ class DrillCollector:
 
     def collect(self) -> Iterator[Metric]:
         from orchestrator.engine.results import run_document
-        from orchestrator.views import findings_documents, fire_lags, status_document
+        from orchestrator.views import fire_lags, open_findings_by_drill, status_document
 
         src = self.sources
         status = status_document(src.settings(), src.store(), src.now())
@@ -100,9 +100,7 @@ class DrillCollector:
                     g["drill_rpo_seconds"].add_metric(sc_labels, sc["rpo_s"])
                 if sc["met"] is not None:
                     g["drill_objective_met"].add_metric(sc_labels, 1.0 if sc["met"] else 0.0)
-        open_by = Counter((f["drill"] or "", f["env"] or "")
-                          for f in findings_documents(src.store(), "open"))
-        for (drill, env), n in sorted(open_by.items()):
+        for (drill, env), n in sorted(open_findings_by_drill(src.store()).items()):
             g["drill_open_findings"].add_metric([drill, env], float(n))
         yield from g.values()
         yield self._lag_histogram(fire_lags(src.store()))

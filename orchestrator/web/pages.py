@@ -36,13 +36,13 @@ def _status(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
 
 
 def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
-    from orchestrator.views import TREND_RUNS, findings_documents
+    from orchestrator.views import TREND_RUNS, open_findings_by_drill
     from orchestrator.web.charts import trend_svg
 
     trends = _trend_map(src, doc)
     open_by: dict[str, int] = {}
-    for f in findings_documents(src.store(), "open"):
-        open_by[f["drill"] or ""] = open_by.get(f["drill"] or "", 0) + 1
+    for (drill, _env), n in open_findings_by_drill(src.store()).items():
+        open_by[drill] = open_by.get(drill, 0) + n
     charts: dict[str, list[tuple[str, str, str]]] = {}
     for drill, points in trends.items():
         by_scenario: dict[str, list[dict[str, Any]]] = {}
