@@ -21,8 +21,9 @@ if TYPE_CHECKING:
 TREND_RUNS = 12
 
 
-def status_document(settings: Settings, store: EvidenceStore, now: datetime,
-                    record: bool = False) -> dict[str, Any]:
+def status_document(
+    settings: Settings, store: EvidenceStore, now: datetime, record: bool = False
+) -> dict[str, Any]:
     """`drill status --json`: every drill's cadence, last run/success, next due, overdue.
 
     ``record`` files a finding per newly missed period (the CLI does; the read-only
@@ -31,23 +32,39 @@ def status_document(settings: Settings, store: EvidenceStore, now: datetime,
     from orchestrator.schedule.compliance import drill_status
 
     report = drill_status(settings, store, now, record=record)
-    return {"generated_at": iso(now), "drills": [d.doc(now) for d in report.drills],
-            "new_findings": [f.title for f in report.new_findings]}
+    return {
+        "generated_at": iso(now),
+        "drills": [d.doc(now) for d in report.drills],
+        "new_findings": [f.title for f in report.new_findings],
+    }
 
 
 def finding_document(f: Any) -> dict[str, Any]:
     """One finding (`drill findings show --json`)."""
     from orchestrator.engine.results import iso
 
-    return {"id": f.id, "run_id": f.run_id, "kind": f.kind, "severity": f.severity,
-            "title": f.title, "detail": f.detail, "corrective_action": f.corrective_action,
-            "status": f.status, "owner": f.owner, "due_date": f.due_date,
-            "resolution": f.resolution, "created_at": iso(f.created_at),
-            "closed_at": iso(f.closed_at), "drill": f.drill, "env": f.env}
+    return {
+        "id": f.id,
+        "run_id": f.run_id,
+        "kind": f.kind,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "corrective_action": f.corrective_action,
+        "status": f.status,
+        "owner": f.owner,
+        "due_date": f.due_date,
+        "resolution": f.resolution,
+        "created_at": iso(f.created_at),
+        "closed_at": iso(f.closed_at),
+        "drill": f.drill,
+        "env": f.env,
+    }
 
 
-def findings_documents(store: EvidenceStore, status: str | None = None,
-                       run_id: str | None = None) -> list[dict[str, Any]]:
+def findings_documents(
+    store: EvidenceStore, status: str | None = None, run_id: str | None = None
+) -> list[dict[str, Any]]:
     """`drill findings list --json`: findings, newest first."""
     from sqlmodel import col, select
 
@@ -65,8 +82,7 @@ def findings_documents(store: EvidenceStore, status: str | None = None,
         return [finding_document(f) for f in s.exec(q)]
 
 
-def calendar_document(settings: Settings, store: EvidenceStore, now: datetime
-                      ) -> dict[str, Any]:
+def calendar_document(settings: Settings, store: EvidenceStore, now: datetime) -> dict[str, Any]:
     """Schedules with their next fire, game days, and blackout windows (change freezes)."""
     from orchestrator.engine.results import iso
     from orchestrator.schedule import gameday, schedules
@@ -74,13 +90,24 @@ def calendar_document(settings: Settings, store: EvidenceStore, now: datetime
 
     windows = []
     for raw, w in zip(settings.blackout_windows, load_windows(settings), strict=True):
-        windows.append({"name": raw.name, "start": raw.start, "end": raw.end,
-                        "duration": raw.duration, "timezone": raw.timezone,
-                        "active_now": w.contains(now),
-                        "from": iso(w.start), "until": iso(w.end)})
-    return {"generated_at": iso(now), "schedules": schedules.list_docs(store, now),
-            "gamedays": [gameday.doc(g) for g in gameday.all_gamedays(store)],
-            "blackout_windows": windows}
+        windows.append(
+            {
+                "name": raw.name,
+                "start": raw.start,
+                "end": raw.end,
+                "duration": raw.duration,
+                "timezone": raw.timezone,
+                "active_now": w.contains(now),
+                "from": iso(w.start),
+                "until": iso(w.end),
+            }
+        )
+    return {
+        "generated_at": iso(now),
+        "schedules": schedules.list_docs(store, now),
+        "gamedays": [gameday.doc(g) for g in gameday.all_gamedays(store)],
+        "blackout_windows": windows,
+    }
 
 
 @dataclass(frozen=True)
@@ -100,8 +127,10 @@ class RunsQuery:
         from orchestrator.evidence.enums import RunStatus
 
         if self.status and self.status not in {s.value for s in RunStatus}:
-            raise UsageError(f"--status {self.status!r} is not a run status",
-                             "one of " + ", ".join(s.value for s in RunStatus))
+            raise UsageError(
+                f"--status {self.status!r} is not a run status",
+                "one of " + ", ".join(s.value for s in RunStatus),
+            )
         if self.limit < 1 or self.offset < 0:
             raise UsageError("--limit must be at least 1 and --offset not negative")
         if not self.period:
@@ -117,8 +146,9 @@ class RunsQuery:
         from orchestrator.engine.results import list_runs
 
         since, until = self.window()
-        return list_runs(db, self.limit, self.env, self.drill, self.status, since, until,
-                         self.offset)
+        return list_runs(
+            db, self.limit, self.env, self.drill, self.status, since, until, self.offset
+        )
 
     def count(self, db: EvidenceDB) -> int:
         from orchestrator.engine.results import count_runs
@@ -127,8 +157,9 @@ class RunsQuery:
         return count_runs(db, self.env, self.drill, self.status, since, until)
 
 
-def trend_documents(db: EvidenceDB, drill: str, env: str | None,
-                    limit: int = TREND_RUNS) -> list[dict[str, Any]]:
+def trend_documents(
+    db: EvidenceDB, drill: str, env: str | None, limit: int = TREND_RUNS
+) -> list[dict[str, Any]]:
     """RTO/RPO of a drill's newest runs (oldest first), per scenario, with objectives."""
     from orchestrator.engine.results import list_runs, run_document
 
@@ -137,10 +168,18 @@ def trend_documents(db: EvidenceDB, drill: str, env: str | None,
     for r in reversed(runs):
         doc = run_document(db, r["run_id"])
         for sc in doc["scenarios"]:
-            out.append({"run_id": r["run_id"], "started_at": r["started_at"],
-                        "status": r["status"], "scenario": sc["id"], "rto_s": sc["rto_s"],
-                        "rpo_s": sc["rpo_s"], "objectives": sc["objectives"],
-                        "met": sc["met"]})
+            out.append(
+                {
+                    "run_id": r["run_id"],
+                    "started_at": r["started_at"],
+                    "status": r["status"],
+                    "scenario": sc["id"],
+                    "rto_s": sc["rto_s"],
+                    "rpo_s": sc["rpo_s"],
+                    "objectives": sc["objectives"],
+                    "met": sc["met"],
+                }
+            )
     return out
 
 
@@ -151,8 +190,11 @@ def fire_lags(store: EvidenceStore) -> list[tuple[str, str, float]]:
     from orchestrator.schedule.models import ScheduleFire
 
     with store.session() as s:
-        rows = s.exec(select(ScheduleFire.target, ScheduleFire.env, ScheduleFire.lag_s)
-                      .where(col(ScheduleFire.lag_s).is_not(None)))
+        rows = s.exec(
+            select(ScheduleFire.target, ScheduleFire.env, ScheduleFire.lag_s).where(
+                col(ScheduleFire.lag_s).is_not(None)
+            )
+        )
         return [(t, e, float(lag or 0.0)) for t, e, lag in rows]
 
 
@@ -177,8 +219,7 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
     tmp.replace(path)
 
 
-def evidence_document(settings: Settings, store: EvidenceStore, now: datetime
-                      ) -> dict[str, Any]:
+def evidence_document(settings: Settings, store: EvidenceStore, now: datetime) -> dict[str, Any]:
     """Chain head, the last verify's outcome, and the quarters one can export."""
     import json
 
@@ -197,8 +238,12 @@ def evidence_document(settings: Settings, store: EvidenceStore, now: datetime
     for _ in range(8):
         quarters.append(f"{year}-Q{q}")
         year, q = (year - 1, 4) if q == 1 else (year, q - 1)
-    return {"generated_at": iso(now), "chain_head": {"seq": seq, "hash": digest},
-            "last_verify": last, "export_periods": quarters}
+    return {
+        "generated_at": iso(now),
+        "chain_head": {"seq": seq, "hash": digest},
+        "last_verify": last,
+        "export_periods": quarters,
+    }
 
 
 def open_findings_by_drill(store: EvidenceStore) -> dict[tuple[str, str], int]:
@@ -209,7 +254,9 @@ def open_findings_by_drill(store: EvidenceStore) -> dict[tuple[str, str], int]:
     from orchestrator.evidence.models import Finding
 
     with store.session() as s:
-        rows = s.exec(select(Finding.drill, Finding.env, func.count())
-                      .where(Finding.status == "open")
-                      .group_by(col(Finding.drill), col(Finding.env)))
+        rows = s.exec(
+            select(Finding.drill, Finding.env, func.count())
+            .where(Finding.status == "open")
+            .group_by(col(Finding.drill), col(Finding.env))
+        )
         return {(d or "", e or ""): int(n) for d, e, n in rows}

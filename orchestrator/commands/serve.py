@@ -26,8 +26,9 @@ def is_loopback(host: str) -> bool:
 
 def serve(
     ctx: typer.Context,
-    host: Annotated[str, typer.Option(help="address to bind (loopback unless a token is set)")
-                    ] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option(help="address to bind (loopback unless a token is set)")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port (0 picks a free one)")] = 8080,
 ) -> None:
     """Serve the dashboard: drills, runs, findings, calendar, evidence, and /metrics.
@@ -41,9 +42,11 @@ def serve(
 
     token = os.environ.get(TOKEN_VAR) or None
     if not is_loopback(host) and not token:
-        raise UsageError(f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
-                         f"set {TOKEN_VAR} to a long random string (clients send "
-                         "`Authorization: Bearer TOKEN`), or bind 127.0.0.1")
+        raise UsageError(
+            f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
+            f"set {TOKEN_VAR} to a long random string (clients send "
+            "`Authorization: Bearer TOKEN`), or bind 127.0.0.1",
+        )
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a TCP port (0-65535)")
     import uvicorn
@@ -58,8 +61,11 @@ def serve(
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    err_console().print(f"drill dashboard on http://{shown}:{bound}/ (read-only"
-                        + (", bearer token required" if token else "") + "); Ctrl-C stops")
+    err_console().print(
+        f"drill dashboard on http://{shown}:{bound}/ (read-only"
+        + (", bearer token required" if token else "")
+        + "); Ctrl-C stops"
+    )
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:
@@ -77,7 +83,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
-                         "pick another --port, or --port 0 for a free one") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "pick another --port, or --port 0 for a free one",
+        ) from None
     sock.listen(128)
     return sock

@@ -46,10 +46,13 @@ class BearerAuth:
         if scope["type"] == "http":
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(),
-                                                                       self.token):
-                response = Response("drill: a bearer token is required\n", 401,
-                                    {"WWW-Authenticate": "Bearer"}, "text/plain")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+                response = Response(
+                    "drill: a bearer token is required\n",
+                    401,
+                    {"WWW-Authenticate": "Bearer"},
+                    "text/plain",
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -65,11 +68,10 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     nav = [(p.name, p.path) for p in PAGES if p.nav]
 
-    def html(request: Request, name: str, context: dict[str, Any], status: int = 200
-             ) -> Response:
-        return templates.TemplateResponse(request, f"{name}.html",
-                                          {"nav": nav, "page": name, **context},
-                                          status_code=status)
+    def html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(
+            request, f"{name}.html", {"nav": nav, "page": name, **context}, status_code=status
+        )
 
     def page_endpoint(page: Page, api: bool) -> Any:
         async def endpoint(request: Request) -> Response:
@@ -79,11 +81,13 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
                 return _json(doc)
             extra = page.extra(sources, q, doc) if page.extra else {}
             return html(request, page.name, {"doc": redact(doc), **extra})
+
         return endpoint
 
     def api_endpoint(build: Any) -> Any:
         async def endpoint(request: Request) -> Response:
             return _json(build(sources, dict(request.query_params), dict(request.path_params)))
+
         return endpoint
 
     async def metrics_endpoint(_request: Request) -> Response:
@@ -105,13 +109,16 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
 
     async def on_drill_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DrillError)
-        code = 404 if isinstance(exc, NotFoundError) else 400 if isinstance(
-            exc, UsageError) else 500
+        code = (
+            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
+        )
         return error(request, code, redact_text(exc.message))
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        sys.stderr.write(f"drill serve: internal error on {request.url.path}: "
-                         f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n")
+        sys.stderr.write(
+            f"drill serve: internal error on {request.url.path}: "
+            f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n"
+        )
         return error(request, 500, "internal error (see the server's log)")
 
     routes: list[Any] = []
@@ -119,9 +126,13 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         routes.append(Route(page.path, page_endpoint(page, api=False), name=page.name))
         routes.append(Route(page.api, page_endpoint(page, api=True), name=f"api-{page.name}"))
     routes += [Route(path, api_endpoint(build)) for path, build in API_ONLY.items()]
-    routes += [Route("/metrics", metrics_endpoint, name="metrics"),
-               Route("/evidence/export", export_endpoint, name="export"),
-               Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")]
-    app = Starlette(routes=routes, exception_handlers={
-        HTTPException: on_http, DrillError: on_drill_error, Exception: on_bug})
+    routes += [
+        Route("/metrics", metrics_endpoint, name="metrics"),
+        Route("/evidence/export", export_endpoint, name="export"),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: on_http, DrillError: on_drill_error, Exception: on_bug},
+    )
     return BearerAuth(app, token) if token else app

@@ -11,9 +11,17 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
-STATUS_COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "running": "#1565c0",
-                  "pending": "#9e9e9e", "skipped": "#bdbdbd", "cancelled": "#bdbdbd",
-                  "aborted": "#ef6c00", "crashed": "#6a1b9a", "rollback_failed": "#6a1b9a"}
+STATUS_COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "running": "#1565c0",
+    "pending": "#9e9e9e",
+    "skipped": "#bdbdbd",
+    "cancelled": "#bdbdbd",
+    "aborted": "#ef6c00",
+    "crashed": "#6a1b9a",
+    "rollback_failed": "#6a1b9a",
+}
 MAX_STEPS = 60
 
 
@@ -30,8 +38,9 @@ def trend_svg(points: list[dict[str, Any]], key: str, label: str) -> str:
     it did not, grey when there was none."""
     width, height, left, top, bottom = 240, 78, 30, 16, 6
     values = [p[key] for p in points if p[key] is not None]
-    objective = next((p["objectives"][key] for p in reversed(points)
-                      if p["objectives"][key] is not None), None)
+    objective = next(
+        (p["objectives"][key] for p in reversed(points) if p["objectives"][key] is not None), None
+    )
     peak = max(values, default=0.0)
     scale = (peak or objective or 1.0) * 1.25
     if objective is not None and objective <= scale * 1.5:
@@ -42,19 +51,23 @@ def trend_svg(points: list[dict[str, Any]], key: str, label: str) -> str:
         return top + inner_h - min(v / scale, 1.0) * inner_h
 
     caption = label + ("" if objective is None else f" · objective {objective:g}s")
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-             f'class="chart trend" role="img" aria-label="{escape(caption)} trend">',
-             f'<text x="2" y="10" class="axis">{escape(caption)}</text>',
-             f'<line x1="{left}" y1="{top + inner_h}" x2="{width - 8}" y2="{top + inner_h}" '
-             'class="grid"/>',
-             f'<text x="{left - 3}" y="{top + 6}" text-anchor="end" class="axis">'
-             f'{scale:.2g}s</text>']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        f'class="chart trend" role="img" aria-label="{escape(caption)} trend">',
+        f'<text x="2" y="10" class="axis">{escape(caption)}</text>',
+        f'<line x1="{left}" y1="{top + inner_h}" x2="{width - 8}" y2="{top + inner_h}" '
+        'class="grid"/>',
+        f'<text x="{left - 3}" y="{top + 6}" text-anchor="end" class="axis">{scale:.2g}s</text>',
+    ]
     if objective is not None and objective <= scale:
-        parts.append(f'<line x1="{left}" y1="{y(objective):.1f}" x2="{width - 8}" '
-                     f'y2="{y(objective):.1f}" class="objective"/>')
+        parts.append(
+            f'<line x1="{left}" y1="{y(objective):.1f}" x2="{width - 8}" '
+            f'y2="{y(objective):.1f}" class="objective"/>'
+        )
     if not values:
-        parts.append(f'<text x="{left + 6}" y="{top + inner_h / 2}" class="axis">'
-                     'not measured</text>')
+        parts.append(
+            f'<text x="{left + 6}" y="{top + inner_h / 2}" class="axis">not measured</text>'
+        )
     step = inner_w / max(len(points) - 1, 1)
     line: list[str] = []
     dots: list[str] = []
@@ -65,10 +78,12 @@ def trend_svg(points: list[dict[str, Any]], key: str, label: str) -> str:
             continue
         line.append(f"{x:.1f},{y(value):.1f}")
         ok = "none" if goal is None else ("met" if value <= goal else "missed")
-        dots.append(f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="3" class="dot {ok}">'
-                    f'<title>{escape(p["started_at"] or "")}: {value:.3f}s'
-                    + (f" (objective {goal:g}s)" if goal is not None else "")
-                    + "</title></circle>")
+        dots.append(
+            f'<circle cx="{x:.1f}" cy="{y(value):.1f}" r="3" class="dot {ok}">'
+            f"<title>{escape(p['started_at'] or '')}: {value:.3f}s"
+            + (f" (objective {goal:g}s)" if goal is not None else "")
+            + "</title></circle>"
+        )
     if len(line) > 1:
         parts.append(f'<polyline points="{" ".join(line)}" class="series"/>')
     parts += dots
@@ -92,39 +107,53 @@ def timeline_svg(doc: dict[str, Any]) -> str:
     def x(at: datetime) -> float:
         return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * width
 
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 16} '
-             f'{height}" class="chart timeline" role="img" '
-             f'aria-label="timeline of run {escape(doc["run_id"])}">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {left + width + 16} '
+        f'{height}" class="chart timeline" role="img" '
+        f'aria-label="timeline of run {escape(doc["run_id"])}">'
+    ]
     for i in range(6):
         gx = left + width * i / 5
-        parts.append(f'<line x1="{gx:.1f}" y1="20" x2="{gx:.1f}" y2="{height - 22}" '
-                     'class="grid"/><text x="{:.1f}" y="{}" text-anchor="middle" '
-                     'class="axis">+{:.1f}s</text>'.format(gx, height - 8, span * i / 5))
+        parts.append(
+            f'<line x1="{gx:.1f}" y1="20" x2="{gx:.1f}" y2="{height - 22}" '
+            'class="grid"/><text x="{:.1f}" y="{}" text-anchor="middle" '
+            'class="axis">+{:.1f}s</text>'.format(gx, height - 8, span * i / 5)
+        )
     for i, st in enumerate(shown):
         top = 26 + i * row
-        name = f'{st["scenario"] or ""} {st["name"]}'.strip()
-        parts.append(f'<text x="{left - 6}" y="{top + 11}" text-anchor="end" class="label">'
-                     f'{escape(name[:34])}</text>')
+        name = f"{st['scenario'] or ''} {st['name']}".strip()
+        parts.append(
+            f'<text x="{left - 6}" y="{top + 11}" text-anchor="end" class="label">'
+            f"{escape(name[:34])}</text>"
+        )
         start = _when(st["started_at"])
         if start is None:
             continue
         x0, x1 = x(start), x(_when(st["ended_at"]) or t1)
         colour = STATUS_COLOURS.get(st["status"], "#616161")
-        parts.append(f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2):.1f}" height="13" '
-                     f'fill="{colour}" class="step"><title>{escape(st["phase"])} '
-                     f'{escape(st["name"])}: {escape(st["status"])}</title></rect>')
+        parts.append(
+            f'<rect x="{x0:.1f}" y="{top}" width="{max(x1 - x0, 2):.1f}" height="13" '
+            f'fill="{colour}" class="step"><title>{escape(st["phase"])} '
+            f"{escape(st['name'])}: {escape(st['status'])}</title></rect>"
+        )
     for sc in doc["scenarios"]:
-        for key, label, css in (("fault_injected_at", "fault", "fault"),
-                                ("service_restored_at", "restored", "restored")):
+        for key, label, css in (
+            ("fault_injected_at", "fault", "fault"),
+            ("service_restored_at", "restored", "restored"),
+        ):
             at = _when(sc[key])
             if at is None:
                 continue
             mx = x(at)
-            parts.append(f'<line x1="{mx:.1f}" y1="12" x2="{mx:.1f}" y2="{height - 22}" '
-                         f'class="mark {css}"/><text x="{mx + 3:.1f}" y="11" '
-                         f'class="mark-label {css}">{escape(sc["id"])}: {label}</text>')
+            parts.append(
+                f'<line x1="{mx:.1f}" y1="12" x2="{mx:.1f}" y2="{height - 22}" '
+                f'class="mark {css}"/><text x="{mx + 3:.1f}" y="11" '
+                f'class="mark-label {css}">{escape(sc["id"])}: {label}</text>'
+            )
     if len(steps) > MAX_STEPS:
-        parts.append(f'<text x="{left}" y="{height - 22}" class="axis">… '
-                     f'{len(steps) - MAX_STEPS} more steps below</text>')
+        parts.append(
+            f'<text x="{left}" y="{height - 22}" class="axis">… '
+            f"{len(steps) - MAX_STEPS} more steps below</text>"
+        )
     parts.append("</svg>")
     return "".join(parts)

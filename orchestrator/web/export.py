@@ -28,18 +28,22 @@ def export_response(sources: Sources, period: str) -> Response:
     when = parse_period(period)
     key = key_path(sources.settings(), None)
     if not key.exists():
-        raise UsageError(f"no signing key at {key}",
-                         "create one with `drill evidence keygen` on the server")
+        raise UsageError(
+            f"no signing key at {key}", "create one with `drill evidence keygen` on the server"
+        )
     tmp = Path(tempfile.mkdtemp(prefix="drill-export-"))
     out = tmp / f"drill-evidence-{when.label}.zip"
     try:
-        export_bundle(sources.store(), when, framework_names(), None, out, key,
-                      "drill serve")
+        export_bundle(sources.store(), when, framework_names(), None, out, key, "drill serve")
     except BaseException:
         _cleanup(tmp)
         raise
-    return FileResponse(out, media_type="application/zip", filename=out.name,
-                        background=BackgroundTask(_cleanup, tmp))
+    return FileResponse(
+        out,
+        media_type="application/zip",
+        filename=out.name,
+        background=BackgroundTask(_cleanup, tmp),
+    )
 
 
 def _cleanup(folder: Path) -> None:

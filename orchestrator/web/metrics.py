@@ -46,8 +46,12 @@ class Sources:
 
         st = AppState(config=config)
         settings = st.settings()
-        return cls(settings=lambda: settings, store=lambda: st.store(recover=False),
-                   db=lambda: st.db(recover=False), now=utcnow)
+        return cls(
+            settings=lambda: settings,
+            store=lambda: st.store(recover=False),
+            db=lambda: st.db(recover=False),
+            now=utcnow,
+        )
 
 
 def _ts(text: str | None) -> float | None:
@@ -66,21 +70,43 @@ class DrillCollector:
 
         src = self.sources
         status = status_document(src.settings(), src.store(), src.now())
-        g = {name: GaugeMetricFamily(name, doc, labels=labels) for name, doc, labels in (
-            ("drill_last_run_timestamp_seconds", "Start of the drill's last run (Unix time).",
-             ["drill", "env"]),
-            ("drill_last_success_timestamp_seconds",
-             "Start of the drill's last successful run (Unix time).", ["drill", "env"]),
-            ("drill_overdue", "1 when the drill's cadence period passed without a success.",
-             ["drill", "env"]),
-            ("drill_rto_seconds", "Measured RTO of each scenario in the drill's last run.",
-             ["drill", "env", "scenario"]),
-            ("drill_rpo_seconds", "Measured RPO of each scenario in the drill's last run.",
-             ["drill", "env", "scenario"]),
-            ("drill_objective_met", "1 when the scenario met its RTO/RPO objectives in the "
-             "drill's last run, 0 when it missed them.", ["drill", "env", "scenario"]),
-            ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),
-        )}
+        g = {
+            name: GaugeMetricFamily(name, doc, labels=labels)
+            for name, doc, labels in (
+                (
+                    "drill_last_run_timestamp_seconds",
+                    "Start of the drill's last run (Unix time).",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_last_success_timestamp_seconds",
+                    "Start of the drill's last successful run (Unix time).",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_overdue",
+                    "1 when the drill's cadence period passed without a success.",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_rto_seconds",
+                    "Measured RTO of each scenario in the drill's last run.",
+                    ["drill", "env", "scenario"],
+                ),
+                (
+                    "drill_rpo_seconds",
+                    "Measured RPO of each scenario in the drill's last run.",
+                    ["drill", "env", "scenario"],
+                ),
+                (
+                    "drill_objective_met",
+                    "1 when the scenario met its RTO/RPO objectives in the "
+                    "drill's last run, 0 when it missed them.",
+                    ["drill", "env", "scenario"],
+                ),
+                ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),
+            )
+        }
         for d in status["drills"]:
             last: dict[str, Any] | None = None
             if d["last_run_id"]:
@@ -107,9 +133,11 @@ class DrillCollector:
 
     @staticmethod
     def _lag_histogram(lags: list[tuple[str, str, float]]) -> HistogramMetricFamily:
-        h = HistogramMetricFamily("drill_scheduler_fire_lag_seconds",
-                                  "How late scheduled fires started (claimed - scheduled).",
-                                  labels=["drill", "env"])
+        h = HistogramMetricFamily(
+            "drill_scheduler_fire_lag_seconds",
+            "How late scheduled fires started (claimed - scheduled).",
+            labels=["drill", "env"],
+        )
         by: dict[tuple[str, str], list[float]] = defaultdict(list)
         for target, env, lag in lags:
             by[(target, env)].append(lag)

@@ -48,16 +48,17 @@ def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
         by_scenario: dict[str, list[dict[str, Any]]] = {}
         for p in points:
             by_scenario.setdefault(p["scenario"], []).append(p)
-        charts[drill] = [(sc, trend_svg(ps, "rto_s", "RTO"), trend_svg(ps, "rpo_s", "RPO"))
-                         for sc, ps in by_scenario.items()]
+        charts[drill] = [
+            (sc, trend_svg(ps, "rto_s", "RTO"), trend_svg(ps, "rpo_s", "RPO"))
+            for sc, ps in by_scenario.items()
+        ]
     return {"charts": charts, "open_findings": open_by, "trend_runs": TREND_RUNS}
 
 
 def _trend_map(src: Sources, status: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     from orchestrator.views import trend_documents
 
-    return {d["drill"]: trend_documents(src.db(), d["drill"], d["env"])
-            for d in status["drills"]}
+    return {d["drill"]: trend_documents(src.db(), d["drill"], d["env"]) for d in status["drills"]}
 
 
 def _trends(src: Sources, q: Params, path: dict[str, str]) -> Any:
@@ -80,9 +81,14 @@ def runs_query(q: Params) -> Any:
     limit = _int(q, "limit", PER_PAGE)
     page = _int(q, "page", 0)
     offset = (page - 1) * limit if page else _int(q, "offset", 0)
-    return RunsQuery(drill=q.get("drill") or None, env=q.get("env") or None,
-                     status=q.get("status") or None, period=q.get("period") or None,
-                     limit=min(limit, 1000), offset=max(offset, 0))
+    return RunsQuery(
+        drill=q.get("drill") or None,
+        env=q.get("env") or None,
+        status=q.get("status") or None,
+        period=q.get("period") or None,
+        limit=min(limit, 1000),
+        offset=max(offset, 0),
+    )
 
 
 def _runs(src: Sources, q: Params, _path: dict[str, str]) -> Any:
@@ -97,9 +103,15 @@ def _runs_extra(src: Sources, q: Params, _doc: Any) -> dict[str, Any]:
     page = query.offset // query.limit + 1
     pages = max((total + query.limit - 1) // query.limit, 1)
     keep = {k: v for k, v in q.items() if k in ("drill", "env", "status", "period") and v}
-    return {"query": query, "total": total, "page": page, "pages": pages, "filters": keep,
-            "statuses": [s.value for s in RunStatus],
-            "envs": sorted(src.settings().environments)}
+    return {
+        "query": query,
+        "total": total,
+        "page": page,
+        "pages": pages,
+        "filters": keep,
+        "statuses": [s.value for s in RunStatus],
+        "envs": sorted(src.settings().environments),
+    }
 
 
 def _run(src: Sources, _q: Params, path: dict[str, str]) -> Any:

@@ -94,20 +94,22 @@ def test_api_status_is_drill_status_json(client: TestClient) -> None:
 
 
 def test_api_runs_is_drill_runs_list_json_with_the_same_filters(
-        client: TestClient, project: dict[str, Any]) -> None:
+    client: TestClient, project: dict[str, Any]
+) -> None:
     assert client.get("/api/runs").json() == cli_json("runs", "list")
-    for query, args in ((("drill", "mini"),), ("--drill", "mini")), \
-                       ((("status", "succeeded"),), ("--status", "succeeded")), \
-                       ((("period", "2026-Q3"), ("limit", "1")), ("--period", "2026-Q3",
-                                                                 "--limit", "1")), \
-                       ((("period", "2026-Q4"),), ("--period", "2026-Q4")), \
-                       ((("period", "2026-08-01..2026-08-15"),),
-                        ("--period", "2026-08-01..2026-08-15")), \
-                       ((("limit", "1"), ("offset", "1")), ("--limit", "1", "--offset", "1")):
+    for query, args in (
+        ((("drill", "mini"),), ("--drill", "mini")),
+        ((("status", "succeeded"),), ("--status", "succeeded")),
+        ((("period", "2026-Q3"), ("limit", "1")), ("--period", "2026-Q3", "--limit", "1")),
+        ((("period", "2026-Q4"),), ("--period", "2026-Q4")),
+        ((("period", "2026-08-01..2026-08-15"),), ("--period", "2026-08-01..2026-08-15")),
+        ((("limit", "1"), ("offset", "1")), ("--limit", "1", "--offset", "1")),
+    ):
         web = client.get("/api/runs", params=dict(query)).json()
         assert web == cli_json("runs", "list", *args), query
     assert [r["run_id"] for r in client.get("/api/runs?status=succeeded").json()] == [
-        project["ok"]["run_id"]]
+        project["ok"]["run_id"]
+    ]
     assert client.get("/api/runs?period=2026-Q4").json() == []
     page2 = client.get("/api/runs?limit=1&page=2").json()
     assert [r["run_id"] for r in page2] == [project["ok"]["run_id"]]
@@ -123,7 +125,8 @@ def test_api_run_is_drill_runs_show_json(client: TestClient, project: dict[str, 
 def test_api_findings_and_calendar_are_the_commands_documents(client: TestClient) -> None:
     assert client.get("/api/findings").json() == cli_json("findings", "list")
     assert client.get("/api/findings?status=open").json() == cli_json(
-        "findings", "list", "--status", "open")
+        "findings", "list", "--status", "open"
+    )
     cal = client.get("/api/calendar").json()
     assert cal["schedules"] == cli_json("schedule", "list")
     assert cal["gamedays"] == cli_json("gameday", "list")
@@ -167,8 +170,11 @@ def test_last_verify_shows_on_the_evidence_page(client: TestClient) -> None:
 def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str, Any]) -> None:
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for fam in text_string_to_metric_families(response.text) for s in fam.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(response.text)
+        for s in fam.samples
+    }
     ok = project["ok"]
     start = datetime.fromisoformat(ok["started_at"].replace("Z", "+00:00")).timestamp()
     web = (("drill", "webdrill"), ("env", "lab"))
@@ -178,14 +184,18 @@ def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str
     mini = (("drill", "mini"), ("env", "lab"))
     assert ("drill_last_success_timestamp_seconds", mini) not in samples
     failed_start = datetime.fromisoformat(
-        project["failed"]["started_at"].replace("Z", "+00:00")).timestamp()
+        project["failed"]["started_at"].replace("Z", "+00:00")
+    ).timestamp()
     assert samples[("drill_last_run_timestamp_seconds", mini)] == pytest.approx(failed_start)
     want: dict[tuple[str, str], int] = {}
     for f in cli_json("findings", "list", "--status", "open"):
         key = (f["drill"] or "", f["env"] or "")  # a missed period is not tied to an env
         want[key] = want.get(key, 0) + 1
-    got = {(dict(labels)["drill"], dict(labels)["env"]): v
-           for (name, labels), v in samples.items() if name == "drill_open_findings"}
+    got = {
+        (dict(labels)["drill"], dict(labels)["env"]): v
+        for (name, labels), v in samples.items()
+        if name == "drill_open_findings"
+    }
     assert got == want and {d for d, _e in want} == {"webdrill", "mini"}
     for sc in project["failed"]["scenarios"]:
         labels = tuple(sorted((*mini, ("scenario", sc["id"]))))
@@ -194,23 +204,37 @@ def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str
 
 
 def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
+    from orchestrator.config import load_settings
     from orchestrator.evidence.store import EvidenceStore
     from orchestrator.schedule.models import ScheduleFire
-
-    from orchestrator.config import load_settings
 
     store = EvidenceStore(load_settings(None).database_url())
     at = datetime(2026, 8, 1, tzinfo=UTC)
     with store.session() as s:
         for i, lag in enumerate((0.05, 0.3, 0.3, 7.0)):
-            s.add(ScheduleFire(schedule_id="s-lag", target="webdrill", env="lab",
-                               scheduled_at=at.replace(hour=i), claimed_at=at.replace(hour=i),
-                               claimed_by="test", status="succeeded", lag_s=lag))
+            s.add(
+                ScheduleFire(
+                    schedule_id="s-lag",
+                    target="webdrill",
+                    env="lab",
+                    scheduled_at=at.replace(hour=i),
+                    claimed_at=at.replace(hour=i),
+                    claimed_by="test",
+                    status="succeeded",
+                    lag_s=lag,
+                )
+            )
     store.dispose()
-    fam = next(f for f in text_string_to_metric_families(client.get("/metrics").text)
-               if f.name == "drill_scheduler_fire_lag_seconds")
-    got = {(s.name, s.labels.get("le")): s.value for s in fam.samples
-           if s.labels.get("drill") == "webdrill"}
+    fam = next(
+        f
+        for f in text_string_to_metric_families(client.get("/metrics").text)
+        if f.name == "drill_scheduler_fire_lag_seconds"
+    )
+    got = {
+        (s.name, s.labels.get("le")): s.value
+        for s in fam.samples
+        if s.labels.get("drill") == "webdrill"
+    }
     assert got[("drill_scheduler_fire_lag_seconds_bucket", "0.1")] == 1
     assert got[("drill_scheduler_fire_lag_seconds_bucket", "0.5")] == 3
     assert got[("drill_scheduler_fire_lag_seconds_bucket", "5.0")] == 3
@@ -220,8 +244,17 @@ def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
     assert got[("drill_scheduler_fire_lag_seconds_sum", None)] == pytest.approx(7.65)
 
 
-@pytest.mark.parametrize("path", ["/nope", "/runs/r-no-such-run", "/runs/../etc/passwd",
-                                  "/api/nope", "/api/runs/r-no-such-run", "/static/nope.css"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope",
+        "/runs/r-no-such-run",
+        "/runs/../etc/passwd",
+        "/api/nope",
+        "/api/runs/r-no-such-run",
+        "/static/nope.css",
+    ],
+)
 def test_unknown_paths_and_ids_are_404_without_traceback(client: TestClient, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 404
@@ -257,8 +290,9 @@ def test_a_bug_is_a_500_page_without_traceback(project: dict[str, Any]) -> None:
             assert "Traceback" not in response.text and "hunter2" not in response.text
 
 
-def test_bearer_token_is_required_when_configured(project: dict[str, Any],
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bearer_token_is_required_when_configured(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     clear_drill_env(monkeypatch)
     monkeypatch.chdir(project["root"])
     token = "t0ken-never-shown-9f2c"
@@ -268,9 +302,19 @@ def test_bearer_token_is_required_when_configured(project: dict[str, Any],
             assert c.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
             assert c.get(path, headers={"Authorization": token}).status_code == 401
         good = {"Authorization": f"Bearer {token}"}
-        for path in ("/", "/runs", "/findings", "/calendar", "/evidence", "/api/status",
-                     "/api/runs", "/api/findings", "/api/calendar", "/api/evidence",
-                     "/metrics"):
+        for path in (
+            "/",
+            "/runs",
+            "/findings",
+            "/calendar",
+            "/evidence",
+            "/api/status",
+            "/api/runs",
+            "/api/findings",
+            "/api/calendar",
+            "/api/evidence",
+            "/metrics",
+        ):
             response = c.get(path, headers=good)
             assert response.status_code == 200, path
             assert token not in response.text
@@ -284,9 +328,18 @@ def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
     secret = "postgresql://drill:hunter2@127.0.0.1:5432/app"
     store = EvidenceStore(load_settings(None).database_url())
     with store.session() as s:  # as if written by something that forgot to redact
-        s.add(Finding(kind="step_failed", severity="high", title=f"cannot reach {secret}",
-                      detail=f"password=hunter2 {secret}", corrective_action="rotate",
-                      created_at=NOW, drill="webdrill", env="lab"))
+        s.add(
+            Finding(
+                kind="step_failed",
+                severity="high",
+                title=f"cannot reach {secret}",
+                detail=f"password=hunter2 {secret}",
+                corrective_action="rotate",
+                created_at=NOW,
+                drill="webdrill",
+                env="lab",
+            )
+        )
     store.dispose()
     with TestClient(create_app(Sources.open(None))) as c:
         for path in ("/findings", "/api/findings", "/", "/metrics"):
@@ -297,7 +350,8 @@ def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
 
 
 def test_serve_refuses_a_non_loopback_host_without_token(
-        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from tests.clihelp import drill
 
     for host in ("0.0.0.0", "192.0.2.10", "dashboard.example"):
