@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.registry import Registry
 
@@ -29,6 +29,20 @@ class ActivityKind(StrEnum):
 
 class Args(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("target", check_fields=False)
+    @classmethod
+    def _loopback_dsn(cls, value: Any) -> Any:
+        """A target may be a libpq DSN only on the lab (AWS targets are roles), so one
+        that could reach beyond 127.0.0.0/8 is a definition error, found by `validate`
+        rather than after `drill run` has brought the lab up."""
+        from orchestrator.netguard import dsn_problem, looks_like_dsn
+
+        if isinstance(value, str) and looks_like_dsn(value):
+            problem = dsn_problem(value, environ={})  # the environment is checked at run time
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 class NoArgs(Args):

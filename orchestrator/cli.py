@@ -159,7 +159,13 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         code = exc.exit_code
     except ClickException as exc:  # usage errors, unknown commands, missing arguments
-        exc.show()
+        import io
+
+        from orchestrator.secrets import redact_text
+
+        shown = io.StringIO()
+        exc.show(file=shown)  # it echoes option values: a secret given by mistake too
+        sys.stderr.write(redact_text(shown.getvalue()))
         code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("drill: interrupted\n")

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from orchestrator.errors import ConfigError, DefinitionError
+from orchestrator.errors import ConfigError, DefinitionError, Problem
 from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
 
 CONFIG_FILE_NAME = "drill.yaml"
@@ -41,6 +41,8 @@ class ProbesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     db: str | None = Field(None, description="libpq DSN or Secrets Manager ARN")
+    global_db: str | None = Field(None, description="DSN through the global DNS record "
+                                  "(defaults to db)")
     http: str | None = None
     interval_s: float | None = Field(None, gt=0)
 
@@ -62,6 +64,23 @@ class EnvironmentConfig(BaseModel):
     db_secret_arn: str | None = None
     fis_templates: dict[str, str] = Field(default_factory=dict)
     lab: dict[str, Any] = Field(default_factory=dict, description="lab tuning (ports, delays)")
+
+    @field_validator("endpoint_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 - raises ValueError on a bad port
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("endpoint_url must be an http:// or https:// URL with a host, "
+                             "e.g. http://127.0.0.1:5000")
+        return value
 
 
 class PathsConfig(BaseModel):
@@ -103,6 +122,35 @@ class Settings(BaseModel):
     notify: list[str] = Field(default_factory=list, description="webhook URLs")
     signing_key: str | None = Field(None, description="path of the Ed25519 private key")
 
+    @field_validator("database")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme != "sqlite" and not scheme.startswith("postgresql"):
+            raise ValueError("database must be sqlite:///PATH or postgresql+psycopg://…")
+        if scheme == "sqlite":
+            if ":memory:" in value or value.rstrip("/") == "sqlite:":
+                raise ValueError("an in-memory SQLite database keeps no evidence: give a file, "
+                                 "e.g. sqlite:///.drill/evidence.db")
+            if "?" in value:
+                raise ValueError("SQLite URL parameters (such as mode=ro) are not supported: "
+                                 "drill writes evidence, so it needs the file read-write")
+        return value
+
+    @field_validator("state_dir")
+    @classmethod
+    def _state_dir(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("state_dir is empty")
+        path = Path(value).absolute()
+        for system in ("/proc", "/sys", "/dev"):
+            if path.is_relative_to(system):
+                raise ValueError(f"state_dir {value} is in {system}, which holds no files: "
+                                 "drill keeps its evidence and lab there")
+        return value
+
     # Not part of the file: where it was read from, to resolve relative paths.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(None, exclude=True)
@@ -143,43 +191,67 @@ def _absolutize_sqlite(url: str, base: Path) -> str:
     return url
 
 
-def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]) -> dict[str, Any]:
-    """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``)."""
+def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
+                         ) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``).
+
+    A value is taken as text (pydantic turns ``true`` or ``30`` into the setting's type,
+    and ``DRILL_DEFAULT_ENV=123`` stays the name ``"123"``); one that starts with ``[``
+    or ``{`` is JSON, for lists and mappings. Returns the data and, for each overridden
+    setting's YAML path, the variable that set it, so errors blame the variable."""
     skip = {"DRILL_CONFIG", "DRILL_TEST_PG_DSN"}
-    for key, raw in environ.items():
+    blame: dict[str, str] = {}
+    for key, raw in sorted(environ.items()):
         if not key.startswith("DRILL_") or key in skip or key.startswith("DRILL_LAB_"):
             continue
         parts = [p.lower() for p in key[len("DRILL_") :].split("__")]
         if parts[0] not in Settings.model_fields or parts[0] in {"base_dir", "source"}:
             continue
-        value: Any
-        try:
-            value = json.loads(raw)
-        except ValueError:
-            value = raw
+        if not all(parts):
+            raise ConfigError(f"{key}: an empty name between `__`",
+                              "write e.g. DRILL_ENVIRONMENTS__STAGING__PROTECTED=true")
+        value: Any = raw
+        if raw.lstrip()[:1] in ("[", "{"):
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{key}: invalid JSON ({exc})",
+                                  "a value starting with [ or { is read as JSON") from None
         node = data
         for part in parts[:-1]:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
                 raise ConfigError(f"{key} overrides a setting that is not a mapping")
         node[parts[-1]] = value
-    return data
+        blame[".".join(parts)] = key
+    return data, blame
+
+
+def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
+    """Problems in a setting a DRILL_* variable set name the variable, not drill.yaml."""
+    out = []
+    for problem in problems:
+        path = problem.path or ""
+        var = next((v for p, v in blame.items()
+                    if path == p or path.startswith((p + ".", p + "["))), None)
+        out.append(Problem(problem.message, var, None, path) if var else problem)
+    return out
 
 
 def find_config_file(explicit: str | None, environ: dict[str, str] | None = None) -> Path | None:
     environ = dict(os.environ) if environ is None else environ
     if explicit:
         path = Path(explicit)
-        if not path.is_file():
+        if not path.exists():  # anything else (a FIFO, a directory) is refused by load_file
             raise ConfigError(f"config file not found: {explicit}", "check the --config path")
         return path
     if environ.get("DRILL_CONFIG"):
         path = Path(environ["DRILL_CONFIG"])
-        if not path.is_file():
+        if not path.exists():
             raise ConfigError(f"DRILL_CONFIG names a missing file: {path}")
         return path
     local = Path.cwd() / CONFIG_FILE_NAME
-    return local if local.is_file() else None
+    return local if local.exists() or local.is_symlink() else None
 
 
 def load_settings(explicit: str | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -193,14 +265,29 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
             doc.data = {}
         if not isinstance(doc.data, dict):
             raise DefinitionError([doc.problem("drill.yaml must be a mapping")])
-    data = _apply_env_overrides(dict(doc.data), environ)
+    data, blame = _apply_env_overrides(dict(doc.data), environ)
+    from orchestrator.secrets import remember_from
+
+    remember_from(data)  # DSN passwords etc.: masked wherever they show up later
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
+        problems = _blamed(pydantic_problems(doc, exc), blame)
         raise DefinitionError(
-            pydantic_problems(doc, exc), "fix drill.yaml (see DESIGN section 4)"
+            problems, "fix drill.yaml or the DRILL_* variable named (see DESIGN section 4)"
         ) from None
     settings.base_dir = (path.parent if path else Path.cwd()).resolve()
+    state = settings.state_path()
+    if state.exists() and not state.is_dir():
+        problem = _blamed([doc.problem(f"state_dir {state} is not a directory", ("state_dir",))],
+                          blame)
+        raise DefinitionError(problem, "point state_dir at a directory (drill creates it)")
     settings.source = str(path) if path else None
     settings.environments.setdefault("lab", EnvironmentConfig(provider=ProviderKind.LAB))
+    if "lab-aws" not in settings.environments:  # while `drill lab up --aws` runs
+        from orchestrator.labaws.env import environment
+
+        lab_aws = environment(settings)
+        if lab_aws is not None:
+            settings.environments["lab-aws"] = lab_aws
     return settings

@@ -22,6 +22,10 @@ class SourceDoc:
     file: str
     data: Any
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict)
+    #: keys that are null, numbers or booleans (stringified in ``data``)
+    key_problems: list[Problem] = field(default_factory=list)
+    #: keys that are mappings or sequences (refused everywhere: chaos cannot load them)
+    complex_keys: list[Problem] = field(default_factory=list)
 
     def line_of(self, loc: Sequence[str | int]) -> int | None:
         """Line of the deepest known ancestor of ``loc`` (1-based)."""
@@ -47,19 +51,40 @@ def format_path(loc: Sequence[str | int]) -> str:
     return out
 
 
-def _plain(node: Any, loc: tuple[str | int, ...], lines: dict[tuple[str | int, ...], int]) -> Any:
+def _key(key: Any, loc: tuple[str | int, ...], line: int | None, doc: SourceDoc) -> str:
+    """A mapping key as a string; keys that are not strings are remembered as problems
+    (drill's own formats refuse them; an experiment keeps them, spelled as JSON spells them)."""
+    import json
+
+    if isinstance(key, str):
+        return str(key)
+    where = format_path(loc) or None
+    if isinstance(key, dict | list | tuple) or type(key).__name__.startswith("CommentedKey"):
+        message = "a mapping key must be a plain value, not a mapping or a sequence"
+        doc.complex_keys.append(Problem(message, doc.file, line, where))
+        return str(key)
+    spelled = json.dumps(key) if key is None or isinstance(key, bool | int | float) else str(key)
+    message = f"key {spelled} is not a string: quote it if it is meant as a name"
+    doc.key_problems.append(Problem(message, doc.file, line, where))
+    return spelled
+
+
+def _plain(node: Any, loc: tuple[str | int, ...], doc: SourceDoc) -> Any:
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
+    lines = doc.lines
     if isinstance(node, CommentedMap):
         out: dict[Any, Any] = {}
         for key, value in node.items():
-            child = (*loc, str(key))
             try:
-                line, _col = node.lc.key(key)
-                lines[child] = line + 1
+                line: int | None = node.lc.key(key)[0] + 1
             except (KeyError, TypeError, AttributeError):
-                pass
-            out[str(key)] = _plain(value, child, lines)
+                line = None
+            name = _key(key, loc, line or lines.get(loc), doc)
+            child = (*loc, name)
+            if line is not None:
+                lines[child] = line
+            out[name] = _plain(value, child, doc)
         return out
     if isinstance(node, CommentedSeq):
         items = []
@@ -70,7 +95,7 @@ def _plain(node: Any, loc: tuple[str | int, ...], lines: dict[tuple[str | int, .
                 lines[child] = line + 1
             except (KeyError, TypeError, AttributeError, IndexError):
                 pass
-            items.append(_plain(value, child, lines))
+            items.append(_plain(value, child, doc))
         return items
     if hasattr(node, "isoformat"):
         return node.isoformat()
@@ -84,12 +109,19 @@ def _plain(node: Any, loc: tuple[str | int, ...], lines: dict[tuple[str | int, .
 
 
 def parse_text(text: str, file: str) -> SourceDoc:
-    """Parse YAML (or JSON, which is YAML) text; raise DefinitionError with file:line."""
+    """Parse YAML (or JSON, which is YAML) text; raise DefinitionError with file:line.
+
+    The events are walked first (:func:`orchestrator.yamlguard.scan_events`): depth and
+    alias expansion are bounded before anything is built."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+    from orchestrator.yamlguard import scan_events
+
     yaml = YAML(typ="rt")
+    tag_line: int | None = None
     try:
+        tag_line = scan_events(yaml.parse(text), file).first_tag_line
         raw = yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -98,19 +130,18 @@ def parse_text(text: str, file: str) -> SourceDoc:
         raise DefinitionError([Problem(f"invalid YAML: {reason}", file, line)]) from None
     except YAMLError as exc:
         raise DefinitionError([Problem(f"invalid YAML: {exc}", file, None)]) from None
-    lines: dict[tuple[str | int, ...], int] = {(): 1}
-    return SourceDoc(file, _plain(raw, (), lines), lines)
+    except (ValueError, TypeError, OverflowError) as exc:  # a value its tag cannot hold
+        raise DefinitionError([Problem(f"invalid value: {exc}", file, tag_line)]) from None
+    doc = SourceDoc(file, None, {(): 1})
+    doc.data = _plain(raw, (), doc)
+    return doc
 
 
 def load_file(path: Path) -> SourceDoc:
-    """Read and parse a YAML or JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DefinitionError([Problem("file not found", str(path))]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DefinitionError([Problem(f"cannot read file: {exc}", str(path))]) from None
-    return parse_text(text, str(path))
+    """Read (regular files only, size-limited, UTF-8) and parse a YAML or JSON file."""
+    from orchestrator.yamlguard import read_source
+
+    return parse_text(read_source(path), str(path))
 
 
 def pydantic_problems(doc: SourceDoc, exc: Any, prefix: Sequence[str | int] = ()) -> list[Problem]:

@@ -33,3 +33,11 @@ def pause(seconds: float = 30.0) -> bool:
 
 def exists(path: str) -> bool:
     return Path(path).exists()
+
+
+def remove_with_key(path: str, password: str) -> bool:
+    """A rollback that needs a secret: it only undoes the fault given the right one
+    (the file ``PATH.key`` holds it) — so a test sees that recovery had the real value."""
+    if password != Path(path + ".key").read_text():
+        raise RuntimeError("wrong password for the rollback")
+    return remove(path)

@@ -20,18 +20,8 @@ def list_cmd(
     from orchestrator.definitions.catalog import Catalog
 
     entries = Catalog(state(ctx).settings()).entries()
-    rows = []
-    for e in entries:
-        title = ""
-        try:
-            for line in e.path.read_text(encoding="utf-8").splitlines():
-                if line.startswith("title:"):
-                    title = line.split(":", 1)[1].strip().strip("'\"")
-                    break
-        except OSError:
-            pass
-        rows.append({"id": e.id, "kind": e.kind.value, "title": title, "origin": e.origin,
-                     "path": str(e.path)})
+    rows = [{"id": e.id, "kind": e.kind.value, "title": e.title, "origin": e.origin,
+             "path": str(e.path)} for e in entries]
     if as_json:
         print_json(rows)
         return
@@ -62,13 +52,22 @@ def validate(
                 files += sorted(f for f in p.rglob("*") if f.suffix in DEFINITION_SUFFIXES)
             else:
                 files.append(p)
-    else:
-        files = [e.path for e in catalog.entries()]
     problems: list[Problem] = []
+    clashes = catalog.clashes()  # one id in two files: which one runs is ambiguous
+    if not paths:
+        # every file, shadowed duplicates too: an invalid second `id: dup` must not hide
+        files = [e.path for e in catalog.entries()]
+        files += [e.path for group in clashes for e in group if e.path not in files]
+    given = {f.absolute() for f in files}  # not resolve(): a symlink loop is reported below
+    for group in clashes:
+        if any(e.path.absolute() in given for e in group):
+            problems += catalog.clash_problems(group)
     ok = 0
     for f in files:
         try:
             _kind, definition, _doc = load_definition(f, strict=True)
+            for warning in getattr(definition, "warnings", None) or []:
+                err_console().print(f"drill: warning: {warning}", markup=False)
             if isinstance(definition, Drill):
                 ref_problems = catalog.check_drill_refs(definition, str(f))
                 if ref_problems:
@@ -77,5 +76,6 @@ def validate(
         except DefinitionError as exc:
             problems.extend(exc.problems)
     if problems:
+        problems = list(dict.fromkeys(problems))  # a clash is also met through a drill
         raise DefinitionError(problems, f"{ok} of {len(files)} file(s) valid; fix the rest")
     err_console().print(f"[green]✔[/] {ok} definition(s) valid")

@@ -52,7 +52,8 @@ def list_cmd(
 @app.command("show")
 def show(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """One finding with its corrective action."""
@@ -70,7 +71,8 @@ def show(
 @app.command("assign")
 def assign(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     owner: Annotated[str, typer.Option(help="who carries out the corrective action")],
     due: Annotated[str | None, typer.Option(help="due date, YYYY-MM-DD")] = None,
 ) -> None:
@@ -95,7 +97,8 @@ def assign(
 @app.command("close")
 def close(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(help="finding id")],
+    finding_id: Annotated[int, typer.Argument(
+        min=1, max=2**63 - 1, help="finding id")],
     resolution: Annotated[str, typer.Option(help="what was done about it")],
 ) -> None:
     """Close a finding with its resolution."""

@@ -32,12 +32,19 @@ def _log(msg: str) -> None:
 def up(ctx: typer.Context,
        env: Annotated[str, typer.Option(help="lab environment whose `lab:` tuning to use")] = "lab",
        as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
+       aws: Annotated[bool, typer.Option("--aws", help="also an AWS API (moto) on 127.0.0.1 "
+                                         "whose resources are the lab's: environment lab-aws")]
+       = False,
        ) -> None:
     """Start the lab (does nothing when it already runs)."""
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
     lab_up(settings, cfg, _log)
+    if aws:
+        from orchestrator.labaws.lifecycle import ensure
+
+        ensure(settings, _log)
     _show(status(settings), as_json)
 
 
@@ -95,3 +102,6 @@ def _show(doc: dict[str, Any], as_json: bool) -> None:
     console.print(table)
     for key, value in doc["endpoints"].items():
         console.print(f"  {key:<10} {value}")
+    if doc.get("aws"):
+        console.print(f"  {'aws':<10} {doc['aws']['endpoint_url']} (environment lab-aws; "
+                      f"Terraform state {doc['aws']['terraform_state']})")

@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 import signal
 import socket
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.engine.experiment_options import DryMode, HypothesisStrategy, RollbackStrategy
 
 ENV_HELP = "environment from drill.yaml (default: lab, the local DR lab)"
+CTK = "Chaos Toolkit (experiments, as `chaos run`)"
 
 
 def run(
@@ -34,11 +37,44 @@ def run(
                                          "(set by `drill scheduler run`)")] = "manual",
     schedule_id: Annotated[str | None, typer.Option(hidden=True)] = None,
     gameday_id: Annotated[str | None, typer.Option(hidden=True)] = None,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", metavar="KEY[:TYPE]=VALUE", rich_help_panel=CTK,
+        help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, bytes")
+    ] = None,
+    var_file: Annotated[list[Path] | None, typer.Option(
+        "--var-file", rich_help_panel=CTK, help="JSON/YAML file of configuration and "
+        "secrets values, or a .env file of environment variables (repeatable)")] = None,
+    rollback_strategy: Annotated[RollbackStrategy | None, typer.Option(
+        rich_help_panel=CTK, help="when rollbacks play; drill's default: always "
+        "(chaos's: default = not after a failed or interrupted run)")] = None,
+    hypothesis_strategy: Annotated[HypothesisStrategy | None, typer.Option(
+        rich_help_panel=CTK, help="when the steady-state hypothesis runs (default: before "
+        "and after the method)")] = None,
+    hypothesis_frequency: Annotated[float, typer.Option(
+        rich_help_panel=CTK, help="seconds between hypothesis runs (during-method-only, "
+        "continuously)")] = 1.0,
+    fail_fast: Annotated[bool, typer.Option(
+        "--fail-fast", rich_help_panel=CTK, help="stop at the first deviation of a "
+        "during-method/continuous hypothesis")] = False,
+    dry: Annotated[DryMode | None, typer.Option(
+        rich_help_panel=CTK, help="run without executing probes, actions, activities or "
+        "pauses")] = None,
+    journal_path: Annotated[Path | None, typer.Option(
+        rich_help_panel=CTK, help="also write chaos's journal here (it is always kept as "
+        "evidence)")] = None,
+    control_file: Annotated[list[Path] | None, typer.Option(
+        "--control-file", rich_help_panel=CTK, help="global controls file, as chaos's "
+        "(repeatable)")] = None,
+    chaos_settings: Annotated[Path | None, typer.Option(
+        "--settings", rich_help_panel=CTK, help="Chaos Toolkit settings file (its controls "
+        "and runtime strategies apply; default ~/.chaostoolkit/settings.yaml)")] = None,
 ) -> None:
     """Run a drill, runbook or experiment; measure RTO/RPO; record evidence.
 
     Exit codes: 0 every objective met · 1 an objective missed or a step failed ·
-    2 usage or invalid definition · 3 aborted (rollbacks done).
+    2 usage or invalid definition · 3 aborted (rollbacks done). An experiment's exit
+    code follows its chaos journal: completed 0, deviated or failed 1 (so is a steady
+    state not met before the method), aborted or interrupted 3.
 
     Examples:
 
@@ -47,18 +83,25 @@ def run(
       drill run rds-failover --env staging --yes  # one runbook on a protected env
 
       drill run experiments/db-health.yaml --json
+
+      drill run experiments/rds-reboot-failover-chaosaws.yaml --env staging --yes \\
+          --var db_instance=prod-db --journal-path journal.json
     """
     from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.experiment_options import build_options, inject_env_files
     from orchestrator.engine.plan import build_plan
     from orchestrator.engine.results import run_document
     from orchestrator.engine.runner import RunEngine, RunOptions
     from orchestrator.errors import ExitStatus, UsageError
     from orchestrator.providers import build_provider
 
+    experiment_opts = build_options(
+        var, var_file, control_file, rollback_strategy=rollback_strategy,
+        hypothesis_strategy=hypothesis_strategy, hypothesis_frequency=hypothesis_frequency,
+        fail_fast=fail_fast, dry=dry, journal_path=journal_path, settings_path=chaos_settings)
+    inject_env_files(experiment_opts.var_files)
     app_state = state(ctx)
     settings = app_state.settings()
-    if mode not in (None, "live", "isolated"):
-        raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
     db = app_state.db()
@@ -78,7 +121,8 @@ def run(
     gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
     gc.enable()
     outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep, trigger=Trigger(trigger),
-                                              schedule_id=schedule_id, gameday_id=gameday_id))
+                                              schedule_id=schedule_id, gameday_id=gameday_id,
+                                              experiment=experiment_opts))
     doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)

@@ -15,7 +15,8 @@ app = typer.Typer(help="Past and running runs, from the evidence store.", no_arg
 def list_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    limit: Annotated[int, typer.Option(help="how many, newest first")] = 50,
+    limit: Annotated[int, typer.Option(
+        min=1, max=1_000_000, help="how many, newest first")] = 50,
     env: Annotated[str | None, typer.Option(help="only this environment")] = None,
     drill: Annotated[str | None, typer.Option(help="only this drill/runbook/experiment")] = None,
     status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,

@@ -25,17 +25,19 @@ class _RedactingFormatter(logging.Formatter):
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
-    poll: Annotated[float, typer.Option(help="seconds between schedule reconciliations")
-                    ] = 2.0,
+    poll: Annotated[float, typer.Option(
+        min=0.05, max=3600.0, help="seconds between schedule reconciliations")] = 2.0,
     misfire_grace: Annotated[str, typer.Option(
         help="a fire late by more than this is recorded as missed")] = "5m",
     on_stop: Annotated[str, typer.Option(
         help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish")
     ] = "rollback",
     health_port: Annotated[int | None, typer.Option(
+        min=0, max=65535,
         help="serve GET /health and /metrics on 127.0.0.1:PORT (0 picks a free port)")
     ] = None,
-    max_workers: Annotated[int, typer.Option(help="fires that may run at once")] = 16,
+    max_workers: Annotated[int, typer.Option(
+        min=1, max=1024, help="fires that may run at once")] = 16,
 ) -> None:
     """Run the scheduler until SIGTERM/SIGINT (several may share a PostgreSQL DB).
 

@@ -29,7 +29,9 @@ def serve(
     host: Annotated[
         str, typer.Option(help="address to bind (loopback unless a token is set)")
     ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port (0 picks a free one)")] = 8080,
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port (0 picks a free one)")
+    ] = 8080,
 ) -> None:
     """Serve the dashboard: drills, runs, findings, calendar, evidence, and /metrics.
 
@@ -47,8 +49,6 @@ def serve(
             f"set {TOKEN_VAR} to a long random string (clients send "
             "`Authorization: Bearer TOKEN`), or bind 127.0.0.1",
         )
-    if not 0 <= port <= 65535:
-        raise UsageError(f"--port {port} is not a TCP port (0-65535)")
     import uvicorn
 
     from orchestrator.web.app import create_app

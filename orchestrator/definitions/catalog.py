@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config import Settings
 from orchestrator.definitions.loader import DEFINITION_SUFFIXES, Definition, load_definition
 from orchestrator.definitions.models import DefinitionKind, Drill, Experiment, Runbook
-from orchestrator.errors import DefinitionError, NotFoundError, Problem
+from orchestrator.errors import DefinitionError, NotFoundError, Problem, UsageError
 
 _KIND_DIRS = {
     DefinitionKind.EXPERIMENT: "experiments",
@@ -39,19 +40,30 @@ class Entry:
     kind: DefinitionKind
     path: Path
     origin: str  # "local" | "bundled"
+    title: str = ""
+    id_line: int | None = None  # line of the top-level `id:` (None: the id is the file name)
 
 
-def _quick_id(path: Path, kind: DefinitionKind) -> str:
-    """The id without a full validation: runbook/drill `id:` field, else the file stem."""
-    if kind is DefinitionKind.EXPERIMENT:
-        return path.stem
+def _quick_entry(path: Path, kind: DefinitionKind, origin: str) -> Entry:
+    """Id and title without a full validation: the top-level ``id:`` (runbooks, drills;
+    an experiment's id is its file name) and ``title:`` lines. A file that cannot be
+    read still gets an entry (by file name): `validate`, or running it, says what is
+    wrong with it, and every other definition keeps working."""
+    from orchestrator.yamlguard import read_source
+
+    fields: dict[str, tuple[str, int]] = {}
     try:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.startswith("id:"):
-                return line.split(":", 1)[1].strip().strip("'\"") or path.stem
-    except OSError:
+        for number, text in enumerate(read_source(path).splitlines(), 1):
+            key, sep, value = text.partition(":")
+            if sep and key in ("id", "title") and key not in fields:
+                fields[key] = (value.split(" #", 1)[0].strip().strip("'\""), number)
+    except DefinitionError:
         pass
-    return path.stem
+    title = fields["title"][0] if "title" in fields else ""
+    if kind is DefinitionKind.EXPERIMENT or not fields.get("id", ("",))[0]:
+        return Entry(path.stem, kind, path, origin, title)
+    ident, line = fields["id"]
+    return Entry(ident, kind, path, origin, title, line)
 
 
 class Catalog:
@@ -59,6 +71,7 @@ class Catalog:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        self._scanned: dict[DefinitionKind, list[Entry]] = {}
 
     def _dirs(self, kind: DefinitionKind) -> list[tuple[Path, str]]:
         name = _KIND_DIRS[kind]
@@ -68,29 +81,60 @@ class Catalog:
             local.append((bundled, "bundled"))
         return local
 
-    def entries(self, kind: DefinitionKind | None = None) -> list[Entry]:
-        seen: set[tuple[DefinitionKind, str]] = set()
-        out: list[Entry] = []
-        for k in [kind] if kind else list(DefinitionKind):
-            for directory, origin in self._dirs(k):
+    def _scan(self, kind: DefinitionKind) -> list[Entry]:
+        """Every definition file of ``kind``, in lookup order (shadowed ones included)."""
+        if kind not in self._scanned:
+            found: list[Entry] = []
+            for directory, origin in self._dirs(kind):
                 if not directory.is_dir():
                     continue
                 for path in sorted(directory.iterdir()):
-                    if path.suffix not in DEFINITION_SUFFIXES or path.name.startswith("."):
-                        continue
-                    entry = Entry(_quick_id(path, k), k, path, origin)
-                    if (k, entry.id) in seen:
-                        continue
+                    if path.suffix in DEFINITION_SUFFIXES and not path.name.startswith("."):
+                        found.append(_quick_entry(path, kind, origin))
+            self._scanned[kind] = found
+        return self._scanned[kind]
+
+    def entries(self, kind: DefinitionKind | None = None) -> list[Entry]:
+        """One entry per id and kind: the first found (local before bundled)."""
+        seen: set[tuple[DefinitionKind, str]] = set()
+        out: list[Entry] = []
+        for k in [kind] if kind else list(DefinitionKind):
+            for entry in self._scan(k):
+                if (k, entry.id) not in seen:
                     seen.add((k, entry.id))
                     out.append(entry)
         return out
+
+    def clashes(self, kind: DefinitionKind | None = None) -> list[list[Entry]]:
+        """Ids defined more than once in the same place (local, or bundled): ambiguous.
+        A local definition shadowing a bundled one with its id is not a clash."""
+        groups: dict[tuple[DefinitionKind, str, str], list[Entry]] = {}
+        for k in [kind] if kind else list(DefinitionKind):
+            for entry in self._scan(k):
+                groups.setdefault((k, entry.id, entry.origin), []).append(entry)
+        return [group for group in groups.values() if len(group) > 1]
+
+    def clash_problems(self, group: list[Entry]) -> list[Problem]:
+        """One located problem per file of a clash, each naming the others."""
+        problems = []
+        for entry in group:
+            others = ", ".join(str(e.path) for e in group if e is not entry)
+            problems.append(Problem(
+                f"{entry.kind.value} id {entry.id!r} is also defined in {others}: ids must be "
+                "unique (which one runs would depend on file names)",
+                str(entry.path), entry.id_line, "id" if entry.id_line else None))
+        return problems
 
     def resolve(self, ref: str, kinds: tuple[DefinitionKind, ...] | None = None
                 ) -> tuple[DefinitionKind, Definition, Path]:
         """An id or a file path → validated definition."""
         path = Path(ref)
-        if path.suffix in DEFINITION_SUFFIXES and path.exists():
+        if path.suffix in DEFINITION_SUFFIXES and (path.exists() or path.is_symlink()):
             kind, definition, _doc = load_definition(path)
+            if kinds and kind not in kinds:
+                raise UsageError(f"{ref} is {_article(kind)}, not "
+                                 + " or ".join(_article(k) for k in kinds),
+                                 "give a file of the kind this command takes")
             return kind, definition, path
         if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
             raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
@@ -98,6 +142,11 @@ class Catalog:
         for kind in wanted:
             for entry in self.entries(kind):
                 if entry.id == ref:
+                    for group in self.clashes(kind):
+                        if entry in group:
+                            raise DefinitionError(self.clash_problems(group),
+                                                  f"rename one of them; `drill run {ref}` "
+                                                  "refuses to guess")
                     k, definition, _doc = load_definition(entry.path)
                     return k, definition, entry.path
         known = sorted({e.id for e in self.entries() if e.kind in wanted})
@@ -117,18 +166,48 @@ class Catalog:
         return d, p
 
     def check_drill_refs(self, drill: Drill, file: str) -> list[Problem]:
-        """Every scenario of a drill names something that exists and is valid."""
+        """Every scenario of a drill names something that exists, unambiguously, and is
+        valid; each problem points at the scenario's line in the drill."""
+        from orchestrator.yamlsrc import load_file
+
+        try:
+            doc = load_file(Path(file))  # for line numbers; the drill itself was valid
+        except DefinitionError:
+            doc = None
         problems: list[Problem] = []
         for idx, sc in enumerate(drill.scenarios):
             kind = DefinitionKind.RUNBOOK if sc.runbook else DefinitionKind.EXPERIMENT
+            loc = ("scenarios", idx, kind.value)
             try:
                 self.resolve(sc.ref, (kind,))
             except NotFoundError as exc:
-                problems.append(Problem(f"{exc.message} ({exc.hint})", file, None,
+                line = doc.line_of(loc) if doc else None
+                problems.append(Problem(f"{exc.message} ({exc.hint})", file, line,
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
+            problems += _var_file_problems(sc.var_files, file, idx, doc)
         return problems
+
+
+def _var_file_problems(var_files: list[str], file: str, idx: int, doc: Any) -> list[Problem]:
+    from orchestrator.engine.experiment_options import check_var_file
+    from orchestrator.errors import UsageError
+
+    problems: list[Problem] = []
+    for n, name in enumerate(var_files):
+        try:
+            check_var_file(Path(file).parent / name)
+        except (UsageError, DefinitionError) as exc:
+            loc = ("scenarios", idx, "var_files", n)
+            problems.append(Problem(exc.message.replace("\n", " "), file,
+                                    doc.line_of(loc) if doc else None,
+                                    f"scenarios[{idx}].var_files[{n}]"))
+    return problems
+
+
+def _article(kind: DefinitionKind) -> str:
+    return ("an " if kind.value[0] in "aeiou" else "a ") + kind.value
 
 
 def definition_hash(path: Path) -> str:

@@ -156,7 +156,9 @@ def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
     for loc, act in places:  # then by a value chaoslib quotes (provider type, module…)
         if any(f"'{v}'" in message for v in _scalars(act)):
             return doc.problem(message, loc)
-    return doc.problem(message)
+    from orchestrator.definitions.experiment_check import failing_place
+
+    return doc.problem(message, failing_place(data, message) or ())
 
 
 def _scalars(value: Any) -> list[str]:
@@ -170,19 +172,24 @@ def _scalars(value: Any) -> list[str]:
 def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc] | None:
     """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML).
 
-    The fast path for the common case; anything else (another kind, an invalid file)
-    returns None and goes through the line-tracking parser, which says where the problem is.
+    The fast path for the common case; anything else (another kind, an invalid file, a key
+    that is not a string) returns None and goes through the line-tracking parser, which
+    says where the problem is. The same bounds apply (:mod:`orchestrator.yamlguard`).
     """
     if path.suffix not in (".yaml", ".yml", ".json"):
         return None
     try:
         import yaml
 
-        text = path.read_text(encoding="utf-8")
-        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except Exception:  # unreadable or invalid: the full path reports it with file:line
+        from orchestrator.yamlguard import read_source, scan_events
+
+        text = read_source(path)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        scan_events(yaml.parse(text, Loader=loader), str(path))
+        data = yaml.load(text, Loader=loader)
+    except Exception:  # unreadable, invalid or too big: the full path reports it with file:line
         return None
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not _string_keys(data):
         return None
     doc = SourceDoc(str(path), data, {(): 1})
     try:
@@ -193,6 +200,20 @@ def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc
         return None
 
 
+def _string_keys(data: Any) -> bool:
+    """Every mapping key is a string (walks at most yamlguard.MAX_VALUES values)."""
+    todo = [data]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, dict):
+            if not all(isinstance(k, str) for k in value):
+                return False
+            todo.extend(value.values())
+        elif isinstance(value, list):
+            todo.extend(value)
+    return True
+
+
 def load_definition(path: Path, strict: bool = False
                     ) -> tuple[DefinitionKind, Definition, SourceDoc]:
     """Parse and fully validate one definition file.
@@ -200,13 +221,32 @@ def load_definition(path: Path, strict: bool = False
     ``strict`` (``drill validate``) always uses the line-tracking YAML 1.2 parser, which
     also refuses duplicate keys; otherwise a valid experiment is read as ``chaos`` reads it.
     """
-    fast = None if strict else _plain_experiment(path)
-    if fast is not None:
+    fast = _plain_experiment(path)  # chaos's own reading, when chaos accepts the file
+    if fast is not None and not strict:
         return fast
+    try:
+        return _load_strict(path)
+    except DefinitionError as exc:
+        if fast is None:
+            raise
+        from orchestrator.definitions.experiment_check import strict_reading_warnings
+
+        definition = fast[1]
+        assert isinstance(definition, Experiment)
+        definition.warnings = strict_reading_warnings(exc.problems)
+        return fast
+
+
+def _load_strict(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise DefinitionError([doc.problem("a definition must be a mapping")])
     kind = detect_kind(doc, path)
+    # chaos reads `1: x` as a key (stringified here as JSON would); drill's formats do not
+    key_problems = doc.complex_keys + ([] if kind is DefinitionKind.EXPERIMENT
+                                       else doc.key_problems)
+    if key_problems:
+        raise DefinitionError(key_problems)
     data: dict[str, Any] = doc.data
     if kind is not DefinitionKind.EXPERIMENT:
         data.pop("kind", None)

@@ -163,11 +163,18 @@ class ScenarioRef(BaseModel):
     experiment: str | None = None
     id: str | None = None
     objectives: Objectives = Field(default_factory=Objectives)
+    vars: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="experiment: configuration values (chaos --var)")
+    var_files: list[str] = Field(
+        default_factory=list, description="experiment: JSON/YAML/.env var files (chaos "
+        "--var-file), relative to the drill file")
 
     @model_validator(mode="after")
     def _one(self) -> ScenarioRef:
         if bool(self.runbook) == bool(self.experiment):
             raise ValueError("a scenario names exactly one of runbook, experiment")
+        if self.runbook and (self.vars or self.var_files):
+            raise ValueError("vars and var_files apply to experiments, not runbooks")
         return self
 
     @property
@@ -210,3 +217,5 @@ class Experiment(BaseModel):
     id: str
     title: str
     document: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="drill validate's "
+                                "objections that chaos does not share (see experiment_check)")

@@ -1,40 +1,54 @@
-"""Run a Chaos Toolkit experiment through chaoslib, with drill's guarantees.
+"""Run a Chaos Toolkit experiment through chaoslib, as ``chaos run`` would, with
+drill's guarantees on top.
 
-chaoslib runs the experiment and keeps its journal (stored as an artifact). Two
-things drill adds:
+chaoslib runs the experiment with ``chaos run``'s options (vars, var files,
+strategies, ``--dry``, controls: :mod:`orchestrator.engine.experiment_options`) and
+keeps its journal, which drill stores as evidence and writes to ``--journal-path``.
+drill hooks in only through chaoslib's public extension points:
 
-* every activity's start and end is committed to the evidence DB as it happens
-  (a chaoslib event handler);
-* rollbacks always run — on failure, on SIGTERM (chaoslib's own handler, with
-  the ``always`` rollback strategy) and on SIGINT / ``drill abort`` (our
-  :class:`AbortSignal` escapes chaoslib, so we play the rollbacks ourselves).
+* a :class:`chaoslib.run.RunEventHandler` commits every activity's start and end to
+  the evidence DB as it happens;
+* the same handler's ``started`` event (called on the running thread once chaoslib
+  has installed its own signal handlers) puts drill's SIGINT/SIGTERM handler back, so
+  a signal or ``drill abort`` stops the run the same way for runbooks and
+  experiments. chaoslib's SIGUSR1/SIGUSR2 meanings are left alone.
+
+When drill's :class:`AbortSignal` stops chaoslib, drill plays the rollbacks itself
+(if the rollback strategy says so; drill's default, ``always``, does) and closes the
+journal as ``interrupted``. ``tests/unit/test_chaoslib_contract.py`` fails if a
+chaoslib release changes any of this.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from orchestrator.engine import experiment_journal as ej
+from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
-from orchestrator.engine.signals import AbortSignal
+from orchestrator.engine.signals import AbortSignal, AbortState, shielded
 from orchestrator.evidence.enums import StepPhase, StepStatus
 from orchestrator.evidence.records import ScenarioRun, StepRun
+from orchestrator.secrets import redact_bytes
 
 ROLLBACK_KIND = "experiment-rollbacks"
 
 
 @dataclass
 class ExperimentOutcome:
-    status: str  # completed | failed | deviated | interrupted | aborted
     journal: dict[str, Any]
+    reading: ej.Reading
     rollbacks_ok: bool
     error: str | None = None
+    failed_rollbacks: list[str] = field(default_factory=list)
 
 
 def _quiet_chaoslib() -> None:
@@ -48,40 +62,79 @@ def _quiet_chaoslib() -> None:
 
 
 def prepare_document(document: dict[str, Any], extra_config: dict[str, Any]) -> dict[str, Any]:
+    import copy
+
     doc = copy.deepcopy(document)
     doc.setdefault("configuration", {}).update(extra_config)
     return doc
 
 
-def run_rollback_activities(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    """Play an experiment's rollbacks outside chaoslib's runner (abort / recovery)."""
+def experiment_vars(
+    var: dict[str, Any] | None, var_files: list[str] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(configuration vars, secret vars) exactly as ``chaos run`` merges them."""
+    from chaoslib import merge_vars
+
+    config_vars, secret_vars = merge_vars(dict(var or {}), list(var_files or []))
+    return dict(config_vars), dict(secret_vars)
+
+
+def run_rollback_activities(
+    doc: dict[str, Any], vars_: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Play an experiment's rollbacks outside chaoslib's runner (abort / recovery).
+
+    ``vars_`` is the pending row's ``{"var": …, "var_files": […]}``, so a recovery
+    substitutes the same ``${…}`` values the run did.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    from chaoslib.configuration import load_configuration
+    from chaoslib.configuration import load_configuration, load_dynamic_configuration
     from chaoslib.rollback import run_rollbacks
     from chaoslib.secret import load_secrets
+    from chaoslib.types import Dry
 
     _quiet_chaoslib()
-    configuration = load_configuration(doc.get("configuration", {}))
-    secrets = load_secrets(doc.get("secrets", {}), configuration)
+    dry = doc.get("dry")
+    dry = Dry.from_string(dry) if isinstance(dry, str) else dry
+    config_vars, secret_vars = experiment_vars(
+        (vars_ or {}).get("var"), (vars_ or {}).get("var_files")
+    )
+    configuration = load_configuration(doc.get("configuration", {}), config_vars)
+    secrets = load_secrets(doc.get("secrets", {}), configuration, secret_vars)
+    configuration = load_dynamic_configuration(configuration, secrets)
     runs: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for result in run_rollbacks(doc, configuration, secrets, pool, None, runs=runs):
+        for result in run_rollbacks(doc, configuration, secrets, pool, dry, runs=runs):
             run = result.result() if hasattr(result, "result") else result
-            if run is not None:
+            if run is not None and run not in runs:
                 runs.append(run)
     return runs
 
 
-def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter) -> Any:
+def _event_handler(
+    recorder: Recorder, scenario: ScenarioRun, reporter: Reporter, abort: AbortState | None
+) -> Any:
     from chaoslib.run import RunEventHandler
 
     class Journaling(RunEventHandler):
-        """Commits each activity's start and end as it happens."""
+        """Commits each activity's start and end as it happens; keeps drill's signals."""
 
         def __init__(self) -> None:
             self.open: dict[str, StepRun] = {}
             self.phase = StepPhase.PRECONDITION
+            self.rollbacks_started = False
+            self.journal: dict[str, Any] | None = None
+            self.shielded_before = False
+            self.drill_handlers = {
+                sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
+            }
+
+        def started(self, experiment: Any, journal: Any) -> None:
+            self.journal = journal  # kept: drill closes it if it stops the run
+            for sig, handler in self.drill_handlers.items():
+                if callable(handler):
+                    signal.signal(sig, handler)
 
         def start_method(self, experiment: Any) -> None:
             self.phase = StepPhase.STEP
@@ -91,14 +144,26 @@ def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter
 
         def start_rollbacks(self, experiment: Any) -> None:
             self.phase = StepPhase.ROLLBACK
+            self.rollbacks_started = True
+            if abort is not None:  # a signal now is noted; the rollbacks finish first
+                self.shielded_before, abort.shielded = abort.shielded, True
+
+        def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
+            if abort is not None:
+                abort.shielded = self.shielded_before
 
         def start_activity(self, activity: Any) -> None:
             name = str(activity.get("name", "activity"))
             reporter.step_started(self.phase.value, name)
+            provider = activity.get("provider")
             self.open[name] = recorder.step_started(
-                scenario, self.phase, name, str(activity.get("type", "activity")),
-                action=_activity_target(activity), args=activity.get("provider", {}).get(
-                    "arguments") if isinstance(activity.get("provider"), dict) else None)
+                scenario,
+                self.phase,
+                name,
+                str(activity.get("type", "activity")),
+                action=_activity_target(activity),
+                args=provider.get("arguments") if isinstance(provider, dict) else None,
+            )
 
         def activity_completed(self, activity: Any, run: Any) -> None:
             name = str(activity.get("name", "activity"))
@@ -106,31 +171,20 @@ def _event_handler(recorder: Recorder, scenario: ScenarioRun, reporter: Reporter
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"
-            reporter.step_finished(self.phase.value, name, "succeeded" if ok else "failed",
-                                   None if ok else str(run.get("exception", ""))[-300:])
-            recorder.step_finished(step, StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
-                                   run.get("output"), run.get("exception") and
-                                   "".join(run["exception"])[-2000:])
+            reporter.step_finished(
+                self.phase.value,
+                name,
+                "succeeded" if ok else "failed",
+                None if ok else str(run.get("exception", ""))[-300:],
+            )
+            recorder.step_finished(
+                step,
+                StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
+                run.get("output"),
+                run.get("exception") and "".join(run["exception"])[-2000:],
+            )
 
     return Journaling()
-
-
-@contextlib.contextmanager
-def _drill_owns_signals() -> Iterator[None]:
-    """Keep drill's SIGINT/SIGTERM handlers while chaoslib runs.
-
-    chaoslib's Runner installs its own SIGTERM handler, which turns the signal into a
-    failed activity inside the method; drill's handler aborts the run and plays the
-    rollbacks instead, the same way for SIGINT, SIGTERM and `drill abort`.
-    """
-    import chaoslib.run
-
-    original = chaoslib.run.exit_signals
-    chaoslib.run.exit_signals = contextlib.nullcontext
-    try:
-        yield
-    finally:
-        chaoslib.run.exit_signals = original
 
 
 def _activity_target(activity: dict[str, Any]) -> str | None:
@@ -144,61 +198,126 @@ def _activity_target(activity: dict[str, Any]) -> str | None:
     return None
 
 
-def run_experiment_scenario(doc: dict[str, Any], recorder: Recorder,
-                            scenario: ScenarioRun, reporter: Reporter) -> ExperimentOutcome:
-    from chaoslib.run import Runner, initialize_run_journal
-    from chaoslib.types import Strategy
+def chaos_settings(path: Path | None) -> dict[str, Any]:
+    """The Chaos Toolkit settings file (``chaos --settings``; default ~/.chaostoolkit)."""
+    from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
+    loaded = load_settings(str(path) if path else CHAOSTOOLKIT_CONFIG_PATH)
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def run_experiment_scenario(
+    doc: dict[str, Any],
+    recorder: Recorder,
+    scenario: ScenarioRun,
+    reporter: Reporter,
+    opts: ExperimentOptions | None = None,
+    abort: AbortState | None = None,
+    source: str | None = None,
+) -> ExperimentOutcome:
+    """Run ``doc`` (from the file ``source``: where recovery re-reads its secrets)."""
+    from chaoslib.control import load_global_controls
+    from chaoslib.exceptions import InterruptExecution
+    from chaoslib.experiment import run_experiment
+    from chaoslib.run import initialize_run_journal
+    from chaoslib.types import Dry, Schedule, Strategy
+
+    opts = opts or ExperimentOptions()
     _quiet_chaoslib()
+    settings = chaos_settings(opts.settings_path)
+    rollback_strategy, hypothesis = resolve_runtime(opts, settings, doc)
+    runtime = settings.setdefault("runtime", {})
+    runtime["rollbacks"] = {**(runtime.get("rollbacks") or {}), "strategy": rollback_strategy}
+    runtime["hypothesis"] = {**(runtime.get("hypothesis") or {}), "strategy": hypothesis}
+    var_files = [str(p) for p in opts.var_files]
+    vars_ = {"var": opts.var, "var_files": var_files}
+    config_vars, secret_vars = experiment_vars(opts.var, var_files)
+    load_global_controls(settings, [str(p) for p in opts.control_files])
+    doc["dry"] = Dry.from_string(opts.dry.value if opts.dry else None)
     pending: StepRun | None = None
-    if doc.get("rollbacks"):
+    if doc.get("rollbacks") and rollback_strategy != "never":
         pending = recorder.pending_rollback(
-            scenario, "experiment rollbacks", ROLLBACK_KIND, ROLLBACK_KIND,
-            {"document": doc}, None)
-    journal: dict[str, Any] = initialize_run_journal(doc)
-    settings = {"runtime": {"rollbacks": {"strategy": "always"}}}
+            scenario,
+            "experiment rollbacks",
+            ROLLBACK_KIND,
+            ROLLBACK_KIND,
+            {
+                "document": {**doc, "dry": opts.dry.value if opts.dry else None},
+                **vars_,
+                **({"source": source} if source else {}),
+            },
+            None,
+        )
+    started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
-    try:
-        with _drill_owns_signals(), Runner(Strategy.DEFAULT) as runner:
-            runner.register_event_handler(_event_handler(recorder, scenario, reporter))
-            journal = runner.run(doc, settings, journal=journal)
+    handler = _event_handler(recorder, scenario, reporter, abort)
+    schedule = Schedule(
+        continuous_hypothesis_frequency=opts.hypothesis_frequency, fail_fast=opts.fail_fast
+    )
+    try:  # exactly what `chaos run` calls, with drill's event handler
+        journal: dict[str, Any] = run_experiment(
+            doc, settings, experiment_vars=(config_vars, secret_vars),
+            strategy=Strategy.from_string(hypothesis), schedule=schedule,
+            event_handlers=[handler])
     except AbortSignal as exc:
         aborted = exc
+        journal = handler.journal or initialize_run_journal(doc)
+        ej.close_interrupted(journal, started)
+    except InterruptExecution as exc:  # SIGTERM in the instant before `started`
+        error = str(exc)
+        journal = handler.journal or initialize_run_journal(doc)
+        ej.close_interrupted(journal, started)
     except Exception as exc:  # chaoslib failing outside an activity
         error = f"{exc.__class__.__name__}: {exc}"
+        journal = handler.journal or initialize_run_journal(doc)
         journal["status"] = "failed"
+    if opts.dry is not None:
+        journal.setdefault("experiment", {})["dry"] = opts.dry.value
 
-    rollbacks_ok = True
+    rollbacks_ok, failed = True, []
     if pending is not None:
         rollback_runs = journal.get("rollbacks") or []
-        if aborted is not None or error is not None:
-            # chaoslib never reached its rollbacks: play them ourselves.
+        if not handler.rollbacks_started and ej.plays_rollbacks(rollback_strategy, journal):
+            # chaoslib never reached its rollbacks (drill stopped it): play them here.
             try:
-                rollback_runs = run_rollback_activities(doc)
+                with shielded(abort) if abort is not None else contextlib.nullcontext():
+                    rollback_runs = run_rollback_activities(doc, vars_)
             except Exception as exc:
                 rollbacks_ok = False
                 error = f"rollbacks failed: {exc}"
             journal["rollbacks"] = rollback_runs
-        rollbacks_ok = rollbacks_ok and all(r.get("status") == "succeeded"
-                                            for r in rollback_runs)
-        recorder.step_finished(pending, StepStatus.SUCCEEDED if rollbacks_ok
-                               else StepStatus.FAILED,
-                               {"rollbacks": [r.get("activity", {}).get("name")
-                                              for r in rollback_runs]},
-                               None if rollbacks_ok else "an experiment rollback failed")
-    content = json.dumps(journal, default=str, indent=2).encode()
-    recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json",
-                      scenario)
+        failed = [
+            str((r.get("activity") or {}).get("name"))
+            for r in rollback_runs
+            if ej.rollback_failed(r)
+        ]
+        rollbacks_ok = rollbacks_ok and not failed
+        played = bool(rollback_runs) or handler.rollbacks_started
+        recorder.step_finished(
+            pending,
+            (
+                StepStatus.FAILED
+                if not rollbacks_ok
+                else StepStatus.SUCCEEDED
+                if played
+                else StepStatus.SKIPPED
+            ),
+            {
+                "rollbacks": [(r.get("activity") or {}).get("name") for r in rollback_runs],
+                "strategy": rollback_strategy,
+            },
+            None if rollbacks_ok else f"experiment rollback(s) failed: {', '.join(failed)}",
+        )
+    # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
+    # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
+    content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())
+    recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
+    if opts.journal_path is not None:
+        opts.journal_path.write_bytes(content)
     if aborted is not None:
         raise aborted
-    status = str(journal.get("status", "failed"))
-    if journal.get("deviated"):
-        status = "deviated"
-    failed_runs = [r.get("activity", {}).get("name") for r in journal.get("run") or []
-                   if r.get("status") == "failed"]
-    if status == "completed" and failed_runs:
-        # chaoslib tolerates failing method activities; a DR drill does not.
-        status = "failed"
-        error = error or f"activity failed: {', '.join(map(str, failed_runs))}"
-    return ExperimentOutcome(status, journal, rollbacks_ok, error)
+    reading = ej.read(journal)
+    if error and reading.verdict is ej.Verdict.SUCCEEDED:
+        reading = ej.Reading(ej.Verdict.FAILED, error)
+    return ExperimentOutcome(journal, reading, rollbacks_ok, error, failed)

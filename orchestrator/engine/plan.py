@@ -24,7 +24,7 @@ from orchestrator.definitions.models import (
     Verification,
     runs_in,
 )
-from orchestrator.errors import DefinitionError, NotFoundError
+from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated mode does "
              "not run it")
@@ -40,6 +40,8 @@ class ScenarioPlan:
     runbook: Runbook | None = None
     experiment: Experiment | None = None
     path: Path | None = None
+    vars: dict[str, Any] = field(default_factory=dict)  # a drill's experiment scenario
+    var_files: list[Path] = field(default_factory=list)
 
     @property
     def title(self) -> str:
@@ -125,6 +127,8 @@ def _merge(*layers: Objectives) -> Objectives:
 def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
                only: list[str] | None = None) -> RunPlan:
     """Load the target and everything it references; raise on any problem."""
+    if mode not in (None, "live", "isolated"):
+        raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     kind, definition, path = catalog.resolve(ref)
     hashes = {str(path): definition_hash(path)}
     default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
@@ -145,7 +149,8 @@ def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
                 exp, exp_path = catalog.experiment(sc.experiment)
                 scenarios.append(ScenarioPlan(
                     idx, sc.scenario_id, DefinitionKind.EXPERIMENT, sc.experiment,
-                    _merge(sc.objectives, definition.objectives), None, exp, exp_path))
+                    _merge(sc.objectives, definition.objectives), None, exp, exp_path,
+                    dict(sc.vars), [path.parent / f for f in sc.var_files]))
                 hashes[str(exp_path)] = definition_hash(exp_path)
         plan = RunPlan(definition.id, kind, definition.title,
                        RunMode(mode) if mode else definition.mode, definition.stop_policy,

@@ -2,6 +2,12 @@
 
 The engine never batches evidence: if drill is killed, what happened up to that
 moment is in the database, including the pending rollbacks needed to recover.
+
+This is the engine's one gateway to evidence, so it is where secrets are taken out
+(:mod:`orchestrator.secrets`): every text, structure and artifact it writes is
+redacted. A pending rollback is stored redacted too; its secrets stay in memory for
+this process (:meth:`Recorder.pending_rollbacks` gives them back) and are restored
+from the definition file after a crash (:mod:`orchestrator.engine.recovery`).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from orchestrator.evidence.records import (
 )
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import ObservationResult
-from orchestrator.secrets import redact
+from orchestrator.secrets import redact, redact_bytes
 
 
 class Recorder:
@@ -34,6 +40,7 @@ class Recorder:
         self.db = db
         self.run = run
         self._seq = 0
+        self._secret_args: dict[int, dict[str, Any]] = {}  # pending rollback id → its args
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -49,7 +56,7 @@ class Recorder:
 
     def update_run(self, **fields: Any) -> None:
         for key, value in fields.items():
-            setattr(self.run, key, value)
+            setattr(self.run, key, redact(value))
         self.db.write(self.run)
 
     def start_scenario(self, seq: int, scenario_id: str, ref: str, kind: str,
@@ -62,6 +69,9 @@ class Recorder:
         return sc
 
     def save(self, *records: Record) -> None:
+        """Write records the engine changed itself (their texts redacted)."""
+        for rec in records:
+            _redact_fields(rec)
         self.db.write(*records)
 
     def step_started(self, scenario: ScenarioRun | None, phase: StepPhase, name: str, kind: str,
@@ -79,9 +89,11 @@ class Recorder:
         """Record an undo *before* the action it undoes runs (crash safety)."""
         step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
                        seq=self._next_seq(), phase=StepPhase.ROLLBACK, name=name, kind=kind,
-                       action=action, args=args, status=StepStatus.PENDING,
+                       action=action, args=redact(args), status=StepStatus.PENDING,
                        rollback_of=rollback_of)
         self.db.write(step)
+        if step.id is not None and step.args != args:
+            self._secret_args[step.id] = args
         return step
 
     def step_finished(self, step: StepRun, status: StepStatus, output: Any = None,
@@ -97,6 +109,13 @@ class Recorder:
             StepRun, "run_id = ? AND status = ? AND phase = ?",
             (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value), "seq DESC")
         return rows
+
+    def rollback_args(self, step: StepRun) -> dict[str, Any]:
+        """The args to play a pending rollback with: with its secrets when this process
+        recorded it, else as stored (redacted)."""
+        if step.id is not None and step.id in self._secret_args:
+            return self._secret_args[step.id]
+        return dict(step.args or {})
 
     def observation(self, scenario: ScenarioRun, result: ObservationResult) -> None:
         records: list[Measurement | ProbeSeries] = []
@@ -118,6 +137,7 @@ class Recorder:
 
     def artifact(self, name: str, content: bytes, media_type: str,
                  scenario: ScenarioRun | None = None) -> None:
+        content = redact_bytes(content)
         self.db.write(Artifact(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, name=name,
             media_type=media_type, sha256=hashlib.sha256(content).hexdigest(),
@@ -127,13 +147,20 @@ class Recorder:
                 scenario: ScenarioRun | None = None, severity: str = "high") -> None:
         self.db.write(Finding(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, kind=kind,
-            severity=severity, title=title, detail=redact(detail),
-            corrective_action=corrective_action, created_at=utcnow(),
+            severity=severity, title=redact(title), detail=redact(detail),
+            corrective_action=redact(corrective_action), created_at=utcnow(),
             drill=self.run.target, env=self.run.env))
 
     def approval(self, approved_by: str, reason: str) -> None:
         self.db.write(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
-                                at=utcnow(), reason=reason))
+                                at=utcnow(), reason=redact(reason)))
+
+
+def _redact_fields(rec: Record) -> None:
+    """Redact a record's texts and JSON fields in place (ids and numbers never match)."""
+    for name, value in vars(rec).items():
+        if isinstance(value, str | dict | list) and not name.startswith("_"):
+            setattr(rec, name, redact(value))
 
 
 def _objective_for(name: str, sc: ScenarioRun) -> float | None:

@@ -10,11 +10,13 @@ run is marked ``crashed`` (or ``rollback_failed`` when an undo fails).
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from orchestrator.config import Settings
 from orchestrator.engine.calls import CallTimeout, call_with_deadline
 from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
+from orchestrator.engine.experiment_journal import rollback_failed
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.recorder import Recorder
 from orchestrator.errors import DrillError
@@ -32,11 +34,11 @@ def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | Non
     pending.status = StepStatus.RUNNING
     pending.started_at = utcnow()
     recorder.save(pending)
-    args = dict(pending.args or {})
+    args = _with_secrets(recorder.rollback_args(pending))
     try:
         if pending.kind == ROLLBACK_KIND:
-            runs = run_rollback_activities(args["document"])
-            failed = [r for r in runs if r.get("status") != "succeeded"]
+            runs = run_rollback_activities(args["document"], args)
+            failed = [r for r in runs if rollback_failed(r)]
             output: Any = {"rollbacks": len(runs)}
             if failed:
                 raise DrillError(f"{len(failed)} experiment rollback(s) failed")
@@ -57,6 +59,25 @@ def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | Non
         return False, message
     recorder.step_finished(pending, StepStatus.SUCCEEDED, output)
     return True, None
+
+
+def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
+    """A rollback's args with the secrets redaction took out of the stored copy put back
+    from its definition file (named in ``source``) — after a crash this process never
+    saw them. What cannot be matched stays masked, and the rollback says so if it fails."""
+    from orchestrator.secrets import find_restorable, is_redacted
+
+    source = args.get("source")
+    if not isinstance(source, str) or not is_redacted(args):
+        return args
+    from orchestrator.yamlsrc import load_file
+
+    try:
+        definition = load_file(Path(source)).data
+    except DrillError:
+        return args
+    return {k: find_restorable(v, definition) if k in ("document", "activity") else v
+            for k, v in args.items()}
 
 
 def recover_orphans(settings: Settings, db: EvidenceDB,

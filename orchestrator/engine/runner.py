@@ -17,8 +17,9 @@ import secrets as _secrets
 import socket
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
@@ -32,6 +33,8 @@ from orchestrator.definitions.models import (
 )
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
+from orchestrator.engine.experiment_journal import Verdict
+from orchestrator.engine.experiment_options import ExperimentOptions
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
@@ -76,6 +79,7 @@ class RunOptions:
     schedule_id: str | None = None
     gameday_id: str | None = None
     ack_timeout_s: float | None = None
+    experiment: ExperimentOptions = field(default_factory=ExperimentOptions)
 
 
 @dataclass
@@ -103,6 +107,7 @@ class RunEngine:
         self.reporter: Reporter = reporter or QuietReporter()
         self.abort = AbortState()
         self._last_db_poll = 0.0
+        self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
 
@@ -154,6 +159,7 @@ class RunEngine:
                   git_commit=git_commit(str(self.settings.base_dir)),
                   schedule_id=opts.schedule_id, gameday_id=opts.gameday_id)
         self.recorder = rec = Recorder(self.db, run)
+        _remember_secrets(plan)
         rec.save(run)
         if self.env.protected and opts.yes:
             run.approved_by = run.who
@@ -230,7 +236,7 @@ class RunEngine:
             return row, False, False
         if sc.kind is DefinitionKind.EXPERIMENT:
             try:
-                status, error, rollback_ok = self._run_experiment(sc, row)
+                status, error, rollback_ok = self._run_experiment(sc, row, opts)
             except AbortSignal as exc:
                 aborted, error, status = True, exc.reason, RunStatus.ABORTED
         else:
@@ -299,6 +305,8 @@ class RunEngine:
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
                       ctx: StepContext, observer: ScenarioObserver) -> None:
         assert sc.runbook is not None and self.recorder is not None
+        # where a crashed run's recovery finds the secrets of its rollbacks
+        self._source = sc.path.resolve() if sc.path else None
         for step in sc.preconditions_for(mode):
             self._run_step(row, StepPhase.PRECONDITION, step, ctx, observer)
         observer.start()
@@ -316,8 +324,9 @@ class RunEngine:
                            ) -> StepRun:
         assert self.recorder is not None
         if action is None and step is not None and step.activity:
+            source = {"source": str(self._source)} if self._source else {}
             return self.recorder.pending_rollback(row, name, "activity", "activity",
-                                                  {"activity": step.activity}, of)
+                                                  {"activity": step.activity, **source}, of)
         return self.recorder.pending_rollback(row, name, "action", action or "", args, of)
 
     def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
@@ -438,18 +447,28 @@ class RunEngine:
                              f"acknowledge with `drill ack {self.recorder.run.id}`")
         return {"acknowledged_by": by, "via": "drill ack"}
 
-    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun
+    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun, opts: RunOptions
                         ) -> tuple[RunStatus, str | None, bool]:
+        """Run it through chaoslib; chaos's journal status decides drill's (DESIGN 13)."""
         assert sc.experiment is not None and self.recorder is not None
         doc = prepare_document(sc.experiment.document, self._chaos_config())
-        out = run_experiment_scenario(doc, self.recorder, row, self.reporter)
-        ok = out.status == "completed"
-        detail = out.error or (None if ok else f"experiment {out.status}")
-        status = RunStatus.SUCCEEDED if ok else RunStatus.FAILED
-        if out.status == "interrupted":
-            self.abort.request("experiment interrupted (SIGTERM)")
+        eopts = opts.experiment
+        if sc.vars or sc.var_files:  # the drill's values first; the command line wins
+            eopts = replace(eopts, var={**sc.vars, **eopts.var},
+                            var_files=[*sc.var_files, *eopts.var_files])
+        from orchestrator.secrets import remember_from
+
+        remember_from(eopts.var)  # a --var secret is masked wherever it shows up
+        out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
+                                      self.abort, str(sc.path.resolve()) if sc.path else None)
+        reading = out.reading
+        if reading.verdict is Verdict.ABORTED:
+            self.abort.request(out.error or reading.reason or "experiment interrupted")
             raise AbortSignal(self.abort.reason or "interrupted")
-        return status, detail, out.rollbacks_ok
+        if reading.verdict is Verdict.SUCCEEDED:
+            return RunStatus.SUCCEEDED, None, out.rollbacks_ok
+        # the finding (_finish_scenario) names the deviating probe or the steady state
+        return RunStatus.FAILED, reading.reason, out.rollbacks_ok
 
     def _play_rollbacks(self, row: ScenarioRun, ctx: StepContext) -> bool:
         """Play this scenario's pending rollbacks, newest first. True if all succeeded."""
@@ -499,6 +518,17 @@ class RunEngine:
         self.reporter.scenario_finished(sc.scenario_id, {
             "status": status.value, "rto_s": row.rto_s, "rpo_s": row.rpo_s,
             "lost_writes": row.lost_writes, "met": row.met, "error": error})
+
+
+def _remember_secrets(plan: RunPlan) -> None:
+    """Secrets the definitions hold are masked wherever they show up (step output, errors)."""
+    from orchestrator.secrets import remember_from
+
+    for sc in plan.scenarios:
+        if sc.experiment is not None:
+            remember_from(sc.experiment.document)
+        elif sc.runbook is not None:
+            remember_from(sc.runbook.model_dump(mode="json"))
 
 
 def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:

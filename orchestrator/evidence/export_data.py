@@ -17,6 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
 from orchestrator.errors import NotFoundError, UsageError
 from orchestrator.evidence.chain import RowCanon
 from orchestrator.evidence.models import Artifact, Finding, Run, UTCDateTime
@@ -43,9 +44,14 @@ class Period:
 
 def _day(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise UsageError(f"{option} {text!r} is not a date", "use YYYY-MM-DD") from None
+    try:
+        check_date(day, option)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return day
 
 
 def parse_period(period: str | None, start: str | None = None, end: str | None = None
@@ -59,6 +65,9 @@ def parse_period(period: str | None, start: str | None = None, end: str | None =
             raise UsageError(f"--period {period!r} is not a quarter",
                              "write it like 2026-Q4 (or use --from/--to YYYY-MM-DD)")
         year, q = int(m.group(1)), int(m.group(2))
+        if not EARLIEST_YEAR <= year <= LATEST_YEAR:
+            raise UsageError(f"--period {period!r} is out of range: drill accepts years "
+                             f"{EARLIEST_YEAR} to {LATEST_YEAR}")
         first = datetime(year, 3 * q - 2, 1, tzinfo=UTC)
         after = datetime(year + 1, 1, 1, tzinfo=UTC) if q == 4 else datetime(
             year, 3 * q + 1, 1, tzinfo=UTC)

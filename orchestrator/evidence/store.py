@@ -26,8 +26,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def redact_url(url: str) -> str:
-    """Hide the password of a database URL (secrets never reach logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+    """Hide the password of a database URL (secrets never reach logs): the one redaction."""
+    from orchestrator.secrets import redact_text
+
+    return redact_text(url)
 
 
 def schema_heads() -> set[str]:

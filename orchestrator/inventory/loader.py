@@ -29,4 +29,9 @@ def load_inventory(env_name: str, env: EnvironmentConfig, settings: Settings,
             raise ConfigError(f"reading {location} needs AWS clients")
         s3 = clients.client("s3", env.region)
     state = load_state(location, settings.base_dir, s3)
-    return resolve(state, env_name, env)
+    try:
+        return resolve(state, env_name, env)
+    except (TypeError, ValueError, AttributeError) as exc:  # pydantic's errors are ValueErrors
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(f"{state.source}: a resource's attributes have unexpected types "
+                          f"({reason})", "is it a Terraform state of AWS resources?") from None

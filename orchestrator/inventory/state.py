@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, DefinitionError
+
+MAX_STATE_BYTES = 512 * 1024 * 1024  # a state with thousands of resources is tens of MB
 
 _ARN_REGION = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:([a-z]{2}-[a-z]+-\d):")
 _ALIAS = re.compile(r'provider\["[^"]+"\]\.(\w+)$')
@@ -72,43 +74,80 @@ def _address(module: str | None, mode: str, type_: str, name: str,
     return f"{base}[{index}]" if isinstance(index, int) else f'{base}["{index}"]'
 
 
+_JSON_NAMES = {list: "a list", dict: "an object", str: "a string", int: "a number"}
+
+
+def _want(value: Any, kind: type | tuple[type, ...], source: str, where: str,
+          required: bool = False) -> Any:
+    """``value`` if it has the JSON type a state of that format has there (absent: an
+    empty list/object, or None); else a ConfigError naming the place, such as
+    ``resources[3].instances[0].attributes``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if value is None and not required:
+        return [] if list in kinds else {} if dict in kinds else None
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        want = " or ".join(_JSON_NAMES[k] for k in kinds)
+        raise ConfigError(f"{source}: not a Terraform state: {where} should be {want}, "
+                          f"not {type(value).__name__} ({value!r:.40})",
+                          "point `terraform: {state: …}` at a v4 state file or at "
+                          "`terraform show -json` output")
+    return value
+
+
 def parse_state(doc: Any, source: str) -> TfState:
     """A state v4 document or a ``terraform show -json`` document → :class:`TfState`."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: not a Terraform state (expected a JSON object)")
     if "values" in doc or "format_version" in doc:
-        return TfState(source, _parse_show(doc.get("values") or {}))
+        return TfState(source, _parse_show(_want(doc.get("values"), dict, source, "values"),
+                                           source))
     version = doc.get("version")
     if version != 4:
-        raise ConfigError(f"{source}: Terraform state version {version!r} is not supported",
+        raise ConfigError(f"{source}: Terraform state version {version!r:.40} is not supported",
                           "drill reads state version 4 (Terraform ≥ 0.12) or "
                           "`terraform show -json` output")
     out: list[TfResource] = []
-    for res in doc.get("resources") or []:
-        provider = str(res.get("provider", ""))
+    for i, res in enumerate(_want(doc.get("resources"), list, source, "resources")):
+        at = f"resources[{i}]"
+        _want(res, dict, source, at, required=True)
+        type_, name = (_want(res.get(k), str, source, f"{at}.{k}", required=True)
+                       for k in ("type", "name"))
+        mode = _want(res.get("mode"), str, source, f"{at}.mode") or "managed"
+        module = _want(res.get("module"), str, source, f"{at}.module")
+        provider = _want(res.get("provider", ""), str, source, f"{at}.provider") or ""
         alias = m.group(1) if (m := _ALIAS.search(provider)) else None
-        for inst in res.get("instances") or []:
-            index = inst.get("index_key")
-            out.append(TfResource(
-                _address(res.get("module"), res.get("mode", "managed"), res["type"], res["name"],
-                         index),
-                res["type"], res["name"], res.get("mode", "managed"), res.get("module"),
-                provider, alias, index, dict(inst.get("attributes") or {})))
+        for j, inst in enumerate(_want(res.get("instances"), list, source, f"{at}.instances")):
+            where = f"{at}.instances[{j}]"
+            _want(inst, dict, source, where, required=True)
+            index = _want(inst.get("index_key"), (int, str), source, f"{where}.index_key")
+            attrs = _want(inst.get("attributes"), dict, source, f"{where}.attributes")
+            out.append(TfResource(_address(module, mode, type_, name, index), type_, name,
+                                  mode, module, provider, alias, index, dict(attrs)))
     return TfState(source, out)
 
 
-def _parse_show(values: dict[str, Any]) -> list[TfResource]:
+def _parse_show(values: dict[str, Any], source: str) -> list[TfResource]:
     out: list[TfResource] = []
-    stack = [values.get("root_module") or {}]
+    stack = [("values.root_module", _want(values.get("root_module"), dict, source,
+                                          "values.root_module"))]
     while stack:
-        mod = stack.pop()
-        module = mod.get("address")
-        for res in mod.get("resources") or []:
-            out.append(TfResource(
-                res["address"], res["type"], res["name"], res.get("mode", "managed"), module,
-                str(res.get("provider_name", "")), None, res.get("index"),
-                dict(res.get("values") or {})))
-        stack.extend(reversed(mod.get("child_modules") or []))
+        at, mod = stack.pop()
+        module = _want(mod.get("address"), str, source, f"{at}.address")
+        for i, res in enumerate(_want(mod.get("resources"), list, source, f"{at}.resources")):
+            where = f"{at}.resources[{i}]"
+            _want(res, dict, source, where, required=True)
+            address, type_, name = (_want(res.get(k), str, source, f"{where}.{k}", True)
+                                    for k in ("address", "type", "name"))
+            mode = _want(res.get("mode"), str, source, f"{where}.mode") or "managed"
+            provider = _want(res.get("provider_name"), str, source, f"{where}.provider_name")
+            index = _want(res.get("index"), (int, str), source, f"{where}.index")
+            attrs = _want(res.get("values"), dict, source, f"{where}.values")
+            out.append(TfResource(address, type_, name, mode, module, provider or "", None,
+                                  index, dict(attrs)))
+        children = _want(mod.get("child_modules"), list, source, f"{at}.child_modules")
+        for i in reversed(range(len(children))):
+            child = f"{at}.child_modules[{i}]"
+            stack.append((child, _want(children[i], dict, source, child, required=True)))
     return out
 
 
@@ -135,10 +174,12 @@ def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
     path = Path(location)
     if not path.is_absolute():
         path = base_dir / path
+    from orchestrator.yamlguard import read_regular
+
     try:
-        body = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read Terraform state {path}: {exc.strerror}",
+        body = read_regular(path, MAX_STATE_BYTES)
+    except DefinitionError as exc:
+        raise ConfigError(f"cannot read Terraform state: {exc.problems[0]}",
                           "check `terraform: {state: …}` for the environment in drill.yaml"
                           ) from None
     return _decode(body, str(path))

@@ -29,17 +29,19 @@ MAX_BACKOFF_S = 30.0
 
 
 def redact_webhook(url: str) -> str:
-    """``https://hooks.slack.com/services/***`` — never the token part of a webhook URL."""
+    """``https://hooks.slack.com/***`` — scheme, host and port only: any path segment or
+    query of a webhook URL may be its token (Slack's are in the path, many in the first
+    segment), whatever the scheme says (a typo'd one is still somebody's token)."""
     try:
-        parts = urlsplit(url)
+        parts = urlsplit(url.strip())
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
     except ValueError:
         return "<invalid url>"
-    segs = [s for s in parts.path.split("/") if s]
-    path = "/" + segs[0] if segs else ""
-    tail = "/***" if len(segs) > 1 or parts.query else ""
-    return redact_text(f"{parts.scheme}://{host}{port}{path}{tail}")
+    if not parts.scheme or not host:
+        return "<invalid url>"
+    tail = "/***" if parts.path.strip("/") or parts.query or parts.fragment else ""
+    return redact_text(f"{parts.scheme}://{host}{port}{tail}")
 
 
 @dataclass

@@ -37,7 +37,6 @@ from orchestrator.schedule.models import (
     ScheduleKind,
     ScheduleSource,
 )
-from orchestrator.secrets import redact_text
 
 if TYPE_CHECKING:
     from orchestrator.schedule.fire import FireContext
@@ -88,9 +87,11 @@ def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[
         before = timedelta(seconds=parse_duration(announce_before))
     except ValueError as exc:
         raise UsageError(f"invalid --announce-before: {exc}") from None
+    from orchestrator.notify.webhook import redact_webhook
+
     for url in notify:
         if not url.startswith(("http://", "https://")):
-            raise UsageError(f"--notify {redact_text(url)} is not an http(s) URL")
+            raise UsageError(f"--notify {redact_webhook(url)} is not an http(s) URL")
     approved = False
     env_name = settings.environment(env)[0]
     for drill in drills:
@@ -99,8 +100,6 @@ def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[
     gid = schedules.new_id("g")
     out_dir = settings.state_path() / "gamedays" / gid
     books = render_runbooks(settings, drills, out_dir)
-    from orchestrator.notify.webhook import redact_webhook
-
     row = GameDay(id=gid, title=title or f"Game day {when:%Y-%m-%d}", scheduled_for=when,
                   timezone=tz.key, env=env_name, drills=drills, participants=participants,
                   notify=[redact_webhook(u) for u in notify],

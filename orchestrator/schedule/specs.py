@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from orchestrator.durations import parse_duration
+from orchestrator.durations import check_date, parse_duration
 from orchestrator.errors import UsageError
 from orchestrator.schedule.models import ScheduleKind
 
@@ -190,7 +190,12 @@ def parse_instant(raw: str, tz: ZoneInfo, what: str) -> datetime:
         except ValueError:
             raise UsageError(f"invalid {what} {raw!r}",
                              "use ISO 8601, e.g. 2030-01-15T09:00 or 2030-01-15") from None
-    return value if value.tzinfo else value.replace(tzinfo=tz)
+    value = value if value.tzinfo else value.replace(tzinfo=tz)
+    try:
+        check_date(value, what)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return value
 
 
 def build_trigger(kind: str, expr: str, timezone: str, start_at: datetime) -> BaseTrigger:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def experiment(marker: Path, fail: bool = False, pause: float = 0.0) -> str:
+def experiment(marker: Path, fail: bool = False, pause: float = 0.0,
+               deviate: bool = False) -> str:
+    """A marker experiment; ``fail``: a method action raises (chaos: still completed);
+    ``deviate``: the method breaks the steady state (chaos: deviated)."""
     method = f"""
   - type: action
     name: inject-marker
@@ -23,6 +26,13 @@ def experiment(marker: Path, fail: bool = False, pause: float = 0.0) -> str:
     name: break
     provider: {type: python, module: tests.faults, func: fail, arguments: {message: planned}}
 """
+    if deviate:
+        method += f"""
+  - type: action
+    name: break-steady-state
+    provider: {{type: python, module: tests.faults, func: touch,
+               arguments: {{path: "{marker}.broken"}}}}
+"""
     return f"""title: marker experiment
 description: leaves a marker file; its rollback removes it
 steady-state-hypothesis:
@@ -32,6 +42,11 @@ steady-state-hypothesis:
       name: root-exists
       tolerance: true
       provider: {{type: python, module: os.path, func: exists, arguments: {{path: /}}}}
+    - type: probe
+      name: nothing-broken
+      tolerance: false
+      provider: {{type: python, module: os.path, func: exists,
+                  arguments: {{path: "{marker}.broken"}}}}
 method:{method}
 rollbacks:
   - type: action

@@ -39,14 +39,30 @@ def test_experiment_run_json_matches_runs_show(workdir: Path, capsys) -> None:
     assert [r["run_id"] for r in listed] == [doc["run_id"]]
 
 
-def test_failing_experiment_exits_1_and_rolls_back(workdir: Path, capsys) -> None:
+def test_deviated_experiment_exits_1_and_rolls_back(workdir: Path, capsys) -> None:
     marker = workdir / "marker"
-    exp = write(workdir, "exp.yaml", experiment(marker, fail=True))
+    exp = write(workdir, "exp.yaml", experiment(marker, deviate=True))
     res = drill(capsys, "run", str(exp), "--json")
     assert res.code == 1
     doc = json.loads(res.out)
     assert doc["status"] == "failed" and doc["scenarios"][0]["met"] is False
+    shown = json.loads(drill(capsys, "runs", "show", doc["run_id"], "--json").out)
+    assert [f["title"] for f in shown["findings"]] == ["exp: steady state deviated: nothing-broken"]
     assert not marker.exists(), "rollbacks must run after a failed experiment"
+
+
+def test_failed_method_action_is_completed_as_chaos_says(workdir: Path, capsys) -> None:
+    """chaos: a failing method activity does not fail the experiment (journal completed);
+    drill agrees (DESIGN 13) and records that step as failed."""
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, fail=True))
+    res = drill(capsys, "run", str(exp), "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    shown = json.loads(drill(capsys, "runs", "show", doc["run_id"], "--json").out)
+    steps = {s["name"]: s["status"] for s in shown["steps"]}
+    assert steps["break"] == "failed" and steps["inject-marker"] == "succeeded"
+    assert not marker.exists()
 
 
 def test_failing_runbook_step_runs_rollbacks(workdir: Path, capsys) -> None:

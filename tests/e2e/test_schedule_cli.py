@@ -101,7 +101,7 @@ def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[s
     assert res.code == 0, res.err
     gd = json.loads(res.out)
     assert gd["participants"] == ["alice", "bob"] and gd["status"] == "planned"
-    assert gd["notify"] == ["https://hooks.slack.com/services/***"]
+    assert gd["notify"] == ["https://hooks.slack.com/***"]
     books = {b["runbook"]: b for b in gd["runbooks"]}
     assert set(books) == {"az-loss", "rds-failover", "region-promotion", "backup-restore"}
     for b in books.values():

@@ -72,7 +72,7 @@ def test_secrets_in_webhook_urls_never_reach_logs(caplog: pytest.LogCaptureFixtu
         server.close()
     assert d.ok
     assert "s3cr3tT0ken" not in caplog.text and "abc123" not in caplog.text
-    assert "/services/***" in caplog.text
+    assert "127.0.0.1:" in caplog.text and "/***" in caplog.text
     assert "s3cr3tT0ken" not in d.url
     # unreachable: the error message is redacted too (port 9 on loopback: discard, closed)
     refused = WebhookNotifier(["http://127.0.0.1:9/hook/xyzSECRET"], retries=0)
@@ -82,7 +82,14 @@ def test_secrets_in_webhook_urls_never_reach_logs(caplog: pytest.LogCaptureFixtu
 
 def test_redact_webhook_forms() -> None:
     assert redact_webhook("https://hooks.slack.com/services/T1/B2/XYZ") == \
-        "https://hooks.slack.com/services/***"
-    assert redact_webhook("http://127.0.0.1:8080/hook") == "http://127.0.0.1:8080/hook"
+        "https://hooks.slack.com/***"
+    assert redact_webhook("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
+    # the first path segment is often the token itself: never kept
+    assert redact_webhook("http://127.0.0.1:8080/Tok3nInPath") == "http://127.0.0.1:8080/***"
     assert redact_webhook("https://user:pw@example.invalid/a/b") == \
-        "https://example.invalid/a/***"
+        "https://example.invalid/***"
+    assert redact_webhook("https://example.invalid?token=Q1") == "https://example.invalid/***"
+    # a typo'd scheme is still somebody's token
+    assert redact_webhook("htps://hooks.slack.com/services/T1/B2/XYZ") == \
+        "htps://hooks.slack.com/***"
+    assert redact_webhook("hooks.slack.com/services/T1/B2/XYZ") == "<invalid url>"

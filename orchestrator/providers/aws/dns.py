@@ -89,4 +89,9 @@ def point(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, An
                            "change_id": change_id, "waited_s": waited}
     if not args.get("original"):
         out["rollback_args"] = {"original": before}
+    probes = c.env.probes
+    if probes is not None and probes != "none" and probes.global_db:
+        from orchestrator.providers.aws.dsn import probe_dsn
+
+        out["dsn"] = probe_dsn(c, probes.global_db)  # what clients of the record reach
     return out

@@ -180,7 +180,8 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
         from orchestrator.measure.observer import ProbeTargets, build_observer
         from orchestrator.providers.aws.dsn import probe_dsn
 
-        inner = build_observer(ProbeTargets(db=probe_dsn(c, probes.db), global_db=None,
+        inner = build_observer(ProbeTargets(db=probe_dsn(c, probes.db),
+                                            global_db=probe_dsn(c, probes.global_db),
                                             app=probes.http,
                                             interval_s=probes.interval_s or 1.0),
                                scenario_kind, run_id)

@@ -200,6 +200,11 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
         out["waited_s"] = c.wait(f"{name} writable (standalone and available)",
                                  lambda: _writable(c, name, region), ctx)
         out["writable"] = True
+    from orchestrator.providers.aws.sql import probe_target
+
+    out.update(probe_target(c, describe_instance(c, name, region)))
+    if ctx.mode == "isolated" and out.get("dsn"):
+        out["isolated"] = True  # the observer follows the clone
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from orchestrator.errors import ProviderError
 from orchestrator.providers.aws.context import AwsContext, aws_error, call, describe_instance
 from orchestrator.providers.aws.rds import clone_name, delete_tagged
+from orchestrator.providers.aws.sql import probe_target
 from orchestrator.providers.base import PlannedCall, StepContext
 
 
@@ -114,6 +115,7 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     out["validation"] = validate(c, new, region, primary.extra.get("engine"), ctx)
     if out["validation"].get("endpoint"):
         c.restored = (out["validation"]["endpoint"], int(out["validation"].get("port") or 5432))
+        out.update(probe_target(c, describe_instance(c, new, region)))
     return out
 
 

@@ -23,8 +23,6 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def _dsn(c: AwsContext, target: str) -> str:
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
-
     from orchestrator.providers.aws.dsn import probe_dsn
 
     probes = c.env.probes
@@ -32,17 +30,45 @@ def _dsn(c: AwsContext, target: str) -> str:
         raise ProviderError(f"SQL step on {target!r} needs a network path to the database",
                             "set probes: {db: DSN or secret ARN} for the environment "
                             "(a tunnel or bastion), or use API probes (db.health)")
-    dsn = probe_dsn(c, probes.db) or ""
+    if target == "global_db" and probes.global_db:
+        return probe_dsn(c, probes.global_db) or ""
     if target == "restored":
         if not c.restored:
             raise ProviderError("no restored instance yet: run db.restore first")
-        params = dict(conninfo_to_dict(dsn))
-        params.update(host=c.restored[0], port=c.restored[1])
-        dsn = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
-        probe_dsn(c, dsn)  # the loopback guard again, for the new host
-    elif target not in ("db", "global_db"):
+        return instance_dsn(c, *c.restored) or ""
+    if target not in ("db", "global_db"):
         raise ProviderError(f"unknown SQL target {target!r}", "use db, global_db or restored")
-    return dsn
+    return probe_dsn(c, probes.db) or ""
+
+
+def instance_dsn(c: AwsContext, host: str | None, port: int | None) -> str | None:
+    """The probe DSN's credentials for another instance (a restored one, the promoted
+    replica); None without a network path (``probes: none``). Raises ConfigError for a
+    non-loopback host when the environment talks to an emulator."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from orchestrator.providers.aws.dsn import probe_dsn
+
+    probes = c.env.probes
+    if probes is None or probes == "none" or not probes.db or not host:
+        return None
+    params = dict(conninfo_to_dict(probe_dsn(c, probes.db) or ""))
+    params.update(host=host, port=port or 5432)
+    dsn = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
+    return probe_dsn(c, dsn)  # the loopback guard again, for the new host
+
+
+def probe_target(c: AwsContext, db: dict[str, Any] | None) -> dict[str, Any]:
+    """``{"dsn": …}`` for an action's output when probes can reach instance ``db``
+    (the observer then follows it: a restored instance, the promoted replica)."""
+    from orchestrator.errors import ConfigError
+
+    ep = (db or {}).get("Endpoint") or {}
+    try:
+        dsn = instance_dsn(c, ep.get("Address"), ep.get("Port"))
+    except ConfigError:
+        return {}  # not reachable from here: measured without it
+    return {"dsn": dsn} if dsn else {}
 
 
 def _sql(dsn: str, statements: list[str], timeout: float = 5.0) -> Any:

@@ -45,6 +45,9 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
                               "--dsn", st.dsn("db-endpoint")]
     if c.kind == "controller":
         return f"{PKG}.controller", ["--root", str(root)]
+    if c.kind == "aws":  # `lab up --aws`: orchestrator/labaws
+        return "orchestrator.labaws.server", ["--state-dir", str(root.parent),
+                                              "--port", str(c.port)]
     raise ValueError(f"{c.name} is not a helper")
 
 
@@ -58,6 +61,10 @@ def start(st: LabState, root: Path, c: Component) -> None:
 def wait(root: Path, c: Component, timeout: float = 20.0) -> None:
     """Wait until helper ``c`` serves (its ports listen; the controller has ticked)."""
     assert c.pid is not None
+    if c.kind == "aws":
+        from orchestrator.labaws.lifecycle import wait_ready
+
+        return wait_ready(root, c, max(timeout, 60.0))
     if c.kind == "controller":
         ready = root / "controller.ready"
         deadline = time.monotonic() + timeout

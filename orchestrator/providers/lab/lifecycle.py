@@ -61,7 +61,7 @@ def _data_dirs(root: Path, in_memory: bool) -> None:
 
 
 def _remove_data(root: Path) -> None:
-    for sub in ("pg", "vault", "restored", "state.json", "controller.ready"):
+    for sub in ("pg", "vault", "restored", "state.json", "controller.ready", "aws"):
         path = root / sub
         if path.is_symlink():
             target = path.resolve()
@@ -239,10 +239,12 @@ def lab_reset(settings: Settings, env: EnvironmentConfig | None = None,
 
 def status(settings: Settings) -> dict[str, Any]:
     """The ``drill lab status --json`` document (DESIGN section 6, a Contract)."""
+    from orchestrator.labaws.lifecycle import status_block
+
     st = load(lab_dir(settings.state_path()))
     if st is None:
         return {"running": False, "components": [],
-                "endpoints": {"db": None, "global_db": None, "app": None}}
+                "endpoints": {"db": None, "global_db": None, "app": None}, "aws": None}
     comps = []
     for c in st.components.values():
         proc = procs.state(c.pid, c.start_ticks)
@@ -253,4 +255,4 @@ def status(settings: Settings) -> dict[str, Any]:
     return {"running": is_running(st), "components": comps, "endpoints": st.endpoints(),
             "primary": st.primary, "standby": st.standby, "isolated": list(st.isolated),
             "global_target": st.global_target, "detection_delay_s": st.detection_delay_s,
-            "servers_run_as": st.run_as}
+            "servers_run_as": st.run_as, "aws": status_block(lab_dir(settings.state_path()))}

@@ -11,7 +11,7 @@ from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.errors import Aborted, LabError
-from orchestrator.netguard import is_loopback_host
+from orchestrator.netguard import dsn_problem, looks_like_dsn
 from orchestrator.providers.base import StepContext
 from orchestrator.providers.lab import procs
 from orchestrator.providers.lab.state import APP_DB, LabState, lab_dir, load
@@ -72,26 +72,17 @@ def component_for(st: LabState, role: str) -> str:
 
 
 def check_loopback_dsn(dsn: str) -> str:
-    """A DSN given by a user must name a loopback host: the lab talks to nothing else.
-
-    Parsed by libpq's own rules (key=value or URL form), so no spelling slips through."""
-    from psycopg import ProgrammingError
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        params = conninfo_to_dict(dsn)
-    except ProgrammingError as exc:
-        raise LabError(f"invalid DSN: {exc}") from None
-    for key in ("host", "hostaddr"):
-        for value in str(params.get(key) or "").split(","):
-            if value and not is_loopback_host(value):
-                raise LabError(f"refusing to connect to {value}: the lab uses 127.0.0.0/8 only")
+    """A DSN given by a user must name a loopback host: the lab talks to nothing else
+    (:func:`orchestrator.netguard.dsn_problem` says what is checked)."""
+    problem = dsn_problem(dsn)
+    if problem:
+        raise LabError(problem)
     return dsn
 
 
 def dsn_for(st: LabState, target: str) -> str:
     """A libpq DSN for a probe/verify target: db | global_db | restored | role | DSN."""
-    if "=" in target:
+    if looks_like_dsn(target):
         return check_loopback_dsn(target)
     if target == "db":
         return st.endpoints()["db"]

@@ -48,7 +48,8 @@ def test_status_when_not_running(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == {"running": False, "components": [],
                                       "endpoints": {"db": None, "global_db": None,
-                                                    "app": None}}
+                                                    "app": None},
+                                      "aws": None}  # DESIGN section 12: null without --aws
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

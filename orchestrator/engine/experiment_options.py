@@ -1,0 +1,238 @@
+"""`chaos run`'s options, with their meaning, for experiments run by drill.
+
+Teams bring Chaos Toolkit experiments that need ``--var``/``--var-file`` per
+environment, a rollback or hypothesis strategy, ``--dry`` or global controls. drill
+accepts the same options (DESIGN "Chaos Toolkit parity") and checks them up front, so a
+bad value is one ``drill: error:`` line naming the option or ``file:line`` (exit 2)
+before anything runs — where ``chaos`` logs and carries on, or crashes. The values are
+then handed to chaoslib unchanged (:mod:`orchestrator.engine.experiment`).
+
+Stdlib only at import: ``drill run --help`` and the run path stay fast; chaoslib is
+imported only when a ``--var`` is converted.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import UsageError
+
+
+class RollbackStrategy(StrEnum):
+    """When rollbacks are played (chaos's ``--rollback-strategy``)."""
+
+    DEFAULT = "default"  # chaos: not after a failed or interrupted run
+    ALWAYS = "always"  # drill's default: every time, whatever happened
+    NEVER = "never"
+    DEVIATED = "deviated"  # only when the steady state deviated
+
+
+class HypothesisStrategy(StrEnum):
+    """When the steady-state hypothesis runs (chaos's ``--hypothesis-strategy``)."""
+
+    DEFAULT = "default"
+    BEFORE_METHOD = "before-method-only"
+    AFTER_METHOD = "after-method-only"
+    DURING_METHOD = "during-method-only"
+    CONTINUOUSLY = "continuously"
+    CONTINOUSLY = "continously"  # chaos still accepts its old misspelling
+
+
+class DryMode(StrEnum):
+    """What ``--dry`` skips (chaos's meaning)."""
+
+    PROBES = "probes"
+    ACTIONS = "actions"
+    ACTIVITIES = "activities"
+    PAUSE = "pause"
+
+
+@dataclass
+class ExperimentOptions:
+    """Everything ``chaos run`` can be told about one experiment run.
+
+    ``rollback_strategy`` None means "not given": the experiment's ``runtime`` or the
+    Chaos Toolkit settings decide, else drill's default (always), see
+    :func:`resolve_runtime`.
+    """
+
+    var: dict[str, Any] = field(default_factory=dict)
+    var_files: list[Path] = field(default_factory=list)
+    rollback_strategy: RollbackStrategy | None = None
+    hypothesis_strategy: HypothesisStrategy | None = None
+    hypothesis_frequency: float = 1.0
+    fail_fast: bool = False
+    dry: DryMode | None = None
+    journal_path: Path | None = None
+    control_files: list[Path] = field(default_factory=list)
+    settings_path: Path | None = None
+
+    def args(self) -> list[str]:
+        """The same options as ``drill run``/``chaos run`` arguments (for child runs)."""
+        out: list[str] = []
+        for key, value in self.var.items():
+            out += [
+                "--var",
+                f"{key}={value}"
+                if isinstance(value, str)
+                else f"{key}:{type(value).__name__}={value}",
+            ]
+        for path in self.var_files:
+            out += ["--var-file", str(path)]
+        for flag, value in (
+            ("--rollback-strategy", self.rollback_strategy),
+            ("--hypothesis-strategy", self.hypothesis_strategy),
+            ("--dry", self.dry),
+        ):
+            if value is not None:
+                out += [flag, value.value]
+        if self.hypothesis_frequency != 1.0:
+            out += ["--hypothesis-frequency", repr(self.hypothesis_frequency)]
+        if self.fail_fast:
+            out.append("--fail-fast")
+        for path in self.control_files:
+            out += ["--control-file", str(path)]
+        return out
+
+
+def parse_vars(values: list[str]) -> dict[str, Any]:
+    """``KEY[:TYPE]=VALUE`` → typed values, converted by chaoslib as ``chaos`` does."""
+    if not values:
+        return {}
+    for raw in values:
+        if "=" not in raw or not raw.split("=", 1)[0].split(":", 1)[0]:
+            raise UsageError(
+                f"--var {raw!r}: expected KEY=VALUE or KEY:TYPE=VALUE",
+                "TYPE is one of str, int, float, bytes, e.g. "
+                "--var db_instance=prod-db --var retries:int=3",
+            )
+    from chaoslib import convert_vars
+
+    try:
+        return dict(convert_vars(list(values)))
+    except ValueError as exc:
+        bad = next((v for v in values if ":" in v.split("=", 1)[0]), values[0])
+        raise UsageError(f"--var {bad!r}: {exc}", "TYPE is one of str, int, float, bytes") from None
+
+
+def check_var_file(path: Path) -> None:
+    """Refuse a var file ``chaos`` would silently skip or crash on, naming file:line.
+
+    JSON/YAML: a mapping whose ``configuration``/``secrets`` keys are mappings. Any
+    other file is a .env file: ``KEY=VALUE`` lines, ``#`` comments, blank lines.
+    """
+    if not path.is_file():
+        raise UsageError(
+            f"--var-file {path}: no such file",
+            "give a JSON, YAML or .env file of configuration/secret values",
+        )
+    if path.suffix in (".yaml", ".yml", ".json"):
+        from orchestrator.yamlsrc import load_file
+
+        doc = load_file(path)  # DefinitionError with file:line on bad syntax
+        data = doc.data
+        if data is None:
+            return
+        if not isinstance(data, dict):
+            raise UsageError(
+                str(doc.problem("a var file is a mapping with configuration and/or secrets keys"))
+            )
+        for key in ("configuration", "secrets"):
+            if key in data and not isinstance(data[key], dict):
+                raise UsageError(str(doc.problem(f"{key} must be a mapping", (key,))))
+        return
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--var-file {path}: cannot read it ({exc})") from None
+    for lineno, line in enumerate(text.split(os.linesep), 1):
+        line = line.strip()
+        if line and not line.startswith("#") and "=" not in line:
+            raise UsageError(f"{path}:{lineno}: expected KEY=VALUE in a .env var file")
+
+
+def check_control_file(path: Path) -> None:
+    """A ``--control-file`` is YAML or JSON: a mapping of control name to control
+    (``{provider: {type: python, module: …}}``), as ``chaos`` loads it."""
+    from orchestrator.yamlsrc import load_file
+
+    if not path.is_file():
+        raise UsageError(f"--control-file {path}: no such file")
+    if path.suffix not in (".yaml", ".yml", ".json"):
+        raise UsageError(f"--control-file {path}: expected a .yaml, .yml or .json file")
+    doc = load_file(path)
+    if not isinstance(doc.data, dict):
+        raise UsageError(str(doc.problem("a control file maps control names to controls")))
+    for name, control in doc.data.items():
+        provider = control.get("provider") if isinstance(control, dict) else None
+        if not isinstance(provider, dict) or not provider.get("type"):
+            raise UsageError(str(doc.problem("a control needs a provider", (name,))))
+
+
+def build_options(
+    var: list[str] | None, var_file: list[Path] | None, control_file: list[Path] | None, **rest: Any
+) -> ExperimentOptions:
+    """Check every option now (exit 2 on a bad one) and bundle them."""
+    for path in var_file or []:
+        check_var_file(path)
+    for path in control_file or []:
+        check_control_file(path)
+    journal = rest.get("journal_path")
+    if journal is not None and (journal.is_dir() or not journal.parent.is_dir()):
+        raise UsageError(f"--journal-path {journal}: not a file in an existing directory")
+    settings = rest.get("settings_path")
+    if settings is not None and not settings.is_file():
+        raise UsageError(
+            f"--settings {settings}: no such file",
+            "give a Chaos Toolkit settings.yaml, or leave it out",
+        )
+    freq = rest.get("hypothesis_frequency", 1.0)
+    if freq is not None and not freq > 0:
+        raise UsageError(
+            f"--hypothesis-frequency must be a positive number of seconds, not {freq:g}"
+        )
+    return ExperimentOptions(
+        var=parse_vars(var or []),
+        var_files=list(var_file or []),
+        control_files=list(control_file or []),
+        **rest,
+    )
+
+
+def inject_env_files(var_files: list[Path]) -> None:
+    """Put .env var files into the environment now, as ``chaos run`` does before it
+    validates the experiment (an ``env`` secret or configuration may need them)."""
+    env_files = [str(p) for p in var_files if p.suffix not in (".yaml", ".yml", ".json")]
+    if env_files:
+        from chaoslib import merge_vars
+
+        merge_vars({}, env_files)
+
+
+def resolve_runtime(
+    opts: ExperimentOptions, settings: dict[str, Any], experiment: dict[str, Any]
+) -> tuple[str, str]:
+    """(rollback strategy, hypothesis strategy) as ``chaos run`` resolves them.
+
+    Settings, then the experiment's ``runtime``, then the command line; drill's one
+    difference: with none of them naming a rollback strategy, rollbacks always run.
+    """
+    found = settings.get("runtime")
+    runtime: dict[str, Any] = found if isinstance(found, dict) else {}
+    rollback = (runtime.get("rollbacks") or {}).get("strategy")
+    hypothesis = (runtime.get("hypothesis") or {}).get("strategy")
+    exp_runtime = experiment.get("runtime")
+    if isinstance(exp_runtime, dict):  # chaos: the experiment's runtime replaces both
+        rollback = (exp_runtime.get("rollbacks") or {}).get("strategy")
+        hypothesis = (exp_runtime.get("hypothesis") or {}).get("strategy")
+    if opts.rollback_strategy is not None:
+        rollback = opts.rollback_strategy.value
+    if opts.hypothesis_strategy is not None:
+        hypothesis = opts.hypothesis_strategy.value
+    if hypothesis == HypothesisStrategy.CONTINOUSLY.value:
+        hypothesis = HypothesisStrategy.CONTINUOUSLY.value
+    return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")

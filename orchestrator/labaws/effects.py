@@ -1,0 +1,239 @@
+"""Mutating AWS calls → what the lab does (after moto accepted the call).
+
+Each effect runs the lab's own action (the code `--env lab` runs), so a drill through
+the AWS API and a drill on the lab fault the same real processes:
+
+* ``RebootDBInstance`` with ``ForceFailover`` on the primary → the primary is killed
+  and the lab's controller fails over (``rebooting`` until the new primary answers);
+  afterwards the old primary is rebuilt as the standby, as RDS re-protects itself;
+* ``PromoteReadReplica`` of the us-west-2 replica → ``usw2`` promoted (``modifying``
+  until it leaves recovery); ``CreateDBInstanceReadReplica`` under its name → ``usw2``
+  rebuilt from the primary (``creating`` until it streams). Deleting the replica leaves
+  ``usw2`` running until it is re-created (the rebuild replaces it);
+* ``ChangeResourceRecordSets`` on the global record → the global endpoint repointed at
+  the instance the record now names;
+* ``RestoreDBInstanceToPointInTime`` / ``…FromDBSnapshot`` (and AWS Backup's
+  ``StartRestoreJob``, :mod:`~orchestrator.labaws.backup_api`) → a real PostgreSQL
+  restored from the vault into a new lab instance of the same name (``creating`` until
+  it serves); ``DeleteDBInstance`` of it → the instance stopped and removed;
+* network-ACL changes → every AZ whose subnets all sit on an ACL without an ``allow``
+  rule is isolated (SIGSTOP, as ``az.isolate``), and restored when they leave it; when
+  every AZ is cut — or the deny-all ACL is tagged ``drill:scope=region`` — the whole
+  region is.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.labaws import ACCOUNT, DR_REGION, LAB_AZ, PRIMARY_ID, REGION, REPLICA_ID
+from orchestrator.labaws.hub import Transition
+
+if TYPE_CHECKING:
+    from orchestrator.labaws.hub import Hub
+    from orchestrator.labaws.middleware import Call
+    from orchestrator.providers.lab.state import LabState
+
+
+def apply(hub: Hub, call: Call) -> None:
+    fn = EFFECTS.get(call.operation)
+    if fn is not None:
+        fn(hub, call)
+
+
+# ---- RDS ----------------------------------------------------------------------------
+def _reboot(hub: Hub, call: Call) -> None:
+    ident = call.params.get("DBInstanceIdentifier")
+    if ident != PRIMARY_ID or call.region != REGION:
+        return
+    if str(call.params.get("ForceFailover", "")).lower() != "true":
+        hub.log(f"reboot of {ident} without ForceFailover: the lab has nothing to do")
+        return
+    old = hub.state().primary
+    hub.lab("db.failover", {"target": "primary_db", "wait": False})
+
+    def done(st: LabState) -> bool:
+        from orchestrator.providers.lab import pg
+
+        return st.primary != old and pg.alive(st.comp("db-endpoint").port or 0)
+
+    hub.begin(
+        REGION,
+        ident,
+        Transition(
+            "rebooting",
+            done,
+            ("DRILL_FAILOVER_START", "DRILL_FAILOVER_DONE"),
+            then=lambda: _reprotect(hub),
+        ),
+    )
+
+
+def _reprotect(hub: Hub) -> None:
+    """RDS re-protects itself after a failover: the old primary becomes the standby."""
+    hub.lab("db.reprotect", {"target": "primary_db"})
+
+
+def _promote(hub: Hub, call: Call) -> None:
+    if call.params.get("DBInstanceIdentifier") != REPLICA_ID or call.region != DR_REGION:
+        return
+    hub.lab("db.promote_replica", {"target": "dr_replica", "wait": False})
+
+    def done(st: LabState) -> bool:
+        from orchestrator.providers.lab import pg
+
+        return not pg.query(st.comp("usw2").port or 0, "SELECT pg_is_in_recovery()")
+
+    hub.begin(
+        DR_REGION,
+        REPLICA_ID,
+        Transition("modifying", done, ("DRILL_PROMOTE_START", "DRILL_PROMOTE_DONE")),
+    )
+
+
+def _create_replica(hub: Hub, call: Call) -> None:
+    if call.params.get("DBInstanceIdentifier") != REPLICA_ID or call.region != DR_REGION:
+        return
+    finished: dict[str, bool] = {}
+
+    def rebuild() -> None:
+        hub.lab("db.rebuild_replica", {"target": "dr_replica"})
+        finished["ok"] = True
+
+    hub.begin(DR_REGION, REPLICA_ID, Transition("creating", lambda st: "ok" in finished))
+    hub.background("rebuild of usw2", rebuild, (DR_REGION, REPLICA_ID))
+
+
+def _restore_pitr(hub: Hub, call: Call) -> None:
+    ident = call.params.get("TargetDBInstanceIdentifier") or ""
+    when = call.params.get("RestoreTime")
+    restore_into(hub, ident, when if when else "latest")
+
+
+def _restore_snapshot(hub: Hub, call: Call) -> None:
+    from orchestrator.labaws.sync import rds_backend
+
+    ident = call.params.get("DBInstanceIdentifier") or ""
+    snap = rds_backend(call.region).database_snapshots.get(
+        call.params.get("DBSnapshotIdentifier") or ""
+    )
+    when = snap.snapshot_create_time.isoformat() if snap is not None else None
+    restore_into(hub, ident, when or "latest")
+
+
+def restore_into(hub: Hub, ident: str, point_in_time: str) -> None:
+    """A real restore from the lab's vault into a new lab instance named ``ident``."""
+    finished: dict[str, bool] = {}
+
+    def work() -> None:
+        hub.lab(
+            "db.restore",
+            {"source": "backup_vault", "new_instance": ident, "point_in_time": point_in_time},
+        )
+        finished["ok"] = True
+
+    hub.begin(REGION, ident, Transition("creating", lambda st: "ok" in finished))
+    hub.background(f"restore into {ident}", work, (REGION, ident))
+
+
+def _delete(hub: Hub, call: Call) -> None:
+    ident = call.params.get("DBInstanceIdentifier") or ""
+    comp = hub.state().components.get(ident)
+    if comp is not None and comp.role == "restored":
+        hub.background(
+            f"removal of {ident}", lambda: hub.lab("db.delete_restored", {"new_instance": ident})
+        )
+
+
+# ---- Route53 ----------------------------------------------------------------------------
+def _record(hub: Hub, call: Call) -> None:
+    from orchestrator.labaws import RECORD, dns_name
+
+    for name, values in call.params.get("records", []):
+        if name.rstrip(".") != RECORD or not values:
+            continue
+        value = values[0].rstrip(".")
+        st = hub.state()
+        if value in (dns_name(PRIMARY_ID), PRIMARY_ID):
+            to = "primary_db"
+        elif value in (dns_name(REPLICA_ID), REPLICA_ID):
+            to = "dr_replica"
+        else:
+            to = next(
+                (c.name for c in st.by_role("restored") if value in (dns_name(c.name), c.name)), ""
+            )
+        if to:
+            hub.lab("dns.point", {"record": "dns_record", "to": to})
+        else:
+            hub.log(f"{RECORD} now names {value!r}, no lab instance: endpoint left as is")
+
+
+# ---- EC2 network ACLs ------------------------------------------------------------------
+def _network(hub: Hub, call: Call) -> None:
+    want_azs, region_cut = isolated_zones()
+    st = hub.state()
+    region_now = REGION in st.isolated
+    if region_now and not region_cut:
+        hub.lab("region.restore", {})
+    for az in sorted(a for a in st.isolated if a in LAB_AZ.values()):
+        if az not in want_azs and not region_cut:
+            hub.lab("az.restore", {"az": az})
+    if region_cut and not region_now:
+        hub.lab("region.isolate", {})
+        return
+    st = hub.state()
+    for az in sorted(want_azs - set(st.isolated)):
+        if not region_cut:
+            hub.lab("az.isolate", {"az": az})
+
+
+def isolated_zones() -> tuple[set[str], bool]:
+    """Lab AZs whose every subnet sits on a deny-all ACL; whether the region is cut."""
+    from moto.ec2.models import ec2_backends
+
+    ec2 = ec2_backends[ACCOUNT][REGION]
+    acl_of: dict[str, Any] = {}
+    acl: Any
+    for acl in ec2.network_acls.values():
+        for assoc in acl.associations:
+            acl_of[assoc.subnet_id] = acl
+    cut: dict[str, list[bool]] = {}
+    region_tag = False
+    for subnet in _subnets(ec2):
+        lab_az = LAB_AZ.get(subnet.availability_zone)
+        if lab_az is None:
+            continue
+        acl = acl_of.get(subnet.id)
+        deny = acl is not None and not any(e.rule_action == "allow" for e in acl.entries)
+        cut.setdefault(lab_az, []).append(deny)
+        if deny:
+            tags = {t["key"]: t["value"] for t in acl.get_tags()}
+            region_tag = region_tag or tags.get("drill:scope") == "region"
+    azs = {az for az, flags in cut.items() if flags and all(flags)}
+    return azs, region_tag or (bool(cut) and azs == set(cut))
+
+
+def _subnets(ec2: Any) -> list[Any]:
+    """The lab VPC's subnets (tagged at seeding; moto's default VPC has others)."""
+    return [
+        s
+        for by_az in ec2.subnets.values()
+        for s in by_az.values()
+        if any(t["key"] == "drill:lab-az" for t in s.get_tags())
+    ]
+
+
+EFFECTS = {
+    "RebootDBInstance": _reboot,
+    "PromoteReadReplica": _promote,
+    "CreateDBInstanceReadReplica": _create_replica,
+    "RestoreDBInstanceToPointInTime": _restore_pitr,
+    "RestoreDBInstanceFromDBSnapshot": _restore_snapshot,
+    "DeleteDBInstance": _delete,
+    "ChangeResourceRecordSets": _record,
+    "ReplaceNetworkAclAssociation": _network,
+    "DeleteNetworkAcl": _network,
+    "CreateNetworkAclEntry": _network,
+    "DeleteNetworkAclEntry": _network,
+    "ReplaceNetworkAclEntry": _network,
+}

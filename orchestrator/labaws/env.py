@@ -1,0 +1,74 @@
+"""The ``lab-aws`` environment and the ``aws`` block of ``drill lab status --json``.
+
+Both only read the lab's state file: settings are loaded by every command, and this
+must stay as cheap as reading drill.yaml.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.labaws import DR_REGION, REGION
+
+if TYPE_CHECKING:
+    from orchestrator.config import EnvironmentConfig, Settings
+
+ENV_NAME = "lab-aws"
+COMPONENT = "aws-api"
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X")
+
+
+def aws_block(root: Path) -> dict[str, Any] | None:
+    """``{"endpoint_url", "terraform_state", "region", "dr_region"}`` or None."""
+    try:
+        st = json.loads((root / "state.json").read_text())
+        ready = (root / "aws" / "ready").read_text().strip()
+    except (OSError, ValueError):
+        return None
+    comp = (st.get("components") or {}).get(COMPONENT)
+    if not comp or not _alive(comp.get("pid")) or ready != str(comp.get("pid")):
+        return None
+    return {
+        "endpoint_url": f"http://{comp.get('host', '127.0.0.1')}:{comp['port']}",
+        "terraform_state": str(root / "aws" / "terraform.tfstate"),
+        "region": REGION,
+        "dr_region": DR_REGION,
+        "_lab": st,
+    }
+
+
+def environment(settings: Settings) -> EnvironmentConfig | None:
+    """``lab-aws`` while the lab runs with ``--aws``: provider aws, the lab's endpoint
+    and state, probes through the lab's own endpoints (as ``--env lab`` probes)."""
+    from orchestrator.config import (
+        EnvironmentConfig,
+        ProbesConfig,
+        ProviderKind,
+        TerraformConfig,
+    )
+
+    block = aws_block(settings.state_path() / "lab")
+    if block is None:
+        return None
+    from orchestrator.providers.lab.state import LabState
+
+    ep = LabState.model_validate(block["_lab"]).endpoints()
+    return EnvironmentConfig(
+        provider=ProviderKind.AWS,
+        region=REGION,
+        dr_region=DR_REGION,
+        endpoint_url=block["endpoint_url"],
+        terraform=TerraformConfig(state=block["terraform_state"]),
+        probes=ProbesConfig(db=ep["db"], global_db=ep["global_db"], http=ep["app"], interval_s=0.1),
+    )

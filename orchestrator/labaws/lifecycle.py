@@ -1,0 +1,74 @@
+"""``drill lab up --aws``: add the AWS API helper to a running lab (idempotent).
+
+The helper is a lab component like the proxies (kind ``aws``), so ``lab up`` restarts
+it when it died and ``lab down`` stops it. It has no AZ and no region: isolating an
+AZ or the region stops lab processes, never the API that reports on them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.config import Settings
+from orchestrator.errors import LabError
+from orchestrator.labaws.env import COMPONENT, aws_block
+
+
+def ensure(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
+    """Start the AWS API of the lab unless it runs; returns the status ``aws`` block."""
+    from orchestrator import pgbin
+    from orchestrator.providers.lab import helpers, procs
+    from orchestrator.providers.lab.state import Component, lab_dir, locked
+
+    root = lab_dir(settings.state_path())
+    block = aws_block(root)
+    if block is not None:
+        return _public(block)
+    t0 = time.monotonic()
+    with locked(root) as st:
+        c = st.components.get(COMPONENT)
+        if c is None:
+            c = Component(name=COMPONENT, kind="aws", role="aws_api", port=pgbin.free_port())
+            st.components[COMPONENT] = c
+        if procs.state(c.pid, c.start_ticks) != "dead":
+            procs.terminate(c.pid, c.start_ticks, grace_s=2)
+        helpers.start(st, root, c)
+    helpers.wait(root, c, timeout=90)
+    block = aws_block(root)
+    if block is None:
+        raise LabError(
+            "the lab's AWS API did not come up", f"see {root / 'logs' / (COMPONENT + '.log')}"
+        )
+    log(
+        f"lab: AWS API (moto) on {block['endpoint_url']} in {time.monotonic() - t0:.1f}s; "
+        f"Terraform state {block['terraform_state']}; environment `lab-aws`"
+    )
+    return _public(block)
+
+
+def wait_ready(root: Any, c: Any, timeout: float) -> None:
+    """Until the helper has seeded its resources and written the state (``aws/ready``)."""
+    from orchestrator.providers.lab import procs
+
+    deadline = time.monotonic() + timeout
+    ready = root / "aws" / "ready"
+    while time.monotonic() < deadline:
+        if ready.exists() and ready.read_text().strip() == str(c.pid):
+            return
+        if procs.state(c.pid, c.start_ticks) == "dead":
+            break
+        time.sleep(0.05)
+    raise LabError(
+        f"the lab's AWS API did not start: {procs.tail(root / 'logs' / (c.name + '.log'))}"
+    )
+
+
+def _public(block: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in block.items() if not k.startswith("_")}
+
+
+def status_block(root: Any) -> dict[str, Any] | None:
+    block = aws_block(root)
+    return _public(block) if block is not None else None

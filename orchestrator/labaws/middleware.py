@@ -1,0 +1,160 @@
+"""The WSGI middleware in front of moto: sync before reads, lab effects after writes.
+
+Every request is parsed just enough to name it (service and region from the SigV4
+credential scope, the operation from ``Action`` / ``X-Amz-Target`` / the REST path)
+and appended to ``calls.jsonl`` — the emulator's own account of what clients did,
+independent of any client-side journal. The emulator's own calls (seeding, restored
+instances it registers) carry :data:`~orchestrator.labaws.INTERNAL_HEADER` and pass
+straight through.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+from xml.etree import ElementTree
+
+from orchestrator.labaws import INTERNAL_HEADER
+from orchestrator.labaws.hub import Hub
+
+READ_PREFIXES = ("Describe", "List", "Get", "Search", "Lookup")
+_SCOPE = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
+_RRSET = re.compile(r"^/2013-04-01/hostedzone/[^/]+/rrset/?$")
+
+
+@dataclass
+class Call:
+    service: str
+    region: str
+    operation: str
+    method: str
+    path: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def mutating(self) -> bool:
+        if self.operation.startswith(READ_PREFIXES):
+            return False
+        return not (" " in self.operation and self.method in ("GET", "HEAD"))
+
+
+def parse(environ: dict[str, Any], body: bytes) -> Call:
+    from orchestrator.labaws import backup_api
+
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    scope = _SCOPE.search(auth)
+    service, region = (scope["service"], scope["region"]) if scope else ("?", "?")
+    method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
+    params: dict[str, Any] = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+    ctype = environ.get("CONTENT_TYPE", "")
+    if ctype.startswith("application/x-www-form-urlencoded"):
+        params.update({k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()})
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    if "Action" in params:
+        op = str(params.pop("Action"))
+        params.pop("Version", None)
+    elif target:
+        op = target.rsplit(".", 1)[-1]
+    elif service == "route53" and method == "POST" and _RRSET.match(path):
+        op, params["records"] = "ChangeResourceRecordSets", _records(body)
+    elif service == "backup" and (served := backup_api.operation(method, path)):
+        op = served
+    else:
+        op = f"{method} {path}"
+    return Call(service, region, op, method, path, params)
+
+
+def _records(body: bytes) -> list[tuple[str, list[str]]]:
+    """(name, values) of every CREATE/UPSERT in a ChangeResourceRecordSets body."""
+    out = []
+    root = ElementTree.fromstring(body)
+    for change in root.iter():
+        if not change.tag.endswith("}Change") and change.tag != "Change":
+            continue
+        fields = {el.tag.rsplit("}", 1)[-1]: el for el in change.iter()}
+        action = fields.get("Action")
+        if action is None or action.text not in ("CREATE", "UPSERT"):
+            continue
+        name = fields.get("Name")
+        values = [el.text or "" for el in change.iter() if el.tag.endswith("Value")]
+        out.append(((name.text or "") if name is not None else "", values))
+    return out
+
+
+class LabMiddleware:
+    def __init__(self, app: Callable[..., Iterable[bytes]], hub: Hub) -> None:
+        self.app, self.hub = app, hub
+
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(size) if size else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        internal = environ.get("HTTP_" + INTERNAL_HEADER.upper().replace("-", "_"))
+        if internal or environ.get("PATH_INFO", "").startswith("/moto-api"):
+            return self.app(environ, start_response)
+        call = parse(environ, body)
+        self._quietly("sync", lambda: self._sync())
+        from orchestrator.labaws import backup_api
+
+        if call.service == "backup" and call.operation in (
+            "ListRecoveryPointsByBackupVault",
+            "StartRestoreJob",
+            "DescribeRestoreJob",
+        ):
+            code, doc = backup_api.handle(self.hub, call.operation, call.path, body)
+            self._record(call, code)
+            payload = json.dumps(doc).encode()
+            start_response(
+                f"{code} {'OK' if code == 200 else 'Bad Request'}",
+                [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
+        seen: dict[str, str] = {}
+
+        def capture(status: str, headers: list[Any], exc_info: Any = None) -> Any:
+            seen["status"] = status
+            return start_response(status, headers, exc_info)
+
+        result = list(self.app(environ, capture))
+        code = int(seen.get("status", "500").split(" ", 1)[0])
+        self._record(call, code)
+        if call.mutating and code < 300:
+            from orchestrator.labaws.effects import apply
+
+            self._quietly(f"lab effect of {call.operation}", lambda: apply(self.hub, call))
+        return result
+
+    def _sync(self) -> None:
+        from orchestrator.labaws.sync import sync
+
+        with self.hub.lock:
+            sync(self.hub)
+
+    def _record(self, call: Call, code: int) -> None:
+        params = {k: v for k, v in call.params.items() if "Password" not in k}
+        self.hub.record(
+            {
+                "at": time.time(),
+                "service": call.service,
+                "region": call.region,
+                "operation": call.operation,
+                "mutating": call.mutating,
+                "status": code,
+                "params": params,
+            }
+        )
+
+    def _quietly(self, what: str, fn: Callable[[], Any]) -> None:
+        try:
+            fn()
+        except Exception as exc:  # the API keeps answering; the log says what failed
+            self.hub.log(f"{what} failed: {exc}\n{traceback.format_exc()}")

@@ -1,0 +1,177 @@
+"""The lab's real state → moto's backends, before every read the emulator answers.
+
+Instances: status (a transition in flight, else ``available``), the AZ of the server
+that is primary now and of its standby, ``MultiAZ`` only while a standby exists, and
+the endpoint ``127.0.0.1:<port>`` of the lab process clients reach (the primary's is
+the lab's database endpoint). App instances are ``stopped`` while their lab process
+is (an isolated AZ), so the target group reports them unhealthy. CloudWatch gets the
+cross-region replica's real replay lag.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from orchestrator.labaws import (
+    ACCOUNT,
+    AZ_NAMES,
+    DR_AZ,
+    DR_REGION,
+    PRIMARY_ID,
+    REGION,
+    REPLICA_ID,
+)
+
+if TYPE_CHECKING:
+    from orchestrator.labaws.hub import Hub
+    from orchestrator.providers.lab.state import LabState
+
+LOOPBACK = "127.0.0.1"
+
+# RDS's own messages for the events drill's observer classifies
+EVENTS = {
+    "DRILL_FAILOVER_START": {
+        "Categories": ["failover"],
+        "Message": "Multi-AZ instance failover started.",
+    },
+    "DRILL_FAILOVER_DONE": {
+        "Categories": ["failover"],
+        "Message": "Multi-AZ instance failover completed.",
+    },
+    "DRILL_PROMOTE_START": {
+        "Categories": ["read replica"],
+        "Message": "Promoting read replica to a standalone instance.",
+    },
+    "DRILL_PROMOTE_DONE": {
+        "Categories": ["read replica"],
+        "Message": "Read replica promoted to a standalone instance.",
+    },
+    "DRILL_NOTHING": {"Categories": ["notification"], "Message": "Instance available."},
+}
+
+
+def patch_moto() -> None:
+    """What moto lets us set but does not model: an instance's endpoint address, and
+    RDS's failover/promotion events."""
+    from moto.rds import models
+
+    original: Any = models.DBInstance.address
+
+    def address(self: Any) -> str:
+        return str(getattr(self, "lab_address", None) or original.fget(self))
+
+    models.DBInstance.address = property(address)  # type: ignore[method-assign,assignment]
+    models.Event.EVENT_MAP.update(EVENTS)
+
+
+def rds_backend(region: str) -> Any:
+    from moto.rds.models import rds_backends
+
+    return rds_backends[ACCOUNT][region]
+
+
+def find_db(region: str, ident: str) -> Any:
+    return rds_backend(region).databases.get(ident)
+
+
+def add_event(region: str, ident: str, event: str) -> None:
+    db = find_db(region, ident)
+    if db is not None:
+        db.add_event(event)
+
+
+def sync(hub: Hub) -> None:
+    st = hub.state()
+    hub.settle(st)
+    _primary(hub, st)
+    _replica(hub, st)
+    _restored(hub, st)
+    _apps(st)
+
+
+def _set(hub: Hub, db: Any, region: str, port: int | None) -> None:
+    db.status = hub.status_of(region, db.db_instance_identifier) or "available"
+    db.lab_address = LOOPBACK
+    if port:
+        db.port = port
+
+
+def _primary(hub: Hub, st: LabState) -> None:
+    db = find_db(REGION, PRIMARY_ID)
+    if db is None:
+        return
+    _set(hub, db, REGION, st.comp("db-endpoint").port)
+    primary = st.components.get(st.primary)
+    if primary is not None and primary.az in AZ_NAMES:
+        db.availability_zone = AZ_NAMES[primary.az]
+    standby = st.components.get(st.standby or "")
+    db.multi_az = standby is not None
+    db.secondary_availability_zone = AZ_NAMES.get(standby.az or "") if standby else None
+
+
+def _replica(hub: Hub, st: LabState) -> None:
+    db = find_db(DR_REGION, REPLICA_ID)
+    if db is not None:
+        _set(hub, db, DR_REGION, st.comp("usw2").port)
+        db.availability_zone, db.multi_az = DR_AZ, False  # moto copies the source's
+
+
+def _restored(hub: Hub, st: LabState) -> None:
+    """Every other instance: restored ones (their lab server), and whatever else a
+    client created (no lab server behind it; status from any transition)."""
+    for region in (REGION, DR_REGION):
+        for ident, db in list(rds_backend(region).databases.items()):
+            if ident in (PRIMARY_ID, REPLICA_ID):
+                continue
+            comp = st.components.get(ident)
+            _set(hub, db, region, comp.port if comp is not None else None)
+
+
+def _apps(st: LabState) -> None:
+    from moto.ec2.models import ec2_backends
+
+    from orchestrator.providers.lab import procs
+
+    ec2 = ec2_backends[ACCOUNT][REGION]
+    by_name: dict[str | None, Any] = {}
+    for reservation in ec2.reservations.values():
+        for inst in reservation.instances:
+            tags = {t["key"]: t["value"] for t in inst.get_tags()}
+            by_name[tags.get("Name")] = inst
+    for comp in st.by_role("app"):
+        app = by_name.get(comp.name)
+        if app is None:
+            continue
+        up = comp.desired == "up" and procs.state(comp.pid, comp.start_ticks) == "running"
+        if up and app.state == "stopped":
+            app.start()
+        elif not up and app.state == "running":
+            app.stop()
+
+
+def publish_lag(hub: Hub) -> None:
+    """ReplicaLag of the cross-region replica, as RDS publishes it (seconds)."""
+    from orchestrator.labaws.seed import client
+    from orchestrator.providers.lab import pg
+
+    st = hub.state()
+    if st.usw2_promoted:
+        return
+    try:
+        row = pg.replication(st.comp(st.primary).port or 0).get("usw2") or {}
+    except Exception:
+        return  # primary unreachable: RDS publishes nothing either
+    seconds = float(row.get("replay_lag_s") or 0.0)  # NULL: nothing to replay
+    client(hub.url, "cloudwatch", DR_REGION).put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "ReplicaLag",
+                "Value": seconds,
+                "Unit": "Seconds",
+                "Timestamp": datetime.now(UTC),
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": REPLICA_ID}],
+            }
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls used by the corpus."""

@@ -1,0 +1,211 @@
+"""`drill run EXPERIMENT` takes `chaos run`'s options with their meaning (DESIGN 13)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill
+from tests.e2e.defs import experiment, write
+
+VARS_EXP = """title: vars ${who}
+description: configuration from --var, --var-file and the environment
+configuration:
+  who: nobody
+  target:
+    type: env
+    key: I15_TARGET
+    default: unset
+steady-state-hypothesis:
+  title: nothing
+  probes:
+    - type: probe
+      name: who-is-set
+      tolerance: alice
+      provider: {type: python, module: os.path, func: basename, arguments: {p: "${who}"}}
+method:
+  - type: action
+    name: write-target
+    provider: {type: python, module: tests.faults, func: touch, arguments: {path: "${target}"}}
+"""
+
+
+def _journal(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_var_and_var_file_substitute_and_journal_is_written(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("I15_TARGET", "restored after the test")  # the .env file sets it
+    exp = write(workdir, "exp.yaml", VARS_EXP)
+    write(workdir, "vars.yaml", "configuration:\n  who: bob\n")  # --var wins, as in chaos
+    write(workdir, "env.env", f"# target file\nI15_TARGET={workdir / 'target'}\n")
+    res = drill(
+        capsys,
+        "run",
+        str(exp),
+        "--var",
+        "who=alice",
+        "--var-file",
+        str(workdir / "vars.yaml"),
+        "--var-file",
+        str(workdir / "env.env"),
+        "--journal-path",
+        str(workdir / "journal.json"),
+        "--json",
+    )
+    assert res.code == 0, res.err
+    journal = _journal(workdir / "journal.json")
+    assert journal["status"] == "completed" and journal["deviated"] is False
+    assert journal["steady_states"]["before"]["probes"][0]["output"] == "alice"
+    assert (workdir / "target").exists()
+    assert {
+        "status",
+        "deviated",
+        "steady_states",
+        "run",
+        "rollbacks",
+        "start",
+        "end",
+        "duration",
+    } <= set(journal)
+
+
+def test_typed_var(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", VARS_EXP)
+    res = drill(
+        capsys, "run", str(exp), "--var", "who:int=3", "--journal-path", str(workdir / "j.json")
+    )
+    # basename(3) raises: the probe fails before the method (chaos: status failed)
+    assert res.code == 1
+    journal = _journal(workdir / "j.json")
+    assert journal["status"] == "failed"
+    assert journal["steady_states"]["before"]["steady_state_met"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--var", "novalue"], "--var 'novalue'"),
+        (["--var", "n:complex=1"], "--var 'n:complex=1'"),
+        (["--var-file", "missing.yaml"], "--var-file missing.yaml"),
+        (["--rollback-strategy", "sometimes"], "--rollback-strategy"),
+        (["--dry", "everything"], "--dry"),
+        (["--hypothesis-strategy", "later"], "--hypothesis-strategy"),
+        (["--hypothesis-frequency", "0"], "--hypothesis-frequency"),
+        (["--journal-path", "no/such/dir/j.json"], "--journal-path"),
+        (["--control-file", "missing.yaml"], "--control-file missing.yaml"),
+    ],
+)
+def test_bad_options_are_usage_errors(workdir: Path, capsys, args: list[str], needle: str) -> None:
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), *args)
+    assert res.code == 2, res.err
+    assert needle in res.err and "Traceback" not in res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+
+
+def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    write(workdir, "bad.yaml", "configuration:\n  a: [1,\n")
+    write(workdir, "bad.env", "A=1\nnot a pair\n")
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "bad.yaml"))
+    assert res.code == 2 and "bad.yaml:" in res.err
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "bad.env"))
+    assert res.code == 2 and "bad.env:2" in res.err
+
+
+@pytest.mark.parametrize(
+    ("strategy", "played"),
+    [("always", True), ("default", True), ("never", False), ("deviated", False)],
+)
+def test_rollback_strategy_on_completed_run(
+    workdir: Path, capsys, strategy: str, played: bool
+) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    res = drill(
+        capsys,
+        "run",
+        str(exp),
+        "--rollback-strategy",
+        strategy,
+        "--journal-path",
+        str(workdir / "j.json"),
+    )
+    assert res.code == 0, res.err
+    assert (workdir / "marker.rolled-back").exists() is played
+    assert bool(_journal(workdir / "j.json")["rollbacks"]) is played
+
+
+def test_default_strategy_skips_rollbacks_after_deviation_but_drill_default_plays(
+    workdir: Path, capsys
+) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, deviate=True))
+    assert drill(capsys, "run", str(exp)).code == 1
+    assert (workdir / "marker.rolled-back").exists(), "drill's default: always"
+    (workdir / "marker.rolled-back").unlink()
+    (workdir / "marker.broken").unlink()  # the steady state holds again
+    assert drill(capsys, "run", str(exp), "--rollback-strategy", "deviated").code == 1
+    assert (workdir / "marker.rolled-back").exists()
+
+
+def test_dry_actions_runs_no_action(workdir: Path, capsys) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, pause=600))
+    res = drill(
+        capsys, "run", str(exp), "--dry", "actions", "--journal-path", str(workdir / "j.json")
+    )
+    assert res.code == 0, res.err
+    assert not marker.exists()
+    assert _journal(workdir / "j.json")["experiment"]["dry"] == "actions"
+
+
+NOT_STEADY = """title: not steady
+description: the steady state does not hold to begin with
+steady-state-hypothesis:
+  title: a file that is not there
+  probes:
+    - type: probe
+      name: marker-present
+      tolerance: true
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /no/such/i15}}
+method:
+  - type: action
+    name: touch
+    provider: {type: python, module: tests.faults, func: touch, arguments: {path: "MARK"}}
+"""
+
+
+def test_steady_state_not_met_before_method_fails_the_run(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", NOT_STEADY.replace("MARK", str(workdir / "m")))
+    res = drill(capsys, "run", str(exp), "--json")
+    assert res.code == 1
+    doc = json.loads(res.out)
+    shown = json.loads(drill(capsys, "runs", "show", doc["run_id"], "--json").out)
+    assert [f["title"] for f in shown["findings"]] == ["exp: system not in steady state"]
+    assert not (workdir / "m").exists(), "the method never ran"
+
+
+ROLLBACK_EXIT_1 = """title: rollback exits 1
+description: its rollback process exits 1
+method:
+  - type: probe
+    name: noop
+    provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+rollbacks:
+  - type: action
+    name: undo-that-fails
+    provider: {type: process, path: "false"}
+"""
+
+
+def test_rollback_process_exit_nonzero_is_a_failed_rollback(workdir: Path, capsys) -> None:
+    exp = write(workdir, "exp.yaml", ROLLBACK_EXIT_1)
+    res = drill(capsys, "run", str(exp), "--json")
+    assert res.code == 1
+    assert json.loads(res.out)["status"] == "rollback_failed"

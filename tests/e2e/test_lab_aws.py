@@ -1,0 +1,125 @@
+"""`drill lab up --aws`: moto on 127.0.0.1 whose resources are the real lab's components.
+
+A plain boto3 script (no drill code) drives the lab through the API; drill's own
+commands see the environment `lab-aws` and resolve every role from its Terraform state.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.clihelp import run, subprocess_env
+
+pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    cwd = tmp_path_factory.mktemp("labaws")
+    up = run(cwd, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    yield cwd
+    run(cwd, "lab", "down", timeout=180)
+
+
+def status(cwd: Path) -> dict[str, Any]:
+    res = run(cwd, "lab", "status", "--json")
+    assert res.code == 0, res.err
+    doc: dict[str, Any] = json.loads(res.out)
+    return doc
+
+
+def test_status_and_terraform_state(awslab: Path) -> None:
+    aws = status(awslab)["aws"]
+    assert set(aws) == {"endpoint_url", "terraform_state", "region", "dr_region"}
+    assert urlparse(aws["endpoint_url"]).hostname == "127.0.0.1"
+    assert (aws["region"], aws["dr_region"]) == ("us-east-1", "us-west-2")
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    assert state["version"] == 4
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for res in state["resources"]:
+        by_type.setdefault(res["type"], []).append(res)
+    for needed in ("aws_route53_zone", "aws_route53_record", "aws_vpc", "aws_backup_vault"):
+        assert needed in by_type, needed
+    dbs = {r["name"]: r for r in by_type["aws_db_instance"]}
+    primary = dbs["primary"]["instances"][0]["attributes"]
+    replica = dbs["replica"]["instances"][0]["attributes"]
+    assert primary["multi_az"] is True and ":us-east-1:" in primary["arn"]
+    assert replica["replicate_source_db"] and ":us-west-2:" in replica["arn"]
+    assert dbs["replica"]["provider"].endswith(".usw2")  # through a us-west-2 alias
+    zones = [
+        i["attributes"]["availability_zone"] for r in by_type["aws_subnet"] for i in r["instances"]
+    ]
+    assert len(zones) == 2 == len(set(zones))  # one subnet per lab AZ
+
+
+def test_inventory_resolves_every_role(awslab: Path) -> None:
+    res = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert {"primary_db", "dr_replica", "dns_record", "backup_vault", "alb", "target_group"} <= set(
+        doc["roles"]
+    )
+    assert doc["drift_checked"] and doc["drift"] == []
+
+
+SCRIPT = """
+import json, sys, time, boto3
+url = sys.argv[1]
+rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url,
+                   aws_access_key_id="x", aws_secret_access_key="x")
+def db():
+    return rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+before = db()
+rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-db", ForceFailover=True)
+seen = [db()["DBInstanceStatus"]]
+deadline = time.monotonic() + 120
+while seen[-1] != "available" and time.monotonic() < deadline:
+    time.sleep(0.2)
+    seen.append(db()["DBInstanceStatus"])
+after = db()
+events = rds.describe_events(SourceIdentifier="drill-lab-db", SourceType="db-instance")
+print(json.dumps({"before": before["AvailabilityZone"], "after": after["AvailabilityZone"],
+                  "statuses": seen, "endpoint": after["Endpoint"],
+                  "events": [e["Message"] for e in events["Events"]]}))
+"""
+
+
+def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
+    first = status(awslab)
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT, first["aws"]["endpoint_url"]],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=awslab,
+        env=subprocess_env(
+            {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    after = status(awslab)
+    assert after["primary"] != first["primary"]  # the lab really failed over
+    assert seen["statuses"][0] == "rebooting" and seen["statuses"][-1] == "available"
+    assert seen["after"] != seen["before"]  # RDS reports the other AZ
+    assert seen["endpoint"]["Address"] == "127.0.0.1"
+    db_port = int(after["endpoints"]["db"].split("port=")[1].split()[0])
+    assert seen["endpoint"]["Port"] == db_port
+    assert any("failover started" in m for m in seen["events"])
+    assert any("failover completed" in m for m in seen["events"])
