@@ -369,3 +369,49 @@ def test_loopback_hosts() -> None:
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "localhost", "::1"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.com", ""))
+
+
+def test_scheduler_health_port_serves_the_same_metrics(client: TestClient) -> None:
+    import urllib.error
+    import urllib.request
+
+    from orchestrator.schedule.health import HealthServer
+    from orchestrator.web import metrics
+
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    health = HealthServer(
+        lambda: {"status": "ok"}, 0, metrics=lambda: metrics.render(sources)
+    ).start()
+    try:
+        base = health.url.rsplit("/", 1)[0]
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+
+        def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(body)
+                for s in f.samples
+            }
+
+        assert samples(text) == samples(client.get("/metrics").text)
+        with urllib.request.urlopen(f"{base}/health", timeout=30) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
+    finally:
+        health.stop()
+
+    def broken() -> bytes:
+        raise RuntimeError("db down at postgresql://u:hunter2@127.0.0.1/x")
+
+    health = HealthServer(lambda: {"status": "ok"}, 0, metrics=broken).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(health.url.replace("/health", "/metrics"), timeout=30)
+        assert err.value.code == 503
+        body = err.value.read().decode()
+        assert "hunter2" not in body and "Traceback" not in body
+    finally:
+        health.stop()
