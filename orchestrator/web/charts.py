@@ -102,7 +102,8 @@ def timeline_svg(doc: dict[str, Any]) -> str:
     span = max((t1 - t0).total_seconds(), 0.001)
     shown = steps[:MAX_STEPS]
     left, width, row = 210, 560, 18
-    height = 34 + row * max(len(shown), 1) + 26
+    head = 34  # two rows of mark labels, alternating by scenario, so neighbours do not overlap
+    height = head + 8 + row * max(len(shown), 1) + 26
 
     def x(at: datetime) -> float:
         return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * width
@@ -115,12 +116,12 @@ def timeline_svg(doc: dict[str, Any]) -> str:
     for i in range(6):
         gx = left + width * i / 5
         parts.append(
-            f'<line x1="{gx:.1f}" y1="20" x2="{gx:.1f}" y2="{height - 22}" '
+            f'<line x1="{gx:.1f}" y1="{head - 6}" x2="{gx:.1f}" y2="{height - 22}" '
             'class="grid"/><text x="{:.1f}" y="{}" text-anchor="middle" '
             'class="axis">+{:.1f}s</text>'.format(gx, height - 8, span * i / 5)
         )
     for i, st in enumerate(shown):
-        top = 26 + i * row
+        top = head + i * row
         name = f"{st['scenario'] or ''} {st['name']}".strip()
         parts.append(
             f'<text x="{left - 6}" y="{top + 11}" text-anchor="end" class="label">'
@@ -136,7 +137,8 @@ def timeline_svg(doc: dict[str, Any]) -> str:
             f'fill="{colour}" class="step"><title>{escape(st["phase"])} '
             f"{escape(st['name'])}: {escape(st['status'])}</title></rect>"
         )
-    for sc in doc["scenarios"]:
+    for n, sc in enumerate(doc["scenarios"]):
+        label_y = 11 + 12 * (n % 2)
         for key, label, css in (
             ("fault_injected_at", "fault", "fault"),
             ("service_restored_at", "restored", "restored"),
@@ -146,9 +148,14 @@ def timeline_svg(doc: dict[str, Any]) -> str:
                 continue
             mx = x(at)
             parts.append(
-                f'<line x1="{mx:.1f}" y1="12" x2="{mx:.1f}" y2="{height - 22}" '
-                f'class="mark {css}"/><text x="{mx + 3:.1f}" y="11" '
-                f'class="mark-label {css}">{escape(sc["id"])}: {label}</text>'
+                f'<line x1="{mx:.1f}" y1="{label_y + 2}" x2="{mx:.1f}" y2="{height - 22}" '
+                f'class="mark {css}"><title>{escape(sc["id"])}: {label}</title></line>'
+                + (
+                    f'<text x="{mx + 3:.1f}" y="{label_y}" class="mark-label {css}">'
+                    f"{escape(sc['id'])}</text>"
+                    if css == "fault"
+                    else ""
+                )
             )
     if len(steps) > MAX_STEPS:
         parts.append(
