@@ -234,9 +234,10 @@ def test_recovery_after_a_crash_plays_rollbacks_with_their_secrets(workdir: Path
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate(timeout=30)
 
-    code, out, err = _drill(workdir, "runs", "list", "--json")
+    code, _out, err = _drill(workdir, "recover")  # reads only warn: recovery is explicit
     assert code == 0 and "recovering run" in err, err
     assert not marker.exists(), "recovery must play the rollback with the real secret"
+    code, out, err = _drill(workdir, "runs", "list", "--json")
     (entry,) = json.loads(out)
     assert entry["status"] == "crashed"
     db = sqlite3.connect(workdir / ".drill" / "evidence.db")
