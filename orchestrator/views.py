@@ -210,7 +210,7 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
 
     from orchestrator.engine.results import iso
 
-    keep = {k: doc.get(k) for k in ("ok", "entries", "records", "head", "break_count")}
+    keep = {k: doc.get(k) for k in ("ok", "events", "records", "head", "break_count")}
     keep.update(at=iso(now), by=who)
     path = settings.state_path() / LAST_VERIFY
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,15 +219,15 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
     tmp.replace(path)
 
 
-def evidence_document(settings: Settings, store: EvidenceStore, now: datetime) -> dict[str, Any]:
-    """Chain head, the last verify's outcome, and the quarters one can export."""
+def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
+    """Journal head, the last verify's outcome, and the quarters one can export."""
     import json
 
     from orchestrator.engine.results import iso
-    from orchestrator.evidence.chain import head
+    from orchestrator.evidence.journal import GENESIS, HEAD_SQL
 
-    with store.engine.connect() as conn:
-        seq, digest = head(conn)
+    head = db.query(HEAD_SQL)
+    seq, digest = (int(head[0][0]), str(head[0][1])) if head else (0, GENESIS)
     path = settings.state_path() / LAST_VERIFY
     try:
         last = json.loads(path.read_text())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,7 @@ app = typer.Typer(help="Tamper-evident evidence: verify the chain, export signed
 DEFAULT_KEY = "keys/evidence-ed25519.pem"  # under the state dir
 
 
-def key_path(settings: Settings, explicit: str | None) -> Path:
+def _key_path(settings: Settings, explicit: str | None) -> Path:
     if explicit:
         return Path(explicit)
     if settings.signing_key:
@@ -35,10 +35,10 @@ def keygen(
                       f".drill/{DEFAULT_KEY})")] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing key")] = False,
 ) -> None:
-    """Create the Ed25519 key that signs export manifests (kept out of DB and bundles)."""
+    """Create the Ed25519 key that signs export bundles (kept out of DB and bundles)."""
     from orchestrator.evidence.signing import generate_key
 
-    path = key_path(state(ctx).settings(), out)
+    path = _key_path(state(ctx).settings(), out)
     pub, fp = generate_key(path, force)
     out_console().print(f"private key {path} (mode 0600: keep it secret, back it up)\n"
                         f"public key  {pub}\nfingerprint {fp}")
@@ -65,16 +65,25 @@ def export(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
+    from orchestrator.outpaths import check_output
 
     app_state = state(ctx)
     settings = app_state.settings()
     when = parse_period(period, date_from, date_to)
+    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
+    key_path = _key_path(settings, key)
+    if not key_path.exists() and key is None:
+        from orchestrator.evidence.signing import generate_key
+
+        _pub, fp = generate_key(key_path)
+        err_console().print(f"drill: created the signing key {key_path} ({fp}); keep it "
+                            "secret and back it up: it is who signed your bundles")
     with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(app_state.store(), when, names, env, Path(out),
-                               key_path(settings, key), operator())
+        result = export_bundle(app_state.db(), when, names, env, Path(out), key_path,
+                               operator())
     doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
            "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
            "signer": result.fingerprint, "controls": result.controls}
@@ -90,7 +99,7 @@ def export(
 
 
 def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
-    """The dashboard's evidence page shows when the chain was last verified, and how."""
+    """The dashboard's evidence page shows when the journal was last verified, and how."""
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.models import utcnow
     from orchestrator.views import record_verify
@@ -127,33 +136,59 @@ def verify(
         if as_json:
             print_json(doc)
             return
-        out_console().print(f"bundle OK: {rep.files} files match the manifest signed by "
-                            f"{rep.fingerprint}")
+        out_console().print(f"bundle OK: {rep.files} files match SHA256SUMS signed by "
+                            f"{rep.fingerprint}; the journal chain recomputes")
         if not rep.pinned:
             err_console().print("note: the signer is not pinned; pass --fingerprint to check "
                                 "who signed it")
         return
-    from orchestrator.evidence.chain_verify import verify_store
+    from orchestrator.evidence.verify import verify_db
 
     anchor = None
     if head:
         seq, _, digest = head.partition(":")
         if not seq.isdigit() or len(digest) != 64:
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
-                             "copy chain.head_seq and head_hash from a bundle's manifest.json")
+                             "copy journal.head (seq, hash) from a bundle's manifest.json")
         anchor = (int(seq), digest)
-    with working("verifying the evidence chain: every link, every record…"):
-        report = verify_store(state(ctx).store(), anchor)
+    _refuse_damaged(state(ctx), as_json)
+    with working("verifying the evidence journal: every event, every record…"):
+        report = verify_db(state(ctx).db(), anchor)
     _remember(ctx, report.to_dict())
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        out_console().print(f"evidence chain OK: {report.entries} entries, {report.records} "
+        out_console().print(f"evidence journal OK: {report.events} events, {report.records} "
                             f"records, head #{report.head_seq} {report.head_hash[:16]}…")
     if not report.ok and report.first is not None:
         more = len(report.breaks) - 1
         raise EvidenceTampered(
-            f"evidence chain broken at {report.first.describe()}"
+            f"evidence journal broken at {report.first.describe()}"
             + (f" (and {more} more problem(s))" if more else ""),
             "the database was changed outside drill; restore it from a backup and compare, "
             "or keep it as is and hand auditors this report")
+
+
+def _refuse_damaged(app_state: Any, as_json: bool) -> None:
+    """A damaged SQLite file cannot be verified: say so, and name what is still readable
+    (exit 1, like any store that does not verify)."""
+    from orchestrator.commands.storecheck import damage, readable_tables, sqlite_file
+    from orchestrator.errors import EvidenceTampered
+
+    path = sqlite_file(app_state.settings().database_url())
+    problems = damage(path) if path is not None and path.exists() else []
+    if path is None or not problems:
+        app_state.store_checked = path is not None  # sound: no second quick_check
+        return
+    readable, unreadable = readable_tables(path)
+    if as_json:
+        print_json({"ok": False, "damaged": True, "database": str(path), "problems": problems,
+                    "readable": readable, "unreadable": unreadable})
+    tables = ", ".join(f"{k} ({v} rows)" for k, v in readable.items()) or "none"
+    raise EvidenceTampered(
+        f"evidence database {path} is damaged ({problems[0]}"
+        + (f"; {len(problems) - 1} more problem(s)" if len(problems) > 1 else "")
+        + f"): the hash chain cannot be verified. Unreadable: {', '.join(unreadable) or 'none'}"
+        f"; still readable: {tables}",
+        "restore the file from a backup and verify that; an export bundle made before the "
+        "damage verifies on its own (`drill evidence verify FILE.zip`)")

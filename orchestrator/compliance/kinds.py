@@ -134,19 +134,23 @@ def _findings(data: ReportData) -> Collected:
                       for f in data.findings], gap)
 
 
-@kind("run_journal", "the Chaos Toolkit journal / run log is included")
+@kind("run_journal", "every run's journal (its events; for experiments also Chaos "
+                    "Toolkit's journal) is included")
 def _journal(data: ReportData) -> Collected:
-    return Collected([EvidenceRef(ref=f"artifact:{a.id}", href=a.bundle_path,
-                                  description=f"{a.name} ({a.size} bytes, sha256 {a.sha256[:12]}…)")
-                      for r in data.runs for a in r.artifacts])
+    return Collected([EvidenceRef(ref=f"journal:{r.id}", href=f"journals/{r.id}.json",
+                                  description=f"run {r.id} ({r.target}, {r.status}): its "
+                                              "journal events"
+                                              + (f" and {len(r.artifacts)} Chaos Toolkit "
+                                                 "journal(s)" if r.artifacts else ""))
+                      for r in data.runs])
 
 
-@kind("evidence_integrity", "the evidence hash chain verified when the export was made")
+@kind("evidence_integrity", "the evidence journal verified when the export was made")
 def _integrity(data: ReportData) -> Collected:
     if not data.chain.get("verified"):
-        return Collected([], "the evidence chain was not verified")
+        return Collected([], "the evidence journal was not verified")
     head = str(data.chain.get("head_hash"))[:16]
     return Collected([EvidenceRef(ref=f"chain:{data.chain.get('head_seq')}",
                                   href="manifest.json",
-                                  description=f"chain of {data.chain.get('entries')} entries "
+                                  description=f"journal of {data.chain.get('entries')} events "
                                               f"verified, head {head}…")])

@@ -1,15 +1,16 @@
 """Check an evidence bundle offline (``drill evidence verify FILE.zip``).
 
-A bundle is good when: it is a readable zip with no duplicate names; its manifest is
-in canonical form and carries a valid Ed25519 signature by the public key it embeds;
-every file the manifest lists is present with that size and sha256; and nothing is
-in the zip that the manifest does not list. Pinning the signer
-(``--fingerprint`` or ``--public-key``) additionally proves *who* signed it.
+The same three checks an auditor runs by hand (VERIFY.md in every bundle): ``SHA256SUMS``
+signed by ``signer.pub.pem`` (raw Ed25519), every file present with the sha256 it lists
+and nothing else in the zip, and the journal chain recomputed by the bundle's own
+``journal/verify_chain.py`` code. Pinning the signer (``--fingerprint`` or
+``--public-key``) additionally proves *who* signed it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import zipfile
 from collections import Counter
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import EvidenceTampered, UsageError
-from orchestrator.evidence.export import BUNDLE_FORMAT, MANIFEST
+from orchestrator.evidence import verify_chain
+from orchestrator.evidence.export import PUB, SIG, SUMS
 
 
 @dataclass
@@ -31,10 +33,20 @@ class BundleReport:
     pinned: bool
 
 
+def _sums(raw: bytes) -> dict[str, str]:
+    listed: dict[str, str] = {}
+    for n, line in enumerate(raw.decode().splitlines(), 1):
+        digest, sep, name = line.partition("  ")
+        if not sep or len(digest) != 64 or name in listed:
+            raise EvidenceTampered(f"{SUMS} line {n} is not `SHA256  FILE`")
+        listed[name] = digest
+    return listed
+
+
 def verify_bundle(path: Path, expect_fingerprint: str | None = None,
                   public_key: Path | None = None) -> BundleReport:
     """Raise :class:`EvidenceTampered` naming the first problem; return a summary."""
-    from orchestrator.evidence.signing import fingerprint_of_pem, verify_manifest
+    from orchestrator.evidence.signing import fingerprint_of_pem, verify_signature
 
     if not path.is_file():
         raise UsageError(f"bundle not found: {path}")
@@ -49,35 +61,44 @@ def verify_bundle(path: Path, expect_fingerprint: str | None = None,
             dupes = [n for n, c in Counter(names).items() if c > 1]
             if dupes:
                 raise EvidenceTampered(f"{path.name}: {dupes[0]} appears more than once")
-            if MANIFEST not in names:
-                raise EvidenceTampered(f"{path.name} has no {MANIFEST}")
-            manifest = verify_manifest(zf.read(MANIFEST))
-            if manifest.get("format") != BUNDLE_FORMAT:
-                raise EvidenceTampered(f"unknown bundle format {manifest.get('format')!r}")
-            listed = {f["path"]: f for f in manifest.get("files", [])}
-            for extra in sorted(set(names) - set(listed) - {MANIFEST}):
-                raise EvidenceTampered(f"{extra} is in the bundle but not in the manifest")
-            for name, entry in sorted(listed.items()):
+            for needed in (SUMS, SIG, PUB):
+                if needed not in names:
+                    raise EvidenceTampered(f"{path.name} has no {needed}")
+            sums = zf.read(SUMS)
+            pem = zf.read(PUB).decode()
+            fp = verify_signature(pem, sums, zf.read(SIG))
+            listed = _sums(sums)
+            for extra in sorted(set(names) - set(listed) - {SUMS, SIG}):
+                raise EvidenceTampered(f"{extra} is in the bundle but not in {SUMS}")
+            files: dict[str, bytes] = {}
+            for name, digest in sorted(listed.items()):
                 if name not in names:
-                    raise EvidenceTampered(f"{name} is listed in the manifest but missing")
-                content = zf.read(name)
-                if len(content) != entry["size"] or (
-                        hashlib.sha256(content).hexdigest() != entry["sha256"]):
-                    raise EvidenceTampered(f"{name} was altered (sha256 differs from the "
-                                           "signed manifest)")
+                    raise EvidenceTampered(f"{name} is listed in {SUMS} but missing")
+                files[name] = zf.read(name)
+                if hashlib.sha256(files[name]).hexdigest() != digest:
+                    raise EvidenceTampered(f"{name} was altered (its sha256 differs from "
+                                           f"the signed {SUMS})")
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise EvidenceTampered(f"{path.name} is not a readable zip: {exc}") from None
-    except (KeyError, TypeError) as exc:
-        raise EvidenceTampered(f"{MANIFEST} is malformed: {exc}") from None
+    except (UnicodeError, ValueError) as exc:
+        raise EvidenceTampered(f"{path.name} is damaged: {exc}") from None
     except Exception as exc:  # zlib.error and friends: a damaged member
         if isinstance(exc, EvidenceTampered | UsageError):
             raise
         raise EvidenceTampered(f"{path.name} is damaged: {exc.__class__.__name__}: {exc}"
                                ) from None
-    fp = manifest["signer"]["fingerprint"]
+    try:
+        seen, _ends = verify_chain.check_chain(
+            files.get("journal/events.jsonl", b"").decode().splitlines())
+        for name, content in files.items():
+            if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
+                verify_chain.check_run(name, json.loads(content), seen)
+        manifest = json.loads(files.get("manifest.json", b"{}"))
+    except (UnicodeError, ValueError) as exc:
+        raise EvidenceTampered(str(exc)) from None
     if expect_fingerprint and fp != expect_fingerprint:
         raise EvidenceTampered(f"signed by {fp}, not by the expected key {expect_fingerprint}",
                                "the bundle may have been re-signed by someone else")
     return BundleReport(path, len(listed), fp, manifest.get("chain", {}),
-                        manifest.get("period", {}).get("label", ""), int(manifest.get("runs", 0)),
-                        bool(expect_fingerprint))
+                        manifest.get("period", {}).get("label", ""),
+                        int(manifest.get("runs", 0)), bool(expect_fingerprint))

@@ -1,15 +1,19 @@
 """Build a signed evidence bundle for auditors (``drill evidence export``).
 
-Steps: verify what is exported against the hash chain (refuse a tampered store),
-load the period's runs, evaluate the framework mappings, render every format,
-add the Chaos Toolkit journals and the control mappings, then write
-``manifest.json`` (file hashes, chain head, Ed25519 signature) and the zip —
-to a temporary name first, so a failed export never leaves a half bundle behind.
+Steps: verify what is exported against the journal (refuse a tampered store) — the
+verifier keeps the journal data of the runs in scope, and everything in the bundle is
+built from it; evaluate the framework mappings; render every format; add the journal
+(``journal/events.jsonl``: the period's events as stored, from the head before the
+period), one ``journals/RUN_ID.json`` per run and the check script; then ``SHA256SUMS``
+over every file, signed (raw Ed25519, ``SHA256SUMS.sig``) with ``signer.pub.pem`` beside
+it, so ``sha256sum``, ``openssl`` and ``python3`` check a bundle without drill. Written to
+a temporary name first: a failed export never leaves a half bundle behind.
 """
 
 from __future__ import annotations
 
-import os
+import hashlib
+import json
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,13 +22,36 @@ from typing import Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
-from orchestrator.evidence.export_data import Period, artifact_content
-from orchestrator.evidence.forked import in_child
-from orchestrator.report.model import ReportData
+from orchestrator.evidence.export_data import Period
+from orchestrator.evidence.verify import Scope
+from orchestrator.report.model import ReportData, safe_name
 
-BUNDLE_FORMAT = "drill-evidence-bundle/1"
-MANIFEST = "manifest.json"
+BUNDLE_FORMAT = "drill-evidence-bundle/2"
+SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
+_HERE = Path(__file__).resolve().parent
+
+VERIFY_MD = """# Verifying this bundle
+
+Nothing but standard tools is needed. In the unpacked bundle:
+
+    sha256sum -c SHA256SUMS
+    openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin \\
+        -in SHA256SUMS -sigfile SHA256SUMS.sig
+    python3 journal/verify_chain.py
+
+1. every file is exactly as exported (SHA256SUMS lists all files but itself and its
+   signature);
+2. SHA256SUMS was signed by the holder of the private key of `signer.pub.pem` (Ed25519);
+   compare the key's fingerprint, {fingerprint}, with the one the organisation publishes;
+3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
+   `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
+   `prev` is the journal's head before the period ({head_before}); the journal's head
+   when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
+   holds that run's events (and, for experiments, Chaos Toolkit's journal).
+
+Any changed byte makes one of the three fail.
+"""
 
 
 @dataclass
@@ -38,55 +65,27 @@ class ExportResult:
     controls: dict[str, bool]
 
 
-def build_report_data(conn: Any, period: Period | None, env: str | None,
-                      frameworks: list[str], who: str, run_id: str | None = None,
-                      fingerprint: str | None = None) -> ReportData:
-    """Verify the records in scope, load them, evaluate the controls."""
-    from orchestrator.evidence.gcpause import gc_paused
-
-    with gc_paused():
-        return _verified_data(conn, period, env, frameworks, who, run_id, fingerprint)[0]
-
-
-def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks: list[str],
-                   who: str, run_id: str | None = None, fingerprint: str | None = None
-                   ) -> tuple[ReportData, dict[int, bytes]]:
-    """The report data and the artifact contents, from rows checked against the chain."""
-    from orchestrator.compliance.mapping import evaluate, load_framework
-    from orchestrator.evidence.chain import head
-    from orchestrator.evidence.chain_verify import start_verify_runs
-    from orchestrator.evidence.export_data import Loaded, build_views, period_ids, run_exists
+def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | None,
+                   frameworks: list[str], who: str, run_id: str | None = None,
+                   fingerprint: str | None = None) -> tuple[ReportData, Scope]:
+    """The report data and the journal data behind it, checked by the one verifier."""
+    from orchestrator.compliance.mapping import evaluate
+    from orchestrator.evidence.export_data import build_views, period_ids, run_exists
+    from orchestrator.evidence.verify import verify
 
     if run_id is not None:
-        run_exists(conn, run_id)
-        run_ids, loose = [run_id], list[int]()
+        run_exists(conn, postgres, run_id)
+        scope = Scope([run_id], [])
     else:
         assert period is not None
-        run_ids, loose = period_ids(conn, period, env)
-    kept: dict[str, Any] = {}
-    # the rows are read now; for a large period the chain check runs in a forked worker
-    # while the views are built from the same rows here — used only once it passed
-    pending = start_verify_runs(conn, run_ids, loose, keep=kept,
-                                parallel=len(run_ids) >= PARALLEL_MIN_RUNS)
-    loaded: Loaded | None = None
-    try:
-        try:
-            loaded = build_views(conn.dialect, kept, run_ids)
-        except Exception:  # tampered rows may not even make views: the check says why
-            loaded = None
-        for name in frameworks:
-            load_framework(name)  # (cached for evaluate below)
-    finally:
-        report = pending()  # always reaped
+        scope = Scope(*period_ids(conn, postgres, period, env))
+    report = verify(conn, postgres, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
-            f"evidence chain broken at {report.first.describe()}"
+            f"evidence journal broken at {report.first.describe()}"
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
             "nothing was exported; run `drill evidence verify` and investigate the change")
-    if loaded is None:
-        loaded = build_views(conn.dialect, kept, run_ids)  # raises its error again
-    runs, findings = loaded.runs, loaded.findings
-    seq, digest = head(conn)
+    loaded = build_views(scope, scope.runs)
     title = (f"DR drill report: run {run_id}" if run_id else
              f"DR drill evidence, {period.label if period else ''}"
              + (f" ({env})" if env else ""))
@@ -95,12 +94,20 @@ def _verified_data(conn: Any, period: Period | None, env: str | None, frameworks
         period_label=period.label if period else f"run {run_id}",
         period_start=period.start if period else None,
         period_end=period.end if period else None, env=env, frameworks=frameworks,
-        runs=runs, findings=findings, signer_fingerprint=fingerprint,
-        chain={"head_seq": seq, "head_hash": digest, "verified": True,
-               "entries": seq, "records_checked": report.records,
-               "scope": "records of the exported runs and findings"})
+        runs=loaded.runs, findings=loaded.findings, signer_fingerprint=fingerprint,
+        chain={"head_seq": report.head_seq, "head_hash": report.head_hash, "verified": True,
+               "entries": report.head_seq, "records_checked": report.records,
+               "scope": "the events from the period's first to the head, and the records "
+                        "of the exported runs and findings"})
     data = data.model_copy(update={"controls": evaluate(data, frameworks)})
-    return data, loaded.contents
+    return data, scope
+
+
+def build_report_data(db: Any, period: Period | None, env: str | None, frameworks: list[str],
+                      who: str, run_id: str | None = None) -> ReportData:
+    """Verify the records in scope, load them, evaluate the controls."""
+    with _snapshot(db) as conn:
+        return _verified_data(conn, db.is_postgres, period, env, frameworks, who, run_id)[0]
 
 
 def _mapping_doc(name: str, data: ReportData) -> bytes:
@@ -114,35 +121,52 @@ def _mapping_doc(name: str, data: ReportData) -> bytes:
     return dumps_readable(doc, depth=3, indent=2)
 
 
-def export_bundle(store: Any, period: Period, frameworks: list[str], env: str | None,
+def _line(seq: int, prev: str, digest: str, ev: bytes) -> dict[str, Any]:
+    return {"seq": seq, "prev": prev, "hash": digest, "event": ev.decode()}
+
+
+def _journals(data: ReportData, scope: Scope) -> dict[str, bytes]:
+    """``journal/events.jsonl`` and one ``journals/RUN_ID.json`` per run."""
+    files = {"journal/events.jsonl": b"".join(
+        json.dumps(_line(*e), ensure_ascii=False).encode() + b"\n" for e in scope.events)}
+    for run in data.runs:
+        chaos = []
+        for art in run.artifacts:
+            content = scope.contents[art.id]
+            if hashlib.sha256(content).hexdigest() != art.sha256:
+                raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
+                                       "does not match its recorded sha256")
+            files[art.bundle_path] = content
+            if art.media_type == "application/json":
+                chaos.append({"artifact": art.id, "name": art.name, "sha256": art.sha256,
+                              "journal": json.loads(content)})
+        doc = {"run_id": run.id, "target": run.target, "status": run.status,
+               "events": [_line(*scope.events[i]) for i in scope.by_run.get(run.id, [])],
+               "chaos_journals": chaos}
+        files[f"journals/{safe_name(run.id)}.json"] = json.dumps(doc, indent=1,
+                                                      ensure_ascii=False).encode()
+    return files
+
+
+def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
                   out: Path, key_path: Path, who: str) -> ExportResult:
     from orchestrator.evidence.gcpause import gc_paused
 
     with gc_paused():  # ~75,000 short-lived objects per quarter, no cycles among them
-        return _export_bundle(store, period, frameworks, env, out, key_path, who)
+        return _export_bundle(db, period, frameworks, env, out, key_path, who)
 
 
-def _export_bundle(store: Any, period: Period, frameworks: list[str], env: str | None,
+def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
                    out: Path, key_path: Path, who: str) -> ExportResult:
-    import hashlib
-
-    from orchestrator.evidence.signing import fingerprint, load_private_key, sign_manifest
+    from orchestrator.evidence.forked import in_child
+    from orchestrator.evidence.signing import fingerprint, load_private_key, public_pem
     from orchestrator.report.base import renderer
 
     key = load_private_key(key_path)  # fail before any work if the key is unusable
     fp = fingerprint(key.public_key())
-    files: dict[str, bytes] = {}
-    with _snapshot(store) as conn:
-        data, contents = _verified_data(conn, period, env, frameworks, who, fingerprint=fp)
-        for run in data.runs:
-            for art in run.artifacts:
-                content = contents.get(art.id)
-                if content is None:
-                    content = artifact_content(conn, art.id)
-                if hashlib.sha256(content).hexdigest() != art.sha256:
-                    raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
-                                           "does not match its recorded sha256")
-                files[art.bundle_path] = content
+    with _snapshot(db) as conn:
+        data, scope = _verified_data(conn, db.is_postgres, period, env, frameworks, who,
+                                     fingerprint=fp)
 
     def render(names: tuple[str, ...], mappings: list[str]) -> dict[str, bytes]:
         out = {renderer(n).filename: renderer(n).render(data) for n in names}
@@ -152,38 +176,54 @@ def _export_bundle(store: Any, period: Period, frameworks: list[str], env: str |
     # the human-readable reports (reportlab, Jinja) in a second process for a large
     # period, the machine-readable files here meanwhile; the same bytes either way
     reports = in_child(lambda: render(("html", "pdf"), []),
-                        len(data.runs) >= PARALLEL_MIN_RUNS)
+                       len(data.runs) >= PARALLEL_MIN_RUNS)
     try:
-        files.update(render(("json", "csv", "oscal"), frameworks))
+        files = render(("json", "csv", "oscal"), frameworks)
+        files.update(_journals(data, scope))
     finally:
         files.update(reports())  # always reaped, also when rendering here failed
-    manifest = {
+    first = scope.events[0] if scope.events else None
+    head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
+    last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
+    files["manifest.json"] = json.dumps({
         "format": BUNDLE_FORMAT, "drill_version": __version__,
         "generated_at": data.generated_at.isoformat(), "generated_by": who,
         "period": {"label": period.label, "start": period.start.isoformat(),
                    "end_exclusive": period.end.isoformat()},
         "env": env, "frameworks": frameworks,
-        "runs": len(data.runs), "findings": len(data.findings),
-        "chain": data.chain,
-        "files": [{"path": p, "sha256": hashlib.sha256(b).hexdigest(), "size": len(b)}
-                  for p, b in sorted(files.items())],
-    }
-    raw = sign_manifest(manifest, key)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+        "runs": len(data.runs), "findings": len(data.findings), "chain": data.chain,
+        "journal": {"head_before": head_before, "last": last,
+                    "head": {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}},
+        "signer": {"algorithm": "Ed25519", "fingerprint": fp},
+    }, indent=2, sort_keys=True).encode()
+    files["journal/verify_chain.py"] = (_HERE / "verify_chain.py").read_bytes()
+    files["VERIFY.md"] = VERIFY_MD.format(
+        fingerprint=fp, head_before=(f"#{head_before['seq']} {head_before['hash']}"
+                                     if head_before else "none: no events"),
+        head_seq=data.chain["head_seq"], head_hash=data.chain["head_hash"]).encode()
+    files[PUB] = public_pem(key.public_key()).encode()
+    sums = "".join(f"{hashlib.sha256(b).hexdigest()}  {p}\n"
+                   for p, b in sorted(files.items())).encode()
+    files[SUMS], files[SIG] = sums, key.sign(sums)
+    _write_zip(out, files)
+    return ExportResult(out, len(data.runs), len(data.findings), sorted(files),
+                        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
+                        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
+
+
+def _write_zip(out: Path, files: dict[str, bytes]) -> None:
+    """Only ever a regular file at ``out``, never half written (:mod:`orchestrator.outpaths`)."""
+    from orchestrator.outpaths import write_output
+
+    def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            zf.writestr(zipfile.ZipInfo(MANIFEST, _FIXED_TIME), raw)
             for path, content in sorted(files.items()):
                 info = zipfile.ZipInfo(path, _FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o644 << 16
                 zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return ExportResult(out, len(data.runs), len(data.findings), [MANIFEST, *sorted(files)],
-                        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
-                        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
+
+    write_output(out, "--out", write)
 
 
 #: periods with at least this many runs render report.html/.pdf in a forked process
@@ -191,19 +231,19 @@ PARALLEL_MIN_RUNS = 500
 
 
 class _snapshot:
-    """One connection for verify + load; REPEATABLE READ on PostgreSQL so both see the
-    same snapshot (SQLite: records committed meanwhile are chained, just not exported)."""
+    """One read-only transaction for verify + load, so both see the same state."""
 
-    def __init__(self, store: Any) -> None:
-        self.store = store
+    def __init__(self, db: Any) -> None:
+        self.db = db
 
     def __enter__(self) -> Any:
-        self.conn = self.store.engine.connect()
-        if self.store.is_postgres:
-            self.conn = self.conn.execution_options(isolation_level="REPEATABLE READ")
-        self.conn.begin()
+        self.conn = self.db.connect()
+        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                          if self.db.is_postgres else "BEGIN")
         return self.conn
 
     def __exit__(self, *exc: object) -> None:
-        self.conn.rollback()
-        self.conn.close()
+        try:
+            self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.close()

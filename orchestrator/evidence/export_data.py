@@ -1,26 +1,22 @@
 """Read the evidence to report: a period (quarter or date range) or a single run.
 
-The rows are read once, by :func:`~orchestrator.evidence.chain_verify.verify_runs`
-(one query per table per chunk of run ids, raw driver rows), which checks each against
-the hash chain and keeps it; :func:`build_views` turns exactly those rows into the
-report's views. See benchmarks/evidence_export.py.
+The records are read once, by :func:`~orchestrator.evidence.verify.verify` with a
+:class:`~orchestrator.evidence.verify.Scope`, which checks each row against its newest
+journal event and keeps the event's data; :func:`build_views` turns exactly that data
+into the report's views. See benchmarks/evidence_export.py.
 """
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import sqlalchemy as sa
-
 from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
 from orchestrator.errors import NotFoundError, UsageError
-from orchestrator.evidence.chain import RowCanon
-from orchestrator.evidence.models import Artifact, Finding, Run, UTCDateTime
+from orchestrator.evidence.verify import Scope
 from orchestrator.report.model import (
     ApprovalView,
     ArtifactView,
@@ -31,8 +27,6 @@ from orchestrator.report.model import (
     ScenarioView,
     StepView,
 )
-
-_CHUNK = 900  # below SQLite's bound-parameter limit
 
 
 @dataclass(frozen=True)
@@ -83,98 +77,55 @@ def parse_period(period: str | None, start: str | None = None, end: str | None =
                   datetime(d1.year, d1.month, d1.day, tzinfo=UTC) + timedelta(days=1))
 
 
-_VIEW_SKIP = {"content", "data", "output", "args"}  # large columns no view shows
-
-
-def _decoder(table: sa.Table, dialect: sa.Dialect, canon: RowCanon | None
-             ) -> Callable[[Any], dict[str, Any]]:
-    """Row → {column: value as SQLAlchemy returns it}, without the large columns.
-
-    Raw driver tuples (``canon`` given) go through each column's result processor
-    (SQLite's ``DATETIME`` text of UTC columns through ``datetime.fromisoformat``, the
-    same value); SQLAlchemy rows are already processed.
-    """
-    cols = [(i, c) for i, c in enumerate(table.columns) if c.name not in _VIEW_SKIP]
-    if canon is None:
-        names = [(i, c.name) for i, c in cols]
-        return lambda row: {n: row[i] for i, n in names}
-    procs: list[tuple[int, str, Callable[[Any], Any] | None]] = []
-    for i, c in cols:
-        proc: Callable[[Any], Any] | None = c.type.dialect_impl(dialect).result_processor(
-            dialect, None)
-        if proc is not None and dialect.name == "sqlite" and isinstance(c.type, UTCDateTime):
-            proc = _sqlite_utc(proc)
-        procs.append((i, c.name, proc))
-    return lambda row: {n: row[i] if p is None else p(row[i]) for i, n, p in procs}
-
-
-def _sqlite_utc(slow: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    from_iso = datetime.fromisoformat
-
-    def process(value: Any) -> Any:
-        if type(value) is str and len(value) == 26 and value[10] == " ":
-            return from_iso(value).replace(tzinfo=UTC)
-        return slow(value)
-    return process
-
-
 @dataclass
 class Loaded:
-    """What an export or report holds, built from the rows ``verify_runs`` checked."""
+    """What an export or report holds, built from the verified journal data."""
 
     runs: list[RunView]
     findings: list[FindingView]
     contents: dict[int, bytes]  # artifact id → content (the journals)
 
 
-def period_ids(conn: sa.Connection, period: Period, env: str | None
-               ) -> tuple[list[str], list[int]]:
+def _when(dt: datetime, postgres: bool) -> Any:
+    naive = dt.astimezone(UTC).replace(tzinfo=None)
+    return naive if postgres else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def period_ids(conn: Any, postgres: bool, period: Period, env: str | None
+               ) -> tuple[list[str], list[str]]:
     """Runs that *started* in the period (and env), by start; findings raised in it
     without a run (e.g. a missed quarterly drill)."""
-    run = Run.__table__  # type: ignore[attr-defined]
-    q = (sa.select(run.c.id).where(run.c.started_at >= period.start,
-                                   run.c.started_at < period.end)
-         .order_by(run.c.started_at, run.c.id))
-    if env:
-        q = q.where(run.c.env == env)
-    finding = Finding.__table__  # type: ignore[attr-defined]
-    loose = sa.select(finding.c.id).where(finding.c.run_id.is_(None),
-                                          finding.c.created_at >= period.start,
-                                          finding.c.created_at < period.end)
-    if env:
-        loose = loose.where(finding.c.env == env)
-    return list(conn.execute(q).scalars()), list(conn.execute(loose).scalars())
+    ph = "%s" if postgres else "?"
+    span = [_when(period.start, postgres), _when(period.end, postgres)]
+    where = f" AND env = {ph}" if env else ""
+    extra = [env] if env else []
+    runs = conn.execute(f"SELECT id FROM run WHERE started_at >= {ph} AND started_at < {ph}"
+                        f"{where} ORDER BY started_at, id", [*span, *extra]).fetchall()
+    loose = conn.execute(f"SELECT id FROM finding WHERE run_id IS NULL AND created_at >= {ph} "
+                         f"AND created_at < {ph}{where} ORDER BY id", [*span, *extra]).fetchall()
+    return [r[0] for r in runs], [str(f[0]) for f in loose]
 
 
-def run_exists(conn: sa.Connection, run_id: str) -> None:
-    run = Run.__table__  # type: ignore[attr-defined]
-    if conn.execute(sa.select(run.c.id).where(run.c.id == run_id)).first() is None:
+def run_exists(conn: Any, postgres: bool, run_id: str) -> None:
+    ph = "%s" if postgres else "?"
+    if conn.execute(f"SELECT id FROM run WHERE id = {ph}", (run_id,)).fetchone() is None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+
+
+_SKIP = ("content", "data", "output", "args")  # large columns no view shows
 
 
 # Views are built by validation (pydantic-core, in C): with pydantic 2.14 that is about
 # twice as fast as ``model_construct`` (pure Python) for these flat models, and typed.
-def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon | None]],
-                run_ids: list[str]) -> Loaded:
+def build_views(scope: Scope, run_ids: list[str]) -> Loaded:
     """Views of the runs ``run_ids`` (in that order) with all their children, and of the
-    findings, from the rows :func:`~orchestrator.evidence.chain_verify.verify_runs` kept."""
-    from orchestrator.evidence.chain import chained_tables
-
-    tables = {t.name: t for t in chained_tables()}
-    decoded: dict[str, list[dict[str, Any]]] = {}
-    contents: dict[int, bytes] = {}
-    for name, (rows, canon) in kept.items():
-        decode = _decoder(tables[name], dialect, canon)
-        decoded[name] = [decode(r) for r in rows]
-        if name == "artifact":
-            idx = [c.name for c in tables[name].columns]
-            i_id, i_content = idx.index("id"), idx.index("content")
-            contents.update((int(r[i_id]), bytes(r[i_content])) for r in rows)
-
+    findings, from the journal data :func:`~orchestrator.evidence.verify.verify` kept."""
     def by_run(name: str) -> dict[str, list[dict[str, Any]]]:
         out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in decoded.get(name, []):
+        for row in scope.data.get(name, []):
             if row.get("run_id") is not None:
+                for k in _SKIP:
+                    row.pop(k, None)
                 out[row["run_id"]].append(row)
         return out
 
@@ -183,7 +134,7 @@ def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon |
     measurements, findings, artifacts = by_run("measurement"), by_run("finding"), by_run(
         "artifact")
     approvals = by_run("approval")
-    run_rows = {r["id"]: r for r in decoded.get("run", [])}
+    run_rows = {r["id"]: r for r in scope.data.get("run", [])}
     views = []
     for rid in run_ids:
         if rid not in run_rows:
@@ -207,12 +158,6 @@ def build_views(dialect: sa.Dialect, kept: dict[str, tuple[list[Any], RowCanon |
             approvals=[ApprovalView(**a) for a in sorted(approvals[rid],
                                                          key=lambda a: a["id"])],
         ))
-    loose = [FindingView(**f) for f in decoded.get("finding", []) if f.get("run_id") is None]
+    loose = [FindingView(**f) for f in scope.data.get("finding", []) if f.get("run_id") is None]
     all_findings = [f for r in views for f in r.findings] + loose
-    return Loaded(views, sorted(all_findings, key=lambda f: f.id), contents)
-
-
-def artifact_content(conn: sa.Connection, artifact_id: int) -> bytes:
-    table = Artifact.__table__  # type: ignore[attr-defined]
-    return bytes(conn.execute(sa.select(table.c.content).where(table.c.id == artifact_id))
-                 .scalar_one())
+    return Loaded(views, sorted(all_findings, key=lambda f: f.id), scope.contents)

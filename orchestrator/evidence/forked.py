@@ -1,6 +1,6 @@
 """Run one piece of CPU-bound work in a forked process (the evidence export renders its
-reports there; ``verify`` hashes part of the tables there): on a 2-core machine this
-halves the wall time of the big cases. Nothing but the result is pickled — the child
+HTML and PDF reports there while it writes the other files): on a 2-core machine this
+takes ~1.5 s off a quarter's export. Nothing but the result is pickled — the child
 inherits its input — and the child never touches the parent's database connections.
 """
 
@@ -61,43 +61,3 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
             raise RuntimeError(f"the worker process failed: {value}")
         return value
     return wait
-
-
-class WorkQueue:
-    """Item numbers ``0…n-1`` that a process and its forked workers take one at a time,
-    first come, first served — so whichever runs faster does more (the machine may slow
-    one down, an estimate may be off), and both finish within about one item of each
-    other.
-
-    A pipe filled before the fork: a read of 4 bytes from a pipe is atomic, and once the
-    numbers run out every reader sees end-of-file. Create it before :func:`in_child`;
-    close it after the worker is reaped.
-    """
-
-    _MAX_ITEMS = 4096  # 16 KiB: well inside a pipe's buffer, so filling it never blocks
-
-    def __init__(self, n: int) -> None:
-        import struct
-
-        if not 0 <= n <= self._MAX_ITEMS:
-            raise ValueError(f"a WorkQueue holds at most {self._MAX_ITEMS} items, not {n}")
-        self._rfd, wfd = os.pipe()
-        try:
-            data = b"".join(struct.pack("<I", i) for i in range(n))
-            while data:
-                data = data[os.write(wfd, data):]
-        finally:
-            os.close(wfd)
-
-    def take(self) -> int | None:
-        """The next item's number, or None when none are left."""
-        data = os.read(self._rfd, 4)
-        return int.from_bytes(data, "little") if len(data) == 4 else None
-
-    def drain(self) -> None:
-        """Take every item left (the workers stop after their current one)."""
-        while self.take() is not None:
-            pass
-
-    def close(self) -> None:
-        os.close(self._rfd)

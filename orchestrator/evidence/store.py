@@ -85,9 +85,6 @@ class EvidenceStore:
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.close()
 
-        from orchestrator.evidence.chain import install
-
-        install()  # every ORM write joins the hash chain (evidence/chain.py)
         return engine
 
     @property
@@ -137,10 +134,14 @@ class EvidenceStore:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success (one transaction per block)."""
+        """A session that commits on success (one transaction per block); its writes are
+        journaled (:func:`orchestrator.evidence.tables.journaled`)."""
         from sqlmodel import Session
 
+        from orchestrator.evidence.tables import journaled
+
         with Session(self.engine, expire_on_commit=False) as session:
+            journaled(session)
             try:
                 yield session
                 session.commit()

@@ -1,13 +1,11 @@
-"""The run engine's evidence database: plain DB-API writes, each one hash-chained.
+"""The run engine's evidence database: plain DB-API writes, each one journaled.
 
 Why not the ORM: ``drill run`` of a one-probe experiment must cost about what ``chaos
 run`` costs, and importing SQLAlchemy + SQLModel alone costs more than that. This module
-needs only ``sqlite3`` (or ``psycopg`` for PostgreSQL). It writes the same rows the
-SQLModel tables describe and chains them exactly as the ORM path does
-(:mod:`orchestrator.evidence.chain`): every committed version of a row is read back from
-the database, canonicalised by :mod:`orchestrator.evidence.canonical` and appended to
-``evidence_chain`` in the same transaction. ``drill evidence verify`` cannot tell which
-path wrote a row — the tests check exactly that.
+needs only ``sqlite3`` (or ``psycopg`` for PostgreSQL). Every write updates the record's
+projection row, reads it back and appends its new state as an event to the journal
+(:mod:`orchestrator.evidence.journal`) in the same transaction — what the event holds
+is what the table holds, so ``drill evidence verify`` can compare them value for value.
 
 The schema itself stays Alembic's job: :meth:`EvidenceDB.open` compares the database's
 revision with the newest shipped one and only then imports the migration machinery.
@@ -15,7 +13,6 @@ revision with the newest shipped one and only then imports the migration machine
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -24,21 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import StoreUnavailable
-from orchestrator.evidence.canonical import (
-    CHAIN_TABLE,
-    HEAD_SQL,
-    MUTABLE_AFTER_RUN,
-    PG_CHAIN_LOCK_KEY,
-    Item,
-    Kind,
-    chain_entries,
-    compile_canon,
-    finished_run_error,
-    run_column_name,
-)
-from orchestrator.evidence.canonical import (
-    quote_ident as _q,
-)
+from orchestrator.evidence import journal
 from orchestrator.evidence.records import ColumnType, Record, columns, from_row
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
@@ -51,15 +34,20 @@ def _redact(url: str) -> str:
     return redact_url(url)
 
 
+def _q(name: str) -> str:
+    """A table or column name as an SQL identifier (SQLite and PostgreSQL alike)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 class _Table:
-    """SQL, value conversions and the canonical form of one record type on one dialect."""
+    """SQL and value conversions of one record type on one dialect."""
 
     def __init__(self, cls: type[Record], postgres: bool) -> None:
         self.cls = cls
         self.cols = columns(cls)
+        self.types = dict(self.cols)
         self.names = [n for n, _ in self.cols]
-        self.pk_idx = self.names.index(cls.pk)
-        self.run_col = run_column_name(cls.table, self.names)
+        self.run_col = journal.run_column(cls.table, self.names)
         ph = "%s" if postgres else "?"
         table, pk = _q(cls.table), _q(cls.pk)
         self.select = f"SELECT {', '.join(map(_q, self.names))} FROM {table}"
@@ -71,8 +59,7 @@ class _Table:
             self.insert += f" RETURNING {pk}"
         self.update_names = [n for n in self.names if n != cls.pk]
         self._ph = ph
-        kinds = [(n, *_canon_kind(t, postgres)) for n, t in self.cols]
-        self.canon = compile_canon(cls.table, kinds, bulk=False)  # a few rows per run
+        self.read = journal.reader([t for _, t in self.cols], postgres)
         self.to_db = {n: _to_db(t, postgres) for n, t in self.cols}
         self.from_db = [_from_db(t, postgres) for _, t in self.cols]
 
@@ -94,19 +81,6 @@ class _Table:
                                                              strict=True)})
         rec._snapshot = self.snapshot(rec)
         return rec
-
-
-def _canon_kind(t: ColumnType, postgres: bool) -> tuple[Kind, Callable[[Any], Any] | None]:
-    """How the driver's raw value of a column type is canonicalised."""
-    if t in ("str", "int", "float"):
-        return t, None
-    if t == "bool":
-        return ("bool", None) if postgres else ("bool01", None)
-    if t == "datetime":
-        return ("processed", None) if postgres else ("sqlite_ts", None)
-    if t == "json" and not postgres:
-        return "processed", _json_value
-    return "processed", None  # bytes; JSON already parsed by psycopg
 
 
 def _json_value(v: Any) -> Any:
@@ -269,7 +243,7 @@ class EvidenceDB:
         return t
 
     def write(self, *records: Record) -> None:
-        """Insert new records / update stored ones, chained, in one committed transaction."""
+        """Insert new records / update stored ones, journaled, in one committed transaction."""
         with self._lock:
             conn = self.conn
             if self.is_postgres:
@@ -285,17 +259,21 @@ class EvidenceDB:
             conn.execute("COMMIT")
 
     def _write(self, conn: Any, records: Iterable[Record]) -> None:
-        items: list[Item] = []
+        changes: list[journal.Change] = []
         written: list[tuple[Record, dict[str, Any]]] = []
         for rec in records:
             t = self._table(type(rec))
+            masked = journal.redact_values(
+                {n: getattr(rec, n) for n in t.names if n != rec.pk}, t.types)
+            for n, v in masked.items():
+                setattr(rec, n, v)
             op = "update" if rec._stored else "insert"
             snap = t.snapshot(rec)
             if op == "update":
                 old = rec._snapshot or {}
                 changed = [n for n in t.update_names if old.get(n, _UNSET) != snap[n]]
                 if not changed:
-                    continue  # nothing changed: no write, no chain entry (as the ORM)
+                    continue  # nothing changed: no write, no event (as the ORM)
                 self._guard(conn, t, rec)
                 conn.execute(t.update_sql(changed),
                              [*t.values(rec, changed), getattr(rec, rec.pk)])
@@ -305,35 +283,23 @@ class EvidenceDB:
                     setattr(rec, rec.pk, cur.fetchone()[0] if self.is_postgres
                             else cur.lastrowid)
             row = conn.execute(t.by_pk, (getattr(rec, rec.pk),)).fetchone()
-            digest = hashlib.sha256(t.canon(row)).hexdigest()
             written.append((rec, snap))
             run_id = getattr(rec, t.run_col) if t.run_col else None
-            items.append((rec.table, str(row[t.pk_idx]), op,
-                          None if run_id is None else str(run_id), digest))
-        if items:
-            self._append(conn, items)
+            changes.append((rec.table, op, str(getattr(rec, rec.pk)),
+                            None if run_id is None else str(run_id),
+                            dict(zip(t.names, t.read(row), strict=True))))
+        if changes:
+            journal.append(conn, changes, self.is_postgres)
         for rec, snap in written:
             rec._stored, rec._snapshot = True, snap
 
     def _guard(self, conn: Any, t: _Table, rec: Record) -> None:
         """Evidence of a finished run is immutable (findings excepted), as in the ORM path."""
-        if rec.table in MUTABLE_AFTER_RUN or t.run_col is None:
+        if rec.table in journal.MUTABLE_AFTER_RUN or t.run_col is None:
             return
         run_id = getattr(rec, t.run_col)
         ended = conn.execute(self._sql("SELECT ended_at FROM run WHERE id = ?"),
                              (run_id,)).fetchone()
         if ended is not None and ended[0] is not None:
-            raise finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id, "change")
-
-    def _append(self, conn: Any, items: list[Item]) -> None:
-        if self.is_postgres:
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_CHAIN_LOCK_KEY,))
-        entries = chain_entries(conn.execute(HEAD_SQL).fetchone(), items)
-        ph = ", ".join(["%s" if self.is_postgres else "?"] * 9)
-        sql = (f"INSERT INTO {CHAIN_TABLE} (seq, table_name, pk, op, run_id, digest, at, "
-               f"prev, hash) VALUES ({ph})")
-        if self.is_postgres:
-            with conn.cursor() as cur:
-                cur.executemany(sql, entries)
-        else:
-            conn.executemany(sql, entries)
+            raise journal.finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id,
+                                             "change")

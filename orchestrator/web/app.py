@@ -1,9 +1,10 @@
 """The Starlette application behind `drill serve`.
 
-Read-only by construction: only GET routes, and the evidence store is opened without
-the crash recovery the CLI runs (that writes). Handlers are ``async`` and call the
-blocking builders directly: one request at a time on the event loop's thread, which
-is what a single SQLite connection wants, and plenty for a team's dashboard.
+Read-only by construction: only GET routes, and every page is built by a read
+function (the status page files no finding, unlike `drill status`). Handlers are
+``async`` and call the blocking builders directly: one request at a time on the event
+loop's thread, which is what a single SQLite connection wants, and plenty for a
+team's dashboard.
 
 With a token (``DRILL_SERVE_TOKEN``), every request — pages, API, metrics, static
 files — needs ``Authorization: Bearer TOKEN``. Errors become pages (or JSON under

@@ -18,7 +18,7 @@ from orchestrator.web.metrics import Sources
 
 
 def export_response(sources: Sources, period: str) -> Response:
-    from orchestrator.commands.evidence import key_path
+    from orchestrator.commands.evidence import _key_path  # the CLI's rule for where it is
     from orchestrator.compliance.mapping import framework_names
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
@@ -26,7 +26,7 @@ def export_response(sources: Sources, period: str) -> Response:
     if not period:
         raise UsageError("say which period to export, e.g. ?period=2026-Q4")
     when = parse_period(period)
-    key = key_path(sources.settings(), None)
+    key = _key_path(sources.settings(), None)
     if not key.exists():
         raise UsageError(
             f"no signing key at {key}", "create one with `drill evidence keygen` on the server"
@@ -34,7 +34,7 @@ def export_response(sources: Sources, period: str) -> Response:
     tmp = Path(tempfile.mkdtemp(prefix="drill-export-"))
     out = tmp / f"drill-evidence-{when.label}.zip"
     try:
-        export_bundle(sources.store(), when, framework_names(), None, out, key, "drill serve")
+        export_bundle(sources.db(), when, framework_names(), None, out, key, "drill serve")
     except BaseException:
         _cleanup(tmp)
         raise

@@ -40,7 +40,8 @@ class Sources:
     def open(cls, config: str | None) -> Sources:
         """Read-only sources over drill.yaml ``config``, with connections of their own.
 
-        Without the CLI's crash recovery (it writes): a reader never changes the store."""
+        Quiet: the CLI's one-line notice about runs awaiting `drill recover` is for a
+        terminal, not for every request of a server."""
         from orchestrator.commands.common import AppState
         from orchestrator.evidence.models import utcnow
 
@@ -48,8 +49,8 @@ class Sources:
         settings = st.settings()
         return cls(
             settings=lambda: settings,
-            store=lambda: st.store(recover=False),
-            db=lambda: st.db(recover=False),
+            store=lambda: st.store(warn=False),
+            db=lambda: st.db(warn=False),
             now=utcnow,
         )
 

@@ -141,7 +141,7 @@ def _calendar(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
 def _evidence(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
     from orchestrator.views import evidence_document
 
-    return evidence_document(src.settings(), src.store(), src.now())
+    return evidence_document(src.settings(), src.db(), src.now())
 
 
 PAGES = [

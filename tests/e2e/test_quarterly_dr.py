@@ -116,6 +116,21 @@ def test_runs_show_returns_every_measurement(quarterly: dict[str, Any],
     assert not shown["findings"]
 
 
+def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
+        labdir: Path, quarterly: dict[str, Any], tmp_path: Path) -> None:
+    """Before any other run in this module: the period holds the quarterly drill only."""
+    import zipfile
+
+    day = quarterly["started_at"][:10]
+    _res, doc = drill_json(labdir, "evidence", "export", "--from", day, "--to", day, "--env",
+                          "lab", "--framework", "soc2", "--framework", "pci", "--out",
+                          str(tmp_path / "q.zip"))
+    assert doc["controls"]["soc2:A1.3"] is True and doc["controls"]["pci:12.10.2"] is True
+    with zipfile.ZipFile(tmp_path / "q.zip") as zf:
+        journal = json.loads(zf.read(f"journals/{quarterly['run_id']}.json"))
+    assert journal["events"] and journal["status"] == "succeeded"
+
+
 def test_backup_restore_rpo_is_from_the_disaster_and_data_verified(
         quarterly: dict[str, Any], shown: dict[str, Any]) -> None:
     sc = next(s for s in quarterly["scenarios"] if s["id"] == "backup-restore")

@@ -1,4 +1,4 @@
-"""The hash chain on a real evidence database (SQLite and a real PostgreSQL server):
+"""The evidence journal on a real evidence database (SQLite and a real PostgreSQL server):
 runs are made by the real engine, then records are changed, deleted and reordered
 behind drill's back; `drill evidence verify` must fail naming the record, and pass
 again once the change is undone."""
@@ -95,7 +95,9 @@ def _text_column(table: sa.Table) -> sa.Column[Any] | None:
 
 def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from orchestrator.evidence.chain import chained_tables
+    from sqlmodel import SQLModel
+
+    from orchestrator.evidence.tables import projections
 
     run_drill(workdir)
     run_drill(workdir)
@@ -104,7 +106,7 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
     try:
         # 1. change: one text column of one row of every evidence table that has rows
         changed = []
-        for table in chained_tables():
+        for table in [SQLModel.metadata.tables[p.name] for p in projections()]:
             col = _text_column(table)
             with engine.begin() as conn:
                 if not sa.inspect(conn).has_table(table.name):
@@ -151,14 +153,14 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
             conn.execute(sa.text("UPDATE timeline_event SET id = -id WHERE id < 0"))
         assert verify(capsys)[0] == 0
 
-        # 4. reorder the chain itself: swap entries #3 and #4
-        swap_chain = ("UPDATE evidence_chain SET seq = CASE seq WHEN 3 THEN -4 ELSE -3 END "
+        # 4. reorder the journal itself: swap events #3 and #4
+        swap_chain = ("UPDATE journal SET seq = CASE seq WHEN 3 THEN -4 ELSE -3 END "
                       "WHERE seq IN (3, 4)")
         with engine.begin() as conn:
             conn.execute(sa.text(swap_chain))
-            conn.execute(sa.text("UPDATE evidence_chain SET seq = -seq WHERE seq < 0"))
+            conn.execute(sa.text("UPDATE journal SET seq = -seq WHERE seq < 0"))
         code, text = verify(capsys)
-        assert code == 1 and "chain entry #3" in text, text
+        assert code == 1 and "(event #3," in text, text
     finally:
         engine.dispose()
 
@@ -194,7 +196,7 @@ def test_finished_run_is_immutable_but_findings_evolve(db: str, workdir: Path,
                      "--due", "2027-01-15"]) == 0
         assert main(["findings", "close", str(finding.id), "--resolution",
                      "marker cleanup added to the rollback"]) == 0
-        assert _entries(db) == entries_before + 2  # each lifecycle change is chained
+        assert _entries(db) == entries_before + 2  # each lifecycle change is an event
         assert verify(capsys)[0] == 0
         capsys.readouterr()
         assert main(["findings", "show", str(finding.id), "--json"]) == 0
@@ -210,6 +212,6 @@ def _entries(url: str) -> int:
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(sa.text("SELECT COUNT(*) FROM evidence_chain")).scalar_one())
+            return int(conn.execute(sa.text("SELECT COUNT(*) FROM journal")).scalar_one())
     finally:
         engine.dispose()

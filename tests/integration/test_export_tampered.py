@@ -1,7 +1,6 @@
 """`drill evidence export` refuses a tampered store: it names the first broken record,
-exits 1 and leaves no bundle — with the chain check in this process and in the forked
-worker that runs while the views are built, also when the tampered rows cannot even
-be turned into views."""
+exits 1 and leaves no bundle — also when the reports render in a forked process, and
+when the tampered rows could not even be turned into views."""
 
 from __future__ import annotations
 
@@ -31,6 +30,19 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         run_drill(root)
         assert main(["evidence", "keygen"]) == 0
     yield root
+
+
+@pytest.mark.parametrize("sql", [
+    "UPDATE journal SET event = CAST(event AS TEXT) || ' ' WHERE seq = 5",
+    "DELETE FROM journal WHERE seq = 4",
+    "UPDATE journal SET run_id = NULL WHERE seq = 3",
+])
+def test_a_tampered_journal_is_refused(workspace: Path, capsys: pytest.CaptureFixture[str],
+                                       sql: str) -> None:
+    _tamper(workspace, sql)
+    code, err = _export(capsys)
+    assert code == 1 and "evidence journal broken at" in err, err
+    assert not (workspace / "bundle.zip").exists()
 
 
 @pytest.fixture(params=["inline", "forked"])
@@ -79,7 +91,7 @@ def test_an_untampered_store_exports(workspace: Path,
 @pytest.mark.parametrize("sql,named", [
     ("UPDATE step_run SET name = name || 'x' WHERE id = (SELECT min(id) FROM step_run)",
      "step_run {id} "),
-    # a timestamp no longer parses: the views cannot be built, the chain check says why
+    # a timestamp no longer parses: the views could not be built, the check says why
     ("UPDATE step_run SET started_at = 'not a time' WHERE id = (SELECT min(id) FROM step_run)",
      "step_run {id} "),
 ])
@@ -88,7 +100,7 @@ def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixt
     step = _tamper(workspace, sql)
     code, err = _export(capsys)
     assert code == 1
-    assert "evidence chain broken at" in err and named.format(id=step) in err, err
+    assert "evidence journal broken at" in err and named.format(id=step) in err, err
     assert "changed" in err and "nothing was exported" in err
     assert not (workspace / "bundle.zip").exists()
     assert not list(workspace.glob(".bundle.zip.*"))

@@ -1,9 +1,8 @@
-"""The chain's fast paths give the same answers as the reference ones, on SQLite and a
-real PostgreSQL: canonical bytes computed from raw driver rows (RowCanon) equal
-canonical_row() of the rows SQLAlchemy returns, for awkward values too; a value stored
-behind drill's back in another type or format never passes for the original; verify
-split over two processes and the export's forked report rendering find and produce
-the same as in one process."""
+"""Projection rows as the journal holds them, on SQLite and a real PostgreSQL: raw driver
+rows read through ``journal.reader`` survive the trip through an event's bytes exactly,
+for awkward values too; a value stored behind drill's back in another type or format
+never passes for the original; verify names every changed record; the export's forked
+report rendering produces the same as in one process."""
 
 from __future__ import annotations
 
@@ -18,8 +17,9 @@ import pytest
 import sqlalchemy as sa
 from sqlmodel import AutoString
 
-from orchestrator.evidence.chain import canonical_row, row_canon
+from orchestrator.evidence import journal
 from orchestrator.evidence.models import UTCDateTime
+from orchestrator.evidence.tables import _type
 
 META = sa.MetaData()
 ODD = sa.Table(
@@ -61,23 +61,26 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     eng.dispose()
 
 
-def _digests(conn: sa.Connection) -> tuple[dict[int, bytes], dict[int, bytes]]:
+def _values(conn: sa.Connection) -> dict[int, list[Any]]:
+    read = journal.reader([_type(c) for c in ODD.columns], conn.dialect.name == "postgresql")
+    return {row[0]: read(row) for row in conn.exec_driver_sql(
+        "SELECT id, name, text, count, ratio, flag, at, doc, blob FROM odd_values")}
+
+
+def test_raw_rows_survive_the_trip_through_an_event(engine: Any) -> None:
     names = [c.name for c in ODD.columns]
-    reference = {row.id: canonical_row(names, row)
-                 for row in conn.execute(sa.select(ODD))}
-    canon = row_canon(ODD, conn.dialect)
-    assert canon.plain
-    fast = {row[0]: canon(row) for row in conn.exec_driver_sql(canon.sql)}
-    return reference, fast
-
-
-def test_raw_rows_canonicalise_like_the_reference(engine: Any) -> None:
     with engine.connect() as conn:
-        reference, fast = _digests(conn)
-    assert fast == reference
-    doc = json.loads(fast[1])
+        values = _values(conn)
+    for pk, row in values.items():
+        ev = journal.event("odd_values.insert", None, str(pk), journal.now(),
+                           dict(zip(names, row, strict=True)))
+        data = journal.data_of(ev)
+        assert data is not None and list(json.loads(data).values()) == row
+        assert ev.isascii()
+    doc = dict(zip(names, values[1], strict=True))
     assert doc["at"] == "2026-11-02T14:00:00.123456Z" and doc["flag"] is True
-    assert "text" not in json.loads(fast[2]) and "doc" not in json.loads(fast[2])
+    assert doc["blob"] == "sha256:" + __import__("hashlib").sha256(b"\x00\xff").hexdigest()
+    assert values[4][4] == "inf"  # JSON has no infinity: kept as text
 
 
 @pytest.mark.parametrize("column,raw", [
@@ -93,9 +96,9 @@ def test_a_value_stored_differently_never_passes(tmp_path: Path, column: str,
     try:
         with eng.begin() as conn:
             conn.execute(sa.insert(ODD), ROWS)
-            before = _digests(conn)[1][4]
+            before = _values(conn)[4]
             conn.exec_driver_sql(f"UPDATE odd_values SET {column} = {raw} WHERE id = 4")
-            after = _digests(conn)[1][4]
+            after = _values(conn)[4]
         assert after != before
     finally:
         eng.dispose()
@@ -113,21 +116,18 @@ def drill_db(request: pytest.FixtureRequest, workdir: Path,
     return str(url)
 
 
-def test_verify_split_over_two_processes(drill_db: str, workdir: Path,
-                                         monkeypatch: pytest.MonkeyPatch,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_names_every_changed_record(drill_db: str, workdir: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     from orchestrator.cli import main
-    from orchestrator.evidence import chain_verify
     from tests.integration.test_evidence_chain import run_drill, verify
 
     run_drill(workdir)
     run_drill(workdir)
-    monkeypatch.setattr(chain_verify, "PARALLEL_MIN_ENTRIES", 0)
     assert verify(capsys)[0] == 0
     engine = sa.create_engine(drill_db)
     try:
-        with engine.begin() as conn:  # both sides of the split: the largest tables go
-            for table, column in (("run", "env"), ("step_run", "name"),  # to the worker
+        with engine.begin() as conn:
+            for table, column in (("run", "env"), ("step_run", "name"),
                                   ("timeline_event", "message")):
                 conn.exec_driver_sql(f"UPDATE {table} SET {column} = 'x' "
                                      f"WHERE id = (SELECT MIN(id) FROM {table})")
@@ -137,8 +137,10 @@ def test_verify_split_over_two_processes(drill_db: str, workdir: Path,
     code = main(["evidence", "verify", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert {b["table"] for b in doc["breaks"]} == {"run", "step_run", "timeline_event"}
-    assert all(b["kind"] == "changed" and b["seq"] for b in doc["breaks"])
+    assert {b["record"].split()[0] for b in doc["breaks"]} == {"run", "step_run",
+                                                              "timeline_event"}
+    assert all("changed after it was journaled" in b["detail"] and b["seq"]
+               for b in doc["breaks"])
 
 
 def test_export_renders_reports_in_a_child_process_identically(
@@ -163,3 +165,33 @@ def test_export_renders_reports_in_a_child_process_identically(
         assert b.read("report.pdf").startswith(b"%PDF-")
         html = b.read("report.html")
         assert html.startswith(b"<!DOCTYPE html>") and a.read("report.html")[:300] == html[:300]
+
+
+def test_export_and_its_bundle_on_either_backend(drill_db: str, workdir: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The export's snapshot and scoped verify on SQLite and PostgreSQL; the key is
+    created on first use, and the bundle's events are the database's own."""
+    from orchestrator.cli import main
+    from tests.integration.test_evidence_chain import run_drill
+
+    doc = run_drill(workdir)
+    year = datetime.now(UTC).year
+    capsys.readouterr()
+    assert main(["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31",
+                 "--out", "b.zip"]) == 0
+    assert "created the signing key" in capsys.readouterr().err
+    assert (workdir / ".drill" / "keys" / "evidence-ed25519.pem").is_file()
+    assert main(["evidence", "verify", "b.zip"]) == 0
+    with zipfile.ZipFile("b.zip") as zf:
+        lines = zf.read("journal/events.jsonl").decode().splitlines()
+        run_doc = json.loads(zf.read(f"journals/{doc['run_id']}.json"))
+    engine = sa.create_engine(drill_db)
+    try:
+        with engine.connect() as conn:
+            stored = {int(r[0]): bytes(r[1]) for r in conn.exec_driver_sql(
+                "SELECT seq, event FROM journal")}
+    finally:
+        engine.dispose()
+    assert len(lines) == len(stored)
+    assert all(stored[e["seq"]] == e["event"].encode() for e in map(json.loads, lines))
+    assert [e["seq"] for e in run_doc["events"]] == sorted(stored)

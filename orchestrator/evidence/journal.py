@@ -1,0 +1,191 @@
+"""The evidence journal (DESIGN section 14): one append-only list of immutable events.
+
+An event is one UTF-8 JSON object, stored as the exact bytes that were hashed::
+
+    {"kind":"step_run.update","run":"r-…","pk":"12","at":"2026-…Z","data":{…}}
+
+``kind`` is ``<projection table>.<insert|update|delete>`` (or ``journal.migrated``),
+``run`` the run it is evidence of (or null), ``pk`` the record's key, ``at`` when it was
+written, ``data`` the record's full state after the change (absent for a deletion). Each
+event has ``seq`` (1, 2, …), ``prev`` (the hash of event ``seq − 1``, 64 zeros for the
+first) and ``hash = sha256(prev_hex + "\\n" + event_bytes)``. Nothing else is hashed, so
+an auditor recomputes the chain with a dozen lines of any language (the bundle ships
+``journal/verify_chain.py``).
+
+The tables (run, step_run, finding, schedule, …) are *projections*: the current state of
+each record, kept beside the journal for queries and checked against it by
+:mod:`orchestrator.evidence.verify`. Only :func:`append` adds events; both database
+front ends (:class:`~orchestrator.evidence.writer.EvidenceDB` on the run path, the ORM
+sessions of :class:`~orchestrator.evidence.store.EvidenceStore`) call it through
+:func:`record_events`, inside the transaction that changed the projection.
+
+Standard library only: ``drill run`` imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _str
+from typing import Any, Literal
+
+from orchestrator.errors import RecordImmutable
+from orchestrator.secrets import redact
+
+TABLE = "journal"
+GENESIS = "0" * 64
+PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock serialises appends
+TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+HEAD_SQL = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+#: Tables whose records may still change after their run ended (each change is an event).
+MUTABLE_AFTER_RUN: frozenset[str] = frozenset({"finding"})
+
+#: How a projection column is stored (from the dataclass records or the SQLModel tables).
+ColumnType = Literal["str", "int", "float", "bool", "datetime", "json", "bytes"]
+
+#: ASCII JSON: every byte of an event is printable and valid UTF-8, whatever a step output
+#: holds (even a lone surrogate from a file name)
+_encode = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
+def link(prev: str, event: bytes) -> str:
+    """The chain rule: ``sha256(prev_hex + "\\n" + event_bytes)`` in hex."""
+    return hashlib.sha256(prev.encode() + b"\n" + event).hexdigest()
+
+
+def prefix(kind: str, run: str | None, pk: str) -> bytes:
+    """The first bytes of every event: what the journal's index columns must repeat."""
+    return (f'{{"kind":{_str(kind)},"run":'
+            f'{"null" if run is None else _str(run)},'
+            f'"pk":{_str(pk)},"at":').encode()
+
+
+def event(kind: str, run: str | None, pk: str, at: str, data: Any = None) -> bytes:
+    """An event's bytes (``data`` None: no payload, e.g. a deletion)."""
+    tail = "}" if data is None else ',"data":' + _encode(data) + "}"
+    return prefix(kind, run, pk) + (_str(at) + tail).encode()
+
+
+def data_of(ev: bytes) -> bytes | None:
+    """The ``data`` member's bytes (it is always last), or None. ``,"data":`` cannot occur
+    earlier: inside a JSON string every quote is escaped."""
+    i = ev.find(b',"data":')
+    return None if i < 0 else ev[i + 8:-1]
+
+
+def now() -> str:
+    return datetime.now(UTC).strftime(TS_FORMAT)
+
+
+# ---- projection rows as JSON values --------------------------------------------------
+
+def _ts_sqlite(v: Any) -> Any:
+    # SQLAlchemy's SQLite DATETIME text, one to one; anything else cannot equal an event
+    if type(v) is str and len(v) == 26 and v[10] == " ":
+        return v[:10] + "T" + v[11:] + "Z"
+    return ["not a timestamp", repr(v)]
+
+
+def _ts_pg(v: Any) -> Any:
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.strftime(TS_FORMAT)
+    return ["not a timestamp", repr(v)]
+
+
+def _json_sqlite(v: Any) -> Any:
+    # a JSON column has numeric affinity on SQLite: a bare number comes back as a number
+    return json.loads(v) if isinstance(v, str | bytes) else v
+
+
+def _bool(v: Any) -> Any:
+    if v is True or v is False:
+        return v
+    return v == 1 if type(v) is int and v in (0, 1) else ["not a boolean", repr(v)]
+
+
+def _float(v: Any) -> Any:
+    if type(v) is float and v - v == 0:
+        return v
+    return repr(v) if type(v) is float else v  # NaN/inf as text: JSON has no form for them
+
+
+def _bytes(v: Any) -> Any:
+    return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+
+
+def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[Any]], list[Any]]:
+    """Raw driver row → the JSON values an event holds for it (a blob as its sha256; a
+    timestamp as ISO 8601 UTC). The writer builds events with it from the row it reads
+    back, and verify compares every projection row through it: one definition."""
+    table: dict[str, Callable[[Any], Any]] = {
+        "datetime": _ts_pg if postgres else _ts_sqlite, "bool": _bool, "float": _float,
+        "bytes": _bytes}
+    if not postgres:
+        table["json"] = _json_sqlite
+    convs = [(i, table[t]) for i, t in enumerate(types) if t in table]
+
+    def read(row: Sequence[Any]) -> list[Any]:
+        values = list(row)
+        for i, conv in convs:
+            v = values[i]
+            if v is not None:
+                values[i] = conv(v)
+        return values
+    return read
+
+
+def redact_values(values: dict[str, Any], types: dict[str, ColumnType]) -> dict[str, Any]:
+    """Secrets masked in every text and JSON value before it is stored and hashed."""
+    return {k: redact(v) if types.get(k) in ("str", "json") and v is not None else v
+            for k, v in values.items()}
+
+
+# ---- appending -----------------------------------------------------------------------
+
+Change = tuple[str, str, str, "str | None", "dict[str, Any] | None"]  # table op pk run data
+
+
+def run_column(table: str, columns: Sequence[str]) -> str | None:
+    """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
+    if table == "run":
+        return "id"
+    return "run_id" if "run_id" in columns else None
+
+
+def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImmutable:
+    """What the writers raise when evidence of a finished run would change."""
+    return RecordImmutable(
+        f"{table} {pk} is evidence of run {run_id}, which has ended; it cannot {verb}",
+        "evidence of a finished run is immutable; record a new finding or run instead")
+
+
+def append(conn: Any, changes: Iterable[Change], postgres: bool) -> int:
+    """Append one event per change after the head, in the caller's transaction (which
+    holds the database's write lock on SQLite, the advisory lock here on PostgreSQL)."""
+    if postgres:
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
+    head = conn.execute(HEAD_SQL).fetchone()
+    seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+    at = now()
+    rows = []
+    for table, op, pk, run, data in changes:
+        kind = f"{table}.{op}"
+        ev = event(kind, run, pk, at, data)
+        seq += 1
+        h = link(prev, ev)
+        rows.append((seq, prev, h, ev, kind, run, pk))
+        prev = h
+    if not rows:
+        return 0
+    ph = ", ".join(["%s" if postgres else "?"] * 7)
+    sql = f"INSERT INTO {TABLE} (seq, prev, hash, event, kind, run_id, pk) VALUES ({ph})"
+    if postgres:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
+    else:
+        conn.executemany(sql, rows)
+    return len(rows)

@@ -1,0 +1,133 @@
+"""evidence journal: the hash chain of row digests becomes one journal of events
+
+Revision ID: 0005_journal
+Revises: 0004_chain_rowid
+Create Date: 2026-11-30 16:00:00
+
+The old chain (``evidence_chain``: one entry per committed row version, hashing a digest
+of the row) is verified first — every link, and every record against its newest entry,
+with the old reference definition below — and the upgrade stops, changing nothing, if it
+does not verify. Then one ``journal.migrated`` event records the old chain's head
+(``old_chain.head_seq`` / ``head_hash``, so continuity with earlier exports can be
+checked), followed by one ``<table>.migrated`` event per record holding its current
+state, in the order of its newest old entry; ``evidence_chain`` is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005_journal"
+down_revision = "0004_chain_rowid"
+branch_labels = None
+depends_on = None
+
+_OLD = "evidence_chain"
+
+
+def upgrade() -> None:
+    op.create_table(
+        "journal",
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+                  primary_key=True, autoincrement=False),
+        sa.Column("prev", sa.String(64), nullable=False),
+        sa.Column("hash", sa.String(64), nullable=False),
+        sa.Column("event", sa.LargeBinary(), nullable=False),
+        sa.Column("kind", sa.String(64), nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=True),
+        sa.Column("pk", sa.String(256), nullable=False),
+    )
+    op.create_index("ix_journal_run_id", "journal", ["run_id"])
+    bind = op.get_bind()
+    if sa.inspect(bind).has_table(_OLD):
+        _convert(bind)
+        op.drop_table(_OLD)
+
+
+def downgrade() -> None:
+    raise NotImplementedError("the journal cannot be turned back into the old chain")
+
+
+def _value(v: Any) -> Any:  # the old canonical form (orchestrator/evidence/canonical.py)
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(UTC).replace(tzinfo=None)
+        return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if isinstance(v, bytes | bytearray | memoryview):
+        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+    if isinstance(v, Enum):
+        return v.value
+    if isinstance(v, Decimal | date):
+        return str(v)
+    return v
+
+
+def _digest(row: sa.Row[Any]) -> str:
+    doc = {k: _value(v) for k, v in row._mapping.items() if v is not None}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"),
+                                     ensure_ascii=False, default=str).encode()).hexdigest()
+
+
+def _fail(what: str) -> None:
+    from orchestrator.errors import EvidenceTampered
+
+    raise EvidenceTampered(f"the evidence chain does not verify ({what}); the database was "
+                           "not upgraded to the journal",
+                           "restore the evidence database from a backup, or keep this copy "
+                           "as it is for an investigation")
+
+
+def _convert(bind: sa.Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from orchestrator.evidence import journal
+    from orchestrator.evidence.tables import projections
+
+    prev, expected = journal.GENESIS, 1
+    latest: dict[tuple[str, str], tuple[int, str, str]] = {}
+    for seq, table, pk, op_, run_id, digest, at, stored_prev, stored_hash in bind.execute(
+            sa.text(f"SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash "
+                    f"FROM {_OLD} ORDER BY seq")):
+        pre = f"{seq}\n{table}\n{pk}\n{op_}\n{run_id or ''}\n{digest}\n{at}\n{stored_prev}"
+        if seq != expected or stored_prev != prev or hashlib.sha256(
+                pre.encode()).hexdigest() != stored_hash:
+            _fail(f"entry #{seq}")
+        expected, prev = seq + 1, stored_hash
+        latest[(table, pk)] = (seq, op_, digest)
+    postgres = bind.dialect.name == "postgresql"
+    order: list[tuple[int, journal.Change]] = []
+    for spec in projections():
+        if not sa.inspect(bind).has_table(spec.name):
+            continue
+        table = SQLModel.metadata.tables[spec.name]
+        read = journal.reader(spec.types, postgres)
+        i = spec.names.index(spec.pk)
+        raw = {str(r[i]): r for r in bind.exec_driver_sql(spec.select())}
+        for row in bind.execute(sa.select(table)):
+            pk = str(row._mapping[spec.pk])
+            entry = latest.pop((spec.name, pk), None)
+            if entry is None or entry[1] == "delete" or _digest(row) != entry[2]:
+                _fail(f"{spec.name} {pk}")
+            assert entry is not None
+            data = dict(zip(spec.names, read(raw[pk]), strict=True))
+            run = data.get(spec.run_col) if spec.run_col else None
+            order.append((entry[0], (spec.name, "migrated", pk,
+                                     None if run is None else str(run), data)))
+    if any(op_ != "delete" for _, op_, _ in latest.values()):
+        _fail("a chained record was deleted")
+    if expected == 1 and not order:
+        return  # a new database: nothing to carry over
+    head = {"entries": expected - 1, "head_seq": expected - 1, "head_hash": prev}
+    order.sort(key=lambda item: item[0])
+    changes: list[journal.Change] = [("journal", "migrated", "0", None,
+                                      {"old_chain": head, "records": len(order)})]
+    journal.append(bind.connection.driver_connection, changes + [c for _, c in order],
+                   postgres)

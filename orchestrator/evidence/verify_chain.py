@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""Recompute the hash chain of a drill evidence bundle — Python standard library only.
+
+Run from the unpacked bundle: ``python3 journal/verify_chain.py``. It checks
+``journal/events.jsonl`` (one ``{"seq", "prev", "hash", "event"}`` per line): each
+``hash`` must equal ``sha256(prev + "\\n" + event)`` (the event's UTF-8 bytes), each
+``prev`` the line before's ``hash``, each ``seq`` one more than the line before's. Every
+``journals/RUN_ID.json`` must hold only events of that chain. Exit 0 and print the first
+``prev`` (the head before the period) and the last hash; exit 1 naming the first problem.
+drill runs this same code for ``drill evidence verify FILE.zip``.
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+
+def link(prev, event):
+    return hashlib.sha256(prev.encode() + b"\n" + event.encode()).hexdigest()
+
+
+def check_chain(lines):
+    """Lines of events.jsonl -> {(seq, hash)}, (head before, last seq, last hash)."""
+    seen, prev, seq, first = set(), None, None, None
+    for n, line in enumerate(lines, 1):
+        try:
+            e = json.loads(line)
+            ok = (type(e["seq"]) is int and link(e["prev"], e["event"]) == e["hash"]
+                  and (prev is None or (e["prev"] == prev and e["seq"] == (seq or 0) + 1)))
+        except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"journal/events.jsonl line {n}: does not chain to the line "
+                             "before or its hash does not recompute")
+        first = e["prev"] if prev is None else first
+        prev, seq = e["hash"], e["seq"]
+        seen.add((seq, prev))
+    return seen, (first if prev is not None else None, seq, prev)
+
+
+def check_run(name, doc, seen):
+    """A journals/RUN_ID.json: every event in it recomputes and is in the chain."""
+    for e in doc.get("events", []):
+        try:
+            ok = link(e["prev"], e["event"]) == e["hash"] and (e["seq"], e["hash"]) in seen
+        except (KeyError, TypeError, AttributeError, UnicodeError):
+            ok = False
+        if not ok:
+            raise ValueError(f"{name}: event #{e.get('seq')} is not in the verified chain")
+
+
+def main(root):
+    try:
+        seen, (first, seq, last) = check_chain(
+            (root / "journal" / "events.jsonl").read_text(encoding="utf-8").splitlines())
+        runs = sorted((root / "journals").glob("*.json"))
+        for path in runs:
+            check_run(f"journals/{path.name}", json.loads(path.read_text(encoding="utf-8")),
+                      seen)
+    except (OSError, ValueError) as exc:
+        print(f"FAILED: {exc}")
+        return 1
+    print(f"OK: {len(seen)} events chain from {first} to #{seq} {last}; "
+          f"{len(runs)} run journals are part of it")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(__file__).resolve().parent.parent))
