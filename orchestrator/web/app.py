@@ -99,10 +99,10 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
 
         return export_response(sources, request.query_params.get("period") or "")
 
-    def error(request: Request, status: int, message: str) -> Response:
+    def error(request: Request, status: int, message: str, hint: str | None = None) -> Response:
         if request.url.path.startswith("/api/"):
-            return _json({"error": message, "status": status}, status)
-        return html(request, "error", {"status": status, "message": message}, status)
+            return _json({"error": message, "hint": hint, "status": status}, status)
+        return html(request, "error", {"status": status, "message": message, "hint": hint}, status)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         code = exc.status_code if isinstance(exc, HTTPException) else 500
@@ -113,7 +113,9 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         code = (
             404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
         )
-        return error(request, code, redact_text(exc.message))
+        return error(
+            request, code, redact_text(exc.message), redact_text(exc.hint) if exc.hint else None
+        )
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         sys.stderr.write(

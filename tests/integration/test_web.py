@@ -415,3 +415,19 @@ def test_scheduler_health_port_serves_the_same_metrics(client: TestClient) -> No
         assert "hunter2" not in body and "Traceback" not in body
     finally:
         health.stop()
+
+
+def test_export_link_downloads_a_signed_bundle(client: TestClient) -> None:
+    import zipfile
+
+    missing = client.get("/evidence/export?period=2026-Q3")
+    assert missing.status_code == 400 and "drill evidence keygen" in missing.text
+    assert cli("evidence", "keygen")[0] == 0
+    response = client.get("/evidence/export?period=2026-Q3")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert "drill-evidence-2026-Q3.zip" in response.headers["content-disposition"]
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert "manifest.json" in names and "runs.json" in names
+    assert client.get("/evidence/export?period=2026-Q9").status_code == 400
+    assert client.get("/evidence/export").status_code == 400
