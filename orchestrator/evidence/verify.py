@@ -19,9 +19,11 @@ rows. Bundles carry the signed head; ``--head SEQ:HASH`` checks it is still ther
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orchestrator.evidence import journal
@@ -75,18 +77,21 @@ class Report:
 
 @dataclass
 class Scope:
-    """What an export holds: runs and run-less findings; filled in by :func:`verify`."""
+    """What an export holds: runs and run-less findings that began at ``since`` or later;
+    the events and data of its records are filled in by :func:`verify`."""
 
     runs: list[str]
     findings: list[str]
+    since: datetime
     events: list[tuple[int, str, str, bytes]] = field(default_factory=list)  # the range
     by_run: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     data: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     contents: dict[int, bytes] = field(default_factory=dict)  # artifact id → content
 
 
-#: newest event per record: table → pk → (seq, kind, run, data bytes or None)
-Latest = dict[str, dict[str, tuple[int, str, str | None, bytes | None]]]
+#: newest event per record: table → pk (as in the event) → (seq, kind, run, data or None)
+Latest = dict[bytes, dict[bytes, tuple[int, bytes, bytes, bytes | None]]]
+_MARGIN = timedelta(days=1)  # clocks of several writers may disagree a little
 
 
 def _batches(conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
@@ -126,38 +131,39 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
                            (start - 1,)).fetchone()
         prev = str(row[0]) if row else ""
     expected = start
-    wanted = set(scope.runs) if scope else None
-    loose = set(scope.findings) if scope else set()
+    wanted = {journal.quoted(r) for r in scope.runs} if scope else set()
+    loose = {f.encode() for f in scope.findings} if scope else set()
     last_in_scope = 0
-    sql = (f"SELECT seq, prev, hash, event, kind, run_id, pk FROM {journal.TABLE} "
-           f"WHERE seq >= {ph} ORDER BY seq")
-    sha256, prefix, data_of = hashlib.sha256, journal.prefix, journal.data_of
+    sql = f"SELECT seq, prev, hash, event FROM {journal.TABLE} WHERE seq >= {ph} ORDER BY seq"
+    sha256, data_of, genesis = hashlib.sha256, journal.data_of, journal.TABLE.encode()
     for batch in _batches(conn, postgres, sql, (start,)):
-        for seq, stored_prev, stored_hash, ev, kind, run, pk in batch:
+        for seq, stored_prev, stored_hash, ev in batch:
             try:  # a value of another type (SQLite stores anything) is a break, not a crash
                 if type(ev) is not bytes:
                     ev = ev.encode() if isinstance(ev, str) else bytes(ev)
-                # journal.link and the prefix check, inlined: this runs once per event
+                # journal.link and journal.keys, inlined: this runs once per event
                 bad = seq != expected or stored_prev != prev or sha256(
-                    stored_prev.encode() + b"\n" + ev).hexdigest() != stored_hash \
-                    or not ev.startswith(prefix(kind, run, pk))
-                table = kind.rpartition(".")[0]
+                    stored_prev.encode() + b"\n" + ev).hexdigest() != stored_hash
+                i = ev.index(b'","run":', 9)
+                j = ev.index(b',"pk":"', i)
+                kind, run, pk = ev[9:i], ev[i + 8:j], ev[j + 7:ev.index(b'","at":"', j)]
+                table = kind[:kind.rindex(b".")]
             except (TypeError, AttributeError, ValueError):
-                bad, table, ev = True, "", ev if type(ev) is bytes else b""
-                kind, pk = str(kind), str(pk)
+                bad, kind, run, pk, table = True, b"?", b"null", b"?", b""
+                ev = ev if type(ev) is bytes else b""
             if bad:
                 report.breaks.append(_link_break(seq, expected, prev, str(stored_prev),
                                                  str(stored_hash), ev, kind, run, pk))
             expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
-            if wanted is not None and scope is not None:
-                if run in wanted or (table == "finding" and pk in loose):
+            if scope is not None:
+                if run in wanted or (table == b"finding" and pk in loose):
                     last_in_scope = seq
-                    if run is not None:
-                        scope.by_run[run].append(len(scope.events))
+                    if run != b"null":
+                        scope.by_run[_text(run)].append(len(scope.events))
                 else:
-                    table = ""
+                    table = b""
                 scope.events.append((seq, stored_prev, stored_hash, ev))
-            if table and table != journal.TABLE:
+            if table and table != genesis:
                 latest[table][pk] = (seq, kind, run, data_of(ev))
     if scope is not None:  # the bundle's range ends with the last event in scope
         cut = next((i for i, e in enumerate(scope.events) if e[0] > last_in_scope),
@@ -168,8 +174,15 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
     return latest
 
 
+def _text(raw: bytes) -> str:
+    """A JSON value's bytes from an event (``null``, ``"…"`` or a bare key) as text."""
+    if raw == b"null":
+        return ""
+    return str(json.loads(raw if raw.startswith(b'"') else b'"' + raw + b'"'))
+
+
 def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str,
-                ev: bytes, kind: str, run: str | None, pk: str) -> Break:
+                ev: bytes, kind: bytes, run: bytes, pk: bytes) -> Break:
     if seq != expected:
         detail = (f"events #{expected} to #{seq - 1} are missing"
                   if type(seq) is int and seq > expected
@@ -181,9 +194,10 @@ def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_has
     elif journal.link(stored_prev, ev) != stored_hash:
         detail = "its bytes or its hash were changed (the hash does not recompute)"
     else:
-        detail = "the index columns (kind, run, pk) differ from the event's bytes"
-    return Break(seq if type(seq) is int else None, str(kind), run,
-                 f"{str(kind).rpartition('.')[0] or kind} {pk}", detail)
+        detail = "its bytes are not an event drill writes"
+    k = _text(kind)
+    return Break(seq if type(seq) is int else None, k, _text(run) or None,
+                 f"{k.rpartition('.')[0] or k} {_text(pk)}", detail)
 
 
 def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
@@ -191,17 +205,19 @@ def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
     read = journal.reader(spec.types, postgres)
     names = spec.names
     pk_i = names.index(spec.pk)
-    mine = latest.get(spec.name, {})
-    pop = mine.pop
+    key: Callable[[Any], bytes] = ((lambda v: b"%d" % v) if spec.types[pk_i] == "int"
+                                   else lambda v: journal.quoted(str(v))[1:-1])
+    pop = latest.get(spec.name.encode(), {}).pop
     report.records += len(rows)
     for row in rows:
-        pk = str(row[pk_i])
-        entry = pop(pk, None)
+        pk = row[pk_i]
+        entry = pop(key(pk), None) if type(pk) is int or spec.types[pk_i] != "int" else None
         if entry is None:
             report.breaks.append(Break(None, spec.name, None, f"{spec.name} {pk}",
                                        "the row has no event (written outside drill)"))
             continue
-        seq, kind, run, data = entry
+        seq, kind_b, run_b, data = entry
+        kind, run = _text(kind_b), _text(run_b) or None
         if data is None:
             report.breaks.append(Break(seq, kind, run, f"{spec.name} {pk}",
                                        "the record was deleted, but its row is back"))
@@ -231,8 +247,29 @@ def _gone(report: Report, latest: Latest) -> None:
     for table, entries in latest.items():
         for pk, (seq, kind, run, data) in entries.items():
             if data is not None:
-                report.breaks.append(Break(seq, kind, run, f"{table} {pk}",
+                report.breaks.append(Break(seq, _text(kind), _text(run) or None,
+                                           f"{table.decode()} {_text(pk)}",
                                            "the record's row was deleted"))
+
+
+def _first_at(conn: Any, ph: str, when: datetime) -> int:
+    """The first event written at ``when`` or later (events are appended in time order;
+    a binary search over their ``at``), or one past the head."""
+    at = when.astimezone(UTC).strftime(journal.TS_FORMAT).encode()
+    head = conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0
+    lo, hi = 1, head + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}",
+                           (mid,)).fetchone()
+        try:
+            ev = bytes(row[0])
+            k = journal.keys(ev)[3]
+            before = ev[k:k + len(at)] < at
+        except (TypeError, ValueError):
+            before = False  # a damaged or missing event: start early, verify will say why
+        lo, hi = (mid + 1, hi) if before else (lo, mid)
+    return lo
 
 
 def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
@@ -247,18 +284,7 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
     if journal.TABLE not in tables:
         report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
         return report
-    start = 1
-    if scope is not None:
-        lows = []
-        for col, keys in (("run_id", scope.runs), ("pk", scope.findings)):
-            for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
-                extra = " AND kind LIKE 'finding.%'" if col == "pk" else ""
-                low = conn.execute(f"SELECT MIN(seq) FROM {journal.TABLE} WHERE {col} IN "
-                                   f"({', '.join([ph] * len(part))}){extra}", part).fetchone()
-                if low and low[0] is not None:
-                    lows.append(int(low[0]))
-        start = min(lows, default=0) or 1 << 62
+    start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN)
     latest = _check_journal(conn, postgres, report, start, scope)
     for spec in projections():
         if spec.name not in tables:
