@@ -96,18 +96,16 @@ def now() -> str:
 
 # ---- projection rows as JSON values --------------------------------------------------
 
-def _ts_sqlite(v: Any) -> Any:
-    # SQLAlchemy's SQLite DATETIME text, one to one; anything else cannot equal an event
-    if type(v) is str and len(v) == 26 and v[10] == " ":
-        return v[:10] + "T" + v[11:] + "Z"
-    return ["not a timestamp", repr(v)]
+#: Timestamps in an event's data: UTC, as SQLAlchemy stores them on SQLite — so verify
+#: compares SQLite's text as it is, byte for byte.
+DATA_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _ts_pg(v: Any) -> Any:
     if isinstance(v, datetime):
         if v.tzinfo is not None:
             v = v.astimezone(UTC).replace(tzinfo=None)
-        return v.strftime(TS_FORMAT)
+        return v.strftime(DATA_TS)
     return ["not a timestamp", repr(v)]
 
 
@@ -134,12 +132,13 @@ def _bytes(v: Any) -> Any:
 
 def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[Any]], list[Any]]:
     """Raw driver row → the JSON values an event holds for it (a blob as its sha256; a
-    timestamp as ISO 8601 UTC). The writer builds events with it from the row it reads
-    back, and verify compares every projection row through it: one definition."""
-    table: dict[str, Callable[[Any], Any]] = {
-        "datetime": _ts_pg if postgres else _ts_sqlite, "bool": _bool, "float": _float,
-        "bytes": _bytes}
-    if not postgres:
+    timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC). The writer builds events with it
+    from the row it reads back, and verify compares every projection row through it."""
+    table: dict[str, Callable[[Any], Any]] = {"bool": _bool, "float": _float,
+                                              "bytes": _bytes}
+    if postgres:
+        table["datetime"] = _ts_pg
+    else:  # SQLite's DATETIME text is already what an event holds
         table["json"] = _json_sqlite
     convs = [(i, table[t]) for i, t in enumerate(types) if t in table]
 

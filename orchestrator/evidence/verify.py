@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 from orchestrator.evidence import journal
 from orchestrator.evidence.tables import Projection, projections
 
@@ -89,8 +91,8 @@ class Scope:
     contents: dict[int, bytes] = field(default_factory=dict)  # artifact id → content
 
 
-#: newest event per record: table → pk (as in the event) → (seq, kind, run, data or None)
-Latest = dict[bytes, dict[bytes, tuple[int, bytes, bytes, bytes | None]]]
+#: newest event per record: table → pk (as in the event) → (seq, event bytes)
+Latest = dict[bytes, dict[bytes, tuple[int, bytes]]]
 _MARGIN = timedelta(days=1)  # clocks of several writers may disagree a little
 
 
@@ -107,18 +109,11 @@ def _batches(conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
         cur.close()
 
 
-def _loads(data: bytes) -> Any:
+def _loads(data: bytes, fast: Callable[[bytes], Any] = orjson.loads) -> Any:
     try:
-        import orjson
-
-        return orjson.loads(data)
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
-    except Exception:  # NaN/Infinity inside a JSON document: the stdlib reads those
-        pass
-    import json
-
-    return json.loads(data)
+        return fast(data)
+    except orjson.JSONDecodeError:  # NaN/Infinity inside a JSON document: json reads those
+        return json.loads(data)
 
 
 def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
@@ -135,7 +130,7 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
     loose = {f.encode() for f in scope.findings} if scope else set()
     last_in_scope = 0
     sql = f"SELECT seq, prev, hash, event FROM {journal.TABLE} WHERE seq >= {ph} ORDER BY seq"
-    sha256, data_of, genesis = hashlib.sha256, journal.data_of, journal.TABLE.encode()
+    sha256, genesis = hashlib.sha256, journal.TABLE.encode()
     for batch in _batches(conn, postgres, sql, (start,)):
         for seq, stored_prev, stored_hash, ev in batch:
             try:  # a value of another type (SQLite stores anything) is a break, not a crash
@@ -164,7 +159,7 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
                     table = b""
                 scope.events.append((seq, stored_prev, stored_hash, ev))
             if table and table != genesis:
-                latest[table][pk] = (seq, kind, run, data_of(ev))
+                latest[table][pk] = (seq, ev)
     if scope is not None:  # the bundle's range ends with the last event in scope
         cut = next((i for i, e in enumerate(scope.events) if e[0] > last_in_scope),
                    len(scope.events))
@@ -205,34 +200,41 @@ def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
     read = journal.reader(spec.types, postgres)
     names = spec.names
     pk_i = names.index(spec.pk)
-    key: Callable[[Any], bytes] = ((lambda v: b"%d" % v) if spec.types[pk_i] == "int"
-                                   else lambda v: journal.quoted(str(v))[1:-1])
+    int_pk, data_of, n = spec.types[pk_i] == "int", journal.data_of, len(names)
+    stamps = [c for c, t in zip(names, spec.types, strict=True) if t == "datetime"]
     pop = latest.get(spec.name.encode(), {}).pop
     report.records += len(rows)
     for row in rows:
         pk = row[pk_i]
-        entry = pop(key(pk), None) if type(pk) is int or spec.types[pk_i] != "int" else None
+        if int_pk:
+            entry = pop(b"%d" % pk, None) if type(pk) is int else None
+        else:
+            entry = pop(journal.quoted(str(pk))[1:-1], None)
         if entry is None:
             report.breaks.append(Break(None, spec.name, None, f"{spec.name} {pk}",
                                        "the row has no event (written outside drill)"))
             continue
-        seq, kind_b, run_b, data = entry
-        kind, run = _text(kind_b), _text(run_b) or None
+        seq, ev = entry
+        data = data_of(ev)
         if data is None:
-            report.breaks.append(Break(seq, kind, run, f"{spec.name} {pk}",
-                                       "the record was deleted, but its row is back"))
+            report.breaks.append(_record_break(seq, ev, f"{spec.name} {pk}",
+                                               "the record was deleted, but its row is back"))
             continue
         doc = _loads(data)
-        expected = list(doc.values()) if list(doc) == names else [doc.get(n) for n in names]
+        # the writer wrote the columns in table order; an event from before a column was
+        # added lacks it (NULL)
+        expected = list(doc.values()) if len(doc) == n else [doc.get(c) for c in names]
         actual = read(row)
         if actual != expected:
             diff = [n for n, a, e in zip(names, actual, expected, strict=True) if a != e]
-            report.breaks.append(Break(
-                seq, kind, run, f"{spec.name} {pk}",
-                "changed after it was journaled: " + "; ".join(
+            report.breaks.append(_record_break(
+                seq, ev, f"{spec.name} {pk}", "changed after it was journaled: " + "; ".join(
                     f"{n} is {_short(actual[names.index(n)])} in the table, "
                     f"{_short(doc.get(n))} in the event" for n in diff[:3])))
         elif scope is not None:
+            for c in stamps:
+                if doc.get(c) is not None:
+                    doc[c] = datetime.strptime(doc[c], journal.DATA_TS).replace(tzinfo=UTC)
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = bytes(row[names.index("content")])
@@ -243,13 +245,17 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
+def _record_break(seq: int, ev: bytes, record: str, detail: str) -> Break:
+    kind, run, _pk, _at = journal.keys(ev)
+    return Break(seq, _text(kind), _text(run) or None, record, detail)
+
+
 def _gone(report: Report, latest: Latest) -> None:
     for table, entries in latest.items():
-        for pk, (seq, kind, run, data) in entries.items():
-            if data is not None:
-                report.breaks.append(Break(seq, _text(kind), _text(run) or None,
-                                           f"{table.decode()} {_text(pk)}",
-                                           "the record's row was deleted"))
+        for pk, (seq, ev) in entries.items():
+            if journal.data_of(ev) is not None:
+                report.breaks.append(_record_break(seq, ev, f"{table.decode()} {_text(pk)}",
+                                                   "the record's row was deleted"))
 
 
 def _first_at(conn: Any, ph: str, when: datetime) -> int:

@@ -135,7 +135,7 @@ def test_events_hold_what_the_tables_hold_for_any_values(backend: str, tmp_path:
         data = json.loads(journal.data_of(bytes(ev)) or b"null")
         assert (data["name"], data["output"], data["attempts"]) == (
             step.name, step.output, attempts)
-        assert data["started_at"] == at.strftime(journal.TS_FORMAT)
+        assert data["started_at"] == at.strftime(journal.DATA_TS)
 
     check()
     report = verify_db(db)
