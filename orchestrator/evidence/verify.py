@@ -2,8 +2,8 @@
 
 1. **Journal**: one pass over the stored bytes in ``seq`` order: numbers 1, 2, 3… without
    gaps, each ``prev`` the hash of the event before, each ``hash`` recomputed as
-   ``sha256(prev + "\\n" + event)``, and the index columns (kind, run, pk) equal to what
-   the event's bytes say. This catches an event changed, removed, inserted or moved.
+   ``sha256(prev + "\\n" + event)``; the record an event is about is read from the start
+   of its bytes. This catches an event changed, removed, inserted or moved.
 2. **Projections**: every row of every projection table must equal the ``data`` of its
    record's newest event, column for column (read through :func:`journal.reader`, the
    function the writer built the event with); a row without an event was written outside
