@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "plan": ("run", "plan", False),
     "abort": ("run", "abort", False),
     "ack": ("run", "ack", False),
+    "recover": ("recover", "recover", False),
     "list": ("defs", "list_cmd", False),
     "validate": ("defs", "validate", False),
     "runs": ("runs", "app", True),
@@ -58,11 +59,15 @@ def root(
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="print the version")] = False,
 ) -> None:
-    ctx.obj = AppState(config=config, traceback=traceback)
+    ctx.obj = _APP[0] = AppState(config=config, traceback=traceback)
     _STATE["traceback"] = traceback
 
 
 _STATE: dict[str, bool] = {"traceback": False}
+_APP: list[AppState | None] = [None]
+#: Read-only commands that never open the evidence store: after them, one stderr line
+#: still says when a run awaits recovery (DESIGN "Crash safety (Contract)").
+_READ_ONLY_STORELESS = {"list", "validate", "plan", "inventory", "lab status"}
 
 
 def _new_app() -> typer.Typer:
@@ -129,6 +134,16 @@ def _print_error(message: str, hint: str | None) -> None:
         sys.stderr.write(f"  hint: {redact_text(hint)}\n")
 
 
+def _warn_after(command: str | None, args: list[str]) -> None:
+    app = _APP[0]
+    if app is None or command is None:
+        return
+    rest = args[args.index(command) + 1:] if command in args else []
+    sub = next((a for a in rest if not a.startswith("-")), "")
+    if command in _READ_ONLY_STORELESS or f"{command} {sub}" in _READ_ONLY_STORELESS:
+        app.warn_orphans_lightly()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit status."""
     import gc
@@ -148,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
+        _warn_after(command, args)
     except DrillError as exc:
         if _STATE["traceback"]:
             import traceback
@@ -172,9 +188,18 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: say so plainly, full trace on request
         if _STATE["traceback"]:
             raise
-        _print_error(f"internal error: {exc.__class__.__name__}: {exc}",
-                     "this is a bug in drill; re-run with --traceback and report it")
-        code = int(ExitStatus.FAILED)
+        from orchestrator.commands.storecheck import store_fault
+
+        fault = store_fault(exc)
+        if fault is not None:  # the store's fault, not drill's: the operator's to fix
+            _print_error(f"the evidence database failed: {fault}",
+                         "free space / make it writable / restore it from a backup "
+                         "(`drill evidence verify` says what is damaged)")
+            code = int(ExitStatus.USAGE)
+        else:
+            _print_error(f"internal error: {exc.__class__.__name__}: {exc}",
+                         "this is a bug in drill; re-run with --traceback and report it")
+            code = int(ExitStatus.FAILED)
     if argv is None:
         # The process ends now: skip the collector's passes over every object the imports
         # created (interpreter shutdown otherwise spends ~0.2 s in them). Objects are still

@@ -17,8 +17,19 @@ def touch(path: str) -> bool:
 
 
 def remove(path: str) -> bool:
+    """Undo ``touch``; each play appends a line to ``PATH.rolled-back`` (replays count)."""
     Path(path).unlink(missing_ok=True)
-    Path(path + ".rolled-back").write_text("rolled back\n")
+    with open(path + ".rolled-back", "a") as fh:
+        fh.write("rolled back\n")
+    return True
+
+
+def hold_until(path: str, release: str) -> bool:
+    """Say "I am here" (``path``), then block until ``release`` exists: a test holds an
+    activity exactly as long as it needs, with no sleep picking the moment."""
+    Path(path).write_text("holding\n")
+    while not Path(release).exists():
+        time.sleep(0.02)
     return True
 
 
@@ -33,6 +44,18 @@ def pause(seconds: float = 30.0) -> bool:
 
 def exists(path: str) -> bool:
     return Path(path).exists()
+
+
+def fill(path: str) -> bool:
+    """Fill the file system holding ``path`` (a real "disk full": ENOSPC)."""
+    chunk = b"\0" * 65536
+    try:
+        with open(path, "ab") as fh:
+            while True:
+                fh.write(chunk)
+                fh.flush()
+    except OSError:
+        return True
 
 
 def remove_with_key(path: str, password: str) -> bool:

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: global options, settings, the store (with crash recovery), output."""
+"""Shared CLI plumbing: global options, settings, the store (warning of orphaned runs), output."""
 
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ class AppState:
     _settings: Settings | None = None
     _store: EvidenceStore | None = None
     _db: EvidenceDB | None = None
-    _recovered: bool = field(default=False)
+    _warned: bool = field(default=False)
+    store_checked: bool = field(default=False)  # the store was found sound
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -34,42 +35,86 @@ class AppState:
             self._settings = load_settings(self.config)
         return self._settings
 
-    def db(self, recover: bool = True) -> EvidenceDB:
+    def db(self, warn: bool = True, write: bool = False) -> EvidenceDB:
         """The evidence database for the run engine (DB-API, no ORM: fast to start).
 
-        Opening it migrates the schema when needed and first recovers runs orphaned by a
-        killed drill."""
+        Opening it checks the store (damaged; for a writer also read-only or full:
+        exit 2 before anything runs) and migrates the schema when needed. It never
+        plays rollbacks — that changes environments, which only `drill recover`,
+        `drill run` and the scheduler service may do — but says on stderr when a run
+        awaits recovery."""
         if self._db is None:
             from orchestrator.evidence.writer import EvidenceDB
 
+            self.check_store(write)
             self._db = EvidenceDB.open(self.settings().database_url())
-        if recover and not self._recovered:
-            self._recovered = True
-            self._recover(self._db)
+        if warn and not self._warned:
+            self._warned = True
+            self._warn_orphans(self._db)
         return self._db
 
-    def store(self, recover: bool = True) -> EvidenceStore:
-        """The ORM evidence store (reporting, export, findings, schedules); recovers too."""
-        if recover:
+    def store(self, warn: bool = True) -> EvidenceStore:
+        """The ORM evidence store (reporting, export, findings, schedules)."""
+        if warn:
             self.db()
         if self._store is None:
             from orchestrator.evidence.store import EvidenceStore
 
+            self.check_store(False)
             self._store = EvidenceStore(self.settings().database_url())
         return self._store
 
-    def _recover(self, db: EvidenceDB) -> None:
-        from orchestrator.engine.recovery import recover_orphans
+    def check_store(self, write: bool) -> None:
+        """Store faults as one clear line (commands/storecheck.py), once per process."""
+        if not self.store_checked:
+            from orchestrator.commands.storecheck import check_store
+
+            check_store(self.settings().database_url(), write)
+            self.store_checked = True
+
+    def warn_orphans_lightly(self) -> None:
+        """For read commands that never open the store (list, validate, plan, inventory,
+        lab status): the same one-line warning, from an existing store only, and never a
+        reason to fail."""
+        if self._warned or self._db is not None:
+            return
+        try:
+            from orchestrator.commands.storecheck import sqlite_file
+            from orchestrator.evidence.writer import EvidenceDB
+
+            url = self.settings().database_url()
+            path = sqlite_file(url)
+            if path is not None and not path.exists():
+                return
+            db = EvidenceDB(url)
+            try:
+                self._warned = True
+                self._warn_orphans(db)
+            finally:
+                db.close()
+        except Exception:  # a warning must never break a read command
+            return
+
+    def _warn_orphans(self, db: EvidenceDB) -> None:
+        from orchestrator.engine.recovery import awaiting_recovery
+
+        orphans = awaiting_recovery(self.settings(), db)
+        if not orphans:
+            return
+        envs = sorted({r.env for r in orphans})
+        which = (f"run {orphans[0].id} on {envs[0]} awaits" if len(orphans) == 1
+                 else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await")
+        how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
+        sys.stderr.write(f"drill: warning: {which} recovery (its process died, rollbacks "
+                         f"pending): run `{how}`\n")
+
+    def provider_for(self, env: str) -> Any:
+        """A provider for ``env`` (recovery plays its rollbacks through it)."""
         from orchestrator.providers import build_provider
 
         settings = self.settings()
-
-        def provider_for(env: str) -> Any:
-            name, cfg = settings.environment(env)
-            return build_provider(name, cfg, settings)
-
-        recover_orphans(settings, db, provider_for,
-                        lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"))
+        name, cfg = settings.environment(env)
+        return build_provider(name, cfg, settings)
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -83,12 +128,26 @@ def state(ctx: typer.Context) -> AppState:
 _consoles: dict[str, Console] = {}
 
 
+def _console(**kwargs: Any) -> Console:
+    """A rich Console whose every printed text goes through the one redaction: a step's
+    error or an operator's note can hold a DSN or a token, and terminals end up in CI
+    logs and screenshots."""
+    from rich.console import Console
+
+    from orchestrator.secrets import redact_text
+
+    class RedactingConsole(Console):
+        def print(self, *objects: Any, **kw: Any) -> None:
+            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects),
+                          **kw)
+
+    return RedactingConsole(**kwargs)
+
+
 def err_console() -> Console:
     """Progress and messages go to stderr, so stdout stays parseable."""
     if "err" not in _consoles:
-        from rich.console import Console
-
-        _consoles["err"] = Console(stderr=True, highlight=False)
+        _consoles["err"] = _console(stderr=True, highlight=False)
     return _consoles["err"]
 
 
@@ -101,13 +160,14 @@ def working(label: str) -> AbstractContextManager[Any]:
 
 def out_console() -> Console:
     if "out" not in _consoles:
-        from rich.console import Console
-
-        _consoles["out"] = Console(highlight=False)
+        _consoles["out"] = _console(highlight=False)
     return _consoles["out"]
 
 
 def print_json(data: Any) -> None:
-    """The one JSON document of a --json command: stdout, nothing else there."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """The one JSON document of a --json command: stdout, nothing else there (redacted,
+    like everything drill prints)."""
+    from orchestrator.secrets import redact
+
+    sys.stdout.write(json.dumps(redact(data), indent=2, default=str) + "\n")
     sys.stdout.flush()

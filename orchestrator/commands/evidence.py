@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -65,10 +65,12 @@ def export(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
+    from orchestrator.outpaths import check_output
 
     app_state = state(ctx)
     settings = app_state.settings()
     when = parse_period(period, date_from, date_to)
+    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
@@ -140,6 +142,7 @@ def verify(
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
                              "copy journal.head (seq, hash) from a bundle's manifest.json")
         anchor = (int(seq), digest)
+    _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
         report = verify_db(state(ctx).db(), anchor)
     if as_json:
@@ -154,3 +157,28 @@ def verify(
             + (f" (and {more} more problem(s))" if more else ""),
             "the database was changed outside drill; restore it from a backup and compare, "
             "or keep it as is and hand auditors this report")
+
+
+def _refuse_damaged(app_state: Any, as_json: bool) -> None:
+    """A damaged SQLite file cannot be verified: say so, and name what is still readable
+    (exit 1, like any store that does not verify)."""
+    from orchestrator.commands.storecheck import damage, readable_tables, sqlite_file
+    from orchestrator.errors import EvidenceTampered
+
+    path = sqlite_file(app_state.settings().database_url())
+    problems = damage(path) if path is not None and path.exists() else []
+    if path is None or not problems:
+        app_state.store_checked = path is not None  # sound: no second quick_check
+        return
+    readable, unreadable = readable_tables(path)
+    if as_json:
+        print_json({"ok": False, "damaged": True, "database": str(path), "problems": problems,
+                    "readable": readable, "unreadable": unreadable})
+    tables = ", ".join(f"{k} ({v} rows)" for k, v in readable.items()) or "none"
+    raise EvidenceTampered(
+        f"evidence database {path} is damaged ({problems[0]}"
+        + (f"; {len(problems) - 1} more problem(s)" if len(problems) > 1 else "")
+        + f"): the hash chain cannot be verified. Unreadable: {', '.join(unreadable) or 'none'}"
+        f"; still readable: {tables}",
+        "restore the file from a backup and verify that; an export bundle made before the "
+        "damage verifies on its own (`drill evidence verify FILE.zip`)")

@@ -69,6 +69,9 @@ class ConsoleReporter:
     def note(self, message: str) -> None:
         self.console.print(f"  [dim]{message}[/]")
 
+    def warning(self, message: str) -> None:
+        self.console.print(f"[yellow]drill:[/] {message}")
+
     def probe_status(self, line: str) -> None:
         """The live probe line, shown under the running step (called from a probe thread)."""
         status = self._status

@@ -27,8 +27,11 @@ def report(
 
     if html == pdf:
         raise UsageError("choose one of --html or --pdf")
+    from orchestrator.outpaths import check_output, write_output
+
     fmt = "html" if html else "pdf"
+    path = check_output(Path(out or f"report-{run_id}.{fmt}"), "--out")  # before any work
     data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
-    path = Path(out or f"report-{run_id}.{fmt}")
-    path.write_bytes(renderer(fmt).render(data))
+    content = renderer(fmt).render(data)
+    write_output(path, "--out", lambda tmp: tmp.write_bytes(content))
     err_console().print(f"wrote {path}")

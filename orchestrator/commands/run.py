@@ -104,7 +104,7 @@ def run(
     settings = app_state.settings()
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
-    db = app_state.db()
+    db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
@@ -175,7 +175,7 @@ def abort(
     """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
     from orchestrator.engine.ack import running_run
 
-    db = state(ctx).db()
+    db = state(ctx).db(write=True)
     run_row = running_run(db, run_id, "abort")
     run_row.abort_requested = True
     db.write(run_row)
@@ -185,7 +185,7 @@ def abort(
             os.kill(run_row.pid, signal.SIGTERM)
             signalled = f" (sent SIGTERM to pid {run_row.pid})"
         except ProcessLookupError:
-            signalled = " (its process is gone; the next drill command recovers it)"
+            signalled = " (its process is gone: `drill recover` plays its rollbacks)"
     err_console().print(f"abort requested for {run_id}{signalled}; rollbacks will run")
 
 

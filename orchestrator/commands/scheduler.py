@@ -62,6 +62,7 @@ def run_cmd(
         lg.addHandler(handler)
         lg.setLevel(logging.INFO if name == "drill" else logging.WARNING)
     app_state = state(ctx)
+    _recover_on_start(app_state)
     service = SchedulerService(app_state.settings(), app_state.store(), poll_s=poll,
                                misfire_grace_s=grace, on_stop=on_stop, max_workers=max_workers)
     health: Any = None
@@ -85,6 +86,20 @@ def run_cmd(
     finally:
         if health is not None:
             health.stop()
+
+
+def _recover_on_start(app_state: Any) -> None:
+    """Runs orphaned by a dead drill (or a dead service) are recovered before anything
+    fires: their rollbacks restore the environment a scheduled drill is about to use."""
+    from orchestrator.engine.recovery import recover_all
+    from orchestrator.engine.signals import AbortState, abort_on_signals, shielded
+
+    log = logging.getLogger("drill.scheduler")
+    stop = AbortState()
+    with abort_on_signals(stop), shielded(stop):
+        for run in recover_all(app_state.settings(), app_state.db(warn=False, write=True),
+                               app_state.provider_for, log.warning, lambda: stop.requested):
+            log.warning("recovered run %s on %s: %s", run.id, run.env, run.status)
 
 
 @app.command("status")

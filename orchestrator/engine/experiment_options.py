@@ -13,7 +13,9 @@ imported only when a ``--var`` is converted.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -211,6 +213,30 @@ def inject_env_files(var_files: list[Path]) -> None:
         from chaoslib import merge_vars
 
         merge_vars({}, env_files)
+
+
+@contextlib.contextmanager
+def aws_environment(env: Any) -> Iterator[None]:
+    """While an experiment runs on an AWS environment, point boto3 clients that
+    extensions (chaosaws) build themselves at the environment drill.yaml names: its
+    ``endpoint_url`` (``AWS_ENDPOINT_URL``, which boto3 reads) and region (``AWS_REGION``),
+    as drill's own AWS provider does. The caller's values are put back afterwards."""
+    wanted: dict[str, str] = {}
+    if getattr(env, "provider", None) == "aws":
+        if env.endpoint_url:
+            wanted["AWS_ENDPOINT_URL"] = str(env.endpoint_url)
+        if env.region:
+            wanted["AWS_REGION"] = str(env.region)
+    before = {k: os.environ.get(k) for k in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def resolve_runtime(

@@ -53,11 +53,16 @@ class EnvLock:
         except BlockingIOError:
             os.close(fd)
             return False
-        if holder is not None:
-            os.ftruncate(fd, 0)
-            os.write(fd, json.dumps(holder).encode())
         self._fd = fd
+        if holder is not None:
+            self.note(holder)
         return True
+
+    def note(self, holder: dict[str, Any]) -> None:
+        """Write down who holds the lock and why (shown to whoever is refused it)."""
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, json.dumps(holder).encode(), 0)
 
     def holder(self) -> dict[str, Any] | None:
         """Who holds the lock, as far as we know (SQLite backend only)."""

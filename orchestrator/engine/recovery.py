@@ -1,144 +1,198 @@
-"""Playing rollbacks, and recovering runs whose process died.
+"""Recovering runs whose process died.
 
-If ``drill`` is killed with SIGKILL mid-run, its run row stays ``running`` and its
-rollbacks stay ``pending``. The next ``drill`` invocation that opens the evidence
-store calls :func:`recover_orphans`: a ``running`` run whose environment lock can be
-taken has no live owner, so its pending rollbacks are played (newest first) and the
-run is marked ``crashed`` (or ``rollback_failed`` when an undo fails).
+If drill is killed mid-run (SIGKILL, host loss), its run row stays ``running`` and its
+rollbacks stay ``pending`` — or ``running``, for the one that was in flight. A
+``running`` run whose environment lock can be taken has no live owner: it is orphaned.
+
+Recovery is explicit, because it changes the environment: ``drill recover [--env E]``,
+``drill run`` on that environment (before anything else, holding its lock) and the
+scheduler service when it starts. It plays every pending rollback and replays the one
+in flight (undos are idempotent), newest first, then marks the run ``crashed`` — or
+``rollback_failed`` with a critical finding when an undo could not complete.
+Read-only commands only *detect* orphans (:func:`awaiting_recovery`) and say so.
+
+A stop (SIGINT, SIGTERM) during a recovery lets the rollback in progress finish and
+starts no other: the run stays orphaned, with what is left still pending, and
+:class:`~orchestrator.errors.Aborted` (exit 3) tells the operator to run ``drill
+recover`` again.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from orchestrator.config import Settings
-from orchestrator.engine.calls import CallTimeout, call_with_deadline
-from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
-from orchestrator.engine.experiment_journal import rollback_failed
 from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.recorder import Recorder
-from orchestrator.errors import DrillError
-from orchestrator.evidence.enums import RunStatus, StepStatus, utcnow
+from orchestrator.engine.rollbacks import (
+    ROLLBACK_TIMEOUT_S,
+    locked_error,
+    play_rollback,
+)
+from orchestrator.errors import Aborted, DrillError
+from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.providers.base import Provider, StepContext
+from orchestrator.testhooks import crashpoint
 
-ROLLBACK_TIMEOUT_S = 900.0
-
-
-def play_rollback(recorder: Recorder, pending: StepRun, provider: Provider | None,
-                  ctx: StepContext) -> tuple[bool, str | None]:
-    """Run one pending rollback row; record its outcome. Returns (ok, error)."""
-    pending.status = StepStatus.RUNNING
-    pending.started_at = utcnow()
-    recorder.save(pending)
-    args = _with_secrets(recorder.rollback_args(pending))
-    try:
-        if pending.kind == ROLLBACK_KIND:
-            runs = run_rollback_activities(args["document"], args)
-            failed = [r for r in runs if rollback_failed(r)]
-            output: Any = {"rollbacks": len(runs)}
-            if failed:
-                raise DrillError(f"{len(failed)} experiment rollback(s) failed")
-        elif pending.kind == "activity":
-            from orchestrator.engine.runner import _run_activity
-
-            output = _run_activity(args["activity"], {})
-        else:
-            if provider is None:
-                raise DrillError("no provider to run the rollback with")
-            action = pending.action or ""
-            output = call_with_deadline(lambda: provider.execute(action, args, ctx),
-                                        ROLLBACK_TIMEOUT_S, lambda: None)
-    except (DrillError, CallTimeout, Exception) as exc:
-        message = exc.message if isinstance(exc, DrillError) else f"{exc.__class__.__name__}: {exc}"
-        recorder.step_finished(pending, StepStatus.FAILED, None, message)
-        recorder.event("rollback.failed", f"rollback {pending.name!r} FAILED: {message}")
-        return False, message
-    recorder.step_finished(pending, StepStatus.SUCCEEDED, output)
-    return True, None
+ProviderFor = Callable[[str], Provider | None]
+Log = Callable[[str], None]
 
 
-def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
-    """A rollback's args with the secrets redaction took out of the stored copy put back
-    from its definition file (named in ``source``) — after a crash this process never
-    saw them. What cannot be matched stays masked, and the rollback says so if it fails."""
-    from orchestrator.secrets import find_restorable, is_redacted
-
-    source = args.get("source")
-    if not isinstance(source, str) or not is_redacted(args):
-        return args
-    from orchestrator.yamlsrc import load_file
-
-    try:
-        definition = load_file(Path(source)).data
-    except DrillError:
-        return args
-    return {k: find_restorable(v, definition) if k in ("document", "activity") else v
-            for k, v in args.items()}
+def _running(db: EvidenceDB, env: str | None = None) -> list[Run]:
+    where, params = "status = ?", [RunStatus.RUNNING.value]
+    if env is not None:
+        where, params = where + " AND env = ?", [*params, env]
+    runs: list[Run] = db.records(Run, where, params, "started_at")
+    return runs
 
 
-def recover_orphans(settings: Settings, db: EvidenceDB,
-                    provider_for: Callable[[str], Provider | None],
-                    log: Callable[[str], None]) -> list[str]:
-    """Recover every orphaned run; returns the ids recovered."""
-    running: list[Run] = db.records(Run, "status = ?", (RunStatus.RUNNING.value,))
-    recovered = []
-    for run in running:
+def awaiting_recovery(settings: Settings, db: EvidenceDB) -> list[Run]:
+    """Orphaned runs, found without changing anything (a lock is only tried)."""
+    orphans = []
+    for run in _running(db):
         lock = EnvLock(db, settings.state_path(), run.env)
-        if not lock.try_acquire({"run_id": f"recovery of {run.id}"}):
-            continue  # its owner is alive
+        if lock.try_acquire():
+            lock.release()
+            orphans.append(run)
+    return orphans
+
+
+def recover_all(
+    settings: Settings,
+    db: EvidenceDB,
+    provider_for: ProviderFor,
+    log: Log,
+    should_stop: Callable[[], bool],
+    env: str | None = None,
+) -> list[Run]:
+    """Recover every orphaned run (of ``env``); returns them, as they ended."""
+    done: list[Run] = []
+    for env_name in dict.fromkeys(r.env for r in _running(db, env)):
+        lock = EnvLock(db, settings.state_path(), env_name)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": "recovery"}
+        if not lock.try_acquire(holder):
+            log(
+                f"environment {env_name!r}: {locked_error(env_name, lock.holder()).message}; "
+                "not recovering it now"
+            )
+            continue
         try:
-            fresh: Run | None = db.get(Run, run.id)
-            if fresh is None or fresh.status != RunStatus.RUNNING:
-                continue
-            log(f"recovering run {run.id} (its process {run.pid} on {run.host} died): "
-                "playing pending rollbacks")
-            _recover(db, fresh, provider_for, log)
-            recovered.append(run.id)
+            done += recover_env(settings, db, env_name, provider_for, log, should_stop, lock)
         finally:
             lock.release()
-    return recovered
+    return done
 
 
-def _recover(db: EvidenceDB, run: Run, provider_for: Callable[[str], Provider | None],
-             log: Callable[[str], None]) -> None:
+def recover_env(
+    settings: Settings,
+    db: EvidenceDB,
+    env: str,
+    provider_for: ProviderFor,
+    log: Log,
+    should_stop: Callable[[], bool],
+    lock: EnvLock | None = None,
+) -> list[Run]:
+    """Recover the orphaned runs of ``env``. The caller holds the environment's lock, so
+    every ``running`` run of it is orphaned."""
+    done = []
+    for run in _running(db, env):
+        if lock is not None:
+            lock.note(
+                {
+                    "run_id": run.id,
+                    "pid": os.getpid(),
+                    "host": socket.gethostname(),
+                    "what": "recovery",
+                }
+            )
+        log(
+            f"recovering run {run.id} on {env} (its process {run.pid} on {run.host} "
+            "died): playing its pending rollbacks"
+        )
+        done.append(_recover(db, run, provider_for, log, should_stop))
+    return done
+
+
+def _recover(
+    db: EvidenceDB, run: Run, provider_for: ProviderFor, log: Log, should_stop: Callable[[], bool]
+) -> Run:
     rec = Recorder(db, run)
-    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,))
-    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run.id,))
+    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
     rec._seq = max((st.seq for st in steps), default=0)
+    undo = [
+        st
+        for st in steps
+        if st.phase == StepPhase.ROLLBACK and st.status in (StepStatus.PENDING, StepStatus.RUNNING)
+    ]
     for st in steps:
-        if st.status == StepStatus.RUNNING:
+        if st.status == StepStatus.RUNNING and st not in undo:
             rec.step_finished(st, StepStatus.FAILED, None, "interrupted: the drill process died")
+    rec.event("recovery.start", f"recovery by pid {os.getpid()}: {len(undo)} rollback(s) to play")
+    crashpoint("recovery:start")
     provider: Provider | None = None
     error: str | None = None
-    ctx = StepContext(run_id=run.id, scenario_id="recovery", mode=run.mode,
-                      deadline_s=ROLLBACK_TIMEOUT_S, log=log)
+    ctx = StepContext(
+        run_id=run.id, scenario_id="recovery", mode=run.mode, deadline_s=ROLLBACK_TIMEOUT_S, log=log
+    )
     ok = True
-    for pending in rec.pending_rollbacks():
-        if pending.kind == "action" and provider is None and error is None:
-            try:
-                provider = provider_for(run.env)
-            except DrillError as exc:
-                error = f"cannot build provider for {run.env}: {exc.message}"
-        good, detail = play_rollback(rec, pending, provider, ctx)
-        log(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
-        ok = ok and good
-    if provider is not None:
-        provider.close()
-    for sc in scenarios:
-        if sc.status == RunStatus.RUNNING:
-            sc.status, sc.ended_at, sc.met = RunStatus.CRASHED.value, utcnow(), False
-            rec.save(sc)
+    try:
+        for pending in sorted(undo, key=lambda st: st.seq, reverse=True):
+            if should_stop():
+                rec.event(
+                    "recovery.stopped", "recovery stopped by a signal; what is left stays pending"
+                )
+                raise Aborted(
+                    f"recovery of run {run.id} stopped: the rollback in progress "
+                    "finished, no other was started",
+                    "run `drill recover` to play the rollbacks still pending",
+                )
+            if pending.kind == "action" and provider is None and error is None:
+                try:
+                    provider = provider_for(run.env)
+                except DrillError as exc:
+                    error = f"cannot build provider for {run.env}: {exc.message}"
+            if pending.status == StepStatus.RUNNING:
+                log(f"  replaying {pending.name!r}, in flight when drill died")
+            good, detail = play_rollback(rec, pending, provider, ctx)
+            log(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
+            ok = ok and good
+    finally:
+        if provider is not None:
+            provider.close()
+    crashpoint("recovery:end")
+    _close(rec, run, db, ok, error)
+    return run
+
+
+def _close(rec: Recorder, run: Run, db: EvidenceDB, ok: bool, error: str | None) -> None:
+    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run.id,))
+    crashed = [sc for sc in scenarios if sc.status == RunStatus.RUNNING]
+    for sc in crashed:
+        sc.status, sc.ended_at, sc.met = RunStatus.CRASHED.value, utcnow(), False
+    if crashed:
+        rec.save(*crashed)
     status = RunStatus.CRASHED if ok else RunStatus.ROLLBACK_FAILED
-    note = "the drill process died; pending rollbacks were played by a later invocation"
+    note = "the drill process died; its rollbacks were played by a later invocation"
     if not ok:
         note += "; at least one rollback FAILED"
-    rec.update_run(status=status.value, ended_at=utcnow(), exit_code=1,
-                   error=error or note)
+        rec.finding(
+            "rollback_failed",
+            f"{run.target}: rollback failed during recovery",
+            "a rollback of the orphaned run could not complete; the environment may be degraded",
+            "inspect the environment now and restore it by hand; "
+            f"see the failed rollback in `drill runs show {run.id}`",
+            severity="critical",
+        )
+    rec.finding(
+        "run_crashed",
+        f"{run.target} run {run.id} crashed",
+        note,
+        "check why the runner died (OOM, host loss, kill) and re-run the drill",
+        severity="high" if ok else "critical",
+    )
     rec.event("run.recovered", note)
-    rec.finding("run_crashed", f"{run.target} run {run.id} crashed", note,
-                "check why the runner died (OOM, host loss, kill) and re-run the drill",
-                severity="high" if ok else "critical")
+    rec.update_run(status=status.value, ended_at=utcnow(), exit_code=1, error=error or note)

@@ -1,11 +1,12 @@
 """How a run reports progress: rich on a terminal, silence under --json.
 
 The engine calls these hooks; it never prints. Keeping output out of the engine
-is what keeps ``--json`` pure.
+is what keeps ``--json`` pure (stdout: only warnings, on stderr, get through).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Protocol
 
 
@@ -16,6 +17,10 @@ class Reporter(Protocol):
     def step_finished(self, phase: str, name: str, status: str, detail: str | None) -> None: ...
     def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None: ...
     def note(self, message: str) -> None: ...
+    def warning(self, message: str) -> None:
+        """Something the operator must see even under --json (stderr): a recovery."""
+        ...
+
     def probe_status(self, line: str) -> None: ...
     def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
         """Ask the operator to acknowledge; None when no one can be asked here."""
@@ -42,6 +47,9 @@ class QuietReporter:
 
     def note(self, message: str) -> None:
         pass
+
+    def warning(self, message: str) -> None:
+        sys.stderr.write(f"drill: {message}\n")
 
     def probe_status(self, line: str) -> None:
         pass

@@ -39,11 +39,22 @@ from orchestrator.engine.locks import EnvLock
 from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter, Reporter
-from orchestrator.engine.signals import AbortSignal, AbortState, abort_on_signals, shielded
+from orchestrator.engine.rollbacks import (
+    internal_message,
+    locked_error,
+    play_rollback,
+    record_internal_error,
+)
+from orchestrator.engine.signals import (
+    AbortSignal,
+    AbortState,
+    abort_on_signals,
+    shielded,
+    unshielded,
+)
 from orchestrator.errors import (
     ConfirmationRequired,
     DrillError,
-    EnvironmentLocked,
     ExitStatus,
     StepFailed,
 )
@@ -52,6 +63,7 @@ from orchestrator.evidence.records import Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import MarksObserver, ObservationResult, ScenarioObserver
 from orchestrator.providers.base import Provider, StepContext
+from orchestrator.testhooks import crashpoint
 
 
 def new_run_id() -> str:
@@ -95,6 +107,13 @@ class _ScenarioFailed(Exception):
     pass
 
 
+@dataclass
+class _ScenarioEnd:
+    row: ScenarioRun
+    rollback_failed: bool = False
+    fatal: str | None = None  # why the run cannot go on (internal error, unusable env)
+
+
 class RunEngine:
     """Executes a :class:`RunPlan` against one environment, recording evidence."""
 
@@ -110,6 +129,7 @@ class RunEngine:
         self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
+        self._step_no = 0  # steps started in the current scenario (test hook point names)
 
     # ---- safety -------------------------------------------------------------------
     def check_safety(self, plan: RunPlan, opts: RunOptions) -> None:
@@ -138,18 +158,25 @@ class RunEngine:
         self.check_safety(plan, opts)
         run_id = new_run_id()
         lock = EnvLock(self.db, self.settings.state_path(), self.env_name)
-        holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname()}
+        holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
+                  "what": "run"}
         if not lock.try_acquire(holder):
-            other = lock.holder() or {}
-            who = f" by run {other.get('run_id')} (pid {other.get('pid')})" if other else ""
-            raise EnvironmentLocked(
-                f"environment {self.env_name!r} is already in use{who}",
-                "wait for it to finish, or stop it with `drill abort RUN_ID`",
-            )
+            raise locked_error(self.env_name, lock.holder())
         try:
-            return self._execute_locked(plan, opts, run_id)
+            # Shielded by default: only scenario bodies are interruptible (signals.py).
+            with abort_on_signals(self.abort), shielded(self.abort):
+                self._recover_first(lock)
+                lock.note(holder)
+                return self._execute_locked(plan, opts, run_id)
         finally:
             lock.release()
+
+    def _recover_first(self, lock: EnvLock) -> None:
+        """Finish what a dead drill left on this environment before touching it again."""
+        from orchestrator.engine.recovery import recover_env
+
+        recover_env(self.settings, self.db, self.env_name, lambda _env: self.provider_factory(),
+                    self.reporter.warning, lambda: self._abort_reason() is not None, lock)
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
         run = Run(id=run_id, target=plan.target, target_kind=plan.kind.value, env=self.env_name,
@@ -168,36 +195,45 @@ class RunEngine:
                   f"({plan.mode.value})", data={"trigger": opts.trigger.value})
         self.reporter.run_started(run_id, plan.title, self.env_name, len(plan.scenarios))
         outcome = RunOutcome(run_id, RunStatus.RUNNING, ExitStatus.OK)
-        failed = aborted = rollback_failed = False
+        failed = rollback_failed = False
         error: str | None = None
-        with abort_on_signals(self.abort):
-            try:
-                for sc in plan.scenarios:
-                    if aborted:
+        try:
+            for sc in plan.scenarios:
+                if self._abort_reason() is not None:
+                    break  # a stop during the previous scenario: start nothing new
+                end = self._run_scenario(plan, sc, opts)
+                outcome.scenarios.append(end.row)
+                rollback_failed = rollback_failed or end.rollback_failed
+                if end.fatal is not None:
+                    failed, error = True, end.fatal
+                    rec.event("run.stop", f"stopping after {sc.scenario_id}: {end.fatal}")
+                    break
+                if end.row.status != RunStatus.SUCCEEDED:
+                    failed = True
+                    if plan.stop_policy is StopPolicy.STOP and not self.abort.requested:
+                        rec.event("run.stop", f"stopping after {sc.scenario_id} "
+                                  "(stop_policy: stop)")
                         break
-                    row, sc_aborted, sc_rb_failed = self._run_scenario(plan, sc, opts)
-                    outcome.scenarios.append(row)
-                    aborted = aborted or sc_aborted
-                    rollback_failed = rollback_failed or sc_rb_failed
-                    if row.status != RunStatus.SUCCEEDED:
-                        failed = True
-                        if plan.stop_policy is StopPolicy.STOP and not aborted:
-                            rec.event("run.stop", f"stopping after {sc.scenario_id} "
-                                      "(stop_policy: stop)")
-                            break
-            except AbortSignal as exc:
-                aborted, error = True, exc.reason
-            except DrillError as exc:
-                failed, error = True, exc.message
-                rec.finding("step_failed", f"{plan.target} could not run", exc.message,
-                            exc.hint or "fix the environment and run again")
-            finally:
-                if self.provider is not None:
-                    self.provider.close()
-        if aborted:
+        except DrillError as exc:
+            failed, error = True, exc.message
+            rec.finding("step_failed", f"{plan.target} could not run", exc.message,
+                        exc.hint or "fix the environment and run again")
+        except Exception as exc:  # drill's own failure outside a scenario (recording…)
+            failed, error = True, internal_message(exc)
+            record_internal_error(rec, f"{plan.target}: {error}", None)
+        finally:
+            if self.provider is not None:
+                self.provider.close()
+        self._end_run(outcome, failed, rollback_failed, error)
+        return outcome
+
+    def _end_run(self, outcome: RunOutcome, failed: bool, rollback_failed: bool,
+                 error: str | None) -> None:
+        assert self.recorder is not None
+        if self._abort_reason() is not None:
             status = RunStatus.ROLLBACK_FAILED if rollback_failed else RunStatus.ABORTED
             code = ExitStatus.FAILED if rollback_failed else ExitStatus.ABORTED
-            error = error or self.abort.reason
+            error = self.abort.reason if error is None or not failed else error
         elif rollback_failed:
             status, code = RunStatus.ROLLBACK_FAILED, ExitStatus.FAILED
             error = error or "a rollback failed: the environment may be degraded"
@@ -205,22 +241,30 @@ class RunEngine:
             status, code = RunStatus.FAILED, ExitStatus.FAILED
         else:
             status, code = RunStatus.SUCCEEDED, ExitStatus.OK
-        rec.update_run(status=status.value, ended_at=utcnow(), exit_code=int(code), error=error)
-        rec.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
+        try:
+            self.recorder.update_run(status=status.value, ended_at=utcnow(), exit_code=int(code),
+                                     error=error)
+            self.recorder.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
+        except Exception as exc:
+            raise DrillError(
+                f"run {outcome.run_id} ended {status.value} (rollbacks played) but its end "
+                f"could not be recorded: {internal_message(exc)}",
+                "fix the evidence database (space, permissions), then `drill recover` "
+                "closes the run") from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
-        return outcome
 
     # ---- one scenario ---------------------------------------------------------------
-    def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions
-                      ) -> tuple[ScenarioRun, bool, bool]:
+    def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions) -> _ScenarioEnd:
         rec = self.recorder
         assert rec is not None
+        crashpoint(f"scenario:{sc.scenario_id}:start")
         row = rec.start_scenario(sc.seq, sc.scenario_id, sc.ref, sc.kind.value,
                                  sc.objectives.rto, sc.objectives.rpo)
         self.reporter.scenario_started(sc.scenario_id, sc.title)
         marks: dict[str, datetime] = {}
-        aborted = False
         error: str | None = None
+        fatal: str | None = None
+        internal = False
         status = RunStatus.SUCCEEDED
         result = ObservationResult()
         rollback_ok = True
@@ -233,37 +277,43 @@ class RunEngine:
                       row, data={"skipped": why})
             self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped",
                                                              "skipped": why})
-            return row, False, False
-        if sc.kind is DefinitionKind.EXPERIMENT:
-            try:
-                status, error, rollback_ok = self._run_experiment(sc, row, opts)
-            except AbortSignal as exc:
-                aborted, error, status = True, exc.reason, RunStatus.ABORTED
-        else:
-            observer = self._observer(sc)
-            ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
-                              mode=plan.mode.value, deadline_s=0, marks=marks,
-                              should_abort=lambda: self._abort_reason() is not None,
-                              log=self.reporter.note, keep=opts.keep)
-            try:
-                try:
-                    self._runbook_body(sc, row, plan.mode, ctx, observer)
-                finally:
-                    result = self._stop_observer(observer, row)
-            except AbortSignal as exc:
-                aborted, error, status = True, exc.reason, RunStatus.ABORTED
-            except (_ScenarioFailed, StepFailed) as exc:
-                error, status = str(exc), RunStatus.FAILED
-            with shielded(self.abort):
-                rollback_ok = self._play_rollbacks(row, ctx)
+            return _ScenarioEnd(row)
+        self._step_no = 0
+        ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
+                          mode=plan.mode.value, deadline_s=0, marks=marks,
+                          should_abort=lambda: self._abort_reason() is not None,
+                          log=self.reporter.note, keep=opts.keep)
+        try:
+            with unshielded(self.abort):
+                if sc.kind is DefinitionKind.EXPERIMENT:
+                    status, error, rollback_ok = self._run_experiment(sc, row, opts)
+                else:
+                    observer = self._observer(sc)
+                    try:
+                        self._runbook_body(sc, row, plan.mode, ctx, observer)
+                    finally:
+                        result = self._stop_observer(observer, row)
+        except AbortSignal as exc:
+            error, status = exc.reason, RunStatus.ABORTED
+        except (_ScenarioFailed, StepFailed) as exc:
+            error, status = str(exc), RunStatus.FAILED
+        except DrillError as exc:  # the environment cannot be used (e.g. lab up failed)
+            error, status, fatal = exc.message, RunStatus.FAILED, exc.message
+        except Exception as exc:  # a bug or a host fault: a failed step, rollbacks run
+            error = fatal = internal_message(exc)
+            status, internal = RunStatus.FAILED, True
+            record_internal_error(rec, f"{sc.scenario_id}: {error}", row)
+        crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
+        rollback_ok = self._play_rollbacks(row, ctx) and rollback_ok
         if not rollback_ok:
             status = RunStatus.ROLLBACK_FAILED
             rec.finding("rollback_failed", f"{sc.scenario_id}: rollback failed",
                         "one or more rollback steps failed; the environment may be degraded",
                         "inspect the environment now and restore it by hand; see the "
                         "failed rollback step in `drill runs show`", row, "critical")
-        self._finish_scenario(sc, row, marks, result, status, error)
-        return row, aborted, not rollback_ok
+        self._finish_scenario(sc, row, marks, result, status, error, internal)
+        crashpoint(f"scenario:{sc.scenario_id}:end")
+        return _ScenarioEnd(row, not rollback_ok, fatal)
 
     def _provider(self) -> Provider:
         """The environment's provider, built and prepared on first need.
@@ -335,6 +385,11 @@ class RunEngine:
 
         rec = self.recorder
         assert rec is not None
+        if self.abort.requested:  # never start a step after a stop
+            raise AbortSignal(self.abort.reason or "aborted")
+        self._step_no += 1
+        point = f"step:{row.scenario_id}:{self._step_no}"
+        crashpoint(f"{point}:start")
         args = (ACTIONS.get(step.action).validate_args(step.args).model_dump()
                 if step.action else dict(step.args))
         self.reporter.step_started(phase.value, step.title)
@@ -359,15 +414,24 @@ class RunEngine:
             rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {exc.reason}")
             self.reporter.step_finished(phase.value, step.title, "interrupted", exc.reason)
             raise
+        except Exception as exc:  # not drill's own: recorded as this step's failure
+            message = internal_message(exc)
+            self.reporter.step_finished(phase.value, step.title, "failed", message)
+            rec.step_finished(run, StepStatus.FAILED, None, message)
+            raise
         if pending is not None and isinstance(output, dict) and output.get("rollback_args"):
             pending.args = {**(pending.args or {}), **output["rollback_args"]}
             rec.save(pending)
-        rec.step_finished(run, StepStatus.SUCCEEDED, output)
+        skipped = isinstance(output, dict) and output.get("skipped") is True
+        rec.step_finished(run, StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED, output)
         if step.action and step.kind is StepKind.ACTION:
             observer.observe_step(step.action, args, output)
-        self.reporter.step_finished(phase.value, step.title, "succeeded", None)
+        self.reporter.step_finished(phase.value, step.title,
+                                    "skipped" if skipped else "succeeded",
+                                    output.get("reason") if skipped else None)
         if step.mark is Mark.SERVICE_RESTORED:
             self._mark(row, ctx, observer, step.mark.value, run, at=run.ended_at)
+        crashpoint(f"{point}:end")
 
     def _mark(self, row: ScenarioRun, ctx: StepContext, observer: ScenarioObserver,
               name: str, step: StepRun, at: datetime | None = None) -> None:
@@ -418,6 +482,9 @@ class RunEngine:
         assert step.action is not None
         action = step.action
         provider = self._provider()
+        why = provider.skip_reason(action, args)
+        if why:  # e.g. SQL with `probes: none`: recorded as skipped, never failed
+            return {"skipped": True, "reason": why}
         output = call_with_deadline(lambda: provider.execute(action, args, ctx),
                                     step.timeout, self._abort_reason)
         if step.kind is StepKind.PROBE and isinstance(output, dict) and output.get("ok") is False:
@@ -459,8 +526,12 @@ class RunEngine:
         from orchestrator.secrets import remember_from
 
         remember_from(eopts.var)  # a --var secret is masked wherever it shows up
-        out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
-                                      self.abort, str(sc.path.resolve()) if sc.path else None)
+        from orchestrator.engine.experiment_options import aws_environment
+
+        with aws_environment(self.env):  # chaosaws activities reach this env's endpoint
+            out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
+                                          self.abort,
+                                          str(sc.path.resolve()) if sc.path else None)
         reading = out.reading
         if reading.verdict is Verdict.ABORTED:
             self.abort.request(out.error or reading.reason or "experiment interrupted")
@@ -471,16 +542,27 @@ class RunEngine:
         return RunStatus.FAILED, reading.reason, out.rollbacks_ok
 
     def _play_rollbacks(self, row: ScenarioRun, ctx: StepContext) -> bool:
-        """Play this scenario's pending rollbacks, newest first. True if all succeeded."""
-        from orchestrator.engine.recovery import play_rollback
+        """Play this scenario's pending rollbacks, newest first. True if all succeeded.
 
+        Every one of them is played even after a stop (a stop starts no new *fault*; an
+        undo left unplayed would leave the environment broken)."""
         assert self.recorder is not None
         ok = True
-        for pending in self.recorder.pending_rollbacks():
+        try:
+            pendings = self.recorder.pending_rollbacks()
+        except Exception as exc:  # the store is failing: nothing known to undo here
+            self.reporter.note(f"cannot read pending rollbacks: {internal_message(exc)}")
+            return False
+        for pending in pendings:
             if pending.scenario_run_id != row.id:
                 continue
             self.reporter.step_started("rollback", pending.name)
-            provider = self._provider() if pending.kind == "action" else None
+            provider: Provider | None = None
+            if pending.kind == "action":
+                try:
+                    provider = self._provider()
+                except DrillError as exc:
+                    self.reporter.note(f"no provider for rollbacks: {exc.message}")
             good, detail = play_rollback(self.recorder, pending, provider, ctx)
             self.reporter.step_finished("rollback", pending.name,
                                         "succeeded" if good else "failed", detail)
@@ -488,7 +570,8 @@ class RunEngine:
         return ok
 
     def _finish_scenario(self, sc: ScenarioPlan, row: ScenarioRun, marks: dict[str, datetime],
-                         result: ObservationResult, status: RunStatus, error: str | None) -> None:
+                         result: ObservationResult, status: RunStatus, error: str | None,
+                         internal: bool = False) -> None:
         from orchestrator.engine.objectives import judge
 
         rec = self.recorder
@@ -510,7 +593,7 @@ class RunEngine:
         for miss in verdict.misses:
             rec.finding("objective_missed", f"{sc.scenario_id}: {miss.title}", miss.detail,
                         miss.corrective_action, row)
-        if error and status in (RunStatus.FAILED,) and not verdict.misses:
+        if error and status is RunStatus.FAILED and not verdict.misses and not internal:
             rec.finding("step_failed", f"{sc.scenario_id}: {error}", error,
                         "fix the cause, then re-run the scenario with "
                         f"`drill run {rec.run.target} --only {sc.scenario_id}`", row, "medium")

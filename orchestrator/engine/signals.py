@@ -4,6 +4,11 @@ Chaos Toolkit skips rollbacks on interrupt; drill does not. The first signal rai
 :class:`AbortSignal` in the main thread (so a blocking wait stops at once); while
 rollbacks run, further signals are noted but do not interrupt them — leaving the
 environment half-restored would be worse than waiting.
+
+A run is shielded by default and only its scenario bodies (steps, waits) run
+:func:`unshielded`: a signal that arrives while rollbacks, recording or recovery run
+is noted, and the engine then starts nothing new — entering an unshielded body with a
+stop already requested raises at once.
 """
 
 from __future__ import annotations
@@ -67,6 +72,20 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
     finally:
         for sig, prev in previous.items():
             signal.signal(sig, prev)
+
+
+@contextmanager
+def unshielded(state: AbortState) -> Iterator[None]:
+    """A scenario body: the first signal raises :class:`AbortSignal` here. A stop that
+    was requested before (while shielded) raises on entry: nothing new starts."""
+    if state.requested:
+        raise AbortSignal(state.reason or "aborted")
+    before = state.shielded
+    state.shielded = False
+    try:
+        yield
+    finally:
+        state.shielded = before
 
 
 @contextmanager

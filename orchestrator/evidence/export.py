@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,7 @@ from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.verify import Scope
-from orchestrator.report.model import ReportData
+from orchestrator.report.model import ReportData, safe_name
 
 BUNDLE_FORMAT = "drill-evidence-bundle/2"
 SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
@@ -143,7 +142,7 @@ def _journals(data: ReportData, scope: Scope) -> dict[str, bytes]:
         doc = {"run_id": run.id, "target": run.target, "status": run.status,
                "events": [_line(*scope.events[i]) for i in scope.by_run.get(run.id, [])],
                "chaos_journals": chaos}
-        files[f"journals/{run.id}.json"] = json.dumps(doc, indent=1,
+        files[f"journals/{safe_name(run.id)}.json"] = json.dumps(doc, indent=1,
                                                       ensure_ascii=False).encode()
     return files
 
@@ -212,18 +211,18 @@ def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | No
 
 
 def _write_zip(out: Path, files: dict[str, bytes]) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    try:
+    """Only ever a regular file at ``out``, never half written (:mod:`orchestrator.outpaths`)."""
+    from orchestrator.outpaths import write_output
+
+    def write(tmp: Path) -> None:
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
             for path, content in sorted(files.items()):
                 info = zipfile.ZipInfo(path, _FIXED_TIME)
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_output(out, "--out", write)
 
 
 #: periods with at least this many runs render report.html/.pdf in a forked process

@@ -11,7 +11,6 @@ and a raw Ed25519 signature of its ``SHA256SUMS`` — what ``openssl pkeyutl -ve
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,20 +27,21 @@ def generate_key(path: Path, force: bool = False) -> tuple[Path, str]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from orchestrator.outpaths import check_output, write_output
+
+    pub = path.with_name(path.name + ".pub")
+    check_output(path, "--out")  # a link or a device: refused, --force or not
+    check_output(pub, "public key")  # both checked before either is written
     if path.exists() and not force:
         raise UsageError(f"signing key {path} already exists",
                          "use --force to replace it (bundles signed with it stay verifiable "
                          "with their embedded public key, but fingerprints change)")
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    os.chmod(path, 0o600)
-    pub = path.with_name(path.name + ".pub")
-    pub.write_text(public_pem(key.public_key()))
+    write_output(path, "--out", lambda tmp: tmp.write_bytes(pem), 0o600)
+    public = public_pem(key.public_key()).encode()
+    write_output(pub, "public key", lambda tmp: tmp.write_bytes(public))
     return pub, fingerprint(key.public_key())
 
 

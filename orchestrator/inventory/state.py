@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import ConfigError, DefinitionError
+from orchestrator.errors import ConfigError, DefinitionError, ProviderError
 
 MAX_STATE_BYTES = 512 * 1024 * 1024  # a state with thousands of resources is tens of MB
 
@@ -168,7 +168,7 @@ def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
                               f"{exc.response.get('Error', {}).get('Code', exc)}",
                               "check the bucket/key and that the credentials may s3:GetObject"
                               ) from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, ProviderError) as exc:  # ProviderError: see aws.clients
             raise ConfigError(f"cannot read Terraform state {location}: {exc}") from None
         return _decode(body, location)
     path = Path(location)

@@ -8,6 +8,7 @@ consistent with each other.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -79,8 +80,14 @@ class ArtifactView(_View):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def bundle_path(self) -> str:
-        """Where the content is in an export bundle (also in runs.json)."""
-        return f"journals/{self.run_id}/{self.id}-{self.name}"
+        """Where the content is in an export bundle (also in runs.json): plain names only,
+        so no stored name (``journal-../../x.json``) makes a ``../`` path in the zip."""
+        return f"journals/{safe_name(self.run_id)}/{self.id}-{safe_name(self.name)}"
+
+
+def safe_name(text: str) -> str:
+    """One harmless path component: letters, digits, ``.``, ``_``, ``-``; no leading dot."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".") or "_"
 
 
 class ApprovalView(_View):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import time
 from pathlib import Path
@@ -53,28 +52,6 @@ def test_signal_during_experiment_runs_rollbacks(workdir: Path, sig: signal.Sign
     assert proc.returncode == 3, err
     assert json.loads(out)["status"] == "aborted"
     assert not marker.exists(), "Chaos Toolkit skips rollbacks on interrupt; drill must not"
-
-
-def test_sigkill_is_recovered_by_next_invocation(workdir: Path) -> None:
-    marker = workdir / "marker"
-    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
-    proc = spawn(workdir, "run", str(rb), "--json")
-    wait_for(marker)
-    time.sleep(0.3)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate(timeout=30)
-    assert marker.exists(), "the killed process could not clean up"
-
-    listed = run(workdir, "runs", "list", "--json")
-    assert listed.code == 0, listed.err
-    assert "recovering run" in listed.err
-    (entry,) = json.loads(listed.out)
-    assert entry["status"] == "crashed"
-    assert not marker.exists(), "recovery must play the pending rollback"
-    shown = json.loads(run(workdir, "runs", "show", entry["run_id"], "--json").out)
-    rollback = [s for s in shown["steps"] if s["phase"] == "rollback"]
-    assert rollback and all(s["status"] == "succeeded" for s in rollback)
-    assert any(f["kind"] == "run_crashed" for f in shown["findings"])
 
 
 def test_second_run_on_same_env_is_refused(workdir: Path) -> None:

@@ -57,6 +57,12 @@ def test_lock_and_crash_recovery(workdir: Path, database: str) -> None:
     proc.communicate(timeout=30)
     listed = drill_db(workdir, database, "runs", "list", "--json")
     assert listed.code == 0, listed.err
+    assert "awaits recovery" in listed.err  # a read: it warns, it does not roll back
+    assert [r["status"] for r in json.loads(listed.out)] == ["running"]
+    assert marker.exists()
+    recovered = drill_db(workdir, database, "recover")
+    assert recovered.code == 0, recovered.err
+    listed = drill_db(workdir, database, "runs", "list", "--json")
     assert [r["status"] for r in json.loads(listed.out)] == ["crashed"]
     assert not marker.exists()
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator.config import EnvironmentConfig
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, ProviderError
 from orchestrator.secrets import redact
 
 READ_PREFIXES = ("Describe", "List", "Get", "Search", "Lookup")
@@ -71,6 +71,39 @@ def _local(url: str) -> bool:
     return is_loopback_host(urlparse(url).hostname or "")
 
 
+def clear_call_errors(client: Any, endpoint_url: str | None) -> None:
+    """A call that never got an answer (endpoint unreachable, timeout, no credentials)
+    raises :class:`ProviderError` naming the service, the endpoint and what to check,
+    instead of botocore's own exception: a run step then fails and its rollbacks run,
+    and the CLI prints one clear line (botocore's event hook, after its retries)."""
+
+    def translate(exception: Exception, **kwargs: Any) -> None:
+        from botocore.exceptions import (
+            BotoCoreError,
+            ConnectionError,
+            HTTPClientError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        if not isinstance(exception, BotoCoreError):
+            return  # an answer from the API (ClientError) is the caller's to judge
+        event = str(kwargs.get("event_name", ""))
+        call = event.removeprefix("after-call-error.").replace(".", " ", 1) or "AWS call"
+        where = endpoint_url or f"AWS in {client.meta.region_name}"
+        if isinstance(exception, NoCredentialsError | PartialCredentialsError):
+            raise ProviderError(f"{call}: no usable AWS credentials ({exception})",
+                                "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID …) "
+                                "for the environment") from None
+        if isinstance(exception, ConnectionError | HTTPClientError):
+            raise ProviderError(f"{call}: cannot reach {where} ({exception})",
+                                "check endpoint_url / the network path to AWS, then run "
+                                "again") from None
+        raise ProviderError(f"{call} failed: {exception}") from None
+
+    client.meta.events.register("after-call-error", translate)
+
+
 def default_session_factory(region: str | None) -> Any:
     import boto3
 
@@ -115,6 +148,7 @@ class ClientFactory:
             import boto3
 
             sts = base.client("sts", region_name=region, endpoint_url=self.env.endpoint_url)
+            clear_call_errors(sts, self.env.endpoint_url)
             creds = sts.assume_role(RoleArn=self.env.assume_role_arn,
                                     RoleSessionName="drill")["Credentials"]
             base = boto3.session.Session(
@@ -148,6 +182,7 @@ class ClientFactory:
             self.journal.append(ApiCall(service, region, model.name, dict(params)))
 
         client.meta.events.register("provide-client-params", record)
+        clear_call_errors(client, self.env.endpoint_url)
 
     def mutating_calls(self, since: int = 0) -> list[ApiCall]:
         return [c for c in self.journal[since:] if c.mutating]

@@ -1,7 +1,10 @@
 """``lab up`` / ``down`` / ``reset`` / ``status``: build, inspect and tear down the lab.
 
-``up`` is idempotent: a running lab is left alone (helpers that died are restarted);
-anything half-started is cleaned away and the lab is built afresh. ``down`` stops
+``up`` is idempotent: a running lab is checked (:mod:`.health`: roles against
+``pg_is_in_recovery()``, standby and replica streaming, nothing stopped or isolated,
+the dataset intact) and repaired in place, or rebuilt when it cannot be; anything
+half-built (``ready`` never set: a ``lab up`` that was killed) is cleaned away and the
+lab is built afresh. A lab is built under its lock and marked ``ready`` last. ``down`` stops
 every process the lab started — including SIGSTOPped ones — and checks that no
 process and no port is left behind.
 """
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import pgbin
-from orchestrator.config import EnvironmentConfig, Settings
+from orchestrator.config import EnvironmentConfig, ProviderKind, Settings
 from orchestrator.errors import LabError
 from orchestrator.providers.lab import data, helpers, pg, procs, template, vault
 from orchestrator.providers.lab.state import (
@@ -31,6 +34,7 @@ from orchestrator.providers.lab.state import (
     lock_only,
     save,
 )
+from orchestrator.testhooks import crashpoint
 
 US_EAST, US_WEST = "us-east-1", "us-west-2"
 
@@ -61,6 +65,10 @@ def _data_dirs(root: Path, in_memory: bool) -> None:
 
 
 def _remove_data(root: Path) -> None:
+    for sub in ("pg", "restored"):  # servers started but never recorded (drill died)
+        if (root / sub).is_dir():
+            for data in (root / sub).iterdir():
+                pg.stop_owner(data)
     for sub in ("pg", "vault", "restored", "state.json", "controller.ready", "aws"):
         path = root / sub
         if path.is_symlink():
@@ -76,13 +84,15 @@ def _remove_data(root: Path) -> None:
 
 
 def is_running(st: LabState | None) -> bool:
-    return st is not None and any(procs.state(c.pid, c.start_ticks) != "dead"
-                                  for c in st.components.values())
+    """A lab runs once it was completely built and one of its processes lives. A half-built
+    one (``lab up`` killed on the way: ``ready`` never set) is never taken for running."""
+    return st is not None and st.ready and any(procs.state(c.pid, c.start_ticks) != "dead"
+                                               for c in st.components.values())
 
 
 def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
            log: Any = lambda _m: None) -> LabState:
-    """Bring the lab up (no-op when it runs); returns its state."""
+    """Bring the lab up; a running lab is checked and repaired (or rebuilt); returns it."""
     pgbin.bindir()  # fail first, clearly, when PostgreSQL is missing
     root = lab_dir(settings.state_path())
     tune = _tuning(env)
@@ -90,8 +100,12 @@ def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
         st = load(root)
         if is_running(st):
             assert st is not None
-            _repair(root, st, tune, log)
-            return st
+            if _repair(settings, env, root, st, tune, log):
+                return st
+            log("lab: rebuilding the lab from scratch")
+        elif st is not None and not st.ready:
+            log("lab: found a half-built lab (an earlier `lab up` was interrupted); "
+                "rebuilding it")
         if st is not None:
             _stop_all(root, st)
         try:
@@ -103,19 +117,31 @@ def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
             raise
 
 
-def _repair(root: Path, st: LabState, tune: dict[str, Any], log: Any) -> None:
+def _repair(settings: Settings, env: EnvironmentConfig | None, root: Path, st: LabState,
+            tune: dict[str, Any], log: Any) -> bool:
+    """Check the topology, fix what is wrong in place; False when only a rebuild can."""
+    from orchestrator.providers.lab import health
+    from orchestrator.providers.lab.ops import Lab
+
     st.detection_delay_s = tune["detection_delay_s"]
     st.backup_interval_s = tune["backup_interval_s"]
-    restarted = []
-    for c in st.components.values():
-        if c.kind != "postgres" and c.desired == "up" and \
-                procs.state(c.pid, c.start_ticks) == "dead":
-            helpers.start(st, root, c)
-            restarted.append(c)
-    for c in restarted:
-        helpers.wait(root, c)
-        log(f"lab: restarted {c.name}")
-    save(root, st)
+    lab = Lab(settings, env or EnvironmentConfig(provider=ProviderKind.LAB))
+    for _ in range(3):  # resuming stopped parts first, then what only shows once they run
+        issues = health.check(st)
+        if not issues:
+            save(root, st)
+            return True
+        for issue in issues:
+            log(f"lab: check: {issue.what}")
+        try:
+            health.repair(lab, st, issues, log)
+        except LabError as exc:
+            log(f"lab: cannot repair in place: {exc.message}")
+            save(root, st)
+            return False
+        finally:
+            save(root, st)
+    return not health.check(st)
 
 
 def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
@@ -158,6 +184,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
     add("lb", "proxy", "load_balancer", None, US_EAST)
     add("controller", "controller", "failover", None, US_EAST, port=False)
     save(root, st)
+    crashpoint("lab:build:planned")
 
     pgdir.mkdir(parents=True, exist_ok=True)
     vault.init(vdir)
@@ -167,6 +194,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
         pg.copy_cluster(tpl / "data", Path(c.data_dir or ""), vdir / "wal")
     pg.make_standby(Path(standby.data_dir or ""), standby.name, primary.port or 0)
     pg.make_standby(Path(replica.data_dir or ""), replica.name, link.port or 0)
+    crashpoint("lab:build:copied")
     for c in st.components.values():  # helpers start while the servers start; the
         if c.kind != "postgres":        # controller only acts once the state is `ready`
             helpers.start(st, root, c)
@@ -175,6 +203,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
         c.pid, c.start_ticks = pg.start(c.name, Path(c.data_dir or ""), c.port or 0,
                                         logs / f"{c.name}.log", archive=c is not replica)
         save(root, st)
+    crashpoint("lab:build:servers")
     vault.add_cold_backup(vdir, tpl / "base.tar", primary.name)
     pg.wait_ready(primary.port or 0, primary.pid or 0, primary.start_ticks, primary.name,
                   logs / "use1-az1.log")
@@ -185,6 +214,7 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
             helpers.wait(root, c)
     pg.wait_streaming(primary.port or 0, standby.name, sync=True)
     pg.wait_streaming(primary.port or 0, replica.name)
+    crashpoint("lab:build:streaming")
     st.ready = True
     save(root, st)
     helpers.wait(root, st.comp("controller"))

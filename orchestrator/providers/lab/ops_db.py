@@ -18,6 +18,7 @@ from orchestrator.providers.lab import controller, pg, procs, proxy
 from orchestrator.providers.lab.ops import Lab, op, require_controller, require_live, wait_for
 from orchestrator.providers.lab.probes import timed_write
 from orchestrator.providers.lab.state import LabState, ground_truth, locked
+from orchestrator.testhooks import crashpoint
 
 AZ_DBS = ("use1-az1", "use1-az2")
 
@@ -69,8 +70,10 @@ def reprotect_locked(lab: Lab, st: LabState, log: Any) -> dict[str, Any]:
             and _standby_ok(primary.port or 0, other.name)):
         log(f"lab: rebuilding {other.name} as standby of {primary.name} (pg_basebackup)")
         procs.terminate(other.pid, other.start_ticks, grace_s=0.5, sig=signal.SIGKILL)
+        crashpoint("lab:reprotect:killed")
         pg.basebackup_standby(primary.port or 0, Path(other.data_dir or ""), other.name,
                               primary.port or 0)
+        crashpoint("lab:reprotect:copied")
         other.pid, other.start_ticks = pg.start(other.name, Path(other.data_dir or ""),
                                                 other.port or 0, logs / f"{other.name}.log")
         pg.wait_streaming(primary.port or 0, other.name)
@@ -116,7 +119,9 @@ def rebuild_usw2(lab: Lab, st: LabState) -> None:
     primary = st.comp(st.primary)
     proxy.control(link.control_port or 0, op="set", target=primary.port)
     procs.terminate(usw2.pid, usw2.start_ticks, grace_s=0.5, sig=signal.SIGKILL)
+    crashpoint("lab:rebuild_usw2:killed")
     pg.basebackup_standby(link.port or 0, Path(usw2.data_dir or ""), "usw2", link.port or 0)
+    crashpoint("lab:rebuild_usw2:copied")
     usw2.pid, usw2.start_ticks = pg.start("usw2", Path(usw2.data_dir or ""), usw2.port or 0,
                                           lab.root / "logs" / "usw2.log", archive=False)
     pg.wait_streaming(primary.port or 0, "usw2")

@@ -23,6 +23,7 @@ from orchestrator.providers.lab.state import (
     ground_truth,
     locked,
 )
+from orchestrator.testhooks import crashpoint
 
 REGION = "us-east-1"
 
@@ -83,6 +84,7 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
         _wait_stopped(members)
+        crashpoint("lab:az.isolate:stopped")
         if az not in st.isolated:
             st.isolated.append(az)
     how = f" (the primary's AZ: {st.primary})" if requested == PRIMARY_AZ else ""
@@ -102,7 +104,10 @@ def az_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
         if requested == PRIMARY_AZ:
             # the rollback normally gets the resolved AZ; if drill died before it could
             # record it, the AZ to bring back is the one isolated (the primary has moved)
-            lost = [a for a in st.isolated if a in helpers.AZS]
+            # — or, if it died before even the state said so, the one really stopped
+            lost = [a for a in st.isolated if a in helpers.AZS] or [
+                a for a in helpers.AZS if any(procs.state(c.pid, c.start_ticks) == "stopped"
+                                              for c in _members(st, a))]
             az = lost[0] if lost else primary_az(st)
         else:
             az = requested
@@ -114,6 +119,7 @@ def az_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
             elif procs.signal_group(c.pid, c.start_ticks, signal.SIGCONT):
                 c.desired = "up"
             resumed.append(c.name)
+            crashpoint("lab:az.restore:partial")
         if az in st.isolated:
             st.isolated.remove(az)
         ground_truth(lab.root, "az_restored", az=az)
@@ -132,6 +138,7 @@ def region_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
         _wait_stopped(members)
+        crashpoint("lab:region.isolate:stopped")
         if REGION not in st.isolated:
             st.isolated.append(REGION)
     ctx.log(f"lab: SIGSTOP the whole of {REGION}: {', '.join(c.name for c in members)}")
@@ -144,10 +151,14 @@ def region_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
         order = {"postgres": 0, "proxy": 1, "app": 2, "controller": 3}
         resumed = []
         for c in sorted(_members(st, None), key=lambda c: order.get(c.kind, 9)):
-            if c.desired == "stopped" and procs.signal_group(c.pid, c.start_ticks,
-                                                             signal.SIGCONT):
-                c.desired = "up"
+            # every stopped member, whatever the state says: drill may have died between
+            # the SIGSTOP and recording it (SIGCONT to a running process changes nothing)
+            stopped = procs.state(c.pid, c.start_ticks) == "stopped"
+            if (stopped or c.desired == "stopped") and procs.signal_group(
+                    c.pid, c.start_ticks, signal.SIGCONT):
+                c.desired = "up" if c.desired == "stopped" else c.desired
                 resumed.append(c.name)
+                crashpoint("lab:region.restore:partial")
         if REGION in st.isolated:
             st.isolated.remove(REGION)
         ground_truth(lab.root, "region_restored", region=REGION)
@@ -199,6 +210,7 @@ def dns_point(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any
         previous = st.global_target
         proxy.control(st.comp("global-endpoint").control_port or 0, op="set",
                       target=st.comp(name).port)
+        crashpoint("lab:dns.point:switched")
         st.global_target = name
         ground_truth(lab.root, "dns_repointed", record="global", target=name)
         return {"to": to, "target": name, "previous": previous,
@@ -226,6 +238,9 @@ def recreate_table(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
         return {"table": table, "recreated": False, "note": "table exists"}
     except LabError:
         pass
-    assert st.dataset is not None
+    if st.dataset is None:
+        raise LabError("the lab has no known dataset to re-create",
+                       "rebuild the lab with `drill lab reset`")
+    crashpoint("lab:data.recreate_table:before")
     data.create_dataset(dsn, table, st.dataset.rows)
     return {"table": table, "recreated": True}

@@ -13,7 +13,8 @@ from orchestrator.errors import LabError
 from orchestrator.providers.base import StepContext
 from orchestrator.providers.lab import pg, procs, vault
 from orchestrator.providers.lab.ops import Lab, op
-from orchestrator.providers.lab.state import Component, ground_truth, locked
+from orchestrator.providers.lab.state import Component, LabState, ground_truth, locked
+from orchestrator.testhooks import crashpoint
 
 
 @op("backup.create")
@@ -88,17 +89,25 @@ def restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
 
 def remove_instances(lab: Lab, names: list[str]) -> list[str]:
     """Stop restored instances / clones and delete their data."""
-    gone = []
     with locked(lab.root) as st:
-        for name in names:
-            c = st.components.get(name)
-            if c is None or c.role not in ("restored", "clone"):
-                continue
-            procs.terminate(c.pid, c.start_ticks, grace_s=3)
-            if c.data_dir:
-                shutil.rmtree(c.data_dir, ignore_errors=True)
-            del st.components[name]
-            gone.append(name)
+        return stop_instances(st, names)
+
+
+def stop_instances(st: LabState, names: list[str]) -> list[str]:
+    """:func:`remove_instances` for a caller that holds the lab lock. Idempotent: an
+    instance already stopped, or whose data is already gone, is simply forgotten."""
+    gone = []
+    for name in names:
+        c = st.components.get(name)
+        if c is None or c.role not in ("restored", "clone"):
+            continue
+        procs.terminate(c.pid, c.start_ticks, grace_s=3)
+        if c.data_dir:
+            pg.stop_owner(Path(c.data_dir))  # started, but drill died before its pid was saved
+            crashpoint("lab:remove_instance:stopped")
+            shutil.rmtree(c.data_dir, ignore_errors=True)
+        del st.components[name]
+        gone.append(name)
     return gone
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import time
@@ -50,9 +51,24 @@ def conninfo(port: int, dbname: str = "postgres", **extra: str) -> str:
     return " ".join(parts)
 
 
+def stop_owner(data: Path) -> None:
+    """Kill the server running on ``data`` per its ``postmaster.pid``, if there is one.
+
+    drill can die between starting a server and recording its pid; the server then runs
+    on unknown to the state. Whoever reuses or removes the directory stops it first."""
+    try:
+        pid = int((data / "postmaster.pid").read_text().split()[0])
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (OSError, ValueError, IndexError):
+        return
+    if str(data).encode() in argv:  # that very server, not a reused pid
+        procs.terminate(pid, procs.start_ticks(pid), grace_s=0.5, sig=signal.SIGKILL)
+
+
 def make_dir(path: Path) -> Path:
     """An empty directory owned by the server user (0700, as PostgreSQL wants)."""
     if path.exists():
+        stop_owner(path)
         shutil.rmtree(path)
     path.mkdir(parents=True, mode=0o700)
     pgbin.hand_over(path)

@@ -47,10 +47,13 @@ def state(pid: int | None, ticks: int | None) -> str:
 
 def spawn_python(module: str, args: list[str], log_path: Path) -> tuple[int, int | None]:
     """Start ``python -m module args…`` detached; returns (pid, start ticks)."""
+    from orchestrator.testhooks import ENV
+
+    env = {k: v for k, v in os.environ.items() if k != ENV}  # the hook is drill's, not theirs
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd="/")
+                                start_new_session=True, cwd="/", env=env)
     return proc.pid, start_ticks(proc.pid)
 
 

@@ -1,0 +1,61 @@
+"""`drill recover`: finish what a dead drill left behind (its pending rollbacks)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, print_json, state
+
+
+def recover(
+    ctx: typer.Context,
+    env: Annotated[
+        str | None,
+        typer.Option("--env", "-e", help="only this environment (default: every environment)"),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
+) -> None:
+    """Play the rollbacks of runs whose drill process died, and close those runs.
+
+    A run whose process was killed (SIGKILL, host loss) stays `running` with its
+    rollbacks pending. This plays them — replaying the one that was in flight — and
+    ends the run `crashed`, or `rollback_failed` (critical finding) when one could not
+    complete. `drill run` does the same for its environment before it starts, and the
+    scheduler service when it starts; read-only commands only warn.
+
+    Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 3 stopped by a
+    signal (what is left stays pending: run it again).
+    """
+    from orchestrator.engine.recovery import recover_all
+    from orchestrator.engine.signals import AbortState, abort_on_signals, shielded
+    from orchestrator.errors import ExitStatus
+    from orchestrator.evidence.enums import RunStatus
+
+    app_state = state(ctx)
+    settings = app_state.settings()
+    if env is not None:
+        settings.environment(env)  # an unknown name is a usage error, before anything
+    db = app_state.db(warn=False, write=True)
+    stop = AbortState()
+    with abort_on_signals(stop), shielded(stop):
+        runs = recover_all(
+            settings,
+            db,
+            app_state.provider_for,
+            lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"),
+            lambda: stop.requested,
+            env,
+        )
+    failed = [r for r in runs if r.status == RunStatus.ROLLBACK_FAILED]
+    if as_json:
+        print_json(
+            {"recovered": [{"run_id": r.id, "env": r.env, "status": r.status} for r in runs]}
+        )
+    elif not runs:
+        err_console().print("drill: no run awaits recovery")
+    else:
+        for r in runs:
+            err_console().print(f"drill: run {r.id} on {r.env}: {r.status}")
+    raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))

@@ -1,0 +1,153 @@
+"""Playing one rollback, and the failure vocabulary the engine and the recovery share.
+
+A rollback must run even when drill itself is failing — a full disk under the evidence
+database, a read-only file, a bug. So its *evidence* is best effort (a write that fails
+is reported on stderr and the undo goes on), while its *action* is the point: every lab
+and AWS undo is idempotent, so playing one twice (recovery replays the rollback that
+was in flight when drill died) is always safe.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.engine.calls import CallTimeout, call_with_deadline
+from orchestrator.engine.recorder import Recorder
+from orchestrator.errors import DrillError, EnvironmentLocked
+from orchestrator.evidence.enums import StepStatus, utcnow
+from orchestrator.evidence.records import ScenarioRun, StepRun
+from orchestrator.providers.base import Provider, StepContext
+from orchestrator.testhooks import crashpoint
+
+ROLLBACK_TIMEOUT_S = 900.0
+
+
+def internal_message(exc: BaseException) -> str:
+    """``internal error: Kind: message`` — what a failure that is not drill's own says."""
+    if isinstance(exc, DrillError):
+        return exc.message
+    text = str(exc).strip().splitlines()
+    return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
+
+
+def best_effort(what: str, write: Callable[[], Any]) -> bool:
+    """Record evidence, but never let a failing store stop an undo. True if written."""
+    try:
+        write()
+        return True
+    except Exception as exc:
+        sys.stderr.write(f"drill: could not record {what}: {internal_message(exc)}\n")
+        return False
+
+
+def record_internal_error(rec: Recorder, detail: str, scenario: ScenarioRun | None) -> None:
+    best_effort(
+        "the internal_error finding",
+        lambda: rec.finding(
+            "internal_error",
+            f"{rec.run.target}: drill failed internally",
+            detail,
+            "rollbacks were played; fix the cause (see the detail: a bug in drill, or a fault "
+            "of its host such as a full disk), then re-run; `--traceback` shows where",
+            scenario,
+            "high",
+        ),
+    )
+
+
+def play_rollback(
+    recorder: Recorder, pending: StepRun, provider: Provider | None, ctx: StepContext
+) -> tuple[bool, str | None]:
+    """Run one pending (or interrupted) rollback row; record its outcome. (ok, error)."""
+    pending.status = StepStatus.RUNNING
+    pending.started_at = utcnow()
+    best_effort(f"the start of rollback {pending.name!r}", lambda: recorder.save(pending))
+    point = f"rollback:{pending.action or pending.kind}"
+    args = _with_secrets(recorder.rollback_args(pending))
+    try:
+        crashpoint(f"{point}:start")
+        output = _act(pending, args, provider, ctx)
+        crashpoint(f"{point}:end")
+    except Exception as exc:
+        message = internal_message(exc) if not isinstance(exc, CallTimeout) else str(exc)
+
+        def failed() -> None:
+            recorder.step_finished(pending, StepStatus.FAILED, None, message)
+            recorder.event("rollback.failed", f"rollback {pending.name!r} FAILED: {message}")
+
+        best_effort(f"the failure of rollback {pending.name!r}", failed)
+        return False, message
+    skipped = isinstance(output, dict) and output.get("skipped") is True
+    status = StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED
+    best_effort(
+        f"the end of rollback {pending.name!r}",
+        lambda: recorder.step_finished(pending, status, output),
+    )
+    return True, None
+
+
+def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
+    """A rollback's args with the secrets redaction took out of the stored copy put back
+    from its definition file (named in ``source``) — after a crash this process never
+    saw them. What cannot be matched stays masked, and the rollback says so if it fails."""
+    from orchestrator.secrets import find_restorable, is_redacted
+
+    source = args.get("source")
+    if not isinstance(source, str) or not is_redacted(args):
+        return args
+    from orchestrator.yamlsrc import load_file
+
+    try:
+        definition = load_file(Path(source)).data
+    except DrillError:
+        return args
+    return {k: find_restorable(v, definition) if k in ("document", "activity") else v
+            for k, v in args.items()}
+
+
+def _act(
+    pending: StepRun, args: dict[str, Any], provider: Provider | None, ctx: StepContext
+) -> Any:
+    from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
+    from orchestrator.engine.experiment_journal import rollback_failed
+
+    if pending.kind == ROLLBACK_KIND:
+        runs = run_rollback_activities(args["document"], args)
+        failed = [r for r in runs if rollback_failed(r)]
+        if failed:
+            raise DrillError(f"{len(failed)} experiment rollback(s) failed")
+        return {"rollbacks": len(runs)}
+    if pending.kind == "activity":
+        from orchestrator.engine.runner import _run_activity
+
+        return _run_activity(args["activity"], {})
+    if provider is None:
+        raise DrillError("no provider to run the rollback with")
+    action = pending.action or ""
+    why = provider.skip_reason(action, args)
+    if why:  # as its step was (e.g. SQL with `probes: none`): nothing ran to undo
+        return {"skipped": True, "reason": why}
+    return call_with_deadline(
+        lambda: provider.execute(action, args, ctx), ROLLBACK_TIMEOUT_S, lambda: None
+    )
+
+
+def locked_error(env: str, holder: dict[str, Any] | None) -> EnvironmentLocked:
+    """Why the environment's lock is taken, from what its holder wrote down."""
+    other = holder or {}
+    pid = f"pid {other.get('pid')}" + (f" on {other['host']}" if other.get("host") else "")
+    if other.get("what") == "recovery":
+        return EnvironmentLocked(
+            f"environment {env!r} is being recovered by {pid} (playing the rollbacks of "
+            f"orphaned run {other.get('run_id')})",
+            "wait for the recovery to finish; `drill runs show "
+            f"{other.get('run_id')}` shows its progress",
+        )
+    who = f" by run {other.get('run_id')} ({pid})" if other.get("run_id") else ""
+    return EnvironmentLocked(
+        f"environment {env!r} is already in use{who}",
+        "wait for it to finish, or stop it with `drill abort RUN_ID`",
+    )

@@ -1,0 +1,243 @@
+"""Crash safety (DESIGN "Crash safety (Contract)") with real processes, no lab needed.
+
+drill stops itself at a named point through its test hook (``DRILL_TEST_CRASH_AT``,
+orchestrator/testhooks.py): SIGKILL, SIGINT, SIGTERM or an exception that is not
+drill's own. The fault is a marker file a python activity leaves behind and its
+rollback removes (appending one line to ``marker.rolled-back`` per play), so each test
+sees on disk whether, and how often, a rollback really ran. The moment is picked by the
+hook, never by a sleep. The lab-wide suite (quarterly-dr) is test_crash_lab.py.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import Result, spawn
+from tests.e2e.defs import runbook, write
+
+pytestmark = pytest.mark.slow
+
+HOOK = "DRILL_TEST_CRASH_AT"
+
+
+def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 120) -> Result:
+    proc = spawn(cwd, *args, env={HOOK: crash} if crash else None)
+    out, err = proc.communicate(timeout=timeout)
+    return Result(proc.returncode, out, err)
+
+
+def hooked(result: Result, point: str) -> None:
+    """The hook really fired at ``point`` (a test whose point is never reached fails)."""
+    assert "drill: test hook: " in result.err and f" at {point}" in result.err, result.err
+
+
+def runs(cwd: Path) -> list[dict[str, object]]:
+    listed = drill(cwd, "runs", "list", "--json")
+    assert listed.code == 0, listed.err
+    docs: list[dict[str, object]] = json.loads(listed.out)
+    return docs
+
+
+def show(cwd: Path, run_id: str) -> dict[str, object]:
+    shown = drill(cwd, "runs", "show", run_id, "--json")
+    assert shown.code == 0, shown.err
+    doc: dict[str, object] = json.loads(shown.out)
+    return doc
+
+
+def plays(marker: Path) -> int:
+    done = marker.with_name(marker.name + ".rolled-back")
+    return len(done.read_text().splitlines()) if done.exists() else 0
+
+
+def two_scenarios(cwd: Path) -> tuple[Path, Path]:
+    """A drill of two marker runbooks; returns the two markers."""
+    first, second = cwd / "first", cwd / "second"
+    write(cwd, "runbooks/first.yaml", runbook(first, rb_id="first"))
+    write(cwd, "runbooks/second.yaml", runbook(second, rb_id="second"))
+    write(
+        cwd,
+        "drills/two.yaml",
+        "id: two\ntitle: two scenarios\nstop_policy: continue\n"
+        "scenarios:\n  - runbook: first\n  - runbook: second\n",
+    )
+    return first, second
+
+
+def killed_run(cwd: Path, marker: Path, point: str = "step:marker-runbook:1:end") -> str:
+    rb = write(cwd, "runbooks/hold.yaml", runbook(marker))
+    res = drill(cwd, "run", str(rb), "--json", crash=point)
+    assert res.code == -signal.SIGKILL, res.err
+    hooked(res, point)
+    (entry,) = runs(cwd)
+    assert entry["status"] == "running"
+    return str(entry["run_id"])
+
+
+def test_read_commands_warn_and_never_play_rollbacks(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    assert marker.exists()
+    rb = str(workdir / "runbooks" / "hold.yaml")
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", run_id],
+        ["status"],
+        ["findings", "list"],
+        ["evidence", "verify"],
+        ["report", run_id, "--html", "--out", "r.html"],
+        ["list"],
+        ["validate", rb],
+        ["plan", rb],
+        ["lab", "status"],
+    ):
+        res = drill(workdir, *args)
+        assert res.code == 0, (args, res.err)
+        warnings = [ln for ln in res.err.splitlines() if "awaits recovery" in ln]
+        assert len(warnings) == 1 and run_id in warnings[0], (args, res.err)
+        assert marker.exists() and plays(marker) == 0, f"{args} played a rollback"
+    assert runs(workdir)[0]["status"] == "running"
+
+    rec = drill(workdir, "recover")
+    assert rec.code == 0, rec.err
+    assert not marker.exists() and plays(marker) == 1
+    doc = show(workdir, run_id)
+    assert doc["status"] == "crashed"
+    assert any(f["kind"] == "run_crashed" for f in doc["findings"])  # type: ignore[attr-defined]
+    again = drill(workdir, "recover")
+    assert again.code == 0 and "no run awaits recovery" in again.err
+    assert "awaits recovery" not in drill(workdir, "runs", "list").err
+
+
+def test_rollback_in_flight_is_replayed(workdir: Path) -> None:
+    """Killed after the undo started (row `running`): recovery plays it again."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker))
+    point = "rollback:activity:end"  # the undo ran, drill died before recording it
+    res = drill(workdir, "run", str(rb), crash=point)
+    assert res.code == -signal.SIGKILL
+    hooked(res, point)
+    assert plays(marker) == 1
+    (entry,) = runs(workdir)
+    undo = [
+        s
+        for s in show(workdir, str(entry["run_id"]))["steps"]  # type: ignore[attr-defined]
+        if s["phase"] == "rollback"
+    ]
+    assert [s["status"] for s in undo] == ["running"]
+
+    rec = drill(workdir, "recover", "--env", "lab")
+    assert rec.code == 0, rec.err
+    assert "in flight" in rec.err
+    assert plays(marker) == 2, "the in-flight rollback must be replayed"
+    doc = show(workdir, str(entry["run_id"]))
+    assert doc["status"] == "crashed"
+    assert [s["status"] for s in doc["steps"] if s["phase"] == "rollback"] == [  # type: ignore[attr-defined]
+        "succeeded"
+    ]
+
+
+def test_failing_rollback_during_recovery_is_rollback_failed(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    res = drill(workdir, "recover", crash="rollback:activity:start=raise")
+    hooked(res, "rollback:activity:start")
+    assert res.code == 1, res.err
+    doc = show(workdir, run_id)
+    assert doc["status"] == "rollback_failed"
+    kinds = {(f["kind"], f["severity"]) for f in doc["findings"]}  # type: ignore[attr-defined]
+    assert ("rollback_failed", "critical") in kinds
+
+
+def test_next_run_recovers_its_environment_first(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    rb = workdir / "runbooks" / "hold.yaml"
+    res = drill(workdir, "run", str(rb), "--json")
+    assert res.code == 0, res.err
+    assert f"recovering run {run_id}" in res.err
+    assert json.loads(res.out)["status"] == "succeeded"
+    assert show(workdir, run_id)["status"] == "crashed"
+    assert plays(marker) == 2  # the orphan's undo, then the new run's own
+
+
+@pytest.mark.parametrize("sig", ["kill", "int"])
+def test_stop_during_recovery(workdir: Path, sig: str) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    point = "recovery:start" if sig == "int" else "rollback:activity:start"
+    res = drill(workdir, "recover", crash=f"{point}={sig}")
+    hooked(res, point)
+    if sig == "int":  # nothing new starts: the rollback stays pending, exit 3
+        assert res.code == 3, res.err
+        assert "drill recover" in res.err
+        assert marker.exists()
+    else:
+        assert res.code == -signal.SIGKILL
+    assert show(workdir, run_id)["status"] == "running"
+    rec = drill(workdir, "recover")
+    assert rec.code == 0, rec.err
+    assert not marker.exists() and show(workdir, run_id)["status"] == "crashed"
+
+
+def test_internal_error_is_a_failed_step_with_rollbacks(workdir: Path) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=1))
+    point = "step:marker-runbook:2:start"
+    res = drill(workdir, "run", str(rb), "--json", crash=f"{point}=raise")
+    hooked(res, point)
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed"
+    assert "internal error: InjectedFault" in (doc["error"] or "")
+    assert not marker.exists() and plays(marker) == 1, "rollbacks must run"
+    shown = show(workdir, doc["run_id"])
+    assert [f["kind"] for f in shown["findings"]] == ["internal_error"]  # type: ignore[attr-defined]
+    assert "awaits recovery" not in drill(workdir, "runs", "list").err
+
+
+@pytest.mark.parametrize("sig", ["int", "term"])
+def test_stop_during_rollbacks_starts_nothing_new(workdir: Path, sig: str) -> None:
+    first, second = two_scenarios(workdir)
+    point = "rollback:activity:start"
+    res = drill(workdir, "run", "two", "--json", crash=f"{point}={sig}")
+    hooked(res, point)
+    assert res.code == 3, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "aborted"
+    assert f"SIG{sig.upper()}" in (doc["error"] or "")
+    assert plays(first) == 1 and not first.exists(), "the rollback in progress completes"
+    assert not second.exists() and plays(second) == 0, "the next scenario must not start"
+    assert [s["id"] for s in doc["scenarios"]] == ["first"]
+
+
+def test_recovery_in_progress_refuses_a_run_with_the_right_reason(workdir: Path) -> None:
+    marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
+    undo = (
+        f"{{type: action, name: hold, provider: {{type: python, module: tests.faults, "
+        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    )
+    text = runbook(marker).rsplit("rollback:", 1)[0] + (
+        f"rollback:\n  - name: slow undo\n    kind: action\n    activity: {undo}\n"
+    )
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    res = drill(workdir, "run", str(rb), crash="step:marker-runbook:1:end")
+    assert res.code == -signal.SIGKILL
+    recovering = spawn(workdir, "recover")
+    try:
+        while not here.exists():  # polling for the hold, not picking a moment
+            assert recovering.poll() is None, recovering.communicate()
+            time.sleep(0.02)
+        refused = drill(workdir, "run", str(rb))
+        assert refused.code == 2
+        assert "is being recovered by pid" in refused.err and "(pid None)" not in refused.err
+        assert "drill abort" not in refused.err
+    finally:
+        release.write_text("go\n")
+        recovering.communicate(timeout=60)
+    assert recovering.returncode == 0

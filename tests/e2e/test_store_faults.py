@@ -1,0 +1,155 @@
+"""Evidence-database faults: damaged, read-only, full — one clear line, exit 2, and
+nothing runs (no fault injected, nothing appended). `evidence verify` of a damaged
+store says so and names what it can still read.
+
+Real faults only: bytes overwritten in the file, ``chattr +i``, an 8 MiB tmpfs filled
+with ``dd``. The last two need root (they are skipped otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import Result, spawn
+from tests.e2e.defs import runbook, write
+
+pytestmark = pytest.mark.slow
+
+
+def drill(cwd: Path, *args: str, db: Path | None = None) -> Result:
+    proc = spawn(cwd, *args, env={"DRILL_DATABASE": f"sqlite:///{db}"} if db else None)
+    out, err = proc.communicate(timeout=120)
+    return Result(proc.returncode, out, err)
+
+
+def one_line_error(res: Result, *words: str) -> None:
+    lines = res.err.strip().splitlines()
+    assert lines and lines[0].startswith("drill: error: "), res.err
+    assert all(not ln.strip() or ln.startswith("  hint: ") for ln in lines[1:]), res.err
+    assert "Traceback" not in res.err and "internal error" not in res.err, res.err
+    for word in words:
+        assert word in lines[0], res.err
+
+
+def recorded(workdir: Path, db: Path | None = None) -> tuple[Path, Path]:
+    """One marker run recorded in the store; returns (marker, runbook)."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker))
+    res = drill(workdir, "run", str(rb), db=db)
+    assert res.code == 0, res.err
+    assert not marker.exists()
+    return marker, rb
+
+
+def smash_table(db: Path, table: str) -> None:
+    """Overwrite the root page of ``table`` in the middle of the file."""
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
+                        (table,)).fetchone()[0]
+    conn.close()
+    with open(db, "r+b") as fh:
+        fh.seek((root - 1) * page_size + 8)
+        fh.write(b"\xa5" * (page_size - 100))
+
+
+def test_damaged_store_is_named_and_nothing_runs(workdir: Path) -> None:
+    marker, rb = recorded(workdir)
+    db = workdir / ".drill" / "evidence.db"
+    smash_table(db, "step_run")
+    size = db.stat().st_size
+    for args in (["runs", "list"], ["status"], ["run", str(rb)], ["recover"]):
+        res = drill(workdir, *args)
+        assert res.code == 2, (args, res.err)
+        one_line_error(res, "is damaged", str(db))
+    assert not marker.exists(), "a run started on a damaged store"
+    assert (workdir / "marker.rolled-back").read_text().count("\n") == 1
+    assert db.stat().st_size == size, "nothing may be appended to a damaged store"
+
+    verify = drill(workdir, "evidence", "verify")
+    assert verify.code == 1, verify.err
+    one_line_error(verify, "is damaged", "cannot be verified", "Unreadable: step_run",
+                   "still readable: ", "run (1 rows)")
+
+
+@pytest.fixture
+def immutable(workdir: Path) -> Iterator[Path]:
+    db = workdir / ".drill" / "evidence.db"
+    recorded(workdir)
+    sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True,
+                      check=False).returncode != 0:
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs…)")
+    try:
+        yield db
+    finally:
+        subprocess.run(["chattr", "-i", str(db)], check=False)
+
+
+def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path,
+                                                        immutable: Path) -> None:
+    marker = workdir / "marker"
+    res = drill(workdir, "run", str(workdir / "runbooks" / "hold.yaml"))
+    assert res.code == 2, res.err
+    one_line_error(res, "read-only", str(immutable))
+    assert not marker.exists()
+    listed = drill(workdir, "runs", "list")  # reading a read-only store is fine
+    assert listed.code == 0, listed.err
+
+
+@pytest.fixture
+def tiny_fs(tmp_path: Path) -> Iterator[Path]:
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if os.geteuid() != 0 or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
+            capture_output=True, check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_full_store_refuses_a_run_before_it_starts(workdir: Path, tiny_fs: Path) -> None:
+    db = tiny_fs / "evidence.db"
+    marker, rb = recorded(workdir, db)
+    subprocess.run(["dd", "if=/dev/zero", f"of={tiny_fs / 'fill'}", "bs=64k"],
+                   capture_output=True, check=False)  # until "No space left on device"
+    res = drill(workdir, "run", str(rb), db=db)
+    assert res.code == 2, res.err
+    one_line_error(res, "is full", str(db))
+    assert not marker.exists()
+
+
+def test_store_filling_up_during_a_run_still_plays_rollbacks(workdir: Path,
+                                                             tiny_fs: Path) -> None:
+    """The disk fills mid-run: every later evidence write fails, yet the rollback runs,
+    the error is one line (exit 1), and `drill recover` closes the run once there is
+    space again."""
+    db, marker, filler = tiny_fs / "evidence.db", workdir / "marker", tiny_fs / "fill"
+    recorded(workdir, db)
+    text = runbook(marker).replace("rollback:", f"""  - name: the disk fills up
+    kind: action
+    activity: {{type: action, name: fill, provider: {{type: python, module: tests.faults,
+               func: fill, arguments: {{path: "{filler}"}}}}}}
+rollback:""", 1)
+    rb = write(workdir, "runbooks/fill.yaml", text.replace("marker-runbook", "fill-runbook"))
+    res = drill(workdir, "run", str(rb), db=db)
+    assert res.code in (1, 2), res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    assert "database or disk is full" in res.err, res.err
+    assert not marker.exists(), "the rollback must run although nothing can be recorded"
+    filler.unlink()
+    rec = drill(workdir, "recover", db=db)
+    assert rec.code == 0, rec.err
+    listed = drill(workdir, "runs", "list", "--json", db=db)
+    assert "awaits recovery" not in listed.err
+    assert "running" not in listed.out
