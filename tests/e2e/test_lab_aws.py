@@ -17,24 +17,15 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.clihelp import run, subprocess_env
+from tests.e2e.conftest import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    cwd = tmp_path_factory.mktemp("labaws")
-    up = run(cwd, "lab", "up", "--aws", timeout=240)
-    assert up.code == 0, up.err
-    yield cwd
-    run(cwd, "lab", "down", timeout=180)
+    """`drill lab up --aws` in a fresh working directory."""
+    yield from running_lab(tmp_path_factory, "--aws")
 
 
 def status(cwd: Path) -> dict[str, Any]:
@@ -159,3 +150,28 @@ def test_quarterly_dr_through_the_aws_provider(awslab: Path) -> None:
                 if c["mutating"] and c["status"] < 300 and start <= c["at"] <= end]
         assert made == planned_mutations({"scenarios": [sc_plan]}), sc["id"]
         assert made, f"{sc['id']} made no API call"
+
+
+def test_chaos_run_of_a_chaosaws_experiment_fails_the_lab_over(awslab: Path) -> None:
+    """Any AWS client works: Chaos Toolkit itself, chaosaws building its clients from
+    boto3's defaults, pointed at the lab only by AWS_ENDPOINT_URL."""
+    experiment = Path(__file__).resolve().parents[2] / "experiments"
+    experiment = experiment / "rds-reboot-failover-chaosaws.yaml"
+    chaos = Path(sys.executable).with_name("chaos")
+    before = status(awslab)
+    env = subprocess_env({
+        "AWS_ENDPOINT_URL": before["aws"]["endpoint_url"], "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+        "AWS_SECRET_ACCESS_KEY": "x", "AWS_CONFIG_FILE": "/dev/null",
+        "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "DRILL_RDS_INSTANCE": "drill-lab-db"})
+    proc = subprocess.run([str(chaos), "--no-log-file", "run", "--dry", "pause",
+                           "--journal-path", str(awslab / "chaos-journal.json"),
+                           str(experiment)], capture_output=True, text=True, timeout=300,
+                          cwd=awslab, env=env)
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    journal = json.loads((awslab / "chaos-journal.json").read_text())
+    assert journal["status"] == "completed"
+    from tests.integration.lab.conftest import wait_until
+
+    wait_until(lambda: status(awslab)["primary"] != before["primary"], 60,
+               "the lab to fail over after chaosaws' RebootDBInstance")

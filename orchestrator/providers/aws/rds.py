@@ -202,8 +202,12 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
         out["writable"] = True
     from orchestrator.providers.aws.sql import probe_target
 
-    out.update(probe_target(c, describe_instance(c, name, region)))
-    if ctx.mode == "isolated" and out.get("dsn"):
+    now = describe_instance(c, name, region) or {}
+    out.update(probe_target(c, now))
+    if ctx.mode == "isolated":
+        ep = now.get("Endpoint") or {}
+        if ep.get("Address"):
+            c.clone = (str(ep["Address"]), int(ep.get("Port") or 5432))
         out["isolated"] = True  # the observer follows the clone
     return out
 
