@@ -238,9 +238,10 @@ def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
 
     t = c.target(args.get("target", "dr_replica"))
     region = args.get("clone_region") or args.get("region") or t.region or c.dr_region
-    if args.get("clone"):
-        return {"deleted_clone": delete_tagged(c, args["clone"], region, ctx),
-                "clone": args["clone"]}
+    if args.get("clone") or ctx.mode == "isolated":
+        # isolated mode: the clone this run promoted (its name follows from the run id)
+        clone = args.get("clone") or clone_name(ctx, "promote")
+        return {"deleted_clone": delete_tagged(c, clone, region, ctx), "clone": clone}
     name = args.get("instance") or t.name or ""
     db = describe_instance(c, name, region)
     if db is not None and db.get("ReadReplicaSourceDBInstanceIdentifier"):
