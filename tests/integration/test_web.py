@@ -471,3 +471,48 @@ def test_the_same_documents_on_postgresql(
         }
         assert overdue["webdrill"] == 1.0
         assert c.get("/api/evidence").json()["chain_head"]["seq"] > 0
+
+
+def test_calendar_shows_schedules_game_days_and_blackout_windows(workdir: Path) -> None:
+    write_definitions(workdir)
+    (workdir / "drills" / "webdrill.yaml").write_text(CADENCED)
+    (workdir / "drill.yaml").write_text(
+        "blackout_windows:\n"
+        "  - {name: year-end freeze, start: 2026-12-20, end: 2027-01-04}\n"
+        "  - {name: weekends, start: '0 0 * * 6', duration: 2d}\n"
+    )
+    sched = cli_json("schedule", "add", "webdrill", "--env", "lab", "--cron", "quarterly")
+    day = cli_json(
+        "gameday",
+        "create",
+        "--date",
+        "2030-03-01T10:00",
+        "--drills",
+        "webdrill",
+        "--participants",
+        "alice,bob",
+        "--env",
+        "lab",
+        "--title",
+        "spring game day",
+    )
+    sources = Sources.open(None)
+    sources.now = lambda: datetime(2026, 12, 24, 12, 0, tzinfo=UTC)  # a Thursday, frozen
+    with TestClient(create_app(sources)) as c:
+        doc = c.get("/api/calendar").json()
+        assert doc["schedules"] == cli_json("schedule", "list") and doc["schedules"]
+        assert doc["gamedays"] == cli_json("gameday", "list")
+        windows = {w["name"]: w for w in doc["blackout_windows"]}
+        assert windows["year-end freeze"]["active_now"] is True
+        assert windows["weekends"]["active_now"] is False
+        page = c.get("/calendar").text
+        for text in (
+            sched["id"],
+            "spring game day",
+            "alice, bob",
+            "year-end freeze",
+            "weekends",
+            "in force",
+        ):
+            assert text in page
+        assert day["id"] in {g["id"] for g in doc["gamedays"]}
