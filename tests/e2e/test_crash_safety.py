@@ -241,3 +241,20 @@ def test_recovery_in_progress_refuses_a_run_with_the_right_reason(workdir: Path)
         release.write_text("go\n")
         recovering.communicate(timeout=60)
     assert recovering.returncode == 0
+
+
+def test_scheduler_service_recovers_on_start(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    service = spawn(workdir, "scheduler", "run", "--poll", "0.2")
+    try:
+        end = time.monotonic() + 120  # bounds a hang; no moment is picked
+        while marker.exists():
+            assert service.poll() is None, service.communicate()
+            assert time.monotonic() < end, "the service never recovered the orphaned run"
+            time.sleep(0.05)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _out, err = service.communicate(timeout=60)
+    assert f"recovered run {run_id}" in err, err
+    assert show(workdir, run_id)["status"] == "crashed"
