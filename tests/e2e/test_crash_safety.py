@@ -258,3 +258,26 @@ def test_scheduler_service_recovers_on_start(workdir: Path) -> None:
         _out, err = service.communicate(timeout=60)
     assert f"recovered run {run_id}" in err, err
     assert show(workdir, run_id)["status"] == "crashed"
+
+
+def test_lab_up_is_refused_while_a_run_holds_the_lab(workdir: Path) -> None:
+    """`lab up` repairs what it finds wrong: during a drill, that would undo its faults."""
+    marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
+    hold = (f'{{type: action, name: hold, provider: {{type: python, module: tests.faults, '
+            f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}')
+    text = runbook(marker).replace("rollback:", f"""  - name: hold
+    kind: action
+    activity: {hold}
+rollback:""", 1)
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    running = spawn(workdir, "run", str(rb))
+    try:
+        while not here.exists():  # polling for the hold, not picking a moment
+            assert running.poll() is None, running.communicate()
+            time.sleep(0.02)
+        up = drill(workdir, "lab", "up")
+        assert up.code == 2 and "is already in use by run r-" in up.err, up.err
+    finally:
+        release.write_text("go\n")
+        running.communicate(timeout=60)
+    assert running.returncode == 0
