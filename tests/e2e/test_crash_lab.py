@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from tests.clihelp import Result, run, spawn
+from tests.clihelp import Result, run
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -91,9 +91,7 @@ ROLLBACK_STOPS_SIG = [(sc, action, ("int", "term")[i % 2])
 
 
 def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 600) -> Result:
-    proc = spawn(cwd, *args, env={HOOK: crash} if crash else None)
-    out, err = proc.communicate(timeout=timeout)
-    return Result(proc.returncode, out, err)
+    return run(cwd, *args, timeout=timeout, env={HOOK: crash} if crash else None)
 
 
 @pytest.fixture(scope="module")

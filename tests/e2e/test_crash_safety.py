@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import Result, spawn
+from tests.clihelp import Result, run, spawn
 from tests.e2e.defs import runbook, write
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,7 @@ HOOK = "DRILL_TEST_CRASH_AT"
 
 
 def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 120) -> Result:
-    proc = spawn(cwd, *args, env={HOOK: crash} if crash else None)
-    out, err = proc.communicate(timeout=timeout)
-    return Result(proc.returncode, out, err)
+    return run(cwd, *args, timeout=timeout, env={HOOK: crash} if crash else None)
 
 
 def hooked(result: Result, point: str) -> None:
