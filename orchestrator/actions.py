@@ -220,7 +220,8 @@ for _spec in [
         {"aws": ("backup:ListRecoveryPointsByBackupVault", "backup:StartRestoreJob",
                  "backup:DescribeRestoreJob", "rds:RestoreDBInstanceToPointInTime",
                  "rds:RestoreDBInstanceFromDBSnapshot", "rds:DescribeDBSnapshots",
-                 "rds:DescribeDBInstances", "rds:AddTagsToResource", "iam:PassRole"),
+                 "rds:DescribeDBInstances", "rds:AddTagsToResource", "iam:PassRole",
+                 "rds:DescribeEvents"),  # RDS's account of the restore (observer)
          "lab": ("initdb/pg_ctl on a new data directory", *_LAB_PG)},
         "- action: db.restore\n  args: {source: backup_vault, point_in_time: disaster}\n",
         Rollback("db.delete_restored", ("new_instance",)),

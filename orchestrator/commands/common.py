@@ -129,12 +129,26 @@ def state(ctx: typer.Context) -> AppState:
 _consoles: dict[str, Console] = {}
 
 
+def _console(**kwargs: Any) -> Console:
+    """A rich Console whose every printed text goes through the one redaction: a step's
+    error or an operator's note can hold a DSN or a token, and terminals end up in CI
+    logs and screenshots."""
+    from rich.console import Console
+
+    from orchestrator.secrets import redact_text
+
+    class RedactingConsole(Console):
+        def print(self, *objects: Any, **kw: Any) -> None:
+            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects),
+                          **kw)
+
+    return RedactingConsole(**kwargs)
+
+
 def err_console() -> Console:
     """Progress and messages go to stderr, so stdout stays parseable."""
     if "err" not in _consoles:
-        from rich.console import Console
-
-        _consoles["err"] = Console(stderr=True, highlight=False)
+        _consoles["err"] = _console(stderr=True, highlight=False)
     return _consoles["err"]
 
 
@@ -147,13 +161,14 @@ def working(label: str) -> AbstractContextManager[Any]:
 
 def out_console() -> Console:
     if "out" not in _consoles:
-        from rich.console import Console
-
-        _consoles["out"] = Console(highlight=False)
+        _consoles["out"] = _console(highlight=False)
     return _consoles["out"]
 
 
 def print_json(data: Any) -> None:
-    """The one JSON document of a --json command: stdout, nothing else there."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """The one JSON document of a --json command: stdout, nothing else there (redacted,
+    like everything drill prints)."""
+    from orchestrator.secrets import redact
+
+    sys.stdout.write(json.dumps(redact(data), indent=2, default=str) + "\n")
     sys.stdout.flush()

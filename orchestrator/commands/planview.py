@@ -19,6 +19,19 @@ def _calls(provider: Provider, action: str | None, args: dict[str, Any], mode: s
     return [asdict(c) for c in provider.plan(action, args, mode)]
 
 
+def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str, Any]:
+    """The calls of a step (or its rollback) — or, when the environment cannot run it
+    (e.g. SQL with ``probes: none``), why it is skipped; a skipped step makes none."""
+    action, args = entry.get("action"), entry.get("args") or {}
+    why = provider.skip_reason(action, args) if action else None
+    if why:
+        entry["skipped"] = why
+        entry["calls"] = []
+    else:
+        entry["calls"] = _calls(provider, action, args, mode)
+    return entry
+
+
 def plan_document(plan: RunPlan, provider: Provider, env_name: str,
                   env: EnvironmentConfig) -> dict[str, Any]:
     mode = plan.mode.value
@@ -39,20 +52,18 @@ def plan_document(plan: RunPlan, provider: Provider, env_name: str,
                 for step in steps:
                     d = describe_step(step)
                     d["phase"] = phase
-                    d["calls"] = _calls(provider, step.action, d.get("args", {}), mode)
+                    _add_calls(provider, d, mode)
                     if "rollback" in d:
-                        d["rollback"]["calls"] = _calls(provider, d["rollback"]["action"],
-                                                        d["rollback"]["args"], mode)
+                        _add_calls(provider, d["rollback"], mode)
                     entry["steps"].append(d)
             for ver in sc.verification_for(plan.mode):
-                entry["steps"].append({"phase": "verification", "name": ver.name or ver.action,
-                                       "kind": "probe", "action": ver.action, "args": ver.args,
-                                       "calls": _calls(provider, ver.action, ver.args, mode)})
+                entry["steps"].append(_add_calls(provider, {
+                    "phase": "verification", "name": ver.name or ver.action, "kind": "probe",
+                    "action": ver.action, "args": ver.args}, mode))
             for step in sc.rollback_for(plan.mode):
                 d = describe_step(step)
                 d["phase"] = "rollback"
-                d["calls"] = _calls(provider, step.action, d.get("args", {}), mode)
-                entry["steps"].append(d)
+                entry["steps"].append(_add_calls(provider, d, mode))
         elif sc.experiment is not None:
             doc = sc.experiment.document
             for phase, acts in (("precondition",
@@ -87,12 +98,16 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
             mark = f" [magenta]⟵ {step['mark']}[/]" if step.get("mark") else ""
             console.print(f"  {n:>2}. [dim]{step['phase']:<12}[/] {step['name']} "
                           f"[cyan]{what}[/]{flag}{mark}")
+            if step.get("skipped"):
+                console.print(f"        [yellow]{step['skipped']}[/]")
             for call in step.get("calls", []):
                 console.print(f"        → {call['target']}: [bold]{call['operation']}[/] "
                               f"{_args(call['arguments'])}")
             if step.get("rollback"):
                 rb = step["rollback"]
-                console.print(f"        ↩ rollback: {rb['action']} {_args(rb['args'])}")
+                console.print(f"        ↩ rollback: {rb['action']} {_args(rb['args'])}"
+                              + (" [yellow](skipped: probes: none)[/]" if rb.get("skipped")
+                                 else ""))
                 for call in rb.get("calls", []):
                     console.print(f"          → {call['target']}: {call['operation']} "
                                   f"{_args(call['arguments'])}")

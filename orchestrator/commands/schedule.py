@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -30,6 +31,12 @@ def add_cmd(
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the schedule as JSON")
                        ] = False,
+    var: Annotated[list[str] | None, typer.Option(
+        "--var", metavar="KEY[:TYPE]=VALUE", help="experiment configuration value for each "
+        "run, as `drill run --var` (repeatable; put secrets in a --var-file)")] = None,
+    var_file: Annotated[list[Path] | None, typer.Option(
+        "--var-file", help="experiment var file (JSON/YAML/.env) for each run, as "
+        "`drill run --var-file`; its path is stored, read at each run (repeatable)")] = None,
 ) -> None:
     """Schedule a drill: exactly one of --cron, --every, --at.
 
@@ -40,7 +47,11 @@ def add_cmd(
       drill schedule add db-health --env lab --every 5m
 
       drill schedule add rds-failover --env lab --at 2030-01-15T09:00 --timezone Europe/Paris
+
+      drill schedule add rds-reboot-failover-chaosaws --env staging --cron monthly --yes \\
+          --var db_instance=prod-db --var-file vars/staging.yaml
     """
+    from orchestrator.engine.experiment_options import build_options
     from orchestrator.engine.runner import operator
     from orchestrator.errors import UsageError
     from orchestrator.evidence.models import utcnow
@@ -56,14 +67,17 @@ def add_cmd(
         raise UsageError("--timezone applies to --cron and --at, not --every")
     spec = (specs.cron_spec(cron, timezone) if cron else specs.every_spec(every or "")
             if every else specs.at_spec(at or "", timezone, now))
+    build_options(var, var_file, None)  # refused now (exit 2), not at 3 a.m.
+    run_args = [a for v in var or [] for a in ("--var", v)]
+    run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
     app_state = state(ctx)
     env_name, needs = schedules.check_target(app_state.settings(), target, env, yes)
     store = app_state.store()
     row = schedules.add_schedule(store, target, env_name, spec, operator(), now,
-                                 approved=needs)
+                                 approved=needs, run_args=run_args)
     nxt = schedules.next_fire_of(row, now, {})
     if as_json:
-        print_json(schedules.schedule_doc(row, nxt))
+        print_json(schedules.schedule_doc(row, nxt, run_args))
         return
     err_console().print(f"schedule {row.id}: {target} on {env_name}, {spec.describe()}; "
                         f"next fire {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else "")

@@ -131,12 +131,18 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     data = doc.data
     if not isinstance(data, dict):
         raise DefinitionError([doc.problem("an experiment must be a mapping")])
+    from orchestrator.definitions.pycheck import python_problems, stand_in_copy
+
+    checked = stand_in_copy(data)  # chaoslib would import the Python modules: see pycheck
     try:
-        ensure_experiment_is_valid(data)
+        ensure_experiment_is_valid(checked)
     except ChaosException as exc:
-        raise DefinitionError([_locate_chaos_error(doc, str(exc))]) from None
+        raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
+    problems = python_problems(data)
+    if problems:
+        raise DefinitionError([doc.problem(message, loc) for loc, message in problems])
     if "id" in data and not (isinstance(data["id"], str) and re.match(ID_PATTERN, data["id"])):
         raise DefinitionError([doc.problem(
             f"id {data['id']!r} must be lowercase letters, digits and '-' (it names files "
@@ -145,8 +151,9 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
 
 
-def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
-    """chaoslib names the failing activity (or a value in it): point at it when we can."""
+def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -> Problem:
+    """chaoslib names the failing activity (or a value in it): point at it when we can.
+    ``checked`` is the document chaoslib validated (Python providers stood in for)."""
     data = doc.data
     ssh = data.get("steady-state-hypothesis")
     places: list[tuple[tuple[str | int, ...], Any]] = [
@@ -164,7 +171,7 @@ def _locate_chaos_error(doc: SourceDoc, message: str) -> Problem:
             return doc.problem(message, loc)
     from orchestrator.definitions.experiment_check import failing_place
 
-    return doc.problem(message, failing_place(data, message) or ())
+    return doc.problem(message, failing_place(checked, message) or ())
 
 
 def _scalars(value: Any) -> list[str]:

@@ -80,9 +80,11 @@ def play_rollback(
 
         best_effort(f"the failure of rollback {pending.name!r}", failed)
         return False, message
+    skipped = isinstance(output, dict) and output.get("skipped") is True
+    status = StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED
     best_effort(
         f"the end of rollback {pending.name!r}",
-        lambda: recorder.step_finished(pending, StepStatus.SUCCEEDED, output),
+        lambda: recorder.step_finished(pending, status, output),
     )
     return True, None
 
@@ -125,6 +127,9 @@ def _act(
     if provider is None:
         raise DrillError("no provider to run the rollback with")
     action = pending.action or ""
+    why = provider.skip_reason(action, args)
+    if why:  # as its step was (e.g. SQL with `probes: none`): nothing ran to undo
+        return {"skipped": True, "reason": why}
     return call_with_deadline(
         lambda: provider.execute(action, args, ctx), ROLLBACK_TIMEOUT_S, lambda: None
     )

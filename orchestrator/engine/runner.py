@@ -422,10 +422,13 @@ class RunEngine:
         if pending is not None and isinstance(output, dict) and output.get("rollback_args"):
             pending.args = {**(pending.args or {}), **output["rollback_args"]}
             rec.save(pending)
-        rec.step_finished(run, StepStatus.SUCCEEDED, output)
+        skipped = isinstance(output, dict) and output.get("skipped") is True
+        rec.step_finished(run, StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED, output)
         if step.action and step.kind is StepKind.ACTION:
             observer.observe_step(step.action, args, output)
-        self.reporter.step_finished(phase.value, step.title, "succeeded", None)
+        self.reporter.step_finished(phase.value, step.title,
+                                    "skipped" if skipped else "succeeded",
+                                    output.get("reason") if skipped else None)
         if step.mark is Mark.SERVICE_RESTORED:
             self._mark(row, ctx, observer, step.mark.value, run, at=run.ended_at)
         crashpoint(f"{point}:end")
@@ -479,6 +482,9 @@ class RunEngine:
         assert step.action is not None
         action = step.action
         provider = self._provider()
+        why = provider.skip_reason(action, args)
+        if why:  # e.g. SQL with `probes: none`: recorded as skipped, never failed
+            return {"skipped": True, "reason": why}
         output = call_with_deadline(lambda: provider.execute(action, args, ctx),
                                     step.timeout, self._abort_reason)
         if step.kind is StepKind.PROBE and isinstance(output, dict) and output.get("ok") is False:

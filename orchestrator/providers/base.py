@@ -54,6 +54,11 @@ class Provider(Protocol):
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
         """The calls ``action`` would make, without making any."""
 
+    def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:
+        """Why ``action`` cannot run here and is skipped (recorded, never failed), e.g. a
+        SQL step where the environment says the runner has no network path (``probes:
+        none``); None when it runs. ``drill plan`` shows the same reason."""
+
     def execute(self, action: str, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         """Run ``action``; return its output (JSON-able). Raise ProviderError on failure.
 

@@ -157,10 +157,13 @@ def record_missed(ctx: FireContext, schedule_id: str, scheduled_at: datetime,
 
 
 def run_scheduled(ctx: FireContext, sched: Schedule, row: ScheduleFire) -> FireStatus:
+    from orchestrator.schedule.schedules import run_args_of
+
     ctx.notify(run_notice(NoticeKind.RUN_START, sched.target, sched.env,
                           detail=f"scheduled ({sched.id}) for {row.scheduled_at.isoformat()}"))
     req = RunRequest(sched.target, sched.env, "schedule", schedule_id=sched.id,
-                     yes=bool(sched.approved_by))
+                     yes=bool(sched.approved_by),
+                     run_args=tuple(run_args_of(ctx.store, [sched.id]).get(sched.id, ())))
     result = ctx.launcher.run(req)
     if result.exit_code == ExitStatus.OK:
         finish(ctx, row, FireStatus.SUCCEEDED, result=result)

@@ -32,6 +32,7 @@ class RunRequest:
     schedule_id: str | None = None
     gameday_id: str | None = None
     yes: bool = False
+    run_args: tuple[str, ...] = ()  # an experiment's --var/--var-file (schedule add)
 
 
 @dataclass
@@ -79,7 +80,7 @@ class ChildLauncher:
             cmd += ["--gameday-id", req.gameday_id]
         if req.yes:
             cmd.append("--yes")
-        return cmd
+        return cmd + list(req.run_args)
 
     def run(self, req: RunRequest) -> RunResult:
         proc = subprocess.Popen(self.command(req), cwd=self.cwd, stdout=subprocess.PIPE,

@@ -100,6 +100,20 @@ class Schedule(SQLModel, table=True):
     removed_by: str | None = None
 
 
+class ScheduleRunArgs(SQLModel, table=True):
+    """Extra `drill run` options of a schedule's every fire: an experiment's --var and
+    --var-file (absolute paths), as given to `drill schedule add`.
+
+    A table of its own (migration 0006): schedules journaled before it existed keep
+    their exact rows."""
+
+    __tablename__ = "schedule_run_args"
+
+    schedule_id: str = Field(primary_key=True)
+    run_args: list[str] = Field(default_factory=list,
+                                sa_column=sa.Column(sa.JSON(), nullable=False))
+
+
 class ScheduleFire(SQLModel, table=True):
     __tablename__ = "schedule_fire"
     __table_args__ = (sa.UniqueConstraint("schedule_id", "scheduled_at",

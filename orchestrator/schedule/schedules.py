@@ -26,6 +26,7 @@ from orchestrator.schedule.models import (
     Schedule,
     ScheduleAction,
     ScheduleKind,
+    ScheduleRunArgs,
     ScheduleSource,
 )
 
@@ -54,7 +55,8 @@ def check_target(settings: Settings, target: str, env: str | None, yes: bool
 def add_schedule(store: EvidenceStore, target: str, env: str, spec: specs.Spec, who: str,
                  now: datetime, *, approved: bool = False,
                  source: ScheduleSource = ScheduleSource.CLI,
-                 action: ScheduleAction = ScheduleAction.RUN) -> Schedule:
+                 action: ScheduleAction = ScheduleAction.RUN,
+                 run_args: list[str] | None = None) -> Schedule:
     """Insert a schedule (the target was checked by :func:`check_target`)."""
     start = now
     if spec.kind is ScheduleKind.INTERVAL:  # first fire one interval from now
@@ -64,6 +66,8 @@ def add_schedule(store: EvidenceStore, target: str, env: str, spec: specs.Spec, 
                    start_at=start, approved_by=who if approved else None, source=source.value,
                    created_by=who, created_at=now)
     store.add(row)
+    if run_args:
+        store.add(ScheduleRunArgs(schedule_id=row.id, run_args=list(run_args)))
     return row
 
 
@@ -113,19 +117,32 @@ def describe(row: Schedule) -> str:
                             and a not in ("annually",)), None)).describe()
 
 
-def schedule_doc(row: Schedule, next_at: datetime | None) -> dict[str, Any]:
+def run_args_of(store: EvidenceStore, ids: list[str] | None = None) -> dict[str, list[str]]:
+    """schedule id → its extra `drill run` options (only schedules that have some)."""
+    with store.session() as s:
+        q = select(ScheduleRunArgs)
+        if ids is not None:
+            q = q.where(col(ScheduleRunArgs.schedule_id).in_(ids))
+        return {r.schedule_id: list(r.run_args) for r in s.exec(q)}
+
+
+def schedule_doc(row: Schedule, next_at: datetime | None,
+                 run_args: list[str] | None = None) -> dict[str, Any]:
     from orchestrator.engine.results import iso
 
     return {"id": row.id, "target": row.target, "env": row.env, "action": row.action,
             "kind": row.kind, "expr": row.expr, "timezone": row.timezone,
             "description": describe(row), "source": row.source,
             "approved_by": row.approved_by, "created_by": row.created_by,
-            "created_at": iso(row.created_at), "next_fire_at": iso(next_at)}
+            "created_at": iso(row.created_at), "next_fire_at": iso(next_at),
+            "run_args": list(run_args or [])}
 
 
 def list_docs(store: EvidenceStore, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(store)
-    return [schedule_doc(r, next_fire_of(r, now, stored)) for r in active(store)]
+    args = run_args_of(store)
+    return [schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id))
+            for r in active(store)]
 
 
 def sync_from_drills(settings: Settings, store: EvidenceStore, env: str | None, yes: bool,

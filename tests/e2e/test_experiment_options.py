@@ -209,3 +209,57 @@ def test_rollback_process_exit_nonzero_is_a_failed_rollback(workdir: Path, capsy
     res = drill(capsys, "run", str(exp), "--json")
     assert res.code == 1
     assert json.loads(res.out)["status"] == "rollback_failed"
+
+
+def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) -> None:
+    """`drill schedule add … --var --var-file`: stored with the schedule, and the run the
+    scheduler launches (a real `drill run` child) substitutes them."""
+    from orchestrator.config import load_settings
+    from orchestrator.schedule.launcher import ChildLauncher, RunRequest
+
+    (workdir / "drill.yaml").write_text("database: sqlite:///state/evidence.db\n")
+    write(workdir, "experiments/vars-exp.yaml", VARS_EXP)
+    write(workdir, "vars/prod.env", f"I15_TARGET={workdir / 'from-schedule'}\n")
+    bad = drill(capsys, "schedule", "add", "vars-exp", "--env", "lab", "--every", "1h",
+                "--var", "oops")
+    assert bad.code == 2 and "--var 'oops'" in bad.err
+    res = drill(capsys, "schedule", "add", "vars-exp", "--env", "lab", "--every", "1h",
+                "--var", "who=alice", "--var-file", "vars/prod.env", "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    assert doc["run_args"] == ["--var", "who=alice", "--var-file",
+                               str(workdir / "vars" / "prod.env")]
+    listed = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert listed[0]["run_args"] == doc["run_args"]
+    launcher = ChildLauncher(load_settings())
+    result = launcher.run(RunRequest("vars-exp", "lab", "schedule", schedule_id=doc["id"],
+                                     run_args=tuple(listed[0]["run_args"])))
+    assert result.exit_code == 0, result.error
+    assert (workdir / "from-schedule").exists(), "the .env var file reached the run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("strategy", "played"), [(None, True), ("default", False)])
+def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
+        workdir: Path, strategy: str | None, played: bool) -> None:
+    """chaos: an interrupted run plays rollbacks only with `always`; drill's default is
+    always. Either way the run is aborted (exit 3) and the journal says interrupted."""
+    import signal
+
+    from tests.clihelp import spawn
+    from tests.e2e.test_signals import wait_for
+
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
+    extra = ["--rollback-strategy", strategy] if strategy else []
+    proc = spawn(workdir, "run", str(exp), "--json", "--journal-path",
+                 str(workdir / "j.json"), *extra)
+    wait_for(marker)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert json.loads(out)["status"] == "aborted"
+    journal = _journal(workdir / "j.json")
+    assert journal["status"] == "interrupted" and {"end", "duration"} <= set(journal)
+    assert (workdir / "marker.rolled-back").exists() is played
+    assert bool(journal["rollbacks"]) is played

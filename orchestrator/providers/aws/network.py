@@ -50,9 +50,20 @@ def _asg_plan(c: AwsContext, subnet_ids: set[str]) -> tuple[str, list[str], list
         return None
     current = [s for s in groups[0].get("VPCZoneIdentifier", "").split(",") if s]
     remaining = [s for s in current if s not in subnet_ids]
-    if remaining == current:
+    if remaining == current or not remaining:  # untouched, or nowhere left to run
         return None
     return t.name or "", current, remaining
+
+
+def _asg_planned(c: AwsContext, subnet_ids: set[str]) -> Any:
+    """For plans, from the state: the ASG whose subnets isolating these would change
+    (the same rule as :func:`_asg_plan`, which asks AWS at run time)."""
+    t = c.inventory().targets.get("asg")
+    if t is None:
+        return None
+    current = list(t.extra.get("subnets") or [])
+    remaining = [s for s in current if s not in subnet_ids]
+    return t if current and remaining and remaining != current else None
 
 
 # ---- FIS ----------------------------------------------------------------------------
@@ -120,7 +131,7 @@ def plan_isolate(c: AwsContext, scope: str, mode: str, template: str | None
                           Tags=f"{SCOPE_TAG}={scope}, drill:orig:<subnet>=<acl>"))
     calls += [call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s,
                    NetworkAclId="<deny-all>") for s in ids]
-    asg = c.inventory().targets.get("asg")
+    asg = _asg_planned(c, set(ids))
     if asg is not None:
         calls += [call("autoscaling", c.region, "DescribeAutoScalingGroups", False,
                        AutoScalingGroupNames=[asg.name]),
@@ -177,17 +188,27 @@ def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None
     return out
 
 
-def plan_restore(c: AwsContext, scope: str, args: dict[str, Any]) -> list[PlannedCall]:
+def plan_restore(c: AwsContext, scope: str, args: dict[str, Any],
+                 subnets_of: str | None = None) -> list[PlannedCall]:
+    """The calls of a restore: one re-association per subnet of the scope (of
+    ``subnets_of`` when the scope is only known at run time), the ACL deleted, the ASG
+    put back when there is one — the same calls :func:`restore_acl` makes."""
     if args.get("experiment_id"):
         return [call("fis", c.region, "StopExperiment", id=args["experiment_id"])]
-    return [call("ec2", c.region, "DescribeNetworkAcls", False,
-                 Filters=f"tag:{SCOPE_TAG}={scope}"),
-            call("ec2", c.region, "ReplaceNetworkAclAssociation",
-                 NetworkAclId="<original ACL of each subnet>"),
-            call("ec2", c.region, "DeleteNetworkAcl", NetworkAclId="<deny-all>"),
-            call("autoscaling", c.region, "UpdateAutoScalingGroup",
-                 VPCZoneIdentifier="<original subnets>"),
-            call("autoscaling", c.region, "ResumeProcesses", ScalingProcesses=SUSPENDED)]
+    calls = [call("ec2", c.region, "DescribeNetworkAcls", False,
+                  Filters=f"tag:{SCOPE_TAG}={scope}")]
+    if scope == "link":  # only ever an FIS experiment: without one there is nothing
+        return calls
+    subnets = _subnets(c, subnets_of or scope)
+    calls += [call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s.id,
+                   NetworkAclId="<its original ACL>") for s in subnets]
+    asg = _asg_planned(c, {s.id for s in subnets})
+    if asg is not None:
+        calls += [call("autoscaling", c.region, "UpdateAutoScalingGroup",
+                       AutoScalingGroupName=asg.name, VPCZoneIdentifier="<original subnets>"),
+                  call("autoscaling", c.region, "ResumeProcesses",
+                       AutoScalingGroupName=asg.name, ScalingProcesses=SUSPENDED)]
+    return [*calls, call("ec2", c.region, "DeleteNetworkAcl", NetworkAclId="<deny-all>")]
 
 
 def drill_acls(c: AwsContext, scope: str | None = None, region: str | None = None

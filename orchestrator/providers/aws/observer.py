@@ -65,10 +65,12 @@ class RdsEventsObserver:
             self.inner.mark(name, at)
 
     def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
-        if (action in ("db.failover", "db.promote_replica") and isinstance(output, dict)
-                and output.get("instance")):
-            self.instances.append((output["instance"], output.get("region") or self.c.region,
-                                   output.get("waited_s")))
+        out = output if isinstance(output, dict) else {}
+        name = out.get("instance") if action in ("db.failover", "db.promote_replica") else (
+            out.get("new_instance") if action == "db.restore" else None)
+        if name:  # the instance whose recovery RDS reports (events, then its status)
+            self.instances.append((name, out.get("region") or self.c.region,
+                                   out.get("waited_s")))
         if self.inner:
             self.inner.observe_step(action, args, output)
 

@@ -29,6 +29,11 @@ RunFn = Callable[[AwsContext, dict[str, Any], StepContext], dict[str, Any]]
 class Handler:
     plan: PlanFn
     run: RunFn
+    needs_db_path: bool = False  # SQL through probes.db: skipped with `probes: none`
+
+
+NO_PATH = ("skipped: probes: none — the runner has no network path to the database, so "
+           "this SQL step cannot run; API probes and AWS's own signals stand in")
 
 
 HANDLERS: Registry[Handler] = Registry("AWS action")
@@ -82,7 +87,9 @@ def _az_isolate(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[s
 def _plan_az_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     scope = _az(args)
     if scope == f"az:{PRIMARY_AZ}" and not args.get("experiment_id"):
-        scope = "az:<the isolated AZ>"
+        # the AZ isolated is the primary's when it ran: as planned, the state's
+        return network.plan_restore(c, "az:<the isolated AZ>", args,
+                                    f"az:{_primary_az_planned(c)}")
     return network.plan_restore(c, scope, args)
 
 
@@ -152,12 +159,27 @@ for _name, _handler in {
     "db.multi_az": Handler(probes.plan_multi_az, probes.multi_az),
     "db.replication_lag": Handler(probes.plan_lag, probes.replication_lag),
     "app.health": Handler(probes.plan_app, probes.app_health),
-    "db.writable": Handler(sql.plan_sql, sql.writable),
-    "data.verify": Handler(sql.plan_sql, sql.verify),
-    "data.drop_table": Handler(sql.plan_ddl, sql.drop_table),
-    "data.recreate_table": Handler(sql.plan_ddl, sql.recreate_table),
+    "db.writable": Handler(sql.plan_sql, sql.writable, needs_db_path=True),
+    "data.verify": Handler(sql.plan_sql, sql.verify, needs_db_path=True),
+    "data.drop_table": Handler(sql.plan_ddl, sql.drop_table, needs_db_path=True),
+    "data.recreate_table": Handler(sql.plan_ddl, sql.recreate_table, needs_db_path=True),
 }.items():
     HANDLERS.register(_name, _handler)
+
+
+def check_against_plan(planned: list[PlannedCall], made: list[Any]) -> list[str]:
+    """Mutating calls made that the plan of the same action does not list.
+
+    ``drill plan`` shows what each action's plan function says; this compares it with
+    the journal of the very calls the action just made (service, region, operation), so
+    a plan that drifts from execution shows up in the run's evidence and in tests."""
+    allowed = {(p.target, p.operation) for p in planned if p.mutating}
+    out = []
+    for c in made:
+        region = "global" if c.service == "route53" else c.region
+        if (f"{c.service} ({region})", c.operation) not in allowed:
+            out.append(f"{c.service}:{c.operation} ({c.region})")
+    return out
 
 
 class AwsProvider:
@@ -189,6 +211,12 @@ class AwsProvider:
                 f"AWS supports: {', '.join(HANDLERS.names())}")
         return HANDLERS.get(action)
 
+    def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:
+        handler = HANDLERS.get(action) if action in HANDLERS else None
+        if handler is not None and handler.needs_db_path and self.ctx.env.probes == "none":
+            return NO_PATH
+        return None
+
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
         return self._handler(action).plan(self.ctx, args, mode)
 
@@ -198,9 +226,13 @@ class AwsProvider:
         try:
             out = handler.run(self.ctx, args, ctx)
         finally:
-            made = [c.as_dict() for c in self.clients.mutating_calls(mark)]
+            made = self.clients.mutating_calls(mark)
         if made:
-            out = {**out, "api_calls": made}
+            out = {**out, "api_calls": [c.as_dict() for c in made]}
+            unplanned = check_against_plan(handler.plan(self.ctx, args, ctx.mode), made)
+            if unplanned:  # the plan would have lied: say so in the evidence, loudly
+                out["unplanned_calls"] = unplanned
+                ctx.log(f"{action}: API calls missing from its plan: {', '.join(unplanned)}")
         return out
 
     def observer(self, scenario_id: str, scenario_kind: str | None, run_id: str) -> Any:

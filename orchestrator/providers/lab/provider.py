@@ -67,6 +67,9 @@ class LabProvider:
         result = OPS[action](self._lab(), args, ctx)
         return dict(redact(result))
 
+    def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:
+        return None  # the lab is always reachable
+
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
         from orchestrator.providers.lab.plan import describe
         from orchestrator.providers.lab.state import lab_dir, load
