@@ -33,7 +33,8 @@ def run_cmd(
         help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish")
     ] = "rollback",
     health_port: Annotated[int | None, typer.Option(
-        min=0, max=65535, help="serve GET /health on 127.0.0.1:PORT (0 picks a free port)")
+        min=0, max=65535,
+        help="serve GET /health and /metrics on 127.0.0.1:PORT (0 picks a free port)")
     ] = None,
     max_workers: Annotated[int, typer.Option(
         min=1, max=1024, help="fires that may run at once")] = 16,
@@ -68,8 +69,11 @@ def run_cmd(
     health: Any = None
     if health_port is not None:
         from orchestrator.schedule.health import HealthServer
+        from orchestrator.web import metrics
 
-        health = HealthServer(service.health, health_port).start()
+        sources = metrics.Sources.open(app_state.config)
+        health = HealthServer(service.health, health_port,
+                              metrics=lambda: metrics.render(sources)).start()
         service.health_url = health.url
         err_console().print(f"health: {health.url}")
     stop = threading.Event()
