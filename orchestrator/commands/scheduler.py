@@ -104,6 +104,10 @@ def _recover_on_start(app_state: Any) -> None:
         for run in recover_all(app_state.settings(), app_state.db(warn=False, write=True),
                                app_state.provider_for, log.warning, lambda: stop.requested):
             log.warning("recovered run %s on %s: %s", run.id, run.env, run.status)
+    if stop.requested:  # a stop during the recovery: the service does not start
+        from orchestrator.errors import Aborted
+
+        raise Aborted(f"scheduler stopped during its start-up recovery ({stop.reason})")
 
 
 @app.command("status")
