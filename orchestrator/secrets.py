@@ -55,12 +55,14 @@ _AUTH_HEADER = re.compile(
 )
 _BEARER = re.compile(r"(\bbearer[ \t]+)[A-Za-z0-9._~+/=-]{6,}", re.I)
 _PAIR = re.compile(
-    # NAME=value / NAME: value / "name": "value" where NAME names a secret (the match
-    # starts at the secret word: a leading prefix such as DB_ needs no scanning)
-    rf"((?:{_SECRET_WORDS})[\w.-]{{0,40}}[\"']?[ \t]*[=:][ \t]*)"
-    r"(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|(?![\[{*])[^\s,;&'\"}\])]+)",
-    re.I,
+    # NAME=value / NAME: value / "name": "value"; the value (a lookahead: a name's match
+    # never swallows a pair inside its value) is masked when NAME names a secret. One
+    # pass over the text, the name checked afterwards: an alternation of secret words
+    # tried at every position was ~20x slower.
+    r"(?<![\w.-])([\w.-]{1,60})([\"']?[ \t]*[=:][ \t]*)"
+    r"(?=(\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|(?![\[{*])[^\s,;&'\"}\])]+))"
 )
+_PAIR_NAME = re.compile(_SECRET_WORDS, re.I)  # (an Authorization header: _AUTH_HEADER)
 _QUERY = re.compile(r"([?&](?:key|sig|signature|code|auth)=)[^&\s'\"#]+", re.I)
 _SLACK = re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]+")
 
@@ -79,14 +81,27 @@ _TRIVIAL = {
     "optional",
 }
 _known: set[str] = set()
+_env_names: dict[str, Any] = {}
 
 
-def _mask_pair(m: re.Match[str]) -> str:
-    value = m.group(2)
-    if value in (MASK, f'"{MASK}"', f"'{MASK}'"):
-        return m.group(0)
-    quote_char = value[0] if value[:1] in ("'", '"') else ""
-    return f"{m.group(1)}{quote_char}{MASK}{quote_char}"
+def _secret_values(text: str) -> list[tuple[int, int]]:
+    """Spans of the values of NAME=value pairs whose NAME names a secret."""
+    spans: list[tuple[int, int]] = []
+    for m in _PAIR.finditer(text):
+        if spans and m.start() < spans[-1][1]:
+            continue  # inside a value already masked
+        if _PAIR_NAME.search(m.group(1)) and m.group(3).strip("'\"") != MASK:
+            spans.append(m.span(3))
+    return spans
+
+
+def _mask_pairs(text: str) -> str:
+    out, pos = [], 0
+    for start, end in _secret_values(text):
+        quote_char = text[start] if text[start] in ("'", '"') else ""
+        out += [text[pos:start], quote_char, MASK, quote_char]
+        pos = end
+    return "".join(out) + text[pos:] if out else text
 
 
 def _worth_masking(value: str) -> bool:
@@ -100,7 +115,14 @@ def _worth_masking(value: str) -> bool:
 
 
 def _env_secrets() -> set[str]:
-    return {v for k, v in os.environ.items() if _SECRET_ENV.search(k) and _worth_masking(v)}
+    """Values of the environment variables whose names say secret. Matching every name
+    costs ~0.1-0.5 ms, and a run redacts ~100 times: the names are matched again only
+    when the number of variables changes; their values are read every time."""
+    if _env_names.get("count") != len(os.environ):
+        _env_names["count"] = len(os.environ)
+        _env_names["names"] = [k for k in os.environ if _SECRET_ENV.search(k)]
+    values = (os.environ.get(k, "") for k in _env_names["names"])
+    return {v for v in values if _worth_masking(v)}
 
 
 def known_values() -> set[str]:
@@ -134,8 +156,8 @@ def remember_from(value: Any) -> None:
         for m in _URL_PASSWORD.finditer(value):
             end = m.end() - 1  # the "@"
             remember(value[m.end(1) : end])
-        for m in _PAIR.finditer(value):
-            remember(m.group(2).strip("'\""))
+        for start, end in _secret_values(value):
+            remember(value[start:end].strip("'\""))
 
 
 def _remember_leaves(value: Any) -> None:
@@ -154,17 +176,36 @@ def _remember_leaves(value: Any) -> None:
 
 
 def redact_text(text: str) -> str:
-    """``text`` with every secret masked (patterns first, then known values)."""
-    text = _URL_PASSWORD.sub(r"\1" + MASK + "@", text)
-    text = _AUTH_HEADER.sub(r"\1\2" + MASK, text)
-    text = _BEARER.sub(r"\1" + MASK, text)
-    text = _PAIR.sub(_mask_pair, text)
-    text = _QUERY.sub(r"\1" + MASK, text)
-    text = _SLACK.sub(r"\1" + MASK, text)
-    for value in sorted(known_values(), key=len, reverse=True):
+    """``text`` with every secret masked (patterns first, then known values). Each
+    pattern runs only when a cheap substring test says it can match."""
+    return _redact_str(text, _known_longest_first())
+
+
+def _known_longest_first() -> list[str]:
+    return sorted(known_values(), key=len, reverse=True)
+
+
+def _redact_str(text: str, known: list[str]) -> str:
+    low = text.lower()
+    if "://" in text:
+        text = _URL_PASSWORD.sub(r"\1" + MASK + "@", text)
+    if "authorization" in low:
+        text = _AUTH_HEADER.sub(r"\1\2" + MASK, text)
+    if "bearer" in low:
+        text = _BEARER.sub(r"\1" + MASK, text)
+    if ("=" in text or ":" in text) and any(w in low for w in _PAIR_HINTS):
+        text = _mask_pairs(text)
+    if "=" in text and ("?" in text or "&" in text):
+        text = _QUERY.sub(r"\1" + MASK, text)
+    if "hooks.slack.com" in text:
+        text = _SLACK.sub(r"\1" + MASK, text)
+    for value in known:
         if value in text:
             text = text.replace(value, MASK)
     return text
+
+
+_PAIR_HINTS = ("pass", "pwd", "secret", "token", "key", "credential")
 
 
 def is_secret_key(key: str) -> bool:
@@ -174,19 +215,23 @@ def is_secret_key(key: str) -> bool:
 
 def redact(value: Any) -> Any:
     """A copy of ``value`` with secrets masked (str, dict, list, tuple; keys kept)."""
+    return _redact(value, _known_longest_first())
+
+
+def _redact(value: Any, known: list[str]) -> Any:
     if isinstance(value, str):
-        return redact_text(value)
+        return _redact_str(value, known)
     if isinstance(value, dict):
         return {
             k: (
                 MASK
                 if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
-                else redact(v)
+                else _redact(v, known)
             )
             for k, v in value.items()
         }
     if isinstance(value, list | tuple):
-        return type(value)(redact(v) for v in value)
+        return type(value)(_redact(v, known) for v in value)
     return value
 
 

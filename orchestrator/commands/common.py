@@ -69,7 +69,8 @@ class AppState:
         if not self.store_checked:
             from orchestrator.commands.storecheck import check_store
 
-            check_store(self.settings().database_url(), write)
+            settings = self.settings()
+            check_store(settings.database_url(), write, settings.state_path() / "store-check")
             self.store_checked = True
 
     def warn_orphans_lightly(self) -> None:
@@ -105,8 +106,8 @@ class AppState:
         which = (f"run {orphans[0].id} on {envs[0]} awaits" if len(orphans) == 1
                  else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await")
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
-        sys.stderr.write(f"drill: warning: {which} recovery (its process died, rollbacks "
-                         f"pending): run `{how}`\n")
+        sys.stderr.write(f"drill: warning: {which} recovery (its drill process is gone "
+                         f"without closing it; rollbacks may be pending): run `{how}`\n")
 
     def provider_for(self, env: str) -> Any:
         """A provider for ``env`` (recovery plays its rollbacks through it)."""
@@ -128,12 +129,26 @@ def state(ctx: typer.Context) -> AppState:
 _consoles: dict[str, Console] = {}
 
 
+def _console(**kwargs: Any) -> Console:
+    """A rich Console whose every printed text goes through the one redaction: a step's
+    error or an operator's note can hold a DSN or a token, and terminals end up in CI
+    logs and screenshots."""
+    from rich.console import Console
+
+    from orchestrator.secrets import redact_text
+
+    class RedactingConsole(Console):
+        def print(self, *objects: Any, **kw: Any) -> None:
+            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects),
+                          **kw)
+
+    return RedactingConsole(**kwargs)
+
+
 def err_console() -> Console:
     """Progress and messages go to stderr, so stdout stays parseable."""
     if "err" not in _consoles:
-        from rich.console import Console
-
-        _consoles["err"] = Console(stderr=True, highlight=False)
+        _consoles["err"] = _console(stderr=True, highlight=False)
     return _consoles["err"]
 
 
@@ -146,13 +161,14 @@ def working(label: str) -> AbstractContextManager[Any]:
 
 def out_console() -> Console:
     if "out" not in _consoles:
-        from rich.console import Console
-
-        _consoles["out"] = Console(highlight=False)
+        _consoles["out"] = _console(highlight=False)
     return _consoles["out"]
 
 
 def print_json(data: Any) -> None:
-    """The one JSON document of a --json command: stdout, nothing else there."""
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    """The one JSON document of a --json command: stdout, nothing else there (redacted,
+    like everything drill prints)."""
+    from orchestrator.secrets import redact
+
+    sys.stdout.write(json.dumps(redact(data), indent=2, default=str) + "\n")
     sys.stdout.flush()

@@ -189,7 +189,9 @@ def render_runbook(rb: Runbook, source: str) -> str:
         rb=rb, source=source, objectives=", ".join(obj) or "none set",
         pre=[_step_item(s) for s in rb.preconditions], steps=[_step_item(s) for s in rb.steps],
         verification=verification, rollback=_rollback_items(rb))
-    return "\n".join(line.rstrip() for line in out.splitlines()) + "\n"
+    from orchestrator.secrets import redact_text  # game days keep rendered runbooks
+
+    return redact_text("\n".join(line.rstrip() for line in out.splitlines()) + "\n")
 
 
 def rendered_path(source: Path, out_dir: Path | None) -> Path:

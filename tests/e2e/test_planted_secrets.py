@@ -146,6 +146,20 @@ def test_planted_secrets_never_stored_or_exported(workdir: Path) -> None:
             assert code == 0, err
             outputs += [out, err]
 
+    # what a person sees: the run's progress and errors, the plan (the runbook's step
+    # arguments hold a DSN) and a rendered runbook
+    for cmd, want in (
+        (("run", str(rb), "--env", "lab"), 1),
+        (("plan", str(rb), "--env", "lab"), 0),
+        (("plan", str(exp), "--env", "lab", "--json"), 0),
+        (("runbook", "render", str(rb), "--out", str(workdir / "rendered")), 0),
+    ):
+        code, out, err = _drill(workdir, *cmd)
+        assert code == want, (cmd, err)
+        outputs += [out, err]
+    rendered = b"".join(p.read_bytes() for p in (workdir / "rendered").iterdir())
+    assert rendered and _leaks(rendered) == []
+
     code, out, err = _drill(workdir, "evidence", "keygen")
     assert code == 0, err
     today = datetime.now(UTC).date().isoformat()
