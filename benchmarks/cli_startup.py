@@ -38,6 +38,12 @@ method:
 """
 
 
+# parsed and applied by both: vars, a var file, strategies, the journal path
+CTK_OPTIONS = ["--var", "who=bench", "--var", "retries:int=3", "--var-file", "vars.yaml",
+               "--rollback-strategy", "always", "--hypothesis-strategy", "default",
+               "--journal-path", "bench-journal.json"]
+
+
 def _once(cmd: list[str], cwd: Path) -> tuple[float, float]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
@@ -76,6 +82,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cwd = Path(tmp)
         (cwd / "one.yaml").write_text(EXPERIMENT)
+        (cwd / "vars.yaml").write_text("configuration:\n  region: us-east-1\n")
         for name, d_cmd, c_cmd, target in (
             ("`--help`", [drill, "--help"], [chaos, "--help"], 1.5),
             ("`run` one-probe experiment vs `chaos run`", [drill, "run", "one.yaml", "--json"],
@@ -83,6 +90,9 @@ def main() -> None:
             ("`run` one-probe experiment vs `chaos --no-log-file run`",
              [drill, "run", "one.yaml", "--json"],
              [chaos, "--no-log-file", "run", "one.yaml"], 1.3),
+            ("`run` with chaos run's options (issue 15) vs `chaos run` with the same",
+             [drill, "run", "one.yaml", "--json", *CTK_OPTIONS],
+             [chaos, "run", *CTK_OPTIONS, "one.yaml"], 1.3),
         ):
             d, c = timed_pair(d_cmd, c_cmd, cwd, args.repeat)
             rows.append((name, d, c, target))

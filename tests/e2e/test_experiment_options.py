@@ -236,3 +236,30 @@ def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) 
                                      run_args=tuple(listed[0]["run_args"])))
     assert result.exit_code == 0, result.error
     assert (workdir / "from-schedule").exists(), "the .env var file reached the run"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("strategy", "played"), [(None, True), ("default", False)])
+def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
+        workdir: Path, strategy: str | None, played: bool) -> None:
+    """chaos: an interrupted run plays rollbacks only with `always`; drill's default is
+    always. Either way the run is aborted (exit 3) and the journal says interrupted."""
+    import signal
+
+    from tests.clihelp import spawn
+    from tests.e2e.test_signals import wait_for
+
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
+    extra = ["--rollback-strategy", strategy] if strategy else []
+    proc = spawn(workdir, "run", str(exp), "--json", "--journal-path",
+                 str(workdir / "j.json"), *extra)
+    wait_for(marker)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    assert json.loads(out)["status"] == "aborted"
+    journal = _journal(workdir / "j.json")
+    assert journal["status"] == "interrupted" and {"end", "duration"} <= set(journal)
+    assert (workdir / "marker.rolled-back").exists() is played
+    assert bool(journal["rollbacks"]) is played
