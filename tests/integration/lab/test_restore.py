@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import psycopg
 import pytest
+from pydantic import ValidationError
 
 from orchestrator import pgbin
 from orchestrator.errors import LabError
@@ -76,10 +77,17 @@ def test_latest_restore_and_a_corrupt_backup_is_refused(lab: LabHandle) -> None:
 
 
 def test_probe_targets_outside_loopback_are_refused(lab: LabHandle) -> None:
-    with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):
+    from orchestrator.providers.lab.ops import check_loopback_dsn
+
+    # the action's argument schema refuses them (so does `drill validate`), and the lab
+    # checks again before it connects
+    refused = (LabError, ValidationError)
+    with pytest.raises(refused, match=r"127\.0\.0\.0/8"):
         lab.call("data.verify", target="host=10.0.1.5 port=5432 dbname=app user=drill")
-    with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):  # URL form, with a parameter
+    with pytest.raises(refused, match=r"127\.0\.0\.0/8"):  # URL form, with a parameter
         lab.call("data.verify", target="postgresql://drill@10.0.1.5:5432/app?sslmode=disable")
+    with pytest.raises(LabError, match=r"127\.0\.0\.0/8"):
+        check_loopback_dsn("postgresql://drill@10.0.1.5:5432/app?sslmode=disable")
 
 
 def test_the_controller_takes_scheduled_backups(lab: LabHandle) -> None:
