@@ -141,6 +141,10 @@ class EvidenceDB:
         if not self.is_postgres and not url.startswith("sqlite:///"):
             raise StoreUnavailable(f"unsupported evidence database URL {_redact(url)}",
                                    "use sqlite:///PATH or postgresql+psycopg://…")
+        if self.is_postgres and "@" in url.partition("://")[2].rpartition("@")[0]:
+            # libpq would take the rest of the password for the host name and say so
+            raise StoreUnavailable(f"evidence database URL {_redact(url)} has an at sign "
+                                   "in its user or password", "percent-encode it as %40")
         self._conn: Any = None
         self._tables: dict[type[Record], _Table] = {}
         self._lock = threading.RLock()
@@ -226,6 +230,10 @@ class EvidenceDB:
                + (f" ORDER BY {order}" if order else "")
                + (f" LIMIT {int(limit)}" if limit is not None else ""))
         return [t.record(row) for row in self.query(sql, params)]
+
+    def param(self, value: datetime) -> Any:
+        """``value`` as this backend stores a timestamp: for comparisons in ``where``."""
+        return _to_db("datetime", self.is_postgres)(value)
 
     def get(self, cls: type[Record], pk: Any) -> Any:
         found = self.records(cls, f'"{cls.pk}" = ?', (pk,))

@@ -75,24 +75,37 @@ def _reprotect(hub: Hub) -> None:
 
 
 def _promote(hub: Hub, call: Call) -> None:
-    if call.params.get("DBInstanceIdentifier") != REPLICA_ID or call.region != DR_REGION:
+    from orchestrator.providers.lab import pg
+
+    ident = call.params.get("DBInstanceIdentifier") or ""
+    if call.region != DR_REGION:
         return
-    hub.lab("db.promote_replica", {"target": "dr_replica", "wait": False})
+    if ident == REPLICA_ID:
+        hub.lab("db.promote_replica", {"target": "dr_replica", "wait": False})
+        server = "usw2"
+    else:
+        comp = hub.state().components.get(ident)
+        if comp is None or comp.role != "clone":
+            return
+        pg.promote(comp.port or 0)  # a clone (isolated mode): production is untouched
+        server = ident
 
     def done(st: LabState) -> bool:
-        from orchestrator.providers.lab import pg
-
-        return not pg.query(st.comp("usw2").port or 0, "SELECT pg_is_in_recovery()")
+        return not pg.query(st.comp(server).port or 0, "SELECT pg_is_in_recovery()")
 
     hub.begin(
         DR_REGION,
-        REPLICA_ID,
+        ident,
         Transition("modifying", done, ("DRILL_PROMOTE_START", "DRILL_PROMOTE_DONE")),
     )
 
 
 def _create_replica(hub: Hub, call: Call) -> None:
-    if call.params.get("DBInstanceIdentifier") != REPLICA_ID or call.region != DR_REGION:
+    ident = call.params.get("DBInstanceIdentifier") or ""
+    if call.region != DR_REGION:
+        return
+    if ident != REPLICA_ID:
+        _clone(hub, ident)
         return
     finished: dict[str, bool] = {}
 
@@ -102,6 +115,25 @@ def _create_replica(hub: Hub, call: Call) -> None:
 
     hub.begin(DR_REGION, REPLICA_ID, Transition("creating", lambda st: "ok" in finished))
     hub.background("rebuild of usw2", rebuild, (DR_REGION, REPLICA_ID))
+
+
+def _clone(hub: Hub, ident: str) -> None:
+    """A new cross-region replica (isolated mode's clone): a real server replicating
+    from usw2 under the instance's name, ``creating`` until it runs."""
+    from orchestrator.providers.lab.ops import Lab
+    from orchestrator.providers.lab.ops_db import clone_replica_locked
+    from orchestrator.providers.lab.state import locked
+
+    finished: dict[str, bool] = {}
+
+    def work() -> None:
+        hub.log(f"lab: cloning usw2 into {ident} (a new cross-region replica)")
+        with locked(hub.root) as st:
+            clone_replica_locked(Lab(hub.settings, hub.env), st, ident)
+        finished["ok"] = True
+
+    hub.begin(DR_REGION, ident, Transition("creating", lambda st: "ok" in finished))
+    hub.background(f"clone {ident}", work, (DR_REGION, ident))
 
 
 def _restore_pitr(hub: Hub, call: Call) -> None:
@@ -139,9 +171,12 @@ def restore_into(hub: Hub, ident: str, point_in_time: str) -> None:
 def _delete(hub: Hub, call: Call) -> None:
     ident = call.params.get("DBInstanceIdentifier") or ""
     comp = hub.state().components.get(ident)
-    if comp is not None and comp.role == "restored":
+    if comp is not None and comp.role in ("restored", "clone"):
+        from orchestrator.providers.lab.ops import Lab
+        from orchestrator.providers.lab.ops_restore import remove_instances
+
         hub.background(
-            f"removal of {ident}", lambda: hub.lab("db.delete_restored", {"new_instance": ident})
+            f"removal of {ident}", lambda: remove_instances(Lab(hub.settings, hub.env), [ident])
         )
 
 

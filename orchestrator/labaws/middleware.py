@@ -24,7 +24,6 @@ from xml.etree import ElementTree
 from orchestrator.labaws import INTERNAL_HEADER
 from orchestrator.labaws.hub import Hub
 
-READ_PREFIXES = ("Describe", "List", "Get", "Search", "Lookup")
 _SCOPE = re.compile(r"Credential=[^/]+/\d+/(?P<region>[^/]+)/(?P<service>[^/]+)/")
 _RRSET = re.compile(r"^/2013-04-01/hostedzone/[^/]+/rrset/?$")
 
@@ -40,9 +39,10 @@ class Call:
 
     @property
     def mutating(self) -> bool:
-        if self.operation.startswith(READ_PREFIXES):
-            return False
-        return not (" " in self.operation and self.method in ("GET", "HEAD"))
+        from orchestrator.providers.aws.clients import is_mutating
+
+        rest_read = " " in self.operation and self.method in ("GET", "HEAD")
+        return is_mutating(self.operation) and not rest_read
 
 
 def parse(environ: dict[str, Any], body: bytes) -> Call:

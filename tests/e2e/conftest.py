@@ -10,9 +10,8 @@ import pytest
 from tests.clihelp import run
 
 
-@pytest.fixture(scope="module")
-def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A working directory with a running lab, one per test module (`drill lab up`)."""
+def running_lab(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Iterator[Path]:
+    """A working directory with a running lab (`drill lab up UP_ARGS…`), then `lab down`."""
     from orchestrator import pgbin
     from orchestrator.errors import LabError
 
@@ -21,7 +20,13 @@ def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     except LabError as exc:
         pytest.skip(f"PostgreSQL server not installed: {exc.message}")
     cwd = tmp_path_factory.mktemp("lab")
-    up = run(cwd, "lab", "up", timeout=180)
+    up = run(cwd, "lab", "up", *up_args, timeout=240)
     assert up.code == 0, up.err
     yield cwd
     run(cwd, "lab", "down", timeout=180)
+
+
+@pytest.fixture(scope="module")
+def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A working directory with a running lab, one per test module (`drill lab up`)."""
+    yield from running_lab(tmp_path_factory)

@@ -17,24 +17,15 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.clihelp import run, subprocess_env
+from tests.e2e.conftest import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    cwd = tmp_path_factory.mktemp("labaws")
-    up = run(cwd, "lab", "up", "--aws", timeout=240)
-    assert up.code == 0, up.err
-    yield cwd
-    run(cwd, "lab", "down", timeout=180)
+    """`drill lab up --aws` in a fresh working directory."""
+    yield from running_lab(tmp_path_factory, "--aws")
 
 
 def status(cwd: Path) -> dict[str, Any]:
@@ -131,31 +122,118 @@ def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def test_quarterly_dr_through_the_aws_provider(awslab: Path) -> None:
-    """4/4 met, measured by the same probes as on `--env lab`; and what the emulator
-    saw each scenario change is exactly what `drill plan` listed for it."""
+def _run_matching_plan(cwd: Path, *mode: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run quarterly-dr on lab-aws; check that what the emulator saw each scenario change
+    is exactly what `drill plan` listed for it. Returns (run document, its detail)."""
     from tests.plancalls import planned_mutations
 
-    plan = run(awslab, "plan", "quarterly-dr", "--env", "lab-aws", "--json")
+    plan = run(cwd, "plan", "quarterly-dr", "--env", "lab-aws", *mode, "--json")
     assert plan.code == 0, plan.err
     plan_doc = json.loads(plan.out)
-    res = run(awslab, "run", "quarterly-dr", "--env", "lab-aws", "--json", timeout=600)
+    res = run(cwd, "run", "quarterly-dr", "--env", "lab-aws", *mode, "--json", timeout=600)
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert [s["met"] for s in doc["scenarios"]] == [True] * 4
-    assert all(s["rto_s"] is not None and s["rpo_s"] is not None for s in doc["scenarios"])
-    detail = json.loads(run(awslab, "runs", "show", doc["run_id"], "--json").out)
-    rto = [m for m in detail["measurements"] if m["name"] == "rto"]
-    assert len(rto) == 4 and all(m["method"].startswith("probes") for m in rto)
+    detail = json.loads(run(cwd, "runs", "show", doc["run_id"], "--json").out)
     assert not [s for s in detail["steps"] if s["status"] in ("failed", "skipped")]
     assert not [s for s in detail["steps"] if (s.get("output") or {}).get("unplanned_calls")]
-    calls = [json.loads(line) for line in
-             (awslab / ".drill" / "lab" / "aws" / "calls.jsonl").read_text().splitlines()]
+    calls = [
+        json.loads(line)
+        for line in (cwd / ".drill" / "lab" / "aws" / "calls.jsonl").read_text().splitlines()
+    ]
     for sc, sc_plan in zip(detail["scenarios"], plan_doc["scenarios"], strict=True):
         steps = [s for s in detail["steps"] if s["scenario"] == sc["id"]]
+        if not steps:  # a live-only scenario in isolated mode
+            assert sc_plan.get("skipped") and sc.get("skipped")
+            continue
         start = min(_ts(s["started_at"]) for s in steps if s["started_at"])
         end = max(_ts(s["ended_at"]) for s in steps if s["ended_at"])
-        made = [c["operation"] for c in calls
-                if c["mutating"] and c["status"] < 300 and start <= c["at"] <= end]
-        assert made == planned_mutations({"scenarios": [sc_plan]}), sc["id"]
+        made = [
+            c["operation"]
+            for c in calls
+            if c["mutating"] and c["status"] < 300 and start <= c["at"] <= end
+        ]
         assert made, f"{sc['id']} made no API call"
+        assert made == planned_mutations({"scenarios": [sc_plan]}), sc["id"]
+    return doc, detail
+
+
+def test_quarterly_dr_through_the_aws_provider(awslab: Path) -> None:
+    """4/4 met, measured by the same probes as on `--env lab`, plan == calls made."""
+    doc, detail = _run_matching_plan(awslab)
+    assert [s["met"] for s in doc["scenarios"]] == [True] * 4
+    assert all(s["rto_s"] is not None and s["rpo_s"] is not None for s in doc["scenarios"])
+    rto = [m for m in detail["measurements"] if m["name"] == "rto"]
+    assert len(rto) == 4 and all(m["method"].startswith("probes") for m in rto)
+
+
+def test_isolated_mode_promotes_and_restores_clones(awslab: Path) -> None:
+    """Production is left alone; the clone and the restored instance are real servers,
+    measured by probes, and gone afterwards."""
+    from tests.integration.lab.conftest import wait_until
+
+    before = status(awslab)
+    doc, _detail = _run_matching_plan(awslab, "--mode", "isolated")
+    by_id = {s["id"]: s for s in doc["scenarios"]}
+    assert by_id["az-loss"].get("skipped") and by_id["rds-failover"].get("skipped")
+    for sc in ("region-promotion", "backup-restore"):
+        assert by_id[sc]["met"] is True and by_id[sc]["rto_s"] is not None
+    after = status(awslab)
+    assert after["primary"] == before["primary"]
+    assert after["global_target"] == before["global_target"]
+    wait_until(
+        lambda: not [c for c in status(awslab)["components"] if c["role"] in ("clone", "restored")],
+        60,
+        "the clone and the restored instance to be removed",
+    )
+
+
+def test_chaos_run_of_a_chaosaws_experiment_fails_the_lab_over(awslab: Path) -> None:
+    """Any AWS client works: Chaos Toolkit itself, chaosaws building its clients from
+    boto3's defaults, pointed at the lab only by AWS_ENDPOINT_URL. (The steady state is
+    checked before the method only, and the pause skipped: right after the reboot the
+    instance is `rebooting`, as on RDS.)"""
+    experiment = Path(__file__).resolve().parents[2] / "experiments"
+    experiment = experiment / "rds-reboot-failover-chaosaws.yaml"
+    chaos = Path(sys.executable).with_name("chaos")
+    before = status(awslab)
+    env = subprocess_env(
+        {
+            "AWS_ENDPOINT_URL": before["aws"]["endpoint_url"],
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "DRILL_RDS_INSTANCE": "drill-lab-db",
+        }
+    )
+    proc = subprocess.run(
+        [
+            str(chaos),
+            "--no-log-file",
+            "run",
+            "--dry",
+            "pause",
+            "--hypothesis-strategy",
+            "before-method-only",
+            "--journal-path",
+            str(awslab / "chaos-journal.json"),
+            str(experiment),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=awslab,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr + proc.stdout
+    journal = json.loads((awslab / "chaos-journal.json").read_text())
+    assert journal["status"] == "completed"
+    from tests.integration.lab.conftest import wait_until
+
+    wait_until(
+        lambda: status(awslab)["primary"] != before["primary"],
+        60,
+        "the lab to fail over after chaosaws' RebootDBInstance",
+    )

@@ -32,6 +32,7 @@ class AwsContext:
     clients: ClientFactory
     poll_s: float = 2.0
     restored: tuple[str, int] | None = None  # endpoint of the last db.restore instance
+    clone: tuple[str, int] | None = None  # endpoint of the promoted clone (isolated mode)
     dataset: tuple[int, str] | None = None  # the known dataset at the start of the run
     _inventory: Inventory | None = field(default=None, repr=False)
 

@@ -202,8 +202,12 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
         out["writable"] = True
     from orchestrator.providers.aws.sql import probe_target
 
-    out.update(probe_target(c, describe_instance(c, name, region)))
-    if ctx.mode == "isolated" and out.get("dsn"):
+    now = describe_instance(c, name, region) or {}
+    out.update(probe_target(c, now))
+    if ctx.mode == "isolated":
+        ep = now.get("Endpoint") or {}
+        if ep.get("Address"):
+            c.clone = (str(ep["Address"]), int(ep.get("Port") or 5432))
         out["isolated"] = True  # the observer follows the clone
     return out
 
@@ -234,9 +238,10 @@ def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
 
     t = c.target(args.get("target", "dr_replica"))
     region = args.get("clone_region") or args.get("region") or t.region or c.dr_region
-    if args.get("clone"):
-        return {"deleted_clone": delete_tagged(c, args["clone"], region, ctx),
-                "clone": args["clone"]}
+    if args.get("clone") or ctx.mode == "isolated":
+        # isolated mode: the clone this run promoted (its name follows from the run id)
+        clone = args.get("clone") or clone_name(ctx, "promote")
+        return {"deleted_clone": delete_tagged(c, clone, region, ctx), "clone": clone}
     name = args.get("instance") or t.name or ""
     db = describe_instance(c, name, region)
     if db is not None and db.get("ReadReplicaSourceDBInstanceIdentifier"):

@@ -36,8 +36,13 @@ def _dsn(c: AwsContext, target: str) -> str:
         if not c.restored:
             raise ProviderError("no restored instance yet: run db.restore first")
         return instance_dsn(c, *c.restored) or ""
+    if target == "clone":
+        if not c.clone:
+            raise ProviderError("no promoted clone yet: run db.promote_replica in isolated mode")
+        return instance_dsn(c, *c.clone) or ""
     if target not in ("db", "global_db"):
-        raise ProviderError(f"unknown SQL target {target!r}", "use db, global_db or restored")
+        raise ProviderError(f"unknown SQL target {target!r}",
+                            "use db, global_db, restored or clone")
     return probe_dsn(c, probes.db) or ""
 
 

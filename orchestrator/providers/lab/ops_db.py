@@ -148,27 +148,36 @@ def promote_replica(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[st
 
 def _promote_clone(lab: Lab, ctx: StepContext) -> dict[str, Any]:
     """Isolated mode: clone usw2 (pg_basebackup from the replica) and promote the clone."""
+    ctx.log("lab: isolated mode — cloning usw2 and promoting the clone")
     with locked(lab.root) as st:
+        c = clone_replica_locked(lab, st)
+        pg.promote(c.port or 0)
+        dsn = st.dsn(c.name)
+    wait_for(f"{c.name} to accept writes", lambda: timed_write(dsn, 2.0)[0], ctx, 60)
+    return {"instance": c.name, "dsn": dsn, "isolated": True}
+
+
+def clone_replica_locked(lab: Lab, st: LabState, name: str | None = None) -> Any:
+    """A new server replicating from usw2 (pg_basebackup from the replica), role
+    ``clone``, in recovery until promoted (caller holds the lock). Also the AWS-shaped
+    lab's ``CreateDBInstanceReadReplica`` of a new instance."""
+    from orchestrator import pgbin
+    from orchestrator.providers.lab.state import Component
+
+    if name is None:
         st.counter += 1
         name = f"usw2-clone-{st.counter}"
-        usw2 = st.comp("usw2")
-        from orchestrator import pgbin
-        from orchestrator.providers.lab.state import Component
-
-        data = lab.root / "restored" / name
-        data.parent.mkdir(parents=True, exist_ok=True)
-        ctx.log(f"lab: isolated mode — cloning usw2 into {name} and promoting the clone")
-        pg.basebackup_standby(usw2.port or 0, data, name, usw2.port or 0)
-        c = Component(name=name, kind="postgres", role="clone", port=pgbin.free_port(),
-                      az="usw2-az1", region="us-west-2", data_dir=str(data))
-        st.components[name] = c
-        log = lab.root / "logs" / f"{name}.log"
-        c.pid, c.start_ticks = pg.start(name, data, c.port or 0, log, archive=False)
-        pg.wait_ready(c.port or 0, c.pid, c.start_ticks, name, log)
-        pg.promote(c.port or 0)
-        dsn = st.dsn(name)
-    wait_for(f"{name} to accept writes", lambda: timed_write(dsn, 2.0)[0], ctx, 60)
-    return {"instance": name, "dsn": dsn, "isolated": True}
+    usw2 = st.comp("usw2")
+    data = lab.root / "restored" / name
+    data.parent.mkdir(parents=True, exist_ok=True)
+    pg.basebackup_standby(usw2.port or 0, data, name, usw2.port or 0)
+    c = Component(name=name, kind="postgres", role="clone", port=pgbin.free_port(),
+                  az="usw2-az1", region="us-west-2", data_dir=str(data))
+    st.components[name] = c
+    log = lab.root / "logs" / f"{name}.log"
+    c.pid, c.start_ticks = pg.start(name, data, c.port or 0, log, archive=False)
+    pg.wait_ready(c.port or 0, c.pid, c.start_ticks, name, log)
+    return c
 
 
 @op("db.rebuild_replica")
