@@ -18,6 +18,7 @@ from orchestrator.report.model import (
     ReportData,
     RunView,
     ScenarioView,
+    safe_name,
 )
 
 FAILOVER_ACTIONS = {"db.failover", "db.promote_replica", "az.isolate", "region.isolate",
@@ -137,7 +138,7 @@ def _findings(data: ReportData) -> Collected:
 @kind("run_journal", "every run's journal (its events; for experiments also Chaos "
                     "Toolkit's journal) is included")
 def _journal(data: ReportData) -> Collected:
-    return Collected([EvidenceRef(ref=f"journal:{r.id}", href=f"journals/{r.id}.json",
+    return Collected([EvidenceRef(ref=f"journal:{r.id}", href=f"journals/{safe_name(r.id)}.json",
                                   description=f"run {r.id} ({r.target}, {r.status}): its "
                                               "journal events"
                                               + (f" and {len(r.artifacts)} Chaos Toolkit "

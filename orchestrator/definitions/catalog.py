@@ -8,6 +8,7 @@ directory), then in the definitions installed with the package (DESIGN section 5
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ class Catalog:
         name = _KIND_DIRS[kind]
         local = [(d, "local") for d in self.settings.search_dirs(name)]  # type: ignore[arg-type]
         bundled = (bundled_root() / name).resolve()
-        if all(d.resolve() != bundled for d, _ in local):
+        # realpath, not resolve(): a configured path in a symlink loop is simply not a dir
+        if all(Path(os.path.realpath(d)) != bundled for d, _ in local):
             local.append((bundled, "bundled"))
         return local
 

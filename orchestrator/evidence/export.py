@@ -70,15 +70,14 @@ def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | 
                    fingerprint: str | None = None) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
-    from orchestrator.evidence.export_data import build_views, period_ids, run_exists
+    from orchestrator.evidence.export_data import build_views, period_ids, run_started
     from orchestrator.evidence.verify import verify
 
     if run_id is not None:
-        run_exists(conn, postgres, run_id)
-        scope = Scope([run_id], [])
+        scope = Scope([run_id], [], run_started(conn, postgres, run_id))
     else:
         assert period is not None
-        scope = Scope(*period_ids(conn, postgres, period, env))
+        scope = Scope(*period_ids(conn, postgres, period, env), period.start)
     report = verify(conn, postgres, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(

@@ -106,10 +106,17 @@ def period_ids(conn: Any, postgres: bool, period: Period, env: str | None
     return [r[0] for r in runs], [str(f[0]) for f in loose]
 
 
-def run_exists(conn: Any, postgres: bool, run_id: str) -> None:
+def run_started(conn: Any, postgres: bool, run_id: str) -> datetime:
+    """When the run started (its evidence is journaled from then on)."""
     ph = "%s" if postgres else "?"
-    if conn.execute(f"SELECT id FROM run WHERE id = {ph}", (run_id,)).fetchone() is None:
+    row = conn.execute(f"SELECT started_at FROM run WHERE id = {ph}", (run_id,)).fetchone()
+    if row is None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+    try:
+        at = row[0] if isinstance(row[0], datetime) else datetime.fromisoformat(str(row[0]))
+    except ValueError:  # changed behind drill's back: verify from the start says where
+        return datetime(1970, 1, 1, tzinfo=UTC)
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at
 
 
 _SKIP = ("content", "data", "output", "args")  # large columns no view shows

@@ -55,8 +55,13 @@ def link(prev: str, event: bytes) -> str:
     return hashlib.sha256(prev.encode() + b"\n" + event).hexdigest()
 
 
+def quoted(text: str) -> bytes:
+    """A string as an event holds it (ASCII JSON, quotes included)."""
+    return _str(text).encode()
+
+
 def prefix(kind: str, run: str | None, pk: str) -> bytes:
-    """The first bytes of every event: what the journal's index columns must repeat."""
+    """The first bytes of every event, up to its time."""
     return (f'{{"kind":{_str(kind)},"run":'
             f'{"null" if run is None else _str(run)},'
             f'"pk":{_str(pk)},"at":').encode()
@@ -66,6 +71,16 @@ def event(kind: str, run: str | None, pk: str, at: str, data: Any = None) -> byt
     """An event's bytes (``data`` None: no payload, e.g. a deletion)."""
     tail = "}" if data is None else ',"data":' + _encode(data) + "}"
     return prefix(kind, run, pk) + (_str(at) + tail).encode()
+
+
+def keys(ev: bytes) -> tuple[bytes, bytes, bytes, int]:
+    """(kind, run as JSON: ``null`` or a quoted string, pk as escaped in the event, index
+    of ``"at"``) read from the bytes: the members come first, in this order, and a quote
+    inside a JSON string is always escaped, so these separators cannot occur earlier."""
+    i = ev.index(b'","run":', 9)
+    j = ev.index(b',"pk":"', i)
+    k = ev.index(b'","at":"', j)
+    return ev[9:i], ev[i + 8:j], ev[j + 7:k], k + 8
 
 
 def data_of(ev: bytes) -> bytes | None:
@@ -81,18 +96,16 @@ def now() -> str:
 
 # ---- projection rows as JSON values --------------------------------------------------
 
-def _ts_sqlite(v: Any) -> Any:
-    # SQLAlchemy's SQLite DATETIME text, one to one; anything else cannot equal an event
-    if type(v) is str and len(v) == 26 and v[10] == " ":
-        return v[:10] + "T" + v[11:] + "Z"
-    return ["not a timestamp", repr(v)]
+#: Timestamps in an event's data: UTC, as SQLAlchemy stores them on SQLite — so verify
+#: compares SQLite's text as it is, byte for byte.
+DATA_TS = "%Y-%m-%d %H:%M:%S.%f"
 
 
 def _ts_pg(v: Any) -> Any:
     if isinstance(v, datetime):
         if v.tzinfo is not None:
             v = v.astimezone(UTC).replace(tzinfo=None)
-        return v.strftime(TS_FORMAT)
+        return v.strftime(DATA_TS)
     return ["not a timestamp", repr(v)]
 
 
@@ -119,12 +132,13 @@ def _bytes(v: Any) -> Any:
 
 def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[Any]], list[Any]]:
     """Raw driver row → the JSON values an event holds for it (a blob as its sha256; a
-    timestamp as ISO 8601 UTC). The writer builds events with it from the row it reads
-    back, and verify compares every projection row through it: one definition."""
-    table: dict[str, Callable[[Any], Any]] = {
-        "datetime": _ts_pg if postgres else _ts_sqlite, "bool": _bool, "float": _float,
-        "bytes": _bytes}
-    if not postgres:
+    timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC). The writer builds events with it
+    from the row it reads back, and verify compares every projection row through it."""
+    table: dict[str, Callable[[Any], Any]] = {"bool": _bool, "float": _float,
+                                              "bytes": _bytes}
+    if postgres:
+        table["datetime"] = _ts_pg
+    else:  # SQLite's DATETIME text is already what an event holds
         table["json"] = _json_sqlite
     convs = [(i, table[t]) for i, t in enumerate(types) if t in table]
 
@@ -177,12 +191,12 @@ def append(conn: Any, changes: Iterable[Change], postgres: bool) -> int:
         ev = event(kind, run, pk, at, data)
         seq += 1
         h = link(prev, ev)
-        rows.append((seq, prev, h, ev, kind, run, pk))
+        rows.append((seq, prev, h, ev))
         prev = h
     if not rows:
         return 0
-    ph = ", ".join(["%s" if postgres else "?"] * 7)
-    sql = f"INSERT INTO {TABLE} (seq, prev, hash, event, kind, run_id, pk) VALUES ({ph})"
+    ph = ", ".join(["%s" if postgres else "?"] * 4)
+    sql = f"INSERT INTO {TABLE} (seq, prev, hash, event) VALUES ({ph})"
     if postgres:
         with conn.cursor() as cur:
             cur.executemany(sql, rows)

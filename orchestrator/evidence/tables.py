@@ -177,8 +177,5 @@ journal_table = sa.Table(
     sa.Column("prev", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("event", sa.LargeBinary(), nullable=False),
-    sa.Column("kind", sa.String(64), nullable=False),
-    sa.Column("run_id", sa.String(64), nullable=True, index=True),
-    sa.Column("pk", sa.String(256), nullable=False),
     info={"chain": False},
 )

@@ -2,8 +2,8 @@
 
 1. **Journal**: one pass over the stored bytes in ``seq`` order: numbers 1, 2, 3… without
    gaps, each ``prev`` the hash of the event before, each ``hash`` recomputed as
-   ``sha256(prev + "\\n" + event)``, and the index columns (kind, run, pk) equal to what
-   the event's bytes say. This catches an event changed, removed, inserted or moved.
+   ``sha256(prev + "\\n" + event)``; the record an event is about is read from the start
+   of its bytes. This catches an event changed, removed, inserted or moved.
 2. **Projections**: every row of every projection table must equal the ``data`` of its
    record's newest event, column for column (read through :func:`journal.reader`, the
    function the writer built the event with); a row without an event was written outside
@@ -19,10 +19,14 @@ rows. Bundles carry the signed head; ``--head SEQ:HASH`` checks it is still ther
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import orjson
 
 from orchestrator.evidence import journal
 from orchestrator.evidence.tables import Projection, projections
@@ -75,18 +79,21 @@ class Report:
 
 @dataclass
 class Scope:
-    """What an export holds: runs and run-less findings; filled in by :func:`verify`."""
+    """What an export holds: runs and run-less findings that began at ``since`` or later;
+    the events and data of its records are filled in by :func:`verify`."""
 
     runs: list[str]
     findings: list[str]
+    since: datetime
     events: list[tuple[int, str, str, bytes]] = field(default_factory=list)  # the range
     by_run: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     data: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     contents: dict[int, bytes] = field(default_factory=dict)  # artifact id → content
 
 
-#: newest event per record: table → pk → (seq, kind, run, data bytes or None)
-Latest = dict[str, dict[str, tuple[int, str, str | None, bytes | None]]]
+#: newest event per record: table → pk (as in the event) → (seq, event bytes)
+Latest = dict[bytes, dict[bytes, tuple[int, bytes]]]
+_MARGIN = timedelta(days=1)  # clocks of several writers may disagree a little
 
 
 def _batches(conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
@@ -102,18 +109,11 @@ def _batches(conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
         cur.close()
 
 
-def _loads(data: bytes) -> Any:
+def _loads(data: bytes, fast: Callable[[bytes], Any] = orjson.loads) -> Any:
     try:
-        import orjson
-
-        return orjson.loads(data)
-    except ImportError:  # pragma: no cover - a declared dependency
-        pass
-    except Exception:  # NaN/Infinity inside a JSON document: the stdlib reads those
-        pass
-    import json
-
-    return json.loads(data)
+        return fast(data)
+    except orjson.JSONDecodeError:  # NaN/Infinity inside a JSON document: json reads those
+        return json.loads(data)
 
 
 def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
@@ -126,39 +126,40 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
                            (start - 1,)).fetchone()
         prev = str(row[0]) if row else ""
     expected = start
-    wanted = set(scope.runs) if scope else None
-    loose = set(scope.findings) if scope else set()
+    wanted = {journal.quoted(r) for r in scope.runs} if scope else set()
+    loose = {f.encode() for f in scope.findings} if scope else set()
     last_in_scope = 0
-    sql = (f"SELECT seq, prev, hash, event, kind, run_id, pk FROM {journal.TABLE} "
-           f"WHERE seq >= {ph} ORDER BY seq")
-    sha256, prefix, data_of = hashlib.sha256, journal.prefix, journal.data_of
+    sql = f"SELECT seq, prev, hash, event FROM {journal.TABLE} WHERE seq >= {ph} ORDER BY seq"
+    sha256, genesis = hashlib.sha256, journal.TABLE.encode()
     for batch in _batches(conn, postgres, sql, (start,)):
-        for seq, stored_prev, stored_hash, ev, kind, run, pk in batch:
+        for seq, stored_prev, stored_hash, ev in batch:
             try:  # a value of another type (SQLite stores anything) is a break, not a crash
                 if type(ev) is not bytes:
                     ev = ev.encode() if isinstance(ev, str) else bytes(ev)
-                # journal.link and the prefix check, inlined: this runs once per event
+                # journal.link and journal.keys, inlined: this runs once per event
                 bad = seq != expected or stored_prev != prev or sha256(
-                    stored_prev.encode() + b"\n" + ev).hexdigest() != stored_hash \
-                    or not ev.startswith(prefix(kind, run, pk))
-                table = kind.rpartition(".")[0]
+                    stored_prev.encode() + b"\n" + ev).hexdigest() != stored_hash
+                i = ev.index(b'","run":', 9)
+                j = ev.index(b',"pk":"', i)
+                kind, run, pk = ev[9:i], ev[i + 8:j], ev[j + 7:ev.index(b'","at":"', j)]
+                table = kind[:kind.rindex(b".")]
             except (TypeError, AttributeError, ValueError):
-                bad, table, ev = True, "", ev if type(ev) is bytes else b""
-                kind, pk = str(kind), str(pk)
+                bad, kind, run, pk, table = True, b"?", b"null", b"?", b""
+                ev = ev if type(ev) is bytes else b""
             if bad:
                 report.breaks.append(_link_break(seq, expected, prev, str(stored_prev),
                                                  str(stored_hash), ev, kind, run, pk))
             expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
-            if wanted is not None and scope is not None:
-                if run in wanted or (table == "finding" and pk in loose):
+            if scope is not None:
+                if run in wanted or (table == b"finding" and pk in loose):
                     last_in_scope = seq
-                    if run is not None:
-                        scope.by_run[run].append(len(scope.events))
+                    if run != b"null":
+                        scope.by_run[_text(run)].append(len(scope.events))
                 else:
-                    table = ""
+                    table = b""
                 scope.events.append((seq, stored_prev, stored_hash, ev))
-            if table and table != journal.TABLE:
-                latest[table][pk] = (seq, kind, run, data_of(ev))
+            if table and table != genesis:
+                latest[table][pk] = (seq, ev)
     if scope is not None:  # the bundle's range ends with the last event in scope
         cut = next((i for i, e in enumerate(scope.events) if e[0] > last_in_scope),
                    len(scope.events))
@@ -168,8 +169,15 @@ def _check_journal(conn: Any, postgres: bool, report: Report, start: int,
     return latest
 
 
+def _text(raw: bytes) -> str:
+    """A JSON value's bytes from an event (``null``, ``"…"`` or a bare key) as text."""
+    if raw == b"null":
+        return ""
+    return str(json.loads(raw if raw.startswith(b'"') else b'"' + raw + b'"'))
+
+
 def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str,
-                ev: bytes, kind: str, run: str | None, pk: str) -> Break:
+                ev: bytes, kind: bytes, run: bytes, pk: bytes) -> Break:
     if seq != expected:
         detail = (f"events #{expected} to #{seq - 1} are missing"
                   if type(seq) is int and seq > expected
@@ -181,9 +189,10 @@ def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_has
     elif journal.link(stored_prev, ev) != stored_hash:
         detail = "its bytes or its hash were changed (the hash does not recompute)"
     else:
-        detail = "the index columns (kind, run, pk) differ from the event's bytes"
-    return Break(seq if type(seq) is int else None, str(kind), run,
-                 f"{str(kind).rpartition('.')[0] or kind} {pk}", detail)
+        detail = "its bytes are not an event drill writes"
+    k = _text(kind)
+    return Break(seq if type(seq) is int else None, k, _text(run) or None,
+                 f"{k.rpartition('.')[0] or k} {_text(pk)}", detail)
 
 
 def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
@@ -191,32 +200,41 @@ def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
     read = journal.reader(spec.types, postgres)
     names = spec.names
     pk_i = names.index(spec.pk)
-    mine = latest.get(spec.name, {})
-    pop = mine.pop
+    int_pk, data_of, n = spec.types[pk_i] == "int", journal.data_of, len(names)
+    stamps = [c for c, t in zip(names, spec.types, strict=True) if t == "datetime"]
+    pop = latest.get(spec.name.encode(), {}).pop
     report.records += len(rows)
     for row in rows:
-        pk = str(row[pk_i])
-        entry = pop(pk, None)
+        pk = row[pk_i]
+        if int_pk:
+            entry = pop(b"%d" % pk, None) if type(pk) is int else None
+        else:
+            entry = pop(journal.quoted(str(pk))[1:-1], None)
         if entry is None:
             report.breaks.append(Break(None, spec.name, None, f"{spec.name} {pk}",
                                        "the row has no event (written outside drill)"))
             continue
-        seq, kind, run, data = entry
+        seq, ev = entry
+        data = data_of(ev)
         if data is None:
-            report.breaks.append(Break(seq, kind, run, f"{spec.name} {pk}",
-                                       "the record was deleted, but its row is back"))
+            report.breaks.append(_record_break(seq, ev, f"{spec.name} {pk}",
+                                               "the record was deleted, but its row is back"))
             continue
         doc = _loads(data)
-        expected = list(doc.values()) if list(doc) == names else [doc.get(n) for n in names]
+        # the writer wrote the columns in table order; an event from before a column was
+        # added lacks it (NULL)
+        expected = list(doc.values()) if len(doc) == n else [doc.get(c) for c in names]
         actual = read(row)
         if actual != expected:
             diff = [n for n, a, e in zip(names, actual, expected, strict=True) if a != e]
-            report.breaks.append(Break(
-                seq, kind, run, f"{spec.name} {pk}",
-                "changed after it was journaled: " + "; ".join(
+            report.breaks.append(_record_break(
+                seq, ev, f"{spec.name} {pk}", "changed after it was journaled: " + "; ".join(
                     f"{n} is {_short(actual[names.index(n)])} in the table, "
                     f"{_short(doc.get(n))} in the event" for n in diff[:3])))
         elif scope is not None:
+            for c in stamps:
+                if doc.get(c) is not None:
+                    doc[c] = datetime.strptime(doc[c], journal.DATA_TS).replace(tzinfo=UTC)
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = bytes(row[names.index("content")])
@@ -227,12 +245,37 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
+def _record_break(seq: int, ev: bytes, record: str, detail: str) -> Break:
+    kind, run, _pk, _at = journal.keys(ev)
+    return Break(seq, _text(kind), _text(run) or None, record, detail)
+
+
 def _gone(report: Report, latest: Latest) -> None:
     for table, entries in latest.items():
-        for pk, (seq, kind, run, data) in entries.items():
-            if data is not None:
-                report.breaks.append(Break(seq, kind, run, f"{table} {pk}",
-                                           "the record's row was deleted"))
+        for pk, (seq, ev) in entries.items():
+            if journal.data_of(ev) is not None:
+                report.breaks.append(_record_break(seq, ev, f"{table.decode()} {_text(pk)}",
+                                                   "the record's row was deleted"))
+
+
+def _first_at(conn: Any, ph: str, when: datetime) -> int:
+    """The first event written at ``when`` or later (events are appended in time order;
+    a binary search over their ``at``), or one past the head."""
+    at = when.astimezone(UTC).strftime(journal.TS_FORMAT).encode()
+    head = conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0
+    lo, hi = 1, head + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}",
+                           (mid,)).fetchone()
+        try:
+            ev = bytes(row[0])
+            k = journal.keys(ev)[3]
+            before = ev[k:k + len(at)] < at
+        except (TypeError, ValueError):
+            before = False  # a damaged or missing event: start early, verify will say why
+        lo, hi = (mid + 1, hi) if before else (lo, mid)
+    return lo
 
 
 def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
@@ -247,18 +290,7 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
     if journal.TABLE not in tables:
         report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
         return report
-    start = 1
-    if scope is not None:
-        lows = []
-        for col, keys in (("run_id", scope.runs), ("pk", scope.findings)):
-            for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
-                extra = " AND kind LIKE 'finding.%'" if col == "pk" else ""
-                low = conn.execute(f"SELECT MIN(seq) FROM {journal.TABLE} WHERE {col} IN "
-                                   f"({', '.join([ph] * len(part))}){extra}", part).fetchone()
-                if low and low[0] is not None:
-                    lows.append(int(low[0]))
-        start = min(lows, default=0) or 1 << 62
+    start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN)
     latest = _check_journal(conn, postgres, report, start, scope)
     for spec in projections():
         if spec.name not in tables:

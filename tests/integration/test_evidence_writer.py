@@ -88,7 +88,8 @@ def test_only_changed_columns_are_written_and_unchanged_saves_are_not_journaled(
     run.status, run.ended_at = "aborted", utcnow()
     db.write(run)  # must not reset abort_requested
     assert db.get(Run, run.id).abort_requested is True
-    kinds = [r[0] for r in db.query("SELECT kind FROM journal ORDER BY seq")]
+    kinds = [journal.keys(bytes(r[0]))[0].decode()
+             for r in db.query("SELECT event FROM journal ORDER BY seq")]
     assert kinds == ["run.insert", "run.update", "run.update"]
     assert verify_db(db).ok
     other.close()
@@ -134,7 +135,7 @@ def test_events_hold_what_the_tables_hold_for_any_values(backend: str, tmp_path:
         data = json.loads(journal.data_of(bytes(ev)) or b"null")
         assert (data["name"], data["output"], data["attempts"]) == (
             step.name, step.output, attempts)
-        assert data["started_at"] == at.strftime(journal.TS_FORMAT)
+        assert data["started_at"] == at.strftime(journal.DATA_TS)
 
     check()
     report = verify_db(db)

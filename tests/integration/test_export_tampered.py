@@ -35,7 +35,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.mark.parametrize("sql", [
     "UPDATE journal SET event = CAST(event AS TEXT) || ' ' WHERE seq = 5",
     "DELETE FROM journal WHERE seq = 4",
-    "UPDATE journal SET run_id = NULL WHERE seq = 3",
+    "UPDATE journal SET prev = hash WHERE seq = 3",
 ])
 def test_a_tampered_journal_is_refused(workspace: Path, capsys: pytest.CaptureFixture[str],
                                        sql: str) -> None:

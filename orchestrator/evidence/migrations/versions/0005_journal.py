@@ -41,11 +41,7 @@ def upgrade() -> None:
         sa.Column("prev", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("event", sa.LargeBinary(), nullable=False),
-        sa.Column("kind", sa.String(64), nullable=False),
-        sa.Column("run_id", sa.String(64), nullable=True),
-        sa.Column("pk", sa.String(256), nullable=False),
     )
-    op.create_index("ix_journal_run_id", "journal", ["run_id"])
     bind = op.get_bind()
     if sa.inspect(bind).has_table(_OLD):
         _convert(bind)
