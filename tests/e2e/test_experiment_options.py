@@ -292,3 +292,24 @@ scenarios:
 """)
     res = drill(capsys, "validate", str(workdir / "drills" / "bad-vars.yaml"))
     assert res.code == 2 and "bad-vars.yaml:5" in res.err and "missing.env" in res.err
+
+
+def test_drill_scenario_env_var_file_is_applied_before_validation(
+        workdir: Path, capsys, monkeypatch) -> None:
+    """An `env` secret the experiment needs comes from the scenario's .env var file:
+    applied before chaoslib validates the experiment, as `chaos run --var-file` does."""
+    monkeypatch.setenv("CORPUS_API_TOKEN", "restored after the test")
+    monkeypatch.delenv("CORPUS_API_TOKEN")
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    write(workdir, "experiments/secrets-env.yaml",
+          (corpus / "experiments" / "17-secrets-env.yaml").read_text())
+    write(workdir, "drills/api.env", "CORPUS_API_TOKEN=from-dot-env\n")
+    write(workdir, "drills/secret.yaml", """id: secret
+title: needs an env secret
+scenarios:
+  - experiment: secrets-env
+    vars: {workdir: /tmp}
+    var_files: [api.env]
+""")
+    res = drill(capsys, "run", "secret")
+    assert res.code == 0, res.err
