@@ -232,9 +232,9 @@ def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
                     f"{c} is {_short(actual[names.index(c)])} in the table, "
                     f"{_short(doc.get(c))} in the event" for c in diff[:3])))
         elif scope is not None:
-            for c in stamps:
+            for c in stamps:  # journal.DATA_TS, which fromisoformat reads (in C)
                 if doc.get(c) is not None:
-                    doc[c] = datetime.strptime(doc[c], journal.DATA_TS).replace(tzinfo=UTC)
+                    doc[c] = datetime.fromisoformat(doc[c]).replace(tzinfo=UTC)
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = bytes(row[names.index("content")])
