@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
     "scheduler": ("scheduler", "app", True),
     "gameday": ("gameday", "app", True),
     "status": ("status", "status", False),
+    "serve": ("serve", "serve", False),
     "inventory": ("inventory", "inventory", False),
     "iam-policy": ("iam", "iam_policy", False),
     "runbook": ("runbook", "app", True),

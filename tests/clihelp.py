@@ -43,8 +43,9 @@ def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subproces
                             stderr=subprocess.PIPE, text=True)
 
 
-def run(cwd: Path, *args: str, timeout: float = 120) -> Result:
-    proc = spawn(cwd, *args)
+def run(cwd: Path, *args: str, timeout: float = 120,
+        env: dict[str, str] | None = None) -> Result:
+    proc = spawn(cwd, *args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return Result(proc.returncode, out, err)
 

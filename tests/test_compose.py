@@ -51,3 +51,14 @@ def test_published_ports_are_loopback_only(compose: dict[str, Any]) -> None:
     for name, svc in compose["services"].items():
         for port in svc.get("ports", []):
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
+
+
+def test_dashboard_service_needs_a_token_and_publishes_on_loopback(
+        compose: dict[str, Any]) -> None:
+    dash = compose["services"]["dashboard"]
+    assert dash["command"][0] == "serve"
+    assert "--host" in dash["command"]  # the container's network: not loopback …
+    assert "DRILL_SERVE_TOKEN" in dash["environment"]["DRILL_SERVE_TOKEN"]  # … so a token
+    assert dash["ports"] == ["127.0.0.1:8080:8080"]
+    assert "Bearer" in " ".join(dash["healthcheck"]["test"])
+    assert dash["depends_on"]["evidence-db"]["condition"] == "service_healthy"

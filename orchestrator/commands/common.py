@@ -69,7 +69,8 @@ class AppState:
         if not self.store_checked:
             from orchestrator.commands.storecheck import check_store
 
-            check_store(self.settings().database_url(), write)
+            settings = self.settings()
+            check_store(settings.database_url(), write, settings.state_path() / "store-check")
             self.store_checked = True
 
     def warn_orphans_lightly(self) -> None:
@@ -105,8 +106,8 @@ class AppState:
         which = (f"run {orphans[0].id} on {envs[0]} awaits" if len(orphans) == 1
                  else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await")
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
-        sys.stderr.write(f"drill: warning: {which} recovery (its process died, rollbacks "
-                         f"pending): run `{how}`\n")
+        sys.stderr.write(f"drill: warning: {which} recovery (its drill process is gone "
+                         f"without closing it; rollbacks may be pending): run `{how}`\n")
 
     def provider_for(self, env: str) -> Any:
         """A provider for ``env`` (recovery plays its rollbacks through it)."""

@@ -98,6 +98,15 @@ def export(
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
 
 
+def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
+    """The dashboard's evidence page shows when the journal was last verified, and how."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.models import utcnow
+    from orchestrator.views import record_verify
+
+    record_verify(state(ctx).settings(), doc, utcnow(), operator())
+
+
 @app.command("verify")
 def verify(
     ctx: typer.Context,
@@ -145,6 +154,7 @@ def verify(
     _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
         report = verify_db(state(ctx).db(), anchor)
+    _remember(ctx, report.to_dict())
     if as_json:
         print_json(report.to_dict())
     elif report.ok:

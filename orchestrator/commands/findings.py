@@ -17,16 +17,6 @@ app = typer.Typer(help="Findings (objective missed, step failed, drill overdueâ€
                        "corrective actions.", no_args_is_help=True)
 
 
-def _doc(f: Any) -> dict[str, Any]:
-    from orchestrator.engine.results import iso
-
-    return {"id": f.id, "run_id": f.run_id, "kind": f.kind, "severity": f.severity,
-            "title": f.title, "detail": f.detail, "corrective_action": f.corrective_action,
-            "status": f.status, "owner": f.owner, "due_date": f.due_date,
-            "resolution": f.resolution, "created_at": iso(f.created_at),
-            "closed_at": iso(f.closed_at), "drill": f.drill, "env": f.env}
-
-
 def _get(session: Any, finding_id: int) -> Any:
     from orchestrator.errors import NotFoundError
     from orchestrator.evidence.models import Finding
@@ -45,20 +35,9 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Findings, newest first."""
-    from sqlmodel import col, select
+    from orchestrator.views import findings_documents
 
-    from orchestrator.errors import UsageError
-    from orchestrator.evidence.models import Finding
-
-    if status not in (None, "open", "closed"):
-        raise UsageError(f"--status {status!r} is not open or closed")
-    with state(ctx).store().session() as s:
-        q = select(Finding).order_by(col(Finding.id).desc())
-        if status:
-            q = q.where(Finding.status == status)
-        if run_id:
-            q = q.where(Finding.run_id == run_id)
-        docs = [_doc(f) for f in s.exec(q)]
+    docs = findings_documents(state(ctx).store(), status, run_id)
     if as_json:
         print_json(docs)
         return
@@ -78,8 +57,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """One finding with its corrective action."""
+    from orchestrator.views import finding_document
+
     with state(ctx).store().session() as s:
-        d = _doc(_get(s, finding_id))
+        d = finding_document(_get(s, finding_id))
     if as_json:
         print_json(d)
         return

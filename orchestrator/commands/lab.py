@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -36,16 +38,41 @@ def up(ctx: typer.Context,
                                          "whose resources are the lab's: environment lab-aws")]
        = False,
        ) -> None:
-    """Start the lab (does nothing when it already runs)."""
+    """Start the lab; a running one is checked and repaired (or rebuilt), saying what it did.
+
+    Refused while a drill runs on the lab: repairing would undo the faults it injected."""
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
-    lab_up(settings, cfg, _log)
+    with _no_run_on(ctx, settings, [env, "lab-aws"]):
+        lab_up(settings, cfg, _log)
     if aws:
         from orchestrator.labaws.lifecycle import ensure
 
         ensure(settings, _log)
     _show(status(settings), as_json)
+
+
+@contextlib.contextmanager
+def _no_run_on(ctx: typer.Context, settings: Any, envs: list[str]) -> Iterator[None]:
+    """Hold the run locks of the environments on this lab (a run holds one while it runs)."""
+    import os
+
+    from orchestrator.engine.locks import EnvLock
+    from orchestrator.engine.rollbacks import locked_error
+
+    db = state(ctx).db(warn=False)
+    held: list[EnvLock] = []
+    try:
+        for name in dict.fromkeys(envs):
+            lock = EnvLock(db, settings.state_path(), name)
+            if not lock.try_acquire({"pid": os.getpid(), "what": "lab up"}):
+                raise locked_error(name, lock.holder())
+            held.append(lock)
+        yield
+    finally:
+        for lock in held:
+            lock.release()
 
 
 @app.command("status")

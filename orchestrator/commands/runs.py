@@ -19,13 +19,17 @@ def list_cmd(
         min=1, max=1_000_000, help="how many, newest first")] = 50,
     env: Annotated[str | None, typer.Option(help="only this environment")] = None,
     drill: Annotated[str | None, typer.Option(help="only this drill/runbook/experiment")] = None,
+    status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
+    period: Annotated[str | None, typer.Option(
+        help="only runs started in this quarter (2026-Q4) or FROM..TO (YYYY-MM-DD)")] = None,
+    offset: Annotated[int, typer.Option(help="skip this many (paging)")] = 0,
 ) -> None:
     """List runs, newest first."""
     from rich.table import Table
 
-    from orchestrator.engine.results import list_runs
+    from orchestrator.views import RunsQuery
 
-    runs = list_runs(state(ctx).db(), limit, env, drill)
+    runs = RunsQuery(drill, env, status, period, limit, offset).documents(state(ctx).db())
     if as_json:
         print_json(runs)
         return

@@ -33,7 +33,8 @@ def run_cmd(
         help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish")
     ] = "rollback",
     health_port: Annotated[int | None, typer.Option(
-        min=0, max=65535, help="serve GET /health on 127.0.0.1:PORT (0 picks a free port)")
+        min=0, max=65535,
+        help="serve GET /health and /metrics on 127.0.0.1:PORT (0 picks a free port)")
     ] = None,
     max_workers: Annotated[int, typer.Option(
         min=1, max=1024, help="fires that may run at once")] = 16,
@@ -68,8 +69,11 @@ def run_cmd(
     health: Any = None
     if health_port is not None:
         from orchestrator.schedule.health import HealthServer
+        from orchestrator.web import metrics
 
-        health = HealthServer(service.health, health_port).start()
+        sources = metrics.Sources.open(app_state.config)
+        health = HealthServer(service.health, health_port,
+                              metrics=lambda: metrics.render(sources)).start()
         service.health_url = health.url
         err_console().print(f"health: {health.url}")
     stop = threading.Event()
@@ -100,6 +104,10 @@ def _recover_on_start(app_state: Any) -> None:
         for run in recover_all(app_state.settings(), app_state.db(warn=False, write=True),
                                app_state.provider_for, log.warning, lambda: stop.requested):
             log.warning("recovered run %s on %s: %s", run.id, run.env, run.status)
+    if stop.requested:  # a stop during the recovery: the service does not start
+        from orchestrator.errors import Aborted
+
+        raise Aborted(f"scheduler stopped during its start-up recovery ({stop.reason})")
 
 
 @app.command("status")

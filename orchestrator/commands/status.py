@@ -20,28 +20,23 @@ def status(
     first time it is noticed, here or by `drill scheduler run`.
     """
     from orchestrator.evidence.models import utcnow
-    from orchestrator.schedule.compliance import drill_status
+    from orchestrator.views import status_document
 
     app_state = state(ctx)
-    now = utcnow()
-    report = drill_status(app_state.settings(), app_state.store(), now, record=True)
-    docs = [d.doc(now) for d in report.drills]
+    report = status_document(app_state.settings(), app_state.store(), utcnow(), record=True)
     if as_json:
-        from orchestrator.engine.results import iso
-
-        print_json({"generated_at": iso(now), "drills": docs,
-                    "new_findings": [f.title for f in report.new_findings]})
+        print_json(report)
         return
     from rich.table import Table
 
     table = Table()
     for c in ("drill", "cadence", "last run", "last success", "next due", "overdue"):
         table.add_column(c)
-    for d in docs:
+    for d in report["drills"]:
         last = f"{(d['last_run'] or '—')[:16]} {d['last_run_status'] or ''}".strip()
         table.add_row(d["drill"], d["cadence"] or "—", last, (d["last_success"] or "—")[:16],
                       (d["next_due"] or d["next_fire"] or "—")[:16],
                       "[red]OVERDUE[/]" if d["overdue"] else "no")
-    out_console().print(table if docs else "no drills found")
-    for title in (f.title for f in report.new_findings):
+    out_console().print(table if report["drills"] else "no drills found")
+    for title in report["new_findings"]:
         err_console().print(f"[yellow]finding recorded:[/] {title}")

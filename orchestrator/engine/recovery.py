@@ -111,7 +111,7 @@ def recover_env(
             )
         log(
             f"recovering run {run.id} on {env} (its process {run.pid} on {run.host} "
-            "died): playing its pending rollbacks"
+            "ended without closing it): playing its pending rollbacks"
         )
         done.append(_recover(db, run, provider_for, log, should_stop))
     return done

@@ -11,6 +11,7 @@ from typing import Any
 
 from orchestrator.errors import NotFoundError
 from orchestrator.evidence.records import (
+    Approval,
     Finding,
     Measurement,
     Run,
@@ -86,6 +87,9 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
         "severity": f.severity, "title": f.title, "status": f.status,
         "corrective_action": f.corrective_action,
     } for f in findings]
+    approvals: list[Approval] = db.records(Approval, "run_id = ?", (run_id,), "id")
+    doc["approvals"] = [{"env": a.env, "approved_by": a.approved_by, "at": iso(a.at),
+                         "reason": a.reason} for a in approvals]
     events: list[TimelineEvent] = db.records(TimelineEvent, "run_id = ?", (run_id,), "at, id")
     doc["timeline"] = [{
         "at": iso(e.at), "kind": e.kind, "message": e.message,
@@ -94,16 +98,38 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
     return doc
 
 
-def list_runs(db: EvidenceDB, limit: int = 50, env: str | None = None,
-              target: str | None = None) -> list[dict[str, Any]]:
+def _run_filter(db: EvidenceDB, env: str | None, target: str | None, status: str | None,
+                since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
     where, params = ["1 = 1"], []
-    if env:
-        where.append("env = ?")
-        params.append(env)
-    if target:
-        where.append("target = ?")
-        params.append(target)
-    runs: list[Run] = db.records(Run, " AND ".join(where), params, "started_at DESC", limit)
+    for column, value in (("env", env), ("target", target), ("status", status)):
+        if value:
+            where.append(f"{column} = ?")
+            params.append(value)
+    if since is not None:
+        where.append("started_at >= ?")
+        params.append(db.param(since))
+    if until is not None:
+        where.append("started_at < ?")
+        params.append(db.param(until))
+    return " AND ".join(where), params
+
+
+def count_runs(db: EvidenceDB, env: str | None = None, target: str | None = None,
+               status: str | None = None, since: datetime | None = None,
+               until: datetime | None = None) -> int:
+    """How many runs :func:`list_runs` pages through (for the dashboard's pager)."""
+    where, params = _run_filter(db, env, target, status, since, until)
+    return int(db.query(f"SELECT COUNT(*) FROM run WHERE {where}", params)[0][0])
+
+
+def list_runs(db: EvidenceDB, limit: int = 50, env: str | None = None,
+              target: str | None = None, status: str | None = None,
+              since: datetime | None = None, until: datetime | None = None,
+              offset: int = 0) -> list[dict[str, Any]]:
+    """`drill runs list --json`: runs newest first, filtered, one page of ``limit``."""
+    where, params = _run_filter(db, env, target, status, since, until)
+    page = f"started_at DESC LIMIT {int(limit)} OFFSET {max(int(offset), 0)}"
+    runs: list[Run] = db.records(Run, where, params, page)
     return [{"run_id": r.id, "drill": r.target, "kind": r.target_kind, "env": r.env,
              "mode": r.mode, "status": r.status, "trigger": r.trigger, "who": r.who,
              "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),

@@ -65,6 +65,9 @@ class EnvironmentRecord(SQLModel, table=True):
 
 class Run(SQLModel, table=True):
     __tablename__ = "run"
+    # "a drill's newest (successful) run" and "a success in this period" — status pages,
+    # metrics and the dashboard ask these on every request; one index answers them
+    __table_args__ = (sa.Index("ix_run_target_started_at", "target", "started_at"),)
 
     id: str = Field(primary_key=True)
     target: str = Field(index=True, description="drill/runbook/experiment id")

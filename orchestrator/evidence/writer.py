@@ -227,6 +227,10 @@ class EvidenceDB:
                + (f" LIMIT {int(limit)}" if limit is not None else ""))
         return [t.record(row) for row in self.query(sql, params)]
 
+    def param(self, value: datetime) -> Any:
+        """``value`` as this backend stores a timestamp: for comparisons in ``where``."""
+        return _to_db("datetime", self.is_postgres)(value)
+
     def get(self, cls: type[Record], pk: Any) -> Any:
         found = self.records(cls, f'"{cls.pk}" = ?', (pk,))
         return found[0] if found else None

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from orchestrator.config import Settings
 from orchestrator.evidence.models import Finding, Run, RunStatus
@@ -141,9 +141,9 @@ def _fill_runs(store: EvidenceStore, st: DrillStatus) -> None:
         q = select(Run).where(Run.target == st.drill)
         if st.cadence_env:
             q = q.where(Run.env == st.cadence_env)
-        st.last_run = s.exec(q.order_by(col(Run.started_at).desc())).first()
+        st.last_run = s.exec(q.order_by(col(Run.started_at).desc()).limit(1)).first()
         st.last_success = s.exec(q.where(Run.status == RunStatus.SUCCEEDED)
-                                 .order_by(col(Run.started_at).desc())).first()
+                                 .order_by(col(Run.started_at).desc()).limit(1)).first()
 
 
 def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz: str,
@@ -151,13 +151,13 @@ def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz:
     assert st.cadence is not None
     trig = specs.build_trigger(ScheduleKind.CRON, st.cadence, tz, now)
     begins = [r.created_at for r in all_sched if r.target == st.drill]
+    mine = Run.target == st.drill, *((Run.env == st.cadence_env,) if st.cadence_env else ())
     with store.session() as s:
-        q = select(Run.started_at, Run.status).where(Run.target == st.drill)
-        if st.cadence_env:
-            q = q.where(Run.env == st.cadence_env)
-        runs = list(s.exec(q))
-    begins += [r[0] for r in runs]
-    successes = sorted(r[0] for r in runs if r[1] == RunStatus.SUCCEEDED)
+        # the database finds the first run and, per period below, whether one succeeded:
+        # a drill with 100,000 runs is not loaded into memory to answer that
+        first = s.exec(select(func.min(Run.started_at)).where(*mine)).one()
+    if first is not None:
+        begins.append(first)
     if not begins:
         st.next_due = specs.fire_after(trig, now)
         return
@@ -177,9 +177,13 @@ def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz:
         if len(periods) > MAX_PERIODS:
             periods.pop(0)
         start = end
-    for p_start, p_end in periods:
-        if not any(p_start <= t < p_end for t in successes):
-            st.missed_periods.append(_label(st.cadence, p_start, p_end))
+    with store.session() as s:
+        for p_start, p_end in periods:
+            hit = s.exec(select(Run.id).where(
+                *mine, Run.status == RunStatus.SUCCEEDED, col(Run.started_at) >= p_start,
+                col(Run.started_at) < p_end).limit(1)).first()
+            if hit is None:
+                st.missed_periods.append(_label(st.cadence, p_start, p_end))
 
 
 def _record(store: EvidenceStore, st: DrillStatus, now: datetime) -> list[Finding]:

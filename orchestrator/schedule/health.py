@@ -1,8 +1,10 @@
 """A tiny health endpoint for `drill scheduler run --health-port N` (127.0.0.1 only).
 
 ``GET /health`` → 200 and the service's :meth:`SchedulerService.health` JSON while it
-runs, 503 while it stops. Container health checks and load balancers need exactly
-this and nothing more, so it is the standard library's threading HTTP server.
+runs, 503 while it stops. ``GET /metrics`` → the same Prometheus text as `drill
+serve`'s (given as ``metrics``), so a scheduler-only deployment is scraped too.
+Container health checks and scrapers need exactly this and nothing more, so it is the
+standard library's threading HTTP server.
 """
 
 from __future__ import annotations
@@ -16,12 +18,29 @@ from typing import Any
 
 class HealthServer:
     def __init__(self, health: Callable[[], dict[str, Any]], port: int = 0,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", metrics: Callable[[], bytes] | None = None) -> None:
         provider = health
+        one_scrape = threading.Lock()  # the store's connections are opened lazily, once
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.split("?")[0] not in ("/health", "/healthz", "/"):
+                path = self.path.split("?")[0]
+                if path == "/metrics" and metrics is not None:
+                    try:
+                        with one_scrape:
+                            text = metrics()
+                    except Exception as exc:  # e.g. the database is down: say so, no trace
+                        from orchestrator.secrets import redact_text
+
+                        self.send_error(503, redact_text(f"metrics unavailable: {exc}")[:200])
+                        return
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
+                if path not in ("/health", "/healthz", "/"):
                     self.send_error(404)
                     return
                 doc = provider()

@@ -31,11 +31,22 @@ from typing import Any
 
 import pytest
 
-from tests.clihelp import Result, run, spawn
+from tests.clihelp import Result, run
 
-pytestmark = [pytest.mark.lab, pytest.mark.slow,
-              pytest.mark.skipif(not os.environ.get("DRILL_CRASH_SUITE"),
-                                 reason="set DRILL_CRASH_SUITE=1 to run the crash-test suite")]
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+#: Every case costs a partial drill, a recovery and checks (≈ 15 s on a quiet 2-core box):
+#: the whole matrix (≈ 80 cases) runs with DRILL_CRASH_SUITE=full; by default a sample
+#: that still goes through each kind of fault and each kind of rollback in flight, and
+#: each defect of issue 13, keeps CI's cost reasonable.
+FULL = os.environ.get("DRILL_CRASH_SUITE") == "full"
+SAMPLE = {("az-loss", "step:az-loss:7:start"), ("az-loss", "lab:reprotect:killed"),
+          ("rds-failover", "step:rds-failover:5:start"),
+          ("rds-failover", "rollback:db.reprotect:start"),
+          ("region-promotion", "lab:rebuild_usw2:killed"),
+          ("backup-restore", "step:backup-restore:4:start"),
+          ("backup-restore", "lab:remove_instance:stopped")}
+SAMPLE_STOPS = {("az-loss", "az.restore"), ("region-promotion", "db.rebuild_replica")}
 
 HOOK = "DRILL_TEST_CRASH_AT"
 SCENARIOS = ["az-loss", "rds-failover", "region-promotion", "backup-restore"]
@@ -83,9 +94,7 @@ ROLLBACK_STOPS_SIG = [(sc, action, ("int", "term")[i % 2])
 
 
 def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 600) -> Result:
-    proc = spawn(cwd, *args, env={HOOK: crash} if crash else None)
-    out, err = proc.communicate(timeout=timeout)
-    return Result(proc.returncode, out, err)
+    return run(cwd, *args, timeout=timeout, env={HOOK: crash} if crash else None)
 
 
 @pytest.fixture(scope="module")
@@ -149,11 +158,13 @@ def next_run_meets(cwd: Path, *only: str) -> None:
 @pytest.mark.parametrize(("scenario", "point"), KILL_CASES,
                          ids=[p for _sc, p in KILL_CASES])
 def test_kill_at_each_boundary_is_recovered(lab: Path, scenario: str, point: str) -> None:
+    if not FULL and (scenario, point) not in SAMPLE:
+        pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
     res = drill(lab, "run", "quarterly-dr", "--only", scenario, "--json", crash=point)
     assert f" at {point.split('@')[0]}" in res.err, res.err[-3000:]  # the point was reached
     assert res.code == -signal.SIGKILL, res.err[-3000:]
     recovered_cleanly(lab, point)
-    if point == POINTS[scenario][-1]:  # once per scenario: the next run meets its objective
+    if point == POINTS[scenario][-1] or not FULL:  # the next run meets its objective
         next_run_meets(lab, scenario)
 
 
@@ -161,6 +172,8 @@ def test_kill_at_each_boundary_is_recovered(lab: Path, scenario: str, point: str
                          ids=[f"{sc}-{a}-{s}" for sc, a, s in ROLLBACK_STOPS_SIG])
 def test_stop_during_each_rollback_starts_nothing_new(lab: Path, scenario: str, action: str,
                                                       sig: str) -> None:
+    if not FULL and (scenario, action) not in SAMPLE_STOPS:
+        pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
     point = f"rollback:{action}:start"
     upto = SCENARIOS[: SCENARIOS.index(scenario) + 1]
     args = [x for sc in SCENARIOS[SCENARIOS.index(scenario):] for x in ("--only", sc)]
@@ -190,6 +203,8 @@ def test_kill_during_recovery_then_recover(lab: Path) -> None:
                                    "lab:build:servers", "lab:build:streaming"])
 def test_kill_during_lab_build(lab: Path, point: str) -> None:
     """A half-built lab is never taken for a running one: the next run rebuilds it."""
+    if not FULL and point != "lab:build:servers":
+        pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
     down = run(lab, "lab", "down", timeout=180)
     assert down.code == 0, down.err
     res = drill(lab, "lab", "up", crash=point)

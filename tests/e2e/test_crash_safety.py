@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import Result, spawn
+from tests.clihelp import Result, run, spawn
 from tests.e2e.defs import runbook, write
 
 pytestmark = pytest.mark.slow
@@ -26,9 +26,7 @@ HOOK = "DRILL_TEST_CRASH_AT"
 
 
 def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 120) -> Result:
-    proc = spawn(cwd, *args, env={HOOK: crash} if crash else None)
-    out, err = proc.communicate(timeout=timeout)
-    return Result(proc.returncode, out, err)
+    return run(cwd, *args, timeout=timeout, env={HOOK: crash} if crash else None)
 
 
 def hooked(result: Result, point: str) -> None:
@@ -241,3 +239,43 @@ def test_recovery_in_progress_refuses_a_run_with_the_right_reason(workdir: Path)
         release.write_text("go\n")
         recovering.communicate(timeout=60)
     assert recovering.returncode == 0
+
+
+def test_scheduler_service_recovers_on_start(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    service = spawn(workdir, "scheduler", "run", "--poll", "0.2")
+    try:
+        end = time.monotonic() + 120  # bounds a hang; no moment is picked
+        while marker.exists():
+            assert service.poll() is None, service.communicate()
+            assert time.monotonic() < end, "the service never recovered the orphaned run"
+            time.sleep(0.05)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        _out, err = service.communicate(timeout=60)
+    assert f"recovered run {run_id}" in err, err
+    assert show(workdir, run_id)["status"] == "crashed"
+
+
+def test_lab_up_is_refused_while_a_run_holds_the_lab(workdir: Path) -> None:
+    """`lab up` repairs what it finds wrong: during a drill, that would undo its faults."""
+    marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
+    hold = (f'{{type: action, name: hold, provider: {{type: python, module: tests.faults, '
+            f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}')
+    text = runbook(marker).replace("rollback:", f"""  - name: hold
+    kind: action
+    activity: {hold}
+rollback:""", 1)
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    running = spawn(workdir, "run", str(rb))
+    try:
+        while not here.exists():  # polling for the hold, not picking a moment
+            assert running.poll() is None, running.communicate()
+            time.sleep(0.02)
+        up = drill(workdir, "lab", "up")
+        assert up.code == 2 and "is already in use by run r-" in up.err, up.err
+    finally:
+        release.write_text("go\n")
+        running.communicate(timeout=60)
+    assert running.returncode == 0

@@ -16,16 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import Result, spawn
+from tests.clihelp import Result, run
 from tests.e2e.defs import runbook, write
 
 pytestmark = pytest.mark.slow
 
 
 def drill(cwd: Path, *args: str, db: Path | None = None) -> Result:
-    proc = spawn(cwd, *args, env={"DRILL_DATABASE": f"sqlite:///{db}"} if db else None)
-    out, err = proc.communicate(timeout=120)
-    return Result(proc.returncode, out, err)
+    return run(cwd, *args, env={"DRILL_DATABASE": f"sqlite:///{db}"} if db else None)
 
 
 def one_line_error(res: Result, *words: str) -> None:

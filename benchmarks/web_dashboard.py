@@ -1,0 +1,80 @@
+"""Benchmark: the dashboard's pages over HTTP with 100,000 runs in the store.
+
+    .venv/bin/python benchmarks/web_dashboard.py [/tmp/drill-bench.db] [REQUESTS]
+
+The store is `evidence_data.py`'s (100,000 runs of quarterly-dr over 2022..2026, built
+once and cached). The real app runs under uvicorn on 127.0.0.1 in this process; each
+path gets 3 warm-up requests, then REQUESTS (default 50) timed one after the other
+(client wall time: request, render, response). Target (issue 17): the overview and
+the runs list ≤ 200 ms at the 95th percentile.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from evidence_data import build
+
+PATHS = [("/", "overview", 0.2), ("/runs", "runs list", 0.2), ("/api/status", None, None),
+         ("/api/runs", None, None), ("/runs?status=failed&period=2024-Q2&page=3", None, None),
+         ("/runs/r-bench-050000", None, None), ("/metrics", None, None)]
+
+
+def serve(config: Path) -> tuple[object, int]:
+    import uvicorn
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+
+    os.chdir(config.parent)
+    server = uvicorn.Server(uvicorn.Config(create_app(Sources.open(str(config))),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, port
+
+
+def timed(url: str, n: int) -> list[float]:
+    for _ in range(3):
+        urllib.request.urlopen(url, timeout=60).read()
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        with urllib.request.urlopen(url, timeout=60) as r:
+            r.read()
+            assert r.status == 200, url
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+if __name__ == "__main__":
+    db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-bench.db"))
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 50
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "drill.yaml"
+        config.write_text(f"database: sqlite:///{db}\n")
+        server, port = serve(config)
+        print(f"load average at start: {os.getloadavg()[0]:.1f} ({os.cpu_count()} cores)")
+        print("| path | p50 (ms) | p95 (ms) | max (ms) | target | met |")
+        print("|---|---|---|---|---|---|")
+        for path, label, target in PATHS:
+            times = sorted(timed(f"http://127.0.0.1:{port}{path}", n))
+            p95 = times[max(int(len(times) * 0.95) - 1, 0)]
+            met = "" if target is None else ("yes" if p95 <= target else "NO")
+            name = f"`{path}`" + (f" ({label})" if label else "")
+            print(f"| {name} | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
+                  f"{times[-1] * 1000:.0f} | "
+                  + (f"≤ {target * 1000:.0f} ms p95 | {met} |" if target else "— | |"))
+        print(f"load average at end: {os.getloadavg()[0]:.1f}")
+        server.should_exit = True  # type: ignore[attr-defined]

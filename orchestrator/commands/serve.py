@@ -1,0 +1,91 @@
+"""`drill serve`: the read-only web dashboard and Prometheus metrics (DESIGN section 15)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from typing import Annotated
+
+import typer
+
+from orchestrator.commands.common import err_console, state
+
+TOKEN_VAR = "DRILL_SERVE_TOKEN"
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 (or ::1): reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option(help="address to bind (loopback unless a token is set)")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="TCP port (0 picks a free one)")
+    ] = 8080,
+) -> None:
+    """Serve the dashboard: drills, runs, findings, calendar, evidence, and /metrics.
+
+    Read-only. Binding anything but a loopback address needs DRILL_SERVE_TOKEN; every
+    request must then send `Authorization: Bearer TOKEN`.
+
+    Example:  drill serve --port 8080   then open http://127.0.0.1:8080/
+    """
+    from orchestrator.errors import UsageError
+
+    token = os.environ.get(TOKEN_VAR) or None
+    if not is_loopback(host) and not token:
+        raise UsageError(
+            f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
+            f"set {TOKEN_VAR} to a long random string (clients send "
+            "`Authorization: Bearer TOKEN`), or bind 127.0.0.1",
+        )
+    import uvicorn
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+
+    sources = Sources.open(state(ctx).config)
+    sources.db()  # open (and migrate) now: a bad database fails here, not on first page
+    app = create_app(sources, token)
+    sock = _bind(host, port)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if ":" in host else host
+    err_console().print(
+        f"drill dashboard on http://{shown}:{bound}/ (read-only"
+        + (", bearer token required" if token else "")
+        + "); Ctrl-C stops"
+    )
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before start so the real port can be printed."""
+    from orchestrator.errors import UsageError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "pick another --port, or --port 0 for a free one",
+        ) from None
+    sock.listen(128)
+    return sock

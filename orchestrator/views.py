@@ -1,0 +1,262 @@
+"""Read-side documents shared by the `--json` commands and the web dashboard.
+
+Each builder returns the exact JSON document a command prints with ``--json``; the
+dashboard's ``/api/…`` twins call the same builder, so the two cannot disagree. The
+builders read through the stores' read functions only (no raw SQL here), which keeps
+them independent of how the evidence tables are laid out underneath.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
+
+#: Most scenarios of one drill a trend chart shows (newest last).
+TREND_RUNS = 12
+
+
+def status_document(
+    settings: Settings, store: EvidenceStore, now: datetime, record: bool = False
+) -> dict[str, Any]:
+    """`drill status --json`: every drill's cadence, last run/success, next due, overdue.
+
+    ``record`` files a finding per newly missed period (the CLI does; the read-only
+    dashboard does not, so its ``new_findings`` is always empty)."""
+    from orchestrator.engine.results import iso
+    from orchestrator.schedule.compliance import drill_status
+
+    report = drill_status(settings, store, now, record=record)
+    return {
+        "generated_at": iso(now),
+        "drills": [d.doc(now) for d in report.drills],
+        "new_findings": [f.title for f in report.new_findings],
+    }
+
+
+def finding_document(f: Any) -> dict[str, Any]:
+    """One finding (`drill findings show --json`)."""
+    from orchestrator.engine.results import iso
+
+    return {
+        "id": f.id,
+        "run_id": f.run_id,
+        "kind": f.kind,
+        "severity": f.severity,
+        "title": f.title,
+        "detail": f.detail,
+        "corrective_action": f.corrective_action,
+        "status": f.status,
+        "owner": f.owner,
+        "due_date": f.due_date,
+        "resolution": f.resolution,
+        "created_at": iso(f.created_at),
+        "closed_at": iso(f.closed_at),
+        "drill": f.drill,
+        "env": f.env,
+    }
+
+
+def findings_documents(
+    store: EvidenceStore, status: str | None = None, run_id: str | None = None
+) -> list[dict[str, Any]]:
+    """`drill findings list --json`: findings, newest first."""
+    from sqlmodel import col, select
+
+    from orchestrator.errors import UsageError
+    from orchestrator.evidence.models import Finding
+
+    if status not in (None, "open", "closed"):
+        raise UsageError(f"--status {status!r} is not open or closed")
+    with store.session() as s:
+        q = select(Finding).order_by(col(Finding.id).desc())
+        if status:
+            q = q.where(Finding.status == status)
+        if run_id:
+            q = q.where(Finding.run_id == run_id)
+        return [finding_document(f) for f in s.exec(q)]
+
+
+def calendar_document(settings: Settings, store: EvidenceStore, now: datetime) -> dict[str, Any]:
+    """Schedules with their next fire, game days, and blackout windows (change freezes)."""
+    from orchestrator.engine.results import iso
+    from orchestrator.schedule import gameday, schedules
+    from orchestrator.schedule.blackout import load_windows
+
+    windows = []
+    for raw, w in zip(settings.blackout_windows, load_windows(settings), strict=True):
+        windows.append(
+            {
+                "name": raw.name,
+                "start": raw.start,
+                "end": raw.end,
+                "duration": raw.duration,
+                "timezone": raw.timezone,
+                "active_now": w.contains(now),
+                "from": iso(w.start),
+                "until": iso(w.end),
+            }
+        )
+    return {
+        "generated_at": iso(now),
+        "schedules": schedules.list_docs(store, now),
+        "gamedays": [gameday.doc(g) for g in gameday.all_gamedays(store)],
+        "blackout_windows": windows,
+    }
+
+
+@dataclass(frozen=True)
+class RunsQuery:
+    """The runs list's filters and page: `drill runs list` options = `/runs` parameters."""
+
+    drill: str | None = None
+    env: str | None = None
+    status: str | None = None
+    period: str | None = None  # a quarter (2026-Q4) or FROM..TO (YYYY-MM-DD, inclusive)
+    limit: int = 50
+    offset: int = 0
+
+    def window(self) -> tuple[datetime | None, datetime | None]:
+        """The period as [since, until), after checking every filter."""
+        from orchestrator.errors import UsageError
+        from orchestrator.evidence.enums import RunStatus
+
+        if self.status and self.status not in {s.value for s in RunStatus}:
+            raise UsageError(
+                f"--status {self.status!r} is not a run status",
+                "one of " + ", ".join(s.value for s in RunStatus),
+            )
+        if self.limit < 1 or self.offset < 0:
+            raise UsageError("--limit must be at least 1 and --offset not negative")
+        if not self.period:
+            return None, None
+        from orchestrator.evidence.export_data import parse_period
+
+        first, sep, last = self.period.partition("..")
+        p = parse_period(None, first, last) if sep else parse_period(self.period)
+        return p.start, p.end
+
+    def documents(self, db: EvidenceDB) -> list[dict[str, Any]]:
+        """One page of runs, newest first (`drill runs list --json`)."""
+        from orchestrator.engine.results import list_runs
+
+        since, until = self.window()
+        return list_runs(
+            db, self.limit, self.env, self.drill, self.status, since, until, self.offset
+        )
+
+    def count(self, db: EvidenceDB) -> int:
+        from orchestrator.engine.results import count_runs
+
+        since, until = self.window()
+        return count_runs(db, self.env, self.drill, self.status, since, until)
+
+
+def trend_documents(
+    db: EvidenceDB, drill: str, env: str | None, limit: int = TREND_RUNS
+) -> list[dict[str, Any]]:
+    """RTO/RPO of a drill's newest runs (oldest first), per scenario, with objectives."""
+    from orchestrator.engine.results import list_runs, run_document
+
+    runs = list_runs(db, limit, env, drill)
+    out = []
+    for r in reversed(runs):
+        doc = run_document(db, r["run_id"])
+        for sc in doc["scenarios"]:
+            out.append(
+                {
+                    "run_id": r["run_id"],
+                    "started_at": r["started_at"],
+                    "status": r["status"],
+                    "scenario": sc["id"],
+                    "rto_s": sc["rto_s"],
+                    "rpo_s": sc["rpo_s"],
+                    "objectives": sc["objectives"],
+                    "met": sc["met"],
+                }
+            )
+    return out
+
+
+def fire_lags(store: EvidenceStore) -> list[tuple[str, str, float]]:
+    """(target, env, seconds) of every claimed scheduler fire: how late it started."""
+    from sqlmodel import col, select
+
+    from orchestrator.schedule.models import ScheduleFire
+
+    with store.session() as s:
+        rows = s.exec(
+            select(ScheduleFire.target, ScheduleFire.env, ScheduleFire.lag_s).where(
+                col(ScheduleFire.lag_s).is_not(None)
+            )
+        )
+        return [(t, e, float(lag or 0.0)) for t, e, lag in rows]
+
+
+LAST_VERIFY = "last-verify.json"  # under the state dir: written by `drill evidence verify`
+
+
+def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: str) -> None:
+    """Remember the outcome of a database verify, for the dashboard's evidence page.
+
+    Operational state, not evidence (the chain itself is the evidence): a file in the
+    state directory, replaced atomically."""
+    import json
+
+    from orchestrator.engine.results import iso
+
+    keep = {k: doc.get(k) for k in ("ok", "events", "records", "head", "break_count")}
+    keep.update(at=iso(now), by=who)
+    path = settings.state_path() / LAST_VERIFY
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(keep, indent=2))
+    tmp.replace(path)
+
+
+def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
+    """Journal head, the last verify's outcome, and the quarters one can export."""
+    import json
+
+    from orchestrator.engine.results import iso
+    from orchestrator.evidence.journal import GENESIS, HEAD_SQL
+
+    head = db.query(HEAD_SQL)
+    seq, digest = (int(head[0][0]), str(head[0][1])) if head else (0, GENESIS)
+    path = settings.state_path() / LAST_VERIFY
+    try:
+        last = json.loads(path.read_text())
+    except (OSError, ValueError):
+        last = None
+    year, q = now.year, (now.month - 1) // 3 + 1
+    quarters = []
+    for _ in range(8):
+        quarters.append(f"{year}-Q{q}")
+        year, q = (year - 1, 4) if q == 1 else (year, q - 1)
+    return {
+        "generated_at": iso(now),
+        "chain_head": {"seq": seq, "hash": digest},
+        "last_verify": last,
+        "export_periods": quarters,
+    }
+
+
+def open_findings_by_drill(store: EvidenceStore) -> dict[tuple[str, str], int]:
+    """(drill, env) → how many findings are open (counted by the database)."""
+    from sqlalchemy import func
+    from sqlmodel import col, select
+
+    from orchestrator.evidence.models import Finding
+
+    with store.session() as s:
+        rows = s.exec(
+            select(Finding.drill, Finding.env, func.count())
+            .where(Finding.status == "open")
+            .group_by(col(Finding.drill), col(Finding.env))
+        )
+        return {(d or "", e or ""): int(n) for d, e, n in rows}

@@ -1,0 +1,141 @@
+"""The Starlette application behind `drill serve`.
+
+Read-only by construction: only GET routes, and every page is built by a read
+function (the status page files no finding, unlike `drill status`). Handlers are
+``async`` and call the blocking builders directly: one request at a time on the event
+loop's thread, which is what a single SQLite connection wants, and plenty for a
+team's dashboard.
+
+With a token (``DRILL_SERVE_TOKEN``), every request — pages, API, metrics, static
+files — needs ``Authorization: Bearer TOKEN``. Errors become pages (or JSON under
+``/api/``) with a status code and a one-line reason; never a traceback.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from orchestrator.errors import DrillError, NotFoundError, UsageError
+from orchestrator.secrets import redact, redact_text
+from orchestrator.web import metrics
+from orchestrator.web.metrics import Sources
+from orchestrator.web.pages import API_ONLY, PAGES, Page
+
+HERE = Path(__file__).parent
+
+
+class BearerAuth:
+    """Refuse any request without ``Authorization: Bearer TOKEN`` (constant-time check)."""
+
+    def __init__(self, app: ASGIApp, token: str) -> None:
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            given = dict(scope["headers"]).get(b"authorization", b"")
+            scheme, _, value = given.partition(b" ")
+            if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
+                response = Response(
+                    "drill: a bearer token is required\n",
+                    401,
+                    {"WWW-Authenticate": "Bearer"},
+                    "text/plain",
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def _json(doc: Any, status: int = 200) -> Response:
+    body = json.dumps(redact(doc), indent=2, default=str) + "\n"
+    return Response(body, status, media_type="application/json")
+
+
+def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
+    """The dashboard over ``sources``; with ``token``, wrapped in :class:`BearerAuth`."""
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+    nav = [(p.name, p.path) for p in PAGES if p.nav]
+
+    def html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        return templates.TemplateResponse(
+            request, f"{name}.html", {"nav": nav, "page": name, **context}, status_code=status
+        )
+
+    def page_endpoint(page: Page, api: bool) -> Any:
+        async def endpoint(request: Request) -> Response:
+            q = dict(request.query_params)
+            doc = page.document(sources, q, dict(request.path_params))
+            if api:
+                return _json(doc)
+            extra = page.extra(sources, q, doc) if page.extra else {}
+            return html(request, page.name, {"doc": redact(doc), **extra})
+
+        return endpoint
+
+    def api_endpoint(build: Any) -> Any:
+        async def endpoint(request: Request) -> Response:
+            return _json(build(sources, dict(request.query_params), dict(request.path_params)))
+
+        return endpoint
+
+    async def metrics_endpoint(_request: Request) -> Response:
+        return Response(metrics.render(sources), media_type=metrics.CONTENT_TYPE)
+
+    async def export_endpoint(request: Request) -> Response:
+        from orchestrator.web.export import export_response
+
+        return export_response(sources, request.query_params.get("period") or "")
+
+    def error(request: Request, status: int, message: str, hint: str | None = None) -> Response:
+        if request.url.path.startswith("/api/"):
+            return _json({"error": message, "hint": hint, "status": status}, status)
+        return html(request, "error", {"status": status, "message": message, "hint": hint}, status)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        code = exc.status_code if isinstance(exc, HTTPException) else 500
+        return error(request, code, "no such page" if code == 404 else str(exc))
+
+    async def on_drill_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, DrillError)
+        code = (
+            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
+        )
+        return error(
+            request, code, redact_text(exc.message), redact_text(exc.hint) if exc.hint else None
+        )
+
+    async def on_bug(request: Request, exc: Exception) -> Response:
+        sys.stderr.write(
+            f"drill serve: internal error on {request.url.path}: "
+            f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n"
+        )
+        return error(request, 500, "internal error (see the server's log)")
+
+    routes: list[Any] = []
+    for page in PAGES:
+        routes.append(Route(page.path, page_endpoint(page, api=False), name=page.name))
+        routes.append(Route(page.api, page_endpoint(page, api=True), name=f"api-{page.name}"))
+    routes += [Route(path, api_endpoint(build)) for path, build in API_ONLY.items()]
+    routes += [
+        Route("/metrics", metrics_endpoint, name="metrics"),
+        Route("/evidence/export", export_endpoint, name="export"),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: on_http, DrillError: on_drill_error, Exception: on_bug},
+    )
+    return BearerAuth(app, token) if token else app

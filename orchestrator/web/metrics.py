@@ -1,0 +1,156 @@
+"""Prometheus metrics of drill health, for `drill serve` and the scheduler's health port.
+
+A custom collector reads the evidence store on every scrape (the store is the truth,
+so two scrapers or a restarted server never disagree), through the same builders as
+`drill status --json` and `drill runs show --json`. Labels: ``drill`` and ``env``,
+plus ``scenario`` on the per-scenario RTO/RPO/objective gauges (the drill's last run).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+
+if TYPE_CHECKING:
+    from orchestrator.config import Settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+#: Fire lag buckets (seconds): a healthy scheduler claims a fire within a second or two.
+LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+@dataclass
+class Sources:
+    """Where the numbers come from; opened lazily by the server or the scheduler."""
+
+    settings: Callable[[], Settings]
+    store: Callable[[], EvidenceStore]
+    db: Callable[[], EvidenceDB]
+    now: Callable[[], datetime]
+
+    @classmethod
+    def open(cls, config: str | None) -> Sources:
+        """Read-only sources over drill.yaml ``config``, with connections of their own.
+
+        Quiet: the CLI's one-line notice about runs awaiting `drill recover` is for a
+        terminal, not for every request of a server."""
+        from orchestrator.commands.common import AppState
+        from orchestrator.evidence.models import utcnow
+
+        st = AppState(config=config)
+        settings = st.settings()
+        return cls(
+            settings=lambda: settings,
+            store=lambda: st.store(warn=False),
+            db=lambda: st.db(warn=False),
+            now=utcnow,
+        )
+
+
+def _ts(text: str | None) -> float | None:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
+
+
+class DrillCollector:
+    """Every metric of DESIGN section 15, computed at scrape time."""
+
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        from orchestrator.engine.results import run_document
+        from orchestrator.views import fire_lags, open_findings_by_drill, status_document
+
+        src = self.sources
+        status = status_document(src.settings(), src.store(), src.now())
+        g = {
+            name: GaugeMetricFamily(name, doc, labels=labels)
+            for name, doc, labels in (
+                (
+                    "drill_last_run_timestamp_seconds",
+                    "Start of the drill's last run (Unix time).",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_last_success_timestamp_seconds",
+                    "Start of the drill's last successful run (Unix time).",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_overdue",
+                    "1 when the drill's cadence period passed without a success.",
+                    ["drill", "env"],
+                ),
+                (
+                    "drill_rto_seconds",
+                    "Measured RTO of each scenario in the drill's last run.",
+                    ["drill", "env", "scenario"],
+                ),
+                (
+                    "drill_rpo_seconds",
+                    "Measured RPO of each scenario in the drill's last run.",
+                    ["drill", "env", "scenario"],
+                ),
+                (
+                    "drill_objective_met",
+                    "1 when the scenario met its RTO/RPO objectives in the "
+                    "drill's last run, 0 when it missed them.",
+                    ["drill", "env", "scenario"],
+                ),
+                ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),
+            )
+        }
+        for d in status["drills"]:
+            last: dict[str, Any] | None = None
+            if d["last_run_id"]:
+                last = run_document(src.db(), d["last_run_id"])
+            env = d["env"] or (last["env"] if last else "")
+            labels = [d["drill"], env]
+            if (t := _ts(d["last_run"])) is not None:
+                g["drill_last_run_timestamp_seconds"].add_metric(labels, t)
+            if (t := _ts(d["last_success"])) is not None:
+                g["drill_last_success_timestamp_seconds"].add_metric(labels, t)
+            g["drill_overdue"].add_metric(labels, 1.0 if d["overdue"] else 0.0)
+            for sc in (last or {}).get("scenarios", []):
+                sc_labels = [*labels, sc["id"]]
+                if sc["rto_s"] is not None:
+                    g["drill_rto_seconds"].add_metric(sc_labels, sc["rto_s"])
+                if sc["rpo_s"] is not None:
+                    g["drill_rpo_seconds"].add_metric(sc_labels, sc["rpo_s"])
+                if sc["met"] is not None:
+                    g["drill_objective_met"].add_metric(sc_labels, 1.0 if sc["met"] else 0.0)
+        for (drill, env), n in sorted(open_findings_by_drill(src.store()).items()):
+            g["drill_open_findings"].add_metric([drill, env], float(n))
+        yield from g.values()
+        yield self._lag_histogram(fire_lags(src.store()))
+
+    @staticmethod
+    def _lag_histogram(lags: list[tuple[str, str, float]]) -> HistogramMetricFamily:
+        h = HistogramMetricFamily(
+            "drill_scheduler_fire_lag_seconds",
+            "How late scheduled fires started (claimed - scheduled).",
+            labels=["drill", "env"],
+        )
+        by: dict[tuple[str, str], list[float]] = defaultdict(list)
+        for target, env, lag in lags:
+            by[(target, env)].append(lag)
+        for (drill, env), values in sorted(by.items()):
+            buckets = [(str(b), float(sum(v <= b for v in values))) for b in LAG_BUCKETS]
+            buckets.append(("+Inf", float(len(values))))
+            h.add_metric([drill, env], buckets, sum(values))
+        return h
+
+
+def render(sources: Sources) -> bytes:
+    """The Prometheus text exposition of :class:`DrillCollector` (one fresh registry)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(DrillCollector(sources))
+    return generate_latest(registry)

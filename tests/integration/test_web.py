@@ -1,0 +1,433 @@
+"""The dashboard's JSON twins, metrics, errors and safety, over a real evidence store.
+
+Runs are made by the real engine (in-process `drill run`, clock moved with
+time-machine); the app is driven through Starlette's test client, and every `/api/`
+document is compared with the `--json` output of the matching command.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from orchestrator.cli import main
+from orchestrator.web.app import create_app
+from orchestrator.web.metrics import Sources
+from tests.clihelp import clear_drill_env
+from tests.integration.test_evidence_chain import write_definitions
+
+CADENCED = """
+id: webdrill
+title: a quarterly drill of one no-op experiment
+schedule: quarterly
+scenarios:
+  - experiment: noop
+"""
+NOW = datetime(2027, 2, 1, 12, 0, tzinfo=UTC)  # 2026-Q4 passed without a success
+
+
+def cli(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+def cli_json(*args: str) -> Any:
+    code, out = cli(*args, "--json")
+    assert code == 0, out
+    return json.loads(out)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    import time_machine
+
+    root = tmp_path_factory.mktemp("web")
+    with pytest.MonkeyPatch.context() as mp:
+        clear_drill_env(mp)
+        mp.chdir(root)
+        write_definitions(root)
+        (root / "drills" / "webdrill.yaml").write_text(CADENCED)
+        with time_machine.travel(datetime(2026, 8, 14, 9, 30, tzinfo=UTC), tick=True):
+            code, out = cli("run", "webdrill", "--env", "lab", "--json")
+            assert code == 0, out
+            ok = json.loads(out)
+        with time_machine.travel(datetime(2026, 8, 20, 10, 0, tzinfo=UTC), tick=True):
+            code, out = cli("run", "mini", "--env", "lab", "--json")
+            assert code == 1  # the deviating scenario fails: a finding is raised
+            failed = json.loads(out)
+        with time_machine.travel(NOW, tick=False):
+            cli("status", "--json")  # records the missed quarter as a finding
+        yield {"root": root, "ok": ok, "failed": failed}
+
+
+@pytest.fixture()
+def client(project: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(project["root"])
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        yield c
+
+
+def test_api_status_is_drill_status_json(client: TestClient) -> None:
+    import time_machine
+
+    with time_machine.travel(NOW, tick=False):
+        expected = cli_json("status")
+    doc = client.get("/api/status").json()
+    assert doc == expected
+    web = next(d for d in doc["drills"] if d["drill"] == "webdrill")
+    assert web["overdue"] is True
+    assert web["missed_periods"] == ["2026-Q4"]
+
+
+def test_api_runs_is_drill_runs_list_json_with_the_same_filters(
+    client: TestClient, project: dict[str, Any]
+) -> None:
+    assert client.get("/api/runs").json() == cli_json("runs", "list")
+    for query, args in (
+        ((("drill", "mini"),), ("--drill", "mini")),
+        ((("status", "succeeded"),), ("--status", "succeeded")),
+        ((("period", "2026-Q3"), ("limit", "1")), ("--period", "2026-Q3", "--limit", "1")),
+        ((("period", "2026-Q4"),), ("--period", "2026-Q4")),
+        ((("period", "2026-08-01..2026-08-15"),), ("--period", "2026-08-01..2026-08-15")),
+        ((("limit", "1"), ("offset", "1")), ("--limit", "1", "--offset", "1")),
+    ):
+        web = client.get("/api/runs", params=dict(query)).json()
+        assert web == cli_json("runs", "list", *args), query
+    assert [r["run_id"] for r in client.get("/api/runs?status=succeeded").json()] == [
+        project["ok"]["run_id"]
+    ]
+    assert client.get("/api/runs?period=2026-Q4").json() == []
+    page2 = client.get("/api/runs?limit=1&page=2").json()
+    assert [r["run_id"] for r in page2] == [project["ok"]["run_id"]]
+
+
+def test_api_run_is_drill_runs_show_json(client: TestClient, project: dict[str, Any]) -> None:
+    for run in (project["ok"], project["failed"]):
+        doc = client.get(f"/api/runs/{run['run_id']}").json()
+        assert doc == cli_json("runs", "show", run["run_id"])
+        assert doc["steps"] and "approvals" in doc
+
+
+def test_api_findings_and_calendar_are_the_commands_documents(client: TestClient) -> None:
+    assert client.get("/api/findings").json() == cli_json("findings", "list")
+    assert client.get("/api/findings?status=open").json() == cli_json(
+        "findings", "list", "--status", "open"
+    )
+    cal = client.get("/api/calendar").json()
+    assert cal["schedules"] == cli_json("schedule", "list")
+    assert cal["gamedays"] == cli_json("gameday", "list")
+    assert cal["blackout_windows"] == []
+
+
+def test_pages_render_the_documents(client: TestClient, project: dict[str, Any]) -> None:
+    overview = client.get("/")
+    assert overview.status_code == 200
+    assert "webdrill" in overview.text and "OVERDUE" in overview.text
+    assert project["ok"]["run_id"] in overview.text
+    assert 'class="chart trend"' in overview.text
+    runs = client.get("/runs?drill=mini")
+    assert project["failed"]["run_id"] in runs.text
+    assert project["ok"]["run_id"] not in runs.text
+    page = client.get(f"/runs/{project['failed']['run_id']}")
+    assert page.status_code == 200
+    assert 'class="chart timeline"' in page.text
+    doc = client.get(f"/api/runs/{project['failed']['run_id']}").json()
+    assert page.text.count('class="step"') == len([s for s in doc["steps"] if s["started_at"]])
+    for f in doc["findings"]:
+        assert f["title"] in page.text
+    findings = client.get("/findings?status=open")
+    assert "webdrill: no successful run in 2026-Q4" in findings.text
+    assert client.get("/calendar").status_code == 200
+    evidence = client.get("/evidence")
+    head = client.get("/api/evidence").json()["chain_head"]
+    assert head["seq"] > 0 and head["hash"] in evidence.text
+    assert "/evidence/export?period=2027-Q1" in evidence.text
+
+
+def test_last_verify_shows_on_the_evidence_page(client: TestClient) -> None:
+    code, _out = cli("evidence", "verify")
+    assert code == 0
+    doc = client.get("/api/evidence").json()
+    assert doc["last_verify"]["ok"] is True
+    assert doc["last_verify"]["head"] == doc["chain_head"]
+    assert f"#{doc['chain_head']['seq']}" in client.get("/evidence").text
+
+
+def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str, Any]) -> None:
+    response = client.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for fam in text_string_to_metric_families(response.text)
+        for s in fam.samples
+    }
+    ok = project["ok"]
+    start = datetime.fromisoformat(ok["started_at"].replace("Z", "+00:00")).timestamp()
+    web = (("drill", "webdrill"), ("env", "lab"))
+    assert samples[("drill_last_run_timestamp_seconds", web)] == pytest.approx(start)
+    assert samples[("drill_last_success_timestamp_seconds", web)] == pytest.approx(start)
+    assert samples[("drill_overdue", web)] == 1.0
+    mini = (("drill", "mini"), ("env", "lab"))
+    assert ("drill_last_success_timestamp_seconds", mini) not in samples
+    failed_start = datetime.fromisoformat(
+        project["failed"]["started_at"].replace("Z", "+00:00")
+    ).timestamp()
+    assert samples[("drill_last_run_timestamp_seconds", mini)] == pytest.approx(failed_start)
+    want: dict[tuple[str, str], int] = {}
+    for f in cli_json("findings", "list", "--status", "open"):
+        key = (f["drill"] or "", f["env"] or "")  # a missed period is not tied to an env
+        want[key] = want.get(key, 0) + 1
+    got = {
+        (dict(labels)["drill"], dict(labels)["env"]): v
+        for (name, labels), v in samples.items()
+        if name == "drill_open_findings"
+    }
+    assert got == want and {d for d, _e in want} == {"webdrill", "mini"}
+    for sc in project["failed"]["scenarios"]:
+        labels = tuple(sorted((*mini, ("scenario", sc["id"]))))
+        if sc["met"] is not None:
+            assert samples[("drill_objective_met", labels)] == (1.0 if sc["met"] else 0.0)
+
+
+def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.schedule.models import ScheduleFire
+
+    store = EvidenceStore(load_settings(None).database_url())
+    at = datetime(2026, 8, 1, tzinfo=UTC)
+    with store.session() as s:
+        for i, lag in enumerate((0.05, 0.3, 0.3, 7.0)):
+            s.add(
+                ScheduleFire(
+                    schedule_id="s-lag",
+                    target="webdrill",
+                    env="lab",
+                    scheduled_at=at.replace(hour=i),
+                    claimed_at=at.replace(hour=i),
+                    claimed_by="test",
+                    status="succeeded",
+                    lag_s=lag,
+                )
+            )
+    store.dispose()
+    fam = next(
+        f
+        for f in text_string_to_metric_families(client.get("/metrics").text)
+        if f.name == "drill_scheduler_fire_lag_seconds"
+    )
+    got = {
+        (s.name, s.labels.get("le")): s.value
+        for s in fam.samples
+        if s.labels.get("drill") == "webdrill"
+    }
+    assert got[("drill_scheduler_fire_lag_seconds_bucket", "0.1")] == 1
+    assert got[("drill_scheduler_fire_lag_seconds_bucket", "0.5")] == 3
+    assert got[("drill_scheduler_fire_lag_seconds_bucket", "5.0")] == 3
+    assert got[("drill_scheduler_fire_lag_seconds_bucket", "10.0")] == 4
+    assert got[("drill_scheduler_fire_lag_seconds_bucket", "+Inf")] == 4
+    assert got[("drill_scheduler_fire_lag_seconds_count", None)] == 4
+    assert got[("drill_scheduler_fire_lag_seconds_sum", None)] == pytest.approx(7.65)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/nope",
+        "/runs/r-no-such-run",
+        "/runs/../etc/passwd",
+        "/api/nope",
+        "/api/runs/r-no-such-run",
+        "/static/nope.css",
+    ],
+)
+def test_unknown_paths_and_ids_are_404_without_traceback(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert "Traceback" not in response.text and 'File "' not in response.text
+    if path.startswith("/api/"):
+        assert response.json()["status"] == 404
+
+
+@pytest.mark.parametrize("query", ["status=bogus", "page=abc", "period=2026-Q9", "limit=-1"])
+def test_bad_filters_are_400_naming_the_parameter(client: TestClient, query: str) -> None:
+    for prefix in ("/runs", "/api/runs"):
+        response = client.get(f"{prefix}?{query}")
+        assert response.status_code == 400, (prefix, query)
+        assert query.split("=")[1] in response.text
+        assert "Traceback" not in response.text
+
+
+def test_only_get_requests(client: TestClient) -> None:
+    for path in ("/", "/api/runs", "/metrics"):
+        assert client.post(path).status_code == 405
+        assert client.delete(path).status_code == 405
+
+
+def test_a_bug_is_a_500_page_without_traceback(project: dict[str, Any]) -> None:
+    def broken() -> Any:
+        raise RuntimeError("boom at postgresql://drill:hunter2@127.0.0.1/x")
+
+    sources = Sources(settings=broken, store=broken, db=broken, now=lambda: NOW)
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        for path in ("/", "/api/runs", "/metrics"):
+            response = c.get(path)
+            assert response.status_code == 500
+            assert "Traceback" not in response.text and "hunter2" not in response.text
+
+
+def test_bearer_token_is_required_when_configured(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(project["root"])
+    token = "t0ken-never-shown-9f2c"
+    with TestClient(create_app(Sources.open(None), token)) as c:
+        for path in ("/", "/api/runs", "/metrics", "/static/style.css", "/nope"):
+            assert c.get(path).status_code == 401
+            assert c.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert c.get(path, headers={"Authorization": token}).status_code == 401
+        good = {"Authorization": f"Bearer {token}"}
+        for path in (
+            "/",
+            "/runs",
+            "/findings",
+            "/calendar",
+            "/evidence",
+            "/api/status",
+            "/api/runs",
+            "/api/findings",
+            "/api/calendar",
+            "/api/evidence",
+            "/metrics",
+        ):
+            response = c.get(path, headers=good)
+            assert response.status_code == 200, path
+            assert token not in response.text
+
+
+def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.models import Finding
+    from orchestrator.evidence.store import EvidenceStore
+
+    secret = "postgresql://drill:hunter2@127.0.0.1:5432/app"
+    store = EvidenceStore(load_settings(None).database_url())
+    with store.session() as s:  # as if written by something that forgot to redact
+        s.add(
+            Finding(
+                kind="step_failed",
+                severity="high",
+                title=f"cannot reach {secret}",
+                detail=f"password=hunter2 {secret}",
+                corrective_action="rotate",
+                created_at=NOW,
+                drill="webdrill",
+                env="lab",
+            )
+        )
+    store.dispose()
+    with TestClient(create_app(Sources.open(None))) as c:
+        for path in ("/findings", "/api/findings", "/", "/metrics"):
+            response = c.get(path)
+            assert response.status_code == 200
+            assert "hunter2" not in response.text, path
+        assert "cannot reach postgresql://drill:***@" in c.get("/findings").text
+
+
+def test_serve_refuses_a_non_loopback_host_without_token(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.clihelp import drill
+
+    for host in ("0.0.0.0", "192.0.2.10", "dashboard.example"):
+        res = drill(capsys, "serve", "--host", host, "--port", "0")
+        assert res.code == 2
+        assert res.err.startswith("drill: error: --host")
+        assert "DRILL_SERVE_TOKEN" in res.err
+        assert "Traceback" not in res.err
+    res = drill(capsys, "serve", "--port", "70000")
+    assert res.code == 2 and "--port" in res.err and "65535" in res.err
+
+
+def test_loopback_hosts() -> None:
+    from orchestrator.commands.serve import is_loopback
+
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "localhost", "::1"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.com", ""))
+
+
+def test_scheduler_health_port_serves_the_same_metrics(client: TestClient) -> None:
+    import urllib.error
+    import urllib.request
+
+    from orchestrator.schedule.health import HealthServer
+    from orchestrator.web import metrics
+
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    health = HealthServer(
+        lambda: {"status": "ok"}, 0, metrics=lambda: metrics.render(sources)
+    ).start()
+    try:
+        base = health.url.rsplit("/", 1)[0]
+        assert base.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as r:
+            assert r.headers["Content-Type"].startswith("text/plain")
+            text = r.read().decode()
+
+        def samples(body: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+            return {
+                (s.name, tuple(sorted(s.labels.items()))): s.value
+                for f in text_string_to_metric_families(body)
+                for s in f.samples
+            }
+
+        assert samples(text) == samples(client.get("/metrics").text)
+        with urllib.request.urlopen(f"{base}/health", timeout=30) as r:
+            assert json.loads(r.read()) == {"status": "ok"}
+    finally:
+        health.stop()
+
+    def broken() -> bytes:
+        raise RuntimeError("db down at postgresql://u:hunter2@127.0.0.1/x")
+
+    health = HealthServer(lambda: {"status": "ok"}, 0, metrics=broken).start()
+    try:
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(health.url.replace("/health", "/metrics"), timeout=30)
+        assert err.value.code == 503
+        body = err.value.read().decode()
+        assert "hunter2" not in body and "Traceback" not in body
+    finally:
+        health.stop()
+
+
+def test_export_link_downloads_a_signed_bundle(client: TestClient) -> None:
+    import zipfile
+
+    missing = client.get("/evidence/export?period=2026-Q3")
+    assert missing.status_code == 400 and "drill evidence keygen" in missing.text
+    assert cli("evidence", "keygen")[0] == 0
+    response = client.get("/evidence/export?period=2026-Q3")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/zip"
+    assert "drill-evidence-2026-Q3.zip" in response.headers["content-disposition"]
+    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+    assert "manifest.json" in names and "runs.json" in names
+    assert client.get("/evidence/export?period=2026-Q9").status_code == 400
+    assert client.get("/evidence/export").status_code == 400
