@@ -262,7 +262,7 @@ def _gone(report: Report, latest: Latest) -> None:
     for table, entries in latest.items():
         for pk, (seq, ev) in entries.items():
             if journal.data_of(ev) is not None:
-                report.breaks.append(_record_break(seq, ev, f"{table.decode()} {_text(pk)}",
+                report.breaks.append(_record_break(seq, ev, f"{_text(table)} {_text(pk)}",
                                                    "the record's row was deleted"))
 
 
