@@ -175,13 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Exit as exc:
         code = exc.exit_code
     except ClickException as exc:  # usage errors, unknown commands, missing arguments
-        import io
-
-        from orchestrator.secrets import redact_text
-
-        shown = io.StringIO()
-        exc.show(file=shown)  # it echoes option values: a secret given by mistake too
-        sys.stderr.write(redact_text(shown.getvalue()))
+        # one line like every other error (it names the option or argument); redacted by
+        # _print_error, since it echoes option values: a secret given by mistake too
+        ctx = getattr(exc, "ctx", None)
+        _print_error(" ".join(exc.format_message().split()),
+                     f"see `{ctx.command_path} --help`" if ctx is not None else None)
         code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("drill: interrupted\n")

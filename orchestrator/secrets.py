@@ -66,20 +66,15 @@ _PAIR_NAME = re.compile(_SECRET_WORDS, re.I)  # (an Authorization header: _AUTH_
 _QUERY = re.compile(r"([?&](?:key|sig|signature|code|auth)=)[^&\s'\"#]+", re.I)
 _SLACK = re.compile(r"(hooks\.slack\.com/services/)[A-Za-z0-9/_-]+")
 
+# words that are everywhere in drill's text: as a known value (PGPASSWORD=postgres in a
+# dev shell) masking them would garble every DSN and message and protect nothing — a
+# password equal to one of them is no secret from anyone reading the evidence anyway
+# (the patterns still mask it where it stands as a password)
 _TRIVIAL = {
-    "true",
-    "false",
-    "yes",
-    "no",
-    "none",
-    "null",
-    "on",
-    "off",
-    "enabled",
-    "disabled",
-    "required",
-    "optional",
-}
+    "true", "false", "yes", "no", "none", "null", "on", "off", "enabled", "disabled",
+    "required", "optional", "postgres", "postgresql", "password", "admin", "root",
+    "drill", "localhost", "secret", "changeme",
+}  # fmt: skip
 _known: set[str] = set()
 _env_names: dict[str, Any] = {}
 

@@ -37,6 +37,9 @@ MAX_VALUES = 200_000  # scalars + collections, aliases expanded
 _NON_PRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
+# More than MAX_DEPTH flow collections opened in a row: refused before the scanner sees
+# them (ruamel's scanner spends seconds on ~1,000 open brackets before the first event).
+_BRACKET_RUN = re.compile(r"[\[{](?:[ \t\r\n]*[\[{]){" + str(MAX_DEPTH) + ",}")
 _FILE_KINDS = {
     stat.S_ISFIFO: "a FIFO",
     stat.S_ISCHR: "a character device",
@@ -74,8 +77,9 @@ def read_regular(path: Path, limit: int) -> bytes:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise _fail(f"not a regular file ({_kind_of(mode)}): drill reads regular "
-                        "files only", file)
+            raise _fail(
+                f"not a regular file ({_kind_of(mode)}): drill reads regular files only", file
+            )
         with os.fdopen(fd, "rb", closefd=False) as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
@@ -97,6 +101,11 @@ def decode_source(data: bytes, file: str) -> str:
         raise _fail(
             f"not valid UTF-8 (byte 0x{data[exc.start]:02x}): save the file as UTF-8", file, line
         ) from None
+    run = _BRACKET_RUN.search(text)
+    if run:
+        raise _fail(
+            f"nested more than {MAX_DEPTH} levels deep", file, text.count("\n", 0, run.start()) + 1
+        )
     bad = _NON_PRINTABLE.search(text.removeprefix("\ufeff"))
     if bad:
         offset = bad.start() + (1 if text.startswith("\ufeff") else 0)

@@ -8,6 +8,7 @@ directory), then in the definitions installed with the package (DESIGN section 5
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,8 @@ class Catalog:
         name = _KIND_DIRS[kind]
         local = [(d, "local") for d in self.settings.search_dirs(name)]  # type: ignore[arg-type]
         bundled = (bundled_root() / name).resolve()
-        if all(d.resolve() != bundled for d, _ in local):
+        # realpath, not resolve(): a configured path in a symlink loop is simply not a dir
+        if all(Path(os.path.realpath(d)) != bundled for d, _ in local):
             local.append((bundled, "bundled"))
         return local
 
@@ -178,6 +180,11 @@ class Catalog:
         for idx, sc in enumerate(drill.scenarios):
             kind = DefinitionKind.RUNBOOK if sc.runbook else DefinitionKind.EXPERIMENT
             loc = ("scenarios", idx, kind.value)
+            var_problems = _var_file_problems(sc.var_files, file, idx, doc)
+            if sc.var_files and not var_problems:  # as chaos: .env files before validation
+                from orchestrator.engine.experiment_options import inject_env_files
+
+                inject_env_files([Path(file).parent / f for f in sc.var_files])
             try:
                 self.resolve(sc.ref, (kind,))
             except NotFoundError as exc:
@@ -186,7 +193,7 @@ class Catalog:
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
-            problems += _var_file_problems(sc.var_files, file, idx, doc)
+            problems += var_problems
         return problems
 
 

@@ -22,7 +22,7 @@ def activity_places(data: dict[str, Any]) -> list[tuple[Loc, Any]]:
     """Every activity of an experiment with its YAML path."""
     places: list[tuple[Loc, Any]] = [
         ((section, idx), act) for section in ("method", "rollbacks")
-        for idx, act in enumerate(data.get(section) or []) if isinstance(data.get(section), list)]
+        if isinstance(data.get(section), list) for idx, act in enumerate(data[section])]
     ssh = data.get("steady-state-hypothesis")
     if isinstance(ssh, dict) and isinstance(ssh.get("probes"), list):
         places += [(("steady-state-hypothesis", "probes", idx), act)

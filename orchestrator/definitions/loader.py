@@ -33,7 +33,7 @@ DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 def detect_kind(doc: SourceDoc, path: Path) -> DefinitionKind:
     data = doc.data if isinstance(doc.data, dict) else {}
     declared = data.get("kind")
-    if declared in {k.value for k in DefinitionKind}:
+    if isinstance(declared, str) and declared in {k.value for k in DefinitionKind}:
         return DefinitionKind(declared)
     if "scenarios" in data:
         return DefinitionKind.DRILL

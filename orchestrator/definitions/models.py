@@ -161,7 +161,8 @@ class ScenarioRef(BaseModel):
 
     runbook: str | None = None
     experiment: str | None = None
-    id: str | None = None
+    id: str | None = Field(None, pattern=ID_PATTERN,
+                           description="scenario id (it names files in evidence bundles)")
     objectives: Objectives = Field(default_factory=Objectives)
     vars: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="experiment: configuration values (chaos --var)")

@@ -31,8 +31,7 @@ Loc = tuple[str | int, ...]
 MAX_SOURCE_BYTES = 4 * 1024 * 1024
 
 # A module every Python has loaded already, with a function of a known signature.
-_STAND_IN = {"type": "python", "module": "os.path", "func": "exists",
-             "arguments": {"path": "."}}
+_STAND_IN = {"type": "python", "module": "os.path", "func": "exists", "arguments": {"path": "."}}
 _UNDECIDED = object()
 
 
@@ -44,16 +43,23 @@ def _python_providers(data: dict[str, Any]) -> list[tuple[Loc, dict[str, Any], d
 
     found: list[tuple[Loc, dict[str, Any], dict[str, Any]]] = []
     places: list[tuple[Loc, Any]] = list(activity_places(data))
-    places += [(("controls", i), c) for i, c in enumerate(data.get("controls") or [])
-               if isinstance(data.get("controls"), list)]
+    places += [
+        (("controls", i), c)
+        for i, c in enumerate(data.get("controls") or [])
+        if isinstance(data.get("controls"), list)
+    ]
     for loc, item in list(places):
         if isinstance(item, dict) and isinstance(item.get("controls"), list):
             places += [((*loc, "controls", i), c) for i, c in enumerate(item["controls"])]
     for loc, item in places:
         provider = item.get("provider") if isinstance(item, dict) else None
-        if (isinstance(provider, dict) and provider.get("type") == "python"
-                and isinstance(provider.get("module"), str) and provider.get("module")
-                and provider["module"] not in sys.modules):
+        if (
+            isinstance(provider, dict)
+            and provider.get("type") == "python"
+            and isinstance(provider.get("module"), str)
+            and provider.get("module")
+            and provider["module"] not in sys.modules
+        ):
             found.append((loc, item, provider))
     return found
 
@@ -65,8 +71,9 @@ def stand_in_copy(data: dict[str, Any]) -> dict[str, Any]:
     for _loc, _item, provider in _python_providers(out):
         is_control = "func" not in provider
         provider.clear()
-        provider.update({"type": "python", "module": "os"} if is_control
-                        else copy.deepcopy(_STAND_IN))
+        provider.update(
+            {"type": "python", "module": "os"} if is_control else copy.deepcopy(_STAND_IN)
+        )
     return out
 
 
@@ -80,16 +87,20 @@ def python_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
         origin = find_module(module)
         if origin is None:
             what = "activity" if "func" in provider else "control"
-            problems.append((loc, f"could not find Python module '{module}' in {what} "
-                                  f"'{name}'"))
+            problems.append((loc, f"could not find Python module '{module}' in {what} '{name}'"))
             continue
         func = provider.get("func")
         if not isinstance(func, str) or not func:
             continue  # a control, or chaoslib's own structural message
         found = _function(origin, func)
         if found is None:
-            problems.append((loc, f"The python module '{module}' does not expose a function "
-                                  f"called '{func}' in {item.get('type')} '{name}'"))
+            problems.append(
+                (
+                    loc,
+                    f"The python module '{module}' does not expose a function "
+                    f"called '{func}' in {item.get('type')} '{name}'",
+                )
+            )
         elif found is not _UNDECIDED:
             assert isinstance(found, inspect.Signature)
             message = _bind(found, provider.get("arguments") or {}, func)
@@ -151,7 +162,9 @@ def _function(origin: str, func: str) -> inspect.Signature | object | None:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             other_binding = other_binding or any(
                 isinstance(n, ast.Name) and n.id in (func, "__all__")
-                for t in targets for n in ast.walk(t))
+                for t in targets
+                for n in ast.walk(t)
+            )
     return _UNDECIDED if other_binding else None
 
 
@@ -163,8 +176,9 @@ def _top_level(body: list[ast.stmt]) -> list[ast.stmt]:
         if isinstance(node, ast.If | ast.Try | ast.With):
             for field in ("body", "orelse", "finalbody", "handlers"):
                 for child in getattr(node, field, []) or []:
-                    out += _top_level(child.body if isinstance(child, ast.ExceptHandler)
-                                      else [child])
+                    out += _top_level(
+                        child.body if isinstance(child, ast.ExceptHandler) else [child]
+                    )
     return out
 
 
@@ -172,13 +186,20 @@ def _signature(args: ast.arguments) -> inspect.Signature:
     P = inspect.Parameter
     positional = [*args.posonlyargs, *args.args]
     first_default = len(positional) - len(args.defaults)
-    params = [P(a.arg, P.POSITIONAL_ONLY if i < len(args.posonlyargs)
-                else P.POSITIONAL_OR_KEYWORD, default=None if i >= first_default else P.empty)
-              for i, a in enumerate(positional)]
+    params = [
+        P(
+            a.arg,
+            P.POSITIONAL_ONLY if i < len(args.posonlyargs) else P.POSITIONAL_OR_KEYWORD,
+            default=None if i >= first_default else P.empty,
+        )
+        for i, a in enumerate(positional)
+    ]
     if args.vararg:
         params.append(P(args.vararg.arg, P.VAR_POSITIONAL))
-    params += [P(a.arg, P.KEYWORD_ONLY, default=P.empty if d is None else None)
-               for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)]
+    params += [
+        P(a.arg, P.KEYWORD_ONLY, default=P.empty if d is None else None)
+        for a, d in zip(args.kwonlyargs, args.kw_defaults, strict=True)
+    ]
     if args.kwarg:
         params.append(P(args.kwarg.arg, P.VAR_KEYWORD))
     return inspect.Signature(params)
@@ -197,10 +218,14 @@ def _bind(sig: inspect.Signature, arguments: Any, func: str) -> str | None:
     except TypeError as exc:
         msg = str(exc)
         if "missing" in msg:
-            return f"required argument {msg.rsplit(':', 1)[1].strip()} is missing from " \
-                   f"activity '{func}'"
+            return (
+                f"required argument {msg.rsplit(':', 1)[1].strip()} is missing from "
+                f"activity '{func}'"
+            )
         if "unexpected" in msg:
-            return f"argument {msg.rsplit(' ', 1)[1].strip()} is not part of the function " \
-                   f"signature in activity '{func}'"
+            return (
+                f"argument {msg.rsplit(' ', 1)[1].strip()} is not part of the function "
+                f"signature in activity '{func}'"
+            )
         return f"invalid experiment: {msg}"
     return None

@@ -141,6 +141,10 @@ class EvidenceDB:
         if not self.is_postgres and not url.startswith("sqlite:///"):
             raise StoreUnavailable(f"unsupported evidence database URL {_redact(url)}",
                                    "use sqlite:///PATH or postgresql+psycopg://…")
+        if self.is_postgres and "@" in url.partition("://")[2].rpartition("@")[0]:
+            # libpq would take the rest of the password for the host name and say so
+            raise StoreUnavailable(f"evidence database URL {_redact(url)} has an at sign "
+                                   "in its user or password", "percent-encode it as %40")
         self._conn: Any = None
         self._tables: dict[type[Record], _Table] = {}
         self._lock = threading.RLock()

@@ -18,8 +18,10 @@ Time is a parameter (``now``), so all of this is tested with a controlled clock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import col, func, select
@@ -80,19 +82,27 @@ def _label(cadence_expr: str, start: datetime, end: datetime) -> str:
     return f"{start:%Y-%m-%d %H:%M}Z to {end:%Y-%m-%d %H:%M}Z"
 
 
+@functools.lru_cache(maxsize=256)
+def _cadence(path: str, _mtime_ns: int, _size: int) -> str | None:
+    """A drill file's own ``schedule:``, parsed once per version of the file (the
+    dashboard asks on every request; parsing with line tracking costs ~15 ms)."""
+    from orchestrator.definitions.loader import load_definition
+
+    _k, drill, _doc = load_definition(Path(path))  # a failure is not cached: raised
+    return getattr(drill, "schedule", None)
+
+
 def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, str | None]]:
     """target id → (kind, cadence cron expr from the drill's own field)."""
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.definitions.loader import load_definition
     from orchestrator.definitions.models import DefinitionKind
 
     out: dict[str, tuple[str, str | None]] = {}
     catalog = Catalog(settings)
     for entry in catalog.entries(DefinitionKind.DRILL):
-        cadence = None
         try:
-            _k, drill, _doc = load_definition(entry.path)
-            cadence = getattr(drill, "schedule", None)
+            st = entry.path.stat()
+            cadence = _cadence(str(entry.path), st.st_mtime_ns, st.st_size)
         except Exception:  # an invalid drill still shows up, without cadence
             cadence = None
         out[entry.id] = ("drill", cadence)

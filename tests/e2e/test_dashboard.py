@@ -235,3 +235,20 @@ def test_served_api_is_the_cli_json(labdir: Path, served: str, drilled: dict[str
         urllib.request.urlopen(served + "/runs/r-not-a-run", timeout=30)
     assert err.value.code == 404
     assert "Traceback" not in err.value.read().decode()
+
+
+def test_every_page_fits_a_phone(browser: Any, served: str, drilled: dict[str, Any]) -> None:
+    page = browser.new_page(viewport=PHONE)
+    for path in (
+        "/runs",
+        f"/runs/{drilled['run_id']}",
+        "/findings",
+        "/calendar",
+        "/evidence",
+        "/runs/r-not-a-run",
+    ):
+        page.goto(served + path)
+        assert page.locator("header nav a").count() == 5, path
+        # wide tables and the timeline scroll inside their own box, the page does not
+        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
+    page.close()

@@ -41,7 +41,9 @@ def test_out_of_range_values_name_the_option(
 ) -> None:
     res = drill(capsys, *args)
     assert res.code == 2, res.err
-    assert names in res.err
+    assert res.err.startswith("drill: error: ")  # one line (and a hint), no usage dump
+    assert len(res.err.splitlines()) <= 2
+    assert names in res.err.splitlines()[0]
     assert "internal error" not in res.err
     assert not (workdir / "x.zip").exists()
 

@@ -227,3 +227,13 @@ def test_drill_scenario_reference_has_a_line(
         res = drill(capsys, *args)
         assert res.code == 2
         assert f"{path}:5: no drill, runbook or experiment with id 'no-such-runbook'" in res.err
+
+
+def test_configured_paths_in_a_symlink_loop_or_not_directories(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "loopdir").symlink_to("loopdir")
+    (workdir / "drill.yaml").write_text("paths:\n  runbooks: [loopdir, /dev/null]\n")
+    for args in (("list", "--json"), ("validate",)):
+        res = drill(capsys, *args)
+        assert res.code == 0, res.err  # nothing to read there; the bundled ones remain

@@ -151,3 +151,19 @@ def test_bundle_paths_are_plain_names_whatever_was_stored() -> None:
     path = art.bundle_path
     assert path.startswith("journals/") and ".." not in path.split("/")
     assert all(part and not part.startswith(".") for part in path.split("/"))
+
+
+def test_unsafe_drill_scenario_id_is_refused(workdir: Path, capsys) -> None:
+    write(
+        workdir,
+        "runbooks/rb.yaml",
+        "id: rb\ntitle: rb\nscenario: test\nsteps:\n"
+        "  - name: wait\n    kind: wait\n    duration: 1s\n",
+    )
+    drill_file = write(
+        workdir,
+        "drills/d.yaml",
+        "id: d\ntitle: d\nscenarios:\n  - runbook: rb\n    id: ../../../tmp/x\n",
+    )
+    res = drill(capsys, "validate", str(drill_file))
+    assert res.code == 2 and f"{drill_file}:5" in res.err, res.err

@@ -282,3 +282,31 @@ rollback:
     finally:
         db.close()
     assert password not in args and json.loads(args)["source"] == str(rb.resolve())
+
+
+@pytest.mark.parametrize(
+    "userinfo",
+    [
+        ":NoUserS3cretPw",
+        "u:S3cret@InsidePw",
+        "u:Pct%ZZS3cretPw",
+        "u:Space S3cret Pw",
+        "u:Enc%40S3cretPw",
+    ],
+)
+def test_database_password_never_echoed_in_any_spelling(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    userinfo: str,
+) -> None:
+    """A bad or unreachable evidence database URL: one clear line, exit 2, no password."""
+    from tests.clihelp import drill
+
+    monkeypatch.setenv("DRILL_DATABASE", f"postgresql+psycopg://{userinfo}@127.0.0.1:1/x")
+    res = drill(capsys, "runs", "list")
+    assert res.code == 2 and res.err.startswith("drill: error: "), res.err
+    password = userinfo.split(":", 1)[1]
+    for part in {password, *password.replace("@", " ").replace("%", " ").split()}:
+        if len(part) >= 4:
+            assert part not in res.err + res.out, part

@@ -431,3 +431,88 @@ def test_export_link_downloads_a_signed_bundle(client: TestClient) -> None:
     assert "manifest.json" in names and "runs.json" in names
     assert client.get("/evidence/export?period=2026-Q9").status_code == 400
     assert client.get("/evidence/export").status_code == 400
+
+
+@pytest.mark.postgres
+def test_the_same_documents_on_postgresql(
+    workdir: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Filters (timestamps as PostgreSQL compares them), paging, status and metrics."""
+    import time_machine
+
+    monkeypatch.setenv("DRILL_DATABASE", pg_dsn)
+    write_definitions(workdir)
+    (workdir / "drills" / "webdrill.yaml").write_text(CADENCED)
+    with time_machine.travel(datetime(2026, 8, 14, 9, 30, tzinfo=UTC), tick=True):
+        assert cli("run", "webdrill", "--env", "lab", "--json")[0] == 0
+    with time_machine.travel(datetime(2026, 11, 3, 9, 30, tzinfo=UTC), tick=True):
+        assert cli("run", "mini", "--env", "lab", "--json")[0] == 1
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    with TestClient(create_app(sources)) as c:
+        for query, args in (
+            ({}, ()),
+            ({"period": "2026-Q3"}, ("--period", "2026-Q3")),
+            ({"status": "failed"}, ("--status", "failed")),
+            ({"limit": "1", "offset": "1"}, ("--limit", "1", "--offset", "1")),
+        ):
+            assert c.get("/api/runs", params=query).json() == cli_json("runs", "list", *args)
+        assert [r["drill"] for r in c.get("/api/runs?period=2026-Q4").json()] == ["mini"]
+        assert "page 1 of 1" in c.get("/runs").text
+        with time_machine.travel(NOW, tick=False):
+            cli("status", "--json")
+            assert c.get("/api/status").json() == cli_json("status")
+        text = c.get("/metrics").text
+        overdue = {
+            s.labels["drill"]: s.value
+            for f in text_string_to_metric_families(text)
+            for s in f.samples
+            if s.name == "drill_overdue"
+        }
+        assert overdue["webdrill"] == 1.0
+        assert c.get("/api/evidence").json()["chain_head"]["seq"] > 0
+
+
+def test_calendar_shows_schedules_game_days_and_blackout_windows(workdir: Path) -> None:
+    write_definitions(workdir)
+    (workdir / "drills" / "webdrill.yaml").write_text(CADENCED)
+    (workdir / "drill.yaml").write_text(
+        "blackout_windows:\n"
+        "  - {name: year-end freeze, start: 2026-12-20, end: 2027-01-04}\n"
+        "  - {name: weekends, start: '0 0 * * 6', duration: 2d}\n"
+    )
+    sched = cli_json("schedule", "add", "webdrill", "--env", "lab", "--cron", "quarterly")
+    day = cli_json(
+        "gameday",
+        "create",
+        "--date",
+        "2030-03-01T10:00",
+        "--drills",
+        "webdrill",
+        "--participants",
+        "alice,bob",
+        "--env",
+        "lab",
+        "--title",
+        "spring game day",
+    )
+    sources = Sources.open(None)
+    sources.now = lambda: datetime(2026, 12, 24, 12, 0, tzinfo=UTC)  # a Thursday, frozen
+    with TestClient(create_app(sources)) as c:
+        doc = c.get("/api/calendar").json()
+        assert doc["schedules"] == cli_json("schedule", "list") and doc["schedules"]
+        assert doc["gamedays"] == cli_json("gameday", "list")
+        windows = {w["name"]: w for w in doc["blackout_windows"]}
+        assert windows["year-end freeze"]["active_now"] is True
+        assert windows["weekends"]["active_now"] is False
+        page = c.get("/calendar").text
+        for text in (
+            sched["id"],
+            "spring game day",
+            "alice, bob",
+            "year-end freeze",
+            "weekends",
+            "in force",
+        ):
+            assert text in page
+        assert day["id"] in {g["id"] for g in doc["gamedays"]}

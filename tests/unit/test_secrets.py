@@ -107,6 +107,7 @@ def test_known_values_are_masked_anywhere(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "EnvAwsSecretVal")
     monkeypatch.setenv("APP_REF", "FromEnvRefVal")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")  # trivial values stay
+    monkeypatch.setenv("PGPASSWORD", "postgres")  # would garble every DSN, hides nothing
     remember_from(
         {
             "secrets": {"s": {"plain": "InlineVal9", "ref": {"type": "env", "key": "APP_REF"}}},
@@ -115,10 +116,11 @@ def test_known_values_are_masked_anywhere(monkeypatch: pytest.MonkeyPatch) -> No
     )
     text = (
         "key EnvAwsSecretVal, inline InlineVal9, ref FromEnvRefVal, decoded Cfg@Pw, "
-        "name APP_REF, flag false"
+        "name APP_REF, flag false, db postgresql://127.0.0.1/postgres"
     )
     assert redact_text(text) == (
-        "key ***, inline ***, ref ***, decoded ***, name APP_REF, flag false"
+        "key ***, inline ***, ref ***, decoded ***, name APP_REF, flag false, "
+        "db postgresql://127.0.0.1/postgres"
     )
 
 
