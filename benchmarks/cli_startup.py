@@ -10,7 +10,7 @@ both alike; the median wall time and the median CPU time
 (user + system of the child) are reported.
 
 `chaos run` is measured as a user runs it (it writes `journal.json` and `chaostoolkit.log`)
-and with `--no-log-file`; `drill run --json` writes its evidence (SQLite, hash-chained,
+and with `--no-log-file`; `drill run --json` writes its evidence (SQLite, journaled,
 the journal kept as an artifact) in the same temporary directory.
 
     .venv/bin/python benchmarks/cli_startup.py [--repeat 15]

@@ -3,9 +3,10 @@
 Rows are inserted in bulk (not through the run engine, which would take days for 100,000
 runs), but every event goes through the real :func:`orchestrator.evidence.journal.append`
 with the data :func:`journal.reader` makes of the row as stored — what the engine's
-writer does. Each run has the lifecycle the engine writes: run, scenario and 3 steps
-inserted and later updated (started → finished), 4 timeline events, 1 measurement, and
-every 10th run failed with a finding: 15.1 events and 10.1 records per run.
+writer does — stamped with the time of its run. Each run has the lifecycle the engine
+writes: run, scenario and 3 steps inserted and later updated (started → finished), 4
+timeline events, 1 measurement, and every 10th run failed with a finding: 15.1 events and
+10.1 records per run.
 
     .venv/bin/python benchmarks/evidence_data.py /tmp/drill-journal.db [RUNS]
 """
@@ -140,11 +141,11 @@ def build(path: Path, runs: int = RUNS) -> Path:
                      f"id >= 'r-bench-{b:06d}' AND id < 'r-bench-{b + BATCH:06d}'")
             for row in conn.execute(f"{spec.select()} WHERE {where}"):
                 stored[table][str(row[0])] = dict(zip(spec.names, read(row), strict=True))
-        changes: list[journal.Change] = []
-        for run in batch:
-            changes += _events({t: {str(r["id"]): stored[t][str(r["id"])] for r in run[t]}
-                                for t in TABLES})
-        journal.append(conn, changes, postgres=False)
+        for run in batch:  # stamped with the run's time, as the engine's writes would be
+            started = datetime.strptime(run["run"][0]["started_at"], journal.DATA_TS)
+            journal.append(conn, _events({t: {str(r["id"]): stored[t][str(r["id"])]
+                                              for r in run[t]} for t in TABLES}),
+                           postgres=False, at=started.strftime(journal.TS_FORMAT))
         conn.execute("COMMIT")
     conn.close()
     tmp.replace(path)

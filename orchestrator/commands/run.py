@@ -42,8 +42,9 @@ def run(
         help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, bytes")
     ] = None,
     var_file: Annotated[list[Path] | None, typer.Option(
-        "--var-file", rich_help_panel=CTK, help="JSON/YAML file of configuration and "
-        "secrets values, or a .env file of environment variables (repeatable)")] = None,
+        "--var-file", metavar="FILE", rich_help_panel=CTK, help="JSON/YAML file of "
+        "configuration and secrets values, or a .env file of environment variables "
+        "(repeatable)")] = None,
     rollback_strategy: Annotated[RollbackStrategy | None, typer.Option(
         rich_help_panel=CTK, help="when rollbacks play; drill's default: always "
         "(chaos's: default = not after a failed or interrupted run)")] = None,
@@ -63,8 +64,8 @@ def run(
         rich_help_panel=CTK, help="also write chaos's journal here (it is always kept as "
         "evidence)")] = None,
     control_file: Annotated[list[Path] | None, typer.Option(
-        "--control-file", rich_help_panel=CTK, help="global controls file, as chaos's "
-        "(repeatable)")] = None,
+        "--control-file", metavar="FILE", rich_help_panel=CTK,
+        help="global controls file, as chaos's (repeatable)")] = None,
     chaos_settings: Annotated[Path | None, typer.Option(
         "--settings", rich_help_panel=CTK, help="Chaos Toolkit settings file (its controls "
         "and runtime strategies apply; default ~/.chaostoolkit/settings.yaml)")] = None,
@@ -84,8 +85,8 @@ def run(
 
       drill run experiments/db-health.yaml --json
 
-      drill run experiments/rds-reboot-failover-chaosaws.yaml --env staging --yes \\
-          --var db_instance=prod-db --journal-path journal.json
+      drill run experiments/rds-reboot-failover-chaosaws.yaml --env staging --yes --var
+      db_instance=prod-db --journal-path journal.json   # chaos run's options
     """
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.experiment_options import build_options, inject_env_files

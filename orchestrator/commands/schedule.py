@@ -35,7 +35,7 @@ def add_cmd(
         "--var", metavar="KEY[:TYPE]=VALUE", help="experiment configuration value for each "
         "run, as `drill run --var` (repeatable; put secrets in a --var-file)")] = None,
     var_file: Annotated[list[Path] | None, typer.Option(
-        "--var-file", help="experiment var file (JSON/YAML/.env) for each run, as "
+        "--var-file", metavar="FILE", help="experiment var file (JSON/YAML/.env) for each run, as "
         "`drill run --var-file`; its path is stored, read at each run (repeatable)")] = None,
 ) -> None:
     """Schedule a drill: exactly one of --cron, --every, --at.
@@ -48,8 +48,8 @@ def add_cmd(
 
       drill schedule add rds-failover --env lab --at 2030-01-15T09:00 --timezone Europe/Paris
 
-      drill schedule add rds-reboot-failover-chaosaws --env staging --cron monthly --yes \\
-          --var db_instance=prod-db --var-file vars/staging.yaml
+      drill schedule add rds-reboot-failover-chaosaws --env staging --cron monthly --yes
+      --var db_instance=prod-db --var-file vars/staging.yaml
     """
     from orchestrator.engine.experiment_options import build_options
     from orchestrator.engine.runner import operator

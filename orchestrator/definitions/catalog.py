@@ -180,6 +180,11 @@ class Catalog:
         for idx, sc in enumerate(drill.scenarios):
             kind = DefinitionKind.RUNBOOK if sc.runbook else DefinitionKind.EXPERIMENT
             loc = ("scenarios", idx, kind.value)
+            var_problems = _var_file_problems(sc.var_files, file, idx, doc)
+            if sc.var_files and not var_problems:  # as chaos: .env files before validation
+                from orchestrator.engine.experiment_options import inject_env_files
+
+                inject_env_files([Path(file).parent / f for f in sc.var_files])
             try:
                 self.resolve(sc.ref, (kind,))
             except NotFoundError as exc:
@@ -188,7 +193,7 @@ class Catalog:
                                         f"scenarios[{idx}].{kind.value}"))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
-            problems += _var_file_problems(sc.var_files, file, idx, doc)
+            problems += var_problems
         return problems
 
 

@@ -6,7 +6,13 @@ the runbook's own rollback steps) → measurements vs objectives → findings.
 
 Rollbacks are written as ``pending`` rows before the action they undo starts, and
 are played on success, failure, SIGINT/SIGTERM and ``drill abort``. If drill itself
-is killed, :mod:`orchestrator.engine.recovery` plays them on the next start.
+is killed, :mod:`orchestrator.engine.recovery` plays them — ``drill recover``, the
+scheduler's start, or this engine before it starts anything on that environment.
+
+The run is shielded from signals except inside scenario bodies: a stop that arrives
+during rollbacks or recording is noted and the run starts nothing new afterwards. An
+exception that is not a DrillError fails its step (and scenario), the rollbacks run, an
+``internal_error`` finding is written and the run stops. See docs/crash-safety.md.
 """
 
 from __future__ import annotations

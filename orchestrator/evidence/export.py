@@ -17,6 +17,7 @@ import json
 import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -120,14 +121,19 @@ def _mapping_doc(name: str, data: ReportData) -> bytes:
     return dumps_readable(doc, depth=3, indent=2)
 
 
-def _line(seq: int, prev: str, digest: str, ev: bytes) -> dict[str, Any]:
-    return {"seq": seq, "prev": prev, "hash": digest, "event": ev.decode()}
+def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
+    """One ``{"seq","prev","hash","event"}`` object, ``event`` the stored bytes as a JSON
+    string (events are ASCII JSON: the string holds exactly those bytes)."""
+    return b'{"seq":%d,"prev":"%s","hash":"%s","event":%s}' % (
+        seq, prev.encode(), digest.encode(), _quote(ev.decode()).encode())
 
 
 def _journals(data: ReportData, scope: Scope) -> dict[str, bytes]:
-    """``journal/events.jsonl`` and one ``journals/RUN_ID.json`` per run."""
-    files = {"journal/events.jsonl": b"".join(
-        json.dumps(_line(*e), ensure_ascii=False).encode() + b"\n" for e in scope.events)}
+    """``journal/events.jsonl`` and one ``journals/RUN_ID.json`` per run (its events, and
+    Chaos Toolkit's journals as they were stored), written directly: 75,000 lines a
+    quarter."""
+    lines = [_line(*e) for e in scope.events]
+    files = {"journal/events.jsonl": b"".join(line + b"\n" for line in lines)}
     for run in data.runs:
         chaos = []
         for art in run.artifacts:
@@ -136,15 +142,26 @@ def _journals(data: ReportData, scope: Scope) -> dict[str, bytes]:
                 raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
                                        "does not match its recorded sha256")
             files[art.bundle_path] = content
-            if art.media_type == "application/json":
-                chaos.append({"artifact": art.id, "name": art.name, "sha256": art.sha256,
-                              "journal": json.loads(content)})
-        doc = {"run_id": run.id, "target": run.target, "status": run.status,
-               "events": [_line(*scope.events[i]) for i in scope.by_run.get(run.id, [])],
-               "chaos_journals": chaos}
-        files[f"journals/{safe_name(run.id)}.json"] = json.dumps(doc, indent=1,
-                                                      ensure_ascii=False).encode()
+            if art.media_type == "application/json" and _is_json(content):
+                chaos.append(json.dumps({"artifact": art.id, "name": art.name,
+                                         "sha256": art.sha256})[:-1].encode()
+                             + b',"journal":' + content.strip() + b"}")
+        head = json.dumps({"run_id": run.id, "target": run.target, "status": run.status})
+        events = b",\n".join(lines[i] for i in scope.by_run.get(run.id, []))
+        files[f"journals/{safe_name(run.id)}.json"] = (
+            head[:-1].encode() + b',\n"events":[\n' + events + b'\n],\n"chaos_journals":['
+            + b",\n".join(chaos) + b"]}\n")
     return files
+
+
+def _is_json(content: bytes) -> bool:
+    import orjson
+
+    try:
+        orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,

@@ -177,14 +177,16 @@ def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImm
         "evidence of a finished run is immutable; record a new finding or run instead")
 
 
-def append(conn: Any, changes: Iterable[Change], postgres: bool) -> int:
+def append(conn: Any, changes: Iterable[Change], postgres: bool, at: str | None = None
+           ) -> int:
     """Append one event per change after the head, in the caller's transaction (which
-    holds the database's write lock on SQLite, the advisory lock here on PostgreSQL)."""
+    holds the database's write lock on SQLite, the advisory lock here on PostgreSQL).
+    ``at``: when, if not now (benchmark data stamped with the times it simulates)."""
     if postgres:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
     head = conn.execute(HEAD_SQL).fetchone()
     seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
-    at = now()
+    at = at or now()
     rows = []
     for table, op, pk, run, data in changes:
         kind = f"{table}.{op}"

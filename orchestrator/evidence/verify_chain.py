@@ -61,6 +61,9 @@ def main(root):
     except (OSError, ValueError) as exc:
         print(f"FAILED: {exc}")
         return 1
+    if not seen:
+        print("OK: the period holds no events")
+        return 0
     print(f"OK: {len(seen)} events chain from {first} to #{seq} {last}; "
           f"{len(runs)} run journals are part of it")
     return 0

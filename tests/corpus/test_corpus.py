@@ -40,7 +40,8 @@ BASE = ["--rollback-strategy", "default"]  # chaos's default, given to both expl
 OPTION_SETS: dict[str, list[list[str]]] = {
     "01-python-exists": [["--hypothesis-strategy", "continuously",
                           "--hypothesis-frequency", "0.05"],
-                         ["--control-file", str(VARS / "controls.yaml")]],
+                         ["--control-file", str(VARS / "controls.yaml")],
+                         ["--settings", str(VARS / "settings-controls.yaml")]],
     "02-python-deviates": [["--rollback-strategy", s] for s in ("always", "never", "deviated")]
     + [["--dry", "actions"], ["--hypothesis-strategy", "before-method-only"],
        ["--hypothesis-strategy", "after-method-only"], ["--dry", "probes"]],
@@ -131,6 +132,10 @@ def _files(directory: Path) -> dict[str, str]:
 def test_drill_and_chaos_agree(path: Path, opts: list[str], workdir: Path, httpd: Service,
                                clean_env: None, capsys: pytest.CaptureFixture[str]) -> None:
     results: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
+    settings = str(VARS / "settings.yaml")
+    if "--settings" in opts:  # chaos takes it before `run`; drill as a run option
+        i = opts.index("--settings")
+        settings, opts = opts[i + 1], opts[:i] + opts[i + 2:]
     for tool in ("chaos", "drill"):
         scratch = workdir / tool
         scratch.mkdir()
@@ -140,14 +145,15 @@ def test_drill_and_chaos_agree(path: Path, opts: list[str], workdir: Path, httpd
                   "--journal-path", str(journal), *opts]
         os.environ.pop("CORPUS_API_TOKEN", None)
         if tool == "chaos":
-            code = chaos("--settings", str(VARS / "settings.yaml"), "run", *common, str(path))
+            code = chaos("--settings", settings, "run", *common, str(path))
         else:
-            code = drill(capsys, "run", str(path), "--settings", str(VARS / "settings.yaml"),
-                         *common).code
+            code = drill(capsys, "run", str(path), "--settings", settings, *common).code
         results[tool] = (code, summary(json.loads(journal.read_text())), _files(scratch))
     (c_code, c_sum, c_files), (d_code, d_sum, d_files) = results["chaos"], results["drill"]
     assert d_sum == c_sum, "drill's journal must mean what chaos's means"
     assert d_files == c_files, "both runs must leave the same files behind"
+    if "controls" in " ".join(opts) + settings or "controls:" in path.read_text():
+        assert "before-experiment" in d_files.get("controls.log", ""), "controls ran"
     expected = DRILL_EXIT.get(path.stem, {}).get(c_code, c_code)
     if c_sum["status"] in ("aborted", "interrupted"):
         expected = 3

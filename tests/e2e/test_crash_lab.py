@@ -190,6 +190,29 @@ def test_stop_during_each_rollback_starts_nothing_new(lab: Path, scenario: str, 
     assert lab_issues(lab) == []
 
 
+STEP_STOPS = [(sc, p, ("int", "term")[i % 2]) for i, (sc, p) in enumerate(
+    (sc, p) for sc in SCENARIOS for p in POINTS[sc] if p.startswith("step:"))]
+
+
+@pytest.mark.parametrize(("scenario", "point", "sig"), STEP_STOPS,
+                         ids=[f"{p}={s}" for _sc, p, s in STEP_STOPS])
+def test_stop_at_each_step_boundary(lab: Path, scenario: str, point: str, sig: str) -> None:
+    """SIGINT/SIGTERM at a step boundary: the step does not start (or the next one does
+    not), rollbacks run, `aborted`, exit 3, the lab healthy (already covered on the lab
+    mid-failover by test_interrupt_lab.py: full suite only)."""
+    if not FULL:
+        pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
+    res = drill(lab, "run", "quarterly-dr", "--only", scenario, "--json",
+                crash=f"{point}={sig}")
+    assert f" at {point}" in res.err, res.err[-3000:]
+    assert res.code == 3, res.err[-3000:]
+    doc = json.loads(res.out)
+    assert doc["status"] == "aborted" and f"SIG{sig.upper()}" in doc["error"]
+    undo = [s for s in show(lab, doc["run_id"])["steps"] if s["phase"] == "rollback"]
+    assert all(s["status"] in ("succeeded", "cancelled") for s in undo), undo
+    assert lab_issues(lab) == []
+
+
 def test_kill_during_recovery_then_recover(lab: Path) -> None:
     res = drill(lab, "run", "quarterly-dr", "--only", "az-loss", "--json",
                 crash="step:az-loss:8:start")

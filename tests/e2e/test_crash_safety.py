@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -253,7 +254,12 @@ def test_scheduler_service_recovers_on_start(workdir: Path) -> None:
             time.sleep(0.05)
     finally:
         service.send_signal(signal.SIGTERM)
-        _out, err = service.communicate(timeout=60)
+        try:
+            _out, err = service.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            service.kill()  # never leave a scheduler behind, even when the test fails
+            service.communicate()
+            raise
     assert f"recovered run {run_id}" in err, err
     assert show(workdir, run_id)["status"] == "crashed"
 

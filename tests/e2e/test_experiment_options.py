@@ -263,3 +263,53 @@ def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
     assert journal["status"] == "interrupted" and {"end", "duration"} <= set(journal)
     assert (workdir / "marker.rolled-back").exists() is played
     assert bool(journal["rollbacks"]) is played
+
+
+def test_drill_scenario_names_vars_and_var_files(workdir: Path, capsys,
+                                                 monkeypatch) -> None:
+    """A drill's experiment scenario carries vars/var_files (relative to the drill file);
+    a --var on the command line wins."""
+    monkeypatch.setenv("I15_TARGET", "restored after the test")
+    write(workdir, "experiments/vars-exp.yaml", VARS_EXP)
+    write(workdir, "drills/env/prod.env", f"I15_TARGET={workdir / 'from-drill'}\n")
+    write(workdir, "drills/with-vars.yaml", """id: with-vars
+title: an experiment with its vars
+scenarios:
+  - experiment: vars-exp
+    vars: {who: bob}
+    var_files: [env/prod.env]
+""")
+    assert drill(capsys, "run", "with-vars").code == 1  # bob is not alice: not steady
+    assert not (workdir / "from-drill").exists()
+    res = drill(capsys, "run", "with-vars", "--var", "who=alice")
+    assert res.code == 0, res.err
+    assert (workdir / "from-drill").exists()
+    write(workdir, "drills/bad-vars.yaml", """id: bad-vars
+title: a missing var file
+scenarios:
+  - experiment: vars-exp
+    var_files: [missing.env]
+""")
+    res = drill(capsys, "validate", str(workdir / "drills" / "bad-vars.yaml"))
+    assert res.code == 2 and "bad-vars.yaml:5" in res.err and "missing.env" in res.err
+
+
+def test_drill_scenario_env_var_file_is_applied_before_validation(
+        workdir: Path, capsys, monkeypatch) -> None:
+    """An `env` secret the experiment needs comes from the scenario's .env var file:
+    applied before chaoslib validates the experiment, as `chaos run --var-file` does."""
+    monkeypatch.setenv("CORPUS_API_TOKEN", "restored after the test")
+    monkeypatch.delenv("CORPUS_API_TOKEN")
+    corpus = Path(__file__).resolve().parents[1] / "corpus"
+    write(workdir, "experiments/secrets-env.yaml",
+          (corpus / "experiments" / "17-secrets-env.yaml").read_text())
+    write(workdir, "drills/api.env", "CORPUS_API_TOKEN=from-dot-env\n")
+    write(workdir, "drills/secret.yaml", """id: secret
+title: needs an env secret
+scenarios:
+  - experiment: secrets-env
+    vars: {workdir: /tmp}
+    var_files: [api.env]
+""")
+    res = drill(capsys, "run", "secret")
+    assert res.code == 0, res.err

@@ -116,6 +116,58 @@ def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
     assert any("failover completed" in m for m in seen["events"])
 
 
+RESTORE = """
+import json, sys, time, boto3, psycopg
+url = sys.argv[1]
+rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url,
+                   aws_access_key_id="x", aws_secret_access_key="x")
+rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="drill-lab-db",
+                                         TargetDBInstanceIdentifier="pitr-check",
+                                         UseLatestRestorableTime=True)
+def db():
+    return rds.describe_db_instances(DBInstanceIdentifier="pitr-check")["DBInstances"][0]
+seen = [db()["DBInstanceStatus"]]
+deadline = time.monotonic() + 180
+while seen[-1] != "available" and time.monotonic() < deadline:
+    time.sleep(0.2)
+    seen.append(db()["DBInstanceStatus"])
+ep = db()["Endpoint"]
+with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as c:
+    rows = c.execute("SELECT count(*) FROM drill_dataset").fetchone()[0]
+rds.delete_db_instance(DBInstanceIdentifier="pitr-check", SkipFinalSnapshot=True)
+print(json.dumps({"statuses": seen, "endpoint": ep, "rows": rows}))
+"""
+
+
+def test_plain_boto3_point_in_time_restore_is_a_real_server(awslab: Path) -> None:
+    """RestoreDBInstanceToPointInTime: a real PostgreSQL restored from the lab's vault,
+    reachable at the endpoint the API reports; DeleteDBInstance removes it."""
+    from tests.integration.lab.conftest import wait_until
+
+    url = status(awslab)["aws"]["endpoint_url"]
+    proc = subprocess.run(
+        [sys.executable, "-c", RESTORE, url],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=awslab,
+        env=subprocess_env(
+            {"AWS_CONFIG_FILE": "/dev/null", "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"}
+        ),
+    )
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["statuses"][0] == "creating" and seen["statuses"][-1] == "available"
+    assert seen["endpoint"]["Address"] == "127.0.0.1" and seen["rows"] > 0
+    restored = [c for c in status(awslab)["components"] if c["name"] == "pitr-check"]
+    assert not restored or restored[0]["role"] == "restored"
+    wait_until(
+        lambda: not [c for c in status(awslab)["components"] if c["name"] == "pitr-check"],
+        60,
+        "the restored server removed",
+    )
+
+
 def _ts(value: str) -> float:
     from datetime import datetime
 

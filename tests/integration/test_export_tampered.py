@@ -104,3 +104,19 @@ def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixt
     assert "changed" in err and "nothing was exported" in err
     assert not (workspace / "bundle.zip").exists()
     assert not list(workspace.glob(".bundle.zip.*"))
+
+
+def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
+        workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    con = sqlite3.connect(workspace / ".drill" / "evidence.db")
+    try:
+        with con:
+            ev = con.execute("SELECT event FROM journal WHERE seq = 3").fetchone()[0]
+            con.execute("UPDATE journal SET event = ? WHERE seq = 3",
+                        (ev.replace(b'"kind":"', b'"kind":"\\q\xff', 1),))
+    finally:
+        con.close()
+    capsys.readouterr()
+    assert main(["evidence", "verify"]) == 1
+    err = capsys.readouterr().err
+    assert "(event #3," in err and "does not recompute" in err and "Traceback" not in err

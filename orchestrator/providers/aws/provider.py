@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.config import EnvironmentConfig, Settings
-from orchestrator.errors import ProviderError
+from orchestrator.errors import DrillError, ProviderError
 from orchestrator.providers.aws import backup, dns, network, probes, rds, restore, sql
 from orchestrator.providers.aws.clients import ClientFactory, SessionFactory
 from orchestrator.providers.aws.context import AwsContext
@@ -229,7 +229,12 @@ class AwsProvider:
             made = self.clients.mutating_calls(mark)
         if made:
             out = {**out, "api_calls": [c.as_dict() for c in made]}
-            unplanned = check_against_plan(handler.plan(self.ctx, args, ctx.mode), made)
+            try:
+                planned = handler.plan(self.ctx, args, ctx.mode)
+            except DrillError as exc:  # the action ran; a plan that cannot say so is noted
+                planned = []
+                out["plan_error"] = exc.message
+            unplanned = check_against_plan(planned, made)
             if unplanned:  # the plan would have lied: say so in the evidence, loudly
                 out["unplanned_calls"] = unplanned
                 ctx.log(f"{action}: API calls missing from its plan: {', '.join(unplanned)}")

@@ -61,7 +61,7 @@ class LabProvider:
         if action in ACTIONS:  # defaults filled in; extra keys (rollback_args) kept
             spec = ACTIONS.get(action)
             known = {k: v for k, v in args.items() if k in spec.args.model_fields}
-            args = {**args, **spec.args.model_validate(known).model_dump()}
+            args = {**args, **_validated(action, spec.args, known)}
         from orchestrator.secrets import redact
 
         result = OPS[action](self._lab(), args, ctx)
@@ -89,3 +89,19 @@ class LabProvider:
 
     def close(self) -> None:
         pass
+
+
+def _validated(action: str, model: Any, known: dict[str, Any]) -> dict[str, Any]:
+    """The action's arguments with defaults filled in; a bad argument (e.g. a DSN that
+    could leave 127.0.0.0/8) is a :class:`LabError` naming it, not pydantic's traceback."""
+    from pydantic import ValidationError
+
+    try:
+        return dict(model.model_validate(known).model_dump())
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'args'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
+        )
+        raise LabError(f"{action}: {problems}", "fix the step's arguments") from None
