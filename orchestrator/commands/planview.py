@@ -16,7 +16,9 @@ def _calls(provider: Provider, action: str | None, args: dict[str, Any], mode: s
            ) -> list[dict[str, Any]]:
     if not action:
         return []
-    return [asdict(c) for c in provider.plan(action, args, mode)]
+    # ``effects`` (the lab's machine keys) only where a provider fills it in
+    return [{k: v for k, v in asdict(c).items() if k != "effects" or v}
+            for c in provider.plan(action, args, mode)]
 
 
 def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str, Any]:

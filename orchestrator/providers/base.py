@@ -23,6 +23,9 @@ class PlannedCall:
     operation: str  # e.g. "RebootDBInstance" or "SIGKILL postmaster"
     arguments: dict[str, Any] = field(default_factory=dict)
     mutating: bool = True
+    # lab only: the ``target:kind`` keys of what the call does (providers/lab/journal.py),
+    # compared with what the action really did when it runs
+    effects: list[str] = field(default_factory=list)
 
 
 @dataclass

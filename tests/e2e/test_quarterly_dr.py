@@ -258,3 +258,27 @@ def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(
     independent = data_loss(acks, surviving)
     assert sc["rpo_s"] == pytest.approx(independent.rpo_s, abs=1e-5)
     assert 0 < sc["rpo_s"] <= 60 and sc["met"] is True
+
+
+def test_every_lab_operation_made_is_in_the_plan(labdir: Path, quarterly: dict[str, Any],
+                                                 shown: dict[str, Any]) -> None:
+    """The lab's plan cannot drift from execution: each mutating action's recorded
+    operations (``lab_operations``) are listed by `drill plan` for that action, and the
+    provider itself found nothing unplanned."""
+    _res, plan_doc = drill_json(labdir, "plan", "quarterly-dr", "--env", "lab")
+    planned: dict[str, set[str]] = {}
+    for sc in plan_doc["scenarios"]:
+        for st in sc["steps"]:
+            for entry in (st, st.get("rollback") or {}):
+                if entry.get("action"):
+                    planned.setdefault(entry["action"], set()).update(
+                        e for c in entry.get("calls", []) for e in c.get("effects", []))
+    steps = shown["steps"]
+    assert not [s for s in steps if (s.get("output") or {}).get("unplanned_calls")]
+    recorded = {s["action"]: s["output"]["lab_operations"] for s in steps
+                if (s.get("output") or {}).get("lab_operations")}
+    # the check really ran: the drill's faults and repairs were recorded
+    assert {"db.failover", "az.isolate", "data.drop_table", "db.restore"} <= set(recorded)
+    assert "process:SIGKILL" in recorded["db.failover"]
+    for action, made in recorded.items():
+        assert set(made) <= planned.get(action, set()), action

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from orchestrator.errors import LabError
+from orchestrator.providers.lab import journal
 from orchestrator.providers.lab.state import DATASET_TABLE, Dataset
 
 DEFAULT_ROWS = 1000
@@ -42,6 +43,7 @@ def create_app_schema(dsn: str, rows: int = DEFAULT_ROWS) -> None:
 
 
 def create_dataset(dsn: str, table: str = DATASET_TABLE, rows: int = DEFAULT_ROWS) -> None:
+    journal.note("table", "CREATE")
     t = ident(table)
     import psycopg
 
@@ -55,6 +57,7 @@ def create_dataset(dsn: str, table: str = DATASET_TABLE, rows: int = DEFAULT_ROW
 
 
 def drop(dsn: str, table: str) -> None:
+    journal.note("table", "DROP")
     import psycopg
 
     try:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from orchestrator.errors import LabError
-from orchestrator.providers.lab import procs
+from orchestrator.providers.lab import journal, procs
 from orchestrator.providers.lab.state import Component, LabState
 
 PKG = "orchestrator.providers.lab"
@@ -53,6 +53,7 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
 
 def start(st: LabState, root: Path, c: Component) -> None:
     """Start helper ``c`` and record its pid (does not wait for its port)."""
+    journal.note("process", "start")
     module, args = command(st, root, c)
     c.pid, c.start_ticks = procs.spawn_python(module, args, root / "logs" / f"{c.name}.log")
     c.desired = "up"

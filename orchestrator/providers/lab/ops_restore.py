@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator import pgbin
 from orchestrator.errors import LabError
 from orchestrator.providers.base import StepContext
-from orchestrator.providers.lab import pg, procs, vault
+from orchestrator.providers.lab import journal, pg, procs, vault
 from orchestrator.providers.lab.ops import Lab, op
 from orchestrator.providers.lab.state import Component, LabState, ground_truth, locked
 from orchestrator.testhooks import crashpoint
@@ -105,6 +105,7 @@ def stop_instances(st: LabState, names: list[str]) -> list[str]:
         if c.data_dir:
             pg.stop_owner(Path(c.data_dir))  # started, but drill died before its pid was saved
             crashpoint("lab:remove_instance:stopped")
+            journal.note("instance", "remove")
             shutil.rmtree(c.data_dir, ignore_errors=True)
         del st.components[name]
         gone.append(name)

@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestrator import pgbin
 from orchestrator.errors import LabError
-from orchestrator.providers.lab import procs
+from orchestrator.providers.lab import journal, procs
 from orchestrator.providers.lab.state import DB_USER, HOST
 
 BASE_CONF = """
@@ -116,6 +116,7 @@ def make_standby(data: Path, app_name: str, upstream_port: int) -> None:
 def start(name: str, data: Path, port: int, log: Path, archive: bool = True,
           extra: dict[str, str] | None = None) -> tuple[int, int | None]:
     """Start ``postgres`` on 127.0.0.1:port; returns (pid, start ticks) once it listens."""
+    journal.note("postgres", "start")
     opts = {"listen_addresses": HOST, "unix_socket_directories": "", "cluster_name": name,
             "archive_mode": "on" if archive else "off", **(extra or {})}
     args = [pgbin.tool("postgres"), "-D", str(data), "-p", str(port)]
@@ -185,6 +186,7 @@ def basebackup_standby(src_port: int, data: Path, app_name: str, upstream_port: 
 
     ``upstream_port`` is where it will stream from (e.g. the region link proxy).
     """
+    journal.note("postgres", "pg_basebackup")
     make_dir(data)
     pgbin.run([pgbin.tool("pg_basebackup"), "-d", conninfo(src_port), "-D", str(data),
                "-X", "stream", "-c", "fast", "--no-sync"], timeout=120)
@@ -193,6 +195,7 @@ def basebackup_standby(src_port: int, data: Path, app_name: str, upstream_port: 
 
 def promote(port: int) -> None:
     """Promote a standby and wait until it accepts writes."""
+    journal.note("postgres", "pg_promote")
     if not query(port, "SELECT pg_promote(true, 30)", timeout=35):
         raise LabError(f"promotion of 127.0.0.1:{port} did not finish in 30 s")
     clear_sync(port)
@@ -201,11 +204,13 @@ def promote(port: int) -> None:
 def clear_sync(port: int) -> None:
     """The known trap: a promoted standby inherits ``synchronous_standby_names`` from its
     old primary and every commit then waits for a standby that does not exist. Clear it."""
+    journal.note("postgres", "synchronous_standby_names")
     query(port, "ALTER SYSTEM RESET synchronous_standby_names")
     query(port, "SELECT pg_reload_conf()")
 
 
 def set_sync(port: int, standby: str) -> None:
+    journal.note("postgres", "synchronous_standby_names")
     query(port, f"ALTER SYSTEM SET synchronous_standby_names = '\"{standby}\"'")
     query(port, "SELECT pg_reload_conf()")
 

@@ -11,6 +11,36 @@ from typing import Any
 from orchestrator.providers.base import PlannedCall
 from orchestrator.providers.lab.state import LabState
 
+_STANDBY = ["process:stop", "postgres:pg_basebackup", "postgres:start",
+            "postgres:synchronous_standby_names", "proxy:set"]
+_REPLICA = ["proxy:set", "process:stop", "postgres:pg_basebackup", "postgres:start"]
+_CLONE = ["postgres:pg_basebackup", "postgres:start", "postgres:pg_promote",
+          "postgres:synchronous_standby_names"]
+_REMOVE = ["process:stop", "instance:remove"]
+BY_MODE = {"db.promote_replica", "db.rebuild_replica", "dns.point"}
+# what each action does, as the journal keys its primitives note (lab/journal.py); an
+# action whose recorded keys are not all here is reported as ``unplanned_calls``
+EFFECTS: dict[str, dict[str, list[str]]] = {
+    "db.failover": {"live": ["process:SIGKILL"]},
+    "db.reprotect": {"live": _STANDBY},
+    "db.promote_replica": {"live": ["postgres:pg_promote", "postgres:synchronous_standby_names"],
+                           "isolated": _CLONE},
+    "db.rebuild_replica": {"live": _REPLICA, "isolated": _REMOVE},
+    "dns.point": {"live": ["proxy:set"], "isolated": []},
+    "backup.create": {"live": ["vault:backup"]},
+    "db.restore": {"live": ["vault:restore", "postgres:start"]},
+    "db.delete_restored": {"live": _REMOVE},
+    "data.drop_table": {"live": ["table:DROP"]},
+    "data.recreate_table": {"live": ["table:CREATE"]},
+    "az.isolate": {"live": ["process:SIGSTOP"]},
+    "az.restore": {"live": ["process:SIGCONT", "process:start", *_STANDBY]},
+    "region.isolate": {"live": ["process:SIGSTOP"]},
+    "region.restore": {"live": ["process:SIGCONT"]},
+    "link.cut": {"live": ["proxy:set"]},
+    "link.latency": {"live": ["proxy:set"]},
+    "link.restore": {"live": ["proxy:set"]},
+}
+
 
 def _who(st: LabState | None, role: str) -> str:
     if st is None:
@@ -68,5 +98,10 @@ def describe(action: str, args: dict[str, Any], mode: str,
         "app.health": [("lab: load balancer", "HTTP GET /health", False)],
         "data.verify": [(f"lab: {args.get('target')}", "count + md5 of drill_dataset", False)],
     }
-    return [PlannedCall(target=t, operation=o, arguments=dict(args), mutating=m)
-            for t, o, m in calls.get(action, [("lab", action, True)])]
+    effects = EFFECTS.get(action, {}).get(mode if action in BY_MODE else "live", [])
+    planned = calls.get(action, [("lab", action, True)])
+    # the effects go with the call the action itself makes: its first mutating one
+    at = next((i for i, (_t, _o, m) in enumerate(planned) if m), len(planned) - 1)
+    return [PlannedCall(target=t, operation=o, arguments=dict(args), mutating=m,
+                        effects=list(effects) if i == at else [])
+            for i, (t, o, m) in enumerate(planned)]

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from orchestrator.errors import LabError
+from orchestrator.providers.lab import journal
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
@@ -59,6 +60,14 @@ def spawn_python(module: str, args: list[str], log_path: Path) -> tuple[int, int
 
 def signal_group(pid: int | None, ticks: int | None, sig: int) -> bool:
     """Send ``sig`` to the process group led by ``pid``; False if it was already gone."""
+    if _signal(pid, ticks, sig):
+        journal.note("process", signal.Signals(sig).name)
+        return True
+    return False
+
+
+def _signal(pid: int | None, ticks: int | None, sig: int) -> bool:
+    """:func:`signal_group` unrecorded: part of a stop, which is recorded as one."""
     if state(pid, ticks) == "dead":
         return False
     assert pid is not None
@@ -82,8 +91,9 @@ def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
     if pid is None:
         return
     if state(pid, ticks) != "dead":
-        signal_group(pid, ticks, signal.SIGCONT)
-        signal_group(pid, ticks, sig)
+        journal.note("process", "stop")
+        _signal(pid, ticks, signal.SIGCONT)
+        _signal(pid, ticks, sig)
         deadline = time.monotonic() + grace_s
         while time.monotonic() < deadline and state(pid, ticks) != "dead":
             time.sleep(0.05)
@@ -99,8 +109,10 @@ def terminate_many(targets: list[tuple[int | None, int | None, int]],
                    grace_s: float = 5.0) -> None:
     """:func:`terminate` for many process groups at once: signal all, then wait once."""
     live = [(pid, ticks) for pid, ticks, sig in targets
-            if pid is not None and signal_group(pid, ticks, signal.SIGCONT)
-            and signal_group(pid, ticks, sig)]
+            if pid is not None and _signal(pid, ticks, signal.SIGCONT)
+            and _signal(pid, ticks, sig)]
+    if live:
+        journal.note("process", "stop")
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and any(state(p, t) != "dead" for p, t in live):
         time.sleep(0.05)

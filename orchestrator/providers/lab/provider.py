@@ -62,10 +62,18 @@ class LabProvider:
             spec = ACTIONS.get(action)
             known = {k: v for k, v in args.items() if k in spec.args.model_fields}
             args = {**args, **_validated(action, spec.args, known)}
+        from orchestrator.providers.lab.journal import recording, unplanned
         from orchestrator.secrets import redact
 
-        result = OPS[action](self._lab(), args, ctx)
-        return dict(redact(result))
+        with recording() as made:
+            result = dict(redact(OPS[action](self._lab(), args, ctx)))
+        if made:  # like the AWS provider: what was done, and what the plan did not say
+            result["lab_operations"] = made
+            missing = unplanned(self.plan(action, args, ctx.mode), made)
+            if missing:
+                result["unplanned_calls"] = missing
+                ctx.log(f"{action}: lab operations missing from its plan: {', '.join(missing)}")
+        return result
 
     def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:
         return None  # the lab is always reachable

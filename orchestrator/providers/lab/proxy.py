@@ -128,6 +128,10 @@ class Proxy:
 def control(port: int, timeout: float = 3.0, **msg: Any) -> dict[str, Any]:
     """Send one control message to a proxy; return its settings afterwards."""
     from orchestrator.errors import LabError
+    from orchestrator.providers.lab import journal
+
+    if msg.get("op") == "set":
+        journal.note("proxy", "set")
 
     try:
         with socket.create_connection((HOST, port), timeout=timeout) as s:

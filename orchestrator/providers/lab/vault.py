@@ -21,7 +21,7 @@ from typing import Any
 
 from orchestrator import pgbin
 from orchestrator.errors import LabError
-from orchestrator.providers.lab import pg
+from orchestrator.providers.lab import journal, pg
 
 
 def _sha256(path: Path) -> str:
@@ -55,6 +55,7 @@ def init(vault: Path) -> None:
 def create_backup(vault: Path, source_port: int, source: str, label: str = "on-demand"
                   ) -> dict[str, Any]:
     """Take a base backup of the server on ``source_port`` into the vault; record it."""
+    journal.note("vault", "backup")
     started = datetime.now(UTC)
     backup_id = f"{started:%Y%m%dT%H%M%S%f}"
     target = pg.make_dir(vault / "base" / backup_id)
@@ -133,6 +134,7 @@ def wait_archived(vault: Path, primary_port: int, timeout: float = 20.0) -> str:
 
 def restore(vault: Path, entry: dict[str, Any], data: Path, target: datetime | None) -> None:
     """Lay out a new data directory from ``entry`` that recovers to ``target`` then promotes."""
+    journal.note("vault", "restore")
     verify(vault, entry)
     if data.exists():
         shutil.rmtree(data)
