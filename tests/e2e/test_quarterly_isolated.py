@@ -131,6 +131,9 @@ def test_isolated_mode_runs_no_production_fault(isolated: dict[str, Any]) -> Non
     promote = next(s for s in steps if s["action"] == "db.promote_replica")
     assert promote["output"]["isolated"] is True
     assert promote["output"]["instance"].startswith("usw2-clone-")
+    # the clone's operations are what the isolated plan says; nothing unplanned anywhere
+    assert "postgres:pg_basebackup" in promote["output"]["lab_operations"]
+    assert not [s for s in steps if (s.get("output") or {}).get("unplanned_calls")]
     marks = [s for s in steps if s["name"].startswith("mark the ")]
     assert {s["scenario"] for s in marks} == {"region-promotion", "backup-restore"}
     # the lab's own log of what it did: no fault, no repointing, no promotion of usw2
