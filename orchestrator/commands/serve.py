@@ -46,8 +46,9 @@ def serve(
     if not is_loopback(host) and not token:
         raise UsageError(
             f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
-            f"set {TOKEN_VAR} to a long random string (clients send "
-            "`Authorization: Bearer TOKEN`), or bind 127.0.0.1",
+            # (worded so the redaction of printed errors leaves it whole)
+            f"set {TOKEN_VAR} to a long random string (clients send it in the "
+            "Authorization header, scheme Bearer), or bind 127.0.0.1",
         )
     import uvicorn
 
