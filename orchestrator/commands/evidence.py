@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state, working
-
-if TYPE_CHECKING:
-    from orchestrator.config import Settings
+from orchestrator.evidence.signing import DEFAULT_KEY, signing_key_path
 
 app = typer.Typer(help="Tamper-evident evidence: verify the chain, export signed bundles.",
                   no_args_is_help=True)
-
-DEFAULT_KEY = "keys/evidence-ed25519.pem"  # under the state dir
-
-
-def _key_path(settings: Settings, explicit: str | None) -> Path:
-    if explicit:
-        return Path(explicit)
-    if settings.signing_key:
-        p = Path(settings.signing_key).expanduser()
-        return p if p.is_absolute() else settings.base_dir / p
-    return settings.state_path() / DEFAULT_KEY
 
 
 @app.command("keygen")
@@ -38,7 +25,7 @@ def keygen(
     """Create the Ed25519 key that signs export bundles (kept out of DB and bundles)."""
     from orchestrator.evidence.signing import generate_key
 
-    path = _key_path(state(ctx).settings(), out)
+    path = signing_key_path(state(ctx).settings(), out)
     pub, fp = generate_key(path, force)
     out_console().print(f"private key {path} (mode 0600: keep it secret, back it up)\n"
                         f"public key  {pub}\nfingerprint {fp}")
@@ -74,7 +61,7 @@ def export(
     names = framework or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
-    key_path = _key_path(settings, key)
+    key_path = signing_key_path(settings, key)
     if not key_path.exists() and key is None:
         from orchestrator.evidence.signing import generate_key
 

@@ -22,6 +22,23 @@ if TYPE_CHECKING:
         Ed25519PublicKey,
     )
 
+    from orchestrator.config import Settings
+
+DEFAULT_KEY = "keys/evidence-ed25519.pem"  # under the state dir
+
+
+def signing_key_path(settings: Settings, explicit: str | None = None) -> Path:
+    """Where the signing key is: ``--key``/``--out`` if given, else drill.yaml's
+    ``signing_key`` (relative to drill.yaml), else the default file under the state dir.
+    One rule for `drill evidence` and the dashboard's export."""
+    if explicit:
+        return Path(explicit)
+    if settings.signing_key:
+        p = Path(settings.signing_key).expanduser()
+        return p if p.is_absolute() else settings.base_dir / p
+    return settings.state_path() / DEFAULT_KEY
+
+
 def generate_key(path: Path, force: bool = False) -> tuple[Path, str]:
     """Write a new private key (mode 0600) and ``PATH.pub``; return (pub path, fingerprint)."""
     from cryptography.hazmat.primitives import serialization

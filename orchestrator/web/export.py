@@ -18,15 +18,15 @@ from orchestrator.web.metrics import Sources
 
 
 def export_response(sources: Sources, period: str) -> Response:
-    from orchestrator.commands.evidence import _key_path  # the CLI's rule for where it is
     from orchestrator.compliance.mapping import framework_names
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
+    from orchestrator.evidence.signing import signing_key_path
 
     if not period:
         raise UsageError("say which period to export, e.g. ?period=2026-Q4")
     when = parse_period(period)
-    key = _key_path(sources.settings(), None)
+    key = signing_key_path(sources.settings())
     if not key.exists():
         raise UsageError(
             f"no signing key at {key}", "create one with `drill evidence keygen` on the server"
