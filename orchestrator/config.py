@@ -274,7 +274,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
     except ValidationError as exc:
         problems = _blamed(pydantic_problems(doc, exc), blame)
         raise DefinitionError(
-            problems, "fix drill.yaml or the DRILL_* variable named (see DESIGN section 4)"
+            problems, "fix drill.yaml or the DRILL_* variable named (README: Configuration)"
         ) from None
     settings.base_dir = (path.parent if path else Path.cwd()).resolve()
     state = settings.state_path()
