@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 from typing import Annotated
@@ -10,18 +9,9 @@ from typing import Annotated
 import typer
 
 from orchestrator.commands.common import err_console, state
+from orchestrator.netguard import is_loopback_host
 
 TOKEN_VAR = "DRILL_SERVE_TOKEN"
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or an address in 127.0.0.0/8 (or ::1): reachable from this machine only."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve(
@@ -43,7 +33,7 @@ def serve(
     from orchestrator.errors import UsageError
 
     token = os.environ.get(TOKEN_VAR) or None
-    if not is_loopback(host) and not token:
+    if not is_loopback_host(host) and not token:
         raise UsageError(
             f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
             # (worded so the redaction of printed errors leaves it whole)

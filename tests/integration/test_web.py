@@ -365,7 +365,7 @@ def test_serve_refuses_a_non_loopback_host_without_token(
 
 
 def test_loopback_hosts() -> None:
-    from orchestrator.commands.serve import is_loopback
+    from orchestrator.netguard import is_loopback_host as is_loopback
 
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "localhost", "::1"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "10.0.0.1", "::", "example.com", ""))
