@@ -3,9 +3,10 @@
 The engine never batches evidence: if drill is killed, what happened up to that
 moment is in the database, including the pending rollbacks needed to recover.
 
-This is the engine's one gateway to evidence, so it is where secrets are taken out
-(:mod:`orchestrator.secrets`): every text, structure and artifact it writes is
-redacted. A pending rollback is stored redacted too; its secrets stay in memory for
+Secrets are taken out by the one evidence writer (:class:`EvidenceDB`), which redacts
+every text and JSON value it stores and sets the masked values back on the record;
+artifact bytes are redacted here, before their sha256 is taken. A pending rollback is
+therefore stored redacted too; its secrets stay in memory for
 this process (:meth:`Recorder.pending_rollbacks` gives them back) and are restored
 from the definition file after a crash (:mod:`orchestrator.engine.recovery`).
 """
@@ -32,7 +33,7 @@ from orchestrator.evidence.records import (
 )
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import ObservationResult
-from orchestrator.secrets import redact, redact_bytes
+from orchestrator.secrets import redact_bytes
 
 
 class Recorder:
@@ -50,13 +51,13 @@ class Recorder:
               data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
         self.db.write(TimelineEvent(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
-            at=at or utcnow(), kind=kind, message=redact(message),
-            data=redact(data) if data else None,
+            at=at or utcnow(), kind=kind, message=message,
+            data=data or None,
         ))
 
     def update_run(self, **fields: Any) -> None:
         for key, value in fields.items():
-            setattr(self.run, key, redact(value))
+            setattr(self.run, key, value)
         self.db.write(self.run)
 
     def start_scenario(self, seq: int, scenario_id: str, ref: str, kind: str,
@@ -69,9 +70,7 @@ class Recorder:
         return sc
 
     def save(self, *records: Record) -> None:
-        """Write records the engine changed itself (their texts redacted)."""
-        for rec in records:
-            _redact_fields(rec)
+        """Write records the engine changed itself (the writer redacts their texts)."""
         self.db.write(*records)
 
     def step_started(self, scenario: ScenarioRun | None, phase: StepPhase, name: str, kind: str,
@@ -79,7 +78,7 @@ class Recorder:
                      rollback_of: int | None = None) -> StepRun:
         step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
                        seq=self._next_seq(), phase=phase, name=name, kind=kind, action=action,
-                       args=redact(args or {}), status=StepStatus.RUNNING, started_at=utcnow(),
+                       args=args or {}, status=StepStatus.RUNNING, started_at=utcnow(),
                        rollback_of=rollback_of)
         self.db.write(step)
         return step
@@ -89,7 +88,7 @@ class Recorder:
         """Record an undo *before* the action it undoes runs (crash safety)."""
         step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
                        seq=self._next_seq(), phase=StepPhase.ROLLBACK, name=name, kind=kind,
-                       action=action, args=redact(args), status=StepStatus.PENDING,
+                       action=action, args=args, status=StepStatus.PENDING,
                        rollback_of=rollback_of)
         self.db.write(step)
         if step.id is not None and step.args != args:
@@ -100,8 +99,8 @@ class Recorder:
                       error: str | None = None) -> None:
         step.status = status
         step.ended_at = utcnow()
-        step.output = redact(_jsonable(output))
-        step.error = redact(error) if error else None
+        step.output = _jsonable(output)
+        step.error = error or None
         self.db.write(step)
 
     def pending_rollbacks(self) -> list[StepRun]:
@@ -147,20 +146,13 @@ class Recorder:
                 scenario: ScenarioRun | None = None, severity: str = "high") -> None:
         self.db.write(Finding(
             run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, kind=kind,
-            severity=severity, title=redact(title), detail=redact(detail),
-            corrective_action=redact(corrective_action), created_at=utcnow(),
+            severity=severity, title=title, detail=detail,
+            corrective_action=corrective_action, created_at=utcnow(),
             drill=self.run.target, env=self.run.env))
 
     def approval(self, approved_by: str, reason: str) -> None:
         self.db.write(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
-                                at=utcnow(), reason=redact(reason)))
-
-
-def _redact_fields(rec: Record) -> None:
-    """Redact a record's texts and JSON fields in place (ids and numbers never match)."""
-    for name, value in vars(rec).items():
-        if isinstance(value, str | dict | list) and not name.startswith("_"):
-            setattr(rec, name, redact(value))
+                                at=utcnow(), reason=reason))
 
 
 def _objective_for(name: str, sc: ScenarioRun) -> float | None:
