@@ -30,7 +30,7 @@ from typing import Any
 import orjson
 
 from orchestrator.evidence import journal
-from orchestrator.evidence.tables import Projection, projections
+from orchestrator.evidence.records import Projection, projections
 
 _BATCH = 20_000
 _CHUNK = 900  # bound parameters per statement (SQLite's limit is higher; PostgreSQL's too)

@@ -67,9 +67,7 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         versions.append((finding, 1, "insert", None))
         prev, stamp = journal.GENESIS, "2026-10-05T12:00:00.000000Z"
         for seq, (table, pk, op, run_id) in enumerate(versions, 1):
-            from sqlmodel import SQLModel
-
-            typed = SQLModel.metadata.tables[table.name]
+            typed = _as_the_old_orm_read_it(table.name)
             row = conn.execute(sa.select(typed).where(typed.c.id == pk)).one()
             digest = m0005._digest(row)
             h = hashlib.sha256(f"{seq}\n{table.name}\n{pk}\n{op}\n{run_id or ''}\n{digest}\n"
@@ -80,6 +78,20 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             prev = h
     store.dispose()
     return url
+
+
+def _as_the_old_orm_read_it(name: str) -> sa.Table:
+    """The table with the types drill's old SQLModel tables had (aware UTC datetimes, JSON
+    parsed, booleans): the old chain's digests were computed from such values."""
+    from orchestrator.evidence.records import projections
+    from orchestrator.schedule.models import UTCDateTime
+
+    kinds: dict[str, Any] = {"str": sa.String, "int": sa.Integer, "float": sa.Float,
+                             "bool": sa.Boolean, "datetime": UTCDateTime, "json": sa.JSON,
+                             "bytes": sa.LargeBinary}
+    spec = next(p for p in projections() if p.name == name)
+    return sa.Table(name, sa.MetaData(), *[sa.Column(n, kinds[t]()) for n, t in
+                                           zip(spec.names, spec.types, strict=True)])
 
 
 def _events(url: str) -> list[dict[str, Any]]:

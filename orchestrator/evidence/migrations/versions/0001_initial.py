@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import orchestrator.evidence.models
-
 revision = '0001_initial'
 down_revision = None
 branch_labels = None
@@ -25,7 +23,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(), nullable=False),
     sa.Column('provider', sa.String(), nullable=False),
     sa.Column('protected', sa.Boolean(), nullable=False),
-    sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('environment', schema=None) as batch_op:
@@ -42,8 +40,8 @@ def upgrade() -> None:
     sa.Column('who', sa.String(), nullable=False),
     sa.Column('host', sa.String(), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('exit_code', sa.Integer(), nullable=True),
     sa.Column('definition_hashes', sa.JSON(), nullable=True),
     sa.Column('git_commit', sa.String(), nullable=True),
@@ -65,7 +63,7 @@ def upgrade() -> None:
     sa.Column('run_id', sa.String(), nullable=False),
     sa.Column('env', sa.String(), nullable=False),
     sa.Column('approved_by', sa.String(), nullable=False),
-    sa.Column('at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
     sa.Column('reason', sa.String(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -81,10 +79,10 @@ def upgrade() -> None:
     sa.Column('ref', sa.String(), nullable=False),
     sa.Column('kind', sa.String(), nullable=False),
     sa.Column('status', sa.String(), nullable=False),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('fault_injected_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('service_restored_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('fault_injected_at', sa.DateTime(), nullable=True),
+    sa.Column('service_restored_at', sa.DateTime(), nullable=True),
     sa.Column('rto_s', sa.Float(), nullable=True),
     sa.Column('rpo_s', sa.Float(), nullable=True),
     sa.Column('lost_writes', sa.Integer(), nullable=True),
@@ -107,7 +105,7 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(), nullable=False),
     sa.Column('size', sa.Integer(), nullable=False),
     sa.Column('content', sa.LargeBinary(), nullable=False),
-    sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], ),
     sa.ForeignKeyConstraint(['scenario_run_id'], ['scenario_run.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -128,8 +126,8 @@ def upgrade() -> None:
     sa.Column('owner', sa.String(), nullable=True),
     sa.Column('due_date', sa.String(), nullable=True),
     sa.Column('resolution', sa.String(), nullable=True),
-    sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('closed_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('closed_at', sa.DateTime(), nullable=True),
     sa.Column('drill', sa.String(), nullable=True),
     sa.Column('env', sa.String(), nullable=True),
     sa.ForeignKeyConstraint(['run_id'], ['run.id'], ),
@@ -165,7 +163,7 @@ def upgrade() -> None:
     sa.Column('scenario_run_id', sa.Integer(), nullable=True),
     sa.Column('probe', sa.String(), nullable=False),
     sa.Column('interval_s', sa.Float(), nullable=False),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
     sa.Column('samples', sa.Integer(), nullable=False),
     sa.Column('encoding', sa.String(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
@@ -187,8 +185,8 @@ def upgrade() -> None:
     sa.Column('action', sa.String(), nullable=True),
     sa.Column('args', sa.JSON(), nullable=True),
     sa.Column('status', sa.String(), nullable=False),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('output', sa.JSON(), nullable=True),
     sa.Column('error', sa.String(), nullable=True),
     sa.Column('rollback_of', sa.Integer(), nullable=True),
@@ -204,7 +202,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('run_id', sa.String(), nullable=False),
     sa.Column('scenario_run_id', sa.Integer(), nullable=True),
-    sa.Column('at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('at', sa.DateTime(), nullable=False),
     sa.Column('kind', sa.String(), nullable=False),
     sa.Column('message', sa.String(), nullable=False),
     sa.Column('data', sa.JSON(), nullable=True),

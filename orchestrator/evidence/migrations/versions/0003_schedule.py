@@ -10,8 +10,6 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-import orchestrator.evidence.models
-
 revision = '0003_schedule'
 down_revision = '0001_initial'
 branch_labels = None
@@ -32,7 +30,7 @@ def upgrade() -> None:
     op.create_table('gameday',
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('title', sa.String(), nullable=False),
-    sa.Column('scheduled_for', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('scheduled_for', sa.DateTime(), nullable=False),
     sa.Column('timezone', sa.String(), nullable=False),
     sa.Column('env', sa.String(), nullable=False),
     sa.Column('drills', sa.JSON(), nullable=False),
@@ -45,11 +43,11 @@ def upgrade() -> None:
     sa.Column('runbooks_dir', sa.String(), nullable=True),
     sa.Column('run_ids', sa.JSON(), nullable=True),
     sa.Column('summary', sa.JSON(), nullable=True),
-    sa.Column('announced_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
-    sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('announced_at', sa.DateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('created_by', sa.String(), nullable=False),
-    sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('gameday', schema=None) as batch_op:
@@ -72,12 +70,12 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(), nullable=False),
     sa.Column('expr', sa.String(), nullable=False),
     sa.Column('timezone', sa.String(), nullable=False),
-    sa.Column('start_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('start_at', sa.DateTime(), nullable=False),
     sa.Column('approved_by', sa.String(), nullable=True),
     sa.Column('source', sa.String(), nullable=False),
     sa.Column('created_by', sa.String(), nullable=False),
-    sa.Column('created_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('removed_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('removed_at', sa.DateTime(), nullable=True),
     sa.Column('removed_by', sa.String(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
@@ -89,14 +87,14 @@ def upgrade() -> None:
     sa.Column('schedule_id', sa.String(), nullable=False),
     sa.Column('target', sa.String(), nullable=False),
     sa.Column('env', sa.String(), nullable=False),
-    sa.Column('scheduled_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('claimed_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
+    sa.Column('scheduled_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(), nullable=False),
     sa.Column('claimed_by', sa.String(), nullable=False),
     sa.Column('status', sa.String(), nullable=False),
     sa.Column('reason', sa.String(), nullable=True),
     sa.Column('launched_run_id', sa.String(), nullable=True),
     sa.Column('exit_code', sa.Integer(), nullable=True),
-    sa.Column('ended_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
     sa.Column('lag_s', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('schedule_id', 'scheduled_at', name='uq_schedule_fire_once')
@@ -110,9 +108,9 @@ def upgrade() -> None:
     sa.Column('id', sa.String(), nullable=False),
     sa.Column('host', sa.String(), nullable=False),
     sa.Column('pid', sa.Integer(), nullable=False),
-    sa.Column('started_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('heartbeat_at', orchestrator.evidence.models.UTCDateTime(), nullable=False),
-    sa.Column('stopped_at', orchestrator.evidence.models.UTCDateTime(), nullable=True),
+    sa.Column('started_at', sa.DateTime(), nullable=False),
+    sa.Column('heartbeat_at', sa.DateTime(), nullable=False),
+    sa.Column('stopped_at', sa.DateTime(), nullable=True),
     sa.Column('state', sa.String(), nullable=False),
     sa.Column('fires', sa.Integer(), nullable=False),
     sa.Column('health_url', sa.String(), nullable=True),
