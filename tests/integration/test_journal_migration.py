@@ -4,14 +4,13 @@ records become journal events, and the migration's event records the old head; a
 whose old chain does not verify is refused and left as it was.
 
 The old stores are genuine: ``tests/fixtures/wave1_store`` holds dumps of databases the
-released code wrote (its ``make.py`` says how they were made), restored here with the
-database's own tools (sqlite3's script runner, psql)."""
+released code wrote (its ``make.py`` says how they were made), restored here as they
+are."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -34,23 +33,11 @@ def old_store(request: pytest.FixtureRequest, tmp_path: Path) -> str:
             conn.executescript((FIXTURES / "sqlite.sql").read_text())
         conn.close()
         return f"sqlite:///{tmp_path}/old.db"
-    from orchestrator import pgbin
+    import psycopg
 
     url = str(request.getfixturevalue("pg_dsn"))
-    subprocess.run(
-        [
-            pgbin.tool("psql"),
-            "-X",
-            "-q",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-f",
-            str(FIXTURES / "postgres.sql"),
-            url.replace("postgresql+psycopg://", "postgresql://"),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        conn.execute((FIXTURES / "postgres.sql").read_text())
     return url
 
 
