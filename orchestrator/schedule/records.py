@@ -151,5 +151,4 @@ class GameDay(Record):
     created_at: datetime
 
 
-SCHEDULE_RECORD_TYPES: tuple[type[Record], ...] = (Schedule, ScheduleRunArgs, ScheduleFire,
-                                                   GameDay)
+SCHEDULE_RECORD_TYPES: tuple[type[Record], ...] = (Schedule, ScheduleRunArgs, ScheduleFire, GameDay)

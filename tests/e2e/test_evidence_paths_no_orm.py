@@ -10,14 +10,8 @@ import sys
 from pathlib import Path
 
 from tests.clihelp import subprocess_env
+from tests.e2e.defs import experiment, write
 
-EXPERIMENT = """title: one probe
-description: a single python probe, no environment needed
-method:
-  - type: probe
-    name: root-exists
-    provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
-"""
 CHECK = """
 import sys
 from orchestrator.cli import main
@@ -29,8 +23,14 @@ sys.exit(code)
 
 
 def _drill(cwd: Path, *args: str) -> tuple[int, list[str], str]:
-    proc = subprocess.run([sys.executable, "-c", CHECK, *args], cwd=cwd, text=True,
-                          capture_output=True, env=subprocess_env(), timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHECK, *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
     line = [x for x in proc.stderr.splitlines() if x.startswith("HEAVY=")]
     assert line, proc.stderr
     heavy = line[-1].removeprefix("HEAVY=")
@@ -38,13 +38,18 @@ def _drill(cwd: Path, *args: str) -> tuple[int, list[str], str]:
 
 
 def test_run_and_evidence_reads_and_writes_do_not_import_the_orm(workdir: Path) -> None:
-    (workdir / "exp.yaml").write_text(EXPERIMENT)
-    code, heavy, err = _drill(workdir, "run", "exp.yaml", "--json")
+    write(workdir, "exp.yaml", experiment(workdir / "marker"))
+    code, heavy, err = _drill(workdir, "run", "exp.yaml", "--env", "lab", "--json")
     assert code == 0, err
     assert "alembic" in heavy  # the new store was migrated: the one place they load
-    for args in (["run", "exp.yaml", "--json"], ["runs", "list", "--json"],
-                 ["findings", "list", "--json"], ["status", "--json"],
-                 ["schedule", "list", "--json"], ["gameday", "list", "--json"],
-                 ["evidence", "verify"]):
+    for args in (
+        ["run", "exp.yaml", "--env", "lab", "--json"],
+        ["runs", "list", "--json"],
+        ["findings", "list", "--json"],
+        ["status", "--json"],
+        ["schedule", "list", "--json"],
+        ["gameday", "list", "--json"],
+        ["evidence", "verify"],
+    ):
         code, heavy, err = _drill(workdir, *args)
         assert (code, heavy) == (0, []), (args, err)

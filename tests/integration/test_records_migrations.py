@@ -22,15 +22,26 @@ from orchestrator.evidence.store import EvidenceStore
 from orchestrator.schedule.records import SCHEDULE_RECORD_TYPES
 
 ALL = (*RECORD_TYPES, *SCHEDULE_RECORD_TYPES)
-SA_KIND = ((sa.JSON, "json"), (sa.LargeBinary, "bytes"), (sa.Boolean, "bool"),
-           (sa.Float, "float"), (sa.Numeric, "float"), (sa.Integer, "int"),
-           (sa.DateTime, "datetime"), (sa.String, "str"), (sa.Text, "str"))
+SA_KIND = (
+    (sa.JSON, "json"),
+    (sa.LargeBinary, "bytes"),
+    (sa.Boolean, "bool"),
+    (sa.Float, "float"),
+    (sa.Numeric, "float"),
+    (sa.Integer, "int"),
+    (sa.DateTime, "datetime"),
+    (sa.String, "str"),
+    (sa.Text, "str"),
+)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def tables(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, sa.Table]:
-    url = (f"sqlite:///{tmp_path}/evidence.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_dsn"))
+    url = (
+        f"sqlite:///{tmp_path}/evidence.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_dsn")
+    )
     store = EvidenceStore(url)
     meta = sa.MetaData()
     try:
@@ -71,4 +82,3 @@ def _check(record: type[Record], table: sa.Table) -> None:
         if f.name.startswith("_") or f.name == record.pk:
             continue
         assert table.c[f.name].nullable == _optional(hints[f.name]), f"{record.table}.{f.name}"
-
