@@ -1,0 +1,96 @@
+"""Wall and CPU time of the evidence read commands, this checkout against another one.
+
+`drill findings list`, `status`, `schedule list` and `gameday list` read journaled tables;
+since issue 16 they do it through the DB-API writer's reads, without importing
+SQLAlchemy/SQLModel (as `drill runs list` and `drill run` always did: the control rows,
+which should not move). To see the
+difference, give ``--against`` a tree of the code before (e.g. ``git archive REV | tar -x
+-C /tmp/old``): each command runs alternately from this checkout and from that tree
+(``PYTHONPATH``), on the same store (one recorded run, same schema), median of N after a
+warm-up each.
+
+    .venv/bin/python benchmarks/evidence_commands.py --against /tmp/old [--repeat 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXPERIMENT = """title: one probe
+description: a single python probe, no environment needed
+method:
+  - type: probe
+    name: root-exists
+    provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+"""
+COMMANDS = [
+    ["findings", "list", "--json"],
+    ["status", "--json"],
+    ["schedule", "list", "--json"],
+    ["gameday", "list", "--json"],
+    ["runs", "list", "--json"],
+    ["run", "one.yaml", "--json"],
+]
+
+
+def _once(args: list[str], code: Path, cwd: Path) -> tuple[float, float]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DRILL_")}
+    env["PYTHONPATH"] = str(code)
+    cmd = [
+        sys.executable,
+        "-c",
+        "from orchestrator.cli import main; raise SystemExit(main())",
+        *args,
+    ]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} ({code}) failed: {proc.stderr.decode()[-500:]}")
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--against", type=Path, required=True, help="tree of the old code")
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    trees = (REPO, args.against.resolve())
+    for tree in trees:
+        compileall.compile_dir(str(tree / "orchestrator"), quiet=1)
+    print(f"median of {args.repeat}, interleaved; load average at start {os.getloadavg()[0]:.2f}\n")
+    print("| command | new wall (s) | old wall (s) | new CPU (s) | old CPU (s) |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        cwd = Path(tmp)
+        (cwd / "one.yaml").write_text(EXPERIMENT)
+        _once(["run", "one.yaml", "--json"], REPO, cwd)  # creates the store
+        for command in COMMANDS:
+            runs: dict[Path, list[tuple[float, float]]] = {t: [] for t in trees}
+            for tree in trees:
+                _once(command, tree, cwd)  # warm-up
+            for _ in range(args.repeat):
+                for tree in trees:
+                    runs[tree].append(_once(command, tree, cwd))
+            (nw, nc), (ow, oc) = [
+                (statistics.median(w for w, _ in runs[t]), statistics.median(c for _, c in runs[t]))
+                for t in trees
+            ]
+            print(f"| `drill {' '.join(command)}` | {nw:.3f} | {ow:.3f} | {nc:.3f} | {oc:.3f} |")
+    print(f"\nload average at the end {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
