@@ -36,7 +36,7 @@ class AppState:
         return self._settings
 
     def db(self, warn: bool = True, write: bool = False) -> EvidenceDB:
-        """The evidence database for the run engine (DB-API, no ORM: fast to start).
+        """The evidence database: every journaled table, read and written (DB-API, no ORM).
 
         Opening it checks the store (damaged; for a writer also read-only or full:
         exit 2 before anything runs) and migrates the schema when needed. It never
@@ -54,7 +54,8 @@ class AppState:
         return self._db
 
     def store(self, warn: bool = True) -> EvidenceStore:
-        """The ORM evidence store (reporting, export, findings, schedules)."""
+        """The store's SQLAlchemy side: migrations and the scheduler's operational tables
+        (heartbeats, webhook URLs, APScheduler's jobs). Evidence is :meth:`db`'s."""
         if warn:
             self.db()
         if self._store is None:
