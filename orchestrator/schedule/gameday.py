@@ -105,8 +105,9 @@ def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[
                   runbooks=books, runbooks_dir=str(out_dir), created_by=who, created_at=now)
     from orchestrator.schedule.models import NotifyEndpoint
 
-    store.add(*[NotifyEndpoint(owner=gid, url=u) for u in notify])  # configuration
-    store.db.write(row)  # evidence
+    if notify:  # configuration, not evidence: the usable URLs, kept out of the journal
+        store.add(*[NotifyEndpoint(owner=gid, url=u) for u in notify])
+    store.db.write(row)
     announce_at = max(when - before, now + timedelta(seconds=1))
     for action, at in ((ScheduleAction.GAMEDAY_ANNOUNCE, announce_at),
                        (ScheduleAction.GAMEDAY_RUN, when)):
