@@ -32,8 +32,13 @@ def redact_url(url: str) -> str:
     return redact_text(url)
 
 
-def schema_heads() -> set[str]:
-    """Revisions that nothing revises, read from the files (no Alembic import)."""
+#: Development revisions folded into the baseline ``0004_chain_rowid``: no release
+#: stamped a store with them, and Alembic cannot upgrade from an id it does not have.
+SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule"})
+
+
+def _revisions() -> tuple[set[str], set[str]]:
+    """(every revision, every revision something revises), read from the files."""
     revs: set[str] = set()
     downs: set[str] = set()
     for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
@@ -44,6 +49,12 @@ def schema_heads() -> set[str]:
             revs.add(rev.group(1))
         if down:
             downs.update(re.findall(r"['\"]([^'\"]+)['\"]", down.group(1)))
+    return revs, downs
+
+
+def schema_heads() -> set[str]:
+    """Revisions that nothing revises, read from the files (no Alembic import)."""
+    revs, downs = _revisions()
     return revs - downs
 
 
@@ -99,6 +110,20 @@ class EvidenceStore:
                 return set()
             return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
+    def _refuse_unknown(self, current: set[str]) -> None:
+        """A revision we have no file for: say what to do (Alembic would only trace back)."""
+        unknown = sorted(current - _revisions()[0])
+        if not unknown:
+            return
+        where = f"evidence database {redact_url(self.url)} is at schema revision {unknown[0]}"
+        if set(unknown) <= SQUASHED:
+            raise StoreUnavailable(
+                f"{where}, a development revision this drill cannot upgrade from",
+                "open it once with the previous release of drill (it upgrades the store to "
+                "0004_chain_rowid), then with this one; or use a new evidence database")
+        raise StoreUnavailable(f"{where}, which this drill does not know",
+                               "open it with the (newer) drill that wrote it")
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (fast no-op when already there)."""
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -107,6 +132,7 @@ class EvidenceStore:
             current = self._current_revisions()
             if current == schema_heads():
                 return
+            self._refuse_unknown(current)
             if current:  # an existing database (a new one is created silently)
                 print(f"drill: upgrading the evidence database {redact_url(self.url)} to "
                       "the current schema (once; a large chain takes a few seconds)…",
