@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
@@ -30,6 +29,8 @@ from orchestrator.report.model import ReportData, safe_name
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 BUNDLE_FORMAT = "drill-evidence-bundle/2"
 SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
@@ -132,12 +133,12 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
         seq, prev.encode(), digest.encode(), _quote(ev.decode()).encode())
 
 
-def _journals(data: ReportData, scope: Scope) -> Iterator[tuple[str, bytes]]:
-    """``journal/events.jsonl``, then per run its artifacts and ``journals/RUN_ID.json``
-    (its events, and Chaos Toolkit's journals as they were stored): each event line is
-    made once and used in both."""
+def _journals(data: ReportData, scope: Scope) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """``journal/events.jsonl``; per run its artifacts and ``journals/RUN_ID.json`` (its
+    events, and Chaos Toolkit's journals as they were stored). Each event's line is made
+    once, for both."""
     lines = [_line(*e) for e in scope.events]
-    yield "journal/events.jsonl", b"".join(line + b"\n" for line in lines)
+    files = []
     for run in data.runs:
         chaos = []
         for art in run.artifacts:
@@ -145,16 +146,18 @@ def _journals(data: ReportData, scope: Scope) -> Iterator[tuple[str, bytes]]:
             if hashlib.sha256(content).hexdigest() != art.sha256:
                 raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
                                        "does not match its recorded sha256")
-            yield art.bundle_path, content
+            files.append((art.bundle_path, content))
             if art.media_type == "application/json" and _is_json(content):
                 chaos.append(json.dumps({"artifact": art.id, "name": art.name,
                                          "sha256": art.sha256})[:-1].encode()
                              + b',"journal":' + content.strip() + b"}")
         head = json.dumps({"run_id": run.id, "target": run.target, "status": run.status})
         events = b",\n".join(lines[i] for i in scope.by_run.get(run.id, []))
-        yield f"journals/{safe_name(run.id)}.json", (
+        files.append((f"journals/{safe_name(run.id)}.json", (
             head[:-1].encode() + b',\n"events":[\n' + events + b'\n],\n"chaos_journals":['
-            + b",\n".join(chaos) + b"]}\n")
+            + b",\n".join(chaos) + b"]}\n")))
+    lines.append(b"")
+    return b"\n".join(lines), files
 
 
 def _is_json(content: bytes) -> bool:
@@ -165,6 +168,43 @@ def _is_json(content: bytes) -> bool:
     except orjson.JSONDecodeError:
         return False
     return True
+
+
+def _reports(data: ReportData, formats: tuple[str, ...], frameworks: list[str]
+             ) -> list[tuple[str, bytes]]:
+    from orchestrator.report.base import renderer
+
+    return ([(renderer(n).filename, renderer(n).render(data)) for n in formats]
+            + [(f"controls/{fw}.json", _mapping_doc(fw, data)) for fw in frameworks])
+
+
+def _about(data: ReportData, scope: Scope, period: Period, env: str | None, who: str,
+           key: Ed25519PrivateKey) -> list[tuple[str, bytes]]:
+    """``manifest.json``, the check script, ``VERIFY.md`` and the signer's public key."""
+    from orchestrator.evidence.signing import public_pem
+
+    fp = data.signer_fingerprint
+    first = scope.events[0] if scope.events else None
+    head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
+    last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
+    head = {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}
+    manifest = {
+        "format": BUNDLE_FORMAT, "drill_version": __version__,
+        "generated_at": data.generated_at.isoformat(), "generated_by": who,
+        "period": {"label": period.label, "start": period.start.isoformat(),
+                   "end_exclusive": period.end.isoformat()},
+        "env": env, "frameworks": data.frameworks,
+        "runs": len(data.runs), "findings": len(data.findings), "chain": data.chain,
+        "journal": {"head_before": head_before, "last": last, "head": head},
+        "signer": {"algorithm": "Ed25519", "fingerprint": fp}}
+    verify_md = VERIFY_MD.format(
+        fingerprint=fp, head_before=(f"#{head_before['seq']} {head_before['hash']}"
+                                     if head_before else "none: no events"),
+        head_seq=head["seq"], head_hash=head["hash"])
+    return [("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+            ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),
+            ("VERIFY.md", verify_md.encode()),
+            (PUB, public_pem(key.public_key()).encode())]
 
 
 def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
@@ -179,6 +219,7 @@ def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | Non
 
 def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
                    out: Path, key_path: Path, who: str) -> ExportResult:
+    from orchestrator.evidence.forked import in_child
     from orchestrator.evidence.signing import fingerprint, load_private_key
     from orchestrator.outpaths import write_output
 
@@ -188,133 +229,83 @@ def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | No
         data, scope = _verified_data(conn, db.is_postgres, period, env, frameworks, who,
                                      fingerprint=fp)
     names: list[str] = []
-    write_output(out, "--out", lambda tmp: names.extend(
-        _write_bundle(tmp, data, scope, period, env, frameworks, who, key)))
+
+    def write(tmp: Path) -> None:
+        # half the reports in a second process for a large period (a quarter: ~1 s of
+        # CPU each side), the rest and the journals here meanwhile; the same bytes
+        # either way. The child is forked before the zip's thread starts.
+        child = in_child(lambda: _reports(data, ("html", "pdf", "oscal"), frameworks),
+                         len(data.runs) >= PARALLEL_MIN_RUNS)
+        with _Zip(tmp) as zf:
+            try:
+                events, journals = _journals(data, scope)
+                zf.add([("journal/events.jsonl", events)])
+                zf.add(journals)
+                zf.add(_reports(data, ("json", "csv"), []))
+            finally:
+                reports = child()  # always reaped, also when work here failed
+            zf.add(reports)
+            zf.add(_about(data, scope, period, env, who, key))
+            sums = zf.sums()
+            zf.add([(SUMS, sums), (SIG, key.sign(sums))])
+            names.extend(zf.names)
+
+    write_output(out, "--out", write)
     return ExportResult(out, len(data.runs), len(data.findings), sorted(names),
                         {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
                         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
 
 
-def _reports(data: ReportData, formats: tuple[str, ...], frameworks: list[str]
-             ) -> list[tuple[str, bytes]]:
-    from orchestrator.report.base import renderer
-
-    return ([(renderer(n).filename, renderer(n).render(data)) for n in formats]
-            + [(f"controls/{fw}.json", _mapping_doc(fw, data)) for fw in frameworks])
-
-
-def _write_bundle(tmp: Path, data: ReportData, scope: Scope, period: Period,
-                  env: str | None, frameworks: list[str], who: str, key: Any) -> list[str]:
-    """Every file of the bundle into the zip at ``tmp``; the names written."""
-    from orchestrator.evidence.forked import in_child
-    from orchestrator.evidence.signing import public_pem
-
-    # half the reports in a second process for a large period (a quarter: ~1 s of CPU
-    # on each side), the rest and the journals here meanwhile; the same bytes either way
-    child = in_child(lambda: _reports(data, ("html", "pdf", "oscal"), frameworks),
-                     len(data.runs) >= PARALLEL_MIN_RUNS)
-    with _Zip(tmp) as zf:
-        try:
-            for entry in _journals(data, scope):
-                zf.add(*entry)
-            for entry in _reports(data, ("json", "csv"), []):
-                zf.add(*entry)
-        finally:
-            reports = child()  # always reaped, also when work here failed
-        for entry in reports:
-            zf.add(*entry)
-        fp = data.signer_fingerprint
-        first = scope.events[0] if scope.events else None
-        head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
-        last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
-        head = {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}
-        zf.add("manifest.json", json.dumps({
-            "format": BUNDLE_FORMAT, "drill_version": __version__,
-            "generated_at": data.generated_at.isoformat(), "generated_by": who,
-            "period": {"label": period.label, "start": period.start.isoformat(),
-                       "end_exclusive": period.end.isoformat()},
-            "env": env, "frameworks": frameworks,
-            "runs": len(data.runs), "findings": len(data.findings), "chain": data.chain,
-            "journal": {"head_before": head_before, "last": last, "head": head},
-            "signer": {"algorithm": "Ed25519", "fingerprint": fp},
-        }, indent=2, sort_keys=True).encode())
-        zf.add("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes())
-        zf.add("VERIFY.md", VERIFY_MD.format(
-            fingerprint=fp, head_before=(f"#{head_before['seq']} {head_before['hash']}"
-                                         if head_before else "none: no events"),
-            head_seq=head["seq"], head_hash=head["hash"]).encode())
-        zf.add(PUB, public_pem(key.public_key()).encode())
-        sums = zf.sums()
-        zf.add(SUMS, sums)
-        zf.add(SIG, key.sign(sums))
-        return zf.names
-
-
 class _Zip:
-    """The bundle's zip, written by one background thread in the order files are added
+    """The bundle's zip, written by a background thread in the order files are added
     (so the same content gives the same zip), each file's sha256 taken on the way.
     Deflate and sha256 run without the GIL: a large file is compressed while the next
-    one is being built. Files go to the thread in batches of about 1 MB (a quarter has
-    5,000 run journals of ~10 kB; a hand-over each cost more than writing them). Small
-    files are stored: deflating each in a stream of its own cost more than the rest of
-    the zip together."""
+    ones are being made. Files under 64 kB (a run's journal, ~10 kB: 5,000 a quarter)
+    are stored: deflating each in a stream of its own cost more than the whole rest of
+    the zip, for a third of the bundle's size."""
 
     def __init__(self, path: Path) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self.zf = zipfile.ZipFile(path, "w")
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="drill-bundle")
-        self.pending: list[Future[list[tuple[str, str]]]] = []
-        self.batch: list[tuple[str, bytes]] = []
-        self.size = 0
+        self.written: list[Future[list[tuple[str, str]]]] = []
         self.names: list[str] = []
 
     def __enter__(self) -> _Zip:
         return self
 
     def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
-        if failed is None:
-            self._flush()
         self.pool.shutdown(cancel_futures=failed is not None)
         try:
             if failed is None:
-                for done in self.pending:
+                for done in self.written:
                     done.result()  # a file that could not be written fails the export
         finally:
             self.zf.close()
 
-    def add(self, name: str, content: bytes) -> None:
-        self.names.append(name)
-        self.batch.append((name, content))
-        self.size += len(content)
-        if self.size >= _BATCH:
-            self._flush()
+    def add(self, files: list[tuple[str, bytes]]) -> None:
+        """Write ``files`` (name, content) after the ones added before (one hand-over to
+        the thread for the lot)."""
+        self.names += [name for name, _ in files]
+        self.written.append(self.pool.submit(self._write, files))
 
-    def _flush(self) -> None:
-        if self.batch:
-            self.pending.append(self.pool.submit(self._write, self.batch))
-            self.batch, self.size = [], 0
-
-    def _write(self, batch: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
-        for name, content in batch:
+    def _write(self, files: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
+        for name, content in files:
             info = zipfile.ZipInfo(name, _FIXED_TIME)
             info.external_attr = 0o644 << 16
-            if len(content) >= _DEFLATE_MIN:
+            if len(content) >= 64 * 1024:
                 info.compress_type = zipfile.ZIP_DEFLATED
             self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
-        return [(name, hashlib.sha256(content).hexdigest()) for name, content in batch]
+        return [(name, hashlib.sha256(content).hexdigest()) for name, content in files]
 
     def sums(self) -> bytes:
         """``SHA256SUMS`` of every file added so far, in sha256sum's format."""
-        self._flush()
-        done = sorted(d for f in self.pending for d in f.result())
+        done = sorted(d for f in self.written for d in f.result())
         return "".join(f"{digest}  {name}\n" for name, digest in done).encode()
 
 
-_BATCH = 1 << 20
-#: files at least this large are deflated, smaller ones stored
-_DEFLATE_MIN = 64 * 1024
-#: periods with at least this many runs render report.html/.pdf in a forked process
+#: periods with at least this many runs render half the reports in a forked process
 PARALLEL_MIN_RUNS = 500
 
 
