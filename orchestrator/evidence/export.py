@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
 from orchestrator.evidence.export_data import Period
+from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Scope
 from orchestrator.report.model import ReportData, safe_name
 
@@ -71,9 +72,16 @@ class ExportResult:
     controls: dict[str, bool]
 
 
-def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | None,
-                   frameworks: list[str], who: str, run_id: str | None = None,
-                   fingerprint: str | None = None) -> tuple[ReportData, Scope]:
+def _verified_data(
+    conn: Any,
+    postgres: bool,
+    period: Period | None,
+    env: str | None,
+    frameworks: list[str],
+    who: str,
+    run_id: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
     from orchestrator.evidence.export_data import build_views, period_ids, run_started
@@ -89,27 +97,48 @@ def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | 
         raise EvidenceTampered(
             f"evidence journal broken at {report.first.describe()}"
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
-            "nothing was exported; run `drill evidence verify` and investigate the change")
+            "nothing was exported; run `drill evidence verify` and investigate the change",
+        )
     loaded = build_views(scope, scope.runs)
-    title = (f"DR drill report: run {run_id}" if run_id else
-             f"DR drill evidence, {period.label if period else ''}"
-             + (f" ({env})" if env else ""))
+    title = (
+        f"DR drill report: run {run_id}"
+        if run_id
+        else f"DR drill evidence, {period.label if period else ''}" + (f" ({env})" if env else "")
+    )
     data = ReportData(
-        title=title, generated_at=datetime.now(UTC), generated_by=who,
+        title=title,
+        generated_at=datetime.now(UTC),
+        generated_by=who,
         period_label=period.label if period else f"run {run_id}",
         period_start=period.start if period else None,
-        period_end=period.end if period else None, env=env, frameworks=frameworks,
-        runs=loaded.runs, findings=loaded.findings, signer_fingerprint=fingerprint,
-        chain={"head_seq": report.head_seq, "head_hash": report.head_hash, "verified": True,
-               "entries": report.head_seq, "records_checked": report.records,
-               "scope": "the events from the period's first to the head, and the records "
-                        "of the exported runs and findings"})
+        period_end=period.end if period else None,
+        env=env,
+        frameworks=frameworks,
+        runs=loaded.runs,
+        findings=loaded.findings,
+        signer_fingerprint=fingerprint,
+        chain={
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "verified": True,
+            "entries": report.head_seq,
+            "records_checked": report.records,
+            "scope": "the events from the period's first to the head, and the records "
+            "of the exported runs and findings",
+        },
+    )
     data = data.model_copy(update={"controls": evaluate(data, frameworks)})
     return data, scope
 
 
-def build_report_data(db: Any, period: Period | None, env: str | None, frameworks: list[str],
-                      who: str, run_id: str | None = None) -> ReportData:
+def build_report_data(
+    db: Any,
+    period: Period | None,
+    env: str | None,
+    frameworks: list[str],
+    who: str,
+    run_id: str | None = None,
+) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
     with _snapshot(db) as conn:
         return _verified_data(conn, db.is_postgres, period, env, frameworks, who, run_id)[0]
@@ -120,9 +149,10 @@ def _mapping_doc(name: str, data: ReportData) -> bytes:
     from orchestrator.report.json_out import RawJSON, dumps_readable
 
     fw = load_framework(name)
-    doc = {"framework": fw.model_dump(mode="json"),
-           "results": [RawJSON(c.model_dump_json()) for c in data.controls
-                       if c.framework == name]}  # one control result per line
+    doc = {
+        "framework": fw.model_dump(mode="json"),
+        "results": [RawJSON(c.model_dump_json()) for c in data.controls if c.framework == name],
+    }  # one control result per line
     return dumps_readable(doc, depth=3, indent=2)
 
 
@@ -130,7 +160,11 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
     """One ``{"seq","prev","hash","event"}`` object, ``event`` the stored bytes as a JSON
     string (events are ASCII JSON: the string holds exactly those bytes)."""
     return b'{"seq":%d,"prev":"%s","hash":"%s","event":%s}' % (
-        seq, prev.encode(), digest.encode(), _quote(ev.decode()).encode())
+        seq,
+        prev.encode(),
+        digest.encode(),
+        _quote(ev.decode()).encode(),
+    )
 
 
 def _journals(data: ReportData, scope: Scope) -> tuple[bytes, list[tuple[str, bytes]]]:
@@ -144,18 +178,35 @@ def _journals(data: ReportData, scope: Scope) -> tuple[bytes, list[tuple[str, by
         for art in run.artifacts:
             content = scope.contents[art.id]
             if hashlib.sha256(content).hexdigest() != art.sha256:
-                raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
-                                       "does not match its recorded sha256")
+                raise EvidenceTampered(
+                    f"artifact {art.id} ({art.name}) of run {run.id} "
+                    "does not match its recorded sha256"
+                )
             files.append((art.bundle_path, content))
             if art.media_type == "application/json" and _is_json(content):
-                chaos.append(json.dumps({"artifact": art.id, "name": art.name,
-                                         "sha256": art.sha256})[:-1].encode()
-                             + b',"journal":' + content.strip() + b"}")
+                chaos.append(
+                    json.dumps({"artifact": art.id, "name": art.name, "sha256": art.sha256})[
+                        :-1
+                    ].encode()
+                    + b',"journal":'
+                    + content.strip()
+                    + b"}"
+                )
         head = json.dumps({"run_id": run.id, "target": run.target, "status": run.status})
         events = b",\n".join(lines[i] for i in scope.by_run.get(run.id, []))
-        files.append((f"journals/{safe_name(run.id)}.json", (
-            head[:-1].encode() + b',\n"events":[\n' + events + b'\n],\n"chaos_journals":['
-            + b",\n".join(chaos) + b"]}\n")))
+        files.append(
+            (
+                f"journals/{safe_name(run.id)}.json",
+                (
+                    head[:-1].encode()
+                    + b',\n"events":[\n'
+                    + events
+                    + b'\n],\n"chaos_journals":['
+                    + b",\n".join(chaos)
+                    + b"]}\n"
+                ),
+            )
+        )
     lines.append(b"")
     return b"\n".join(lines), files
 
@@ -170,16 +221,24 @@ def _is_json(content: bytes) -> bool:
     return True
 
 
-def _reports(data: ReportData, formats: tuple[str, ...], frameworks: list[str]
-             ) -> list[tuple[str, bytes]]:
+def _reports(
+    data: ReportData, formats: tuple[str, ...], frameworks: list[str]
+) -> list[tuple[str, bytes]]:
     from orchestrator.report.base import renderer
 
-    return ([(renderer(n).filename, renderer(n).render(data)) for n in formats]
-            + [(f"controls/{fw}.json", _mapping_doc(fw, data)) for fw in frameworks])
+    return [(renderer(n).filename, renderer(n).render(data)) for n in formats] + [
+        (f"controls/{fw}.json", _mapping_doc(fw, data)) for fw in frameworks
+    ]
 
 
-def _about(data: ReportData, scope: Scope, period: Period, env: str | None, who: str,
-           key: Ed25519PrivateKey) -> list[tuple[str, bytes]]:
+def _about(
+    data: ReportData,
+    scope: Scope,
+    period: Period,
+    env: str | None,
+    who: str,
+    key: Ed25519PrivateKey,
+) -> list[tuple[str, bytes]]:
     """``manifest.json``, the check script, ``VERIFY.md`` and the signer's public key."""
     from orchestrator.evidence.signing import public_pem
 
@@ -189,36 +248,52 @@ def _about(data: ReportData, scope: Scope, period: Period, env: str | None, who:
     last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
     head = {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}
     manifest = {
-        "format": BUNDLE_FORMAT, "drill_version": __version__,
-        "generated_at": data.generated_at.isoformat(), "generated_by": who,
-        "period": {"label": period.label, "start": period.start.isoformat(),
-                   "end_exclusive": period.end.isoformat()},
-        "env": env, "frameworks": data.frameworks,
-        "runs": len(data.runs), "findings": len(data.findings), "chain": data.chain,
+        "format": BUNDLE_FORMAT,
+        "drill_version": __version__,
+        "generated_at": data.generated_at.isoformat(),
+        "generated_by": who,
+        "period": {
+            "label": period.label,
+            "start": period.start.isoformat(),
+            "end_exclusive": period.end.isoformat(),
+        },
+        "env": env,
+        "frameworks": data.frameworks,
+        "runs": len(data.runs),
+        "findings": len(data.findings),
+        "chain": data.chain,
         "journal": {"head_before": head_before, "last": last, "head": head},
-        "signer": {"algorithm": "Ed25519", "fingerprint": fp}}
+        "signer": {"algorithm": "Ed25519", "fingerprint": fp},
+    }
     verify_md = VERIFY_MD.format(
-        fingerprint=fp, head_before=(f"#{head_before['seq']} {head_before['hash']}"
-                                     if head_before else "none: no events"),
-        head_seq=head["seq"], head_hash=head["hash"])
-    return [("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
-            ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),
-            ("VERIFY.md", verify_md.encode()),
-            (PUB, public_pem(key.public_key()).encode())]
+        fingerprint=fp,
+        head_before=(
+            f"#{head_before['seq']} {head_before['hash']}" if head_before else "none: no events"
+        ),
+        head_seq=head["seq"],
+        head_hash=head["hash"],
+    )
+    return [
+        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+        ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),
+        ("VERIFY.md", verify_md.encode()),
+        (PUB, public_pem(key.public_key()).encode()),
+    ]
 
 
-def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
-                  out: Path, key_path: Path, who: str) -> ExportResult:
-    from orchestrator.evidence.gcpause import gc_paused
-
-    # ~1,000,000 objects a quarter, no cycles among them; freed (when _export_bundle
-    # returns) before the collector is back on, else its first pass walks them all
-    with gc_paused():
-        return _export_bundle(db, period, frameworks, env, out, key_path, who)
-
-
-def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
-                   out: Path, key_path: Path, who: str) -> ExportResult:
+@gc_paused()
+def export_bundle(
+    db: Any,
+    period: Period,
+    frameworks: list[str],
+    env: str | None,
+    out: Path,
+    key_path: Path,
+    who: str,
+) -> ExportResult:
+    """The signed bundle of ``period`` at ``out``. A quarter makes ~1,000,000 objects
+    without cycles among them: the cyclic collector is paused, and they are freed on
+    return, before it is back on (else its first pass would walk them all)."""
     from orchestrator.evidence.forked import in_child
     from orchestrator.evidence.signing import fingerprint, load_private_key
     from orchestrator.outpaths import write_output
@@ -226,16 +301,19 @@ def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | No
     key = load_private_key(key_path)  # fail before any work if the key is unusable
     fp = fingerprint(key.public_key())
     with _snapshot(db) as conn:
-        data, scope = _verified_data(conn, db.is_postgres, period, env, frameworks, who,
-                                     fingerprint=fp)
+        data, scope = _verified_data(
+            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp
+        )
     names: list[str] = []
 
     def write(tmp: Path) -> None:
         # half the reports in a second process for a large period (a quarter: ~1 s of
         # CPU each side), the rest and the journals here meanwhile; the same bytes
         # either way. The child is forked before the zip's thread starts.
-        child = in_child(lambda: _reports(data, ("html", "pdf", "oscal"), frameworks),
-                         len(data.runs) >= PARALLEL_MIN_RUNS)
+        child = in_child(
+            lambda: _reports(data, ("html", "pdf", "oscal"), frameworks),
+            len(data.runs) >= PARALLEL_MIN_RUNS,
+        )
         with _Zip(tmp) as zf:
             try:
                 events, journals = _journals(data, scope)
@@ -251,9 +329,15 @@ def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | No
             names.extend(zf.names)
 
     write_output(out, "--out", write)
-    return ExportResult(out, len(data.runs), len(data.findings), sorted(names),
-                        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
-                        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
+    return ExportResult(
+        out,
+        len(data.runs),
+        len(data.findings),
+        sorted(names),
+        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]},
+        fp,
+        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls},
+    )
 
 
 class _Zip:
@@ -317,8 +401,9 @@ class _snapshot:
 
     def __enter__(self) -> Any:
         self.conn = self.db.connect()
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                          if self.db.is_postgres else "BEGIN")
+        self.conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if self.db.is_postgres else "BEGIN"
+        )
         return self.conn
 
     def __exit__(self, *exc: object) -> None:
