@@ -32,7 +32,7 @@ import orjson
 
 from orchestrator.evidence import journal
 from orchestrator.evidence.gcpause import gc_paused
-from orchestrator.evidence.tables import Projection, projections
+from orchestrator.evidence.records import Projection, projections
 
 _BATCH = 20_000
 _CHUNK = 900  # bound parameters per statement (SQLite's limit is higher; PostgreSQL's too)
