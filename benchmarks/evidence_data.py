@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.evidence import journal
+from orchestrator.evidence.records import projections
 from orchestrator.evidence.store import EvidenceStore
-from orchestrator.evidence.tables import projections
 
 RUNS = 100_000
 RUNS_1M_EVENTS = 66_226  # 15.1 events a run: just over 1,000,000 events

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evidence_data import RUNS_1M_EVENTS, build, cpu_seconds
 
-from orchestrator.evidence.tables import projections
+from orchestrator.evidence.records import projections
 from orchestrator.evidence.verify import verify
 from orchestrator.evidence.writer import EvidenceDB
 

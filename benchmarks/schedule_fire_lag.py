@@ -32,14 +32,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlmodel import select
-
 from orchestrator.config import EnvironmentConfig, ProviderKind, Settings
-from orchestrator.evidence.models import utcnow
+from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import WebhookNotifier
 from orchestrator.schedule.launcher import RunRequest, RunResult
-from orchestrator.schedule.models import Schedule, ScheduleFire
+from orchestrator.schedule.records import Schedule, ScheduleFire
 from orchestrator.schedule.service import SchedulerService
 
 
@@ -82,7 +80,7 @@ def main() -> None:
                      expr=f"{args.interval:g}", start_at=first + timedelta(
                          seconds=args.interval * i / args.schedules),
                      created_by="bench", created_at=now) for i in range(args.schedules)]
-    store.add(*rows)
+    store.db.write(*rows)
     launcher = ReturnAtOnce()
     svc = SchedulerService(settings, store, launcher=launcher, notifier=WebhookNotifier([]),
                            poll_s=2.0, compliance_every_s=1e9, max_workers=16)
@@ -91,8 +89,7 @@ def main() -> None:
     startup_s = time.monotonic() - t_start
     time.sleep(max(0.0, (first - utcnow()).total_seconds()) + args.duration)
     svc.stop()
-    with store.session() as s:
-        fires = list(s.exec(select(ScheduleFire)))
+    fires: list[ScheduleFire] = store.db.records(ScheduleFire)
     lags = [f.lag_s for f in fires if f.lag_s is not None and f.status == "succeeded"]
     result: dict[str, Any] = {
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",

@@ -2,8 +2,8 @@
 
 Each builder returns the exact JSON document a command prints with ``--json``; the
 dashboard's ``/api/…`` twins call the same builder, so the two cannot disagree. The
-builders read through the stores' read functions only (no raw SQL here), which keeps
-them independent of how the evidence tables are laid out underneath.
+builders read through :class:`~orchestrator.evidence.writer.EvidenceDB`'s records and the
+read functions of the modules that own each table.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
-    from orchestrator.evidence.store import EvidenceStore
     from orchestrator.evidence.writer import EvidenceDB
 
 #: Most scenarios of one drill a trend chart shows (newest last).
@@ -22,7 +21,7 @@ TREND_RUNS = 12
 
 
 def status_document(
-    settings: Settings, store: EvidenceStore, now: datetime, record: bool = False
+    settings: Settings, db: EvidenceDB, now: datetime, record: bool = False
 ) -> dict[str, Any]:
     """`drill status --json`: every drill's cadence, last run/success, next due, overdue.
 
@@ -31,7 +30,7 @@ def status_document(
     from orchestrator.engine.results import iso
     from orchestrator.schedule.compliance import drill_status
 
-    report = drill_status(settings, store, now, record=record)
+    report = drill_status(settings, db, now, record=record)
     return {
         "generated_at": iso(now),
         "drills": [d.doc(now) for d in report.drills],
@@ -63,26 +62,22 @@ def finding_document(f: Any) -> dict[str, Any]:
 
 
 def findings_documents(
-    store: EvidenceStore, status: str | None = None, run_id: str | None = None
+    db: EvidenceDB, status: str | None = None, run_id: str | None = None
 ) -> list[dict[str, Any]]:
     """`drill findings list --json`: findings, newest first."""
-    from sqlmodel import col, select
-
     from orchestrator.errors import UsageError
-    from orchestrator.evidence.models import Finding
+    from orchestrator.evidence.records import Finding
 
     if status not in (None, "open", "closed"):
         raise UsageError(f"--status {status!r} is not open or closed")
-    with store.session() as s:
-        q = select(Finding).order_by(col(Finding.id).desc())
-        if status:
-            q = q.where(Finding.status == status)
-        if run_id:
-            q = q.where(Finding.run_id == run_id)
-        return [finding_document(f) for f in s.exec(q)]
+    where = [(c, v) for c, v in (("status", status), ("run_id", run_id)) if v]
+    found = db.records(
+        Finding, " AND ".join(f"{c} = ?" for c, _ in where), [v for _, v in where], "id DESC"
+    )
+    return [finding_document(f) for f in found]
 
 
-def calendar_document(settings: Settings, store: EvidenceStore, now: datetime) -> dict[str, Any]:
+def calendar_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
     """Schedules with their next fire, game days, and blackout windows (change freezes)."""
     from orchestrator.engine.results import iso
     from orchestrator.schedule import gameday, schedules
@@ -104,8 +99,8 @@ def calendar_document(settings: Settings, store: EvidenceStore, now: datetime) -
         )
     return {
         "generated_at": iso(now),
-        "schedules": schedules.list_docs(store, now),
-        "gamedays": [gameday.doc(g) for g in gameday.all_gamedays(store)],
+        "schedules": schedules.list_docs(db, now),
+        "gamedays": [gameday.doc(g) for g in gameday.all_gamedays(db)],
         "blackout_windows": windows,
     }
 
@@ -183,19 +178,10 @@ def trend_documents(
     return out
 
 
-def fire_lags(store: EvidenceStore) -> list[tuple[str, str, float]]:
+def fire_lags(db: EvidenceDB) -> list[tuple[str, str, float]]:
     """(target, env, seconds) of every claimed scheduler fire: how late it started."""
-    from sqlmodel import col, select
-
-    from orchestrator.schedule.models import ScheduleFire
-
-    with store.session() as s:
-        rows = s.exec(
-            select(ScheduleFire.target, ScheduleFire.env, ScheduleFire.lag_s).where(
-                col(ScheduleFire.lag_s).is_not(None)
-            )
-        )
-        return [(t, e, float(lag or 0.0)) for t, e, lag in rows]
+    rows = db.query("SELECT target, env, lag_s FROM schedule_fire WHERE lag_s IS NOT NULL")
+    return [(t, e, float(lag or 0.0)) for t, e, lag in rows]
 
 
 LAST_VERIFY = "last-verify.json"  # under the state dir: written by `drill evidence verify`
@@ -246,17 +232,9 @@ def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict
     }
 
 
-def open_findings_by_drill(store: EvidenceStore) -> dict[tuple[str, str], int]:
+def open_findings_by_drill(db: EvidenceDB) -> dict[tuple[str, str], int]:
     """(drill, env) → how many findings are open (counted by the database)."""
-    from sqlalchemy import func
-    from sqlmodel import col, select
-
-    from orchestrator.evidence.models import Finding
-
-    with store.session() as s:
-        rows = s.exec(
-            select(Finding.drill, Finding.env, func.count())
-            .where(Finding.status == "open")
-            .group_by(col(Finding.drill), col(Finding.env))
-        )
-        return {(d or "", e or ""): int(n) for d, e, n in rows}
+    rows = db.query(
+        "SELECT drill, env, COUNT(*) FROM finding WHERE status = 'open' GROUP BY drill, env"
+    )
+    return {(d or "", e or ""): int(n) for d, e, n in rows}

@@ -19,7 +19,7 @@ def run_action(action: str, args: dict[str, Any], configuration: dict[str, Any] 
 
     from orchestrator.config import load_settings
     from orchestrator.errors import DrillError
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.providers import build_provider
     from orchestrator.providers.base import StepContext
 

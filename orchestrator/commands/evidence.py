@@ -88,7 +88,7 @@ def export(
 def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
     """The dashboard's evidence page shows when the journal was last verified, and how."""
     from orchestrator.engine.runner import operator
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.views import record_verify
 
     record_verify(state(ctx).settings(), doc, utcnow(), operator())

@@ -1,27 +1,31 @@
 """`drill findings list|show|assign|close`: corrective actions an auditor can follow.
 
 A finding's lifecycle (owner, due date, resolution) may change after its run ended;
-each change is a new version in the evidence hash chain, so the history is kept.
+each change is a new event in the evidence journal, so the history is kept.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
 
+if TYPE_CHECKING:
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
 app = typer.Typer(help="Findings (objective missed, step failed, drill overdue…) and their "
                        "corrective actions.", no_args_is_help=True)
 
 
-def _get(session: Any, finding_id: int) -> Any:
+def _get(db: EvidenceDB, finding_id: int) -> Finding:
     from orchestrator.errors import NotFoundError
-    from orchestrator.evidence.models import Finding
+    from orchestrator.evidence.records import Finding
 
-    row = session.get(Finding, finding_id)
+    row: Finding | None = db.get(Finding, finding_id)
     if row is None:
         raise NotFoundError(f"no finding #{finding_id}", "`drill findings list` shows ids")
     return row
@@ -37,7 +41,7 @@ def list_cmd(
     """Findings, newest first."""
     from orchestrator.views import findings_documents
 
-    docs = findings_documents(state(ctx).store(), status, run_id)
+    docs = findings_documents(state(ctx).db(), status, run_id)
     if as_json:
         print_json(docs)
         return
@@ -59,8 +63,7 @@ def show(
     """One finding with its corrective action."""
     from orchestrator.views import finding_document
 
-    with state(ctx).store().session() as s:
-        d = finding_document(_get(s, finding_id))
+    d = finding_document(_get(state(ctx).db(), finding_id))
     if as_json:
         print_json(d)
         return
@@ -84,12 +87,12 @@ def assign(
             date.fromisoformat(due)
         except ValueError:
             raise UsageError(f"--due {due!r} is not a date", "use YYYY-MM-DD") from None
-    with state(ctx).store().session() as s:
-        row = _get(s, finding_id)
-        if row.status == "closed":
-            raise UsageError(f"finding #{finding_id} is closed")
-        row.owner, row.due_date = owner, due
-        s.add(row)
+    db = state(ctx).db()
+    row = _get(db, finding_id)
+    if row.status == "closed":
+        raise UsageError(f"finding #{finding_id} is closed")
+    row.owner, row.due_date = owner, due
+    db.write(row)
     err_console().print(f"finding #{finding_id} assigned to {owner}"
                         + (f", due {due}" if due else ""))
 
@@ -107,11 +110,11 @@ def close(
 
     if not resolution.strip():
         raise UsageError("--resolution must say what was done")
-    with state(ctx).store().session() as s:
-        row = _get(s, finding_id)
-        if row.status == "closed":
-            raise UsageError(f"finding #{finding_id} is already closed")
-        row.status, row.resolution = "closed", redact(resolution)
-        row.closed_at = datetime.now(UTC)
-        s.add(row)
+    db = state(ctx).db()
+    row = _get(db, finding_id)
+    if row.status == "closed":
+        raise UsageError(f"finding #{finding_id} is already closed")
+    row.status, row.resolution = "closed", redact(resolution)
+    row.closed_at = datetime.now(UTC)
+    db.write(row)
     err_console().print(f"finding #{finding_id} closed")

@@ -41,7 +41,7 @@ def create_cmd(
           --participants alice,bob --notify https://hooks.slack.com/services/…
     """
     from orchestrator.engine.runner import operator
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import gameday
 
     app_state = state(ctx)
@@ -66,7 +66,7 @@ def list_cmd(
     """Game days, by date."""
     from orchestrator.schedule import gameday
 
-    docs = [gameday.doc(g) for g in gameday.all_gamedays(state(ctx).store())]
+    docs = [gameday.doc(g) for g in gameday.all_gamedays(state(ctx).db())]
     if as_json:
         print_json(docs)
         return
@@ -86,7 +86,7 @@ def show_cmd(
     """One game day: plan, participants, runbooks, runs and summary."""
     from orchestrator.schedule import gameday
 
-    d = gameday.doc(gameday.get(state(ctx).store(), gameday_id))
+    d = gameday.doc(gameday.get(state(ctx).db(), gameday_id))
     if as_json:
         print_json(d)
         return

@@ -54,7 +54,7 @@ def add_cmd(
     from orchestrator.engine.experiment_options import build_options
     from orchestrator.engine.runner import operator
     from orchestrator.errors import UsageError
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules, specs
 
     given = [name for name, v in (("--cron", cron), ("--every", every), ("--at", at)) if v]
@@ -72,8 +72,7 @@ def add_cmd(
     run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
     app_state = state(ctx)
     env_name, needs = schedules.check_target(app_state.settings(), target, env, yes)
-    store = app_state.store()
-    row = schedules.add_schedule(store, target, env_name, spec, operator(), now,
+    row = schedules.add_schedule(app_state.db(), target, env_name, spec, operator(), now,
                                  approved=needs, run_args=run_args)
     nxt = schedules.next_fire_of(row, now, {})
     if as_json:
@@ -92,10 +91,10 @@ def list_cmd(
     """Active schedules with their next fire time."""
     from rich.table import Table
 
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
 
-    docs = schedules.list_docs(state(ctx).store(), utcnow())
+    docs = schedules.list_docs(state(ctx).db(), utcnow())
     if as_json:
         print_json(docs)
         return
@@ -121,10 +120,10 @@ def remove_cmd(
 ) -> None:
     """Remove a schedule (kept in the evidence store as removed)."""
     from orchestrator.engine.runner import operator
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
 
-    row = schedules.remove(state(ctx).store(), schedule_id, operator(), utcnow())
+    row = schedules.remove(state(ctx).db(), schedule_id, operator(), utcnow())
     err_console().print(f"removed schedule {row.id} ({row.target} on {row.env})")
 
 
@@ -138,11 +137,11 @@ def sync_cmd(
 ) -> None:
     """Install the drills' own `schedule:` fields (e.g. quarterly-dr's quarterly cron)."""
     from orchestrator.engine.runner import operator
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
 
     app_state = state(ctx)
-    result = schedules.sync_from_drills(app_state.settings(), app_state.store(), env, yes,
+    result = schedules.sync_from_drills(app_state.settings(), app_state.db(), env, yes,
                                         operator(), utcnow())
     if as_json:
         print_json(result)

@@ -121,15 +121,17 @@ def status_cmd(
     from sqlmodel import col, select
 
     from orchestrator.engine.results import iso
-    from orchestrator.evidence.models import utcnow
-    from orchestrator.schedule.models import ScheduleFire, SchedulerInstance
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.schedule.models import SchedulerInstance
+    from orchestrator.schedule.records import ScheduleFire
 
     now = utcnow()
-    with state(ctx).store().session() as s:
+    app_state = state(ctx)
+    with app_state.store().session() as s:
         insts = list(s.exec(select(SchedulerInstance)
                             .order_by(col(SchedulerInstance.started_at).desc()).limit(20)))
-        fires = list(s.exec(select(ScheduleFire)
-                            .order_by(col(ScheduleFire.scheduled_at).desc()).limit(20)))
+    fires: list[ScheduleFire] = app_state.db().records(ScheduleFire,
+                                                       order="scheduled_at DESC", limit=20)
     alive = [i for i in insts if i.state != "stopped"
              and now - i.heartbeat_at < timedelta(seconds=60)]
     doc: dict[str, Any] = {

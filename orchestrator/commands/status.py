@@ -19,11 +19,11 @@ def status(
     ended without a successful run is recorded as a `drill_overdue` finding the
     first time it is noticed, here or by `drill scheduler run`.
     """
-    from orchestrator.evidence.models import utcnow
+    from orchestrator.evidence.enums import utcnow
     from orchestrator.views import status_document
 
     app_state = state(ctx)
-    report = status_document(app_state.settings(), app_state.store(), utcnow(), record=True)
+    report = status_document(app_state.settings(), app_state.db(), utcnow(), record=True)
     if as_json:
         print_json(report)
         return

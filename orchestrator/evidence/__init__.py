@@ -1,1 +1,1 @@
-"""The evidence store: SQLModel tables, migrations, and the store API."""
+"""Evidence: the journal, its projection tables (records), the one writer, verify, export."""

@@ -1,7 +1,7 @@
 """Evidence vocabulary (statuses, phases, triggers) and the clock — standard library only.
 
-Shared by the SQLModel tables (:mod:`orchestrator.evidence.models`) and the plain records
-the run engine writes (:mod:`orchestrator.evidence.records`), so both speak the same values.
+Used by the evidence records (:mod:`orchestrator.evidence.records`) and every module that
+reads or writes them, so they all speak the same values.
 """
 
 from __future__ import annotations

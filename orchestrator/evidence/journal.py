@@ -14,10 +14,9 @@ an auditor recomputes the chain with a dozen lines of any language (the bundle s
 
 The tables (run, step_run, finding, schedule, …) are *projections*: the current state of
 each record, kept beside the journal for queries and checked against it by
-:mod:`orchestrator.evidence.verify`. Only :func:`append` adds events; both database
-front ends (:class:`~orchestrator.evidence.writer.EvidenceDB` on the run path, the ORM
-sessions of :class:`~orchestrator.evidence.store.EvidenceStore`) call it through
-:func:`record_events`, inside the transaction that changed the projection.
+:mod:`orchestrator.evidence.verify`. Only :func:`append` adds events; its one caller,
+:meth:`orchestrator.evidence.writer.EvidenceDB.write` (every path: run, scheduler,
+findings, game days), calls it inside the transaction that changed the projection.
 
 Standard library only: ``drill run`` imports it.
 """
@@ -42,7 +41,7 @@ HEAD_SQL = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
 #: Tables whose records may still change after their run ended (each change is an event).
 MUTABLE_AFTER_RUN: frozenset[str] = frozenset({"finding"})
 
-#: How a projection column is stored (from the dataclass records or the SQLModel tables).
+#: How a projection column is stored (from the record classes' annotations).
 ColumnType = Literal["str", "int", "float", "bool", "datetime", "json", "bytes"]
 
 #: ASCII JSON: every byte of an event is printable and valid UTF-8, whatever a step output

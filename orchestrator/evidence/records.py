@@ -1,12 +1,13 @@
-"""The evidence rows the run engine writes, as plain dataclasses (no ORM).
+"""The evidence tables, declared once, as plain dataclasses (no ORM).
 
-``drill run`` must start about as fast as ``chaos run``; importing SQLAlchemy and
-SQLModel alone takes longer than that whole budget. So the engine builds these records
-and :class:`orchestrator.evidence.writer.EvidenceDB` writes them with the DB-API driver,
-hash chain included. They mirror the SQLModel tables of
-:mod:`orchestrator.evidence.models` field for field, in column order — the tables stay the
-schema's source of truth (Alembic migrations, reporting, export), and
-``tests/unit/test_records_schema.py`` fails if the two drift apart.
+Every journaled (projection) table is one :class:`Record` subclass, its fields the
+table's columns in order: these are what :class:`~orchestrator.evidence.writer.EvidenceDB`
+writes (the only writer: DB-API, journaled) and reads, and what the verifier and the
+journal migration compare (:func:`projections`). The schedule's tables are declared the
+same way in :mod:`orchestrator.schedule.records`. Why not SQLModel: ``drill run`` must
+start about as fast as ``chaos run``, and importing SQLAlchemy alone costs more than
+that; one declaration also means there is nothing to keep in step. The DDL is Alembic's
+migrations (explicit ``op.*`` code).
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
+from orchestrator.evidence import journal
 from orchestrator.evidence.enums import FindingStatus, RunStatus, StepPhase, StepStatus, Trigger
-
-#: How the writer stores a column (and reads it back for the canonical form).
-ColumnType = Literal["str", "int", "float", "bool", "datetime", "json", "bytes"]
+from orchestrator.evidence.journal import ColumnType
 
 
 @dataclass(kw_only=True, eq=False)
@@ -31,6 +31,19 @@ class Record:
     autoincrement: ClassVar[bool] = True
     _stored: bool = field(default=False, repr=False)
     _snapshot: dict[str, Any] | None = field(default=None, repr=False)  # as last written
+
+
+@dataclass(kw_only=True, eq=False)
+class Environment(Record):
+    """Declared by the first migration; nothing writes it yet, verify still checks it."""
+
+    table: ClassVar[str] = "environment"
+
+    id: int | None = None
+    name: str
+    provider: str
+    protected: bool = False
+    created_at: datetime
 
 
 @dataclass(kw_only=True, eq=False)
@@ -202,8 +215,8 @@ class Artifact(Record):
 
 
 RECORD_TYPES: tuple[type[Record], ...] = (
-    Run, ScenarioRun, StepRun, TimelineEvent, Measurement, ProbeSeries, Finding, Approval,
-    Artifact)
+    Environment, Run, ScenarioRun, StepRun, TimelineEvent, Measurement, ProbeSeries, Finding,
+    Approval, Artifact)
 
 _TYPES: dict[str, ColumnType] = {"str": "str", "int": "int", "float": "float", "bool": "bool",
                                  "datetime": "datetime", "bytes": "bytes"}
@@ -228,3 +241,32 @@ def from_row(cls: type[Record], values: dict[str, Any]) -> Any:
     rec = cls(**values)
     rec._stored = True
     return rec
+
+
+@dataclass(frozen=True)
+class Projection:
+    """One projection table as the verifier and the migration read it: its columns (in
+    order) with their storage type, key and run column."""
+
+    name: str
+    names: list[str]
+    types: list[ColumnType]
+    pk: str
+    run_col: str | None
+
+    def select(self) -> str:
+        cols = ", ".join(f'"{n}"' for n in self.names)
+        return f'SELECT {cols} FROM "{self.name}"'
+
+
+def projections() -> list[Projection]:
+    """Every journaled table: the evidence records and the schedule's."""
+    from orchestrator.schedule.records import SCHEDULE_RECORD_TYPES
+
+    out = []
+    for cls in (*RECORD_TYPES, *SCHEDULE_RECORD_TYPES):
+        cols = columns(cls)
+        names = [n for n, _ in cols]
+        out.append(Projection(cls.table, names, [t for _, t in cols], cls.pk,
+                              journal.run_column(cls.table, names)))
+    return out

@@ -1,9 +1,15 @@
-"""The evidence store: engine creation, automatic migrations, sessions.
+"""The evidence database's SQLAlchemy side: automatic migrations, the scheduler's tables.
 
 SQLite by default (WAL mode, so probes and the run engine can write concurrently),
 PostgreSQL via ``postgresql+psycopg://``. Migrations are applied automatically on
 open; to keep start-up fast, Alembic is only imported when the database's revision
 differs from the newest one shipped.
+
+Evidence is not written here: every journaled table is written and read through
+:class:`~orchestrator.evidence.writer.EvidenceDB` (:attr:`EvidenceStore.db`). The engine
+and :meth:`EvidenceStore.session` serve only what is not evidence — the scheduler's
+heartbeats and webhook URLs (:mod:`orchestrator.schedule.models`) and APScheduler's
+job store.
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ from orchestrator.errors import StoreUnavailable
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
     from sqlmodel import Session
+
+    from orchestrator.evidence.writer import EvidenceDB
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -59,7 +67,7 @@ def schema_heads() -> set[str]:
 
 
 class EvidenceStore:
-    """Owns the SQLAlchemy engine for one evidence database."""
+    """Owns the SQLAlchemy engine for one evidence database (see the module docstring)."""
 
     def __init__(self, url: str, migrate: bool = True) -> None:
         self.url = url
@@ -158,16 +166,20 @@ class EvidenceStore:
                 "check the database URL and permissions",
             ) from None
 
+    @cached_property
+    def db(self) -> EvidenceDB:
+        """The evidence writer/reader of this database (already migrated)."""
+        from orchestrator.evidence.writer import EvidenceDB
+
+        return EvidenceDB(self.url)
+
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success (one transaction per block); its writes are
-        journaled (:func:`orchestrator.evidence.tables.journaled`)."""
+        """A session over the operational tables that commits on success (one transaction
+        per block). Not for evidence: that is :attr:`db`."""
         from sqlmodel import Session
 
-        from orchestrator.evidence.tables import journaled
-
         with Session(self.engine, expire_on_commit=False) as session:
-            journaled(session)
             try:
                 yield session
                 session.commit()
@@ -175,15 +187,14 @@ class EvidenceStore:
                 session.rollback()
                 raise
 
-    def add(self, *records: Any) -> None:
-        """Insert or update records, committed at once (evidence as it happens)."""
+    def add(self, *rows: Any) -> None:
+        """Insert or update operational rows, committed at once."""
         with self.session() as s:
-            for rec in records:
-                s.add(rec)
-            s.flush()
-            for rec in records:
-                s.refresh(rec)
+            for row in rows:
+                s.add(row)
 
     def dispose(self) -> None:
         if "engine" in self.__dict__:
             self.engine.dispose()
+        if "db" in self.__dict__:
+            self.db.close()

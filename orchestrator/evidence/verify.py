@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -31,7 +32,7 @@ import orjson
 
 from orchestrator.evidence import journal
 from orchestrator.evidence.gcpause import gc_paused
-from orchestrator.evidence.tables import Projection, projections
+from orchestrator.evidence.records import Projection, projections
 
 _BATCH = 20_000
 _CHUNK = 900  # bound parameters per statement (SQLite's limit is higher; PostgreSQL's too)
@@ -421,8 +422,11 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
         latest = _check_journal(conn, postgres, report, span, None, chain=False,
                                 skip=tuple(s.name.encode() for s in child))
         _check_projections(conn, postgres, here, latest, report, None)
-    finally:
-        part = wait()
+    except BaseException:  # Ctrl-C reaches both: the parent's exception is the one to tell
+        with suppress(Exception):
+            wait()
+        raise
+    part = wait()
     report.events, report.head_seq, report.head_hash = part.events, part.head_seq, \
         part.head_hash
     report.records += part.records

@@ -1,5 +1,9 @@
-"""The run engine's evidence database: plain DB-API writes, each one journaled.
+"""The evidence database: the one writer of every journaled table, plain DB-API.
 
+The run engine, recovery, ``drill abort``, the scheduler, findings and game days all
+write their records (:mod:`orchestrator.evidence.records`,
+:mod:`orchestrator.schedule.records`) with :meth:`EvidenceDB.write` and read them with
+:meth:`~EvidenceDB.records` / :meth:`~EvidenceDB.get` / :meth:`~EvidenceDB.query`.
 Why not the ORM: ``drill run`` of a one-probe experiment must cost about what ``chaos
 run`` costs, and importing SQLAlchemy + SQLModel alone costs more than that. This module
 needs only ``sqlite3`` (or ``psycopg`` for PostgreSQL). Every write updates the record's
@@ -22,7 +26,8 @@ from typing import Any
 
 from orchestrator.errors import StoreUnavailable
 from orchestrator.evidence import journal
-from orchestrator.evidence.records import ColumnType, Record, columns, from_row
+from orchestrator.evidence.journal import ColumnType
+from orchestrator.evidence.records import Record, columns, from_row
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
 _UNSET = object()
@@ -71,7 +76,7 @@ class _Table:
         return [self.to_db[n](getattr(rec, n)) for n in names]
 
     def snapshot(self, rec: Record) -> dict[str, Any]:
-        """Comparable column values, to update only what changed (as the ORM does)."""
+        """Comparable column values, to update only what changed."""
         return {n: (json.dumps(getattr(rec, n), sort_keys=True, default=str) if t == "json"
                     else self.to_db[n](getattr(rec, n)))
                 for n, t in self.cols}
@@ -179,6 +184,19 @@ class EvidenceDB:
             ) from None
 
     @property
+    def IntegrityError(self) -> type[Exception]:
+        """The driver's exception for a violated constraint: a :meth:`write` inserting a
+        row that a unique constraint refuses (a scheduler's fire claim another won)
+        raises it, having rolled back, and the record stays unwritten."""
+        if self.is_postgres:
+            import psycopg
+
+            return psycopg.IntegrityError
+        import sqlite3
+
+        return sqlite3.IntegrityError
+
+    @property
     def conn(self) -> Any:
         if self._conn is None:
             self._conn = self.connect()
@@ -277,7 +295,7 @@ class EvidenceDB:
                 old = rec._snapshot or {}
                 changed = [n for n in t.update_names if old.get(n, _UNSET) != snap[n]]
                 if not changed:
-                    continue  # nothing changed: no write, no event (as the ORM)
+                    continue  # nothing changed: no write, no event
                 self._guard(conn, t, rec)
                 conn.execute(t.update_sql(changed),
                              [*t.values(rec, changed), getattr(rec, rec.pk)])
@@ -298,7 +316,7 @@ class EvidenceDB:
             rec._stored, rec._snapshot = True, snap
 
     def _guard(self, conn: Any, t: _Table, rec: Record) -> None:
-        """Evidence of a finished run is immutable (findings excepted), as in the ORM path."""
+        """Evidence of a finished run is immutable (findings excepted)."""
         if rec.table in journal.MUTABLE_AFTER_RUN or t.run_col is None:
             return
         run_id = getattr(rec, t.run_col)

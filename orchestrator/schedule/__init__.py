@@ -1,8 +1,9 @@
 """Scheduled chaos, quarterly drills and game days (DESIGN section 9).
 
-* :mod:`.models` — evidence tables: schedules, fires (one row per fire time, unique,
-  which is what makes several schedulers fire each job exactly once), game days,
-  scheduler instances, and APScheduler's own job table.
+* :mod:`.records` — evidence tables: schedules, fires (one row per fire time, unique,
+  which is what makes several schedulers fire each job exactly once), game days.
+* :mod:`.models` — operational tables (ORM, not evidence): scheduler instances'
+  heartbeats, webhook URLs, and APScheduler's own job table.
 * :mod:`.specs` — ``--cron/--every/--at`` and drill ``schedule:`` fields → triggers.
 * :mod:`.blackout` — change-freeze windows from drill.yaml.
 * :mod:`.schedules` — add / list / remove / sync (library side of ``drill schedule``).

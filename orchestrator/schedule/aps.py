@@ -33,7 +33,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
-from orchestrator.schedule.models import APSCHEDULER_TABLE
+from orchestrator.schedule.records import APSCHEDULER_TABLE
 
 log = logging.getLogger("drill.scheduler")
 

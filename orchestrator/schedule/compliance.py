@@ -22,15 +22,16 @@ import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-from sqlmodel import col, func, select
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
-from orchestrator.evidence.models import Finding, Run, RunStatus
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.enums import RunStatus
+from orchestrator.evidence.records import Finding, Run
 from orchestrator.schedule import schedules, specs
-from orchestrator.schedule.models import Schedule, ScheduleAction, ScheduleKind
+from orchestrator.schedule.records import Schedule, ScheduleAction, ScheduleKind
+
+if TYPE_CHECKING:
+    from orchestrator.evidence.writer import EvidenceDB
 
 MAX_PERIODS = 400  # newest periods examined per drill
 
@@ -112,13 +113,12 @@ def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, s
     return out
 
 
-def drill_status(settings: Settings, store: EvidenceStore, now: datetime,
+def drill_status(settings: Settings, db: EvidenceDB, now: datetime,
                  record: bool = False) -> StatusReport:
     """Compute every drill's status; with ``record``, file findings for missed periods."""
-    with store.session() as s:
-        all_sched = list(s.exec(select(Schedule)))
+    all_sched: list[Schedule] = db.records(Schedule)
     active = [r for r in all_sched if r.removed_at is None]
-    stored_next = schedules.stored_next_runs(store)
+    stored_next = schedules.stored_next_runs(db)
     report = StatusReport(now, [])
     for target, (kind, own) in sorted(_targets(settings, all_sched).items()):
         st = DrillStatus(target, kind)
@@ -137,37 +137,46 @@ def drill_status(settings: Settings, store: EvidenceStore, now: datetime,
             st.cadence, tz = cron.expr, cron.timezone
         if cron is not None or (mine and own):
             st.cadence_env = (cron or mine[0]).env
-        _fill_runs(store, st)
+        _fill_runs(db, st)
         if st.cadence:
-            _judge(st, store, all_sched, tz, now)
+            _judge(st, db, all_sched, tz, now)
             if record and st.missed_periods:
-                report.new_findings += _record(store, st, now)
+                report.new_findings += _record(db, st, now)
         report.drills.append(st)
     return report
 
 
-def _fill_runs(store: EvidenceStore, st: DrillStatus) -> None:
-    with store.session() as s:
-        q = select(Run).where(Run.target == st.drill)
-        if st.cadence_env:
-            q = q.where(Run.env == st.cadence_env)
-        st.last_run = s.exec(q.order_by(col(Run.started_at).desc()).limit(1)).first()
-        st.last_success = s.exec(q.where(Run.status == RunStatus.SUCCEEDED)
-                                 .order_by(col(Run.started_at).desc()).limit(1)).first()
+def _mine(st: DrillStatus) -> tuple[str, list[Any]]:
+    """The drill's runs (on its cadence's environment) as SQL."""
+    if st.cadence_env:
+        return "target = ? AND env = ?", [st.drill, st.cadence_env]
+    return "target = ?", [st.drill]
 
 
-def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz: str,
+def _newest(db: EvidenceDB, where: str, params: list[Any], first: bool = False
+            ) -> Run | None:
+    found: list[Run] = db.records(Run, where, params,
+                                  "started_at" if first else "started_at DESC", 1)
+    return found[0] if found else None
+
+
+def _fill_runs(db: EvidenceDB, st: DrillStatus) -> None:
+    where, params = _mine(st)
+    st.last_run = _newest(db, where, params)
+    st.last_success = _newest(db, where + " AND status = ?", [*params, RunStatus.SUCCEEDED.value])
+
+
+def _judge(st: DrillStatus, db: EvidenceDB, all_sched: list[Schedule], tz: str,
            now: datetime) -> None:
     assert st.cadence is not None
     trig = specs.build_trigger(ScheduleKind.CRON, st.cadence, tz, now)
     begins = [r.created_at for r in all_sched if r.target == st.drill]
-    mine = Run.target == st.drill, *((Run.env == st.cadence_env,) if st.cadence_env else ())
-    with store.session() as s:
-        # the database finds the first run and, per period below, whether one succeeded:
-        # a drill with 100,000 runs is not loaded into memory to answer that
-        first = s.exec(select(func.min(Run.started_at)).where(*mine)).one()
+    # the database finds the first run and, per period below, whether one succeeded:
+    # a drill with 100,000 runs is not loaded into memory to answer that
+    where, params = _mine(st)
+    first = _newest(db, where, params, first=True)
     if first is not None:
-        begins.append(first)
+        begins.append(first.started_at)
     if not begins:
         st.next_due = specs.fire_after(trig, now)
         return
@@ -187,31 +196,29 @@ def _judge(st: DrillStatus, store: EvidenceStore, all_sched: list[Schedule], tz:
         if len(periods) > MAX_PERIODS:
             periods.pop(0)
         start = end
-    with store.session() as s:
-        for p_start, p_end in periods:
-            hit = s.exec(select(Run.id).where(
-                *mine, Run.status == RunStatus.SUCCEEDED, col(Run.started_at) >= p_start,
-                col(Run.started_at) < p_end).limit(1)).first()
-            if hit is None:
-                st.missed_periods.append(_label(st.cadence, p_start, p_end))
+    hit_sql = (f"SELECT id FROM run WHERE {where} AND status = ? AND started_at >= ? "
+               "AND started_at < ? LIMIT 1")
+    for p_start, p_end in periods:
+        if not db.query(hit_sql, [*params, RunStatus.SUCCEEDED.value, db.param(p_start),
+                                  db.param(p_end)]):
+            st.missed_periods.append(_label(st.cadence, p_start, p_end))
 
 
-def _record(store: EvidenceStore, st: DrillStatus, now: datetime) -> list[Finding]:
+def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
+    have = {r[0] for r in db.query("SELECT title FROM finding WHERE kind = ? AND drill = ?",
+                                   ("drill_overdue", st.drill))}
     new: list[Finding] = []
-    with store.session() as s:
-        have = set(s.exec(select(Finding.title).where(
-            Finding.kind == "drill_overdue", Finding.drill == st.drill)))
-        for label in st.missed_periods:
-            title = f"{st.drill}: no successful run in {label}"
-            if title in have:
-                continue
-            f = Finding(kind="drill_overdue", severity="high", title=title,
-                        detail=f"the {st.drill} cadence ({st.cadence}) requires a successful "
-                               f"run every period; none succeeded in {label}",
-                        corrective_action=f"run `drill run {st.drill}"
-                        + (f" --env {st.cadence_env}" if st.cadence_env else "")
-                        + "` now and find out why the scheduled run did not succeed",
-                        created_at=now, drill=st.drill, env=st.cadence_env)
-            s.add(f)
-            new.append(f)
+    for label in st.missed_periods:
+        title = f"{st.drill}: no successful run in {label}"
+        if title in have:
+            continue
+        new.append(Finding(kind="drill_overdue", severity="high", title=title,
+                           detail=f"the {st.drill} cadence ({st.cadence}) requires a "
+                                  f"successful run every period; none succeeded in {label}",
+                           corrective_action=f"run `drill run {st.drill}"
+                           + (f" --env {st.cadence_env}" if st.cadence_env else "")
+                           + "` now and find out why the scheduled run did not succeed",
+                           created_at=now, drill=st.drill, env=st.cadence_env))
+    if new:
+        db.write(*new)
     return new

@@ -20,25 +20,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy.exc import IntegrityError
-
 from orchestrator.config import Settings
 from orchestrator.errors import ExitStatus
-from orchestrator.evidence.models import Finding, utcnow
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.enums import utcnow
+from orchestrator.evidence.records import Finding
 from orchestrator.notify.messages import NoticeKind, run_notice
 from orchestrator.notify.webhook import WebhookNotifier
 from orchestrator.schedule.blackout import Window, active_window
 from orchestrator.schedule.launcher import Launcher, RunRequest, RunResult
-from orchestrator.schedule.models import (
-    FireStatus,
-    Schedule,
-    ScheduleAction,
-    ScheduleFire,
-)
+from orchestrator.schedule.records import FireStatus, Schedule, ScheduleAction, ScheduleFire
 from orchestrator.secrets import redact_text
 
 if TYPE_CHECKING:
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
     from orchestrator.notify.messages import Notice
 
 log = logging.getLogger("drill.scheduler")
@@ -53,6 +48,11 @@ class FireContext:
     notifier: WebhookNotifier
     windows: list[Window] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
+
+    @property
+    def db(self) -> EvidenceDB:
+        """Where the fire's evidence goes (schedules, fires, findings, game days)."""
+        return self.store.db
 
     def notify(self, notice: Notice, extra_urls: list[str] | None = None) -> None:
         try:
@@ -72,8 +72,8 @@ def claim(ctx: FireContext, sched: Schedule, scheduled_at: datetime,
                        lag_s=(now - scheduled_at).total_seconds(),
                        ended_at=None if status is FireStatus.RUNNING else now)
     try:
-        ctx.store.add(row)
-    except IntegrityError:
+        ctx.db.write(row)
+    except ctx.db.IntegrityError:
         log.info("fire %s@%s already claimed by another scheduler", sched.id,
                  scheduled_at.isoformat())
         return None
@@ -82,20 +82,19 @@ def claim(ctx: FireContext, sched: Schedule, scheduled_at: datetime,
 
 def finding(ctx: FireContext, kind: str, title: str, detail: str, action: str,
             target: str, env: str, run_id: str | None = None, severity: str = "medium") -> None:
-    ctx.store.add(Finding(run_id=run_id, kind=kind, severity=severity, title=title,
+    ctx.db.write(Finding(run_id=run_id, kind=kind, severity=severity, title=title,
                           detail=redact_text(detail), corrective_action=action,
                           created_at=ctx.clock(), drill=target, env=env))
 
 
-def load_schedule(store: EvidenceStore, schedule_id: str) -> Schedule | None:
-    with store.session() as s:
-        row = s.get(Schedule, schedule_id)
+def load_schedule(db: EvidenceDB, schedule_id: str) -> Schedule | None:
+    row: Schedule | None = db.get(Schedule, schedule_id)
     return row if row is not None and row.removed_at is None else None
 
 
 def fire(ctx: FireContext, schedule_id: str, scheduled_at: datetime) -> str:
     """Handle one fire; returns its outcome (for logs and tests)."""
-    sched = load_schedule(ctx.store, schedule_id)
+    sched = load_schedule(ctx.db, schedule_id)
     if sched is None:
         return "gone"
     row = claim(ctx, sched, scheduled_at)
@@ -127,7 +126,7 @@ def finish(ctx: FireContext, row: ScheduleFire, status: FireStatus, reason: str 
     row.status, row.reason, row.ended_at = status.value, reason, ctx.clock()
     if result is not None:
         row.launched_run_id, row.exit_code = result.run_id, result.exit_code
-    ctx.store.add(row)
+    ctx.db.write(row)
 
 
 def skip(ctx: FireContext, sched: Schedule, row: ScheduleFire, reason: str,
@@ -146,7 +145,7 @@ def skip(ctx: FireContext, sched: Schedule, row: ScheduleFire, reason: str,
 def record_missed(ctx: FireContext, schedule_id: str, scheduled_at: datetime,
                   reason: str, status: FireStatus = FireStatus.MISSED) -> bool:
     """A fire APScheduler did not run (misfire, previous still running): record it once."""
-    sched = load_schedule(ctx.store, schedule_id)
+    sched = load_schedule(ctx.db, schedule_id)
     if sched is None:
         return False
     row = claim(ctx, sched, scheduled_at, status, reason)
@@ -163,7 +162,7 @@ def run_scheduled(ctx: FireContext, sched: Schedule, row: ScheduleFire) -> FireS
                           detail=f"scheduled ({sched.id}) for {row.scheduled_at.isoformat()}"))
     req = RunRequest(sched.target, sched.env, "schedule", schedule_id=sched.id,
                      yes=bool(sched.approved_by),
-                     run_args=tuple(run_args_of(ctx.store, [sched.id]).get(sched.id, ())))
+                     run_args=tuple(run_args_of(ctx.db, [sched.id]).get(sched.id, ())))
     result = ctx.launcher.run(req)
     if result.exit_code == ExitStatus.OK:
         finish(ctx, row, FireStatus.SUCCEEDED, result=result)

@@ -19,26 +19,24 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import col, select
-
 from orchestrator.config import Settings
 from orchestrator.durations import parse_duration
 from orchestrator.errors import NotFoundError, UsageError
-from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.messages import Notice, NoticeKind
 from orchestrator.schedule import schedules, specs
 from orchestrator.schedule.launcher import RunRequest
-from orchestrator.schedule.models import (
+from orchestrator.schedule.records import (
     FireStatus,
     GameDay,
     GameDayStatus,
-    NotifyEndpoint,
     ScheduleAction,
     ScheduleKind,
     ScheduleSource,
 )
 
 if TYPE_CHECKING:
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
     from orchestrator.schedule.fire import FireContext
 
 
@@ -105,28 +103,29 @@ def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[
                   notify=[redact_webhook(u) for u in notify],
                   announce_before_s=before.total_seconds(), approved_by=who if approved else None,
                   runbooks=books, runbooks_dir=str(out_dir), created_by=who, created_at=now)
-    store.add(row, *[NotifyEndpoint(owner=gid, url=u) for u in notify])
+    from orchestrator.schedule.models import NotifyEndpoint
+
+    store.add(*[NotifyEndpoint(owner=gid, url=u) for u in notify])  # configuration
+    store.db.write(row)  # evidence
     announce_at = max(when - before, now + timedelta(seconds=1))
     for action, at in ((ScheduleAction.GAMEDAY_ANNOUNCE, announce_at),
                        (ScheduleAction.GAMEDAY_RUN, when)):
         spec = specs.Spec(ScheduleKind.DATE, at.astimezone(specs.zone("UTC")).isoformat(),
                           tz.key)
-        schedules.add_schedule(store, gid, env_name, spec, who, now, approved=approved,
+        schedules.add_schedule(store.db, gid, env_name, spec, who, now, approved=approved,
                                source=ScheduleSource.GAMEDAY, action=action)
     return row
 
 
-def get(store: EvidenceStore, gid: str) -> GameDay:
-    with store.session() as s:
-        row = s.get(GameDay, gid)
+def get(db: EvidenceDB, gid: str) -> GameDay:
+    row: GameDay | None = db.get(GameDay, gid)
     if row is None:
         raise NotFoundError(f"no game day {gid!r}", "`drill gameday list` shows them")
     return row
 
 
-def all_gamedays(store: EvidenceStore) -> list[GameDay]:
-    with store.session() as s:
-        return list(s.exec(select(GameDay).order_by(col(GameDay.scheduled_for))))
+def all_gamedays(db: EvidenceDB) -> list[GameDay]:
+    return db.records(GameDay, order="scheduled_for")
 
 
 def doc(row: GameDay) -> dict[str, Any]:
@@ -142,12 +141,16 @@ def doc(row: GameDay) -> dict[str, Any]:
 
 
 def _urls(store: EvidenceStore, gid: str) -> list[str]:
+    from sqlmodel import select
+
+    from orchestrator.schedule.models import NotifyEndpoint
+
     with store.session() as s:
         return [e.url for e in s.exec(select(NotifyEndpoint).where(NotifyEndpoint.owner == gid))]
 
 
 def announce(ctx: FireContext, gid: str) -> None:
-    row = get(ctx.store, gid)
+    row = get(ctx.db, gid)
     books = ", ".join(b.get("rendered") or b.get("source") or b["runbook"]
                       for b in row.runbooks or [])
     ctx.notify(Notice(
@@ -160,14 +163,14 @@ def announce(ctx: FireContext, gid: str) -> None:
         {"gameday": row.id, "date": row.scheduled_for.isoformat(), "drills": row.drills,
          "participants": row.participants, "runbooks": row.runbooks}), _urls(ctx.store, gid))
     row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
-    ctx.store.add(row)
+    ctx.db.write(row)
 
 
 def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> FireStatus:
     """Run the game day's drills in order; store and post the summary."""
-    row = get(ctx.store, gid)
+    row = get(ctx.db, gid)
     row.status, row.started_at, row.run_ids = GameDayStatus.RUNNING.value, ctx.clock(), []
-    ctx.store.add(row)
+    ctx.db.write(row)
     results: list[dict[str, Any]] = []
     for drill in row.drills:
         res = ctx.launcher.run(RunRequest(drill, row.env, "gameday", schedule_id=schedule_id,
@@ -182,7 +185,7 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
                    "failed": sum(r["exit_code"] != 0 for r in results), "runs": results}
     row.status = (GameDayStatus.COMPLETED if ok else GameDayStatus.FAILED).value
     row.ended_at = ctx.clock()
-    ctx.store.add(row)
+    ctx.db.write(row)
     lines = [f"{r['drill']}: {r['status']} ({r['run_id'] or 'no run'})" for r in results]
     ctx.notify(Notice(NoticeKind.GAMEDAY_SUMMARY, f"Game day {row.title} {row.status}",
                       "\n".join(lines), {"environment": row.env,
@@ -194,7 +197,7 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
 
 
 def mark_skipped(ctx: FireContext, gid: str, reason: str) -> None:
-    row = get(ctx.store, gid)
+    row = get(ctx.db, gid)
     row.status, row.ended_at = GameDayStatus.SKIPPED.value, ctx.clock()
     row.summary = {"skipped": reason, "runs": []}
-    ctx.store.add(row)
+    ctx.db.write(row)

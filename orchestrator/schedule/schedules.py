@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import secrets as _secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlmodel import col, select
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
 from orchestrator.errors import ConfirmationRequired, NotFoundError, UsageError
-from orchestrator.evidence.store import EvidenceStore
 from orchestrator.schedule import specs
-from orchestrator.schedule.models import (
+from orchestrator.schedule.records import (
     APSCHEDULER_TABLE,
     Schedule,
     ScheduleAction,
@@ -29,6 +26,9 @@ from orchestrator.schedule.models import (
     ScheduleRunArgs,
     ScheduleSource,
 )
+
+if TYPE_CHECKING:
+    from orchestrator.evidence.writer import EvidenceDB
 
 
 def new_id(prefix: str = "s") -> str:
@@ -52,7 +52,7 @@ def check_target(settings: Settings, target: str, env: str | None, yes: bool
     return env_name, needs
 
 
-def add_schedule(store: EvidenceStore, target: str, env: str, spec: specs.Spec, who: str,
+def add_schedule(db: EvidenceDB, target: str, env: str, spec: specs.Spec, who: str,
                  now: datetime, *, approved: bool = False,
                  source: ScheduleSource = ScheduleSource.CLI,
                  action: ScheduleAction = ScheduleAction.RUN,
@@ -65,29 +65,26 @@ def add_schedule(store: EvidenceStore, target: str, env: str, spec: specs.Spec, 
                    kind=spec.kind.value, expr=spec.expr, timezone=spec.timezone,
                    start_at=start, approved_by=who if approved else None, source=source.value,
                    created_by=who, created_at=now)
-    store.add(row)
-    if run_args:
-        store.add(ScheduleRunArgs(schedule_id=row.id, run_args=list(run_args)))
+    extra = [ScheduleRunArgs(schedule_id=row.id, run_args=list(run_args))] if run_args else []
+    db.write(row, *extra)
     return row
 
 
-def active(store: EvidenceStore, action: ScheduleAction | None = None) -> list[Schedule]:
-    with store.session() as s:
-        q = select(Schedule).where(col(Schedule.removed_at).is_(None))
-        if action is not None:
-            q = q.where(Schedule.action == action.value)
-        return list(s.exec(q.order_by(col(Schedule.created_at))))
+def active(db: EvidenceDB, action: ScheduleAction | None = None) -> list[Schedule]:
+    where, params = "removed_at IS NULL", []
+    if action is not None:
+        where, params = where + " AND action = ?", [action.value]
+    return db.records(Schedule, where, params, "created_at")
 
 
-def remove(store: EvidenceStore, schedule_id: str, who: str, now: datetime) -> Schedule:
+def remove(db: EvidenceDB, schedule_id: str, who: str, now: datetime) -> Schedule:
     """Mark a schedule removed (kept as evidence); schedulers drop its job."""
-    with store.session() as s:
-        row = s.get(Schedule, schedule_id)
-        if row is None or row.removed_at is not None:
-            raise NotFoundError(f"no schedule {schedule_id!r}",
-                                "`drill schedule list` shows schedule ids")
-        row.removed_at, row.removed_by = now, who
-        s.add(row)
+    row: Schedule | None = db.get(Schedule, schedule_id)
+    if row is None or row.removed_at is not None:
+        raise NotFoundError(f"no schedule {schedule_id!r}",
+                            "`drill schedule list` shows schedule ids")
+    row.removed_at, row.removed_by = now, who
+    db.write(row)
     return row
 
 
@@ -95,15 +92,12 @@ def trigger_of(row: Schedule) -> Any:
     return specs.build_trigger(row.kind, row.expr, row.timezone, row.start_at)
 
 
-def stored_next_runs(store: EvidenceStore, include_paused: bool = False
+def stored_next_runs(db: EvidenceDB, include_paused: bool = False
                      ) -> dict[str, datetime | None]:
     """Next run times APScheduler persisted (reflects misfires and coalescing)."""
-    from sqlalchemy import text
-
-    with store.engine.connect() as conn:
-        rows = conn.execute(text(f"SELECT id, next_run_time FROM {APSCHEDULER_TABLE}"))
-        return {r[0]: datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None
-                for r in rows if include_paused or r[1] is not None}
+    rows = db.query(f"SELECT id, next_run_time FROM {APSCHEDULER_TABLE}")
+    return {r[0]: datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None
+            for r in rows if include_paused or r[1] is not None}
 
 
 def next_fire_of(row: Schedule, now: datetime, stored: dict[str, datetime | None]
@@ -117,13 +111,13 @@ def describe(row: Schedule) -> str:
                             and a not in ("annually",)), None)).describe()
 
 
-def run_args_of(store: EvidenceStore, ids: list[str] | None = None) -> dict[str, list[str]]:
+def run_args_of(db: EvidenceDB, ids: list[str] | None = None) -> dict[str, list[str]]:
     """schedule id → its extra `drill run` options (only schedules that have some)."""
-    with store.session() as s:
-        q = select(ScheduleRunArgs)
-        if ids is not None:
-            q = q.where(col(ScheduleRunArgs.schedule_id).in_(ids))
-        return {r.schedule_id: list(r.run_args) for r in s.exec(q)}
+    if ids is not None and not ids:
+        return {}
+    where = "" if ids is None else f"schedule_id IN ({', '.join('?' * len(ids))})"
+    rows: list[ScheduleRunArgs] = db.records(ScheduleRunArgs, where, ids or ())
+    return {r.schedule_id: list(r.run_args) for r in rows}
 
 
 def schedule_doc(row: Schedule, next_at: datetime | None,
@@ -138,14 +132,14 @@ def schedule_doc(row: Schedule, next_at: datetime | None,
             "run_args": list(run_args or [])}
 
 
-def list_docs(store: EvidenceStore, now: datetime) -> list[dict[str, Any]]:
-    stored = stored_next_runs(store)
-    args = run_args_of(store)
+def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
+    stored = stored_next_runs(db)
+    args = run_args_of(db)
     return [schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id))
-            for r in active(store)]
+            for r in active(db)]
 
 
-def sync_from_drills(settings: Settings, store: EvidenceStore, env: str | None, yes: bool,
+def sync_from_drills(settings: Settings, db: EvidenceDB, env: str | None, yes: bool,
                      who: str, now: datetime) -> dict[str, list[str]]:
     """Install every drill's own ``schedule:`` field; replace changed, drop stale ones."""
     from orchestrator.definitions.catalog import Catalog
@@ -161,7 +155,7 @@ def sync_from_drills(settings: Settings, store: EvidenceStore, env: str | None, 
                 wanted[drill.id] = specs.cron_spec(drill.schedule)
             except UsageError as exc:
                 raise UsageError(f"{entry.path}: schedule: {exc.message}", exc.hint) from None
-    current = {r.target: r for r in active(store)
+    current = {r.target: r for r in active(db)
                if r.source == ScheduleSource.DRILL and r.env == env_name}
     out: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "unchanged": []}
     for drill_id, spec in wanted.items():
@@ -171,11 +165,11 @@ def sync_from_drills(settings: Settings, store: EvidenceStore, env: str | None, 
             continue
         _env, needs = check_target(settings, drill_id, env_name, yes)
         if have is not None:
-            remove(store, have.id, who, now)
-        add_schedule(store, drill_id, env_name, spec, who, now, approved=needs,
+            remove(db, have.id, who, now)
+        add_schedule(db, drill_id, env_name, spec, who, now, approved=needs,
                      source=ScheduleSource.DRILL)
         out["updated" if have is not None else "added"].append(drill_id)
     for stale in current.values():
-        remove(store, stale.id, who, now)
+        remove(db, stale.id, who, now)
         out["removed"].append(stale.target)
     return out

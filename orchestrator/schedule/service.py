@@ -35,19 +35,15 @@ from typing import Any
 from sqlmodel import col, select
 
 from orchestrator.config import Settings
-from orchestrator.evidence.models import utcnow
+from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import WebhookNotifier
 from orchestrator.schedule import schedules
 from orchestrator.schedule.blackout import load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
-from orchestrator.schedule.models import (
-    FireStatus,
-    ScheduleFire,
-    ScheduleKind,
-    SchedulerInstance,
-)
+from orchestrator.schedule.models import SchedulerInstance
+from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
@@ -166,12 +162,13 @@ class SchedulerService:
         under APScheduler's job-store lock (which would stall due fires)."""
         from orchestrator.schedule.aps import FIRE_REF
 
-        rows = schedules.active(self.store)
-        with self.store.session() as s:
-            fired = set(s.exec(select(ScheduleFire.schedule_id).where(
-                col(ScheduleFire.schedule_id).in_(
-                    [r.id for r in rows if r.kind == ScheduleKind.DATE]))))
-        jobs = set(schedules.stored_next_runs(self.store, include_paused=True))
+        db = self.ctx.db
+        rows = schedules.active(db)
+        once = [r.id for r in rows if r.kind == ScheduleKind.DATE]
+        fired = {r[0] for r in db.query(
+            f"SELECT schedule_id FROM schedule_fire WHERE schedule_id IN "
+            f"({', '.join('?' * len(once))})", once)} if once else set()
+        jobs = set(schedules.stored_next_runs(db, include_paused=True))
         for row in rows:
             if row.id in jobs:
                 jobs.discard(row.id)
@@ -230,7 +227,7 @@ class SchedulerService:
                 self.compliance_every_s:
             return
         self._last_compliance = now
-        report = drill_status(self.settings, self.store, now, record=True)
+        report = drill_status(self.settings, self.ctx.db, now, record=True)
         for f in report.new_findings:
             self.ctx.notify(Notice(NoticeKind.OVERDUE, f.title, f.corrective_action or "",
                                    {"drill": f.drill or "", "environment": f.env or "any"},
@@ -239,18 +236,21 @@ class SchedulerService:
     def _mark_lost_fires(self, now: datetime) -> None:
         """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
         stale = now - timedelta(seconds=max(60.0, 10 * self.poll_s))
-        with self.store.session() as s:
-            from sqlalchemy import or_
+        from sqlalchemy import or_
 
+        with self.store.session() as s:
             dead = set(s.exec(select(SchedulerInstance.id).where(or_(
                 col(SchedulerInstance.state) == "stopped",
                 col(SchedulerInstance.heartbeat_at) < stale))))
-            for row in s.exec(select(ScheduleFire).where(
-                    ScheduleFire.status == FireStatus.RUNNING.value,
-                    col(ScheduleFire.claimed_by).in_(dead))):
-                row.status, row.ended_at = FireStatus.LOST.value, now
-                row.reason = "its scheduler stopped while the run was in flight; see the run"
-                s.add(row)
+        db = self.ctx.db
+        lost: list[ScheduleFire] = db.records(ScheduleFire, "status = ?",
+                                              [FireStatus.RUNNING.value])
+        lost = [row for row in lost if row.claimed_by in dead]
+        for row in lost:
+            row.status, row.ended_at = FireStatus.LOST.value, now
+            row.reason = "its scheduler stopped while the run was in flight; see the run"
+        if lost:
+            db.write(*lost)
 
     def health(self) -> dict[str, Any]:
         from orchestrator.engine.results import iso

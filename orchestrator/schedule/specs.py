@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from orchestrator.durations import check_date, parse_duration
 from orchestrator.errors import UsageError
-from orchestrator.schedule.models import ScheduleKind
+from orchestrator.schedule.records import ScheduleKind
 
 if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger

@@ -19,7 +19,6 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
-    from orchestrator.evidence.store import EvidenceStore
     from orchestrator.evidence.writer import EvidenceDB
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -32,7 +31,6 @@ class Sources:
     """Where the numbers come from; opened lazily by the server or the scheduler."""
 
     settings: Callable[[], Settings]
-    store: Callable[[], EvidenceStore]
     db: Callable[[], EvidenceDB]
     now: Callable[[], datetime]
 
@@ -43,13 +41,12 @@ class Sources:
         Quiet: the CLI's one-line notice about runs awaiting `drill recover` is for a
         terminal, not for every request of a server."""
         from orchestrator.commands.common import AppState
-        from orchestrator.evidence.models import utcnow
+        from orchestrator.evidence.enums import utcnow
 
         st = AppState(config=config)
         settings = st.settings()
         return cls(
             settings=lambda: settings,
-            store=lambda: st.store(warn=False),
             db=lambda: st.db(warn=False),
             now=utcnow,
         )
@@ -70,7 +67,7 @@ class DrillCollector:
         from orchestrator.views import fire_lags, open_findings_by_drill, status_document
 
         src = self.sources
-        status = status_document(src.settings(), src.store(), src.now())
+        status = status_document(src.settings(), src.db(), src.now())
         g = {
             name: GaugeMetricFamily(name, doc, labels=labels)
             for name, doc, labels in (
@@ -127,10 +124,10 @@ class DrillCollector:
                     g["drill_rpo_seconds"].add_metric(sc_labels, sc["rpo_s"])
                 if sc["met"] is not None:
                     g["drill_objective_met"].add_metric(sc_labels, 1.0 if sc["met"] else 0.0)
-        for (drill, env), n in sorted(open_findings_by_drill(src.store()).items()):
+        for (drill, env), n in sorted(open_findings_by_drill(src.db()).items()):
             g["drill_open_findings"].add_metric([drill, env], float(n))
         yield from g.values()
-        yield self._lag_histogram(fire_lags(src.store()))
+        yield self._lag_histogram(fire_lags(src.db()))
 
     @staticmethod
     def _lag_histogram(lags: list[tuple[str, str, float]]) -> HistogramMetricFamily:

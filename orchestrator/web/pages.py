@@ -32,7 +32,7 @@ class Page:
 def _status(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
     from orchestrator.views import status_document
 
-    return status_document(src.settings(), src.store(), src.now())
+    return status_document(src.settings(), src.db(), src.now())
 
 
 def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
@@ -41,7 +41,7 @@ def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
 
     trends = _trend_map(src, doc)
     open_by: dict[str, int] = {}
-    for (drill, _env), n in open_findings_by_drill(src.store()).items():
+    for (drill, _env), n in open_findings_by_drill(src.db()).items():
         open_by[drill] = open_by.get(drill, 0) + n
     charts: dict[str, list[tuple[str, str, str]]] = {}
     for drill, points in trends.items():
@@ -129,13 +129,13 @@ def _run_extra(_src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
 def _findings(src: Sources, q: Params, _path: dict[str, str]) -> Any:
     from orchestrator.views import findings_documents
 
-    return findings_documents(src.store(), q.get("status") or None, q.get("run") or None)
+    return findings_documents(src.db(), q.get("status") or None, q.get("run") or None)
 
 
 def _calendar(src: Sources, _q: Params, _path: dict[str, str]) -> Any:
     from orchestrator.views import calendar_document
 
-    return calendar_document(src.settings(), src.store(), src.now())
+    return calendar_document(src.settings(), src.db(), src.now())
 
 
 def _evidence(src: Sources, _q: Params, _path: dict[str, str]) -> Any:

@@ -23,21 +23,17 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 def _fault_injected(cwd: Path) -> bool:
     """The failover step has been recorded as done in the evidence store."""
-    from sqlmodel import select
+    from orchestrator.evidence.enums import StepStatus
+    from orchestrator.evidence.writer import EvidenceDB
 
-    from orchestrator.evidence.models import StepRun, StepStatus
-    from orchestrator.evidence.store import EvidenceStore
-
-    store = EvidenceStore(f"sqlite:///{cwd}/.drill/evidence.db", migrate=False)
+    db = EvidenceDB(f"sqlite:///{cwd}/.drill/evidence.db")
     try:
-        with store.session() as s:
-            rows = s.exec(select(StepRun).where(StepRun.action == "db.failover",
-                                                StepRun.status == StepStatus.SUCCEEDED))
-            return rows.first() is not None
+        return bool(db.query("SELECT id FROM step_run WHERE action = ? AND status = ?",
+                             ("db.failover", StepStatus.SUCCEEDED.value)))
     except Exception:  # the run has not created its tables yet
         return False
     finally:
-        store.dispose()
+        db.close()
 
 
 def test_sigint_during_failover_rolls_back_and_keeps_evidence(labdir: Path) -> None:

@@ -1,5 +1,6 @@
-"""The DB-API writer `drill run` uses: rows the ORM reads back, and journal events that
-hold exactly what the tables hold, on SQLite and on a real PostgreSQL server."""
+"""The one evidence writer (DB-API): rows another connection reads back as written,
+journal events that hold exactly what the tables hold, a unique constraint that refuses
+a second claim without a trace, on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from orchestrator.errors import RecordImmutable
 from orchestrator.evidence import journal
 from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.records import Artifact, Run, StepRun, TimelineEvent
-from orchestrator.evidence.store import EvidenceStore
 from orchestrator.evidence.verify import verify_db
 from orchestrator.evidence.writer import EvidenceDB
 
@@ -44,7 +44,7 @@ texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_c
                 max_size=30)
 
 
-def test_schema_is_created_and_rows_read_back_by_the_orm(url: str) -> None:
+def test_schema_is_created_and_rows_read_back_by_another_connection(url: str) -> None:
     db = EvidenceDB.open(url)  # a new database: migrated on open
     run = _run()
     db.write(run)
@@ -55,24 +55,49 @@ def test_schema_is_created_and_rows_read_back_by_the_orm(url: str) -> None:
     db.write(step, TimelineEvent(run_id=run.id, at=utcnow(), kind="k", message="m"),
              Artifact(run_id=run.id, name="j", sha256="x", size=3, content=b"abc",
                       created_at=utcnow()))
-    store = EvidenceStore(url)
+    other = EvidenceDB(url)
     try:
-        from orchestrator.evidence import models
-
-        with store.session() as s:
-            orm_step = s.get(models.StepRun, step.id)
-            assert orm_step is not None
-            assert (orm_step.name, orm_step.args, orm_step.output, orm_step.status) == (
-                "probe é", {"x": [1, 2.5]}, {"ok": True}, "succeeded")
-            assert orm_step.ended_at == step.ended_at
-            orm_run = s.get(models.Run, run.id)
-            assert orm_run is not None and orm_run.abort_requested is False
+        back = other.get(StepRun, step.id)
+        assert (back.name, back.args, back.output, back.status) == (
+            "probe é", {"x": [1, 2.5]}, {"ok": True}, "succeeded")
+        assert back.ended_at == step.ended_at and back.ended_at.tzinfo is not None
+        back_run = other.get(Run, run.id)
+        assert back_run.abort_requested is False
+        assert back_run.definition_hashes == {"a.yaml": "ab"}
         report = verify_db(db)
         assert report.ok, report.first and report.first.describe()
         assert report.events == 5 and report.records == 4
     finally:
-        store.dispose()
+        other.close()
         db.close()
+
+
+def test_a_second_claim_of_a_fire_is_refused_without_a_trace(url: str) -> None:
+    from orchestrator.schedule.records import ScheduleFire
+
+    at = datetime(2030, 1, 7, 9, tzinfo=UTC)
+
+    def claim(who: str) -> ScheduleFire:
+        return ScheduleFire(schedule_id="s-1", target="t", env="lab", scheduled_at=at,
+                            claimed_at=at, claimed_by=who)
+
+    first, other = EvidenceDB.open(url), EvidenceDB(url)
+    try:
+        first.write(claim("a"))
+        events = first.query("SELECT COUNT(*) FROM journal")[0][0]
+        lost = claim("b")
+        with pytest.raises(other.IntegrityError):
+            other.write(lost)
+        assert lost.id is None and not lost._stored
+        assert first.query("SELECT COUNT(*) FROM journal")[0][0] == events
+        assert [f.claimed_by for f in other.records(ScheduleFire)] == ["a"]
+        other.write(claim("b").__class__(schedule_id="s-1", target="t", env="lab",
+                                         scheduled_at=at + timedelta(hours=1),
+                                         claimed_at=at, claimed_by="b"))  # still usable
+        assert verify_db(first).ok
+    finally:
+        first.close()
+        other.close()
 
 
 def test_only_changed_columns_are_written_and_unchanged_saves_are_not_journaled(url: str

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 from sqlmodel import AutoString
 
 from orchestrator.evidence import journal
-from orchestrator.evidence.models import UTCDateTime
-from orchestrator.evidence.tables import _type
+from orchestrator.evidence.journal import ColumnType
+from orchestrator.schedule.models import UTCDateTime
 
 META = sa.MetaData()
 ODD = sa.Table(
@@ -34,6 +34,9 @@ ODD = sa.Table(
     sa.Column("doc", sa.JSON()),
     sa.Column("blob", sa.LargeBinary()),
 )
+#: how EvidenceDB stores each column of ODD (records.columns would say the same)
+TYPES: list[ColumnType] = ["int", "str", "str", "int", "float", "bool", "datetime", "json",
+                           "bytes"]
 ROWS: list[dict[str, Any]] = [
     {"id": 1, "name": "plain", "text": "é ü \u2028 \"quoted\" \\ \n\t\x01 \U0001f600",
      "count": 2**31 - 1, "ratio": 1e-05, "flag": True,
@@ -62,7 +65,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 
 def _values(conn: sa.Connection) -> dict[int, list[Any]]:
-    read = journal.reader([_type(c) for c in ODD.columns], conn.dialect.name == "postgresql")
+    read = journal.reader(TYPES, conn.dialect.name == "postgresql")
     return {row[0]: read(row) for row in conn.exec_driver_sql(
         "SELECT id, name, text, count, ratio, flag, at, doc, blob FROM odd_values")}
 

@@ -8,11 +8,12 @@ import signal
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from orchestrator.evidence.models import Run
+from orchestrator.evidence.records import Run
 from orchestrator.evidence.store import EvidenceStore
-from orchestrator.schedule.models import ScheduleFire, SchedulerInstance
+from orchestrator.schedule.models import SchedulerInstance
+from orchestrator.schedule.records import ScheduleFire
 from tests.clihelp import drill, spawn
 from tests.unit.test_schedule_support import make_project, wait_for
 
@@ -28,9 +29,8 @@ def test_two_schedulers_fire_each_job_exactly_once(
     store = EvidenceStore(pg_dsn, migrate=False)
 
     def finished() -> list[ScheduleFire]:
-        with store.session() as s:
-            return list(s.exec(select(ScheduleFire).where(
-                ScheduleFire.schedule_id == sid, col(ScheduleFire.ended_at).is_not(None))))
+        return store.db.records(ScheduleFire, "schedule_id = ? AND ended_at IS NOT NULL",
+                                (sid,))
 
     procs = [spawn(workdir, "scheduler", "run", "--poll", "1") for _ in range(2)]
     errs: list[str] = []
@@ -43,9 +43,9 @@ def test_two_schedulers_fire_each_job_exactly_once(
         for p in procs:
             errs.append(p.communicate(timeout=60)[1])
     assert [p.returncode for p in procs] == [0, 0], errs
+    fires: list[ScheduleFire] = store.db.records(ScheduleFire, "schedule_id = ?", (sid,))
+    runs: list[Run] = store.db.records(Run, "trigger = ?", ("schedule",))
     with store.session() as s:
-        fires = list(s.exec(select(ScheduleFire).where(ScheduleFire.schedule_id == sid)))
-        runs = list(s.exec(select(Run).where(Run.trigger == "schedule")))
         instances = list(s.exec(select(SchedulerInstance)))
     store.dispose()
     assert len(instances) == 2 and {i.state for i in instances} == {"stopped"}

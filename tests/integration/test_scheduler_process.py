@@ -15,11 +15,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from sqlmodel import col, select
+from sqlmodel import select
 
-from orchestrator.evidence.models import Run
 from orchestrator.evidence.store import EvidenceStore
-from orchestrator.schedule.models import ScheduleFire, SchedulerInstance
+from orchestrator.schedule.models import SchedulerInstance
 from tests.clihelp import drill, spawn
 from tests.unit.test_schedule_support import make_project, wait_for
 
@@ -44,17 +43,14 @@ def test_every_5s_fires_real_runs_and_sigterm_stops_cleanly(
         wait_for(started, timeout=60, what="the scheduler to start")
         t0 = time.monotonic()  # the 20 s count from the moment the service is up
 
-        def scheduled_runs(*statuses: str) -> int:
-            with store.session() as s:
-                q = select(Run.id).where(Run.trigger == "schedule",
-                                         col(Run.status).in_(statuses))
-                return len(list(s.exec(q)))
+        def scheduled_runs(status: str) -> int:
+            return len(store.db.query("SELECT id FROM run WHERE trigger = ? AND status = ?",
+                                      ("schedule", status)))
 
         def launched() -> int:
-            with store.session() as s:
-                return len(list(s.exec(select(ScheduleFire.id).where(
-                    ScheduleFire.schedule_id == sid,
-                    col(ScheduleFire.status).in_(["running", "succeeded", "failed"])))))
+            return len(store.db.query(
+                "SELECT id FROM schedule_fire WHERE schedule_id = ? AND status IN "
+                "('running', 'succeeded', 'failed')", (sid,)))
 
         # the schedule fired (launching a real `drill run`) twice within 20 s — a fire due
         # while the previous run of the schedule is still going is skipped and recorded,

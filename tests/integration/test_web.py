@@ -205,26 +205,27 @@ def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str
 
 def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
     from orchestrator.config import load_settings
-    from orchestrator.evidence.store import EvidenceStore
-    from orchestrator.schedule.models import ScheduleFire
+    from orchestrator.evidence.writer import EvidenceDB
+    from orchestrator.schedule.records import ScheduleFire
 
-    store = EvidenceStore(load_settings(None).database_url())
+    db = EvidenceDB.open(load_settings(None).database_url())
     at = datetime(2026, 8, 1, tzinfo=UTC)
-    with store.session() as s:
-        for i, lag in enumerate((0.05, 0.3, 0.3, 7.0)):
-            s.add(
-                ScheduleFire(
-                    schedule_id="s-lag",
-                    target="webdrill",
-                    env="lab",
-                    scheduled_at=at.replace(hour=i),
-                    claimed_at=at.replace(hour=i),
-                    claimed_by="test",
-                    status="succeeded",
-                    lag_s=lag,
-                )
+    db.write(
+        *[
+            ScheduleFire(
+                schedule_id="s-lag",
+                target="webdrill",
+                env="lab",
+                scheduled_at=at.replace(hour=i),
+                claimed_at=at.replace(hour=i),
+                claimed_by="test",
+                status="succeeded",
+                lag_s=lag,
             )
-    store.dispose()
+            for i, lag in enumerate((0.05, 0.3, 0.3, 7.0))
+        ]
+    )
+    db.close()
     fam = next(
         f
         for f in text_string_to_metric_families(client.get("/metrics").text)
@@ -282,7 +283,7 @@ def test_a_bug_is_a_500_page_without_traceback(project: dict[str, Any]) -> None:
     def broken() -> Any:
         raise RuntimeError("boom at postgresql://drill:hunter2@127.0.0.1/x")
 
-    sources = Sources(settings=broken, store=broken, db=broken, now=lambda: NOW)
+    sources = Sources(settings=broken, db=broken, now=lambda: NOW)
     with TestClient(create_app(sources), raise_server_exceptions=False) as c:
         for path in ("/", "/api/runs", "/metrics"):
             response = c.get(path)
@@ -322,25 +323,27 @@ def test_bearer_token_is_required_when_configured(
 
 def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
     from orchestrator.config import load_settings
-    from orchestrator.evidence.models import Finding
-    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.writer import EvidenceDB
 
     secret = "postgresql://drill:hunter2@127.0.0.1:5432/app"
-    store = EvidenceStore(load_settings(None).database_url())
-    with store.session() as s:  # as if written by something that forgot to redact
-        s.add(
-            Finding(
-                kind="step_failed",
-                severity="high",
-                title=f"cannot reach {secret}",
-                detail=f"password=hunter2 {secret}",
-                corrective_action="rotate",
-                created_at=NOW,
-                drill="webdrill",
-                env="lab",
-            )
-        )
-    store.dispose()
+    db = EvidenceDB.open(load_settings(None).database_url())
+    # as if written by something that bypassed the writer (which redacts)
+    db.conn.execute(
+        "INSERT INTO finding (kind, severity, title, detail, corrective_action, status, "
+        "created_at, drill, env) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            "step_failed",
+            "high",
+            f"cannot reach {secret}",
+            f"password=hunter2 {secret}",
+            "rotate",
+            "open",
+            db.param(NOW),
+            "webdrill",
+            "lab",
+        ),
+    )
+    db.close()
     with TestClient(create_app(Sources.open(None))) as c:
         for path in ("/findings", "/api/findings", "/", "/metrics"):
             response = c.get(path)

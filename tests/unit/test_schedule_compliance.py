@@ -5,11 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlmodel import select
-
 from orchestrator.config import load_settings
-from orchestrator.evidence.models import Finding, Run
-from orchestrator.evidence.store import EvidenceStore
+from orchestrator.evidence.records import Finding, Run
+from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.schedule import schedules
 from orchestrator.schedule.compliance import drill_status
 from tests.unit.test_schedule_support import make_project
@@ -19,13 +17,13 @@ def _d(*a: int) -> datetime:
     return datetime(*a, tzinfo=UTC)  # type: ignore[misc]
 
 
-def _run(store: EvidenceStore, rid: str, at: datetime, status: str, env: str = "lab") -> None:
-    store.add(Run(id=rid, target="qdr", target_kind="drill", env=env, status=status,
+def _run(store: EvidenceDB, rid: str, at: datetime, status: str, env: str = "lab") -> None:
+    store.write(Run(id=rid, target="qdr", target_kind="drill", env=env, status=status,
                   trigger="schedule", who="tester", host="h", pid=1, started_at=at,
                   ended_at=at, exit_code=0 if status == "succeeded" else 1))
 
 
-def _qdr(settings: object, store: EvidenceStore, now: datetime, record: bool = True
+def _qdr(settings: object, store: EvidenceDB, now: datetime, record: bool = True
          ) -> tuple[dict[str, object], list[str]]:
     report = drill_status(settings, store, now, record=record)  # type: ignore[arg-type]
     (st,) = [d for d in report.drills if d.drill == "qdr"]
@@ -34,7 +32,7 @@ def _qdr(settings: object, store: EvidenceStore, now: datetime, record: bool = T
 
 def test_quarterly_compliance_over_a_year(workdir: Path) -> None:
     settings = load_settings(str(make_project(workdir)))
-    store = EvidenceStore(settings.database_url())
+    store = EvidenceDB.open(settings.database_url())
     out = schedules.sync_from_drills(settings, store, "lab", False, "tester", _d(2030, 1, 15))
     assert set(out["added"]) == {"qdr", "quarterly-dr"}  # the bundled drill too
 
@@ -68,9 +66,8 @@ def test_quarterly_compliance_over_a_year(workdir: Path) -> None:
     assert doc["overdue"] is True
     assert doc["missed_periods"] == ["2030-Q2", "2030-Q4"]
     assert new == ["qdr: no successful run in 2030-Q4"]
-    with store.session() as s:
-        found = list(s.exec(select(Finding).where(Finding.kind == "drill_overdue",
-                                                      Finding.drill == "qdr")))
+    found: list[Finding] = store.records(Finding, "kind = ? AND drill = ?",
+                                         ("drill_overdue", "qdr"))
     assert sorted(f.title for f in found) == ["qdr: no successful run in 2030-Q2",
                                               "qdr: no successful run in 2030-Q4"]
     assert all(f.drill == "qdr" and f.env == "lab" and f.severity == "high" for f in found)
@@ -79,7 +76,7 @@ def test_quarterly_compliance_over_a_year(workdir: Path) -> None:
 
 def test_runs_on_another_environment_do_not_count(workdir: Path) -> None:
     settings = load_settings(str(make_project(workdir)))
-    store = EvidenceStore(settings.database_url())
+    store = EvidenceDB.open(settings.database_url())
     schedules.sync_from_drills(settings, store, "lab", False, "tester", _d(2030, 1, 15))
     _run(store, "r-elsewhere", _d(2030, 5, 1), "succeeded", env="staging")
     doc, _new = _qdr(settings, store, _d(2030, 7, 2), record=False)
@@ -91,7 +88,7 @@ def test_unscheduled_drill_without_cadence_is_never_overdue(workdir: Path) -> No
     (workdir / "drills" / "adhoc.yaml").write_text(
         "id: adhoc\ntitle: ad hoc\nscenarios:\n  - experiment: tiny\n")
     settings = load_settings()
-    store = EvidenceStore(settings.database_url())
+    store = EvidenceDB.open(settings.database_url())
     report = drill_status(settings, store, _d(2030, 1, 1))
     (st,) = [d for d in report.drills if d.drill == "adhoc"]
     assert st.doc(_d(2030, 1, 1))["cadence"] is None and not st.overdue and st.next_due is None

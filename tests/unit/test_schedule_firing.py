@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 import time_machine
-from sqlmodel import select
 
 from orchestrator.config import load_settings
-from orchestrator.evidence.models import Finding, utcnow
+from orchestrator.evidence.enums import utcnow
+from orchestrator.evidence.records import Finding
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import WebhookNotifier
 from orchestrator.schedule import schedules, specs
-from orchestrator.schedule.models import ScheduleFire
+from orchestrator.schedule.records import ScheduleFire
 from orchestrator.schedule.service import SchedulerService
 from tests.unit.test_schedule_support import (
     HookServer,
@@ -52,12 +52,15 @@ def _service(root: Path, hook: HookServer, extra: str = "", grace: float = 300.0
 
 
 def _fires(store: EvidenceStore) -> list[ScheduleFire]:
-    with store.session() as s:
-        return list(s.exec(select(ScheduleFire).order_by(ScheduleFire.scheduled_at)))
+    return store.db.records(ScheduleFire, order="scheduled_at")
+
+
+def _findings(store: EvidenceStore, kind: str) -> list[Finding]:
+    return store.db.records(Finding, "kind = ?", (kind,))
 
 
 def _add(store: EvidenceStore, spec: specs.Spec, target: str = "tiny") -> str:
-    return schedules.add_schedule(store, target, "lab", spec, "tester", utcnow()).id
+    return schedules.add_schedule(store.db, target, "lab", spec, "tester", utcnow()).id
 
 
 def _advance(tm: time_machine.Coordinates, svc: SchedulerService, to: datetime) -> None:
@@ -130,8 +133,7 @@ def test_blackout_window_skips_and_records(workdir: Path, hook: HookServer) -> N
     assert (first.schedule_id, first.status) == (sid, "skipped")
     assert first.reason == "blackout window 'january freeze'"
     assert second.status == "succeeded"
-    with store.session() as s:
-        found = list(s.exec(select(Finding).where(Finding.kind == "scheduled_run_skipped")))
+    found = _findings(store, "scheduled_run_skipped")
     assert len(found) == 1 and found[0].drill == "tiny"
     assert "drill_run_skipped" in hook.events()
 
@@ -150,8 +152,7 @@ def test_fires_missed_while_down_are_recorded_not_run(workdir: Path, hook: HookS
     assert (fire.schedule_id, fire.status) == (sid, "missed")
     assert fire.scheduled_at == datetime(2030, 1, 7, 9, tzinfo=UTC)
     assert launcher.calls == []
-    with store.session() as s:
-        assert s.exec(select(Finding).where(Finding.kind == "scheduled_run_skipped")).first()
+    assert _findings(store, "scheduled_run_skipped")
 
 
 def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer) -> None:
@@ -166,8 +167,7 @@ def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer)
         finally:
             svc.stop()
     assert _fires(store)[0].status == "failed"
-    with store.session() as s:
-        (f,) = s.exec(select(Finding).where(Finding.kind == "scheduled_run_failed"))
+    (f,) = _findings(store, "scheduled_run_failed")
     assert f.drill == "tiny" and "step failed" in (f.detail or "")
 
 
@@ -186,17 +186,17 @@ def test_gameday_is_announced_run_and_summarised(workdir: Path, hook: HookServer
             svc.start()
             try:
                 _advance(tm, svc, datetime(2030, 1, 7, 10, 0, 1, tzinfo=UTC))
-                wait_for(lambda: gameday.get(store, gd.id).status == "announced",
+                wait_for(lambda: gameday.get(store.db, gd.id).status == "announced",
                          what="the announcement")
                 assert launcher.calls == []
                 _advance(tm, svc, datetime(2030, 1, 8, 10, 0, 1, tzinfo=UTC))
-                wait_for(lambda: gameday.get(store, gd.id).status == "completed",
+                wait_for(lambda: gameday.get(store.db, gd.id).status == "completed",
                          what="the game day run")
             finally:
                 svc.stop()
         (call,) = launcher.calls
         assert (call[0].target, call[0].trigger, call[0].gameday_id) == ("qdr", "gameday", gd.id)
-        done = gameday.get(store, gd.id)
+        done = gameday.get(store.db, gd.id)
         assert done.summary is not None and done.summary["succeeded"] == 1
         # both the drill.yaml-wide hook and the game day's own hook got both messages
         for server in (hook, other):

@@ -11,7 +11,7 @@ from orchestrator.config import BlackoutWindow, load_settings
 from orchestrator.errors import DefinitionError, UsageError
 from orchestrator.schedule import specs
 from orchestrator.schedule.blackout import active_window, load_windows, parse_window
-from orchestrator.schedule.models import ScheduleKind
+from orchestrator.schedule.records import ScheduleKind
 
 NOW = datetime(2030, 2, 10, 12, 0, tzinfo=UTC)
 

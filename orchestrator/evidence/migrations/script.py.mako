@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from alembic import op
 
-import orchestrator.evidence.models
+import orchestrator.schedule.models  # UTCDateTime of the operational tables
 
 revision = ${repr(up_revision)}
 down_revision = ${repr(down_revision)}

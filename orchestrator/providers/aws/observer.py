@@ -53,7 +53,7 @@ class RdsEventsObserver:
     status_restored_at: datetime | None = None
 
     def start(self) -> None:
-        from orchestrator.evidence.models import utcnow
+        from orchestrator.evidence.enums import utcnow
 
         self.started_at = utcnow()
         if self.inner:
@@ -81,7 +81,7 @@ class RdsEventsObserver:
         if self.inner:
             return self.inner.wait_until(condition, timeout_s, should_abort)
         from orchestrator.errors import StepFailed
-        from orchestrator.evidence.models import utcnow
+        from orchestrator.evidence.enums import utcnow
         from orchestrator.providers.aws.context import describe_instance
         from orchestrator.providers.base import StepContext
 

@@ -19,17 +19,15 @@ from orchestrator.providers.base import StepContext
 
 
 def _running_runs(c: AwsContext) -> set[str]:
-    from sqlmodel import select
+    from orchestrator.evidence.enums import RunStatus
+    from orchestrator.evidence.writer import EvidenceDB
 
-    from orchestrator.evidence.models import Run, RunStatus
-    from orchestrator.evidence.store import EvidenceStore
-
-    store = EvidenceStore(c.settings.database_url())
+    db = EvidenceDB.open(c.settings.database_url())
     try:
-        with store.session() as s:
-            return {r.id for r in s.exec(select(Run).where(Run.status == RunStatus.RUNNING))}
+        return {r[0] for r in db.query("SELECT id FROM run WHERE status = ?",
+                                       (RunStatus.RUNNING.value,))}
     finally:
-        store.dispose()
+        db.close()
 
 
 def _ours(tags: dict[str, str], env_name: str, alive: set[str]) -> bool:

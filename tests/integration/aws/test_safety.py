@@ -29,18 +29,16 @@ def test_protected_env_refuses_without_yes(runbook: str, aws_stack: Stack,
 
 def test_protected_env_with_yes_records_the_approval(aws_stack: Stack,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
-    from sqlmodel import select
-
     from orchestrator.config import load_settings
-    from orchestrator.evidence.models import Approval
-    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.evidence.records import Approval
+    from orchestrator.evidence.writer import EvidenceDB
 
     assert drill("run", "rds-failover", "--env", "prot", "--yes", "--json") == 0
     run_id = json.loads(capsys.readouterr().out)["run_id"]
     assert _mutating(aws_stack) == ["RebootDBInstance"]
-    store = EvidenceStore(load_settings().database_url())
-    with store.session() as s:
-        approvals = list(s.exec(select(Approval).where(Approval.run_id == run_id)))
+    db = EvidenceDB.open(load_settings().database_url())
+    approvals = db.records(Approval, "run_id = ?", (run_id,))
+    db.close()
     assert len(approvals) == 1 and approvals[0].env == "prot"
 
 

@@ -81,11 +81,21 @@ def _fail(what: str) -> None:
                            "as it is for an investigation")
 
 
-def _convert(bind: sa.Connection) -> None:
-    from sqlmodel import SQLModel
+_SA_TYPES: dict[str, Any] = {"str": sa.String, "int": sa.Integer, "float": sa.Float,
+                             "bool": sa.Boolean, "datetime": sa.DateTime, "json": sa.JSON,
+                             "bytes": sa.LargeBinary}
 
+
+def _table(spec: Any) -> sa.Table:
+    """The projection as SQLAlchemy reads it (the old chain's digests were of such rows)."""
+    return sa.Table(spec.name, sa.MetaData(),
+                    *[sa.Column(n, _SA_TYPES[t]()) for n, t in zip(spec.names, spec.types,
+                                                                  strict=True)])
+
+
+def _convert(bind: sa.Connection) -> None:
     from orchestrator.evidence import journal
-    from orchestrator.evidence.tables import projections
+    from orchestrator.evidence.records import projections
 
     prev, expected = journal.GENESIS, 1
     latest: dict[tuple[str, str], tuple[int, str, str]] = {}
@@ -103,7 +113,7 @@ def _convert(bind: sa.Connection) -> None:
     for spec in projections():
         if not sa.inspect(bind).has_table(spec.name):
             continue
-        table = SQLModel.metadata.tables[spec.name]
+        table = _table(spec)
         read = journal.reader(spec.types, postgres)
         i = spec.names.index(spec.pk)
         raw = {str(r[i]): r for r in bind.exec_driver_sql(spec.select())}
