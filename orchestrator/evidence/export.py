@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
@@ -99,7 +100,7 @@ def _verified_data(
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
             "nothing was exported; run `drill evidence verify` and investigate the change",
         )
-    loaded = build_views(scope, scope.runs)
+    runs, findings = build_views(scope)
     title = (
         f"DR drill report: run {run_id}"
         if run_id
@@ -114,8 +115,8 @@ def _verified_data(
         period_end=period.end if period else None,
         env=env,
         frameworks=frameworks,
-        runs=loaded.runs,
-        findings=loaded.findings,
+        runs=runs,
+        findings=findings,
         signer_fingerprint=fingerprint,
         chain={
             "head_seq": report.head_seq,
@@ -223,12 +224,14 @@ def _is_json(content: bytes) -> bool:
 
 def _reports(
     data: ReportData, formats: tuple[str, ...], frameworks: list[str]
-) -> list[tuple[str, bytes]]:
+) -> Iterator[tuple[str, bytes]]:
+    """The rendered ``formats`` and the control mapping of each framework, one by one."""
     from orchestrator.report.base import renderer
 
-    return [(renderer(n).filename, renderer(n).render(data)) for n in formats] + [
-        (f"controls/{fw}.json", _mapping_doc(fw, data)) for fw in frameworks
-    ]
+    for name in formats:
+        yield renderer(name).filename, renderer(name).render(data)
+    for fw in frameworks:
+        yield f"controls/{fw}.json", _mapping_doc(fw, data)
 
 
 def _about(
@@ -311,7 +314,7 @@ def export_bundle(
         # CPU each side), the rest and the journals here meanwhile; the same bytes
         # either way. The child is forked before the zip's thread starts.
         child = in_child(
-            lambda: _reports(data, ("html", "pdf", "oscal"), frameworks),
+            lambda: list(_reports(data, ("html", "pdf", "oscal"), [])),
             len(data.runs) >= PARALLEL_MIN_RUNS,
         )
         with _Zip(tmp) as zf:
@@ -319,7 +322,8 @@ def export_bundle(
                 events, journals = _journals(data, scope)
                 zf.add([("journal/events.jsonl", events)])
                 zf.add(journals)
-                zf.add(_reports(data, ("json", "csv"), []))
+                for entry in _reports(data, ("json", "csv"), frameworks):
+                    zf.add([entry])
             finally:
                 reports = child()  # always reaped, also when work here failed
             zf.add(reports)
