@@ -168,11 +168,9 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
     )
 
 
-def _journals(data: ReportData, scope: Scope) -> tuple[bytes, list[tuple[str, bytes]]]:
-    """``journal/events.jsonl``; per run its artifacts and ``journals/RUN_ID.json`` (its
-    events, and Chaos Toolkit's journals as they were stored). Each event's line is made
-    once, for both."""
-    lines = [_line(*e) for e in scope.events]
+def _run_journals(data: ReportData, scope: Scope, lines: list[bytes]) -> list[tuple[str, bytes]]:
+    """Per run its artifacts and ``journals/RUN_ID.json``: its events (``lines``, those of
+    ``journal/events.jsonl``) and Chaos Toolkit's journals as they were stored."""
     files = []
     for run in data.runs:
         chaos = []
@@ -185,31 +183,17 @@ def _journals(data: ReportData, scope: Scope) -> tuple[bytes, list[tuple[str, by
                 )
             files.append((art.bundle_path, content))
             if art.media_type == "application/json" and _is_json(content):
-                chaos.append(
-                    json.dumps({"artifact": art.id, "name": art.name, "sha256": art.sha256})[
-                        :-1
-                    ].encode()
-                    + b',"journal":'
-                    + content.strip()
-                    + b"}"
-                )
+                about = json.dumps({"artifact": art.id, "name": art.name, "sha256": art.sha256})
+                chaos.append(b'%s,"journal":%s}' % (about[:-1].encode(), content.strip()))
         head = json.dumps({"run_id": run.id, "target": run.target, "status": run.status})
         events = b",\n".join(lines[i] for i in scope.by_run.get(run.id, []))
-        files.append(
-            (
-                f"journals/{safe_name(run.id)}.json",
-                (
-                    head[:-1].encode()
-                    + b',\n"events":[\n'
-                    + events
-                    + b'\n],\n"chaos_journals":['
-                    + b",\n".join(chaos)
-                    + b"]}\n"
-                ),
-            )
+        doc = b'%s,\n"events":[\n%s\n],\n"chaos_journals":[%s]}\n' % (
+            head[:-1].encode(),
+            events,
+            b",\n".join(chaos),
         )
-    lines.append(b"")
-    return b"\n".join(lines), files
+        files.append((f"journals/{safe_name(run.id)}.json", doc))
+    return files
 
 
 def _is_json(content: bytes) -> bool:
@@ -319,9 +303,9 @@ def export_bundle(
         )
         with _Zip(tmp) as zf:
             try:
-                events, journals = _journals(data, scope)
-                zf.add([("journal/events.jsonl", events)])
-                zf.add(journals)
+                lines = [_line(*e) for e in scope.events]  # made once, used twice
+                zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
+                zf.add(_run_journals(data, scope, lines))
                 for entry in _reports(data, ("json", "csv"), frameworks):
                     zf.add([entry])
             finally:
