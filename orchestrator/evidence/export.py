@@ -2,19 +2,20 @@
 
 Steps: verify what is exported against the journal (refuse a tampered store) — the
 verifier keeps the journal data of the runs in scope, and everything in the bundle is
-built from it; evaluate the framework mappings; render every format; add the journal
+built from it; the views and the framework mappings; then the files, each handed to the
+:class:`~orchestrator.evidence.bundle.BundleWriter` as soon as it is made: the journal
 (``journal/events.jsonl``: the period's events as stored, from the head before the
-period), one ``journals/RUN_ID.json`` per run and the check script; then ``SHA256SUMS``
-over every file, signed (raw Ed25519, ``SHA256SUMS.sig``) with ``signer.pub.pem`` beside
-it, so ``sha256sum``, ``openssl`` and ``python3`` check a bundle without drill. Written to
-a temporary name first: a failed export never leaves a half bundle behind.
+period), one ``journals/RUN_ID.json`` per run, the reports (html, pdf and OSCAL in a
+forked child meanwhile), the manifest and the check script; last ``SHA256SUMS`` over
+every file, signed (raw Ed25519, ``SHA256SUMS.sig``) with ``signer.pub.pem`` beside it,
+so ``sha256sum``, ``openssl`` and ``python3`` check a bundle without drill. Written to a
+temporary name first: a failed export never leaves a half bundle behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,42 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
+from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Scope
 from orchestrator.report.model import ReportData, safe_name
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-BUNDLE_FORMAT = "drill-evidence-bundle/2"
-SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
 _HERE = Path(__file__).resolve().parent
-
-VERIFY_MD = """# Verifying this bundle
-
-Nothing but standard tools is needed. In the unpacked bundle:
-
-    sha256sum -c SHA256SUMS
-    openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin \\
-        -in SHA256SUMS -sigfile SHA256SUMS.sig
-    python3 journal/verify_chain.py
-
-1. every file is exactly as exported (SHA256SUMS lists all files but itself and its
-   signature);
-2. SHA256SUMS was signed by the holder of the private key of `signer.pub.pem` (Ed25519);
-   compare the key's fingerprint, {fingerprint}, with the one the organisation publishes;
-3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
-   `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
-   `prev` is the journal's head before the period ({head_before}); the journal's head
-   when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
-   holds that run's events (and, for experiments, Chaos Toolkit's journal).
-
-Any changed byte makes one of the three fail.
-"""
 
 
 @dataclass
@@ -301,7 +276,7 @@ def export_bundle(
             lambda: list(_reports(data, ("html", "pdf", "oscal"), [])),
             len(data.runs) >= PARALLEL_MIN_RUNS,
         )
-        with _Zip(tmp) as zf:
+        with BundleWriter(tmp) as zf:
             try:
                 lines = [_line(*e) for e in scope.events]  # made once, used twice
                 zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
@@ -312,9 +287,7 @@ def export_bundle(
                 reports = child()  # always reaped, also when work here failed
             zf.add(reports)
             zf.add(_about(data, scope, period, env, who, key))
-            sums = zf.sums()
-            zf.add([(SUMS, sums), (SIG, key.sign(sums))])
-            names.extend(zf.names)
+            names.extend(zf.sign(key))
 
     write_output(out, "--out", write)
     return ExportResult(
@@ -326,55 +299,6 @@ def export_bundle(
         fp,
         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls},
     )
-
-
-class _Zip:
-    """The bundle's zip, written by a background thread in the order files are added
-    (so the same content gives the same zip), each file's sha256 taken on the way.
-    Deflate and sha256 run without the GIL: a large file is compressed while the next
-    ones are being made. Files under 64 kB (a run's journal, ~10 kB: 5,000 a quarter)
-    are stored: deflating each in a stream of its own cost more than the whole rest of
-    the zip, for a third of the bundle's size."""
-
-    def __init__(self, path: Path) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.zf = zipfile.ZipFile(path, "w")
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="drill-bundle")
-        self.written: list[Future[list[tuple[str, str]]]] = []
-        self.names: list[str] = []
-
-    def __enter__(self) -> _Zip:
-        return self
-
-    def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
-        self.pool.shutdown(cancel_futures=failed is not None)
-        try:
-            if failed is None:
-                for done in self.written:
-                    done.result()  # a file that could not be written fails the export
-        finally:
-            self.zf.close()
-
-    def add(self, files: list[tuple[str, bytes]]) -> None:
-        """Write ``files`` (name, content) after the ones added before (one hand-over to
-        the thread for the lot)."""
-        self.names += [name for name, _ in files]
-        self.written.append(self.pool.submit(self._write, files))
-
-    def _write(self, files: list[tuple[str, bytes]]) -> list[tuple[str, str]]:
-        for name, content in files:
-            info = zipfile.ZipInfo(name, _FIXED_TIME)
-            info.external_attr = 0o644 << 16
-            if len(content) >= 64 * 1024:
-                info.compress_type = zipfile.ZIP_DEFLATED
-            self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
-        return [(name, hashlib.sha256(content).hexdigest()) for name, content in files]
-
-    def sums(self) -> bytes:
-        """``SHA256SUMS`` of every file added so far, in sha256sum's format."""
-        done = sorted(d for f in self.written for d in f.result())
-        return "".join(f"{digest}  {name}\n" for name, digest in done).encode()
 
 
 #: periods with at least this many runs render half the reports in a forked process
