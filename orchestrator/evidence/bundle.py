@@ -22,7 +22,7 @@ from orchestrator.errors import EvidenceTampered, UsageError
 from orchestrator.evidence import verify_chain
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
+    from concurrent.futures import Future, ThreadPoolExecutor
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -62,10 +62,8 @@ class BundleWriter:
     cost more than the whole rest of the zip, for a third of the bundle's size."""
 
     def __init__(self, path: Path) -> None:
-        from concurrent.futures import ThreadPoolExecutor
-
         self.zf = zipfile.ZipFile(path, "w")
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="drill-bundle")
+        self.pool: ThreadPoolExecutor | None = None  # the first add starts the thread
         self.written: list[Future[list[tuple[str, str]]]] = []
         self.names: list[str] = []
 
@@ -73,7 +71,8 @@ class BundleWriter:
         return self
 
     def __exit__(self, failed: type[BaseException] | None, *exc: object) -> None:
-        self.pool.shutdown(cancel_futures=failed is not None)
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=failed is not None)
         try:
             if failed is None:
                 for done in self.written:
@@ -84,6 +83,10 @@ class BundleWriter:
     def add(self, files: list[tuple[str, bytes]]) -> None:
         """Write ``files`` (name, content) after the ones added before (one hand-over to
         the thread for the lot)."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="drill-bundle")
         self.names += [name for name, _ in files]
         self.written.append(self.pool.submit(self._write, files))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
@@ -269,14 +270,13 @@ def export_bundle(
     names: list[str] = []
 
     def write(tmp: Path) -> None:
-        # half the reports in a second process for a large period (a quarter: ~1 s of
-        # CPU each side), the rest and the journals here meanwhile; the same bytes
-        # either way. The child is forked before the zip's thread starts.
-        child = in_child(
-            lambda: list(_reports(data, ("html", "pdf", "oscal"), [])),
-            len(data.runs) >= PARALLEL_MIN_RUNS,
-        )
-        with BundleWriter(tmp) as zf:
+        with BundleWriter(tmp) as zf:  # its thread starts with the first file: after the fork
+            # html, pdf and OSCAL in a second process for a large period (a quarter: ~1 s
+            # of CPU on each side), the rest here meanwhile; the same bytes either way
+            child = in_child(
+                lambda: list(_reports(data, ("html", "pdf", "oscal"), [])),
+                len(data.runs) >= PARALLEL_MIN_RUNS,
+            )
             try:
                 lines = [_line(*e) for e in scope.events]  # made once, used twice
                 zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
@@ -305,21 +305,17 @@ def export_bundle(
 PARALLEL_MIN_RUNS = 500
 
 
-class _snapshot:
+@contextmanager
+def _snapshot(db: Any) -> Iterator[Any]:
     """One read-only transaction for verify + load, so both see the same state."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def __enter__(self) -> Any:
-        self.conn = self.db.connect()
-        self.conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if self.db.is_postgres else "BEGIN"
+    conn = db.connect()
+    try:
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
         )
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
+        yield conn
+    finally:
         try:
-            self.conn.execute("ROLLBACK")
+            conn.execute("ROLLBACK")
         finally:
-            self.conn.close()
+            conn.close()
