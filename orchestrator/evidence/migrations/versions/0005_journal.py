@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,17 +50,13 @@ def downgrade() -> None:
     raise NotImplementedError("the journal cannot be turned back into the old chain")
 
 
-def _value(v: Any) -> Any:  # the old canonical form (orchestrator/evidence/canonical.py)
+def _value(v: Any) -> Any:
+    """The old canonical form of a value read with ``_SA_TYPES`` (timestamps are naive UTC;
+    the Enum, Decimal and date cases of the old code cannot occur with these types)."""
     if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC).replace(tzinfo=None)
         return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(v, bytes | bytearray | memoryview):
-        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
-    if isinstance(v, Enum):
-        return v.value
-    if isinstance(v, Decimal | date):
-        return str(v)
+    if isinstance(v, bytes):
+        return "sha256:" + hashlib.sha256(v).hexdigest()
     return v
 
 
