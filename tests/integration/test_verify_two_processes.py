@@ -161,11 +161,12 @@ def test_ctrl_c_during_a_two_process_verify_is_an_interruption(
     children: list[int] = []
 
     def interrupted_here(*args: Any) -> None:  # in both processes, as a Ctrl-C would
-        if os.getpid() == parent:
-            children.extend(_children(parent))
+        if os.getpid() == parent:  # the verify's own child (pytest may have others)
+            children.extend(set(_children(parent)) - before)
         raise KeyboardInterrupt
 
     parent = os.getpid()
+    before = set(_children(parent))
     monkeypatch.setattr(verify_mod, "_check_projections", interrupted_here)
     capsys.readouterr()
     assert main(["evidence", "verify"]) == 3
