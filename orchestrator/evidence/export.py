@@ -280,9 +280,9 @@ def export_bundle(
             try:
                 lines = [_line(*e) for e in scope.events]  # made once, used twice
                 zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
-                zf.add(_run_journals(data, scope, lines))
                 for entry in _reports(data, ("json", "csv"), frameworks):
-                    zf.add([entry])
+                    zf.add([entry])  # deflated by the thread while the next is made
+                zf.add(_run_journals(data, scope, lines))
             finally:
                 reports = child()  # always reaped, also when work here failed
             zf.add(reports)
