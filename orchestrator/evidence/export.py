@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
@@ -315,7 +315,6 @@ def _snapshot(db: Any) -> Iterator[Any]:
         )
         yield conn
     finally:
-        try:
+        with suppress(Exception):  # (no transaction if BEGIN failed: that error is the one)
             conn.execute("ROLLBACK")
-        finally:
-            conn.close()
+        conn.close()
