@@ -145,6 +145,10 @@ def _warn_after(command: str | None, args: list[str]) -> None:
         app.warn_orphans_lightly()
 
 
+#: What Typer returns (standalone_mode=False) when a command was stopped by Ctrl-C.
+_TYPER_INTERRUPTED = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit status."""
     import gc
@@ -164,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
+        if code == _TYPER_INTERRUPTED:
+            raise KeyboardInterrupt
         _warn_after(command, args)
     except DrillError as exc:
         if _STATE["traceback"]:

@@ -2,57 +2,40 @@
 
 Steps: verify what is exported against the journal (refuse a tampered store) — the
 verifier keeps the journal data of the runs in scope, and everything in the bundle is
-built from it; evaluate the framework mappings; render every format; add the journal
+built from it; the views and the framework mappings; then the files, each handed to the
+:class:`~orchestrator.evidence.bundle.BundleWriter` as soon as it is made: the journal
 (``journal/events.jsonl``: the period's events as stored, from the head before the
-period), one ``journals/RUN_ID.json`` per run and the check script; then ``SHA256SUMS``
-over every file, signed (raw Ed25519, ``SHA256SUMS.sig``) with ``signer.pub.pem`` beside
-it, so ``sha256sum``, ``openssl`` and ``python3`` check a bundle without drill. Written to
-a temporary name first: a failed export never leaves a half bundle behind.
+period), one ``journals/RUN_ID.json`` per run, the reports (html, pdf and OSCAL in a
+forked child meanwhile), the manifest and the check script; last ``SHA256SUMS`` over
+every file, signed (raw Ed25519, ``SHA256SUMS.sig``) with ``signer.pub.pem`` beside it,
+so ``sha256sum``, ``openssl`` and ``python3`` check a bundle without drill. Written to a
+temporary name first: a failed export never leaves a half bundle behind.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
+from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
+from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Scope
 from orchestrator.report.model import ReportData, safe_name
 
-BUNDLE_FORMAT = "drill-evidence-bundle/2"
-SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
-_FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 _HERE = Path(__file__).resolve().parent
-
-VERIFY_MD = """# Verifying this bundle
-
-Nothing but standard tools is needed. In the unpacked bundle:
-
-    sha256sum -c SHA256SUMS
-    openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin \\
-        -in SHA256SUMS -sigfile SHA256SUMS.sig
-    python3 journal/verify_chain.py
-
-1. every file is exactly as exported (SHA256SUMS lists all files but itself and its
-   signature);
-2. SHA256SUMS was signed by the holder of the private key of `signer.pub.pem` (Ed25519);
-   compare the key's fingerprint, {fingerprint}, with the one the organisation publishes;
-3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
-   `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
-   `prev` is the journal's head before the period ({head_before}); the journal's head
-   when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
-   holds that run's events (and, for experiments, Chaos Toolkit's journal).
-
-Any changed byte makes one of the three fail.
-"""
 
 
 @dataclass
@@ -66,9 +49,16 @@ class ExportResult:
     controls: dict[str, bool]
 
 
-def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | None,
-                   frameworks: list[str], who: str, run_id: str | None = None,
-                   fingerprint: str | None = None) -> tuple[ReportData, Scope]:
+def _verified_data(
+    conn: Any,
+    postgres: bool,
+    period: Period | None,
+    env: str | None,
+    frameworks: list[str],
+    who: str,
+    run_id: str | None = None,
+    fingerprint: str | None = None,
+) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
     from orchestrator.evidence.export_data import build_views, period_ids, run_started
@@ -84,27 +74,48 @@ def _verified_data(conn: Any, postgres: bool, period: Period | None, env: str | 
         raise EvidenceTampered(
             f"evidence journal broken at {report.first.describe()}"
             + (f" (and {len(report.breaks) - 1} more)" if len(report.breaks) > 1 else ""),
-            "nothing was exported; run `drill evidence verify` and investigate the change")
-    loaded = build_views(scope, scope.runs)
-    title = (f"DR drill report: run {run_id}" if run_id else
-             f"DR drill evidence, {period.label if period else ''}"
-             + (f" ({env})" if env else ""))
+            "nothing was exported; run `drill evidence verify` and investigate the change",
+        )
+    runs, findings = build_views(scope)
+    title = (
+        f"DR drill report: run {run_id}"
+        if run_id
+        else f"DR drill evidence, {period.label if period else ''}" + (f" ({env})" if env else "")
+    )
     data = ReportData(
-        title=title, generated_at=datetime.now(UTC), generated_by=who,
+        title=title,
+        generated_at=datetime.now(UTC),
+        generated_by=who,
         period_label=period.label if period else f"run {run_id}",
         period_start=period.start if period else None,
-        period_end=period.end if period else None, env=env, frameworks=frameworks,
-        runs=loaded.runs, findings=loaded.findings, signer_fingerprint=fingerprint,
-        chain={"head_seq": report.head_seq, "head_hash": report.head_hash, "verified": True,
-               "entries": report.head_seq, "records_checked": report.records,
-               "scope": "the events from the period's first to the head, and the records "
-                        "of the exported runs and findings"})
+        period_end=period.end if period else None,
+        env=env,
+        frameworks=frameworks,
+        runs=runs,
+        findings=findings,
+        signer_fingerprint=fingerprint,
+        chain={
+            "head_seq": report.head_seq,
+            "head_hash": report.head_hash,
+            "verified": True,
+            "entries": report.head_seq,
+            "records_checked": report.records,
+            "scope": "the events from the period's first to the head, and the records "
+            "of the exported runs and findings",
+        },
+    )
     data = data.model_copy(update={"controls": evaluate(data, frameworks)})
     return data, scope
 
 
-def build_report_data(db: Any, period: Period | None, env: str | None, frameworks: list[str],
-                      who: str, run_id: str | None = None) -> ReportData:
+def build_report_data(
+    db: Any,
+    period: Period | None,
+    env: str | None,
+    frameworks: list[str],
+    who: str,
+    run_id: str | None = None,
+) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
     with _snapshot(db) as conn:
         return _verified_data(conn, db.is_postgres, period, env, frameworks, who, run_id)[0]
@@ -115,9 +126,10 @@ def _mapping_doc(name: str, data: ReportData) -> bytes:
     from orchestrator.report.json_out import RawJSON, dumps_readable
 
     fw = load_framework(name)
-    doc = {"framework": fw.model_dump(mode="json"),
-           "results": [RawJSON(c.model_dump_json()) for c in data.controls
-                       if c.framework == name]}  # one control result per line
+    doc = {
+        "framework": fw.model_dump(mode="json"),
+        "results": [RawJSON(c.model_dump_json()) for c in data.controls if c.framework == name],
+    }  # one control result per line
     return dumps_readable(doc, depth=3, indent=2)
 
 
@@ -125,32 +137,38 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
     """One ``{"seq","prev","hash","event"}`` object, ``event`` the stored bytes as a JSON
     string (events are ASCII JSON: the string holds exactly those bytes)."""
     return b'{"seq":%d,"prev":"%s","hash":"%s","event":%s}' % (
-        seq, prev.encode(), digest.encode(), _quote(ev.decode()).encode())
+        seq,
+        prev.encode(),
+        digest.encode(),
+        _quote(ev.decode()).encode(),
+    )
 
 
-def _journals(data: ReportData, scope: Scope) -> dict[str, bytes]:
-    """``journal/events.jsonl`` and one ``journals/RUN_ID.json`` per run (its events, and
-    Chaos Toolkit's journals as they were stored), written directly: 75,000 lines a
-    quarter."""
-    lines = [_line(*e) for e in scope.events]
-    files = {"journal/events.jsonl": b"".join(line + b"\n" for line in lines)}
+def _run_journals(data: ReportData, scope: Scope, lines: list[bytes]) -> list[tuple[str, bytes]]:
+    """Per run its artifacts and ``journals/RUN_ID.json``: its events (``lines``, those of
+    ``journal/events.jsonl``) and Chaos Toolkit's journals as they were stored."""
+    files = []
     for run in data.runs:
         chaos = []
         for art in run.artifacts:
             content = scope.contents[art.id]
             if hashlib.sha256(content).hexdigest() != art.sha256:
-                raise EvidenceTampered(f"artifact {art.id} ({art.name}) of run {run.id} "
-                                       "does not match its recorded sha256")
-            files[art.bundle_path] = content
+                raise EvidenceTampered(
+                    f"artifact {art.id} ({art.name}) of run {run.id} "
+                    "does not match its recorded sha256"
+                )
+            files.append((art.bundle_path, content))
             if art.media_type == "application/json" and _is_json(content):
-                chaos.append(json.dumps({"artifact": art.id, "name": art.name,
-                                         "sha256": art.sha256})[:-1].encode()
-                             + b',"journal":' + content.strip() + b"}")
+                about = json.dumps({"artifact": art.id, "name": art.name, "sha256": art.sha256})
+                chaos.append(b'%s,"journal":%s}' % (about[:-1].encode(), content.strip()))
         head = json.dumps({"run_id": run.id, "target": run.target, "status": run.status})
         events = b",\n".join(lines[i] for i in scope.by_run.get(run.id, []))
-        files[f"journals/{safe_name(run.id)}.json"] = (
-            head[:-1].encode() + b',\n"events":[\n' + events + b'\n],\n"chaos_journals":['
-            + b",\n".join(chaos) + b"]}\n")
+        doc = b'%s,\n"events":[\n%s\n],\n"chaos_journals":[%s]}\n' % (
+            head[:-1].encode(),
+            events,
+            b",\n".join(chaos),
+        )
+        files.append((f"journals/{safe_name(run.id)}.json", doc))
     return files
 
 
@@ -164,102 +182,139 @@ def _is_json(content: bytes) -> bool:
     return True
 
 
-def export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
-                  out: Path, key_path: Path, who: str) -> ExportResult:
-    from orchestrator.evidence.gcpause import gc_paused
-
-    with gc_paused():  # ~75,000 short-lived objects per quarter, no cycles among them
-        return _export_bundle(db, period, frameworks, env, out, key_path, who)
-
-
-def _export_bundle(db: Any, period: Period, frameworks: list[str], env: str | None,
-                   out: Path, key_path: Path, who: str) -> ExportResult:
-    from orchestrator.evidence.forked import in_child
-    from orchestrator.evidence.signing import fingerprint, load_private_key, public_pem
+def _reports(
+    data: ReportData, formats: tuple[str, ...], frameworks: list[str]
+) -> Iterator[tuple[str, bytes]]:
+    """The rendered ``formats`` and the control mapping of each framework, one by one."""
     from orchestrator.report.base import renderer
+
+    for name in formats:
+        yield renderer(name).filename, renderer(name).render(data)
+    for fw in frameworks:
+        yield f"controls/{fw}.json", _mapping_doc(fw, data)
+
+
+def _about(
+    data: ReportData,
+    scope: Scope,
+    period: Period,
+    env: str | None,
+    who: str,
+    key: Ed25519PrivateKey,
+) -> list[tuple[str, bytes]]:
+    """``manifest.json``, the check script, ``VERIFY.md`` and the signer's public key."""
+    from orchestrator.evidence.signing import public_pem
+
+    fp = data.signer_fingerprint
+    first = scope.events[0] if scope.events else None
+    head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
+    last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
+    head = {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "drill_version": __version__,
+        "generated_at": data.generated_at.isoformat(),
+        "generated_by": who,
+        "period": {
+            "label": period.label,
+            "start": period.start.isoformat(),
+            "end_exclusive": period.end.isoformat(),
+        },
+        "env": env,
+        "frameworks": data.frameworks,
+        "runs": len(data.runs),
+        "findings": len(data.findings),
+        "chain": data.chain,
+        "journal": {"head_before": head_before, "last": last, "head": head},
+        "signer": {"algorithm": "Ed25519", "fingerprint": fp},
+    }
+    verify_md = VERIFY_MD.format(
+        fingerprint=fp,
+        head_before=(
+            f"#{head_before['seq']} {head_before['hash']}" if head_before else "none: no events"
+        ),
+        head_seq=head["seq"],
+        head_hash=head["hash"],
+    )
+    return [
+        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+        ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),
+        ("VERIFY.md", verify_md.encode()),
+        (PUB, public_pem(key.public_key()).encode()),
+    ]
+
+
+@gc_paused()
+def export_bundle(
+    db: Any,
+    period: Period,
+    frameworks: list[str],
+    env: str | None,
+    out: Path,
+    key_path: Path,
+    who: str,
+) -> ExportResult:
+    """The signed bundle of ``period`` at ``out``. A quarter makes ~1,000,000 objects
+    without cycles among them: the cyclic collector is paused, and they are freed on
+    return, before it is back on (else its first pass would walk them all)."""
+    from orchestrator.evidence.forked import in_child
+    from orchestrator.evidence.signing import fingerprint, load_private_key
+    from orchestrator.outpaths import write_output
 
     key = load_private_key(key_path)  # fail before any work if the key is unusable
     fp = fingerprint(key.public_key())
     with _snapshot(db) as conn:
-        data, scope = _verified_data(conn, db.is_postgres, period, env, frameworks, who,
-                                     fingerprint=fp)
-
-    def render(names: tuple[str, ...], mappings: list[str]) -> dict[str, bytes]:
-        out = {renderer(n).filename: renderer(n).render(data) for n in names}
-        out.update({f"controls/{fw}.json": _mapping_doc(fw, data) for fw in mappings})
-        return out
-
-    # the human-readable reports (reportlab, Jinja) in a second process for a large
-    # period, the machine-readable files here meanwhile; the same bytes either way
-    reports = in_child(lambda: render(("html", "pdf"), []),
-                       len(data.runs) >= PARALLEL_MIN_RUNS)
-    try:
-        files = render(("json", "csv", "oscal"), frameworks)
-        files.update(_journals(data, scope))
-    finally:
-        files.update(reports())  # always reaped, also when rendering here failed
-    first = scope.events[0] if scope.events else None
-    head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
-    last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
-    files["manifest.json"] = json.dumps({
-        "format": BUNDLE_FORMAT, "drill_version": __version__,
-        "generated_at": data.generated_at.isoformat(), "generated_by": who,
-        "period": {"label": period.label, "start": period.start.isoformat(),
-                   "end_exclusive": period.end.isoformat()},
-        "env": env, "frameworks": frameworks,
-        "runs": len(data.runs), "findings": len(data.findings), "chain": data.chain,
-        "journal": {"head_before": head_before, "last": last,
-                    "head": {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}},
-        "signer": {"algorithm": "Ed25519", "fingerprint": fp},
-    }, indent=2, sort_keys=True).encode()
-    files["journal/verify_chain.py"] = (_HERE / "verify_chain.py").read_bytes()
-    files["VERIFY.md"] = VERIFY_MD.format(
-        fingerprint=fp, head_before=(f"#{head_before['seq']} {head_before['hash']}"
-                                     if head_before else "none: no events"),
-        head_seq=data.chain["head_seq"], head_hash=data.chain["head_hash"]).encode()
-    files[PUB] = public_pem(key.public_key()).encode()
-    sums = "".join(f"{hashlib.sha256(b).hexdigest()}  {p}\n"
-                   for p, b in sorted(files.items())).encode()
-    files[SUMS], files[SIG] = sums, key.sign(sums)
-    _write_zip(out, files)
-    return ExportResult(out, len(data.runs), len(data.findings), sorted(files),
-                        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}, fp,
-                        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls})
-
-
-def _write_zip(out: Path, files: dict[str, bytes]) -> None:
-    """Only ever a regular file at ``out``, never half written (:mod:`orchestrator.outpaths`)."""
-    from orchestrator.outpaths import write_output
+        data, scope = _verified_data(
+            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp
+        )
+    names: list[str] = []
 
     def write(tmp: Path) -> None:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
-            for path, content in sorted(files.items()):
-                info = zipfile.ZipInfo(path, _FIXED_TIME)
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
+        with BundleWriter(tmp) as zf:  # its thread starts with the first file: after the fork
+            # html, pdf and OSCAL in a second process for a large period (a quarter: ~1 s
+            # of CPU on each side), the rest here meanwhile; the same bytes either way
+            child = in_child(
+                lambda: list(_reports(data, ("html", "pdf", "oscal"), [])),
+                len(data.runs) >= PARALLEL_MIN_RUNS,
+            )
+            try:
+                lines = [_line(*e) for e in scope.events]  # made once, used twice
+                zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
+                for entry in _reports(data, ("json", "csv"), frameworks):
+                    zf.add([entry])  # deflated by the thread while the next is made
+                zf.add(_run_journals(data, scope, lines))
+            finally:
+                reports = child()  # always reaped, also when work here failed
+            zf.add(reports)
+            zf.add(_about(data, scope, period, env, who, key))
+            names.extend(zf.sign(key))
 
     write_output(out, "--out", write)
+    return ExportResult(
+        out,
+        len(data.runs),
+        len(data.findings),
+        sorted(names),
+        {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]},
+        fp,
+        {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls},
+    )
 
 
-#: periods with at least this many runs render report.html/.pdf in a forked process
+#: periods with at least this many runs render half the reports in a forked process
 PARALLEL_MIN_RUNS = 500
 
 
-class _snapshot:
+@contextmanager
+def _snapshot(db: Any) -> Iterator[Any]:
     """One read-only transaction for verify + load, so both see the same state."""
-
-    def __init__(self, db: Any) -> None:
-        self.db = db
-
-    def __enter__(self) -> Any:
-        self.conn = self.db.connect()
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                          if self.db.is_postgres else "BEGIN")
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            self.conn.execute("ROLLBACK")
-        finally:
-            self.conn.close()
+    conn = db.connect()
+    try:
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
+        )
+        yield conn
+    finally:
+        with suppress(Exception):  # (no transaction if BEGIN failed: that error is the one)
+            conn.execute("ROLLBACK")
+        conn.close()

@@ -12,21 +12,13 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
 from orchestrator.errors import NotFoundError, UsageError
 from orchestrator.evidence.verify import Scope
-from orchestrator.report.model import (
-    ApprovalView,
-    ArtifactView,
-    EventView,
-    FindingView,
-    MeasurementView,
-    RunView,
-    ScenarioView,
-    StepView,
-)
+from orchestrator.report.model import FindingView, RunView
 
 
 @dataclass(frozen=True)
@@ -48,42 +40,43 @@ def _day(text: str, option: str) -> date:
     return day
 
 
-def parse_period(period: str | None, start: str | None = None, end: str | None = None
-                 ) -> Period:
+def parse_period(period: str | None, start: str | None = None, end: str | None = None) -> Period:
     """``2026-Q4`` (calendar quarters, UTC), or ``--from``/``--to`` dates (both inclusive)."""
     if period and (start or end):
         raise UsageError("give either --period or --from/--to, not both")
     if period:
         m = re.fullmatch(r"(\d{4})-?[Qq]([1-4])", period.strip())
         if not m:
-            raise UsageError(f"--period {period!r} is not a quarter",
-                             "write it like 2026-Q4 (or use --from/--to YYYY-MM-DD)")
+            raise UsageError(
+                f"--period {period!r} is not a quarter",
+                "write it like 2026-Q4 (or use --from/--to YYYY-MM-DD)",
+            )
         year, q = int(m.group(1)), int(m.group(2))
         if not EARLIEST_YEAR <= year <= LATEST_YEAR:
-            raise UsageError(f"--period {period!r} is out of range: drill accepts years "
-                             f"{EARLIEST_YEAR} to {LATEST_YEAR}")
+            raise UsageError(
+                f"--period {period!r} is out of range: drill accepts years "
+                f"{EARLIEST_YEAR} to {LATEST_YEAR}"
+            )
         first = datetime(year, 3 * q - 2, 1, tzinfo=UTC)
-        after = datetime(year + 1, 1, 1, tzinfo=UTC) if q == 4 else datetime(
-            year, 3 * q + 1, 1, tzinfo=UTC)
+        after = (
+            datetime(year + 1, 1, 1, tzinfo=UTC)
+            if q == 4
+            else datetime(year, 3 * q + 1, 1, tzinfo=UTC)
+        )
         return Period(f"{year}-Q{q}", first, after)
     if not (start and end):
-        raise UsageError("say which period to export",
-                         "use --period 2026-Q4, or --from YYYY-MM-DD --to YYYY-MM-DD")
+        raise UsageError(
+            "say which period to export",
+            "use --period 2026-Q4, or --from YYYY-MM-DD --to YYYY-MM-DD",
+        )
     d0, d1 = _day(start, "--from"), _day(end, "--to")
     if d1 < d0:
         raise UsageError(f"--to {end} is before --from {start}")
-    return Period(f"{d0.isoformat()}..{d1.isoformat()}",
-                  datetime(d0.year, d0.month, d0.day, tzinfo=UTC),
-                  datetime(d1.year, d1.month, d1.day, tzinfo=UTC) + timedelta(days=1))
-
-
-@dataclass
-class Loaded:
-    """What an export or report holds, built from the verified journal data."""
-
-    runs: list[RunView]
-    findings: list[FindingView]
-    contents: dict[int, bytes]  # artifact id → content (the journals)
+    return Period(
+        f"{d0.isoformat()}..{d1.isoformat()}",
+        datetime(d0.year, d0.month, d0.day, tzinfo=UTC),
+        datetime(d1.year, d1.month, d1.day, tzinfo=UTC) + timedelta(days=1),
+    )
 
 
 def _when(dt: datetime, postgres: bool) -> Any:
@@ -91,18 +84,25 @@ def _when(dt: datetime, postgres: bool) -> Any:
     return naive if postgres else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def period_ids(conn: Any, postgres: bool, period: Period, env: str | None
-               ) -> tuple[list[str], list[str]]:
+def period_ids(
+    conn: Any, postgres: bool, period: Period, env: str | None
+) -> tuple[list[str], list[str]]:
     """Runs that *started* in the period (and env), by start; findings raised in it
     without a run (e.g. a missed quarterly drill)."""
     ph = "%s" if postgres else "?"
     span = [_when(period.start, postgres), _when(period.end, postgres)]
     where = f" AND env = {ph}" if env else ""
     extra = [env] if env else []
-    runs = conn.execute(f"SELECT id FROM run WHERE started_at >= {ph} AND started_at < {ph}"
-                        f"{where} ORDER BY started_at, id", [*span, *extra]).fetchall()
-    loose = conn.execute(f"SELECT id FROM finding WHERE run_id IS NULL AND created_at >= {ph} "
-                         f"AND created_at < {ph}{where} ORDER BY id", [*span, *extra]).fetchall()
+    runs = conn.execute(
+        f"SELECT id FROM run WHERE started_at >= {ph} AND started_at < {ph}"
+        f"{where} ORDER BY started_at, id",
+        [*span, *extra],
+    ).fetchall()
+    loose = conn.execute(
+        f"SELECT id FROM finding WHERE run_id IS NULL AND created_at >= {ph} "
+        f"AND created_at < {ph}{where} ORDER BY id",
+        [*span, *extra],
+    ).fetchall()
     return [r[0] for r in runs], [str(f[0]) for f in loose]
 
 
@@ -120,51 +120,51 @@ def run_started(conn: Any, postgres: bool, run_id: str) -> datetime:
 
 
 _SKIP = ("content", "data", "output", "args")  # large columns no view shows
+#: a run's children: view field → (table, sort key), each child's "scenario" filled in
+_CHILDREN = {
+    "scenarios": ("scenario_run", "started_at"),
+    "steps": ("step_run", "seq"),
+    "events": ("timeline_event", "at"),
+    "measurements": ("measurement", "id"),
+    "findings": ("finding", "id"),
+    "artifacts": ("artifact", "id"),
+    "approvals": ("approval", "id"),
+}
+_OF_A_SCENARIO = ("steps", "events", "measurements", "findings")
 
 
-# Views are built by validation (pydantic-core, in C): with pydantic 2.14 that is about
-# twice as fast as ``model_construct`` (pure Python) for these flat models, and typed.
-def build_views(scope: Scope, run_ids: list[str]) -> Loaded:
-    """Views of the runs ``run_ids`` (in that order) with all their children, and of the
-    findings, from the journal data :func:`~orchestrator.evidence.verify.verify` kept."""
-    def by_run(name: str) -> dict[str, list[dict[str, Any]]]:
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in scope.data.get(name, []):
+def build_views(scope: Scope) -> tuple[list[RunView], list[FindingView]]:
+    """Views of the scope's runs (in its order) with all their children, and of every
+    finding, from the journal data :func:`~orchestrator.evidence.verify.verify` kept.
+
+    Each run is one validation of one nested document (pydantic-core, in C): ~15 times
+    fewer calls into the validator than a model per row (a quarter: 5,000 runs, 80,000
+    rows), and typed."""
+    children: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for field, (table, key) in _CHILDREN.items():
+        of_run = children[field] = defaultdict(list)
+        for row in sorted(scope.data.get(table, []), key=itemgetter(key)):
             if row.get("run_id") is not None:
                 for k in _SKIP:
                     row.pop(k, None)
-                out[row["run_id"]].append(row)
-        return out
-
-    scenarios, steps, events = by_run("scenario_run"), by_run("step_run"), by_run(
-        "timeline_event")
-    measurements, findings, artifacts = by_run("measurement"), by_run("finding"), by_run(
-        "artifact")
-    approvals = by_run("approval")
-    run_rows = {r["id"]: r for r in scope.data.get("run", [])}
+                of_run[row["run_id"]].append(row)
+    runs = {r["id"]: r for r in scope.data.get("run", [])}
     views = []
-    for rid in run_ids:
-        if rid not in run_rows:
+    for rid in scope.runs:
+        if rid not in runs:
             continue
-        names = {s["id"]: s["scenario_id"] for s in scenarios[rid]}
-        views.append(RunView(
-            **run_rows[rid],
-            scenarios=sorted((ScenarioView(**s) for s in scenarios[rid]),
-                             key=lambda s: s.started_at),
-            steps=sorted((StepView(**st, scenario=names.get(st["scenario_run_id"]))
-                          for st in steps[rid]), key=lambda s: s.seq),
-            events=sorted((EventView(**e, scenario=names.get(e["scenario_run_id"]))
-                           for e in events[rid]), key=lambda e: e.at),
-            measurements=[MeasurementView(
-                              **m, scenario=names.get(m["scenario_run_id"]))
-                          for m in sorted(measurements[rid], key=lambda m: m["id"])],
-            findings=[FindingView(**f, scenario=names.get(f["scenario_run_id"]))
-                      for f in sorted(findings[rid], key=lambda f: f["id"])],
-            artifacts=[ArtifactView(**a) for a in sorted(artifacts[rid],
-                                                         key=lambda a: a["id"])],
-            approvals=[ApprovalView(**a) for a in sorted(approvals[rid],
-                                                         key=lambda a: a["id"])],
-        ))
-    loose = [FindingView(**f) for f in scope.data.get("finding", []) if f.get("run_id") is None]
-    all_findings = [f for r in views for f in r.findings] + loose
-    return Loaded(views, sorted(all_findings, key=lambda f: f.id), scope.contents)
+        doc = dict(runs[rid])
+        names = {s["id"]: s["scenario_id"] for s in children["scenarios"][rid]}
+        for field in _CHILDREN:
+            doc[field] = children[field][rid]
+            if field in _OF_A_SCENARIO:
+                for row in doc[field]:
+                    row["scenario"] = names.get(row.get("scenario_run_id"))
+        views.append(RunView.model_validate(doc))
+    loose = [
+        FindingView.model_validate(f)
+        for f in scope.data.get("finding", [])
+        if f.get("run_id") is None
+    ]
+    findings = sorted([f for r in views for f in r.findings] + loose, key=lambda f: f.id)
+    return views, findings

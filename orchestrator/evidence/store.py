@@ -128,9 +128,12 @@ class EvidenceStore:
             raise StoreUnavailable(
                 f"{where}, a development revision this drill cannot upgrade from",
                 "open it once with the previous release of drill (it upgrades the store to "
-                "0004_chain_rowid), then with this one; or use a new evidence database")
-        raise StoreUnavailable(f"{where}, which this drill does not know",
-                               "open it with the (newer) drill that wrote it")
+                "0004_chain_rowid), then with this one; or use a new evidence database",
+            )
+        raise StoreUnavailable(
+            f"{where}, which this drill does not know",
+            "open it with the (newer) drill that wrote it",
+        )
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (fast no-op when already there)."""
@@ -142,9 +145,12 @@ class EvidenceStore:
                 return
             self._refuse_unknown(current)
             if current:  # an existing database (a new one is created silently)
-                print(f"drill: upgrading the evidence database {redact_url(self.url)} to "
-                      "the current schema (once; a large chain takes a few seconds)…",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"drill: upgrading the evidence database {redact_url(self.url)} to "
+                    "the current schema (once; a large chain takes a few seconds)…",
+                    file=sys.stderr,
+                    flush=True,
+                )
             from alembic import command
             from alembic.config import Config
 

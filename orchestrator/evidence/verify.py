@@ -22,6 +22,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -133,7 +134,7 @@ def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, i
                            (start - 1,)).fetchone()
         prev = str(row[0]) if row else ""
     expected = start
-    wanted = {journal.quoted(r) for r in scope.runs} if scope else set()
+    wanted = {journal.quoted(r): r for r in scope.runs} if scope else {}  # as in events
     loose = {f.encode() for f in scope.findings} if scope else set()
     last_in_scope = 0
     skip = tuple(b'{"kind":"' + t + b"." for t in skip)
@@ -176,10 +177,11 @@ def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, i
                 continue
             if scope is not None:
                 run = ev[i + 8:j]
-                if run in wanted or (table == b"finding" and pk in loose):
+                name = wanted.get(run)
+                if name is not None or (table == b"finding" and pk in loose):
                     last_in_scope = seq
-                    if run != b"null":
-                        scope.by_run[_text(run)].append(len(scope.events))
+                    if name is not None:
+                        scope.by_run[name].append(len(scope.events))
                 scope.events.append((seq, stored_prev, stored_hash, ev))
                 if last_in_scope != seq:
                     continue
@@ -421,8 +423,11 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
         latest = _check_journal(conn, postgres, report, span, None, chain=False,
                                 skip=tuple(s.name.encode() for s in child))
         _check_projections(conn, postgres, here, latest, report, None)
-    finally:
-        part = wait()
+    except BaseException:  # Ctrl-C reaches both: the parent's exception is the one to tell
+        with suppress(Exception):
+            wait()
+        raise
+    part = wait()
     report.events, report.head_seq, report.head_hash = part.events, part.head_seq, \
         part.head_hash
     report.records += part.records

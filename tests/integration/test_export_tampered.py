@@ -103,7 +103,7 @@ def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixt
     assert "evidence journal broken at" in err and named.format(id=step) in err, err
     assert "changed" in err and "nothing was exported" in err
     assert not (workspace / "bundle.zip").exists()
-    assert not list(workspace.glob(".bundle.zip.*"))
+    assert not list(workspace.glob(".drill-*.tmp"))
 
 
 def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
@@ -120,3 +120,25 @@ def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
     assert main(["evidence", "verify"]) == 1
     err = capsys.readouterr().err
     assert "(event #3," in err and "does not recompute" in err and "Traceback" not in err
+
+
+def test_a_file_the_zip_cannot_take_fails_the_export_and_leaves_nothing(
+        workspace: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The zip is written by a background thread: an error there is the export's error."""
+    import errno
+    import zipfile
+
+    real = zipfile.ZipFile.writestr
+
+    def disk_full(self: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,
+                  *args: object, **kwargs: object) -> None:
+        if info.filename.startswith("journals/"):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(self, info, data, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(zipfile.ZipFile, "writestr", disk_full)
+    code, err = _export(capsys)
+    assert code == 2 and "bundle.zip: no space left on device" in err, err
+    assert not (workspace / "bundle.zip").exists()
+    assert not list(workspace.glob(".drill-*.tmp"))

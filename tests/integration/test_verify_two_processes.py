@@ -146,3 +146,35 @@ def test_two_processes_find_exactly_what_one_finds(db: EvidenceDB, child_checks_
         undo()
         one, two = both()
         assert one["ok"] and two == one, str(tamper)
+
+
+def test_ctrl_c_during_a_two_process_verify_is_an_interruption(
+        db: EvidenceDB, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Ctrl-C reaches both processes; the parent says "interrupted" (exit 3), not that its
+    worker failed, and leaves no child behind."""
+    import os
+
+    from orchestrator.cli import main
+
+    monkeypatch.setattr(verify_mod, "SPLIT_FROM", 0)
+    children: list[int] = []
+
+    def interrupted_here(*args: Any) -> None:  # in both processes, as a Ctrl-C would
+        if os.getpid() == parent:  # the verify's own child (pytest may have others)
+            children.extend(set(_children(parent)) - before)
+        raise KeyboardInterrupt
+
+    parent = os.getpid()
+    before = set(_children(parent))
+    monkeypatch.setattr(verify_mod, "_check_projections", interrupted_here)
+    capsys.readouterr()
+    assert main(["evidence", "verify"]) == 3
+    assert capsys.readouterr().err.strip() == "drill: interrupted"
+    assert children and not set(children) & set(_children(parent))
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir()
+            for c in (t / "children").read_text().split()]

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
-from decimal import Decimal
-from enum import Enum
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,8 +34,12 @@ _OLD = "evidence_chain"
 def upgrade() -> None:
     op.create_table(
         "journal",
-        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-                  primary_key=True, autoincrement=False),
+        sa.Column(
+            "seq",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
         sa.Column("prev", sa.String(64), nullable=False),
         sa.Column("hash", sa.String(64), nullable=False),
         sa.Column("event", sa.LargeBinary(), nullable=False),
@@ -52,45 +54,54 @@ def downgrade() -> None:
     raise NotImplementedError("the journal cannot be turned back into the old chain")
 
 
-def _value(v: Any) -> Any:  # the old canonical form (orchestrator/evidence/canonical.py)
+def _value(v: Any) -> Any:
+    """The old canonical form of a value read with ``_SA_TYPES`` (timestamps are naive UTC;
+    the Enum, Decimal and date cases of the old code cannot occur with these types)."""
     if isinstance(v, datetime):
-        if v.tzinfo is not None:
-            v = v.astimezone(UTC).replace(tzinfo=None)
         return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    if isinstance(v, bytes | bytearray | memoryview):
-        return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
-    if isinstance(v, Enum):
-        return v.value
-    if isinstance(v, Decimal | date):
-        return str(v)
+    if isinstance(v, bytes):
+        return "sha256:" + hashlib.sha256(v).hexdigest()
     return v
 
 
 def _digest(row: sa.Row[Any]) -> str:
     doc = {k: _value(v) for k, v in row._mapping.items() if v is not None}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, separators=(",", ":"),
-                                     ensure_ascii=False, default=str).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(
+            doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode()
+    ).hexdigest()
 
 
 def _fail(what: str) -> None:
     from orchestrator.errors import EvidenceTampered
 
-    raise EvidenceTampered(f"the evidence chain does not verify ({what}); the database was "
-                           "not upgraded to the journal",
-                           "restore the evidence database from a backup, or keep this copy "
-                           "as it is for an investigation")
+    raise EvidenceTampered(
+        f"the evidence chain does not verify ({what}); the database was "
+        "not upgraded to the journal",
+        "restore the evidence database from a backup, or keep this copy "
+        "as it is for an investigation",
+    )
 
 
-_SA_TYPES: dict[str, Any] = {"str": sa.String, "int": sa.Integer, "float": sa.Float,
-                             "bool": sa.Boolean, "datetime": sa.DateTime, "json": sa.JSON,
-                             "bytes": sa.LargeBinary}
+_SA_TYPES: dict[str, Any] = {
+    "str": sa.String,
+    "int": sa.Integer,
+    "float": sa.Float,
+    "bool": sa.Boolean,
+    "datetime": sa.DateTime,
+    "json": sa.JSON,
+    "bytes": sa.LargeBinary,
+}
 
 
 def _table(spec: Any) -> sa.Table:
     """The projection as SQLAlchemy reads it (the old chain's digests were of such rows)."""
-    return sa.Table(spec.name, sa.MetaData(),
-                    *[sa.Column(n, _SA_TYPES[t]()) for n, t in zip(spec.names, spec.types,
-                                                                  strict=True)])
+    return sa.Table(
+        spec.name,
+        sa.MetaData(),
+        *[sa.Column(n, _SA_TYPES[t]()) for n, t in zip(spec.names, spec.types, strict=True)],
+    )
 
 
 def _convert(bind: sa.Connection) -> None:
@@ -100,11 +111,17 @@ def _convert(bind: sa.Connection) -> None:
     prev, expected = journal.GENESIS, 1
     latest: dict[tuple[str, str], tuple[int, str, str]] = {}
     for seq, table, pk, op_, run_id, digest, at, stored_prev, stored_hash in bind.execute(
-            sa.text(f"SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash "
-                    f"FROM {_OLD} ORDER BY seq")):
+        sa.text(
+            f"SELECT seq, table_name, pk, op, run_id, digest, at, prev, hash "
+            f"FROM {_OLD} ORDER BY seq"
+        )
+    ):
         pre = f"{seq}\n{table}\n{pk}\n{op_}\n{run_id or ''}\n{digest}\n{at}\n{stored_prev}"
-        if seq != expected or stored_prev != prev or hashlib.sha256(
-                pre.encode()).hexdigest() != stored_hash:
+        if (
+            seq != expected
+            or stored_prev != prev
+            or hashlib.sha256(pre.encode()).hexdigest() != stored_hash
+        ):
             _fail(f"entry #{seq}")
         expected, prev = seq + 1, stored_hash
         latest[(table, pk)] = (seq, op_, digest)
@@ -125,15 +142,16 @@ def _convert(bind: sa.Connection) -> None:
             assert entry is not None
             data = dict(zip(spec.names, read(raw[pk]), strict=True))
             run = data.get(spec.run_col) if spec.run_col else None
-            order.append((entry[0], (spec.name, "migrated", pk,
-                                     None if run is None else str(run), data)))
+            order.append(
+                (entry[0], (spec.name, "migrated", pk, None if run is None else str(run), data))
+            )
     if any(op_ != "delete" for _, op_, _ in latest.values()):
         _fail("a chained record was deleted")
     if expected == 1 and not order:
         return  # a new database: nothing to carry over
     head = {"entries": expected - 1, "head_seq": expected - 1, "head_hash": prev}
     order.sort(key=lambda item: item[0])
-    changes: list[journal.Change] = [("journal", "migrated", "0", None,
-                                      {"old_chain": head, "records": len(order)})]
-    journal.append(bind.connection.driver_connection, changes + [c for _, c in order],
-                   postgres)
+    changes: list[journal.Change] = [
+        ("journal", "migrated", "0", None, {"old_chain": head, "records": len(order)})
+    ]
+    journal.append(bind.connection.driver_connection, changes + [c for _, c in order], postgres)
