@@ -26,13 +26,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-EXPERIMENT = """title: one probe
-description: a single python probe, no environment needed
-method:
-  - type: probe
-    name: root-exists
-    provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
-"""
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from cli_startup import EXPERIMENT  # the same one-probe experiment  # noqa: E402
+
 COMMANDS = [
     ["findings", "list", "--json"],
     ["status", "--json"],
