@@ -4,12 +4,32 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each session gets its own base temp directory (unless --basetemp is given).
+
+    Why: the lab's PostgreSQL servers run as an unprivileged user, which needs to traverse
+    the directories above their data (pgbin grants it). Every pytest session that starts
+    resets the shared ``/tmp/pytest-of-USER`` to mode 0700, so a second session on the
+    same machine would cut a running lab off its own files mid-test."""
+    import tempfile
+
+    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+        config.option.basetemp = tempfile.mkdtemp(prefix="drill-tests-")
+        config.add_cleanup(_remove_basetemp(config.option.basetemp))
+
+
+def _remove_basetemp(path: str) -> Callable[[], None]:
+    import shutil
+
+    return lambda: shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
