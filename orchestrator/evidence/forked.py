@@ -17,7 +17,8 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
     """Start ``work`` in a forked child (POSIX) and return a function that waits for its
     result; without fork, or when not ``parallel``, run it here. The child inherits its
     input (only the result is pickled), must not use the parent's database connections
-    (open its own) and leaves with ``os._exit``; an error in it is raised here.
+    (open its own) and leaves with ``os._exit``; an error in it is raised here (a Ctrl-C
+    in it as KeyboardInterrupt, so the command says "interrupted", not that it failed).
 
     Call the returned function exactly once, also when the parent fails meanwhile
     (``try/finally``): it reaps the child."""
@@ -39,9 +40,11 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
         try:
             os.close(rfd)
             try:
-                payload = pickle.dumps((True, work()), protocol=pickle.HIGHEST_PROTOCOL)
+                payload = pickle.dumps(("ok", work()), protocol=pickle.HIGHEST_PROTOCOL)
+            except KeyboardInterrupt:  # Ctrl-C reaches the whole process group
+                payload = pickle.dumps(("interrupted", None))
             except BaseException as exc:
-                payload = pickle.dumps((False, f"{exc.__class__.__name__}: {exc}"))
+                payload = pickle.dumps(("failed", f"{exc.__class__.__name__}: {exc}"))
             with os.fdopen(wfd, "wb") as pipe:
                 pipe.write(payload)
         except BaseException:
@@ -56,8 +59,10 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
         os.waitpid(pid, 0)
         if not payload:
             raise RuntimeError("the worker process died")
-        ok, value = pickle.loads(payload)
-        if not ok:
+        outcome, value = pickle.loads(payload)
+        if outcome == "interrupted":
+            raise KeyboardInterrupt
+        if outcome != "ok":
             raise RuntimeError(f"the worker process failed: {value}")
         return value
     return wait
