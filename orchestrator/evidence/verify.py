@@ -297,11 +297,10 @@ def _gone(report: Report, latest: Latest) -> None:
                                                    "the record's row was deleted"))
 
 
-def _first_at(conn: Any, ph: str, when: datetime) -> int:
+def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
     """The first event written at ``when`` or later (events are appended in time order;
-    a binary search over their ``at``), or one past the head."""
+    a binary search over their ``at``), or one past the ``head``."""
     at = when.astimezone(UTC).strftime(journal.TS_FORMAT).encode()
-    head = conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0
     lo, hi = 1, head + 1
     while lo < hi:
         mid = (lo + hi) // 2
@@ -335,9 +334,9 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
     if journal.TABLE not in tables:
         report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
         return report
-    start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN)
-    head = conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0
-    span = (start, max(int(head), start - 1))
+    head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
+    start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
+    span = (start, max(head, start - 1))
     specs = [spec for spec in projections() if spec.name in tables]
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
@@ -438,7 +437,8 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
 
 def verify_db(db: Any, anchor: tuple[int, str] | None = None) -> Report:
     """:func:`verify` on a new connection of ``db`` (an
-    :class:`~orchestrator.evidence.writer.EvidenceDB`), in two processes."""
+    :class:`~orchestrator.evidence.writer.EvidenceDB`); in two processes from
+    :data:`SPLIT_FROM` events on."""
     conn = db.connect()
     try:
         return verify(conn, db.is_postgres, anchor, connect=db.connect)
