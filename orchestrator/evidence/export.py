@@ -257,7 +257,7 @@ def export_bundle(
     """The signed bundle of ``period`` at ``out``. A quarter makes ~1,000,000 objects
     without cycles among them: the cyclic collector is paused, and they are freed on
     return, before it is back on (else its first pass would walk them all)."""
-    from orchestrator.evidence.forked import in_child
+    from orchestrator.evidence.forked import abandon, in_child
     from orchestrator.evidence.signing import fingerprint, load_private_key
     from orchestrator.outpaths import write_output
 
@@ -283,9 +283,10 @@ def export_bundle(
                 for entry in _reports(data, ("json", "csv"), frameworks):
                     zf.add([entry])  # deflated by the thread while the next is made
                 zf.add(_run_journals(data, scope, lines))
-            finally:
-                reports = child()  # always reaped, also when work here failed
-            zf.add(reports)
+            except BaseException:
+                abandon(child)  # reaped; the error here is the one to tell
+                raise
+            zf.add(child())
             zf.add(_about(data, scope, period, env, who, key))
             names.extend(zf.sign(key))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import suppress
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -66,3 +67,10 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
             raise RuntimeError(f"the worker process failed: {value}")
         return value
     return wait
+
+
+def abandon(wait: Callable[[], object]) -> None:
+    """Reap the child of ``wait`` for a parent that is failing: the parent's exception is
+    the one to tell (after a Ctrl-C both were interrupted), not what the child says."""
+    with suppress(Exception, KeyboardInterrupt):
+        wait()

@@ -22,7 +22,6 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import repeat
@@ -391,7 +390,7 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
                   report: Report) -> None:
     """The child recomputes the chain and checks some tables; this process checks the
     others, each table going to the one with less work so far (biggest first)."""
-    from orchestrator.evidence.forked import in_child
+    from orchestrator.evidence.forked import abandon, in_child
 
     sizes = {s.name: int(conn.execute(f'SELECT COUNT(*) FROM "{s.name}"').fetchone()[0])
              for s in specs}
@@ -422,9 +421,8 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
         latest = _check_journal(conn, postgres, report, span, None, chain=False,
                                 skip=tuple(s.name.encode() for s in child))
         _check_projections(conn, postgres, here, latest, report, None)
-    except BaseException:  # Ctrl-C reaches both: the parent's exception is the one to tell
-        with suppress(Exception):
-            wait()
+    except BaseException:
+        abandon(wait)
         raise
     part = wait()
     report.events, report.head_seq, report.head_hash = part.events, part.head_seq, \

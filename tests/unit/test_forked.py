@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -28,3 +29,26 @@ def test_ctrl_c_in_the_child_is_an_interruption_in_the_parent() -> None:
 
     with pytest.raises(KeyboardInterrupt):
         in_child(interrupted)()
+
+
+def test_a_failing_parent_abandons_its_child_without_losing_its_own_error() -> None:
+    from orchestrator.evidence.forked import abandon
+
+    def fails() -> None:
+        raise ValueError("the child's")
+
+    before = _children()
+    wait = in_child(fails)
+    assert _children() > before
+    with pytest.raises(OSError, match="the parent's"):
+        try:
+            raise OSError("the parent's")
+        except BaseException:
+            abandon(wait)  # reaped, its error dropped
+            raise
+    assert _children() == before  # reaped
+
+
+def _children() -> set[int]:
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
