@@ -18,6 +18,7 @@ import pytest
 from orchestrator.evidence import verify as verify_mod
 from orchestrator.evidence.writer import EvidenceDB
 from tests.integration.test_evidence_chain import run_drill, write_definitions
+from tests.procs import children
 
 Exec = Callable[..., list[Any]]
 
@@ -158,23 +159,18 @@ def test_ctrl_c_during_a_two_process_verify_is_an_interruption(
     from orchestrator.cli import main
 
     monkeypatch.setattr(verify_mod, "SPLIT_FROM", 0)
-    children: list[int] = []
+    started: list[int] = []
 
     def interrupted_here(*args: Any) -> None:  # in both processes, as a Ctrl-C would
         if os.getpid() == parent:  # the verify's own child (pytest may have others)
-            children.extend(set(_children(parent)) - before)
+            started.extend(children(parent) - before)
         raise KeyboardInterrupt
 
     parent = os.getpid()
-    before = set(_children(parent))
+    before = children(parent)
     monkeypatch.setattr(verify_mod, "_check_projections", interrupted_here)
     capsys.readouterr()
     assert main(["evidence", "verify"]) == 3
     assert capsys.readouterr().err.strip() == "drill: interrupted"
-    assert children and not set(children) & set(_children(parent))
+    assert started and not set(started) & children(parent)
 
-
-def _children(pid: int) -> list[int]:
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for t in tasks.iterdir()
-            for c in (t / "children").read_text().split()]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from orchestrator.evidence.forked import in_child
+from tests.procs import children
 
 
 def test_the_child_computes_and_the_parent_gets_the_result() -> None:
@@ -37,18 +37,14 @@ def test_a_failing_parent_abandons_its_child_without_losing_its_own_error() -> N
     def fails() -> None:
         raise ValueError("the child's")
 
-    before = _children()
+    before = children()
     wait = in_child(fails)
-    assert _children() > before
+    assert children() > before
     with pytest.raises(OSError, match="the parent's"):
         try:
             raise OSError("the parent's")
         except BaseException:
             abandon(wait)  # reaped, its error dropped
             raise
-    assert _children() == before  # reaped
+    assert children() == before  # reaped
 
-
-def _children() -> set[int]:
-    tasks = Path(f"/proc/{os.getpid()}/task")
-    return {int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()}
