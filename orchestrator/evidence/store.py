@@ -40,9 +40,11 @@ def redact_url(url: str) -> str:
     return redact_text(url)
 
 
-#: Development revisions folded into the baseline ``0004_chain_rowid``: no release
-#: stamped a store with them, and Alembic cannot upgrade from an id it does not have.
-SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule"})
+#: Development revisions folded into the baseline ``0004_chain_rowid`` or into
+#: ``0005_event_journal``: no release stamped a store with them, and Alembic cannot
+#: upgrade from an id it does not have.
+SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule", "0005_journal",
+                      "0006_journal_lean", "0006_schedule_run_args", "0007_run_target_started"})
 
 
 def _revisions() -> tuple[set[str], set[str]]:
@@ -127,8 +129,9 @@ class EvidenceStore:
         if set(unknown) <= SQUASHED:
             raise StoreUnavailable(
                 f"{where}, a development revision this drill cannot upgrade from",
-                "open it once with the previous release of drill (it upgrades the store to "
-                "0004_chain_rowid), then with this one; or use a new evidence database",
+                "open it with the drill that wrote it to read or export it (the previous "
+                "release upgrades 0001-0003 to 0004_chain_rowid, which this one upgrades); "
+                "record new evidence in a new evidence database",
             )
         raise StoreUnavailable(
             f"{where}, which this drill does not know",
