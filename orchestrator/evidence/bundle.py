@@ -146,13 +146,18 @@ def _canonical(raw: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
         method = zipfile.ZIP_DEFLATED if info.file_size >= _DEFLATE_FROM else zipfile.ZIP_STORED
         sizes = (info.CRC, info.compress_size, info.file_size, len(name))
         local = _LOCAL.pack(b"PK\x03\x04", 20, flags, method, 0, 33, *sizes, 0) + name
-        parts += [local, raw[at + len(local):at + len(local) + info.compress_size]]
-        central.append(_CENTRAL.pack(b"PK\x01\x02", 0x314, 20, flags, method, 0, 33, *sizes,
-                                     0, 0, 0, 0, 0o644 << 16, at) + name)
+        parts += [local, raw[at + len(local) : at + len(local) + info.compress_size]]
+        central.append(
+            _CENTRAL.pack(
+                b"PK\x01\x02", 0x314, 20, flags, method, 0, 33, *sizes, 0, 0, 0, 0, 0o644 << 16, at
+            )
+            + name
+        )
         at += len(local) + info.compress_size
     cd = b"".join(central)
-    return b"".join([*parts, cd, _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos),
-                                           len(cd), at, 0)])
+    return b"".join(
+        [*parts, cd, _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(cd), at, 0)]
+    )
 
 
 def _first_difference(a: bytes, b: bytes) -> int:
@@ -195,7 +200,7 @@ def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipIn
     for info in infos:
         start = info.header_offset + _LOCAL.size
         start += sum(_LOCAL.unpack_from(raw, info.header_offset)[-2:])  # name, extra
-        data = raw[start:start + info.compress_size]
+        data = raw[start : start + info.compress_size]
         try:
             if info.compress_type == zipfile.ZIP_STORED:
                 content = data

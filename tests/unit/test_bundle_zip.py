@@ -25,11 +25,15 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> bytes:
     key = Ed25519PrivateKey.generate()
     path = tmp_path_factory.mktemp("zip") / "b.zip"
     with BundleWriter(path) as zf:
-        zf.add([("runs.json", b'{"runs": []}\n'),
+        zf.add(
+            [
+                ("runs.json", b'{"runs": []}\n'),
                 ("report.pdf", bytes(rng.getrandbits(8) for _ in range(70_000))),
                 ("runs.csv", b"id,status\n" * 9_000),  # deflated, compresses well
                 ("journals/r-1.json", b'{"events": []}\n'),
-                (PUB, public_pem(key.public_key()).encode())])
+                (PUB, public_pem(key.public_key()).encode()),
+            ]
+        )
         zf.sign(key)
     return path.read_bytes()
 
@@ -67,19 +71,22 @@ def test_a_fresh_bundle_verifies(tmp_path: Path, bundle: bytes) -> None:
 
 
 def test_every_bit_of_every_byte_outside_the_files_data_is_checked(
-        tmp_path: Path, bundle: bytes) -> None:
+    tmp_path: Path, bundle: bytes
+) -> None:
     outside, _ = _regions(bundle)
-    missed = [(i, bit) for i in outside for bit in range(8)
-              if not _refused(tmp_path, bundle[:i] + bytes([bundle[i] ^ 1 << bit])
-                              + bundle[i + 1:])]
+    missed = [
+        (i, bit)
+        for i in outside
+        for bit in range(8)
+        if not _refused(tmp_path, bundle[:i] + bytes([bundle[i] ^ 1 << bit]) + bundle[i + 1 :])
+    ]
     assert not missed
 
 
-def test_every_bit_of_a_deflate_streams_last_byte_is_checked(
-        tmp_path: Path, bundle: bytes) -> None:
+def test_every_bit_of_a_deflate_streams_last_byte_is_checked(tmp_path: Path, bundle: bytes) -> None:
     for _start, end in _regions(bundle)[1]:
         for bit in range(8):
-            changed = bundle[:end - 1] + bytes([bundle[end - 1] ^ 1 << bit]) + bundle[end:]
+            changed = bundle[: end - 1] + bytes([bundle[end - 1] ^ 1 << bit]) + bundle[end:]
             assert _refused(tmp_path, changed), (end, bit)
 
 
@@ -87,24 +94,29 @@ def test_changed_data_bytes_are_caught(tmp_path: Path, bundle: bytes) -> None:
     rng = random.Random(11)
     for _ in range(200):
         i = rng.randrange(len(bundle))
-        changed = bundle[:i] + bytes([bundle[i] ^ 1 << rng.randrange(8)]) + bundle[i + 1:]
+        changed = bundle[:i] + bytes([bundle[i] ^ 1 << rng.randrange(8)]) + bundle[i + 1 :]
         assert _refused(tmp_path, changed), i
 
 
 @pytest.mark.parametrize("edit", ["prepend", "append", "insert", "remove"])
-def test_bytes_added_or_removed_anywhere_are_caught(tmp_path: Path, bundle: bytes,
-                                                   edit: str) -> None:
+def test_bytes_added_or_removed_anywhere_are_caught(
+    tmp_path: Path, bundle: bytes, edit: str
+) -> None:
     rng = random.Random(edit)
     for _ in range(40):
         i = rng.randrange(len(bundle))
-        changed = {"prepend": b"\0" + bundle, "append": bundle + b"\0",
-                   "insert": bundle[:i] + b"\0" + bundle[i:],
-                   "remove": bundle[:i] + bundle[i + 1:]}[edit]
+        changed = {
+            "prepend": b"\0" + bundle,
+            "append": bundle + b"\0",
+            "insert": bundle[:i] + b"\0" + bundle[i:],
+            "remove": bundle[:i] + bundle[i + 1 :],
+        }[edit]
         assert _refused(tmp_path, changed), (edit, i)
 
 
-def test_a_repacked_bundle_is_named_as_such(tmp_path: Path, bundle: bytes,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_repacked_bundle_is_named_as_such(
+    tmp_path: Path, bundle: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Same files, re-zipped by another tool: the contents pass, the zip does not, and the
     message says so (and how to check the files themselves)."""
     import io
