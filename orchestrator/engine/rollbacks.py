@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,15 @@ def record_internal_error(rec: Recorder, detail: str, scenario: ScenarioRun | No
 def play_rollback(
     recorder: Recorder, pending: StepRun, provider: Provider | None, ctx: StepContext
 ) -> tuple[bool, str | None]:
-    """Run one pending (or interrupted) rollback row; record its outcome. (ok, error)."""
+    """Run one pending (or interrupted) rollback row; record its outcome. (ok, error).
+
+    The undo runs with a context that never asks it to abort: the stop that ended the
+    scenario (or one arriving now) already holds ``should_abort`` true, and a provider's
+    wait inside the undo (e.g. for the rebuilt RDS replica) would give up at once,
+    leaving the environment degraded. A stop starts no *further* rollback; the engine and
+    the recovery decide that between rollbacks, not inside one.
+    """
+    ctx = replace(ctx, should_abort=lambda: False)
     pending.status = StepStatus.RUNNING
     pending.started_at = utcnow()
     best_effort(f"the start of rollback {pending.name!r}", lambda: recorder.save(pending))
@@ -104,8 +113,10 @@ def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
         definition = load_file(Path(source)).data
     except DrillError:
         return args
-    return {k: find_restorable(v, definition) if k in ("document", "activity") else v
-            for k, v in args.items()}
+    return {
+        k: find_restorable(v, definition) if k in ("document", "activity") else v
+        for k, v in args.items()
+    }
 
 
 def _act(

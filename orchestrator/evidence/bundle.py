@@ -5,14 +5,19 @@ The checks are the three an auditor runs by hand (:data:`VERIFY_MD`, in every bu
 ``SHA256SUMS`` signed by ``signer.pub.pem`` (raw Ed25519), every file present with the
 sha256 it lists and nothing else in the zip, and the journal chain recomputed by the
 bundle's own ``journal/verify_chain.py`` code. Pinning the signer (``--fingerprint`` or
-``--public-key``) additionally proves *who* signed it.
+``--public-key``) additionally proves *who* signed it. The zip itself must also be byte
+for byte what :class:`BundleWriter` writes for those files (:func:`_canonical`): then no
+byte of the bundle, inside the files or around them, can change unnoticed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import struct
 import zipfile
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +34,7 @@ if TYPE_CHECKING:
 BUNDLE_FORMAT = "drill-evidence-bundle/2"
 SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
+_DEFLATE_FROM = 64 * 1024  # smaller files are stored (see BundleWriter)
 
 VERIFY_MD = """# Verifying this bundle
 
@@ -94,7 +100,8 @@ class BundleWriter:
         for name, content in files:
             info = zipfile.ZipInfo(name, _FIXED_TIME)
             info.external_attr = 0o644 << 16
-            if len(content) >= 64 * 1024:
+            info.create_system = 3  # Unix, as _canonical expects on any platform
+            if len(content) >= _DEFLATE_FROM:
                 info.compress_type = zipfile.ZIP_DEFLATED
             self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
         return [(name, hashlib.sha256(content).hexdigest()) for name, content in files]
@@ -117,6 +124,96 @@ class BundleReport:
     period: str
     runs: int
     pinned: bool
+
+
+# The zip records of APPNOTE.TXT (4.3.7, 4.3.12, 4.3.16) as BundleWriter's zipfile writes
+# them: version 2.0, no flags, no extra fields, no comments, 1980-01-01 00:00 (DOS date 33).
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+
+
+def _canonical(raw: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
+    """The zip :class:`BundleWriter` writes for the entries the central directory lists,
+    each entry's data taken from ``raw`` where that zip has it. Equal to ``raw`` only if
+    no byte outside the files' data was changed, added or removed."""
+    parts: list[bytes] = []
+    central: list[bytes] = []
+    at = 0
+    for info in infos:
+        name = info.filename.encode("utf-8")
+        flags = 0 if name.isascii() else 0x800
+        method = zipfile.ZIP_DEFLATED if info.file_size >= _DEFLATE_FROM else zipfile.ZIP_STORED
+        sizes = (info.CRC, info.compress_size, info.file_size, len(name))
+        local = _LOCAL.pack(b"PK\x03\x04", 20, flags, method, 0, 33, *sizes, 0) + name
+        parts += [local, raw[at + len(local) : at + len(local) + info.compress_size]]
+        central.append(
+            _CENTRAL.pack(
+                b"PK\x01\x02", 0x314, 20, flags, method, 0, 33, *sizes, 0, 0, 0, 0, 0o644 << 16, at
+            )
+            + name
+        )
+        at += len(local) + info.compress_size
+    cd = b"".join(central)
+    return b"".join(
+        [*parts, cd, _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(cd), at, 0)]
+    )
+
+
+def _first_difference(a: bytes, b: bytes) -> int:
+    lo, hi = 0, min(len(a), len(b))  # a[:lo] == b[:lo]; a binary search on prefixes
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if memoryview(a)[:mid] == memoryview(b)[:mid] else (lo, mid - 1)
+    return lo
+
+
+def _inflate(data: bytes) -> bytes:
+    """A raw deflate stream's content, which must end the stream exactly, with the
+    unused bits of its last byte zero as zlib writes them (inflate ignores them, so a
+    flipped one would change nothing a content check sees)."""
+    d = zlib.decompressobj(-15)
+    body = d.decompress(data[:-1])
+    before_last = d.copy()
+    out = body + d.decompress(data[-1:]) + d.flush()
+    if not d.eof or d.unused_data:
+        raise ValueError("its compressed data does not end where the zip says")
+    for bit in range(8):
+        if data[-1] >> bit & 1:
+            alt = before_last.copy()
+            try:
+                same = body + alt.decompress(bytes([data[-1] ^ 1 << bit])) + alt.flush() == out
+            except zlib.error:
+                continue
+            if same and alt.eof:
+                raise ValueError("unused bits at the end of its compressed data were changed")
+    return out
+
+
+def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipInfo]]:
+    """Every file of the zip ``raw`` with its CRC checked (names must be unique)."""
+    infos = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    dupes = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
+    if dupes:
+        raise EvidenceTampered(f"{path.name}: {dupes[0]} appears more than once")
+    files: dict[str, bytes] = {}
+    for info in infos:
+        start = info.header_offset + _LOCAL.size
+        start += sum(_LOCAL.unpack_from(raw, info.header_offset)[-2:])  # name, extra
+        data = raw[start : start + info.compress_size]
+        try:
+            if info.compress_type == zipfile.ZIP_STORED:
+                content = data
+            elif info.compress_type == zipfile.ZIP_DEFLATED:
+                content = _inflate(data)
+            else:
+                raise ValueError(f"compression method {info.compress_type} is not drill's")
+            if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
+                raise ValueError("its CRC or size does not match")
+        except (ValueError, zlib.error) as exc:
+            raise EvidenceTampered(f"{path.name}: {info.filename} is damaged: {exc}") from None
+        files[info.filename] = content
+    return files, infos
 
 
 def _sums(raw: bytes) -> dict[str, str]:
@@ -143,36 +240,37 @@ def verify_bundle(
         except OSError as exc:
             raise UsageError(f"cannot read public key {public_key}: {exc}") from None
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-            dupes = [n for n, c in Counter(names).items() if c > 1]
-            if dupes:
-                raise EvidenceTampered(f"{path.name}: {dupes[0]} appears more than once")
-            for needed in (SUMS, SIG, PUB):
-                if needed not in names:
-                    raise EvidenceTampered(f"{path.name} has no {needed}")
-            sums = zf.read(SUMS)
-            pem = zf.read(PUB).decode()
-            fp = verify_signature(pem, sums, zf.read(SIG))
-            listed = _sums(sums)
-            for extra in sorted(set(names) - set(listed) - {SUMS, SIG}):
-                raise EvidenceTampered(f"{extra} is in the bundle but not in {SUMS}")
-            files: dict[str, bytes] = {}
-            for name, digest in sorted(listed.items()):
-                if name not in names:
-                    raise EvidenceTampered(f"{name} is listed in {SUMS} but missing")
-                files[name] = zf.read(name)
-                if hashlib.sha256(files[name]).hexdigest() != digest:
-                    raise EvidenceTampered(
-                        f"{name} was altered (its sha256 differs from the signed {SUMS})"
-                    )
+        raw = path.read_bytes()
+        files, infos = _unzip(path, raw)
+        for needed in (SUMS, SIG, PUB):
+            if needed not in files:
+                raise EvidenceTampered(f"{path.name} has no {needed}")
+        sums = files.pop(SUMS)
+        fp = verify_signature(files[PUB].decode(), sums, files.pop(SIG))
+        listed = _sums(sums)
+        for extra in sorted(set(files) - set(listed)):
+            raise EvidenceTampered(f"{extra} is in the bundle but not in {SUMS}")
+        for name, digest in sorted(listed.items()):
+            if name not in files:
+                raise EvidenceTampered(f"{name} is listed in {SUMS} but missing")
+            if hashlib.sha256(files[name]).hexdigest() != digest:
+                raise EvidenceTampered(
+                    f"{name} was altered (its sha256 differs from the signed {SUMS})"
+                )
+        expected = _canonical(raw, infos)
+        if expected != raw:
+            at = _first_difference(raw, expected)
+            raise EvidenceTampered(
+                f"{path.name}: its files are as signed, but the zip around them was changed "
+                f"(byte {at} is not what drill writes there)",
+                "compare with the copy that was handed over; a re-packed bundle is "
+                "checked unpacked with the commands of its VERIFY.md",
+            )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
         raise EvidenceTampered(f"{path.name} is not a readable zip: {exc}") from None
-    except (UnicodeError, ValueError) as exc:
-        raise EvidenceTampered(f"{path.name} is damaged: {exc}") from None
-    except Exception as exc:  # zlib.error and friends: a damaged member
-        if isinstance(exc, EvidenceTampered | UsageError):
-            raise
+    except EvidenceTampered:
+        raise
+    except Exception as exc:  # struct.error, zlib.error, UnicodeError…: a damaged member
         raise EvidenceTampered(f"{path.name} is damaged: {exc.__class__.__name__}: {exc}") from None
     try:
         seen, _ends = verify_chain.check_chain(

@@ -108,8 +108,9 @@ def _ts_pg(v: Any) -> Any:
     return ["not a timestamp", repr(v)]
 
 
-def _json_sqlite(v: Any) -> Any:
-    # a JSON column has numeric affinity on SQLite: a bare number comes back as a number
+def json_sqlite(v: Any) -> Any:
+    """A SQLite JSON column's value: its numeric affinity stores a bare number as a number
+    (as SQLAlchemy's JSON type reads it back, so must we)."""
     return json.loads(v) if isinstance(v, str | bytes) else v
 
 
@@ -138,7 +139,7 @@ def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[An
     if postgres:
         table["datetime"] = _ts_pg
     else:  # SQLite's DATETIME text is already what an event holds
-        table["json"] = _json_sqlite
+        table["json"] = json_sqlite
     convs = [(i, table[t]) for i, t in enumerate(types) if t in table]
 
     def read(row: Sequence[Any]) -> list[Any]:

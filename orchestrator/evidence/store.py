@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import StoreUnavailable
+from orchestrator.secrets import redact_text
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -33,16 +34,11 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
-def redact_url(url: str) -> str:
-    """Hide the password of a database URL (secrets never reach logs): the one redaction."""
-    from orchestrator.secrets import redact_text
-
-    return redact_text(url)
-
-
-#: Development revisions folded into the baseline ``0004_chain_rowid``: no release
-#: stamped a store with them, and Alembic cannot upgrade from an id it does not have.
-SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule"})
+#: Development revisions folded into the baseline ``0004_chain_rowid`` or into
+#: ``0005_event_journal``: no release stamped a store with them, and Alembic cannot
+#: upgrade from an id it does not have.
+SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule", "0005_journal",
+                      "0006_journal_lean", "0006_schedule_run_args", "0007_run_target_started"})
 
 
 def _revisions() -> tuple[set[str], set[str]]:
@@ -91,7 +87,7 @@ class EvidenceStore:
             engine = create_engine(self.url, **kwargs)
         except Exception as exc:  # bad URL, missing driver
             raise StoreUnavailable(
-                f"cannot use evidence database {redact_url(self.url)}: {exc}",
+                f"cannot use evidence database {redact_text(self.url)}: {exc}",
                 "check `database:` in drill.yaml or DRILL_DATABASE",
             ) from None
         if self.url.startswith("sqlite"):
@@ -123,12 +119,13 @@ class EvidenceStore:
         unknown = sorted(current - _revisions()[0])
         if not unknown:
             return
-        where = f"evidence database {redact_url(self.url)} is at schema revision {unknown[0]}"
+        where = f"evidence database {redact_text(self.url)} is at schema revision {unknown[0]}"
         if set(unknown) <= SQUASHED:
             raise StoreUnavailable(
                 f"{where}, a development revision this drill cannot upgrade from",
-                "open it once with the previous release of drill (it upgrades the store to "
-                "0004_chain_rowid), then with this one; or use a new evidence database",
+                "open it with the drill that wrote it to read or export it (the previous "
+                "release upgrades 0001-0003 to 0004_chain_rowid, which this one upgrades); "
+                "record new evidence in a new evidence database",
             )
         raise StoreUnavailable(
             f"{where}, which this drill does not know",
@@ -146,7 +143,7 @@ class EvidenceStore:
             self._refuse_unknown(current)
             if current:  # an existing database (a new one is created silently)
                 print(
-                    f"drill: upgrading the evidence database {redact_url(self.url)} to "
+                    f"drill: upgrading the evidence database {redact_text(self.url)} to "
                     "the current schema (once; a large chain takes a few seconds)…",
                     file=sys.stderr,
                     flush=True,
@@ -161,13 +158,13 @@ class EvidenceStore:
                 command.upgrade(cfg, "heads")
         except OperationalError as exc:
             raise StoreUnavailable(
-                f"evidence database {redact_url(self.url)} is unreachable: "
+                f"evidence database {redact_text(self.url)} is unreachable: "
                 f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
                 "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
             ) from None
         except SQLAlchemyError as exc:
             raise StoreUnavailable(
-                f"evidence database {redact_url(self.url)} failed: {exc.__class__.__name__}: "
+                f"evidence database {redact_text(self.url)} failed: {exc.__class__.__name__}: "
                 f"{str(exc).splitlines()[0]}",
                 "check the database URL and permissions",
             ) from None

@@ -28,15 +28,10 @@ from orchestrator.errors import StoreUnavailable
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, columns, from_row
+from orchestrator.secrets import redact_text
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
 _UNSET = object()
-
-
-def _redact(url: str) -> str:
-    from orchestrator.evidence.store import redact_url  # light module: no SQLAlchemy
-
-    return redact_url(url)
 
 
 def _q(name: str) -> str:
@@ -88,12 +83,6 @@ class _Table:
         return rec
 
 
-def _json_value(v: Any) -> Any:
-    """A SQLite JSON column's value: its numeric affinity stores a bare number as a number
-    (as SQLAlchemy's JSON type reads it back, so must we)."""
-    return json.loads(v) if isinstance(v, str | bytes) else v
-
-
 def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else fn(v)
 
@@ -131,7 +120,7 @@ def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
             return _none_or(lambda v: v.replace(tzinfo=UTC))
         return _none_or(lambda v: datetime.fromisoformat(v).replace(tzinfo=UTC))
     if t == "json" and not postgres:
-        return _none_or(_json_value)
+        return _none_or(journal.json_sqlite)
     if t == "bytes":
         return _none_or(bytes)
     return lambda v: v
@@ -144,11 +133,11 @@ class EvidenceDB:
         self.url = url
         self.is_postgres = url.startswith("postgresql")
         if not self.is_postgres and not url.startswith("sqlite:///"):
-            raise StoreUnavailable(f"unsupported evidence database URL {_redact(url)}",
+            raise StoreUnavailable(f"unsupported evidence database URL {redact_text(url)}",
                                    "use sqlite:///PATH or postgresql+psycopg://…")
         if self.is_postgres and "@" in url.partition("://")[2].rpartition("@")[0]:
             # libpq would take the rest of the password for the host name and say so
-            raise StoreUnavailable(f"evidence database URL {_redact(url)} has an at sign "
+            raise StoreUnavailable(f"evidence database URL {redact_text(url)} has an at sign "
                                    "in its user or password", "percent-encode it as %40")
         self._conn: Any = None
         self._tables: dict[type[Record], _Table] = {}
@@ -179,7 +168,7 @@ class EvidenceDB:
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             raise StoreUnavailable(
-                f"evidence database {_redact(self.url)} is unreachable: {first}",
+                f"evidence database {redact_text(self.url)} is unreachable: {first}",
                 "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
             ) from None
 

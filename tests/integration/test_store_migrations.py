@@ -69,7 +69,7 @@ def test_a_store_at_a_squashed_revision_is_refused_with_what_to_do(
         EvidenceStore(url)
     with pytest.raises(StoreUnavailable, match=revision) as refused:
         EvidenceDB.open(url)
-    assert "previous release of drill" in (refused.value.hint or "")
+    assert "the drill that wrote it" in (refused.value.hint or "")
     monkeypatch.setenv("DRILL_DATABASE", url)
     capsys.readouterr()
     assert main(["evidence", "verify"]) == 2

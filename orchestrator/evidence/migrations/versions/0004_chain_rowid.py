@@ -10,7 +10,7 @@ with, so they upgrade from here unchanged; a store stamped with one of the three
 is refused by :meth:`orchestrator.evidence.store.EvidenceStore.migrate`, with what to do.
 
 A new store gets exactly the tables, columns, types, indexes and constraints those four
-created, except ``evidence_chain``, the old hash chain: 0005_journal converts it where it
+created, except ``evidence_chain``, the old hash chain: 0005_event_journal converts it where it
 exists and drops it, so a new store never needs it.
 """
 

@@ -1,0 +1,61 @@
+"""A stop (SIGINT, SIGTERM) during `drill run` on `lab-aws`: rollbacks complete, `aborted`, exit 3.
+
+DESIGN "Crash safety (Contract)": a stop at any moment ends the run `aborted` with its
+rollbacks done. The AWS provider's rollbacks wait for RDS (e.g. the rebuilt replica to
+become available): a stop that ended the scenario must not cancel those waits — an undo
+cut short leaves the environment degraded and the run `rollback_failed`, exit 1.
+Moments are picked with the `DRILL_TEST_CRASH_AT` hook, never with sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import run
+from tests.e2e.conftest import running_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """`drill lab up --aws` in a fresh working directory."""
+    yield from running_lab(tmp_path_factory, "--aws")
+
+
+# region-promotion's steps on lab-aws: 1-3 preconditions, 4 region.isolate,
+# 5 db.promote_replica, 6 dns.point, 7 the wait for service_restored
+@pytest.mark.parametrize(
+    "point", ["step:region-promotion:7:start=term", "step:region-promotion:6:end=int"]
+)
+def test_stop_after_the_promotion_restores_the_replica(awslab: Path, point: str) -> None:
+    res = run(
+        awslab,
+        "run",
+        "region-promotion",
+        "--env",
+        "lab-aws",
+        "--json",
+        env={"DRILL_TEST_CRASH_AT": point},
+        timeout=300,
+    )
+    assert f"test hook: {point.split('=')[1]} at" in res.err
+    doc = json.loads(res.out)
+    rollbacks = [
+        s
+        for s in json.loads(run(awslab, "runs", "show", doc["run_id"], "--json").out)["steps"]
+        if s["phase"] == "rollback"
+    ]
+    assert [s["status"] for s in rollbacks] == ["succeeded"] * 3, rollbacks
+    assert (res.code, doc["status"]) == (3, "aborted"), res.err
+    assert [s["status"] for s in doc["scenarios"]] == ["aborted"]
+    # nothing was left pending, and the next run finds the environment whole
+    rec = run(awslab, "recover", "--env", "lab-aws")
+    assert rec.code == 0 and "no run awaits recovery" in rec.err, rec.err
+    again = run(awslab, "run", "region-promotion", "--env", "lab-aws", "--json", timeout=300)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["status"] == "succeeded"
