@@ -32,6 +32,8 @@ LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated 
 
 @dataclass
 class ScenarioPlan:
+    """One scenario as it will run: a runbook or an experiment, with its objectives."""
+
     seq: int
     scenario_id: str
     kind: DefinitionKind  # RUNBOOK | EXPERIMENT
@@ -104,6 +106,8 @@ class ScenarioPlan:
 
 @dataclass
 class RunPlan:
+    """Everything a `drill run` (or `drill plan`) of one target does, scenario by scenario."""
+
     target: str
     kind: DefinitionKind
     title: str

@@ -91,6 +91,8 @@ def git_commit(cwd: str) -> str | None:
 
 @dataclass
 class RunOptions:
+    """How to run a plan: the command line's choices (confirmation, trigger, chaos's)."""
+
     yes: bool = False
     trigger: Trigger = Trigger.MANUAL
     keep: bool = False
@@ -102,6 +104,8 @@ class RunOptions:
 
 @dataclass
 class RunOutcome:
+    """How a run ended: its status and the exit status the CLI returns."""
+
     run_id: str
     status: RunStatus
     exit_status: ExitStatus
@@ -115,6 +119,8 @@ class _ScenarioFailed(Exception):
 
 @dataclass
 class _ScenarioEnd:
+    """How one scenario ended, as far as the rest of the run cares."""
+
     row: ScenarioRun
     rollback_failed: bool = False
     fatal: str | None = None  # why the run cannot go on (internal error, unusable env)
