@@ -26,17 +26,10 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import EnvironmentConfig, Settings
-from orchestrator.definitions.models import (
-    DefinitionKind,
-    Mark,
-    RunMode,
-    Step,
-    StepKind,
-    StopPolicy,
-)
+from orchestrator.definitions.kinds import DefinitionKind, Mark, RunMode, StepKind, StopPolicy
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
 from orchestrator.engine.experiment_journal import Verdict
@@ -70,6 +63,9 @@ from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.measure.base import MarksObserver, ObservationResult, ScenarioObserver
 from orchestrator.providers.base import Provider, StepContext
 from orchestrator.testhooks import crashpoint
+
+if TYPE_CHECKING:
+    from orchestrator.definitions.models import Step
 
 
 def new_run_id() -> str:
@@ -366,6 +362,8 @@ class RunEngine:
 
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
                       ctx: StepContext, observer: ScenarioObserver) -> None:
+        from orchestrator.definitions.models import Step  # runbooks only
+
         assert sc.runbook is not None and self.recorder is not None
         # where a crashed run's recovery finds the secrets of its rollbacks
         self._source = sc.path.resolve() if sc.path else None
