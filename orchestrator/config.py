@@ -198,6 +198,10 @@ def _absolutize_sqlite(url: str, base: Path) -> str:
     return url
 
 
+#: The source name of the settings when there is no drill.yaml (never shown to a user).
+DEFAULTS = "<defaults>"
+
+
 def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
                          ) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``).
@@ -225,8 +229,10 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
                 raise ConfigError(f"{key}: invalid JSON ({exc})",
                                   "a value starting with [ or { is read as JSON") from None
         node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
+        for i, part in enumerate(parts[:-1]):
+            # the embedded lab is `{provider: lab}`: a variable changes one field of it
+            default = {"provider": "lab"} if parts[:i + 1] == ["environments", "lab"] else {}
+            node = node.setdefault(part, default)
             if not isinstance(node, dict):
                 raise ConfigError(f"{key} overrides a setting that is not a mapping")
         node[parts[-1]] = value
@@ -241,6 +247,10 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
         path = problem.path or ""
         var = next((v for p, v in blame.items()
                     if path == p or path.startswith((p + ".", p + "["))), None)
+        if var is None and "." in path and problem.file == DEFAULTS:
+            # no drill.yaml: a field the variables left out (e.g. an environment's provider)
+            parent = path.rsplit(".", 1)[0] + "."
+            var = next((v for p, v in blame.items() if p.startswith(parent)), None)
         out.append(Problem(problem.message, var, None, path) if var else problem)
     return out
 
@@ -265,7 +275,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
     """Load drill.yaml (if any), apply DRILL_* overrides, validate, add ``lab``."""
     environ = dict(os.environ) if environ is None else environ
     path = find_config_file(explicit, environ)
-    doc = SourceDoc(file="<defaults>", data={})
+    doc = SourceDoc(file=DEFAULTS, data={})
     if path is not None:
         doc = load_file(path)
         if doc.data is None:

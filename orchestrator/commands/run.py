@@ -129,7 +129,8 @@ def run(
     else:
         from orchestrator.commands.progress import summary_table
 
-        out_console().print(summary_table(doc))
+        # the detailed document: its notes say how each number was taken
+        out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
         if outcome.error:
             err_console().print(f"[red]drill:[/] {outcome.error}")
         if outcome.exit_status is ExitStatus.FAILED:
