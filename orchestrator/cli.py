@@ -66,9 +66,10 @@ def root(
 
 _STATE: dict[str, bool] = {"traceback": False}
 _APP: list[AppState | None] = [None]
-#: Read-only commands that never open the evidence store: after them, one stderr line
-#: still says when a run awaits recovery (DESIGN "Crash safety (Contract)").
-_READ_ONLY_STORELESS = {"list", "validate", "plan", "inventory", "lab status"}
+#: Read-only commands that never open the evidence store (`evidence verify FILE.zip`
+#: reads the bundle only): after them, one stderr line still says when a run awaits
+#: recovery (DESIGN "Crash safety (Contract)"). `serve` warns as it starts.
+_READ_ONLY_STORELESS = {"list", "validate", "plan", "inventory", "lab status", "evidence verify"}
 
 
 def _new_app() -> typer.Typer:

@@ -29,8 +29,12 @@ class ProviderKind(StrEnum):
     AWS = "aws"
 
 
+# defer_build: every model's validator is built on first use, not at import — `drill run`
+# of an experiment without a drill.yaml builds none (see load_settings)
+
+
 class TerraformConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     state: str = Field(description="local path, s3://bucket/key, or `terraform show -json` file")
 
@@ -38,7 +42,7 @@ class TerraformConfig(BaseModel):
 class ProbesConfig(BaseModel):
     """How the service is observed from the outside."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     db: str | None = Field(None, description="libpq DSN or Secrets Manager ARN")
     global_db: str | None = Field(None, description="DSN through the global DNS record "
@@ -50,7 +54,7 @@ class ProbesConfig(BaseModel):
 class EnvironmentConfig(BaseModel):
     """One environment drills run against."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     provider: ProviderKind
     region: str | None = None
@@ -84,7 +88,7 @@ class EnvironmentConfig(BaseModel):
 
 
 class PathsConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     experiments: list[str] = Field(default_factory=lambda: ["experiments"])
     runbooks: list[str] = Field(default_factory=lambda: ["runbooks"])
@@ -99,7 +103,7 @@ class PathsConfig(BaseModel):
 class BlackoutWindow(BaseModel):
     """A change freeze: scheduled drills falling inside are skipped and recorded."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     name: str
     start: str = Field(description="ISO date/time, or a cron expression with `duration`")
@@ -111,13 +115,13 @@ class BlackoutWindow(BaseModel):
 class Settings(BaseModel):
     """The whole of drill.yaml."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     database: str | None = None
     state_dir: str = DEFAULT_STATE_DIR
     default_env: str = "lab"
     environments: dict[str, EnvironmentConfig] = Field(default_factory=dict)
-    paths: PathsConfig = Field(default_factory=PathsConfig)
+    paths: PathsConfig = Field(default_factory=PathsConfig.model_construct)  # valid as is
     blackout_windows: list[BlackoutWindow] = Field(default_factory=list)
     notify: list[str] = Field(default_factory=list, description="webhook URLs")
     signing_key: str | None = Field(None, description="path of the Ed25519 private key")
@@ -191,6 +195,10 @@ def _absolutize_sqlite(url: str, base: Path) -> str:
     return url
 
 
+#: The source name of the settings when there is no drill.yaml (never shown to a user).
+DEFAULTS = "<defaults>"
+
+
 def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
                          ) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``).
@@ -218,8 +226,10 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
                 raise ConfigError(f"{key}: invalid JSON ({exc})",
                                   "a value starting with [ or { is read as JSON") from None
         node = data
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
+        for i, part in enumerate(parts[:-1]):
+            # the embedded lab is `{provider: lab}`: a variable changes one field of it
+            default = {"provider": "lab"} if parts[:i + 1] == ["environments", "lab"] else {}
+            node = node.setdefault(part, default)
             if not isinstance(node, dict):
                 raise ConfigError(f"{key} overrides a setting that is not a mapping")
         node[parts[-1]] = value
@@ -234,6 +244,10 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
         path = problem.path or ""
         var = next((v for p, v in blame.items()
                     if path == p or path.startswith((p + ".", p + "["))), None)
+        if var is None and "." in path and problem.file == DEFAULTS:
+            # no drill.yaml: a field the variables left out (e.g. an environment's provider)
+            parent = path.rsplit(".", 1)[0] + "."
+            var = next((v for p, v in blame.items() if p.startswith(parent)), None)
         out.append(Problem(problem.message, var, None, path) if var else problem)
     return out
 
@@ -258,7 +272,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
     """Load drill.yaml (if any), apply DRILL_* overrides, validate, add ``lab``."""
     environ = dict(os.environ) if environ is None else environ
     path = find_config_file(explicit, environ)
-    doc = SourceDoc(file="<defaults>", data={})
+    doc = SourceDoc(file=DEFAULTS, data={})
     if path is not None:
         doc = load_file(path)
         if doc.data is None:
@@ -270,7 +284,11 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
 
     remember_from(data)  # DSN passwords etc.: masked wherever they show up later
     try:
-        settings = Settings.model_validate(data)
+        # Nothing to check (no drill.yaml, no DRILL_* variable): the defaults, which is
+        # what validating {} gives, without building a validator — the first one built
+        # costs `drill run` ~20 ms (its schema and pydantic's plugin discovery, which reads
+        # every installed package's entry points; Typer builds its own with plugins off)
+        settings = Settings.model_validate(data) if data else Settings.model_construct()
     except ValidationError as exc:
         problems = _blamed(pydantic_problems(doc, exc), blame)
         raise DefinitionError(
@@ -283,7 +301,8 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
                           blame)
         raise DefinitionError(problem, "point state_dir at a directory (drill creates it)")
     settings.source = str(path) if path else None
-    settings.environments.setdefault("lab", EnvironmentConfig(provider=ProviderKind.LAB))
+    settings.environments.setdefault(  # a constant: nothing to validate (as above)
+        "lab", EnvironmentConfig.model_construct(provider=ProviderKind.LAB))
     if "lab-aws" not in settings.environments:  # while `drill lab up --aws` runs
         from orchestrator.labaws.env import environment
 

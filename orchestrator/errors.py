@@ -66,11 +66,13 @@ class DefinitionError(UsageError):
 
     def __init__(self, problems: list[Problem], hint: str | None = None) -> None:
         self.problems = problems
-        summary = "\n".join(f"  {p}" for p in problems)
-        super().__init__(
-            f"{len(problems)} problem(s) in definitions:\n{summary}",
-            hint or "fix the lines above, then run `drill validate`",
-        )
+        if len(problems) == 1:  # one line that names its file:line, like every error
+            message, default_hint = str(problems[0]), "fix it, then run `drill validate`"
+        else:
+            summary = "\n".join(f"  {p}" for p in problems)
+            message = f"{len(problems)} problem(s) in definitions:\n{summary}"
+            default_hint = "fix the lines above, then run `drill validate`"
+        super().__init__(message, hint or default_hint)
 
 
 class EnvironmentLocked(UsageError):

@@ -112,8 +112,12 @@ def summary_table(doc: dict[str, Any]) -> Any:
 
     met_count = sum(1 for sc in doc["scenarios"] if sc["met"] is True)
     skipped = sum(1 for sc in doc["scenarios"] if sc.get("skipped"))
-    caption = (f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives "
-               "(measured by independent probes)")
+    # with `probes: none` the RTO is the provider's own account (notes name the method)
+    notes = doc.get("scenario_notes") or {}
+    signals = sum(1 for n in notes.values() if n.get("rto_method"))
+    how = ("RTO from AWS's own signals (probes: none), RPO not measured" if signals
+           else "measured by independent probes")
+    caption = f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives ({how})"
     if skipped:
         caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
     table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left",

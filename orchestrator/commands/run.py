@@ -79,14 +79,12 @@ def run(
 
     Examples:
 
-      drill run quarterly-dr                      # the four DR scenarios on the lab
-
-      drill run rds-failover --env staging --yes  # one runbook on a protected env
-
-      drill run experiments/db-health.yaml --json
-
-      drill run experiments/rds-reboot-failover-chaosaws.yaml --env staging --yes --var
-      db_instance=prod-db --journal-path journal.json   # chaos run's options
+    \b
+      drill run quarterly-dr                      # the four DR scenarios (lab)
+      drill run rds-failover --env staging --yes  # one runbook, protected env
+      drill run multi-az-failover --json          # an experiment, as chaos run
+      drill run experiments/rds-reboot-failover-chaosaws.yaml --env staging \\
+          --yes --var db_instance=prod-db --journal-path journal.json
     """
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.experiment_options import build_options, inject_env_files
@@ -130,7 +128,8 @@ def run(
     else:
         from orchestrator.commands.progress import summary_table
 
-        out_console().print(summary_table(doc))
+        # the detailed document: its notes say how each number was taken
+        out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
         if outcome.error:
             err_console().print(f"[red]drill:[/] {outcome.error}")
         if outcome.exit_status is ExitStatus.FAILED:

@@ -27,11 +27,10 @@ def render_cmd(
 
     Examples:
 
-      drill runbook render                     # all runbooks, beside their YAML
-
+    \b
+      drill runbook render                # all runbooks, beside their YAML
       drill runbook render az-loss --out docs/
-
-      drill runbook render --check             # CI: are the committed .md files current?
+      drill runbook render --check        # CI: are the .md files current?
     """
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.definitions.models import DefinitionKind, Runbook

@@ -61,6 +61,11 @@ def show_cmd(
         return
     console = out_console()
     console.print(summary_table(doc))
+    for sc in doc["scenarios"]:
+        for what in ("rto", "rpo"):
+            why = doc["scenario_notes"].get(sc["id"], {}).get(what)
+            if sc[f"{what}_s"] is None and isinstance(why, str):
+                console.print(f"  {sc['id']}: {what.upper()} {why}")
     console.print(f"started {doc['started_at']} by {doc['who']} ({doc['trigger']}), "
                   f"ended {doc['ended_at'] or '—'}")
     if doc.get("error"):

@@ -42,14 +42,14 @@ def add_cmd(
 
     Examples:
 
+    \b
       drill schedule add quarterly-dr --env staging --cron quarterly --yes
-
-      drill schedule add db-health --env lab --every 5m
-
-      drill schedule add rds-failover --env lab --at 2030-01-15T09:00 --timezone Europe/Paris
-
-      drill schedule add rds-reboot-failover-chaosaws --env staging --cron monthly --yes
-      --var db_instance=prod-db --var-file vars/staging.yaml
+      drill schedule add multi-az-failover --env lab --every 1h
+      drill schedule add rds-failover --env lab --at 2030-01-15T09:00 \\
+          --timezone Europe/Paris
+      drill schedule add rds-reboot-failover-chaosaws --env staging \\
+          --cron monthly --yes --var db_instance=prod-db \\
+          --var-file vars/staging.yaml
     """
     from orchestrator.engine.experiment_options import build_options
     from orchestrator.engine.runner import operator

@@ -47,6 +47,7 @@ def serve(
 
     sources = Sources.open(state(ctx).config)
     sources.db()  # open (and migrate) now: a bad database fails here, not on first page
+    state(ctx).warn_orphans_lightly()  # once, here: the requests themselves stay quiet
     app = create_app(sources, token)
     sock = _bind(host, port)
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)

@@ -7,6 +7,7 @@ itself (see :mod:`orchestrator.definitions.loader`); they are wrapped in
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -210,13 +211,16 @@ class DefinitionKind(StrEnum):
     EXPERIMENT = "experiment"
 
 
-class Experiment(BaseModel):
-    """A Chaos Toolkit experiment document, with the id drill knows it by."""
+@dataclass
+class Experiment:
+    """A Chaos Toolkit experiment document, with the id drill knows it by.
 
-    model_config = ConfigDict(arbitrary_types_allowed=True)
+    A plain dataclass, not a model: chaoslib validates the document, and `drill run` of an
+    experiment builds no pydantic validator of drill's (each would cost start-up time,
+    the first one also pydantic's plugin discovery: see config.load_settings)."""
 
     id: str
     title: str
     document: dict[str, Any]
-    warnings: list[str] = Field(default_factory=list, description="drill validate's "
-                                "objections that chaos does not share (see experiment_check)")
+    #: drill validate's objections that chaos does not share (see experiment_check)
+    warnings: list[str] = field(default_factory=list)

@@ -66,6 +66,10 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
     }
     if not detail:
         return doc
+    # per scenario id: why a number is missing or how it was taken (e.g. RPO not measured
+    # with `probes: none`, the RTO's method), the reasons DESIGN 4 says are reported;
+    # beside `scenarios`, which stay exactly those of `drill run --json`
+    doc["scenario_notes"] = {sc.scenario_id: sc.notes or {} for sc in scenarios}
     by_sc = {sc.id: sc.scenario_id for sc in scenarios}
     steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run_id,), "seq")
     doc["steps"] = [{

@@ -4,6 +4,8 @@ A custom collector reads the evidence store on every scrape (the store is the tr
 so two scrapers or a restarted server never disagree), through the same builders as
 `drill status --json` and `drill runs show --json`. Labels: ``drill`` and ``env``,
 plus ``scenario`` on the per-scenario RTO/RPO/objective gauges (the drill's last run).
+``env`` is the environment of the run a number comes from: the last success may have
+been on another environment than the last run.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ class Sources:
             db=lambda: st.db(warn=False),
             now=utcnow,
         )
+
+
+def _success_env(db: EvidenceDB, d: dict[str, Any], last: dict[str, Any] | None, env: str) -> str:
+    """The environment the drill last succeeded on: its label must say where that success
+    was, not where the last (perhaps failed) run went."""
+    if last is not None and d["last_success_run_id"] == last["run_id"]:
+        return env
+    from orchestrator.evidence.records import Run
+
+    run = db.get(Run, d["last_success_run_id"])
+    return str(run.env) if run is not None else env
 
 
 def _ts(text: str | None) -> float | None:
@@ -114,7 +127,9 @@ class DrillCollector:
             if (t := _ts(d["last_run"])) is not None:
                 g["drill_last_run_timestamp_seconds"].add_metric(labels, t)
             if (t := _ts(d["last_success"])) is not None:
-                g["drill_last_success_timestamp_seconds"].add_metric(labels, t)
+                g["drill_last_success_timestamp_seconds"].add_metric(
+                    [d["drill"], _success_env(src.db(), d, last, env)], t
+                )
             g["drill_overdue"].add_metric(labels, 1.0 if d["overdue"] else 0.0)
             for sc in (last or {}).get("scenarios", []):
                 sc_labels = [*labels, sc["id"]]

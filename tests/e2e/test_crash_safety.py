@@ -78,6 +78,33 @@ def killed_run(cwd: Path, marker: Path, point: str = "step:marker-runbook:1:end"
     return str(entry["run_id"])
 
 
+def _quarter() -> str:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+def test_serve_warns_once_when_it_starts(workdir: Path) -> None:
+    """`drill serve` is a read command too: the warning comes before it serves."""
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    proc = spawn(workdir, "serve", "--port", "0")
+    assert proc.stderr is not None
+    try:
+        lines = []
+        while not lines or "drill dashboard on" not in lines[-1]:
+            line = proc.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    warnings = [ln for ln in lines if "awaits recovery" in ln]
+    assert len(warnings) == 1 and run_id in warnings[0], lines
+    assert marker.exists() and plays(marker) == 0
+
+
 def test_read_commands_warn_and_never_play_rollbacks(workdir: Path) -> None:
     marker = workdir / "marker"
     run_id = killed_run(workdir, marker)
@@ -89,6 +116,8 @@ def test_read_commands_warn_and_never_play_rollbacks(workdir: Path) -> None:
         ["status"],
         ["findings", "list"],
         ["evidence", "verify"],
+        ["evidence", "export", "--period", _quarter(), "--out", "e.zip"],
+        ["evidence", "verify", "e.zip"],  # the bundle, not the store: still a warning
         ["report", run_id, "--html", "--out", "r.html"],
         ["list"],
         ["validate", rb],
@@ -267,12 +296,18 @@ def test_scheduler_service_recovers_on_start(workdir: Path) -> None:
 def test_lab_up_is_refused_while_a_run_holds_the_lab(workdir: Path) -> None:
     """`lab up` repairs what it finds wrong: during a drill, that would undo its faults."""
     marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
-    hold = (f'{{type: action, name: hold, provider: {{type: python, module: tests.faults, '
-            f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}')
-    text = runbook(marker).replace("rollback:", f"""  - name: hold
+    hold = (
+        f"{{type: action, name: hold, provider: {{type: python, module: tests.faults, "
+        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    )
+    text = runbook(marker).replace(
+        "rollback:",
+        f"""  - name: hold
     kind: action
     activity: {hold}
-rollback:""", 1)
+rollback:""",
+        1,
+    )
     rb = write(workdir, "runbooks/hold.yaml", text)
     running = spawn(workdir, "run", str(rb))
     try:

@@ -17,6 +17,25 @@ def test_defaults_without_any_file(workdir: Path) -> None:
     assert name == "lab" and env.provider.value == "lab"
 
 
+def test_defaults_are_what_validating_nothing_gives(workdir: Path) -> None:
+    """Without a drill.yaml or a DRILL_* variable the settings are constructed, not
+    validated (start-up time): the same values, down to the lab environment and the
+    default paths, as validating an empty drill.yaml and a lab entry."""
+    from orchestrator.config import EnvironmentConfig, PathsConfig, Settings
+
+    built = load_settings(environ={})
+    validated = Settings.model_validate({})  # what load_settings did before, step by step
+    validated.base_dir = workdir.resolve()
+    validated.source = None
+    validated.environments["lab"] = EnvironmentConfig.model_validate({"provider": "lab"})
+    assert built == validated and built.model_dump() == validated.model_dump()
+    assert built.model_fields_set == validated.model_fields_set
+    assert built.paths == PathsConfig.model_validate({})
+    assert built.environments["lab"].model_fields_set == {"provider"}
+    (workdir / "drill.yaml").write_text("{}\n")  # an empty file: the same defaults
+    assert load_settings(environ={}).model_dump() == validated.model_dump()
+
+
 def test_file_env_var_and_overrides(workdir: Path, tmp_path: Path) -> None:
     cfg = tmp_path / "elsewhere.yaml"
     cfg.write_text("""database: sqlite:///data/ev.db

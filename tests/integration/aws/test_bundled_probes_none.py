@@ -70,6 +70,15 @@ def test_bundled_runbook_with_probes_none(
     rto = [m for m in detail["measurements"] if m["name"] == "rto"]
     assert rto and rto[0]["method"] in ("rds-events", "rds-instance-status")
     assert detail["scenarios"][0]["rpo_s"] is None
+    # "RPO is reported as null with the reason" (DESIGN 4): the reason is in the document
+    notes = detail["scenario_notes"][runbook]
+    assert notes["rpo"].startswith("not measured: probes: none")
+    capsys.readouterr()
+    assert drill("runs", "show", doc["run_id"]) == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "RPO not measured: probes: none" in shown
+    assert "RTO from AWS's own signals (probes: none)" in shown
+    assert "independent probes" not in shown
 
 
 def test_plan_text_marks_sql_steps_skipped(

@@ -1,0 +1,40 @@
+"""`DRILL_*` variables override settings (DESIGN 4: "Every setting can also come from
+DRILL_* variables"), the embedded `lab` environment's included.
+
+`DRILL_ENVIRONMENTS__LAB__PROTECTED=true` without a drill.yaml used to fail with
+`<defaults>:1: Field required (environments.lab.provider)`: the override replaced the
+built-in `{provider: lab}` instead of changing one field of it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill
+
+
+def test_the_lab_can_be_made_protected_by_a_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__LAB__PROTECTED", "true")
+    plan = drill(capsys, "plan", "quarterly-dr", "--env", "lab", "--json")
+    assert plan.code == 0, plan.err
+    doc = json.loads(plan.out)
+    assert (doc["provider"], doc["protected"], doc["needs_confirmation"]) == ("lab", True, True)
+    refused = drill(capsys, "run", "quarterly-dr", "--env", "lab", "--json")
+    assert (refused.code, refused.out) == (2, "")
+    assert "--yes" in refused.err and "Traceback" not in refused.err
+
+
+def test_a_new_environment_missing_its_provider_names_the_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__STAGING__REGION", "us-east-1")
+    res = drill(capsys, "plan", "quarterly-dr", "--env", "staging", "--json")
+    assert (res.code, res.out) == (2, "")
+    first = res.err.splitlines()[0]
+    assert first.startswith("drill: error: DRILL_ENVIRONMENTS__STAGING__REGION: "), res.err
+    assert "(environments.staging.provider)" in first and "<defaults>" not in res.err
