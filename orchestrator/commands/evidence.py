@@ -137,10 +137,11 @@ def verify(
         if not seq.isdigit() or len(digest) != 64:
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
                              "copy journal.head (seq, hash) from a bundle's manifest.json")
-        anchor = (int(seq), digest)
+        anchor = (int(seq), digest, "the head of that export is missing or different now "
+                  "(events removed from the end?)")
     _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
-        report = verify_db(state(ctx).db(), anchor)
+        report = verify_db(state(ctx).db(), [anchor] if anchor else [])
     _remember(ctx, report.to_dict())
     if as_json:
         print_json(report.to_dict())
