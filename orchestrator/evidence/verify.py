@@ -13,7 +13,9 @@ A break names the event (seq, run, kind), the record and what differs. The first
 (lowest seq) comes first: everything after a tampered point is suspect anyway.
 
 Not detectable from the database alone: the newest events cut off together with their
-rows. Bundles carry the signed head; ``--head SEQ:HASH`` checks it is still there.
+rows (or an older copy of the database put back). So verify also requires the newest
+event this machine wrote or verified (:mod:`~orchestrator.evidence.witness`), and
+``--head SEQ:HASH`` (a bundle's signed head) checks that that one is still there.
 """
 
 from __future__ import annotations
