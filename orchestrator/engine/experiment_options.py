@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.engine.plan import RunPlan
 
 
 class RollbackStrategy(StrEnum):
@@ -99,6 +102,26 @@ class ExperimentOptions:
         for path in self.control_files:
             out += ["--control-file", str(path)]
         return out
+
+
+def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """Chaos Toolkit's options on a run with no experiment scenario: a usage error.
+
+    They only reach experiments; silently ignored on a runbook, ``--dry actions`` would
+    run the real fault."""
+    from orchestrator.definitions.models import DefinitionKind
+
+    if any(sc.kind is DefinitionKind.EXPERIMENT for sc in plan.scenarios):
+        return
+    given = [*opts.args(), *(["--journal-path"] if opts.journal_path else []),
+             *(["--settings"] if opts.settings_path else [])]
+    flags = list(dict.fromkeys(a for a in given if a.startswith("--")))
+    if flags:
+        raise UsageError(
+            f"{', '.join(flags)}: Chaos Toolkit options apply to experiments, and "
+            f"{plan.target} ({plan.kind.value}) runs none; nothing was started",
+            "leave them out (`drill plan` shows what a runbook would do without doing it)",
+        )
 
 
 def parse_vars(values: list[str]) -> dict[str, Any]:
