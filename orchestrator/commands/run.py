@@ -1,7 +1,8 @@
 """`drill run`, `drill plan`, `drill abort`, `drill ack`."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads a command's annotations several
+# times per call, and string annotations are compiled and evaluated each time (~2.5 ms of
+# `drill run`'s start-up); evaluated here, at import, that happens once.
 import os
 import signal
 import socket

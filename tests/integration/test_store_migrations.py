@@ -82,3 +82,32 @@ def test_a_store_from_a_newer_drill_is_refused(url: str) -> None:
     _stamp(url, "0099_future")
     with pytest.raises(StoreUnavailable, match="0099_future, which this drill does not know"):
         EvidenceStore(url)
+
+
+def test_a_store_made_before_the_fold_of_0005_0007_is_restamped(url: str) -> None:
+    """A store the development code stamped with its two heads has the schema of
+    0005_event_journal: it opens, is stamped with that, and keeps its evidence."""
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.store import FOLDED_HEADS
+    from orchestrator.evidence.verify import verify_db
+
+    EvidenceStore(url).dispose()
+    db = EvidenceDB.open(url)
+    db.write(Finding(kind="manual", title="kept", created_at=utcnow()))
+    db.close()
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DELETE FROM alembic_version"))
+            for rev in sorted(FOLDED_HEADS):
+                conn.execute(sa.text("INSERT INTO alembic_version VALUES (:r)"), {"r": rev})
+    finally:
+        engine.dispose()
+    db = EvidenceDB.open(url)
+    try:
+        assert db._revisions() == schema_heads() == {"0005_event_journal"}
+        assert [f.title for f in db.records(Finding)] == ["kept"]
+        assert verify_db(db).ok
+    finally:
+        db.close()
