@@ -109,7 +109,7 @@ def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
 
     They only reach experiments; silently ignored on a runbook, ``--dry actions`` would
     run the real fault."""
-    from orchestrator.definitions.models import DefinitionKind
+    from orchestrator.definitions.kinds import DefinitionKind
 
     if any(sc.kind is DefinitionKind.EXPERIMENT for sc in plan.scenarios):
         return
