@@ -264,13 +264,24 @@ def aws_environment(env: Any) -> Iterator[None]:
     """While an experiment runs on an AWS environment, point boto3 clients that
     extensions (chaosaws) build themselves at the environment drill.yaml names: its
     ``endpoint_url`` (``AWS_ENDPOINT_URL``, which boto3 reads) and region (``AWS_REGION``),
-    as drill's own AWS provider does. The caller's values are put back afterwards."""
+    as drill's own AWS provider does — placeholder credentials too, for an emulator on
+    loopback when none are configured. The caller's values are put back afterwards."""
     wanted: dict[str, str] = {}
     if getattr(env, "provider", None) == "aws":
         if env.endpoint_url:
             wanted["AWS_ENDPOINT_URL"] = str(env.endpoint_url)
         if env.region:
             wanted["AWS_REGION"] = str(env.region)
+        if env.endpoint_url:
+            import boto3
+
+            from orchestrator.providers.aws.clients import (
+                PLACEHOLDER_KEY,
+                needs_placeholder_credentials,
+            )
+
+            if needs_placeholder_credentials(env.endpoint_url, boto3.session.Session()):
+                wanted["AWS_ACCESS_KEY_ID"] = wanted["AWS_SECRET_ACCESS_KEY"] = PLACEHOLDER_KEY
     before = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:
