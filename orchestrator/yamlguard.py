@@ -120,6 +120,8 @@ def decode_source(data: bytes, file: str) -> str:
 
 @dataclass
 class _Frame:
+    """An open collection in the walk over the events: anchor, values, depth."""
+
     anchor: str | None
     values: int = 0
     depth: int = 0

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class AppState:
+    """One invocation's global options, and its settings and store (opened on first use)."""
+
     config: str | None = None
     traceback: bool = False
     _settings: Settings | None = None

@@ -33,7 +33,8 @@ def render_cmd(
       drill runbook render --check        # CI: are the .md files current?
     """
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.definitions.models import DefinitionKind, Runbook
+    from orchestrator.definitions.kinds import DefinitionKind
+    from orchestrator.definitions.models import Runbook
     from orchestrator.definitions.render import render_runbook, rendered_path
     from orchestrator.errors import DrillError, UsageError
 

@@ -11,12 +11,16 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
-from orchestrator.definitions.loader import DEFINITION_SUFFIXES, Definition, load_definition
-from orchestrator.definitions.models import DefinitionKind, Drill, Experiment, Runbook
+from orchestrator.definitions.kinds import DefinitionKind, Experiment
+from orchestrator.definitions.loader import DEFINITION_SUFFIXES, load_definition
 from orchestrator.errors import DefinitionError, NotFoundError, Problem, UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.definitions.loader import Definition
+    from orchestrator.definitions.models import Drill, Runbook
 
 _KIND_DIRS = {
     DefinitionKind.EXPERIMENT: "experiments",
@@ -158,6 +162,8 @@ class Catalog:
         )
 
     def runbook(self, ref: str) -> tuple[Runbook, Path]:
+        from orchestrator.definitions.models import Runbook
+
         _k, d, p = self.resolve(ref, (DefinitionKind.RUNBOOK,))
         assert isinstance(d, Runbook)
         return d, p

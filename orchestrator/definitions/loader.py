@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from orchestrator.definitions.models import (
-    ID_PATTERN,
-    DefinitionKind,
-    Drill,
-    Experiment,
-    Runbook,
-    Step,
-)
+from orchestrator.definitions.kinds import ID_PATTERN, DefinitionKind, Experiment
 from orchestrator.errors import DefinitionError, Problem
 from orchestrator.registry import UnknownName
 from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
 
-Definition = Drill | Runbook | Experiment
+if TYPE_CHECKING:  # runbooks and drills only: an experiment never needs their models
+    from orchestrator.definitions.models import Drill, Runbook, Step
+
+    Definition = Drill | Runbook | Experiment
 DEFINITION_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -80,6 +76,8 @@ def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, .
 def _salvage_steps(doc: SourceDoc) -> list[Problem]:
     """When the runbook as a whole is invalid, still check each step that parses on its
     own, so one run of `drill validate` reports every problem."""
+    from orchestrator.definitions.models import Step
+
     problems: list[Problem] = []
     for section in ("preconditions", "steps", "rollback"):
         raw = doc.data.get(section) if isinstance(doc.data, dict) else None
@@ -95,6 +93,8 @@ def _salvage_steps(doc: SourceDoc) -> list[Problem]:
 
 
 def _validate_runbook(doc: SourceDoc) -> Runbook:
+    from orchestrator.definitions.models import Runbook
+
     try:
         runbook = Runbook.model_validate(doc.data)
     except ValidationError as exc:
@@ -118,6 +118,8 @@ def _validate_runbook(doc: SourceDoc) -> Runbook:
 
 
 def _validate_drill(doc: SourceDoc) -> Drill:
+    from orchestrator.definitions.models import Drill
+
     try:
         return Drill.model_validate(doc.data)
     except ValidationError as exc:

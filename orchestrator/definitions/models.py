@@ -2,65 +2,29 @@
 
 Experiments are plain Chaos Toolkit documents and are validated by chaoslib
 itself (see :mod:`orchestrator.definitions.loader`); they are wrapped in
-:class:`Experiment` only to carry their id and source.
+:class:`~orchestrator.definitions.kinds.Experiment` only to carry their id and source.
+The enums these models use live in :mod:`orchestrator.definitions.kinds`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 # defer_build: a plain Chaos Toolkit experiment run never validates a runbook or a drill,
 # so their validators are built on first use instead of at import.
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.durations import parse_duration
-
-Seconds = Annotated[float, BeforeValidator(parse_duration)]
-
-ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-
-
-class StepKind(StrEnum):
-    ACTION = "action"
-    PROBE = "probe"
-    WAIT = "wait"
-    MANUAL = "manual"
-
-
-class Mark(StrEnum):
-    """Timing marks a step can set (DESIGN section 7)."""
-
-    FAULT_INJECTED = "fault_injected"
-    SERVICE_RESTORED = "service_restored"
-
-
-class RunMode(StrEnum):
-    LIVE = "live"
-    ISOLATED = "isolated"
-
-
-class StopPolicy(StrEnum):
-    STOP = "stop"  # first failing scenario ends the drill
-    CONTINUE = "continue"  # run every scenario, report all
-
-
-IsolatedPolicy = Literal["run", "skip", "only"]
-
-
-def runs_in(policy: str, mode: RunMode) -> bool:
-    """Whether a step/verification with this ``isolated`` policy runs in ``mode``."""
-    if mode is RunMode.ISOLATED:
-        return policy != "skip"
-    return policy != "only"
-
-
-class Objectives(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-
-    rto: Seconds | None = Field(None, description="recovery time objective")
-    rpo: Seconds | None = Field(None, description="recovery point objective")
+from orchestrator.definitions.kinds import (
+    ID_PATTERN,
+    IsolatedPolicy,
+    Mark,
+    Objectives,
+    RunMode,
+    Seconds,
+    StepKind,
+    StopPolicy,
+    runs_in,
+)
 
 
 class Step(BaseModel):
@@ -203,24 +167,3 @@ class Drill(BaseModel):
     approvals: list[str] = Field(default_factory=list)
     stop_policy: StopPolicy = StopPolicy.CONTINUE
     owner: str | None = None
-
-
-class DefinitionKind(StrEnum):
-    DRILL = "drill"
-    RUNBOOK = "runbook"
-    EXPERIMENT = "experiment"
-
-
-@dataclass
-class Experiment:
-    """A Chaos Toolkit experiment document, with the id drill knows it by.
-
-    A plain dataclass, not a model: chaoslib validates the document, and `drill run` of an
-    experiment builds no pydantic validator of drill's (each would cost start-up time,
-    the first one also pydantic's plugin discovery: see config.load_settings)."""
-
-    id: str
-    title: str
-    document: dict[str, Any]
-    #: drill validate's objections that chaos does not share (see experiment_check)
-    warnings: list[str] = field(default_factory=list)

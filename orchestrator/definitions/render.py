@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
-from orchestrator.definitions.models import Mark, Runbook, Step, StepKind
+from orchestrator.definitions.kinds import Mark, StepKind
+from orchestrator.definitions.models import Runbook, Step
 from orchestrator.durations import format_duration
 
 TEMPLATE = """\

@@ -44,6 +44,8 @@ ROLLBACK_KIND = "experiment-rollbacks"
 
 @dataclass
 class ExperimentOutcome:
+    """An experiment run through chaoslib: chaos's journal and drill's reading of it."""
+
     journal: dict[str, Any]
     reading: ej.Reading
     rollbacks_ok: bool

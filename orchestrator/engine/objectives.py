@@ -11,6 +11,8 @@ from orchestrator.evidence.records import ScenarioRun
 
 @dataclass
 class Miss:
+    """An objective not met: it becomes an `objective_missed` finding."""
+
     title: str
     detail: str
     corrective_action: str
@@ -18,6 +20,8 @@ class Miss:
 
 @dataclass
 class Verdict:
+    """Whether a scenario met its objectives, and each one it missed."""
+
     met: bool | None
     misses: list[Miss] = field(default_factory=list)
 

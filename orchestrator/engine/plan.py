@@ -8,23 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.definitions.catalog import Catalog, definition_hash
-from orchestrator.definitions.models import (
+from orchestrator.definitions.kinds import (
     DefinitionKind,
-    Drill,
     Experiment,
     Objectives,
-    Runbook,
     RunMode,
-    Step,
     StepKind,
     StopPolicy,
-    Verification,
     runs_in,
 )
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
+
+if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
+    from orchestrator.definitions.models import Drill, Runbook, Step, Verification
 
 LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated mode does "
              "not run it")
@@ -32,6 +31,8 @@ LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated 
 
 @dataclass
 class ScenarioPlan:
+    """One scenario as it will run: a runbook or an experiment, with its objectives."""
+
     seq: int
     scenario_id: str
     kind: DefinitionKind  # RUNBOOK | EXPERIMENT
@@ -104,6 +105,8 @@ class ScenarioPlan:
 
 @dataclass
 class RunPlan:
+    """Everything a `drill run` (or `drill plan`) of one target does, scenario by scenario."""
+
     target: str
     kind: DefinitionKind
     title: str
@@ -131,6 +134,29 @@ def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     kind, definition, path = catalog.resolve(ref)
     hashes = {str(path): definition_hash(path)}
+    if isinstance(definition, Experiment):
+        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
+                       StopPolicy.STOP,
+                       [ScenarioPlan(1, definition.id, kind, definition.id,
+                                     Objectives.model_construct(),  # none: nothing to check
+                                     None, definition, path)], hashes)
+    else:
+        plan = _model_plan(catalog, definition, path, mode, hashes)
+    if only:
+        known = [sc.scenario_id for sc in plan.scenarios]
+        unknown = [o for o in only if o not in known]
+        if unknown:
+            raise NotFoundError(f"--only names unknown scenario(s): {', '.join(unknown)}",
+                                f"scenarios of {plan.target}: {', '.join(known)}")
+        plan.scenarios = [sc for sc in plan.scenarios if sc.scenario_id in only]
+    return plan
+
+
+def _model_plan(catalog: Catalog, definition: Drill | Runbook, path: Path, mode: str | None,
+                hashes: dict[str, str]) -> RunPlan:
+    """The plan of a drill (its scenarios resolved) or of a runbook."""
+    from orchestrator.definitions.models import Drill
+
     if isinstance(definition, Drill):
         problems = catalog.check_drill_refs(definition, str(path))
         if problems:
@@ -151,31 +177,15 @@ def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
                     _merge(sc.objectives, definition.objectives), None, exp, exp_path,
                     dict(sc.vars), [path.parent / f for f in sc.var_files]))
                 hashes[str(exp_path)] = definition_hash(exp_path)
-        plan = RunPlan(definition.id, kind, definition.title,
+        return RunPlan(definition.id, DefinitionKind.DRILL, definition.title,
                        RunMode(mode) if mode else definition.mode, definition.stop_policy,
                        scenarios, hashes, definition.schedule)
-    elif isinstance(definition, Runbook):
-        default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
-        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
-                       StopPolicy.STOP,
-                       [ScenarioPlan(1, definition.id, kind, definition.id,
-                                     _merge(definition.objectives, default), definition, None,
-                                     path)], hashes)
-    else:
-        assert isinstance(definition, Experiment)
-        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
-                       StopPolicy.STOP,
-                       [ScenarioPlan(1, definition.id, kind, definition.id,
-                                     Objectives.model_construct(),  # none: nothing to check
-                                     None, definition, path)], hashes)
-    if only:
-        known = [sc.scenario_id for sc in plan.scenarios]
-        unknown = [o for o in only if o not in known]
-        if unknown:
-            raise NotFoundError(f"--only names unknown scenario(s): {', '.join(unknown)}",
-                                f"scenarios of {plan.target}: {', '.join(known)}")
-        plan.scenarios = [sc for sc in plan.scenarios if sc.scenario_id in only]
-    return plan
+    default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
+    return RunPlan(definition.id, DefinitionKind.RUNBOOK, definition.title,
+                   RunMode(mode or "live"), StopPolicy.STOP,
+                   [ScenarioPlan(1, definition.id, DefinitionKind.RUNBOOK, definition.id,
+                                 _merge(definition.objectives, default), definition, None,
+                                 path)], hashes)
 
 
 def describe_step(step: Step) -> dict[str, Any]:

@@ -26,17 +26,10 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import EnvironmentConfig, Settings
-from orchestrator.definitions.models import (
-    DefinitionKind,
-    Mark,
-    RunMode,
-    Step,
-    StepKind,
-    StopPolicy,
-)
+from orchestrator.definitions.kinds import DefinitionKind, Mark, RunMode, StepKind, StopPolicy
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
 from orchestrator.engine.experiment_journal import Verdict
@@ -71,6 +64,9 @@ from orchestrator.measure.base import MarksObserver, ObservationResult, Scenario
 from orchestrator.providers.base import Provider, StepContext
 from orchestrator.testhooks import crashpoint
 
+if TYPE_CHECKING:
+    from orchestrator.definitions.models import Step
+
 
 def new_run_id() -> str:
     return f"r-{utcnow():%Y%m%d-%H%M%S}-{_secrets.token_hex(3)}"
@@ -91,6 +87,8 @@ def git_commit(cwd: str) -> str | None:
 
 @dataclass
 class RunOptions:
+    """How to run a plan: the command line's choices (confirmation, trigger, chaos's)."""
+
     yes: bool = False
     trigger: Trigger = Trigger.MANUAL
     keep: bool = False
@@ -102,6 +100,8 @@ class RunOptions:
 
 @dataclass
 class RunOutcome:
+    """How a run ended: its status and the exit status the CLI returns."""
+
     run_id: str
     status: RunStatus
     exit_status: ExitStatus
@@ -115,6 +115,8 @@ class _ScenarioFailed(Exception):
 
 @dataclass
 class _ScenarioEnd:
+    """How one scenario ended, as far as the rest of the run cares."""
+
     row: ScenarioRun
     rollback_failed: bool = False
     fatal: str | None = None  # why the run cannot go on (internal error, unusable env)
@@ -360,6 +362,8 @@ class RunEngine:
 
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
                       ctx: StepContext, observer: ScenarioObserver) -> None:
+        from orchestrator.definitions.models import Step  # runbooks only
+
         assert sc.runbook is not None and self.recorder is not None
         # where a crashed run's recovery finds the secrets of its rollbacks
         self._source = sc.path.resolve() if sc.path else None

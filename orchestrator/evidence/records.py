@@ -48,6 +48,8 @@ class Environment(Record):
 
 @dataclass(kw_only=True, eq=False)
 class Run(Record):
+    """One `drill run`: what ran where, by whom, and how it ended."""
+
     table: ClassVar[str] = "run"
     autoincrement: ClassVar[bool] = False
 
@@ -75,6 +77,8 @@ class Run(Record):
 
 @dataclass(kw_only=True, eq=False)
 class ScenarioRun(Record):
+    """One scenario of a run, with its measured RTO/RPO and its objectives."""
+
     table: ClassVar[str] = "scenario_run"
 
     id: int | None = None
@@ -99,6 +103,8 @@ class ScenarioRun(Record):
 
 @dataclass(kw_only=True, eq=False)
 class StepRun(Record):
+    """One step (or rollback) of a scenario, as it ran."""
+
     table: ClassVar[str] = "step_run"
 
     id: int | None = None
@@ -121,6 +127,8 @@ class StepRun(Record):
 
 @dataclass(kw_only=True, eq=False)
 class TimelineEvent(Record):
+    """One line of a run's timeline (marks, notes, scenarios starting and ending)."""
+
     table: ClassVar[str] = "timeline_event"
 
     id: int | None = None
@@ -134,6 +142,8 @@ class TimelineEvent(Record):
 
 @dataclass(kw_only=True, eq=False)
 class Measurement(Record):
+    """One measurement of a scenario, against its objective."""
+
     table: ClassVar[str] = "measurement"
 
     id: int | None = None
@@ -152,6 +162,8 @@ class Measurement(Record):
 
 @dataclass(kw_only=True, eq=False)
 class ProbeSeries(Record):
+    """One probe's raw samples during a scenario (compressed JSON)."""
+
     table: ClassVar[str] = "probe_series"
 
     id: int | None = None
@@ -167,6 +179,8 @@ class ProbeSeries(Record):
 
 @dataclass(kw_only=True, eq=False)
 class Finding(Record):
+    """Something a run found to fix (a missed objective, a failed step), tracked to closure."""
+
     table: ClassVar[str] = "finding"
 
     id: int | None = None
@@ -189,6 +203,8 @@ class Finding(Record):
 
 @dataclass(kw_only=True, eq=False)
 class Approval(Record):
+    """Who confirmed a mutating run on a protected environment, and why."""
+
     table: ClassVar[str] = "approval"
 
     id: int | None = None
@@ -201,6 +217,8 @@ class Approval(Record):
 
 @dataclass(kw_only=True, eq=False)
 class Artifact(Record):
+    """A file kept with a run (such as chaos's journal), with its sha256."""
+
     table: ClassVar[str] = "artifact"
 
     id: int | None = None

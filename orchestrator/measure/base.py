@@ -16,6 +16,8 @@ from typing import Any, Protocol
 
 @dataclass
 class MeasurementData:
+    """One measurement a scenario's observer took (RTO, RPO, outage, lost writes…)."""
+
     name: str  # rto | rpo | outage | lost_writes | …
     value: float | None
     unit: str
@@ -27,6 +29,8 @@ class MeasurementData:
 
 @dataclass
 class SeriesData:
+    """One probe's raw samples, encoded, kept as evidence beside the measurements."""
+
     probe: str
     interval_s: float
     started_at: datetime
@@ -37,6 +41,8 @@ class SeriesData:
 
 @dataclass
 class ObservationResult:
+    """What the probes saw during a scenario: the measurements and the raw series."""
+
     service_restored_at: datetime | None = None
     rto_s: float | None = None
     rpo_s: float | None = None

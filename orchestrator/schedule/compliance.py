@@ -96,7 +96,7 @@ def _cadence(path: str, _mtime_ns: int, _size: int) -> str | None:
 def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, str | None]]:
     """target id → (kind, cadence cron expr from the drill's own field)."""
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.definitions.models import DefinitionKind
+    from orchestrator.definitions.kinds import DefinitionKind
 
     out: dict[str, tuple[str, str | None]] = {}
     catalog = Catalog(settings)

@@ -143,8 +143,9 @@ def sync_from_drills(settings: Settings, db: EvidenceDB, env: str | None, yes: b
                      who: str, now: datetime) -> dict[str, list[str]]:
     """Install every drill's own ``schedule:`` field; replace changed, drop stale ones."""
     from orchestrator.definitions.catalog import Catalog
+    from orchestrator.definitions.kinds import DefinitionKind
     from orchestrator.definitions.loader import load_definition
-    from orchestrator.definitions.models import DefinitionKind, Drill
+    from orchestrator.definitions.models import Drill
 
     env_name, _cfg = settings.environment(env)
     wanted: dict[str, specs.Spec] = {}

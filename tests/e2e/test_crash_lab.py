@@ -66,7 +66,7 @@ def _plan_points() -> dict[str, list[str]]:
     from orchestrator.actions import rollback_of
     from orchestrator.config import Settings
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.definitions.models import RunMode
+    from orchestrator.definitions.kinds import RunMode
     from orchestrator.engine.plan import build_plan
 
     plan = build_plan(Catalog(Settings()), "quarterly-dr", "live", None)

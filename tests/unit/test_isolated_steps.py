@@ -7,14 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.definitions.models import (
-    DefinitionKind,
-    Objectives,
-    Runbook,
-    RunMode,
-    Step,
-    runs_in,
-)
+from orchestrator.definitions.kinds import DefinitionKind, Objectives, RunMode, runs_in
+from orchestrator.definitions.models import Runbook, Step
 from orchestrator.engine.plan import ScenarioPlan
 from tests.clihelp import drill
 from tests.e2e.defs import write

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from orchestrator.definitions.kinds import DefinitionKind, Experiment
 from orchestrator.definitions.loader import load_definition
-from orchestrator.definitions.models import DefinitionKind, Experiment
 from orchestrator.errors import DefinitionError
 
 VALID = """title: one probe

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from orchestrator.actions import ACTIONS
+from orchestrator.definitions.kinds import Mark, RunMode, StepKind, runs_in
 from orchestrator.definitions.loader import load_definition
-from orchestrator.definitions.models import Drill, Mark, Runbook, RunMode, StepKind, runs_in
+from orchestrator.definitions.models import Drill, Runbook
 from orchestrator.definitions.render import render_runbook
 from tests.clihelp import drill
 

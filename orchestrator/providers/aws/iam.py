@@ -14,7 +14,7 @@ from typing import Any
 
 from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
 from orchestrator.config import EnvironmentConfig
-from orchestrator.definitions.models import RunMode
+from orchestrator.definitions.kinds import RunMode
 from orchestrator.engine.plan import RunPlan
 
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")

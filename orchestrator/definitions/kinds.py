@@ -1,0 +1,86 @@
+"""What kind a definition is, the values definitions are made of, and objectives.
+
+Runbooks and drills are pydantic models (:mod:`orchestrator.definitions.models`), built
+from these. An experiment is a plain Chaos Toolkit document that chaoslib validates, so
+`drill run` of an experiment needs only this module (objectives: a plan has them for
+every scenario): it never creates the runbook and drill model classes, whose creation
+alone was ~3 ms of its start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from orchestrator.durations import parse_duration
+
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
+
+ID_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+
+
+class DefinitionKind(StrEnum):
+    DRILL = "drill"
+    RUNBOOK = "runbook"
+    EXPERIMENT = "experiment"
+
+
+class StepKind(StrEnum):
+    ACTION = "action"
+    PROBE = "probe"
+    WAIT = "wait"
+    MANUAL = "manual"
+
+
+class Mark(StrEnum):
+    """Timing marks a step can set (DESIGN section 7)."""
+
+    FAULT_INJECTED = "fault_injected"
+    SERVICE_RESTORED = "service_restored"
+
+
+class RunMode(StrEnum):
+    LIVE = "live"
+    ISOLATED = "isolated"
+
+
+class StopPolicy(StrEnum):
+    STOP = "stop"  # first failing scenario ends the drill
+    CONTINUE = "continue"  # run every scenario, report all
+
+
+IsolatedPolicy = Literal["run", "skip", "only"]
+
+
+def runs_in(policy: str, mode: RunMode) -> bool:
+    """Whether a step/verification with this ``isolated`` policy runs in ``mode``."""
+    if mode is RunMode.ISOLATED:
+        return policy != "skip"
+    return policy != "only"
+
+
+class Objectives(BaseModel):
+    """A scenario's recovery objectives, in seconds (durations such as `4h` accepted)."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    rto: Seconds | None = Field(None, description="recovery time objective")
+    rpo: Seconds | None = Field(None, description="recovery point objective")
+
+
+@dataclass
+class Experiment:
+    """A Chaos Toolkit experiment document, with the id drill knows it by.
+
+    A plain dataclass, not a model: chaoslib validates the document, and `drill run` of an
+    experiment builds no pydantic validator of drill's (each would cost start-up time,
+    the first one also pydantic's plugin discovery: see config.load_settings)."""
+
+    id: str
+    title: str
+    document: dict[str, Any]
+    #: drill validate's objections that chaos does not share (see experiment_check)
+    warnings: list[str] = field(default_factory=list)
