@@ -88,7 +88,11 @@ def run(
           --yes --var db_instance=prod-db --journal-path journal.json
     """
     from orchestrator.definitions.catalog import Catalog
-    from orchestrator.engine.experiment_options import build_options, inject_env_files
+    from orchestrator.engine.experiment_options import (
+        build_options,
+        inject_env_files,
+        refuse_without_experiments,
+    )
     from orchestrator.engine.plan import build_plan
     from orchestrator.engine.results import run_document
     from orchestrator.engine.runner import RunEngine, RunOptions
@@ -104,6 +108,7 @@ def run(
     settings = app_state.settings()
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target, mode, only)
+    refuse_without_experiments(experiment_opts, plan)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:

@@ -67,11 +67,18 @@ def add_cmd(
         raise UsageError("--timezone applies to --cron and --at, not --every")
     spec = (specs.cron_spec(cron, timezone) if cron else specs.every_spec(every or "")
             if every else specs.at_spec(at or "", timezone, now))
-    build_options(var, var_file, None)  # refused now (exit 2), not at 3 a.m.
+    opts = build_options(var, var_file, None)  # refused now (exit 2), not at 3 a.m.
     run_args = [a for v in var or [] for a in ("--var", v)]
     run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
     app_state = state(ctx)
     env_name, needs = schedules.check_target(app_state.settings(), target, env, yes)
+    if run_args:  # as `drill run` will: on a runbook they would fail every fire
+        from orchestrator.definitions.catalog import Catalog
+        from orchestrator.engine.experiment_options import refuse_without_experiments
+        from orchestrator.engine.plan import build_plan
+
+        plan = build_plan(Catalog(app_state.settings()), target, None, None)
+        refuse_without_experiments(opts, plan)
     row = schedules.add_schedule(app_state.db(), target, env_name, spec, operator(), now,
                                  approved=needs, run_args=run_args)
     nxt = schedules.next_fire_of(row, now, {})

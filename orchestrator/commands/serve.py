@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+from collections.abc import Iterator
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -53,15 +57,35 @@ def serve(
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
-    err_console().print(
-        f"drill dashboard on http://{shown}:{bound}/ (read-only"
-        + (", bearer token required" if token else "")
-        + "); Ctrl-C stops"
-    )
     try:
-        uvicorn.Server(config).run(sockets=[sock])
+        with _stops_cleanly():
+            err_console().print(
+                f"drill dashboard on http://{shown}:{bound}/ (read-only"
+                + (", bearer token required" if token else "")
+                + "); Ctrl-C stops"
+            )
+            uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()
+
+
+@contextlib.contextmanager
+def _stops_cleanly() -> Iterator[None]:
+    """SIGINT and SIGTERM end the server with exit 0, whenever they come.
+
+    uvicorn handles them while it serves, and once shut down raises the signal again
+    under the handler it found: this one (the default SIGTERM action would kill the
+    process, status 143). Before uvicorn's handlers are in place, the same: a stop."""
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        raise typer.Exit(0)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -19,9 +19,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from orchestrator.engine.plan import RunPlan
 
 
 class RollbackStrategy(StrEnum):
@@ -99,6 +102,26 @@ class ExperimentOptions:
         for path in self.control_files:
             out += ["--control-file", str(path)]
         return out
+
+
+def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """Chaos Toolkit's options on a run with no experiment scenario: a usage error.
+
+    They only reach experiments; silently ignored on a runbook, ``--dry actions`` would
+    run the real fault."""
+    from orchestrator.definitions.kinds import DefinitionKind
+
+    if any(sc.kind is DefinitionKind.EXPERIMENT for sc in plan.scenarios):
+        return
+    given = [*opts.args(), *(["--journal-path"] if opts.journal_path else []),
+             *(["--settings"] if opts.settings_path else [])]
+    flags = list(dict.fromkeys(a for a in given if a.startswith("--")))
+    if flags:
+        raise UsageError(
+            f"{', '.join(flags)}: Chaos Toolkit options apply to experiments, and "
+            f"{plan.target} ({plan.kind.value}) runs none; nothing was started",
+            "leave them out (`drill plan` shows what a runbook would do without doing it)",
+        )
 
 
 def parse_vars(values: list[str]) -> dict[str, Any]:
@@ -241,13 +264,24 @@ def aws_environment(env: Any) -> Iterator[None]:
     """While an experiment runs on an AWS environment, point boto3 clients that
     extensions (chaosaws) build themselves at the environment drill.yaml names: its
     ``endpoint_url`` (``AWS_ENDPOINT_URL``, which boto3 reads) and region (``AWS_REGION``),
-    as drill's own AWS provider does. The caller's values are put back afterwards."""
+    as drill's own AWS provider does — placeholder credentials too, for an emulator on
+    loopback when none are configured. The caller's values are put back afterwards."""
     wanted: dict[str, str] = {}
     if getattr(env, "provider", None) == "aws":
         if env.endpoint_url:
             wanted["AWS_ENDPOINT_URL"] = str(env.endpoint_url)
         if env.region:
             wanted["AWS_REGION"] = str(env.region)
+        if env.endpoint_url:
+            import boto3
+
+            from orchestrator.providers.aws.clients import (
+                PLACEHOLDER_KEY,
+                needs_placeholder_credentials,
+            )
+
+            if needs_placeholder_credentials(env.endpoint_url, boto3.session.Session()):
+                wanted["AWS_ACCESS_KEY_ID"] = wanted["AWS_SECRET_ACCESS_KEY"] = PLACEHOLDER_KEY
     before = {k: os.environ.get(k) for k in wanted}
     os.environ.update(wanted)
     try:

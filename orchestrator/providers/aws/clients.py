@@ -63,6 +63,18 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
+#: What drill signs with on an emulator on loopback when no credentials are configured
+#: (a value found in nothing else: as a *_SECRET_* variable it is masked in output).
+PLACEHOLDER_KEY = "drill-placeholder-credentials"
+
+
+def needs_placeholder_credentials(endpoint_url: str | None, session: Any) -> bool:
+    """An emulator on loopback (the AWS-shaped lab) checks no signature: without
+    credentials configured, requests are signed with placeholder ones rather than fail
+    with NoCredentialsError. Never for a real (non-loopback) endpoint."""
+    return bool(endpoint_url) and _local(str(endpoint_url)) and session.get_credentials() is None
+
+
 def _local(url: str) -> bool:
     from urllib.parse import urlparse
 
@@ -136,14 +148,12 @@ class ClientFactory:
         if "base" in self._sessions:
             return self._sessions["base"]
         base = self.session_factory(region)
-        if self.env.endpoint_url and base.get_credentials() is None and _local(
-                self.env.endpoint_url):
-            # an emulator on loopback (the AWS-shaped lab) signs nothing it checks:
-            # without credentials configured, sign with placeholder ones
+        if needs_placeholder_credentials(self.env.endpoint_url, base):
             import boto3
 
-            base = boto3.session.Session(aws_access_key_id="drill-lab",
-                                         aws_secret_access_key="drill-lab", region_name=region)
+            base = boto3.session.Session(aws_access_key_id=PLACEHOLDER_KEY,
+                                         aws_secret_access_key=PLACEHOLDER_KEY,
+                                         region_name=region)
         if self.env.assume_role_arn:
             import boto3
 
