@@ -49,7 +49,10 @@ class AppState:
             from orchestrator.evidence.writer import EvidenceDB
 
             self.check_store(write)
-            self._db = EvidenceDB.open(self.settings().database_url())
+            from orchestrator.evidence.witness import FILE
+
+            settings = self.settings()
+            self._db = EvidenceDB.open(settings.database_url(), settings.state_path() / FILE)
         if warn and not self._warned:
             self._warned = True
             self._warn_orphans(self._db)

@@ -47,7 +47,19 @@ def export(
                                                  "signing_key in drill.yaml)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
-    """Write a signed bundle: runs, reports (HTML/PDF), OSCAL, journals, control mapping."""
+    """Write a signed bundle: runs, reports (HTML/PDF), OSCAL, journals, control mapping.
+
+    The evidence is verified first (a tampered store exports nothing). The bundle checks
+    without drill: its VERIFY.md has the three commands (sha256sum, openssl, python3).
+    Without a signing key, one is created on first use (drill says where: keep it).
+
+    Examples:
+
+    \b
+      drill evidence export --period 2026-Q4 --out q4.zip
+      drill evidence export --from 2026-10-01 --to 2026-10-31 --framework soc2 \\
+          --env prod --out october.zip
+    """
     from orchestrator.compliance.mapping import framework_names, load_framework
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.export import export_bundle
@@ -108,7 +120,20 @@ def verify(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
-    """Check the hash chain (names the first broken record) or a bundle; exit 1 if broken."""
+    """Check the evidence journal, or an exported bundle; exit 1 naming the first problem.
+
+    The database: every event's hash recomputed, every record compared with its newest
+    event, and the newest event this machine wrote or verified must still be there.
+    A bundle: the signature of SHA256SUMS, every file's sha256, the journal chain, and
+    the zip itself byte for byte.
+
+    Examples:
+
+    \b
+      drill evidence verify                                # the evidence database
+      drill evidence verify q4.zip --fingerprint SHA256:…  # a bundle, and its signer
+      drill evidence verify --head 4711:9f2c…              # and an export's head is there
+    """
     from orchestrator.errors import EvidenceTampered, UsageError
 
     if bundle:
@@ -137,10 +162,11 @@ def verify(
         if not seq.isdigit() or len(digest) != 64:
             raise UsageError(f"--head {head!r} is not SEQ:HASH",
                              "copy journal.head (seq, hash) from a bundle's manifest.json")
-        anchor = (int(seq), digest)
+        anchor = (int(seq), digest, "the head of that export is missing or different now "
+                  "(events removed from the end?)")
     _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
-        report = verify_db(state(ctx).db(), anchor)
+        report = verify_db(state(ctx).db(), [anchor] if anchor else [])
     _remember(ctx, report.to_dict())
     if as_json:
         print_json(report.to_dict())

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,7 +29,7 @@ from orchestrator.errors import EvidenceTampered
 from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
-from orchestrator.evidence.verify import Scope
+from orchestrator.evidence.verify import Anchor, Scope
 from orchestrator.report.model import ReportData, safe_name
 
 if TYPE_CHECKING:
@@ -58,6 +58,7 @@ def _verified_data(
     who: str,
     run_id: str | None = None,
     fingerprint: str | None = None,
+    anchors: Sequence[Anchor] = (),
 ) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
@@ -69,7 +70,7 @@ def _verified_data(
     else:
         assert period is not None
         scope = Scope(*period_ids(conn, postgres, period, env), period.start)
-    report = verify(conn, postgres, scope=scope)
+    report = verify(conn, postgres, anchors, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
             f"evidence journal broken at {report.first.describe()}"
@@ -118,7 +119,17 @@ def build_report_data(
 ) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
     with _snapshot(db) as conn:
-        return _verified_data(conn, db.is_postgres, period, env, frameworks, who, run_id)[0]
+        return _verified_data(
+            conn, db.is_postgres, period, env, frameworks, who, run_id, anchors=_seen(db)
+        )[0]
+
+
+def _seen(db: Any) -> list[Anchor]:
+    """The newest event this machine saw of the journal: it must still be there."""
+    from orchestrator.evidence.witness import anchor
+
+    seen = anchor(db)
+    return [seen] if seen else []
 
 
 def _mapping_doc(name: str, data: ReportData) -> bytes:
@@ -265,7 +276,7 @@ def export_bundle(
     fp = fingerprint(key.public_key())
     with _snapshot(db) as conn:
         data, scope = _verified_data(
-            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp
+            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp, anchors=_seen(db)
         )
     names: list[str] = []
 

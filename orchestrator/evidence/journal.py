@@ -178,10 +178,11 @@ def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImm
 
 
 def append(conn: Any, changes: Iterable[Change], postgres: bool, at: str | None = None
-           ) -> int:
+           ) -> tuple[int, str] | None:
     """Append one event per change after the head, in the caller's transaction (which
-    holds the database's write lock on SQLite, the advisory lock here on PostgreSQL).
-    ``at``: when, if not now (benchmark data stamped with the times it simulates)."""
+    holds the database's write lock on SQLite, the advisory lock here on PostgreSQL);
+    the new head (seq, hash), None if there was nothing to append. ``at``: when, if not
+    now (benchmark data stamped with the times it simulates)."""
     if postgres:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (PG_LOCK_KEY,))
     head = conn.execute(HEAD_SQL).fetchone()
@@ -196,7 +197,7 @@ def append(conn: Any, changes: Iterable[Change], postgres: bool, at: str | None 
         rows.append((seq, prev, h, ev))
         prev = h
     if not rows:
-        return 0
+        return None
     ph = ", ".join(["%s" if postgres else "?"] * 4)
     sql = f"INSERT INTO {TABLE} (seq, prev, hash, event) VALUES ({ph})"
     if postgres:
@@ -204,4 +205,4 @@ def append(conn: Any, changes: Iterable[Change], postgres: bool, at: str | None 
             cur.executemany(sql, rows)
     else:
         conn.executemany(sql, rows)
-    return len(rows)
+    return seq, prev

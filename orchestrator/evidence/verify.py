@@ -13,7 +13,9 @@ A break names the event (seq, run, kind), the record and what differs. The first
 (lowest seq) comes first: everything after a tampered point is suspect anyway.
 
 Not detectable from the database alone: the newest events cut off together with their
-rows. Bundles carry the signed head; ``--head SEQ:HASH`` checks it is still there.
+rows (or an older copy of the database put back). So verify also requires the newest
+event this machine wrote or verified (:mod:`~orchestrator.evidence.witness`), and
+``--head SEQ:HASH`` (a bundle's signed head) checks that that one is still there.
 """
 
 from __future__ import annotations
@@ -315,7 +317,11 @@ def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
     return lo
 
 
-def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
+#: An event verify must find unchanged: (seq, hash, what it means if it is not there).
+Anchor = tuple[int, str, str]
+
+
+def verify(conn: Any, postgres: bool, anchors: Sequence[Anchor] = (),
            scope: Scope | None = None, connect: Callable[[], Any] | None = None) -> Report:
     """Verify on a DB-API connection. With ``scope``, only the events from the first one
     of its runs/findings to the head, and only their rows (kept in ``scope``).
@@ -343,13 +349,11 @@ def verify(conn: Any, postgres: bool, anchor: tuple[int, str] | None = None,
         else:
             latest = _check_journal(conn, postgres, report, span, scope)
             _check_projections(conn, postgres, specs, latest, report, scope)
-    if anchor is not None:
+    for seq, digest, meaning in anchors:
         row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}",
-                           (anchor[0],)).fetchone()
-        if row is None or row[0] != anchor[1]:
-            report.breaks.append(Break(anchor[0], "journal", None, f"event #{anchor[0]}",
-                                       "the exported head is missing or different (events "
-                                       "removed from the end?)"))
+                           (seq,)).fetchone()
+        if row is None or row[0] != digest:
+            report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
     report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
     return report
 
@@ -433,12 +437,21 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
                                    if b.detail != _NOT_AN_EVENT or b.seq not in linked]
 
 
-def verify_db(db: Any, anchor: tuple[int, str] | None = None) -> Report:
+def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     """:func:`verify` on a new connection of ``db`` (an
     :class:`~orchestrator.evidence.writer.EvidenceDB`); in two processes from
-    :data:`SPLIT_FROM` events on."""
+    :data:`SPLIT_FROM` events on. Also requires the newest event this machine saw
+    (:mod:`~orchestrator.evidence.witness`), and remembers the head when all is well."""
+    from orchestrator.evidence import witness
+
+    seen = witness.anchor(db)
     conn = db.connect()
     try:
-        return verify(conn, db.is_postgres, anchor, connect=db.connect)
+        report = verify(conn, db.is_postgres, [*anchors, *([seen] if seen else [])],
+                        connect=db.connect)
     finally:
         conn.close()
+    first = db.first_hash() if report.ok and report.head_seq else None
+    if first and db.witness is not None:
+        witness.remember(db.witness, first, report.head_seq, report.head_hash, journal.now())
+    return report

@@ -129,8 +129,11 @@ def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
 class EvidenceDB:
     """One evidence database, written with the DB-API driver (see the module docstring)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, witness: Path | None = None) -> None:
         self.url = url
+        #: where this machine remembers the newest head it wrote (:mod:`.witness`)
+        self.witness = witness
+        self._first: str | None = None  # the hash of the journal's first event
         self.is_postgres = url.startswith("postgresql")
         if not self.is_postgres and not url.startswith("sqlite:///"):
             raise StoreUnavailable(f"unsupported evidence database URL {redact_text(url)}",
@@ -197,9 +200,9 @@ class EvidenceDB:
             self._conn = None
 
     @classmethod
-    def open(cls, url: str) -> EvidenceDB:
+    def open(cls, url: str, witness: Path | None = None) -> EvidenceDB:
         """Connect and make sure the schema is current (migrating with Alembic if not)."""
-        db = cls(url)
+        db = cls(url, witness)
         from orchestrator.evidence.store import schema_heads
 
         if db._revisions() != schema_heads():
@@ -259,17 +262,29 @@ class EvidenceDB:
             conn = self.conn
             if self.is_postgres:
                 with conn.transaction():
-                    self._write(conn, records)
-                return
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                self._write(conn, records)
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                    head = self._write(conn, records)
+            else:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    head = self._write(conn, records)
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            if head is not None and self.witness is not None and self._first is not None:
+                from orchestrator.evidence.witness import remember
 
-    def _write(self, conn: Any, records: Iterable[Record]) -> None:
+                remember(self.witness, self._first, *head, journal.now())
+
+    def first_hash(self, conn: Any | None = None) -> str | None:
+        """The hash of the journal's first event (which names the journal), or None."""
+        if self._first is None:
+            row = (conn or self.conn).execute(
+                self._sql(f"SELECT hash FROM {journal.TABLE} WHERE seq = 1")).fetchone()
+            self._first = None if row is None else str(row[0])
+        return self._first
+
+    def _write(self, conn: Any, records: Iterable[Record]) -> tuple[int, str] | None:
         changes: list[journal.Change] = []
         written: list[tuple[Record, dict[str, Any]]] = []
         for rec in records:
@@ -299,10 +314,12 @@ class EvidenceDB:
             changes.append((rec.table, op, str(getattr(rec, rec.pk)),
                             None if run_id is None else str(run_id),
                             dict(zip(t.names, t.read(row), strict=True))))
-        if changes:
-            journal.append(conn, changes, self.is_postgres)
+        head = journal.append(conn, changes, self.is_postgres) if changes else None
+        if head is not None and self.witness is not None:
+            self.first_hash(conn)
         for rec, snap in written:
             rec._stored, rec._snapshot = True, snap
+        return head
 
     def _guard(self, conn: Any, t: _Table, rec: Record) -> None:
         """Evidence of a finished run is immutable (findings excepted)."""

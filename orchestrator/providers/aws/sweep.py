@@ -20,9 +20,10 @@ from orchestrator.providers.base import StepContext
 
 def _running_runs(c: AwsContext) -> set[str]:
     from orchestrator.evidence.enums import RunStatus
+    from orchestrator.evidence.witness import FILE
     from orchestrator.evidence.writer import EvidenceDB
 
-    db = EvidenceDB.open(c.settings.database_url())
+    db = EvidenceDB.open(c.settings.database_url(), c.settings.state_path() / FILE)
     try:
         return {r[0] for r in db.query("SELECT id FROM run WHERE status = ?",
                                        (RunStatus.RUNNING.value,))}

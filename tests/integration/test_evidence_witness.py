@@ -1,0 +1,107 @@
+"""The newest events cut off together with their rows — or an older copy of the database
+put back — leave a journal that chains and agrees with its tables. drill remembers the
+newest event it wrote or verified outside the database (`.drill/journal-heads.json`),
+so `drill evidence verify` and `drill evidence export` notice, on SQLite and PostgreSQL;
+a new database in the same state directory is a new journal, not a cut one."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from orchestrator.cli import main
+from orchestrator.evidence.records import projections
+from tests.integration.test_evidence_chain import db, run_drill, verify  # noqa: F401  (db: a fixture)
+
+HEADS = Path(".drill/journal-heads.json")
+
+
+def _cut_newest_run(url: str, run_id: str) -> None:
+    """Delete a run with every row and every event of it: what is left chains."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            mark = f'"run":"{run_id}"'.encode()
+            first = min(
+                seq
+                for seq, ev in conn.execute(sa.text("SELECT seq, event FROM journal"))
+                if mark in bytes(ev)
+            )
+            assert first is not None
+            conn.execute(sa.text("DELETE FROM journal WHERE seq >= :s"), {"s": first})
+            order = [
+                "approval",
+                "artifact",
+                "finding",
+                "measurement",
+                "probe_series",
+                "step_run",
+                "timeline_event",
+                "scenario_run",
+            ]
+            names = {p.name for p in projections()}
+            for table in order:
+                assert table in names
+                conn.execute(sa.text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run_id})
+            conn.execute(sa.text("DELETE FROM run WHERE id = :r"), {"r": run_id})
+    finally:
+        engine.dispose()
+
+
+def test_a_cut_tail_is_found_by_verify_and_export(
+    db: str,  # noqa: F811
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_drill(workdir)
+    newest = run_drill(workdir)["run_id"]
+    heads = json.loads((workdir / HEADS).read_text())
+    assert len(heads) == 1 and next(iter(heads.values()))["seq"] > 0
+    assert verify(capsys)[0] == 0
+
+    _cut_newest_run(db, newest)
+    code, text = verify(capsys)
+    assert code == 1, text
+    assert "events were cut from the end, or an older copy" in " ".join(text.split())
+    capsys.readouterr()
+    assert main(["evidence", "export", "--period", "2026-Q4", "--out", "q.zip"]) == 1
+    assert "older copy of the database" in " ".join(capsys.readouterr().err.split())
+    assert not (workdir / "q.zip").exists()
+
+    # without what this machine remembered, the journal alone cannot tell
+    (workdir / HEADS).unlink()
+    assert verify(capsys)[0] == 0
+
+
+def test_a_new_database_in_the_same_state_directory_is_a_new_journal(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.integration.test_evidence_chain import write_definitions
+
+    write_definitions(workdir)
+    run_drill(workdir)
+    for f in (workdir / ".drill").glob("evidence.db*"):
+        f.unlink()
+    run_drill(workdir)
+    assert verify(capsys)[0] == 0
+    assert len(json.loads((workdir / HEADS).read_text())) == 2
+
+
+def test_a_state_directory_that_cannot_be_written_fails_no_write(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    blocker = workdir / "not-a-dir"
+    blocker.write_text("")
+    store = EvidenceDB.open(f"sqlite:///{workdir}/e.db", blocker / "journal-heads.json")
+    try:
+        store.write(Finding(kind="manual", title="kept", created_at=utcnow()))
+        assert [f.title for f in store.records(Finding)] == ["kept"]
+    finally:
+        store.close()
