@@ -131,8 +131,8 @@ def verify(
 
     \b
       drill evidence verify                                # the evidence database
-      drill evidence verify q4.zip --fingerprint SHA256:…  # a bundle, and its signer
-      drill evidence verify --head 4711:9f2c…              # and an export's head is there
+      drill evidence verify q4.zip --fingerprint SHA256:…  # a bundle, its signer
+      drill evidence verify --head 4711:9f2c…              # an export's head kept
     """
     from orchestrator.errors import EvidenceTampered, UsageError
 

@@ -37,6 +37,7 @@ def create_cmd(
 
     Example:
 
+    \b
       drill gameday create --date 2030-03-01T10:00 --drills quarterly-dr \\
           --participants alice,bob --notify https://hooks.slack.com/services/…
     """

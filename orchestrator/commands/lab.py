@@ -58,14 +58,15 @@ def _no_run_on(ctx: typer.Context, settings: Any, envs: list[str]) -> Iterator[N
     """Hold the run locks of the environments on this lab (a run holds one while it runs)."""
     import os
 
-    from orchestrator.engine.locks import EnvLock
+    from orchestrator.engine.locks import EnvLock, lock_scope
     from orchestrator.engine.rollbacks import locked_error
 
     db = state(ctx).db(warn=False)
     held: list[EnvLock] = []
-    try:
-        for name in dict.fromkeys(envs):
-            lock = EnvLock(db, settings.state_path(), name)
+    try:  # one lock per scope: lab and lab-aws share the local lab's
+        scopes = {lock_scope(settings, name): name for name in reversed(envs)}
+        for scope, name in scopes.items():
+            lock = EnvLock(db, settings.state_path(), name, scope)
             if not lock.try_acquire({"pid": os.getpid(), "what": "lab up"}):
                 raise locked_error(name, lock.holder())
             held.append(lock)

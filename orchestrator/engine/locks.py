@@ -20,21 +20,40 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from orchestrator.config import Settings
     from orchestrator.evidence.writer import EvidenceDB
 
 
-class EnvLock:
-    """Non-blocking exclusive lock on one environment."""
+#: The lock every environment driving the local lab shares (``lab``, ``lab-aws``, any
+#: other ``provider: lab``): one lab, so one drill at a time on it.
+LOCAL_LAB = "local-lab"
 
-    def __init__(self, db: EvidenceDB, state_dir: Path, env: str) -> None:
+
+def lock_scope(settings: Settings, env: str) -> str:
+    """The name of what a run on ``env`` really locks: the local lab, or the environment."""
+    from orchestrator.labaws.env import ENV_NAME
+
+    cfg = settings.environments.get(env)
+    if env == ENV_NAME or (cfg is not None and cfg.provider == "lab"):
+        return LOCAL_LAB
+    return env
+
+
+class EnvLock:
+    """Non-blocking exclusive lock on one environment (``scope``: what it stands on, see
+    :func:`lock_scope`; the environment's own name by default)."""
+
+    def __init__(self, db: EvidenceDB, state_dir: Path, env: str, scope: str | None = None
+                 ) -> None:
         self.db, self.env = db, env
-        self.path = state_dir / "locks" / f"{env}.lock"
+        self.scope = scope or env
+        self.path = state_dir / "locks" / f"{self.scope}.lock"
         self._fd: int | None = None
         self._conn: Any = None
 
     @property
     def _key(self) -> int:
-        digest = hashlib.sha256(f"drill-env:{self.env}".encode()).digest()
+        digest = hashlib.sha256(f"drill-env:{self.scope}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 
     def try_acquire(self, holder: dict[str, Any] | None = None) -> bool:

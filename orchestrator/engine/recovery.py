@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable
 
 from orchestrator.config import Settings
-from orchestrator.engine.locks import EnvLock
+from orchestrator.engine.locks import EnvLock, lock_scope
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.rollbacks import (
     ROLLBACK_TIMEOUT_S,
@@ -50,11 +50,16 @@ def _running(db: EvidenceDB, env: str | None = None) -> list[Run]:
     return runs
 
 
+def running_envs(db: EvidenceDB) -> list[str]:
+    """The environments with a run recorded ``running`` (alive or orphaned)."""
+    return list(dict.fromkeys(r.env for r in _running(db)))
+
+
 def awaiting_recovery(settings: Settings, db: EvidenceDB) -> list[Run]:
     """Orphaned runs, found without changing anything (a lock is only tried)."""
     orphans = []
     for run in _running(db):
-        lock = EnvLock(db, settings.state_path(), run.env)
+        lock = EnvLock(db, settings.state_path(), run.env, lock_scope(settings, run.env))
         if lock.try_acquire():
             lock.release()
             orphans.append(run)
@@ -72,7 +77,7 @@ def recover_all(
     """Recover every orphaned run (of ``env``); returns them, as they ended."""
     done: list[Run] = []
     for env_name in dict.fromkeys(r.env for r in _running(db, env)):
-        lock = EnvLock(db, settings.state_path(), env_name)
+        lock = EnvLock(db, settings.state_path(), env_name, lock_scope(settings, env_name))
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": "recovery"}
         if not lock.try_acquire(holder):
             log(

@@ -158,6 +158,9 @@ def locked_error(env: str, holder: dict[str, Any] | None) -> EnvironmentLocked:
             f"{other.get('run_id')}` shows its progress",
         )
     who = f" by run {other.get('run_id')} ({pid})" if other.get("run_id") else ""
+    held_env = other.get("env")
+    if held_env and held_env != env:  # lab and lab-aws: one lab, one lock
+        who += f" on {held_env!r}, the same lab"
     return EnvironmentLocked(
         f"environment {env!r} is already in use{who}",
         "wait for it to finish, or stop it with `drill abort RUN_ID`",

@@ -34,7 +34,7 @@ from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_res
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
 from orchestrator.engine.experiment_journal import Verdict
 from orchestrator.engine.experiment_options import ExperimentOptions
-from orchestrator.engine.locks import EnvLock
+from orchestrator.engine.locks import EnvLock, lock_scope
 from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter, Reporter
@@ -165,9 +165,10 @@ class RunEngine:
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
         run_id = new_run_id()
-        lock = EnvLock(self.db, self.settings.state_path(), self.env_name)
+        lock = EnvLock(self.db, self.settings.state_path(), self.env_name,
+                       lock_scope(self.settings, self.env_name))
         holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                  "what": "run"}
+                  "what": "run", "env": self.env_name}
         if not lock.try_acquire(holder):
             raise locked_error(self.env_name, lock.holder())
         try:
@@ -180,11 +181,23 @@ class RunEngine:
             lock.release()
 
     def _recover_first(self, lock: EnvLock) -> None:
-        """Finish what a dead drill left on this environment before touching it again."""
-        from orchestrator.engine.recovery import recover_env
+        """Finish what a dead drill left on this environment before touching it again —
+        and on every environment sharing its lock (``lab`` and ``lab-aws`` drive one
+        lab: a run that died on one left its faults under the other)."""
+        from orchestrator.engine.recovery import recover_env, running_envs
 
-        recover_env(self.settings, self.db, self.env_name, lambda _env: self.provider_factory(),
-                    self.reporter.warning, lambda: self._abort_reason() is not None, lock)
+        def provider_for(env: str) -> Provider | None:
+            if env == self.env_name:
+                return self.provider_factory()
+            from orchestrator.providers import build_provider
+
+            name, cfg = self.settings.environment(env)
+            return build_provider(name, cfg, self.settings)
+
+        for env in dict.fromkeys([self.env_name, *running_envs(self.db)]):
+            if env == self.env_name or lock_scope(self.settings, env) == lock.scope:
+                recover_env(self.settings, self.db, env, provider_for, self.reporter.warning,
+                            lambda: self._abort_reason() is not None, lock)
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
         run = Run(id=run_id, target=plan.target, target_kind=plan.kind.value, env=self.env_name,

@@ -320,3 +320,49 @@ rollback:""",
         release.write_text("go\n")
         running.communicate(timeout=60)
     assert running.returncode == 0
+
+
+SHARED_LAB = "environments:\n  lab: {provider: lab}\n  lab-b: {provider: lab}\n"
+
+
+def test_environments_on_one_lab_share_the_run_lock(workdir: Path) -> None:
+    """`lab`, `lab-aws` (and any `provider: lab`) drive one lab: one drill at a time.
+
+    Each environment had its own lock: a run on lab-aws started while one ran on lab,
+    and both injected faults into the same PostgreSQL servers."""
+    write(workdir, "drill.yaml", SHARED_LAB)
+    marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
+    hold = (
+        f"{{type: action, name: hold, provider: {{type: python, module: tests.faults, "
+        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    )
+    text = runbook(marker).replace(
+        "rollback:", f"  - name: hold\n    kind: action\n    activity: {hold}\nrollback:", 1
+    )
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    other = write(workdir, "runbooks/other.yaml", runbook(workdir / "other", rb_id="other"))
+    running = spawn(workdir, "run", str(rb), "--env", "lab")
+    try:
+        while not here.exists():  # polling for the hold, not picking a moment
+            assert running.poll() is None, running.communicate()
+            time.sleep(0.02)
+        refused = drill(workdir, "run", str(other), "--env", "lab-b", "--json")
+        assert (refused.code, refused.out) == (2, ""), refused.err
+        assert "is already in use by run r-" in refused.err
+        assert "on 'lab', the same lab" in refused.err
+    finally:
+        release.write_text("go\n")
+        running.communicate(timeout=60)
+    assert running.returncode == 0
+
+
+def test_a_run_recovers_what_a_dead_run_left_on_the_same_lab(workdir: Path) -> None:
+    write(workdir, "drill.yaml", SHARED_LAB)
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)  # on `lab`
+    other = write(workdir, "runbooks/other.yaml", runbook(workdir / "other", rb_id="other"))
+    res = drill(workdir, "run", str(other), "--env", "lab-b", "--json")
+    assert res.code == 0, res.err
+    assert f"recovering run {run_id} on lab" in res.err
+    assert not marker.exists() and plays(marker) == 1
+    assert show(workdir, run_id)["status"] == "crashed"

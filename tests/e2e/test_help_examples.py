@@ -8,18 +8,30 @@ a command longer than a line continues with a shell backslash.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.clihelp import drill
 
 
 def _examples(text: str) -> list[str]:
-    block = text.split("Examples:", 1)[1]
+    block = re.split(r"Examples?:", text, maxsplit=1)[1]
     block = block.split("\nArguments:", 1)[0].split("\nOptions:", 1)[0]
     return [line for line in block.splitlines() if line.strip()]
 
 
-@pytest.mark.parametrize("command", [["run"], ["schedule", "add"], ["runbook", "render"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["schedule", "add"],
+        ["runbook", "render"],
+        ["evidence", "export"],
+        ["evidence", "verify"],
+        ["gameday", "create"],
+    ],
+)
 def test_examples_are_whole_commands(
     capsys: pytest.CaptureFixture[str], command: list[str]
 ) -> None:
