@@ -13,7 +13,12 @@ both alike; the median wall time and the median CPU time
 and with `--no-log-file`; `drill run --json` writes its evidence (SQLite, journaled,
 the journal kept as an artifact) in the same temporary directory.
 
-    .venv/bin/python benchmarks/cli_startup.py [--repeat 15]
+``--against TREE`` also times the drill of another tree (e.g. the code before a change:
+``git archive REV orchestrator | tar -x -C /tmp/old``, through ``PYTHONPATH``) in the same
+interleaving (drill, chaos, previous drill…), in a directory of its own (its own store:
+the two may not share a schema), and prints its numbers beside this checkout's.
+
+    .venv/bin/python benchmarks/cli_startup.py [--repeat 15] [--against /tmp/old]
 """
 
 from __future__ import annotations
@@ -44,10 +49,13 @@ CTK_OPTIONS = ["--var", "who=bench", "--var", "retries:int=3", "--var-file", "va
                "--journal-path", "bench-journal.json"]
 
 
-def _once(cmd: list[str], cwd: Path) -> tuple[float, float]:
+Timing = tuple[float, float]  # median wall, median CPU (s)
+
+
+def _once(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timing:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, check=False)
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -55,22 +63,23 @@ def _once(cmd: list[str], cwd: Path) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def timed_pair(a: list[str], b: list[str], cwd: Path, repeat: int
-               ) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Median (wall, cpu) of ``a`` and of ``b``, run alternately."""
-    _once(a, cwd), _once(b, cwd)  # warm-up
-    runs: dict[int, list[tuple[float, float]]] = {0: [], 1: []}
+def timed(cmds: list[tuple[list[str], Path, dict[str, str] | None]], repeat: int
+          ) -> list[Timing]:
+    """Median (wall, cpu) of each command (argv, cwd, env), run in turn, after a warm-up."""
+    for cmd in cmds:
+        _once(*cmd)
+    runs: list[list[Timing]] = [[] for _ in cmds]
     for _ in range(repeat):
-        for i, cmd in enumerate((a, b)):
-            runs[i].append(_once(cmd, cwd))
-    med = [(statistics.median(w for w, _ in runs[i]), statistics.median(c for _, c in runs[i]))
-           for i in (0, 1)]
-    return med[0], med[1]
+        for i, cmd in enumerate(cmds):
+            runs[i].append(_once(*cmd))
+    return [(statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
+            for r in runs]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--against", type=Path, help="tree of a previous drill to time too")
     args = parser.parse_args()
     import orchestrator
 
@@ -78,11 +87,16 @@ def main() -> None:
     bindir = Path(sys.executable).parent
     drill, chaos = str(bindir / "drill"), str(bindir / "chaos")
     os.environ.pop("DRILL_CONFIG", None)
+    old_env = None
+    if args.against is not None:
+        compileall.compile_dir(str(args.against / "orchestrator"), quiet=1)
+        old_env = {**os.environ, "PYTHONPATH": str(args.against.resolve())}
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        cwd = Path(tmp)
-        (cwd / "one.yaml").write_text(EXPERIMENT)
-        (cwd / "vars.yaml").write_text("configuration:\n  region: us-east-1\n")
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as old_tmp:
+        cwd, old_cwd = Path(tmp), Path(old_tmp)
+        for folder in (cwd, old_cwd):
+            (folder / "one.yaml").write_text(EXPERIMENT)
+            (folder / "vars.yaml").write_text("configuration:\n  region: us-east-1\n")
         for name, d_cmd, c_cmd, target in (
             ("`--help`", [drill, "--help"], [chaos, "--help"], 1.5),
             ("`run` one-probe experiment vs `chaos run`", [drill, "run", "one.yaml", "--json"],
@@ -94,17 +108,25 @@ def main() -> None:
              [drill, "run", "one.yaml", "--json", *CTK_OPTIONS],
              [chaos, "run", *CTK_OPTIONS, "one.yaml"], 1.3),
         ):
-            d, c = timed_pair(d_cmd, c_cmd, cwd, args.repeat)
-            rows.append((name, d, c, target))
+            cmds = [(d_cmd, cwd, None), (c_cmd, cwd, None)]
+            if old_env is not None:
+                cmds.append((d_cmd, old_cwd, old_env))
+            rows.append((name, timed(cmds, args.repeat), target))
     load = os.getloadavg()[0]
     print(f"median of {args.repeat}, interleaved; load average {load:.2f}\n")
     print("| command | drill wall (s) | chaos wall (s) | ratio (wall) | drill CPU (s) | "
           "chaos CPU (s) | ratio (CPU) | target | met |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name, (dw, dc), (cw, cc), target in rows:
+    for name, ((dw, dc), (cw, cc), *_), target in rows:
         ratio = dw / cw
         print(f"| {name} | {dw:.3f} | {cw:.3f} | {ratio:.2f}× | {dc:.3f} | {cc:.3f} | "
               f"{dc / cc:.2f}× | ≤ {target}× | {'yes' if ratio <= target else 'no'} |")
+    if old_env is not None:
+        print(f"\nprevious drill ({args.against}), same interleaving:\n")
+        print("| command | previous wall (s) | ratio (wall) | previous CPU (s) | ratio (CPU) |")
+        print("|---|---|---|---|---|")
+        for name, (_new, (cw, cc), (ow, oc)), _target in rows:
+            print(f"| {name} | {ow:.3f} | {ow / cw:.2f}× | {oc:.3f} | {oc / cc:.2f}× |")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,10 @@ difference, give ``--against`` a tree of the code before (e.g. ``git archive REV
 warm-up each.
 
     .venv/bin/python benchmarks/evidence_commands.py --against /tmp/old [--repeat 15]
+        [--bundle q4.zip]
+
+``--bundle`` adds ``drill evidence verify FILE.zip`` of an exported bundle (a quarter from
+``evidence_data.py``'s store: ``drill evidence export --period 2026-Q4``).
 """
 
 from __future__ import annotations
@@ -63,7 +67,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--against", type=Path, required=True, help="tree of the old code")
     parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--bundle", type=Path, help="also verify this exported bundle")
     args = parser.parse_args()
+    commands = COMMANDS + (
+        [["evidence", "verify", str(args.bundle.resolve()), "--json"]] if args.bundle else []
+    )
     trees = (REPO, args.against.resolve())
     for tree in trees:
         compileall.compile_dir(str(tree / "orchestrator"), quiet=1)
@@ -74,7 +82,7 @@ def main() -> None:
         cwd = Path(tmp)
         (cwd / "one.yaml").write_text(EXPERIMENT)
         _once(["run", "one.yaml", "--json"], REPO, cwd)  # creates the store
-        for command in COMMANDS:
+        for command in commands:
             runs: dict[Path, list[tuple[float, float]]] = {t: [] for t in trees}
             for tree in trees:
                 _once(command, tree, cwd)  # warm-up

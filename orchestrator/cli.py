@@ -8,14 +8,15 @@ stays fast.
 
 # No `from __future__ import annotations`: Typer reads a command's annotations several
 # times per call, and string annotations are compiled and evaluated each time (~2.5 ms of
-# `drill run`'s start-up); evaluated here, at import, that happens once.
+# `drill run`'s start-up); evaluated once, when the command is defined, they are not.
+# Typer itself is imported by main() (see there), not by this module.
 import sys
-from typing import Annotated
-
-import typer
+from typing import TYPE_CHECKING, Annotated, Any
 
 from orchestrator import __version__
-from orchestrator.commands.common import AppState
+
+if TYPE_CHECKING:
+    import typer
 
 #: Every command: name → (module under orchestrator.commands, attribute, is a group).
 #: Only the invoked command's module is imported (and only its parameters are built by
@@ -45,35 +46,38 @@ COMMANDS: dict[str, tuple[str, str, bool]] = {
 _ROOT_OPTIONS_WITH_VALUE = {"--config", "-c"}
 
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"drill {__version__}")
-        raise typer.Exit()
-
-
-def root(
-    ctx: typer.Context,
-    config: Annotated[str | None, typer.Option(
-        "--config", "-c", metavar="FILE",
-        help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
-        envvar=None)] = None,
-    traceback: Annotated[bool, typer.Option("--traceback", help="show full tracebacks")] = False,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="print the version")] = False,
-) -> None:
-    ctx.obj = _APP[0] = AppState(config=config, traceback=traceback)
-    _STATE["traceback"] = traceback
-
-
 _STATE: dict[str, bool] = {"traceback": False}
-_APP: list[AppState | None] = [None]
+_APP: list[Any] = [None]  # the invocation's AppState, once the root callback ran
 #: Read-only commands that never open the evidence store (`evidence verify FILE.zip`
 #: reads the bundle only): after them, one stderr line still says when a run awaits
 #: recovery (DESIGN "Crash safety (Contract)"). `serve` warns as it starts.
 _READ_ONLY_STORELESS = {"list", "validate", "plan", "inventory", "lab status", "evidence verify"}
 
 
-def _new_app() -> typer.Typer:
+def _new_app() -> "typer.Typer":
+    import typer
+
+    from orchestrator.commands.common import AppState
+
+    def version(value: bool) -> None:
+        if value:
+            print(f"drill {__version__}")
+            raise typer.Exit()
+
+    def root(
+        ctx: typer.Context,
+        config: Annotated[str | None, typer.Option(
+            "--config", "-c", metavar="FILE",
+            help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
+            envvar=None)] = None,
+        traceback: Annotated[bool, typer.Option("--traceback", help="show full tracebacks")
+                             ] = False,
+        version: Annotated[bool, typer.Option("--version", callback=version, is_eager=True,
+                                              help="print the version")] = False,
+    ) -> None:
+        ctx.obj = _APP[0] = AppState(config=config, traceback=traceback)
+        _STATE["traceback"] = traceback
+
     app = typer.Typer(
         name="drill",
         help="Chaos and disaster-recovery drills as code: run DR runbooks against the local "
@@ -89,7 +93,7 @@ def _new_app() -> typer.Typer:
     return app
 
 
-def _register(target: typer.Typer, name: str) -> None:
+def _register(target: "typer.Typer", name: str) -> None:
     import importlib
 
     module_name, attr, group = COMMANDS[name]
@@ -100,10 +104,10 @@ def _register(target: typer.Typer, name: str) -> None:
         target.command(name)(obj)
 
 
-_APPS: dict[str | None, typer.Typer] = {}
+_APPS: dict[str | None, "typer.Typer"] = {}
 
 
-def build_app(only: str | None = None) -> typer.Typer:
+def build_app(only: str | None = None) -> "typer.Typer":
     """The CLI with every command, or with only ``only`` (what one invocation needs)."""
     if only not in _APPS:
         app = _APPS[only] = _new_app()
@@ -155,18 +159,20 @@ def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit status."""
     import gc
 
-    from typer._click.exceptions import ClickException  # Typer's own (vendored) Click
-
-    from orchestrator.errors import DrillError, ExitStatus
-
     code: int
     args = sys.argv[1:] if argv is None else argv
     command = invoked_command(args)
     if command == "run" and argv is None:
         # Start-up allocates ~half a million long-lived objects (Typer, pydantic, chaoslib);
         # the collector would walk them again and again while nothing is garbage yet.
-        # `drill run` re-enables it once loaded, before the run itself starts.
+        # `drill run` re-enables it once loaded, before the run itself starts. (Hence
+        # Typer is imported here, not by this module: its import alone met ~30 passes.)
         gc.disable()
+    import typer
+    from typer._click.exceptions import ClickException  # Typer's own (vendored) Click
+
+    from orchestrator.errors import DrillError, ExitStatus
+
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import (
@@ -32,8 +32,10 @@ from orchestrator.evidence.records import (
     TimelineEvent,
 )
 from orchestrator.evidence.writer import EvidenceDB
-from orchestrator.measure.base import ObservationResult
 from orchestrator.secrets import redact_bytes
+
+if TYPE_CHECKING:
+    from orchestrator.measure.base import ObservationResult
 
 
 class Recorder:

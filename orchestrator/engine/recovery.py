@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from orchestrator.config import Settings
 from orchestrator.engine.locks import EnvLock, lock_scope
@@ -35,10 +36,12 @@ from orchestrator.errors import Aborted, DrillError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
-from orchestrator.providers.base import Provider, StepContext
 from orchestrator.testhooks import crashpoint
 
-ProviderFor = Callable[[str], Provider | None]
+if TYPE_CHECKING:  # needed only when there is something to recover
+    from orchestrator.providers.base import Provider
+
+ProviderFor = Callable[[str], "Provider | None"]
 Log = Callable[[str], None]
 
 
@@ -125,6 +128,8 @@ def recover_env(
 def _recover(
     db: EvidenceDB, run: Run, provider_for: ProviderFor, log: Log, should_stop: Callable[[], bool]
 ) -> Run:
+    from orchestrator.providers.base import StepContext
+
     rec = Recorder(db, run)
     steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
     rec._seq = max((st.seq for st in steps), default=0)

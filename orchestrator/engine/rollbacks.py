@@ -13,15 +13,17 @@ import sys
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.engine.calls import CallTimeout, call_with_deadline
 from orchestrator.engine.recorder import Recorder
 from orchestrator.errors import DrillError, EnvironmentLocked
 from orchestrator.evidence.enums import StepStatus, utcnow
 from orchestrator.evidence.records import ScenarioRun, StepRun
-from orchestrator.providers.base import Provider, StepContext
 from orchestrator.testhooks import crashpoint
+
+if TYPE_CHECKING:
+    from orchestrator.providers.base import Provider, StepContext
 
 ROLLBACK_TIMEOUT_S = 900.0
 

@@ -60,12 +60,14 @@ from orchestrator.errors import (
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
 from orchestrator.evidence.records import Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
-from orchestrator.measure.base import MarksObserver, ObservationResult, ScenarioObserver
-from orchestrator.providers.base import Provider, StepContext
 from orchestrator.testhooks import crashpoint
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # runbooks only (probes, providers, steps): an experiment never needs them
+    from collections.abc import Callable
+
     from orchestrator.definitions.models import Step
+    from orchestrator.measure.base import ObservationResult, ScenarioObserver
+    from orchestrator.providers.base import Provider, StepContext
 
 
 def new_run_id() -> str:
@@ -287,7 +289,8 @@ class RunEngine:
         fatal: str | None = None
         internal = False
         status = RunStatus.SUCCEEDED
-        result = ObservationResult()
+        result: ObservationResult | None = None  # what a runbook's probes saw
+        ctx: StepContext | None = None  # what a runbook's steps are given
         rollback_ok = True
         why = sc.skipped(plan.mode)
         if why:
@@ -300,15 +303,12 @@ class RunEngine:
                                                              "skipped": why})
             return _ScenarioEnd(row)
         self._step_no = 0
-        ctx = StepContext(run_id=rec.run.id, scenario_id=sc.scenario_id,
-                          mode=plan.mode.value, deadline_s=0, marks=marks,
-                          should_abort=lambda: self._abort_reason() is not None,
-                          log=self.reporter.note, keep=opts.keep)
         try:
             with unshielded(self.abort):
                 if sc.kind is DefinitionKind.EXPERIMENT:
                     status, error, rollback_ok = self._run_experiment(sc, row, opts)
                 else:
+                    ctx = self._step_context(sc, plan.mode, marks, opts.keep)
                     observer = self._observer(sc)
                     try:
                         self._runbook_body(sc, row, plan.mode, ctx, observer)
@@ -325,7 +325,9 @@ class RunEngine:
             status, internal = RunStatus.FAILED, True
             record_internal_error(rec, f"{sc.scenario_id}: {error}", row)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
-        rollback_ok = self._play_rollbacks(row, ctx) and rollback_ok
+        rollback_ok = self._play_rollbacks(
+            row, lambda: ctx or self._step_context(sc, plan.mode, marks, opts.keep)
+        ) and rollback_ok
         if not rollback_ok:
             status = RunStatus.ROLLBACK_FAILED
             rec.finding("rollback_failed", f"{sc.scenario_id}: rollback failed",
@@ -335,6 +337,18 @@ class RunEngine:
         self._finish_scenario(sc, row, marks, result, status, error, internal)
         crashpoint(f"scenario:{sc.scenario_id}:end")
         return _ScenarioEnd(row, not rollback_ok, fatal)
+
+    def _step_context(self, sc: ScenarioPlan, mode: RunMode, marks: dict[str, datetime],
+                      keep: bool) -> StepContext:
+        """What a runbook's steps and a scenario's rollbacks are given (an experiment's own
+        steps are chaoslib's: it needs one only if a rollback of it is left to play)."""
+        from orchestrator.providers.base import StepContext
+
+        assert self.recorder is not None
+        return StepContext(run_id=self.recorder.run.id, scenario_id=sc.scenario_id,
+                           mode=mode.value, deadline_s=0, marks=marks,
+                           should_abort=lambda: self._abort_reason() is not None,
+                           log=self.reporter.note, keep=keep)
 
     def _provider(self) -> Provider:
         """The environment's provider, built and prepared on first need.
@@ -354,7 +368,10 @@ class RunEngine:
             observer = self._provider().observer(
                 sc.scenario_id, sc.runbook.scenario if sc.runbook else None,
                 self.recorder.run.id)
-        observer = observer or MarksObserver()
+        if observer is None:
+            from orchestrator.measure.base import MarksObserver
+
+            observer = MarksObserver()
         if hasattr(observer, "status_sink"):  # live probe status line (measure/observer.py)
             observer.status_sink = self.reporter.probe_status
         return observer
@@ -371,6 +388,8 @@ class RunEngine:
         except Exception as exc:  # measurement trouble must not hide the run's result
             assert self.recorder is not None
             self.recorder.event("measure.error", f"measurement failed: {exc}", row)
+            from orchestrator.measure.base import ObservationResult
+
             return ObservationResult(notes={"measurement_error": str(exc)})
 
     def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
@@ -564,13 +583,15 @@ class RunEngine:
         # the finding (_finish_scenario) names the deviating probe or the steady state
         return RunStatus.FAILED, reading.reason, out.rollbacks_ok
 
-    def _play_rollbacks(self, row: ScenarioRun, ctx: StepContext) -> bool:
+    def _play_rollbacks(self, row: ScenarioRun, context: Callable[[], StepContext]) -> bool:
         """Play this scenario's pending rollbacks, newest first. True if all succeeded.
 
         Every one of them is played even after a stop (a stop starts no new *fault*; an
-        undo left unplayed would leave the environment broken)."""
+        undo left unplayed would leave the environment broken). ``context`` gives what
+        they are played with: the runbook's steps' own, or one made for them."""
         assert self.recorder is not None
         ok = True
+        ctx: StepContext | None = None
         try:
             pendings = self.recorder.pending_rollbacks()
         except Exception as exc:  # the store is failing: nothing known to undo here
@@ -580,6 +601,7 @@ class RunEngine:
             if pending.scenario_run_id != row.id:
                 continue
             self.reporter.step_started("rollback", pending.name)
+            ctx = ctx or context()
             provider: Provider | None = None
             if pending.kind == "action":
                 try:
@@ -593,19 +615,21 @@ class RunEngine:
         return ok
 
     def _finish_scenario(self, sc: ScenarioPlan, row: ScenarioRun, marks: dict[str, datetime],
-                         result: ObservationResult, status: RunStatus, error: str | None,
-                         internal: bool = False) -> None:
+                         result: ObservationResult | None, status: RunStatus,
+                         error: str | None, internal: bool = False) -> None:
         from orchestrator.engine.objectives import judge
 
         rec = self.recorder
         assert rec is not None
         row.fault_injected_at = marks.get("fault_injected")
-        row.service_restored_at = result.service_restored_at or marks.get("service_restored")
-        row.rto_s, row.rpo_s, row.lost_writes = result.rto_s, result.rpo_s, result.lost_writes
-        rec.observation(row, result)
+        restored = result.service_restored_at if result is not None else None
+        row.service_restored_at = restored or marks.get("service_restored")
+        if result is not None:  # a runbook's probes (an experiment is measured by chaos's)
+            row.rto_s, row.rpo_s, row.lost_writes = result.rto_s, result.rpo_s, result.lost_writes
+            rec.observation(row, result)
         verdict = judge(row, status)
         row.met = verdict.met
-        notes = dict(result.notes)
+        notes = dict(result.notes) if result is not None else {}
         if error:
             notes["error"] = error
         row.notes = notes or None

@@ -6,7 +6,7 @@ The checks are the three an auditor runs by hand (:data:`VERIFY_MD`, in every bu
 sha256 it lists and nothing else in the zip, and the journal chain recomputed by the
 bundle's own ``journal/verify_chain.py`` code. Pinning the signer (``--fingerprint`` or
 ``--public-key``) additionally proves *who* signed it. The zip itself must also be byte
-for byte what :class:`BundleWriter` writes for those files (:func:`_canonical`): then no
+for byte what :class:`BundleWriter` writes for those files (:func:`_changed_at`): then no
 byte of the bundle, inside the files or around them, can change unnoticed.
 """
 
@@ -100,7 +100,7 @@ class BundleWriter:
         for name, content in files:
             info = zipfile.ZipInfo(name, _FIXED_TIME)
             info.external_attr = 0o644 << 16
-            info.create_system = 3  # Unix, as _canonical expects on any platform
+            info.create_system = 3  # Unix, as _changed_at expects on any platform
             if len(content) >= _DEFLATE_FROM:
                 info.compress_type = zipfile.ZIP_DEFLATED
             self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
@@ -133,11 +133,13 @@ _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
 
 
-def _canonical(raw: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
-    """The zip :class:`BundleWriter` writes for the entries the central directory lists,
-    each entry's data taken from ``raw`` where that zip has it. Equal to ``raw`` only if
-    no byte outside the files' data was changed, added or removed."""
-    parts: list[bytes] = []
+def _changed_at(raw: bytes, infos: list[zipfile.ZipInfo]) -> int | None:
+    """Where the zip ``raw`` first differs from the one :class:`BundleWriter` writes for
+    the entries its central directory lists, or None: every header, the central directory
+    and the end record are rebuilt and compared; the entries' data (checked by content)
+    must sit between them with nothing before, between or after."""
+    view = memoryview(raw)
+    expected: list[tuple[int, bytes]] = []  # (offset, bytes BundleWriter writes there)
     central: list[bytes] = []
     at = 0
     for info in infos:
@@ -146,7 +148,7 @@ def _canonical(raw: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
         method = zipfile.ZIP_DEFLATED if info.file_size >= _DEFLATE_FROM else zipfile.ZIP_STORED
         sizes = (info.CRC, info.compress_size, info.file_size, len(name))
         local = _LOCAL.pack(b"PK\x03\x04", 20, flags, method, 0, 33, *sizes, 0) + name
-        parts += [local, raw[at + len(local) : at + len(local) + info.compress_size]]
+        expected.append((at, local))
         central.append(
             _CENTRAL.pack(
                 b"PK\x01\x02", 0x314, 20, flags, method, 0, 33, *sizes, 0, 0, 0, 0, 0o644 << 16, at
@@ -155,17 +157,15 @@ def _canonical(raw: bytes, infos: list[zipfile.ZipInfo]) -> bytes:
         )
         at += len(local) + info.compress_size
     cd = b"".join(central)
-    return b"".join(
-        [*parts, cd, _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(cd), at, 0)]
-    )
-
-
-def _first_difference(a: bytes, b: bytes) -> int:
-    lo, hi = 0, min(len(a), len(b))  # a[:lo] == b[:lo]; a binary search on prefixes
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if memoryview(a)[:mid] == memoryview(b)[:mid] else (lo, mid - 1)
-    return lo
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(cd), at, 0)
+    expected.append((at, cd + end))
+    for offset, want in expected:
+        got = view[offset : offset + len(want)]
+        if got != want:
+            return offset + next(
+                (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), len(got)
+            )
+    return None if len(raw) == at + len(cd) + len(end) else at + len(cd) + len(end)
 
 
 def _inflate(data: bytes) -> bytes:
@@ -257,9 +257,8 @@ def verify_bundle(
                 raise EvidenceTampered(
                     f"{name} was altered (its sha256 differs from the signed {SUMS})"
                 )
-        expected = _canonical(raw, infos)
-        if expected != raw:
-            at = _first_difference(raw, expected)
+        at = _changed_at(raw, infos)
+        if at is not None:
             raise EvidenceTampered(
                 f"{path.name}: its files are as signed, but the zip around them was changed "
                 f"(byte {at} is not what drill writes there)",
