@@ -177,6 +177,12 @@ class Settings(BaseModel):
         env = self.environments.get(name)
         if env is None:
             known = ", ".join(sorted(self.environments)) or "(none)"
+            if name == "lab-aws":  # labaws.env.ENV_NAME, not imported: settings stay cheap
+                raise ConfigError(
+                    "environment 'lab-aws' exists while the AWS-shaped lab runs, and it "
+                    "does not run here",
+                    f"start it with `drill lab up --aws` (known environments now: {known})",
+                )
             raise ConfigError(
                 f"unknown environment {name!r}",
                 f"known environments: {known}; add it under `environments:` in drill.yaml",

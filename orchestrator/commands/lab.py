@@ -88,10 +88,14 @@ def status_cmd(ctx: typer.Context,
 
 @app.command("down")
 def down(ctx: typer.Context) -> None:
-    """Stop every lab process (also SIGSTOPped ones) and remove the lab's data."""
+    """Stop every lab process (also SIGSTOPped ones) and remove the lab's data.
+
+    Refused while a drill runs on the lab (it would fail mid-way, its undos with it)."""
     from orchestrator.providers.lab import lab_down
 
-    result = lab_down(state(ctx).settings())
+    settings = state(ctx).settings()
+    with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
+        result = lab_down(settings)
     n = len(result["stopped"])
     out_console().print(f"lab down: stopped {n} component(s)" if n else "lab was not running")
 
@@ -101,11 +105,14 @@ def reset(ctx: typer.Context,
           env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
           as_json: Annotated[bool, typer.Option("--json", help="print the status document")]
           = False) -> None:
-    """Tear the lab down and build it afresh (primary back in use1-az1)."""
+    """Tear the lab down and build it afresh (primary back in use1-az1).
+
+    Refused while a drill runs on the lab, as `lab up` is."""
     from orchestrator.providers.lab import lab_reset, status
 
     settings, cfg = _env(ctx, env)
-    lab_reset(settings, cfg, _log)
+    with _no_run_on(ctx, settings, [env, "lab-aws"]):
+        lab_reset(settings, cfg, _log)
     _show(status(settings), as_json)
 
 

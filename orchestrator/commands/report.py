@@ -19,17 +19,22 @@ def report(
                                                                "(default report-RUN_ID.EXT)")
                    ] = None,
 ) -> None:
-    """Render one run's report: timeline, RTO/RPO vs objectives, findings."""
+    """Render one run's report: timeline, RTO/RPO vs objectives, findings.
+
+    The format is --html or --pdf, or the suffix of --out (.html, .pdf)."""
     from orchestrator.engine.runner import operator
     from orchestrator.errors import UsageError
     from orchestrator.evidence.export import build_report_data
     from orchestrator.report.base import renderer
 
-    if html == pdf:
-        raise UsageError("choose one of --html or --pdf")
+    suffix = Path(out).suffix.lower() if out else ""
+    by_name = {".html": "html", ".htm": "html", ".pdf": "pdf"}.get(suffix)
+    if html == pdf and (html or by_name is None):  # both, or neither and no telling suffix
+        raise UsageError("choose one of --html or --pdf",
+                         f"e.g. `drill report {run_id} --html`, or --out FILE.html / FILE.pdf")
     from orchestrator.outpaths import check_output, write_output
 
-    fmt = "html" if html else "pdf"
+    fmt = "html" if html else "pdf" if pdf else str(by_name)
     path = check_output(Path(out or f"report-{run_id}.{fmt}"), "--out")  # before any work
     data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
     content = renderer(fmt).render(data)

@@ -314,8 +314,9 @@ rollback:""",
         while not here.exists():  # polling for the hold, not picking a moment
             assert running.poll() is None, running.communicate()
             time.sleep(0.02)
-        up = drill(workdir, "lab", "up")
-        assert up.code == 2 and "is already in use by run r-" in up.err, up.err
+        for cmd in ("up", "reset", "down"):  # each would pull the lab from under the run
+            res = drill(workdir, "lab", cmd)
+            assert res.code == 2 and "is already in use by run r-" in res.err, (cmd, res.err)
     finally:
         release.write_text("go\n")
         running.communicate(timeout=60)

@@ -38,3 +38,11 @@ def test_a_new_environment_missing_its_provider_names_the_variable(
     first = res.err.splitlines()[0]
     assert first.startswith("drill: error: DRILL_ENVIRONMENTS__STAGING__REGION: "), res.err
     assert "(environments.staging.provider)" in first and "<defaults>" not in res.err
+
+
+def test_lab_aws_without_the_aws_lab_says_how_to_start_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = drill(capsys, "plan", "rds-failover", "--env", "lab-aws", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert "drill lab up --aws" in res.err and "Traceback" not in res.err

@@ -59,3 +59,39 @@ def test_stop_after_the_promotion_restores_the_replica(awslab: Path, point: str)
     again = run(awslab, "run", "region-promotion", "--env", "lab-aws", "--json", timeout=300)
     assert again.code == 0, again.err
     assert json.loads(again.out)["status"] == "succeeded"
+
+
+FAILOVER_THEN_WAIT = """id: fo
+title: a failover, stopped at once
+steps:
+  - name: force a failover
+    action: db.failover
+    args: {target: primary_db, wait: false}
+  - name: hold
+    kind: wait
+    duration: 10m
+"""
+
+
+def test_stop_during_a_failover_leaves_a_multi_az_pair(awslab: Path) -> None:
+    """The failover's undo (db.reprotect: RDS re-protects itself) waits until RDS says
+    the instance is available and Multi-AZ again; it returned at once, and the next
+    drill found the pair still failing over: "system not in steady state", exit 1."""
+    (awslab / "runbooks").mkdir(exist_ok=True)
+    (awslab / "runbooks" / "fo.yaml").write_text(FAILOVER_THEN_WAIT)
+    point = "step:fo:2:start=term"
+    res = run(
+        awslab,
+        "run",
+        "fo",
+        "--env",
+        "lab-aws",
+        "--json",
+        env={"DRILL_TEST_CRASH_AT": point},
+        timeout=300,
+    )
+    assert "test hook: term at step:fo:2:start" in res.err
+    assert (res.code, json.loads(res.out)["status"]) == (3, "aborted"), res.err
+    # at once: the steady state of the bundled experiment is a Multi-AZ pair
+    again = run(awslab, "run", "multi-az-failover", "--env", "lab-aws", "--json", timeout=300)
+    assert (again.code, json.loads(again.out)["status"]) == (0, "succeeded"), again.err

@@ -31,6 +31,12 @@ def _available(c: AwsContext, name: str, region: str) -> bool:
     return db is not None and db.get("DBInstanceStatus") == "available"
 
 
+def _protected(c: AwsContext, name: str, region: str) -> bool:
+    db = describe_instance(c, name, region)
+    return db is not None and db.get("DBInstanceStatus") == "available" and bool(
+        db.get("MultiAZ"))
+
+
 def _writable(c: AwsContext, name: str, region: str) -> bool:
     db = describe_instance(c, name, region)
     return (db is not None and db.get("DBInstanceStatus") == "available"
@@ -108,16 +114,23 @@ def plan_reprotect(c: AwsContext, args: dict[str, Any], mode: str) -> list[Plann
 
 
 def reprotect(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-    """No-op on RDS: Multi-AZ re-protects itself (the old primary becomes the standby)."""
+    """Nothing to do on RDS, which re-protects Multi-AZ itself (the old primary becomes
+    the standby) — but wait for it when the state says the instance is Multi-AZ: as the
+    undo of a failover that was stopped mid-way, returning at once left the next drill
+    a pair still failing over ("system not in steady state")."""
     t = c.target(args.get("target", "primary_db"))
     out: dict[str, Any] = {"noop": True, "reason": (
         "RDS Multi-AZ re-protects itself: after a failover the old primary is rebuilt as "
-        "the new synchronous standby; nothing for drill to do")}
+        "the new synchronous standby; nothing for drill to do but wait for it")}
     if args.get("clone"):
         out["deleted_clone"] = delete_tagged(c, args["clone"], args.get("clone_region")
                                              or c.region, ctx)
         return out
-    db = describe_instance(c, t.name or "", _db_region(c, t)) or {}
+    name, region = t.name or "", _db_region(c, t)
+    if t.multi_az:
+        out["waited_s"] = c.wait(f"{name} available and Multi-AZ again",
+                                 lambda: _protected(c, name, region), ctx)
+    db = describe_instance(c, name, region) or {}
     out["multi_az"] = bool(db.get("MultiAZ"))
     out["secondary_az"] = db.get("SecondaryAvailabilityZone")
     return out
