@@ -169,7 +169,6 @@ def main(argv: list[str] | None = None) -> int:
         # Typer is imported here, not by this module: its import alone met ~30 passes.)
         gc.disable()
     import typer
-    from typer._click.exceptions import ClickException  # Typer's own (vendored) Click
 
     from orchestrator.errors import DrillError, ExitStatus
 
@@ -189,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         code = int(exc.exit_status)
     except typer.Exit as exc:
         code = exc.exit_code
-    except ClickException as exc:  # usage errors, unknown commands, missing arguments
+    except typer.TyperException as exc:  # usage errors, unknown commands, missing arguments
+        # (the public base of Typer's vendored Click exceptions)
         # one line like every other error (it names the option or argument); redacted by
         # _print_error, since it echoes option values: a secret given by mistake too
         ctx = getattr(exc, "ctx", None)
