@@ -59,7 +59,7 @@ def _new_app() -> "typer.Typer":
 
     from orchestrator.commands.common import AppState
 
-    def version(value: bool) -> None:
+    def show_version(value: bool) -> None:
         if value:
             print(f"drill {__version__}")
             raise typer.Exit()
@@ -72,7 +72,7 @@ def _new_app() -> "typer.Typer":
             envvar=None)] = None,
         traceback: Annotated[bool, typer.Option("--traceback", help="show full tracebacks")
                              ] = False,
-        version: Annotated[bool, typer.Option("--version", callback=version, is_eager=True,
+        version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
                                               help="print the version")] = False,
     ) -> None:
         ctx.obj = _APP[0] = AppState(config=config, traceback=traceback)

@@ -37,6 +37,19 @@ def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+def python_c(cwd: Path, code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -c CODE ARGS`` in ``cwd``, in the tests' environment: a check that needs a
+    whole process of its own (which modules a command imports, what it builds)."""
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        text=True,
+        capture_output=True,
+        env=subprocess_env(),
+        timeout=300,
+    )
+
+
 def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
                             env=subprocess_env(env), stdout=subprocess.PIPE,

@@ -5,11 +5,9 @@ Only a schema migration imports them — the first command on a new store."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.clihelp import subprocess_env
+from tests.clihelp import python_c
 from tests.e2e.defs import experiment, write
 
 CHECK = """
@@ -23,14 +21,7 @@ sys.exit(code)
 
 
 def _drill(cwd: Path, *args: str) -> tuple[int, list[str], str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHECK, *args],
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+    proc = python_c(cwd, CHECK, *args)
     line = [x for x in proc.stderr.splitlines() if x.startswith("HEAVY=")]
     assert line, proc.stderr
     heavy = line[-1].removeprefix("HEAVY=")

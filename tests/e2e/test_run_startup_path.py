@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.clihelp import subprocess_env
+from tests.clihelp import python_c, subprocess_env
 
 ONE_PROBE = """title: one probe
 description: a single python probe, no environment needed
@@ -59,14 +59,7 @@ sys.exit(code)
 
 
 def _run(cwd: Path) -> tuple[int, dict[str, list[str]], str]:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHECK, "run", "one.yaml", "--json"],
-        cwd=cwd,
-        text=True,
-        capture_output=True,
-        env=subprocess_env(),
-        timeout=300,
-    )
+    proc = python_c(cwd, CHECK, "run", "one.yaml", "--json")
     lines = [x for x in proc.stderr.splitlines() if x.startswith("STARTUP=")]
     assert lines, proc.stderr
     return proc.returncode, json.loads(lines[-1].removeprefix("STARTUP=")), proc.stderr
