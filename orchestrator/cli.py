@@ -173,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from orchestrator.errors import DrillError, ExitStatus
 
+    _APP[0] = None
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
@@ -213,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             _print_error(f"internal error: {exc.__class__.__name__}: {exc}",
                          "this is a bug in drill; re-run with --traceback and report it")
             code = int(ExitStatus.FAILED)
+    if _APP[0] is not None:
+        _APP[0].done()
     if argv is None:
         # The process ends now: skip the collector's passes over every object the imports
         # created (interpreter shutdown otherwise spends ~0.2 s in them). Objects are still

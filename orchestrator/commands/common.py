@@ -58,6 +58,11 @@ class AppState:
             self._warn_orphans(self._db)
         return self._db
 
+    def done(self) -> None:
+        """The command is over: remember the journal head it wrote (once, not per write)."""
+        if self._db is not None:
+            self._db.save_witness()
+
     def store(self, warn: bool = True) -> EvidenceStore:
         """The store's SQLAlchemy side: migrations and the scheduler's operational tables
         (heartbeats, webhook URLs, APScheduler's jobs). Evidence is :meth:`db`'s."""
