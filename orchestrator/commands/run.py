@@ -180,11 +180,18 @@ def abort(
 ) -> None:
     """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
     from orchestrator.engine.ack import running_run
+    from orchestrator.engine.recovery import awaiting_recovery
 
-    db = state(ctx).db(write=True)
+    app_state = state(ctx)
+    db = app_state.db(write=True)
     run_row = running_run(db, run_id, "abort")
     run_row.abort_requested = True
     db.write(run_row)
+    if any(r.id == run_id for r in awaiting_recovery(app_state.settings(), db)):
+        # its lock is free: the drill died, and its pid may be another process's now
+        err_console().print(f"abort recorded for {run_id}: its drill process is gone; "
+                            f"`drill recover --env {run_row.env}` plays its rollbacks")
+        return
     signalled = ""
     if run_row.host == socket.gethostname():
         try:

@@ -367,3 +367,16 @@ def test_a_run_recovers_what_a_dead_run_left_on_the_same_lab(workdir: Path) -> N
     assert f"recovering run {run_id} on lab" in res.err
     assert not marker.exists() and plays(marker) == 1
     assert show(workdir, run_id)["status"] == "crashed"
+
+
+def test_abort_of_a_dead_run_signals_nobody_and_says_recover(workdir: Path) -> None:
+    """The dead drill's pid may belong to another process by now: no SIGTERM to it."""
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+    res = drill(workdir, "abort", run_id)
+    assert res.code == 0, res.err
+    assert "sent SIGTERM" not in res.err and "rollbacks will run" not in res.err, res.err
+    assert f"abort recorded for {run_id}: its drill process is gone" in res.err
+    assert plays(marker) == 0  # recovery, not abort, plays the undo
+    rec = drill(workdir, "recover")
+    assert rec.code == 0 and plays(marker) == 1, rec.err
