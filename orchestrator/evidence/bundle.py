@@ -131,6 +131,10 @@ class BundleReport:
 _LOCAL = struct.Struct("<4s5H3L2H")
 _CENTRAL = struct.Struct("<4s6H3L5H2L")
 _END = struct.Struct("<4s4H2LH")
+# ZIP64 (4.3.14, 4.3.15, 4.5.3), as zipfile writes it past 65,535 files or 2 GiB
+_END64 = struct.Struct("<4sQ2H2L4Q")
+_LOCATOR64 = struct.Struct("<4sLQL")
+_LIMIT64 = (1 << 31) - 1
 
 
 def _changed_at(raw: bytes, infos: list[zipfile.ZipInfo]) -> int | None:
@@ -149,15 +153,22 @@ def _changed_at(raw: bytes, infos: list[zipfile.ZipInfo]) -> int | None:
         sizes = (info.CRC, info.compress_size, info.file_size, len(name))
         local = _LOCAL.pack(b"PK\x03\x04", 20, flags, method, 0, 33, *sizes, 0) + name
         expected.append((at, local))
+        offset, extra, version = at, b"", 20
+        if at > _LIMIT64:  # the offset moves into a ZIP64 extra field
+            offset, extra, version = 0xFFFFFFFF, struct.pack("<HHQ", 1, 8, at), 45
+        head = (b"PK\x01\x02", 0x300 | version, version, flags, method, 0, 33, *sizes)
         central.append(
-            _CENTRAL.pack(
-                b"PK\x01\x02", 0x314, 20, flags, method, 0, 33, *sizes, 0, 0, 0, 0, 0o644 << 16, at
-            )
-            + name
+            _CENTRAL.pack(*head, len(extra), 0, 0, 0, 0o644 << 16, offset) + name + extra
         )
         at += len(local) + info.compress_size
     cd = b"".join(central)
-    end = _END.pack(b"PK\x05\x06", 0, 0, len(infos), len(infos), len(cd), at, 0)
+    count, size, start = len(infos), len(cd), at
+    end = b""
+    if count > 0xFFFF or start > _LIMIT64 or size > _LIMIT64:
+        end = _END64.pack(b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, size, start)
+        end += _LOCATOR64.pack(b"PK\x06\x07", 0, start + size, 1)
+        count, size, start = min(count, 0xFFFF), min(size, 0xFFFFFFFF), min(start, 0xFFFFFFFF)
+    end += _END.pack(b"PK\x05\x06", 0, 0, count, count, size, start, 0)
     expected.append((at, cd + end))
     for offset, want in expected:
         got = view[offset : offset + len(want)]

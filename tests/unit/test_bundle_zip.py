@@ -131,3 +131,20 @@ def test_a_repacked_bundle_is_named_as_such(
     err = capsys.readouterr().err
     assert "files are as signed, but the zip around them was changed" in " ".join(err.split())
     assert "Traceback" not in err
+
+
+def test_a_bundle_of_more_than_65535_files_verifies_and_its_zip64_records_are_checked(
+    tmp_path: Path,
+) -> None:
+    """Past 65,535 files (an export of a few years) zipfile writes ZIP64 end records."""
+    key = Ed25519PrivateKey.generate()
+    path = tmp_path / "many.zip"
+    with BundleWriter(path) as zf:
+        zf.add([(f"journals/r-{i}.json", b"{}") for i in range(70_000)])
+        zf.add([(PUB, public_pem(key.public_key()).encode())])
+        zf.sign(key)
+    assert verify_bundle(path).files == 70_001
+    raw = path.read_bytes()
+    end64 = raw.rindex(b"PK\x06\x06")
+    for i in range(end64, len(raw), 9):  # the ZIP64 record, its locator, the end record
+        assert _refused(tmp_path, raw[:i] + bytes([raw[i] ^ 0x01]) + raw[i + 1 :]), i
