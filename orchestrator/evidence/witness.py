@@ -72,4 +72,6 @@ def anchor(db: EvidenceDB) -> tuple[int, str, str] | None:
     seq, digest, at = found
     return seq, digest, (f"drill on this machine saw it as the newest event ({at}); it is "
                          "missing or different now: events were cut from the end, or an "
-                         "older copy of the database was put back")
+                         "older copy of the database was put back (if a backup was restored "
+                         f"on purpose, its later evidence is lost: delete {db.witness} to "
+                         "accept that)")

@@ -74,6 +74,7 @@ def test_a_cut_tail_is_found_by_verify_and_export(
     code, text = verify(capsys)
     assert code == 1, text
     assert "events were cut from the end, or an older copy" in " ".join(text.split())
+    assert "journal-heads.json to accept that" in " ".join(text.split())
     capsys.readouterr()
     assert main(["evidence", "export", "--period", "2026-Q4", "--out", "q.zip"]) == 1
     assert "older copy of the database" in " ".join(capsys.readouterr().err.split())
