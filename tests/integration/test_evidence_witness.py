@@ -114,3 +114,19 @@ def test_a_state_directory_that_cannot_be_written_fails_no_write(
         assert [f.title for f in store.records(Finding)] == ["kept"]
     finally:
         store.close()
+
+
+def test_a_dropped_journal_is_a_break_not_an_internal_error(
+    db: str,  # noqa: F811
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    run_drill(workdir)
+    engine = sa.create_engine(db)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TABLE journal"))
+    finally:
+        engine.dispose()
+    code, text = verify(capsys)
+    assert code == 1 and "the table is missing" in text and "internal error" not in text, text
