@@ -186,19 +186,19 @@ def _inflate(data: bytes) -> bytes:
     d = zlib.decompressobj(-15)
     body = d.decompress(data[:-1])
     before_last = d.copy()
-    out = body + d.decompress(data[-1:]) + d.flush()
+    tail = d.decompress(data[-1:]) + d.flush()  # what the last byte adds
     if not d.eof or d.unused_data:
         raise ValueError("its compressed data does not end where the zip says")
     for bit in range(8):
         if data[-1] >> bit & 1:
             alt = before_last.copy()
             try:
-                same = body + alt.decompress(bytes([data[-1] ^ 1 << bit])) + alt.flush() == out
+                same = alt.decompress(bytes([data[-1] ^ 1 << bit])) + alt.flush() == tail
             except zlib.error:
                 continue
             if same and alt.eof:
                 raise ValueError("unused bits at the end of its compressed data were changed")
-    return out
+    return body + tail
 
 
 def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipInfo]]:
