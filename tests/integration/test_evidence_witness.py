@@ -7,6 +7,8 @@ a new database in the same state directory is a new journal, not a cut one."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from unittest.mock import ANY
 
@@ -20,36 +22,42 @@ from tests.integration.test_evidence_chain import db, run_drill, verify  # noqa:
 HEADS = Path(".drill/journal-heads.json")
 
 
-def _cut_newest_run(url: str, run_id: str) -> None:
-    """Delete a run with every row and every event of it: what is left chains."""
+@contextmanager
+def _sql(url: str) -> Iterator[sa.Connection]:
+    """One transaction on the evidence database, behind drill's back."""
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
-            mark = f'"run":"{run_id}"'.encode()
-            first = min(
-                seq
-                for seq, ev in conn.execute(sa.text("SELECT seq, event FROM journal"))
-                if mark in bytes(ev)
-            )
-            assert first is not None
-            conn.execute(sa.text("DELETE FROM journal WHERE seq >= :s"), {"s": first})
-            order = [
-                "approval",
-                "artifact",
-                "finding",
-                "measurement",
-                "probe_series",
-                "step_run",
-                "timeline_event",
-                "scenario_run",
-            ]
-            names = {p.name for p in projections()}
-            for table in order:
-                assert table in names
-                conn.execute(sa.text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run_id})
-            conn.execute(sa.text("DELETE FROM run WHERE id = :r"), {"r": run_id})
+            yield conn
     finally:
         engine.dispose()
+
+
+def _cut_newest_run(url: str, run_id: str) -> None:
+    """Delete a run with every row and every event of it: what is left chains."""
+    with _sql(url) as conn:
+        mark = f'"run":"{run_id}"'.encode()
+        first = min(
+            seq
+            for seq, ev in conn.execute(sa.text("SELECT seq, event FROM journal"))
+            if mark in bytes(ev)
+        )
+        conn.execute(sa.text("DELETE FROM journal WHERE seq >= :s"), {"s": first})
+        order = [
+            "approval",
+            "artifact",
+            "finding",
+            "measurement",
+            "probe_series",
+            "step_run",
+            "timeline_event",
+            "scenario_run",
+        ]
+        names = {p.name for p in projections()}
+        for table in order:
+            assert table in names
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE run_id = :r"), {"r": run_id})
+        conn.execute(sa.text("DELETE FROM run WHERE id = :r"), {"r": run_id})
 
 
 def test_a_cut_tail_is_found_by_verify_and_export(
@@ -60,12 +68,8 @@ def test_a_cut_tail_is_found_by_verify_and_export(
     run_drill(workdir)
     newest = run_drill(workdir)["run_id"]
     heads = json.loads((workdir / HEADS).read_text())
-    engine = sa.create_engine(db)
-    try:
-        with engine.connect() as conn:
-            head = conn.execute(sa.text("SELECT seq, hash FROM journal ORDER BY seq DESC")).first()
-    finally:
-        engine.dispose()
+    with _sql(db) as conn:
+        head = conn.execute(sa.text("SELECT seq, hash FROM journal ORDER BY seq DESC")).first()
     assert head is not None
     assert list(heads.values()) == [{"seq": head[0], "hash": head[1], "at": ANY}]
     assert verify(capsys)[0] == 0
@@ -122,11 +126,7 @@ def test_a_dropped_journal_is_a_break_not_an_internal_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     run_drill(workdir)
-    engine = sa.create_engine(db)
-    try:
-        with engine.begin() as conn:
-            conn.execute(sa.text("DROP TABLE journal"))
-    finally:
-        engine.dispose()
+    with _sql(db) as conn:
+        conn.execute(sa.text("DROP TABLE journal"))
     code, text = verify(capsys)
     assert code == 1 and "the table is missing" in text and "internal error" not in text, text
