@@ -52,7 +52,8 @@ CTK_OPTIONS = ["--var", "who=bench", "--var", "retries:int=3", "--var-file", "va
 Timing = tuple[float, float]  # median wall, median CPU (s)
 
 
-def _once(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timing:
+def once(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timing:
+    """Wall and CPU time (s) of one run of ``cmd``, which must succeed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
@@ -67,11 +68,11 @@ def timed(cmds: list[tuple[list[str], Path, dict[str, str] | None]], repeat: int
           ) -> list[Timing]:
     """Median (wall, cpu) of each command (argv, cwd, env), run in turn, after a warm-up."""
     for cmd in cmds:
-        _once(*cmd)
+        once(*cmd)
     runs: list[list[Timing]] = [[] for _ in cmds]
     for _ in range(repeat):
         for i, cmd in enumerate(cmds):
-            runs[i].append(_once(*cmd))
+            runs[i].append(once(*cmd))
     return [(statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
             for r in runs]
 
@@ -108,7 +109,8 @@ def main() -> None:
              [drill, "run", "one.yaml", "--json", *CTK_OPTIONS],
              [chaos, "run", *CTK_OPTIONS, "one.yaml"], 1.3),
         ):
-            cmds = [(d_cmd, cwd, None), (c_cmd, cwd, None)]
+            cmds: list[tuple[list[str], Path, dict[str, str] | None]] = [
+                (d_cmd, cwd, None), (c_cmd, cwd, None)]
             if old_env is not None:
                 cmds.append((d_cmd, old_cwd, old_env))
             rows.append((name, timed(cmds, args.repeat), target))

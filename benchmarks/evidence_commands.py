@@ -21,18 +21,15 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from cli_startup import EXPERIMENT  # the same one-probe experiment  # noqa: E402
+from cli_startup import EXPERIMENT, once  # the same one-probe experiment  # noqa: E402
 
 COMMANDS = [
     ["findings", "list", "--json"],
@@ -45,22 +42,11 @@ COMMANDS = [
 
 
 def _once(args: list[str], code: Path, cwd: Path) -> tuple[float, float]:
+    """``drill ARGS`` run with the package of the tree ``code``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRILL_")}
     env["PYTHONPATH"] = str(code)
-    cmd = [
-        sys.executable,
-        "-c",
-        "from orchestrator.cli import main; raise SystemExit(main())",
-        *args,
-    ]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, check=False)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} ({code}) failed: {proc.stderr.decode()[-500:]}")
-    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    main = "from orchestrator.cli import main; raise SystemExit(main())"
+    return once([sys.executable, "-c", main, *args], cwd, env)
 
 
 def main() -> None:
