@@ -47,18 +47,30 @@ steps:
   - action: {action}
 """
 # the lab event that marks service restored, per scenario (and what it must name)
-GT_EVENT = {"rds-failover": ("endpoint_repointed", None),
-            "az-loss": ("endpoint_repointed", None),
-            "region-promotion": ("dns_repointed", "usw2"),
-            "backup-restore": ("restore_done", None)}
+GT_EVENT = {
+    "rds-failover": ("endpoint_repointed", None),
+    "az-loss": ("endpoint_repointed", None),
+    "region-promotion": ("dns_repointed", "usw2"),
+    "backup-restore": ("restore_done", None),
+}
 # the probe whose restoration the lab's event corresponds to
-GT_PROBE = {"rds-failover": "sql@db", "az-loss": "sql@db",
-            "region-promotion": "sql@global_db", "backup-restore": "dataset@restored"}
+GT_PROBE = {
+    "rds-failover": "sql@db",
+    "az-loss": "sql@db",
+    "region-promotion": "sql@global_db",
+    "backup-restore": "dataset@restored",
+}
 
 
 def drill(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=900, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     if check and proc.returncode != 0:
         raise SystemExit(f"drill {' '.join(args)} → exit {proc.returncode}\n{proc.stderr[-2000:]}")
     return proc
@@ -75,8 +87,12 @@ def ledger(cwd: Path, run_id: str) -> tuple[str, list[Any]]:
 
     engine = sa.create_engine(f"sqlite:///{cwd / '.drill' / 'evidence.db'}")
     with engine.connect() as conn:
-        blob = conn.execute(sa.text("SELECT data FROM probe_series WHERE run_id = :r AND "
-                                    "probe = 'heartbeat-ledger'"), {"r": run_id}).scalar_one()
+        blob = conn.execute(
+            sa.text(
+                "SELECT data FROM probe_series WHERE run_id = :r AND probe = 'heartbeat-ledger'"
+            ),
+            {"r": run_id},
+        ).scalar_one()
     engine.dispose()
     writer, acks, _unknown = decode_ledger(blob)
     return writer, acks
@@ -86,8 +102,10 @@ def surviving(dsn: str, writer: str) -> set[int]:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-        return {r[0] for r in conn.execute(
-            "SELECT seq FROM drill_heartbeat WHERE writer = %s", (writer,))}
+        return {
+            r[0]
+            for r in conn.execute("SELECT seq FROM drill_heartbeat WHERE writer = %s", (writer,))
+        }
 
 
 def one_run(cwd: Path, scenario: str) -> dict[str, Any]:
@@ -112,8 +130,11 @@ def one_run(cwd: Path, scenario: str) -> dict[str, Any]:
     event, must = GT_EVENT[scenario]
     mark = ts(sc["fault_injected_at"])
     lines = [json.loads(line) for line in gt_file.read_text()[offset:].splitlines() if line]
-    gt = next(e for e in lines if e["event"] == event and ts(e["wall"]) >= mark
-              and (must is None or must in json.dumps(e)))
+    gt = next(
+        e
+        for e in lines
+        if e["event"] == event and ts(e["wall"]) >= mark and (must is None or must in json.dumps(e))
+    )
     gt_fault = next((ts(e["wall"]) for e in lines if e["event"] == "fault_injected"), None)
     writer, acks = ledger(cwd, doc["run_id"])
     if scenario == "region-promotion":
@@ -127,22 +148,30 @@ def one_run(cwd: Path, scenario: str) -> dict[str, Any]:
     if scenario == "backup-restore":
         acks = [a for a in acks if a.acked_at <= mark]  # the reference is the disaster
     independent = len({a.seq for a in acks} - alive)
-    for action in {"region-promotion": ["db.rebuild_replica"],
-                   "backup-restore": ["db.delete_restored", "data.recreate_table"]
-                   }.get(scenario, []):
+    for action in {
+        "region-promotion": ["db.rebuild_replica"],
+        "backup-restore": ["db.delete_restored", "data.recreate_table"],
+    }.get(scenario, []):
         cleanup = cwd / f"cleanup-{action.replace('.', '-').replace('_', '-')}.yaml"
         cleanup.write_text(CLEANUP.format(id=cleanup.stem, action=action))
         drill(cwd, "run", str(cleanup), "--env", "lab")
     error = ts(probe_restored) - ts(gt["wall"]) if probe_restored else None
-    return {"scenario": scenario, "exit": res.returncode, "rto_s": sc["rto_s"],
-            "restored_error_s": error,
-            "fault_offset_s": None if gt_fault is None else gt_fault - mark,
-            "lost_writes": sc["lost_writes"], "independent_lost": independent}
+    return {
+        "scenario": scenario,
+        "exit": res.returncode,
+        "rto_s": sc["rto_s"],
+        "restored_error_s": error,
+        "fault_offset_s": None if gt_fault is None else gt_fault - mark,
+        "lost_writes": sc["lost_writes"],
+        "independent_lost": independent,
+    }
 
 
 def summarize(rows: list[dict[str, Any]]) -> None:
-    print("| scenario | runs | RTO mean | restored error p50 / max | error within "
-          "±1 interval | lost writes mean | lost writes exact |")
+    print(
+        "| scenario | runs | RTO mean | restored error p50 / max | error within "
+        "±1 interval | lost writes mean | lost writes exact |"
+    )
     print("|---|---|---|---|---|---|---|")
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
         rs = [r for r in rows if r["scenario"] == scenario]
@@ -150,17 +179,18 @@ def summarize(rows: list[dict[str, Any]]) -> None:
         ok = sum(1 for e in errs if abs(e) <= INTERVAL)
         exact = sum(1 for r in rs if r["lost_writes"] == r["independent_lost"])
         rtos = [r["rto_s"] for r in rs if r["rto_s"] is not None]
-        print(f"| {scenario} | {len(rs)} | {statistics.mean(rtos):.2f} s | "
-              f"{statistics.median(errs) * 1000:.0f} / {max(errs) * 1000:.0f} ms | "
-              f"{ok}/{len(rs)} | {statistics.mean(r['lost_writes'] or 0 for r in rs):.1f} | "
-              f"{exact}/{len(rs)} |")
+        print(
+            f"| {scenario} | {len(rs)} | {statistics.mean(rtos):.2f} s | "
+            f"{statistics.median(errs) * 1000:.0f} / {max(errs) * 1000:.0f} ms | "
+            f"{ok}/{len(rs)} | {statistics.mean(r['lost_writes'] or 0 for r in rs):.1f} | "
+            f"{exact}/{len(rs)} |"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=20)
-    ap.add_argument("--scenario", action="append",
-                    choices=list(GT_EVENT), help="default: all four")
+    ap.add_argument("--scenario", action="append", choices=list(GT_EVENT), help="default: all four")
     ap.add_argument("--out", type=Path, help="append each run's raw result (JSON lines) here")
     ap.add_argument("--summarize", type=Path, help="only print the table of an --out file")
     a = ap.parse_args()
@@ -179,13 +209,17 @@ def main() -> None:
                 if a.out:
                     with a.out.open("a") as fh:
                         fh.write(json.dumps(row) + "\n")
-                print(f"{scenario} #{i + 1}: exit {row['exit']} RTO {row['rto_s']} "
-                      f"restored error {row['restored_error_s']} lost {row['lost_writes']}"
-                      f"/{row['independent_lost']} ({time.monotonic() - t0:.1f}s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{scenario} #{i + 1}: exit {row['exit']} RTO {row['rto_s']} "
+                    f"restored error {row['restored_error_s']} lost {row['lost_writes']}"
+                    f"/{row['independent_lost']} ({time.monotonic() - t0:.1f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     finally:
         drill(cwd, "lab", "down", check=False)
     summarize(rows)
+
 
 if __name__ == "__main__":
     main()

@@ -30,9 +30,14 @@ from tests.integration.aws.moto_server import MotoServer  # noqa: E402
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     work = Path(tempfile.mkdtemp(prefix="drill-bench-aws-"))
-    env = dict(os.environ, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
-               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
-               AWS_DEFAULT_REGION="us-east-1")
+    env = dict(
+        os.environ,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_DEFAULT_REGION="us-east-1",
+    )
     os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
     moto = MotoServer(work).start()
     env["AWS_ENDPOINT_URL"] = moto.url
@@ -40,8 +45,10 @@ def main() -> None:
     rows = []
     try:
         cases = [("inventory (+ drift check)", ["inventory", "--env", "aws", "--json"])]
-        cases += [(f"run {rb}", ["run", rb, "--env", "aws", "--yes", "--json"])
-                  for rb in ("rds-failover", "region-promotion", "backup-restore", "az-loss")]
+        cases += [
+            (f"run {rb}", ["run", rb, "--env", "aws", "--yes", "--json"])
+            for rb in ("rds-failover", "region-promotion", "backup-restore", "az-loss")
+        ]
         for label, argv in cases:
             times, calls = [], 0
             for _ in range(n):

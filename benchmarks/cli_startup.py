@@ -44,9 +44,20 @@ method:
 
 
 # parsed and applied by both: vars, a var file, strategies, the journal path
-CTK_OPTIONS = ["--var", "who=bench", "--var", "retries:int=3", "--var-file", "vars.yaml",
-               "--rollback-strategy", "always", "--hypothesis-strategy", "default",
-               "--journal-path", "bench-journal.json"]
+CTK_OPTIONS = [
+    "--var",
+    "who=bench",
+    "--var",
+    "retries:int=3",
+    "--var-file",
+    "vars.yaml",
+    "--rollback-strategy",
+    "always",
+    "--hypothesis-strategy",
+    "default",
+    "--journal-path",
+    "bench-journal.json",
+]
 
 
 Timing = tuple[float, float]  # median wall, median CPU (s)
@@ -64,8 +75,7 @@ def once(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> Timing
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def timed(cmds: list[tuple[list[str], Path, dict[str, str] | None]], repeat: int
-          ) -> list[Timing]:
+def timed(cmds: list[tuple[list[str], Path, dict[str, str] | None]], repeat: int) -> list[Timing]:
     """Median (wall, cpu) of each command (argv, cwd, env), run in turn, after a warm-up."""
     for cmd in cmds:
         once(*cmd)
@@ -73,8 +83,7 @@ def timed(cmds: list[tuple[list[str], Path, dict[str, str] | None]], repeat: int
     for _ in range(repeat):
         for i, cmd in enumerate(cmds):
             runs[i].append(once(*cmd))
-    return [(statistics.median(w for w, _ in r), statistics.median(c for _, c in r))
-            for r in runs]
+    return [(statistics.median(w for w, _ in r), statistics.median(c for _, c in r)) for r in runs]
 
 
 def main() -> None:
@@ -100,29 +109,45 @@ def main() -> None:
             (folder / "vars.yaml").write_text("configuration:\n  region: us-east-1\n")
         for name, d_cmd, c_cmd, target in (
             ("`--help`", [drill, "--help"], [chaos, "--help"], 1.5),
-            ("`run` one-probe experiment vs `chaos run`", [drill, "run", "one.yaml", "--json"],
-             [chaos, "run", "one.yaml"], 1.3),
-            ("`run` one-probe experiment vs `chaos --no-log-file run`",
-             [drill, "run", "one.yaml", "--json"],
-             [chaos, "--no-log-file", "run", "one.yaml"], 1.3),
-            ("`run` with chaos run's options (issue 15) vs `chaos run` with the same",
-             [drill, "run", "one.yaml", "--json", *CTK_OPTIONS],
-             [chaos, "run", *CTK_OPTIONS, "one.yaml"], 1.3),
+            (
+                "`run` one-probe experiment vs `chaos run`",
+                [drill, "run", "one.yaml", "--json"],
+                [chaos, "run", "one.yaml"],
+                1.3,
+            ),
+            (
+                "`run` one-probe experiment vs `chaos --no-log-file run`",
+                [drill, "run", "one.yaml", "--json"],
+                [chaos, "--no-log-file", "run", "one.yaml"],
+                1.3,
+            ),
+            (
+                "`run` with chaos run's options (issue 15) vs `chaos run` with the same",
+                [drill, "run", "one.yaml", "--json", *CTK_OPTIONS],
+                [chaos, "run", *CTK_OPTIONS, "one.yaml"],
+                1.3,
+            ),
         ):
             cmds: list[tuple[list[str], Path, dict[str, str] | None]] = [
-                (d_cmd, cwd, None), (c_cmd, cwd, None)]
+                (d_cmd, cwd, None),
+                (c_cmd, cwd, None),
+            ]
             if old_env is not None:
                 cmds.append((d_cmd, old_cwd, old_env))
             rows.append((name, timed(cmds, args.repeat), target))
     load = os.getloadavg()[0]
     print(f"median of {args.repeat}, interleaved; load average {load:.2f}\n")
-    print("| command | drill wall (s) | chaos wall (s) | ratio (wall) | drill CPU (s) | "
-          "chaos CPU (s) | ratio (CPU) | target | met |")
+    print(
+        "| command | drill wall (s) | chaos wall (s) | ratio (wall) | drill CPU (s) | "
+        "chaos CPU (s) | ratio (CPU) | target | met |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for name, ((dw, dc), (cw, cc), *_), target in rows:
         ratio = dw / cw
-        print(f"| {name} | {dw:.3f} | {cw:.3f} | {ratio:.2f}× | {dc:.3f} | {cc:.3f} | "
-              f"{dc / cc:.2f}× | ≤ {target}× | {'yes' if ratio <= target else 'no'} |")
+        print(
+            f"| {name} | {dw:.3f} | {cw:.3f} | {ratio:.2f}× | {dc:.3f} | {cc:.3f} | "
+            f"{dc / cc:.2f}× | ≤ {target}× | {'yes' if ratio <= target else 'no'} |"
+        )
     if old_env is not None:
         print(f"\nprevious drill ({args.against}), same interleaving:\n")
         print("| command | previous wall (s) | ratio (wall) | previous CPU (s) | ratio (CPU) |")

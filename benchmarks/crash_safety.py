@@ -47,8 +47,14 @@ def _drill(cwd: Path, *args: str, crash: str | None = None) -> subprocess.Comple
     env["PYTHONPATH"] = str(REPO)
     if crash:
         env["DRILL_TEST_CRASH_AT"] = crash
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
 
 
 def store_check() -> None:
@@ -65,8 +71,10 @@ def store_check() -> None:
                 assert damage(db) == []
                 times.append(time.perf_counter() - t0)
             size = db.stat().st_size / 1e6
-            print(f"| quick_check, {runs:,} runs ({size:.0f} MB) | "
-                  f"{statistics.median(times) * 1000:.0f} ms |")
+            print(
+                f"| quick_check, {runs:,} runs ({size:.0f} MB) | "
+                f"{statistics.median(times) * 1000:.0f} ms |"
+            )
 
 
 def recover() -> None:
@@ -81,8 +89,10 @@ def recover() -> None:
             out = _drill(cwd, "recover")
             times.append(time.perf_counter() - t0)
             assert out.returncode == 0 and not (cwd / "marker").exists(), out.stderr
-    print(f"| `drill recover`, one orphaned run (one rollback) | "
-          f"{statistics.median(times) * 1000:.0f} ms |")
+    print(
+        f"| `drill recover`, one orphaned run (one rollback) | "
+        f"{statistics.median(times) * 1000:.0f} ms |"
+    )
 
 
 def lab_check() -> None:

@@ -35,11 +35,20 @@ if __name__ == "__main__":
         load = os.getloadavg()[0]
         cpu0 = cpu_seconds()
         t0 = time.perf_counter()
-        result = export_bundle(store, parse_period("2026-Q4"), framework_names(), None,
-                               Path(tmp) / "q4.zip", key, "bench")
+        result = export_bundle(
+            store,
+            parse_period("2026-Q4"),
+            framework_names(),
+            None,
+            Path(tmp) / "q4.zip",
+            key,
+            "bench",
+        )
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds() - cpu0
         size = (Path(tmp) / "q4.zip").stat().st_size
-    print(f"export 2026-Q4: {result.runs} runs, {result.findings} findings, "
-          f"{len(result.files)} files, {size / 1e6:.1f} MB, {elapsed:.2f}s "
-          f"(CPU {cpu:.2f}s, this process + forked workers; load average {load:.2f} at start)")
+    print(
+        f"export 2026-Q4: {result.runs} runs, {result.findings} findings, "
+        f"{len(result.files)} files, {size / 1e6:.1f} MB, {elapsed:.2f}s "
+        f"(CPU {cpu:.2f}s, this process + forked workers; load average {load:.2f} at start)"
+    )

@@ -38,7 +38,10 @@ if __name__ == "__main__":
         report = verify(conn, False, connect=None if one_process else evidence.connect)
         elapsed = time.perf_counter() - t0
         cpu = cpu_seconds() - cpu0
-        print(f"verify ({'one process' if one_process else 'two processes'}): "
-              f"{report.events} events, {report.records} records, ok={report.ok}, "
-              f"{elapsed:.2f}s (CPU {cpu:.2f}s incl. the child; load average {load:.2f} at "
-              "start)", flush=True)
+        print(
+            f"verify ({'one process' if one_process else 'two processes'}): "
+            f"{report.events} events, {report.records} records, ok={report.ok}, "
+            f"{elapsed:.2f}s (CPU {cpu:.2f}s incl. the child; load average {load:.2f} at "
+            "start)",
+            flush=True,
+        )

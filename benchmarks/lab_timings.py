@@ -32,8 +32,9 @@ DELAY_S = 1.0
 
 
 def ctx(marks: dict[str, datetime] | None = None) -> StepContext:
-    return StepContext(run_id="bench", scenario_id="bench", mode="live", deadline_s=120,
-                       marks=marks or {})
+    return StepContext(
+        run_id="bench", scenario_id="bench", mode="live", deadline_s=120, marks=marks or {}
+    )
 
 
 def bench_up(n: int) -> list[float]:
@@ -72,11 +73,16 @@ def bench_failover(provider: LabProvider, root: Path, n: int) -> list[dict[str, 
             time.sleep(0.02)
         client = time.monotonic() - t0
         gt = _ground_truth(root, t0)
-        rows.append({"client_write_s": client, "silent_s": silent,
-                     "unreachable_s": gt.get("unreachable", float("nan")),
-                     "detected_s": gt.get("primary_death_detected", float("nan")),
-                     "promoted_s": gt.get("promotion_done", float("nan")),
-                     "repointed_s": gt.get("endpoint_repointed", float("nan"))})
+        rows.append(
+            {
+                "client_write_s": client,
+                "silent_s": silent,
+                "unreachable_s": gt.get("unreachable", float("nan")),
+                "detected_s": gt.get("primary_death_detected", float("nan")),
+                "promoted_s": gt.get("promotion_done", float("nan")),
+                "repointed_s": gt.get("endpoint_repointed", float("nan")),
+            }
+        )
         provider.execute("db.reprotect", {}, ctx())
     return rows
 
@@ -88,7 +94,8 @@ def bench_restore(provider: LabProvider, n: int) -> list[float]:
         marks = {"fault_injected": datetime.now(UTC)}
         t0 = time.perf_counter()
         out: dict[str, Any] = provider.execute(
-            "db.restore", {"point_in_time": "disaster"}, ctx(marks))
+            "db.restore", {"point_in_time": "disaster"}, ctx(marks)
+        )
         samples.append(time.perf_counter() - t0)
         provider.execute("db.delete_restored", out["rollback_args"], ctx())
     return samples
@@ -115,20 +122,30 @@ def main() -> None:
     client = [r["client_write_s"] for r in fails]
     print("| measurement | median (s) | min-max (s) | target | met |")
     print("|---|---|---|---|---|")
-    print(f"| lab up (fresh) | {med(ups):.2f} | {min(ups):.2f}-{max(ups):.2f} | ≤ 10 | "
-          f"{'yes' if med(ups) <= 10 else 'NO'} |")
-    print(f"| failover: SIGKILL → first acked write via endpoint (delay {DELAY_S:g} s) | "
-          f"{med(client):.2f} | {min(client):.2f}-{max(client):.2f} | ≤ {DELAY_S + 2:g} | "
-          f"{'yes' if max(client) <= DELAY_S + 2 else 'NO'} |")
+    print(
+        f"| lab up (fresh) | {med(ups):.2f} | {min(ups):.2f}-{max(ups):.2f} | ≤ 10 | "
+        f"{'yes' if med(ups) <= 10 else 'NO'} |"
+    )
+    print(
+        f"| failover: SIGKILL → first acked write via endpoint (delay {DELAY_S:g} s) | "
+        f"{med(client):.2f} | {min(client):.2f}-{max(client):.2f} | ≤ {DELAY_S + 2:g} | "
+        f"{'yes' if max(client) <= DELAY_S + 2 else 'NO'} |"
+    )
     for key in ("silent_s", "unreachable_s", "detected_s", "promoted_s", "repointed_s"):
         vals = [r[key] for r in fails]
-        print(f"| ground truth: {key[:-2]} after SIGKILL | {med(vals):.2f} | "
-              f"{min(vals):.2f}-{max(vals):.2f} | — | — |")
-    print(f"| PITR restore into a new instance | {med(restores):.2f} | "
-          f"{min(restores):.2f}-{max(restores):.2f} | — | — |")
+        print(
+            f"| ground truth: {key[:-2]} after SIGKILL | {med(vals):.2f} | "
+            f"{min(vals):.2f}-{max(vals):.2f} | — | — |"
+        )
+    print(
+        f"| PITR restore into a new instance | {med(restores):.2f} | "
+        f"{min(restores):.2f}-{max(restores):.2f} | — | — |"
+    )
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\n(n: up {a.ups}, failover {a.failovers}, restore {a.restores}; "
-          f"{os.cpu_count()} CPUs, load average at the end {load})")
+    print(
+        f"\n(n: up {a.ups}, failover {a.failovers}, restore {a.restores}; "
+        f"{os.cpu_count()} CPUs, load average at the end {load})"
+    )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,15 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def drill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=900, check=False,
-                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+        env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def ts(value: str) -> float:
@@ -51,25 +57,36 @@ def main() -> None:
             wall = time.monotonic() - t0
             doc = json.loads(res.stdout)
             shown = json.loads(drill(cwd, "runs", "show", doc["run_id"], "--json").stdout)
-            starts = {e["scenario"]: ts(e["at"]) for e in shown["timeline"]
-                      if e["kind"] == "scenario.start"}
+            starts = {
+                e["scenario"]: ts(e["at"])
+                for e in shown["timeline"]
+                if e["kind"] == "scenario.start"
+            }
             for e in shown["timeline"]:
                 if e["kind"] == "scenario.end":
                     per_scenario.setdefault(e["scenario"], []).append(
-                        ts(e["at"]) - starts[e["scenario"]])
+                        ts(e["at"]) - starts[e["scenario"]]
+                    )
             walls.append(wall)
             met = [f"{s['id']}={'met' if s['met'] else 'MISSED'}" for s in doc["scenarios"]]
-            print(f"run {i + 1}: exit {res.returncode}, {wall:.1f} s wall ({', '.join(met)})",
-                  file=sys.stderr, flush=True)
+            print(
+                f"run {i + 1}: exit {res.returncode}, {wall:.1f} s wall ({', '.join(met)})",
+                file=sys.stderr,
+                flush=True,
+            )
     finally:
         drill(cwd, "lab", "down")
     print(f"lab up (fresh): {lab_up:.1f} s")
-    print(f"| quarterly-dr wall time | runs | median | min | max |\n|---|---|---|---|---|\n"
-          f"| `drill run quarterly-dr --env lab` | {len(walls)} | "
-          f"{statistics.median(walls):.1f} s | {min(walls):.1f} s | {max(walls):.1f} s |")
+    print(
+        f"| quarterly-dr wall time | runs | median | min | max |\n|---|---|---|---|---|\n"
+        f"| `drill run quarterly-dr --env lab` | {len(walls)} | "
+        f"{statistics.median(walls):.1f} s | {min(walls):.1f} s | {max(walls):.1f} s |"
+    )
     for name, values in per_scenario.items():
-        print(f"| scenario {name} | {len(values)} | {statistics.median(values):.1f} s | "
-              f"{min(values):.1f} s | {max(values):.1f} s |")
+        print(
+            f"| scenario {name} | {len(values)} | {statistics.median(values):.1f} s | "
+            f"{min(values):.1f} s | {max(values):.1f} s |"
+        )
 
 
 if __name__ == "__main__":

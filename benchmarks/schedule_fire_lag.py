@@ -71,19 +71,38 @@ def main() -> None:
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="drill-bench-sched-"))
     url = args.database or f"sqlite:///{tmp}/evidence.db"
-    settings = Settings(database=url, base_dir=tmp,
-                        environments={"lab": EnvironmentConfig(provider=ProviderKind.LAB)})
+    settings = Settings(
+        database=url,
+        base_dir=tmp,
+        environments={"lab": EnvironmentConfig(provider=ProviderKind.LAB)},
+    )
     store = EvidenceStore(url)
     now = utcnow()
     first = now + timedelta(seconds=5)  # time for the service to start
-    rows = [Schedule(id=f"s-bench-{i:04d}", target="bench", env="lab", kind="interval",
-                     expr=f"{args.interval:g}", start_at=first + timedelta(
-                         seconds=args.interval * i / args.schedules),
-                     created_by="bench", created_at=now) for i in range(args.schedules)]
+    rows = [
+        Schedule(
+            id=f"s-bench-{i:04d}",
+            target="bench",
+            env="lab",
+            kind="interval",
+            expr=f"{args.interval:g}",
+            start_at=first + timedelta(seconds=args.interval * i / args.schedules),
+            created_by="bench",
+            created_at=now,
+        )
+        for i in range(args.schedules)
+    ]
     store.db.write(*rows)
     launcher = ReturnAtOnce()
-    svc = SchedulerService(settings, store, launcher=launcher, notifier=WebhookNotifier([]),
-                           poll_s=2.0, compliance_every_s=1e9, max_workers=16)
+    svc = SchedulerService(
+        settings,
+        store,
+        launcher=launcher,
+        notifier=WebhookNotifier([]),
+        poll_s=2.0,
+        compliance_every_s=1e9,
+        max_workers=16,
+    )
     t_start = time.monotonic()
     svc.start()
     startup_s = time.monotonic() - t_start
@@ -93,21 +112,26 @@ def main() -> None:
     lags = [f.lag_s for f in fires if f.lag_s is not None and f.status == "succeeded"]
     result: dict[str, Any] = {
         "database": "postgresql" if url.startswith("postgresql") else "sqlite",
-        "schedules": args.schedules, "interval_s": args.interval,
-        "duration_s": args.duration, "startup_s": round(startup_s, 3),
-        "fires": len(fires), "succeeded": len(lags),
+        "schedules": args.schedules,
+        "interval_s": args.interval,
+        "duration_s": args.duration,
+        "startup_s": round(startup_s, 3),
+        "fires": len(fires),
+        "succeeded": len(lags),
         "not_run": len(fires) - len(lags),
         "expected_fires": int(args.schedules * args.duration / args.interval),
         "lag_p50_s": round(statistics.median(lags), 4) if lags else None,
         "lag_p99_s": round(pct(lags, 0.99), 4) if lags else None,
         "lag_max_s": round(max(lags), 4) if lags else None,
         "machine": f"{platform.machine()} {platform.python_implementation()} "
-                   f"{platform.python_version()}",
+        f"{platform.python_version()}",
     }
     print(json.dumps(result, indent=2))
-    print(f"| {result['database']} | {args.schedules} | every {args.interval:g}s | "
-          f"{result['fires']} ({result['not_run']} not run) | {result['lag_p50_s']} s | "
-          f"{result['lag_p99_s']} s | {result['lag_max_s']} s |")
+    print(
+        f"| {result['database']} | {args.schedules} | every {args.interval:g}s | "
+        f"{result['fires']} ({result['not_run']} not run) | {result['lag_p50_s']} s | "
+        f"{result['lag_p99_s']} s | {result['lag_max_s']} s |"
+    )
 
 
 if __name__ == "__main__":

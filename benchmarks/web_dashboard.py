@@ -24,9 +24,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from evidence_data import build
 
-PATHS = [("/", "overview", 0.2), ("/runs", "runs list", 0.2), ("/api/status", None, None),
-         ("/api/runs", None, None), ("/runs?status=failed&period=2024-Q2&page=3", None, None),
-         ("/runs/r-bench-050000", None, None), ("/metrics", None, None)]
+PATHS = [
+    ("/", "overview", 0.2),
+    ("/runs", "runs list", 0.2),
+    ("/api/status", None, None),
+    ("/api/runs", None, None),
+    ("/runs?status=failed&period=2024-Q2&page=3", None, None),
+    ("/runs/r-bench-050000", None, None),
+    ("/metrics", None, None),
+]
 
 
 def serve(config: Path) -> tuple[object, int]:
@@ -36,8 +42,11 @@ def serve(config: Path) -> tuple[object, int]:
     from orchestrator.web.metrics import Sources
 
     os.chdir(config.parent)
-    server = uvicorn.Server(uvicorn.Config(create_app(Sources.open(str(config))),
-                                           host="127.0.0.1", port=0, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(Sources.open(str(config))), host="127.0.0.1", port=0, log_level="warning"
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
         time.sleep(0.05)
@@ -73,8 +82,10 @@ if __name__ == "__main__":
             p95 = times[max(int(len(times) * 0.95) - 1, 0)]
             met = "" if target is None else ("yes" if p95 <= target else "NO")
             name = f"`{path}`" + (f" ({label})" if label else "")
-            print(f"| {name} | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
-                  f"{times[-1] * 1000:.0f} | "
-                  + (f"≤ {target * 1000:.0f} ms p95 | {met} |" if target else "— | |"))
+            print(
+                f"| {name} | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
+                f"{times[-1] * 1000:.0f} | "
+                + (f"≤ {target * 1000:.0f} ms p95 | {met} |" if target else "— | |")
+            )
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
         server.should_exit = True  # type: ignore[attr-defined]

@@ -66,14 +66,25 @@ def _new_app() -> "typer.Typer":
 
     def root(
         ctx: typer.Context,
-        config: Annotated[str | None, typer.Option(
-            "--config", "-c", metavar="FILE",
-            help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
-            envvar=None)] = None,
-        traceback: Annotated[bool, typer.Option("--traceback", help="show full tracebacks")
-                             ] = False,
-        version: Annotated[bool, typer.Option("--version", callback=show_version, is_eager=True,
-                                              help="print the version")] = False,
+        config: Annotated[
+            str | None,
+            typer.Option(
+                "--config",
+                "-c",
+                metavar="FILE",
+                help="drill.yaml to use (default: $DRILL_CONFIG, then ./drill.yaml)",
+                envvar=None,
+            ),
+        ] = None,
+        traceback: Annotated[
+            bool, typer.Option("--traceback", help="show full tracebacks")
+        ] = False,
+        version: Annotated[
+            bool,
+            typer.Option(
+                "--version", callback=show_version, is_eager=True, help="print the version"
+            ),
+        ] = False,
     ) -> None:
         ctx.obj = _APP[0] = AppState(config=config, traceback=traceback)
         _STATE["traceback"] = traceback
@@ -81,9 +92,9 @@ def _new_app() -> "typer.Typer":
     app = typer.Typer(
         name="drill",
         help="Chaos and disaster-recovery drills as code: run DR runbooks against the local "
-             "lab or AWS, measure RTO/RPO with independent probes, keep tamper-evident "
-             "evidence.\n\nStart with:  drill run quarterly-dr   (brings up the local DR lab "
-             "if needed)",
+        "lab or AWS, measure RTO/RPO with independent probes, keep tamper-evident "
+        "evidence.\n\nStart with:  drill run quarterly-dr   (brings up the local DR lab "
+        "if needed)",
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=False,
@@ -145,7 +156,7 @@ def _warn_after(command: str | None, args: list[str]) -> None:
     app = _APP[0]
     if app is None or command is None:
         return
-    rest = args[args.index(command) + 1:] if command in args else []
+    rest = args[args.index(command) + 1 :] if command in args else []
     sub = next((a for a in rest if not a.startswith("-")), "")
     if command in _READ_ONLY_STORELESS or f"{command} {sub}" in _READ_ONLY_STORELESS:
         app.warn_orphans_lightly()
@@ -193,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         # one line like every other error (it names the option or argument); redacted by
         # _print_error, since it echoes option values: a secret given by mistake too
         ctx = getattr(exc, "ctx", None)
-        _print_error(" ".join(exc.format_message().split()),
-                     f"see `{ctx.command_path} --help`" if ctx is not None else None)
+        _print_error(
+            " ".join(exc.format_message().split()),
+            f"see `{ctx.command_path} --help`" if ctx is not None else None,
+        )
         code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("drill: interrupted\n")
@@ -206,13 +219,17 @@ def main(argv: list[str] | None = None) -> int:
 
         fault = store_fault(exc)
         if fault is not None:  # the store's fault, not drill's: the operator's to fix
-            _print_error(f"the evidence database failed: {fault}",
-                         "free space / make it writable / restore it from a backup "
-                         "(`drill evidence verify` says what is damaged)")
+            _print_error(
+                f"the evidence database failed: {fault}",
+                "free space / make it writable / restore it from a backup "
+                "(`drill evidence verify` says what is damaged)",
+            )
             code = int(ExitStatus.USAGE)
         else:
-            _print_error(f"internal error: {exc.__class__.__name__}: {exc}",
-                         "this is a bug in drill; re-run with --traceback and report it")
+            _print_error(
+                f"internal error: {exc.__class__.__name__}: {exc}",
+                "this is a bug in drill; re-run with --traceback and report it",
+            )
             code = int(ExitStatus.FAILED)
     if _APP[0] is not None:
         _APP[0].done()

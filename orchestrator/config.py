@@ -48,8 +48,9 @@ class ProbesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
     db: str | None = Field(None, description="libpq DSN or Secrets Manager ARN")
-    global_db: str | None = Field(None, description="DSN through the global DNS record "
-                                  "(defaults to db)")
+    global_db: str | None = Field(
+        None, description="DSN through the global DNS record (defaults to db)"
+    )
     http: str | None = None
     interval_s: float | None = Field(None, gt=0)
 
@@ -85,8 +86,10 @@ class EnvironmentConfig(BaseModel):
         except ValueError:
             parts = None
         if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("endpoint_url must be an http:// or https:// URL with a host, "
-                             "e.g. http://127.0.0.1:5000")
+            raise ValueError(
+                "endpoint_url must be an http:// or https:// URL with a host, "
+                "e.g. http://127.0.0.1:5000"
+            )
         return value
 
 
@@ -139,11 +142,15 @@ class Settings(BaseModel):
             raise ValueError("database must be sqlite:///PATH or postgresql+psycopg://…")
         if scheme == "sqlite":
             if ":memory:" in value or value.rstrip("/") == "sqlite:":
-                raise ValueError("an in-memory SQLite database keeps no evidence: give a file, "
-                                 "e.g. sqlite:///.drill/evidence.db")
+                raise ValueError(
+                    "an in-memory SQLite database keeps no evidence: give a file, "
+                    "e.g. sqlite:///.drill/evidence.db"
+                )
             if "?" in value:
-                raise ValueError("SQLite URL parameters (such as mode=ro) are not supported: "
-                                 "drill writes evidence, so it needs the file read-write")
+                raise ValueError(
+                    "SQLite URL parameters (such as mode=ro) are not supported: "
+                    "drill writes evidence, so it needs the file read-write"
+                )
         return value
 
     @field_validator("state_dir")
@@ -154,8 +161,10 @@ class Settings(BaseModel):
         path = Path(value).absolute()
         for system in ("/proc", "/sys", "/dev"):
             if path.is_relative_to(system):
-                raise ValueError(f"state_dir {value} is in {system}, which holds no files: "
-                                 "drill keeps its evidence and lab there")
+                raise ValueError(
+                    f"state_dir {value} is in {system}, which holds no files: "
+                    "drill keeps its evidence and lab there"
+                )
         return value
 
     # Not part of the file: where it was read from, to resolve relative paths.
@@ -208,8 +217,9 @@ def _absolutize_sqlite(url: str, base: Path) -> str:
 DEFAULTS = "<defaults>"
 
 
-def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
-                         ) -> tuple[dict[str, Any], dict[str, str]]:
+def _apply_env_overrides(
+    data: dict[str, Any], environ: dict[str, str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``).
 
     A value is taken as text (pydantic turns ``true`` or ``30`` into the setting's type,
@@ -225,19 +235,22 @@ def _apply_env_overrides(data: dict[str, Any], environ: dict[str, str]
         if parts[0] not in Settings.model_fields or parts[0] in {"base_dir", "source"}:
             continue
         if not all(parts):
-            raise ConfigError(f"{key}: an empty name between `__`",
-                              "write e.g. DRILL_ENVIRONMENTS__STAGING__PROTECTED=true")
+            raise ConfigError(
+                f"{key}: an empty name between `__`",
+                "write e.g. DRILL_ENVIRONMENTS__STAGING__PROTECTED=true",
+            )
         value: Any = raw
         if raw.lstrip()[:1] in ("[", "{"):
             try:
                 value = json.loads(raw)
             except ValueError as exc:
-                raise ConfigError(f"{key}: invalid JSON ({exc})",
-                                  "a value starting with [ or { is read as JSON") from None
+                raise ConfigError(
+                    f"{key}: invalid JSON ({exc})", "a value starting with [ or { is read as JSON"
+                ) from None
         node = data
         for i, part in enumerate(parts[:-1]):
             # the embedded lab is `{provider: lab}`: a variable changes one field of it
-            default = {"provider": "lab"} if parts[:i + 1] == ["environments", "lab"] else {}
+            default = {"provider": "lab"} if parts[: i + 1] == ["environments", "lab"] else {}
             node = node.setdefault(part, default)
             if not isinstance(node, dict):
                 raise ConfigError(f"{key} overrides a setting that is not a mapping")
@@ -251,8 +264,9 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
     out = []
     for problem in problems:
         path = problem.path or ""
-        var = next((v for p, v in blame.items()
-                    if path == p or path.startswith((p + ".", p + "["))), None)
+        var = next(
+            (v for p, v in blame.items() if path == p or path.startswith((p + ".", p + "["))), None
+        )
         if var is None and "." in path and problem.file == DEFAULTS:
             # no drill.yaml: a field the variables left out (e.g. an environment's provider)
             parent = path.rsplit(".", 1)[0] + "."
@@ -307,12 +321,14 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
     settings.base_dir = (path.parent if path else Path.cwd()).resolve()
     state = settings.state_path()
     if state.exists() and not state.is_dir():
-        problem = _blamed([doc.problem(f"state_dir {state} is not a directory", ("state_dir",))],
-                          blame)
+        problem = _blamed(
+            [doc.problem(f"state_dir {state} is not a directory", ("state_dir",))], blame
+        )
         raise DefinitionError(problem, "point state_dir at a directory (drill creates it)")
     settings.source = str(path) if path else None
     settings.environments.setdefault(  # a constant: nothing to validate (as above)
-        "lab", EnvironmentConfig.model_construct(provider=ProviderKind.LAB))
+        "lab", EnvironmentConfig.model_construct(provider=ProviderKind.LAB)
+    )
     if "lab-aws" not in settings.environments:  # while `drill lab up --aws` runs
         from orchestrator.labaws.env import environment
 

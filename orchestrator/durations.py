@@ -53,8 +53,10 @@ def check_date(value: date | datetime, what: str) -> None:
     except (OverflowError, ValueError):
         year = value.year + (1 if value.year > EARLIEST_YEAR else -1)
     if not EARLIEST_YEAR <= year <= LATEST_YEAR:
-        raise ValueError(f"{what} {value.isoformat()} is out of range: drill accepts dates "
-                         f"from {EARLIEST_YEAR} to {LATEST_YEAR}")
+        raise ValueError(
+            f"{what} {value.isoformat()} is out of range: drill accepts dates "
+            f"from {EARLIEST_YEAR} to {LATEST_YEAR}"
+        )
 
 
 def format_duration(seconds: float | None) -> str:

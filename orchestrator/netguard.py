@@ -47,11 +47,15 @@ def dsn_problem(dsn: str, environ: Mapping[str, str] | None = None) -> str | Non
     except ProgrammingError as exc:
         return f"invalid DSN: {str(exc).strip()}"
     if params.get("service") or environ.get("PGSERVICE"):
-        return ("a DSN with a service (or PGSERVICE set) takes its host from "
-                "pg_service.conf: give host=127.0.0.1 instead")
+        return (
+            "a DSN with a service (or PGSERVICE set) takes its host from "
+            "pg_service.conf: give host=127.0.0.1 instead"
+        )
     if not params.get("host") and not params.get("hostaddr"):
-        return ("the DSN names no host, so libpq would take it from PGHOST or its default "
-                "socket: give host=127.0.0.1")
+        return (
+            "the DSN names no host, so libpq would take it from PGHOST or its default "
+            "socket: give host=127.0.0.1"
+        )
     addr = params.get("hostaddr") or environ.get("PGHOSTADDR") or ""
     for value in [*str(params.get("host") or "").split(","), *str(addr).split(",")]:
         if value and not is_loopback_host(value):

@@ -22,9 +22,11 @@ from typing import Any
 
 from orchestrator.errors import LabError
 
-INSTALL_HINT = ("install the PostgreSQL server: `apt-get install -y postgresql` (Debian/Ubuntu), "
-                "`dnf install postgresql-server` (Fedora/RHEL) or `brew install postgresql`; "
-                "or set DRILL_PG_BINDIR")
+INSTALL_HINT = (
+    "install the PostgreSQL server: `apt-get install -y postgresql` (Debian/Ubuntu), "
+    "`dnf install postgresql-server` (Fedora/RHEL) or `brew install postgresql`; "
+    "or set DRILL_PG_BINDIR"
+)
 
 
 def _has_server(bindir: Path) -> bool:
@@ -39,20 +41,26 @@ def bindir() -> Path:
     if explicit:  # an explicit choice is not second-guessed by a search elsewhere
         if _has_server(Path(explicit)):
             return Path(explicit)
-        raise LabError(f"PostgreSQL server binaries (postgres, initdb) not found in "
-                       f"DRILL_PG_BINDIR={explicit}", INSTALL_HINT)
+        raise LabError(
+            f"PostgreSQL server binaries (postgres, initdb) not found in "
+            f"DRILL_PG_BINDIR={explicit}",
+            INSTALL_HINT,
+        )
     pg_config = shutil.which("pg_config")
     if pg_config:
         try:
-            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True,
-                                 timeout=5, check=False).stdout.strip()
+            out = subprocess.run(
+                [pg_config, "--bindir"], capture_output=True, text=True, timeout=5, check=False
+            ).stdout.strip()
             if out:
                 candidates.append(Path(out))
         except (OSError, subprocess.SubprocessError):
             pass
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin"),
-                      key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
-                      reverse=True)
+    versions = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin"),
+        key=lambda p: int(p.split("/")[-2]) if p.split("/")[-2].isdigit() else 0,
+        reverse=True,
+    )
     candidates += [Path(p) for p in versions]
     candidates += [Path("/usr/pgsql-16/bin"), Path("/usr/local/bin"), Path("/usr/bin")]
     for c in candidates:
@@ -80,8 +88,10 @@ def run_as_user() -> pwd.struct_passwd | None:
             return pwd.getpwnam(name)
         except KeyError:
             continue
-    raise LabError("running as root and no unprivileged user (postgres/nobody) exists",
-                   "create one (`useradd -r postgres`) or set DRILL_PG_USER")
+    raise LabError(
+        "running as root and no unprivileged user (postgres/nobody) exists",
+        "create one (`useradd -r postgres`) or set DRILL_PG_USER",
+    )
 
 
 def hand_over(path: Path) -> None:
@@ -127,18 +137,29 @@ def pg_env() -> dict[str, str]:
     return env
 
 
-def run(args: Sequence[str], check: bool = True, timeout: float = 120,
-        input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str], check: bool = True, timeout: float = 120, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run a PostgreSQL tool as the server user; raise LabError with its stderr."""
     try:
-        proc = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout,
-                              preexec_fn=_demote(), env=pg_env(), input=input_text,
-                              cwd="/", check=False)
+        proc = subprocess.run(
+            list(args),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            preexec_fn=_demote(),
+            env=pg_env(),
+            input=input_text,
+            cwd="/",
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise LabError(f"{Path(args[0]).name} timed out after {timeout:g}s") from None
     if check and proc.returncode != 0:
-        raise LabError(f"{Path(args[0]).name} failed (exit {proc.returncode}): "
-                       f"{(proc.stderr or proc.stdout).strip()[-800:]}")
+        raise LabError(
+            f"{Path(args[0]).name} failed (exit {proc.returncode}): "
+            f"{(proc.stderr or proc.stdout).strip()[-800:]}"
+        )
     return proc
 
 
@@ -146,9 +167,15 @@ def popen(args: Sequence[str], log_path: Path) -> subprocess.Popen[bytes]:
     """Start a long-running server process as the server user, in its own session."""
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(list(args), stdout=log, stderr=subprocess.STDOUT,
-                                preexec_fn=_demote(), env=pg_env(), cwd="/",
-                                start_new_session=True)
+        return subprocess.Popen(
+            list(args),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_demote(),
+            env=pg_env(),
+            cwd="/",
+            start_new_session=True,
+        )
     finally:
         log.close()
 

@@ -51,13 +51,17 @@ def python_c(cwd: Path, code: str, *args: str) -> subprocess.CompletedProcess[st
 
 
 def spawn(cwd: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
-                            env=subprocess_env(env), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        env=subprocess_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
-def run(cwd: Path, *args: str, timeout: float = 120,
-        env: dict[str, str] | None = None) -> Result:
+def run(cwd: Path, *args: str, timeout: float = 120, env: dict[str, str] | None = None) -> Result:
     proc = spawn(cwd, *args, env=env)
     out, err = proc.communicate(timeout=timeout)
     return Result(proc.returncode, out, err)

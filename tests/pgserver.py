@@ -29,15 +29,39 @@ class PgServer:
         pwfile = self.dir / "pw"
         pwfile.write_text("drill\n")
         pgbin.hand_over(pwfile)
-        pgbin.run([pgbin.tool("initdb"), "-D", str(self.data), "-U", self.user, "-A", "trust",
-                   "--no-sync", "-E", "UTF8"])
+        pgbin.run(
+            [
+                pgbin.tool("initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                self.user,
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ]
+        )
         sock = self.dir / "sock"
         sock.mkdir()
         pgbin.hand_over(sock)
-        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(self.data), "-w", "-t", "60", "-l",
-                   str(self.dir / "log"), "-o",
-                   f"-p {self.port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
-                   "-c max_connections=200", "start"])
+        pgbin.run(
+            [
+                pgbin.tool("pg_ctl"),
+                "-D",
+                str(self.data),
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(self.dir / "log"),
+                "-o",
+                f"-p {self.port} -c listen_addresses=127.0.0.1 -k {sock} -c fsync=off "
+                "-c max_connections=200",
+                "start",
+            ]
+        )
         return self
 
     def dsn(self, dbname: str = "postgres") -> str:
@@ -47,13 +71,15 @@ class PgServer:
         import psycopg
 
         name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user={self.user} "
-                             "dbname=postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
     def stop(self) -> None:
-        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-                  check=False)
+        pgbin.run(
+            [pgbin.tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"], check=False
+        )
         time.sleep(0.1)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -30,8 +30,7 @@ def test_valid_against_the_compose_specification(compose: dict[str, Any]) -> Non
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors)
 
 
-def test_evidence_db_and_scheduler_with_health_checks_and_volumes(
-        compose: dict[str, Any]) -> None:
+def test_evidence_db_and_scheduler_with_health_checks_and_volumes(compose: dict[str, Any]) -> None:
     services = compose["services"]
     db, sched = services["evidence-db"], services["scheduler"]
     assert db["image"].startswith("postgres:")
@@ -53,8 +52,7 @@ def test_published_ports_are_loopback_only(compose: dict[str, Any]) -> None:
             assert str(port).startswith("127.0.0.1:"), f"{name} publishes {port}"
 
 
-def test_dashboard_service_needs_a_token_and_publishes_on_loopback(
-        compose: dict[str, Any]) -> None:
+def test_dashboard_service_needs_a_token_and_publishes_on_loopback(compose: dict[str, Any]) -> None:
     dash = compose["services"]["dashboard"]
     assert dash["command"][0] == "serve"
     assert "--host" in dash["command"]  # the container's network: not loopback …

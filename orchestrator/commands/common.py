@@ -114,11 +114,16 @@ class AppState:
         if not orphans:
             return
         envs = sorted({r.env for r in orphans})
-        which = (f"run {orphans[0].id} on {envs[0]} awaits" if len(orphans) == 1
-                 else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await")
+        which = (
+            f"run {orphans[0].id} on {envs[0]} awaits"
+            if len(orphans) == 1
+            else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await"
+        )
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
-        sys.stderr.write(f"drill: warning: {which} recovery (its drill process is gone "
-                         f"without closing it; rollbacks may be pending): run `{how}`\n")
+        sys.stderr.write(
+            f"drill: warning: {which} recovery (its drill process is gone "
+            f"without closing it; rollbacks may be pending): run `{how}`\n"
+        )
 
     def provider_for(self, env: str) -> Any:
         """A provider for ``env`` (recovery plays its rollbacks through it)."""
@@ -150,8 +155,7 @@ def _console(**kwargs: Any) -> Console:
 
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
-            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects),
-                          **kw)
+            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects), **kw)
 
     return RedactingConsole(**kwargs)
 

@@ -20,8 +20,16 @@ def list_cmd(
     from orchestrator.definitions.catalog import Catalog
 
     entries = Catalog(state(ctx).settings()).entries()
-    rows = [{"id": e.id, "kind": e.kind.value, "title": e.title, "origin": e.origin,
-             "path": str(e.path)} for e in entries]
+    rows = [
+        {
+            "id": e.id,
+            "kind": e.kind.value,
+            "title": e.title,
+            "origin": e.origin,
+            "path": str(e.path),
+        }
+        for e in entries
+    ]
     if as_json:
         print_json(rows)
         return
@@ -35,8 +43,10 @@ def list_cmd(
 
 def validate(
     ctx: typer.Context,
-    paths: Annotated[list[Path] | None, typer.Argument(
-        help="files or directories (default: every definition drill can find)")] = None,
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="files or directories (default: every definition drill can find)"),
+    ] = None,
 ) -> None:
     """Validate definitions; report every problem with file:line (exit 2 if any)."""
     from orchestrator.definitions.catalog import Catalog

@@ -10,16 +10,22 @@ import typer
 from orchestrator.commands.common import err_console, out_console, print_json, state, working
 from orchestrator.evidence.signing import DEFAULT_KEY, signing_key_path
 
-app = typer.Typer(help="Tamper-evident evidence: verify the chain, export signed bundles.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Tamper-evident evidence: verify the chain, export signed bundles.", no_args_is_help=True
+)
 
 
 @app.command("keygen")
 def keygen(
     ctx: typer.Context,
-    out: Annotated[str | None, typer.Option(
-        "--out", help="private key file (default: signing_key from drill.yaml, else "
-                      f".drill/{DEFAULT_KEY})")] = None,
+    out: Annotated[
+        str | None,
+        typer.Option(
+            "--out",
+            help="private key file (default: signing_key from drill.yaml, else "
+            f".drill/{DEFAULT_KEY})",
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="replace an existing key")] = False,
 ) -> None:
     """Create the Ed25519 key that signs export bundles (kept out of DB and bundles)."""
@@ -27,8 +33,10 @@ def keygen(
 
     path = signing_key_path(state(ctx).settings(), out)
     pub, fp = generate_key(path, force)
-    out_console().print(f"private key {path} (mode 0600: keep it secret, back it up)\n"
-                        f"public key  {pub}\nfingerprint {fp}")
+    out_console().print(
+        f"private key {path} (mode 0600: keep it secret, back it up)\n"
+        f"public key  {pub}\nfingerprint {fp}"
+    )
     if not state(ctx).settings().signing_key and out:
         err_console().print(f"set `signing_key: {path}` in drill.yaml to use it for exports")
 
@@ -40,11 +48,14 @@ def export(
     period: Annotated[str | None, typer.Option(help="a quarter, e.g. 2026-Q4")] = None,
     date_from: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
-    framework: Annotated[list[str] | None, typer.Option(
-        help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)")] = None,
+    framework: Annotated[
+        list[str] | None,
+        typer.Option(help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)"),
+    ] = None,
     env: Annotated[str | None, typer.Option(help="only runs on this environment")] = None,
-    key: Annotated[str | None, typer.Option(help="Ed25519 private key (default: "
-                                                 "signing_key in drill.yaml)")] = None,
+    key: Annotated[
+        str | None, typer.Option(help="Ed25519 private key (default: signing_key in drill.yaml)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Write a signed bundle: runs, reports (HTML/PDF), OSCAL, journals, control mapping.
@@ -78,21 +89,31 @@ def export(
         from orchestrator.evidence.signing import generate_key
 
         _pub, fp = generate_key(key_path)
-        err_console().print(f"drill: created the signing key {key_path} ({fp}); keep it "
-                            "secret and back it up: it is who signed your bundles")
+        err_console().print(
+            f"drill: created the signing key {key_path} ({fp}); keep it "
+            "secret and back it up: it is who signed your bundles"
+        )
     with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(app_state.db(), when, names, env, Path(out), key_path,
-                               operator())
-    doc = {"bundle": str(result.path), "period": when.label, "runs": result.runs,
-           "findings": result.findings, "files": result.files, "chain_head": result.chain_head,
-           "signer": result.fingerprint, "controls": result.controls}
+        result = export_bundle(app_state.db(), when, names, env, Path(out), key_path, operator())
+    doc = {
+        "bundle": str(result.path),
+        "period": when.label,
+        "runs": result.runs,
+        "findings": result.findings,
+        "files": result.files,
+        "chain_head": result.chain_head,
+        "signer": result.fingerprint,
+        "controls": result.controls,
+    }
     if as_json:
         print_json(doc)
         return
     unmet = [c for c, ok in result.controls.items() if not ok]
-    out_console().print(f"wrote {result.path}: {result.runs} run(s), {result.findings} "
-                        f"finding(s), {len(result.files)} files, chain head "
-                        f"#{result.chain_head['seq']}, signed by {result.fingerprint}")
+    out_console().print(
+        f"wrote {result.path}: {result.runs} run(s), {result.findings} "
+        f"finding(s), {len(result.files)} files, chain head "
+        f"#{result.chain_head['seq']}, signed by {result.fingerprint}"
+    )
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
 
@@ -109,14 +130,21 @@ def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
 @app.command("verify")
 def verify(
     ctx: typer.Context,
-    bundle: Annotated[str | None, typer.Argument(
-        help="an exported FILE.zip; without it, the evidence database is verified")] = None,
-    fingerprint: Annotated[str | None, typer.Option(
-        help="bundle: require this signer (SHA256:…)")] = None,
-    public_key: Annotated[str | None, typer.Option(
-        help="bundle: require the signer of this public key file")] = None,
-    head: Annotated[str | None, typer.Option(
-        help="database: a chain head SEQ:HASH from an earlier export, to detect a cut tail")
+    bundle: Annotated[
+        str | None,
+        typer.Argument(help="an exported FILE.zip; without it, the evidence database is verified"),
+    ] = None,
+    fingerprint: Annotated[
+        str | None, typer.Option(help="bundle: require this signer (SHA256:…)")
+    ] = None,
+    public_key: Annotated[
+        str | None, typer.Option(help="bundle: require the signer of this public key file")
+    ] = None,
+    head: Annotated[
+        str | None,
+        typer.Option(
+            help="database: a chain head SEQ:HASH from an earlier export, to detect a cut tail"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
@@ -140,19 +168,28 @@ def verify(
         from orchestrator.evidence.bundle import verify_bundle
 
         with working(f"verifying {bundle}…"):
-            rep = verify_bundle(Path(bundle), fingerprint,
-                                Path(public_key) if public_key else None)
-        doc = {"ok": True, "bundle": str(rep.path), "files": rep.files, "period": rep.period,
-               "runs": rep.runs, "signer": rep.fingerprint, "signer_pinned": rep.pinned,
-               "chain_head": rep.chain_head}
+            rep = verify_bundle(Path(bundle), fingerprint, Path(public_key) if public_key else None)
+        doc = {
+            "ok": True,
+            "bundle": str(rep.path),
+            "files": rep.files,
+            "period": rep.period,
+            "runs": rep.runs,
+            "signer": rep.fingerprint,
+            "signer_pinned": rep.pinned,
+            "chain_head": rep.chain_head,
+        }
         if as_json:
             print_json(doc)
             return
-        out_console().print(f"bundle OK: {rep.files} files match SHA256SUMS signed by "
-                            f"{rep.fingerprint}; the journal chain recomputes")
+        out_console().print(
+            f"bundle OK: {rep.files} files match SHA256SUMS signed by "
+            f"{rep.fingerprint}; the journal chain recomputes"
+        )
         if not rep.pinned:
-            err_console().print("note: the signer is not pinned; pass --fingerprint to check "
-                                "who signed it")
+            err_console().print(
+                "note: the signer is not pinned; pass --fingerprint to check who signed it"
+            )
         return
     from orchestrator.evidence.verify import verify_db
 
@@ -160,10 +197,15 @@ def verify(
     if head:
         seq, _, digest = head.partition(":")
         if not seq.isdigit() or len(digest) != 64:
-            raise UsageError(f"--head {head!r} is not SEQ:HASH",
-                             "copy journal.head (seq, hash) from a bundle's manifest.json")
-        anchor = (int(seq), digest, "the head of that export is missing or different now "
-                  "(events removed from the end?)")
+            raise UsageError(
+                f"--head {head!r} is not SEQ:HASH",
+                "copy journal.head (seq, hash) from a bundle's manifest.json",
+            )
+        anchor = (
+            int(seq),
+            digest,
+            "the head of that export is missing or different now (events removed from the end?)",
+        )
     _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
         report = verify_db(state(ctx).db(), [anchor] if anchor else [])
@@ -171,15 +213,18 @@ def verify(
     if as_json:
         print_json(report.to_dict())
     elif report.ok:
-        out_console().print(f"evidence journal OK: {report.events} events, {report.records} "
-                            f"records, head #{report.head_seq} {report.head_hash[:16]}…")
+        out_console().print(
+            f"evidence journal OK: {report.events} events, {report.records} "
+            f"records, head #{report.head_seq} {report.head_hash[:16]}…"
+        )
     if not report.ok and report.first is not None:
         more = len(report.breaks) - 1
         raise EvidenceTampered(
             f"evidence journal broken at {report.first.describe()}"
             + (f" (and {more} more problem(s))" if more else ""),
             "the database was changed outside drill; restore it from a backup and compare, "
-            "or keep it as is and hand auditors this report")
+            "or keep it as is and hand auditors this report",
+        )
 
 
 def _refuse_damaged(app_state: Any, as_json: bool) -> None:
@@ -195,8 +240,16 @@ def _refuse_damaged(app_state: Any, as_json: bool) -> None:
         return
     readable, unreadable = readable_tables(path)
     if as_json:
-        print_json({"ok": False, "damaged": True, "database": str(path), "problems": problems,
-                    "readable": readable, "unreadable": unreadable})
+        print_json(
+            {
+                "ok": False,
+                "damaged": True,
+                "database": str(path),
+                "problems": problems,
+                "readable": readable,
+                "unreadable": unreadable,
+            }
+        )
     tables = ", ".join(f"{k} ({v} rows)" for k, v in readable.items()) or "none"
     raise EvidenceTampered(
         f"evidence database {path} is damaged ({problems[0]}"
@@ -204,4 +257,5 @@ def _refuse_damaged(app_state: Any, as_json: bool) -> None:
         + f"): the hash chain cannot be verified. Unreadable: {', '.join(unreadable) or 'none'}"
         f"; still readable: {tables}",
         "restore the file from a backup and verify that; an export bundle made before the "
-        "damage verifies on its own (`drill evidence verify FILE.zip`)")
+        "damage verifies on its own (`drill evidence verify FILE.zip`)",
+    )

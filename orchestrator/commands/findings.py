@@ -17,8 +17,10 @@ if TYPE_CHECKING:
     from orchestrator.evidence.records import Finding
     from orchestrator.evidence.writer import EvidenceDB
 
-app = typer.Typer(help="Findings (objective missed, step failed, drill overdue…) and their "
-                       "corrective actions.", no_args_is_help=True)
+app = typer.Typer(
+    help="Findings (objective missed, step failed, drill overdue…) and their corrective actions.",
+    no_args_is_help=True,
+)
 
 
 def _get(db: EvidenceDB, finding_id: int) -> Finding:
@@ -49,15 +51,13 @@ def list_cmd(
         out_console().print("no findings")
     for d in docs:
         owner = f" → {d['owner']} by {d['due_date'] or '?'}" if d["owner"] else ""
-        out_console().print(f"#{d['id']:<4} {d['status']:<6} [{d['severity']}] {d['title']}"
-                            f"{owner}")
+        out_console().print(f"#{d['id']:<4} {d['status']:<6} [{d['severity']}] {d['title']}{owner}")
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(
-        min=1, max=2**63 - 1, help="finding id")],
+    finding_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="finding id")],
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """One finding with its corrective action."""
@@ -74,8 +74,7 @@ def show(
 @app.command("assign")
 def assign(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(
-        min=1, max=2**63 - 1, help="finding id")],
+    finding_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="finding id")],
     owner: Annotated[str, typer.Option(help="who carries out the corrective action")],
     due: Annotated[str | None, typer.Option(help="due date, YYYY-MM-DD")] = None,
 ) -> None:
@@ -93,15 +92,15 @@ def assign(
         raise UsageError(f"finding #{finding_id} is closed")
     row.owner, row.due_date = owner, due
     db.write(row)
-    err_console().print(f"finding #{finding_id} assigned to {owner}"
-                        + (f", due {due}" if due else ""))
+    err_console().print(
+        f"finding #{finding_id} assigned to {owner}" + (f", due {due}" if due else "")
+    )
 
 
 @app.command("close")
 def close(
     ctx: typer.Context,
-    finding_id: Annotated[int, typer.Argument(
-        min=1, max=2**63 - 1, help="finding id")],
+    finding_id: Annotated[int, typer.Argument(min=1, max=2**63 - 1, help="finding id")],
     resolution: Annotated[str, typer.Option(help="what was done about it")],
 ) -> None:
     """Close a finding with its resolution."""

@@ -8,8 +8,9 @@ import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
 
-app = typer.Typer(help="Game days: drills on a date with participants and notifications.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Game days: drills on a date with participants and notifications.", no_args_is_help=True
+)
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -21,16 +22,19 @@ def create_cmd(
     ctx: typer.Context,
     date: Annotated[str, typer.Option(help="when: ISO date-time, e.g. 2030-03-01T10:00")],
     drills: Annotated[list[str], typer.Option(help="drill ids (comma-separated or repeated)")],
-    participants: Annotated[list[str] | None, typer.Option(
-        help="who takes part (comma-separated or repeated)")] = None,
+    participants: Annotated[
+        list[str] | None, typer.Option(help="who takes part (comma-separated or repeated)")
+    ] = None,
     env: Annotated[str | None, typer.Option("--env", "-e", help="environment")] = None,
-    notify: Annotated[list[str] | None, typer.Option(
-        help="webhook URL for announcement and summary (repeatable)")] = None,
+    notify: Annotated[
+        list[str] | None, typer.Option(help="webhook URL for announcement and summary (repeatable)")
+    ] = None,
     title: Annotated[str | None, typer.Option(help="name of the game day")] = None,
     announce_before: Annotated[str, typer.Option(help="announce this long ahead")] = "1d",
     timezone: Annotated[str | None, typer.Option(help="IANA zone of --date (UTC)")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="approve protected environments")
-                   ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="approve protected environments")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the game day as JSON")] = False,
 ) -> None:
     """Plan a game day: announce ahead, render runbooks, run at the date, post a summary.
@@ -46,16 +50,29 @@ def create_cmd(
     from orchestrator.schedule import gameday
 
     app_state = state(ctx)
-    row = gameday.create(app_state.settings(), app_state.store(), date=date,
-                         drills=_split(drills), participants=_split(participants), env=env,
-                         notify=_split(notify), title=title, announce_before=announce_before,
-                         timezone=timezone, yes=yes, who=operator(), now=utcnow())
+    row = gameday.create(
+        app_state.settings(),
+        app_state.store(),
+        date=date,
+        drills=_split(drills),
+        participants=_split(participants),
+        env=env,
+        notify=_split(notify),
+        title=title,
+        announce_before=announce_before,
+        timezone=timezone,
+        yes=yes,
+        who=operator(),
+        now=utcnow(),
+    )
     if as_json:
         print_json(gameday.doc(row))
         return
-    err_console().print(f"game day {row.id} planned for {row.scheduled_for:%Y-%m-%d %H:%M} UTC; "
-                        f"runbooks in {row.runbooks_dir}; `drill scheduler run` will announce "
-                        "and run it")
+    err_console().print(
+        f"game day {row.id} planned for {row.scheduled_for:%Y-%m-%d %H:%M} UTC; "
+        f"runbooks in {row.runbooks_dir}; `drill scheduler run` will announce "
+        "and run it"
+    )
     out_console().print(row.id)
 
 
@@ -74,8 +91,10 @@ def list_cmd(
     if not docs:
         out_console().print("no game days — `drill gameday create --date … --drills …`")
     for d in docs:
-        out_console().print(f"{d['id']}  {d['date'][:16]}  {d['status']:<10} {d['env']:<8} "
-                            f"{', '.join(d['drills'])}  ({d['title']})")
+        out_console().print(
+            f"{d['id']}  {d['date'][:16]}  {d['status']:<10} {d['env']:<8} "
+            f"{', '.join(d['drills'])}  ({d['title']})"
+        )
 
 
 @app.command("show")

@@ -29,6 +29,8 @@ def iam_policy(
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     env_name, cfg = settings.environment(env)
     if cfg.provider.value != "aws":
-        raise UsageError(f"environment {env_name!r} is not an AWS environment",
-                         "pass --env with an environment whose provider is aws")
+        raise UsageError(
+            f"environment {env_name!r} is not an AWS environment",
+            "pass --env with an environment whose provider is aws",
+        )
     print_json(policy(build_plan(Catalog(settings), target, mode), cfg))

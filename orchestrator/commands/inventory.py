@@ -17,8 +17,7 @@ def inventory(
     ctx: typer.Context,
     env: Annotated[str | None, typer.Option("--env", "-e", help="an AWS environment")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    drift: Annotated[bool, typer.Option(help="compare the state with what AWS reports")
-                     ] = True,
+    drift: Annotated[bool, typer.Option(help="compare the state with what AWS reports")] = True,
 ) -> None:
     """List targets by role (ids, ARNs, endpoints, AZs) and check them for drift."""
     from orchestrator.config import ProviderKind
@@ -27,9 +26,11 @@ def inventory(
     settings = state(ctx).settings()
     env_name, cfg = settings.environment(env)
     if cfg.provider is not ProviderKind.AWS:
-        raise UsageError(f"environment {env_name!r} is a {cfg.provider.value} environment; "
-                         "`drill inventory` reads the Terraform state of an AWS environment",
-                         "`drill lab status` shows the lab's components")
+        raise UsageError(
+            f"environment {env_name!r} is a {cfg.provider.value} environment; "
+            "`drill inventory` reads the Terraform state of an AWS environment",
+            "`drill lab status` shows the lab's components",
+        )
     doc = inventory_document(env_name, cfg, settings, drift)
     if as_json:
         print_json(doc)
@@ -52,14 +53,21 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         inv = load_inventory(env_name, cfg, settings, clients)
         drifts = check(inv, clients) if drift else []
     except (BotoCoreError, ClientError) as exc:
-        raise ProviderError(f"AWS call failed during the drift check: {exc}",
-                            "check credentials / endpoint_url, or use --no-drift") from None
+        raise ProviderError(
+            f"AWS call failed during the drift check: {exc}",
+            "check credentials / endpoint_url, or use --no-drift",
+        ) from None
     finally:
         clients.close()
     return {
-        "env": env_name, "state": inv.state, "region": cfg.region, "dr_region": cfg.dr_region,
-        "roles": {role: t.model_dump(exclude={"extra"}) | {"details": t.extra}
-                  for role, t in sorted(inv.targets.items())},
+        "env": env_name,
+        "state": inv.state,
+        "region": cfg.region,
+        "dr_region": cfg.dr_region,
+        "roles": {
+            role: t.model_dump(exclude={"extra"}) | {"details": t.extra}
+            for role, t in sorted(inv.targets.items())
+        },
         "subnets": [s.model_dump() for s in inv.subnets],
         "unresolved": inv.unresolved,
         "drift_checked": drift,
@@ -71,12 +79,20 @@ def _render(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = out_console()
-    console.print(f"[bold]{doc['env']}[/] from {doc['state']} "
-                  f"({doc['region']}, DR {doc['dr_region']})")
+    console.print(
+        f"[bold]{doc['env']}[/] from {doc['state']} ({doc['region']}, DR {doc['dr_region']})"
+    )
     table = Table("role", "address", "how", "id / name", "endpoint", "region", "az")
     for role, t in doc["roles"].items():
-        table.add_row(role, t["address"], t["how"], t["name"] or t["id"] or "",
-                      t["endpoint"] or "", t["region"] or "", t["az"] or "")
+        table.add_row(
+            role,
+            t["address"],
+            t["how"],
+            t["name"] or t["id"] or "",
+            t["endpoint"] or "",
+            t["region"] or "",
+            t["az"] or "",
+        )
     console.print(table)
     zones: dict[str, int] = {}
     for s in doc["subnets"]:

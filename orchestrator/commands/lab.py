@@ -10,8 +10,11 @@ import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
 
-app = typer.Typer(help="The local DR lab: a real Multi-AZ + cross-region PostgreSQL topology "
-                       "on 127.0.0.1 with real faults.", no_args_is_help=True)
+app = typer.Typer(
+    help="The local DR lab: a real Multi-AZ + cross-region PostgreSQL topology "
+    "on 127.0.0.1 with real faults.",
+    no_args_is_help=True,
+)
 
 
 def _env(ctx: typer.Context, env: str) -> tuple[Any, Any]:
@@ -21,8 +24,10 @@ def _env(ctx: typer.Context, env: str) -> tuple[Any, Any]:
     settings = state(ctx).settings()
     name, cfg = settings.environment(env)
     if cfg.provider is not ProviderKind.LAB:
-        raise UsageError(f"environment {name!r} is not a lab environment (provider "
-                         f"{cfg.provider.value})", "use `--env lab` or a lab environment")
+        raise UsageError(
+            f"environment {name!r} is not a lab environment (provider {cfg.provider.value})",
+            "use `--env lab` or a lab environment",
+        )
     return settings, cfg
 
 
@@ -31,13 +36,19 @@ def _log(msg: str) -> None:
 
 
 @app.command("up")
-def up(ctx: typer.Context,
-       env: Annotated[str, typer.Option(help="lab environment whose `lab:` tuning to use")] = "lab",
-       as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
-       aws: Annotated[bool, typer.Option("--aws", help="also an AWS API (moto) on 127.0.0.1 "
-                                         "whose resources are the lab's: environment lab-aws")]
-       = False,
-       ) -> None:
+def up(
+    ctx: typer.Context,
+    env: Annotated[str, typer.Option(help="lab environment whose `lab:` tuning to use")] = "lab",
+    as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
+    aws: Annotated[
+        bool,
+        typer.Option(
+            "--aws",
+            help="also an AWS API (moto) on 127.0.0.1 "
+            "whose resources are the lab's: environment lab-aws",
+        ),
+    ] = False,
+) -> None:
     """Start the lab; a running one is checked and repaired (or rebuilt), saying what it did.
 
     Refused while a drill runs on the lab: repairing would undo the faults it injected."""
@@ -77,9 +88,10 @@ def _no_run_on(ctx: typer.Context, settings: Any, envs: list[str]) -> Iterator[N
 
 
 @app.command("status")
-def status_cmd(ctx: typer.Context,
-               as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
-               ) -> None:
+def status_cmd(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+) -> None:
     """Components, their state and the endpoints clients use."""
     from orchestrator.providers.lab import status
 
@@ -101,10 +113,11 @@ def down(ctx: typer.Context) -> None:
 
 
 @app.command("reset")
-def reset(ctx: typer.Context,
-          env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
-          as_json: Annotated[bool, typer.Option("--json", help="print the status document")]
-          = False) -> None:
+def reset(
+    ctx: typer.Context,
+    env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
+    as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
+) -> None:
     """Tear the lab down and build it afresh (primary back in use1-az1).
 
     Refused while a drill runs on the lab, as `lab up` is."""
@@ -132,11 +145,20 @@ def _show(doc: dict[str, Any], as_json: bool) -> None:
     for c in doc["components"]:
         addr = f"{c['host']}:{c['port']}" if c["port"] else "—"
         colour = "green" if c["state"] == "up" else "red"
-        table.add_row(c["name"], c["kind"], c["role"], c.get("az") or c.get("region") or "",
-                      addr, f"[{colour}]{c['state']}[/]", str(c["pid"] or "—"))
+        table.add_row(
+            c["name"],
+            c["kind"],
+            c["role"],
+            c.get("az") or c.get("region") or "",
+            addr,
+            f"[{colour}]{c['state']}[/]",
+            str(c["pid"] or "—"),
+        )
     console.print(table)
     for key, value in doc["endpoints"].items():
         console.print(f"  {key:<10} {value}")
     if doc.get("aws"):
-        console.print(f"  {'aws':<10} {doc['aws']['endpoint_url']} (environment lab-aws; "
-                      f"Terraform state {doc['aws']['terraform_state']})")
+        console.print(
+            f"  {'aws':<10} {doc['aws']['endpoint_url']} (environment lab-aws; "
+            f"Terraform state {doc['aws']['terraform_state']})"
+        )

@@ -12,13 +12,16 @@ from orchestrator.engine.plan import RunPlan, describe_step
 from orchestrator.providers.base import Provider
 
 
-def _calls(provider: Provider, action: str | None, args: dict[str, Any], mode: str
-           ) -> list[dict[str, Any]]:
+def _calls(
+    provider: Provider, action: str | None, args: dict[str, Any], mode: str
+) -> list[dict[str, Any]]:
     if not action:
         return []
     # ``effects`` (the lab's machine keys) only where a provider fills it in
-    return [{k: v for k, v in asdict(c).items() if k != "effects" or v}
-            for c in provider.plan(action, args, mode)]
+    return [
+        {k: v for k, v in asdict(c).items() if k != "effects" or v}
+        for c in provider.plan(action, args, mode)
+    ]
 
 
 def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str, Any]:
@@ -34,22 +37,29 @@ def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str
     return entry
 
 
-def plan_document(plan: RunPlan, provider: Provider, env_name: str,
-                  env: EnvironmentConfig) -> dict[str, Any]:
+def plan_document(
+    plan: RunPlan, provider: Provider, env_name: str, env: EnvironmentConfig
+) -> dict[str, Any]:
     mode = plan.mode.value
     scenarios = []
     for sc in plan.scenarios:
         entry: dict[str, Any] = {
-            "id": sc.scenario_id, "kind": sc.kind.value, "ref": sc.ref, "title": sc.title,
+            "id": sc.scenario_id,
+            "kind": sc.kind.value,
+            "ref": sc.ref,
+            "title": sc.title,
             "objectives": {"rto_s": sc.objectives.rto, "rpo_s": sc.objectives.rpo},
-            "destructive": sc.destructive(plan.mode), "steps": [],
+            "destructive": sc.destructive(plan.mode),
+            "steps": [],
         }
         if sc.runbook is not None and sc.skipped(plan.mode):
             entry["skipped"] = sc.skipped(plan.mode)
             entry["destructive"] = False
         elif sc.runbook is not None:
-            phases = [("precondition", sc.preconditions_for(plan.mode)),
-                      ("step", sc.steps_for(plan.mode))]
+            phases = [
+                ("precondition", sc.preconditions_for(plan.mode)),
+                ("step", sc.steps_for(plan.mode)),
+            ]
             for phase, steps in phases:
                 for step in steps:
                     d = describe_step(step)
@@ -59,34 +69,60 @@ def plan_document(plan: RunPlan, provider: Provider, env_name: str,
                         _add_calls(provider, d["rollback"], mode)
                     entry["steps"].append(d)
             for ver in sc.verification_for(plan.mode):
-                entry["steps"].append(_add_calls(provider, {
-                    "phase": "verification", "name": ver.name or ver.action, "kind": "probe",
-                    "action": ver.action, "args": ver.args}, mode))
+                entry["steps"].append(
+                    _add_calls(
+                        provider,
+                        {
+                            "phase": "verification",
+                            "name": ver.name or ver.action,
+                            "kind": "probe",
+                            "action": ver.action,
+                            "args": ver.args,
+                        },
+                        mode,
+                    )
+                )
             for step in sc.rollback_for(plan.mode):
                 d = describe_step(step)
                 d["phase"] = "rollback"
                 entry["steps"].append(_add_calls(provider, d, mode))
         elif sc.experiment is not None:
             doc = sc.experiment.document
-            for phase, acts in (("precondition",
-                                 (doc.get("steady-state-hypothesis") or {}).get("probes") or []),
-                                ("step", doc.get("method") or []),
-                                ("rollback", doc.get("rollbacks") or [])):
+            for phase, acts in (
+                ("precondition", (doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+                ("step", doc.get("method") or []),
+                ("rollback", doc.get("rollbacks") or []),
+            ):
                 for act in acts:
-                    entry["steps"].append({"phase": phase, "name": act.get("name"),
-                                           "kind": act.get("type"),
-                                           "provider": act.get("provider")})
+                    entry["steps"].append(
+                        {
+                            "phase": phase,
+                            "name": act.get("name"),
+                            "kind": act.get("type"),
+                            "provider": act.get("provider"),
+                        }
+                    )
         scenarios.append(entry)
-    return {"drill": plan.target, "kind": plan.kind.value, "title": plan.title, "env": env_name,
-            "provider": env.provider.value, "protected": env.protected, "mode": mode,
-            "mutating": plan.mutating, "needs_confirmation": env.protected and plan.mutating,
-            "scenarios": scenarios}
+    return {
+        "drill": plan.target,
+        "kind": plan.kind.value,
+        "title": plan.title,
+        "env": env_name,
+        "provider": env.provider.value,
+        "protected": env.protected,
+        "mode": mode,
+        "mutating": plan.mutating,
+        "needs_confirmation": env.protected and plan.mutating,
+        "scenarios": scenarios,
+    }
 
 
 def render_plan(doc: dict[str, Any], console: Console) -> None:
-    console.print(f"[bold]Plan:[/] {doc['title']} ({doc['kind']} {doc['drill']}) on "
-                  f"[cyan]{doc['env']}[/] ({doc['provider']}, mode {doc['mode']})"
-                  + (" [bold red]PROTECTED[/]" if doc["protected"] else ""))
+    console.print(
+        f"[bold]Plan:[/] {doc['title']} ({doc['kind']} {doc['drill']}) on "
+        f"[cyan]{doc['env']}[/] ({doc['provider']}, mode {doc['mode']})"
+        + (" [bold red]PROTECTED[/]" if doc["protected"] else "")
+    )
     console.print("[dim]Nothing is changed by `drill plan`.[/]")
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
@@ -98,21 +134,27 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
             what = step.get("action") or (step.get("provider") or {}).get("func") or step["kind"]
             flag = " [red](destructive)[/]" if step.get("destructive") else ""
             mark = f" [magenta]⟵ {step['mark']}[/]" if step.get("mark") else ""
-            console.print(f"  {n:>2}. [dim]{step['phase']:<12}[/] {step['name']} "
-                          f"[cyan]{what}[/]{flag}{mark}")
+            console.print(
+                f"  {n:>2}. [dim]{step['phase']:<12}[/] {step['name']} [cyan]{what}[/]{flag}{mark}"
+            )
             if step.get("skipped"):
                 console.print(f"        [yellow]{step['skipped']}[/]")
             for call in step.get("calls", []):
-                console.print(f"        → {call['target']}: [bold]{call['operation']}[/] "
-                              f"{_args(call['arguments'])}")
+                console.print(
+                    f"        → {call['target']}: [bold]{call['operation']}[/] "
+                    f"{_args(call['arguments'])}"
+                )
             if step.get("rollback"):
                 rb = step["rollback"]
-                console.print(f"        ↩ rollback: {rb['action']} {_args(rb['args'])}"
-                              + (" [yellow](skipped: probes: none)[/]" if rb.get("skipped")
-                                 else ""))
+                console.print(
+                    f"        ↩ rollback: {rb['action']} {_args(rb['args'])}"
+                    + (" [yellow](skipped: probes: none)[/]" if rb.get("skipped") else "")
+                )
                 for call in rb.get("calls", []):
-                    console.print(f"          → {call['target']}: {call['operation']} "
-                                  f"{_args(call['arguments'])}")
+                    console.print(
+                        f"          → {call['target']}: {call['operation']} "
+                        f"{_args(call['arguments'])}"
+                    )
     if doc["needs_confirmation"]:
         console.print(f"\n[bold red]{doc['env']} is protected:[/] `drill run` needs --yes.")
 

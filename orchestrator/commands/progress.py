@@ -10,8 +10,12 @@ from rich.console import Console
 
 from orchestrator.durations import format_duration
 
-_ICONS = {"succeeded": "[green]✔[/]", "failed": "[red]✘[/]", "interrupted": "[yellow]⚠[/]",
-          "skipped": "[dim]-[/]"}
+_ICONS = {
+    "succeeded": "[green]✔[/]",
+    "failed": "[red]✘[/]",
+    "interrupted": "[yellow]⚠[/]",
+    "skipped": "[dim]-[/]",
+}
 
 
 class ConsoleReporter:
@@ -24,8 +28,10 @@ class ConsoleReporter:
         self._label = ""
 
     def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None:
-        self.console.print(f"[bold]{title}[/] on [cyan]{env}[/] — run [bold]{run_id}[/] "
-                           f"({scenarios} scenario{'s' if scenarios != 1 else ''})")
+        self.console.print(
+            f"[bold]{title}[/] on [cyan]{env}[/] — run [bold]{run_id}[/] "
+            f"({scenarios} scenario{'s' if scenarios != 1 else ''})"
+        )
 
     def scenario_started(self, scenario_id: str, title: str) -> None:
         self.console.rule(f"[bold]{scenario_id}[/] · {title}", align="left")
@@ -48,21 +54,26 @@ class ConsoleReporter:
         took = time.monotonic() - self._step_started
         icon = _ICONS.get(status, status)
         extra = f" [red]{detail}[/]" if detail and status != "succeeded" else ""
-        self.console.print(f"  {icon} [dim]{phase:<12}[/] {name} "
-                           f"[dim]({format_duration(took)})[/]{extra}")
+        self.console.print(
+            f"  {icon} [dim]{phase:<12}[/] {name} [dim]({format_duration(took)})[/]{extra}"
+        )
 
     def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None:
         if summary.get("status") == "skipped":
             self.console.print(f"  → [yellow]skipped[/]: {summary.get('skipped') or ''}")
             return
         met = summary.get("met")
-        verdict = {True: "[green]objectives met[/]", False: "[red]objectives NOT met[/]",
-                   None: "[dim]no objectives[/]"}[met]
+        verdict = {
+            True: "[green]objectives met[/]",
+            False: "[red]objectives NOT met[/]",
+            None: "[dim]no objectives[/]",
+        }[met]
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
             f"RPO {format_duration(summary.get('rpo_s'))}, "
-            f"lost writes {'—' if lost is None else lost} · {verdict}")
+            f"lost writes {'—' if lost is None else lost} · {verdict}"
+        )
         if summary.get("error") and summary.get("status") != "succeeded":
             self.console.print(f"    [red]{summary['error']}[/]")
 
@@ -83,8 +94,13 @@ class ConsoleReporter:
             return None
         self._stop_status()
         self.console.print(f"\n[bold yellow]MANUAL STEP[/] {instructions}")
-        answer = self.console.input("Type [bold]done[/] when finished, [bold]fail[/] if it "
-                                    "could not be done: ").strip().lower()
+        answer = (
+            self.console.input(
+                "Type [bold]done[/] when finished, [bold]fail[/] if it could not be done: "
+            )
+            .strip()
+            .lower()
+        )
         return answer in {"done", "y", "yes", "ok"}
 
 
@@ -115,13 +131,20 @@ def summary_table(doc: dict[str, Any]) -> Any:
     # with `probes: none` the RTO is the provider's own account (notes name the method)
     notes = doc.get("scenario_notes") or {}
     signals = sum(1 for n in notes.values() if n.get("rto_method"))
-    how = ("RTO from AWS's own signals (probes: none), RPO not measured" if signals
-           else "measured by independent probes")
+    how = (
+        "RTO from AWS's own signals (probes: none), RPO not measured"
+        if signals
+        else "measured by independent probes"
+    )
     caption = f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives ({how})"
     if skipped:
         caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
-    table = Table(title=f"{doc['drill']} on {doc['env']}: {doc['status']}", title_justify="left",
-                  caption=caption, caption_justify="left")
+    table = Table(
+        title=f"{doc['drill']} on {doc['env']}: {doc['status']}",
+        title_justify="left",
+        caption=caption,
+        caption_justify="left",
+    )
     table.add_column("scenario", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("RTO", justify="right", no_wrap=True)
@@ -131,11 +154,20 @@ def summary_table(doc: dict[str, Any]) -> Any:
     table.add_column("met?", no_wrap=True)
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
-        objective = (f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}"
-                     if obj["rto_s"] is not None or obj["rpo_s"] is not None else "—")
+        objective = (
+            f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}"
+            if obj["rto_s"] is not None or obj["rpo_s"] is not None
+            else "—"
+        )
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[sc["met"]]
         status = "[yellow]skipped[/] (live-only)" if sc.get("skipped") else sc["status"]
-        table.add_row(sc["id"], status, _against(sc["rto_s"], obj["rto_s"]),
-                      _against(sc["rpo_s"], obj["rpo_s"]),
-                      "—" if sc["lost_writes"] is None else str(sc["lost_writes"]), objective, met)
+        table.add_row(
+            sc["id"],
+            status,
+            _against(sc["rto_s"], obj["rto_s"]),
+            _against(sc["rpo_s"], obj["rpo_s"]),
+            "—" if sc["lost_writes"] is None else str(sc["lost_writes"]),
+            objective,
+            met,
+        )
     return table

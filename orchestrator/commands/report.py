@@ -15,9 +15,9 @@ def report(
     run_id: Annotated[str, typer.Argument(help="run id (see `drill runs list`)")],
     html: Annotated[bool, typer.Option("--html", help="self-contained HTML")] = False,
     pdf: Annotated[bool, typer.Option("--pdf", help="PDF")] = False,
-    out: Annotated[str | None, typer.Option("--out", "-o", help="file to write "
-                                                               "(default report-RUN_ID.EXT)")
-                   ] = None,
+    out: Annotated[
+        str | None, typer.Option("--out", "-o", help="file to write (default report-RUN_ID.EXT)")
+    ] = None,
 ) -> None:
     """Render one run's report: timeline, RTO/RPO vs objectives, findings.
 
@@ -30,8 +30,10 @@ def report(
     suffix = Path(out).suffix.lower() if out else ""
     by_name = {".html": "html", ".htm": "html", ".pdf": "pdf"}.get(suffix)
     if html == pdf and (html or by_name is None):  # both, or neither and no telling suffix
-        raise UsageError("choose one of --html or --pdf",
-                         f"e.g. `drill report {run_id} --html`, or --out FILE.html / FILE.pdf")
+        raise UsageError(
+            "choose one of --html or --pdf",
+            f"e.g. `drill report {run_id} --html`, or --out FILE.html / FILE.pdf",
+        )
     from orchestrator.outpaths import check_output, write_output
 
     fmt = "html" if html else "pdf" if pdf else str(by_name)

@@ -22,54 +22,117 @@ def run(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="drill, runbook or experiment: id or file path")],
     env: Annotated[str | None, typer.Option("--env", "-e", help=ENV_HELP)] = None,
-    mode: Annotated[str | None, typer.Option(
-        help="live disrupts the target; isolated restores/promotes a clone and leaves "
-             "production alone (default: the drill's own mode)")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help=(
-        "confirm mutating actions on a protected environment (recorded as an approval)"))
+    mode: Annotated[
+        str | None,
+        typer.Option(
+            help="live disrupts the target; isolated restores/promotes a clone and leaves "
+            "production alone (default: the drill's own mode)"
+        ),
+    ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help=("confirm mutating actions on a protected environment (recorded as an approval)"),
+        ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")
-                       ] = False,
-    only: Annotated[list[str] | None, typer.Option(
-        help="run only this scenario (repeatable)")] = None,
-    keep: Annotated[bool, typer.Option(help="keep restored instances after validation")
-                    ] = False,
-    trigger: Annotated[str, typer.Option(hidden=True, help="manual | schedule | gameday "
-                                         "(set by `drill scheduler run`)")] = "manual",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print one JSON document on stdout")
+    ] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="run only this scenario (repeatable)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="keep restored instances after validation")] = False,
+    trigger: Annotated[
+        str,
+        typer.Option(
+            hidden=True, help="manual | schedule | gameday (set by `drill scheduler run`)"
+        ),
+    ] = "manual",
     schedule_id: Annotated[str | None, typer.Option(hidden=True)] = None,
     gameday_id: Annotated[str | None, typer.Option(hidden=True)] = None,
-    var: Annotated[list[str] | None, typer.Option(
-        "--var", metavar="KEY[:TYPE]=VALUE", rich_help_panel=CTK,
-        help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, bytes")
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--var",
+            metavar="KEY[:TYPE]=VALUE",
+            rich_help_panel=CTK,
+            help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, bytes",
+        ),
     ] = None,
-    var_file: Annotated[list[Path] | None, typer.Option(
-        "--var-file", metavar="FILE", rich_help_panel=CTK, help="JSON/YAML file of "
-        "configuration and secrets values, or a .env file of environment variables "
-        "(repeatable)")] = None,
-    rollback_strategy: Annotated[RollbackStrategy | None, typer.Option(
-        rich_help_panel=CTK, help="when rollbacks play; drill's default: always "
-        "(chaos's: default = not after a failed or interrupted run)")] = None,
-    hypothesis_strategy: Annotated[HypothesisStrategy | None, typer.Option(
-        rich_help_panel=CTK, help="when the steady-state hypothesis runs (default: before "
-        "and after the method)")] = None,
-    hypothesis_frequency: Annotated[float, typer.Option(
-        rich_help_panel=CTK, help="seconds between hypothesis runs (during-method-only, "
-        "continuously)")] = 1.0,
-    fail_fast: Annotated[bool, typer.Option(
-        "--fail-fast", rich_help_panel=CTK, help="stop at the first deviation of a "
-        "during-method/continuous hypothesis")] = False,
-    dry: Annotated[DryMode | None, typer.Option(
-        rich_help_panel=CTK, help="run without executing probes, actions, activities or "
-        "pauses")] = None,
-    journal_path: Annotated[Path | None, typer.Option(
-        rich_help_panel=CTK, help="also write chaos's journal here (it is always kept as "
-        "evidence)")] = None,
-    control_file: Annotated[list[Path] | None, typer.Option(
-        "--control-file", metavar="FILE", rich_help_panel=CTK,
-        help="global controls file, as chaos's (repeatable)")] = None,
-    chaos_settings: Annotated[Path | None, typer.Option(
-        "--settings", rich_help_panel=CTK, help="Chaos Toolkit settings file (its controls "
-        "and runtime strategies apply; default ~/.chaostoolkit/settings.yaml)")] = None,
+    var_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--var-file",
+            metavar="FILE",
+            rich_help_panel=CTK,
+            help="JSON/YAML file of "
+            "configuration and secrets values, or a .env file of environment variables "
+            "(repeatable)",
+        ),
+    ] = None,
+    rollback_strategy: Annotated[
+        RollbackStrategy | None,
+        typer.Option(
+            rich_help_panel=CTK,
+            help="when rollbacks play; drill's default: always "
+            "(chaos's: default = not after a failed or interrupted run)",
+        ),
+    ] = None,
+    hypothesis_strategy: Annotated[
+        HypothesisStrategy | None,
+        typer.Option(
+            rich_help_panel=CTK,
+            help="when the steady-state hypothesis runs (default: before and after the method)",
+        ),
+    ] = None,
+    hypothesis_frequency: Annotated[
+        float,
+        typer.Option(
+            rich_help_panel=CTK,
+            help="seconds between hypothesis runs (during-method-only, continuously)",
+        ),
+    ] = 1.0,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            rich_help_panel=CTK,
+            help="stop at the first deviation of a during-method/continuous hypothesis",
+        ),
+    ] = False,
+    dry: Annotated[
+        DryMode | None,
+        typer.Option(
+            rich_help_panel=CTK, help="run without executing probes, actions, activities or pauses"
+        ),
+    ] = None,
+    journal_path: Annotated[
+        Path | None,
+        typer.Option(
+            rich_help_panel=CTK,
+            help="also write chaos's journal here (it is always kept as evidence)",
+        ),
+    ] = None,
+    control_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--control-file",
+            metavar="FILE",
+            rich_help_panel=CTK,
+            help="global controls file, as chaos's (repeatable)",
+        ),
+    ] = None,
+    chaos_settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            rich_help_panel=CTK,
+            help="Chaos Toolkit settings file (its controls "
+            "and runtime strategies apply; default ~/.chaostoolkit/settings.yaml)",
+        ),
+    ] = None,
 ) -> None:
     """Run a drill, runbook or experiment; measure RTO/RPO; record evidence.
 
@@ -100,9 +163,17 @@ def run(
     from orchestrator.providers import build_provider
 
     experiment_opts = build_options(
-        var, var_file, control_file, rollback_strategy=rollback_strategy,
-        hypothesis_strategy=hypothesis_strategy, hypothesis_frequency=hypothesis_frequency,
-        fail_fast=fail_fast, dry=dry, journal_path=journal_path, settings_path=chaos_settings)
+        var,
+        var_file,
+        control_file,
+        rollback_strategy=rollback_strategy,
+        hypothesis_strategy=hypothesis_strategy,
+        hypothesis_frequency=hypothesis_frequency,
+        fail_fast=fail_fast,
+        dry=dry,
+        journal_path=journal_path,
+        settings_path=chaos_settings,
+    )
     inject_env_files(experiment_opts.var_files)
     app_state = state(ctx)
     settings = app_state.settings()
@@ -115,8 +186,14 @@ def run(
         from orchestrator.commands.progress import ConsoleReporter
 
         reporter = ConsoleReporter(err_console())
-    engine = RunEngine(settings, db, env_name, env_cfg,
-                       lambda: build_provider(env_name, env_cfg, settings), reporter)
+    engine = RunEngine(
+        settings,
+        db,
+        env_name,
+        env_cfg,
+        lambda: build_provider(env_name, env_cfg, settings),
+        reporter,
+    )
     from orchestrator.evidence.enums import Trigger
 
     if trigger not in {t.value for t in Trigger}:
@@ -125,9 +202,17 @@ def run(
 
     gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
     gc.enable()
-    outcome = engine.execute(plan, RunOptions(yes=yes, keep=keep, trigger=Trigger(trigger),
-                                              schedule_id=schedule_id, gameday_id=gameday_id,
-                                              experiment=experiment_opts))
+    outcome = engine.execute(
+        plan,
+        RunOptions(
+            yes=yes,
+            keep=keep,
+            trigger=Trigger(trigger),
+            schedule_id=schedule_id,
+            gameday_id=gameday_id,
+            experiment=experiment_opts,
+        ),
+    )
     doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)
@@ -189,8 +274,10 @@ def abort(
     db.write(run_row)
     if any(r.id == run_id for r in awaiting_recovery(app_state.settings(), db)):
         # its lock is free: the drill died, and its pid may be another process's now
-        err_console().print(f"abort recorded for {run_id}: its drill process is gone; "
-                            f"`drill recover --env {run_row.env}` plays its rollbacks")
+        err_console().print(
+            f"abort recorded for {run_id}: its drill process is gone; "
+            f"`drill recover --env {run_row.env}` plays its rollbacks"
+        )
         return
     signalled = ""
     if run_row.host == socket.gethostname():

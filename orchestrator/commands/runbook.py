@@ -9,19 +9,28 @@ import typer
 
 from orchestrator.commands.common import err_console, state
 
-app = typer.Typer(help="Runbooks for humans: render the Markdown an on-call engineer follows.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Runbooks for humans: render the Markdown an on-call engineer follows.",
+    no_args_is_help=True,
+)
 
 
 @app.command("render")
 def render_cmd(
     ctx: typer.Context,
-    ids: Annotated[list[str] | None, typer.Argument(
-        help="runbook ids or files (default: every runbook drill can find)")] = None,
-    out: Annotated[Path | None, typer.Option(
-        "--out", help="write here (default: beside each runbook's YAML)")] = None,
-    check: Annotated[bool, typer.Option(
-        "--check", help="write nothing; exit 1 if a rendered file is missing or stale")] = False,
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="runbook ids or files (default: every runbook drill can find)"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="write here (default: beside each runbook's YAML)")
+    ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="write nothing; exit 1 if a rendered file is missing or stale"
+        ),
+    ] = False,
 ) -> None:
     """Write RUNBOOK.md beside each runbook YAML (or into --out).
 
@@ -65,8 +74,9 @@ def render_cmd(
         else:
             err_console().print(f"[dim]unchanged {dest}[/]")
     if stale:
-        raise DrillError(f"{len(stale)} rendered runbook(s) missing or out of date: "
-                         + ", ".join(stale),
-                         "run `drill runbook render` and commit the result")
+        raise DrillError(
+            f"{len(stale)} rendered runbook(s) missing or out of date: " + ", ".join(stale),
+            "run `drill runbook render` and commit the result",
+        )
     if check:
         err_console().print(f"[green]✔[/] {len(targets)} rendered runbook(s) current")

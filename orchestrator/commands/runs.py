@@ -15,13 +15,14 @@ app = typer.Typer(help="Past and running runs, from the evidence store.", no_arg
 def list_cmd(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
-    limit: Annotated[int, typer.Option(
-        min=1, max=1_000_000, help="how many, newest first")] = 50,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000, help="how many, newest first")] = 50,
     env: Annotated[str | None, typer.Option(help="only this environment")] = None,
     drill: Annotated[str | None, typer.Option(help="only this drill/runbook/experiment")] = None,
     status: Annotated[str | None, typer.Option(help="only runs with this status")] = None,
-    period: Annotated[str | None, typer.Option(
-        help="only runs started in this quarter (2026-Q4) or FROM..TO (YYYY-MM-DD)")] = None,
+    period: Annotated[
+        str | None,
+        typer.Option(help="only runs started in this quarter (2026-Q4) or FROM..TO (YYYY-MM-DD)"),
+    ] = None,
     offset: Annotated[int, typer.Option(help="skip this many (paging)")] = 0,
 ) -> None:
     """List runs, newest first."""
@@ -40,8 +41,15 @@ def list_cmd(
     for col in ("drill", "env", "status", "trigger", "started (UTC)", "by"):
         table.add_column(col, no_wrap=True, overflow="ellipsis")
     for r in runs:
-        table.add_row(r["run_id"], r["drill"], r["env"], r["status"], r["trigger"],
-                      (r["started_at"] or "")[:16].replace("T", " "), r["who"])
+        table.add_row(
+            r["run_id"],
+            r["drill"],
+            r["env"],
+            r["status"],
+            r["trigger"],
+            (r["started_at"] or "")[:16].replace("T", " "),
+            r["who"],
+        )
     out_console().print(table if runs else "no runs yet — try `drill run quarterly-dr`")
 
 
@@ -66,21 +74,26 @@ def show_cmd(
             why = doc["scenario_notes"].get(sc["id"], {}).get(what)
             if sc[f"{what}_s"] is None and isinstance(why, str):
                 console.print(f"  {sc['id']}: {what.upper()} {why}")
-    console.print(f"started {doc['started_at']} by {doc['who']} ({doc['trigger']}), "
-                  f"ended {doc['ended_at'] or '—'}")
+    console.print(
+        f"started {doc['started_at']} by {doc['who']} ({doc['trigger']}), "
+        f"ended {doc['ended_at'] or '—'}"
+    )
     if doc.get("error"):
         console.print(f"[red]error:[/] {doc['error']}")
     console.print("\n[bold]Steps[/]")
     for st in doc["steps"]:
-        console.print(f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
-                      f"{st['status']:<10} {st['name']}"
-                      + (f"  [red]{st['error']}[/]" if st["error"] else ""))
+        console.print(
+            f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
+            f"{st['status']:<10} {st['name']}" + (f"  [red]{st['error']}[/]" if st["error"] else "")
+        )
     if doc["measurements"]:
         console.print("\n[bold]Measurements[/]")
         for m in doc["measurements"]:
             bound = f" ±{m['error_bound_s']}s" if m["error_bound_s"] else ""
-            console.print(f"  {m['scenario'] or '':<18} {m['name']:<12} {m['value']} {m['unit']}"
-                          f"{bound}  [dim]{m['method']}[/]")
+            console.print(
+                f"  {m['scenario'] or '':<18} {m['name']:<12} {m['value']} {m['unit']}"
+                f"{bound}  [dim]{m['method']}[/]"
+            )
     if doc["findings"]:
         console.print("\n[bold]Findings[/]")
         for f in doc["findings"]:

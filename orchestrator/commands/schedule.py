@@ -9,8 +9,7 @@ import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
 
-app = typer.Typer(help="Schedules of drills (run by `drill scheduler run`).",
-                  no_args_is_help=True)
+app = typer.Typer(help="Schedules of drills (run by `drill scheduler run`).", no_args_is_help=True)
 
 
 @app.command("add")
@@ -18,25 +17,44 @@ def add_cmd(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="drill, runbook or experiment id (or file)")],
     env: Annotated[str | None, typer.Option("--env", "-e", help="environment to run on")] = None,
-    cron: Annotated[str | None, typer.Option(
-        help="cron expression ('0 6 1 */3 *') or alias (quarterly, monthly, weekly, daily)")
+    cron: Annotated[
+        str | None,
+        typer.Option(
+            help="cron expression ('0 6 1 */3 *') or alias (quarterly, monthly, weekly, daily)"
+        ),
     ] = None,
     every: Annotated[str | None, typer.Option(help="interval: 30s, 5m, 1h, 1d")] = None,
-    at: Annotated[str | None, typer.Option(
-        help="once: ISO date-time, HH:MM (next), or +DURATION")] = None,
-    timezone: Annotated[str | None, typer.Option(help="IANA zone for --cron/--at (UTC)")
-                        ] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help=(
-        "approve mutating runs on a protected environment (recorded with the schedule)"))
+    at: Annotated[
+        str | None, typer.Option(help="once: ISO date-time, HH:MM (next), or +DURATION")
+    ] = None,
+    timezone: Annotated[str | None, typer.Option(help="IANA zone for --cron/--at (UTC)")] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help=("approve mutating runs on a protected environment (recorded with the schedule)"),
+        ),
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the schedule as JSON")
-                       ] = False,
-    var: Annotated[list[str] | None, typer.Option(
-        "--var", metavar="KEY[:TYPE]=VALUE", help="experiment configuration value for each "
-        "run, as `drill run --var` (repeatable; put secrets in a --var-file)")] = None,
-    var_file: Annotated[list[Path] | None, typer.Option(
-        "--var-file", metavar="FILE", help="experiment var file (JSON/YAML/.env) for each run, as "
-        "`drill run --var-file`; its path is stored, read at each run (repeatable)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the schedule as JSON")] = False,
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--var",
+            metavar="KEY[:TYPE]=VALUE",
+            help="experiment configuration value for each "
+            "run, as `drill run --var` (repeatable; put secrets in a --var-file)",
+        ),
+    ] = None,
+    var_file: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--var-file",
+            metavar="FILE",
+            help="experiment var file (JSON/YAML/.env) for each run, as "
+            "`drill run --var-file`; its path is stored, read at each run (repeatable)",
+        ),
+    ] = None,
 ) -> None:
     """Schedule a drill: exactly one of --cron, --every, --at.
 
@@ -59,14 +77,21 @@ def add_cmd(
 
     given = [name for name, v in (("--cron", cron), ("--every", every), ("--at", at)) if v]
     if len(given) != 1:
-        raise UsageError("give exactly one of --cron, --every, --at"
-                         + (f" (got {', '.join(given)})" if given else ""),
-                         "e.g. `drill schedule add quarterly-dr --env lab --cron quarterly`")
+        raise UsageError(
+            "give exactly one of --cron, --every, --at"
+            + (f" (got {', '.join(given)})" if given else ""),
+            "e.g. `drill schedule add quarterly-dr --env lab --cron quarterly`",
+        )
     now = utcnow()
     if every and timezone:
         raise UsageError("--timezone applies to --cron and --at, not --every")
-    spec = (specs.cron_spec(cron, timezone) if cron else specs.every_spec(every or "")
-            if every else specs.at_spec(at or "", timezone, now))
+    spec = (
+        specs.cron_spec(cron, timezone)
+        if cron
+        else specs.every_spec(every or "")
+        if every
+        else specs.at_spec(at or "", timezone, now)
+    )
     opts = build_options(var, var_file, None)  # refused now (exit 2), not at 3 a.m.
     run_args = [a for v in var or [] for a in ("--var", v)]
     run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
@@ -79,14 +104,19 @@ def add_cmd(
 
         plan = build_plan(Catalog(app_state.settings()), target, None, None)
         refuse_without_experiments(opts, plan)
-    row = schedules.add_schedule(app_state.db(), target, env_name, spec, operator(), now,
-                                 approved=needs, run_args=run_args)
+    row = schedules.add_schedule(
+        app_state.db(), target, env_name, spec, operator(), now, approved=needs, run_args=run_args
+    )
     nxt = schedules.next_fire_of(row, now, {})
     if as_json:
         print_json(schedules.schedule_doc(row, nxt, run_args))
         return
-    err_console().print(f"schedule {row.id}: {target} on {env_name}, {spec.describe()}; "
-                        f"next fire {nxt:%Y-%m-%d %H:%M:%S} UTC" if nxt else "")
+    err_console().print(
+        f"schedule {row.id}: {target} on {env_name}, {spec.describe()}; "
+        f"next fire {nxt:%Y-%m-%d %H:%M:%S} UTC"
+        if nxt
+        else ""
+    )
     out_console().print(row.id)
 
 
@@ -106,17 +136,25 @@ def list_cmd(
         print_json(docs)
         return
     if not docs:
-        out_console().print("no schedules — try `drill schedule add TARGET --env lab --every 1h`"
-                            " or `drill schedule sync`")
+        out_console().print(
+            "no schedules — try `drill schedule add TARGET --env lab --every 1h`"
+            " or `drill schedule sync`"
+        )
         return
     table = Table()
     for c in ("id", "target", "env", "when", "next fire (UTC)", "source", "approved by"):
         table.add_column(c)
     for d in docs:
         label = d["target"] if d["action"] == "run" else f"{d['action']} {d['target']}"
-        table.add_row(d["id"], label, d["env"], d["description"],
-                      (d["next_fire_at"] or "—")[:19].replace("T", " "), d["source"],
-                      d["approved_by"] or "")
+        table.add_row(
+            d["id"],
+            label,
+            d["env"],
+            d["description"],
+            (d["next_fire_at"] or "—")[:19].replace("T", " "),
+            d["source"],
+            d["approved_by"] or "",
+        )
     out_console().print(table)
 
 
@@ -138,8 +176,9 @@ def remove_cmd(
 def sync_cmd(
     ctx: typer.Context,
     env: Annotated[str | None, typer.Option("--env", "-e", help="environment to run on")] = None,
-    yes: Annotated[bool, typer.Option("--yes", "-y", help="approve protected environments")
-                   ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="approve protected environments")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Install the drills' own `schedule:` fields (e.g. quarterly-dr's quarterly cron)."""
@@ -148,8 +187,9 @@ def sync_cmd(
     from orchestrator.schedule import schedules
 
     app_state = state(ctx)
-    result = schedules.sync_from_drills(app_state.settings(), app_state.db(), env, yes,
-                                        operator(), utcnow())
+    result = schedules.sync_from_drills(
+        app_state.settings(), app_state.db(), env, yes, operator(), utcnow()
+    )
     if as_json:
         print_json(result)
         return

@@ -11,8 +11,9 @@ import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
 
-app = typer.Typer(help="The scheduler service that fires schedules and game days.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The scheduler service that fires schedules and game days.", no_args_is_help=True
+)
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -25,19 +26,29 @@ class _RedactingFormatter(logging.Formatter):
 @app.command("run")
 def run_cmd(
     ctx: typer.Context,
-    poll: Annotated[float, typer.Option(
-        min=0.05, max=3600.0, help="seconds between schedule reconciliations")] = 2.0,
-    misfire_grace: Annotated[str, typer.Option(
-        help="a fire late by more than this is recorded as missed")] = "5m",
-    on_stop: Annotated[str, typer.Option(
-        help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish")
+    poll: Annotated[
+        float, typer.Option(min=0.05, max=3600.0, help="seconds between schedule reconciliations")
+    ] = 2.0,
+    misfire_grace: Annotated[
+        str, typer.Option(help="a fire late by more than this is recorded as missed")
+    ] = "5m",
+    on_stop: Annotated[
+        str,
+        typer.Option(
+            help="on SIGTERM/SIGINT: rollback (running drills abort and roll back) or finish"
+        ),
     ] = "rollback",
-    health_port: Annotated[int | None, typer.Option(
-        min=0, max=65535,
-        help="serve GET /health and /metrics on 127.0.0.1:PORT (0 picks a free port)")
+    health_port: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="serve GET /health and /metrics on 127.0.0.1:PORT (0 picks a free port)",
+        ),
     ] = None,
-    max_workers: Annotated[int, typer.Option(
-        min=1, max=1024, help="fires that may run at once")] = 16,
+    max_workers: Annotated[
+        int, typer.Option(min=1, max=1024, help="fires that may run at once")
+    ] = 16,
 ) -> None:
     """Run the scheduler until SIGTERM/SIGINT (several may share a PostgreSQL DB).
 
@@ -64,23 +75,31 @@ def run_cmd(
         lg.setLevel(logging.INFO if name == "drill" else logging.WARNING)
     app_state = state(ctx)
     _recover_on_start(app_state)
-    service = SchedulerService(app_state.settings(), app_state.store(), poll_s=poll,
-                               misfire_grace_s=grace, on_stop=on_stop, max_workers=max_workers)
+    service = SchedulerService(
+        app_state.settings(),
+        app_state.store(),
+        poll_s=poll,
+        misfire_grace_s=grace,
+        on_stop=on_stop,
+        max_workers=max_workers,
+    )
     health: Any = None
     if health_port is not None:
         from orchestrator.schedule.health import HealthServer
         from orchestrator.web import metrics
 
         sources = metrics.Sources.open(app_state.config)
-        health = HealthServer(service.health, health_port,
-                              metrics=lambda: metrics.render(sources)).start()
+        health = HealthServer(
+            service.health, health_port, metrics=lambda: metrics.render(sources)
+        ).start()
         service.health_url = health.url
         err_console().print(f"health: {health.url}")
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
         logging.getLogger("drill.scheduler").info(
-            "%s received: stopping (running drills: %s)", signal.Signals(signum).name, on_stop)
+            "%s received: stopping (running drills: %s)", signal.Signals(signum).name, on_stop
+        )
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -101,8 +120,13 @@ def _recover_on_start(app_state: Any) -> None:
     log = logging.getLogger("drill.scheduler")
     stop = AbortState()
     with abort_on_signals(stop), shielded(stop):
-        for run in recover_all(app_state.settings(), app_state.db(warn=False, write=True),
-                               app_state.provider_for, log.warning, lambda: stop.requested):
+        for run in recover_all(
+            app_state.settings(),
+            app_state.db(warn=False, write=True),
+            app_state.provider_for,
+            log.warning,
+            lambda: stop.requested,
+        ):
             log.warning("recovered run %s on %s: %s", run.id, run.env, run.status)
     if stop.requested:  # a stop during the recovery: the service does not start
         from orchestrator.errors import Aborted
@@ -128,34 +152,65 @@ def status_cmd(
     now = utcnow()
     app_state = state(ctx)
     with app_state.store().session() as s:
-        insts = list(s.exec(select(SchedulerInstance)
-                            .order_by(col(SchedulerInstance.started_at).desc()).limit(20)))
-    fires: list[ScheduleFire] = app_state.db().records(ScheduleFire,
-                                                       order="scheduled_at DESC", limit=20)
-    alive = [i for i in insts if i.state != "stopped"
-             and now - i.heartbeat_at < timedelta(seconds=60)]
+        insts = list(
+            s.exec(
+                select(SchedulerInstance)
+                .order_by(col(SchedulerInstance.started_at).desc())
+                .limit(20)
+            )
+        )
+    fires: list[ScheduleFire] = app_state.db().records(
+        ScheduleFire, order="scheduled_at DESC", limit=20
+    )
+    alive = [
+        i for i in insts if i.state != "stopped" and now - i.heartbeat_at < timedelta(seconds=60)
+    ]
     doc: dict[str, Any] = {
         "running": bool(alive),
-        "instances": [{"id": i.id, "host": i.host, "pid": i.pid, "state": i.state,
-                       "alive": i in alive, "started_at": iso(i.started_at),
-                       "heartbeat_at": iso(i.heartbeat_at), "fires": i.fires,
-                       "health_url": i.health_url} for i in insts],
-        "recent_fires": [{"schedule_id": f.schedule_id, "target": f.target, "env": f.env,
-                          "scheduled_at": iso(f.scheduled_at), "status": f.status,
-                          "run_id": f.launched_run_id, "reason": f.reason, "lag_s": f.lag_s,
-                          "claimed_by": f.claimed_by} for f in fires],
+        "instances": [
+            {
+                "id": i.id,
+                "host": i.host,
+                "pid": i.pid,
+                "state": i.state,
+                "alive": i in alive,
+                "started_at": iso(i.started_at),
+                "heartbeat_at": iso(i.heartbeat_at),
+                "fires": i.fires,
+                "health_url": i.health_url,
+            }
+            for i in insts
+        ],
+        "recent_fires": [
+            {
+                "schedule_id": f.schedule_id,
+                "target": f.target,
+                "env": f.env,
+                "scheduled_at": iso(f.scheduled_at),
+                "status": f.status,
+                "run_id": f.launched_run_id,
+                "reason": f.reason,
+                "lag_s": f.lag_s,
+                "claimed_by": f.claimed_by,
+            }
+            for f in fires
+        ],
     }
     if as_json:
         print_json(doc)
         return
     console = out_console()
-    console.print(f"scheduler: {'running' if alive else 'not running'} "
-                  f"({len(alive)} live instance(s))")
+    console.print(
+        f"scheduler: {'running' if alive else 'not running'} ({len(alive)} live instance(s))"
+    )
     for i in doc["instances"][:5]:
-        console.print(f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']}"
-                      f" fires {i['fires']}")
+        console.print(
+            f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']} fires {i['fires']}"
+        )
     if fires:
         console.print("recent fires:")
         for f in doc["recent_fires"]:
-            console.print(f"  {f['scheduled_at']} {f['target']:<20} {f['status']:<10} "
-                          f"{f['run_id'] or f['reason'] or ''}")
+            console.print(
+                f"  {f['scheduled_at']} {f['target']:<20} {f['status']:<10} "
+                f"{f['run_id'] or f['reason'] or ''}"
+            )

@@ -34,9 +34,14 @@ def status(
         table.add_column(c)
     for d in report["drills"]:
         last = f"{(d['last_run'] or '—')[:16]} {d['last_run_status'] or ''}".strip()
-        table.add_row(d["drill"], d["cadence"] or "—", last, (d["last_success"] or "—")[:16],
-                      (d["next_due"] or d["next_fire"] or "—")[:16],
-                      "[red]OVERDUE[/]" if d["overdue"] else "no")
+        table.add_row(
+            d["drill"],
+            d["cadence"] or "—",
+            last,
+            (d["last_success"] or "—")[:16],
+            (d["next_due"] or d["next_fire"] or "—")[:16],
+            "[red]OVERDUE[/]" if d["overdue"] else "no",
+        )
     out_console().print(table if report["drills"] else "no drills found")
     for title in report["new_findings"]:
         err_console().print(f"[yellow]finding recorded:[/] {title}")

@@ -27,9 +27,14 @@ from orchestrator.errors import StoreUnavailable
 MIN_FREE_BYTES = 2 * 1024 * 1024  # a run writes a few hundred KiB (probe series, journal)
 
 #: SQLite messages that are faults of the store, not of drill (sqlite3 / SQLAlchemy).
-STORE_FAULTS = ("database disk image is malformed", "file is not a database",
-                "database or disk is full", "attempt to write a readonly database",
-                "disk I/O error", "unable to open database file")
+STORE_FAULTS = (
+    "database disk image is malformed",
+    "file is not a database",
+    "database or disk is full",
+    "attempt to write a readonly database",
+    "disk I/O error",
+    "unable to open database file",
+)
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -91,20 +96,23 @@ def check_store(url: str, write: bool, memo: Path | None = None) -> None:
             raise StoreUnavailable(
                 f"evidence database {target} is read-only",
                 "make it writable (chmod u+w; chattr -i if it is immutable; a read-only "
-                "mount needs remounting), then re-run; nothing was started")
+                "mount needs remounting), then re-run; nothing was started",
+            )
     folder = path.parent if path.parent.exists() else Path(".")
     if not os.access(folder, os.W_OK):
-        raise StoreUnavailable(f"the folder of the evidence database ({folder}) is read-only",
-                               "SQLite writes its journal beside the file: make the folder "
-                               "writable, then re-run; nothing was started")
+        raise StoreUnavailable(
+            f"the folder of the evidence database ({folder}) is read-only",
+            "SQLite writes its journal beside the file: make the folder "
+            "writable, then re-run; nothing was started",
+        )
     st = os.statvfs(folder)
     free = st.f_bavail * st.f_frsize
     if free < MIN_FREE_BYTES:
         raise StoreUnavailable(
             f"the file system of the evidence database {path} is full ({free // 1024} KiB "
             f"free, drill needs {MIN_FREE_BYTES // 1024 // 1024} MiB to record a run)",
-            "free some space (or point `database:` elsewhere), then re-run; nothing was "
-            "started")
+            "free some space (or point `database:` elsewhere), then re-run; nothing was started",
+        )
 
 
 def damaged_error(path: Path, first: str, count: int = 1) -> StoreUnavailable:
@@ -112,7 +120,8 @@ def damaged_error(path: Path, first: str, count: int = 1) -> StoreUnavailable:
     return StoreUnavailable(
         f"evidence database {path} is damaged: {first}{more}",
         "`drill evidence verify` reports what can still be read; restore the file from a "
-        "backup (keep the damaged copy for the auditors); nothing was changed")
+        "backup (keep the damaged copy for the auditors); nothing was changed",
+    )
 
 
 def store_fault(exc: BaseException) -> str | None:
@@ -125,7 +134,8 @@ def store_fault(exc: BaseException) -> str | None:
         for candidate in (seen, orig):
             text = str(candidate or "")
             if type(candidate).__module__.startswith(("sqlite3", "sqlalchemy")) and any(
-                    f in text for f in STORE_FAULTS):
+                f in text for f in STORE_FAULTS
+            ):
                 return next(f for f in STORE_FAULTS if f in text)
         seen = seen.__cause__ or seen.__context__
     return None
@@ -140,8 +150,12 @@ def readable_tables(path: Path) -> tuple[dict[str, int], list[str]]:
     unreadable: list[str] = []
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        names = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
+            )
+        ]
     except sqlite3.DatabaseError:
         return readable, ["(the schema itself)"]
     try:

@@ -21,8 +21,13 @@ from orchestrator.report.model import (
     safe_name,
 )
 
-FAILOVER_ACTIONS = {"db.failover", "db.promote_replica", "az.isolate", "region.isolate",
-                    "dns.point"}
+FAILOVER_ACTIONS = {
+    "db.failover",
+    "db.promote_replica",
+    "az.isolate",
+    "region.isolate",
+    "dns.point",
+}
 RESTORE_ACTIONS = {"db.restore"}
 FINISHED = {"succeeded", "failed", "aborted", "crashed", "rollback_failed"}
 
@@ -47,23 +52,31 @@ class EvidenceKind:
 KINDS: Registry[EvidenceKind] = Registry("evidence kind")
 
 
-def kind(name: str, description: str) -> Callable[[Callable[[ReportData], Collected]],
-                                                  Callable[[ReportData], Collected]]:
+def kind(
+    name: str, description: str
+) -> Callable[[Callable[[ReportData], Collected]], Callable[[ReportData], Collected]]:
     def wrap(fn: Callable[[ReportData], Collected]) -> Callable[[ReportData], Collected]:
         KINDS.register(name, EvidenceKind(name, description, fn))
         return fn
+
     return wrap
 
 
 def _run_ref(run: RunView) -> EvidenceRef:
-    return EvidenceRef(ref=f"run:{run.id}", href=f"runs.json#{run.id}",
-                       description=f"{run.target_kind} {run.target} on {run.env}, "
-                                   f"{run.started_at:%Y-%m-%d %H:%M}Z: {run.status}")
+    return EvidenceRef(
+        ref=f"run:{run.id}",
+        href=f"runs.json#{run.id}",
+        description=f"{run.target_kind} {run.target} on {run.env}, "
+        f"{run.started_at:%Y-%m-%d %H:%M}Z: {run.status}",
+    )
 
 
 def _sc_ref(run: RunView, sc: ScenarioView, what: str) -> EvidenceRef:
-    return EvidenceRef(ref=f"run:{run.id}/scenario:{sc.scenario_id}",
-                       href=f"runs.json#{run.id}", description=f"{sc.scenario_id}: {what}")
+    return EvidenceRef(
+        ref=f"run:{run.id}/scenario:{sc.scenario_id}",
+        href=f"runs.json#{run.id}",
+        description=f"{sc.scenario_id}: {what}",
+    )
 
 
 def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
@@ -77,8 +90,14 @@ def _executed(data: ReportData) -> Collected:
 
 @kind("rto_measured", "recovery time measured by independent probes")
 def _rto(data: ReportData) -> Collected:
-    return Collected([_sc_ref(r, sc, f"RTO {sc.rto_s:.3f}s (objective {_obj(sc.objective_rto_s)})")
-                      for r in data.runs for sc in r.scenarios if sc.rto_s is not None])
+    return Collected(
+        [
+            _sc_ref(r, sc, f"RTO {sc.rto_s:.3f}s (objective {_obj(sc.objective_rto_s)})")
+            for r in data.runs
+            for sc in r.scenarios
+            if sc.rto_s is not None
+        ]
+    )
 
 
 def _obj(value: float | None) -> str:
@@ -87,15 +106,26 @@ def _obj(value: float | None) -> str:
 
 @kind("rpo_measured", "recovery point measured against the heartbeat ledger")
 def _rpo(data: ReportData) -> Collected:
-    return Collected([_sc_ref(r, sc, f"RPO {sc.rpo_s:.3f}s, {sc.lost_writes or 0} lost writes")
-                      for r in data.runs for sc in r.scenarios if sc.rpo_s is not None])
+    return Collected(
+        [
+            _sc_ref(r, sc, f"RPO {sc.rpo_s:.3f}s, {sc.lost_writes or 0} lost writes")
+            for r in data.runs
+            for sc in r.scenarios
+            if sc.rpo_s is not None
+        ]
+    )
 
 
 @kind("objectives_met", "a scenario met its RTO/RPO objectives")
 def _met(data: ReportData) -> Collected:
-    return Collected([_sc_ref(r, sc, "objectives met") for r in data.runs for sc in r.scenarios
-                      if sc.met and (sc.objective_rto_s is not None
-                                     or sc.objective_rpo_s is not None)])
+    return Collected(
+        [
+            _sc_ref(r, sc, "objectives met")
+            for r in data.runs
+            for sc in r.scenarios
+            if sc.met and (sc.objective_rto_s is not None or sc.objective_rpo_s is not None)
+        ]
+    )
 
 
 @kind("failover_tested", "a failover, promotion or zone/region isolation was exercised")
@@ -120,30 +150,59 @@ def _exercised(data: ReportData, actions: set[str], what: str) -> Collected:
 @kind("findings_tracked", "every finding has a corrective action and an owner or resolution")
 def _findings(data: ReportData) -> Collected:
     if not data.findings:
-        return Collected([EvidenceRef(ref="findings:none", href="runs.json",
-                                      description="no findings were raised in the period")])
+        return Collected(
+            [
+                EvidenceRef(
+                    ref="findings:none",
+                    href="runs.json",
+                    description="no findings were raised in the period",
+                )
+            ]
+        )
     refs: list[FindingView] = []
     untracked: list[FindingView] = []
     for f in data.findings:
         tracked = bool(f.corrective_action) and (f.status == "closed" or bool(f.owner))
         (refs if tracked else untracked).append(f)
-    gap = (f"{len(untracked)} finding(s) open without an owner: "
-           + ", ".join(f"#{f.id}" for f in untracked[:10])) if untracked else None
-    return Collected([EvidenceRef(ref=f"finding:{f.id}", href=f"runs.json#finding-{f.id}",
-                                  description=f"#{f.id} {f.title} — {f.status}"
-                                              + (f", owner {f.owner}" if f.owner else ""))
-                      for f in data.findings], gap)
+    gap = (
+        (
+            f"{len(untracked)} finding(s) open without an owner: "
+            + ", ".join(f"#{f.id}" for f in untracked[:10])
+        )
+        if untracked
+        else None
+    )
+    return Collected(
+        [
+            EvidenceRef(
+                ref=f"finding:{f.id}",
+                href=f"runs.json#finding-{f.id}",
+                description=f"#{f.id} {f.title} — {f.status}"
+                + (f", owner {f.owner}" if f.owner else ""),
+            )
+            for f in data.findings
+        ],
+        gap,
+    )
 
 
-@kind("run_journal", "every run's journal (its events; for experiments also Chaos "
-                    "Toolkit's journal) is included")
+@kind(
+    "run_journal",
+    "every run's journal (its events; for experiments also Chaos Toolkit's journal) is included",
+)
 def _journal(data: ReportData) -> Collected:
-    return Collected([EvidenceRef(ref=f"journal:{r.id}", href=f"journals/{safe_name(r.id)}.json",
-                                  description=f"run {r.id} ({r.target}, {r.status}): its "
-                                              "journal events"
-                                              + (f" and {len(r.artifacts)} Chaos Toolkit "
-                                                 "journal(s)" if r.artifacts else ""))
-                      for r in data.runs])
+    return Collected(
+        [
+            EvidenceRef(
+                ref=f"journal:{r.id}",
+                href=f"journals/{safe_name(r.id)}.json",
+                description=f"run {r.id} ({r.target}, {r.status}): its "
+                "journal events"
+                + (f" and {len(r.artifacts)} Chaos Toolkit journal(s)" if r.artifacts else ""),
+            )
+            for r in data.runs
+        ]
+    )
 
 
 @kind("evidence_integrity", "the evidence journal verified when the export was made")
@@ -151,7 +210,12 @@ def _integrity(data: ReportData) -> Collected:
     if not data.chain.get("verified"):
         return Collected([], "the evidence journal was not verified")
     head = str(data.chain.get("head_hash"))[:16]
-    return Collected([EvidenceRef(ref=f"chain:{data.chain.get('head_seq')}",
-                                  href="manifest.json",
-                                  description=f"journal of {data.chain.get('entries')} events "
-                                              f"verified, head {head}…")])
+    return Collected(
+        [
+            EvidenceRef(
+                ref=f"chain:{data.chain.get('head_seq')}",
+                href="manifest.json",
+                description=f"journal of {data.chain.get('entries')} events verified, head {head}…",
+            )
+        ]
+    )

@@ -52,8 +52,9 @@ def load_framework(name: str) -> Framework:
 
     path = FRAMEWORKS_DIR / f"{name}.yaml"
     if not path.is_file():
-        raise UsageError(f"unknown framework {name!r}",
-                         f"choose one of: {', '.join(framework_names())}")
+        raise UsageError(
+            f"unknown framework {name!r}", f"choose one of: {', '.join(framework_names())}"
+        )
     doc = load_file(path)
     try:
         fw = Framework.model_validate(doc.data)
@@ -74,11 +75,20 @@ def evaluate(data: ReportData, names: list[str]) -> list[ControlResult]:
         fw = load_framework(name)
         for c in fw.controls:
             missing = [k for k in c.evidence if not collected[k].present]
-            results.append(ControlResult(
-                framework=fw.id, framework_title=fw.title, control_id=c.id,
-                oscal_id=c.oscal_id, title=c.title, description=c.description,
-                evidence_kinds=c.evidence, satisfied=not missing,
-                evidence={k: collected[k].refs for k in c.evidence},
-                missing=[f"{k}: {collected[k].gap}" if collected[k].gap else k
-                         for k in missing]))
+            results.append(
+                ControlResult(
+                    framework=fw.id,
+                    framework_title=fw.title,
+                    control_id=c.id,
+                    oscal_id=c.oscal_id,
+                    title=c.title,
+                    description=c.description,
+                    evidence_kinds=c.evidence,
+                    satisfied=not missing,
+                    evidence={k: collected[k].refs for k in c.evidence},
+                    missing=[
+                        f"{k}: {collected[k].gap}" if collected[k].gap else k for k in missing
+                    ],
+                )
+            )
     return results

@@ -125,22 +125,29 @@ class Catalog:
         problems = []
         for entry in group:
             others = ", ".join(str(e.path) for e in group if e is not entry)
-            problems.append(Problem(
-                f"{entry.kind.value} id {entry.id!r} is also defined in {others}: ids must be "
-                "unique (which one runs would depend on file names)",
-                str(entry.path), entry.id_line, "id" if entry.id_line else None))
+            problems.append(
+                Problem(
+                    f"{entry.kind.value} id {entry.id!r} is also defined in {others}: ids must be "
+                    "unique (which one runs would depend on file names)",
+                    str(entry.path),
+                    entry.id_line,
+                    "id" if entry.id_line else None,
+                )
+            )
         return problems
 
-    def resolve(self, ref: str, kinds: tuple[DefinitionKind, ...] | None = None
-                ) -> tuple[DefinitionKind, Definition, Path]:
+    def resolve(
+        self, ref: str, kinds: tuple[DefinitionKind, ...] | None = None
+    ) -> tuple[DefinitionKind, Definition, Path]:
         """An id or a file path → validated definition."""
         path = Path(ref)
         if path.suffix in DEFINITION_SUFFIXES and (path.exists() or path.is_symlink()):
             kind, definition, _doc = load_definition(path)
             if kinds and kind not in kinds:
-                raise UsageError(f"{ref} is {_article(kind)}, not "
-                                 + " or ".join(_article(k) for k in kinds),
-                                 "give a file of the kind this command takes")
+                raise UsageError(
+                    f"{ref} is {_article(kind)}, not " + " or ".join(_article(k) for k in kinds),
+                    "give a file of the kind this command takes",
+                )
             return kind, definition, path
         if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
             raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
@@ -150,9 +157,10 @@ class Catalog:
                 if entry.id == ref:
                     for group in self.clashes(kind):
                         if entry in group:
-                            raise DefinitionError(self.clash_problems(group),
-                                                  f"rename one of them; `drill run {ref}` "
-                                                  "refuses to guess")
+                            raise DefinitionError(
+                                self.clash_problems(group),
+                                f"rename one of them; `drill run {ref}` refuses to guess",
+                            )
                     k, definition, _doc = load_definition(entry.path)
                     return k, definition, entry.path
         known = sorted({e.id for e in self.entries() if e.kind in wanted})
@@ -195,8 +203,11 @@ class Catalog:
                 self.resolve(sc.ref, (kind,))
             except NotFoundError as exc:
                 line = doc.line_of(loc) if doc else None
-                problems.append(Problem(f"{exc.message} ({exc.hint})", file, line,
-                                        f"scenarios[{idx}].{kind.value}"))
+                problems.append(
+                    Problem(
+                        f"{exc.message} ({exc.hint})", file, line, f"scenarios[{idx}].{kind.value}"
+                    )
+                )
             except DefinitionError as exc:
                 problems.extend(exc.problems)
             problems += var_problems
@@ -213,9 +224,14 @@ def _var_file_problems(var_files: list[str], file: str, idx: int, doc: Any) -> l
             check_var_file(Path(file).parent / name)
         except (UsageError, DefinitionError) as exc:
             loc = ("scenarios", idx, "var_files", n)
-            problems.append(Problem(exc.message.replace("\n", " "), file,
-                                    doc.line_of(loc) if doc else None,
-                                    f"scenarios[{idx}].var_files[{n}]"))
+            problems.append(
+                Problem(
+                    exc.message.replace("\n", " "),
+                    file,
+                    doc.line_of(loc) if doc else None,
+                    f"scenarios[{idx}].var_files[{n}]",
+                )
+            )
     return problems
 
 

@@ -21,12 +21,17 @@ Loc = tuple[str | int, ...]
 def activity_places(data: dict[str, Any]) -> list[tuple[Loc, Any]]:
     """Every activity of an experiment with its YAML path."""
     places: list[tuple[Loc, Any]] = [
-        ((section, idx), act) for section in ("method", "rollbacks")
-        if isinstance(data.get(section), list) for idx, act in enumerate(data[section])]
+        ((section, idx), act)
+        for section in ("method", "rollbacks")
+        if isinstance(data.get(section), list)
+        for idx, act in enumerate(data[section])
+    ]
     ssh = data.get("steady-state-hypothesis")
     if isinstance(ssh, dict) and isinstance(ssh.get("probes"), list):
-        places += [(("steady-state-hypothesis", "probes", idx), act)
-                   for idx, act in enumerate(ssh["probes"])]
+        places += [
+            (("steady-state-hypothesis", "probes", idx), act)
+            for idx, act in enumerate(ssh["probes"])
+        ]
     return places
 
 
@@ -38,8 +43,12 @@ def failing_place(data: dict[str, Any], message: str) -> Loc | None:
     for loc, act in activity_places(data):
         checks: list[tuple[Loc, Any]] = [(loc, lambda a=act: ensure_activity_is_valid(a))]
         if isinstance(act, dict) and "tolerance" in act:
-            checks.append(((*loc, "tolerance"),
-                           lambda a=act: ensure_hypothesis_tolerance_is_valid(a["tolerance"])))
+            checks.append(
+                (
+                    (*loc, "tolerance"),
+                    lambda a=act: ensure_hypothesis_tolerance_is_valid(a["tolerance"]),
+                )
+            )
         for where, check in checks:
             try:
                 check()
@@ -51,5 +60,7 @@ def failing_place(data: dict[str, Any], message: str) -> Loc | None:
 
 def strict_reading_warnings(problems: list[Any]) -> list[str]:
     """drill's stricter reader objected; chaos accepts the file: say so, do not fail."""
-    return [f"{p} — chaos accepts this file (it reads it with PyYAML); drill runs it as "
-            "chaos reads it" for p in problems]
+    return [
+        f"{p} — chaos accepts this file (it reads it with PyYAML); drill runs it as chaos reads it"
+        for p in problems
+    ]

@@ -42,13 +42,18 @@ def detect_kind(doc: SourceDoc, path: Path) -> DefinitionKind:
         if parent == kind.value + "s":
             return kind
     raise DefinitionError(
-        [doc.problem("cannot tell what this is: a drill has `scenarios`, a runbook `steps`, "
-                     "an experiment `method`")]
+        [
+            doc.problem(
+                "cannot tell what this is: a drill has `scenarios`, a runbook `steps`, "
+                "an experiment `method`"
+            )
+        ]
     )
 
 
-def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...],
-                   start: int = 0) -> list[Problem]:
+def _step_problems(
+    doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, ...], start: int = 0
+) -> list[Problem]:
     from orchestrator.actions import ACTIONS  # runbooks only: experiments never need it
 
     problems: list[Problem] = []
@@ -63,8 +68,9 @@ def _step_problems(doc: SourceDoc, steps: list[Step], prefix: tuple[str | int, .
             continue
         if step.kind.value in ("action", "probe") and spec.kind.value != step.kind.value:
             problems.append(
-                doc.problem(f"{step.action} is a {spec.kind.value}, not a {step.kind.value}",
-                            (*loc, "kind"))
+                doc.problem(
+                    f"{step.action} is a {spec.kind.value}, not a {step.kind.value}", (*loc, "kind")
+                )
             )
         try:
             spec.validate_args(step.args)
@@ -146,9 +152,15 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     if problems:
         raise DefinitionError([doc.problem(message, loc) for loc, message in problems])
     if "id" in data and not (isinstance(data["id"], str) and re.match(ID_PATTERN, data["id"])):
-        raise DefinitionError([doc.problem(
-            f"id {data['id']!r} must be lowercase letters, digits and '-' (it names files "
-            "in evidence bundles: no '/', '..' or spaces)", ("id",))])
+        raise DefinitionError(
+            [
+                doc.problem(
+                    f"id {data['id']!r} must be lowercase letters, digits and '-' (it names files "
+                    "in evidence bundles: no '/', '..' or spaces)",
+                    ("id",),
+                )
+            ]
+        )
     exp_id = str(data.get("id") or path.stem)
     return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
 
@@ -159,11 +171,15 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
     data = doc.data
     ssh = data.get("steady-state-hypothesis")
     places: list[tuple[tuple[str | int, ...], Any]] = [
-        ((section, idx), act) for section in ("method", "rollbacks")
-        for idx, act in enumerate(data.get(section) or [])]
+        ((section, idx), act)
+        for section in ("method", "rollbacks")
+        for idx, act in enumerate(data.get(section) or [])
+    ]
     if isinstance(ssh, dict):
-        places += [(("steady-state-hypothesis", "probes", idx), act)
-                   for idx, act in enumerate(ssh.get("probes") or [])]
+        places += [
+            (("steady-state-hypothesis", "probes", idx), act)
+            for idx, act in enumerate(ssh.get("probes") or [])
+        ]
     for loc, act in places:  # by name first: the clearest match
         name = isinstance(act, dict) and act.get("name")
         if name and f"'{name}'" in message:
@@ -229,8 +245,9 @@ def _string_keys(data: Any) -> bool:
     return True
 
 
-def load_definition(path: Path, strict: bool = False
-                    ) -> tuple[DefinitionKind, Definition, SourceDoc]:
+def load_definition(
+    path: Path, strict: bool = False
+) -> tuple[DefinitionKind, Definition, SourceDoc]:
     """Parse and fully validate one definition file.
 
     ``strict`` (``drill validate``) always uses the line-tracking YAML 1.2 parser, which
@@ -258,8 +275,9 @@ def _load_strict(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
         raise DefinitionError([doc.problem("a definition must be a mapping")])
     kind = detect_kind(doc, path)
     # chaos reads `1: x` as a key (stringified here as JSON would); drill's formats do not
-    key_problems = doc.complex_keys + ([] if kind is DefinitionKind.EXPERIMENT
-                                       else doc.key_problems)
+    key_problems = doc.complex_keys + (
+        [] if kind is DefinitionKind.EXPERIMENT else doc.key_problems
+    )
     if key_problems:
         raise DefinitionError(key_problems)
     data: dict[str, Any] = doc.data

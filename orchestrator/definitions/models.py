@@ -47,14 +47,16 @@ class Step(BaseModel):
     instructions: str | None = Field(None, description="manual: what the operator does")
     rollback: bool = Field(True, description="register this action's rollback when it runs")
     isolated: IsolatedPolicy = Field(
-        "run", description="run: in both modes; skip: not in isolated mode (it would "
-        "disrupt production); only: in isolated mode only (e.g. marking a simulated disaster)"
+        "run",
+        description="run: in both modes; skip: not in isolated mode (it would "
+        "disrupt production); only: in isolated mode only (e.g. marking a simulated disaster)",
     )
 
     @model_validator(mode="after")
     def _shape(self) -> Step:
         if self.kind in (StepKind.ACTION, StepKind.PROBE) and (
-                bool(self.action) == bool(self.activity)):
+            bool(self.action) == bool(self.activity)
+        ):
             raise ValueError(f"a {self.kind.value} step needs exactly one of action, activity")
         if self.kind is StepKind.WAIT and self.duration is None and self.until is None:
             raise ValueError("a wait step needs duration or until")
@@ -107,14 +109,18 @@ class Runbook(BaseModel):
 
     @model_validator(mode="after")
     def _isolated(self) -> Runbook:
-        only = [s for s in [*self.preconditions, *self.steps, *self.rollback]
-                if s.isolated == "only"] + [v for v in self.verification if v.isolated == "only"]
+        only = [
+            s for s in [*self.preconditions, *self.steps, *self.rollback] if s.isolated == "only"
+        ] + [v for v in self.verification if v.isolated == "only"]
         if only and not self.isolated_supported:
-            raise ValueError("steps marked `isolated: only` never run: the runbook says "
-                             "isolated_supported: false")
+            raise ValueError(
+                "steps marked `isolated: only` never run: the runbook says "
+                "isolated_supported: false"
+            )
         for mode in RunMode:
             if not any(runs_in(s.isolated, mode) for s in self.steps) and (
-                    mode is RunMode.LIVE or self.isolated_supported):
+                mode is RunMode.LIVE or self.isolated_supported
+            ):
                 raise ValueError(f"no step runs in {mode.value} mode")
         return self
 
@@ -126,14 +132,18 @@ class ScenarioRef(BaseModel):
 
     runbook: str | None = None
     experiment: str | None = None
-    id: str | None = Field(None, pattern=ID_PATTERN,
-                           description="scenario id (it names files in evidence bundles)")
+    id: str | None = Field(
+        None, pattern=ID_PATTERN, description="scenario id (it names files in evidence bundles)"
+    )
     objectives: Objectives = Field(default_factory=Objectives)
     vars: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="experiment: configuration values (chaos --var)")
+        default_factory=dict, description="experiment: configuration values (chaos --var)"
+    )
     var_files: list[str] = Field(
-        default_factory=list, description="experiment: JSON/YAML/.env var files (chaos "
-        "--var-file), relative to the drill file")
+        default_factory=list,
+        description="experiment: JSON/YAML/.env var files (chaos "
+        "--var-file), relative to the drill file",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> ScenarioRef:
@@ -159,9 +169,7 @@ class Drill(BaseModel):
     title: str
     description: str | None = None
     scenarios: list[ScenarioRef] = Field(min_length=1)
-    objectives: Objectives = Field(
-        default_factory=lambda: Objectives(rto=4 * 3600.0, rpo=3600.0)
-    )
+    objectives: Objectives = Field(default_factory=lambda: Objectives(rto=4 * 3600.0, rpo=3600.0))
     schedule: str | None = Field(None, description="cron expression, e.g. quarterly")
     mode: RunMode = RunMode.LIVE
     approvals: list[str] = Field(default_factory=list)

@@ -124,9 +124,11 @@ MODE_TAGS = {"skip": " (live mode only)", "only": " (isolated mode only)", "run"
 def _step_item(step: Step) -> Item:
     details: list[str] = []
     if step.kind is StepKind.WAIT and step.until == "service_restored":
-        text = ("Watch your client. The service is restored at the first success after "
-                "which it stays healthy for a stability window (drill uses 10 probe "
-                "intervals, at least 1 s). Write down that time: **service restored**.")
+        text = (
+            "Watch your client. The service is restored at the first success after "
+            "which it stays healthy for a stability window (drill uses 10 probe "
+            "intervals, at least 1 s). Write down that time: **service restored**."
+        )
         details.append(f"Give up and escalate after {format_duration(step.timeout)}.")
     elif step.kind is StepKind.WAIT and step.until:
         text = f"Wait until `{step.until}` holds."
@@ -138,16 +140,21 @@ def _step_item(step: Step) -> Item:
     elif step.action:
         text, details = _action_text(step.action, step.args)
         if step.kind is StepKind.PROBE:
-            details.insert(0, "It must hold before you continue"
-                           + (f" (retry up to {step.retries} times)." if step.retries else "."))
+            details.insert(
+                0,
+                "It must hold before you continue"
+                + (f" (retry up to {step.retries} times)." if step.retries else "."),
+            )
         else:
-            details.insert(0, f"Allow up to {format_duration(step.timeout)}"
-                           + (f", retry up to {step.retries} times." if step.retries else "."))
+            details.insert(
+                0,
+                f"Allow up to {format_duration(step.timeout)}"
+                + (f", retry up to {step.retries} times." if step.retries else "."),
+            )
     else:
         text = f"Run the Chaos Toolkit activity `{(step.activity or {}).get('name', '?')}`."
     if step.mark is Mark.FAULT_INJECTED:
-        details.insert(0, "⏱ Write down the time this step **starts**: "
-                          "**T0, fault injected**.")
+        details.insert(0, "⏱ Write down the time this step **starts**: **T0, fault injected**.")
     if step.mark is Mark.SERVICE_RESTORED:
         details.insert(0, "⏱ Write down the time this step **ends**: **service restored**.")
     if step.kind is StepKind.ACTION and step.action and step.rollback:
@@ -184,12 +191,18 @@ def render_runbook(rb: Runbook, source: str) -> str:
     for v in rb.verification:
         text, _ = _action_text(v.action, v.args)
         verification.append(Item((v.name or v.action) + MODE_TAGS[v.isolated], text, []))
-    env = Environment(undefined=StrictUndefined, keep_trailing_newline=True,
-                      autoescape=False)  # Markdown, not HTML
+    env = Environment(
+        undefined=StrictUndefined, keep_trailing_newline=True, autoescape=False
+    )  # Markdown, not HTML
     out = env.from_string(TEMPLATE).render(
-        rb=rb, source=source, objectives=", ".join(obj) or "none set",
-        pre=[_step_item(s) for s in rb.preconditions], steps=[_step_item(s) for s in rb.steps],
-        verification=verification, rollback=_rollback_items(rb))
+        rb=rb,
+        source=source,
+        objectives=", ".join(obj) or "none set",
+        pre=[_step_item(s) for s in rb.preconditions],
+        steps=[_step_item(s) for s in rb.steps],
+        verification=verification,
+        rollback=_rollback_items(rb),
+    )
     from orchestrator.secrets import redact_text  # game days keep rendered runbooks
 
     return redact_text("\n".join(line.rstrip() for line in out.splitlines()) + "\n")

@@ -28,13 +28,20 @@ def running_run(db: EvidenceDB, run_id: str, what: str) -> Run:
 
 def acknowledge(db: EvidenceDB, run_id: str, who: str, note: str | None = None) -> None:
     running_run(db, run_id, "acknowledge")
-    db.write(TimelineEvent(run_id=run_id, at=utcnow(), kind=ACK_EVENT,
-                           message=f"acknowledged by {who}" + (f": {note}" if note else ""),
-                           data={"by": who}))
+    db.write(
+        TimelineEvent(
+            run_id=run_id,
+            at=utcnow(),
+            kind=ACK_EVENT,
+            message=f"acknowledged by {who}" + (f": {note}" if note else ""),
+            data={"by": who},
+        )
+    )
 
 
-def wait_for_ack(db: EvidenceDB, run_id: str, timeout_s: float,
-                 abort_reason: Callable[[], str | None]) -> str | None:
+def wait_for_ack(
+    db: EvidenceDB, run_id: str, timeout_s: float, abort_reason: Callable[[], str | None]
+) -> str | None:
     """Block until an ack newer than now is recorded; return who acked, or None."""
     since = utcnow()
     deadline = time.monotonic() + timeout_s
@@ -42,8 +49,9 @@ def wait_for_ack(db: EvidenceDB, run_id: str, timeout_s: float,
         reason = abort_reason()
         if reason:
             raise AbortSignal(reason)
-        acks: list[TimelineEvent] = db.records(TimelineEvent, "run_id = ? AND kind = ?",
-                                               (run_id, ACK_EVENT), "at, id")
+        acks: list[TimelineEvent] = db.records(
+            TimelineEvent, "run_id = ? AND kind = ?", (run_id, ACK_EVENT), "at, id"
+        )
         for ev in acks:
             if ev.at >= since:
                 return str((ev.data or {}).get("by", "operator"))

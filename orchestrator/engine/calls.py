@@ -21,8 +21,9 @@ class CallTimeout(Exception):
     pass
 
 
-def call_with_deadline(fn: Callable[[], T], timeout_s: float,
-                       abort_reason: Callable[[], str | None]) -> T:
+def call_with_deadline(
+    fn: Callable[[], T], timeout_s: float, abort_reason: Callable[[], str | None]
+) -> T:
     """``fn()`` in a thread; raise CallTimeout or AbortSignal instead of hanging."""
     box: dict[str, Any] = {}
 

@@ -259,9 +259,13 @@ def run_experiment_scenario(
     )
     try:  # exactly what `chaos run` calls, with drill's event handler
         journal: dict[str, Any] = run_experiment(
-            doc, settings, experiment_vars=(config_vars, secret_vars),
-            strategy=Strategy.from_string(hypothesis), schedule=schedule,
-            event_handlers=[handler])
+            doc,
+            settings,
+            experiment_vars=(config_vars, secret_vars),
+            strategy=Strategy.from_string(hypothesis),
+            schedule=schedule,
+            event_handlers=[handler],
+        )
     except AbortSignal as exc:
         aborted = exc
         journal = handler.journal or initialize_run_journal(doc)

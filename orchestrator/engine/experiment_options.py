@@ -113,8 +113,11 @@ def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
 
     if any(sc.kind is DefinitionKind.EXPERIMENT for sc in plan.scenarios):
         return
-    given = [*opts.args(), *(["--journal-path"] if opts.journal_path else []),
-             *(["--settings"] if opts.settings_path else [])]
+    given = [
+        *opts.args(),
+        *(["--journal-path"] if opts.journal_path else []),
+        *(["--settings"] if opts.settings_path else []),
+    ]
     flags = list(dict.fromkeys(a for a in given if a.startswith("--")))
     if flags:
         raise UsageError(
@@ -197,8 +200,9 @@ def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> bool:
         data = yaml.load(text, Loader=loader)
     except Exception:
         return False
-    return data is None or (isinstance(data, dict) and all(
-        isinstance(data.get(k, {}), dict) for k in sections))
+    return data is None or (
+        isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in sections)
+    )
 
 
 def check_control_file(path: Path) -> None:

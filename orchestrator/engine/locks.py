@@ -43,8 +43,7 @@ class EnvLock:
     """Non-blocking exclusive lock on one environment (``scope``: what it stands on, see
     :func:`lock_scope`; the environment's own name by default)."""
 
-    def __init__(self, db: EvidenceDB, state_dir: Path, env: str, scope: str | None = None
-                 ) -> None:
+    def __init__(self, db: EvidenceDB, state_dir: Path, env: str, scope: str | None = None) -> None:
         self.db, self.env = db, env
         self.scope = scope or env
         self.path = state_dir / "locks" / f"{self.scope}.lock"

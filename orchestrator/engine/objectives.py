@@ -37,32 +37,42 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
         if row.rto_s is None and row.fault_injected_at is None:
             pass  # no fault was injected (no `mark: fault_injected`): nothing to recover from
         elif row.rto_s is None:
-            misses.append(Miss(
-                "RTO not measured",
-                "no service-restored time was observed, so the RTO objective "
-                f"({format_duration(row.objective_rto_s)}) cannot be shown to be met",
-                "make sure the scenario's probes can reach the service (probes: in drill.yaml) "
-                "and that the runbook marks fault_injected",
-            ))
+            misses.append(
+                Miss(
+                    "RTO not measured",
+                    "no service-restored time was observed, so the RTO objective "
+                    f"({format_duration(row.objective_rto_s)}) cannot be shown to be met",
+                    "make sure the scenario's probes can reach the service (probes: in drill.yaml) "
+                    "and that the runbook marks fault_injected",
+                )
+            )
         elif row.rto_s > row.objective_rto_s:
-            misses.append(Miss(
-                f"RTO {format_duration(row.rto_s)} exceeds objective "
-                f"{format_duration(row.objective_rto_s)}",
-                f"service was restored {row.rto_s:.3f}s after the fault was injected; "
-                f"objective is {row.objective_rto_s:g}s",
-                "shorten detection and failover: tune health-check intervals and failover "
-                "automation, pre-warm the standby, rehearse the manual steps; then re-run",
-            ))
-    if (row.objective_rpo_s is not None and status is RunStatus.SUCCEEDED
-            and row.rpo_s is not None and row.rpo_s > row.objective_rpo_s):
-        misses.append(Miss(
-            f"RPO {format_duration(row.rpo_s)} exceeds objective "
-            f"{format_duration(row.objective_rpo_s)}",
-            f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
-            f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
-            "reduce replication lag (instance class, network, synchronous replication) "
-            "or take backups / ship WAL more often; then re-run",
-        ))
+            misses.append(
+                Miss(
+                    f"RTO {format_duration(row.rto_s)} exceeds objective "
+                    f"{format_duration(row.objective_rto_s)}",
+                    f"service was restored {row.rto_s:.3f}s after the fault was injected; "
+                    f"objective is {row.objective_rto_s:g}s",
+                    "shorten detection and failover: tune health-check intervals and failover "
+                    "automation, pre-warm the standby, rehearse the manual steps; then re-run",
+                )
+            )
+    if (
+        row.objective_rpo_s is not None
+        and status is RunStatus.SUCCEEDED
+        and row.rpo_s is not None
+        and row.rpo_s > row.objective_rpo_s
+    ):
+        misses.append(
+            Miss(
+                f"RPO {format_duration(row.rpo_s)} exceeds objective "
+                f"{format_duration(row.objective_rpo_s)}",
+                f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
+                f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
+                "reduce replication lag (instance class, network, synchronous replication) "
+                "or take backups / ship WAL more often; then re-run",
+            )
+        )
     if status is not RunStatus.SUCCEEDED:
         return Verdict(False, misses)
     if row.objective_rto_s is None and row.objective_rpo_s is None:

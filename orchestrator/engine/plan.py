@@ -25,8 +25,7 @@ from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
     from orchestrator.definitions.models import Drill, Runbook, Step, Verification
 
-LIVE_ONLY = ("live-only scenario: it disrupts production by nature, so isolated mode does "
-             "not run it")
+LIVE_ONLY = "live-only scenario: it disrupts production by nature, so isolated mode does not run it"
 
 
 @dataclass
@@ -127,33 +126,56 @@ def _merge(*layers: Objectives) -> Objectives:
     return Objectives(rto=rto, rpo=rpo)
 
 
-def build_plan(catalog: Catalog, ref: str, mode: str | None = None,
-               only: list[str] | None = None) -> RunPlan:
+def build_plan(
+    catalog: Catalog, ref: str, mode: str | None = None, only: list[str] | None = None
+) -> RunPlan:
     """Load the target and everything it references; raise on any problem."""
     if mode not in (None, "live", "isolated"):
         raise UsageError(f"--mode must be live or isolated, not {mode!r}")
     kind, definition, path = catalog.resolve(ref)
     hashes = {str(path): definition_hash(path)}
     if isinstance(definition, Experiment):
-        plan = RunPlan(definition.id, kind, definition.title, RunMode(mode or "live"),
-                       StopPolicy.STOP,
-                       [ScenarioPlan(1, definition.id, kind, definition.id,
-                                     Objectives.model_construct(),  # none: nothing to check
-                                     None, definition, path)], hashes)
+        plan = RunPlan(
+            definition.id,
+            kind,
+            definition.title,
+            RunMode(mode or "live"),
+            StopPolicy.STOP,
+            [
+                ScenarioPlan(
+                    1,
+                    definition.id,
+                    kind,
+                    definition.id,
+                    Objectives.model_construct(),  # none: nothing to check
+                    None,
+                    definition,
+                    path,
+                )
+            ],
+            hashes,
+        )
     else:
         plan = _model_plan(catalog, definition, path, mode, hashes)
     if only:
         known = [sc.scenario_id for sc in plan.scenarios]
         unknown = [o for o in only if o not in known]
         if unknown:
-            raise NotFoundError(f"--only names unknown scenario(s): {', '.join(unknown)}",
-                                f"scenarios of {plan.target}: {', '.join(known)}")
+            raise NotFoundError(
+                f"--only names unknown scenario(s): {', '.join(unknown)}",
+                f"scenarios of {plan.target}: {', '.join(known)}",
+            )
         plan.scenarios = [sc for sc in plan.scenarios if sc.scenario_id in only]
     return plan
 
 
-def _model_plan(catalog: Catalog, definition: Drill | Runbook, path: Path, mode: str | None,
-                hashes: dict[str, str]) -> RunPlan:
+def _model_plan(
+    catalog: Catalog,
+    definition: Drill | Runbook,
+    path: Path,
+    mode: str | None,
+    hashes: dict[str, str],
+) -> RunPlan:
     """The plan of a drill (its scenarios resolved) or of a runbook."""
     from orchestrator.definitions.models import Drill
 
@@ -165,27 +187,68 @@ def _model_plan(catalog: Catalog, definition: Drill | Runbook, path: Path, mode:
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
                 rb, rb_path = catalog.runbook(sc.runbook)
-                scenarios.append(ScenarioPlan(
-                    idx, sc.scenario_id, DefinitionKind.RUNBOOK, sc.runbook,
-                    _merge(sc.objectives, rb.objectives, definition.objectives), rb, None, rb_path))
+                scenarios.append(
+                    ScenarioPlan(
+                        idx,
+                        sc.scenario_id,
+                        DefinitionKind.RUNBOOK,
+                        sc.runbook,
+                        _merge(sc.objectives, rb.objectives, definition.objectives),
+                        rb,
+                        None,
+                        rb_path,
+                    )
+                )
                 hashes[str(rb_path)] = definition_hash(rb_path)
             else:
                 assert sc.experiment
                 exp, exp_path = catalog.experiment(sc.experiment)
-                scenarios.append(ScenarioPlan(
-                    idx, sc.scenario_id, DefinitionKind.EXPERIMENT, sc.experiment,
-                    _merge(sc.objectives, definition.objectives), None, exp, exp_path,
-                    dict(sc.vars), [path.parent / f for f in sc.var_files]))
+                scenarios.append(
+                    ScenarioPlan(
+                        idx,
+                        sc.scenario_id,
+                        DefinitionKind.EXPERIMENT,
+                        sc.experiment,
+                        _merge(sc.objectives, definition.objectives),
+                        None,
+                        exp,
+                        exp_path,
+                        dict(sc.vars),
+                        [path.parent / f for f in sc.var_files],
+                    )
+                )
                 hashes[str(exp_path)] = definition_hash(exp_path)
-        return RunPlan(definition.id, DefinitionKind.DRILL, definition.title,
-                       RunMode(mode) if mode else definition.mode, definition.stop_policy,
-                       scenarios, hashes, definition.schedule)
+        return RunPlan(
+            definition.id,
+            DefinitionKind.DRILL,
+            definition.title,
+            RunMode(mode) if mode else definition.mode,
+            definition.stop_policy,
+            scenarios,
+            hashes,
+            definition.schedule,
+        )
     default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
-    return RunPlan(definition.id, DefinitionKind.RUNBOOK, definition.title,
-                   RunMode(mode or "live"), StopPolicy.STOP,
-                   [ScenarioPlan(1, definition.id, DefinitionKind.RUNBOOK, definition.id,
-                                 _merge(definition.objectives, default), definition, None,
-                                 path)], hashes)
+    return RunPlan(
+        definition.id,
+        DefinitionKind.RUNBOOK,
+        definition.title,
+        RunMode(mode or "live"),
+        StopPolicy.STOP,
+        [
+            ScenarioPlan(
+                1,
+                definition.id,
+                DefinitionKind.RUNBOOK,
+                definition.id,
+                _merge(definition.objectives, default),
+                definition,
+                None,
+                path,
+            )
+        ],
+        hashes,
+    )
 
 
 def describe_step(step: Step) -> dict[str, Any]:
@@ -195,8 +258,11 @@ def describe_step(step: Step) -> dict[str, Any]:
     out: dict[str, Any] = {"name": step.title, "kind": step.kind.value}
     if step.action:
         spec = ACTIONS.get(step.action)
-        out.update(action=step.action, args=spec.validate_args(step.args).model_dump(),
-                   destructive=spec.destructive)
+        out.update(
+            action=step.action,
+            args=spec.validate_args(step.args).model_dump(),
+            destructive=spec.destructive,
+        )
         rb = rollback_of(step.action, out["args"]) if spec.kind is ActivityKind.ACTION else None
         if rb and step.rollback:
             out["rollback"] = {"action": rb[0], "args": rb[1]}

@@ -49,24 +49,49 @@ class Recorder:
         self._seq += 1
         return self._seq
 
-    def event(self, kind: str, message: str, scenario: ScenarioRun | None = None,
-              data: dict[str, Any] | None = None, at: datetime | None = None) -> None:
-        self.db.write(TimelineEvent(
-            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
-            at=at or utcnow(), kind=kind, message=message,
-            data=data or None,
-        ))
+    def event(
+        self,
+        kind: str,
+        message: str,
+        scenario: ScenarioRun | None = None,
+        data: dict[str, Any] | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        self.db.write(
+            TimelineEvent(
+                run_id=self.run.id,
+                scenario_run_id=scenario.id if scenario else None,
+                at=at or utcnow(),
+                kind=kind,
+                message=message,
+                data=data or None,
+            )
+        )
 
     def update_run(self, **fields: Any) -> None:
         for key, value in fields.items():
             setattr(self.run, key, value)
         self.db.write(self.run)
 
-    def start_scenario(self, seq: int, scenario_id: str, ref: str, kind: str,
-                       objective_rto: float | None, objective_rpo: float | None) -> ScenarioRun:
-        sc = ScenarioRun(run_id=self.run.id, seq=seq, scenario_id=scenario_id, ref=ref,
-                         kind=kind, started_at=utcnow(), objective_rto_s=objective_rto,
-                         objective_rpo_s=objective_rpo)
+    def start_scenario(
+        self,
+        seq: int,
+        scenario_id: str,
+        ref: str,
+        kind: str,
+        objective_rto: float | None,
+        objective_rpo: float | None,
+    ) -> ScenarioRun:
+        sc = ScenarioRun(
+            run_id=self.run.id,
+            seq=seq,
+            scenario_id=scenario_id,
+            ref=ref,
+            kind=kind,
+            started_at=utcnow(),
+            objective_rto_s=objective_rto,
+            objective_rpo_s=objective_rpo,
+        )
         self.db.write(sc)
         self.event("scenario.start", f"scenario {scenario_id} started", sc)
         return sc
@@ -75,30 +100,62 @@ class Recorder:
         """Write records the engine changed itself (the writer redacts their texts)."""
         self.db.write(*records)
 
-    def step_started(self, scenario: ScenarioRun | None, phase: StepPhase, name: str, kind: str,
-                     action: str | None = None, args: dict[str, Any] | None = None,
-                     rollback_of: int | None = None) -> StepRun:
-        step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
-                       seq=self._next_seq(), phase=phase, name=name, kind=kind, action=action,
-                       args=args or {}, status=StepStatus.RUNNING, started_at=utcnow(),
-                       rollback_of=rollback_of)
+    def step_started(
+        self,
+        scenario: ScenarioRun | None,
+        phase: StepPhase,
+        name: str,
+        kind: str,
+        action: str | None = None,
+        args: dict[str, Any] | None = None,
+        rollback_of: int | None = None,
+    ) -> StepRun:
+        step = StepRun(
+            run_id=self.run.id,
+            scenario_run_id=scenario.id if scenario else None,
+            seq=self._next_seq(),
+            phase=phase,
+            name=name,
+            kind=kind,
+            action=action,
+            args=args or {},
+            status=StepStatus.RUNNING,
+            started_at=utcnow(),
+            rollback_of=rollback_of,
+        )
         self.db.write(step)
         return step
 
-    def pending_rollback(self, scenario: ScenarioRun | None, name: str, kind: str, action: str,
-                         args: dict[str, Any], rollback_of: int | None) -> StepRun:
+    def pending_rollback(
+        self,
+        scenario: ScenarioRun | None,
+        name: str,
+        kind: str,
+        action: str,
+        args: dict[str, Any],
+        rollback_of: int | None,
+    ) -> StepRun:
         """Record an undo *before* the action it undoes runs (crash safety)."""
-        step = StepRun(run_id=self.run.id, scenario_run_id=scenario.id if scenario else None,
-                       seq=self._next_seq(), phase=StepPhase.ROLLBACK, name=name, kind=kind,
-                       action=action, args=args, status=StepStatus.PENDING,
-                       rollback_of=rollback_of)
+        step = StepRun(
+            run_id=self.run.id,
+            scenario_run_id=scenario.id if scenario else None,
+            seq=self._next_seq(),
+            phase=StepPhase.ROLLBACK,
+            name=name,
+            kind=kind,
+            action=action,
+            args=args,
+            status=StepStatus.PENDING,
+            rollback_of=rollback_of,
+        )
         self.db.write(step)
         if step.id is not None and step.args != args:
             self._secret_args[step.id] = args
         return step
 
-    def step_finished(self, step: StepRun, status: StepStatus, output: Any = None,
-                      error: str | None = None) -> None:
+    def step_finished(
+        self, step: StepRun, status: StepStatus, output: Any = None, error: str | None = None
+    ) -> None:
         step.status = status
         step.ended_at = utcnow()
         step.output = _jsonable(output)
@@ -107,8 +164,11 @@ class Recorder:
 
     def pending_rollbacks(self) -> list[StepRun]:
         rows: list[StepRun] = self.db.records(
-            StepRun, "run_id = ? AND status = ? AND phase = ?",
-            (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value), "seq DESC")
+            StepRun,
+            "run_id = ? AND status = ? AND phase = ?",
+            (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value),
+            "seq DESC",
+        )
         return rows
 
     def rollback_args(self, step: StepRun) -> dict[str, Any]:
@@ -121,40 +181,88 @@ class Recorder:
     def observation(self, scenario: ScenarioRun, result: ObservationResult) -> None:
         records: list[Measurement | ProbeSeries] = []
         for m in result.measurements:
-            records.append(Measurement(
-                run_id=self.run.id, scenario_run_id=scenario.id, name=m.name, value=m.value,
-                unit=m.unit, method=m.method, interval_s=m.interval_s,
-                error_bound_s=m.error_bound_s, details=m.details or None,
-                objective=_objective_for(m.name, scenario),
-                met=_met(m.name, m.value, scenario),
-            ))
+            records.append(
+                Measurement(
+                    run_id=self.run.id,
+                    scenario_run_id=scenario.id,
+                    name=m.name,
+                    value=m.value,
+                    unit=m.unit,
+                    method=m.method,
+                    interval_s=m.interval_s,
+                    error_bound_s=m.error_bound_s,
+                    details=m.details or None,
+                    objective=_objective_for(m.name, scenario),
+                    met=_met(m.name, m.value, scenario),
+                )
+            )
         for series in result.series:
-            records.append(ProbeSeries(
-                run_id=self.run.id, scenario_run_id=scenario.id, probe=series.probe,
-                interval_s=series.interval_s, started_at=series.started_at,
-                samples=series.samples, encoding=series.encoding, data=series.data))
+            records.append(
+                ProbeSeries(
+                    run_id=self.run.id,
+                    scenario_run_id=scenario.id,
+                    probe=series.probe,
+                    interval_s=series.interval_s,
+                    started_at=series.started_at,
+                    samples=series.samples,
+                    encoding=series.encoding,
+                    data=series.data,
+                )
+            )
         if records:
             self.db.write(*records)
 
-    def artifact(self, name: str, content: bytes, media_type: str,
-                 scenario: ScenarioRun | None = None) -> None:
+    def artifact(
+        self, name: str, content: bytes, media_type: str, scenario: ScenarioRun | None = None
+    ) -> None:
         content = redact_bytes(content)
-        self.db.write(Artifact(
-            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, name=name,
-            media_type=media_type, sha256=hashlib.sha256(content).hexdigest(),
-            size=len(content), content=content, created_at=utcnow()))
+        self.db.write(
+            Artifact(
+                run_id=self.run.id,
+                scenario_run_id=scenario.id if scenario else None,
+                name=name,
+                media_type=media_type,
+                sha256=hashlib.sha256(content).hexdigest(),
+                size=len(content),
+                content=content,
+                created_at=utcnow(),
+            )
+        )
 
-    def finding(self, kind: str, title: str, detail: str, corrective_action: str,
-                scenario: ScenarioRun | None = None, severity: str = "high") -> None:
-        self.db.write(Finding(
-            run_id=self.run.id, scenario_run_id=scenario.id if scenario else None, kind=kind,
-            severity=severity, title=title, detail=detail,
-            corrective_action=corrective_action, created_at=utcnow(),
-            drill=self.run.target, env=self.run.env))
+    def finding(
+        self,
+        kind: str,
+        title: str,
+        detail: str,
+        corrective_action: str,
+        scenario: ScenarioRun | None = None,
+        severity: str = "high",
+    ) -> None:
+        self.db.write(
+            Finding(
+                run_id=self.run.id,
+                scenario_run_id=scenario.id if scenario else None,
+                kind=kind,
+                severity=severity,
+                title=title,
+                detail=detail,
+                corrective_action=corrective_action,
+                created_at=utcnow(),
+                drill=self.run.target,
+                env=self.run.env,
+            )
+        )
 
     def approval(self, approved_by: str, reason: str) -> None:
-        self.db.write(Approval(run_id=self.run.id, env=self.run.env, approved_by=approved_by,
-                                at=utcnow(), reason=reason))
+        self.db.write(
+            Approval(
+                run_id=self.run.id,
+                env=self.run.env,
+                approved_by=approved_by,
+                at=utcnow(),
+                reason=reason,
+            )
+        )
 
 
 def _objective_for(name: str, sc: ScenarioRun) -> float | None:

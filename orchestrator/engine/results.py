@@ -72,38 +72,79 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
     doc["scenario_notes"] = {sc.scenario_id: sc.notes or {} for sc in scenarios}
     by_sc = {sc.id: sc.scenario_id for sc in scenarios}
     steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run_id,), "seq")
-    doc["steps"] = [{
-        "scenario": by_sc.get(st.scenario_run_id), "seq": st.seq, "phase": st.phase,
-        "name": st.name, "kind": st.kind, "action": st.action, "args": st.args,
-        "status": st.status, "started_at": iso(st.started_at), "ended_at": iso(st.ended_at),
-        "output": st.output, "error": st.error, "rollback_of": st.rollback_of,
-    } for st in steps]
+    doc["steps"] = [
+        {
+            "scenario": by_sc.get(st.scenario_run_id),
+            "seq": st.seq,
+            "phase": st.phase,
+            "name": st.name,
+            "kind": st.kind,
+            "action": st.action,
+            "args": st.args,
+            "status": st.status,
+            "started_at": iso(st.started_at),
+            "ended_at": iso(st.ended_at),
+            "output": st.output,
+            "error": st.error,
+            "rollback_of": st.rollback_of,
+        }
+        for st in steps
+    ]
     measurements: list[Measurement] = db.records(Measurement, "run_id = ?", (run_id,), "id")
-    doc["measurements"] = [{
-        "scenario": by_sc.get(m.scenario_run_id), "name": m.name, "value": m.value,
-        "unit": m.unit, "method": m.method, "interval_s": m.interval_s,
-        "error_bound_s": m.error_bound_s, "objective": m.objective, "met": m.met,
-        "details": m.details,
-    } for m in measurements]
+    doc["measurements"] = [
+        {
+            "scenario": by_sc.get(m.scenario_run_id),
+            "name": m.name,
+            "value": m.value,
+            "unit": m.unit,
+            "method": m.method,
+            "interval_s": m.interval_s,
+            "error_bound_s": m.error_bound_s,
+            "objective": m.objective,
+            "met": m.met,
+            "details": m.details,
+        }
+        for m in measurements
+    ]
     findings: list[Finding] = db.records(Finding, "run_id = ?", (run_id,), "id")
-    doc["findings"] = [{
-        "id": f.id, "scenario": by_sc.get(f.scenario_run_id), "kind": f.kind,
-        "severity": f.severity, "title": f.title, "status": f.status,
-        "corrective_action": f.corrective_action,
-    } for f in findings]
+    doc["findings"] = [
+        {
+            "id": f.id,
+            "scenario": by_sc.get(f.scenario_run_id),
+            "kind": f.kind,
+            "severity": f.severity,
+            "title": f.title,
+            "status": f.status,
+            "corrective_action": f.corrective_action,
+        }
+        for f in findings
+    ]
     approvals: list[Approval] = db.records(Approval, "run_id = ?", (run_id,), "id")
-    doc["approvals"] = [{"env": a.env, "approved_by": a.approved_by, "at": iso(a.at),
-                         "reason": a.reason} for a in approvals]
+    doc["approvals"] = [
+        {"env": a.env, "approved_by": a.approved_by, "at": iso(a.at), "reason": a.reason}
+        for a in approvals
+    ]
     events: list[TimelineEvent] = db.records(TimelineEvent, "run_id = ?", (run_id,), "at, id")
-    doc["timeline"] = [{
-        "at": iso(e.at), "kind": e.kind, "message": e.message,
-        "scenario": by_sc.get(e.scenario_run_id),
-    } for e in events]
+    doc["timeline"] = [
+        {
+            "at": iso(e.at),
+            "kind": e.kind,
+            "message": e.message,
+            "scenario": by_sc.get(e.scenario_run_id),
+        }
+        for e in events
+    ]
     return doc
 
 
-def _run_filter(db: EvidenceDB, env: str | None, target: str | None, status: str | None,
-                since: datetime | None, until: datetime | None) -> tuple[str, list[Any]]:
+def _run_filter(
+    db: EvidenceDB,
+    env: str | None,
+    target: str | None,
+    status: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> tuple[str, list[Any]]:
     where, params = ["1 = 1"], []
     for column, value in (("env", env), ("target", target), ("status", status)):
         if value:
@@ -118,23 +159,46 @@ def _run_filter(db: EvidenceDB, env: str | None, target: str | None, status: str
     return " AND ".join(where), params
 
 
-def count_runs(db: EvidenceDB, env: str | None = None, target: str | None = None,
-               status: str | None = None, since: datetime | None = None,
-               until: datetime | None = None) -> int:
+def count_runs(
+    db: EvidenceDB,
+    env: str | None = None,
+    target: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
     """How many runs :func:`list_runs` pages through (for the dashboard's pager)."""
     where, params = _run_filter(db, env, target, status, since, until)
     return int(db.query(f"SELECT COUNT(*) FROM run WHERE {where}", params)[0][0])
 
 
-def list_runs(db: EvidenceDB, limit: int = 50, env: str | None = None,
-              target: str | None = None, status: str | None = None,
-              since: datetime | None = None, until: datetime | None = None,
-              offset: int = 0) -> list[dict[str, Any]]:
+def list_runs(
+    db: EvidenceDB,
+    limit: int = 50,
+    env: str | None = None,
+    target: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """`drill runs list --json`: runs newest first, filtered, one page of ``limit``."""
     where, params = _run_filter(db, env, target, status, since, until)
     page = f"started_at DESC LIMIT {int(limit)} OFFSET {max(int(offset), 0)}"
     runs: list[Run] = db.records(Run, where, params, page)
-    return [{"run_id": r.id, "drill": r.target, "kind": r.target_kind, "env": r.env,
-             "mode": r.mode, "status": r.status, "trigger": r.trigger, "who": r.who,
-             "started_at": iso(r.started_at), "ended_at": iso(r.ended_at),
-             "exit_code": r.exit_code} for r in runs]
+    return [
+        {
+            "run_id": r.id,
+            "drill": r.target,
+            "kind": r.target_kind,
+            "env": r.env,
+            "mode": r.mode,
+            "status": r.status,
+            "trigger": r.trigger,
+            "who": r.who,
+            "started_at": iso(r.started_at),
+            "ended_at": iso(r.ended_at),
+            "exit_code": r.exit_code,
+        }
+        for r in runs
+    ]

@@ -80,8 +80,14 @@ def operator() -> str:
 
 def git_commit(cwd: str) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True,
-                             text=True, timeout=2, check=False)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=2,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -127,9 +133,15 @@ class _ScenarioEnd:
 class RunEngine:
     """Executes a :class:`RunPlan` against one environment, recording evidence."""
 
-    def __init__(self, settings: Settings, db: EvidenceDB, env_name: str,
-                 env: EnvironmentConfig, provider_factory: Any,
-                 reporter: Reporter | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: EvidenceDB,
+        env_name: str,
+        env: EnvironmentConfig,
+        provider_factory: Any,
+        reporter: Reporter | None = None,
+    ) -> None:
         self.settings, self.db = settings, db
         self.env_name, self.env = env_name, env
         self.provider_factory = provider_factory
@@ -157,8 +169,9 @@ class RunEngine:
         now = time.monotonic()
         if self.recorder is not None and now - self._last_db_poll > 1.0:
             self._last_db_poll = now
-            rows = self.db.query("SELECT abort_requested FROM run WHERE id = ?",
-                                 (self.recorder.run.id,))
+            rows = self.db.query(
+                "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
+            )
             if rows and rows[0][0]:
                 self.abort.request("aborted by `drill abort`")
         return self.abort.reason if self.abort.requested else None
@@ -167,10 +180,19 @@ class RunEngine:
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
         run_id = new_run_id()
-        lock = EnvLock(self.db, self.settings.state_path(), self.env_name,
-                       lock_scope(self.settings, self.env_name))
-        holder = {"run_id": run_id, "pid": os.getpid(), "host": socket.gethostname(),
-                  "what": "run", "env": self.env_name}
+        lock = EnvLock(
+            self.db,
+            self.settings.state_path(),
+            self.env_name,
+            lock_scope(self.settings, self.env_name),
+        )
+        holder = {
+            "run_id": run_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "what": "run",
+            "env": self.env_name,
+        }
         if not lock.try_acquire(holder):
             raise locked_error(self.env_name, lock.holder())
         try:
@@ -198,24 +220,45 @@ class RunEngine:
 
         for env in dict.fromkeys([self.env_name, *running_envs(self.db)]):
             if env == self.env_name or lock_scope(self.settings, env) == lock.scope:
-                recover_env(self.settings, self.db, env, provider_for, self.reporter.warning,
-                            lambda: self._abort_reason() is not None, lock)
+                recover_env(
+                    self.settings,
+                    self.db,
+                    env,
+                    provider_for,
+                    self.reporter.warning,
+                    lambda: self._abort_reason() is not None,
+                    lock,
+                )
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
-        run = Run(id=run_id, target=plan.target, target_kind=plan.kind.value, env=self.env_name,
-                  mode=plan.mode.value, status=RunStatus.RUNNING, trigger=opts.trigger.value,
-                  who=operator(), host=socket.gethostname(), pid=os.getpid(),
-                  started_at=utcnow(), definition_hashes=plan.definition_hashes,
-                  git_commit=git_commit(str(self.settings.base_dir)),
-                  schedule_id=opts.schedule_id, gameday_id=opts.gameday_id)
+        run = Run(
+            id=run_id,
+            target=plan.target,
+            target_kind=plan.kind.value,
+            env=self.env_name,
+            mode=plan.mode.value,
+            status=RunStatus.RUNNING,
+            trigger=opts.trigger.value,
+            who=operator(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=utcnow(),
+            definition_hashes=plan.definition_hashes,
+            git_commit=git_commit(str(self.settings.base_dir)),
+            schedule_id=opts.schedule_id,
+            gameday_id=opts.gameday_id,
+        )
         self.recorder = rec = Recorder(self.db, run)
         _remember_secrets(plan)
         rec.save(run)
         if self.env.protected and opts.yes:
             run.approved_by = run.who
             rec.approval(run.who, "--yes given on a protected environment")
-        rec.event("run.start", f"{plan.kind.value} {plan.target} started on {self.env_name} "
-                  f"({plan.mode.value})", data={"trigger": opts.trigger.value})
+        rec.event(
+            "run.start",
+            f"{plan.kind.value} {plan.target} started on {self.env_name} ({plan.mode.value})",
+            data={"trigger": opts.trigger.value},
+        )
         self.reporter.run_started(run_id, plan.title, self.env_name, len(plan.scenarios))
         outcome = RunOutcome(run_id, RunStatus.RUNNING, ExitStatus.OK)
         failed = rollback_failed = False
@@ -234,13 +277,18 @@ class RunEngine:
                 if end.row.status != RunStatus.SUCCEEDED:
                     failed = True
                     if plan.stop_policy is StopPolicy.STOP and not self.abort.requested:
-                        rec.event("run.stop", f"stopping after {sc.scenario_id} "
-                                  "(stop_policy: stop)")
+                        rec.event(
+                            "run.stop", f"stopping after {sc.scenario_id} (stop_policy: stop)"
+                        )
                         break
         except DrillError as exc:
             failed, error = True, exc.message
-            rec.finding("step_failed", f"{plan.target} could not run", exc.message,
-                        exc.hint or "fix the environment and run again")
+            rec.finding(
+                "step_failed",
+                f"{plan.target} could not run",
+                exc.message,
+                exc.hint or "fix the environment and run again",
+            )
         except Exception as exc:  # drill's own failure outside a scenario (recording…)
             failed, error = True, internal_message(exc)
             record_internal_error(rec, f"{plan.target}: {error}", None)
@@ -250,8 +298,9 @@ class RunEngine:
         self._end_run(outcome, failed, rollback_failed, error)
         return outcome
 
-    def _end_run(self, outcome: RunOutcome, failed: bool, rollback_failed: bool,
-                 error: str | None) -> None:
+    def _end_run(
+        self, outcome: RunOutcome, failed: bool, rollback_failed: bool, error: str | None
+    ) -> None:
         assert self.recorder is not None
         if self._abort_reason() is not None:
             status = RunStatus.ROLLBACK_FAILED if rollback_failed else RunStatus.ABORTED
@@ -265,15 +314,17 @@ class RunEngine:
         else:
             status, code = RunStatus.SUCCEEDED, ExitStatus.OK
         try:
-            self.recorder.update_run(status=status.value, ended_at=utcnow(), exit_code=int(code),
-                                     error=error)
+            self.recorder.update_run(
+                status=status.value, ended_at=utcnow(), exit_code=int(code), error=error
+            )
             self.recorder.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
         except Exception as exc:
             raise DrillError(
                 f"run {outcome.run_id} ended {status.value} (rollbacks played) but its end "
                 f"could not be recorded: {internal_message(exc)}",
                 "fix the evidence database (space, permissions), then `drill recover` "
-                "closes the run") from None
+                "closes the run",
+            ) from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
 
     # ---- one scenario ---------------------------------------------------------------
@@ -281,8 +332,9 @@ class RunEngine:
         rec = self.recorder
         assert rec is not None
         crashpoint(f"scenario:{sc.scenario_id}:start")
-        row = rec.start_scenario(sc.seq, sc.scenario_id, sc.ref, sc.kind.value,
-                                 sc.objectives.rto, sc.objectives.rpo)
+        row = rec.start_scenario(
+            sc.seq, sc.scenario_id, sc.ref, sc.kind.value, sc.objectives.rto, sc.objectives.rpo
+        )
         self.reporter.scenario_started(sc.scenario_id, sc.title)
         marks: dict[str, datetime] = {}
         error: str | None = None
@@ -297,10 +349,13 @@ class RunEngine:
             row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
             row.notes = {"skipped": why}
             rec.save(row)
-            rec.event("scenario.skip", f"{sc.scenario_id} skipped in isolated mode ({why})",
-                      row, data={"skipped": why})
-            self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped",
-                                                             "skipped": why})
+            rec.event(
+                "scenario.skip",
+                f"{sc.scenario_id} skipped in isolated mode ({why})",
+                row,
+                data={"skipped": why},
+            )
+            self.reporter.scenario_finished(sc.scenario_id, {"status": "skipped", "skipped": why})
             return _ScenarioEnd(row)
         self._step_no = 0
         try:
@@ -325,30 +380,45 @@ class RunEngine:
             status, internal = RunStatus.FAILED, True
             record_internal_error(rec, f"{sc.scenario_id}: {error}", row)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
-        rollback_ok = self._play_rollbacks(
-            row, lambda: ctx or self._step_context(sc, plan.mode, marks, opts.keep)
-        ) and rollback_ok
+        rollback_ok = (
+            self._play_rollbacks(
+                row, lambda: ctx or self._step_context(sc, plan.mode, marks, opts.keep)
+            )
+            and rollback_ok
+        )
         if not rollback_ok:
             status = RunStatus.ROLLBACK_FAILED
-            rec.finding("rollback_failed", f"{sc.scenario_id}: rollback failed",
-                        "one or more rollback steps failed; the environment may be degraded",
-                        "inspect the environment now and restore it by hand; see the "
-                        "failed rollback step in `drill runs show`", row, "critical")
+            rec.finding(
+                "rollback_failed",
+                f"{sc.scenario_id}: rollback failed",
+                "one or more rollback steps failed; the environment may be degraded",
+                "inspect the environment now and restore it by hand; see the "
+                "failed rollback step in `drill runs show`",
+                row,
+                "critical",
+            )
         self._finish_scenario(sc, row, marks, result, status, error, internal)
         crashpoint(f"scenario:{sc.scenario_id}:end")
         return _ScenarioEnd(row, not rollback_ok, fatal)
 
-    def _step_context(self, sc: ScenarioPlan, mode: RunMode, marks: dict[str, datetime],
-                      keep: bool) -> StepContext:
+    def _step_context(
+        self, sc: ScenarioPlan, mode: RunMode, marks: dict[str, datetime], keep: bool
+    ) -> StepContext:
         """What a runbook's steps and a scenario's rollbacks are given (an experiment's own
         steps are chaoslib's: it needs one only if a rollback of it is left to play)."""
         from orchestrator.providers.base import StepContext
 
         assert self.recorder is not None
-        return StepContext(run_id=self.recorder.run.id, scenario_id=sc.scenario_id,
-                           mode=mode.value, deadline_s=0, marks=marks,
-                           should_abort=lambda: self._abort_reason() is not None,
-                           log=self.reporter.note, keep=keep)
+        return StepContext(
+            run_id=self.recorder.run.id,
+            scenario_id=sc.scenario_id,
+            mode=mode.value,
+            deadline_s=0,
+            marks=marks,
+            should_abort=lambda: self._abort_reason() is not None,
+            log=self.reporter.note,
+            keep=keep,
+        )
 
     def _provider(self) -> Provider:
         """The environment's provider, built and prepared on first need.
@@ -366,8 +436,8 @@ class RunEngine:
         observer = None
         if self._needs_observer(sc):
             observer = self._provider().observer(
-                sc.scenario_id, sc.runbook.scenario if sc.runbook else None,
-                self.recorder.run.id)
+                sc.scenario_id, sc.runbook.scenario if sc.runbook else None, self.recorder.run.id
+            )
         if observer is None:
             from orchestrator.measure.base import MarksObserver
 
@@ -392,8 +462,14 @@ class RunEngine:
 
             return ObservationResult(notes={"measurement_error": str(exc)})
 
-    def _runbook_body(self, sc: ScenarioPlan, row: ScenarioRun, mode: RunMode,
-                      ctx: StepContext, observer: ScenarioObserver) -> None:
+    def _runbook_body(
+        self,
+        sc: ScenarioPlan,
+        row: ScenarioRun,
+        mode: RunMode,
+        ctx: StepContext,
+        observer: ScenarioObserver,
+    ) -> None:
         from orchestrator.definitions.models import Step  # runbooks only
 
         assert sc.runbook is not None and self.recorder is not None
@@ -407,22 +483,36 @@ class RunEngine:
         for step in sc.steps_for(mode):
             self._run_step(row, StepPhase.STEP, step, ctx, observer)
         for ver in sc.verification_for(mode):
-            vstep = Step(name=ver.name or ver.action, kind=StepKind.PROBE, action=ver.action,
-                         args=ver.args)
+            vstep = Step(
+                name=ver.name or ver.action, kind=StepKind.PROBE, action=ver.action, args=ver.args
+            )
             self._run_step(row, StepPhase.VERIFICATION, vstep, ctx, observer)
 
-    def _register_rollback(self, row: ScenarioRun, name: str, action: str | None,
-                           args: dict[str, Any], of: int | None, step: Step | None = None
-                           ) -> StepRun:
+    def _register_rollback(
+        self,
+        row: ScenarioRun,
+        name: str,
+        action: str | None,
+        args: dict[str, Any],
+        of: int | None,
+        step: Step | None = None,
+    ) -> StepRun:
         assert self.recorder is not None
         if action is None and step is not None and step.activity:
             source = {"source": str(self._source)} if self._source else {}
-            return self.recorder.pending_rollback(row, name, "activity", "activity",
-                                                  {"activity": step.activity, **source}, of)
+            return self.recorder.pending_rollback(
+                row, name, "activity", "activity", {"activity": step.activity, **source}, of
+            )
         return self.recorder.pending_rollback(row, name, "action", action or "", args, of)
 
-    def _run_step(self, row: ScenarioRun, phase: StepPhase, step: Step, ctx: StepContext,
-                  observer: ScenarioObserver) -> None:
+    def _run_step(
+        self,
+        row: ScenarioRun,
+        phase: StepPhase,
+        step: Step,
+        ctx: StepContext,
+        observer: ScenarioObserver,
+    ) -> None:
         from orchestrator.actions import ACTIONS, ActivityKind, rollback_of
 
         rec = self.recorder
@@ -432,19 +522,27 @@ class RunEngine:
         self._step_no += 1
         point = f"step:{row.scenario_id}:{self._step_no}"
         crashpoint(f"{point}:start")
-        args = (ACTIONS.get(step.action).validate_args(step.args).model_dump()
-                if step.action else dict(step.args))
+        args = (
+            ACTIONS.get(step.action).validate_args(step.args).model_dump()
+            if step.action
+            else dict(step.args)
+        )
         self.reporter.step_started(phase.value, step.title)
         run = rec.step_started(row, phase, step.title, step.kind.value, step.action, args)
         if step.mark is Mark.FAULT_INJECTED:
             self._mark(row, ctx, observer, step.mark.value, run)
         pending: StepRun | None = None
-        if (step.kind is StepKind.ACTION and step.action and step.rollback
-                and ACTIONS.get(step.action).kind is ActivityKind.ACTION):
+        if (
+            step.kind is StepKind.ACTION
+            and step.action
+            and step.rollback
+            and ACTIONS.get(step.action).kind is ActivityKind.ACTION
+        ):
             undo = rollback_of(step.action, args)
             if undo is not None:
-                pending = self._register_rollback(row, f"undo {step.title}", undo[0], undo[1],
-                                                  run.id)
+                pending = self._register_rollback(
+                    row, f"undo {step.title}", undo[0], undo[1], run.id
+                )
         try:
             output = self._attempt(step, args, ctx, observer, run)
         except (StepFailed, CallTimeout) as exc:
@@ -468,23 +566,39 @@ class RunEngine:
         rec.step_finished(run, StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED, output)
         if step.action and step.kind is StepKind.ACTION:
             observer.observe_step(step.action, args, output)
-        self.reporter.step_finished(phase.value, step.title,
-                                    "skipped" if skipped else "succeeded",
-                                    output.get("reason") if skipped else None)
+        self.reporter.step_finished(
+            phase.value,
+            step.title,
+            "skipped" if skipped else "succeeded",
+            output.get("reason") if skipped else None,
+        )
         if step.mark is Mark.SERVICE_RESTORED:
             self._mark(row, ctx, observer, step.mark.value, run, at=run.ended_at)
         crashpoint(f"{point}:end")
 
-    def _mark(self, row: ScenarioRun, ctx: StepContext, observer: ScenarioObserver,
-              name: str, step: StepRun, at: datetime | None = None) -> None:
+    def _mark(
+        self,
+        row: ScenarioRun,
+        ctx: StepContext,
+        observer: ScenarioObserver,
+        name: str,
+        step: StepRun,
+        at: datetime | None = None,
+    ) -> None:
         assert self.recorder is not None
         when = at or step.started_at or utcnow()
         ctx.marks.setdefault(name, when)
         observer.mark(name, when)
         self.recorder.event(f"mark.{name}", f"{name} at {when.isoformat()}", row, at=when)
 
-    def _attempt(self, step: Step, args: dict[str, Any], ctx: StepContext,
-                 observer: ScenarioObserver, run: StepRun) -> Any:
+    def _attempt(
+        self,
+        step: Step,
+        args: dict[str, Any],
+        ctx: StepContext,
+        observer: ScenarioObserver,
+        run: StepRun,
+    ) -> Any:
         last: Exception | None = None
         for attempt in range(step.retries + 1):
             run.attempts = attempt + 1
@@ -493,24 +607,26 @@ class RunEngine:
             except (StepFailed, CallTimeout) as exc:
                 last = exc
                 if attempt < step.retries:
-                    sleep_responsive(min(2.0 ** attempt, 10.0), self._abort_reason)
+                    sleep_responsive(min(2.0**attempt, 10.0), self._abort_reason)
             except DrillError as exc:
                 last = StepFailed(exc.message, exc.hint)
                 if attempt < step.retries:
-                    sleep_responsive(min(2.0 ** attempt, 10.0), self._abort_reason)
+                    sleep_responsive(min(2.0**attempt, 10.0), self._abort_reason)
         assert last is not None
         raise last if isinstance(last, StepFailed | CallTimeout) else StepFailed(str(last))
 
-    def _dispatch(self, step: Step, args: dict[str, Any], ctx: StepContext,
-                  observer: ScenarioObserver) -> Any:
+    def _dispatch(
+        self, step: Step, args: dict[str, Any], ctx: StepContext, observer: ScenarioObserver
+    ) -> Any:
         ctx.deadline_s = step.timeout
         if step.kind is StepKind.WAIT:
             if step.until:
                 until = step.until
                 at = call_with_deadline(
-                    lambda: observer.wait_until(until, step.timeout,
-                                                lambda: self.abort.requested),
-                    step.timeout + 5, self._abort_reason)
+                    lambda: observer.wait_until(until, step.timeout, lambda: self.abort.requested),
+                    step.timeout + 5,
+                    self._abort_reason,
+                )
                 return {"condition": step.until, "at": at.isoformat()}
             assert step.duration is not None
             sleep_responsive(step.duration, self._abort_reason)
@@ -519,32 +635,42 @@ class RunEngine:
             return self._manual(step)
         if step.activity is not None:
             activity = step.activity
-            return call_with_deadline(lambda: _run_activity(activity, self._chaos_config()),
-                                      step.timeout, self._abort_reason)
+            return call_with_deadline(
+                lambda: _run_activity(activity, self._chaos_config()),
+                step.timeout,
+                self._abort_reason,
+            )
         assert step.action is not None
         action = step.action
         provider = self._provider()
         why = provider.skip_reason(action, args)
         if why:  # e.g. SQL with `probes: none`: recorded as skipped, never failed
             return {"skipped": True, "reason": why}
-        output = call_with_deadline(lambda: provider.execute(action, args, ctx),
-                                    step.timeout, self._abort_reason)
+        output = call_with_deadline(
+            lambda: provider.execute(action, args, ctx), step.timeout, self._abort_reason
+        )
         if step.kind is StepKind.PROBE and isinstance(output, dict) and output.get("ok") is False:
             raise StepFailed(f"probe {action} not satisfied: {output.get('reason', output)}")
         return output
 
     def _chaos_config(self) -> dict[str, Any]:
         assert self.recorder is not None
-        return {"drill_env": self.env_name, "drill_run_id": self.recorder.run.id,
-                "drill_config": self.settings.source}
+        return {
+            "drill_env": self.env_name,
+            "drill_run_id": self.recorder.run.id,
+            "drill_config": self.settings.source,
+        }
 
     def _manual(self, step: Step) -> dict[str, Any]:
         """Wait for an operator: a prompt on a terminal, or `drill ack RUN_ID`."""
         from orchestrator.engine.ack import wait_for_ack
 
         assert self.recorder is not None
-        self.recorder.event("manual.waiting", f"waiting for operator: {step.title}",
-                            data={"instructions": step.instructions})
+        self.recorder.event(
+            "manual.waiting",
+            f"waiting for operator: {step.title}",
+            data={"instructions": step.instructions},
+        )
         answer = self.reporter.prompt_ack(step.instructions or step.title, step.timeout)
         if answer is True:
             return {"acknowledged_by": operator(), "via": "prompt"}
@@ -552,28 +678,38 @@ class RunEngine:
             raise StepFailed(f"operator declined {step.title!r}")
         by = wait_for_ack(self.db, self.recorder.run.id, step.timeout, self._abort_reason)
         if by is None:
-            raise StepFailed(f"no acknowledgement within {step.timeout:g}s",
-                             f"acknowledge with `drill ack {self.recorder.run.id}`")
+            raise StepFailed(
+                f"no acknowledgement within {step.timeout:g}s",
+                f"acknowledge with `drill ack {self.recorder.run.id}`",
+            )
         return {"acknowledged_by": by, "via": "drill ack"}
 
-    def _run_experiment(self, sc: ScenarioPlan, row: ScenarioRun, opts: RunOptions
-                        ) -> tuple[RunStatus, str | None, bool]:
+    def _run_experiment(
+        self, sc: ScenarioPlan, row: ScenarioRun, opts: RunOptions
+    ) -> tuple[RunStatus, str | None, bool]:
         """Run it through chaoslib; chaos's journal status decides drill's (DESIGN 13)."""
         assert sc.experiment is not None and self.recorder is not None
         doc = prepare_document(sc.experiment.document, self._chaos_config())
         eopts = opts.experiment
         if sc.vars or sc.var_files:  # the drill's values first; the command line wins
-            eopts = replace(eopts, var={**sc.vars, **eopts.var},
-                            var_files=[*sc.var_files, *eopts.var_files])
+            eopts = replace(
+                eopts, var={**sc.vars, **eopts.var}, var_files=[*sc.var_files, *eopts.var_files]
+            )
         from orchestrator.secrets import remember_from
 
         remember_from(eopts.var)  # a --var secret is masked wherever it shows up
         from orchestrator.engine.experiment_options import aws_environment
 
         with aws_environment(self.env):  # chaosaws activities reach this env's endpoint
-            out = run_experiment_scenario(doc, self.recorder, row, self.reporter, eopts,
-                                          self.abort,
-                                          str(sc.path.resolve()) if sc.path else None)
+            out = run_experiment_scenario(
+                doc,
+                self.recorder,
+                row,
+                self.reporter,
+                eopts,
+                self.abort,
+                str(sc.path.resolve()) if sc.path else None,
+            )
         reading = out.reading
         if reading.verdict is Verdict.ABORTED:
             self.abort.request(out.error or reading.reason or "experiment interrupted")
@@ -609,14 +745,22 @@ class RunEngine:
                 except DrillError as exc:
                     self.reporter.note(f"no provider for rollbacks: {exc.message}")
             good, detail = play_rollback(self.recorder, pending, provider, ctx)
-            self.reporter.step_finished("rollback", pending.name,
-                                        "succeeded" if good else "failed", detail)
+            self.reporter.step_finished(
+                "rollback", pending.name, "succeeded" if good else "failed", detail
+            )
             ok = ok and good
         return ok
 
-    def _finish_scenario(self, sc: ScenarioPlan, row: ScenarioRun, marks: dict[str, datetime],
-                         result: ObservationResult | None, status: RunStatus,
-                         error: str | None, internal: bool = False) -> None:
+    def _finish_scenario(
+        self,
+        sc: ScenarioPlan,
+        row: ScenarioRun,
+        marks: dict[str, datetime],
+        result: ObservationResult | None,
+        status: RunStatus,
+        error: str | None,
+        internal: bool = False,
+    ) -> None:
         from orchestrator.engine.objectives import judge
 
         rec = self.recorder
@@ -638,16 +782,35 @@ class RunEngine:
         row.status, row.ended_at = status.value, utcnow()
         rec.save(row)
         for miss in verdict.misses:
-            rec.finding("objective_missed", f"{sc.scenario_id}: {miss.title}", miss.detail,
-                        miss.corrective_action, row)
+            rec.finding(
+                "objective_missed",
+                f"{sc.scenario_id}: {miss.title}",
+                miss.detail,
+                miss.corrective_action,
+                row,
+            )
         if error and status is RunStatus.FAILED and not verdict.misses and not internal:
-            rec.finding("step_failed", f"{sc.scenario_id}: {error}", error,
-                        "fix the cause, then re-run the scenario with "
-                        f"`drill run {rec.run.target} --only {sc.scenario_id}`", row, "medium")
+            rec.finding(
+                "step_failed",
+                f"{sc.scenario_id}: {error}",
+                error,
+                "fix the cause, then re-run the scenario with "
+                f"`drill run {rec.run.target} --only {sc.scenario_id}`",
+                row,
+                "medium",
+            )
         rec.event("scenario.end", f"scenario {sc.scenario_id} {status.value}", row)
-        self.reporter.scenario_finished(sc.scenario_id, {
-            "status": status.value, "rto_s": row.rto_s, "rpo_s": row.rpo_s,
-            "lost_writes": row.lost_writes, "met": row.met, "error": error})
+        self.reporter.scenario_finished(
+            sc.scenario_id,
+            {
+                "status": status.value,
+                "rto_s": row.rto_s,
+                "rpo_s": row.rpo_s,
+                "lost_writes": row.lost_writes,
+                "met": row.met,
+                "error": error,
+            },
+        )
 
 
 def _remember_secrets(plan: RunPlan) -> None:

@@ -66,6 +66,7 @@ def in_child(work: Callable[[], T], parallel: bool = True) -> Callable[[], T]:
         if outcome != "ok":
             raise RuntimeError(f"the worker process failed: {value}")
         return value
+
     return wait
 
 

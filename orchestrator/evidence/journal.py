@@ -61,9 +61,9 @@ def quoted(text: str) -> bytes:
 
 def prefix(kind: str, run: str | None, pk: str) -> bytes:
     """The first bytes of every event, up to its time."""
-    return (f'{{"kind":{_str(kind)},"run":'
-            f'{"null" if run is None else _str(run)},'
-            f'"pk":{_str(pk)},"at":').encode()
+    return (
+        f'{{"kind":{_str(kind)},"run":{"null" if run is None else _str(run)},"pk":{_str(pk)},"at":'
+    ).encode()
 
 
 def event(kind: str, run: str | None, pk: str, at: str, data: Any = None) -> bytes:
@@ -79,14 +79,14 @@ def keys(ev: bytes) -> tuple[bytes, bytes, bytes, int]:
     i = ev.index(b'","run":', 9)
     j = ev.index(b',"pk":"', i)
     k = ev.index(b'","at":"', j)
-    return ev[9:i], ev[i + 8:j], ev[j + 7:k], k + 8
+    return ev[9:i], ev[i + 8 : j], ev[j + 7 : k], k + 8
 
 
 def data_of(ev: bytes) -> bytes | None:
     """The ``data`` member's bytes (it is always last), or None. ``,"data":`` cannot occur
     earlier: inside a JSON string every quote is escaped."""
     i = ev.find(b',"data":')
-    return None if i < 0 else ev[i + 8:-1]
+    return None if i < 0 else ev[i + 8 : -1]
 
 
 def now() -> str:
@@ -134,8 +134,7 @@ def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[An
     """Raw driver row → the JSON values an event holds for it (a blob as its sha256; a
     timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC). The writer builds events with it
     from the row it reads back, and verify compares every projection row through it."""
-    table: dict[str, Callable[[Any], Any]] = {"bool": _bool, "float": _float,
-                                              "bytes": _bytes}
+    table: dict[str, Callable[[Any], Any]] = {"bool": _bool, "float": _float, "bytes": _bytes}
     if postgres:
         table["datetime"] = _ts_pg
     else:  # SQLite's DATETIME text is already what an event holds
@@ -149,13 +148,16 @@ def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[An
             if v is not None:
                 values[i] = conv(v)
         return values
+
     return read
 
 
 def redact_values(values: dict[str, Any], types: dict[str, ColumnType]) -> dict[str, Any]:
     """Secrets masked in every text and JSON value before it is stored and hashed."""
-    return {k: redact(v) if types.get(k) in ("str", "json") and v is not None else v
-            for k, v in values.items()}
+    return {
+        k: redact(v) if types.get(k) in ("str", "json") and v is not None else v
+        for k, v in values.items()
+    }
 
 
 # ---- appending -----------------------------------------------------------------------
@@ -174,11 +176,13 @@ def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImm
     """What the writers raise when evidence of a finished run would change."""
     return RecordImmutable(
         f"{table} {pk} is evidence of run {run_id}, which has ended; it cannot {verb}",
-        "evidence of a finished run is immutable; record a new finding or run instead")
+        "evidence of a finished run is immutable; record a new finding or run instead",
+    )
 
 
-def append(conn: Any, changes: Iterable[Change], postgres: bool, at: str | None = None
-           ) -> tuple[int, str] | None:
+def append(
+    conn: Any, changes: Iterable[Change], postgres: bool, at: str | None = None
+) -> tuple[int, str] | None:
     """Append one event per change after the head, in the caller's transaction (which
     holds the database's write lock on SQLite, the advisory lock here on PostgreSQL);
     the new head (seq, hash), None if there was nothing to append. ``at``: when, if not

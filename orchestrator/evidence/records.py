@@ -233,11 +233,26 @@ class Artifact(Record):
 
 
 RECORD_TYPES: tuple[type[Record], ...] = (
-    Environment, Run, ScenarioRun, StepRun, TimelineEvent, Measurement, ProbeSeries, Finding,
-    Approval, Artifact)
+    Environment,
+    Run,
+    ScenarioRun,
+    StepRun,
+    TimelineEvent,
+    Measurement,
+    ProbeSeries,
+    Finding,
+    Approval,
+    Artifact,
+)
 
-_TYPES: dict[str, ColumnType] = {"str": "str", "int": "int", "float": "float", "bool": "bool",
-                                 "datetime": "datetime", "bytes": "bytes"}
+_TYPES: dict[str, ColumnType] = {
+    "str": "str",
+    "int": "int",
+    "float": "float",
+    "bool": "bool",
+    "datetime": "datetime",
+    "bytes": "bytes",
+}
 
 
 def columns(cls: type[Record]) -> list[tuple[str, ColumnType]]:
@@ -285,6 +300,9 @@ def projections() -> list[Projection]:
     for cls in (*RECORD_TYPES, *SCHEDULE_RECORD_TYPES):
         cols = columns(cls)
         names = [n for n, _ in cols]
-        out.append(Projection(cls.table, names, [t for _, t in cols], cls.pk,
-                              journal.run_column(cls.table, names)))
+        out.append(
+            Projection(
+                cls.table, names, [t for _, t in cols], cls.pk, journal.run_column(cls.table, names)
+            )
+        )
     return out

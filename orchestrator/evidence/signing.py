@@ -50,12 +50,15 @@ def generate_key(path: Path, force: bool = False) -> tuple[Path, str]:
     check_output(path, "--out")  # a link or a device: refused, --force or not
     check_output(pub, "public key")  # both checked before either is written
     if path.exists() and not force:
-        raise UsageError(f"signing key {path} already exists",
-                         "use --force to replace it (bundles signed with it stay verifiable "
-                         "with their embedded public key, but fingerprints change)")
+        raise UsageError(
+            f"signing key {path} already exists",
+            "use --force to replace it (bundles signed with it stay verifiable "
+            "with their embedded public key, but fingerprints change)",
+        )
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     write_output(path, "--out", lambda tmp: tmp.write_bytes(pem), 0o600)
     public = public_pem(key.public_key()).encode()
     write_output(pub, "public key", lambda tmp: tmp.write_bytes(public))
@@ -69,11 +72,15 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     try:
         key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
-        raise UsageError(f"signing key not found: {path}",
-                         f"create one with `drill evidence keygen --out {path}`") from None
+        raise UsageError(
+            f"signing key not found: {path}",
+            f"create one with `drill evidence keygen --out {path}`",
+        ) from None
     except (ValueError, TypeError) as exc:
-        raise UsageError(f"{path} is not an unencrypted PEM private key: {exc}",
-                         "create one with `drill evidence keygen`") from None
+        raise UsageError(
+            f"{path} is not an unencrypted PEM private key: {exc}",
+            "create one with `drill evidence keygen`",
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise UsageError(f"{path} is not an Ed25519 key", "create one with `drill evidence keygen`")
     return key
@@ -82,8 +89,9 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 def public_pem(pub: Ed25519PublicKey) -> str:
     from cryptography.hazmat.primitives import serialization
 
-    return pub.public_bytes(serialization.Encoding.PEM,
-                            serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return pub.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
 
 
 def fingerprint(pub: Ed25519PublicKey) -> str:
@@ -101,8 +109,7 @@ def fingerprint_of_pem(pem: str) -> str:
     try:
         pub = serialization.load_pem_public_key(pem.encode())
     except ValueError as exc:
-        raise EvidenceTampered(f"signer.pub.pem: the public key is unreadable: {exc}"
-                               ) from None
+        raise EvidenceTampered(f"signer.pub.pem: the public key is unreadable: {exc}") from None
     if not isinstance(pub, Ed25519PublicKey):
         raise EvidenceTampered("signer.pub.pem: the public key is not an Ed25519 key")
     return fingerprint(pub)
@@ -120,6 +127,7 @@ def verify_signature(pem: str, data: bytes, signature: bytes) -> str:
     try:
         pub.verify(signature, data)
     except InvalidSignature:
-        raise EvidenceTampered("SHA256SUMS.sig is not a signature of SHA256SUMS by "
-                               "signer.pub.pem") from None
+        raise EvidenceTampered(
+            "SHA256SUMS.sig is not a signature of SHA256SUMS by signer.pub.pem"
+        ) from None
     return fp

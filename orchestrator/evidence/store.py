@@ -37,8 +37,17 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: Development revisions folded into the baseline ``0004_chain_rowid`` or into
 #: ``0005_event_journal``: no release stamped a store with them, and Alembic cannot
 #: upgrade from an id it does not have.
-SQUASHED = frozenset({"0001_initial", "0002_chain", "0003_schedule", "0005_journal",
-                      "0006_journal_lean", "0006_schedule_run_args", "0007_run_target_started"})
+SQUASHED = frozenset(
+    {
+        "0001_initial",
+        "0002_chain",
+        "0003_schedule",
+        "0005_journal",
+        "0006_journal_lean",
+        "0006_schedule_run_args",
+        "0007_run_target_started",
+    }
+)
 #: The heads a store made by the development code before that fold is stamped with: it
 #: has exactly the schema of ``0005_event_journal``, so it is stamped with that instead.
 FOLDED_HEADS = frozenset({"0006_journal_lean", "0007_run_target_started"})
@@ -147,11 +156,16 @@ class EvidenceStore:
                 from sqlalchemy import text
 
                 with self.engine.begin() as conn:
-                    conn.execute(text("UPDATE alembic_version SET version_num = :head "
-                                      "WHERE version_num = '0007_run_target_started'"),
-                                 {"head": "0005_event_journal"})
-                    conn.execute(text("DELETE FROM alembic_version "
-                                      "WHERE version_num = '0006_journal_lean'"))
+                    conn.execute(
+                        text(
+                            "UPDATE alembic_version SET version_num = :head "
+                            "WHERE version_num = '0007_run_target_started'"
+                        ),
+                        {"head": "0005_event_journal"},
+                    )
+                    conn.execute(
+                        text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
+                    )
                 return
             self._refuse_unknown(current)
             if current:  # an existing database (a new one is created silently)

@@ -53,8 +53,13 @@ class Break:
         return f"{self.record} ({where}{run}): {self.detail}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "kind": self.kind, "run": self.run, "record": self.record,
-                "detail": self.detail}
+        return {
+            "seq": self.seq,
+            "kind": self.kind,
+            "run": self.run,
+            "record": self.record,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -74,11 +79,15 @@ class Report:
         return self.breaks[0] if self.breaks else None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "records": self.records,
-                "head": {"seq": self.head_seq, "hash": self.head_hash},
-                "first_break": self.first.to_dict() if self.first else None,
-                "breaks": [b.to_dict() for b in self.breaks[:100]],
-                "break_count": len(self.breaks)}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "records": self.records,
+            "head": {"seq": self.head_seq, "hash": self.head_hash},
+            "first_break": self.first.to_dict() if self.first else None,
+            "breaks": [b.to_dict() for b in self.breaks[:100]],
+            "break_count": len(self.breaks),
+        }
 
 
 @dataclass
@@ -101,8 +110,9 @@ Latest = dict[bytes, dict[bytes, tuple[int, bytes]]]
 _MARGIN = timedelta(days=1)  # clocks of several writers may disagree a little
 
 
-def _batches(conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
-             ) -> Iterator[list[Any]]:
+def _batches(
+    conn: Any, postgres: bool, sql: str, params: Sequence[Any] = ()
+) -> Iterator[list[Any]]:
     """Rows in batches; on PostgreSQL through a server-side cursor (a million events do
     not have to fit in memory at once)."""
     cur = conn.cursor(name="drill_verify", withhold=True) if postgres else conn.cursor()
@@ -121,9 +131,15 @@ def _loads(data: bytes, fast: Callable[[bytes], Any] = orjson.loads) -> Any:
         return json.loads(data)
 
 
-def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, int],
-                   scope: Scope | None, chain: bool = True,
-                   skip: tuple[bytes, ...] = ()) -> Latest:
+def _check_journal(
+    conn: Any,
+    postgres: bool,
+    report: Report,
+    span: tuple[int, int],
+    scope: Scope | None,
+    chain: bool = True,
+    skip: tuple[bytes, ...] = (),
+) -> Latest:
     """One pass over the events ``span`` (first, last seq): with ``chain``, every link
     recomputed; the newest event of every record, except of the tables in ``skip``."""
     latest: Latest = defaultdict(dict)
@@ -131,8 +147,9 @@ def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, i
     ph = "%s" if postgres else "?"
     prev = journal.GENESIS
     if start > 1 and chain:
-        row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}",
-                           (start - 1,)).fetchone()
+        row = conn.execute(
+            f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (start - 1,)
+        ).fetchone()
         prev = str(row[0]) if row else ""
     expected = start
     wanted = {journal.quoted(r): r for r in scope.runs} if scope else {}  # as in events
@@ -151,33 +168,37 @@ def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, i
     for batch in _batches(conn, postgres, sql, params):
         for seq, stored_prev, stored_hash, ev in batch:
             if type(ev) is not bytes:  # SQLite stores anything: a break, not a crash
-                ev = ev.encode() if isinstance(ev, str) else b"" if ev is None else \
-                    str(ev).encode()
+                ev = ev.encode() if isinstance(ev, str) else b"" if ev is None else str(ev).encode()
             linked = True
             if chain:
                 try:  # journal.link, inlined: this runs once per event
-                    linked = seq == expected and stored_prev == prev and sha256(
-                        stored_prev.encode() + b"\n" + ev).hexdigest() == stored_hash
+                    linked = (
+                        seq == expected
+                        and stored_prev == prev
+                        and sha256(stored_prev.encode() + b"\n" + ev).hexdigest() == stored_hash
+                    )
                 except AttributeError:  # not text
                     linked = False
                 if not linked:
-                    report.breaks.append(_link_break(seq, expected, prev, str(stored_prev),
-                                                     str(stored_hash), ev))
+                    report.breaks.append(
+                        _link_break(seq, expected, prev, str(stored_prev), str(stored_hash), ev)
+                    )
                 expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
                 if ev.startswith(skip):
                     continue  # a record the other process checks
             try:  # the record's key, as journal.keys reads it (inlined too)
                 i = ev.index(b'","run":', 9)
-                table = ev[9:ev.rindex(b".", 9, i)]
+                table = ev[9 : ev.rindex(b".", 9, i)]
                 j = ev.index(b',"pk":"', i)
-                pk = ev[j + 7:ev.index(b'","at":"', j)]
+                pk = ev[j + 7 : ev.index(b'","at":"', j)]
             except ValueError:
                 if linked:  # else said above
-                    report.breaks.append(_record_break(
-                        seq if type(seq) is int else None, ev, None, _NOT_AN_EVENT))
+                    report.breaks.append(
+                        _record_break(seq if type(seq) is int else None, ev, None, _NOT_AN_EVENT)
+                    )
                 continue
             if scope is not None:
-                run = ev[i + 8:j]
+                run = ev[i + 8 : j]
                 name = wanted.get(run)
                 if name is not None or (table == b"finding" and pk in loose):
                     last_in_scope = seq
@@ -189,8 +210,9 @@ def _check_journal(conn: Any, postgres: bool, report: Report, span: tuple[int, i
             if table != itself:
                 latest[table][pk] = (seq, ev)
     if scope is not None:  # the bundle's range ends with the last event in scope
-        cut = next((i for i, e in enumerate(scope.events) if e[0] > last_in_scope),
-                   len(scope.events))
+        cut = next(
+            (i for i, e in enumerate(scope.events) if e[0] > last_in_scope), len(scope.events)
+        )
         del scope.events[cut:]
     report.events = expected - start
     report.head_seq, report.head_hash = expected - 1, prev
@@ -207,16 +229,20 @@ def _text(raw: bytes) -> str:
         return repr(raw)[2:-1]
 
 
-def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str,
-                ev: bytes) -> Break:
+def _link_break(
+    seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str, ev: bytes
+) -> Break:
     if seq != expected:
-        detail = (f"events #{expected} to #{seq - 1} are missing"
-                  if type(seq) is int and seq > expected
-                  else f"numbered {seq!r} where #{expected} belongs (events reordered or "
-                       "inserted)")
+        detail = (
+            f"events #{expected} to #{seq - 1} are missing"
+            if type(seq) is int and seq > expected
+            else f"numbered {seq!r} where #{expected} belongs (events reordered or inserted)"
+        )
     elif stored_prev != prev:
-        detail = (f"prev is {stored_prev[:16]}…, but the event before hashes to {prev[:16]}… "
-                  "(events removed, inserted or reordered)")
+        detail = (
+            f"prev is {stored_prev[:16]}…, but the event before hashes to {prev[:16]}… "
+            "(events removed, inserted or reordered)"
+        )
     elif journal.link(stored_prev, ev) != stored_hash:
         detail = "its bytes or its hash were changed (the hash does not recompute)"
     else:
@@ -224,35 +250,54 @@ def _link_break(seq: Any, expected: int, prev: str, stored_prev: str, stored_has
     return _record_break(seq if type(seq) is int else None, ev, None, detail)
 
 
-def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
-             postgres: bool, scope: Scope | None) -> None:
+def _compare(
+    report: Report,
+    spec: Projection,
+    rows: list[Any],
+    latest: Latest,
+    postgres: bool,
+    scope: Scope | None,
+) -> None:
     read = journal.reader(spec.types, postgres)
     names = spec.names
     pk_i = names.index(spec.pk)
     n = len(names)
     stamps = [c for c, t in zip(names, spec.types, strict=True) if t == "datetime"]
-    pop: Callable[[Any, None], tuple[int, bytes] | None] = latest.get(
-        spec.name.encode(), {}).pop
+    pop: Callable[[Any, None], tuple[int, bytes] | None] = latest.get(spec.name.encode(), {}).pop
     report.records += len(rows)
     pks = [r[pk_i] for r in rows]
-    keys = ([b"%d" % v if type(v) is int else None for v in pks]
-            if spec.types[pk_i] == "int" else [journal.quoted(str(v))[1:-1] for v in pks])
+    keys = (
+        [b"%d" % v if type(v) is int else None for v in pks]
+        if spec.types[pk_i] == "int"
+        else [journal.quoted(str(v))[1:-1] for v in pks]
+    )
     for row, pk, entry in zip(rows, pks, map(pop, keys, repeat(None)), strict=True):
         if entry is None:
-            report.breaks.append(Break(None, spec.name, None, f"{spec.name} {pk}",
-                                       "the row has no event (written outside drill)"))
+            report.breaks.append(
+                Break(
+                    None,
+                    spec.name,
+                    None,
+                    f"{spec.name} {pk}",
+                    "the row has no event (written outside drill)",
+                )
+            )
             continue
         seq, ev = entry
         i = ev.find(b',"data":')  # journal.data_of, inlined: this runs once per row
         if i < 0:
-            report.breaks.append(_record_break(seq, ev, f"{spec.name} {pk}",
-                                               "the record was deleted, but its row is back"))
+            report.breaks.append(
+                _record_break(
+                    seq, ev, f"{spec.name} {pk}", "the record was deleted, but its row is back"
+                )
+            )
             continue
         try:
-            doc = _loads(ev[i + 8:-1])
+            doc = _loads(ev[i + 8 : -1])
         except ValueError:  # only a journal rewritten with recomputed hashes gets here
-            report.breaks.append(_record_break(seq, ev, f"{spec.name} {pk}",
-                                               "the event's data is not JSON"))
+            report.breaks.append(
+                _record_break(seq, ev, f"{spec.name} {pk}", "the event's data is not JSON")
+            )
             continue
         # the writer wrote the columns in table order; an event from before a column was
         # added lacks it (NULL)
@@ -260,10 +305,19 @@ def _compare(report: Report, spec: Projection, rows: list[Any], latest: Latest,
         actual = read(row)
         if actual != expected:
             diff = [c for c, a, e in zip(names, actual, expected, strict=True) if a != e]
-            report.breaks.append(_record_break(
-                seq, ev, f"{spec.name} {pk}", "changed after it was journaled: " + "; ".join(
-                    f"{c} is {_short(actual[names.index(c)])} in the table, "
-                    f"{_short(doc.get(c))} in the event" for c in diff[:3])))
+            report.breaks.append(
+                _record_break(
+                    seq,
+                    ev,
+                    f"{spec.name} {pk}",
+                    "changed after it was journaled: "
+                    + "; ".join(
+                        f"{c} is {_short(actual[names.index(c)])} in the table, "
+                        f"{_short(doc.get(c))} in the event"
+                        for c in diff[:3]
+                    ),
+                )
+            )
         elif scope is not None:
             for c in stamps:  # journal.DATA_TS, which fromisoformat reads (in C)
                 if doc.get(c) is not None:
@@ -286,16 +340,24 @@ def _record_break(seq: int | None, ev: bytes, record: str | None, detail: str) -
         kind = _text(raw_kind)
     except ValueError:
         kind, run, pk = "?", b"null", b"?"
-    return Break(seq, kind, _text(run) or None,
-                 record or f"{kind.rpartition('.')[0] or kind} {_text(pk)}", detail)
+    return Break(
+        seq,
+        kind,
+        _text(run) or None,
+        record or f"{kind.rpartition('.')[0] or kind} {_text(pk)}",
+        detail,
+    )
 
 
 def _gone(report: Report, latest: Latest) -> None:
     for table, entries in latest.items():
         for pk, (seq, ev) in entries.items():
             if journal.data_of(ev) is not None:
-                report.breaks.append(_record_break(seq, ev, f"{_text(table)} {_text(pk)}",
-                                                   "the record's row was deleted"))
+                report.breaks.append(
+                    _record_break(
+                        seq, ev, f"{_text(table)} {_text(pk)}", "the record's row was deleted"
+                    )
+                )
 
 
 def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
@@ -305,12 +367,11 @@ def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
     lo, hi = 1, head + 1
     while lo < hi:
         mid = (lo + hi) // 2
-        row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}",
-                           (mid,)).fetchone()
+        row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}", (mid,)).fetchone()
         try:
             ev = bytes(row[0])
             k = journal.keys(ev)[3]
-            before = ev[k:k + len(at)] < at
+            before = ev[k : k + len(at)] < at
         except (TypeError, ValueError):
             before = False  # a damaged or missing event: start early, verify will say why
         lo, hi = (mid + 1, hi) if before else (lo, mid)
@@ -321,8 +382,13 @@ def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
 Anchor = tuple[int, str, str]
 
 
-def verify(conn: Any, postgres: bool, anchors: Sequence[Anchor] = (),
-           scope: Scope | None = None, connect: Callable[[], Any] | None = None) -> Report:
+def verify(
+    conn: Any,
+    postgres: bool,
+    anchors: Sequence[Anchor] = (),
+    scope: Scope | None = None,
+    connect: Callable[[], Any] | None = None,
+) -> Report:
     """Verify on a DB-API connection. With ``scope``, only the events from the first one
     of its runs/findings to the head, and only their rows (kept in ``scope``).
 
@@ -333,9 +399,14 @@ def verify(conn: Any, postgres: bool, anchors: Sequence[Anchor] = (),
     about half the time on two cores (benchmarks/evidence_verify.py)."""
     report = Report()
     ph = "%s" if postgres else "?"
-    tables = {r[0] for r in conn.execute(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()" if postgres
-        else "SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()}
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            if postgres
+            else "SELECT name FROM sqlite_master WHERE type = 'table'"
+        ).fetchall()
+    }
     if journal.TABLE not in tables:
         report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
         return report
@@ -350,16 +421,21 @@ def verify(conn: Any, postgres: bool, anchors: Sequence[Anchor] = (),
             latest = _check_journal(conn, postgres, report, span, scope)
             _check_projections(conn, postgres, specs, latest, report, scope)
     for seq, digest, meaning in anchors:
-        row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}",
-                           (seq,)).fetchone()
+        row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
         if row is None or row[0] != digest:
             report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
     report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
     return report
 
 
-def _check_projections(conn: Any, postgres: bool, specs: list[Projection], latest: Latest,
-                       report: Report, scope: Scope | None) -> None:
+def _check_projections(
+    conn: Any,
+    postgres: bool,
+    specs: list[Projection],
+    latest: Latest,
+    report: Report,
+    scope: Scope | None,
+) -> None:
     """Every row of ``specs`` against its record's newest event; then the records whose
     row is gone."""
     ph = "%s" if postgres else "?"
@@ -368,15 +444,15 @@ def _check_projections(conn: Any, postgres: bool, specs: list[Projection], lates
             for batch in _batches(conn, postgres, spec.select()):
                 _compare(report, spec, batch, latest, postgres, None)
             continue
-        matches: list[tuple[str, list[Any]]] = [(spec.run_col, scope.runs)] if spec.run_col \
-            else []
+        matches: list[tuple[str, list[Any]]] = [(spec.run_col, scope.runs)] if spec.run_col else []
         if spec.name == "finding":
             matches.append((spec.pk, [int(f) for f in scope.findings]))
         for col, keys in matches:
             for i in range(0, len(keys), _CHUNK):
-                part = keys[i:i + _CHUNK]
-                rows = conn.execute(f'{spec.select()} WHERE "{col}" IN '
-                                    f"({', '.join([ph] * len(part))})", part).fetchall()
+                part = keys[i : i + _CHUNK]
+                rows = conn.execute(
+                    f'{spec.select()} WHERE "{col}" IN ({", ".join([ph] * len(part))})', part
+                ).fetchall()
                 _compare(report, spec, rows, latest, postgres, scope)
     _gone(report, latest)
 
@@ -389,15 +465,21 @@ SPLIT_FROM = 50_000
 _COST_LINK, _COST_ROW = 2.25, 7.0
 
 
-def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
-                  specs: list[Projection], connect: Callable[[], Any],
-                  report: Report) -> None:
+def _verify_split(
+    conn: Any,
+    postgres: bool,
+    span: tuple[int, int],
+    specs: list[Projection],
+    connect: Callable[[], Any],
+    report: Report,
+) -> None:
     """The child recomputes the chain and checks some tables; this process checks the
     others, each table going to the one with less work so far (biggest first)."""
     from orchestrator.evidence.forked import abandon, in_child
 
-    sizes = {s.name: int(conn.execute(f'SELECT COUNT(*) FROM "{s.name}"').fetchone()[0])
-             for s in specs}
+    sizes = {
+        s.name: int(conn.execute(f'SELECT COUNT(*) FROM "{s.name}"').fetchone()[0]) for s in specs
+    }
     child: list[Projection] = []
     here: list[Projection] = []
     load_child, load_here = _COST_LINK * (span[1] - span[0] + 1), 0.0
@@ -413,8 +495,9 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
         part = Report()
         own = connect()
         try:
-            latest = _check_journal(own, postgres, part, span, None,
-                                    skip=tuple(s.name.encode() for s in here))
+            latest = _check_journal(
+                own, postgres, part, span, None, skip=tuple(s.name.encode() for s in here)
+            )
             _check_projections(own, postgres, child, latest, part, None)
         finally:
             own.close()
@@ -422,19 +505,26 @@ def _verify_split(conn: Any, postgres: bool, span: tuple[int, int],
 
     wait = in_child(in_the_child)
     try:
-        latest = _check_journal(conn, postgres, report, span, None, chain=False,
-                                skip=tuple(s.name.encode() for s in child))
+        latest = _check_journal(
+            conn,
+            postgres,
+            report,
+            span,
+            None,
+            chain=False,
+            skip=tuple(s.name.encode() for s in child),
+        )
         _check_projections(conn, postgres, here, latest, report, None)
     except BaseException:
         abandon(wait)
         raise
     part = wait()
-    report.events, report.head_seq, report.head_hash = part.events, part.head_seq, \
-        part.head_hash
+    report.events, report.head_seq, report.head_hash = part.events, part.head_seq, part.head_hash
     report.records += part.records
     linked = {b.seq for b in part.breaks}  # an event both found wrong: the chain's word
-    report.breaks = part.breaks + [b for b in report.breaks
-                                   if b.detail != _NOT_AN_EVENT or b.seq not in linked]
+    report.breaks = part.breaks + [
+        b for b in report.breaks if b.detail != _NOT_AN_EVENT or b.seq not in linked
+    ]
 
 
 def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
@@ -447,8 +537,9 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     seen = witness.anchor(db)
     conn = db.connect()
     try:
-        report = verify(conn, db.is_postgres, [*anchors, *([seen] if seen else [])],
-                        connect=db.connect)
+        report = verify(
+            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.connect
+        )
     finally:
         conn.close()
     first = db.first_hash() if report.ok and report.head_seq else None

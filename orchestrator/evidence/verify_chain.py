@@ -26,13 +26,18 @@ def check_chain(lines):
     for n, line in enumerate(lines, 1):
         try:
             e = json.loads(line)
-            ok = (type(e["seq"]) is int and link(e["prev"], e["event"]) == e["hash"]
-                  and (prev is None or (e["prev"] == prev and e["seq"] == (seq or 0) + 1)))
+            ok = (
+                type(e["seq"]) is int
+                and link(e["prev"], e["event"]) == e["hash"]
+                and (prev is None or (e["prev"] == prev and e["seq"] == (seq or 0) + 1))
+            )
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
             ok = False
         if not ok:
-            raise ValueError(f"journal/events.jsonl line {n}: does not chain to the line "
-                             "before or its hash does not recompute")
+            raise ValueError(
+                f"journal/events.jsonl line {n}: does not chain to the line "
+                "before or its hash does not recompute"
+            )
         first = e["prev"] if prev is None else first
         prev, seq = e["hash"], e["seq"]
         seen.add((seq, prev))
@@ -53,19 +58,21 @@ def check_run(name, doc, seen):
 def main(root):
     try:
         seen, (first, seq, last) = check_chain(
-            (root / "journal" / "events.jsonl").read_text(encoding="utf-8").splitlines())
+            (root / "journal" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+        )
         runs = sorted((root / "journals").glob("*.json"))
         for path in runs:
-            check_run(f"journals/{path.name}", json.loads(path.read_text(encoding="utf-8")),
-                      seen)
+            check_run(f"journals/{path.name}", json.loads(path.read_text(encoding="utf-8")), seen)
     except (OSError, ValueError) as exc:
         print(f"FAILED: {exc}")
         return 1
     if not seen:
         print("OK: the period holds no events")
         return 0
-    print(f"OK: {len(seen)} events chain from {first} to #{seq} {last}; "
-          f"{len(runs)} run journals are part of it")
+    print(
+        f"OK: {len(seen)} events chain from {first} to #{seq} {last}; "
+        f"{len(runs)} run journals are part of it"
+    )
     return 0
 
 

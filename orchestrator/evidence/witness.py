@@ -70,8 +70,14 @@ def anchor(db: EvidenceDB) -> tuple[int, str, str] | None:
     if found is None:
         return None
     seq, digest, at = found
-    return seq, digest, (f"drill on this machine saw it as the newest event ({at}); it is "
-                         "missing or different now: events were cut from the end, or an "
-                         "older copy of the database was put back (if a backup was restored "
-                         f"on purpose, its later evidence is lost: delete {db.witness} to "
-                         "accept that)")
+    return (
+        seq,
+        digest,
+        (
+            f"drill on this machine saw it as the newest event ({at}); it is "
+            "missing or different now: events were cut from the end, or an "
+            "older copy of the database was put back (if a backup was restored "
+            f"on purpose, its later evidence is lost: delete {db.witness} to "
+            "accept that)"
+        ),
+    )

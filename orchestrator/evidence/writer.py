@@ -53,8 +53,10 @@ class _Table:
         self.select = f"SELECT {', '.join(map(_q, self.names))} FROM {table}"
         self.by_pk = f"{self.select} WHERE {pk} = {ph}"
         self.insert_names = [n for n in self.names if not (n == cls.pk and cls.autoincrement)]
-        self.insert = (f"INSERT INTO {table} ({', '.join(map(_q, self.insert_names))}) "
-                       f"VALUES ({', '.join([ph] * len(self.insert_names))})")
+        self.insert = (
+            f"INSERT INTO {table} ({', '.join(map(_q, self.insert_names))}) "
+            f"VALUES ({', '.join([ph] * len(self.insert_names))})"
+        )
         if postgres and cls.autoincrement:
             self.insert += f" RETURNING {pk}"
         self.update_names = [n for n in self.names if n != cls.pk]
@@ -72,13 +74,19 @@ class _Table:
 
     def snapshot(self, rec: Record) -> dict[str, Any]:
         """Comparable column values, to update only what changed."""
-        return {n: (json.dumps(getattr(rec, n), sort_keys=True, default=str) if t == "json"
-                    else self.to_db[n](getattr(rec, n)))
-                for n, t in self.cols}
+        return {
+            n: (
+                json.dumps(getattr(rec, n), sort_keys=True, default=str)
+                if t == "json"
+                else self.to_db[n](getattr(rec, n))
+            )
+            for n, t in self.cols
+        }
 
     def record(self, row: Sequence[Any]) -> Any:
-        rec = from_row(self.cls, {n: f(v) for n, f, v in zip(self.names, self.from_db, row,
-                                                             strict=True)})
+        rec = from_row(
+            self.cls, {n: f(v) for n, f, v in zip(self.names, self.from_db, row, strict=True)}
+        )
         rec._snapshot = self.snapshot(rec)
         return rec
 
@@ -97,11 +105,13 @@ def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     if t == "bool":
         return _none_or(bool) if postgres else _none_or(lambda v: 1 if v else 0)
     if t == "datetime":
+
         def ts(v: datetime) -> Any:
             if v.tzinfo is None:
                 raise ValueError("naive datetime given to the evidence store; use utcnow()")
             naive = v.astimezone(UTC).replace(tzinfo=None)
             return naive if postgres else naive.strftime(_SQLITE_TS)
+
         return _none_or(ts)
     if t == "json":
         if postgres:
@@ -137,12 +147,16 @@ class EvidenceDB:
         self._unsaved: tuple[str, int, str] | None = None  # newest head, not yet remembered
         self.is_postgres = url.startswith("postgresql")
         if not self.is_postgres and not url.startswith("sqlite:///"):
-            raise StoreUnavailable(f"unsupported evidence database URL {redact_text(url)}",
-                                   "use sqlite:///PATH or postgresql+psycopg://…")
+            raise StoreUnavailable(
+                f"unsupported evidence database URL {redact_text(url)}",
+                "use sqlite:///PATH or postgresql+psycopg://…",
+            )
         if self.is_postgres and "@" in url.partition("://")[2].rpartition("@")[0]:
             # libpq would take the rest of the password for the host name and say so
-            raise StoreUnavailable(f"evidence database URL {redact_text(url)} has an at sign "
-                                   "in its user or password", "percent-encode it as %40")
+            raise StoreUnavailable(
+                f"evidence database URL {redact_text(url)} has an at sign in its user or password",
+                "percent-encode it as %40",
+            )
         self._conn: Any = None
         self._tables: dict[type[Record], _Table] = {}
         self._lock = threading.RLock()
@@ -163,8 +177,9 @@ class EvidenceDB:
             import sqlite3
 
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.sqlite_path, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
+            conn = sqlite3.connect(
+                self.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
@@ -234,13 +249,22 @@ class EvidenceDB:
             cur = self.conn.execute(self._sql(sql), tuple(params))
             return list(cur.fetchall())
 
-    def records(self, cls: type[Record], where: str = "", params: Sequence[Any] = (),
-                order: str = "", limit: int | None = None) -> list[Any]:
+    def records(
+        self,
+        cls: type[Record],
+        where: str = "",
+        params: Sequence[Any] = (),
+        order: str = "",
+        limit: int | None = None,
+    ) -> list[Any]:
         """Records of ``cls`` matching ``where`` (SQL with ``?``), as dataclasses."""
         t = self._table(cls)
-        sql = (t.select + (f" WHERE {where}" if where else "")
-               + (f" ORDER BY {order}" if order else "")
-               + (f" LIMIT {int(limit)}" if limit is not None else ""))
+        sql = (
+            t.select
+            + (f" WHERE {where}" if where else "")
+            + (f" ORDER BY {order}" if order else "")
+            + (f" LIMIT {int(limit)}" if limit is not None else "")
+        )
         return [t.record(row) for row in self.query(sql, params)]
 
     def param(self, value: datetime) -> Any:
@@ -291,8 +315,11 @@ class EvidenceDB:
         """The hash of the journal's first event (which names the journal), or None."""
         if self._first is None:
             try:
-                row = (conn or self.conn).execute(
-                    self._sql(f"SELECT hash FROM {journal.TABLE} WHERE seq = 1")).fetchone()
+                row = (
+                    (conn or self.conn)
+                    .execute(self._sql(f"SELECT hash FROM {journal.TABLE} WHERE seq = 1"))
+                    .fetchone()
+                )
             except Exception:  # no journal table (dropped behind drill's back): verify says so
                 if conn is not None:
                     raise
@@ -306,7 +333,8 @@ class EvidenceDB:
         for rec in records:
             t = self._table(type(rec))
             masked = journal.redact_values(
-                {n: getattr(rec, n) for n in t.names if n != rec.pk}, t.types)
+                {n: getattr(rec, n) for n in t.names if n != rec.pk}, t.types
+            )
             for n, v in masked.items():
                 setattr(rec, n, v)
             op = "update" if rec._stored else "insert"
@@ -317,19 +345,23 @@ class EvidenceDB:
                 if not changed:
                     continue  # nothing changed: no write, no event
                 self._guard(conn, t, rec)
-                conn.execute(t.update_sql(changed),
-                             [*t.values(rec, changed), getattr(rec, rec.pk)])
+                conn.execute(t.update_sql(changed), [*t.values(rec, changed), getattr(rec, rec.pk)])
             else:
                 cur = conn.execute(t.insert, t.values(rec, t.insert_names))
                 if rec.autoincrement:
-                    setattr(rec, rec.pk, cur.fetchone()[0] if self.is_postgres
-                            else cur.lastrowid)
+                    setattr(rec, rec.pk, cur.fetchone()[0] if self.is_postgres else cur.lastrowid)
             row = conn.execute(t.by_pk, (getattr(rec, rec.pk),)).fetchone()
             written.append((rec, snap))
             run_id = getattr(rec, t.run_col) if t.run_col else None
-            changes.append((rec.table, op, str(getattr(rec, rec.pk)),
-                            None if run_id is None else str(run_id),
-                            dict(zip(t.names, t.read(row), strict=True))))
+            changes.append(
+                (
+                    rec.table,
+                    op,
+                    str(getattr(rec, rec.pk)),
+                    None if run_id is None else str(run_id),
+                    dict(zip(t.names, t.read(row), strict=True)),
+                )
+            )
         head = journal.append(conn, changes, self.is_postgres) if changes else None
         if head is not None and self.witness is not None:
             self.first_hash(conn)
@@ -342,8 +374,8 @@ class EvidenceDB:
         if rec.table in journal.MUTABLE_AFTER_RUN or t.run_col is None:
             return
         run_id = getattr(rec, t.run_col)
-        ended = conn.execute(self._sql("SELECT ended_at FROM run WHERE id = ?"),
-                             (run_id,)).fetchone()
+        ended = conn.execute(
+            self._sql("SELECT ended_at FROM run WHERE id = ?"), (run_id,)
+        ).fetchone()
         if ended is not None and ended[0] is not None:
-            raise journal.finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id,
-                                             "change")
+            raise journal.finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id, "change")

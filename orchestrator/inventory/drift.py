@@ -48,23 +48,52 @@ def _db_instance(t: Target, clients: Any) -> list[Drift]:
     except ClientError as exc:
         if _code(exc) == "DBInstanceNotFound":
             what = "replica missing" if t.replicates else "instance gone"
-            return [Drift(role=t.role, address=t.address, kind="gone",
-                          message=f"{what}: {t.name} does not exist in {t.region}",
-                          expected=t.name, actual=None)]
+            return [
+                Drift(
+                    role=t.role,
+                    address=t.address,
+                    kind="gone",
+                    message=f"{what}: {t.name} does not exist in {t.region}",
+                    expected=t.name,
+                    actual=None,
+                )
+            ]
         raise
     out = []
     if t.multi_az and not db.get("MultiAZ"):
-        out.append(Drift(role=t.role, address=t.address, kind="multi_az_off",
-                         message=f"Multi-AZ is off for {t.name} (state says on)",
-                         expected=True, actual=False))
+        out.append(
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="multi_az_off",
+                message=f"Multi-AZ is off for {t.name} (state says on)",
+                expected=True,
+                actual=False,
+            )
+        )
     if t.replicates and not db.get("ReadReplicaSourceDBInstanceIdentifier"):
-        out.append(Drift(role=t.role, address=t.address, kind="not_replicating",
-                         message=f"{t.name} is no longer a read replica (promoted?)",
-                         expected=t.replicates, actual=None))
+        out.append(
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="not_replicating",
+                message=f"{t.name} is no longer a read replica (promoted?)",
+                expected=t.replicates,
+                actual=None,
+            )
+        )
     status = db.get("DBInstanceStatus")
     if status not in ("available", "backing-up", "modifying"):
-        out.append(Drift(role=t.role, address=t.address, kind="status",
-                         message=f"{t.name} is {status}", expected="available", actual=status))
+        out.append(
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="status",
+                message=f"{t.name} is {status}",
+                expected="available",
+                actual=status,
+            )
+        )
     return out
 
 
@@ -75,8 +104,15 @@ def _cluster(t: Target, clients: Any) -> list[Drift]:
         clients.client("rds", t.region).describe_db_clusters(DBClusterIdentifier=t.name)
     except ClientError as exc:
         if _code(exc) == "DBClusterNotFoundFault":
-            return [Drift(role=t.role, address=t.address, kind="gone",
-                          message=f"cluster {t.name} does not exist", expected=t.name)]
+            return [
+                Drift(
+                    role=t.role,
+                    address=t.address,
+                    kind="gone",
+                    message=f"cluster {t.name} does not exist",
+                    expected=t.name,
+                )
+            ]
         raise
     return []
 
@@ -85,20 +121,39 @@ def _record(t: Target, clients: Any) -> list[Drift]:
     zone, rtype = t.extra.get("zone_id"), t.extra.get("record_type")
     name = (t.name or "").rstrip(".") + "."
     r53 = clients.client("route53", "us-east-1")
-    sets = r53.list_resource_record_sets(HostedZoneId=zone, StartRecordName=name,
-                                         StartRecordType=rtype, MaxItems="10")
-    match = [s for s in sets["ResourceRecordSets"]
-             if s["Name"] == name and s["Type"] == rtype
-             and s.get("SetIdentifier") == t.extra.get("set_identifier")]
+    sets = r53.list_resource_record_sets(
+        HostedZoneId=zone, StartRecordName=name, StartRecordType=rtype, MaxItems="10"
+    )
+    match = [
+        s
+        for s in sets["ResourceRecordSets"]
+        if s["Name"] == name
+        and s["Type"] == rtype
+        and s.get("SetIdentifier") == t.extra.get("set_identifier")
+    ]
     if not match:
-        return [Drift(role=t.role, address=t.address, kind="gone",
-                      message=f"DNS record {name} {rtype} is missing", expected=name)]
+        return [
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="gone",
+                message=f"DNS record {name} {rtype} is missing",
+                expected=name,
+            )
+        ]
     values = sorted(r["Value"] for r in match[0].get("ResourceRecords", []))
     expected = sorted(t.extra.get("records") or [])
     if expected and values != expected:
-        return [Drift(role=t.role, address=t.address, kind="record_changed",
-                      message=f"{name} points at {', '.join(values)} (state: "
-                              f"{', '.join(expected)})", expected=expected, actual=values)]
+        return [
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="record_changed",
+                message=f"{name} points at {', '.join(values)} (state: {', '.join(expected)})",
+                expected=expected,
+                actual=values,
+            )
+        ]
     return []
 
 
@@ -109,24 +164,46 @@ def _vault(t: Target, clients: Any) -> list[Drift]:
         clients.client("backup", t.region).describe_backup_vault(BackupVaultName=t.name)
     except ClientError as exc:
         if _code(exc) in ("ResourceNotFoundException", "AccessDeniedException"):
-            return [Drift(role=t.role, address=t.address, kind="gone",
-                          message=f"backup vault {t.name} is missing", expected=t.name)]
+            return [
+                Drift(
+                    role=t.role,
+                    address=t.address,
+                    kind="gone",
+                    message=f"backup vault {t.name} is missing",
+                    expected=t.name,
+                )
+            ]
         raise
     return []
 
 
 def _asg(t: Target, clients: Any) -> list[Drift]:
     groups = clients.client("autoscaling", t.region).describe_auto_scaling_groups(
-        AutoScalingGroupNames=[t.name])["AutoScalingGroups"]
+        AutoScalingGroupNames=[t.name]
+    )["AutoScalingGroups"]
     if not groups:
-        return [Drift(role=t.role, address=t.address, kind="gone",
-                      message=f"auto scaling group {t.name} is missing", expected=t.name)]
+        return [
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="gone",
+                message=f"auto scaling group {t.name} is missing",
+                expected=t.name,
+            )
+        ]
     actual = sorted(s for s in groups[0].get("VPCZoneIdentifier", "").split(",") if s)
     expected = sorted(t.extra.get("subnets") or [])
     if expected and actual != expected:
-        return [Drift(role=t.role, address=t.address, kind="changed",
-                      message=f"{t.name} spans subnets {actual} (state: {expected})",
-                      expected=expected, actual=actual)]
+        return [
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="changed",
+                message=f"{t.name} spans subnets {actual} (state: {expected})",
+                expected=expected,
+                actual=actual,
+            )
+        ]
     return []
 
 
@@ -137,8 +214,15 @@ def _lb(t: Target, clients: Any) -> list[Drift]:
         clients.client("elbv2", t.region).describe_load_balancers(LoadBalancerArns=[t.arn])
     except ClientError as exc:
         if _code(exc) == "LoadBalancerNotFound":
-            return [Drift(role=t.role, address=t.address, kind="gone",
-                          message=f"load balancer {t.name} is missing", expected=t.arn)]
+            return [
+                Drift(
+                    role=t.role,
+                    address=t.address,
+                    kind="gone",
+                    message=f"load balancer {t.name} is missing",
+                    expected=t.arn,
+                )
+            ]
         raise
     return []
 
@@ -150,15 +234,29 @@ def _subnets(inv: Inventory, clients: Any) -> list[Drift]:
     out = []
     for region, ids in by_region.items():
         found = clients.client("ec2", region).describe_subnets(
-            Filters=[{"Name": "subnet-id", "Values": ids}])["Subnets"]
+            Filters=[{"Name": "subnet-id", "Values": ids}]
+        )["Subnets"]
         have = {s["SubnetId"] for s in found}
         for s in inv.subnets:
             if s.region == region and s.id not in have:
-                out.append(Drift(role="subnet", address=s.address, kind="gone",
-                                 message=f"subnet {s.id} ({s.az}) is missing", expected=s.id))
+                out.append(
+                    Drift(
+                        role="subnet",
+                        address=s.address,
+                        kind="gone",
+                        message=f"subnet {s.id} ({s.az}) is missing",
+                        expected=s.id,
+                    )
+                )
     return out
 
 
-_CHECKS = {"aws_db_instance": _db_instance, "aws_rds_cluster": _cluster,
-           "aws_route53_record": _record, "aws_backup_vault": _vault,
-           "aws_autoscaling_group": _asg, "aws_lb": _lb, "aws_alb": _lb}
+_CHECKS = {
+    "aws_db_instance": _db_instance,
+    "aws_rds_cluster": _cluster,
+    "aws_route53_record": _record,
+    "aws_backup_vault": _vault,
+    "aws_autoscaling_group": _asg,
+    "aws_lb": _lb,
+    "aws_alb": _lb,
+}

@@ -14,14 +14,19 @@ from orchestrator.inventory.roles import Inventory, resolve
 from orchestrator.inventory.state import load_state
 
 
-def load_inventory(env_name: str, env: EnvironmentConfig, settings: Settings,
-                   clients: Any = None) -> Inventory:
+def load_inventory(
+    env_name: str, env: EnvironmentConfig, settings: Settings, clients: Any = None
+) -> Inventory:
     if env.terraform is None:
         if env.targets:
-            raise ConfigError(f"environment {env_name!r} names targets but no Terraform state",
-                              "add `terraform: {state: PATH or s3://bucket/key}`")
-        raise ConfigError(f"environment {env_name!r} has no `terraform: {{state: …}}`",
-                          "drill resolves AWS targets from the Terraform state; add its location")
+            raise ConfigError(
+                f"environment {env_name!r} names targets but no Terraform state",
+                "add `terraform: {state: PATH or s3://bucket/key}`",
+            )
+        raise ConfigError(
+            f"environment {env_name!r} has no `terraform: {{state: …}}`",
+            "drill resolves AWS targets from the Terraform state; add its location",
+        )
     location = env.terraform.state
     s3 = None
     if location.startswith("s3://"):
@@ -33,5 +38,7 @@ def load_inventory(env_name: str, env: EnvironmentConfig, settings: Settings,
         return resolve(state, env_name, env)
     except (TypeError, ValueError, AttributeError) as exc:  # pydantic's errors are ValueErrors
         reason = str(exc).splitlines()[0]
-        raise ConfigError(f"{state.source}: a resource's attributes have unexpected types "
-                          f"({reason})", "is it a Terraform state of AWS resources?") from None
+        raise ConfigError(
+            f"{state.source}: a resource's attributes have unexpected types ({reason})",
+            "is it a Terraform state of AWS resources?",
+        ) from None

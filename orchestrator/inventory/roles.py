@@ -77,7 +77,8 @@ class Inventory(BaseModel):
                 f"role {role!r} is not resolved for environment {self.env!r}: {why}",
                 f"name it under environments.{self.env}.targets in drill.yaml, e.g. "
                 f"`{role}: aws_db_instance.primary` (known roles: "
-                f"{', '.join(sorted(self.targets)) or 'none'})")
+                f"{', '.join(sorted(self.targets)) or 'none'})",
+            )
         return found
 
     def subnets_in(self, zone: str) -> list[Subnet]:
@@ -93,32 +94,48 @@ def _identifier(res: TfResource) -> str | None:
     return None
 
 
-def to_target(role: str, res: TfResource, how: Literal["explicit", "tag", "discovered"]
-              ) -> Target:
+def to_target(role: str, res: TfResource, how: Literal["explicit", "tag", "discovered"]) -> Target:
     a = res.attributes
     endpoint = a.get("address") or a.get("endpoint") or a.get("dns_name") or a.get("fqdn")
     if isinstance(endpoint, str) and ":" in endpoint and res.type == "aws_db_instance":
         endpoint = endpoint.rsplit(":", 1)[0]
     extra: dict[str, Any] = {}
     if res.type == "aws_route53_record":
-        extra = {"zone_id": a.get("zone_id"), "record_type": a.get("type"),
-                 "records": list(a.get("records") or []), "ttl": a.get("ttl"),
-                 "set_identifier": a.get("set_identifier") or None,
-                 "alias": bool(a.get("alias"))}
+        extra = {
+            "zone_id": a.get("zone_id"),
+            "record_type": a.get("type"),
+            "records": list(a.get("records") or []),
+            "ttl": a.get("ttl"),
+            "set_identifier": a.get("set_identifier") or None,
+            "alias": bool(a.get("alias")),
+        }
     elif res.type == "aws_autoscaling_group":
-        extra = {"subnets": list(a.get("vpc_zone_identifier") or []),
-                 "zones": list(a.get("availability_zones") or [])}
+        extra = {
+            "subnets": list(a.get("vpc_zone_identifier") or []),
+            "zones": list(a.get("availability_zones") or []),
+        }
     elif res.type in ("aws_db_instance", "aws_rds_cluster"):
-        extra = {"engine": a.get("engine"), "instance_class": a.get("instance_class"),
-                 "resource_id": a.get("resource_id")}
+        extra = {
+            "engine": a.get("engine"),
+            "instance_class": a.get("instance_class"),
+            "resource_id": a.get("resource_id"),
+        }
     return Target(
-        role=role, address=res.address, type=res.type, how=how, id=str(a.get("id") or ""),
-        name=_identifier(res), arn=a.get("arn"), endpoint=endpoint,
+        role=role,
+        address=res.address,
+        type=res.type,
+        how=how,
+        id=str(a.get("id") or ""),
+        name=_identifier(res),
+        arn=a.get("arn"),
+        endpoint=endpoint,
         port=int(a["port"]) if str(a.get("port") or "").isdigit() else None,
-        region=res.region, az=a.get("availability_zone"),
+        region=res.region,
+        az=a.get("availability_zone"),
         multi_az=a.get("multi_az") if res.type == "aws_db_instance" else None,
         replicates=a.get("replicate_source_db") or a.get("replication_source_identifier") or None,
-        extra=extra)
+        extra=extra,
+    )
 
 
 def _find(state: TfState, address: str) -> TfResource | None:
@@ -141,7 +158,8 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
             raise ConfigError(
                 f"environments.{env_name}.targets.{role}: no resource {address!r} in "
                 f"{state.source}" + (f" (did you mean {close[0]!r}?)" if close else ""),
-                "`drill inventory --env ENV` lists what the state holds")
+                "`drill inventory --env ENV` lists what the state holds",
+            )
         targets[role] = to_target(role, res, "explicit")
     tagged: dict[str, list[TfResource]] = {}
     for res in state.resources:
@@ -154,54 +172,95 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
         if len(found) == 1:
             targets[role] = to_target(role, found[0], "tag")
         else:
-            unresolved[role] = (f"{len(found)} resources tagged {ROLE_TAG}={role}: "
-                                + ", ".join(r.address for r in found))
+            unresolved[role] = f"{len(found)} resources tagged {ROLE_TAG}={role}: " + ", ".join(
+                r.address for r in found
+            )
     _discover(state, env, targets, unresolved)
-    subnets = [Subnet(address=r.address, id=str(r.attributes.get("id")),
-                      az=r.attributes.get("availability_zone"),
-                      az_id=r.attributes.get("availability_zone_id"),
-                      vpc_id=r.attributes.get("vpc_id"), cidr=r.attributes.get("cidr_block"),
-                      region=r.region)
-               for r in state.of_type("aws_subnet")]
+    subnets = [
+        Subnet(
+            address=r.address,
+            id=str(r.attributes.get("id")),
+            az=r.attributes.get("availability_zone"),
+            az_id=r.attributes.get("availability_zone_id"),
+            vpc_id=r.attributes.get("vpc_id"),
+            cidr=r.attributes.get("cidr_block"),
+            region=r.region,
+        )
+        for r in state.of_type("aws_subnet")
+    ]
     for role in targets:
         unresolved.pop(role, None)
-    return Inventory(env=env_name, state=state.source, targets=targets, subnets=subnets,
-                     unresolved=unresolved)
+    return Inventory(
+        env=env_name, state=state.source, targets=targets, subnets=subnets, unresolved=unresolved
+    )
 
 
-def _one(role: str, candidates: list[TfResource], targets: dict[str, Target],
-         unresolved: dict[str, str], why_none: str) -> None:
+def _one(
+    role: str,
+    candidates: list[TfResource],
+    targets: dict[str, Target],
+    unresolved: dict[str, str],
+    why_none: str,
+) -> None:
     if role in targets:
         return
     if len(candidates) == 1:
         targets[role] = to_target(role, candidates[0], "discovered")
     elif candidates:
-        unresolved[role] = (f"ambiguous: {', '.join(c.address for c in candidates)}; "
-                            "name one in targets:")
+        unresolved[role] = (
+            f"ambiguous: {', '.join(c.address for c in candidates)}; name one in targets:"
+        )
     else:
         unresolved.setdefault(role, why_none)
 
 
-def _discover(state: TfState, env: EnvironmentConfig, targets: dict[str, Target],
-              unresolved: dict[str, str]) -> None:
+def _discover(
+    state: TfState, env: EnvironmentConfig, targets: dict[str, Target], unresolved: dict[str, str]
+) -> None:
     dbs = state.of_type("aws_db_instance")
-    primaries = [r for r in dbs if r.attributes.get("multi_az")
-                 and not r.attributes.get("replicate_source_db")
-                 and (env.region is None or r.region in (None, env.region))]
-    _one("primary_db", primaries, targets, unresolved,
-         "no Multi-AZ aws_db_instance without replicate_source_db")
+    primaries = [
+        r
+        for r in dbs
+        if r.attributes.get("multi_az")
+        and not r.attributes.get("replicate_source_db")
+        and (env.region is None or r.region in (None, env.region))
+    ]
+    _one(
+        "primary_db",
+        primaries,
+        targets,
+        unresolved,
+        "no Multi-AZ aws_db_instance without replicate_source_db",
+    )
     primary = targets.get("primary_db")
     if primary is not None:
         refs = {v for v in (primary.name, primary.arn, primary.id) if v}
-        replicas = [r for r in dbs if r.attributes.get("replicate_source_db") in refs
-                    and (env.dr_region is None or r.region == env.dr_region)]
-        _one("dr_replica", replicas, targets, unresolved,
-             f"no aws_db_instance replicating the primary in {env.dr_region or 'another region'}")
-        records = [r for r in state.of_type("aws_route53_record")
-                   if primary.endpoint and any(primary.endpoint in str(v)
-                                               for v in r.attributes.get("records") or [])]
-        _one("dns_record", records or state.of_type("aws_route53_record"), targets, unresolved,
-             "no aws_route53_record")
+        replicas = [
+            r
+            for r in dbs
+            if r.attributes.get("replicate_source_db") in refs
+            and (env.dr_region is None or r.region == env.dr_region)
+        ]
+        _one(
+            "dr_replica",
+            replicas,
+            targets,
+            unresolved,
+            f"no aws_db_instance replicating the primary in {env.dr_region or 'another region'}",
+        )
+        records = [
+            r
+            for r in state.of_type("aws_route53_record")
+            if primary.endpoint
+            and any(primary.endpoint in str(v) for v in r.attributes.get("records") or [])
+        ]
+        _one(
+            "dns_record",
+            records or state.of_type("aws_route53_record"),
+            targets,
+            unresolved,
+            "no aws_route53_record",
+        )
     for role in ("backup_vault", "asg", "alb", "target_group"):
         cands = [r for t in ROLE_TYPES[role] for r in state.of_type(t)]
         if len(cands) > 1 and env.region:  # e.g. the vault and its cross-region copy

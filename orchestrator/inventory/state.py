@@ -64,8 +64,7 @@ class TfState:
         return [r for r in self.resources if r.type == type_ and r.mode == "managed"]
 
 
-def _address(module: str | None, mode: str, type_: str, name: str,
-             index: int | str | None) -> str:
+def _address(module: str | None, mode: str, type_: str, name: str, index: int | str | None) -> str:
     base = f"{type_}.{name}" if mode == "managed" else f"data.{type_}.{name}"
     if module:
         base = f"{module}.{base}"
@@ -77,8 +76,9 @@ def _address(module: str | None, mode: str, type_: str, name: str,
 _JSON_NAMES = {list: "a list", dict: "an object", str: "a string", int: "a number"}
 
 
-def _want(value: Any, kind: type | tuple[type, ...], source: str, where: str,
-          required: bool = False) -> Any:
+def _want(
+    value: Any, kind: type | tuple[type, ...], source: str, where: str, required: bool = False
+) -> Any:
     """``value`` if it has the JSON type a state of that format has there (absent: an
     empty list/object, or None); else a ConfigError naming the place, such as
     ``resources[3].instances[0].attributes``."""
@@ -87,10 +87,11 @@ def _want(value: Any, kind: type | tuple[type, ...], source: str, where: str,
         return [] if list in kinds else {} if dict in kinds else None
     if isinstance(value, bool) or not isinstance(value, kinds):
         want = " or ".join(_JSON_NAMES[k] for k in kinds)
-        raise ConfigError(f"{source}: not a Terraform state: {where} should be {want}, "
-                          f"not {type(value).__name__} ({value!r:.40})",
-                          "point `terraform: {state: …}` at a v4 state file or at "
-                          "`terraform show -json` output")
+        raise ConfigError(
+            f"{source}: not a Terraform state: {where} should be {want}, "
+            f"not {type(value).__name__} ({value!r:.40})",
+            "point `terraform: {state: …}` at a v4 state file or at `terraform show -json` output",
+        )
     return value
 
 
@@ -99,19 +100,22 @@ def parse_state(doc: Any, source: str) -> TfState:
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: not a Terraform state (expected a JSON object)")
     if "values" in doc or "format_version" in doc:
-        return TfState(source, _parse_show(_want(doc.get("values"), dict, source, "values"),
-                                           source))
+        return TfState(
+            source, _parse_show(_want(doc.get("values"), dict, source, "values"), source)
+        )
     version = doc.get("version")
     if version != 4:
-        raise ConfigError(f"{source}: Terraform state version {version!r:.40} is not supported",
-                          "drill reads state version 4 (Terraform ≥ 0.12) or "
-                          "`terraform show -json` output")
+        raise ConfigError(
+            f"{source}: Terraform state version {version!r:.40} is not supported",
+            "drill reads state version 4 (Terraform ≥ 0.12) or `terraform show -json` output",
+        )
     out: list[TfResource] = []
     for i, res in enumerate(_want(doc.get("resources"), list, source, "resources")):
         at = f"resources[{i}]"
         _want(res, dict, source, at, required=True)
-        type_, name = (_want(res.get(k), str, source, f"{at}.{k}", required=True)
-                       for k in ("type", "name"))
+        type_, name = (
+            _want(res.get(k), str, source, f"{at}.{k}", required=True) for k in ("type", "name")
+        )
         mode = _want(res.get("mode"), str, source, f"{at}.mode") or "managed"
         module = _want(res.get("module"), str, source, f"{at}.module")
         provider = _want(res.get("provider", ""), str, source, f"{at}.provider") or ""
@@ -121,29 +125,46 @@ def parse_state(doc: Any, source: str) -> TfState:
             _want(inst, dict, source, where, required=True)
             index = _want(inst.get("index_key"), (int, str), source, f"{where}.index_key")
             attrs = _want(inst.get("attributes"), dict, source, f"{where}.attributes")
-            out.append(TfResource(_address(module, mode, type_, name, index), type_, name,
-                                  mode, module, provider, alias, index, dict(attrs)))
+            out.append(
+                TfResource(
+                    _address(module, mode, type_, name, index),
+                    type_,
+                    name,
+                    mode,
+                    module,
+                    provider,
+                    alias,
+                    index,
+                    dict(attrs),
+                )
+            )
     return TfState(source, out)
 
 
 def _parse_show(values: dict[str, Any], source: str) -> list[TfResource]:
     out: list[TfResource] = []
-    stack = [("values.root_module", _want(values.get("root_module"), dict, source,
-                                          "values.root_module"))]
+    stack = [
+        ("values.root_module", _want(values.get("root_module"), dict, source, "values.root_module"))
+    ]
     while stack:
         at, mod = stack.pop()
         module = _want(mod.get("address"), str, source, f"{at}.address")
         for i, res in enumerate(_want(mod.get("resources"), list, source, f"{at}.resources")):
             where = f"{at}.resources[{i}]"
             _want(res, dict, source, where, required=True)
-            address, type_, name = (_want(res.get(k), str, source, f"{where}.{k}", True)
-                                    for k in ("address", "type", "name"))
+            address, type_, name = (
+                _want(res.get(k), str, source, f"{where}.{k}", True)
+                for k in ("address", "type", "name")
+            )
             mode = _want(res.get("mode"), str, source, f"{where}.mode") or "managed"
             provider = _want(res.get("provider_name"), str, source, f"{where}.provider_name")
             index = _want(res.get("index"), (int, str), source, f"{where}.index")
             attrs = _want(res.get("values"), dict, source, f"{where}.values")
-            out.append(TfResource(address, type_, name, mode, module, provider or "", None,
-                                  index, dict(attrs)))
+            out.append(
+                TfResource(
+                    address, type_, name, mode, module, provider or "", None, index, dict(attrs)
+                )
+            )
         children = _want(mod.get("child_modules"), list, source, f"{at}.child_modules")
         for i in reversed(range(len(children))):
             child = f"{at}.child_modules[{i}]"
@@ -154,7 +175,7 @@ def _parse_show(values: dict[str, Any], source: str) -> list[TfResource]:
 def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
     """Read the state from a local path or ``s3://bucket/key`` (``s3_client`` needed)."""
     if location.startswith("s3://"):
-        bucket, _, key = location[len("s3://"):].partition("/")
+        bucket, _, key = location[len("s3://") :].partition("/")
         if not bucket or not key:
             raise ConfigError(f"bad S3 state location {location!r}", "use s3://bucket/key")
         if s3_client is None:
@@ -164,10 +185,11 @@ def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
         try:
             body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            raise ConfigError(f"cannot read Terraform state {location}: "
-                              f"{exc.response.get('Error', {}).get('Code', exc)}",
-                              "check the bucket/key and that the credentials may s3:GetObject"
-                              ) from None
+            raise ConfigError(
+                f"cannot read Terraform state {location}: "
+                f"{exc.response.get('Error', {}).get('Code', exc)}",
+                "check the bucket/key and that the credentials may s3:GetObject",
+            ) from None
         except (BotoCoreError, ProviderError) as exc:  # ProviderError: see aws.clients
             raise ConfigError(f"cannot read Terraform state {location}: {exc}") from None
         return _decode(body, location)
@@ -179,9 +201,10 @@ def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
     try:
         body = read_regular(path, MAX_STATE_BYTES)
     except DefinitionError as exc:
-        raise ConfigError(f"cannot read Terraform state: {exc.problems[0]}",
-                          "check `terraform: {state: …}` for the environment in drill.yaml"
-                          ) from None
+        raise ConfigError(
+            f"cannot read Terraform state: {exc.problems[0]}",
+            "check `terraform: {state: …}` for the environment in drill.yaml",
+        ) from None
     return _decode(body, str(path))
 
 
@@ -191,6 +214,7 @@ def _decode(body: bytes, source: str) -> TfState:
     except UnicodeDecodeError:
         raise ConfigError(f"{source}: not a Terraform state (not UTF-8 JSON)") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{source}:{exc.lineno}: invalid JSON in Terraform state: {exc.msg}"
-                          ) from None
+        raise ConfigError(
+            f"{source}:{exc.lineno}: invalid JSON in Terraform state: {exc.msg}"
+        ) from None
     return parse_state(doc, source)

@@ -63,8 +63,9 @@ class ScenarioObserver(Protocol):
         """An action step succeeded; e.g. ``db.restore`` output names the new instance
         whose data the observer must check, ``dns.point`` says the global endpoint moved."""
 
-    def wait_until(self, condition: str, timeout_s: float,
-                   should_abort: Callable[[], bool]) -> datetime:
+    def wait_until(
+        self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
+    ) -> datetime:
         """Block until ``condition`` holds; return when it first held. Raise on timeout."""
 
     def stop(self) -> ObservationResult:
@@ -89,8 +90,9 @@ class MarksObserver:
     def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
         pass
 
-    def wait_until(self, condition: str, timeout_s: float,
-                   should_abort: Callable[[], bool]) -> datetime:
+    def wait_until(
+        self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
+    ) -> datetime:
         from orchestrator.errors import StepFailed
 
         raise StepFailed(
@@ -105,8 +107,13 @@ class MarksObserver:
         if fault and restored:
             result.rto_s = (restored - fault).total_seconds()
             result.measurements.append(
-                MeasurementData("rto", result.rto_s, "s", "step-marks",
-                                details={"note": "from runbook marks, not probes"})
+                MeasurementData(
+                    "rto",
+                    result.rto_s,
+                    "s",
+                    "step-marks",
+                    details={"note": "from runbook marks, not probes"},
+                )
             )
         result.notes["rpo"] = "not measured: no probes for this environment"
         return result

@@ -59,7 +59,7 @@ def _stable_from(samples: list[Sample], idx: int, stability_s: float) -> bool | 
     None when the series ends before the window has been observed (not yet known).
     """
     window_end = samples[idx].end + stability_s
-    for s in samples[idx + 1:]:
+    for s in samples[idx + 1 :]:
         if s.start > window_end:
             return True
         if not s.ok:
@@ -69,8 +69,13 @@ def _stable_from(samples: list[Sample], idx: int, stability_s: float) -> bool | 
     return None
 
 
-def restoration(samples: list[Sample], fault_at: float, stability_s: float,
-                observed_from: float | None = None, interval_s: float = 0.1) -> Restoration:
+def restoration(
+    samples: list[Sample],
+    fault_at: float,
+    stability_s: float,
+    observed_from: float | None = None,
+    interval_s: float = 0.1,
+) -> Restoration:
     """When the probe saw the service restored after ``fault_at``.
 
     ``observed_from`` is when the probe started: a probe running before the fault
@@ -98,8 +103,9 @@ def restoration(samples: list[Sample], fault_at: float, stability_s: float,
         if stable is None:
             break
         if stable:
-            return Restoration(max(fault_at, restored_instant(after[i], slow_s)),
-                               outage_start, failures)
+            return Restoration(
+                max(fault_at, restored_instant(after[i], slow_s)), outage_start, failures
+            )
     return Restoration(None, outage_start, failures)
 
 
@@ -110,9 +116,12 @@ def combine(parts: list[Restoration]) -> Restoration:
         return Restoration(None, min(starts) if starts else None, sum(p.failures for p in parts))
     restored = max(p.restored_at for p in parts if p.restored_at is not None)
     starts = [p.outage_start for p in parts if p.outage_start is not None]
-    return Restoration(restored, min(starts) if starts else None,
-                       sum(p.failures for p in parts),
-                       no_outage_seen=all(p.no_outage_seen for p in parts))
+    return Restoration(
+        restored,
+        min(starts) if starts else None,
+        sum(p.failures for p in parts),
+        no_outage_seen=all(p.no_outage_seen for p in parts),
+    )
 
 
 @dataclass(frozen=True)

@@ -65,11 +65,14 @@ class Ledger:
         """Compact form stored as evidence (probe series ``heartbeat-ledger``)."""
         acks = self.acks()
         t0 = acks[0].sent_at if acks else 0.0
-        doc = {"writer": self.writer, "t0": t0,
-               "seq": [a.seq for a in acks],
-               "sent_us": [round((a.sent_at - t0) * 1e6) for a in acks],
-               "acked_us": [round((a.acked_at - t0) * 1e6) for a in acks],
-               "indeterminate": sorted(self.indeterminate_seqs())}
+        doc = {
+            "writer": self.writer,
+            "t0": t0,
+            "seq": [a.seq for a in acks],
+            "sent_us": [round((a.sent_at - t0) * 1e6) for a in acks],
+            "acked_us": [round((a.acked_at - t0) * 1e6) for a in acks],
+            "indeterminate": sorted(self.indeterminate_seqs()),
+        }
         return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 9)
 
 
@@ -77,6 +80,8 @@ def decode_ledger(data: bytes) -> tuple[str, list[Ack], set[int]]:
     """(writer, acks, indeterminate seqs) from :meth:`Ledger.encode` output."""
     doc = json.loads(zlib.decompress(data))
     t0 = float(doc["t0"])
-    acks = [Ack(seq, t0 + s / 1e6, t0 + a / 1e6)
-            for seq, s, a in zip(doc["seq"], doc["sent_us"], doc["acked_us"], strict=True)]
+    acks = [
+        Ack(seq, t0 + s / 1e6, t0 + a / 1e6)
+        for seq, s, a in zip(doc["seq"], doc["sent_us"], doc["acked_us"], strict=True)
+    ]
     return str(doc["writer"]), acks, set(doc["indeterminate"])

@@ -23,8 +23,9 @@ MAX_IN_FLIGHT = 24  # per probe; beyond this, ticks are recorded as failures
 class ProbeLoop:
     """Samples of one probe, taken every ``interval_s`` until stopped."""
 
-    def __init__(self, probe: Probe, interval_s: float, deadline_s: float,
-                 service: bool = True) -> None:
+    def __init__(
+        self, probe: Probe, interval_s: float, deadline_s: float, service: bool = True
+    ) -> None:
         self.probe = probe
         self.name = probe.name
         self.interval_s = interval_s
@@ -34,11 +35,11 @@ class ProbeLoop:
         self._samples: list[Sample] = []
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._pool = ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT,
-                                        thread_name_prefix=f"probe-{probe.name}")
+        self._pool = ThreadPoolExecutor(
+            max_workers=MAX_IN_FLIGHT, thread_name_prefix=f"probe-{probe.name}"
+        )
         self._inflight: list[tuple[float, Future[tuple[float, str | None]]]] = []
-        self._thread = threading.Thread(target=self._run, name=f"probe-{probe.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"probe-{probe.name}", daemon=True)
 
     def start(self) -> None:
         self.started_at = time.time()
@@ -56,8 +57,7 @@ class ProbeLoop:
         """
         with self._lock:
             horizon = min((start for start, _f in self._inflight), default=float("inf"))
-            return sorted((s for s in self._samples if s.start < horizon),
-                          key=lambda s: s.start)
+            return sorted((s for s in self._samples if s.start < horizon), key=lambda s: s.start)
 
     def last(self) -> Sample | None:
         with self._lock:
@@ -93,13 +93,25 @@ class ProbeLoop:
             if fut.done() and not fut.cancelled():
                 end, error = fut.result()
                 if end - start > self.deadline_s:  # answered, but too late to count
-                    done.append(Sample(start, start + self.deadline_s, False,
-                                       f"no answer within {self.deadline_s:g}s"))
+                    done.append(
+                        Sample(
+                            start,
+                            start + self.deadline_s,
+                            False,
+                            f"no answer within {self.deadline_s:g}s",
+                        )
+                    )
                 else:
                     done.append(Sample(start, end, error is None, error))
             elif now - start >= self.deadline_s or final:
-                done.append(Sample(start, min(now, start + self.deadline_s), False,
-                                   f"no answer within {self.deadline_s:g}s"))
+                done.append(
+                    Sample(
+                        start,
+                        min(now, start + self.deadline_s),
+                        False,
+                        f"no answer within {self.deadline_s:g}s",
+                    )
+                )
             else:
                 keep.append((start, fut))
         with self._lock:  # swap both at once: settled() never sees an attempt vanish

@@ -59,15 +59,20 @@ class ProbePlan:
 
 
 PLANS: dict[str, list[ProbePlan]] = {
-    "az-loss": [ProbePlan("sql", "db", True), ProbePlan("http", "app", True),
-                ProbePlan("tcp", "db", False)],
+    "az-loss": [
+        ProbePlan("sql", "db", True),
+        ProbePlan("http", "app", True),
+        ProbePlan("tcp", "db", False),
+    ],
     "rds-failover": [ProbePlan("sql", "db", True), ProbePlan("tcp", "db", False)],
-    "region-promotion": [ProbePlan("sql", "global_db", True),
-                         ProbePlan("tcp", "global_db", False)],
+    "region-promotion": [ProbePlan("sql", "global_db", True), ProbePlan("tcp", "global_db", False)],
     "backup-restore": [ProbePlan("sql", "db", False), ProbePlan("dataset", "db", False)],
 }
-DEFAULT_PLAN = [ProbePlan("sql", "db", True), ProbePlan("http", "app", True),
-                ProbePlan("tcp", "db", False)]
+DEFAULT_PLAN = [
+    ProbePlan("sql", "db", True),
+    ProbePlan("http", "app", True),
+    ProbePlan("tcp", "db", False),
+]
 # scenario kinds whose recovery is a new instance named by an action's output
 RESTORE_KINDS = {"backup-restore"}
 WARM_UP_ACKS = 3  # acknowledged heartbeats before the observer lets the drill go on
@@ -79,8 +84,7 @@ def _endpoints(targets: ProbeTargets) -> dict[str, str | None]:
     (An AWS environment configured with one ``probes.db`` DSN names the DNS record
     clients use: for region promotion that *is* the global endpoint.)
     """
-    return {"db": targets.db, "global_db": targets.global_db or targets.db,
-            "app": targets.app}
+    return {"db": targets.db, "global_db": targets.global_db or targets.db, "app": targets.app}
 
 
 def stability_window(interval_s: float) -> float:
@@ -93,8 +97,9 @@ def deadline_for(interval_s: float) -> float:
     return max(1.0, 5 * interval_s)
 
 
-def build_observer(targets: ProbeTargets, scenario_kind: str | None,
-                   run_id: str) -> ScenarioObserver:
+def build_observer(
+    targets: ProbeTargets, scenario_kind: str | None, run_id: str
+) -> ScenarioObserver:
     """The observer for one scenario; a marks-only observer if nothing can be probed."""
     plan = PLANS.get(scenario_kind or "", DEFAULT_PLAN)
     endpoints = _endpoints(targets)
@@ -108,8 +113,13 @@ def build_observer(targets: ProbeTargets, scenario_kind: str | None,
 class ProbeObserver:
     """Probes a scenario from the outside; computes RTO/RPO when stopped."""
 
-    def __init__(self, targets: ProbeTargets, scenario_kind: str | None,
-                 plan: list[ProbePlan], ledger: Ledger) -> None:
+    def __init__(
+        self,
+        targets: ProbeTargets,
+        scenario_kind: str | None,
+        plan: list[ProbePlan],
+        ledger: Ledger,
+    ) -> None:
         self.targets = targets
         self.kind = scenario_kind
         self.interval_s = targets.interval_s
@@ -153,8 +163,9 @@ class ProbeObserver:
         for loop in self.loops:
             loop.start()
         self._warm_up()
-        self._status_thread = threading.Thread(target=self._status_loop, daemon=True,
-                                               name="probe-status")
+        self._status_thread = threading.Thread(
+            target=self._status_loop, daemon=True, name="probe-status"
+        )
         self._status_thread.start()
 
     def _warm_up(self, limit_s: float = 3.0) -> None:
@@ -181,9 +192,12 @@ class ProbeObserver:
         if action == "db.restore" and dsn:
             self.survivor = ("restored instance", str(dsn))
             self.notes["restored_to"] = out.get("restored_to")
-            loop = ProbeLoop(PROBES.get("dataset")("dataset@restored", str(dsn),
-                                                   self.deadline_s),
-                             self.interval_s, self.deadline_s, service=True)
+            loop = ProbeLoop(
+                PROBES.get("dataset")("dataset@restored", str(dsn), self.deadline_s),
+                self.interval_s,
+                self.deadline_s,
+                service=True,
+            )
             loop.start()
             with self._lock:
                 self.loops.append(loop)
@@ -191,8 +205,11 @@ class ProbeObserver:
             self._follow_clone(str(dsn), out.get("instance"))
         elif action == "db.promote_replica" and dsn:
             self.survivor = ("promoted replica", str(dsn))
-        elif action == "dns.point" and dsn and (self.survivor or ("", ""))[0] not in (
-                "promoted replica", "promoted clone"):
+        elif (
+            action == "dns.point"
+            and dsn
+            and (self.survivor or ("", ""))[0] not in ("promoted replica", "promoted clone")
+        ):
             self.survivor = ("dns target", str(dsn))
         elif action == "db.failover":
             self.notes["failover"] = {k: out.get(k) for k in ("old_primary", "new_primary")}
@@ -208,8 +225,9 @@ class ProbeObserver:
         self.survivor = ("promoted clone", dsn)
         self.clone = True
         self.notes["isolated_clone"] = instance
-        probe = HeartbeatProbe("sql@clone", dsn, self.deadline_s,
-                               Ledger(f"{self.ledger.writer}/clone"))
+        probe = HeartbeatProbe(
+            "sql@clone", dsn, self.deadline_s, Ledger(f"{self.ledger.writer}/clone")
+        )
         loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
         loop.start()
         with self._lock:
@@ -222,13 +240,16 @@ class ProbeObserver:
         """RPO is measured from the disaster mark (restores, isolated clones)."""
         return self.kind in RESTORE_KINDS or self.clone
 
-    def wait_until(self, condition: str, timeout_s: float,
-                   should_abort: Callable[[], bool]) -> datetime:
+    def wait_until(
+        self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
+    ) -> datetime:
         from orchestrator.errors import StepFailed
 
         if condition != "service_restored":
-            raise StepFailed(f"the probes cannot tell when {condition!r} holds",
-                             "use `until: service_restored` or a fixed `duration` wait")
+            raise StepFailed(
+                f"the probes cannot tell when {condition!r} holds",
+                "use `until: service_restored` or a fixed `duration` wait",
+            )
         called = time.time()
         end = called + timeout_s
         while time.time() < end:
@@ -238,8 +259,10 @@ class ProbeObserver:
             if restored is not None:
                 return to_datetime(restored)
             time.sleep(self.interval_s / 2)
-        raise StepFailed(f"service not restored within {timeout_s:g}s (as seen by the probes)",
-                         "see the probe series in `drill runs show`; recovery may be stuck")
+        raise StepFailed(
+            f"service not restored within {timeout_s:g}s (as seen by the probes)",
+            "see the probe series in `drill runs show`; recovery may be stuck",
+        )
 
     def stop(self) -> ObservationResult:
         self._stopped.set()
@@ -253,8 +276,9 @@ class ProbeObserver:
         if self.kind in RESTORE_KINDS and (self.survivor or ("", ""))[0] != "restored instance":
             survivors = Survivors(None, "no restored instance was reported by db.restore")
         elif self._heartbeat is not None and self.survivor is not None:
-            survivors = SurvivorCheck(self.ledger.writer, self.survivor[1],
-                                      self.deadline_s).surviving()
+            survivors = SurvivorCheck(
+                self.ledger.writer, self.survivor[1], self.deadline_s
+            ).surviving()
         return build_result(self, loops, survivors)
 
     # ---- helpers -------------------------------------------------------------------
@@ -268,13 +292,14 @@ class ProbeObserver:
         fault = self.fault_at()
         with self._lock:
             service = [lp for lp in self.loops if lp.service]
-        if self.kind in RESTORE_KINDS and not any(lp.name.endswith("@restored")
-                                                  for lp in service):
+        if self.kind in RESTORE_KINDS and not any(lp.name.endswith("@restored") for lp in service):
             return None
         if self.clone and not any(lp.name.endswith("@clone") for lp in service):
             return None
-        parts = [restoration(lp.settled(), fault, self.stability_s, lp.started_at,
-                             self.interval_s) for lp in service]
+        parts = [
+            restoration(lp.settled(), fault, self.stability_s, lp.started_at, self.interval_s)
+            for lp in service
+        ]
         result = combine(parts)
         if result.restored_at is None:
             return None

@@ -50,8 +50,12 @@ def pg_connect(dsn: str, deadline_s: float) -> Iterator[Any]:
 
     stmt_ms = max(100, int(deadline_s * 1000))
     try:
-        conn = psycopg.connect(dsn, autocommit=True, connect_timeout=max(2, int(deadline_s)),
-                               options=f"-c statement_timeout={stmt_ms}")
+        conn = psycopg.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=max(2, int(deadline_s)),
+            options=f"-c statement_timeout={stmt_ms}",
+        )
     except psycopg.Error as exc:
         raise ProbeFailed(_short(exc)) from None
     watchdog = threading.Timer(deadline_s, _cut, (conn,))
@@ -121,15 +125,19 @@ class HeartbeatProbe:
         with pg_connect(self.target, self.deadline_s) as conn:
             sent = time.time()
             try:
-                conn.execute(f"INSERT INTO {HEARTBEAT_TABLE} (writer, seq, client_ts) "
-                             "VALUES (%s, %s, %s)", (self.ledger.writer, seq, sent))
+                conn.execute(
+                    f"INSERT INTO {HEARTBEAT_TABLE} (writer, seq, client_ts) VALUES (%s, %s, %s)",
+                    (self.ledger.writer, seq, sent),
+                )
             except Exception:
                 # the INSERT (autocommit: its COMMIT) may or may not have happened
                 self.ledger.indeterminate(seq)
                 raise
             self.ledger.acked(seq, sent, time.time())
-            row = conn.execute(f"SELECT seq FROM {HEARTBEAT_TABLE} WHERE writer = %s "
-                               "AND seq = %s", (self.ledger.writer, seq)).fetchone()
+            row = conn.execute(
+                f"SELECT seq FROM {HEARTBEAT_TABLE} WHERE writer = %s AND seq = %s",
+                (self.ledger.writer, seq),
+            ).fetchone()
             if row is None:
                 raise ProbeFailed("sql: acknowledged write not readable")
 
@@ -160,8 +168,9 @@ class HttpProbe:
         import http.client
 
         url = urlsplit(self.target)
-        conn = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port or 80,
-                                          timeout=self.deadline_s)
+        conn = http.client.HTTPConnection(
+            url.hostname or "127.0.0.1", url.port or 80, timeout=self.deadline_s
+        )
         try:
             conn.request("GET", url.path or "/")
             status = conn.getresponse().status

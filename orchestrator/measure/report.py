@@ -23,15 +23,24 @@ def _iso(ts: float | None) -> str | None:
     return to_datetime(ts).isoformat().replace("+00:00", "Z") if ts is not None else None
 
 
-def build_result(obs: ProbeObserver, loops: list[ProbeLoop],
-                 survivors: Survivors | None) -> ObservationResult:
+def build_result(
+    obs: ProbeObserver, loops: list[ProbeLoop], survivors: Survivors | None
+) -> ObservationResult:
     result = ObservationResult(notes=dict(obs.notes))
     fault = obs.marks.get("fault_injected")
     for lp in loops:
         samples = lp.samples()
         if samples:
-            result.series.append(SeriesData(lp.name, obs.interval_s, to_datetime(samples[0].start),
-                                            len(samples), ENCODING, encode_series(samples)))
+            result.series.append(
+                SeriesData(
+                    lp.name,
+                    obs.interval_s,
+                    to_datetime(samples[0].start),
+                    len(samples),
+                    ENCODING,
+                    encode_series(samples),
+                )
+            )
     if fault is None:
         result.notes["rto"] = "not measured: no step marked fault_injected"
     else:
@@ -40,19 +49,27 @@ def build_result(obs: ProbeObserver, loops: list[ProbeLoop],
         _rpo(result, obs, survivors, fault)
     acks = obs.ledger.acks()
     if acks:
-        result.series.append(SeriesData("heartbeat-ledger", obs.interval_s,
-                                        to_datetime(acks[0].sent_at), len(acks),
-                                        "zlib+json-ledger", obs.ledger.encode()))
+        result.series.append(
+            SeriesData(
+                "heartbeat-ledger",
+                obs.interval_s,
+                to_datetime(acks[0].sent_at),
+                len(acks),
+                "zlib+json-ledger",
+                obs.ledger.encode(),
+            )
+        )
     return result
 
 
-def _rto(result: ObservationResult, obs: ProbeObserver, loops: list[ProbeLoop],
-         fault: float) -> None:
+def _rto(
+    result: ObservationResult, obs: ProbeObserver, loops: list[ProbeLoop], fault: float
+) -> None:
     service = [lp for lp in loops if lp.service]
     per_probe: dict[str, Restoration] = {
-        lp.name: restoration(lp.samples(), fault, obs.stability_s, lp.started_at,
-                             obs.interval_s)
-        for lp in service}
+        lp.name: restoration(lp.samples(), fault, obs.stability_s, lp.started_at, obs.interval_s)
+        for lp in service
+    }
     overall = combine(list(per_probe.values()))
     method = "probes: " + ", ".join(per_probe) + " (first success followed by a "
     method += f"{obs.stability_s:g}s green window; restored when that request was issued)"
@@ -60,34 +77,50 @@ def _rto(result: ObservationResult, obs: ProbeObserver, loops: list[ProbeLoop],
         "fault_injected_at": _iso(fault),
         "service_restored_at": _iso(overall.restored_at),
         "stability_window_s": obs.stability_s,
-        "probes": {name: {"restored_at": _iso(r.restored_at),
-                          "outage_start": _iso(r.outage_start), "failed_samples": r.failures,
-                          "no_outage_seen": r.no_outage_seen}
-                   for name, r in per_probe.items()},
+        "probes": {
+            name: {
+                "restored_at": _iso(r.restored_at),
+                "outage_start": _iso(r.outage_start),
+                "failed_samples": r.failures,
+                "no_outage_seen": r.no_outage_seen,
+            }
+            for name, r in per_probe.items()
+        },
     }
     if overall.restored_at is None:
         result.notes["rto"] = "not measured: the service probes never stayed green"
-        result.measurements.append(MeasurementData("rto", None, "s", method, obs.interval_s,
-                                                    obs.interval_s, details))
+        result.measurements.append(
+            MeasurementData("rto", None, "s", method, obs.interval_s, obs.interval_s, details)
+        )
         return
     result.service_restored_at = to_datetime(overall.restored_at)
     result.rto_s = round(max(0.0, overall.restored_at - fault), 6)
     if overall.no_outage_seen:
         details["note"] = "no probe failed after the fault: no outage seen"
-    result.measurements.append(MeasurementData("rto", result.rto_s, "s", method, obs.interval_s,
-                                               obs.interval_s, details))
+    result.measurements.append(
+        MeasurementData("rto", result.rto_s, "s", method, obs.interval_s, obs.interval_s, details)
+    )
     outage = overall.outage_s if overall.outage_start is not None else 0.0
-    result.measurements.append(MeasurementData(
-        "outage", None if outage is None else round(outage, 6), "s",
-        "probes: first failed sample after the fault → service restored", obs.interval_s,
-        obs.interval_s,
-        {"first_failure_at": _iso(overall.outage_start),
-         "service_restored_at": _iso(overall.restored_at),
-         "failed_samples": overall.failures}))
+    result.measurements.append(
+        MeasurementData(
+            "outage",
+            None if outage is None else round(outage, 6),
+            "s",
+            "probes: first failed sample after the fault → service restored",
+            obs.interval_s,
+            obs.interval_s,
+            {
+                "first_failure_at": _iso(overall.outage_start),
+                "service_restored_at": _iso(overall.restored_at),
+                "failed_samples": overall.failures,
+            },
+        )
+    )
 
 
-def _rpo(result: ObservationResult, obs: ProbeObserver, survivors: Survivors,
-         fault: float | None) -> None:
+def _rpo(
+    result: ObservationResult, obs: ProbeObserver, survivors: Survivors, fault: float | None
+) -> None:
     where = obs.survivor[0] if obs.survivor else "endpoint"
     if survivors.seqs is None:
         result.notes["rpo"] = f"not measured: {survivors.error}"
@@ -100,20 +133,52 @@ def _rpo(result: ObservationResult, obs: ProbeObserver, survivors: Survivors,
     loss = data_loss(acks, survivors.seqs, disaster)
     acked = {a.seq for a in acks}
     unacked_survivors = sorted(survivors.seqs - acked)
-    method = ("heartbeat ledger vs rows on the " + where
-              + (" (reference: the disaster)" if disaster is not None else ""))
+    method = (
+        "heartbeat ledger vs rows on the "
+        + where
+        + (" (reference: the disaster)" if disaster is not None else "")
+    )
     result.rpo_s = round(loss.rpo_s, 6)
     result.lost_writes = len(loss.lost)
-    common = {"survivor": where, "writer": obs.ledger.writer, "acked": loss.considered,
-              "surviving": len(survivors.seqs & acked), "table_missing": survivors.table_missing}
-    result.measurements.append(MeasurementData(
-        "rpo", result.rpo_s, "s", method, obs.interval_s, obs.interval_s,
-        {**common, "reference": "disaster" if disaster is not None else "newest lost write",
-         "disaster_at": _iso(disaster), "newest_acked_at": _iso(loss.newest_acked),
-         "newest_surviving_at": _iso(loss.newest_surviving), "lower_bound": loss.lower_bound,
-         "restored_to": obs.notes.get("restored_to")}))
-    result.measurements.append(MeasurementData(
-        "lost_writes", float(result.lost_writes), "rows", method, obs.interval_s, 0.0,
-        {**common, "lost_seqs": loss.lost[:200],
-         "unacknowledged_survivors": len(unacked_survivors),
-         "indeterminate": len(obs.ledger.indeterminate_seqs())}))
+    common = {
+        "survivor": where,
+        "writer": obs.ledger.writer,
+        "acked": loss.considered,
+        "surviving": len(survivors.seqs & acked),
+        "table_missing": survivors.table_missing,
+    }
+    result.measurements.append(
+        MeasurementData(
+            "rpo",
+            result.rpo_s,
+            "s",
+            method,
+            obs.interval_s,
+            obs.interval_s,
+            {
+                **common,
+                "reference": "disaster" if disaster is not None else "newest lost write",
+                "disaster_at": _iso(disaster),
+                "newest_acked_at": _iso(loss.newest_acked),
+                "newest_surviving_at": _iso(loss.newest_surviving),
+                "lower_bound": loss.lower_bound,
+                "restored_to": obs.notes.get("restored_to"),
+            },
+        )
+    )
+    result.measurements.append(
+        MeasurementData(
+            "lost_writes",
+            float(result.lost_writes),
+            "rows",
+            method,
+            obs.interval_s,
+            0.0,
+            {
+                **common,
+                "lost_seqs": loss.lost[:200],
+                "unacknowledged_survivors": len(unacked_survivors),
+                "indeterminate": len(obs.ledger.indeterminate_seqs()),
+            },
+        )
+    )

@@ -79,8 +79,14 @@ def decode_series(data: bytes) -> list[Sample]:
     for i, (start_ms, dur_ms) in enumerate(zip(starts, doc["dur_ms"], strict=True)):
         idx = doc["error_idx"][i]
         start = t0 + start_ms / 1000
-        out.append(Sample(start, start + dur_ms / 1000, doc["ok"][i] == "1",
-                          doc["errors"][idx] if idx >= 0 else None))
+        out.append(
+            Sample(
+                start,
+                start + dur_ms / 1000,
+                doc["ok"][i] == "1",
+                doc["errors"][idx] if idx >= 0 else None,
+            )
+        )
     return out
 
 

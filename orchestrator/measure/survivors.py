@@ -37,8 +37,9 @@ class SurvivorCheck:
             try:
                 with pg_connect(self.dsn, self.deadline_s) as conn:
                     try:
-                        rows = conn.execute(f"SELECT seq FROM {HEARTBEAT_TABLE} "
-                                            "WHERE writer = %s", (self.writer,)).fetchall()
+                        rows = conn.execute(
+                            f"SELECT seq FROM {HEARTBEAT_TABLE} WHERE writer = %s", (self.writer,)
+                        ).fetchall()
                     except psycopg.errors.UndefinedTable:
                         return Survivors(set(), table_missing=True)
                     return Survivors({int(r[0]) for r in rows})

@@ -52,34 +52,62 @@ class Notice:
         title, text = redact_text(self.title), redact_text(self.text)
         return {
             "text": f"*{title}*" + (f"\n{text}" if text else ""),
-            "attachments": [{
-                "color": color,
-                "fallback": f"{title}. {text}".strip(),
-                "fields": [{"title": k, "value": redact_text(str(v)), "short": len(str(v)) < 40}
-                           for k, v in self.fields.items()],
-                "footer": "drill",
-                "ts": int((now or datetime.now(UTC)).timestamp()),
-            }],
-            "metadata": {"event_type": "drill_" + self.kind.value.replace(".", "_"),
-                         "event_payload": redact(self.data)},
+            "attachments": [
+                {
+                    "color": color,
+                    "fallback": f"{title}. {text}".strip(),
+                    "fields": [
+                        {"title": k, "value": redact_text(str(v)), "short": len(str(v)) < 40}
+                        for k, v in self.fields.items()
+                    ],
+                    "footer": "drill",
+                    "ts": int((now or datetime.now(UTC)).timestamp()),
+                }
+            ],
+            "metadata": {
+                "event_type": "drill_" + self.kind.value.replace(".", "_"),
+                "event_payload": redact(self.data),
+            },
         }
 
 
-def run_notice(kind: NoticeKind, target: str, env: str, *, run_id: str | None = None,
-               status: str | None = None, trigger: str = "schedule",
-               detail: str | None = None) -> Notice:
+def run_notice(
+    kind: NoticeKind,
+    target: str,
+    env: str,
+    *,
+    run_id: str | None = None,
+    status: str | None = None,
+    trigger: str = "schedule",
+    detail: str | None = None,
+) -> Notice:
     """Start / finish / objective-missed notice of one run."""
-    verbs = {NoticeKind.RUN_START: "started", NoticeKind.RUN_FINISH: f"finished: {status}",
-             NoticeKind.OBJECTIVE_MISSED: "missed an objective",
-             NoticeKind.SKIPPED: "skipped"}
+    verbs = {
+        NoticeKind.RUN_START: "started",
+        NoticeKind.RUN_FINISH: f"finished: {status}",
+        NoticeKind.OBJECTIVE_MISSED: "missed an objective",
+        NoticeKind.SKIPPED: "skipped",
+    }
     fields = {"drill": target, "environment": env, "trigger": trigger}
     if run_id:
         fields["run"] = run_id
     if status:
         fields["status"] = status
     failed = kind is NoticeKind.OBJECTIVE_MISSED or (
-        kind is NoticeKind.RUN_FINISH and status not in (None, "succeeded"))
-    return Notice(kind, f"drill {target} on {env} {verbs.get(kind, kind.value)}",
-                  detail or (f"`drill runs show {run_id}`" if run_id else ""),
-                  fields, {"drill": target, "env": env, "run_id": run_id, "status": status,
-                           "trigger": trigger, "detail": detail}, failed)
+        kind is NoticeKind.RUN_FINISH and status not in (None, "succeeded")
+    )
+    return Notice(
+        kind,
+        f"drill {target} on {env} {verbs.get(kind, kind.value)}",
+        detail or (f"`drill runs show {run_id}`" if run_id else ""),
+        fields,
+        {
+            "drill": target,
+            "env": env,
+            "run_id": run_id,
+            "status": status,
+            "trigger": trigger,
+            "detail": detail,
+        },
+        failed,
+    )

@@ -56,8 +56,14 @@ class Delivery:
 class WebhookNotifier:
     """Posts :class:`Notice` payloads to every configured URL."""
 
-    def __init__(self, urls: Iterable[str], retries: int = 4, backoff_s: float = 0.5,
-                 timeout_s: float = 5.0, sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        urls: Iterable[str],
+        retries: int = 4,
+        backoff_s: float = 0.5,
+        timeout_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.urls = [u for u in dict.fromkeys(urls) if u]
         self.retries, self.backoff_s, self.timeout_s = retries, backoff_s, timeout_s
         self._sleep = sleep
@@ -76,8 +82,12 @@ class WebhookNotifier:
         error: str | None = None
         for attempt in range(1, self.retries + 2):
             delay = min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S)
-            req = urllib.request.Request(url, data=body, method="POST", headers={
-                "Content-Type": "application/json", "User-Agent": "drill-notify"})
+            req = urllib.request.Request(
+                url,
+                data=body,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "drill-notify"},
+            )
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                     status = resp.status
@@ -95,8 +105,9 @@ class WebhookNotifier:
                 reason = getattr(exc, "reason", exc)
                 error = redact_text(f"{type(exc).__name__}: {reason}").replace(url, shown)
             if attempt <= self.retries:
-                log.warning("webhook %s: %s (attempt %d), retrying in %.1fs", shown, error,
-                            attempt, delay)
+                log.warning(
+                    "webhook %s: %s (attempt %d), retrying in %.1fs", shown, error, attempt, delay
+                )
                 self._sleep(delay)
         log.error("webhook %s: giving up after %d attempts: %s", shown, self.retries + 1, error)
         return Delivery(shown, False, self.retries + 1, status, error)

@@ -68,8 +68,9 @@ class Provider(Protocol):
         Probes return ``{"ok": bool, ...}``; a false ``ok`` fails the step.
         """
 
-    def observer(self, scenario_id: str, scenario_kind: str | None,
-                 run_id: str) -> ScenarioObserver | None:
+    def observer(
+        self, scenario_id: str, scenario_kind: str | None, run_id: str
+    ) -> ScenarioObserver | None:
         """Independent probes for RTO/RPO of a scenario, or None when unobservable."""
 
     def close(self) -> None:

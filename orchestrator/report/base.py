@@ -15,9 +15,13 @@ from orchestrator.registry import Registry
 from orchestrator.report.model import ReportData
 
 # name → module defining it; imported on first use (reportlab, jinja2 are heavy)
-_MODULES = {"json": "orchestrator.report.json_out", "csv": "orchestrator.report.csv_out",
-            "html": "orchestrator.report.html", "pdf": "orchestrator.report.pdf",
-            "oscal": "orchestrator.report.oscal"}
+_MODULES = {
+    "json": "orchestrator.report.json_out",
+    "csv": "orchestrator.report.csv_out",
+    "html": "orchestrator.report.html",
+    "pdf": "orchestrator.report.pdf",
+    "oscal": "orchestrator.report.oscal",
+}
 
 RENDERERS: Registry[type[Renderer]] = Registry("report format")
 

@@ -9,15 +9,36 @@ import io
 from orchestrator.report.base import Renderer
 from orchestrator.report.model import ReportData, ScenarioView
 
-COLUMNS = ["run_id", "drill", "kind", "env", "mode", "trigger", "who", "run_status",
-           "run_started_at", "run_ended_at", "scenario", "scenario_status",
-           "fault_injected_at", "service_restored_at", "rto_s", "objective_rto_s", "rpo_s",
-           "objective_rpo_s", "lost_writes", "objectives_met", "findings", "open_findings"]
+COLUMNS = [
+    "run_id",
+    "drill",
+    "kind",
+    "env",
+    "mode",
+    "trigger",
+    "who",
+    "run_status",
+    "run_started_at",
+    "run_ended_at",
+    "scenario",
+    "scenario_status",
+    "fault_injected_at",
+    "service_restored_at",
+    "rto_s",
+    "objective_rto_s",
+    "rpo_s",
+    "objective_rpo_s",
+    "lost_writes",
+    "objectives_met",
+    "findings",
+    "open_findings",
+]
 
 
 def _t(value: object) -> str:
-    return value.isoformat() if hasattr(value, "isoformat") else ("" if value is None
-                                                                   else str(value))
+    return (
+        value.isoformat() if hasattr(value, "isoformat") else ("" if value is None else str(value))
+    )
 
 
 class CsvRenderer(Renderer):
@@ -30,15 +51,36 @@ class CsvRenderer(Renderer):
         out = csv.writer(buf, lineterminator="\n")
         out.writerow(COLUMNS)
         for r in data.runs:
-            base = [r.id, r.target, r.target_kind, r.env, r.mode, r.trigger, r.who, r.status,
-                    _t(r.started_at), _t(r.ended_at)]
+            base = [
+                r.id,
+                r.target,
+                r.target_kind,
+                r.env,
+                r.mode,
+                r.trigger,
+                r.who,
+                r.status,
+                _t(r.started_at),
+                _t(r.ended_at),
+            ]
             scenarios: list[ScenarioView | None] = list(r.scenarios) or [None]
             for sc in scenarios:
                 found = [f for f in r.findings if sc is None or f.scenario == sc.scenario_id]
-                tail = ([sc.scenario_id, sc.status, _t(sc.fault_injected_at),
-                         _t(sc.service_restored_at), _t(sc.rto_s), _t(sc.objective_rto_s),
-                         _t(sc.rpo_s), _t(sc.objective_rpo_s), _t(sc.lost_writes),
-                         _t(sc.met)] if sc else [""] * 10)
-                out.writerow(base + tail + [len(found),
-                                            sum(f.status == "open" for f in found)])
+                tail = (
+                    [
+                        sc.scenario_id,
+                        sc.status,
+                        _t(sc.fault_injected_at),
+                        _t(sc.service_restored_at),
+                        _t(sc.rto_s),
+                        _t(sc.objective_rto_s),
+                        _t(sc.rpo_s),
+                        _t(sc.objective_rpo_s),
+                        _t(sc.lost_writes),
+                        _t(sc.met),
+                    ]
+                    if sc
+                    else [""] * 10
+                )
+                out.writerow(base + tail + [len(found), sum(f.status == "open" for f in found)])
         return buf.getvalue().encode()

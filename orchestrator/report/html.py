@@ -27,9 +27,13 @@ def _secs(value: float | None) -> str:
 def _env() -> Any:
     from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-    env = Environment(loader=PackageLoader("orchestrator.report", "templates"),
-                      autoescape=select_autoescape(["html", "j2"]), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=PackageLoader("orchestrator.report", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["ts"] = _ts
     env.filters["secs"] = _secs
     return env
@@ -42,9 +46,20 @@ class HtmlRenderer(Renderer):
 
     def render(self, data: ReportData) -> bytes:
         detailed = data.detailed_runs()
-        rows = [(r, sc) for r in detailed for sc in r.scenarios
-                if sc.objective_rto_s is not None or sc.objective_rpo_s is not None]
-        html = _env().get_template("report.html.j2").render(
-            d=data, detailed=detailed, objectives_svg=objectives_svg(rows),
-            timelines={r.id: timeline_svg(r) for r in detailed})
+        rows = [
+            (r, sc)
+            for r in detailed
+            for sc in r.scenarios
+            if sc.objective_rto_s is not None or sc.objective_rpo_s is not None
+        ]
+        html = (
+            _env()
+            .get_template("report.html.j2")
+            .render(
+                d=data,
+                detailed=detailed,
+                objectives_svg=objectives_svg(rows),
+                timelines={r.id: timeline_svg(r) for r in detailed},
+            )
+        )
         return html.encode()

@@ -62,9 +62,11 @@ class JsonRenderer(Renderer):
     def render(self, data: ReportData) -> bytes:
         doc = {
             "title": data.title,
-            "period": {"label": data.period_label,
-                       "start": data.period_start.isoformat() if data.period_start else None,
-                       "end_exclusive": data.period_end.isoformat() if data.period_end else None},
+            "period": {
+                "label": data.period_label,
+                "start": data.period_start.isoformat() if data.period_start else None,
+                "end_exclusive": data.period_end.isoformat() if data.period_end else None,
+            },
             "env": data.env,
             "generated_at": data.generated_at.isoformat(),
             "generated_by": data.generated_by,

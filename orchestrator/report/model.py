@@ -186,8 +186,9 @@ class ReportData(_View):
         A quarter can hold thousands of scheduled runs; every run is in runs.json and
         runs.csv, while the human-readable reports keep to what an auditor reads.
         """
-        ranked = sorted(self.runs, key=lambda r: (r.status == "succeeded",
-                                                  -r.started_at.timestamp()))
+        ranked = sorted(
+            self.runs, key=lambda r: (r.status == "succeeded", -r.started_at.timestamp())
+        )
         return sorted(ranked[: self.detail_limit], key=lambda r: r.started_at)
 
     def detailed_findings(self) -> list[FindingView]:
@@ -195,8 +196,9 @@ class ReportData(_View):
         (capped like :meth:`detailed_runs`; report.html and runs.json list every one)."""
         if len(self.findings) <= self.detail_limit:
             return list(self.findings)
-        ranked = sorted(self.findings, key=lambda f: (f.status != "open",
-                                                      -f.created_at.timestamp(), f.id))
+        ranked = sorted(
+            self.findings, key=lambda f: (f.status != "open", -f.created_at.timestamp(), f.id)
+        )
         return sorted(ranked[: self.detail_limit], key=lambda f: f.id)
 
     def finding_summary(self) -> list[tuple[str, str, str, int]]:

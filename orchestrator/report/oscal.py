@@ -51,53 +51,90 @@ class OscalRenderer(Renderer):
             u = _uuid("run", r.id)
             obs_of_run[f"run:{r.id}"] = u
             met = [sc for sc in r.scenarios if sc.met]
-            observations.append({
-                "uuid": u, "title": f"Drill run {r.id}: {r.target} on {r.env}",
-                "description": (f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
-                                f"{r.trigger} by {r.who}; status {r.status}; "
-                                f"{len(met)} of {len(r.scenarios)} scenario(s) met their "
-                                "objectives."),
-                "props": [_prop("run-status", r.status), _prop("environment", r.env)]
-                         + [_prop("rto-seconds", f"{sc.scenario_id}={sc.rto_s:.3f}")
-                            for sc in r.scenarios if sc.rto_s is not None]
-                         + [_prop("rpo-seconds", f"{sc.scenario_id}={sc.rpo_s:.3f}")
-                            for sc in r.scenarios if sc.rpo_s is not None],
-                "methods": ["TEST"], "types": ["control-objective"],
-                "collected": _ts(r.started_at),
-                "relevant-evidence": [{"href": f"../runs.json#{r.id}",
-                                       "description": "run record with steps, measurements "
-                                                      "and timeline"}]
-                                     + [{"href": f"../{a.bundle_path}",
-                                         "description": f"journal {a.name}, sha256 {a.sha256}"}
-                                        for a in r.artifacts],
-            })
+            observations.append(
+                {
+                    "uuid": u,
+                    "title": f"Drill run {r.id}: {r.target} on {r.env}",
+                    "description": (
+                        f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
+                        f"{r.trigger} by {r.who}; status {r.status}; "
+                        f"{len(met)} of {len(r.scenarios)} scenario(s) met their "
+                        "objectives."
+                    ),
+                    "props": [_prop("run-status", r.status), _prop("environment", r.env)]
+                    + [
+                        _prop("rto-seconds", f"{sc.scenario_id}={sc.rto_s:.3f}")
+                        for sc in r.scenarios
+                        if sc.rto_s is not None
+                    ]
+                    + [
+                        _prop("rpo-seconds", f"{sc.scenario_id}={sc.rpo_s:.3f}")
+                        for sc in r.scenarios
+                        if sc.rpo_s is not None
+                    ],
+                    "methods": ["TEST"],
+                    "types": ["control-objective"],
+                    "collected": _ts(r.started_at),
+                    "relevant-evidence": [
+                        {
+                            "href": f"../runs.json#{r.id}",
+                            "description": "run record with steps, measurements and timeline",
+                        }
+                    ]
+                    + [
+                        {
+                            "href": f"../{a.bundle_path}",
+                            "description": f"journal {a.name}, sha256 {a.sha256}",
+                        }
+                        for a in r.artifacts
+                    ],
+                }
+            )
         for f in data.findings:
             u = _uuid("finding", f.id)
             obs_of_run[f"finding:{f.id}"] = u
-            observations.append({
-                "uuid": u, "title": f"Finding #{f.id}: {f.title}",
-                "description": (f"{f.kind} ({f.severity}), {f.status}. Corrective action: "
-                                f"{f.corrective_action or 'none recorded'}."
-                                + (f" Owner {f.owner}, due {f.due_date}." if f.owner else "")
-                                + (f" Resolution: {f.resolution}." if f.resolution else "")),
-                "methods": ["TEST"], "types": ["finding"], "collected": _ts(f.created_at),
-                "relevant-evidence": [{"href": f"../runs.json#finding-{f.id}",
-                                       "description": "finding record"}],
-            })
+            observations.append(
+                {
+                    "uuid": u,
+                    "title": f"Finding #{f.id}: {f.title}",
+                    "description": (
+                        f"{f.kind} ({f.severity}), {f.status}. Corrective action: "
+                        f"{f.corrective_action or 'none recorded'}."
+                        + (f" Owner {f.owner}, due {f.due_date}." if f.owner else "")
+                        + (f" Resolution: {f.resolution}." if f.resolution else "")
+                    ),
+                    "methods": ["TEST"],
+                    "types": ["finding"],
+                    "collected": _ts(f.created_at),
+                    "relevant-evidence": [
+                        {"href": f"../runs.json#finding-{f.id}", "description": "finding record"}
+                    ],
+                }
+            )
         findings = []
         for c in data.controls:
-            related = sorted({obs_of_run[ref.ref] for refs in c.evidence.values()
-                              for ref in refs if ref.ref in obs_of_run})
+            related = sorted(
+                {
+                    obs_of_run[ref.ref]
+                    for refs in c.evidence.values()
+                    for ref in refs
+                    if ref.ref in obs_of_run
+                }
+            )
             finding: dict[str, Any] = {
                 "uuid": _uuid("control", c.framework, c.oscal_id, *key),
                 "title": f"{c.framework_title} {c.control_id}: {c.title}",
-                "description": (f"{c.description} Evidence kinds required: "
-                                f"{', '.join(c.evidence_kinds)}."
-                                + (f" Missing: {'; '.join(c.missing)}." if c.missing else "")),
+                "description": (
+                    f"{c.description} Evidence kinds required: "
+                    f"{', '.join(c.evidence_kinds)}."
+                    + (f" Missing: {'; '.join(c.missing)}." if c.missing else "")
+                ),
                 "props": [_prop("label", c.control_id), _prop("framework", c.framework)],
-                "target": {"type": "objective-id", "target-id": f"{c.oscal_id}_obj",
-                           "status": {"state": "satisfied" if c.satisfied
-                                      else "not-satisfied"}},
+                "target": {
+                    "type": "objective-id",
+                    "target-id": f"{c.oscal_id}_obj",
+                    "status": {"state": "satisfied" if c.satisfied else "not-satisfied"},
+                },
             }
             if related:
                 finding["related-observations"] = [{"observation-uuid": u} for u in related]
@@ -105,13 +142,20 @@ class OscalRenderer(Renderer):
         result: dict[str, Any] = {
             "uuid": _uuid("result", *key),
             "title": f"Disaster-recovery drills, {data.period_label}",
-            "description": (f"Drill runs recorded by drill for {data.period_label}"
-                            + (f" on {data.env}" if data.env else "") + ", evidence chain "
-                            + ("verified." if data.chain.get("verified") else "not verified.")),
+            "description": (
+                f"Drill runs recorded by drill for {data.period_label}"
+                + (f" on {data.env}" if data.env else "")
+                + ", evidence chain "
+                + ("verified." if data.chain.get("verified") else "not verified.")
+            ),
             "start": _ts(data.period_start or data.generated_at),
-            "reviewed-controls": {"control-selections": [{"include-controls": [
-                {"control-id": c.oscal_id} for c in data.controls]} if data.controls
-                else {"include-all": {}}]},
+            "reviewed-controls": {
+                "control-selections": [
+                    {"include-controls": [{"control-id": c.oscal_id} for c in data.controls]}
+                    if data.controls
+                    else {"include-all": {}}
+                ]
+            },
         }
         if data.period_end and data.period_end <= data.generated_at:
             result["end"] = _ts(data.period_end)
@@ -119,17 +163,31 @@ class OscalRenderer(Renderer):
             result["observations"] = observations
         if findings:
             result["findings"] = findings
-        return {"assessment-results": {
-            "uuid": _uuid("ar", *key),
-            "metadata": {"title": data.title, "last-modified": _ts(data.generated_at),
-                         "version": data.period_label, "oscal-version": OSCAL_VERSION},
-            "import-ap": {"href": f"#{ap}"},
-            "results": [result],
-            "back-matter": {"resources": [{
-                "uuid": ap, "title": "Assessment plan: drill definitions",
-                "description": "The drills, runbooks and experiments whose runs are assessed; "
-                               "their definition hashes are in runs.json."}]},
-        }}
+        return {
+            "assessment-results": {
+                "uuid": _uuid("ar", *key),
+                "metadata": {
+                    "title": data.title,
+                    "last-modified": _ts(data.generated_at),
+                    "version": data.period_label,
+                    "oscal-version": OSCAL_VERSION,
+                },
+                "import-ap": {"href": f"#{ap}"},
+                "results": [result],
+                "back-matter": {
+                    "resources": [
+                        {
+                            "uuid": ap,
+                            "title": "Assessment plan: drill definitions",
+                            "description": (
+                                "The drills, runbooks and experiments whose runs are "
+                                "assessed; their definition hashes are in runs.json."
+                            ),
+                        }
+                    ]
+                },
+            }
+        }
 
     def render(self, data: ReportData) -> bytes:
         # one observation / finding per line (see dumps_readable)

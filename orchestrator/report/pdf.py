@@ -41,20 +41,48 @@ def _timeline(run: RunView, width: float) -> Any:
 
     for i, st in enumerate(steps):
         y = height - 20 - (i + 1) * row
-        d.add(String(left - 4, y + 2, f"{st.scenario or ''} {st.name}"[:34], fontSize=6,
-                     textAnchor="end"))
+        d.add(
+            String(
+                left - 4, y + 2, f"{st.scenario or ''} {st.name}"[:34], fontSize=6, textAnchor="end"
+            )
+        )
         if st.started_at is not None:
             x0, x1 = x(st.started_at), x(st.ended_at or st.started_at)
-            d.add(Rect(x0, y, max(x1 - x0, 1.5), row - 3, strokeWidth=0,
-                       fillColor=colors.HexColor(STATUS_COLOURS.get(st.status, "#616161"))))
+            d.add(
+                Rect(
+                    x0,
+                    y,
+                    max(x1 - x0, 1.5),
+                    row - 3,
+                    strokeWidth=0,
+                    fillColor=colors.HexColor(STATUS_COLOURS.get(st.status, "#616161")),
+                )
+            )
     for sc in run.scenarios:
-        for at, label, colour in ((sc.fault_injected_at, "fault", "#d32f2f"),
-                                  (sc.service_restored_at, "restored", "#388e3c")):
+        for at, label, colour in (
+            (sc.fault_injected_at, "fault", "#d32f2f"),
+            (sc.service_restored_at, "restored", "#388e3c"),
+        ):
             if at is not None:
-                d.add(Line(x(at), 4, x(at), height - 12, strokeColor=colors.HexColor(colour),
-                           strokeDashArray=[3, 2]))
-                d.add(String(x(at) + 2, height - 10, f"{sc.scenario_id}: {label}", fontSize=6,
-                             fillColor=colors.HexColor(colour)))
+                d.add(
+                    Line(
+                        x(at),
+                        4,
+                        x(at),
+                        height - 12,
+                        strokeColor=colors.HexColor(colour),
+                        strokeDashArray=[3, 2],
+                    )
+                )
+                d.add(
+                    String(
+                        x(at) + 2,
+                        height - 10,
+                        f"{sc.scenario_id}: {label}",
+                        fontSize=6,
+                        fillColor=colors.HexColor(colour),
+                    )
+                )
     d.add(String(left, 0, "+0s", fontSize=6))
     d.add(String(left + plot, 0, f"+{span:.2f}s", fontSize=6, textAnchor="end"))
     return d
@@ -76,9 +104,17 @@ class PdfRenderer(Renderer):
         styles = getSampleStyleSheet()
         small = styles["BodyText"].clone("small", fontSize=7, leading=8.5)
         buf = io.BytesIO()
-        doc = SimpleDocTemplate(buf, pagesize=landscape(A4), title=data.title,
-                                author=data.generated_by, invariant=1,
-                                leftMargin=30, rightMargin=30, topMargin=30, bottomMargin=30)
+        doc = SimpleDocTemplate(
+            buf,
+            pagesize=landscape(A4),
+            title=data.title,
+            author=data.generated_by,
+            invariant=1,
+            leftMargin=30,
+            rightMargin=30,
+            topMargin=30,
+            bottomMargin=30,
+        )
         width = landscape(A4)[0] - 60
 
         def p(text: object) -> Paragraph:
@@ -86,64 +122,143 @@ class PdfRenderer(Renderer):
 
         def table(rows: list[list[Any]], widths: list[float] | None = None) -> Table:
             t = Table(rows, colWidths=widths, repeatRows=1)
-            t.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                                   ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
-                                   ("FONTSIZE", (0, 0), (-1, -1), 7),
-                                   ("VALIGN", (0, 0), (-1, -1), "TOP")]))
+            t.setStyle(
+                TableStyle(
+                    [
+                        ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+                        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#eeeeee")),
+                        ("FONTSIZE", (0, 0), (-1, -1), 7),
+                        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                    ]
+                )
+            )
             return t
 
-        story: list[Any] = [Paragraph(escape(data.title), styles["Title"]), p(
-            f"Period {data.period_label}" + (f", environment {data.env}" if data.env else "")
-            + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
-            + (f" Evidence chain head #{data.chain.get('head_seq')} "
-               f"{str(data.chain.get('head_hash'))[:16]}, "
-               f"{'verified' if data.chain.get('verified') else 'NOT verified'}."
-               if data.chain else "")), Spacer(1, 6)]
+        story: list[Any] = [
+            Paragraph(escape(data.title), styles["Title"]),
+            p(
+                f"Period {data.period_label}"
+                + (f", environment {data.env}" if data.env else "")
+                + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
+                + (
+                    f" Evidence chain head #{data.chain.get('head_seq')} "
+                    f"{str(data.chain.get('head_hash'))[:16]}, "
+                    f"{'verified' if data.chain.get('verified') else 'NOT verified'}."
+                    if data.chain
+                    else ""
+                )
+            ),
+            Spacer(1, 6),
+        ]
         ok = sum(r.status == "succeeded" for r in data.runs)
-        story.append(p(f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok} not; "
-                       f"{len(data.findings)} findings "
-                       f"({sum(f.status == 'open' for f in data.findings)} open)."))
+        story.append(
+            p(
+                f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok} not; "
+                f"{len(data.findings)} findings "
+                f"({sum(f.status == 'open' for f in data.findings)} open)."
+            )
+        )
         if data.controls:
-            story += [Paragraph("Controls", styles["Heading2"]), table(
-                [["Framework", "Control", "Status", "Missing"]]
-                + [[p(c.framework), p(f"{c.control_id} {c.title}"),
-                    p("satisfied" if c.satisfied else "NOT satisfied"),
-                    p("; ".join(c.missing))] for c in data.controls],
-                [70, 300, 70, width - 440])]
+            story += [
+                Paragraph("Controls", styles["Heading2"]),
+                table(
+                    [["Framework", "Control", "Status", "Missing"]]
+                    + [
+                        [
+                            p(c.framework),
+                            p(f"{c.control_id} {c.title}"),
+                            p("satisfied" if c.satisfied else "NOT satisfied"),
+                            p("; ".join(c.missing)),
+                        ]
+                        for c in data.controls
+                    ],
+                    [70, 300, 70, width - 440],
+                ),
+            ]
         story += [Paragraph("Findings and corrective actions", styles["Heading2"])]
         findings = data.detailed_findings()
         if len(findings) < len(data.findings):  # a large period: counts, then a selection
-            story += [table([["Kind", "Severity", "Status", "Findings"]]
-                            + [list(row) for row in data.finding_summary()],
-                            [200, 80, 80, 80]),
-                      Spacer(1, 4),
-                      p(f"Detail for {len(findings)} of {len(data.findings)} findings (open "
-                        "first, then the newest); every finding is in report.html and "
-                        "runs.json.")]
-        story.append(table(
-            [["#", "Run", "Finding", "Corrective action", "Owner / due", "Status"]]
-            + [[f.id, p(f.run_id or "-"), p(f"[{f.severity}] {f.title}"),
-                p(f.corrective_action or "-"), p(f"{f.owner or '-'} / {f.due_date or '-'}"),
-                p(f.status + (f": {f.resolution}" if f.resolution else ""))]
-               for f in findings], [25, 110, 220, 220, 90, width - 665])
-            if findings else p("No findings were raised."))
+            story += [
+                table(
+                    [["Kind", "Severity", "Status", "Findings"]]
+                    + [list(row) for row in data.finding_summary()],
+                    [200, 80, 80, 80],
+                ),
+                Spacer(1, 4),
+                p(
+                    f"Detail for {len(findings)} of {len(data.findings)} findings (open "
+                    "first, then the newest); every finding is in report.html and "
+                    "runs.json."
+                ),
+            ]
+        story.append(
+            table(
+                [["#", "Run", "Finding", "Corrective action", "Owner / due", "Status"]]
+                + [
+                    [
+                        f.id,
+                        p(f.run_id or "-"),
+                        p(f"[{f.severity}] {f.title}"),
+                        p(f.corrective_action or "-"),
+                        p(f"{f.owner or '-'} / {f.due_date or '-'}"),
+                        p(f.status + (f": {f.resolution}" if f.resolution else "")),
+                    ]
+                    for f in findings
+                ],
+                [25, 110, 220, 220, 90, width - 665],
+            )
+            if findings
+            else p("No findings were raised.")
+        )
         detailed = data.detailed_runs()
         story.append(Paragraph("Runs", styles["Heading2"]))
         if len(detailed) < len(data.runs):
-            story.append(p(f"Detail for {len(detailed)} of {len(data.runs)} runs (failures "
-                           "first, then the newest); every run is in runs.json / runs.csv."))
+            story.append(
+                p(
+                    f"Detail for {len(detailed)} of {len(data.runs)} runs (failures "
+                    "first, then the newest); every run is in runs.json / runs.csv."
+                )
+            )
         for r in detailed:
-            story += [Paragraph(escape(f"{r.target} - {r.id} - {r.status}"), styles["Heading3"]),
-                      p(f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
-                        f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
-                        + (f". Error: {r.error}" if r.error else "")),
-                      table([["Scenario", "Status", "Fault injected", "Service restored", "RTO",
-                              "RTO objective", "RPO", "RPO objective", "Met"]]
-                            + [[p(sc.scenario_id), sc.status, _ts(sc.fault_injected_at),
-                                _ts(sc.service_restored_at), _secs(sc.rto_s),
-                                _secs(sc.objective_rto_s), _secs(sc.rpo_s),
-                                _secs(sc.objective_rpo_s), "yes" if sc.met else "no"]
-                               for sc in r.scenarios]),
-                      Spacer(1, 4), _timeline(r, width), Spacer(1, 8)]
+            story += [
+                Paragraph(escape(f"{r.target} - {r.id} - {r.status}"), styles["Heading3"]),
+                p(
+                    f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
+                    f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
+                    + (f". Error: {r.error}" if r.error else "")
+                ),
+                table(
+                    [
+                        [
+                            "Scenario",
+                            "Status",
+                            "Fault injected",
+                            "Service restored",
+                            "RTO",
+                            "RTO objective",
+                            "RPO",
+                            "RPO objective",
+                            "Met",
+                        ]
+                    ]
+                    + [
+                        [
+                            p(sc.scenario_id),
+                            sc.status,
+                            _ts(sc.fault_injected_at),
+                            _ts(sc.service_restored_at),
+                            _secs(sc.rto_s),
+                            _secs(sc.objective_rto_s),
+                            _secs(sc.rpo_s),
+                            _secs(sc.objective_rpo_s),
+                            "yes" if sc.met else "no",
+                        ]
+                        for sc in r.scenarios
+                    ]
+                ),
+                Spacer(1, 4),
+                _timeline(r, width),
+                Spacer(1, 8),
+            ]
         doc.build(story)
         return buf.getvalue()

@@ -119,9 +119,11 @@ class FireExecutor(ThreadPoolExecutor):
                 outcome = self._fire(job.kwargs["schedule_id"], run_time.astimezone(UTC))
             except Exception as exc:
                 log.exception("fire of %s at %s failed", job.id, run_time)
-                events.append(JobExecutionEvent(EVENT_JOB_ERROR, job.id, alias, run_time,
-                                                exception=exc))
+                events.append(
+                    JobExecutionEvent(EVENT_JOB_ERROR, job.id, alias, run_time, exception=exc)
+                )
             else:
-                events.append(JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time,
-                                                retval=outcome))
+                events.append(
+                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=outcome)
+                )
         return events

@@ -100,8 +100,14 @@ def load_windows(settings: Settings) -> list[Window]:
 
                 doc = load_file(Path(settings.source))
             line = doc.line_of(("blackout_windows", i)) if doc is not None else None
-            problems.append(Problem(f"blackout window {raw.name!r}: {exc.message}",
-                                    settings.source, line, f"blackout_windows[{i}]"))
+            problems.append(
+                Problem(
+                    f"blackout window {raw.name!r}: {exc.message}",
+                    settings.source,
+                    line,
+                    f"blackout_windows[{i}]",
+                )
+            )
     if problems:
         raise DefinitionError(problems, "fix `blackout_windows:` in drill.yaml")
     return windows

@@ -54,17 +54,21 @@ class DrillStatus:
 
         lr, ls = self.last_run, self.last_success
         return {
-            "drill": self.drill, "kind": self.kind, "cadence": self.cadence,
+            "drill": self.drill,
+            "kind": self.kind,
+            "cadence": self.cadence,
             "env": self.cadence_env,
             "last_run": iso(lr.started_at) if lr else None,
             "last_run_id": lr.id if lr else None,
             "last_run_status": lr.status if lr else None,
             "last_success": iso(ls.started_at) if ls else None,
             "last_success_run_id": ls.id if ls else None,
-            "next_due": iso(self.next_due), "next_fire": iso(self.next_fire),
+            "next_due": iso(self.next_due),
+            "next_fire": iso(self.next_fire),
             "overdue": self.overdue,
             "overdue_by_s": round((now - self.next_due).total_seconds(), 3)
-            if self.overdue and self.next_due else None,
+            if self.overdue and self.next_due
+            else None,
             "missed_periods": self.missed_periods,
         }
 
@@ -113,8 +117,9 @@ def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, s
     return out
 
 
-def drill_status(settings: Settings, db: EvidenceDB, now: datetime,
-                 record: bool = False) -> StatusReport:
+def drill_status(
+    settings: Settings, db: EvidenceDB, now: datetime, record: bool = False
+) -> StatusReport:
     """Compute every drill's status; with ``record``, file findings for missed periods."""
     all_sched: list[Schedule] = db.records(Schedule)
     active = [r for r in all_sched if r.removed_at is None]
@@ -153,10 +158,10 @@ def _mine(st: DrillStatus) -> tuple[str, list[Any]]:
     return "target = ?", [st.drill]
 
 
-def _newest(db: EvidenceDB, where: str, params: list[Any], first: bool = False
-            ) -> Run | None:
-    found: list[Run] = db.records(Run, where, params,
-                                  "started_at" if first else "started_at DESC", 1)
+def _newest(db: EvidenceDB, where: str, params: list[Any], first: bool = False) -> Run | None:
+    found: list[Run] = db.records(
+        Run, where, params, "started_at" if first else "started_at DESC", 1
+    )
     return found[0] if found else None
 
 
@@ -166,8 +171,9 @@ def _fill_runs(db: EvidenceDB, st: DrillStatus) -> None:
     st.last_success = _newest(db, where + " AND status = ?", [*params, RunStatus.SUCCEEDED.value])
 
 
-def _judge(st: DrillStatus, db: EvidenceDB, all_sched: list[Schedule], tz: str,
-           now: datetime) -> None:
+def _judge(
+    st: DrillStatus, db: EvidenceDB, all_sched: list[Schedule], tz: str, now: datetime
+) -> None:
     assert st.cadence is not None
     trig = specs.build_trigger(ScheduleKind.CRON, st.cadence, tz, now)
     begins = [r.created_at for r in all_sched if r.target == st.drill]
@@ -196,29 +202,44 @@ def _judge(st: DrillStatus, db: EvidenceDB, all_sched: list[Schedule], tz: str,
         if len(periods) > MAX_PERIODS:
             periods.pop(0)
         start = end
-    hit_sql = (f"SELECT id FROM run WHERE {where} AND status = ? AND started_at >= ? "
-               "AND started_at < ? LIMIT 1")
+    hit_sql = (
+        f"SELECT id FROM run WHERE {where} AND status = ? AND started_at >= ? "
+        "AND started_at < ? LIMIT 1"
+    )
     for p_start, p_end in periods:
-        if not db.query(hit_sql, [*params, RunStatus.SUCCEEDED.value, db.param(p_start),
-                                  db.param(p_end)]):
+        if not db.query(
+            hit_sql, [*params, RunStatus.SUCCEEDED.value, db.param(p_start), db.param(p_end)]
+        ):
             st.missed_periods.append(_label(st.cadence, p_start, p_end))
 
 
 def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
-    have = {r[0] for r in db.query("SELECT title FROM finding WHERE kind = ? AND drill = ?",
-                                   ("drill_overdue", st.drill))}
+    have = {
+        r[0]
+        for r in db.query(
+            "SELECT title FROM finding WHERE kind = ? AND drill = ?", ("drill_overdue", st.drill)
+        )
+    }
     new: list[Finding] = []
     for label in st.missed_periods:
         title = f"{st.drill}: no successful run in {label}"
         if title in have:
             continue
-        new.append(Finding(kind="drill_overdue", severity="high", title=title,
-                           detail=f"the {st.drill} cadence ({st.cadence}) requires a "
-                                  f"successful run every period; none succeeded in {label}",
-                           corrective_action=f"run `drill run {st.drill}"
-                           + (f" --env {st.cadence_env}" if st.cadence_env else "")
-                           + "` now and find out why the scheduled run did not succeed",
-                           created_at=now, drill=st.drill, env=st.cadence_env))
+        new.append(
+            Finding(
+                kind="drill_overdue",
+                severity="high",
+                title=title,
+                detail=f"the {st.drill} cadence ({st.cadence}) requires a "
+                f"successful run every period; none succeeded in {label}",
+                corrective_action=f"run `drill run {st.drill}"
+                + (f" --env {st.cadence_env}" if st.cadence_env else "")
+                + "` now and find out why the scheduled run did not succeed",
+                created_at=now,
+                drill=st.drill,
+                env=st.cadence_env,
+            )
+        )
     if new:
         db.write(*new)
     return new

@@ -61,30 +61,61 @@ class FireContext:
             log.error("notification failed: %s", redact_text(str(exc)))
 
 
-def claim(ctx: FireContext, sched: Schedule, scheduled_at: datetime,
-          status: FireStatus = FireStatus.RUNNING, reason: str | None = None
-          ) -> ScheduleFire | None:
+def claim(
+    ctx: FireContext,
+    sched: Schedule,
+    scheduled_at: datetime,
+    status: FireStatus = FireStatus.RUNNING,
+    reason: str | None = None,
+) -> ScheduleFire | None:
     """Insert the fire row; ``None`` when another scheduler already claimed it."""
     now = ctx.clock()
-    row = ScheduleFire(schedule_id=sched.id, target=sched.target, env=sched.env,
-                       scheduled_at=scheduled_at, claimed_at=now, claimed_by=ctx.instance_id,
-                       status=status.value, reason=reason,
-                       lag_s=(now - scheduled_at).total_seconds(),
-                       ended_at=None if status is FireStatus.RUNNING else now)
+    row = ScheduleFire(
+        schedule_id=sched.id,
+        target=sched.target,
+        env=sched.env,
+        scheduled_at=scheduled_at,
+        claimed_at=now,
+        claimed_by=ctx.instance_id,
+        status=status.value,
+        reason=reason,
+        lag_s=(now - scheduled_at).total_seconds(),
+        ended_at=None if status is FireStatus.RUNNING else now,
+    )
     try:
         ctx.db.write(row)
     except ctx.db.IntegrityError:
-        log.info("fire %s@%s already claimed by another scheduler", sched.id,
-                 scheduled_at.isoformat())
+        log.info(
+            "fire %s@%s already claimed by another scheduler", sched.id, scheduled_at.isoformat()
+        )
         return None
     return row
 
 
-def finding(ctx: FireContext, kind: str, title: str, detail: str, action: str,
-            target: str, env: str, run_id: str | None = None, severity: str = "medium") -> None:
-    ctx.db.write(Finding(run_id=run_id, kind=kind, severity=severity, title=title,
-                          detail=redact_text(detail), corrective_action=action,
-                          created_at=ctx.clock(), drill=target, env=env))
+def finding(
+    ctx: FireContext,
+    kind: str,
+    title: str,
+    detail: str,
+    action: str,
+    target: str,
+    env: str,
+    run_id: str | None = None,
+    severity: str = "medium",
+) -> None:
+    ctx.db.write(
+        Finding(
+            run_id=run_id,
+            kind=kind,
+            severity=severity,
+            title=title,
+            detail=redact_text(detail),
+            corrective_action=action,
+            created_at=ctx.clock(),
+            drill=target,
+            env=env,
+        )
+    )
 
 
 def load_schedule(db: EvidenceDB, schedule_id: str) -> Schedule | None:
@@ -121,29 +152,53 @@ def fire(ctx: FireContext, schedule_id: str, scheduled_at: datetime) -> str:
     return status.value
 
 
-def finish(ctx: FireContext, row: ScheduleFire, status: FireStatus, reason: str | None = None,
-           result: RunResult | None = None) -> None:
+def finish(
+    ctx: FireContext,
+    row: ScheduleFire,
+    status: FireStatus,
+    reason: str | None = None,
+    result: RunResult | None = None,
+) -> None:
     row.status, row.reason, row.ended_at = status.value, reason, ctx.clock()
     if result is not None:
         row.launched_run_id, row.exit_code = result.run_id, result.exit_code
     ctx.db.write(row)
 
 
-def skip(ctx: FireContext, sched: Schedule, row: ScheduleFire, reason: str,
-         status: FireStatus = FireStatus.SKIPPED, result: RunResult | None = None) -> None:
+def skip(
+    ctx: FireContext,
+    sched: Schedule,
+    row: ScheduleFire,
+    reason: str,
+    status: FireStatus = FireStatus.SKIPPED,
+    result: RunResult | None = None,
+) -> None:
     finish(ctx, row, status, reason, result)
     when = row.scheduled_at.isoformat()
-    finding(ctx, "scheduled_run_skipped", f"{sched.target}: scheduled run skipped ({reason})",
-            f"schedule {sched.id} fire at {when} on {sched.env} did not run: {reason}",
-            "run it by hand after the freeze, or move the schedule out of the window",
-            sched.target, sched.env)
-    ctx.notify(run_notice(NoticeKind.SKIPPED, sched.target, sched.env,
-                          detail=f"fire at {when} skipped: {reason}"))
+    finding(
+        ctx,
+        "scheduled_run_skipped",
+        f"{sched.target}: scheduled run skipped ({reason})",
+        f"schedule {sched.id} fire at {when} on {sched.env} did not run: {reason}",
+        "run it by hand after the freeze, or move the schedule out of the window",
+        sched.target,
+        sched.env,
+    )
+    ctx.notify(
+        run_notice(
+            NoticeKind.SKIPPED, sched.target, sched.env, detail=f"fire at {when} skipped: {reason}"
+        )
+    )
     log.info("schedule %s fire at %s skipped: %s", sched.id, when, reason)
 
 
-def record_missed(ctx: FireContext, schedule_id: str, scheduled_at: datetime,
-                  reason: str, status: FireStatus = FireStatus.MISSED) -> bool:
+def record_missed(
+    ctx: FireContext,
+    schedule_id: str,
+    scheduled_at: datetime,
+    reason: str,
+    status: FireStatus = FireStatus.MISSED,
+) -> bool:
     """A fire APScheduler did not run (misfire, previous still running): record it once."""
     sched = load_schedule(ctx.db, schedule_id)
     if sched is None:
@@ -158,11 +213,22 @@ def record_missed(ctx: FireContext, schedule_id: str, scheduled_at: datetime,
 def run_scheduled(ctx: FireContext, sched: Schedule, row: ScheduleFire) -> FireStatus:
     from orchestrator.schedule.schedules import run_args_of
 
-    ctx.notify(run_notice(NoticeKind.RUN_START, sched.target, sched.env,
-                          detail=f"scheduled ({sched.id}) for {row.scheduled_at.isoformat()}"))
-    req = RunRequest(sched.target, sched.env, "schedule", schedule_id=sched.id,
-                     yes=bool(sched.approved_by),
-                     run_args=tuple(run_args_of(ctx.db, [sched.id]).get(sched.id, ())))
+    ctx.notify(
+        run_notice(
+            NoticeKind.RUN_START,
+            sched.target,
+            sched.env,
+            detail=f"scheduled ({sched.id}) for {row.scheduled_at.isoformat()}",
+        )
+    )
+    req = RunRequest(
+        sched.target,
+        sched.env,
+        "schedule",
+        schedule_id=sched.id,
+        yes=bool(sched.approved_by),
+        run_args=tuple(run_args_of(ctx.db, [sched.id]).get(sched.id, ())),
+    )
     result = ctx.launcher.run(req)
     if result.exit_code == ExitStatus.OK:
         finish(ctx, row, FireStatus.SUCCEEDED, result=result)
@@ -174,17 +240,38 @@ def run_scheduled(ctx: FireContext, sched: Schedule, row: ScheduleFire) -> FireS
         reason = result.error or f"run {result.status or 'failed'} (exit {result.exit_code})"
         finish(ctx, row, FireStatus.FAILED, reason, result)
         status = FireStatus.FAILED
-        finding(ctx, "scheduled_run_failed", f"{sched.target}: scheduled run failed",
-                f"schedule {sched.id} fire at {row.scheduled_at.isoformat()} on {sched.env}: "
-                f"{reason}", "look at `drill runs show RUN_ID`, fix the cause, re-run",
-                sched.target, sched.env, result.run_id)
-    ctx.notify(run_notice(NoticeKind.RUN_FINISH, sched.target, sched.env,
-                          run_id=result.run_id, status=result.status or status.value,
-                          detail=None if status is FireStatus.SUCCEEDED else result.error))
+        finding(
+            ctx,
+            "scheduled_run_failed",
+            f"{sched.target}: scheduled run failed",
+            f"schedule {sched.id} fire at {row.scheduled_at.isoformat()} on {sched.env}: {reason}",
+            "look at `drill runs show RUN_ID`, fix the cause, re-run",
+            sched.target,
+            sched.env,
+            result.run_id,
+        )
+    ctx.notify(
+        run_notice(
+            NoticeKind.RUN_FINISH,
+            sched.target,
+            sched.env,
+            run_id=result.run_id,
+            status=result.status or status.value,
+            detail=None if status is FireStatus.SUCCEEDED else result.error,
+        )
+    )
     if result.objective_missed:
-        missed = [sc["id"] for sc in (result.doc or {}).get("scenarios", [])
-                  if sc.get("met") is False]
-        ctx.notify(run_notice(NoticeKind.OBJECTIVE_MISSED, sched.target, sched.env,
-                              run_id=result.run_id, status=result.status,
-                              detail="objective missed in: " + ", ".join(missed)))
+        missed = [
+            sc["id"] for sc in (result.doc or {}).get("scenarios", []) if sc.get("met") is False
+        ]
+        ctx.notify(
+            run_notice(
+                NoticeKind.OBJECTIVE_MISSED,
+                sched.target,
+                sched.env,
+                run_id=result.run_id,
+                status=result.status,
+                detail="objective missed in: " + ", ".join(missed),
+            )
+        )
     return status

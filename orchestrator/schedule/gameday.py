@@ -53,28 +53,45 @@ def render_runbooks(settings: Settings, drills: list[str], out_dir: Path) -> lis
             if sc.runbook is None or sc.runbook.id in seen:
                 continue
             seen.add(sc.runbook.id)
-            entry: dict[str, Any] = {"runbook": sc.runbook.id, "drill": drill,
-                                     "source": str(sc.path) if sc.path else None}
+            entry: dict[str, Any] = {
+                "runbook": sc.runbook.id,
+                "drill": drill,
+                "source": str(sc.path) if sc.path else None,
+            }
             try:
                 from orchestrator.definitions.render import render_runbook
 
                 dest = out_dir / f"{sc.runbook.id}.md"
-                dest.write_text(render_runbook(sc.runbook, entry["source"] or sc.runbook.id),
-                                encoding="utf-8")
+                dest.write_text(
+                    render_runbook(sc.runbook, entry["source"] or sc.runbook.id), encoding="utf-8"
+                )
                 entry["rendered"] = str(dest)
             except ImportError:  # renderer not installed: point at the source
                 entry["rendered"] = None
             done.append(entry)
     index = ["# Game day runbooks", ""] + [
-        f"- {e['runbook']} ({e['drill']}): {e['rendered'] or e['source']}" for e in done]
+        f"- {e['runbook']} ({e['drill']}): {e['rendered'] or e['source']}" for e in done
+    ]
     (out_dir / "README.md").write_text("\n".join(index) + "\n", encoding="utf-8")
     return done
 
 
-def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[str],
-           participants: list[str], env: str | None, notify: list[str], title: str | None,
-           announce_before: str, timezone: str | None, yes: bool, who: str, now: datetime
-           ) -> GameDay:
+def create(
+    settings: Settings,
+    store: EvidenceStore,
+    *,
+    date: str,
+    drills: list[str],
+    participants: list[str],
+    env: str | None,
+    notify: list[str],
+    title: str | None,
+    announce_before: str,
+    timezone: str | None,
+    yes: bool,
+    who: str,
+    now: datetime,
+) -> GameDay:
     if not drills:
         raise UsageError("a game day needs at least one drill", "--drills quarterly-dr")
     tz = specs.zone(timezone)
@@ -98,23 +115,44 @@ def create(settings: Settings, store: EvidenceStore, *, date: str, drills: list[
     gid = schedules.new_id("g")
     out_dir = settings.state_path() / "gamedays" / gid
     books = render_runbooks(settings, drills, out_dir)
-    row = GameDay(id=gid, title=title or f"Game day {when:%Y-%m-%d}", scheduled_for=when,
-                  timezone=tz.key, env=env_name, drills=drills, participants=participants,
-                  notify=[redact_webhook(u) for u in notify],
-                  announce_before_s=before.total_seconds(), approved_by=who if approved else None,
-                  runbooks=books, runbooks_dir=str(out_dir), created_by=who, created_at=now)
+    row = GameDay(
+        id=gid,
+        title=title or f"Game day {when:%Y-%m-%d}",
+        scheduled_for=when,
+        timezone=tz.key,
+        env=env_name,
+        drills=drills,
+        participants=participants,
+        notify=[redact_webhook(u) for u in notify],
+        announce_before_s=before.total_seconds(),
+        approved_by=who if approved else None,
+        runbooks=books,
+        runbooks_dir=str(out_dir),
+        created_by=who,
+        created_at=now,
+    )
     from orchestrator.schedule.models import NotifyEndpoint
 
     if notify:  # configuration, not evidence: the usable URLs, kept out of the journal
         store.add(*[NotifyEndpoint(owner=gid, url=u) for u in notify])
     store.db.write(row)
     announce_at = max(when - before, now + timedelta(seconds=1))
-    for action, at in ((ScheduleAction.GAMEDAY_ANNOUNCE, announce_at),
-                       (ScheduleAction.GAMEDAY_RUN, when)):
-        spec = specs.Spec(ScheduleKind.DATE, at.astimezone(specs.zone("UTC")).isoformat(),
-                          tz.key)
-        schedules.add_schedule(store.db, gid, env_name, spec, who, now, approved=approved,
-                               source=ScheduleSource.GAMEDAY, action=action)
+    for action, at in (
+        (ScheduleAction.GAMEDAY_ANNOUNCE, announce_at),
+        (ScheduleAction.GAMEDAY_RUN, when),
+    ):
+        spec = specs.Spec(ScheduleKind.DATE, at.astimezone(specs.zone("UTC")).isoformat(), tz.key)
+        schedules.add_schedule(
+            store.db,
+            gid,
+            env_name,
+            spec,
+            who,
+            now,
+            approved=approved,
+            source=ScheduleSource.GAMEDAY,
+            action=action,
+        )
     return row
 
 
@@ -132,13 +170,24 @@ def all_gamedays(db: EvidenceDB) -> list[GameDay]:
 def doc(row: GameDay) -> dict[str, Any]:
     from orchestrator.engine.results import iso
 
-    return {"id": row.id, "title": row.title, "date": iso(row.scheduled_for),
-            "timezone": row.timezone, "env": row.env, "drills": row.drills,
-            "participants": row.participants, "notify": row.notify or [],
-            "status": row.status, "announced_at": iso(row.announced_at),
-            "started_at": iso(row.started_at), "ended_at": iso(row.ended_at),
-            "runbooks": row.runbooks or [], "runbooks_dir": row.runbooks_dir,
-            "run_ids": row.run_ids or [], "summary": row.summary}
+    return {
+        "id": row.id,
+        "title": row.title,
+        "date": iso(row.scheduled_for),
+        "timezone": row.timezone,
+        "env": row.env,
+        "drills": row.drills,
+        "participants": row.participants,
+        "notify": row.notify or [],
+        "status": row.status,
+        "announced_at": iso(row.announced_at),
+        "started_at": iso(row.started_at),
+        "ended_at": iso(row.ended_at),
+        "runbooks": row.runbooks or [],
+        "runbooks_dir": row.runbooks_dir,
+        "run_ids": row.run_ids or [],
+        "summary": row.summary,
+    }
 
 
 def _urls(store: EvidenceStore, gid: str) -> list[str]:
@@ -152,17 +201,30 @@ def _urls(store: EvidenceStore, gid: str) -> list[str]:
 
 def announce(ctx: FireContext, gid: str) -> None:
     row = get(ctx.db, gid)
-    books = ", ".join(b.get("rendered") or b.get("source") or b["runbook"]
-                      for b in row.runbooks or [])
-    ctx.notify(Notice(
-        NoticeKind.GAMEDAY_ANNOUNCE, f"Game day {row.title}: {row.scheduled_for:%Y-%m-%d %H:%M} "
-        f"UTC on {row.env}",
-        f"Drills: {', '.join(row.drills)}. Participants: {', '.join(row.participants) or '-'}. "
-        f"Runbooks: {books or '-'}. Manual steps wait for `drill ack RUN_ID`.",
-        {"drills": ", ".join(row.drills), "participants": ", ".join(row.participants),
-         "environment": row.env},
-        {"gameday": row.id, "date": row.scheduled_for.isoformat(), "drills": row.drills,
-         "participants": row.participants, "runbooks": row.runbooks}), _urls(ctx.store, gid))
+    books = ", ".join(
+        b.get("rendered") or b.get("source") or b["runbook"] for b in row.runbooks or []
+    )
+    ctx.notify(
+        Notice(
+            NoticeKind.GAMEDAY_ANNOUNCE,
+            f"Game day {row.title}: {row.scheduled_for:%Y-%m-%d %H:%M} UTC on {row.env}",
+            f"Drills: {', '.join(row.drills)}. Participants: {', '.join(row.participants) or '-'}. "
+            f"Runbooks: {books or '-'}. Manual steps wait for `drill ack RUN_ID`.",
+            {
+                "drills": ", ".join(row.drills),
+                "participants": ", ".join(row.participants),
+                "environment": row.env,
+            },
+            {
+                "gameday": row.id,
+                "date": row.scheduled_for.isoformat(),
+                "drills": row.drills,
+                "participants": row.participants,
+                "runbooks": row.runbooks,
+            },
+        ),
+        _urls(ctx.store, gid),
+    )
     row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
     ctx.db.write(row)
 
@@ -174,26 +236,53 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
     ctx.db.write(row)
     results: list[dict[str, Any]] = []
     for drill in row.drills:
-        res = ctx.launcher.run(RunRequest(drill, row.env, "gameday", schedule_id=schedule_id,
-                                          gameday_id=gid, yes=bool(row.approved_by)))
-        results.append({"drill": drill, "run_id": res.run_id, "exit_code": res.exit_code,
-                        "status": res.status or "failed", "error": res.error,
-                        "scenarios": (res.doc or {}).get("scenarios", [])})
+        res = ctx.launcher.run(
+            RunRequest(
+                drill,
+                row.env,
+                "gameday",
+                schedule_id=schedule_id,
+                gameday_id=gid,
+                yes=bool(row.approved_by),
+            )
+        )
+        results.append(
+            {
+                "drill": drill,
+                "run_id": res.run_id,
+                "exit_code": res.exit_code,
+                "status": res.status or "failed",
+                "error": res.error,
+                "scenarios": (res.doc or {}).get("scenarios", []),
+            }
+        )
         if res.run_id:
             row.run_ids = [*(row.run_ids or []), res.run_id]
     ok = all(r["exit_code"] == 0 for r in results)
-    row.summary = {"succeeded": sum(r["exit_code"] == 0 for r in results),
-                   "failed": sum(r["exit_code"] != 0 for r in results), "runs": results}
+    row.summary = {
+        "succeeded": sum(r["exit_code"] == 0 for r in results),
+        "failed": sum(r["exit_code"] != 0 for r in results),
+        "runs": results,
+    }
     row.status = (GameDayStatus.COMPLETED if ok else GameDayStatus.FAILED).value
     row.ended_at = ctx.clock()
     ctx.db.write(row)
     lines = [f"{r['drill']}: {r['status']} ({r['run_id'] or 'no run'})" for r in results]
-    ctx.notify(Notice(NoticeKind.GAMEDAY_SUMMARY, f"Game day {row.title} {row.status}",
-                      "\n".join(lines), {"environment": row.env,
-                                         "succeeded": str(row.summary["succeeded"]),
-                                         "failed": str(row.summary["failed"])},
-                      {"gameday": gid, "summary": row.summary}, failed=not ok),
-               _urls(ctx.store, gid))
+    ctx.notify(
+        Notice(
+            NoticeKind.GAMEDAY_SUMMARY,
+            f"Game day {row.title} {row.status}",
+            "\n".join(lines),
+            {
+                "environment": row.env,
+                "succeeded": str(row.summary["succeeded"]),
+                "failed": str(row.summary["failed"]),
+            },
+            {"gameday": gid, "summary": row.summary},
+            failed=not ok,
+        ),
+        _urls(ctx.store, gid),
+    )
     return FireStatus.SUCCEEDED if ok else FireStatus.FAILED
 
 

@@ -17,8 +17,13 @@ from typing import Any
 
 
 class HealthServer:
-    def __init__(self, health: Callable[[], dict[str, Any]], port: int = 0,
-                 host: str = "127.0.0.1", metrics: Callable[[], bytes] | None = None) -> None:
+    def __init__(
+        self,
+        health: Callable[[], dict[str, Any]],
+        port: int = 0,
+        host: str = "127.0.0.1",
+        metrics: Callable[[], bytes] | None = None,
+    ) -> None:
         provider = health
         one_scrape = threading.Lock()  # the store's connections are opened lazily, once
 
@@ -55,8 +60,9 @@ class HealthServer:
                 pass
 
         self._server = ThreadingHTTPServer((host, port), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        name="drill-health")
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, daemon=True, name="drill-health"
+        )
 
     @property
     def url(self) -> str:

@@ -83,9 +83,15 @@ class ChildLauncher:
         return cmd + list(req.run_args)
 
     def run(self, req: RunRequest) -> RunResult:
-        proc = subprocess.Popen(self.command(req), cwd=self.cwd, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env=dict(os.environ))
+        proc = subprocess.Popen(
+            self.command(req),
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            env=dict(os.environ),
+        )
         with self._lock:
             self._procs[proc.pid] = proc
         try:

@@ -35,8 +35,7 @@ def new_id(prefix: str = "s") -> str:
     return f"{prefix}-{_secrets.token_hex(4)}"
 
 
-def check_target(settings: Settings, target: str, env: str | None, yes: bool
-                 ) -> tuple[str, bool]:
+def check_target(settings: Settings, target: str, env: str | None, yes: bool) -> tuple[str, bool]:
     """Resolve env + target now; returns (env name, needs approval). Raises on problems."""
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.plan import build_plan
@@ -48,23 +47,42 @@ def check_target(settings: Settings, target: str, env: str | None, yes: bool
         raise ConfirmationRequired(
             f"environment {env_name!r} is protected and {target} would change it",
             f"review `drill plan {target} --env {env_name}`, then add the schedule with --yes "
-            "(your approval is recorded with the schedule and every run it starts)")
+            "(your approval is recorded with the schedule and every run it starts)",
+        )
     return env_name, needs
 
 
-def add_schedule(db: EvidenceDB, target: str, env: str, spec: specs.Spec, who: str,
-                 now: datetime, *, approved: bool = False,
-                 source: ScheduleSource = ScheduleSource.CLI,
-                 action: ScheduleAction = ScheduleAction.RUN,
-                 run_args: list[str] | None = None) -> Schedule:
+def add_schedule(
+    db: EvidenceDB,
+    target: str,
+    env: str,
+    spec: specs.Spec,
+    who: str,
+    now: datetime,
+    *,
+    approved: bool = False,
+    source: ScheduleSource = ScheduleSource.CLI,
+    action: ScheduleAction = ScheduleAction.RUN,
+    run_args: list[str] | None = None,
+) -> Schedule:
     """Insert a schedule (the target was checked by :func:`check_target`)."""
     start = now
     if spec.kind is ScheduleKind.INTERVAL:  # first fire one interval from now
         start = now + timedelta(seconds=float(spec.expr))
-    row = Schedule(id=new_id(), target=target, env=env, action=action.value,
-                   kind=spec.kind.value, expr=spec.expr, timezone=spec.timezone,
-                   start_at=start, approved_by=who if approved else None, source=source.value,
-                   created_by=who, created_at=now)
+    row = Schedule(
+        id=new_id(),
+        target=target,
+        env=env,
+        action=action.value,
+        kind=spec.kind.value,
+        expr=spec.expr,
+        timezone=spec.timezone,
+        start_at=start,
+        approved_by=who if approved else None,
+        source=source.value,
+        created_by=who,
+        created_at=now,
+    )
     extra = [ScheduleRunArgs(schedule_id=row.id, run_args=list(run_args))] if run_args else []
     db.write(row, *extra)
     return row
@@ -81,8 +99,9 @@ def remove(db: EvidenceDB, schedule_id: str, who: str, now: datetime) -> Schedul
     """Mark a schedule removed (kept as evidence); schedulers drop its job."""
     row: Schedule | None = db.get(Schedule, schedule_id)
     if row is None or row.removed_at is not None:
-        raise NotFoundError(f"no schedule {schedule_id!r}",
-                            "`drill schedule list` shows schedule ids")
+        raise NotFoundError(
+            f"no schedule {schedule_id!r}", "`drill schedule list` shows schedule ids"
+        )
     row.removed_at, row.removed_by = now, who
     db.write(row)
     return row
@@ -92,23 +111,31 @@ def trigger_of(row: Schedule) -> Any:
     return specs.build_trigger(row.kind, row.expr, row.timezone, row.start_at)
 
 
-def stored_next_runs(db: EvidenceDB, include_paused: bool = False
-                     ) -> dict[str, datetime | None]:
+def stored_next_runs(db: EvidenceDB, include_paused: bool = False) -> dict[str, datetime | None]:
     """Next run times APScheduler persisted (reflects misfires and coalescing)."""
     rows = db.query(f"SELECT id, next_run_time FROM {APSCHEDULER_TABLE}")
-    return {r[0]: datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None
-            for r in rows if include_paused or r[1] is not None}
+    return {
+        r[0]: datetime.fromtimestamp(r[1], UTC) if r[1] is not None else None
+        for r in rows
+        if include_paused or r[1] is not None
+    }
 
 
-def next_fire_of(row: Schedule, now: datetime, stored: dict[str, datetime | None]
-                 ) -> datetime | None:
+def next_fire_of(
+    row: Schedule, now: datetime, stored: dict[str, datetime | None]
+) -> datetime | None:
     return stored.get(row.id) or specs.next_fire(trigger_of(row), now)
 
 
 def describe(row: Schedule) -> str:
-    return specs.Spec(ScheduleKind(row.kind), row.expr, row.timezone,
-                      next((a for a, e in specs.ALIASES.items() if e == row.expr
-                            and a not in ("annually",)), None)).describe()
+    return specs.Spec(
+        ScheduleKind(row.kind),
+        row.expr,
+        row.timezone,
+        next(
+            (a for a, e in specs.ALIASES.items() if e == row.expr and a not in ("annually",)), None
+        ),
+    ).describe()
 
 
 def run_args_of(db: EvidenceDB, ids: list[str] | None = None) -> dict[str, list[str]]:
@@ -120,27 +147,38 @@ def run_args_of(db: EvidenceDB, ids: list[str] | None = None) -> dict[str, list[
     return {r.schedule_id: list(r.run_args) for r in rows}
 
 
-def schedule_doc(row: Schedule, next_at: datetime | None,
-                 run_args: list[str] | None = None) -> dict[str, Any]:
+def schedule_doc(
+    row: Schedule, next_at: datetime | None, run_args: list[str] | None = None
+) -> dict[str, Any]:
     from orchestrator.engine.results import iso
 
-    return {"id": row.id, "target": row.target, "env": row.env, "action": row.action,
-            "kind": row.kind, "expr": row.expr, "timezone": row.timezone,
-            "description": describe(row), "source": row.source,
-            "approved_by": row.approved_by, "created_by": row.created_by,
-            "created_at": iso(row.created_at), "next_fire_at": iso(next_at),
-            "run_args": list(run_args or [])}
+    return {
+        "id": row.id,
+        "target": row.target,
+        "env": row.env,
+        "action": row.action,
+        "kind": row.kind,
+        "expr": row.expr,
+        "timezone": row.timezone,
+        "description": describe(row),
+        "source": row.source,
+        "approved_by": row.approved_by,
+        "created_by": row.created_by,
+        "created_at": iso(row.created_at),
+        "next_fire_at": iso(next_at),
+        "run_args": list(run_args or []),
+    }
 
 
 def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(db)
     args = run_args_of(db)
-    return [schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id))
-            for r in active(db)]
+    return [schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id)) for r in active(db)]
 
 
-def sync_from_drills(settings: Settings, db: EvidenceDB, env: str | None, yes: bool,
-                     who: str, now: datetime) -> dict[str, list[str]]:
+def sync_from_drills(
+    settings: Settings, db: EvidenceDB, env: str | None, yes: bool, who: str, now: datetime
+) -> dict[str, list[str]]:
     """Install every drill's own ``schedule:`` field; replace changed, drop stale ones."""
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.definitions.kinds import DefinitionKind
@@ -156,8 +194,9 @@ def sync_from_drills(settings: Settings, db: EvidenceDB, env: str | None, yes: b
                 wanted[drill.id] = specs.cron_spec(drill.schedule)
             except UsageError as exc:
                 raise UsageError(f"{entry.path}: schedule: {exc.message}", exc.hint) from None
-    current = {r.target: r for r in active(db)
-               if r.source == ScheduleSource.DRILL and r.env == env_name}
+    current = {
+        r.target: r for r in active(db) if r.source == ScheduleSource.DRILL and r.env == env_name
+    }
     out: dict[str, list[str]] = {"added": [], "updated": [], "removed": [], "unchanged": []}
     for drill_id, spec in wanted.items():
         have = current.pop(drill_id, None)
@@ -167,8 +206,9 @@ def sync_from_drills(settings: Settings, db: EvidenceDB, env: str | None, yes: b
         _env, needs = check_target(settings, drill_id, env_name, yes)
         if have is not None:
             remove(db, have.id, who, now)
-        add_schedule(db, drill_id, env_name, spec, who, now, approved=needs,
-                     source=ScheduleSource.DRILL)
+        add_schedule(
+            db, drill_id, env_name, spec, who, now, approved=needs, source=ScheduleSource.DRILL
+        )
         out["updated" if have is not None else "added"].append(drill_id)
     for stale in current.values():
         remove(db, stale.id, who, now)

@@ -54,17 +54,31 @@ def new_instance_id() -> str:
 
 
 class SchedulerService:
-    def __init__(self, settings: Settings, store: EvidenceStore, *,
-                 launcher: Launcher | None = None, notifier: WebhookNotifier | None = None,
-                 clock: Callable[[], datetime] = utcnow, poll_s: float = 2.0,
-                 misfire_grace_s: float = 300.0, compliance_every_s: float = 60.0,
-                 max_workers: int = 16, on_stop: str = "rollback",
-                 instance_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: EvidenceStore,
+        *,
+        launcher: Launcher | None = None,
+        notifier: WebhookNotifier | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        poll_s: float = 2.0,
+        misfire_grace_s: float = 300.0,
+        compliance_every_s: float = 60.0,
+        max_workers: int = 16,
+        on_stop: str = "rollback",
+        instance_id: str | None = None,
+    ) -> None:
         self.settings, self.store = settings, store
-        self.ctx = FireContext(settings, store, instance_id or new_instance_id(),
-                               launcher or ChildLauncher(settings),
-                               notifier or WebhookNotifier(settings.notify),
-                               load_windows(settings), clock)
+        self.ctx = FireContext(
+            settings,
+            store,
+            instance_id or new_instance_id(),
+            launcher or ChildLauncher(settings),
+            notifier or WebhookNotifier(settings.notify),
+            load_windows(settings),
+            clock,
+        )
         self.poll_s, self.misfire_grace_s = poll_s, misfire_grace_s
         self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
         self.on_stop = on_stop
@@ -91,21 +105,33 @@ class SchedulerService:
         self._scheduler = BackgroundScheduler(
             jobstores={"default": SharedJobStore(self.store.engine)},
             executors={"default": self._executor},
-            job_defaults={"coalesce": True, "max_instances": 1,
-                          "misfire_grace_time": int(self.misfire_grace_s)},
-            timezone=UTC)
+            job_defaults={
+                "coalesce": True,
+                "max_instances": 1,
+                "misfire_grace_time": int(self.misfire_grace_s),
+            },
+            timezone=UTC,
+        )
         self._scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
         now = self.ctx.clock()
-        self.store.add(SchedulerInstance(id=self.instance_id, host=socket.gethostname(),
-                                         pid=os.getpid(), started_at=now, heartbeat_at=now,
-                                         health_url=self.health_url))
+        self.store.add(
+            SchedulerInstance(
+                id=self.instance_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                started_at=now,
+                heartbeat_at=now,
+                health_url=self.health_url,
+            )
+        )
         self._mark_lost_fires(now)
         self._scheduler.start(paused=True)
         self.sync()
         self._scheduler.resume()
         self.state = "running"
-        log.info("scheduler %s started (%d schedules)", self.instance_id,
-                 len(self._scheduler.get_jobs()))
+        log.info(
+            "scheduler %s started (%d schedules)", self.instance_id, len(self._scheduler.get_jobs())
+        )
 
     def tick(self) -> None:
         """One poll: reconcile jobs, heartbeat, compliance, wake APScheduler."""
@@ -165,9 +191,18 @@ class SchedulerService:
         db = self.ctx.db
         rows = schedules.active(db)
         once = [r.id for r in rows if r.kind == ScheduleKind.DATE]
-        fired = {r[0] for r in db.query(
-            f"SELECT schedule_id FROM schedule_fire WHERE schedule_id IN "
-            f"({', '.join('?' * len(once))})", once)} if once else set()
+        fired = (
+            {
+                r[0]
+                for r in db.query(
+                    f"SELECT schedule_id FROM schedule_fire WHERE schedule_id IN "
+                    f"({', '.join('?' * len(once))})",
+                    once,
+                )
+            }
+            if once
+            else set()
+        )
         jobs = set(schedules.stored_next_runs(db, include_paused=True))
         for row in rows:
             if row.id in jobs:
@@ -179,10 +214,15 @@ class SchedulerService:
             first = trigger.get_next_fire_time(None, row.created_at)
             if first is None:
                 continue
-            self._scheduler.add_job(FIRE_REF, trigger=trigger, id=row.id,
-                                    name=f"{row.action} {row.target}@{row.env}",
-                                    kwargs={"schedule_id": row.id},
-                                    replace_existing=True, next_run_time=first)
+            self._scheduler.add_job(
+                FIRE_REF,
+                trigger=trigger,
+                id=row.id,
+                name=f"{row.action} {row.target}@{row.env}",
+                kwargs={"schedule_id": row.id},
+                replace_existing=True,
+                next_run_time=first,
+            )
         for stale in jobs:
             with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
@@ -200,13 +240,21 @@ class SchedulerService:
 
         try:
             if event.code == EVENT_JOB_MISSED:
-                record_missed(self.ctx, event.job_id, event.scheduled_run_time.astimezone(UTC),
-                              "missed: no scheduler ran it within the misfire grace time")
+                record_missed(
+                    self.ctx,
+                    event.job_id,
+                    event.scheduled_run_time.astimezone(UTC),
+                    "missed: no scheduler ran it within the misfire grace time",
+                )
             else:
                 for at in event.scheduled_run_times:
-                    record_missed(self.ctx, event.job_id, at.astimezone(UTC),
-                                  "previous fire of this schedule still running",
-                                  FireStatus.SKIPPED)
+                    record_missed(
+                        self.ctx,
+                        event.job_id,
+                        at.astimezone(UTC),
+                        "previous fire of this schedule still running",
+                        FireStatus.SKIPPED,
+                    )
         except Exception as exc:
             log.error("recording a missed fire failed: %s", redact_text(str(exc)))
 
@@ -223,15 +271,23 @@ class SchedulerService:
         from orchestrator.schedule.compliance import drill_status
 
         now = self.ctx.clock()
-        if self._last_compliance and (now - self._last_compliance).total_seconds() < \
-                self.compliance_every_s:
+        if (
+            self._last_compliance
+            and (now - self._last_compliance).total_seconds() < self.compliance_every_s
+        ):
             return
         self._last_compliance = now
         report = drill_status(self.settings, self.ctx.db, now, record=True)
         for f in report.new_findings:
-            self.ctx.notify(Notice(NoticeKind.OVERDUE, f.title, f.corrective_action or "",
-                                   {"drill": f.drill or "", "environment": f.env or "any"},
-                                   {"drill": f.drill, "env": f.env, "finding": f.title}))
+            self.ctx.notify(
+                Notice(
+                    NoticeKind.OVERDUE,
+                    f.title,
+                    f.corrective_action or "",
+                    {"drill": f.drill or "", "environment": f.env or "any"},
+                    {"drill": f.drill, "env": f.env, "finding": f.title},
+                )
+            )
 
     def _mark_lost_fires(self, now: datetime) -> None:
         """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
@@ -239,12 +295,20 @@ class SchedulerService:
         from sqlalchemy import or_
 
         with self.store.session() as s:
-            dead = set(s.exec(select(SchedulerInstance.id).where(or_(
-                col(SchedulerInstance.state) == "stopped",
-                col(SchedulerInstance.heartbeat_at) < stale))))
+            dead = set(
+                s.exec(
+                    select(SchedulerInstance.id).where(
+                        or_(
+                            col(SchedulerInstance.state) == "stopped",
+                            col(SchedulerInstance.heartbeat_at) < stale,
+                        )
+                    )
+                )
+            )
         db = self.ctx.db
-        lost: list[ScheduleFire] = db.records(ScheduleFire, "status = ?",
-                                              [FireStatus.RUNNING.value])
+        lost: list[ScheduleFire] = db.records(
+            ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
+        )
         lost = [row for row in lost if row.claimed_by in dead]
         for row in lost:
             row.status, row.ended_at = FireStatus.LOST.value, now
@@ -258,7 +322,12 @@ class SchedulerService:
         jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
         nxt = min((j.next_run_time for j in jobs if j.next_run_time), default=None)
         running = getattr(self.ctx.launcher, "running", lambda: None)()
-        return {"status": "ok" if self.state == "running" else self.state,
-                "instance": self.instance_id, "pid": os.getpid(), "jobs": len(jobs),
-                "next_fire_at": iso(nxt.astimezone(UTC)) if nxt else None,
-                "fires": self.fires, "running_drills": running}
+        return {
+            "status": "ok" if self.state == "running" else self.state,
+            "instance": self.instance_id,
+            "pid": os.getpid(),
+            "jobs": len(jobs),
+            "next_fire_at": iso(nxt.astimezone(UTC)) if nxt else None,
+            "fires": self.fires,
+            "running_drills": running,
+        }

@@ -68,9 +68,10 @@ def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
     except (ZoneInfoNotFoundError, ValueError):
-        raise UsageError(f"unknown time zone {name!r}",
-                         "use an IANA name such as UTC, Europe/Paris, America/New_York"
-                         ) from None
+        raise UsageError(
+            f"unknown time zone {name!r}",
+            "use an IANA name such as UTC, Europe/Paris, America/New_York",
+        ) from None
 
 
 _DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
@@ -118,8 +119,9 @@ def crontab_trigger(expr: str, tz: ZoneInfo) -> BaseTrigger:
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, dow = fields
-    return CronTrigger(minute=minute, hour=hour, day=day, month=month,
-                       day_of_week=_dow_to_aps(dow), timezone=tz)
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_to_aps(dow), timezone=tz
+    )
 
 
 def cron_spec(expr: str, timezone: str | None = None) -> Spec:
@@ -175,8 +177,10 @@ def at_spec(text: str, timezone: str | None, now: datetime) -> Spec:
     else:
         when = parse_instant(raw, tz, "--at")
         if when <= now:
-            raise UsageError(f"--at {text} is in the past",
-                             "give a future time, e.g. --at +10m or --at 2030-01-15T09:00")
+            raise UsageError(
+                f"--at {text} is in the past",
+                "give a future time, e.g. --at +10m or --at 2030-01-15T09:00",
+            )
     return Spec(ScheduleKind.DATE, when.astimezone(UTC).isoformat(), tz.key)
 
 
@@ -188,8 +192,9 @@ def parse_instant(raw: str, tz: ZoneInfo, what: str) -> datetime:
         try:
             value = datetime.combine(date.fromisoformat(raw), time(0))
         except ValueError:
-            raise UsageError(f"invalid {what} {raw!r}",
-                             "use ISO 8601, e.g. 2030-01-15T09:00 or 2030-01-15") from None
+            raise UsageError(
+                f"invalid {what} {raw!r}", "use ISO 8601, e.g. 2030-01-15T09:00 or 2030-01-15"
+            ) from None
     value = value if value.tzinfo else value.replace(tzinfo=tz)
     try:
         check_date(value, what)

@@ -43,8 +43,11 @@ def echo(value: Any) -> Any:
 def inventory(path: str) -> dict[str, Any]:
     """A JSON-like document for jsonpath tolerances: the files present under path."""
     names = sorted(p.name for p in Path(path).iterdir()) if Path(path).is_dir() else []
-    return {"status": "ok" if "broken" not in names else "degraded",
-            "files": [{"name": n} for n in names], "count": len(names)}
+    return {
+        "status": "ok" if "broken" not in names else "degraded",
+        "files": [{"name": n} for n in names],
+        "count": len(names),
+    }
 
 
 def fail(message: str = "planned failure") -> bool:

@@ -32,8 +32,13 @@ class _Handler(BaseHTTPRequestHandler):
         if leaf == "health":
             self._reply(503 if down else 200, "down" if down else "up", "text/plain")
         elif leaf == "status.json":
-            self._reply(200, {"status": "degraded" if down else "ok",
-                              "replicas": [{"name": "a", "lag": 0}, {"name": "b", "lag": 3}]})
+            self._reply(
+                200,
+                {
+                    "status": "degraded" if down else "ok",
+                    "replicas": [{"name": "a", "lag": 0}, {"name": "b", "lag": 3}],
+                },
+            )
         else:
             self._reply(404, {"error": "no such path"})
 

@@ -38,17 +38,29 @@ DRILL_EXIT = {
 
 BASE = ["--rollback-strategy", "default"]  # chaos's default, given to both explicitly
 OPTION_SETS: dict[str, list[list[str]]] = {
-    "01-python-exists": [["--hypothesis-strategy", "continuously",
-                          "--hypothesis-frequency", "0.05"],
-                         ["--control-file", str(VARS / "controls.yaml")],
-                         ["--settings", str(VARS / "settings-controls.yaml")]],
+    "01-python-exists": [
+        ["--hypothesis-strategy", "continuously", "--hypothesis-frequency", "0.05"],
+        ["--control-file", str(VARS / "controls.yaml")],
+        ["--settings", str(VARS / "settings-controls.yaml")],
+    ],
     "02-python-deviates": [["--rollback-strategy", s] for s in ("always", "never", "deviated")]
-    + [["--dry", "actions"], ["--hypothesis-strategy", "before-method-only"],
-       ["--hypothesis-strategy", "after-method-only"], ["--dry", "probes"]],
+    + [
+        ["--dry", "actions"],
+        ["--hypothesis-strategy", "before-method-only"],
+        ["--hypothesis-strategy", "after-method-only"],
+        ["--dry", "probes"],
+    ],
     "03-process-exit-code": [["--dry", "probes"]],
     "08-http-break-and-repair": [["--rollback-strategy", "always"]],
-    "10-range": [["--hypothesis-strategy", "during-method-only", "--hypothesis-frequency",
-                  "0.05", "--fail-fast"]],
+    "10-range": [
+        [
+            "--hypothesis-strategy",
+            "during-method-only",
+            "--hypothesis-frequency",
+            "0.05",
+            "--fail-fast",
+        ]
+    ],
     "11-range-deviates": [["--rollback-strategy", "deviated"]],
     "17-secrets-env": [],
     "18-var-file-yaml": [["--var", "target_name=cli", "--var", "expected_name=cli"]],
@@ -93,17 +105,19 @@ def chaos(*args: str) -> int:
     from chaostoolkit.cli import cli
     from click.testing import CliRunner
 
-    result = CliRunner().invoke(cli, ["--no-version-check", "--no-log-file", *args],
-                                catch_exceptions=False)
+    result = CliRunner().invoke(
+        cli, ["--no-version-check", "--no-log-file", *args], catch_exceptions=False
+    )
     return int(result.exit_code)
 
 
 def _state(state: dict[str, Any] | None) -> Any:
     if state is None:
         return None
-    return (state["steady_state_met"],
-            [(p["activity"]["name"], p["status"], p.get("tolerance_met"))
-             for p in state["probes"]])
+    return (
+        state["steady_state_met"],
+        [(p["activity"]["name"], p["status"], p.get("tolerance_met")) for p in state["probes"]],
+    )
 
 
 def _runs(runs: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
@@ -113,36 +127,55 @@ def _runs(runs: list[dict[str, Any]]) -> list[tuple[Any, Any]]:
 def summary(journal: dict[str, Any]) -> dict[str, Any]:
     """What a chaos journal means: drill's must mean the same."""
     ss = journal["steady_states"]
-    return {"keys": sorted(journal), "status": journal["status"],
-            "deviated": journal["deviated"], "before": _state(ss["before"]),
-            "after": _state(ss["after"]),
-            "during_all_met": all(s is None or s["steady_state_met"] for s in ss["during"]),
-            "during_ran": bool(ss["during"]),
-            "run": _runs(journal["run"]), "rollbacks": _runs(journal["rollbacks"]),
-            "dry": journal["experiment"].get("dry")}
+    return {
+        "keys": sorted(journal),
+        "status": journal["status"],
+        "deviated": journal["deviated"],
+        "before": _state(ss["before"]),
+        "after": _state(ss["after"]),
+        "during_all_met": all(s is None or s["steady_state_met"] for s in ss["during"]),
+        "during_ran": bool(ss["during"]),
+        "run": _runs(journal["run"]),
+        "rollbacks": _runs(journal["rollbacks"]),
+        "dry": journal["experiment"].get("dry"),
+    }
 
 
 def _files(directory: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(directory.iterdir())}
 
 
-@pytest.mark.parametrize(("path", "opts"), _cases(),
-                         ids=[f"{p.stem}{''.join(o[-1:]) and ' ' + ' '.join(o)}"
-                              for p, o in _cases()])
-def test_drill_and_chaos_agree(path: Path, opts: list[str], workdir: Path, httpd: Service,
-                               clean_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("path", "opts"),
+    _cases(),
+    ids=[f"{p.stem}{''.join(o[-1:]) and ' ' + ' '.join(o)}" for p, o in _cases()],
+)
+def test_drill_and_chaos_agree(
+    path: Path,
+    opts: list[str],
+    workdir: Path,
+    httpd: Service,
+    clean_env: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     results: dict[str, tuple[int, dict[str, Any], dict[str, str]]] = {}
     settings = str(VARS / "settings.yaml")
     if "--settings" in opts:  # chaos takes it before `run`; drill as a run option
         i = opts.index("--settings")
-        settings, opts = opts[i + 1], opts[:i] + opts[i + 2:]
+        settings, opts = opts[i + 1], opts[:i] + opts[i + 2 :]
     for tool in ("chaos", "drill"):
         scratch = workdir / tool
         scratch.mkdir()
         journal = workdir / f"{tool}-journal.json"
-        common = ["--var", f"workdir={scratch}", "--var",
-                  f"http_base={httpd.base(f'{tool}-{path.stem}-{len(opts)}')}",
-                  "--journal-path", str(journal), *opts]
+        common = [
+            "--var",
+            f"workdir={scratch}",
+            "--var",
+            f"http_base={httpd.base(f'{tool}-{path.stem}-{len(opts)}')}",
+            "--journal-path",
+            str(journal),
+            *opts,
+        ]
         os.environ.pop("CORPUS_API_TOKEN", None)
         if tool == "chaos":
             code = chaos("--settings", settings, "run", *common, str(path))
@@ -164,10 +197,23 @@ def test_corpus_covers_what_it_claims() -> None:
     """≥25 experiments, every provider type, tolerance type, config/secret source…"""
     assert len(EXPERIMENTS) >= 25
     text = "\n".join(p.read_text() for p in EXPERIMENTS)
-    for needle in ("type: python", "type: process", "type: http", "type: jsonpath",
-                   "type: regex", "type: range", "tolerance: true", "tolerance: 200",
-                   "type: env", "secrets:", "pauses:", "controls:", "rollbacks:", "ref:",
-                   "runtime:"):
+    for needle in (
+        "type: python",
+        "type: process",
+        "type: http",
+        "type: jsonpath",
+        "type: regex",
+        "type: range",
+        "tolerance: true",
+        "tolerance: 200",
+        "type: env",
+        "secrets:",
+        "pauses:",
+        "controls:",
+        "rollbacks:",
+        "ref:",
+        "runtime:",
+    ):
         assert needle in text, needle
     assert any(p.suffix == ".json" for p in EXPERIMENTS)
 
@@ -177,8 +223,9 @@ INVALID = sorted((HERE / "invalid").iterdir())
 
 
 @pytest.mark.parametrize("path", EXPERIMENTS + QUIRKY + INVALID, ids=lambda p: p.stem)
-def test_validate_agrees(path: Path, workdir: Path, clean_env: None,
-                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_agrees(
+    path: Path, workdir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     chaos_ok = chaos("--settings", str(VARS / "settings.yaml"), "validate", str(path)) == 0
     res = drill(capsys, "validate", str(path))
     assert (res.code == 0) is chaos_ok, res.err

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def experiment(marker: Path, fail: bool = False, pause: float = 0.0,
-               deviate: bool = False) -> str:
+def experiment(marker: Path, fail: bool = False, pause: float = 0.0, deviate: bool = False) -> str:
     """A marker experiment; ``fail``: a method action raises (chaos: still completed);
     ``deviate``: the method breaks the steady state (chaos: deviated)."""
     method = f"""
@@ -55,8 +54,14 @@ rollbacks:
 """
 
 
-def runbook(marker: Path, *, fail: bool = False, wait_s: float = 0.0,
-            manual: bool = False, rb_id: str = "marker-runbook") -> str:
+def runbook(
+    marker: Path,
+    *,
+    fail: bool = False,
+    wait_s: float = 0.0,
+    manual: bool = False,
+    rb_id: str = "marker-runbook",
+) -> str:
     steps = f"""
   - name: inject the fault
     kind: action

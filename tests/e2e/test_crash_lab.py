@@ -40,12 +40,15 @@ pytestmark = [pytest.mark.lab, pytest.mark.slow]
 #: that still goes through each kind of fault and each kind of rollback in flight, and
 #: each defect of issue 13, keeps CI's cost reasonable.
 FULL = os.environ.get("DRILL_CRASH_SUITE") == "full"
-SAMPLE = {("az-loss", "step:az-loss:7:start"), ("az-loss", "lab:reprotect:killed"),
-          ("rds-failover", "step:rds-failover:5:start"),
-          ("rds-failover", "rollback:db.reprotect:start"),
-          ("region-promotion", "lab:rebuild_usw2:killed"),
-          ("backup-restore", "step:backup-restore:4:start"),
-          ("backup-restore", "lab:remove_instance:stopped")}
+SAMPLE = {
+    ("az-loss", "step:az-loss:7:start"),
+    ("az-loss", "lab:reprotect:killed"),
+    ("rds-failover", "step:rds-failover:5:start"),
+    ("rds-failover", "rollback:db.reprotect:start"),
+    ("region-promotion", "lab:rebuild_usw2:killed"),
+    ("backup-restore", "step:backup-restore:4:start"),
+    ("backup-restore", "lab:remove_instance:stopped"),
+}
 SAMPLE_STOPS = {("az-loss", "az.restore"), ("region-promotion", "db.rebuild_replica")}
 
 HOOK = "DRILL_TEST_CRASH_AT"
@@ -55,8 +58,12 @@ SCENARIOS = ["az-loss", "rds-failover", "region-promotion", "backup-restore"]
 INNER = {
     "az-loss": ["lab:az.restore:partial", "lab:reprotect:killed", "lab:reprotect:copied"],
     "rds-failover": ["lab:reprotect:killed", "lab:reprotect:copied"],
-    "region-promotion": ["lab:region.restore:partial", "lab:rebuild_usw2:killed",
-                         "lab:rebuild_usw2:copied", "lab:dns.point:switched@2"],
+    "region-promotion": [
+        "lab:region.restore:partial",
+        "lab:rebuild_usw2:killed",
+        "lab:rebuild_usw2:copied",
+        "lab:dns.point:switched@2",
+    ],
     "backup-restore": ["lab:remove_instance:stopped", "lab:data.recreate_table:before"],
 }
 
@@ -72,11 +79,17 @@ def _plan_points() -> dict[str, list[str]]:
     plan = build_plan(Catalog(Settings()), "quarterly-dr", "live", None)
     points: dict[str, list[str]] = {}
     for sc in plan.scenarios:
-        n = (len(sc.preconditions_for(RunMode.LIVE)) + len(sc.steps_for(RunMode.LIVE))
-             + len(sc.verification_for(RunMode.LIVE)))
+        n = (
+            len(sc.preconditions_for(RunMode.LIVE))
+            + len(sc.steps_for(RunMode.LIVE))
+            + len(sc.verification_for(RunMode.LIVE))
+        )
         undo = [s.action for s in sc.rollback_for(RunMode.LIVE)]
-        undo += [u[0] for s in sc.steps_for(RunMode.LIVE) if s.action and s.rollback
-                 and (u := rollback_of(s.action, dict(s.args))) is not None]
+        undo += [
+            u[0]
+            for s in sc.steps_for(RunMode.LIVE)
+            if s.action and s.rollback and (u := rollback_of(s.action, dict(s.args))) is not None
+        ]
         names = [f"step:{sc.scenario_id}:{i}:start" for i in range(1, n + 1)]
         names += [f"step:{sc.scenario_id}:{n}:end", f"scenario:{sc.scenario_id}:rollbacks"]
         for action in dict.fromkeys(undo):
@@ -87,10 +100,15 @@ def _plan_points() -> dict[str, list[str]]:
 
 POINTS = _plan_points()
 KILL_CASES = [(sc, p) for sc in SCENARIOS for p in POINTS[sc]]
-ROLLBACK_STOPS = [(sc, p.split(":")[1]) for sc in SCENARIOS for p in POINTS[sc]
-                  if p.startswith("rollback:") and p.endswith(":start")]
-ROLLBACK_STOPS_SIG = [(sc, action, ("int", "term")[i % 2])
-                      for i, (sc, action) in enumerate(ROLLBACK_STOPS)]
+ROLLBACK_STOPS = [
+    (sc, p.split(":")[1])
+    for sc in SCENARIOS
+    for p in POINTS[sc]
+    if p.startswith("rollback:") and p.endswith(":start")
+]
+ROLLBACK_STOPS_SIG = [
+    (sc, action, ("int", "term")[i % 2]) for i, (sc, action) in enumerate(ROLLBACK_STOPS)
+]
 
 
 def drill(cwd: Path, *args: str, crash: str | None = None, timeout: float = 600) -> Result:
@@ -138,9 +156,12 @@ def recovered_cleanly(cwd: Path, point: str) -> None:
     assert rec.code == 0, rec.err[-3000:]
     (entry,) = json.loads(rec.out)["recovered"]
     doc = show(cwd, entry["run_id"])
-    left = [(s["name"], s["status"], s["error"]) for s in doc["steps"]
-            if s["status"] in ("pending", "running")
-            or (s["phase"] == "rollback" and s["status"] != "succeeded")]
+    left = [
+        (s["name"], s["status"], s["error"])
+        for s in doc["steps"]
+        if s["status"] in ("pending", "running")
+        or (s["phase"] == "rollback" and s["status"] != "succeeded")
+    ]
     assert doc["status"] == "crashed" and not left, (point, doc["status"], left)
     assert lab_issues(cwd) == [], point
     verify = run(cwd, "evidence", "verify")
@@ -155,8 +176,7 @@ def next_run_meets(cwd: Path, *only: str) -> None:
     assert [s["met"] for s in doc["scenarios"]] == [True] * (len(only) or 4), doc
 
 
-@pytest.mark.parametrize(("scenario", "point"), KILL_CASES,
-                         ids=[p for _sc, p in KILL_CASES])
+@pytest.mark.parametrize(("scenario", "point"), KILL_CASES, ids=[p for _sc, p in KILL_CASES])
 def test_kill_at_each_boundary_is_recovered(lab: Path, scenario: str, point: str) -> None:
     if not FULL and (scenario, point) not in SAMPLE:
         pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
@@ -168,15 +188,19 @@ def test_kill_at_each_boundary_is_recovered(lab: Path, scenario: str, point: str
         next_run_meets(lab, scenario)
 
 
-@pytest.mark.parametrize(("scenario", "action", "sig"), ROLLBACK_STOPS_SIG,
-                         ids=[f"{sc}-{a}-{s}" for sc, a, s in ROLLBACK_STOPS_SIG])
-def test_stop_during_each_rollback_starts_nothing_new(lab: Path, scenario: str, action: str,
-                                                      sig: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "action", "sig"),
+    ROLLBACK_STOPS_SIG,
+    ids=[f"{sc}-{a}-{s}" for sc, a, s in ROLLBACK_STOPS_SIG],
+)
+def test_stop_during_each_rollback_starts_nothing_new(
+    lab: Path, scenario: str, action: str, sig: str
+) -> None:
     if not FULL and (scenario, action) not in SAMPLE_STOPS:
         pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
     point = f"rollback:{action}:start"
     upto = SCENARIOS[: SCENARIOS.index(scenario) + 1]
-    args = [x for sc in SCENARIOS[SCENARIOS.index(scenario):] for x in ("--only", sc)]
+    args = [x for sc in SCENARIOS[SCENARIOS.index(scenario) :] for x in ("--only", sc)]
     res = drill(lab, "run", "quarterly-dr", "--json", *args, crash=f"{point}={sig}")
     assert f" at {point}" in res.err, res.err[-3000:]
     assert res.code == 3, res.err[-3000:]
@@ -190,20 +214,24 @@ def test_stop_during_each_rollback_starts_nothing_new(lab: Path, scenario: str, 
     assert lab_issues(lab) == []
 
 
-STEP_STOPS = [(sc, p, ("int", "term")[i % 2]) for i, (sc, p) in enumerate(
-    (sc, p) for sc in SCENARIOS for p in POINTS[sc] if p.startswith("step:"))]
+STEP_STOPS = [
+    (sc, p, ("int", "term")[i % 2])
+    for i, (sc, p) in enumerate(
+        (sc, p) for sc in SCENARIOS for p in POINTS[sc] if p.startswith("step:")
+    )
+]
 
 
-@pytest.mark.parametrize(("scenario", "point", "sig"), STEP_STOPS,
-                         ids=[f"{p}={s}" for _sc, p, s in STEP_STOPS])
+@pytest.mark.parametrize(
+    ("scenario", "point", "sig"), STEP_STOPS, ids=[f"{p}={s}" for _sc, p, s in STEP_STOPS]
+)
 def test_stop_at_each_step_boundary(lab: Path, scenario: str, point: str, sig: str) -> None:
     """SIGINT/SIGTERM at a step boundary: the step does not start (or the next one does
     not), rollbacks run, `aborted`, exit 3, the lab healthy (already covered on the lab
     mid-failover by test_interrupt_lab.py: full suite only)."""
     if not FULL:
         pytest.skip("in the full crash suite only (DRILL_CRASH_SUITE=full)")
-    res = drill(lab, "run", "quarterly-dr", "--only", scenario, "--json",
-                crash=f"{point}={sig}")
+    res = drill(lab, "run", "quarterly-dr", "--only", scenario, "--json", crash=f"{point}={sig}")
     assert f" at {point}" in res.err, res.err[-3000:]
     assert res.code == 3, res.err[-3000:]
     doc = json.loads(res.out)
@@ -214,16 +242,18 @@ def test_stop_at_each_step_boundary(lab: Path, scenario: str, point: str, sig: s
 
 
 def test_kill_during_recovery_then_recover(lab: Path) -> None:
-    res = drill(lab, "run", "quarterly-dr", "--only", "az-loss", "--json",
-                crash="step:az-loss:8:start")
+    res = drill(
+        lab, "run", "quarterly-dr", "--only", "az-loss", "--json", crash="step:az-loss:8:start"
+    )
     assert res.code == -signal.SIGKILL, res.err[-3000:]
     again = drill(lab, "recover", crash="lab:reprotect:copied")
     assert again.code == -signal.SIGKILL, again.err[-3000:]
     recovered_cleanly(lab, "recovery")
 
 
-@pytest.mark.parametrize("point", ["lab:build:planned", "lab:build:copied",
-                                   "lab:build:servers", "lab:build:streaming"])
+@pytest.mark.parametrize(
+    "point", ["lab:build:planned", "lab:build:copied", "lab:build:servers", "lab:build:streaming"]
+)
 def test_kill_during_lab_build(lab: Path, point: str) -> None:
     """A half-built lab is never taken for a running one: the next run rebuilds it."""
     if not FULL and point != "lab:build:servers":

@@ -220,20 +220,45 @@ def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) 
     (workdir / "drill.yaml").write_text("database: sqlite:///state/evidence.db\n")
     write(workdir, "experiments/vars-exp.yaml", VARS_EXP)
     write(workdir, "vars/prod.env", f"I15_TARGET={workdir / 'from-schedule'}\n")
-    bad = drill(capsys, "schedule", "add", "vars-exp", "--env", "lab", "--every", "1h",
-                "--var", "oops")
+    bad = drill(
+        capsys, "schedule", "add", "vars-exp", "--env", "lab", "--every", "1h", "--var", "oops"
+    )
     assert bad.code == 2 and "--var 'oops'" in bad.err
-    res = drill(capsys, "schedule", "add", "vars-exp", "--env", "lab", "--every", "1h",
-                "--var", "who=alice", "--var-file", "vars/prod.env", "--json")
+    res = drill(
+        capsys,
+        "schedule",
+        "add",
+        "vars-exp",
+        "--env",
+        "lab",
+        "--every",
+        "1h",
+        "--var",
+        "who=alice",
+        "--var-file",
+        "vars/prod.env",
+        "--json",
+    )
     assert res.code == 0, res.err
     doc = json.loads(res.out)
-    assert doc["run_args"] == ["--var", "who=alice", "--var-file",
-                               str(workdir / "vars" / "prod.env")]
+    assert doc["run_args"] == [
+        "--var",
+        "who=alice",
+        "--var-file",
+        str(workdir / "vars" / "prod.env"),
+    ]
     listed = json.loads(drill(capsys, "schedule", "list", "--json").out)
     assert listed[0]["run_args"] == doc["run_args"]
     launcher = ChildLauncher(load_settings())
-    result = launcher.run(RunRequest("vars-exp", "lab", "schedule", schedule_id=doc["id"],
-                                     run_args=tuple(listed[0]["run_args"])))
+    result = launcher.run(
+        RunRequest(
+            "vars-exp",
+            "lab",
+            "schedule",
+            schedule_id=doc["id"],
+            run_args=tuple(listed[0]["run_args"]),
+        )
+    )
     assert result.exit_code == 0, result.error
     assert (workdir / "from-schedule").exists(), "the .env var file reached the run"
 
@@ -241,7 +266,8 @@ def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) 
 @pytest.mark.slow
 @pytest.mark.parametrize(("strategy", "played"), [(None, True), ("default", False)])
 def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
-        workdir: Path, strategy: str | None, played: bool) -> None:
+    workdir: Path, strategy: str | None, played: bool
+) -> None:
     """chaos: an interrupted run plays rollbacks only with `always`; drill's default is
     always. Either way the run is aborted (exit 3) and the journal says interrupted."""
     import signal
@@ -252,8 +278,9 @@ def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
     marker = workdir / "marker"
     exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
     extra = ["--rollback-strategy", strategy] if strategy else []
-    proc = spawn(workdir, "run", str(exp), "--json", "--journal-path",
-                 str(workdir / "j.json"), *extra)
+    proc = spawn(
+        workdir, "run", str(exp), "--json", "--journal-path", str(workdir / "j.json"), *extra
+    )
     wait_for(marker)
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=60)
@@ -265,51 +292,66 @@ def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
     assert bool(journal["rollbacks"]) is played
 
 
-def test_drill_scenario_names_vars_and_var_files(workdir: Path, capsys,
-                                                 monkeypatch) -> None:
+def test_drill_scenario_names_vars_and_var_files(workdir: Path, capsys, monkeypatch) -> None:
     """A drill's experiment scenario carries vars/var_files (relative to the drill file);
     a --var on the command line wins."""
     monkeypatch.setenv("I15_TARGET", "restored after the test")
     write(workdir, "experiments/vars-exp.yaml", VARS_EXP)
     write(workdir, "drills/env/prod.env", f"I15_TARGET={workdir / 'from-drill'}\n")
-    write(workdir, "drills/with-vars.yaml", """id: with-vars
+    write(
+        workdir,
+        "drills/with-vars.yaml",
+        """id: with-vars
 title: an experiment with its vars
 scenarios:
   - experiment: vars-exp
     vars: {who: bob}
     var_files: [env/prod.env]
-""")
+""",
+    )
     assert drill(capsys, "run", "with-vars").code == 1  # bob is not alice: not steady
     assert not (workdir / "from-drill").exists()
     res = drill(capsys, "run", "with-vars", "--var", "who=alice")
     assert res.code == 0, res.err
     assert (workdir / "from-drill").exists()
-    write(workdir, "drills/bad-vars.yaml", """id: bad-vars
+    write(
+        workdir,
+        "drills/bad-vars.yaml",
+        """id: bad-vars
 title: a missing var file
 scenarios:
   - experiment: vars-exp
     var_files: [missing.env]
-""")
+""",
+    )
     res = drill(capsys, "validate", str(workdir / "drills" / "bad-vars.yaml"))
     assert res.code == 2 and "bad-vars.yaml:5" in res.err and "missing.env" in res.err
 
 
 def test_drill_scenario_env_var_file_is_applied_before_validation(
-        workdir: Path, capsys, monkeypatch) -> None:
+    workdir: Path, capsys, monkeypatch
+) -> None:
     """An `env` secret the experiment needs comes from the scenario's .env var file:
     applied before chaoslib validates the experiment, as `chaos run --var-file` does."""
     monkeypatch.setenv("CORPUS_API_TOKEN", "restored after the test")
     monkeypatch.delenv("CORPUS_API_TOKEN")
     corpus = Path(__file__).resolve().parents[1] / "corpus"
-    write(workdir, "experiments/secrets-env.yaml",
-          (corpus / "experiments" / "17-secrets-env.yaml").read_text())
+    write(
+        workdir,
+        "experiments/secrets-env.yaml",
+        (corpus / "experiments" / "17-secrets-env.yaml").read_text(),
+    )
     write(workdir, "drills/api.env", "CORPUS_API_TOKEN=from-dot-env\n")
-    write(workdir, "drills/secret.yaml", """id: secret
+    write(
+        workdir,
+        "drills/secret.yaml",
+        """id: secret
 title: needs an env secret
 scenarios:
   - experiment: secrets-env
     vars: {workdir: /tmp}
     var_files: [api.env]
-""")
+""",
+    )
     res = drill(capsys, "run", "secret")
     assert res.code == 0, res.err

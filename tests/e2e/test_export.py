@@ -49,14 +49,42 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         with time_machine.travel(datetime(2026, 11, 2, 14, 0, tzinfo=UTC), tick=True):
             q4 = [run_drill(root)["run_id"], run_drill(root)["run_id"]]
         assert _cli("evidence", "keygen")[0] == 0
-        code, out = _cli("evidence", "export", "--period", "2026-Q4", "--framework", "soc2",
-                         "--framework", "nist", "--out", "q4.zip", "--json")
+        code, out = _cli(
+            "evidence",
+            "export",
+            "--period",
+            "2026-Q4",
+            "--framework",
+            "soc2",
+            "--framework",
+            "nist",
+            "--out",
+            "q4.zip",
+            "--json",
+        )
         assert code == 0
         summary = json.loads(out)
-        assert _cli("evidence", "export", "--from", "2026-07-01", "--to", "2026-09-30",
-                    "--out", "q3.zip")[0] == 0
-        yield {"root": root, "q3": q3, "q4": q4, "summary": summary,
-               "q4zip": root / "q4.zip", "q3zip": root / "q3.zip"}
+        assert (
+            _cli(
+                "evidence",
+                "export",
+                "--from",
+                "2026-07-01",
+                "--to",
+                "2026-09-30",
+                "--out",
+                "q3.zip",
+            )[0]
+            == 0
+        )
+        yield {
+            "root": root,
+            "q3": q3,
+            "q4": q4,
+            "summary": summary,
+            "q4zip": root / "q4.zip",
+            "q3zip": root / "q3.zip",
+        }
 
 
 def _member(bundle: Path, name: str) -> bytes:
@@ -69,44 +97,51 @@ def test_a_quarter_contains_exactly_its_runs(exported: dict[str, Any]) -> None:
     q3 = json.loads(_member(exported["q3zip"], "runs.json"))
     assert sorted(r["id"] for r in q4["runs"]) == sorted(exported["q4"])
     assert [r["id"] for r in q3["runs"]] == exported["q3"]
-    csv_ids = {line.split(",")[0] for line in
-               _member(exported["q4zip"], "runs.csv").decode().splitlines()[1:]}
+    csv_ids = {
+        line.split(",")[0]
+        for line in _member(exported["q4zip"], "runs.csv").decode().splitlines()[1:]
+    }
     assert csv_ids == set(exported["q4"])
     with zipfile.ZipFile(exported["q4zip"]) as zf:
         journals = [n for n in zf.namelist() if n.startswith("journals/")]
     assert sorted(n for n in journals if n.count("/") == 1) == sorted(
-        f"journals/{r}.json" for r in exported["q4"])
+        f"journals/{r}.json" for r in exported["q4"]
+    )
     for run_id in exported["q4"]:  # the run's events and both experiments' chaos journals
         doc = json.loads(_member(exported["q4zip"], f"journals/{run_id}.json"))
         assert doc["run_id"] == run_id and len(doc["chaos_journals"]) == 2
         kinds = [json.loads(e["event"])["kind"] for e in doc["events"]]
         assert kinds[0] == "run.insert" and "step_run.update" in kinds
         assert all(json.loads(e["event"])["run"] == run_id for e in doc["events"])
-        assert sorted(j["journal"]["deviated"] for j in doc["chaos_journals"]) == [False,
-                                                                                  True]
+        assert sorted(j["journal"]["deviated"] for j in doc["chaos_journals"]) == [False, True]
     assert exported["summary"]["runs"] == 2 and exported["summary"]["period"] == "2026-Q4"
 
 
-def test_bundle_verifies_and_names_its_signer(exported: dict[str, Any],
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_bundle_verifies_and_names_its_signer(
+    exported: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     fp = exported["summary"]["signer"]
-    code, out = _cli("evidence", "verify", str(exported["q4zip"]), "--fingerprint", fp,
-                     "--json")
+    code, out = _cli("evidence", "verify", str(exported["q4zip"]), "--fingerprint", fp, "--json")
     assert code == 0 and json.loads(out)["signer_pinned"] is True
     key_dir = exported["root"] / ".drill" / "keys"
-    assert _member(exported["q4zip"], "signer.pub.pem").decode() == (
-        key_dir / "evidence-ed25519.pem.pub").read_text()
+    assert (
+        _member(exported["q4zip"], "signer.pub.pem").decode()
+        == (key_dir / "evidence-ed25519.pem.pub").read_text()
+    )
     private = (key_dir / "evidence-ed25519.pem").read_bytes()
     with zipfile.ZipFile(exported["q4zip"]) as zf:
         assert all(private not in zf.read(n) for n in zf.namelist())
     capsys.readouterr()
-    assert _cli("evidence", "verify", str(exported["q4zip"]), "--fingerprint",
-                "SHA256:" + "0" * 64)[0] == 1
+    assert (
+        _cli("evidence", "verify", str(exported["q4zip"]), "--fingerprint", "SHA256:" + "0" * 64)[0]
+        == 1
+    )
     assert "not by the expected key" in capsys.readouterr().err
 
 
 def test_changing_any_byte_of_any_file_fails_verification(
-        exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with zipfile.ZipFile(exported["q4zip"]) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     for name, content in members.items():
@@ -141,18 +176,36 @@ def _auditor_checks(root: Path) -> list[int]:
     """The three commands of VERIFY.md, with nothing of drill: python3 -I -S."""
     python3 = shutil.which("python3")
     assert python3 is not None
-    commands = [["sha256sum", "--quiet", "-c", "SHA256SUMS"],
-                ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", "signer.pub.pem",
-                 "-rawin", "-in", "SHA256SUMS", "-sigfile", "SHA256SUMS.sig"],
-                [python3, "-I", "-S", "journal/verify_chain.py"]]
-    return [subprocess.run(c, cwd=root, capture_output=True, timeout=60,
-                           check=False).returncode for c in commands]
+    commands = [
+        ["sha256sum", "--quiet", "-c", "SHA256SUMS"],
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            "signer.pub.pem",
+            "-rawin",
+            "-in",
+            "SHA256SUMS",
+            "-sigfile",
+            "SHA256SUMS.sig",
+        ],
+        [python3, "-I", "-S", "journal/verify_chain.py"],
+    ]
+    return [
+        subprocess.run(c, cwd=root, capture_output=True, timeout=60, check=False).returncode
+        for c in commands
+    ]
 
 
-@pytest.mark.skipif(not (shutil.which("sha256sum") and shutil.which("openssl")),
-                    reason="needs sha256sum and openssl")
+@pytest.mark.skipif(
+    not (shutil.which("sha256sum") and shutil.which("openssl")),
+    reason="needs sha256sum and openssl",
+)
 def test_bundle_verifies_with_standard_tools_and_any_changed_byte_fails_one(
-        exported: dict[str, Any], tmp_path: Path) -> None:
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
     root = _unpack(exported["q4zip"], tmp_path / "fresh")
     assert _auditor_checks(root) == [0, 0, 0]
     assert "sha256sum -c SHA256SUMS" in (root / "VERIFY.md").read_text()
@@ -171,8 +224,10 @@ def test_bundle_verifies_with_standard_tools_and_any_changed_byte_fails_one(
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
     import hashlib
 
-    lines = [json.loads(line) for line in
-             _member(exported["q4zip"], "journal/events.jsonl").decode().splitlines()]
+    lines = [
+        json.loads(line)
+        for line in _member(exported["q4zip"], "journal/events.jsonl").decode().splitlines()
+    ]
     assert lines and all(set(e) == {"seq", "prev", "hash", "event"} for e in lines)
     for e in lines:
         assert e["hash"] == hashlib.sha256(f"{e['prev']}\n{e['event']}".encode()).hexdigest()
@@ -189,8 +244,11 @@ def test_oscal_validates_with_compliance_trestle(exported: dict[str, Any]) -> No
     doc = json.loads(_member(exported["q4zip"], "oscal/assessment-results.json"))
     ar = AssessmentResults.model_validate(doc["assessment-results"])
     result = ar.results[0]
-    controls = {c.control_id for sel in result.reviewed_controls.control_selections
-                for c in sel.include_controls or []}
+    controls = {
+        c.control_id
+        for sel in result.reviewed_controls.control_selections
+        for c in sel.include_controls or []
+    }
     assert controls == {"a1.3", "cc7.5", "cp-4", "cp-9", "cp-10"}
     assert len([o for o in result.observations or [] if "Drill run" in o.title]) == 2
     states = {f.title.split(":")[0]: f.target.status.state.value for f in result.findings or []}
@@ -225,39 +283,60 @@ def _nonblank_png(path: Path) -> None:
     assert colours is None or len(colours) > 20, "the rendering is blank"
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (CI installs it: "
-                                             "apt-get install -y chromium)")
-def test_html_report_renders_in_headless_chromium(exported: dict[str, Any],
-                                                  tmp_path: Path) -> None:
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="chromium not installed (CI installs it: apt-get install -y chromium)"
+)
+def test_html_report_renders_in_headless_chromium(exported: dict[str, Any], tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     page.write_bytes(_member(exported["q4zip"], "report.html"))
     shot = tmp_path / "shot.png"
     assert CHROMIUM is not None
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000",
-         f"--screenshot={shot}", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,2000",
+            f"--screenshot={shot}",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert shot.is_file(), proc.stderr[-2000:]
     _nonblank_png(shot)
 
 
-@pytest.mark.skipif(PDFTOPPM is None, reason="pdftoppm not installed (CI installs it: "
-                                             "apt-get install -y poppler-utils)")
+@pytest.mark.skipif(
+    PDFTOPPM is None,
+    reason="pdftoppm not installed (CI installs it: apt-get install -y poppler-utils)",
+)
 def test_pdf_report_opens_with_pdftoppm(exported: dict[str, Any], tmp_path: Path) -> None:
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(_member(exported["q4zip"], "report.pdf"))
     assert PDFTOPPM is not None
-    subprocess.run([PDFTOPPM, "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf),
-                    str(tmp_path / "page")], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [PDFTOPPM, "-png", "-r", "50", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     pages = list(tmp_path.glob("page*.png"))
     assert pages
     _nonblank_png(pages[0])
 
 
-def test_single_run_report(exported: dict[str, Any], tmp_path: Path,
-                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_single_run_report(
+    exported: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(exported["root"])
     run_id = exported["q4"][0]
     assert main(["report", run_id, "--html", "--out", str(tmp_path / "r.html")]) == 0
@@ -266,16 +345,23 @@ def test_single_run_report(exported: dict[str, Any], tmp_path: Path,
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--period", "2026-Q5"], "is not a quarter"),
-    (["--period", "2026-Q4", "--from", "2026-01-01"], "not both"),
-    (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),
-    (["--period", "2026-Q4", "--framework", "sox"], "unknown framework"),
-    (["--period", "2026-Q4", "--key", "missing.pem"], "signing key not found"),
-])
-def test_bad_export_input_is_a_clear_error(exported: dict[str, Any], args: list[str],
-                                           message: str, monkeypatch: pytest.MonkeyPatch,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--period", "2026-Q5"], "is not a quarter"),
+        (["--period", "2026-Q4", "--from", "2026-01-01"], "not both"),
+        (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),
+        (["--period", "2026-Q4", "--framework", "sox"], "unknown framework"),
+        (["--period", "2026-Q4", "--key", "missing.pem"], "signing key not found"),
+    ],
+)
+def test_bad_export_input_is_a_clear_error(
+    exported: dict[str, Any],
+    args: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     monkeypatch.chdir(exported["root"])
     capsys.readouterr()
     assert main(["evidence", "export", *args, "--out", "x.zip"]) == 2

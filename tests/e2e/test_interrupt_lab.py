@@ -19,8 +19,6 @@ from tests.clihelp import run, spawn
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-
-
 def _fault_injected(cwd: Path) -> bool:
     """The failover step has been recorded as done in the evidence store."""
     from orchestrator.evidence.enums import StepStatus
@@ -28,8 +26,12 @@ def _fault_injected(cwd: Path) -> bool:
 
     db = EvidenceDB(f"sqlite:///{cwd}/.drill/evidence.db")
     try:
-        return bool(db.query("SELECT id FROM step_run WHERE action = ? AND status = ?",
-                             ("db.failover", StepStatus.SUCCEEDED.value)))
+        return bool(
+            db.query(
+                "SELECT id FROM step_run WHERE action = ? AND status = ?",
+                ("db.failover", StepStatus.SUCCEEDED.value),
+            )
+        )
     except Exception:  # the run has not created its tables yet
         return False
     finally:
@@ -61,8 +63,9 @@ def test_sigint_during_failover_rolls_back_and_keeps_evidence(labdir: Path) -> N
     assert "mark.fault_injected" in kinds and "run.end" in kinds
 
     status = json.loads(run(labdir, "lab", "status", "--json").out)
-    roles = {c["name"]: (c["role"], c["state"]) for c in status["components"]
-             if c["kind"] == "postgres"}
+    roles = {
+        c["name"]: (c["role"], c["state"]) for c in status["components"] if c["kind"] == "postgres"
+    }
     assert sorted(r for r, _ in roles.values()) == ["primary", "replica", "standby"]
     assert all(state == "up" for _, state in roles.values())
 

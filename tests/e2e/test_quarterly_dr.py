@@ -45,9 +45,6 @@ rollback:  # usw2 stays promoted so the test can read what survived there
 """
 
 
-
-
-
 def drill_json(cwd: Path, *args: str, code: int | None = 0) -> tuple[Result, dict[str, Any]]:
     res = run(cwd, *args, "--json", timeout=600)
     doc = json.loads(res.out) if res.out.strip() else {}
@@ -55,9 +52,14 @@ def drill_json(cwd: Path, *args: str, code: int | None = 0) -> tuple[Result, dic
         detail = ""
         if doc.get("run_id"):  # say why: the failed steps and findings of that run
             shown = json.loads(run(cwd, "runs", "show", doc["run_id"], "--json").out)
-            detail = json.dumps({"scenarios": shown["scenarios"], "findings": shown["findings"],
-                                 "failed": [s for s in shown["steps"]
-                                            if s["status"] != "succeeded"]}, indent=1)
+            detail = json.dumps(
+                {
+                    "scenarios": shown["scenarios"],
+                    "findings": shown["findings"],
+                    "failed": [s for s in shown["steps"] if s["status"] != "succeeded"],
+                },
+                indent=1,
+            )
         pytest.fail(f"exit {res.code}, expected {code}\n{detail}\n{res.err[-3000:]}")
     return res, doc
 
@@ -89,17 +91,20 @@ def test_quarterly_drill_meets_every_objective(quarterly: dict[str, Any]) -> Non
         assert sc["rpo_s"] <= sc["objectives"]["rpo_s"]
         # RTO is exactly what the two instants say
         assert sc["rto_s"] == pytest.approx(
-            ts(sc["service_restored_at"]) - ts(sc["fault_injected_at"]), abs=1e-3)
+            ts(sc["service_restored_at"]) - ts(sc["fault_injected_at"]), abs=1e-3
+        )
     by_id = {s["id"]: s for s in quarterly["scenarios"]}
     # synchronous standby: failover and AZ loss lose nothing acknowledged
     assert by_id["rds-failover"]["lost_writes"] == 0 and by_id["az-loss"]["lost_writes"] == 0
 
 
-def test_runs_show_returns_every_measurement(quarterly: dict[str, Any],
-                                             shown: dict[str, Any]) -> None:
+def test_runs_show_returns_every_measurement(
+    quarterly: dict[str, Any], shown: dict[str, Any]
+) -> None:
     assert {k: shown[k] for k in quarterly} == quarterly
     ms: dict[tuple[str, str], dict[str, Any]] = {
-        (m["scenario"], m["name"]): m for m in shown["measurements"]}
+        (m["scenario"], m["name"]): m for m in shown["measurements"]
+    }
     for sc in quarterly["scenarios"]:
         for name in ("rto", "rpo", "lost_writes", "outage"):
             m = ms[(sc["id"], name)]
@@ -117,14 +122,29 @@ def test_runs_show_returns_every_measurement(quarterly: dict[str, Any],
 
 
 def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
-        labdir: Path, quarterly: dict[str, Any], tmp_path: Path) -> None:
+    labdir: Path, quarterly: dict[str, Any], tmp_path: Path
+) -> None:
     """Before any other run in this module: the period holds the quarterly drill only."""
     import zipfile
 
     day = quarterly["started_at"][:10]
-    _res, doc = drill_json(labdir, "evidence", "export", "--from", day, "--to", day, "--env",
-                          "lab", "--framework", "soc2", "--framework", "pci", "--out",
-                          str(tmp_path / "q.zip"))
+    _res, doc = drill_json(
+        labdir,
+        "evidence",
+        "export",
+        "--from",
+        day,
+        "--to",
+        day,
+        "--env",
+        "lab",
+        "--framework",
+        "soc2",
+        "--framework",
+        "pci",
+        "--out",
+        str(tmp_path / "q.zip"),
+    )
     assert doc["controls"]["soc2:A1.3"] is True and doc["controls"]["pci:12.10.2"] is True
     with zipfile.ZipFile(tmp_path / "q.zip") as zf:
         journal = json.loads(zf.read(f"journals/{quarterly['run_id']}.json"))
@@ -132,27 +152,30 @@ def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
 
 
 def test_backup_restore_rpo_is_from_the_disaster_and_data_verified(
-        quarterly: dict[str, Any], shown: dict[str, Any]) -> None:
+    quarterly: dict[str, Any], shown: dict[str, Any]
+) -> None:
     sc = next(s for s in quarterly["scenarios"] if s["id"] == "backup-restore")
-    rpo = next(m for m in shown["measurements"]
-               if m["scenario"] == "backup-restore" and m["name"] == "rpo")
+    rpo = next(
+        m for m in shown["measurements"] if m["scenario"] == "backup-restore" and m["name"] == "rpo"
+    )
     assert rpo["details"]["reference"] == "disaster"
-    assert ts(rpo["details"]["disaster_at"]) == pytest.approx(ts(sc["fault_injected_at"]),
-                                                              abs=1e-3)
+    assert ts(rpo["details"]["disaster_at"]) == pytest.approx(ts(sc["fault_injected_at"]), abs=1e-3)
     assert rpo["details"]["survivor"] == "restored instance"
     steps = [s for s in shown["steps"] if s["scenario"] == "backup-restore"]
     drop = next(s for s in steps if s["action"] == "data.drop_table")
     assert drop["status"] == "succeeded" and drop["output"]["dropped"] is True
-    before = next(s for s in steps if s["phase"] == "precondition"
-                  and s["action"] == "data.verify")
+    before = next(s for s in steps if s["phase"] == "precondition" and s["action"] == "data.verify")
     after = next(s for s in steps if s["phase"] == "verification")
     assert after["status"] == "succeeded" and after["args"]["target"] == "restored"
     assert (after["output"]["rows"], after["output"]["checksum"]) == (
-        before["output"]["rows"], before["output"]["checksum"])
+        before["output"]["rows"],
+        before["output"]["checksum"],
+    )
     restore = next(s for s in steps if s["action"] == "db.restore")
     # restored to the disaster point, not to "latest"
-    assert ts(restore["output"]["restored_to"]) == pytest.approx(ts(sc["fault_injected_at"]),
-                                                                 abs=1e-3)
+    assert ts(restore["output"]["restored_to"]) == pytest.approx(
+        ts(sc["fault_injected_at"]), abs=1e-3
+    )
 
 
 def test_probe_series_are_stored(labdir: Path, quarterly: dict[str, Any]) -> None:
@@ -163,10 +186,13 @@ def test_probe_series_are_stored(labdir: Path, quarterly: dict[str, Any]) -> Non
 
     engine = sa.create_engine(f"sqlite:///{labdir / '.drill' / 'evidence.db'}")
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT s.scenario_id, p.probe, p.encoding, p.samples, p.data FROM probe_series p "
-            "JOIN scenario_run s ON s.id = p.scenario_run_id WHERE p.run_id = :r"),
-            {"r": quarterly["run_id"]}).fetchall()
+        rows = conn.execute(
+            sa.text(
+                "SELECT s.scenario_id, p.probe, p.encoding, p.samples, p.data FROM probe_series p "
+                "JOIN scenario_run s ON s.id = p.scenario_run_id WHERE p.run_id = :r"
+            ),
+            {"r": quarterly["run_id"]},
+        ).fetchall()
     engine.dispose()
     probes = {(r[0], r[1]) for r in rows}
     assert ("rds-failover", "sql@db") in probes and ("az-loss", "http@app") in probes
@@ -183,7 +209,8 @@ def test_an_impossible_objective_fails_with_a_finding(labdir: Path) -> None:
     drill_file = labdir / "impossible.yaml"
     drill_file.write_text(
         "id: impossible\ntitle: RTO of one millisecond\n"
-        "scenarios:\n  - runbook: rds-failover\n    objectives: {rto: 1ms}\n")
+        "scenarios:\n  - runbook: rds-failover\n    objectives: {rto: 1ms}\n"
+    )
     res, doc = drill_json(labdir, "run", str(drill_file), "--env", "lab", code=1)
     (sc,) = doc["scenarios"]
     assert doc["status"] == "failed" and sc["met"] is False
@@ -209,8 +236,7 @@ def write_load(dsn: str, stop: threading.Event) -> None:
             stop.wait(0.1)
 
 
-def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(
-        labdir: Path) -> None:
+def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(labdir: Path) -> None:
     """Region promotion under write load with a throttled region link (runs last: it
     leaves usw2 promoted, to read what survived there).
 
@@ -230,8 +256,9 @@ def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(
     usw2_dsn = f"host=127.0.0.1 port={usw2['port']} dbname=app user=drill"
     (labdir / "throttled.yaml").write_text(RUNBOOK)
     stop = threading.Event()
-    loader = threading.Thread(target=write_load, args=(status["endpoints"]["global_db"], stop),
-                              daemon=True)
+    loader = threading.Thread(
+        target=write_load, args=(status["endpoints"]["global_db"], stop), daemon=True
+    )
     loader.start()
     try:
         res = run(labdir, "run", "throttled.yaml", "--env", "lab", "--json", timeout=600)
@@ -243,15 +270,20 @@ def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(
 
     engine = sa.create_engine(f"sqlite:///{labdir / '.drill' / 'evidence.db'}")
     with engine.connect() as conn:
-        ledger_blob = conn.execute(sa.text(
-            "SELECT data FROM probe_series WHERE probe = 'heartbeat-ledger' AND run_id = :r"),
-            {"r": doc["run_id"]}).scalar_one()
+        ledger_blob = conn.execute(
+            sa.text(
+                "SELECT data FROM probe_series WHERE probe = 'heartbeat-ledger' AND run_id = :r"
+            ),
+            {"r": doc["run_id"]},
+        ).scalar_one()
     engine.dispose()
     writer, acks, _unknown = decode_ledger(ledger_blob)
     with psycopg.connect(usw2_dsn, autocommit=True) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)  # promoted
-        surviving = {r[0] for r in conn.execute(
-            f"SELECT seq FROM {HEARTBEAT_TABLE} WHERE writer = %s", (writer,))}
+        surviving = {
+            r[0]
+            for r in conn.execute(f"SELECT seq FROM {HEARTBEAT_TABLE} WHERE writer = %s", (writer,))
+        }
     missing = {a.seq for a in acks} - surviving
     assert missing, "the throttled link should have left acknowledged writes behind"
     assert sc["lost_writes"] == len(missing)
@@ -260,8 +292,9 @@ def test_lost_writes_equal_the_ledger_rows_missing_on_the_promoted_replica(
     assert 0 < sc["rpo_s"] <= 60 and sc["met"] is True
 
 
-def test_every_lab_operation_made_is_in_the_plan(labdir: Path, quarterly: dict[str, Any],
-                                                 shown: dict[str, Any]) -> None:
+def test_every_lab_operation_made_is_in_the_plan(
+    labdir: Path, quarterly: dict[str, Any], shown: dict[str, Any]
+) -> None:
     """The lab's plan cannot drift from execution: each mutating action's recorded
     operations (``lab_operations``) are listed by `drill plan` for that action, and the
     provider itself found nothing unplanned."""
@@ -272,11 +305,15 @@ def test_every_lab_operation_made_is_in_the_plan(labdir: Path, quarterly: dict[s
             for entry in (st, st.get("rollback") or {}):
                 if entry.get("action"):
                     planned.setdefault(entry["action"], set()).update(
-                        e for c in entry.get("calls", []) for e in c.get("effects", []))
+                        e for c in entry.get("calls", []) for e in c.get("effects", [])
+                    )
     steps = shown["steps"]
     assert not [s for s in steps if (s.get("output") or {}).get("unplanned_calls")]
-    recorded = {s["action"]: s["output"]["lab_operations"] for s in steps
-                if (s.get("output") or {}).get("lab_operations")}
+    recorded = {
+        s["action"]: s["output"]["lab_operations"]
+        for s in steps
+        if (s.get("output") or {}).get("lab_operations")
+    }
     # the check really ran: the drill's faults and repairs were recorded
     assert {"db.failover", "az.isolate", "data.drop_table", "db.restore"} <= set(recorded)
     assert "process:SIGKILL" in recorded["db.failover"]

@@ -21,8 +21,6 @@ from tests.e2e.test_quarterly_dr import drill_json
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 
-
-
 def lab_status(cwd: Path) -> dict[str, Any]:
     res = run(cwd, "lab", "status", "--json")
     assert res.code == 0, res.err
@@ -38,13 +36,20 @@ def production_view(cwd: Path) -> dict[str, Any]:
     st = load(lab_dir(cwd / ".drill"))
     assert st is not None
     comps = {c["name"]: c for c in status["components"]}
-    forwards = {name: proxy.control(st.comp(name).control_port or 0)["target"]
-                for name in ("db-endpoint", "global-endpoint")}
-    return {"primary": status["primary"], "global_target": status["global_target"],
-            "endpoints": status["endpoints"], "isolated": status["isolated"],
-            "forwards": forwards, "primary_port": comps[status["primary"]]["port"],
-            "db_endpoint_port": comps["db-endpoint"]["port"],
-            "roles": {n: c["role"] for n, c in comps.items()}}
+    forwards = {
+        name: proxy.control(st.comp(name).control_port or 0)["target"]
+        for name in ("db-endpoint", "global-endpoint")
+    }
+    return {
+        "primary": status["primary"],
+        "global_target": status["global_target"],
+        "endpoints": status["endpoints"],
+        "isolated": status["isolated"],
+        "forwards": forwards,
+        "primary_port": comps[status["primary"]]["port"],
+        "db_endpoint_port": comps["db-endpoint"]["port"],
+        "roles": {n: c["role"] for n, c in comps.items()},
+    }
 
 
 class WriteLoad:
@@ -91,11 +96,16 @@ def isolated(labdir: Path) -> dict[str, Any]:
     before = production_view(labdir)
     truth_before = len(ground_truth(labdir))
     with WriteLoad(before["endpoints"]["db"]) as load:
-        _res, doc = drill_json(labdir, "run", "quarterly-dr", "--env", "lab",
-                               "--mode", "isolated")
+        _res, doc = drill_json(labdir, "run", "quarterly-dr", "--env", "lab", "--mode", "isolated")
     _res, shown = drill_json(labdir, "runs", "show", doc["run_id"])
-    return {"doc": doc, "shown": shown, "before": before, "after": production_view(labdir),
-            "load": load, "truth": ground_truth(labdir)[truth_before:]}
+    return {
+        "doc": doc,
+        "shown": shown,
+        "before": before,
+        "after": production_view(labdir),
+        "load": load,
+        "truth": ground_truth(labdir)[truth_before:],
+    }
 
 
 def test_isolated_quarterly_measures_the_clone_scenarios(isolated: dict[str, Any]) -> None:
@@ -126,8 +136,14 @@ def test_isolated_quarterly_measures_the_clone_scenarios(isolated: dict[str, Any
 def test_isolated_mode_runs_no_production_fault(isolated: dict[str, Any]) -> None:
     steps = isolated["shown"]["steps"]
     actions = {s["action"] for s in steps if s["status"] == "succeeded"}
-    assert not actions & {"region.isolate", "dns.point", "data.drop_table", "az.isolate",
-                          "db.failover", "region.restore"}
+    assert not actions & {
+        "region.isolate",
+        "dns.point",
+        "data.drop_table",
+        "az.isolate",
+        "db.failover",
+        "region.restore",
+    }
     promote = next(s for s in steps if s["action"] == "db.promote_replica")
     assert promote["output"]["isolated"] is True
     assert promote["output"]["instance"].startswith("usw2-clone-")
@@ -147,8 +163,10 @@ def test_production_untouched_and_kept_every_write(isolated: dict[str, Any]) -> 
     before, after = isolated["before"], isolated["after"]
     for key in ("primary", "global_target", "endpoints", "isolated", "forwards"):
         assert after[key] == before[key], key
-    assert after["forwards"] == {"db-endpoint": before["primary_port"],
-                                 "global-endpoint": before["db_endpoint_port"]}
+    assert after["forwards"] == {
+        "db-endpoint": before["primary_port"],
+        "global-endpoint": before["db_endpoint_port"],
+    }
     # usw2 is still production's replica; the clone and restored instance are gone
     assert after["roles"]["usw2"] == "replica"
     assert not [n for n, r in after["roles"].items() if r in ("clone", "restored")]
@@ -160,8 +178,9 @@ def test_production_untouched_and_kept_every_write(isolated: dict[str, Any]) -> 
     assert set(load.acked) <= present
 
 
-def test_az_loss_follows_the_primary_after_a_failover(labdir: Path,
-                                                      isolated: dict[str, Any]) -> None:
+def test_az_loss_follows_the_primary_after_a_failover(
+    labdir: Path, isolated: dict[str, Any]
+) -> None:
     assert production_view(labdir)["primary"] == "use1-az1"
     drill_json(labdir, "run", "rds-failover", "--env", "lab")
     assert production_view(labdir)["primary"] == "use1-az2"

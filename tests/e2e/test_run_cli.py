@@ -9,8 +9,17 @@ from tests.clihelp import drill
 from tests.e2e.defs import experiment, runbook, write
 
 CONTRACT_KEYS = {"run_id", "drill", "env", "status", "started_at", "ended_at", "scenarios"}
-SCENARIO_KEYS = {"id", "status", "rto_s", "rpo_s", "lost_writes", "objectives", "met",
-                 "fault_injected_at", "service_restored_at"}
+SCENARIO_KEYS = {
+    "id",
+    "status",
+    "rto_s",
+    "rpo_s",
+    "lost_writes",
+    "objectives",
+    "met",
+    "fault_injected_at",
+    "service_restored_at",
+}
 
 
 def test_experiment_run_json_matches_runs_show(workdir: Path, capsys) -> None:
@@ -111,11 +120,15 @@ def test_bad_mode_is_usage_error(workdir: Path, capsys) -> None:
 
 def test_protected_environment_refuses_without_yes(workdir: Path, capsys) -> None:
     write(workdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
-    rb = write(workdir, "runbooks/failover.yaml", """id: failover
+    rb = write(
+        workdir,
+        "runbooks/failover.yaml",
+        """id: failover
 title: Failover
 steps:
   - action: db.failover
-""")
+""",
+    )
     res = drill(capsys, "run", str(rb), "--env", "prod-lab", "--json")
     assert res.code == 2
     assert "protected" in res.err and "--yes" in res.err

@@ -21,15 +21,18 @@ def project(workdir: Path) -> Path:
 
 def test_add_list_remove(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
-        a = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", "0 9 * * 1-5",
-                  "--json")
+        a = drill(
+            capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", "0 9 * * 1-5", "--json"
+        )
         assert a.code == 0, a.err
         b = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "5m")
         assert b.code == 0 and "every 5m" in b.err
         listed = drill(capsys, "schedule", "list", "--json")
     docs = json.loads(listed.out)
     assert [(d["kind"], d["next_fire_at"]) for d in docs] == [
-        ("cron", "2030-01-07T09:00:00Z"), ("interval", "2030-01-07T08:05:00Z")]
+        ("cron", "2030-01-07T09:00:00Z"),
+        ("interval", "2030-01-07T08:05:00Z"),
+    ]
     assert docs[0]["id"] == json.loads(a.out)["id"] and docs[0]["target"] == "tiny"
     removed = drill(capsys, "schedule", "remove", docs[0]["id"])
     assert removed.code == 0 and "removed schedule" in removed.err
@@ -38,45 +41,67 @@ def test_add_list_remove(project: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert again.code == 2 and f"drill: error: no schedule '{docs[0]['id']}'" in again.err
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--env", "lab"], "give exactly one of --cron, --every, --at"),
-    (["--env", "lab", "--cron", "daily", "--every", "1h"], "(got --cron, --every)"),
-    (["--env", "lab", "--cron", "0 25 * * *"], "invalid cron expression '0 25 * * *'"),
-    (["--env", "lab", "--every", "1h", "--timezone", "UTC"], "--timezone applies to --cron"),
-    (["--env", "nowhere", "--every", "1h"], "unknown environment 'nowhere'"),
-])
-def test_bad_input_is_a_clear_usage_error(project: Path, capsys: pytest.CaptureFixture[str],
-                                          args: list[str], needle: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--env", "lab"], "give exactly one of --cron, --every, --at"),
+        (["--env", "lab", "--cron", "daily", "--every", "1h"], "(got --cron, --every)"),
+        (["--env", "lab", "--cron", "0 25 * * *"], "invalid cron expression '0 25 * * *'"),
+        (["--env", "lab", "--every", "1h", "--timezone", "UTC"], "--timezone applies to --cron"),
+        (["--env", "nowhere", "--every", "1h"], "unknown environment 'nowhere'"),
+    ],
+)
+def test_bad_input_is_a_clear_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
     res = drill(capsys, "schedule", "add", "tiny", *args)
     assert res.code == 2
     assert res.err.startswith("drill: error: ") and needle in res.err
     assert "Traceback" not in res.err
 
 
-def test_unknown_target_is_refused_at_creation(project: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_target_is_refused_at_creation(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     res = drill(capsys, "schedule", "add", "no-such-drill", "--env", "lab", "--every", "1h")
     assert res.code == 2 and "no drill, runbook or experiment with id 'no-such-drill'" in res.err
 
 
 def test_mutating_drill_on_protected_environment_needs_yes(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    refused = drill(capsys, "schedule", "add", "quarterly-dr", "--env", "prod", "--cron",
-                    "quarterly")
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused = drill(
+        capsys, "schedule", "add", "quarterly-dr", "--env", "prod", "--cron", "quarterly"
+    )
     assert refused.code == 2
-    assert "drill: error: environment 'prod' is protected and quarterly-dr would change it" \
-        in refused.err and "--yes" in refused.err
-    res = drill(capsys, "schedule", "add", "quarterly-dr", "--env", "prod", "--cron",
-                "quarterly", "--yes", "--json")
+    assert (
+        "drill: error: environment 'prod' is protected and quarterly-dr would change it"
+        in refused.err
+        and "--yes" in refused.err
+    )
+    res = drill(
+        capsys,
+        "schedule",
+        "add",
+        "quarterly-dr",
+        "--env",
+        "prod",
+        "--cron",
+        "quarterly",
+        "--yes",
+        "--json",
+    )
     assert res.code == 0, res.err
     assert json.loads(res.out)["approved_by"]
-    probes_only = drill(capsys, "schedule", "add", "tiny", "--env", "prod", "--every", "1h",
-                        "--json")
+    probes_only = drill(
+        capsys, "schedule", "add", "tiny", "--env", "prod", "--every", "1h", "--json"
+    )
     assert probes_only.code == 0 and json.loads(probes_only.out)["approved_by"] is None
 
 
 def test_sync_installs_drill_schedules_and_status_shows_overdue(
-        project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     with time_machine.travel(datetime(2030, 1, 15, tzinfo=UTC), tick=False) as tm:
         synced = drill(capsys, "schedule", "sync", "--env", "lab", "--json")
         assert synced.code == 0, synced.err
@@ -95,9 +120,22 @@ def test_sync_installs_drill_schedules_and_status_shows_overdue(
 
 
 def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    res = drill(capsys, "gameday", "create", "--date", "2031-03-01T10:00", "--drills",
-                "quarterly-dr", "--participants", "alice,bob", "--env", "lab", "--notify",
-                "https://hooks.slack.com/services/T1/B2/SECRET", "--json")
+    res = drill(
+        capsys,
+        "gameday",
+        "create",
+        "--date",
+        "2031-03-01T10:00",
+        "--drills",
+        "quarterly-dr",
+        "--participants",
+        "alice,bob",
+        "--env",
+        "lab",
+        "--notify",
+        "https://hooks.slack.com/services/T1/B2/SECRET",
+        "--json",
+    )
     assert res.code == 0, res.err
     gd = json.loads(res.out)
     assert gd["participants"] == ["alice", "bob"] and gd["status"] == "planned"
@@ -113,7 +151,9 @@ def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[s
     assert "alice, bob" in shown.out and "SECRET" not in shown.out
     scheds = json.loads(drill(capsys, "schedule", "list", "--json").out)
     assert sorted(s["action"] for s in scheds if s["target"] == gd["id"]) == [
-        "gameday.announce", "gameday.run"]
+        "gameday.announce",
+        "gameday.run",
+    ]
     run_at = next(s for s in scheds if s["action"] == "gameday.run")["next_fire_at"]
     assert run_at == "2031-03-01T10:00:00Z"
     past = drill(capsys, "gameday", "create", "--date", "2001-01-01", "--drills", "qdr")

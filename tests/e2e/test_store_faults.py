@@ -50,8 +50,7 @@ def smash_table(db: Path, table: str) -> None:
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?",
-                        (table,)).fetchone()[0]
+    root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
     conn.close()
     with open(db, "r+b") as fh:
         fh.seek((root - 1) * page_size + 8)
@@ -73,8 +72,14 @@ def test_damaged_store_is_named_and_nothing_runs(workdir: Path) -> None:
 
     verify = drill(workdir, "evidence", "verify")
     assert verify.code == 1, verify.err
-    one_line_error(verify, "is damaged", "cannot be verified", "Unreadable: step_run",
-                   "still readable: ", "run (1 rows)")
+    one_line_error(
+        verify,
+        "is damaged",
+        "cannot be verified",
+        "Unreadable: step_run",
+        "still readable: ",
+        "run (1 rows)",
+    )
 
 
 @pytest.fixture
@@ -82,8 +87,7 @@ def immutable(workdir: Path) -> Iterator[Path]:
     db = workdir / ".drill" / "evidence.db"
     recorded(workdir)
     sqlite3.connect(db).execute("PRAGMA wal_checkpoint(TRUNCATE)").close()
-    if subprocess.run(["chattr", "+i", str(db)], capture_output=True,
-                      check=False).returncode != 0:
+    if subprocess.run(["chattr", "+i", str(db)], capture_output=True, check=False).returncode != 0:
         pytest.skip("chattr +i is not available here (needs root and ext4/xfs…)")
     try:
         yield db
@@ -91,8 +95,7 @@ def immutable(workdir: Path) -> Iterator[Path]:
         subprocess.run(["chattr", "-i", str(db)], check=False)
 
 
-def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path,
-                                                        immutable: Path) -> None:
+def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path, immutable: Path) -> None:
     marker = workdir / "marker"
     res = drill(workdir, "run", str(workdir / "runbooks" / "hold.yaml"))
     assert res.code == 2, res.err
@@ -106,9 +109,15 @@ def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path,
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
-    if os.geteuid() != 0 or subprocess.run(
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
             ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt)],
-            capture_output=True, check=False).returncode != 0:
+            capture_output=True,
+            check=False,
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a small tmpfs needs root")
     try:
         yield mnt
@@ -119,26 +128,30 @@ def tiny_fs(tmp_path: Path) -> Iterator[Path]:
 def test_full_store_refuses_a_run_before_it_starts(workdir: Path, tiny_fs: Path) -> None:
     db = tiny_fs / "evidence.db"
     marker, rb = recorded(workdir, db)
-    subprocess.run(["dd", "if=/dev/zero", f"of={tiny_fs / 'fill'}", "bs=64k"],
-                   capture_output=True, check=False)  # until "No space left on device"
+    subprocess.run(
+        ["dd", "if=/dev/zero", f"of={tiny_fs / 'fill'}", "bs=64k"], capture_output=True, check=False
+    )  # until "No space left on device"
     res = drill(workdir, "run", str(rb), db=db)
     assert res.code == 2, res.err
     one_line_error(res, "is full", str(db))
     assert not marker.exists()
 
 
-def test_store_filling_up_during_a_run_still_plays_rollbacks(workdir: Path,
-                                                             tiny_fs: Path) -> None:
+def test_store_filling_up_during_a_run_still_plays_rollbacks(workdir: Path, tiny_fs: Path) -> None:
     """The disk fills mid-run: every later evidence write fails, yet the rollback runs,
     the error is one line (exit 1), and `drill recover` closes the run once there is
     space again."""
     db, marker, filler = tiny_fs / "evidence.db", workdir / "marker", tiny_fs / "fill"
     recorded(workdir, db)
-    text = runbook(marker).replace("rollback:", f"""  - name: the disk fills up
+    text = runbook(marker).replace(
+        "rollback:",
+        f"""  - name: the disk fills up
     kind: action
     activity: {{type: action, name: fill, provider: {{type: python, module: tests.faults,
                func: fill, arguments: {{path: "{filler}"}}}}}}
-rollback:""", 1)
+rollback:""",
+        1,
+    )
     rb = write(workdir, "runbooks/fill.yaml", text.replace("marker-runbook", "fill-runbook"))
     res = drill(workdir, "run", str(rb), db=db)
     assert res.code in (1, 2), res.err

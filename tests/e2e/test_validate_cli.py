@@ -69,13 +69,17 @@ def test_several_files_report_together(workdir: Path, capsys) -> None:
 
 
 def test_invalid_experiment_reported(workdir: Path, capsys) -> None:
-    exp = write(workdir, "experiments/bad.yaml", """title: bad
+    exp = write(
+        workdir,
+        "experiments/bad.yaml",
+        """title: bad
 description: x
 method:
   - type: action
     name: call-nothing
     provider: {type: python, module: os.path, func: no_such_function}
-""")
+""",
+    )
     res = drill(capsys, "validate", str(exp))
     assert res.code == 2
     assert f"{exp}:4" in res.err and "no_such_function" in res.err
@@ -88,8 +92,9 @@ def test_bundled_definitions_are_valid(workdir: Path, capsys) -> None:
 
 
 def test_invalid_config_points_at_line(workdir: Path, capsys) -> None:
-    write(workdir, "drill.yaml", "database: sqlite:///x.db\nenvironments:\n"
-                                 "  prod: {provider: gcp}\n")
+    write(
+        workdir, "drill.yaml", "database: sqlite:///x.db\nenvironments:\n  prod: {provider: gcp}\n"
+    )
     res = drill(capsys, "list")
     assert res.code == 2
     assert "drill.yaml:3" in res.err and "environments.prod.provider" in res.err
@@ -104,8 +109,9 @@ def test_unreachable_database_is_clear(workdir: Path, capsys, monkeypatch) -> No
     from orchestrator.pgbin import free_port
 
     port = free_port()
-    monkeypatch.setenv("DRILL_DATABASE",
-                       f"postgresql+psycopg://drill:s3cret@127.0.0.1:{port}/evidence")
+    monkeypatch.setenv(
+        "DRILL_DATABASE", f"postgresql+psycopg://drill:s3cret@127.0.0.1:{port}/evidence"
+    )
     res = drill(capsys, "runs", "list")
     assert res.code == 2
     assert "unreachable" in res.err and "s3cret" not in res.err

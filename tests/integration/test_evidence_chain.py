@@ -78,8 +78,11 @@ def verify(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db(request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = (f"sqlite:///{workdir}/.drill/evidence.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_dsn"))
+    url = (
+        f"sqlite:///{workdir}/.drill/evidence.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_dsn")
+    )
     monkeypatch.setenv("DRILL_DATABASE", url)
     write_definitions(workdir)
     return url
@@ -93,8 +96,9 @@ def _text_column(table: sa.Table) -> sa.Column[Any] | None:
     return None
 
 
-def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_changed_deleted_reordered_records_are_named(
+    db: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from orchestrator.evidence.records import projections
 
     run_drill(workdir)
@@ -125,8 +129,9 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
                 conn.execute(table.update().where(pk_col == pk).values({col.name: old}))
             assert verify(capsys)[0] == 0
             changed.append(table.name)
-        assert {"run", "scenario_run", "step_run", "timeline_event", "finding",
-                "artifact"} <= set(changed)
+        assert {"run", "scenario_run", "step_run", "timeline_event", "finding", "artifact"} <= set(
+            changed
+        )
 
         # 2. delete: an artifact (the journal of a scenario)
         with engine.begin() as conn:
@@ -136,13 +141,18 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
         code, text = verify(capsys)
         assert code == 1 and f"artifact {art.id} " in text and "deleted" in text, text
         with engine.begin() as conn:
-            conn.execute(sa.text("INSERT INTO artifact VALUES (" + ", ".join(
-                f":{k}" for k in art._mapping) + ")"), dict(art._mapping))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO artifact VALUES (" + ", ".join(f":{k}" for k in art._mapping) + ")"
+                ),
+                dict(art._mapping),
+            )
         assert verify(capsys)[0] == 0
 
         # 3. reorder records: swap the contents of two timeline events (ids 1 and 2)
-        swap = ("UPDATE timeline_event SET id = CASE id WHEN 1 THEN -2 ELSE -1 END "
-                "WHERE id IN (1, 2)")
+        swap = (
+            "UPDATE timeline_event SET id = CASE id WHEN 1 THEN -2 ELSE -1 END WHERE id IN (1, 2)"
+        )
         with engine.begin() as conn:
             conn.execute(sa.text(swap))
             conn.execute(sa.text("UPDATE timeline_event SET id = -id WHERE id < 0"))
@@ -154,8 +164,9 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
         assert verify(capsys)[0] == 0
 
         # 4. reorder the journal itself: swap events #3 and #4
-        swap_chain = ("UPDATE journal SET seq = CASE seq WHEN 3 THEN -4 ELSE -3 END "
-                      "WHERE seq IN (3, 4)")
+        swap_chain = (
+            "UPDATE journal SET seq = CASE seq WHEN 3 THEN -4 ELSE -3 END WHERE seq IN (3, 4)"
+        )
         with engine.begin() as conn:
             conn.execute(sa.text(swap_chain))
             conn.execute(sa.text("UPDATE journal SET seq = -seq WHERE seq < 0"))
@@ -165,9 +176,9 @@ def test_changed_deleted_reordered_records_are_named(db: str, workdir: Path,
         engine.dispose()
 
 
-def test_finished_run_is_immutable_but_findings_evolve(db: str, workdir: Path,
-                                                       capsys: pytest.CaptureFixture[str]
-                                                       ) -> None:
+def test_finished_run_is_immutable_but_findings_evolve(
+    db: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from orchestrator.errors import RecordImmutable
     from orchestrator.evidence.records import Finding, Run, StepRun
     from orchestrator.evidence.writer import EvidenceDB
@@ -187,10 +198,32 @@ def test_finished_run_is_immutable_but_findings_evolve(db: str, workdir: Path,
         assert _entries(db) == entries_before  # refused: no event, nothing changed
         assert store.get(StepRun, step.id).error != "rewritten after the run"
         finding = store.records(Finding, "run_id = ?", (doc["run_id"],), "id", 1)[0]
-        assert main(["findings", "assign", str(finding.id), "--owner", "sre-team",
-                     "--due", "2027-01-15"]) == 0
-        assert main(["findings", "close", str(finding.id), "--resolution",
-                     "marker cleanup added to the rollback"]) == 0
+        assert (
+            main(
+                [
+                    "findings",
+                    "assign",
+                    str(finding.id),
+                    "--owner",
+                    "sre-team",
+                    "--due",
+                    "2027-01-15",
+                ]
+            )
+            == 0
+        )
+        assert (
+            main(
+                [
+                    "findings",
+                    "close",
+                    str(finding.id),
+                    "--resolution",
+                    "marker cleanup added to the rollback",
+                ]
+            )
+            == 0
+        )
         assert _entries(db) == entries_before + 2  # each lifecycle change is an event
         assert verify(capsys)[0] == 0
         capsys.readouterr()

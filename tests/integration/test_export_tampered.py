@@ -32,13 +32,17 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield root
 
 
-@pytest.mark.parametrize("sql", [
-    "UPDATE journal SET event = CAST(event AS TEXT) || ' ' WHERE seq = 5",
-    "DELETE FROM journal WHERE seq = 4",
-    "UPDATE journal SET prev = hash WHERE seq = 3",
-])
-def test_a_tampered_journal_is_refused(workspace: Path, capsys: pytest.CaptureFixture[str],
-                                       sql: str) -> None:
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "UPDATE journal SET event = CAST(event AS TEXT) || ' ' WHERE seq = 5",
+        "DELETE FROM journal WHERE seq = 4",
+        "UPDATE journal SET prev = hash WHERE seq = 3",
+    ],
+)
+def test_a_tampered_journal_is_refused(
+    workspace: Path, capsys: pytest.CaptureFixture[str], sql: str
+) -> None:
     _tamper(workspace, sql)
     code, err = _export(capsys)
     assert code == 1 and "evidence journal broken at" in err, err
@@ -46,14 +50,16 @@ def test_a_tampered_journal_is_refused(workspace: Path, capsys: pytest.CaptureFi
 
 
 @pytest.fixture(params=["inline", "forked"])
-def workspace(request: pytest.FixtureRequest, base: Path, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> Path:
+def workspace(
+    request: pytest.FixtureRequest, base: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """A copy of the base (database through SQLite's backup API, signing key) as cwd."""
     from orchestrator.evidence import export
 
     clear_drill_env(monkeypatch)
-    shutil.copytree(base / ".drill", tmp_path / ".drill",
-                    ignore=shutil.ignore_patterns("evidence.db*", "lab"))
+    shutil.copytree(
+        base / ".drill", tmp_path / ".drill", ignore=shutil.ignore_patterns("evidence.db*", "lab")
+    )
     copy_sqlite(base / ".drill" / "evidence.db", tmp_path / ".drill" / "evidence.db")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DRILL_DATABASE", f"sqlite:///{tmp_path}/.drill/evidence.db")
@@ -65,8 +71,18 @@ def workspace(request: pytest.FixtureRequest, base: Path, tmp_path: Path,
 def _export(capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     year = datetime.now(UTC).year
     capsys.readouterr()
-    code = main(["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31",
-                 "--out", "bundle.zip"])
+    code = main(
+        [
+            "evidence",
+            "export",
+            "--from",
+            f"{year}-01-01",
+            "--to",
+            f"{year}-12-31",
+            "--out",
+            "bundle.zip",
+        ]
+    )
     return code, capsys.readouterr().err
 
 
@@ -80,23 +96,31 @@ def _tamper(root: Path, sql: str) -> int:
         con.close()
 
 
-def test_an_untampered_store_exports(workspace: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_untampered_store_exports(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, err = _export(capsys)
     assert code == 0, err
     assert (workspace / "bundle.zip").is_file()
     assert main(["evidence", "verify", "bundle.zip"]) == 0
 
 
-@pytest.mark.parametrize("sql,named", [
-    ("UPDATE step_run SET name = name || 'x' WHERE id = (SELECT min(id) FROM step_run)",
-     "step_run {id} "),
-    # a timestamp no longer parses: the views could not be built, the check says why
-    ("UPDATE step_run SET started_at = 'not a time' WHERE id = (SELECT min(id) FROM step_run)",
-     "step_run {id} "),
-])
-def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixture[str],
-                                     sql: str, named: str) -> None:
+@pytest.mark.parametrize(
+    "sql,named",
+    [
+        (
+            "UPDATE step_run SET name = name || 'x' WHERE id = (SELECT min(id) FROM step_run)",
+            "step_run {id} ",
+        ),
+        # a timestamp no longer parses: the views could not be built, the check says why
+        (
+            "UPDATE step_run SET started_at = 'not a time' "
+            "WHERE id = (SELECT min(id) FROM step_run)",
+            "step_run {id} ",
+        ),
+    ],
+)
+def test_a_tampered_store_is_refused(
+    workspace: Path, capsys: pytest.CaptureFixture[str], sql: str, named: str
+) -> None:
     step = _tamper(workspace, sql)
     code, err = _export(capsys)
     assert code == 1
@@ -107,13 +131,16 @@ def test_a_tampered_store_is_refused(workspace: Path, capsys: pytest.CaptureFixt
 
 
 def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
-        workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     con = sqlite3.connect(workspace / ".drill" / "evidence.db")
     try:
         with con:
             ev = con.execute("SELECT event FROM journal WHERE seq = 3").fetchone()[0]
-            con.execute("UPDATE journal SET event = ? WHERE seq = 3",
-                        (ev.replace(b'"kind":"', b'"kind":"\\q\xff', 1),))
+            con.execute(
+                "UPDATE journal SET event = ? WHERE seq = 3",
+                (ev.replace(b'"kind":"', b'"kind":"\\q\xff', 1),),
+            )
     finally:
         con.close()
     capsys.readouterr()
@@ -123,16 +150,17 @@ def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
 
 
 def test_a_file_the_zip_cannot_take_fails_the_export_and_leaves_nothing(
-        workspace: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    workspace: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The zip is written by a background thread: an error there is the export's error."""
     import errno
     import zipfile
 
     real = zipfile.ZipFile.writestr
 
-    def disk_full(self: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes,
-                  *args: object, **kwargs: object) -> None:
+    def disk_full(
+        self: zipfile.ZipFile, info: zipfile.ZipInfo, data: bytes, *args: object, **kwargs: object
+    ) -> None:
         if info.filename.startswith("journals/"):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(self, info, data, *args, **kwargs)  # type: ignore[arg-type]

@@ -23,7 +23,8 @@ from orchestrator.schedule.models import UTCDateTime
 
 META = sa.MetaData()
 ODD = sa.Table(
-    "odd_values", META,
+    "odd_values",
+    META,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", AutoString()),
     sa.Column("text", sa.String()),
@@ -35,27 +36,62 @@ ODD = sa.Table(
     sa.Column("blob", sa.LargeBinary()),
 )
 #: how EvidenceDB stores each column of ODD (records.columns would say the same)
-TYPES: list[ColumnType] = ["int", "str", "str", "int", "float", "bool", "datetime", "json",
-                           "bytes"]
+TYPES: list[ColumnType] = ["int", "str", "str", "int", "float", "bool", "datetime", "json", "bytes"]
 ROWS: list[dict[str, Any]] = [
-    {"id": 1, "name": "plain", "text": "é ü \u2028 \"quoted\" \\ \n\t\x01 \U0001f600",
-     "count": 2**31 - 1, "ratio": 1e-05, "flag": True,
-     "at": datetime(2026, 11, 2, 14, 0, 0, 123456, tzinfo=UTC),
-     "doc": {"b": [1, 2.5, None, "x"], "a": {"z": 1, "y": "ü"}}, "blob": b"\x00\xff"},
-    {"id": 2, "name": "", "text": None, "count": -1, "ratio": -0.0, "flag": False,
-     "at": datetime(2026, 1, 1, tzinfo=UTC), "doc": None, "blob": b""},
-    {"id": 3, "name": "big", "text": "x" * 3000, "count": 0, "ratio": 1e300,
-     "flag": None, "at": None, "doc": [], "blob": None},
-    {"id": 4, "name": "inf", "text": "t", "count": 7, "ratio": math.inf, "flag": True,
-     "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), "doc": "just a string",
-     "blob": b"abc"},
+    {
+        "id": 1,
+        "name": "plain",
+        "text": 'é ü \u2028 "quoted" \\ \n\t\x01 \U0001f600',
+        "count": 2**31 - 1,
+        "ratio": 1e-05,
+        "flag": True,
+        "at": datetime(2026, 11, 2, 14, 0, 0, 123456, tzinfo=UTC),
+        "doc": {"b": [1, 2.5, None, "x"], "a": {"z": 1, "y": "ü"}},
+        "blob": b"\x00\xff",
+    },
+    {
+        "id": 2,
+        "name": "",
+        "text": None,
+        "count": -1,
+        "ratio": -0.0,
+        "flag": False,
+        "at": datetime(2026, 1, 1, tzinfo=UTC),
+        "doc": None,
+        "blob": b"",
+    },
+    {
+        "id": 3,
+        "name": "big",
+        "text": "x" * 3000,
+        "count": 0,
+        "ratio": 1e300,
+        "flag": None,
+        "at": None,
+        "doc": [],
+        "blob": None,
+    },
+    {
+        "id": 4,
+        "name": "inf",
+        "text": "t",
+        "count": 7,
+        "ratio": math.inf,
+        "flag": True,
+        "at": datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+        "doc": "just a string",
+        "blob": b"abc",
+    },
 ]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    url = (f"sqlite:///{tmp_path}/odd.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_dsn"))
+    url = (
+        f"sqlite:///{tmp_path}/odd.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_dsn")
+    )
     eng = sa.create_engine(url)
     META.create_all(eng)
     with eng.begin() as conn:
@@ -66,8 +102,12 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
 
 def _values(conn: sa.Connection) -> dict[int, list[Any]]:
     read = journal.reader(TYPES, conn.dialect.name == "postgresql")
-    return {row[0]: read(row) for row in conn.exec_driver_sql(
-        "SELECT id, name, text, count, ratio, flag, at, doc, blob FROM odd_values")}
+    return {
+        row[0]: read(row)
+        for row in conn.exec_driver_sql(
+            "SELECT id, name, text, count, ratio, flag, at, doc, blob FROM odd_values"
+        )
+    }
 
 
 def test_raw_rows_survive_the_trip_through_an_event(engine: Any) -> None:
@@ -75,8 +115,9 @@ def test_raw_rows_survive_the_trip_through_an_event(engine: Any) -> None:
     with engine.connect() as conn:
         values = _values(conn)
     for pk, row in values.items():
-        ev = journal.event("odd_values.insert", None, str(pk), journal.now(),
-                           dict(zip(names, row, strict=True)))
+        ev = journal.event(
+            "odd_values.insert", None, str(pk), journal.now(), dict(zip(names, row, strict=True))
+        )
         data = journal.data_of(ev)
         assert data is not None and list(json.loads(data).values()) == row
         assert ev.isascii()
@@ -86,14 +127,16 @@ def test_raw_rows_survive_the_trip_through_an_event(engine: Any) -> None:
     assert values[4][4] == "inf"  # JSON has no infinity: kept as text
 
 
-@pytest.mark.parametrize("column,raw", [
-    ("count", "X'37'"),  # the same digit as a blob (text would be converted back)
-    ("flag", "2"),  # not a boolean any more
-    ("at", "'1999-12-31 23:59:59.000001'"),  # one microsecond later
-    ("text", "X'74'"),  # the same text as a blob
-])
-def test_a_value_stored_differently_never_passes(tmp_path: Path, column: str,
-                                                  raw: str) -> None:
+@pytest.mark.parametrize(
+    "column,raw",
+    [
+        ("count", "X'37'"),  # the same digit as a blob (text would be converted back)
+        ("flag", "2"),  # not a boolean any more
+        ("at", "'1999-12-31 23:59:59.000001'"),  # one microsecond later
+        ("text", "X'74'"),  # the same text as a blob
+    ],
+)
+def test_a_value_stored_differently_never_passes(tmp_path: Path, column: str, raw: str) -> None:
     eng = sa.create_engine(f"sqlite:///{tmp_path}/odd.db")
     META.create_all(eng)
     try:
@@ -108,19 +151,22 @@ def test_a_value_stored_differently_never_passes(tmp_path: Path, column: str,
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def drill_db(request: pytest.FixtureRequest, workdir: Path,
-             monkeypatch: pytest.MonkeyPatch) -> str:
+def drill_db(request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     from tests.integration.test_evidence_chain import write_definitions
 
-    url = (f"sqlite:///{workdir}/.drill/evidence.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_dsn"))
+    url = (
+        f"sqlite:///{workdir}/.drill/evidence.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_dsn")
+    )
     monkeypatch.setenv("DRILL_DATABASE", url)
     write_definitions(workdir)
     return str(url)
 
 
-def test_verify_names_every_changed_record(drill_db: str, workdir: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_names_every_changed_record(
+    drill_db: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from orchestrator.cli import main
     from tests.integration.test_evidence_chain import run_drill, verify
 
@@ -130,24 +176,27 @@ def test_verify_names_every_changed_record(drill_db: str, workdir: Path,
     engine = sa.create_engine(drill_db)
     try:
         with engine.begin() as conn:
-            for table, column in (("run", "env"), ("step_run", "name"),
-                                  ("timeline_event", "message")):
-                conn.exec_driver_sql(f"UPDATE {table} SET {column} = 'x' "
-                                     f"WHERE id = (SELECT MIN(id) FROM {table})")
+            for table, column in (
+                ("run", "env"),
+                ("step_run", "name"),
+                ("timeline_event", "message"),
+            ):
+                conn.exec_driver_sql(
+                    f"UPDATE {table} SET {column} = 'x' WHERE id = (SELECT MIN(id) FROM {table})"
+                )
     finally:
         engine.dispose()
     capsys.readouterr()
     code = main(["evidence", "verify", "--json"])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1
-    assert {b["record"].split()[0] for b in doc["breaks"]} == {"run", "step_run",
-                                                              "timeline_event"}
-    assert all("changed after it was journaled" in b["detail"] and b["seq"]
-               for b in doc["breaks"])
+    assert {b["record"].split()[0] for b in doc["breaks"]} == {"run", "step_run", "timeline_event"}
+    assert all("changed after it was journaled" in b["detail"] and b["seq"] for b in doc["breaks"])
 
 
 def test_export_renders_reports_in_a_child_process_identically(
-        workdir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from orchestrator.cli import main
     from orchestrator.evidence import export
     from tests.integration.test_evidence_chain import run_drill, write_definitions
@@ -170,8 +219,9 @@ def test_export_renders_reports_in_a_child_process_identically(
         assert html.startswith(b"<!DOCTYPE html>") and a.read("report.html")[:300] == html[:300]
 
 
-def test_export_and_its_bundle_on_either_backend(drill_db: str, workdir: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_and_its_bundle_on_either_backend(
+    drill_db: str, workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The export's snapshot and scoped verify on SQLite and PostgreSQL; the key is
     created on first use, and the bundle's events are the database's own."""
     from orchestrator.cli import main
@@ -180,8 +230,21 @@ def test_export_and_its_bundle_on_either_backend(drill_db: str, workdir: Path,
     doc = run_drill(workdir)
     year = datetime.now(UTC).year
     capsys.readouterr()
-    assert main(["evidence", "export", "--from", f"{year}-01-01", "--to", f"{year}-12-31",
-                 "--out", "b.zip"]) == 0
+    assert (
+        main(
+            [
+                "evidence",
+                "export",
+                "--from",
+                f"{year}-01-01",
+                "--to",
+                f"{year}-12-31",
+                "--out",
+                "b.zip",
+            ]
+        )
+        == 0
+    )
     assert "created the signing key" in capsys.readouterr().err
     assert (workdir / ".drill" / "keys" / "evidence-ed25519.pem").is_file()
     assert main(["evidence", "verify", "b.zip"]) == 0
@@ -191,8 +254,10 @@ def test_export_and_its_bundle_on_either_backend(drill_db: str, workdir: Path,
     engine = sa.create_engine(drill_db)
     try:
         with engine.connect() as conn:
-            stored = {int(r[0]): bytes(r[1]) for r in conn.exec_driver_sql(
-                "SELECT seq, event FROM journal")}
+            stored = {
+                int(r[0]): bytes(r[1])
+                for r in conn.exec_driver_sql("SELECT seq, event FROM journal")
+            }
     finally:
         engine.dispose()
     assert len(lines) == len(stored)

@@ -49,10 +49,25 @@ def pg_ctl(srv: object, *args: str) -> None:
     from tests.pgserver import PgServer
 
     assert isinstance(srv, PgServer)
-    opts = (f"-p {srv.port} -c listen_addresses=127.0.0.1 -k {srv.dir / 'sock'} "
-            "-c fsync=off -c max_connections=200")
-    pgbin.run([pgbin.tool("pg_ctl"), "-D", str(srv.data), "-w", "-t", "60", "-l",
-               str(srv.dir / "log"), "-o", opts, *args])
+    opts = (
+        f"-p {srv.port} -c listen_addresses=127.0.0.1 -k {srv.dir / 'sock'} "
+        "-c fsync=off -c max_connections=200"
+    )
+    pgbin.run(
+        [
+            pgbin.tool("pg_ctl"),
+            "-D",
+            str(srv.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(srv.dir / "log"),
+            "-o",
+            opts,
+            *args,
+        ]
+    )
 
 
 def wait_for(cond: object, timeout: float = 20.0) -> None:
@@ -77,8 +92,7 @@ def test_outage_and_restoration_of_a_stopped_server(server: object) -> None:
     obs.mark("fault_injected", now())
     pg_ctl(server, "-m", "immediate", "stop")
     stopped = time.time()
-    wait_for(lambda: any(not s.ok for lp in obs.loops for s in lp.samples()
-                         if s.start > stopped))
+    wait_for(lambda: any(not s.ok for lp in obs.loops for s in lp.samples() if s.start > stopped))
     restart_issued = time.time()
     pg_ctl(server, "start")
     restored = obs.wait_until("service_restored", 60, lambda: False)
@@ -146,8 +160,10 @@ def test_lost_acknowledged_writes_are_counted_exactly(server: object) -> None:
     wait_for(lambda: any(a.acked_at > result_time for a in obs.ledger.acks()))
     # simulate acknowledged commits that did not survive: remove rows 4..7 and 10
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(f"DELETE FROM {HEARTBEAT_TABLE} WHERE writer = %s AND seq IN (4,5,6,7,10)",
-                     (obs.ledger.writer,))
+        conn.execute(
+            f"DELETE FROM {HEARTBEAT_TABLE} WHERE writer = %s AND seq IN (4,5,6,7,10)",
+            (obs.ledger.writer,),
+        )
     result = obs.stop()
     acks = {a.seq: a for a in obs.ledger.acks()}
     assert result.lost_writes == 5
@@ -163,8 +179,13 @@ def test_lost_acknowledged_writes_are_counted_exactly(server: object) -> None:
 
 
 def test_region_promotion_without_a_global_endpoint_probes_the_db_endpoint() -> None:
-    obs = build_observer(ProbeTargets(db="host=127.0.0.1 port=1 dbname=app", global_db=None,
-                                      app=None, interval_s=1.0), "region-promotion", "r-x")
+    obs = build_observer(
+        ProbeTargets(
+            db="host=127.0.0.1 port=1 dbname=app", global_db=None, app=None, interval_s=1.0
+        ),
+        "region-promotion",
+        "r-x",
+    )
     assert isinstance(obs, ProbeObserver)
     assert [lp.name for lp in obs.loops if lp.service] == ["sql@global_db"]
     assert obs.loops[0].probe.target == "host=127.0.0.1 port=1 dbname=app"  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def test_two_schedulers_fire_each_job_exactly_once(
-        workdir: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir: Path, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     make_project(workdir, database=pg_dsn)
     added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "4s", "--json")
     assert added.code == 0, added.err
@@ -29,14 +30,16 @@ def test_two_schedulers_fire_each_job_exactly_once(
     store = EvidenceStore(pg_dsn, migrate=False)
 
     def finished() -> list[ScheduleFire]:
-        return store.db.records(ScheduleFire, "schedule_id = ? AND ended_at IS NOT NULL",
-                                (sid,))
+        return store.db.records(ScheduleFire, "schedule_id = ? AND ended_at IS NOT NULL", (sid,))
 
     procs = [spawn(workdir, "scheduler", "run", "--poll", "1") for _ in range(2)]
     errs: list[str] = []
     try:
-        wait_for(lambda: len([f for f in finished() if f.status == "succeeded"]) >= 3,
-                 timeout=60, what="three successful fires")
+        wait_for(
+            lambda: len([f for f in finished() if f.status == "succeeded"]) >= 3,
+            timeout=60,
+            what="three successful fires",
+        )
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_every_5s_fires_real_runs_and_sigterm_stops_cleanly(
-        workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     tmp_path = workdir
     make_project(tmp_path, database=f"sqlite:///{tmp_path}/evidence.db")
     added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "5s", "--json")
@@ -44,13 +45,20 @@ def test_every_5s_fires_real_runs_and_sigterm_stops_cleanly(
         t0 = time.monotonic()  # the 20 s count from the moment the service is up
 
         def scheduled_runs(status: str) -> int:
-            return len(store.db.query("SELECT id FROM run WHERE trigger = ? AND status = ?",
-                                      ("schedule", status)))
+            return len(
+                store.db.query(
+                    "SELECT id FROM run WHERE trigger = ? AND status = ?", ("schedule", status)
+                )
+            )
 
         def launched() -> int:
-            return len(store.db.query(
-                "SELECT id FROM schedule_fire WHERE schedule_id = ? AND status IN "
-                "('running', 'succeeded', 'failed')", (sid,)))
+            return len(
+                store.db.query(
+                    "SELECT id FROM schedule_fire WHERE schedule_id = ? AND status IN "
+                    "('running', 'succeeded', 'failed')",
+                    (sid,),
+                )
+            )
 
         # the schedule fired (launching a real `drill run`) twice within 20 s — a fire due
         # while the previous run of the schedule is still going is skipped and recorded,
@@ -62,8 +70,11 @@ def test_every_5s_fires_real_runs_and_sigterm_stops_cleanly(
             raise AssertionError(proc.communicate(timeout=60)[1]) from None
         assert time.monotonic() - t0 <= 20.5
         # ... and both runs finished successfully
-        wait_for(lambda: scheduled_runs("succeeded") >= 2, timeout=40,
-                 what="two scheduled runs succeeded")
+        wait_for(
+            lambda: scheduled_runs("succeeded") >= 2,
+            timeout=40,
+            what="two scheduled runs succeeded",
+        )
         res = drill(capsys, "runs", "list", "--json")
         assert res.code == 0, res.err
         runs = [r for r in json.loads(res.out) if r["trigger"] == "schedule"]

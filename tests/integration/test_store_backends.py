@@ -25,9 +25,15 @@ def drill_db(cwd: Path, db: str, *args: str, timeout: float = 120) -> Result:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
-                          env=subprocess_env({"DRILL_DATABASE": db}), capture_output=True,
-                          text=True, timeout=timeout, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        env=subprocess_env({"DRILL_DATABASE": db}),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     return Result(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -24,10 +24,14 @@ Exec = Callable[..., list[Any]]
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, workdir: Path,
-       monkeypatch: pytest.MonkeyPatch) -> Iterator[EvidenceDB]:
-    url = (f"sqlite:///{workdir}/.drill/evidence.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_dsn"))
+def db(
+    request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[EvidenceDB]:
+    url = (
+        f"sqlite:///{workdir}/.drill/evidence.db"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_dsn")
+    )
     monkeypatch.setenv("DRILL_DATABASE", url)
     write_definitions(workdir)
     run_drill(workdir)
@@ -49,6 +53,7 @@ def _exec(db: EvidenceDB) -> Exec:
             params = tuple(Json(p) if isinstance(p, dict | list) else p for p in params)
         cur = conn.execute(sql, params)
         return list(cur.fetchall()) if cur.description else []
+
     return run
 
 
@@ -56,17 +61,24 @@ def _change_rows(ex: Exec) -> Callable[[], None]:
     ex("UPDATE step_run SET name = name || 'x' WHERE id = (SELECT MIN(id) FROM step_run)")
     ex("UPDATE run SET who = who || 'x' WHERE id = (SELECT MIN(id) FROM run)")
     return lambda: (
-        ex("UPDATE step_run SET name = substr(name, 1, length(name) - 1) "
-           "WHERE id = (SELECT MIN(id) FROM step_run)"),
-        ex("UPDATE run SET who = substr(who, 1, length(who) - 1) "
-           "WHERE id = (SELECT MIN(id) FROM run)"), None)[-1]
+        ex(
+            "UPDATE step_run SET name = substr(name, 1, length(name) - 1) "
+            "WHERE id = (SELECT MIN(id) FROM step_run)"
+        ),
+        ex(
+            "UPDATE run SET who = substr(who, 1, length(who) - 1) "
+            "WHERE id = (SELECT MIN(id) FROM run)"
+        ),
+        None,
+    )[-1]
 
 
 def _delete_row(ex: Exec) -> Callable[[], None]:
     (row,) = ex("SELECT * FROM timeline_event WHERE id = (SELECT MAX(id) FROM timeline_event)")
     ex("DELETE FROM timeline_event WHERE id = ?", row[0])
-    return lambda: ex(f"INSERT INTO timeline_event VALUES ({', '.join('?' * len(row))})",
-                      *row) and None
+    return lambda: (
+        ex(f"INSERT INTO timeline_event VALUES ({', '.join('?' * len(row))})", *row) and None
+    )
 
 
 def _event_bytes(ex: Exec, seq: int, new: Callable[[bytes], bytes]) -> Callable[[], None]:
@@ -82,14 +94,16 @@ def _flip_a_byte(ex: Exec) -> Callable[[], None]:
 def _remove_an_event(ex: Exec) -> Callable[[], None]:
     (row,) = ex("SELECT seq, prev, hash, event FROM journal WHERE seq = 7")
     ex("DELETE FROM journal WHERE seq = 7")
-    return lambda: ex("INSERT INTO journal (seq, prev, hash, event) VALUES (?, ?, ?, ?)",
-                      *row) and None
+    return lambda: (
+        ex("INSERT INTO journal (seq, prev, hash, event) VALUES (?, ?, ?, ?)", *row) and None
+    )
 
 
 def _swap_events(ex: Exec) -> Callable[[], None]:
     def swap() -> None:
         ex("UPDATE journal SET seq = CASE seq WHEN 3 THEN -4 ELSE -3 END WHERE seq IN (3, 4)")
         ex("UPDATE journal SET seq = -seq WHERE seq < 0")
+
     swap()
     return swap
 
@@ -102,27 +116,39 @@ def _rewrite_with_new_hashes(ex: Exec, keep_kind: bool) -> Callable[[], None]:
     for seq, _prev, _hash, event in rows[1:]:
         ev = bytes(event)
         if seq == 10:
-            ev = ev[:ev.index(b'","run"')] + b'"}' if keep_kind else b'{"not":"an event"}'
+            ev = ev[: ev.index(b'","run"')] + b'"}' if keep_kind else b'{"not":"an event"}'
         digest = hashlib.sha256(prev.encode() + b"\n" + ev).hexdigest()
-        ex("UPDATE journal SET prev = ?, hash = ?, event = ? WHERE seq = ?", prev, digest, ev,
-           seq)
+        ex("UPDATE journal SET prev = ?, hash = ?, event = ? WHERE seq = ?", prev, digest, ev, seq)
         prev = digest
 
     def undo() -> None:
         for seq, p, h, event in rows:
-            ex("UPDATE journal SET prev = ?, hash = ?, event = ? WHERE seq = ?", p, h,
-               bytes(event), seq)
+            ex(
+                "UPDATE journal SET prev = ?, hash = ?, event = ? WHERE seq = ?",
+                p,
+                h,
+                bytes(event),
+                seq,
+            )
+
     return undo
 
 
-TAMPERING = [_change_rows, _delete_row, _flip_a_byte, _remove_an_event, _swap_events,
-             partial(_rewrite_with_new_hashes, keep_kind=True),
-             partial(_rewrite_with_new_hashes, keep_kind=False)]
+TAMPERING = [
+    _change_rows,
+    _delete_row,
+    _flip_a_byte,
+    _remove_an_event,
+    _swap_events,
+    partial(_rewrite_with_new_hashes, keep_kind=True),
+    partial(_rewrite_with_new_hashes, keep_kind=False),
+]
 
 
 @pytest.mark.parametrize("child_checks_tables", [True, False])
-def test_two_processes_find_exactly_what_one_finds(db: EvidenceDB, child_checks_tables: bool,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_two_processes_find_exactly_what_one_finds(
+    db: EvidenceDB, child_checks_tables: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(verify_mod, "SPLIT_FROM", 0)
     # a free chain gives the child tables; a priceless one leaves it only the chain
     monkeypatch.setattr(verify_mod, "_COST_LINK", 0.0 if child_checks_tables else 1e12)
@@ -150,8 +176,8 @@ def test_two_processes_find_exactly_what_one_finds(db: EvidenceDB, child_checks_
 
 
 def test_ctrl_c_during_a_two_process_verify_is_an_interruption(
-        db: EvidenceDB, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    db: EvidenceDB, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Ctrl-C reaches both processes; the parent says "interrupted" (exit 3), not that its
     worker failed, and leaves no child behind."""
     import os
@@ -173,4 +199,3 @@ def test_ctrl_c_during_a_two_process_verify_is_an_interruption(
     assert main(["evidence", "verify"]) == 3
     assert capsys.readouterr().err.strip() == "drill: interrupted"
     assert started and not set(started) & children(parent)
-

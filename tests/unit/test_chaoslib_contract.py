@@ -28,19 +28,37 @@ class Stop(BaseException):
 
 
 def _experiment(method_func: str = "exists", rollbacks: bool = True) -> dict[str, Any]:
-    probe = {"type": "probe", "name": "root-exists", "tolerance": True,
-             "provider": {"type": "python", "module": "os.path", "func": "exists",
-                          "arguments": {"path": "/"}}}
+    probe = {
+        "type": "probe",
+        "name": "root-exists",
+        "tolerance": True,
+        "provider": {
+            "type": "python",
+            "module": "os.path",
+            "func": "exists",
+            "arguments": {"path": "/"},
+        },
+    }
     exp: dict[str, Any] = {
-        "title": "contract", "description": "pins chaoslib's behaviour",
+        "title": "contract",
+        "description": "pins chaoslib's behaviour",
         "steady-state-hypothesis": {"title": "root", "probes": [probe]},
-        "method": [{"type": "action", "name": "act",
-                    "provider": {"type": "python", "module": "tests.unit.test_chaoslib_contract",
-                                 "func": method_func}}],
+        "method": [
+            {
+                "type": "action",
+                "name": "act",
+                "provider": {
+                    "type": "python",
+                    "module": "tests.unit.test_chaoslib_contract",
+                    "func": method_func,
+                },
+            }
+        ],
     }
     if rollbacks:
-        exp["rollbacks"] = [{"type": "action", "name": "undo",
-                             "provider": {"type": "process", "path": "false"}}]
+        exp["rollbacks"] = [
+            {"type": "action", "name": "undo", "provider": {"type": "process", "path": "false"}}
+        ]
     return exp
 
 
@@ -53,8 +71,12 @@ def sigterm_self() -> bool:
     return True
 
 
-def _run(exp: dict[str, Any], handler: Any, settings: dict[str, Any] | None = None,
-         journal: dict[str, Any] | None = None) -> dict[str, Any]:
+def _run(
+    exp: dict[str, Any],
+    handler: Any,
+    settings: dict[str, Any] | None = None,
+    journal: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     from chaoslib.types import Strategy
 
     with chaoslib_run.Runner(Strategy.DEFAULT) as runner:
@@ -70,20 +92,31 @@ def test_public_names_and_signatures() -> None:
     from chaoslib.types import Dry, Schedule, Strategy
 
     assert {"experiment", "settings", "experiment_vars", "journal"} <= set(
-        inspect.signature(chaoslib_run.Runner.run).parameters)
+        inspect.signature(chaoslib_run.Runner.run).parameters
+    )
     assert list(inspect.signature(chaoslib_run.Runner).parameters)[:2] == ["strategy", "schedule"]
     assert callable(chaoslib_run.Runner.register_event_handler)
-    for name in ("started", "start_method", "start_hypothesis_after", "start_rollbacks",
-                 "rollbacks_completed", "start_activity", "activity_completed"):
+    for name in (
+        "started",
+        "start_method",
+        "start_hypothesis_after",
+        "start_rollbacks",
+        "rollbacks_completed",
+        "start_activity",
+        "activity_completed",
+    ):
         assert callable(getattr(chaoslib_run.RunEventHandler, name)), name
     assert {"fail_fast", "continuous_hypothesis_frequency"} <= set(
-        inspect.signature(Schedule).parameters)
+        inspect.signature(Schedule).parameters
+    )
     assert Strategy.from_string("continuously") is Strategy.CONTINUOUS
     assert Dry.from_string("actions") is Dry.ACTIONS and Dry.from_string(None) is None
     assert convert_vars(["n:int=3", "s=x"]) == {"n": 3, "s": "x"}
     assert merge_vars({"a": 1}, []) == ({"a": 1}, {})
     assert list(inspect.signature(load_global_controls).parameters)[:2] == [
-        "settings", "control_files"]
+        "settings",
+        "control_files",
+    ]
     assert "runs" in inspect.signature(run_rollbacks).parameters
     assert CHAOSTOOLKIT_CONFIG_PATH.endswith("settings.yaml") and callable(load_settings)
 
@@ -116,15 +149,25 @@ def test_journal_keys_and_event_order() -> None:
     assert out is journal, "chaoslib fills in the journal drill passes (drill keeps it on abort)"
     assert JOURNAL_KEYS | {"end", "duration"} <= set(out)
     assert out["status"] == "completed" and out["deviated"] is False
-    assert seen == ["started", "done:root-exists", "method", "done:act", "after",
-                    "done:root-exists", "rollbacks", "done:undo", "rollbacks-done"]
+    assert seen == [
+        "started",
+        "done:root-exists",
+        "method",
+        "done:act",
+        "after",
+        "done:root-exists",
+        "rollbacks",
+        "done:undo",
+        "rollbacks-done",
+    ]
     # a process rollback that exits 1 is "succeeded" to chaoslib: drill checks the status
     undo = out["rollbacks"][0]
     assert undo["status"] == "succeeded" and undo["output"]["status"] == 1
 
 
-@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(),
-                    reason="signals need the main thread")
+@pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals need the main thread"
+)
 def test_started_runs_after_chaoslib_installs_its_handlers_and_ours_then_wins() -> None:
     """drill puts its SIGTERM handler back in ``started``; a signal then reaches it."""
     mine_was_replaced: list[bool] = []
@@ -153,8 +196,9 @@ def test_global_controls_from_a_control_file(tmp_path: Path) -> None:
     from chaoslib.control import get_global_controls, load_global_controls
 
     ctl = tmp_path / "controls.yaml"
-    ctl.write_text("my-ctl:\n  provider:\n    type: python\n"
-                   "    module: tests.corpus.controls.counter\n")
+    ctl.write_text(
+        "my-ctl:\n  provider:\n    type: python\n    module: tests.corpus.controls.counter\n"
+    )
     load_global_controls({}, [str(ctl)])
     try:
         assert [c["name"] for c in get_global_controls()] == ["my-ctl"]

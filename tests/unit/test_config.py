@@ -47,9 +47,13 @@ environments:
     terraform: {state: s3://tf-state/prod/terraform.tfstate}
     targets: {primary_db: module.db.aws_db_instance.primary}
 """)
-    s = load_settings(environ={"DRILL_CONFIG": str(cfg),
-                               "DRILL_ENVIRONMENTS__STAGING__PROTECTED": "true",
-                               "DRILL_DEFAULT_ENV": "staging"})
+    s = load_settings(
+        environ={
+            "DRILL_CONFIG": str(cfg),
+            "DRILL_ENVIRONMENTS__STAGING__PROTECTED": "true",
+            "DRILL_DEFAULT_ENV": "staging",
+        }
+    )
     assert s.database_url() == f"sqlite:///{tmp_path}/data/ev.db"
     name, env = s.environment(None)
     assert name == "staging" and env.protected is True

@@ -8,8 +8,11 @@ from typing import Any
 
 import pytest
 
-EXPERIMENTS = sorted(p for p in (Path(__file__).resolve().parents[2] / "experiments").iterdir()
-                     if p.suffix in (".yaml", ".yml", ".json"))
+EXPERIMENTS = sorted(
+    p
+    for p in (Path(__file__).resolve().parents[2] / "experiments").iterdir()
+    if p.suffix in (".yaml", ".yml", ".json")
+)
 
 
 def _load(path: Path) -> Any:

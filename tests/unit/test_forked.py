@@ -47,4 +47,3 @@ def test_a_failing_parent_abandons_its_child_without_losing_its_own_error() -> N
             abandon(wait)  # reaped, its error dropped
             raise
     assert children() == before  # reaped
-

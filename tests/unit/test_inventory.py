@@ -19,8 +19,9 @@ STATE = json.loads((FIX / "reference.tfstate").read_text())
 
 
 def _env(**kw: Any) -> EnvironmentConfig:
-    return EnvironmentConfig.model_validate({"provider": "aws", "region": "us-east-1",
-                                             "dr_region": "us-west-2", **kw})
+    return EnvironmentConfig.model_validate(
+        {"provider": "aws", "region": "us-east-1", "dr_region": "us-west-2", **kw}
+    )
 
 
 def test_v4_addresses_modules_indexes_and_alias() -> None:
@@ -42,8 +43,15 @@ def test_show_json_reads_the_same_resources() -> None:
 
 def test_discovery_resolves_every_role() -> None:
     inv = resolve(parse_state(STATE, "x"), "prod", _env())
-    assert set(inv.targets) == {"primary_db", "dr_replica", "dns_record", "backup_vault",
-                                "asg", "alb", "target_group"}
+    assert set(inv.targets) == {
+        "primary_db",
+        "dr_replica",
+        "dns_record",
+        "backup_vault",
+        "asg",
+        "alb",
+        "target_group",
+    }
     assert inv.targets["primary_db"].address == "aws_db_instance.primary"
     # the in-region read replica is not the DR replica: only the one in dr_region is
     assert inv.targets["dr_replica"].address == "module.dr.aws_db_instance.replica"
@@ -55,13 +63,19 @@ def test_discovery_resolves_every_role() -> None:
 
 
 def test_explicit_targets_win_and_typos_are_explained() -> None:
-    inv = resolve(parse_state(STATE, "x"), "prod", _env(
-        targets={"primary_db": "aws_db_instance.read_replica"}))
+    inv = resolve(
+        parse_state(STATE, "x"),
+        "prod",
+        _env(targets={"primary_db": "aws_db_instance.read_replica"}),
+    )
     assert inv.targets["primary_db"].how == "explicit"
     assert inv.targets["primary_db"].name == "prod-db-ro"
     with pytest.raises(ConfigError) as err:
-        resolve(parse_state(STATE, "state.json"), "prod", _env(
-            targets={"dns_record": "aws_route53_record.dbb"}))
+        resolve(
+            parse_state(STATE, "state.json"),
+            "prod",
+            _env(targets={"dns_record": "aws_route53_record.dbb"}),
+        )
     assert "environments.prod.targets.dns_record" in err.value.message
     assert "aws_route53_record.db" in err.value.message
 

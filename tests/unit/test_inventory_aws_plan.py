@@ -23,10 +23,16 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> object:
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    env = EnvironmentConfig.model_validate({
-        "provider": "aws", "region": "us-east-1", "dr_region": "us-west-2",
-        "endpoint_url": f"http://127.0.0.1:{free_port()}",  # nothing listens there
-        "terraform": {"state": str(FIX / "reference.tfstate")}, "probes": "none"})
+    env = EnvironmentConfig.model_validate(
+        {
+            "provider": "aws",
+            "region": "us-east-1",
+            "dr_region": "us-west-2",
+            "endpoint_url": f"http://127.0.0.1:{free_port()}",  # nothing listens there
+            "terraform": {"state": str(FIX / "reference.tfstate")},
+            "probes": "none",
+        }
+    )
     return AwsProvider("fixture", env, Settings(base_dir=FIX))
 
 
@@ -38,8 +44,7 @@ def _example_args(name: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("name", ACTIONS.names())
-def test_every_supported_action_plans_without_calling_aws(provider: object, name: str
-                                                          ) -> None:
+def test_every_supported_action_plans_without_calling_aws(provider: object, name: str) -> None:
     from orchestrator.providers.aws.provider import AwsProvider
 
     assert isinstance(provider, AwsProvider)
@@ -65,11 +70,14 @@ def test_failover_plan_names_the_primary(provider: object) -> None:
     assert isinstance(provider, AwsProvider)
     calls = provider.plan("db.failover", {"target": "primary_db"}, "live")
     assert (calls[0].target, calls[0].operation, calls[0].arguments) == (
-        "rds (us-east-1)", "RebootDBInstance",
-        {"DBInstanceIdentifier": "prod-db", "ForceFailover": True})
+        "rds (us-east-1)",
+        "RebootDBInstance",
+        {"DBInstanceIdentifier": "prod-db", "ForceFailover": True},
+    )
     promote = provider.plan("db.promote_replica", {"target": "dr_replica"}, "live")
     assert promote[0].target == "rds (us-west-2)" and promote[0].arguments == {
-        "DBInstanceIdentifier": "prod-db-dr"}
+        "DBInstanceIdentifier": "prod-db-dr"
+    }
     iso = provider.plan("az.isolate", {"az": "us-east-1a"}, "live")
     assert [c.operation for c in iso].count("ReplaceNetworkAclAssociation") == 3
 

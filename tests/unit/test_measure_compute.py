@@ -14,8 +14,10 @@ LAT = 0.004  # answer latency of a healthy probe
 
 def series(pattern: str, t0: float = 1000.0) -> list[Sample]:
     """'1' = success, '0' = failure, one sample per interval starting at t0."""
-    return [Sample(t0 + i * IV, t0 + i * IV + LAT, ch == "1", None if ch == "1" else "down")
-            for i, ch in enumerate(pattern)]
+    return [
+        Sample(t0 + i * IV, t0 + i * IV + LAT, ch == "1", None if ch == "1" else "down")
+        for i, ch in enumerate(pattern)
+    ]
 
 
 def test_restored_is_first_success_followed_by_a_stable_window() -> None:

@@ -34,7 +34,8 @@ def test_runbook_is_measurable_and_verifiable(name: str) -> None:
         marks = [s.mark for s in rb.steps if s.mark and runs_in(s.isolated, mode)]
         assert marks == [Mark.FAULT_INJECTED], mode
         assert [v.action for v in rb.verification if runs_in(v.isolated, mode)] == [
-            "data.verify"], mode
+            "data.verify"
+        ], mode
     assert any(s.kind is StepKind.WAIT and s.until == "service_restored" for s in rb.steps)
     assert rb.objectives.rto is not None and rb.objectives.rpo is not None
     for step in [*rb.preconditions, *rb.steps, *rb.rollback]:
@@ -49,8 +50,11 @@ def test_quarterly_drill_composes_the_four_with_tighter_objectives() -> None:
     assert (d.objectives.rto, d.objectives.rpo) == (4 * 3600, 3600)
     by_id = {s.runbook: s.objectives for s in d.scenarios}
     assert (by_id["rds-failover"].rto, by_id["rds-failover"].rpo) == (120, 0)
-    lag_budget = next(s.args["max_lag_s"] for s in runbook("region-promotion").preconditions
-                      if s.action == "db.replication_lag")
+    lag_budget = next(
+        s.args["max_lag_s"]
+        for s in runbook("region-promotion").preconditions
+        if s.action == "db.replication_lag"
+    )
     assert by_id["region-promotion"].rpo == lag_budget
     for objectives in by_id.values():
         assert objectives.rto is not None and objectives.rto <= d.objectives.rto
@@ -59,14 +63,19 @@ def test_quarterly_drill_composes_the_four_with_tighter_objectives() -> None:
 
 def test_region_promotion_rolls_back_region_first() -> None:
     rb = runbook("region-promotion")
-    assert [s.action for s in rb.rollback] == ["region.restore", "dns.point",
-                                               "db.rebuild_replica"]
+    assert [s.action for s in rb.rollback] == ["region.restore", "dns.point", "db.rebuild_replica"]
     assert not any(s.rollback for s in rb.steps if s.kind is StepKind.ACTION)
 
 
 # actions that disrupt production: never run in isolated mode
-PRODUCTION_FAULTS = {"region.isolate", "region.restore", "dns.point", "data.drop_table",
-                     "az.isolate", "db.failover"}
+PRODUCTION_FAULTS = {
+    "region.isolate",
+    "region.restore",
+    "dns.point",
+    "data.drop_table",
+    "az.isolate",
+    "db.failover",
+}
 
 
 def test_isolated_mode_leaves_production_alone() -> None:
@@ -74,8 +83,11 @@ def test_isolated_mode_leaves_production_alone() -> None:
     assert supported == {"region-promotion", "backup-restore"}  # az-loss, rds-failover: live
     for name in supported:
         rb = runbook(name)
-        isolated = [s for s in [*rb.preconditions, *rb.steps, *rb.rollback]
-                    if runs_in(s.isolated, RunMode.ISOLATED)]
+        isolated = [
+            s
+            for s in [*rb.preconditions, *rb.steps, *rb.rollback]
+            if runs_in(s.isolated, RunMode.ISOLATED)
+        ]
         assert not {s.action for s in isolated} & PRODUCTION_FAULTS, name
         live = [s for s in rb.steps if runs_in(s.isolated, RunMode.LIVE)]
         assert {s.action for s in live} & PRODUCTION_FAULTS, name  # live mode still does it
@@ -92,7 +104,8 @@ def test_az_loss_isolates_the_primary_az_resolved_at_run_time() -> None:
 def test_committed_rendering_is_current(name: str) -> None:
     committed = (REPO / "runbooks" / f"{name}.md").read_text(encoding="utf-8")
     assert committed == render_runbook(runbook(name), f"runbooks/{name}.yaml"), (
-        f"runbooks/{name}.md is stale: run `drill runbook render`")
+        f"runbooks/{name}.md is stale: run `drill runbook render`"
+    )
 
 
 def test_rendering_is_what_a_human_follows() -> None:
@@ -104,8 +117,9 @@ def test_rendering_is_what_a_human_follows() -> None:
     assert "RTO ≤ 2m 00s, RPO ≤ 0.00s" in text
 
 
-def test_validate_and_render_check_through_the_cli(capsys: pytest.CaptureFixture[str],
-                                                   workdir: Path) -> None:
+def test_validate_and_render_check_through_the_cli(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
     for sub in ("runbooks", "drills"):
         shutil.copytree(REPO / sub, workdir / sub)
     res = drill(capsys, "validate")

@@ -9,11 +9,25 @@ from rich.console import Console
 from orchestrator.commands.progress import summary_table
 
 
-def scenario(sid: str, rto: float | None, rpo: float | None, lost: int | None,
-             objectives: tuple[float, float], met: bool | None) -> dict[str, Any]:
-    return {"id": sid, "status": "succeeded" if met else "failed", "rto_s": rto, "rpo_s": rpo,
-            "lost_writes": lost, "objectives": {"rto_s": objectives[0], "rpo_s": objectives[1]},
-            "met": met, "fault_injected_at": None, "service_restored_at": None}
+def scenario(
+    sid: str,
+    rto: float | None,
+    rpo: float | None,
+    lost: int | None,
+    objectives: tuple[float, float],
+    met: bool | None,
+) -> dict[str, Any]:
+    return {
+        "id": sid,
+        "status": "succeeded" if met else "failed",
+        "rto_s": rto,
+        "rpo_s": rpo,
+        "lost_writes": lost,
+        "objectives": {"rto_s": objectives[0], "rpo_s": objectives[1]},
+        "met": met,
+        "fault_injected_at": None,
+        "service_restored_at": None,
+    }
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -23,11 +37,16 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def test_table_shows_measurements_objectives_and_verdicts() -> None:
-    doc = {"drill": "quarterly-dr", "env": "lab", "status": "failed", "scenarios": [
-        scenario("rds-failover", 1.42, 0.0, 0, (120, 0), True),
-        scenario("region-promotion", 0.3, 2.5, 14, (900, 60), True),
-        scenario("az-loss", None, None, None, (300, 0), False),
-    ]}
+    doc = {
+        "drill": "quarterly-dr",
+        "env": "lab",
+        "status": "failed",
+        "scenarios": [
+            scenario("rds-failover", 1.42, 0.0, 0, (120, 0), True),
+            scenario("region-promotion", 0.3, 2.5, 14, (900, 60), True),
+            scenario("az-loss", None, None, None, (300, 0), False),
+        ],
+    }
     text = render(doc)
     assert "quarterly-dr on lab: failed" in text
     assert "2/3 scenario(s) met their objectives" in text

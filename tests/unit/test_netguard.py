@@ -12,8 +12,9 @@ def test_loopback_hosts_pass(host: str) -> None:
     assert is_loopback_host(host)
 
 
-@pytest.mark.parametrize("host", ["10.0.1.5", "192.168.1.1", "127.attacker.example", "",
-                                  "db.internal", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host", ["10.0.1.5", "192.168.1.1", "127.attacker.example", "", "db.internal", "0.0.0.0"]
+)
 def test_everything_else_is_refused(host: str) -> None:
     assert not is_loopback_host(host)
 

@@ -44,8 +44,9 @@ keys = st.text(alphabet="abcdefghij_", min_size=1, max_size=6)
 scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.text(alphabet="xyz ", max_size=5))
 
 
-@given(st.dictionaries(keys, st.one_of(scalars, st.lists(scalars, max_size=3)), min_size=1,
-                       max_size=6))
+@given(
+    st.dictionaries(keys, st.one_of(scalars, st.lists(scalars, max_size=3)), min_size=1, max_size=6)
+)
 def test_yaml_round_trip_keeps_lines(data: dict) -> None:
     import json
 
@@ -66,16 +67,25 @@ def test_yaml_paths_and_errors() -> None:
     assert exc.value.problems[0].file == "bad.yaml" and exc.value.problems[0].line
 
 
-_TEMPLATES = ("postgresql://user:@db.example:5432/x host=127.0.0.1 password= user=x "
-              "https://hooks.slack.com/services/")
+_TEMPLATES = (
+    "postgresql://user:@db.example:5432/x host=127.0.0.1 password= user=x "
+    "https://hooks.slack.com/services/"
+)
 
 
-@given(st.text(alphabet="abcdefghijklmnop0123456789", min_size=3, max_size=20)
-       .filter(lambda s: s not in _TEMPLATES))  # a "secret" like "ack" is in hooks.slack.com
+@given(
+    st.text(alphabet="abcdefghijklmnop0123456789", min_size=3, max_size=20).filter(
+        lambda s: s not in _TEMPLATES
+    )
+)  # a "secret" like "ack" is in hooks.slack.com
 def test_passwords_never_survive(secret: str) -> None:
-    for text in (f"postgresql://user:{secret}@db.example:5432/x",
-                 f"host=127.0.0.1 password={secret} user=x",
-                 f"https://hooks.slack.com/services/{secret}"):
+    for text in (
+        f"postgresql://user:{secret}@db.example:5432/x",
+        f"host=127.0.0.1 password={secret} user=x",
+        f"https://hooks.slack.com/services/{secret}",
+    ):
         assert secret not in redact_text(text)
     assert redact({"password": secret, "nested": [{"api_key": secret}]}) == {
-        "password": "***", "nested": [{"api_key": "***"}]}
+        "password": "***",
+        "nested": [{"api_key": "***"}],
+    }

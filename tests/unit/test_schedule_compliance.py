@@ -18,13 +18,27 @@ def _d(*a: int) -> datetime:
 
 
 def _run(store: EvidenceDB, rid: str, at: datetime, status: str, env: str = "lab") -> None:
-    store.write(Run(id=rid, target="qdr", target_kind="drill", env=env, status=status,
-                  trigger="schedule", who="tester", host="h", pid=1, started_at=at,
-                  ended_at=at, exit_code=0 if status == "succeeded" else 1))
+    store.write(
+        Run(
+            id=rid,
+            target="qdr",
+            target_kind="drill",
+            env=env,
+            status=status,
+            trigger="schedule",
+            who="tester",
+            host="h",
+            pid=1,
+            started_at=at,
+            ended_at=at,
+            exit_code=0 if status == "succeeded" else 1,
+        )
+    )
 
 
-def _qdr(settings: object, store: EvidenceDB, now: datetime, record: bool = True
-         ) -> tuple[dict[str, object], list[str]]:
+def _qdr(
+    settings: object, store: EvidenceDB, now: datetime, record: bool = True
+) -> tuple[dict[str, object], list[str]]:
     report = drill_status(settings, store, now, record=record)  # type: ignore[arg-type]
     (st,) = [d for d in report.drills if d.drill == "qdr"]
     return st.doc(now), [f.title for f in report.new_findings if f.drill == "qdr"]
@@ -66,10 +80,13 @@ def test_quarterly_compliance_over_a_year(workdir: Path) -> None:
     assert doc["overdue"] is True
     assert doc["missed_periods"] == ["2030-Q2", "2030-Q4"]
     assert new == ["qdr: no successful run in 2030-Q4"]
-    found: list[Finding] = store.records(Finding, "kind = ? AND drill = ?",
-                                         ("drill_overdue", "qdr"))
-    assert sorted(f.title for f in found) == ["qdr: no successful run in 2030-Q2",
-                                              "qdr: no successful run in 2030-Q4"]
+    found: list[Finding] = store.records(
+        Finding, "kind = ? AND drill = ?", ("drill_overdue", "qdr")
+    )
+    assert sorted(f.title for f in found) == [
+        "qdr: no successful run in 2030-Q2",
+        "qdr: no successful run in 2030-Q4",
+    ]
     assert all(f.drill == "qdr" and f.env == "lab" and f.severity == "high" for f in found)
     assert "drill run qdr --env lab" in (found[0].corrective_action or "")
 
@@ -86,7 +103,8 @@ def test_runs_on_another_environment_do_not_count(workdir: Path) -> None:
 def test_unscheduled_drill_without_cadence_is_never_overdue(workdir: Path) -> None:
     make_project(workdir)
     (workdir / "drills" / "adhoc.yaml").write_text(
-        "id: adhoc\ntitle: ad hoc\nscenarios:\n  - experiment: tiny\n")
+        "id: adhoc\ntitle: ad hoc\nscenarios:\n  - experiment: tiny\n"
+    )
     settings = load_settings()
     store = EvidenceDB.open(settings.database_url())
     report = drill_status(settings, store, _d(2030, 1, 1))

@@ -40,14 +40,21 @@ def hook() -> Iterator[HookServer]:
     server.close()
 
 
-def _service(root: Path, hook: HookServer, extra: str = "", grace: float = 300.0
-             ) -> tuple[SchedulerService, RecordingLauncher, EvidenceStore]:
+def _service(
+    root: Path, hook: HookServer, extra: str = "", grace: float = 300.0
+) -> tuple[SchedulerService, RecordingLauncher, EvidenceStore]:
     settings = load_settings(str(make_project(root, extra=extra)))
     store = EvidenceStore(settings.database_url())
     launcher = RecordingLauncher(utcnow)
     notifier = WebhookNotifier([hook.url()], retries=0)
-    svc = SchedulerService(settings, store, launcher=launcher, notifier=notifier,
-                           misfire_grace_s=grace, compliance_every_s=1e9)
+    svc = SchedulerService(
+        settings,
+        store,
+        launcher=launcher,
+        notifier=notifier,
+        misfire_grace_s=grace,
+        compliance_every_s=1e9,
+    )
     return svc, launcher, store
 
 
@@ -73,8 +80,7 @@ def _advance(tm: time_machine.Coordinates, svc: SchedulerService, to: datetime) 
     svc.tick()
 
 
-def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: HookServer
-                                                         ) -> None:
+def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: HookServer) -> None:
     with time_machine.travel(T0, tick=False) as tm:
         svc, launcher, store = _service(workdir, hook)
         cron_id = _add(store, specs.cron_spec("0 9 * * *"))
@@ -105,8 +111,9 @@ def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: Hoo
     ]
     assert {f.status for f in fires} == {"succeeded"}
     assert {f.claimed_by for f in fires} == {svc.instance_id}
-    assert [(c[0].target, c[0].env, c[0].trigger) for c in launcher.calls] == \
-        [("tiny", "lab", "schedule")] * 4
+    assert [(c[0].target, c[0].env, c[0].trigger) for c in launcher.calls] == [
+        ("tiny", "lab", "schedule")
+    ] * 4
     assert [c[0].schedule_id for c in launcher.calls] == [cron_id, every_id, once_id, every_id]
     # webhooks: a start and a finish per fire, Slack-compatible, token never sent in text
     wait_for(lambda: len(hook.posts) >= 8, what="webhooks")
@@ -116,8 +123,10 @@ def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: Hoo
 
 
 def test_blackout_window_skips_and_records(workdir: Path, hook: HookServer) -> None:
-    freeze = ("blackout_windows:\n"
-              "  - {name: january freeze, start: 2030-01-07T08:00, end: 2030-01-07T10:00}\n")
+    freeze = (
+        "blackout_windows:\n"
+        "  - {name: january freeze, start: 2030-01-07T08:00, end: 2030-01-07T10:00}\n"
+    )
     with time_machine.travel(T0, tick=False) as tm:
         svc, launcher, store = _service(workdir, hook, freeze)
         sid = _add(store, specs.cron_spec("0 9 * * *"))
@@ -178,20 +187,34 @@ def test_gameday_is_announced_run_and_summarised(workdir: Path, hook: HookServer
     try:
         with time_machine.travel(T0, tick=False) as tm:
             svc, launcher, store = _service(workdir, hook)
-            gd = gameday.create(svc.settings, store, date="2030-01-08T10:00", drills=["qdr"],
-                                participants=["alice", "bob"], env="lab",
-                                notify=[other.url("/hook/gd-token")], title="Q1 game day",
-                                announce_before="1d", timezone=None, yes=False,
-                                who="tester", now=utcnow())
+            gd = gameday.create(
+                svc.settings,
+                store,
+                date="2030-01-08T10:00",
+                drills=["qdr"],
+                participants=["alice", "bob"],
+                env="lab",
+                notify=[other.url("/hook/gd-token")],
+                title="Q1 game day",
+                announce_before="1d",
+                timezone=None,
+                yes=False,
+                who="tester",
+                now=utcnow(),
+            )
             svc.start()
             try:
                 _advance(tm, svc, datetime(2030, 1, 7, 10, 0, 1, tzinfo=UTC))
-                wait_for(lambda: gameday.get(store.db, gd.id).status == "announced",
-                         what="the announcement")
+                wait_for(
+                    lambda: gameday.get(store.db, gd.id).status == "announced",
+                    what="the announcement",
+                )
                 assert launcher.calls == []
                 _advance(tm, svc, datetime(2030, 1, 8, 10, 0, 1, tzinfo=UTC))
-                wait_for(lambda: gameday.get(store.db, gd.id).status == "completed",
-                         what="the game day run")
+                wait_for(
+                    lambda: gameday.get(store.db, gd.id).status == "completed",
+                    what="the game day run",
+                )
             finally:
                 svc.stop()
         (call,) = launcher.calls

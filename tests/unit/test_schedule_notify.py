@@ -14,8 +14,14 @@ from tests.unit.test_schedule_support import HookServer
 def test_slack_compatible_payload_is_received() -> None:
     server = HookServer()
     try:
-        notice = run_notice(NoticeKind.OBJECTIVE_MISSED, "quarterly-dr", "staging",
-                            run_id="r-1", status="failed", detail="rds-failover RTO 300s > 120s")
+        notice = run_notice(
+            NoticeKind.OBJECTIVE_MISSED,
+            "quarterly-dr",
+            "staging",
+            run_id="r-1",
+            status="failed",
+            detail="rds-failover RTO 300s > 120s",
+        )
         (d,) = WebhookNotifier([server.url()]).send(notice)
     finally:
         server.close()
@@ -25,9 +31,17 @@ def test_slack_compatible_payload_is_received() -> None:
     att = body["attachments"][0]
     assert att["color"] == "danger"
     assert {f["title"]: f["value"] for f in att["fields"]}["run"] == "r-1"
-    assert body["metadata"] == {"event_type": "drill_objective_missed", "event_payload": {
-        "drill": "quarterly-dr", "env": "staging", "run_id": "r-1", "status": "failed",
-        "trigger": "schedule", "detail": "rds-failover RTO 300s > 120s"}}
+    assert body["metadata"] == {
+        "event_type": "drill_objective_missed",
+        "event_payload": {
+            "drill": "quarterly-dr",
+            "env": "staging",
+            "run_id": "r-1",
+            "status": "failed",
+            "trigger": "schedule",
+            "detail": "rds-failover RTO 300s > 120s",
+        },
+    }
 
 
 def test_retries_with_exponential_backoff_then_delivers() -> None:
@@ -48,12 +62,14 @@ def test_client_errors_are_not_retried_and_give_up_is_reported() -> None:
     slept: list[float] = []
     try:
         (d,) = WebhookNotifier([bad.url()], retries=3, sleep=slept.append).send(
-            run_notice(NoticeKind.RUN_START, "qdr", "lab"))
+            run_notice(NoticeKind.RUN_START, "qdr", "lab")
+        )
         assert (d.ok, d.attempts, d.status, slept) == (False, 1, 404, [])
         flaky = HookServer(fail_first=99, fail_code=500)
         try:
             (d2,) = WebhookNotifier([flaky.url()], retries=2, sleep=slept.append).send(
-                run_notice(NoticeKind.RUN_START, "qdr", "lab"))
+                run_notice(NoticeKind.RUN_START, "qdr", "lab")
+            )
         finally:
             flaky.close()
         assert (d2.ok, d2.attempts, flaky.attempts) == (False, 3, 3)
@@ -67,7 +83,8 @@ def test_secrets_in_webhook_urls_never_reach_logs(caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.DEBUG, logger="drill.notify")
     try:
         (d,) = WebhookNotifier([url], retries=1, sleep=lambda _s: None).send(
-            run_notice(NoticeKind.RUN_FINISH, "qdr", "lab", status="succeeded"))
+            run_notice(NoticeKind.RUN_FINISH, "qdr", "lab", status="succeeded")
+        )
     finally:
         server.close()
     assert d.ok
@@ -81,15 +98,17 @@ def test_secrets_in_webhook_urls_never_reach_logs(caplog: pytest.LogCaptureFixtu
 
 
 def test_redact_webhook_forms() -> None:
-    assert redact_webhook("https://hooks.slack.com/services/T1/B2/XYZ") == \
-        "https://hooks.slack.com/***"
+    assert (
+        redact_webhook("https://hooks.slack.com/services/T1/B2/XYZ")
+        == "https://hooks.slack.com/***"
+    )
     assert redact_webhook("http://127.0.0.1:8080/") == "http://127.0.0.1:8080"
     # the first path segment is often the token itself: never kept
     assert redact_webhook("http://127.0.0.1:8080/Tok3nInPath") == "http://127.0.0.1:8080/***"
-    assert redact_webhook("https://user:pw@example.invalid/a/b") == \
-        "https://example.invalid/***"
+    assert redact_webhook("https://user:pw@example.invalid/a/b") == "https://example.invalid/***"
     assert redact_webhook("https://example.invalid?token=Q1") == "https://example.invalid/***"
     # a typo'd scheme is still somebody's token
-    assert redact_webhook("htps://hooks.slack.com/services/T1/B2/XYZ") == \
-        "htps://hooks.slack.com/***"
+    assert (
+        redact_webhook("htps://hooks.slack.com/services/T1/B2/XYZ") == "htps://hooks.slack.com/***"
+    )
     assert redact_webhook("hooks.slack.com/services/T1/B2/XYZ") == "<invalid url>"

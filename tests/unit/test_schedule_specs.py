@@ -18,12 +18,16 @@ NOW = datetime(2030, 2, 10, 12, 0, tzinfo=UTC)
 
 def test_quarterly_alias_fires_on_quarter_starts() -> None:
     spec = specs.cron_spec("quarterly")
-    assert (spec.kind, spec.expr, spec.alias) == (ScheduleKind.CRON, "0 0 1 1,4,7,10 *",
-                                                  "quarterly")
+    assert (spec.kind, spec.expr, spec.alias) == (
+        ScheduleKind.CRON,
+        "0 0 1 1,4,7,10 *",
+        "quarterly",
+    )
     trig = specs.build_trigger(spec.kind, spec.expr, spec.timezone, NOW)
     assert specs.next_fire(trig, NOW) == datetime(2030, 4, 1, tzinfo=UTC)
-    assert specs.fire_after(trig, datetime(2030, 4, 1, tzinfo=UTC)) == \
-        datetime(2030, 7, 1, tzinfo=UTC)
+    assert specs.fire_after(trig, datetime(2030, 4, 1, tzinfo=UTC)) == datetime(
+        2030, 7, 1, tzinfo=UTC
+    )
 
 
 def test_cron_in_a_time_zone() -> None:
@@ -44,19 +48,24 @@ def test_interval_is_anchored_so_every_scheduler_agrees() -> None:
 def test_at_forms() -> None:
     assert specs.at_spec("+90s", None, NOW).expr == "2030-02-10T12:01:30+00:00"
     assert specs.at_spec("11:30", None, NOW).expr == "2030-02-11T11:30:00+00:00"  # tomorrow
-    assert specs.at_spec("2030-03-01T10:00", "America/New_York", NOW).expr == \
-        "2030-03-01T15:00:00+00:00"
+    assert (
+        specs.at_spec("2030-03-01T10:00", "America/New_York", NOW).expr
+        == "2030-03-01T15:00:00+00:00"
+    )
 
 
-@pytest.mark.parametrize(("call", "needle"), [
-    (lambda: specs.cron_spec("61 * * * *"), "invalid cron expression '61 * * * *'"),
-    (lambda: specs.cron_spec("every day"), "invalid cron expression"),
-    (lambda: specs.every_spec("500ms"), "too short"),
-    (lambda: specs.every_spec("soon"), "invalid --every 'soon'"),
-    (lambda: specs.at_spec("2020-01-01T00:00", None, NOW), "is in the past"),
-    (lambda: specs.at_spec("tomorrow-ish", None, NOW), "invalid --at"),
-    (lambda: specs.cron_spec("0 9 * * *", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
-])
+@pytest.mark.parametrize(
+    ("call", "needle"),
+    [
+        (lambda: specs.cron_spec("61 * * * *"), "invalid cron expression '61 * * * *'"),
+        (lambda: specs.cron_spec("every day"), "invalid cron expression"),
+        (lambda: specs.every_spec("500ms"), "too short"),
+        (lambda: specs.every_spec("soon"), "invalid --every 'soon'"),
+        (lambda: specs.at_spec("2020-01-01T00:00", None, NOW), "is in the past"),
+        (lambda: specs.at_spec("tomorrow-ish", None, NOW), "invalid --at"),
+        (lambda: specs.cron_spec("0 9 * * *", "Mars/Olympus"), "unknown time zone 'Mars/Olympus'"),
+    ],
+)
 def test_bad_expressions_are_usage_errors(call: object, needle: str) -> None:
     with pytest.raises(UsageError) as exc:
         call()  # type: ignore[operator]
@@ -68,8 +77,11 @@ def test_fixed_and_recurring_blackout_windows() -> None:
     fixed = parse_window(BlackoutWindow(name="year end", start="2030-12-20", end="2031-01-04"))
     assert fixed.contains(datetime(2031, 1, 4, 23, 59, tzinfo=UTC))  # date-only end inclusive
     assert not fixed.contains(datetime(2031, 1, 5, 0, 0, tzinfo=UTC))
-    release = parse_window(BlackoutWindow(name="release", start="2030-02-10T18:00",
-                                          duration="6h", timezone="Europe/Paris"))
+    release = parse_window(
+        BlackoutWindow(
+            name="release", start="2030-02-10T18:00", duration="6h", timezone="Europe/Paris"
+        )
+    )
     assert release.contains(datetime(2030, 2, 10, 17, 0, tzinfo=UTC))
     assert not release.contains(datetime(2030, 2, 10, 23, 0, tzinfo=UTC))
     weekends = parse_window(BlackoutWindow(name="weekends", start="0 0 * * 6", duration="2d"))
@@ -84,7 +96,8 @@ def test_bad_windows_are_all_reported_with_file_and_line(workdir: Path) -> None:
         "blackout_windows:\n"
         "  - {name: ok, start: 2030-12-20, end: 2031-01-04}\n"
         "  - {name: no end, start: 2030-12-20}\n"
-        "  - {name: cron without duration, start: '0 0 * * 6'}\n")
+        "  - {name: cron without duration, start: '0 0 * * 6'}\n"
+    )
     settings = load_settings()
     with pytest.raises(DefinitionError) as exc:
         load_windows(settings)
@@ -94,10 +107,19 @@ def test_bad_windows_are_all_reported_with_file_and_line(workdir: Path) -> None:
     assert len(exc.value.problems) == 2
 
 
-@pytest.mark.parametrize(("dow", "expected"), [
-    ("0", "sun"), ("7", "sun"), ("6", "sat"), ("1-5", "mon,tue,wed,thu,fri"),
-    ("*/2", "sun,tue,thu,sat"), ("sat,sun", "sat,sun"), ("*", "*"), ("5/1", "fri,sat"),
-])
+@pytest.mark.parametrize(
+    ("dow", "expected"),
+    [
+        ("0", "sun"),
+        ("7", "sun"),
+        ("6", "sat"),
+        ("1-5", "mon,tue,wed,thu,fri"),
+        ("*/2", "sun,tue,thu,sat"),
+        ("sat,sun", "sat,sun"),
+        ("*", "*"),
+        ("5/1", "fri,sat"),
+    ],
+)
 def test_cron_day_of_week_means_what_cron_means(dow: str, expected: str) -> None:
     assert specs._dow_to_aps(dow) == expected
 

@@ -77,8 +77,11 @@ class RecordingLauncher:
 
         self.calls.append((req, self.clock()))
         status = "succeeded" if self.exit_code == 0 else "failed"
-        return RunResult(self.exit_code, {"run_id": None, "status": status, "scenarios": []},
-                         None if self.exit_code == 0 else "drill: error: step failed")
+        return RunResult(
+            self.exit_code,
+            {"run_id": None, "status": status, "scenarios": []},
+            None if self.exit_code == 0 else "drill: error: step failed",
+        )
 
     def signal_all(self, sig: int) -> int:
         return 0

@@ -23,8 +23,12 @@ def _declared(obj: Any, name: str | None, type_: str, reflected: bool, _other: A
 
 
 def _run(connection: Any) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata,
-                      render_as_batch=True, include_object=_declared)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=_declared,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -45,8 +45,12 @@ class ApiCall:
         return f"{IAM_PREFIX.get(self.service, self.service)}:{self.operation}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"service": self.service, "region": self.region, "operation": self.operation,
-                "params": redact(_jsonable(self.params))}
+        return {
+            "service": self.service,
+            "region": self.region,
+            "operation": self.operation,
+            "params": redact(_jsonable(self.params)),
+        }
 
 
 # botocore service name → IAM action prefix, where they differ
@@ -104,13 +108,15 @@ def clear_call_errors(client: Any, endpoint_url: str | None) -> None:
         call = event.removeprefix("after-call-error.").replace(".", " ", 1) or "AWS call"
         where = endpoint_url or f"AWS in {client.meta.region_name}"
         if isinstance(exception, NoCredentialsError | PartialCredentialsError):
-            raise ProviderError(f"{call}: no usable AWS credentials ({exception})",
-                                "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID …) "
-                                "for the environment") from None
+            raise ProviderError(
+                f"{call}: no usable AWS credentials ({exception})",
+                "configure credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID …) for the environment",
+            ) from None
         if isinstance(exception, ConnectionError | HTTPClientError):
-            raise ProviderError(f"{call}: cannot reach {where} ({exception})",
-                                "check endpoint_url / the network path to AWS, then run "
-                                "again") from None
+            raise ProviderError(
+                f"{call}: cannot reach {where} ({exception})",
+                "check endpoint_url / the network path to AWS, then run again",
+            ) from None
         raise ProviderError(f"{call} failed: {exception}") from None
 
     client.meta.events.register("after-call-error", translate)
@@ -125,8 +131,12 @@ def default_session_factory(region: str | None) -> Any:
 class ClientFactory:
     """Builds (and caches) one client per (service, region)."""
 
-    def __init__(self, env: EnvironmentConfig, session_factory: SessionFactory | None = None,
-                 overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        env: EnvironmentConfig,
+        session_factory: SessionFactory | None = None,
+        overrides: dict[str, Any] | None = None,
+    ) -> None:
         self.env = env
         self.session_factory = session_factory or default_session_factory
         # "service" or "service@region" → a ready client (e.g. one wrapped in a Stubber)
@@ -139,8 +149,10 @@ class ClientFactory:
     @property
     def region(self) -> str:
         if not self.env.region:
-            raise ConfigError("this AWS environment has no `region:`",
-                              "set region (and dr_region) for the environment in drill.yaml")
+            raise ConfigError(
+                "this AWS environment has no `region:`",
+                "set region (and dr_region) for the environment in drill.yaml",
+            )
         return self.env.region
 
     def _session(self, region: str) -> Any:
@@ -151,21 +163,26 @@ class ClientFactory:
         if needs_placeholder_credentials(self.env.endpoint_url, base):
             import boto3
 
-            base = boto3.session.Session(aws_access_key_id=PLACEHOLDER_KEY,
-                                         aws_secret_access_key=PLACEHOLDER_KEY,
-                                         region_name=region)
+            base = boto3.session.Session(
+                aws_access_key_id=PLACEHOLDER_KEY,
+                aws_secret_access_key=PLACEHOLDER_KEY,
+                region_name=region,
+            )
         if self.env.assume_role_arn:
             import boto3
 
             sts = base.client("sts", region_name=region, endpoint_url=self.env.endpoint_url)
             clear_call_errors(sts, self.env.endpoint_url)
-            creds = sts.assume_role(RoleArn=self.env.assume_role_arn,
-                                    RoleSessionName="drill")["Credentials"]
+            creds = sts.assume_role(RoleArn=self.env.assume_role_arn, RoleSessionName="drill")[
+                "Credentials"
+            ]
             base = boto3.session.Session(
                 aws_access_key_id=creds["AccessKeyId"],
                 aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"], region_name=region,
-                botocore_session=None)
+                aws_session_token=creds["SessionToken"],
+                region_name=region,
+                botocore_session=None,
+            )
         self._sessions["base"] = base
         return base
 
@@ -180,9 +197,15 @@ class ClientFactory:
                 from botocore.config import Config
 
                 client = self._session(region).client(
-                    service, region_name=region, endpoint_url=self.env.endpoint_url,
-                    config=Config(retries={"max_attempts": 4, "mode": "standard"},
-                                  connect_timeout=5, read_timeout=30))
+                    service,
+                    region_name=region,
+                    endpoint_url=self.env.endpoint_url,
+                    config=Config(
+                        retries={"max_attempts": 4, "mode": "standard"},
+                        connect_timeout=5,
+                        read_timeout=30,
+                    ),
+                )
             self._journal(client, service, region)
             self._clients[key] = client
             return client

@@ -43,8 +43,10 @@ class AwsContext:
     @property
     def dr_region(self) -> str:
         if not self.env.dr_region:
-            raise ConfigError(f"environment {self.env_name!r} has no `dr_region:`",
-                              "set dr_region (e.g. us-west-2) in drill.yaml")
+            raise ConfigError(
+                f"environment {self.env_name!r} has no `dr_region:`",
+                "set dr_region (e.g. us-west-2) in drill.yaml",
+            )
         return self.env.dr_region
 
     def inventory(self) -> Inventory:
@@ -62,11 +64,16 @@ class AwsContext:
 
     def tags(self, ctx: StepContext, purpose: str) -> list[dict[str, str]]:
         """Tags every resource drill creates carries (and the sweep looks for)."""
-        return [{"Key": TAG_RUN, "Value": ctx.run_id}, {"Key": TAG_CREATED_BY, "Value": CREATED_BY},
-                {"Key": TAG_ENV, "Value": self.env_name}, {"Key": TAG_PURPOSE, "Value": purpose}]
+        return [
+            {"Key": TAG_RUN, "Value": ctx.run_id},
+            {"Key": TAG_CREATED_BY, "Value": CREATED_BY},
+            {"Key": TAG_ENV, "Value": self.env_name},
+            {"Key": TAG_PURPOSE, "Value": purpose},
+        ]
 
-    def wait(self, what: str, check: Callable[[], bool], ctx: StepContext,
-             timeout_s: float | None = None) -> float:
+    def wait(
+        self, what: str, check: Callable[[], bool], ctx: StepContext, timeout_s: float | None = None
+    ) -> float:
         """Poll ``check`` until true; returns seconds waited. Honours abort and deadline."""
         start = time.monotonic()
         limit = timeout_s or ctx.deadline_s or 900.0
@@ -82,8 +89,9 @@ class AwsContext:
             delay = min(delay * 2, self.poll_s)
 
 
-def call(service: str, region: str, operation: str, mutating: bool = True,
-         **arguments: Any) -> PlannedCall:
+def call(
+    service: str, region: str, operation: str, mutating: bool = True, **arguments: Any
+) -> PlannedCall:
     return PlannedCall(f"{service} ({region})", operation, arguments, mutating)
 
 

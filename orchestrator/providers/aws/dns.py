@@ -31,14 +31,22 @@ def _endpoint_of(c: AwsContext, role: str) -> str:
 def _current(c: AwsContext, rec: Target) -> dict[str, Any]:
     r53 = c.clients.client("route53", R53_REGION)
     sets = r53.list_resource_record_sets(
-        HostedZoneId=rec.extra.get("zone_id"), StartRecordName=_fqdn(rec),
-        StartRecordType=rec.extra.get("record_type") or "CNAME", MaxItems="10")
+        HostedZoneId=rec.extra.get("zone_id"),
+        StartRecordName=_fqdn(rec),
+        StartRecordType=rec.extra.get("record_type") or "CNAME",
+        MaxItems="10",
+    )
     for rs in sets["ResourceRecordSets"]:
-        if (rs["Name"] == _fqdn(rec) and rs["Type"] == rec.extra.get("record_type")
-                and rs.get("SetIdentifier") == rec.extra.get("set_identifier")):
+        if (
+            rs["Name"] == _fqdn(rec)
+            and rs["Type"] == rec.extra.get("record_type")
+            and rs.get("SetIdentifier") == rec.extra.get("set_identifier")
+        ):
             return dict(rs)
-    raise ProviderError(f"DNS record {_fqdn(rec)} not found in zone {rec.extra.get('zone_id')}",
-                        "run `drill inventory` to check for drift")
+    raise ProviderError(
+        f"DNS record {_fqdn(rec)} not found in zone {rec.extra.get('zone_id')}",
+        "run `drill inventory` to check for drift",
+    )
 
 
 def plan_point(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
@@ -47,13 +55,29 @@ def plan_point(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCa
     if mode == "isolated":
         return []  # production DNS is left alone in isolated mode
     value = (args.get("original") and "the original record set") or _endpoint_of(
-        c, args.get("to", "dr_replica"))
-    return [call("route53", "global", "ListResourceRecordSets", False, HostedZoneId=zone,
-                 StartRecordName=_fqdn(rec)),
-            call("route53", "global", "ChangeResourceRecordSets", HostedZoneId=zone,
-                 Action="UPSERT", Name=_fqdn(rec), Type=rec.extra.get("record_type"),
-                 Value=value),
-            call("route53", "global", "GetChange", False)]
+        c, args.get("to", "dr_replica")
+    )
+    return [
+        call(
+            "route53",
+            "global",
+            "ListResourceRecordSets",
+            False,
+            HostedZoneId=zone,
+            StartRecordName=_fqdn(rec),
+        ),
+        call(
+            "route53",
+            "global",
+            "ChangeResourceRecordSets",
+            HostedZoneId=zone,
+            Action="UPSERT",
+            Name=_fqdn(rec),
+            Type=rec.extra.get("record_type"),
+            Value=value,
+        ),
+        call("route53", "global", "GetChange", False),
+    ]
 
 
 def point(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -61,8 +85,7 @@ def point(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, An
 
     rec = c.target(args.get("record", "dns_record"))
     if ctx.mode == "isolated":
-        return {"skipped": True, "reason": "isolated mode: the production DNS record is "
-                                           "left alone"}
+        return {"skipped": True, "reason": "isolated mode: the production DNS record is left alone"}
     r53 = c.clients.client("route53", R53_REGION)
     try:
         before = _current(c, rec)
@@ -70,23 +93,34 @@ def point(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, An
             new = dict(args["original"])
         else:
             if before.get("AliasTarget"):
-                raise ProviderError(f"{_fqdn(rec)} is an alias record; drill repoints "
-                                    "CNAME/A records with values")
+                raise ProviderError(
+                    f"{_fqdn(rec)} is an alias record; drill repoints CNAME/A records with values"
+                )
             new = {k: v for k, v in before.items() if k not in ("ResourceRecords",)}
             new["ResourceRecords"] = [{"Value": _endpoint_of(c, args.get("to", "dr_replica"))}]
         change = r53.change_resource_record_sets(
             HostedZoneId=rec.extra.get("zone_id"),
-            ChangeBatch={"Comment": f"drill run {ctx.run_id}",
-                         "Changes": [{"Action": "UPSERT", "ResourceRecordSet": new}]})
+            ChangeBatch={
+                "Comment": f"drill run {ctx.run_id}",
+                "Changes": [{"Action": "UPSERT", "ResourceRecordSet": new}],
+            },
+        )
         change_id = change["ChangeInfo"]["Id"]
-        waited = c.wait(f"DNS change {change_id} in sync", lambda: r53.get_change(
-            Id=change_id)["ChangeInfo"]["Status"] == "INSYNC", ctx)
+        waited = c.wait(
+            f"DNS change {change_id} in sync",
+            lambda: r53.get_change(Id=change_id)["ChangeInfo"]["Status"] == "INSYNC",
+            ctx,
+        )
     except ClientError as exc:
         raise aws_error(exc, f"repointing {_fqdn(rec)}") from None
     values = [r["Value"] for r in new.get("ResourceRecords", [])]
-    out: dict[str, Any] = {"record": _fqdn(rec), "values": values,
-                           "previous": [r["Value"] for r in before.get("ResourceRecords", [])],
-                           "change_id": change_id, "waited_s": waited}
+    out: dict[str, Any] = {
+        "record": _fqdn(rec),
+        "values": values,
+        "previous": [r["Value"] for r in before.get("ResourceRecords", [])],
+        "change_id": change_id,
+        "waited_s": waited,
+    }
     if not args.get("original"):
         out["rollback_args"] = {"original": before}
     probes = c.env.probes

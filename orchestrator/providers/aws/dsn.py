@@ -34,8 +34,10 @@ def _secret(c: AwsContext, arn: str) -> dict[str, Any]:
     try:
         value = json.loads(raw.get("SecretString") or "{}")
     except ValueError:
-        raise ProviderError("the database secret is not JSON (expected RDS's format: "
-                            "username, password, host, port, dbname)") from None
+        raise ProviderError(
+            "the database secret is not JSON (expected RDS's format: "
+            "username, password, host, port, dbname)"
+        ) from None
     return value if isinstance(value, dict) else {}
 
 
@@ -46,17 +48,22 @@ def probe_dsn(c: AwsContext, value: str | None) -> str | None:
 
     if value.startswith("arn:aws:secretsmanager:"):
         s = _secret(c, value)
-        params: dict[str, Any] = {"host": s.get("host"), "port": s.get("port"),
-                                  "user": s.get("username"), "password": s.get("password"),
-                                  "dbname": s.get("dbname") or "postgres"}
+        params: dict[str, Any] = {
+            "host": s.get("host"),
+            "port": s.get("port"),
+            "user": s.get("username"),
+            "password": s.get("password"),
+            "dbname": s.get("dbname") or "postgres",
+        }
     else:
-        params = dict(conninfo_to_dict(value.replace("postgresql+psycopg://",
-                                                     "postgresql://")))
+        params = dict(conninfo_to_dict(value.replace("postgresql+psycopg://", "postgresql://")))
         if c.env.db_secret_arn and not params.get("password"):
             params["password"] = _secret(c, c.env.db_secret_arn).get("password")
     host = str(params.get("host") or "")
     if c.env.endpoint_url and not _is_loopback(host):
-        raise ConfigError(f"probes.db host {host!r} is not a loopback address, and this "
-                          "environment talks to an emulator (endpoint_url)",
-                          "point probes at 127.0.0.1 (a tunnel) or remove endpoint_url")
+        raise ConfigError(
+            f"probes.db host {host!r} is not a loopback address, and this "
+            "environment talks to an emulator (endpoint_url)",
+            "point probes at 127.0.0.1 (a tunnel) or remove endpoint_url",
+        )
     return make_conninfo(**{k: v for k, v in params.items() if v is not None})

@@ -20,9 +20,15 @@ from orchestrator.engine.plan import RunPlan
 IAM_ACTION = re.compile(r"^[a-z0-9-]+:[A-Za-z0-9]+$")
 
 # what AwsProvider.prepare needs to find and undo a crashed run's leftovers (sweep.py)
-CLEANUP = ("ec2:DescribeNetworkAcls", "ec2:ReplaceNetworkAclAssociation",
-           "ec2:DeleteNetworkAcl", "rds:DescribeDBInstances", "rds:DeleteDBInstance",
-           "autoscaling:UpdateAutoScalingGroup", "autoscaling:ResumeProcesses")
+CLEANUP = (
+    "ec2:DescribeNetworkAcls",
+    "ec2:ReplaceNetworkAclAssociation",
+    "ec2:DeleteNetworkAcl",
+    "rds:DescribeDBInstances",
+    "rds:DeleteDBInstance",
+    "autoscaling:UpdateAutoScalingGroup",
+    "autoscaling:ResumeProcesses",
+)
 
 # chaosaws / orchestrator.chaos activities used by experiments → IAM actions
 CHAOS_FUNCTIONS: dict[str, tuple[str, ...]] = {
@@ -40,8 +46,11 @@ def actions_of(plan: RunPlan) -> set[str]:
         if sc.runbook is not None:
             if RunMode(mode) is RunMode.ISOLATED and not sc.runbook.isolated_supported:
                 continue  # a live-only scenario is skipped in isolated mode
-            steps = [*sc.preconditions_for(RunMode(mode)), *sc.steps_for(RunMode(mode)),
-                     *sc.rollback_for(RunMode(mode))]
+            steps = [
+                *sc.preconditions_for(RunMode(mode)),
+                *sc.steps_for(RunMode(mode)),
+                *sc.rollback_for(RunMode(mode)),
+            ]
             for step in steps:
                 if step.action:
                     names.add(step.action)
@@ -58,8 +67,11 @@ def actions_of(plan: RunPlan) -> set[str]:
 
 def _chaos_actions(doc: dict[str, Any]) -> set[str]:
     out: set[str] = set()
-    acts = [*((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
-            *(doc.get("method") or []), *(doc.get("rollbacks") or [])]
+    acts = [
+        *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+        *(doc.get("method") or []),
+        *(doc.get("rollbacks") or []),
+    ]
     for act in acts:
         prov = act.get("provider") or {} if isinstance(act, dict) else {}
         mod, func = prov.get("module", ""), prov.get("func", "")
@@ -80,8 +92,7 @@ def permissions(names: set[str]) -> set[str]:
         if name in CHAOS_FUNCTIONS:
             perms.update(CHAOS_FUNCTIONS[name])
             continue
-        perms.update(p for p in ACTIONS.get(name).permissions.get("aws", ())
-                     if IAM_ACTION.match(p))
+        perms.update(p for p in ACTIONS.get(name).permissions.get("aws", ()) if IAM_ACTION.match(p))
     return perms
 
 
@@ -93,20 +104,41 @@ def policy(plan: RunPlan, env: EnvironmentConfig) -> dict[str, Any]:
     for p in sorted(perms):
         by_service.setdefault(p.split(":", 1)[0], []).append(p)
     for service, acts in sorted(by_service.items()):
-        statements.append({"Sid": "Drill" + "".join(w.capitalize() for w in
-                                                    re.split(r"[^a-z0-9]", service)),
-                           "Effect": "Allow", "Action": acts, "Resource": "*"})
+        statements.append(
+            {
+                "Sid": "Drill" + "".join(w.capitalize() for w in re.split(r"[^a-z0-9]", service)),
+                "Effect": "Allow",
+                "Action": acts,
+                "Resource": "*",
+            }
+        )
     if plan.mutating and any(sc.runbook is not None for sc in plan.scenarios):
-        statements.append({"Sid": "DrillCleanupLeftovers", "Effect": "Allow",
-                           "Action": sorted(CLEANUP), "Resource": "*"})
+        statements.append(
+            {
+                "Sid": "DrillCleanupLeftovers",
+                "Effect": "Allow",
+                "Action": sorted(CLEANUP),
+                "Resource": "*",
+            }
+        )
         # drill itself only deletes what carries its drill:created-by tag (rds.delete_tagged)
     state = env.terraform.state if env.terraform else ""
     if state.startswith("s3://"):
-        statements.append({"Sid": "DrillReadTerraformState", "Effect": "Allow",
-                           "Action": ["s3:GetObject"],
-                           "Resource": f"arn:aws:s3:::{state[len('s3://'):]}"})
+        statements.append(
+            {
+                "Sid": "DrillReadTerraformState",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject"],
+                "Resource": f"arn:aws:s3:::{state[len('s3://') :]}",
+            }
+        )
     if env.db_secret_arn:
-        statements.append({"Sid": "DrillReadDbSecret", "Effect": "Allow",
-                           "Action": ["secretsmanager:GetSecretValue"],
-                           "Resource": env.db_secret_arn})
+        statements.append(
+            {
+                "Sid": "DrillReadDbSecret",
+                "Effect": "Allow",
+                "Action": ["secretsmanager:GetSecretValue"],
+                "Resource": env.db_secret_arn,
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -35,8 +35,10 @@ def _subnets(c: AwsContext, scope: str) -> list[Subnet]:
         found = inv.subnets_in(scope.split(":", 1)[1])
     if not found:
         zones = sorted({f"{s.az} ({s.az_id})" for s in inv.subnets})
-        raise ProviderError(f"no subnets of {scope} in the Terraform state",
-                            f"zones in the state: {', '.join(zones) or 'none'}")
+        raise ProviderError(
+            f"no subnets of {scope} in the Terraform state",
+            f"zones in the state: {', '.join(zones) or 'none'}",
+        )
     return found
 
 
@@ -45,7 +47,8 @@ def _asg_plan(c: AwsContext, subnet_ids: set[str]) -> tuple[str, list[str], list
     if t is None:
         return None
     groups = c.clients.client("autoscaling", t.region or c.region).describe_auto_scaling_groups(
-        AutoScalingGroupNames=[t.name])["AutoScalingGroups"]
+        AutoScalingGroupNames=[t.name]
+    )["AutoScalingGroups"]
     if not groups:
         return None
     current = [s for s in groups[0].get("VPCZoneIdentifier", "").split(",") if s]
@@ -72,8 +75,11 @@ def _fis_start(c: AwsContext, template: str, ctx: StepContext, fault: str) -> di
 
     fis = c.clients.client("fis", c.region)
     try:
-        exp = fis.start_experiment(experimentTemplateId=template, clientToken=ctx.run_id[-64:],
-                                   tags={t["Key"]: t["Value"] for t in c.tags(ctx, fault)})
+        exp = fis.start_experiment(
+            experimentTemplateId=template,
+            clientToken=ctx.run_id[-64:],
+            tags={t["Key"]: t["Value"] for t in c.tags(ctx, fault)},
+        )
         exp_id = exp["experiment"]["id"]
         state = {"status": exp["experiment"].get("state", {}).get("status")}
 
@@ -86,8 +92,13 @@ def _fis_start(c: AwsContext, template: str, ctx: StepContext, fault: str) -> di
         c.wait(f"FIS experiment {exp_id} running", running, ctx)
     except ClientError as exc:
         raise aws_error(exc, f"FIS experiment from template {template}") from None
-    return {"method": "fis", "experiment_id": exp_id, "template": template,
-            "status": state["status"], "rollback_args": {"experiment_id": exp_id}}
+    return {
+        "method": "fis",
+        "experiment_id": exp_id,
+        "template": template,
+        "status": state["status"],
+        "rollback_args": {"experiment_id": exp_id},
+    }
 
 
 def _fis_stop(c: AwsContext, exp_id: str, ctx: StepContext) -> dict[str, Any]:
@@ -108,8 +119,9 @@ def _fis_stop(c: AwsContext, exp_id: str, ctx: StepContext) -> dict[str, Any]:
 def _associations(c: AwsContext, subnet_ids: list[str]) -> dict[str, tuple[str, str]]:
     """subnet → (association id, network ACL id) as AWS has it now."""
     ec2 = c.clients.client("ec2", c.region)
-    acls = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id",
-                                               "Values": subnet_ids}])["NetworkAcls"]
+    acls = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": subnet_ids}]
+    )["NetworkAcls"]
     out = {}
     for acl in acls:
         for a in acl.get("Associations", []):
@@ -118,38 +130,65 @@ def _associations(c: AwsContext, subnet_ids: list[str]) -> dict[str, tuple[str, 
     return out
 
 
-def plan_isolate(c: AwsContext, scope: str, mode: str, template: str | None
-                 ) -> list[PlannedCall]:
+def plan_isolate(c: AwsContext, scope: str, mode: str, template: str | None) -> list[PlannedCall]:
     if template:
-        return [call("fis", c.region, "StartExperiment", experimentTemplateId=template),
-                call("fis", c.region, "GetExperiment", False)]
+        return [
+            call("fis", c.region, "StartExperiment", experimentTemplateId=template),
+            call("fis", c.region, "GetExperiment", False),
+        ]
     subnets = _subnets(c, scope)
     ids = [s.id for s in subnets]
     calls = [call("ec2", c.region, "DescribeNetworkAcls", False, SubnetIds=ids)]
     for vpc in sorted({s.vpc_id or "" for s in subnets}):
-        calls.append(call("ec2", c.region, "CreateNetworkAcl", VpcId=vpc,
-                          Tags=f"{SCOPE_TAG}={scope}, drill:orig:<subnet>=<acl>"))
-    calls += [call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s,
-                   NetworkAclId="<deny-all>") for s in ids]
+        calls.append(
+            call(
+                "ec2",
+                c.region,
+                "CreateNetworkAcl",
+                VpcId=vpc,
+                Tags=f"{SCOPE_TAG}={scope}, drill:orig:<subnet>=<acl>",
+            )
+        )
+    calls += [
+        call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s, NetworkAclId="<deny-all>")
+        for s in ids
+    ]
     asg = _asg_planned(c, set(ids))
     if asg is not None:
-        calls += [call("autoscaling", c.region, "DescribeAutoScalingGroups", False,
-                       AutoScalingGroupNames=[asg.name]),
-                  call("autoscaling", c.region, "SuspendProcesses",
-                       AutoScalingGroupName=asg.name, ScalingProcesses=SUSPENDED),
-                  call("autoscaling", c.region, "UpdateAutoScalingGroup",
-                       AutoScalingGroupName=asg.name,
-                       VPCZoneIdentifier=f"<its subnets minus {scope}>")]
+        calls += [
+            call(
+                "autoscaling",
+                c.region,
+                "DescribeAutoScalingGroups",
+                False,
+                AutoScalingGroupNames=[asg.name],
+            ),
+            call(
+                "autoscaling",
+                c.region,
+                "SuspendProcesses",
+                AutoScalingGroupName=asg.name,
+                ScalingProcesses=SUSPENDED,
+            ),
+            call(
+                "autoscaling",
+                c.region,
+                "UpdateAutoScalingGroup",
+                AutoScalingGroupName=asg.name,
+                VPCZoneIdentifier=f"<its subnets minus {scope}>",
+            ),
+        ]
     return calls
 
 
-def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None
-            ) -> dict[str, Any]:
+def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None) -> dict[str, Any]:
     from botocore.exceptions import ClientError
 
     if ctx.mode == "isolated":
-        raise ProviderError(f"losing {scope} disrupts production; isolated mode never does",
-                            "run this scenario in live mode on a non-production environment")
+        raise ProviderError(
+            f"losing {scope} disrupts production; isolated mode never does",
+            "run this scenario in live mode on a non-production environment",
+        )
     if template:
         return {**_fis_start(c, template, ctx, scope), "scope": scope}
     subnets = _subnets(c, scope)
@@ -160,8 +199,13 @@ def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None
     if missing:
         raise ProviderError(f"no network ACL association found for {', '.join(missing)}")
     asg = _asg_plan(c, set(ids))
-    out: dict[str, Any] = {"method": "nacl-swap", "scope": scope, "subnets": ids,
-                           "deny_acls": [], "original": {s: current[s][1] for s in ids}}
+    out: dict[str, Any] = {
+        "method": "nacl-swap",
+        "scope": scope,
+        "subnets": ids,
+        "deny_acls": [],
+        "original": {s: current[s][1] for s in ids},
+    }
     try:
         for vpc in sorted({s.vpc_id or "" for s in subnets}):
             mine = [s.id for s in subnets if (s.vpc_id or "") == vpc]
@@ -169,18 +213,19 @@ def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None
             tags += [{"Key": ORIG_PREFIX + s, "Value": current[s][1]} for s in mine]
             if asg is not None:
                 tags.append({"Key": ASG_PREFIX + asg[0], "Value": ",".join(asg[1])})
-            acl = ec2.create_network_acl(VpcId=vpc, TagSpecifications=[
-                {"ResourceType": "network-acl", "Tags": tags}])["NetworkAcl"]["NetworkAclId"]
+            acl = ec2.create_network_acl(
+                VpcId=vpc, TagSpecifications=[{"ResourceType": "network-acl", "Tags": tags}]
+            )["NetworkAcl"]["NetworkAclId"]
             out["deny_acls"].append(acl)
             # from here on the rollback knows the ACL: restore works even if we die now
             for s in mine:
-                ec2.replace_network_acl_association(AssociationId=current[s][0],
-                                                    NetworkAclId=acl)
+                ec2.replace_network_acl_association(AssociationId=current[s][0], NetworkAclId=acl)
         if asg is not None:
             auto = c.clients.client("autoscaling", c.region)
             auto.suspend_processes(AutoScalingGroupName=asg[0], ScalingProcesses=SUSPENDED)
-            auto.update_auto_scaling_group(AutoScalingGroupName=asg[0],
-                                           VPCZoneIdentifier=",".join(asg[2]))
+            auto.update_auto_scaling_group(
+                AutoScalingGroupName=asg[0], VPCZoneIdentifier=",".join(asg[2])
+            )
             out["asg"] = {"name": asg[0], "subnets_before": asg[1], "subnets_now": asg[2]}
     except ClientError as exc:
         raise aws_error(exc, f"isolating {scope}") from None
@@ -188,42 +233,66 @@ def isolate(c: AwsContext, scope: str, ctx: StepContext, template: str | None
     return out
 
 
-def plan_restore(c: AwsContext, scope: str, args: dict[str, Any],
-                 subnets_of: str | None = None) -> list[PlannedCall]:
+def plan_restore(
+    c: AwsContext, scope: str, args: dict[str, Any], subnets_of: str | None = None
+) -> list[PlannedCall]:
     """The calls of a restore: one re-association per subnet of the scope (of
     ``subnets_of`` when the scope is only known at run time), the ACL deleted, the ASG
     put back when there is one — the same calls :func:`restore_acl` makes."""
     if args.get("experiment_id"):
         return [call("fis", c.region, "StopExperiment", id=args["experiment_id"])]
-    calls = [call("ec2", c.region, "DescribeNetworkAcls", False,
-                  Filters=f"tag:{SCOPE_TAG}={scope}")]
+    calls = [
+        call("ec2", c.region, "DescribeNetworkAcls", False, Filters=f"tag:{SCOPE_TAG}={scope}")
+    ]
     if scope == "link":  # only ever an FIS experiment: without one there is nothing
         return calls
     subnets = _subnets(c, subnets_of or scope)
-    calls += [call("ec2", c.region, "ReplaceNetworkAclAssociation", SubnetId=s.id,
-                   NetworkAclId="<its original ACL>") for s in subnets]
+    calls += [
+        call(
+            "ec2",
+            c.region,
+            "ReplaceNetworkAclAssociation",
+            SubnetId=s.id,
+            NetworkAclId="<its original ACL>",
+        )
+        for s in subnets
+    ]
     asg = _asg_planned(c, {s.id for s in subnets})
     if asg is not None:
-        calls += [call("autoscaling", c.region, "UpdateAutoScalingGroup",
-                       AutoScalingGroupName=asg.name, VPCZoneIdentifier="<original subnets>"),
-                  call("autoscaling", c.region, "ResumeProcesses",
-                       AutoScalingGroupName=asg.name, ScalingProcesses=SUSPENDED)]
+        calls += [
+            call(
+                "autoscaling",
+                c.region,
+                "UpdateAutoScalingGroup",
+                AutoScalingGroupName=asg.name,
+                VPCZoneIdentifier="<original subnets>",
+            ),
+            call(
+                "autoscaling",
+                c.region,
+                "ResumeProcesses",
+                AutoScalingGroupName=asg.name,
+                ScalingProcesses=SUSPENDED,
+            ),
+        ]
     return [*calls, call("ec2", c.region, "DeleteNetworkAcl", NetworkAclId="<deny-all>")]
 
 
-def drill_acls(c: AwsContext, scope: str | None = None, region: str | None = None
-               ) -> list[dict[str, Any]]:
+def drill_acls(
+    c: AwsContext, scope: str | None = None, region: str | None = None
+) -> list[dict[str, Any]]:
     """Deny-all ACLs drill created in this environment (optionally for one scope)."""
-    filters = [{"Name": "tag:drill:created-by", "Values": ["drill"]},
-               {"Name": "tag:drill:env", "Values": [c.env_name]}]
+    filters = [
+        {"Name": "tag:drill:created-by", "Values": ["drill"]},
+        {"Name": "tag:drill:env", "Values": [c.env_name]},
+    ]
     if scope:
         filters.append({"Name": f"tag:{SCOPE_TAG}", "Values": [scope]})
     ec2 = c.clients.client("ec2", region or c.region)
     return list(ec2.describe_network_acls(Filters=filters)["NetworkAcls"])
 
 
-def restore(c: AwsContext, scope: str, args: dict[str, Any], ctx: StepContext
-            ) -> dict[str, Any]:
+def restore(c: AwsContext, scope: str, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     if args.get("experiment_id"):
         return _fis_stop(c, args["experiment_id"], ctx)
     acls = drill_acls(c, scope)
@@ -233,9 +302,13 @@ def restore(c: AwsContext, scope: str, args: dict[str, Any], ctx: StepContext
     restored: dict[str, str] = {}
     for acl in acls:
         restored.update(restore_acl(c, acl))
-    return {"method": "nacl-swap", "scope": scope, "restored": restored,
-            "deleted_acls": [a["NetworkAclId"] for a in acls],
-            "noop": not acls}
+    return {
+        "method": "nacl-swap",
+        "scope": scope,
+        "restored": restored,
+        "deleted_acls": [a["NetworkAclId"] for a in acls],
+        "noop": not acls,
+    }
 
 
 def restore_acl(c: AwsContext, acl: dict[str, Any]) -> dict[str, str]:
@@ -249,18 +322,23 @@ def restore_acl(c: AwsContext, acl: dict[str, Any]) -> dict[str, str]:
         for a in acl.get("Associations", []):
             original = tags.get(ORIG_PREFIX + a["SubnetId"])
             if original is None:
-                raise ProviderError(f"{acl['NetworkAclId']} has no record of the original ACL "
-                                    f"of {a['SubnetId']}; restore it by hand")
-            ec2.replace_network_acl_association(AssociationId=a["NetworkAclAssociationId"],
-                                                NetworkAclId=original)
+                raise ProviderError(
+                    f"{acl['NetworkAclId']} has no record of the original ACL "
+                    f"of {a['SubnetId']}; restore it by hand"
+                )
+            ec2.replace_network_acl_association(
+                AssociationId=a["NetworkAclAssociationId"], NetworkAclId=original
+            )
             restored[a["SubnetId"]] = original
         for key, value in tags.items():
             if key.startswith(ASG_PREFIX):
                 auto = c.clients.client("autoscaling", c.region)
-                auto.update_auto_scaling_group(AutoScalingGroupName=key[len(ASG_PREFIX):],
-                                               VPCZoneIdentifier=value)
-                auto.resume_processes(AutoScalingGroupName=key[len(ASG_PREFIX):],
-                                      ScalingProcesses=SUSPENDED)
+                auto.update_auto_scaling_group(
+                    AutoScalingGroupName=key[len(ASG_PREFIX) :], VPCZoneIdentifier=value
+                )
+                auto.resume_processes(
+                    AutoScalingGroupName=key[len(ASG_PREFIX) :], ScalingProcesses=SUSPENDED
+                )
         ec2.delete_network_acl(NetworkAclId=acl["NetworkAclId"])
     except ClientError as exc:
         raise aws_error(exc, f"restoring from {acl['NetworkAclId']}") from None

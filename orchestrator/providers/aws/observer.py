@@ -18,8 +18,10 @@ from typing import Any
 from orchestrator.measure.base import MeasurementData, ObservationResult, ScenarioObserver
 from orchestrator.providers.aws.context import AwsContext
 
-RPO_NONE_REASON = ("not measured: probes: none — the runner has no network path to the "
-                   "database, and RPO needs the heartbeat writer's acknowledged rows")
+RPO_NONE_REASON = (
+    "not measured: probes: none — the runner has no network path to the "
+    "database, and RPO needs the heartbeat writer's acknowledged rows"
+)
 
 
 @dataclass
@@ -66,16 +68,19 @@ class RdsEventsObserver:
 
     def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
         out = output if isinstance(output, dict) else {}
-        name = out.get("instance") if action in ("db.failover", "db.promote_replica") else (
-            out.get("new_instance") if action == "db.restore" else None)
+        name = (
+            out.get("instance")
+            if action in ("db.failover", "db.promote_replica")
+            else (out.get("new_instance") if action == "db.restore" else None)
+        )
         if name:  # the instance whose recovery RDS reports (events, then its status)
-            self.instances.append((name, out.get("region") or self.c.region,
-                                   out.get("waited_s")))
+            self.instances.append((name, out.get("region") or self.c.region, out.get("waited_s")))
         if self.inner:
             self.inner.observe_step(action, args, output)
 
-    def wait_until(self, condition: str, timeout_s: float,
-                   should_abort: Callable[[], bool]) -> datetime:
+    def wait_until(
+        self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
+    ) -> datetime:
         """With probes: the probes decide. Without: RDS's instance status does (recorded
         as method ``rds-instance-status``)."""
         if self.inner:
@@ -86,18 +91,30 @@ class RdsEventsObserver:
         from orchestrator.providers.base import StepContext
 
         if condition != "service_restored":
-            raise StepFailed(f"cannot wait for {condition!r} with probes: none",
-                             "use an API probe step (db.replication_lag) with retries")
+            raise StepFailed(
+                f"cannot wait for {condition!r} with probes: none",
+                "use an API probe step (db.replication_lag) with retries",
+            )
         if self.instances:
             name, region, _w = self.instances[-1]
         else:
             t = self.c.target("primary_db")
             name, region = t.name or "", t.region or self.c.region
-        ctx = StepContext(run_id="observer", scenario_id="", mode="live",
-                          deadline_s=timeout_s, should_abort=should_abort)
-        self.c.wait(f"{name} available", lambda: (describe_instance(self.c, name, region)
-                                                  or {}).get("DBInstanceStatus") == "available",
-                    ctx)
+        ctx = StepContext(
+            run_id="observer",
+            scenario_id="",
+            mode="live",
+            deadline_s=timeout_s,
+            should_abort=should_abort,
+        )
+        self.c.wait(
+            f"{name} available",
+            lambda: (
+                (describe_instance(self.c, name, region) or {}).get("DBInstanceStatus")
+                == "available"
+            ),
+            ctx,
+        )
         at = utcnow()
         self.status_restored_at = at
         return at
@@ -107,11 +124,17 @@ class RdsEventsObserver:
         out: list[RdsEvent] = []
         for name, region, _w in self.instances:
             client = self.c.clients.overrides.get(f"rds-events@{region}") or self.c.rds(region)
-            resp = client.describe_events(SourceIdentifier=name, SourceType="db-instance",
-                                          StartTime=since)
+            resp = client.describe_events(
+                SourceIdentifier=name, SourceType="db-instance", StartTime=since
+            )
             for e in resp.get("Events", []):
-                out.append(RdsEvent(e["Date"], e.get("Message", ""),
-                                    classify(e.get("Message", ""), e.get("EventCategories", []))))
+                out.append(
+                    RdsEvent(
+                        e["Date"],
+                        e.get("Message", ""),
+                        classify(e.get("Message", ""), e.get("EventCategories", [])),
+                    )
+                )
         return sorted(out, key=lambda e: e.at)
 
     def stop(self) -> ObservationResult:
@@ -120,8 +143,11 @@ class RdsEventsObserver:
         events = self.events() if self.instances else []
         done = [e for e in events if e.kind in ("failover_completed", "promotion")]
         started = [e for e in events if e.kind == "failover_started"]
-        details: dict[str, Any] = {"events": [{"at": e.at.isoformat(), "kind": e.kind,
-                                               "message": e.message} for e in events]}
+        details: dict[str, Any] = {
+            "events": [
+                {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events
+            ]
+        }
         aws_rto: float | None = None
         if fault and done:
             aws_rto = (done[-1].at - fault).total_seconds()
@@ -133,8 +159,9 @@ class RdsEventsObserver:
                 if result.rto_s is not None:
                     details["difference_s"] = aws_rto - result.rto_s
                     details["probes_rto_s"] = result.rto_s
-                result.measurements.append(MeasurementData(
-                    "rto_rds_events", aws_rto, "s", "rds-events", details=details))
+                result.measurements.append(
+                    MeasurementData("rto_rds_events", aws_rto, "s", "rds-events", details=details)
+                )
             else:
                 result.notes["rds_events"] = "no failover/promotion event found"
             return result
@@ -142,35 +169,63 @@ class RdsEventsObserver:
         if aws_rto is not None and fault is not None:
             result.rto_s = aws_rto
             result.service_restored_at = fault + timedelta(seconds=aws_rto)
-            result.measurements.append(MeasurementData("rto", aws_rto, "s", "rds-events",
-                                                       details=details))
+            result.measurements.append(
+                MeasurementData("rto", aws_rto, "s", "rds-events", details=details)
+            )
         elif fault is not None and self.status_restored_at is not None:
             rto = (self.status_restored_at - fault).total_seconds()
             result.rto_s, result.service_restored_at = rto, self.status_restored_at
-            result.measurements.append(MeasurementData(
-                "rto", rto, "s", "rds-instance-status", interval_s=self.c.poll_s,
-                error_bound_s=self.c.poll_s,
-                details={**details, "note": "until RDS reported the instance 'available' "
-                                            "(probes: none; no RDS event found)"}))
+            result.measurements.append(
+                MeasurementData(
+                    "rto",
+                    rto,
+                    "s",
+                    "rds-instance-status",
+                    interval_s=self.c.poll_s,
+                    error_bound_s=self.c.poll_s,
+                    details={
+                        **details,
+                        "note": "until RDS reported the instance 'available' "
+                        "(probes: none; no RDS event found)",
+                    },
+                )
+            )
         elif fault is not None and self.instances and self.instances[-1][2] is not None:
             waited = float(self.instances[-1][2] or 0.0)
             result.rto_s = waited
             result.service_restored_at = fault + timedelta(seconds=waited)
-            result.measurements.append(MeasurementData(
-                "rto", waited, "s", "rds-instance-status", interval_s=self.c.poll_s,
-                error_bound_s=self.c.poll_s,
-                details={**details, "note": "time until the instance reported 'available' "
-                                            "again after the action; no RDS event found"}))
+            result.measurements.append(
+                MeasurementData(
+                    "rto",
+                    waited,
+                    "s",
+                    "rds-instance-status",
+                    interval_s=self.c.poll_s,
+                    error_bound_s=self.c.poll_s,
+                    details={
+                        **details,
+                        "note": "time until the instance reported 'available' "
+                        "again after the action; no RDS event found",
+                    },
+                )
+            )
         elif fault and (restored := self.marks.get("service_restored")):
             result.rto_s = (restored - fault).total_seconds()
             result.service_restored_at = restored
-            result.measurements.append(MeasurementData(
-                "rto", result.rto_s, "s", "step-marks",
-                details={"note": "from runbook marks (API probe steps), not probes"}))
+            result.measurements.append(
+                MeasurementData(
+                    "rto",
+                    result.rto_s,
+                    "s",
+                    "step-marks",
+                    details={"note": "from runbook marks (API probe steps), not probes"},
+                )
+            )
         result.rpo_s = None
         result.notes["rpo"] = RPO_NONE_REASON
-        result.notes["rto_method"] = (result.measurements[-1].method if result.measurements
-                                      else "none")
+        result.notes["rto_method"] = (
+            result.measurements[-1].method if result.measurements else "none"
+        )
         return result
 
 
@@ -182,9 +237,14 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
         from orchestrator.measure.observer import ProbeTargets, build_observer
         from orchestrator.providers.aws.dsn import probe_dsn
 
-        inner = build_observer(ProbeTargets(db=probe_dsn(c, probes.db),
-                                            global_db=probe_dsn(c, probes.global_db),
-                                            app=probes.http,
-                                            interval_s=probes.interval_s or 1.0),
-                               scenario_kind, run_id)
+        inner = build_observer(
+            ProbeTargets(
+                db=probe_dsn(c, probes.db),
+                global_db=probe_dsn(c, probes.global_db),
+                app=probes.http,
+                interval_s=probes.interval_s or 1.0,
+            ),
+            scenario_kind,
+            run_id,
+        )
     return RdsEventsObserver(c, inner)

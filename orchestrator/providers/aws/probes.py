@@ -22,13 +22,21 @@ def _role_for(target: str) -> str:
 def plan_health(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     t = c.target(_role_for(args.get("target", "db")))
     if t.type == "aws_route53_record":
-        return [call("route53", "global", "ListResourceRecordSets", False,
-                     HostedZoneId=t.extra.get("zone_id")),
-                call("rds", "<record's instance region>", "DescribeDBInstances", False)]
+        return [
+            call(
+                "route53",
+                "global",
+                "ListResourceRecordSets",
+                False,
+                HostedZoneId=t.extra.get("zone_id"),
+            ),
+            call("rds", "<record's instance region>", "DescribeDBInstances", False),
+        ]
     if t.type in ("aws_lb", "aws_alb"):
         return plan_app(c, {}, mode)
-    return [call("rds", t.region or c.region, "DescribeDBInstances", False,
-                 DBInstanceIdentifier=t.name)]
+    return [
+        call("rds", t.region or c.region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)
+    ]
 
 
 def health(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -42,43 +50,72 @@ def health(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, A
             if db_t is not None and db_t.endpoint in values:
                 found = describe_instance(c, db_t.name or "", db_t.region or c.region) or {}
                 status = found.get("DBInstanceStatus")
-                return {"ok": status == "available", "record": values, "role": role,
-                        "status": status, "method": "api"}
+                return {
+                    "ok": status == "available",
+                    "record": values,
+                    "role": role,
+                    "status": status,
+                    "method": "api",
+                }
         return {"ok": False, "record": values, "reason": "the record names no known database"}
     db = describe_instance(c, t.name or "", t.region or c.region)
     if db is None:
         return {"ok": False, "reason": f"{t.name} does not exist", "method": "api"}
     status = db.get("DBInstanceStatus")
-    return {"ok": status == "available", "instance": t.name, "status": status,
-            "az": db.get("AvailabilityZone"), "method": "api",
-            **({} if status == "available" else {"reason": f"{t.name} is {status}"})}
+    return {
+        "ok": status == "available",
+        "instance": t.name,
+        "status": status,
+        "az": db.get("AvailabilityZone"),
+        "method": "api",
+        **({} if status == "available" else {"reason": f"{t.name} is {status}"}),
+    }
 
 
 def plan_multi_az(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     t = c.target(args.get("target", "primary_db"))
-    return [call("rds", t.region or c.region, "DescribeDBInstances", False,
-                 DBInstanceIdentifier=t.name)]
+    return [
+        call("rds", t.region or c.region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)
+    ]
 
 
 def multi_az(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     t = c.target(args.get("target", "primary_db"))
     db = describe_instance(c, t.name or "", t.region or c.region) or {}
     ok = bool(db.get("MultiAZ")) and db.get("DBInstanceStatus") == "available"
-    out = {"ok": ok, "instance": t.name, "multi_az": bool(db.get("MultiAZ")),
-           "az": db.get("AvailabilityZone"), "secondary_az": db.get("SecondaryAvailabilityZone")}
+    out = {
+        "ok": ok,
+        "instance": t.name,
+        "multi_az": bool(db.get("MultiAZ")),
+        "az": db.get("AvailabilityZone"),
+        "secondary_az": db.get("SecondaryAvailabilityZone"),
+    }
     if not ok:
-        out["reason"] = ("instance gone" if not db else
-                         "Multi-AZ is off" if not db.get("MultiAZ") else
-                         f"status {db.get('DBInstanceStatus')}")
+        out["reason"] = (
+            "instance gone"
+            if not db
+            else "Multi-AZ is off"
+            if not db.get("MultiAZ")
+            else f"status {db.get('DBInstanceStatus')}"
+        )
     return out
 
 
 def plan_lag(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     t = c.target(args.get("target", "dr_replica"))
     region = t.region or c.dr_region
-    return [call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name),
-            call("cloudwatch", region, "GetMetricStatistics", False, Namespace="AWS/RDS",
-                 MetricName="ReplicaLag", Dimensions=f"DBInstanceIdentifier={t.name}")]
+    return [
+        call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name),
+        call(
+            "cloudwatch",
+            region,
+            "GetMetricStatistics",
+            False,
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=f"DBInstanceIdentifier={t.name}",
+        ),
+    ]
 
 
 def replication_lag(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -92,31 +129,52 @@ def replication_lag(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> di
         return {"ok": False, "reason": f"{t.name} is not replicating (promoted?)"}
     now = datetime.now(UTC)
     stats = c.clients.client("cloudwatch", region).get_metric_statistics(
-        Namespace="AWS/RDS", MetricName="ReplicaLag",
+        Namespace="AWS/RDS",
+        MetricName="ReplicaLag",
         Dimensions=[{"Name": "DBInstanceIdentifier", "Value": t.name}],
-        StartTime=now - timedelta(minutes=10), EndTime=now + timedelta(minutes=1), Period=60,
-        Statistics=["Maximum"])["Datapoints"]
+        StartTime=now - timedelta(minutes=10),
+        EndTime=now + timedelta(minutes=1),
+        Period=60,
+        Statistics=["Maximum"],
+    )["Datapoints"]
     if not stats:
-        return {"ok": False, "reason": f"no ReplicaLag datapoints for {t.name} in 10 min: "
-                                       "the replica is not reporting"}
+        return {
+            "ok": False,
+            "reason": f"no ReplicaLag datapoints for {t.name} in 10 min: "
+            "the replica is not reporting",
+        }
     newest = max(stats, key=lambda d: d["Timestamp"])
     lag = float(newest["Maximum"])
-    out = {"ok": lag <= budget, "lag_s": lag, "max_lag_s": budget, "instance": t.name,
-           "at": newest["Timestamp"].isoformat(), "method": "cloudwatch"}
+    out = {
+        "ok": lag <= budget,
+        "lag_s": lag,
+        "max_lag_s": budget,
+        "instance": t.name,
+        "at": newest["Timestamp"].isoformat(),
+        "method": "cloudwatch",
+    }
     if lag > budget:
         out["reason"] = f"lag {lag:g}s exceeds {budget:g}s"
     return out
 
 
 def plan_app(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-    return [call("elbv2", c.region, "DescribeTargetHealth", False,
-                 TargetGroupArn=c.target("target_group").arn)]
+    return [
+        call(
+            "elbv2",
+            c.region,
+            "DescribeTargetHealth",
+            False,
+            TargetGroupArn=c.target("target_group").arn,
+        )
+    ]
 
 
 def app_health(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     t = c.target("target_group")
     health = c.clients.client("elbv2", t.region or c.region).describe_target_health(
-        TargetGroupArn=t.arn)["TargetHealthDescriptions"]
+        TargetGroupArn=t.arn
+    )["TargetHealthDescriptions"]
     states = [h["TargetHealth"]["State"] for h in health]
     healthy = states.count("healthy")
     out = {"ok": healthy > 0, "healthy": healthy, "targets": len(states), "method": "api"}

@@ -32,8 +32,10 @@ class Handler:
     needs_db_path: bool = False  # SQL through probes.db: skipped with `probes: none`
 
 
-NO_PATH = ("skipped: probes: none — the runner has no network path to the database, so "
-           "this SQL step cannot run; API probes and AWS's own signals stand in")
+NO_PATH = (
+    "skipped: probes: none — the runner has no network path to the database, so "
+    "this SQL step cannot run; API probes and AWS's own signals stand in"
+)
 
 
 HANDLERS: Registry[Handler] = Registry("AWS action")
@@ -50,8 +52,10 @@ def _primary_az_planned(c: AwsContext) -> str:
     """For plans (no API call): the primary's AZ as the Terraform state records it."""
     t = c.target("primary_db")
     if not t.az:
-        raise ProviderError("the Terraform state does not say which AZ hosts the primary",
-                            "name the AZ explicitly (az: us-east-1a or an AZ id)")
+        raise ProviderError(
+            "the Terraform state does not say which AZ hosts the primary",
+            "name the AZ explicitly (az: us-east-1a or an AZ id)",
+        )
     return t.az
 
 
@@ -63,8 +67,10 @@ def _primary_az_now(c: AwsContext) -> str:
     db = describe_instance(c, t.name or "", t.region or c.region)
     zone = (db or {}).get("AvailabilityZone")
     if not zone:
-        raise ProviderError(f"cannot tell which AZ hosts the primary {t.name}",
-                            "name the AZ explicitly (az: us-east-1a or an AZ id)")
+        raise ProviderError(
+            f"cannot tell which AZ hosts the primary {t.name}",
+            "name the AZ explicitly (az: us-east-1a or an AZ id)",
+        )
     return str(zone)
 
 
@@ -88,8 +94,7 @@ def _plan_az_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Pla
     scope = _az(args)
     if scope == f"az:{PRIMARY_AZ}" and not args.get("experiment_id"):
         # the AZ isolated is the primary's when it ran: as planned, the state's
-        return network.plan_restore(c, "az:<the isolated AZ>", args,
-                                    f"az:{_primary_az_planned(c)}")
+        return network.plan_restore(c, "az:<the isolated AZ>", args, f"az:{_primary_az_planned(c)}")
     return network.plan_restore(c, scope, args)
 
 
@@ -99,15 +104,25 @@ def _az_restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[s
         return network.restore(c, f"az:{requested}", args, ctx)
     # the rollback normally gets the resolved AZ; without it, bring back whichever AZ
     # drill isolated (the primary has moved away from it by now)
-    zones = sorted({t["Value"] for acl in network.drill_acls(c) for t in acl.get("Tags", [])
-                    if t["Key"] == network.SCOPE_TAG and t["Value"].startswith("az:")})
+    zones = sorted(
+        {
+            t["Value"]
+            for acl in network.drill_acls(c)
+            for t in acl.get("Tags", [])
+            if t["Key"] == network.SCOPE_TAG and t["Value"].startswith("az:")
+        }
+    )
     if not zones:
         zones = [f"az:{_primary_az_now(c)}"]
     outs = [network.restore(c, zone, args, ctx) for zone in zones]
     if len(outs) == 1:
         return outs[0]
-    return {"method": "nacl-swap", "scopes": zones, "results": outs,
-            "noop": all(o.get("noop") for o in outs)}
+    return {
+        "method": "nacl-swap",
+        "scopes": zones,
+        "results": outs,
+        "noop": all(o.get("noop") for o in outs),
+    }
 
 
 def _fis(c: AwsContext, fault: str) -> str | None:
@@ -131,7 +146,8 @@ def _need_fis(c: AwsContext, fault: str) -> str:
             f"{fault} on AWS needs an AWS FIS experiment template: RDS cross-region "
             "replication runs on AWS's network and cannot be cut from a VPC",
             f"create one (aws:network:disrupt-connectivity) and set fis_templates: "
-            f"{{{fault}: EXT…}} for the environment")
+            f"{{{fault}: EXT…}} for the environment",
+        )
     return template
 
 
@@ -148,13 +164,18 @@ for _name, _handler in {
     "az.restore": Handler(_plan_az_restore, _az_restore),
     "region.isolate": Handler(
         lambda c, a, m: network.plan_isolate(c, "region", m, _fis(c, "region-loss")),
-        lambda c, a, x: network.isolate(c, "region", x, _fis(c, "region-loss"))),
-    "region.restore": Handler(lambda c, a, m: network.plan_restore(c, "region", a),
-                              lambda c, a, x: network.restore(c, "region", a, x)),
+        lambda c, a, x: network.isolate(c, "region", x, _fis(c, "region-loss")),
+    ),
+    "region.restore": Handler(
+        lambda c, a, m: network.plan_restore(c, "region", a),
+        lambda c, a, x: network.restore(c, "region", a, x),
+    ),
     "link.cut": _link("link-cut"),
     "link.latency": _link("link-latency"),
-    "link.restore": Handler(lambda c, a, m: network.plan_restore(c, "link", a),
-                            lambda c, a, x: network.restore(c, "link", a, x)),
+    "link.restore": Handler(
+        lambda c, a, m: network.plan_restore(c, "link", a),
+        lambda c, a, x: network.restore(c, "link", a, x),
+    ),
     "db.health": Handler(probes.plan_health, probes.health),
     "db.multi_az": Handler(probes.plan_multi_az, probes.multi_az),
     "db.replication_lag": Handler(probes.plan_lag, probes.replication_lag),
@@ -187,9 +208,14 @@ class AwsProvider:
 
     name = "aws"
 
-    def __init__(self, env_name: str, env: EnvironmentConfig, settings: Settings,
-                 session_factory: SessionFactory | None = None,
-                 client_overrides: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        env_name: str,
+        env: EnvironmentConfig,
+        settings: Settings,
+        session_factory: SessionFactory | None = None,
+        client_overrides: dict[str, Any] | None = None,
+    ) -> None:
         self.env_name = env_name
         self.clients = ClientFactory(env, session_factory, client_overrides)
         self.ctx = AwsContext(env_name, env, settings, self.clients)
@@ -208,7 +234,8 @@ class AwsProvider:
         if action not in HANDLERS:
             raise ProviderError(
                 f"action {action!r} is not implemented by the AWS provider",
-                f"AWS supports: {', '.join(HANDLERS.names())}")
+                f"AWS supports: {', '.join(HANDLERS.names())}",
+            )
         return HANDLERS.get(action)
 
     def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:

@@ -33,14 +33,16 @@ def _available(c: AwsContext, name: str, region: str) -> bool:
 
 def _protected(c: AwsContext, name: str, region: str) -> bool:
     db = describe_instance(c, name, region)
-    return db is not None and db.get("DBInstanceStatus") == "available" and bool(
-        db.get("MultiAZ"))
+    return db is not None and db.get("DBInstanceStatus") == "available" and bool(db.get("MultiAZ"))
 
 
 def _writable(c: AwsContext, name: str, region: str) -> bool:
     db = describe_instance(c, name, region)
-    return (db is not None and db.get("DBInstanceStatus") == "available"
-            and not db.get("ReadReplicaSourceDBInstanceIdentifier"))
+    return (
+        db is not None
+        and db.get("DBInstanceStatus") == "available"
+        and not db.get("ReadReplicaSourceDBInstanceIdentifier")
+    )
 
 
 def _db_region(c: AwsContext, t: Target) -> str:
@@ -55,15 +57,24 @@ def plan_failover(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planne
         return [call("rds", region, "FailoverDBCluster", DBClusterIdentifier=t.name)]
     if mode == "isolated":
         clone = "drill-<run-id>-failover"
-        return [call("rds", region, "RestoreDBInstanceToPointInTime",
-                     SourceDBInstanceIdentifier=t.name, TargetDBInstanceIdentifier=clone,
-                     UseLatestRestorableTime=True, MultiAZ=True, Tags="drill:run-id, …"),
-                call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=clone),
-                call("rds", region, "RebootDBInstance", DBInstanceIdentifier=clone,
-                     ForceFailover=True)]
-    return [call("rds", region, "RebootDBInstance", DBInstanceIdentifier=t.name,
-                 ForceFailover=True),
-            call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)]
+        return [
+            call(
+                "rds",
+                region,
+                "RestoreDBInstanceToPointInTime",
+                SourceDBInstanceIdentifier=t.name,
+                TargetDBInstanceIdentifier=clone,
+                UseLatestRestorableTime=True,
+                MultiAZ=True,
+                Tags="drill:run-id, …",
+            ),
+            call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=clone),
+            call("rds", region, "RebootDBInstance", DBInstanceIdentifier=clone, ForceFailover=True),
+        ]
+    return [
+        call("rds", region, "RebootDBInstance", DBInstanceIdentifier=t.name, ForceFailover=True),
+        call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name),
+    ]
 
 
 def failover(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -81,23 +92,34 @@ def failover(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str,
         if ctx.mode == "isolated":
             name = clone_name(ctx, "failover")
             rds.restore_db_instance_to_point_in_time(
-                SourceDBInstanceIdentifier=t.name, TargetDBInstanceIdentifier=name,
-                UseLatestRestorableTime=True, MultiAZ=True, Tags=c.tags(ctx, "failover-clone"))
+                SourceDBInstanceIdentifier=t.name,
+                TargetDBInstanceIdentifier=name,
+                UseLatestRestorableTime=True,
+                MultiAZ=True,
+                Tags=c.tags(ctx, "failover-clone"),
+            )
             out["clone"] = name
             out["rollback_args"] = {"clone": name, "clone_region": region}
             c.wait(f"clone {name} available", lambda: _available(c, name, region), ctx)
         before = describe_instance(c, name, region) or {}
         if not before.get("MultiAZ"):
-            raise ProviderError(f"{name} is not Multi-AZ: a forced failover has no standby",
-                                "enable Multi-AZ, or check `drill inventory` for drift")
+            raise ProviderError(
+                f"{name} is not Multi-AZ: a forced failover has no standby",
+                "enable Multi-AZ, or check `drill inventory` for drift",
+            )
         rds.reboot_db_instance(DBInstanceIdentifier=name, ForceFailover=True)
     except ClientError as exc:
         raise aws_error(exc, f"failover of {t.name}") from None
-    out.update(operation="RebootDBInstance", instance=name, force_failover=True,
-               az_before=before.get("AvailabilityZone"))
+    out.update(
+        operation="RebootDBInstance",
+        instance=name,
+        force_failover=True,
+        az_before=before.get("AvailabilityZone"),
+    )
     if args.get("wait", True):
-        out["waited_s"] = c.wait(f"{name} available after failover",
-                                 lambda: _available(c, name, region), ctx)
+        out["waited_s"] = c.wait(
+            f"{name} available after failover", lambda: _available(c, name, region), ctx
+        )
         out["az_after"] = (describe_instance(c, name, region) or {}).get("AvailabilityZone")
     return out
 
@@ -105,11 +127,19 @@ def failover(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str,
 # ---- db.reprotect ---------------------------------------------------------------------
 def plan_reprotect(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     t = c.target(args.get("target", "primary_db"))
-    calls = [call("rds", _db_region(c, t), "DescribeDBInstances", False,
-                  DBInstanceIdentifier=t.name)]
+    calls = [
+        call("rds", _db_region(c, t), "DescribeDBInstances", False, DBInstanceIdentifier=t.name)
+    ]
     if args.get("clone"):
-        calls.append(call("rds", args.get("clone_region") or c.region, "DeleteDBInstance",
-                          DBInstanceIdentifier=args["clone"], SkipFinalSnapshot=True))
+        calls.append(
+            call(
+                "rds",
+                args.get("clone_region") or c.region,
+                "DeleteDBInstance",
+                DBInstanceIdentifier=args["clone"],
+                SkipFinalSnapshot=True,
+            )
+        )
     return calls
 
 
@@ -119,25 +149,32 @@ def reprotect(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str
     undo of a failover that was stopped mid-way, returning at once left the next drill
     a pair still failing over ("system not in steady state")."""
     t = c.target(args.get("target", "primary_db"))
-    out: dict[str, Any] = {"noop": True, "reason": (
-        "RDS Multi-AZ re-protects itself: after a failover the old primary is rebuilt as "
-        "the new synchronous standby; nothing for drill to do but wait for it")}
+    out: dict[str, Any] = {
+        "noop": True,
+        "reason": (
+            "RDS Multi-AZ re-protects itself: after a failover the old primary is rebuilt as "
+            "the new synchronous standby; nothing for drill to do but wait for it"
+        ),
+    }
     if args.get("clone"):
-        out["deleted_clone"] = delete_tagged(c, args["clone"], args.get("clone_region")
-                                             or c.region, ctx)
+        out["deleted_clone"] = delete_tagged(
+            c, args["clone"], args.get("clone_region") or c.region, ctx
+        )
         return out
     name, region = t.name or "", _db_region(c, t)
     if t.multi_az:
-        out["waited_s"] = c.wait(f"{name} available and Multi-AZ again",
-                                 lambda: _protected(c, name, region), ctx)
+        out["waited_s"] = c.wait(
+            f"{name} available and Multi-AZ again", lambda: _protected(c, name, region), ctx
+        )
     db = describe_instance(c, name, region) or {}
     out["multi_az"] = bool(db.get("MultiAZ"))
     out["secondary_az"] = db.get("SecondaryAvailabilityZone")
     return out
 
 
-def delete_tagged(c: AwsContext, name: str, region: str, ctx: StepContext,
-                  wait: bool = True) -> bool:
+def delete_tagged(
+    c: AwsContext, name: str, region: str, ctx: StepContext, wait: bool = True
+) -> bool:
     """Delete an instance drill created — refuses any instance without drill's tag."""
     from botocore.exceptions import ClientError
 
@@ -146,11 +183,13 @@ def delete_tagged(c: AwsContext, name: str, region: str, ctx: StepContext,
         return False
     tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
     if tags.get("drill:created-by") != "drill":
-        raise ProviderError(f"refusing to delete {name}: it was not created by drill "
-                            "(no drill:created-by tag)")
+        raise ProviderError(
+            f"refusing to delete {name}: it was not created by drill (no drill:created-by tag)"
+        )
     try:
-        c.rds(region).delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True,
-                                         DeleteAutomatedBackups=True)
+        c.rds(region).delete_db_instance(
+            DBInstanceIdentifier=name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
+        )
     except ClientError as exc:
         raise aws_error(exc, f"DeleteDBInstance {name}") from None
     if wait:
@@ -166,12 +205,21 @@ def plan_promote(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
     calls = []
     if mode == "isolated":
         name = "drill-<run-id>-promote"
-        calls.append(call("rds", region, "CreateDBInstanceReadReplica",
-                          DBInstanceIdentifier=name,
-                          SourceDBInstanceIdentifier=c.target("primary_db").arn,
-                          SourceRegion=c.region, Tags="drill:run-id, …"))
-    calls += [call("rds", region, "PromoteReadReplica", DBInstanceIdentifier=name),
-              call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=name)]
+        calls.append(
+            call(
+                "rds",
+                region,
+                "CreateDBInstanceReadReplica",
+                DBInstanceIdentifier=name,
+                SourceDBInstanceIdentifier=c.target("primary_db").arn,
+                SourceRegion=c.region,
+                Tags="drill:run-id, …",
+            )
+        )
+    calls += [
+        call("rds", region, "PromoteReadReplica", DBInstanceIdentifier=name),
+        call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=name),
+    ]
     return calls
 
 
@@ -188,17 +236,21 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
             primary = c.target("primary_db")
             name = clone_name(ctx, "promote")
             rds.create_db_instance_read_replica(
-                DBInstanceIdentifier=name, SourceDBInstanceIdentifier=primary.arn,
+                DBInstanceIdentifier=name,
+                SourceDBInstanceIdentifier=primary.arn,
                 SourceRegion=primary.region or c.region,
                 DBInstanceClass=t.extra.get("instance_class") or "db.r6g.large",
-                Tags=c.tags(ctx, "promote-clone"))
+                Tags=c.tags(ctx, "promote-clone"),
+            )
             out["clone"] = name
             out["rollback_args"] = {"clone": name, "clone_region": region}
             c.wait(f"clone replica {name} available", lambda: _available(c, name, region), ctx)
         db = describe_instance(c, name, region)
         if db is None:
-            raise ProviderError(f"replica {name} does not exist in {region}",
-                                "run `drill inventory` to check for drift")
+            raise ProviderError(
+                f"replica {name} does not exist in {region}",
+                "run `drill inventory` to check for drift",
+            )
         source = db.get("ReadReplicaSourceDBInstanceIdentifier")
         if not source:
             raise ProviderError(f"{name} is not a read replica (already promoted?)")
@@ -207,11 +259,16 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
         raise aws_error(exc, f"promotion of {name}") from None
     out.update(operation="PromoteReadReplica", instance=name, former_source=source)
     if ctx.mode != "isolated":
-        out["rollback_args"] = {"source_arn": source, "instance": name, "region": region,
-                                "instance_class": db.get("DBInstanceClass")}
+        out["rollback_args"] = {
+            "source_arn": source,
+            "instance": name,
+            "region": region,
+            "instance_class": db.get("DBInstanceClass"),
+        }
     if args.get("wait", True):
-        out["waited_s"] = c.wait(f"{name} writable (standalone and available)",
-                                 lambda: _writable(c, name, region), ctx)
+        out["waited_s"] = c.wait(
+            f"{name} writable (standalone and available)", lambda: _writable(c, name, region), ctx
+        )
         out["writable"] = True
     from orchestrator.providers.aws.sql import probe_target
 
@@ -230,14 +287,34 @@ def plan_rebuild(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
     t = c.target(args.get("target", "dr_replica"))
     region = t.region or c.dr_region
     if args.get("clone") or mode == "isolated":
-        return [call("rds", region, "DeleteDBInstance",
-                     DBInstanceIdentifier=args.get("clone", "drill-<run-id>-promote"),
-                     SkipFinalSnapshot=True)]
-    return [call("rds", region, "DeleteDBInstance", DBInstanceIdentifier=t.name,
-                 SkipFinalSnapshot=False, FinalDBSnapshotIdentifier=f"drill-<run-id>-{t.name}"),
-            call("rds", region, "CreateDBInstanceReadReplica", DBInstanceIdentifier=t.name,
-                 SourceDBInstanceIdentifier=c.target("primary_db").arn, SourceRegion=c.region),
-            call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)]
+        return [
+            call(
+                "rds",
+                region,
+                "DeleteDBInstance",
+                DBInstanceIdentifier=args.get("clone", "drill-<run-id>-promote"),
+                SkipFinalSnapshot=True,
+            )
+        ]
+    return [
+        call(
+            "rds",
+            region,
+            "DeleteDBInstance",
+            DBInstanceIdentifier=t.name,
+            SkipFinalSnapshot=False,
+            FinalDBSnapshotIdentifier=f"drill-<run-id>-{t.name}",
+        ),
+        call(
+            "rds",
+            region,
+            "CreateDBInstanceReadReplica",
+            DBInstanceIdentifier=t.name,
+            SourceDBInstanceIdentifier=c.target("primary_db").arn,
+            SourceRegion=c.region,
+        ),
+        call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name),
+    ]
 
 
 def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -265,17 +342,27 @@ def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     snapshot = clone_name(ctx, f"{name}-final")
     try:
         if db is not None:
-            rds.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=False,
-                                   FinalDBSnapshotIdentifier=snapshot)
+            rds.delete_db_instance(
+                DBInstanceIdentifier=name,
+                SkipFinalSnapshot=False,
+                FinalDBSnapshotIdentifier=snapshot,
+            )
             c.wait(f"{name} deleted", lambda: describe_instance(c, name, region) is None, ctx)
         rds.create_db_instance_read_replica(
-            DBInstanceIdentifier=name, SourceDBInstanceIdentifier=source,
+            DBInstanceIdentifier=name,
+            SourceDBInstanceIdentifier=source,
             SourceRegion=primary.region or c.region,
-            DBInstanceClass=args.get("instance_class") or t.extra.get("instance_class")
+            DBInstanceClass=args.get("instance_class")
+            or t.extra.get("instance_class")
             or "db.r6g.large",
-            Tags=[{"Key": "drill:rebuilt-by-run", "Value": ctx.run_id}])
+            Tags=[{"Key": "drill:rebuilt-by-run", "Value": ctx.run_id}],
+        )
     except ClientError as exc:
         raise aws_error(exc, f"rebuild of replica {name}") from None
     c.wait(f"replica {name} available", lambda: _available(c, name, region), ctx)
-    return {"instance": name, "region": region, "source": source,
-            "final_snapshot": snapshot if db is not None else None}
+    return {
+        "instance": name,
+        "region": region,
+        "source": source,
+        "final_snapshot": snapshot if db is not None else None,
+    }

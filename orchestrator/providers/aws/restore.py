@@ -38,8 +38,9 @@ def _when(args: dict[str, Any], ctx: StepContext | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(str(pit).replace("Z", "+00:00"))
     except ValueError:
-        raise ProviderError(f"point_in_time {pit!r} is not 'latest', 'disaster' or an ISO "
-                            "timestamp") from None
+        raise ProviderError(
+            f"point_in_time {pit!r} is not 'latest', 'disaster' or an ISO timestamp"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -49,23 +50,55 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
     new = args.get("new_instance") or "drill-<run-id>-restore"
     method, vault = _method(c, args)
     if method == "aws-backup":
-        calls = [call("backup", region, "ListRecoveryPointsByBackupVault", False,
-                      BackupVaultName=vault.name, ByResourceArn=primary.arn),
-                 call("backup", region, "StartRestoreJob", RecoveryPointArn="<newest>",
-                      Metadata={"DBInstanceIdentifier": new}),
-                 call("backup", region, "DescribeRestoreJob", False),
-                 call("rds", region, "AddTagsToResource", ResourceName=f"<{new} ARN>",
-                      Tags="drill:run-id, …")]
+        calls = [
+            call(
+                "backup",
+                region,
+                "ListRecoveryPointsByBackupVault",
+                False,
+                BackupVaultName=vault.name,
+                ByResourceArn=primary.arn,
+            ),
+            call(
+                "backup",
+                region,
+                "StartRestoreJob",
+                RecoveryPointArn="<newest>",
+                Metadata={"DBInstanceIdentifier": new},
+            ),
+            call("backup", region, "DescribeRestoreJob", False),
+            call(
+                "rds",
+                region,
+                "AddTagsToResource",
+                ResourceName=f"<{new} ARN>",
+                Tags="drill:run-id, …",
+            ),
+        ]
     elif method == "snapshot":
-        calls = [call("rds", region, "DescribeDBSnapshots", False,
-                      DBInstanceIdentifier=primary.name),
-                 call("rds", region, "RestoreDBInstanceFromDBSnapshot",
-                      DBInstanceIdentifier=new, DBSnapshotIdentifier="<newest>",
-                      Tags="drill:run-id, …")]
+        calls = [
+            call("rds", region, "DescribeDBSnapshots", False, DBInstanceIdentifier=primary.name),
+            call(
+                "rds",
+                region,
+                "RestoreDBInstanceFromDBSnapshot",
+                DBInstanceIdentifier=new,
+                DBSnapshotIdentifier="<newest>",
+                Tags="drill:run-id, …",
+            ),
+        ]
     else:
-        calls = [call("rds", region, "RestoreDBInstanceToPointInTime",
-                      SourceDBInstanceIdentifier=primary.name, TargetDBInstanceIdentifier=new,
-                      RestoreTime=args.get("point_in_time"), Tags="drill:run-id, …")]
+        calls = [
+            call(
+                "rds",
+                region,
+                "RestoreDBInstanceToPointInTime",
+                SourceDBInstanceIdentifier=primary.name,
+                TargetDBInstanceIdentifier=new,
+                RestoreTime=args.get("point_in_time"),
+                Tags="drill:run-id, …",
+            )
+        ]
     return [*calls, call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=new)]
 
 
@@ -78,9 +111,12 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     new = args.get("new_instance") or clone_name(ctx, "restore")
     method, vault = _method(c, args)
     tags = c.tags(ctx, "restore")
-    out: dict[str, Any] = {"new_instance": new, "region": region, "method": method,
-                           "rollback_args": {"new_instance": new, "region": region,
-                                             "keep": bool(args.get("keep"))}}
+    out: dict[str, Any] = {
+        "new_instance": new,
+        "region": region,
+        "method": method,
+        "rollback_args": {"new_instance": new, "region": region, "keep": bool(args.get("keep"))},
+    }
     when = _when(args, ctx)
     try:
         if method == "aws-backup":
@@ -91,27 +127,42 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
             rds.add_tags_to_resource(ResourceName=arn["DBInstanceArn"], Tags=tags)
         elif method == "snapshot":
             snaps = rds.describe_db_snapshots(DBInstanceIdentifier=primary.name)["DBSnapshots"]
-            snaps = [s for s in snaps if s.get("Status") == "available"
-                     and (when is None or s["SnapshotCreateTime"] <= when)]
+            snaps = [
+                s
+                for s in snaps
+                if s.get("Status") == "available"
+                and (when is None or s["SnapshotCreateTime"] <= when)
+            ]
             if not snaps:
                 raise ProviderError(f"no available snapshot of {primary.name}")
             snap = max(snaps, key=lambda s: s["SnapshotCreateTime"])
             rds.restore_db_instance_from_db_snapshot(
-                DBInstanceIdentifier=new, DBSnapshotIdentifier=snap["DBSnapshotIdentifier"],
-                Tags=tags)
-            out.update(snapshot=snap["DBSnapshotIdentifier"],
-                       restore_point=snap["SnapshotCreateTime"].isoformat())
+                DBInstanceIdentifier=new,
+                DBSnapshotIdentifier=snap["DBSnapshotIdentifier"],
+                Tags=tags,
+            )
+            out.update(
+                snapshot=snap["DBSnapshotIdentifier"],
+                restore_point=snap["SnapshotCreateTime"].isoformat(),
+            )
         else:
-            kwargs: dict[str, Any] = ({"RestoreTime": when} if when
-                                      else {"UseLatestRestorableTime": True})
+            kwargs: dict[str, Any] = (
+                {"RestoreTime": when} if when else {"UseLatestRestorableTime": True}
+            )
             rds.restore_db_instance_to_point_in_time(
-                SourceDBInstanceIdentifier=primary.name, TargetDBInstanceIdentifier=new,
-                Tags=tags, **kwargs)
+                SourceDBInstanceIdentifier=primary.name,
+                TargetDBInstanceIdentifier=new,
+                Tags=tags,
+                **kwargs,
+            )
             out["restore_point"] = when.isoformat() if when else "latest restorable time"
     except ClientError as exc:
         raise aws_error(exc, f"restore into {new}") from None
-    out["waited_s"] = c.wait(f"restored instance {new} available", lambda: (
-        (describe_instance(c, new, region) or {}).get("DBInstanceStatus") == "available"), ctx)
+    out["waited_s"] = c.wait(
+        f"restored instance {new} available",
+        lambda: (describe_instance(c, new, region) or {}).get("DBInstanceStatus") == "available",
+        ctx,
+    )
     out["validation"] = validate(c, new, region, primary.extra.get("engine"), ctx)
     if out["validation"].get("endpoint"):
         c.restored = (out["validation"]["endpoint"], int(out["validation"].get("port") or 5432))
@@ -119,20 +170,29 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     return out
 
 
-def _backup_restore(c: AwsContext, vault: Any, primary: Any, new: str,
-                    when: datetime | None, ctx: StepContext) -> dict[str, Any]:
+def _backup_restore(
+    c: AwsContext, vault: Any, primary: Any, new: str, when: datetime | None, ctx: StepContext
+) -> dict[str, Any]:
     backup = c.clients.client("backup", vault.region or c.region)
     points = backup.list_recovery_points_by_backup_vault(
-        BackupVaultName=vault.name, ByResourceArn=primary.arn)["RecoveryPoints"]
-    points = [p for p in points if p.get("Status") == "COMPLETED"
-              and (when is None or p["CreationDate"] <= when)]
+        BackupVaultName=vault.name, ByResourceArn=primary.arn
+    )["RecoveryPoints"]
+    points = [
+        p
+        for p in points
+        if p.get("Status") == "COMPLETED" and (when is None or p["CreationDate"] <= when)
+    ]
     if not points:
-        raise ProviderError(f"no completed recovery point of {primary.name} in vault "
-                            f"{vault.name}" + (f" before {when.isoformat()}" if when else ""))
+        raise ProviderError(
+            f"no completed recovery point of {primary.name} in vault "
+            f"{vault.name}" + (f" before {when.isoformat()}" if when else "")
+        )
     point = max(points, key=lambda p: p["CreationDate"])
-    kwargs: dict[str, Any] = {"RecoveryPointArn": point["RecoveryPointArn"],
-                              "Metadata": {"DBInstanceIdentifier": new},
-                              "ResourceType": "RDS"}
+    kwargs: dict[str, Any] = {
+        "RecoveryPointArn": point["RecoveryPointArn"],
+        "Metadata": {"DBInstanceIdentifier": new},
+        "ResourceType": "RDS",
+    }
     if point.get("IamRoleArn"):
         kwargs["IamRoleArn"] = point["IamRoleArn"]
     job_id = backup.start_restore_job(**kwargs)["RestoreJobId"]
@@ -142,18 +202,23 @@ def _backup_restore(c: AwsContext, vault: Any, primary: Any, new: str,
         job = backup.describe_restore_job(RestoreJobId=job_id)
         state.update(job)
         if job["Status"] in ("FAILED", "ABORTED"):
-            raise ProviderError(f"AWS Backup restore job {job_id} {job['Status']}: "
-                                f"{job.get('StatusMessage', '')}")
+            raise ProviderError(
+                f"AWS Backup restore job {job_id} {job['Status']}: {job.get('StatusMessage', '')}"
+            )
         return bool(job["Status"] == "COMPLETED")
 
     c.wait(f"AWS Backup restore job {job_id}", done, ctx)
-    return {"recovery_point": point["RecoveryPointArn"], "restore_job": job_id,
-            "restore_point": point["CreationDate"].isoformat(),
-            "created_resource": state.get("CreatedResourceArn")}
+    return {
+        "recovery_point": point["RecoveryPointArn"],
+        "restore_job": job_id,
+        "restore_point": point["CreationDate"].isoformat(),
+        "created_resource": state.get("CreatedResourceArn"),
+    }
 
 
-def validate(c: AwsContext, name: str, region: str, engine: str | None, ctx: StepContext
-             ) -> dict[str, Any]:
+def validate(
+    c: AwsContext, name: str, region: str, engine: str | None, ctx: StepContext
+) -> dict[str, Any]:
     """The new instance exists, runs the primary's engine and carries the run's tags."""
     db = describe_instance(c, name, region)
     if db is None:
@@ -166,18 +231,33 @@ def validate(c: AwsContext, name: str, region: str, engine: str | None, ctx: Ste
         problems.append(f"engine {db.get('Engine')} differs from the primary's {engine}")
     if problems:
         raise ProviderError(f"restored instance {name}: {'; '.join(problems)}")
-    return {"status": db["DBInstanceStatus"], "engine": db.get("Engine"),
-            "endpoint": (db.get("Endpoint") or {}).get("Address"),
-            "port": (db.get("Endpoint") or {}).get("Port"), "tagged": True}
+    return {
+        "status": db["DBInstanceStatus"],
+        "engine": db.get("Engine"),
+        "endpoint": (db.get("Endpoint") or {}).get("Address"),
+        "port": (db.get("Endpoint") or {}).get("Port"),
+        "tagged": True,
+    }
 
 
 def plan_delete(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     region = args.get("region") or c.region
-    return [call("rds", region, "DescribeDBInstances", False,
-                 DBInstanceIdentifier=args.get("new_instance") or "<restored instance>"),
-            call("rds", region, "DeleteDBInstance",
-                 DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
-                 SkipFinalSnapshot=True)]
+    return [
+        call(
+            "rds",
+            region,
+            "DescribeDBInstances",
+            False,
+            DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
+        ),
+        call(
+            "rds",
+            region,
+            "DeleteDBInstance",
+            DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
+            SkipFinalSnapshot=True,
+        ),
+    ]
 
 
 def delete_restored(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -185,7 +265,10 @@ def delete_restored(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> di
     if not name:
         return {"noop": True, "reason": "no restored instance was created"}
     if args.get("keep") or ctx.keep:
-        return {"kept": name, "reason": "--keep given: the restored instance stays "
-                                        "(tagged with the run id; delete it when done)"}
+        return {
+            "kept": name,
+            "reason": "--keep given: the restored instance stays "
+            "(tagged with the run id; delete it when done)",
+        }
     deleted = delete_tagged(c, name, args.get("region") or c.region, ctx)
     return {"deleted": name if deleted else None, "noop": not deleted}

@@ -27,9 +27,11 @@ def _dsn(c: AwsContext, target: str) -> str:
 
     probes = c.env.probes
     if probes is None or probes == "none" or not probes.db:
-        raise ProviderError(f"SQL step on {target!r} needs a network path to the database",
-                            "set probes: {db: DSN or secret ARN} for the environment "
-                            "(a tunnel or bastion), or use API probes (db.health)")
+        raise ProviderError(
+            f"SQL step on {target!r} needs a network path to the database",
+            "set probes: {db: DSN or secret ARN} for the environment "
+            "(a tunnel or bastion), or use API probes (db.health)",
+        )
     if target == "global_db" and probes.global_db:
         return probe_dsn(c, probes.global_db) or ""
     if target == "restored":
@@ -41,8 +43,9 @@ def _dsn(c: AwsContext, target: str) -> str:
             raise ProviderError("no promoted clone yet: run db.promote_replica in isolated mode")
         return instance_dsn(c, *c.clone) or ""
     if target not in ("db", "global_db"):
-        raise ProviderError(f"unknown SQL target {target!r}",
-                            "use db, global_db, restored or clone")
+        raise ProviderError(
+            f"unknown SQL target {target!r}", "use db, global_db, restored or clone"
+        )
     return probe_dsn(c, probes.db) or ""
 
 
@@ -98,21 +101,40 @@ def _table(args: dict[str, Any]) -> str:
 
 
 def plan_sql(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-    return [call("postgres", "probe DSN", "SELECT / INSERT drill_probe", mutating=False,
-                 target=args.get("target", "db"))]
+    return [
+        call(
+            "postgres",
+            "probe DSN",
+            "SELECT / INSERT drill_probe",
+            mutating=False,
+            target=args.get("target", "db"),
+        )
+    ]
 
 
 def plan_ddl(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-    return [call("postgres", "probe DSN", "DROP / CREATE TABLE", mutating=True,
-                 table=args.get("table", DATASET))]
+    return [
+        call(
+            "postgres",
+            "probe DSN",
+            "DROP / CREATE TABLE",
+            mutating=True,
+            table=args.get("table", DATASET),
+        )
+    ]
 
 
 def writable(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     target = args.get("target", "db")
     try:
-        _sql(_dsn(c, target), [
-            "CREATE TABLE IF NOT EXISTS drill_probe (id bigserial PRIMARY KEY, "
-            "at timestamptz DEFAULT now())", "INSERT INTO drill_probe DEFAULT VALUES"])
+        _sql(
+            _dsn(c, target),
+            [
+                "CREATE TABLE IF NOT EXISTS drill_probe (id bigserial PRIMARY KEY, "
+                "at timestamptz DEFAULT now())",
+                "INSERT INTO drill_probe DEFAULT VALUES",
+            ],
+        )
     except ProviderError as exc:
         if "network path" in exc.message:
             raise
@@ -121,8 +143,13 @@ def writable(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str,
 
 
 def fingerprint(dsn: str, table: str = DATASET) -> tuple[int, str]:
-    row = _sql(dsn, [f"SELECT count(*), coalesce(md5(string_agg(id::text || ':' || payload, "
-                     f"',' ORDER BY id)), '') FROM {table}"])
+    row = _sql(
+        dsn,
+        [
+            f"SELECT count(*), coalesce(md5(string_agg(id::text || ':' || payload, "
+            f"',' ORDER BY id)), '') FROM {table}"
+        ],
+    )
     return int(row[0]), str(row[1])
 
 
@@ -135,12 +162,23 @@ def verify(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, A
         return {"ok": False, "target": target, "reason": exc.message}
     if c.dataset is None:
         c.dataset = (rows, checksum)
-        return {"ok": rows > 0, "target": target, "rows": rows, "checksum": checksum,
-                "baseline": True}
+        return {
+            "ok": rows > 0,
+            "target": target,
+            "rows": rows,
+            "checksum": checksum,
+            "baseline": True,
+        }
     ok = (rows, checksum) == c.dataset
-    return {"ok": ok, "target": target, "rows": rows, "checksum": checksum,
-            "expected_rows": c.dataset[0], "expected_checksum": c.dataset[1],
-            **({} if ok else {"reason": "dataset differs from the start of the run"})}
+    return {
+        "ok": ok,
+        "target": target,
+        "rows": rows,
+        "checksum": checksum,
+        "expected_rows": c.dataset[0],
+        "expected_checksum": c.dataset[1],
+        **({} if ok else {"reason": "dataset differs from the start of the run"}),
+    }
 
 
 def drop_table(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -163,6 +201,11 @@ def recreate_table(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dic
     if exists and exists[0]:
         return {"table": table, "recreated": False, "note": "table exists"}
     rows = c.dataset[0] if c.dataset else 1000
-    _sql(dsn, [f"CREATE TABLE {table} (id integer PRIMARY KEY, payload text NOT NULL)",
-               f"INSERT INTO {table} SELECT i, md5(i::text) FROM generate_series(1, {rows}) i"])
+    _sql(
+        dsn,
+        [
+            f"CREATE TABLE {table} (id integer PRIMARY KEY, payload text NOT NULL)",
+            f"INSERT INTO {table} SELECT i, md5(i::text) FROM generate_series(1, {rows}) i",
+        ],
+    )
     return {"table": table, "recreated": True, "rows": rows}

@@ -25,26 +25,34 @@ def _running_runs(c: AwsContext) -> set[str]:
 
     db = EvidenceDB.open(c.settings.database_url(), c.settings.state_path() / FILE)
     try:
-        return {r[0] for r in db.query("SELECT id FROM run WHERE status = ?",
-                                       (RunStatus.RUNNING.value,))}
+        return {
+            r[0]
+            for r in db.query("SELECT id FROM run WHERE status = ?", (RunStatus.RUNNING.value,))
+        }
     finally:
         db.close()
 
 
 def _ours(tags: dict[str, str], env_name: str, alive: set[str]) -> bool:
-    return (tags.get(TAG_CREATED_BY) == "drill" and tags.get(TAG_ENV) == env_name
-            and tags.get(TAG_RUN) not in alive)
+    return (
+        tags.get(TAG_CREATED_BY) == "drill"
+        and tags.get(TAG_ENV) == env_name
+        and tags.get(TAG_RUN) not in alive
+    )
 
 
-def sweep(c: AwsContext, log: Callable[[str], None],
-          alive: set[str] | None = None) -> dict[str, Any]:
+def sweep(
+    c: AwsContext, log: Callable[[str], None], alive: set[str] | None = None
+) -> dict[str, Any]:
     alive = _running_runs(c) if alive is None else alive
     done: dict[str, Any] = {"acls": [], "instances": []}
     for acl in drill_acls(c):
         tags = {t["Key"]: t["Value"] for t in acl.get("Tags", [])}
         if _ours(tags, c.env_name, alive):
-            log(f"cleaning up {acl['NetworkAclId']} left by run {tags.get(TAG_RUN)}: "
-                "restoring the original network ACLs")
+            log(
+                f"cleaning up {acl['NetworkAclId']} left by run {tags.get(TAG_RUN)}: "
+                "restoring the original network ACLs"
+            )
             restore_acl(c, acl)
             done["acls"].append(acl["NetworkAclId"])
     from orchestrator.providers.aws.rds import delete_tagged

@@ -21,8 +21,9 @@ def status(settings: Settings) -> dict[str, Any]:
     return _status(settings)
 
 
-def lab_up(settings: Settings, env_cfg: EnvironmentConfig | None = None,
-           log: Any = lambda _m: None) -> LabState:
+def lab_up(
+    settings: Settings, env_cfg: EnvironmentConfig | None = None, log: Any = lambda _m: None
+) -> LabState:
     """Bring the lab up if it is not running (idempotent); returns its state."""
     from orchestrator.providers.lab.lifecycle import lab_up as _up
 
@@ -36,8 +37,9 @@ def lab_down(settings: Settings) -> dict[str, Any]:
     return _down(settings)
 
 
-def lab_reset(settings: Settings, env_cfg: EnvironmentConfig | None = None,
-              log: Any = lambda _m: None) -> LabState:
+def lab_reset(
+    settings: Settings, env_cfg: EnvironmentConfig | None = None, log: Any = lambda _m: None
+) -> LabState:
     """``lab down`` then ``lab up``: a fresh lab."""
     from orchestrator.providers.lab.lifecycle import lab_reset as _reset
 

@@ -53,8 +53,11 @@ class Handler(BaseHTTPRequestHandler):
         if length:
             self.rfile.read(length)
         if self.path == "/write":
-            self._query("INSERT INTO app_events (instance) VALUES (%s) RETURNING id",
-                        (self.server.name,), "id")
+            self._query(
+                "INSERT INTO app_events (instance) VALUES (%s) RETURNING id",
+                (self.server.name,),
+                "id",
+            )
         else:
             self._reply(404, {"error": "not found"})
 

@@ -68,11 +68,17 @@ def _promote_resilient(root: Path, standby: Component) -> None:
         if procs.state(standby.pid, standby.start_ticks) != "dead":
             raise
         log = root / "logs" / f"{standby.name}.log"
-        ground_truth(root, "promotion_retry", standby=standby.name, error=exc.message,
-                     log=procs.tail(log, 1500))
+        ground_truth(
+            root,
+            "promotion_retry",
+            standby=standby.name,
+            error=exc.message,
+            log=procs.tail(log, 1500),
+        )
     procs.terminate(standby.pid, standby.start_ticks, grace_s=0.5, sig=signal.SIGKILL)
-    standby.pid, standby.start_ticks = pg.start(standby.name, Path(standby.data_dir or ""),
-                                                standby.port or 0, log)
+    standby.pid, standby.start_ticks = pg.start(
+        standby.name, Path(standby.data_dir or ""), standby.port or 0, log
+    )
     pg.wait_ready(standby.port or 0, standby.pid, standby.start_ticks, standby.name, log)
     pg.promote(standby.port or 0)
 
@@ -126,8 +132,9 @@ class Controller:
         if st.region_isolated():
             return True
         primary = st.comp(st.primary)
-        if primary.desired != "down" and self.watch(primary.name, primary.port or 0,
-                                                  st.detection_delay_s):
+        if primary.desired != "down" and self.watch(
+            primary.name, primary.port or 0, st.detection_delay_s
+        ):
             quiet = self.stuck == primary.name
             if failover(self.root, primary.name, "primary unreachable", quiet) is None:
                 self.stuck = primary.name  # retried every delay, reported once
@@ -135,14 +142,17 @@ class Controller:
                 self.stuck = None
             self.silent_since.clear()
             return True
-        if st.standby and self.watch(st.standby, st.comp(st.standby).port or 0,
-                                     st.detection_delay_s):
+        if st.standby and self.watch(
+            st.standby, st.comp(st.standby).port or 0, st.detection_delay_s
+        ):
             degrade(self.root, st.standby)
         if time.monotonic() - self.last_backup > st.backup_interval_s and not (
-                self.backup_thread and self.backup_thread.is_alive()):
+            self.backup_thread and self.backup_thread.is_alive()
+        ):
             self.last_backup = time.monotonic()
             self.backup_thread = threading.Thread(
-                target=self._backup, args=(primary.port or 0, primary.name), daemon=True)
+                target=self._backup, args=(primary.port or 0, primary.name), daemon=True
+            )
             self.backup_thread.start()
         return True
 

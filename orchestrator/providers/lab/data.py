@@ -37,8 +37,10 @@ def _connect(dsn: str, timeout: float = 5.0) -> Any:
 def create_app_schema(dsn: str, rows: int = DEFAULT_ROWS) -> None:
     """``app_events`` for the app instances, and the known dataset."""
     with _connect(dsn) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS app_events (id bigserial PRIMARY KEY, "
-                     "instance text NOT NULL, at timestamptz NOT NULL DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS app_events (id bigserial PRIMARY KEY, "
+            "instance text NOT NULL, at timestamptz NOT NULL DEFAULT now())"
+        )
     create_dataset(dsn, DATASET_TABLE, rows)
 
 
@@ -50,8 +52,9 @@ def create_dataset(dsn: str, table: str = DATASET_TABLE, rows: int = DEFAULT_ROW
     try:
         with _connect(dsn) as conn, conn.transaction():
             conn.execute(f"CREATE TABLE {t} (id integer PRIMARY KEY, payload text NOT NULL)")
-            conn.execute(f"INSERT INTO {t} SELECT i, md5(i::text) "
-                         "FROM generate_series(1, %s) AS i", (rows,))
+            conn.execute(
+                f"INSERT INTO {t} SELECT i, md5(i::text) FROM generate_series(1, %s) AS i", (rows,)
+            )
     except psycopg.Error as exc:
         raise LabError(f"cannot create {t}: {str(exc).strip()}") from None
 
@@ -74,9 +77,11 @@ def fingerprint(dsn: str, table: str = DATASET_TABLE, timeout: float = 5.0) -> D
     t = ident(table)
     try:
         with _connect(dsn, timeout) as conn:
-            row = conn.execute(f"SELECT count(*), coalesce(md5(string_agg("
-                               f"id::text || ':' || payload, ',' ORDER BY id)), '') "
-                               f"FROM {t}").fetchone()
+            row = conn.execute(
+                f"SELECT count(*), coalesce(md5(string_agg("
+                f"id::text || ':' || payload, ',' ORDER BY id)), '') "
+                f"FROM {t}"
+            ).fetchone()
     except psycopg.Error as exc:
         raise LabError(f"cannot read {t} ({dsn}): {str(exc).strip()}") from None
     assert row is not None

@@ -56,22 +56,34 @@ def check(st: LabState) -> list[Issue]:
     if any(i.fix in ("resume", "restart") for i in issues):
         return issues  # the rest can only be judged once everything runs again
     primary = st.components.get(st.primary)
-    if (primary is None or primary.name not in AZ_DBS or st.usw2_promoted
-            or _in_recovery(primary.port) is not False):
-        return [*issues, Issue(f"no writable primary in us-east-1 (state says {st.primary})",
-                               "rebuild")]
+    if (
+        primary is None
+        or primary.name not in AZ_DBS
+        or st.usw2_promoted
+        or _in_recovery(primary.port) is not False
+    ):
+        return [
+            *issues,
+            Issue(f"no writable primary in us-east-1 (state says {st.primary})", "rebuild"),
+        ]
     try:
         repl = pg.replication(primary.port or 0)
     except LabError:
         repl = {}
     standby = repl.get(st.standby or "") or {}
-    if st.standby is None or standby.get("state") != "streaming" \
-            or standby.get("sync_state") != "sync" or _in_recovery(
-                st.comp(st.standby).port) is not True:
+    if (
+        st.standby is None
+        or standby.get("state") != "streaming"
+        or standby.get("sync_state") != "sync"
+        or _in_recovery(st.comp(st.standby).port) is not True
+    ):
         issues.append(Issue(f"{primary.name} has no streaming synchronous standby", "reprotect"))
     usw2 = st.comp("usw2")
-    if usw2.role != "replica" or (repl.get("usw2") or {}).get("state") != "streaming" \
-            or _in_recovery(usw2.port) is not True:
+    if (
+        usw2.role != "replica"
+        or (repl.get("usw2") or {}).get("state") != "streaming"
+        or _in_recovery(usw2.port) is not True
+    ):
         issues.append(Issue("usw2 is not a streaming replica of the primary", "usw2"))
     issues += _proxy_issues(st, primary.port)
     issues += _dataset_issues(st)
@@ -79,8 +91,11 @@ def check(st: LabState) -> list[Issue]:
 
 
 def _proxy_issues(st: LabState, primary_port: int | None) -> list[Issue]:
-    want = {"db-endpoint": primary_port, "region-link": primary_port,
-            "global-endpoint": st.comp("db-endpoint").port}
+    want = {
+        "db-endpoint": primary_port,
+        "region-link": primary_port,
+        "global-endpoint": st.comp("db-endpoint").port,
+    }
     issues = []
     for name, target in want.items():
         try:
@@ -88,8 +103,9 @@ def _proxy_issues(st: LabState, primary_port: int | None) -> list[Issue]:
         except LabError as exc:
             got = {"error": exc.message}
         if got.get("target") != target or got.get("cut") or got.get("latency_ms"):
-            issues.append(Issue(f"{name} does not forward to {target} as it should "
-                                f"({got})", "proxies"))
+            issues.append(
+                Issue(f"{name} does not forward to {target} as it should ({got})", "proxies")
+            )
     if st.global_target != "db-endpoint":
         issues.append(Issue(f"the global record points at {st.global_target}", "proxies"))
     return issues
@@ -102,8 +118,12 @@ def _dataset_issues(st: LabState) -> list[Issue]:
     except LabError as exc:
         return [Issue(f"the known dataset cannot be read ({exc.message})", "dataset")]
     if seen != st.dataset:
-        return [Issue(f"the known dataset changed ({seen.rows} rows, expected "
-                      f"{st.dataset.rows})", "rebuild")]
+        return [
+            Issue(
+                f"the known dataset changed ({seen.rows} rows, expected {st.dataset.rows})",
+                "rebuild",
+            )
+        ]
     return []
 
 
@@ -124,24 +144,32 @@ def repair(lab: Any, st: LabState, issues: list[Issue], log: Any) -> None:
         st.isolated.clear()
         log("lab: resumed every stopped component; nothing is isolated any more")
     if "restart" in fixes:
-        dead = [c for c in st.components.values() if c.kind != "postgres"
-                and c.role not in ("restored", "clone") and c.desired != "down"
-                and procs.state(c.pid, c.start_ticks) == "dead"]
+        dead = [
+            c
+            for c in st.components.values()
+            if c.kind != "postgres"
+            and c.role not in ("restored", "clone")
+            and c.desired != "down"
+            and procs.state(c.pid, c.start_ticks) == "dead"
+        ]
         for c in dead:
             helpers.start(st, lab.root, c)
         for c in dead:
             helpers.wait(lab.root, c)
             log(f"lab: restarted {c.name}")
     if "cleanup" in fixes:
-        gone = stop_instances(st, [c.name for c in st.components.values()
-                                   if c.role in ("restored", "clone")])
+        gone = stop_instances(
+            st, [c.name for c in st.components.values() if c.role in ("restored", "clone")]
+        )
         log(f"lab: removed left-over instances: {', '.join(gone)}")
     if fixes & {"resume", "restart"}:
         return  # judged again once everything runs (the caller checks again)
     if "reprotect" in fixes:
         out = reprotect_locked(lab, st, log)
-        log(f"lab: {out['standby']} is the synchronous standby of {out['primary']} again"
-            + (" (rebuilt)" if out["rebuilt"] else ""))
+        log(
+            f"lab: {out['standby']} is the synchronous standby of {out['primary']} again"
+            + (" (rebuilt)" if out["rebuilt"] else "")
+        )
     if "usw2" in fixes:
         rebuild_usw2(lab, st)
         log("lab: rebuilt usw2 as a streaming replica of the primary")
@@ -151,10 +179,18 @@ def repair(lab: Any, st: LabState, issues: list[Issue], log: Any) -> None:
         st.global_target = "db-endpoint"
         repoint(st)
         for name in ("region-link",):
-            proxy.control(st.comp(name).control_port or 0, op="set", cut=False, latency_ms=0,
-                          bandwidth_kbps=None)
-        proxy.control(st.comp("global-endpoint").control_port or 0, op="set",
-                      target=st.comp("db-endpoint").port)
+            proxy.control(
+                st.comp(name).control_port or 0,
+                op="set",
+                cut=False,
+                latency_ms=0,
+                bandwidth_kbps=None,
+            )
+        proxy.control(
+            st.comp("global-endpoint").control_port or 0,
+            op="set",
+            target=st.comp("db-endpoint").port,
+        )
         log("lab: endpoints, region link and global record point at the primary again")
     if "dataset" in fixes:
         assert st.dataset is not None

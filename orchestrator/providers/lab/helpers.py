@@ -32,8 +32,9 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
     """(module, args) that start helper ``c``."""
     if c.kind == "proxy" and c.role == "load_balancer":
         backends = [f"{a.name}={a.port}" for a in st.components.values() if a.kind == "app"]
-        return f"{PKG}.lb", ["--port", str(c.port)] + [x for b in backends
-                                                        for x in ("--backend", b)]
+        return f"{PKG}.lb", ["--port", str(c.port)] + [
+            x for b in backends for x in ("--backend", b)
+        ]
     if c.kind == "proxy":
         args = ["--name", c.name, "--port", str(c.port), "--control", str(c.control_port)]
         target = proxy_target(st, c.name)
@@ -41,13 +42,25 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
             args += ["--target", str(target)]
         return f"{PKG}.proxy", args
     if c.kind == "app":
-        return f"{PKG}.app", ["--name", c.name, "--az", c.az or "", "--port", str(c.port),
-                              "--dsn", st.dsn("db-endpoint")]
+        return f"{PKG}.app", [
+            "--name",
+            c.name,
+            "--az",
+            c.az or "",
+            "--port",
+            str(c.port),
+            "--dsn",
+            st.dsn("db-endpoint"),
+        ]
     if c.kind == "controller":
         return f"{PKG}.controller", ["--root", str(root)]
     if c.kind == "aws":  # `lab up --aws`: orchestrator/labaws
-        return "orchestrator.labaws.server", ["--state-dir", str(root.parent),
-                                              "--port", str(c.port)]
+        return "orchestrator.labaws.server", [
+            "--state-dir",
+            str(root.parent),
+            "--port",
+            str(c.port),
+        ]
     raise ValueError(f"{c.name} is not a helper")
 
 
@@ -75,8 +88,9 @@ def wait(root: Path, c: Component, timeout: float = 20.0) -> None:
             if procs.state(c.pid, c.start_ticks) == "dead":
                 break
             time.sleep(0.02)
-        raise LabError(f"the failover controller did not start: "
-                       f"{procs.tail(root / 'logs' / 'controller.log')}")
+        raise LabError(
+            f"the failover controller did not start: {procs.tail(root / 'logs' / 'controller.log')}"
+        )
     for port in (c.port, c.control_port):
         if port:
             procs.wait_port(port, c.pid, c.start_ticks, c.name, root / "logs" / f"{c.name}.log")

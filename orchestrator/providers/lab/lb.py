@@ -66,8 +66,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path == "/lb/status":
-            doc = [{"name": b.name, "port": b.port, "healthy": b.healthy}
-                   for b in self.server.backends]
+            doc = [
+                {"name": b.name, "port": b.port, "healthy": b.healthy} for b in self.server.backends
+            ]
             self._send(200, json.dumps({"backends": doc}).encode())
             return
         self._forward()

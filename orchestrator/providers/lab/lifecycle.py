@@ -41,10 +41,12 @@ US_EAST, US_WEST = "us-east-1", "us-west-2"
 
 def _tuning(env: EnvironmentConfig | None) -> dict[str, Any]:
     lab = dict(env.lab) if env is not None else {}
-    return {"detection_delay_s": float(lab.get("detection_delay_s", 1.0)),
-            "backup_interval_s": float(lab.get("backup_interval_s", 900.0)),
-            "dataset_rows": int(lab.get("dataset_rows", data.DEFAULT_ROWS)),
-            "in_memory": bool(lab.get("in_memory", True))}
+    return {
+        "detection_delay_s": float(lab.get("detection_delay_s", 1.0)),
+        "backup_interval_s": float(lab.get("backup_interval_s", 900.0)),
+        "dataset_rows": int(lab.get("dataset_rows", data.DEFAULT_ROWS)),
+        "in_memory": bool(lab.get("in_memory", True)),
+    }
 
 
 def _data_dirs(root: Path, in_memory: bool) -> None:
@@ -86,12 +88,16 @@ def _remove_data(root: Path) -> None:
 def is_running(st: LabState | None) -> bool:
     """A lab runs once it was completely built and one of its processes lives. A half-built
     one (``lab up`` killed on the way: ``ready`` never set) is never taken for running."""
-    return st is not None and st.ready and any(procs.state(c.pid, c.start_ticks) != "dead"
-                                               for c in st.components.values())
+    return (
+        st is not None
+        and st.ready
+        and any(procs.state(c.pid, c.start_ticks) != "dead" for c in st.components.values())
+    )
 
 
-def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
-           log: Any = lambda _m: None) -> LabState:
+def lab_up(
+    settings: Settings, env: EnvironmentConfig | None = None, log: Any = lambda _m: None
+) -> LabState:
     """Bring the lab up; a running lab is checked and repaired (or rebuilt); returns it."""
     pgbin.bindir()  # fail first, clearly, when PostgreSQL is missing
     root = lab_dir(settings.state_path())
@@ -104,8 +110,7 @@ def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
                 return st
             log("lab: rebuilding the lab from scratch")
         elif st is not None and not st.ready:
-            log("lab: found a half-built lab (an earlier `lab up` was interrupted); "
-                "rebuilding it")
+            log("lab: found a half-built lab (an earlier `lab up` was interrupted); rebuilding it")
         if st is not None:
             _stop_all(root, st)
         try:
@@ -117,8 +122,14 @@ def lab_up(settings: Settings, env: EnvironmentConfig | None = None,
             raise
 
 
-def _repair(settings: Settings, env: EnvironmentConfig | None, root: Path, st: LabState,
-            tune: dict[str, Any], log: Any) -> bool:
+def _repair(
+    settings: Settings,
+    env: EnvironmentConfig | None,
+    root: Path,
+    st: LabState,
+    tune: dict[str, Any],
+    log: Any,
+) -> bool:
     """Check the topology, fix what is wrong in place; False when only a rebuild can."""
     from orchestrator.providers.lab import health
     from orchestrator.providers.lab.ops import Lab
@@ -155,26 +166,45 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
     _data_dirs(root, tune["in_memory"])
     (root / "ground-truth.jsonl").write_text("")
     user = pgbin.run_as_user()
-    st = LabState(created_at=datetime.now(UTC), run_as=user.pw_name if user else None,
-                  detection_delay_s=tune["detection_delay_s"],
-                  backup_interval_s=tune["backup_interval_s"])
+    st = LabState(
+        created_at=datetime.now(UTC),
+        run_as=user.pw_name if user else None,
+        detection_delay_s=tune["detection_delay_s"],
+        backup_interval_s=tune["backup_interval_s"],
+    )
     if user:
         log(f"lab: running as root — PostgreSQL servers run as user {user.pw_name!r}")
 
-    def add(name: str, kind: str, role: str, az: str | None, region: str | None,
-            port: bool = True, control: bool = False, data_dir: Path | None = None) -> Component:
-        c = Component(name=name, kind=kind, role=role, az=az, region=region,
-                      port=pgbin.free_port() if port else None,
-                      control_port=pgbin.free_port() if control else None,
-                      data_dir=str(data_dir) if data_dir else None)
+    def add(
+        name: str,
+        kind: str,
+        role: str,
+        az: str | None,
+        region: str | None,
+        port: bool = True,
+        control: bool = False,
+        data_dir: Path | None = None,
+    ) -> Component:
+        c = Component(
+            name=name,
+            kind=kind,
+            role=role,
+            az=az,
+            region=region,
+            port=pgbin.free_port() if port else None,
+            control_port=pgbin.free_port() if control else None,
+            data_dir=str(data_dir) if data_dir else None,
+        )
         st.components[name] = c
         return c
 
     pgdir, vdir = root / "pg", root / "vault"
-    primary = add("use1-az1", "postgres", "primary", "use1-az1", US_EAST,
-                  data_dir=pgdir / "use1-az1")
-    standby = add("use1-az2", "postgres", "standby", "use1-az2", US_EAST,
-                  data_dir=pgdir / "use1-az2")
+    primary = add(
+        "use1-az1", "postgres", "primary", "use1-az1", US_EAST, data_dir=pgdir / "use1-az1"
+    )
+    standby = add(
+        "use1-az2", "postgres", "standby", "use1-az2", US_EAST, data_dir=pgdir / "use1-az2"
+    )
     replica = add("usw2", "postgres", "replica", "usw2-az1", US_WEST, data_dir=pgdir / "usw2")
     add("region-link", "proxy", "region_link", None, None, control=True)
     add("db-endpoint", "proxy", "db_endpoint", None, US_EAST, control=True)
@@ -196,17 +226,27 @@ def _build(root: Path, tune: dict[str, Any], log: Any) -> LabState:
     pg.make_standby(Path(replica.data_dir or ""), replica.name, link.port or 0)
     crashpoint("lab:build:copied")
     for c in st.components.values():  # helpers start while the servers start; the
-        if c.kind != "postgres":        # controller only acts once the state is `ready`
+        if c.kind != "postgres":  # controller only acts once the state is `ready`
             helpers.start(st, root, c)
     save(root, st)
     for c in (primary, standby, replica):
-        c.pid, c.start_ticks = pg.start(c.name, Path(c.data_dir or ""), c.port or 0,
-                                        logs / f"{c.name}.log", archive=c is not replica)
+        c.pid, c.start_ticks = pg.start(
+            c.name,
+            Path(c.data_dir or ""),
+            c.port or 0,
+            logs / f"{c.name}.log",
+            archive=c is not replica,
+        )
         save(root, st)
     crashpoint("lab:build:servers")
     vault.add_cold_backup(vdir, tpl / "base.tar", primary.name)
-    pg.wait_ready(primary.port or 0, primary.pid or 0, primary.start_ticks, primary.name,
-                  logs / "use1-az1.log")
+    pg.wait_ready(
+        primary.port or 0,
+        primary.pid or 0,
+        primary.start_ticks,
+        primary.name,
+        logs / "use1-az1.log",
+    )
     st.dataset = data.fingerprint(st.dsn(primary.name))
     pg.set_sync(primary.port or 0, standby.name)
     for c in st.components.values():
@@ -230,9 +270,13 @@ def _stop_all(root: Path, st: LabState) -> None:
     ctl = st.components.get("controller")
     if ctl is not None:
         procs.terminate(ctl.pid, ctl.start_ticks, grace_s=2)
-    procs.terminate_many([(c.pid, c.start_ticks,
-                           signal.SIGQUIT if c.kind == "postgres" else signal.SIGTERM)
-                          for c in st.components.values() if c.kind != "controller"])
+    procs.terminate_many(
+        [
+            (c.pid, c.start_ticks, signal.SIGQUIT if c.kind == "postgres" else signal.SIGTERM)
+            for c in st.components.values()
+            if c.kind != "controller"
+        ]
+    )
     for c in st.components.values():
         c.desired = "down"
     save(root, st)
@@ -247,22 +291,29 @@ def lab_down(settings: Settings) -> dict[str, Any]:
         st = load(root)
         if st is None:
             return {"stopped": [], "left": []}
-        names = [c.name for c in st.components.values()
-                 if procs.state(c.pid, c.start_ticks) != "dead"]
+        names = [
+            c.name for c in st.components.values() if procs.state(c.pid, c.start_ticks) != "dead"
+        ]
         _stop_all(root, st)
-        left = [c.name for c in st.components.values()
-                if (c.pid and procs.group_alive(c.pid))
-                or any(p and procs.port_open(p) for p in (c.port, c.control_port))]
+        left = [
+            c.name
+            for c in st.components.values()
+            if (c.pid and procs.group_alive(c.pid))
+            or any(p and procs.port_open(p) for p in (c.port, c.control_port))
+        ]
         if left:
-            raise LabError(f"lab down left processes or ports behind: {', '.join(left)}",
-                           "see .drill/lab/logs/ and stop them by hand")
+            raise LabError(
+                f"lab down left processes or ports behind: {', '.join(left)}",
+                "see .drill/lab/logs/ and stop them by hand",
+            )
         _remove_data(root)
         ground_truth(root, "lab_down")
     return {"stopped": names, "left": []}
 
 
-def lab_reset(settings: Settings, env: EnvironmentConfig | None = None,
-              log: Any = lambda _m: None) -> LabState:
+def lab_reset(
+    settings: Settings, env: EnvironmentConfig | None = None, log: Any = lambda _m: None
+) -> LabState:
     lab_down(settings)
     return lab_up(settings, env, log)
 
@@ -273,16 +324,38 @@ def status(settings: Settings) -> dict[str, Any]:
 
     st = load(lab_dir(settings.state_path()))
     if st is None:
-        return {"running": False, "components": [],
-                "endpoints": {"db": None, "global_db": None, "app": None}, "aws": None}
+        return {
+            "running": False,
+            "components": [],
+            "endpoints": {"db": None, "global_db": None, "app": None},
+            "aws": None,
+        }
     comps = []
     for c in st.components.values():
         proc = procs.state(c.pid, c.start_ticks)
-        comps.append({"name": c.name, "kind": c.kind, "role": c.role, "host": c.host,
-                      "port": c.port, "state": "up" if proc == "running" else "down",
-                      "pid": c.pid if proc != "dead" else None, "process": proc,
-                      "az": c.az, "region": c.region})
-    return {"running": is_running(st), "components": comps, "endpoints": st.endpoints(),
-            "primary": st.primary, "standby": st.standby, "isolated": list(st.isolated),
-            "global_target": st.global_target, "detection_delay_s": st.detection_delay_s,
-            "servers_run_as": st.run_as, "aws": status_block(lab_dir(settings.state_path()))}
+        comps.append(
+            {
+                "name": c.name,
+                "kind": c.kind,
+                "role": c.role,
+                "host": c.host,
+                "port": c.port,
+                "state": "up" if proc == "running" else "down",
+                "pid": c.pid if proc != "dead" else None,
+                "process": proc,
+                "az": c.az,
+                "region": c.region,
+            }
+        )
+    return {
+        "running": is_running(st),
+        "components": comps,
+        "endpoints": st.endpoints(),
+        "primary": st.primary,
+        "standby": st.standby,
+        "isolated": list(st.isolated),
+        "global_target": st.global_target,
+        "detection_delay_s": st.detection_delay_s,
+        "servers_run_as": st.run_as,
+        "aws": status_block(lab_dir(settings.state_path())),
+    }

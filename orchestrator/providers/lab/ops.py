@@ -52,8 +52,12 @@ def op(name: str) -> Callable[[Op], Op]:
 
 
 # role names used by runbooks → lab components
-ROLE_ALIASES = {"primary_db": "primary", "db_primary": "primary", "dr_replica": "usw2",
-                "standby": "standby"}
+ROLE_ALIASES = {
+    "primary_db": "primary",
+    "db_primary": "primary",
+    "dr_replica": "usw2",
+    "standby": "standby",
+}
 
 
 def component_for(st: LabState, role: str) -> str:
@@ -91,8 +95,9 @@ def dsn_for(st: LabState, target: str) -> str:
     if target == "clone":  # isolated mode: the newest promoted clone
         clones = [c for c in st.components.values() if c.role == "clone"]
         if not clones:
-            raise LabError("no promoted clone exists",
-                           "run `db.promote_replica` in isolated mode first")
+            raise LabError(
+                "no promoted clone exists", "run `db.promote_replica` in isolated mode first"
+            )
         return st.dsn(clones[-1].name, APP_DB)
     if target == "restored":
         restored = [c for c in st.components.values() if c.role == "restored"]
@@ -102,8 +107,9 @@ def dsn_for(st: LabState, target: str) -> str:
     return st.dsn(component_for(st, target), APP_DB)
 
 
-def wait_for(what: str, check: Callable[[], bool], ctx: StepContext | None,
-             timeout: float) -> float:
+def wait_for(
+    what: str, check: Callable[[], bool], ctx: StepContext | None, timeout: float
+) -> float:
     """Poll ``check`` every 50 ms until true; returns seconds waited. Abort-aware."""
     t0 = time.monotonic()
     deadline = t0 + (ctx.deadline_s if ctx and ctx.deadline_s else timeout)
@@ -119,12 +125,16 @@ def wait_for(what: str, check: Callable[[], bool], ctx: StepContext | None,
 
 def require_live(ctx: StepContext, action: str) -> None:
     if ctx.mode == "isolated":
-        raise LabError(f"{action} disrupts the environment and is not run in isolated mode",
-                       "run the drill with --mode live, or leave this step out in isolated mode")
+        raise LabError(
+            f"{action} disrupts the environment and is not run in isolated mode",
+            "run the drill with --mode live, or leave this step out in isolated mode",
+        )
 
 
 def require_controller(st: LabState) -> None:
     c = st.components.get("controller")
     if c is None or procs.state(c.pid, c.start_ticks) != "running":
-        raise LabError("the lab's failover controller is not running",
-                       "restart it with `drill lab up` (it restarts dead helpers)")
+        raise LabError(
+            "the lab's failover controller is not running",
+            "restart it with `drill lab up` (it restarts dead helpers)",
+        )

@@ -29,22 +29,35 @@ def failover(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]
     st = lab.state()
     require_controller(st)
     if st.standby is None:
-        raise LabError("the primary has no standby to fail over to",
-                       "run `db.reprotect` first (a Multi-AZ pair is needed)")
+        raise LabError(
+            "the primary has no standby to fail over to",
+            "run `db.reprotect` first (a Multi-AZ pair is needed)",
+        )
     old = st.comp(st.primary)
-    ground_truth(lab.root, "fault_injected", action="db.failover", target=old.name,
-                 signal="SIGKILL", pid=old.pid)
+    ground_truth(
+        lab.root,
+        "fault_injected",
+        action="db.failover",
+        target=old.name,
+        signal="SIGKILL",
+        pid=old.pid,
+    )
     ctx.log(f"lab: SIGKILL postgres process group of {old.name} (pid {old.pid})")
     procs.signal_group(old.pid, old.start_ticks, signal.SIGKILL)
-    out: dict[str, Any] = {"old_primary": old.name, "new_primary": None,
-                           "method": "SIGKILL; controller failover"}
+    out: dict[str, Any] = {
+        "old_primary": old.name,
+        "new_primary": None,
+        "method": "SIGKILL; controller failover",
+    }
     if not args.get("wait", True):
         return out
-    wait_for("the controller to promote the standby",
-             lambda: lab.state().primary != old.name, ctx, 60)
+    wait_for(
+        "the controller to promote the standby", lambda: lab.state().primary != old.name, ctx, 60
+    )
     endpoint = lab.state().endpoints()["db"]
-    waited = wait_for("a write through the database endpoint",
-                      lambda: timed_write(endpoint, 2.0)[0], ctx, 60)
+    waited = wait_for(
+        "a write through the database endpoint", lambda: timed_write(endpoint, 2.0)[0], ctx, 60
+    )
     out["new_primary"] = lab.state().primary
     out["writable_after_s"] = round(waited, 3)
     return out
@@ -66,16 +79,20 @@ def reprotect_locked(lab: Lab, st: LabState, log: Any) -> dict[str, Any]:
     other = st.comp(AZ_DBS[1 - AZ_DBS.index(primary.name)])
     logs = lab.root / "logs"
     rebuilt = False
-    if not (procs.state(other.pid, other.start_ticks) == "running"
-            and _standby_ok(primary.port or 0, other.name)):
+    if not (
+        procs.state(other.pid, other.start_ticks) == "running"
+        and _standby_ok(primary.port or 0, other.name)
+    ):
         log(f"lab: rebuilding {other.name} as standby of {primary.name} (pg_basebackup)")
         procs.terminate(other.pid, other.start_ticks, grace_s=0.5, sig=signal.SIGKILL)
         crashpoint("lab:reprotect:killed")
-        pg.basebackup_standby(primary.port or 0, Path(other.data_dir or ""), other.name,
-                              primary.port or 0)
+        pg.basebackup_standby(
+            primary.port or 0, Path(other.data_dir or ""), other.name, primary.port or 0
+        )
         crashpoint("lab:reprotect:copied")
-        other.pid, other.start_ticks = pg.start(other.name, Path(other.data_dir or ""),
-                                                other.port or 0, logs / f"{other.name}.log")
+        other.pid, other.start_ticks = pg.start(
+            other.name, Path(other.data_dir or ""), other.port or 0, logs / f"{other.name}.log"
+        )
         pg.wait_streaming(primary.port or 0, other.name)
         rebuilt = True
     pg.set_sync(primary.port or 0, other.name)
@@ -97,8 +114,9 @@ def reprotect_locked(lab: Lab, st: LabState, log: Any) -> dict[str, Any]:
 def _primary_settled(lab: Lab) -> bool:
     st = lab.state()
     primary = st.comp(st.primary)
-    return (procs.state(primary.pid, primary.start_ticks) == "running"
-            and pg.alive(primary.port or 0))
+    return procs.state(primary.pid, primary.start_ticks) == "running" and pg.alive(
+        primary.port or 0
+    )
 
 
 @op("db.reprotect")
@@ -107,8 +125,9 @@ def reprotect(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any
     # primary was killed, before the controller promoted the standby. Re-protecting now
     # would rebuild (kill) the very standby the controller is about to promote, so wait
     # for a live primary first. Not abort-aware on purpose: this runs as a rollback.
-    wait_for("a live primary (a failover may be in progress)",
-             lambda: _primary_settled(lab), None, 90)
+    wait_for(
+        "a live primary (a failover may be in progress)", lambda: _primary_settled(lab), None, 90
+    )
     with locked(lab.root) as st:
         return reprotect_locked(lab, st, ctx.log)
 
@@ -122,8 +141,13 @@ def rebuild_usw2(lab: Lab, st: LabState) -> None:
     crashpoint("lab:rebuild_usw2:killed")
     pg.basebackup_standby(link.port or 0, Path(usw2.data_dir or ""), "usw2", link.port or 0)
     crashpoint("lab:rebuild_usw2:copied")
-    usw2.pid, usw2.start_ticks = pg.start("usw2", Path(usw2.data_dir or ""), usw2.port or 0,
-                                          lab.root / "logs" / "usw2.log", archive=False)
+    usw2.pid, usw2.start_ticks = pg.start(
+        "usw2",
+        Path(usw2.data_dir or ""),
+        usw2.port or 0,
+        lab.root / "logs" / "usw2.log",
+        archive=False,
+    )
     pg.wait_streaming(primary.port or 0, "usw2")
     usw2.role, usw2.desired, st.usw2_promoted = "replica", "up", False
 
@@ -171,8 +195,15 @@ def clone_replica_locked(lab: Lab, st: LabState, name: str | None = None) -> Any
     data = lab.root / "restored" / name
     data.parent.mkdir(parents=True, exist_ok=True)
     pg.basebackup_standby(usw2.port or 0, data, name, usw2.port or 0)
-    c = Component(name=name, kind="postgres", role="clone", port=pgbin.free_port(),
-                  az="usw2-az1", region="us-west-2", data_dir=str(data))
+    c = Component(
+        name=name,
+        kind="postgres",
+        role="clone",
+        port=pgbin.free_port(),
+        az="usw2-az1",
+        region="us-west-2",
+        data_dir=str(data),
+    )
     st.components[name] = c
     log = lab.root / "logs" / f"{name}.log"
     c.pid, c.start_ticks = pg.start(name, data, c.port or 0, log, archive=False)

@@ -31,10 +31,10 @@ REGION = "us-east-1"
 def _members(st: LabState, az: str | None) -> list[Component]:
     """Components of one AZ (or, with None, of the whole primary region)."""
     if az is not None:
-        return [c for c in st.components.values() if c.az == az and c.role not in
-                ("restored", "clone")]
-    return [c for c in st.components.values()
-            if c.region == REGION and c.role not in ("restored",)]
+        return [
+            c for c in st.components.values() if c.az == az and c.role not in ("restored", "clone")
+        ]
+    return [c for c in st.components.values() if c.region == REGION and c.role not in ("restored",)]
 
 
 PRIMARY_AZ = "primary"  # alias: the AZ hosting the primary database when the action runs
@@ -42,9 +42,11 @@ PRIMARY_AZ = "primary"  # alias: the AZ hosting the primary database when the ac
 
 def _check_az(az: str) -> None:
     if az not in helpers.AZS:
-        raise LabError(f"unknown AZ {az!r}",
-                       f"the lab has {', '.join(helpers.AZS)} (or `{PRIMARY_AZ}`: the AZ "
-                       "of the current primary)")
+        raise LabError(
+            f"unknown AZ {az!r}",
+            f"the lab has {', '.join(helpers.AZS)} (or `{PRIMARY_AZ}`: the AZ "
+            "of the current primary)",
+        )
 
 
 def _wait_stopped(members: list[Any], timeout_s: float = 3.0) -> None:
@@ -64,8 +66,10 @@ def primary_az(st: LabState) -> str:
     """The AZ hosting the primary right now (it moves with every failover)."""
     az = st.comp(st.primary).az
     if az not in helpers.AZS:
-        raise LabError(f"the primary is {st.primary}, which is in no us-east-1 AZ "
-                       f"({az or 'none'})", "name the AZ to isolate explicitly")
+        raise LabError(
+            f"the primary is {st.primary}, which is in no us-east-1 AZ ({az or 'none'})",
+            "name the AZ to isolate explicitly",
+        )
     return str(az)
 
 
@@ -78,8 +82,13 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
     with locked(lab.root) as st:
         az = primary_az(st) if requested == PRIMARY_AZ else requested
         members = _members(st, az)
-        ground_truth(lab.root, "fault_injected", action="az.isolate", az=az,
-                     components=[c.name for c in members])
+        ground_truth(
+            lab.root,
+            "fault_injected",
+            action="az.isolate",
+            az=az,
+            components=[c.name for c in members],
+        )
         for c in members:
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
@@ -89,8 +98,12 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
             st.isolated.append(az)
     how = f" (the primary's AZ: {st.primary})" if requested == PRIMARY_AZ else ""
     ctx.log(f"lab: SIGSTOP everything in {az}{how}: {', '.join(c.name for c in members)}")
-    return {"az": az, "requested": requested, "stopped": [c.name for c in members],
-            "rollback_args": {"az": az}}
+    return {
+        "az": az,
+        "requested": requested,
+        "stopped": [c.name for c in members],
+        "rollback_args": {"az": az},
+    }
 
 
 @op("az.restore")
@@ -106,8 +119,10 @@ def az_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
             # record it, the AZ to bring back is the one isolated (the primary has moved)
             # — or, if it died before even the state said so, the one really stopped
             lost = [a for a in st.isolated if a in helpers.AZS] or [
-                a for a in helpers.AZS if any(procs.state(c.pid, c.start_ticks) == "stopped"
-                                              for c in _members(st, a))]
+                a
+                for a in helpers.AZS
+                if any(procs.state(c.pid, c.start_ticks) == "stopped" for c in _members(st, a))
+            ]
             az = lost[0] if lost else primary_az(st)
         else:
             az = requested
@@ -132,8 +147,13 @@ def region_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
     require_live(ctx, "region.isolate")
     with locked(lab.root) as st:
         members = sorted(_members(st, None), key=lambda c: c.kind != "controller")
-        ground_truth(lab.root, "fault_injected", action="region.isolate", region=REGION,
-                     components=[c.name for c in members])
+        ground_truth(
+            lab.root,
+            "fault_injected",
+            action="region.isolate",
+            region=REGION,
+            components=[c.name for c in members],
+        )
         for c in members:  # the controller first: a dead region does not fail itself over
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
@@ -155,15 +175,19 @@ def region_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
             # the SIGSTOP and recording it (SIGCONT to a running process changes nothing)
             stopped = procs.state(c.pid, c.start_ticks) == "stopped"
             if (stopped or c.desired == "stopped") and procs.signal_group(
-                    c.pid, c.start_ticks, signal.SIGCONT):
+                c.pid, c.start_ticks, signal.SIGCONT
+            ):
                 c.desired = "up" if c.desired == "stopped" else c.desired
                 resumed.append(c.name)
                 crashpoint("lab:region.restore:partial")
         if REGION in st.isolated:
             st.isolated.remove(REGION)
         ground_truth(lab.root, "region_restored", region=REGION)
-    return {"region": REGION, "resumed": resumed,
-            "note": "usw2 stays primary until db.rebuild_replica" if st.usw2_promoted else ""}
+    return {
+        "region": REGION,
+        "resumed": resumed,
+        "note": "usw2 stays primary until db.rebuild_replica" if st.usw2_promoted else "",
+    }
 
 
 def _link(lab: Lab, args: dict[str, Any]) -> Component:
@@ -182,18 +206,33 @@ def link_cut(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]
 @op("link.latency")
 def link_latency(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     link = _link(lab, args)
-    ground_truth(lab.root, "fault_injected", action="link.latency",
-                 latency_ms=args.get("latency_ms"), bandwidth_kbps=args.get("bandwidth_kbps"))
-    return {"link": "region", **proxy.control(
-        link.control_port or 0, op="set", latency_ms=int(args.get("latency_ms", 200)),
-        bandwidth_kbps=args.get("bandwidth_kbps"))}
+    ground_truth(
+        lab.root,
+        "fault_injected",
+        action="link.latency",
+        latency_ms=args.get("latency_ms"),
+        bandwidth_kbps=args.get("bandwidth_kbps"),
+    )
+    return {
+        "link": "region",
+        **proxy.control(
+            link.control_port or 0,
+            op="set",
+            latency_ms=int(args.get("latency_ms", 200)),
+            bandwidth_kbps=args.get("bandwidth_kbps"),
+        ),
+    }
 
 
 @op("link.restore")
 def link_restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
     link = _link(lab, args)
-    return {"link": "region", **proxy.control(link.control_port or 0, op="set", cut=False,
-                                              latency_ms=0, bandwidth_kbps=None)}
+    return {
+        "link": "region",
+        **proxy.control(
+            link.control_port or 0, op="set", cut=False, latency_ms=0, bandwidth_kbps=None
+        ),
+    }
 
 
 @op("dns.point")
@@ -202,19 +241,21 @@ def dns_point(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any
     if ctx.mode == "isolated":  # production's record is left alone: answer with the clone
         clones = lab.state().by_role("clone")
         if not clones:
-            raise LabError("isolated mode: no promoted clone to point at",
-                           "run db.promote_replica (isolated) first")
+            raise LabError(
+                "isolated mode: no promoted clone to point at",
+                "run db.promote_replica (isolated) first",
+            )
         return {"to": to, "dsn": lab.state().dsn(clones[-1].name), "isolated": True}
     with locked(lab.root) as st:
         name = "db-endpoint" if to in ("primary_db", "primary", "db") else component_for(st, to)
         previous = st.global_target
-        proxy.control(st.comp("global-endpoint").control_port or 0, op="set",
-                      target=st.comp(name).port)
+        proxy.control(
+            st.comp("global-endpoint").control_port or 0, op="set", target=st.comp(name).port
+        )
         crashpoint("lab:dns.point:switched")
         st.global_target = name
         ground_truth(lab.root, "dns_repointed", record="global", target=name)
-        return {"to": to, "target": name, "previous": previous,
-                "dsn": st.endpoints()["global_db"]}
+        return {"to": to, "target": name, "previous": previous, "dsn": st.endpoints()["global_db"]}
 
 
 @op("data.drop_table")
@@ -239,8 +280,9 @@ def recreate_table(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
     except LabError:
         pass
     if st.dataset is None:
-        raise LabError("the lab has no known dataset to re-create",
-                       "rebuild the lab with `drill lab reset`")
+        raise LabError(
+            "the lab has no known dataset to re-create", "rebuild the lab with `drill lab reset`"
+        )
     crashpoint("lab:data.recreate_table:before")
     data.create_dataset(dsn, table, st.dataset.rows)
     return {"table": table, "recreated": True}

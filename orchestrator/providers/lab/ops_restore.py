@@ -24,8 +24,12 @@ def backup_create(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str,
     ctx.log(f"lab: base backup of {primary.name} into the vault (pg_basebackup)")
     entry = vault.create_backup(lab.root / "vault", primary.port or 0, primary.name)
     ground_truth(lab.root, "backup_created", backup=entry["id"], scheduled=False)
-    return {"backup_id": entry["id"], "source": entry["source"], "ended_at": entry["ended_at"],
-            "sha256": entry["files"]}
+    return {
+        "backup_id": entry["id"],
+        "source": entry["source"],
+        "ended_at": entry["ended_at"],
+        "sha256": entry["files"],
+    }
 
 
 def target_time(point: str, ctx: StepContext) -> datetime | None:
@@ -35,14 +39,17 @@ def target_time(point: str, ctx: StepContext) -> datetime | None:
     if point == "disaster":
         mark = ctx.marks.get("disaster") or ctx.marks.get("fault_injected")
         if mark is None:
-            raise LabError("point_in_time 'disaster' needs a fault_injected mark before it",
-                           "mark the fault step (mark: fault_injected) or pass an ISO time")
+            raise LabError(
+                "point_in_time 'disaster' needs a fault_injected mark before it",
+                "mark the fault step (mark: fault_injected) or pass an ISO time",
+            )
         return mark if mark.tzinfo else mark.replace(tzinfo=UTC)
     try:
         when = datetime.fromisoformat(point)
     except ValueError:
-        raise LabError(f"point_in_time {point!r} is not 'latest', 'disaster' or an ISO "
-                       "timestamp") from None
+        raise LabError(
+            f"point_in_time {point!r} is not 'latest', 'disaster' or an ISO timestamp"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
@@ -61,13 +68,23 @@ def restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         st.counter += 1
         name = args.get("new_instance") or f"restored-{st.counter}"
         if name in st.components:
-            raise LabError(f"an instance named {name!r} already exists",
-                           "choose another new_instance or delete it with db.delete_restored")
-        c = Component(name=name, kind="postgres", role="restored", port=pgbin.free_port(),
-                      region="us-east-1", data_dir=str(lab.root / "restored" / name))
+            raise LabError(
+                f"an instance named {name!r} already exists",
+                "choose another new_instance or delete it with db.delete_restored",
+            )
+        c = Component(
+            name=name,
+            kind="postgres",
+            role="restored",
+            port=pgbin.free_port(),
+            region="us-east-1",
+            data_dir=str(lab.root / "restored" / name),
+        )
         st.components[name] = c
-    ctx.log(f"lab: restoring backup {entry['id']} into new instance {name} "
-            f"(to {target.isoformat() if target else 'latest'})")
+    ctx.log(
+        f"lab: restoring backup {entry['id']} into new instance {name} "
+        f"(to {target.isoformat() if target else 'latest'})"
+    )
     data = Path(c.data_dir or "")
     data.parent.mkdir(parents=True, exist_ok=True)
     vault.restore(vdir, entry, data, target)
@@ -77,14 +94,23 @@ def restore(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
         st.components[name].pid, st.components[name].start_ticks = pid, ticks
         dsn = st.dsn(name)
     pg.wait_ready(c.port or 0, pid, ticks, name, log, timeout=120, writable=True)
-    ground_truth(lab.root, "restore_done", instance=name, backup=entry["id"],
-                 target=target.isoformat() if target else "latest")
+    ground_truth(
+        lab.root,
+        "restore_done",
+        instance=name,
+        backup=entry["id"],
+        target=target.isoformat() if target else "latest",
+    )
     rollback: dict[str, Any] = {"new_instance": name}
     if args.get("keep"):
         rollback["keep"] = True
-    return {"instance": name, "dsn": dsn, "backup_id": entry["id"],
-            "restored_to": target.isoformat() if target else "latest",
-            "rollback_args": rollback}
+    return {
+        "instance": name,
+        "dsn": dsn,
+        "backup_id": entry["id"],
+        "restored_to": target.isoformat() if target else "latest",
+        "rollback_args": rollback,
+    }
 
 
 def remove_instances(lab: Lab, names: list[str]) -> list[str]:

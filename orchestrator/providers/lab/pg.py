@@ -77,8 +77,22 @@ def make_dir(path: Path) -> Path:
 
 def initdb(data: Path) -> None:
     make_dir(data)
-    pgbin.run([pgbin.tool("initdb"), "-D", str(data), "-U", DB_USER, "-A", "trust",
-               "--no-sync", "-E", "UTF8", "--no-instructions", "--wal-segsize=1"])
+    pgbin.run(
+        [
+            pgbin.tool("initdb"),
+            "-D",
+            str(data),
+            "-U",
+            DB_USER,
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--no-instructions",
+            "--wal-segsize=1",
+        ]
+    )
     with open(data / "postgresql.conf", "a") as fh:
         fh.write(BASE_CONF)
 
@@ -113,12 +127,23 @@ def make_standby(data: Path, app_name: str, upstream_port: int) -> None:
     give(auto, data / "standby.signal")
 
 
-def start(name: str, data: Path, port: int, log: Path, archive: bool = True,
-          extra: dict[str, str] | None = None) -> tuple[int, int | None]:
+def start(
+    name: str,
+    data: Path,
+    port: int,
+    log: Path,
+    archive: bool = True,
+    extra: dict[str, str] | None = None,
+) -> tuple[int, int | None]:
     """Start ``postgres`` on 127.0.0.1:port; returns (pid, start ticks) once it listens."""
     journal.note("postgres", "start")
-    opts = {"listen_addresses": HOST, "unix_socket_directories": "", "cluster_name": name,
-            "archive_mode": "on" if archive else "off", **(extra or {})}
+    opts = {
+        "listen_addresses": HOST,
+        "unix_socket_directories": "",
+        "cluster_name": name,
+        "archive_mode": "on" if archive else "off",
+        **(extra or {}),
+    }
     args = [pgbin.tool("postgres"), "-D", str(data), "-p", str(port)]
     for k, v in opts.items():
         args += ["-c", f"{k}={v}"]
@@ -128,8 +153,15 @@ def start(name: str, data: Path, port: int, log: Path, archive: bool = True,
     return proc.pid, ticks
 
 
-def wait_ready(port: int, pid: int, ticks: int | None, name: str, log: Path,
-               timeout: float = 30.0, writable: bool = False) -> None:
+def wait_ready(
+    port: int,
+    pid: int,
+    ticks: int | None,
+    name: str,
+    log: Path,
+    timeout: float = 30.0,
+    writable: bool = False,
+) -> None:
     """Wait until the server accepts queries (and, if asked, is out of recovery)."""
     deadline = time.monotonic() + timeout
     last = ""
@@ -146,20 +178,31 @@ def wait_ready(port: int, pid: int, ticks: int | None, name: str, log: Path,
     raise LabError(f"PostgreSQL {name} not ready within {timeout:g}s: {last}")
 
 
-def query(port: int, sql: str, params: tuple[Any, ...] = (), dbname: str = "postgres",
-          timeout: float = 5.0) -> Any:
+def query(
+    port: int,
+    sql: str,
+    params: tuple[Any, ...] = (),
+    dbname: str = "postgres",
+    timeout: float = 5.0,
+) -> Any:
     """First column of the first row (or None); LabError on any failure."""
     rows = query_all(port, sql, params, dbname, timeout)
     return rows[0][0] if rows else None
 
 
-def query_all(port: int, sql: str, params: tuple[Any, ...] = (), dbname: str = "postgres",
-              timeout: float = 5.0) -> list[tuple[Any, ...]]:
+def query_all(
+    port: int,
+    sql: str,
+    params: tuple[Any, ...] = (),
+    dbname: str = "postgres",
+    timeout: float = 5.0,
+) -> list[tuple[Any, ...]]:
     import psycopg
 
     try:
-        with psycopg.connect(conninfo(port, dbname), connect_timeout=max(2, int(timeout)),
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            conninfo(port, dbname), connect_timeout=max(2, int(timeout)), autocommit=True
+        ) as conn:
             conn.execute(f"SET statement_timeout = {int(timeout * 1000)}")
             cur = conn.execute(sql, params)
             return list(cur.fetchall()) if cur.description else []
@@ -188,8 +231,21 @@ def basebackup_standby(src_port: int, data: Path, app_name: str, upstream_port: 
     """
     journal.note("postgres", "pg_basebackup")
     make_dir(data)
-    pgbin.run([pgbin.tool("pg_basebackup"), "-d", conninfo(src_port), "-D", str(data),
-               "-X", "stream", "-c", "fast", "--no-sync"], timeout=120)
+    pgbin.run(
+        [
+            pgbin.tool("pg_basebackup"),
+            "-d",
+            conninfo(src_port),
+            "-D",
+            str(data),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ],
+        timeout=120,
+    )
     make_standby(data, app_name, upstream_port)
 
 
@@ -217,16 +273,23 @@ def set_sync(port: int, standby: str) -> None:
 
 def replication(port: int) -> dict[str, dict[str, Any]]:
     """pg_stat_replication of a primary by application name."""
-    rows = query_all(port, "SELECT application_name, state, sync_state, "
-                           "EXTRACT(EPOCH FROM replay_lag)::float8, "
-                           "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 "
-                           "FROM pg_stat_replication", timeout=3)
-    return {r[0]: {"state": r[1], "sync_state": r[2], "replay_lag_s": r[3],
-                   "lag_bytes": r[4]} for r in rows}
+    rows = query_all(
+        port,
+        "SELECT application_name, state, sync_state, "
+        "EXTRACT(EPOCH FROM replay_lag)::float8, "
+        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::float8 "
+        "FROM pg_stat_replication",
+        timeout=3,
+    )
+    return {
+        r[0]: {"state": r[1], "sync_state": r[2], "replay_lag_s": r[3], "lag_bytes": r[4]}
+        for r in rows
+    }
 
 
-def wait_streaming(primary_port: int, app_name: str, timeout: float = 20.0,
-                   sync: bool = False) -> None:
+def wait_streaming(
+    primary_port: int, app_name: str, timeout: float = 20.0, sync: bool = False
+) -> None:
     deadline = time.monotonic() + timeout
     seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
@@ -237,5 +300,7 @@ def wait_streaming(primary_port: int, app_name: str, timeout: float = 20.0,
         if seen.get("state") == "streaming" and (not sync or seen.get("sync_state") == "sync"):
             return
         time.sleep(0.05)
-    raise LabError(f"{app_name} is not streaming from 127.0.0.1:{primary_port} "
-                   f"after {timeout:g}s (last: {seen or 'no connection'})")
+    raise LabError(
+        f"{app_name} is not streaming from 127.0.0.1:{primary_port} "
+        f"after {timeout:g}s (last: {seen or 'no connection'})"
+    )

@@ -11,11 +11,20 @@ from typing import Any
 from orchestrator.providers.base import PlannedCall
 from orchestrator.providers.lab.state import LabState
 
-_STANDBY = ["process:stop", "postgres:pg_basebackup", "postgres:start",
-            "postgres:synchronous_standby_names", "proxy:set"]
+_STANDBY = [
+    "process:stop",
+    "postgres:pg_basebackup",
+    "postgres:start",
+    "postgres:synchronous_standby_names",
+    "proxy:set",
+]
 _REPLICA = ["proxy:set", "process:stop", "postgres:pg_basebackup", "postgres:start"]
-_CLONE = ["postgres:pg_basebackup", "postgres:start", "postgres:pg_promote",
-          "postgres:synchronous_standby_names"]
+_CLONE = [
+    "postgres:pg_basebackup",
+    "postgres:start",
+    "postgres:pg_promote",
+    "postgres:synchronous_standby_names",
+]
 _REMOVE = ["process:stop", "instance:remove"]
 BY_MODE = {"db.promote_replica", "db.rebuild_replica", "dns.point"}
 # what each action does, as the journal keys its primitives note (lab/journal.py); an
@@ -23,8 +32,10 @@ BY_MODE = {"db.promote_replica", "db.rebuild_replica", "dns.point"}
 EFFECTS: dict[str, dict[str, list[str]]] = {
     "db.failover": {"live": ["process:SIGKILL"]},
     "db.reprotect": {"live": _STANDBY},
-    "db.promote_replica": {"live": ["postgres:pg_promote", "postgres:synchronous_standby_names"],
-                           "isolated": _CLONE},
+    "db.promote_replica": {
+        "live": ["postgres:pg_promote", "postgres:synchronous_standby_names"],
+        "isolated": _CLONE,
+    },
     "db.rebuild_replica": {"live": _REPLICA, "isolated": _REMOVE},
     "dns.point": {"live": ["proxy:set"], "isolated": []},
     "backup.create": {"live": ["vault:backup"]},
@@ -50,8 +61,9 @@ def _who(st: LabState | None, role: str) -> str:
     return f"{name} (pid {c.pid}, 127.0.0.1:{c.port})" if c else name
 
 
-def describe(action: str, args: dict[str, Any], mode: str,
-             st: LabState | None) -> list[PlannedCall]:
+def describe(
+    action: str, args: dict[str, Any], mode: str, st: LabState | None
+) -> list[PlannedCall]:
     p, s = _who(st, "primary"), _who(st, "standby")
     isolated = mode == "isolated"
     az = str(args.get("az") or "primary")
@@ -59,37 +71,80 @@ def describe(action: str, args: dict[str, Any], mode: str,
         where = st.components.get(st.primary) if st is not None else None
         az = f"{where.az if where else 'use1-az1'} (the primary's AZ now)"
     calls: dict[str, list[tuple[str, str, bool]]] = {
-        "db.failover": [(f"lab: {p}", "SIGKILL postgres process group of the primary", True),
-                        ("lab: controller", f"detect loss, promote {s}, clear "
-                         "synchronous_standby_names, repoint db endpoint", True)],
-        "db.reprotect": [("lab: standby AZ", "pg_basebackup a new standby from "
-                          f"{p}; set synchronous_standby_names", True)],
-        "db.promote_replica": [("lab: usw2", "pg_basebackup clone of usw2, pg_promote the clone"
-                                if isolated else "pg_promote usw2; clear "
-                                "synchronous_standby_names", True)],
-        "db.rebuild_replica": [("lab: usw2", "remove isolated clones" if isolated else
-                                f"pg_basebackup usw2 from {p} over the region link", True)],
-        "dns.point": [("lab: global endpoint", "none (isolated: answer with the clone's DSN)"
-                       if isolated else f"repoint global endpoint proxy to {args.get('to')}",
-                       not isolated)],
-        "backup.create": [("lab: vault", f"pg_basebackup -Ft of {p}; sha256 into manifest",
-                           False)],
-        "db.restore": [(f"lab: {p}", "pg_switch_wal; wait until archived", False),
-                       ("lab: vault", "verify sha256; extract base backup into a NEW instance; "
-                        f"replay WAL to {args.get('point_in_time', 'disaster')}", True)],
+        "db.failover": [
+            (f"lab: {p}", "SIGKILL postgres process group of the primary", True),
+            (
+                "lab: controller",
+                f"detect loss, promote {s}, clear synchronous_standby_names, repoint db endpoint",
+                True,
+            ),
+        ],
+        "db.reprotect": [
+            (
+                "lab: standby AZ",
+                f"pg_basebackup a new standby from {p}; set synchronous_standby_names",
+                True,
+            )
+        ],
+        "db.promote_replica": [
+            (
+                "lab: usw2",
+                "pg_basebackup clone of usw2, pg_promote the clone"
+                if isolated
+                else "pg_promote usw2; clear synchronous_standby_names",
+                True,
+            )
+        ],
+        "db.rebuild_replica": [
+            (
+                "lab: usw2",
+                "remove isolated clones"
+                if isolated
+                else f"pg_basebackup usw2 from {p} over the region link",
+                True,
+            )
+        ],
+        "dns.point": [
+            (
+                "lab: global endpoint",
+                "none (isolated: answer with the clone's DSN)"
+                if isolated
+                else f"repoint global endpoint proxy to {args.get('to')}",
+                not isolated,
+            )
+        ],
+        "backup.create": [("lab: vault", f"pg_basebackup -Ft of {p}; sha256 into manifest", False)],
+        "db.restore": [
+            (f"lab: {p}", "pg_switch_wal; wait until archived", False),
+            (
+                "lab: vault",
+                "verify sha256; extract base backup into a NEW instance; "
+                f"replay WAL to {args.get('point_in_time', 'disaster')}",
+                True,
+            ),
+        ],
         "db.delete_restored": [("lab: restored instance", "stop; remove data directory", True)],
         "data.drop_table": [("lab: db endpoint", f"DROP TABLE {args.get('table')}", True)],
-        "data.recreate_table": [("lab: db endpoint", f"CREATE + load {args.get('table')}",
-                                 True)],
+        "data.recreate_table": [("lab: db endpoint", f"CREATE + load {args.get('table')}", True)],
         "az.isolate": [(f"lab: {az}", "SIGSTOP postgres and app of the AZ", True)],
         "az.restore": [(f"lab: {az}", "SIGCONT/restart the AZ; re-protect", True)],
-        "region.isolate": [("lab: us-east-1", "SIGSTOP controller, databases, endpoint, apps, "
-                            "load balancer", True)],
+        "region.isolate": [
+            ("lab: us-east-1", "SIGSTOP controller, databases, endpoint, apps, load balancer", True)
+        ],
         "region.restore": [("lab: us-east-1", "SIGCONT everything of the region", True)],
         "link.cut": [("lab: region link proxy", "cut (close and refuse connections)", True)],
-        "link.latency": [("lab: region link proxy", f"add {args.get('latency_ms')} ms latency"
-                          + (f", throttle {args['bandwidth_kbps']} kbps"
-                             if args.get("bandwidth_kbps") else ""), True)],
+        "link.latency": [
+            (
+                "lab: region link proxy",
+                f"add {args.get('latency_ms')} ms latency"
+                + (
+                    f", throttle {args['bandwidth_kbps']} kbps"
+                    if args.get("bandwidth_kbps")
+                    else ""
+                ),
+                True,
+            )
+        ],
         "link.restore": [("lab: region link proxy", "no cut, no latency, no throttle", True)],
         "db.health": [(f"lab: {args.get('target')}", "connect; SELECT 1", False)],
         "db.writable": [(f"lab: {args.get('target')}", "INSERT within 3 s", False)],
@@ -102,6 +157,13 @@ def describe(action: str, args: dict[str, Any], mode: str,
     planned = calls.get(action, [("lab", action, True)])
     # the effects go with the call the action itself makes: its first mutating one
     at = next((i for i, (_t, _o, m) in enumerate(planned) if m), len(planned) - 1)
-    return [PlannedCall(target=t, operation=o, arguments=dict(args), mutating=m,
-                        effects=list(effects) if i == at else [])
-            for i, (t, o, m) in enumerate(planned)]
+    return [
+        PlannedCall(
+            target=t,
+            operation=o,
+            arguments=dict(args),
+            mutating=m,
+            effects=list(effects) if i == at else [],
+        )
+        for i, (t, o, m) in enumerate(planned)
+    ]

@@ -31,8 +31,10 @@ def timed_write(dsn: str, timeout: float = 3.0) -> tuple[bool, str]:
         try:
             with psycopg.connect(dsn, connect_timeout=2, autocommit=True) as conn:
                 result["conn"] = conn
-                conn.execute("CREATE TABLE IF NOT EXISTS drill_lab_probe "
-                             "(id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS drill_lab_probe "
+                    "(id bigserial PRIMARY KEY, at timestamptz DEFAULT now())"
+                )
                 conn.execute("INSERT INTO drill_lab_probe DEFAULT VALUES")
                 result["ok"] = True
         except Exception as exc:
@@ -67,8 +69,13 @@ def db_health(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any
     except psycopg.Error as exc:
         return {"ok": False, "target": target, "reason": str(exc).strip()[:300]}
     assert row is not None
-    return {"ok": True, "target": target, "in_recovery": row[0], "server_port": row[1],
-            "latency_ms": round((time.monotonic() - t0) * 1000, 1)}
+    return {
+        "ok": True,
+        "target": target,
+        "in_recovery": row[0],
+        "server_port": row[1],
+        "latency_ms": round((time.monotonic() - t0) * 1000, 1),
+    }
 
 
 @op("db.writable")
@@ -92,9 +99,14 @@ def replication_lag(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[st
     if not row or row.get("state") != "streaming":
         return {"ok": False, "target": name, "reason": f"{name} is not streaming"}
     lag = 0.0 if not row["lag_bytes"] else float(row["replay_lag_s"] or 0.0)
-    return {"ok": lag <= budget, "target": name, "lag_s": lag, "lag_bytes": row["lag_bytes"],
-            "max_lag_s": budget,
-            **({} if lag <= budget else {"reason": f"lag {lag:.1f}s > {budget:g}s"})}
+    return {
+        "ok": lag <= budget,
+        "target": name,
+        "lag_s": lag,
+        "lag_bytes": row["lag_bytes"],
+        "max_lag_s": budget,
+        **({} if lag <= budget else {"reason": f"lag {lag:.1f}s > {budget:g}s"}),
+    }
 
 
 @op("db.multi_az")
@@ -107,9 +119,13 @@ def multi_az(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]
     except LabError as exc:
         return {"ok": False, "primary": st.primary, "reason": exc.message}
     ok = row.get("sync_state") == "sync" and row.get("state") == "streaming"
-    return {"ok": ok, "primary": st.primary, "standby": st.standby,
-            "sync_state": row.get("sync_state"),
-            **({} if ok else {"reason": f"standby {st.standby} is not a sync streaming standby"})}
+    return {
+        "ok": ok,
+        "primary": st.primary,
+        "standby": st.standby,
+        "sync_state": row.get("sync_state"),
+        **({} if ok else {"reason": f"standby {st.standby} is not a sync streaming standby"}),
+    }
 
 
 @op("app.health")
@@ -117,8 +133,11 @@ def app_health(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
     url = lab.state().endpoints()["app"]
     try:
         with urllib.request.urlopen(url, timeout=3) as resp:
-            return {"ok": resp.status == 200, "status": resp.status,
-                    "backend": resp.headers.get("X-Drill-Backend")}
+            return {
+                "ok": resp.status == 200,
+                "status": resp.status,
+                "backend": resp.headers.get("X-Drill-Backend"),
+            }
     except urllib.error.HTTPError as exc:
         return {"ok": False, "status": exc.code, "reason": f"HTTP {exc.code}"}
     except OSError as exc:
@@ -136,6 +155,12 @@ def data_verify(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, A
     except LabError as exc:
         return {"ok": False, "target": target, "reason": exc.message}
     ok = seen == st.dataset
-    return {"ok": ok, "target": target, "rows": seen.rows, "checksum": seen.checksum,
-            "expected_rows": st.dataset.rows, "expected_checksum": st.dataset.checksum,
-            **({} if ok else {"reason": "dataset differs from the one recorded at lab up"})}
+    return {
+        "ok": ok,
+        "target": target,
+        "rows": seen.rows,
+        "checksum": seen.checksum,
+        "expected_rows": st.dataset.rows,
+        "expected_checksum": st.dataset.checksum,
+        **({} if ok else {"reason": "dataset differs from the one recorded at lab up"}),
+    }

@@ -27,7 +27,7 @@ def _stat(pid: int) -> tuple[str, int] | None:
         raw = Path(f"/proc/{pid}/stat").read_text()
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return None
-    rest = raw[raw.rfind(")") + 2:].split()
+    rest = raw[raw.rfind(")") + 2 :].split()
     return rest[0], int(rest[19])
 
 
@@ -52,9 +52,15 @@ def spawn_python(module: str, args: list[str], log_path: Path) -> tuple[int, int
 
     env = {k: v for k, v in os.environ.items() if k != ENV}  # the hook is drill's, not theirs
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", module, *args], stdout=log,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd="/", env=env)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd="/",
+            env=env,
+        )
     return proc.pid, start_ticks(proc.pid)
 
 
@@ -85,8 +91,9 @@ def group_alive(pgid: int) -> bool:
     return bool(_live_groups({pgid}))
 
 
-def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
-              sig: int = signal.SIGTERM) -> None:
+def terminate(
+    pid: int | None, ticks: int | None, grace_s: float = 3.0, sig: int = signal.SIGTERM
+) -> None:
     """Stop a process group for good: SIGCONT + ``sig``, then SIGKILL after ``grace_s``."""
     if pid is None:
         return
@@ -105,12 +112,13 @@ def terminate(pid: int | None, ticks: int | None, grace_s: float = 3.0,
         time.sleep(0.05)
 
 
-def terminate_many(targets: list[tuple[int | None, int | None, int]],
-                   grace_s: float = 5.0) -> None:
+def terminate_many(targets: list[tuple[int | None, int | None, int]], grace_s: float = 5.0) -> None:
     """:func:`terminate` for many process groups at once: signal all, then wait once."""
-    live = [(pid, ticks) for pid, ticks, sig in targets
-            if pid is not None and _signal(pid, ticks, signal.SIGCONT)
-            and _signal(pid, ticks, sig)]
+    live = [
+        (pid, ticks)
+        for pid, ticks, sig in targets
+        if pid is not None and _signal(pid, ticks, signal.SIGCONT) and _signal(pid, ticks, sig)
+    ]
     if live:
         journal.note("process", "stop")
     deadline = time.monotonic() + grace_s
@@ -135,7 +143,7 @@ def _live_groups(pgids: set[int]) -> set[int]:
             raw = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        rest = raw[raw.rfind(")") + 2:].split()
+        rest = raw[raw.rfind(")") + 2 :].split()
         if int(rest[2]) in pgids and rest[0] not in ("Z", "X"):
             found.add(int(rest[2]))
     return found
@@ -149,8 +157,9 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
         return False
 
 
-def wait_port(port: int, pid: int, ticks: int | None, what: str, log: Path,
-              timeout: float = 15.0) -> None:
+def wait_port(
+    port: int, pid: int, ticks: int | None, what: str, log: Path, timeout: float = 15.0
+) -> None:
     """Wait until ``port`` accepts connections; fail fast (with the log) if ``pid`` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -56,8 +56,9 @@ class LabProvider:
 
         _load_ops()
         if action not in OPS:
-            raise LabError(f"the lab does not implement {action!r}",
-                           f"lab actions: {', '.join(sorted(OPS))}")
+            raise LabError(
+                f"the lab does not implement {action!r}", f"lab actions: {', '.join(sorted(OPS))}"
+            )
         if action in ACTIONS:  # defaults filled in; extra keys (rollback_args) kept
             spec = ACTIONS.get(action)
             known = {k: v for k, v in args.items() if k in spec.args.model_fields}
@@ -85,14 +86,16 @@ class LabProvider:
         st = load(lab_dir(self.settings.state_path()))
         return describe(action, args, mode, st)
 
-    def observer(self, scenario_id: str, scenario_kind: str | None,
-                 run_id: str) -> ScenarioObserver | None:
+    def observer(
+        self, scenario_id: str, scenario_kind: str | None, run_id: str
+    ) -> ScenarioObserver | None:
         from orchestrator.measure.observer import ProbeTargets, build_observer
 
         st: LabState = self._lab().state()
         ep = st.endpoints()
-        targets = ProbeTargets(db=ep["db"], global_db=ep["global_db"], app=ep["app"],
-                               interval_s=0.1)
+        targets = ProbeTargets(
+            db=ep["db"], global_db=ep["global_db"], app=ep["app"], interval_s=0.1
+        )
         return build_observer(targets, scenario_kind, run_id)
 
     def close(self) -> None:

@@ -37,9 +37,14 @@ class Proxy:
         self.conns: set[asyncio.StreamWriter] = set()
 
     def settings(self) -> dict[str, Any]:
-        return {"name": self.name, "target": self.target, "cut": self.cut,
-                "latency_ms": self.latency_ms, "bandwidth_kbps": self.bandwidth_kbps,
-                "connections": len(self.conns) // 2}
+        return {
+            "name": self.name,
+            "target": self.target,
+            "cut": self.cut,
+            "latency_ms": self.latency_ms,
+            "bandwidth_kbps": self.bandwidth_kbps,
+            "connections": len(self.conns) // 2,
+        }
 
     def drop_all(self) -> None:
         for w in list(self.conns):
@@ -143,8 +148,10 @@ def control(port: int, timeout: float = 3.0, **msg: Any) -> dict[str, Any]:
                     break
                 buf += chunk
     except OSError as exc:
-        raise LabError(f"proxy control on 127.0.0.1:{port} unreachable: {exc}",
-                       "is the lab running? see `drill lab status`") from None
+        raise LabError(
+            f"proxy control on 127.0.0.1:{port} unreachable: {exc}",
+            "is the lab running? see `drill lab status`",
+        ) from None
     reply: dict[str, Any] = json.loads(buf or b"{}")
     return reply
 

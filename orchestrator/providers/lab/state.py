@@ -78,8 +78,11 @@ class LabState(BaseModel):
 
     def endpoints(self) -> dict[str, str]:
         lb = self.components["lb"]
-        return {"db": self.dsn("db-endpoint"), "global_db": self.dsn("global-endpoint"),
-                "app": f"http://{lb.host}:{lb.port}/health"}
+        return {
+            "db": self.dsn("db-endpoint"),
+            "global_db": self.dsn("global-endpoint"),
+            "app": f"http://{lb.host}:{lb.port}/health",
+        }
 
     def by_role(self, role: str) -> list[Component]:
         return [c for c in self.components.values() if c.role == role]
@@ -140,7 +143,11 @@ def lock_only(root: Path) -> Iterator[None]:
 
 def ground_truth(root: Path, event: str, **detail: Any) -> None:
     """Append what the lab did, with monotonic and wall time (benchmarks only)."""
-    line = {"event": event, "mono": time.monotonic(),
-            "wall": datetime.now(UTC).isoformat(), **detail}
+    line = {
+        "event": event,
+        "mono": time.monotonic(),
+        "wall": datetime.now(UTC).isoformat(),
+        **detail,
+    }
     with open(root / "ground-truth.jsonl", "a") as fh:
         fh.write(json.dumps(line, default=str) + "\n")

@@ -52,21 +52,43 @@ def init(vault: Path) -> None:
     pgbin.hand_over(vault / "base")
 
 
-def create_backup(vault: Path, source_port: int, source: str, label: str = "on-demand"
-                  ) -> dict[str, Any]:
+def create_backup(
+    vault: Path, source_port: int, source: str, label: str = "on-demand"
+) -> dict[str, Any]:
     """Take a base backup of the server on ``source_port`` into the vault; record it."""
     journal.note("vault", "backup")
     started = datetime.now(UTC)
     backup_id = f"{started:%Y%m%dT%H%M%S%f}"
     target = pg.make_dir(vault / "base" / backup_id)
-    pgbin.run([pgbin.tool("pg_basebackup"), "-d", pg.conninfo(source_port), "-D", str(target),
-               "-Ft", "-X", "stream", "-c", "fast", "--no-sync",
-               "--manifest-checksums=SHA256"], timeout=300)
+    pgbin.run(
+        [
+            pgbin.tool("pg_basebackup"),
+            "-d",
+            pg.conninfo(source_port),
+            "-D",
+            str(target),
+            "-Ft",
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+            "--manifest-checksums=SHA256",
+        ],
+        timeout=300,
+    )
     ended = datetime.now(UTC)
     files = {p.name: _sha256(p) for p in sorted(target.iterdir()) if p.is_file()}
     timeline = pg.query(source_port, "SELECT timeline_id FROM pg_control_checkpoint()")
-    entry = {"id": backup_id, "label": label, "source": source, "started_at": started.isoformat(),
-             "ended_at": ended.isoformat(), "timeline": timeline, "files": files}
+    entry = {
+        "id": backup_id,
+        "label": label,
+        "source": source,
+        "started_at": started.isoformat(),
+        "ended_at": ended.isoformat(),
+        "timeline": timeline,
+        "files": files,
+    }
     doc = manifest(vault)
     doc["backups"].append(entry)
     _save_manifest(vault, doc)
@@ -81,9 +103,15 @@ def add_cold_backup(vault: Path, tar: Path, source: str) -> dict[str, Any]:
     target.mkdir(parents=True)
     shutil.copyfile(tar, target / "base.tar")
     pgbin.hand_over(target)
-    entry = {"id": backup_id, "label": "lab-up (cold copy of the initial cluster)",
-             "source": source, "started_at": now.isoformat(), "ended_at": now.isoformat(),
-             "timeline": 1, "files": {"base.tar": _sha256(target / "base.tar")}}
+    entry = {
+        "id": backup_id,
+        "label": "lab-up (cold copy of the initial cluster)",
+        "source": source,
+        "started_at": now.isoformat(),
+        "ended_at": now.isoformat(),
+        "timeline": 1,
+        "files": {"base.tar": _sha256(target / "base.tar")},
+    }
     doc = manifest(vault)
     doc["backups"].append(entry)
     _save_manifest(vault, doc)
@@ -98,8 +126,10 @@ def verify(vault: Path, entry: dict[str, Any]) -> None:
         if not path.is_file():
             raise LabError(f"backup {entry['id']}: {name} is missing from the vault")
         if _sha256(path) != digest:
-            raise LabError(f"backup {entry['id']}: {name} fails its sha256 check (corrupt)",
-                           "take a fresh backup with `backup.create`")
+            raise LabError(
+                f"backup {entry['id']}: {name} fails its sha256 check (corrupt)",
+                "take a fresh backup with `backup.create`",
+            )
 
 
 def pick(vault: Path, target: datetime | None) -> dict[str, Any]:
@@ -109,8 +139,10 @@ def pick(vault: Path, target: datetime | None) -> dict[str, Any]:
         backups = [b for b in backups if datetime.fromisoformat(b["ended_at"]) < target]
     if not backups:
         when = f" finished before {target.isoformat()}" if target else ""
-        raise LabError(f"no recovery point{when} in the vault",
-                       "take one with the `backup.create` action before the fault")
+        raise LabError(
+            f"no recovery point{when} in the vault",
+            "take one with the `backup.create` action before the fault",
+        )
     return dict(backups[-1])
 
 
@@ -128,8 +160,10 @@ def wait_archived(vault: Path, primary_port: int, timeout: float = 20.0) -> str:
         if (vault / "wal" / segment).exists():
             return str(segment)
         time.sleep(0.05)
-    raise LabError(f"WAL segment {segment} was not archived within {timeout:g}s",
-                   "check archive_command in the primary's log under .drill/lab/")
+    raise LabError(
+        f"WAL segment {segment} was not archived within {timeout:g}s",
+        "check archive_command in the primary's log under .drill/lab/",
+    )
 
 
 def restore(vault: Path, entry: dict[str, Any], data: Path, target: datetime | None) -> None:
@@ -148,8 +182,12 @@ def restore(vault: Path, entry: dict[str, Any], data: Path, target: datetime | N
             tar.extractall(data / "pg_wal", filter="fully_trusted")
     for leftover in ("standby.signal", "postmaster.pid"):
         (data / leftover).unlink(missing_ok=True)
-    lines = [f"restore_command = 'cp {vault}/wal/%f %p'", "recovery_target_timeline = 'latest'",
-             "recovery_target_action = 'promote'", "synchronous_standby_names = ''"]
+    lines = [
+        f"restore_command = 'cp {vault}/wal/%f %p'",
+        "recovery_target_timeline = 'latest'",
+        "recovery_target_action = 'promote'",
+        "synchronous_standby_names = ''",
+    ]
     if target is not None:
         lines.append(f"recovery_target_time = '{target.isoformat()}'")
         lines.append("recovery_target_inclusive = false")

@@ -21,8 +21,9 @@ def before_experiment_control(context: Any, configuration: Any = None, **kwargs:
     _log(configuration, "before-experiment")
 
 
-def after_experiment_control(context: Any, state: Any, configuration: Any = None,
-                             **kwargs: Any) -> None:
+def after_experiment_control(
+    context: Any, state: Any, configuration: Any = None, **kwargs: Any
+) -> None:
     _log(configuration, f"after-experiment:{state.get('status')}")
 
 
@@ -30,6 +31,7 @@ def before_activity_control(context: Any, configuration: Any = None, **kwargs: A
     _log(configuration, f"before-activity:{context.get('name')}")
 
 
-def after_rollback_control(context: Any, state: Any, configuration: Any = None,
-                           **kwargs: Any) -> None:
+def after_rollback_control(
+    context: Any, state: Any, configuration: Any = None, **kwargs: Any
+) -> None:
     _log(configuration, f"after-rollback:{len(state or [])}")

@@ -67,20 +67,30 @@ class Stack:
 
 
 def env_block(url: str, **extra: Any) -> dict[str, Any]:
-    env = {"provider": "aws", "region": "us-east-1", "dr_region": "us-west-2",
-           "endpoint_url": url, "terraform": {"state": "terraform.tfstate"},
-           "probes": "none",
-           # explicit, through the module path of the provider alias (aws.dr); the other
-           # roles are discovered from the state
-           "targets": {"dr_replica": "module.dr.aws_db_instance.replica"}}
+    env = {
+        "provider": "aws",
+        "region": "us-east-1",
+        "dr_region": "us-west-2",
+        "endpoint_url": url,
+        "terraform": {"state": "terraform.tfstate"},
+        "probes": "none",
+        # explicit, through the module path of the provider alias (aws.dr); the other
+        # roles are discovered from the state
+        "targets": {"dr_replica": "module.dr.aws_db_instance.replica"},
+    }
     env.update(extra)
     return env
 
 
 def write_config(directory: Path, url: str, **envs: dict[str, Any]) -> Path:
-    doc = {"environments": envs or {"aws": env_block(url)},
-           "paths": {"runbooks": [str(HERE / "runbooks")], "drills": [str(HERE / "runbooks")],
-                     "experiments": [str(directory / "experiments")]}}
+    doc = {
+        "environments": envs or {"aws": env_block(url)},
+        "paths": {
+            "runbooks": [str(HERE / "runbooks")],
+            "drills": [str(HERE / "runbooks")],
+            "experiments": [str(directory / "experiments")],
+        },
+    }
     path = directory / "drill.yaml"  # JSON is valid YAML
     path.write_text(json.dumps(doc, indent=2))
     return path
@@ -93,8 +103,9 @@ def aws_stack(moto: MotoServer, aws_creds: None, workdir: Path) -> Stack:
     state = stack_mod.build(moto.url)
     stack_mod.put_replica_lag(moto.url, 2.0)
     (workdir / "terraform.tfstate").write_text(json.dumps(state, indent=1))
-    write_config(workdir, moto.url, aws=env_block(moto.url),
-                 prot=env_block(moto.url, protected=True))
+    write_config(
+        workdir, moto.url, aws=env_block(moto.url), prot=env_block(moto.url, protected=True)
+    )
     moto._post("/moto-api/recorder/reset-recording")
     return Stack(moto.url, moto, state, workdir)
 

@@ -30,13 +30,28 @@ class MotoServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoServer:
-        env = dict(os.environ, MOTO_RECORDER_FILEPATH=str(self.recording),
-                   AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        env = dict(
+            os.environ,
+            MOTO_RECORDER_FILEPATH=str(self.recording),
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        )
         repo = Path(__file__).resolve().parents[3]
-        self.proc = subprocess.Popen([sys.executable, "-m", "tests.integration.aws.moto_main",
-                                      "-H", "127.0.0.1", "-p", str(self.port)],
-                                     env=env, cwd=repo, stdout=subprocess.DEVNULL,
-                                     stderr=(self.workdir / "moto.log").open("wb"))
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.integration.aws.moto_main",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+            ],
+            env=env,
+            cwd=repo,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.workdir / "moto.log").open("wb"),
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             try:
@@ -97,5 +112,4 @@ def _describe(entry: dict[str, Any]) -> dict[str, Any]:
         op = headers["x-amz-target"].rsplit(".", 1)[-1]
     else:
         op = f"{entry['method']} {url.path}"
-    return {"operation": op, "service": service, "region": region, "params": params,
-            "body": body}
+    return {"operation": op, "service": service, "region": region, "params": params, "body": body}

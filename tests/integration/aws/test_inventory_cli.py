@@ -20,8 +20,9 @@ def _inventory(capsys: pytest.CaptureFixture[str], env: str = "aws") -> tuple[in
     return code, json.loads(capsys.readouterr().out)
 
 
-def test_resolves_every_role_explicit_and_discovered(aws_stack: Stack,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_resolves_every_role_explicit_and_discovered(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc = _inventory(capsys)
     assert code == 0, doc["drift"]
     assert set(doc["roles"]) == ROLES
@@ -33,8 +34,9 @@ def test_resolves_every_role_explicit_and_discovered(aws_stack: Stack,
     assert roles["primary_db"]["name"] == "prod-db"
     assert roles["primary_db"]["multi_az"] is True
     assert roles["primary_db"]["az"] == "us-east-1a"
-    primary = aws_stack.client("rds").describe_db_instances(
-        DBInstanceIdentifier="prod-db")["DBInstances"][0]
+    primary = aws_stack.client("rds").describe_db_instances(DBInstanceIdentifier="prod-db")[
+        "DBInstances"
+    ][0]
     assert roles["primary_db"]["arn"] == primary["DBInstanceArn"]
     assert roles["primary_db"]["endpoint"] == primary["Endpoint"]["Address"]
     # two vaults (one per region): the primary region's is the role
@@ -47,8 +49,9 @@ def test_resolves_every_role_explicit_and_discovered(aws_stack: Stack,
 
 
 def test_reports_injected_drift(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
-    aws_stack.client("rds").modify_db_instance(DBInstanceIdentifier="prod-db", MultiAZ=False,
-                                               ApplyImmediately=True)
+    aws_stack.client("rds").modify_db_instance(
+        DBInstanceIdentifier="prod-db", MultiAZ=False, ApplyImmediately=True
+    )
     dr = aws_stack.client("rds", "us-west-2")
     # (moto cannot delete a cross-region replica directly: detach it first)
     dr.promote_read_replica(DBInstanceIdentifier="prod-db-dr")
@@ -61,17 +64,19 @@ def test_reports_injected_drift(aws_stack: Stack, capsys: pytest.CaptureFixture[
     assert any("replica missing" in d["message"] for d in doc["drift"])
 
 
-def test_state_from_s3_and_show_json(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
-                                     ) -> None:
+def test_state_from_s3_and_show_json(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     s3 = aws_stack.client("s3")
     s3.create_bucket(Bucket="tf-state")
-    s3.put_object(Bucket="tf-state", Key="prod/terraform.tfstate",
-                  Body=json.dumps(aws_stack.state).encode())
+    s3.put_object(
+        Bucket="tf-state", Key="prod/terraform.tfstate", Body=json.dumps(aws_stack.state).encode()
+    )
     (aws_stack.dir / "show.json").write_text(json.dumps(stack_mod.to_show_json(aws_stack.state)))
-    write_config(aws_stack.dir, aws_stack.url,
-                 s3=env_block(aws_stack.url,
-                              terraform={"state": "s3://tf-state/prod/terraform.tfstate"}),
-                 show=env_block(aws_stack.url, terraform={"state": "show.json"}))
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        s3=env_block(aws_stack.url, terraform={"state": "s3://tf-state/prod/terraform.tfstate"}),
+        show=env_block(aws_stack.url, terraform={"state": "show.json"}),
+    )
     aws_stack.moto._post("/moto-api/recorder/reset-recording")
     _code, from_s3 = _inventory(capsys, "s3")
     _code, from_show = _inventory(capsys, "show")
@@ -84,10 +89,14 @@ def test_state_from_s3_and_show_json(aws_stack: Stack, capsys: pytest.CaptureFix
     assert not any(op.startswith(("PUT /tf-state", "DELETE")) for op in ops)  # … and no lock
 
 
-def test_unknown_target_address_is_a_clear_error(aws_stack: Stack,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    write_config(aws_stack.dir, aws_stack.url, aws=env_block(
-        aws_stack.url, targets={"dr_replica": "module.dr.aws_db_instance.replca"}))
+def test_unknown_target_address_is_a_clear_error(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        aws=env_block(aws_stack.url, targets={"dr_replica": "module.dr.aws_db_instance.replca"}),
+    )
     assert drill("inventory", "--env", "aws") == 2
     err = capsys.readouterr().err
     assert "drill: error: environments.aws.targets.dr_replica: no resource" in err
@@ -95,10 +104,16 @@ def test_unknown_target_address_is_a_clear_error(aws_stack: Stack,
     assert "Traceback" not in err
 
 
-def test_assume_role_is_used_for_every_client(aws_stack: Stack,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
-    write_config(aws_stack.dir, aws_stack.url, assume=env_block(
-        aws_stack.url, assume_role_arn="arn:aws:iam::123456789012:role/drill-runner"))
+def test_assume_role_is_used_for_every_client(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        assume=env_block(
+            aws_stack.url, assume_role_arn="arn:aws:iam::123456789012:role/drill-runner"
+        ),
+    )
     aws_stack.moto._post("/moto-api/recorder/reset-recording")
     code, doc = _inventory(capsys, "assume")
     assert code == 0 and set(doc["roles"]) == ROLES
@@ -108,7 +123,8 @@ def test_assume_role_is_used_for_every_client(aws_stack: Stack,
     assert sum(r["operation"] == "AssumeRole" for r in reqs) == 1  # one session, all regions
 
 
-def test_inventory_of_a_lab_env_is_a_usage_error(aws_stack: Stack,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_inventory_of_a_lab_env_is_a_usage_error(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert drill("inventory", "--env", "lab") == 2
     assert "is a lab environment" in capsys.readouterr().err

@@ -24,8 +24,7 @@ READS = ("Describe", "List", "Get", "GET ")
 
 
 def _mutating(stack: Stack) -> list[str]:
-    return [r["operation"] for r in stack.moto.requests()
-            if not r["operation"].startswith(READS)]
+    return [r["operation"] for r in stack.moto.requests() if not r["operation"].startswith(READS)]
 
 
 def _acls(stack: Stack) -> dict[str, str]:
@@ -33,12 +32,21 @@ def _acls(stack: Stack) -> dict[str, str]:
     return {a["SubnetId"]: acl["NetworkAclId"] for acl in acls for a in acl["Associations"]}
 
 
-def test_read_commands_make_no_mutating_call(aws_stack: Stack,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_read_commands_make_no_mutating_call(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = _acls(aws_stack)
     point = "step:az-loss:3:end"  # az.isolate done: the AZ's subnets are cut off
-    proc = spawn(aws_stack.dir, "run", "az-loss", "--env", "aws", "--yes", "--json",
-                 env={"DRILL_TEST_CRASH_AT": point})
+    proc = spawn(
+        aws_stack.dir,
+        "run",
+        "az-loss",
+        "--env",
+        "aws",
+        "--yes",
+        "--json",
+        env={"DRILL_TEST_CRASH_AT": point},
+    )
     _out, err = proc.communicate(timeout=300)
     assert proc.returncode == -signal.SIGKILL and f" at {point}" in err, err[-3000:]
     assert "ReplaceNetworkAclAssociation" in _mutating(aws_stack)
@@ -49,10 +57,17 @@ def test_read_commands_make_no_mutating_call(aws_stack: Stack,
     assert drill("runs", "list", "--json") == 0
     (entry,) = json.loads(capsys.readouterr().out)
     run_id = entry["run_id"]
-    for args in (["runs", "list"], ["runs", "show", run_id], ["status"], ["findings", "list"],
-                 ["evidence", "verify"], ["list"], ["plan", "az-loss", "--env", "aws"],
-                 ["inventory", "--env", "aws"], ["report", run_id, "--html", "--out",
-                                                 str(aws_stack.dir / "r.html")]):
+    for args in (
+        ["runs", "list"],
+        ["runs", "show", run_id],
+        ["status"],
+        ["findings", "list"],
+        ["evidence", "verify"],
+        ["list"],
+        ["plan", "az-loss", "--env", "aws"],
+        ["inventory", "--env", "aws"],
+        ["report", run_id, "--html", "--out", str(aws_stack.dir / "r.html")],
+    ):
         code = drill(*args)
         err = capsys.readouterr().err
         assert code == (1 if args[0] == "inventory" else 0), (args, err)  # 1: drift found

@@ -14,8 +14,9 @@ from tests.integration.aws.conftest import Stack, drill
 pytestmark = pytest.mark.aws
 
 
-def _run(capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str
-         ) -> tuple[int, dict[str, Any]]:
+def _run(
+    capsys: pytest.CaptureFixture[str], stack: Stack, *argv: str
+) -> tuple[int, dict[str, Any]]:
     """Run drill; keep exactly the requests the run made (the test's own excluded)."""
     capsys.readouterr()
     stack.moto._post("/moto-api/recorder/reset-recording")
@@ -58,15 +59,20 @@ def test_rds_failover(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> N
     assert_policy_covers(aws_stack, "rds-failover", capsys)
 
 
-def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
-                                       ) -> None:
+def test_region_promotion_and_rollback(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     r53 = aws_stack.client("route53")
     zone = aws_stack.attrs("aws_route53_record.db")["zone_id"]
 
     def record() -> list[str]:
         sets = r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-        return [r["Value"] for s in sets if s["Name"] == "db.example.internal."
-                for r in s["ResourceRecords"]]
+        return [
+            r["Value"]
+            for s in sets
+            if s["Name"] == "db.example.internal."
+            for r in s["ResourceRecords"]
+        ]
 
     original = record()
     code, doc = _run(capsys, aws_stack, "region-promotion", "--env", "aws", "--yes")
@@ -77,10 +83,14 @@ def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureF
     assert len(change) == 2  # the repoint, then the rollback's restore
     # rollbacks: the record back first (newest first), then the replica rebuilt
     assert [o[0] for o in ops if not o[0].startswith("POST")] == [
-        "PromoteReadReplica", "DeleteDBInstance", "CreateDBInstanceReadReplica"]
+        "PromoteReadReplica",
+        "DeleteDBInstance",
+        "CreateDBInstanceReadReplica",
+    ]
     assert record() == original
     dr = aws_stack.client("rds", "us-west-2").describe_db_instances(
-        DBInstanceIdentifier="prod-db-dr")["DBInstances"][0]
+        DBInstanceIdentifier="prod-db-dr"
+    )["DBInstances"][0]
     assert dr["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:prod-db")
     detail = _detail(capsys, doc["run_id"])
     steps = {s["name"]: s for s in detail["steps"]}
@@ -91,7 +101,8 @@ def test_region_promotion_and_rollback(aws_stack: Stack, capsys: pytest.CaptureF
 
 
 def test_backup_restore_new_tagged_instance_then_deleted(
-        aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, doc = _run(capsys, aws_stack, "backup-restore", "--env", "aws", "--yes")
     assert code == 0, doc
     muts = _mutations(aws_stack)
@@ -100,12 +111,17 @@ def test_backup_restore_new_tagged_instance_then_deleted(
     new = restore["DBInstanceIdentifier"]
     assert new.startswith("drill-") and new != "prod-db"
     assert restore["DBSnapshotIdentifier"] == "prod-db-nightly"
-    tags = {restore[k]: restore[k.replace(".Key", ".Value")]
-            for k in restore if k.startswith("Tags.Tag.") and k.endswith(".Key")}
+    tags = {
+        restore[k]: restore[k.replace(".Key", ".Value")]
+        for k in restore
+        if k.startswith("Tags.Tag.") and k.endswith(".Key")
+    }
     assert tags["drill:run-id"] == doc["run_id"] and tags["drill:created-by"] == "drill"
     assert muts[1][1]["params"]["DBInstanceIdentifier"] == new
-    names = {d["DBInstanceIdentifier"] for d in
-             aws_stack.client("rds").describe_db_instances()["DBInstances"]}
+    names = {
+        d["DBInstanceIdentifier"]
+        for d in aws_stack.client("rds").describe_db_instances()["DBInstances"]
+    }
     assert new not in names and "prod-db" in names
     assert_policy_covers(aws_stack, "backup-restore", capsys)
 
@@ -116,53 +132,73 @@ def test_backup_restore_keep(aws_stack: Stack, capsys: pytest.CaptureFixture[str
     assert [m[0] for m in _mutations(aws_stack)] == ["RestoreDBInstanceFromDBSnapshot"]
 
 
-def test_az_loss_nacl_swap_and_restore(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
-                                       ) -> None:
+def test_az_loss_nacl_swap_and_restore(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     ec2 = aws_stack.client("ec2")
     vpc = aws_stack.attrs("module.network.aws_vpc.main")["id"]
-    subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[
-        {"Name": "availability-zone", "Values": ["us-east-1a"]},
-        {"Name": "vpc-id", "Values": [vpc]}])["Subnets"]]
+    subnets = [
+        s["SubnetId"]
+        for s in ec2.describe_subnets(
+            Filters=[
+                {"Name": "availability-zone", "Values": ["us-east-1a"]},
+                {"Name": "vpc-id", "Values": [vpc]},
+            ]
+        )["Subnets"]
+    ]
     assert len(subnets) == 3  # public, private, database
 
     def acl_of() -> dict[str, str]:
         acls = ec2.describe_network_acls()["NetworkAcls"]
-        return {a["SubnetId"]: acl["NetworkAclId"] for acl in acls
-                for a in acl["Associations"]}
+        return {a["SubnetId"]: acl["NetworkAclId"] for acl in acls for a in acl["Associations"]}
 
     before = acl_of()
     asg = aws_stack.client("autoscaling")
-    zones_before = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0][
-        "VPCZoneIdentifier"]
+    zones_before = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["VPCZoneIdentifier"]
     code, doc = _run(capsys, aws_stack, "az-loss", "--env", "aws", "--yes")
     assert code == 0, doc
     ops = [m[0] for m in _mutations(aws_stack)]
-    assert ops == (["CreateNetworkAcl"] + ["ReplaceNetworkAclAssociation"] * len(subnets)
-                   + ["SuspendProcesses", "UpdateAutoScalingGroup"]
-                   + ["ReplaceNetworkAclAssociation"] * len(subnets)
-                   + ["UpdateAutoScalingGroup", "ResumeProcesses", "DeleteNetworkAcl"])
+    assert ops == (
+        ["CreateNetworkAcl"]
+        + ["ReplaceNetworkAclAssociation"] * len(subnets)
+        + ["SuspendProcesses", "UpdateAutoScalingGroup"]
+        + ["ReplaceNetworkAclAssociation"] * len(subnets)
+        + ["UpdateAutoScalingGroup", "ResumeProcesses", "DeleteNetworkAcl"]
+    )
     assert acl_of() == before  # every association back where it was
-    assert asg.describe_auto_scaling_groups()["AutoScalingGroups"][0][
-        "VPCZoneIdentifier"] == zones_before
+    assert (
+        asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["VPCZoneIdentifier"]
+        == zones_before
+    )
     detail = _detail(capsys, doc["run_id"])
     iso = next(s for s in detail["steps"] if s["action"] == "az.isolate")["output"]
     assert sorted(iso["subnets"]) == sorted(subnets)
     # `az: primary` resolved at run time from the primary's AvailabilityZone...
-    primary_az = aws_stack.client("rds").describe_db_instances(
-        DBInstanceIdentifier="prod-db")["DBInstances"][0]["AvailabilityZone"]
+    primary_az = aws_stack.client("rds").describe_db_instances(DBInstanceIdentifier="prod-db")[
+        "DBInstances"
+    ][0]["AvailabilityZone"]
     assert iso["requested"] == "primary" and iso["az"] == primary_az == "us-east-1a"
     # ...and the rollback restored exactly that AZ
     undo = next(s for s in detail["steps"] if s["action"] == "az.restore")
     assert undo["args"]["az"] == primary_az and undo["status"] == "succeeded"
     assert iso["asg"]["subnets_now"] and all(s not in subnets for s in iso["asg"]["subnets_now"])
-    assert len(ec2.describe_network_acls(Filters=[
-        {"Name": "tag:drill:created-by", "Values": ["drill"]}])["NetworkAcls"]) == 0
+    assert (
+        len(
+            ec2.describe_network_acls(
+                Filters=[{"Name": "tag:drill:created-by", "Values": ["drill"]}]
+            )["NetworkAcls"]
+        )
+        == 0
+    )
     assert_policy_covers(aws_stack, "az-loss", capsys)
 
 
 # ---- the generated IAM policy covers every call the runs made -------------------------
-_ROUTE53_REST = {("POST", "rrset"): "ChangeResourceRecordSets",
-                 ("GET", "rrset"): "ListResourceRecordSets", ("GET", "change"): "GetChange"}
+_ROUTE53_REST = {
+    ("POST", "rrset"): "ChangeResourceRecordSets",
+    ("GET", "rrset"): "ListResourceRecordSets",
+    ("GET", "change"): "GetChange",
+}
 _PREFIX = {"monitoring": "cloudwatch"}
 
 
@@ -178,8 +214,7 @@ def iam_actions(stack: Stack) -> set[str]:
     return out
 
 
-def assert_policy_covers(stack: Stack, runbook: str, capsys: pytest.CaptureFixture[str]
-                         ) -> None:
+def assert_policy_covers(stack: Stack, runbook: str, capsys: pytest.CaptureFixture[str]) -> None:
     """`drill iam-policy` grants every call the run made (as the server recorded them)."""
     used = iam_actions(stack)
     capsys.readouterr()

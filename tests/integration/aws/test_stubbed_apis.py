@@ -44,39 +44,84 @@ def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack)
     role = "arn:aws:iam::123456789012:role/backup"
     rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
     backup, stub = _stubbed(aws_stack, "backup")
-    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [
-        {"RecoveryPointArn": rp + "old", "CreationDate": now - timedelta(days=1),
-         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
-        {"RecoveryPointArn": rp + "newest-before", "CreationDate": now - timedelta(hours=1),
-         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
-        {"RecoveryPointArn": rp + "after-disaster", "CreationDate": now + timedelta(minutes=5),
-         "Status": "COMPLETED", "IamRoleArn": role, "ResourceArn": primary_arn},
-        {"RecoveryPointArn": rp + "partial", "CreationDate": now - timedelta(minutes=30),
-         "Status": "PARTIAL", "IamRoleArn": role, "ResourceArn": primary_arn},
-    ]}, {"BackupVaultName": vault, "ByResourceArn": primary_arn})
-    stub.add_response("start_restore_job", {"RestoreJobId": "job-1"}, {
-        "RecoveryPointArn": rp + "newest-before", "Metadata": {"DBInstanceIdentifier": ANY},
-        "ResourceType": "RDS", "IamRoleArn": role})
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    "RecoveryPointArn": rp + "old",
+                    "CreationDate": now - timedelta(days=1),
+                    "Status": "COMPLETED",
+                    "IamRoleArn": role,
+                    "ResourceArn": primary_arn,
+                },
+                {
+                    "RecoveryPointArn": rp + "newest-before",
+                    "CreationDate": now - timedelta(hours=1),
+                    "Status": "COMPLETED",
+                    "IamRoleArn": role,
+                    "ResourceArn": primary_arn,
+                },
+                {
+                    "RecoveryPointArn": rp + "after-disaster",
+                    "CreationDate": now + timedelta(minutes=5),
+                    "Status": "COMPLETED",
+                    "IamRoleArn": role,
+                    "ResourceArn": primary_arn,
+                },
+                {
+                    "RecoveryPointArn": rp + "partial",
+                    "CreationDate": now - timedelta(minutes=30),
+                    "Status": "PARTIAL",
+                    "IamRoleArn": role,
+                    "ResourceArn": primary_arn,
+                },
+            ]
+        },
+        {"BackupVaultName": vault, "ByResourceArn": primary_arn},
+    )
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": "job-1"},
+        {
+            "RecoveryPointArn": rp + "newest-before",
+            "Metadata": {"DBInstanceIdentifier": ANY},
+            "ResourceType": "RDS",
+            "IamRoleArn": role,
+        },
+    )
     created: dict[str, str] = {}
-    stub.add_response("describe_restore_job", {"RestoreJobId": "job-1", "Status": "COMPLETED",
-                                               "CreatedResourceArn": ANY and "arn:aws:rds:x"},
-                      {"RestoreJobId": "job-1"})
+    stub.add_response(
+        "describe_restore_job",
+        {
+            "RestoreJobId": "job-1",
+            "Status": "COMPLETED",
+            "CreatedResourceArn": ANY and "arn:aws:rds:x",
+        },
+        {"RestoreJobId": "job-1"},
+    )
 
     def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
         # what AWS Backup does for an RDS recovery point: a new instance appears
         name = params["Metadata"]["DBInstanceIdentifier"]
         created["name"] = name
         aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=name, DBSnapshotIdentifier="prod-db-nightly")
+            DBInstanceIdentifier=name, DBSnapshotIdentifier="prod-db-nightly"
+        )
 
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob",
-                                aws_backup_effect)
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
     stub.activate()
     provider = _provider(aws_stack, **{"backup@us-east-1": backup})
-    ctx = StepContext(run_id="r-vault-test", scenario_id="backup-restore", mode="live",
-                      deadline_s=60, marks={"fault_injected": now})
-    out = provider.execute("db.restore", {"source": "backup_vault",
-                                          "point_in_time": "disaster"}, ctx)
+    ctx = StepContext(
+        run_id="r-vault-test",
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
     stub.assert_no_pending_responses()
     assert out["method"] == "aws-backup"
     assert out["recovery_point"] == rp + "newest-before"
@@ -94,14 +139,30 @@ def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack)
 
 def _events_client(stack: Stack, fault: datetime) -> Any:
     rds, stub = _stubbed(stack, "rds")
-    stub.add_response("describe_events", {"Events": [
-        {"SourceIdentifier": "prod-db", "SourceType": "db-instance",
-         "Message": "Multi-AZ instance failover started.", "EventCategories": ["failover"],
-         "Date": fault + timedelta(seconds=2), "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db"},
-        {"SourceIdentifier": "prod-db", "SourceType": "db-instance",
-         "Message": "Multi-AZ instance failover completed.", "EventCategories": ["failover"],
-         "Date": fault + timedelta(seconds=47), "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db"},
-    ]}, {"SourceIdentifier": "prod-db", "SourceType": "db-instance", "StartTime": ANY})
+    stub.add_response(
+        "describe_events",
+        {
+            "Events": [
+                {
+                    "SourceIdentifier": "prod-db",
+                    "SourceType": "db-instance",
+                    "Message": "Multi-AZ instance failover started.",
+                    "EventCategories": ["failover"],
+                    "Date": fault + timedelta(seconds=2),
+                    "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db",
+                },
+                {
+                    "SourceIdentifier": "prod-db",
+                    "SourceType": "db-instance",
+                    "Message": "Multi-AZ instance failover completed.",
+                    "EventCategories": ["failover"],
+                    "Date": fault + timedelta(seconds=47),
+                    "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db",
+                },
+            ]
+        },
+        {"SourceIdentifier": "prod-db", "SourceType": "db-instance", "StartTime": ANY},
+    )
     stub.activate()
     return rds
 
@@ -118,23 +179,27 @@ def _engine_run(stack: Stack, env: str, rds_events: Any) -> dict[str, Any]:
     settings = load_settings()
     name, cfg = settings.environment(env)
     db = EvidenceDB.open(settings.database_url())
-    engine = RunEngine(settings, db, name, cfg, lambda: _provider(
-        stack, env, **{"rds-events@us-east-1": rds_events}))
+    engine = RunEngine(
+        settings,
+        db,
+        name,
+        cfg,
+        lambda: _provider(stack, env, **{"rds-events@us-east-1": rds_events}),
+    )
     outcome = engine.execute(build_plan(Catalog(settings), "rds-failover"), RunOptions(yes=True))
     return run_document(db, outcome.run_id, detail=True)
 
 
-def test_probes_none_rto_from_rds_events(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch
-                                         ) -> None:
+def test_probes_none_rto_from_rds_events(aws_stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
     from orchestrator.engine import runner
 
     fault = datetime.now(UTC).replace(microsecond=0)
     real_mark = runner.RunEngine._mark
 
-    def fixed_mark(self: Any, row: Any, ctx: Any, observer: Any, name: str, step: Any,
-                   at: Any = None) -> None:  # pin the fault time the events refer to
-        real_mark(self, row, ctx, observer, name, step, fault if name == "fault_injected"
-                  else at)
+    def fixed_mark(
+        self: Any, row: Any, ctx: Any, observer: Any, name: str, step: Any, at: Any = None
+    ) -> None:  # pin the fault time the events refer to
+        real_mark(self, row, ctx, observer, name, step, fault if name == "fault_injected" else at)
 
     monkeypatch.setattr(runner.RunEngine, "_mark", fixed_mark)
     doc = _engine_run(aws_stack, "aws", _events_client(aws_stack, fault))
@@ -153,8 +218,13 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     libpq = pg_dsn.replace("postgresql+psycopg://", "postgresql://")
     sm = aws_stack.client("secretsmanager")
     secret = sm.describe_secret(SecretId="prod/db/app")["ARN"]
-    write_config(aws_stack.dir, aws_stack.url, probed=env_block(
-        aws_stack.url, probes={"db": libpq, "interval_s": 0.2}, db_secret_arn=secret))
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        probed=env_block(
+            aws_stack.url, probes={"db": libpq, "interval_s": 0.2}, db_secret_arn=secret
+        ),
+    )
     fault = datetime.now(UTC)
     doc = _engine_run(aws_stack, "probed", _events_client(aws_stack, fault))
     by_name = {m["name"]: m for m in doc["measurements"]}
@@ -162,7 +232,8 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     cross = by_name["rto_rds_events"]
     assert cross["method"] == "rds-events"
     assert cross["details"]["difference_s"] == pytest.approx(
-        cross["value"] - doc["scenarios"][0]["rto_s"])
+        cross["value"] - doc["scenarios"][0]["rto_s"]
+    )
     # the password came from Secrets Manager into the probes' DSN, and nowhere else
     from tests.integration.aws.stack import DB_PASSWORD
 
@@ -171,30 +242,48 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     assert DB_PASSWORD.encode() not in evidence
 
 
-def test_probes_on_an_emulated_env_must_be_loopback(aws_stack: Stack,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    write_config(aws_stack.dir, aws_stack.url, bad=env_block(
-        aws_stack.url, probes={"db": "postgresql://app@10.0.20.15:5432/app"}))
+def test_probes_on_an_emulated_env_must_be_loopback(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        bad=env_block(aws_stack.url, probes={"db": "postgresql://app@10.0.20.15:5432/app"}),
+    )
     assert drill("run", "rds-failover", "--env", "bad", "--yes") != 0
     out = capsys.readouterr()
     assert "not a loopback address" in out.err + out.out
 
 
-def test_az_loss_through_an_fis_template(aws_stack: Stack, capsys: pytest.CaptureFixture[str]
-                                         ) -> None:
+def test_az_loss_through_an_fis_template(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
     fis = aws_stack.client("fis")
     template = fis.create_experiment_template(
-        clientToken="t1", description="lose us-east-1a", roleArn="arn:aws:iam::1:role/fis",
+        clientToken="t1",
+        description="lose us-east-1a",
+        roleArn="arn:aws:iam::1:role/fis",
         stopConditions=[{"source": "none"}],
-        actions={"stop-az": {"actionId": "aws:network:disrupt-connectivity",
-                             "parameters": {"duration": "PT10M", "scope": "all"},
-                             "targets": {"Subnets": "subnets"}}},
-        targets={"subnets": {"resourceType": "aws:ec2:subnet", "selectionMode": "ALL",
-                             "resourceArns": [aws_stack.attrs(
-                                 "module.network.aws_subnet.public[0]")["arn"]]}},
+        actions={
+            "stop-az": {
+                "actionId": "aws:network:disrupt-connectivity",
+                "parameters": {"duration": "PT10M", "scope": "all"},
+                "targets": {"Subnets": "subnets"},
+            }
+        },
+        targets={
+            "subnets": {
+                "resourceType": "aws:ec2:subnet",
+                "selectionMode": "ALL",
+                "resourceArns": [aws_stack.attrs("module.network.aws_subnet.public[0]")["arn"]],
+            }
+        },
     )["experimentTemplate"]["id"]
-    write_config(aws_stack.dir, aws_stack.url, fis=env_block(
-        aws_stack.url, fis_templates={"az-loss": template}))
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        fis=env_block(aws_stack.url, fis_templates={"az-loss": template}),
+    )
     aws_stack.moto._post("/moto-api/recorder/reset-recording")
     assert drill("run", "az-loss", "--env", "fis", "--yes", "--json") == 0, capsys.readouterr()
     run_id = json.loads(capsys.readouterr().out)["run_id"]
@@ -212,13 +301,17 @@ def test_az_loss_through_an_fis_template(aws_stack: Stack, capsys: pytest.Captur
     # stopped by the rollback, unless the emulator's experiment had already completed
     stopped = any(p.startswith("DELETE /experiments/") for p in paths)
     assert stopped or undo["output"]["status"] == "completed"
-    assert fis.get_experiment(id=started["experiment_id"])["experiment"]["state"][
-        "status"] in ("stopped", "stopping", "completed")
+    assert fis.get_experiment(id=started["experiment_id"])["experiment"]["state"]["status"] in (
+        "stopped",
+        "stopping",
+        "completed",
+    )
 
 
 @pytest.mark.postgres
 def test_bundled_rds_failover_runbook_on_aws_with_loopback_probes(
-        aws_stack: Stack, pg_dsn: str, capsys: pytest.CaptureFixture[str]) -> None:
+    aws_stack: Stack, pg_dsn: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """The bundled runbook (SQL preconditions, probe wait, dataset verification) on an
     AWS environment whose database is reached through a loopback DSN (a tunnel)."""
     import psycopg
@@ -226,17 +319,24 @@ def test_bundled_rds_failover_runbook_on_aws_with_loopback_probes(
     libpq = pg_dsn.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(libpq, autocommit=True) as conn:
         conn.execute("CREATE TABLE drill_dataset (id integer PRIMARY KEY, payload text NOT NULL)")
-        conn.execute("INSERT INTO drill_dataset SELECT i, md5(i::text) "
-                     "FROM generate_series(1, 100) i")
-    write_config(aws_stack.dir, aws_stack.url, probed=env_block(
-        aws_stack.url, probes={"db": libpq, "interval_s": 0.2}))
+        conn.execute(
+            "INSERT INTO drill_dataset SELECT i, md5(i::text) FROM generate_series(1, 100) i"
+        )
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        probed=env_block(aws_stack.url, probes={"db": libpq, "interval_s": 0.2}),
+    )
     aws_stack.moto._post("/moto-api/recorder/reset-recording")
     bundled = Path(__file__).resolve().parents[3] / "runbooks" / "rds-failover.yaml"
     code = drill("run", str(bundled), "--env", "probed", "--yes", "--json")
     doc = json.loads(capsys.readouterr().out)
     assert code == 0, doc
-    muts = [r["operation"] for r in aws_stack.moto.requests()
-            if not r["operation"].startswith(("Describe", "List", "Get", "GET "))]
+    muts = [
+        r["operation"]
+        for r in aws_stack.moto.requests()
+        if not r["operation"].startswith(("Describe", "List", "Get", "GET "))
+    ]
     assert muts == ["RebootDBInstance"]
     assert drill("runs", "show", doc["run_id"], "--json") == 0
     detail = json.loads(capsys.readouterr().out)
@@ -249,8 +349,7 @@ def test_bundled_rds_failover_runbook_on_aws_with_loopback_probes(
 def _backup_ctx(run_id: str = "r-backup-test") -> Any:
     from orchestrator.providers.base import StepContext
 
-    return StepContext(run_id=run_id, scenario_id="backup-restore", mode="live",
-                       deadline_s=30)
+    return StepContext(run_id=run_id, scenario_id="backup-restore", mode="live", deadline_s=30)
 
 
 def test_backup_create_on_demand_job_with_the_plans_role(aws_stack: Stack) -> None:
@@ -260,31 +359,66 @@ def test_backup_create_on_demand_job_with_the_plans_role(aws_stack: Stack) -> No
     now = datetime.now(UTC)
     rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
     backup, stub = _stubbed(aws_stack, "backup")
-    stub.add_response("list_recovery_points_by_backup_vault", {"RecoveryPoints": [
-        {"RecoveryPointArn": rp + "old", "CreationDate": now - timedelta(days=2),
-         "Status": "COMPLETED", "IamRoleArn": "arn:aws:iam::123456789012:role/old"},
-        {"RecoveryPointArn": rp + "new", "CreationDate": now - timedelta(hours=3),
-         "Status": "COMPLETED", "IamRoleArn": "arn:aws:iam::123456789012:role/backup"},
-    ]}, {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn})
-    stub.add_response("start_backup_job", {"BackupJobId": "bj-1", "CreationDate": now}, {
-        "BackupVaultName": "prod-vault", "ResourceArn": primary_arn,
-        "IamRoleArn": "arn:aws:iam::123456789012:role/backup",
-        "IdempotencyToken": "drill-r-backup-test-backup-restore",
-        "Lifecycle": {"DeleteAfterDays": 3},
-        "RecoveryPointTags": {"drill:run-id": "r-backup-test", "drill:created-by": "drill",
-                              "drill:env": "aws", "drill:purpose": "backup"}})
-    stub.add_response("describe_backup_job", {"BackupJobId": "bj-1", "State": "RUNNING"},
-                      {"BackupJobId": "bj-1"})
-    stub.add_response("describe_backup_job", {
-        "BackupJobId": "bj-1", "State": "COMPLETED", "RecoveryPointArn": rp + "drill",
-        "CompletionDate": now, "BackupSizeInBytes": 1234}, {"BackupJobId": "bj-1"})
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    "RecoveryPointArn": rp + "old",
+                    "CreationDate": now - timedelta(days=2),
+                    "Status": "COMPLETED",
+                    "IamRoleArn": "arn:aws:iam::123456789012:role/old",
+                },
+                {
+                    "RecoveryPointArn": rp + "new",
+                    "CreationDate": now - timedelta(hours=3),
+                    "Status": "COMPLETED",
+                    "IamRoleArn": "arn:aws:iam::123456789012:role/backup",
+                },
+            ]
+        },
+        {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn},
+    )
+    stub.add_response(
+        "start_backup_job",
+        {"BackupJobId": "bj-1", "CreationDate": now},
+        {
+            "BackupVaultName": "prod-vault",
+            "ResourceArn": primary_arn,
+            "IamRoleArn": "arn:aws:iam::123456789012:role/backup",
+            "IdempotencyToken": "drill-r-backup-test-backup-restore",
+            "Lifecycle": {"DeleteAfterDays": 3},
+            "RecoveryPointTags": {
+                "drill:run-id": "r-backup-test",
+                "drill:created-by": "drill",
+                "drill:env": "aws",
+                "drill:purpose": "backup",
+            },
+        },
+    )
+    stub.add_response(
+        "describe_backup_job", {"BackupJobId": "bj-1", "State": "RUNNING"}, {"BackupJobId": "bj-1"}
+    )
+    stub.add_response(
+        "describe_backup_job",
+        {
+            "BackupJobId": "bj-1",
+            "State": "COMPLETED",
+            "RecoveryPointArn": rp + "drill",
+            "CompletionDate": now,
+            "BackupSizeInBytes": 1234,
+        },
+        {"BackupJobId": "bj-1"},
+    )
     stub.activate()
     provider = _provider(aws_stack, **{"backup@us-east-1": backup})
     try:
         plan = provider.plan("backup.create", {"retain_days": 3}, "live")
         assert [(p.operation, p.mutating) for p in plan] == [
-            ("ListRecoveryPointsByBackupVault", False), ("StartBackupJob", True),
-            ("DescribeBackupJob", False)]
+            ("ListRecoveryPointsByBackupVault", False),
+            ("StartBackupJob", True),
+            ("DescribeBackupJob", False),
+        ]
         out = provider.execute("backup.create", {"retain_days": 3}, _backup_ctx())
     finally:
         provider.close()
@@ -299,20 +433,34 @@ def test_backup_create_explicit_role_and_failed_job(aws_stack: Stack) -> None:
     from orchestrator.errors import ProviderError
 
     backup, stub = _stubbed(aws_stack, "backup")
-    stub.add_response("start_backup_job", {"BackupJobId": "bj-2"}, {
-        "BackupVaultName": "prod-vault", "ResourceArn": ANY, "IamRoleArn": "arn:aws:iam::1:role/x",
-        "IdempotencyToken": ANY, "Lifecycle": {"DeleteAfterDays": 7},
-        "RecoveryPointTags": ANY})
-    stub.add_response("describe_backup_job", {
-        "BackupJobId": "bj-2", "State": "FAILED",
-        "StatusMessage": "Insufficient privileges to perform this action."},
-        {"BackupJobId": "bj-2"})
+    stub.add_response(
+        "start_backup_job",
+        {"BackupJobId": "bj-2"},
+        {
+            "BackupVaultName": "prod-vault",
+            "ResourceArn": ANY,
+            "IamRoleArn": "arn:aws:iam::1:role/x",
+            "IdempotencyToken": ANY,
+            "Lifecycle": {"DeleteAfterDays": 7},
+            "RecoveryPointTags": ANY,
+        },
+    )
+    stub.add_response(
+        "describe_backup_job",
+        {
+            "BackupJobId": "bj-2",
+            "State": "FAILED",
+            "StatusMessage": "Insufficient privileges to perform this action.",
+        },
+        {"BackupJobId": "bj-2"},
+    )
     stub.activate()
     provider = _provider(aws_stack, **{"backup@us-east-1": backup})
     try:
         with pytest.raises(ProviderError, match="bj-2 FAILED: Insufficient privileges"):
-            provider.execute("backup.create", {"iam_role_arn": "arn:aws:iam::1:role/x"},
-                             _backup_ctx())
+            provider.execute(
+                "backup.create", {"iam_role_arn": "arn:aws:iam::1:role/x"}, _backup_ctx()
+            )
     finally:
         provider.close()
     stub.assert_no_pending_responses()

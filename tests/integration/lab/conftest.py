@@ -21,10 +21,12 @@ class LabHandle:
     env: EnvironmentConfig
     provider: Any
 
-    def call(self, action: str, mode: str = "live",
-             marks: dict[str, datetime] | None = None, **args: Any) -> dict[str, Any]:
-        ctx = StepContext(run_id="r-test", scenario_id="test", mode=mode, deadline_s=90,
-                          marks=marks or {})
+    def call(
+        self, action: str, mode: str = "live", marks: dict[str, datetime] | None = None, **args: Any
+    ) -> dict[str, Any]:
+        ctx = StepContext(
+            run_id="r-test", scenario_id="test", mode=mode, deadline_s=90, marks=marks or {}
+        )
         out: dict[str, Any] = self.provider.execute(action, args, ctx)
         return out
 
@@ -70,8 +72,7 @@ def make_lab(tmp: Path, **tuning: Any) -> LabHandle:
     except LabError as exc:
         pytest.skip(f"PostgreSQL server not installed: {exc.message}")
     settings = Settings(state_dir=str(tmp / ".drill"), base_dir=tmp)
-    env = EnvironmentConfig(provider=ProviderKind.LAB,
-                            lab={"detection_delay_s": 0.5, **tuning})
+    env = EnvironmentConfig(provider=ProviderKind.LAB, lab={"detection_delay_s": 0.5, **tuning})
     lab_up(settings, env)
     return LabHandle(settings, env, LabProvider("lab", env, settings))
 

@@ -37,8 +37,11 @@ def _server_port(dsn: str) -> int:
 
 def test_az_loss_takes_its_app_down_and_the_lb_serves_from_the_other(lab: LabHandle) -> None:
     lb = _lb(lab)
-    wait_until(lambda: all(b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]),
-               30, "both targets healthy")
+    wait_until(
+        lambda: all(b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]),
+        30,
+        "both targets healthy",
+    )
     out = lab.call("az.isolate", az="use1-az1")
     assert set(out["stopped"]) == {"use1-az1", "app-use1-az1"}
     states = {c["name"]: c["state"] for c in lab.status()["components"]}
@@ -49,8 +52,11 @@ def test_az_loss_takes_its_app_down_and_the_lb_serves_from_the_other(lab: LabHan
     def health() -> dict[str, bool]:
         return {b["name"]: b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]}
 
-    wait_until(lambda: health() == {"app-use1-az1": False, "app-use1-az2": True}, 30,
-               "the LB to take the lost AZ's target out")
+    wait_until(
+        lambda: health() == {"app-use1-az1": False, "app-use1-az2": True},
+        30,
+        "the LB to take the lost AZ's target out",
+    )
     backends = {_get(lb + "/health")[1] for _ in range(8)}
     assert backends == {"app-use1-az2"}
     req = urllib.request.Request(lb + "/write", data=b"", method="POST")
@@ -60,8 +66,11 @@ def test_az_loss_takes_its_app_down_and_the_lb_serves_from_the_other(lab: LabHan
     restored = lab.call("az.restore", az="use1-az1")
     assert restored["reprotect"]["standby"] == "use1-az1"
     assert lab.call("db.multi_az")["ok"] is True
-    wait_until(lambda: all(b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]),
-               30, "both targets healthy after restore")
+    wait_until(
+        lambda: all(b["healthy"] for b in _get(lb + "/lb/status")[2]["backends"]),
+        30,
+        "both targets healthy after restore",
+    )
 
 
 def test_isolated_promotion_uses_a_clone_and_leaves_production_alone(lab: LabHandle) -> None:
@@ -87,8 +96,9 @@ def test_promoting_usw2_makes_the_global_endpoint_writable(lab: LabHandle) -> No
     with psycopg.connect(db, autocommit=True) as conn:
         conn.execute("CREATE TABLE before_region (id int)")
         conn.execute("INSERT INTO before_region VALUES (1), (2), (3)")
-    wait_until(lambda: lab.call("db.replication_lag", max_lag_s=5)["lag_bytes"] == 0, 30,
-               "usw2 caught up")
+    wait_until(
+        lambda: lab.call("db.replication_lag", max_lag_s=5)["lag_bytes"] == 0, 30, "usw2 caught up"
+    )
     lab.call("region.isolate")
     out = lab.call("db.promote_replica", target="dr_replica")
     assert out["instance"] == "usw2"

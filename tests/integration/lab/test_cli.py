@@ -18,8 +18,14 @@ from orchestrator.providers.lab.provider import LabProvider
 
 def drill(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("DRILL_")}
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120, env={**base, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**base, **env},
+    )
 
 
 def test_every_action_and_probe_has_a_lab_implementation(tmp_path: Path) -> None:
@@ -46,10 +52,12 @@ def test_missing_postgresql_is_a_clear_error(tmp_path: Path) -> None:
 def test_status_when_not_running(tmp_path: Path) -> None:
     out = drill(tmp_path, "lab", "status", "--json")
     assert out.returncode == 0, out.stderr
-    assert json.loads(out.stdout) == {"running": False, "components": [],
-                                      "endpoints": {"db": None, "global_db": None,
-                                                    "app": None},
-                                      "aws": None}  # DESIGN section 12: null without --aws
+    assert json.loads(out.stdout) == {
+        "running": False,
+        "components": [],
+        "endpoints": {"db": None, "global_db": None, "app": None},
+        "aws": None,
+    }  # DESIGN section 12: null without --aws
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -62,8 +70,9 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 
 
 @pytest.mark.lab
-def test_up_status_reset_down_leave_nothing_behind(workdir: Path,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_up_status_reset_down_leave_nothing_behind(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from orchestrator import pgbin
     from orchestrator.errors import LabError
 

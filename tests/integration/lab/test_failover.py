@@ -33,8 +33,9 @@ def _write_rows(dsn: str, table: str, n: int) -> list[int]:
 
 def _write_through(dsn: str) -> int:
     with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS after_failover (id serial, at timestamptz "
-                     "DEFAULT now())")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS after_failover (id serial, at timestamptz DEFAULT now())"
+        )
         row = conn.execute("INSERT INTO after_failover DEFAULT VALUES RETURNING id").fetchone()
         assert row is not None
         return int(row[0])
@@ -107,8 +108,10 @@ def test_primary_killed_by_hand_is_detected_and_failed_over(lab: LabHandle) -> N
     with psycopg.connect(db, autocommit=True) as conn:
         rows = {r[0] for r in conn.execute("SELECT id FROM before_kill")}
     assert rows == set(acked)
-    events = [json.loads(line)["event"]
-              for line in (lab.root / "ground-truth.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line)["event"]
+        for line in (lab.root / "ground-truth.jsonl").read_text().splitlines()
+    ]
     assert events.count("primary_death_detected") >= 2
     assert events.count("endpoint_repointed") >= 2
     lab.call("db.reprotect")

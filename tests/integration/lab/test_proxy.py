@@ -39,7 +39,8 @@ def running(tmp_path: Path) -> Iterator[tuple[int, int, Echo, Echo]]:
     pid, ticks = procs.spawn_python(
         "orchestrator.providers.lab.proxy",
         ["--name", "t", "--port", str(port), "--control", str(control), "--target", str(a.port)],
-        tmp_path / "proxy.log")
+        tmp_path / "proxy.log",
+    )
     procs.wait_port(control, pid, ticks, "proxy", tmp_path / "proxy.log")
     try:
         yield port, control, a, b
@@ -62,8 +63,9 @@ def _ask(sock: socket.socket, msg: bytes) -> bytes:
     return sock.recv(1024)
 
 
-def test_forwards_and_repoints_dropping_old_connections(running: tuple[int, int, Echo, Echo]
-                                                        ) -> None:
+def test_forwards_and_repoints_dropping_old_connections(
+    running: tuple[int, int, Echo, Echo],
+) -> None:
     port, control, _a, b = running
     old = socket.create_connection(("127.0.0.1", port), timeout=5)
     assert _ask(old, b"x") == b"a:x"

@@ -38,8 +38,12 @@ def test_point_in_time_restore_before_drop_table_brings_it_back(lab: LabHandle) 
     lab.call("data.drop_table", table="orders")
     assert lab.call("data.verify", target="db")["ok"] is False
 
-    out = lab.call("db.restore", marks={"fault_injected": fault}, source="backup_vault",
-                   point_in_time="disaster")
+    out = lab.call(
+        "db.restore",
+        marks={"fault_injected": fault},
+        source="backup_vault",
+        point_in_time="disaster",
+    )
     name = out["instance"]
     assert name.startswith("restored-") and out["rollback_args"] == {"new_instance": name}
     assert out["restored_to"] == fault.isoformat()
