@@ -198,16 +198,17 @@ class RunEngine:
         try:
             # Shielded by default: only scenario bodies are interruptible (signals.py).
             with abort_on_signals(self.abort), shielded(self.abort):
-                self._recover_first(lock)
+                self._recover_first(lock, operator() if opts.yes else None)
                 lock.note(holder)
                 return self._execute_locked(plan, opts, run_id)
         finally:
             lock.release()
 
-    def _recover_first(self, lock: EnvLock) -> None:
+    def _recover_first(self, lock: EnvLock, approved_by: str | None) -> None:
         """Finish what a dead drill left on this environment before touching it again —
         and on every environment sharing its lock (``lab`` and ``lab-aws`` drive one
-        lab: a run that died on one left its faults under the other)."""
+        lab: a run that died on one left its faults under the other). A protected one
+        among them needs ``--yes`` (``approved_by``), as any change to it does."""
         from orchestrator.engine.recovery import recover_env, running_envs
 
         def provider_for(env: str) -> Provider | None:
@@ -228,6 +229,7 @@ class RunEngine:
                     self.reporter.warning,
                     lambda: self._abort_reason() is not None,
                     lock,
+                    approved_by,
                 )
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
