@@ -367,6 +367,46 @@ def test_single_run_report(
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_one_run_exports_alone(exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--run RUN_ID`: a bundle of that run only, checked like a period's."""
+    monkeypatch.chdir(exported["root"])
+    run_id = exported["q4"][1]
+    code, out = _cli("evidence", "export", "--run", run_id, "--out", "one.zip", "--json")
+    assert code == 0 and json.loads(out)["period"] == f"run {run_id}"
+    bundle = exported["root"] / "one.zip"
+    runs = json.loads(_member(bundle, "runs.json"))["runs"]
+    assert [r["id"] for r in runs] == [run_id]
+    with zipfile.ZipFile(bundle) as zf:
+        assert [n for n in zf.namelist() if n.count("/") == 1 and n.startswith("journals/")] == [
+            f"journals/{run_id}.json"
+        ]
+    manifest = json.loads(_member(bundle, "manifest.json"))
+    assert manifest["period"]["label"] == f"run {run_id}" and manifest["runs"] == 1
+    assert _cli("evidence", "verify", str(bundle))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--run", "r-nope"],
+        ["--run", "r-nope", "--period", "2026-Q4"],
+        ["--run", "r-nope", "--env", "lab"],
+    ],
+)
+def test_bad_run_export_is_a_clear_error(
+    exported: dict[str, Any],
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(exported["root"])
+    capsys.readouterr()
+    assert _cli("evidence", "export", *args, "--out", "bad.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drill: error: ") and ("--run" in err or "no run 'r-nope'" in err)
+    assert not (exported["root"] / "bad.zip").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
