@@ -106,11 +106,14 @@ class BundleWriter:
             self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
         return [(name, hashlib.sha256(content).hexdigest()) for name, content in files]
 
+    def digests(self) -> list[tuple[str, str]]:
+        """(name, sha256) of every file added so far, by name (once they are written)."""
+        return sorted(d for f in self.written for d in f.result())
+
     def sign(self, key: Ed25519PrivateKey) -> list[str]:
         """Add ``SHA256SUMS`` of every file added so far and its signature by ``key``;
         the names of all files, in the order they are in the zip."""
-        done = sorted(d for f in self.written for d in f.result())
-        sums = "".join(f"{digest}  {name}\n" for name, digest in done).encode()
+        sums = "".join(f"{digest}  {name}\n" for name, digest in self.digests()).encode()
         self.add([(SUMS, sums), (SIG, key.sign(sums))])
         return self.names
 

@@ -117,6 +117,28 @@ def test_a_quarter_contains_exactly_its_runs(exported: dict[str, Any]) -> None:
     assert exported["summary"]["runs"] == 2 and exported["summary"]["period"] == "2026-Q4"
 
 
+def test_manifest_lists_files_hashes_chain_head_and_signature(exported: dict[str, Any]) -> None:
+    """DESIGN 8: manifest.json holds the files, their hashes, the chain head and the
+    signature (it had the head and the signer only)."""
+    import hashlib
+
+    manifest = json.loads(_member(exported["q4zip"], "manifest.json"))
+    with zipfile.ZipFile(exported["q4zip"]) as zf:
+        names = set(zf.namelist())
+        listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+        assert set(listed) == names - {"manifest.json", "SHA256SUMS", "SHA256SUMS.sig"}
+        for name, digest in listed.items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest, name
+    assert manifest["journal"]["head"]["seq"] == exported["summary"]["chain_head"]["seq"]
+    signature = manifest["signature"]
+    assert (signature["file"], signature["signs"], signature["public_key"]) == (
+        "SHA256SUMS.sig",
+        "SHA256SUMS",
+        "signer.pub.pem",
+    )
+    assert signature["fingerprint"] == exported["summary"]["signer"]
+
+
 def test_bundle_verifies_and_names_its_signer(
     exported: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
