@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -241,6 +242,37 @@ def test_bundle_verifies_with_standard_tools_and_any_changed_byte_fails_one(
             (bad / rel).write_bytes(bytes(changed))
             assert any(_auditor_checks(bad)), (rel, pos)
             shutil.rmtree(bad)
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("bash", "unzip", "sha256sum", "openssl", "tail")),
+    reason="needs bash, unzip, sha256sum, openssl",
+)
+def test_verify_md_commands_work_as_written(exported: dict[str, Any], tmp_path: Path) -> None:
+    """An auditor copies VERIFY.md's commands as they are: they unpack, check, and print
+    what VERIFY.md says success looks like; its fingerprint command gives the signer's."""
+    text = _member(exported["q4zip"], "VERIFY.md").decode()
+    block = [line[4:] for line in text.splitlines() if line.startswith("    ")]
+    script = "\n".join(block).replace("BUNDLE.zip", str(exported["q4zip"]))
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout.splitlines()
+    assert "Signature Verified Successfully" in out and out[-1].startswith("OK:")
+    assert all(
+        line.endswith(": OK") for line in out[: out.index("Signature Verified Successfully")]
+    )
+    (command,) = re.findall(r"`(openssl pkey [^`]+)`", text)
+    digest = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path / "bundle", capture_output=True, text=True
+    ).stdout.split()[0]
+    assert f"SHA256:{digest}" == exported["summary"]["signer"]
 
 
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
