@@ -177,8 +177,15 @@ def verify(
     if bundle:
         from orchestrator.evidence.bundle import verify_bundle
 
-        with working(f"verifying {bundle}…"):
-            rep = verify_bundle(Path(bundle), fingerprint, Path(public_key) if public_key else None)
+        try:
+            with working(f"verifying {bundle}…"):
+                rep = verify_bundle(
+                    Path(bundle), fingerprint, Path(public_key) if public_key else None
+                )
+        except EvidenceTampered as exc:  # --json: the failed check is a document too
+            if as_json:
+                print_json({"ok": False, "bundle": bundle, "error": exc.message})
+            raise
         doc = {
             "ok": True,
             "bundle": str(rep.path),

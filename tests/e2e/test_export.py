@@ -162,6 +162,24 @@ def test_bundle_verifies_and_names_its_signer(
     assert "not by the expected key" in capsys.readouterr().err
 
 
+def test_verify_json_of_a_tampered_bundle_is_one_document(
+    exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN 5: --json prints one JSON document, also when the bundle fails (stdout was
+    empty; the database's verify already printed {"ok": false, …})."""
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(exported["q4zip"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            dst.writestr(info, content.replace(b"succeeded", b"succeedeX", 1))
+    capsys.readouterr()
+    code, out = _cli("evidence", "verify", str(bad), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False and doc["bundle"] == str(bad)
+    assert "runs" in doc["error"] or "altered" in doc["error"]
+    assert capsys.readouterr().err.startswith("drill: error: ")
+
+
 def test_changing_any_byte_of_any_file_fails_verification(
     exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
