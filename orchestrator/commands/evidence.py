@@ -92,7 +92,10 @@ def export(
     for name in names:
         load_framework(name)  # unknown names fail before any work
     key_path = signing_key_path(settings, key)
-    if not key_path.exists() and key is None:
+    # only the default key is made on first use: a key named by --key or drill.yaml's
+    # signing_key that is not there (a secrets mount missing, a typo) is an error, not
+    # a new key that signs the bundle in its place (load_private_key says so)
+    if not key_path.exists() and key is None and not settings.signing_key:
         from orchestrator.evidence.signing import generate_key
 
         _pub, fp = generate_key(key_path)

@@ -427,6 +427,19 @@ def test_single_run_report(
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_a_configured_signing_key_that_is_missing_is_not_made_anew(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """signing_key in drill.yaml names a file that is not there: exit 2 naming it (a new
+    key was made there silently, and the bundle signed by a key nobody publishes)."""
+    (workdir / "drill.yaml").write_text("signing_key: secrets/prod-signing.pem\n")
+    capsys.readouterr()
+    assert _cli("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert "signing key not found" in err and "prod-signing.pem" in err
+    assert not (workdir / "secrets").exists() and not (workdir / "q.zip").exists()
+
+
 def test_one_run_exports_alone(exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """`--run RUN_ID`: a bundle of that run only, checked like a period's."""
     monkeypatch.chdir(exported["root"])
