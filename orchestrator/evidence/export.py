@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -271,16 +271,18 @@ def _about(
 @gc_paused()
 def export_bundle(
     db: Any,
-    period: Period,
+    period: Period | None,
     frameworks: list[str],
     env: str | None,
     out: Path,
     key_path: Path,
     who: str,
+    run_id: str | None = None,
 ) -> ExportResult:
-    """The signed bundle of ``period`` at ``out``. A quarter makes ~1,000,000 objects
-    without cycles among them: the cyclic collector is paused, and they are freed on
-    return, before it is back on (else its first pass would walk them all)."""
+    """The signed bundle of ``period`` (or of the run ``run_id``, period ``None``) at
+    ``out``. A quarter makes ~1,000,000 objects without cycles among them: the cyclic
+    collector is paused, and they are freed on return, before it is back on (else its
+    first pass would walk them all)."""
     from orchestrator.evidence.forked import abandon, in_child
     from orchestrator.evidence.signing import fingerprint, load_private_key
     from orchestrator.outpaths import write_output
@@ -289,8 +291,12 @@ def export_bundle(
     fp = fingerprint(key.public_key())
     with _snapshot(db) as conn:
         data, scope = _verified_data(
-            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp, anchors=_seen(db)
+            conn, db.is_postgres, period, env, frameworks, who, run_id, fp, _seen(db)
         )
+    if period is None:  # one run: the bundle's period is the run's span
+        (run,) = data.runs
+        end = (run.ended_at or data.generated_at) + timedelta(microseconds=1)
+        period = Period(f"run {run.id}", run.started_at, end)
     names: list[str] = []
 
     def write(tmp: Path) -> None:

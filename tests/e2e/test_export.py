@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -161,6 +162,24 @@ def test_bundle_verifies_and_names_its_signer(
     assert "not by the expected key" in capsys.readouterr().err
 
 
+def test_verify_json_of_a_tampered_bundle_is_one_document(
+    exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN 5: --json prints one JSON document, also when the bundle fails (stdout was
+    empty; the database's verify already printed {"ok": false, …})."""
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(exported["q4zip"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            dst.writestr(info, content.replace(b"succeeded", b"succeedeX", 1))
+    capsys.readouterr()
+    code, out = _cli("evidence", "verify", str(bad), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False and doc["bundle"] == str(bad)
+    assert "runs" in doc["error"] or "altered" in doc["error"]
+    assert capsys.readouterr().err.startswith("drill: error: ")
+
+
 def test_changing_any_byte_of_any_file_fails_verification(
     exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -241,6 +260,37 @@ def test_bundle_verifies_with_standard_tools_and_any_changed_byte_fails_one(
             (bad / rel).write_bytes(bytes(changed))
             assert any(_auditor_checks(bad)), (rel, pos)
             shutil.rmtree(bad)
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("bash", "unzip", "sha256sum", "openssl", "tail")),
+    reason="needs bash, unzip, sha256sum, openssl",
+)
+def test_verify_md_commands_work_as_written(exported: dict[str, Any], tmp_path: Path) -> None:
+    """An auditor copies VERIFY.md's commands as they are: they unpack, check, and print
+    what VERIFY.md says success looks like; its fingerprint command gives the signer's."""
+    text = _member(exported["q4zip"], "VERIFY.md").decode()
+    block = [line[4:] for line in text.splitlines() if line.startswith("    ")]
+    script = "\n".join(block).replace("BUNDLE.zip", str(exported["q4zip"]))
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout.splitlines()
+    assert "Signature Verified Successfully" in out and out[-1].startswith("OK:")
+    assert all(
+        line.endswith(": OK") for line in out[: out.index("Signature Verified Successfully")]
+    )
+    (command,) = re.findall(r"`(openssl pkey [^`]+)`", text)
+    digest = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path / "bundle", capture_output=True, text=True
+    ).stdout.split()[0]
+    assert f"SHA256:{digest}" == exported["summary"]["signer"]
 
 
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
@@ -365,6 +415,46 @@ def test_single_run_report(
     assert main(["report", run_id, "--pdf", "--out", str(tmp_path / "r.pdf")]) == 0
     assert run_id in (tmp_path / "r.html").read_text()
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_one_run_exports_alone(exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--run RUN_ID`: a bundle of that run only, checked like a period's."""
+    monkeypatch.chdir(exported["root"])
+    run_id = exported["q4"][1]
+    code, out = _cli("evidence", "export", "--run", run_id, "--out", "one.zip", "--json")
+    assert code == 0 and json.loads(out)["period"] == f"run {run_id}"
+    bundle = exported["root"] / "one.zip"
+    runs = json.loads(_member(bundle, "runs.json"))["runs"]
+    assert [r["id"] for r in runs] == [run_id]
+    with zipfile.ZipFile(bundle) as zf:
+        assert [n for n in zf.namelist() if n.count("/") == 1 and n.startswith("journals/")] == [
+            f"journals/{run_id}.json"
+        ]
+    manifest = json.loads(_member(bundle, "manifest.json"))
+    assert manifest["period"]["label"] == f"run {run_id}" and manifest["runs"] == 1
+    assert _cli("evidence", "verify", str(bundle))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--run", "r-nope"],
+        ["--run", "r-nope", "--period", "2026-Q4"],
+        ["--run", "r-nope", "--env", "lab"],
+    ],
+)
+def test_bad_run_export_is_a_clear_error(
+    exported: dict[str, Any],
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(exported["root"])
+    capsys.readouterr()
+    assert _cli("evidence", "export", *args, "--out", "bad.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drill: error: ") and ("--run" in err or "no run 'r-nope'" in err)
+    assert not (exported["root"] / "bad.zip").exists()
 
 
 @pytest.mark.parametrize(
