@@ -335,6 +335,16 @@ def test_control_mapping_files_name_the_controls(exported: dict[str, Any]) -> No
     # the deviating scenario raised open findings without an owner: CC7.5 lacks evidence
     cc75 = soc2["results"][1]
     assert cc75["satisfied"] is False and any("findings_tracked" in m for m in cc75["missing"])
+    # evidence that is not there at all is named with what was looked for
+    cp9 = nist["results"][1]
+    assert (
+        cp9["satisfied"] is False
+        and (
+            "backup_restore_tested: nothing in this export shows that a backup or "
+            "point-in-time restore was exercised"
+        )
+        in cp9["missing"]
+    )
 
 
 def test_html_is_self_contained(exported: dict[str, Any]) -> None:
