@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, print_json, state
+from orchestrator.commands.common import err_console, esc, print_json, state
 
 
 def recover(
@@ -64,7 +64,7 @@ def recover(
             settings,
             db,
             app_state.provider_for,
-            lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"),
+            lambda msg: err_console().print(f"[yellow]drill:[/] {esc(msg)}"),
             lambda: stop.requested,
             env,
             operator() if yes else None,

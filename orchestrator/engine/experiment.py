@@ -206,7 +206,7 @@ def _event_handler(
                 self.phase.value,
                 name,
                 "succeeded" if ok else "failed",
-                None if ok else str(run.get("exception", ""))[-300:],
+                None if ok else _last_line(run.get("exception")),
             )
             recorder.step_finished(
                 step,
@@ -217,6 +217,14 @@ def _event_handler(
             crashpoint(f"{self._point()}:end")
 
     return Journaling()
+
+
+def _last_line(exception: Any) -> str:
+    """What a failed activity says on the terminal: the last line of chaoslib's formatted
+    exception (``ValueError: …``); the evidence keeps the whole trace."""
+    text = "".join(exception) if isinstance(exception, list) else str(exception or "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1].removeprefix("chaoslib.exceptions.ActivityFailed: ") if lines else ""
 
 
 def _activity_target(activity: dict[str, Any]) -> str | None:
