@@ -203,8 +203,9 @@ def verify(
             print_json(doc)
             return
         out_console().print(
-            f"bundle OK: {rep.files} files match SHA256SUMS signed by "
-            f"{rep.fingerprint}; the journal chain recomputes"
+            f"bundle OK: {rep.files + 2} files (SHA256SUMS, signed by {rep.fingerprint}, "
+            f"its signature, and the {rep.files} files it lists, which match); the journal "
+            "chain recomputes"
         )
         if not rep.pinned:
             err_console().print(

@@ -180,6 +180,15 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert capsys.readouterr().err.startswith("drill: error: ")
 
 
+def test_verify_counts_the_files_export_wrote(exported: dict[str, Any]) -> None:
+    """export said "22 files", verify said "20 files" of the same bundle (it counted
+    those SHA256SUMS lists): now both name the whole bundle."""
+    code, out = _cli("evidence", "verify", str(exported["q4zip"]))
+    assert code == 0
+    flat = " ".join(out.split())
+    assert f"bundle OK: {len(exported['summary']['files'])} files " in flat, flat
+
+
 def test_changing_any_byte_of_any_file_fails_verification(
     exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
