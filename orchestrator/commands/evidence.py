@@ -88,7 +88,10 @@ def export(
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    names = framework or framework_names()
+    # each framework once, in the order given (`--framework soc2 --framework soc2` put
+    # controls/soc2.json in the zip twice: a bundle its own verify refused)
+    names = list(dict.fromkeys(f.strip().lower() for f in framework)) if framework else None
+    names = names or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
     key_path = signing_key_path(settings, key)

@@ -489,6 +489,26 @@ def test_bad_run_export_is_a_clear_error(
     assert not (exported["root"] / "bad.zip").exists()
 
 
+def test_a_framework_given_twice_is_exported_once(
+    exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--framework soc2 --framework SOC2`: one controls/soc2.json, and the bundle verifies
+    (the zip held the file twice, which its own verify refused, with a Python warning)."""
+    monkeypatch.chdir(exported["root"])
+    args = ["--framework", "soc2", "--framework", "SOC2", "--out", "twice.zip", "--json"]
+    code, out = _cli("evidence", "export", "--period", "2026-Q4", *args)
+    assert code == 0 and json.loads(out)["files"].count("controls/soc2.json") == 1
+    assert "Duplicate name" not in capsys.readouterr().err
+    assert _cli("evidence", "verify", str(exported["root"] / "twice.zip"))[0] == 0
+    oscal = json.loads(_member(exported["root"] / "twice.zip", "oscal/assessment-results.json"))
+    (result,) = oscal["assessment-results"]["results"]
+    ids = [
+        c["control-id"]
+        for c in result["reviewed-controls"]["control-selections"][0]["include-controls"]
+    ]
+    assert sorted(ids) == ["a1.3", "cc7.5"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
