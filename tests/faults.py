@@ -64,3 +64,11 @@ def remove_with_key(path: str, password: str) -> bool:
     if password != Path(path + ".key").read_text():
         raise RuntimeError("wrong password for the rollback")
     return remove(path)
+
+
+def raise_error(kind: str = "ValueError", message: str = "boom") -> bool:
+    """An exception that is neither drill's nor chaoslib's ActivityFailed: a bug in an
+    activity (``kind``: a builtin exception class name)."""
+    import builtins
+
+    raise getattr(builtins, kind)(message)

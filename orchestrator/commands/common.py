@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
@@ -151,13 +152,43 @@ def _console(**kwargs: Any) -> Console:
     logs and screenshots."""
     from rich.console import Console
 
-    from orchestrator.secrets import redact_text
-
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
-            super().print(*(redact_text(o) if isinstance(o, str) else o for o in objects), **kw)
+            super().print(*(_safe_markup(o) if isinstance(o, str) else o for o in objects), **kw)
 
     return RedactingConsole(**kwargs)
+
+
+def esc(value: object) -> str:
+    """A value for a markup line: redacted, then escaped — names, messages, errors and
+    severities ("[high]") come from definitions, servers and exceptions, and rich would
+    take "[high]" for a style and an error that says "[/x]" for a broken tag."""
+    from rich.markup import escape
+
+    from orchestrator.secrets import redact_text
+
+    return escape(redact_text(str(value)))
+
+
+# a rich markup tag ([bold], [/], [red]…), not an escaped one (\[…)
+_TAG = re.compile(r"(?<!\\)(\[(?:/|/?[a-z#@][^\[\]]*)\])")
+
+
+def _safe_markup(text: str) -> str:
+    """``text`` redacted piece by piece, its markup tags apart (a secret pattern running
+    into a closing tag would eat it), and escaped whole if it is not valid markup: a
+    message that holds "[/x]" is printed as it is rather than failing the command."""
+    from rich.errors import MarkupError
+    from rich.markup import escape, render
+
+    from orchestrator.secrets import redact_text
+
+    text = "".join(redact_text(part) for part in _TAG.split(text))  # each on its own
+    try:
+        render(text)
+    except MarkupError:
+        return escape(text)
+    return text
 
 
 def err_console() -> Console:

@@ -53,6 +53,9 @@ def export(
         typer.Option(help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)"),
     ] = None,
     env: Annotated[str | None, typer.Option(help="only runs on this environment")] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", help="one run's evidence (instead of a period)")
+    ] = None,
     key: Annotated[
         str | None, typer.Option(help="Ed25519 private key (default: signing_key in drill.yaml)")
     ] = None,
@@ -70,22 +73,32 @@ def export(
       drill evidence export --period 2026-Q4 --out q4.zip
       drill evidence export --from 2026-10-01 --to 2026-10-31 --framework soc2 \\
           --env prod --out october.zip
+      drill evidence export --run r-20261102-140000-1a2b3c --out run.zip
     """
     from orchestrator.compliance.mapping import framework_names, load_framework
     from orchestrator.engine.runner import operator
+    from orchestrator.errors import UsageError
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
     from orchestrator.outpaths import check_output
 
     app_state = state(ctx)
     settings = app_state.settings()
-    when = parse_period(period, date_from, date_to)
+    if run is not None and (period or date_from or date_to or env):
+        raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
+    when = None if run is not None else parse_period(period, date_from, date_to)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    names = framework or framework_names()
+    # each framework once, in the order given (`--framework soc2 --framework soc2` put
+    # controls/soc2.json in the zip twice: a bundle its own verify refused)
+    names = list(dict.fromkeys(f.strip().lower() for f in framework)) if framework else None
+    names = names or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
     key_path = signing_key_path(settings, key)
-    if not key_path.exists() and key is None:
+    # only the default key is made on first use: a key named by --key or drill.yaml's
+    # signing_key that is not there (a secrets mount missing, a typo) is an error, not
+    # a new key that signs the bundle in its place (load_private_key says so)
+    if not key_path.exists() and key is None and not settings.signing_key:
         from orchestrator.evidence.signing import generate_key
 
         _pub, fp = generate_key(key_path)
@@ -93,11 +106,14 @@ def export(
             f"drill: created the signing key {key_path} ({fp}); keep it "
             "secret and back it up: it is who signed your bundles"
         )
-    with working(f"exporting {when.label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(app_state.db(), when, names, env, Path(out), key_path, operator())
+    label = when.label if when else f"run {run}"
+    with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
+        result = export_bundle(
+            app_state.db(), when, names, env, Path(out), key_path, operator(), run
+        )
     doc = {
         "bundle": str(result.path),
-        "period": when.label,
+        "period": label,
         "runs": result.runs,
         "findings": result.findings,
         "files": result.files,
@@ -167,8 +183,15 @@ def verify(
     if bundle:
         from orchestrator.evidence.bundle import verify_bundle
 
-        with working(f"verifying {bundle}…"):
-            rep = verify_bundle(Path(bundle), fingerprint, Path(public_key) if public_key else None)
+        try:
+            with working(f"verifying {bundle}…"):
+                rep = verify_bundle(
+                    Path(bundle), fingerprint, Path(public_key) if public_key else None
+                )
+        except EvidenceTampered as exc:  # --json: the failed check is a document too
+            if as_json:
+                print_json({"ok": False, "bundle": bundle, "error": exc.message})
+            raise
         doc = {
             "ok": True,
             "bundle": str(rep.path),
@@ -183,8 +206,9 @@ def verify(
             print_json(doc)
             return
         out_console().print(
-            f"bundle OK: {rep.files} files match SHA256SUMS signed by "
-            f"{rep.fingerprint}; the journal chain recomputes"
+            f"bundle OK: {rep.files + 2} files (SHA256SUMS, signed by {rep.fingerprint}, "
+            f"its signature, and the {rep.files} files it lists, which match); the journal "
+            "chain recomputes"
         )
         if not rep.pinned:
             err_console().print(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, esc, out_console, print_json, state
 
 if TYPE_CHECKING:
     from orchestrator.evidence.records import Finding
@@ -51,7 +51,8 @@ def list_cmd(
         out_console().print("no findings")
     for d in docs:
         owner = f" → {d['owner']} by {d['due_date'] or '?'}" if d["owner"] else ""
-        out_console().print(f"#{d['id']:<4} {d['status']:<6} [{d['severity']}] {d['title']}{owner}")
+        severity = esc(f"[{d['severity']}]")
+        out_console().print(f"#{d['id']:<4} {d['status']:<6} {severity} {esc(d['title'] + owner)}")
 
 
 @app.command("show")

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import out_console, print_json, state
+from orchestrator.commands.common import esc, out_console, print_json, state
 
 
 def inventory(
@@ -99,12 +99,15 @@ def _render(doc: dict[str, Any]) -> None:
         zones[f"{s['az']} ({s['az_id']})"] = zones.get(f"{s['az']} ({s['az_id']})", 0) + 1
     console.print("subnets: " + ", ".join(f"{z}: {n}" for z, n in sorted(zones.items())))
     for role, why in doc["unresolved"].items():
-        console.print(f"[yellow]unresolved[/] {role}: {why}")
+        console.print(f"[yellow]unresolved[/] {esc(role)}: {esc(why)}")
     if not doc["drift_checked"]:
         console.print("[dim]drift not checked (--no-drift)[/]")
     elif doc["drift"]:
         console.print(f"[bold red]{len(doc['drift'])} drift(s):[/]")
         for d in doc["drift"]:
-            console.print(f"  [red]{d['kind']}[/] {d['role']} ({d['address']}): {d['message']}")
+            console.print(
+                f"  [red]{esc(d['kind'])}[/] {esc(d['role'])} ({esc(d['address'])}): "
+                f"{esc(d['message'])}"
+            )
     else:
         console.print("[green]no drift[/]: AWS matches the Terraform state")

@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.console import Console
 
+from orchestrator.commands.common import esc
 from orchestrator.config import EnvironmentConfig
 from orchestrator.engine.plan import RunPlan, describe_step
 from orchestrator.providers.base import Provider
@@ -119,26 +120,27 @@ def plan_document(
 
 def render_plan(doc: dict[str, Any], console: Console) -> None:
     console.print(
-        f"[bold]Plan:[/] {doc['title']} ({doc['kind']} {doc['drill']}) on "
+        f"[bold]Plan:[/] {esc(doc['title'])} ({doc['kind']} {esc(doc['drill'])}) on "
         f"[cyan]{doc['env']}[/] ({doc['provider']}, mode {doc['mode']})"
         + (" [bold red]PROTECTED[/]" if doc["protected"] else "")
     )
     console.print("[dim]Nothing is changed by `drill plan`.[/]")
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
-        console.rule(f"[bold]{sc['id']}[/] · {sc['title']}", align="left")
+        console.rule(f"[bold]{esc(sc['id'])}[/] · {esc(sc['title'])}", align="left")
         console.print(f"  objectives: RTO ≤ {obj['rto_s']}s, RPO ≤ {obj['rpo_s']}s")
         if sc.get("skipped"):
-            console.print(f"  [yellow]skipped[/]: {sc['skipped']}")
+            console.print(f"  [yellow]skipped[/]: {esc(sc['skipped'])}")
         for n, step in enumerate(sc["steps"], 1):
             what = step.get("action") or (step.get("provider") or {}).get("func") or step["kind"]
             flag = " [red](destructive)[/]" if step.get("destructive") else ""
             mark = f" [magenta]⟵ {step['mark']}[/]" if step.get("mark") else ""
             console.print(
-                f"  {n:>2}. [dim]{step['phase']:<12}[/] {step['name']} [cyan]{what}[/]{flag}{mark}"
+                f"  {n:>2}. [dim]{step['phase']:<12}[/] {esc(step['name'])} "
+                f"[cyan]{esc(what)}[/]{flag}{mark}"
             )
             if step.get("skipped"):
-                console.print(f"        [yellow]{step['skipped']}[/]")
+                console.print(f"        [yellow]{esc(step['skipped'])}[/]")
             for call in step.get("calls", []):
                 console.print(
                     f"        → {call['target']}: [bold]{call['operation']}[/] "
@@ -147,7 +149,7 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
             if step.get("rollback"):
                 rb = step["rollback"]
                 console.print(
-                    f"        ↩ rollback: {rb['action']} {_args(rb['args'])}"
+                    f"        ↩ rollback: {esc(rb['action'])} {_args(rb['args'])}"
                     + (" [yellow](skipped: probes: none)[/]" if rb.get("skipped") else "")
                 )
                 for call in rb.get("calls", []):
@@ -162,4 +164,4 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
 def _args(args: dict[str, Any]) -> str:
     if not args:
         return ""
-    return "[dim]" + ", ".join(f"{k}={v}" for k, v in args.items()) + "[/]"
+    return "[dim]" + ", ".join(esc(f"{k}={v}") for k, v in args.items()) + "[/]"

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
+from orchestrator.commands.common import esc
 from orchestrator.durations import format_duration
 
 _ICONS = {
@@ -29,18 +30,18 @@ class ConsoleReporter:
 
     def run_started(self, run_id: str, title: str, env: str, scenarios: int) -> None:
         self.console.print(
-            f"[bold]{title}[/] on [cyan]{env}[/] — run [bold]{run_id}[/] "
+            f"[bold]{esc(title)}[/] on [cyan]{esc(env)}[/] — run [bold]{run_id}[/] "
             f"({scenarios} scenario{'s' if scenarios != 1 else ''})"
         )
 
     def scenario_started(self, scenario_id: str, title: str) -> None:
-        self.console.rule(f"[bold]{scenario_id}[/] · {title}", align="left")
+        self.console.rule(f"[bold]{esc(scenario_id)}[/] · {esc(title)}", align="left")
 
     def step_started(self, phase: str, name: str) -> None:
         self._step_started = time.monotonic()
         if self.console.is_terminal:
             self._stop_status()
-            self._label = f"{phase}: {name}"
+            self._label = f"{phase}: {esc(name)}"
             self._status = self.console.status(self._label)
             self._status.start()
 
@@ -53,14 +54,14 @@ class ConsoleReporter:
         self._stop_status()
         took = time.monotonic() - self._step_started
         icon = _ICONS.get(status, status)
-        extra = f" [red]{detail}[/]" if detail and status != "succeeded" else ""
+        extra = f" [red]{esc(detail)}[/]" if detail and status != "succeeded" else ""
         self.console.print(
-            f"  {icon} [dim]{phase:<12}[/] {name} [dim]({format_duration(took)})[/]{extra}"
+            f"  {icon} [dim]{phase:<12}[/] {esc(name)} [dim]({format_duration(took)})[/]{extra}"
         )
 
     def scenario_finished(self, scenario_id: str, summary: dict[str, Any]) -> None:
         if summary.get("status") == "skipped":
-            self.console.print(f"  → [yellow]skipped[/]: {summary.get('skipped') or ''}")
+            self.console.print(f"  → [yellow]skipped[/]: {esc(summary.get('skipped') or '')}")
             return
         met = summary.get("met")
         verdict = {
@@ -75,25 +76,25 @@ class ConsoleReporter:
             f"lost writes {'—' if lost is None else lost} · {verdict}"
         )
         if summary.get("error") and summary.get("status") != "succeeded":
-            self.console.print(f"    [red]{summary['error']}[/]")
+            self.console.print(f"    [red]{esc(summary['error'])}[/]")
 
     def note(self, message: str) -> None:
-        self.console.print(f"  [dim]{message}[/]")
+        self.console.print(f"  [dim]{esc(message)}[/]")
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]drill:[/] {message}")
+        self.console.print(f"[yellow]drill:[/] {esc(message)}")
 
     def probe_status(self, line: str) -> None:
         """The live probe line, shown under the running step (called from a probe thread)."""
         status = self._status
         if status is not None:
-            status.update(f"{self._label}\n  [dim]{line}[/]")
+            status.update(f"{self._label}\n  [dim]{esc(line)}[/]")
 
     def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
         if not sys.stdin.isatty():
             return None
         self._stop_status()
-        self.console.print(f"\n[bold yellow]MANUAL STEP[/] {instructions}")
+        self.console.print(f"\n[bold yellow]MANUAL STEP[/] {esc(instructions)}")
         answer = (
             self.console.input(
                 "Type [bold]done[/] when finished, [bold]fail[/] if it could not be done: "

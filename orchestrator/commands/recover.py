@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, print_json, state
+from orchestrator.commands.common import err_console, esc, print_json, state
 
 
 def recover(
@@ -15,6 +15,14 @@ def recover(
         str | None,
         typer.Option("--env", "-e", help="only this environment (default: every environment)"),
     ] = None,
+    yes: Annotated[
+        bool,
+        typer.Option(
+            "--yes",
+            "-y",
+            help="confirm the rollbacks on a protected environment (recorded as an approval)",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Play the rollbacks of runs whose drill process died, and close those runs.
@@ -23,12 +31,20 @@ def recover(
     rollbacks pending. This plays them — replaying the one that was in flight — and
     ends the run `crashed`, or `rollback_failed` (critical finding) when one could not
     complete. `drill run` does the same for its environment before it starts, and the
-    scheduler service when it starts; read-only commands only warn.
+    scheduler service when it starts; read-only commands only warn. A protected
+    environment is recovered only with --yes, like any change to it.
 
-    Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 3 stopped by a
-    signal (what is left stays pending: run it again).
+    Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 2 a protected
+    environment awaits recovery and --yes was not given · 3 stopped by a signal (what
+    is left stays pending: run it again).
     """
-    from orchestrator.engine.recovery import recover_all
+    from orchestrator.engine.recovery import (
+        awaiting_recovery,
+        needs_confirmation,
+        protected,
+        recover_all,
+    )
+    from orchestrator.engine.runner import operator
     from orchestrator.engine.signals import AbortState, abort_on_signals, shielded
     from orchestrator.errors import ExitStatus
     from orchestrator.evidence.enums import RunStatus
@@ -38,15 +54,20 @@ def recover(
     if env is not None:
         settings.environment(env)  # an unknown name is a usage error, before anything
     db = app_state.db(warn=False, write=True)
+    if not yes:  # a usage error changes nothing: checked before any rollback plays
+        for run in awaiting_recovery(settings, db):
+            if env in (None, run.env) and protected(settings, run.env):
+                raise needs_confirmation(run)
     stop = AbortState()
     with abort_on_signals(stop), shielded(stop):
         runs = recover_all(
             settings,
             db,
             app_state.provider_for,
-            lambda msg: err_console().print(f"[yellow]drill:[/] {msg}"),
+            lambda msg: err_console().print(f"[yellow]drill:[/] {esc(msg)}"),
             lambda: stop.requested,
             env,
+            operator() if yes else None,
         )
     failed = [r for r in runs if r.status == RunStatus.ROLLBACK_FAILED]
     if as_json:

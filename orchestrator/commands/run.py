@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, esc, out_console, print_json, state
 from orchestrator.engine.experiment_options import DryMode, HypothesisStrategy, RollbackStrategy
 
 ENV_HELP = "environment from drill.yaml (default: lab, the local DR lab)"
@@ -222,7 +222,7 @@ def run(
         # the detailed document: its notes say how each number was taken
         out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
         if outcome.error:
-            err_console().print(f"[red]drill:[/] {outcome.error}")
+            err_console().print(f"[red]drill:[/] {esc(outcome.error)}")
         if outcome.exit_status is ExitStatus.FAILED:
             err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
     raise typer.Exit(int(outcome.exit_status))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.commands.common import out_console, print_json, state
+from orchestrator.commands.common import esc, out_console, print_json, state
 
 app = typer.Typer(help="Past and running runs, from the evidence store.", no_args_is_help=True)
 
@@ -73,13 +73,13 @@ def show_cmd(
         for what in ("rto", "rpo"):
             why = doc["scenario_notes"].get(sc["id"], {}).get(what)
             if sc[f"{what}_s"] is None and isinstance(why, str):
-                console.print(f"  {sc['id']}: {what.upper()} {why}")
+                console.print(f"  {esc(sc['id'])}: {what.upper()} {esc(why)}")
     console.print(
         f"started {doc['started_at']} by {doc['who']} ({doc['trigger']}), "
         f"ended {doc['ended_at'] or '—'}"
     )
     if doc.get("error"):
-        console.print(f"[red]error:[/] {doc['error']}")
+        console.print(f"[red]error:[/] {esc(doc['error'])}")
     console.print("\n[bold]Steps[/]")
     for st in doc["steps"]:
         console.print(
@@ -97,4 +97,7 @@ def show_cmd(
     if doc["findings"]:
         console.print("\n[bold]Findings[/]")
         for f in doc["findings"]:
-            console.print(f"  #{f['id']} [{f['severity']}] {f['title']} — {f['corrective_action']}")
+            severity = esc(f"[{f['severity']}]")
+            console.print(
+                f"  #{f['id']} {severity} {esc(f['title'])} — {esc(f['corrective_action'])}"
+            )

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, esc, out_console, print_json, state
 
 
 def status(
@@ -44,4 +44,4 @@ def status(
         )
     out_console().print(table if report["drills"] else "no drills found")
     for title in report["new_findings"]:
-        err_console().print(f"[yellow]finding recorded:[/] {title}")
+        err_console().print(f"[yellow]finding recorded:[/] {esc(title)}")

@@ -86,9 +86,15 @@ def evaluate(data: ReportData, names: list[str]) -> list[ControlResult]:
                     evidence_kinds=c.evidence,
                     satisfied=not missing,
                     evidence={k: collected[k].refs for k in c.evidence},
-                    missing=[
-                        f"{k}: {collected[k].gap}" if collected[k].gap else k for k in missing
-                    ],
+                    missing=[_why(k, collected[k].gap) for k in missing],
                 )
             )
     return results
+
+
+def _why(kind: str, gap: str | None) -> str:
+    """What is missing, in words an auditor reads without drill's glossary (a bare kind
+    name such as ``backup_restore_tested`` said nothing of what was looked for)."""
+    from orchestrator.compliance.kinds import KINDS
+
+    return f"{kind}: {gap or 'nothing in this export shows that ' + KINDS.get(kind).description}"

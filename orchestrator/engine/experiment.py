@@ -35,7 +35,7 @@ from orchestrator.engine.experiment_options import ExperimentOptions, resolve_ru
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal, AbortState, shielded
-from orchestrator.evidence.enums import StepPhase, StepStatus
+from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import ScenarioRun, StepRun
 from orchestrator.secrets import redact_bytes
 
@@ -115,9 +115,22 @@ def run_rollback_activities(
 
 
 def _event_handler(
-    recorder: Recorder, scenario: ScenarioRun, reporter: Reporter, abort: AbortState | None
+    recorder: Recorder,
+    scenario: ScenarioRun,
+    reporter: Reporter,
+    abort: AbortState | None,
+    pending: StepRun | None = None,
 ) -> Any:
+    """The handler, with the test hook's points where a runbook has them (crash safety:
+    ``step:ID:N:start|end`` for each activity before the rollbacks;
+    ``rollback:experiment-rollbacks:start`` once chaoslib begins them, the row
+    ``running``; ``…:N:start|end`` around each; ``…:end`` when all ran, unrecorded)."""
     from chaoslib.run import RunEventHandler
+
+    from orchestrator.engine.rollbacks import best_effort
+    from orchestrator.testhooks import crashpoint
+
+    undo = f"rollback:{ROLLBACK_KIND}"
 
     class Journaling(RunEventHandler):
         """Commits each activity's start and end as it happens; keeps drill's signals."""
@@ -127,6 +140,7 @@ def _event_handler(
             self.phase = StepPhase.PRECONDITION
             self.rollbacks_started = False
             self.journal: dict[str, Any] | None = None
+            self.count = 0  # activities started in this phase group (hook point names)
             self.shielded_before = False
             self.drill_handlers = {
                 sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
@@ -149,12 +163,27 @@ def _event_handler(
             self.rollbacks_started = True
             if abort is not None:  # a signal now is noted; the rollbacks finish first
                 self.shielded_before, abort.shielded = abort.shielded, True
+            if pending is not None:  # in flight: a recovery says it replays it
+                pending.status, pending.started_at = StepStatus.RUNNING, utcnow()
+                best_effort(
+                    "the start of the experiment's rollbacks", lambda: recorder.save(pending)
+                )
+            self.count = 0
+            crashpoint(f"{undo}:start")
 
         def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
+            crashpoint(f"{undo}:end")
             if abort is not None:
                 abort.shielded = self.shielded_before
 
+        def _point(self) -> str:
+            if self.phase is StepPhase.ROLLBACK:
+                return f"{undo}:{self.count}"
+            return f"step:{scenario.scenario_id}:{self.count}"
+
         def start_activity(self, activity: Any) -> None:
+            self.count += 1
+            crashpoint(f"{self._point()}:start")
             name = str(activity.get("name", "activity"))
             reporter.step_started(self.phase.value, name)
             provider = activity.get("provider")
@@ -177,7 +206,7 @@ def _event_handler(
                 self.phase.value,
                 name,
                 "succeeded" if ok else "failed",
-                None if ok else str(run.get("exception", ""))[-300:],
+                None if ok else _last_line(run.get("exception")),
             )
             recorder.step_finished(
                 step,
@@ -185,8 +214,17 @@ def _event_handler(
                 run.get("output"),
                 run.get("exception") and "".join(run["exception"])[-2000:],
             )
+            crashpoint(f"{self._point()}:end")
 
     return Journaling()
+
+
+def _last_line(exception: Any) -> str:
+    """What a failed activity says on the terminal: the last line of chaoslib's formatted
+    exception (``ValueError: …``); the evidence keeps the whole trace."""
+    text = "".join(exception) if isinstance(exception, list) else str(exception or "")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1].removeprefix("chaoslib.exceptions.ActivityFailed: ") if lines else ""
 
 
 def _activity_target(activity: dict[str, Any]) -> str | None:
@@ -253,7 +291,7 @@ def run_experiment_scenario(
     started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
-    handler = _event_handler(recorder, scenario, reporter, abort)
+    handler = _event_handler(recorder, scenario, reporter, abort, pending)
     schedule = Schedule(
         continuous_hypothesis_frequency=opts.hypothesis_frequency, fail_fast=opts.fail_fast
     )

@@ -10,6 +10,10 @@ scheduler service when it starts. It plays every pending rollback and replays th
 in flight (undos are idempotent), newest first, then marks the run ``crashed`` — or
 ``rollback_failed`` with a critical finding when an undo could not complete.
 Read-only commands only *detect* orphans (:func:`awaiting_recovery`) and say so.
+On a ``protected`` environment the rollbacks change it like any action, so they are
+played only with a confirmation (``--yes``), recorded as an approval of the orphaned run;
+the scheduler service, which nobody confirms, leaves such an environment to ``drill
+recover --env E --yes``.
 
 A stop (SIGINT, SIGTERM) during a recovery lets the rollback in progress finish and
 starts no other: the run stays orphaned, with what is left still pending, and
@@ -32,7 +36,7 @@ from orchestrator.engine.rollbacks import (
     locked_error,
     play_rollback,
 )
-from orchestrator.errors import Aborted, DrillError
+from orchestrator.errors import Aborted, ConfirmationRequired, DrillError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
@@ -69,6 +73,24 @@ def awaiting_recovery(settings: Settings, db: EvidenceDB) -> list[Run]:
     return orphans
 
 
+def protected(settings: Settings, env: str) -> bool:
+    """Whether ``env`` is protected (an environment no longer configured is not)."""
+    try:
+        return bool(settings.environment(env)[1].protected)
+    except DrillError:
+        return False
+
+
+def needs_confirmation(run: Run) -> ConfirmationRequired:
+    """Why an orphan of a protected environment is not recovered without ``--yes``."""
+    return ConfirmationRequired(
+        f"run {run.id} awaits recovery on the protected environment {run.env!r}: "
+        "playing its rollbacks would change it",
+        f"review `drill runs show {run.id}`, then run `drill recover --env {run.env} --yes` "
+        "(your approval is recorded as evidence)",
+    )
+
+
 def recover_all(
     settings: Settings,
     db: EvidenceDB,
@@ -76,10 +98,19 @@ def recover_all(
     log: Log,
     should_stop: Callable[[], bool],
     env: str | None = None,
+    approved_by: str | None = None,
 ) -> list[Run]:
-    """Recover every orphaned run (of ``env``); returns them, as they ended."""
+    """Recover every orphaned run (of ``env``); returns them, as they ended. A protected
+    environment without ``approved_by`` (who gave ``--yes``) is left as it is, said in
+    ``log``."""
     done: list[Run] = []
     for env_name in dict.fromkeys(r.env for r in _running(db, env)):
+        if approved_by is None and protected(settings, env_name):
+            log(
+                f"environment {env_name!r} is protected: its recovery changes it and needs "
+                f"a confirmation; not recovering it now (`drill recover --env {env_name} --yes`)"
+            )
+            continue
         lock = EnvLock(db, settings.state_path(), env_name, lock_scope(settings, env_name))
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": "recovery"}
         if not lock.try_acquire(holder):
@@ -89,7 +120,9 @@ def recover_all(
             )
             continue
         try:
-            done += recover_env(settings, db, env_name, provider_for, log, should_stop, lock)
+            done += recover_env(
+                settings, db, env_name, provider_for, log, should_stop, lock, approved_by
+            )
         finally:
             lock.release()
     return done
@@ -103,11 +136,18 @@ def recover_env(
     log: Log,
     should_stop: Callable[[], bool],
     lock: EnvLock | None = None,
+    approved_by: str | None = None,
 ) -> list[Run]:
     """Recover the orphaned runs of ``env``. The caller holds the environment's lock, so
-    every ``running`` run of it is orphaned."""
+    every ``running`` run of it is orphaned. On a protected environment that needs
+    ``approved_by`` (raises :class:`ConfirmationRequired` before any change without it),
+    recorded as an approval of each run recovered."""
     done = []
-    for run in _running(db, env):
+    runs = _running(db, env)
+    guarded = bool(runs) and protected(settings, env)
+    if guarded and approved_by is None:
+        raise needs_confirmation(runs[0])
+    for run in runs:
         if lock is not None:
             lock.note(
                 {
@@ -121,6 +161,10 @@ def recover_env(
             f"recovering run {run.id} on {env} (its process {run.pid} on {run.host} "
             "ended without closing it): playing its pending rollbacks"
         )
+        if guarded and approved_by is not None:
+            Recorder(db, run).approval(
+                approved_by, "--yes given to recover a protected environment"
+            )
         done.append(_recover(db, run, provider_for, log, should_stop))
     return done
 

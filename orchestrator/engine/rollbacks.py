@@ -28,10 +28,19 @@ if TYPE_CHECKING:
 ROLLBACK_TIMEOUT_S = 900.0
 
 
+class ActivityRaised(Exception):
+    """A python activity raised an exception other than chaoslib's ``ActivityFailed``
+    (its way to fail on purpose): not drill's own, so its step fails *and* the run gets
+    an ``internal_error`` finding (DESIGN "Crash safety"). The message is the exception's
+    ``Kind: message``."""
+
+
 def internal_message(exc: BaseException) -> str:
     """``internal error: Kind: message`` — what a failure that is not drill's own says."""
     if isinstance(exc, DrillError):
         return exc.message
+    if isinstance(exc, ActivityRaised):
+        return f"internal error: {exc}"
     text = str(exc).strip().splitlines()
     return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
 
@@ -46,15 +55,18 @@ def best_effort(what: str, write: Callable[[], Any]) -> bool:
         return False
 
 
-def record_internal_error(rec: Recorder, detail: str, scenario: ScenarioRun | None) -> None:
+def record_internal_error(
+    rec: Recorder, detail: str, scenario: ScenarioRun | None, what: str = "drill failed internally"
+) -> None:
     best_effort(
         "the internal_error finding",
         lambda: rec.finding(
             "internal_error",
-            f"{rec.run.target}: drill failed internally",
+            f"{rec.run.target}: {what}",
             detail,
-            "rollbacks were played; fix the cause (see the detail: a bug in drill, or a fault "
-            "of its host such as a full disk), then re-run; `--traceback` shows where",
+            "rollbacks were played; fix the cause (see the detail: a bug in drill or in a python "
+            "activity it ran, or a fault of its host such as a full disk), then re-run; "
+            "`--traceback` shows where",
             scenario,
             "high",
         ),

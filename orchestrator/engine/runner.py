@@ -39,6 +39,7 @@ from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter, Reporter
 from orchestrator.engine.rollbacks import (
+    ActivityRaised,
     internal_message,
     locked_error,
     play_rollback,
@@ -198,16 +199,17 @@ class RunEngine:
         try:
             # Shielded by default: only scenario bodies are interruptible (signals.py).
             with abort_on_signals(self.abort), shielded(self.abort):
-                self._recover_first(lock)
+                self._recover_first(lock, operator() if opts.yes else None)
                 lock.note(holder)
                 return self._execute_locked(plan, opts, run_id)
         finally:
             lock.release()
 
-    def _recover_first(self, lock: EnvLock) -> None:
+    def _recover_first(self, lock: EnvLock, approved_by: str | None) -> None:
         """Finish what a dead drill left on this environment before touching it again —
         and on every environment sharing its lock (``lab`` and ``lab-aws`` drive one
-        lab: a run that died on one left its faults under the other)."""
+        lab: a run that died on one left its faults under the other). A protected one
+        among them needs ``--yes`` (``approved_by``), as any change to it does."""
         from orchestrator.engine.recovery import recover_env, running_envs
 
         def provider_for(env: str) -> Provider | None:
@@ -228,6 +230,7 @@ class RunEngine:
                     self.reporter.warning,
                     lambda: self._abort_reason() is not None,
                     lock,
+                    approved_by,
                 )
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
@@ -377,8 +380,10 @@ class RunEngine:
             error, status, fatal = exc.message, RunStatus.FAILED, exc.message
         except Exception as exc:  # a bug or a host fault: a failed step, rollbacks run
             error = fatal = internal_message(exc)
-            status, internal = RunStatus.FAILED, True
-            record_internal_error(rec, f"{sc.scenario_id}: {error}", row)
+            # a python activity's exception failed a step of the runbook: that is said too
+            status, internal = RunStatus.FAILED, not isinstance(exc, ActivityRaised)
+            what = "drill failed internally" if internal else "a python activity raised"
+            record_internal_error(rec, f"{sc.scenario_id}: {error}", row, what)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
         rollback_ok = (
             self._play_rollbacks(
@@ -825,11 +830,17 @@ def _remember_secrets(plan: RunPlan) -> None:
 
 
 def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:
-    """An inline Chaos Toolkit activity; its failure is a step failure."""
+    """An inline Chaos Toolkit activity; its failure is a step failure — and an exception
+    its python function raised other than ``ActivityFailed`` is not drill's own either:
+    :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``)."""
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
     try:
         return run_activity(activity, configuration, {})
     except ActivityFailed as exc:
+        cause = exc.__context__
+        python = (activity.get("provider") or {}).get("type") == "python"
+        if python and isinstance(cause, Exception) and not isinstance(cause, ActivityFailed):
+            raise ActivityRaised(str(exc)) from cause
         raise StepFailed(f"activity failed: {exc}") from None

@@ -38,24 +38,40 @@ _DEFLATE_FROM = 64 * 1024  # smaller files are stored (see BundleWriter)
 
 VERIFY_MD = """# Verifying this bundle
 
-Nothing but standard tools is needed. In the unpacked bundle:
+Nothing of drill is needed: three standard tools (coreutils `sha256sum`, OpenSSL 3.0 or
+newer, Python 3). Unpack the bundle into an empty folder and run the three commands in
+that folder, e.g.:
 
+    unzip -q BUNDLE.zip -d bundle && cd bundle
     sha256sum -c SHA256SUMS
     openssl pkeyutl -verify -pubin -inkey signer.pub.pem -rawin \\
         -in SHA256SUMS -sigfile SHA256SUMS.sig
     python3 journal/verify_chain.py
 
+The bundle is intact when all three succeed: every line of the first ends in `OK`, the
+second prints `Signature Verified Successfully`, the third prints a line starting `OK:`.
+Any other result (`FAILED`, `Signature Verification Failure`, an error) means the
+bundle is not as it was exported: do not rely on it, and ask for a new export.
+
+What each proves:
+
 1. every file is exactly as exported (SHA256SUMS lists all files but itself and its
-   signature);
+   signature; on macOS use `shasum -a 256 -c SHA256SUMS`);
 2. SHA256SUMS was signed by the holder of the private key of `signer.pub.pem` (Ed25519);
-   compare the key's fingerprint, {fingerprint}, with the one the organisation publishes;
+   compare the key's fingerprint, {fingerprint}, with the one the organisation publishes.
+   The fingerprint is the sha256 of the raw 32-byte key; to compute it yourself:
+   `openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum`;
 3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
    `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
    `prev` is the journal's head before the period ({head_before}); the journal's head
    when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
    holds that run's events (and, for experiments, Chaos Toolkit's journal).
 
-Any changed byte makes one of the three fail.
+Any changed byte makes one of the three fail. What the files hold: `manifest.json` (what
+was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (every
+run, scenario and measurement), `report.html` / `report.pdf` (the same for reading),
+`oscal/assessment-results.json` (NIST OSCAL), `controls/FRAMEWORK.json` (each control,
+the evidence behind it, and what is missing).
 """
 
 
@@ -106,11 +122,14 @@ class BundleWriter:
             self.zf.writestr(info, content, compresslevel=1)  # speed over a few % of size
         return [(name, hashlib.sha256(content).hexdigest()) for name, content in files]
 
+    def digests(self) -> list[tuple[str, str]]:
+        """(name, sha256) of every file added so far, by name (once they are written)."""
+        return sorted(d for f in self.written for d in f.result())
+
     def sign(self, key: Ed25519PrivateKey) -> list[str]:
         """Add ``SHA256SUMS`` of every file added so far and its signature by ``key``;
         the names of all files, in the order they are in the zip."""
-        done = sorted(d for f in self.written for d in f.result())
-        sums = "".join(f"{digest}  {name}\n" for name, digest in done).encode()
+        sums = "".join(f"{digest}  {name}\n" for name, digest in self.digests()).encode()
         self.add([(SUMS, sums), (SIG, key.sign(sums))])
         return self.names
 

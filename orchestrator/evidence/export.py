@@ -19,14 +19,14 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered
-from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, VERIFY_MD, BundleWriter
+from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, SIG, SUMS, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Anchor, Scope
@@ -212,8 +212,11 @@ def _about(
     env: str | None,
     who: str,
     key: Ed25519PrivateKey,
+    written: list[tuple[str, str]],
 ) -> list[tuple[str, bytes]]:
-    """``manifest.json``, the check script, ``VERIFY.md`` and the signer's public key."""
+    """``manifest.json``, the check script, ``VERIFY.md`` and the signer's public key.
+    The manifest lists every file of the bundle with its sha256 (``written``: those
+    added before it) but itself, ``SHA256SUMS`` and its signature, which it names."""
     from orchestrator.evidence.signing import public_pem
 
     fp = data.signer_fingerprint
@@ -221,7 +224,7 @@ def _about(
     head_before = {"seq": first[0] - 1, "hash": first[1]} if first else None
     last = {"seq": scope.events[-1][0], "hash": scope.events[-1][2]} if first else None
     head = {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]}
-    manifest = {
+    manifest: dict[str, Any] = {
         "format": BUNDLE_FORMAT,
         "drill_version": __version__,
         "generated_at": data.generated_at.isoformat(),
@@ -247,27 +250,39 @@ def _about(
         head_seq=head["seq"],
         head_hash=head["hash"],
     )
-    return [
-        ("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()),
+    about = [
         ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),
         ("VERIFY.md", verify_md.encode()),
         (PUB, public_pem(key.public_key()).encode()),
     ]
+    listed = written + [(name, hashlib.sha256(content).hexdigest()) for name, content in about]
+    manifest["files"] = [{"path": name, "sha256": digest} for name, digest in sorted(listed)]
+    manifest["signature"] = {
+        "file": SIG,
+        "signs": SUMS,
+        "algorithm": "Ed25519 (raw 64-byte signature)",
+        "public_key": PUB,
+        "fingerprint": fp,
+        "covers": f"every file of the bundle: {SUMS} lists all but itself and {SIG}",
+    }
+    return [("manifest.json", json.dumps(manifest, indent=2, sort_keys=True).encode()), *about]
 
 
 @gc_paused()
 def export_bundle(
     db: Any,
-    period: Period,
+    period: Period | None,
     frameworks: list[str],
     env: str | None,
     out: Path,
     key_path: Path,
     who: str,
+    run_id: str | None = None,
 ) -> ExportResult:
-    """The signed bundle of ``period`` at ``out``. A quarter makes ~1,000,000 objects
-    without cycles among them: the cyclic collector is paused, and they are freed on
-    return, before it is back on (else its first pass would walk them all)."""
+    """The signed bundle of ``period`` (or of the run ``run_id``, period ``None``) at
+    ``out``. A quarter makes ~1,000,000 objects without cycles among them: the cyclic
+    collector is paused, and they are freed on return, before it is back on (else its
+    first pass would walk them all)."""
     from orchestrator.evidence.forked import abandon, in_child
     from orchestrator.evidence.signing import fingerprint, load_private_key
     from orchestrator.outpaths import write_output
@@ -276,8 +291,12 @@ def export_bundle(
     fp = fingerprint(key.public_key())
     with _snapshot(db) as conn:
         data, scope = _verified_data(
-            conn, db.is_postgres, period, env, frameworks, who, fingerprint=fp, anchors=_seen(db)
+            conn, db.is_postgres, period, env, frameworks, who, run_id, fp, _seen(db)
         )
+    if period is None:  # one run: the bundle's period is the run's span
+        (run,) = data.runs
+        end = (run.ended_at or data.generated_at) + timedelta(microseconds=1)
+        period = Period(f"run {run.id}", run.started_at, end)
     names: list[str] = []
 
     def write(tmp: Path) -> None:
@@ -298,7 +317,7 @@ def export_bundle(
                 abandon(child)  # reaped; the error here is the one to tell
                 raise
             zf.add(child())
-            zf.add(_about(data, scope, period, env, who, key))
+            zf.add(_about(data, scope, period, env, who, key, zf.digests()))
             names.extend(zf.sign(key))
 
     write_output(out, "--out", write)

@@ -46,19 +46,13 @@ class HtmlRenderer(Renderer):
 
     def render(self, data: ReportData) -> bytes:
         detailed = data.detailed_runs()
-        rows = [
-            (r, sc)
-            for r in detailed
-            for sc in r.scenarios
-            if sc.objective_rto_s is not None or sc.objective_rpo_s is not None
-        ]
         html = (
             _env()
             .get_template("report.html.j2")
             .render(
                 d=data,
                 detailed=detailed,
-                objectives_svg=objectives_svg(rows),
+                objectives_svg=objectives_svg(detailed),
                 timelines={r.id: timeline_svg(r) for r in detailed},
             )
         )

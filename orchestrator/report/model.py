@@ -142,6 +142,39 @@ class RunView(_View):
     def duration_s(self) -> float | None:
         return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
 
+    def provenance(self) -> list[tuple[str, str]]:
+        """(label, text) lines an auditor looks for under a run, in the HTML and the PDF
+        alike: which version of the definitions ran and who approved it. An absent value
+        is said, not left out: a missing line reads as an omission of the report."""
+        import posixpath
+
+        hashes = self.definition_hashes or {}
+        return [
+            (
+                "Definitions",
+                f"git commit {self.git_commit}"
+                if self.git_commit
+                else "no git commit recorded (the definitions were not in a git repository)",
+            ),
+            (
+                "Definition sha256",
+                ", ".join(
+                    f"{posixpath.basename(path.replace(chr(92), '/'))} {digest[:16]}…"
+                    for path, digest in sorted(hashes.items())
+                )
+                or "none recorded",
+            ),
+            (
+                "Approvals",
+                "; ".join(
+                    f"{a.approved_by} at {a.at:%Y-%m-%d %H:%M:%S}Z ({a.reason})"
+                    for a in self.approvals
+                )
+                or (f"approved by {self.approved_by}" if self.approved_by else "")
+                or "none recorded (only a protected environment requires one)",
+            ),
+        ]
+
 
 class EvidenceRef(_View):
     """One piece of evidence supporting a control: a run, scenario, finding or check."""

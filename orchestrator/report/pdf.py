@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.report.base import Renderer
 from orchestrator.report.model import ReportData, RunView
-from orchestrator.report.svg import MAX_STEPS, STATUS_COLOURS
+from orchestrator.report.svg import CHART_LEGEND, MAX_STEPS, STATUS_COLOURS, chart_rows
 
 
 def _ts(value: datetime | None) -> str:
@@ -88,6 +88,47 @@ def _timeline(run: RunView, width: float) -> Any:
     return d
 
 
+def _objectives(runs: list[RunView], width: float) -> list[Any]:
+    """The RTO/RPO chart of the HTML report (:func:`chart_rows`), drawn for the PDF: one
+    drawing per :data:`_CHART_ROWS` rows, since a drawing never breaks across pages (100
+    runs of four scenarios are ~900 rows)."""
+    from reportlab.graphics.shapes import Drawing, Line, Rect, String
+    from reportlab.lib import colors
+
+    rows = chart_rows(runs)
+    left, plot, row = 150.0, 300.0, 11.0
+    red, green = colors.HexColor("#e53935"), colors.HexColor("#43a047")
+    drawings = []
+    for start in range(0, max(len(rows), 1), _CHART_ROWS):
+        part = rows[start : start + _CHART_ROWS]
+        height = 16 + row * max(len(part), 1)
+        d = Drawing(width, height)
+        if start == 0:
+            d.add(String(0, height - 8, CHART_LEGEND, fontSize=6, fillColor=colors.grey))
+        for i, r in enumerate(part):
+            y = height - 16 - (i + 1) * row
+            if r.heading:
+                d.add(String(0, y + 2, r.label, fontSize=6.5, fontName="Helvetica-Bold"))
+                continue
+            d.add(String(left - 4, y + 2, r.label, fontSize=6, textAnchor="end"))
+            if r.bar is None:
+                d.add(String(left, y + 2, r.text, fontSize=6, fillColor=red))
+            else:
+                colour = green if r.ok else red
+                d.add(Rect(left, y, r.bar * plot, row - 3, strokeWidth=0, fillColor=colour))
+                d.add(String(left + plot + 6, y + 2, r.text, fontSize=6))
+            if r.tick is not None:
+                x = left + r.tick * plot
+                d.add(Line(x, y - 1, x, y + row - 2, strokeWidth=1.2))
+        if not rows:
+            d.add(String(0, 0, "no scenarios with objectives in this report", fontSize=7))
+        drawings.append(d)
+    return drawings
+
+
+_CHART_ROWS = 40  # rows of the RTO/RPO chart per drawing: well within a landscape A4 page
+
+
 class PdfRenderer(Renderer):
     name = "pdf"
     filename = "report.pdf"
@@ -99,7 +140,14 @@ class PdfRenderer(Renderer):
         from reportlab.lib import colors
         from reportlab.lib.pagesizes import A4, landscape
         from reportlab.lib.styles import getSampleStyleSheet
-        from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+        from reportlab.platypus import (
+            KeepTogether,
+            Paragraph,
+            SimpleDocTemplate,
+            Spacer,
+            Table,
+            TableStyle,
+        )
 
         styles = getSampleStyleSheet()
         small = styles["BodyText"].clone("small", fontSize=7, leading=8.5)
@@ -175,7 +223,14 @@ class PdfRenderer(Renderer):
                     [70, 300, 70, width - 440],
                 ),
             ]
-        story += [Paragraph("Findings and corrective actions", styles["Heading2"])]
+        chart = _objectives(data.detailed_runs(), width)
+        story += [
+            KeepTogether(  # no heading alone at the foot of a page
+                [Paragraph("RTO / RPO against objectives", styles["Heading2"]), chart[0]]
+            ),
+            *chart[1:],
+            Paragraph("Findings and corrective actions", styles["Heading2"]),
+        ]
         findings = data.detailed_findings()
         if len(findings) < len(data.findings):  # a large period: counts, then a selection
             story += [
@@ -227,6 +282,7 @@ class PdfRenderer(Renderer):
                     f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
                     + (f". Error: {r.error}" if r.error else "")
                 ),
+                *(p(f"{label}: {text}") for label, text in r.provenance()),
                 table(
                     [
                         [

@@ -6,10 +6,11 @@ is one self-contained file that renders the same offline in any browser.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
-from orchestrator.report.model import RunView, ScenarioView
+from orchestrator.report.model import RunView
 
 STATUS_COLOURS = {
     "succeeded": "#2e7d32",
@@ -87,49 +88,99 @@ def timeline_svg(run: RunView) -> str:
     return "".join(parts)
 
 
-def _bar(label: str, value: float | None, objective: float | None, y: int) -> list[str]:
-    left, width = 260, 520
-    out = [f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(label)}</text>']
-    if value is None:
-        out.append(
-            f'<text x="{left}" y="{y + 11}" fill="#c62828">not measured'
-            + (f" (objective {objective:g}s)" if objective is not None else "")
-            + "</text>"
-        )
-        return out
-    scale = max(value, objective or 0.0, 1e-9) * 1.1
-    ok = objective is None or value <= objective
-    out.append(
-        f'<rect x="{left}" y="{y}" width="{value / scale * width:.1f}" height="14" '
-        f'fill="{"#43a047" if ok else "#e53935"}"/>'
-    )
-    out.append(f'<text x="{left + value / scale * width + 4:.1f}" y="{y + 11}">{value:.3f}s</text>')
-    if objective is not None:
-        x = left + objective / scale * width
-        out.append(
-            f'<line x1="{x:.1f}" y1="{y - 3}" x2="{x:.1f}" y2="{y + 17}" '
-            'stroke="#000" stroke-width="2"/>'
-        )
-        out.append(
-            f'<text x="{x:.1f}" y="{y - 4}" text-anchor="middle" font-size="9">'
-            f"objective {objective:g}s</text>"
-        )
+@dataclass(frozen=True)
+class ChartRow:
+    """One line of the RTO/RPO chart, drawn the same in the HTML (SVG) and the PDF: a
+    run's heading (``heading`` set), or a measurement: its bar and objective tick as
+    fractions of the row's own scale (objectives range from 0 s to hours), and the text
+    right of the bar (never above it, where it ran into the row before)."""
+
+    label: str
+    heading: bool = False
+    bar: float | None = None  # None: not measured (``text`` says so)
+    tick: float | None = None
+    ok: bool = True
+    text: str = ""
+
+
+CHART_LEGEND = (
+    "bar: measured (green: objective met, red: missed) · black tick: the objective · "
+    "each row is scaled to its own values"
+)
+
+
+def chart_rows(runs: list[RunView]) -> list[ChartRow]:
+    """RTO and RPO of each scenario with objectives against them, grouped by run."""
+    out: list[ChartRow] = []
+    for run in runs:
+        scenarios = [
+            sc
+            for sc in run.scenarios
+            if sc.objective_rto_s is not None or sc.objective_rpo_s is not None
+        ]
+        if scenarios:
+            out.append(ChartRow(f"{run.target} · {run.id} · {run.status}", heading=True))
+        measured = [
+            (sc.scenario_id, name, value, objective)
+            for sc in scenarios
+            for name, value, objective in (
+                ("RTO", sc.rto_s, sc.objective_rto_s),
+                ("RPO", sc.rpo_s, sc.objective_rpo_s),
+            )
+        ]
+        for scenario_id, name, value, objective in measured:
+            goal = f"objective {objective:g}s" if objective is not None else "no objective"
+            label = f"{scenario_id} {name}"
+            if value is None:
+                out.append(ChartRow(label, text=f"not measured ({goal})", ok=False))
+                continue
+            scale = max(value, objective or 0.0, 1e-9) * 1.1
+            ok = objective is None or value <= objective
+            verdict = "" if objective is None else (" · met" if ok else " · NOT met")
+            tick = None if objective is None else objective / scale
+            out.append(
+                ChartRow(label, False, value / scale, tick, ok, f"{value:.3f}s ({goal}){verdict}")
+            )
     return out
 
 
-def objectives_svg(rows: list[tuple[RunView, ScenarioView]]) -> str:
-    """RTO and RPO of each scenario against its objectives (black tick = objective)."""
-    height = 20 + 44 * max(len(rows), 1)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="860" height="{height}" '
-        'role="img" aria-label="RTO and RPO against objectives" font-family="sans-serif" '
-        'font-size="11">'
-    ]
-    for i, (run, sc) in enumerate(rows):
-        y = 16 + i * 44
-        parts += _bar(f"{run.id} {sc.scenario_id} RTO", sc.rto_s, sc.objective_rto_s, y)
-        parts += _bar(f"{sc.scenario_id} RPO", sc.rpo_s, sc.objective_rpo_s, y + 20)
+def objectives_svg(runs: list[RunView]) -> str:
+    """The chart of :func:`chart_rows` as SVG."""
+    left, width = 200, 480
+    parts = [f'<text x="4" y="14" fill="#616161">{escape(CHART_LEGEND)}</text>']
+    y = 34
+    rows = chart_rows(runs)
+    for row in rows:
+        if row.heading:
+            parts.append(f'<text x="4" y="{y + 19}" font-weight="bold">{escape(row.label)}</text>')
+            y += 28
+            continue
+        parts.append(
+            f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(row.label)}</text>'
+        )
+        if row.bar is None:
+            parts.append(f'<text x="{left}" y="{y + 11}" fill="#c62828">{escape(row.text)}</text>')
+        else:
+            parts.append(
+                f'<rect x="{left}" y="{y}" width="{row.bar * width:.1f}" height="14" '
+                f'fill="{"#43a047" if row.ok else "#e53935"}"/>'
+                f'<text x="{left + width + 8}" y="{y + 11}">{escape(row.text)}</text>'
+            )
+        if row.tick is not None:
+            x = left + row.tick * width
+            parts.append(
+                f'<line x1="{x:.1f}" y1="{y - 2}" x2="{x:.1f}" y2="{y + 16}" '
+                'stroke="#000" stroke-width="2"/>'
+            )
+        y += 20
     if not rows:
-        parts.append('<text x="10" y="20">no scenarios with objectives in this report</text>')
-    parts.append("</svg>")
-    return "".join(parts)
+        parts.append('<text x="10" y="40">no scenarios with objectives in this report</text>')
+    return "".join(
+        [
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="{max(y, 60)}" '
+            'role="img" aria-label="RTO and RPO against objectives" font-family="sans-serif" '
+            'font-size="11">',
+            *parts,
+            "</svg>",
+        ]
+    )

@@ -199,6 +199,12 @@ def _urls(store: EvidenceStore, gid: str) -> list[str]:
         return [e.url for e in s.exec(select(NotifyEndpoint).where(NotifyEndpoint.owner == gid))]
 
 
+def _named(title: str) -> str:
+    """The title as messages show it: said to be a game day once (the default title is
+    "Game day DATE": it read "Game day Game day 2030-03-01")."""
+    return title if "game day" in title.lower() else f"Game day {title}"
+
+
 def announce(ctx: FireContext, gid: str) -> None:
     row = get(ctx.db, gid)
     books = ", ".join(
@@ -207,7 +213,7 @@ def announce(ctx: FireContext, gid: str) -> None:
     ctx.notify(
         Notice(
             NoticeKind.GAMEDAY_ANNOUNCE,
-            f"Game day {row.title}: {row.scheduled_for:%Y-%m-%d %H:%M} UTC on {row.env}",
+            f"{_named(row.title)}: {row.scheduled_for:%Y-%m-%d %H:%M} UTC on {row.env}",
             f"Drills: {', '.join(row.drills)}. Participants: {', '.join(row.participants) or '-'}. "
             f"Runbooks: {books or '-'}. Manual steps wait for `drill ack RUN_ID`.",
             {
@@ -271,7 +277,7 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
     ctx.notify(
         Notice(
             NoticeKind.GAMEDAY_SUMMARY,
-            f"Game day {row.title} {row.status}",
+            f"{_named(row.title)} {row.status}",
             "\n".join(lines),
             {
                 "environment": row.env,

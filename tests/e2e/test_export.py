@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import shutil
 import subprocess
 import zipfile
@@ -117,6 +118,28 @@ def test_a_quarter_contains_exactly_its_runs(exported: dict[str, Any]) -> None:
     assert exported["summary"]["runs"] == 2 and exported["summary"]["period"] == "2026-Q4"
 
 
+def test_manifest_lists_files_hashes_chain_head_and_signature(exported: dict[str, Any]) -> None:
+    """DESIGN 8: manifest.json holds the files, their hashes, the chain head and the
+    signature (it had the head and the signer only)."""
+    import hashlib
+
+    manifest = json.loads(_member(exported["q4zip"], "manifest.json"))
+    with zipfile.ZipFile(exported["q4zip"]) as zf:
+        names = set(zf.namelist())
+        listed = {f["path"]: f["sha256"] for f in manifest["files"]}
+        assert set(listed) == names - {"manifest.json", "SHA256SUMS", "SHA256SUMS.sig"}
+        for name, digest in listed.items():
+            assert hashlib.sha256(zf.read(name)).hexdigest() == digest, name
+    assert manifest["journal"]["head"]["seq"] == exported["summary"]["chain_head"]["seq"]
+    signature = manifest["signature"]
+    assert (signature["file"], signature["signs"], signature["public_key"]) == (
+        "SHA256SUMS.sig",
+        "SHA256SUMS",
+        "signer.pub.pem",
+    )
+    assert signature["fingerprint"] == exported["summary"]["signer"]
+
+
 def test_bundle_verifies_and_names_its_signer(
     exported: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -137,6 +160,33 @@ def test_bundle_verifies_and_names_its_signer(
         == 1
     )
     assert "not by the expected key" in capsys.readouterr().err
+
+
+def test_verify_json_of_a_tampered_bundle_is_one_document(
+    exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DESIGN 5: --json prints one JSON document, also when the bundle fails (stdout was
+    empty; the database's verify already printed {"ok": false, …})."""
+    bad = tmp_path / "bad.zip"
+    with zipfile.ZipFile(exported["q4zip"]) as src, zipfile.ZipFile(bad, "w") as dst:
+        for info in src.infolist():
+            content = src.read(info)
+            dst.writestr(info, content.replace(b"succeeded", b"succeedeX", 1))
+    capsys.readouterr()
+    code, out = _cli("evidence", "verify", str(bad), "--json")
+    doc = json.loads(out)
+    assert code == 1 and doc["ok"] is False and doc["bundle"] == str(bad)
+    assert "runs" in doc["error"] or "altered" in doc["error"]
+    assert capsys.readouterr().err.startswith("drill: error: ")
+
+
+def test_verify_counts_the_files_export_wrote(exported: dict[str, Any]) -> None:
+    """export said "22 files", verify said "20 files" of the same bundle (it counted
+    those SHA256SUMS lists): now both name the whole bundle."""
+    code, out = _cli("evidence", "verify", str(exported["q4zip"]))
+    assert code == 0
+    flat = " ".join(out.split())
+    assert f"bundle OK: {len(exported['summary']['files'])} files " in flat, flat
 
 
 def test_changing_any_byte_of_any_file_fails_verification(
@@ -221,6 +271,37 @@ def test_bundle_verifies_with_standard_tools_and_any_changed_byte_fails_one(
             shutil.rmtree(bad)
 
 
+@pytest.mark.skipif(
+    not all(shutil.which(t) for t in ("bash", "unzip", "sha256sum", "openssl", "tail")),
+    reason="needs bash, unzip, sha256sum, openssl",
+)
+def test_verify_md_commands_work_as_written(exported: dict[str, Any], tmp_path: Path) -> None:
+    """An auditor copies VERIFY.md's commands as they are: they unpack, check, and print
+    what VERIFY.md says success looks like; its fingerprint command gives the signer's."""
+    text = _member(exported["q4zip"], "VERIFY.md").decode()
+    block = [line[4:] for line in text.splitlines() if line.startswith("    ")]
+    script = "\n".join(block).replace("BUNDLE.zip", str(exported["q4zip"]))
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout.splitlines()
+    assert "Signature Verified Successfully" in out and out[-1].startswith("OK:")
+    assert all(
+        line.endswith(": OK") for line in out[: out.index("Signature Verified Successfully")]
+    )
+    (command,) = re.findall(r"`(openssl pkey [^`]+)`", text)
+    digest = subprocess.run(
+        ["bash", "-c", command], cwd=tmp_path / "bundle", capture_output=True, text=True
+    ).stdout.split()[0]
+    assert f"SHA256:{digest}" == exported["summary"]["signer"]
+
+
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
     import hashlib
 
@@ -263,6 +344,16 @@ def test_control_mapping_files_name_the_controls(exported: dict[str, Any]) -> No
     # the deviating scenario raised open findings without an owner: CC7.5 lacks evidence
     cc75 = soc2["results"][1]
     assert cc75["satisfied"] is False and any("findings_tracked" in m for m in cc75["missing"])
+    # evidence that is not there at all is named with what was looked for
+    cp9 = nist["results"][1]
+    assert (
+        cp9["satisfied"] is False
+        and (
+            "backup_restore_tested: nothing in this export shows that a backup or "
+            "point-in-time restore was exercised"
+        )
+        in cp9["missing"]
+    )
 
 
 def test_html_is_self_contained(exported: dict[str, Any]) -> None:
@@ -343,6 +434,79 @@ def test_single_run_report(
     assert main(["report", run_id, "--pdf", "--out", str(tmp_path / "r.pdf")]) == 0
     assert run_id in (tmp_path / "r.html").read_text()
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_configured_signing_key_that_is_missing_is_not_made_anew(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """signing_key in drill.yaml names a file that is not there: exit 2 naming it (a new
+    key was made there silently, and the bundle signed by a key nobody publishes)."""
+    (workdir / "drill.yaml").write_text("signing_key: secrets/prod-signing.pem\n")
+    capsys.readouterr()
+    assert _cli("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert "signing key not found" in err and "prod-signing.pem" in err
+    assert not (workdir / "secrets").exists() and not (workdir / "q.zip").exists()
+
+
+def test_one_run_exports_alone(exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--run RUN_ID`: a bundle of that run only, checked like a period's."""
+    monkeypatch.chdir(exported["root"])
+    run_id = exported["q4"][1]
+    code, out = _cli("evidence", "export", "--run", run_id, "--out", "one.zip", "--json")
+    assert code == 0 and json.loads(out)["period"] == f"run {run_id}"
+    bundle = exported["root"] / "one.zip"
+    runs = json.loads(_member(bundle, "runs.json"))["runs"]
+    assert [r["id"] for r in runs] == [run_id]
+    with zipfile.ZipFile(bundle) as zf:
+        assert [n for n in zf.namelist() if n.count("/") == 1 and n.startswith("journals/")] == [
+            f"journals/{run_id}.json"
+        ]
+    manifest = json.loads(_member(bundle, "manifest.json"))
+    assert manifest["period"]["label"] == f"run {run_id}" and manifest["runs"] == 1
+    assert _cli("evidence", "verify", str(bundle))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--run", "r-nope"],
+        ["--run", "r-nope", "--period", "2026-Q4"],
+        ["--run", "r-nope", "--env", "lab"],
+    ],
+)
+def test_bad_run_export_is_a_clear_error(
+    exported: dict[str, Any],
+    args: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(exported["root"])
+    capsys.readouterr()
+    assert _cli("evidence", "export", *args, "--out", "bad.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drill: error: ") and ("--run" in err or "no run 'r-nope'" in err)
+    assert not (exported["root"] / "bad.zip").exists()
+
+
+def test_a_framework_given_twice_is_exported_once(
+    exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--framework soc2 --framework SOC2`: one controls/soc2.json, and the bundle verifies
+    (the zip held the file twice, which its own verify refused, with a Python warning)."""
+    monkeypatch.chdir(exported["root"])
+    args = ["--framework", "soc2", "--framework", "SOC2", "--out", "twice.zip", "--json"]
+    code, out = _cli("evidence", "export", "--period", "2026-Q4", *args)
+    assert code == 0 and json.loads(out)["files"].count("controls/soc2.json") == 1
+    assert "Duplicate name" not in capsys.readouterr().err
+    assert _cli("evidence", "verify", str(exported["root"] / "twice.zip"))[0] == 0
+    oscal = json.loads(_member(exported["root"] / "twice.zip", "oscal/assessment-results.json"))
+    (result,) = oscal["assessment-results"]["results"]
+    ids = [
+        c["control-id"]
+        for c in result["reviewed-controls"]["control-selections"][0]["include-controls"]
+    ]
+    assert sorted(ids) == ["a1.3", "cc7.5"]
 
 
 @pytest.mark.parametrize(

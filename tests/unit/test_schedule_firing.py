@@ -224,6 +224,9 @@ def test_gameday_is_announced_run_and_summarised(workdir: Path, hook: HookServer
         # both the drill.yaml-wide hook and the game day's own hook got both messages
         for server in (hook, other):
             assert server.events() == ["drill_gameday_announce", "drill_gameday_summary"]
+        # the title is said once: "Q1 game day", not "Game day Q1 game day"
+        assert other.posts[0]["text"].startswith("*Q1 game day: 2030-01-08 10:00 UTC on lab*")
+        assert other.posts[1]["text"].startswith("*Q1 game day completed*")
         announce = other.posts[0]["metadata"]["event_payload"]
         assert announce["participants"] == ["alice", "bob"] and announce["drills"] == ["qdr"]
     finally:

@@ -1,0 +1,98 @@
+"""Crash safety of an experiment run by chaoslib (DESIGN "Crash safety (Contract)").
+
+chaoslib plays an experiment's rollbacks itself; drill records them as one row,
+``pending`` before the method starts and ``running`` once chaoslib begins them. The
+test hook names the moments inside (orchestrator/engine/experiment.py): each activity
+(``step:ID:N:start|end``), the rollbacks' start, each rollback activity, and their end
+before it is recorded. drill is killed at each; ``drill recover`` (and, separately, the
+next ``drill run``) plays the experiment's rollbacks again and ends the run ``crashed``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.defs import experiment, write
+from tests.e2e.test_crash_safety import drill, hooked, runs, show
+
+pytestmark = pytest.mark.slow
+
+ROLLBACKS = "rollback:experiment-rollbacks"
+
+
+def played(marker: Path) -> int:
+    done = marker.with_name(marker.name + ".rolled-back")
+    return len(done.read_text().splitlines()) if done.exists() else 0
+
+
+def killed(cwd: Path, point: str) -> tuple[Path, str]:
+    marker = cwd / "marker"
+    exp = write(cwd, "exp.yaml", experiment(marker))
+    res = drill(cwd, "run", str(exp), crash=point)
+    hooked(res, point)
+    assert res.code == -signal.SIGKILL, res.err
+    (entry,) = runs(cwd)
+    assert entry["status"] == "running"
+    return marker, str(entry["run_id"])
+
+
+@pytest.mark.parametrize(
+    ("point", "before", "in_flight"),
+    [
+        ("step:exp:3:start", 0, False),  # the method's first action, not begun
+        ("step:exp:3:end", 0, False),  # the fault injected and recorded
+        (f"{ROLLBACKS}:start", 0, True),  # chaoslib begins the rollbacks
+        (f"{ROLLBACKS}:1:end", 1, True),  # the undo ran, the row still running
+        (f"{ROLLBACKS}:end", 1, True),  # all done, not yet recorded
+    ],
+)
+def test_kill_during_an_experiment_then_recover(
+    workdir: Path, point: str, before: int, in_flight: bool
+) -> None:
+    marker, run_id = killed(workdir, point)
+    assert played(marker) == before
+    rec = drill(workdir, "recover")
+    assert rec.code == 0, rec.err
+    assert ("in flight when drill died" in rec.err) is in_flight, rec.err
+    assert not marker.exists() and played(marker) == before + 1, "the rollbacks must be played"
+    shown = show(workdir, run_id)
+    assert shown["status"] == "crashed"
+    undo = [s for s in shown["steps"] if s["name"] == "experiment rollbacks"]  # type: ignore[attr-defined]
+    assert [s["status"] for s in undo] == ["succeeded"], undo
+    assert drill(workdir, "evidence", "verify").code == 0
+
+
+def test_next_run_recovers_a_killed_experiment_first(workdir: Path) -> None:
+    marker, run_id = killed(workdir, f"{ROLLBACKS}:start")
+    other = write(workdir, "other.yaml", experiment(workdir / "other"))
+    res = drill(workdir, "run", str(other))
+    assert res.code == 0, res.err
+    assert f"recovering run {run_id}" in res.err
+    assert not marker.exists() and played(marker) == 1
+    assert show(workdir, run_id)["status"] == "crashed"
+
+
+@pytest.mark.parametrize(
+    ("point", "sig"),
+    [
+        ("step:exp:3:end", "int"),  # after the fault, in the method
+        (f"{ROLLBACKS}:start", "term"),  # as chaoslib begins the rollbacks
+        (f"{ROLLBACKS}:1:start", "int"),  # inside them
+    ],
+)
+def test_stop_during_an_experiment_plays_its_rollbacks_once(
+    workdir: Path, point: str, sig: str
+) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    res = drill(workdir, "run", str(exp), "--json", crash=f"{point}={sig}")
+    hooked(res, point)
+    assert res.code == 3, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "aborted" and f"SIG{sig.upper()}" in doc["error"]
+    assert "Traceback" not in res.err
+    assert not marker.exists() and played(marker) == 1

@@ -1,0 +1,86 @@
+"""An exception that is not drill's own (DESIGN "Crash safety (Contract)"), as a user sees
+it: a python activity of a runbook raising ValueError / KeyError, its message holding a
+DSN password and text that looks like terminal markup ("[/x]").
+
+Expected: the step fails, the rollbacks run, the run ends ``failed`` (exit 1) with an
+``internal_error`` finding (and the step's ``step_failed``), the secret appears nowhere,
+and the message is printed as it is — it once broke the terminal output (rich markup)
+and left the step ``running`` in the evidence. An experiment's failed activity prints
+its exception's last line, not a cut-off list of traceback lines.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import run
+from tests.e2e.defs import experiment, write
+
+pytestmark = pytest.mark.slow
+
+SECRET = "Pw9ZtQ4xLm2V"
+MESSAGE = f"cannot reach postgresql://app:{SECRET}@127.0.0.1:1/app; unexpected tag [/x] [high]"
+
+
+def raising_runbook(marker: Path, kind: str) -> str:
+    return f"""id: raising
+title: a python activity raises
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
+               func: touch, arguments: {{path: "{marker}"}}}}}}
+  - name: explode
+    kind: action
+    activity: {{type: action, name: explode, provider: {{type: python, module: tests.faults,
+               func: raise_error, arguments: {{kind: {kind}, message: "{MESSAGE}"}}}}}}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
+               func: remove, arguments: {{path: "{marker}"}}}}}}
+"""
+
+
+@pytest.mark.parametrize("kind", ["ValueError", "KeyError"])
+def test_python_activity_exception_is_an_internal_error(workdir: Path, kind: str) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/raising.yaml", raising_runbook(marker, kind))
+    res = run(workdir, "run", str(rb))  # what a terminal shows (stderr), not --json
+    assert res.code == 1, res.err
+    (doc,) = json.loads(run(workdir, "runs", "list", "--json").out)
+    assert doc["status"] == "failed"
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+    assert "Traceback" not in res.err and "MarkupError" not in res.err, res.err
+    assert "[/x]" in res.err, "the message is printed as it is"
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    steps = {s["name"]: s for s in shown["steps"]}
+    assert steps["explode"]["status"] == "failed"
+    assert kind in steps["explode"]["error"] and "[/x]" in steps["explode"]["error"]
+    kinds = sorted(f["kind"] for f in shown["findings"])
+    assert kinds == ["internal_error", "step_failed"], kinds
+    text = run(workdir, "runs", "show", doc["run_id"])
+    assert text.code == 0 and "[high]" in text.out and "[medium]" in text.out, text.out
+    for blob in (res.out, res.err, text.out, text.err):
+        assert SECRET not in blob
+    db = sqlite3.connect(workdir / ".drill" / "evidence.db")
+    try:
+        dump = "\n".join(db.iterdump())
+    finally:
+        db.close()
+    assert SECRET not in dump
+
+
+def test_failed_experiment_activity_prints_its_exception(workdir: Path) -> None:
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker, fail=True))
+    res = run(workdir, "run", str(exp))
+    assert res.code == 0, res.err  # chaos: a failed method activity still completes
+    (line,) = [ln for ln in res.err.splitlines() if " break " in ln]
+    assert line.rstrip().endswith("RuntimeError: planned"), res.err
+    assert "Traceback" not in res.err
