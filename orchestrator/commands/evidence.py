@@ -87,6 +87,8 @@ def export(
     if run is not None and (period or date_from or date_to or env):
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
+    if env is not None:
+        _known_env(app_state, env)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
     # each framework once, in the order given (`--framework soc2 --framework soc2` put
     # controls/soc2.json in the zip twice: a bundle its own verify refused)
@@ -132,6 +134,26 @@ def export(
     )
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+def _known_env(app_state: Any, env: str) -> None:
+    """--env names a configured environment or one with runs (a retired one keeps its
+    evidence): a typo exported an empty, signed bundle as if nothing had run."""
+    from orchestrator.errors import UsageError
+
+    if env in app_state.settings().environments or env in ("lab", "lab-aws"):
+        return
+    db = app_state.db()
+    if db.query("SELECT 1 FROM run WHERE env = ? LIMIT 1", (env,)):
+        return
+    known = sorted(
+        set(app_state.settings().environments)
+        | {r[0] for r in db.query("SELECT DISTINCT env FROM run")}
+    )
+    raise UsageError(
+        f"--env {env!r}: no such environment, and no run was recorded on it",
+        f"environments configured or with runs: {', '.join(known) or 'none'}",
+    )
 
 
 def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
