@@ -10,6 +10,7 @@ import io
 from datetime import datetime
 from typing import Any
 
+from orchestrator.durations import format_duration
 from orchestrator.report.base import Renderer
 from orchestrator.report.model import ReportData, RunView
 from orchestrator.report.svg import CHART_LEGEND, MAX_STEPS, STATUS_COLOURS, chart_rows
@@ -304,9 +305,9 @@ class PdfRenderer(Renderer):
                             _ts(sc.fault_injected_at),
                             _ts(sc.service_restored_at),
                             _secs(sc.rto_s),
-                            _secs(sc.objective_rto_s),
+                            format_duration(sc.objective_rto_s),
                             _secs(sc.rpo_s),
-                            _secs(sc.objective_rpo_s),
+                            format_duration(sc.objective_rpo_s),
                             "yes" if sc.met else "no",
                         ]
                         for sc in r.scenarios
