@@ -21,6 +21,7 @@ from orchestrator.labaws import (
     PRIMARY_ID,
     REGION,
     REPLICA_ID,
+    VAULT,
 )
 
 if TYPE_CHECKING:
@@ -92,6 +93,7 @@ def sync(hub: Hub) -> None:
     _replica(hub, st)
     _restored(hub, st)
     _apps(st)
+    _vault(hub)
 
 
 def _set(hub: Hub, db: Any, region: str, port: int | None) -> None:
@@ -169,6 +171,18 @@ def _restored(hub: Hub, st: LabState) -> None:
                 continue
             comp = st.components.get(ident)
             _set(hub, db, region, comp.port if comp is not None else None)
+
+
+def _vault(hub: Hub) -> None:
+    """The vault's recovery points are the lab vault's backups (see backup_api)."""
+    from moto.backup.models import backup_backends
+
+    from orchestrator.labaws.backup_api import number_of_points
+
+    vault: Any = backup_backends[ACCOUNT][REGION].vaults.get(VAULT)
+    if vault is not None:
+        # what ListBackupVaults reads, and what DescribeBackupVault's serializer does
+        vault.num_of_recovery_points = vault.number_of_recovery_points = number_of_points(hub)
 
 
 def _apps(st: LabState) -> None:
