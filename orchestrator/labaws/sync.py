@@ -92,6 +92,7 @@ def sync(hub: Hub) -> None:
     _primary(hub, st)
     _replica(hub, st)
     _restored(hub, st)
+    _own_ids()
     _apps(st)
     _vault(hub)
 
@@ -171,6 +172,22 @@ def _restored(hub: Hub, st: LabState) -> None:
                 continue
             comp = st.components.get(ident)
             _set(hub, db, region, comp.port if comp is not None else None)
+
+
+def _own_ids() -> None:
+    """Every instance its own DbiResourceId, kept for its life: moto gives all the same
+    one (and a replica is a copy of its source), so the primary and the replica had one
+    ``id`` in the Terraform state."""
+    import secrets
+    import string
+
+    seen: set[str] = set()
+    for region in (REGION, DR_REGION):
+        for db in rds_backend(region).databases.values():
+            if db.dbi_resource_id in seen:
+                alphabet = string.ascii_uppercase + string.digits
+                db.dbi_resource_id = "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+            seen.add(db.dbi_resource_id)
 
 
 def _vault(hub: Hub) -> None:

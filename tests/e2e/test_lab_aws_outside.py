@@ -1,5 +1,8 @@
 """The AWS-shaped lab as an outsider uses it: an SRE's boto3, drill with `probes: none`.
 
+The Terraform state read with plain json: every resource has its own `id` (the primary
+and the replica shared one, moto's constant DbiResourceId).
+
 AWS Backup (DESIGN 12, "restore into a new instance and its deletion"): the restore
 an SRE does by hand reads the recovery point and its restore metadata first; both
 answered 404, and the vault said it held no recovery point while it listed one.
@@ -50,6 +53,35 @@ def _promotions(cwd: Path) -> list[datetime]:
     lines = (cwd / ".drill" / "lab" / "ground-truth.jsonl").read_text().splitlines()
     events = [json.loads(line) for line in lines]
     return [_ts(e["wall"]) for e in events if e["event"] == "promotion_done"]
+
+
+def test_terraform_state_ids_are_unique_and_match_the_api(awslab: Path) -> None:
+    import boto3
+
+    aws = _status(awslab)["aws"]
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    ids = [(r["type"], i["attributes"]["id"]) for r in state["resources"] for i in r["instances"]]
+    assert len(ids) == len(set(ids)), ids
+    dbs = {
+        r["name"]: (r, r["instances"][0]["attributes"])
+        for r in state["resources"]
+        if r["type"] == "aws_db_instance"
+    }
+    for name, region in (("primary", aws["region"]), ("replica", aws["dr_region"])):
+        _res, attrs = dbs[name]
+        rds = boto3.client(
+            "rds",
+            region_name=region,
+            endpoint_url=aws["endpoint_url"],
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        (db,) = rds.describe_db_instances(DBInstanceIdentifier=attrs["identifier"])["DBInstances"]
+        assert db["DbiResourceId"] == attrs["resource_id"] == attrs["id"]
+        assert db["DBInstanceArn"] == attrs["arn"]
+        assert db["MultiAZ"] is attrs["multi_az"]
+    assert dbs["replica"][0]["provider"].endswith('"].usw2')
+    assert dbs["replica"][1]["replicate_source_db"] == dbs["primary"][1]["arn"]
 
 
 def test_az_loss_waits_for_rds_to_fail_over(awslab: Path) -> None:
