@@ -344,6 +344,9 @@ for _spec in [
                 "autoscaling:SuspendProcesses",
                 "autoscaling:UpdateAutoScalingGroup",
                 "autoscaling:DescribeAutoScalingGroups",
+                # RDS's account of the loss: the primary's AZ, its failover events
+                "rds:DescribeDBInstances",
+                "rds:DescribeEvents",
             ),
             "lab": ("signal: SIGKILL/SIGSTOP processes of the AZ",),
         },

@@ -26,13 +26,13 @@ def status_document(
     """`drill status --json`: every drill's cadence, last run/success, next due, overdue.
 
     ``record`` files a finding per newly missed period (the CLI does; the read-only
-    dashboard does not, so its ``new_findings`` is always empty)."""
-    from orchestrator.engine.results import iso
+    dashboard does not, so its ``new_findings`` is always empty). No wall-clock field:
+    `/api/status` must equal this document whenever the evidence is the same (the
+    overview page shows its "as of" time as a page extra)."""
     from orchestrator.schedule.compliance import drill_status
 
     report = drill_status(settings, db, now, record=record)
     return {
-        "generated_at": iso(now),
         "drills": [d.doc(now) for d in report.drills],
         "new_findings": [f.title for f in report.new_findings],
     }

@@ -77,7 +77,7 @@ def export(
     """
     from orchestrator.compliance.mapping import framework_names, load_framework
     from orchestrator.engine.runner import operator
-    from orchestrator.errors import UsageError
+    from orchestrator.errors import EvidenceTampered, UsageError
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
     from orchestrator.outpaths import check_output
@@ -87,12 +87,20 @@ def export(
     if run is not None and (period or date_from or date_to or env):
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
+    if env is not None:
+        _known_env(app_state, env)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    names = framework or framework_names()
+    # each framework once, in the order given (`--framework soc2 --framework soc2` put
+    # controls/soc2.json in the zip twice: a bundle its own verify refused)
+    names = list(dict.fromkeys(f.strip().lower() for f in framework)) if framework else None
+    names = names or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
     key_path = signing_key_path(settings, key)
-    if not key_path.exists() and key is None:
+    # only the default key is made on first use: a key named by --key or drill.yaml's
+    # signing_key that is not there (a secrets mount missing, a typo) is an error, not
+    # a new key that signs the bundle in its place (load_private_key says so)
+    if not key_path.exists() and key is None and not settings.signing_key:
         from orchestrator.evidence.signing import generate_key
 
         _pub, fp = generate_key(key_path)
@@ -101,11 +109,17 @@ def export(
             "secret and back it up: it is who signed your bundles"
         )
     label = when.label if when else f"run {run}"
-    with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(
-            app_state.db(), when, names, env, Path(out), key_path, operator(), run
-        )
+    try:
+        with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
+            result = export_bundle(
+                app_state.db(), when, names, env, Path(out), key_path, operator(), run
+            )
+    except EvidenceTampered as exc:  # exit 1 with --json: a document, as verify prints
+        if as_json:
+            print_json({"ok": False, "bundle": None, "period": label, "error": exc.message})
+        raise
     doc = {
+        "ok": True,
         "bundle": str(result.path),
         "period": label,
         "runs": result.runs,
@@ -126,6 +140,26 @@ def export(
     )
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+def _known_env(app_state: Any, env: str) -> None:
+    """--env names a configured environment or one with runs (a retired one keeps its
+    evidence): a typo exported an empty, signed bundle as if nothing had run."""
+    from orchestrator.errors import UsageError
+
+    if env in app_state.settings().environments or env in ("lab", "lab-aws"):
+        return
+    db = app_state.db()
+    if db.query("SELECT 1 FROM run WHERE env = ? LIMIT 1", (env,)):
+        return
+    known = sorted(
+        set(app_state.settings().environments)
+        | {r[0] for r in db.query("SELECT DISTINCT env FROM run")}
+    )
+    raise UsageError(
+        f"--env {env!r}: no such environment, and no run was recorded on it",
+        f"environments configured or with runs: {', '.join(known) or 'none'}",
+    )
 
 
 def _remember(ctx: typer.Context, doc: dict[str, object]) -> None:
@@ -200,8 +234,9 @@ def verify(
             print_json(doc)
             return
         out_console().print(
-            f"bundle OK: {rep.files} files match SHA256SUMS signed by "
-            f"{rep.fingerprint}; the journal chain recomputes"
+            f"bundle OK: {rep.files + 2} files (SHA256SUMS, signed by {rep.fingerprint}, "
+            f"its signature, and the {rep.files} files it lists, which match); the journal "
+            "chain recomputes"
         )
         if not rep.pinned:
             err_console().print(

@@ -80,13 +80,21 @@ def assign(
     due: Annotated[str | None, typer.Option(help="due date, YYYY-MM-DD")] = None,
 ) -> None:
     """Give a finding an owner and a due date."""
+    from orchestrator.durations import check_date
     from orchestrator.errors import UsageError
 
+    owner = owner.strip()
+    if not owner:  # a blank owner made the finding count as tracked for the controls
+        raise UsageError("--owner must name who carries out the corrective action")
     if due is not None:
         try:
-            date.fromisoformat(due)
+            day = date.fromisoformat(due)
         except ValueError:
             raise UsageError(f"--due {due!r} is not a date", "use YYYY-MM-DD") from None
+        try:
+            check_date(day, "--due")
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
     db = state(ctx).db()
     row = _get(db, finding_id)
     if row.status == "closed":

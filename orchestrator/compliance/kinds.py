@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from orchestrator.registry import Registry
 from orchestrator.report.model import (
     EvidenceRef,
-    FindingView,
     ReportData,
     RunView,
     ScenarioView,
@@ -159,19 +158,18 @@ def _findings(data: ReportData) -> Collected:
                 )
             ]
         )
-    refs: list[FindingView] = []
-    untracked: list[FindingView] = []
-    for f in data.findings:
-        tracked = bool(f.corrective_action) and (f.status == "closed" or bool(f.owner))
-        (refs if tracked else untracked).append(f)
-    gap = (
-        (
-            f"{len(untracked)} finding(s) open without an owner: "
-            + ", ".join(f"#{f.id}" for f in untracked[:10])
+    # a blank owner or action is none (an owner of spaces counted as one)
+    unowned = [f for f in data.findings if f.status != "closed" and not (f.owner or "").strip()]
+    no_action = [f for f in data.findings if not (f.corrective_action or "").strip()]
+    gaps = [
+        f"{len(found)} finding(s) {what}: " + ", ".join(f"#{f.id}" for f in found[:10])
+        for found, what in (
+            (unowned, "open without an owner"),
+            (no_action, "without a corrective action"),
         )
-        if untracked
-        else None
-    )
+        if found
+    ]
+    gap = "; ".join(gaps) or None
     return Collected(
         [
             EvidenceRef(

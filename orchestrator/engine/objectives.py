@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.durations import format_duration
 from orchestrator.evidence.enums import RunStatus
-from orchestrator.evidence.records import ScenarioRun
+from orchestrator.evidence.records import Run, ScenarioRun
 
 
 @dataclass
@@ -78,3 +78,16 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
     if row.objective_rto_s is None and row.objective_rpo_s is None:
         return Verdict(bool(not misses), misses)
     return Verdict(not misses, misses)
+
+
+def rerun_command(run: Run, scenario_id: str) -> str:
+    """The command that runs one scenario of ``run`` again, where it ran (``--env``; the
+    default environment is another one) and as it ran (``--mode``)."""
+    import shlex
+
+    words = ["drill", "run", run.target, "--env", run.env]
+    if run.mode != "live":
+        words += ["--mode", run.mode]
+    if run.target_kind == "drill":
+        words += ["--only", scenario_id]
+    return shlex.join(words)

@@ -766,7 +766,7 @@ class RunEngine:
         error: str | None,
         internal: bool = False,
     ) -> None:
-        from orchestrator.engine.objectives import judge
+        from orchestrator.engine.objectives import judge, rerun_command
 
         rec = self.recorder
         assert rec is not None
@@ -800,7 +800,7 @@ class RunEngine:
                 f"{sc.scenario_id}: {error}",
                 error,
                 "fix the cause, then re-run the scenario with "
-                f"`drill run {rec.run.target} --only {sc.scenario_id}`",
+                f"`{rerun_command(rec.run, sc.scenario_id)}`",
                 row,
                 "medium",
             )

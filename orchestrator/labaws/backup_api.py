@@ -5,8 +5,11 @@ recovery points of the vault are the lab vault's base backups (``manifest.json``
 each a real, checksummed ``pg_basebackup``), and ``StartRestoreJob`` restores the
 chosen one into a new lab instance — PostgreSQL replaying the archive up to the
 moment that backup finished, as a snapshot restore does — which then exists as an
-RDS instance of the requested name. Only these three operations are served here;
-everything else about vaults is moto's.
+RDS instance of the requested name. The recovery points are also read one at a time
+(``DescribeRecoveryPoint``, ``GetRecoveryPointRestoreMetadata`` — the metadata an SRE
+passes back to ``StartRestoreJob``) and by resource (``ListRecoveryPointsByResource``);
+everything else about vaults is moto's, with the vault's ``NumberOfRecoveryPoints``
+kept to the lab vault's count.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 import uuid
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from orchestrator.labaws import ACCOUNT, AZ_NAMES, PRIMARY_ID, REGION, VAULT
 
@@ -23,8 +27,20 @@ if TYPE_CHECKING:
     from orchestrator.labaws.hub import Hub
 
 _POINTS = re.compile(r"^/backup-vaults/(?P<vault>[^/]+)/recovery-points/?$")
+_POINT = re.compile(
+    r"^/backup-vaults/(?P<vault>[^/]+)/recovery-points/(?P<arn>[^/]+)(?P<meta>/restore-metadata)?/?$"
+)
+_BY_RESOURCE = re.compile(r"^/resources/(?P<arn>[^/]+)/recovery-points/?$")
 _JOB = re.compile(r"^/restore-jobs/(?P<job>[^/]+)/?$")
 JOBS: dict[str, dict[str, Any]] = {}
+SERVED = (
+    "ListRecoveryPointsByBackupVault",
+    "ListRecoveryPointsByResource",
+    "DescribeRecoveryPoint",
+    "GetRecoveryPointRestoreMetadata",
+    "StartRestoreJob",
+    "DescribeRestoreJob",
+)
 
 
 def point_arn(backup_id: str) -> str:
@@ -35,6 +51,10 @@ def operation(method: str, path: str) -> str | None:
     """The operation a backup request is, when it is one served here."""
     if method == "GET" and _POINTS.match(path):
         return "ListRecoveryPointsByBackupVault"
+    if method == "GET" and (m := _POINT.match(path)):
+        return "GetRecoveryPointRestoreMetadata" if m["meta"] else "DescribeRecoveryPoint"
+    if method == "GET" and _BY_RESOURCE.match(path):
+        return "ListRecoveryPointsByResource"
     if method == "PUT" and path.rstrip("/") == "/restore-jobs":
         return "StartRestoreJob"
     if method == "GET" and _JOB.match(path):
@@ -49,6 +69,13 @@ def handle(hub: Hub, op: str, path: str, body: bytes) -> tuple[int, dict[str, An
         if m["vault"] != VAULT:
             return 400, _error("ResourceNotFoundException", f"vault {m['vault']} not found")
         return 200, {"RecoveryPoints": [_point(hub, b) for b in _backups(hub)]}
+    if op in ("DescribeRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
+        return _one_point(hub, op, path)
+    if op == "ListRecoveryPointsByResource":
+        m = _BY_RESOURCE.match(path)
+        assert m is not None
+        mine = unquote(m["arn"]) == _primary_arn()
+        return 200, {"RecoveryPoints": [_point(hub, b) for b in _backups(hub)] if mine else []}
     if op == "StartRestoreJob":
         return _start(hub, json.loads(body or b"{}"))
     m = _JOB.match(path)
@@ -57,6 +84,47 @@ def handle(hub: Hub, op: str, path: str, body: bytes) -> tuple[int, dict[str, An
     if job is None:
         return 400, _error("ResourceNotFoundException", f"restore job {m['job']} not found")
     return 200, _job_view(hub, job)
+
+
+def _one_point(hub: Hub, op: str, path: str) -> tuple[int, dict[str, Any]]:
+    m = _POINT.match(path)
+    assert m is not None
+    arn = unquote(m["arn"])
+    entry = next((b for b in _backups(hub) if point_arn(b["id"]) == arn), None)
+    if m["vault"] != VAULT or entry is None:
+        return 400, _error("ResourceNotFoundException", f"recovery point {arn} not found")
+    point = _point(hub, entry)
+    if op == "DescribeRecoveryPoint":
+        return 200, point
+    return 200, {
+        "BackupVaultArn": point["BackupVaultArn"],
+        "RecoveryPointArn": arn,
+        "ResourceType": "RDS",
+        "RestoreMetadata": _restore_metadata(),
+    }
+
+
+def _restore_metadata() -> dict[str, str]:
+    """The source instance's settings, as AWS Backup keeps them for an RDS restore
+    (all strings); ``StartRestoreJob`` takes them back with a new identifier."""
+    from orchestrator.labaws.sync import find_db
+
+    db = find_db(REGION, PRIMARY_ID)
+    return {
+        "DBInstanceIdentifier": PRIMARY_ID,
+        "Engine": "postgres",
+        "DBInstanceClass": str(getattr(db, "db_instance_class", "db.t4g.medium")),
+        "AvailabilityZone": AZ_NAMES["use1-az1"],
+        "MultiAZ": "false",
+        "Port": str(getattr(db, "port", 5432)),
+    }
+
+
+def number_of_points(hub: Hub) -> int:
+    try:
+        return len(_backups(hub))
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _backups(hub: Hub) -> list[dict[str, Any]]:
@@ -100,6 +168,13 @@ def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     if not ident:
         return 400, _error(
             "InvalidParameterValueException", "Metadata.DBInstanceIdentifier is required"
+        )
+    from orchestrator.labaws.sync import find_db
+
+    if find_db(REGION, ident) is not None:  # the metadata passed back unchanged
+        return 400, _error(
+            "InvalidParameterValueException",
+            f"DB instance {ident} already exists: name a new one in Metadata.DBInstanceIdentifier",
         )
     db = client(hub.url, "rds").create_db_instance(
         DBInstanceIdentifier=ident,

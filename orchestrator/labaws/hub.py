@@ -47,6 +47,7 @@ class Hub:
         self.failed: dict[tuple[str, str], str] = {}  # work that failed: status "failed"
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-work")
         self.ready = threading.Event()
+        self.seen_primary: str | None = None  # the lab's primary at the last sync
 
     def state(self) -> LabState:
         st = load(self.root)

@@ -105,11 +105,7 @@ class LabMiddleware:
         self._quietly("sync", lambda: self._sync())
         from orchestrator.labaws import backup_api
 
-        if call.service == "backup" and call.operation in (
-            "ListRecoveryPointsByBackupVault",
-            "StartRestoreJob",
-            "DescribeRestoreJob",
-        ):
+        if call.service == "backup" and call.operation in backup_api.SERVED:
             code, doc = backup_api.handle(self.hub, call.operation, call.path, body)
             self._record(call, code)
             payload = json.dumps(doc).encode()

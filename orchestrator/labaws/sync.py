@@ -21,6 +21,7 @@ from orchestrator.labaws import (
     PRIMARY_ID,
     REGION,
     REPLICA_ID,
+    VAULT,
 )
 
 if TYPE_CHECKING:
@@ -75,19 +76,25 @@ def find_db(region: str, ident: str) -> Any:
     return rds_backend(region).databases.get(ident)
 
 
-def add_event(region: str, ident: str, event: str) -> None:
+def add_event(region: str, ident: str, event: str, at: datetime | None = None) -> None:
     db = find_db(region, ident)
     if db is not None:
         db.add_event(event)
+        if at is not None:  # when the lab did it, not when the API first noticed
+            rds_backend(region).events[-1].date = at
 
 
 def sync(hub: Hub) -> None:
     st = hub.state()
+    rebooting = hub.status_of(REGION, PRIMARY_ID) is not None
     hub.settle(st)
+    _failed_over(hub, st, rebooting)
     _primary(hub, st)
     _replica(hub, st)
     _restored(hub, st)
+    _own_ids()
     _apps(st)
+    _vault(hub)
 
 
 def _set(hub: Hub, db: Any, region: str, port: int | None) -> None:
@@ -110,6 +117,45 @@ def _primary(hub: Hub, st: LabState) -> None:
     db.secondary_availability_zone = AZ_NAMES.get(standby.az or "") if standby else None
 
 
+def _failed_over(hub: Hub, st: LabState, rebooting: bool) -> None:
+    """A failover the lab's controller made on its own (the primary's AZ lost, its
+    server killed behind the API's back): RDS reports it with the same two events as
+    a forced one, dated when the controller noticed the loss and promoted the standby.
+    A failover the API started (RebootDBInstance) has its events already."""
+    seen, hub.seen_primary = hub.seen_primary, st.primary
+    now = st.components.get(st.primary)
+    if seen is None or seen == st.primary or rebooting or now is None:
+        return
+    before = st.components.get(seen)
+    if before is None or before.az not in AZ_NAMES or now.az not in AZ_NAMES:
+        return  # not a Multi-AZ failover (a rebuilt lab, a region promotion)
+    started, done = _controller_times(hub, st.primary)
+    add_event(REGION, PRIMARY_ID, "DRILL_FAILOVER_START", started)
+    add_event(REGION, PRIMARY_ID, "DRILL_FAILOVER_DONE", done)
+    hub.log(f"{PRIMARY_ID}: failover to {st.primary} by the lab's controller (RDS events)")
+
+
+def _controller_times(hub: Hub, new_primary: str) -> tuple[datetime | None, datetime | None]:
+    """When the controller detected the loss and promoted ``new_primary`` (its log)."""
+    import json
+
+    started = done = death = None
+    try:
+        lines = (hub.root / "ground-truth.jsonl").read_text().splitlines()[-200:]
+    except OSError:
+        return None, None
+    for line in lines:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("event") == "primary_death_detected":
+            death = datetime.fromisoformat(ev["wall"])
+        elif ev.get("event") == "promotion_done" and ev.get("new_primary") == new_primary:
+            started, done = death, datetime.fromisoformat(ev["wall"])
+    return started, done
+
+
 def _replica(hub: Hub, st: LabState) -> None:
     db = find_db(DR_REGION, REPLICA_ID)
     if db is not None:
@@ -126,6 +172,34 @@ def _restored(hub: Hub, st: LabState) -> None:
                 continue
             comp = st.components.get(ident)
             _set(hub, db, region, comp.port if comp is not None else None)
+
+
+def _own_ids() -> None:
+    """Every instance its own DbiResourceId, kept for its life: moto gives all the same
+    one (and a replica is a copy of its source), so the primary and the replica had one
+    ``id`` in the Terraform state."""
+    import secrets
+    import string
+
+    seen: set[str] = set()
+    for region in (REGION, DR_REGION):
+        for db in rds_backend(region).databases.values():
+            if db.dbi_resource_id in seen:
+                alphabet = string.ascii_uppercase + string.digits
+                db.dbi_resource_id = "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+            seen.add(db.dbi_resource_id)
+
+
+def _vault(hub: Hub) -> None:
+    """The vault's recovery points are the lab vault's backups (see backup_api)."""
+    from moto.backup.models import backup_backends
+
+    from orchestrator.labaws.backup_api import number_of_points
+
+    vault: Any = backup_backends[ACCOUNT][REGION].vaults.get(VAULT)
+    if vault is not None:
+        # what ListBackupVaults reads, and what DescribeBackupVault's serializer does
+        vault.num_of_recovery_points = vault.number_of_recovery_points = number_of_points(hub)
 
 
 def _apps(st: LabState) -> None:

@@ -10,6 +10,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
+from orchestrator.durations import format_duration
 from orchestrator.report.base import Renderer
 from orchestrator.report.model import ReportData
 from orchestrator.report.svg import objectives_svg, timeline_svg
@@ -36,6 +37,7 @@ def _env() -> Any:
     )
     env.filters["ts"] = _ts
     env.filters["secs"] = _secs
+    env.filters["duration"] = format_duration  # objectives: "4h 00m", not "14400.000s"
     return env
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from html import escape
 
+from orchestrator.durations import format_duration
 from orchestrator.report.model import RunView
 
 STATUS_COLOURS = {
@@ -41,11 +42,13 @@ def timeline_svg(run: RunView) -> str:
         f'height="{height}" role="img" aria-label="timeline of run {escape(run.id)}" '
         'font-family="sans-serif" font-size="11">'
     ]
+    digits = 3 if span < 1 else 2  # ticks of a short run read +0.01s twice at 2 digits
     for i in range(6):  # axis ticks
         x = left + width * i / 5
         parts.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{height - 25}" stroke="#eee"/>')
         parts.append(
-            f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle">+{span * i / 5:.2f}s</text>'
+            f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle">'
+            f"+{span * i / 5:.{digits}f}s</text>"
         )
     for i, st in enumerate(steps):
         y = 28 + i * row
@@ -129,7 +132,9 @@ def chart_rows(runs: list[RunView]) -> list[ChartRow]:
             )
         ]
         for scenario_id, name, value, objective in measured:
-            goal = f"objective {objective:g}s" if objective is not None else "no objective"
+            goal = (
+                "no objective" if objective is None else f"objective {format_duration(objective)}"
+            )
             label = f"{scenario_id} {name}"
             if value is None:
                 out.append(ChartRow(label, text=f"not measured ({goal})", ok=False))

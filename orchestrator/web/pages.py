@@ -52,7 +52,12 @@ def _overview_extra(src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
             (sc, trend_svg(ps, "rto_s", "RTO"), trend_svg(ps, "rpo_s", "RPO"))
             for sc, ps in by_scenario.items()
         ]
-    return {"charts": charts, "open_findings": open_by, "trend_runs": TREND_RUNS}
+    return {
+        "charts": charts,
+        "open_findings": open_by,
+        "trend_runs": TREND_RUNS,
+        "as_of": src.now().strftime("%Y-%m-%d %H:%M"),
+    }
 
 
 def _trend_map(src: Sources, status: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:

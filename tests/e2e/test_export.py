@@ -180,6 +180,15 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert capsys.readouterr().err.startswith("drill: error: ")
 
 
+def test_verify_counts_the_files_export_wrote(exported: dict[str, Any]) -> None:
+    """export said "22 files", verify said "20 files" of the same bundle (it counted
+    those SHA256SUMS lists): now both name the whole bundle."""
+    code, out = _cli("evidence", "verify", str(exported["q4zip"]))
+    assert code == 0
+    flat = " ".join(out.split())
+    assert f"bundle OK: {len(exported['summary']['files'])} files " in flat, flat
+
+
 def test_changing_any_byte_of_any_file_fails_verification(
     exported: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -355,6 +364,11 @@ def test_html_is_self_contained(exported: dict[str, Any]) -> None:
     for run_id in exported["q4"]:
         assert f'id="run-{run_id}"' in html
     assert "deviates" in html and "Findings and corrective actions" in html
+    # the whole signer fingerprint, to compare with the published one (it was cut at 16
+    # hex digits, and ran into "verified"), and every control's evidence listed
+    signer = exported["summary"]["signer"]
+    assert f"verified · signed by <code>{signer}</code>" in " ".join(html.split())
+    assert html.count("<details>") >= 5 and "dr_test_executed</b>: 2 item(s)" in html
 
 
 def _nonblank_png(path: Path) -> None:
@@ -427,6 +441,19 @@ def test_single_run_report(
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
 
 
+def test_a_configured_signing_key_that_is_missing_is_not_made_anew(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """signing_key in drill.yaml names a file that is not there: exit 2 naming it (a new
+    key was made there silently, and the bundle signed by a key nobody publishes)."""
+    (workdir / "drill.yaml").write_text("signing_key: secrets/prod-signing.pem\n")
+    capsys.readouterr()
+    assert _cli("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")[0] == 2
+    err = capsys.readouterr().err
+    assert "signing key not found" in err and "prod-signing.pem" in err
+    assert not (workdir / "secrets").exists() and not (workdir / "q.zip").exists()
+
+
 def test_one_run_exports_alone(exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """`--run RUN_ID`: a bundle of that run only, checked like a period's."""
     monkeypatch.chdir(exported["root"])
@@ -467,6 +494,26 @@ def test_bad_run_export_is_a_clear_error(
     assert not (exported["root"] / "bad.zip").exists()
 
 
+def test_a_framework_given_twice_is_exported_once(
+    exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--framework soc2 --framework SOC2`: one controls/soc2.json, and the bundle verifies
+    (the zip held the file twice, which its own verify refused, with a Python warning)."""
+    monkeypatch.chdir(exported["root"])
+    args = ["--framework", "soc2", "--framework", "SOC2", "--out", "twice.zip", "--json"]
+    code, out = _cli("evidence", "export", "--period", "2026-Q4", *args)
+    assert code == 0 and json.loads(out)["files"].count("controls/soc2.json") == 1
+    assert "Duplicate name" not in capsys.readouterr().err
+    assert _cli("evidence", "verify", str(exported["root"] / "twice.zip"))[0] == 0
+    oscal = json.loads(_member(exported["root"] / "twice.zip", "oscal/assessment-results.json"))
+    (result,) = oscal["assessment-results"]["results"]
+    ids = [
+        c["control-id"]
+        for c in result["reviewed-controls"]["control-selections"][0]["include-controls"]
+    ]
+    assert sorted(ids) == ["a1.3", "cc7.5"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -475,6 +522,7 @@ def test_bad_run_export_is_a_clear_error(
         (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),
         (["--period", "2026-Q4", "--framework", "sox"], "unknown framework"),
         (["--period", "2026-Q4", "--key", "missing.pem"], "signing key not found"),
+        (["--period", "2026-Q4", "--env", "prdo"], "--env 'prdo': no such environment"),
     ],
 )
 def test_bad_export_input_is_a_clear_error(

@@ -7,6 +7,7 @@ definition hashes; the PDF named no commit or approval at all.)"""
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -74,7 +75,9 @@ def test_html_report_names_commit_definition_hashes_and_approval(
     assert "root at " in text and "--yes given on a protected environment" in text
     # the chart: a heading per run, each value with its objective beside it, none cut
     assert "RTO / RPO against objectives" in text
-    assert re.search(r"noop RTO .*objective 14400s", text)
+    assert re.search(r"noop RTO .*objective 4h 00m", text)
+    # objectives read as durations in the scenario table too (not "14400.000s")
+    assert "RTO ≤ 4h 00m, RPO ≤ 1h 00m" in text and "14400.000s" not in text
 
 
 @pytest.mark.skipif(PDFTOTEXT is None, reason="pdftotext not installed (poppler-utils)")
@@ -90,10 +93,12 @@ def test_pdf_report_has_the_chart_commit_and_approval(
     ).stdout
     flat = re.sub(r"\s+", " ", text)
     assert "RTO / RPO against objectives" in flat
-    assert "objective 14400s" in flat and "noop RTO" in flat
+    assert "objective 4h 00m" in flat and "noop RTO" in flat
     assert f"git commit {commit}" in flat
     assert "Approvals: root at" in flat
     assert "Definition sha256:" in flat and "mini.yaml" in flat
+    manifest = json.loads(zf.read("manifest.json"))
+    assert f"Signed by {manifest['signer']['fingerprint']}." in flat  # the PDF named no signer
 
 
 def test_without_git_or_approval_the_report_says_so(workdir: Path) -> None:

@@ -168,3 +168,24 @@ def test_manual_step_waits_for_ack(workdir: Path, capsys) -> None:
     shown = json.loads(drill(capsys, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
     manual = next(s for s in shown["steps"] if s["kind"] == "manual")
     assert manual["output"]["acknowledged_by"] == "alice"
+
+
+def test_step_failed_finding_names_a_command_that_reruns_it_where_it_ran(
+    workdir: Path, capsys
+) -> None:
+    """The corrective action of a failed step is a command to copy: it said `drill run
+    RUNBOOK --only SCENARIO` without `--env`, which runs on the default `lab`, not on
+    the environment that failed (and `--only` means nothing for a runbook)."""
+    import shlex
+
+    write(workdir, "drill.yaml", "environments:\n  second: {provider: lab}\n")
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/marker.yaml", runbook(marker, fail=True))
+    res = drill(capsys, "run", str(rb), "--env", "second", "--json")
+    assert res.code == 1, res.err
+    shown = json.loads(drill(capsys, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    (finding,) = [f for f in shown["findings"] if f["kind"] == "step_failed"]
+    command = finding["corrective_action"].split("`")[1]
+    assert command == "drill run marker-runbook --env second"
+    again = drill(capsys, *shlex.split(command)[1:], "--json")
+    assert again.code == 1 and json.loads(again.out)["env"] == "second"

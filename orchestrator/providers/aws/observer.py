@@ -53,6 +53,7 @@ class RdsEventsObserver:
     instances: list[tuple[str, str, float | None]] = field(default_factory=list)
     started_at: datetime | None = None
     status_restored_at: datetime | None = None
+    lost_az: str | None = None  # the AZ an ``az.isolate`` cut (RDS must leave it)
 
     def start(self) -> None:
         from orchestrator.evidence.enums import utcnow
@@ -75,6 +76,13 @@ class RdsEventsObserver:
         )
         if name:  # the instance whose recovery RDS reports (events, then its status)
             self.instances.append((name, out.get("region") or self.c.region, out.get("waited_s")))
+        scope = str(out.get("scope") or "")
+        if action == "az.isolate" and scope.startswith("az:"):
+            # RDS reports an AZ loss by failing the primary over: its status alone
+            # stays `available` while the instance sits in the lost AZ
+            t = self.c.target("primary_db")
+            self.lost_az = scope.removeprefix("az:")
+            self.instances.append((t.name or "", t.region or self.c.region, None))
         if self.inner:
             self.inner.observe_step(action, args, output)
 
@@ -82,7 +90,8 @@ class RdsEventsObserver:
         self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
     ) -> datetime:
         """With probes: the probes decide. Without: RDS's instance status does (recorded
-        as method ``rds-instance-status``)."""
+        as method ``rds-instance-status``) — after an AZ loss, `available` in another AZ
+        than the lost one (RDS failed over), never the status it had before noticing."""
         if self.inner:
             return self.inner.wait_until(condition, timeout_s, should_abort)
         from orchestrator.errors import StepFailed
@@ -107,14 +116,15 @@ class RdsEventsObserver:
             deadline_s=timeout_s,
             should_abort=should_abort,
         )
-        self.c.wait(
-            f"{name} available",
-            lambda: (
-                (describe_instance(self.c, name, region) or {}).get("DBInstanceStatus")
-                == "available"
-            ),
-            ctx,
-        )
+        lost = self.lost_az
+
+        def restored() -> bool:
+            found = describe_instance(self.c, name, region) or {}
+            moved = lost is None or found.get("AvailabilityZone") != lost
+            return found.get("DBInstanceStatus") == "available" and moved
+
+        what = f"{name} available" + (f" outside the lost AZ {lost} (a failover)" if lost else "")
+        self.c.wait(what, restored, ctx)
         at = utcnow()
         self.status_restored_at = at
         return at
@@ -141,8 +151,11 @@ class RdsEventsObserver:
         result = self.inner.stop() if self.inner else ObservationResult()
         fault = self.marks.get("fault_injected")
         events = self.events() if self.instances else []
-        done = [e for e in events if e.kind in ("failover_completed", "promotion")]
-        started = [e for e in events if e.kind == "failover_started"]
+        # only what RDS did after the fault: an earlier failover (the scenario before,
+        # within the minute looked back) recovered nothing of this one
+        after = [e for e in events if fault is None or e.at >= fault]
+        done = [e for e in after if e.kind in ("failover_completed", "promotion")]
+        started = [e for e in after if e.kind == "failover_started"]
         details: dict[str, Any] = {
             "events": [
                 {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events
@@ -186,7 +199,8 @@ class RdsEventsObserver:
                     details={
                         **details,
                         "note": "until RDS reported the instance 'available' "
-                        "(probes: none; no RDS event found)",
+                        + (f"outside the lost AZ {self.lost_az} " if self.lost_az else "")
+                        + "(probes: none; no RDS event found)",
                     },
                 )
             )

@@ -44,7 +44,7 @@ def _recorded_mutations(stack: Stack) -> list[str]:
     return [op for op in ops if not op.startswith(("Describe", "List", "Get", "GET "))]
 
 
-@pytest.mark.parametrize("runbook", ["rds-failover", "az-loss", "region-promotion"])
+@pytest.mark.parametrize("runbook", ["rds-failover", "region-promotion"])
 def test_bundled_runbook_with_probes_none(
     aws_stack: Stack, capsys: pytest.CaptureFixture[str], runbook: str
 ) -> None:
@@ -79,6 +79,34 @@ def test_bundled_runbook_with_probes_none(
     assert "RPO not measured: probes: none" in shown
     assert "RTO from AWS's own signals (probes: none)" in shown
     assert "independent probes" not in shown
+
+
+def test_az_loss_without_a_failover_is_not_a_recovery(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto never fails RDS over when its AZ is cut, so RDS keeps the instance in the
+    lost AZ, `available` as before it noticed anything: that is no recovery. (It was
+    taken for one: an RTO of a few ms. The AWS-shaped lab, whose controller really
+    fails over, is tested in tests/e2e/test_lab_aws_probes_none.py.) The bundled
+    runbook with a short wait, so that the wait ends."""
+    from orchestrator.definitions.catalog import bundled_root
+
+    _bundled_config(aws_stack)
+    text = (bundled_root() / "runbooks" / "az-loss.yaml").read_text()
+    assert "    timeout: 10m\n" in text
+    local = aws_stack.dir / "az-loss-short.yaml"
+    local.write_text(text.replace("    timeout: 10m\n", "    timeout: 2s\n", 1))
+    code, doc = _json(capsys, "run", str(local), "--env", "aws", "--yes")
+    assert code == 1, doc
+    assert doc["scenarios"][0]["status"] == "failed" and doc["scenarios"][0]["rto_s"] is None
+    code, detail = _json(capsys, "runs", "show", doc["run_id"])
+    (wait,) = [s for s in detail["steps"] if s["name"] == "wait until clients are served again"]
+    assert wait["status"] == "failed"
+    assert "outside the lost AZ us-east-1" in wait["error"], wait["error"]
+    # the isolation was undone all the same
+    assert [s["status"] for s in detail["steps"] if s["name"].startswith("undo lose")] == [
+        "succeeded"
+    ]
 
 
 def test_plan_text_marks_sql_steps_skipped(

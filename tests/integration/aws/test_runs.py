@@ -156,7 +156,8 @@ def test_az_loss_nacl_swap_and_restore(
     asg = aws_stack.client("autoscaling")
     zones_before = asg.describe_auto_scaling_groups()["AutoScalingGroups"][0]["VPCZoneIdentifier"]
     code, doc = _run(capsys, aws_stack, "az-loss", "--env", "aws", "--yes")
-    assert code == 0, doc
+    # moto never fails RDS over: with probes: none nothing shows a recovery, so no RTO
+    assert code == 1 and doc["scenarios"][0]["rto_s"] is None, doc
     ops = [m[0] for m in _mutations(aws_stack)]
     assert ops == (
         ["CreateNetworkAcl"]

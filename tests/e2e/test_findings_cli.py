@@ -1,0 +1,96 @@
+"""`drill findings assign|close` as a user types them, and what the export's controls
+make of the result. A blank owner was accepted ("finding #1 assigned to ") and made the
+finding count as tracked for SOC 2 CC7.5, PCI 12.10.2 and the others."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from contextlib import redirect_stdout
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orchestrator.cli import main
+from tests.integration.test_evidence_chain import run_drill, write_definitions
+
+
+def _drill(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
+@pytest.fixture
+def finding(workdir: Path) -> int:
+    """The open finding of one real run (its deviating scenario)."""
+    write_definitions(workdir)
+    run_id = run_drill(workdir)["run_id"]
+    code, out = _drill("findings", "list", "--run", run_id, "--json")
+    assert code == 0
+    (found,) = json.loads(out)
+    assert found["status"] == "open" and found["owner"] is None
+    return int(found["id"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--owner", ""], "--owner must name who carries out the corrective action"),
+        (["--owner", "  \t"], "--owner must name who carries out the corrective action"),
+        (["--owner", "bob", "--due", "0001-01-01"], "--due 0001-01-01 is out of range"),
+        (["--owner", "bob", "--due", "2027-02-30"], "--due '2027-02-30' is not a date"),
+    ],
+)
+def test_assign_refuses_a_blank_owner_or_a_bad_date(
+    finding: int, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert _drill("findings", "assign", str(finding), *args)[0] == 2
+    err = capsys.readouterr().err
+    assert err.startswith("drill: error: ") and message in err, err
+    shown = json.loads(_drill("findings", "show", str(finding), "--json")[1])
+    assert shown["owner"] is None and shown["due_date"] is None  # nothing was written
+
+
+def test_owner_is_stored_trimmed_and_tracks_the_finding(finding: int) -> None:
+    assert _drill("findings", "assign", str(finding), "--owner", " sre-team ")[0] == 0
+    shown = json.loads(_drill("findings", "show", str(finding), "--json")[1])
+    assert shown["owner"] == "sre-team"
+    missing = _soc2_cc75()["missing"]
+    assert isinstance(missing, list) and not [m for m in missing if "findings_tracked" in m]
+
+
+def test_a_blank_owner_already_stored_does_not_count_as_tracked(
+    finding: int, workdir: Path
+) -> None:
+    """A blank owner written by an earlier version stays "open without an owner"."""
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    db = EvidenceDB.open(f"sqlite:///{workdir}/.drill/evidence.db")
+    try:
+        row = db.get(Finding, finding)
+        row.owner = "   "
+        db.write(row)
+    finally:
+        db.close()
+    cc75 = _soc2_cc75()
+    assert cc75["satisfied"] is False
+    assert f"findings_tracked: 1 finding(s) open without an owner: #{finding}" in cc75["missing"]
+
+
+def _soc2_cc75() -> dict[str, object]:
+    now = datetime.now(UTC)
+    period = f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+    code, _ = _drill(
+        "evidence", "export", "--period", period, "--framework", "soc2", "--out", "s.zip"
+    )
+    assert code == 0
+    with zipfile.ZipFile("s.zip") as zf:
+        doc = json.loads(zf.read("controls/soc2.json"))
+    (cc75,) = [r for r in doc["results"] if r["control_id"] == "CC7.5"]
+    return dict(cc75)

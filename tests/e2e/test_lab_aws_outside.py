@@ -1,0 +1,169 @@
+"""The AWS-shaped lab as an outsider uses it: an SRE's boto3, drill with `probes: none`.
+
+The Terraform state read with plain json: every resource has its own `id` (the primary
+and the replica shared one, moto's constant DbiResourceId).
+
+AWS Backup (DESIGN 12, "restore into a new instance and its deletion"): the restore
+an SRE does by hand reads the recovery point and its restore metadata first; both
+answered 404, and the vault said it held no recovery point while it listed one.
+
+An AZ loss, seen only through the AWS API (DESIGN 4 and 12): with `probes: none` RTO
+comes from AWS's own signals. The network-ACL swap cuts the primary's AZ; the lab's
+controller really fails over a moment later, as RDS Multi-AZ does. Before, drill took
+the instance's `available` — which RDS reports until it notices the loss — for the
+service restored: the scenario ended with an RTO of a few milliseconds, undid the
+isolation before the controller noticed it, and the database never failed over. Now
+drill waits until RDS has moved the instance off the lost AZ, and the lab reports that
+failover with RDS's two events, as a forced one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clihelp import run
+from tests.e2e.conftest import running_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from running_lab(tmp_path_factory, "--aws")
+
+
+def _status(cwd: Path) -> dict[str, Any]:
+    res = run(cwd, "lab", "status", "--json")
+    assert res.code == 0, res.err
+    doc: dict[str, Any] = json.loads(res.out)
+    return doc
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _promotions(cwd: Path) -> list[datetime]:
+    lines = (cwd / ".drill" / "lab" / "ground-truth.jsonl").read_text().splitlines()
+    events = [json.loads(line) for line in lines]
+    return [_ts(e["wall"]) for e in events if e["event"] == "promotion_done"]
+
+
+def test_terraform_state_ids_are_unique_and_match_the_api(awslab: Path) -> None:
+    import boto3
+
+    aws = _status(awslab)["aws"]
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    ids = [(r["type"], i["attributes"]["id"]) for r in state["resources"] for i in r["instances"]]
+    assert len(ids) == len(set(ids)), ids
+    dbs = {
+        r["name"]: (r, r["instances"][0]["attributes"])
+        for r in state["resources"]
+        if r["type"] == "aws_db_instance"
+    }
+    for name, region in (("primary", aws["region"]), ("replica", aws["dr_region"])):
+        _res, attrs = dbs[name]
+        rds = boto3.client(
+            "rds",
+            region_name=region,
+            endpoint_url=aws["endpoint_url"],
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
+        (db,) = rds.describe_db_instances(DBInstanceIdentifier=attrs["identifier"])["DBInstances"]
+        assert db["DbiResourceId"] == attrs["resource_id"] == attrs["id"]
+        assert db["DBInstanceArn"] == attrs["arn"]
+        assert db["MultiAZ"] is attrs["multi_az"]
+    assert dbs["replica"][0]["provider"].endswith('"].usw2')
+    assert dbs["replica"][1]["replicate_source_db"] == dbs["primary"][1]["arn"]
+
+
+def test_az_loss_waits_for_rds_to_fail_over(awslab: Path) -> None:
+    aws = _status(awslab)["aws"]
+    env = {
+        "provider": "aws",
+        "region": aws["region"],
+        "dr_region": aws["dr_region"],
+        "endpoint_url": aws["endpoint_url"],
+        "terraform": {"state": aws["terraform_state"]},
+        "probes": "none",
+    }
+    (awslab / "drill.yaml").write_text(json.dumps({"environments": {"nonet": env}}))
+    before = _status(awslab)["primary"]
+    res = run(awslab, "run", "az-loss", "--env", "nonet", "--json", timeout=600)
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)
+    scenario = doc["scenarios"][0]
+    assert scenario["rpo_s"] is None
+    # the lab really failed over, and drill's RTO ends after the standby took over
+    assert _status(awslab)["primary"] != before
+    fault = _ts(scenario["fault_injected_at"])
+    promoted = [t for t in _promotions(awslab) if t > fault]
+    assert promoted, "the lab's controller never promoted the standby"
+    assert _ts(scenario["service_restored_at"]) >= promoted[0]
+    shown = json.loads(run(awslab, "runs", "show", doc["run_id"], "--json").out)
+    (rto,) = [m for m in shown["measurements"] if m["name"] == "rto"]
+    assert rto["method"] == "rds-events", rto
+    kinds = [e["kind"] for e in rto["details"]["events"] if _ts(e["at"]) >= fault]
+    assert kinds[-2:] == ["failover_started", "failover_completed"], rto["details"]
+
+
+def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
+    import time
+
+    import boto3
+    import psycopg
+    from botocore.exceptions import ClientError
+
+    url = _status(awslab)["aws"]["endpoint_url"]
+    keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
+    backup = boto3.client("backup", region_name="us-east-1", endpoint_url=url, **keys)
+    rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url, **keys)
+    state = json.loads(Path(_status(awslab)["aws"]["terraform_state"]).read_text())
+    (vault,) = [r for r in state["resources"] if r["type"] == "aws_backup_vault"]
+    name = vault["instances"][0]["attributes"]["name"]
+    points = backup.list_recovery_points_by_backup_vault(BackupVaultName=name)["RecoveryPoints"]
+    assert points
+    shown = backup.describe_backup_vault(BackupVaultName=name)
+    assert shown["NumberOfRecoveryPoints"] == len(points)
+    (listed,) = backup.list_backup_vaults()["BackupVaultList"]
+    assert listed["NumberOfRecoveryPoints"] == len(points)
+    arn = points[-1]["RecoveryPointArn"]
+    point = backup.describe_recovery_point(BackupVaultName=name, RecoveryPointArn=arn)
+    assert point["Status"] == "COMPLETED" and point["ResourceType"] == "RDS"
+    by_resource = backup.list_recovery_points_by_resource(ResourceArn=point["ResourceArn"])
+    assert [p["RecoveryPointArn"] for p in by_resource["RecoveryPoints"]] == [
+        p["RecoveryPointArn"] for p in points
+    ]
+    meta = backup.get_recovery_point_restore_metadata(BackupVaultName=name, RecoveryPointArn=arn)
+    metadata = meta["RestoreMetadata"]
+    assert metadata["DBInstanceIdentifier"] == "drill-lab-db"
+    with pytest.raises(ClientError) as refused:  # passed back unchanged: the source's name
+        backup.start_restore_job(RecoveryPointArn=arn, Metadata=metadata, IamRoleArn="r")
+    assert "already exists" in str(refused.value)
+    metadata["DBInstanceIdentifier"] = "sre-restored"
+    job = backup.start_restore_job(
+        RecoveryPointArn=arn, Metadata=metadata, IamRoleArn="r", ResourceType="RDS"
+    )["RestoreJobId"]
+    deadline = time.monotonic() + 300  # bounds a hang; nothing is timed
+    while (done := backup.describe_restore_job(RestoreJobId=job))["Status"] != "COMPLETED":
+        assert done["Status"] in ("PENDING", "RUNNING") and time.monotonic() < deadline, done
+        time.sleep(0.2)
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="sre-restored")["DBInstances"]
+    assert db["DBInstanceArn"] == done["CreatedResourceArn"]
+    ep = db["Endpoint"]
+    assert ep["Address"] == "127.0.0.1"
+    with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as cn:
+        assert cn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+    names = [c["name"] for c in _status(awslab)["components"]]
+    assert "sre-restored" in names
+    rds.delete_db_instance(DBInstanceIdentifier="sre-restored", SkipFinalSnapshot=True)
+    while "sre-restored" in [c["name"] for c in _status(awslab)["components"]]:
+        assert time.monotonic() < deadline, "the restored instance's server was not removed"
+        time.sleep(0.2)
