@@ -24,7 +24,7 @@ from tests.e2e.test_crash_safety import HOOK, drill, runs, show
 pytestmark = pytest.mark.slow
 
 
-def held_rollback(cwd: Path) -> Path:
+def held_rollback(cwd: Path, then_remove: bool = False) -> Path:
     marker, here, release = cwd / "marker", cwd / "here", cwd / "release"
     hold = (
         "{type: action, name: hold, provider: {type: python, module: tests.faults, "
@@ -46,6 +46,15 @@ rollback:
     kind: action
     activity: {hold}
 """
+        + (
+            f"""  - name: remove the marker
+    kind: action
+    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
+               func: remove, arguments: {{path: "{marker}"}}}}}}
+"""
+            if then_remove
+            else ""
+        )
     )
     return path
 
@@ -141,3 +150,34 @@ def test_stop_during_recovery_says_the_rollback_finishes(workdir: Path) -> None:
     assert "nothing new starts" in text and "Traceback" not in text, text
     (entry,) = runs(workdir)
     assert entry["status"] == "crashed", "its only rollback finished: the run is closed"
+
+
+def test_drill_abort_during_a_recovery_stops_it_not_a_stranger(workdir: Path) -> None:
+    """`drill abort` of a run being recovered signals the recovery (it holds the lock),
+    not the dead drill's recorded pid, which may be another process's by now; the
+    recovery finishes the rollback in progress and starts no other."""
+    rb = held_rollback(workdir, then_remove=True)
+    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    (entry,) = runs(workdir)
+    run_id = str(entry["run_id"])
+    proc = spawn(workdir, "recover")
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")  # the first of its two rollbacks plays
+        aborted = drill(workdir, "abort", run_id)
+        assert aborted.code == 0, aborted.err
+        assert f"pid {proc.pid}" in aborted.err and "recovery" in aborted.err, aborted.err
+        err.wait_for("SIGTERM received", time.monotonic() + 120)
+        (workdir / "release").touch()
+        text = err.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, text
+    assert (workdir / "marker").exists(), "the second rollback must not start"
+    assert show(workdir, run_id)["status"] == "running"
+    again = drill(workdir, "recover")
+    assert again.code == 0, again.err
+    assert not (workdir / "marker").exists() and show(workdir, run_id)["status"] == "crashed"
