@@ -164,3 +164,66 @@ rollback:""",
     listed = drill(workdir, "runs", "list", "--json", db=db)
     assert "awaits recovery" not in listed.err
     assert "running" not in listed.out
+
+
+def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
+    """The store becomes unreadable mid-run (reads fail too, not only writes): the undos
+    this drill registered are still played — from its memory; they were lost with the
+    store before — and the failure is said once, in one line (no traceback)."""
+    marker, rb = recorded(workdir)
+    db = workdir / ".drill" / "evidence.db"
+    text = runbook(marker).replace(
+        "rollback:",
+        f"""  - name: the store is damaged
+    kind: action
+    activity: {{type: action, name: damage, provider: {{type: python, module: tests.faults,
+               func: damage, arguments: {{path: "{db}"}}}}}}
+rollback:""",
+        1,
+    )
+    rb = write(workdir, "runbooks/damage.yaml", text.replace("marker-runbook", "damage-runbook"))
+    res = drill(workdir, "run", str(rb))
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    assert "file is not a database" in res.err, res.err
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) == 1, res.err
+    assert not marker.exists(), "the rollback must run although the store cannot be read"
+    assert (workdir / "marker.rolled-back").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
+    """The PostgreSQL evidence server goes away mid-run: the rollback is played, the
+    failure is one line and the run's end one error (not a traceback from releasing the
+    lock on the lost session, which hid it)."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+    from tests.pgserver import PgServer
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    server = PgServer().start()  # its own: this test stops it
+    try:
+        url = server.create_database()
+        marker = workdir / "marker"
+        text = runbook(marker).replace(
+            "rollback:",
+            f"""  - name: the evidence server goes away
+    kind: action
+    activity: {{type: action, name: stop, provider: {{type: python, module: tests.faults,
+               func: stop_postgres, arguments: {{data: "{server.data}"}}}}}}
+rollback:""",
+            1,
+        )
+        rb = write(workdir, "runbooks/lost.yaml", text.replace("marker-runbook", "lost-runbook"))
+        res = run(workdir, "run", str(rb), env={"DRILL_DATABASE": url})
+    finally:
+        server.stop()
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) == 1, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
+    assert len(errors) == 1 and "could not be recorded" in errors[0], res.err
+    assert not marker.exists(), "the rollback must run although the store is gone"
