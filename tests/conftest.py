@@ -78,3 +78,18 @@ def pg_dsn(pg_server: object) -> str:
 
     assert isinstance(pg_server, PgServer)
     return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def evidence_url(
+    request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The evidence database of a test run on both backends: SQLite under ``workdir``,
+    then a fresh PostgreSQL database; drill commands use it (``DRILL_DATABASE``)."""
+    url = (
+        f"sqlite:///{workdir}/.drill/evidence.db"
+        if request.param == "sqlite"
+        else str(request.getfixturevalue("pg_dsn"))
+    )
+    monkeypatch.setenv("DRILL_DATABASE", url)
+    return url

@@ -77,7 +77,7 @@ def export(
     """
     from orchestrator.compliance.mapping import framework_names, load_framework
     from orchestrator.engine.runner import operator
-    from orchestrator.errors import UsageError
+    from orchestrator.errors import EvidenceTampered, UsageError
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
     from orchestrator.outpaths import check_output
@@ -109,11 +109,17 @@ def export(
             "secret and back it up: it is who signed your bundles"
         )
     label = when.label if when else f"run {run}"
-    with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
-        result = export_bundle(
-            app_state.db(), when, names, env, Path(out), key_path, operator(), run
-        )
+    try:
+        with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
+            result = export_bundle(
+                app_state.db(), when, names, env, Path(out), key_path, operator(), run
+            )
+    except EvidenceTampered as exc:  # exit 1 with --json: a document, as verify prints
+        if as_json:
+            print_json({"ok": False, "bundle": None, "period": label, "error": exc.message})
+        raise
     doc = {
+        "ok": True,
         "bundle": str(result.path),
         "period": label,
         "runs": result.runs,

@@ -202,6 +202,7 @@ class PdfRenderer(Renderer):
                     if data.chain
                     else ""
                 )
+                + (f" Signed by {data.signer_fingerprint}." if data.signer_fingerprint else "")
             ),
             Spacer(1, 6),
         ]

@@ -110,7 +110,7 @@ def create(
     approved = False
     env_name = settings.environment(env)[0]
     for drill in drills:
-        env_name, needs = schedules.check_target(settings, drill, env, yes)
+        env_name, needs = schedules.check_target(settings, drill, env, yes, "create the game day")
         approved = approved or needs
     gid = schedules.new_id("g")
     out_dir = settings.state_path() / "gamedays" / gid

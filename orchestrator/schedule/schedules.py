@@ -35,8 +35,11 @@ def new_id(prefix: str = "s") -> str:
     return f"{prefix}-{_secrets.token_hex(4)}"
 
 
-def check_target(settings: Settings, target: str, env: str | None, yes: bool) -> tuple[str, bool]:
-    """Resolve env + target now; returns (env name, needs approval). Raises on problems."""
+def check_target(
+    settings: Settings, target: str, env: str | None, yes: bool, what: str = "add the schedule"
+) -> tuple[str, bool]:
+    """Resolve env + target now; returns (env name, needs approval). Raises on problems;
+    ``what`` says what to repeat with --yes (a game day said "add the schedule")."""
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.plan import build_plan
 
@@ -46,8 +49,8 @@ def check_target(settings: Settings, target: str, env: str | None, yes: bool) ->
     if needs and not yes:
         raise ConfirmationRequired(
             f"environment {env_name!r} is protected and {target} would change it",
-            f"review `drill plan {target} --env {env_name}`, then add the schedule with --yes "
-            "(your approval is recorded with the schedule and every run it starts)",
+            f"review `drill plan {target} --env {env_name}`, then {what} with --yes "
+            "(your approval is recorded with it and every run it starts)",
         )
     return env_name, needs
 

@@ -364,6 +364,11 @@ def test_html_is_self_contained(exported: dict[str, Any]) -> None:
     for run_id in exported["q4"]:
         assert f'id="run-{run_id}"' in html
     assert "deviates" in html and "Findings and corrective actions" in html
+    # the whole signer fingerprint, to compare with the published one (it was cut at 16
+    # hex digits, and ran into "verified"), and every control's evidence listed
+    signer = exported["summary"]["signer"]
+    assert f"verified · signed by <code>{signer}</code>" in " ".join(html.split())
+    assert html.count("<details>") >= 5 and "dr_test_executed</b>: 2 item(s)" in html
 
 
 def _nonblank_png(path: Path) -> None:

@@ -7,6 +7,7 @@ definition hashes; the PDF named no commit or approval at all.)"""
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 import subprocess
@@ -96,6 +97,8 @@ def test_pdf_report_has_the_chart_commit_and_approval(
     assert f"git commit {commit}" in flat
     assert "Approvals: root at" in flat
     assert "Definition sha256:" in flat and "mini.yaml" in flat
+    manifest = json.loads(zf.read("manifest.json"))
+    assert f"Signed by {manifest['signer']['fingerprint']}." in flat  # the PDF named no signer
 
 
 def test_without_git_or_approval_the_report_says_so(workdir: Path) -> None:

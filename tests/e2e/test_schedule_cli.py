@@ -97,6 +97,12 @@ def test_mutating_drill_on_protected_environment_needs_yes(
         capsys, "schedule", "add", "tiny", "--env", "prod", "--every", "1h", "--json"
     )
     assert probes_only.code == 0 and json.loads(probes_only.out)["approved_by"] is None
+    # a game day says to repeat *it* with --yes (it said "add the schedule with --yes")
+    game = drill(
+        capsys, "gameday", "create", "--date", "2030-03-01T10:00", "--drills", "quarterly-dr",
+        "--env", "prod",
+    )  # fmt: skip
+    assert game.code == 2 and "then create the game day with --yes" in game.err, game.err
 
 
 def test_sync_installs_drill_schedules_and_status_shows_overdue(

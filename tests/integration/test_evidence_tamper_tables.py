@@ -19,16 +19,8 @@ from orchestrator.evidence.writer import EvidenceDB
 from tests.integration.test_evidence_chain import write_definitions
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db(
-    request: pytest.FixtureRequest, workdir: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[EvidenceDB]:
-    url = (
-        f"sqlite:///{workdir}/.drill/evidence.db"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_dsn")
-    )
-    monkeypatch.setenv("DRILL_DATABASE", url)
+@pytest.fixture
+def db(evidence_url: str, workdir: Path) -> Iterator[EvidenceDB]:
     write_definitions(workdir)
     (workdir / "drill.yaml").write_text("environments:\n  lab: {provider: lab, protected: true}\n")
     assert _drill("run", "mini", "--env", "lab", "--yes")[0] == 1  # approved; one deviates
@@ -37,7 +29,7 @@ def db(
         ["gameday", "create", "--date", "2030-03-01T10:00", "--drills", "mini", "--yes"],
     ):
         assert _drill(*args)[0] == 0, args
-    evidence = EvidenceDB(url)
+    evidence = EvidenceDB(evidence_url)
     yield evidence
     evidence.close()
 

@@ -4,6 +4,7 @@ when the tampered rows could not even be turned into views."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
@@ -128,6 +129,14 @@ def test_a_tampered_store_is_refused(
     assert "changed" in err and "nothing was exported" in err
     assert not (workspace / "bundle.zip").exists()
     assert not list(workspace.glob(".drill-*.tmp"))
+    # --json: one document on stdout saying so (stdout was empty)
+    capsys.readouterr()
+    year = datetime.now(UTC).year
+    span = ["--from", f"{year}-01-01", "--to", f"{year}-12-31"]
+    assert main(["evidence", "export", *span, "--out", "bundle.zip", "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["bundle"] is None
+    assert named.format(id=step) in doc["error"]
 
 
 def test_an_event_made_unreadable_is_a_break_not_an_internal_error(
