@@ -106,6 +106,38 @@ def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path, immutable
 
 
 @pytest.fixture
+def frozen_state(workdir: Path) -> Iterator[Path]:
+    """The state directory (.drill) made immutable: nothing can be created in it."""
+    recorded(workdir)
+    state = workdir / ".drill"
+    if subprocess.run(["chattr", "+i", str(state)], capture_output=True, check=False).returncode:
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs…)")
+    try:
+        yield state
+    finally:
+        subprocess.run(["chattr", "-i", str(state)], check=False)
+
+
+def test_read_only_state_dir_read_commands_work_writers_say_why(
+    workdir: Path, frozen_state: Path
+) -> None:
+    """Reads go on (`evidence verify` only remembers its outcome for the dashboard when it
+    can: it failed with "this is a bug"); a writer names what it could not create."""
+    for args in (["evidence", "verify"], ["runs", "list"], ["status"], ["findings", "list"]):
+        res = drill(workdir, *args)
+        assert res.code == 0, (args, res.err)
+        assert "Traceback" not in res.err and "internal error" not in res.err, res.err
+    res = drill(workdir, "evidence", "export", "--period", "2020-Q1", "--out", "e.zip")
+    assert res.code == 2, res.err
+    one_line_error(res, "signing key", str(frozen_state / "keys"))
+    assert "--out" not in res.err.splitlines()[0], "the key is not --out's file"
+    res = drill(workdir, "run", str(workdir / "runbooks" / "hold.yaml"))
+    assert res.code == 2, res.err
+    one_line_error(res, "read-only", str(frozen_state))
+    assert not (workdir / "marker").exists()
+
+
+@pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
