@@ -15,7 +15,14 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from orchestrator.errors import ConfigError, DefinitionError, Problem
 from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
@@ -90,6 +97,29 @@ class EnvironmentConfig(BaseModel):
                 "endpoint_url must be an http:// or https:// URL with a host, "
                 "e.g. http://127.0.0.1:5000"
             )
+        return value
+
+    @field_validator("probes")
+    @classmethod
+    def _loopback_probes(cls, value: Any, info: ValidationInfo) -> Any:
+        """An environment that talks to an emulator is a test bed: its probes stay on
+        127.0.0.0/8, whatever they name (a DSN from a secret is checked when read)."""
+        from orchestrator.netguard import dsn_problem, url_problem
+
+        if not info.data.get("endpoint_url") or not isinstance(value, ProbesConfig):
+            return value
+        for key in ("db", "global_db", "http"):
+            target = getattr(value, key)
+            if not target or target.startswith("arn:"):
+                continue
+            problem = (
+                url_problem(target) if key == "http" else dsn_problem(target, {}, sockets=True)
+            )
+            if problem:
+                raise ValueError(
+                    f"probes.{key}: {problem}, as this environment talks to an emulator "
+                    "(endpoint_url)"
+                )
         return value
 
 

@@ -31,13 +31,16 @@ def looks_like_dsn(value: str) -> bool:
     return "=" in value or "://" in value
 
 
-def dsn_problem(dsn: str, environ: Mapping[str, str] | None = None) -> str | None:
+def dsn_problem(
+    dsn: str, environ: Mapping[str, str] | None = None, sockets: bool = False
+) -> str | None:
     """Why ``dsn`` could reach beyond loopback, or None when it cannot.
 
     Parsed by libpq's own rules (key=value or URL form). The host must be spelled out:
     without one libpq takes it from ``PGHOST`` or the default socket, and a ``service``
     (or ``PGSERVICE``) reads any host from ``pg_service.conf``; ``PGHOSTADDR`` would
-    replace the address of a DSN that gives only ``host``."""
+    replace the address of a DSN that gives only ``host``. ``sockets``: a Unix-socket
+    directory is local too (a tunnel's socket)."""
     from psycopg import ProgrammingError
     from psycopg.conninfo import conninfo_to_dict
 
@@ -58,6 +61,19 @@ def dsn_problem(dsn: str, environ: Mapping[str, str] | None = None) -> str | Non
         )
     addr = params.get("hostaddr") or environ.get("PGHOSTADDR") or ""
     for value in [*str(params.get("host") or "").split(","), *str(addr).split(",")]:
-        if value and not is_loopback_host(value):
-            return f"refusing to connect to {value}: the lab uses 127.0.0.0/8 only"
+        if value and not is_loopback_host(value, sockets):
+            return f"refusing to connect to {value}: loopback (127.0.0.0/8) only"
+    return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why an http(s) URL could reach beyond loopback, or None when it cannot."""
+    from urllib.parse import urlsplit
+
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return f"invalid URL {url!r}"
+    if not is_loopback_host(host):
+        return f"refusing to connect to {host or url}: loopback (127.0.0.0/8) only"
     return None

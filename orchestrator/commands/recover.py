@@ -35,8 +35,8 @@ def recover(
     environment is recovered only with --yes, like any change to it.
 
     Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 2 a protected
-    environment awaits recovery and --yes was not given · 3 stopped by a signal (what
-    is left stays pending: run it again).
+    environment awaits recovery and --yes was not given · 3 stopped by a signal, even
+    during its last rollback (what is left stays pending: run it again).
     """
     from orchestrator.engine.recovery import (
         awaiting_recovery,
@@ -68,6 +68,15 @@ def recover(
             lambda: stop.requested,
             env,
             operator() if yes else None,
+        )
+    if stop.requested:  # stopped during the last rollback, which finished: still a stop
+        from orchestrator.errors import Aborted
+
+        done = "; ".join(f"run {r.id} on {r.env}: {r.status}" for r in runs)
+        raise Aborted(
+            f"recovery stopped ({stop.reason}) after the rollback in progress: "
+            + (done or "nothing recovered"),
+            "run `drill recover` again if a run still awaits recovery",
         )
     failed = [r for r in runs if r.status == RunStatus.ROLLBACK_FAILED]
     if as_json:

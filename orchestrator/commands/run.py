@@ -279,14 +279,44 @@ def abort(
             f"`drill recover --env {run_row.env}` plays its rollbacks"
         )
         return
-    signalled = ""
-    if run_row.host == socket.gethostname():
-        try:
-            os.kill(run_row.pid, signal.SIGTERM)
-            signalled = f" (sent SIGTERM to pid {run_row.pid})"
-        except ProcessLookupError:
-            signalled = " (its process is gone: `drill recover` plays its rollbacks)"
-    err_console().print(f"abort requested for {run_id}{signalled}; rollbacks will run")
+    # the process to stop is the one holding the run's lock: the run's own, or a recovery
+    # playing its rollbacks (the run's recorded pid is dead then, maybe another's now)
+    holder = _lock_holder(app_state.settings(), db, run_row.env) or {
+        "run_id": run_id,
+        "pid": run_row.pid,
+        "host": run_row.host,
+    }
+    if holder.get("run_id") != run_id or holder.get("host") != socket.gethostname():
+        err_console().print(
+            f"abort recorded for {run_id}; the drill running it elsewhere stops at its next check"
+        )
+        return
+    recovery = holder.get("what") == "recovery"
+    try:
+        os.kill(int(holder["pid"]), signal.SIGTERM)
+    except ProcessLookupError:
+        err_console().print(
+            f"abort recorded for {run_id}: its process is gone; "
+            f"`drill recover --env {run_row.env}` plays its rollbacks"
+        )
+        return
+    if recovery:
+        err_console().print(
+            f"abort requested for {run_id}: sent SIGTERM to the recovery playing its rollbacks "
+            f"(pid {holder['pid']}); it stops after the rollback in progress, and "
+            f"`drill recover --env {run_row.env}` plays the rest"
+        )
+        return
+    err_console().print(
+        f"abort requested for {run_id} (sent SIGTERM to pid {holder['pid']}); rollbacks will run"
+    )
+
+
+def _lock_holder(settings: Any, db: Any, env: str) -> dict[str, Any] | None:
+    """Who holds ``env``'s run lock, as written down by the holder (SQLite store)."""
+    from orchestrator.engine.locks import EnvLock, lock_scope
+
+    return EnvLock(db, settings.state_path(), env, lock_scope(settings, env)).holder()
 
 
 def ack(

@@ -45,6 +45,7 @@ class Recorder:
         self.run = run
         self._seq = 0
         self._secret_args: dict[int, dict[str, Any]] = {}  # pending rollback id → its args
+        self._undos: list[StepRun] = []  # every rollback this process recorded pending
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -150,6 +151,7 @@ class Recorder:
             rollback_of=rollback_of,
         )
         self.db.write(step)
+        self._undos.append(step)
         if step.id is not None and step.args != args:
             self._secret_args[step.id] = args
         return step
@@ -164,13 +166,11 @@ class Recorder:
         self.db.write(step)
 
     def pending_rollbacks(self) -> list[StepRun]:
-        rows: list[StepRun] = self.db.records(
-            StepRun,
-            "run_id = ? AND status = ? AND phase = ?",
-            (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value),
-            "seq DESC",
-        )
-        return rows
+        """This run's undos still pending, newest first — from memory, not the store: they
+        are needed most when the store is failing (unreachable, damaged), and this process
+        recorded every one of them (the rows it updates are these very objects)."""
+        pending = [st for st in self._undos if st.status == StepStatus.PENDING]
+        return sorted(pending, key=lambda st: st.seq, reverse=True)
 
     def rollback_args(self, step: StepRun) -> dict[str, Any]:
         """The args to play a pending rollback with: with its secrets when this process

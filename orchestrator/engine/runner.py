@@ -326,8 +326,8 @@ class RunEngine:
             raise DrillError(
                 f"run {outcome.run_id} ended {status.value} (rollbacks played) but its end "
                 f"could not be recorded: {internal_message(exc)}",
-                "fix the evidence database (space, permissions), then `drill recover` "
-                "closes the run",
+                "fix the evidence database (reachable, space, permissions), then `drill "
+                "recover` closes the run",
             ) from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
 
@@ -734,12 +734,7 @@ class RunEngine:
         assert self.recorder is not None
         ok = True
         ctx: StepContext | None = None
-        try:
-            pendings = self.recorder.pending_rollbacks()
-        except Exception as exc:  # the store is failing: nothing known to undo here
-            self.reporter.note(f"cannot read pending rollbacks: {internal_message(exc)}")
-            return False
-        for pending in pendings:
+        for pending in self.recorder.pending_rollbacks():  # from memory: the store may fail
             if pending.scenario_run_id != row.id:
                 continue
             self.reporter.step_started("rollback", pending.name)

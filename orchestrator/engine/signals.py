@@ -3,7 +3,8 @@
 Chaos Toolkit skips rollbacks on interrupt; drill does not. The first signal raises
 :class:`AbortSignal` in the main thread (so a blocking wait stops at once); while
 rollbacks run, further signals are noted but do not interrupt them — leaving the
-environment half-restored would be worse than waiting.
+environment half-restored would be worse than waiting — and each says so on stderr,
+so a second Ctrl-C is not met with silence.
 
 A run is shielded by default and only its scenario bodies (steps, waits) run
 :func:`unshielded`: a signal that arrives while rollbacks, recording or recovery run
@@ -13,6 +14,7 @@ stop already requested raises at once.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -63,6 +65,8 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
         state.request(f"received {name}")
         if first and not state.shielded:
             raise AbortSignal(f"received {name}")
+        # nothing visible happens now: say why (a plain write: safe inside a handler)
+        os.write(2, _waiting(name, first).encode())
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -72,6 +76,20 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
     finally:
         for sig, prev in previous.items():
             signal.signal(sig, prev)
+
+
+def _waiting(name: str, first: bool) -> str:
+    """What a stop that cannot interrupt the work in progress tells the operator."""
+    if first:
+        return (
+            f"drill: {name} received: stopping once the rollback or record in progress is "
+            "done; nothing new starts\n"
+        )
+    return (
+        f"drill: {name} received again: still finishing the rollbacks (interrupting them "
+        "would leave the environment half-restored; a SIGKILL leaves them to `drill "
+        "recover`)\n"
+    )
 
 
 @contextmanager

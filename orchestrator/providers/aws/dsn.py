@@ -14,13 +14,8 @@ import json
 from typing import Any
 
 from orchestrator.errors import ConfigError, ProviderError
-from orchestrator.netguard import is_loopback_host
+from orchestrator.netguard import dsn_problem
 from orchestrator.providers.aws.context import AwsContext, aws_error
-
-
-def _is_loopback(hosts: str) -> bool:
-    """Every host of a (possibly comma-separated) libpq host list is loopback or a socket."""
-    return all(is_loopback_host(host, sockets=True) for host in hosts.split(","))
 
 
 def _secret(c: AwsContext, arn: str) -> dict[str, Any]:
@@ -59,11 +54,11 @@ def probe_dsn(c: AwsContext, value: str | None) -> str | None:
         params = dict(conninfo_to_dict(value.replace("postgresql+psycopg://", "postgresql://")))
         if c.env.db_secret_arn and not params.get("password"):
             params["password"] = _secret(c, c.env.db_secret_arn).get("password")
-    host = str(params.get("host") or "")
-    if c.env.endpoint_url and not _is_loopback(host):
+    dsn = make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    if c.env.endpoint_url and (problem := dsn_problem(dsn, sockets=True)):
+        # where libpq would connect (host, hostaddr, PGHOSTADDR, a service), as the lab asks
         raise ConfigError(
-            f"probes.db host {host!r} is not a loopback address, and this "
-            "environment talks to an emulator (endpoint_url)",
+            f"probes: {problem}, as this environment talks to an emulator (endpoint_url)",
             "point probes at 127.0.0.1 (a tunnel) or remove endpoint_url",
         )
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return dsn

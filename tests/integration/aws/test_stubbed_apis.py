@@ -242,17 +242,53 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     assert DB_PASSWORD.encode() not in evidence
 
 
+@pytest.mark.parametrize(
+    ("probes", "named"),
+    [
+        ({"db": "postgresql://app@10.0.20.15:5432/app"}, "10.0.20.15"),
+        # libpq connects to hostaddr, not host: the old check looked at host only
+        ({"db": "host=127.0.0.1 hostaddr=10.0.20.15 dbname=app user=app"}, "10.0.20.15"),
+        ({"global_db": "host=db.prod.internal dbname=app user=app"}, "db.prod.internal"),
+        ({"http": "http://10.0.20.15/health"}, "10.0.20.15"),
+    ],
+)
 def test_probes_on_an_emulated_env_must_be_loopback(
-    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str], probes: dict[str, str], named: str
 ) -> None:
-    write_config(
-        aws_stack.dir,
-        aws_stack.url,
-        bad=env_block(aws_stack.url, probes={"db": "postgresql://app@10.0.20.15:5432/app"}),
-    )
-    assert drill("run", "rds-failover", "--env", "bad", "--yes") != 0
-    out = capsys.readouterr()
-    assert "not a loopback address" in out.err + out.out
+    """Refused as the invalid configuration it is (exit 2, drill.yaml:LINE, nothing run);
+    it was a failed run (exit 1) with a finding, and `hostaddr` slipped through."""
+    write_config(aws_stack.dir, aws_stack.url, bad=env_block(aws_stack.url, probes=probes))
+    capsys.readouterr()
+    assert drill("run", "rds-failover", "--env", "bad", "--yes") == 2
+    err = capsys.readouterr().err
+    first = err.splitlines()[0]
+    assert first.startswith("drill: error: ") and "drill.yaml:" in first and named in first, err
+    assert "loopback" in first and "probes" in first, err
+    assert "Traceback" not in err
+    write_config(aws_stack.dir, aws_stack.url)  # every command refused it; fixed:
+    assert drill("runs", "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []  # nothing was started
+
+
+def test_probe_dsn_refuses_hostaddr_and_pghostaddr(
+    aws_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run-time guard (a DSN from a Secrets Manager secret is only known then) asks
+    netguard as the lab does: hostaddr and PGHOSTADDR are where libpq connects."""
+    from orchestrator.config import load_settings
+    from orchestrator.errors import ConfigError
+    from orchestrator.providers.aws.dsn import probe_dsn
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    settings = load_settings()
+    c = AwsProvider("aws", settings.environments["aws"], settings).ctx
+    with pytest.raises(ConfigError):
+        probe_dsn(c, "host=127.0.0.1 hostaddr=10.0.20.15 dbname=app")
+    monkeypatch.setenv("PGHOSTADDR", "10.0.20.15")
+    with pytest.raises(ConfigError):
+        probe_dsn(c, "host=127.0.0.1 dbname=app")
+    monkeypatch.delenv("PGHOSTADDR")
+    assert "127.0.0.1" in (probe_dsn(c, "host=127.0.0.1 dbname=app") or "")
 
 
 def test_az_loss_through_an_fis_template(

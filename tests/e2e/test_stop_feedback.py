@@ -1,0 +1,183 @@
+"""What an operator sees when a stop cannot take effect at once (DESIGN "Crash safety").
+
+A second Ctrl-C while rollbacks play does not interrupt them — that would leave the
+environment half-restored — and it is not met with silence either: drill says that it
+is still finishing the rollbacks. The first stop comes from the test hook; the rollback
+holds until the test releases it (tests.faults.hold_until), so no sleep picks a moment.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import spawn
+from tests.e2e.test_crash_safety import HOOK, drill, runs, show
+
+pytestmark = pytest.mark.slow
+
+
+def held_rollback(cwd: Path, then_remove: bool = False) -> Path:
+    marker, here, release = cwd / "marker", cwd / "here", cwd / "release"
+    hold = (
+        "{type: action, name: hold, provider: {type: python, module: tests.faults, "
+        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    )
+    path = cwd / "runbooks" / "held.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"""id: held
+title: a rollback that takes its time
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
+               func: touch, arguments: {{path: "{marker}"}}}}}}
+rollback:
+  - name: slow undo
+    kind: action
+    activity: {hold}
+"""
+        + (
+            f"""  - name: remove the marker
+    kind: action
+    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
+               func: remove, arguments: {{path: "{marker}"}}}}}}
+"""
+            if then_remove
+            else ""
+        )
+    )
+    return path
+
+
+class Stderr:
+    """A process's stderr, read by a thread: the test waits for a line with a bound, so a
+    drill that never says it cannot hang the test (it holds until the release)."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        self.proc = proc
+        self.seen: list[str] = []
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        stream = proc.stderr
+
+        def read() -> None:
+            for line in stream:
+                self._lines.put(line)
+            self._lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+
+    def wait_for(self, text: str, end: float) -> None:
+        while not any(text in ln for ln in self.seen):
+            try:
+                line = self._lines.get(timeout=max(0.0, end - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"drill never said {text!r}: {self.text}") from None
+            assert line is not None, f"drill ended without saying {text!r}: {self.text}"
+            self.seen.append(line)
+
+    def finish(self) -> str:
+        """Everything, once the process has ended."""
+        self.proc.wait(timeout=120)
+        while (line := self._lines.get(timeout=60)) is not None:
+            self.seen.append(line)
+        return self.text
+
+    @property
+    def text(self) -> str:
+        return "".join(self.seen)
+
+
+def wait_for_file(proc: subprocess.Popen[str], path: Path) -> None:
+    end = time.monotonic() + 120  # bounds a hang; no moment is picked
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < end, f"{path.name} never appeared"
+        time.sleep(0.02)
+
+
+def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) -> None:
+    rb = held_rollback(workdir)
+    proc = spawn(workdir, "run", str(rb), env={HOOK: "step:held:1:end=int"})
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")  # the rollback is playing
+        proc.send_signal(signal.SIGINT)
+        err.wait_for("received again", time.monotonic() + 120)
+        (workdir / "release").touch()
+        text = err.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # never leave a drill behind, even when the test fails
+            proc.wait()
+    assert proc.returncode == 3, text
+    assert "still finishing the rollbacks" in text and "Traceback" not in text, text
+    (entry,) = runs(workdir)
+    doc = show(workdir, str(entry["run_id"]))
+    assert doc["status"] == "aborted", json.dumps(doc)[:2000]
+    undo = [s for s in doc["steps"] if s["name"] == "slow undo"]  # type: ignore[attr-defined]
+    assert [s["status"] for s in undo] == ["succeeded"]
+
+
+def test_stop_during_recovery_says_the_rollback_finishes(workdir: Path) -> None:
+    """The first signal of a recovery (shielded throughout) is explained at once too, and
+    `drill recover` ends as stopped (exit 3) even though its last rollback finished."""
+    rb = held_rollback(workdir)
+    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    proc = spawn(workdir, "recover")
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")
+        proc.send_signal(signal.SIGTERM)
+        err.wait_for("SIGTERM received", time.monotonic() + 120)
+        (workdir / "release").touch()
+        text = err.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, text
+    assert "nothing new starts" in text and "Traceback" not in text, text
+    (entry,) = runs(workdir)
+    assert entry["status"] == "crashed", "its only rollback finished: the run is closed"
+
+
+def test_drill_abort_during_a_recovery_stops_it_not_a_stranger(workdir: Path) -> None:
+    """`drill abort` of a run being recovered signals the recovery (it holds the lock),
+    not the dead drill's recorded pid, which may be another process's by now; the
+    recovery finishes the rollback in progress and starts no other."""
+    rb = held_rollback(workdir, then_remove=True)
+    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    (entry,) = runs(workdir)
+    run_id = str(entry["run_id"])
+    proc = spawn(workdir, "recover")
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")  # the first of its two rollbacks plays
+        aborted = drill(workdir, "abort", run_id)
+        assert aborted.code == 0, aborted.err
+        assert f"pid {proc.pid}" in aborted.err and "recovery" in aborted.err, aborted.err
+        err.wait_for("SIGTERM received", time.monotonic() + 120)
+        (workdir / "release").touch()
+        text = err.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, text
+    assert (workdir / "marker").exists(), "the second rollback must not start"
+    assert show(workdir, run_id)["status"] == "running"
+    again = drill(workdir, "recover")
+    assert again.code == 0, again.err
+    assert not (workdir / "marker").exists() and show(workdir, run_id)["status"] == "crashed"
