@@ -56,6 +56,7 @@ from orchestrator.errors import (
     ConfirmationRequired,
     DrillError,
     ExitStatus,
+    RollbackFailed,
     StepFailed,
 )
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
@@ -209,7 +210,8 @@ class RunEngine:
         """Finish what a dead drill left on this environment before touching it again —
         and on every environment sharing its lock (``lab`` and ``lab-aws`` drive one
         lab: a run that died on one left its faults under the other). A protected one
-        among them needs ``--yes`` (``approved_by``), as any change to it does."""
+        among them needs ``--yes`` (``approved_by``), as any change to it does. If an undo
+        fails, the run does not start: its faults would land on a degraded environment."""
         from orchestrator.engine.recovery import recover_env, running_envs
 
         def provider_for(env: str) -> Provider | None:
@@ -220,9 +222,10 @@ class RunEngine:
             name, cfg = self.settings.environment(env)
             return build_provider(name, cfg, self.settings)
 
+        recovered = []
         for env in dict.fromkeys([self.env_name, *running_envs(self.db)]):
             if env == self.env_name or lock_scope(self.settings, env) == lock.scope:
-                recover_env(
+                recovered += recover_env(
                     self.settings,
                     self.db,
                     env,
@@ -232,6 +235,14 @@ class RunEngine:
                     lock,
                     approved_by,
                 )
+        failed = [r for r in recovered if r.status == RunStatus.ROLLBACK_FAILED]
+        if failed:  # no new faults on top of an environment left degraded
+            raise RollbackFailed(
+                f"run {failed[0].id} on {failed[0].env} could not be recovered: a rollback "
+                "failed and the environment may be degraded, so nothing was started",
+                f"inspect the environment and restore it by hand (`drill runs show "
+                f"{failed[0].id}` names the failed rollback), then run again",
+            )
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
         run = Run(
