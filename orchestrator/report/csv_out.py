@@ -32,6 +32,8 @@ COLUMNS = [
     "objectives_met",
     "findings",
     "open_findings",
+    "git_commit",  # last: which definitions ran and who approved (a spreadsheet's view)
+    "approved_by",
 ]
 
 
@@ -82,5 +84,6 @@ class CsvRenderer(Renderer):
                     if sc
                     else [""] * 10
                 )
-                out.writerow(base + tail + [len(found), sum(f.status == "open" for f in found)])
+                counts = [len(found), sum(f.status == "open" for f in found)]
+                out.writerow(base + tail + counts + [r.git_commit or "", r.approved_by or ""])
         return buf.getvalue().encode()

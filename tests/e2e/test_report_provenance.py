@@ -73,6 +73,11 @@ def test_html_report_names_commit_definition_hashes_and_approval(
     assert f"git commit {commit}" in text
     assert re.search(r"Definition sha256 mini\.yaml [0-9a-f]{16}…, (deviates|noop)\.yaml", text)
     assert "root at " in text and "--yes given on a protected environment" in text
+    # and in runs.csv, for an auditor's spreadsheet
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode())))
+    assert rows and all((r["git_commit"], r["approved_by"]) == (commit, "root") for r in rows)
     # the chart: a heading per run, each value with its objective beside it, none cut
     assert "RTO / RPO against objectives" in text
     assert re.search(r"noop RTO .*objective 4h 00m", text)
