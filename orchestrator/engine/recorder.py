@@ -22,6 +22,7 @@ from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import (
     Approval,
     Artifact,
+    Environment,
     Finding,
     Measurement,
     ProbeSeries,
@@ -252,6 +253,22 @@ class Recorder:
                 env=self.run.env,
             )
         )
+
+    def environment(self, provider: str, protected: bool) -> None:
+        """The run's environment as configured now (DESIGN 8's environment record): one
+        record per name, written the first time and again (an update event) when its
+        provider or protection changed, so the evidence says whether a run needed an
+        approval. Nothing wrote it before."""
+        found = self.db.records(Environment, "name = ?", (self.run.env,), "id", 1)
+        if found and (found[0].provider, found[0].protected) == (provider, protected):
+            return
+        row = (
+            found[0]
+            if found
+            else Environment(name=self.run.env, provider=provider, created_at=utcnow())
+        )
+        row.provider, row.protected = provider, protected
+        self.db.write(row)
 
     def approval(self, approved_by: str, reason: str) -> None:
         self.db.write(

@@ -265,6 +265,7 @@ class RunEngine:
         self.recorder = rec = Recorder(self.db, run)
         _remember_secrets(plan)
         rec.save(run)
+        rec.environment(str(self.env.provider), bool(self.env.protected))
         if self.env.protected and opts.yes:
             run.approved_by = run.who
             rec.approval(run.who, "--yes given on a protected environment")
