@@ -37,6 +37,15 @@ COLUMNS = [
 ]
 
 
+def _text(value: str | None) -> str:
+    """A text cell a spreadsheet shows as text: one starting like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR; e.g. a DRILL_OPERATOR of ``=HYPERLINK(…)``) gets a leading
+    ``'``, as OWASP advises for CSV files opened in Excel; runs.json keeps the value."""
+    if not value:
+        return ""
+    return "'" + value if value[0] in "=+-@\t\r" else value
+
+
 def _t(value: object) -> str:
     return (
         value.isoformat() if hasattr(value, "isoformat") else ("" if value is None else str(value))
@@ -55,12 +64,12 @@ class CsvRenderer(Renderer):
         for r in data.runs:
             base = [
                 r.id,
-                r.target,
+                _text(r.target),
                 r.target_kind,
-                r.env,
+                _text(r.env),
                 r.mode,
                 r.trigger,
-                r.who,
+                _text(r.who),
                 r.status,
                 _t(r.started_at),
                 _t(r.ended_at),
@@ -70,7 +79,7 @@ class CsvRenderer(Renderer):
                 found = [f for f in r.findings if sc is None or f.scenario == sc.scenario_id]
                 tail = (
                     [
-                        sc.scenario_id,
+                        _text(sc.scenario_id),
                         sc.status,
                         _t(sc.fault_injected_at),
                         _t(sc.service_restored_at),
@@ -85,5 +94,5 @@ class CsvRenderer(Renderer):
                     else [""] * 10
                 )
                 counts = [len(found), sum(f.status == "open" for f in found)]
-                out.writerow(base + tail + counts + [r.git_commit or "", r.approved_by or ""])
+                out.writerow(base + tail + counts + [_text(r.git_commit), _text(r.approved_by)])
         return buf.getvalue().encode()
