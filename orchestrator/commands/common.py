@@ -109,7 +109,7 @@ class AppState:
             return
 
     def _warn_orphans(self, db: EvidenceDB) -> None:
-        from orchestrator.engine.recovery import awaiting_recovery
+        from orchestrator.engine.recovery import awaiting_recovery, protected
 
         orphans = awaiting_recovery(self.settings(), db)
         if not orphans:
@@ -121,6 +121,8 @@ class AppState:
             else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await"
         )
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
+        if any(protected(self.settings(), env) for env in envs):
+            how += " --yes"  # a protected environment's recovery needs the confirmation
         sys.stderr.write(
             f"drill: warning: {which} recovery (its drill process is gone "
             f"without closing it; rollbacks may be pending): run `{how}`\n"
