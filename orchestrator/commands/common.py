@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -157,6 +158,18 @@ def _console(**kwargs: Any) -> Console:
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
             super().print(*(_safe_markup(o) if isinstance(o, str) else o for o in objects), **kw)
+
+        def on_broken_pipe(self) -> None:
+            """Whoever read drill's output went away (a closed pipe, a log collector that
+            died). rich's default exits (SystemExit), which killed a drill mid-fault with
+            its rollbacks unplayed: go on, quietly — the evidence keeps the record."""
+            self.quiet = True
+            try:  # later raw writes to this stream (sys.stderr.write) succeed, unread
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.file.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):  # not a real file descriptor
+                pass
 
     return RedactingConsole(**kwargs)
 
