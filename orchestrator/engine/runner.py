@@ -80,6 +80,22 @@ def operator() -> str:
     return os.environ.get("DRILL_OPERATOR") or getpass.getuser()
 
 
+def _approver(db: EvidenceDB, opts: RunOptions) -> tuple[str, str] | None:
+    """Who approved a run the scheduler started on a protected environment: whoever gave
+    --yes when creating its game day or adding its schedule (the run's own --yes is the
+    service's, whose user approved nothing: the evidence named it the approver)."""
+    from orchestrator.schedule.records import GameDay, Schedule
+
+    for cls, key, made in (
+        (GameDay, opts.gameday_id, "game day {} was created"),
+        (Schedule, opts.schedule_id, "schedule {} was added"),
+    ):
+        row = db.get(cls, key) if key else None
+        if row is not None and row.approved_by:
+            return row.approved_by, "--yes given when " + made.format(key)
+    return None
+
+
 def git_commit(cwd: str) -> str | None:
     try:
         out = subprocess.run(
@@ -267,8 +283,12 @@ class RunEngine:
         rec.save(run)
         rec.environment(str(self.env.provider), bool(self.env.protected))
         if self.env.protected and opts.yes:
-            run.approved_by = run.who
-            rec.approval(run.who, "--yes given on a protected environment")
+            who, why = _approver(self.db, opts) or (
+                run.who,
+                "--yes given on a protected environment",
+            )
+            run.approved_by = who
+            rec.approval(who, why)
         rec.event(
             "run.start",
             f"{plan.kind.value} {plan.target} started on {self.env_name} ({plan.mode.value})",
