@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from contextlib import AbstractContextManager, nullcontext
@@ -109,7 +110,7 @@ class AppState:
             return
 
     def _warn_orphans(self, db: EvidenceDB) -> None:
-        from orchestrator.engine.recovery import awaiting_recovery
+        from orchestrator.engine.recovery import awaiting_recovery, protected
 
         orphans = awaiting_recovery(self.settings(), db)
         if not orphans:
@@ -121,6 +122,8 @@ class AppState:
             else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await"
         )
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
+        if any(protected(self.settings(), env) for env in envs):
+            how += " --yes"  # a protected environment's recovery needs the confirmation
         sys.stderr.write(
             f"drill: warning: {which} recovery (its drill process is gone "
             f"without closing it; rollbacks may be pending): run `{how}`\n"
@@ -155,6 +158,18 @@ def _console(**kwargs: Any) -> Console:
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
             super().print(*(_safe_markup(o) if isinstance(o, str) else o for o in objects), **kw)
+
+        def on_broken_pipe(self) -> None:
+            """Whoever read drill's output went away (a closed pipe, a log collector that
+            died). rich's default exits (SystemExit), which killed a drill mid-fault with
+            its rollbacks unplayed: go on, quietly — the evidence keeps the record."""
+            self.quiet = True
+            try:  # later raw writes to this stream (sys.stderr.write) succeed, unread
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, self.file.fileno())
+                os.close(devnull)
+            except (OSError, ValueError):  # not a real file descriptor
+                pass
 
     return RedactingConsole(**kwargs)
 

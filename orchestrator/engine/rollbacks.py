@@ -9,6 +9,7 @@ was in flight when drill died) is always safe.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -59,11 +60,12 @@ def best_effort(what: str, write: Callable[[], Any]) -> bool:
     except Exception as exc:
         if not _failing:
             _failing.append(what)
-            sys.stderr.write(
-                f"drill: could not record {what}: {internal_message(exc)} — the rollbacks "
-                "still run, unrecorded if the evidence database keeps failing (`drill "
-                "recover` closes the run once it works again)\n"
-            )
+            with contextlib.suppress(OSError):  # nobody reads stderr: the undo goes on
+                sys.stderr.write(
+                    f"drill: could not record {what}: {internal_message(exc)} — the "
+                    "rollbacks still run, unrecorded if the evidence database keeps failing "
+                    "(`drill recover` closes the run once it works again)\n"
+                )
         return False
 
 

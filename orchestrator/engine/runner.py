@@ -216,7 +216,8 @@ class RunEngine:
         try:
             # Shielded by default: only scenario bodies are interruptible (signals.py).
             with abort_on_signals(self.abort), shielded(self.abort):
-                self._recover_first(lock, operator() if opts.yes else None)
+                approver = (_approver(self.db, opts) or (operator(), ""))[0]
+                self._recover_first(lock, approver if opts.yes else None)
                 lock.note(holder)
                 return self._execute_locked(plan, opts, run_id)
         finally:

@@ -60,6 +60,8 @@ def test_recovery_of_a_protected_environment_needs_yes(workdir: Path) -> None:
     run_id = killed_on_prod(workdir, marker)
     probe = write(workdir, "runbooks/probe.yaml", PROBE_ONLY)
 
+    listed = drill(workdir, "runs", "list")  # a read command: the warning names --yes
+    assert "`drill recover --env prod --yes`" in listed.err, listed.err
     for args in (["run", str(probe), "--env", "prod"], ["recover"], ["recover", "--env", "prod"]):
         res = drill(workdir, *args)
         assert res.code == 2, (args, res.err)
