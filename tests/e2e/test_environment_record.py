@@ -4,19 +4,12 @@ changes — an update event, so the evidence says whether a run needed an approv
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
-from contextlib import redirect_stdout
 from pathlib import Path
 
-from orchestrator.cli import main
+from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import write_definitions
-
-
-def _drill(*args: str) -> int:
-    with redirect_stdout(io.StringIO()):
-        return main(list(args))
 
 
 def _environment_events(workdir: Path) -> list[dict[str, object]]:
@@ -28,16 +21,16 @@ def _environment_events(workdir: Path) -> list[dict[str, object]]:
 
 def test_a_run_records_its_environment_once_and_its_changes(workdir: Path) -> None:
     write_definitions(workdir)
-    assert _drill("run", "mini", "--env", "lab") == 1  # one scenario deviates
-    assert _drill("run", "mini", "--env", "lab") == 1
+    assert drill_out("run", "mini", "--env", "lab")[0] == 1  # one scenario deviates
+    assert drill_out("run", "mini", "--env", "lab")[0] == 1
     (first,) = _environment_events(workdir)
     assert first["kind"] == "environment.insert"
     assert first["data"]["name"] == "lab" and first["data"]["provider"] == "lab"  # type: ignore[index]
     assert first["data"]["protected"] is False  # type: ignore[index]
 
     (workdir / "drill.yaml").write_text("environments:\n  lab: {provider: lab, protected: true}\n")
-    assert _drill("run", "mini", "--env", "lab", "--yes") == 1
+    assert drill_out("run", "mini", "--env", "lab", "--yes")[0] == 1
     events = _environment_events(workdir)
     assert [e["kind"] for e in events] == ["environment.insert", "environment.update"]
     assert events[1]["data"]["protected"] is True  # type: ignore[index]
-    assert _drill("evidence", "verify") == 0
+    assert drill_out("evidence", "verify")[0] == 0

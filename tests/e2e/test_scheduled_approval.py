@@ -5,22 +5,13 @@ named the scheduler service's user, who approved nothing. The run is started the
 
 from __future__ import annotations
 
-import io
 import json
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import write_definitions
-
-
-def _drill(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(list(args))
-    return code, out.getvalue()
 
 
 @pytest.fixture
@@ -32,7 +23,7 @@ def protected(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _approvals(run_id: str) -> list[dict[str, str]]:
-    code, out = _drill("runs", "show", run_id, "--json")
+    code, out = drill_out("runs", "show", run_id, "--json")
     assert code == 0
     return list(json.loads(out)["approvals"])
 
@@ -42,18 +33,18 @@ def test_the_approver_is_who_approved_the_schedule(
     protected: Path, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if how == "schedule":
-        code, out = _drill("schedule", "add", "mini", "--every", "1h", "--yes", "--json")
+        code, out = drill_out("schedule", "add", "mini", "--every", "1h", "--yes", "--json")
         ids = ["--schedule-id", json.loads(out)["id"]]
         made = f"schedule {ids[1]} was added"
     else:
         args = ["--date", "2030-03-01T10:00", "--drills", "mini", "--yes", "--json"]
-        code, out = _drill("gameday", "create", *args)
+        code, out = drill_out("gameday", "create", *args)
         ids = ["--gameday-id", json.loads(out)["id"]]
         made = f"game day {ids[1]} was created"
     assert code == 0, out
     monkeypatch.setenv("DRILL_OPERATOR", "drill-scheduler")
     trigger = ["--trigger", how]
-    code, out = _drill("run", "mini", "--env", "lab", "--json", *trigger, *ids, "--yes")
+    code, out = drill_out("run", "mini", "--env", "lab", "--json", *trigger, *ids, "--yes")
     assert code == 1  # one scenario deviates
     doc = json.loads(out)
     (approval,) = _approvals(doc["run_id"])
@@ -62,7 +53,7 @@ def test_the_approver_is_who_approved_the_schedule(
 
 
 def test_a_manual_run_is_approved_by_its_operator(protected: Path) -> None:
-    code, out = _drill("run", "mini", "--env", "lab", "--json", "--yes")
+    code, out = drill_out("run", "mini", "--env", "lab", "--json", "--yes")
     assert code == 1
     (approval,) = _approvals(json.loads(out)["run_id"])
     assert approval["approved_by"] == "alice"
