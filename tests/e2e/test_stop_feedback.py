@@ -121,6 +121,10 @@ def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) ->
             proc.wait()
     assert proc.returncode == 3, text
     assert "still finishing the rollbacks" in text and "Traceback" not in text, text
+    words = " ".join(text.split())  # how it ended, in words (rich wraps at 80 columns)
+    assert words.endswith(
+        "aborted (received SIGINT): nothing new was started and the rollbacks were played"
+    ), text
     (entry,) = runs(workdir)
     doc = show(workdir, str(entry["run_id"]))
     assert doc["status"] == "aborted", json.dumps(doc)[:2000]
