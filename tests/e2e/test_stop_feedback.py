@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import spawn
+from tests.e2e.defs import activity, write
 from tests.e2e.test_crash_safety import HOOK, drill, runs, show
 
 pytestmark = pytest.mark.slow
@@ -28,37 +29,30 @@ pytestmark = pytest.mark.slow
 
 def held_rollback(cwd: Path, then_remove: bool = False) -> Path:
     marker, here, release = cwd / "marker", cwd / "here", cwd / "release"
-    hold = (
-        "{type: action, name: hold, provider: {type: python, module: tests.faults, "
-        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    remove = (
+        f"""  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+        if then_remove
+        else ""
     )
-    path = cwd / "runbooks" / "held.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    return write(
+        cwd,
+        "runbooks/held.yaml",
         f"""id: held
 title: a rollback that takes its time
 scenario: test
 steps:
   - name: inject the fault
     kind: action
-    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
-               func: touch, arguments: {{path: "{marker}"}}}}}}
+    activity: {activity("touch", path=str(marker))}
 rollback:
   - name: slow undo
     kind: action
-    activity: {hold}
-"""
-        + (
-            f"""  - name: remove the marker
-    kind: action
-    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
-               func: remove, arguments: {{path: "{marker}"}}}}}}
-"""
-            if then_remove
-            else ""
-        )
+    activity: {activity("hold_until", path=str(here), release=str(release))}
+{remove}""",
     )
-    return path
 
 
 class Stderr:
