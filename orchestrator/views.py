@@ -191,7 +191,8 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
     """Remember the outcome of a database verify, for the dashboard's evidence page.
 
     Operational state, not evidence (the chain itself is the evidence): a file in the
-    state directory, replaced atomically."""
+    state directory, replaced atomically. A state directory that cannot be written (read
+    only, full) never fails the verify itself: the dashboard keeps the previous one."""
     import json
 
     from orchestrator.engine.results import iso
@@ -199,10 +200,13 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
     keep = {k: doc.get(k) for k in ("ok", "events", "records", "head", "break_count")}
     keep.update(at=iso(now), by=who)
     path = settings.state_path() / LAST_VERIFY
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(keep, indent=2))
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(keep, indent=2))
+        tmp.replace(path)
+    except OSError:  # a partial .tmp is replaced by the next verify
+        return
 
 
 def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:

@@ -30,6 +30,20 @@ def drill(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
     return Result(code, captured.out, captured.err)
 
 
+def drill_out(*args: str) -> tuple[int, str]:
+    """In-process like :func:`drill`, where capsys is not at hand (in a fixture, or
+    stderr does not matter): the exit code and what went to stdout."""
+    import io
+    from contextlib import redirect_stdout
+
+    from orchestrator.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        code = main(list(args))
+    return code, out.getvalue()
+
+
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DRILL_")}
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")

@@ -72,3 +72,23 @@ def raise_error(kind: str = "ValueError", message: str = "boom") -> bool:
     import builtins
 
     raise getattr(builtins, kind)(message)
+
+
+def damage(path: str) -> bool:
+    """Overwrite the head of an SQLite file, of its WAL and of its shared index: every
+    later read and write fails ("file is not a database"), as a store damaged under a
+    running drill does."""
+    for name in (path, path + "-wal", path + "-shm"):
+        target = Path(name)
+        if target.exists():
+            with open(target, "r+b") as fh:
+                fh.write(b"\xff" * min(4096, target.stat().st_size))
+    return True
+
+
+def stop_postgres(data: str) -> bool:
+    """Stop a PostgreSQL server at once (``pg_ctl -m immediate``): its clients lose it."""
+    from orchestrator import pgbin
+
+    pgbin.run([pgbin.tool("pg_ctl"), "-D", data, "-m", "immediate", "stop"])
+    return True

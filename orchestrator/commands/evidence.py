@@ -103,7 +103,7 @@ def export(
     if not key_path.exists() and key is None and not settings.signing_key:
         from orchestrator.evidence.signing import generate_key
 
-        _pub, fp = generate_key(key_path)
+        _pub, fp = generate_key(key_path, what="the new signing key")
         err_console().print(
             f"drill: created the signing key {key_path} ({fp}); keep it "
             "secret and back it up: it is who signed your bundles"

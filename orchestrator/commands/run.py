@@ -222,7 +222,12 @@ def run(
 
         # the detailed document: its notes say how each number was taken
         out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
-        if outcome.error:
+        if outcome.exit_status is ExitStatus.ABORTED:  # what a stop did, in words
+            err_console().print(
+                f"[yellow]drill:[/] aborted ({esc(outcome.error or 'stopped')}): nothing new "
+                "was started and the rollbacks were played"
+            )
+        elif outcome.error:
             err_console().print(f"[red]drill:[/] {esc(outcome.error)}")
         if outcome.exit_status is ExitStatus.FAILED:
             err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")

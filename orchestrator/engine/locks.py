@@ -94,6 +94,8 @@ class EnvLock:
         if self._conn is not None:
             try:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
+            except Exception:  # a session the server lost holds no lock any more
+                pass
             finally:
                 self._conn.close()
                 self._conn = None

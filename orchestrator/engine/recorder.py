@@ -22,6 +22,7 @@ from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import (
     Approval,
     Artifact,
+    Environment,
     Finding,
     Measurement,
     ProbeSeries,
@@ -44,6 +45,7 @@ class Recorder:
         self.run = run
         self._seq = 0
         self._secret_args: dict[int, dict[str, Any]] = {}  # pending rollback id → its args
+        self._undos: list[StepRun] = []  # every rollback this process recorded pending
 
     def _next_seq(self) -> int:
         self._seq += 1
@@ -149,6 +151,7 @@ class Recorder:
             rollback_of=rollback_of,
         )
         self.db.write(step)
+        self._undos.append(step)
         if step.id is not None and step.args != args:
             self._secret_args[step.id] = args
         return step
@@ -163,13 +166,11 @@ class Recorder:
         self.db.write(step)
 
     def pending_rollbacks(self) -> list[StepRun]:
-        rows: list[StepRun] = self.db.records(
-            StepRun,
-            "run_id = ? AND status = ? AND phase = ?",
-            (self.run.id, StepStatus.PENDING.value, StepPhase.ROLLBACK.value),
-            "seq DESC",
-        )
-        return rows
+        """This run's undos still pending, newest first — from memory, not the store: they
+        are needed most when the store is failing (unreachable, damaged), and this process
+        recorded every one of them (the rows it updates are these very objects)."""
+        pending = [st for st in self._undos if st.status == StepStatus.PENDING]
+        return sorted(pending, key=lambda st: st.seq, reverse=True)
 
     def rollback_args(self, step: StepRun) -> dict[str, Any]:
         """The args to play a pending rollback with: with its secrets when this process
@@ -252,6 +253,22 @@ class Recorder:
                 env=self.run.env,
             )
         )
+
+    def environment(self, provider: str, protected: bool) -> None:
+        """The run's environment as configured now (DESIGN 8's environment record): one
+        record per name, written the first time and again (an update event) when its
+        provider or protection changed, so the evidence says whether a run needed an
+        approval. Nothing wrote it before."""
+        found = self.db.records(Environment, "name = ?", (self.run.env,), "id", 1)
+        if found and (found[0].provider, found[0].protected) == (provider, protected):
+            return
+        row = (
+            found[0]
+            if found
+            else Environment(name=self.run.env, provider=provider, created_at=utcnow())
+        )
+        row.provider, row.protected = provider, protected
+        self.db.write(row)
 
     def approval(self, approved_by: str, reason: str) -> None:
         self.db.write(

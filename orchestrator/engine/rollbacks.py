@@ -9,6 +9,7 @@ was in flight when drill died) is always safe.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,13 +46,26 @@ def internal_message(exc: BaseException) -> str:
     return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
 
 
+_failing: list[str] = []  # the store's first failure in this process, once said
+
+
 def best_effort(what: str, write: Callable[[], Any]) -> bool:
-    """Record evidence, but never let a failing store stop an undo. True if written."""
+    """Record evidence, but never let a failing store stop an undo. True if written.
+
+    The first failure is said once, with what follows from it; a store that is gone
+    fails every later write too, and a line for each would bury the rollbacks' progress."""
     try:
         write()
         return True
     except Exception as exc:
-        sys.stderr.write(f"drill: could not record {what}: {internal_message(exc)}\n")
+        if not _failing:
+            _failing.append(what)
+            with contextlib.suppress(OSError):  # nobody reads stderr: the undo goes on
+                sys.stderr.write(
+                    f"drill: could not record {what}: {internal_message(exc)} — the "
+                    "rollbacks still run, unrecorded if the evidence database keeps failing "
+                    "(`drill recover` closes the run once it works again)\n"
+                )
         return False
 
 

@@ -56,6 +56,7 @@ from orchestrator.errors import (
     ConfirmationRequired,
     DrillError,
     ExitStatus,
+    RollbackFailed,
     StepFailed,
 )
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
@@ -77,6 +78,22 @@ def new_run_id() -> str:
 
 def operator() -> str:
     return os.environ.get("DRILL_OPERATOR") or getpass.getuser()
+
+
+def _approver(db: EvidenceDB, opts: RunOptions) -> tuple[str, str] | None:
+    """Who approved a run the scheduler started on a protected environment: whoever gave
+    --yes when creating its game day or adding its schedule (the run's own --yes is the
+    service's, whose user approved nothing: the evidence named it the approver)."""
+    from orchestrator.schedule.records import GameDay, Schedule
+
+    for cls, key, made in (
+        (GameDay, opts.gameday_id, "game day {} was created"),
+        (Schedule, opts.schedule_id, "schedule {} was added"),
+    ):
+        row = db.get(cls, key) if key else None
+        if row is not None and row.approved_by:
+            return row.approved_by, "--yes given when " + made.format(key)
+    return None
 
 
 def git_commit(cwd: str) -> str | None:
@@ -199,7 +216,8 @@ class RunEngine:
         try:
             # Shielded by default: only scenario bodies are interruptible (signals.py).
             with abort_on_signals(self.abort), shielded(self.abort):
-                self._recover_first(lock, operator() if opts.yes else None)
+                approver = (_approver(self.db, opts) or (operator(), ""))[0]
+                self._recover_first(lock, approver if opts.yes else None)
                 lock.note(holder)
                 return self._execute_locked(plan, opts, run_id)
         finally:
@@ -209,7 +227,8 @@ class RunEngine:
         """Finish what a dead drill left on this environment before touching it again —
         and on every environment sharing its lock (``lab`` and ``lab-aws`` drive one
         lab: a run that died on one left its faults under the other). A protected one
-        among them needs ``--yes`` (``approved_by``), as any change to it does."""
+        among them needs ``--yes`` (``approved_by``), as any change to it does. If an undo
+        fails, the run does not start: its faults would land on a degraded environment."""
         from orchestrator.engine.recovery import recover_env, running_envs
 
         def provider_for(env: str) -> Provider | None:
@@ -220,9 +239,10 @@ class RunEngine:
             name, cfg = self.settings.environment(env)
             return build_provider(name, cfg, self.settings)
 
+        recovered = []
         for env in dict.fromkeys([self.env_name, *running_envs(self.db)]):
             if env == self.env_name or lock_scope(self.settings, env) == lock.scope:
-                recover_env(
+                recovered += recover_env(
                     self.settings,
                     self.db,
                     env,
@@ -232,6 +252,14 @@ class RunEngine:
                     lock,
                     approved_by,
                 )
+        failed = [r for r in recovered if r.status == RunStatus.ROLLBACK_FAILED]
+        if failed:  # no new faults on top of an environment left degraded
+            raise RollbackFailed(
+                f"run {failed[0].id} on {failed[0].env} could not be recovered: a rollback "
+                "failed and the environment may be degraded, so nothing was started",
+                f"inspect the environment and restore it by hand (`drill runs show "
+                f"{failed[0].id}` names the failed rollback), then run again",
+            )
 
     def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
         run = Run(
@@ -254,9 +282,14 @@ class RunEngine:
         self.recorder = rec = Recorder(self.db, run)
         _remember_secrets(plan)
         rec.save(run)
+        rec.environment(str(self.env.provider), bool(self.env.protected))
         if self.env.protected and opts.yes:
-            run.approved_by = run.who
-            rec.approval(run.who, "--yes given on a protected environment")
+            who, why = _approver(self.db, opts) or (
+                run.who,
+                "--yes given on a protected environment",
+            )
+            run.approved_by = who
+            rec.approval(who, why)
         rec.event(
             "run.start",
             f"{plan.kind.value} {plan.target} started on {self.env_name} ({plan.mode.value})",
@@ -325,8 +358,8 @@ class RunEngine:
             raise DrillError(
                 f"run {outcome.run_id} ended {status.value} (rollbacks played) but its end "
                 f"could not be recorded: {internal_message(exc)}",
-                "fix the evidence database (space, permissions), then `drill recover` "
-                "closes the run",
+                "fix the evidence database (reachable, space, permissions), then `drill "
+                "recover` closes the run",
             ) from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
 
@@ -733,12 +766,7 @@ class RunEngine:
         assert self.recorder is not None
         ok = True
         ctx: StepContext | None = None
-        try:
-            pendings = self.recorder.pending_rollbacks()
-        except Exception as exc:  # the store is failing: nothing known to undo here
-            self.reporter.note(f"cannot read pending rollbacks: {internal_message(exc)}")
-            return False
-        for pending in pendings:
+        for pending in self.recorder.pending_rollbacks():  # from memory: the store may fail
             if pending.scenario_run_id != row.id:
                 continue
             self.reporter.step_started("rollback", pending.name)

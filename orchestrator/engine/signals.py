@@ -14,6 +14,7 @@ stop already requested raises at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -65,8 +66,10 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
         state.request(f"received {name}")
         if first and not state.shielded:
             raise AbortSignal(f"received {name}")
-        # nothing visible happens now: say why (a plain write: safe inside a handler)
-        os.write(2, _waiting(name, first).encode())
+        # nothing visible happens now: say why (a plain write: safe inside a handler; a
+        # closed stderr must not raise here, at whatever line the handler interrupted)
+        with contextlib.suppress(OSError):
+            os.write(2, _waiting(name, first).encode())
 
     previous: dict[signal.Signals, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -35,7 +35,8 @@ class Record:
 
 @dataclass(kw_only=True, eq=False)
 class Environment(Record):
-    """Declared by the first migration; nothing writes it yet, verify still checks it."""
+    """An environment as runs saw it (provider, protected): written at a run's start when
+    new or changed (``Recorder.environment``); not part of any run's records."""
 
     table: ClassVar[str] = "environment"
 

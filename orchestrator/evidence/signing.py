@@ -39,15 +39,16 @@ def signing_key_path(settings: Settings, explicit: str | None = None) -> Path:
     return settings.state_path() / DEFAULT_KEY
 
 
-def generate_key(path: Path, force: bool = False) -> tuple[Path, str]:
-    """Write a new private key (mode 0600) and ``PATH.pub``; return (pub path, fingerprint)."""
+def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[Path, str]:
+    """Write a new private key (mode 0600) and ``PATH.pub``; return (pub path, fingerprint).
+    ``what`` names the path in an error: the option it came from, or what it is."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from orchestrator.outpaths import check_output, write_output
 
     pub = path.with_name(path.name + ".pub")
-    check_output(path, "--out")  # a link or a device: refused, --force or not
+    check_output(path, what)  # a link or a device: refused, --force or not
     check_output(pub, "public key")  # both checked before either is written
     if path.exists() and not force:
         raise UsageError(
@@ -59,7 +60,7 @@ def generate_key(path: Path, force: bool = False) -> tuple[Path, str]:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_output(path, "--out", lambda tmp: tmp.write_bytes(pem), 0o600)
+    write_output(path, what, lambda tmp: tmp.write_bytes(pem), 0o600)
     public = public_pem(key.public_key()).encode()
     write_output(pub, "public key", lambda tmp: tmp.write_bytes(public))
     return pub, fingerprint(key.public_key())

@@ -32,7 +32,18 @@ COLUMNS = [
     "objectives_met",
     "findings",
     "open_findings",
+    "git_commit",  # last: which definitions ran and who approved (a spreadsheet's view)
+    "approved_by",
 ]
+
+
+def _text(value: str | None) -> str:
+    """A text cell a spreadsheet shows as text: one starting like a formula (``=``, ``+``,
+    ``-``, ``@``, tab, CR; e.g. a DRILL_OPERATOR of ``=HYPERLINK(…)``) gets a leading
+    ``'``, as OWASP advises for CSV files opened in Excel; runs.json keeps the value."""
+    if not value:
+        return ""
+    return "'" + value if value[0] in "=+-@\t\r" else value
 
 
 def _t(value: object) -> str:
@@ -53,12 +64,12 @@ class CsvRenderer(Renderer):
         for r in data.runs:
             base = [
                 r.id,
-                r.target,
+                _text(r.target),
                 r.target_kind,
-                r.env,
+                _text(r.env),
                 r.mode,
                 r.trigger,
-                r.who,
+                _text(r.who),
                 r.status,
                 _t(r.started_at),
                 _t(r.ended_at),
@@ -68,7 +79,7 @@ class CsvRenderer(Renderer):
                 found = [f for f in r.findings if sc is None or f.scenario == sc.scenario_id]
                 tail = (
                     [
-                        sc.scenario_id,
+                        _text(sc.scenario_id),
                         sc.status,
                         _t(sc.fault_injected_at),
                         _t(sc.service_restored_at),
@@ -82,5 +93,6 @@ class CsvRenderer(Renderer):
                     if sc
                     else [""] * 10
                 )
-                out.writerow(base + tail + [len(found), sum(f.status == "open" for f in found)])
+                counts = [len(found), sum(f.status == "open" for f in found)]
+                out.writerow(base + tail + counts + [_text(r.git_commit), _text(r.approved_by)])
         return buf.getvalue().encode()

@@ -1,4 +1,6 @@
-"""Recovery on a protected environment (DESIGN "Safety"; "Crash safety (Contract)").
+"""When recovery must not go ahead, or what follows it must not (DESIGN "Safety";
+"Crash safety (Contract)"): a protected environment without ``--yes``, and a run whose
+recovery of its environment failed.
 
 Playing an orphaned run's rollbacks changes the environment like any action, so on a
 ``protected`` environment it needs ``--yes`` and records the approval — from ``drill
@@ -58,6 +60,8 @@ def test_recovery_of_a_protected_environment_needs_yes(workdir: Path) -> None:
     run_id = killed_on_prod(workdir, marker)
     probe = write(workdir, "runbooks/probe.yaml", PROBE_ONLY)
 
+    listed = drill(workdir, "runs", "list")  # a read command: the warning names --yes
+    assert "`drill recover --env prod --yes`" in listed.err, listed.err
     for args in (["run", str(probe), "--env", "prod"], ["recover"], ["recover", "--env", "prod"]):
         res = drill(workdir, *args)
         assert res.code == 2, (args, res.err)
@@ -112,3 +116,26 @@ def test_scheduler_leaves_a_protected_environment_to_the_operator(workdir: Path)
     assert "'prod' is protected" in said and "drill recover --env prod --yes" in said, said
     assert marker.exists() and plays(marker) == 0
     assert show(workdir, run_id)["status"] == "running"
+
+
+def test_run_does_not_start_when_recovering_its_environment_failed(workdir: Path) -> None:
+    """The orphan's undo fails during the recovery `drill run` does first: the orphan ends
+    `rollback_failed` (critical) and the new run is not started on a degraded
+    environment — one error, exit 1; the next `drill run` (nothing left) goes ahead."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker))
+    killed = drill(workdir, "run", str(rb), crash="step:marker-runbook:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    (entry,) = runs(workdir)
+    point = "rollback:activity:start"
+    res = drill(workdir, "run", str(rb), "--json", crash=f"{point}=raise")
+    hooked(res, point)
+    assert res.code == 1, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
+    assert len(errors) == 1 and "could not be recovered" in errors[0], res.err
+    assert res.out == "" and "Traceback" not in res.err
+    assert [r["status"] for r in runs(workdir)] == ["rollback_failed"], "nothing new started"
+    assert marker.exists() and plays(marker) == 0
+    again = drill(workdir, "run", str(rb), "--json")
+    assert again.code == 0, again.err
+    assert str(entry["run_id"]) not in again.err

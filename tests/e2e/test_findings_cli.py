@@ -4,24 +4,15 @@ finding count as tracked for SOC 2 CC7.5, PCI 12.10.2 and the others."""
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
-from contextlib import redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import run_drill, write_definitions
-
-
-def _drill(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(list(args))
-    return code, out.getvalue()
 
 
 @pytest.fixture
@@ -29,7 +20,7 @@ def finding(workdir: Path) -> int:
     """The open finding of one real run (its deviating scenario)."""
     write_definitions(workdir)
     run_id = run_drill(workdir)["run_id"]
-    code, out = _drill("findings", "list", "--run", run_id, "--json")
+    code, out = drill_out("findings", "list", "--run", run_id, "--json")
     assert code == 0
     (found,) = json.loads(out)
     assert found["status"] == "open" and found["owner"] is None
@@ -49,16 +40,16 @@ def test_assign_refuses_a_blank_owner_or_a_bad_date(
     finding: int, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    assert _drill("findings", "assign", str(finding), *args)[0] == 2
+    assert drill_out("findings", "assign", str(finding), *args)[0] == 2
     err = capsys.readouterr().err
     assert err.startswith("drill: error: ") and message in err, err
-    shown = json.loads(_drill("findings", "show", str(finding), "--json")[1])
+    shown = json.loads(drill_out("findings", "show", str(finding), "--json")[1])
     assert shown["owner"] is None and shown["due_date"] is None  # nothing was written
 
 
 def test_owner_is_stored_trimmed_and_tracks_the_finding(finding: int) -> None:
-    assert _drill("findings", "assign", str(finding), "--owner", " sre-team ")[0] == 0
-    shown = json.loads(_drill("findings", "show", str(finding), "--json")[1])
+    assert drill_out("findings", "assign", str(finding), "--owner", " sre-team ")[0] == 0
+    shown = json.loads(drill_out("findings", "show", str(finding), "--json")[1])
     assert shown["owner"] == "sre-team"
     missing = _soc2_cc75()["missing"]
     assert isinstance(missing, list) and not [m for m in missing if "findings_tracked" in m]
@@ -86,7 +77,7 @@ def test_a_blank_owner_already_stored_does_not_count_as_tracked(
 def _soc2_cc75() -> dict[str, object]:
     now = datetime.now(UTC)
     period = f"{now.year}-Q{(now.month - 1) // 3 + 1}"
-    code, _ = _drill(
+    code, _ = drill_out(
         "evidence", "export", "--period", period, "--framework", "soc2", "--out", "s.zip"
     )
     assert code == 0

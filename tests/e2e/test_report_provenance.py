@@ -12,20 +12,14 @@ import re
 import shutil
 import subprocess
 import zipfile
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import pytest
 
-from orchestrator.cli import main
+from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import write_definitions
 
 PDFTOTEXT = shutil.which("pdftotext")
-
-
-def _drill(*args: str) -> int:
-    with redirect_stdout(io.StringIO()):
-        return main(list(args))
 
 
 def _git(root: Path, *args: str) -> str:
@@ -49,8 +43,8 @@ def bundle(workdir: Path) -> tuple[zipfile.ZipFile, str]:
     _git(workdir, "add", "-A")
     _git(workdir, "commit", "-q", "-m", "definitions")
     commit = _git(workdir, "rev-parse", "HEAD")
-    assert _drill("run", "mini", "--env", "lab", "--yes") == 1  # one scenario deviates
-    assert _drill("evidence", "export", "--period", _year_quarter(), "--out", "b.zip") == 0
+    assert drill_out("run", "mini", "--env", "lab", "--yes")[0] == 1  # one scenario deviates
+    assert drill_out("evidence", "export", "--period", _year_quarter(), "--out", "b.zip")[0] == 0
     return zipfile.ZipFile(workdir / "b.zip"), commit
 
 
@@ -73,6 +67,11 @@ def test_html_report_names_commit_definition_hashes_and_approval(
     assert f"git commit {commit}" in text
     assert re.search(r"Definition sha256 mini\.yaml [0-9a-f]{16}…, (deviates|noop)\.yaml", text)
     assert "root at " in text and "--yes given on a protected environment" in text
+    # and in runs.csv, for an auditor's spreadsheet
+    import csv
+
+    rows = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode())))
+    assert rows and all((r["git_commit"], r["approved_by"]) == (commit, "root") for r in rows)
     # the chart: a heading per run, each value with its objective beside it, none cut
     assert "RTO / RPO against objectives" in text
     assert re.search(r"noop RTO .*objective 4h 00m", text)
@@ -103,8 +102,8 @@ def test_pdf_report_has_the_chart_commit_and_approval(
 
 def test_without_git_or_approval_the_report_says_so(workdir: Path) -> None:
     write_definitions(workdir)
-    assert _drill("run", "mini", "--env", "lab") == 1
-    assert _drill("evidence", "export", "--period", _year_quarter(), "--out", "b.zip") == 0
+    assert drill_out("run", "mini", "--env", "lab")[0] == 1
+    assert drill_out("evidence", "export", "--period", _year_quarter(), "--out", "b.zip")[0] == 0
     with zipfile.ZipFile(workdir / "b.zip") as zf:
         text = _text_of_html(zf.read("report.html").decode())
     assert "no git commit recorded" in text
@@ -156,3 +155,21 @@ def test_pdf_chart_of_a_large_period_spans_pages() -> None:
     )
     pdf = PdfRenderer().render(data)
     assert pdf.startswith(b"%PDF") and pdf.count(b"/Type /Page\n") + pdf.count(b"/Type /Page ") > 10
+
+
+def test_runs_csv_cells_never_start_a_formula(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An operator name like ``=HYPERLINK(…)`` reaches runs.csv as text (a leading ``'``),
+    not as a formula Excel would run; runs.json keeps the name as recorded."""
+    import csv
+
+    write_definitions(workdir)
+    monkeypatch.setenv("DRILL_OPERATOR", '=HYPERLINK("http://127.0.0.1/x","open")')
+    assert drill_out("run", "mini", "--env", "lab")[0] == 1
+    assert drill_out("evidence", "export", "--period", _year_quarter(), "--out", "b.zip")[0] == 0
+    with zipfile.ZipFile(workdir / "b.zip") as zf:
+        rows = list(csv.DictReader(io.StringIO(zf.read("runs.csv").decode())))
+        runs = json.loads(zf.read("runs.json"))["runs"]
+    assert rows and {r["who"] for r in rows} == {'\'=HYPERLINK("http://127.0.0.1/x","open")'}
+    assert runs[0]["who"] == '=HYPERLINK("http://127.0.0.1/x","open")'

@@ -121,6 +121,10 @@ def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) ->
             proc.wait()
     assert proc.returncode == 3, text
     assert "still finishing the rollbacks" in text and "Traceback" not in text, text
+    words = " ".join(text.split())  # how it ended, in words (rich wraps at 80 columns)
+    assert words.endswith(
+        "aborted (received SIGINT): nothing new was started and the rollbacks were played"
+    ), text
     (entry,) = runs(workdir)
     doc = show(workdir, str(entry["run_id"]))
     assert doc["status"] == "aborted", json.dumps(doc)[:2000]
@@ -181,3 +185,25 @@ def test_drill_abort_during_a_recovery_stops_it_not_a_stranger(workdir: Path) ->
     again = drill(workdir, "recover")
     assert again.code == 0, again.err
     assert not (workdir / "marker").exists() and show(workdir, run_id)["status"] == "crashed"
+
+
+def test_a_second_recovery_says_the_first_one_has_it(workdir: Path) -> None:
+    """`drill recover` while another recovery plays the rollbacks: it names that one and
+    does not claim that nothing awaits recovery."""
+    rb = held_rollback(workdir)
+    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    proc = spawn(workdir, "recover")
+    try:
+        wait_for_file(proc, workdir / "here")
+        second = drill(workdir, "recover")
+        (workdir / "release").touch()
+        proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert second.code == 0, second.err
+    assert f"being recovered by pid {proc.pid}" in second.err, second.err
+    assert "no run awaits recovery" not in second.err, second.err
+    assert proc.returncode == 0

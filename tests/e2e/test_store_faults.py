@@ -106,6 +106,38 @@ def test_read_only_store_refuses_a_run_before_it_starts(workdir: Path, immutable
 
 
 @pytest.fixture
+def frozen_state(workdir: Path) -> Iterator[Path]:
+    """The state directory (.drill) made immutable: nothing can be created in it."""
+    recorded(workdir)
+    state = workdir / ".drill"
+    if subprocess.run(["chattr", "+i", str(state)], capture_output=True, check=False).returncode:
+        pytest.skip("chattr +i is not available here (needs root and ext4/xfs…)")
+    try:
+        yield state
+    finally:
+        subprocess.run(["chattr", "-i", str(state)], check=False)
+
+
+def test_read_only_state_dir_read_commands_work_writers_say_why(
+    workdir: Path, frozen_state: Path
+) -> None:
+    """Reads go on (`evidence verify` only remembers its outcome for the dashboard when it
+    can: it failed with "this is a bug"); a writer names what it could not create."""
+    for args in (["evidence", "verify"], ["runs", "list"], ["status"], ["findings", "list"]):
+        res = drill(workdir, *args)
+        assert res.code == 0, (args, res.err)
+        assert "Traceback" not in res.err and "internal error" not in res.err, res.err
+    res = drill(workdir, "evidence", "export", "--period", "2020-Q1", "--out", "e.zip")
+    assert res.code == 2, res.err
+    one_line_error(res, "signing key", str(frozen_state / "keys"))
+    assert "--out" not in res.err.splitlines()[0], "the key is not --out's file"
+    res = drill(workdir, "run", str(workdir / "runbooks" / "hold.yaml"))
+    assert res.code == 2, res.err
+    one_line_error(res, "read-only", str(frozen_state))
+    assert not (workdir / "marker").exists()
+
+
+@pytest.fixture
 def tiny_fs(tmp_path: Path) -> Iterator[Path]:
     mnt = tmp_path / "mnt"
     mnt.mkdir()
@@ -164,3 +196,66 @@ rollback:""",
     listed = drill(workdir, "runs", "list", "--json", db=db)
     assert "awaits recovery" not in listed.err
     assert "running" not in listed.out
+
+
+def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
+    """The store becomes unreadable mid-run (reads fail too, not only writes): the undos
+    this drill registered are still played — from its memory; they were lost with the
+    store before — and the failure is said once, in one line (no traceback)."""
+    marker, rb = recorded(workdir)
+    db = workdir / ".drill" / "evidence.db"
+    text = runbook(marker).replace(
+        "rollback:",
+        f"""  - name: the store is damaged
+    kind: action
+    activity: {{type: action, name: damage, provider: {{type: python, module: tests.faults,
+               func: damage, arguments: {{path: "{db}"}}}}}}
+rollback:""",
+        1,
+    )
+    rb = write(workdir, "runbooks/damage.yaml", text.replace("marker-runbook", "damage-runbook"))
+    res = drill(workdir, "run", str(rb))
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    assert "file is not a database" in res.err, res.err
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) == 1, res.err
+    assert not marker.exists(), "the rollback must run although the store cannot be read"
+    assert (workdir / "marker.rolled-back").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
+    """The PostgreSQL evidence server goes away mid-run: the rollback is played, the
+    failure is one line and the run's end one error (not a traceback from releasing the
+    lock on the lost session, which hid it)."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+    from tests.pgserver import PgServer
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    server = PgServer().start()  # its own: this test stops it
+    try:
+        url = server.create_database()
+        marker = workdir / "marker"
+        text = runbook(marker).replace(
+            "rollback:",
+            f"""  - name: the evidence server goes away
+    kind: action
+    activity: {{type: action, name: stop, provider: {{type: python, module: tests.faults,
+               func: stop_postgres, arguments: {{data: "{server.data}"}}}}}}
+rollback:""",
+            1,
+        )
+        rb = write(workdir, "runbooks/lost.yaml", text.replace("marker-runbook", "lost-runbook"))
+        res = run(workdir, "run", str(rb), env={"DRILL_DATABASE": url})
+    finally:
+        server.stop()
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) == 1, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
+    assert len(errors) == 1 and "could not be recorded" in errors[0], res.err
+    assert not marker.exists(), "the rollback must run although the store is gone"

@@ -5,17 +5,15 @@ back (and an event appended to the journal), on SQLite and a real PostgreSQL ser
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orchestrator.cli import main
 from orchestrator.evidence.writer import EvidenceDB
+from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import write_definitions
 
 
@@ -23,26 +21,19 @@ from tests.integration.test_evidence_chain import write_definitions
 def db(evidence_url: str, workdir: Path) -> Iterator[EvidenceDB]:
     write_definitions(workdir)
     (workdir / "drill.yaml").write_text("environments:\n  lab: {provider: lab, protected: true}\n")
-    assert _drill("run", "mini", "--env", "lab", "--yes")[0] == 1  # approved; one deviates
+    assert drill_out("run", "mini", "--env", "lab", "--yes")[0] == 1  # approved; one deviates
     for args in (  # rows in the schedule's tables too
         ["schedule", "add", "mini", "--env", "lab", "--every", "1h", "--var", "k=v", "--yes"],
         ["gameday", "create", "--date", "2030-03-01T10:00", "--drills", "mini", "--yes"],
     ):
-        assert _drill(*args)[0] == 0, args
+        assert drill_out(*args)[0] == 0, args
     evidence = EvidenceDB(evidence_url)
     yield evidence
     evidence.close()
 
 
-def _drill(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with redirect_stdout(out):
-        code = main(list(args))
-    return code, out.getvalue()
-
-
 def _verify() -> tuple[int, dict[str, Any]]:
-    code, out = _drill("evidence", "verify", "--json")
+    code, out = drill_out("evidence", "verify", "--json")
     return code, json.loads(out)
 
 
@@ -92,7 +83,7 @@ def _fresh(value: Any) -> Any:
 def test_a_row_added_or_removed_in_any_table_is_named(db: EvidenceDB) -> None:
     assert _verify()[0] == 0
     tables = _tables(db)
-    assert {"run", "step_run", "finding", "approval", "schedule", "gameday"} <= {
+    assert {"run", "step_run", "finding", "approval", "environment", "schedule", "gameday"} <= {
         t for t, *_ in tables
     }
     kept_by_keys: list[str] = []
@@ -104,7 +95,8 @@ def test_a_row_added_or_removed_in_any_table_is_named(db: EvidenceDB) -> None:
         key = row[cols.index(pk)]
 
         # INSERT: a copy of the row under a new key has no event
-        forged = [_fresh(v) if c == pk else v for c, v in zip(cols, row, strict=True)]
+        unique = {pk, "name"} if table == "environment" else {pk}  # its name is unique too
+        forged = [_fresh(v) if c in unique else v for c, v in zip(cols, row, strict=True)]
         marks = ", ".join("?" * len(cols))
         _sql(db, f"INSERT INTO {table} ({quoted}) VALUES ({marks})", *forged)
         code, doc = _verify()

@@ -156,10 +156,11 @@ def reprotect(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str
             "the new synchronous standby; nothing for drill to do but wait for it"
         ),
     }
-    if args.get("clone"):
-        out["deleted_clone"] = delete_tagged(
-            c, args["clone"], args.get("clone_region") or c.region, ctx
-        )
+    # isolated mode: the clone this run failed over; its name follows from the run id when
+    # the step never returned it (drill died while the clone was being created)
+    clone = args.get("clone") or (clone_name(ctx, "failover") if ctx.mode == "isolated" else None)
+    if clone:
+        out["deleted_clone"] = delete_tagged(c, clone, args.get("clone_region") or c.region, ctx)
         return out
     name, region = t.name or "", _db_region(c, t)
     if t.multi_az:

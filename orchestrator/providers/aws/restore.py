@@ -261,9 +261,9 @@ def plan_delete(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedC
 
 
 def delete_restored(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
-    name = args.get("new_instance")
-    if not name:
-        return {"noop": True, "reason": "no restored instance was created"}
+    # without the step's output (drill died during the restore) the name follows from the
+    # run id, as the restore chose it; delete_tagged never deletes what drill did not create
+    name = args.get("new_instance") or clone_name(ctx, "restore")
     if args.get("keep") or ctx.keep:
         return {
             "kept": name,

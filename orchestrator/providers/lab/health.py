@@ -114,7 +114,8 @@ def _dataset_issues(st: LabState) -> list[Issue]:
     try:
         seen = data.fingerprint(st.endpoints()["db"], timeout=3)
     except LabError as exc:
-        return [Issue(f"the known dataset cannot be read ({exc.message})", "dataset")]
+        why = exc.message.splitlines()[0]  # the server's "LINE 1: <query>" adds nothing
+        return [Issue(f"the known dataset cannot be read ({why})", "dataset")]
     if seen != st.dataset:
         return [
             Issue(

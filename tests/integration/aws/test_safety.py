@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -202,3 +203,39 @@ def test_isolated_failover_works_on_a_tagged_clone(aws_stack: Stack) -> None:
         ("RebootDBInstance", clone),
         ("DeleteDBInstance", clone),
     ]
+
+
+@pytest.mark.parametrize(
+    ("action", "args", "mode"),
+    [
+        ("db.failover", {"target": "primary_db", "wait": True}, "isolated"),
+        ("db.restore", {"source": "primary_db", "point_in_time": "latest"}, "live"),
+    ],
+)
+def test_undo_without_the_steps_output_still_removes_what_it_created(
+    aws_stack: Stack, action: str, args: dict[str, Any], mode: str
+) -> None:
+    """drill died while the step ran (a clone or a restore being created): the pending
+    undo holds only the step's own args, not its output — recovery plays exactly that.
+    It still finds the instance by the run id (it left the clone / restore behind)."""
+    from orchestrator.actions import rollback_of
+    from orchestrator.config import load_settings
+    from orchestrator.providers.aws.provider import AwsProvider
+    from orchestrator.providers.base import StepContext
+
+    settings = load_settings()
+    name, env = settings.environment("aws")
+    provider = AwsProvider(name, env, settings)
+    ctx = StepContext(run_id="r-died", scenario_id="x", mode=mode, deadline_s=60)
+    created = provider.execute(action, dict(args), ctx)
+    made = created.get("clone") or created.get("new_instance")
+    assert made and made.startswith("drill-r-died"), created
+    undo = rollback_of(action, dict(args))
+    assert undo is not None
+    provider.execute(undo[0], undo[1], ctx)  # what the pending row holds: no output
+    provider.close()
+    names = [
+        d["DBInstanceIdentifier"]
+        for d in aws_stack.client("rds").describe_db_instances()["DBInstances"]
+    ]
+    assert made not in names, names

@@ -1,0 +1,103 @@
+"""`drill lab up` on a lab damaged behind drill's back (DESIGN "Crash safety (Contract)").
+
+Each case damages the running lab the way an operator, a crash or a fault could — a
+stopped replica, a killed proxy, a killed standby, a standby promoted by hand, the
+dataset table dropped — then runs `drill lab up` as a user does. It must say what it
+found and what it did (one line each, no server query text), and leave the lab's own
+topology check clean with every component up. One lab serves the cases in order; each
+starts from the healthy lab the one before left (and asserted).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clihelp import run
+from tests.e2e.conftest import running_lab
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    yield from running_lab(tmp_path_factory)
+
+
+def status(cwd: Path) -> dict[str, Any]:
+    res = run(cwd, "lab", "status", "--json")
+    assert res.code == 0, res.err
+    doc: dict[str, Any] = json.loads(res.out)
+    return doc
+
+
+def component(cwd: Path, role: str) -> dict[str, Any]:
+    (comp,) = [c for c in status(cwd)["components"] if c["role"] == role]
+    return comp
+
+
+def sql(host: str, port: int, statement: str) -> None:
+    import psycopg
+
+    assert host.startswith("127."), host  # loopback only
+    with psycopg.connect(
+        host=host, port=port, dbname="app", user="drill", autocommit=True, connect_timeout=5
+    ) as conn:
+        conn.execute(statement)
+
+
+def stop_replica(cwd: Path) -> None:
+    os.kill(component(cwd, "replica")["pid"], signal.SIGSTOP)
+
+
+def kill_region_link(cwd: Path) -> None:
+    os.kill(component(cwd, "region_link")["pid"], signal.SIGKILL)
+
+
+def kill_standby(cwd: Path) -> None:
+    os.kill(component(cwd, "standby")["pid"], signal.SIGKILL)
+
+
+def promote_standby(cwd: Path) -> None:
+    standby = component(cwd, "standby")
+    sql(standby["host"], standby["port"], "SELECT pg_promote()")
+
+
+def drop_dataset(cwd: Path) -> None:
+    endpoint = component(cwd, "db_endpoint")
+    sql(endpoint["host"], endpoint["port"], "DROP TABLE drill_dataset")
+
+
+DAMAGE: dict[str, tuple[Callable[[Path], None], str]] = {
+    "stopped replica": (stop_replica, "is stopped"),
+    "killed region link": (kill_region_link, "region-link is not running"),
+    "killed standby": (kill_standby, "no streaming synchronous standby"),
+    "promoted standby": (promote_standby, "no streaming synchronous standby"),
+    "dropped dataset": (drop_dataset, "dataset"),
+}
+
+
+@pytest.mark.parametrize("case", list(DAMAGE))
+def test_lab_up_repairs_what_it_finds_and_says_so(lab: Path, case: str) -> None:
+    from orchestrator.providers.lab.health import check
+    from orchestrator.providers.lab.state import load
+
+    damage, found = DAMAGE[case]
+    damage(lab)
+    up = run(lab, "lab", "up", timeout=300)
+    assert up.code == 0, up.err
+    said = [ln for ln in up.err.splitlines() if ln.startswith("lab: ")]
+    checks = [ln for ln in said if ln.startswith("lab: check: ")]
+    assert any(found in ln for ln in checks), up.err
+    assert len(said) > len(checks), f"{case}: lab up must say what it did: {up.err}"
+    assert "LINE 1" not in up.err and "Traceback" not in up.err, up.err
+    st = load(lab / ".drill" / "lab")
+    assert st is not None
+    assert [i.what for i in check(st)] == [], case
+    assert all(c["state"] == "up" for c in status(lab)["components"]), status(lab)
