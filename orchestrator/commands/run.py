@@ -178,8 +178,9 @@ def run(
     app_state = state(ctx)
     settings = app_state.settings()
     env_name, env_cfg = settings.environment(env)
-    plan = build_plan(Catalog(settings), target, mode, only)
-    refuse_without_experiments(experiment_opts, plan)
+    catalog = Catalog(settings)
+    plan = build_plan(catalog, target, mode, only)
+    refuse_without_experiments(experiment_opts, plan, catalog)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:

@@ -167,3 +167,36 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
     while "sre-restored" in [c["name"] for c in _status(awslab)["components"]]:
         assert time.monotonic() < deadline, "the restored instance's server was not removed"
         time.sleep(0.2)
+
+
+def test_lab_up_after_a_promotion_through_the_api_says_what_it_found(awslab: Path) -> None:
+    """`lab up` rebuilds a lab whose usw2 was promoted; it said "no writable primary in
+    us-east-1" while that primary took writes. (Last in this module: the lab is rebuilt.)"""
+    import boto3
+
+    aws = _status(awslab)["aws"]
+    rds = boto3.client(
+        "rds",
+        region_name=aws["dr_region"],
+        endpoint_url=aws["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    rds.promote_read_replica(DBInstanceIdentifier="drill-lab-dr")
+    from tests.integration.lab.conftest import wait_until
+
+    wait_until(
+        lambda: (
+            next(c for c in _status(awslab)["components"] if c["name"] == "usw2")["role"]
+            == "primary"
+        ),
+        120,
+        "usw2 to be promoted",
+    )
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    said = " ".join(up.err.split())
+    assert "usw2 was promoted to a standalone primary" in said, said
+    assert "no writable primary" not in said
+    after = _status(awslab)
+    assert next(c for c in after["components"] if c["name"] == "usw2")["role"] == "replica"
