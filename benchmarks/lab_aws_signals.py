@@ -17,12 +17,11 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_aws import drill  # the same CLI runner
+from lab_aws import aws_lab, drill  # the same CLI runner and lab
 
 
 def _ts(text: str) -> datetime:
@@ -43,10 +42,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
-    cwd = Path(tempfile.mkdtemp(prefix="drill-signals-"))
-    up = drill(cwd, "lab", "up", "--aws")
-    if up.returncode != 0:
-        raise SystemExit(up.stderr)
+    cwd = aws_lab("drill-signals-")
     aws = json.loads(drill(cwd, "lab", "status", "--json").stdout)["aws"]
     env = {
         "provider": "aws",
