@@ -35,14 +35,20 @@ def drill(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def aws_lab(prefix: str) -> Path:
+    """A new working directory with `drill lab up --aws` done in it."""
+    cwd = Path(tempfile.mkdtemp(prefix=prefix))
+    up = drill(cwd, "lab", "up", "--aws")
+    if up.returncode != 0:
+        raise SystemExit(up.stderr)
+    return cwd
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pairs", type=int, default=3)
     a = ap.parse_args()
-    cwd = Path(tempfile.mkdtemp(prefix="drill-labaws-"))
-    up = drill(cwd, "lab", "up", "--aws")
-    if up.returncode != 0:
-        raise SystemExit(up.stderr)
+    cwd = aws_lab("drill-labaws-")
     walls: dict[str, list[float]] = {"lab": [], "lab-aws": []}
     rtos: dict[str, dict[str, list[float]]] = {"lab": {}, "lab-aws": {}}
     try:

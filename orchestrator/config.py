@@ -297,6 +297,8 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
         var = next(
             (v for p, v in blame.items() if path == p or path.startswith((p + ".", p + "["))), None
         )
+        if var is None and path:  # a problem with a mapping a variable filled in
+            var = next((v for p, v in blame.items() if p.startswith(path + ".")), None)
         if var is None and "." in path and problem.file == DEFAULTS:
             # no drill.yaml: a field the variables left out (e.g. an environment's provider)
             parent = path.rsplit(".", 1)[0] + "."

@@ -154,10 +154,16 @@ def _console(**kwargs: Any) -> Console:
     error or an operator's note can hold a DSN or a token, and terminals end up in CI
     logs and screenshots."""
     from rich.console import Console
+    from rich.errors import MarkupError
+    from rich.markup import escape
 
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
-            super().print(*(_safe_markup(o) if isinstance(o, str) else o for o in objects), **kw)
+            texts = [_redact_markup(o) if isinstance(o, str) else o for o in objects]
+            try:
+                super().print(*texts, **kw)
+            except MarkupError:  # a message holding "[/x]": printed as it is, not a failure
+                super().print(*(escape(o) if isinstance(o, str) else o for o in texts), **kw)
 
         def on_broken_pipe(self) -> None:
             """Whoever read drill's output went away (a closed pipe, a log collector that
@@ -189,21 +195,15 @@ def esc(value: object) -> str:
 _TAG = re.compile(r"(?<!\\)(\[(?:/|/?[a-z#@][^\[\]]*)\])")
 
 
-def _safe_markup(text: str) -> str:
-    """``text`` redacted piece by piece, its markup tags apart (a secret pattern running
-    into a closing tag would eat it), and escaped whole if it is not valid markup: a
-    message that holds "[/x]" is printed as it is rather than failing the command."""
-    from rich.errors import MarkupError
-    from rich.markup import escape, render
-
+def _redact_markup(text: str) -> str:
+    """``text`` redacted piece by piece, its markup tags apart: a secret pattern running
+    into a closing tag would eat it ("token=***]"). Text with nothing to redact (nearly
+    all of it) is returned as it is, at the cost of one redaction."""
     from orchestrator.secrets import redact_text
 
-    text = "".join(redact_text(part) for part in _TAG.split(text))  # each on its own
-    try:
-        render(text)
-    except MarkupError:
-        return escape(text)
-    return text
+    if redact_text(text) == text:
+        return text
+    return "".join(redact_text(part) for part in _TAG.split(text))  # each on its own
 
 
 def err_console() -> Console:

@@ -43,6 +43,7 @@ def recover(
         needs_confirmation,
         protected,
         recover_all,
+        running_envs,
     )
     from orchestrator.engine.runner import operator
     from orchestrator.engine.signals import AbortState, abort_on_signals, shielded
@@ -84,7 +85,13 @@ def recover(
             {"recovered": [{"run_id": r.id, "env": r.env, "status": r.status} for r in runs]}
         )
     elif not runs:
-        err_console().print("drill: no run awaits recovery")
+        busy = [e for e in running_envs(db) if env in (None, e)]  # held by a live process
+        err_console().print(
+            "drill: nothing recovered: what is still running is a live drill's or another "
+            "recovery's (above)"
+            if busy
+            else "drill: no run awaits recovery"
+        )
     else:
         for r in runs:
             err_console().print(f"drill: run {r.id} on {r.env}: {r.status}")

@@ -178,8 +178,9 @@ def run(
     app_state = state(ctx)
     settings = app_state.settings()
     env_name, env_cfg = settings.environment(env)
-    plan = build_plan(Catalog(settings), target, mode, only)
-    refuse_without_experiments(experiment_opts, plan)
+    catalog = Catalog(settings)
+    plan = build_plan(catalog, target, mode, only)
+    refuse_without_experiments(experiment_opts, plan, catalog)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
@@ -221,7 +222,12 @@ def run(
 
         # the detailed document: its notes say how each number was taken
         out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
-        if outcome.error:
+        if outcome.exit_status is ExitStatus.ABORTED:  # what a stop did, in words
+            err_console().print(
+                f"[yellow]drill:[/] aborted ({esc(outcome.error or 'stopped')}): nothing new "
+                "was started and the rollbacks were played"
+            )
+        elif outcome.error:
             err_console().print(f"[red]drill:[/] {esc(outcome.error)}")
         if outcome.exit_status is ExitStatus.FAILED:
             err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")

@@ -102,8 +102,9 @@ def add_cmd(
         from orchestrator.engine.experiment_options import refuse_without_experiments
         from orchestrator.engine.plan import build_plan
 
-        plan = build_plan(Catalog(app_state.settings()), target, None, None)
-        refuse_without_experiments(opts, plan)
+        catalog = Catalog(app_state.settings())
+        plan = build_plan(catalog, target, None, None)
+        refuse_without_experiments(opts, plan, catalog)
     row = schedules.add_schedule(
         app_state.db(), target, env_name, spec, operator(), now, approved=needs, run_args=run_args
     )

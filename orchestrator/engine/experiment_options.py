@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
+    from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.plan import RunPlan
 
 
@@ -104,11 +105,14 @@ class ExperimentOptions:
         return out
 
 
-def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
+def refuse_without_experiments(
+    opts: ExperimentOptions, plan: RunPlan, catalog: Catalog | None = None
+) -> None:
     """Chaos Toolkit's options on a run with no experiment scenario: a usage error.
 
     They only reach experiments; silently ignored on a runbook, ``--dry actions`` would
-    run the real fault."""
+    run the real fault. An id names a drill, then a runbook, then an experiment: when an
+    experiment has the same id (``region-promotion`` is both), the hint names its file."""
     from orchestrator.definitions.kinds import DefinitionKind
 
     if any(sc.kind is DefinitionKind.EXPERIMENT for sc in plan.scenarios):
@@ -119,12 +123,20 @@ def refuse_without_experiments(opts: ExperimentOptions, plan: RunPlan) -> None:
         *(["--settings"] if opts.settings_path else []),
     ]
     flags = list(dict.fromkeys(a for a in given if a.startswith("--")))
-    if flags:
-        raise UsageError(
-            f"{', '.join(flags)}: Chaos Toolkit options apply to experiments, and "
-            f"{plan.target} ({plan.kind.value}) runs none; nothing was started",
-            "leave them out (`drill plan` shows what a runbook would do without doing it)",
-        )
+    if not flags:
+        return
+    twin = [
+        e.path
+        for e in (catalog.entries(DefinitionKind.EXPERIMENT) if catalog else [])
+        if e.id == plan.target
+    ]
+    raise UsageError(
+        f"{', '.join(flags)}: Chaos Toolkit options apply to experiments, and "
+        f"{plan.target} ({plan.kind.value}) runs none; nothing was started",
+        f"the experiment {plan.target} has the same id: run it by its file, `drill run {twin[0]} …`"
+        if twin
+        else "leave them out (`drill plan` shows what a runbook would do without doing it)",
+    )
 
 
 def parse_vars(values: list[str]) -> dict[str, Any]:

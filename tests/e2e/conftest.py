@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -30,3 +32,18 @@ def running_lab(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Iter
 def labdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A working directory with a running lab, one per test module (`drill lab up`)."""
     yield from running_lab(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A working directory with the AWS-shaped lab running (`drill lab up --aws`), one
+    per test module."""
+    yield from running_lab(tmp_path_factory, "--aws")
+
+
+def lab_status(cwd: Path) -> dict[str, Any]:
+    """`drill lab status --json` in ``cwd``."""
+    res = run(cwd, "lab", "status", "--json")
+    assert res.code == 0, res.err
+    doc: dict[str, Any] = json.loads(res.out)
+    return doc

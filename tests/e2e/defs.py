@@ -100,6 +100,15 @@ rollback:
 """
 
 
+def activity(func: str, **arguments: object) -> str:
+    """An inline Chaos Toolkit activity of tests.faults, as one YAML flow mapping (JSON is
+    YAML: paths and messages need no escaping of their own)."""
+    import json
+
+    provider = {"type": "python", "module": "tests.faults", "func": func, "arguments": arguments}
+    return json.dumps({"type": "action", "name": func, "provider": provider})
+
+
 def write(directory: Path, name: str, text: str) -> Path:
     path = directory / name
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -43,3 +43,21 @@ def test_a_schedule_of_a_runbook_refuses_them_too(
     res = drill(capsys, *args, "--var", "x=1")
     assert res.code == 2 and res.err.startswith("drill: error: --var"), res.err
     assert drill(capsys, "schedule", "list", "--json").out.strip() == "[]"
+
+
+def test_an_experiment_sharing_the_runbooks_id_is_named_by_its_file(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`region-promotion` is a bundled runbook and a bundled experiment; the id runs the
+    runbook, so `--dry actions` meant for the experiment was refused with no way out
+    named. The hint names the experiment's file, and that file takes the options."""
+    import shlex
+
+    res = drill(capsys, "run", "region-promotion", "--dry", "actions")
+    assert res.code == 2
+    hint = res.err.splitlines()[1]
+    assert "the experiment region-promotion has the same id" in hint, res.err
+    path = shlex.split(hint.split("`")[1])[2]
+    assert path.endswith("experiments/region-promotion.yaml") and Path(path).is_file()
+    shown = drill(capsys, "plan", path, "--json")
+    assert shown.code == 0 and '"kind": "experiment"' in shown.out

@@ -46,3 +46,19 @@ def test_lab_aws_without_the_aws_lab_says_how_to_start_it(
     res = drill(capsys, "plan", "rds-failover", "--env", "lab-aws", "--json")
     assert (res.code, res.out) == (2, ""), res.err
     assert "drill lab up --aws" in res.err and "Traceback" not in res.err
+
+
+def test_a_probe_set_by_a_variable_is_blamed_on_that_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A problem with `probes` (the mapping) named the first variable of the environment
+    (ENDPOINT_URL), not the one that set the offending probe."""
+    prefix = "DRILL_ENVIRONMENTS__EMU__"
+    monkeypatch.setenv(prefix + "PROVIDER", "aws")
+    monkeypatch.setenv(prefix + "ENDPOINT_URL", "http://127.0.0.1:5000")
+    monkeypatch.setenv(prefix + "PROBES__DB", "host=127.0.0.1 hostaddr=10.1.1.1 dbname=app")
+    res = drill(capsys, "plan", "rds-failover", "--env", "emu", "--json")
+    assert (res.code, res.out) == (2, "")
+    first = res.err.splitlines()[0]
+    assert first.startswith(f"drill: error: {prefix}PROBES__DB: probes.db: "), res.err
+    assert "10.1.1.1" in first

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.defs import experiment, write
+from tests.e2e.defs import activity, experiment, write
 
 pytestmark = pytest.mark.slow
 
@@ -33,17 +33,14 @@ scenario: test
 steps:
   - name: inject the fault
     kind: action
-    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
-               func: touch, arguments: {{path: "{marker}"}}}}}}
+    activity: {activity("touch", path=str(marker))}
   - name: explode
     kind: action
-    activity: {{type: action, name: explode, provider: {{type: python, module: tests.faults,
-               func: raise_error, arguments: {{kind: {kind}, message: "{MESSAGE}"}}}}}}
+    activity: {activity("raise_error", kind=kind, message=MESSAGE)}
 rollback:
   - name: remove the marker
     kind: action
-    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
-               func: remove, arguments: {{path: "{marker}"}}}}}}
+    activity: {activity("remove", path=str(marker))}
 """
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,26 +16,13 @@ from urllib.parse import urlparse
 import pytest
 
 from tests.clihelp import run, subprocess_env
-from tests.e2e.conftest import running_lab
+from tests.e2e.conftest import lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """`drill lab up --aws` in a fresh working directory."""
-    yield from running_lab(tmp_path_factory, "--aws")
-
-
-def status(cwd: Path) -> dict[str, Any]:
-    res = run(cwd, "lab", "status", "--json")
-    assert res.code == 0, res.err
-    doc: dict[str, Any] = json.loads(res.out)
-    return doc
-
-
 def test_status_and_terraform_state(awslab: Path) -> None:
-    aws = status(awslab)["aws"]
+    aws = lab_status(awslab)["aws"]
     assert set(aws) == {"endpoint_url", "terraform_state", "region", "dr_region"}
     assert urlparse(aws["endpoint_url"]).hostname == "127.0.0.1"
     assert (aws["region"], aws["dr_region"]) == ("us-east-1", "us-west-2")
@@ -92,7 +78,7 @@ print(json.dumps({"before": before["AvailabilityZone"], "after": after["Availabi
 
 
 def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
-    first = status(awslab)
+    first = lab_status(awslab)
     proc = subprocess.run(
         [sys.executable, "-c", SCRIPT, first["aws"]["endpoint_url"]],
         capture_output=True,
@@ -105,7 +91,7 @@ def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
-    after = status(awslab)
+    after = lab_status(awslab)
     assert after["primary"] != first["primary"]  # the lab really failed over
     assert seen["statuses"][0] == "rebooting" and seen["statuses"][-1] == "available"
     assert seen["after"] != seen["before"]  # RDS reports the other AZ
@@ -144,7 +130,7 @@ def test_plain_boto3_point_in_time_restore_is_a_real_server(awslab: Path) -> Non
     reachable at the endpoint the API reports; DeleteDBInstance removes it."""
     from tests.integration.lab.conftest import wait_until
 
-    url = status(awslab)["aws"]["endpoint_url"]
+    url = lab_status(awslab)["aws"]["endpoint_url"]
     proc = subprocess.run(
         [sys.executable, "-c", RESTORE, url],
         capture_output=True,
@@ -159,10 +145,10 @@ def test_plain_boto3_point_in_time_restore_is_a_real_server(awslab: Path) -> Non
     seen = json.loads(proc.stdout)
     assert seen["statuses"][0] == "creating" and seen["statuses"][-1] == "available"
     assert seen["endpoint"]["Address"] == "127.0.0.1" and seen["rows"] > 0
-    restored = [c for c in status(awslab)["components"] if c["name"] == "pitr-check"]
+    restored = [c for c in lab_status(awslab)["components"] if c["name"] == "pitr-check"]
     assert not restored or restored[0]["role"] == "restored"
     wait_until(
-        lambda: not [c for c in status(awslab)["components"] if c["name"] == "pitr-check"],
+        lambda: not [c for c in lab_status(awslab)["components"] if c["name"] == "pitr-check"],
         60,
         "the restored server removed",
     )
@@ -223,17 +209,19 @@ def test_isolated_mode_promotes_and_restores_clones(awslab: Path) -> None:
     measured by probes, and gone afterwards."""
     from tests.integration.lab.conftest import wait_until
 
-    before = status(awslab)
+    before = lab_status(awslab)
     doc, _detail = _run_matching_plan(awslab, "--mode", "isolated")
     by_id = {s["id"]: s for s in doc["scenarios"]}
     assert by_id["az-loss"].get("skipped") and by_id["rds-failover"].get("skipped")
     for sc in ("region-promotion", "backup-restore"):
         assert by_id[sc]["met"] is True and by_id[sc]["rto_s"] is not None
-    after = status(awslab)
+    after = lab_status(awslab)
     assert after["primary"] == before["primary"]
     assert after["global_target"] == before["global_target"]
     wait_until(
-        lambda: not [c for c in status(awslab)["components"] if c["role"] in ("clone", "restored")],
+        lambda: (
+            not [c for c in lab_status(awslab)["components"] if c["role"] in ("clone", "restored")]
+        ),
         60,
         "the clone and the restored instance to be removed",
     )
@@ -247,7 +235,7 @@ def test_chaos_run_of_a_chaosaws_experiment_fails_the_lab_over(awslab: Path) -> 
     experiment = Path(__file__).resolve().parents[2] / "experiments"
     experiment = experiment / "rds-reboot-failover-chaosaws.yaml"
     chaos = Path(sys.executable).with_name("chaos")
-    before = status(awslab)
+    before = lab_status(awslab)
     env = subprocess_env(
         {
             "AWS_ENDPOINT_URL": before["aws"]["endpoint_url"],
@@ -285,7 +273,7 @@ def test_chaos_run_of_a_chaosaws_experiment_fails_the_lab_over(awslab: Path) -> 
     from tests.integration.lab.conftest import wait_until
 
     wait_until(
-        lambda: status(awslab)["primary"] != before["primary"],
+        lambda: lab_status(awslab)["primary"] != before["primary"],
         60,
         "the lab to fail over after chaosaws' RebootDBInstance",
     )

@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from orchestrator.definitions.catalog import bundled_root
 from tests.clihelp import run
-from tests.e2e.conftest import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield from running_lab(tmp_path_factory, "--aws")
 
 
 def test_bundled_chaosaws_experiment_without_credentials(

@@ -20,29 +20,15 @@ failover with RDS's two events, as a forced one.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import running_lab
+from tests.e2e.conftest import lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    yield from running_lab(tmp_path_factory, "--aws")
-
-
-def _status(cwd: Path) -> dict[str, Any]:
-    res = run(cwd, "lab", "status", "--json")
-    assert res.code == 0, res.err
-    doc: dict[str, Any] = json.loads(res.out)
-    return doc
 
 
 def _ts(text: str) -> datetime:
@@ -58,7 +44,7 @@ def _promotions(cwd: Path) -> list[datetime]:
 def test_terraform_state_ids_are_unique_and_match_the_api(awslab: Path) -> None:
     import boto3
 
-    aws = _status(awslab)["aws"]
+    aws = lab_status(awslab)["aws"]
     state = json.loads(Path(aws["terraform_state"]).read_text())
     ids = [(r["type"], i["attributes"]["id"]) for r in state["resources"] for i in r["instances"]]
     assert len(ids) == len(set(ids)), ids
@@ -85,7 +71,7 @@ def test_terraform_state_ids_are_unique_and_match_the_api(awslab: Path) -> None:
 
 
 def test_az_loss_waits_for_rds_to_fail_over(awslab: Path) -> None:
-    aws = _status(awslab)["aws"]
+    aws = lab_status(awslab)["aws"]
     env = {
         "provider": "aws",
         "region": aws["region"],
@@ -95,14 +81,14 @@ def test_az_loss_waits_for_rds_to_fail_over(awslab: Path) -> None:
         "probes": "none",
     }
     (awslab / "drill.yaml").write_text(json.dumps({"environments": {"nonet": env}}))
-    before = _status(awslab)["primary"]
+    before = lab_status(awslab)["primary"]
     res = run(awslab, "run", "az-loss", "--env", "nonet", "--json", timeout=600)
     assert res.code == 0, res.err
     doc = json.loads(res.out)
     scenario = doc["scenarios"][0]
     assert scenario["rpo_s"] is None
     # the lab really failed over, and drill's RTO ends after the standby took over
-    assert _status(awslab)["primary"] != before
+    assert lab_status(awslab)["primary"] != before
     fault = _ts(scenario["fault_injected_at"])
     promoted = [t for t in _promotions(awslab) if t > fault]
     assert promoted, "the lab's controller never promoted the standby"
@@ -121,11 +107,11 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
     import psycopg
     from botocore.exceptions import ClientError
 
-    url = _status(awslab)["aws"]["endpoint_url"]
+    url = lab_status(awslab)["aws"]["endpoint_url"]
     keys = {"aws_access_key_id": "x", "aws_secret_access_key": "x"}
     backup = boto3.client("backup", region_name="us-east-1", endpoint_url=url, **keys)
     rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url, **keys)
-    state = json.loads(Path(_status(awslab)["aws"]["terraform_state"]).read_text())
+    state = json.loads(Path(lab_status(awslab)["aws"]["terraform_state"]).read_text())
     (vault,) = [r for r in state["resources"] if r["type"] == "aws_backup_vault"]
     name = vault["instances"][0]["attributes"]["name"]
     points = backup.list_recovery_points_by_backup_vault(BackupVaultName=name)["RecoveryPoints"]
@@ -161,9 +147,42 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
     assert ep["Address"] == "127.0.0.1"
     with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as cn:
         assert cn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
-    names = [c["name"] for c in _status(awslab)["components"]]
+    names = [c["name"] for c in lab_status(awslab)["components"]]
     assert "sre-restored" in names
     rds.delete_db_instance(DBInstanceIdentifier="sre-restored", SkipFinalSnapshot=True)
-    while "sre-restored" in [c["name"] for c in _status(awslab)["components"]]:
+    while "sre-restored" in [c["name"] for c in lab_status(awslab)["components"]]:
         assert time.monotonic() < deadline, "the restored instance's server was not removed"
         time.sleep(0.2)
+
+
+def test_lab_up_after_a_promotion_through_the_api_says_what_it_found(awslab: Path) -> None:
+    """`lab up` rebuilds a lab whose usw2 was promoted; it said "no writable primary in
+    us-east-1" while that primary took writes. (Last in this module: the lab is rebuilt.)"""
+    import boto3
+
+    aws = lab_status(awslab)["aws"]
+    rds = boto3.client(
+        "rds",
+        region_name=aws["dr_region"],
+        endpoint_url=aws["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    rds.promote_read_replica(DBInstanceIdentifier="drill-lab-dr")
+    from tests.integration.lab.conftest import wait_until
+
+    wait_until(
+        lambda: (
+            next(c for c in lab_status(awslab)["components"] if c["name"] == "usw2")["role"]
+            == "primary"
+        ),
+        120,
+        "usw2 to be promoted",
+    )
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    said = " ".join(up.err.split())
+    assert "usw2 was promoted to a standalone primary" in said, said
+    assert "no writable primary" not in said
+    after = lab_status(awslab)
+    assert next(c for c in after["components"] if c["name"] == "usw2")["role"] == "replica"

@@ -10,21 +10,13 @@ Moments are picked with the `DRILL_TEST_CRASH_AT` hook, never with sleeps.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import running_lab
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
-
-
-@pytest.fixture(scope="module")
-def awslab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """`drill lab up --aws` in a fresh working directory."""
-    yield from running_lab(tmp_path_factory, "--aws")
 
 
 # region-promotion's steps on lab-aws: 1-3 preconditions, 4 region.isolate,

@@ -15,17 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import run, spawn
-from tests.e2e.defs import write
+from tests.e2e.defs import activity, write
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_closed_stderr_does_not_stop_the_drill_or_its_rollbacks(workdir: Path) -> None:
     marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
-    act = (
-        "{{type: action, name: {0}, provider: {{type: python, module: tests.faults, "
-        "func: {0}, arguments: {1}}}}}"
-    )
     rb = write(
         workdir,
         "runbooks/reader-gone.yaml",
@@ -35,14 +31,14 @@ scenario: test
 steps:
   - name: inject the fault
     kind: action
-    activity: {act.format("touch", json.dumps({"path": str(marker)}))}
+    activity: {activity("touch", path=str(marker))}
   - name: hold while the reader goes away
     kind: action
-    activity: {act.format("hold_until", json.dumps({"path": str(here), "release": str(release)}))}
+    activity: {activity("hold_until", path=str(here), release=str(release))}
 rollback:
   - name: remove the marker
     kind: action
-    activity: {act.format("remove", json.dumps({"path": str(marker)}))}
+    activity: {activity("remove", path=str(marker))}
 """,
     )
     proc = spawn(workdir, "run", str(rb))

@@ -14,11 +14,14 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from tests.clihelp import spawn
+from tests.e2e.defs import activity, write
 from tests.e2e.test_crash_safety import HOOK, drill, runs, show
 
 pytestmark = pytest.mark.slow
@@ -26,37 +29,30 @@ pytestmark = pytest.mark.slow
 
 def held_rollback(cwd: Path, then_remove: bool = False) -> Path:
     marker, here, release = cwd / "marker", cwd / "here", cwd / "release"
-    hold = (
-        "{type: action, name: hold, provider: {type: python, module: tests.faults, "
-        f'func: hold_until, arguments: {{path: "{here}", release: "{release}"}}}}}}'
+    remove = (
+        f"""  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+        if then_remove
+        else ""
     )
-    path = cwd / "runbooks" / "held.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
+    return write(
+        cwd,
+        "runbooks/held.yaml",
         f"""id: held
 title: a rollback that takes its time
 scenario: test
 steps:
   - name: inject the fault
     kind: action
-    activity: {{type: action, name: touch, provider: {{type: python, module: tests.faults,
-               func: touch, arguments: {{path: "{marker}"}}}}}}
+    activity: {activity("touch", path=str(marker))}
 rollback:
   - name: slow undo
     kind: action
-    activity: {hold}
-"""
-        + (
-            f"""  - name: remove the marker
-    kind: action
-    activity: {{type: action, name: remove, provider: {{type: python, module: tests.faults,
-               func: remove, arguments: {{path: "{marker}"}}}}}}
-"""
-            if then_remove
-            else ""
-        )
+    activity: {activity("hold_until", path=str(here), release=str(release))}
+{remove}""",
     )
-    return path
 
 
 class Stderr:
@@ -105,22 +101,44 @@ def wait_for_file(proc: subprocess.Popen[str], path: Path) -> None:
         time.sleep(0.02)
 
 
-def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) -> None:
-    rb = held_rollback(workdir)
-    proc = spawn(workdir, "run", str(rb), env={HOOK: "step:held:1:end=int"})
+@contextmanager
+def holding(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[Stderr]:
+    """`drill ARGS…` with its held rollback playing (``here`` exists) while the body runs;
+    then the rollback is released and drill waited for — killed if the body failed."""
+    proc = spawn(cwd, *args, env=env)
     err = Stderr(proc)
     try:
-        wait_for_file(proc, workdir / "here")  # the rollback is playing
-        proc.send_signal(signal.SIGINT)
-        err.wait_for("received again", time.monotonic() + 120)
-        (workdir / "release").touch()
-        text = err.finish()
+        wait_for_file(proc, cwd / "here")
+        yield err
+        (cwd / "release").touch()
+        err.finish()
     finally:
         if proc.poll() is None:
             proc.kill()  # never leave a drill behind, even when the test fails
             proc.wait()
-    assert proc.returncode == 3, text
+
+
+def killed_held(cwd: Path, then_remove: bool = False) -> str:
+    """A run killed after its fault: its held rollback awaits recovery. Its id."""
+    rb = held_rollback(cwd, then_remove)
+    killed = drill(cwd, "run", str(rb), crash="step:held:1:end")
+    assert killed.code == -signal.SIGKILL, killed.err
+    (entry,) = runs(cwd)
+    return str(entry["run_id"])
+
+
+def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) -> None:
+    rb = held_rollback(workdir)
+    with holding(workdir, "run", str(rb), env={HOOK: "step:held:1:end=int"}) as err:
+        err.proc.send_signal(signal.SIGINT)
+        err.wait_for("received again", time.monotonic() + 120)
+    text = err.text
+    assert err.proc.returncode == 3, text
     assert "still finishing the rollbacks" in text and "Traceback" not in text, text
+    words = " ".join(text.split())  # how it ended, in words (rich wraps at 80 columns)
+    assert words.endswith(
+        "aborted (received SIGINT): nothing new was started and the rollbacks were played"
+    ), text
     (entry,) = runs(workdir)
     doc = show(workdir, str(entry["run_id"]))
     assert doc["status"] == "aborted", json.dumps(doc)[:2000]
@@ -131,53 +149,40 @@ def test_second_ctrl_c_during_rollbacks_says_they_finish_first(workdir: Path) ->
 def test_stop_during_recovery_says_the_rollback_finishes(workdir: Path) -> None:
     """The first signal of a recovery (shielded throughout) is explained at once too, and
     `drill recover` ends as stopped (exit 3) even though its last rollback finished."""
-    rb = held_rollback(workdir)
-    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
-    assert killed.code == -signal.SIGKILL, killed.err
-    proc = spawn(workdir, "recover")
-    err = Stderr(proc)
-    try:
-        wait_for_file(proc, workdir / "here")
-        proc.send_signal(signal.SIGTERM)
+    run_id = killed_held(workdir)
+    with holding(workdir, "recover") as err:
+        err.proc.send_signal(signal.SIGTERM)
         err.wait_for("SIGTERM received", time.monotonic() + 120)
-        (workdir / "release").touch()
-        text = err.finish()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 3, text
-    assert "nothing new starts" in text and "Traceback" not in text, text
-    (entry,) = runs(workdir)
-    assert entry["status"] == "crashed", "its only rollback finished: the run is closed"
+    assert err.proc.returncode == 3, err.text
+    assert "nothing new starts" in err.text and "Traceback" not in err.text, err.text
+    assert show(workdir, run_id)["status"] == "crashed", "its only rollback finished"
 
 
 def test_drill_abort_during_a_recovery_stops_it_not_a_stranger(workdir: Path) -> None:
     """`drill abort` of a run being recovered signals the recovery (it holds the lock),
     not the dead drill's recorded pid, which may be another process's by now; the
     recovery finishes the rollback in progress and starts no other."""
-    rb = held_rollback(workdir, then_remove=True)
-    killed = drill(workdir, "run", str(rb), crash="step:held:1:end")
-    assert killed.code == -signal.SIGKILL, killed.err
-    (entry,) = runs(workdir)
-    run_id = str(entry["run_id"])
-    proc = spawn(workdir, "recover")
-    err = Stderr(proc)
-    try:
-        wait_for_file(proc, workdir / "here")  # the first of its two rollbacks plays
+    run_id = killed_held(workdir, then_remove=True)
+    with holding(workdir, "recover") as err:  # the first of its two rollbacks plays
         aborted = drill(workdir, "abort", run_id)
         assert aborted.code == 0, aborted.err
-        assert f"pid {proc.pid}" in aborted.err and "recovery" in aborted.err, aborted.err
+        assert f"pid {err.proc.pid}" in aborted.err and "recovery" in aborted.err, aborted.err
         err.wait_for("SIGTERM received", time.monotonic() + 120)
-        (workdir / "release").touch()
-        text = err.finish()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 3, text
+    assert err.proc.returncode == 3, err.text
     assert (workdir / "marker").exists(), "the second rollback must not start"
     assert show(workdir, run_id)["status"] == "running"
     again = drill(workdir, "recover")
     assert again.code == 0, again.err
     assert not (workdir / "marker").exists() and show(workdir, run_id)["status"] == "crashed"
+
+
+def test_a_second_recovery_says_the_first_one_has_it(workdir: Path) -> None:
+    """`drill recover` while another recovery plays the rollbacks: it names that one and
+    does not claim that nothing awaits recovery."""
+    killed_held(workdir)
+    with holding(workdir, "recover") as err:
+        second = drill(workdir, "recover")
+    assert second.code == 0, second.err
+    assert f"being recovered by pid {err.proc.pid}" in second.err, second.err
+    assert "no run awaits recovery" not in second.err, second.err
+    assert err.proc.returncode == 0, err.text

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import Result, run
-from tests.e2e.defs import runbook, write
+from tests.e2e.defs import activity, runbook, write
 
 pytestmark = pytest.mark.slow
 
@@ -43,6 +43,13 @@ def recorded(workdir: Path, db: Path | None = None) -> tuple[Path, Path]:
     assert res.code == 0, res.err
     assert not marker.exists()
     return marker, rb
+
+
+def with_step(marker: Path, rb_id: str, name: str, func: str, **arguments: object) -> str:
+    """The marker runbook (id ``rb_id``) with one more step, ``func`` of tests.faults,
+    after its fault and before its rollback."""
+    step = f"  - name: {name}\n    kind: action\n    activity: {activity(func, **arguments)}\n"
+    return runbook(marker, rb_id=rb_id).replace("rollback:", step + "rollback:", 1)
 
 
 def smash_table(db: Path, table: str) -> None:
@@ -175,16 +182,8 @@ def test_store_filling_up_during_a_run_still_plays_rollbacks(workdir: Path, tiny
     space again."""
     db, marker, filler = tiny_fs / "evidence.db", workdir / "marker", tiny_fs / "fill"
     recorded(workdir, db)
-    text = runbook(marker).replace(
-        "rollback:",
-        f"""  - name: the disk fills up
-    kind: action
-    activity: {{type: action, name: fill, provider: {{type: python, module: tests.faults,
-               func: fill, arguments: {{path: "{filler}"}}}}}}
-rollback:""",
-        1,
-    )
-    rb = write(workdir, "runbooks/fill.yaml", text.replace("marker-runbook", "fill-runbook"))
+    text = with_step(marker, "fill-runbook", "the disk fills up", "fill", path=str(filler))
+    rb = write(workdir, "runbooks/fill.yaml", text)
     res = drill(workdir, "run", str(rb), db=db)
     assert res.code in (1, 2), res.err
     assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
@@ -204,16 +203,8 @@ def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None
     store before — and the failure is said once, in one line (no traceback)."""
     marker, rb = recorded(workdir)
     db = workdir / ".drill" / "evidence.db"
-    text = runbook(marker).replace(
-        "rollback:",
-        f"""  - name: the store is damaged
-    kind: action
-    activity: {{type: action, name: damage, provider: {{type: python, module: tests.faults,
-               func: damage, arguments: {{path: "{db}"}}}}}}
-rollback:""",
-        1,
-    )
-    rb = write(workdir, "runbooks/damage.yaml", text.replace("marker-runbook", "damage-runbook"))
+    text = with_step(marker, "damage-runbook", "the store is damaged", "damage", path=str(db))
+    rb = write(workdir, "runbooks/damage.yaml", text)
     res = drill(workdir, "run", str(rb))
     assert res.code == 1, res.err
     assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
@@ -240,16 +231,14 @@ def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -
     try:
         url = server.create_database()
         marker = workdir / "marker"
-        text = runbook(marker).replace(
-            "rollback:",
-            f"""  - name: the evidence server goes away
-    kind: action
-    activity: {{type: action, name: stop, provider: {{type: python, module: tests.faults,
-               func: stop_postgres, arguments: {{data: "{server.data}"}}}}}}
-rollback:""",
-            1,
+        text = with_step(
+            marker,
+            "lost-runbook",
+            "the evidence server goes away",
+            "stop_postgres",
+            data=str(server.data),
         )
-        rb = write(workdir, "runbooks/lost.yaml", text.replace("marker-runbook", "lost-runbook"))
+        rb = write(workdir, "runbooks/lost.yaml", text)
         res = run(workdir, "run", str(rb), env={"DRILL_DATABASE": url})
     finally:
         server.stop()

@@ -55,13 +55,11 @@ def check(st: LabState) -> list[Issue]:
         issues.append(Issue(f"still marked isolated: {', '.join(st.isolated)}", "resume"))
     if any(i.fix in ("resume", "restart") for i in issues):
         return issues  # the rest can only be judged once everything runs again
+    if st.usw2_promoted:  # clients may have written there: which copy wins is no guess
+        what = "usw2 was promoted to a standalone primary (a region promotion not undone)"
+        return [*issues, Issue(what, "rebuild")]
     primary = st.components.get(st.primary)
-    if (
-        primary is None
-        or primary.name not in AZ_DBS
-        or st.usw2_promoted
-        or _in_recovery(primary.port) is not False
-    ):
+    if primary is None or primary.name not in AZ_DBS or _in_recovery(primary.port) is not False:
         return [
             *issues,
             Issue(f"no writable primary in us-east-1 (state says {st.primary})", "rebuild"),
