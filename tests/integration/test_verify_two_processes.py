@@ -8,6 +8,7 @@ recomputing the chain."""
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -169,7 +170,7 @@ def test_two_processes_find_exactly_what_one_finds(
         undo = tamper(ex)
         one, two = both()
         assert not one["ok"], str(tamper)
-        assert two == one, str(tamper)
+        assert two == one, f"{tamper}: {json.dumps([one['breaks'], two['breaks']])}"
         undo()
         one, two = both()
         assert one["ok"] and two == one, str(tamper)
