@@ -140,7 +140,11 @@ def pg_env() -> dict[str, str]:
 def run(
     args: Sequence[str], check: bool = True, timeout: float = 120, input_text: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL tool as the server user; raise LabError with its stderr."""
+    """Run a PostgreSQL tool as the server user; raise LabError with its stderr.
+
+    In a session of its own: a terminal's Ctrl-C goes to the whole foreground group, and
+    drill, which stops in order and lets the rollback in progress finish, must be the
+    only one to hear it — a pg_basebackup re-creating the standby died of it."""
     try:
         proc = subprocess.run(
             list(args),
@@ -152,6 +156,7 @@ def run(
             input=input_text,
             cwd="/",
             check=False,
+            start_new_session=True,
         )
     except subprocess.TimeoutExpired:
         raise LabError(f"{Path(args[0]).name} timed out after {timeout:g}s") from None
