@@ -46,16 +46,19 @@ def internal_message(exc: BaseException) -> str:
     return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
 
 
-_failing: list[str] = []  # the store's first failure in this process, once said
+_failing: list[str] = []  # the store's failure since its last good write, once said
 
 
 def best_effort(what: str, write: Callable[[], Any]) -> bool:
     """Record evidence, but never let a failing store stop an undo. True if written.
 
-    The first failure is said once, with what follows from it; a store that is gone
-    fails every later write too, and a line for each would bury the rollbacks' progress."""
+    A failure is said once per outage, with what follows from it: a store that is gone
+    fails every later write too, and a line for each would bury the rollbacks' progress.
+    A write that works again ends the outage (a long-running scheduler service says the
+    next one too)."""
     try:
         write()
+        _failing.clear()
         return True
     except Exception as exc:
         if not _failing:

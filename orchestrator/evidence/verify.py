@@ -139,9 +139,12 @@ def _check_journal(
     scope: Scope | None,
     chain: bool = True,
     skip: tuple[bytes, ...] = (),
+    only: tuple[bytes, ...] | None = None,
 ) -> Latest:
     """One pass over the events ``span`` (first, last seq): with ``chain``, every link
-    recomputed; the newest event of every record, except of the tables in ``skip``."""
+    recomputed; the newest event of every record, except of the tables in ``skip``. With
+    ``only`` (and without ``chain``), only the events of those tables are read at all:
+    an event of no known table is the chain's pass's to report, not this one's too."""
     latest: Latest = defaultdict(dict)
     start, stop = span
     ph = "%s" if postgres else "?"
@@ -159,9 +162,14 @@ def _check_journal(
     cols = "prev, hash" if chain else "NULL, NULL"
     sql = f"SELECT seq, {cols}, event FROM {journal.TABLE} WHERE seq BETWEEN {ph} AND {ph}"
     params: list[Any] = [start, stop]
-    if not chain:  # only the events of the tables this pass checks
-        for prefix in skip:
-            sql += f" AND substr(event, 1, {ph}) <> {ph}"
+    if only is not None and not chain:  # only the events of the tables this pass checks
+        prefixes = [b'{"kind":"' + t + b"." for t in only]
+        sql += (
+            " AND ("
+            + (" OR ".join([f"substr(event, 1, {ph}) = {ph}"] * len(prefixes)) or "1 = 0")
+            + ")"
+        )
+        for prefix in prefixes:
             params += [len(prefix), prefix]
     sql += " ORDER BY seq"
     sha256, itself = hashlib.sha256, journal.TABLE.encode()
@@ -473,8 +481,9 @@ def _verify_split(
     connect: Callable[[], Any],
     report: Report,
 ) -> None:
-    """The child recomputes the chain and checks some tables; this process checks the
-    others, each table going to the one with less work so far (biggest first)."""
+    """The child recomputes the chain and checks some tables (and the events of no known
+    table); this process checks the others, each table going to the one with less work
+    so far (biggest first)."""
     from orchestrator.evidence.forked import abandon, in_child
 
     sizes = {
@@ -512,7 +521,7 @@ def _verify_split(
             span,
             None,
             chain=False,
-            skip=tuple(s.name.encode() for s in child),
+            only=tuple(s.name.encode() for s in here),
         )
         _check_projections(conn, postgres, here, latest, report, None)
     except BaseException:

@@ -16,10 +16,10 @@ the AWS API and a drill on the lab fault the same real processes:
   ``StartRestoreJob``, :mod:`~orchestrator.labaws.backup_api`) → a real PostgreSQL
   restored from the vault into a new lab instance of the same name (``creating`` until
   it serves); ``DeleteDBInstance`` of it → the instance stopped and removed;
-* network-ACL changes → every AZ whose subnets all sit on an ACL without an ``allow``
-  rule is isolated (SIGSTOP, as ``az.isolate``), and restored when they leave it; when
-  every AZ is cut — or the deny-all ACL is tagged ``drill:scope=region`` — the whole
-  region is.
+* network-ACL changes → every AZ whose subnets all sit on an ACL that lets nothing
+  through (no ``allow`` rule, or a deny-all rule before any allow) is isolated
+  (SIGSTOP, as ``az.isolate``), and restored when they leave it; when every AZ is cut
+  — or the deny-all ACL is tagged ``drill:scope=region`` — the whole region is.
 """
 
 from __future__ import annotations
@@ -239,13 +239,31 @@ def isolated_zones() -> tuple[set[str], bool]:
         if lab_az is None:
             continue
         acl = acl_of.get(subnet.id)
-        deny = acl is not None and not any(e.rule_action == "allow" for e in acl.entries)
+        deny = acl is not None and denies_all(acl)
         cut.setdefault(lab_az, []).append(deny)
         if deny:
             tags = {t["key"]: t["value"] for t in acl.get_tags()}
             region_tag = region_tag or tags.get("drill:scope") == "region"
     azs = {az for az, flags in cut.items() if flags and all(flags)}
     return azs, region_tag or (bool(cut) and azs == set(cut))
+
+
+def denies_all(acl: Any) -> bool:
+    """Whether an ACL lets nothing through: it has no allow rule (the deny-all ACL a
+    swap puts on), or, in either direction, a deny of all traffic from anywhere comes
+    before every allow — rules are evaluated lowest number first and the first match
+    decides, so a deny-all rule 1 on the subnets' own ACL cuts them too."""
+    entries = list(acl.entries)
+    if not any(e.rule_action == "allow" for e in entries):
+        return True
+    for egress in (False, True):
+        side = [e for e in entries if str(e.egress).lower() == str(egress).lower()]
+        for e in sorted(side, key=lambda e: int(e.rule_number)):
+            if e.rule_action == "allow":
+                break
+            if str(e.protocol) in ("-1", "all") and e.cidr_block == "0.0.0.0/0":
+                return True
+    return False
 
 
 def _subnets(ec2: Any) -> list[Any]:

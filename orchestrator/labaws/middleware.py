@@ -114,20 +114,39 @@ class LabMiddleware:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
-        seen: dict[str, str] = {}
+        seen: dict[str, Any] = {}
 
         def capture(status: str, headers: list[Any], exc_info: Any = None) -> Any:
-            seen["status"] = status
-            return start_response(status, headers, exc_info)
+            seen.update(status=status, headers=headers, exc_info=exc_info)
+            return lambda _data: None  # moto (werkzeug) answers with an iterable only
 
-        result = list(self.app(environ, capture))
-        code = int(seen.get("status", "500").split(" ", 1)[0])
+        payload = b"".join(self.app(environ, capture))
+        status = str(seen.get("status", "500 Internal Server Error"))
+        code = int(status.split(" ", 1)[0])
         self._record(call, code)
         if call.mutating and code < 300:
             from orchestrator.labaws.effects import apply
 
             self._quietly(f"lab effect of {call.operation}", lambda: apply(self.hub, call))
-        return result
+            payload = self._status_now(call, payload)
+        headers = [(k, v) for k, v in seen.get("headers", []) if k.lower() != "content-length"]
+        start_response(
+            status, [*headers, ("Content-Length", str(len(payload)))], seen.get("exc_info")
+        )
+        return [payload]
+
+    def _status_now(self, call: Call, payload: bytes) -> bytes:
+        """The instance's status in the answer to the call that started its work, as RDS
+        gives it (``rebooting``, ``modifying``, ``creating``): moto answered before the
+        lab began, with ``available``."""
+        ident = call.params.get("TargetDBInstanceIdentifier") or call.params.get(
+            "DBInstanceIdentifier"
+        )
+        now = self.hub.status_of(call.region, str(ident or ""))
+        tag = b"<DBInstanceStatus>available</DBInstanceStatus>"
+        if not now or call.service != "rds" or payload.count(tag) != 1:
+            return payload
+        return payload.replace(tag, f"<DBInstanceStatus>{now}</DBInstanceStatus>".encode())
 
     def _sync(self) -> None:
         from orchestrator.labaws.sync import sync

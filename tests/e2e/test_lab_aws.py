@@ -63,7 +63,7 @@ rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url,
 def db():
     return rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
 before = db()
-rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-db", ForceFailover=True)
+answer = rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-db", ForceFailover=True)
 seen = [db()["DBInstanceStatus"]]
 deadline = time.monotonic() + 120
 while seen[-1] != "available" and time.monotonic() < deadline:
@@ -73,6 +73,7 @@ after = db()
 events = rds.describe_events(SourceIdentifier="drill-lab-db", SourceType="db-instance")
 print(json.dumps({"before": before["AvailabilityZone"], "after": after["AvailabilityZone"],
                   "statuses": seen, "endpoint": after["Endpoint"],
+                  "answered": answer["DBInstance"]["DBInstanceStatus"],
                   "events": [e["Message"] for e in events["Events"]]}))
 """
 
@@ -94,6 +95,7 @@ def test_plain_boto3_forced_failover_fails_the_lab_over(awslab: Path) -> None:
     after = lab_status(awslab)
     assert after["primary"] != first["primary"]  # the lab really failed over
     assert seen["statuses"][0] == "rebooting" and seen["statuses"][-1] == "available"
+    assert seen["answered"] == "rebooting"  # the call's own answer, as RDS gives it
     assert seen["after"] != seen["before"]  # RDS reports the other AZ
     assert seen["endpoint"]["Address"] == "127.0.0.1"
     db_port = int(after["endpoints"]["db"].split("port=")[1].split()[0])
@@ -107,7 +109,7 @@ import json, sys, time, boto3, psycopg
 url = sys.argv[1]
 rds = boto3.client("rds", region_name="us-east-1", endpoint_url=url,
                    aws_access_key_id="x", aws_secret_access_key="x")
-rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="drill-lab-db",
+answer = rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="drill-lab-db",
                                          TargetDBInstanceIdentifier="pitr-check",
                                          UseLatestRestorableTime=True)
 def db():
@@ -121,7 +123,8 @@ ep = db()["Endpoint"]
 with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as c:
     rows = c.execute("SELECT count(*) FROM drill_dataset").fetchone()[0]
 rds.delete_db_instance(DBInstanceIdentifier="pitr-check", SkipFinalSnapshot=True)
-print(json.dumps({"statuses": seen, "endpoint": ep, "rows": rows}))
+print(json.dumps({"statuses": seen, "endpoint": ep, "rows": rows,
+                  "answered": answer["DBInstance"]["DBInstanceStatus"]}))
 """
 
 
@@ -144,6 +147,7 @@ def test_plain_boto3_point_in_time_restore_is_a_real_server(awslab: Path) -> Non
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["statuses"][0] == "creating" and seen["statuses"][-1] == "available"
+    assert seen["answered"] == "creating"  # moto said `available` before the lab began
     assert seen["endpoint"]["Address"] == "127.0.0.1" and seen["rows"] > 0
     restored = [c for c in lab_status(awslab)["components"] if c["name"] == "pitr-check"]
     assert not restored or restored[0]["role"] == "restored"

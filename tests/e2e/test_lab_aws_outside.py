@@ -155,6 +155,63 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
         time.sleep(0.2)
 
 
+def test_a_deny_all_rule_on_an_azs_own_acl_isolates_it(awslab: Path) -> None:
+    """Network ACL rules are evaluated lowest number first: a deny of all traffic as
+    rule 1, in front of the default ACL's allow (rule 100), cuts the subnet as surely as
+    a swap onto a deny-all ACL. Only the swap acted on the lab."""
+    import boto3
+
+    from tests.integration.lab.conftest import wait_until
+
+    before = lab_status(awslab)
+    aws = before["aws"]
+    ec2 = boto3.client(
+        "ec2",
+        region_name=aws["region"],
+        endpoint_url=aws["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    standby_az = next(c["az"] for c in before["components"] if c["name"] == before["standby"])
+    (subnet,) = [
+        i["attributes"]["id"]
+        for r in state["resources"]
+        if r["type"] == "aws_subnet"
+        for i in r["instances"]
+        if i["attributes"]["availability_zone_id"] == standby_az
+    ]
+    filters = [{"Name": "association.subnet-id", "Values": [subnet]}]
+    (shared,) = ec2.describe_network_acls(Filters=filters)["NetworkAcls"]
+    assoc = next(a for a in shared["Associations"] if a["SubnetId"] == subnet)
+    own = ec2.create_network_acl(VpcId=shared["VpcId"])["NetworkAcl"]["NetworkAclId"]
+    for egress in (False, True):  # its own ACL, open as the shared one is: no cut
+        ec2.create_network_acl_entry(
+            NetworkAclId=own,
+            RuleNumber=100,
+            Egress=egress,
+            Protocol="-1",
+            RuleAction="allow",
+            CidrBlock="0.0.0.0/0",
+        )
+    moved = ec2.replace_network_acl_association(
+        AssociationId=assoc["NetworkAclAssociationId"], NetworkAclId=own
+    )["NewAssociationId"]
+    assert lab_status(awslab)["isolated"] == []
+    rule = {"NetworkAclId": own, "RuleNumber": 1, "Egress": False}
+    ec2.create_network_acl_entry(**rule, Protocol="-1", RuleAction="deny", CidrBlock="0.0.0.0/0")
+    try:
+        wait_until(lambda: lab_status(awslab)["isolated"] == [standby_az], 60, "the AZ cut")
+    finally:
+        ec2.delete_network_acl_entry(**rule)
+    wait_until(lambda: lab_status(awslab)["isolated"] == [], 60, "the AZ back")
+    ec2.replace_network_acl_association(AssociationId=moved, NetworkAclId=shared["NetworkAclId"])
+    ec2.delete_network_acl(NetworkAclId=own)
+    after = lab_status(awslab)
+    assert after["primary"] == before["primary"]  # the standby's AZ: no failover
+    assert {c["state"] for c in after["components"]} == {"up"}
+
+
 def test_lab_up_after_a_promotion_through_the_api_says_what_it_found(awslab: Path) -> None:
     """`lab up` rebuilds a lab whose usw2 was promoted; it said "no writable primary in
     us-east-1" while that primary took writes. (Last in this module: the lab is rebuilt.)"""

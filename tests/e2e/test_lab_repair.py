@@ -91,7 +91,9 @@ def test_lab_up_repairs_what_it_finds_and_says_so(lab: Path, case: str) -> None:
     damage, found = DAMAGE[case]
     # from a healthy lab: under heavy load the lab's controller may itself have dropped a
     # standby it found silent too long since the case before (RDS does the same)
-    assert run(lab, "lab", "up", timeout=300).code == 0
+    healthy = run(lab, "lab", "up", timeout=300)
+    assert healthy.code == 0, healthy.err
+    assert "lab: already running; checked: " in healthy.err, healthy.err  # it says so
     damage(lab)
     up = run(lab, "lab", "up", timeout=300)
     assert up.code == 0, up.err
@@ -99,6 +101,7 @@ def test_lab_up_repairs_what_it_finds_and_says_so(lab: Path, case: str) -> None:
     checks = [ln for ln in said if ln.startswith("lab: check: ")]
     assert any(found in ln for ln in checks), up.err
     assert len(said) > len(checks), f"{case}: lab up must say what it did: {up.err}"
+    assert "nothing to repair" not in up.err, up.err
     assert "LINE 1" not in up.err and "Traceback" not in up.err, up.err
     st = load(lab / ".drill" / "lab")
     assert st is not None

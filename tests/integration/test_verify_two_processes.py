@@ -109,14 +109,17 @@ def _swap_events(ex: Exec) -> Callable[[], None]:
     return swap
 
 
-def _rewrite_with_new_hashes(ex: Exec, keep_kind: bool) -> Callable[[], None]:
-    """Event #10 replaced by bytes drill never writes (its kind kept, or not), every later
-    hash recomputed: only the projections and the event's form give it away."""
+def _rewrite_with_new_hashes(ex: Exec, keep_kind: bool | None) -> Callable[[], None]:
+    """Event #10 replaced by bytes drill never writes (its kind kept, or not; None: an
+    intact event of a table that does not exist), every later hash recomputed: only the
+    projections and the event's form give it away."""
     rows = ex("SELECT seq, prev, hash, event FROM journal WHERE seq >= 9 ORDER BY seq")
     prev = rows[0][2]
     for seq, _prev, _hash, event in rows[1:]:
         ev = bytes(event)
-        if seq == 10:
+        if seq == 10 and keep_kind is None:
+            ev = b'{"kind":"no_such_table' + ev[ev.index(b".") :]
+        elif seq == 10:
             ev = ev[: ev.index(b'","run"')] + b'"}' if keep_kind else b'{"not":"an event"}'
         digest = hashlib.sha256(prev.encode() + b"\n" + ev).hexdigest()
         ex("UPDATE journal SET prev = ?, hash = ?, event = ? WHERE seq = ?", prev, digest, ev, seq)
@@ -143,6 +146,7 @@ TAMPERING = [
     _swap_events,
     partial(_rewrite_with_new_hashes, keep_kind=True),
     partial(_rewrite_with_new_hashes, keep_kind=False),
+    partial(_rewrite_with_new_hashes, keep_kind=None),
 ]
 
 

@@ -137,9 +137,14 @@ def _repair(
     st.detection_delay_s = tune["detection_delay_s"]
     st.backup_interval_s = tune["backup_interval_s"]
     lab = Lab(settings, env or EnvironmentConfig(provider=ProviderKind.LAB))
-    for _ in range(3):  # resuming stopped parts first, then what only shows once they run
+    for attempt in range(3):  # resuming stopped parts first, then what only shows once they run
         issues = health.check(st)
         if not issues:
+            log(
+                "lab: already running; checked: roles, sync standby and replica streaming, "
+                "endpoints, nothing isolated or stopped, dataset present"
+                + (" — healthy, nothing to repair" if attempt == 0 else " — repaired")
+            )
             save(root, st)
             return True
         for issue in issues:
