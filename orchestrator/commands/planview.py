@@ -150,7 +150,7 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
                 rb = step["rollback"]
                 console.print(
                     f"        ↩ rollback: {esc(rb['action'])} {_args(rb['args'])}"
-                    + (" [yellow](skipped: probes: none)[/]" if rb.get("skipped") else "")
+                    + (" [yellow](skipped: no network path)[/]" if rb.get("skipped") else "")
                 )
                 for call in rb.get("calls", []):
                     console.print(

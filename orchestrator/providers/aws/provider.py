@@ -36,6 +36,11 @@ NO_PATH = (
     "skipped: probes: none — the runner has no network path to the database, so "
     "this SQL step cannot run; API probes and AWS's own signals stand in"
 )
+NO_DSN = (
+    "skipped: no probes: {db: …} for this environment — drill has no network path to the "
+    "database, so this SQL step cannot run; API probes and AWS's own signals stand in "
+    "(set probes.db to a DSN or a secret ARN to run it)"
+)
 
 
 HANDLERS: Registry[Handler] = Registry("AWS action")
@@ -240,9 +245,12 @@ class AwsProvider:
 
     def skip_reason(self, action: str, args: dict[str, Any]) -> str | None:
         handler = HANDLERS.get(action) if action in HANDLERS else None
-        if handler is not None and handler.needs_db_path and self.ctx.env.probes == "none":
+        if handler is None or not handler.needs_db_path:
+            return None
+        probes = self.ctx.env.probes
+        if probes == "none":
             return NO_PATH
-        return None
+        return NO_DSN if probes is None or not probes.db else None
 
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
         return self._handler(action).plan(self.ctx, args, mode)

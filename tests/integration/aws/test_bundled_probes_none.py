@@ -21,12 +21,12 @@ pytestmark = pytest.mark.aws
 SKIPPED = "skipped: probes: none"
 
 
-def _bundled_config(stack: Stack) -> None:
+def _bundled_config(stack: Stack, env: dict[str, Any] | None = None) -> None:
     """drill.yaml without the test runbooks on its paths: ids resolve to the bundled ones."""
     empty = stack.dir / "no-local-defs"
     empty.mkdir(exist_ok=True)
     doc = {
-        "environments": {"aws": env_block(stack.url)},
+        "environments": {"aws": env or env_block(stack.url)},
         "paths": {k: [str(empty)] for k in ("runbooks", "drills", "experiments")},
     }
     (stack.dir / "drill.yaml").write_text(json.dumps(doc))
@@ -107,6 +107,28 @@ def test_az_loss_without_a_failover_is_not_a_recovery(
     assert [s["status"] for s in detail["steps"] if s["name"].startswith("undo lose")] == [
         "succeeded"
     ]
+
+
+def test_no_probes_configured_skips_sql_steps_like_probes_none(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An environment with no `probes:` at all gives drill no network path either: its
+    SQL steps are skipped with that reason (they failed: 'needs a network path')."""
+    env = env_block(aws_stack.url)
+    del env["probes"]
+    _bundled_config(aws_stack, env)
+    code, plan = _json(capsys, "plan", "rds-failover", "--env", "aws")
+    assert code == 0, plan
+    steps = plan["scenarios"][0]["steps"]
+    sql = [s for s in steps if s.get("action") in ("db.writable", "data.verify")]
+    assert sql and all(s["skipped"].startswith("skipped: no probes: {db: …}") for s in sql)
+    code, doc = _json(capsys, "run", "rds-failover", "--env", "aws", "--yes")
+    assert code == 0, doc
+    code, detail = _json(capsys, "runs", "show", doc["run_id"])
+    assert not [s for s in detail["steps"] if s["status"] == "failed"], detail["steps"]
+    skipped = [s for s in detail["steps"] if s["status"] == "skipped"]
+    assert {s["action"] for s in skipped} == {s["action"] for s in sql}
+    assert all("set probes.db" in s["output"]["reason"] for s in skipped)
 
 
 def test_plan_text_marks_sql_steps_skipped(
