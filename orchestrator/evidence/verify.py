@@ -531,12 +531,8 @@ def _verify_split(
     report.events, report.head_seq, report.head_hash = part.events, part.head_seq, part.head_hash
     report.records += part.records
     linked = {b.seq for b in part.breaks}  # an event both found wrong: the chain's word
-    said = {(b.seq, b.record, b.detail) for b in part.breaks}  # an event of a table neither
-    report.breaks = part.breaks + [  # checks (its kind changed) is gone for both: say it once
-        b
-        for b in report.breaks
-        if (b.detail != _NOT_AN_EVENT or b.seq not in linked)
-        and (b.seq, b.record, b.detail) not in said
+    report.breaks = part.breaks + [
+        b for b in report.breaks if b.detail != _NOT_AN_EVENT or b.seq not in linked
     ]
 
 
