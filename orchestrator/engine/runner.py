@@ -80,10 +80,11 @@ def operator() -> str:
     return os.environ.get("DRILL_OPERATOR") or getpass.getuser()
 
 
-def _approver(db: EvidenceDB, opts: RunOptions) -> tuple[str, str] | None:
-    """Who approved a run the scheduler started on a protected environment: whoever gave
-    --yes when creating its game day or adding its schedule (the run's own --yes is the
-    service's, whose user approved nothing: the evidence named it the approver)."""
+def _approval(db: EvidenceDB, opts: RunOptions) -> tuple[str, str]:
+    """Who approves the run's changes to a protected environment, and why (as recorded):
+    for a run the scheduler started, whoever gave --yes when creating its game day or
+    adding its schedule (the run's own --yes is the service's, whose user approved
+    nothing: the evidence named it the approver); else whoever gave this run --yes."""
     from orchestrator.schedule.records import GameDay, Schedule
 
     for cls, key, made in (
@@ -93,7 +94,7 @@ def _approver(db: EvidenceDB, opts: RunOptions) -> tuple[str, str] | None:
         row = db.get(cls, key) if key else None
         if row is not None and row.approved_by:
             return row.approved_by, "--yes given when " + made.format(key)
-    return None
+    return operator(), "--yes given on a protected environment"
 
 
 def git_commit(cwd: str) -> str | None:
@@ -216,10 +217,10 @@ class RunEngine:
         try:
             # Shielded by default: only scenario bodies are interruptible (signals.py).
             with abort_on_signals(self.abort), shielded(self.abort):
-                approver = (_approver(self.db, opts) or (operator(), ""))[0]
-                self._recover_first(lock, approver if opts.yes else None)
+                approval = _approval(self.db, opts)
+                self._recover_first(lock, approval[0] if opts.yes else None)
                 lock.note(holder)
-                return self._execute_locked(plan, opts, run_id)
+                return self._execute_locked(plan, opts, run_id, approval)
         finally:
             lock.release()
 
@@ -261,7 +262,9 @@ class RunEngine:
                 f"{failed[0].id}` names the failed rollback), then run again",
             )
 
-    def _execute_locked(self, plan: RunPlan, opts: RunOptions, run_id: str) -> RunOutcome:
+    def _execute_locked(
+        self, plan: RunPlan, opts: RunOptions, run_id: str, approval: tuple[str, str]
+    ) -> RunOutcome:
         run = Run(
             id=run_id,
             target=plan.target,
@@ -284,12 +287,8 @@ class RunEngine:
         rec.save(run)
         rec.environment(str(self.env.provider), bool(self.env.protected))
         if self.env.protected and opts.yes:
-            who, why = _approver(self.db, opts) or (
-                run.who,
-                "--yes given on a protected environment",
-            )
-            run.approved_by = who
-            rec.approval(who, why)
+            run.approved_by = approval[0]
+            rec.approval(*approval)
         rec.event(
             "run.start",
             f"{plan.kind.value} {plan.target} started on {self.env_name} ({plan.mode.value})",
