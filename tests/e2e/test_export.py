@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.clihelp import clear_drill_env
 from tests.integration.test_evidence_chain import run_drill, write_definitions
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 PDFTOPPM = shutil.which("pdftoppm")
 
 
@@ -390,13 +390,7 @@ def test_html_report_renders_in_headless_chromium(exported: dict[str, Any], tmp_
     proc = subprocess.run(
         [
             CHROMIUM,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *CHROMIUM_ARGS,
             f"--user-data-dir={tmp_path / 'profile'}",
             "--window-size=1280,2000",
             f"--screenshot={shot}",
