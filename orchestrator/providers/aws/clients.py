@@ -75,8 +75,23 @@ PLACEHOLDER_KEY = "drill-placeholder-credentials"
 def needs_placeholder_credentials(endpoint_url: str | None, session: Any) -> bool:
     """An emulator on loopback (the AWS-shaped lab) checks no signature: without
     credentials configured, requests are signed with placeholder ones rather than fail
-    with NoCredentialsError. Never for a real (non-loopback) endpoint."""
-    return bool(endpoint_url) and _local(str(endpoint_url)) and session.get_credentials() is None
+    with NoCredentialsError. Never for a real (non-loopback) endpoint.
+
+    Looking for configured credentials must not ask the instance metadata service
+    (169.254.169.254, botocore's last resort): loopback only, for an emulator."""
+    import os
+
+    if not (endpoint_url and _local(str(endpoint_url))):
+        return False
+    before = os.environ.get("AWS_EC2_METADATA_DISABLED")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"  # read when the chain is built
+    try:
+        return session.get_credentials() is None
+    finally:
+        if before is None:
+            os.environ.pop("AWS_EC2_METADATA_DISABLED", None)
+        else:
+            os.environ["AWS_EC2_METADATA_DISABLED"] = before
 
 
 def _local(url: str) -> bool:
