@@ -9,18 +9,24 @@ from pathlib import Path
 
 import pytest
 
+from tests import sockguard
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Each session gets its own base temp directory (unless --basetemp is given).
+    """Loopback only for this process's sockets (tests/sockguard.py), and each session
+    gets its own base temp directory (unless --basetemp is given).
 
-    Why: the lab's PostgreSQL servers run as an unprivileged user, which needs to traverse
-    the directories above their data (pgbin grants it). Every pytest session that starts
-    resets the shared ``/tmp/pytest-of-USER`` to mode 0700, so a second session on the
-    same machine would cut a running lab off its own files mid-test."""
+    Why the temp directory: the lab's PostgreSQL servers run as an unprivileged user,
+    which needs to traverse the directories above their data (pgbin grants it). Every
+    pytest session that starts resets the shared ``/tmp/pytest-of-USER`` to mode 0700,
+    so a second session on the same machine would cut a running lab off its own files
+    mid-test."""
     import tempfile
 
+    sockguard.install()
+    config.add_cleanup(sockguard.uninstall)
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="drill-tests-")
         config.add_cleanup(_remove_basetemp(config.option.basetemp))
@@ -30,6 +36,16 @@ def _remove_basetemp(path: str) -> Callable[[], None]:
     import shutil
 
     return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Fail the test during which this process tried to reach beyond 127.0.0.0/8, even
+    when the code under test swallowed the refusal."""
+    seen = len(sockguard.violations)
+    yield
+    if len(sockguard.violations) > seen:
+        pytest.fail("\n".join(sockguard.violations[seen:]), pytrace=False)
 
 
 @pytest.fixture
