@@ -27,9 +27,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
     sockguard.install()
     config.add_cleanup(sockguard.uninstall)
+    _guard_subprocesses(config)
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="drill-tests-")
         config.add_cleanup(_remove_basetemp(config.option.basetemp))
+
+
+def _guard_subprocesses(config: pytest.Config) -> None:
+    """The Python processes this session starts load the guard too (through
+    tests/childguard/sitecustomize.py on PYTHONPATH) and log what they refuse to a file
+    of the session's own."""
+    import tempfile
+
+    fd, log = tempfile.mkstemp(prefix="drill-loopback-", suffix=".log")
+    os.close(fd)
+    config.add_cleanup(lambda: os.unlink(log))
+    os.environ[sockguard.LOG_ENV] = log
+    guard_dir = str(REPO / "tests" / "childguard")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (guard_dir, os.environ.get("PYTHONPATH")) if p
+    )
 
 
 def _remove_basetemp(path: str) -> Callable[[], None]:
@@ -40,12 +57,13 @@ def _remove_basetemp(path: str) -> Callable[[], None]:
 
 @pytest.fixture(autouse=True)
 def _loopback_only() -> Iterator[None]:
-    """Fail the test during which this process tried to reach beyond 127.0.0.0/8, even
-    when the code under test swallowed the refusal."""
-    seen = len(sockguard.violations)
+    """Fail the test during which this process, or a Python process it started, tried
+    to reach beyond 127.0.0.0/8, even when the code under test swallowed the refusal
+    (what a module or session fixture's set-up refused fails the first test using it)."""
     yield
-    if len(sockguard.violations) > seen:
-        pytest.fail("\n".join(sockguard.violations[seen:]), pytrace=False)
+    refused = sockguard.new_refusals()
+    if refused:
+        pytest.fail("\n".join(refused), pytrace=False)
 
 
 @pytest.fixture

@@ -6,15 +6,19 @@ resolver in /etc/resolv.conf, which on this machine is a 10.x address), and sinc
 code under test may swallow the error (botocore treats an unreachable endpoint as "no
 credentials here" and moves on), the test is failed afterwards as well.
 
-Only this Python process is covered: the servers and CLIs the tests start as
-subprocesses, and C libraries such as libpq, are covered by the strace audit
-(tools/loopback_audit.sh, docs/loopback-audit.md).
+The Python processes the tests start (drill, chaos, the moto server, the lab's
+controller) install it too, through tests/childguard/sitecustomize.py: their refusals go
+to the file named by ``LOOPBACK_GUARD_LOG``, which the test process reads after each
+test. Other programs (PostgreSQL, Chromium) and C libraries such as libpq are covered by
+the strace audit (scripts/loopback-audit, docs/loopback-audit.md).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -22,10 +26,15 @@ from typing import Any
 _LOCAL_NAMES = frozenset({"localhost", "localhost.", ""})
 """Names a lookup may ask for: resolved from /etc/hosts, or the wildcard of a bind."""
 
+LOG_ENV = "LOOPBACK_GUARD_LOG"
+"""Names the file the guarded subprocesses append their refusals to, a line each."""
 violations: list[str] = []
 """What was refused, oldest first; tests/conftest.py fails the test that caused it."""
 _lock = threading.Lock()
 _saved: dict[tuple[object, str], Any] = {}
+_log: str | None = None
+_reported = 0  # of violations, by new_refusals()
+_log_read = 0  # bytes of the subprocesses' log, by new_refusals()
 
 
 def is_loopback(host: object) -> bool:
@@ -63,7 +72,27 @@ def _refuse(what: str) -> str:
     message = f"loopback only: refused {what} (tests/sockguard.py)"
     with _lock:
         violations.append(message)
+        if _log is not None:
+            line = f"{message} in pid {os.getpid()}: {' '.join(sys.argv)}"[:1000]
+            with open(_log, "a", encoding="utf-8") as log:  # one short append: atomic
+                log.write(line.replace("\n", " ") + "\n")
     return message
+
+
+def new_refusals() -> list[str]:
+    """What this process refused, then what the guarded subprocesses logged, since the
+    last call."""
+    global _reported, _log_read
+    with _lock:
+        fresh, _reported = violations[_reported:], len(violations)
+    path = os.environ.get(LOG_ENV)
+    if path and os.path.exists(path):
+        with open(path, "rb") as log:
+            log.seek(_log_read)
+            data = log.read()
+        _log_read += len(data)
+        fresh += data.decode("utf-8", "replace").splitlines()
+    return fresh
 
 
 def _inet_target(sock: socket.socket, address: object) -> object | None:
@@ -115,8 +144,11 @@ _GUARDS: list[tuple[object, str, Callable[[Callable[..., Any]], Callable[..., An
 ]
 
 
-def install() -> None:
-    """Guard this process's sockets and lookups (idempotent)."""
+def install(log: str | None = None) -> None:
+    """Guard this process's sockets and lookups (idempotent); with ``log``, also append
+    each refusal to that file (a subprocess's, for the test process to read)."""
+    global _log
+    _log = log
     for owner, name, guard in _GUARDS:
         if (owner, name) not in _saved:
             _saved[(owner, name)] = getattr(owner, name)

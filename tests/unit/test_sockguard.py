@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import _socket
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +21,9 @@ from tests import sockguard
 def calls() -> Iterator[list[tuple[Any, ...]]]:
     """What reached the 'real' call; the refusals the checks provoke are taken back
     so that the autouse guard fixture does not fail these tests for them."""
-    seen = len(sockguard.violations)
+    assert sockguard.new_refusals() == []
     yield []
-    del sockguard.violations[seen:]
+    sockguard.new_refusals()
 
 
 def _recorder(calls: list[tuple[Any, ...]]) -> Any:
@@ -86,3 +89,28 @@ def test_the_guard_is_installed_in_the_test_process() -> None:
     assert socket.socket.connect is not _socket.socket.connect
     assert socket.socket.sendto is not _socket.socket.sendto
     assert socket.getaddrinfo is not _socket.getaddrinfo
+
+
+CHILD = """
+import _socket, socket, sys
+if socket.getaddrinfo is _socket.getaddrinfo:  # unguarded: try nothing
+    sys.exit(3)
+try:
+    socket.getaddrinfo("db.example.invalid", 443)
+except socket.gaierror as exc:
+    print(exc)
+"""
+
+
+def test_a_python_subprocess_is_guarded_and_its_refusal_reported(tmp_path: Path) -> None:
+    """A Python process started by a test inherits the guard (tests/childguard), and
+    what it refuses reaches the test process."""
+    assert sockguard.new_refusals() == []
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "loopback only" in proc.stdout
+    refused = sockguard.new_refusals()
+    assert len(refused) == 1
+    assert "name lookup of 'db.example.invalid'" in refused[0]
