@@ -37,6 +37,8 @@ class AppState:
             from orchestrator.config import load_settings
 
             self._settings = load_settings(self.config)
+            for warning in self._settings.warnings:
+                print(f"drill: warning: {warning}", file=sys.stderr)
         return self._settings
 
     def db(self, warn: bool = True, write: bool = False) -> EvidenceDB:
