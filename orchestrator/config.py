@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -62,6 +63,21 @@ class ProbesConfig(BaseModel):
     interval_s: float | None = Field(None, gt=0)
 
 
+class LabTuning(BaseModel):
+    """``lab:`` of a lab environment. Typed, so that a typo (``detecton_delay_s``) or a
+    wrong value is a located error at load, not an internal error at ``drill lab up`` —
+    and ``in_memory: "false"`` from a ``DRILL_*`` variable is false, not a true string."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    detection_delay_s: float = Field(
+        1.0, gt=0, le=3600, description="the failover controller's detection delay"
+    )
+    backup_interval_s: float = Field(900.0, gt=0, description="between the vault's base backups")
+    dataset_rows: int = Field(1000, ge=1, le=10_000_000, description="rows of drill_dataset")
+    in_memory: bool = Field(True, description="servers' data in /dev/shm when available")
+
+
 class EnvironmentConfig(BaseModel):
     """One environment drills run against."""
 
@@ -78,7 +94,7 @@ class EnvironmentConfig(BaseModel):
     probes: ProbesConfig | Literal["none"] | None = None
     db_secret_arn: str | None = None
     fis_templates: dict[str, str] = {}
-    lab: dict[str, Any] = Field({}, description="lab tuning (ports, delays)")
+    lab: LabTuning = Field(default_factory=LabTuning.model_construct)  # valid as is
 
     @field_validator("endpoint_url")
     @classmethod
@@ -98,6 +114,20 @@ class EnvironmentConfig(BaseModel):
                 "e.g. http://127.0.0.1:5000"
             )
         return value
+
+    @field_validator("probes", mode="wrap")
+    @classmethod
+    def _probes_shape(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A mapping is validated as :class:`ProbesConfig` alone, anything else must be
+        ``none``: one error each, where the union reported two (the second naming the
+        internal class ``ProbesConfig``) for ``probes: nothing`` or ``{db: 5}``."""
+        if isinstance(value, dict):
+            return ProbesConfig.model_validate(value)
+        if value is None or value == "none" or isinstance(value, ProbesConfig):
+            return handler(value)
+        raise ValueError(
+            f"probes must be a mapping such as {{db: DSN, http: URL}}, or `none`; not {value!r:.40}"
+        )
 
     @field_validator("probes")
     @classmethod
