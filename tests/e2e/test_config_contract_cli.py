@@ -151,3 +151,22 @@ def test_a_paths_entry_that_is_no_directory_is_a_warning(
     )
     (workdir / "drill.yaml").write_text("paths:\n  runbooks: [rbs]\n")
     assert drill(capsys, "plan", "az-loss", "--json").err == ""
+
+
+def test_tables_in_a_log_are_not_cut_at_80_columns(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no terminal gives a width (CI logs, `| tee`), rich assumed 80 columns and
+    cut cells: `drill list` read `rds-reboot-failover-chao…`, `drill inventory`
+    `primary…` / `aws_db_…`, `drill lab status` `127.0.0.…`. COLUMNS still decides."""
+    import io
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    res = drill(capsys, "list")
+    assert res.code == 0, res.err
+    assert "rds-reboot-failover-chaosaws" in res.out and "…" not in res.out
+    assert "Restore from backup after logical corruption (DROP TABLE)" in res.out
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = drill(capsys, "list")
+    assert max(len(line) for line in narrow.out.splitlines()) <= 60
