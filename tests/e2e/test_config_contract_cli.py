@@ -86,3 +86,87 @@ def test_a_wrong_probes_value_is_one_problem(
     assert res.err.startswith(f"drill: error: {workdir / 'drill.yaml'}:4: "), res.err
     assert message in res.err.splitlines()[0]
     assert "ProbesConfig" not in res.err and "problem(s)" not in res.err
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("DRILL_DATABSE", "DRILL_DATABASE"),
+        ("DRILL_DATABASE_URL", "DRILL_DATABASE"),
+        ("DRILL_ENVIRONMENT__PROD__PROTECTED", "DRILL_ENVIRONMENTS__PROD__PROTECTED"),
+        ("DRILL_STATEDIR", "DRILL_STATE_DIR"),
+    ],
+)
+def test_a_misspelt_setting_variable_is_refused(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    meant: str,
+) -> None:
+    """A misspelt variable was ignored: drill ran with the default (evidence in SQLite
+    instead of the team's database, an unprotected production environment)."""
+    monkeypatch.setenv(variable, "true")
+    res = drill(capsys, "list", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first == f"drill: error: {variable} is not a setting (did you mean {meant}?)"
+
+
+def test_drills_other_variables_are_not_settings_and_not_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DRILL_SERVE_TOKEN", "DRILL_PG_USER", "DRILL_OPERATOR", "DRILL_DB_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    res = drill(capsys, "list", "--json")
+    assert (res.code, res.err) == (0, ""), res.err
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "postgresql+asyncpg", "postgres"])
+def test_an_evidence_database_url_of_another_driver_is_refused_by_name(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """`postgresql+psycopg2://…` passed the check and failed at connect with libpq's
+    `missing "=" after "postgresql+psycopg2://…" in connection info string`."""
+    monkeypatch.setenv("DRILL_DATABASE", f"{scheme}://drill@127.0.0.1:1/x")
+    res = drill(capsys, "runs", "list", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith("drill: error: DRILL_DATABASE: database must be sqlite:///PATH")
+    assert f"not {scheme}://" in first and "missing" not in res.err
+
+
+def test_a_paths_entry_that_is_no_directory_is_a_warning(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in `paths:` was silent, and `drill run az-loss` then ran the bundled
+    az-loss instead of the team's own."""
+    (workdir / "rbs").mkdir()
+    (workdir / "drill.yaml").write_text("paths:\n  runbooks: [rbs, runboks]\n")
+    res = drill(capsys, "plan", "az-loss", "--json")
+    assert res.code == 0, res.err
+    assert res.err == (
+        f"drill: warning: {workdir / 'drill.yaml'}:2: no such directory: "
+        f"{workdir / 'runboks'} (paths.runbooks[1])\n"
+    )
+    (workdir / "drill.yaml").write_text("paths:\n  runbooks: [rbs]\n")
+    assert drill(capsys, "plan", "az-loss", "--json").err == ""
+
+
+def test_tables_in_a_log_are_not_cut_at_80_columns(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no terminal gives a width (CI logs, `| tee`), rich assumed 80 columns and
+    cut cells: `drill list` read `rds-reboot-failover-chao…`, `drill inventory`
+    `primary…` / `aws_db_…`, `drill lab status` `127.0.0.…`. COLUMNS still decides."""
+    import io
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    res = drill(capsys, "list")
+    assert res.code == 0, res.err
+    assert "rds-reboot-failover-chaosaws" in res.out and "…" not in res.out
+    assert "Restore from backup after logical corruption (DROP TABLE)" in res.out
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = drill(capsys, "list")
+    assert max(len(line) for line in narrow.out.splitlines()) <= 60
