@@ -221,3 +221,21 @@ def test_runs_list_period_errors_speak_of_its_own_option(
     assert message in res.err.splitlines()[0]
     assert "--from" not in res.err and "--to" not in res.err and "export" not in res.err
     assert "2026-10-01..2026-12-31" in res.err.splitlines()[1]
+
+
+def test_validate_of_a_directory_skips_hidden_ones(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill validate .` walked `.drill/` (drill's own state: each JSON file reported as
+    an invalid definition) and `.venv/` (every installed package's JSON, minutes)."""
+    text = (Path(__file__).resolve().parents[2] / "runbooks" / "rds-failover.yaml").read_text()
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "rb.yaml").write_text(text.replace("id: rds-failover", "id: rb", 1))
+    for hidden in (".drill/lab/state.json", ".venv/lib/pkg/data.json", "runbooks/.draft.yaml"):
+        (workdir / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / hidden).write_text('{"not": "a definition"}')
+    res = drill(capsys, "validate", ".")
+    assert (res.code, res.out) == (0, ""), res.err
+    assert "1 definition(s) valid" in res.err
+    explicit = drill(capsys, "validate", ".drill/lab/state.json")  # named: checked
+    assert explicit.code == 2 and "state.json:1: cannot tell what this is" in explicit.err
