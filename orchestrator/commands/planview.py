@@ -130,6 +130,17 @@ def probe_sources(plan: RunPlan, provider: Provider) -> dict[str, str] | None:
     return found
 
 
+def _objectives(obj: dict[str, float | None]) -> str:
+    """``RTO ≤ 120.0s, RPO ≤ 0.0s``; an experiment has none of its own (its steady-state
+    hypothesis decides), which used to print ``RTO ≤ Nones``."""
+    parts = [
+        f"{name} ≤ {obj[key]}s"
+        for name, key in (("RTO", "rto_s"), ("RPO", "rpo_s"))
+        if obj.get(key) is not None
+    ]
+    return ", ".join(parts) or "none (the steady-state hypothesis decides)"
+
+
 def render_plan(doc: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]Plan:[/] {esc(doc['title'])} ({doc['kind']} {esc(doc['drill'])}) on "
@@ -142,7 +153,7 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
         console.rule(f"[bold]{esc(sc['id'])}[/] · {esc(sc['title'])}", align="left")
-        console.print(f"  objectives: RTO ≤ {obj['rto_s']}s, RPO ≤ {obj['rpo_s']}s")
+        console.print(f"  objectives: {_objectives(obj)}")
         if sc.get("skipped"):
             console.print(f"  [yellow]skipped[/]: {esc(sc['skipped'])}")
         for n, step in enumerate(sc["steps"], 1):

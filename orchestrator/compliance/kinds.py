@@ -84,7 +84,15 @@ def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
 
 @kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
 def _executed(data: ReportData) -> Collected:
-    return Collected([_run_ref(r) for r in data.runs if r.status in FINISHED])
+    """A run whose scenarios were judged (met or missed): an aborted run, one drill died
+    in or one whose scenarios were all skipped tested nothing, whatever its status."""
+    return Collected(
+        [
+            _run_ref(r)
+            for r in data.runs
+            if r.status in FINISHED and any(sc.met is not None for sc in r.scenarios)
+        ]
+    )
 
 
 @kind("rto_measured", "recovery time measured by independent probes")

@@ -417,6 +417,7 @@ class RunEngine:
             what = "drill failed internally" if internal else "a python activity raised"
             record_internal_error(rec, f"{sc.scenario_id}: {error}", row, what)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
+        outcome = status  # how the scenario ended: what its objectives are judged on
         rollback_ok = (
             self._play_rollbacks(
                 row, lambda: ctx or self._step_context(sc, plan.mode, marks, opts.keep)
@@ -434,7 +435,7 @@ class RunEngine:
                 row,
                 "critical",
             )
-        self._finish_scenario(sc, row, marks, result, status, error, internal)
+        self._finish_scenario(sc, row, marks, result, status, outcome, error, internal)
         crashpoint(f"scenario:{sc.scenario_id}:end")
         return _ScenarioEnd(row, not rollback_ok, fatal)
 
@@ -790,9 +791,12 @@ class RunEngine:
         marks: dict[str, datetime],
         result: ObservationResult | None,
         status: RunStatus,
+        outcome: RunStatus,
         error: str | None,
         internal: bool = False,
     ) -> None:
+        """Record how the scenario ended (``status``) and its verdict, judged on how its
+        own steps ended (``outcome``: a failed rollback does not unmeasure anything)."""
         from orchestrator.engine.objectives import judge, rerun_command
 
         rec = self.recorder
@@ -803,7 +807,7 @@ class RunEngine:
         if result is not None:  # a runbook's probes (an experiment is measured by chaos's)
             row.rto_s, row.rpo_s, row.lost_writes = result.rto_s, result.rpo_s, result.lost_writes
             rec.observation(row, result)
-        verdict = judge(row, status)
+        verdict = judge(row, outcome)
         row.met = verdict.met
         notes = dict(result.notes) if result is not None else {}
         if error:

@@ -1,0 +1,172 @@
+"""What an SRE meets first (DESIGN 4 and 5): drill.yaml mistakes are one located line,
+exit 2, and `drill plan` prints what it means. Each case was found by trying drill from
+the outside (README first, then every command with wrong input)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill
+
+
+def test_plan_of_an_experiment_says_it_has_no_objectives(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An experiment has no RTO/RPO objective of its own; the plan printed
+    `objectives: RTO ≤ Nones, RPO ≤ Nones`."""
+    res = drill(capsys, "plan", "multi-az-failover")
+    assert res.code == 0, res.err
+    assert "None" not in res.out
+    assert "objectives: none (the steady-state hypothesis decides)" in res.out
+    drill_plan = drill(capsys, "plan", "rds-failover")
+    assert "objectives: RTO ≤ 120.0s, RPO ≤ 0.0s" in drill_plan.out
+
+
+@pytest.mark.parametrize(
+    ("tuning", "message"),
+    [
+        ("{detection_delay_s: abc}", "valid number"),
+        ("{detecton_delay_s: 2}", "unknown field 'detecton_delay_s'"),
+        ("{dataset_rows: 0}", "greater than or equal to 1"),
+        ("{in_memory: perhaps}", "valid boolean"),
+    ],
+)
+def test_lab_tuning_mistakes_are_located_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str], tuning: str, message: str
+) -> None:
+    """`lab:` was an untyped mapping: a typo was ignored and a bad value surfaced as
+    `internal error: ValueError` from `drill lab up`."""
+    (workdir / "drill.yaml").write_text(
+        f"environments:\n  lab:\n    provider: lab\n    lab: {tuning}\n"
+    )
+    res = drill(capsys, "validate")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith(f"drill: error: {workdir / 'drill.yaml'}:4: "), res.err
+    assert message in first and "environments.lab.lab." in first
+    assert "Traceback" not in res.err and "internal error" not in res.err
+
+
+def test_lab_tuning_from_a_variable_is_typed(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRILL_ENVIRONMENTS__LAB__LAB__IN_MEMORY=false` was the string "false", which the
+    lab read as true."""
+    from orchestrator.config import load_settings
+    from orchestrator.providers.lab.lifecycle import _tuning
+
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__LAB__LAB__IN_MEMORY", "false")
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__LAB__LAB__DETECTION_DELAY_S", "2.5")
+    tune = _tuning(load_settings().environments["lab"])
+    assert (tune["in_memory"], tune["detection_delay_s"]) == (False, 2.5)
+    assert tune["dataset_rows"] == 1000  # the default, untouched
+
+
+@pytest.mark.parametrize(
+    ("probes", "message"),
+    [
+        ("nothing", "probes must be a mapping such as {db: DSN, http: URL}, or `none`"),
+        ("[a]", "probes must be a mapping"),
+        ("{db: 5}", "Input should be a valid string (environments.s.probes.db)"),
+        ("{htp: x}", "unknown field 'htp' (environments.s.probes.htp)"),
+    ],
+)
+def test_a_wrong_probes_value_is_one_problem(
+    workdir: Path, capsys: pytest.CaptureFixture[str], probes: str, message: str
+) -> None:
+    """`probes:` is a mapping or `none`: a wrong value gave two problems, one of them
+    naming the internal class (`environments.s.probes.ProbesConfig`)."""
+    (workdir / "drill.yaml").write_text(
+        f"environments:\n  s:\n    provider: aws\n    probes: {probes}\n"
+    )
+    res = drill(capsys, "list")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert res.err.startswith(f"drill: error: {workdir / 'drill.yaml'}:4: "), res.err
+    assert message in res.err.splitlines()[0]
+    assert "ProbesConfig" not in res.err and "problem(s)" not in res.err
+
+
+@pytest.mark.parametrize(
+    ("variable", "meant"),
+    [
+        ("DRILL_DATABSE", "DRILL_DATABASE"),
+        ("DRILL_DATABASE_URL", "DRILL_DATABASE"),
+        ("DRILL_ENVIRONMENT__PROD__PROTECTED", "DRILL_ENVIRONMENTS__PROD__PROTECTED"),
+        ("DRILL_STATEDIR", "DRILL_STATE_DIR"),
+    ],
+)
+def test_a_misspelt_setting_variable_is_refused(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    variable: str,
+    meant: str,
+) -> None:
+    """A misspelt variable was ignored: drill ran with the default (evidence in SQLite
+    instead of the team's database, an unprotected production environment)."""
+    monkeypatch.setenv(variable, "true")
+    res = drill(capsys, "list", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first == f"drill: error: {variable} is not a setting (did you mean {meant}?)"
+
+
+def test_drills_other_variables_are_not_settings_and_not_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("DRILL_SERVE_TOKEN", "DRILL_PG_USER", "DRILL_OPERATOR", "DRILL_DB_PASSWORD"):
+        monkeypatch.setenv(name, "x")
+    res = drill(capsys, "list", "--json")
+    assert (res.code, res.err) == (0, ""), res.err
+
+
+@pytest.mark.parametrize("scheme", ["postgresql+psycopg2", "postgresql+asyncpg", "postgres"])
+def test_an_evidence_database_url_of_another_driver_is_refused_by_name(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, scheme: str
+) -> None:
+    """`postgresql+psycopg2://…` passed the check and failed at connect with libpq's
+    `missing "=" after "postgresql+psycopg2://…" in connection info string`."""
+    monkeypatch.setenv("DRILL_DATABASE", f"{scheme}://drill@127.0.0.1:1/x")
+    res = drill(capsys, "runs", "list", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith("drill: error: DRILL_DATABASE: database must be sqlite:///PATH")
+    assert f"not {scheme}://" in first and "missing" not in res.err
+
+
+def test_a_paths_entry_that_is_no_directory_is_a_warning(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A typo in `paths:` was silent, and `drill run az-loss` then ran the bundled
+    az-loss instead of the team's own."""
+    (workdir / "rbs").mkdir()
+    (workdir / "drill.yaml").write_text("paths:\n  runbooks: [rbs, runboks]\n")
+    res = drill(capsys, "plan", "az-loss", "--json")
+    assert res.code == 0, res.err
+    assert res.err == (
+        f"drill: warning: {workdir / 'drill.yaml'}:2: no such directory: "
+        f"{workdir / 'runboks'} (paths.runbooks[1])\n"
+    )
+    (workdir / "drill.yaml").write_text("paths:\n  runbooks: [rbs]\n")
+    assert drill(capsys, "plan", "az-loss", "--json").err == ""
+
+
+def test_tables_in_a_log_are_not_cut_at_80_columns(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where no terminal gives a width (CI logs, `| tee`), rich assumed 80 columns and
+    cut cells: `drill list` read `rds-reboot-failover-chao…`, `drill inventory`
+    `primary…` / `aws_db_…`, `drill lab status` `127.0.0.…`. COLUMNS still decides."""
+    import io
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    res = drill(capsys, "list")
+    assert res.code == 0, res.err
+    assert "rds-reboot-failover-chaosaws" in res.out and "…" not in res.out
+    assert "Restore from backup after logical corruption (DROP TABLE)" in res.out
+    monkeypatch.setenv("COLUMNS", "60")
+    narrow = drill(capsys, "list")
+    assert max(len(line) for line in narrow.out.splitlines()) <= 60
