@@ -180,6 +180,13 @@ def run(
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
     refuse_without_experiments(experiment_opts, plan, catalog)
+    if env_cfg.provider == "lab" and any(sc.runbook is not None for sc in plan.scenarios):
+        from orchestrator.commands.planview import plan_document
+
+        # what `drill plan` refuses (a step naming no target of the lab) is refused here
+        # too, exit 2 before anything starts: it used to fail at that step, and its
+        # rollback with it (`rollback_failed`, "the environment may be degraded")
+        plan_document(plan, build_provider(env_name, env_cfg, settings), env_name, env_cfg)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:

@@ -194,7 +194,8 @@ def _findings(data: ReportData) -> Collected:
 
 @kind(
     "run_journal",
-    "every run's journal (its events; for experiments also Chaos Toolkit's journal) is included",
+    "every run's journal (its events, its run log; for experiments also Chaos Toolkit's "
+    "journal) is included",
 )
 def _journal(data: ReportData) -> Collected:
     return Collected(
@@ -202,9 +203,8 @@ def _journal(data: ReportData) -> Collected:
             EvidenceRef(
                 ref=f"journal:{r.id}",
                 href=f"journals/{safe_name(r.id)}.json",
-                description=f"run {r.id} ({r.target}, {r.status}): its "
-                "journal events"
-                + (f" and {len(r.artifacts)} Chaos Toolkit journal(s)" if r.artifacts else ""),
+                description=f"run {r.id} ({r.target}, {r.status}): its journal events"
+                + "".join(f", {a.bundle_path}" for a in r.artifacts),
             )
             for r in data.runs
         ]

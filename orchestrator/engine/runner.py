@@ -45,6 +45,7 @@ from orchestrator.engine.rollbacks import (
     play_rollback,
     record_internal_error,
 )
+from orchestrator.engine.runlog import RunLog
 from orchestrator.engine.signals import (
     AbortSignal,
     AbortState,
@@ -60,7 +61,7 @@ from orchestrator.errors import (
     StepFailed,
 )
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
-from orchestrator.evidence.records import Run, ScenarioRun, StepRun
+from orchestrator.evidence.records import Artifact, Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.testhooks import crashpoint
 
@@ -170,6 +171,7 @@ class RunEngine:
         self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
+        self.log: RunLog | None = None
         self._step_no = 0  # steps started in the current scenario (test hook point names)
 
     # ---- safety -------------------------------------------------------------------
@@ -198,6 +200,7 @@ class RunEngine:
     # ---- the run -------------------------------------------------------------------
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
+        self.reporter = self.log = RunLog(self.reporter)  # kept with the run at its end
         run_id = new_run_id()
         lock = EnvLock(
             self.db,
@@ -349,8 +352,9 @@ class RunEngine:
         else:
             status, code = RunStatus.SUCCEEDED, ExitStatus.OK
         try:
+            log = [] if self.log is None else [self._log_artifact(status, int(code), error)]
             self.recorder.update_run(
-                status=status.value, ended_at=utcnow(), exit_code=int(code), error=error
+                *log, status=status.value, ended_at=utcnow(), exit_code=int(code), error=error
             )
             self.recorder.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
         except Exception as exc:
@@ -361,6 +365,14 @@ class RunEngine:
                 "recover` closes the run",
             ) from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
+
+    def _log_artifact(self, status: RunStatus, code: int, error: str | None) -> Artifact:
+        """The run log (:mod:`orchestrator.engine.runlog`), written with the run's end."""
+        from orchestrator.engine import runlog
+
+        assert self.recorder is not None and self.log is not None
+        self.log.ended(status.value, code, error)
+        return self.recorder.artifact_record(runlog.NAME, self.log.content(), runlog.MEDIA_TYPE)
 
     # ---- one scenario ---------------------------------------------------------------
     def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions) -> _ScenarioEnd:

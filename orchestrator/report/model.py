@@ -90,6 +90,17 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".") or "_"
 
 
+class EnvironmentView(_View):
+    """An environment the exported runs ran on, as its record stood (DESIGN 8): whether
+    it was protected (a run on it needed an approval) and its provider."""
+
+    id: int
+    name: str
+    provider: str
+    protected: bool
+    created_at: datetime
+
+
 class ApprovalView(_View):
     approved_by: str
     at: datetime
@@ -228,6 +239,7 @@ class ReportData(_View):
     env: str | None = None
     frameworks: list[str] = Field(default_factory=list)
     runs: list[RunView] = Field(default_factory=list)
+    environments: list[EnvironmentView] = Field(default_factory=list)  # of ``runs``
     findings: list[FindingView] = Field(default_factory=list)
     controls: list[ControlResult] = Field(default_factory=list)
     chain: dict[str, Any] = Field(default_factory=dict)

@@ -170,3 +170,30 @@ def test_tables_in_a_log_are_not_cut_at_80_columns(
     monkeypatch.setenv("COLUMNS", "60")
     narrow = drill(capsys, "list")
     assert max(len(line) for line in narrow.out.splitlines()) <= 60
+
+
+def test_a_misspelt_target_role_is_refused_on_the_lab_before_anything_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`target: primry_db` passed `drill plan` on the lab, and `drill run` failed at the
+    failover step and at its rollback (`rollback_failed`: "the environment may be
+    degraded"), where the AWS provider refuses an unknown role at plan time."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "runbooks" / "rds-failover.yaml").read_text()
+    text = re.sub(r"(?m)^id: .*$", "id: typo", text)
+    text = text.replace("target: primary_db, wait: false", "target: primry_db, wait: false")
+    assert "primry_db" in text
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "typo.yaml").write_text(text)
+    for args in (("plan", "typo", "--json"), ("run", "typo", "--json")):
+        res = drill(capsys, *args)
+        assert (res.code, res.out) == (2, ""), res.err
+        first = res.err.splitlines()[0]
+        assert first == (
+            "drill: error: db.failover: target 'primry_db' is no role, endpoint or server "
+            "of the lab"
+        )
+        assert "primary_db" in res.err.splitlines()[1]  # the hint lists the known ones
+    assert not (workdir / ".drill" / "lab").exists()  # nothing was started
+    assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
