@@ -182,6 +182,7 @@ def run(
     refuse_without_experiments(experiment_opts, plan, catalog)
     if env_cfg.provider == "lab" and any(sc.runbook is not None for sc in plan.scenarios):
         from orchestrator.commands.planview import plan_document
+        from orchestrator.providers import build_provider
 
         # what `drill plan` refuses (a step naming no target of the lab) is refused here
         # too, exit 2 before anything starts: it used to fail at that step, and its
