@@ -197,3 +197,27 @@ def test_a_misspelt_target_role_is_refused_on_the_lab_before_anything_runs(
         assert "primary_db" in res.err.splitlines()[1]  # the hint lists the known ones
     assert not (workdir / ".drill" / "lab").exists()  # nothing was started
     assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("2026-Q5", "--period '2026-Q5' is not a quarter"),
+        (
+            "2026-01-01..2026-13-01",
+            "--period '2026-01-01..2026-13-01': TO '2026-13-01' is not a date",
+        ),
+        ("2026-12-01..2026-01-01", "TO 2026-01-01 is before FROM 2026-12-01"),
+        ("..2026-01-01", "--period '..2026-01-01' needs both dates: FROM..TO"),
+    ],
+)
+def test_runs_list_period_errors_speak_of_its_own_option(
+    workdir: Path, capsys: pytest.CaptureFixture[str], period: str, message: str
+) -> None:
+    """`drill runs list --period 2026-Q5` hinted `use --from/--to`, options only
+    `evidence export` has (and `..X` said "say which period to export")."""
+    res = drill(capsys, "runs", "list", "--period", period, "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert message in res.err.splitlines()[0]
+    assert "--from" not in res.err and "--to" not in res.err and "export" not in res.err
+    assert "2026-10-01..2026-12-31" in res.err.splitlines()[1]
