@@ -114,8 +114,20 @@ def plan_document(
         "mode": mode,
         "mutating": plan.mutating,
         "needs_confirmation": env.protected and plan.mutating,
+        "probes": probe_sources(plan, provider),
         "scenarios": scenarios,
     }
+
+
+def probe_sources(plan: RunPlan, provider: Provider) -> dict[str, str] | None:
+    """Where a runbook's probes come from (``probes:`` or derived from the Terraform
+    state, redacted), for providers that say; None for an experiment-only plan (its
+    probes are the experiment's own) and for the lab."""
+    sources = getattr(provider, "probe_sources", None)
+    if sources is None or all(sc.runbook is None for sc in plan.scenarios):
+        return None
+    found: dict[str, str] = sources()
+    return found
 
 
 def _objectives(obj: dict[str, float | None]) -> str:
@@ -136,6 +148,8 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
         + (" [bold red]PROTECTED[/]" if doc["protected"] else "")
     )
     console.print("[dim]Nothing is changed by `drill plan`.[/]")
+    for kind, source in (doc.get("probes") or {}).items():
+        console.print(f"  probe {kind}: {esc(source)}")
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
         console.rule(f"[bold]{esc(sc['id'])}[/] · {esc(sc['title'])}", align="left")

@@ -170,3 +170,72 @@ def test_tables_in_a_log_are_not_cut_at_80_columns(
     monkeypatch.setenv("COLUMNS", "60")
     narrow = drill(capsys, "list")
     assert max(len(line) for line in narrow.out.splitlines()) <= 60
+
+
+def test_a_misspelt_target_role_is_refused_on_the_lab_before_anything_runs(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`target: primry_db` passed `drill plan` on the lab, and `drill run` failed at the
+    failover step and at its rollback (`rollback_failed`: "the environment may be
+    degraded"), where the AWS provider refuses an unknown role at plan time."""
+    import re
+
+    text = (Path(__file__).resolve().parents[2] / "runbooks" / "rds-failover.yaml").read_text()
+    text = re.sub(r"(?m)^id: .*$", "id: typo", text)
+    text = text.replace("target: primary_db, wait: false", "target: primry_db, wait: false")
+    assert "primry_db" in text
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "typo.yaml").write_text(text)
+    for args in (("plan", "typo", "--json"), ("run", "typo", "--json")):
+        res = drill(capsys, *args)
+        assert (res.code, res.out) == (2, ""), res.err
+        first = res.err.splitlines()[0]
+        assert first == (
+            "drill: error: db.failover: target 'primry_db' is no role, endpoint or server "
+            "of the lab"
+        )
+        assert "primary_db" in res.err.splitlines()[1]  # the hint lists the known ones
+    assert not (workdir / ".drill" / "lab").exists()  # nothing was started
+    assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        ("2026-Q5", "--period '2026-Q5' is not a quarter"),
+        (
+            "2026-01-01..2026-13-01",
+            "--period '2026-01-01..2026-13-01': TO '2026-13-01' is not a date",
+        ),
+        ("2026-12-01..2026-01-01", "TO 2026-01-01 is before FROM 2026-12-01"),
+        ("..2026-01-01", "--period '..2026-01-01' needs both dates: FROM..TO"),
+    ],
+)
+def test_runs_list_period_errors_speak_of_its_own_option(
+    workdir: Path, capsys: pytest.CaptureFixture[str], period: str, message: str
+) -> None:
+    """`drill runs list --period 2026-Q5` hinted `use --from/--to`, options only
+    `evidence export` has (and `..X` said "say which period to export")."""
+    res = drill(capsys, "runs", "list", "--period", period, "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert message in res.err.splitlines()[0]
+    assert "--from" not in res.err and "--to" not in res.err and "export" not in res.err
+    assert "2026-10-01..2026-12-31" in res.err.splitlines()[1]
+
+
+def test_validate_of_a_directory_skips_hidden_ones(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill validate .` walked `.drill/` (drill's own state: each JSON file reported as
+    an invalid definition) and `.venv/` (every installed package's JSON, minutes)."""
+    text = (Path(__file__).resolve().parents[2] / "runbooks" / "rds-failover.yaml").read_text()
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "rb.yaml").write_text(text.replace("id: rds-failover", "id: rb", 1))
+    for hidden in (".drill/lab/state.json", ".venv/lib/pkg/data.json", "runbooks/.draft.yaml"):
+        (workdir / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / hidden).write_text('{"not": "a definition"}')
+    res = drill(capsys, "validate", ".")
+    assert (res.code, res.out) == (0, ""), res.err
+    assert "1 definition(s) valid" in res.err
+    explicit = drill(capsys, "validate", ".drill/lab/state.json")  # named: checked
+    assert explicit.code == 2 and "state.json:1: cannot tell what this is" in explicit.err
