@@ -245,8 +245,7 @@ def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> 
 
     if env_cfg.provider is not ProviderKind.AWS:
         return lambda: build_provider(env_name, env_cfg, settings)
-    # planview imports providers.base: not on an experiment's lab start-up path
-    from orchestrator.commands.planview import probe_sources
+    from orchestrator.commands.planview import probe_sources  # (its imports: AWS only)
 
     provider = build_provider(env_name, env_cfg, settings)
     try:
