@@ -270,3 +270,18 @@ def test_drill_definition_mistakes_are_explained(
     first = res.err.splitlines()[0]
     assert first.startswith(f"drill: error: {workdir / 'drills' / 'd.yaml'}:{line}: "), res.err
     assert message in first and "ScenarioRef" not in res.err
+
+
+def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRILL_NOTIFY=https://…` was refused: "Input should be a valid list"."""
+    from orchestrator.config import load_settings
+
+    monkeypatch.setenv("DRILL_NOTIFY", "https://hooks.example.invalid/services/T0/B0/x")
+    assert drill(capsys, "list", "--json").code == 0
+    assert load_settings().notify == ["https://hooks.example.invalid/services/T0/B0/x"]
+    monkeypatch.setenv(
+        "DRILL_NOTIFY", '["https://a.example.invalid/1", "https://b.example.invalid/2"]'
+    )
+    assert len(load_settings().notify) == 2
