@@ -285,3 +285,31 @@ def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
         "DRILL_NOTIFY", '["https://a.example.invalid/1", "https://b.example.invalid/2"]'
     )
     assert len(load_settings().notify) == 2
+
+
+@pytest.mark.lab
+def test_a_misspelt_drill_pg_user_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root, `DRILL_PG_USER=postgress` fell back to `postgres` without a word."""
+    import os
+
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    if os.geteuid() != 0:
+        pytest.skip("the lab's servers run as another user only when drill runs as root")
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    (workdir / "drill.yaml").write_text(
+        "environments:\n  lab: {provider: lab, lab: {in_memory: false}}\n"
+    )
+    monkeypatch.setenv("DRILL_PG_USER", "no-such-user-for-drill")
+    res = drill(capsys, "lab", "up")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert res.err.splitlines()[0] == (
+        "drill: error: DRILL_PG_USER=no-such-user-for-drill: no such user"
+    )
+    assert drill(capsys, "lab", "status", "--json").out.count('"running": false') == 1
