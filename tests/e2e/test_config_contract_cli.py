@@ -239,3 +239,49 @@ def test_validate_of_a_directory_skips_hidden_ones(
     assert "1 definition(s) valid" in res.err
     explicit = drill(capsys, "validate", ".drill/lab/state.json")  # named: checked
     assert explicit.code == 2 and "state.json:1: cannot tell what this is" in explicit.err
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            "scenarios: [rds-failover]\n",
+            3,
+            "a scenario is a mapping: `- runbook: ID` or `- experiment: ID`, "
+            "e.g. `- runbook: rds-failover` (scenarios[0])",
+        ),
+        (
+            "scenarios: [{runbook: rds-failover}]\nschedule: every tuesday\n",
+            4,
+            "invalid cron expression 'every tuesday': wrong number of fields",
+        ),
+    ],
+)
+def test_drill_definition_mistakes_are_explained(
+    workdir: Path, capsys: pytest.CaptureFixture[str], body: str, line: int, message: str
+) -> None:
+    """A list of ids as `scenarios:` said "Input should be a valid dictionary or instance
+    of ScenarioRef"; an invalid `schedule:` passed `drill validate`, and `drill status`
+    then showed no cadence (the drill never fell overdue)."""
+    (workdir / "drills").mkdir()
+    (workdir / "drills" / "d.yaml").write_text(f"id: dd\ntitle: t\n{body}")
+    res = drill(capsys, "validate")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith(f"drill: error: {workdir / 'drills' / 'd.yaml'}:{line}: "), res.err
+    assert message in first and "ScenarioRef" not in res.err
+
+
+def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRILL_NOTIFY=https://…` was refused: "Input should be a valid list"."""
+    from orchestrator.config import load_settings
+
+    monkeypatch.setenv("DRILL_NOTIFY", "https://hooks.example.invalid/services/T0/B0/x")
+    assert drill(capsys, "list", "--json").code == 0
+    assert load_settings().notify == ["https://hooks.example.invalid/services/T0/B0/x"]
+    monkeypatch.setenv(
+        "DRILL_NOTIFY", '["https://a.example.invalid/1", "https://b.example.invalid/2"]'
+    )
+    assert len(load_settings().notify) == 2
