@@ -313,3 +313,22 @@ def test_a_misspelt_drill_pg_user_is_refused(
         "drill: error: DRILL_PG_USER=no-such-user-for-drill: no such user"
     )
     assert drill(capsys, "lab", "status", "--json").out.count('"running": false') == 1
+
+
+def test_inventory_without_dr_region_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heading read `(us-east-1, DR None)`; without a DR region both replicas of the
+    primary qualify, so `dr_replica` is reported ambiguous, never guessed."""
+    state = Path(__file__).resolve().parents[1] / "fixtures" / "terraform" / "reference.tfstate"
+    for key, value in {
+        "PROVIDER": "aws",
+        "REGION": "us-east-1",
+        "TERRAFORM__STATE": str(state),
+        "ENDPOINT_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(f"DRILL_ENVIRONMENTS__STAGING__{key}", value)
+    res = drill(capsys, "inventory", "--env", "staging", "--no-drift")
+    assert res.code == 0, res.err
+    assert "(us-east-1, no dr_region)" in res.out and "None" not in res.out
+    assert "unresolved dr_replica: ambiguous" in res.out
