@@ -332,3 +332,15 @@ def test_inventory_without_dr_region_says_so(
     assert res.code == 0, res.err
     assert "(us-east-1, no dr_region)" in res.out and "None" not in res.out
     assert "unresolved dr_replica: ambiguous" in res.out
+
+
+@pytest.mark.parametrize("args", [(), ("lab",), ("evidence",)])
+def test_a_bare_command_group_prints_its_help_not_a_one_line_blob(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    """`drill` alone printed `drill: error: Usage: drill [OPTIONS] COMMAND [ARGS]...
+    Chaos and … Commands: run Run a drill …` — the whole help page on one line."""
+    res = drill(capsys, *args)
+    assert (res.code, res.out) == (2, "")
+    assert res.err.startswith(f"Usage: drill {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "drill: error" not in res.err and "\nCommands:\n" in res.err
