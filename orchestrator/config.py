@@ -19,8 +19,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
 )
 
@@ -62,6 +64,21 @@ class ProbesConfig(BaseModel):
     interval_s: float | None = Field(None, gt=0)
 
 
+class LabTuning(BaseModel):
+    """``lab:`` of a lab environment. Typed, so that a typo (``detecton_delay_s``) or a
+    wrong value is a located error at load, not an internal error at ``drill lab up`` —
+    and ``in_memory: "false"`` from a ``DRILL_*`` variable is false, not a true string."""
+
+    model_config = ConfigDict(extra="forbid", defer_build=True)
+
+    detection_delay_s: float = Field(
+        1.0, gt=0, le=3600, description="the failover controller's detection delay"
+    )
+    backup_interval_s: float = Field(900.0, gt=0, description="between the vault's base backups")
+    dataset_rows: int = Field(1000, ge=1, le=10_000_000, description="rows of drill_dataset")
+    in_memory: bool = Field(True, description="servers' data in /dev/shm when available")
+
+
 class EnvironmentConfig(BaseModel):
     """One environment drills run against."""
 
@@ -78,7 +95,7 @@ class EnvironmentConfig(BaseModel):
     probes: ProbesConfig | Literal["none"] | None = None
     db_secret_arn: str | None = None
     fis_templates: dict[str, str] = {}
-    lab: dict[str, Any] = Field({}, description="lab tuning (ports, delays)")
+    lab: LabTuning = Field(default_factory=LabTuning.model_construct)  # valid as is
 
     @field_validator("endpoint_url")
     @classmethod
@@ -98,6 +115,20 @@ class EnvironmentConfig(BaseModel):
                 "e.g. http://127.0.0.1:5000"
             )
         return value
+
+    @field_validator("probes", mode="wrap")
+    @classmethod
+    def _probes_shape(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """A mapping is validated as :class:`ProbesConfig` alone, anything else must be
+        ``none``: one error each, where the union reported two (the second naming the
+        internal class ``ProbesConfig``) for ``probes: nothing`` or ``{db: 5}``."""
+        if isinstance(value, dict):
+            return ProbesConfig.model_validate(value)
+        if value is None or value == "none" or isinstance(value, ProbesConfig):
+            return handler(value)
+        raise ValueError(
+            f"probes must be a mapping such as {{db: DSN, http: URL}}, or `none`; not {value!r:.40}"
+        )
 
     @field_validator("probes")
     @classmethod
@@ -162,14 +193,26 @@ class Settings(BaseModel):
     notify: list[str] = Field([], description="webhook URLs")
     signing_key: str | None = Field(None, description="path of the Ed25519 private key")
 
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        """One URL is a list of one: ``DRILL_NOTIFY=https://…`` said "Input should be a
+        valid list" (a list from a variable is JSON: ``["https://…", …]``)."""
+        return [value] if isinstance(value, str) and value.strip() else value
+
     @field_validator("database")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
         scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme != "sqlite" and not scheme.startswith("postgresql"):
-            raise ValueError("database must be sqlite:///PATH or postgresql+psycopg://…")
+        if scheme not in ("sqlite", "postgresql", "postgresql+psycopg"):
+            # another driver (postgresql+psycopg2://) used to pass here and fail later
+            # with libpq's `missing "=" after …` about the whole URL
+            raise ValueError(
+                "database must be sqlite:///PATH or postgresql+psycopg://… (or postgresql://…)"
+                + (f", not {scheme}://" if scheme else "")
+            )
         if scheme == "sqlite":
             if ":memory:" in value or value.rstrip("/") == "sqlite:":
                 raise ValueError(
@@ -200,6 +243,12 @@ class Settings(BaseModel):
     # Not part of the file: where it was read from, to resolve relative paths.
     base_dir: Path = Field(default_factory=Path.cwd, exclude=True)
     source: str | None = Field(None, exclude=True)
+    #: what is odd but not wrong (a `paths:` entry that is no directory), for the CLI
+    _warnings: tuple[str, ...] = PrivateAttr(())
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return self._warnings
 
     def state_path(self) -> Path:
         path = Path(self.state_dir)
@@ -243,6 +292,8 @@ def _absolutize_sqlite(url: str, base: Path) -> str:
     return url
 
 
+_NOT_SETTINGS = {"base_dir", "source"}
+
 #: The source name of the settings when there is no drill.yaml (never shown to a user).
 DEFAULTS = "<defaults>"
 
@@ -262,7 +313,8 @@ def _apply_env_overrides(
         if not key.startswith("DRILL_") or key in skip or key.startswith("DRILL_LAB_"):
             continue
         parts = [p.lower() for p in key[len("DRILL_") :].split("__")]
-        if parts[0] not in Settings.model_fields or parts[0] in {"base_dir", "source"}:
+        if parts[0] not in Settings.model_fields or parts[0] in _NOT_SETTINGS:
+            _refuse_near_miss(key, parts[0])
             continue
         if not all(parts):
             raise ConfigError(
@@ -289,6 +341,26 @@ def _apply_env_overrides(
     return data, blame
 
 
+def _refuse_near_miss(key: str, name: str) -> None:
+    """``DRILL_DATABSE`` or ``DRILL_ENVIRONMENT__PROD__PROTECTED`` was silently ignored:
+    drill ran with the default (evidence in the wrong database, an unprotected prod).
+    A ``DRILL_*`` variable that is no setting but looks like one is an error; others
+    (``DRILL_SERVE_TOKEN``, ``DRILL_PG_BINDIR``…) are drill's too, and left alone."""
+    import difflib
+
+    settings = [f for f in Settings.model_fields if f not in _NOT_SETTINGS]
+    close = difflib.get_close_matches(name, settings, n=1, cutoff=0.8)
+    if close:
+        rest = key[len("DRILL_") :].split("__", 1)[1:]
+        meant = "__".join(["DRILL_" + close[0].upper(), *rest])
+        raise ConfigError(
+            f"{key} is not a setting (did you mean {meant}?)",
+            "settings from variables: "
+            + ", ".join("DRILL_" + f.upper() for f in settings)
+            + " (README: Configuration)",
+        )
+
+
 def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
     """Problems in a setting a DRILL_* variable set name the variable, not drill.yaml."""
     out = []
@@ -304,6 +376,23 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
             parent = path.rsplit(".", 1)[0] + "."
             var = next((v for p, v in blame.items() if p.startswith(parent)), None)
         out.append(Problem(problem.message, var, None, path) if var else problem)
+    return out
+
+
+def _missing_paths(settings: Settings, doc: SourceDoc) -> list[Problem]:
+    """Directories named in ``paths:`` that are not there: a warning (a team may name
+    one before it exists), as a typo there was silent and `drill run ID` then ran the
+    *bundled* definition of that id instead of the team's own. The defaults
+    (``runbooks/`` …) may be absent without a word."""
+    if "paths" not in settings.model_fields_set:
+        return []
+    out = []
+    for kind in ("experiments", "runbooks", "drills"):
+        if kind not in settings.paths.model_fields_set:
+            continue
+        for i, directory in enumerate(settings.search_dirs(kind)):
+            if not directory.is_dir():
+                out.append(doc.problem(f"no such directory: {directory}", ("paths", kind, i)))
     return out
 
 
@@ -357,6 +446,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
             [doc.problem(f"state_dir {state} is not a directory", ("state_dir",))], blame
         )
         raise DefinitionError(problem, "point state_dir at a directory (drill creates it)")
+    settings._warnings = tuple(str(p) for p in _blamed(_missing_paths(settings, doc), blame))
     settings.source = str(path) if path else None
     settings.environments.setdefault(  # a constant: nothing to validate (as above)
         "lab", EnvironmentConfig.model_construct(provider=ProviderKind.LAB)

@@ -133,7 +133,21 @@ class RunsQuery:
         from orchestrator.evidence.export_data import parse_period
 
         first, sep, last = self.period.partition("..")
-        p = parse_period(None, first, last) if sep else parse_period(self.period)
+        hint = (
+            "write a quarter (2026-Q4) or FROM..TO dates, both inclusive (2026-10-01..2026-12-31)"
+        )
+        try:  # export's own words (--from/--to, "which period to export") do not apply here
+            if not sep:
+                p = parse_period(self.period)
+            elif not (first.strip() and last.strip()):
+                raise UsageError(f"--period {self.period!r} needs both dates: FROM..TO")
+            else:
+                p = parse_period(None, first, last)
+        except UsageError as exc:
+            message = exc.message.replace("--from ", "FROM ").replace("--to ", "TO ")
+            if not message.startswith("--period"):
+                message = f"--period {self.period!r}: {message}"
+            raise UsageError(message, hint) from None
         return p.start, p.end
 
     def documents(self, db: EvidenceDB) -> list[dict[str, Any]]:

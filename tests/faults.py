@@ -92,3 +92,12 @@ def stop_postgres(data: str) -> bool:
 
     pgbin.run([pgbin.tool("pg_ctl"), "-D", data, "-m", "immediate", "stop"])
     return True
+
+
+def interrupt() -> bool:
+    """Ctrl-C, sent by the run to itself at this very step: an abort at a known point."""
+    import os
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)
+    return True

@@ -37,6 +37,8 @@ class AppState:
             from orchestrator.config import load_settings
 
             self._settings = load_settings(self.config)
+            for warning in self._settings.warnings:
+                err_console().print(f"drill: warning: {warning}", markup=False, soft_wrap=True)
         return self._settings
 
     def db(self, warn: bool = True, write: bool = False) -> EvidenceDB:
@@ -160,10 +162,15 @@ def _console(**kwargs: Any) -> Console:
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
             texts = [_redact_markup(o) if isinstance(o, str) else o for o in objects]
+            saved = self._width
+            if self._width is None and _log_width(self, objects):
+                self._width = LOG_TABLE_WIDTH
             try:
                 super().print(*texts, **kw)
             except MarkupError:  # a message holding "[/x]": printed as it is, not a failure
                 super().print(*(escape(o) if isinstance(o, str) else o for o in texts), **kw)
+            finally:
+                self._width = saved
 
         def on_broken_pipe(self) -> None:
             """Whoever read drill's output went away (a closed pipe, a log collector that
@@ -178,6 +185,28 @@ def _console(**kwargs: Any) -> Console:
                 pass
 
     return RedactingConsole(**kwargs)
+
+
+#: how wide a table may be where no terminal says (CI logs, pipes into files)
+LOG_TABLE_WIDTH = 200
+
+
+def _log_width(console: Console, objects: tuple[Any, ...]) -> bool:
+    """True for a table printed where no terminal gives a width: rich then assumes 80
+    columns, and `drill inventory` or `drill lab status` in a CI log read `primary…`,
+    `aws_db_…`, `127.0.0.…`. Such a table gets :data:`LOG_TABLE_WIDTH` (it is only as
+    wide as its cells); lines and rules keep 80. ``COLUMNS`` still decides when set."""
+    from rich.table import Table
+
+    if "COLUMNS" in os.environ or not any(isinstance(o, Table) for o in objects):
+        return False
+    for stream in (sys.stdin, sys.stdout, sys.stderr, console.file):
+        try:
+            if stream is not None and stream.isatty():
+                return False
+        except (AttributeError, ValueError, OSError):  # closed or not a real file
+            continue
+    return True
 
 
 def esc(value: object) -> str:

@@ -19,7 +19,9 @@ def inventory(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
     drift: Annotated[bool, typer.Option(help="compare the state with what AWS reports")] = True,
 ) -> None:
-    """List targets by role (ids, ARNs, endpoints, AZs) and check them for drift."""
+    """List targets by role (ids, ARNs, endpoints, AZs), say where the probes come from
+    (`probes:` in drill.yaml, or derived from the primary_db / alb targets), and check
+    the targets for drift."""
     from orchestrator.config import ProviderKind
     from orchestrator.errors import UsageError
 
@@ -51,6 +53,7 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
     clients = ClientFactory(cfg)
     try:
         inv = load_inventory(env_name, cfg, settings, clients)
+        probes = _probe_sources(env_name, cfg, settings, clients, inv)
         drifts = check(inv, clients) if drift else []
     except (BotoCoreError, ClientError) as exc:
         raise ProviderError(
@@ -70,9 +73,26 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         },
         "subnets": [s.model_dump() for s in inv.subnets],
         "unresolved": inv.unresolved,
+        "probes": probes,
         "drift_checked": drift,
         "drift": [d.model_dump() for d in drifts],
     }
+
+
+def _probe_sources(
+    env_name: str, cfg: Any, settings: Any, clients: Any, inv: Any
+) -> dict[str, str]:
+    """Where `drill run` takes its probes from: ``probes:``, or derived from the state
+    (redacted). A derived probe `drill run` would refuse is shown with the reason."""
+    from orchestrator.errors import ConfigError
+    from orchestrator.providers.aws.context import AwsContext
+    from orchestrator.providers.aws.probedb import sources
+
+    ctx = AwsContext(env_name, cfg, settings, clients, _inventory=inv)
+    try:
+        return sources(ctx)
+    except ConfigError as exc:
+        return {"refused": exc.message}
 
 
 def _render(doc: dict[str, Any]) -> None:
@@ -80,7 +100,8 @@ def _render(doc: dict[str, Any]) -> None:
 
     console = out_console()
     console.print(
-        f"[bold]{doc['env']}[/] from {doc['state']} ({doc['region']}, DR {doc['dr_region']})"
+        f"[bold]{doc['env']}[/] from {doc['state']} ({doc['region']}, "
+        + (f"DR {doc['dr_region']})" if doc["dr_region"] else "no dr_region)")
     )
     table = Table("role", "address", "how", "id / name", "endpoint", "region", "az")
     for role, t in doc["roles"].items():
@@ -98,6 +119,8 @@ def _render(doc: dict[str, Any]) -> None:
     for s in doc["subnets"]:
         zones[f"{s['az']} ({s['az_id']})"] = zones.get(f"{s['az']} ({s['az_id']})", 0) + 1
     console.print("subnets: " + ", ".join(f"{z}: {n}" for z, n in sorted(zones.items())))
+    for kind, source in doc["probes"].items():
+        console.print(f"probe {esc(kind)}: {esc(source)}")
     for role, why in doc["unresolved"].items():
         console.print(f"[yellow]unresolved[/] {esc(role)}: {esc(why)}")
     if not doc["drift_checked"]:

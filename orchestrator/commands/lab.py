@@ -64,6 +64,37 @@ def up(
     _show(status(settings), as_json)
 
 
+FORCE = typer.Option(
+    "--force",
+    help="tear the lab down even though a run on it awaits recovery: its pending "
+    "rollbacks are recorded as not played, the run ends crashed",
+)
+
+
+def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool) -> Any:
+    """Refuse (exit 2) when a run on the lab awaits recovery, unless ``force``: then a
+    function that closes those runs once the lab is gone (call it after the teardown)."""
+    from orchestrator.engine.teardown import close_orphans, lab_orphans, refuse_orphans
+
+    db = state(ctx).db(warn=False)
+    orphans = lab_orphans(settings, db)
+    if orphans and not force:
+        raise refuse_orphans(orphans, what)
+
+    def close() -> None:
+        if orphans:
+            from orchestrator.engine.runner import operator
+
+            n = close_orphans(db, orphans, what, operator())
+            ids = ", ".join(r.id for r in orphans)
+            _log(
+                f"drill: run(s) {ids} awaited recovery: ended crashed, {n} pending "
+                "rollback(s) recorded as not played (the lab they would undo is gone)"
+            )
+
+    return close
+
+
 @contextlib.contextmanager
 def _no_run_on(ctx: typer.Context, settings: Any, envs: list[str]) -> Iterator[None]:
     """Hold the run locks of the environments on this lab (a run holds one while it runs)."""
@@ -99,15 +130,18 @@ def status_cmd(
 
 
 @app.command("down")
-def down(ctx: typer.Context) -> None:
+def down(ctx: typer.Context, force: Annotated[bool, FORCE] = False) -> None:
     """Stop every lab process (also SIGSTOPped ones) and remove the lab's data.
 
-    Refused while a drill runs on the lab (it would fail mid-way, its undos with it)."""
+    Refused while a drill runs on the lab (it would fail mid-way, its undos with it),
+    and while a run on it awaits recovery (`drill recover` first, or --force)."""
     from orchestrator.providers.lab import lab_down
 
     settings = state(ctx).settings()
     with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
+        close = _orphans_handled(ctx, settings, "down", force)
         result = lab_down(settings)
+        close()
     n = len(result["stopped"])
     out_console().print(f"lab down: stopped {n} component(s)" if n else "lab was not running")
 
@@ -117,15 +151,19 @@ def reset(
     ctx: typer.Context,
     env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
     as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
+    force: Annotated[bool, FORCE] = False,
 ) -> None:
     """Tear the lab down and build it afresh (primary back in use1-az1).
 
-    Refused while a drill runs on the lab, as `lab up` is."""
+    Refused while a drill runs on the lab, as `lab up` is, and while a run on it awaits
+    recovery (`drill recover` first, or --force)."""
     from orchestrator.providers.lab import lab_reset, status
 
     settings, cfg = _env(ctx, env)
     with _no_run_on(ctx, settings, [env, "lab-aws"]):
+        close = _orphans_handled(ctx, settings, "reset", force)
         lab_reset(settings, cfg, _log)
+        close()
     _show(status(settings), as_json)
 
 

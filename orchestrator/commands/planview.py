@@ -114,8 +114,31 @@ def plan_document(
         "mode": mode,
         "mutating": plan.mutating,
         "needs_confirmation": env.protected and plan.mutating,
+        "probes": probe_sources(plan, provider),
         "scenarios": scenarios,
     }
+
+
+def probe_sources(plan: RunPlan, provider: Provider) -> dict[str, str] | None:
+    """Where a runbook's probes come from (``probes:`` or derived from the Terraform
+    state, redacted), for providers that say; None for an experiment-only plan (its
+    probes are the experiment's own) and for the lab."""
+    sources = getattr(provider, "probe_sources", None)
+    if sources is None or all(sc.runbook is None for sc in plan.scenarios):
+        return None
+    found: dict[str, str] = sources()
+    return found
+
+
+def _objectives(obj: dict[str, float | None]) -> str:
+    """``RTO ≤ 120.0s, RPO ≤ 0.0s``; an experiment has none of its own (its steady-state
+    hypothesis decides), which used to print ``RTO ≤ Nones``."""
+    parts = [
+        f"{name} ≤ {obj[key]}s"
+        for name, key in (("RTO", "rto_s"), ("RPO", "rpo_s"))
+        if obj.get(key) is not None
+    ]
+    return ", ".join(parts) or "none (the steady-state hypothesis decides)"
 
 
 def render_plan(doc: dict[str, Any], console: Console) -> None:
@@ -125,10 +148,12 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
         + (" [bold red]PROTECTED[/]" if doc["protected"] else "")
     )
     console.print("[dim]Nothing is changed by `drill plan`.[/]")
+    for kind, source in (doc.get("probes") or {}).items():
+        console.print(f"  probe {kind}: {esc(source)}")
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
         console.rule(f"[bold]{esc(sc['id'])}[/] · {esc(sc['title'])}", align="left")
-        console.print(f"  objectives: RTO ≤ {obj['rto_s']}s, RPO ≤ {obj['rpo_s']}s")
+        console.print(f"  objectives: {_objectives(obj)}")
         if sc.get("skipped"):
             console.print(f"  [yellow]skipped[/]: {esc(sc['skipped'])}")
         for n, step in enumerate(sc["steps"], 1):

@@ -67,7 +67,7 @@ class ConsoleReporter:
         verdict = {
             True: "[green]objectives met[/]",
             False: "[red]objectives NOT met[/]",
-            None: "[dim]no objectives[/]",
+            None: "[yellow]objectives not judged[/]",
         }[met]
         lost = summary.get("lost_writes")
         self.console.print(
@@ -160,7 +160,9 @@ def summary_table(doc: dict[str, Any]) -> Any:
             if obj["rto_s"] is not None or obj["rpo_s"] is not None
             else "—"
         )
-        met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "—"}[sc["met"]]
+        met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]not judged[/]"}[sc["met"]]
+        if sc.get("skipped"):
+            met = "—"
         status = "[yellow]skipped[/] (live-only)" if sc.get("skipped") else sc["status"]
         table.add_row(
             sc["id"],

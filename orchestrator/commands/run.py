@@ -160,7 +160,6 @@ def run(
     from orchestrator.engine.results import run_document
     from orchestrator.engine.runner import RunEngine, RunOptions
     from orchestrator.errors import ExitStatus, UsageError
-    from orchestrator.providers import build_provider
 
     experiment_opts = build_options(
         var,
@@ -181,20 +180,22 @@ def run(
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
     refuse_without_experiments(experiment_opts, plan, catalog)
+    if env_cfg.provider == "lab" and any(sc.runbook is not None for sc in plan.scenarios):
+        from orchestrator.commands.planview import plan_document
+        from orchestrator.providers import build_provider
+
+        # what `drill plan` refuses (a step naming no target of the lab) is refused here
+        # too, exit 2 before anything starts: it used to fail at that step, and its
+        # rollback with it (`rollback_failed`, "the environment may be degraded")
+        plan_document(plan, build_provider(env_name, env_cfg, settings), env_name, env_cfg)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
 
         reporter = ConsoleReporter(err_console())
-    engine = RunEngine(
-        settings,
-        db,
-        env_name,
-        env_cfg,
-        lambda: build_provider(env_name, env_cfg, settings),
-        reporter,
-    )
+    provider_factory = _checked_provider(plan, env_name, env_cfg, settings)
+    engine = RunEngine(settings, db, env_name, env_cfg, provider_factory, reporter)
     from orchestrator.evidence.enums import Trigger
 
     if trigger not in {t.value for t in Trigger}:
@@ -234,6 +235,27 @@ def run(
     raise typer.Exit(int(outcome.exit_status))
 
 
+def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:
+    """The engine's provider factory. On AWS the provider is built now and asked where
+    its probes come from: a probe derived from the state that would leave loopback in
+    an emulated environment is refused here (exit 2), before any run is recorded, as
+    an explicit bad probe is when drill.yaml is read."""
+    from orchestrator.config import ProviderKind
+    from orchestrator.providers import build_provider
+
+    if env_cfg.provider is not ProviderKind.AWS:
+        return lambda: build_provider(env_name, env_cfg, settings)
+    from orchestrator.commands.planview import probe_sources  # (its imports: AWS only)
+
+    provider = build_provider(env_name, env_cfg, settings)
+    try:
+        probe_sources(plan, provider)
+    except BaseException:
+        provider.close()
+        raise
+    return lambda: provider
+
+
 def plan(
     ctx: typer.Context,
     target: Annotated[str, typer.Argument(help="drill, runbook or experiment: id or file path")],
@@ -244,7 +266,9 @@ def plan(
 ) -> None:
     """Show every step, the API calls or lab operations it would make, and its rollback.
 
-    Changes nothing. Review it before running against a protected environment.
+    Changes nothing. Review it before running against a protected environment. On AWS it
+    also says where the probes come from: `probes:` in drill.yaml, or derived from the
+    primary_db / alb targets of the Terraform state (password never shown).
     """
     from orchestrator.commands.planview import plan_document, render_plan
     from orchestrator.definitions.catalog import Catalog

@@ -84,7 +84,15 @@ def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
 
 @kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
 def _executed(data: ReportData) -> Collected:
-    return Collected([_run_ref(r) for r in data.runs if r.status in FINISHED])
+    """A run whose scenarios were judged (met or missed): an aborted run, one drill died
+    in or one whose scenarios were all skipped tested nothing, whatever its status."""
+    return Collected(
+        [
+            _run_ref(r)
+            for r in data.runs
+            if r.status in FINISHED and any(sc.met is not None for sc in r.scenarios)
+        ]
+    )
 
 
 @kind("rto_measured", "recovery time measured by independent probes")
@@ -186,7 +194,8 @@ def _findings(data: ReportData) -> Collected:
 
 @kind(
     "run_journal",
-    "every run's journal (its events; for experiments also Chaos Toolkit's journal) is included",
+    "every run's journal (its events, its run log; for experiments also Chaos Toolkit's "
+    "journal) is included",
 )
 def _journal(data: ReportData) -> Collected:
     return Collected(
@@ -194,9 +203,8 @@ def _journal(data: ReportData) -> Collected:
             EvidenceRef(
                 ref=f"journal:{r.id}",
                 href=f"journals/{safe_name(r.id)}.json",
-                description=f"run {r.id} ({r.target}, {r.status}): its "
-                "journal events"
-                + (f" and {len(r.artifacts)} Chaos Toolkit journal(s)" if r.artifacts else ""),
+                description=f"run {r.id} ({r.target}, {r.status}): its journal events"
+                + "".join(f", {a.bundle_path}" for a in r.artifacts),
             )
             for r in data.runs
         ]

@@ -26,12 +26,44 @@ class Verdict:
     misses: list[Miss] = field(default_factory=list)
 
 
+#: a scenario that did not run to its end was not judged: ``met`` is null, never
+#: false, so no dashboard, metric, report or notification calls it a missed objective
+NOT_JUDGED = {
+    RunStatus.RUNNING.value: "the scenario has not finished",
+    RunStatus.ABORTED.value: "the scenario was aborted before its objectives could be judged",
+    RunStatus.CRASHED.value: "drill died during the scenario; its objectives were not judged",
+    RunStatus.ROLLBACK_FAILED.value: "the scenario did not run to its end (a rollback "
+    "failed); its objectives were not judged",
+}
+
+
+def verdict_of(status: str, met: bool | None, notes: object) -> tuple[bool | None, str | None]:
+    """What a stored scenario says about its objectives: (met, why it is null).
+
+    The one reading rule for every view (run documents, status, reports, metrics,
+    control mappings). Rows written before aborted scenarios were recorded as not
+    judged stored ``met`` false for them: they read as not judged too."""
+    skipped = notes.get("skipped") if isinstance(notes, dict) else None
+    if skipped:
+        return None, f"skipped: {skipped}"
+    if status in NOT_JUDGED and status != RunStatus.ROLLBACK_FAILED.value:
+        return None, NOT_JUDGED[status]
+    if met is None:
+        return None, NOT_JUDGED.get(status, "no verdict was recorded")
+    return met, None
+
+
 def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
     """``met`` is True only if the scenario ran and every measurable objective held.
 
-    An objective that could not be measured (no probe data) is a miss: an auditor
-    cannot accept "unknown" as "met".
+    ``status`` is how the scenario itself ended (before a failed rollback, which does
+    not unmeasure what was measured). An objective that could not be measured (no probe
+    data) is a miss: an auditor cannot accept "unknown" as "met". A failed scenario (a
+    step failed, an experiment deviated) is a failed test: ``met`` false. One that did
+    not run to its end (aborted, drill died) was not judged: ``met`` None.
     """
+    if status.value in NOT_JUDGED:
+        return Verdict(None)
     misses: list[Miss] = []
     if row.objective_rto_s is not None and status is RunStatus.SUCCEEDED:
         if row.rto_s is None and row.fault_injected_at is None:
@@ -75,8 +107,6 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
         )
     if status is not RunStatus.SUCCEEDED:
         return Verdict(False, misses)
-    if row.objective_rto_s is None and row.objective_rpo_s is None:
-        return Verdict(bool(not misses), misses)
     return Verdict(not misses, misses)
 
 

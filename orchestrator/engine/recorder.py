@@ -70,10 +70,11 @@ class Recorder:
             )
         )
 
-    def update_run(self, **fields: Any) -> None:
+    def update_run(self, *with_it: Record, **fields: Any) -> None:
+        """Change the run's fields; ``with_it`` are written in the same transaction."""
         for key, value in fields.items():
             setattr(self.run, key, value)
-        self.db.write(self.run)
+        self.db.write(self.run, *with_it)
 
     def start_scenario(
         self,
@@ -216,18 +217,23 @@ class Recorder:
     def artifact(
         self, name: str, content: bytes, media_type: str, scenario: ScenarioRun | None = None
     ) -> None:
+        self.db.write(self.artifact_record(name, content, media_type, scenario))
+
+    def artifact_record(
+        self, name: str, content: bytes, media_type: str, scenario: ScenarioRun | None = None
+    ) -> Artifact:
+        """A file kept with the run, secrets masked (written by the caller, e.g. with the
+        run's end: :meth:`update_run`)."""
         content = redact_bytes(content)
-        self.db.write(
-            Artifact(
-                run_id=self.run.id,
-                scenario_run_id=scenario.id if scenario else None,
-                name=name,
-                media_type=media_type,
-                sha256=hashlib.sha256(content).hexdigest(),
-                size=len(content),
-                content=content,
-                created_at=utcnow(),
-            )
+        return Artifact(
+            run_id=self.run.id,
+            scenario_run_id=scenario.id if scenario else None,
+            name=name,
+            media_type=media_type,
+            sha256=hashlib.sha256(content).hexdigest(),
+            size=len(content),
+            content=content,
+            created_at=utcnow(),
         )
 
     def finding(

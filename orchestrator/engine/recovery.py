@@ -218,19 +218,27 @@ def _recover(
         if provider is not None:
             provider.close()
     crashpoint("recovery:end")
-    _close(rec, run, db, ok, error)
+    close_orphan(rec, run, db, ok, error)
     return run
 
 
-def _close(rec: Recorder, run: Run, db: EvidenceDB, ok: bool, error: str | None) -> None:
+def close_orphan(
+    rec: Recorder,
+    run: Run,
+    db: EvidenceDB,
+    ok: bool,
+    error: str | None,
+    note: str = "the drill process died; its rollbacks were played by a later invocation",
+) -> None:
+    """End an orphaned run ``crashed`` (``ok``) or ``rollback_failed``, with ``note``
+    saying what became of its rollbacks."""
     scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run.id,))
     crashed = [sc for sc in scenarios if sc.status == RunStatus.RUNNING]
     for sc in crashed:
-        sc.status, sc.ended_at, sc.met = RunStatus.CRASHED.value, utcnow(), False
+        sc.status, sc.ended_at, sc.met = RunStatus.CRASHED.value, utcnow(), None  # not judged
     if crashed:
         rec.save(*crashed)
     status = RunStatus.CRASHED if ok else RunStatus.ROLLBACK_FAILED
-    note = "the drill process died; its rollbacks were played by a later invocation"
     if not ok:
         note += "; at least one rollback FAILED"
         rec.finding(

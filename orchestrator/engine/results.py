@@ -27,17 +27,24 @@ def iso(value: datetime | None) -> str | None:
 
 
 def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
-    doc = {
+    """A scenario of the run document; ``met`` null (with ``met_reason``) when its
+    objectives were not judged (aborted, drill died, skipped): never false for that."""
+    from orchestrator.engine.objectives import verdict_of
+
+    met, why = verdict_of(sc.status, sc.met, sc.notes)
+    doc: dict[str, Any] = {
         "id": sc.scenario_id,
         "status": sc.status,
         "rto_s": sc.rto_s,
         "rpo_s": sc.rpo_s,
         "lost_writes": sc.lost_writes,
         "objectives": {"rto_s": sc.objective_rto_s, "rpo_s": sc.objective_rpo_s},
-        "met": sc.met,
+        "met": met,
         "fault_injected_at": iso(sc.fault_injected_at),
         "service_restored_at": iso(sc.service_restored_at),
     }
+    if why is not None:
+        doc["met_reason"] = why
     skipped = (sc.notes or {}).get("skipped") if isinstance(sc.notes, dict) else None
     if skipped:  # e.g. a live-only scenario in an isolated run
         doc["skipped"] = skipped

@@ -45,6 +45,7 @@ from orchestrator.engine.rollbacks import (
     play_rollback,
     record_internal_error,
 )
+from orchestrator.engine.runlog import LOG_MEDIA_TYPE, LOG_NAME, RunLog
 from orchestrator.engine.signals import (
     AbortSignal,
     AbortState,
@@ -60,7 +61,7 @@ from orchestrator.errors import (
     StepFailed,
 )
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, Trigger, utcnow
-from orchestrator.evidence.records import Run, ScenarioRun, StepRun
+from orchestrator.evidence.records import Artifact, Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.testhooks import crashpoint
 
@@ -170,6 +171,7 @@ class RunEngine:
         self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
+        self.log: RunLog | None = None
         self._step_no = 0  # steps started in the current scenario (test hook point names)
 
     # ---- safety -------------------------------------------------------------------
@@ -198,6 +200,8 @@ class RunEngine:
     # ---- the run -------------------------------------------------------------------
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
+        inner = self.reporter.inner if isinstance(self.reporter, RunLog) else self.reporter
+        self.reporter = self.log = RunLog(inner)  # this run's log, kept with it at its end
         run_id = new_run_id()
         lock = EnvLock(
             self.db,
@@ -349,8 +353,9 @@ class RunEngine:
         else:
             status, code = RunStatus.SUCCEEDED, ExitStatus.OK
         try:
+            log = [] if self.log is None else [self._log_artifact(status, int(code), error)]
             self.recorder.update_run(
-                status=status.value, ended_at=utcnow(), exit_code=int(code), error=error
+                *log, status=status.value, ended_at=utcnow(), exit_code=int(code), error=error
             )
             self.recorder.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
         except Exception as exc:
@@ -361,6 +366,12 @@ class RunEngine:
                 "recover` closes the run",
             ) from None
         outcome.status, outcome.exit_status, outcome.error = status, code, error
+
+    def _log_artifact(self, status: RunStatus, code: int, error: str | None) -> Artifact:
+        """The run log (:mod:`orchestrator.engine.runlog`), written with the run's end."""
+        assert self.recorder is not None and self.log is not None
+        self.log.ended(status.value, code, error)
+        return self.recorder.artifact_record(LOG_NAME, self.log.content(), LOG_MEDIA_TYPE)
 
     # ---- one scenario ---------------------------------------------------------------
     def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions) -> _ScenarioEnd:
@@ -417,6 +428,7 @@ class RunEngine:
             what = "drill failed internally" if internal else "a python activity raised"
             record_internal_error(rec, f"{sc.scenario_id}: {error}", row, what)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
+        outcome = status  # how the scenario ended: what its objectives are judged on
         rollback_ok = (
             self._play_rollbacks(
                 row, lambda: ctx or self._step_context(sc, plan.mode, marks, opts.keep)
@@ -434,7 +446,7 @@ class RunEngine:
                 row,
                 "critical",
             )
-        self._finish_scenario(sc, row, marks, result, status, error, internal)
+        self._finish_scenario(sc, row, marks, result, status, outcome, error, internal)
         crashpoint(f"scenario:{sc.scenario_id}:end")
         return _ScenarioEnd(row, not rollback_ok, fatal)
 
@@ -790,9 +802,12 @@ class RunEngine:
         marks: dict[str, datetime],
         result: ObservationResult | None,
         status: RunStatus,
+        outcome: RunStatus,
         error: str | None,
         internal: bool = False,
     ) -> None:
+        """Record how the scenario ended (``status``) and its verdict, judged on how its
+        own steps ended (``outcome``: a failed rollback does not unmeasure anything)."""
         from orchestrator.engine.objectives import judge, rerun_command
 
         rec = self.recorder
@@ -803,7 +818,7 @@ class RunEngine:
         if result is not None:  # a runbook's probes (an experiment is measured by chaos's)
             row.rto_s, row.rpo_s, row.lost_writes = result.rto_s, result.rpo_s, result.lost_writes
             rec.observation(row, result)
-        verdict = judge(row, status)
+        verdict = judge(row, outcome)
         row.met = verdict.met
         notes = dict(result.notes) if result is not None else {}
         if error:

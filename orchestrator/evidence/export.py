@@ -93,6 +93,7 @@ def _verified_data(
         env=env,
         frameworks=frameworks,
         runs=runs,
+        environments=sorted(scope.data.get("environment", []), key=lambda e: e["name"]),
         findings=findings,
         signer_fingerprint=fingerprint,
         chain={
@@ -102,7 +103,7 @@ def _verified_data(
             "entries": report.head_seq,
             "records_checked": report.records,
             "scope": "the events from the period's first to the head, and the records "
-            "of the exported runs and findings",
+            "of the exported runs, their environments and findings",
         },
     )
     data = data.model_copy(update={"controls": evaluate(data, frameworks)})
@@ -237,6 +238,7 @@ def _about(
         "env": env,
         "frameworks": data.frameworks,
         "runs": len(data.runs),
+        "environments": [e.name for e in data.environments],  # records: runs.json
         "findings": len(data.findings),
         "chain": data.chain,
         "journal": {"head_before": head_before, "last": last, "head": head},

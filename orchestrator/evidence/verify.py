@@ -428,6 +428,8 @@ def verify(
         else:
             latest = _check_journal(conn, postgres, report, span, scope)
             _check_projections(conn, postgres, specs, latest, report, scope)
+            if scope is not None:
+                _check_environments(conn, postgres, specs, report, scope, head)
     for seq, digest, meaning in anchors:
         row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
         if row is None or row[0] != digest:
@@ -463,6 +465,38 @@ def _check_projections(
                 ).fetchall()
                 _compare(report, spec, rows, latest, postgres, scope)
     _gone(report, latest)
+
+
+def _check_environments(
+    conn: Any, postgres: bool, specs: list[Projection], report: Report, scope: Scope, head: int
+) -> None:
+    """The environment records of the scope's (verified) runs, each against its newest
+    event (kept in ``scope`` like every row). They belong to no run and may predate the
+    period: their events are read from the oldest row's ``created_at`` on (a row whose
+    ``created_at`` was moved later than its event has no event there: a break, never a
+    pass)."""
+    spec = next((s for s in specs if s.name == "environment"), None)
+    envs = sorted({str(r["env"]) for r in scope.data.get("run", [])})  # as verified
+    if spec is None or not envs:
+        return
+    ph = "%s" if postgres else "?"
+    rows = conn.execute(
+        f'{spec.select()} WHERE "name" IN ({", ".join([ph] * len(envs))})', envs
+    ).fetchall()
+    if not rows:
+        return
+    read, at = journal.reader(spec.types, postgres), spec.names.index("created_at")
+    try:
+        oldest = min(datetime.fromisoformat(str(read(r)[at])) for r in rows)
+        start = _first_at(conn, ph, oldest.replace(tzinfo=UTC) - _MARGIN, head)
+    except ValueError:  # not a time (changed behind drill's back): read every event
+        start = 1
+    side = Report()  # a pass over one table: the chain and the head are the main pass's
+    latest = _check_journal(
+        conn, postgres, side, (start, head), None, chain=False, only=(b"environment",)
+    )
+    report.breaks += side.breaks
+    _compare(report, spec, rows, latest, postgres, scope)
 
 
 #: Below this many events a second process is not worth its start.

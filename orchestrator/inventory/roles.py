@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from orchestrator.config import EnvironmentConfig
 from orchestrator.errors import ConfigError
+from orchestrator.inventory.connect import connection, listener
 from orchestrator.inventory.state import TfResource, TfState
 
 ROLE_TAG = "drill:role"
@@ -50,6 +51,10 @@ class Target(BaseModel):
     multi_az: bool | None = None
     replicates: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    # the master password a database's state holds (``password``): for a derived probe
+    # DSN only — never dumped (`drill inventory --json`), never in a repr, and masked
+    # wherever it shows up (remembered by orchestrator.secrets)
+    password: str | None = Field(None, exclude=True, repr=False)
 
 
 class Subnet(BaseModel):
@@ -114,12 +119,22 @@ def to_target(role: str, res: TfResource, how: Literal["explicit", "tag", "disco
             "subnets": list(a.get("vpc_zone_identifier") or []),
             "zones": list(a.get("availability_zones") or []),
         }
-    elif res.type in ("aws_db_instance", "aws_rds_cluster"):
+    elif res.type in ROLE_TYPES["primary_db"]:
         extra = {
             "engine": a.get("engine"),
             "instance_class": a.get("instance_class"),
             "resource_id": a.get("resource_id"),
+            **connection(a),
         }
+    password = None
+    if res.type in ROLE_TYPES["primary_db"]:
+        password = a.get("password") or a.get("master_password")
+    if isinstance(password, str) and password:
+        from orchestrator.secrets import remember
+
+        remember(password)
+    else:
+        password = None
     return Target(
         role=role,
         address=res.address,
@@ -135,6 +150,7 @@ def to_target(role: str, res: TfResource, how: Literal["explicit", "tag", "disco
         multi_az=a.get("multi_az") if res.type == "aws_db_instance" else None,
         replicates=a.get("replicate_source_db") or a.get("replication_source_identifier") or None,
         extra=extra,
+        password=password,
     )
 
 
@@ -190,6 +206,8 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
     ]
     for role in targets:
         unresolved.pop(role, None)
+    if "alb" in targets:
+        listener(state, targets["alb"])
     return Inventory(
         env=env_name, state=state.source, targets=targets, subnets=subnets, unresolved=unresolved
     )

@@ -29,7 +29,8 @@ COLUMNS = [
     "rpo_s",
     "objective_rpo_s",
     "lost_writes",
-    "objectives_met",
+    "objectives_met",  # empty: not judged (aborted, drill died, skipped), see the next column
+    "objectives_not_judged_because",
     "findings",
     "open_findings",
     "git_commit",  # last: which definitions ran and who approved (a spreadsheet's view)
@@ -89,9 +90,10 @@ class CsvRenderer(Renderer):
                         _t(sc.objective_rpo_s),
                         _t(sc.lost_writes),
                         _t(sc.met),
+                        _text(sc.met_reason),
                     ]
                     if sc
-                    else [""] * 10
+                    else [""] * 11
                 )
                 counts = [len(found), sum(f.status == "open" for f in found)]
                 out.writerow(base + tail + counts + [_text(r.git_commit), _text(r.approved_by)])

@@ -72,6 +72,7 @@ class JsonRenderer(Renderer):
             "generated_by": data.generated_by,
             "chain": data.chain,
             "runs": [RawJSON(r.model_dump_json()) for r in data.runs],  # = run_json(r)
+            "environments": [RawJSON(e.model_dump_json()) for e in data.environments],
             "findings": [RawJSON(f.model_dump_json()) for f in data.findings],
             "controls": [RawJSON(c.model_dump_json()) for c in data.controls],
         }

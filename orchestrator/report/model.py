@@ -12,7 +12,7 @@ import re
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, model_validator
 
 
 class _View(BaseModel):
@@ -90,6 +90,17 @@ def safe_name(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".") or "_"
 
 
+class EnvironmentView(_View):
+    """An environment the exported runs ran on, as its record stood (DESIGN 8): whether
+    it was protected (a run on it needed an approval) and its provider."""
+
+    id: int
+    name: str
+    provider: str
+    protected: bool
+    created_at: datetime
+
+
 class ApprovalView(_View):
     approved_by: str
     at: datetime
@@ -111,7 +122,28 @@ class ScenarioView(_View):
     lost_writes: int | None = None
     objective_rto_s: float | None = None
     objective_rpo_s: float | None = None
-    met: bool | None = None
+    met: bool | None = None  # None: not judged (aborted, drill died, skipped), never "missed"
+    met_reason: str | None = None  # why ``met`` is None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _judged(cls, data: Any) -> Any:
+        """``met`` as every view reads it (:func:`~orchestrator.engine.objectives.verdict_of`)."""
+        if isinstance(data, dict) and "status" in data:
+            from orchestrator.engine.objectives import verdict_of
+
+            data = dict(data)
+            data["met"], data["met_reason"] = verdict_of(
+                data["status"], data.get("met"), data.get("notes")
+            )
+        return data
+
+    @property
+    def verdict(self) -> str:
+        """The objectives' verdict in words, the same in every report."""
+        if self.met is None:
+            return f"not judged ({self.met_reason})"
+        return "met" if self.met else "not met"
 
 
 class RunView(_View):
@@ -207,6 +239,7 @@ class ReportData(_View):
     env: str | None = None
     frameworks: list[str] = Field(default_factory=list)
     runs: list[RunView] = Field(default_factory=list)
+    environments: list[EnvironmentView] = Field(default_factory=list)  # of ``runs``
     findings: list[FindingView] = Field(default_factory=list)
     controls: list[ControlResult] = Field(default_factory=list)
     chain: dict[str, Any] = Field(default_factory=dict)

@@ -51,6 +51,7 @@ class OscalRenderer(Renderer):
             u = _uuid("run", r.id)
             obs_of_run[f"run:{r.id}"] = u
             met = [sc for sc in r.scenarios if sc.met]
+            unjudged = [sc for sc in r.scenarios if sc.met is None]
             observations.append(
                 {
                     "uuid": u,
@@ -59,7 +60,14 @@ class OscalRenderer(Renderer):
                         f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
                         f"{r.trigger} by {r.who}; status {r.status}; "
                         f"{len(met)} of {len(r.scenarios)} scenario(s) met their "
-                        "objectives."
+                        "objectives"
+                        + (
+                            f", {len(unjudged)} not judged ("
+                            + "; ".join(f"{sc.scenario_id}: {sc.met_reason}" for sc in unjudged)
+                            + ")."
+                            if unjudged
+                            else "."
+                        )
                     ),
                     "props": [_prop("run-status", r.status), _prop("environment", r.env)]
                     + [

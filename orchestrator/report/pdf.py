@@ -318,7 +318,7 @@ class PdfRenderer(Renderer):
                             format_duration(sc.objective_rto_s),
                             _secs(sc.rpo_s),
                             format_duration(sc.objective_rpo_s),
-                            "yes" if sc.met else "no",
+                            {True: "yes", False: "no", None: "not judged"}[sc.met],
                         ]
                         for sc in r.scenarios
                     ]

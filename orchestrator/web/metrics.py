@@ -112,7 +112,8 @@ class DrillCollector:
                 (
                     "drill_objective_met",
                     "1 when the scenario met its RTO/RPO objectives in the "
-                    "drill's last run, 0 when it missed them.",
+                    "drill's last run, 0 when it missed them; absent when they were "
+                    "not judged (aborted, drill died, skipped).",
                     ["drill", "env", "scenario"],
                 ),
                 ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),

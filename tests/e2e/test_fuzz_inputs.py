@@ -291,6 +291,10 @@ ENV_NAMES = [
     "DRILL_ENVIRONMENTS__X__PROVIDER",
     "DRILL_BLACKOUT_WINDOWS",
     "DRILL___",
+    "DRILL_DATABSE",
+    "DRILL_ENVIRONMENTS__LAB__LAB__IN_MEMORY",
+    "DRILL_ENVIRONMENTS__LAB__LAB__DETECTION_DELAY_S",
+    "DRILL_PATHS__EXPERIMENTS",
 ]
 CONFIG_VALUES = st.one_of(
     VALUES,
@@ -391,6 +395,10 @@ COMMANDS = st.one_of(
     ),
     st.tuples(st.just(("runs", "list", "--limit")), NUMBERS),
     st.tuples(st.just(("runs", "show")), FREE | NUMBERS),
+    st.tuples(
+        st.just(("runs", "list", "--period")),
+        FREE | st.tuples(DATES | FREE, DATES | FREE).map("..".join),
+    ),
     st.tuples(st.just(("findings", "show")), NUMBERS | FREE),
     st.tuples(st.just(("plan", "rds-failover", "--mode")), FREE),
     st.tuples(st.just(("plan", "rds-failover", "--env")), FREE),

@@ -18,7 +18,9 @@ from orchestrator.netguard import dsn_problem
 from orchestrator.providers.aws.context import AwsContext, aws_error
 
 
-def _secret(c: AwsContext, arn: str) -> dict[str, Any]:
+def secret_value(c: AwsContext, arn: str) -> dict[str, Any]:
+    """A database secret in RDS's JSON format, read through the environment's clients
+    (its endpoint and role) in the secret's own region."""
     from botocore.exceptions import ClientError
 
     region = arn.split(":")[3] if arn.count(":") >= 6 else c.region
@@ -42,7 +44,7 @@ def probe_dsn(c: AwsContext, value: str | None) -> str | None:
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     if value.startswith("arn:aws:secretsmanager:"):
-        s = _secret(c, value)
+        s = secret_value(c, value)
         params: dict[str, Any] = {
             "host": s.get("host"),
             "port": s.get("port"),
@@ -53,7 +55,7 @@ def probe_dsn(c: AwsContext, value: str | None) -> str | None:
     else:
         params = dict(conninfo_to_dict(value.replace("postgresql+psycopg://", "postgresql://")))
         if c.env.db_secret_arn and not params.get("password"):
-            params["password"] = _secret(c, c.env.db_secret_arn).get("password")
+            params["password"] = secret_value(c, c.env.db_secret_arn).get("password")
     dsn = make_conninfo(**{k: v for k, v in params.items() if v is not None})
     if c.env.endpoint_url and (problem := dsn_problem(dsn, sockets=True)):
         # where libpq would connect (host, hostaddr, PGHOSTADDR, a service), as the lab asks

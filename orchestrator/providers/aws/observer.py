@@ -54,6 +54,7 @@ class RdsEventsObserver:
     started_at: datetime | None = None
     status_restored_at: datetime | None = None
     lost_az: str | None = None  # the AZ an ``az.isolate`` cut (RDS must leave it)
+    probe_sources: dict[str, str] = field(default_factory=dict)  # evidence: where from
 
     def start(self) -> None:
         from orchestrator.evidence.enums import utcnow
@@ -149,6 +150,8 @@ class RdsEventsObserver:
 
     def stop(self) -> ObservationResult:
         result = self.inner.stop() if self.inner else ObservationResult()
+        for kind, source in self.probe_sources.items():  # explicit or derived (redacted)
+            result.notes[f"probe_{kind}"] = source
         fault = self.marks.get("fault_injected")
         events = self.events() if self.instances else []
         # only what RDS did after the fault: an earlier failover (the scenario before,
@@ -245,20 +248,25 @@ class RdsEventsObserver:
 
 def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObserver:
     """The observer for one scenario of this environment."""
+    from orchestrator.providers.aws.probedb import db_dsn, db_probe, http_probe, sources
+
     probes = c.env.probes
     inner: ScenarioObserver | None = None
-    if probes is not None and probes != "none" and (probes.db or probes.http):
+    db = db_probe(c)
+    http = http_probe(c)[0]
+    if db.explicit or db.derived or http:
         from orchestrator.measure.observer import ProbeTargets, build_observer
         from orchestrator.providers.aws.dsn import probe_dsn
 
+        explicit = probes if probes is not None and probes != "none" else None
         inner = build_observer(
             ProbeTargets(
-                db=probe_dsn(c, probes.db),
-                global_db=probe_dsn(c, probes.global_db),
-                app=probes.http,
-                interval_s=probes.interval_s or 1.0,
+                db=db_dsn(c),
+                global_db=probe_dsn(c, explicit.global_db) if explicit else None,
+                app=http,
+                interval_s=(explicit.interval_s if explicit else None) or 1.0,
             ),
             scenario_kind,
             run_id,
         )
-    return RdsEventsObserver(c, inner)
+    return RdsEventsObserver(c, inner, probe_sources=sources(c))

@@ -29,7 +29,7 @@ RunFn = Callable[[AwsContext, dict[str, Any], StepContext], dict[str, Any]]
 class Handler:
     plan: PlanFn
     run: RunFn
-    needs_db_path: bool = False  # SQL through probes.db: skipped with `probes: none`
+    needs_db_path: bool = False  # SQL through the probe DSN: skipped with `probes: none`
 
 
 NO_PATH = (
@@ -37,9 +37,8 @@ NO_PATH = (
     "this SQL step cannot run; API probes and AWS's own signals stand in"
 )
 NO_DSN = (
-    "skipped: no probes: {db: …} for this environment — drill has no network path to the "
-    "database, so this SQL step cannot run; API probes and AWS's own signals stand in "
-    "(set probes.db to a DSN or a secret ARN to run it)"
+    "skipped: {why} — drill has no network path to the database, so this SQL step "
+    "cannot run; API probes and AWS's own signals stand in"
 )
 
 
@@ -247,10 +246,21 @@ class AwsProvider:
         handler = HANDLERS.get(action) if action in HANDLERS else None
         if handler is None or not handler.needs_db_path:
             return None
-        probes = self.ctx.env.probes
-        if probes == "none":
+        from orchestrator.providers.aws.probedb import db_probe
+
+        if self.ctx.env.probes == "none":
             return NO_PATH
-        return NO_DSN if probes is None or not probes.db else None
+        why = db_probe(self.ctx).why_not  # nothing in probes.db, nothing derivable
+        return NO_DSN.format(why=why) if why else None
+
+    def probe_sources(self) -> dict[str, str]:
+        """Where the probes come from (``probes:`` or derived from the state), redacted:
+        for ``drill plan``, ``drill inventory`` and the run's evidence. Raises
+        ConfigError when a derived probe would leave loopback in an emulated
+        environment."""
+        from orchestrator.providers.aws.probedb import sources
+
+        return sources(self.ctx)
 
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
         return self._handler(action).plan(self.ctx, args, mode)

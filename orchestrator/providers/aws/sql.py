@@ -1,7 +1,8 @@
 """SQL steps on AWS (db.writable, data.*) through the environment's probe DSN.
 
-These need a network path to the database (``probes: {db: …}``: a tunnel or bastion);
-with ``probes: none`` they fail with that reason rather than pretend. ``data.verify``
+These need a network path to the database (``probes: {db: …}``: a tunnel or bastion,
+or the DSN derived from ``primary_db`` in the state, see :mod:`.probedb`); with
+``probes: none`` they fail with that reason rather than pretend. ``data.verify``
 compares the known dataset (``drill_dataset``: row count + md5 over the ordered rows,
 the lab's definition) with its fingerprint the first time this run saw it — the
 precondition taken before any fault. ``target: restored`` reads the instance the last
@@ -24,15 +25,17 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 def _dsn(c: AwsContext, target: str) -> str:
     from orchestrator.providers.aws.dsn import probe_dsn
+    from orchestrator.providers.aws.probedb import db_dsn, db_probe
 
     probes = c.env.probes
-    if probes is None or probes == "none" or not probes.db:
+    why_not = db_probe(c).why_not
+    if why_not or probes == "none":
         raise ProviderError(
-            f"SQL step on {target!r} needs a network path to the database",
+            f"SQL step on {target!r} needs a network path to the database ({why_not})",
             "set probes: {db: DSN or secret ARN} for the environment "
             "(a tunnel or bastion), or use API probes (db.health)",
         )
-    if target == "global_db" and probes.global_db:
+    if target == "global_db" and probes is not None and probes.global_db:
         return probe_dsn(c, probes.global_db) or ""
     if target == "restored":
         if not c.restored:
@@ -46,21 +49,23 @@ def _dsn(c: AwsContext, target: str) -> str:
         raise ProviderError(
             f"unknown SQL target {target!r}", "use db, global_db, restored or clone"
         )
-    return probe_dsn(c, probes.db) or ""
+    return db_dsn(c) or ""
 
 
 def instance_dsn(c: AwsContext, host: str | None, port: int | None) -> str | None:
-    """The probe DSN's credentials for another instance (a restored one, the promoted
-    replica); None without a network path (``probes: none``). Raises ConfigError for a
-    non-loopback host when the environment talks to an emulator."""
+    """The probe DSN's credentials (explicit or derived) for another instance (a
+    restored one, the promoted replica); None without a network path (``probes:
+    none``). Raises ConfigError for a non-loopback host when the environment talks to
+    an emulator."""
     from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     from orchestrator.providers.aws.dsn import probe_dsn
+    from orchestrator.providers.aws.probedb import db_dsn
 
-    probes = c.env.probes
-    if probes is None or probes == "none" or not probes.db or not host:
+    base = db_dsn(c) if host else None
+    if not base:
         return None
-    params = dict(conninfo_to_dict(probe_dsn(c, probes.db) or ""))
+    params = dict(conninfo_to_dict(base))
     params.update(host=host, port=port or 5432)
     dsn = make_conninfo("", **{k: v for k, v in params.items() if v is not None})
     return probe_dsn(c, dsn)  # the loopback guard again, for the new host

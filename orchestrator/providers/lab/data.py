@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from orchestrator.config import LabTuning
 from orchestrator.errors import LabError
 from orchestrator.providers.lab import journal
 from orchestrator.providers.lab.state import DATASET_TABLE, Dataset
 
-DEFAULT_ROWS = 1000
+DEFAULT_ROWS: int = LabTuning.model_fields["dataset_rows"].default  # one default
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 

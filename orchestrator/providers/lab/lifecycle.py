@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import pgbin
-from orchestrator.config import EnvironmentConfig, ProviderKind, Settings
+from orchestrator.config import EnvironmentConfig, LabTuning, ProviderKind, Settings
 from orchestrator.errors import LabError
 from orchestrator.providers.lab import data, helpers, pg, procs, template, vault
 from orchestrator.providers.lab.state import (
@@ -40,13 +40,8 @@ US_EAST, US_WEST = "us-east-1", "us-west-2"
 
 
 def _tuning(env: EnvironmentConfig | None) -> dict[str, Any]:
-    lab = dict(env.lab) if env is not None else {}
-    return {
-        "detection_delay_s": float(lab.get("detection_delay_s", 1.0)),
-        "backup_interval_s": float(lab.get("backup_interval_s", 900.0)),
-        "dataset_rows": int(lab.get("dataset_rows", data.DEFAULT_ROWS)),
-        "in_memory": bool(lab.get("in_memory", True)),
-    }
+    lab = env.lab if env is not None else LabTuning.model_construct()
+    return {name: getattr(lab, name) for name in LabTuning.model_fields}
 
 
 def _data_dirs(root: Path, in_memory: bool) -> None:

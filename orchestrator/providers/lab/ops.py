@@ -75,6 +75,29 @@ def component_for(st: LabState, role: str) -> str:
     return name
 
 
+#: the names a step's ``target`` may use on the lab besides roles and component names
+ENDPOINT_TARGETS = ("db", "global_db", "app", "restored", "clone")
+#: the lab's database servers, named before the lab has ever run
+SERVERS = ("use1-az1", "use1-az2", "usw2")
+
+
+def unknown_target(args: dict[str, Any], st: LabState | None) -> LabError | None:
+    """Why a step's ``target`` names nothing on the lab, or None. Actions such as
+    ``db.failover`` act on whatever is primary, so a misspelt role (``primry_db``)
+    was planned and run without a word, where the AWS provider refuses it."""
+    target = args.get("target")
+    if not isinstance(target, str) or looks_like_dsn(target):
+        return None
+    names = st.components if st is not None else SERVERS
+    if target in ROLE_ALIASES or target in ENDPOINT_TARGETS or target in names:
+        return None
+    known = ", ".join([*ROLE_ALIASES, *ENDPOINT_TARGETS, *SERVERS])
+    return LabError(
+        f"target {target!r} is no role, endpoint or server of the lab",
+        f"known: {known} (or a loopback DSN)",
+    )
+
+
 def check_loopback_dsn(dsn: str) -> str:
     """A DSN given by a user must name a loopback host: the lab talks to nothing else
     (:func:`orchestrator.netguard.dsn_problem` says what is checked)."""

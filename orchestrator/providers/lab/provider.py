@@ -63,6 +63,11 @@ class LabProvider:
             spec = ACTIONS.get(action)
             known = {k: v for k, v in args.items() if k in spec.args.model_fields}
             args = {**args, **_validated(action, spec.args, known)}
+        from orchestrator.providers.lab.ops import unknown_target
+
+        problem = unknown_target(args, self._lab().state())
+        if problem is not None:
+            raise problem
         from orchestrator.providers.lab.journal import recording, unplanned
         from orchestrator.secrets import redact
 
@@ -80,10 +85,15 @@ class LabProvider:
         return None  # the lab is always reachable
 
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+        from orchestrator.errors import ConfigError
+        from orchestrator.providers.lab.ops import unknown_target
         from orchestrator.providers.lab.plan import describe
         from orchestrator.providers.lab.state import lab_dir, load
 
         st = load(lab_dir(self.settings.state_path()))
+        problem = unknown_target(args, st)
+        if problem is not None:  # as the AWS provider's plan refuses an unknown role
+            raise ConfigError(f"{action}: {problem.message}", problem.hint)
         return describe(action, args, mode, st)
 
     def observer(

@@ -109,26 +109,41 @@ def test_az_loss_without_a_failover_is_not_a_recovery(
     ]
 
 
-def test_no_probes_configured_skips_sql_steps_like_probes_none(
+def test_no_probes_and_nothing_derivable_skips_sql_steps_like_probes_none(
     aws_stack: Stack, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An environment with no `probes:` at all gives drill no network path either: its
-    SQL steps are skipped with that reason (they failed: 'needs a network path')."""
+    """An environment with no `probes:` whose state cannot give a probe DSN (the
+    primary has no username in it) gives drill no network path either: its SQL steps
+    are skipped with what is missing (they failed: 'needs a network path'). The
+    derived http probe would be the emulator's ALB name: refused until it is gone."""
     env = env_block(aws_stack.url)
     del env["probes"]
     _bundled_config(aws_stack, env)
+    capsys.readouterr()
+    assert drill("plan", "rds-failover", "--env", "aws") == 2
+    first = capsys.readouterr().err.splitlines()[0]
+    assert "aws_lb.app" in first and "dns_name" in first and "loopback" in first, first
+    path = aws_stack.dir / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    state["resources"] = [r for r in state["resources"] if r["type"] != "aws_lb"]
+    path.write_text(json.dumps(state))
     code, plan = _json(capsys, "plan", "rds-failover", "--env", "aws")
     assert code == 0, plan
     steps = plan["scenarios"][0]["steps"]
     sql = [s for s in steps if s.get("action") in ("db.writable", "data.verify")]
-    assert sql and all(s["skipped"].startswith("skipped: no probes: {db: …}") for s in sql)
+    assert sql and all(
+        s["skipped"].startswith("skipped: no probes.db, and none can be derived: ")
+        and "aws_db_instance.primary" in s["skipped"]
+        and "has no username" in s["skipped"]
+        for s in sql
+    ), sql
     code, doc = _json(capsys, "run", "rds-failover", "--env", "aws", "--yes")
     assert code == 0, doc
     code, detail = _json(capsys, "runs", "show", doc["run_id"])
     assert not [s for s in detail["steps"] if s["status"] == "failed"], detail["steps"]
     skipped = [s for s in detail["steps"] if s["status"] == "skipped"]
     assert {s["action"] for s in skipped} == {s["action"] for s in sql}
-    assert all("set probes.db" in s["output"]["reason"] for s in skipped)
+    assert all("probes.db to a DSN" in s["output"]["reason"] for s in skipped)
 
 
 def test_plan_text_marks_sql_steps_skipped(

@@ -1,0 +1,82 @@
+"""Tearing the local lab down (or resetting it) while a run on it awaits recovery.
+
+An orphaned run's pending rollbacks undo faults in the lab. ``drill lab down`` and
+``drill lab reset`` would take away what they undo: recovery would then fail them and
+end the run ``rollback_failed`` (a critical finding) though nothing failed but the lab
+being gone on purpose. So both refuse (:func:`refuse_orphans`), naming the run and the
+two ways on: recover first, or ``--force``. With ``--force`` the lab goes and the
+orphaned runs are closed here (:func:`close_orphans`): each pending rollback is kept
+in the evidence, ``cancelled`` with the reason and who tore the lab down, and the run
+ends ``crashed`` — what it was before anyone touched the lab.
+"""
+
+from __future__ import annotations
+
+from orchestrator.config import Settings
+from orchestrator.engine.locks import LOCAL_LAB, lock_scope
+from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.recovery import close_orphan
+from orchestrator.errors import UsageError
+from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus
+from orchestrator.evidence.records import Run, StepRun
+from orchestrator.evidence.writer import EvidenceDB
+
+OPEN = (StepStatus.PENDING, StepStatus.RUNNING)
+
+
+def lab_orphans(settings: Settings, db: EvidenceDB) -> list[Run]:
+    """Runs recorded ``running`` on an environment that stands on the local lab. The
+    caller holds the lab's lock, so none of them has a live owner: all are orphaned."""
+    runs: list[Run] = db.records(Run, "status = ?", (RunStatus.RUNNING.value,), "started_at")
+    return [r for r in runs if lock_scope(settings, r.env) == LOCAL_LAB]
+
+
+def refuse_orphans(runs: list[Run], what: str) -> UsageError:
+    """Why ``drill lab down|reset`` does not go ahead: which run awaits recovery, how
+    to recover it, and what ``--force`` does instead."""
+    first = runs[0]
+    others = f" (and {len(runs) - 1} more)" if len(runs) > 1 else ""
+    return UsageError(
+        f"run {first.id}{others} awaits recovery on the lab (environment {first.env!r}): "
+        f"`drill lab {what}` would remove what its pending rollbacks undo",
+        f"recover it first with `drill recover --env {first.env}`, or give `--force` to "
+        f"{'take the lab down' if what == 'down' else 'reset the lab'} anyway (its pending "
+        "rollbacks are then recorded as not played)",
+    )
+
+
+def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
+    """Close ``runs`` after the lab under them was torn down on purpose (``--force``).
+
+    Their pending rollbacks stay in the evidence as ``cancelled`` with the reason; the
+    runs end ``crashed`` (their process died; nothing failed to roll back). Returns how
+    many rollbacks were not played."""
+    reason = (
+        f"not played: {who} tore the lab down with `drill lab {what} --force` "
+        "while this run awaited recovery; the faults it would undo went with the lab"
+    )
+    cancelled = 0
+    for run in runs:
+        rec = Recorder(db, run)
+        steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
+        undo = [st for st in steps if st.phase == StepPhase.ROLLBACK and st.status in OPEN]
+        for st in steps:
+            if st.status == StepStatus.RUNNING and st not in undo:
+                rec.step_finished(
+                    st, StepStatus.FAILED, None, "interrupted: the drill process died"
+                )
+        for st in undo:
+            rec.step_finished(st, StepStatus.CANCELLED, {"not_played": reason}, None)
+        cancelled += len(undo)
+        rec.event("recovery.lab_torn_down", f"{len(undo)} pending rollback(s) {reason}")
+        close_orphan(
+            rec,
+            run,
+            db,
+            True,
+            None,
+            f"the drill process died; the lab was then torn down on purpose by {who} "
+            f"(`drill lab {what} --force`), so its {len(undo)} pending rollback(s) "
+            "were not played",
+        )
+    return cancelled

@@ -1,0 +1,46 @@
+"""`drill lab down|reset` while a run on the lab awaits recovery: refused, naming the run
+and the way on; with --force the lab goes and the run ends ``crashed`` (not
+``rollback_failed``), its pending rollbacks kept in the evidence as not played.
+
+The orphan is real: drill is SIGKILLed by its test hook after the runbook's fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_crash_safety import drill, killed_run, plays, runs, show
+
+pytestmark = pytest.mark.slow
+
+
+def test_lab_down_refuses_then_force_closes_the_orphan(workdir: Path) -> None:
+    marker = workdir / "marker"
+    run_id = killed_run(workdir, marker)
+
+    for what in ("down", "reset"):
+        refused = drill(workdir, "lab", what)
+        assert refused.code == 2, refused.err
+        line = refused.err.strip().splitlines()[0]
+        assert line.startswith("drill: error: ") and f"run {run_id} awaits recovery" in line
+        assert "drill recover --env lab" in refused.err and "--force" in refused.err
+    assert [r["status"] for r in runs(workdir)] == ["running"], "a refusal changes nothing"
+
+    forced = drill(workdir, "lab", "down", "--force")
+    assert forced.code == 0, forced.err
+    assert run_id in forced.err and "not played" in forced.err
+    doc = show(workdir, run_id)
+    assert doc["status"] == "crashed"
+    (undo,) = [s for s in doc["steps"] if s["phase"] == "rollback"]
+    assert undo["status"] == "cancelled" and "lab down --force" in undo["output"]["not_played"]
+    kinds = {f["kind"]: f["severity"] for f in doc["findings"]}
+    assert kinds == {"run_crashed": "high"}, "nothing failed to roll back"
+    assert marker.exists() and plays(marker) == 0, "the rollback was not played"
+    assert "recovery.lab_torn_down" in {e["kind"] for e in doc["timeline"]}
+
+    assert drill(workdir, "recover").code == 0  # nothing left to recover
+    assert drill(workdir, "lab", "down").code == 0
+    verified = drill(workdir, "evidence", "verify")
+    assert verified.code == 0, verified.err
