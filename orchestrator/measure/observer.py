@@ -238,7 +238,10 @@ class ProbeObserver:
             "the DNS record now names the promoted replica: the global probe follows it "
             "to the replica's endpoint (the probe DSN names the primary instance)"
         )
-        probe = HeartbeatProbe("sql@promoted", dsn, self.deadline_s, self.ledger)
+        self._take_over(HeartbeatProbe("sql@promoted", dsn, self.deadline_s, self.ledger))
+
+    def _take_over(self, probe: Probe) -> None:
+        """From now on ``probe`` alone decides RTO; the others keep running as context."""
         loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
         loop.start()
         with self._lock:
@@ -257,15 +260,9 @@ class ProbeObserver:
         self.survivor = ("promoted clone", dsn)
         self.clone = True
         self.notes["isolated_clone"] = instance
-        probe = HeartbeatProbe(
-            "sql@clone", dsn, self.deadline_s, Ledger(f"{self.ledger.writer}/clone")
+        self._take_over(
+            HeartbeatProbe("sql@clone", dsn, self.deadline_s, Ledger(f"{self.ledger.writer}/clone"))
         )
-        loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
-        loop.start()
-        with self._lock:
-            for lp in self.loops:
-                lp.service = False
-            self.loops.append(loop)
 
     @property
     def rpo_from_disaster(self) -> bool:

@@ -15,26 +15,13 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import lab_aws_env, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 
-def _config(cwd: Path) -> dict[str, str]:
-    aws = lab_status(cwd)["aws"]
-    env = {
-        "provider": "aws",
-        "region": aws["region"],
-        "dr_region": aws["dr_region"],
-        "endpoint_url": aws["endpoint_url"],
-        "terraform": {"state": aws["terraform_state"]},
-    }
-    (cwd / "drill.yaml").write_text(json.dumps({"environments": {"derived": env}}))
-    return dict(aws)
-
-
 def test_quarterly_dr_with_no_probes_block_measures_with_derived_probes(awslab: Path) -> None:
-    aws = _config(awslab)
+    aws = lab_aws_env(awslab, "derived")  # no probes: block
     ports = {c["name"]: c["port"] for c in lab_status(awslab)["components"]}
     state = aws["terraform_state"]
     plan = run(awslab, "plan", "quarterly-dr", "--env", "derived", "--json")
