@@ -193,6 +193,13 @@ class Settings(BaseModel):
     notify: list[str] = Field([], description="webhook URLs")
     signing_key: str | None = Field(None, description="path of the Ed25519 private key")
 
+    @field_validator("notify", mode="before")
+    @classmethod
+    def _one_url(cls, value: Any) -> Any:
+        """One URL is a list of one: ``DRILL_NOTIFY=https://…`` said "Input should be a
+        valid list" (a list from a variable is JSON: ``["https://…", …]``)."""
+        return [value] if isinstance(value, str) and value.strip() else value
+
     @field_validator("database")
     @classmethod
     def _database_url(cls, value: str | None) -> str | None:

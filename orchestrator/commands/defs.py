@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -59,7 +61,7 @@ def validate(
     if paths:
         for p in paths:
             if p.is_dir():
-                files += sorted(f for f in p.rglob("*") if f.suffix in DEFINITION_SUFFIXES)
+                files += _definition_files(p, DEFINITION_SUFFIXES)
             else:
                 files.append(p)
     problems: list[Problem] = []
@@ -89,3 +91,19 @@ def validate(
         problems = list(dict.fromkeys(problems))  # a clash is also met through a drill
         raise DefinitionError(problems, f"{ok} of {len(files)} file(s) valid; fix the rest")
     err_console().print(f"[green]✔[/] {ok} definition(s) valid")
+
+
+def _definition_files(root: Path, suffixes: Iterable[str]) -> list[Path]:
+    """The definition files under ``root``, hidden files and directories left out:
+    `drill validate .` in a repository walked `.venv/` (thousands of JSON files of
+    installed packages, minutes) and `.drill/` (drill's own state, each file reported
+    as an invalid definition), as the catalog never looks there either."""
+    found: list[Path] = []
+    for directory, subdirs, names in os.walk(root):
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith("."))
+        found += [
+            Path(directory) / n
+            for n in sorted(names)
+            if not n.startswith(".") and Path(n).suffix in suffixes
+        ]
+    return found

@@ -240,12 +240,13 @@ def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> 
     its probes come from: a probe derived from the state that would leave loopback in
     an emulated environment is refused here (exit 2), before any run is recorded, as
     an explicit bad probe is when drill.yaml is read."""
-    from orchestrator.commands.planview import probe_sources
     from orchestrator.config import ProviderKind
     from orchestrator.providers import build_provider
 
     if env_cfg.provider is not ProviderKind.AWS:
         return lambda: build_provider(env_name, env_cfg, settings)
+    from orchestrator.commands.planview import probe_sources  # (its imports: AWS only)
+
     provider = build_provider(env_name, env_cfg, settings)
     try:
         probe_sources(plan, provider)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 # defer_build: a plain Chaos Toolkit experiment run never validates a runbook or a drill,
 # so their validators are built on first use instead of at import.
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from orchestrator.definitions.kinds import (
     ID_PATTERN,
@@ -145,6 +145,18 @@ class ScenarioRef(BaseModel):
         "--var-file), relative to the drill file",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, value: Any) -> Any:
+        """`scenarios: [rds-failover]` said "Input should be a valid dictionary or
+        instance of ScenarioRef": say what a scenario looks like instead."""
+        if isinstance(value, dict | ScenarioRef):
+            return value
+        raise ValueError(
+            "a scenario is a mapping: `- runbook: ID` or `- experiment: ID`"
+            + (f", e.g. `- runbook: {value}`" if isinstance(value, str) and value else "")
+        )
+
     @model_validator(mode="after")
     def _one(self) -> ScenarioRef:
         if bool(self.runbook) == bool(self.experiment):
@@ -175,3 +187,19 @@ class Drill(BaseModel):
     approvals: list[str] = Field(default_factory=list)
     stop_policy: StopPolicy = StopPolicy.CONTINUE
     owner: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        """Checked as `drill schedule sync` reads it: an invalid one passed `validate`,
+        and `drill status` then showed no cadence — the drill never fell overdue."""
+        if value is None:
+            return None
+        from orchestrator.errors import UsageError
+        from orchestrator.schedule.specs import cron_spec
+
+        try:
+            cron_spec(value)
+        except UsageError as exc:
+            raise ValueError(f"{exc.message}; {exc.hint}" if exc.hint else exc.message) from None
+        return value

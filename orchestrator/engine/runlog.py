@@ -22,8 +22,8 @@ from typing import Any
 
 from orchestrator.engine.reporter import Reporter
 
-NAME = "run-log.jsonl"
-MEDIA_TYPE = "application/x-ndjson"
+LOG_NAME = "run-log.jsonl"
+LOG_MEDIA_TYPE = "application/x-ndjson"
 LIMIT = 256 * 1024  # bytes: a run of thousands of steps stays far below the store's limits
 LINE_LIMIT = 8 * 1024  # one line (a long step error, a note with a provider's output)
 

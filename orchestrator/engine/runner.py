@@ -45,7 +45,7 @@ from orchestrator.engine.rollbacks import (
     play_rollback,
     record_internal_error,
 )
-from orchestrator.engine.runlog import RunLog
+from orchestrator.engine.runlog import LOG_MEDIA_TYPE, LOG_NAME, RunLog
 from orchestrator.engine.signals import (
     AbortSignal,
     AbortState,
@@ -200,7 +200,8 @@ class RunEngine:
     # ---- the run -------------------------------------------------------------------
     def execute(self, plan: RunPlan, opts: RunOptions) -> RunOutcome:
         self.check_safety(plan, opts)
-        self.reporter = self.log = RunLog(self.reporter)  # kept with the run at its end
+        inner = self.reporter.inner if isinstance(self.reporter, RunLog) else self.reporter
+        self.reporter = self.log = RunLog(inner)  # this run's log, kept with it at its end
         run_id = new_run_id()
         lock = EnvLock(
             self.db,
@@ -368,11 +369,9 @@ class RunEngine:
 
     def _log_artifact(self, status: RunStatus, code: int, error: str | None) -> Artifact:
         """The run log (:mod:`orchestrator.engine.runlog`), written with the run's end."""
-        from orchestrator.engine import runlog
-
         assert self.recorder is not None and self.log is not None
         self.log.ended(status.value, code, error)
-        return self.recorder.artifact_record(runlog.NAME, self.log.content(), runlog.MEDIA_TYPE)
+        return self.recorder.artifact_record(LOG_NAME, self.log.content(), LOG_MEDIA_TYPE)
 
     # ---- one scenario ---------------------------------------------------------------
     def _run_scenario(self, plan: RunPlan, sc: ScenarioPlan, opts: RunOptions) -> _ScenarioEnd:

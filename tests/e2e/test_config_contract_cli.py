@@ -221,3 +221,126 @@ def test_runs_list_period_errors_speak_of_its_own_option(
     assert message in res.err.splitlines()[0]
     assert "--from" not in res.err and "--to" not in res.err and "export" not in res.err
     assert "2026-10-01..2026-12-31" in res.err.splitlines()[1]
+
+
+def test_validate_of_a_directory_skips_hidden_ones(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill validate .` walked `.drill/` (drill's own state: each JSON file reported as
+    an invalid definition) and `.venv/` (every installed package's JSON, minutes)."""
+    text = (Path(__file__).resolve().parents[2] / "runbooks" / "rds-failover.yaml").read_text()
+    (workdir / "runbooks").mkdir()
+    (workdir / "runbooks" / "rb.yaml").write_text(text.replace("id: rds-failover", "id: rb", 1))
+    for hidden in (".drill/lab/state.json", ".venv/lib/pkg/data.json", "runbooks/.draft.yaml"):
+        (workdir / hidden).parent.mkdir(parents=True, exist_ok=True)
+        (workdir / hidden).write_text('{"not": "a definition"}')
+    res = drill(capsys, "validate", ".")
+    assert (res.code, res.out) == (0, ""), res.err
+    assert "1 definition(s) valid" in res.err
+    explicit = drill(capsys, "validate", ".drill/lab/state.json")  # named: checked
+    assert explicit.code == 2 and "state.json:1: cannot tell what this is" in explicit.err
+
+
+@pytest.mark.parametrize(
+    ("body", "line", "message"),
+    [
+        (
+            "scenarios: [rds-failover]\n",
+            3,
+            "a scenario is a mapping: `- runbook: ID` or `- experiment: ID`, "
+            "e.g. `- runbook: rds-failover` (scenarios[0])",
+        ),
+        (
+            "scenarios: [{runbook: rds-failover}]\nschedule: every tuesday\n",
+            4,
+            "invalid cron expression 'every tuesday': wrong number of fields",
+        ),
+    ],
+)
+def test_drill_definition_mistakes_are_explained(
+    workdir: Path, capsys: pytest.CaptureFixture[str], body: str, line: int, message: str
+) -> None:
+    """A list of ids as `scenarios:` said "Input should be a valid dictionary or instance
+    of ScenarioRef"; an invalid `schedule:` passed `drill validate`, and `drill status`
+    then showed no cadence (the drill never fell overdue)."""
+    (workdir / "drills").mkdir()
+    (workdir / "drills" / "d.yaml").write_text(f"id: dd\ntitle: t\n{body}")
+    res = drill(capsys, "validate")
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith(f"drill: error: {workdir / 'drills' / 'd.yaml'}:{line}: "), res.err
+    assert message in first and "ScenarioRef" not in res.err
+
+
+def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`DRILL_NOTIFY=https://…` was refused: "Input should be a valid list"."""
+    from orchestrator.config import load_settings
+
+    monkeypatch.setenv("DRILL_NOTIFY", "https://hooks.example.invalid/services/T0/B0/x")
+    assert drill(capsys, "list", "--json").code == 0
+    assert load_settings().notify == ["https://hooks.example.invalid/services/T0/B0/x"]
+    monkeypatch.setenv(
+        "DRILL_NOTIFY", '["https://a.example.invalid/1", "https://b.example.invalid/2"]'
+    )
+    assert len(load_settings().notify) == 2
+
+
+@pytest.mark.lab
+def test_a_misspelt_drill_pg_user_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root, `DRILL_PG_USER=postgress` fell back to `postgres` without a word."""
+    import os
+
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    if os.geteuid() != 0:
+        pytest.skip("the lab's servers run as another user only when drill runs as root")
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    (workdir / "drill.yaml").write_text(
+        "environments:\n  lab: {provider: lab, lab: {in_memory: false}}\n"
+    )
+    monkeypatch.setenv("DRILL_PG_USER", "no-such-user-for-drill")
+    res = drill(capsys, "lab", "up")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert res.err.splitlines()[0] == (
+        "drill: error: DRILL_PG_USER=no-such-user-for-drill: no such user"
+    )
+    assert drill(capsys, "lab", "status", "--json").out.count('"running": false') == 1
+
+
+def test_inventory_without_dr_region_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heading read `(us-east-1, DR None)`; without a DR region both replicas of the
+    primary qualify, so `dr_replica` is reported ambiguous, never guessed."""
+    state = Path(__file__).resolve().parents[1] / "fixtures" / "terraform" / "reference.tfstate"
+    for key, value in {
+        "PROVIDER": "aws",
+        "REGION": "us-east-1",
+        "TERRAFORM__STATE": str(state),
+        "ENDPOINT_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(f"DRILL_ENVIRONMENTS__STAGING__{key}", value)
+    res = drill(capsys, "inventory", "--env", "staging", "--no-drift")
+    assert res.code == 0, res.err
+    assert "(us-east-1, no dr_region)" in res.out and "None" not in res.out
+    assert "unresolved dr_replica: ambiguous" in res.out
+
+
+@pytest.mark.parametrize("args", [(), ("lab",), ("evidence",)])
+def test_a_bare_command_group_prints_its_help_not_a_one_line_blob(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    """`drill` alone printed `drill: error: Usage: drill [OPTIONS] COMMAND [ARGS]...
+    Chaos and … Commands: run Run a drill …` — the whole help page on one line."""
+    res = drill(capsys, *args)
+    assert (res.code, res.out) == (2, "")
+    assert res.err.startswith(f"Usage: drill {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "drill: error" not in res.err and "\nCommands:\n" in res.err
