@@ -344,3 +344,27 @@ def test_a_bare_command_group_prints_its_help_not_a_one_line_blob(
     assert (res.code, res.out) == (2, "")
     assert res.err.startswith(f"Usage: drill {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
     assert "drill: error" not in res.err and "\nCommands:\n" in res.err
+
+
+def test_runbook_render_out_mistakes_are_usage_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out FILE` was `internal error: FileExistsError` (exit 1), `--out /proc/x`
+    `internal error: FileNotFoundError`; a symlink where the page goes was written
+    through."""
+    (workdir / "afile").write_text("")
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "afile")
+    assert (res.code, res.out) == (2, "")
+    assert res.err.splitlines()[0] == "drill: error: --out afile is not a directory"
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "/proc/drill-none")
+    assert res.code == 2 and res.err.startswith("drill: error: --out /proc/drill-none: ")
+    (workdir / "docs").mkdir()
+    (workdir / "target.txt").write_text("keep")
+    (workdir / "docs" / "az-loss.md").symlink_to(workdir / "target.txt")
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "docs")
+    assert res.code == 2 and "is a symbolic link" in res.err, res.err
+    assert (workdir / "target.txt").read_text() == "keep"
+    assert "internal error" not in res.err
+    (workdir / "docs" / "az-loss.md").unlink()
+    ok = drill(capsys, "runbook", "render", "az-loss", "--out", "docs")
+    assert ok.code == 0 and (workdir / "docs" / "az-loss.md").read_text().startswith("<!--")
