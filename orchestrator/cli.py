@@ -204,11 +204,17 @@ def main(argv: list[str] | None = None) -> int:
         # one line like every other error (it names the option or argument); redacted by
         # _print_error, since it echoes option values: a secret given by mistake too
         ctx = getattr(exc, "ctx", None)
-        _print_error(
-            " ".join(exc.format_message().split()),
-            f"see `{ctx.command_path} --help`" if ctx is not None else None,
-        )
-        code = int(ExitStatus.USAGE)
+        if ctx is not None and exc.format_message() == ctx.get_help():
+            # `drill` or `drill lab` alone: the help, as written (it was squeezed into one
+            # `drill: error: Usage: …` line of the whole page); still a usage error
+            sys.stderr.write(ctx.get_help() + "\n")
+            code = int(ExitStatus.USAGE)
+        else:
+            _print_error(
+                " ".join(exc.format_message().split()),
+                f"see `{ctx.command_path} --help`" if ctx is not None else None,
+            )
+            code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("drill: interrupted\n")
         code = int(ExitStatus.ABORTED)

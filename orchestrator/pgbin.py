@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import LabError
+from orchestrator.errors import ConfigError, LabError
 
 INSTALL_HINT = (
     "install the PostgreSQL server: `apt-get install -y postgresql` (Debian/Ubuntu), "
@@ -81,9 +81,17 @@ def run_as_user() -> pwd.struct_passwd | None:
     """The unprivileged account servers run as when we are root; None otherwise."""
     if os.geteuid() != 0:
         return None
-    for name in (os.environ.get("DRILL_PG_USER"), "postgres", "nobody"):
-        if not name:
-            continue
+    chosen = os.environ.get("DRILL_PG_USER")
+    if chosen:  # a misspelt user used to fall back to `postgres` without a word
+        try:
+            return pwd.getpwnam(chosen)
+        except KeyError:
+            raise ConfigError(
+                f"DRILL_PG_USER={chosen}: no such user",
+                "name an existing unprivileged user for the lab's servers, or unset it "
+                "(then `postgres`, else `nobody`)",
+            ) from None
+    for name in ("postgres", "nobody"):
         try:
             return pwd.getpwnam(name)
         except KeyError:

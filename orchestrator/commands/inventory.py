@@ -100,7 +100,8 @@ def _render(doc: dict[str, Any]) -> None:
 
     console = out_console()
     console.print(
-        f"[bold]{doc['env']}[/] from {doc['state']} ({doc['region']}, DR {doc['dr_region']})"
+        f"[bold]{doc['env']}[/] from {doc['state']} ({doc['region']}, "
+        + (f"DR {doc['dr_region']})" if doc["dr_region"] else "no dr_region)")
     )
     table = Table("role", "address", "how", "id / name", "endpoint", "region", "az")
     for role, t in doc["roles"].items():

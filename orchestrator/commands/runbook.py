@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -46,6 +47,7 @@ def render_cmd(
     from orchestrator.definitions.models import Runbook
     from orchestrator.definitions.render import render_runbook, rendered_path
     from orchestrator.errors import DrillError, UsageError
+    from orchestrator.outpaths import write_output
 
     catalog = Catalog(state(ctx).settings())
     targets: list[tuple[Runbook, Path]] = []
@@ -58,7 +60,7 @@ def render_cmd(
     if not targets:
         raise UsageError("no runbooks found", "put runbooks in runbooks/ or name a file")
     if out is not None and not check:
-        out.mkdir(parents=True, exist_ok=True)
+        _out_dir(out)
     stale: list[str] = []
     for rb, path in targets:
         dest = rendered_path(path, out)
@@ -68,8 +70,12 @@ def render_cmd(
             if current != text:
                 stale.append(str(dest))
             continue
-        if current != text:
-            dest.write_text(text, encoding="utf-8")
+        if current != text:  # a regular file, written whole (a read-only or odd place: exit 2)
+            write_output(
+                dest,
+                "--out" if out is not None else "runbook render",
+                partial(Path.write_text, data=text, encoding="utf-8"),
+            )
             err_console().print(f"wrote {dest}")
         else:
             err_console().print(f"[dim]unchanged {dest}[/]")
@@ -80,3 +86,17 @@ def render_cmd(
         )
     if check:
         err_console().print(f"[green]✔[/] {len(targets)} rendered runbook(s) current")
+
+
+def _out_dir(out: Path) -> None:
+    """``--out`` is a directory, created when missing: a file there, or a place where
+    none can be made, was `internal error: FileExistsError` / `FileNotFoundError`."""
+    from orchestrator.errors import UsageError
+
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is not a directory", "name a directory (drill creates it)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        reason = exc.strerror.lower() if exc.strerror else exc.__class__.__name__
+        raise UsageError(f"--out {out}: {reason}", "name a directory drill may create") from None

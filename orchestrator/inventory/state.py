@@ -99,6 +99,12 @@ def parse_state(doc: Any, source: str) -> TfState:
     """A state v4 document or a ``terraform show -json`` document → :class:`TfState`."""
     if not isinstance(doc, dict):
         raise ConfigError(f"{source}: not a Terraform state (expected a JSON object)")
+    if "planned_values" in doc or "resource_changes" in doc:  # read as an empty state
+        raise ConfigError(
+            f"{source}: a Terraform plan (`terraform show -json PLANFILE`), not the state",
+            "give the state: the state file, s3://bucket/key, or `terraform show -json` "
+            "run without a plan file",
+        )
     if "values" in doc or "format_version" in doc:
         return TfState(
             source, _parse_show(_want(doc.get("values"), dict, source, "values"), source)

@@ -285,3 +285,86 @@ def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
         "DRILL_NOTIFY", '["https://a.example.invalid/1", "https://b.example.invalid/2"]'
     )
     assert len(load_settings().notify) == 2
+
+
+@pytest.mark.lab
+def test_a_misspelt_drill_pg_user_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As root, `DRILL_PG_USER=postgress` fell back to `postgres` without a word."""
+    import os
+
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    if os.geteuid() != 0:
+        pytest.skip("the lab's servers run as another user only when drill runs as root")
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    (workdir / "drill.yaml").write_text(
+        "environments:\n  lab: {provider: lab, lab: {in_memory: false}}\n"
+    )
+    monkeypatch.setenv("DRILL_PG_USER", "no-such-user-for-drill")
+    res = drill(capsys, "lab", "up")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert res.err.splitlines()[0] == (
+        "drill: error: DRILL_PG_USER=no-such-user-for-drill: no such user"
+    )
+    assert drill(capsys, "lab", "status", "--json").out.count('"running": false') == 1
+
+
+def test_inventory_without_dr_region_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The heading read `(us-east-1, DR None)`; without a DR region both replicas of the
+    primary qualify, so `dr_replica` is reported ambiguous, never guessed."""
+    state = Path(__file__).resolve().parents[1] / "fixtures" / "terraform" / "reference.tfstate"
+    for key, value in {
+        "PROVIDER": "aws",
+        "REGION": "us-east-1",
+        "TERRAFORM__STATE": str(state),
+        "ENDPOINT_URL": "http://127.0.0.1:9",
+    }.items():
+        monkeypatch.setenv(f"DRILL_ENVIRONMENTS__STAGING__{key}", value)
+    res = drill(capsys, "inventory", "--env", "staging", "--no-drift")
+    assert res.code == 0, res.err
+    assert "(us-east-1, no dr_region)" in res.out and "None" not in res.out
+    assert "unresolved dr_replica: ambiguous" in res.out
+
+
+@pytest.mark.parametrize("args", [(), ("lab",), ("evidence",)])
+def test_a_bare_command_group_prints_its_help_not_a_one_line_blob(
+    workdir: Path, capsys: pytest.CaptureFixture[str], args: tuple[str, ...]
+) -> None:
+    """`drill` alone printed `drill: error: Usage: drill [OPTIONS] COMMAND [ARGS]...
+    Chaos and … Commands: run Run a drill …` — the whole help page on one line."""
+    res = drill(capsys, *args)
+    assert (res.code, res.out) == (2, "")
+    assert res.err.startswith(f"Usage: drill {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "drill: error" not in res.err and "\nCommands:\n" in res.err
+
+
+def test_runbook_render_out_mistakes_are_usage_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--out FILE` was `internal error: FileExistsError` (exit 1), `--out /proc/x`
+    `internal error: FileNotFoundError`; a symlink where the page goes was written
+    through."""
+    (workdir / "afile").write_text("")
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "afile")
+    assert (res.code, res.out) == (2, "")
+    assert res.err.splitlines()[0] == "drill: error: --out afile is not a directory"
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "/proc/drill-none")
+    assert res.code == 2 and res.err.startswith("drill: error: --out /proc/drill-none: ")
+    (workdir / "docs").mkdir()
+    (workdir / "target.txt").write_text("keep")
+    (workdir / "docs" / "az-loss.md").symlink_to(workdir / "target.txt")
+    res = drill(capsys, "runbook", "render", "az-loss", "--out", "docs")
+    assert res.code == 2 and "is a symbolic link" in res.err, res.err
+    assert (workdir / "target.txt").read_text() == "keep"
+    assert "internal error" not in res.err
+    (workdir / "docs" / "az-loss.md").unlink()
+    ok = drill(capsys, "runbook", "render", "az-loss", "--out", "docs")
+    assert ok.code == 0 and (workdir / "docs" / "az-loss.md").read_text().startswith("<!--")
