@@ -44,53 +44,84 @@ def aws_lab(prefix: str) -> Path:
     return cwd
 
 
+def lab_env(cwd: Path, name: str, **extra: object) -> None:
+    """drill.yaml with environment ``name``: the running lab's AWS endpoint and state,
+    plus ``extra`` (e.g. ``probes="none"``; nothing: probes derived from the state)."""
+    aws = json.loads(drill(cwd, "lab", "status", "--json").stdout)["aws"]
+    env = {
+        "provider": "aws",
+        "region": aws["region"],
+        "dr_region": aws["dr_region"],
+        "endpoint_url": aws["endpoint_url"],
+        "terraform": {"state": aws["terraform_state"]},
+        **extra,
+    }
+    (cwd / "drill.yaml").write_text(json.dumps({"environments": {name: env}}))
+
+
+Walls = dict[str, list[float]]
+Rtos = dict[str, dict[str, list[float]]]
+
+
+def alternate(cwd: Path, envs: tuple[str, ...], pairs: int, *args: str) -> tuple[Walls, Rtos]:
+    """`drill run quarterly-dr --env ENV ARGS…` alternately on ``envs``, ``pairs``
+    times; each run printed; the walls and RTOs of the runs that exited 0."""
+    walls: Walls = {env: [] for env in envs}
+    rtos: Rtos = {env: {} for env in envs}
+    for i in range(pairs):
+        for env in envs:
+            t0 = time.monotonic()
+            res = drill(cwd, "run", "quarterly-dr", "--env", env, "--json", *args)
+            wall = time.monotonic() - t0
+            doc = json.loads(res.stdout) if res.stdout.strip() else {}
+            scs = doc.get("scenarios", [])
+            line = ", ".join(
+                f"{s['id']} rto {s['rto_s']:.2f} rpo {s['rpo_s']}{'' if s['met'] else ' MISSED'}"
+                for s in scs
+                if s.get("rto_s") is not None
+            )
+            print(
+                f"{i + 1} {env:<8} exit {res.returncode} wall {wall:6.2f}s  {line}  "
+                f"(load {os.getloadavg()[0]:.2f})",
+                flush=True,
+            )
+            if res.returncode != 0:
+                print(res.stderr[-2000:], flush=True)
+                continue
+            walls[env].append(wall)
+            for s in scs:
+                rtos[env].setdefault(s["id"], []).append(float(s["rto_s"] or 0.0))
+    return walls, rtos
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--pairs", type=int, default=3)
     a = ap.parse_args()
     cwd = aws_lab("drill-labaws-")
-    walls: dict[str, list[float]] = {"lab": [], "lab-aws": []}
-    rtos: dict[str, dict[str, list[float]]] = {"lab": {}, "lab-aws": {}}
     try:
-        for i in range(a.pairs):
-            for env in ("lab", "lab-aws"):
-                t0 = time.monotonic()
-                res = drill(cwd, "run", "quarterly-dr", "--env", env, "--json")
-                wall = time.monotonic() - t0
-                doc = json.loads(res.stdout) if res.stdout.strip() else {}
-                scs = doc.get("scenarios", [])
-                line = ", ".join(
-                    f"{s['id']} rto {s['rto_s']:.2f} rpo {s['rpo_s']}"
-                    f"{'' if s['met'] else ' MISSED'}"
-                    for s in scs
-                    if s.get("rto_s") is not None
-                )
-                print(
-                    f"{i + 1} {env:<8} exit {res.returncode} wall {wall:6.2f}s  {line}  "
-                    f"(load {os.getloadavg()[0]:.2f})",
-                    flush=True,
-                )
-                if res.returncode != 0:
-                    print(res.stderr[-2000:], flush=True)
-                    continue
-                walls[env].append(wall)
-                for s in scs:
-                    rtos[env].setdefault(s["id"], []).append(float(s["rto_s"] or 0.0))
+        walls, rtos = alternate(cwd, ("lab", "lab-aws"), a.pairs)
     finally:
         drill(cwd, "lab", "down")
+    compare(walls, rtos, "lab", "lab-aws")
+
+
+def compare(walls: Walls, rtos: Rtos, base: str, other: str) -> None:
+    """Median walls (ratio, target ≤ 1.5×) and per-scenario RTO differences (target
+    within 2 s) of ``other`` against ``base``."""
     med = {env: statistics.median(v) for env, v in walls.items() if v}
-    if len(med) == 2:
+    if base in med and other in med:
         print(
-            f"\nwall median: lab {med['lab']:.2f}s, lab-aws {med['lab-aws']:.2f}s, "
-            f"ratio {med['lab-aws'] / med['lab']:.2f}x (target <= 1.5x)"
+            f"\nwall median: {base} {med[base]:.2f}s, {other} {med[other]:.2f}s, "
+            f"ratio {med[other] / med[base]:.2f}x (target <= 1.5x)"
         )
-    for sc, values in rtos["lab"].items():
-        other = rtos["lab-aws"].get(sc) or []
-        if values and other:
-            lab_m, aws_m = statistics.median(values), statistics.median(other)
+    for sc, values in rtos[base].items():
+        theirs = rtos[other].get(sc) or []
+        if values and theirs:
+            base_m, other_m = statistics.median(values), statistics.median(theirs)
             print(
-                f"{sc:<17} RTO median lab {lab_m:5.2f}s  lab-aws {aws_m:5.2f}s  "
-                f"diff {aws_m - lab_m:+.2f}s (target within 2 s)"
+                f"{sc:<17} RTO median {base} {base_m:5.2f}s  {other} {other_m:5.2f}s  "
+                f"diff {other_m - base_m:+.2f}s (target within 2 s)"
             )
 
 

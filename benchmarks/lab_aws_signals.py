@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from lab_aws import aws_lab, drill  # the same CLI runner and lab
+from lab_aws import aws_lab, drill, lab_env  # the same CLI runner and lab
 
 
 def _ts(text: str) -> datetime:
@@ -43,16 +43,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     cwd = aws_lab("drill-signals-")
-    aws = json.loads(drill(cwd, "lab", "status", "--json").stdout)["aws"]
-    env = {
-        "provider": "aws",
-        "region": aws["region"],
-        "dr_region": aws["dr_region"],
-        "endpoint_url": aws["endpoint_url"],
-        "terraform": {"state": aws["terraform_state"]},
-        "probes": "none",
-    }
-    (cwd / "drill.yaml").write_text(json.dumps({"environments": {"nonet": env}}))
+    lab_env(cwd, "nonet", probes="none")
     seen: dict[tuple[str, str], list[tuple[float, float]]] = {}
     try:
         for i in range(a.rounds):

@@ -38,6 +38,13 @@ GENESIS = "0" * 64
 PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock serialises appends
 TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 HEAD_SQL = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+#: The environment events (whose records belong to no run), as SQL per dialect: the
+#: predicate of the journal's partial index ``ix_journal_environment`` (migration 0006).
+_ENV = b'{"kind":"environment.'
+ENVIRONMENT_EVENTS = {
+    "sqlite": f"substr(event, 1, {len(_ENV)}) = X'{_ENV.hex()}'",
+    "postgresql": f"substr(event, 1, {len(_ENV)}) = '\\x{_ENV.hex()}'::bytea",
+}
 #: Tables whose records may still change after their run ended (each change is an event).
 MUTABLE_AFTER_RUN: frozenset[str] = frozenset({"finding"})
 

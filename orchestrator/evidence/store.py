@@ -49,7 +49,7 @@ SQUASHED = frozenset(
     }
 )
 #: The heads a store made by the development code before that fold is stamped with: it
-#: has exactly the schema of ``0005_event_journal``, so it is stamped with that instead.
+#: has exactly the schema of ``0005_event_journal``, so it is stamped with that (and upgraded).
 FOLDED_HEADS = frozenset({"0006_journal_lean", "0007_run_target_started"})
 
 
@@ -166,7 +166,7 @@ class EvidenceStore:
                     conn.execute(
                         text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
                     )
-                return
+                current = {"0005_event_journal"}  # upgraded from there below
             self._refuse_unknown(current)
             if current:  # an existing database (a new one is created silently)
                 print(

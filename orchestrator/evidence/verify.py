@@ -429,7 +429,7 @@ def verify(
             latest = _check_journal(conn, postgres, report, span, scope)
             _check_projections(conn, postgres, specs, latest, report, scope)
             if scope is not None:
-                _check_environments(conn, postgres, specs, report, scope, head)
+                _check_environments(conn, postgres, specs, report, scope)
     for seq, digest, meaning in anchors:
         row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
         if row is None or row[0] != digest:
@@ -468,13 +468,12 @@ def _check_projections(
 
 
 def _check_environments(
-    conn: Any, postgres: bool, specs: list[Projection], report: Report, scope: Scope, head: int
+    conn: Any, postgres: bool, specs: list[Projection], report: Report, scope: Scope
 ) -> None:
     """The environment records of the scope's (verified) runs, each against its newest
     event (kept in ``scope`` like every row). They belong to no run and may predate the
-    period: their events are read from the oldest row's ``created_at`` on (a row whose
-    ``created_at`` was moved later than its event has no event there: a break, never a
-    pass)."""
+    period: their events are found through the journal's partial index of environment
+    events (:data:`journal.ENVIRONMENT_EVENTS`), not by reading the journal."""
     spec = next((s for s in specs if s.name == "environment"), None)
     envs = sorted({str(r["env"]) for r in scope.data.get("run", [])})  # as verified
     if spec is None or not envs:
@@ -485,17 +484,16 @@ def _check_environments(
     ).fetchall()
     if not rows:
         return
-    read, at = journal.reader(spec.types, postgres), spec.names.index("created_at")
-    try:
-        oldest = min(datetime.fromisoformat(str(read(r)[at])) for r in rows)
-        start = _first_at(conn, ph, oldest.replace(tzinfo=UTC) - _MARGIN, head)
-    except ValueError:  # not a time (changed behind drill's back): read every event
-        start = 1
-    side = Report()  # a pass over one table: the chain and the head are the main pass's
-    latest = _check_journal(
-        conn, postgres, side, (start, head), None, chain=False, only=(b"environment",)
-    )
-    report.breaks += side.breaks
+    where = journal.ENVIRONMENT_EVENTS["postgresql" if postgres else "sqlite"]
+    latest: Latest = defaultdict(dict)
+    for seq, ev in conn.execute(
+        f"SELECT seq, event FROM {journal.TABLE} WHERE {where} ORDER BY seq"
+    ).fetchall():
+        ev = bytes(ev)
+        try:
+            latest[b"environment"][journal.keys(ev)[2]] = (seq, ev)
+        except ValueError:  # the main pass or `drill evidence verify` says what is wrong
+            continue
     _compare(report, spec, rows, latest, postgres, scope)
 
 

@@ -4,7 +4,10 @@ The state is written from what the API reports (ids, ARNs, AZ ids), exactly as a
 ``terraform.tfstate`` mirrors AWS. CIDR blocks are data only: nothing connects to them.
 DB instances are named in the private zone (``<id>.lab-aws.internal``, their ``address``
 in the state, the values the global record takes); their API endpoint is
-``127.0.0.1:<port>``, where clients really connect.
+``127.0.0.1:<port>``, where clients really connect, and their ``endpoint`` in the state
+(with ``username`` and ``db_name``: probes derived from the state reach the real
+database). The load balancer's ``dns_name`` is 127.0.0.1 and its HTTP listener the lab
+load balancer's port, for the same reason.
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from orchestrator.labaws import (
     ZONE,
     dns_name,
 )
+from orchestrator.providers.lab.state import APP_DB, DB_USER
 
 AWS = 'provider["registry.terraform.io/hashicorp/aws"]'
+LOOPBACK = "127.0.0.1"
 
 
 def client(url: str, service: str, region: str = REGION) -> Any:
@@ -73,7 +78,11 @@ def _db_attrs(db: dict[str, Any]) -> dict[str, Any]:
         "arn": db["DBInstanceArn"],
         "address": dns_name(ident),
         "port": db["Endpoint"]["Port"],
-        "endpoint": f"{dns_name(ident)}:{db['Endpoint']['Port']}",
+        # where clients connect, as the API reports it (127.0.0.1:<port>): what a probe
+        # DSN derived from the state uses (providers/aws/probedb.py)
+        "endpoint": f"{db['Endpoint']['Address']}:{db['Endpoint']['Port']}",
+        "username": db.get("MasterUsername") or DB_USER,
+        "db_name": APP_DB,
         "engine": db["Engine"],
         "instance_class": db["DBInstanceClass"],
         "multi_az": bool(db.get("MultiAZ")),
@@ -86,7 +95,8 @@ def _db_attrs(db: dict[str, Any]) -> dict[str, Any]:
 def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[str, Any]:
     """Create everything; return the Terraform state v4 document.
 
-    ``ports``: ``primary`` (the lab's database endpoint) and ``replica`` (usw2);
+    ``ports``: ``primary`` (the lab's database endpoint), ``replica`` (usw2) and ``lb``
+    (the lab's load balancer);
     ``refresh`` brings the instances in line with the lab before they are described.
     """
     resources: list[dict[str, Any]] = []
@@ -144,7 +154,7 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
             ],
         )
         instances[lab_az] = inst["Instances"][0]["InstanceId"]
-    _load_balancer(url, vpc, subnets, instances, resources)
+    _load_balancer(url, vpc, subnets, instances, resources, ports.get("lb"))
     rds = client(url, "rds")
     rds.create_db_subnet_group(
         DBSubnetGroupName="drill-lab",
@@ -255,6 +265,7 @@ def _load_balancer(
     subnets: dict[str, str],
     instances: dict[str, str],
     resources: list[dict[str, Any]],
+    port: int | None,
 ) -> None:
     elb = client(url, "elbv2")
     lb = elb.create_load_balancer(
@@ -275,10 +286,30 @@ def _load_balancer(
                 "id": lb["LoadBalancerArn"],
                 "arn": lb["LoadBalancerArn"],
                 "name": "drill-lab",
-                "dns_name": lb["DNSName"],
+                "dns_name": LOOPBACK,  # the lab's load balancer listens there
             },
         )
     )
+    if port:
+        listener = elb.create_listener(
+            LoadBalancerArn=lb["LoadBalancerArn"],
+            Protocol="HTTP",
+            Port=port,
+            DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
+        )["Listeners"][0]
+        resources.append(
+            _res(
+                "aws_lb_listener",
+                "app",
+                {
+                    "id": listener["ListenerArn"],
+                    "arn": listener["ListenerArn"],
+                    "load_balancer_arn": lb["LoadBalancerArn"],
+                    "port": port,
+                    "protocol": "HTTP",
+                },
+            )
+        )
     resources.append(
         _res(
             "aws_lb_target_group",

@@ -108,7 +108,11 @@ def _seed(hub: Any, out: Path) -> None:
     st = hub.state()
     state = seed(
         hub.url,
-        {"primary": st.comp("db-endpoint").port or 0, "replica": st.comp("usw2").port or 0},
+        {
+            "primary": st.comp("db-endpoint").port or 0,
+            "replica": st.comp("usw2").port or 0,
+            "lb": st.comp("lb").port or 0,
+        },
         lambda: sync(hub),
     )
     write_state(out / "terraform.tfstate", state)

@@ -47,6 +47,10 @@ class ProbeTargets:
     global_db: str | None
     app: str | None
     interval_s: float = 0.1
+    # ``db`` names the primary *instance* (a DSN derived from the Terraform state), not
+    # the DNS record clients use: with no ``global_db``, the global probe follows the
+    # record to the promoted replica when ``dns.point`` moves it there
+    follow_record: bool = False
 
 
 @dataclass(frozen=True)
@@ -205,6 +209,9 @@ class ProbeObserver:
             self._follow_clone(str(dsn), out.get("instance"))
         elif action == "db.promote_replica" and dsn:
             self.survivor = ("promoted replica", str(dsn))
+        elif action == "dns.point" and self._stands_in_for_record():
+            assert self.survivor is not None
+            self._follow_record(self.survivor[1])
         elif (
             action == "dns.point"
             and dsn
@@ -213,6 +220,34 @@ class ProbeObserver:
             self.survivor = ("dns target", str(dsn))
         elif action == "db.failover":
             self.notes["failover"] = {k: out.get(k) for k in ("old_primary", "new_primary")}
+
+    def _stands_in_for_record(self) -> bool:
+        """The global probe is the primary instance's (``follow_record``) and the
+        record has just been pointed at the promoted replica."""
+        return (
+            self.targets.follow_record
+            and not self.targets.global_db
+            and (self.survivor or ("", ""))[0] == "promoted replica"
+        )
+
+    def _follow_record(self, dsn: str) -> None:
+        """Clients of the record now reach the promoted replica: a SQL write+read probe
+        at its endpoint decides RTO from here (same ledger: RPO counts every
+        acknowledged write); the primary instance's probes keep running as context."""
+        self.notes["global_db_followed"] = (
+            "the DNS record now names the promoted replica: the global probe follows it "
+            "to the replica's endpoint (the probe DSN names the primary instance)"
+        )
+        self._take_over(HeartbeatProbe("sql@promoted", dsn, self.deadline_s, self.ledger))
+
+    def _take_over(self, probe: Probe) -> None:
+        """From now on ``probe`` alone decides RTO; the others keep running as context."""
+        loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
+        loop.start()
+        with self._lock:
+            for lp in self.loops:
+                lp.service = False
+            self.loops.append(loop)
 
     def _follow_clone(self, dsn: str, instance: Any) -> None:
         """Isolated mode: recovery happens on a promoted clone, production is untouched.
@@ -225,15 +260,9 @@ class ProbeObserver:
         self.survivor = ("promoted clone", dsn)
         self.clone = True
         self.notes["isolated_clone"] = instance
-        probe = HeartbeatProbe(
-            "sql@clone", dsn, self.deadline_s, Ledger(f"{self.ledger.writer}/clone")
+        self._take_over(
+            HeartbeatProbe("sql@clone", dsn, self.deadline_s, Ledger(f"{self.ledger.writer}/clone"))
         )
-        loop = ProbeLoop(probe, self.interval_s, self.deadline_s, service=True)
-        loop.start()
-        with self._lock:
-            for lp in self.loops:
-                lp.service = False
-            self.loops.append(loop)
 
     @property
     def rpo_from_disaster(self) -> bool:

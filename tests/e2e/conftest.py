@@ -47,3 +47,21 @@ def lab_status(cwd: Path) -> dict[str, Any]:
     assert res.code == 0, res.err
     doc: dict[str, Any] = json.loads(res.out)
     return doc
+
+
+def lab_aws_env(cwd: Path, name: str, **extra: Any) -> dict[str, Any]:
+    """Write a drill.yaml in ``cwd`` with environment ``name``: the running lab's AWS
+    endpoint and Terraform state, plus ``extra`` (e.g. ``probes="none"``; without a
+    ``probes`` key the probes are derived from the state). Returns the lab's ``aws``
+    status block."""
+    aws: dict[str, Any] = lab_status(cwd)["aws"]
+    env = {
+        "provider": "aws",
+        "region": aws["region"],
+        "dr_region": aws["dr_region"],
+        "endpoint_url": aws["endpoint_url"],
+        "terraform": {"state": aws["terraform_state"]},
+        **extra,
+    }
+    (cwd / "drill.yaml").write_text(json.dumps({"environments": {name: env}}))
+    return aws

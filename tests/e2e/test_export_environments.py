@@ -67,3 +67,36 @@ def test_a_changed_environment_row_stops_the_export(
     code, err, bundle = _export(two_quarters, capsys, "q4.zip")
     assert code == 1 and "environment" in err, err
     assert not bundle.exists()
+
+
+@pytest.mark.parametrize(
+    "dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_environment_events_are_found_through_their_index(
+    dialect: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An environment is usually recorded once, with the store's first run: the export
+    finds its events through the journal's partial index (migration 0006), not by reading
+    every event since — the query's predicate is the index's, on both databases."""
+    import sqlalchemy as sa
+
+    from orchestrator.evidence.journal import ENVIRONMENT_EVENTS
+    from orchestrator.evidence.store import EvidenceStore
+
+    url = (
+        f"sqlite:///{tmp_path}/evidence.db"
+        if dialect == "sqlite"
+        else str(request.getfixturevalue("pg_dsn"))
+    )
+    store = EvidenceStore(url)
+    query = f"SELECT seq, event FROM journal WHERE {ENVIRONMENT_EVENTS[dialect]} ORDER BY seq"
+    try:
+        with store.engine.connect() as conn:
+            if dialect == "sqlite":
+                plan = str(conn.execute(sa.text(f"EXPLAIN QUERY PLAN {query}")).fetchall())
+            else:  # an empty table is scanned whatever the indexes: ask whether it could be used
+                conn.execute(sa.text("SET enable_seqscan = off"))
+                plan = str(conn.execute(sa.text(f"EXPLAIN {query}")).fetchall())
+    finally:
+        store.dispose()
+    assert "ix_journal_environment" in plan, plan

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import lab_aws_env, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
@@ -71,16 +71,7 @@ def test_terraform_state_ids_are_unique_and_match_the_api(awslab: Path) -> None:
 
 
 def test_az_loss_waits_for_rds_to_fail_over(awslab: Path) -> None:
-    aws = lab_status(awslab)["aws"]
-    env = {
-        "provider": "aws",
-        "region": aws["region"],
-        "dr_region": aws["dr_region"],
-        "endpoint_url": aws["endpoint_url"],
-        "terraform": {"state": aws["terraform_state"]},
-        "probes": "none",
-    }
-    (awslab / "drill.yaml").write_text(json.dumps({"environments": {"nonet": env}}))
+    lab_aws_env(awslab, "nonet", probes="none")
     before = lab_status(awslab)["primary"]
     res = run(awslab, "run", "az-loss", "--env", "nonet", "--json", timeout=600)
     assert res.code == 0, res.err

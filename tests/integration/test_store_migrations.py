@@ -86,7 +86,8 @@ def test_a_store_from_a_newer_drill_is_refused(url: str) -> None:
 
 def test_a_store_made_before_the_fold_of_0005_0007_is_restamped(url: str) -> None:
     """A store the development code stamped with its two heads has the schema of
-    0005_event_journal: it opens, is stamped with that, and keeps its evidence."""
+    0005_event_journal (no index of environment events yet): it opens, is stamped with that
+    and upgraded from there, and keeps its evidence."""
     from orchestrator.evidence.enums import utcnow
     from orchestrator.evidence.records import Finding
     from orchestrator.evidence.store import FOLDED_HEADS
@@ -99,6 +100,7 @@ def test_a_store_made_before_the_fold_of_0005_0007_is_restamped(url: str) -> Non
     engine = sa.create_engine(url)
     try:
         with engine.begin() as conn:
+            conn.execute(sa.text("DROP INDEX ix_journal_environment"))  # made by 0006
             conn.execute(sa.text("DELETE FROM alembic_version"))
             for rev in sorted(FOLDED_HEADS):
                 conn.execute(sa.text("INSERT INTO alembic_version VALUES (:r)"), {"r": rev})
@@ -106,7 +108,7 @@ def test_a_store_made_before_the_fold_of_0005_0007_is_restamped(url: str) -> Non
         engine.dispose()
     db = EvidenceDB.open(url)
     try:
-        assert db._revisions() == schema_heads() == {"0005_event_journal"}
+        assert db._revisions() == schema_heads() == {"0006_environment_events"}
         assert [f.title for f in db.records(Finding)] == ["kept"]
         assert verify_db(db).ok
     finally:

@@ -265,6 +265,7 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
                 global_db=probe_dsn(c, explicit.global_db) if explicit else None,
                 app=http,
                 interval_s=(explicit.interval_s if explicit else None) or 1.0,
+                follow_record=db.derived is not None,
             ),
             scenario_kind,
             run_id,

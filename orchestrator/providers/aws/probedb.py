@@ -219,6 +219,26 @@ def db_dsn(c: AwsContext) -> str | None:
     return derived_dsn(c, probe.derived) if probe.derived else None
 
 
+def record_dsn(c: AwsContext, d: Derived) -> str | None:
+    """SQL on ``global_db`` with a derived DSN (which names the primary *instance*):
+    the instance the DNS record names now — after ``dns.point``, the promoted
+    replica, at the endpoint RDS reports for it, with the derived credentials — else
+    the primary's. Read-only calls (Route53, RDS)."""
+    from orchestrator.providers.aws.context import describe_instance
+    from orchestrator.providers.aws.dns import _current
+    from orchestrator.providers.aws.sql import instance_dsn
+
+    inv = c.inventory()
+    rec, replica = inv.targets.get("dns_record"), inv.targets.get("dr_replica")
+    if rec is not None and replica is not None and replica.endpoint:
+        values = {str(r["Value"]).rstrip(".") for r in _current(c, rec).get("ResourceRecords", [])}
+        if replica.endpoint.rstrip(".") in values:
+            found = describe_instance(c, replica.name or "", replica.region or c.dr_region) or {}
+            ep = found.get("Endpoint") or {}
+            return instance_dsn(c, ep.get("Address"), ep.get("Port"))
+    return derived_dsn(c, d)
+
+
 def http_probe(c: AwsContext) -> tuple[str | None, str]:
     """(URL, where it came from): ``probes.http``, else the ``alb`` target's
     ``http://<dns_name>/``, else none. Refuses a derived host beyond loopback in an

@@ -37,6 +37,10 @@ def _dsn(c: AwsContext, target: str) -> str:
         )
     if target == "global_db" and probes is not None and probes.global_db:
         return probe_dsn(c, probes.global_db) or ""
+    if target == "global_db" and (derived := db_probe(c).derived) is not None:
+        from orchestrator.providers.aws.probedb import record_dsn
+
+        return record_dsn(c, derived) or ""
     if target == "restored":
         if not c.restored:
             raise ProviderError("no restored instance yet: run db.restore first")
