@@ -457,4 +457,13 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
         lab_aws = environment(settings)
         if lab_aws is not None:
             settings.environments["lab-aws"] = lab_aws
+    default = settings.default_env
+    if default not in settings.environments and default != "lab-aws":  # that one comes and goes
+        # said where it was set (it was only "unknown environment" when a command used it)
+        known = ", ".join(sorted(settings.environments))
+        unknown = doc.problem(f"unknown environment {default!r}", ("default_env",))
+        raise DefinitionError(
+            _blamed([unknown], blame),
+            f"known environments: {known}; or add it under `environments:`",
+        )
     return settings
