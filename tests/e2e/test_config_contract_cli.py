@@ -386,3 +386,17 @@ def test_an_unknown_default_env_is_located(
     res = drill(capsys, "list", "--json")
     assert res.code == 2
     assert res.err.startswith("drill: error: DRILL_DEFAULT_ENV: unknown environment 'nope'")
+
+
+def test_a_config_path_that_is_a_directory_names_the_option_or_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "conf").mkdir()
+    res = drill(capsys, "--config", "conf", "list")
+    assert (res.code, res.err.splitlines()[0]) == (2, "drill: error: --config conf is a directory")
+    monkeypatch.setenv("DRILL_CONFIG", str(workdir / "conf"))
+    res = drill(capsys, "list")
+    assert res.code == 2
+    assert (
+        res.err.splitlines()[0] == f"drill: error: DRILL_CONFIG={workdir / 'conf'} is a directory"
+    )
