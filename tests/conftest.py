@@ -9,27 +9,61 @@ from pathlib import Path
 
 import pytest
 
+from tests import sockguard
+
 REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Each session gets its own base temp directory (unless --basetemp is given).
+    """Loopback only for this process's sockets (tests/sockguard.py), and each session
+    gets its own base temp directory (unless --basetemp is given).
 
-    Why: the lab's PostgreSQL servers run as an unprivileged user, which needs to traverse
-    the directories above their data (pgbin grants it). Every pytest session that starts
-    resets the shared ``/tmp/pytest-of-USER`` to mode 0700, so a second session on the
-    same machine would cut a running lab off its own files mid-test."""
+    Why the temp directory: the lab's PostgreSQL servers run as an unprivileged user,
+    which needs to traverse the directories above their data (pgbin grants it). Every
+    pytest session that starts resets the shared ``/tmp/pytest-of-USER`` to mode 0700,
+    so a second session on the same machine would cut a running lab off its own files
+    mid-test."""
     import tempfile
 
+    sockguard.install()
+    config.add_cleanup(sockguard.uninstall)
+    _guard_subprocesses(config)
     if config.option.basetemp is None and not hasattr(config, "workerinput"):
         config.option.basetemp = tempfile.mkdtemp(prefix="drill-tests-")
         config.add_cleanup(_remove_basetemp(config.option.basetemp))
+
+
+def _guard_subprocesses(config: pytest.Config) -> None:
+    """The Python processes this session starts load the guard too (through
+    tests/childguard/sitecustomize.py on PYTHONPATH) and log what they refuse to a file
+    of the session's own."""
+    import tempfile
+
+    fd, log = tempfile.mkstemp(prefix="drill-loopback-", suffix=".log")
+    os.close(fd)
+    config.add_cleanup(lambda: os.unlink(log))
+    os.environ[sockguard.LOG_ENV] = log
+    guard_dir = str(REPO / "tests" / "childguard")
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (guard_dir, os.environ.get("PYTHONPATH")) if p
+    )
 
 
 def _remove_basetemp(path: str) -> Callable[[], None]:
     import shutil
 
     return lambda: shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only() -> Iterator[None]:
+    """Fail the test during which this process, or a Python process it started, tried
+    to reach beyond 127.0.0.0/8, even when the code under test swallowed the refusal
+    (what a module or session fixture's set-up refused fails the first test using it)."""
+    yield
+    refused = sockguard.new_refusals()
+    if refused:
+        pytest.fail("\n".join(refused), pytrace=False)
 
 
 @pytest.fixture

@@ -255,6 +255,7 @@ def test_chaos_run_of_a_chaosaws_experiment_fails_the_lab_over(awslab: Path) -> 
     proc = subprocess.run(
         [
             str(chaos),
+            "--no-version-check",  # it asks releases.chaostoolkit.org: loopback only
             "--no-log-file",
             "run",
             "--dry",
