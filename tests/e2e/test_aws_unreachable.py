@@ -25,8 +25,8 @@ def test_unreachable_endpoint_fails_the_run_cleanly(
     url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     (workdir / "drill.yaml").write_text(
         "environments:\n  s: {provider: aws, region: us-east-1, dr_region: us-west-2, "
-        f'endpoint_url: "{url}", terraform: {{state: tf.json}}}}\n'
-    )
+        f'endpoint_url: "{url}", terraform: {{state: tf.json}}, probes: none}}\n'
+    )  # probes: none — derived probes would name the state's ALB, not loopback: refused
     res = drill(capsys, "run", "rds-failover", "--env", "s")
     assert res.code == 1
     assert "internal error" not in res.err
