@@ -396,17 +396,24 @@ def _missing_paths(settings: Settings, doc: SourceDoc) -> list[Problem]:
     return out
 
 
+_NAME_THE_FILE = "name the drill.yaml file itself"
+
+
 def find_config_file(explicit: str | None, environ: dict[str, str] | None = None) -> Path | None:
     environ = dict(os.environ) if environ is None else environ
     if explicit:
         path = Path(explicit)
-        if not path.exists():  # anything else (a FIFO, a directory) is refused by load_file
+        if not path.exists():  # anything else (a FIFO, a device) is refused by load_file
             raise ConfigError(f"config file not found: {explicit}", "check the --config path")
+        if path.is_dir():  # the option, not just the path (and no "run drill validate")
+            raise ConfigError(f"--config {explicit} is a directory", _NAME_THE_FILE)
         return path
     if environ.get("DRILL_CONFIG"):
         path = Path(environ["DRILL_CONFIG"])
         if not path.exists():
             raise ConfigError(f"DRILL_CONFIG names a missing file: {path}")
+        if path.is_dir():
+            raise ConfigError(f"DRILL_CONFIG={path} is a directory", _NAME_THE_FILE)
         return path
     local = Path.cwd() / CONFIG_FILE_NAME
     return local if local.exists() or local.is_symlink() else None
@@ -457,4 +464,13 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
         lab_aws = environment(settings)
         if lab_aws is not None:
             settings.environments["lab-aws"] = lab_aws
+    default = settings.default_env
+    if default not in settings.environments and default != "lab-aws":  # that one comes and goes
+        # said where it was set (it was only "unknown environment" when a command used it)
+        known = ", ".join(sorted(settings.environments))
+        unknown = doc.problem(f"unknown environment {default!r}", ("default_env",))
+        raise DefinitionError(
+            _blamed([unknown], blame),
+            f"known environments: {known}; or add it under `environments:`",
+        )
     return settings

@@ -31,11 +31,13 @@ from typing import TYPE_CHECKING
 from orchestrator.config import Settings
 from orchestrator.engine.locks import EnvLock, lock_scope
 from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.reporter import QuietReporter
 from orchestrator.engine.rollbacks import (
     ROLLBACK_TIMEOUT_S,
     locked_error,
     play_rollback,
 )
+from orchestrator.engine.runlog import LOG_MEDIA_TYPE, RunLog
 from orchestrator.errors import Aborted, ConfirmationRequired, DrillError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import Run, ScenarioRun, StepRun
@@ -45,6 +47,7 @@ from orchestrator.testhooks import crashpoint
 if TYPE_CHECKING:  # needed only when there is something to recover
     from orchestrator.providers.base import Provider
 
+RECOVERY_LOG_NAME = "recovery-log.jsonl"
 ProviderFor = Callable[[str], "Provider | None"]
 Log = Callable[[str], None]
 
@@ -174,6 +177,13 @@ def _recover(
 ) -> Run:
     from orchestrator.providers.base import StepContext
 
+    said = RunLog(QuietReporter())  # the recovery's log, kept with the run (runlog.py)
+
+    def log_too(message: str) -> None:
+        said.note(message)
+        log(message)
+
+    log_too(f"recovery of run {run.id} by pid {os.getpid()} on {socket.gethostname()}")
     rec = Recorder(db, run)
     steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
     rec._seq = max((st.seq for st in steps), default=0)
@@ -190,7 +200,11 @@ def _recover(
     provider: Provider | None = None
     error: str | None = None
     ctx = StepContext(
-        run_id=run.id, scenario_id="recovery", mode=run.mode, deadline_s=ROLLBACK_TIMEOUT_S, log=log
+        run_id=run.id,
+        scenario_id="recovery",
+        mode=run.mode,
+        deadline_s=ROLLBACK_TIMEOUT_S,
+        log=log_too,
     )
     ok = True
     try:
@@ -210,15 +224,15 @@ def _recover(
                 except DrillError as exc:
                     error = f"cannot build provider for {run.env}: {exc.message}"
             if pending.status == StepStatus.RUNNING:
-                log(f"  replaying {pending.name!r}, in flight when drill died")
+                log_too(f"  replaying {pending.name!r}, in flight when drill died")
             good, detail = play_rollback(rec, pending, provider, ctx)
-            log(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
+            log_too(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
             ok = ok and good
     finally:
         if provider is not None:
             provider.close()
     crashpoint("recovery:end")
-    close_orphan(rec, run, db, ok, error)
+    close_orphan(rec, run, db, ok, error, said=said)
     return run
 
 
@@ -229,9 +243,11 @@ def close_orphan(
     ok: bool,
     error: str | None,
     note: str = "the drill process died; its rollbacks were played by a later invocation",
+    said: RunLog | None = None,
 ) -> None:
     """End an orphaned run ``crashed`` (``ok``) or ``rollback_failed``, with ``note``
-    saying what became of its rollbacks."""
+    saying what became of its rollbacks; ``said``, what the closing said, is kept as the
+    run's ``recovery-log.jsonl`` (what the dead process printed died with it)."""
     scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run.id,))
     crashed = [sc for sc in scenarios if sc.status == RunStatus.RUNNING]
     for sc in crashed:
@@ -257,4 +273,8 @@ def close_orphan(
         severity="high" if ok else "critical",
     )
     rec.event("run.recovered", note)
-    rec.update_run(status=status.value, ended_at=utcnow(), exit_code=1, error=error or note)
+    kept = []
+    if said is not None:
+        said.ended(status.value, 1, error or note)
+        kept.append(rec.artifact_record(RECOVERY_LOG_NAME, said.content(), LOG_MEDIA_TYPE))
+    rec.update_run(*kept, status=status.value, ended_at=utcnow(), exit_code=1, error=error or note)

@@ -5,6 +5,9 @@ on a terminal, under ``--json`` or fired by the scheduler — keeps ``run-log.js
 one JSON object per line for each progress hook the engine called (scenario and step
 starts and ends, notes, warnings, scenario summaries), with its UTC time. It is the
 reporter's own stream, so it says what the terminal said whatever the output mode.
+A run whose process died keeps instead what its recovery said (``recovery-log.jsonl``,
+:func:`orchestrator.engine.recovery.close_orphan`): what the dead process printed died
+with it; its steps and events are in the evidence all the same.
 
 The log is bounded (:data:`LIMIT` bytes): past it, the first half and the newest lines
 are kept with one line saying how many were left out. Secrets are masked when the

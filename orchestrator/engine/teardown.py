@@ -16,6 +16,8 @@ from orchestrator.config import Settings
 from orchestrator.engine.locks import LOCAL_LAB, lock_scope
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.recovery import close_orphan
+from orchestrator.engine.reporter import QuietReporter
+from orchestrator.engine.runlog import RunLog
 from orchestrator.errors import UsageError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus
 from orchestrator.evidence.records import Run, StepRun
@@ -69,6 +71,9 @@ def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
             rec.step_finished(st, StepStatus.CANCELLED, {"not_played": reason}, None)
         cancelled += len(undo)
         rec.event("recovery.lab_torn_down", f"{len(undo)} pending rollback(s) {reason}")
+        said = RunLog(QuietReporter())
+        for st in undo:
+            said.note(f"rollback {st.name}: {reason}")
         close_orphan(
             rec,
             run,
@@ -78,5 +83,6 @@ def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
             f"the drill process died; the lab was then torn down on purpose by {who} "
             f"(`drill lab {what} --force`), so its {len(undo)} pending rollback(s) "
             "were not played",
+            said,
         )
     return cancelled

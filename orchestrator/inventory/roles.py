@@ -176,6 +176,12 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
                 f"{state.source}" + (f" (did you mean {close[0]!r}?)" if close else ""),
                 "`drill inventory --env ENV` lists what the state holds",
             )
+        if role in ROLE_TYPES and res.type not in ROLE_TYPES[role]:
+            raise ConfigError(
+                f"environments.{env_name}.targets.{role}: {address} is an {res.type}, "
+                f"which cannot be {role} ({' / '.join(ROLE_TYPES[role])})",
+                "`drill inventory --env ENV` lists what the state holds",
+            )
         targets[role] = to_target(role, res, "explicit")
     tagged: dict[str, list[TfResource]] = {}
     for res in state.resources:
@@ -185,6 +191,14 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
     for role, found in tagged.items():
         if role in targets:
             continue
+        misfits = [r for r in found if role in ROLE_TYPES and r.type not in ROLE_TYPES[role]]
+        if misfits:  # e.g. drill:role=primary_db on a vault: a failover would call RDS on it
+            raise ConfigError(
+                f"{misfits[0].address} in {state.source} is tagged {ROLE_TAG}={role}, but an "
+                f"{misfits[0].type} cannot be {role} ({' / '.join(ROLE_TYPES[role])})",
+                "move the tag to the resource that plays the role, or name it under "
+                f"environments.{env_name}.targets",
+            )
         if len(found) == 1:
             targets[role] = to_target(role, found[0], "tag")
         else:

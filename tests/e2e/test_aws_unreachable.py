@@ -26,7 +26,8 @@ def test_unreachable_endpoint_fails_the_run_cleanly(
     (workdir / "drill.yaml").write_text(
         "environments:\n  s: {provider: aws, region: us-east-1, dr_region: us-west-2, "
         f'endpoint_url: "{url}", terraform: {{state: tf.json}}, probes: none}}\n'
-    )  # probes: none — derived probes would name the state's ALB, not loopback: refused
+    )  # probes: none — probes derived from the state would name non-loopback hosts,
+    # which an emulated environment refuses before the run (exit 2): not this test's point
     res = drill(capsys, "run", "rds-failover", "--env", "s")
     assert res.code == 1
     assert "internal error" not in res.err

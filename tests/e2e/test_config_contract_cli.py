@@ -368,3 +368,35 @@ def test_runbook_render_out_mistakes_are_usage_errors(
     (workdir / "docs" / "az-loss.md").unlink()
     ok = drill(capsys, "runbook", "render", "az-loss", "--out", "docs")
     assert ok.code == 0 and (workdir / "docs" / "az-loss.md").read_text().startswith("<!--")
+
+
+def test_an_unknown_default_env_is_located(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`default_env: staging` with no such environment said only "unknown environment
+    'staging'", and only once a command used it."""
+    (workdir / "drill.yaml").write_text("database: sqlite:///e.db\ndefault_env: staging\n")
+    res = drill(capsys, "plan", "rds-failover", "--json")
+    assert (res.code, res.out) == (2, "")
+    assert res.err.splitlines()[0] == (
+        f"drill: error: {workdir / 'drill.yaml'}:2: unknown environment 'staging' (default_env)"
+    )
+    (workdir / "drill.yaml").unlink()
+    monkeypatch.setenv("DRILL_DEFAULT_ENV", "nope")
+    res = drill(capsys, "list", "--json")
+    assert res.code == 2
+    assert res.err.startswith("drill: error: DRILL_DEFAULT_ENV: unknown environment 'nope'")
+
+
+def test_a_config_path_that_is_a_directory_names_the_option_or_variable(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "conf").mkdir()
+    res = drill(capsys, "--config", "conf", "list")
+    assert (res.code, res.err.splitlines()[0]) == (2, "drill: error: --config conf is a directory")
+    monkeypatch.setenv("DRILL_CONFIG", str(workdir / "conf"))
+    res = drill(capsys, "list")
+    assert res.code == 2
+    assert (
+        res.err.splitlines()[0] == f"drill: error: DRILL_CONFIG={workdir / 'conf'} is a directory"
+    )

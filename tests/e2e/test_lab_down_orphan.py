@@ -7,6 +7,7 @@ The orphan is real: drill is SIGKILLed by its test hook after the runbook's faul
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,9 @@ def test_lab_down_refuses_then_force_closes_the_orphan(workdir: Path) -> None:
     assert kinds == {"run_crashed": "high"}, "nothing failed to roll back"
     assert marker.exists() and plays(marker) == 0, "the rollback was not played"
     assert "recovery.lab_torn_down" in {e["kind"] for e in doc["timeline"]}
+    with sqlite3.connect(workdir / ".drill" / "evidence.db") as conn:
+        (log,) = conn.execute("SELECT content FROM artifact WHERE run_id = ?", (run_id,))
+    assert b"rollback remove the marker: not played" in bytes(log[0])
 
     assert drill(workdir, "recover").code == 0  # nothing left to recover
     assert drill(workdir, "lab", "down").code == 0

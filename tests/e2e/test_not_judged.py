@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -116,6 +118,14 @@ def test_export_reports_it_and_counts_no_test(
     assert run["scenarios"][0]["met"] is None
     assert f"not judged ({REASON})" in files["report.html"].decode()
     assert "1 not judged" in files["oscal/assessment-results.json"].decode()
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is not None:  # poppler-utils; the HTML above says the same
+        pdf = workdir / "report.pdf"
+        pdf.write_bytes(files["report.pdf"])
+        text = subprocess.run(
+            [pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+        ).stdout
+        assert "not judged" in text
     controls = json.loads(files["controls/soc2.json"])["results"]
     for control in controls:  # an aborted run is no executed DR test
         assert control["evidence"]["dr_test_executed"] == [] and not control["satisfied"]

@@ -101,3 +101,28 @@ def test_the_log_is_bounded_keeping_its_start_and_its_end() -> None:
     (gap,) = [x for x in lines if x["kind"] == "log.truncated"]
     kept = sum(1 for x in lines if x["kind"] == "note")
     assert kept + int(str(gap["lines_left_out"])) == 2001
+
+
+def _artifacts(workdir: Path, run_id: str) -> dict[str, bytes]:
+    import sqlite3
+
+    with sqlite3.connect(workdir / ".drill" / "evidence.db") as conn:
+        rows = conn.execute("SELECT name, content FROM artifact WHERE run_id = ?", (run_id,))
+        return {name: bytes(content) for name, content in rows}
+
+
+@pytest.mark.slow
+def test_a_recovered_run_keeps_what_its_recovery_said(workdir: Path) -> None:
+    from tests.e2e.test_crash_safety import drill as drill_process
+    from tests.e2e.test_crash_safety import killed_run
+
+    run_id = killed_run(workdir, workdir / "marker")
+    assert _artifacts(workdir, run_id) == {}, "the killed process wrote no log"
+    assert drill_process(workdir, "recover").code == 0
+    (name,) = _artifacts(workdir, run_id)
+    lines = _lines(_artifacts(workdir, run_id)[name])
+    assert name == "recovery-log.jsonl"
+    said = [str(x.get("message")) for x in lines if x["kind"] == "note"]
+    assert said[0].startswith(f"recovery of run {run_id}")
+    assert "  rollback remove the marker: ok" in said
+    assert lines[-1]["kind"] == "run.end" and lines[-1]["status"] == "crashed"

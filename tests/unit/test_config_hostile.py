@@ -89,7 +89,8 @@ def test_override_errors_blame_the_variable(tmp_path: Path) -> None:
 
 
 def test_override_values_are_text_unless_json_structures(tmp_path: Path) -> None:
-    cfg = _config(tmp_path, "environments:\n  staging: {provider: aws}\n")
+    # an environment named "123" (default_env must name one that exists)
+    cfg = _config(tmp_path, "environments:\n  staging: {provider: aws}\n  '123': {provider: lab}\n")
     s = load_settings(
         str(cfg),
         environ={

@@ -108,3 +108,27 @@ def test_bad_state_files(tmp_path: Path) -> None:
         load_state(str(old), tmp_path)
     with pytest.raises(ConfigError, match="cannot read Terraform state"):
         load_state("missing.tfstate", tmp_path)
+
+
+def test_a_role_on_a_resource_of_the_wrong_type_is_refused() -> None:
+    """`targets: {primary_db: aws_backup_vault.main}` or a `drill:role=primary_db` tag on a
+    vault was taken as is: the failover would have called RDS with the vault's name."""
+    with pytest.raises(ConfigError) as err:
+        resolve(
+            parse_state(STATE, "x"), "prod", _env(targets={"primary_db": "aws_backup_vault.main"})
+        )
+    assert err.value.message == (
+        "environments.prod.targets.primary_db: aws_backup_vault.main is an aws_backup_vault, "
+        "which cannot be primary_db (aws_db_instance / aws_rds_cluster)"
+    )
+    doc = copy.deepcopy(STATE)
+    vault = next(r for r in doc["resources"] if r["type"] == "aws_backup_vault")
+    vault["instances"][0]["attributes"]["tags"] = {"drill:role": "dr_replica"}
+    with pytest.raises(ConfigError) as err:
+        resolve(parse_state(doc, "state.json"), "prod", _env())
+    assert err.value.message == (
+        "aws_backup_vault.main in state.json is tagged drill:role=dr_replica, but an "
+        "aws_backup_vault cannot be dr_replica (aws_db_instance / aws_rds_cluster)"
+    )
+    vault["instances"][0]["attributes"]["tags"] = {"drill:role": "orders_db"}  # a team's own role
+    assert resolve(parse_state(doc, "x"), "prod", _env()).targets["orders_db"].how == "tag"
