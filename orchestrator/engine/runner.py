@@ -86,15 +86,16 @@ def _approval(db: EvidenceDB, opts: RunOptions) -> tuple[str, str]:
     for a run the scheduler started, whoever gave --yes when creating its game day or
     adding its schedule (the run's own --yes is the service's, whose user approved
     nothing: the evidence named it the approver); else whoever gave this run --yes."""
-    from orchestrator.schedule.records import GameDay, Schedule
+    if opts.gameday_id or opts.schedule_id:  # (a manual run need not import the tables)
+        from orchestrator.schedule.records import GameDay, Schedule
 
-    for cls, key, made in (
-        (GameDay, opts.gameday_id, "game day {} was created"),
-        (Schedule, opts.schedule_id, "schedule {} was added"),
-    ):
-        row = db.get(cls, key) if key else None
-        if row is not None and row.approved_by:
-            return row.approved_by, "--yes given when " + made.format(key)
+        for cls, key, made in (
+            (GameDay, opts.gameday_id, "game day {} was created"),
+            (Schedule, opts.schedule_id, "schedule {} was added"),
+        ):
+            row = db.get(cls, key) if key else None
+            if row is not None and row.approved_by:
+                return row.approved_by, "--yes given when " + made.format(key)
     return operator(), "--yes given on a protected environment"
 
 

@@ -307,7 +307,11 @@ def test_a_misspelt_drill_pg_user_is_refused(
         "environments:\n  lab: {provider: lab, lab: {in_memory: false}}\n"
     )
     monkeypatch.setenv("DRILL_PG_USER", "no-such-user-for-drill")
-    res = drill(capsys, "lab", "up")
+    pgbin.run_as_user.cache_clear()  # read once per process: an earlier test's user stays
+    try:
+        res = drill(capsys, "lab", "up")
+    finally:
+        pgbin.run_as_user.cache_clear()
     assert (res.code, res.out) == (2, ""), res.err
     assert res.err.splitlines()[0] == (
         "drill: error: DRILL_PG_USER=no-such-user-for-drill: no such user"

@@ -192,6 +192,12 @@ def test_a_state_password_is_used_but_never_shown(
     inv = p.ctx.inventory()
     assert secret not in json.dumps(inv.model_dump()) and secret not in repr(inv)
     assert secret not in redact_text(f"connection failed: password {secret} rejected")
+    from psycopg.conninfo import conninfo_to_dict
+
+    from orchestrator.providers.aws.probedb import db_dsn
+
+    assert conninfo_to_dict(db_dsn(p.ctx))["password"] == secret  # libpq gets it
+    assert p.clients.journal == []
 
 
 def test_a_derived_address_beyond_loopback_is_refused_on_an_emulator(

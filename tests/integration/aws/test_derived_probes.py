@@ -40,6 +40,21 @@ def _no_probes(stack: Stack) -> dict[str, Any]:
     return env
 
 
+def _derived_dsn(env: str = "aws") -> str:
+    """The DSN probes and SQL steps of ``env`` use, as the provider builds it."""
+    from orchestrator.config import load_settings
+    from orchestrator.providers.aws.probedb import db_dsn
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    settings = load_settings()
+    name, cfg = settings.environment(env)
+    provider = AwsProvider(name, cfg, settings)
+    try:
+        return db_dsn(provider.ctx) or ""
+    finally:
+        provider.close()
+
+
 def _json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:
     capsys.readouterr()
     code = drill(*argv, "--json")
@@ -75,6 +90,7 @@ def test_bundled_runbook_measures_with_the_dsn_derived_from_the_state(
         master_user_secret=[{"secret_arn": secret, "secret_status": "active", "kms_key_id": ""}],
     )
     write_config(aws_stack.dir, aws_stack.url, aws=_no_probes(aws_stack))
+    assert conninfo_to_dict(_derived_dsn())["password"] == PASSWORD  # from the secret
     code, plan = _json(capsys, "plan", str(BUNDLED), "--env", "aws")
     assert code == 0, plan
     assert plan["probes"]["db"].startswith(
