@@ -161,13 +161,21 @@ class RdsEventsObserver:
         started = [e for e in after if e.kind == "failover_started"]
         details: dict[str, Any] = {
             "events": [
-                {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in events
+                {"at": e.at.isoformat(), "kind": e.kind, "message": e.message} for e in after
             ]
         }
+        if len(after) < len(events):
+            details["earlier_events_ignored"] = len(events) - len(after)
         aws_rto: float | None = None
+        bound: float | None = None
         if fault and done:
             aws_rto = (done[-1].at - fault).total_seconds()
+            bound = _event_time_resolution(done[-1].at)
             details["restored_at"] = done[-1].at.isoformat()
+            details["clock"] = (
+                "RDS's time of the event against this runner's time of the fault; "
+                "the error bound is the event time's resolution (clock skew not included)"
+            )
             if started:
                 details["failover_duration_s"] = (done[-1].at - started[0].at).total_seconds()
         if self.inner is not None:
@@ -176,7 +184,14 @@ class RdsEventsObserver:
                     details["difference_s"] = aws_rto - result.rto_s
                     details["probes_rto_s"] = result.rto_s
                 result.measurements.append(
-                    MeasurementData("rto_rds_events", aws_rto, "s", "rds-events", details=details)
+                    MeasurementData(
+                        "rto_rds_events",
+                        aws_rto,
+                        "s",
+                        "rds-events",
+                        error_bound_s=bound,
+                        details=details,
+                    )
                 )
             else:
                 result.notes["rds_events"] = "no failover/promotion event found"
@@ -186,7 +201,9 @@ class RdsEventsObserver:
             result.rto_s = aws_rto
             result.service_restored_at = fault + timedelta(seconds=aws_rto)
             result.measurements.append(
-                MeasurementData("rto", aws_rto, "s", "rds-events", details=details)
+                MeasurementData(
+                    "rto", aws_rto, "s", "rds-events", error_bound_s=bound, details=details
+                )
             )
         elif fault is not None and self.status_restored_at is not None:
             rto = (self.status_restored_at - fault).total_seconds()
@@ -271,3 +288,10 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
             run_id,
         )
     return RdsEventsObserver(c, inner, probe_sources=sources(c))
+
+
+def _event_time_resolution(at: datetime) -> float:
+    """How precisely RDS stamped an event: to the second (whole seconds, as the API
+    often returns) or to the millisecond. An RTO read from RDS events is not sampled, so
+    it has no interval; its error bound is this resolution (DESIGN 7)."""
+    return 1.0 if at.microsecond == 0 else 0.001

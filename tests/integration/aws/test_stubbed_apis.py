@@ -143,6 +143,14 @@ def _events_client(stack: Stack, fault: datetime) -> Any:
         "describe_events",
         {
             "Events": [
+                {  # within the minute looked back, before this fault: not this scenario's
+                    "SourceIdentifier": "prod-db",
+                    "SourceType": "db-instance",
+                    "Message": "Multi-AZ instance failover completed.",
+                    "EventCategories": ["failover"],
+                    "Date": fault - timedelta(seconds=30),
+                    "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db",
+                },
                 {
                     "SourceIdentifier": "prod-db",
                     "SourceType": "db-instance",
@@ -207,6 +215,13 @@ def test_probes_none_rto_from_rds_events(aws_stack: Stack, monkeypatch: pytest.M
     assert len(rto) == 1 and rto[0]["method"] == "rds-events"
     assert rto[0]["value"] == 47.0
     assert rto[0]["details"]["failover_duration_s"] == 45.0
+    # not sampled: no interval; RDS stamped whole seconds, so ± 1 s (DESIGN 7)
+    assert (rto[0]["interval_s"], rto[0]["error_bound_s"]) == (None, 1.0)
+    assert [e["kind"] for e in rto[0]["details"]["events"]] == [
+        "failover_started",
+        "failover_completed",
+    ]
+    assert rto[0]["details"]["earlier_events_ignored"] == 1
     sc = doc["scenarios"][0]
     assert sc["rto_s"] == 47.0 and sc["rpo_s"] is None
 
@@ -231,6 +246,7 @@ def test_loopback_probes_with_rds_events_cross_check(aws_stack: Stack, pg_dsn: s
     assert by_name["rto"]["method"] != "rds-events"  # the probes measured it
     cross = by_name["rto_rds_events"]
     assert cross["method"] == "rds-events"
+    assert cross["error_bound_s"] == 0.001  # events stamped to the millisecond here
     assert cross["details"]["difference_s"] == pytest.approx(
         cross["value"] - doc["scenarios"][0]["rto_s"]
     )
