@@ -209,11 +209,12 @@ def derived_dsn(c: AwsContext, d: Derived) -> str:
     return probe_dsn(c, d.conninfo(str(password) if password else None)) or ""
 
 
-def db_dsn(c: AwsContext) -> str | None:
-    """The database probe's DSN with its password, or None without a network path."""
+def db_dsn(c: AwsContext, probe: DbProbe | None = None) -> str | None:
+    """The database probe's DSN with its password, or None without a network path
+    (``probe``: :func:`db_probe`'s answer, when the caller has it already)."""
     from orchestrator.providers.aws.dsn import probe_dsn
 
-    probe = db_probe(c)
+    probe = probe or db_probe(c)
     if probe.explicit:
         return probe_dsn(c, probe.explicit)
     return derived_dsn(c, probe.derived) if probe.derived else None

@@ -28,19 +28,19 @@ def _dsn(c: AwsContext, target: str) -> str:
     from orchestrator.providers.aws.probedb import db_dsn, db_probe
 
     probes = c.env.probes
-    why_not = db_probe(c).why_not
-    if why_not or probes == "none":
+    probe = db_probe(c)  # (probes: none is one of its reasons)
+    if probe.why_not:
         raise ProviderError(
-            f"SQL step on {target!r} needs a network path to the database ({why_not})",
+            f"SQL step on {target!r} needs a network path to the database ({probe.why_not})",
             "set probes: {db: DSN or secret ARN} for the environment "
             "(a tunnel or bastion), or use API probes (db.health)",
         )
-    if target == "global_db" and probes is not None and probes.global_db:
+    if target == "global_db" and probes is not None and probes != "none" and probes.global_db:
         return probe_dsn(c, probes.global_db) or ""
-    if target == "global_db" and (derived := db_probe(c).derived) is not None:
+    if target == "global_db" and probe.derived is not None:
         from orchestrator.providers.aws.probedb import record_dsn
 
-        return record_dsn(c, derived) or ""
+        return record_dsn(c, probe.derived) or ""
     if target == "restored":
         if not c.restored:
             raise ProviderError("no restored instance yet: run db.restore first")
@@ -53,7 +53,7 @@ def _dsn(c: AwsContext, target: str) -> str:
         raise ProviderError(
             f"unknown SQL target {target!r}", "use db, global_db, restored or clone"
         )
-    return db_dsn(c) or ""
+    return db_dsn(c, probe) or ""
 
 
 def instance_dsn(c: AwsContext, host: str | None, port: int | None) -> str | None:
