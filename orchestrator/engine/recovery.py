@@ -185,16 +185,7 @@ def _recover(
 
     log_too(f"recovery of run {run.id} by pid {os.getpid()} on {socket.gethostname()}")
     rec = Recorder(db, run)
-    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
-    rec._seq = max((st.seq for st in steps), default=0)
-    undo = [
-        st
-        for st in steps
-        if st.phase == StepPhase.ROLLBACK and st.status in (StepStatus.PENDING, StepStatus.RUNNING)
-    ]
-    for st in steps:
-        if st.status == StepStatus.RUNNING and st not in undo:
-            rec.step_finished(st, StepStatus.FAILED, None, "interrupted: the drill process died")
+    undo = open_rollbacks(db, rec, run)
     rec.event("recovery.start", f"recovery by pid {os.getpid()}: {len(undo)} rollback(s) to play")
     crashpoint("recovery:start")
     provider: Provider | None = None
@@ -234,6 +225,24 @@ def _recover(
     crashpoint("recovery:end")
     close_orphan(rec, run, db, ok, error, said=said)
     return run
+
+
+def open_rollbacks(db: EvidenceDB, rec: Recorder, run: Run) -> list[StepRun]:
+    """An orphaned run's rollbacks still to play (pending, or in flight when drill
+    died), by seq; every other step it left ``running`` is closed as interrupted. For
+    recovery, and for ``drill lab down --force`` (:mod:`.teardown`), which records
+    them as not played."""
+    steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
+    rec._seq = max((st.seq for st in steps), default=0)
+    undo = [
+        st
+        for st in steps
+        if st.phase == StepPhase.ROLLBACK and st.status in (StepStatus.PENDING, StepStatus.RUNNING)
+    ]
+    for st in steps:
+        if st.status == StepStatus.RUNNING and st not in undo:
+            rec.step_finished(st, StepStatus.FAILED, None, "interrupted: the drill process died")
+    return undo
 
 
 def close_orphan(

@@ -15,15 +15,13 @@ from __future__ import annotations
 from orchestrator.config import Settings
 from orchestrator.engine.locks import LOCAL_LAB, lock_scope
 from orchestrator.engine.recorder import Recorder
-from orchestrator.engine.recovery import close_orphan
+from orchestrator.engine.recovery import close_orphan, open_rollbacks
 from orchestrator.engine.reporter import QuietReporter
 from orchestrator.engine.runlog import RunLog
 from orchestrator.errors import UsageError
-from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus
-from orchestrator.evidence.records import Run, StepRun
+from orchestrator.evidence.enums import RunStatus, StepStatus
+from orchestrator.evidence.records import Run
 from orchestrator.evidence.writer import EvidenceDB
-
-OPEN = (StepStatus.PENDING, StepStatus.RUNNING)
 
 
 def lab_orphans(settings: Settings, db: EvidenceDB) -> list[Run]:
@@ -60,13 +58,7 @@ def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
     cancelled = 0
     for run in runs:
         rec = Recorder(db, run)
-        steps: list[StepRun] = db.records(StepRun, "run_id = ?", (run.id,), "seq")
-        undo = [st for st in steps if st.phase == StepPhase.ROLLBACK and st.status in OPEN]
-        for st in steps:
-            if st.status == StepStatus.RUNNING and st not in undo:
-                rec.step_finished(
-                    st, StepStatus.FAILED, None, "interrupted: the drill process died"
-                )
+        undo = open_rollbacks(db, rec, run)
         for st in undo:
             rec.step_finished(st, StepStatus.CANCELLED, {"not_played": reason}, None)
         cancelled += len(undo)
