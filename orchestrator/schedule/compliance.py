@@ -222,6 +222,10 @@ def _judge(
 
 
 def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
+    """File a finding per missed period, once: the check is repeated inside each write,
+    under the journal's lock, so two schedulers (or one and `drill status`) computing
+    the same missed quarter at the same moment file it once, not twice."""
+    exists = "SELECT 1 FROM finding WHERE kind = ? AND drill = ? AND title = ?"
     have = {
         r[0]
         for r in db.query(
@@ -233,21 +237,19 @@ def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
         title = f"{st.drill}: no successful run in {label}"
         if title in have:
             continue
-        new.append(
-            Finding(
-                kind="drill_overdue",
-                severity="high",
-                title=title,
-                detail=f"the {st.drill} cadence ({st.cadence}) requires a "
-                f"successful run every period; none succeeded in {label}",
-                corrective_action=f"run `drill run {st.drill}"
-                + (f" --env {st.cadence_env}" if st.cadence_env else "")
-                + "` now and find out why the scheduled run did not succeed",
-                created_at=now,
-                drill=st.drill,
-                env=st.cadence_env,
-            )
+        finding = Finding(
+            kind="drill_overdue",
+            severity="high",
+            title=title,
+            detail=f"the {st.drill} cadence ({st.cadence}) requires a "
+            f"successful run every period; none succeeded in {label}",
+            corrective_action=f"run `drill run {st.drill}"
+            + (f" --env {st.cadence_env}" if st.cadence_env else "")
+            + "` now and find out why the scheduled run did not succeed",
+            created_at=now,
+            drill=st.drill,
+            env=st.cadence_env,
         )
-    if new:
-        db.write(*new)
+        if db.write(finding, unless=(exists, ("drill_overdue", st.drill, title))):
+            new.append(finding)
     return new
