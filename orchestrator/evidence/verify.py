@@ -176,7 +176,13 @@ def _check_journal(
     for batch in _batches(conn, postgres, sql, params):
         for seq, stored_prev, stored_hash, ev in batch:
             if type(ev) is not bytes:  # SQLite stores anything: a break, not a crash
-                ev = ev.encode() if isinstance(ev, str) else b"" if ev is None else str(ev).encode()
+                ev = (
+                    journal.raw(ev)
+                    if isinstance(ev, str)
+                    else b""
+                    if ev is None
+                    else str(ev).encode()
+                )
             linked = True
             if chain:
                 try:  # journal.link, inlined: this runs once per event
@@ -332,7 +338,7 @@ def _compare(
                     doc[c] = datetime.fromisoformat(doc[c]).replace(tzinfo=UTC)
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
-                scope.contents[int(row[pk_i])] = bytes(row[names.index("content")])
+                scope.contents[int(row[pk_i])] = journal.raw(row[names.index("content")])
 
 
 def _short(v: Any) -> str:
@@ -404,7 +410,37 @@ def verify(
     whole journal is checked in two processes at once: a forked child recomputes the chain
     and checks the biggest projection tables, this process checks the others — the same
     functions on disjoint tables, each reading every event once. A million events take
-    about half the time on two cores (benchmarks/evidence_verify.py)."""
+    about half the time on two cores (benchmarks/evidence_verify.py).
+
+    SQLite stores whatever it is given: text that is not UTF-8 (written behind drill's
+    back) makes the driver fail the fetch. Then this verifies again, in this process, with
+    such text read leniently (:func:`journal.lenient_text`), so it is a break naming its
+    record like any other change — not on the first pass: that costs ~20 % per text value."""
+    try:
+        return _verify(conn, postgres, anchors, scope, connect)
+    except Exception as exc:  # sqlite3.OperationalError, or the child's RuntimeError
+        if postgres or "Could not decode to UTF-8" not in str(exc):
+            raise
+    if scope is not None:
+        scope.events.clear()
+        scope.by_run.clear()
+        scope.data.clear()
+        scope.contents.clear()
+    factory = conn.text_factory
+    conn.text_factory = journal.lenient_text
+    try:
+        return _verify(conn, postgres, anchors, scope, None)
+    finally:
+        conn.text_factory = factory
+
+
+def _verify(
+    conn: Any,
+    postgres: bool,
+    anchors: Sequence[Anchor],
+    scope: Scope | None,
+    connect: Callable[[], Any] | None,
+) -> Report:
     report = Report()
     ph = "%s" if postgres else "?"
     tables = {
@@ -422,6 +458,9 @@ def verify(
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
     specs = [spec for spec in projections() if spec.name in tables]
+    for spec in projections():  # every command migrates the store first: all are there
+        if spec.name not in tables:
+            report.breaks.append(Break(None, spec.name, None, spec.name, "the table is missing"))
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
             _verify_split(conn, postgres, span, specs, connect, report)
@@ -585,5 +624,12 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
         conn.close()
     first = db.first_hash() if report.ok and report.head_seq else None
     if first and db.witness is not None:
-        witness.remember(db.witness, first, report.head_seq, report.head_hash, journal.now())
+        witness.remember(
+            db.witness,
+            first,
+            report.head_seq,
+            report.head_hash,
+            journal.now(),
+            witness.location(db.url),
+        )
     return report
