@@ -472,9 +472,32 @@ def _verify(
     for seq, digest, meaning in anchors:
         row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
         if row is None or row[0] != digest:
+            old = _old_head(conn, ph)
+            if old == (seq, digest):
+                continue  # a head from before the upgrade (a wave-1 bundle's), kept by it
+            if old is not None:
+                meaning += (
+                    f"; nor is it the head the chain before the upgrade to the journal had "
+                    f"when it was verified and converted (#{old[0]} {old[1]}), the one "
+                    "head of that chain the journal keeps"
+                )
             report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
     report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
     return report
+
+
+def _old_head(conn: Any, ph: str) -> tuple[int, str] | None:
+    """The old hash chain's head (seq, hash) a journal made by upgrading a store of the
+    released version records in its first event (``journal.migrated``), or None."""
+    row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}", (1,)).fetchone()
+    first = b"" if row is None else journal.raw(row[0])
+    if not first.startswith(b'{"kind":"journal.migrated"'):
+        return None
+    try:
+        head = json.loads(journal.data_of(first) or b"")["old_chain"]
+        return int(head["head_seq"]), str(head["head_hash"])
+    except (ValueError, KeyError, TypeError):
+        return None  # the chain's own check says what is wrong with the event
 
 
 def _check_projections(
