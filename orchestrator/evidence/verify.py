@@ -548,14 +548,39 @@ def _check_environments(
         return
     where = journal.ENVIRONMENT_EVENTS["postgresql" if postgres else "sqlite"]
     latest: Latest = defaultdict(dict)
-    for seq, ev in conn.execute(
-        f"SELECT seq, event FROM {journal.TABLE} WHERE {where} ORDER BY seq"
+    links: dict[int, tuple[str, str]] = {}
+    for seq, prev, digest, ev in conn.execute(
+        f"SELECT seq, prev, hash, event FROM {journal.TABLE} WHERE {where} ORDER BY seq"
     ).fetchall():
-        ev = bytes(ev)
+        ev = journal.raw(ev)
         try:
             latest[b"environment"][journal.keys(ev)[2]] = (seq, ev)
         except ValueError:  # the main pass or `drill evidence verify` says what is wrong
             continue
+        links[seq] = (str(prev), str(digest))
+    # an event before the period is outside the chain pass: it must be a link of the chain
+    # (its hash recomputes, the next event names it), or a row and its event changed alike
+    # would be exported; a chain rewritten from there on does not end at the head drill saw
+    pk_i = spec.names.index(spec.pk)
+    for row in rows:
+        entry = latest[b"environment"].get(journal.quoted(str(row[pk_i]))[1:-1])
+        if entry is None:
+            continue  # _compare says so
+        seq, ev = entry
+        prev, digest = links[seq]
+        after = conn.execute(
+            f"SELECT prev FROM {journal.TABLE} WHERE seq = {ph}", (seq + 1,)
+        ).fetchone()
+        if journal.link(prev, ev) != digest or (after is not None and after[0] != digest):
+            report.breaks.append(
+                _record_break(
+                    seq,
+                    ev,
+                    f"environment {row[pk_i]}",
+                    "its event is not a link of the chain: its hash does not recompute, "
+                    "or the event after it does not name it",
+                )
+            )
     _compare(report, spec, rows, latest, postgres, scope)
 
 
