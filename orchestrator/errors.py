@@ -75,6 +75,16 @@ class DefinitionError(UsageError):
         super().__init__(message, hint or default_hint)
 
 
+class UnknownTarget(ConfigError):
+    """A step names a role (``target``, ``record``, ``to``, …) the environment does not
+    have: refused by ``drill plan`` and before ``drill run`` starts, with the step's
+    file:line, not found at that step in the middle of a run."""
+
+    def __init__(self, message: str, hint: str | None, name: str) -> None:
+        super().__init__(message, hint)
+        self.name = name
+
+
 class EnvironmentLocked(UsageError):
     """Another run holds the environment's lock; nothing was started."""
 

@@ -41,6 +41,9 @@ def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str
 def plan_document(
     plan: RunPlan, provider: Provider, env_name: str, env: EnvironmentConfig
 ) -> dict[str, Any]:
+    from orchestrator.engine.targets import check_targets
+
+    check_targets(plan, provider)  # every step naming a role the env lacks, with file:line
     mode = plan.mode.value
     scenarios = []
     for sc in plan.scenarios:

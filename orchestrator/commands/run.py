@@ -180,21 +180,16 @@ def run(
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
     refuse_without_experiments(experiment_opts, plan, catalog)
-    if env_cfg.provider == "lab" and any(sc.runbook is not None for sc in plan.scenarios):
-        from orchestrator.commands.planview import plan_document
-        from orchestrator.providers import build_provider
-
-        # what `drill plan` refuses (a step naming no target of the lab) is refused here
-        # too, exit 2 before anything starts: it used to fail at that step, and its
-        # rollback with it (`rollback_failed`, "the environment may be degraded")
-        plan_document(plan, build_provider(env_name, env_cfg, settings), env_name, env_cfg)
+    # what `drill plan` refuses (a step naming a role or target the environment does not
+    # have) is refused here too, exit 2 before anything starts: it used to fail at that
+    # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
+    provider_factory = _checked_provider(plan, env_name, env_cfg, settings)
     db = app_state.db(warn=False, write=True)  # the engine recovers this environment itself
     reporter: Any = None
     if not as_json:
         from orchestrator.commands.progress import ConsoleReporter
 
         reporter = ConsoleReporter(err_console())
-    provider_factory = _checked_provider(plan, env_name, env_cfg, settings)
     engine = RunEngine(settings, db, env_name, env_cfg, provider_factory, reporter)
     from orchestrator.evidence.enums import Trigger
 
@@ -236,19 +231,28 @@ def run(
 
 
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:
-    """The engine's provider factory. On AWS the provider is built now and asked where
-    its probes come from: a probe derived from the state that would leave loopback in
-    an emulated environment is refused here (exit 2), before any run is recorded, as
-    an explicit bad probe is when drill.yaml is read."""
+    """The engine's provider factory, after the checks that refuse a run before anything
+    is recorded (exit 2). A runbook's steps are planned (no call, no change): a role or
+    target the environment does not have is named with its file:line. On AWS the
+    provider is also asked where its probes come from: a probe derived from the state
+    that would leave loopback in an emulated environment is refused here, as an
+    explicit bad probe is when drill.yaml is read."""
     from orchestrator.config import ProviderKind
     from orchestrator.providers import build_provider
 
-    if env_cfg.provider is not ProviderKind.AWS:
+    aws = env_cfg.provider is ProviderKind.AWS
+    if not aws and all(sc.runbook is None for sc in plan.scenarios):
         return lambda: build_provider(env_name, env_cfg, settings)
-    from orchestrator.commands.planview import probe_sources  # (its imports: AWS only)
+    from orchestrator.engine.targets import check_targets
 
     provider = build_provider(env_name, env_cfg, settings)
     try:
+        check_targets(plan, provider)
+        if not aws:
+            provider.close()
+            return lambda: build_provider(env_name, env_cfg, settings)
+        from orchestrator.commands.planview import probe_sources  # (its imports: AWS only)
+
         probe_sources(plan, provider)
     except BaseException:
         provider.close()

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from orchestrator.config import EnvironmentConfig
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, UnknownTarget
 from orchestrator.inventory.connect import connection, listener
 from orchestrator.inventory.state import TfResource, TfState
 
@@ -78,11 +78,12 @@ class Inventory(BaseModel):
         found = self.targets.get(role)
         if found is None:
             why = self.unresolved.get(role, "not in the state")
-            raise ConfigError(
+            raise UnknownTarget(
                 f"role {role!r} is not resolved for environment {self.env!r}: {why}",
                 f"name it under environments.{self.env}.targets in drill.yaml, e.g. "
                 f"`{role}: aws_db_instance.primary` (known roles: "
                 f"{', '.join(sorted(self.targets)) or 'none'})",
+                role,
             )
         return found
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.labaws import (
+    ACCOUNT,
     AZ_NAMES,
     DR_REGION,
     INTERNAL_HEADER,
@@ -55,17 +56,23 @@ def client(url: str, service: str, region: str = REGION) -> Any:
 
 
 def _res(
-    type_: str, name: str, attrs: dict[str, Any], alias: str | None = None, index: int | None = None
+    type_: str, name: str, attrs: dict[str, Any] | list[dict[str, Any]], alias: str | None = None
 ) -> dict[str, Any]:
-    inst: dict[str, Any] = {"schema_version": 0, "attributes": attrs, "sensitive_attributes": []}
-    if index is not None:
-        inst["index_key"] = index
+    """One resource of the state. A list of attributes is a ``count`` resource: one
+    entry whose instances carry ``index_key`` 0, 1, … — Terraform writes each address
+    once, and a reader keyed by address (``terraform show``, tfstate parsers) kept only
+    one of two entries that shared it."""
+    many = attrs if isinstance(attrs, list) else [attrs]
+    instances = [{"schema_version": 0, "attributes": a, "sensitive_attributes": []} for a in many]
+    if isinstance(attrs, list):
+        for index, inst in enumerate(instances):
+            inst["index_key"] = index
     return {
         "mode": "managed",
         "type": type_,
         "name": name,
         "provider": AWS + (f".{alias}" if alias else ""),
-        "instances": [inst],
+        "instances": instances,
     }
 
 
@@ -106,10 +113,15 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
         _res(
             "aws_vpc",
             "lab",
-            {"id": vpc, "cidr_block": "10.42.0.0/16", "arn": f"arn:aws:ec2:{REGION}::vpc/{vpc}"},
+            {
+                "id": vpc,
+                "cidr_block": "10.42.0.0/16",
+                "arn": f"arn:aws:ec2:{REGION}:{ACCOUNT}:vpc/{vpc}",
+            },
         )
     )
     subnets: dict[str, str] = {}
+    subnet_attrs: list[dict[str, Any]] = []
     instances: dict[str, str] = {}
     for i, (lab_az, az) in enumerate(AZ_NAMES.items()):
         sn = ec2.create_subnet(
@@ -127,21 +139,16 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
             ],
         )["Subnet"]
         subnets[lab_az] = sn["SubnetId"]
-        resources.append(
-            _res(
-                "aws_subnet",
-                "lab",
-                {
-                    "id": sn["SubnetId"],
-                    "arn": sn.get("SubnetArn"),
-                    "vpc_id": vpc,
-                    "cidr_block": sn["CidrBlock"],
-                    "availability_zone": az,
-                    "availability_zone_id": sn["AvailabilityZoneId"],
-                    "tags": {"Name": f"lab-{lab_az}", "drill:lab-az": lab_az},
-                },
-                index=i,
-            )
+        subnet_attrs.append(
+            {
+                "id": sn["SubnetId"],
+                "arn": sn.get("SubnetArn"),
+                "vpc_id": vpc,
+                "cidr_block": sn["CidrBlock"],
+                "availability_zone": az,
+                "availability_zone_id": sn["AvailabilityZoneId"],
+                "tags": {"Name": f"lab-{lab_az}", "drill:lab-az": lab_az},
+            }
         )
         inst = ec2.run_instances(
             ImageId="ami-12c6146b",
@@ -154,6 +161,7 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
             ],
         )
         instances[lab_az] = inst["Instances"][0]["InstanceId"]
+    resources.append(_res("aws_subnet", "lab", subnet_attrs))  # count = one per AZ
     _load_balancer(url, vpc, subnets, instances, resources, ports.get("lb"))
     rds = client(url, "rds")
     rds.create_db_subnet_group(

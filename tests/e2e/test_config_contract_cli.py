@@ -190,13 +190,18 @@ def test_a_misspelt_target_role_is_refused_on_the_lab_before_anything_runs(
         res = drill(capsys, *args)
         assert (res.code, res.out) == (2, ""), res.err
         first = res.err.splitlines()[0]
+        where = f"drill: error: {workdir / 'runbooks' / 'typo.yaml'}:{_line_of(text)}: "
         assert first == (
-            "drill: error: db.failover: target 'primry_db' is no role, endpoint or server "
-            "of the lab"
+            f"{where}step 'force a failover to the standby': db.failover: target 'primry_db' "
+            "is no role, endpoint or server of the lab (steps[0].args.target)"
         )
         assert "primary_db" in res.err.splitlines()[1]  # the hint lists the known ones
     assert not (workdir / ".drill" / "lab").exists()  # nothing was started
     assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
+
+
+def _line_of(text: str, needle: str = "primry_db") -> int:
+    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 @pytest.mark.parametrize(
@@ -332,6 +337,8 @@ def test_inventory_without_dr_region_says_so(
         "ENDPOINT_URL": "http://127.0.0.1:9",
     }.items():
         monkeypatch.setenv(f"DRILL_ENVIRONMENTS__STAGING__{key}", value)
+    # the heading names the state's path: wide enough that no checkout's path wraps it
+    monkeypatch.setenv("COLUMNS", "400")
     res = drill(capsys, "inventory", "--env", "staging", "--no-drift")
     assert res.code == 0, res.err
     assert "(us-east-1, no dr_region)" in res.out and "None" not in res.out

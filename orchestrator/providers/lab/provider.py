@@ -85,7 +85,7 @@ class LabProvider:
         return None  # the lab is always reachable
 
     def plan(self, action: str, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-        from orchestrator.errors import ConfigError
+        from orchestrator.errors import UnknownTarget
         from orchestrator.providers.lab.ops import unknown_target
         from orchestrator.providers.lab.plan import describe
         from orchestrator.providers.lab.state import lab_dir, load
@@ -93,7 +93,7 @@ class LabProvider:
         st = load(lab_dir(self.settings.state_path()))
         problem = unknown_target(args, st)
         if problem is not None:  # as the AWS provider's plan refuses an unknown role
-            raise ConfigError(f"{action}: {problem.message}", problem.hint)
+            raise UnknownTarget(f"{action}: {problem.message}", problem.hint, args["target"])
         return describe(action, args, mode, st)
 
     def observer(

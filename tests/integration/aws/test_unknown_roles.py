@@ -1,0 +1,92 @@
+"""A step naming a role the Terraform state does not have is refused before anything runs.
+
+`drill plan` refused only the first such step, without saying which step or line, and
+`drill run` started anyway: the run failed at that step (exit 1), its rollback with it
+(`rollback_failed`, "the environment may be degraded"). Now both name every such step
+at once, with file:line, its YAML path and the role (exit 2); the run makes no call
+and records nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.integration.aws.conftest import HERE, Stack, drill, env_block
+
+pytestmark = pytest.mark.aws
+
+RUNBOOK = """\
+id: role-typos
+title: a failover with two misspelt roles
+objectives: {rto: 120s, rpo: 0s}
+preconditions:
+  - {name: standby in sync, kind: probe, action: db.multi_az}
+steps:
+  - name: force a failover
+    action: db.failover
+    args: {target: staging_db, wait: false}
+    mark: fault_injected
+  - name: repoint the global record
+    action: dns.point
+    args:
+      record: dns_record
+      to: dr_replca
+"""
+
+DRILL = """\
+id: typo-drill
+title: a drill whose second scenario has the typos
+scenarios:
+  - runbook: rds-failover
+  - runbook: role-typos
+"""
+
+
+@pytest.fixture
+def typos(aws_stack: Stack) -> Path:
+    (aws_stack.dir / "rb").mkdir()
+    path = aws_stack.dir / "rb" / "role-typos.yaml"
+    path.write_text(RUNBOOK)
+    (aws_stack.dir / "rb" / "typo-drill.yaml").write_text(DRILL)
+    doc = {
+        "environments": {"aws": env_block(aws_stack.url)},
+        "paths": {
+            "runbooks": [str(aws_stack.dir / "rb"), str(HERE / "runbooks")],
+            "drills": [str(aws_stack.dir / "rb")],
+        },
+    }
+    (aws_stack.dir / "drill.yaml").write_text(json.dumps(doc))
+    return path
+
+
+def _lines(text: str, *needles: str) -> list[int]:
+    lines = text.splitlines()
+    return [next(i for i, line in enumerate(lines, 1) if n in line) for n in needles]
+
+
+@pytest.mark.parametrize("target", ["role-typos", "typo-drill"])
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_every_unknown_role_is_named_with_its_line_before_anything_runs(
+    typos: Path, aws_stack: Stack, capsys: pytest.CaptureFixture[str], command: str, target: str
+) -> None:
+    assert drill(command, target, "--env", "aws", "--json") == 2
+    cap = capsys.readouterr()
+    assert cap.out == ""
+    first, second = _lines(RUNBOOK, "target: staging_db", "to: dr_replca")
+    err = cap.err.splitlines()
+    assert err[0] == "drill: error: 2 problem(s) in definitions:"
+    assert err[1] == (
+        f"  {typos}:{first}: step 'force a failover': role 'staging_db' is not resolved "
+        "for environment 'aws': not in the state (steps[0].args.target)"
+    )
+    assert err[2] == (
+        f"  {typos}:{second}: step 'repoint the global record': role 'dr_replca' is not "
+        "resolved for environment 'aws': not in the state (steps[1].args.to)"
+    )
+    assert "known roles:" in err[3] and "primary_db" in err[3]
+    assert aws_stack.moto.requests() == []  # not even a read
+    assert drill("runs", "list", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []  # no run recorded
