@@ -366,9 +366,9 @@ class EvidenceDB:
         times cost a one-probe ``drill run`` ~2 %. Never ahead of the database: only
         committed events are remembered."""
         if self._unsaved is not None and self.witness is not None:
-            from orchestrator.evidence.witness import remember
+            from orchestrator.evidence.witness import location, remember
 
-            remember(self.witness, *self._unsaved, journal.now())
+            remember(self.witness, *self._unsaved, journal.now(), location(self.url))
             self._unsaved = None
 
     def first_hash(self, conn: Any | None = None) -> str | None:
