@@ -19,7 +19,9 @@ the AWS API and a drill on the lab fault the same real processes:
 * network-ACL changes → every AZ whose subnets all sit on an ACL that lets nothing
   through (no ``allow`` rule, or a deny-all rule before any allow) is isolated
   (SIGSTOP, as ``az.isolate``), and restored when they leave it; when every AZ is cut
-  — or the deny-all ACL is tagged ``drill:scope=region`` — the whole region is.
+  — or the deny-all ACL is tagged ``drill:scope=region`` — the whole region is;
+* EC2 stop / start / terminate of an app instance → its app process
+  (:mod:`~orchestrator.labaws.app_effects`).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ if TYPE_CHECKING:
 
 
 def apply(hub: Hub, call: Call) -> None:
-    fn = EFFECTS.get(call.operation)
+    from orchestrator.labaws import app_effects
+
+    fn = EFFECTS.get(call.operation) or app_effects.EFFECTS.get(call.operation)
     if fn is not None:
         fn(hub, call)
 

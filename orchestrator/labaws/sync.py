@@ -218,7 +218,7 @@ def _apps(st: LabState) -> None:
         if app is None:
             continue
         up = comp.desired == "up" and procs.state(comp.pid, comp.start_ticks) == "running"
-        if up and app.state == "stopped":
+        if up and app.state in ("stopped", "terminated"):  # (`lab up` repaired it)
             app.start()
         elif not up and app.state == "running":
             app.stop()

@@ -53,3 +53,143 @@ def test_terraform_state_lists_each_address_once(awslab: Path) -> None:
     assert replica["provider"] == 'provider["registry.terraform.io/hashicorp/aws"].usw2'
     primary = addresses["aws_db_instance.primary"]["attributes"]
     assert replica["attributes"]["replicate_source_db"] == primary["arn"]
+
+
+def _ec2(awslab: Path) -> Any:
+    import boto3
+
+    return boto3.client(
+        "ec2",
+        region_name="us-east-1",
+        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
+def _app_instance(ec2: Any, name: str) -> str:
+    found = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])
+    return str(found["Reservations"][0]["Instances"][0]["InstanceId"])
+
+
+def _state(ec2: Any, iid: str) -> str:
+    found = ec2.describe_instances(InstanceIds=[iid])
+    return str(found["Reservations"][0]["Instances"][0]["State"]["Name"])
+
+
+def _apps(awslab: Path) -> dict[str, str]:
+    comps = lab_status(awslab)["components"]
+    return {c["name"]: c["process"] for c in comps if c["kind"] == "app"}
+
+
+def _served_by(url: str) -> str | None:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return str(json.loads(resp.read())["instance"])
+    except OSError:
+        return None
+
+
+def test_stopping_an_app_instance_stops_the_lab_app(awslab: Path) -> None:
+    """EC2 StopInstances on an app instance answered `stopping`, the lab's app kept
+    serving, and the next DescribeInstances said `running` again."""
+    import time
+
+    ec2 = _ec2(awslab)
+    iid = _app_instance(ec2, "app-use1-az1")
+    ec2.stop_instances(InstanceIds=[iid])
+    assert _apps(awslab) == {"app-use1-az1": "stopped", "app-use1-az2": "running"}
+    assert _state(ec2, iid) == "stopped"
+    url = lab_status(awslab)["endpoints"]["app"]
+    deadline = time.monotonic() + 60  # the load balancer's health check notices it
+    served = [_served_by(url)]
+    while served[-1] != "app-use1-az2" and time.monotonic() < deadline:
+        served.append(_served_by(url))
+    assert served[-1] == "app-use1-az2", served
+    ec2.start_instances(InstanceIds=[iid])
+    assert _apps(awslab) == {"app-use1-az1": "running", "app-use1-az2": "running"}
+    assert _state(ec2, iid) == "running"
+
+
+STOP_EXPERIMENT = {
+    "title": "one app instance stopped (chaosaws)",
+    "description": "the classic EC2 experiment, against the AWS-shaped lab",
+    "configuration": {"aws_region": "us-east-1", "iid": "set by --var"},
+    "method": [
+        {
+            "type": "action",
+            "name": "stop-app",
+            "provider": {
+                "type": "python",
+                "module": "chaosaws.ec2.actions",
+                "func": "stop_instances",
+                "arguments": {"instance_ids": ["${iid}"], "force": True},
+            },
+        },
+        {
+            "type": "probe",
+            "name": "stopped-as-ec2-says",
+            "provider": {
+                "type": "python",
+                "module": "chaosaws.ec2.probes",
+                "func": "instance_state",
+                "arguments": {"state": "stopped", "instance_ids": ["${iid}"]},
+            },
+        },
+    ],
+    "rollbacks": [
+        {
+            "type": "action",
+            "name": "start-app",
+            "provider": {
+                "type": "python",
+                "module": "chaosaws.ec2.actions",
+                "func": "start_instances",
+                "arguments": {"instance_ids": ["${iid}"]},
+            },
+        }
+    ],
+}
+
+
+def test_chaos_run_of_chaosaws_stop_instances(awslab: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.clihelp import subprocess_env
+
+    ec2 = _ec2(awslab)
+    iid = _app_instance(ec2, "app-use1-az2")
+    exp = awslab / "stop-app.json"
+    exp.write_text(json.dumps(STOP_EXPERIMENT))
+    journal = awslab / "stop-app-journal.json"
+    env = subprocess_env(
+        {
+            "AWS_ENDPOINT_URL": lab_status(awslab)["aws"]["endpoint_url"],
+            "AWS_ACCESS_KEY_ID": "x",
+            "AWS_SECRET_ACCESS_KEY": "x",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+        }
+    )
+    chaos = str(Path(sys.executable).with_name("chaos"))
+    cmd = [chaos, "--no-version-check", "run", str(exp), "--var", f"iid={iid}"]
+    proc = subprocess.run(
+        [*cmd, "--journal-path", str(journal)],
+        cwd=awslab,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    doc = json.loads(journal.read_text())
+    steps = [(r["activity"]["name"], r["status"], r.get("output")) for r in doc["run"]]
+    assert steps[1] == ("stopped-as-ec2-says", "succeeded", True), steps
+    assert [(r["activity"]["name"], r["status"]) for r in doc["rollbacks"]] == [
+        ("start-app", "succeeded")
+    ]
+    assert _apps(awslab) == {"app-use1-az1": "running", "app-use1-az2": "running"}
+    assert _state(ec2, iid) == "running"
