@@ -193,3 +193,43 @@ def test_chaos_run_of_chaosaws_stop_instances(awslab: Path) -> None:
     ]
     assert _apps(awslab) == {"app-use1-az1": "running", "app-use1-az2": "running"}
     assert _state(ec2, iid) == "running"
+
+
+def test_a_restore_has_no_endpoint_until_its_server_runs(awslab: Path) -> None:
+    """The answer to a restore (`creating`) carried moto's endpoint: a name under
+    rds.amazonaws.com and the *primary's* port — a client that connected at once
+    reached production instead of the restore. RDS gives no endpoint while creating."""
+    import time
+
+    import boto3
+    import psycopg
+
+    rds = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    answer = rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="drill-lab-db",
+        TargetDBInstanceIdentifier="early-bird",
+        UseLatestRestorableTime=True,
+    )["DBInstance"]
+    assert answer["DBInstanceStatus"] == "creating"
+    assert "Endpoint" not in answer, answer.get("Endpoint")
+    deadline = time.monotonic() + 180
+    db = rds.describe_db_instances(DBInstanceIdentifier="early-bird")["DBInstances"][0]
+    while db["DBInstanceStatus"] != "available" and time.monotonic() < deadline:
+        assert db["DBInstanceStatus"] == "creating" and "Endpoint" not in db, db
+        time.sleep(0.2)
+        db = rds.describe_db_instances(DBInstanceIdentifier="early-bird")["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available"
+    status = lab_status(awslab)
+    restored = {c["name"]: c["port"] for c in status["components"]}["early-bird"]
+    assert (db["Endpoint"]["Address"], db["Endpoint"]["Port"]) == ("127.0.0.1", restored)
+    dsn = f"host=127.0.0.1 port={restored} dbname=app user=drill connect_timeout=5"
+    with psycopg.connect(dsn) as conn:  # the restored server itself, not the primary
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+        assert conn.execute("SELECT current_setting('cluster_name')").fetchone() == ("early-bird",)
+    rds.delete_db_instance(DBInstanceIdentifier="early-bird", SkipFinalSnapshot=True)
