@@ -32,6 +32,8 @@ LOOPBACK = "127.0.0.1"
 
 # RDS's own messages for the events drill's observer classifies
 EVENTS = {
+    "DRILL_REBOOT_START": {"Categories": ["availability"], "Message": "DB instance shutdown"},
+    "DRILL_REBOOT_DONE": {"Categories": ["availability"], "Message": "DB instance restarted"},
     "DRILL_FAILOVER_START": {
         "Categories": ["failover"],
         "Message": "Multi-AZ instance failover started.",

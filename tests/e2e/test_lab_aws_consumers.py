@@ -233,3 +233,45 @@ def test_a_restore_has_no_endpoint_until_its_server_runs(awslab: Path) -> None:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
         assert conn.execute("SELECT current_setting('cluster_name')").fetchone() == ("early-bird",)
     rds.delete_db_instance(DBInstanceIdentifier="early-bird", SkipFinalSnapshot=True)
+
+
+def test_a_reboot_without_failover_restarts_the_primary_in_place(awslab: Path) -> None:
+    """chaosaws's `reboot_db_instance` reboots without failover by default: RDS restarts
+    the engine on the primary, no failover. The lab answered `available` and did
+    nothing — the experiment "succeeded" without a fault."""
+    import time
+
+    import boto3
+    import psycopg
+
+    status = lab_status(awslab)
+    rds = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=status["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    started = "SELECT pg_postmaster_start_time(), current_setting('cluster_name')"
+    with psycopg.connect(status["endpoints"]["db"], connect_timeout=5) as conn:
+        before = conn.execute(started).fetchone()
+    answer = rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-db")["DBInstance"]
+    assert answer["DBInstanceStatus"] == "rebooting"
+    deadline = time.monotonic() + 120
+    db = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    while db["DBInstanceStatus"] != "available" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        db = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available"
+    with psycopg.connect(status["endpoints"]["db"], connect_timeout=5) as conn:
+        after = conn.execute(started).fetchone()
+        conn.execute("CREATE TABLE IF NOT EXISTS reboot_check (n int)")
+        conn.execute("INSERT INTO reboot_check VALUES (1)")  # the sync standby is back
+    assert before is not None and after is not None
+    assert after[1] == before[1] == status["primary"]  # the same server: no failover
+    assert after[0] > before[0]  # … restarted
+    now = lab_status(awslab)
+    assert (now["primary"], now["standby"]) == (status["primary"], status["standby"])
+    events = rds.describe_events(SourceIdentifier="drill-lab-db", SourceType="db-instance")
+    messages = [e["Message"] for e in events["Events"]]
+    assert messages[-2:] == ["DB instance shutdown", "DB instance restarted"], messages
