@@ -166,7 +166,9 @@ def _event_handler(
             if pending is not None:  # in flight: a recovery says it replays it
                 pending.status, pending.started_at = StepStatus.RUNNING, utcnow()
                 best_effort(
-                    "the start of the experiment's rollbacks", lambda: recorder.save(pending)
+                    recorder,
+                    "the start of the experiment's rollbacks",
+                    lambda: recorder.save(pending),
                 )
             self.count = 0
             crashpoint(f"{undo}:start")

@@ -46,6 +46,7 @@ class Recorder:
         self._seq = 0
         self._secret_args: dict[int, dict[str, Any]] = {}  # pending rollback id → its args
         self._undos: list[StepRun] = []  # every rollback this process recorded pending
+        self.store_failing: str | None = None  # the write that began this run's store outage
 
     def _next_seq(self) -> int:
         self._seq += 1

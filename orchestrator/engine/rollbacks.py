@@ -46,28 +46,28 @@ def internal_message(exc: BaseException) -> str:
     return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
 
 
-_failing: list[str] = []  # the store's failure since its last good write, once said
+def best_effort(recorder: Recorder, what: str, write: Callable[[], Any]) -> bool:
+    """Record evidence of ``recorder``'s run, but never let a failing store stop an undo.
+    True if written.
 
-
-def best_effort(what: str, write: Callable[[], Any]) -> bool:
-    """Record evidence, but never let a failing store stop an undo. True if written.
-
-    A failure is said once per outage, with what follows from it: a store that is gone
-    fails every later write too, and a line for each would bury the rollbacks' progress.
-    A write that works again ends the outage (a long-running scheduler service says the
-    next one too)."""
+    A failure is said once per outage of the run's store, with what follows from it: a
+    store that is gone fails every later write too, and a line for each would bury the
+    rollbacks' progress. A write that works again ends the outage. The outage belongs to
+    the run (its :class:`Recorder`), not to the process: the scheduler service recovers
+    several orphaned runs in one process, and each says its own failure."""
     try:
         write()
-        _failing.clear()
+        recorder.store_failing = None
         return True
     except Exception as exc:
-        if not _failing:
-            _failing.append(what)
+        if recorder.store_failing is None:
+            recorder.store_failing = what
             with contextlib.suppress(OSError):  # nobody reads stderr: the undo goes on
                 sys.stderr.write(
-                    f"drill: could not record {what}: {internal_message(exc)} — the "
-                    "rollbacks still run, unrecorded if the evidence database keeps failing "
-                    "(`drill recover` closes the run once it works again)\n"
+                    f"drill: could not record {what} of run {recorder.run.id}: "
+                    f"{internal_message(exc)} — the rollbacks still run, unrecorded if the "
+                    "evidence database keeps failing (`drill recover` closes the run once it "
+                    "works again)\n"
                 )
         return False
 
@@ -76,6 +76,7 @@ def record_internal_error(
     rec: Recorder, detail: str, scenario: ScenarioRun | None, what: str = "drill failed internally"
 ) -> None:
     best_effort(
+        rec,
         "the internal_error finding",
         lambda: rec.finding(
             "internal_error",
@@ -104,7 +105,7 @@ def play_rollback(
     ctx = replace(ctx, should_abort=lambda: False)
     pending.status = StepStatus.RUNNING
     pending.started_at = utcnow()
-    best_effort(f"the start of rollback {pending.name!r}", lambda: recorder.save(pending))
+    best_effort(recorder, f"the start of rollback {pending.name!r}", lambda: recorder.save(pending))
     point = f"rollback:{pending.action or pending.kind}"
     args = _with_secrets(recorder.rollback_args(pending))
     try:
@@ -118,11 +119,12 @@ def play_rollback(
             recorder.step_finished(pending, StepStatus.FAILED, None, message)
             recorder.event("rollback.failed", f"rollback {pending.name!r} FAILED: {message}")
 
-        best_effort(f"the failure of rollback {pending.name!r}", failed)
+        best_effort(recorder, f"the failure of rollback {pending.name!r}", failed)
         return False, message
     skipped = isinstance(output, dict) and output.get("skipped") is True
     status = StepStatus.SKIPPED if skipped else StepStatus.SUCCEEDED
     best_effort(
+        recorder,
         f"the end of rollback {pending.name!r}",
         lambda: recorder.step_finished(pending, status, output),
     )

@@ -61,7 +61,7 @@ def wait_ready(root: Any, c: Any, timeout: float) -> None:
             break
         time.sleep(0.05)
     raise LabError(
-        f"the lab's AWS API did not start: {procs.tail(root / 'logs' / (c.name + '.log'))}"
+        f"the lab's AWS API did not start: {procs.reason(root / 'logs' / (c.name + '.log'))}"
     )
 
 

@@ -97,8 +97,14 @@ def _cadence(path: str, _mtime_ns: int, _size: int) -> str | None:
     return getattr(drill, "schedule", None)
 
 
-def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, str | None]]:
-    """target id → (kind, cadence cron expr from the drill's own field)."""
+def _targets(
+    settings: Settings, rows: list[Schedule], db: EvidenceDB
+) -> dict[str, tuple[str, str | None]]:
+    """target id → (kind, cadence cron expr from the drill's own field).
+
+    Every drill found, every scheduled target, and every runbook or experiment that has
+    run (by id or by file): what teams run between quarterly drills has a last run and
+    a last success too, and `/metrics` must not know it only by its open findings."""
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.definitions.kinds import DefinitionKind
 
@@ -114,6 +120,8 @@ def _targets(settings: Settings, rows: list[Schedule]) -> dict[str, tuple[str, s
     for row in rows:
         if row.action == ScheduleAction.RUN and row.target not in out:
             out[row.target] = ("scheduled", None)
+    for target, kind in db.query("SELECT target, MAX(target_kind) FROM run GROUP BY target"):
+        out.setdefault(str(target), (str(kind), None))
     return out
 
 
@@ -125,7 +133,7 @@ def drill_status(
     active = [r for r in all_sched if r.removed_at is None]
     stored_next = schedules.stored_next_runs(db)
     report = StatusReport(now, [])
-    for target, (kind, own) in sorted(_targets(settings, all_sched).items()):
+    for target, (kind, own) in sorted(_targets(settings, all_sched, db).items()):
         st = DrillStatus(target, kind)
         mine = [r for r in active if r.target == target and r.action == ScheduleAction.RUN]
         fires = [f for f in (schedules.next_fire_of(r, now, stored_next) for r in mine) if f]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,4 +107,53 @@ def test_lab_up_repairs_what_it_finds_and_says_so(lab: Path, case: str) -> None:
     st = load(lab / ".drill" / "lab")
     assert st is not None
     assert [i.what for i in check(st)] == [], case
+    assert all(c["state"] == "up" for c in status(lab)["components"]), status(lab)
+
+
+def squat(port: int, listen: bool) -> socket.socket:
+    """Take ``port`` on loopback as another program would, once the killed helper's
+    socket is really gone (the kernel frees it a moment after the process died)."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", port))
+            break
+        except OSError:
+            sock.close()
+            assert time.monotonic() < deadline, f"port {port} never became free"
+            time.sleep(0.01)
+    if listen:
+        sock.listen()
+    return sock
+
+
+@pytest.mark.parametrize("listen", [True, False], ids=["listening", "bound"])
+def test_lab_up_rebuilds_when_a_dead_helpers_port_is_taken(lab: Path, listen: bool) -> None:
+    """The load balancer died and another program took its port (listening on it, or
+    only bound): it cannot come back where the state says. `lab up` names the port and
+    who holds it, rebuilds on fresh ports, and says so — in lines of its own, never a
+    helper's traceback."""
+    from orchestrator.providers.lab.health import check
+    from orchestrator.providers.lab.state import load
+
+    assert run(lab, "lab", "up", timeout=300).code == 0
+    lb = component(lab, "load_balancer")
+    os.kill(lb["pid"], signal.SIGKILL)
+    with squat(lb["port"], listen):
+        up = run(lab, "lab", "up", timeout=300)
+        assert up.code == 0, up.err
+        assert "Traceback" not in up.err and 'File "' not in up.err, up.err
+        said = " ".join(up.err.split())  # lines as the terminal wrapped them, joined
+        taken = f"its port 127.0.0.1:{lb['port']} is taken"
+        assert f"lab: check: lb is not running and {taken}" in said, up.err
+        if listen:  # a bound-only socket is not in /proc/net/tcp: who holds it is unknown
+            assert f"{taken} by pid {os.getpid()} (" in said, up.err
+        assert "lab: rebuilding the lab from scratch" in said, up.err
+        assert component(lab, "load_balancer")["port"] != lb["port"]
+    st = load(lab / ".drill" / "lab")
+    assert st is not None
+    assert [i.what for i in check(st)] == []
     assert all(c["state"] == "up" for c in status(lab)["components"]), status(lab)

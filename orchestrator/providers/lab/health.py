@@ -50,7 +50,11 @@ def check(st: LabState) -> list[Issue]:
         elif proc == "stopped":
             issues.append(Issue(f"{c.name} is stopped (SIGSTOP)", "resume"))
         elif proc == "dead" and c.kind != "postgres" and c.desired != "down":
-            issues.append(Issue(f"{c.name} is not running", "restart"))
+            taken = procs.port_taken(c.port) or procs.port_taken(c.control_port)
+            if taken:  # it cannot come back where clients and the state expect it
+                issues.append(Issue(f"{c.name} is not running and {taken}", "rebuild"))
+            else:
+                issues.append(Issue(f"{c.name} is not running", "restart"))
     if st.isolated:
         issues.append(Issue(f"still marked isolated: {', '.join(st.isolated)}", "resume"))
     if any(i.fix in ("resume", "restart") for i in issues):

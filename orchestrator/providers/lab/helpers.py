@@ -88,9 +88,8 @@ def wait(root: Path, c: Component, timeout: float = 20.0) -> None:
             if procs.state(c.pid, c.start_ticks) == "dead":
                 break
             time.sleep(0.02)
-        raise LabError(
-            f"the failover controller did not start: {procs.tail(root / 'logs' / 'controller.log')}"
-        )
+        why = procs.reason(root / "logs" / "controller.log")
+        raise LabError(f"the failover controller did not start: {why}")
     for port in (c.port, c.control_port):
         if port:
             procs.wait_port(port, c.pid, c.start_ticks, c.name, root / "logs" / f"{c.name}.log")

@@ -167,7 +167,7 @@ def wait_ready(
     last = ""
     while time.monotonic() < deadline:
         if procs.state(pid, ticks) == "dead":
-            raise LabError(f"PostgreSQL {name} exited: {procs.tail(log)}")
+            raise LabError(f"PostgreSQL {name} exited: {procs.reason(log)}")
         try:
             in_recovery = query(port, "SELECT pg_is_in_recovery()", timeout=2)
             if not writable or in_recovery is False:

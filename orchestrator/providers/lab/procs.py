@@ -157,21 +157,75 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
         return False
 
 
+def port_taken(port: int | None) -> str | None:
+    """Why a dead helper cannot listen on its recorded ``port`` again: another process
+    holds it (bound or listening) — ``None`` when it is free. Says who when /proc tells."""
+    if not port:
+        return None
+    for _ in range(10):  # the kernel frees a dead process's socket a moment after it died
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the helpers bind
+            try:
+                s.bind(("127.0.0.1", port))
+                return None
+            except OSError:
+                time.sleep(0.05)
+    holder = _port_holder(port)
+    return f"its port 127.0.0.1:{port} is taken" + (f" by {holder}" if holder else "")
+
+
+def _port_holder(port: int) -> str | None:
+    """``pid N (command)`` of a process with a socket on local ``port`` (best effort)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[9] != "0":
+                    inodes.add(f"socket:[{fields[9]}]")
+    for entry in os.listdir("/proc") if inodes else ():
+        if not entry.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{entry}/fd"):
+                if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
+                    comm = Path(f"/proc/{entry}/comm").read_text().strip()
+                    return f"pid {entry} ({comm})"
+    return None
+
+
 def wait_port(
     port: int, pid: int, ticks: int | None, what: str, log: Path, timeout: float = 15.0
 ) -> None:
-    """Wait until ``port`` accepts connections; fail fast (with the log) if ``pid`` dies."""
+    """Wait until ``port`` accepts connections; fail fast (saying why) if ``pid`` dies."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if port_open(port):
             return
         if state(pid, ticks) == "dead":
-            raise LabError(f"{what} exited during start-up: {tail(log)}")
+            raise LabError(f"{what} exited during start-up: {reason(log)}")
         time.sleep(0.02)
-    raise LabError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:g}s: {tail(log)}")
+    raise LabError(f"{what} did not listen on 127.0.0.1:{port} within {timeout:g}s: {reason(log)}")
+
+
+def reason(log: Path) -> str:
+    """Why a process failed, in one line, from the end of its ``log``, and where that log
+    is: the last error line (a Python exception's, PostgreSQL's FATAL), never the
+    traceback — a lab message is one line in ``drill``'s output."""
+    try:
+        lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return f"(no log at {log})"
+    marks = ("FATAL", "PANIC", "ERROR", "Error", "Exception", "error")
+    errors = [
+        ln for ln in lines[-40:] if any(m in ln for m in marks) and not ln.startswith("File ")
+    ]
+    last = (errors or lines or ["(empty log)"])[-1]
+    return f"{last[:300]} (log: {log})"
 
 
 def tail(path: Path, chars: int = 600) -> str:
+    """The end of a log as it is (for the lab's ground-truth record, not for messages)."""
     try:
         return path.read_text(errors="replace")[-chars:].strip()
     except OSError:
