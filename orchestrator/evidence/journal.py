@@ -118,7 +118,12 @@ def _ts_pg(v: Any) -> Any:
 def json_sqlite(v: Any) -> Any:
     """A SQLite JSON column's value: its numeric affinity stores a bare number as a number
     (as SQLAlchemy's JSON type reads it back, so must we)."""
-    return json.loads(v) if isinstance(v, str | bytes) else v
+    if not isinstance(v, str | bytes):
+        return v
+    try:
+        return json.loads(v)
+    except ValueError:  # not JSON (written behind drill's back): no event holds this
+        return ["not JSON", v if isinstance(v, str) else repr(v)]
 
 
 def _bool(v: Any) -> Any:
@@ -133,8 +138,21 @@ def _float(v: Any) -> Any:
     return repr(v) if type(v) is float else v  # NaN/inf as text: JSON has no form for them
 
 
-def _bytes(v: Any) -> Any:
-    return "sha256:" + hashlib.sha256(bytes(v)).hexdigest()
+def raw(v: Any) -> bytes:
+    """A blob's bytes; SQLite may hand back text for one (a value written as text, or
+    text it could not decode, as :func:`lenient_text` gives it): its bytes, as stored."""
+    return v.encode("utf-8", "surrogateescape") if isinstance(v, str) else bytes(v)
+
+
+def lenient_text(b: bytes) -> str:
+    """SQLite text that is not UTF-8 (written behind drill's back) as a str that differs
+    from any event's value, instead of the driver's decoding error."""
+    return b.decode("utf-8", "surrogateescape")
+
+
+def _bytes(v: Any, sha256: Callable[[bytes], Any] = hashlib.sha256) -> Any:
+    # raw(v), inlined: this runs once per blob verify reads
+    return "sha256:" + sha256(v if type(v) is bytes else raw(v)).hexdigest()
 
 
 def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[Any]], list[Any]]:

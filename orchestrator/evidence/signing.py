@@ -77,6 +77,11 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
             f"signing key not found: {path}",
             f"create one with `drill evidence keygen --out {path}`",
         ) from None
+    except OSError as exc:  # a directory, no permission to read it, …
+        raise UsageError(
+            f"signing key {path} cannot be read: {exc.strerror or exc}",
+            "name the PEM file of the key (`signing_key:` in drill.yaml or --key)",
+        ) from None
     except (ValueError, TypeError) as exc:
         raise UsageError(
             f"{path} is not an unencrypted PEM private key: {exc}",

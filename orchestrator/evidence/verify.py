@@ -176,7 +176,13 @@ def _check_journal(
     for batch in _batches(conn, postgres, sql, params):
         for seq, stored_prev, stored_hash, ev in batch:
             if type(ev) is not bytes:  # SQLite stores anything: a break, not a crash
-                ev = ev.encode() if isinstance(ev, str) else b"" if ev is None else str(ev).encode()
+                ev = (
+                    journal.raw(ev)
+                    if isinstance(ev, str)
+                    else b""
+                    if ev is None
+                    else str(ev).encode()
+                )
             linked = True
             if chain:
                 try:  # journal.link, inlined: this runs once per event
@@ -332,7 +338,7 @@ def _compare(
                     doc[c] = datetime.fromisoformat(doc[c]).replace(tzinfo=UTC)
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
-                scope.contents[int(row[pk_i])] = bytes(row[names.index("content")])
+                scope.contents[int(row[pk_i])] = journal.raw(row[names.index("content")])
 
 
 def _short(v: Any) -> str:
@@ -404,7 +410,37 @@ def verify(
     whole journal is checked in two processes at once: a forked child recomputes the chain
     and checks the biggest projection tables, this process checks the others — the same
     functions on disjoint tables, each reading every event once. A million events take
-    about half the time on two cores (benchmarks/evidence_verify.py)."""
+    about half the time on two cores (benchmarks/evidence_verify.py).
+
+    SQLite stores whatever it is given: text that is not UTF-8 (written behind drill's
+    back) makes the driver fail the fetch. Then this verifies again, in this process, with
+    such text read leniently (:func:`journal.lenient_text`), so it is a break naming its
+    record like any other change — not on the first pass: that costs ~20 % per text value."""
+    try:
+        return _verify(conn, postgres, anchors, scope, connect)
+    except Exception as exc:  # sqlite3.OperationalError, or the child's RuntimeError
+        if postgres or "Could not decode to UTF-8" not in str(exc):
+            raise
+    if scope is not None:
+        scope.events.clear()
+        scope.by_run.clear()
+        scope.data.clear()
+        scope.contents.clear()
+    factory = conn.text_factory
+    conn.text_factory = journal.lenient_text
+    try:
+        return _verify(conn, postgres, anchors, scope, None)
+    finally:
+        conn.text_factory = factory
+
+
+def _verify(
+    conn: Any,
+    postgres: bool,
+    anchors: Sequence[Anchor],
+    scope: Scope | None,
+    connect: Callable[[], Any] | None,
+) -> Report:
     report = Report()
     ph = "%s" if postgres else "?"
     tables = {
@@ -422,6 +458,9 @@ def verify(
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
     specs = [spec for spec in projections() if spec.name in tables]
+    for spec in projections():  # every command migrates the store first: all are there
+        if spec.name not in tables:
+            report.breaks.append(Break(None, spec.name, None, spec.name, "the table is missing"))
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
             _verify_split(conn, postgres, span, specs, connect, report)
@@ -433,9 +472,32 @@ def verify(
     for seq, digest, meaning in anchors:
         row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
         if row is None or row[0] != digest:
+            old = _old_head(conn, ph)
+            if old == (seq, digest):
+                continue  # a head from before the upgrade (a wave-1 bundle's), kept by it
+            if old is not None:
+                meaning += (
+                    f"; nor is it the head the chain before the upgrade to the journal had "
+                    f"when it was verified and converted (#{old[0]} {old[1]}), the one "
+                    "head of that chain the journal keeps"
+                )
             report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
     report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
     return report
+
+
+def _old_head(conn: Any, ph: str) -> tuple[int, str] | None:
+    """The old hash chain's head (seq, hash) a journal made by upgrading a store of the
+    released version records in its first event (``journal.migrated``), or None."""
+    row = conn.execute(f"SELECT event FROM {journal.TABLE} WHERE seq = {ph}", (1,)).fetchone()
+    first = b"" if row is None else journal.raw(row[0])
+    if not first.startswith(b'{"kind":"journal.migrated"'):
+        return None
+    try:
+        head = json.loads(journal.data_of(first) or b"")["old_chain"]
+        return int(head["head_seq"]), str(head["head_hash"])
+    except (ValueError, KeyError, TypeError):
+        return None  # the chain's own check says what is wrong with the event
 
 
 def _check_projections(
@@ -486,14 +548,39 @@ def _check_environments(
         return
     where = journal.ENVIRONMENT_EVENTS["postgresql" if postgres else "sqlite"]
     latest: Latest = defaultdict(dict)
-    for seq, ev in conn.execute(
-        f"SELECT seq, event FROM {journal.TABLE} WHERE {where} ORDER BY seq"
+    links: dict[int, tuple[str, str]] = {}
+    for seq, prev, digest, ev in conn.execute(
+        f"SELECT seq, prev, hash, event FROM {journal.TABLE} WHERE {where} ORDER BY seq"
     ).fetchall():
-        ev = bytes(ev)
+        ev = journal.raw(ev)
         try:
             latest[b"environment"][journal.keys(ev)[2]] = (seq, ev)
         except ValueError:  # the main pass or `drill evidence verify` says what is wrong
             continue
+        links[seq] = (str(prev), str(digest))
+    # an event before the period is outside the chain pass: it must be a link of the chain
+    # (its hash recomputes, the next event names it), or a row and its event changed alike
+    # would be exported; a chain rewritten from there on does not end at the head drill saw
+    pk_i = spec.names.index(spec.pk)
+    for row in rows:
+        entry = latest[b"environment"].get(journal.quoted(str(row[pk_i]))[1:-1])
+        if entry is None:
+            continue  # _compare says so
+        seq, ev = entry
+        prev, digest = links[seq]
+        after = conn.execute(
+            f"SELECT prev FROM {journal.TABLE} WHERE seq = {ph}", (seq + 1,)
+        ).fetchone()
+        if journal.link(prev, ev) != digest or (after is not None and after[0] != digest):
+            report.breaks.append(
+                _record_break(
+                    seq,
+                    ev,
+                    f"environment {row[pk_i]}",
+                    "its event is not a link of the chain: its hash does not recompute, "
+                    "or the event after it does not name it",
+                )
+            )
     _compare(report, spec, rows, latest, postgres, scope)
 
 
@@ -585,5 +672,12 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
         conn.close()
     first = db.first_hash() if report.ok and report.head_seq else None
     if first and db.witness is not None:
-        witness.remember(db.witness, first, report.head_seq, report.head_hash, journal.now())
+        witness.remember(
+            db.witness,
+            first,
+            report.head_seq,
+            report.head_hash,
+            journal.now(),
+            witness.location(db.url),
+        )
     return report

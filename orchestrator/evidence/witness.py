@@ -7,15 +7,22 @@ per journal, the newest event it appended or verified (``journal-heads.json`` in
 state directory), and verify requires that event to still be there, unchanged.
 
 A journal is known by the hash of its first event: a new database is a new journal, not
-a cut one. The file is best effort (a state directory that cannot be written never fails
-a write) and may lag behind the database, never run ahead of it: each entry names an
-event that was committed before it was written.
+a cut one. Each entry also names the database it was seen at (a digest of its location:
+no password in the file), and the newest entry of a location is the journal drill last
+saw there: a database there that is empty now, or whose first event is another (the
+journal rewritten from its start, every hash recomputed), has lost it. drill writing a
+new journal there itself makes that one the journal of the location. The file is best
+effort (a state directory that cannot be written never fails a write) and may lag behind
+the database, never run ahead of it: each entry names an event that was committed before
+it was written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,14 +53,27 @@ def seen(path: Path, first: str) -> tuple[int, str, str] | None:
         return None
 
 
-def remember(path: Path, first: str, seq: int, digest: str, at: str) -> None:
-    """Remember event ``seq`` (committed) as the newest seen of journal ``first``."""
+def location(url: str) -> str:
+    """The database a URL names, as a digest: a SQLite file by its absolute path, a
+    server's database by its URL without the password."""
+    if url.startswith("sqlite:///"):
+        where = str(Path(url.split("sqlite:///", 1)[1]).resolve())
+    else:
+        where = re.sub(r"^([^:/]+://[^:@/]*):[^@/]*@", r"\1@", url)
+    return hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str = "") -> None:
+    """Remember event ``seq`` (committed) as the newest seen of journal ``first``, seen at
+    the database whose :func:`location` is ``db`` (the newest journal seen there)."""
     try:
         doc = _load(path)
         old = doc.pop(first, None)
         if isinstance(old, dict) and isinstance(old.get("seq"), int) and old["seq"] >= seq:
-            return
-        doc[first] = {"seq": seq, "hash": digest, "at": at}
+            seq, digest, at = old["seq"], str(old.get("hash")), str(old.get("at", at))
+            if old.get("db") == db:  # nothing new: the file stays as it is
+                return
+        doc[first] = {"seq": seq, "hash": digest, "at": at, "db": db}
         keep = dict(list(doc.items())[-_KEEP:])
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
@@ -63,10 +83,35 @@ def remember(path: Path, first: str, seq: int, digest: str, at: str) -> None:
         return
 
 
+def _last_at(path: Path, db: str) -> tuple[str, tuple[int, str, str]] | None:
+    """(first hash, (seq, hash, when)) of the journal drill saw last at location ``db``."""
+    for first, entry in reversed(_load(path).items()):
+        if isinstance(entry, dict) and entry.get("db") == db:
+            found = seen(path, first)
+            return None if found is None else (first, found)
+    return None
+
+
 def anchor(db: EvidenceDB) -> tuple[int, str, str] | None:
-    """What verify must find of ``db``'s journal: the newest event remembered for it."""
-    first = db.first_hash() if db.witness is not None else None
-    found = seen(db.witness, first) if db.witness is not None and first else None
+    """What verify must find of ``db``'s journal: the newest event remembered for it; or,
+    when drill last saw another journal at this database (it is empty now, or its first
+    event is another), that journal's newest event, which is not there."""
+    if db.witness is None:
+        return None
+    first = db.first_hash()
+    last = _last_at(db.witness, location(db.url))
+    if last is not None and last[0] != first:
+        seq, digest, at = last[1]
+        return (
+            seq,
+            digest,
+            f"drill on this machine last saw a journal here whose newest event was this "
+            f"one ({at}); the journal here now is {'empty' if first is None else 'another'}:"
+            " the database was emptied, replaced by another, or rewritten from its first "
+            f"event (if that was on purpose, its evidence is lost: delete {db.witness} to "
+            "accept that)",
+        )
+    found = seen(db.witness, first) if first else None
     if found is None:
         return None
     seq, digest, at = found

@@ -17,14 +17,15 @@ revision with the newest shipped one and only then imports the migration machine
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import StoreUnavailable
+from orchestrator.errors import EvidenceTampered, StoreUnavailable
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, columns, from_row
@@ -84,11 +85,27 @@ class _Table:
         }
 
     def record(self, row: Sequence[Any]) -> Any:
-        rec = from_row(
-            self.cls, {n: f(v) for n, f, v in zip(self.names, self.from_db, row, strict=True)}
-        )
+        values: dict[str, Any] = {}
+        for n, f, v in zip(self.names, self.from_db, row, strict=True):
+            try:
+                values[n] = f(v)
+            except (ValueError, TypeError):  # drill never writes such a value
+                raise self.unreadable(row, n, v) from None
+        rec = from_row(self.cls, values)
         rec._snapshot = self.snapshot(rec)
         return rec
+
+    def unreadable(self, row: Sequence[Any], name: str, value: Any) -> EvidenceTampered:
+        """A stored value drill cannot read back: the database was changed behind its
+        back. Named (table, row, column) so nobody mistakes it for a bug in drill."""
+        key = row[self.names.index(self.cls.pk)]
+        shown = redact_text(repr(value))
+        return EvidenceTampered(
+            f"evidence store: {self.cls.table} {key}: {name} is {shown[:80]}, "
+            f"not a {self.types[name]} drill wrote",
+            "the database was changed outside drill: `drill evidence verify` names every "
+            "changed record; restore it from a backup",
+        )
 
 
 def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -158,6 +175,10 @@ class EvidenceDB:
                 "percent-encode it as %40",
             )
         self._conn: Any = None
+        #: long-lived readers (the dashboard, the scheduler service) set it: see
+        #: :meth:`_reconnecting`. A run keeps its one connection and its own handling
+        #: of a store that fails mid-run (rollbacks still played, one error line).
+        self.reconnect = False
         self._tables: dict[type[Record], _Table] = {}
         self._lock = threading.RLock()
 
@@ -185,11 +206,14 @@ class EvidenceDB:
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
-            raise StoreUnavailable(
-                f"evidence database {redact_text(self.url)} is unreachable: {first}",
-                "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
-            ) from None
+            raise self._unreachable(exc) from None
+
+    def _unreachable(self, exc: Exception) -> StoreUnavailable:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+        return StoreUnavailable(
+            f"evidence database {redact_text(self.url)} is unreachable: {first}",
+            "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
+        )
 
     @property
     def IntegrityError(self) -> type[Exception]:
@@ -203,6 +227,23 @@ class EvidenceDB:
         import sqlite3
 
         return sqlite3.IntegrityError
+
+    @contextlib.contextmanager
+    def _reconnecting(self) -> Iterator[None]:
+        """A PostgreSQL connection the server dropped (a restart, a failover) is let go,
+        and the call says "unreachable": the next call connects afresh, so a long-lived
+        reader (the dashboard, the scheduler) recovers when the database does."""
+        try:
+            yield
+        except Exception as exc:
+            conn = self._conn
+            lost = self.is_postgres and conn is not None and (conn.broken or conn.closed)
+            if not (self.reconnect and lost):
+                raise
+            self._conn = None
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise self._unreachable(exc) from None
 
     @property
     def conn(self) -> Any:
@@ -245,7 +286,7 @@ class EvidenceDB:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of a read-only statement (``?`` placeholders on every backend)."""
-        with self._lock:
+        with self._lock, self._reconnecting():
             cur = self.conn.execute(self._sql(sql), tuple(params))
             return list(cur.fetchall())
 
@@ -282,16 +323,26 @@ class EvidenceDB:
             t = self._tables[cls] = _Table(cls, self.is_postgres)
         return t
 
-    def write(self, *records: Record) -> None:
-        """Insert new records / update stored ones, journaled, in one committed transaction."""
-        with self._lock:
+    def write(self, *records: Record, unless: tuple[str, Sequence[Any]] | None = None) -> bool:
+        """Insert new records / update stored ones, journaled, in one committed transaction.
+
+        ``unless`` (SQL with ``?``, params): when it finds a row inside the transaction,
+        under the journal's write lock, nothing is written and the answer is False — how
+        several writers (two schedulers, a scheduler and `drill status`) record a thing
+        once that a unique key cannot express (an overdue period's finding)."""
+        with self._lock, self._reconnecting():
             conn = self.conn
             if self.is_postgres:
                 with conn.transaction():
+                    if self._present(conn, unless):
+                        return False
                     head = self._write(conn, records)
             else:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self._present(conn, unless):
+                        conn.execute("ROLLBACK")
+                        return False
                     head = self._write(conn, records)
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -299,6 +350,15 @@ class EvidenceDB:
                 conn.execute("COMMIT")
             if head is not None and self.witness is not None and self._first is not None:
                 self._unsaved = (self._first, *head)
+            return True
+
+    def _present(self, conn: Any, unless: tuple[str, Sequence[Any]] | None) -> bool:
+        if unless is None:
+            return False
+        if self.is_postgres:  # SQLite's BEGIN IMMEDIATE already holds the write lock
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (journal.PG_LOCK_KEY,))
+        sql, params = unless
+        return conn.execute(self._sql(sql), tuple(params)).fetchone() is not None
 
     def save_witness(self) -> None:
         """Remember the newest event written through this object (:mod:`.witness`): once
@@ -306,9 +366,9 @@ class EvidenceDB:
         times cost a one-probe ``drill run`` ~2 %. Never ahead of the database: only
         committed events are remembered."""
         if self._unsaved is not None and self.witness is not None:
-            from orchestrator.evidence.witness import remember
+            from orchestrator.evidence.witness import location, remember
 
-            remember(self.witness, *self._unsaved, journal.now())
+            remember(self.witness, *self._unsaved, journal.now(), location(self.url))
             self._unsaved = None
 
     def first_hash(self, conn: Any | None = None) -> str | None:

@@ -79,6 +79,8 @@ class SchedulerService:
             load_windows(settings),
             clock,
         )
+        # the service runs for months: a restart or failover of its database is routine
+        self.ctx.db.reconnect = True
         self.poll_s, self.misfire_grace_s = poll_s, misfire_grace_s
         self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
         self.on_stop = on_stop

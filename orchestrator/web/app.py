@@ -16,11 +16,13 @@ from __future__ import annotations
 import hmac
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
@@ -28,7 +30,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orchestrator.errors import DrillError, NotFoundError, UsageError
+from orchestrator.errors import DrillError, NotFoundError, StoreUnavailable, UsageError
 from orchestrator.secrets import redact, redact_text
 from orchestrator.web import metrics
 from orchestrator.web.metrics import Sources
@@ -48,20 +50,50 @@ class BearerAuth:
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-                response = Response(
-                    "drill: a bearer token is required\n",
-                    401,
-                    {"WWW-Authenticate": "Bearer"},
-                    "text/plain",
+                message = "a bearer token is required (Authorization: Bearer TOKEN)"
+                headers = {"WWW-Authenticate": "Bearer"}
+                response = (
+                    _json({"error": message, "hint": None, "status": 401}, 401, headers)
+                    if str(scope.get("path", "")).startswith("/api/")
+                    else Response(f"drill: {message}\n", 401, headers, "text/plain")
                 )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
-def _json(doc: Any, status: int = 200) -> Response:
+class CatchBugs:
+    """Turn an unexpected exception into drill's error page, here, so that it stops here.
+
+    Starlette's own last-resort handler answers too but then re-raises, and the server
+    logs a traceback for every such request; drill's log gets one line (``on_bug``)."""
+
+    def __init__(self, app: ASGIApp, on_bug: Any) -> None:
+        self.app, self.on_bug = app, on_bug
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watched(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watched)
+        except Exception as exc:
+            if started:  # too late for a page: the client sees a cut response
+                raise
+            response = await self.on_bug(Request(scope, receive), exc)
+            await response(scope, receive, send)
+
+
+def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(redact(doc), indent=2, default=str) + "\n"
-    return Response(body, status, media_type="application/json")
+    return Response(body, status, headers, media_type="application/json")
 
 
 def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
@@ -99,23 +131,42 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
 
         return export_response(sources, request.query_params.get("period") or "")
 
-    def error(request: Request, status: int, message: str, hint: str | None = None) -> Response:
+    def error(
+        request: Request,
+        status: int,
+        message: str,
+        hint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Response:
         if request.url.path.startswith("/api/"):
-            return _json({"error": message, "hint": hint, "status": status}, status)
-        return html(request, "error", {"status": status, "message": message, "hint": hint}, status)
+            response = _json({"error": message, "hint": hint, "status": status}, status)
+        else:
+            context = {"status": status, "message": message, "hint": hint}
+            response = html(request, "error", context, status)
+        response.headers.update(headers or {})
+        return response
 
     async def on_http(request: Request, exc: Exception) -> Response:
-        code = exc.status_code if isinstance(exc, HTTPException) else 500
-        return error(request, code, "no such page" if code == 404 else str(exc))
+        assert isinstance(exc, HTTPException)
+        code = exc.status_code
+        message = "no such page" if code == 404 else f"{code}: {exc.detail}"
+        return error(request, code, message, headers=exc.headers)  # 405 says Allow
 
     async def on_drill_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, DrillError)
         code = (
-            404 if isinstance(exc, NotFoundError) else 400 if isinstance(exc, UsageError) else 500
+            404
+            if isinstance(exc, NotFoundError)
+            else 503
+            if isinstance(exc, StoreUnavailable)
+            else 400
+            if isinstance(exc, UsageError)
+            else 500
         )
-        return error(
-            request, code, redact_text(exc.message), redact_text(exc.hint) if exc.hint else None
-        )
+        message = redact_text(exc.message)
+        if code >= 500:  # the server's fault, not the request's: its log says so too
+            sys.stderr.write(f"drill serve: {request.url.path}: {message}\n")
+        return error(request, code, message, redact_text(exc.hint) if exc.hint else None)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         sys.stderr.write(
@@ -136,6 +187,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: on_http, DrillError: on_drill_error, Exception: on_bug},
+        middleware=[Middleware(CatchBugs, on_bug=on_bug)],
+        exception_handlers={HTTPException: on_http, DrillError: on_drill_error},
     )
     return BearerAuth(app, token) if token else app

@@ -47,11 +47,13 @@ class Sources:
 
         st = AppState(config=config)
         settings = st.settings()
-        return cls(
-            settings=lambda: settings,
-            db=lambda: st.db(warn=False),
-            now=utcnow,
-        )
+
+        def db() -> EvidenceDB:
+            found = st.db(warn=False)
+            found.reconnect = True  # a server outlives a restart of its database
+            return found
+
+        return cls(settings=lambda: settings, db=db, now=utcnow)
 
 
 def _success_env(db: EvidenceDB, d: dict[str, Any], last: dict[str, Any] | None, env: str) -> str:

@@ -516,6 +516,7 @@ def test_a_framework_given_twice_is_exported_once(
         (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),
         (["--period", "2026-Q4", "--framework", "sox"], "unknown framework"),
         (["--period", "2026-Q4", "--key", "missing.pem"], "signing key not found"),
+        (["--period", "2026-Q4", "--key", "."], "signing key . cannot be read: Is a directory"),
         (["--period", "2026-Q4", "--env", "prdo"], "--env 'prdo': no such environment"),
     ],
 )

@@ -69,6 +69,52 @@ def test_a_changed_environment_row_stops_the_export(
     assert not bundle.exists()
 
 
+def _forge_environment_event(db: Path, rehash_from: int) -> None:
+    """The environment recorded protected, its row and its event alike: the event's hash
+    recomputed, and the hashes of the events after it up to ``rehash_from``'s before."""
+    import hashlib
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE environment SET protected = 1")
+        ((seq, ev),) = conn.execute(
+            "SELECT seq, event FROM journal WHERE substr(event, 1, 21) = "
+            'CAST(\'{"kind":"environment.\' AS BLOB)'
+        ).fetchall()
+        forged = bytes(ev).replace(b'"protected":false', b'"protected":true')
+        assert forged != bytes(ev)
+        conn.execute("UPDATE journal SET event = ? WHERE seq = ?", (forged, seq))
+        digest = ""
+        for n, prev, event in conn.execute(
+            "SELECT seq, prev, event FROM journal WHERE seq >= ? AND seq < ? ORDER BY seq",
+            (seq, max(rehash_from, seq + 1)),
+        ).fetchall():
+            if n > seq:
+                conn.execute("UPDATE journal SET prev = ? WHERE seq = ?", (digest, n))
+                prev = digest
+            digest = hashlib.sha256(prev.encode() + b"\n" + bytes(event)).hexdigest()
+            conn.execute("UPDATE journal SET hash = ? WHERE seq = ?", (digest, n))
+
+
+@pytest.mark.parametrize("rehashed", ["its own hash", "up to the period"])
+def test_an_environment_event_before_the_period_changed_with_its_row_stops_the_export(
+    two_quarters: Path, capsys: pytest.CaptureFixture[str], rehashed: str
+) -> None:
+    """The export checks the period's part of the chain; an environment recorded before
+    the period is checked against its event — which must itself be a link of the chain:
+    its hash recomputes and the next event names it (else the chain was rewritten from
+    there, up to the head drill remembers)."""
+    db = two_quarters / ".drill" / "evidence.db"
+    with sqlite3.connect(db) as conn:
+        ((q4_first,),) = conn.execute(
+            'SELECT MIN(seq) FROM journal WHERE CAST(event AS TEXT) LIKE \'%"at":"2026-11%\''
+        ).fetchall()
+    _forge_environment_event(db, q4_first if rehashed == "up to the period" else 0)
+    assert drill(capsys, "evidence", "verify").code == 1  # the whole journal: of course
+    code, err, bundle = _export(two_quarters, capsys, "q4.zip")
+    assert code == 1 and "environment" in err, err
+    assert not bundle.exists()
+
+
 @pytest.mark.parametrize(
     "dialect", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )

@@ -71,7 +71,7 @@ def test_a_cut_tail_is_found_by_verify_and_export(
     with _sql(db) as conn:
         head = conn.execute(sa.text("SELECT seq, hash FROM journal ORDER BY seq DESC")).first()
     assert head is not None
-    assert list(heads.values()) == [{"seq": head[0], "hash": head[1], "at": ANY}]
+    assert list(heads.values()) == [{"seq": head[0], "hash": head[1], "at": ANY, "db": ANY}]
     assert verify(capsys)[0] == 0
 
     _cut_newest_run(db, newest)

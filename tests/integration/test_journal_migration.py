@@ -111,3 +111,24 @@ def test_a_store_whose_old_chain_does_not_verify_is_not_upgraded(old_store: str)
             assert sa.inspect(conn).has_table("evidence_chain")
     finally:
         engine.dispose()
+
+
+def test_a_bundle_exported_before_the_upgrade_still_anchors(
+    old_store: str, workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`drill evidence verify --head SEQ:HASH` with the chain head of a bundle the released
+    version exported (its manifest's `chain`): the upgrade verified the old chain up to
+    that head and recorded it, so it anchors; any other old head is a break that says
+    what the journal does hold."""
+    from tests.clihelp import drill_out
+
+    (seq, digest), *_ = _read(
+        old_store, "SELECT seq, hash FROM evidence_chain ORDER BY seq DESC LIMIT 1"
+    )
+    monkeypatch.setenv("DRILL_DATABASE", old_store)
+    code, out = drill_out("evidence", "verify", "--json", "--head", f"{seq}:{digest}")
+    assert code == 0 and json.loads(out)["ok"], out
+    code, out = drill_out("evidence", "verify", "--json", "--head", f"{seq}:{'0' * 64}")
+    assert code == 1, out
+    detail = json.loads(out)["first_break"]["detail"]
+    assert f"#{seq} {digest}" in detail and "before the upgrade" in detail, detail

@@ -41,9 +41,9 @@ def hook() -> Iterator[HookServer]:
 
 
 def _service(
-    root: Path, hook: HookServer, extra: str = "", grace: float = 300.0
+    root: Path, hook: HookServer, extra: str = "", grace: float = 300.0, database: str | None = None
 ) -> tuple[SchedulerService, RecordingLauncher, EvidenceStore]:
-    settings = load_settings(str(make_project(root, extra=extra)))
+    settings = load_settings(str(make_project(root, database, extra=extra)))
     store = EvidenceStore(settings.database_url())
     launcher = RecordingLauncher(utcnow)
     notifier = WebhookNotifier([hook.url()], retries=0)

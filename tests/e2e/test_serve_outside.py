@@ -1,0 +1,289 @@
+"""`drill serve` driven from outside, as an SRE would: a real server process, real HTTP.
+
+DESIGN 15 read as a user: every drill, runbook or experiment that ran shows in
+`/metrics` and `/api/status`; a damaged or unreachable store is a clear page (and a
+clear line in the server's log, never a traceback); the dashboard comes back by itself
+when its PostgreSQL does; the HTTP answers say what a client needs (405 with Allow,
+401 in JSON under /api/).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.clihelp import run, spawn
+from tests.e2e.defs import experiment, write
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def _http(
+    base: str, path: str, method: str = "GET", headers: dict[str, str] | None = None
+) -> Response:
+    req = urllib.request.Request(base + path, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:
+            return resp.status, dict(resp.headers), resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+class Served:
+    """`drill serve --port 0` in ``cwd``; ``log()`` stops it and returns its stderr."""
+
+    def __init__(self, cwd: Path, env: dict[str, str] | None = None) -> None:
+        self.proc = spawn(cwd, "serve", "--port", "0", env=env)
+        assert self.proc.stderr is not None
+        seen = ""
+        while not (found := re.search(r"http://127\.0\.0\.1:\d+", seen)):
+            line = self.proc.stderr.readline()
+            assert line, seen
+            seen += line
+        self.base = found.group(0)
+        self._log = seen
+
+    def get(self, path: str, **kw: Any) -> Response:
+        return _http(self.base, path, **kw)
+
+    def log(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self._log += self.proc.communicate(timeout=60)[1]
+        return self._log
+
+
+@pytest.fixture
+def served_dir(workdir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """Two runs (a success, a deviation) of experiments run by file, not by a drill."""
+    runs = {}
+    for name, deviate in (("ok", False), ("bad", True)):
+        path = write(workdir, f"{name}.yaml", experiment(workdir / f"m-{name}", deviate=deviate))
+        res = run(workdir, "run", str(path), "--json")
+        assert res.code == (1 if deviate else 0), res.err
+        runs[name] = json.loads(res.out)
+    yield workdir, runs
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+def test_what_ran_without_a_drill_shows_in_metrics_and_status(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Runbooks and experiments run on their own are what most teams run between
+    quarterly drills: their last run, last success and objectives must be scraped too,
+    not only their open findings."""
+    cwd, runs = served_dir
+    server = Served(cwd)
+    try:
+        code, _h, body = server.get("/metrics")
+        assert code == 200
+        got = _samples(body.decode())
+        for name, doc in runs.items():
+            labels = (("drill", name), ("env", "lab"))
+            start = datetime.fromisoformat(doc["started_at"].replace("Z", "+00:00")).timestamp()
+            assert got[("drill_last_run_timestamp_seconds", labels)] == pytest.approx(start)
+            assert got[("drill_overdue", labels)] == 0.0
+            for sc in doc["scenarios"]:
+                key = ("drill_objective_met", tuple(sorted((*labels, ("scenario", sc["id"])))))
+                assert got[key] == (1.0 if sc["met"] else 0.0)
+        ok_start = datetime.fromisoformat(runs["ok"]["started_at"].replace("Z", "+00:00"))
+        ok_labels = (("drill", "ok"), ("env", "lab"))
+        assert got[("drill_last_success_timestamp_seconds", ok_labels)] == pytest.approx(
+            ok_start.timestamp()
+        )
+        assert (
+            "drill_last_success_timestamp_seconds",
+            (("drill", "bad"), ("env", "lab")),
+        ) not in got
+        assert got[("drill_open_findings", (("drill", "bad"), ("env", "lab")))] >= 1.0
+        # and /api/status = drill status --json, which now lists them
+        code, _h, body = server.get("/api/status")
+        cli = run(cwd, "status", "--json")
+        assert cli.code == 0 and json.loads(body) == json.loads(cli.out)
+        listed = {d["drill"]: d for d in json.loads(cli.out)["drills"]}
+        assert listed["ok"]["kind"] == "experiment"
+        assert listed["ok"]["last_success_run_id"] == runs["ok"]["run_id"]
+        assert listed["bad"]["last_run_id"] == runs["bad"]["run_id"]
+        assert listed["bad"]["last_success"] is None
+    finally:
+        assert "Traceback" not in server.log()
+
+
+def test_a_tampered_store_is_a_clear_page_and_line_never_a_traceback(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    cwd, runs = served_dir
+    bad = runs["bad"]["run_id"]
+    conn = sqlite3.connect(cwd / ".drill" / "evidence.db")
+    with conn:  # changed behind drill's back: a value drill never writes
+        conn.execute("UPDATE run SET started_at = 'garbage' WHERE id = ?", (bad,))
+    conn.close()
+    server = Served(cwd)
+    try:
+        for path in ("/runs", "/api/runs", f"/runs/{bad}", f"/api/runs/{bad}", "/metrics", "/"):
+            code, _h, body = server.get(path)
+            text = body.decode()
+            assert code == 500, path
+            assert "Traceback" not in text and "internal error" not in text, (path, text)
+            assert bad in text and "started_at" in text, (path, text)
+            assert "drill evidence verify" in text, (path, text)
+    finally:
+        log = server.log()
+    assert "Traceback" not in log and 'File "' not in log, log
+    assert f"{bad}" in log and "started_at" in log
+    # the CLI says the same, in one line, not "a bug in drill"
+    res = run(cwd, "runs", "list")
+    assert res.code == 1
+    assert res.err.startswith("drill: error: evidence store:") and "bug" not in res.err, res.err
+    assert "Traceback" not in res.err
+
+
+def test_405_says_what_is_allowed_and_api_401_is_json(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    cwd, _runs = served_dir
+    server = Served(cwd)
+    try:
+        for path in ("/", "/api/runs", "/metrics"):
+            code, headers, _b = server.get(path, method="POST")
+            assert code == 405
+            assert {"GET", "HEAD"} <= {
+                m.strip() for m in headers.get("allow", headers.get("Allow", "")).split(",")
+            }, (path, headers)
+    finally:
+        server.log()
+    server = Served(cwd, env={"DRILL_SERVE_TOKEN": "tok-never-logged-4242"})
+    try:
+        code, headers, body = server.get("/api/runs")
+        assert code == 401 and headers.get("www-authenticate", headers.get("WWW-Authenticate"))
+        assert json.loads(body)["status"] == 401
+        code, _h, body = server.get("/runs")
+        assert code == 401 and b"Bearer" in body
+        good = {"Authorization": "Bearer tok-never-logged-4242"}
+        assert server.get("/api/runs", headers=good)[0] == 200
+    finally:
+        assert "tok-never-logged-4242" not in server.log()
+
+
+@pytest.mark.postgres
+def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
+    """A restart of the evidence database (maintenance, failover) shows as "unreachable"
+    while it lasts, and the dashboard serves again without being restarted."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    from tests.pgserver import PgServer
+
+    pg = PgServer().start()
+    server: Served | None = None
+    try:
+        env = {"DRILL_DATABASE": pg.create_database()}
+        path = write(workdir, "ok.yaml", experiment(workdir / "m"))
+        assert run(workdir, "run", str(path), env=env).code == 0
+        server = Served(workdir, env=env)
+        assert server.get("/api/runs")[0] == 200
+        ctl = [pgbin.tool("pg_ctl"), "-D", str(pg.data)]
+        pgbin.run([*ctl, "-m", "fast", "-w", "stop"])
+        for page in ("/api/runs", "/runs", "/metrics"):
+            code, _h, body = server.get(page)
+            assert code == 503, (page, body)
+            assert b"unreachable" in body and b"Traceback" not in body
+        opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'} -c fsync=off"
+        pgbin.run([*ctl, "-w", "-l", str(pg.dir / "log"), "-o", opts, "start"])
+        code, _h, body = server.get("/api/runs")
+        assert code == 200, body
+        assert len(json.loads(body)) == 1
+        assert server.get("/metrics")[0] == 200
+    finally:
+        log = server.log() if server else ""
+        pg.stop()
+    assert "Traceback" not in log, log
+
+
+def test_every_page_loads_in_chromium_without_console_errors(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Chromium asks every site for an icon; a 404 for it is a console error on every
+    page. The page names its icon, and the icon is served."""
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed (./dev setup installs it)")
+    from playwright.sync_api import sync_playwright
+
+    cwd, runs = served_dir
+    server = Served(cwd)
+    errors: list[str] = []
+    icon_js = """async () => {
+        const link = document.querySelector('link[rel~="icon"]');
+        if (!link) return null;
+        const r = await fetch(link.href);
+        return [r.status, r.headers.get('content-type')];
+    }"""
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page()
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                for path in (
+                    "/",
+                    "/runs",
+                    "/runs?status=failed&period=2026-Q4",
+                    *(f"/runs/{doc['run_id']}" for doc in runs.values()),
+                    "/findings",
+                    "/calendar",
+                    "/evidence",
+                ):
+                    response = page.goto(server.base + path)
+                    assert response is not None and response.status == 200, path
+                    assert page.evaluate(icon_js) == [200, "image/svg+xml"], path
+            finally:
+                browser.close()
+    finally:
+        server.log()
+    assert errors == []
+
+
+def test_paging_past_any_store_is_a_usage_error(served_dir: tuple[Path, dict[str, Any]]) -> None:
+    """Numbers beyond the database's 64-bit integers were 'internal error: IntegrityError:
+    datatype mismatch' (CLI) and 500 (dashboard); '²' passed str.isdigit and broke int()."""
+    cwd, _runs = served_dir
+    huge = "99999999999999999999"
+    res = run(cwd, "runs", "list", "--offset", huge)
+    assert res.code == 2 and res.err.startswith("drill: error: --offset"), res.err
+    assert "bug" not in res.err
+    server = Served(cwd)
+    try:
+        for query in (f"offset={huge}", f"page={huge}", f"limit={huge}", "limit=%C2%B2"):
+            for prefix in ("/runs", "/api/runs"):
+                code, _h, body = server.get(f"{prefix}?{query}")
+                assert code == 400, (prefix, query, body)
+                assert query.split("=")[0] in body.decode(), (prefix, query)
+    finally:
+        assert "Traceback" not in server.log()

@@ -1,0 +1,189 @@
+"""Tampering an auditor tries after the obvious (changed, deleted, inserted rows): values
+SQLite stores but cannot give back as the text its column promises, a dropped table that
+held nothing yet, the whole database emptied, and the journal rewritten from its very
+first event. Each is a break `drill evidence verify --json` names (exit 1, one JSON
+document), never an internal error, never "OK"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from orchestrator.evidence.records import projections
+from tests.clihelp import drill_out
+from tests.integration.test_evidence_chain import db, run_drill  # noqa: F401  (db: a fixture)
+
+
+@contextmanager
+def _sql(url: str) -> Iterator[sa.Connection]:
+    """One transaction on the evidence database, behind drill's back."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _verify() -> tuple[int, dict[str, Any]]:
+    code, out = drill_out("evidence", "verify", "--json")
+    return code, json.loads(out)
+
+
+def _sqlite(workdir: Path) -> str:
+    return f"sqlite:///{workdir}/.drill/evidence.db"
+
+
+@pytest.fixture
+def store(workdir: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A SQLite store holding one real run (and its finding); verified once."""
+    from tests.integration.test_evidence_chain import write_definitions
+
+    url = _sqlite(workdir)
+    monkeypatch.setenv("DRILL_DATABASE", url)
+    write_definitions(workdir)
+    run_drill(workdir)
+    assert _verify()[0] == 0
+    return url
+
+
+@pytest.mark.parametrize(
+    ("table", "column", "value"),
+    [
+        ("run", "who", "CAST(X'FF41' AS TEXT)"),  # not UTF-8, in a text column
+        ("step_run", "output", "CAST(X'7BFF7D' AS TEXT)"),  # not UTF-8, in a JSON column
+        ("artifact", "content", "X'00' || content"),  # `||` makes a blob text
+        ("artifact", "content", "CAST(X'FF' || content AS TEXT)"),
+    ],
+)
+def test_text_sqlite_cannot_decode_is_a_break_naming_the_record(
+    store: str, table: str, column: str, value: str
+) -> None:
+    with _sql(store) as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE {table} SET {column} = {value} "
+                f"WHERE rowid = (SELECT MIN(rowid) FROM {table})"
+            )
+        )
+    code, doc = _verify()
+    assert code == 1 and not doc["ok"], doc
+    first = doc["first_break"]
+    assert first["record"].startswith(f"{table} ") and first["seq"] and first["run"], first
+    assert column in first["detail"] and "changed after it was journaled" in first["detail"]
+
+
+def test_an_event_sqlite_cannot_decode_is_a_break_naming_it(store: str) -> None:
+    with _sql(store) as conn:
+        conn.execute(
+            sa.text("UPDATE journal SET event = CAST(X'FF' || event AS TEXT) WHERE seq = 5")
+        )
+    code, doc = _verify()
+    assert code == 1 and doc["first_break"]["seq"] == 5, doc
+    assert "hash does not recompute" in doc["first_break"]["detail"]
+
+
+def test_an_artifact_stored_as_text_with_the_same_bytes_still_exports(
+    store: str, workdir: Path
+) -> None:
+    """Same bytes, another storage class: nothing changed an auditor could see."""
+    with _sql(store) as conn:
+        conn.execute(sa.text("UPDATE artifact SET content = CAST(content AS TEXT)"))
+    assert _verify()[0] == 0
+    code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 0 and (workdir / "q.zip").exists()
+
+
+@pytest.mark.parametrize("table", ["approval", "schedule_fire"])
+def test_a_dropped_table_is_a_break_even_when_it_held_nothing(
+    db: str,  # noqa: F811
+    workdir: Path,
+    table: str,
+) -> None:
+    run_drill(workdir)
+    assert _verify()[0] == 0
+    with _sql(db) as conn:
+        assert conn.execute(sa.text(f"SELECT COUNT(*) FROM {table}")).scalar() == 0
+        conn.execute(sa.text(f"DROP TABLE {table}"))
+    code, doc = _verify()
+    assert code == 1, doc
+    assert {"record": table, "detail": "the table is missing"}.items() <= doc["first_break"].items()
+
+
+def _empty(conn: sa.Connection) -> None:
+    """Every event and every row deleted."""
+    tables = ["journal", *(p.name for p in projections())]
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} CASCADE"))
+        return
+    for table in tables:  # SQLite does not enforce the foreign keys on this connection
+        conn.execute(sa.text(f"DELETE FROM {table}"))
+
+
+def test_an_emptied_database_is_a_break(db: str, workdir: Path) -> None:  # noqa: F811
+    """Every event and every row deleted: the journal chains (it is empty) and agrees
+    with its tables, but drill saw a journal there."""
+    run_drill(workdir)
+    assert _verify()[0] == 0
+    with _sql(db) as conn:
+        _empty(conn)
+    code, doc = _verify()
+    assert code == 1, doc
+    detail = " ".join(doc["first_break"]["detail"].split())
+    assert "emptied, replaced" in detail and "journal-heads.json" in detail, detail
+    code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 1 and not (workdir / "q.zip").exists()
+
+
+def _rechain(conn: sa.Connection, first_event: bytes) -> None:
+    """Replace event #1 and recompute every hash after it: a journal that chains."""
+    rows = conn.execute(sa.text("SELECT seq, event FROM journal ORDER BY seq")).all()
+    prev = "0" * 64
+    for seq, ev in rows:
+        ev = first_event if seq == 1 else bytes(ev)
+        digest = hashlib.sha256(prev.encode() + b"\n" + ev).hexdigest()
+        conn.execute(
+            sa.text("UPDATE journal SET prev = :p, hash = :h, event = :e WHERE seq = :s"),
+            {"p": prev, "h": digest, "e": ev, "s": seq},
+        )
+        prev = digest
+
+
+def test_a_journal_rewritten_from_its_first_event_is_a_break(
+    db: str,  # noqa: F811
+    workdir: Path,
+) -> None:
+    """Changing event #1 and recomputing every hash after it makes a journal that chains
+    and agrees with its tables; the head drill remembered is gone from it."""
+    run_drill(workdir)
+    assert _verify()[0] == 0
+    with _sql(db) as conn:
+        first = bytes(conn.execute(sa.text("SELECT event FROM journal WHERE seq = 1")).scalar_one())
+        forged = first.replace(b'"at":"2', b'"at":"1', 1)
+        assert forged != first
+        _rechain(conn, forged)
+    code, doc = _verify()
+    assert code == 1, doc
+    assert "journal-heads.json" in doc["first_break"]["detail"]
+
+
+def test_a_new_database_made_by_drill_is_a_new_journal_there(
+    db: str,  # noqa: F811
+    workdir: Path,
+) -> None:
+    """Emptied behind drill's back and then written by drill again: what drill wrote
+    itself is the journal it remembers there from then on (the lost one was reported
+    until then)."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        _empty(conn)
+    assert _verify()[0] == 1
+    run_drill(workdir)
+    assert _verify()[0] == 0
