@@ -287,3 +287,28 @@ def test_paging_past_any_store_is_a_usage_error(served_dir: tuple[Path, dict[str
                 assert query.split("=")[0] in body.decode(), (prefix, query)
     finally:
         assert "Traceback" not in server.log()
+
+
+def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path) -> None:
+    """A drill that runs the same experiment twice (fail over, fail back) gave two
+    `drill_objective_met` series with the same labels: Prometheus rejects such a scrape
+    whole. Now `drill validate` asks for an `id:` (file:line), and with it each scenario
+    is its own series."""
+    write(workdir, "experiments/flip.yaml", experiment(workdir / "m"))
+    twice = "id: twice\ntitle: flip and flip back\nscenarios:\n  - experiment: flip\n"
+    path = write(workdir, "drills/twice.yaml", twice + "  - experiment: flip\n")
+    res = run(workdir, "validate", str(path))
+    assert res.code == 2, res.err
+    assert "twice.yaml:5:" in res.err and "'flip'" in res.err and "id:" in res.err
+    write(workdir, "drills/twice.yaml", twice + "  - {experiment: flip, id: flip-back}\n")
+    res = run(workdir, "run", "twice", "--env", "lab", "--json")
+    assert res.code == 0, res.err
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/metrics")
+        assert code == 200
+        got = _samples(body.decode())  # asserts no duplicate series
+    finally:
+        server.log()
+    met = {dict(k[1])["scenario"] for k in got if k[0] == "drill_objective_met"}
+    assert met == {"flip", "flip-back"}
