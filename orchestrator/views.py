@@ -259,4 +259,7 @@ def open_findings_by_drill(db: EvidenceDB) -> dict[tuple[str, str], int]:
     rows = db.query(
         "SELECT drill, env, COUNT(*) FROM finding WHERE status = 'open' GROUP BY drill, env"
     )
-    return {(d or "", e or ""): int(n) for d, e, n in rows}
+    out: dict[tuple[str, str], int] = {}
+    for d, e, n in rows:  # NULL and "" are one label value: their counts add up
+        out[(d or "", e or "")] = out.get((d or "", e or ""), 0) + int(n)
+    return out

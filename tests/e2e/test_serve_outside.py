@@ -312,3 +312,36 @@ def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path
         server.log()
     met = {dict(k[1])["scenario"] for k in got if k[0] == "drill_objective_met"}
     assert met == {"flip", "flip-back"}
+
+
+def test_open_findings_without_an_environment_are_one_series(workdir: Path) -> None:
+    """A finding filed with no environment (an overdue drill never scheduled on one) and
+    one with an empty environment both have the label env="": one series, their sum."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    db = EvidenceDB.open(load_settings(None).database_url())
+    for env in (None, ""):
+        db.write(
+            Finding(
+                kind="drill_overdue",
+                severity="high",
+                title=f"qdr: missed ({env!r})",
+                detail="",
+                corrective_action="run it",
+                created_at=utcnow(),
+                drill="qdr",
+                env=env,
+            )
+        )
+    db.close()
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/metrics")
+    finally:
+        server.log()
+    assert code == 200
+    got = _samples(body.decode())  # asserts no duplicate series
+    assert got[("drill_open_findings", (("drill", "qdr"), ("env", "")))] == 2.0
