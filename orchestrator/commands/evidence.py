@@ -291,10 +291,24 @@ def _refuse_damaged(app_state: Any, as_json: bool) -> None:
         app_state.store_checked = path is not None  # sound: no second quick_check
         return
     readable, unreadable = readable_tables(path)
-    if as_json:
+    if as_json:  # the keys of every verify document (Report.to_dict), and what is readable
+        broken = {
+            "seq": None,
+            "kind": "database",
+            "run": None,
+            "record": str(path),
+            "detail": f"the file is damaged ({'; '.join(problems)}); unreadable: "
+            f"{', '.join(unreadable) or 'none'}",
+        }
         print_json(
             {
                 "ok": False,
+                "events": 0,
+                "records": 0,
+                "head": {"seq": None, "hash": None},
+                "first_break": broken,
+                "breaks": [broken],
+                "break_count": 1,
                 "damaged": True,
                 "database": str(path),
                 "problems": problems,
