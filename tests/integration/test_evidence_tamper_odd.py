@@ -187,3 +187,35 @@ def test_a_new_database_made_by_drill_is_a_new_journal_there(
     assert _verify()[0] == 1
     run_drill(workdir)
     assert _verify()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [("true", "1"), ("false", "0"), ("true", "1.0")],
+)
+def test_a_json_value_of_another_type_is_a_break_though_python_calls_them_equal(
+    db: str,  # noqa: F811
+    workdir: Path,
+    was: str,
+    now: str,
+) -> None:
+    """`true` → `1`, `false` → `0`, `true` → `1.0` in a JSON column: Python's == calls
+    each pair equal; an auditor reading the table sees another value than the event's."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        text = "CAST(output AS TEXT)" if conn.dialect.name == "sqlite" else "output::text"
+        json_of = "" if conn.dialect.name == "sqlite" else "::json"
+        rows = conn.execute(sa.text(f"SELECT id, {text} FROM step_run")).all()
+        # a probe's output (the experiments' probes answer true and false)
+        pk, old = next((pk, out) for pk, out in rows if out is not None and was in out)
+        new = old.replace(was, now, 1)
+        conn.execute(
+            sa.text(f"UPDATE step_run SET output = CAST(:v AS TEXT){json_of} WHERE id = :id"),
+            {"v": new, "id": pk},
+        )
+    code, doc = _verify()
+    assert code == 1, (old, new, doc)
+    assert (
+        doc["first_break"]["record"] == f"step_run {pk}"
+        and "output" in doc["first_break"]["detail"]
+    )
