@@ -208,8 +208,23 @@ def verify(
     """
     from orchestrator.errors import EvidenceTampered, UsageError
 
+    if bundle and head:
+        raise UsageError(
+            "--head checks the evidence database, not a bundle",
+            "a bundle's head is in its manifest.json (journal.head); drop FILE.zip to "
+            "check that the database still holds it",
+        )
+    if not bundle and (fingerprint or public_key):
+        option = "--fingerprint" if fingerprint else "--public-key"
+        raise UsageError(
+            f"{option} pins the signer of a bundle: name the FILE.zip to verify",
+            "e.g. drill evidence verify q4.zip --fingerprint SHA256:…",
+        )
     if bundle:
         from orchestrator.evidence.bundle import verify_bundle
+        from orchestrator.evidence.signing import parse_fingerprint
+
+        fingerprint = parse_fingerprint(fingerprint) if fingerprint else None
 
         try:
             with working(f"verifying {bundle}…"):
