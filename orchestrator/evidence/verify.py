@@ -693,11 +693,22 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     (:mod:`~orchestrator.evidence.witness`), and remembers the head when all is well."""
     from orchestrator.evidence import witness
 
-    seen = witness.anchor(db)
-    conn = db.connect()
+    seen = witness.anchor(db)  # before the snapshot: the event it names is in it
+
+    def reading() -> Any:
+        """A connection reading one snapshot: a drill committing meanwhile (its row and
+        its event) is either wholly in it or not at all — read statement by statement,
+        its row was taken for one written outside drill."""
+        conn = db.connect()
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
+        )
+        return conn
+
+    conn = reading()
     try:
         report = verify(
-            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.connect
+            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=reading
         )
     finally:
         conn.close()
