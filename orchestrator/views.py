@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 #: Most scenarios of one drill a trend chart shows (newest last).
 TREND_RUNS = 12
+#: Largest runs-list offset (``page`` included): SQLite and PostgreSQL take 64-bit ints.
+MAX_OFFSET = 10**15
 
 
 def status_document(
@@ -128,6 +130,8 @@ class RunsQuery:
             )
         if self.limit < 1 or self.offset < 0:
             raise UsageError("--limit must be at least 1 and --offset not negative")
+        if self.offset > MAX_OFFSET:  # the database's integers end at 2**63 - 1
+            raise UsageError(f"--offset {self.offset} is past any store (at most {MAX_OFFSET})")
         if not self.period:
             return None, None
         from orchestrator.evidence.export_data import parse_period

@@ -97,6 +97,7 @@ def add_cmd(
     run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
     app_state = state(ctx)
     env_name, needs = schedules.check_target(app_state.settings(), target, env, yes)
+    target = schedules.stored_target(target)
     if run_args:  # as `drill run` will: on a runbook they would fail every fire
         from orchestrator.definitions.catalog import Catalog
         from orchestrator.engine.experiment_options import refuse_without_experiments

@@ -323,16 +323,26 @@ class EvidenceDB:
             t = self._tables[cls] = _Table(cls, self.is_postgres)
         return t
 
-    def write(self, *records: Record) -> None:
-        """Insert new records / update stored ones, journaled, in one committed transaction."""
+    def write(self, *records: Record, unless: tuple[str, Sequence[Any]] | None = None) -> bool:
+        """Insert new records / update stored ones, journaled, in one committed transaction.
+
+        ``unless`` (SQL with ``?``, params): when it finds a row inside the transaction,
+        under the journal's write lock, nothing is written and the answer is False — how
+        several writers (two schedulers, a scheduler and `drill status`) record a thing
+        once that a unique key cannot express (an overdue period's finding)."""
         with self._lock, self._reconnecting():
             conn = self.conn
             if self.is_postgres:
                 with conn.transaction():
+                    if self._present(conn, unless):
+                        return False
                     head = self._write(conn, records)
             else:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    if self._present(conn, unless):
+                        conn.execute("ROLLBACK")
+                        return False
                     head = self._write(conn, records)
                 except BaseException:
                     conn.execute("ROLLBACK")
@@ -340,6 +350,15 @@ class EvidenceDB:
                 conn.execute("COMMIT")
             if head is not None and self.witness is not None and self._first is not None:
                 self._unsaved = (self._first, *head)
+            return True
+
+    def _present(self, conn: Any, unless: tuple[str, Sequence[Any]] | None) -> bool:
+        if unless is None:
+            return False
+        if self.is_postgres:  # SQLite's BEGIN IMMEDIATE already holds the write lock
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (journal.PG_LOCK_KEY,))
+        sql, params = unless
+        return conn.execute(self._sql(sql), tuple(params)).fetchone() is not None
 
     def save_witness(self) -> None:
         """Remember the newest event written through this object (:mod:`.witness`): once

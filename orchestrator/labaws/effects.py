@@ -6,6 +6,8 @@ the AWS API and a drill on the lab fault the same real processes:
 * ``RebootDBInstance`` with ``ForceFailover`` on the primary → the primary is killed
   and the lab's controller fails over (``rebooting`` until the new primary answers);
   afterwards the old primary is rebuilt as the standby, as RDS re-protects itself;
+  without it → the primary's PostgreSQL restarts in place, no failover
+  (:mod:`~orchestrator.labaws.reboot`);
 * ``PromoteReadReplica`` of the us-west-2 replica → ``usw2`` promoted (``modifying``
   until it leaves recovery); ``CreateDBInstanceReadReplica`` under its name → ``usw2``
   rebuilt from the primary (``creating`` until it streams). Deleting the replica leaves
@@ -19,7 +21,9 @@ the AWS API and a drill on the lab fault the same real processes:
 * network-ACL changes → every AZ whose subnets all sit on an ACL that lets nothing
   through (no ``allow`` rule, or a deny-all rule before any allow) is isolated
   (SIGSTOP, as ``az.isolate``), and restored when they leave it; when every AZ is cut
-  — or the deny-all ACL is tagged ``drill:scope=region`` — the whole region is.
+  — or the deny-all ACL is tagged ``drill:scope=region`` — the whole region is;
+* EC2 stop / start / terminate of an app instance → its app process
+  (:mod:`~orchestrator.labaws.app_effects`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ if TYPE_CHECKING:
 
 
 def apply(hub: Hub, call: Call) -> None:
-    fn = EFFECTS.get(call.operation)
+    from orchestrator.labaws import app_effects
+
+    fn = EFFECTS.get(call.operation) or app_effects.EFFECTS.get(call.operation)
     if fn is not None:
         fn(hub, call)
 
@@ -47,7 +53,9 @@ def _reboot(hub: Hub, call: Call) -> None:
     if ident != PRIMARY_ID or call.region != REGION:
         return
     if str(call.params.get("ForceFailover", "")).lower() != "true":
-        hub.log(f"reboot of {ident} without ForceFailover: the lab has nothing to do")
+        from orchestrator.labaws.reboot import reboot_in_place
+
+        reboot_in_place(hub)
         return
     old = hub.state().primary
     hub.lab("db.failover", {"target": "primary_db", "wait": False})

@@ -88,6 +88,25 @@ def _records(body: bytes) -> list[tuple[str, list[str]]]:
     return out
 
 
+_DB_INSTANCE = re.compile(rb"<DBInstance>.*?</DBInstance>", re.DOTALL)
+_ENDPOINT = re.compile(rb"<Endpoint>.*?</Endpoint>", re.DOTALL)
+
+
+def no_endpoint_while_creating(payload: bytes) -> bytes:
+    """An instance being created has no endpoint yet, as RDS answers: moto gave a
+    restore's (and a clone's) answer, and every describe until its lab server ran, the
+    endpoint of the instance it came from — the primary's port on 127.0.0.1, so a
+    client that connected early reached production, not the new instance."""
+
+    def strip(m: re.Match[bytes]) -> bytes:
+        block = m.group(0)
+        if b"<DBInstanceStatus>creating</DBInstanceStatus>" not in block:
+            return block
+        return _ENDPOINT.sub(b"", block, count=1)
+
+    return _DB_INSTANCE.sub(strip, payload)
+
+
 class LabMiddleware:
     def __init__(self, app: Callable[..., Iterable[bytes]], hub: Hub) -> None:
         self.app, self.hub = app, hub
@@ -129,6 +148,8 @@ class LabMiddleware:
 
             self._quietly(f"lab effect of {call.operation}", lambda: apply(self.hub, call))
             payload = self._status_now(call, payload)
+        if call.service == "rds":
+            payload = no_endpoint_while_creating(payload)
         headers = [(k, v) for k, v in seen.get("headers", []) if k.lower() != "content-length"]
         start_response(
             status, [*headers, ("Content-Length", str(len(payload)))], seen.get("exc_info")

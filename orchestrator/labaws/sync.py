@@ -32,6 +32,8 @@ LOOPBACK = "127.0.0.1"
 
 # RDS's own messages for the events drill's observer classifies
 EVENTS = {
+    "DRILL_REBOOT_START": {"Categories": ["availability"], "Message": "DB instance shutdown"},
+    "DRILL_REBOOT_DONE": {"Categories": ["availability"], "Message": "DB instance restarted"},
     "DRILL_FAILOVER_START": {
         "Categories": ["failover"],
         "Message": "Multi-AZ instance failover started.",
@@ -218,7 +220,7 @@ def _apps(st: LabState) -> None:
         if app is None:
             continue
         up = comp.desired == "up" and procs.state(comp.pid, comp.start_ticks) == "running"
-        if up and app.state == "stopped":
+        if up and app.state in ("stopped", "terminated"):  # (`lab up` repaired it)
             app.start()
         elif not up and app.state == "running":
             app.stop()

@@ -97,6 +97,32 @@ def _cadence(path: str, _mtime_ns: int, _size: int) -> str | None:
     return getattr(drill, "schedule", None)
 
 
+@functools.lru_cache(maxsize=256)
+def _file_id(path: str, _mtime_ns: int, _size: int) -> str:
+    from orchestrator.definitions.loader import load_definition
+
+    _k, definition, _doc = load_definition(Path(path))
+    return str(definition.id)
+
+
+def _as_run_target(row: Schedule) -> Schedule:
+    """The schedule as its runs are recorded: a definition file's runs are recorded
+    under the definition's id (``ok.yaml`` runs as ``ok``), so that is what its
+    cadence is judged on — not a target no run ever has, overdue forever."""
+    from dataclasses import replace
+
+    from orchestrator.definitions.loader import DEFINITION_SUFFIXES
+
+    path = Path(row.target)
+    if path.suffix not in DEFINITION_SUFFIXES:
+        return row
+    try:
+        st = path.stat()
+        return replace(row, target=_file_id(str(path), st.st_mtime_ns, st.st_size))
+    except Exception:  # gone or invalid: judged under the name it was scheduled by
+        return row
+
+
 def _targets(
     settings: Settings, rows: list[Schedule], db: EvidenceDB
 ) -> dict[str, tuple[str, str | None]]:
@@ -129,7 +155,7 @@ def drill_status(
     settings: Settings, db: EvidenceDB, now: datetime, record: bool = False
 ) -> StatusReport:
     """Compute every drill's status; with ``record``, file findings for missed periods."""
-    all_sched: list[Schedule] = db.records(Schedule)
+    all_sched = [_as_run_target(r) for r in db.records(Schedule)]  # read, never written
     active = [r for r in all_sched if r.removed_at is None]
     stored_next = schedules.stored_next_runs(db)
     report = StatusReport(now, [])
@@ -222,6 +248,10 @@ def _judge(
 
 
 def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
+    """File a finding per missed period, once: the check is repeated inside each write,
+    under the journal's lock, so two schedulers (or one and `drill status`) computing
+    the same missed quarter at the same moment file it once, not twice."""
+    exists = "SELECT 1 FROM finding WHERE kind = ? AND drill = ? AND title = ?"
     have = {
         r[0]
         for r in db.query(
@@ -233,21 +263,19 @@ def _record(db: EvidenceDB, st: DrillStatus, now: datetime) -> list[Finding]:
         title = f"{st.drill}: no successful run in {label}"
         if title in have:
             continue
-        new.append(
-            Finding(
-                kind="drill_overdue",
-                severity="high",
-                title=title,
-                detail=f"the {st.drill} cadence ({st.cadence}) requires a "
-                f"successful run every period; none succeeded in {label}",
-                corrective_action=f"run `drill run {st.drill}"
-                + (f" --env {st.cadence_env}" if st.cadence_env else "")
-                + "` now and find out why the scheduled run did not succeed",
-                created_at=now,
-                drill=st.drill,
-                env=st.cadence_env,
-            )
+        finding = Finding(
+            kind="drill_overdue",
+            severity="high",
+            title=title,
+            detail=f"the {st.drill} cadence ({st.cadence}) requires a "
+            f"successful run every period; none succeeded in {label}",
+            corrective_action=f"run `drill run {st.drill}"
+            + (f" --env {st.cadence_env}" if st.cadence_env else "")
+            + "` now and find out why the scheduled run did not succeed",
+            created_at=now,
+            drill=st.drill,
+            env=st.cadence_env,
         )
-    if new:
-        db.write(*new)
+        if db.write(finding, unless=(exists, ("drill_overdue", st.drill, title))):
+            new.append(finding)
     return new

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets as _secrets
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
@@ -53,6 +54,17 @@ def check_target(
             "(your approval is recorded with it and every run it starts)",
         )
     return env_name, needs
+
+
+def stored_target(target: str) -> str:
+    """A definition file is scheduled by its absolute path: the service runs it from its
+    own directory (drill.yaml's), not from wherever `drill schedule add` was typed."""
+    from orchestrator.definitions.loader import DEFINITION_SUFFIXES
+
+    path = Path(target)
+    if path.suffix in DEFINITION_SUFFIXES and path.is_file():
+        return str(path.absolute())
+    return target
 
 
 def add_schedule(

@@ -112,8 +112,9 @@ def _day_number(token: str) -> int:
 
 
 def crontab_trigger(expr: str, tz: ZoneInfo) -> BaseTrigger:
-    """Five cron fields → APScheduler CronTrigger with cron's day-of-week meaning."""
-    from apscheduler.triggers.cron import CronTrigger
+    """Five cron fields → APScheduler CronTrigger with cron's day-of-week meaning (and
+    cron's single fire of a fixed-time job when clocks go back: :mod:`.crontrigger`)."""
+    from orchestrator.schedule.crontrigger import OnceOnRepeatCron as CronTrigger
 
     fields = expr.split()
     if len(fields) != 5:

@@ -74,8 +74,12 @@ def _int(q: Params, key: str, default: int) -> int:
     text = q.get(key, "")
     if not text:
         return default
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):  # "²" is a digit to str.isdigit
         raise UsageError(f"{key}={text!r} is not a whole number")
+    from orchestrator.views import MAX_OFFSET
+
+    if len(text) > len(str(MAX_OFFSET)) or int(text) > MAX_OFFSET:
+        raise UsageError(f"{key}={text!r} is too large (at most {MAX_OFFSET})")
     return int(text)
 
 

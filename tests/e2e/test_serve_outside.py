@@ -268,3 +268,22 @@ def test_every_page_loads_in_chromium_without_console_errors(
     finally:
         server.log()
     assert errors == []
+
+
+def test_paging_past_any_store_is_a_usage_error(served_dir: tuple[Path, dict[str, Any]]) -> None:
+    """Numbers beyond the database's 64-bit integers were 'internal error: IntegrityError:
+    datatype mismatch' (CLI) and 500 (dashboard); '²' passed str.isdigit and broke int()."""
+    cwd, _runs = served_dir
+    huge = "99999999999999999999"
+    res = run(cwd, "runs", "list", "--offset", huge)
+    assert res.code == 2 and res.err.startswith("drill: error: --offset"), res.err
+    assert "bug" not in res.err
+    server = Served(cwd)
+    try:
+        for query in (f"offset={huge}", f"page={huge}", f"limit={huge}", "limit=%C2%B2"):
+            for prefix in ("/runs", "/api/runs"):
+                code, _h, body = server.get(f"{prefix}?{query}")
+                assert code == 400, (prefix, query, body)
+                assert query.split("=")[0] in body.decode(), (prefix, query)
+    finally:
+        assert "Traceback" not in server.log()

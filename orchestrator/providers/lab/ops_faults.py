@@ -49,7 +49,7 @@ def _check_az(az: str) -> None:
         )
 
 
-def _wait_stopped(members: list[Any], timeout_s: float = 3.0) -> None:
+def wait_stopped(members: list[Any], timeout_s: float = 3.0) -> None:
     """SIGSTOP is delivered asynchronously: return only once every member is really
     stopped (or gone), so the fault is complete when the action reports it done."""
     deadline = time.monotonic() + timeout_s
@@ -92,7 +92,7 @@ def az_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str, An
         for c in members:
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
-        _wait_stopped(members)
+        wait_stopped(members)
         crashpoint("lab:az.isolate:stopped")
         if az not in st.isolated:
             st.isolated.append(az)
@@ -157,7 +157,7 @@ def region_isolate(lab: Lab, args: dict[str, Any], ctx: StepContext) -> dict[str
         for c in members:  # the controller first: a dead region does not fail itself over
             if procs.signal_group(c.pid, c.start_ticks, signal.SIGSTOP):
                 c.desired = "stopped"
-        _wait_stopped(members)
+        wait_stopped(members)
         crashpoint("lab:region.isolate:stopped")
         if REGION not in st.isolated:
             st.isolated.append(REGION)
