@@ -139,7 +139,8 @@ def run(
     Exit codes: 0 every objective met · 1 an objective missed or a step failed ·
     2 usage or invalid definition · 3 aborted (rollbacks done). An experiment's exit
     code follows its chaos journal: completed 0, deviated or failed 1 (so is a steady
-    state not met before the method), aborted or interrupted 3.
+    state not met before the method), aborted or interrupted by a signal 3 (by
+    the experiment itself: an error, a control's interruption, 1).
 
     Examples:
 

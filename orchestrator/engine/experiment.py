@@ -32,6 +32,7 @@ from typing import Any
 
 from orchestrator.engine import experiment_journal as ej
 from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
+from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import AbortSignal, AbortState, shielded
@@ -120,6 +121,7 @@ def _event_handler(
     reporter: Reporter,
     abort: AbortState | None,
     pending: StepRun | None = None,
+    witness: StopWitness | None = None,
 ) -> Any:
     """The handler, with the test hook's points where a runbook has them (crash safety:
     ``step:ID:N:start|end`` for each activity before the rollbacks;
@@ -151,6 +153,8 @@ def _event_handler(
             for sig, handler in self.drill_handlers.items():
                 if callable(handler):
                     signal.signal(sig, handler)
+            if witness is not None:
+                witness.wrap_signals()
 
         def start_method(self, experiment: Any) -> None:
             self.phase = StepPhase.STEP
@@ -293,25 +297,28 @@ def run_experiment_scenario(
     started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
-    handler = _event_handler(recorder, scenario, reporter, abort, pending)
+    witness = StopWitness()  # a signal chaoslib handles, or the error it stopped on
+    handler = _event_handler(recorder, scenario, reporter, abort, pending, witness)
     schedule = Schedule(
         continuous_hypothesis_frequency=opts.hypothesis_frequency, fail_fast=opts.fail_fast
     )
     try:  # exactly what `chaos run` calls, with drill's event handler
-        journal: dict[str, Any] = run_experiment(
-            doc,
-            settings,
-            experiment_vars=(config_vars, secret_vars),
-            strategy=Strategy.from_string(hypothesis),
-            schedule=schedule,
-            event_handlers=[handler],
-        )
+        with witness.watching():
+            journal: dict[str, Any] = run_experiment(
+                doc,
+                settings,
+                experiment_vars=(config_vars, secret_vars),
+                strategy=Strategy.from_string(hypothesis),
+                schedule=schedule,
+                event_handlers=[handler],
+            )
     except AbortSignal as exc:
         aborted = exc
         journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except InterruptExecution as exc:  # SIGTERM in the instant before `started`
         error = str(exc)
+        witness.signalled = witness.signalled or "SIGTERM"
         journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except Exception as exc:  # chaoslib failing outside an activity
@@ -363,7 +370,7 @@ def run_experiment_scenario(
         opts.journal_path.write_bytes(content)
     if aborted is not None:
         raise aborted
-    reading = ej.read(journal)
+    reading = ej.read(journal, witness.signalled is not None, witness.fatal)
     if error and reading.verdict is ej.Verdict.SUCCEEDED:
         reading = ej.Reading(ej.Verdict.FAILED, error)
     return ExperimentOutcome(journal, reading, rollbacks_ok, error, failed)

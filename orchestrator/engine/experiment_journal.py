@@ -13,6 +13,8 @@ before the method (nothing was tested)
 ``deviated: true``                      failed         1
 ``failed``                              failed         1
 ``aborted`` / ``interrupted`` (signal)  aborted        3
+``aborted`` / ``interrupted``, no       failed         1
+signal (an error; a control stopped it)
 ======================================  =============  ====
 
 Stricter than chaos in two places, both asked for by auditors: a steady state that
@@ -59,11 +61,25 @@ def _unmet(state: dict[str, Any]) -> list[str]:
     )
 
 
-def read(journal: dict[str, Any]) -> Reading:
-    """drill's verdict on a finished journal (see the table above)."""
+def read(journal: dict[str, Any], signalled: bool = True, cause: str | None = None) -> Reading:
+    """drill's verdict on a finished journal (see the table above). ``signalled``: the
+    run was stopped by a signal; an ``aborted``/``interrupted`` journal without one is
+    the experiment stopping itself — a failure, ``cause`` saying why
+    (:mod:`orchestrator.engine.experiment_stops`)."""
     status = journal.get("status")
-    if status in ("aborted", "interrupted"):
+    if status in ("aborted", "interrupted") and signalled:
         return Reading(Verdict.ABORTED, f"experiment {status}")
+    if status in ("aborted", "interrupted"):
+        why = (
+            "an activity raised an error chaoslib did not expect"
+            if status == "aborted"
+            else "a control or probe interrupted it"
+        )
+        return Reading(
+            Verdict.FAILED,
+            f"experiment {status}: {cause or why}",
+            f"chaoslib stopped the experiment ({why}); no signal was received",
+        )
     before = (journal.get("steady_states") or {}).get("before")
     if isinstance(before, dict) and not before.get("steady_state_met", True):
         names = _unmet(before)

@@ -12,7 +12,9 @@ middleware only
   (:mod:`~orchestrator.labaws.effects`: a forced-failover reboot kills the primary and
   the lab's controller fails over; promoting the replica promotes ``usw2``; …).
 
-The few AWS Backup calls moto does not implement (recovery points, restore jobs) are
+A call RDS would refuse on this topology, or one the lab cannot act on, is refused
+before moto sees it (:mod:`~orchestrator.labaws.refuse`): never a success that changed
+nothing. The few AWS Backup calls moto does not implement (recovery points, restore jobs) are
 answered from the lab's real vault (:mod:`~orchestrator.labaws.backup_api`).
 The resources are created through the API itself at start-up, and the Terraform
 state v4 describing them is written from what the API reports

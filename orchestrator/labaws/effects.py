@@ -41,7 +41,9 @@ if TYPE_CHECKING:
 
 def apply(hub: Hub, call: Call) -> None:
     from orchestrator.labaws import app_effects
+    from orchestrator.labaws.refuse import own_protection
 
+    own_protection(call)
     fn = EFFECTS.get(call.operation) or app_effects.EFFECTS.get(call.operation)
     if fn is not None:
         fn(hub, call)

@@ -122,6 +122,17 @@ class LabMiddleware:
             return self.app(environ, start_response)
         call = parse(environ, body)
         self._quietly("sync", lambda: self._sync())
+        from orchestrator.labaws.refuse import error_xml, refusal
+
+        refused = refusal(self.hub, call)
+        if refused is not None:
+            self._record(call, 400)
+            payload = error_xml(*refused)
+            start_response(
+                "400 Bad Request",
+                [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))],
+            )
+            return [payload]
         from orchestrator.labaws import backup_api
 
         if call.service == "backup" and call.operation in backup_api.SERVED:

@@ -93,6 +93,7 @@ def _db_attrs(db: dict[str, Any]) -> dict[str, Any]:
         "engine": db["Engine"],
         "instance_class": db["DBInstanceClass"],
         "multi_az": bool(db.get("MultiAZ")),
+        "deletion_protection": bool(db.get("DeletionProtection")),
         "availability_zone": db.get("AvailabilityZone"),
         "replicate_source_db": db.get("ReadReplicaSourceDBInstanceIdentifier") or "",
         "tags": {t["Key"]: t["Value"] for t in db.get("TagList", [])},
@@ -182,6 +183,7 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
         DBSubnetGroupName="drill-lab",
         Port=ports["primary"],
         BackupRetentionPeriod=7,
+        DeletionProtection=True,  # production's database (refuse.py keeps it on)
     )["DBInstance"]
     usw2 = client(url, "rds", DR_REGION)
     usw2.create_db_instance_read_replica(
@@ -190,6 +192,7 @@ def seed(url: str, ports: dict[str, int], refresh: Callable[[], None]) -> dict[s
         DBInstanceClass="db.t4g.medium",
         SourceRegion=REGION,
         Port=ports["replica"],
+        DeletionProtection=False,  # drill deletes and re-creates it (db.rebuild_replica)
     )
     refresh()
     desc = rds.describe_db_instances(DBInstanceIdentifier=PRIMARY_ID)["DBInstances"][0]

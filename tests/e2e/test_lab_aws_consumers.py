@@ -275,3 +275,59 @@ def test_a_reboot_without_failover_restarts_the_primary_in_place(awslab: Path) -
     events = rds.describe_events(SourceIdentifier="drill-lab-db", SourceType="db-instance")
     messages = [e["Message"] for e in events["Events"]]
     assert messages[-2:] == ["DB instance shutdown", "DB instance restarted"], messages
+
+
+def test_stopping_the_primary_is_refused_as_rds_refuses_it(awslab: Path) -> None:
+    """chaosaws's `stop_db_instance` on the primary was answered `stopped`, the lab's
+    database kept serving and the next describe said `available`. RDS refuses to stop
+    an instance that has a read replica; so does the lab now, and one it cannot stop."""
+    import boto3
+    import psycopg
+    from botocore.exceptions import ClientError
+
+    status = lab_status(awslab)
+    rds = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=status["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    with pytest.raises(ClientError) as refused:
+        rds.stop_db_instance(DBInstanceIdentifier="drill-lab-db")
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidDBInstanceState"
+    assert "read replica" in error["Message"]
+    db = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    assert db["DBInstanceStatus"] == "available"
+    with psycopg.connect(status["endpoints"]["db"], connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_deleting_the_primary_is_refused(awslab: Path) -> None:
+    """moto deleted the primary while the lab's database went on serving; every
+    describe then said it did not exist. Its deletion protection is on (the state says
+    so) and the emulator keeps it on."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    aws = lab_status(awslab)["aws"]
+    rds = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=aws["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    with pytest.raises(ClientError) as refused:
+        rds.delete_db_instance(DBInstanceIdentifier="drill-lab-db", SkipFinalSnapshot=True)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"]
+    assert db["DeletionProtection"] is True and db["DBInstanceStatus"] == "available"
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    attrs = _addresses(state)["aws_db_instance.primary"]["attributes"]
+    assert attrs["deletion_protection"] is True
+    # the replica is not protected: drill's own rollback deletes and re-creates it
+    assert (
+        _addresses(state)["aws_db_instance.replica"]["attributes"]["deletion_protection"] is False
+    )

@@ -106,6 +106,11 @@ def lab_up(
             log("lab: rebuilding the lab from scratch")
         elif st is not None and not st.ready:
             log("lab: found a half-built lab (an earlier `lab up` was interrupted); rebuilding it")
+        elif st is not None and any(c.desired != "down" for c in st.components.values()):
+            log(
+                "lab: found every process of the lab gone (a host restart, or killed outside "
+                "drill); building it afresh"
+            )
         if st is not None:
             _stop_all(root, st)
         try:
