@@ -108,6 +108,20 @@ def fingerprint(pub: Ed25519PublicKey) -> str:
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
 
 
+def parse_fingerprint(text: str) -> str:
+    """``--fingerprint`` as drill prints it (``SHA256:<hex>``) or as ``sha256sum`` does
+    (bare hex, maybe followed by `` -``), any case → ``SHA256:<hex>``."""
+    import re
+
+    m = re.fullmatch(r"\s*(?:sha256:)?([0-9a-f]{64})(?:\s+-)?\s*", text, re.I)
+    if m is None:
+        raise UsageError(
+            f"--fingerprint {text!r} is not a key fingerprint",
+            "give SHA256: and 64 hex digits, as drill and VERIFY.md print it",
+        )
+    return "SHA256:" + m.group(1).lower()
+
+
 def fingerprint_of_pem(pem: str) -> str:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey

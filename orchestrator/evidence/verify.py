@@ -272,7 +272,7 @@ def _compare(
     postgres: bool,
     scope: Scope | None,
 ) -> None:
-    read = journal.reader(spec.types, postgres)
+    read = journal.reader(spec.types, postgres, _StrictJSON)
     names = spec.names
     pk_i = names.index(spec.pk)
     n = len(names)
@@ -339,6 +339,37 @@ def _compare(
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = journal.raw(row[names.index("content")])
+
+
+def _typed(v: Any) -> Any:
+    """A JSON value as bytes that tell ``true`` from ``1`` and ``1`` from ``1.0``."""
+    if v is None or type(v) is str:
+        return v
+    try:
+        return orjson.dumps(v)
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits
+        return repr(v)
+
+
+class _StrictJSON:
+    """A JSON column's value as read from the table, compared with its event's value so
+    that ``true``, ``1`` and ``1.0`` differ, which ``==`` takes for equal (an auditor
+    reading the table would not). Only non-NULL JSON values are wrapped: a store without
+    JSON pays nothing."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        theirs = other.value if isinstance(other, _StrictJSON) else other
+        return _typed(self.value) == _typed(theirs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
 
 def _short(v: Any) -> str:
@@ -662,11 +693,22 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     (:mod:`~orchestrator.evidence.witness`), and remembers the head when all is well."""
     from orchestrator.evidence import witness
 
-    seen = witness.anchor(db)
-    conn = db.connect()
+    seen = witness.anchor(db)  # before the snapshot: the event it names is in it
+
+    def reading() -> Any:
+        """A connection reading one snapshot: a drill committing meanwhile (its row and
+        its event) is either wholly in it or not at all — read statement by statement,
+        its row was taken for one written outside drill."""
+        conn = db.connect()
+        conn.execute(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
+        )
+        return conn
+
+    conn = reading()
     try:
         report = verify(
-            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.connect
+            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=reading
         )
     finally:
         conn.close()

@@ -187,3 +187,100 @@ def test_a_new_database_made_by_drill_is_a_new_journal_there(
     assert _verify()[0] == 1
     run_drill(workdir)
     assert _verify()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [("true", "1"), ("false", "0"), ("true", "1.0")],
+)
+def test_a_json_value_of_another_type_is_a_break_though_python_calls_them_equal(
+    db: str,  # noqa: F811
+    workdir: Path,
+    was: str,
+    now: str,
+) -> None:
+    """`true` → `1`, `false` → `0`, `true` → `1.0` in a JSON column: Python's == calls
+    each pair equal; an auditor reading the table sees another value than the event's."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        text = "CAST(output AS TEXT)" if conn.dialect.name == "sqlite" else "output::text"
+        json_of = "" if conn.dialect.name == "sqlite" else "::json"
+        rows = conn.execute(sa.text(f"SELECT id, {text} FROM step_run")).all()
+        # a probe's output (the experiments' probes answer true and false)
+        pk, old = next((pk, out) for pk, out in rows if out is not None and was in out)
+        new = old.replace(was, now, 1)
+        conn.execute(
+            sa.text(f"UPDATE step_run SET output = CAST(:v AS TEXT){json_of} WHERE id = :id"),
+            {"v": new, "id": pk},
+        )
+    code, doc = _verify()
+    assert code == 1, (old, new, doc)
+    assert (
+        doc["first_break"]["record"] == f"step_run {pk}"
+        and "output" in doc["first_break"]["detail"]
+    )
+
+
+class _WritesMeanwhile:
+    """A DB-API connection that, when verify first reads the ``finding`` table (the
+    journal pass done), lets a drill elsewhere commit a new finding: what a scheduled
+    drill running during `drill evidence verify` does."""
+
+    def __init__(self, conn: Any, write: Any) -> None:
+        self._conn, self._write = conn, write
+
+    def _before(self, sql: str) -> None:
+        if self._write is not None and 'FROM "finding"' in sql:
+            write, self._write = self._write, None
+            write()
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._before(sql)
+        return self._conn.execute(sql, *args)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        cur = self._conn.cursor(*args, **kwargs)
+        outer = self
+
+        class _Cursor:
+            def execute(self, sql: str, *a: Any) -> Any:
+                outer._before(sql)
+                return cur.execute(sql, *a)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(cur, name)
+
+        return _Cursor()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_drill_writing_during_verify_is_no_break(
+    db: str,  # noqa: F811
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """verify reads the journal, then the tables: a record committed in between (with its
+    event) was reported "written outside drill" — a false alarm on every verify that
+    overlapped a running drill. One read snapshot for the whole check."""
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    run_drill(workdir)
+    connect = EvidenceDB.connect
+
+    def write() -> None:
+        other = EvidenceDB(db)
+        other._conn = connect(other)  # the drill's own connection, not the wrapper
+        try:
+            other.write(Finding(kind="manual", title="raised meanwhile", created_at=utcnow()))
+        finally:
+            other.close()
+
+    monkeypatch.setattr(EvidenceDB, "connect", lambda self: _WritesMeanwhile(connect(self), write))
+    code, doc = _verify()
+    assert code == 0 and doc["ok"], doc
+    monkeypatch.undo()
+    assert _verify()[0] == 0  # and the finding, now in both, verifies
