@@ -345,3 +345,49 @@ def test_open_findings_without_an_environment_are_one_series(workdir: Path) -> N
     assert code == 200
     got = _samples(body.decode())  # asserts no duplicate series
     assert got[("drill_open_findings", (("drill", "qdr"), ("env", "")))] == 2.0
+
+
+def test_api_runs_with_a_large_limit_is_the_cli_list(workdir: Path) -> None:
+    """`/api/runs?limit=1001` quietly returned 1,000 runs where `drill runs list --json
+    --limit 1001` returns 1,001: the same filters must give the same document."""
+    from datetime import UTC, timedelta
+
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.records import Run
+    from orchestrator.evidence.writer import EvidenceDB
+
+    db = EvidenceDB.open(load_settings(None).database_url())
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    db.write(
+        *(
+            Run(
+                id=f"r-20261101-000000-{i:06x}",
+                target="bulk",
+                target_kind="experiment",
+                env="lab",
+                status="succeeded",
+                who="tester",
+                host="h",
+                pid=1,
+                started_at=t0 + timedelta(minutes=i),
+                ended_at=t0 + timedelta(minutes=i, seconds=1),
+                exit_code=0,
+            )
+            for i in range(1001)
+        )
+    )
+    db.close()
+    cli = run(workdir, "runs", "list", "--json", "--limit", "1001")
+    assert cli.code == 0, cli.err
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/api/runs?limit=1001")
+        assert code == 200
+        assert json.loads(body) == json.loads(cli.out)
+        assert len(json.loads(body)) == 1001
+        code, _h, body = server.get("/api/runs?limit=1000001")
+        assert code == 400 and b"limit" in body
+    finally:
+        server.log()
+    res = run(workdir, "runs", "list", "--limit", "1000001")
+    assert res.code == 2 and "--limit" in res.err
