@@ -391,3 +391,33 @@ def test_api_runs_with_a_large_limit_is_the_cli_list(workdir: Path) -> None:
         server.log()
     res = run(workdir, "runs", "list", "--limit", "1000001")
     assert res.code == 2 and "--limit" in res.err
+
+
+def test_metrics_with_odd_names_are_valid_exposition(workdir: Path) -> None:
+    """Quotes, backslashes, spaces, braces and non-ASCII in a target's name are escaped
+    (parsed back exactly); `promtool check metrics` accepts the page when installed."""
+    import shutil
+
+    names = ['we"ird\\x', "sp ace", "ünï", "a{b}=c,d"]
+    for name in names:
+        path = write(workdir, f"{name}.yaml", experiment(workdir / "m", deviate=True))
+        assert run(workdir, "run", str(path)).code == 1
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/metrics")
+    finally:
+        server.log()
+    assert code == 200
+    got = _samples(body.decode())
+    for name in names:
+        labels = (("drill", name), ("env", "lab"))
+        assert ("drill_last_run_timestamp_seconds", labels) in got
+        assert got[("drill_open_findings", labels)] == 1.0
+    promtool = shutil.which("promtool")
+    if promtool:
+        import subprocess
+
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
