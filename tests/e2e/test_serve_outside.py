@@ -74,6 +74,16 @@ def served_dir(workdir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     yield workdir, runs
 
 
+def _scrape(cwd: Path) -> tuple[int, bytes]:
+    """/metrics of a server started for this one scrape."""
+    server = Served(cwd)
+    try:
+        code, _h, body = server.get("/metrics")
+    finally:
+        assert "Traceback" not in server.log()
+    return code, body
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -189,16 +199,9 @@ def test_405_says_what_is_allowed_and_api_401_is_json(
 def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
     """A restart of the evidence database (maintenance, failover) shows as "unreachable"
     while it lasts, and the dashboard serves again without being restarted."""
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
+    from tests.pgserver import own_server
 
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    from tests.pgserver import PgServer
-
-    pg = PgServer().start()
+    pg = own_server()
     server: Served | None = None
     try:
         env = {"DRILL_DATABASE": pg.create_database()}
@@ -206,14 +209,12 @@ def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
         assert run(workdir, "run", str(path), env=env).code == 0
         server = Served(workdir, env=env)
         assert server.get("/api/runs")[0] == 200
-        ctl = [pgbin.tool("pg_ctl"), "-D", str(pg.data)]
-        pgbin.run([*ctl, "-m", "fast", "-w", "stop"])
+        pg.halt()
         for page in ("/api/runs", "/runs", "/metrics"):
             code, _h, body = server.get(page)
             assert code == 503, (page, body)
             assert b"unreachable" in body and b"Traceback" not in body
-        opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'} -c fsync=off"
-        pgbin.run([*ctl, "-w", "-l", str(pg.dir / "log"), "-o", opts, "start"])
+        pg.resume()
         code, _h, body = server.get("/api/runs")
         assert code == 200, body
         assert len(json.loads(body)) == 1
@@ -303,13 +304,9 @@ def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path
     write(workdir, "drills/twice.yaml", twice + "  - {experiment: flip, id: flip-back}\n")
     res = run(workdir, "run", "twice", "--env", "lab", "--json")
     assert res.code == 0, res.err
-    server = Served(workdir)
-    try:
-        code, _h, body = server.get("/metrics")
-        assert code == 200
-        got = _samples(body.decode())  # asserts no duplicate series
-    finally:
-        server.log()
+    code, body = _scrape(workdir)
+    assert code == 200
+    got = _samples(body.decode())  # asserts no duplicate series
     met = {dict(k[1])["scenario"] for k in got if k[0] == "drill_objective_met"}
     assert met == {"flip", "flip-back"}
 
@@ -337,11 +334,7 @@ def test_open_findings_without_an_environment_are_one_series(workdir: Path) -> N
             )
         )
     db.close()
-    server = Served(workdir)
-    try:
-        code, _h, body = server.get("/metrics")
-    finally:
-        server.log()
+    code, body = _scrape(workdir)
     assert code == 200
     got = _samples(body.decode())  # asserts no duplicate series
     assert got[("drill_open_findings", (("drill", "qdr"), ("env", "")))] == 2.0
@@ -402,11 +395,7 @@ def test_metrics_with_odd_names_are_valid_exposition(workdir: Path) -> None:
     for name in names:
         path = write(workdir, f"{name}.yaml", experiment(workdir / "m", deviate=True))
         assert run(workdir, "run", str(path)).code == 1
-    server = Served(workdir)
-    try:
-        code, _h, body = server.get("/metrics")
-    finally:
-        server.log()
+    code, body = _scrape(workdir)
     assert code == 200
     got = _samples(body.decode())
     for name in names:

@@ -17,6 +17,7 @@ import time_machine
 
 from orchestrator.schedule import specs
 from orchestrator.schedule.records import ScheduleFire
+from tests.pgserver import own_server
 from tests.unit.test_schedule_firing import T0, _add, _advance, _service
 from tests.unit.test_schedule_support import HookServer, wait_for
 
@@ -24,16 +25,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def test_fires_resume_after_the_database_restarts(workdir: Path, hook: HookServer) -> None:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    from tests.pgserver import PgServer
-
-    pg = PgServer().start()
+    pg = own_server()
     try:
         url = pg.create_database()
         with time_machine.travel(T0, tick=False) as tm:
@@ -43,10 +35,8 @@ def test_fires_resume_after_the_database_restarts(workdir: Path, hook: HookServe
             try:
                 _advance(tm, svc, T0 + timedelta(seconds=11))  # 09:00 on day one
                 wait_for(lambda: len(launcher.calls) == 1, what="the first fire")
-                ctl = [pgbin.tool("pg_ctl"), "-D", str(pg.data)]
-                pgbin.run([*ctl, "-m", "fast", "-w", "stop"])
-                opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'}"
-                pgbin.run([*ctl, "-w", "-l", str(pg.dir / "log"), "-o", opts, "start"])
+                pg.halt()
+                pg.resume()
                 svc.tick()  # a poll while the old connection is the broken one
                 _advance(tm, svc, T0 + timedelta(days=1, seconds=11))  # 09:00 on day two
                 wait_for(lambda: len(launcher.calls) == 2, what="the fire after the restart")
@@ -68,18 +58,10 @@ def test_the_job_store_survives_a_database_outage(workdir: Path) -> None:
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
     from orchestrator.evidence.store import EvidenceStore
     from orchestrator.schedule.aps import FIRE_REF, SharedJobStore
 
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    from tests.pgserver import PgServer
-
-    pg = PgServer().start()
+    pg = own_server()
     try:
         store = EvidenceStore(pg.create_database())
         jobs = SharedJobStore(store.engine)
@@ -101,25 +83,12 @@ def test_the_job_store_survives_a_database_outage(workdir: Path) -> None:
         )
         jobs.add_job(job)
         assert jobs.get_next_run_time() == T0
-        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(pg.data), "-m", "fast", "-w", "stop"])
+        pg.halt()
         assert jobs.get_next_run_time() is None  # said, not raised
         job._modify(next_run_time=T0 + timedelta(hours=1))
         jobs.update_job(job)
         jobs.remove_job("j1")
-        opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'}"
-        pgbin.run(
-            [
-                pgbin.tool("pg_ctl"),
-                "-D",
-                str(pg.data),
-                "-w",
-                "-l",
-                str(pg.dir / "log"),
-                "-o",
-                opts,
-                "start",
-            ]
-        )
+        pg.resume()
         assert jobs.get_next_run_time() == T0  # nothing was lost, nothing half-written
         store.dispose()
     finally:
