@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +17,7 @@ import sqlalchemy as sa
 from orchestrator.evidence.records import projections
 from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import db, run_drill  # noqa: F401  (db: a fixture)
-
-
-@contextmanager
-def _sql(url: str) -> Iterator[sa.Connection]:
-    """One transaction on the evidence database, behind drill's back."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+from tests.integration.test_evidence_witness import _sql
 
 
 def _verify() -> tuple[int, dict[str, Any]]:
