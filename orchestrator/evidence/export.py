@@ -341,13 +341,10 @@ PARALLEL_MIN_RUNS = 500
 @contextmanager
 def _snapshot(db: Any) -> Iterator[Any]:
     """One read-only transaction for verify + load, so both see the same state."""
-    conn = db.connect()
+    conn = db.reading()
     try:
-        conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
-        )
         yield conn
     finally:
-        with suppress(Exception):  # (no transaction if BEGIN failed: that error is the one)
+        with suppress(Exception):
             conn.execute("ROLLBACK")
         conn.close()

@@ -694,21 +694,12 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     from orchestrator.evidence import witness
 
     seen = witness.anchor(db)  # before the snapshot: the event it names is in it
-
-    def reading() -> Any:
-        """A connection reading one snapshot: a drill committing meanwhile (its row and
-        its event) is either wholly in it or not at all — read statement by statement,
-        its row was taken for one written outside drill."""
-        conn = db.connect()
-        conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
-        )
-        return conn
-
-    conn = reading()
+    # each process reads one snapshot: read statement by statement, a row a drill
+    # committed between the journal pass and the tables' was taken for tampering
+    conn = db.reading()
     try:
         report = verify(
-            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=reading
+            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.reading
         )
     finally:
         conn.close()
