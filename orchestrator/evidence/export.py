@@ -65,11 +65,20 @@ def _verified_data(
     from orchestrator.evidence.export_data import build_views, period_ids, run_started
     from orchestrator.evidence.verify import verify
 
-    if run_id is not None:
-        scope = Scope([run_id], [], run_started(conn, postgres, run_id))
-    else:
-        assert period is not None
-        scope = Scope(*period_ids(conn, postgres, period, env), period.start)
+    try:
+        if run_id is not None:
+            scope = Scope([run_id], [], run_started(conn, postgres, run_id))
+        else:
+            assert period is not None
+            scope = Scope(*period_ids(conn, postgres, period, env), period.start)
+    except Exception as exc:
+        if not _schema_changed(exc):
+            raise
+        raise EvidenceTampered(
+            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
+            "nothing was exported",
+            "run `drill evidence verify` and investigate the change",
+        ) from None
     report = verify(conn, postgres, anchors, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
@@ -336,6 +345,22 @@ def export_bundle(
 
 #: periods with at least this many runs render half the reports in a forked process
 PARALLEL_MIN_RUNS = 500
+
+
+def _schema_changed(exc: Exception) -> bool:
+    """The driver's error for a table or column that is not as drill made it (a column of
+    another type, dropped, renamed) — not a lost connection or a lock."""
+    import sqlite3
+
+    import psycopg
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc).startswith("no such ")
+    return isinstance(exc, psycopg.ProgrammingError)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
 @contextmanager
