@@ -88,10 +88,13 @@ def test_next_run_after_host_loss_closes_the_orphan_and_runs(lab: Path) -> None:
 @pytest.mark.aws
 def test_recover_after_host_loss_of_the_aws_lab(awslab: Path) -> None:
     """On lab-aws the environment itself is gone with the lab (its API was a lab
-    process): `drill recover` closes the run all the same, exit 0."""
+    process): the command the read commands' warning names, `drill recover --env
+    lab-aws`, closes the run all the same, exit 0 (it was refused: unknown environment)."""
     run_id = killed(awslab, "--env", "lab-aws")
     host_loss(awslab)
-    res = run(awslab, "recover", timeout=300)
+    warned = run(awslab, "runs", "list").err
+    assert "run `drill recover --env lab-aws`" in " ".join(warned.split()), warned
+    res = run(awslab, "recover", "--env", "lab-aws", timeout=300)
     assert res.code == 0, res.err
     closed_as_not_played(awslab, run_id, res)
     assert "awaits recovery" not in run(awslab, "runs", "list").err
