@@ -1,4 +1,7 @@
-"""A lab helper started by an undo is recorded at once, so nothing outlives `lab down`.
+"""What a lab operation started before it died never outlives `lab down`.
+
+A helper started by an undo is recorded at once; a server started but not recorded is
+found through its data directory.
 
 drill is SIGKILLed in the middle of az-loss (the primary's AZ isolated), the stopped app
 of that AZ dies too, and the recovery that restarts it is SIGKILLed right after (inside
@@ -60,3 +63,22 @@ def test_an_app_restarted_by_a_killed_recovery_is_stopped_by_lab_down(lab: Path)
     down = run(lab, "lab", "down", timeout=180)
     assert down.code == 0, down.err
     assert not port_open(app["port"]), f"{app['name']} outlived `lab down`"
+
+
+def test_a_standby_started_by_a_killed_repair_is_stopped_by_lab_down(lab: Path) -> None:
+    """`lab up` re-protecting a killed standby is SIGKILLed once the new standby server
+    runs, before its pid reached the state: `lab down` finds that server through its data
+    directory and stops it (it stopped the recorded ones only, then failed: "left
+    processes or ports behind: use1-az2")."""
+    from orchestrator.providers.lab.procs import port_open
+
+    (standby,) = [c for c in lab_status(lab)["components"] if c["role"] == "standby"]
+    os.kill(standby["pid"], signal.SIGKILL)
+    hook = {"DRILL_TEST_CRASH_AT": "lab:reprotect:started"}
+    cut = run(lab, "lab", "up", timeout=300, env=hook)
+    assert cut.code == -signal.SIGKILL and " at lab:reprotect:started" in cut.err, cut.err
+    assert port_open(standby["port"]), "the new standby was not running"
+
+    down = run(lab, "lab", "down", timeout=180)
+    assert down.code == 0, down.err
+    assert not port_open(standby["port"]), f"{standby['name']} outlived `lab down`"
