@@ -24,22 +24,26 @@ MAX_OFFSET = 10**15
 MAX_LIMIT = 1_000_000
 
 
-def status_document(
-    settings: Settings, db: EvidenceDB, now: datetime, record: bool = False
-) -> dict[str, Any]:
-    """`drill status --json`: every drill's cadence, last run/success, next due, overdue.
+def status_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
+    """`drill status --json` = `/api/status`: every drill's cadence, last run/success,
+    next due, overdue, missed periods. No wall-clock field and nothing about who filed
+    what: the two must be equal whenever the evidence is the same (the overview page
+    shows its "as of" time as a page extra)."""
+    return status_and_filed(settings, db, now, record=False)[0]
 
-    ``record`` files a finding per newly missed period (the CLI does; the read-only
-    dashboard does not, so its ``new_findings`` is always empty). No wall-clock field:
-    `/api/status` must equal this document whenever the evidence is the same (the
-    overview page shows its "as of" time as a page extra)."""
+
+def status_and_filed(
+    settings: Settings, db: EvidenceDB, now: datetime, record: bool
+) -> tuple[dict[str, Any], list[str]]:
+    """The status document and, with ``record``, the titles of the findings filed now —
+    one per newly missed period (the CLI files them and says so on stderr; the
+    read-only dashboard never files any). Not in the document: the CLI's first call
+    would differ from the dashboard's and from its own second call."""
     from orchestrator.schedule.compliance import drill_status
 
     report = drill_status(settings, db, now, record=record)
-    return {
-        "drills": [d.doc(now) for d in report.drills],
-        "new_findings": [f.title for f in report.new_findings],
-    }
+    doc = {"drills": [d.doc(now) for d in report.drills]}
+    return doc, [f.title for f in report.new_findings]
 
 
 def finding_document(f: Any) -> dict[str, Any]:

@@ -20,10 +20,12 @@ def status(
     first time it is noticed, here or by `drill scheduler run`.
     """
     from orchestrator.evidence.enums import utcnow
-    from orchestrator.views import status_document
+    from orchestrator.views import status_and_filed
 
     app_state = state(ctx)
-    report = status_document(app_state.settings(), app_state.db(), utcnow(), record=True)
+    report, filed = status_and_filed(app_state.settings(), app_state.db(), utcnow(), record=True)
+    for title in filed:  # stderr, also with --json: the document equals /api/status
+        err_console().print(f"[yellow]finding recorded:[/] {esc(title)}")
     if as_json:
         print_json(report)
         return
@@ -43,5 +45,3 @@ def status(
             "[red]OVERDUE[/]" if d["overdue"] else "no",
         )
     out_console().print(table if report["drills"] else "no drills found")
-    for title in report["new_findings"]:
-        err_console().print(f"[yellow]finding recorded:[/] {esc(title)}")

@@ -121,7 +121,7 @@ def test_sync_installs_drill_schedules_and_status_shows_overdue(
     (qdr,) = [d for d in doc["drills"] if d["drill"] == "qdr"]
     assert qdr["overdue"] is True and qdr["next_due"] == "2030-07-01T00:00:00Z"
     assert qdr["missed_periods"] == ["2030-Q2"]
-    assert "qdr: no successful run in 2030-Q2" in doc["new_findings"]
+    assert "finding recorded: qdr: no successful run in 2030-Q2" in res.err
     assert "OVERDUE" in table.out
 
 
