@@ -48,7 +48,7 @@ def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[
     from orchestrator.outpaths import check_output, write_output
 
     pub = path.with_name(path.name + ".pub")
-    check_output(path, what)  # a link or a device: refused, --force or not
+    check_output(path, what, replace_key=True)  # a link or a device: refused, --force or not
     check_output(pub, "public key")  # both checked before either is written
     if path.exists() and not force:
         raise UsageError(
@@ -60,7 +60,7 @@ def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_output(path, what, lambda tmp: tmp.write_bytes(pem), 0o600)
+    write_output(path, what, lambda tmp: tmp.write_bytes(pem), 0o600, replace_key=True)
     public = public_pem(key.public_key()).encode()
     write_output(pub, "public key", lambda tmp: tmp.write_bytes(public))
     return pub, fingerprint(key.public_key())

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +17,7 @@ import sqlalchemy as sa
 from orchestrator.evidence.records import projections
 from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import db, run_drill  # noqa: F401  (db: a fixture)
-
-
-@contextmanager
-def _sql(url: str) -> Iterator[sa.Connection]:
-    """One transaction on the evidence database, behind drill's back."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+from tests.integration.test_evidence_witness import _sql
 
 
 def _verify() -> tuple[int, dict[str, Any]]:
@@ -284,3 +272,54 @@ def test_a_drill_writing_during_verify_is_no_break(
     assert code == 0 and doc["ok"], doc
     monkeypatch.undo()
     assert _verify()[0] == 0  # and the finding, now in both, verifies
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [("journal", "prev"), ("step_run", "output"), ("run", "error")]
+)
+def test_a_dropped_column_is_a_break_naming_it_first(
+    db: str,  # noqa: F811
+    workdir: Path,
+    table: str,
+    column: str,
+) -> None:
+    """A column dropped behind drill's back: reading the table failed (internal error),
+    or on SQLite read the column's quoted name as a string. The break says which column
+    of which table, before the records it takes with it; the export refuses."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    code, doc = _verify()
+    assert code == 1, doc
+    assert doc["first_break"]["record"] == table, doc["first_break"]
+    assert doc["first_break"]["detail"] == f"the table has no column {column}"
+    code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 1 and not (workdir / "q.zip").exists()
+
+
+@pytest.mark.postgres
+def test_a_column_of_another_type_stops_the_export_as_tampered(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """`run.started_at` made text behind drill's back (PostgreSQL): verify names the run;
+    the export, which selects the period's runs by it first, failed with an internal error
+    (operator does not exist: text >= timestamp) — now it refuses as tampered."""
+    from tests.integration.test_evidence_chain import write_definitions
+
+    url = str(request.getfixturevalue("pg_dsn"))
+    monkeypatch.setenv("DRILL_DATABASE", url)
+    write_definitions(workdir)
+    run_drill(workdir)
+    with _sql(url) as conn:
+        conn.execute(sa.text("ALTER TABLE run ALTER COLUMN started_at TYPE text"))
+    code, doc = _verify()
+    assert code == 1 and doc["first_break"]["record"].startswith("run r-"), doc
+    assert "started_at" in doc["first_break"]["detail"]
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 1 and not (workdir / "q.zip").exists()
+    assert "internal error" not in err.getvalue() and "changed outside drill" in err.getvalue()
