@@ -331,3 +331,30 @@ def test_deleting_the_primary_is_refused(awslab: Path) -> None:
     assert (
         _addresses(state)["aws_db_instance.replica"]["attributes"]["deletion_protection"] is False
     )
+
+
+def test_creating_an_instance_the_lab_has_no_server_for_is_refused(awslab: Path) -> None:
+    """A plain CreateDBInstance was answered `available` at 127.0.0.1:5432: no lab
+    server behind it, and whatever listened on that port answered as the instance."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    rds = boto3.client(
+        "rds",
+        region_name="us-east-1",
+        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+    with pytest.raises(ClientError) as refused:
+        rds.create_db_instance(
+            DBInstanceIdentifier="scratch",
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            AllocatedStorage=20,
+            MasterUsername="x",
+            MasterUserPassword="not-a-secret-here",
+        )
+    assert "restores" in refused.value.response["Error"]["Message"]
+    found = rds.describe_db_instances()["DBInstances"]
+    assert "scratch" not in {d["DBInstanceIdentifier"] for d in found}
