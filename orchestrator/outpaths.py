@@ -38,12 +38,41 @@ def _not_regular(path: Path) -> str | None:
     return next((what for test, what in _KINDS if test(mode)), None)
 
 
-def check_output(path: Path, option: str, *, overwrite: bool = True) -> Path:
+_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")
+
+
+def _precious(path: Path, key: bool) -> str | None:
+    """What ``path`` holds when it is a file no output may replace: an evidence database
+    (``--out .drill/evidence.db`` replaced every record with the bundle), its write-ahead
+    log, or — unless replacing a key is what was asked (``key``) — a private key."""
+    try:
+        with open(path, "rb") as fh:  # a regular file (checked before): no FIFO to block
+            head = fh.read(64)
+    except OSError:  # absent, or unreadable: the write says why, if it fails
+        return None
+    if head.startswith(b"SQLite format 3\x00"):
+        return "a SQLite database"
+    if head[:4] in _WAL_MAGIC:
+        return "a SQLite log"
+    if not key and head.startswith(b"-----BEGIN") and b"PRIVATE KEY" in head:
+        return "a private key"
+    return None
+
+
+def check_output(
+    path: Path, option: str, *, overwrite: bool = True, replace_key: bool = False
+) -> Path:
     """Refuse ``path`` (exit 2) unless a regular file may be written there; create its
-    missing parent directories. Returns ``path``."""
+    missing parent directories. Returns ``path``. ``replace_key``: a private key there may
+    be replaced (`drill evidence keygen --force`)."""
     what = None
     try:
         what = _not_regular(path)
+        if what is None and overwrite and (held := _precious(path, replace_key)) is not None:
+            raise UsageError(
+                f"{option} {path} is {held}: drill never writes over one",
+                "name another file: this may be the evidence database or the signing key",
+            )
         if what is None and not overwrite and os.path.lexists(path):
             raise UsageError(f"{option} {path} already exists", "use --force to replace it")
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,12 +95,13 @@ def write_output(
     mode: int = 0o644,
     *,
     overwrite: bool = True,
+    replace_key: bool = False,
 ) -> Path:
     """Check ``path``, let ``write`` fill a temporary file beside it, rename it over.
 
     ``mode`` is the file's mode from its creation (a private key is never readable by
     others, not even for an instant)."""
-    check_output(path, option, overwrite=overwrite)
+    check_output(path, option, overwrite=overwrite, replace_key=replace_key)
     tmp = path.parent / f".drill-{os.getpid()}-{secrets.token_hex(4)}.tmp"
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)

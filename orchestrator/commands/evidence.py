@@ -208,8 +208,23 @@ def verify(
     """
     from orchestrator.errors import EvidenceTampered, UsageError
 
+    if bundle and head:
+        raise UsageError(
+            "--head checks the evidence database, not a bundle",
+            "a bundle's head is in its manifest.json (journal.head); drop FILE.zip to "
+            "check that the database still holds it",
+        )
+    if not bundle and (fingerprint or public_key):
+        option = "--fingerprint" if fingerprint else "--public-key"
+        raise UsageError(
+            f"{option} pins the signer of a bundle: name the FILE.zip to verify",
+            "e.g. drill evidence verify q4.zip --fingerprint SHA256:…",
+        )
     if bundle:
         from orchestrator.evidence.bundle import verify_bundle
+        from orchestrator.evidence.signing import parse_fingerprint
+
+        fingerprint = parse_fingerprint(fingerprint) if fingerprint else None
 
         try:
             with working(f"verifying {bundle}…"):
@@ -291,10 +306,24 @@ def _refuse_damaged(app_state: Any, as_json: bool) -> None:
         app_state.store_checked = path is not None  # sound: no second quick_check
         return
     readable, unreadable = readable_tables(path)
-    if as_json:
+    if as_json:  # the keys of every verify document (Report.to_dict), and what is readable
+        broken = {
+            "seq": None,
+            "kind": "database",
+            "run": None,
+            "record": str(path),
+            "detail": f"the file is damaged ({'; '.join(problems)}); unreadable: "
+            f"{', '.join(unreadable) or 'none'}",
+        }
         print_json(
             {
                 "ok": False,
+                "events": 0,
+                "records": 0,
+                "head": {"seq": None, "hash": None},
+                "first_break": broken,
+                "breaks": [broken],
+                "break_count": 1,
                 "damaged": True,
                 "database": str(path),
                 "problems": problems,

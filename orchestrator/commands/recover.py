@@ -47,13 +47,19 @@ def recover(
     )
     from orchestrator.engine.runner import operator
     from orchestrator.engine.signals import AbortState, abort_on_signals, shielded
-    from orchestrator.errors import ExitStatus
+    from orchestrator.errors import DrillError, ExitStatus
     from orchestrator.evidence.enums import RunStatus
 
     app_state = state(ctx)
     settings = app_state.settings()
-    if env is not None:
-        settings.environment(env)  # an unknown name is a usage error, before anything
+    try:
+        if env is not None:
+            settings.environment(env)  # an unknown name is a usage error, before anything
+    except DrillError:  # unless a run awaits recovery there: `lab-aws` went with the
+        # AWS-shaped lab, or the environment left drill.yaml — and the warning of every
+        # read command names this very command
+        if env not in running_envs(app_state.db(warn=False)):
+            raise
     db = app_state.db(warn=False, write=True)
     if not yes:  # a usage error changes nothing: checked before any rollback plays
         for run in awaiting_recovery(settings, db):

@@ -17,6 +17,7 @@ from orchestrator.report.model import (
     ReportData,
     RunView,
     ScenarioView,
+    StepView,
     safe_name,
 )
 
@@ -78,8 +79,19 @@ def _sc_ref(run: RunView, sc: ScenarioView, what: str) -> EvidenceRef:
     )
 
 
+#: An experiment's activity that calls drill's Chaos Toolkit extension is recorded by its
+#: module and function (``orchestrator.chaos.db.failover``): that is the action
+#: ``db.failover``, dispatched to the environment's provider like a runbook's step.
+_EXTENSION = "orchestrator.chaos."
+
+
+def _action(step: StepView) -> str | None:
+    name = step.action
+    return name[len(_EXTENSION) :] if name and name.startswith(_EXTENSION) else name
+
+
 def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
-    return {st.scenario for st in run.steps if st.action in actions and st.status == "succeeded"}
+    return {st.scenario for st in run.steps if _action(st) in actions and st.status == "succeeded"}
 
 
 @kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")

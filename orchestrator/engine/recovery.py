@@ -10,6 +10,11 @@ scheduler service when it starts. It plays every pending rollback and replays th
 in flight (undos are idempotent), newest first, then marks the run ``crashed`` — or
 ``rollback_failed`` with a critical finding when an undo could not complete.
 Read-only commands only *detect* orphans (:func:`awaiting_recovery`) and say so.
+A host loss on the local lab takes every lab process (and so every fault injected into
+them) with drill: the undos of lab actions then have nothing to undo and would only fail
+— a ``rollback_failed`` about a lab that no longer exists, stopping the next run too —
+so they are recorded ``cancelled`` with why (:func:`_lab_gone`); the next ``lab up``
+builds the lab afresh. Python activities' undos still play.
 On a ``protected`` environment the rollbacks change it like any action, so they are
 played only with a confirmation (``--yes``), recorded as an approval of the orphaned run;
 the scheduler service, which nobody confirms, leaves such an environment to ``drill
@@ -29,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator.config import Settings
-from orchestrator.engine.locks import EnvLock, lock_scope
+from orchestrator.engine.locks import LOCAL_LAB, EnvLock, lock_scope
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter
 from orchestrator.engine.rollbacks import (
@@ -168,12 +173,35 @@ def recover_env(
             Recorder(db, run).approval(
                 approved_by, "--yes given to recover a protected environment"
             )
-        done.append(_recover(db, run, provider_for, log, should_stop))
+        lab_gone = _lab_gone(settings, env)
+        done.append(_recover(db, run, provider_for, log, should_stop, lab_gone))
     return done
 
 
+LAB_GONE = (
+    "not played: the local lab is not running (every one of its processes is gone: a "
+    "host restart, or killed outside drill), and the fault this undoes went with it; "
+    "`drill lab up` builds the lab afresh"
+)
+
+
+def _lab_gone(settings: Settings, env: str) -> bool:
+    """``env`` stands on the local lab, and nothing of that lab runs any more: its
+    provider actions' undos have nothing left to undo (a host loss took the lab)."""
+    if lock_scope(settings, env) != LOCAL_LAB:
+        return False
+    from orchestrator.providers.lab import gone
+
+    return gone(settings)
+
+
 def _recover(
-    db: EvidenceDB, run: Run, provider_for: ProviderFor, log: Log, should_stop: Callable[[], bool]
+    db: EvidenceDB,
+    run: Run,
+    provider_for: ProviderFor,
+    log: Log,
+    should_stop: Callable[[], bool],
+    lab_gone: bool = False,
 ) -> Run:
     from orchestrator.providers.base import StepContext
 
@@ -197,7 +225,7 @@ def _recover(
         deadline_s=ROLLBACK_TIMEOUT_S,
         log=log_too,
     )
-    ok = True
+    ok, unplayed = True, 0
     try:
         for pending in sorted(undo, key=lambda st: st.seq, reverse=True):
             if should_stop():
@@ -209,6 +237,11 @@ def _recover(
                     "finished, no other was started",
                     "run `drill recover` to play the rollbacks still pending",
                 )
+            if pending.kind == "action" and lab_gone:  # python activities still play
+                rec.step_finished(pending, StepStatus.CANCELLED, {"not_played": LAB_GONE})
+                log_too(f"  rollback {pending.name}: {LAB_GONE}")
+                unplayed += 1
+                continue
             if pending.kind == "action" and provider is None and error is None:
                 try:
                     provider = provider_for(run.env)
@@ -223,7 +256,13 @@ def _recover(
         if provider is not None:
             provider.close()
     crashpoint("recovery:end")
-    close_orphan(rec, run, db, ok, error, said=said)
+    note = "the drill process died; its rollbacks were played by a later invocation"
+    if unplayed:
+        note += (
+            f", except {unplayed} that undo faults in the local lab, which was no longer "
+            "running (every one of its processes gone): nothing was left for them to undo"
+        )
+    close_orphan(rec, run, db, ok, error, note, said=said)
     return run
 
 

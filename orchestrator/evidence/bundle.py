@@ -277,6 +277,11 @@ def verify_bundle(
                 raise EvidenceTampered(f"{path.name} has no {needed}")
         sums = files.pop(SUMS)
         fp = verify_signature(files[PUB].decode(), sums, files.pop(SIG))
+        if expect_fingerprint and fp != expect_fingerprint:  # who signed it comes first
+            raise EvidenceTampered(
+                f"signed by {fp}, not by the expected key {expect_fingerprint}",
+                "the bundle may have been re-signed by someone else",
+            )
         listed = _sums(sums)
         for extra in sorted(set(files) - set(listed)):
             raise EvidenceTampered(f"{extra} is in the bundle but not in {SUMS}")
@@ -307,21 +312,15 @@ def verify_bundle(
         )
         for name, content in files.items():
             if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
-                verify_chain.check_run(name, json.loads(content), seen)
-        manifest = json.loads(files.get("manifest.json", b"{}"))
+                verify_chain.check_run(name, verify_chain.loads(name, content), seen)
     except (UnicodeError, ValueError) as exc:
         raise EvidenceTampered(str(exc)) from None
-    if expect_fingerprint and fp != expect_fingerprint:
-        raise EvidenceTampered(
-            f"signed by {fp}, not by the expected key {expect_fingerprint}",
-            "the bundle may have been re-signed by someone else",
-        )
-    return BundleReport(
-        path,
-        len(listed),
-        fp,
-        manifest.get("chain", {}),
-        manifest.get("period", {}).get("label", ""),
-        int(manifest.get("runs", 0)),
-        bool(expect_fingerprint),
-    )
+    try:
+        manifest = json.loads(files.get("manifest.json", b"{}"))
+        chain, runs = manifest.get("chain", {}), manifest.get("runs", 0)
+        label = manifest.get("period", {}).get("label", "")
+        if not isinstance(chain, dict) or type(runs) is not int or not isinstance(label, str):
+            raise TypeError
+    except (UnicodeError, ValueError, AttributeError, TypeError):  # not what drill writes
+        raise EvidenceTampered("manifest.json is not the manifest of a drill bundle") from None
+    return BundleReport(path, len(listed), fp, chain, label, runs, bool(expect_fingerprint))

@@ -65,11 +65,20 @@ def _verified_data(
     from orchestrator.evidence.export_data import build_views, period_ids, run_started
     from orchestrator.evidence.verify import verify
 
-    if run_id is not None:
-        scope = Scope([run_id], [], run_started(conn, postgres, run_id))
-    else:
-        assert period is not None
-        scope = Scope(*period_ids(conn, postgres, period, env), period.start)
+    try:
+        if run_id is not None:
+            scope = Scope([run_id], [], run_started(conn, postgres, run_id))
+        else:
+            assert period is not None
+            scope = Scope(*period_ids(conn, postgres, period, env), period.start)
+    except Exception as exc:
+        if not _schema_changed(exc):
+            raise
+        raise EvidenceTampered(
+            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
+            "nothing was exported",
+            "run `drill evidence verify` and investigate the change",
+        ) from None
     report = verify(conn, postgres, anchors, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
@@ -338,16 +347,29 @@ def export_bundle(
 PARALLEL_MIN_RUNS = 500
 
 
+def _schema_changed(exc: Exception) -> bool:
+    """The driver's error for a table or column that is not as drill made it (a column of
+    another type, dropped, renamed) — not a lost connection or a lock."""
+    import sqlite3
+
+    import psycopg
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc).startswith("no such ")
+    return isinstance(exc, psycopg.ProgrammingError)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 @contextmanager
 def _snapshot(db: Any) -> Iterator[Any]:
     """One read-only transaction for verify + load, so both see the same state."""
-    conn = db.connect()
+    conn = db.reading()
     try:
-        conn.execute(
-            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if db.is_postgres else "BEGIN"
-        )
         yield conn
     finally:
-        with suppress(Exception):  # (no transaction if BEGIN failed: that error is the one)
+        with suppress(Exception):
             conn.execute("ROLLBACK")
         conn.close()

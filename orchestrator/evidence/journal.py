@@ -155,14 +155,21 @@ def _bytes(v: Any, sha256: Callable[[bytes], Any] = hashlib.sha256) -> Any:
     return "sha256:" + sha256(v if type(v) is bytes else raw(v)).hexdigest()
 
 
-def reader(types: Sequence[ColumnType], postgres: bool) -> Callable[[Sequence[Any]], list[Any]]:
+def reader(
+    types: Sequence[ColumnType], postgres: bool, strict: Callable[[Any], Any] | None = None
+) -> Callable[[Sequence[Any]], list[Any]]:
     """Raw driver row → the JSON values an event holds for it (a blob as its sha256; a
     timestamp as ``YYYY-MM-DD HH:MM:SS.ffffff`` UTC). The writer builds events with it
-    from the row it reads back, and verify compares every projection row through it."""
+    from the row it reads back, and verify compares every projection row through it,
+    each non-NULL JSON value wrapped by ``strict`` (a type-strict comparison)."""
     table: dict[str, Callable[[Any], Any]] = {"bool": _bool, "float": _float, "bytes": _bytes}
-    if postgres:
+    if postgres:  # (SQLite's DATETIME text is already what an event holds)
         table["datetime"] = _ts_pg
-    else:  # SQLite's DATETIME text is already what an event holds
+        if strict is not None:
+            table["json"] = strict
+    elif strict is not None:
+        table["json"] = lambda v: strict(json_sqlite(v))
+    else:
         table["json"] = json_sqlite
     convs = [(i, table[t]) for i, t in enumerate(types) if t in table]
 

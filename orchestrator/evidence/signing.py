@@ -48,7 +48,7 @@ def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[
     from orchestrator.outpaths import check_output, write_output
 
     pub = path.with_name(path.name + ".pub")
-    check_output(path, what)  # a link or a device: refused, --force or not
+    check_output(path, what, replace_key=True)  # a link or a device: refused, --force or not
     check_output(pub, "public key")  # both checked before either is written
     if path.exists() and not force:
         raise UsageError(
@@ -60,7 +60,7 @@ def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
-    write_output(path, what, lambda tmp: tmp.write_bytes(pem), 0o600)
+    write_output(path, what, lambda tmp: tmp.write_bytes(pem), 0o600, replace_key=True)
     public = public_pem(key.public_key()).encode()
     write_output(pub, "public key", lambda tmp: tmp.write_bytes(public))
     return pub, fingerprint(key.public_key())
@@ -106,6 +106,20 @@ def fingerprint(pub: Ed25519PublicKey) -> str:
 
     raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "SHA256:" + hashlib.sha256(raw).hexdigest()
+
+
+def parse_fingerprint(text: str) -> str:
+    """``--fingerprint`` as drill prints it (``SHA256:<hex>``) or as ``sha256sum`` does
+    (bare hex, maybe followed by `` -``), any case → ``SHA256:<hex>``."""
+    import re
+
+    m = re.fullmatch(r"\s*(?:sha256:)?([0-9a-f]{64})(?:\s+-)?\s*", text, re.I)
+    if m is None:
+        raise UsageError(
+            f"--fingerprint {text!r} is not a key fingerprint",
+            "give SHA256: and 64 hex digits, as drill and VERIFY.md print it",
+        )
+    return "SHA256:" + m.group(1).lower()
 
 
 def fingerprint_of_pem(pem: str) -> str:

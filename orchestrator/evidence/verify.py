@@ -272,7 +272,7 @@ def _compare(
     postgres: bool,
     scope: Scope | None,
 ) -> None:
-    read = journal.reader(spec.types, postgres)
+    read = journal.reader(spec.types, postgres, _StrictJSON)
     names = spec.names
     pk_i = names.index(spec.pk)
     n = len(names)
@@ -339,6 +339,37 @@ def _compare(
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = journal.raw(row[names.index("content")])
+
+
+def _typed(v: Any) -> Any:
+    """A JSON value as bytes that tell ``true`` from ``1`` and ``1`` from ``1.0``."""
+    if v is None or type(v) is str:
+        return v
+    try:
+        return orjson.dumps(v)
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits
+        return repr(v)
+
+
+class _StrictJSON:
+    """A JSON column's value as read from the table, compared with its event's value so
+    that ``true``, ``1`` and ``1.0`` differ, which ``==`` takes for equal (an auditor
+    reading the table would not). Only non-NULL JSON values are wrapped: a store without
+    JSON pays nothing."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        theirs = other.value if isinstance(other, _StrictJSON) else other
+        return _typed(self.value) == _typed(theirs)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self.value)
 
 
 def _short(v: Any) -> str:
@@ -443,24 +474,29 @@ def _verify(
 ) -> Report:
     report = Report()
     ph = "%s" if postgres else "?"
-    tables = {
-        r[0]
-        for r in conn.execute(
-            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-            if postgres
-            else "SELECT name FROM sqlite_master WHERE type = 'table'"
-        ).fetchall()
-    }
+    tables: dict[str, set[str]] = defaultdict(set)  # table → its columns
+    for table, column in conn.execute(_COLUMNS_PG if postgres else _COLUMNS_SQLITE).fetchall():
+        tables[table].add(column)
     if journal.TABLE not in tables:
         report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
+        return report
+    if lost := _missing(tables[journal.TABLE], ["seq", "prev", "hash", "event"]):
+        report.breaks.append(Break(None, "journal", None, "journal", lost))
         return report
     head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
-    specs = [spec for spec in projections() if spec.name in tables]
+    specs = []
     for spec in projections():  # every command migrates the store first: all are there
-        if spec.name not in tables:
-            report.breaks.append(Break(None, spec.name, None, spec.name, "the table is missing"))
+        lost = (
+            "the table is missing"
+            if spec.name not in tables
+            else _missing(tables[spec.name], spec.names)
+        )
+        if lost:  # its records' rows are gone as far as verify can tell
+            report.breaks.append(Break(None, _SCHEMA, None, spec.name, lost))
+        else:
+            specs.append(spec)
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
             _verify_split(conn, postgres, span, specs, connect, report)
@@ -482,8 +518,31 @@ def _verify(
                     "head of that chain the journal keeps"
                 )
             report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
-    report.breaks.sort(key=lambda b: b.seq if b.seq is not None else 1 << 62)
+    # a table or column gone says most; then the first event that is not as it was
+    report.breaks.sort(
+        key=lambda b: -1 if b.kind == _SCHEMA else b.seq if b.seq is not None else 1 << 62
+    )
     return report
+
+
+_SCHEMA = "schema"
+#: (table, column) of every table (not view) of the database
+_COLUMNS_SQLITE = (
+    "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
+    "WHERE m.type = 'table'"
+)
+_COLUMNS_PG = (
+    "SELECT c.relname, a.attname FROM pg_attribute AS a JOIN pg_class AS c ON a.attrelid = c.oid "
+    "WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p') "
+    "AND a.attnum > 0 AND NOT a.attisdropped"
+)
+
+
+def _missing(have: set[str], want: Sequence[str]) -> str:
+    """What a table lacks of the columns drill made (a column dropped or renamed behind
+    drill's back: reading the table would fail), or ''."""
+    gone = [c for c in want if c not in have]
+    return f"the table has no column {', '.join(gone)}" if gone else ""
 
 
 def _old_head(conn: Any, ph: str) -> tuple[int, str] | None:
@@ -662,11 +721,13 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     (:mod:`~orchestrator.evidence.witness`), and remembers the head when all is well."""
     from orchestrator.evidence import witness
 
-    seen = witness.anchor(db)
-    conn = db.connect()
+    seen = witness.anchor(db)  # before the snapshot: the event it names is in it
+    # each process reads one snapshot: read statement by statement, a row a drill
+    # committed between the journal pass and the tables' was taken for tampering
+    conn = db.reading()
     try:
         report = verify(
-            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.connect
+            conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.reading
         )
     finally:
         conn.close()

@@ -46,13 +46,25 @@ def check_chain(lines):
 
 def check_run(name, doc, seen):
     """A journals/RUN_ID.json: every event in it recomputes and is in the chain."""
-    for e in doc.get("events", []):
+    events = doc.get("events", []) if isinstance(doc, dict) else None
+    if not isinstance(events, list):
+        raise ValueError(f"{name}: not a run journal (no list of events)")
+    for e in events:
         try:
             ok = link(e["prev"], e["event"]) == e["hash"] and (e["seq"], e["hash"]) in seen
         except (KeyError, TypeError, AttributeError, UnicodeError):
             ok = False
         if not ok:
-            raise ValueError(f"{name}: event #{e.get('seq')} is not in the verified chain")
+            seq = e.get("seq") if isinstance(e, dict) else None
+            raise ValueError(f"{name}: event #{seq} is not in the verified chain")
+
+
+def loads(name, text):
+    """A JSON file of the bundle; a ValueError naming it if it is not JSON."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise ValueError(f"{name}: not JSON") from None
 
 
 def main(root):
@@ -62,7 +74,8 @@ def main(root):
         )
         runs = sorted((root / "journals").glob("*.json"))
         for path in runs:
-            check_run(f"journals/{path.name}", json.loads(path.read_text(encoding="utf-8")), seen)
+            name = f"journals/{path.name}"
+            check_run(name, loads(name, path.read_text(encoding="utf-8")), seen)
     except (OSError, ValueError) as exc:
         print(f"FAILED: {exc}")
         return 1

@@ -215,6 +215,19 @@ class EvidenceDB:
             "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
         )
 
+    def reading(self) -> Any:
+        """A new connection inside one read-only snapshot (verify, export): a drill
+        committing meanwhile — a row and its event — is wholly in it or not at all."""
+        conn = self.connect()
+        try:
+            conn.execute(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" if self.is_postgres else "BEGIN"
+            )
+        except Exception:
+            conn.close()
+            raise
+        return conn
+
     @property
     def IntegrityError(self) -> type[Exception]:
         """The driver's exception for a violated constraint: a :meth:`write` inserting a

@@ -15,6 +15,9 @@ each with drill.yaml's file:line.
 
 from __future__ import annotations
 
+import logging
+import os
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -116,3 +119,43 @@ def load_windows(settings: Settings) -> list[Window]:
 def active_window(windows: list[Window], at: datetime) -> Window | None:
     """The first window containing ``at``, if any."""
     return next((w for w in windows if w.contains(at)), None)
+
+
+class WindowsWatch:
+    """Says when drill.yaml's blackout windows changed, with the new ones.
+
+    The scheduler service runs for months; an emergency change freeze is added to
+    drill.yaml while it runs. A file that no longer loads changes nothing (logged):
+    the windows in force stay in force."""
+
+    def __init__(self, source: str | None) -> None:
+        self.source = source
+        self._seen = self._key()
+        self._lock = threading.Lock()
+
+    def _key(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.source) if self.source else None
+        except OSError:
+            return None
+        return (st.st_mtime_ns, st.st_size) if st else None
+
+    def changed(self) -> list[Window] | None:
+        """The windows now, if the file changed since last asked (and loads)."""
+        key = self._key()
+        with self._lock:
+            if key == self._seen:
+                return None
+            self._seen = key
+            from orchestrator.config import load_settings
+            from orchestrator.errors import DrillError
+            from orchestrator.secrets import redact_text
+
+            try:
+                return load_windows(load_settings(self.source))
+            except DrillError as exc:
+                logging.getLogger("drill.scheduler").error(
+                    "drill.yaml changed but cannot be read; the blackout windows in force stay: %s",
+                    redact_text(exc.message),
+                )
+                return None

@@ -39,7 +39,7 @@ from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import WebhookNotifier
 from orchestrator.schedule import schedules
-from orchestrator.schedule.blackout import load_windows
+from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
 from orchestrator.schedule.models import SchedulerInstance
@@ -88,6 +88,7 @@ class SchedulerService:
         self.health_url: str | None = None
         self.state = "starting"
         self._last_compliance: datetime | None = None
+        self._windows = WindowsWatch(settings.source)
         self._scheduler: Any = None
         self._executor: Any = None
         self._lock = threading.Lock()
@@ -138,6 +139,7 @@ class SchedulerService:
     def tick(self) -> None:
         """One poll: reconcile jobs, heartbeat, compliance, wake APScheduler."""
         try:
+            self.reload_windows()
             self.sync()
             self._heartbeat()
             self._compliance()
@@ -229,7 +231,20 @@ class SchedulerService:
             with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
 
+    def reload_windows(self) -> None:
+        """Blackout windows as drill.yaml says *now*: a change freeze added while the
+        service runs must hold the next fire (checked on every poll and before every
+        fire; a drill.yaml that no longer loads keeps the windows in force)."""
+        windows = self._windows.changed()
+        if windows is not None:
+            self.ctx.windows = windows
+            log.info("blackout windows reloaded from drill.yaml: %d", len(windows))
+
     def _fire(self, schedule_id: str, scheduled_at: datetime) -> str:
+        try:
+            self.reload_windows()
+        except Exception as exc:  # never a reason not to fire: the windows in force stay
+            log.error("reloading blackout windows failed: %s", redact_text(str(exc)))
         outcome = fire(self.ctx, schedule_id, scheduled_at)
         if outcome not in ("gone", "lost-claim"):
             with self._lock:

@@ -92,6 +92,33 @@ def test_export_out_creates_directories_and_replaces_a_regular_file(workdir: Pat
     assert zipfile.is_zipfile(old) and zipfile.is_zipfile(nested)
 
 
+def test_out_never_replaces_an_evidence_database_or_a_private_key(workdir: Path, capsys) -> None:
+    """`--out .drill/evidence.db` replaced the evidence database with the bundle (every
+    record lost); `--out` onto the signing key, the key. Any SQLite database or private
+    key at the path is refused (exit 2) and left as it was; `keygen --force` still
+    replaces a key on purpose."""
+    import sqlite3
+
+    assert drill(capsys, "evidence", "keygen").code == 0
+    assert drill(capsys, "evidence", "verify").code == 0  # the store exists
+    db = workdir / ".drill" / "evidence.db"
+    key = workdir / ".drill" / "keys" / "evidence-ed25519.pem"
+    other = workdir / "another.sqlite"
+    sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
+    kept = {p: p.read_bytes() for p in (db, key, other)}
+    for path, what in (
+        (db, "a SQLite database"),
+        (key, "a private key"),
+        (other, "a SQLite database"),
+    ):
+        res = _export(capsys, path)
+        assert res.code == 2 and f"drill: error: --out {path} is {what}" in res.err, res.err
+    assert {p: p.read_bytes() for p in kept} == kept
+    assert drill(capsys, "evidence", "verify").code == 0
+    assert drill(capsys, "evidence", "keygen", "--out", str(key), "--force").code == 0
+    assert key.read_bytes() != kept[key]
+
+
 def test_keygen_out_never_writes_through_a_link_or_onto_a_device(workdir: Path, capsys) -> None:
     targets = _hostile_targets(workdir)
     for what, path in targets.items():

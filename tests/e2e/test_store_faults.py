@@ -8,6 +8,7 @@ with ``dd``. The last two need root (they are skipped otherwise).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -87,6 +88,25 @@ def test_damaged_store_is_named_and_nothing_runs(workdir: Path) -> None:
         "still readable: ",
         "run (1 rows)",
     )
+
+
+def test_verify_json_of_a_damaged_store_has_the_shape_of_every_verify_document(
+    workdir: Path,
+) -> None:
+    """`drill evidence verify --json` reads the same keys whatever broke: a damaged file
+    adds what is still readable, and its first break names the database."""
+    recorded(workdir)
+    sound = json.loads(drill(workdir, "evidence", "verify", "--json").out)
+    smash_table(workdir / ".drill" / "evidence.db", "journal")
+    res = drill(workdir, "evidence", "verify", "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert set(sound) <= set(doc) and doc["ok"] is False and doc["damaged"] is True, doc
+    assert doc["break_count"] == len(doc["breaks"]) == 1 and doc["breaks"][0] == doc["first_break"]
+    assert set(doc["first_break"]) == {"seq", "kind", "run", "record", "detail"}
+    assert doc["first_break"]["record"] == str(workdir / ".drill" / "evidence.db")
+    assert "damaged" in doc["first_break"]["detail"] and "journal" in doc["first_break"]["detail"]
+    assert set(doc["head"]) == {"seq", "hash"}
 
 
 @pytest.fixture

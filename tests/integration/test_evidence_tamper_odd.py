@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +17,7 @@ import sqlalchemy as sa
 from orchestrator.evidence.records import projections
 from tests.clihelp import drill_out
 from tests.integration.test_evidence_chain import db, run_drill  # noqa: F401  (db: a fixture)
-
-
-@contextmanager
-def _sql(url: str) -> Iterator[sa.Connection]:
-    """One transaction on the evidence database, behind drill's back."""
-    engine = sa.create_engine(url)
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
+from tests.integration.test_evidence_witness import _sql
 
 
 def _verify() -> tuple[int, dict[str, Any]]:
@@ -187,3 +175,151 @@ def test_a_new_database_made_by_drill_is_a_new_journal_there(
     assert _verify()[0] == 1
     run_drill(workdir)
     assert _verify()[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("was", "now"),
+    [("true", "1"), ("false", "0"), ("true", "1.0")],
+)
+def test_a_json_value_of_another_type_is_a_break_though_python_calls_them_equal(
+    db: str,  # noqa: F811
+    workdir: Path,
+    was: str,
+    now: str,
+) -> None:
+    """`true` → `1`, `false` → `0`, `true` → `1.0` in a JSON column: Python's == calls
+    each pair equal; an auditor reading the table sees another value than the event's."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        text = "CAST(output AS TEXT)" if conn.dialect.name == "sqlite" else "output::text"
+        json_of = "" if conn.dialect.name == "sqlite" else "::json"
+        rows = conn.execute(sa.text(f"SELECT id, {text} FROM step_run")).all()
+        # a probe's output (the experiments' probes answer true and false)
+        pk, old = next((pk, out) for pk, out in rows if out is not None and was in out)
+        new = old.replace(was, now, 1)
+        conn.execute(
+            sa.text(f"UPDATE step_run SET output = CAST(:v AS TEXT){json_of} WHERE id = :id"),
+            {"v": new, "id": pk},
+        )
+    code, doc = _verify()
+    assert code == 1, (old, new, doc)
+    assert (
+        doc["first_break"]["record"] == f"step_run {pk}"
+        and "output" in doc["first_break"]["detail"]
+    )
+
+
+class _WritesMeanwhile:
+    """A DB-API connection that, when verify first reads the ``finding`` table (the
+    journal pass done), lets a drill elsewhere commit a new finding: what a scheduled
+    drill running during `drill evidence verify` does."""
+
+    def __init__(self, conn: Any, write: Any) -> None:
+        self._conn, self._write = conn, write
+
+    def _before(self, sql: str) -> None:
+        if self._write is not None and 'FROM "finding"' in sql:
+            write, self._write = self._write, None
+            write()
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        self._before(sql)
+        return self._conn.execute(sql, *args)
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        cur = self._conn.cursor(*args, **kwargs)
+        outer = self
+
+        class _Cursor:
+            def execute(self, sql: str, *a: Any) -> Any:
+                outer._before(sql)
+                return cur.execute(sql, *a)
+
+            def __getattr__(self, name: str) -> Any:
+                return getattr(cur, name)
+
+        return _Cursor()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+
+def test_a_drill_writing_during_verify_is_no_break(
+    db: str,  # noqa: F811
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """verify reads the journal, then the tables: a record committed in between (with its
+    event) was reported "written outside drill" — a false alarm on every verify that
+    overlapped a running drill. One read snapshot for the whole check."""
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    run_drill(workdir)
+    connect = EvidenceDB.connect
+
+    def write() -> None:
+        other = EvidenceDB(db)
+        other._conn = connect(other)  # the drill's own connection, not the wrapper
+        try:
+            other.write(Finding(kind="manual", title="raised meanwhile", created_at=utcnow()))
+        finally:
+            other.close()
+
+    monkeypatch.setattr(EvidenceDB, "connect", lambda self: _WritesMeanwhile(connect(self), write))
+    code, doc = _verify()
+    assert code == 0 and doc["ok"], doc
+    monkeypatch.undo()
+    assert _verify()[0] == 0  # and the finding, now in both, verifies
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [("journal", "prev"), ("step_run", "output"), ("run", "error")]
+)
+def test_a_dropped_column_is_a_break_naming_it_first(
+    db: str,  # noqa: F811
+    workdir: Path,
+    table: str,
+    column: str,
+) -> None:
+    """A column dropped behind drill's back: reading the table failed (internal error),
+    or on SQLite read the column's quoted name as a string. The break says which column
+    of which table, before the records it takes with it; the export refuses."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        conn.execute(sa.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    code, doc = _verify()
+    assert code == 1, doc
+    assert doc["first_break"]["record"] == table, doc["first_break"]
+    assert doc["first_break"]["detail"] == f"the table has no column {column}"
+    code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 1 and not (workdir / "q.zip").exists()
+
+
+@pytest.mark.postgres
+def test_a_column_of_another_type_stops_the_export_as_tampered(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """`run.started_at` made text behind drill's back (PostgreSQL): verify names the run;
+    the export, which selects the period's runs by it first, failed with an internal error
+    (operator does not exist: text >= timestamp) — now it refuses as tampered."""
+    from tests.integration.test_evidence_chain import write_definitions
+
+    url = str(request.getfixturevalue("pg_dsn"))
+    monkeypatch.setenv("DRILL_DATABASE", url)
+    write_definitions(workdir)
+    run_drill(workdir)
+    with _sql(url) as conn:
+        conn.execute(sa.text("ALTER TABLE run ALTER COLUMN started_at TYPE text"))
+    code, doc = _verify()
+    assert code == 1 and doc["first_break"]["record"].startswith("run r-"), doc
+    assert "started_at" in doc["first_break"]["detail"]
+    import io
+    from contextlib import redirect_stderr
+
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
+    assert code == 1 and not (workdir / "q.zip").exists()
+    assert "internal error" not in err.getvalue() and "changed outside drill" in err.getvalue()

@@ -44,3 +44,17 @@ def lab_reset(
     from orchestrator.providers.lab.lifecycle import lab_reset as _reset
 
     return _reset(settings, env_cfg, log)
+
+
+def gone(settings: Settings) -> bool:
+    """Whether nothing of the lab runs any more — never built, or every one of its
+    processes dead (the host restarted, or they were killed outside drill). A fault
+    injected into the lab lived in those processes and their data, which the next
+    ``lab up`` rebuilds from scratch: there is nothing left for a rollback to undo."""
+    from orchestrator.providers.lab import procs
+    from orchestrator.providers.lab.state import lab_dir, load
+
+    st = load(lab_dir(settings.state_path()))
+    return st is None or all(
+        procs.state(c.pid, c.start_ticks) == "dead" for c in st.components.values()
+    )

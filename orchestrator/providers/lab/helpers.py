@@ -65,11 +65,18 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
 
 
 def start(st: LabState, root: Path, c: Component) -> None:
-    """Start helper ``c`` and record its pid (does not wait for its port)."""
+    """Start helper ``c`` and record its pid in the state file at once (does not wait for
+    its port). At once, not when the operation that started it ends: one that fails or
+    is killed after this point (``az.restore`` played by a recovery, whose re-protect
+    then fails) would lose the pid, and the helper would outlive ``lab down``, holding
+    its port — `lab down left processes behind`, to be killed by hand."""
+    from orchestrator.providers.lab.state import save
+
     journal.note("process", "start")
     module, args = command(st, root, c)
     c.pid, c.start_ticks = procs.spawn_python(module, args, root / "logs" / f"{c.name}.log")
     c.desired = "up"
+    save(root, st)
 
 
 def wait(root: Path, c: Component, timeout: float = 20.0) -> None:

@@ -61,11 +61,17 @@ def _data_dirs(root: Path, in_memory: bool) -> None:
             (root / sub).mkdir(parents=True, exist_ok=True)
 
 
-def _remove_data(root: Path) -> None:
-    for sub in ("pg", "restored"):  # servers started but never recorded (drill died)
+def _stop_unrecorded(root: Path) -> None:
+    """Stop servers started but never recorded (drill died, or the operation failed,
+    before the state file had their pid): found through their data directories."""
+    for sub in ("pg", "restored"):
         if (root / sub).is_dir():
             for data in (root / sub).iterdir():
                 pg.stop_owner(data)
+
+
+def _remove_data(root: Path) -> None:
+    _stop_unrecorded(root)
     for sub in ("pg", "vault", "restored", "state.json", "controller.ready", "aws"):
         path = root / sub
         if path.is_symlink():
@@ -106,6 +112,11 @@ def lab_up(
             log("lab: rebuilding the lab from scratch")
         elif st is not None and not st.ready:
             log("lab: found a half-built lab (an earlier `lab up` was interrupted); rebuilding it")
+        elif st is not None and any(c.desired != "down" for c in st.components.values()):
+            log(
+                "lab: found every process of the lab gone (a host restart, or killed outside "
+                "drill); building it afresh"
+            )
         if st is not None:
             _stop_all(root, st)
         try:
@@ -295,6 +306,7 @@ def lab_down(settings: Settings) -> dict[str, Any]:
             c.name for c in st.components.values() if procs.state(c.pid, c.start_ticks) != "dead"
         ]
         _stop_all(root, st)
+        _stop_unrecorded(root)
         left = [
             c.name
             for c in st.components.values()

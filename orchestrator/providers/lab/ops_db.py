@@ -93,6 +93,7 @@ def reprotect_locked(lab: Lab, st: LabState, log: Any) -> dict[str, Any]:
         other.pid, other.start_ticks = pg.start(
             other.name, Path(other.data_dir or ""), other.port or 0, logs / f"{other.name}.log"
         )
+        crashpoint("lab:reprotect:started")
         pg.wait_streaming(primary.port or 0, other.name)
         rebuilt = True
     pg.set_sync(primary.port or 0, other.name)

@@ -1,0 +1,131 @@
+"""`drill evidence verify FILE.zip` on a bundle someone else made and signed with their
+own key (the zip exactly as drill writes one, every sha256 right): files of the right
+names holding the wrong JSON shapes. Each is refused naming the file (exit 1), never an
+internal error; a pinned signer that differs is said first; and the bundle's own
+`journal/verify_chain.py` fails on the same files with its one FAILED line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orchestrator.evidence import verify_chain
+from orchestrator.evidence.bundle import PUB, BundleWriter
+from orchestrator.evidence.journal import GENESIS, link
+from orchestrator.evidence.signing import fingerprint, public_pem
+from tests.clihelp import drill
+
+EVENT = '{"kind":"run.insert","run":"r-1","pk":"r-1","at":"2026-11-02T09:00:00.000000Z"}'
+LINE = {"seq": 1, "prev": GENESIS, "hash": link(GENESIS, EVENT.encode()), "event": EVENT}
+GOOD = {
+    "journal/events.jsonl": json.dumps(LINE) + "\n",
+    "journals/r-1.json": json.dumps({"events": [LINE]}),
+    "manifest.json": json.dumps({"chain": {}, "period": {"label": "2026-Q4"}, "runs": 1}),
+}
+KEY = Ed25519PrivateKey.generate()
+
+
+def _bundle(path: Path, files: dict[str, str] | None = None) -> Path:
+    """A bundle as drill writes one, of ``files`` (default: a well-formed one), signed by
+    someone's key."""
+    with BundleWriter(path) as zf:
+        zf.add([(name, text.encode()) for name, text in sorted((files or GOOD).items())])
+        zf.add([(PUB, public_pem(KEY.public_key()).encode())])
+        zf.sign(KEY)
+    return path
+
+
+def test_the_well_formed_bundle_verifies(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    res = drill(capsys, "evidence", "verify", str(_bundle(tmp_path / "b.zip")), "--json")
+    assert res.code == 0 and json.loads(res.out)["runs"] == 1, res.err
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("journals/r-1.json", "[]", "journals/r-1.json"),
+        ("journals/r-1.json", '{"events": [1]}', "journals/r-1.json"),
+        ("journals/r-1.json", '{"events": "abc"}', "journals/r-1.json"),
+        ("journals/r-1.json", '{"events": [{"seq": []}]}', "journals/r-1.json"),
+        ("journal/events.jsonl", "[]\n", "journal/events.jsonl"),
+        ("manifest.json", "[]", "manifest.json"),
+        ("manifest.json", '{"period": "2026-Q4"}', "manifest.json"),
+        ("manifest.json", '{"runs": "many"}', "manifest.json"),
+        ("manifest.json", '{"chain": 7}', "manifest.json"),
+    ],
+)
+def test_a_file_of_the_wrong_shape_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, content: str, says: str
+) -> None:
+    bundle = _bundle(tmp_path / "b.zip", {**GOOD, name: content})
+    res = drill(capsys, "evidence", "verify", str(bundle), "--json")
+    assert res.code == 1, (res.out, res.err)
+    assert "internal error" not in res.err and says in json.loads(res.out)["error"], res.err
+    if name.startswith("journal"):  # the auditor's own check: one FAILED line, exit 1
+        with zipfile.ZipFile(bundle) as zf:
+            zf.extractall(tmp_path / "x")
+        script = tmp_path / "x" / "journal" / "verify_chain.py"
+        script.write_text(Path(verify_chain.__file__).read_text())
+        done = subprocess.run(
+            [sys.executable, "-I", "-S", "journal/verify_chain.py"],
+            cwd=tmp_path / "x",
+            capture_output=True,
+            text=True,
+        )
+        assert done.returncode == 1 and done.stdout.startswith("FAILED: "), done
+        assert "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_pinned_signer_that_differs_is_said_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone else's bundle with broken files: what matters first is who signed it."""
+    bundle = _bundle(tmp_path / "b.zip", {**GOOD, "manifest.json": "[]"})
+    ours = "SHA256:" + "ab" * 32
+    res = drill(capsys, "evidence", "verify", str(bundle), "--fingerprint", ours)
+    assert res.code == 1 and f"not by the expected key {ours}" in res.err, res.err
+
+
+@pytest.mark.parametrize("given", ["bare", "upper", "spaced"])
+def test_a_fingerprint_as_sha256sum_prints_it_pins_the_signer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], given: str
+) -> None:
+    """VERIFY.md tells how to compute the fingerprint with `sha256sum`, which prints bare
+    hex: that, upper case, or with spaces around it, is the same key."""
+    hexdigits = fingerprint(KEY.public_key()).removeprefix("SHA256:")
+    text = {"bare": hexdigits, "upper": "sha256:" + hexdigits.upper(), "spaced": f" {hexdigits}  -"}
+    bundle = _bundle(tmp_path / "b.zip")
+    res = drill(capsys, "evidence", "verify", str(bundle), "--fingerprint", text[given], "--json")
+    assert res.code == 0 and json.loads(res.out)["signer_pinned"] is True, res.err
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--fingerprint", "nonsense"], "--fingerprint 'nonsense' is not a key fingerprint"),
+        (["--head", "1:" + "0" * 64], "--head"),
+    ],
+)
+def test_options_that_cannot_apply_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], says: str
+) -> None:
+    bundle = _bundle(tmp_path / "b.zip")
+    res = drill(capsys, "evidence", "verify", str(bundle), *args)
+    assert res.code == 2 and res.err.startswith("drill: error: ") and says in res.err, res.err
+
+
+@pytest.mark.parametrize("option", ["--fingerprint", "--public-key"])
+def test_bundle_options_without_a_bundle_are_usage_errors(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    value = "SHA256:" + "ab" * 32 if option == "--fingerprint" else "key.pub"
+    res = drill(capsys, "evidence", "verify", option, value)
+    assert res.code == 2 and option in res.err and "FILE.zip" in res.err, res.err
