@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 TREND_RUNS = 12
 #: Largest runs-list offset (``page`` included): SQLite and PostgreSQL take 64-bit ints.
 MAX_OFFSET = 10**15
+#: Most runs one list returns: `drill runs list --limit` and `/api/runs?limit=` alike.
+MAX_LIMIT = 1_000_000
 
 
 def status_document(
@@ -130,6 +132,8 @@ class RunsQuery:
             )
         if self.limit < 1 or self.offset < 0:
             raise UsageError("--limit must be at least 1 and --offset not negative")
+        if self.limit > MAX_LIMIT:
+            raise UsageError(f"--limit {self.limit} is more than {MAX_LIMIT}", "page with --offset")
         if self.offset > MAX_OFFSET:  # the database's integers end at 2**63 - 1
             raise UsageError(f"--offset {self.offset} is past any store (at most {MAX_OFFSET})")
         if not self.period:
@@ -259,4 +263,7 @@ def open_findings_by_drill(db: EvidenceDB) -> dict[tuple[str, str], int]:
     rows = db.query(
         "SELECT drill, env, COUNT(*) FROM finding WHERE status = 'open' GROUP BY drill, env"
     )
-    return {(d or "", e or ""): int(n) for d, e, n in rows}
+    out: dict[tuple[str, str], int] = {}
+    for d, e, n in rows:  # NULL and "" are one label value: their counts add up
+        out[(d or "", e or "")] = out.get((d or "", e or ""), 0) + int(n)
+    return out

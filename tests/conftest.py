@@ -127,3 +127,13 @@ def evidence_url(
     )
     monkeypatch.setenv("DRILL_DATABASE", url)
     return url
+
+
+@pytest.fixture
+def hook() -> Iterator[object]:
+    """A webhook receiver on 127.0.0.1 that keeps what it is sent (scheduler tests)."""
+    from tests.unit.test_schedule_support import HookServer
+
+    server = HookServer()
+    yield server
+    server.close()

@@ -77,9 +77,34 @@ class PgServer:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
 
+    def halt(self) -> None:
+        """Shut the server down (its data stays): a restart's first half."""
+        pgbin.run([pgbin.tool("pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    def resume(self) -> None:
+        """Start a halted server again, on the same port and data."""
+        opts = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.dir / 'sock'} -c fsync=off"
+        log = str(self.dir / "log")
+        pgbin.run(
+            [pgbin.tool("pg_ctl"), "-D", str(self.data), "-w", "-l", log, "-o", opts, "start"]
+        )
+
     def stop(self) -> None:
         pgbin.run(
             [pgbin.tool("pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"], check=False
         )
         time.sleep(0.1)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def own_server() -> PgServer:
+    """A server of the test's own (one it may stop), or skip when none can be started."""
+    import pytest
+
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    return PgServer().start()

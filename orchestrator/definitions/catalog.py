@@ -191,7 +191,20 @@ class Catalog:
         except DefinitionError:
             doc = None
         problems: list[Problem] = []
+        seen: dict[str, int] = {}
         for idx, sc in enumerate(drill.scenarios):
+            first = seen.setdefault(sc.scenario_id, idx)
+            if first != idx:  # results are keyed by it: metrics, evidence files, --only
+                problems.append(
+                    Problem(
+                        f"scenario id {sc.scenario_id!r} is already scenarios[{first}]'s; "
+                        "give this one its own `id:` (a scenario's results, metrics and "
+                        "evidence files are keyed by it)",
+                        file,
+                        doc.line_of(("scenarios", idx)) if doc else None,
+                        f"scenarios[{idx}]",
+                    )
+                )
             kind = DefinitionKind.RUNBOOK if sc.runbook else DefinitionKind.EXPERIMENT
             loc = ("scenarios", idx, kind.value)
             var_problems = _var_file_problems(sc.var_files, file, idx, doc)

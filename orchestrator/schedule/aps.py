@@ -48,6 +48,13 @@ def job_entry(schedule_id: str, rev: str = "") -> None:
 
 
 class SharedJobStore(SQLAlchemyJobStore):
+    """Also tolerant of the database failing under the main loop: stock 3.x guards only
+    ``get_due_jobs``; an error from ``update_job``, ``remove_job`` or
+    ``get_next_run_time`` (the database restarting between those calls) ended the
+    scheduler thread, and the service went on beating "ok" without firing again. Now
+    the loop goes on: the service's next poll wakes it, a job whose new next run could
+    not be stored comes due again, and its fire is claimed once (:mod:`.fire`)."""
+
     def __init__(self, engine: Any) -> None:
         super().__init__(engine=engine, tablename=APSCHEDULER_TABLE)
 
@@ -56,12 +63,31 @@ class SharedJobStore(SQLAlchemyJobStore):
             super().update_job(job)
         except JobLookupError:
             log.debug("job %s was removed by another scheduler", job.id)
+        except Exception as exc:
+            _database_failed(f"storing the next run of job {job.id}", exc)
 
     def remove_job(self, job_id: str) -> None:
         try:
             super().remove_job(job_id)
         except JobLookupError:
             log.debug("job %s was already removed by another scheduler", job_id)
+        except Exception as exc:
+            _database_failed(f"removing job {job_id}", exc)
+
+    def get_next_run_time(self) -> datetime | None:
+        try:
+            found: datetime | None = super().get_next_run_time()
+        except Exception as exc:
+            _database_failed("reading the next run time", exc)
+            return None  # sleep until the service's next poll wakes the scheduler
+        return found
+
+
+def _database_failed(what: str, exc: Exception) -> None:
+    from orchestrator.secrets import redact_text
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    log.error("job store: %s failed (retried on the next poll): %s", what, redact_text(first))
 
 
 class FireExecutor(ThreadPoolExecutor):

@@ -134,7 +134,11 @@ class DrillCollector:
                     [d["drill"], _success_env(src.db(), d, last, env)], t
                 )
             g["drill_overdue"].add_metric(labels, 1.0 if d["overdue"] else 0.0)
+            emitted: set[str] = set()
             for sc in (last or {}).get("scenarios", []):
+                if sc["id"] in emitted:  # a run from before scenario ids had to be unique:
+                    continue  # a second series with the same labels fails the whole scrape
+                emitted.add(sc["id"])
                 sc_labels = [*labels, sc["id"]]
                 if sc["rto_s"] is not None:
                     g["drill_rto_seconds"].add_metric(sc_labels, sc["rto_s"])

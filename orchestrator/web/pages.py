@@ -95,7 +95,7 @@ def runs_query(q: Params) -> Any:
         env=q.get("env") or None,
         status=q.get("status") or None,
         period=q.get("period") or None,
-        limit=min(limit, 1000),
+        limit=limit,  # as `drill runs list --limit`: checked by RunsQuery
         offset=max(offset, 0),
     )
 

@@ -74,6 +74,16 @@ def served_dir(workdir: Path) -> Iterator[tuple[Path, dict[str, Any]]]:
     yield workdir, runs
 
 
+def _scrape(cwd: Path) -> tuple[int, bytes]:
+    """/metrics of a server started for this one scrape."""
+    server = Served(cwd)
+    try:
+        code, _h, body = server.get("/metrics")
+    finally:
+        assert "Traceback" not in server.log()
+    return code, body
+
+
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -189,16 +199,9 @@ def test_405_says_what_is_allowed_and_api_401_is_json(
 def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
     """A restart of the evidence database (maintenance, failover) shows as "unreachable"
     while it lasts, and the dashboard serves again without being restarted."""
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
+    from tests.pgserver import own_server
 
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    from tests.pgserver import PgServer
-
-    pg = PgServer().start()
+    pg = own_server()
     server: Served | None = None
     try:
         env = {"DRILL_DATABASE": pg.create_database()}
@@ -206,14 +209,12 @@ def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
         assert run(workdir, "run", str(path), env=env).code == 0
         server = Served(workdir, env=env)
         assert server.get("/api/runs")[0] == 200
-        ctl = [pgbin.tool("pg_ctl"), "-D", str(pg.data)]
-        pgbin.run([*ctl, "-m", "fast", "-w", "stop"])
+        pg.halt()
         for page in ("/api/runs", "/runs", "/metrics"):
             code, _h, body = server.get(page)
             assert code == 503, (page, body)
             assert b"unreachable" in body and b"Traceback" not in body
-        opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'} -c fsync=off"
-        pgbin.run([*ctl, "-w", "-l", str(pg.dir / "log"), "-o", opts, "start"])
+        pg.resume()
         code, _h, body = server.get("/api/runs")
         assert code == 200, body
         assert len(json.loads(body)) == 1
@@ -287,3 +288,125 @@ def test_paging_past_any_store_is_a_usage_error(served_dir: tuple[Path, dict[str
                 assert query.split("=")[0] in body.decode(), (prefix, query)
     finally:
         assert "Traceback" not in server.log()
+
+
+def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path) -> None:
+    """A drill that runs the same experiment twice (fail over, fail back) gave two
+    `drill_objective_met` series with the same labels: Prometheus rejects such a scrape
+    whole. Now `drill validate` asks for an `id:` (file:line), and with it each scenario
+    is its own series."""
+    write(workdir, "experiments/flip.yaml", experiment(workdir / "m"))
+    twice = "id: twice\ntitle: flip and flip back\nscenarios:\n  - experiment: flip\n"
+    path = write(workdir, "drills/twice.yaml", twice + "  - experiment: flip\n")
+    res = run(workdir, "validate", str(path))
+    assert res.code == 2, res.err
+    assert "twice.yaml:5:" in res.err and "'flip'" in res.err and "id:" in res.err
+    write(workdir, "drills/twice.yaml", twice + "  - {experiment: flip, id: flip-back}\n")
+    res = run(workdir, "run", "twice", "--env", "lab", "--json")
+    assert res.code == 0, res.err
+    code, body = _scrape(workdir)
+    assert code == 200
+    got = _samples(body.decode())  # asserts no duplicate series
+    met = {dict(k[1])["scenario"] for k in got if k[0] == "drill_objective_met"}
+    assert met == {"flip", "flip-back"}
+
+
+def test_open_findings_without_an_environment_are_one_series(workdir: Path) -> None:
+    """A finding filed with no environment (an overdue drill never scheduled on one) and
+    one with an empty environment both have the label env="": one series, their sum."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import Finding
+    from orchestrator.evidence.writer import EvidenceDB
+
+    db = EvidenceDB.open(load_settings(None).database_url())
+    for env in (None, ""):
+        db.write(
+            Finding(
+                kind="drill_overdue",
+                severity="high",
+                title=f"qdr: missed ({env!r})",
+                detail="",
+                corrective_action="run it",
+                created_at=utcnow(),
+                drill="qdr",
+                env=env,
+            )
+        )
+    db.close()
+    code, body = _scrape(workdir)
+    assert code == 200
+    got = _samples(body.decode())  # asserts no duplicate series
+    assert got[("drill_open_findings", (("drill", "qdr"), ("env", "")))] == 2.0
+
+
+def test_api_runs_with_a_large_limit_is_the_cli_list(workdir: Path) -> None:
+    """`/api/runs?limit=1001` quietly returned 1,000 runs where `drill runs list --json
+    --limit 1001` returns 1,001: the same filters must give the same document."""
+    from datetime import UTC, timedelta
+
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.records import Run
+    from orchestrator.evidence.writer import EvidenceDB
+
+    db = EvidenceDB.open(load_settings(None).database_url())
+    t0 = datetime(2026, 11, 1, tzinfo=UTC)
+    db.write(
+        *(
+            Run(
+                id=f"r-20261101-000000-{i:06x}",
+                target="bulk",
+                target_kind="experiment",
+                env="lab",
+                status="succeeded",
+                who="tester",
+                host="h",
+                pid=1,
+                started_at=t0 + timedelta(minutes=i),
+                ended_at=t0 + timedelta(minutes=i, seconds=1),
+                exit_code=0,
+            )
+            for i in range(1001)
+        )
+    )
+    db.close()
+    cli = run(workdir, "runs", "list", "--json", "--limit", "1001")
+    assert cli.code == 0, cli.err
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/api/runs?limit=1001")
+        assert code == 200
+        assert json.loads(body) == json.loads(cli.out)
+        assert len(json.loads(body)) == 1001
+        code, _h, body = server.get("/api/runs?limit=1000001")
+        assert code == 400 and b"limit" in body
+    finally:
+        server.log()
+    res = run(workdir, "runs", "list", "--limit", "1000001")
+    assert res.code == 2 and "--limit" in res.err
+
+
+def test_metrics_with_odd_names_are_valid_exposition(workdir: Path) -> None:
+    """Quotes, backslashes, spaces, braces and non-ASCII in a target's name are escaped
+    (parsed back exactly); `promtool check metrics` accepts the page when installed."""
+    import shutil
+
+    names = ['we"ird\\x', "sp ace", "ünï", "a{b}=c,d"]
+    for name in names:
+        path = write(workdir, f"{name}.yaml", experiment(workdir / "m", deviate=True))
+        assert run(workdir, "run", str(path)).code == 1
+    code, body = _scrape(workdir)
+    assert code == 200
+    got = _samples(body.decode())
+    for name in names:
+        labels = (("drill", name), ("env", "lab"))
+        assert ("drill_last_run_timestamp_seconds", labels) in got
+        assert got[("drill_open_findings", labels)] == 1.0
+    promtool = shutil.which("promtool")
+    if promtool:
+        import subprocess
+
+        done = subprocess.run(
+            [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60
+        )
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -9,8 +9,7 @@ APScheduler, controlled clock; the launcher seam records what would run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,30 +17,15 @@ import time_machine
 
 from orchestrator.schedule import specs
 from orchestrator.schedule.records import ScheduleFire
+from tests.pgserver import own_server
 from tests.unit.test_schedule_firing import T0, _add, _advance, _service
 from tests.unit.test_schedule_support import HookServer, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    server = HookServer()
-    yield server
-    server.close()
-
-
 def test_fires_resume_after_the_database_restarts(workdir: Path, hook: HookServer) -> None:
-    from orchestrator import pgbin
-    from orchestrator.errors import LabError
-
-    try:
-        pgbin.bindir()
-    except LabError as exc:
-        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
-    from tests.pgserver import PgServer
-
-    pg = PgServer().start()
+    pg = own_server()
     try:
         url = pg.create_database()
         with time_machine.travel(T0, tick=False) as tm:
@@ -51,10 +35,8 @@ def test_fires_resume_after_the_database_restarts(workdir: Path, hook: HookServe
             try:
                 _advance(tm, svc, T0 + timedelta(seconds=11))  # 09:00 on day one
                 wait_for(lambda: len(launcher.calls) == 1, what="the first fire")
-                ctl = [pgbin.tool("pg_ctl"), "-D", str(pg.data)]
-                pgbin.run([*ctl, "-m", "fast", "-w", "stop"])
-                opts = f"-p {pg.port} -c listen_addresses=127.0.0.1 -k {pg.dir / 'sock'}"
-                pgbin.run([*ctl, "-w", "-l", str(pg.dir / "log"), "-o", opts, "start"])
+                pg.halt()
+                pg.resume()
                 svc.tick()  # a poll while the old connection is the broken one
                 _advance(tm, svc, T0 + timedelta(days=1, seconds=11))  # 09:00 on day two
                 wait_for(lambda: len(launcher.calls) == 2, what="the fire after the restart")
@@ -64,5 +46,50 @@ def test_fires_resume_after_the_database_restarts(workdir: Path, hook: HookServe
             fires: list[ScheduleFire] = store.db.records(ScheduleFire, "schedule_id = ?", (sid,))
             store.dispose()
         assert [f.status for f in fires] == ["succeeded", "succeeded"]
+    finally:
+        pg.stop()
+
+
+def test_the_job_store_survives_a_database_outage(workdir: Path) -> None:
+    """APScheduler's main loop guards only ``get_due_jobs``: an error from the job
+    store's other calls ended the scheduler thread for good (seen when the database
+    restarted between two of them). drill's job store logs it and lets the loop go on."""
+    from apscheduler.job import Job
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.schedule.aps import FIRE_REF, SharedJobStore
+
+    pg = own_server()
+    try:
+        store = EvidenceStore(pg.create_database())
+        jobs = SharedJobStore(store.engine)
+        sched = BackgroundScheduler(jobstores={"default": jobs}, timezone=UTC)
+        jobs.start(sched, "default")
+        job = Job(
+            sched,
+            id="j1",
+            func=FIRE_REF,
+            trigger=IntervalTrigger(hours=1, timezone=UTC),
+            args=(),
+            kwargs={"schedule_id": "s"},
+            next_run_time=T0,
+            executor="default",
+            name="j1",
+            misfire_grace_time=1,
+            coalesce=True,
+            max_instances=1,
+        )
+        jobs.add_job(job)
+        assert jobs.get_next_run_time() == T0
+        pg.halt()
+        assert jobs.get_next_run_time() is None  # said, not raised
+        job._modify(next_run_time=T0 + timedelta(hours=1))
+        jobs.update_job(job)
+        jobs.remove_job("j1")
+        pg.resume()
+        assert jobs.get_next_run_time() == T0  # nothing was lost, nothing half-written
+        store.dispose()
     finally:
         pg.stop()

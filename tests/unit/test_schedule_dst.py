@@ -8,7 +8,6 @@ When clocks go forward the missing 02:30 fires once, at 03:30.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -82,13 +81,6 @@ def test_cron_fires_like_cron_across_dst(
     expr: str, tz: str, start: datetime, expected: list[str]
 ) -> None:
     assert _fires(expr, tz, start, len(expected)) == expected
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    server = HookServer()
-    yield server
-    server.close()
 
 
 def test_the_service_runs_a_daily_drill_once_on_the_night_clocks_go_back(

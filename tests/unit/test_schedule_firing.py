@@ -8,11 +8,9 @@ launcher seam; webhooks go to a real HTTP server on 127.0.0.1.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import time_machine
 
 from orchestrator.config import load_settings
@@ -31,13 +29,6 @@ from tests.unit.test_schedule_support import (
 )
 
 T0 = datetime(2030, 1, 7, 8, 59, 50, tzinfo=UTC)  # a Monday
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    server = HookServer()
-    yield server
-    server.close()
 
 
 def _service(

@@ -7,11 +7,9 @@ clock, real APScheduler and store; the launcher seam records what would run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 import time_machine
 
 from orchestrator.schedule import specs
@@ -23,13 +21,6 @@ FREEZE = (
     "blackout_windows:\n"
     "  - {name: emergency freeze, start: 2030-01-07T08:00, end: 2030-01-08T08:00}\n"
 )
-
-
-@pytest.fixture
-def hook() -> Iterator[HookServer]:
-    server = HookServer()
-    yield server
-    server.close()
 
 
 def _fires(store: object) -> list[ScheduleFire]:
