@@ -232,8 +232,11 @@ def verify(
                     Path(bundle), fingerprint, Path(public_key) if public_key else None
                 )
         except EvidenceTampered as exc:  # --json: the failed check is a document too
-            if as_json:
-                print_json({"ok": False, "bundle": bundle, "error": exc.message})
+            if as_json:  # the keys of a bundle that verifies (not known: null), and why
+                keys = ("files", "period", "runs", "signer", "signer_pinned", "chain_head")
+                print_json(
+                    {"ok": False, "bundle": bundle, **dict.fromkeys(keys), "error": exc.message}
+                )
             raise
         doc = {
             "ok": True,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.definitions.kinds import runs_in
-from orchestrator.errors import DefinitionError, Problem, UnknownTarget
+from orchestrator.errors import DefinitionError, Problem, ProviderError, UnknownTarget
 
 if TYPE_CHECKING:
     from orchestrator.engine.plan import RunPlan, ScenarioPlan
@@ -35,16 +35,20 @@ def check_targets(plan: RunPlan, provider: Provider) -> None:
             continue
         refused: set[tuple[str | int, ...]] = set()
         for loc, title, item_args, action, args in _activities(sc, plan):
-            if loc in refused or provider.skip_reason(action, args):
+            if loc in refused:
                 continue  # (a step's rollback fails as the step did: said once)
             try:
-                provider.plan(action, args, plan.mode.value)
+                if not provider.skip_reason(action, args):
+                    provider.plan(action, args, plan.mode.value)
             except UnknownTarget as exc:
                 key = next((k for k, v in item_args.items() if v == exc.name), None)
                 where = (*loc, "args", key) if key else loc
                 problems.append(_located(sc, where, f"step {title!r}: {exc.message}"))
                 refused.add(loc)
                 hint = hint or exc.hint
+            except ProviderError:
+                continue  # what an AWS plan cannot tell beforehand (e.g. the primary's
+                # AZ when the state has none) the step finds out when it runs, as before
     if problems:
         raise DefinitionError(problems, hint)
 

@@ -484,6 +484,12 @@ def _verify(
         report.breaks.append(Break(None, "journal", None, "journal", lost))
         return report
     head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
+    for seq, ev in conn.execute(  # outside every pass below (events are numbered from #1)
+        f"SELECT seq, event FROM {journal.TABLE} WHERE seq < 1 ORDER BY seq"
+    ).fetchall():
+        report.breaks.append(
+            _record_break(seq, journal.raw(ev or b""), None, "numbered below #1 (inserted)")
+        )
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
     specs = []

@@ -10,6 +10,8 @@ lab without replicas (a promoted replica, a restored one) has no stopped state i
 lab, so the call is refused as well, saying so. Deleting the primary is refused as
 its deletion protection (on, as for any production database) would be; moto deleted
 it while the lab's database went on serving, and every describe said it was gone.
+A plain ``CreateDBInstance`` was answered with an ``available`` instance at
+127.0.0.1:5432 — no lab server behind it, whatever else listens there answering as it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,14 @@ RDS_NS = "http://rds.amazonaws.com/doc/2014-10-31/"
 def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
     """(error code, message) when the call is refused, else None."""
     ident = str(call.params.get("DBInstanceIdentifier") or "")
+    if call.service == "rds" and call.operation == "CreateDBInstance":
+        return (
+            "InvalidParameterCombination",
+            f"Cannot create DB instance {ident}: the AWS-shaped lab (drill lab up --aws) "
+            "has a server only for instances it restores (RestoreDBInstanceToPointInTime, "
+            "RestoreDBInstanceFromDBSnapshot, AWS Backup's StartRestoreJob) or clones "
+            "(CreateDBInstanceReadReplica)",
+        )
     if call.service == "rds" and call.operation == "DeleteDBInstance" and ident == PRIMARY_ID:
         return (
             "InvalidParameterCombination",

@@ -56,8 +56,13 @@ SCENARIOS = ["az-loss", "rds-failover", "region-promotion", "backup-restore"]
 # Inside the lab operations a rollback replays (orchestrator/providers/lab/ops_*.py);
 # "@2": the second time the point is reached (the first is the scenario's own step).
 INNER = {
-    "az-loss": ["lab:az.restore:partial", "lab:reprotect:killed", "lab:reprotect:copied"],
-    "rds-failover": ["lab:reprotect:killed", "lab:reprotect:copied"],
+    "az-loss": [
+        "lab:az.restore:partial",
+        "lab:reprotect:killed",
+        "lab:reprotect:copied",
+        "lab:reprotect:started",
+    ],
+    "rds-failover": ["lab:reprotect:killed", "lab:reprotect:copied", "lab:reprotect:started"],
     "region-promotion": [
         "lab:region.restore:partial",
         "lab:rebuild_usw2:killed",

@@ -55,11 +55,12 @@ def test_terraform_state_lists_each_address_once(awslab: Path) -> None:
     assert replica["attributes"]["replicate_source_db"] == primary["arn"]
 
 
-def _ec2(awslab: Path) -> Any:
+def _client(awslab: Path, service: str) -> Any:
+    """A plain boto3 client of the lab's endpoint (no drill code, placeholder keys)."""
     import boto3
 
     return boto3.client(
-        "ec2",
+        service,
         region_name="us-east-1",
         endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
         aws_access_key_id="x",
@@ -97,7 +98,7 @@ def test_stopping_an_app_instance_stops_the_lab_app(awslab: Path) -> None:
     serving, and the next DescribeInstances said `running` again."""
     import time
 
-    ec2 = _ec2(awslab)
+    ec2 = _client(awslab, "ec2")
     iid = _app_instance(ec2, "app-use1-az1")
     ec2.stop_instances(InstanceIds=[iid])
     assert _apps(awslab) == {"app-use1-az1": "stopped", "app-use1-az2": "running"}
@@ -160,7 +161,7 @@ def test_chaos_run_of_chaosaws_stop_instances(awslab: Path) -> None:
 
     from tests.clihelp import subprocess_env
 
-    ec2 = _ec2(awslab)
+    ec2 = _client(awslab, "ec2")
     iid = _app_instance(ec2, "app-use1-az2")
     exp = awslab / "stop-app.json"
     exp.write_text(json.dumps(STOP_EXPERIMENT))
@@ -201,16 +202,9 @@ def test_a_restore_has_no_endpoint_until_its_server_runs(awslab: Path) -> None:
     reached production instead of the restore. RDS gives no endpoint while creating."""
     import time
 
-    import boto3
     import psycopg
 
-    rds = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    rds = _client(awslab, "rds")
     answer = rds.restore_db_instance_to_point_in_time(
         SourceDBInstanceIdentifier="drill-lab-db",
         TargetDBInstanceIdentifier="early-bird",
@@ -241,17 +235,10 @@ def test_a_reboot_without_failover_restarts_the_primary_in_place(awslab: Path) -
     nothing — the experiment "succeeded" without a fault."""
     import time
 
-    import boto3
     import psycopg
 
     status = lab_status(awslab)
-    rds = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=status["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    rds = _client(awslab, "rds")
     started = "SELECT pg_postmaster_start_time(), current_setting('cluster_name')"
     with psycopg.connect(status["endpoints"]["db"], connect_timeout=5) as conn:
         before = conn.execute(started).fetchone()
@@ -281,18 +268,11 @@ def test_stopping_the_primary_is_refused_as_rds_refuses_it(awslab: Path) -> None
     """chaosaws's `stop_db_instance` on the primary was answered `stopped`, the lab's
     database kept serving and the next describe said `available`. RDS refuses to stop
     an instance that has a read replica; so does the lab now, and one it cannot stop."""
-    import boto3
     import psycopg
     from botocore.exceptions import ClientError
 
     status = lab_status(awslab)
-    rds = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=status["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    rds = _client(awslab, "rds")
     with pytest.raises(ClientError) as refused:
         rds.stop_db_instance(DBInstanceIdentifier="drill-lab-db")
     error = refused.value.response["Error"]
@@ -308,17 +288,10 @@ def test_deleting_the_primary_is_refused(awslab: Path) -> None:
     """moto deleted the primary while the lab's database went on serving; every
     describe then said it did not exist. Its deletion protection is on (the state says
     so) and the emulator keeps it on."""
-    import boto3
     from botocore.exceptions import ClientError
 
     aws = lab_status(awslab)["aws"]
-    rds = boto3.client(
-        "rds",
-        region_name="us-east-1",
-        endpoint_url=aws["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
+    rds = _client(awslab, "rds")
     with pytest.raises(ClientError) as refused:
         rds.delete_db_instance(DBInstanceIdentifier="drill-lab-db", SkipFinalSnapshot=True)
     assert refused.value.response["Error"]["Code"] == "InvalidParameterCombination"
@@ -331,3 +304,23 @@ def test_deleting_the_primary_is_refused(awslab: Path) -> None:
     assert (
         _addresses(state)["aws_db_instance.replica"]["attributes"]["deletion_protection"] is False
     )
+
+
+def test_creating_an_instance_the_lab_has_no_server_for_is_refused(awslab: Path) -> None:
+    """A plain CreateDBInstance was answered `available` at 127.0.0.1:5432: no lab
+    server behind it, and whatever listened on that port answered as the instance."""
+    from botocore.exceptions import ClientError
+
+    rds = _client(awslab, "rds")
+    with pytest.raises(ClientError) as refused:
+        rds.create_db_instance(
+            DBInstanceIdentifier="scratch",
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            AllocatedStorage=20,
+            MasterUsername="x",
+            MasterUserPassword="not-a-secret-here",
+        )
+    assert "restores" in refused.value.response["Error"]["Message"]
+    found = rds.describe_db_instances()["DBInstances"]
+    assert "scratch" not in {d["DBInstanceIdentifier"] for d in found}

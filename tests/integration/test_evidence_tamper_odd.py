@@ -323,3 +323,22 @@ def test_a_column_of_another_type_stops_the_export_as_tampered(
         code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
     assert code == 1 and not (workdir / "q.zip").exists()
     assert "internal error" not in err.getvalue() and "changed outside drill" in err.getvalue()
+
+
+@pytest.mark.parametrize("seq", [0, -5])
+def test_an_event_numbered_below_one_is_a_break(
+    db: str,  # noqa: F811
+    workdir: Path,
+    seq: int,
+) -> None:
+    """Events are numbered 1, 2, …: a row inserted at #0 or below was outside every
+    pass over the journal, and verify said OK."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        conn.execute(
+            sa.text("INSERT INTO journal (seq, prev, hash, event) VALUES (:s, :p, :h, :e)"),
+            {"s": seq, "p": "0" * 64, "h": "0" * 64, "e": b'{"kind":"run.insert"}'},
+        )
+    code, doc = _verify()
+    assert code == 1, doc
+    assert doc["first_break"]["seq"] == seq and "below #1" in doc["first_break"]["detail"]

@@ -14,7 +14,8 @@ OSError: [Errno 98] Address already in use
 """
 POSTGRES = """2026-12-01 05:00:00.000 UTC [42] LOG:  starting PostgreSQL 16.4
 2026-12-01 05:00:00.001 UTC [42] FATAL:  could not create lock file "postmaster.pid"
-2026-12-01 05:00:00.002 UTC [42] LOG:  database system is shut down
+2026-12-01 05:00:00.002 UTC [42] HINT:  This error does *not* mean that you have run out
+2026-12-01 05:00:00.003 UTC [42] LOG:  database system is shut down
 """
 
 

@@ -52,17 +52,45 @@ def conninfo(port: int, dbname: str = "postgres", **extra: str) -> str:
 
 
 def stop_owner(data: Path) -> None:
-    """Kill the server running on ``data`` per its ``postmaster.pid``, if there is one.
+    """Kill the server running on ``data`` per its ``postmaster.pid``, if there is one,
+    and release the shared memory it leaves behind.
 
     drill can die between starting a server and recording its pid; the server then runs
     on unknown to the state. Whoever reuses or removes the directory stops it first."""
     try:
-        pid = int((data / "postmaster.pid").read_text().split()[0])
+        lines = (data / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return
+    try:
+        pid = int(lines[0])
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if str(data).encode() in argv:  # that very server, not a reused pid
+            procs.terminate(pid, procs.start_ticks(pid), grace_s=0.5, sig=signal.SIGKILL)
+    except (OSError, ValueError, IndexError):
+        pass
+    _release_shmem(lines)
+
+
+def _release_shmem(pid_file: list[str]) -> None:
+    """Remove the System V segment of a server that was killed outright (a SIGKILL runs
+    no shutdown to remove it), as named by line 7 of its ``postmaster.pid`` (key, id).
+
+    PostgreSQL removes it itself when it starts again on the same directory; the lab
+    removes or rebuilds the directory instead, so every failover (SIGKILL of the
+    primary) leaked one segment — until the kernel's limit (``kernel.shmmni``, 4,096)
+    was reached and no PostgreSQL server on the machine could start. Only a segment with
+    that very key and nothing attached is removed."""
+    import ctypes
+
+    try:
+        key, shmid = (int(x) for x in pid_file[6].split()[:2])
+        table = Path("/proc/sysvipc/shm").read_text().splitlines()[1:]
     except (OSError, ValueError, IndexError):
         return
-    if str(data).encode() in argv:  # that very server, not a reused pid
-        procs.terminate(pid, procs.start_ticks(pid), grace_s=0.5, sig=signal.SIGKILL)
+    for row in table:
+        fields = row.split()  # key shmid perms size cpid lpid nattch …
+        if fields[:2] == [str(key), str(shmid)] and fields[6] == "0":
+            ctypes.CDLL(None, use_errno=True).shmctl(shmid, 0, None)  # 0: IPC_RMID
 
 
 def make_dir(path: Path) -> Path:

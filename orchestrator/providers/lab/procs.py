@@ -216,12 +216,12 @@ def reason(log: Path) -> str:
         lines = [ln.strip() for ln in log.read_text(errors="replace").splitlines() if ln.strip()]
     except OSError:
         return f"(no log at {log})"
-    marks = ("FATAL", "PANIC", "ERROR", "Error", "Exception", "error")
-    errors = [
-        ln for ln in lines[-40:] if any(m in ln for m in marks) and not ln.startswith("File ")
-    ]
-    last = (errors or lines or ["(empty log)"])[-1]
-    return f"{last[:300]} (log: {log})"
+    tail = [ln for ln in lines[-40:] if not ln.startswith("File ")]
+    for marks in (("FATAL", "PANIC"), ("Error", "Exception", "ERROR"), ("error",)):
+        errors = [ln for ln in tail if any(m in ln for m in marks)]
+        if errors:  # PostgreSQL's FATAL over the HINT after it, which says "error" too
+            return f"{errors[-1][:300]} (log: {log})"
+    return f"{(lines or ['(empty log)'])[-1][:300]} (log: {log})"
 
 
 def tail(path: Path, chars: int = 600) -> str:

@@ -90,3 +90,25 @@ def test_every_unknown_role_is_named_with_its_line_before_anything_runs(
     assert aws_stack.moto.requests() == []  # not even a read
     assert drill("runs", "list", "--json") == 0
     assert json.loads(capsys.readouterr().out) == []  # no run recorded
+
+
+def test_what_only_the_run_can_tell_does_not_refuse_it(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The check resolves roles only: `az: primary` with a state that does not say
+    which AZ hosts the primary is for RDS to answer when the step runs (`drill plan`
+    cannot list those calls), not a reason to refuse the run."""
+    path = aws_stack.dir / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    for res in state["resources"]:
+        if res["type"] == "aws_db_instance" and res["name"] == "primary":
+            for inst in res["instances"]:
+                inst["attributes"].pop("availability_zone", None)
+    path.write_text(json.dumps(state))
+    assert drill("plan", "az-loss", "--env", "aws") == 1
+    assert "which AZ hosts the primary" in capsys.readouterr().err
+    code = drill("run", "az-loss", "--env", "aws", "--json")
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and doc["status"] == "failed"  # it ran (moto never fails RDS over)
+    requests = [r["operation"] for r in aws_stack.moto.requests()]
+    assert "ReplaceNetworkAclAssociation" in requests  # the AZ was isolated for real
