@@ -17,6 +17,7 @@ from typing import Any
 
 from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
 from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.evidence import journal
 from orchestrator.evidence.verify import Scope
 from orchestrator.report.model import FindingView, RunView
 
@@ -81,7 +82,7 @@ def parse_period(period: str | None, start: str | None = None, end: str | None =
 
 def _when(dt: datetime, postgres: bool) -> Any:
     naive = dt.astimezone(UTC).replace(tzinfo=None)
-    return naive if postgres else naive.strftime("%Y-%m-%d %H:%M:%S.%f")
+    return naive if postgres else naive.strftime(journal.DATA_TS)
 
 
 def period_ids(

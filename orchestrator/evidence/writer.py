@@ -31,7 +31,6 @@ from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, columns, from_row
 from orchestrator.secrets import redact_text
 
-_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime on SQLite
 _UNSET = object()
 
 
@@ -127,7 +126,7 @@ def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
             if v.tzinfo is None:
                 raise ValueError("naive datetime given to the evidence store; use utcnow()")
             naive = v.astimezone(UTC).replace(tzinfo=None)
-            return naive if postgres else naive.strftime(_SQLITE_TS)
+            return naive if postgres else naive.strftime(journal.DATA_TS)
 
         return _none_or(ts)
     if t == "json":
