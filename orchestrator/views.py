@@ -264,10 +264,8 @@ def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict
 
 def open_findings_by_drill(db: EvidenceDB) -> dict[tuple[str, str], int]:
     """(drill, env) → how many findings are open (counted by the database)."""
-    rows = db.query(
-        "SELECT drill, env, COUNT(*) FROM finding WHERE status = 'open' GROUP BY drill, env"
+    rows = db.query(  # NULL and "" are one label value: counted as one group
+        "SELECT COALESCE(drill, ''), COALESCE(env, ''), COUNT(*) FROM finding "
+        "WHERE status = 'open' GROUP BY COALESCE(drill, ''), COALESCE(env, '')"
     )
-    out: dict[tuple[str, str], int] = {}
-    for d, e, n in rows:  # NULL and "" are one label value: their counts add up
-        out[(d or "", e or "")] = out.get((d or "", e or ""), 0) + int(n)
-    return out
+    return {(str(d), str(e)): int(n) for d, e, n in rows}
