@@ -53,7 +53,7 @@ class BearerAuth:
                 message = "a bearer token is required (Authorization: Bearer TOKEN)"
                 headers = {"WWW-Authenticate": "Bearer"}
                 response = (
-                    _json({"error": message, "hint": None, "status": 401}, 401, headers)
+                    _json_error(401, message, None, headers)
                     if str(scope.get("path", "")).startswith("/api/")
                     else Response(f"drill: {message}\n", 401, headers, "text/plain")
                 )
@@ -94,6 +94,13 @@ class CatchBugs:
 def _json(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     body = json.dumps(redact(doc), indent=2, default=str) + "\n"
     return Response(body, status, headers, media_type="application/json")
+
+
+def _json_error(
+    status: int, message: str, hint: str | None, headers: dict[str, str] | None = None
+) -> Response:
+    """The JSON twin of an error page: the one shape every /api/ error has."""
+    return _json({"error": message, "hint": hint, "status": status}, status, headers)
 
 
 def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
@@ -139,7 +146,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         headers: Mapping[str, str] | None = None,
     ) -> Response:
         if request.url.path.startswith("/api/"):
-            response = _json({"error": message, "hint": hint, "status": status}, status)
+            response = _json_error(status, message, hint)
         else:
             context = {"status": status, "message": message, "hint": hint}
             response = html(request, "error", context, status)
