@@ -18,6 +18,7 @@ from orchestrator.definitions.kinds import (
     RunMode,
     StepKind,
     StopPolicy,
+    effective_objectives,
     runs_in,
 )
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
@@ -42,6 +43,8 @@ class ScenarioPlan:
     path: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)  # a drill's experiment scenario
     var_files: list[Path] = field(default_factory=list)
+    #: where each objective came from: {"rto": "scenario"|"runbook"|"drill"|"default", …}
+    objectives_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -120,12 +123,6 @@ class RunPlan:
         return any(sc.mutating(self.mode) for sc in self.scenarios)
 
 
-def _merge(*layers: Objectives) -> Objectives:
-    rto = next((o.rto for o in layers if o.rto is not None), None)
-    rpo = next((o.rpo for o in layers if o.rpo is not None), None)
-    return Objectives(rto=rto, rpo=rpo)
-
-
 def build_plan(
     catalog: Catalog, ref: str, mode: str | None = None, only: list[str] | None = None
 ) -> RunPlan:
@@ -187,34 +184,43 @@ def _model_plan(
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
                 rb, rb_path = catalog.runbook(sc.runbook)
+                objectives, sources = effective_objectives(
+                    [("scenario", sc.objectives), ("runbook", rb.objectives)],
+                    definition.objectives,
+                )
                 scenarios.append(
                     ScenarioPlan(
                         idx,
                         sc.scenario_id,
                         DefinitionKind.RUNBOOK,
                         sc.runbook,
-                        _merge(sc.objectives, rb.objectives, definition.objectives),
+                        objectives,
                         rb,
                         None,
                         rb_path,
+                        objectives_from=sources,
                     )
                 )
                 hashes[str(rb_path)] = definition_hash(rb_path)
             else:
                 assert sc.experiment
                 exp, exp_path = catalog.experiment(sc.experiment)
+                objectives, sources = effective_objectives(
+                    [("scenario", sc.objectives)], definition.objectives
+                )
                 scenarios.append(
                     ScenarioPlan(
                         idx,
                         sc.scenario_id,
                         DefinitionKind.EXPERIMENT,
                         sc.experiment,
-                        _merge(sc.objectives, definition.objectives),
+                        objectives,
                         None,
                         exp,
                         exp_path,
                         dict(sc.vars),
                         [path.parent / f for f in sc.var_files],
+                        sources,
                     )
                 )
                 hashes[str(exp_path)] = definition_hash(exp_path)
@@ -228,7 +234,7 @@ def _model_plan(
             hashes,
             definition.schedule,
         )
-    default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
+    objectives, sources = effective_objectives([("runbook", definition.objectives)], None)
     return RunPlan(
         definition.id,
         DefinitionKind.RUNBOOK,
@@ -241,10 +247,11 @@ def _model_plan(
                 definition.id,
                 DefinitionKind.RUNBOOK,
                 definition.id,
-                _merge(definition.objectives, default),
+                objectives,
                 definition,
                 None,
                 path,
+                objectives_from=sources,
             )
         ],
         hashes,

@@ -380,7 +380,13 @@ class RunEngine:
         assert rec is not None
         crashpoint(f"scenario:{sc.scenario_id}:start")
         row = rec.start_scenario(
-            sc.seq, sc.scenario_id, sc.ref, sc.kind.value, sc.objectives.rto, sc.objectives.rpo
+            sc.seq,
+            sc.scenario_id,
+            sc.ref,
+            sc.kind.value,
+            sc.objectives.rto,
+            sc.objectives.rpo,
+            sc.objectives_from,
         )
         self.reporter.scenario_started(sc.scenario_id, sc.title)
         marks: dict[str, datetime] = {}
@@ -394,7 +400,7 @@ class RunEngine:
         why = sc.skipped(plan.mode)
         if why:
             row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
-            row.notes = {"skipped": why}
+            row.notes = {**(row.notes or {}), "skipped": why}
             rec.save(row)
             rec.event(
                 "scenario.skip",
@@ -821,7 +827,7 @@ class RunEngine:
             rec.observation(row, result)
         verdict = judge(row, outcome)
         row.met = verdict.met
-        notes = dict(result.notes) if result is not None else {}
+        notes = {**(row.notes or {}), **(result.notes if result is not None else {})}
         if error:
             notes["error"] = error
         row.notes = notes or None
