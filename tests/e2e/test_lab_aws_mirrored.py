@@ -141,3 +141,78 @@ def test_a_forced_failover_of_an_instance_without_standby_is_refused(awslab: Pat
     with pytest.raises(ClientError) as refused:
         rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-dr", ForceFailover=True)
     assert "not a Multi-AZ instance" in refused.value.response["Error"]["Message"]
+
+
+def _app_instances(ec2: Any) -> dict[str, str]:
+    """App component name → its EC2 instance id (the `Name` tag)."""
+    out = {}
+    for reservation in ec2.describe_instances()["Reservations"]:
+        for inst in reservation["Instances"]:
+            tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+            if tags.get("Name", "").startswith("app-"):
+                out[tags["Name"]] = inst["InstanceId"]
+    return out
+
+
+def _apps(awslab: Path) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in lab_status(awslab)["components"] if c["kind"] == "app"}
+
+
+def _get(url: str) -> tuple[int, dict[str, Any], str | None]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, json.loads(resp.read()), resp.headers.get("X-Drill-Backend")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}, None
+
+
+def test_a_rebooted_app_instance_is_restarted(awslab: Path) -> None:
+    """chaosaws's `restart_instances` (EC2 RebootInstances): the app's process restarts,
+    EC2 says `running` throughout, and it serves again."""
+    ec2 = _client(awslab, "ec2")
+    iid = _app_instances(ec2)["app-use1-az1"]
+    before = _apps(awslab)
+    ec2.reboot_instances(InstanceIds=[iid])
+    after = _apps(awslab)
+    assert after["app-use1-az1"]["pid"] != before["app-use1-az1"]["pid"]
+    assert after["app-use1-az2"]["pid"] == before["app-use1-az2"]["pid"]
+    assert {n: c["process"] for n, c in after.items()} == {
+        "app-use1-az1": "running",
+        "app-use1-az2": "running",
+    }
+    state = ec2.describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+    assert state["State"]["Name"] == "running"
+    app = after["app-use1-az1"]
+    assert _get(f"http://{app['host']}:{app['port']}/health")[0] == 200
+
+
+def test_a_deregistered_app_instance_gets_no_requests(awslab: Path) -> None:
+    """chaosaws's `deregister_target` (elbv2 DeregisterTargets): the load balancer stops
+    sending that app requests, which keeps running; RegisterTargets brings it back. The
+    load balancer went on routing to it."""
+    elb, ec2 = _client(awslab, "elbv2"), _client(awslab, "ec2")
+    group = elb.describe_target_groups(Names=["drill-lab-app"])["TargetGroups"][0]
+    ids = _app_instances(ec2)
+    lb = lab_status(awslab)["endpoints"]["app"].rsplit("/", 1)[0]
+
+    def rotation() -> dict[str, bool]:
+        return {b["name"]: b["registered"] for b in _get(f"{lb}/lb/status")[1]["backends"]}
+
+    def served(n: int = 8) -> set[str | None]:
+        return {_get(f"{lb}/health")[2] for _ in range(n)}
+
+    out = {"Id": ids["app-use1-az1"], "Port": 8080}
+    elb.deregister_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[out])
+    assert rotation() == {"app-use1-az1": False, "app-use1-az2": True}
+    assert served() == {"app-use1-az2"}
+    app = _apps(awslab)["app-use1-az1"]
+    assert app["process"] == "running"  # deregistered, not stopped
+    assert _get(f"http://{app['host']}:{app['port']}/health")[0] == 200
+    health = elb.describe_target_health(TargetGroupArn=group["TargetGroupArn"])
+    assert {t["Target"]["Id"] for t in health["TargetHealthDescriptions"]} == {ids["app-use1-az2"]}
+    elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[out])
+    assert rotation() == {"app-use1-az1": True, "app-use1-az2": True}
+    assert served() == {"app-use1-az1", "app-use1-az2"}
