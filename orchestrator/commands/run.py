@@ -6,12 +6,20 @@
 import os
 import signal
 import socket
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, esc, out_console, print_json, state
+from orchestrator.commands.common import (
+    err_console,
+    esc,
+    out_console,
+    print_json,
+    state,
+    stdout_to_stderr,
+)
 from orchestrator.engine.experiment_options import DryMode, HypothesisStrategy, RollbackStrategy
 
 ENV_HELP = "environment from drill.yaml (default: lab, the local DR lab)"
@@ -200,17 +208,18 @@ def run(
 
     gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
     gc.enable()
-    outcome = engine.execute(
-        plan,
-        RunOptions(
-            yes=yes,
-            keep=keep,
-            trigger=Trigger(trigger),
-            schedule_id=schedule_id,
-            gameday_id=gameday_id,
-            experiment=experiment_opts,
-        ),
-    )
+    with stdout_to_stderr() if as_json else nullcontext():
+        outcome = engine.execute(
+            plan,
+            RunOptions(
+                yes=yes,
+                keep=keep,
+                trigger=Trigger(trigger),
+                schedule_id=schedule_id,
+                gameday_id=gameday_id,
+                experiment=experiment_opts,
+            ),
+        )
     doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)
