@@ -60,9 +60,12 @@ def check_date(value: date | datetime, what: str) -> None:
 
 
 def format_duration(seconds: float | None) -> str:
-    """Compact display: ``0.42s``, ``1m 05s``, ``2h 03m``."""
+    """Compact display: ``5ms``, ``0.42s``, ``1m 05s``, ``2h 03m`` (an objective of
+    ``1ms`` read ``0.00s``: "RTO 1.27s exceeds objective 0.00s")."""
     if seconds is None:
         return "—"
+    if 0 < seconds < 0.01:
+        return f"{seconds * 1000:.3g}ms"
     if seconds < 60:
         return f"{seconds:.2f}s" if seconds < 10 else f"{seconds:.1f}s"
     minutes, secs = divmod(round(seconds), 60)

@@ -53,6 +53,7 @@ def plan_document(
             "ref": sc.ref,
             "title": sc.title,
             "objectives": {"rto_s": sc.objectives.rto, "rpo_s": sc.objectives.rpo},
+            "objectives_from": sc.objectives_from,
             "destructive": sc.destructive(plan.mode),
             "steps": [],
         }
@@ -144,6 +145,12 @@ def _objectives(obj: dict[str, float | None]) -> str:
     return ", ".join(parts) or "none (the steady-state hypothesis decides)"
 
 
+def _sources(sources: dict[str, str]) -> str:
+    """`` (RTO: scenario, RPO: runbook)``: which definition set each objective."""
+    parts = [f"{key.upper()}: {src}" for key, src in sources.items()]
+    return f" [dim]({', '.join(parts)})[/]" if parts else ""
+
+
 def render_plan(doc: dict[str, Any], console: Console) -> None:
     console.print(
         f"[bold]Plan:[/] {esc(doc['title'])} ({doc['kind']} {esc(doc['drill'])}) on "
@@ -156,7 +163,9 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
         console.rule(f"[bold]{esc(sc['id'])}[/] · {esc(sc['title'])}", align="left")
-        console.print(f"  objectives: {_objectives(obj)}")
+        console.print(
+            f"  objectives: {_objectives(obj)}{_sources(sc.get('objectives_from') or {})}"
+        )
         if sc.get("skipped"):
             console.print(f"  [yellow]skipped[/]: {esc(sc['skipped'])}")
         for n, step in enumerate(sc["steps"], 1):

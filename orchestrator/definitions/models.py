@@ -181,7 +181,11 @@ class Drill(BaseModel):
     title: str
     description: str | None = None
     scenarios: list[ScenarioRef] = Field(min_length=1)
-    objectives: Objectives = Field(default_factory=lambda: Objectives(rto=4 * 3600.0, rpo=3600.0))
+    objectives: Objectives = Field(
+        default_factory=Objectives,
+        description="the drill's objectives (each left out: kinds.DEFAULT_OBJECTIVES); "
+        "a scenario is judged by the strictest of its own, its runbook's and these",
+    )
     schedule: str | None = Field(None, description="cron expression, e.g. quarterly")
     mode: RunMode = RunMode.LIVE
     approvals: list[str] = Field(default_factory=list)

@@ -53,6 +53,20 @@ def verdict_of(status: str, met: bool | None, notes: object) -> tuple[bool | Non
     return met, None
 
 
+def objectives_from(notes: object) -> dict[str, str]:
+    """Where a stored scenario's objectives came from, as recorded when it started."""
+    found = notes.get("objectives_from") if isinstance(notes, dict) else None
+    return dict(found) if isinstance(found, dict) else {}
+
+
+def _set_by(row: ScenarioRun, key: str) -> str:
+    """`` (set by the runbook's own objectives)`` for a finding's detail; '' if unknown."""
+    from orchestrator.definitions.kinds import OBJECTIVE_SOURCES
+
+    source = objectives_from(row.notes).get(key)
+    return f" (set by {OBJECTIVE_SOURCES[source]})" if source in OBJECTIVE_SOURCES else ""
+
+
 def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
     """``met`` is True only if the scenario ran and every measurable objective held.
 
@@ -84,7 +98,7 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
                     f"RTO {format_duration(row.rto_s)} exceeds objective "
                     f"{format_duration(row.objective_rto_s)}",
                     f"service was restored {row.rto_s:.3f}s after the fault was injected; "
-                    f"objective is {row.objective_rto_s:g}s",
+                    f"objective is {row.objective_rto_s:g}s{_set_by(row, 'rto')}",
                     "shorten detection and failover: tune health-check intervals and failover "
                     "automation, pre-warm the standby, rehearse the manual steps; then re-run",
                 )
@@ -100,7 +114,8 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
                 f"RPO {format_duration(row.rpo_s)} exceeds objective "
                 f"{format_duration(row.objective_rpo_s)}",
                 f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
-                f"was {row.rpo_s:.3f}s older than the newest acknowledged one",
+                f"was {row.rpo_s:.3f}s older than the newest acknowledged one; objective is "
+                f"{row.objective_rpo_s:g}s{_set_by(row, 'rpo')}",
                 "reduce replication lag (instance class, network, synchronous replication) "
                 "or take backups / ship WAL more often; then re-run",
             )

@@ -18,8 +18,10 @@ from orchestrator.definitions.kinds import (
     RunMode,
     StepKind,
     StopPolicy,
+    effective_objectives,
     runs_in,
 )
+from orchestrator.engine.experiment_options import DryMode, ExperimentOptions, experiment_change
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
@@ -42,6 +44,8 @@ class ScenarioPlan:
     path: Path | None = None
     vars: dict[str, Any] = field(default_factory=dict)  # a drill's experiment scenario
     var_files: list[Path] = field(default_factory=list)
+    #: where each objective came from: {"rto": "scenario"|"runbook"|"drill"|"default", …}
+    objectives_from: dict[str, str] = field(default_factory=dict)
 
     @property
     def title(self) -> str:
@@ -75,19 +79,25 @@ class ScenarioPlan:
             return []
         return [s for s in self.runbook.rollback if runs_in(s.isolated, mode)]
 
-    def mutating(self, mode: RunMode) -> bool:
-        """Whether the scenario would change anything in the environment."""
+    def change(
+        self, mode: RunMode, dry: DryMode | None = None, controls: bool = False
+    ) -> str | None:
+        """What in the scenario would change the environment (None: nothing): a
+        runbook's action step or rollback; an experiment's, as chaoslib runs it with
+        ``dry`` and ``controls`` (global ones), see :func:`experiment_change`."""
         if self.skipped(mode):
-            return False
+            return None
         if self.experiment is not None:
-            acts = list(self.experiment.document.get("method") or [])
-            acts += list(self.experiment.document.get("rollbacks") or [])
-            return any(a.get("type") == "action" for a in acts if isinstance(a, dict))
+            return experiment_change(self.experiment.document, dry, controls)
         assert self.runbook is not None
         for step in [*self.steps_for(mode), *self.rollback_for(mode)]:
             if step.kind is StepKind.ACTION:
-                return True
-        return False
+                return f"step {step.title!r} is an action"
+        return None
+
+    def mutating(self, mode: RunMode) -> bool:
+        """Whether the scenario would change anything in the environment."""
+        return self.change(mode) is not None
 
     def destructive(self, mode: RunMode) -> bool:
         if self.skipped(mode):
@@ -115,15 +125,26 @@ class RunPlan:
     definition_hashes: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
 
+    def change(self, opts: ExperimentOptions | None = None) -> str | None:
+        """Why a run of the plan with chaos's options ``opts`` would change the
+        environment (None: it would not). Chaos's settings are read (for their global
+        controls) only when an experiment runs."""
+        opts = opts or ExperimentOptions()
+        controls = False
+        if any(sc.experiment is not None for sc in self.scenarios):
+            from orchestrator.engine.experiment import global_controls
+
+            controls = global_controls(opts)
+        for sc in self.scenarios:
+            why = sc.change(self.mode, opts.dry, controls)
+            if why:
+                return f"{sc.scenario_id}: {why}" if self.kind is DefinitionKind.DRILL else why
+        return None
+
     @property
     def mutating(self) -> bool:
-        return any(sc.mutating(self.mode) for sc in self.scenarios)
-
-
-def _merge(*layers: Objectives) -> Objectives:
-    rto = next((o.rto for o in layers if o.rto is not None), None)
-    rpo = next((o.rpo for o in layers if o.rpo is not None), None)
-    return Objectives(rto=rto, rpo=rpo)
+        """Whether a run without chaos's options would change the environment."""
+        return self.change() is not None
 
 
 def build_plan(
@@ -187,34 +208,43 @@ def _model_plan(
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
                 rb, rb_path = catalog.runbook(sc.runbook)
+                objectives, sources = effective_objectives(
+                    [("scenario", sc.objectives), ("runbook", rb.objectives)],
+                    definition.objectives,
+                )
                 scenarios.append(
                     ScenarioPlan(
                         idx,
                         sc.scenario_id,
                         DefinitionKind.RUNBOOK,
                         sc.runbook,
-                        _merge(sc.objectives, rb.objectives, definition.objectives),
+                        objectives,
                         rb,
                         None,
                         rb_path,
+                        objectives_from=sources,
                     )
                 )
                 hashes[str(rb_path)] = definition_hash(rb_path)
             else:
                 assert sc.experiment
                 exp, exp_path = catalog.experiment(sc.experiment)
+                objectives, sources = effective_objectives(
+                    [("scenario", sc.objectives)], definition.objectives
+                )
                 scenarios.append(
                     ScenarioPlan(
                         idx,
                         sc.scenario_id,
                         DefinitionKind.EXPERIMENT,
                         sc.experiment,
-                        _merge(sc.objectives, definition.objectives),
+                        objectives,
                         None,
                         exp,
                         exp_path,
                         dict(sc.vars),
                         [path.parent / f for f in sc.var_files],
+                        sources,
                     )
                 )
                 hashes[str(exp_path)] = definition_hash(exp_path)
@@ -228,7 +258,7 @@ def _model_plan(
             hashes,
             definition.schedule,
         )
-    default = Drill.model_fields["objectives"].get_default(call_default_factory=True)
+    objectives, sources = effective_objectives([("runbook", definition.objectives)], None)
     return RunPlan(
         definition.id,
         DefinitionKind.RUNBOOK,
@@ -241,10 +271,11 @@ def _model_plan(
                 definition.id,
                 DefinitionKind.RUNBOOK,
                 definition.id,
-                _merge(definition.objectives, default),
+                objectives,
                 definition,
                 None,
                 path,
+                objectives_from=sources,
             )
         ],
         hashes,

@@ -85,7 +85,10 @@ class Recorder:
         kind: str,
         objective_rto: float | None,
         objective_rpo: float | None,
+        objectives_from: dict[str, str],
     ) -> ScenarioRun:
+        """The scenario's row, its objectives and where each came from (in ``notes``:
+        the evidence says which definition set the bar the scenario is judged by)."""
         sc = ScenarioRun(
             run_id=self.run.id,
             seq=seq,
@@ -95,6 +98,7 @@ class Recorder:
             started_at=utcnow(),
             objective_rto_s=objective_rto,
             objective_rpo_s=objective_rpo,
+            notes={"objectives_from": objectives_from} if objectives_from else None,
         )
         self.db.write(sc)
         self.event("scenario.start", f"scenario {scenario_id} started", sc)

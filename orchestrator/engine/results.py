@@ -29,7 +29,7 @@ def iso(value: datetime | None) -> str | None:
 def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
     """A scenario of the run document; ``met`` null (with ``met_reason``) when its
     objectives were not judged (aborted, drill died, skipped): never false for that."""
-    from orchestrator.engine.objectives import verdict_of
+    from orchestrator.engine.objectives import objectives_from, verdict_of
 
     met, why = verdict_of(sc.status, sc.met, sc.notes)
     doc: dict[str, Any] = {
@@ -43,6 +43,9 @@ def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
         "fault_injected_at": iso(sc.fault_injected_at),
         "service_restored_at": iso(sc.service_restored_at),
     }
+    sources = objectives_from(sc.notes)
+    if sources:  # which definition set each objective (absent in rows from before)
+        doc["objectives_from"] = sources
     if why is not None:
         doc["met_reason"] = why
     skipped = (sc.notes or {}).get("skipped") if isinstance(sc.notes, dict) else None

@@ -177,9 +177,14 @@ class RunEngine:
 
     # ---- safety -------------------------------------------------------------------
     def check_safety(self, plan: RunPlan, opts: RunOptions) -> None:
-        if self.env.protected and plan.mutating and not opts.yes:
+        """A protected environment is changed only with --yes: anything that can still
+        change it under chaos's options (``--dry actions`` runs no action, but
+        ``--dry probes`` does, and so do controls) needs it."""
+        why = plan.change(opts.experiment) if self.env.protected and not opts.yes else None
+        if why:
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and {plan.target} would change it",
+                f"environment {self.env_name!r} is protected and {plan.target} would "
+                f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
             )
@@ -380,7 +385,13 @@ class RunEngine:
         assert rec is not None
         crashpoint(f"scenario:{sc.scenario_id}:start")
         row = rec.start_scenario(
-            sc.seq, sc.scenario_id, sc.ref, sc.kind.value, sc.objectives.rto, sc.objectives.rpo
+            sc.seq,
+            sc.scenario_id,
+            sc.ref,
+            sc.kind.value,
+            sc.objectives.rto,
+            sc.objectives.rpo,
+            sc.objectives_from,
         )
         self.reporter.scenario_started(sc.scenario_id, sc.title)
         marks: dict[str, datetime] = {}
@@ -394,7 +405,7 @@ class RunEngine:
         why = sc.skipped(plan.mode)
         if why:
             row.status, row.ended_at = RunStatus.SUCCEEDED, utcnow()
-            row.notes = {"skipped": why}
+            row.notes = {**(row.notes or {}), "skipped": why}
             rec.save(row)
             rec.event(
                 "scenario.skip",
@@ -821,7 +832,7 @@ class RunEngine:
             rec.observation(row, result)
         verdict = judge(row, outcome)
         row.met = verdict.met
-        notes = dict(result.notes) if result is not None else {}
+        notes = {**(row.notes or {}), **(result.notes if result is not None else {})}
         if error:
             notes["error"] = error
         row.notes = notes or None

@@ -1,7 +1,8 @@
 """Drift: what the Terraform state says vs what AWS reports right now.
 
-A drill run against an environment that has drifted (Multi-AZ switched off, the DR
-replica gone or promoted, the DNS record pointing elsewhere) measures the wrong thing,
+A drill run against an environment that has drifted (Multi-AZ switched off, the
+instance class changed, the DR replica gone or promoted, the DNS record pointing
+elsewhere) measures the wrong thing,
 so ``drill inventory`` shows drift before anyone runs a drill. Read-only calls only.
 """
 
@@ -17,7 +18,7 @@ from orchestrator.inventory.roles import Inventory, Target
 class Drift(BaseModel):
     role: str
     address: str
-    kind: str  # gone | multi_az_off | not_replicating | record_changed | changed | …
+    kind: str  # gone | multi_az_off | instance_class | not_replicating | record_changed | …
     message: str
     expected: Any = None
     actual: Any = None
@@ -80,6 +81,18 @@ def _db_instance(t: Target, clients: Any) -> list[Drift]:
                 message=f"{t.name} is no longer a read replica (promoted?)",
                 expected=t.replicates,
                 actual=None,
+            )
+        )
+    want, have = t.extra.get("instance_class"), db.get("DBInstanceClass")
+    if want and have and want != have:  # resized: a drill measures another machine
+        out.append(
+            Drift(
+                role=t.role,
+                address=t.address,
+                kind="instance_class",
+                message=f"{t.name} is a {have} (state says {want})",
+                expected=want,
+                actual=have,
             )
         )
     status = db.get("DBInstanceStatus")

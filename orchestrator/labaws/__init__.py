@@ -28,6 +28,7 @@ ACCOUNT = "123456789012"  # moto's default account
 PRIMARY_ID = "drill-lab-db"
 REPLICA_ID = "drill-lab-dr"
 VAULT = "drill-lab-vault"
+TARGET_GROUP = "drill-lab-app"  # the app instances behind the load balancer
 ZONE = "lab-aws.internal"
 RECORD = f"db.{ZONE}"
 # The lab's AZs are AZ *ids* (use1-az1, …), as in AWS where names map to ids per

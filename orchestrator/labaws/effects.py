@@ -49,6 +49,17 @@ def apply(hub: Hub, call: Call) -> None:
         fn(hub, call)
 
 
+def before(call: Call) -> dict[str, Any]:
+    """What an effect must know of the instance as it was before moto applied the call
+    (moto has changed it by the time the effect runs)."""
+    if call.service != "rds" or call.operation != "ModifyDBInstance":
+        return {}
+    from orchestrator.labaws.sync import find_db
+
+    db = find_db(call.region, str(call.params.get("DBInstanceIdentifier") or ""))
+    return {"DBInstanceClass": db.db_instance_class} if db is not None else {}
+
+
 # ---- RDS ----------------------------------------------------------------------------
 def _reboot(hub: Hub, call: Call) -> None:
     ident = call.params.get("DBInstanceIdentifier")
@@ -59,6 +70,30 @@ def _reboot(hub: Hub, call: Call) -> None:
 
         reboot_in_place(hub)
         return
+    fail_over(hub, "rebooting")
+
+
+def _modify(hub: Hub, call: Call) -> None:
+    """A new instance class, applied now (refuse.py lets through no other change the lab
+    would have to act on). RDS applies it to a Multi-AZ instance's standby first and
+    fails over to it — the outage clients see is a failover — then to the old primary,
+    the new standby; a single-AZ instance is rebooted with it. ``modifying`` meanwhile."""
+    new = call.params.get("DBInstanceClass")
+    if call.params.get("DBInstanceIdentifier") != PRIMARY_ID or call.region != REGION:
+        return
+    if not new or new == call.before.get("DBInstanceClass"):
+        return  # nothing to apply: RDS changes nothing either
+    if hub.state().standby:
+        fail_over(hub, "modifying")
+    else:
+        from orchestrator.labaws.reboot import reboot_in_place
+
+        reboot_in_place(hub, "modifying")
+
+
+def fail_over(hub: Hub, status: str) -> None:
+    """The primary killed and the lab's controller failing over, as RDS's Multi-AZ
+    failover: ``status`` until the new primary answers, then re-protected."""
     old = hub.state().primary
     hub.lab("db.failover", {"target": "primary_db", "wait": False})
 
@@ -69,9 +104,9 @@ def _reboot(hub: Hub, call: Call) -> None:
 
     hub.begin(
         REGION,
-        ident,
+        PRIMARY_ID,
         Transition(
-            "rebooting",
+            status,
             done,
             ("DRILL_FAILOVER_START", "DRILL_FAILOVER_DONE"),
             then=lambda: _reprotect(hub),
@@ -288,6 +323,7 @@ def _subnets(ec2: Any) -> list[Any]:
 
 EFFECTS = {
     "RebootDBInstance": _reboot,
+    "ModifyDBInstance": _modify,
     "PromoteReadReplica": _promote,
     "CreateDBInstanceReadReplica": _create_replica,
     "RestoreDBInstanceToPointInTime": _restore_pitr,

@@ -36,6 +36,7 @@ class Call:
     method: str
     path: str
     params: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, Any] = field(default_factory=dict)  # see effects.before
 
     @property
     def mutating(self) -> bool:
@@ -144,6 +145,10 @@ class LabMiddleware:
                 [("Content-Type", "application/json"), ("Content-Length", str(len(payload)))],
             )
             return [payload]
+        if call.mutating:
+            from orchestrator.labaws.effects import before
+
+            call.before = before(call)
         seen: dict[str, Any] = {}
 
         def capture(status: str, headers: list[Any], exc_info: Any = None) -> Any:

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from orchestrator.providers.lab.state import LabState
 
 
-def reboot_in_place(hub: Hub) -> None:
+def reboot_in_place(hub: Hub, status: str = "rebooting") -> None:
+    """Restart the primary in place; ``status`` meanwhile (``modifying`` for a class
+    change RDS applies by rebooting)."""
     from orchestrator.providers.lab import pg
     from orchestrator.providers.lab.state import locked
 
@@ -51,7 +53,7 @@ def reboot_in_place(hub: Hub) -> None:
     hub.begin(
         REGION,
         PRIMARY_ID,
-        Transition("rebooting", done, ("DRILL_REBOOT_START", "DRILL_REBOOT_DONE")),
+        Transition(status, done, ("DRILL_REBOOT_START", "DRILL_REBOOT_DONE")),
     )
     hub.background(f"reboot of {name}", work, (REGION, PRIMARY_ID))
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
-from orchestrator.labaws import PRIMARY_ID, REPLICA_ID
+from orchestrator.labaws import PRIMARY_ID, REGION, REPLICA_ID
 
 if TYPE_CHECKING:
     from orchestrator.labaws.hub import Hub
@@ -45,6 +45,10 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
             f"Cannot delete DB instance {ident}: it is the AWS-shaped lab's primary "
             "(drill lab up --aws); its deletion protection stays on",
         )
+    if call.service == "rds" and call.operation == "ModifyDBInstance":
+        return _modify(call, ident)
+    if call.service == "rds" and call.operation == "RebootDBInstance":
+        return _no_standby(call, ident)
     if call.service != "rds" or call.operation != "StopDBInstance":
         return None
     from orchestrator.labaws.sync import find_db
@@ -66,6 +70,90 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
             "reboot, an AZ's network ACLs, or drill's own actions",
         )
     return None
+
+
+#: ModifyDBInstance parameters that change nothing the lab runs: moto keeps them
+_STORED = {
+    "DBInstanceIdentifier",
+    "ApplyImmediately",
+    "AllocatedStorage",
+    "MaxAllocatedStorage",
+    "BackupRetentionPeriod",
+    "PreferredBackupWindow",
+    "PreferredMaintenanceWindow",
+    "CopyTagsToSnapshot",
+    "AutoMinorVersionUpgrade",
+    "DeletionProtection",
+    "MonitoringInterval",
+    "MonitoringRoleArn",
+    "EnablePerformanceInsights",
+    "PerformanceInsightsKMSKeyId",
+    "PerformanceInsightsRetentionPeriod",
+    "CloudwatchLogsExportConfiguration",
+}
+#: … and the one it applies, as RDS does (effects._modify)
+_APPLIED = "DBInstanceClass"
+
+
+def _modify(call: Call, ident: str) -> tuple[str, str] | None:
+    """ModifyDBInstance: moto applied every change at once and the lab did nothing — a
+    new class said ``available`` at once with no failover, ``MultiAZ`` false was
+    answered and the next describe said true again (the sync copies the lab's truth).
+    The lab applies a class change to its primary (through a failover, effects._modify)
+    and keeps settings nothing runs on; anything else is refused, naming it."""
+    from orchestrator.labaws.sync import find_db
+
+    given = {k.split(".", 1)[0] for k in call.params}
+    if find_db(call.region, ident) is None:
+        return None  # moto answers: not found
+    lab = "the AWS-shaped lab (drill lab up --aws)"
+    other = sorted(given - _STORED - {_APPLIED})
+    kept = _STORED - {"DBInstanceIdentifier", "ApplyImmediately"}
+    if other:
+        return (
+            "InvalidParameterCombination",
+            f"Cannot modify DB instance {ident}: {lab} cannot apply {', '.join(other)}; "
+            f"it applies {_APPLIED} to {PRIMARY_ID} and keeps {', '.join(sorted(kept))}",
+        )
+    off = str(call.params.get("DeletionProtection", "")).lower() == "false"
+    if off and ident == PRIMARY_ID:
+        return (
+            "InvalidParameterCombination",
+            f"Cannot modify DB instance {ident}: it is the primary of {lab}; its deletion "
+            "protection stays on",
+        )
+    if _APPLIED not in given:
+        return None
+    if ident != PRIMARY_ID or call.region != REGION:
+        return (
+            "InvalidParameterCombination",
+            f"Cannot modify DB instance {ident}: {lab} applies a new {_APPLIED} only to "
+            f"{PRIMARY_ID}, its Multi-AZ primary",
+        )
+    if str(call.params.get("ApplyImmediately", "")).lower() != "true":
+        return (
+            "InvalidParameterCombination",
+            f"Cannot modify DB instance {ident}: {lab} has no maintenance window to defer "
+            f"a new {_APPLIED} to; pass ApplyImmediately=true",
+        )
+    return None
+
+
+def _no_standby(call: Call, ident: str) -> tuple[str, str] | None:
+    """A forced failover of an instance with no standby is refused, as RDS refuses it;
+    the lab answered it and its failover failed behind the API (nothing to fail over to)."""
+    from orchestrator.labaws.sync import find_db
+
+    db = find_db(call.region, ident)
+    if db is None or str(call.params.get("ForceFailover", "")).lower() != "true":
+        return None
+    if db.multi_az:
+        return None
+    return (
+        "InvalidParameterCombination",
+        f"Cannot reboot DB instance {ident} with ForceFailover: it is not a Multi-AZ "
+        "instance (no standby to fail over to)",
+    )
 
 
 def error_xml(code: str, message: str) -> bytes:

@@ -26,6 +26,7 @@ from orchestrator.labaws import (
     RECORD,
     REGION,
     REPLICA_ID,
+    TARGET_GROUP,
     VAULT,
     ZONE,
     dns_name,
@@ -283,7 +284,7 @@ def _load_balancer(
         Name="drill-lab", Subnets=list(subnets.values()), Scheme="internal"
     )["LoadBalancers"][0]
     tg = elb.create_target_group(
-        Name="drill-lab-app", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance"
+        Name=TARGET_GROUP, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance"
     )["TargetGroups"][0]
     elb.register_targets(
         TargetGroupArn=tg["TargetGroupArn"],
@@ -325,7 +326,7 @@ def _load_balancer(
         _res(
             "aws_lb_target_group",
             "app",
-            {"id": tg["TargetGroupArn"], "arn": tg["TargetGroupArn"], "name": "drill-lab-app"},
+            {"id": tg["TargetGroupArn"], "arn": tg["TargetGroupArn"], "name": TARGET_GROUP},
         )
     )
 

@@ -124,18 +124,21 @@ class ScenarioView(_View):
     objective_rpo_s: float | None = None
     met: bool | None = None  # None: not judged (aborted, drill died, skipped), never "missed"
     met_reason: str | None = None  # why ``met`` is None
+    #: which definition set each objective ({"rto": "scenario", …}; empty: not recorded)
+    objectives_from: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
     def _judged(cls, data: Any) -> Any:
         """``met`` as every view reads it (:func:`~orchestrator.engine.objectives.verdict_of`)."""
         if isinstance(data, dict) and "status" in data:
-            from orchestrator.engine.objectives import verdict_of
+            from orchestrator.engine.objectives import objectives_from, verdict_of
 
             data = dict(data)
             data["met"], data["met_reason"] = verdict_of(
                 data["status"], data.get("met"), data.get("notes")
             )
+            data["objectives_from"] = objectives_from(data.get("notes"))
         return data
 
     @property

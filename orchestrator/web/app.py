@@ -8,7 +8,8 @@ team's dashboard.
 
 With a token (``DRILL_SERVE_TOKEN``), every request — pages, API, metrics, static
 files — needs ``Authorization: Bearer TOKEN``. Errors become pages (or JSON under
-``/api/``) with a status code and a one-line reason; never a traceback.
+``/api/``) with a status code and a one-line reason; never a traceback. There are no
+redirects: ``/runs/`` is an unknown path like any other, 404.
 """
 
 from __future__ import annotations
@@ -197,4 +198,8 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         middleware=[Middleware(CatchBugs, on_bug=on_bug)],
         exception_handlers={HTTPException: on_http, DrillError: on_drill_error},
     )
+    # Unknown paths are 404 (DESIGN 15), a trailing-slash variant too: Starlette's
+    # default 307 to the other spelling builds its Location from the request's Host
+    # header, an open redirect on a dashboard reached through a proxy.
+    app.router.redirect_slashes = False
     return BearerAuth(app, token) if token else app

@@ -254,11 +254,21 @@ def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
         "/api/nope",
         "/api/runs/r-no-such-run",
         "/static/nope.css",
+        # a trailing slash is another path, not a redirect (whose Location would be
+        # built from the request's Host header): the same plain 404
+        "/runs/",
+        "/api/runs/",
+        "/findings/",
+        "/api/status/",
+        "/metrics/",
+        "/static",
+        "/runs/r-no-such-run/",
     ],
 )
 def test_unknown_paths_and_ids_are_404_without_traceback(client: TestClient, path: str) -> None:
-    response = client.get(path)
+    response = client.get(path, headers={"Host": "elsewhere.invalid"}, follow_redirects=False)
     assert response.status_code == 404
+    assert "location" not in response.headers
     assert "Traceback" not in response.text and 'File "' not in response.text
     if path.startswith("/api/"):
         assert response.json()["status"] == 404

@@ -34,7 +34,7 @@ def command(st: LabState, root: Path, c: Component) -> tuple[str, list[str]]:
         backends = [f"{a.name}={a.port}" for a in st.components.values() if a.kind == "app"]
         return f"{PKG}.lb", ["--port", str(c.port)] + [
             x for b in backends for x in ("--backend", b)
-        ]
+        ] + [x for name in st.deregistered for x in ("--out", name)]
     if c.kind == "proxy":
         args = ["--name", c.name, "--port", str(c.port), "--control", str(c.control_port)]
         target = proxy_target(st, c.name)

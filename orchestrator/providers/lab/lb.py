@@ -6,6 +6,9 @@ instance (SIGSTOP) cannot delay the others; two failed checks take a target out,
 good check puts it back. Requests go round-robin to healthy targets (next one on a
 connection error); none healthy → 503, as an ALB answers. ``GET /lb/status`` shows
 target health; every forwarded answer names its backend in ``X-Drill-Backend``.
+A target can be out of rotation while it runs (``--out NAME``, or ``POST /lb/targets``
+with ``{"out": [NAME…]}``, answered once applied): as a target deregistered from an
+ALB's target group, it gets no new requests, and the ones in flight finish.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Backend:
         self.name, self.port = name, port
         self.healthy = False
         self.failures = 0
+        self.registered = True
 
     def check_forever(self) -> None:
         while True:
@@ -67,13 +71,21 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/lb/status":
             doc = [
-                {"name": b.name, "port": b.port, "healthy": b.healthy} for b in self.server.backends
+                {"name": b.name, "port": b.port, "healthy": b.healthy, "registered": b.registered}
+                for b in self.server.backends
             ]
             self._send(200, json.dumps({"backends": doc}).encode())
             return
         self._forward()
 
     def do_POST(self) -> None:
+        if self.path == "/lb/targets":
+            length = int(self.headers.get("Content-Length") or 0)
+            out = set(json.loads(self.rfile.read(length) or b"{}").get("out") or [])
+            for b in self.server.backends:
+                b.registered = b.name not in out
+            self._send(200, json.dumps({"out": sorted(out)}).encode())
+            return
         self._forward()
 
     def _forward(self) -> None:
@@ -104,7 +116,7 @@ class LoadBalancer(ThreadingHTTPServer):
             threading.Thread(target=b.check_forever, daemon=True).start()
 
     def pick(self) -> list[Backend]:
-        healthy = [b for b in self.backends if b.healthy]
+        healthy = [b for b in self.backends if b.healthy and b.registered]
         if not healthy:
             return []
         start = next(self._rr) % len(healthy)
@@ -115,8 +127,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--backend", action="append", default=[], help="NAME=PORT")
+    p.add_argument("--out", action="append", default=[], help="NAME: out of rotation")
     a = p.parse_args()
     backends = [Backend(n, int(port)) for n, _, port in (b.partition("=") for b in a.backend)]
+    for b in backends:
+        b.registered = b.name not in a.out
     LoadBalancer(a.port, backends).serve_forever()
 
 

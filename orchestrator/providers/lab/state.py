@@ -63,6 +63,8 @@ class LabState(BaseModel):
     isolated: list[str] = Field(default_factory=list)  # AZs / regions currently isolated
     usw2_promoted: bool = False
     global_target: str = "db-endpoint"  # component the global endpoint forwards to
+    # app instances out of the load balancer's rotation (lab-aws: DeregisterTargets)
+    deregistered: list[str] = Field(default_factory=list)
     counter: int = 0  # for unique names of restored instances and clones
     ready: bool = False  # set once `lab up` finished building: the controller acts only then
 

@@ -50,7 +50,10 @@ def test_resolves_every_role_explicit_and_discovered(
 
 def test_reports_injected_drift(aws_stack: Stack, capsys: pytest.CaptureFixture[str]) -> None:
     aws_stack.client("rds").modify_db_instance(
-        DBInstanceIdentifier="prod-db", MultiAZ=False, ApplyImmediately=True
+        DBInstanceIdentifier="prod-db",
+        MultiAZ=False,
+        DBInstanceClass="db.r6g.xlarge",
+        ApplyImmediately=True,
     )
     dr = aws_stack.client("rds", "us-west-2")
     # (moto cannot delete a cross-region replica directly: detach it first)
@@ -60,6 +63,10 @@ def test_reports_injected_drift(aws_stack: Stack, capsys: pytest.CaptureFixture[
     assert code == 1
     kinds = {(d["role"], d["kind"]) for d in doc["drift"]}
     assert ("primary_db", "multi_az_off") in kinds
+    resized = next(d for d in doc["drift"] if d["kind"] == "instance_class")
+    state_class = aws_stack.attrs("aws_db_instance.primary")["instance_class"]
+    assert (resized["role"], resized["actual"]) == ("primary_db", "db.r6g.xlarge")
+    assert resized["expected"] == state_class != "db.r6g.xlarge"
     assert ("dr_replica", "gone") in kinds
     assert any("replica missing" in d["message"] for d in doc["drift"])
 

@@ -1,0 +1,94 @@
+"""Which objective a scenario is judged by (DESIGN 3: drill objectives default to RTO 4 h,
+RPO 1 h and are "tighter per scenario"): the strictest of the drill's, the scenario's
+and the runbook's, and `drill plan`, `drill run --json`, the evidence, the finding and
+the report all say which one it was and where it came from.
+
+Found as a user: a drill asking `objectives: {rto: 1ms}` of the rds-failover runbook
+(whose own RTO is 120 s) planned, ran and passed against 120 s; a scenario saying
+`rto: 1h` loosened the runbook's 15 m."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill, run
+
+TIGHT = """\
+id: tight
+title: drill objectives stricter than the runbooks'
+objectives: {rto: 1ms}
+scenarios:
+  - runbook: rds-failover
+  - runbook: region-promotion
+    objectives: {rto: 1h, rpo: 5s}
+  - runbook: backup-restore
+"""
+
+
+def test_the_strictest_layer_applies_and_is_named() -> None:
+    from orchestrator.definitions.kinds import Objectives, effective_objectives
+
+    o = Objectives.model_construct
+    # a drill default tighter than the runbook's own: the drill's
+    assert effective_objectives([("runbook", o(rto=600.0, rpo=None))], o(rto=60.0, rpo=None)) == (
+        o(rto=60.0, rpo=3600.0),
+        {"rto": "drill", "rpo": "default"},
+    )
+    # a scenario looser than its runbook does not loosen it; a tie names the scenario
+    assert effective_objectives(
+        [("scenario", o(rto=3600.0, rpo=0.0)), ("runbook", o(rto=900.0, rpo=0.0))], o()
+    ) == (o(rto=900.0, rpo=0.0), {"rto": "runbook", "rpo": "scenario"})
+    # a runbook run alone keeps its own objectives; the default fills what it leaves out
+    assert effective_objectives([("runbook", o(rto=8 * 3600.0, rpo=None))], None) == (
+        o(rto=8 * 3600.0, rpo=3600.0),
+        {"rto": "runbook", "rpo": "default"},
+    )
+
+
+def test_plan_shows_the_objective_used_and_its_source(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "tight.yaml").write_text(TIGHT)
+    res = drill(capsys, "plan", "tight.yaml", "--env", "lab", "--json")
+    assert res.code == 0, res.err
+    got = {
+        sc["id"]: (sc["objectives"], sc["objectives_from"])
+        for sc in json.loads(res.out)["scenarios"]
+    }
+    assert got == {
+        "rds-failover": ({"rto_s": 0.001, "rpo_s": 0.0}, {"rto": "drill", "rpo": "runbook"}),
+        "region-promotion": ({"rto_s": 0.001, "rpo_s": 5.0}, {"rto": "drill", "rpo": "scenario"}),
+        "backup-restore": ({"rto_s": 0.001, "rpo_s": 900.0}, {"rto": "drill", "rpo": "runbook"}),
+    }
+    text = drill(capsys, "plan", "tight.yaml", "--env", "lab")
+    assert "objectives: RTO ≤ 0.001s, RPO ≤ 900.0s (RTO: drill, RPO: runbook)" in text.out
+
+
+@pytest.mark.lab
+def test_run_is_judged_by_the_drill_objective_everywhere(labdir: Path) -> None:
+    (labdir / "tight.yaml").write_text(TIGHT.split("  - runbook: region-promotion")[0])
+    res = run(labdir, "run", "tight.yaml", "--env", "lab", "--json", timeout=600)
+    doc = json.loads(res.out)
+    (sc,) = doc["scenarios"]
+    assert res.code == 1, res.err
+    assert sc["objectives"] == {"rto_s": 0.001, "rpo_s": 0.0}
+    assert sc["objectives_from"] == {"rto": "drill", "rpo": "runbook"}
+    assert sc["met"] is False and sc["rto_s"] > 0.001
+
+    shown = json.loads(run(labdir, "runs", "show", doc["run_id"], "--json").out)
+    assert {k: shown[k] for k in doc} == doc
+    (finding,) = shown["findings"]
+    assert finding["kind"] == "objective_missed"
+    assert finding["title"].endswith("exceeds objective 1ms")
+    detail = shown["scenario_notes"]["rds-failover"]["objectives_from"]
+    assert detail == {"rto": "drill", "rpo": "runbook"}
+
+    report = labdir / "tight.html"
+    out = run(labdir, "report", doc["run_id"], "--out", str(report))
+    assert out.code == 0, out.err
+    html = report.read_text()
+    assert "RTO ≤ 1ms, RPO ≤ 0.00s: not met" in html
+    assert '<span class="meta">set by: RTO drill, RPO runbook</span>' in html
