@@ -189,6 +189,7 @@ def run(
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
     refuse_without_experiments(experiment_opts, plan, catalog)
+    _refuse_if_nothing_runs(plan)
     # what `drill plan` refuses (a step naming a role or target the environment does not
     # have) is refused here too, exit 2 before anything starts: it used to fail at that
     # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
@@ -238,6 +239,23 @@ def run(
         if outcome.exit_status is ExitStatus.FAILED:
             err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
     raise typer.Exit(int(outcome.exit_status))
+
+
+def _refuse_if_nothing_runs(plan: Any) -> None:
+    """A run in which every scenario would be skipped (live-only runbooks in isolated
+    mode) is a usage error: recorded, it was a *succeeded* run that tested nothing, and
+    counted as the target's last success in `drill status` and in evidence exports."""
+    if plan.scenarios and all(sc.skipped(plan.mode) for sc in plan.scenarios):
+        from orchestrator.errors import UsageError
+
+        ids = ", ".join(sc.scenario_id for sc in plan.scenarios)
+        raise UsageError(
+            f"nothing would run in {plan.mode.value} mode: {ids} "
+            f"{'is' if len(plan.scenarios) == 1 else 'are'} live-only (it disrupts production "
+            "by nature); nothing was started",
+            f"run it with `--mode live`, or choose scenarios that support isolated mode "
+            f"(`drill plan {plan.target} --mode isolated` shows which)",
+        )
 
 
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:

@@ -219,3 +219,29 @@ method:
     doc = json.loads(res.out)  # the whole of stdout
     assert doc["status"] == "succeeded", doc
     assert "PRINTED-BY-PROBE" in res.err and "WRITTEN-BY-CHILD" in res.err
+
+
+def test_isolated_run_with_nothing_that_runs_isolated_is_refused(workdir: Path, capsys) -> None:
+    """`drill run rds-failover --mode isolated`: the runbook is live-only, so nothing would
+    run. It was recorded as a *succeeded* run, exit 0 — `drill status` then showed a last
+    success of rds-failover and evidence exports counted a DR test that never happened.
+    Now it is refused before anything starts (exit 2), and so is a drill narrowed by
+    --only to live-only scenarios; the whole quarterly-dr still runs isolated."""
+    res = drill(capsys, "run", "rds-failover", "--mode", "isolated", "--json")
+    assert res.code == 2 and res.out == "", res
+    assert "nothing would run in isolated mode" in res.err and "rds-failover" in res.err
+    assert "--mode live" in res.err  # what to do instead
+    res = drill(
+        capsys,
+        "run",
+        "quarterly-dr",
+        "--mode",
+        "isolated",
+        "--only",
+        "az-loss",
+        "--only",
+        "rds-failover",
+    )
+    assert res.code == 2 and "az-loss, rds-failover" in res.err, res.err
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+    assert not (workdir / ".drill" / "lab").exists()  # not even the lab was brought up
