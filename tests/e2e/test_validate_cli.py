@@ -143,8 +143,10 @@ def test_drill_scenario_paths_are_relative_to_the_drill_and_of_the_right_kind(
     kind (a drill naming itself as a runbook) stopped `drill validate` at that one
     unlocated error, the other files' problems unreported; it is now one located
     problem among all the others."""
-    rb = (REPO / "runbooks" / "rds-failover.yaml").read_text().replace(
-        "id: rds-failover", "id: local-failover"
+    rb = (
+        (REPO / "runbooks" / "rds-failover.yaml")
+        .read_text()
+        .replace("id: rds-failover", "id: local-failover")
     )
     write(workdir, "runbooks/local-failover.yaml", rb)
     write(
