@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.definitions.catalog import Catalog, definition_hash
+from orchestrator.definitions.catalog import Catalog, definition_hash, scenario_ref
 from orchestrator.definitions.kinds import (
     DefinitionKind,
     Experiment,
@@ -207,7 +207,7 @@ def _model_plan(
         scenarios: list[ScenarioPlan] = []
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
-                rb, rb_path = catalog.runbook(sc.runbook)
+                rb, rb_path = catalog.runbook(scenario_ref(sc.runbook, path))
                 objectives, sources = effective_objectives(
                     [("scenario", sc.objectives), ("runbook", rb.objectives)],
                     definition.objectives,
@@ -228,7 +228,7 @@ def _model_plan(
                 hashes[str(rb_path)] = definition_hash(rb_path)
             else:
                 assert sc.experiment
-                exp, exp_path = catalog.experiment(sc.experiment)
+                exp, exp_path = catalog.experiment(scenario_ref(sc.experiment, path))
                 objectives, sources = effective_objectives(
                     [("scenario", sc.objectives)], definition.objectives
                 )
