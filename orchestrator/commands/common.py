@@ -6,13 +6,15 @@ import json
 import os
 import re
 import sys
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import typer
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from rich.console import Console
 
     from orchestrator.config import Settings
@@ -265,3 +267,25 @@ def print_json(data: Any) -> None:
 
     sys.stdout.write(json.dumps(redact(data), indent=2, default=str) + "\n")
     sys.stdout.flush()
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """While a --json command runs code that is not drill's (an experiment's python
+    probe that prints, a process it starts), whatever that code writes to stdout goes to
+    stderr: stdout holds the one JSON document and nothing else (DESIGN 5). Both
+    ``sys.stdout`` and file descriptor 1 are redirected, the latter for child processes;
+    where fd 1 or 2 is not a real descriptor (closed, an in-process test), only the former."""
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:
+        saved = None
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            os.dup2(saved, 1)
+            os.close(saved)

@@ -48,15 +48,39 @@ def up(
             "whose resources are the lab's: environment lab-aws",
         ),
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="repair the lab even though a run on it awaits recovery: its pending "
+            "rollbacks are recorded as not played (the repair undid the faults), the run "
+            "ends crashed",
+        ),
+    ] = False,
 ) -> None:
     """Start the lab; a running one is checked and repaired (or rebuilt), saying what it did.
 
-    Refused while a drill runs on the lab: repairing would undo the faults it injected."""
+    Refused while a drill runs on the lab: repairing would undo the faults it injected.
+    Refused too while a run on it awaits recovery (its drill died): `drill recover`
+    plays that run's rollbacks, which restore the lab and close the run; --force repairs
+    the lab instead and records the rollbacks as not played.
+
+      drill lab up                  # start, or check and repair
+      drill recover --env lab       # first, when a run awaits recovery
+      drill lab up --force          # or repair anyway (the run's undos: not played)"""
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
     with _no_run_on(ctx, settings, [env, "lab-aws"]):
-        lab_up(settings, cfg, _log)
+        close = _orphans_handled(ctx, settings, "up", force)
+        said: list[str] = []
+
+        def log(msg: str) -> None:
+            said.append(msg)
+            _log(msg)
+
+        lab_up(settings, cfg, log)
+        close(said)
     if aws:
         from orchestrator.labaws.lifecycle import ensure
 
@@ -81,15 +105,20 @@ def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool) 
     if orphans and not force:
         raise refuse_orphans(orphans, what)
 
-    def close() -> None:
+    def close(did: list[str] | None = None) -> None:
         if orphans:
             from orchestrator.engine.runner import operator
 
-            n = close_orphans(db, orphans, what, operator())
+            n = close_orphans(db, orphans, what, operator(), did)
             ids = ", ".join(r.id for r in orphans)
+            why = (
+                "the lab was repaired instead"
+                if what == "up"
+                else "the lab they would undo is gone"
+            )
             _log(
                 f"drill: run(s) {ids} awaited recovery: ended crashed, {n} pending "
-                "rollback(s) recorded as not played (the lab they would undo is gone)"
+                f"rollback(s) recorded as not played ({why})"
             )
 
     return close

@@ -6,12 +6,20 @@
 import os
 import signal
 import socket
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, esc, out_console, print_json, state
+from orchestrator.commands.common import (
+    err_console,
+    esc,
+    out_console,
+    print_json,
+    state,
+    stdout_to_stderr,
+)
 from orchestrator.engine.experiment_options import DryMode, HypothesisStrategy, RollbackStrategy
 
 ENV_HELP = "environment from drill.yaml (default: lab, the local DR lab)"
@@ -181,6 +189,7 @@ def run(
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
     refuse_without_experiments(experiment_opts, plan, catalog)
+    _refuse_if_nothing_runs(plan)
     # what `drill plan` refuses (a step naming a role or target the environment does not
     # have) is refused here too, exit 2 before anything starts: it used to fail at that
     # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
@@ -200,17 +209,18 @@ def run(
 
     gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
     gc.enable()
-    outcome = engine.execute(
-        plan,
-        RunOptions(
-            yes=yes,
-            keep=keep,
-            trigger=Trigger(trigger),
-            schedule_id=schedule_id,
-            gameday_id=gameday_id,
-            experiment=experiment_opts,
-        ),
-    )
+    with stdout_to_stderr() if as_json else nullcontext():
+        outcome = engine.execute(
+            plan,
+            RunOptions(
+                yes=yes,
+                keep=keep,
+                trigger=Trigger(trigger),
+                schedule_id=schedule_id,
+                gameday_id=gameday_id,
+                experiment=experiment_opts,
+            ),
+        )
     doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)
@@ -229,6 +239,23 @@ def run(
         if outcome.exit_status is ExitStatus.FAILED:
             err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
     raise typer.Exit(int(outcome.exit_status))
+
+
+def _refuse_if_nothing_runs(plan: Any) -> None:
+    """A run in which every scenario would be skipped (live-only runbooks in isolated
+    mode) is a usage error: recorded, it was a *succeeded* run that tested nothing, and
+    counted as the target's last success in `drill status` and in evidence exports."""
+    if plan.scenarios and all(sc.skipped(plan.mode) for sc in plan.scenarios):
+        from orchestrator.errors import UsageError
+
+        ids = ", ".join(sc.scenario_id for sc in plan.scenarios)
+        raise UsageError(
+            f"nothing would run in {plan.mode.value} mode: {ids} "
+            f"{'is' if len(plan.scenarios) == 1 else 'are'} live-only (it disrupts production "
+            "by nature); nothing was started",
+            f"run it with `--mode live`, or choose scenarios that support isolated mode "
+            f"(`drill plan {plan.target} --mode isolated` shows which)",
+        )
 
 
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:

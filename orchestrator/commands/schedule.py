@@ -144,16 +144,30 @@ def list_cmd(
         )
         return
     table = Table()
-    for c in ("id", "target", "env", "when", "next fire (UTC)", "source", "approved by"):
+    for c in (
+        "id",
+        "target",
+        "env",
+        "when",
+        "next fire (UTC)",
+        "last fire",
+        "source",
+        "approved by",
+    ):
         table.add_column(c)
     for d in docs:
         label = d["target"] if d["action"] == "run" else f"{d['action']} {d['target']}"
+        last = d["last_fire"]
         table.add_row(
             d["id"],
             label,
             d["env"],
             d["description"],
             (d["next_fire_at"] or "—")[:19].replace("T", " "),
+            f"{last['scheduled_at'][:19].replace('T', ' ')} {last['status']}"
+            + (f" ({last['reason']})" if last["status"] == "skipped" else "")
+            if last
+            else "—",
             d["source"],
             d["approved_by"] or "",
         )

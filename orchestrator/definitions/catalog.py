@@ -213,18 +213,27 @@ class Catalog:
 
                 inject_env_files([Path(file).parent / f for f in sc.var_files])
             try:
-                self.resolve(sc.ref, (kind,))
-            except NotFoundError as exc:
-                line = doc.line_of(loc) if doc else None
-                problems.append(
-                    Problem(
-                        f"{exc.message} ({exc.hint})", file, line, f"scenarios[{idx}].{kind.value}"
-                    )
-                )
+                self.resolve(scenario_ref(sc.ref, Path(file)), (kind,))
             except DefinitionError as exc:
                 problems.extend(exc.problems)
+            except UsageError as exc:  # not found, or a file of another kind
+                line = doc.line_of(loc) if doc else None
+                why = (
+                    f"{exc.message} ({exc.hint})" if isinstance(exc, NotFoundError) else exc.message
+                )
+                problems.append(Problem(why, file, line, f"scenarios[{idx}].{kind.value}"))
             problems += var_problems
         return problems
+
+
+def scenario_ref(ref: str, drill_file: Path) -> str:
+    """A drill scenario's ``runbook:``/``experiment:`` as :meth:`Catalog.resolve` takes
+    it: an id as it is; a relative file path from the drill file's directory, as its
+    ``var_files`` are — it was taken from the working directory, so a drill validated
+    in one directory failed in another (and under the scheduler, from drill.yaml's)."""
+    if "/" not in ref and Path(ref).suffix not in DEFINITION_SUFFIXES:  # an id
+        return ref
+    return str(drill_file.parent / ref)
 
 
 def _var_file_problems(var_files: list[str], file: str, idx: int, doc: Any) -> list[Problem]:

@@ -271,6 +271,12 @@ def chaos_settings(path: Path | None) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+def global_controls(opts: ExperimentOptions) -> bool:
+    """Whether chaoslib will load controls of its own for every experiment of the run:
+    ``--control-file``, or ``controls`` in the Chaos Toolkit settings."""
+    return bool(opts.control_files or chaos_settings(opts.settings_path).get("controls"))
+
+
 def run_experiment_scenario(
     doc: dict[str, Any],
     recorder: Recorder,

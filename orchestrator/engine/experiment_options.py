@@ -105,6 +105,44 @@ class ExperimentOptions:
         return out
 
 
+def experiment_change(doc: dict[str, Any], dry: DryMode | None, controls: bool) -> str | None:
+    """What in an experiment can change its target as chaoslib runs it (None: nothing).
+
+    chaoslib (``activity.execute_activity``) skips every action, in the method and in
+    the rollbacks, under ``--dry actions`` or ``--dry activities`` — except one with a
+    ``dry`` key of its own, which replaces the run's (and is a string that chaoslib
+    compares with its enum: such an action always runs). Controls — ``controls:`` of
+    the experiment, its hypothesis or an activity, or global ones (``controls``:
+    ``--control-file``, the settings' ``controls``) — are Python code chaoslib calls
+    around every activity in every dry mode: drill cannot know that they change
+    nothing. Probes only read, as everywhere in drill."""
+    hypothesis = doc.get("steady-state-hypothesis") or {}
+    acts = [
+        a
+        for a in [
+            *(hypothesis.get("probes") or []),
+            *(doc.get("method") or []),
+            *(doc.get("rollbacks") or []),
+        ]
+        if isinstance(a, dict)
+    ]
+    if controls or doc.get("controls") or hypothesis.get("controls"):
+        return "its controls run code drill cannot inspect, whatever --dry says"
+    for act in acts:
+        name = act.get("name") or act.get("ref")
+        if act.get("controls"):
+            return f"activity {name!r} has controls: code drill cannot inspect"
+        if act.get("type") != "action":
+            continue
+        if dry not in (DryMode.ACTIONS, DryMode.ACTIVITIES):
+            return f"action {name!r} runs" + (
+                f": --dry {dry.value} does not skip actions" if dry else ""
+            )
+        if "dry" in act:
+            return f"action {name!r} runs: its own `dry` key replaces --dry {dry.value}"
+    return None
+
+
 def refuse_without_experiments(
     opts: ExperimentOptions, plan: RunPlan, catalog: Catalog | None = None
 ) -> None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.definitions.catalog import Catalog, definition_hash
+from orchestrator.definitions.catalog import Catalog, definition_hash, scenario_ref
 from orchestrator.definitions.kinds import (
     DefinitionKind,
     Experiment,
@@ -21,6 +21,7 @@ from orchestrator.definitions.kinds import (
     effective_objectives,
     runs_in,
 )
+from orchestrator.engine.experiment_options import DryMode, ExperimentOptions, experiment_change
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
@@ -78,19 +79,25 @@ class ScenarioPlan:
             return []
         return [s for s in self.runbook.rollback if runs_in(s.isolated, mode)]
 
-    def mutating(self, mode: RunMode) -> bool:
-        """Whether the scenario would change anything in the environment."""
+    def change(
+        self, mode: RunMode, dry: DryMode | None = None, controls: bool = False
+    ) -> str | None:
+        """What in the scenario would change the environment (None: nothing): a
+        runbook's action step or rollback; an experiment's, as chaoslib runs it with
+        ``dry`` and ``controls`` (global ones), see :func:`experiment_change`."""
         if self.skipped(mode):
-            return False
+            return None
         if self.experiment is not None:
-            acts = list(self.experiment.document.get("method") or [])
-            acts += list(self.experiment.document.get("rollbacks") or [])
-            return any(a.get("type") == "action" for a in acts if isinstance(a, dict))
+            return experiment_change(self.experiment.document, dry, controls)
         assert self.runbook is not None
         for step in [*self.steps_for(mode), *self.rollback_for(mode)]:
             if step.kind is StepKind.ACTION:
-                return True
-        return False
+                return f"step {step.title!r} is an action"
+        return None
+
+    def mutating(self, mode: RunMode) -> bool:
+        """Whether the scenario would change anything in the environment."""
+        return self.change(mode) is not None
 
     def destructive(self, mode: RunMode) -> bool:
         if self.skipped(mode):
@@ -118,9 +125,26 @@ class RunPlan:
     definition_hashes: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
 
+    def change(self, opts: ExperimentOptions | None = None) -> str | None:
+        """Why a run of the plan with chaos's options ``opts`` would change the
+        environment (None: it would not). Chaos's settings are read (for their global
+        controls) only when an experiment runs."""
+        opts = opts or ExperimentOptions()
+        controls = False
+        if any(sc.experiment is not None for sc in self.scenarios):
+            from orchestrator.engine.experiment import global_controls
+
+            controls = global_controls(opts)
+        for sc in self.scenarios:
+            why = sc.change(self.mode, opts.dry, controls)
+            if why:
+                return f"{sc.scenario_id}: {why}" if self.kind is DefinitionKind.DRILL else why
+        return None
+
     @property
     def mutating(self) -> bool:
-        return any(sc.mutating(self.mode) for sc in self.scenarios)
+        """Whether a run without chaos's options would change the environment."""
+        return self.change() is not None
 
 
 def build_plan(
@@ -183,7 +207,7 @@ def _model_plan(
         scenarios: list[ScenarioPlan] = []
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
-                rb, rb_path = catalog.runbook(sc.runbook)
+                rb, rb_path = catalog.runbook(scenario_ref(sc.runbook, path))
                 objectives, sources = effective_objectives(
                     [("scenario", sc.objectives), ("runbook", rb.objectives)],
                     definition.objectives,
@@ -204,7 +228,7 @@ def _model_plan(
                 hashes[str(rb_path)] = definition_hash(rb_path)
             else:
                 assert sc.experiment
-                exp, exp_path = catalog.experiment(sc.experiment)
+                exp, exp_path = catalog.experiment(scenario_ref(sc.experiment, path))
                 objectives, sources = effective_objectives(
                     [("scenario", sc.objectives)], definition.objectives
                 )

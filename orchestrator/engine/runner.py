@@ -177,9 +177,14 @@ class RunEngine:
 
     # ---- safety -------------------------------------------------------------------
     def check_safety(self, plan: RunPlan, opts: RunOptions) -> None:
-        if self.env.protected and plan.mutating and not opts.yes:
+        """A protected environment is changed only with --yes: anything that can still
+        change it under chaos's options (``--dry actions`` runs no action, but
+        ``--dry probes`` does, and so do controls) needs it."""
+        why = plan.change(opts.experiment) if self.env.protected and not opts.yes else None
+        if why:
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and {plan.target} would change it",
+                f"environment {self.env_name!r} is protected and {plan.target} would "
+                f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
             )

@@ -1,13 +1,16 @@
-"""Tearing the local lab down (or resetting it) while a run on it awaits recovery.
+"""Tearing the local lab down, resetting or repairing it while a run on it awaits recovery.
 
 An orphaned run's pending rollbacks undo faults in the lab. ``drill lab down`` and
 ``drill lab reset`` would take away what they undo: recovery would then fail them and
 end the run ``rollback_failed`` (a critical finding) though nothing failed but the lab
-being gone on purpose. So both refuse (:func:`refuse_orphans`), naming the run and the
-two ways on: recover first, or ``--force``. With ``--force`` the lab goes and the
-orphaned runs are closed here (:func:`close_orphans`): each pending rollback is kept
-in the evidence, ``cancelled`` with the reason and who tore the lab down, and the run
-ends ``crashed`` — what it was before anyone touched the lab.
+being gone on purpose. ``drill lab up`` would repair the lab under the run: its
+rollbacks, played afterwards, would be recorded as having restored a lab that the
+repair had already restored (and a repair does not know everything a run left behind,
+e.g. a restored instance). So all three refuse (:func:`refuse_orphans`), naming the run
+and the two ways on: recover first, or ``--force``. With ``--force`` the lab goes (or
+is repaired) and the orphaned runs are closed here (:func:`close_orphans`): each
+pending rollback is kept in the evidence, ``cancelled`` with the reason and who did
+it, and the run ends ``crashed`` — what it was before anyone touched the lab.
 """
 
 from __future__ import annotations
@@ -36,23 +39,38 @@ def refuse_orphans(runs: list[Run], what: str) -> UsageError:
     to recover it, and what ``--force`` does instead."""
     first = runs[0]
     others = f" (and {len(runs) - 1} more)" if len(runs) > 1 else ""
+    harm = (
+        "would repair the lab under it, in place of its pending rollbacks"
+        if what == "up"
+        else "would remove what its pending rollbacks undo"
+    )
     return UsageError(
         f"run {first.id}{others} awaits recovery on the lab (environment {first.env!r}): "
-        f"`drill lab {what}` would remove what its pending rollbacks undo",
-        f"recover it first with `drill recover --env {first.env}`, or give `--force` to "
-        f"{'take the lab down' if what == 'down' else 'reset the lab'} anyway (its pending "
-        "rollbacks are then recorded as not played)",
+        f"`drill lab {what}` {harm}",
+        f"recover it first with `drill recover --env {first.env}` (its rollbacks restore "
+        f"the lab), or give `--force` to {_DOING[what]} anyway (its pending rollbacks are "
+        "then recorded as not played)",
     )
 
 
-def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
-    """Close ``runs`` after the lab under them was torn down on purpose (``--force``).
+_DOING = {"down": "take the lab down", "reset": "reset the lab", "up": "repair the lab"}
+
+
+def close_orphans(
+    db: EvidenceDB, runs: list[Run], what: str, who: str, did: list[str] | None = None
+) -> int:
+    """Close ``runs`` after the lab under them was torn down or repaired on purpose
+    (``--force``; ``did``: what the lab said it did, kept with the event).
 
     Their pending rollbacks stay in the evidence as ``cancelled`` with the reason; the
     runs end ``crashed`` (their process died; nothing failed to roll back). Returns how
     many rollbacks were not played."""
+    repaired = what == "up"
     reason = (
-        f"not played: {who} tore the lab down with `drill lab {what} --force` "
+        f"not played: {who} repaired the lab with `drill lab up --force` while this run "
+        "awaited recovery; the repair, not these rollbacks, undid the faults"
+        if repaired
+        else f"not played: {who} tore the lab down with `drill lab {what} --force` "
         "while this run awaited recovery; the faults it would undo went with the lab"
     )
     cancelled = 0
@@ -62,7 +80,11 @@ def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
         for st in undo:
             rec.step_finished(st, StepStatus.CANCELLED, {"not_played": reason}, None)
         cancelled += len(undo)
-        rec.event("recovery.lab_torn_down", f"{len(undo)} pending rollback(s) {reason}")
+        rec.event(
+            "recovery.lab_repaired" if repaired else "recovery.lab_torn_down",
+            f"{len(undo)} pending rollback(s) {reason}",
+            data={"lab": did} if did else None,
+        )
         said = RunLog(QuietReporter())
         for st in undo:
             said.note(f"rollback {st.name}: {reason}")
@@ -72,7 +94,8 @@ def close_orphans(db: EvidenceDB, runs: list[Run], what: str, who: str) -> int:
             db,
             True,
             None,
-            f"the drill process died; the lab was then torn down on purpose by {who} "
+            f"the drill process died; the lab was then "
+            f"{'repaired' if repaired else 'torn down'} on purpose by {who} "
             f"(`drill lab {what} --force`), so its {len(undo)} pending rollback(s) "
             "were not played",
             said,

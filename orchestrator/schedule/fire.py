@@ -2,8 +2,12 @@
 
 1. **Claim** ``(schedule_id, scheduled_at)`` in ``schedule_fire``; the unique
    constraint lets exactly one scheduler of an HA group win. Losers do nothing.
-2. **Blackout**: a fire scheduled inside a change freeze is recorded as skipped,
-   with a finding and a notification.
+2. **Blackout**: a fire scheduled inside a change freeze is recorded as skipped (fire
+   row, log line, `drill schedule list`'s last fire) — no finding: the freeze is
+   intended, and a finding per fire of a frequent schedule would bury the real ones. A
+   period that ends without a success still becomes its one ``drill_overdue`` finding
+   (:mod:`.compliance`). One notification says the freeze holds the schedule, on its
+   first skipped fire, not on every one.
 3. **Run** the target through the launcher (a ``drill run`` child), record its run
    id and outcome on the fire row, notify start / finish / objective missed, and turn
    a failed, skipped or missed scheduled run into a finding.
@@ -133,7 +137,7 @@ def fire(ctx: FireContext, schedule_id: str, scheduled_at: datetime) -> str:
         return "lost-claim"
     window = active_window(ctx.windows, scheduled_at)
     if window is not None and sched.action != ScheduleAction.GAMEDAY_ANNOUNCE:
-        skip(ctx, sched, row, f"blackout window {window.name!r}")
+        held_by_freeze(ctx, sched, row, f"blackout window {window.name!r}")
         if sched.action == ScheduleAction.GAMEDAY_RUN:
             from orchestrator.schedule import gameday
 
@@ -190,6 +194,30 @@ def skip(
         )
     )
     log.info("schedule %s fire at %s skipped: %s", sched.id, when, reason)
+
+
+def held_by_freeze(ctx: FireContext, sched: Schedule, row: ScheduleFire, reason: str) -> None:
+    """Record a fire skipped by a blackout window: the fire row says so, no finding."""
+    previous: list[ScheduleFire] = ctx.db.records(
+        ScheduleFire,
+        "schedule_id = ? AND scheduled_at < ?",
+        (sched.id, ctx.db.param(row.scheduled_at)),
+        order="scheduled_at DESC",
+        limit=1,
+    )
+    finish(ctx, row, FireStatus.SKIPPED, reason)
+    when = row.scheduled_at.isoformat()
+    log.info("schedule %s fire at %s skipped: %s", sched.id, when, reason)
+    if previous and (previous[0].status, previous[0].reason) == (FireStatus.SKIPPED, reason):
+        return  # this freeze already held the schedule, and said so
+    ctx.notify(
+        run_notice(
+            NoticeKind.SKIPPED,
+            sched.target,
+            sched.env,
+            detail=f"fire at {when} skipped, and the next ones until it ends: {reason}",
+        )
+    )
 
 
 def record_missed(

@@ -23,6 +23,7 @@ from orchestrator.schedule.records import (
     APSCHEDULER_TABLE,
     Schedule,
     ScheduleAction,
+    ScheduleFire,
     ScheduleKind,
     ScheduleRunArgs,
     ScheduleSource,
@@ -162,8 +163,21 @@ def run_args_of(db: EvidenceDB, ids: list[str] | None = None) -> dict[str, list[
     return {r.schedule_id: list(r.run_args) for r in rows}
 
 
+def last_fires(db: EvidenceDB) -> dict[str, ScheduleFire]:
+    """Each schedule's latest fire: what happened to it last (ran, skipped by a freeze…)."""
+    rows: list[ScheduleFire] = db.records(
+        ScheduleFire,
+        "scheduled_at = (SELECT MAX(f.scheduled_at) FROM schedule_fire f"
+        " WHERE f.schedule_id = schedule_fire.schedule_id)",
+    )
+    return {r.schedule_id: r for r in rows}
+
+
 def schedule_doc(
-    row: Schedule, next_at: datetime | None, run_args: list[str] | None = None
+    row: Schedule,
+    next_at: datetime | None,
+    run_args: list[str] | None = None,
+    last: ScheduleFire | None = None,
 ) -> dict[str, Any]:
     from orchestrator.engine.results import iso
 
@@ -182,13 +196,24 @@ def schedule_doc(
         "created_at": iso(row.created_at),
         "next_fire_at": iso(next_at),
         "run_args": list(run_args or []),
+        "last_fire": {
+            "scheduled_at": iso(last.scheduled_at),
+            "status": last.status,
+            "reason": last.reason,
+            "run_id": last.launched_run_id,
+        }
+        if last
+        else None,
     }
 
 
 def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(db)
-    args = run_args_of(db)
-    return [schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id)) for r in active(db)]
+    args, last = run_args_of(db), last_fires(db)
+    return [
+        schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id), last.get(r.id))
+        for r in active(db)
+    ]
 
 
 def sync_from_drills(

@@ -189,3 +189,59 @@ def test_step_failed_finding_names_a_command_that_reruns_it_where_it_ran(
     assert command == "drill run marker-runbook --env second"
     again = drill(capsys, *shlex.split(command)[1:], "--json")
     assert again.code == 1 and json.loads(again.out)["env"] == "second"
+
+
+def test_json_stdout_holds_only_the_document_when_the_experiment_prints(workdir: Path) -> None:
+    """`--json`: one JSON document on stdout and nothing else there (DESIGN 5), even when
+    an experiment's own code writes to stdout — a python probe's `print`, a child process
+    it starts. They went before the document, and `drill run … --json | jq` broke; they
+    now go to stderr with drill's other output."""
+    from tests.clihelp import run
+
+    exp = write(
+        workdir,
+        "printing.yaml",
+        """title: an experiment that talks on stdout
+description: its probe prints and its action starts a process that writes to fd 1
+method:
+  - type: probe
+    name: prints
+    provider: {type: python, module: builtins, func: print,
+               arguments: {sep: "", end: "PRINTED-BY-PROBE\\n"}}
+  - type: action
+    name: child-writes
+    provider: {type: python, module: os, func: system,
+               arguments: {command: "echo WRITTEN-BY-CHILD"}}
+""",
+    )
+    res = run(workdir, "run", str(exp), "--json")
+    assert res.code == 0, res.err
+    doc = json.loads(res.out)  # the whole of stdout
+    assert doc["status"] == "succeeded", doc
+    assert "PRINTED-BY-PROBE" in res.err and "WRITTEN-BY-CHILD" in res.err
+
+
+def test_isolated_run_with_nothing_that_runs_isolated_is_refused(workdir: Path, capsys) -> None:
+    """`drill run rds-failover --mode isolated`: the runbook is live-only, so nothing would
+    run. It was recorded as a *succeeded* run, exit 0 — `drill status` then showed a last
+    success of rds-failover and evidence exports counted a DR test that never happened.
+    Now it is refused before anything starts (exit 2), and so is a drill narrowed by
+    --only to live-only scenarios; the whole quarterly-dr still runs isolated."""
+    res = drill(capsys, "run", "rds-failover", "--mode", "isolated", "--json")
+    assert res.code == 2 and res.out == "", res
+    assert "nothing would run in isolated mode" in res.err and "rds-failover" in res.err
+    assert "--mode live" in res.err  # what to do instead
+    res = drill(
+        capsys,
+        "run",
+        "quarterly-dr",
+        "--mode",
+        "isolated",
+        "--only",
+        "az-loss",
+        "--only",
+        "rds-failover",
+    )
+    assert res.code == 2 and "az-loss, rds-failover" in res.err, res.err
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+    assert not (workdir / ".drill" / "lab").exists()  # not even the lab was brought up

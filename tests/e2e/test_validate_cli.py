@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.clihelp import drill
+from tests.clihelp import REPO, drill
 from tests.e2e.defs import write
 
 BAD_RUNBOOK = """id: broken
@@ -132,3 +132,50 @@ def test_help_teaches(capsys) -> None:
     assert res.code == 0 and "drill run quarterly-dr" in res.out
     run_help = drill(capsys, "run", "--help")
     assert "Exit codes" in run_help.out and "--env" in run_help.out
+
+
+def test_drill_scenario_paths_are_relative_to_the_drill_and_of_the_right_kind(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    """A drill's scenario named by file path is read from the drill file's directory, as
+    its var_files are; it was read from the working directory, so the same drill was
+    valid in the project root and invalid anywhere else. A path to a file of another
+    kind (a drill naming itself as a runbook) stopped `drill validate` at that one
+    unlocated error, the other files' problems unreported; it is now one located
+    problem among all the others."""
+    rb = (
+        (REPO / "runbooks" / "rds-failover.yaml")
+        .read_text()
+        .replace("id: rds-failover", "id: local-failover")
+    )
+    write(workdir, "runbooks/local-failover.yaml", rb)
+    write(
+        workdir,
+        "drills/by-path.yaml",
+        """id: by-path
+title: scenarios named by file
+scenarios:
+  - runbook: ../runbooks/local-failover.yaml
+""",
+    )
+    for where in (workdir, workdir / "drills", workdir / "runbooks"):
+        monkeypatch.chdir(where)
+        res = drill(capsys, "validate", str(workdir / "drills" / "by-path.yaml"))
+        assert res.code == 0, (where, res.err)
+        res = drill(capsys, "plan", str(workdir / "drills" / "by-path.yaml"), "--json")
+        assert res.code == 0, (where, res.err)
+    monkeypatch.chdir(workdir)
+    me = write(
+        workdir,
+        "drills/me.yaml",
+        """id: me
+title: names itself
+scenarios:
+  - runbook: me.yaml
+""",
+    )
+    write(workdir, "runbooks/other.yaml", "id: other\ntitle: no steps\n")
+    res = drill(capsys, "validate")
+    assert res.code == 2
+    assert f"{me}:4: {me} is a drill, not a runbook (scenarios[0].runbook)" in res.err, res.err
+    assert "other.yaml:1: Field required (steps)" in res.err, res.err  # still reported

@@ -53,6 +53,12 @@ def _fires(store: EvidenceStore) -> list[ScheduleFire]:
     return store.db.records(ScheduleFire, order="scheduled_at")
 
 
+def _wait_ended(store: EvidenceStore, n: int) -> None:
+    """Until ``n`` fires are recorded and over (a row exists once APScheduler submitted
+    the fire: "every row ended" alone also holds before that)."""
+    wait_for(lambda: sum(1 for f in _fires(store) if f.ended_at) == n, what=f"{n} fire records")
+
+
 def _findings(store: EvidenceStore, kind: str) -> list[Finding]:
     return store.db.records(Finding, "kind = ?", (kind,))
 
@@ -113,29 +119,78 @@ def test_cron_interval_and_one_shot_fire_at_their_times(workdir: Path, hook: Hoo
     assert all("text" in p and p["attachments"][0]["fields"] for p in hook.posts)
 
 
-def test_blackout_window_skips_and_records(workdir: Path, hook: HookServer) -> None:
+def test_blackout_window_skips_and_records_without_a_finding_per_fire(
+    workdir: Path, hook: HookServer
+) -> None:
+    """A freeze is intended: each held fire is a ``skipped`` fire row (shown as the
+    schedule's last fire), one notification per schedule says the freeze holds it, and
+    no finding is filed — not one per fire of a frequent schedule."""
     freeze = (
         "blackout_windows:\n"
-        "  - {name: january freeze, start: 2030-01-07T08:00, end: 2030-01-07T10:00}\n"
+        "  - {name: january freeze, start: 2030-01-07T08:00, end: 2030-01-07T09:02}\n"
     )
     with time_machine.travel(T0, tick=False) as tm:
         svc, launcher, store = _service(workdir, hook, freeze)
-        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        daily = _add(store, specs.cron_spec("0 9 * * *"))
+        every = _add(store, specs.every_spec("30s"))  # fires at T0 + 30 s, + 60 s, …
         svc.start()
         try:
-            _advance(tm, svc, T0 + timedelta(seconds=11))
-            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="skip record")
-            _advance(tm, svc, datetime(2030, 1, 8, 9, 0, 1, tzinfo=UTC))  # next day: runs
+            for k in range(1, 6):  # 09:00:00 (daily), then 09:00:20 … 09:02:20 (every)
+                _advance(tm, svc, T0 + timedelta(seconds=30 * k + 0.5))
+                _wait_ended(store, k + 1)
             wait_for(lambda: len(launcher.calls) == 1, what="the fire after the freeze")
+            held = schedules.list_docs(store.db, utcnow())
         finally:
             svc.stop()
-    first, second = _fires(store)
-    assert (first.schedule_id, first.status) == (sid, "skipped")
-    assert first.reason == "blackout window 'january freeze'"
-    assert second.status == "succeeded"
-    found = _findings(store, "scheduled_run_skipped")
-    assert len(found) == 1 and found[0].drill == "tiny"
-    assert "drill_run_skipped" in hook.events()
+    got = [(f.schedule_id, f.status, f.reason) for f in _fires(store)]
+    frozen = "blackout window 'january freeze'"
+    assert got == [
+        (daily, "skipped", frozen),
+        (every, "skipped", frozen),
+        (every, "skipped", frozen),
+        (every, "skipped", frozen),
+        (every, "skipped", frozen),
+        (every, "succeeded", None),
+    ]
+    assert _findings(store, "scheduled_run_skipped") == []
+    assert hook.events().count("drill_run_skipped") == 2  # one per schedule, not per fire
+    last = {d["id"]: d["last_fire"] for d in held}
+    assert (last[daily]["status"], last[daily]["reason"]) == ("skipped", frozen)
+    assert last[every]["status"] == "succeeded"
+
+
+def test_a_quarter_held_by_a_freeze_is_still_one_missed_finding(
+    workdir: Path, hook: HookServer
+) -> None:
+    """The freeze excuses each fire, not the quarter: a quarter that ended without a
+    successful run is still its single ``drill_overdue`` finding (DESIGN 9)."""
+    from orchestrator.schedule.compliance import drill_status
+
+    start = datetime(2029, 12, 20, 12, tzinfo=UTC)
+    freeze = "blackout_windows:\n  - {name: long freeze, start: 2029-12-20, end: 2030-04-15}\n"
+    with time_machine.travel(start, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook, freeze)
+        _add(store, specs.cron_spec("quarterly"), target="qdr")
+        svc.start()
+        try:
+            for n, at in enumerate(
+                (
+                    datetime(2030, 1, 1, 0, 0, 1, tzinfo=UTC),
+                    datetime(2030, 4, 1, 0, 0, 1, tzinfo=UTC),
+                ),
+                start=1,
+            ):
+                _advance(tm, svc, at)
+                _wait_ended(store, n)
+        finally:
+            svc.stop()
+        for _ in range(2):  # recorded once, however often the status is computed
+            drill_status(svc.settings, store.db, utcnow(), record=True)
+    assert [f.status for f in _fires(store)] == ["skipped", "skipped"]
+    assert launcher.calls == []
+    assert _findings(store, "scheduled_run_skipped") == []
+    (overdue,) = _findings(store, "drill_overdue")
+    assert overdue.drill == "qdr" and "2030-Q1" in overdue.title
 
 
 def test_fires_missed_while_down_are_recorded_not_run(workdir: Path, hook: HookServer) -> None:
