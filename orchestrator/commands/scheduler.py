@@ -165,8 +165,9 @@ def status_cmd(
     alive = [
         i for i in insts if i.state != "stopped" and now - i.heartbeat_at < timedelta(seconds=60)
     ]
+    firing = [i for i in alive if i.state != "stalled"]  # a stalled one beats, fires nothing
     doc: dict[str, Any] = {
-        "running": bool(alive),
+        "running": bool(firing),
         "instances": [
             {
                 "id": i.id,
@@ -201,7 +202,13 @@ def status_cmd(
         return
     console = out_console()
     console.print(
-        f"scheduler: {'running' if alive else 'not running'} ({len(alive)} live instance(s))"
+        f"scheduler: {'running' if firing else 'not running'} ({len(firing)} live instance(s)"
+        + (
+            f", {len(alive) - len(firing)} stalled: restart them"
+            if len(alive) > len(firing)
+            else ""
+        )
+        + ")"
     )
     for i in doc["instances"][:5]:
         console.print(

@@ -57,6 +57,14 @@ class SharedJobStore(SQLAlchemyJobStore):
 
     def __init__(self, engine: Any) -> None:
         super().__init__(engine=engine, tablename=APSCHEDULER_TABLE)
+        #: passes of the scheduler loop, which asks for due jobs first thing in each:
+        #: the loop's heartbeat (APScheduler 3.x says nothing when its thread dies)
+        self.passes = 0
+
+    def get_due_jobs(self, now: datetime) -> list[Any]:
+        self.passes += 1
+        due: list[Any] = super().get_due_jobs(now)
+        return due
 
     def update_job(self, job: Any) -> None:
         try:

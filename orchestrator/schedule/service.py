@@ -14,6 +14,13 @@ so fires that fell while no scheduler was running are seen; APScheduler coalesce
 them into one and runs it if within ``misfire_grace_s``, else reports it missed,
 which is recorded (fire row ``missed`` + finding).
 
+Liveness: APScheduler 3.x's loop runs in a thread that dies silently on an exception
+its code does not catch (a trigger that raises, say), and the process goes on looking
+healthy while nothing fires. Each poll wakes the loop; a wakeup it has not answered
+(:attr:`SharedJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
+own that stopped, makes the service ``stalled``: ``/health`` answers 503, `drill
+scheduler status` says so, and the log has an error line — a supervisor restarts it.
+
 Stopping (SIGTERM/SIGINT): no new fires; with ``on_stop="rollback"`` running
 drills get SIGTERM and play their rollbacks, with ``"finish"`` they run to the end.
 Either way the service waits for them: a drill is never abandoned.
@@ -84,6 +91,7 @@ class SchedulerService:
         self.poll_s, self.misfire_grace_s = poll_s, misfire_grace_s
         self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
         self.on_stop = on_stop
+        self.stall_after_s = max(30.0, 5 * poll_s)
         self.fires = 0
         self.health_url: str | None = None
         self.state = "starting"
@@ -91,6 +99,9 @@ class SchedulerService:
         self._windows = WindowsWatch(settings.source)
         self._scheduler: Any = None
         self._executor: Any = None
+        self._jobstore: Any = None
+        self._ticked_at: datetime | None = None
+        self._unanswered: tuple[int, datetime] | None = None  # (loop passes, woken at)
         self._lock = threading.Lock()
 
     @property
@@ -105,8 +116,9 @@ class SchedulerService:
         from orchestrator.schedule.aps import FireExecutor, SharedJobStore
 
         self._executor = FireExecutor(self._fire, self.max_workers)
+        self._jobstore = SharedJobStore(self.store.engine)
         self._scheduler = BackgroundScheduler(
-            jobstores={"default": SharedJobStore(self.store.engine)},
+            jobstores={"default": self._jobstore},
             executors={"default": self._executor},
             job_defaults={
                 "coalesce": True,
@@ -132,12 +144,15 @@ class SchedulerService:
         self.sync()
         self._scheduler.resume()
         self.state = "running"
+        self._ticked_at = now
         log.info(
             "scheduler %s started (%d schedules)", self.instance_id, len(self._scheduler.get_jobs())
         )
 
     def tick(self) -> None:
         """One poll: reconcile jobs, heartbeat, compliance, wake APScheduler."""
+        was_stalled = self.stalled_since() is not None
+        self._ticked_at = self.ctx.clock()
         try:
             self.reload_windows()
             self.sync()
@@ -146,7 +161,36 @@ class SchedulerService:
         except Exception as exc:  # a flaky database must not stop the service
             log.error("scheduler tick failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
         if self._scheduler is not None:
-            self._scheduler.wakeup()
+            self._wake()
+        if not was_stalled and self.stalled_since() is not None:
+            log.error(
+                "scheduler loop stalled: it has not looked for due jobs for %.0f s; "
+                "nothing fires until the service is restarted",
+                self.stall_after_s,
+            )
+
+    def _wake(self) -> None:
+        """Wake APScheduler's loop, noting the first wakeup it has not answered yet."""
+        passes = self._jobstore.passes
+        if self._unanswered is not None and passes > self._unanswered[0]:
+            self._unanswered = None
+        if self._unanswered is None:
+            self._unanswered = (passes, self.ctx.clock())
+        self._scheduler.wakeup()
+
+    def stalled_since(self) -> datetime | None:
+        """When the service stopped working while it says it runs: APScheduler's loop has
+        not answered a wakeup, or the service's own poll has not come round, for
+        ``stall_after_s``. ``None`` while it works (or is not running)."""
+        if self.state != "running" or self._ticked_at is None:
+            return None
+        now, limit = self.ctx.clock(), timedelta(seconds=self.stall_after_s)
+        if now - self._ticked_at > limit:
+            return self._ticked_at
+        woke = self._unanswered
+        if woke is not None and self._jobstore.passes <= woke[0] and now - woke[1] > limit:
+            return woke[1]
+        return None
 
     def run(self, stop: threading.Event) -> None:
         self.start()
@@ -280,7 +324,8 @@ class SchedulerService:
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
             if row is not None:
-                row.heartbeat_at, row.state, row.fires = self.ctx.clock(), self.state, self.fires
+                state = "stalled" if self.stalled_since() is not None else self.state
+                row.heartbeat_at, row.state, row.fires = self.ctx.clock(), state, self.fires
                 s.add(row)
 
     def _compliance(self) -> None:
@@ -339,8 +384,10 @@ class SchedulerService:
         jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
         nxt = min((j.next_run_time for j in jobs if j.next_run_time), default=None)
         running = getattr(self.ctx.launcher, "running", lambda: None)()
+        stalled = self.stalled_since()
         return {
-            "status": "ok" if self.state == "running" else self.state,
+            "status": "stalled" if stalled else "ok" if self.state == "running" else self.state,
+            "stalled_since": iso(stalled) if stalled else None,
             "instance": self.instance_id,
             "pid": os.getpid(),
             "jobs": len(jobs),

@@ -1,0 +1,99 @@
+"""The scheduler service's health tells the truth about its APScheduler loop.
+
+APScheduler 3.x runs its loop in a thread that an exception it does not catch ends
+without a word; the service then went on answering ``/health`` 200 "ok" (and beating
+"running" in `drill scheduler status`) while nothing fired. Here the real loop of a
+real service is ended that way, with the clock under the test's control, and the
+health endpoint is asked over HTTP on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import urllib.error
+import urllib.request
+from contextlib import redirect_stdout
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+from orchestrator.cli import main
+from orchestrator.schedule import specs
+from orchestrator.schedule.health import HealthServer
+from tests.unit.test_schedule_firing import T0, _add, _advance, _service
+from tests.unit.test_schedule_support import HookServer, wait_for
+
+
+class LoopKiller(BaseException):
+    """Nothing in APScheduler's loop catches a BaseException: its thread ends."""
+
+
+def _health(url: str) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def _scheduler_status() -> dict[str, Any]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["scheduler", "status", "--json"]) == 0
+    doc: dict[str, Any] = json.loads(out.getvalue())
+    return doc
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_health_says_stalled_when_the_scheduler_loop_dies(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        _add(store, specs.cron_spec("0 9 * * *"))
+        svc.start()
+        server = HealthServer(svc.health).start()
+        limit = timedelta(minutes=10)  # longer than any poll should take
+        try:
+            # a working loop answers every wakeup: healthy, however far the clock moves
+            at = T0 + timedelta(seconds=10.5)  # 09:00:00.5: the fire
+            _advance(tm, svc, at)
+            wait_for(lambda: len(launcher.calls) == 1, what="the fire")
+            code, doc = _health(server.url)
+            assert (code, doc["status"], doc.get("stalled_since")) == (200, "ok", None)
+            # the service's own poll loop stopped coming round: not healthy either
+            tm.move_to(at + limit)
+            assert _health(server.url)[0] == 503
+            at += limit
+            _advance(tm, svc, at)
+            assert _health(server.url)[:1] == (200,)
+
+            # now the loop's thread ends on an exception nothing in it catches
+            called = threading.Event()
+
+            def die(*_args: Any) -> Any:
+                called.set()
+                raise LoopKiller("boom")
+
+            monkeypatch.setattr(SQLAlchemyJobStore, "get_due_jobs", die)
+            svc.tick()
+            assert called.wait(15), "the loop did not look for due jobs"
+            for _ in range(2):  # its last wakeup unanswered for longer than the limit
+                at += limit
+                tm.move_to(at)
+                svc.tick()
+            code, doc = _health(server.url)
+            assert (code, doc["status"]) == (503, "stalled")
+            assert doc["stalled_since"] is not None
+            status = _scheduler_status()
+            assert status["running"] is False
+            assert status["instances"][0]["state"] == "stalled"
+        finally:
+            server.stop()
+            svc.stop()
