@@ -181,6 +181,17 @@ scenarios:
     assert "other.yaml:1: Field required (steps)" in res.err, res.err  # still reported
 
 
+def test_a_file_whose_name_says_secret_keeps_its_line_numbers(workdir: Path, capsys) -> None:
+    """The redaction of every printed line read `secret-rotation.yaml:2: …` as a
+    secret-named key and its value: each problem of that runbook said
+    `secret-rotation.yaml:*** Input should be a valid string` — no line to go to."""
+    rb = write(workdir, "runbooks/secret-rotation.yaml", "id: rot\ntitle: 5\n")
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:2: Input should be a valid string (title)" in res.err, res.err
+    assert f"{rb}:1: Field required (steps)" in res.err, res.err
+
+
 ROLE_TYPO = """id: analytics-failover
 title: Fail over a database the lab does not have
 steps:
