@@ -65,9 +65,13 @@ def up(
     plays that run's rollbacks, which restore the lab and close the run; --force repairs
     the lab instead and records the rollbacks as not played.
 
+    Examples:
+
+    \b
       drill lab up                  # start, or check and repair
       drill recover --env lab       # first, when a run awaits recovery
-      drill lab up --force          # or repair anyway (the run's undos: not played)"""
+      drill lab up --force          # or repair anyway (its undos: not played)
+    """
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)

@@ -21,7 +21,8 @@ def report(
 ) -> None:
     """Render one run's report: timeline, RTO/RPO vs objectives, findings.
 
-    The format is --html or --pdf, or the suffix of --out (.html, .pdf)."""
+    The format is --html or --pdf, or the suffix of --out (.html, .pdf); a flag and a
+    suffix that disagree are refused."""
     from orchestrator.engine.runner import operator
     from orchestrator.errors import UsageError
     from orchestrator.evidence.export import build_report_data
@@ -34,9 +35,14 @@ def report(
             "choose one of --html or --pdf",
             f"e.g. `drill report {run_id} --html`, or --out FILE.html / FILE.pdf",
         )
+    fmt = "html" if html else "pdf" if pdf else str(by_name)
+    if by_name and by_name != fmt:  # HTML in report.pdf: the auditor's reader refuses it
+        raise UsageError(
+            f"--{fmt} but --out {out} names a {by_name.upper()} file",
+            f"give --out a .{fmt} name, or leave out --{fmt} (the suffix picks the format)",
+        )
     from orchestrator.outpaths import check_output, write_output
 
-    fmt = "html" if html else "pdf" if pdf else str(by_name)
     path = check_output(Path(out or f"report-{run_id}.{fmt}"), "--out")  # before any work
     data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
     content = renderer(fmt).render(data)

@@ -50,7 +50,12 @@ def list_cmd(
             (r["started_at"] or "")[:16].replace("T", " "),
             r["who"],
         )
-    out_console().print(table if runs else "no runs yet — try `drill run quarterly-dr`")
+    if runs:
+        out_console().print(table)
+    elif any(f is not None for f in (drill, env, status, period)) or offset:
+        out_console().print("no run matches (the filters, or --offset, leave none)")
+    else:
+        out_console().print("no runs yet — try `drill run quarterly-dr`")
 
 
 @app.command("show")

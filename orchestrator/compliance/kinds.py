@@ -28,6 +28,14 @@ FAILOVER_ACTIONS = {
     "region.isolate",
     "dns.point",
 }
+Activities = dict[str, Callable[[dict[str, bool | int | float | str]], bool]]
+#: activities of other Chaos Toolkit extensions that exercise a failover when their
+#: arguments say so: chaosaws's RDS reboot only with ``force_failover`` (without it the
+#: primary restarts in place, no failover); an Aurora cluster failover always
+FAILOVER_ACTIVITIES: Activities = {
+    "chaosaws.rds.actions.reboot_db_instance": lambda a: a.get("force_failover") is True,
+    "chaosaws.rds.actions.failover_db_cluster": lambda a: True,
+}
 RESTORE_ACTIONS = {"db.restore"}
 FINISHED = {"succeeded", "failed", "aborted", "crashed", "rollback_failed"}
 
@@ -90,8 +98,21 @@ def _action(step: StepView) -> str | None:
     return name[len(_EXTENSION) :] if name and name.startswith(_EXTENSION) else name
 
 
-def _scenarios_with_actions(run: RunView, actions: set[str]) -> set[str | None]:
-    return {st.scenario for st in run.steps if _action(st) in actions and st.status == "succeeded"}
+def _exercises(step: StepView, actions: set[str], activities: Activities) -> bool:
+    """Whether a step that succeeded ran one of ``actions``, or one of ``activities``
+    with arguments that make it one (a step recorded ``skipped``, e.g. an activity of a
+    ``--dry`` run, ran nothing)."""
+    if step.status != "succeeded":
+        return False
+    name = _action(step) or ""
+    when = activities.get(name)
+    return name in actions or (when is not None and when(step.args))
+
+
+def _scenarios_with_actions(
+    run: RunView, actions: set[str], activities: Activities
+) -> set[str | None]:
+    return {st.scenario for st in run.steps if _exercises(st, actions, activities)}
 
 
 @kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
@@ -149,19 +170,20 @@ def _met(data: ReportData) -> Collected:
 
 @kind("failover_tested", "a failover, promotion or zone/region isolation was exercised")
 def _failover(data: ReportData) -> Collected:
-    return _exercised(data, FAILOVER_ACTIONS, "failover exercised")
+    return _exercised(data, FAILOVER_ACTIONS, "failover exercised", FAILOVER_ACTIVITIES)
 
 
 @kind("backup_restore_tested", "a backup or point-in-time restore was exercised")
 def _restore(data: ReportData) -> Collected:
-    return _exercised(data, RESTORE_ACTIONS, "restore exercised")
+    return _exercised(data, RESTORE_ACTIONS, "restore exercised", {})
 
 
-def _exercised(data: ReportData, actions: set[str], what: str) -> Collected:
-    """Scenarios in which one of ``actions`` ran, as evidence references."""
+def _exercised(data: ReportData, actions: set[str], what: str, activities: Activities) -> Collected:
+    """Scenarios in which one of ``actions`` (or ``activities``) ran, as evidence
+    references."""
     refs: list[EvidenceRef] = []
     for r in data.runs:
-        hit = _scenarios_with_actions(r, actions)
+        hit = _scenarios_with_actions(r, actions, activities)
         refs.extend(_sc_ref(r, sc, what) for sc in r.scenarios if sc.scenario_id in hit)
     return Collected(refs)
 

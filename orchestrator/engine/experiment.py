@@ -144,12 +144,14 @@ def _event_handler(
             self.journal: dict[str, Any] | None = None
             self.count = 0  # activities started in this phase group (hook point names)
             self.shielded_before = False
+            self.dry: Any = None  # the run's --dry (chaoslib.types.Dry)
             self.drill_handlers = {
                 sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
             }
 
         def started(self, experiment: Any, journal: Any) -> None:
             self.journal = journal  # kept: drill closes it if it stops the run
+            self.dry = experiment.get("dry")
             for sig, handler in self.drill_handlers.items():
                 if callable(handler):
                     signal.signal(sig, handler)
@@ -208,21 +210,38 @@ def _event_handler(
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"
+            status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
+            error = run.get("exception") and "".join(run["exception"])[-2000:]
+            if ok and _ran_dry(activity, self.dry):  # chaoslib says succeeded: nothing ran
+                status, error = StepStatus.SKIPPED, DRY_RUN
             reporter.step_finished(
                 self.phase.value,
                 name,
-                "succeeded" if ok else "failed",
+                status.value,
                 None if ok else _last_line(run.get("exception")),
             )
-            recorder.step_finished(
-                step,
-                StepStatus.SUCCEEDED if ok else StepStatus.FAILED,
-                run.get("output"),
-                run.get("exception") and "".join(run["exception"])[-2000:],
-            )
+            recorder.step_finished(step, status, run.get("output"), error)
             crashpoint(f"{self._point()}:end")
 
     return Journaling()
+
+
+DRY_RUN = "not executed: a --dry run"
+
+
+def _ran_dry(activity: dict[str, Any], dry: Any) -> bool:
+    """Whether chaoslib ran ``activity`` dry — journaled ``succeeded`` with nothing
+    executed; recorded ``skipped``, so that no evidence takes it for a fault or a
+    failover that happened (chaoslib.activity.execute_activity's own rule)."""
+    from chaoslib.types import Dry
+
+    dry = activity.get("dry", dry)
+    kind = activity.get("type")
+    return (
+        dry == Dry.ACTIVITIES
+        or (dry == Dry.ACTIONS and kind == "action")
+        or (dry == Dry.PROBES and kind == "probe")
+    )
 
 
 def _last_line(exception: Any) -> str:

@@ -121,6 +121,7 @@ def run_started(conn: Any, postgres: bool, run_id: str) -> datetime:
 
 
 _SKIP = ("content", "data", "output", "args")  # large columns no view shows
+_SCALAR = (bool, int, float, str)
 #: a run's children: view field → (table, sort key), each child's "scenario" filled in
 _CHILDREN = {
     "scenarios": ("scenario_run", "started_at"),
@@ -146,8 +147,11 @@ def build_views(scope: Scope) -> tuple[list[RunView], list[FindingView]]:
         of_run = children[field] = defaultdict(list)
         for row in sorted(scope.data.get(table, []), key=itemgetter(key)):
             if row.get("run_id") is not None:
+                args = row.get("args") if table == "step_run" else None
                 for k in _SKIP:
                     row.pop(k, None)
+                if isinstance(args, dict):  # a step's scalar arguments (StepView.args)
+                    row["args"] = {k: v for k, v in args.items() if isinstance(v, _SCALAR)}
                 of_run[row["run_id"]].append(row)
     runs = {r["id"]: r for r in scope.data.get("run", [])}
     views = []

@@ -149,6 +149,13 @@ def _no_standby(call: Call, ident: str) -> tuple[str, str] | None:
         return None
     if db.multi_az:
         return None
+    if ident == PRIMARY_ID and call.region == REGION:  # its pair is being re-protected
+        return (
+            "InvalidDBInstanceState",
+            f"Cannot reboot DB instance {ident} with ForceFailover: it has no standby "
+            "right now (one is rebuilt after a failover or an AZ loss; DescribeDBInstances "
+            "says MultiAZ true again once it streams)",
+        )
     return (
         "InvalidParameterCombination",
         f"Cannot reboot DB instance {ident} with ForceFailover: it is not a Multi-AZ "

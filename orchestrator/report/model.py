@@ -30,6 +30,9 @@ class StepView(_View):
     started_at: datetime | None = None
     ended_at: datetime | None = None
     error: str | None = None
+    # its scalar arguments (an activity's ``force_failover: true``), what evidence kinds
+    # read; documents and lists stay out of the view, and out of runs.json
+    args: dict[str, bool | int | float | str] = Field(default_factory=dict, exclude=True)
 
 
 class EventView(_View):

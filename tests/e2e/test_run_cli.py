@@ -245,3 +245,18 @@ def test_isolated_run_with_nothing_that_runs_isolated_is_refused(workdir: Path, 
     assert res.code == 2 and "az-loss, rds-failover" in res.err, res.err
     assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
     assert not (workdir / ".drill" / "lab").exists()  # not even the lab was brought up
+
+
+def test_runs_list_with_filters_matching_nothing_does_not_say_no_runs_yet(
+    workdir: Path, capsys
+) -> None:
+    """`drill runs list --drill typo` said "no runs yet — try `drill run quarterly-dr`" in
+    a store full of runs: an operator checking whether last night's drill ran was told
+    nothing had ever run."""
+    assert "no runs yet" in drill(capsys, "runs", "list").out
+    rb = write(workdir, "runbooks/m.yaml", runbook(workdir / "marker"))
+    assert drill(capsys, "run", str(rb), "--json").code == 0
+    for args in (["--drill", "typo"], ["--status", "failed"], ["--offset", "1"]):
+        res = drill(capsys, "runs", "list", *args)
+        assert res.code == 0 and "no runs yet" not in res.out, (args, res.out)
+        assert "no run matches" in res.out, (args, res.out)
