@@ -67,6 +67,8 @@ def test_second_run_on_same_env_is_refused(workdir: Path) -> None:
         # the running run is not mistaken for a crashed one
         listed = json.loads(run(workdir, "runs", "list", "--json").out)
         assert [r["status"] for r in listed] == ["running"]
+        # the hint is a command to copy, with the run's id (it said `drill abort RUN_ID`)
+        assert f"`drill abort {listed[0]['run_id']}`" in second.err
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
