@@ -79,13 +79,25 @@ _known: set[str] = set()
 _env_names: dict[str, Any] = {}
 
 
+# FILE:LINE — a location, not a pair: `runbooks/secret-rotation.yaml:12: …` read as the
+# name "secret-rotation.yaml" with the value "12:", and every error about that file lost
+# its line number
+_FILE_NAME = re.compile(
+    r"\.(?:ya?ml|json|jsonl|py|md|txt|toml|ini|cfg|conf|env|csv|html|sql|sh|tf)$", re.I
+)
+_LINE_NO = re.compile(r"\d{1,9}:?")
+
+
 def _secret_values(text: str) -> list[tuple[int, int]]:
     """Spans of the values of NAME=value pairs whose NAME names a secret."""
     spans: list[tuple[int, int]] = []
     for m in _PAIR.finditer(text):
         if spans and m.start() < spans[-1][1]:
             continue  # inside a value already masked
-        if _PAIR_NAME.search(m.group(1)) and m.group(3).strip("'\"") != MASK:
+        name, value = m.group(1), m.group(3)
+        if m.group(2) == ":" and _LINE_NO.fullmatch(value) and _FILE_NAME.search(name):
+            continue
+        if _PAIR_NAME.search(name) and value.strip("'\"") != MASK:
             spans.append(m.span(3))
     return spans
 

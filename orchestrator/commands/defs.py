@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
+
+if TYPE_CHECKING:
+    from orchestrator.errors import Problem
 
 
 def list_cmd(
@@ -49,14 +52,39 @@ def validate(
         list[Path] | None,
         typer.Argument(help="files or directories (default: every definition drill can find)"),
     ] = None,
+    env: Annotated[
+        str | None,
+        typer.Option(
+            "--env",
+            "-e",
+            help="also check every step's roles (targets) against this environment, as "
+            "`drill plan` and `drill run` do: the lab's components, or the roles of an AWS "
+            "environment's Terraform state (read only; nothing is changed)",
+        ),
+    ] = None,
 ) -> None:
-    """Validate definitions; report every problem with file:line (exit 2 if any)."""
+    """Validate definitions; report every problem with file:line (exit 2 if any).
+
+    Without --env, what a definition says on its own (schema, references, ids). With
+    --env ENV, also each runbook step (drills: their runbooks' steps) naming a role the
+    environment does not have, in every mode the definition can run in — what `drill
+    plan` and `drill run` would refuse there.
+
+    Examples:
+
+    \b
+      drill validate                              # every definition drill finds
+      drill validate runbooks/ --env staging      # and their roles on staging
+    """
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.definitions.loader import DEFINITION_SUFFIXES, load_definition
     from orchestrator.definitions.models import Drill
-    from orchestrator.errors import DefinitionError, Problem
+    from orchestrator.errors import DefinitionError
 
-    catalog = Catalog(state(ctx).settings())
+    settings = state(ctx).settings()
+    if env is not None:
+        settings.environment(env)  # an unknown environment: exit 2 before any file is read
+    catalog = Catalog(settings)
     files: list[Path] = []
     if paths:
         for p in paths:
@@ -74,7 +102,7 @@ def validate(
     for group in clashes:
         if any(e.path.absolute() in given for e in group):
             problems += catalog.clash_problems(group)
-    ok = 0
+    valid: list[Path] = []
     for f in files:
         try:
             _kind, definition, _doc = load_definition(f, strict=True)
@@ -84,13 +112,53 @@ def validate(
                 ref_problems = catalog.check_drill_refs(definition, str(f))
                 if ref_problems:
                     raise DefinitionError(ref_problems)
-            ok += 1
+            valid.append(f)
         except DefinitionError as exc:
             problems.extend(exc.problems)
+    hint = None
+    if env is not None and valid:
+        roles, hint = _role_problems(settings, catalog, env, valid)
+        problems += roles
+        bad = {Path(p.file).resolve() for p in roles if p.file}
+        valid = [f for f in valid if f.resolve() not in bad]
     if problems:
         problems = list(dict.fromkeys(problems))  # a clash is also met through a drill
-        raise DefinitionError(problems, f"{ok} of {len(files)} file(s) valid; fix the rest")
-    err_console().print(f"[green]✔[/] {ok} definition(s) valid")
+        hint = f"{len(valid)} of {len(files)} file(s) valid; fix the rest" + (
+            f" ({hint})" if hint else ""
+        )
+        raise DefinitionError(problems, hint)
+    where = f" (roles checked against {env})" if env is not None else ""
+    err_console().print(f"[green]✔[/] {len(valid)} definition(s) valid{where}")
+
+
+def _role_problems(
+    settings: Any, catalog: Any, env: str, files: list[Path]
+) -> tuple[list[Problem], str | None]:
+    """Every step of the runbooks and drills in ``files`` naming a role environment
+    ``env`` does not have, in each mode they can run in (a step can be `isolated:
+    only`), with the roles it has (the hint). :func:`check_targets`, as `drill plan`
+    calls it: plans only, no call to the environment, nothing changed."""
+    from orchestrator.definitions.kinds import RunMode
+    from orchestrator.engine.plan import build_plan
+    from orchestrator.engine.targets import check_targets
+    from orchestrator.errors import DefinitionError
+    from orchestrator.providers import build_provider
+
+    name, cfg = settings.environment(env)
+    provider = build_provider(name, cfg, settings)
+    problems: list[Problem] = []
+    hint: str | None = None
+    try:
+        for f in files:
+            for mode in RunMode:
+                try:
+                    check_targets(build_plan(catalog, str(f), mode.value), provider)
+                except DefinitionError as exc:
+                    problems += exc.problems
+                    hint = hint or exc.hint
+    finally:
+        provider.close()
+    return problems, hint
 
 
 def _definition_files(root: Path, suffixes: Iterable[str]) -> list[Path]:

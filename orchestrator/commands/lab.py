@@ -65,9 +65,13 @@ def up(
     plays that run's rollbacks, which restore the lab and close the run; --force repairs
     the lab instead and records the rollbacks as not played.
 
+    Examples:
+
+    \b
       drill lab up                  # start, or check and repair
       drill recover --env lab       # first, when a run awaits recovery
-      drill lab up --force          # or repair anyway (the run's undos: not played)"""
+      drill lab up --force          # or repair anyway (its undos: not played)
+    """
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
@@ -103,7 +107,7 @@ def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool) 
     db = state(ctx).db(warn=False)
     orphans = lab_orphans(settings, db)
     if orphans and not force:
-        raise refuse_orphans(orphans, what)
+        raise refuse_orphans(settings, orphans, what)
 
     def close(did: list[str] | None = None) -> None:
         if orphans:

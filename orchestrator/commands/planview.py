@@ -38,6 +38,38 @@ def _add_calls(provider: Provider, entry: dict[str, Any], mode: str) -> dict[str
     return entry
 
 
+def _chaos_calls(
+    provider: Provider, entry: dict[str, Any], activity: Any, mode: str
+) -> dict[str, Any]:
+    """An activity calling drill's own extension (``orchestrator.chaos.db.failover``…)
+    runs a provider-neutral action: its calls are planned as a runbook step's are (an
+    experiment's plan listed the provider's module and function, and no call). Other
+    activities, and arguments filled in at run time (``${var}``), stay as they are."""
+    from orchestrator.actions import ACTIONS, ActivityKind
+    from orchestrator.chaos import ACTION_OF
+    from orchestrator.errors import DrillError
+
+    prov = activity.get("provider") if isinstance(activity, dict) else None
+    if not isinstance(prov, dict):
+        return entry
+    action = ACTION_OF.get(f"{prov.get('module')}.{prov.get('func')}")
+    raw = prov.get("arguments") or {}
+    if action is None or not isinstance(raw, dict) or "${" in str(raw):
+        return entry
+    spec = ACTIONS.get(action)
+    try:  # with its defaults filled in, as it runs
+        args = spec.validate_args({k: v for k, v in raw.items() if v is not None}).model_dump()
+    except ValueError:  # `drill validate` and the run report it
+        return entry
+    entry.update(action=action, args=args)
+    entry["destructive"] = spec.kind is ActivityKind.ACTION and spec.destructive
+    try:
+        return _add_calls(provider, entry, mode)
+    except DrillError as exc:  # e.g. a role the environment lacks: the run fails there
+        entry.update(calls=[], plan_error=exc.message)
+        return entry
+
+
 def plan_document(
     plan: RunPlan, provider: Provider, env_name: str, env: EnvironmentConfig
 ) -> dict[str, Any]:
@@ -69,7 +101,10 @@ def plan_document(
                 for step in steps:
                     d = describe_step(step)
                     d["phase"] = phase
-                    _add_calls(provider, d, mode)
+                    if step.activity:
+                        _chaos_calls(provider, d, step.activity, mode).setdefault("calls", [])
+                    else:
+                        _add_calls(provider, d, mode)
                     if "rollback" in d:
                         _add_calls(provider, d["rollback"], mode)
                     entry["steps"].append(d)
@@ -99,14 +134,13 @@ def plan_document(
                 ("rollback", doc.get("rollbacks") or []),
             ):
                 for act in acts:
-                    entry["steps"].append(
-                        {
-                            "phase": phase,
-                            "name": act.get("name"),
-                            "kind": act.get("type"),
-                            "provider": act.get("provider"),
-                        }
-                    )
+                    step_doc = {
+                        "phase": phase,
+                        "name": act.get("name"),
+                        "kind": act.get("type"),
+                        "provider": act.get("provider"),
+                    }
+                    entry["steps"].append(_chaos_calls(provider, step_doc, act, mode))
         scenarios.append(entry)
     return {
         "drill": plan.target,
@@ -178,6 +212,8 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
             )
             if step.get("skipped"):
                 console.print(f"        [yellow]{esc(step['skipped'])}[/]")
+            if step.get("plan_error"):
+                console.print(f"        [yellow]cannot plan: {esc(step['plan_error'])}[/]")
             for call in step.get("calls", []):
                 console.print(
                     f"        → {call['target']}: [bold]{call['operation']}[/] "

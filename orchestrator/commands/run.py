@@ -325,15 +325,27 @@ def abort(
     ctx: typer.Context,
     run_id: Annotated[str, typer.Argument(help="the run to abort (see `drill runs list`)")],
 ) -> None:
-    """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run)."""
+    """Abort a running drill: it stops and plays its rollbacks (exit 3 for that run).
+
+    Who asked is recorded on the run (a `run.abort_requested` event), and the run ends
+    "aborted by `drill abort`", not by the SIGTERM that carries the request."""
     from orchestrator.engine.ack import running_run
     from orchestrator.engine.recovery import awaiting_recovery
+    from orchestrator.engine.runner import operator
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.records import TimelineEvent
 
     app_state = state(ctx)
     db = app_state.db(write=True)
     run_row = running_run(db, run_id, "abort")
     run_row.abort_requested = True
-    db.write(run_row)
+    asked = TimelineEvent(
+        run_id=run_id,
+        at=utcnow(),
+        kind="run.abort_requested",
+        message=f"abort requested by {operator()} (`drill abort`)",
+    )
+    db.write(run_row, asked)
     if any(r.id == run_id for r in awaiting_recovery(app_state.settings(), db)):
         # its lock is free: the drill died, and its pid may be another process's now
         err_console().print(

@@ -196,5 +196,5 @@ def locked_error(env: str, holder: dict[str, Any] | None) -> EnvironmentLocked:
         who += f" on {held_env!r}, the same lab"
     return EnvironmentLocked(
         f"environment {env!r} is already in use{who}",
-        "wait for it to finish, or stop it with `drill abort RUN_ID`",
+        f"wait for it to finish, or stop it with `drill abort {other.get('run_id') or 'RUN_ID'}`",
     )

@@ -190,16 +190,21 @@ class RunEngine:
             )
 
     # ---- abort plumbing -----------------------------------------------------------
-    def _abort_reason(self) -> str | None:
-        if self.abort.requested:
+    def _abort_reason(self, fresh: bool = False) -> str | None:
+        """Why the run is to stop (None: it is not). ``drill abort`` sets the run's flag
+        and then sends SIGTERM, which usually lands first: ``fresh`` (the run's end)
+        reads the flag now, so the run says it was `drill abort`, not "received SIGTERM"."""
+        if self.abort.requested and not fresh:
             return self.abort.reason
+        fresh = fresh and self.abort.requested
         now = time.monotonic()
-        if self.recorder is not None and now - self._last_db_poll > 1.0:
+        if self.recorder is not None and (fresh or now - self._last_db_poll > 1.0):
             self._last_db_poll = now
             rows = self.db.query(
                 "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
             )
             if rows and rows[0][0]:
+                self.abort.reason = None  # the signal was its messenger
                 self.abort.request("aborted by `drill abort`")
         return self.abort.reason if self.abort.requested else None
 
@@ -347,7 +352,7 @@ class RunEngine:
         self, outcome: RunOutcome, failed: bool, rollback_failed: bool, error: str | None
     ) -> None:
         assert self.recorder is not None
-        if self._abort_reason() is not None:
+        if self._abort_reason(fresh=True) is not None:
             status = RunStatus.ROLLBACK_FAILED if rollback_failed else RunStatus.ABORTED
             code = ExitStatus.FAILED if rollback_failed else ExitStatus.ABORTED
             error = self.abort.reason if error is None or not failed else error

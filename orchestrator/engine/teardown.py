@@ -34,10 +34,14 @@ def lab_orphans(settings: Settings, db: EvidenceDB) -> list[Run]:
     return [r for r in runs if lock_scope(settings, r.env) == LOCAL_LAB]
 
 
-def refuse_orphans(runs: list[Run], what: str) -> UsageError:
-    """Why ``drill lab down|reset`` does not go ahead: which run awaits recovery, how
-    to recover it, and what ``--force`` does instead."""
+def refuse_orphans(settings: Settings, runs: list[Run], what: str) -> UsageError:
+    """Why ``drill lab down|reset|up`` does not go ahead: which run awaits recovery, how
+    to recover it (with ``--yes`` on a protected environment, which `drill recover`
+    refuses without), and what ``--force`` does instead."""
+    from orchestrator.engine.recovery import protected
+
     first = runs[0]
+    yes = " --yes" if protected(settings, first.env) else ""
     others = f" (and {len(runs) - 1} more)" if len(runs) > 1 else ""
     harm = (
         "would repair the lab under it, in place of its pending rollbacks"
@@ -47,7 +51,7 @@ def refuse_orphans(runs: list[Run], what: str) -> UsageError:
     return UsageError(
         f"run {first.id}{others} awaits recovery on the lab (environment {first.env!r}): "
         f"`drill lab {what}` {harm}",
-        f"recover it first with `drill recover --env {first.env}` (its rollbacks restore "
+        f"recover it first with `drill recover --env {first.env}{yes}` (its rollbacks restore "
         f"the lab), or give `--force` to {_DOING[what]} anyway (its pending rollbacks are "
         "then recorded as not played)",
     )

@@ -10,7 +10,10 @@
    first skipped fire, not on every one.
 3. **Run** the target through the launcher (a ``drill run`` child), record its run
    id and outcome on the fire row, notify start / finish / objective missed, and turn
-   a failed, skipped or missed scheduled run into a finding.
+   a failed, skipped or missed scheduled run into a finding. A run *aborted* (exit 3:
+   the service stopping, `drill abort`) is an ``interrupted`` fire, not a failure of
+   the drill: no finding — its rollbacks ran, and a period left without a success is
+   still its ``drill_overdue`` finding.
 
 Everything a fire needs comes in a :class:`FireContext` built by the service, so
 tests can drive fires with a controlled clock.
@@ -264,6 +267,12 @@ def run_scheduled(ctx: FireContext, sched: Schedule, row: ScheduleFire) -> FireS
     elif result.run_id is None and "already in use" in (result.error or ""):
         skip(ctx, sched, row, "environment busy: another run holds its lock", result=result)
         return FireStatus.SKIPPED
+    elif result.exit_code == ExitStatus.ABORTED:
+        why = (result.doc or {}).get("error") or result.error or "aborted"
+        reason = f"run aborted: {why}" if result.run_id else str(why)
+        finish(ctx, row, FireStatus.INTERRUPTED, reason, result)
+        status = FireStatus.INTERRUPTED
+        log.info("schedule %s fire interrupted: %s", sched.id, reason)
     else:
         reason = result.error or f"run {result.status or 'failed'} (exit {result.exit_code})"
         finish(ctx, row, FireStatus.FAILED, reason, result)

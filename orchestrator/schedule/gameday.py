@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
 from orchestrator.durations import parse_duration
-from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.errors import ExitStatus, NotFoundError, UsageError
 from orchestrator.notify.messages import Notice, NoticeKind
 from orchestrator.schedule import schedules, specs
 from orchestrator.schedule.launcher import RunRequest
@@ -206,7 +206,14 @@ def _named(title: str) -> str:
 
 
 def announce(ctx: FireContext, gid: str) -> None:
+    """Post the announcement of a game day not yet begun. A late one (the scheduler was
+    down, both fires came due together) is dropped once the run has begun: it would
+    tell people about a game day under way or over, and overwrite its status."""
     row = get(ctx.db, gid)
+    row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
+    begun = "SELECT 1 FROM gameday WHERE id = ? AND status != ?"
+    if not ctx.db.write(row, unless=(begun, (gid, GameDayStatus.PLANNED.value))):
+        return
     books = ", ".join(
         b.get("rendered") or b.get("source") or b["runbook"] for b in row.runbooks or []
     )
@@ -231,8 +238,6 @@ def announce(ctx: FireContext, gid: str) -> None:
         ),
         _urls(ctx.store, gid),
     )
-    row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
-    ctx.db.write(row)
 
 
 def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> FireStatus:
@@ -264,13 +269,24 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
         )
         if res.run_id:
             row.run_ids = [*(row.run_ids or []), res.run_id]
+        if res.exit_code == ExitStatus.ABORTED:
+            break  # a stop: the drills after this one are not started
     ok = all(r["exit_code"] == 0 for r in results)
+    stopped = bool(results) and results[-1]["exit_code"] == ExitStatus.ABORTED
     row.summary = {
         "succeeded": sum(r["exit_code"] == 0 for r in results),
         "failed": sum(r["exit_code"] != 0 for r in results),
         "runs": results,
     }
-    row.status = (GameDayStatus.COMPLETED if ok else GameDayStatus.FAILED).value
+    if stopped:
+        row.summary["not_started"] = row.drills[len(results) :]
+    row.status = (
+        GameDayStatus.INTERRUPTED
+        if stopped
+        else GameDayStatus.COMPLETED
+        if ok
+        else GameDayStatus.FAILED
+    ).value
     row.ended_at = ctx.clock()
     ctx.db.write(row)
     lines = [f"{r['drill']}: {r['status']} ({r['run_id'] or 'no run'})" for r in results]
@@ -289,7 +305,7 @@ def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> F
         ),
         _urls(ctx.store, gid),
     )
-    return FireStatus.SUCCEEDED if ok else FireStatus.FAILED
+    return FireStatus.INTERRUPTED if stopped else FireStatus.SUCCEEDED if ok else FireStatus.FAILED
 
 
 def mark_skipped(ctx: FireContext, gid: str, reason: str) -> None:

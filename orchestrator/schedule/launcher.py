@@ -5,6 +5,10 @@ or is SIGKILLed must never take the scheduler with it, and the per-environment l
 signal handling (SIGTERM → rollbacks) and crash recovery of ``drill run`` then hold
 unchanged. Children get their own session, so a terminal's Ctrl-C reaches only the
 scheduler, which decides what to tell them (:meth:`ChildLauncher.signal_all`).
+
+A stopping service first closes the launcher (:meth:`ChildLauncher.close`): a fire still
+in flight (a game day's next drill) then starts no child — one started after the
+SIGTERM went round would not be told to stop, and the service would wait for it.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from orchestrator.config import Settings
+from orchestrator.errors import ExitStatus
 from orchestrator.secrets import redact_text
 
 
@@ -57,6 +62,11 @@ class RunResult:
 class Launcher(Protocol):
     def run(self, req: RunRequest) -> RunResult: ...
     def signal_all(self, sig: int) -> int: ...
+    def close(self) -> None: ...
+
+
+#: what :meth:`Launcher.run` answers once the launcher is closed
+NOT_STARTED = RunResult(ExitStatus.ABORTED, None, "not started: the scheduler is stopping")
 
 
 class ChildLauncher:
@@ -68,6 +78,7 @@ class ChildLauncher:
         self.config = str(Path(settings.source).resolve()) if settings.source else None
         self._procs: dict[int, subprocess.Popen[str]] = {}
         self._lock = threading.Lock()
+        self._closed = False
 
     def command(self, req: RunRequest) -> list[str]:
         cmd = [self.python, "-m", "orchestrator.cli"]
@@ -83,16 +94,18 @@ class ChildLauncher:
         return cmd + list(req.run_args)
 
     def run(self, req: RunRequest) -> RunResult:
-        proc = subprocess.Popen(
-            self.command(req),
-            cwd=self.cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            start_new_session=True,
-            env=dict(os.environ),
-        )
-        with self._lock:
+        with self._lock:  # started and registered at once: signal_all sees every child
+            if self._closed:
+                return NOT_STARTED
+            proc = subprocess.Popen(
+                self.command(req),
+                cwd=self.cwd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,
+                env=dict(os.environ),
+            )
             self._procs[proc.pid] = proc
         try:
             out, err = proc.communicate()
@@ -118,6 +131,11 @@ class ChildLauncher:
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(sig)
         return len(procs)
+
+    def close(self) -> None:
+        """Start no child from now on (:data:`NOT_STARTED`); running ones go on."""
+        with self._lock:
+            self._closed = True
 
     def running(self) -> int:
         with self._lock:

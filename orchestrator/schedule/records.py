@@ -59,6 +59,9 @@ class FireStatus(StrEnum):
     SKIPPED = "skipped"  # blackout window, environment busy, previous fire still running
     MISSED = "missed"  # no scheduler was up within the misfire grace time
     LOST = "lost"  # the scheduler died while its child run was in flight
+    # its run was aborted (the service stopping, `drill abort`) or, the service stopping,
+    # not started: not a failure of the drill, so no finding (an empty period still is one)
+    INTERRUPTED = "interrupted"
 
 
 class GameDayStatus(StrEnum):
@@ -68,6 +71,7 @@ class GameDayStatus(StrEnum):
     COMPLETED = "completed"  # every drill succeeded
     FAILED = "failed"
     SKIPPED = "skipped"  # fell in a blackout window
+    INTERRUPTED = "interrupted"  # a run aborted: the drills after it were not started
 
 
 @dataclass(kw_only=True, eq=False)

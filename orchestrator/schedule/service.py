@@ -213,6 +213,7 @@ class SchedulerService:
         self.state = "stopping"
         self._heartbeat()
         self._scheduler.pause()
+        self.ctx.launcher.close()
         if self.on_stop == "rollback":
             n = self.ctx.launcher.signal_all(signal.SIGTERM)
             if n:

@@ -30,6 +30,8 @@ def _examples(text: str) -> list[str]:
         ["evidence", "export"],
         ["evidence", "verify"],
         ["gameday", "create"],
+        ["validate"],
+        ["lab", "up"],
     ],
 )
 def test_examples_are_whole_commands(

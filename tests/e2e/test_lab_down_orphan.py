@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.defs import runbook
 from tests.e2e.test_crash_safety import drill, killed_run, plays, runs, show
 
 pytestmark = pytest.mark.slow
@@ -48,3 +49,21 @@ def test_lab_down_refuses_then_force_closes_the_orphan(workdir: Path) -> None:
     assert drill(workdir, "lab", "down").code == 0
     verified = drill(workdir, "evidence", "verify")
     assert verified.code == 0, verified.err
+
+
+def test_the_refusal_names_yes_for_a_protected_environment(workdir: Path) -> None:
+    """`drill recover --env E` refuses a protected E without --yes: the way on that the
+    refusal names must be one that works."""
+    from tests.e2e.defs import write
+
+    write(workdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker))
+    point = "step:marker-runbook:1:end"
+    killed = drill(workdir, "run", str(rb), "--env", "prod-lab", "--yes", crash=point)
+    assert killed.code != 0 and f" at {point}" in killed.err, killed.err
+    refused = drill(workdir, "lab", "down")
+    assert refused.code == 2, refused.err
+    assert "`drill recover --env prod-lab --yes`" in " ".join(refused.err.split())
+    assert drill(workdir, "recover", "--env", "prod-lab", "--yes").code == 0
+    assert drill(workdir, "lab", "down").code == 0

@@ -67,6 +67,8 @@ def test_second_run_on_same_env_is_refused(workdir: Path) -> None:
         # the running run is not mistaken for a crashed one
         listed = json.loads(run(workdir, "runs", "list", "--json").out)
         assert [r["status"] for r in listed] == ["running"]
+        # the hint is a command to copy, with the run's id (it said `drill abort RUN_ID`)
+        assert f"`drill abort {listed[0]['run_id']}`" in second.err
     finally:
         first.send_signal(signal.SIGINT)
         first.communicate(timeout=60)
@@ -78,9 +80,16 @@ def test_drill_abort_stops_run_with_rollbacks(workdir: Path) -> None:
     proc = spawn(workdir, "run", str(rb), "--json")
     wait_for(marker)
     listed = json.loads(run(workdir, "runs", "list", "--json").out)
-    aborted = run(workdir, "abort", listed[0]["run_id"])
+    aborted = run(workdir, "abort", listed[0]["run_id"], env={"DRILL_OPERATOR": "alice"})
     assert aborted.code == 0, aborted.err
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
-    assert json.loads(out)["status"] == "aborted"
+    doc = json.loads(out)
+    assert doc["status"] == "aborted"
     assert not marker.exists()
+    # the evidence says who stopped it and how (it said "received SIGTERM": the signal
+    # `drill abort` sends, not the request)
+    assert doc["error"] == "aborted by `drill abort`"
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    asked = [e for e in shown["timeline"] if e["kind"] == "run.abort_requested"]
+    assert [e["message"] for e in asked] == ["abort requested by alice (`drill abort`)"]

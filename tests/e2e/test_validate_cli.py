@@ -179,3 +179,58 @@ scenarios:
     assert res.code == 2
     assert f"{me}:4: {me} is a drill, not a runbook (scenarios[0].runbook)" in res.err, res.err
     assert "other.yaml:1: Field required (steps)" in res.err, res.err  # still reported
+
+
+def test_a_file_whose_name_says_secret_keeps_its_line_numbers(workdir: Path, capsys) -> None:
+    """The redaction of every printed line read `secret-rotation.yaml:2: …` as a
+    secret-named key and its value: each problem of that runbook said
+    `secret-rotation.yaml:*** Input should be a valid string` — no line to go to."""
+    rb = write(workdir, "runbooks/secret-rotation.yaml", "id: rot\ntitle: 5\n")
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:2: Input should be a valid string (title)" in res.err, res.err
+    assert f"{rb}:1: Field required (steps)" in res.err, res.err
+
+
+ROLE_TYPO = """id: analytics-failover
+title: Fail over a database the lab does not have
+steps:
+  - name: fail over analytics
+    action: db.failover
+    args: {target: analytics_db}
+  - name: the clone answers (isolated mode only)
+    kind: probe
+    action: db.health
+    args: {target: clone_db}
+    isolated: only
+"""
+
+
+def test_validate_env_checks_roles_as_plan_and_run_do(workdir: Path, capsys) -> None:
+    """`drill validate` had no --env: a step naming a role the environment lacks passed
+    it, and only `drill plan` / `drill run` refused it. Without --env: unchanged."""
+    rb = write(workdir, "runbooks/analytics.yaml", ROLE_TYPO)
+    write(
+        workdir, "drills/d.yaml", "id: d\ntitle: d\nscenarios:\n  - runbook: analytics-failover\n"
+    )
+    assert drill(capsys, "validate", str(rb)).code == 0
+    planned = drill(capsys, "plan", "analytics-failover", "--env", "lab")
+    assert planned.code == 2 and f"{rb}:6:" in planned.err
+
+    res = drill(capsys, "validate", "--env", "lab")
+    assert res.code == 2, res.err
+    lines = res.err.splitlines()
+    assert lines[0] == "drill: error: 2 problem(s) in definitions:"  # each once, drill or not
+    assert lines[1].startswith(f"  {rb}:6: step 'fail over analytics': db.failover: target ")
+    assert lines[1].endswith("(steps[0].args.target)") and "'analytics_db'" in lines[1]
+    # a step that runs in isolated mode only is checked in that mode
+    assert lines[2].startswith(f"  {rb}:10: step 'the clone answers (isolated mode only)'")
+    assert "primary_db" in lines[3]  # the hint: the roles the lab has
+    isolated = drill(capsys, "plan", "analytics-failover", "--env", "lab", "--mode", "isolated")
+    assert isolated.code == 2 and f"{rb}:10:" in isolated.err
+
+    ok = drill(capsys, "validate", str(REPO / "runbooks"), "--env", "lab")
+    assert ok.code == 0, ok.err
+    assert "4 definition(s) valid (roles checked against lab)" in ok.err
+    unknown = drill(capsys, "validate", "--env", "nope")
+    assert unknown.code == 2 and "unknown environment 'nope'" in unknown.err

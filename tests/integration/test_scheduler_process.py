@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.schedule.models import SchedulerInstance
-from tests.clihelp import drill, spawn
+from tests.clihelp import drill, run, spawn
 from tests.unit.test_schedule_support import make_project, wait_for
 
 pytestmark = pytest.mark.slow
@@ -107,3 +107,81 @@ def test_every_5s_fires_real_runs_and_sigterm_stops_cleanly(
     assert shown["trigger"] == "schedule"
     verify = drill(capsys, "evidence", "verify")
     assert verify.code == 0, verify.err
+
+
+SLOW = """\
+title: slow
+description: a method that waits a minute, and a rollback
+steady-state-hypothesis:
+  title: the file system answers
+  probes:
+    - {type: probe, name: tmp-is-a-directory, tolerance: true,
+       provider: {type: python, module: os.path, func: isdir, arguments: {s: /tmp}}}
+method:
+  - {type: action, name: wait-a-minute, pauses: {after: 60},
+     provider: {type: python, module: os.path, func: isdir, arguments: {s: /}}}
+rollbacks:
+  - {type: action, name: undo, provider: {type: python, module: os.path, func: isdir,
+     arguments: {s: /}}}
+"""
+
+
+def test_sigterm_during_a_scheduled_run_aborts_it_and_interrupts_the_fire(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A service stopped by its supervisor is not a failed drill: the run is aborted with
+    its rollbacks played (as `drill run` on SIGTERM), the fire is ``interrupted``, and
+    no "scheduled run failed" finding is filed."""
+    make_project(workdir, database=f"sqlite:///{workdir}/evidence.db")
+    (workdir / "experiments" / "slow.yaml").write_text(SLOW)
+    added = drill(capsys, "schedule", "add", "slow", "--env", "lab", "--at", "+1s", "--json")
+    assert added.code == 0, added.err
+    sid = json.loads(added.out)["id"]
+    proc = spawn(workdir, "scheduler", "run", "--poll", "0.5")
+    store = EvidenceStore(f"sqlite:///{workdir}/evidence.db", migrate=False)
+    try:
+        wait_for(
+            # its action recorded, the run sits in the minute's pause after it
+            lambda: (
+                store.db.query("SELECT id FROM step_run WHERE name = ?", ("wait-a-minute",))
+                or store.db.query("SELECT id FROM run WHERE status != ?", ("running",))
+            ),
+            timeout=60,
+            what="the scheduled run to be in its pause",
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    (run,) = json.loads(drill(capsys, "runs", "list", "--json").out)
+    shown = json.loads(drill(capsys, "runs", "show", run["run_id"], "--json").out)
+    assert (shown["status"], shown["exit_code"], shown["trigger"]) == ("aborted", 3, "schedule")
+    rollbacks = [s for s in shown["steps"] if s["phase"] == "rollback"]
+    assert rollbacks and all(s["status"] == "succeeded" for s in rollbacks)
+    status = json.loads(drill(capsys, "scheduler", "status", "--json").out)
+    (fire,) = [f for f in status["recent_fires"] if f["schedule_id"] == sid]
+    assert (fire["status"], fire["run_id"]) == ("interrupted", run["run_id"])
+    assert "SIGTERM" in fire["reason"]
+    findings = json.loads(drill(capsys, "findings", "list", "--json").out)
+    assert [f for f in findings if f["kind"] == "scheduled_run_failed"] == []
+    assert shown["findings"] == []
+
+
+def test_a_health_port_in_use_is_a_clear_usage_error(workdir: Path) -> None:
+    """Another process holds the port: exit 2 with what to change, before the service
+    does anything (it was "internal error … this is a bug in drill", exit 1, after the
+    start-up recovery had run)."""
+    import socket
+
+    make_project(workdir, database=f"sqlite:///{workdir}/evidence.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = run(workdir, "scheduler", "run", "--health-port", str(port))
+    assert res.code == 2, res.err
+    assert f"--health-port: cannot listen on 127.0.0.1:{port}" in res.err
+    assert "bug" not in res.err and "Traceback" not in res.err
+    store = EvidenceStore(f"sqlite:///{workdir}/evidence.db")
+    with store.session() as s:
+        assert s.exec(select(SchedulerInstance.id)).first() is None

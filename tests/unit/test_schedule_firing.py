@@ -277,3 +277,85 @@ def test_gameday_is_announced_run_and_summarised(workdir: Path, hook: HookServer
         assert announce["participants"] == ["alice", "bob"] and announce["drills"] == ["qdr"]
     finally:
         other.close()
+
+
+def test_a_game_day_stopped_midway_starts_no_further_drill(workdir: Path, hook: HookServer) -> None:
+    """A drill of the game day aborted (the service stopping, `drill abort`): the drills
+    after it are not started, and the game day and its fire say ``interrupted``."""
+    from orchestrator.schedule import gameday
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        launcher.exit_code = 3
+        gd = gameday.create(
+            svc.settings,
+            store,
+            date="2030-01-07T09:00",
+            drills=["qdr", "tiny"],
+            participants=["alice"],
+            env="lab",
+            notify=[],
+            title="stopped game day",
+            announce_before="5s",
+            timezone=None,
+            yes=False,
+            who="tester",
+            now=utcnow(),
+        )
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=6))
+            wait_for(lambda: gameday.get(store.db, gd.id).announced_at, what="the announcement")
+            _advance(tm, svc, T0 + timedelta(seconds=10.5))
+            wait_for(lambda: gameday.get(store.db, gd.id).ended_at, what="the game day")
+        finally:
+            svc.stop()
+    assert [c[0].target for c in launcher.calls] == ["qdr"]
+    done = gameday.get(store.db, gd.id)
+    assert done.status == "interrupted"
+    assert done.summary is not None and done.summary["not_started"] == ["tiny"]
+    run_fires = [f for f in _fires(store) if f.status not in ("succeeded", "missed")]
+    assert [f.status for f in run_fires] == ["interrupted"]
+
+
+def test_a_closed_launcher_starts_no_child(workdir: Path) -> None:
+    """Once the stopping service closed it, a launch is refused, not started unsignalled."""
+    from orchestrator.schedule.launcher import ChildLauncher, RunRequest
+
+    launcher = ChildLauncher(load_settings(str(make_project(workdir))))
+    launcher.close()
+    result = launcher.run(RunRequest("tiny", "lab", "schedule"))
+    assert (result.exit_code, result.run_id, launcher.running()) == (3, None, 0)
+    assert result.error == "not started: the scheduler is stopping"
+
+
+def test_a_late_announcement_leaves_a_game_day_that_ran_alone(
+    workdir: Path, hook: HookServer
+) -> None:
+    """The scheduler was down at the announcement and came back after the run had
+    begun (both fires due together): the announcement is dropped — it said "game day
+    at …" after it, and its write turned a completed game day back into "announced"."""
+    from orchestrator.schedule import gameday
+
+    with time_machine.travel(T0, tick=False):
+        svc, _launcher, store = _service(workdir, hook)
+        gd = gameday.create(
+            svc.settings,
+            store,
+            date="2030-01-07T09:00",
+            drills=["qdr"],
+            participants=["alice"],
+            env="lab",
+            notify=[],
+            title="late game day",
+            announce_before="5s",
+            timezone=None,
+            yes=False,
+            who="tester",
+            now=utcnow(),
+        )
+        assert gameday.run_gameday(svc.ctx, gd.id).value == "succeeded"
+        gameday.announce(svc.ctx, gd.id)  # the announcement's thread, last
+    done = gameday.get(store.db, gd.id)
+    assert (done.status, done.announced_at) == ("completed", None)
+    assert hook.events() == ["drill_gameday_summary"]

@@ -86,6 +86,9 @@ class RecordingLauncher:
     def signal_all(self, sig: int) -> int:
         return 0
 
+    def close(self) -> None:
+        pass
+
 
 class HookServer:
     """Records POSTed JSON bodies; the first ``fail_first`` requests get ``fail_code``."""

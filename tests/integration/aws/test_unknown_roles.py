@@ -112,3 +112,20 @@ def test_what_only_the_run_can_tell_does_not_refuse_it(
     assert code == 1 and doc["status"] == "failed"  # it ran (moto never fails RDS over)
     requests = [r["operation"] for r in aws_stack.moto.requests()]
     assert "ReplaceNetworkAclAssociation" in requests  # the AZ was isolated for real
+
+
+def test_validate_with_env_names_them_too_and_without_it_does_not(
+    typos: Path, aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill validate` takes no environment, so it passed a runbook `drill plan` and
+    `drill run` refuse; `--env` adds the same check, read from the Terraform state."""
+    assert drill("validate", str(typos)) == 0
+    capsys.readouterr()
+    assert drill("validate", str(typos.parent), "--env", "aws") == 2
+    err = capsys.readouterr().err.splitlines()
+    first, second = _lines(RUNBOOK, "target: staging_db", "to: dr_replca")
+    assert err[0] == "drill: error: 2 problem(s) in definitions:"  # the drill's: said once
+    assert err[1].startswith(f"  {typos}:{first}: step 'force a failover': role 'staging_db'")
+    assert err[2].startswith(f"  {typos}:{second}: step 'repoint the global record'")
+    assert "0 of 2 file(s) valid" not in err[3] and "known roles:" in err[3]
+    assert aws_stack.moto.requests() == []  # not even a read
