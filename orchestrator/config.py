@@ -300,15 +300,17 @@ DEFAULTS = "<defaults>"
 
 def _apply_env_overrides(
     data: dict[str, Any], environ: dict[str, str]
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, str], set[str]]:
     """Merge ``DRILL_*`` variables into the raw settings (nested with ``__``).
 
     A value is taken as text (pydantic turns ``true`` or ``30`` into the setting's type,
     and ``DRILL_DEFAULT_ENV=123`` stays the name ``"123"``); one that starts with ``[``
-    or ``{`` is JSON, for lists and mappings. Returns the data and, for each overridden
-    setting's YAML path, the variable that set it, so errors blame the variable."""
+    or ``{`` is JSON, for lists and mappings. Returns the data; for each overridden
+    setting's YAML path, the variable that set it; and the paths of the mappings only
+    variables made (an environment drill.yaml does not have): errors blame the variable."""
     skip = {"DRILL_CONFIG", "DRILL_TEST_PG_DSN"}
     blame: dict[str, str] = {}
+    made: set[str] = set()
     for key, raw in sorted(environ.items()):
         if not key.startswith("DRILL_") or key in skip or key.startswith("DRILL_LAB_"):
             continue
@@ -330,7 +332,12 @@ def _apply_env_overrides(
                     f"{key}: invalid JSON ({exc})", "a value starting with [ or { is read as JSON"
                 ) from None
         node = data
-        for i, part in enumerate(parts[:-1]):
+        for i, part in enumerate(parts):
+            part = parts[i] = _existing_key(node, part, key)
+            if i == len(parts) - 1:
+                break
+            if part not in node:  # a mapping only variables make: theirs to blame
+                made.add(".".join(parts[: i + 1]))
             # the embedded lab is `{provider: lab}`: a variable changes one field of it
             default = {"provider": "lab"} if parts[: i + 1] == ["environments", "lab"] else {}
             node = node.setdefault(part, default)
@@ -338,7 +345,20 @@ def _apply_env_overrides(
                 raise ConfigError(f"{key} overrides a setting that is not a mapping")
         node[parts[-1]] = value
         blame[".".join(parts)] = key
-    return data, blame
+    return data, blame, made
+
+
+def _existing_key(node: dict[str, Any], part: str, var: str) -> str:
+    """The key of drill.yaml's mapping that a variable's lowercased name part means: a
+    variable name holds no `-` and is written in capitals, so PROD_EU is the environment
+    `prod-eu` (or `Prod_EU`). Without one, the part itself (a new key)."""
+    same = [k for k in node if isinstance(k, str) and k.lower().replace("-", "_") == part]
+    if len(same) > 1:
+        raise ConfigError(
+            f"{var} could mean any of {', '.join(same)} in drill.yaml",
+            "give them names that differ in more than case and `-`/`_`",
+        )
+    return same[0] if same else part
 
 
 def _refuse_near_miss(key: str, name: str) -> None:
@@ -361,7 +381,9 @@ def _refuse_near_miss(key: str, name: str) -> None:
         )
 
 
-def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
+def _blamed(
+    problems: list[Problem], blame: dict[str, str], made: set[str] | None = None
+) -> list[Problem]:
     """Problems in a setting a DRILL_* variable set name the variable, not drill.yaml."""
     out = []
     for problem in problems:
@@ -371,10 +393,11 @@ def _blamed(problems: list[Problem], blame: dict[str, str]) -> list[Problem]:
         )
         if var is None and path:  # a problem with a mapping a variable filled in
             var = next((v for p, v in blame.items() if p.startswith(path + ".")), None)
-        if var is None and "." in path and problem.file == DEFAULTS:
-            # no drill.yaml: a field the variables left out (e.g. an environment's provider)
-            parent = path.rsplit(".", 1)[0] + "."
-            var = next((v for p, v in blame.items() if p.startswith(parent)), None)
+        parent = path.rsplit(".", 1)[0]
+        if var is None and "." in path and (problem.file == DEFAULTS or parent in (made or ())):
+            # a field the variables left out of a mapping they made (no drill.yaml, or
+            # an environment it does not have): e.g. that environment's provider
+            var = next((v for p, v in blame.items() if p.startswith(parent + ".")), None)
         out.append(Problem(problem.message, var, None, path) if var else problem)
     return out
 
@@ -430,7 +453,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
             doc.data = {}
         if not isinstance(doc.data, dict):
             raise DefinitionError([doc.problem("drill.yaml must be a mapping")])
-    data, blame = _apply_env_overrides(dict(doc.data), environ)
+    data, blame, made = _apply_env_overrides(dict(doc.data), environ)
     from orchestrator.secrets import remember_from
 
     remember_from(data)  # DSN passwords etc.: masked wherever they show up later
@@ -442,7 +465,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
         # own adapters)
         settings = Settings.model_validate(data) if data else Settings.model_construct()
     except ValidationError as exc:
-        problems = _blamed(pydantic_problems(doc, exc), blame)
+        problems = _blamed(pydantic_problems(doc, exc), blame, made)
         raise DefinitionError(
             problems, "fix drill.yaml or the DRILL_* variable named (README: Configuration)"
         ) from None

@@ -74,26 +74,37 @@ def run_cmd(
         lg.addHandler(handler)
         lg.setLevel(logging.INFO if name == "drill" else logging.WARNING)
     app_state = state(ctx)
-    _recover_on_start(app_state)
-    service = SchedulerService(
-        app_state.settings(),
-        app_state.store(),
-        poll_s=poll,
-        misfire_grace_s=grace,
-        on_stop=on_stop,
-        max_workers=max_workers,
-    )
     health: Any = None
-    if health_port is not None:
+    if health_port is not None:  # bound first: a port in use is refused before anything runs
         from orchestrator.schedule.health import HealthServer
         from orchestrator.web import metrics
 
         sources = metrics.Sources.open(app_state.config)
         health = HealthServer(
-            service.health, health_port, metrics=lambda: metrics.render(sources)
-        ).start()
-        service.health_url = health.url
-        err_console().print(f"health: {health.url}")
+            lambda: service.health(), health_port, metrics=lambda: metrics.render(sources)
+        )
+    try:
+        _recover_on_start(app_state)
+        service = SchedulerService(
+            app_state.settings(),
+            app_state.store(),
+            poll_s=poll,
+            misfire_grace_s=grace,
+            on_stop=on_stop,
+            max_workers=max_workers,
+        )
+        if health is not None:
+            health.start()
+            service.health_url = health.url
+            err_console().print(f"health: {health.url}")
+        _serve(service, on_stop)
+    finally:
+        if health is not None:
+            health.stop()
+
+
+def _serve(service: Any, on_stop: str) -> None:
+    """Run ``service`` until SIGTERM/SIGINT."""
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -104,11 +115,7 @@ def run_cmd(
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    try:
-        service.run(stop)
-    finally:
-        if health is not None:
-            health.stop()
+    service.run(stop)
 
 
 def _recover_on_start(app_state: Any) -> None:

@@ -206,7 +206,14 @@ def _named(title: str) -> str:
 
 
 def announce(ctx: FireContext, gid: str) -> None:
+    """Post the announcement of a game day not yet begun. A late one (the scheduler was
+    down, both fires came due together) is dropped once the run has begun: it would
+    tell people about a game day under way or over, and overwrite its status."""
     row = get(ctx.db, gid)
+    row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
+    begun = "SELECT 1 FROM gameday WHERE id = ? AND status != ?"
+    if not ctx.db.write(row, unless=(begun, (gid, GameDayStatus.PLANNED.value))):
+        return
     books = ", ".join(
         b.get("rendered") or b.get("source") or b["runbook"] for b in row.runbooks or []
     )
@@ -231,8 +238,6 @@ def announce(ctx: FireContext, gid: str) -> None:
         ),
         _urls(ctx.store, gid),
     )
-    row.status, row.announced_at = GameDayStatus.ANNOUNCED.value, ctx.clock()
-    ctx.db.write(row)
 
 
 def run_gameday(ctx: FireContext, gid: str, schedule_id: str | None = None) -> FireStatus:

@@ -59,7 +59,15 @@ class HealthServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            self._server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as exc:  # a port in use is the operator's to change, not a bug
+            from orchestrator.errors import UsageError
+
+            raise UsageError(
+                f"--health-port: cannot listen on {host}:{port}: {exc.strerror or exc}",
+                "pick another --health-port, or 0 for a free one",
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever, daemon=True, name="drill-health"
         )
@@ -74,5 +82,6 @@ class HealthServer:
         return self
 
     def stop(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() of a server never started would hang
+            self._server.shutdown()
         self._server.server_close()

@@ -62,3 +62,42 @@ def test_a_probe_set_by_a_variable_is_blamed_on_that_variable(
     first = res.err.splitlines()[0]
     assert first.startswith(f"drill: error: {prefix}PROBES__DB: probes.db: "), res.err
     assert "10.1.1.1" in first
+
+
+def test_a_variable_reaches_an_environment_whose_name_has_a_dash_or_capitals(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A variable name cannot hold `-`: DRILL_ENVIRONMENTS__PROD_EU__PROTECTED=true made a
+    new environment `prod_eu` beside drill.yaml's `prod-eu` (left unprotected), and the
+    run failed with `drill.yaml:1: Field required (environments.prod_eu.provider)` —
+    blaming drill.yaml. The variable now changes the environment drill.yaml names, its
+    name matched without regard to case and with `_` for `-`; a mapping only variables
+    make is blamed on them."""
+    (workdir / "drill.yaml").write_text(
+        "environments:\n  prod-eu: {provider: lab}\n  Staging2: {provider: lab}\n"
+    )
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__PROD_EU__PROTECTED", "true")
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__STAGING2__PROTECTED", "true")
+    for env in ("prod-eu", "Staging2"):
+        res = drill(capsys, "plan", "rds-failover", "--env", env, "--json")
+        assert res.code == 0, res.err
+        assert json.loads(res.out)["protected"] is True, env
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__NEW__REGION", "us-east-1")
+    res = drill(capsys, "plan", "rds-failover", "--json")
+    assert res.code == 2
+    first = res.err.splitlines()[0]
+    assert first.startswith("drill: error: DRILL_ENVIRONMENTS__NEW__REGION: "), res.err
+    assert "(environments.new.provider)" in first and "drill.yaml" not in first
+
+
+def test_a_variable_that_matches_two_environments_is_refused(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (workdir / "drill.yaml").write_text(
+        "environments:\n  prod-eu: {provider: lab}\n  prod_eu: {provider: lab}\n"
+    )
+    monkeypatch.setenv("DRILL_ENVIRONMENTS__PROD_EU__PROTECTED", "true")
+    res = drill(capsys, "plan", "rds-failover", "--env", "prod-eu", "--json")
+    assert (res.code, res.out) == (2, "")
+    assert "DRILL_ENVIRONMENTS__PROD_EU__PROTECTED" in res.err
+    assert "prod-eu" in res.err and "prod_eu" in res.err, res.err

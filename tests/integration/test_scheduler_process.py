@@ -19,7 +19,7 @@ from sqlmodel import select
 
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.schedule.models import SchedulerInstance
-from tests.clihelp import drill, spawn
+from tests.clihelp import drill, run, spawn
 from tests.unit.test_schedule_support import make_project, wait_for
 
 pytestmark = pytest.mark.slow
@@ -165,3 +165,23 @@ def test_sigterm_during_a_scheduled_run_aborts_it_and_interrupts_the_fire(
     findings = json.loads(drill(capsys, "findings", "list", "--json").out)
     assert [f for f in findings if f["kind"] == "scheduled_run_failed"] == []
     assert shown["findings"] == []
+
+
+def test_a_health_port_in_use_is_a_clear_usage_error(workdir: Path) -> None:
+    """Another process holds the port: exit 2 with what to change, before the service
+    does anything (it was "internal error … this is a bug in drill", exit 1, after the
+    start-up recovery had run)."""
+    import socket
+
+    make_project(workdir, database=f"sqlite:///{workdir}/evidence.db")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = run(workdir, "scheduler", "run", "--health-port", str(port))
+    assert res.code == 2, res.err
+    assert f"--health-port: cannot listen on 127.0.0.1:{port}" in res.err
+    assert "bug" not in res.err and "Traceback" not in res.err
+    store = EvidenceStore(f"sqlite:///{workdir}/evidence.db")
+    with store.session() as s:
+        assert s.exec(select(SchedulerInstance.id)).first() is None

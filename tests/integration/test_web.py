@@ -529,3 +529,42 @@ def test_calendar_shows_schedules_game_days_and_blackout_windows(workdir: Path) 
         ):
             assert text in page
         assert day["id"] in {g["id"] for g in doc["gamedays"]}
+
+
+def test_calendar_shows_each_schedules_last_fire(workdir: Path) -> None:
+    """A fire held by a freeze files no finding; the calendar is where it shows."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.notify.webhook import WebhookNotifier
+    from orchestrator.schedule.blackout import load_windows
+    from orchestrator.schedule.fire import FireContext, fire
+    from orchestrator.schedule.launcher import ChildLauncher
+
+    write_definitions(workdir)
+    (workdir / "drill.yaml").write_text(
+        "blackout_windows:\n  - {name: year-end freeze, start: 2026-12-20, end: 2027-01-04}\n"
+    )
+    sched = cli_json("schedule", "add", "noop", "--env", "lab", "--cron", "daily")
+    settings = load_settings()
+    store = EvidenceStore(settings.database_url())
+    ctx = FireContext(
+        settings,
+        store,
+        "web-test",
+        ChildLauncher(settings),
+        WebhookNotifier([]),
+        load_windows(settings),
+    )
+    assert fire(ctx, sched["id"], datetime(2026, 12, 24, 0, 0, tzinfo=UTC)) == "skipped"
+    sources = Sources.open(None)
+    sources.now = lambda: datetime(2026, 12, 24, 12, 0, tzinfo=UTC)
+    with TestClient(create_app(sources)) as c:
+        (doc,) = c.get("/api/calendar").json()["schedules"]
+        assert doc["last_fire"] == {
+            "scheduled_at": "2026-12-24T00:00:00Z",
+            "status": "skipped",
+            "reason": "blackout window 'year-end freeze'",
+            "run_id": None,
+        }
+        page = c.get("/calendar").text
+    assert "2026-12-24 00:00" in page and "year-end freeze&#39;" in page

@@ -327,3 +327,35 @@ def test_a_closed_launcher_starts_no_child(workdir: Path) -> None:
     result = launcher.run(RunRequest("tiny", "lab", "schedule"))
     assert (result.exit_code, result.run_id, launcher.running()) == (3, None, 0)
     assert result.error == "not started: the scheduler is stopping"
+
+
+def test_a_late_announcement_leaves_a_game_day_that_ran_alone(
+    workdir: Path, hook: HookServer
+) -> None:
+    """The scheduler was down at the announcement and came back after the run had
+    begun (both fires due together): the announcement is dropped — it said "game day
+    at …" after it, and its write turned a completed game day back into "announced"."""
+    from orchestrator.schedule import gameday
+
+    with time_machine.travel(T0, tick=False):
+        svc, _launcher, store = _service(workdir, hook)
+        gd = gameday.create(
+            svc.settings,
+            store,
+            date="2030-01-07T09:00",
+            drills=["qdr"],
+            participants=["alice"],
+            env="lab",
+            notify=[],
+            title="late game day",
+            announce_before="5s",
+            timezone=None,
+            yes=False,
+            who="tester",
+            now=utcnow(),
+        )
+        assert gameday.run_gameday(svc.ctx, gd.id).value == "succeeded"
+        gameday.announce(svc.ctx, gd.id)  # the announcement's thread, last
+    done = gameday.get(store.db, gd.id)
+    assert (done.status, done.announced_at) == ("completed", None)
+    assert hook.events() == ["drill_gameday_summary"]
