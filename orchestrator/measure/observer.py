@@ -47,9 +47,9 @@ class ProbeTargets:
     global_db: str | None
     app: str | None
     interval_s: float = 0.1
-    # ``db`` names the primary *instance* (a DSN derived from the Terraform state), not
-    # the DNS record clients use: with no ``global_db``, the global probe follows the
-    # record to the promoted replica when ``dns.point`` moves it there
+    # the global probe is an *instance* (a DSN derived from the Terraform state: the
+    # primary's, or the one the record named), not the DNS record clients use: it
+    # follows the record to the promoted replica when ``dns.point`` moves it there
     follow_record: bool = False
 
 
@@ -222,13 +222,9 @@ class ProbeObserver:
             self.notes["failover"] = {k: out.get(k) for k in ("old_primary", "new_primary")}
 
     def _stands_in_for_record(self) -> bool:
-        """The global probe is the primary instance's (``follow_record``) and the
-        record has just been pointed at the promoted replica."""
-        return (
-            self.targets.follow_record
-            and not self.targets.global_db
-            and (self.survivor or ("", ""))[0] == "promoted replica"
-        )
+        """The global probe is an instance's (``follow_record``) and the record has
+        just been pointed at the promoted replica."""
+        return self.targets.follow_record and (self.survivor or ("", ""))[0] == "promoted replica"
 
     def _follow_record(self, dsn: str) -> None:
         """Clients of the record now reach the promoted replica: a SQL write+read probe

@@ -34,6 +34,10 @@ def test_quarterly_dr_with_no_probe_named_measures_with_derived_probes(awslab: P
         "db": f"derived from aws_db_instance.primary in {state}: host=127.0.0.1 "
         f"port={ports['db-endpoint']} dbname=app user=drill, no password in the state "
         "(libpq's PGPASSWORD or ~/.pgpass)",
+        # the global record names the primary instance (drill-lab-db.lab-aws.internal)
+        "global_db": "derived from aws_route53_record.global_db → aws_db_instance.primary in "
+        f"{state}: host=127.0.0.1 port={ports['db-endpoint']} dbname=app user=drill, no "
+        "password in the state (libpq's PGPASSWORD or ~/.pgpass)",
         "http": f"derived from aws_lb.lab in {state}: http://127.0.0.1:{ports['lb']}/",
     }
     skipped = [s for sc in doc["scenarios"] for s in sc["steps"] if s.get("skipped")]
@@ -54,3 +58,27 @@ def test_quarterly_dr_with_no_probe_named_measures_with_derived_probes(awslab: P
     assert {n["probe_db"] for n in notes.values()} == {doc["probes"]["db"]}
     assert "global_db_followed" in notes["region-promotion"]
     assert not [s for s in detail["steps"] if s["status"] in ("skipped", "failed")]
+
+
+def test_a_global_record_naming_an_address_beyond_loopback_is_refused(awslab: Path) -> None:
+    """The global probe is derived from the record in the state: one that names a
+    10.x address (an A record) is refused with the reason before anything connects or
+    changes — plan and run alike, exit 2."""
+    aws = lab_status(awslab)["aws"]
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    for res in state["resources"]:
+        if res["type"] == "aws_route53_record":
+            res["instances"][0]["attributes"].update(type="A", records=["10.1.2.3"])
+    edited = awslab / "record-10.tfstate"
+    edited.write_text(json.dumps(state))
+    lab_aws_env(awslab, "far", terraform={"state": str(edited)})
+    calls = Path(aws["terraform_state"]).with_name("calls.jsonl")
+    before = len(calls.read_text().splitlines())
+    for argv in (["plan"], ["run", "--yes"]):
+        res = run(awslab, argv[0], "region-promotion", *argv[1:], "--env", "far", timeout=120)
+        assert res.code == 2, res.err
+        assert "drill: error: environments.far:" in res.err
+        assert "aws_route53_record.global_db" in res.err and "10.1.2.3" in res.err
+        assert "refusing to connect" in res.err and "Traceback" not in res.err
+    after = [json.loads(line) for line in calls.read_text().splitlines()[before:]]
+    assert [c["operation"] for c in after if c["mutating"]] == []

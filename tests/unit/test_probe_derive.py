@@ -245,12 +245,86 @@ def test_explicit_probes_and_none_keep_their_meaning(
     explicit = _provider(monkeypatch, state, probes={"db": "host=127.0.0.1 dbname=app user=a"})
     assert explicit.probe_sources() == {
         "db": "probes.db in drill.yaml",
+        "global_db": "the database probe stands in (probes.db in drill.yaml)",
         "http": "none: probes.db is given without probes.http",
     }
     assert explicit.skip_reason("db.writable", {}) is None
     none = _provider(monkeypatch, state, probes="none")
-    assert none.probe_sources() == {"db": "none: probes: none", "http": "none: probes: none"}
+    assert none.probe_sources() == {
+        "db": "none: probes: none",
+        "global_db": "none: probes: none",
+        "http": "none: probes: none",
+    }
     assert none.skip_reason("db.writable", {}).startswith("skipped: probes: none")
+
+
+def _record_state(tmp_path: Path, record: str, rtype: str = "CNAME") -> Path:
+    """The state with the primary and the DR replica at their real ports on 127.0.0.1,
+    and the DNS record naming ``record``."""
+    path = _state(tmp_path, "127.0.0.1", username="app")
+    doc = json.loads(path.read_text())
+    for res in doc["resources"]:
+        a = res["instances"][0]["attributes"]
+        if res["type"] == "aws_db_instance" and res["name"] == "primary":
+            a.update(address="prod-db.internal", endpoint="127.0.0.1:5432")
+        if res["type"] == "aws_db_instance" and res["name"] == "replica":
+            a.update(address="prod-db-dr.internal", endpoint="127.0.0.1:6432", username="app")
+        if res["type"] == "aws_route53_record":
+            a.update(records=[record], type=rtype)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("record", "rtype", "shown"),
+    [
+        (
+            "prod-db.internal.",
+            "CNAME",
+            "derived from aws_route53_record.db → aws_db_instance.primary in {state}: "
+            "host=127.0.0.1 port=5432",
+        ),
+        (
+            "prod-db-dr.internal",
+            "CNAME",
+            "derived from aws_route53_record.db → module.dr.aws_db_instance.replica in {state}: "
+            "host=127.0.0.1 port=6432",
+        ),
+        (
+            "127.0.0.9",
+            "A",
+            "derived from aws_route53_record.db in {state}: host=127.0.0.9 port=5432",
+        ),
+        (
+            "db.elsewhere.example",
+            "CNAME",
+            "the database probe stands in: aws_route53_record.db "
+            "names db.elsewhere.example, no database of the state",
+        ),
+    ],
+)
+def test_the_global_probe_is_what_the_dns_record_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: str, rtype: str, shown: str
+) -> None:
+    """With no probes.global_db the global probe stood in for by the database probe,
+    whatever the record named; it is derived from the record: the database whose
+    address it names (a CNAME), or its address (an A record)."""
+    state = _record_state(tmp_path, record, rtype)
+    p = _provider(monkeypatch, state)
+    assert p.probe_sources()["global_db"].startswith(shown.format(state=state))
+    assert p.clients.journal == []
+
+
+def test_a_record_naming_an_address_beyond_loopback_is_refused_on_an_emulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = _provider(monkeypatch, _record_state(tmp_path, "10.0.20.40", "A"))
+    with pytest.raises(ConfigError) as exc:
+        p.probe_sources()
+    msg = exc.value.message
+    assert "aws_route53_record.db" in msg and "whose record value is 10.0.20.40" in msg, msg
+    assert "refusing to connect" in msg and "loopback" in msg
+    assert p.clients.journal == []
 
 
 @pytest.mark.parametrize(

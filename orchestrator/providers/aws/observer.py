@@ -265,7 +265,14 @@ class RdsEventsObserver:
 
 def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObserver:
     """The observer for one scenario of this environment."""
-    from orchestrator.providers.aws.probedb import db_dsn, db_probe, http_probe, sources
+    from orchestrator.providers.aws.probedb import (
+        db_dsn,
+        db_probe,
+        derived_dsn,
+        global_probe,
+        http_probe,
+        sources,
+    )
 
     probes = c.env.probes
     inner: ScenarioObserver | None = None
@@ -276,13 +283,16 @@ def build(c: AwsContext, scenario_kind: str | None, run_id: str) -> ScenarioObse
         from orchestrator.providers.aws.dsn import probe_dsn
 
         explicit = probes if probes is not None and probes != "none" else None
+        named = explicit.global_db if explicit else None
+        record = None if named else global_probe(c)[0]
+        global_db = probe_dsn(c, named) if named else derived_dsn(c, record) if record else None
         inner = build_observer(
             ProbeTargets(
                 db=db_dsn(c),
-                global_db=probe_dsn(c, explicit.global_db) if explicit else None,
+                global_db=global_db,
                 app=http,
                 interval_s=(explicit.interval_s if explicit else None) or 1.0,
-                follow_record=db.derived is not None,
+                follow_record=db.derived is not None and not named,
             ),
             scenario_kind,
             run_id,

@@ -15,7 +15,11 @@ instance is reached with these credentials at its own endpoint (``sql.instance_d
 ``http`` defaults to ``http://<dns_name>/`` of the ``alb`` target (scheme and port
 from its ``aws_lb_listener`` in the state, if any), when there is one
 and ``probes:`` names neither ``db`` nor ``http`` (a block giving ``db`` alone keeps
-meaning what it did: no HTTP probe).
+meaning what it did: no HTTP probe). ``global_db`` (what clients of the DNS record
+reach; region promotion decides RTO with it) defaults to what the ``dns_record``
+target names in the state: the database whose ``address`` its CNAME value is (its DSN
+derived as the primary's), or an A record's IP at the primary's port — else the
+database probe stands in, as it did (:func:`global_probe`).
 
 Loopback is absolute: for an environment that talks to an emulator (``endpoint_url``)
 a derived host that is not on 127.0.0.0/8 is refused before anything connects, naming
@@ -24,7 +28,7 @@ the state resource and attribute (exit 2), as an explicit probe would be.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import ConfigError
@@ -240,6 +244,67 @@ def record_dsn(c: AwsContext, d: Derived) -> str | None:
     return derived_dsn(c, d)
 
 
+def global_probe(c: AwsContext) -> tuple[Derived | None, str]:
+    """The global probe — what clients of the DNS record reach — derived from the
+    ``dns_record`` target when ``probes:`` names no ``global_db`` and the database probe
+    is derived too: (its DSN or None, where it comes from). The record's value is the
+    ``address`` (or ``endpoint``) of a database of the state — that database's DSN,
+    derived as the primary's — or, for an A record, an IP address at the primary's
+    port and credentials. Else the database probe stands in, as it did. A host beyond
+    loopback in an emulated environment is refused before anything connects."""
+    probes = c.env.probes
+    if probes == "none":
+        return None, "none: probes: none"
+    if probes is not None and probes.global_db:
+        return None, "probes.global_db in drill.yaml"
+    db = db_probe(c)
+    if db.explicit:
+        return None, f"the database probe stands in ({EXPLICIT})"
+    if db.derived is None:
+        return None, f"none: {db.why_not}"
+    stand_in = "the database probe stands in: "
+    inv = c.inventory()
+    rec = inv.targets.get("dns_record")
+    values = (rec.extra.get("records") or []) if rec is not None else []
+    if rec is None or not values:
+        return None, stand_in + "no dns_record target with records in the state"
+    value = str(values[0]).rstrip(".")
+    named = _database_at(c, value)
+    try:
+        if named is not None:
+            d = replace(
+                derive(named, inv.state, c.env_name), resource=f"{rec.address} → {named.address}"
+            )
+        elif _ip(value):
+            d = replace(db.derived, resource=rec.address, attribute="record value", host=value)
+        else:
+            return None, f"{stand_in}{rec.address} names {value}, no database of the state"
+    except NotDerived as exc:
+        return None, f"{stand_in}{exc}"
+    if c.env.endpoint_url:
+        refuse_beyond_loopback(d, c.env_name)
+    return d, d.shown()
+
+
+def _database_at(c: AwsContext, name: str) -> Target | None:
+    """The database target (primary or DR replica) whose address is ``name``."""
+    for role in ("primary_db", "dr_replica"):
+        t = c.inventory().targets.get(role)
+        if t is not None and t.endpoint and t.endpoint.rstrip(".") == name:
+            return t
+    return None
+
+
+def _ip(value: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def http_probe(c: AwsContext) -> tuple[str | None, str]:
     """(URL, where it came from): ``probes.http``, else the ``alb`` target's
     ``http://<dns_name>/``, else none. Refuses a derived host beyond loopback in an
@@ -292,5 +357,6 @@ def sources(c: AwsContext) -> dict[str, str]:
 
     return {
         "db": redact_text(db_probe(c).shown()),
+        "global_db": redact_text(global_probe(c)[1]),
         "http": redact_text(http_probe(c)[1]),
     }
