@@ -109,7 +109,7 @@ def validate(
             for warning in getattr(definition, "warnings", None) or []:
                 err_console().print(f"drill: warning: {warning}", markup=False)
             if isinstance(definition, Drill):
-                ref_problems = catalog.check_drill_refs(definition, str(f))
+                ref_problems = catalog.check_drill_refs(definition, str(f), own_mode=True)
                 if ref_problems:
                     raise DefinitionError(ref_problems)
             valid.append(f)

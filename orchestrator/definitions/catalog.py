@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
-from orchestrator.definitions.kinds import DefinitionKind, Experiment
+from orchestrator.definitions.kinds import DefinitionKind, Experiment, RunMode
 from orchestrator.definitions.loader import DEFINITION_SUFFIXES, load_definition
 from orchestrator.errors import DefinitionError, NotFoundError, Problem, UsageError
 
@@ -181,9 +181,11 @@ class Catalog:
         assert isinstance(d, Experiment)
         return d, p
 
-    def check_drill_refs(self, drill: Drill, file: str) -> list[Problem]:
+    def check_drill_refs(self, drill: Drill, file: str, own_mode: bool = False) -> list[Problem]:
         """Every scenario of a drill names something that exists, unambiguously, and is
-        valid; each problem points at the scenario's line in the drill."""
+        valid; each problem points at the scenario's line in the drill. ``own_mode``
+        (`drill validate`): also something runs in the drill's own ``mode`` — a `drill
+        run --mode live` of it is still planned."""
         from orchestrator.yamlsrc import load_file
 
         try:
@@ -192,6 +194,7 @@ class Catalog:
             doc = None
         problems: list[Problem] = []
         seen: dict[str, int] = {}
+        live_only: list[str] = []  # scenarios isolated mode skips
         for idx, sc in enumerate(drill.scenarios):
             first = seen.setdefault(sc.scenario_id, idx)
             if first != idx:  # results are keyed by it: metrics, evidence files, --only
@@ -213,7 +216,9 @@ class Catalog:
 
                 inject_env_files([Path(file).parent / f for f in sc.var_files])
             try:
-                self.resolve(scenario_ref(sc.ref, Path(file)), (kind,))
+                _k, found, _p = self.resolve(scenario_ref(sc.ref, Path(file)), (kind,))
+                if not getattr(found, "isolated_supported", True):
+                    live_only.append(sc.scenario_id)
             except DefinitionError as exc:
                 problems.extend(exc.problems)
             except UsageError as exc:  # not found, or a file of another kind
@@ -223,6 +228,16 @@ class Catalog:
                 )
                 problems.append(Problem(why, file, line, f"scenarios[{idx}].{kind.value}"))
             problems += var_problems
+        if own_mode and drill.mode is RunMode.ISOLATED and len(live_only) == len(drill.scenarios):
+            problems.append(  # `drill run` refuses it; its schedule would fail every time
+                Problem(
+                    f"mode: isolated, but {', '.join(live_only)} "
+                    f"{'is' if len(live_only) == 1 else 'are'} live-only: nothing would run",
+                    file,
+                    doc.line_of(("mode",)) if doc else None,
+                    "mode",
+                )
+            )
         return problems
 
 

@@ -126,7 +126,7 @@ class Runbook(BaseModel):
 
 
 class ScenarioRef(BaseModel):
-    """A drill scenario: a runbook or an experiment, with optional tighter objectives."""
+    """A drill scenario: a runbook (with optional tighter objectives) or an experiment."""
 
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
@@ -163,6 +163,11 @@ class ScenarioRef(BaseModel):
             raise ValueError("a scenario names exactly one of runbook, experiment")
         if self.runbook and (self.vars or self.var_files):
             raise ValueError("vars and var_files apply to experiments, not runbooks")
+        if self.experiment and (self.objectives.rto is not None or self.objectives.rpo is not None):
+            raise ValueError(
+                "objectives apply to runbook scenarios: drill measures RTO and RPO of "
+                "runbooks; an experiment's steady-state hypothesis decides whether it passed"
+            )
         return self
 
     @property

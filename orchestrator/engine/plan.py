@@ -27,6 +27,11 @@ from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
     from orchestrator.definitions.models import Drill, Runbook, Step, Verification
 
+#: an experiment's: drill's probes measure runbooks, and its steady-state hypothesis
+#: decides an experiment (in a drill too: the drill's objectives would read "RTO ≤ 4h:
+#: met" where no RTO was measured, and count as objectives met in evidence exports)
+NO_OBJECTIVES = Objectives.model_construct()
+
 LIVE_ONLY = "live-only scenario: it disrupts production by nature, so isolated mode does not run it"
 
 
@@ -168,7 +173,7 @@ def build_plan(
                     definition.id,
                     kind,
                     definition.id,
-                    Objectives.model_construct(),  # none: nothing to check
+                    NO_OBJECTIVES,
                     None,
                     definition,
                     path,
@@ -229,22 +234,18 @@ def _model_plan(
             else:
                 assert sc.experiment
                 exp, exp_path = catalog.experiment(scenario_ref(sc.experiment, path))
-                objectives, sources = effective_objectives(
-                    [("scenario", sc.objectives)], definition.objectives
-                )
                 scenarios.append(
                     ScenarioPlan(
                         idx,
                         sc.scenario_id,
                         DefinitionKind.EXPERIMENT,
                         sc.experiment,
-                        objectives,
+                        NO_OBJECTIVES,
                         None,
                         exp,
                         exp_path,
                         dict(sc.vars),
                         [path.parent / f for f in sc.var_files],
-                        sources,
                     )
                 )
                 hashes[str(exp_path)] = definition_hash(exp_path)

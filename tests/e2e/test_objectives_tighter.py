@@ -92,3 +92,33 @@ def test_run_is_judged_by_the_drill_objective_everywhere(labdir: Path) -> None:
     html = report.read_text()
     assert "RTO ≤ 1ms, RPO ≤ 0.00s: not met" in html
     assert '<span class="meta">set by: RTO drill, RPO runbook</span>' in html
+
+
+def test_an_experiment_scenario_has_no_objectives(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """drill measures RTO/RPO of runbooks; an experiment's steady-state hypothesis decides
+    it. In a drill it was given the drill's objectives (default RTO 4h, RPO 1h) that
+    nothing measured: the run said `objectives: {rto_s: 14400, …}, met: true`, the report
+    "RTO ≤ 4h 00m: met" beside "RTO not measured", and exports counted objectives met."""
+    from tests.e2e.defs import experiment, write
+
+    write(workdir, "experiments/exp.yaml", experiment(workdir / "marker"))
+    write(workdir, "drills/d.yaml", "id: d\ntitle: d\nscenarios:\n  - experiment: exp\n")
+    planned = json.loads(drill(capsys, "plan", "d", "--env", "lab", "--json").out)
+    (sc,) = planned["scenarios"]
+    assert (sc["objectives"], sc["objectives_from"]) == ({"rto_s": None, "rpo_s": None}, {})
+    res = drill(capsys, "run", "d", "--env", "lab", "--json")
+    assert res.code == 0, res.err
+    (sc,) = json.loads(res.out)["scenarios"]
+    assert sc["objectives"] == {"rto_s": None, "rpo_s": None} and sc["met"] is True
+    assert "objectives_from" not in sc
+
+    bad = write(
+        workdir,
+        "drills/bad.yaml",
+        "id: bad\ntitle: bad\nscenarios:\n  - experiment: exp\n    objectives: {rto: 2m}\n",
+    )
+    refused = drill(capsys, "validate", str(bad))
+    assert refused.code == 2
+    assert f"{bad}:4: objectives apply to runbook scenarios" in refused.err

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import drill_out
+from tests.e2e.defs import runbook, write
 from tests.integration.test_evidence_chain import write_definitions
 
 PDFTOTEXT = shutil.which("pdftotext")
@@ -38,6 +39,11 @@ def bundle(workdir: Path) -> tuple[zipfile.ZipFile, str]:
     if shutil.which("git") is None:
         pytest.skip("git not installed")
     write_definitions(workdir)
+    # a runbook scenario too: drill's objectives apply to runbooks (an experiment's
+    # steady-state hypothesis decides it; it has none)
+    write(workdir, "runbooks/marker-runbook.yaml", runbook(workdir / "marker"))
+    mini = workdir / "drills" / "mini.yaml"
+    mini.write_text(mini.read_text() + "  - runbook: marker-runbook\n")
     (workdir / "drill.yaml").write_text("environments:\n  lab: {provider: lab, protected: true}\n")
     _git(workdir, "init", "-q")
     _git(workdir, "add", "-A")
@@ -74,7 +80,8 @@ def test_html_report_names_commit_definition_hashes_and_approval(
     assert rows and all((r["git_commit"], r["approved_by"]) == (commit, "root") for r in rows)
     # the chart: a heading per run, each value with its objective beside it, none cut
     assert "RTO / RPO against objectives" in text
-    assert re.search(r"noop RTO .*objective 4h 00m", text)
+    assert re.search(r"marker-runbook RTO .*objective 4h 00m", text)
+    assert "noop RTO" not in text  # an experiment has no objective of drill's
     # objectives read as durations in the scenario table too (not "14400.000s")
     assert "RTO ≤ 4h 00m, RPO ≤ 1h 00m" in text and "14400.000s" not in text
 
@@ -92,7 +99,7 @@ def test_pdf_report_has_the_chart_commit_and_approval(
     ).stdout
     flat = re.sub(r"\s+", " ", text)
     assert "RTO / RPO against objectives" in flat
-    assert "objective 4h 00m" in flat and "noop RTO" in flat
+    assert "objective 4h 00m" in flat and "marker-runbook RTO" in flat
     assert f"git commit {commit}" in flat
     assert "Approvals: root at" in flat
     assert "Definition sha256:" in flat and "mini.yaml" in flat

@@ -260,3 +260,29 @@ def test_runs_list_with_filters_matching_nothing_does_not_say_no_runs_yet(
         res = drill(capsys, "runs", "list", *args)
         assert res.code == 0 and "no runs yet" not in res.out, (args, res.out)
         assert "no run matches" in res.out, (args, res.out)
+
+
+def test_validate_says_an_isolated_drill_of_live_only_scenarios_runs_nothing(
+    workdir: Path, capsys
+) -> None:
+    """`mode: isolated` over live-only runbooks passed `drill validate`; each scheduled
+    run of it is refused (nothing would run). validate now says so at the `mode:` line;
+    the drill can still be planned and run with `--mode live`."""
+    d = write(
+        workdir,
+        "drills/iso.yaml",
+        "id: iso\ntitle: t\nmode: isolated\nscenarios:\n"
+        "  - runbook: az-loss\n  - runbook: rds-failover\n",
+    )
+    res = drill(capsys, "validate", str(d))
+    assert res.code == 2
+    assert f"{d}:3: mode: isolated, but az-loss, rds-failover are live-only" in res.err, res.err
+    assert drill(capsys, "run", "iso").code == 2
+    assert drill(capsys, "plan", "iso", "--mode", "live").code == 0
+    write(
+        workdir,
+        "drills/iso.yaml",
+        "id: iso\ntitle: t\nmode: isolated\nscenarios:\n"
+        "  - runbook: az-loss\n  - runbook: backup-restore\n",
+    )
+    assert drill(capsys, "validate", str(d)).code == 0
