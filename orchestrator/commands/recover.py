@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, esc, print_json, state
+from orchestrator.commands.common import err_console, esc, print_json, state, stdout_to_stderr
 
 
 def recover(
@@ -66,7 +67,8 @@ def recover(
             if env in (None, run.env) and protected(settings, run.env):
                 raise needs_confirmation(run)
     stop = AbortState()
-    with abort_on_signals(stop), shielded(stop):
+    quiet = stdout_to_stderr() if as_json else nullcontext()  # rollbacks may print
+    with abort_on_signals(stop), shielded(stop), quiet:
         runs = recover_all(
             settings,
             db,

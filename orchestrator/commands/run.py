@@ -67,7 +67,8 @@ def run(
             "--var",
             metavar="KEY[:TYPE]=VALUE",
             rich_help_panel=CTK,
-            help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, bytes",
+            help="configuration value for ${KEY} (repeatable); TYPE: str, int, float, "
+            "bytes, bool, json",
         ),
     ] = None,
     var_file: Annotated[

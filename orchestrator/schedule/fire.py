@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.config import Settings
 from orchestrator.errors import ExitStatus
-from orchestrator.evidence.enums import utcnow
+from orchestrator.evidence.enums import FindingStatus, utcnow
 from orchestrator.evidence.records import Finding
 from orchestrator.notify.messages import NoticeKind, run_notice
 from orchestrator.notify.webhook import WebhookNotifier
@@ -109,20 +109,26 @@ def finding(
     env: str,
     run_id: str | None = None,
     severity: str = "medium",
-) -> None:
-    ctx.db.write(
-        Finding(
-            run_id=run_id,
-            kind=kind,
-            severity=severity,
-            title=title,
-            detail=redact_text(detail),
-            corrective_action=action,
-            created_at=ctx.clock(),
-            drill=target,
-            env=env,
-        )
+    once: bool = False,
+) -> bool:
+    """File a finding; with ``once``, not while the same one (kind, title, env) is open —
+    a cause that repeats fire after fire is one thing to fix. ``False`` if not filed."""
+    row = Finding(
+        run_id=run_id,
+        kind=kind,
+        severity=severity,
+        title=title,
+        detail=redact_text(detail),
+        corrective_action=action,
+        created_at=ctx.clock(),
+        drill=target,
+        env=env,
     )
+    open_one = (
+        "SELECT 1 FROM finding WHERE kind = ? AND title = ? AND env = ? AND status = ?",
+        (kind, title, env, FindingStatus.OPEN.value),
+    )
+    return ctx.db.write(row, unless=open_one if once else None)
 
 
 def load_schedule(db: EvidenceDB, schedule_id: str) -> Schedule | None:
@@ -182,21 +188,27 @@ def skip(
 ) -> None:
     finish(ctx, row, status, reason, result)
     when = row.scheduled_at.isoformat()
-    finding(
+    log.info("schedule %s fire at %s skipped: %s", sched.id, when, reason)
+    filed = finding(
         ctx,
         "scheduled_run_skipped",
         f"{sched.target}: scheduled run skipped ({reason})",
         f"schedule {sched.id} fire at {when} on {sched.env} did not run: {reason}",
-        "run it by hand after the freeze, or move the schedule out of the window",
+        "run it by hand if the period needs it; make the fires fit (a less frequent "
+        "schedule, a free environment, a scheduler kept running), then close this finding",
         sched.target,
         sched.env,
+        once=True,  # the next skips of an open one are in the schedule's fire rows
     )
-    ctx.notify(
-        run_notice(
-            NoticeKind.SKIPPED, sched.target, sched.env, detail=f"fire at {when} skipped: {reason}"
+    if filed:
+        ctx.notify(
+            run_notice(
+                NoticeKind.SKIPPED,
+                sched.target,
+                sched.env,
+                detail=f"fire at {when} skipped: {reason}",
+            )
         )
-    )
-    log.info("schedule %s fire at %s skipped: %s", sched.id, when, reason)
 
 
 def held_by_freeze(ctx: FireContext, sched: Schedule, row: ScheduleFire, reason: str) -> None:

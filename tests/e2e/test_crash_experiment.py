@@ -96,3 +96,31 @@ def test_stop_during_an_experiment_plays_its_rollbacks_once(
     assert doc["status"] == "aborted" and f"SIG{sig.upper()}" in doc["error"]
     assert "Traceback" not in res.err
     assert not marker.exists() and played(marker) == 1
+
+
+def test_recover_json_keeps_what_a_rollback_prints_off_stdout(workdir: Path) -> None:
+    """`drill recover --json`: one JSON document on stdout (DESIGN 5), also when the
+    rollback it plays is an experiment's python activity that prints."""
+    exp = write(
+        workdir,
+        "talk.yaml",
+        """title: a rollback that talks
+description: its undo prints on stdout
+method:
+  - type: probe
+    name: look
+    provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+rollbacks:
+  - type: action
+    name: undo-and-say-so
+    provider: {type: python, module: builtins, func: print,
+               arguments: {sep: "", end: "PRINTED-BY-ROLLBACK\\n"}}
+""",
+    )
+    point = f"{ROLLBACKS}:start"
+    res = drill(workdir, "run", str(exp), crash=point)
+    hooked(res, point)
+    rec = drill(workdir, "recover", "--json")
+    assert rec.code == 0, rec.err
+    json.loads(rec.out)  # the whole of stdout
+    assert "PRINTED-BY-ROLLBACK" in rec.err

@@ -359,3 +359,36 @@ def test_a_late_announcement_leaves_a_game_day_that_ran_alone(
     done = gameday.get(store.db, gd.id)
     assert (done.status, done.announced_at) == ("completed", None)
     assert hook.events() == ["drill_gameday_summary"]
+
+
+def test_a_skip_that_repeats_is_one_open_finding(workdir: Path, hook: HookServer) -> None:
+    """Every fire finds the environment held by another run: each skip is a fire row,
+    but one open finding (and one notification) says so, not one per fire; once it
+    is closed, the next skip files it again."""
+    from orchestrator.cli import main
+    from orchestrator.schedule.launcher import RunResult
+
+    class Busy(RecordingLauncher):
+        def run(self, req: object) -> RunResult:
+            super().run(req)
+            return RunResult(1, None, "drill: error: environment 'lab' is already in use")
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _launcher, store = _service(workdir, hook)
+        svc.ctx.launcher = Busy(utcnow)
+        _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            for k in range(1, 4):
+                _advance(tm, svc, T0 + timedelta(seconds=10 * k + 0.5))
+                _wait_ended(store, k)
+            (found,) = _findings(store, "scheduled_run_skipped")
+            assert main(["findings", "close", str(found.id), "--resolution", "moved"]) == 0
+            _advance(tm, svc, T0 + timedelta(seconds=40.5))
+            _wait_ended(store, 4)
+            assert svc.wait_idle(15.0)
+        finally:
+            svc.stop()
+    assert [f.status for f in _fires(store)] == ["skipped"] * 4
+    assert [f.status for f in _findings(store, "scheduled_run_skipped")] == ["closed", "open"]
+    assert hook.events().count("drill_run_skipped") == 2
