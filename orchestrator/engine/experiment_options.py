@@ -185,16 +185,20 @@ def parse_vars(values: list[str]) -> dict[str, Any]:
         if "=" not in raw or not raw.split("=", 1)[0].split(":", 1)[0]:
             raise UsageError(
                 f"--var {raw!r}: expected KEY=VALUE or KEY:TYPE=VALUE",
-                "TYPE is one of str, int, float, bytes, e.g. "
-                "--var db_instance=prod-db --var retries:int=3",
+                f"{VAR_TYPES}, e.g. --var db_instance=prod-db --var retries:int=3",
             )
     from chaoslib import convert_vars
 
-    try:
-        return dict(convert_vars(list(values)))
-    except ValueError as exc:
-        bad = next((v for v in values if ":" in v.split("=", 1)[0]), values[0])
-        raise UsageError(f"--var {bad!r}: {exc}", "TYPE is one of str, int, float, bytes") from None
+    for raw in values:  # one at a time: the error names the --var that is wrong
+        try:
+            convert_vars([raw])
+        except ValueError as exc:
+            raise UsageError(f"--var {raw!r}: {exc}", VAR_TYPES) from None
+    return dict(convert_vars(list(values)))
+
+
+#: the types chaoslib's convert_vars takes (chaos's own --help names only some of them)
+VAR_TYPES = "TYPE is one of str, int, float, bytes, bool, json"
 
 
 def check_var_file(path: Path) -> None:

@@ -108,6 +108,22 @@ def test_bad_options_are_usage_errors(workdir: Path, capsys, args: list[str], ne
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_a_bad_typed_var_is_named_and_the_types_chaos_takes_are_listed(
+    workdir: Path, capsys
+) -> None:
+    """The hint said "TYPE is one of str, int, float, bytes" right under chaoslib's own
+    "variable type can only be: bool, str, int, float, bytes or json" (bool and json
+    work); and a bad value was blamed on the first typed --var given, not on itself."""
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--var", "a:int=1", "--var", "b:int=x", "--var", "c:x=1")
+    assert res.code == 2 and "--var 'b:int=x'" in res.err, res.err
+    assert "hint: TYPE is one of str, int, float, bytes, bool, json" in res.err, res.err
+    res = drill(capsys, "run", str(exp), "--var", "a:int=1", "--var", "c:x=1")
+    assert res.code == 2 and "--var 'c:x=1'" in res.err, res.err
+    assert "bool, json" in drill(capsys, "run", "--help").out
+    assert not (workdir / "m").exists(), "nothing ran"
+
+
 def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
     write(workdir, "bad.yaml", "configuration:\n  a: [1,\n")
