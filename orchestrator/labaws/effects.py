@@ -6,8 +6,8 @@ the AWS API and a drill on the lab fault the same real processes:
 * ``RebootDBInstance`` with ``ForceFailover`` on the primary → the primary is killed
   and the lab's controller fails over (``rebooting`` until the new primary answers);
   afterwards the old primary is rebuilt as the standby, as RDS re-protects itself;
-  without it → the primary's PostgreSQL restarts in place, no failover
-  (:mod:`~orchestrator.labaws.reboot`);
+  without it → the instance's PostgreSQL (the primary's, the replica's, a restored
+  one's) restarts in place, no failover (:mod:`~orchestrator.labaws.reboot`);
 * ``PromoteReadReplica`` of the us-west-2 replica → ``usw2`` promoted (``modifying``
   until it leaves recovery); ``CreateDBInstanceReadReplica`` under its name → ``usw2``
   rebuilt from the primary (``creating`` until it streams). Deleting the replica leaves
@@ -62,15 +62,14 @@ def before(call: Call) -> dict[str, Any]:
 
 # ---- RDS ----------------------------------------------------------------------------
 def _reboot(hub: Hub, call: Call) -> None:
-    ident = call.params.get("DBInstanceIdentifier")
-    if ident != PRIMARY_ID or call.region != REGION:
+    ident = str(call.params.get("DBInstanceIdentifier") or "")
+    if str(call.params.get("ForceFailover", "")).lower() == "true":
+        if ident == PRIMARY_ID and call.region == REGION:  # (refuse.py: no other has one)
+            fail_over(hub, "rebooting")
         return
-    if str(call.params.get("ForceFailover", "")).lower() != "true":
-        from orchestrator.labaws.reboot import reboot_in_place
+    from orchestrator.labaws.reboot import reboot_in_place
 
-        reboot_in_place(hub)
-        return
-    fail_over(hub, "rebooting")
+    reboot_in_place(hub, ident=ident, region=call.region)
 
 
 def _modify(hub: Hub, call: Call) -> None:

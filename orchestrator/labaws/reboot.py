@@ -9,7 +9,9 @@ Now the primary's PostgreSQL gets a fast shutdown and starts again on its data
 directory (its synchronous standby reconnects), ``rebooting`` until it answers through
 the database endpoint, with RDS's two events. For that while the primary is marked
 ``desired: down``, which the lab's failover controller leaves alone — as RDS does not
-fail over a reboot it was asked for.
+fail over a reboot it was asked for. The replica, a restored instance and a clone
+restart the same way (``rebooting`` until their own server answers): their reboot was
+answered ``available`` with nothing restarted.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import LabError
-from orchestrator.labaws import PRIMARY_ID, REGION
+from orchestrator.labaws import PRIMARY_ID, REGION, REPLICA_ID
 from orchestrator.labaws.hub import Transition
 
 if TYPE_CHECKING:
@@ -27,17 +29,21 @@ if TYPE_CHECKING:
     from orchestrator.providers.lab.state import LabState
 
 
-def reboot_in_place(hub: Hub, status: str = "rebooting") -> None:
-    """Restart the primary in place; ``status`` meanwhile (``modifying`` for a class
-    change RDS applies by rebooting)."""
+def reboot_in_place(
+    hub: Hub, status: str = "rebooting", ident: str = PRIMARY_ID, region: str = REGION
+) -> None:
+    """Restart instance ``ident``'s server in place; ``status`` meanwhile (``modifying``
+    for a class change RDS applies by rebooting). The replica, a restored instance or a
+    clone restart the same way (answered ``available`` with nothing restarted before);
+    a server that is stopped (its AZ or region isolated) is left as it is."""
     from orchestrator.providers.lab import pg
     from orchestrator.providers.lab.state import locked
 
     with locked(hub.root) as st:
-        if st.region_isolated():
-            hub.log(f"reboot of {PRIMARY_ID}: its region is isolated, nothing to reboot")
+        name = _server(st, ident)
+        if name is None or st.comp(name).desired != "up":  # (an isolated AZ or region)
+            hub.log(f"reboot of {ident}: no running lab server, nothing to reboot")
             return
-        name = st.primary
         st.comp(name).desired = "down"  # saved before anything stops: the controller waits
     finished: dict[str, bool] = {}
 
@@ -48,14 +54,24 @@ def reboot_in_place(hub: Hub, status: str = "rebooting") -> None:
             finished["ok"] = True
 
     def done(now: LabState) -> bool:
-        return "ok" in finished and pg.alive(now.comp("db-endpoint").port or 0)
+        port = now.comp("db-endpoint" if ident == PRIMARY_ID else name).port
+        return "ok" in finished and pg.alive(port or 0)
 
     hub.begin(
-        REGION,
-        PRIMARY_ID,
+        region,
+        ident,
         Transition(status, done, ("DRILL_REBOOT_START", "DRILL_REBOOT_DONE")),
     )
-    hub.background(f"reboot of {name}", work, (REGION, PRIMARY_ID))
+    hub.background(f"reboot of {name}", work, (region, ident))
+
+
+def _server(st: LabState, ident: str) -> str | None:
+    """The lab server behind instance ``ident``."""
+    if ident == PRIMARY_ID:
+        return st.primary
+    name = "usw2" if ident == REPLICA_ID else ident
+    comp = st.components.get(name)
+    return name if comp is not None and comp.kind == "postgres" else None
 
 
 def _restart(hub: Hub, name: str) -> None:
@@ -78,6 +94,8 @@ def _restart(hub: Hub, name: str) -> None:
         c.desired = "up"  # saved with the lock either way
     if failed is not None:
         raise failed
+    if name != st.primary:
+        return
     ground_truth(hub.root, "primary_restarted", primary=name)
     if st.standby:  # writes wait for the synchronous standby: `available` once it is back
         try:

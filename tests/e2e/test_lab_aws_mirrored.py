@@ -216,3 +216,30 @@ def test_a_deregistered_app_instance_gets_no_requests(awslab: Path) -> None:
     elb.register_targets(TargetGroupArn=group["TargetGroupArn"], Targets=[out])
     assert rotation() == {"app-use1-az1": True, "app-use1-az2": True}
     assert served() == {"app-use1-az1", "app-use1-az2"}
+
+
+def test_a_reboot_of_the_replica_restarts_it_in_place(awslab: Path) -> None:
+    """RebootDBInstance of the cross-region replica was answered `available` and the
+    lab's replica never restarted. RDS restarts it: `rebooting`, then `available`, a
+    replica still."""
+    import psycopg
+
+    rds = _client(awslab, "rds", "us-west-2")
+    ep = _db(rds, "drill-lab-dr")["Endpoint"]
+    dsn = f"host={ep['Address']} port={ep['Port']} dbname=app user=drill connect_timeout=5"
+    started = "SELECT pg_postmaster_start_time(), pg_is_in_recovery()"
+    with psycopg.connect(dsn) as conn:
+        before = conn.execute(started).fetchone()
+    answer = rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-dr")["DBInstance"]
+    assert answer["DBInstanceStatus"] == "rebooting"
+    deadline = time.monotonic() + 120
+    while _db(rds, "drill-lab-dr")["DBInstanceStatus"] != "available":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    with psycopg.connect(dsn) as conn:
+        after = conn.execute(started).fetchone()
+    assert before is not None and after is not None
+    assert after[0] > before[0] and after[1] is True  # restarted, still a replica
+    events = rds.describe_events(SourceIdentifier="drill-lab-dr", SourceType="db-instance")
+    messages = [e["Message"] for e in events["Events"]]
+    assert messages[-2:] == ["DB instance shutdown", "DB instance restarted"], messages
