@@ -22,6 +22,12 @@ if TYPE_CHECKING:
     from orchestrator.evidence.writer import EvidenceDB
 
 
+def warn(messages: list[str]) -> None:
+    """``drill: warning: …`` on stderr, one line each (stdout stays the document)."""
+    for message in messages:
+        err_console().print(f"drill: warning: {message}", markup=False, soft_wrap=True)
+
+
 @dataclass
 class AppState:
     """One invocation's global options, and its settings and store (opened on first use)."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, out_console, print_json, state, warn
 
 if TYPE_CHECKING:
     from orchestrator.errors import Problem
@@ -112,6 +112,9 @@ def validate(
                 ref_problems = catalog.check_drill_refs(definition, str(f), own_mode=True)
                 if ref_problems:
                     raise DefinitionError(ref_problems)
+                from orchestrator.engine.plan import build_plan
+
+                warn(build_plan(catalog, str(f)).warnings)
             valid.append(f)
         except DefinitionError as exc:
             problems.extend(exc.problems)

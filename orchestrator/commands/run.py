@@ -19,6 +19,7 @@ from orchestrator.commands.common import (
     print_json,
     state,
     stdout_to_stderr,
+    warn,
 )
 from orchestrator.engine.experiment_options import DryMode, HypothesisStrategy, RollbackStrategy
 
@@ -189,6 +190,7 @@ def run(
     env_name, env_cfg = settings.environment(env)
     catalog = Catalog(settings)
     plan = build_plan(catalog, target, mode, only)
+    warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
     _refuse_if_nothing_runs(plan)
     # what `drill plan` refuses (a step naming a role or target the environment does not
@@ -311,6 +313,7 @@ def plan(
     settings = state(ctx).settings()
     env_name, env_cfg = settings.environment(env)
     run_plan = build_plan(Catalog(settings), target, mode, only)
+    warn(run_plan.warnings)
     provider = build_provider(env_name, env_cfg, settings)
     try:
         doc = plan_document(run_plan, provider, env_name, env_cfg)

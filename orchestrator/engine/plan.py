@@ -129,6 +129,9 @@ class RunPlan:
     scenarios: list[ScenarioPlan]
     definition_hashes: dict[str, str] = field(default_factory=dict)
     schedule: str | None = None
+    #: what the definitions say that does not apply (a scenario objective looser than
+    #: its runbook's): `drill validate`, `plan` and `run` print them, nothing is refused
+    warnings: list[str] = field(default_factory=list)
 
     def change(self, opts: ExperimentOptions | None = None) -> str | None:
         """Why a run of the plan with chaos's options ``opts`` would change the
@@ -210,6 +213,7 @@ def _model_plan(
         if problems:
             raise DefinitionError(problems)
         scenarios: list[ScenarioPlan] = []
+        warnings: list[str] = []
         for idx, sc in enumerate(definition.scenarios, 1):
             if sc.runbook:
                 rb, rb_path = catalog.runbook(scenario_ref(sc.runbook, path))
@@ -217,6 +221,7 @@ def _model_plan(
                     [("scenario", sc.objectives), ("runbook", rb.objectives)],
                     definition.objectives,
                 )
+                warnings += _looser(path, idx - 1, sc.objectives, objectives, sources)
                 scenarios.append(
                     ScenarioPlan(
                         idx,
@@ -258,6 +263,7 @@ def _model_plan(
             scenarios,
             hashes,
             definition.schedule,
+            warnings,
         )
     objectives, sources = effective_objectives([("runbook", definition.objectives)], None)
     return RunPlan(
@@ -281,6 +287,31 @@ def _model_plan(
         ],
         hashes,
     )
+
+
+def _looser(
+    path: Path, idx: int, own: Objectives, applied: Objectives, sources: dict[str, str]
+) -> list[str]:
+    """A scenario objective that does not apply: another layer is stricter (DESIGN 3:
+    a scenario only tightens). Said with the drill's file:line, as a warning: a runbook
+    tightened later must not make every drill that names it invalid."""
+    from orchestrator.durations import format_duration
+
+    out = []
+    for key in ("rto", "rpo"):
+        mine = getattr(own, key)
+        if mine is None or sources.get(key) == "scenario":
+            continue
+        from orchestrator.yamlsrc import load_file
+
+        where = ("scenarios", idx, "objectives", key)
+        line = load_file(path).line_of(where)
+        out.append(
+            f"{path}:{line}: scenarios[{idx}].objectives.{key} {format_duration(mine)} does "
+            f"not apply: the {sources[key]}'s {format_duration(getattr(applied, key))} is "
+            "stricter (objectives only tighten)"
+        )
+    return out
 
 
 def describe_step(step: Step) -> dict[str, Any]:

@@ -35,6 +35,7 @@ import secrets as _secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,9 @@ from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
+
+#: the longest silence between heartbeats (`drill scheduler status` allows 60 s)
+HEARTBEAT_S = 15.0
 
 
 def new_instance_id() -> str:
@@ -92,6 +96,7 @@ class SchedulerService:
         self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
         self.on_stop = on_stop
         self.stall_after_s = max(30.0, 5 * poll_s)
+        self.heartbeat_s = HEARTBEAT_S
         self.fires = 0
         self.health_url: str | None = None
         self.state = "starting"
@@ -193,10 +198,27 @@ class SchedulerService:
         return None
 
     def run(self, stop: threading.Event) -> None:
+        """Tick every ``poll_s``; between ticks, beat the heartbeat every ``heartbeat_s``
+        at least: `drill scheduler status` takes an instance silent for a minute for
+        dead, and ``--poll`` may be longer than that."""
         self.start()
+        next_tick, next_beat = time.monotonic() + self.poll_s, time.monotonic() + self.heartbeat_s
         try:
-            while not stop.wait(self.poll_s):
-                self.tick()
+            while not stop.wait(max(0.0, min(next_tick, next_beat) - time.monotonic())):
+                now = time.monotonic()
+                if now >= next_tick:
+                    self.tick()  # beats too
+                    next_tick = time.monotonic() + self.poll_s
+                elif now >= next_beat:
+                    try:
+                        self._heartbeat()
+                    except Exception as exc:  # as in tick: the next beat tries again
+                        log.error(
+                            "heartbeat failed: %s", redact_text(f"{type(exc).__name__}: {exc}")
+                        )
+                else:
+                    continue  # woken a hair early
+                next_beat = time.monotonic() + self.heartbeat_s
         finally:
             self.stop()
 

@@ -65,6 +65,14 @@ def test_plan_shows_the_objective_used_and_its_source(
     }
     text = drill(capsys, "plan", "tight.yaml", "--env", "lab")
     assert "objectives: RTO ≤ 0.001s, RPO ≤ 900.0s (RTO: drill, RPO: runbook)" in text.out
+    # the scenario's `rto: 1h` never applies: said (with its line), not refused
+    looser = (
+        "drill: warning: tight.yaml:7: scenarios[1].objectives.rto 1h 00m does not apply: "
+        "the drill's 1ms is stricter (objectives only tighten)"
+    )
+    assert looser in res.err and looser in text.err
+    valid = drill(capsys, "validate", "tight.yaml")
+    assert valid.code == 0 and looser in valid.err
 
 
 @pytest.mark.lab

@@ -97,3 +97,32 @@ def test_health_says_stalled_when_the_scheduler_loop_dies(
         finally:
             server.stop()
             svc.stop()
+
+
+def test_a_poll_longer_than_a_minute_still_beats_the_heartbeat(
+    workdir: Path, hook: HookServer
+) -> None:
+    """`drill scheduler status` takes an instance silent for 60 s for dead; with
+    `--poll 600` the heartbeat was written only every 600 s, so a running service
+    showed as "not running" most of the time. Now it beats between polls."""
+    from orchestrator.schedule.models import SchedulerInstance
+
+    svc, _launcher, store = _service(workdir, hook)
+    svc.poll_s, svc.heartbeat_s = 600.0, 0.05  # a long poll; beats made quick for the test
+
+    def beat() -> Any:
+        with store.session() as s:
+            row = s.get(SchedulerInstance, svc.instance_id)
+            return row.heartbeat_at if row is not None else None
+
+    stop = threading.Event()
+    service = threading.Thread(target=svc.run, args=(stop,))
+    service.start()
+    try:
+        wait_for(lambda: beat() is not None, what="the service to start")
+        first = beat()
+        wait_for(lambda: beat() > first, what="a heartbeat between two polls")
+    finally:
+        stop.set()
+        service.join(60)
+    assert not service.is_alive()
