@@ -164,3 +164,39 @@ def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[s
     assert run_at == "2031-03-01T10:00:00Z"
     past = drill(capsys, "gameday", "create", "--date", "2001-01-01", "--drills", "qdr")
     assert past.code == 2 and "is in the past" in past.err
+
+
+def test_scheduler_status_prints_one_line_per_fire(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fire's line holds its status and its whole reason however narrow the output
+    (80 columns when piped): it was wrapped mid-reason, and grep found half of it."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.notify.webhook import WebhookNotifier
+    from orchestrator.schedule.blackout import load_windows
+    from orchestrator.schedule.fire import FireContext, fire
+    from orchestrator.schedule.launcher import ChildLauncher
+
+    freeze = (
+        "blackout_windows:\n"
+        "  - {name: a rather long year-end change freeze, start: 2030-01-01, end: 2030-01-10}\n"
+    )
+    make_project(workdir, extra=freeze)
+    added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", "daily", "--json")
+    settings = load_settings()
+    ctx = FireContext(
+        settings,
+        EvidenceStore(settings.database_url()),
+        "cli-test",
+        ChildLauncher(settings),
+        WebhookNotifier([]),
+        load_windows(settings),
+    )
+    at = datetime(2030, 1, 2, tzinfo=UTC)
+    assert fire(ctx, json.loads(added.out)["id"], at) == "skipped"
+    res = drill(capsys, "scheduler", "status")
+    assert res.code == 0
+    (line,) = [ln for ln in res.out.splitlines() if "2030-01-02" in ln]
+    assert "tiny" in line and "skipped" in line
+    assert line.endswith("blackout window 'a rather long year-end change freeze'")
