@@ -200,3 +200,22 @@ def test_scheduler_status_prints_one_line_per_fire(
     (line,) = [ln for ln in res.out.splitlines() if "2030-01-02" in ln]
     assert "tiny" in line and "skipped" in line
     assert line.endswith("blackout window 'a rather long year-end change freeze'")
+
+
+def test_adding_a_schedule_whose_next_fire_is_frozen_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fire in a blackout window is skipped without a finding: the one who adds it
+    hears it now, not never."""
+    make_project(
+        workdir,
+        extra="blackout_windows:\n  - {name: march freeze, start: 2030-03-01, end: 2030-03-31}\n",
+    )
+    with time_machine.travel(datetime(2030, 2, 1, tzinfo=UTC), tick=False):
+        frozen = drill(
+            capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-03-15T09:00"
+        )
+        free = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-04-15T09:00")
+    assert frozen.code == 0 and free.code == 0
+    assert "falls in blackout window 'march freeze' and will be skipped" in frozen.err
+    assert "blackout" not in free.err
