@@ -722,10 +722,13 @@ class RunEngine:
 
     def _chaos_config(self) -> dict[str, Any]:
         assert self.recorder is not None
-        return {
+        return {  # (experiment.DRILL_KEYS: no --var or var file overrides them)
             "drill_env": self.env_name,
             "drill_run_id": self.recorder.run.id,
             "drill_config": self.settings.source,
+            # without it, orchestrator.chaos activities ran live in an isolated run: the
+            # real replica promoted and the production record repointed
+            "drill_mode": self.recorder.run.mode,
         }
 
     def _manual(self, step: Step) -> dict[str, Any]:
