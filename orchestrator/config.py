@@ -231,7 +231,7 @@ class Settings(BaseModel):
     def _state_dir(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("state_dir is empty")
-        path = Path(value).absolute()
+        path = Path(value).expanduser().absolute()
         for system in ("/proc", "/sys", "/dev"):
             if path.is_relative_to(system):
                 raise ValueError(
@@ -250,9 +250,15 @@ class Settings(BaseModel):
     def warnings(self) -> tuple[str, ...]:
         return self._warnings
 
-    def state_path(self) -> Path:
-        path = Path(self.state_dir)
+    def resolve(self, value: str) -> Path:
+        """A path drill.yaml (or a DRILL_* variable) names: ``~`` is the home directory,
+        as for ``signing_key`` (``paths: {runbooks: ~/rb}`` was read as ./~/rb), and a
+        relative path is taken from drill.yaml's directory."""
+        path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def state_path(self) -> Path:
+        return self.resolve(self.state_dir)
 
     def database_url(self) -> str:
         if self.database:
@@ -278,17 +284,13 @@ class Settings(BaseModel):
         return name, env
 
     def search_dirs(self, kind: Literal["experiments", "runbooks", "drills"]) -> list[Path]:
-        dirs = []
-        for entry in getattr(self.paths, kind):
-            p = Path(entry)
-            dirs.append(p if p.is_absolute() else self.base_dir / p)
-        return dirs
+        return [self.resolve(entry) for entry in getattr(self.paths, kind)]
 
 
 def _absolutize_sqlite(url: str, base: Path) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str(base / url[len(prefix) :])
+        return prefix + str(base / Path(url[len(prefix) :]).expanduser())
     return url
 
 

@@ -217,14 +217,17 @@ def status_cmd(
         )
         + ")"
     )
+    # one line per instance / fire, however narrow the terminal: lines that grep finds
     for i in doc["instances"][:5]:
         console.print(
-            f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']} fires {i['fires']}"
+            f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']} fires {i['fires']}",
+            soft_wrap=True,
         )
     if fires:
         console.print("recent fires:")
         for f in doc["recent_fires"]:
             console.print(
-                f"  {f['scheduled_at']} {f['target']:<20} {f['status']:<10} "
-                f"{f['run_id'] or f['reason'] or ''}"
+                f"  {f['scheduled_at']} {f['target']:<20} {f['status']:<11} "
+                + " ".join(x for x in (f["run_id"], f["reason"]) if x),
+                soft_wrap=True,
             )

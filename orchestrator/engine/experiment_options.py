@@ -189,6 +189,13 @@ def parse_vars(values: list[str]) -> dict[str, Any]:
             )
     from chaoslib import convert_vars
 
+    for raw in values:
+        key = raw.split("=", 1)[0].split(":", 1)[0]
+        if key.startswith("drill_"):  # drill_env, drill_mode…: the run's, set by drill
+            raise UsageError(
+                f"--var {raw!r}: {key} is drill's own setting of the run",
+                "use --env, --mode and --yes; drill sets the drill_* configuration itself",
+            )
     for raw in values:  # one at a time: the error names the --var that is wrong
         try:
             convert_vars([raw])

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.definitions.kinds import DefinitionKind, Mark, RunMode, StepKind, StopPolicy
+from orchestrator.durations import format_duration
 from orchestrator.engine.calls import CallTimeout, call_with_deadline, sleep_responsive
 from orchestrator.engine.experiment import prepare_document, run_experiment_scenario
 from orchestrator.engine.experiment_journal import Verdict
@@ -721,10 +722,13 @@ class RunEngine:
 
     def _chaos_config(self) -> dict[str, Any]:
         assert self.recorder is not None
-        return {
+        return {  # (experiment.DRILL_KEYS: no --var or var file overrides them)
             "drill_env": self.env_name,
             "drill_run_id": self.recorder.run.id,
             "drill_config": self.settings.source,
+            # without it, orchestrator.chaos activities ran live in an isolated run: the
+            # real replica promoted and the production record repointed
+            "drill_mode": self.recorder.run.mode,
         }
 
     def _manual(self, step: Step) -> dict[str, Any]:
@@ -742,6 +746,13 @@ class RunEngine:
             return {"acknowledged_by": operator(), "via": "prompt"}
         if answer is False:
             raise StepFailed(f"operator declined {step.title!r}")
+        # nobody to prompt here (--json, no terminal): the operator must still be told
+        self.reporter.warning(
+            f"manual step {step.title!r} waits for an operator"
+            + (f": {step.instructions}" if step.instructions else "")
+            + f" — when done, run `drill ack {self.recorder.run.id}` "
+            f"(within {format_duration(step.timeout)})"
+        )
         by = wait_for_ack(self.db, self.recorder.run.id, step.timeout, self._abort_reason)
         if by is None:
             raise StepFailed(

@@ -34,8 +34,7 @@ def signing_key_path(settings: Settings, explicit: str | None = None) -> Path:
     if explicit:
         return Path(explicit)
     if settings.signing_key:
-        p = Path(settings.signing_key).expanduser()
-        return p if p.is_absolute() else settings.base_dir / p
+        return settings.resolve(settings.signing_key)
     return settings.state_path() / DEFAULT_KEY
 
 

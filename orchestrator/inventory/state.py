@@ -199,7 +199,7 @@ def load_state(location: str, base_dir: Path, s3_client: Any = None) -> TfState:
         except (BotoCoreError, ProviderError) as exc:  # ProviderError: see aws.clients
             raise ConfigError(f"cannot read Terraform state {location}: {exc}") from None
         return _decode(body, location)
-    path = Path(location)
+    path = Path(location).expanduser()  # as drill.yaml's other paths
     if not path.is_absolute():
         path = base_dir / path
     from orchestrator.yamlguard import read_regular

@@ -28,6 +28,7 @@ ACCOUNT = "123456789012"  # moto's default account
 PRIMARY_ID = "drill-lab-db"
 REPLICA_ID = "drill-lab-dr"
 VAULT = "drill-lab-vault"
+LOAD_BALANCER = "drill-lab"  # the lab load balancer (deletion protection on)
 TARGET_GROUP = "drill-lab-app"  # the app instances behind the load balancer
 ZONE = "lab-aws.internal"
 RECORD = f"db.{ZONE}"

@@ -45,6 +45,8 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
             f"Cannot delete DB instance {ident}: it is the AWS-shaped lab's primary "
             "(drill lab up --aws); its deletion protection stays on",
         )
+    if call.service == "elasticloadbalancing":
+        return _load_balancer(call)
     if call.service == "rds" and call.operation == "ModifyDBInstance":
         return _modify(call, ident)
     if call.service == "rds" and call.operation == "RebootDBInstance":
@@ -135,6 +137,47 @@ def _modify(call: Call, ident: str) -> tuple[str, str] | None:
             "InvalidParameterCombination",
             f"Cannot modify DB instance {ident}: {lab} has no maintenance window to defer "
             f"a new {_APPLIED} to; pass ApplyImmediately=true",
+        )
+    return None
+
+
+def _load_balancer(call: Call) -> tuple[str, str] | None:
+    """The lab's load balancer keeps its deletion protection, as production's: moto
+    deleted it (chaosaws's ``delete_load_balancer``) while the lab's went on serving,
+    and every describe said it was gone. Its listener is the lab load balancer's one
+    port: deleting it is refused too (the lab cannot stop listening and stay whole)."""
+    from moto.elbv2.models import elbv2_backends
+
+    from orchestrator.labaws import ACCOUNT, LOAD_BALANCER
+
+    if call.region != REGION:
+        return None
+    lbs = elbv2_backends[ACCOUNT][REGION].load_balancers.values()
+    lb = next((b for b in lbs if b.name == LOAD_BALANCER), None)
+    if lb is None:
+        return None
+    arn, op = str(call.params.get("LoadBalancerArn") or ""), call.operation
+    lab = "the AWS-shaped lab's (drill lab up --aws): its deletion protection stays on"
+    if arn == lb.arn and op == "DeleteLoadBalancer":
+        return (
+            "OperationNotPermitted",
+            f"Load balancer '{arn}' cannot be deleted because deletion protection is "
+            f"enabled; it is {lab}",
+        )
+    off = any(  # deletion_protection.enabled=false
+        v == "deletion_protection.enabled"
+        and str(call.params.get(k[: -len("Key")] + "Value", "")).lower() == "false"
+        for k, v in call.params.items()
+        if k.startswith("Attributes.member.") and k.endswith(".Key")
+    )
+    if arn == lb.arn and op == "ModifyLoadBalancerAttributes" and off:
+        return ("OperationNotPermitted", f"Load balancer '{arn}' is {lab}")
+    if op == "DeleteListener" and str(call.params.get("ListenerArn")) in lb.listeners:
+        return (
+            "OperationNotPermitted",
+            f"Cannot delete listener {call.params.get('ListenerArn')}: it is the port of "
+            "the AWS-shaped lab's load balancer (drill lab up --aws), which cannot stop "
+            "listening; take app instances out with DeregisterTargets or StopInstances",
         )
     return None
 

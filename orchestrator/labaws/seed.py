@@ -22,6 +22,7 @@ from orchestrator.labaws import (
     AZ_NAMES,
     DR_REGION,
     INTERNAL_HEADER,
+    LOAD_BALANCER,
     PRIMARY_ID,
     RECORD,
     REGION,
@@ -281,8 +282,12 @@ def _load_balancer(
 ) -> None:
     elb = client(url, "elbv2")
     lb = elb.create_load_balancer(
-        Name="drill-lab", Subnets=list(subnets.values()), Scheme="internal"
+        Name=LOAD_BALANCER, Subnets=list(subnets.values()), Scheme="internal"
     )["LoadBalancers"][0]
+    elb.modify_load_balancer_attributes(  # production's: refuse.py keeps it on
+        LoadBalancerArn=lb["LoadBalancerArn"],
+        Attributes=[{"Key": "deletion_protection.enabled", "Value": "true"}],
+    )
     tg = elb.create_target_group(
         Name=TARGET_GROUP, Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance"
     )["TargetGroups"][0]
@@ -297,8 +302,9 @@ def _load_balancer(
             {
                 "id": lb["LoadBalancerArn"],
                 "arn": lb["LoadBalancerArn"],
-                "name": "drill-lab",
+                "name": LOAD_BALANCER,
                 "dns_name": LOOPBACK,  # the lab's load balancer listens there
+                "enable_deletion_protection": True,
             },
         )
     )

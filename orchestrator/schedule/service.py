@@ -35,6 +35,7 @@ import secrets as _secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -54,6 +55,9 @@ from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
+
+#: the longest silence between heartbeats, and the silence that means an instance is gone
+HEARTBEAT_S, LOST_AFTER_S = 15.0, 60.0
 
 
 def new_instance_id() -> str:
@@ -92,6 +96,7 @@ class SchedulerService:
         self.compliance_every_s, self.max_workers = compliance_every_s, max_workers
         self.on_stop = on_stop
         self.stall_after_s = max(30.0, 5 * poll_s)
+        self.heartbeat_s = HEARTBEAT_S
         self.fires = 0
         self.health_url: str | None = None
         self.state = "starting"
@@ -157,6 +162,7 @@ class SchedulerService:
             self.reload_windows()
             self.sync()
             self._heartbeat()
+            self._mark_lost_fires(self._ticked_at)
             self._compliance()
         except Exception as exc:  # a flaky database must not stop the service
             log.error("scheduler tick failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
@@ -193,10 +199,22 @@ class SchedulerService:
         return None
 
     def run(self, stop: threading.Event) -> None:
+        """Tick every ``poll_s``; between ticks, beat the heartbeat every ``heartbeat_s``
+        at least: `drill scheduler status` takes an instance silent for a minute for
+        dead, and ``--poll`` may be longer than that."""
         self.start()
+        next_tick, next_beat = time.monotonic() + self.poll_s, time.monotonic() + self.heartbeat_s
         try:
-            while not stop.wait(self.poll_s):
-                self.tick()
+            while not stop.wait(max(0.0, min(next_tick, next_beat) - time.monotonic())):
+                now = time.monotonic()
+                if now >= next_tick:
+                    self.tick()  # beats too
+                    next_tick = time.monotonic() + self.poll_s
+                elif now >= next_beat:
+                    self._beat()
+                else:
+                    continue  # woken a hair early
+                next_beat = time.monotonic() + self.heartbeat_s
         finally:
             self.stop()
 
@@ -211,14 +229,16 @@ class SchedulerService:
         if self._scheduler is None or self.state == "stopped":
             return
         self.state = "stopping"
-        self._heartbeat()
+        self._beat()
         self._scheduler.pause()
         self.ctx.launcher.close()
         if self.on_stop == "rollback":
             n = self.ctx.launcher.signal_all(signal.SIGTERM)
             if n:
                 log.info("asked %d running drill(s) to stop and roll back", n)
-        self._scheduler.shutdown(wait=True)  # waits for every fire (and its child run)
+        while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
+            self._beat()
+        self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         self.state = "stopped"
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
@@ -321,6 +341,12 @@ class SchedulerService:
             log.error("recording a missed fire failed: %s", redact_text(str(exc)))
 
     # ---- bookkeeping -------------------------------------------------------------------
+    def _beat(self) -> None:
+        try:
+            self._heartbeat()
+        except Exception as exc:  # as in tick: the next beat tries again
+            log.error("heartbeat failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
+
     def _heartbeat(self) -> None:
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
@@ -353,8 +379,19 @@ class SchedulerService:
             )
 
     def _mark_lost_fires(self, now: datetime) -> None:
-        """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
-        stale = now - timedelta(seconds=max(60.0, 10 * self.poll_s))
+        """Fires left ``running`` by a scheduler that is gone: say so instead of lying.
+
+        On every poll, not only at start: a supervisor restarts a killed service within
+        a second, when the dead one's heartbeat still looks fresh; a minute of silence
+        (`drill scheduler status`'s rule; heartbeats come every ``HEARTBEAT_S``) is
+        death."""
+        db = self.ctx.db
+        lost: list[ScheduleFire] = db.records(
+            ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
+        )
+        if not lost:
+            return
+        stale = now - timedelta(seconds=LOST_AFTER_S)
         from sqlalchemy import or_
 
         with self.store.session() as s:
@@ -368,10 +405,6 @@ class SchedulerService:
                     )
                 )
             )
-        db = self.ctx.db
-        lost: list[ScheduleFire] = db.records(
-            ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
-        )
         lost = [row for row in lost if row.claimed_by in dead]
         for row in lost:
             row.status, row.ended_at = FireStatus.LOST.value, now

@@ -411,3 +411,32 @@ def test_a_config_path_that_is_a_directory_names_the_option_or_variable(
     assert (
         res.err.splitlines()[0] == f"drill: error: DRILL_CONFIG={workdir / 'conf'} is a directory"
     )
+
+
+def test_paths_in_drill_yaml_may_start_with_the_home_directory(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`signing_key: ~/keys/k.pem` meant the home directory, but `paths: {runbooks:
+    ~/rb}` was read as ./~/rb (a warning, and the team's runbooks silently replaced by the
+    bundled ones), and `state_dir: ~/drill` / `database: sqlite:///~/ev.db` created a
+    directory named `~` beside drill.yaml. Every path setting now expands `~`."""
+    home = workdir / "home"
+    monkeypatch.setenv("HOME", str(home))
+    (home / "rb").mkdir(parents=True)
+    (home / "rb" / "mine.yaml").write_text(
+        "id: mine\ntitle: my runbook\nsteps:\n  - kind: wait\n    duration: 1s\n"
+    )
+    project = workdir / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    (project / "drill.yaml").write_text(
+        "paths: {runbooks: ~/rb}\nstate_dir: ~/state\ndatabase: sqlite:///~/ev.db\n"
+    )
+    res = drill(capsys, "list")
+    assert res.code == 0 and "warning" not in res.err, res.err
+    assert "mine" in res.out
+    assert drill(capsys, "runs", "list").code == 0
+    assert (home / "ev.db").is_file()
+    assert drill(capsys, "evidence", "keygen").code == 0
+    assert (home / "state" / "keys").is_dir()
+    assert not (project / "~").exists()

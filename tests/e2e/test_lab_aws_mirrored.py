@@ -243,3 +243,35 @@ def test_a_reboot_of_the_replica_restarts_it_in_place(awslab: Path) -> None:
     events = rds.describe_events(SourceIdentifier="drill-lab-dr", SourceType="db-instance")
     messages = [e["Message"] for e in events["Events"]]
     assert messages[-2:] == ["DB instance shutdown", "DB instance restarted"], messages
+
+
+def test_the_load_balancer_and_its_listener_cannot_be_deleted(awslab: Path) -> None:
+    """chaosaws's `delete_load_balancer`: moto deleted the lab's load balancer while the
+    lab's went on serving, and every describe said it was gone. Its deletion protection
+    is on (in the API and the state) and stays on; its one listener stays too."""
+    from botocore.exceptions import ClientError
+
+    elb = _client(awslab, "elbv2")
+    (lb,) = elb.describe_load_balancers(Names=["drill-lab"])["LoadBalancers"]
+    arn = lb["LoadBalancerArn"]
+    (listener,) = elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]
+    calls = [
+        lambda: elb.delete_load_balancer(LoadBalancerArn=arn),
+        lambda: elb.modify_load_balancer_attributes(
+            LoadBalancerArn=arn,
+            Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}],
+        ),
+        lambda: elb.delete_listener(ListenerArn=listener["ListenerArn"]),
+    ]
+    for refused_call in calls:
+        with pytest.raises(ClientError) as refused:
+            refused_call()
+        assert refused.value.response["Error"]["Code"] == "OperationNotPermitted"
+    assert elb.describe_listeners(LoadBalancerArn=arn)["Listeners"] == [listener]
+    attrs = elb.describe_load_balancer_attributes(LoadBalancerArn=arn)["Attributes"]
+    assert {"Key": "deletion_protection.enabled", "Value": "true"} in attrs
+    state = json.loads(Path(lab_status(awslab)["aws"]["terraform_state"]).read_text())
+    (res,) = [r for r in state["resources"] if r["type"] == "aws_lb"]
+    assert res["instances"][0]["attributes"]["enable_deletion_protection"] is True
+    app = lab_status(awslab)["endpoints"]["app"]
+    assert _get(app)[0] == 200  # still serving, as the API says

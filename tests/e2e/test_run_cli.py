@@ -286,3 +286,29 @@ def test_validate_says_an_isolated_drill_of_live_only_scenarios_runs_nothing(
         "  - runbook: az-loss\n  - runbook: backup-restore\n",
     )
     assert drill(capsys, "validate", str(d)).code == 0
+
+
+def test_a_manual_step_nobody_can_be_prompted_for_says_how_to_ack(workdir: Path, capsys) -> None:
+    """Under --json (or with no terminal on stdin) a manual step waited without a word:
+    the operator was not told that a step waits, what to do, nor the `drill ack` command
+    — the run just timed out. It is now said on stderr (stdout keeps the one document)."""
+    rb = write(
+        workdir,
+        "runbooks/manual.yaml",
+        """id: manual
+title: a manual step
+steps:
+  - name: operator checks the dashboard
+    kind: manual
+    instructions: Open the dashboard and confirm the graph is green.
+    timeout: 1s
+""",
+    )
+    for args in (["--json"], []):
+        res = drill(capsys, "run", str(rb), *args)
+        assert res.code == 1, res.err  # nobody acknowledged
+        run_id = json.loads(drill(capsys, "runs", "list", "--json").out)[0]["run_id"]
+        said = " ".join(res.err.split())  # (a console wraps long lines)
+        assert "manual step 'operator checks the dashboard' waits for an operator" in said, said
+        assert "Open the dashboard and confirm the graph is green." in said
+        assert f"drill ack {run_id}" in said

@@ -164,3 +164,58 @@ def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[s
     assert run_at == "2031-03-01T10:00:00Z"
     past = drill(capsys, "gameday", "create", "--date", "2001-01-01", "--drills", "qdr")
     assert past.code == 2 and "is in the past" in past.err
+
+
+def test_scheduler_status_prints_one_line_per_fire(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fire's line holds its status and its whole reason however narrow the output
+    (80 columns when piped): it was wrapped mid-reason, and grep found half of it."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.notify.webhook import WebhookNotifier
+    from orchestrator.schedule.blackout import load_windows
+    from orchestrator.schedule.fire import FireContext, fire
+    from orchestrator.schedule.launcher import ChildLauncher
+
+    freeze = (
+        "blackout_windows:\n"
+        "  - {name: a rather long year-end change freeze, start: 2030-01-01, end: 2030-01-10}\n"
+    )
+    make_project(workdir, extra=freeze)
+    added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", "daily", "--json")
+    settings = load_settings()
+    ctx = FireContext(
+        settings,
+        EvidenceStore(settings.database_url()),
+        "cli-test",
+        ChildLauncher(settings),
+        WebhookNotifier([]),
+        load_windows(settings),
+    )
+    at = datetime(2030, 1, 2, tzinfo=UTC)
+    assert fire(ctx, json.loads(added.out)["id"], at) == "skipped"
+    res = drill(capsys, "scheduler", "status")
+    assert res.code == 0
+    (line,) = [ln for ln in res.out.splitlines() if "2030-01-02" in ln]
+    assert "tiny" in line and "skipped" in line
+    assert line.endswith("blackout window 'a rather long year-end change freeze'")
+
+
+def test_adding_a_schedule_whose_next_fire_is_frozen_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fire in a blackout window is skipped without a finding: the one who adds it
+    hears it now, not never."""
+    make_project(
+        workdir,
+        extra="blackout_windows:\n  - {name: march freeze, start: 2030-03-01, end: 2030-03-31}\n",
+    )
+    with time_machine.travel(datetime(2030, 2, 1, tzinfo=UTC), tick=False):
+        frozen = drill(
+            capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-03-15T09:00"
+        )
+        free = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-04-15T09:00")
+    assert frozen.code == 0 and free.code == 0
+    assert "falls in blackout window 'march freeze' and will be skipped" in frozen.err
+    assert "blackout" not in free.err

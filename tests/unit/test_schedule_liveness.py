@@ -26,7 +26,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from orchestrator.cli import main
 from orchestrator.schedule import specs
 from orchestrator.schedule.health import HealthServer
-from tests.unit.test_schedule_firing import T0, _add, _advance, _service
+from tests.unit.test_schedule_firing import T0, _add, _advance, _fires, _service
 from tests.unit.test_schedule_support import HookServer, wait_for
 
 
@@ -96,4 +96,65 @@ def test_health_says_stalled_when_the_scheduler_loop_dies(
             assert status["instances"][0]["state"] == "stalled"
         finally:
             server.stop()
+            svc.stop()
+
+
+def test_a_poll_longer_than_a_minute_still_beats_the_heartbeat(
+    workdir: Path, hook: HookServer
+) -> None:
+    """`drill scheduler status` takes an instance silent for 60 s for dead; with
+    `--poll 600` the heartbeat was written only every 600 s, so a running service
+    showed as "not running" most of the time. Now it beats between polls."""
+    from orchestrator.schedule.models import SchedulerInstance
+
+    svc, _launcher, store = _service(workdir, hook)
+    svc.poll_s, svc.heartbeat_s = 600.0, 0.05  # a long poll; beats made quick for the test
+
+    def beat() -> Any:
+        with store.session() as s:
+            row = s.get(SchedulerInstance, svc.instance_id)
+            return row.heartbeat_at if row is not None else None
+
+    stop = threading.Event()
+    service = threading.Thread(target=svc.run, args=(stop,))
+    service.start()
+    try:
+        wait_for(lambda: beat() is not None, what="the service to start")
+        first = beat()
+        wait_for(lambda: beat() > first, what="a heartbeat between two polls")
+    finally:
+        stop.set()
+        service.join(60)
+    assert not service.is_alive()
+
+
+def test_a_fire_of_a_killed_scheduler_is_marked_lost_after_a_minute(
+    workdir: Path, hook: HookServer
+) -> None:
+    """A supervisor restarts a SIGKILLed service at once, when the dead one's heartbeat
+    still looks fresh: its fire in flight stayed "running" for good (lost fires were
+    looked for at start only). Now the first poll after a minute of silence says lost."""
+    from orchestrator.schedule.fire import claim, load_schedule
+    from orchestrator.schedule.models import SchedulerInstance
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _launcher, store = _service(workdir, hook)
+        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        store.add(
+            SchedulerInstance(
+                id="killed", host="h", pid=1, started_at=T0, heartbeat_at=T0, health_url=None
+            )
+        )
+        svc.ctx.instance_id = "killed"  # the dead one's claim, as it made it
+        sched = load_schedule(store.db, sid)
+        assert sched is not None and claim(svc.ctx, sched, T0) is not None
+        svc.ctx.instance_id = "restarted"
+        tm.move_to(T0 + timedelta(seconds=1))
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=5))
+            assert [f.status for f in _fires(store)] == ["running"]  # its owner may live
+            _advance(tm, svc, T0 + timedelta(seconds=61))
+            assert [f.status for f in _fires(store)] == ["lost"]
+        finally:
             svc.stop()
