@@ -274,14 +274,22 @@ def _refuse_aws_extension_off_aws(plan: Any, env_name: str, env_cfg: Any) -> Non
     if env_cfg.provider is ProviderKind.AWS:
         return
     for sc in plan.scenarios:
-        if sc.experiment is None or sc.skipped(plan.mode):
+        if sc.skipped(plan.mode):
             continue
-        doc = sc.experiment.document
-        acts = [
-            *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
-            *(doc.get("method") or []),
-            *(doc.get("rollbacks") or []),
-        ]
+        if sc.experiment is not None:
+            doc = sc.experiment.document
+            acts = [
+                *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+                *(doc.get("method") or []),
+                *(doc.get("rollbacks") or []),
+            ]
+        else:  # a runbook's inline Chaos Toolkit activities
+            steps = [
+                *sc.preconditions_for(plan.mode),
+                *sc.steps_for(plan.mode),
+                *sc.rollback_for(plan.mode),
+            ]
+            acts = [{"name": st.title, **st.activity} for st in steps if st.activity]
         aws = [
             str(a.get("name") or "(unnamed)")
             for a in acts

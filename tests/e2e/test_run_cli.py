@@ -347,3 +347,22 @@ def test_a_chaosaws_experiment_on_the_lab_is_refused_before_it_calls_aws(
     assert (res.code, res.out) == (2, ""), res.err
     assert "call AWS (chaosaws)" in res.err and "lab-aws" in res.err, res.err
     assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+
+
+def test_a_runbook_step_calling_chaosaws_on_the_lab_is_refused_too(workdir: Path, capsys) -> None:
+    rb = write(
+        workdir,
+        "runbooks/aws-step.yaml",
+        """id: aws-step
+title: an inline chaosaws activity
+steps:
+  - name: reboot through chaosaws
+    kind: action
+    activity: {type: action, name: reboot, provider: {type: python,
+               module: chaosaws.rds.actions, func: reboot_db_instance,
+               arguments: {db_instance_identifier: prod-db, force_failover: true}}}
+""",
+    )
+    res = drill(capsys, "run", str(rb), "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert "call AWS (chaosaws)" in res.err, res.err
