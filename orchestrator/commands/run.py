@@ -360,6 +360,7 @@ def plan(
     env_name, env_cfg = settings.environment(env)
     run_plan = build_plan(Catalog(settings), target, mode, only)
     warn(run_plan.warnings)
+    _refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
     provider = build_provider(env_name, env_cfg, settings)
     try:
         doc = plan_document(run_plan, provider, env_name, env_cfg)

@@ -346,6 +346,8 @@ def test_a_chaosaws_experiment_on_the_lab_is_refused_before_it_calls_aws(
     res = drill(capsys, "run", "rds-reboot-failover-chaosaws", "--json")
     assert (res.code, res.out) == (2, ""), res.err
     assert "call AWS (chaosaws)" in res.err and "lab-aws" in res.err, res.err
+    planned = drill(capsys, "plan", "rds-reboot-failover-chaosaws")  # plan says it first
+    assert planned.code == 2 and "call AWS (chaosaws)" in planned.err, planned.err
     assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
 
 
