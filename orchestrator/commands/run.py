@@ -193,6 +193,7 @@ def run(
     warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
     _refuse_if_nothing_runs(plan)
+    _refuse_aws_extension_off_aws(plan, env_name, env_cfg)
     # what `drill plan` refuses (a step naming a role or target the environment does not
     # have) is refused here too, exit 2 before anything starts: it used to fail at that
     # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
@@ -251,14 +252,59 @@ def _refuse_if_nothing_runs(plan: Any) -> None:
     if plan.scenarios and all(sc.skipped(plan.mode) for sc in plan.scenarios):
         from orchestrator.errors import UsageError
 
-        ids = ", ".join(sc.scenario_id for sc in plan.scenarios)
+        why: dict[str, list[str]] = {}
+        for sc in plan.scenarios:
+            why.setdefault(sc.skipped(plan.mode) or "", []).append(sc.scenario_id)
         raise UsageError(
-            f"nothing would run in {plan.mode.value} mode: {ids} "
-            f"{'is' if len(plan.scenarios) == 1 else 'are'} live-only (it disrupts production "
-            "by nature); nothing was started",
+            f"nothing would run in {plan.mode.value} mode, nothing was started: "
+            + "; ".join(f"{', '.join(ids)}: {reason}" for reason, ids in why.items()),
             f"run it with `--mode live`, or choose scenarios that support isolated mode "
             f"(`drill plan {plan.target} --mode isolated` shows which)",
         )
+
+
+def _refuse_aws_extension_off_aws(plan: Any, env_name: str, env_cfg: Any) -> None:
+    """chaosaws activities on an environment that is not AWS (the default `lab`) would
+    reach whatever AWS account the machine's credentials name — its real endpoints, a
+    `prod-db` by default — recorded as a run on the lab, with no protection and no
+    --yes. drill points them at an AWS environment's endpoint only: refused elsewhere."""
+    from orchestrator.config import ProviderKind
+    from orchestrator.errors import UsageError
+
+    if env_cfg.provider is ProviderKind.AWS:
+        return
+    for sc in plan.scenarios:
+        if sc.skipped(plan.mode):
+            continue
+        if sc.experiment is not None:
+            doc = sc.experiment.document
+            acts = [
+                *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+                *(doc.get("method") or []),
+                *(doc.get("rollbacks") or []),
+            ]
+        else:  # a runbook's inline Chaos Toolkit activities
+            steps = [
+                *sc.preconditions_for(plan.mode),
+                *sc.steps_for(plan.mode),
+                *sc.rollback_for(plan.mode),
+            ]
+            acts = [{"name": st.title, **st.activity} for st in steps if st.activity]
+        aws = [
+            str(a.get("name") or "(unnamed)")
+            for a in acts
+            if isinstance(a, dict)
+            and isinstance(a.get("provider"), dict)
+            and str(a["provider"].get("module", "")).split(".")[0] == "chaosaws"
+        ]
+        if aws:
+            raise UsageError(
+                f"{sc.scenario_id}: {', '.join(dict.fromkeys(aws))} call AWS (chaosaws), and "
+                f"environment {env_name!r} is no AWS environment: they would reach the AWS "
+                "account of this machine's credentials; nothing was started",
+                "run it with --env naming an AWS environment of drill.yaml, or --env lab-aws "
+                "(`drill lab up --aws`: the lab behind an AWS API on 127.0.0.1)",
+            )
 
 
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:
@@ -314,6 +360,7 @@ def plan(
     env_name, env_cfg = settings.environment(env)
     run_plan = build_plan(Catalog(settings), target, mode, only)
     warn(run_plan.warnings)
+    _refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
     provider = build_provider(env_name, env_cfg, settings)
     try:
         doc = plan_document(run_plan, provider, env_name, env_cfg)
