@@ -213,7 +213,12 @@ def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(db)
     args, last = run_args_of(db), last_fires(db)
     return [
-        schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id), last.get(r.id))
+        schedule_doc(
+            r,
+            None if r.kind == ScheduleKind.DATE and r.id in last else next_fire_of(r, now, stored),
+            args.get(r.id),
+            last.get(r.id),
+        )
         for r in active(db)
     ]
 
