@@ -89,7 +89,7 @@ def plan_document(
             "destructive": sc.destructive(plan.mode),
             "steps": [],
         }
-        if sc.runbook is not None and sc.skipped(plan.mode):
+        if sc.skipped(plan.mode):
             entry["skipped"] = sc.skipped(plan.mode)
             entry["destructive"] = False
         elif sc.runbook is not None:

@@ -35,6 +35,24 @@ NO_OBJECTIVES = Objectives.model_construct()
 LIVE_ONLY = "live-only scenario: it disrupts production by nature, so isolated mode does not run it"
 
 
+def foreign_actions(document: dict[str, Any]) -> list[str]:
+    """The names of an experiment's actions that are not drill's own extension (chaosaws,
+    a process, an HTTP call…): drill tells its own activities the run's mode, and they
+    act on a clone in isolated mode; these would act on production all the same."""
+    out = []
+    for act in [*(document.get("method") or []), *(document.get("rollbacks") or [])]:
+        if not isinstance(act, dict) or act.get("type") != "action":
+            continue
+        prov = act.get("provider")
+        prov = prov if isinstance(prov, dict) else {}
+        if not (
+            prov.get("type") == "python"
+            and str(prov.get("module", "")).startswith("orchestrator.chaos.")
+        ):
+            out.append(str(act.get("name") or "(unnamed)"))
+    return list(dict.fromkeys(out))
+
+
 @dataclass
 class ScenarioPlan:
     """One scenario as it will run: a runbook or an experiment, with its objectives."""
@@ -60,8 +78,16 @@ class ScenarioPlan:
 
     def skipped(self, mode: RunMode) -> str | None:
         """Why this scenario does not run in ``mode`` (None: it runs)."""
-        if mode is RunMode.ISOLATED and self.runbook and not self.runbook.isolated_supported:
+        if mode is not RunMode.ISOLATED:
+            return None
+        if self.runbook and not self.runbook.isolated_supported:
             return LIVE_ONLY
+        foreign = foreign_actions(self.experiment.document) if self.experiment else []
+        if foreign:
+            return (
+                f"its actions {', '.join(foreign)} are not drill's (orchestrator.chaos): "
+                "drill cannot keep them off production, so isolated mode does not run it"
+            )
         return None
 
     def steps_for(self, mode: RunMode) -> list[Step]:

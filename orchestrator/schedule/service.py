@@ -50,14 +50,14 @@ from orchestrator.schedule import schedules
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
-from orchestrator.schedule.models import SchedulerInstance
+from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance
 from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
 
-#: the longest silence between heartbeats, and the silence that means an instance is gone
-HEARTBEAT_S, LOST_AFTER_S = 15.0, 60.0
+#: the longest silence between heartbeats (an instance silent for GONE_AFTER is gone)
+HEARTBEAT_S = 15.0
 
 
 def new_instance_id() -> str:
@@ -383,15 +383,15 @@ class SchedulerService:
 
         On every poll, not only at start: a supervisor restarts a killed service within
         a second, when the dead one's heartbeat still looks fresh; a minute of silence
-        (`drill scheduler status`'s rule; heartbeats come every ``HEARTBEAT_S``) is
-        death."""
+        (:data:`~orchestrator.schedule.models.GONE_AFTER`; heartbeats come every
+        ``HEARTBEAT_S``) is death."""
         db = self.ctx.db
         lost: list[ScheduleFire] = db.records(
             ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
         )
         if not lost:
             return
-        stale = now - timedelta(seconds=LOST_AFTER_S)
+        stale = now - GONE_AFTER
         from sqlalchemy import or_
 
         with self.store.session() as s:

@@ -139,7 +139,7 @@ def test_a_fire_of_a_killed_scheduler_is_marked_lost_after_a_minute(
 
     with time_machine.travel(T0, tick=False) as tm:
         svc, _launcher, store = _service(workdir, hook)
-        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        sid = _add(store, specs.cron_spec("0 12 * * *"))  # no fire of its own in the test
         store.add(
             SchedulerInstance(
                 id="killed", host="h", pid=1, started_at=T0, heartbeat_at=T0, health_url=None
