@@ -201,9 +201,14 @@ class RunEngine:
         now = time.monotonic()
         if self.recorder is not None and (fresh or now - self._last_db_poll > 1.0):
             self._last_db_poll = now
-            rows = self.db.query(
-                "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
-            )
+            try:
+                rows = self.db.query(
+                    "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
+                )
+            except Exception:
+                if not fresh:
+                    raise
+                rows = []  # the run stops all the same; its end says why it could not record
             if rows and rows[0][0]:
                 self.abort.reason = None  # the signal was its messenger
                 self.abort.request("aborted by `drill abort`")
