@@ -165,6 +165,7 @@ def run(
     from orchestrator.engine.experiment_options import (
         build_options,
         inject_env_files,
+        refuse_aws_extension_off_aws,
         refuse_without_experiments,
     )
     from orchestrator.engine.plan import build_plan
@@ -193,7 +194,7 @@ def run(
     warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
     _refuse_if_nothing_runs(plan)
-    _refuse_aws_extension_off_aws(plan, env_name, env_cfg)
+    refuse_aws_extension_off_aws(plan, env_name, env_cfg)
     # what `drill plan` refuses (a step naming a role or target the environment does not
     # have) is refused here too, exit 2 before anything starts: it used to fail at that
     # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
@@ -263,50 +264,6 @@ def _refuse_if_nothing_runs(plan: Any) -> None:
         )
 
 
-def _refuse_aws_extension_off_aws(plan: Any, env_name: str, env_cfg: Any) -> None:
-    """chaosaws activities on an environment that is not AWS (the default `lab`) would
-    reach whatever AWS account the machine's credentials name — its real endpoints, a
-    `prod-db` by default — recorded as a run on the lab, with no protection and no
-    --yes. drill points them at an AWS environment's endpoint only: refused elsewhere."""
-    from orchestrator.config import ProviderKind
-    from orchestrator.errors import UsageError
-
-    if env_cfg.provider is ProviderKind.AWS:
-        return
-    for sc in plan.scenarios:
-        if sc.skipped(plan.mode):
-            continue
-        if sc.experiment is not None:
-            doc = sc.experiment.document
-            acts = [
-                *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
-                *(doc.get("method") or []),
-                *(doc.get("rollbacks") or []),
-            ]
-        else:  # a runbook's inline Chaos Toolkit activities
-            steps = [
-                *sc.preconditions_for(plan.mode),
-                *sc.steps_for(plan.mode),
-                *sc.rollback_for(plan.mode),
-            ]
-            acts = [{"name": st.title, **st.activity} for st in steps if st.activity]
-        aws = [
-            str(a.get("name") or "(unnamed)")
-            for a in acts
-            if isinstance(a, dict)
-            and isinstance(a.get("provider"), dict)
-            and str(a["provider"].get("module", "")).split(".")[0] == "chaosaws"
-        ]
-        if aws:
-            raise UsageError(
-                f"{sc.scenario_id}: {', '.join(dict.fromkeys(aws))} call AWS (chaosaws), and "
-                f"environment {env_name!r} is no AWS environment: they would reach the AWS "
-                "account of this machine's credentials; nothing was started",
-                "run it with --env naming an AWS environment of drill.yaml, or --env lab-aws "
-                "(`drill lab up --aws`: the lab behind an AWS API on 127.0.0.1)",
-            )
-
-
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:
     """The engine's provider factory, after the checks that refuse a run before anything
     is recorded (exit 2). A runbook's steps are planned (no call, no change): a role or
@@ -360,7 +317,9 @@ def plan(
     env_name, env_cfg = settings.environment(env)
     run_plan = build_plan(Catalog(settings), target, mode, only)
     warn(run_plan.warnings)
-    _refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
+    from orchestrator.engine.experiment_options import refuse_aws_extension_off_aws
+
+    refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
     provider = build_provider(env_name, env_cfg, settings)
     try:
         doc = plan_document(run_plan, provider, env_name, env_cfg)

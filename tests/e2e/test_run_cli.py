@@ -368,3 +368,9 @@ steps:
     res = drill(capsys, "run", str(rb), "--json")
     assert (res.code, res.out) == (2, ""), res.err
     assert "call AWS (chaosaws)" in res.err, res.err
+
+
+def test_scheduling_a_chaosaws_experiment_on_the_lab_is_refused(workdir: Path, capsys) -> None:
+    """Every fire of it would be refused: say so when the schedule is added."""
+    res = drill(capsys, "schedule", "add", "rds-reboot-failover-chaosaws", "--every", "1h")
+    assert res.code == 2 and "call AWS (chaosaws)" in res.err, res.err
