@@ -126,6 +126,17 @@ class ScenarioPlan:
                 return f"step {step.title!r} is an action"
         return None
 
+    def uses_provider(self, mode: RunMode) -> bool:
+        """Whether the run calls the environment's provider for this scenario — and so
+        prepares it first (the lab: brings it up, repairs it): a runbook step, check or
+        rollback naming an action, or a timing mark the probes measure."""
+        if self.runbook is None or self.skipped(mode):
+            return False
+        steps = [*self.preconditions_for(mode), *self.steps_for(mode), *self.rollback_for(mode)]
+        return bool(self.verification_for(mode)) or any(
+            s.action or s.mark or s.until for s in steps
+        )
+
     def mutating(self, mode: RunMode) -> bool:
         """Whether the scenario would change anything in the environment."""
         return self.change(mode) is not None

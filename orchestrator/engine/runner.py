@@ -100,6 +100,12 @@ def _approval(db: EvidenceDB, opts: RunOptions) -> tuple[str, str]:
     return operator(), "--yes given on a protected environment"
 
 
+def _lab_change(settings: Settings) -> str | None:
+    from orchestrator.providers.lab import pending_change
+
+    return pending_change(settings)
+
+
 def git_commit(cwd: str) -> str | None:
     try:
         out = subprocess.run(
@@ -181,13 +187,26 @@ class RunEngine:
         """A protected environment is changed only with --yes: anything that can still
         change it under chaos's options (``--dry actions`` runs no action, but
         ``--dry probes`` does, and so do controls) needs it."""
-        why = plan.change(opts.experiment) if self.env.protected and not opts.yes else None
+        if not self.env.protected or opts.yes:
+            return
+        why = plan.change(opts.experiment)
         if why:
             raise ConfirmationRequired(
                 f"environment {self.env_name!r} is protected and {plan.target} would "
                 f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
+            )
+        lab = self.env.provider == "lab" and any(
+            sc.uses_provider(plan.mode) for sc in plan.scenarios
+        )
+        why = _lab_change(self.settings) if lab else None
+        if why:  # the run prepares the lab first: a start or repair changes it too
+            raise ConfirmationRequired(
+                f"environment {self.env_name!r} is protected and running {plan.target} "
+                f"would change its lab first: {why}",
+                f"bring the lab up with `drill lab up --env {self.env_name}` first, or re-run "
+                "with --yes (your approval is recorded as evidence)",
             )
 
     # ---- abort plumbing -----------------------------------------------------------
