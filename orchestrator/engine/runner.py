@@ -100,12 +100,6 @@ def _approval(db: EvidenceDB, opts: RunOptions) -> tuple[str, str]:
     return operator(), "--yes given on a protected environment"
 
 
-def _lab_change(settings: Settings) -> str | None:
-    from orchestrator.providers.lab import pending_change
-
-    return pending_change(settings)
-
-
 def git_commit(cwd: str) -> str | None:
     try:
         out = subprocess.run(
@@ -197,10 +191,7 @@ class RunEngine:
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
             )
-        lab = self.env.provider == "lab" and any(
-            sc.uses_provider(plan.mode) for sc in plan.scenarios
-        )
-        why = _lab_change(self.settings) if lab else None
+        why = plan.lab_change(self.settings, self.env)
         if why:  # the run prepares the lab first: a start or repair changes it too
             raise ConfirmationRequired(
                 f"environment {self.env_name!r} is protected and running {plan.target} "

@@ -39,6 +39,8 @@ def lb(cwd: Path) -> dict[str, object]:
 def test_preparing_a_protected_lab_needs_yes_only_when_it_changes_it(labdir: Path) -> None:
     write(labdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
     rb = write(labdir, "runbooks/look.yaml", LOOK)
+    planned = json.loads(run(labdir, "plan", str(rb), "--env", "prod-lab", "--json").out)
+    assert planned["needs_confirmation"] is False and "lab_change" not in planned
     healthy = run(labdir, "run", str(rb), "--env", "prod-lab", "--json", timeout=300)
     assert healthy.code == 0, healthy.err
 
@@ -51,6 +53,10 @@ def test_preparing_a_protected_lab_needs_yes_only_when_it_changes_it(labdir: Pat
         assert "is protected and running look would change its lab first" in said
         assert "lb is stopped (SIGSTOP)" in said and "--yes" in said
         assert refused.out == ""
+        # `drill plan` says so too (it said no confirmation was needed)
+        planned = json.loads(run(labdir, "plan", str(rb), "--env", "prod-lab", "--json").out)
+        assert planned["needs_confirmation"] is True
+        assert "lb is stopped (SIGSTOP)" in planned["lab_change"]
         assert lb(labdir)["state"] == "down", "nothing was repaired"
         runs = json.loads(run(labdir, "runs", "list", "--json").out)
         assert len(runs) == 1, "nothing was recorded"
