@@ -365,7 +365,15 @@ def run_experiment_scenario(
     if pending is not None:
         rollback_runs = journal.get("rollbacks") or []
         if not handler.rollbacks_started and ej.plays_rollbacks(rollback_strategy, journal):
-            # chaoslib never reached its rollbacks (drill stopped it): play them here.
+            # chaoslib never reached its rollbacks (drill stopped it): play them here,
+            # their row started as when chaoslib starts them (it had no start time)
+            from orchestrator.engine.rollbacks import best_effort
+
+            row = pending
+            row.status, row.started_at = StepStatus.RUNNING, utcnow()
+            best_effort(
+                recorder, "the start of the experiment's rollbacks", lambda: recorder.save(row)
+            )
             try:
                 with shielded(abort) if abort is not None else contextlib.nullcontext():
                     rollback_runs = run_rollback_activities(doc, vars_)
