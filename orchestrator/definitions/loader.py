@@ -59,6 +59,16 @@ def _step_problems(
     problems: list[Problem] = []
     for idx, step in enumerate(steps, start):
         loc = (*prefix, idx)
+        kind = step.activity.get("type") if step.activity else None
+        if kind is not None and step.kind.value in ("action", "probe") and kind != step.kind.value:
+            # a `kind: probe` step running an action was judged as changing nothing:
+            # no --yes asked on a protected environment
+            problems.append(
+                doc.problem(
+                    f"the activity is `type: {kind}`, and the step says `kind: {step.kind.value}`",
+                    (*loc, "kind"),
+                )
+            )
         if not step.action:
             continue
         try:

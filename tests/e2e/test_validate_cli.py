@@ -267,3 +267,20 @@ def test_preconditions_and_verification_may_not_change_anything(workdir: Path, c
         ran = drill(capsys, "run", rb, "--env", "prod", "--json")
         assert (ran.code, ran.out) == (2, ""), ran.err
     assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
+
+
+def test_a_probe_step_running_an_inline_action_is_refused(workdir: Path, capsys) -> None:
+    """`kind: probe` with an inline `type: action` activity was judged as changing
+    nothing: run on a protected environment with no --yes."""
+    (workdir / "drill.yaml").write_text("environments:\n  prod: {provider: lab, protected: true}\n")
+    rb = write(
+        workdir,
+        "runbooks/ia.yaml",
+        "id: ia\ntitle: t\nsteps:\n  - kind: probe\n"
+        "    activity: {type: action, name: a, provider: {type: process, path: /bin/true}}\n",
+    )
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:4: the activity is `type: action`, and the step says `kind: probe`" in res.err
+    ran = drill(capsys, "run", "ia", "--env", "prod", "--json")
+    assert (ran.code, ran.out) == (2, ""), ran.err
