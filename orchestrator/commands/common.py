@@ -135,7 +135,7 @@ class AppState:
             else f"{len(orphans)} runs ({', '.join(r.id for r in orphans)}) await"
         )
         how = f"drill recover --env {envs[0]}" if len(envs) == 1 else "drill recover"
-        if any(protected(self.settings(), env) for env in envs):
+        if any(protected(self.settings(), env, db) for env in envs):
             how += " --yes"  # a protected environment's recovery needs the confirmation
         sys.stderr.write(
             f"drill: warning: {which} recovery (its drill process is gone "

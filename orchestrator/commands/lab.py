@@ -107,7 +107,7 @@ def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool) 
     db = state(ctx).db(warn=False)
     orphans = lab_orphans(settings, db)
     if orphans and not force:
-        raise refuse_orphans(settings, orphans, what)
+        raise refuse_orphans(settings, db, orphans, what)
 
     def close(did: list[str] | None = None) -> None:
         if orphans:

@@ -64,7 +64,7 @@ def recover(
     db = app_state.db(warn=False, write=True)
     if not yes:  # a usage error changes nothing: checked before any rollback plays
         for run in awaiting_recovery(settings, db):
-            if env in (None, run.env) and protected(settings, run.env):
+            if env in (None, run.env) and protected(settings, run.env, db):
                 raise needs_confirmation(run)
     stop = AbortState()
     quiet = stdout_to_stderr() if as_json else nullcontext()  # rollbacks may print

@@ -165,6 +165,7 @@ def run(
     from orchestrator.engine.experiment_options import (
         build_options,
         inject_env_files,
+        refuse_aws_extension_off_aws,
         refuse_without_experiments,
     )
     from orchestrator.engine.plan import build_plan
@@ -193,6 +194,7 @@ def run(
     warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
     _refuse_if_nothing_runs(plan)
+    refuse_aws_extension_off_aws(plan, env_name, env_cfg)
     # what `drill plan` refuses (a step naming a role or target the environment does not
     # have) is refused here too, exit 2 before anything starts: it used to fail at that
     # step, and its rollback with it (`rollback_failed`, "the environment may be degraded")
@@ -251,11 +253,12 @@ def _refuse_if_nothing_runs(plan: Any) -> None:
     if plan.scenarios and all(sc.skipped(plan.mode) for sc in plan.scenarios):
         from orchestrator.errors import UsageError
 
-        ids = ", ".join(sc.scenario_id for sc in plan.scenarios)
+        why: dict[str, list[str]] = {}
+        for sc in plan.scenarios:
+            why.setdefault(sc.skipped(plan.mode) or "", []).append(sc.scenario_id)
         raise UsageError(
-            f"nothing would run in {plan.mode.value} mode: {ids} "
-            f"{'is' if len(plan.scenarios) == 1 else 'are'} live-only (it disrupts production "
-            "by nature); nothing was started",
+            f"nothing would run in {plan.mode.value} mode, nothing was started: "
+            + "; ".join(f"{', '.join(ids)}: {reason}" for reason, ids in why.items()),
             f"run it with `--mode live`, or choose scenarios that support isolated mode "
             f"(`drill plan {plan.target} --mode isolated` shows which)",
         )
@@ -314,9 +317,12 @@ def plan(
     env_name, env_cfg = settings.environment(env)
     run_plan = build_plan(Catalog(settings), target, mode, only)
     warn(run_plan.warnings)
+    from orchestrator.engine.experiment_options import refuse_aws_extension_off_aws
+
+    refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
     provider = build_provider(env_name, env_cfg, settings)
     try:
-        doc = plan_document(run_plan, provider, env_name, env_cfg)
+        doc = plan_document(run_plan, provider, env_name, env_cfg, settings)
     finally:
         provider.close()
     if as_json:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state
+
+if TYPE_CHECKING:
+    from orchestrator.schedule.blackout import Window
 
 app = typer.Typer(help="Schedules of drills (run by `drill scheduler run`).", no_args_is_help=True)
 
@@ -74,6 +78,7 @@ def add_cmd(
     from orchestrator.errors import UsageError
     from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules, specs
+    from orchestrator.schedule.blackout import load_windows
 
     given = [name for name, v in (("--cron", cron), ("--every", every), ("--at", at)) if v]
     if len(given) != 1:
@@ -106,10 +111,12 @@ def add_cmd(
         catalog = Catalog(app_state.settings())
         plan = build_plan(catalog, target, None, None)
         refuse_without_experiments(opts, plan, catalog)
+    windows = load_windows(app_state.settings())  # a bad one refused before anything is written
     row = schedules.add_schedule(
         app_state.db(), target, env_name, spec, operator(), now, approved=needs, run_args=run_args
     )
     nxt = schedules.next_fire_of(row, now, {})
+    _warn_if_frozen(windows, nxt)
     if as_json:
         print_json(schedules.schedule_doc(row, nxt, run_args))
         return
@@ -120,6 +127,19 @@ def add_cmd(
         else ""
     )
     out_console().print(row.id)
+
+
+def _warn_if_frozen(windows: list[Window], at: datetime | None) -> None:
+    """A fire inside a blackout window is skipped, quietly (no finding): say so now."""
+    from orchestrator.schedule.blackout import active_window
+
+    window = active_window(windows, at) if at is not None else None
+    if window is not None:
+        err_console().print(
+            f"note: the next fire ({at:%Y-%m-%d %H:%M:%S} UTC) falls in blackout window "
+            f"{window.name!r} and will be skipped",
+            soft_wrap=True,
+        )
 
 
 @app.command("list")

@@ -147,13 +147,12 @@ def status_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON document")] = False,
 ) -> None:
     """Scheduler instances (heartbeats) and the most recent fires."""
-    from datetime import timedelta
 
     from sqlmodel import col, select
 
     from orchestrator.engine.results import iso
     from orchestrator.evidence.enums import utcnow
-    from orchestrator.schedule.models import SchedulerInstance
+    from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance, firing
     from orchestrator.schedule.records import ScheduleFire
 
     now = utcnow()
@@ -169,12 +168,10 @@ def status_cmd(
     fires: list[ScheduleFire] = app_state.db().records(
         ScheduleFire, order="scheduled_at DESC", limit=20
     )
-    alive = [
-        i for i in insts if i.state != "stopped" and now - i.heartbeat_at < timedelta(seconds=60)
-    ]
-    firing = [i for i in alive if i.state != "stalled"]  # a stalled one beats, fires nothing
+    alive = [i for i in insts if i.state != "stopped" and now - i.heartbeat_at < GONE_AFTER]
+    up = [i for i in alive if firing(i.state, i.heartbeat_at, now)]  # stalled: beats, no fires
     doc: dict[str, Any] = {
-        "running": bool(firing),
+        "running": bool(up),
         "instances": [
             {
                 "id": i.id,
@@ -209,12 +206,8 @@ def status_cmd(
         return
     console = out_console()
     console.print(
-        f"scheduler: {'running' if firing else 'not running'} ({len(firing)} live instance(s)"
-        + (
-            f", {len(alive) - len(firing)} stalled: restart them"
-            if len(alive) > len(firing)
-            else ""
-        )
+        f"scheduler: {'running' if up else 'not running'} ({len(up)} live instance(s)"
+        + (f", {len(alive) - len(up)} stalled: restart them" if len(alive) > len(up) else "")
         + ")"
     )
     # one line per instance / fire, however narrow the terminal: lines that grep finds

@@ -72,14 +72,22 @@ def prepare_document(document: dict[str, Any], extra_config: dict[str, Any]) -> 
     return doc
 
 
+#: configuration keys drill sets on the experiments it runs (runner._chaos_config)
+DRILL_KEYS = ("drill_env", "drill_run_id", "drill_config", "drill_mode")
+
+
 def experiment_vars(
-    var: dict[str, Any] | None, var_files: list[str] | None
+    var: dict[str, Any] | None, var_files: list[str] | None, doc: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(configuration vars, secret vars) exactly as ``chaos run`` merges them."""
+    """(configuration vars, secret vars) exactly as ``chaos run`` merges them — except
+    drill's own keys in ``doc``'s configuration, which they may not override: a var file
+    saying ``drill_env: prod`` sent the run's actions to another environment than the
+    one it was approved and recorded on (chaoslib lets vars override configuration)."""
     from chaoslib import merge_vars
 
     config_vars, secret_vars = merge_vars(dict(var or {}), list(var_files or []))
-    return dict(config_vars), dict(secret_vars)
+    config = (doc or {}).get("configuration") or {}
+    return {**config_vars, **{k: config[k] for k in DRILL_KEYS if k in config}}, dict(secret_vars)
 
 
 def run_rollback_activities(
@@ -101,7 +109,7 @@ def run_rollback_activities(
     dry = doc.get("dry")
     dry = Dry.from_string(dry) if isinstance(dry, str) else dry
     config_vars, secret_vars = experiment_vars(
-        (vars_ or {}).get("var"), (vars_ or {}).get("var_files")
+        (vars_ or {}).get("var"), (vars_ or {}).get("var_files"), doc
     )
     configuration = load_configuration(doc.get("configuration", {}), config_vars)
     secrets = load_secrets(doc.get("secrets", {}), configuration, secret_vars)
@@ -302,7 +310,7 @@ def run_experiment_scenario(
     runtime["hypothesis"] = {**(runtime.get("hypothesis") or {}), "strategy": hypothesis}
     var_files = [str(p) for p in opts.var_files]
     vars_ = {"var": opts.var, "var_files": var_files}
-    config_vars, secret_vars = experiment_vars(opts.var, var_files)
+    config_vars, secret_vars = experiment_vars(opts.var, var_files, doc)
     load_global_controls(settings, [str(p) for p in opts.control_files])
     doc["dry"] = Dry.from_string(opts.dry.value if opts.dry else None)
     pending: StepRun | None = None
@@ -357,7 +365,15 @@ def run_experiment_scenario(
     if pending is not None:
         rollback_runs = journal.get("rollbacks") or []
         if not handler.rollbacks_started and ej.plays_rollbacks(rollback_strategy, journal):
-            # chaoslib never reached its rollbacks (drill stopped it): play them here.
+            # chaoslib never reached its rollbacks (drill stopped it): play them here,
+            # their row started as when chaoslib starts them (it had no start time)
+            from orchestrator.engine.rollbacks import best_effort
+
+            row = pending
+            row.status, row.started_at = StepStatus.RUNNING, utcnow()
+            best_effort(
+                recorder, "the start of the experiment's rollbacks", lambda: recorder.save(row)
+            )
             try:
                 with shielded(abort) if abort is not None else contextlib.nullcontext():
                     rollback_runs = run_rollback_activities(doc, vars_)

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
+    from orchestrator.config import EnvironmentConfig
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.engine.plan import RunPlan
 
@@ -189,6 +190,13 @@ def parse_vars(values: list[str]) -> dict[str, Any]:
             )
     from chaoslib import convert_vars
 
+    for raw in values:
+        key = raw.split("=", 1)[0].split(":", 1)[0]
+        if key.startswith("drill_"):  # drill_env, drill_mode…: the run's, set by drill
+            raise UsageError(
+                f"--var {raw!r}: {key} is drill's own setting of the run",
+                "use --env, --mode and --yes; drill sets the drill_* configuration itself",
+            )
     for raw in values:  # one at a time: the error names the --var that is wrong
         try:
             convert_vars([raw])
@@ -375,3 +383,46 @@ def resolve_runtime(
     if hypothesis == HypothesisStrategy.CONTINOUSLY.value:
         hypothesis = HypothesisStrategy.CONTINUOUSLY.value
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
+
+
+def refuse_aws_extension_off_aws(plan: RunPlan, env_name: str, env_cfg: EnvironmentConfig) -> None:
+    """chaosaws activities on an environment that is not AWS (the default `lab`) would
+    reach whatever AWS account the machine's credentials name — its real endpoints, a
+    `prod-db` by default — recorded as a run on the lab, with no protection and no
+    --yes. drill points them at an AWS environment's endpoint only: refused elsewhere."""
+    from orchestrator.config import ProviderKind
+
+    if env_cfg.provider is ProviderKind.AWS:
+        return
+    for sc in plan.scenarios:
+        if sc.skipped(plan.mode):
+            continue
+        if sc.experiment is not None:
+            doc = sc.experiment.document
+            acts = [
+                *((doc.get("steady-state-hypothesis") or {}).get("probes") or []),
+                *(doc.get("method") or []),
+                *(doc.get("rollbacks") or []),
+            ]
+        else:  # a runbook's inline Chaos Toolkit activities
+            steps = [
+                *sc.preconditions_for(plan.mode),
+                *sc.steps_for(plan.mode),
+                *sc.rollback_for(plan.mode),
+            ]
+            acts = [{"name": st.title, **st.activity} for st in steps if st.activity]
+        aws = [
+            str(a.get("name") or "(unnamed)")
+            for a in acts
+            if isinstance(a, dict)
+            and isinstance(a.get("provider"), dict)
+            and str(a["provider"].get("module", "")).split(".")[0] == "chaosaws"
+        ]
+        if aws:
+            raise UsageError(
+                f"{sc.scenario_id}: {', '.join(dict.fromkeys(aws))} call AWS (chaosaws), and "
+                f"environment {env_name!r} is no AWS environment: they would reach the AWS "
+                "account of this machine's credentials; nothing was started",
+                "run it with --env naming an AWS environment of drill.yaml, or --env lab-aws "
+                "(`drill lab up --aws`: the lab behind an AWS API on 127.0.0.1)",
+            )

@@ -25,6 +25,7 @@ from orchestrator.engine.experiment_options import DryMode, ExperimentOptions, e
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
+    from orchestrator.config import EnvironmentConfig, Settings
     from orchestrator.definitions.models import Drill, Runbook, Step, Verification
 
 #: an experiment's: drill's probes measure runbooks, and its steady-state hypothesis
@@ -33,6 +34,24 @@ if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs 
 NO_OBJECTIVES = Objectives.model_construct()
 
 LIVE_ONLY = "live-only scenario: it disrupts production by nature, so isolated mode does not run it"
+
+
+def foreign_actions(document: dict[str, Any]) -> list[str]:
+    """The names of an experiment's actions that are not drill's own extension (chaosaws,
+    a process, an HTTP call…): drill tells its own activities the run's mode, and they
+    act on a clone in isolated mode; these would act on production all the same."""
+    out = []
+    for act in [*(document.get("method") or []), *(document.get("rollbacks") or [])]:
+        if not isinstance(act, dict) or act.get("type") != "action":
+            continue
+        prov = act.get("provider")
+        prov = prov if isinstance(prov, dict) else {}
+        if not (
+            prov.get("type") == "python"
+            and str(prov.get("module", "")).startswith("orchestrator.chaos.")
+        ):
+            out.append(str(act.get("name") or "(unnamed)"))
+    return list(dict.fromkeys(out))
 
 
 @dataclass
@@ -60,8 +79,16 @@ class ScenarioPlan:
 
     def skipped(self, mode: RunMode) -> str | None:
         """Why this scenario does not run in ``mode`` (None: it runs)."""
-        if mode is RunMode.ISOLATED and self.runbook and not self.runbook.isolated_supported:
+        if mode is not RunMode.ISOLATED:
+            return None
+        if self.runbook and not self.runbook.isolated_supported:
             return LIVE_ONLY
+        foreign = foreign_actions(self.experiment.document) if self.experiment else []
+        if foreign:
+            return (
+                f"its actions {', '.join(foreign)} are not drill's (orchestrator.chaos): "
+                "drill cannot keep them off production, so isolated mode does not run it"
+            )
         return None
 
     def steps_for(self, mode: RunMode) -> list[Step]:
@@ -99,6 +126,17 @@ class ScenarioPlan:
             if step.kind is StepKind.ACTION:
                 return f"step {step.title!r} is an action"
         return None
+
+    def uses_provider(self, mode: RunMode) -> bool:
+        """Whether the run calls the environment's provider for this scenario — and so
+        prepares it first (the lab: brings it up, repairs it): a runbook step, check or
+        rollback naming an action, or a timing mark the probes measure."""
+        if self.runbook is None or self.skipped(mode):
+            return False
+        steps = [*self.preconditions_for(mode), *self.steps_for(mode), *self.rollback_for(mode)]
+        return bool(self.verification_for(mode)) or any(
+            s.action or s.mark or s.until for s in steps
+        )
 
     def mutating(self, mode: RunMode) -> bool:
         """Whether the scenario would change anything in the environment."""
@@ -153,6 +191,16 @@ class RunPlan:
     def mutating(self) -> bool:
         """Whether a run without chaos's options would change the environment."""
         return self.change() is not None
+
+    def lab_change(self, settings: Settings, env: EnvironmentConfig) -> str | None:
+        """What a run of the plan on lab environment ``env`` would change in the lab
+        before its first step — the run prepares the lab (starts it, repairs what is
+        wrong) when a step calls the provider; None when it would not (read only)."""
+        if env.provider != "lab" or not any(sc.uses_provider(self.mode) for sc in self.scenarios):
+            return None
+        from orchestrator.providers.lab import pending_change
+
+        return pending_change(settings)
 
 
 def build_plan(

@@ -45,7 +45,7 @@ from orchestrator.engine.rollbacks import (
 from orchestrator.engine.runlog import LOG_MEDIA_TYPE, RunLog
 from orchestrator.errors import Aborted, ConfirmationRequired, DrillError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
-from orchestrator.evidence.records import Run, ScenarioRun, StepRun
+from orchestrator.evidence.records import Environment, Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
 from orchestrator.testhooks import crashpoint
 
@@ -81,12 +81,16 @@ def awaiting_recovery(settings: Settings, db: EvidenceDB) -> list[Run]:
     return orphans
 
 
-def protected(settings: Settings, env: str) -> bool:
-    """Whether ``env`` is protected (an environment no longer configured is not)."""
+def protected(settings: Settings, env: str, db: EvidenceDB) -> bool:
+    """Whether ``env`` is protected: as drill.yaml says; for an environment no longer
+    configured, as the evidence recorded it when its runs started (its orphans' undos,
+    e.g. an experiment's rollbacks, still change what was protected: they were played
+    without --yes once the environment had left drill.yaml)."""
     try:
         return bool(settings.environment(env)[1].protected)
     except DrillError:
-        return False
+        found: list[Environment] = db.records(Environment, "name = ?", (env,), "id", 1)
+        return bool(found and found[0].protected)
 
 
 def needs_confirmation(run: Run) -> ConfirmationRequired:
@@ -113,7 +117,7 @@ def recover_all(
     ``log``."""
     done: list[Run] = []
     for env_name in dict.fromkeys(r.env for r in _running(db, env)):
-        if approved_by is None and protected(settings, env_name):
+        if approved_by is None and protected(settings, env_name, db):
             log(
                 f"environment {env_name!r} is protected: its recovery changes it and needs "
                 f"a confirmation; not recovering it now (`drill recover --env {env_name} --yes`)"
@@ -152,7 +156,7 @@ def recover_env(
     recorded as an approval of each run recovered."""
     done = []
     runs = _running(db, env)
-    guarded = bool(runs) and protected(settings, env)
+    guarded = bool(runs) and protected(settings, env, db)
     if guarded and approved_by is None:
         raise needs_confirmation(runs[0])
     for run in runs:

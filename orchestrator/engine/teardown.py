@@ -34,14 +34,14 @@ def lab_orphans(settings: Settings, db: EvidenceDB) -> list[Run]:
     return [r for r in runs if lock_scope(settings, r.env) == LOCAL_LAB]
 
 
-def refuse_orphans(settings: Settings, runs: list[Run], what: str) -> UsageError:
+def refuse_orphans(settings: Settings, db: EvidenceDB, runs: list[Run], what: str) -> UsageError:
     """Why ``drill lab down|reset|up`` does not go ahead: which run awaits recovery, how
     to recover it (with ``--yes`` on a protected environment, which `drill recover`
     refuses without), and what ``--force`` does instead."""
     from orchestrator.engine.recovery import protected
 
     first = runs[0]
-    yes = " --yes" if protected(settings, first.env) else ""
+    yes = " --yes" if protected(settings, first.env, db) else ""
     others = f" (and {len(runs) - 1} more)" if len(runs) > 1 else ""
     harm = (
         "would repair the lab under it, in place of its pending rollbacks"

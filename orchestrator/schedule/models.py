@@ -14,7 +14,7 @@ proposes to drop it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +55,16 @@ class NotifyEndpoint(SQLModel, table=True):
     url: str
 
 
+#: an instance silent this long is gone (it beats every 15 s): `drill scheduler status`,
+#: /metrics and the lost-fire sweep all judge by it
+GONE_AFTER = timedelta(seconds=60)
+
+
+def firing(state: str, heartbeat_at: datetime, now: datetime) -> bool:
+    """Whether an instance is up and firing: beating, neither stopped nor stalled."""
+    return state not in ("stopped", "stalled") and now - heartbeat_at < GONE_AFTER
+
+
 class SchedulerInstance(SQLModel, table=True):
     """One `drill scheduler run` process, with its heartbeat (`drill scheduler status`)."""
 
@@ -66,7 +76,7 @@ class SchedulerInstance(SQLModel, table=True):
     started_at: datetime = _ts(nullable=False)
     heartbeat_at: datetime = _ts(nullable=False)
     stopped_at: datetime | None = _ts()
-    state: str = "running"  # running | stopping | stopped
+    state: str = "running"  # running | stalled | stopping | stopped
     fires: int = 0
     health_url: str | None = None
 

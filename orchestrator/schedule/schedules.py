@@ -43,10 +43,12 @@ def check_target(
     """Resolve env + target now; returns (env name, needs approval). Raises on problems;
     ``what`` says what to repeat with --yes (a game day said "add the schedule")."""
     from orchestrator.definitions.catalog import Catalog
+    from orchestrator.engine.experiment_options import refuse_aws_extension_off_aws
     from orchestrator.engine.plan import build_plan
 
     env_name, env_cfg = settings.environment(env)
     plan = build_plan(Catalog(settings), target)
+    refuse_aws_extension_off_aws(plan, env_name, env_cfg)  # each fire would be refused
     needs = bool(env_cfg.protected and plan.mutating)
     if needs and not yes:
         raise ConfirmationRequired(
@@ -211,7 +213,12 @@ def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(db)
     args, last = run_args_of(db), last_fires(db)
     return [
-        schedule_doc(r, next_fire_of(r, now, stored), args.get(r.id), last.get(r.id))
+        schedule_doc(
+            r,
+            None if r.kind == ScheduleKind.DATE and r.id in last else next_fire_of(r, now, stored),
+            args.get(r.id),
+            last.get(r.id),
+        )
         for r in active(db)
     ]
 

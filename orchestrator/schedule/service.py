@@ -50,13 +50,13 @@ from orchestrator.schedule import schedules
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
-from orchestrator.schedule.models import SchedulerInstance
+from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance
 from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
 
-#: the longest silence between heartbeats (`drill scheduler status` allows 60 s)
+#: the longest silence between heartbeats (an instance silent for GONE_AFTER is gone)
 HEARTBEAT_S = 15.0
 
 
@@ -162,6 +162,7 @@ class SchedulerService:
             self.reload_windows()
             self.sync()
             self._heartbeat()
+            self._mark_lost_fires(self._ticked_at)
             self._compliance()
         except Exception as exc:  # a flaky database must not stop the service
             log.error("scheduler tick failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
@@ -210,12 +211,7 @@ class SchedulerService:
                     self.tick()  # beats too
                     next_tick = time.monotonic() + self.poll_s
                 elif now >= next_beat:
-                    try:
-                        self._heartbeat()
-                    except Exception as exc:  # as in tick: the next beat tries again
-                        log.error(
-                            "heartbeat failed: %s", redact_text(f"{type(exc).__name__}: {exc}")
-                        )
+                    self._beat()
                 else:
                     continue  # woken a hair early
                 next_beat = time.monotonic() + self.heartbeat_s
@@ -233,14 +229,16 @@ class SchedulerService:
         if self._scheduler is None or self.state == "stopped":
             return
         self.state = "stopping"
-        self._heartbeat()
+        self._beat()
         self._scheduler.pause()
         self.ctx.launcher.close()
         if self.on_stop == "rollback":
             n = self.ctx.launcher.signal_all(signal.SIGTERM)
             if n:
                 log.info("asked %d running drill(s) to stop and roll back", n)
-        self._scheduler.shutdown(wait=True)  # waits for every fire (and its child run)
+        while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
+            self._beat()
+        self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         self.state = "stopped"
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
@@ -343,6 +341,12 @@ class SchedulerService:
             log.error("recording a missed fire failed: %s", redact_text(str(exc)))
 
     # ---- bookkeeping -------------------------------------------------------------------
+    def _beat(self) -> None:
+        try:
+            self._heartbeat()
+        except Exception as exc:  # as in tick: the next beat tries again
+            log.error("heartbeat failed: %s", redact_text(f"{type(exc).__name__}: {exc}"))
+
     def _heartbeat(self) -> None:
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
@@ -375,8 +379,19 @@ class SchedulerService:
             )
 
     def _mark_lost_fires(self, now: datetime) -> None:
-        """Fires left ``running`` by a scheduler that is gone: say so instead of lying."""
-        stale = now - timedelta(seconds=max(60.0, 10 * self.poll_s))
+        """Fires left ``running`` by a scheduler that is gone: say so instead of lying.
+
+        On every poll, not only at start: a supervisor restarts a killed service within
+        a second, when the dead one's heartbeat still looks fresh; a minute of silence
+        (:data:`~orchestrator.schedule.models.GONE_AFTER`; heartbeats come every
+        ``HEARTBEAT_S``) is death."""
+        db = self.ctx.db
+        lost: list[ScheduleFire] = db.records(
+            ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
+        )
+        if not lost:
+            return
+        stale = now - GONE_AFTER
         from sqlalchemy import or_
 
         with self.store.session() as s:
@@ -390,10 +405,6 @@ class SchedulerService:
                     )
                 )
             )
-        db = self.ctx.db
-        lost: list[ScheduleFire] = db.records(
-            ScheduleFire, "status = ?", [FireStatus.RUNNING.value]
-        )
         lost = [row for row in lost if row.claimed_by in dead]
         for row in lost:
             row.status, row.ended_at = FireStatus.LOST.value, now

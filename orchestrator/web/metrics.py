@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -67,6 +67,21 @@ def _success_env(db: EvidenceDB, d: dict[str, Any], last: dict[str, Any] | None,
     return str(run.env) if run is not None else env
 
 
+def _schedulers_up(db: EvidenceDB, now: datetime) -> int:
+    """How many scheduler instances fire: nothing else says when none does, until a
+    quarter has passed without its drill (``drill_overdue``)."""
+    from orchestrator.schedule.models import firing
+
+    rows = db.query("SELECT state, heartbeat_at FROM scheduler_instance WHERE state != 'stopped'")
+    return sum(firing(state, _naive_utc(beat), now) for state, beat in rows)
+
+
+def _naive_utc(value: datetime | str) -> datetime:
+    """A heartbeat as the ORM stores it (naive UTC; text on SQLite), made aware."""
+    found = value if isinstance(value, datetime) else datetime.fromisoformat(value)
+    return found.replace(tzinfo=UTC)
+
+
 def _ts(text: str | None) -> float | None:
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if text else None
 
@@ -79,6 +94,7 @@ class DrillCollector:
 
     def collect(self) -> Iterator[Metric]:
         from orchestrator.engine.results import run_document
+        from orchestrator.schedule.schedules import list_docs
         from orchestrator.views import fire_lags, open_findings_by_drill, status_document
 
         src = self.sources
@@ -119,6 +135,17 @@ class DrillCollector:
                     ["drill", "env", "scenario"],
                 ),
                 ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),
+                (
+                    "drill_scheduler_running",
+                    "Scheduler instances up and firing: heartbeat within a minute, neither "
+                    "stopped nor stalled (`drill scheduler status`'s running).",
+                    [],
+                ),
+                (
+                    "drill_schedules_pending",
+                    "Active schedules with a fire still to come (`drill schedule list`).",
+                    [],
+                ),
             )
         }
         for d in status["drills"]:
@@ -148,6 +175,9 @@ class DrillCollector:
                     g["drill_objective_met"].add_metric(sc_labels, 1.0 if sc["met"] else 0.0)
         for (drill, env), n in sorted(open_findings_by_drill(src.db()).items()):
             g["drill_open_findings"].add_metric([drill, env], float(n))
+        g["drill_scheduler_running"].add_metric([], float(_schedulers_up(src.db(), src.now())))
+        pending = [d for d in list_docs(src.db(), src.now()) if d["next_fire_at"]]
+        g["drill_schedules_pending"].add_metric([], float(len(pending)))
         yield from g.values()
         yield self._lag_histogram(fire_lags(src.db()))
 

@@ -139,3 +139,25 @@ def test_run_does_not_start_when_recovering_its_environment_failed(workdir: Path
     again = drill(workdir, "run", str(rb), "--json")
     assert again.code == 0, again.err
     assert str(entry["run_id"]) not in again.err
+
+
+def test_a_protected_environment_that_left_drill_yaml_stays_protected(workdir: Path) -> None:
+    """Recovery took an environment no longer in drill.yaml for unprotected: `drill
+    recover` played the orphan's rollbacks (an experiment's would call the API it was
+    run against) without --yes. The evidence recorded the environment protected when the
+    run started: that is what recovery now goes by."""
+    marker = workdir / "marker"
+    run_id = killed_on_prod(workdir, marker)
+    write(workdir, "drill.yaml", "environments:\n  lab: {provider: lab}\n")  # prod is gone
+    warned = drill(workdir, "runs", "list")
+    assert "`drill recover --env prod --yes`" in " ".join(warned.err.split())
+    refused = drill(workdir, "recover")
+    assert refused.code == 2, refused.err
+    assert "protected environment 'prod'" in refused.err and "--yes" in refused.err
+    assert marker.exists() and plays(marker) == 0 and runs(workdir)[0]["status"] == "running"
+
+    done = drill(workdir, "recover", "--env", "prod", "--yes")
+    assert done.code == 0, done.err
+    assert not marker.exists() and plays(marker) == 1
+    assert show(workdir, run_id)["status"] == "crashed"
+    assert "--yes given to recover a protected environment" in approvals(workdir, run_id)

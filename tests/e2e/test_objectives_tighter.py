@@ -76,7 +76,9 @@ def test_plan_shows_the_objective_used_and_its_source(
 
 
 @pytest.mark.lab
-def test_run_is_judged_by_the_drill_objective_everywhere(labdir: Path) -> None:
+def test_run_is_judged_by_the_drill_objective_everywhere(
+    labdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (labdir / "tight.yaml").write_text(TIGHT.split("  - runbook: region-promotion")[0])
     res = run(labdir, "run", "tight.yaml", "--env", "lab", "--json", timeout=600)
     doc = json.loads(res.out)
@@ -100,6 +102,19 @@ def test_run_is_judged_by_the_drill_objective_everywhere(labdir: Path) -> None:
     html = report.read_text()
     assert "RTO ≤ 1ms, RPO ≤ 0.00s: not met" in html
     assert '<span class="meta">set by: RTO drill, RPO runbook</span>' in html
+
+    # the dashboard's run page (`drill serve`), in-process
+    from starlette.testclient import TestClient
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+    from tests.clihelp import clear_drill_env
+
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(labdir)
+    with TestClient(create_app(Sources.open(None))) as client:
+        page = client.get(f"/runs/{doc['run_id']}").text
+    assert "RTO 0.001 s (drill) · RPO 0.0 s (runbook)" in page
 
 
 def test_an_experiment_scenario_has_no_objectives(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.clihelp import drill
+from tests.clihelp import REPO, drill
 from tests.e2e.defs import experiment, runbook, write
 
 CONTRACT_KEYS = {"run_id", "drill", "env", "status", "started_at", "ended_at", "scenarios"}
@@ -312,3 +312,75 @@ steps:
         assert "manual step 'operator checks the dashboard' waits for an operator" in said, said
         assert "Open the dashboard and confirm the graph is green." in said
         assert f"drill ack {run_id}" in said
+
+
+def test_an_experiment_with_actions_drill_cannot_isolate_does_not_run_isolated(
+    workdir: Path, capsys
+) -> None:
+    """chaosaws's reboot_db_instance(force_failover) in `--mode isolated` would have
+    failed production over, recorded as an isolated run: drill tells only its own
+    activities the mode. Such an experiment is skipped in isolated mode (refused alone,
+    exit 2, nothing started), as a live-only runbook is; one made only of drill's own
+    activities runs."""
+    res = drill(capsys, "run", "rds-reboot-failover-chaosaws", "--mode", "isolated", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert "reboot-with-failover are not drill's" in res.err, res.err
+    plan = drill(capsys, "plan", "rds-reboot-failover-chaosaws", "--mode", "isolated", "--json")
+    (sc,) = json.loads(plan.out)["scenarios"]
+    assert "not drill's" in sc["skipped"] and sc["destructive"] is False
+    own = REPO / "experiments" / "region-promotion.yaml"
+    (sc,) = json.loads(drill(capsys, "plan", str(own), "--mode", "isolated", "--json").out)[
+        "scenarios"
+    ]
+    assert "skipped" not in sc, sc
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+
+
+def test_a_chaosaws_experiment_on_the_lab_is_refused_before_it_calls_aws(
+    workdir: Path, capsys
+) -> None:
+    """`drill run rds-reboot-failover-chaosaws` (default environment: lab) handed chaosaws
+    no endpoint: boto3 went to the real AWS endpoints with this machine's credentials —
+    a forced failover of an instance named `prod-db` by default — recorded as a run on
+    the lab, no --yes asked. (The tests' loopback guard failed it on the name lookup.)"""
+    res = drill(capsys, "run", "rds-reboot-failover-chaosaws", "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert "call AWS (chaosaws)" in res.err and "lab-aws" in res.err, res.err
+    planned = drill(capsys, "plan", "rds-reboot-failover-chaosaws")  # plan says it first
+    assert planned.code == 2 and "call AWS (chaosaws)" in planned.err, planned.err
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == []
+
+
+def test_a_runbook_step_calling_chaosaws_on_the_lab_is_refused_too(workdir: Path, capsys) -> None:
+    rb = write(
+        workdir,
+        "runbooks/aws-step.yaml",
+        """id: aws-step
+title: an inline chaosaws activity
+steps:
+  - name: reboot through chaosaws
+    kind: action
+    activity: {type: action, name: reboot, provider: {type: python,
+               module: chaosaws.rds.actions, func: reboot_db_instance,
+               arguments: {db_instance_identifier: prod-db, force_failover: true}}}
+""",
+    )
+    res = drill(capsys, "run", str(rb), "--json")
+    assert (res.code, res.out) == (2, ""), res.err
+    assert "call AWS (chaosaws)" in res.err, res.err
+
+
+def test_scheduling_a_chaosaws_experiment_on_the_lab_is_refused(workdir: Path, capsys) -> None:
+    """Every fire of it would be refused: say so when the schedule is added."""
+    res = drill(capsys, "schedule", "add", "rds-reboot-failover-chaosaws", "--every", "1h")
+    assert res.code == 2 and "call AWS (chaosaws)" in res.err, res.err
+
+
+def test_abort_or_ack_of_a_finished_run_says_it_ended(workdir: Path, capsys) -> None:
+    """It said "run r-… is already succeeded"."""
+    rb = write(workdir, "runbooks/m.yaml", runbook(workdir / "marker"))
+    run_id = json.loads(drill(capsys, "run", str(rb), "--json").out)["run_id"]
+    for command in ("abort", "ack"):
+        res = drill(capsys, command, run_id)
+        assert res.code == 2
+        assert f"run {run_id} has already ended (succeeded); nothing to" in res.err, res.err

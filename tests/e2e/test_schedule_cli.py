@@ -200,3 +200,52 @@ def test_scheduler_status_prints_one_line_per_fire(
     (line,) = [ln for ln in res.out.splitlines() if "2030-01-02" in ln]
     assert "tiny" in line and "skipped" in line
     assert line.endswith("blackout window 'a rather long year-end change freeze'")
+
+
+def test_adding_a_schedule_whose_next_fire_is_frozen_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A fire in a blackout window is skipped without a finding: the one who adds it
+    hears it now, not never."""
+    make_project(
+        workdir,
+        extra="blackout_windows:\n  - {name: march freeze, start: 2030-03-01, end: 2030-03-31}\n",
+    )
+    with time_machine.travel(datetime(2030, 2, 1, tzinfo=UTC), tick=False):
+        frozen = drill(
+            capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-03-15T09:00"
+        )
+        free = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "2030-04-15T09:00")
+    assert frozen.code == 0 and free.code == 0
+    assert "falls in blackout window 'march freeze' and will be skipped" in frozen.err
+    assert "blackout" not in free.err
+
+
+def test_a_one_shot_that_fired_has_no_next_fire(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill schedule list` showed a fired --at schedule's past time as its next fire."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.enums import utcnow
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.notify.webhook import WebhookNotifier
+    from orchestrator.schedule.fire import FireContext, fire
+    from tests.unit.test_schedule_support import RecordingLauncher
+
+    make_project(workdir)
+    with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False) as tm:
+        added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--at", "+1m", "--json")
+        sid = json.loads(added.out)["id"]
+        settings = load_settings()
+        ctx = FireContext(
+            settings,
+            EvidenceStore(settings.database_url()),
+            "cli-test",
+            RecordingLauncher(utcnow),
+            WebhookNotifier([]),
+        )
+        tm.move_to(datetime(2030, 1, 7, 8, 1, tzinfo=UTC))
+        assert fire(ctx, sid, datetime(2030, 1, 7, 8, 1, tzinfo=UTC)) == "succeeded"
+        (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert doc["next_fire_at"] is None
+    assert doc["last_fire"]["status"] == "succeeded"

@@ -158,6 +158,7 @@ def test_sigterm_during_a_scheduled_run_aborts_it_and_interrupts_the_fire(
     assert (shown["status"], shown["exit_code"], shown["trigger"]) == ("aborted", 3, "schedule")
     rollbacks = [s for s in shown["steps"] if s["phase"] == "rollback"]
     assert rollbacks and all(s["status"] == "succeeded" for s in rollbacks)
+    assert all(s["started_at"] and s["ended_at"] for s in rollbacks)  # when they ran
     status = json.loads(drill(capsys, "scheduler", "status", "--json").out)
     (fire,) = [f for f in status["recent_fires"] if f["schedule_id"] == sid]
     assert (fire["status"], fire["run_id"]) == ("interrupted", run["run_id"])

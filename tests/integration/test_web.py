@@ -568,3 +568,45 @@ def test_calendar_shows_each_schedules_last_fire(workdir: Path) -> None:
         }
         page = c.get("/calendar").text
     assert "2026-12-24 00:00" in page and "year-end freeze&#39;" in page
+
+
+def test_metrics_say_whether_a_scheduler_fires(workdir: Path) -> None:
+    """A dead scheduler was invisible to Prometheus until a quarter had passed without
+    its drill (drill_overdue): now drill_scheduler_running says how many fire, and
+    drill_schedules_pending whether any should."""
+    from datetime import timedelta
+
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.schedule.service import SchedulerService
+    from orchestrator.web.metrics import render as metrics_render
+    from tests.unit.test_schedule_support import RecordingLauncher, make_project
+
+    def scrape(now: datetime) -> dict[str, float]:
+        sources = Sources.open(None)
+        sources.now = lambda: now
+        text = metrics_render(sources).decode()
+        return {
+            s.name: s.value
+            for fam in text_string_to_metric_families(text)
+            for s in fam.samples
+            if s.name in ("drill_scheduler_running", "drill_schedules_pending")
+        }
+
+    make_project(workdir)
+    now = datetime.now(UTC)
+    assert scrape(now) == {"drill_scheduler_running": 0.0, "drill_schedules_pending": 0.0}
+    cli_json("schedule", "add", "tiny", "--env", "lab", "--every", "1h")
+    settings = load_settings()
+    svc = SchedulerService(
+        settings, EvidenceStore(settings.database_url()), launcher=RecordingLauncher(datetime.now)
+    )
+    svc.start()
+    try:
+        now = datetime.now(UTC)
+        assert scrape(now) == {"drill_scheduler_running": 1.0, "drill_schedules_pending": 1.0}
+        # silent for more than a minute: gone, as `drill scheduler status` says
+        assert scrape(now + timedelta(minutes=2))["drill_scheduler_running"] == 0.0
+    finally:
+        svc.stop()
+    assert scrape(datetime.now(UTC))["drill_scheduler_running"] == 0.0

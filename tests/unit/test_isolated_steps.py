@@ -165,3 +165,23 @@ def test_plan_shows_what_isolated_mode_runs(
     )
     assert iso["args"] == {"az": "primary"} and iso["rollback"]["args"] == {"az": "primary"}
     assert "the primary's AZ now" in iso["calls"][0]["target"]
+
+
+def test_bundled_steps_that_run_live_do_not_say_they_run_isolated() -> None:
+    """A live quarterly-dr printed, and recorded as evidence, "promote the us-west-2
+    replica to primary (isolated mode, a clone of it)": an auditor reading a live run
+    was told production was left alone. A step that runs in live mode may say what it
+    does *in* isolated mode, not that it is in it."""
+    import re
+
+    from orchestrator.definitions.catalog import bundled_root
+    from orchestrator.definitions.loader import load_definition
+    from orchestrator.definitions.models import Runbook
+
+    says_isolated = re.compile(r"\((isolated mode|a clone)\b", re.I)
+    for path in sorted((bundled_root() / "runbooks").glob("*.yaml")):
+        _kind, rb, _doc = load_definition(path)
+        assert isinstance(rb, Runbook)
+        for step in [*rb.preconditions, *rb.steps, *rb.rollback]:
+            if step.isolated != "only":
+                assert not says_isolated.search(step.title), (path.name, step.title)

@@ -26,7 +26,7 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from orchestrator.cli import main
 from orchestrator.schedule import specs
 from orchestrator.schedule.health import HealthServer
-from tests.unit.test_schedule_firing import T0, _add, _advance, _service
+from tests.unit.test_schedule_firing import T0, _add, _advance, _fires, _service
 from tests.unit.test_schedule_support import HookServer, wait_for
 
 
@@ -126,3 +126,35 @@ def test_a_poll_longer_than_a_minute_still_beats_the_heartbeat(
         stop.set()
         service.join(60)
     assert not service.is_alive()
+
+
+def test_a_fire_of_a_killed_scheduler_is_marked_lost_after_a_minute(
+    workdir: Path, hook: HookServer
+) -> None:
+    """A supervisor restarts a SIGKILLed service at once, when the dead one's heartbeat
+    still looks fresh: its fire in flight stayed "running" for good (lost fires were
+    looked for at start only). Now the first poll after a minute of silence says lost."""
+    from orchestrator.schedule.fire import claim, load_schedule
+    from orchestrator.schedule.models import SchedulerInstance
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _launcher, store = _service(workdir, hook)
+        sid = _add(store, specs.cron_spec("0 12 * * *"))  # no fire of its own in the test
+        store.add(
+            SchedulerInstance(
+                id="killed", host="h", pid=1, started_at=T0, heartbeat_at=T0, health_url=None
+            )
+        )
+        svc.ctx.instance_id = "killed"  # the dead one's claim, as it made it
+        sched = load_schedule(store.db, sid)
+        assert sched is not None and claim(svc.ctx, sched, T0) is not None
+        svc.ctx.instance_id = "restarted"
+        tm.move_to(T0 + timedelta(seconds=1))
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=5))
+            assert [f.status for f in _fires(store)] == ["running"]  # its owner may live
+            _advance(tm, svc, T0 + timedelta(seconds=61))
+            assert [f.status for f in _fires(store)] == ["lost"]
+        finally:
+            svc.stop()
