@@ -384,3 +384,11 @@ def test_abort_or_ack_of_a_finished_run_says_it_ended(workdir: Path, capsys) -> 
         res = drill(capsys, command, run_id)
         assert res.code == 2
         assert f"run {run_id} has already ended (succeeded); nothing to" in res.err, res.err
+
+
+def test_a_file_that_is_no_definition_is_named_as_such(workdir: Path, capsys) -> None:
+    """`drill run notes.txt` said "no drill, runbook or experiment with id 'notes.txt'"."""
+    (workdir / "notes.txt").write_text("hello\n")
+    res = drill(capsys, "run", "notes.txt")
+    assert res.code == 2
+    assert "notes.txt is no definition file: drill reads .yaml, .yml, .json" in res.err, res.err
