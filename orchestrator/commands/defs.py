@@ -126,6 +126,8 @@ def validate(
         valid = [f for f in valid if f.resolve() not in bad]
     if problems:
         problems = list(dict.fromkeys(problems))  # a clash is also met through a drill
+        named = {Path(p.file).resolve() for p in problems if p.file}  # clashes too
+        valid = [f for f in valid if f.resolve() not in named]
         hint = f"{len(valid)} of {len(files)} file(s) valid; fix the rest" + (
             f" ({hint})" if hint else ""
         )
