@@ -8,7 +8,7 @@ from typing import Any
 from rich.console import Console
 
 from orchestrator.commands.common import esc
-from orchestrator.config import EnvironmentConfig
+from orchestrator.config import EnvironmentConfig, Settings
 from orchestrator.engine.plan import RunPlan, describe_step
 from orchestrator.providers.base import Provider
 
@@ -71,11 +71,17 @@ def _chaos_calls(
 
 
 def plan_document(
-    plan: RunPlan, provider: Provider, env_name: str, env: EnvironmentConfig
+    plan: RunPlan,
+    provider: Provider,
+    env_name: str,
+    env: EnvironmentConfig,
+    settings: Settings | None = None,
 ) -> dict[str, Any]:
     from orchestrator.engine.targets import check_targets
 
     check_targets(plan, provider)  # every step naming a role the env lacks, with file:line
+    # what `drill run` would change in a protected lab before its first step
+    lab_change = plan.lab_change(settings, env) if settings and env.protected else None
     mode = plan.mode.value
     scenarios = []
     for sc in plan.scenarios:
@@ -151,7 +157,8 @@ def plan_document(
         "protected": env.protected,
         "mode": mode,
         "mutating": plan.mutating,
-        "needs_confirmation": env.protected and plan.mutating,
+        "needs_confirmation": env.protected and (plan.mutating or lab_change is not None),
+        **({"lab_change": lab_change} if lab_change else {}),
         "probes": probe_sources(plan, provider),
         "scenarios": scenarios,
     }
@@ -231,7 +238,12 @@ def render_plan(doc: dict[str, Any], console: Console) -> None:
                         f"{_args(call['arguments'])}"
                     )
     if doc["needs_confirmation"]:
-        console.print(f"\n[bold red]{doc['env']} is protected:[/] `drill run` needs --yes.")
+        lab = (
+            f" (it would change the lab first: {esc(doc['lab_change'])})"
+            if doc.get("lab_change")
+            else ""
+        )
+        console.print(f"\n[bold red]{doc['env']} is protected:[/] `drill run` needs --yes{lab}.")
 
 
 def _args(args: dict[str, Any]) -> str:

@@ -322,7 +322,7 @@ def plan(
     refuse_aws_extension_off_aws(run_plan, env_name, env_cfg)  # as `drill run` does
     provider = build_provider(env_name, env_cfg, settings)
     try:
-        doc = plan_document(run_plan, provider, env_name, env_cfg)
+        doc = plan_document(run_plan, provider, env_name, env_cfg, settings)
     finally:
         provider.close()
     if as_json:

@@ -94,10 +94,14 @@ def show_cmd(
     if doc["measurements"]:
         console.print("\n[bold]Measurements[/]")
         for m in doc["measurements"]:
-            bound = f" ±{m['error_bound_s']}s" if m["error_bound_s"] else ""
+            # (a value the probes could not take, e.g. RTO of an aborted scenario, read
+            # "None s ±0.1s")
+            value = "not measured" if m["value"] is None else f"{m['value']} {m['unit']}"
+            bound = (
+                f" ±{m['error_bound_s']}s" if m["error_bound_s"] and m["value"] is not None else ""
+            )
             console.print(
-                f"  {m['scenario'] or '':<18} {m['name']:<12} {m['value']} {m['unit']}"
-                f"{bound}  [dim]{m['method']}[/]"
+                f"  {m['scenario'] or '':<18} {m['name']:<12} {value}{bound}  [dim]{m['method']}[/]"
             )
     if doc["findings"]:
         console.print("\n[bold]Findings[/]")

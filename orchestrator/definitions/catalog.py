@@ -163,6 +163,11 @@ class Catalog:
                             )
                     k, definition, _doc = load_definition(entry.path)
                     return k, definition, entry.path
+        if path.is_file():  # `drill run notes.txt`: said "no … with id 'notes.txt'"
+            raise NotFoundError(
+                f"{ref} is no definition file: drill reads {', '.join(DEFINITION_SUFFIXES)}",
+                "give a .yaml, .yml or .json file, or an id (`drill list`)",
+            )
         known = sorted({e.id for e in self.entries() if e.kind in wanted})
         raise NotFoundError(
             f"no drill, runbook or experiment with id {ref!r}",

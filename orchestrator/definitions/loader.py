@@ -59,6 +59,16 @@ def _step_problems(
     problems: list[Problem] = []
     for idx, step in enumerate(steps, start):
         loc = (*prefix, idx)
+        kind = step.activity.get("type") if step.activity else None
+        if kind is not None and step.kind.value in ("action", "probe") and kind != step.kind.value:
+            # a `kind: probe` step running an action was judged as changing nothing:
+            # no --yes asked on a protected environment
+            problems.append(
+                doc.problem(
+                    f"the activity is `type: {kind}`, and the step says `kind: {step.kind.value}`",
+                    (*loc, "kind"),
+                )
+            )
         if not step.action:
             continue
         try:
@@ -98,6 +108,32 @@ def _salvage_steps(doc: SourceDoc) -> list[Problem]:
     return problems
 
 
+def _changes_in_checks(doc: SourceDoc, runbook: Runbook) -> list[Problem]:
+    """Preconditions (steady-state probes) and verification (data integrity) only look:
+    a `db.failover` there ran with no `--yes` on a protected environment — what would
+    change it is judged from the steps and rollbacks — and outside any rollback."""
+    from orchestrator.actions import ACTIONS, ActivityKind
+
+    problems: list[Problem] = []
+    checks: list[tuple[str, int, str | None, dict[str, Any] | None]] = [
+        ("preconditions", i, st.action, st.activity) for i, st in enumerate(runbook.preconditions)
+    ] + [("verification", i, v.action, None) for i, v in enumerate(runbook.verification)]
+    for section, idx, action, activity in checks:
+        if action and action in ACTIONS.names() and ACTIONS.get(action).kind is ActivityKind.ACTION:
+            what, where = f"{action} is an action", "action"
+        elif activity is not None and activity.get("type") != "probe":
+            what, where = "an inline activity that is not `type: probe`", "activity"
+        else:
+            continue
+        problems.append(
+            doc.problem(
+                f"{section} only look, and {what}: make it a step (with its rollback)",
+                (section, idx, where),
+            )
+        )
+    return problems
+
+
 def _validate_runbook(doc: SourceDoc) -> Runbook:
     from orchestrator.definitions.models import Runbook
 
@@ -110,6 +146,7 @@ def _validate_runbook(doc: SourceDoc) -> Runbook:
     problems = _step_problems(doc, runbook.preconditions, ("preconditions",))
     problems += _step_problems(doc, runbook.steps, ("steps",))
     problems += _step_problems(doc, runbook.rollback, ("rollback",))
+    problems += _changes_in_checks(doc, runbook)
     for idx, ver in enumerate(runbook.verification):
         try:
             spec = ACTIONS.get(ver.action)

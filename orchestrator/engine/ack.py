@@ -22,7 +22,7 @@ def running_run(db: EvidenceDB, run_id: str, what: str) -> Run:
     if run is None:
         raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
     if run.status != RunStatus.RUNNING:
-        raise UsageError(f"run {run_id} is already {run.status}; nothing to {what}")
+        raise UsageError(f"run {run_id} has already ended ({run.status}); nothing to {what}")
     return run
 
 

@@ -25,6 +25,7 @@ from orchestrator.engine.experiment_options import DryMode, ExperimentOptions, e
 from orchestrator.errors import DefinitionError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment's plan never needs them
+    from orchestrator.config import EnvironmentConfig, Settings
     from orchestrator.definitions.models import Drill, Runbook, Step, Verification
 
 #: an experiment's: drill's probes measure runbooks, and its steady-state hypothesis
@@ -126,6 +127,17 @@ class ScenarioPlan:
                 return f"step {step.title!r} is an action"
         return None
 
+    def uses_provider(self, mode: RunMode) -> bool:
+        """Whether the run calls the environment's provider for this scenario — and so
+        prepares it first (the lab: brings it up, repairs it): a runbook step, check or
+        rollback naming an action, or a timing mark the probes measure."""
+        if self.runbook is None or self.skipped(mode):
+            return False
+        steps = [*self.preconditions_for(mode), *self.steps_for(mode), *self.rollback_for(mode)]
+        return bool(self.verification_for(mode)) or any(
+            s.action or s.mark or s.until for s in steps
+        )
+
     def mutating(self, mode: RunMode) -> bool:
         """Whether the scenario would change anything in the environment."""
         return self.change(mode) is not None
@@ -179,6 +191,16 @@ class RunPlan:
     def mutating(self) -> bool:
         """Whether a run without chaos's options would change the environment."""
         return self.change() is not None
+
+    def lab_change(self, settings: Settings, env: EnvironmentConfig) -> str | None:
+        """What a run of the plan on lab environment ``env`` would change in the lab
+        before its first step — the run prepares the lab (starts it, repairs what is
+        wrong) when a step calls the provider; None when it would not (read only)."""
+        if env.provider != "lab" or not any(sc.uses_provider(self.mode) for sc in self.scenarios):
+            return None
+        from orchestrator.providers.lab import pending_change
+
+        return pending_change(settings)
 
 
 def build_plan(

@@ -181,13 +181,23 @@ class RunEngine:
         """A protected environment is changed only with --yes: anything that can still
         change it under chaos's options (``--dry actions`` runs no action, but
         ``--dry probes`` does, and so do controls) needs it."""
-        why = plan.change(opts.experiment) if self.env.protected and not opts.yes else None
+        if not self.env.protected or opts.yes:
+            return
+        why = plan.change(opts.experiment)
         if why:
             raise ConfirmationRequired(
                 f"environment {self.env_name!r} is protected and {plan.target} would "
                 f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
+            )
+        why = plan.lab_change(self.settings, self.env)
+        if why:  # the run prepares the lab first: a start or repair changes it too
+            raise ConfirmationRequired(
+                f"environment {self.env_name!r} is protected and running {plan.target} "
+                f"would change its lab first: {why}",
+                f"bring the lab up with `drill lab up --env {self.env_name}` first, or re-run "
+                "with --yes (your approval is recorded as evidence)",
             )
 
     # ---- abort plumbing -----------------------------------------------------------
@@ -201,9 +211,14 @@ class RunEngine:
         now = time.monotonic()
         if self.recorder is not None and (fresh or now - self._last_db_poll > 1.0):
             self._last_db_poll = now
-            rows = self.db.query(
-                "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
-            )
+            try:
+                rows = self.db.query(
+                    "SELECT abort_requested FROM run WHERE id = ?", (self.recorder.run.id,)
+                )
+            except Exception:
+                if not fresh:
+                    raise
+                rows = []  # the run stops all the same; its end says why it could not record
             if rows and rows[0][0]:
                 self.abort.reason = None  # the signal was its messenger
                 self.abort.request("aborted by `drill abort`")

@@ -63,10 +63,12 @@ def before(call: Call) -> dict[str, Any]:
 # ---- RDS ----------------------------------------------------------------------------
 def _reboot(hub: Hub, call: Call) -> None:
     ident = str(call.params.get("DBInstanceIdentifier") or "")
-    if str(call.params.get("ForceFailover", "")).lower() == "true":
-        if ident == PRIMARY_ID and call.region == REGION:  # (refuse.py: no other has one)
-            fail_over(hub, "rebooting")
+    forced = str(call.params.get("ForceFailover", "")).lower() == "true"
+    if forced and ident == PRIMARY_ID and call.region == REGION:
+        fail_over(hub, "rebooting")
         return
+    # a forced failover of a restored instance created MultiAZ (isolated mode's clone of
+    # the primary): one lab server, no standby — it restarts in place, an outage as real
     from orchestrator.labaws.reboot import reboot_in_place
 
     reboot_in_place(hub, ident=ident, region=call.region)

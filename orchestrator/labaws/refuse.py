@@ -47,6 +47,8 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
         )
     if call.service == "elasticloadbalancing":
         return _load_balancer(call)
+    if call.service == "rds" and (busy := _busy(hub, call, ident)):
+        return ("InvalidDBInstanceState", f"DB instance {ident} is not in available state ({busy})")
     if call.service == "rds" and call.operation == "ModifyDBInstance":
         return _modify(call, ident)
     if call.service == "rds" and call.operation == "RebootDBInstance":
@@ -139,6 +141,18 @@ def _modify(call: Call, ident: str) -> tuple[str, str] | None:
             f"a new {_APPLIED} to; pass ApplyImmediately=true",
         )
     return None
+
+
+def _busy(hub: Hub, call: Call, ident: str) -> str | None:
+    """The status of an instance whose work is in flight, for a call RDS accepts of an
+    ``available`` instance only (a reboot, a promotion, a class change): a second
+    reboot while the first was in flight killed the restarting primary, no failover
+    followed, and the instance said ``rebooting`` for good."""
+    acts = call.operation in ("RebootDBInstance", "PromoteReadReplica") or (
+        call.operation == "ModifyDBInstance" and _APPLIED in call.params
+    )
+    status = hub.status_of(call.region, ident) if acts else None
+    return status if status != "failed" else None
 
 
 def _load_balancer(call: Call) -> tuple[str, str] | None:

@@ -61,6 +61,10 @@ def test_sigint_during_failover_rolls_back_and_keeps_evidence(labdir: Path) -> N
     assert undo[0]["status"] == "succeeded"
     kinds = [e["kind"] for e in shown["timeline"]]
     assert "mark.fault_injected" in kinds and "run.end" in kinds
+    # the RTO the probes never took reads "not measured" (it read "rto None s ±0.1s")
+    assert [m["value"] for m in shown["measurements"] if m["name"] == "rto"] == [None]
+    text = " ".join(run(labdir, "runs", "show", doc["run_id"]).out.split())
+    assert "None s" not in text and "rto not measured" in text
 
     status = json.loads(run(labdir, "lab", "status", "--json").out)
     roles = {

@@ -123,6 +123,7 @@ def test_a_chaosaws_forced_failover_is_failover_evidence(
     shown = json.loads(run(awslab, "runs", "show", run_id, "--json").out)
     step = next(s for s in shown["steps"] if s["name"] == "reboot-with-failover")
     assert step["status"] == ("skipped" if options else "succeeded"), step
+    _multi_az_again(awslab)  # the reboot's work done (the run may end before it is)
     failed_over = json.loads(run(awslab, "lab", "status", "--json").out)["primary"] != primary
     assert failed_over is counts  # what the lab really did
     refs = [f"run:{run_id}/scenario:{step['scenario']}"] if counts else []

@@ -275,3 +275,60 @@ def test_the_load_balancer_and_its_listener_cannot_be_deleted(awslab: Path) -> N
     assert res["instances"][0]["attributes"]["enable_deletion_protection"] is True
     app = lab_status(awslab)["endpoints"]["app"]
     assert _get(app)[0] == 200  # still serving, as the API says
+
+
+def _available(rds: Any, ident: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 180
+    db = _db(rds, ident)
+    while db["DBInstanceStatus"] != "available":
+        assert time.monotonic() < deadline, db["DBInstanceStatus"]
+        time.sleep(0.2)
+        db = _db(rds, ident)
+    return db
+
+
+def test_a_reboot_while_one_is_in_flight_is_refused(awslab: Path) -> None:
+    """RDS reboots an `available` instance only. A forced failover sent while an
+    in-place reboot was in flight killed the restarting primary, no failover followed,
+    and the instance said `rebooting` for good. (The failover sent first stays in
+    flight for the controller's detection delay at least: the second call meets it.)"""
+    from botocore.exceptions import ClientError
+
+    rds = _client(awslab, "rds")
+    _settled(rds)
+    first = rds.reboot_db_instance(DBInstanceIdentifier=PRIMARY, ForceFailover=True)
+    assert first["DBInstance"]["DBInstanceStatus"] == "rebooting"
+    with pytest.raises(ClientError) as refused:
+        rds.reboot_db_instance(DBInstanceIdentifier=PRIMARY)
+    error = refused.value.response["Error"]
+    assert error["Code"] == "InvalidDBInstanceState" and "rebooting" in error["Message"]
+    _settled(rds)
+    # once available again, a reboot is accepted and completes
+    again = rds.reboot_db_instance(DBInstanceIdentifier=PRIMARY)["DBInstance"]
+    assert again["DBInstanceStatus"] == "rebooting"
+    _available(rds, PRIMARY)
+
+
+def test_a_forced_failover_of_a_multi_az_restore_restarts_its_server(awslab: Path) -> None:
+    """Isolated mode's clone of the primary is a restore created Multi-AZ: one lab
+    server. Its forced failover was answered and nothing happened; it restarts."""
+    import psycopg
+
+    rds = _client(awslab, "rds")
+    rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier=PRIMARY,
+        TargetDBInstanceIdentifier="fo-clone",
+        UseLatestRestorableTime=True,
+        MultiAZ=True,
+    )
+    ep = _available(rds, "fo-clone")["Endpoint"]
+    dsn = f"host={ep['Address']} port={ep['Port']} dbname=app user=drill connect_timeout=5"
+    with psycopg.connect(dsn) as conn:
+        before = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    answer = rds.reboot_db_instance(DBInstanceIdentifier="fo-clone", ForceFailover=True)
+    assert answer["DBInstance"]["DBInstanceStatus"] == "rebooting"
+    _available(rds, "fo-clone")
+    with psycopg.connect(dsn) as conn:
+        after = conn.execute("SELECT pg_postmaster_start_time()").fetchone()
+    assert before is not None and after is not None and after[0] > before[0]
+    rds.delete_db_instance(DBInstanceIdentifier="fo-clone", SkipFinalSnapshot=True)

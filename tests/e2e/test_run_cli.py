@@ -374,3 +374,21 @@ def test_scheduling_a_chaosaws_experiment_on_the_lab_is_refused(workdir: Path, c
     """Every fire of it would be refused: say so when the schedule is added."""
     res = drill(capsys, "schedule", "add", "rds-reboot-failover-chaosaws", "--every", "1h")
     assert res.code == 2 and "call AWS (chaosaws)" in res.err, res.err
+
+
+def test_abort_or_ack_of_a_finished_run_says_it_ended(workdir: Path, capsys) -> None:
+    """It said "run r-… is already succeeded"."""
+    rb = write(workdir, "runbooks/m.yaml", runbook(workdir / "marker"))
+    run_id = json.loads(drill(capsys, "run", str(rb), "--json").out)["run_id"]
+    for command in ("abort", "ack"):
+        res = drill(capsys, command, run_id)
+        assert res.code == 2
+        assert f"run {run_id} has already ended (succeeded); nothing to" in res.err, res.err
+
+
+def test_a_file_that_is_no_definition_is_named_as_such(workdir: Path, capsys) -> None:
+    """`drill run notes.txt` said "no drill, runbook or experiment with id 'notes.txt'"."""
+    (workdir / "notes.txt").write_text("hello\n")
+    res = drill(capsys, "run", "notes.txt")
+    assert res.code == 2
+    assert "notes.txt is no definition file: drill reads .yaml, .yml, .json" in res.err, res.err

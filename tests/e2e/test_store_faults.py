@@ -268,3 +268,30 @@ def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -
     errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
     assert len(errors) == 1 and "could not be recorded" in errors[0], res.err
     assert not marker.exists(), "the rollback must run although the store is gone"
+
+
+def test_store_damaged_then_a_stop_still_plays_rollbacks_and_says_it_once(workdir: Path) -> None:
+    """The store becomes unreadable, then the run is stopped (SIGTERM): the run's end
+    reads the run's `drill abort` flag, which fails on the damaged store; the stop goes
+    on all the same — rollbacks played, one error line, exit 3 — as without the read."""
+    import signal
+
+    from tests.clihelp import spawn
+    from tests.e2e.test_signals import wait_for
+    from tests.faults import damage
+
+    marker, _rb = recorded(workdir)
+    here = workdir / "holding"
+    never = workdir / "never"
+    text = with_step(
+        marker, "stop-runbook", "hold", "hold_until", path=str(here), release=str(never)
+    )
+    proc = spawn(workdir, "run", str(write(workdir, "runbooks/stop.yaml", text)))
+    wait_for(here)
+    damage(str(workdir / ".drill" / "evidence.db"))
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and "this is a bug" not in err, err
+    assert proc.returncode in (1, 3), err
+    assert not marker.exists(), "the rollback must run although the store cannot be read"
+    assert (workdir / "marker.rolled-back").exists()

@@ -234,3 +234,53 @@ def test_validate_env_checks_roles_as_plan_and_run_do(workdir: Path, capsys) -> 
     assert "4 definition(s) valid (roles checked against lab)" in ok.err
     unknown = drill(capsys, "validate", "--env", "nope")
     assert unknown.code == 2 and "unknown environment 'nope'" in unknown.err
+
+
+def test_preconditions_and_verification_may_not_change_anything(workdir: Path, capsys) -> None:
+    """A `db.failover` in preconditions or verification passed validation, and as only
+    steps and rollbacks were looked at to decide whether a run changes the environment,
+    it ran on a `protected: true` environment with no --yes (`drill plan` said
+    needs_confirmation: false). Both sections only look now: an action there is a
+    located definition error, and nothing runs."""
+    (workdir / "drill.yaml").write_text("environments:\n  prod: {provider: lab, protected: true}\n")
+    pre = write(
+        workdir,
+        "runbooks/pre.yaml",
+        "id: pre\ntitle: t\npreconditions:\n  - action: db.failover\n"
+        "    args: {target: primary_db}\n"
+        "  - activity: {type: action, name: a, provider: {type: python, module: os.path,"
+        " func: exists, arguments: {path: /}}}\n"
+        "steps:\n  - kind: wait\n    duration: 1s\n",
+    )
+    ver = write(
+        workdir,
+        "runbooks/ver.yaml",
+        "id: ver\ntitle: t\nsteps:\n  - kind: wait\n    duration: 1s\n"
+        "verification:\n  - action: db.failover\n    args: {target: primary_db}\n",
+    )
+    res = drill(capsys, "validate", str(pre), str(ver))
+    assert res.code == 2
+    assert f"{pre}:4: preconditions only look, and db.failover is an action" in res.err, res.err
+    assert f"{pre}:6: preconditions only look, and an inline activity" in res.err, res.err
+    assert f"{ver}:7: verification only look, and db.failover is an action" in res.err
+    for rb in ("pre", "ver"):
+        ran = drill(capsys, "run", rb, "--env", "prod", "--json")
+        assert (ran.code, ran.out) == (2, ""), ran.err
+    assert drill(capsys, "runs", "list", "--json").out.strip() == "[]"
+
+
+def test_a_probe_step_running_an_inline_action_is_refused(workdir: Path, capsys) -> None:
+    """`kind: probe` with an inline `type: action` activity was judged as changing
+    nothing: run on a protected environment with no --yes."""
+    (workdir / "drill.yaml").write_text("environments:\n  prod: {provider: lab, protected: true}\n")
+    rb = write(
+        workdir,
+        "runbooks/ia.yaml",
+        "id: ia\ntitle: t\nsteps:\n  - kind: probe\n"
+        "    activity: {type: action, name: a, provider: {type: process, path: /bin/true}}\n",
+    )
+    res = drill(capsys, "validate", str(rb))
+    assert res.code == 2
+    assert f"{rb}:4: the activity is `type: action`, and the step says `kind: probe`" in res.err
+    ran = drill(capsys, "run", "ia", "--env", "prod", "--json")
+    assert (ran.code, ran.out) == (2, ""), ran.err

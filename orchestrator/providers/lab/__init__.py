@@ -30,6 +30,13 @@ def lab_up(
     return _up(settings, env_cfg, log)
 
 
+def pending_change(settings: Settings) -> str | None:
+    """What bringing the lab up would change now (None: running and healthy); read only."""
+    from orchestrator.providers.lab.lifecycle import pending_change as _pending
+
+    return _pending(settings)
+
+
 def lab_down(settings: Settings) -> dict[str, Any]:
     """Stop every lab process and remove its data; no process or port is left."""
     from orchestrator.providers.lab.lifecycle import lab_down as _down

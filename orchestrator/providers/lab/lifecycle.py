@@ -96,6 +96,19 @@ def is_running(st: LabState | None) -> bool:
     )
 
 
+def pending_change(settings: Settings) -> str | None:
+    """What :func:`lab_up` would change in the lab now (build, rebuild or repair it),
+    found without changing anything; None: it runs and its topology is healthy."""
+    from orchestrator.providers.lab import health
+
+    st = load(lab_dir(settings.state_path()))
+    if not is_running(st):
+        return "the lab is not running (it would be built)"
+    assert st is not None
+    issues = health.check(st)
+    return "; ".join(i.what for i in issues) + " (it would be repaired)" if issues else None
+
+
 def lab_up(
     settings: Settings, env: EnvironmentConfig | None = None, log: Any = lambda _m: None
 ) -> LabState:
