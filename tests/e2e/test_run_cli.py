@@ -286,6 +286,14 @@ def test_validate_says_an_isolated_drill_of_live_only_scenarios_runs_nothing(
         "  - runbook: az-loss\n  - runbook: backup-restore\n",
     )
     assert drill(capsys, "validate", str(d)).code == 0
+    write(  # an experiment of chaosaws actions does not run isolated either
+        workdir,
+        "drills/iso.yaml",
+        "id: iso\ntitle: t\nmode: isolated\nscenarios:\n"
+        "  - runbook: az-loss\n  - experiment: rds-reboot-failover-chaosaws\n",
+    )
+    res = drill(capsys, "validate", str(d))
+    assert res.code == 2 and "az-loss, rds-reboot-failover-chaosaws are live-only" in res.err
 
 
 def test_a_manual_step_nobody_can_be_prompted_for_says_how_to_ack(workdir: Path, capsys) -> None:
