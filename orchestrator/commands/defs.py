@@ -126,6 +126,9 @@ def validate(
         valid = [f for f in valid if f.resolve() not in bad]
     if problems:
         problems = list(dict.fromkeys(problems))  # a clash is also met through a drill
+        # (absolute(), not resolve(): a symlink loop is one of the problems)
+        named = {Path(p.file).absolute() for p in problems if p.file}  # clashes too
+        valid = [f for f in valid if f.absolute() not in named]
         hint = f"{len(valid)} of {len(files)} file(s) valid; fix the rest" + (
             f" ({hint})" if hint else ""
         )

@@ -163,6 +163,11 @@ class Catalog:
                             )
                     k, definition, _doc = load_definition(entry.path)
                     return k, definition, entry.path
+        if path.is_file():  # `drill run notes.txt`: said "no … with id 'notes.txt'"
+            raise NotFoundError(
+                f"{ref} is no definition file: drill reads {', '.join(DEFINITION_SUFFIXES)}",
+                "give a .yaml, .yml or .json file, or an id (`drill list`)",
+            )
         known = sorted({e.id for e in self.entries() if e.kind in wanted})
         raise NotFoundError(
             f"no drill, runbook or experiment with id {ref!r}",
@@ -186,6 +191,7 @@ class Catalog:
         valid; each problem points at the scenario's line in the drill. ``own_mode``
         (`drill validate`): also something runs in the drill's own ``mode`` — a `drill
         run --mode live` of it is still planned."""
+        from orchestrator.engine.plan import foreign_actions
         from orchestrator.yamlsrc import load_file
 
         try:
@@ -217,7 +223,9 @@ class Catalog:
                 inject_env_files([Path(file).parent / f for f in sc.var_files])
             try:
                 _k, found, _p = self.resolve(scenario_ref(sc.ref, Path(file)), (kind,))
-                if not getattr(found, "isolated_supported", True):
+                if not getattr(found, "isolated_supported", True) or (
+                    isinstance(found, Experiment) and foreign_actions(found.document)
+                ):
                     live_only.append(sc.scenario_id)
             except DefinitionError as exc:
                 problems.extend(exc.problems)

@@ -19,7 +19,8 @@ its code does not catch (a trigger that raises, say), and the process goes on lo
 healthy while nothing fires. Each poll wakes the loop; a wakeup it has not answered
 (:attr:`SharedJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
 own that stopped, makes the service ``stalled``: ``/health`` answers 503, `drill
-scheduler status` says so, and the log has an error line — a supervisor restarts it.
+scheduler status` says so, the log has an error line, and the service lets its drills
+in flight finish and exits 1, for its supervisor to restart it.
 
 Stopping (SIGTERM/SIGINT): no new fires; with ``on_stop="rollback"`` running
 drills get SIGTERM and play their rollbacks, with ``"finish"`` they run to the end.
@@ -107,6 +108,7 @@ class SchedulerService:
         self._jobstore: Any = None
         self._ticked_at: datetime | None = None
         self._unanswered: tuple[int, datetime] | None = None  # (loop passes, woken at)
+        self._loop_lost = False  # given up on: its thread may hang, never joined
         self._lock = threading.Lock()
 
     @property
@@ -210,6 +212,8 @@ class SchedulerService:
                 if now >= next_tick:
                     self.tick()  # beats too
                     next_tick = time.monotonic() + self.poll_s
+                    if self.stalled_since() is not None:
+                        self._give_up()
                 elif now >= next_beat:
                     self._beat()
                 else:
@@ -217,6 +221,20 @@ class SchedulerService:
                 next_beat = time.monotonic() + self.heartbeat_s
         finally:
             self.stop()
+
+    def _give_up(self) -> None:
+        """Stalled: nothing new will fire, and only a restart mends it. Drills in flight
+        are fine (their fires run in other threads): they finish, then the service
+        exits 1 — a supervisor restarts it on exit (Docker's healthcheck alone does not)."""
+        from orchestrator.errors import DrillError
+
+        self.on_stop, self._loop_lost = "finish", True
+        log.error("stopping: drills in flight finish first, then a restart is needed")
+        raise DrillError(
+            "the scheduler loop stalled: nothing would fire any more",
+            "restart `drill scheduler run` (under a supervisor that happens by itself); "
+            "the log above says since when",
+        )
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every fire in flight is over — including its finding and
@@ -238,7 +256,8 @@ class SchedulerService:
                 log.info("asked %d running drill(s) to stop and roll back", n)
         while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
             self._beat()
-        self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
+        if not self._loop_lost:  # a hung loop thread would be waited for for ever
+            self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         self.state = "stopped"
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)

@@ -286,6 +286,14 @@ def test_validate_says_an_isolated_drill_of_live_only_scenarios_runs_nothing(
         "  - runbook: az-loss\n  - runbook: backup-restore\n",
     )
     assert drill(capsys, "validate", str(d)).code == 0
+    write(  # an experiment of chaosaws actions does not run isolated either
+        workdir,
+        "drills/iso.yaml",
+        "id: iso\ntitle: t\nmode: isolated\nscenarios:\n"
+        "  - runbook: az-loss\n  - experiment: rds-reboot-failover-chaosaws\n",
+    )
+    res = drill(capsys, "validate", str(d))
+    assert res.code == 2 and "az-loss, rds-reboot-failover-chaosaws are live-only" in res.err
 
 
 def test_a_manual_step_nobody_can_be_prompted_for_says_how_to_ack(workdir: Path, capsys) -> None:
@@ -384,3 +392,11 @@ def test_abort_or_ack_of_a_finished_run_says_it_ended(workdir: Path, capsys) -> 
         res = drill(capsys, command, run_id)
         assert res.code == 2
         assert f"run {run_id} has already ended (succeeded); nothing to" in res.err, res.err
+
+
+def test_a_file_that_is_no_definition_is_named_as_such(workdir: Path, capsys) -> None:
+    """`drill run notes.txt` said "no drill, runbook or experiment with id 'notes.txt'"."""
+    (workdir / "notes.txt").write_text("hello\n")
+    res = drill(capsys, "run", "notes.txt")
+    assert res.code == 2
+    assert "notes.txt is no definition file: drill reads .yaml, .yml, .json" in res.err, res.err

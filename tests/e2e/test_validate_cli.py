@@ -284,3 +284,13 @@ def test_a_probe_step_running_an_inline_action_is_refused(workdir: Path, capsys)
     assert f"{rb}:4: the activity is `type: action`, and the step says `kind: probe`" in res.err
     ran = drill(capsys, "run", "ia", "--env", "prod", "--json")
     assert (ran.code, ran.out) == (2, ""), ran.err
+
+
+def test_files_of_a_clash_are_not_counted_valid(workdir: Path, capsys) -> None:
+    """Two runbooks with one id: the hint said "2 of 2 file(s) valid; fix the rest"."""
+    body = "id: dup\ntitle: t\nsteps:\n  - kind: wait\n    duration: 1s\n"
+    write(workdir, "runbooks/a.yaml", body)
+    write(workdir, "runbooks/b.yaml", body)
+    res = drill(capsys, "validate", str(workdir / "runbooks"))
+    assert res.code == 2 and "is also defined in" in res.err
+    assert "hint: 0 of 2 file(s) valid; fix the rest" in res.err, res.err

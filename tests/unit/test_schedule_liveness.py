@@ -158,3 +158,41 @@ def test_a_fire_of_a_killed_scheduler_is_marked_lost_after_a_minute(
             assert [f.status for f in _fires(store)] == ["lost"]
         finally:
             svc.stop()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_stalled_service_exits_for_its_supervisor_to_restart_it(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker's healthcheck marks a container unhealthy but restarts nothing; systemd
+    restarts on exit. A stalled service lets its drills finish and stops with an error."""
+    from orchestrator.errors import DrillError
+    from orchestrator.schedule.models import SchedulerInstance
+
+    svc, _launcher, store = _service(workdir, hook)
+    svc.poll_s, svc.stall_after_s = 0.05, 0.5  # quick, for the test
+    called = threading.Event()
+
+    def die(*_args: Any) -> Any:
+        called.set()
+        raise LoopKiller("boom")
+
+    monkeypatch.setattr(SQLAlchemyJobStore, "get_due_jobs", die)
+    outcome: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            svc.run(threading.Event())
+        except BaseException as exc:
+            outcome.append(exc)
+
+    service = threading.Thread(target=run)
+    service.start()
+    service.join(60)
+    assert not service.is_alive(), "the stalled service went on running"
+    assert called.is_set()
+    (exc,) = outcome
+    assert isinstance(exc, DrillError) and "stalled" in exc.message
+    with store.session() as s:
+        row = s.get(SchedulerInstance, svc.instance_id)
+        assert row is not None and row.state == "stopped"
