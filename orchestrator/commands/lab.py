@@ -35,6 +35,13 @@ def _log(msg: str) -> None:
     err_console().print(msg, markup=False)
 
 
+YES = typer.Option(
+    "--yes",
+    "-y",
+    help="confirm --force closing a run of a protected environment (recorded as an approval)",
+)
+
+
 @app.command("up")
 def up(
     ctx: typer.Context,
@@ -57,13 +64,16 @@ def up(
             "ends crashed",
         ),
     ] = False,
+    yes: Annotated[bool, YES] = False,
 ) -> None:
     """Start the lab; a running one is checked and repaired (or rebuilt), saying what it did.
 
     Refused while a drill runs on the lab: repairing would undo the faults it injected.
     Refused too while a run on it awaits recovery (its drill died): `drill recover`
     plays that run's rollbacks, which restore the lab and close the run; --force repairs
-    the lab instead and records the rollbacks as not played.
+    the lab instead and records the rollbacks as not played (with --yes too when the
+    run is of a protected environment: the approval is recorded, as `drill recover
+    --yes` records it).
 
     Examples:
 
@@ -76,7 +86,7 @@ def up(
 
     settings, cfg = _env(ctx, env)
     with _no_run_on(ctx, settings, [env, "lab-aws"]):
-        close = _orphans_handled(ctx, settings, "up", force)
+        close = _orphans_handled(ctx, settings, "up", force, yes)
         said: list[str] = []
 
         def log(msg: str) -> None:
@@ -99,21 +109,31 @@ FORCE = typer.Option(
 )
 
 
-def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool) -> Any:
-    """Refuse (exit 2) when a run on the lab awaits recovery, unless ``force``: then a
-    function that closes those runs once the lab is gone (call it after the teardown)."""
-    from orchestrator.engine.teardown import close_orphans, lab_orphans, refuse_orphans
+def _orphans_handled(ctx: typer.Context, settings: Any, what: str, force: bool, yes: bool) -> Any:
+    """Refuse (exit 2) when a run on the lab awaits recovery, unless ``force`` (and
+    ``yes`` when one is of a protected environment: closing it changes that
+    environment's evidence and lab): then a function that closes those runs once the
+    lab is gone (call it after the teardown)."""
+    from orchestrator.engine.runner import operator
+    from orchestrator.engine.teardown import (
+        close_orphans,
+        lab_orphans,
+        refuse_orphans,
+        unconfirmed_orphan,
+    )
 
     db = state(ctx).db(warn=False)
     orphans = lab_orphans(settings, db)
     if orphans and not force:
         raise refuse_orphans(settings, db, orphans, what)
+    if orphans and not yes:
+        unconfirmed = unconfirmed_orphan(settings, db, orphans, what)
+        if unconfirmed is not None:
+            raise unconfirmed
 
     def close(did: list[str] | None = None) -> None:
         if orphans:
-            from orchestrator.engine.runner import operator
-
-            n = close_orphans(db, orphans, what, operator(), did)
+            n = close_orphans(settings, db, orphans, what, operator(), did)
             ids = ", ".join(r.id for r in orphans)
             why = (
                 "the lab was repaired instead"
@@ -163,16 +183,21 @@ def status_cmd(
 
 
 @app.command("down")
-def down(ctx: typer.Context, force: Annotated[bool, FORCE] = False) -> None:
+def down(
+    ctx: typer.Context,
+    force: Annotated[bool, FORCE] = False,
+    yes: Annotated[bool, YES] = False,
+) -> None:
     """Stop every lab process (also SIGSTOPped ones) and remove the lab's data.
 
     Refused while a drill runs on the lab (it would fail mid-way, its undos with it),
-    and while a run on it awaits recovery (`drill recover` first, or --force)."""
+    and while a run on it awaits recovery (`drill recover` first, or --force; a run of a
+    protected environment also needs --yes, recorded as an approval)."""
     from orchestrator.providers.lab import lab_down
 
     settings = state(ctx).settings()
     with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
-        close = _orphans_handled(ctx, settings, "down", force)
+        close = _orphans_handled(ctx, settings, "down", force, yes)
         result = lab_down(settings)
         close()
     n = len(result["stopped"])
@@ -185,16 +210,18 @@ def reset(
     env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
     as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
     force: Annotated[bool, FORCE] = False,
+    yes: Annotated[bool, YES] = False,
 ) -> None:
     """Tear the lab down and build it afresh (primary back in use1-az1).
 
     Refused while a drill runs on the lab, as `lab up` is, and while a run on it awaits
-    recovery (`drill recover` first, or --force)."""
+    recovery (`drill recover` first, or --force; --force --yes for a run of a protected
+    environment)."""
     from orchestrator.providers.lab import lab_reset, status
 
     settings, cfg = _env(ctx, env)
     with _no_run_on(ctx, settings, [env, "lab-aws"]):
-        close = _orphans_handled(ctx, settings, "reset", force)
+        close = _orphans_handled(ctx, settings, "reset", force, yes)
         lab_reset(settings, cfg, _log)
         close()
     _show(status(settings), as_json)

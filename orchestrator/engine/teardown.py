@@ -21,7 +21,7 @@ from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.recovery import close_orphan, open_rollbacks
 from orchestrator.engine.reporter import QuietReporter
 from orchestrator.engine.runlog import RunLog
-from orchestrator.errors import UsageError
+from orchestrator.errors import ConfirmationRequired, UsageError
 from orchestrator.evidence.enums import RunStatus, StepStatus
 from orchestrator.evidence.records import Run
 from orchestrator.evidence.writer import EvidenceDB
@@ -41,7 +41,7 @@ def refuse_orphans(settings: Settings, db: EvidenceDB, runs: list[Run], what: st
     from orchestrator.engine.recovery import protected
 
     first = runs[0]
-    yes = " --yes" if protected(settings, first.env, db) else ""
+    yes = " --yes" if any(protected(settings, r.env, db) for r in runs) else ""
     others = f" (and {len(runs) - 1} more)" if len(runs) > 1 else ""
     harm = (
         "would repair the lab under it, in place of its pending rollbacks"
@@ -52,7 +52,7 @@ def refuse_orphans(settings: Settings, db: EvidenceDB, runs: list[Run], what: st
         f"run {first.id}{others} awaits recovery on the lab (environment {first.env!r}): "
         f"`drill lab {what}` {harm}",
         f"recover it first with `drill recover --env {first.env}{yes}` (its rollbacks restore "
-        f"the lab), or give `--force` to {_DOING[what]} anyway (its pending rollbacks are "
+        f"the lab), or give `--force{yes}` to {_DOING[what]} anyway (its pending rollbacks are "
         "then recorded as not played)",
     )
 
@@ -60,11 +60,39 @@ def refuse_orphans(settings: Settings, db: EvidenceDB, runs: list[Run], what: st
 _DOING = {"down": "take the lab down", "reset": "reset the lab", "up": "repair the lab"}
 
 
+def unconfirmed_orphan(
+    settings: Settings, db: EvidenceDB, runs: list[Run], what: str
+) -> ConfirmationRequired | None:
+    """Why ``--force`` without ``--yes`` does not close ``runs``: one is of a protected
+    environment, which nothing changes unconfirmed (DESIGN 10), as `drill recover`
+    refuses it too. None when none is."""
+    from orchestrator.engine.recovery import protected
+
+    for run in runs:
+        if protected(settings, run.env, db):
+            return ConfirmationRequired(
+                f"run {run.id} awaits recovery on the protected environment {run.env!r}: "
+                f"`drill lab {what} --force` would close it with its pending rollbacks "
+                "not played",
+                f"review `drill runs show {run.id}`, then add --yes (your approval is "
+                "recorded as evidence), or recover it with "
+                f"`drill recover --env {run.env} --yes`",
+            )
+    return None
+
+
 def close_orphans(
-    db: EvidenceDB, runs: list[Run], what: str, who: str, did: list[str] | None = None
+    settings: Settings,
+    db: EvidenceDB,
+    runs: list[Run],
+    what: str,
+    who: str,
+    did: list[str] | None = None,
 ) -> int:
     """Close ``runs`` after the lab under them was torn down or repaired on purpose
-    (``--force``; ``did``: what the lab said it did, kept with the event).
+    (``--force``; ``did``: what the lab said it did, kept with the event). ``who`` gave
+    ``--yes`` for those of a protected environment (:func:`unconfirmed_orphan` refused
+    otherwise): recorded as an approval of each, as `drill recover --yes` does.
 
     Their pending rollbacks stay in the evidence as ``cancelled`` with the reason; the
     runs end ``crashed`` (their process died; nothing failed to roll back). Returns how
@@ -77,9 +105,15 @@ def close_orphans(
         else f"not played: {who} tore the lab down with `drill lab {what} --force` "
         "while this run awaited recovery; the faults it would undo went with the lab"
     )
+    from orchestrator.engine.recovery import protected
+
     cancelled = 0
     for run in runs:
         rec = Recorder(db, run)
+        if protected(settings, run.env, db):
+            rec.approval(
+                who, f"--yes given to `drill lab {what} --force` on a protected environment"
+            )
         undo = open_rollbacks(db, rec, run)
         for st in undo:
             rec.step_finished(st, StepStatus.CANCELLED, {"not_played": reason}, None)

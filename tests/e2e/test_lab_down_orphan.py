@@ -67,3 +67,36 @@ def test_the_refusal_names_yes_for_a_protected_environment(workdir: Path) -> Non
     assert "`drill recover --env prod-lab --yes`" in " ".join(refused.err.split())
     assert drill(workdir, "recover", "--env", "prod-lab", "--yes").code == 0
     assert drill(workdir, "lab", "down").code == 0
+
+
+def test_force_on_a_protected_environment_needs_yes_and_records_the_approval(
+    workdir: Path,
+) -> None:
+    """Closing a protected environment's orphan is a change to it: `--force` alone is
+    refused (exit 2, nothing changed); with --yes the approval is recorded, as `drill
+    recover --yes` records it."""
+    from tests.e2e.defs import write
+
+    write(workdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker))
+    point = "step:marker-runbook:1:end"
+    killed = drill(workdir, "run", str(rb), "--env", "prod-lab", "--yes", crash=point)
+    assert killed.code != 0 and f" at {point}" in killed.err, killed.err
+    (entry,) = runs(workdir)
+    run_id = str(entry["run_id"])
+    approvals = len(show(workdir, run_id)["approvals"])  # type: ignore[arg-type]
+
+    for what in ("down", "reset", "up"):  # (down first: a regression builds no lab)
+        refused = drill(workdir, "lab", what, "--force")
+        assert refused.code == 2, refused.err
+        assert "protected" in refused.err and "--yes" in refused.err
+    assert [r["status"] for r in runs(workdir)] == ["running"], "a refusal changes nothing"
+
+    forced = drill(workdir, "lab", "down", "--force", "--yes")
+    assert forced.code == 0, forced.err
+    doc = show(workdir, run_id)
+    assert doc["status"] == "crashed"
+    recorded = doc["approvals"][approvals:]  # type: ignore[index]
+    assert [a["env"] for a in recorded] == ["prod-lab"]
+    assert "lab down --force" in recorded[0]["reason"] and recorded[0]["approved_by"]
