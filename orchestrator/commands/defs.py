@@ -66,9 +66,10 @@ def validate(
     """Validate definitions; report every problem with file:line (exit 2 if any).
 
     Without --env, what a definition says on its own (schema, references, ids). With
-    --env ENV, also each runbook step (drills: their runbooks' steps) naming a role the
-    environment does not have, in every mode the definition can run in — what `drill
-    plan` and `drill run` would refuse there.
+    --env ENV, also each runbook step (drills: their runbooks' steps) and each
+    experiment activity of drill's extension naming a role the environment does not
+    have, in every mode the definition can run in — what `drill plan` and `drill run`
+    would refuse there.
 
     Examples:
 

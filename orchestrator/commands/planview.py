@@ -46,21 +46,14 @@ def _chaos_calls(
     experiment's plan listed the provider's module and function, and no call). Other
     activities, and arguments filled in at run time (``${var}``), stay as they are."""
     from orchestrator.actions import ACTIONS, ActivityKind
-    from orchestrator.chaos import ACTION_OF
+    from orchestrator.engine.targets import chaos_action
     from orchestrator.errors import DrillError
 
-    prov = activity.get("provider") if isinstance(activity, dict) else None
-    if not isinstance(prov, dict):
+    called = chaos_action(activity)
+    if called is None:
         return entry
-    action = ACTION_OF.get(f"{prov.get('module')}.{prov.get('func')}")
-    raw = prov.get("arguments") or {}
-    if action is None or not isinstance(raw, dict) or "${" in str(raw):
-        return entry
+    action, args = called
     spec = ACTIONS.get(action)
-    try:  # with its defaults filled in, as it runs
-        args = spec.validate_args({k: v for k, v in raw.items() if v is not None}).model_dump()
-    except ValueError:  # `drill validate` and the run report it
-        return entry
     entry.update(action=action, args=args)
     entry["destructive"] = spec.kind is ActivityKind.ACTION and spec.destructive
     try:

@@ -266,18 +266,19 @@ def _refuse_if_nothing_runs(plan: Any) -> None:
 
 def _checked_provider(plan: Any, env_name: str, env_cfg: Any, settings: Any) -> Any:
     """The engine's provider factory, after the checks that refuse a run before anything
-    is recorded (exit 2). A runbook's steps are planned (no call, no change): a role or
-    target the environment does not have is named with its file:line. On AWS the
+    is recorded (exit 2). A runbook's steps and an experiment's activities of drill's
+    extension are planned (no call, no change): a role or target the environment does
+    not have is named with its file:line. On AWS the
     provider is also asked where its probes come from: a probe derived from the state
     that would leave loopback in an emulated environment is refused here, as an
     explicit bad probe is when drill.yaml is read."""
     from orchestrator.config import ProviderKind
+    from orchestrator.engine.targets import check_targets, names_targets
     from orchestrator.providers import build_provider
 
     aws = env_cfg.provider is ProviderKind.AWS
-    if not aws and all(sc.runbook is None for sc in plan.scenarios):
+    if not aws and not names_targets(plan):
         return lambda: build_provider(env_name, env_cfg, settings)
-    from orchestrator.engine.targets import check_targets
 
     provider = build_provider(env_name, env_cfg, settings)
     try:

@@ -38,8 +38,7 @@ def test_experiment_activities_of_drill_s_extension_show_their_calls(workdir: Pa
 
 def test_other_activities_and_run_time_arguments_stay_as_they_are(workdir: Path, capsys) -> None:
     """No call is invented: a function of another module, or arguments filled in at run
-    time; a role the environment lacks is said on that step (the run fails there), the
-    plan is still printed."""
+    time."""
     write(
         workdir,
         "experiments/mixed.yaml",
@@ -54,14 +53,38 @@ method:
     name: templated
     provider: {type: python, module: orchestrator.chaos.db, func: failover,
                arguments: {target: "${which}"}}
-  - type: probe
-    name: unknown-role
-    provider: {type: python, module: orchestrator.chaos.probes, func: multi_az,
-               arguments: {target: analytics_db}}
 """,
     )
     steps = {s["name"]: s for s in _steps(capsys, "mixed")}
     assert "calls" not in steps["plain"] and "action" not in steps["plain"]
     assert "calls" not in steps["templated"]
-    assert steps["unknown-role"]["calls"] == []
-    assert "analytics_db" in steps["unknown-role"]["plan_error"]
+
+
+def test_a_role_the_environment_lacks_is_refused_before_anything_starts(
+    workdir: Path, capsys
+) -> None:
+    """As a runbook step's: `drill plan`, `drill run` and `drill validate --env` name the
+    activity with its file:line, exit 2, nothing started. It used to be found only when
+    the activity ran (the plan printed, the run started)."""
+    exp = write(
+        workdir,
+        "experiments/analytics.yaml",
+        """title: analytics failover
+description: a role the lab does not have
+method:
+  - type: probe
+    name: fine
+    provider: {type: python, module: orchestrator.chaos.probes, func: multi_az}
+  - type: action
+    name: fail-analytics
+    provider: {type: python, module: orchestrator.chaos.db, func: failover,
+               arguments: {target: analytics_db}}
+""",
+    )
+    for args in (("plan", "analytics"), ("run", "analytics", "--json"), ("validate",)):
+        res = drill(capsys, *args, "--env", "lab")
+        assert res.code == 2, (args, res.out, res.err)
+        assert f"{exp}:10" in res.err and "analytics_db" in res.err, (args, res.err)
+        assert "fail-analytics" in res.err, res.err
+    listed = drill(capsys, "runs", "list", "--json")
+    assert listed.code == 0 and json.loads(listed.out) == [], "nothing was started"
