@@ -169,10 +169,13 @@ def probe_sources(plan: RunPlan, provider: Provider) -> dict[str, str] | None:
 
 
 def _objectives(obj: dict[str, float | None]) -> str:
-    """``RTO ≤ 120.0s, RPO ≤ 0.0s``; an experiment has none of its own (its steady-state
+    """``RTO ≤ 2m 00s, RPO ≤ 0.00s``, in the human format reports use (it printed raw
+    seconds, ``3600.0s``); an experiment has none of its own (its steady-state
     hypothesis decides), which used to print ``RTO ≤ Nones``."""
+    from orchestrator.durations import format_duration
+
     parts = [
-        f"{name} ≤ {obj[key]}s"
+        f"{name} ≤ {format_duration(obj[key])}"
         for name, key in (("RTO", "rto_s"), ("RPO", "rpo_s"))
         if obj.get(key) is not None
     ]

@@ -64,7 +64,7 @@ def test_plan_shows_the_objective_used_and_its_source(
         "backup-restore": ({"rto_s": 0.001, "rpo_s": 900.0}, {"rto": "drill", "rpo": "runbook"}),
     }
     text = drill(capsys, "plan", "tight.yaml", "--env", "lab")
-    assert "objectives: RTO ≤ 0.001s, RPO ≤ 900.0s (RTO: drill, RPO: runbook)" in text.out
+    assert "objectives: RTO ≤ 1ms, RPO ≤ 15m 00s (RTO: drill, RPO: runbook)" in text.out
     # the scenario's `rto: 1h` never applies: said (with its line), not refused
     looser = (
         "drill: warning: tight.yaml:7: scenarios[1].objectives.rto 1h 00m does not apply: "
