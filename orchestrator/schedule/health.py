@@ -1,8 +1,11 @@
 """A tiny health endpoint for `drill scheduler run --health-port N` (127.0.0.1 only).
 
 ``GET /health`` → 200 and the service's :meth:`SchedulerService.health` JSON while it
-runs, 503 while it stops. ``GET /metrics`` → the same Prometheus text as `drill
-serve`'s (given as ``metrics``), so a scheduler-only deployment is scraped too.
+runs, 503 while it stops, stalls or cannot reach its evidence database (the reason in
+the JSON). ``HEAD`` answers the same status and headers, without the body: monitoring
+tools ask with HEAD (the standard library's server answered it 501). ``GET /metrics``
+→ the same Prometheus text as `drill serve`'s (given as ``metrics``), so a
+scheduler-only deployment is scraped too.
 Container health checks and scrapers need exactly this and nothing more, so it is the
 standard library's threading HTTP server.
 """
@@ -29,6 +32,12 @@ class HealthServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                self._answer(body=True)
+
+            def do_HEAD(self) -> None:
+                self._answer(body=False)
+
+            def _answer(self, body: bool) -> None:
                 path = self.path.split("?")[0]
                 if path == "/metrics" and metrics is not None:
                     try:
@@ -43,18 +52,20 @@ class HealthServer:
                     self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                     self.send_header("Content-Length", str(len(text)))
                     self.end_headers()
-                    self.wfile.write(text)
+                    if body:
+                        self.wfile.write(text)
                     return
                 if path not in ("/health", "/healthz", "/"):
                     self.send_error(404)
                     return
                 doc = provider()
-                body = json.dumps(doc).encode()
+                data = json.dumps(doc).encode()
                 self.send_response(200 if doc.get("status") == "ok" else 503)
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
-                self.wfile.write(body)
+                if body:
+                    self.wfile.write(data)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -432,18 +432,38 @@ class SchedulerService:
             db.write(*lost)
 
     def health(self) -> dict[str, Any]:
+        """What ``/health`` says. Not ``ok`` while the evidence database is unreachable
+        (nothing can be claimed, fired or recorded then): ``database_unreachable`` with
+        the reason, as `drill serve` answers 503 with it."""
         from orchestrator.engine.results import iso
+        from orchestrator.errors import StoreUnavailable
+        from orchestrator.secrets import redact_text
 
-        jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
-        nxt = min((j.next_run_time for j in jobs if j.next_run_time), default=None)
-        running = getattr(self.ctx.launcher, "running", lambda: None)()
         stalled = self.stalled_since()
+        status = "stalled" if stalled else "ok" if self.state == "running" else self.state
+        reason, jobs = None, None
+        try:  # both read the database: its outage made this raise (no answer at all)
+            self.ctx.db.query("SELECT 1")  # (a lost connection is let go: the next asks anew)
+            jobs = self._scheduler.get_jobs() if self._scheduler is not None else []
+        except Exception as exc:  # StoreUnavailable, or the job store's driver error
+            status = "database_unreachable"
+            reason = (
+                exc.message
+                if isinstance(exc, StoreUnavailable)
+                else redact_text(
+                    f"evidence database unreachable: {exc.__class__.__name__}: "
+                    + (str(exc).strip().splitlines() or [""])[0]
+                )
+            )
+        nxt = min((j.next_run_time for j in jobs or [] if j.next_run_time), default=None)
+        running = getattr(self.ctx.launcher, "running", lambda: None)()
         return {
-            "status": "stalled" if stalled else "ok" if self.state == "running" else self.state,
+            "status": status,
+            "reason": reason,
             "stalled_since": iso(stalled) if stalled else None,
             "instance": self.instance_id,
             "pid": os.getpid(),
-            "jobs": len(jobs),
+            "jobs": None if jobs is None else len(jobs),
             "next_fire_at": iso(nxt.astimezone(UTC)) if nxt else None,
             "fires": self.fires,
             "running_drills": running,

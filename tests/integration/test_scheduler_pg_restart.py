@@ -93,3 +93,50 @@ def test_the_job_store_survives_a_database_outage(workdir: Path) -> None:
         store.dispose()
     finally:
         pg.stop()
+
+
+def _ask(url: str, method: str) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=30) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_health_says_the_database_is_unreachable_and_answers_head(
+    workdir: Path, hook: HookServer
+) -> None:
+    """`/health` said ok while the evidence database was down (nothing could be claimed
+    or recorded), and answered `HEAD /health` — what monitoring tools send — 501."""
+    import json
+
+    from orchestrator.schedule.health import HealthServer
+
+    pg = own_server()
+    try:
+        url = pg.create_database()
+        svc, _launcher, store = _service(workdir, hook, database=url)
+        svc.start()
+        server = HealthServer(svc.health).start()
+        try:
+            code, body = _ask(server.url, "GET")
+            assert (code, json.loads(body)["status"]) == (200, "ok"), body
+            assert _ask(server.url, "HEAD") == (200, b"")
+            pg.halt()
+            code, body = _ask(server.url, "GET")
+            doc = json.loads(body)
+            assert (code, doc["status"]) == (503, "database_unreachable"), doc
+            assert "unreachable" in doc["reason"] and "Traceback" not in doc["reason"]
+            assert _ask(server.url, "HEAD") == (503, b"")
+            pg.resume()
+            code, body = _ask(server.url, "GET")
+            assert (code, json.loads(body)["status"]) == (200, "ok"), body
+        finally:
+            server.stop()
+            svc.stop()
+            store.dispose()
+    finally:
+        pg.stop()
