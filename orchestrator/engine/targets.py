@@ -98,12 +98,12 @@ def chaos_action(activity: Any) -> tuple[str, dict[str, Any]] | None:
     (``orchestrator.chaos.db.failover`` → ``db.failover``) and its arguments with their
     defaults filled in, as it runs. None for any other activity, for arguments filled in
     at run time (``${var}``), and for invalid ones (`drill validate` and the run say)."""
+    prov = activity.get("provider") if isinstance(activity, dict) else None
+    if not isinstance(prov, dict) or not str(prov.get("module")).startswith("orchestrator.chaos"):
+        return None  # (before the imports: a plain experiment's start-up builds no models)
     from orchestrator.actions import ACTIONS
     from orchestrator.chaos import ACTION_OF
 
-    prov = activity.get("provider") if isinstance(activity, dict) else None
-    if not isinstance(prov, dict):
-        return None
     action = ACTION_OF.get(f"{prov.get('module')}.{prov.get('func')}")
     raw = prov.get("arguments") or {}
     if action is None or not isinstance(raw, dict) or "${" in str(raw):
