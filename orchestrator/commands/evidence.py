@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state, working
-from orchestrator.evidence.signing import DEFAULT_KEY, signing_key_path
+from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
 
 app = typer.Typer(
     help="Tamper-evident evidence: verify the chain, export signed bundles.", no_args_is_help=True
@@ -96,16 +96,10 @@ def export(
     names = names or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
-    key_path = signing_key_path(settings, key)
-    # only the default key is made on first use: a key named by --key or drill.yaml's
-    # signing_key that is not there (a secrets mount missing, a typo) is an error, not
-    # a new key that signs the bundle in its place (load_private_key says so)
-    if not key_path.exists() and key is None and not settings.signing_key:
-        from orchestrator.evidence.signing import generate_key
-
-        _pub, fp = generate_key(key_path, what="the new signing key")
+    key_path, created = export_key(settings, key)
+    if created:
         err_console().print(
-            f"drill: created the signing key {key_path} ({fp}); keep it "
+            f"drill: created the signing key {key_path} ({created}); keep it "
             "secret and back it up: it is who signed your bundles"
         )
     label = when.label if when else f"run {run}"
