@@ -50,7 +50,9 @@ def export(
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
     framework: Annotated[
         list[str] | None,
-        typer.Option(help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)"),
+        typer.Option(
+            help="soc2|iso27001|pci|hipaa|nist: repeat it or separate with commas (default: all)"
+        ),
     ] = None,
     env: Annotated[str | None, typer.Option(help="only runs on this environment")] = None,
     run: Annotated[
@@ -71,8 +73,8 @@ def export(
 
     \b
       drill evidence export --period 2026-Q4 --out q4.zip
-      drill evidence export --from 2026-10-01 --to 2026-10-31 --framework soc2 \\
-          --env prod --out october.zip
+      drill evidence export --from 2026-10-01 --to 2026-10-31 \\
+          --framework soc2,iso27001 --env prod --out october.zip
       drill evidence export --run r-20261102-140000-1a2b3c --out run.zip
     """
     from orchestrator.compliance.mapping import framework_names, load_framework
@@ -90,10 +92,7 @@ def export(
     if env is not None:
         _known_env(app_state, env)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    # each framework once, in the order given (`--framework soc2 --framework soc2` put
-    # controls/soc2.json in the zip twice: a bundle its own verify refused)
-    names = list(dict.fromkeys(f.strip().lower() for f in framework)) if framework else None
-    names = names or framework_names()
+    names = _framework_list(framework) or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
     key_path, created = export_key(settings, key)
@@ -134,6 +133,24 @@ def export(
     )
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+def _framework_list(given: list[str] | None) -> list[str]:
+    """``--framework`` repeated, comma-separated (``soc2,iso27001``: it was taken for one
+    unknown name) or both; each once, in the order given (``--framework soc2 --framework
+    SOC2`` put controls/soc2.json in the zip twice: a bundle its own verify refused)."""
+    from orchestrator.errors import UsageError
+
+    names: list[str] = []
+    for option in given or []:
+        parts = [part.strip().lower() for part in option.split(",")]
+        if not all(parts):
+            raise UsageError(
+                f"--framework {option!r}: an empty framework name",
+                "name frameworks separated by commas, e.g. --framework soc2,iso27001",
+            )
+        names.extend(parts)
+    return list(dict.fromkeys(names))
 
 
 def _known_env(app_state: Any, env: str) -> None:
