@@ -35,6 +35,65 @@ def _log(msg: str) -> None:
     err_console().print(msg, markup=False)
 
 
+class _Stopped(BaseException):
+    """The first SIGINT/SIGTERM of `lab up|reset`, raised where the build is."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+@contextlib.contextmanager
+def _stoppable(what: str) -> Iterator[None]:
+    """SIGINT and SIGTERM stop `lab up|reset` alike (DESIGN "Crash safety"): the first
+    raises where the build is — its clean-up stops whatever it had started — and later
+    ones are said on stderr, never interrupting that clean-up. (SIGTERM killed drill
+    outright, and a second Ctrl-C broke off the clean-up: either left the half-built
+    lab's PostgreSQL servers running while `lab status` said it was not running.)
+    Ends :class:`Aborted` (exit 3)."""
+    import os
+    import signal
+    import threading
+
+    from orchestrator.errors import Aborted
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    got: list[str] = []
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        got.append(name)
+        if len(got) == 1:
+            raise _Stopped(name)
+        with contextlib.suppress(OSError):  # a plain write: safe inside a handler
+            os.write(
+                2,
+                f"drill: {name} received again: `lab {what}` is already stopping (what it "
+                "had started is stopped first: interrupting that would leave lab "
+                "processes running)\n".encode(),
+            )
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except _Stopped as exc:
+        # what it had started is stopped and drill is ending: a later stop has nothing
+        # left to stop, and must neither kill it (-15, -2: Python restores the default
+        # handlers as it exits) nor raise at whatever line it lands on, its end half said
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        raise Aborted(
+            f"lab {what} stopped ({exc.name})",
+            "`drill lab status` shows what runs; `drill lab up` starts or repairs the lab",
+        ) from None
+    finally:
+        if not got:
+            for sig, prev in previous.items():
+                signal.signal(sig, prev)
+
+
 YES = typer.Option(
     "--yes",
     "-y",
@@ -85,20 +144,21 @@ def up(
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
-    with _no_run_on(ctx, settings, [env, "lab-aws"]):
-        close = _orphans_handled(ctx, settings, "up", force, yes)
-        said: list[str] = []
+    with _stoppable("up"):
+        with _no_run_on(ctx, settings, [env, "lab-aws"]):
+            close = _orphans_handled(ctx, settings, "up", force, yes)
+            said: list[str] = []
 
-        def log(msg: str) -> None:
-            said.append(msg)
-            _log(msg)
+            def log(msg: str) -> None:
+                said.append(msg)
+                _log(msg)
 
-        lab_up(settings, cfg, log)
-        close(said)
-    if aws:
-        from orchestrator.labaws.lifecycle import ensure
+            lab_up(settings, cfg, log)
+            close(said)
+        if aws:
+            from orchestrator.labaws.lifecycle import ensure
 
-        ensure(settings, _log)
+            ensure(settings, _log)
     _show(status(settings), as_json)
 
 
@@ -220,7 +280,7 @@ def reset(
     from orchestrator.providers.lab import lab_reset, status
 
     settings, cfg = _env(ctx, env)
-    with _no_run_on(ctx, settings, [env, "lab-aws"]):
+    with _stoppable("reset"), _no_run_on(ctx, settings, [env, "lab-aws"]):
         close = _orphans_handled(ctx, settings, "reset", force, yes)
         lab_reset(settings, cfg, _log)
         close()

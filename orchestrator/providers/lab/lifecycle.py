@@ -138,6 +138,7 @@ def lab_up(
             partial = load(root)
             if partial is not None:
                 _stop_all(root, partial)
+                log("lab: stopped what the unfinished build had started")
             raise
 
 

@@ -1,0 +1,101 @@
+"""A stop during `drill lab up` (DESIGN "Crash safety (Contract)": SIGINT and SIGTERM
+alike, once or again and again): the half-built lab is stopped, nothing of it keeps
+running, and drill says so (exit 3).
+
+SIGTERM killed `lab up` outright (exit 143, no word), leaving its PostgreSQL servers
+and failover controller running while `drill lab status` said "lab is not running"; a
+second Ctrl-C landed in the clean-up of the first and left the servers running too
+(exit -2). Here the first stop comes from the test hook as the servers have started;
+more follow until drill has finished cleaning up, so each lands wherever it lands.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import run, spawn
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+HOOK = "DRILL_TEST_CRASH_AT"
+CLEANED = "lab: stopped what the unfinished build had started"
+
+
+def lab_processes(cwd: Path) -> list[str]:
+    """Command lines of the processes running on ``cwd``'s lab."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if f"{cwd}/.drill/lab" in cmd:
+            found.append(f"{pid}: {cmd}")
+    return found
+
+
+@pytest.mark.parametrize(("first", "then"), [("int", signal.SIGINT), ("term", signal.SIGTERM)])
+def test_stops_during_lab_up_leave_nothing_running(
+    workdir: Path, first: str, then: signal.Signals
+) -> None:
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    proc = spawn(workdir, "lab", "up", env={HOOK: f"lab:build:servers={first}"})
+    lines: queue.Queue[str | None] = queue.Queue()
+    seen: list[str] = []
+    assert proc.stderr is not None
+    stream = proc.stderr
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        ended = False
+        end = time.monotonic() + 240  # bounds a hang; no moment is picked
+        while not ended and not any(CLEANED in ln for ln in seen):
+            assert time.monotonic() < end, "".join(seen)
+            try:
+                line = lines.get(timeout=0.01)
+            except queue.Empty:
+                line = ""
+            if line is None:
+                ended = True
+                continue
+            seen.append(line)
+            if any("drill: test hook:" in ln for ln in seen) and proc.poll() is None:
+                proc.send_signal(then)  # again and again, while it cleans up
+        proc.wait(timeout=240)
+        with contextlib.suppress(queue.Empty):  # a process left behind holds the pipe
+            while (line := lines.get(timeout=5)) is not None:
+                seen.append(line)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        left = lab_processes(workdir)
+        if left:
+            run(workdir, "lab", "down", timeout=180)  # never leave a lab behind
+    text = "".join(seen)
+    assert proc.returncode == 3, text
+    assert "Traceback" not in text and CLEANED in text, text
+    assert "lab up stopped" in text, text
+    assert not left, left
+    status = run(workdir, "lab", "status", "--json")
+    assert status.code == 0 and json.loads(status.out)["running"] is False, status
