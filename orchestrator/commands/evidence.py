@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from orchestrator.commands.common import err_console, out_console, print_json, state, working
-from orchestrator.evidence.signing import DEFAULT_KEY, signing_key_path
+from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
 
 app = typer.Typer(
     help="Tamper-evident evidence: verify the chain, export signed bundles.", no_args_is_help=True
@@ -50,7 +50,9 @@ def export(
     date_to: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
     framework: Annotated[
         list[str] | None,
-        typer.Option(help="soc2|iso27001|pci|hipaa|nist (repeatable; default: all)"),
+        typer.Option(
+            help="soc2|iso27001|pci|hipaa|nist: repeat it or separate with commas (default: all)"
+        ),
     ] = None,
     env: Annotated[str | None, typer.Option(help="only runs on this environment")] = None,
     run: Annotated[
@@ -71,8 +73,8 @@ def export(
 
     \b
       drill evidence export --period 2026-Q4 --out q4.zip
-      drill evidence export --from 2026-10-01 --to 2026-10-31 --framework soc2 \\
-          --env prod --out october.zip
+      drill evidence export --from 2026-10-01 --to 2026-10-31 \\
+          --framework soc2,iso27001 --env prod --out october.zip
       drill evidence export --run r-20261102-140000-1a2b3c --out run.zip
     """
     from orchestrator.compliance.mapping import framework_names, load_framework
@@ -90,22 +92,13 @@ def export(
     if env is not None:
         _known_env(app_state, env)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    # each framework once, in the order given (`--framework soc2 --framework soc2` put
-    # controls/soc2.json in the zip twice: a bundle its own verify refused)
-    names = list(dict.fromkeys(f.strip().lower() for f in framework)) if framework else None
-    names = names or framework_names()
+    names = _framework_list(framework) or framework_names()
     for name in names:
         load_framework(name)  # unknown names fail before any work
-    key_path = signing_key_path(settings, key)
-    # only the default key is made on first use: a key named by --key or drill.yaml's
-    # signing_key that is not there (a secrets mount missing, a typo) is an error, not
-    # a new key that signs the bundle in its place (load_private_key says so)
-    if not key_path.exists() and key is None and not settings.signing_key:
-        from orchestrator.evidence.signing import generate_key
-
-        _pub, fp = generate_key(key_path, what="the new signing key")
+    key_path, created = export_key(settings, key)
+    if created:
         err_console().print(
-            f"drill: created the signing key {key_path} ({fp}); keep it "
+            f"drill: created the signing key {key_path} ({created}); keep it "
             "secret and back it up: it is who signed your bundles"
         )
     label = when.label if when else f"run {run}"
@@ -140,6 +133,24 @@ def export(
     )
     if unmet:
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+
+
+def _framework_list(given: list[str] | None) -> list[str]:
+    """``--framework`` repeated, comma-separated (``soc2,iso27001``: it was taken for one
+    unknown name) or both; each once, in the order given (``--framework soc2 --framework
+    SOC2`` put controls/soc2.json in the zip twice: a bundle its own verify refused)."""
+    from orchestrator.errors import UsageError
+
+    names: list[str] = []
+    for option in given or []:
+        parts = [part.strip().lower() for part in option.split(",")]
+        if not all(parts):
+            raise UsageError(
+                f"--framework {option!r}: an empty framework name",
+                "name frameworks separated by commas, e.g. --framework soc2,iso27001",
+            )
+        names.extend(parts)
+    return list(dict.fromkeys(names))
 
 
 def _known_env(app_state: Any, env: str) -> None:

@@ -38,6 +38,22 @@ def signing_key_path(settings: Settings, explicit: str | None = None) -> Path:
     return settings.state_path() / DEFAULT_KEY
 
 
+def export_key(settings: Settings, explicit: str | None = None) -> tuple[Path, str | None]:
+    """The key an export signs with, and the fingerprint of a key made just now (else None).
+
+    One rule for `drill evidence export` and the dashboard's ``/evidence/export``: the
+    default key file (no ``--key``, no ``signing_key:``) is created on first use, so a
+    first export just works — the caller says where it is, as it is who signed the
+    bundle. A key that ``--key`` or ``signing_key:`` names and that is not there is an
+    error (:func:`load_private_key` says so): a secrets mount that went missing, or a
+    typo, must not sign bundles with a new key nobody published."""
+    path = signing_key_path(settings, explicit)
+    if path.exists() or explicit or settings.signing_key:
+        return path, None
+    _pub, fp = generate_key(path, what="the new signing key")
+    return path, fp
+
+
 def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[Path, str]:
     """Write a new private key (mode 0600) and ``PATH.pub``; return (pub path, fingerprint).
     ``what`` names the path in an error: the option it came from, or what it is."""

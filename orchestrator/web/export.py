@@ -1,12 +1,16 @@
 """``GET /evidence/export?period=2026-Q4``: a signed evidence bundle, as a download.
 
-The same :func:`export_bundle` as `drill evidence export` (every framework, the key
-from drill.yaml's ``signing_key`` or the default key file), written to a temporary
-file that is deleted once sent. Exporting only reads the store.
+The same :func:`export_bundle` as `drill evidence export` (every framework), signed by
+the same key: drill.yaml's ``signing_key``, else the default key file, which — as for
+the CLI — is created on the first export (the server's log says where: keep it secret
+and back it up); a ``signing_key`` that is not there is an error (400), never replaced.
+The bundle is written to a temporary file that is deleted once sent. Exporting only
+reads the evidence store.
 """
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
@@ -21,15 +25,16 @@ def export_response(sources: Sources, period: str) -> Response:
     from orchestrator.compliance.mapping import framework_names
     from orchestrator.evidence.export import export_bundle
     from orchestrator.evidence.export_data import parse_period
-    from orchestrator.evidence.signing import signing_key_path
+    from orchestrator.evidence.signing import export_key
 
     if not period:
         raise UsageError("say which period to export, e.g. ?period=2026-Q4")
     when = parse_period(period)
-    key = signing_key_path(sources.settings())
-    if not key.exists():
-        raise UsageError(
-            f"no signing key at {key}", "create one with `drill evidence keygen` on the server"
+    key, created = export_key(sources.settings())
+    if created:
+        sys.stderr.write(
+            f"drill serve: created the signing key {key} ({created}) for /evidence/export; "
+            "keep it secret and back it up: it is who signed your bundles\n"
         )
     tmp = Path(tempfile.mkdtemp(prefix="drill-export-"))
     out = tmp / f"drill-evidence-{when.label}.zip"

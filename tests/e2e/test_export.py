@@ -511,9 +511,25 @@ def test_a_framework_given_twice_is_exported_once(
     assert sorted(ids) == ["a1.3", "cc7.5"]
 
 
+def test_frameworks_separated_by_commas_are_each_exported(
+    exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--framework soc2,iso27001` was refused as one unknown framework 'soc2,iso27001';
+    commas and repeats mix, each framework once."""
+    monkeypatch.chdir(exported["root"])
+    args = ["--framework", "soc2, ISO27001", "--framework", "soc2", "--out", "two.zip", "--json"]
+    code, out = _cli("evidence", "export", "--period", "2026-Q4", *args)
+    assert code == 0, out
+    controls = [f for f in json.loads(out)["files"] if f.startswith("controls/")]
+    assert controls == ["controls/iso27001.json", "controls/soc2.json"]
+    assert _cli("evidence", "verify", str(exported["root"] / "two.zip"))[0] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
+        (["--period", "2026-Q4", "--framework", "soc2,"], "an empty framework name"),
+        (["--period", "2026-Q4", "--framework", "soc2,sox"], "unknown framework 'sox'"),
         (["--period", "2026-Q5"], "is not a quarter"),
         (["--period", "2026-Q4", "--from", "2026-01-01"], "not both"),
         (["--from", "2026-02-30", "--to", "2026-03-01"], "is not a date"),

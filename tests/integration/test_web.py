@@ -430,20 +430,53 @@ def test_scheduler_health_port_serves_the_same_metrics(client: TestClient) -> No
         health.stop()
 
 
-def test_export_link_downloads_a_signed_bundle(client: TestClient) -> None:
+def test_export_link_downloads_a_signed_bundle(
+    client: TestClient, project: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without a key the first export creates the default one, as the CLI does (it
+    answered 400 "run keygen"), says where on the server's log, and the CLI then signs
+    with that same key."""
     import zipfile
 
-    missing = client.get("/evidence/export?period=2026-Q3")
-    assert missing.status_code == 400 and "drill evidence keygen" in missing.text
-    assert cli("evidence", "keygen")[0] == 0
+    from orchestrator.evidence.signing import DEFAULT_KEY, fingerprint_of_pem
+
+    key = project["root"] / ".drill" / DEFAULT_KEY
+    assert not key.exists()
     response = client.get("/evidence/export?period=2026-Q3")
-    assert response.status_code == 200
+    assert response.status_code == 200, response.text
+    assert key.exists()
+    assert f"drill serve: created the signing key {key}" in capsys.readouterr().err
     assert response.headers["content-type"] == "application/zip"
     assert "drill-evidence-2026-Q3.zip" in response.headers["content-disposition"]
-    names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
-    assert "manifest.json" in names and "runs.json" in names
+    bundle = zipfile.ZipFile(io.BytesIO(response.content))
+    assert "manifest.json" in bundle.namelist() and "runs.json" in bundle.namelist()
+    signer = fingerprint_of_pem(bundle.read("signer.pub.pem").decode())
+    assert fingerprint_of_pem((key.parent / (key.name + ".pub")).read_text()) == signer
+    code, out = cli("evidence", "export", "--period", "2026-Q3", "--out", "q3.zip", "--json")
+    assert code == 0 and json.loads(out)["signer"] == signer  # the same key, not a new one
+    again = client.get("/evidence/export?period=2026-Q3")
+    assert again.status_code == 200 and "created" not in capsys.readouterr().err
     assert client.get("/evidence/export?period=2026-Q9").status_code == 400
     assert client.get("/evidence/export").status_code == 400
+
+
+def test_export_link_never_replaces_a_configured_key_that_is_missing(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`signing_key:` naming no file is an error on the web as on the CLI (exit 2): a
+    missing secrets mount must not sign with a new key nobody published."""
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(project["root"])
+    missing = project["root"] / "secrets" / "signing.pem"
+    monkeypatch.setenv("DRILL_SIGNING_KEY", str(missing))
+    sources = Sources.open(None)
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        response = c.get("/evidence/export?period=2026-Q3")
+    assert response.status_code == 400
+    assert f"signing key not found: {missing}" in response.text
+    assert not missing.exists()
+    code, _ = cli("evidence", "export", "--period", "2026-Q3", "--out", "q3.zip")
+    assert code == 2 and not missing.exists()
 
 
 @pytest.mark.postgres
