@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,12 @@ def render_cmd(
         typer.Argument(help="runbook ids or files (default: every runbook drill can find)"),
     ] = None,
     out: Annotated[
-        Path | None, typer.Option("--out", help="write here (default: beside each runbook's YAML)")
+        Path | None,
+        typer.Option(
+            "--out",
+            help="write into this directory (default: beside each runbook's YAML; a bundled "
+            "runbook's into your runbooks/ directory)",
+        ),
     ] = None,
     check: Annotated[
         bool,
@@ -35,10 +40,14 @@ def render_cmd(
 ) -> None:
     """Write RUNBOOK.md beside each runbook YAML (or into --out).
 
+    A bundled runbook (installed with drill) is rendered into your runbooks/ directory
+    (`paths.runbooks` of drill.yaml, else ./runbooks/), never into the installed
+    package. drill prints each file it writes.
+
     Examples:
 
     \b
-      drill runbook render                # all runbooks, beside their YAML
+      drill runbook render                # all; bundled ones into ./runbooks/
       drill runbook render az-loss --out docs/
       drill runbook render --check        # CI: are the .md files current?
     """
@@ -63,7 +72,9 @@ def render_cmd(
         _out_dir(out)
     stale: list[str] = []
     for rb, path in targets:
-        dest = rendered_path(path, out)
+        bundled_to = None if out is not None else _bundled_dest(catalog, path, check)
+        dest = rendered_path(path, out or bundled_to)
+        whose = f" (bundled runbook {rb.id})" if bundled_to is not None else ""
         text = render_runbook(rb, f"{path.parent.name}/{path.name}")  # stable across cwds
         current = dest.read_text(encoding="utf-8") if dest.exists() else None
         if check:
@@ -76,9 +87,11 @@ def render_cmd(
                 "--out" if out is not None else "runbook render",
                 partial(Path.write_text, data=text, encoding="utf-8"),
             )
-            err_console().print(f"wrote {dest}")
+            err_console().print(f"wrote {_shown(dest)}{whose}", markup=False, soft_wrap=True)
         else:
-            err_console().print(f"[dim]unchanged {dest}[/]")
+            err_console().print(
+                f"unchanged {_shown(dest)}{whose}", style="dim", markup=False, soft_wrap=True
+            )
     if stale:
         raise DrillError(
             f"{len(stale)} rendered runbook(s) missing or out of date: " + ", ".join(stale),
@@ -86,6 +99,33 @@ def render_cmd(
         )
     if check:
         err_console().print(f"[green]✔[/] {len(targets)} rendered runbook(s) current")
+
+
+def _shown(path: Path) -> str:
+    """A path as the user can use it: relative to the working directory when inside it."""
+    import os
+
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
+
+
+def _bundled_dest(catalog: Any, path: Path, check: bool) -> Path | None:
+    """Where a runbook is rendered without ``--out``: None (beside its YAML) for the
+    user's own; for a bundled one the user's first runbooks directory (created when
+    rendering) — it was written beside the installed package, where nobody looks and a
+    system-wide install may not be writable."""
+    from orchestrator.definitions.kinds import DefinitionKind
+
+    if not catalog.is_bundled(path, DefinitionKind.RUNBOOK):
+        return None
+    dirs = catalog.settings.search_dirs("runbooks")
+    local = dirs[0] if dirs else catalog.settings.resolve("runbooks")
+    if not check:
+        _out_dir(local)
+    return Path(local)
 
 
 def _out_dir(out: Path) -> None:

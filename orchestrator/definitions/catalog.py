@@ -87,6 +87,16 @@ class Catalog:
             local.append((bundled, "bundled"))
         return local
 
+    def is_bundled(self, path: Path, kind: DefinitionKind) -> bool:
+        """Whether ``path`` is one of the definitions installed with drill (not one of the
+        configured directories, even when a configured directory is the bundled one, as
+        in drill's own checkout)."""
+        where = Path(os.path.realpath(path.parent))
+        return any(
+            origin == "bundled" and Path(os.path.realpath(d)) == where
+            for d, origin in self._dirs(kind)
+        )
+
     def _scan(self, kind: DefinitionKind) -> list[Entry]:
         """Every definition file of ``kind``, in lookup order (shadowed ones included)."""
         if kind not in self._scanned:

@@ -91,17 +91,21 @@ def experiment_vars(
 
 
 def run_rollback_activities(
-    doc: dict[str, Any], vars_: dict[str, Any] | None = None
+    doc: dict[str, Any], vars_: dict[str, Any] | None = None, handler: Any = None
 ) -> list[dict[str, Any]]:
     """Play an experiment's rollbacks outside chaoslib's runner (abort / recovery).
 
     ``vars_`` is the pending row's ``{"var": …, "var_files": […]}``, so a recovery
-    substitutes the same ``${…}`` values the run did.
+    substitutes the same ``${…}`` values the run did. ``handler`` (a
+    :func:`rollback_handler`) records each rollback activity's row as chaoslib's own
+    run does: an aborted or recovered experiment's undos were played with no trace of
+    what each did.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     from chaoslib.configuration import load_configuration, load_dynamic_configuration
     from chaoslib.rollback import run_rollbacks
+    from chaoslib.run import EventHandlerRegistry
     from chaoslib.secret import load_secrets
     from chaoslib.types import Dry
 
@@ -114,13 +118,32 @@ def run_rollback_activities(
     configuration = load_configuration(doc.get("configuration", {}), config_vars)
     secrets = load_secrets(doc.get("secrets", {}), configuration, secret_vars)
     configuration = load_dynamic_configuration(configuration, secrets)
+    registry = None
+    if handler is not None:
+        registry = EventHandlerRegistry()
+        registry.register(handler)
     runs: list[dict[str, Any]] = []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        for result in run_rollbacks(doc, configuration, secrets, pool, dry, runs=runs):
+        for result in run_rollbacks(
+            doc, configuration, secrets, pool, dry, event_registry=registry, runs=runs
+        ):
             run = result.result() if hasattr(result, "result") else result
             if run is not None and run not in runs:
                 runs.append(run)
     return runs
+
+
+def rollback_handler(
+    recorder: Recorder, scenario: ScenarioRun, reporter: Reporter, dry: Any = None
+) -> Any:
+    """The handler that records rollback activities drill plays itself (a recovery):
+    each gets its ``rollback`` step row, as under chaoslib's own run."""
+    from chaoslib.types import Dry
+
+    handler = _event_handler(recorder, scenario, reporter, None)
+    handler.rollbacks()
+    handler.dry = Dry.from_string(dry) if isinstance(dry, str) else dry
+    return handler
 
 
 def _event_handler(
@@ -172,8 +195,12 @@ def _event_handler(
         def start_hypothesis_after(self, experiment: Any) -> None:
             self.phase = StepPhase.VERIFICATION
 
+        def rollbacks(self) -> None:
+            """What follows are rollback activities (chaoslib's, or drill's own play)."""
+            self.phase, self.count = StepPhase.ROLLBACK, 0
+
         def start_rollbacks(self, experiment: Any) -> None:
-            self.phase = StepPhase.ROLLBACK
+            self.rollbacks()
             self.rollbacks_started = True
             if abort is not None:  # a signal now is noted; the rollbacks finish first
                 self.shielded_before, abort.shielded = abort.shielded, True
@@ -184,7 +211,6 @@ def _event_handler(
                     "the start of the experiment's rollbacks",
                     lambda: recorder.save(pending),
                 )
-            self.count = 0
             crashpoint(f"{undo}:start")
 
         def rollbacks_completed(self, experiment: Any, journal: Any) -> None:
@@ -374,9 +400,10 @@ def run_experiment_scenario(
             best_effort(
                 recorder, "the start of the experiment's rollbacks", lambda: recorder.save(row)
             )
+            handler.rollbacks()  # each activity gets its row, as under chaoslib
             try:
                 with shielded(abort) if abort is not None else contextlib.nullcontext():
-                    rollback_runs = run_rollback_activities(doc, vars_)
+                    rollback_runs = run_rollback_activities(doc, vars_, handler)
             except Exception as exc:
                 rollbacks_ok = False
                 error = f"rollbacks failed: {exc}"

@@ -34,6 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orchestrator.config import Settings
+from orchestrator.definitions.kinds import DefinitionKind
 from orchestrator.engine.locks import LOCAL_LAB, EnvLock, lock_scope
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter
@@ -280,12 +281,27 @@ def open_rollbacks(db: EvidenceDB, rec: Recorder, run: Run) -> list[StepRun]:
     undo = [
         st
         for st in steps
-        if st.phase == StepPhase.ROLLBACK and st.status in (StepStatus.PENDING, StepStatus.RUNNING)
+        if st.phase == StepPhase.ROLLBACK
+        and st.status in (StepStatus.PENDING, StepStatus.RUNNING)
+        and not _part_of_experiment_rollbacks(db, run, st)
     ]
     for st in steps:
         if st.status == StepStatus.RUNNING and st not in undo:
             rec.step_finished(st, StepStatus.FAILED, None, "interrupted: the drill process died")
     return undo
+
+
+def _part_of_experiment_rollbacks(db: EvidenceDB, run: Run, step: StepRun) -> bool:
+    """``step`` is one rollback activity of an experiment, not an undo of its own: the
+    experiment's one undo is its ``experiment-rollbacks`` row, which replays them all.
+    (Killed inside such an activity, its row stayed ``running``, and recovery played
+    it as a lab action: "no provider action", ``rollback_failed``.)"""
+    from orchestrator.engine.experiment import ROLLBACK_KIND
+
+    if step.kind == ROLLBACK_KIND or step.scenario_run_id is None:
+        return False
+    scenario = db.get(ScenarioRun, step.scenario_run_id)
+    return scenario is not None and scenario.kind == DefinitionKind.EXPERIMENT.value
 
 
 def close_orphan(

@@ -110,7 +110,7 @@ def play_rollback(
     args = _with_secrets(recorder.rollback_args(pending))
     try:
         crashpoint(f"{point}:start")
-        output = _act(pending, args, provider, ctx)
+        output = _act(pending, args, provider, ctx, recorder)
         crashpoint(f"{point}:end")
     except Exception as exc:
         message = internal_message(exc) if not isinstance(exc, CallTimeout) else str(exc)
@@ -153,13 +153,18 @@ def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _act(
-    pending: StepRun, args: dict[str, Any], provider: Provider | None, ctx: StepContext
+    pending: StepRun,
+    args: dict[str, Any],
+    provider: Provider | None,
+    ctx: StepContext,
+    recorder: Recorder,
 ) -> Any:
     from orchestrator.engine.experiment import ROLLBACK_KIND, run_rollback_activities
     from orchestrator.engine.experiment_journal import rollback_failed
 
     if pending.kind == ROLLBACK_KIND:
-        runs = run_rollback_activities(args["document"], args)
+        doc = args["document"]
+        runs = run_rollback_activities(doc, args, _recording(recorder, pending, doc.get("dry")))
         failed = [r for r in runs if rollback_failed(r)]
         if failed:
             raise DrillError(f"{len(failed)} experiment rollback(s) failed")
@@ -177,6 +182,25 @@ def _act(
     return call_with_deadline(
         lambda: provider.execute(action, args, ctx), ROLLBACK_TIMEOUT_S, lambda: None
     )
+
+
+def _recording(recorder: Recorder, pending: StepRun, dry: Any) -> Any:
+    """The handler recording each rollback activity of an experiment's ``pending`` row
+    as its own step (None, best effort, when its scenario cannot be read)."""
+    from orchestrator.engine.experiment import rollback_handler
+    from orchestrator.engine.reporter import QuietReporter
+
+    try:
+        scenario = (
+            recorder.db.get(ScenarioRun, pending.scenario_run_id)
+            if pending.scenario_run_id is not None
+            else None
+        )
+    except Exception:
+        scenario = None
+    if scenario is None:
+        return None
+    return rollback_handler(recorder, scenario, QuietReporter(), dry)
 
 
 def locked_error(env: str, holder: dict[str, Any] | None) -> EnvironmentLocked:

@@ -124,3 +124,81 @@ rollbacks:
     assert rec.code == 0, rec.err
     json.loads(rec.out)  # the whole of stdout
     assert "PRINTED-BY-ROLLBACK" in rec.err
+
+
+def _rollback_rows(doc: dict[str, object]) -> list[dict[str, object]]:
+    steps = doc["steps"]
+    assert isinstance(steps, list)
+    return [s for s in steps if s["phase"] == "rollback" and s["name"] == "remove-marker"]
+
+
+@pytest.mark.parametrize("sig", ["int", "term"])
+def test_a_stopped_experiments_rollback_activities_are_recorded(workdir: Path, sig: str) -> None:
+    """A Ctrl-C in the method: drill plays the rollbacks itself (chaoslib never reached
+    them) and each rollback activity gets its step row, as when chaoslib plays them."""
+    marker = workdir / "marker"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    point = "step:exp:3:end"
+    res = drill(workdir, "run", str(exp), crash=f"{point}={sig}")
+    hooked(res, point)
+    assert res.code == 3, res.err
+    assert played(marker) == 1
+    (entry,) = runs(workdir)
+    rows = _rollback_rows(show(workdir, str(entry["run_id"])))
+    assert [(r["status"], r["kind"]) for r in rows] == [("succeeded", "action")], rows
+    assert rows[0]["ended_at"], rows
+    assert drill(workdir, "evidence", "verify").code == 0
+
+
+def test_a_recovered_experiments_rollback_activities_are_recorded(workdir: Path) -> None:
+    """drill killed in the method: `drill recover` plays the rollbacks and records each
+    rollback activity as a step row too."""
+    marker, run_id = killed(workdir, "step:exp:3:end")
+    rec = drill(workdir, "recover")
+    assert rec.code == 0, rec.err
+    assert played(marker) == 1
+    rows = _rollback_rows(show(workdir, run_id))
+    assert [(r["status"], r["kind"]) for r in rows] == [("succeeded", "action")], rows
+    assert drill(workdir, "evidence", "verify").code == 0
+
+
+def test_kill_inside_a_rollback_activity_then_recover(workdir: Path) -> None:
+    """SIGKILL while chaoslib plays a rollback activity (its row `running`): recovery
+    replays the experiment's rollbacks — the activity's own row is no undo of its own
+    (playing it as one failed: 'no provider action') — and the run ends `crashed`."""
+    from tests.clihelp import spawn
+    from tests.e2e.test_stop_feedback import wait_for_file
+
+    marker, here, release = workdir / "marker", workdir / "here", workdir / "release"
+    text = experiment(marker).replace(
+        "rollbacks:\n",
+        f"""rollbacks:
+  - type: action
+    name: slow-undo
+    provider: {{type: python, module: tests.faults, func: hold_until,
+               arguments: {{path: "{here}", release: "{release}"}}}}
+""",
+    )
+    exp = write(workdir, "exp.yaml", text)
+    proc = spawn(workdir, "run", str(exp))
+    try:
+        wait_for_file(proc, here)
+        proc.kill()
+    finally:
+        proc.wait()
+    (entry,) = runs(workdir)
+    run_id = str(entry["run_id"])
+    release.touch()
+    rec = drill(workdir, "recover")
+    assert rec.code == 0, rec.err
+    assert "FAILED" not in rec.err, rec.err
+    assert not marker.exists() and played(marker) == 1
+    shown = show(workdir, run_id)
+    assert shown["status"] == "crashed", shown
+    steps = shown["steps"]
+    assert isinstance(steps, list)
+    undo = [s for s in steps if s["name"] == "experiment rollbacks"]
+    assert [s["status"] for s in undo] == ["succeeded"], undo
+    slow = [s["status"] for s in steps if s["name"] == "slow-undo"]
+    assert slow[0] == "failed" and slow[1:] == ["succeeded"], steps
+    assert drill(workdir, "evidence", "verify").code == 0

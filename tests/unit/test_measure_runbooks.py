@@ -136,3 +136,30 @@ def test_validate_and_render_check_through_the_cli(
     assert drill(capsys, "runbook", "render", "--check").code == 0
     res = drill(capsys, "runbook", "render", "no-such-runbook")
     assert res.code == 2 and "drill: error:" in res.err and "Traceback" not in res.err
+
+
+def test_bundled_runbooks_render_into_the_users_runbooks_directory(
+    capsys: pytest.CaptureFixture[str], workdir: Path
+) -> None:
+    """Without local runbooks, `drill runbook render` wrote beside the installed package
+    (where nobody looks, and maybe not writable); now into ./runbooks/, saying so."""
+    from orchestrator.definitions.catalog import bundled_root
+
+    bundled = bundled_root() / "runbooks"
+    before = {p.name: p.stat().st_mtime_ns for p in bundled.glob("*.md")}
+    res = drill(capsys, "runbook", "render")
+    assert res.code == 0, res.err
+    for name in SCENARIOS:
+        dest = workdir / "runbooks" / f"{name}.md"
+        assert dest.read_text(encoding="utf-8") == render_runbook(
+            runbook(name), f"runbooks/{name}.yaml"
+        )
+        assert f"wrote runbooks/{name}.md (bundled runbook {name})\n" in res.err
+    assert {p.name: p.stat().st_mtime_ns for p in bundled.glob("*.md")} == before
+    assert drill(capsys, "runbook", "render", "--check").code == 0
+    (workdir / "runbooks" / "az-loss.md").unlink()
+    assert drill(capsys, "runbook", "render", "--check").code == 1
+    # one by id, into the directory drill.yaml names for runbooks
+    (workdir / "drill.yaml").write_text("paths: {runbooks: [mine]}\n")
+    res = drill(capsys, "runbook", "render", "rds-failover")
+    assert res.code == 0 and (workdir / "mine" / "rds-failover.md").exists(), res.err
