@@ -197,7 +197,9 @@ def build(path: Path, runs: int = RUNS) -> Path:
         stored: dict[str, dict[str, dict[str, Any]]] = {t: {} for t in TABLES}
         for table in TABLES:
             spec = specs[table]
-            values = [[r.get(n) for n in spec.names] for run in batch for r in run[table]]
+            values: list[list[Any]] = [
+                [r.get(n) for n in spec.names] for run in batch for r in run[table]
+            ]
             if not values:
                 continue
             conn.executemany(

@@ -56,6 +56,9 @@ class ReturnAtOnce:
     def signal_all(self, sig: int) -> int:
         return 0
 
+    def close(self) -> None:
+        """The service closes its launcher when it stops; nothing is running here."""
+
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)

@@ -69,6 +69,8 @@ class ConsoleReporter:
             False: "[red]objectives NOT met[/]",
             None: "[yellow]objectives not judged[/]",
         }[met]
+        if summary.get("dry") and met is None:
+            verdict = f"[yellow]dry run (--dry {esc(summary['dry'])}): not judged[/]"
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
@@ -140,8 +142,11 @@ def summary_table(doc: dict[str, Any]) -> Any:
     caption = f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives ({how})"
     if skipped:
         caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
+    dry = sum(1 for sc in doc["scenarios"] if sc.get("dry") and sc["met"] is None)
+    if dry:
+        caption += f"; {dry} dry run (nothing injected or checked: no DR test)"
     table = Table(
-        title=f"{doc['drill']} on {doc['env']}: {doc['status']}",
+        title=f"{doc['drill']} on {doc['env']}: {doc['status']}" + (" (dry run)" if dry else ""),
         title_justify="left",
         caption=caption,
         caption_justify="left",
@@ -163,6 +168,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]not judged[/]"}[sc["met"]]
         if sc.get("skipped"):
             met = "—"
+        elif sc.get("dry") and sc["met"] is None:
+            met = "[yellow]dry run[/]"
         status = "[yellow]skipped[/] (live-only)" if sc.get("skipped") else sc["status"]
         table.add_row(
             sc["id"],

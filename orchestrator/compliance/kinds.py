@@ -75,7 +75,7 @@ def _run_ref(run: RunView) -> EvidenceRef:
         ref=f"run:{run.id}",
         href=f"runs.json#{run.id}",
         description=f"{run.target_kind} {run.target} on {run.env}, "
-        f"{run.started_at:%Y-%m-%d %H:%M}Z: {run.status}",
+        f"{run.started_at:%Y-%m-%d %H:%M}Z, {run.trigger} by {run.who}: {run.status_shown}",
     )
 
 
@@ -118,7 +118,8 @@ def _scenarios_with_actions(
 @kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
 def _executed(data: ReportData) -> Collected:
     """A run whose scenarios were judged (met or missed): an aborted run, one drill died
-    in or one whose scenarios were all skipped tested nothing, whatever its status."""
+    in, one whose scenarios were all skipped, or a ``--dry actions`` run (no fault was
+    injected) tested nothing, whatever its status."""
     return Collected(
         [
             _run_ref(r)
@@ -237,7 +238,7 @@ def _journal(data: ReportData) -> Collected:
             EvidenceRef(
                 ref=f"journal:{r.id}",
                 href=f"journals/{safe_name(r.id)}.json",
-                description=f"run {r.id} ({r.target}, {r.status}): its journal events"
+                description=f"run {r.id} ({r.target}, {r.status_shown}): its journal events"
                 + "".join(f", {a.bundle_path}" for a in r.artifacts),
             )
             for r in data.runs

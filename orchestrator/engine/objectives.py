@@ -37,6 +37,22 @@ NOT_JUDGED = {
 }
 
 
+#: a ``--dry`` run that skipped the actions (no fault was injected) or the probes (the
+#: steady state was not checked) tested nothing: not judged, so no control takes it for a
+#: DR test (`--dry pause` only skips pauses: that run is judged as any other)
+DRY_NOT_JUDGED = {
+    "actions": "dry run (--dry actions): no action ran, no fault was injected",
+    "activities": "dry run (--dry activities): no action or probe ran, no fault was injected",
+    "probes": "dry run (--dry probes): no probe ran, the steady state was not checked",
+}
+
+
+def dry_run(notes: object) -> str | None:
+    """The ``--dry`` mode a stored scenario ran in (``notes.dry``), if any."""
+    dry = notes.get("dry") if isinstance(notes, dict) else None
+    return dry if isinstance(dry, str) else None
+
+
 def verdict_of(status: str, met: bool | None, notes: object) -> tuple[bool | None, str | None]:
     """What a stored scenario says about its objectives: (met, why it is null).
 
@@ -46,6 +62,9 @@ def verdict_of(status: str, met: bool | None, notes: object) -> tuple[bool | Non
     skipped = notes.get("skipped") if isinstance(notes, dict) else None
     if skipped:
         return None, f"skipped: {skipped}"
+    dry = DRY_NOT_JUDGED.get(dry_run(notes) or "")
+    if dry is not None:
+        return None, dry
     if status in NOT_JUDGED and status != RunStatus.ROLLBACK_FAILED.value:
         return None, NOT_JUDGED[status]
     if met is None:
@@ -76,7 +95,7 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
     step failed, an experiment deviated) is a failed test: ``met`` false. One that did
     not run to its end (aborted, drill died) was not judged: ``met`` None.
     """
-    if status.value in NOT_JUDGED:
+    if status.value in NOT_JUDGED or dry_run(row.notes) in DRY_NOT_JUDGED:
         return Verdict(None)
     misses: list[Miss] = []
     if row.objective_rto_s is not None and status is RunStatus.SUCCEEDED:

@@ -29,7 +29,7 @@ def iso(value: datetime | None) -> str | None:
 def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
     """A scenario of the run document; ``met`` null (with ``met_reason``) when its
     objectives were not judged (aborted, drill died, skipped): never false for that."""
-    from orchestrator.engine.objectives import objectives_from, verdict_of
+    from orchestrator.engine.objectives import dry_run, objectives_from, verdict_of
 
     met, why = verdict_of(sc.status, sc.met, sc.notes)
     doc: dict[str, Any] = {
@@ -51,6 +51,9 @@ def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
     skipped = (sc.notes or {}).get("skipped") if isinstance(sc.notes, dict) else None
     if skipped:  # e.g. a live-only scenario in an isolated run
         doc["skipped"] = skipped
+    dry = dry_run(sc.notes)
+    if dry:  # `--dry actions`: nothing was injected (met null, met_reason says so)
+        doc["dry"] = dry
     return doc
 
 

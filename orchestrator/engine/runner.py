@@ -790,6 +790,8 @@ class RunEngine:
         from orchestrator.secrets import remember_from
 
         remember_from(eopts.var)  # a --var secret is masked wherever it shows up
+        if eopts.dry is not None:  # every view says "dry run"; objectives.judge reads it
+            row.notes = {**(row.notes or {}), "dry": eopts.dry.value}
         from orchestrator.engine.experiment_options import aws_environment
 
         with aws_environment(self.env):  # chaosaws activities reach this env's endpoint
@@ -899,6 +901,7 @@ class RunEngine:
                 "lost_writes": row.lost_writes,
                 "met": row.met,
                 "error": error,
+                **({"dry": row.notes["dry"]} if row.notes and row.notes.get("dry") else {}),
             },
         )
 

@@ -36,7 +36,18 @@ SUMS, SIG, PUB = "SHA256SUMS", "SHA256SUMS.sig", "signer.pub.pem"
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # zip entry times: the bundle's bytes depend on content
 _DEFLATE_FROM = 64 * 1024  # smaller files are stored (see BundleWriter)
 
-VERIFY_MD = """# Verifying this bundle
+VERIFY_MD = """# DR drill evidence: {scope}
+
+{summary}
+
+Start with `report.html` (or `report.pdf`, the same): what was tested (each run, its
+drill and scenarios), when and by whom (trigger, operator, approvals), the RTO and RPO
+measured by independent probes against each objective and where that objective was set,
+the findings with their corrective actions, and per control of each framework whether
+it is satisfied, with the evidence behind it or what is missing. A run marked
+`dry run` injected no fault: it counts for no control.
+
+# Verifying this bundle
 
 Nothing of drill is needed: three standard tools (coreutils `sha256sum`, OpenSSL 3.0 or
 newer, Python 3). Unpack the bundle into an empty folder and run the three commands in
@@ -71,7 +82,20 @@ Any changed byte makes one of the three fail. What the files hold: `manifest.jso
 was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (every
 run, scenario and measurement), `report.html` / `report.pdf` (the same for reading),
 `oscal/assessment-results.json` (NIST OSCAL), `controls/FRAMEWORK.json` (each control,
-the evidence behind it, and what is missing).
+the evidence behind it, and what is missing), `journals/RUN_ID/N-run-log.jsonl` (what
+drill printed while the run went on).
+
+# Reading the journals
+
+The journal is the record everything else is made from. In `journal/events.jsonl` and
+each `journals/RUN_ID.json`, an event's `event` member is a JSON document kept as a
+string, because those exact bytes are what was hashed. Parsed, it reads
+`{{"kind": "step_run.update", "run": RUN_ID, "pk": …, "at": UTC time, "data": {{…}}}}`:
+`kind` is the record type and what happened to it (`run.insert`, `scenario_run.update`,
+`measurement.insert`, `finding.update`, …), `data` the record's complete state after
+that change (a step's name, action, arguments, status, output and error; a scenario's
+measured `rto_s`/`rpo_s`, its objectives and `met`). The newest event of a record is its
+final state; the events before it show how it got there.
 """
 
 

@@ -165,6 +165,25 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
     )
 
 
+def _summary(data: ReportData, who: str) -> str:
+    """VERIFY.md's first paragraph: what the bundle covers, in words."""
+    import textwrap
+
+    names = sorted({r.target for r in data.runs})
+    dry = sum(r.dry_run for r in data.runs)
+    text = (
+        f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}: "
+        f"{len(data.runs)} run(s)"
+        + (f" of {', '.join(names[:8])}" + (", …" if len(names) > 8 else "") if names else "")
+        + (f" on {', '.join(e.name for e in data.environments)}" if data.environments else "")
+        + (f" (of which {dry} dry run(s): no fault injected)" if dry else "")
+        + f", {len(data.findings)} finding(s), mapped to the controls of "
+        + ", ".join(data.frameworks)
+        + "."
+    )
+    return textwrap.fill(text, 88)
+
+
 def _run_journals(data: ReportData, scope: Scope, lines: list[bytes]) -> list[tuple[str, bytes]]:
     """Per run its artifacts and ``journals/RUN_ID.json``: its events (``lines``, those of
     ``journal/events.jsonl``) and Chaos Toolkit's journals as they were stored."""
@@ -254,6 +273,8 @@ def _about(
         "signer": {"algorithm": "Ed25519", "fingerprint": fp},
     }
     verify_md = VERIFY_MD.format(
+        scope=period.label + (f", environment {env}" if env else ""),
+        summary=_summary(data, who),
         fingerprint=fp,
         head_before=(
             f"#{head_before['seq']} {head_before['hash']}" if head_before else "none: no events"

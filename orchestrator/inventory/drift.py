@@ -24,6 +24,13 @@ class Drift(BaseModel):
     actual: Any = None
 
 
+def _drift(t: Target, kind: str, message: str, expected: Any = None, actual: Any = None) -> Drift:
+    """A drift of target ``t`` (its role and state address)."""
+    return Drift(
+        role=t.role, address=t.address, kind=kind, message=message, expected=expected, actual=actual
+    )
+
+
 def _code(exc: Exception) -> str:
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
@@ -50,47 +57,36 @@ def _db_instance(t: Target, clients: Any) -> list[Drift]:
         if _code(exc) == "DBInstanceNotFound":
             what = "replica missing" if t.replicates else "instance gone"
             return [
-                Drift(
-                    role=t.role,
-                    address=t.address,
-                    kind="gone",
-                    message=f"{what}: {t.name} does not exist in {t.region}",
-                    expected=t.name,
-                    actual=None,
-                )
+                _drift(t, "gone", f"{what}: {t.name} does not exist in {t.region}", expected=t.name)
             ]
         raise
     out = []
     if t.multi_az and not db.get("MultiAZ"):
         out.append(
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="multi_az_off",
-                message=f"Multi-AZ is off for {t.name} (state says on)",
+            _drift(
+                t,
+                "multi_az_off",
+                f"Multi-AZ is off for {t.name} (state says on)",
                 expected=True,
                 actual=False,
             )
         )
     if t.replicates and not db.get("ReadReplicaSourceDBInstanceIdentifier"):
         out.append(
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="not_replicating",
-                message=f"{t.name} is no longer a read replica (promoted?)",
+            _drift(
+                t,
+                "not_replicating",
+                f"{t.name} is no longer a read replica (promoted?)",
                 expected=t.replicates,
-                actual=None,
             )
         )
     want, have = t.extra.get("instance_class"), db.get("DBInstanceClass")
     if want and have and want != have:  # resized: a drill measures another machine
         out.append(
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="instance_class",
-                message=f"{t.name} is a {have} (state says {want})",
+            _drift(
+                t,
+                "instance_class",
+                f"{t.name} is a {have} (state says {want})",
                 expected=want,
                 actual=have,
             )
@@ -98,14 +94,7 @@ def _db_instance(t: Target, clients: Any) -> list[Drift]:
     status = db.get("DBInstanceStatus")
     if status not in ("available", "backing-up", "modifying"):
         out.append(
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="status",
-                message=f"{t.name} is {status}",
-                expected="available",
-                actual=status,
-            )
+            _drift(t, "status", f"{t.name} is {status}", expected="available", actual=status)
         )
     return out
 
@@ -117,15 +106,7 @@ def _cluster(t: Target, clients: Any) -> list[Drift]:
         clients.client("rds", t.region).describe_db_clusters(DBClusterIdentifier=t.name)
     except ClientError as exc:
         if _code(exc) == "DBClusterNotFoundFault":
-            return [
-                Drift(
-                    role=t.role,
-                    address=t.address,
-                    kind="gone",
-                    message=f"cluster {t.name} does not exist",
-                    expected=t.name,
-                )
-            ]
+            return [_drift(t, "gone", f"cluster {t.name} does not exist", expected=t.name)]
         raise
     return []
 
@@ -145,24 +126,15 @@ def _record(t: Target, clients: Any) -> list[Drift]:
         and s.get("SetIdentifier") == t.extra.get("set_identifier")
     ]
     if not match:
-        return [
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="gone",
-                message=f"DNS record {name} {rtype} is missing",
-                expected=name,
-            )
-        ]
+        return [_drift(t, "gone", f"DNS record {name} {rtype} is missing", expected=name)]
     values = sorted(r["Value"] for r in match[0].get("ResourceRecords", []))
     expected = sorted(t.extra.get("records") or [])
     if expected and values != expected:
         return [
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="record_changed",
-                message=f"{name} points at {', '.join(values)} (state: {', '.join(expected)})",
+            _drift(
+                t,
+                "record_changed",
+                f"{name} points at {', '.join(values)} (state: {', '.join(expected)})",
                 expected=expected,
                 actual=values,
             )
@@ -177,15 +149,7 @@ def _vault(t: Target, clients: Any) -> list[Drift]:
         clients.client("backup", t.region).describe_backup_vault(BackupVaultName=t.name)
     except ClientError as exc:
         if _code(exc) in ("ResourceNotFoundException", "AccessDeniedException"):
-            return [
-                Drift(
-                    role=t.role,
-                    address=t.address,
-                    kind="gone",
-                    message=f"backup vault {t.name} is missing",
-                    expected=t.name,
-                )
-            ]
+            return [_drift(t, "gone", f"backup vault {t.name} is missing", expected=t.name)]
         raise
     return []
 
@@ -195,24 +159,15 @@ def _asg(t: Target, clients: Any) -> list[Drift]:
         AutoScalingGroupNames=[t.name]
     )["AutoScalingGroups"]
     if not groups:
-        return [
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="gone",
-                message=f"auto scaling group {t.name} is missing",
-                expected=t.name,
-            )
-        ]
+        return [_drift(t, "gone", f"auto scaling group {t.name} is missing", expected=t.name)]
     actual = sorted(s for s in groups[0].get("VPCZoneIdentifier", "").split(",") if s)
     expected = sorted(t.extra.get("subnets") or [])
     if expected and actual != expected:
         return [
-            Drift(
-                role=t.role,
-                address=t.address,
-                kind="changed",
-                message=f"{t.name} spans subnets {actual} (state: {expected})",
+            _drift(
+                t,
+                "changed",
+                f"{t.name} spans subnets {actual} (state: {expected})",
                 expected=expected,
                 actual=actual,
             )
@@ -227,15 +182,7 @@ def _lb(t: Target, clients: Any) -> list[Drift]:
         clients.client("elbv2", t.region).describe_load_balancers(LoadBalancerArns=[t.arn])
     except ClientError as exc:
         if _code(exc) == "LoadBalancerNotFound":
-            return [
-                Drift(
-                    role=t.role,
-                    address=t.address,
-                    kind="gone",
-                    message=f"load balancer {t.name} is missing",
-                    expected=t.arn,
-                )
-            ]
+            return [_drift(t, "gone", f"load balancer {t.name} is missing", expected=t.arn)]
         raise
     return []
 

@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.labaws import ACCOUNT, REGION
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orchestrator.labaws.hub import Hub
     from orchestrator.labaws.middleware import Call
+    from orchestrator.providers.lab.state import Component, LabState
 
 
 def _names() -> dict[str, str]:
@@ -77,57 +80,68 @@ def _stop(hub: Hub, call: Call) -> None:
     hub.log(f"lab: {call.operation}: SIGSTOP {', '.join(c.name for c in stopped) or 'nothing'}")
 
 
-def _start(hub: Hub, call: Call) -> None:
-    from orchestrator.providers.lab import helpers, procs
+def _each_named_app(
+    hub: Hub,
+    call: Call,
+    act: Callable[[LabState, Component], bool | None],
+    done_as: str,
+    kept_as: str,
+) -> None:
+    """Apply ``act`` to each lab app the call names, under the lab's lock, and log what
+    happened: ``act`` returns True (done), False (left as it is: the log says ``kept_as``)
+    or None (nothing to say, e.g. a signal to a process that was gone)."""
     from orchestrator.providers.lab.state import locked
 
     names = _apps_named(call)
     if not names:
         return
-    started, kept = [], []
+    done: list[str] = []
+    kept: list[str] = []
     with locked(hub.root) as st:
         for c in st.by_role("app"):
             if c.name not in names:
                 continue
-            if c.az in st.isolated or st.region_isolated():
-                kept.append(c.name)  # its AZ is cut: it comes back with the AZ
-            elif procs.state(c.pid, c.start_ticks) == "dead":
-                helpers.start(st, hub.root, c)
-                helpers.wait(hub.root, c)
-                started.append(c.name)
-            elif procs.signal_group(c.pid, c.start_ticks, signal.SIGCONT):
-                c.desired = "up"
-                started.append(c.name)
+            outcome = act(st, c)
+            if outcome is not None:
+                (done if outcome else kept).append(c.name)
     hub.log(
-        f"lab: StartInstances: resumed {', '.join(started) or 'nothing'}"
-        + (f"; {', '.join(kept)} left stopped: its AZ is isolated" if kept else "")
+        f"lab: {call.operation}: {done_as} {', '.join(done) or 'nothing'}"
+        + (f"; {', '.join(kept)} {kept_as}" if kept else "")
     )
+
+
+def _start(hub: Hub, call: Call) -> None:
+    from orchestrator.providers.lab import helpers, procs
+
+    def resume(st: LabState, c: Component) -> bool | None:
+        if c.az in st.isolated or st.region_isolated():
+            return False  # its AZ is cut: it comes back with the AZ
+        if procs.state(c.pid, c.start_ticks) == "dead":
+            helpers.start(st, hub.root, c)
+            helpers.wait(hub.root, c)
+            return True
+        if procs.signal_group(c.pid, c.start_ticks, signal.SIGCONT):
+            c.desired = "up"
+            return True
+        return None
+
+    _each_named_app(hub, call, resume, "resumed", "left stopped: its AZ is isolated")
 
 
 def _reboot(hub: Hub, call: Call) -> None:
     from orchestrator.providers.lab import helpers, procs
-    from orchestrator.providers.lab.state import ground_truth, locked
+    from orchestrator.providers.lab.state import ground_truth
 
-    names = _apps_named(call)
-    if not names:
-        return
-    rebooted, kept = [], []
-    with locked(hub.root) as st:
-        for c in st.by_role("app"):
-            if c.name not in names:
-                continue
-            if c.desired != "up" or c.az in st.isolated or st.region_isolated():
-                kept.append(c.name)
-                continue
-            ground_truth(hub.root, "fault_injected", action=call.operation, target=c.name)
-            procs.terminate(c.pid, c.start_ticks)
-            helpers.start(st, hub.root, c)
-            helpers.wait(hub.root, c)
-            rebooted.append(c.name)
-    hub.log(
-        f"lab: RebootInstances: restarted {', '.join(rebooted) or 'nothing'}"
-        + (f"; {', '.join(kept)} left as is: stopped or its AZ isolated" if kept else "")
-    )
+    def restart(st: LabState, c: Component) -> bool:
+        if c.desired != "up" or c.az in st.isolated or st.region_isolated():
+            return False
+        ground_truth(hub.root, "fault_injected", action=call.operation, target=c.name)
+        procs.terminate(c.pid, c.start_ticks)
+        helpers.start(st, hub.root, c)
+        helpers.wait(hub.root, c)
+        return True
+
+    _each_named_app(hub, call, restart, "restarted", "left as is: stopped or its AZ isolated")
 
 
 def _targets(hub: Hub, call: Call) -> None:

@@ -94,7 +94,10 @@ def _modify(hub: Hub, call: Call) -> None:
 
 def fail_over(hub: Hub, status: str) -> None:
     """The primary killed and the lab's controller failing over, as RDS's Multi-AZ
-    failover: ``status`` until the new primary answers, then re-protected."""
+    failover: its two events when it starts and once the new primary answers, and
+    ``status`` (Multi-AZ throughout) until the old primary has been rebuilt as the
+    standby — RDS reports the reboot or modification in flight until the pair is whole,
+    never a Single-AZ instance in between."""
     old = hub.state().primary
     hub.lab("db.failover", {"target": "primary_db", "wait": False})
 
@@ -111,6 +114,7 @@ def fail_over(hub: Hub, status: str) -> None:
             done,
             ("DRILL_FAILOVER_START", "DRILL_FAILOVER_DONE"),
             then=lambda: _reprotect(hub),
+            hold=True,  # `status` until the old primary is the standby again
         ),
     )
 

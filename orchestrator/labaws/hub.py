@@ -29,7 +29,8 @@ class Transition:
     status: str  # what DescribeDBInstances reports meanwhile
     done: Callable[[LabState], bool]
     events: tuple[str, str] | None = None  # moto event types: at start, when done
-    then: Callable[[], None] | None = None  # queued on the worker once done
+    then: Callable[[], None] | None = None  # queued on the worker once done …
+    hold: bool = False  # … with this status kept until it has run (a standby rebuilt)
     started: float = field(default_factory=time.monotonic)
 
 
@@ -95,12 +96,18 @@ class Hub:
 
         with self.lock:
             done = [(k, t) for k, t in self.transitions.items() if _check(t, st)]
-            for key, _tr in done:
+            for key, tr in done:
                 del self.transitions[key]
+                if tr.then is not None and tr.hold:
+                    self.transitions[key] = _held(tr)
         for (region, ident), tr in done:
-            self.log(f"{ident}: {tr.status} → available ({time.monotonic() - tr.started:.2f}s)")
             if tr.events:
                 add_event(region, ident, tr.events[1])
+            if tr.then is not None and tr.hold:
+                self.log(f"{ident}: {tr.status} until its work after it is done")
+                self.background(f"after {tr.status} of {ident}", tr.then)
+                continue
+            self.log(f"{ident}: {tr.status} → available ({time.monotonic() - tr.started:.2f}s)")
             if tr.then is not None:
                 self.background(f"after {tr.status} of {ident}", tr.then)
 
@@ -119,6 +126,23 @@ class Hub:
     @staticmethod
     def log(msg: str) -> None:
         print(f"{time.strftime('%H:%M:%S')} {msg}", flush=True)
+
+
+def _held(tr: Transition) -> Transition:
+    """``tr``'s status kept while its ``then`` runs (RDS says ``rebooting`` or
+    ``modifying`` until a Multi-AZ pair is whole again, not just its primary)."""
+    finished: dict[str, bool] = {}
+    then = tr.then
+    assert then is not None
+
+    def run() -> None:
+        try:
+            then()
+        finally:  # a rebuild that failed is logged; the primary serves: `available`
+            finished["ok"] = True
+
+    tr.then = run
+    return Transition(tr.status, lambda _st: "ok" in finished, started=tr.started)
 
 
 def _check(tr: Transition, st: LabState) -> bool:

@@ -52,7 +52,7 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
     if call.service == "rds" and call.operation == "ModifyDBInstance":
         return _modify(call, ident)
     if call.service == "rds" and call.operation == "RebootDBInstance":
-        return _no_standby(call, ident)
+        return _no_standby(hub, call, ident)
     if call.service != "rds" or call.operation != "StopDBInstance":
         return None
     from orchestrator.labaws.sync import find_db
@@ -196,23 +196,27 @@ def _load_balancer(call: Call) -> tuple[str, str] | None:
     return None
 
 
-def _no_standby(call: Call, ident: str) -> tuple[str, str] | None:
+def _no_standby(hub: Hub, call: Call, ident: str) -> tuple[str, str] | None:
     """A forced failover of an instance with no standby is refused, as RDS refuses it;
-    the lab answered it and its failover failed behind the API (nothing to fail over to)."""
+    the lab answered it and its failover failed behind the API (nothing to fail over to).
+    The primary is Multi-AZ throughout (RDS keeps the setting while it replaces a lost
+    standby): whether it has a standby to fail over to is the lab's to say."""
     from orchestrator.labaws.sync import find_db
 
     db = find_db(call.region, ident)
     if db is None or str(call.params.get("ForceFailover", "")).lower() != "true":
         return None
-    if db.multi_az:
-        return None
-    if ident == PRIMARY_ID and call.region == REGION:  # its pair is being re-protected
-        return (
+    if ident == PRIMARY_ID and call.region == REGION:
+        if hub.state().standby:
+            return None
+        return (  # Multi-AZ still (a setting), but its standby is lost or being rebuilt
             "InvalidDBInstanceState",
             f"Cannot reboot DB instance {ident} with ForceFailover: it has no standby "
-            "right now (one is rebuilt after a failover or an AZ loss; DescribeDBInstances "
-            "says MultiAZ true again once it streams)",
+            "right now (its AZ is cut, or one is being rebuilt; a standby comes back once "
+            "its AZ is reachable, and DescribeDBInstances says `available` once it streams)",
         )
+    if db.multi_az:
+        return None
     return (
         "InvalidParameterCombination",
         f"Cannot reboot DB instance {ident} with ForceFailover: it is not a Multi-AZ "

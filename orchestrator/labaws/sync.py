@@ -1,7 +1,8 @@
 """The lab's real state → moto's backends, before every read the emulator answers.
 
 Instances: status (a transition in flight, else ``available``), the AZ of the server
-that is primary now and of its standby, ``MultiAZ`` only while a standby exists, and
+that is primary now and of its standby (the AZ a lost standby comes back in while the
+lab has none), ``MultiAZ`` true for the primary throughout, as RDS keeps it, and
 the endpoint ``127.0.0.1:<port>`` of the lab process clients reach (the primary's is
 the lab's database endpoint). App instances are ``stopped`` while their lab process
 is (an isolated AZ), so the target group reports them unhealthy. CloudWatch gets the
@@ -114,9 +115,14 @@ def _primary(hub: Hub, st: LabState) -> None:
     primary = st.components.get(st.primary)
     if primary is not None and primary.az in AZ_NAMES:
         db.availability_zone = AZ_NAMES[primary.az]
+    # `MultiAZ` is a setting (seeded on; ModifyDBInstance cannot turn it off), left as
+    # moto holds it: RDS keeps it while it rebuilds or replaces a standby. The secondary
+    # AZ is the standby's, else the one RDS brings a standby back in (the lost one)
     standby = st.components.get(st.standby or "")
-    db.multi_az = standby is not None
-    db.secondary_availability_zone = AZ_NAMES.get(standby.az or "") if standby else None
+    other = [az for lab_az, az in AZ_NAMES.items() if primary is None or lab_az != primary.az]
+    db.secondary_availability_zone = (
+        AZ_NAMES.get(standby.az or "") if standby is not None else (other[0] if other else None)
+    )
 
 
 def _failed_over(hub: Hub, st: LabState, rebooting: bool) -> None:

@@ -129,20 +129,30 @@ class ScenarioView(_View):
     met_reason: str | None = None  # why ``met`` is None
     #: which definition set each objective ({"rto": "scenario", …}; empty: not recorded)
     objectives_from: dict[str, str] = Field(default_factory=dict)
+    #: the ``--dry`` mode of an experiment run dry (``actions``: no fault was injected)
+    dry: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _judged(cls, data: Any) -> Any:
         """``met`` as every view reads it (:func:`~orchestrator.engine.objectives.verdict_of`)."""
         if isinstance(data, dict) and "status" in data:
-            from orchestrator.engine.objectives import objectives_from, verdict_of
+            from orchestrator.engine.objectives import dry_run, objectives_from, verdict_of
 
             data = dict(data)
             data["met"], data["met_reason"] = verdict_of(
                 data["status"], data.get("met"), data.get("notes")
             )
             data["objectives_from"] = objectives_from(data.get("notes"))
+            data["dry"] = dry_run(data.get("notes"))
         return data
+
+    @property
+    def untested_dry_run(self) -> bool:
+        """A ``--dry`` run that tested nothing (no fault, or no steady-state check)."""
+        from orchestrator.engine.objectives import DRY_NOT_JUDGED
+
+        return self.dry in DRY_NOT_JUDGED
 
     @property
     def verdict(self) -> str:
@@ -175,6 +185,17 @@ class RunView(_View):
     findings: list[FindingView] = Field(default_factory=list)
     artifacts: list[ArtifactView] = Field(default_factory=list)
     approvals: list[ApprovalView] = Field(default_factory=list)
+
+    @property
+    def dry_run(self) -> bool:
+        """An experiment run with ``--dry actions`` (or ``activities``, ``probes``): it
+        tested nothing, so every report says "dry run" beside its status."""
+        return any(sc.untested_dry_run for sc in self.scenarios)
+
+    @property
+    def status_shown(self) -> str:
+        """The status as reports print it: ``succeeded (dry run)`` for a dry run."""
+        return f"{self.status} (dry run)" if self.dry_run else self.status
 
     @property
     def duration_s(self) -> float | None:

@@ -58,7 +58,7 @@ class OscalRenderer(Renderer):
                     "title": f"Drill run {r.id}: {r.target} on {r.env}",
                     "description": (
                         f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
-                        f"{r.trigger} by {r.who}; status {r.status}; "
+                        f"{r.trigger} by {r.who}; status {r.status_shown}; "
                         f"{len(met)} of {len(r.scenarios)} scenario(s) met their "
                         "objectives"
                         + (

@@ -206,10 +206,13 @@ class PdfRenderer(Renderer):
             ),
             Spacer(1, 6),
         ]
-        ok = sum(r.status == "succeeded" for r in data.runs)
+        dry = sum(r.dry_run for r in data.runs)
+        ok = sum(r.status == "succeeded" and not r.dry_run for r in data.runs)
         story.append(
             p(
-                f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok} not; "
+                f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok - dry} not"
+                + (f", {dry} dry run(s) (no fault injected: not a DR test)" if dry else "")
+                + "; "
                 f"{len(data.findings)} findings "
                 f"({sum(f.status == 'open' for f in data.findings)} open)."
             )
@@ -284,7 +287,7 @@ class PdfRenderer(Renderer):
             )
         for r in detailed:
             story += [
-                Paragraph(escape(f"{r.target} - {r.id} - {r.status}"), styles["Heading3"]),
+                Paragraph(escape(f"{r.target} - {r.id} - {r.status_shown}"), styles["Heading3"]),
                 p(
                     f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
                     f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
@@ -318,7 +321,9 @@ class PdfRenderer(Renderer):
                             format_duration(sc.objective_rto_s),
                             _secs(sc.rpo_s),
                             format_duration(sc.objective_rpo_s),
-                            {True: "yes", False: "no", None: "not judged"}[sc.met],
+                            "dry run"
+                            if sc.untested_dry_run
+                            else {True: "yes", False: "no", None: "not judged"}[sc.met],
                         ]
                         for sc in r.scenarios
                     ]

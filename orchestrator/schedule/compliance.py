@@ -211,10 +211,21 @@ def _newest(db: EvidenceDB, where: str, params: list[Any], first: bool = False) 
     return found[0] if found else None
 
 
+#: a success that tested something: not one whose scenarios were none of them judged. A
+#: ``--dry actions`` run succeeds and injects no fault (its scenarios are not judged), so
+#: it keeps no drill from being overdue — the rule of the ``dr_test_executed`` evidence
+#: (compliance/kinds.py)
+TESTED = (
+    "status = ? AND (NOT EXISTS (SELECT 1 FROM scenario_run sr WHERE sr.run_id = run.id) "
+    "OR EXISTS (SELECT 1 FROM scenario_run sr WHERE sr.run_id = run.id "
+    "AND sr.met IS NOT NULL))"
+)
+
+
 def _fill_runs(db: EvidenceDB, st: DrillStatus) -> None:
     where, params = _mine(st)
     st.last_run = _newest(db, where, params)
-    st.last_success = _newest(db, where + " AND status = ?", [*params, RunStatus.SUCCEEDED.value])
+    st.last_success = _newest(db, f"{where} AND {TESTED}", [*params, RunStatus.SUCCEEDED.value])
 
 
 def _judge(
@@ -249,7 +260,7 @@ def _judge(
             periods.pop(0)
         start = end
     hit_sql = (
-        f"SELECT id FROM run WHERE {where} AND status = ? AND started_at >= ? "
+        f"SELECT id FROM run WHERE {where} AND {TESTED} AND started_at >= ? "
         "AND started_at < ? LIMIT 1"
     )
     for p_start, p_end in periods:

@@ -305,6 +305,19 @@ def test_verify_md_commands_work_as_written(exported: dict[str, Any], tmp_path: 
     assert f"SHA256:{digest}" == exported["summary"]["signer"]
 
 
+def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -> None:
+    """An auditor opening VERIFY.md first read only how to check the bundle: not which
+    period, runs, environments or frameworks it covers, nor where to start reading, nor
+    how to read the journals' events (JSON kept as strings)."""
+    text = _member(exported["q4zip"], "VERIFY.md").decode()
+    first, _, rest = text.partition("# Verifying this bundle")
+    words = " ".join(first.split())
+    assert first.startswith("# DR drill evidence: 2026-Q4\n")
+    assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
+    assert "mapped to the controls of soc2, nist" in words and "report.html" in words
+    assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
+
+
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
     import hashlib
 

@@ -1,0 +1,72 @@
+"""A `--dry actions` run injected no fault: it is no DR test anywhere it is shown.
+
+It was recorded as a succeeded run whose scenario met its objectives, so the export
+counted it as `dr_test_executed` (SOC 2 A1.3 satisfied by a run that did nothing) and
+`drill status` took it for the quarter's success.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from pathlib import Path
+
+from tests.clihelp import drill
+from tests.e2e.defs import experiment, write
+
+DRILL = """id: dry-drill
+title: one marker experiment, quarterly
+schedule: quarterly
+scenarios:
+  - experiment: marker
+"""
+
+
+def _controls(bundle: Path) -> dict[str, dict]:
+    with zipfile.ZipFile(bundle) as z:
+        doc = json.loads(z.read("controls/soc2.json"))
+    return {c["control_id"]: c for c in doc["results"]}
+
+
+def test_a_dry_actions_run_tests_nothing_and_says_so(workdir: Path, capsys) -> None:
+    marker = workdir / "marker-file"
+    write(workdir, "experiments/marker.yaml", experiment(marker))
+    write(workdir, "drills/dry-drill.yaml", DRILL)
+
+    res = drill(capsys, "run", "dry-drill", "--dry", "actions", "--json")
+    assert res.code == 0, res.err
+    assert not marker.exists()
+    (sc,) = json.loads(res.out)["scenarios"]
+    assert sc["met"] is None and sc["dry"] == "actions"
+    assert sc["met_reason"].startswith("dry run (--dry actions): no action ran")
+    run_id = json.loads(res.out)["run_id"]
+    shown = json.loads(drill(capsys, "runs", "show", run_id, "--json").out)
+    assert shown["scenarios"][0]["dry"] == "actions"
+    status = json.loads(drill(capsys, "status", "--json").out)
+    (mine,) = [d for d in status["drills"] if d["drill"] == "dry-drill"]
+    assert mine["last_success"] is None  # a dry run is no success of the quarter
+
+    assert drill(capsys, "evidence", "export", "--run", run_id, "--out", "dry.zip").code == 0
+    a13 = _controls(workdir / "dry.zip")["A1.3"]
+    assert a13["satisfied"] is False and a13["evidence"]["dr_test_executed"] == []
+    with zipfile.ZipFile(workdir / "dry.zip") as z:
+        html = z.read("report.html").decode()
+        rows = list(csv.DictReader(io.StringIO(z.read("runs.csv").decode())))
+        oscal = z.read("oscal/assessment-results.json").decode()
+    assert "succeeded (dry run)" in html and "dry runs (no fault injected" in html
+    assert rows[0]["objectives_not_judged_because"].startswith("dry run (--dry actions)")
+    assert "status succeeded (dry run)" in oscal
+
+    # the same drill run for real is the DR test: the checks above can pass
+    res = drill(capsys, "run", "dry-drill", "--json")
+    assert res.code == 0, res.err
+    real = json.loads(res.out)
+    assert real["scenarios"][0]["met"] is True and "dry" not in real["scenarios"][0]
+    status = json.loads(drill(capsys, "status", "--json").out)
+    (mine,) = [d for d in status["drills"] if d["drill"] == "dry-drill"]
+    assert mine["last_success_run_id"] == real["run_id"]
+    assert drill(capsys, "evidence", "export", "--run", real["run_id"], "--out", "r.zip").code == 0
+    a13 = _controls(workdir / "r.zip")["A1.3"]
+    assert [e["ref"] for e in a13["evidence"]["dr_test_executed"]] == [f"run:{real['run_id']}"]
