@@ -62,3 +62,19 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     assert "restored_to" in rpo["method"]
     notes = shown["scenario_notes"]["backup-restore"]
     assert notes["restored_to"] == restore["output"]["restored_to"]
+
+
+def test_the_rebuilt_replica_is_described_as_a_single_az_replica(awslab: Path) -> None:
+    """After region-promotion's rollback re-created the replica, DescribeDBInstances
+    gave it the primary's secondary AZ (us-east-1…) — a Single-AZ instance in us-west-2
+    has none."""
+    _run(awslab, "region-promotion")
+    dr = _client(awslab, "rds", "us-west-2").describe_db_instances(
+        DBInstanceIdentifier="drill-lab-dr"
+    )["DBInstances"][0]
+    assert dr["DBInstanceStatus"] == "available"
+    assert dr["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:drill-lab-db")
+    assert (dr["AvailabilityZone"], dr["MultiAZ"]) == ("us-west-2a", False)
+    assert "SecondaryAvailabilityZone" not in dr, dr.get("SecondaryAvailabilityZone")
+    primary = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    assert primary["DBInstances"][0]["SecondaryAvailabilityZone"].startswith("us-east-1")
