@@ -62,6 +62,16 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     assert "restored_to" in rpo["method"]
     notes = shown["scenario_notes"]["backup-restore"]
     assert notes["restored_to"] == restore["output"]["restored_to"]
+    # lab-aws exists without configuration: its probes are the lab's endpoints, which
+    # the evidence said came from "probes.db in drill.yaml" (there is no drill.yaml)
+    assert not (awslab / "drill.yaml").exists()
+    assert notes["probe_db"].startswith("the lab's database endpoint"), notes
+    assert notes["probe_http"].startswith("the lab's load balancer"), notes
+    plan = run(awslab, "plan", "backup-restore", "--env", "lab-aws", "--json")
+    assert plan.code == 0, plan.err
+    probes = json.loads(plan.out)["probes"]
+    assert probes["global_db"].startswith("the lab's global endpoint"), probes
+    assert "drill.yaml" not in json.dumps(probes).replace("has no drill.yaml entry", "")
 
 
 def test_the_rebuilt_replica_is_described_as_a_single_az_replica(awslab: Path) -> None:
