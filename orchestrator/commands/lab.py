@@ -100,6 +100,46 @@ YES = typer.Option(
     help="confirm --force closing a run of a protected environment (recorded as an approval)",
 )
 
+DESTROY_YES = typer.Option(
+    "--yes",
+    "-y",
+    help="confirm tearing down a lab a protected environment stands on (and --force "
+    "closing a run of a protected environment, recorded as an approval)",
+)
+
+
+def _confirm_teardown(settings: Any, what: str, yes: bool) -> None:
+    """`lab down|reset` destroys the lab's servers and data: on a lab that a protected
+    environment stands on, that needs --yes (DESIGN 10: nothing mutating runs against a
+    protected environment without explicit confirmation). Only when there is a lab to
+    destroy; with --yes who gave it is said on stderr."""
+    from orchestrator.engine.locks import LOCAL_LAB, lock_scope
+    from orchestrator.errors import ConfirmationRequired
+    from orchestrator.providers.lab.state import lab_dir, load
+
+    guarded = sorted(
+        name
+        for name, cfg in settings.environments.items()
+        if cfg.protected and lock_scope(settings, name) == LOCAL_LAB
+    )
+    if not guarded or load(lab_dir(settings.state_path())) is None:
+        return
+    names = ", ".join(repr(n) for n in guarded)
+    if not yes:
+        raise ConfirmationRequired(
+            f"the local lab is the protected environment {names}: `drill lab {what}` "
+            "would destroy its servers and data",
+            f"add --yes to `drill lab {what}` to confirm",
+        )
+    from orchestrator.engine.runner import operator
+
+    err_console().print(
+        f"drill: lab {what} of the protected environment {names}: confirmed by "
+        f"{operator()} (--yes)",
+        markup=False,
+        soft_wrap=True,
+    )
+
 
 @app.command("up")
 def up(
@@ -246,9 +286,11 @@ def status_cmd(
 def down(
     ctx: typer.Context,
     force: Annotated[bool, FORCE] = False,
-    yes: Annotated[bool, YES] = False,
+    yes: Annotated[bool, DESTROY_YES] = False,
 ) -> None:
     """Stop every lab process (also SIGSTOPped ones) and remove the lab's data.
+
+    On a lab that a protected environment stands on, only with --yes.
 
     Refused while a drill runs on the lab (it would fail mid-way, its undos with it),
     and while a run on it awaits recovery (`drill recover` first, or --force; a run of a
@@ -258,6 +300,7 @@ def down(
     settings = state(ctx).settings()
     with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
         close = _orphans_handled(ctx, settings, "down", force, yes)
+        _confirm_teardown(settings, "down", yes)
         result = lab_down(settings)
         close()
     n = len(result["stopped"])
@@ -270,9 +313,11 @@ def reset(
     env: Annotated[str, typer.Option(help="lab environment whose tuning to use")] = "lab",
     as_json: Annotated[bool, typer.Option("--json", help="print the status document")] = False,
     force: Annotated[bool, FORCE] = False,
-    yes: Annotated[bool, YES] = False,
+    yes: Annotated[bool, DESTROY_YES] = False,
 ) -> None:
     """Tear the lab down and build it afresh (primary back in use1-az1).
+
+    On a lab that a protected environment stands on, only with --yes.
 
     Refused while a drill runs on the lab, as `lab up` is, and while a run on it awaits
     recovery (`drill recover` first, or --force; --force --yes for a run of a protected
@@ -282,6 +327,7 @@ def reset(
     settings, cfg = _env(ctx, env)
     with _stoppable("reset"), _no_run_on(ctx, settings, [env, "lab-aws"]):
         close = _orphans_handled(ctx, settings, "reset", force, yes)
+        _confirm_teardown(settings, "reset", yes)
         lab_reset(settings, cfg, _log)
         close()
     _show(status(settings), as_json)
