@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from web_dashboard import serve, timed
+from web_dashboard import p95, serve, timed
 
 EXPERIMENT = """title: one probe
 description: one python probe
@@ -75,9 +75,8 @@ if __name__ == "__main__":
         print("|---|---|---|---|")
         for path in PATHS:
             times = sorted(timed(f"http://127.0.0.1:{port}{path}", n))
-            p95 = times[max(int(len(times) * 0.95) - 1, 0)]
             print(
-                f"| `{path}` | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
+                f"| `{path}` | {statistics.median(times) * 1000:.0f} | {p95(times) * 1000:.0f} | "
                 f"{times[-1] * 1000:.0f} |"
             )
         print(f"load average at end: {os.getloadavg()[0]:.1f}")
