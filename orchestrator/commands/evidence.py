@@ -300,13 +300,12 @@ def verify(
             f"evidence journal OK: {report.events} events, {report.records} "
             f"records, head #{report.head_seq} {report.head_hash[:16]}…"
         )
-    if not report.ok and report.first is not None:
-        more = len(report.breaks) - 1
+    if not report.ok:
         raise EvidenceTampered(
-            f"evidence journal broken at {report.first.describe()}"
-            + (f" (and {more} more problem(s))" if more else ""),
-            "the database was changed outside drill; restore it from a backup and compare, "
-            "or keep it as is and hand auditors this report",
+            report.problems(),
+            "the database was changed outside drill: keep a copy of it as it is, compare it "
+            "with your latest backup to find out when and how, and give auditors this output; "
+            "bundles exported before the change still verify on their own",
         )
 
 

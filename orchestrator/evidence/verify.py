@@ -41,13 +41,22 @@ _CHUNK = 900  # bound parameters per statement (SQLite's limit is higher; Postgr
 
 @dataclass(frozen=True)
 class Break:
+    """One thing that is not as drill wrote it: the event (``seq``, ``kind``, ``run``),
+    the record it is about (``table pk``) and what differs."""
+
     seq: int | None
     kind: str
     run: str | None
     record: str
     detail: str
+    #: a break of the chain itself (an event missing, moved, changed, not drill's, or the
+    #: remembered head gone): it is the cause of the records that then differ from their
+    #: newest remaining event, so it is reported before them
+    in_chain: bool = False
 
     def describe(self) -> str:
+        if self.record == f"event #{self.seq}":  # an event drill must find (a head)
+            return f"{self.record}: {self.detail}"
         where = f"event #{self.seq}, {self.kind}" if self.seq is not None else "no event"
         run = f", run {self.run}" if self.run else ""
         return f"{self.record} ({where}{run}): {self.detail}"
@@ -77,6 +86,19 @@ class Report:
     @property
     def first(self) -> Break | None:
         return self.breaks[0] if self.breaks else None
+
+    def problems(self, shown: int = 3) -> str:
+        """What the CLI says of a broken journal: the first break on the first line, the
+        next ``shown`` one a line each (an event deleted leaves a record that differs from
+        its newest remaining event: together they say what happened), then how many more."""
+        if not self.breaks:
+            return "no problem"
+        lines = [f"evidence journal broken at {self.breaks[0].describe()}"]
+        lines += [f"  also: {b.describe()}" for b in self.breaks[1 : 1 + shown]]
+        more = len(self.breaks) - 1 - shown
+        if more > 0:
+            lines.append(f"  and {more} more problem(s): `drill evidence verify --json` lists them")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -208,7 +230,9 @@ def _check_journal(
             except ValueError:
                 if linked:  # else said above
                     report.breaks.append(
-                        _record_break(seq if type(seq) is int else None, ev, None, _NOT_AN_EVENT)
+                        _record_break(
+                            seq if type(seq) is int else None, ev, None, _NOT_AN_EVENT, True
+                        )
                     )
                 continue
             if scope is not None:
@@ -248,18 +272,20 @@ def _link_break(
 ) -> Break:
     if seq != expected:
         detail = (
-            f"events #{expected} to #{seq - 1} are missing"
+            f"event #{expected} before it is missing (deleted)"
+            if seq == expected + 1
+            else f"events #{expected} to #{seq - 1} before it are missing (deleted)"
             if type(seq) is int and seq > expected
             else f"numbered {seq!r} where #{expected} belongs (events reordered or inserted)"
         )
     elif stored_prev != prev:
         detail = (
-            f"prev is {stored_prev[:16]}…, but the event before hashes to {prev[:16]}… "
-            "(events removed, inserted or reordered)"
+            f"it names {stored_prev[:16]}… as the event before it, but event "
+            f"#{expected - 1} hashes to {prev[:16]}… (events removed, inserted or reordered)"
         )
     else:  # (the one check left: the hash does not recompute)
         detail = "its bytes or its hash were changed (the hash does not recompute)"
-    return _record_break(seq if type(seq) is int else None, ev, None, detail)
+    return _record_break(seq if type(seq) is int else None, ev, None, detail, True)
 
 
 def _compare(
@@ -375,7 +401,9 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-def _record_break(seq: int | None, ev: bytes, record: str | None, detail: str) -> Break:
+def _record_break(
+    seq: int | None, ev: bytes, record: str | None, detail: str, in_chain: bool = False
+) -> Break:
     """A break about the event ``ev`` (its kind, run and record read from its bytes, as far
     as they still can be)."""
     try:
@@ -389,6 +417,7 @@ def _record_break(seq: int | None, ev: bytes, record: str | None, detail: str) -
         _text(run) or None,
         record or f"{kind.rpartition('.')[0] or kind} {_text(pk)}",
         detail,
+        in_chain,
     )
 
 
@@ -486,7 +515,7 @@ def _verify(
         f"SELECT seq, event FROM {journal.TABLE} WHERE seq < 1 ORDER BY seq"
     ).fetchall():
         report.breaks.append(
-            _record_break(seq, journal.raw(ev or b""), None, "numbered below #1 (inserted)")
+            _record_break(seq, journal.raw(ev or b""), None, "numbered below #1 (inserted)", True)
         )
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
@@ -521,15 +550,22 @@ def _verify(
                     f"when it was verified and converted (#{old[0]} {old[1]}), the one "
                     "head of that chain the journal keeps"
                 )
-            report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning))
-    # a table or column gone says most; then the first event that is not as it was
-    report.breaks.sort(
-        key=lambda b: -1 if b.kind == _SCHEMA else b.seq if b.seq is not None else 1 << 62
-    )
+            report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning, True))
+    report.breaks.sort(key=_cause_first)
     return report
 
 
 _SCHEMA = "schema"
+
+
+def _cause_first(b: Break) -> tuple[int, int]:
+    """The order breaks are reported in: a table or column gone says most; then the chain
+    (an event deleted, moved or changed explains why records then differ from their
+    newest remaining event); then the records; each group from the lowest seq."""
+    group = 0 if b.kind == _SCHEMA else 1 if b.in_chain else 2
+    return group, b.seq if b.seq is not None else 1 << 62
+
+
 #: (table, column) of every table (not view) of the database
 _COLUMNS_SQLITE = (
     "SELECT m.name, p.name FROM sqlite_master AS m JOIN pragma_table_info(m.name) AS p "
@@ -642,6 +678,7 @@ def _check_environments(
                     f"environment {row[pk_i]}",
                     "its event is not a link of the chain: its hash does not recompute, "
                     "or the event after it does not name it",
+                    True,
                 )
             )
     _compare(report, spec, rows, latest, postgres, scope)
