@@ -96,6 +96,9 @@ class EnvironmentConfig(BaseModel):
     db_secret_arn: str | None = None
     fis_templates: dict[str, str] = {}
     lab: LabTuning = Field(default_factory=LabTuning.model_construct)  # valid as is
+    # where the probes come from when not from drill.yaml (the implicit `lab-aws`):
+    # probe name → what the evidence says instead of "probes.NAME in drill.yaml"
+    _probes_from: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @field_validator("endpoint_url")
     @classmethod

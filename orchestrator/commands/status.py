@@ -23,7 +23,10 @@ def status(
     from orchestrator.views import status_and_filed
 
     app_state = state(ctx)
-    report, filed = status_and_filed(app_state.settings(), app_state.db(), utcnow(), record=True)
+    record = app_state.store_missing() is None  # no store: nothing to record into, none made
+    report, filed = status_and_filed(
+        app_state.settings(), app_state.read_db(), utcnow(), record=record
+    )
     for title in filed:  # stderr, also with --json: the document equals /api/status
         err_console().print(f"[yellow]finding recorded:[/] {esc(title)}")
     if as_json:

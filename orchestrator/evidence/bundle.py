@@ -216,10 +216,22 @@ def _changed_at(raw: bytes, infos: list[zipfile.ZipInfo]) -> int | None:
     for offset, want in expected:
         got = view[offset : offset + len(want)]
         if got != want:
-            return offset + next(
-                (i for i, (a, b) in enumerate(zip(got, want, strict=False)) if a != b), len(got)
-            )
+            return offset + _first_difference(got, want)
     return None if len(raw) == at + len(cd) + len(end) else at + len(cd) + len(end)
+
+
+def _first_difference(got: memoryview, want: bytes) -> int:
+    """The index of the first byte where ``got`` and ``want`` differ (``len(got)`` when
+    ``got`` is a shorter prefix): compared a block at a time, then byte by byte in the
+    block that differs (the central directory of 70,000 files is ~5 MB)."""
+    block = 4096
+    for start in range(0, len(got), block):
+        a, b = got[start : start + block], want[start : start + block]
+        if a != b:
+            return start + next(
+                (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), len(a)
+            )
+    return len(got)
 
 
 def _inflate(data: bytes) -> bytes:

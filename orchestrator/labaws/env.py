@@ -64,7 +64,7 @@ def environment(settings: Settings) -> EnvironmentConfig | None:
     from orchestrator.providers.lab.state import LabState
 
     ep = LabState.model_validate(block["_lab"]).endpoints()
-    return EnvironmentConfig(
+    env = EnvironmentConfig(
         provider=ProviderKind.AWS,
         region=REGION,
         dr_region=DR_REGION,
@@ -72,3 +72,12 @@ def environment(settings: Settings) -> EnvironmentConfig | None:
         terraform=TerraformConfig(state=block["terraform_state"]),
         probes=ProbesConfig(db=ep["db"], global_db=ep["global_db"], http=ep["app"], interval_s=0.1),
     )
+    env._probes_from = PROBES_FROM  # no drill.yaml names them: say what they are
+    return env
+
+
+PROBES_FROM = {
+    "db": f"the lab's database endpoint ({ENV_NAME} has no drill.yaml entry)",
+    "global_db": f"the lab's global endpoint ({ENV_NAME} has no drill.yaml entry)",
+    "http": f"the lab's load balancer ({ENV_NAME} has no drill.yaml entry)",
+}

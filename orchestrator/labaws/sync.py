@@ -168,7 +168,10 @@ def _replica(hub: Hub, st: LabState) -> None:
     db = find_db(DR_REGION, REPLICA_ID)
     if db is not None:
         _set(hub, db, DR_REGION, st.comp("usw2").port)
-        db.availability_zone, db.multi_az = DR_AZ, False  # moto copies the source's
+        # moto copies the source's AZ, Multi-AZ and secondary AZ; the replica is a
+        # Single-AZ instance in us-west-2: no secondary AZ (RDS leaves the key out)
+        db.availability_zone, db.multi_az = DR_AZ, False
+        db.secondary_availability_zone = None
 
 
 def _restored(hub: Hub, st: LabState) -> None:

@@ -23,6 +23,17 @@ def _iso(ts: float | None) -> str | None:
     return to_datetime(ts).isoformat().replace("+00:00", "Z") if ts is not None else None
 
 
+def _epoch(value: Any) -> float | None:
+    """An ISO 8601 time (``restored_to``) as epoch seconds; None for ``latest`` etc."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
 def build_result(
     obs: ProbeObserver, loops: list[ProbeLoop], survivors: Survivors | None
 ) -> ObservationResult:
@@ -138,6 +149,15 @@ def _rpo(
         + where
         + (" (reference: the disaster)" if disaster is not None else "")
     )
+    ledger_bound = loss.rpo_s if loss.lower_bound else None
+    restored_to = _epoch(obs.notes.get("restored_to"))
+    if ledger_bound is not None and disaster is not None and restored_to is not None:
+        # No acknowledged write survived: the ledger, begun with the scenario, only
+        # says the loss is at least its span. The restored data ends where the restore
+        # says (a recovery point, a snapshot: possibly hours before the first heartbeat),
+        # and the ledger confirms nothing after it came back; the RPO runs from there.
+        loss.rpo_s = max(loss.rpo_s, disaster - restored_to)
+        method += "; no acknowledged write survived: from the restored data's end (restored_to)"
     result.rpo_s = round(loss.rpo_s, 6)
     result.lost_writes = len(loss.lost)
     common = {
@@ -162,6 +182,7 @@ def _rpo(
                 "newest_acked_at": _iso(loss.newest_acked),
                 "newest_surviving_at": _iso(loss.newest_surviving),
                 "lower_bound": loss.lower_bound,
+                "ledger_lower_bound_s": None if ledger_bound is None else round(ledger_bound, 6),
                 "restored_to": obs.notes.get("restored_to"),
             },
         )

@@ -41,6 +41,12 @@ DEFAULT_DBNAME = "postgres"  # the database RDS for PostgreSQL always has
 EXPLICIT = "probes.db in drill.yaml"
 
 
+def given(c: AwsContext, name: str) -> str:
+    """Where an explicit probe ``name`` comes from: drill.yaml's ``probes.NAME``, or
+    what the environment says it is when none names it (the implicit ``lab-aws``)."""
+    return c.env._probes_from.get(name) or f"probes.{name} in drill.yaml"
+
+
 class NotDerived(Exception):
     """The state lacks what a probe DSN needs; the message says what and what to do."""
 
@@ -162,10 +168,11 @@ class DbProbe:
     explicit: str | None = None
     derived: Derived | None = None
     why_not: str | None = None
+    explicit_from: str = EXPLICIT
 
     def shown(self) -> str:
         if self.explicit:
-            return EXPLICIT
+            return self.explicit_from
         if self.derived:
             return self.derived.shown()
         return f"none: {self.why_not}"
@@ -178,7 +185,7 @@ def db_probe(c: AwsContext) -> DbProbe:
     if probes == "none":
         return DbProbe(why_not="probes: none")
     if probes is not None and probes.db:
-        return DbProbe(explicit=probes.db)
+        return DbProbe(explicit=probes.db, explicit_from=given(c, "db"))
     if c.env.terraform is None:
         return DbProbe(why_not="no probes.db, and no Terraform state to derive one from")
     inv = c.inventory()
@@ -256,10 +263,10 @@ def global_probe(c: AwsContext) -> tuple[Derived | None, str]:
     if probes == "none":
         return None, "none: probes: none"
     if probes is not None and probes.global_db:
-        return None, "probes.global_db in drill.yaml"
+        return None, given(c, "global_db")
     db = db_probe(c)
     if db.explicit:
-        return None, f"the database probe stands in ({EXPLICIT})"
+        return None, f"the database probe stands in ({db.explicit_from})"
     if db.derived is None:
         return None, f"none: {db.why_not}"
     stand_in = "the database probe stands in: "
@@ -313,7 +320,7 @@ def http_probe(c: AwsContext) -> tuple[str | None, str]:
     if probes == "none":
         return None, "none: probes: none"
     if probes is not None and probes.http:
-        return probes.http, "probes.http in drill.yaml"
+        return probes.http, given(c, "http")
     if probes is not None and probes.db:  # the operator chose the probes: as before
         return None, "none: probes.db is given without probes.http"
     if c.env.terraform is None:

@@ -158,6 +158,10 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
             out["restore_point"] = when.isoformat() if when else "latest restorable time"
     except ClientError as exc:
         raise aws_error(exc, f"restore into {new}") from None
+    # the moment the restored data ends, as the measurement reads it (the lab's key):
+    # where no acknowledged write survives, the RPO runs from it to the disaster
+    point = out.get("restore_point")
+    out["restored_to"] = point if point and point != "latest restorable time" else None
     out["waited_s"] = c.wait(
         f"restored instance {new} available",
         lambda: (describe_instance(c, new, region) or {}).get("DBInstanceStatus") == "available",
