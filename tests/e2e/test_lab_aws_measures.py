@@ -88,3 +88,38 @@ def test_the_rebuilt_replica_is_described_as_a_single_az_replica(awslab: Path) -
     assert "SecondaryAvailabilityZone" not in dr, dr.get("SecondaryAvailabilityZone")
     primary = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
     assert primary["DBInstances"][0]["SecondaryAvailabilityZone"].startswith("us-east-1")
+
+
+def _isolate_calls(awslab: Path) -> list[dict[str, Any]]:
+    res = run(awslab, "plan", "az-loss", "--env", "lab-aws", "--json")
+    assert res.code == 0, res.err
+    steps = json.loads(res.out)["scenarios"][0]["steps"]
+    calls: list[dict[str, Any]] = next(s for s in steps if s["action"] == "az.isolate")["calls"]
+    return calls
+
+
+def test_after_a_failover_the_plan_does_not_name_the_standbys_az(awslab: Path) -> None:
+    """The Terraform state keeps the AZ the primary was created in; after a failover the
+    plan of az-loss said it would cut that AZ (drill:scope=az:us-east-1b, its subnets)
+    while the run cut the AZ RDS reported then (us-east-1c)."""
+    rds = _client(awslab, "rds")
+    stated = next(
+        r["instances"][0]["attributes"]["availability_zone"]
+        for r in json.loads(Path(lab_status(awslab)["aws"]["terraform_state"]).read_text())[
+            "resources"
+        ]
+        if r["type"] == "aws_db_instance" and r["name"] == "primary"
+    )
+    now = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    if now["AvailabilityZone"] == stated:  # move the primary away from the state's AZ
+        _run(awslab, "rds-failover")
+        now = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    assert now["AvailabilityZone"] != stated
+    calls = _isolate_calls(awslab)
+    assert (calls[0]["operation"], calls[0]["mutating"]) == ("DescribeDBInstances", False)
+    shown = json.dumps([c["arguments"] for c in calls])
+    assert f"drill:scope=az:{stated}" not in shown
+    assert f"when the step runs ({stated} in the Terraform state)" in shown
+    shown_run = _run(awslab, "az-loss")
+    cut = next(s for s in shown_run["steps"] if s["action"] == "az.isolate")["output"]["az"]
+    assert cut == now["AvailabilityZone"]  # the AZ RDS reported, which the plan never denied
