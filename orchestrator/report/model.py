@@ -251,6 +251,9 @@ class ControlResult(_View):
     title: str
     description: str
     evidence_kinds: list[str]
+    #: each evidence kind in words (``dr_test_executed``: "a drill, runbook or experiment
+    #: ran to completion in the period"): the reports show these, not the bare names
+    evidence_meaning: dict[str, str] = Field(default_factory=dict)
     satisfied: bool
     evidence: dict[str, list[EvidenceRef]]
     missing: list[str]

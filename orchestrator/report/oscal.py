@@ -133,8 +133,9 @@ class OscalRenderer(Renderer):
                 "uuid": _uuid("control", c.framework, c.oscal_id, *key),
                 "title": f"{c.framework_title} {c.control_id}: {c.title}",
                 "description": (
-                    f"{c.description} Evidence kinds required: "
-                    f"{', '.join(c.evidence_kinds)}."
+                    f"{c.description} Evidence required: "
+                    + "; ".join(f"{c.evidence_meaning.get(k, k)} ({k})" for k in c.evidence_kinds)
+                    + "."
                     + (f" Missing: {'; '.join(c.missing)}." if c.missing else "")
                 ),
                 "props": [_prop("label", c.control_id), _prop("framework", c.framework)],

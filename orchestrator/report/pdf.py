@@ -12,7 +12,7 @@ from typing import Any
 
 from orchestrator.durations import format_duration
 from orchestrator.report.base import Renderer
-from orchestrator.report.model import ReportData, RunView
+from orchestrator.report.model import ControlResult, ReportData, RunView
 from orchestrator.report.svg import CHART_LEGEND, MAX_STEPS, STATUS_COLOURS, chart_rows
 
 
@@ -127,6 +127,19 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
     return drawings
 
 
+def _control_evidence(c: ControlResult) -> str:
+    """What backs a control, in words: each evidence kind the mapping asks for and how
+    many items of it the export holds; then what is missing (a bare count said nothing
+    of what was looked for, and the PDF named no evidence at all)."""
+    have = "; ".join(
+        f"{c.evidence_meaning.get(kind, kind)}: {len(refs)}"
+        for kind, refs in c.evidence.items()
+        if kind not in {m.partition(":")[0] for m in c.missing}
+    )
+    missing = "; ".join(c.missing)
+    return have + (f". MISSING: {missing}" if missing else "")
+
+
 _CHART_ROWS = 40  # rows of the RTO/RPO chart per drawing: well within a landscape A4 page
 
 
@@ -203,6 +216,10 @@ class PdfRenderer(Renderer):
                     else ""
                 )
                 + (f" Signed by {data.signer_fingerprint}." if data.signer_fingerprint else "")
+                + " All times are UTC (a trailing Z). RTO: recovery time objective, how long "
+                "the service may be down after a fault; RPO: recovery point objective, how "
+                "much recent data may be lost; both measured from outside, by probes acting "
+                "as clients."
             ),
             Spacer(1, 6),
         ]
@@ -221,17 +238,21 @@ class PdfRenderer(Renderer):
             story += [
                 Paragraph("Controls", styles["Heading2"]),
                 table(
-                    [["Framework", "Control", "Status", "Missing"]]
+                    [["Framework", "Control", "Status", "Evidence (items in this export)"]]
                     + [
                         [
-                            p(c.framework),
+                            p(c.framework_title),
                             p(f"{c.control_id} {c.title}"),
                             p("satisfied" if c.satisfied else "NOT satisfied"),
-                            p("; ".join(c.missing)),
+                            p(_control_evidence(c)),
                         ]
                         for c in data.controls
                     ],
-                    [70, 300, 70, width - 440],
+                    [120, 200, 60, width - 380],
+                ),
+                p(
+                    "Each item is listed in report.html and in controls/FRAMEWORK.json "
+                    "(the run, scenario or finding behind it)."
                 ),
             ]
         chart = _objectives(data.detailed_runs(), width)
