@@ -410,6 +410,10 @@ def test_every_report_says_in_words_what_backs_each_control(
     assert "All times are UTC" in html
     oscal = _member(exported["q4zip"], "oscal/assessment-results.json").decode()
     assert f"Evidence required: {meaning} (dr_test_executed)" in oscal
+    # mini's experiments have no RTO/RPO objective: nothing to meet, they passed or failed
+    assert "met their objectives" not in oscal
+    assert "1 of 2 without an RTO/RPO objective passed" in oscal
+    assert "no RTO/RPO objective; passed" in html and "no RTO/RPO objective; failed" in html
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(_member(exported["q4zip"], "report.pdf"))
     assert PDFTOTEXT is not None
@@ -420,6 +424,7 @@ def test_every_report_says_in_words_what_backs_each_control(
     assert "All times are UTC" in words and "Evidence (items in this export)" in words
     assert f"{meaning}: 2" in words, words[:3000]
     assert "MISSING: backup_restore_tested: nothing in this export shows that" in words
+    assert "passed (no objective)" in words and "failed (no objective)" in words
 
 
 def _nonblank_png(path: Path) -> None:
