@@ -920,12 +920,17 @@ def _remember_secrets(plan: RunPlan) -> None:
 def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:
     """An inline Chaos Toolkit activity; its failure is a step failure — and an exception
     its python function raised other than ``ActivityFailed`` is not drill's own either:
-    :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``)."""
+    :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``). So is a
+    ``SystemExit`` (a library calling ``sys.exit()``, argparse's exit on bad arguments),
+    which chaoslib lets through: it ended drill — exit 0 for ``sys.exit()``, nothing
+    printed, the run left ``running`` with its rollbacks unplayed and the fault in place."""
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
     try:
         return run_activity(activity, configuration, {})
+    except SystemExit as exc:
+        raise ActivityRaised(f"SystemExit: the activity called sys.exit({exc.code!r})") from None
     except ActivityFailed as exc:
         cause = exc.__context__
         python = (activity.get("provider") or {}).get("type") == "python"

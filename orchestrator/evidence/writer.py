@@ -152,6 +152,33 @@ def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def readonly_uri(path: Path) -> str | None:
+    """The URI that reads SQLite file ``path`` where a plain open cannot: its folder
+    cannot be written (a read-only mount, ``chattr +i``, an auditor's archive) and no
+    ``-shm`` file is beside it, which SQLite must create to open a WAL-mode database —
+    it said "unable to open database file", and drill called the store damaged. With
+    no write-ahead log beside it either, all of it is in the file, which nothing can
+    change there: opened ``immutable`` (read-only). A log with content that SQLite
+    cannot index there is one clear line. None when a plain open works (the folder is
+    writable, or the -shm file exists)."""
+    import os
+    from urllib.parse import quote
+
+    shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
+    if not path.exists() or shm.exists() or os.access(path.parent, os.W_OK):
+        return None
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreUnavailable(
+            f"evidence database {path} cannot be read where it is: its folder is read-only "
+            f"and SQLite must create {shm.name} beside it to read its write-ahead log "
+            f"({wal.name})",
+            "copy the database and its -wal file to a writable folder and name the copy "
+            "with DRILL_DATABASE=sqlite:///PATH (or make the folder writable); nothing was "
+            "changed",
+        )
+    return f"file:{quote(str(path.resolve()))}?immutable=1"
+
+
 class EvidenceDB:
     """One evidence database, written with the DB-API driver (see the module docstring)."""
 
@@ -196,6 +223,11 @@ class EvidenceDB:
                 return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
             import sqlite3
 
+            readonly = readonly_uri(self.sqlite_path)
+            if readonly is not None:  # (a write says "attempt to write a readonly database")
+                return sqlite3.connect(
+                    readonly, uri=True, isolation_level=None, check_same_thread=False
+                )
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 self.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
@@ -204,6 +236,8 @@ class EvidenceDB:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
+        except StoreUnavailable:
+            raise
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
             raise self._unreachable(exc) from None
 

@@ -123,3 +123,19 @@ def test_after_a_failover_the_plan_does_not_name_the_standbys_az(awslab: Path) -
     shown_run = _run(awslab, "az-loss")
     cut = next(s for s in shown_run["steps"] if s["action"] == "az.isolate")["output"]["az"]
     assert cut == now["AvailabilityZone"]  # the AZ RDS reported, which the plan never denied
+
+
+def test_the_failover_note_says_which_instance_moved_between_which_azs(awslab: Path) -> None:
+    """The run's evidence of rds-failover on AWS said failover: {old_primary: null,
+    new_primary: null} (the lab's keys, which the AWS action does not return)."""
+    rds = _client(awslab, "rds")
+    before = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    shown = _run(awslab, "rds-failover")
+    after = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    assert after["AvailabilityZone"] != before["AvailabilityZone"]
+    assert shown["scenario_notes"]["rds-failover"]["failover"] == {
+        "instance": "drill-lab-db",
+        "az_before": before["AvailabilityZone"],
+        "az_after": after["AvailabilityZone"],
+        "moved": True,
+    }
