@@ -90,6 +90,10 @@ def export(
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
     label = when.label if when else f"run {run}"
+    if key or settings.signing_key:  # a named key that is not there or not a key: said first
+        from orchestrator.evidence.signing import load_private_key
+
+        load_private_key(signing_key_path(settings, key))
     _refuse_missing(app_state, as_json, label)  # before a key (or a store) is made
     if env is not None:
         _known_env(app_state, env)

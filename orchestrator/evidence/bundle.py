@@ -74,9 +74,11 @@ What each proves:
    `openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum`;
 3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
    `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
-   `prev` is the journal's head before the period ({head_before}); the journal's head
-   when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
-   holds that run's events (and, for experiments, Chaos Toolkit's journal).
+   `prev` is the journal's head before the period ({head_before}); the piece ends with
+   the last event of the exported runs ({last}) and, having no gaps, also holds the
+   events of other runs written in between. The journal's head when this bundle was
+   made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json` holds that run's
+   events (and, for experiments, Chaos Toolkit's journal).
 
 Any changed byte makes one of the three fail. What the files hold: `manifest.json` (what
 was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (every

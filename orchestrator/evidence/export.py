@@ -184,6 +184,15 @@ def _summary(data: ReportData, who: str) -> str:
     return textwrap.fill(text, 88)
 
 
+def _head_before_in_words(head: dict[str, Any] | None) -> str:
+    """VERIFY.md's "head before the period": ``#0 000…000`` told an auditor nothing."""
+    if head is None:
+        return "none: no events"
+    if head["seq"] == 0:
+        return "none: the journal begins with this period, so that `prev` is 64 zeros"
+    return f"#{head['seq']} {head['hash']}"
+
+
 def _run_journals(data: ReportData, scope: Scope, lines: list[bytes]) -> list[tuple[str, bytes]]:
     """Per run its artifacts and ``journals/RUN_ID.json``: its events (``lines``, those of
     ``journal/events.jsonl``) and Chaos Toolkit's journals as they were stored."""
@@ -276,9 +285,8 @@ def _about(
         scope=period.label + (f", environment {env}" if env else ""),
         summary=_summary(data, who),
         fingerprint=fp,
-        head_before=(
-            f"#{head_before['seq']} {head_before['hash']}" if head_before else "none: no events"
-        ),
+        head_before=_head_before_in_words(head_before),
+        last=f"#{last['seq']}" if last else "none: no events",
         head_seq=head["seq"],
         head_hash=head["hash"],
     )

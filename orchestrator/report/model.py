@@ -155,10 +155,18 @@ class ScenarioView(_View):
         return self.dry in DRY_NOT_JUDGED
 
     @property
+    def has_objective(self) -> bool:
+        return self.objective_rto_s is not None or self.objective_rpo_s is not None
+
+    @property
     def verdict(self) -> str:
-        """The objectives' verdict in words, the same in every report."""
+        """The objectives' verdict in words, the same in every report. A scenario without
+        an RTO/RPO objective (an experiment's) had nothing to meet: it passed or failed
+        by its steps or steady state."""
         if self.met is None:
             return f"not judged ({self.met_reason})"
+        if not self.has_objective:
+            return "no RTO/RPO objective; passed" if self.met else "no RTO/RPO objective; failed"
         return "met" if self.met else "not met"
 
 

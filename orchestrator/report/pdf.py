@@ -344,7 +344,11 @@ class PdfRenderer(Renderer):
                             format_duration(sc.objective_rpo_s),
                             "dry run"
                             if sc.untested_dry_run
-                            else {True: "yes", False: "no", None: "not judged"}[sc.met],
+                            else {True: "yes", False: "no", None: "not judged"}[sc.met]
+                            if sc.has_objective or sc.met is None
+                            else "passed (no objective)"
+                            if sc.met
+                            else "failed (no objective)",
                         ]
                         for sc in r.scenarios
                     ]

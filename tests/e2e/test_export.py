@@ -318,6 +318,28 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
 
 
+def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[str, Any]) -> None:
+    """`journal/events.jsonl` was said to start after "the head before the period (#0
+    000…000)" — for a journal that begins in the period — and not where it ends (the last
+    event of the exported runs, not the head), nor why other runs' events are in it."""
+    for bundle in ("q4zip", "q3zip"):
+        text = " ".join(_member(exported[bundle], "VERIFY.md").decode().split())
+        journal = json.loads(_member(exported[bundle], "manifest.json"))["journal"]
+        before, last = journal["head_before"], journal["last"]
+        assert f"ends with the last event of the exported runs (#{last['seq']})" in text
+        assert "also holds the events of other runs written in between" in text
+        if before["seq"] == 0:
+            assert "(none: the journal begins with this period, so that `prev` is 64 zeros)" in text
+            assert "#0 " not in text
+        else:
+            assert f"head before the period (#{before['seq']} {before['hash']})" in text
+    seqs = {
+        json.loads(_member(exported[b], "manifest.json"))["journal"]["head_before"]["seq"]
+        for b in ("q4zip", "q3zip")
+    }
+    assert 0 in seqs and len(seqs) == 2, seqs  # both cases were seen
+
+
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
     import hashlib
 
@@ -410,6 +432,10 @@ def test_every_report_says_in_words_what_backs_each_control(
     assert "All times are UTC" in html
     oscal = _member(exported["q4zip"], "oscal/assessment-results.json").decode()
     assert f"Evidence required: {meaning} (dr_test_executed)" in oscal
+    # mini's experiments have no RTO/RPO objective: nothing to meet, they passed or failed
+    assert "met their objectives" not in oscal
+    assert "1 of 2 without an RTO/RPO objective passed" in oscal
+    assert "no RTO/RPO objective; passed" in html and "no RTO/RPO objective; failed" in html
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(_member(exported["q4zip"], "report.pdf"))
     assert PDFTOTEXT is not None
@@ -420,6 +446,7 @@ def test_every_report_says_in_words_what_backs_each_control(
     assert "All times are UTC" in words and "Evidence (items in this export)" in words
     assert f"{meaning}: 2" in words, words[:3000]
     assert "MISSING: backup_restore_tested: nothing in this export shows that" in words
+    assert "passed (no objective)" in words and "failed (no objective)" in words
 
 
 def _nonblank_png(path: Path) -> None:
