@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import EvidenceTampered, StoreUnavailable
+from orchestrator.errors import DrillError, EvidenceTampered, StoreUnavailable
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, columns, from_row
@@ -179,6 +179,17 @@ def readonly_uri(path: Path) -> str | None:
     return f"file:{quote(str(path.resolve()))}?immutable=1"
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device, inode), or None when there is none."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class EvidenceDB:
     """One evidence database, written with the DB-API driver (see the module docstring)."""
 
@@ -201,6 +212,7 @@ class EvidenceDB:
                 "percent-encode it as %40",
             )
         self._conn: Any = None
+        self._file: tuple[int, int] | None = None  # the SQLite file the connection opened
         #: long-lived readers (the dashboard, the scheduler service) set it: see
         #: :meth:`_reconnecting`. A run keeps its one connection and its own handling
         #: of a store that fails mid-run (rollbacks still played, one error line).
@@ -295,7 +307,21 @@ class EvidenceDB:
     def conn(self) -> Any:
         if self._conn is None:
             self._conn = self.connect()
+            if not self.is_postgres:
+                self._file = _file_id(self.sqlite_path)
         return self._conn
+
+    def _same_file(self) -> None:
+        """A SQLite file removed (or replaced) behind drill's back while it writes: the
+        open connection goes on writing into the unlinked file, and a run "succeeded",
+        exit 0, with every record of it gone. Checked in each write's transaction."""
+        if self._file is not None and _file_id(self.sqlite_path) != self._file:
+            raise DrillError(
+                f"evidence database {self.sqlite_path} was removed or replaced while drill "
+                "was writing to it: what drill records now would be lost with it",
+                "restore the file from a backup (`drill evidence verify` says what is "
+                "missing); then `drill recover` closes a run left open",
+            )
 
     def close(self) -> None:
         self.save_witness()
@@ -386,6 +412,7 @@ class EvidenceDB:
             else:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    self._same_file()
                     if self._present(conn, unless):
                         conn.execute("ROLLBACK")
                         return False

@@ -234,6 +234,27 @@ def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None
     assert (workdir / "marker.rolled-back").exists()
 
 
+def test_store_removed_during_a_run_is_said_and_rollbacks_still_run(workdir: Path) -> None:
+    """The SQLite file is removed mid-run (a clean-up job, a mistaken `rm`): drill's open
+    connection went on writing into the unlinked file, and the run ended "succeeded",
+    exit 0 — every record of it gone with the file, nothing said. Now the next write
+    says so: the rollbacks are still played, one error line, exit 1."""
+    marker, rb = recorded(workdir)
+    db = workdir / ".drill" / "evidence.db"
+    text = with_step(marker, "gone-runbook", "the store is removed", "remove", path=str(db))
+    rb = write(workdir, "runbooks/gone.yaml", text)
+    res = drill(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
+    assert len(errors) == 1 and f"evidence database {db} was removed or replaced" in errors[0]
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) <= 1, res.err
+    assert not marker.exists(), "the rollback must run although the store is gone"
+    assert (workdir / "marker.rolled-back").exists()
+    listed = drill(workdir, "runs", "list")  # and the next command says the store is gone
+    assert "is gone" in listed.err and "drill: warning:" in listed.err, listed.err
+
+
 @pytest.mark.postgres
 def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
     """The PostgreSQL evidence server goes away mid-run: the rollback is played, the
