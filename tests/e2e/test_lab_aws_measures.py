@@ -139,3 +139,40 @@ def test_the_failover_note_says_which_instance_moved_between_which_azs(awslab: P
         "az_after": after["AvailabilityZone"],
         "moved": True,
     }
+
+
+def test_a_new_cross_region_replica_is_a_single_az_instance_in_us_west_2(awslab: Path) -> None:
+    """CreateDBInstanceReadReplica in us-west-2 of the primary (what isolated mode's
+    region-promotion makes): the new instance was described in AZ us-east-1c, Multi-AZ,
+    with a us-east-1 secondary AZ — its source's, copied."""
+    import time
+
+    rds = _client(awslab, "rds", "us-west-2")
+    primary = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    rds.create_db_instance_read_replica(
+        DBInstanceIdentifier="outside-dr-copy",
+        SourceDBInstanceIdentifier=primary["DBInstances"][0]["DBInstanceArn"],
+        SourceRegion="us-east-1",
+        DBInstanceClass="db.t4g.medium",
+    )
+    deadline = time.monotonic() + 180
+    while True:
+        db = rds.describe_db_instances(DBInstanceIdentifier="outside-dr-copy")["DBInstances"][0]
+        if db["DBInstanceStatus"] == "available":
+            break
+        assert time.monotonic() < deadline, db["DBInstanceStatus"]
+        time.sleep(0.2)
+    try:
+        assert (db["AvailabilityZone"], db["MultiAZ"]) == ("us-west-2a", False)
+        assert "SecondaryAvailabilityZone" not in db, db.get("SecondaryAvailabilityZone")
+        assert db["Endpoint"]["Address"] == "127.0.0.1"
+    finally:
+        rds.delete_db_instance(DBInstanceIdentifier="outside-dr-copy", SkipFinalSnapshot=True)
+    names = {c["name"] for c in lab_status(awslab)["components"]}
+    deadline = time.monotonic() + 120
+    while "outside-dr-copy" in names:  # its lab server goes with it
+        assert time.monotonic() < deadline, names
+        time.sleep(0.2)
+        names = {c["name"] for c in lab_status(awslab)["components"]}
+    left = rds.describe_db_instances()["DBInstances"]
+    assert [d["DBInstanceIdentifier"] for d in left] == ["drill-lab-dr"]
