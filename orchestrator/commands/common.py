@@ -64,6 +64,9 @@ class AppState:
             self.check_store(write)
             from orchestrator.evidence.witness import FILE
 
+            missing = self.store_missing()
+            if missing is not None:  # (made now: a lost journal is said, not passed over)
+                self.warn_store_gone(missing, anew=True)
             settings = self.settings()
             self._db = EvidenceDB.open(settings.database_url(), settings.state_path() / FILE)
         if warn and not self._warned:
@@ -104,14 +107,20 @@ class AppState:
         )
         return None if last is None else last[1]
 
-    def warn_store_gone(self, path: Path) -> None:
+    def warn_store_gone(self, path: Path, anew: bool = False) -> None:
+        """One stderr line when drill on this machine recorded a journal at ``path``,
+        which is gone; ``anew``: a new database is being made there."""
         lost = self.store_lost()
         if lost is not None:
+            what = (
+                "a new one is made there; restore the old one from a backup to keep its evidence"
+                if anew
+                else "restore it from a backup — its runs are not shown"
+            )
             warn(
                 [
                     f"the evidence database {path} is gone: drill on this machine recorded a "
-                    f"journal there (newest event #{lost[0]}, {lost[2]}); restore it from a "
-                    "backup — its runs are not shown"
+                    f"journal there (newest event #{lost[0]}, {lost[2]}); {what}"
                 ]
             )
 

@@ -116,3 +116,8 @@ def test_a_removed_store_is_lost_evidence_not_an_empty_one(workdir: Path, as_jso
     assert listed.code == 0 and json.loads(listed.out) == []
     assert "drill: warning: the evidence database " in listed.err and "is gone" in listed.err
     assert not list((workdir / ".drill").glob("evidence.db*")), "nothing was recreated"
+
+    again = run(workdir, "run", str(rb))  # a writer makes a new store there: said once
+    assert again.code == 0, again.err
+    warned = [ln for ln in again.err.splitlines() if "is gone" in ln]
+    assert len(warned) == 1 and "a new one is made there" in warned[0], again.err
