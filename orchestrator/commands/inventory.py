@@ -1,7 +1,8 @@
 """`drill inventory --env ENV [--json]`: targets by role from Terraform state, and drift.
 
-Exit status: 0 every role resolved and no drift · 1 drift found (the environment no
-longer matches its state: drills would measure the wrong thing) · 2 bad configuration.
+Exit status: 0 no drift in the roles resolved (the unresolved ones are listed, and not
+checked) · 1 drift found (the environment no longer matches its state: drills would
+measure the wrong thing) · 2 bad configuration.
 """
 
 from __future__ import annotations
@@ -132,5 +133,10 @@ def _render(doc: dict[str, Any]) -> None:
                 f"  [red]{esc(d['kind'])}[/] {esc(d['role'])} ({esc(d['address'])}): "
                 f"{esc(d['message'])}"
             )
+    elif doc["unresolved"]:  # e.g. two primaries: neither was compared with AWS
+        console.print(
+            f"[green]no drift[/] in the {len(doc['roles'])} resolved role(s); not checked: "
+            + ", ".join(f"{esc(r)} (unresolved)" for r in doc["unresolved"])
+        )
     else:
         console.print("[green]no drift[/]: AWS matches the Terraform state")
