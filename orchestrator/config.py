@@ -274,11 +274,14 @@ class Settings(BaseModel):
         env = self.environments.get(name)
         if env is None:
             known = ", ".join(sorted(self.environments)) or "(none)"
-            if name == "lab-aws":  # labaws.env.ENV_NAME, not imported: settings stay cheap
+            if name == "lab-aws":  # labaws.env.ENV_NAME, imported only here
+                from orchestrator.labaws.env import why_absent
+
                 raise ConfigError(
-                    "environment 'lab-aws' exists while the AWS-shaped lab runs, and it "
-                    "does not run here",
-                    f"start it with `drill lab up --aws` (known environments now: {known})",
+                    "environment 'lab-aws' exists while the AWS-shaped lab runs: "
+                    + why_absent(self.state_path() / "lab"),
+                    "`drill lab up --aws` starts it, or restarts what is missing "
+                    f"(known environments now: {known})",
                 )
             raise ConfigError(
                 f"unknown environment {name!r}",

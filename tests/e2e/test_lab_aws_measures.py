@@ -176,3 +176,27 @@ def test_a_new_cross_region_replica_is_a_single_az_instance_in_us_west_2(awslab:
         names = {c["name"] for c in lab_status(awslab)["components"]}
     left = rds.describe_db_instances()["DBInstances"]
     assert [d["DBInstanceIdentifier"] for d in left] == ["drill-lab-dr"]
+
+
+def test_a_lab_whose_aws_api_died_says_so(awslab: Path) -> None:
+    """The API process killed behind drill's back: `--env lab-aws` said the lab 'does
+    not run here' while `drill lab status` showed it running; it names the API that is
+    gone, and `drill lab up --aws` brings it back (last in this module: it restarts
+    the API)."""
+    import os
+    import signal
+    import time
+
+    api = next(c for c in lab_status(awslab)["components"] if c["name"] == "aws-api")
+    os.kill(api["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while lab_status(awslab)["aws"] is not None:  # until the lab sees it gone
+        assert time.monotonic() < deadline
+    res = run(awslab, "plan", "rds-failover", "--env", "lab-aws")
+    assert res.code == 2
+    assert "does not run here" not in res.err
+    assert f"its AWS API (aws-api, pid {api['pid']}) does not" in " ".join(res.err.split())
+    assert "drill lab up --aws" in res.err and "Traceback" not in res.err
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    assert run(awslab, "plan", "rds-failover", "--env", "lab-aws").code == 0
