@@ -70,3 +70,22 @@ def test_a_dry_actions_run_tests_nothing_and_says_so(workdir: Path, capsys) -> N
     assert drill(capsys, "evidence", "export", "--run", real["run_id"], "--out", "r.zip").code == 0
     a13 = _controls(workdir / "r.zip")["A1.3"]
     assert [e["ref"] for e in a13["evidence"]["dr_test_executed"]] == [f"run:{real['run_id']}"]
+
+
+def test_runs_list_says_a_dry_run_is_one(workdir: Path, capsys) -> None:
+    """`drill runs list` (and /runs, /api/runs) showed a `--dry actions` run as plain
+    "succeeded", beside the real runs, where `runs show` and every report say dry run."""
+    write(workdir, "experiments/marker.yaml", experiment(workdir / "marker-file"))
+    write(workdir, "drills/dry-drill.yaml", DRILL)
+    dry = json.loads(drill(capsys, "run", "dry-drill", "--dry", "actions", "--json").out)
+    real = json.loads(drill(capsys, "run", "dry-drill", "--json").out)
+    listed = {r["run_id"]: r for r in json.loads(drill(capsys, "runs", "list", "--json").out)}
+    assert listed[dry["run_id"]]["dry_run"] is True
+    assert listed[real["run_id"]]["dry_run"] is False
+    rows = {
+        line.split()[0]: line
+        for line in drill(capsys, "runs", "list").out.splitlines()
+        if "r-" in line
+    }
+    assert "succeeded (dry run)" in rows[dry["run_id"]], rows
+    assert "dry run" not in rows[real["run_id"]], rows
