@@ -93,9 +93,9 @@ def _placed_now(inv: Any, clients: Any) -> dict[str, dict[str, Any]]:
         if t.type != "aws_db_instance" or not t.name:
             continue
         try:
-            db = clients.client("rds", t.region).describe_db_instances(
-                DBInstanceIdentifier=t.name
-            )["DBInstances"][0]
+            db = clients.client("rds", t.region).describe_db_instances(DBInstanceIdentifier=t.name)[
+                "DBInstances"
+            ][0]
         except ClientError:  # gone: the drift check says so
             continue
         out[role] = {
