@@ -199,7 +199,7 @@ def list_runs(
     where, params = _run_filter(db, env, target, status, since, until)
     page = f"started_at DESC LIMIT {int(limit)} OFFSET {max(int(offset), 0)}"
     runs: list[Run] = db.records(Run, where, params, page)
-    dry = _dry_runs(db, [r.id for r in runs])
+    dry = dry_runs(db, [r.id for r in runs])
     return [
         {
             "run_id": r.id,
@@ -219,7 +219,7 @@ def list_runs(
     ]
 
 
-def _dry_runs(db: EvidenceDB, run_ids: list[str]) -> set[str]:
+def dry_runs(db: EvidenceDB, run_ids: list[str]) -> set[str]:
     """Which of ``run_ids`` tested nothing (an experiment run with ``--dry actions``,
     ``activities`` or ``probes``): `drill runs list` said only "succeeded" of them, where
     `runs show` and the reports say "succeeded (dry run)"."""
