@@ -316,6 +316,8 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
     assert "mapped to the controls of soc2, nist" in words and "report.html" in words
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
+    # the times inside an event's data carry no zone: VERIFY.md says which one
+    assert "Every time in an event is UTC" in " ".join(rest.split())
 
 
 def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[str, Any]) -> None:
