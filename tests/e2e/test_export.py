@@ -432,9 +432,15 @@ def test_every_report_says_in_words_what_backs_each_control(
     html = " ".join(_member(exported["q4zip"], "report.html").decode().split())
     assert f'{meaning} <span class="meta">(<code>dr_test_executed</code>)' in html
     assert "All times are UTC" in html
-    assert "Period <b>2026-Q4 (2026-10-01 to 2026-12-31, UTC)</b>" in html
+    made = datetime.fromisoformat(
+        json.loads(_member(exported["q4zip"], "manifest.json"))["generated_at"]
+    )  # exported at the wall clock's time: in 2026-Q4 itself, or after it
+    q4 = "2026-Q4 (2026-10-01 to 2026-12-31, UTC" + (
+        "; not over when this was exported)" if made < datetime(2027, 1, 1, tzinfo=UTC) else ")"
+    )
+    assert f"Period <b>{q4}</b>" in html
     verify_md = " ".join(_member(exported["q4zip"], "VERIFY.md").decode().split())
-    assert "covering 2026-Q4 (2026-10-01 to 2026-12-31, UTC): 2 run(s)" in verify_md
+    assert f"covering {q4}: 2 run(s)" in verify_md
     q3 = " ".join(_member(exported["q3zip"], "VERIFY.md").decode().split())
     assert "covering 2026-07-01 to 2026-09-30 (UTC): 1 run(s)" in q3, q3[:400]
     oscal = _member(exported["q4zip"], "oscal/assessment-results.json").decode()
@@ -451,7 +457,7 @@ def test_every_report_says_in_words_what_backs_each_control(
     ).stdout
     words = " ".join(text.split())
     assert "All times are UTC" in words and "Evidence (items in this export)" in words
-    assert "Period 2026-Q4 (2026-10-01 to 2026-12-31, UTC)." in words
+    assert "Period 2026-Q4 (2026-10-01 to 2026-12-31, UTC" in words
     assert f"{meaning}: 2" in words, words[:3000]
     assert "MISSING: backup_restore_tested: nothing in this export shows that" in words
     assert "passed (no objective)" in words and "failed (no objective)" in words
