@@ -56,6 +56,7 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         inv = load_inventory(env_name, cfg, settings, clients)
         probes = _probe_sources(env_name, cfg, settings, clients, inv)
         drifts = check(inv, clients) if drift else []
+        placed = _placed_now(inv, clients) if drift else {}
     except (BotoCoreError, ClientError) as exc:
         raise ProviderError(
             f"AWS call failed during the drift check: {exc}",
@@ -69,7 +70,7 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         "region": cfg.region,
         "dr_region": cfg.dr_region,
         "roles": {
-            role: t.model_dump(exclude={"extra"}) | {"details": t.extra}
+            role: t.model_dump(exclude={"extra"}) | {"details": t.extra} | placed.get(role, {})
             for role, t in sorted(inv.targets.items())
         },
         "subnets": [s.model_dump() for s in inv.subnets],
@@ -78,6 +79,30 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         "drift_checked": drift,
         "drift": [d.model_dump() for d in drifts],
     }
+
+
+def _placed_now(inv: Any, clients: Any) -> dict[str, dict[str, Any]]:
+    """Where RDS has each database instance now (``az_now``, ``secondary_az_now``): a
+    Multi-AZ failover moves the primary to its standby's AZ and Terraform's state keeps
+    the one it was created in — not drift, but what a drill acts on (az-loss cuts the
+    AZ RDS reports when it runs)."""
+    from botocore.exceptions import ClientError
+
+    out: dict[str, dict[str, Any]] = {}
+    for role, t in inv.targets.items():
+        if t.type != "aws_db_instance" or not t.name:
+            continue
+        try:
+            db = clients.client("rds", t.region).describe_db_instances(DBInstanceIdentifier=t.name)[
+                "DBInstances"
+            ][0]
+        except ClientError:  # gone: the drift check says so
+            continue
+        out[role] = {
+            "az_now": db.get("AvailabilityZone"),
+            "secondary_az_now": db.get("SecondaryAvailabilityZone"),
+        }
+    return out
 
 
 def _probe_sources(
@@ -113,7 +138,7 @@ def _render(doc: dict[str, Any]) -> None:
             t["name"] or t["id"] or "",
             t["endpoint"] or "",
             t["region"] or "",
-            t["az"] or "",
+            _az(t),
         )
     console.print(table)
     zones: dict[str, int] = {}
@@ -140,3 +165,11 @@ def _render(doc: dict[str, Any]) -> None:
         )
     else:
         console.print("[green]no drift[/]: AWS matches the Terraform state")
+
+
+def _az(t: dict[str, Any]) -> str:
+    """The state's AZ, or where RDS has the instance now when that differs."""
+    stated, now = t.get("az"), t.get("az_now")
+    if now and stated and now != stated:
+        return f"{now} now (state: {stated})"
+    return str(now or stated or "")

@@ -45,7 +45,7 @@ def list_cmd(
             r["run_id"],
             r["drill"],
             r["env"],
-            r["status"],
+            r["status"] + (" (dry run)" if r["dry_run"] else ""),
             r["trigger"],
             (r["started_at"] or "")[:16].replace("T", " "),
             r["who"],

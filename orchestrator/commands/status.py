@@ -35,16 +35,23 @@ def status(
     from rich.table import Table
 
     table = Table()
-    for c in ("drill", "cadence", "last run", "last success", "next due", "overdue"):
+    for c in ("drill", "cadence", "last run (UTC)", "last success (UTC)", "next due (UTC)"):
         table.add_column(c)
+    table.add_column("overdue")
     for d in report["drills"]:
-        last = f"{(d['last_run'] or '—')[:16]} {d['last_run_status'] or ''}".strip()
+        status = (d["last_run_status"] or "") + (" (dry run)" if d["last_run_dry_run"] else "")
+        last = f"{_when(d['last_run'])} {status}".strip()
         table.add_row(
             d["drill"],
             d["cadence"] or "—",
             last,
-            (d["last_success"] or "—")[:16],
-            (d["next_due"] or d["next_fire"] or "—")[:16],
+            _when(d["last_success"]),
+            _when(d["next_due"] or d["next_fire"]),
             "[red]OVERDUE[/]" if d["overdue"] else "no",
         )
     out_console().print(table if report["drills"] else "no drills found")
+
+
+def _when(iso: str | None) -> str:
+    """``2026-12-01 23:53`` (the column says UTC) from ``2026-12-01T23:53:24.24Z``."""
+    return (iso or "—")[:16].replace("T", " ")

@@ -172,8 +172,9 @@ def _summary(data: ReportData, who: str) -> str:
     names = sorted({r.target for r in data.runs})
     dry = sum(r.dry_run for r in data.runs)
     text = (
-        f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}: "
-        f"{len(data.runs)} run(s)"
+        f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}"
+        + (f", covering {data.period_shown}" if data.period_start else "")
+        + f": {len(data.runs)} run(s)"
         + (f" of {', '.join(names[:8])}" + (", …" if len(names) > 8 else "") if names else "")
         + (f" on {', '.join(e.name for e in data.environments)}" if data.environments else "")
         + (f" (of which {dry} dry run(s): no fault injected)" if dry else "")

@@ -178,6 +178,26 @@ def test_a_new_cross_region_replica_is_a_single_az_instance_in_us_west_2(awslab:
     assert [d["DBInstanceIdentifier"] for d in left] == ["drill-lab-dr"]
 
 
+def test_inventory_says_where_rds_has_the_primary_now(awslab: Path) -> None:
+    """After a failover `drill inventory` showed the primary in the AZ of the Terraform
+    state (the standby's now) and nothing else."""
+    rds = _client(awslab, "rds")
+    res = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    stated = json.loads(res.out)["roles"]["primary_db"]["az"]
+    now = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    if now["AvailabilityZone"] == stated:
+        _run(awslab, "rds-failover")
+        now = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
+    res = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert res.code == 0, res.err
+    primary = json.loads(res.out)["roles"]["primary_db"]
+    assert primary["az"] == stated != now["AvailabilityZone"]
+    assert primary["az_now"] == now["AvailabilityZone"]
+    assert primary["secondary_az_now"] == now["SecondaryAvailabilityZone"] == stated
+    text = run(awslab, "inventory", "--env", "lab-aws")
+    assert f"{now['AvailabilityZone']} now (state: {stated})" in " ".join(text.out.split())
+
+
 def test_a_lab_whose_aws_api_died_says_so(awslab: Path) -> None:
     """The API process killed behind drill's back: `--env lab-aws` said the lab 'does
     not run here' while `drill lab status` showed it running; it names the API that is

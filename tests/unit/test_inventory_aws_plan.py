@@ -108,3 +108,23 @@ def test_az_primary_plans_the_az_chosen_when_the_step_runs(provider: object) -> 
     restore = provider.plan("az.restore", {"az": "primary"}, "live")
     assert restore and restore[0].operation == "DescribeNetworkAcls"
     assert provider.clients.journal == []  # from the Terraform state alone
+
+
+def test_a_vault_restore_plans_the_recovery_point_before_the_disaster(provider: object) -> None:
+    """The restore picks the newest recovery point before the disaster (its data ends
+    there: the RPO runs from it); the plan said only '<newest>'."""
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    assert isinstance(provider, AwsProvider)
+    calls = provider.plan(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, "live"
+    )
+    start = next(c for c in calls if c.operation == "StartRestoreJob")
+    assert start.arguments["RecoveryPointArn"] == "<newest before the disaster>"
+    snap = provider.plan("db.restore", {"source": "primary_db", "point_in_time": "latest"}, "live")
+    assert (
+        next(c for c in snap if c.operation == "RestoreDBInstanceFromDBSnapshot").arguments[
+            "DBSnapshotIdentifier"
+        ]
+        == "<newest>"
+    )
