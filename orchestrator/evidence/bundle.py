@@ -97,7 +97,10 @@ string, because those exact bytes are what was hashed. Parsed, it reads
 `measurement.insert`, `finding.update`, …), `data` the record's complete state after
 that change (a step's name, action, arguments, status, output and error; a scenario's
 measured `rto_s`/`rpo_s`, its objectives and `met`). The newest event of a record is its
-final state; the events before it show how it got there.
+final state; the events before it show how it got there. Every time in an event is UTC:
+`at` is written `2026-12-01T23:52:58.571520Z`, the times inside `data` (`started_at`,
+`ended_at`, …) `2026-12-01 23:52:58.542260`, without a zone, as the database stores them.
+Durations (`rto_s`, `rpo_s`, objectives) are in seconds.
 """
 
 

@@ -284,6 +284,22 @@ class ReportData(_View):
     signer_fingerprint: str | None = None
     detail_limit: int = 100
 
+    @property
+    def period_shown(self) -> str:
+        """The period with its days, as every report heads it: ``2026-Q4 (2026-10-01 to
+        2026-12-31, UTC)`` — a bare "2026-Q4" left the auditor to work out its bounds, and
+        whether the export was made before it ended (more runs may follow)."""
+        from datetime import timedelta
+
+        if self.period_start is None or self.period_end is None:
+            return self.period_label
+        last = self.period_end - timedelta(microseconds=1)  # the end is exclusive
+        days = f"{self.period_start:%Y-%m-%d} to {last:%Y-%m-%d}"
+        open_ = "; not over when this was exported" if self.generated_at < self.period_end else ""
+        if self.period_label == f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d}":
+            return f"{days} (UTC{open_})"  # --from/--to: the label is those days already
+        return f"{self.period_label} ({days}, UTC{open_})"
+
     def detailed_runs(self) -> list[RunView]:
         """Runs given a full timeline section: failures first, then newest (capped).
 

@@ -215,7 +215,7 @@ class PdfRenderer(Renderer):
         story: list[Any] = [
             Paragraph(escape(data.title), styles["Title"]),
             p(
-                f"Period {data.period_label}"
+                f"Period {data.period_shown}"
                 + (f", environment {data.env}" if data.env else "")
                 + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
                 + (

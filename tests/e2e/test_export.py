@@ -316,6 +316,8 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
     assert "mapped to the controls of soc2, nist" in words and "report.html" in words
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
+    # the times inside an event's data carry no zone: VERIFY.md says which one
+    assert "Every time in an event is UTC" in " ".join(rest.split())
 
 
 def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[str, Any]) -> None:
@@ -430,6 +432,17 @@ def test_every_report_says_in_words_what_backs_each_control(
     html = " ".join(_member(exported["q4zip"], "report.html").decode().split())
     assert f'{meaning} <span class="meta">(<code>dr_test_executed</code>)' in html
     assert "All times are UTC" in html
+    made = datetime.fromisoformat(
+        json.loads(_member(exported["q4zip"], "manifest.json"))["generated_at"]
+    )  # exported at the wall clock's time: in 2026-Q4 itself, or after it
+    q4 = "2026-Q4 (2026-10-01 to 2026-12-31, UTC" + (
+        "; not over when this was exported)" if made < datetime(2027, 1, 1, tzinfo=UTC) else ")"
+    )
+    assert f"Period <b>{q4}</b>" in html
+    verify_md = " ".join(_member(exported["q4zip"], "VERIFY.md").decode().split())
+    assert f"covering {q4}: 2 run(s)" in verify_md
+    q3 = " ".join(_member(exported["q3zip"], "VERIFY.md").decode().split())
+    assert "covering 2026-07-01 to 2026-09-30 (UTC): 1 run(s)" in q3, q3[:400]
     oscal = _member(exported["q4zip"], "oscal/assessment-results.json").decode()
     assert f"Evidence required: {meaning} (dr_test_executed)" in oscal
     # mini's experiments have no RTO/RPO objective: nothing to meet, they passed or failed
@@ -444,6 +457,7 @@ def test_every_report_says_in_words_what_backs_each_control(
     ).stdout
     words = " ".join(text.split())
     assert "All times are UTC" in words and "Evidence (items in this export)" in words
+    assert "Period 2026-Q4 (2026-10-01 to 2026-12-31, UTC" in words
     assert f"{meaning}: 2" in words, words[:3000]
     assert "MISSING: backup_restore_tested: nothing in this export shows that" in words
     assert "passed (no objective)" in words and "failed (no objective)" in words
