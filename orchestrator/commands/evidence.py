@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state, working
+from orchestrator.commands.common import (
+    err_console,
+    esc,
+    out_console,
+    print_json,
+    state,
+    working,
+)
 from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
 
 app = typer.Typer(
@@ -136,8 +143,11 @@ def export(
         f"finding(s), {len(result.files)} files, chain head "
         f"#{result.chain_head['seq']}, signed by {result.fingerprint}"
     )
-    if unmet:
+    if unmet:  # each with what is missing: the names alone sent one to unzip the bundle
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+        for control in unmet:
+            for why in result.missing.get(control, []):
+                out_console().print(f"  {esc(control)}: {esc(why)}")
 
 
 def _framework_list(given: list[str] | None) -> list[str]:

@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
@@ -47,6 +47,8 @@ class ExportResult:
     chain_head: dict[str, Any]
     fingerprint: str
     controls: dict[str, bool]
+    #: per control not satisfied, what is missing (``framework:control`` → reasons)
+    missing: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _verified_data(
@@ -370,6 +372,7 @@ def export_bundle(
         {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]},
         fp,
         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls},
+        {f"{c.framework}:{c.control_id}": c.missing for c in data.controls if c.missing},
     )
 
 
