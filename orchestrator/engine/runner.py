@@ -183,10 +183,13 @@ class RunEngine:
         ``--dry probes`` does, and so do controls) needs it."""
         if not self.env.protected or opts.yes:
             return
+        from orchestrator.config import protected_note
+
+        note = protected_note(self.env)
         why = plan.change(opts.experiment)
         if why:
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and {plan.target} would "
+                f"environment {self.env_name!r} is protected{note} and {plan.target} would "
                 f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
@@ -194,8 +197,8 @@ class RunEngine:
         why = plan.lab_change(self.settings, self.env)
         if why:  # the run prepares the lab first: a start or repair changes it too
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and running {plan.target} "
-                f"would change its lab first: {why}",
+                f"environment {self.env_name!r} is protected{note} and running "
+                f"{plan.target} would change its lab first: {why}",
                 f"bring the lab up with `drill lab up --env {self.env_name}` first, or re-run "
                 "with --yes (your approval is recorded as evidence)",
             )
