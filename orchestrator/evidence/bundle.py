@@ -297,6 +297,14 @@ def _sums(raw: bytes) -> dict[str, str]:
     return listed
 
 
+#: what to do about a bundle that fails a check (a problem said without a next step
+#: left the reader to guess whether the bundle or the checking was at fault)
+NOT_AS_EXPORTED = (
+    "the bundle is not as it was exported: do not rely on it; ask whoever exported it for "
+    "the original (or a new export) and check that"
+)
+
+
 def verify_bundle(
     path: Path, expect_fingerprint: str | None = None, public_key: Path | None = None
 ) -> BundleReport:
@@ -342,11 +350,17 @@ def verify_bundle(
                 "checked unpacked with the commands of its VERIFY.md",
             )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise EvidenceTampered(f"{path.name} is not a readable zip: {exc}") from None
-    except EvidenceTampered:
+        raise EvidenceTampered(
+            f"{path.name} is not a readable zip: {exc}", NOT_AS_EXPORTED
+        ) from None
+    except EvidenceTampered as exc:
+        if exc.hint is None:
+            exc.hint = NOT_AS_EXPORTED
         raise
     except Exception as exc:  # struct.error, zlib.error, UnicodeError…: a damaged member
-        raise EvidenceTampered(f"{path.name} is damaged: {exc.__class__.__name__}: {exc}") from None
+        raise EvidenceTampered(
+            f"{path.name} is damaged: {exc.__class__.__name__}: {exc}", NOT_AS_EXPORTED
+        ) from None
     try:
         seen, _ends = verify_chain.check_chain(
             files.get("journal/events.jsonl", b"").decode().splitlines()
@@ -355,7 +369,7 @@ def verify_bundle(
             if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
                 verify_chain.check_run(name, verify_chain.loads(name, content), seen)
     except (UnicodeError, ValueError) as exc:
-        raise EvidenceTampered(str(exc)) from None
+        raise EvidenceTampered(str(exc), NOT_AS_EXPORTED) from None
     try:
         manifest = json.loads(files.get("manifest.json", b"{}"))
         chain, runs = manifest.get("chain", {}), manifest.get("runs", 0)

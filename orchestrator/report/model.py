@@ -155,6 +155,18 @@ class ScenarioView(_View):
         return self.dry in DRY_NOT_JUDGED
 
     @property
+    def objectives_set_by(self) -> str:
+        """Where the objectives came from, in words: "the drill's objectives for this
+        scenario" (both), or each one's ("RTO: …; RPO: …"); '' if not recorded. The
+        report printed the bare sources ("set by: RTO scenario, RPO scenario")."""
+        from orchestrator.definitions.kinds import OBJECTIVE_SOURCES
+
+        said = {k: OBJECTIVE_SOURCES.get(v, v) for k, v in self.objectives_from.items()}
+        if len(set(said.values())) == 1 and len(said) > 1:
+            return next(iter(said.values()))
+        return "; ".join(f"{k.upper()}: {v}" for k, v in said.items())
+
+    @property
     def has_objective(self) -> bool:
         return self.objective_rto_s is not None or self.objective_rpo_s is not None
 

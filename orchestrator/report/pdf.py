@@ -363,6 +363,17 @@ class PdfRenderer(Renderer):
                         for sc in r.scenarios
                     ]
                 ),
+                *(
+                    [p("Objectives set by " + "; ".join(set_by))]
+                    if (
+                        set_by := [
+                            f"{sc.scenario_id}: {sc.objectives_set_by}"
+                            for sc in r.scenarios
+                            if sc.objectives_from and sc.has_objective
+                        ]
+                    )
+                    else []
+                ),
                 Spacer(1, 4),
                 _timeline(r, width),
                 Spacer(1, 8),

@@ -178,6 +178,10 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert code == 1 and doc["ok"] is False and doc["bundle"] == str(bad)
     assert "runs" in doc["error"] or "altered" in doc["error"]
     assert capsys.readouterr().err.startswith("drill: error: ")
+    # and what to do about it (a failed check gave no next step)
+    assert _cli("evidence", "verify", str(bad))[0] == 1
+    err = capsys.readouterr().err
+    assert "  hint: the bundle is not as it was exported: do not rely on it" in err, err
     # the keys of a bundle that verifies are there too (null: not known), plus "error"
     good = json.loads(_cli("evidence", "verify", str(exported["q4zip"]), "--json")[1])
     assert set(good) | {"error"} == set(doc), (set(good), set(doc))

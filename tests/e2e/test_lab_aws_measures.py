@@ -62,6 +62,16 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     assert "restored_to" in rpo["method"]
     notes = shown["scenario_notes"]["backup-restore"]
     assert notes["restored_to"] == restore["output"]["restored_to"]
+    # the rollback deleted the restored instance: gone, and RDS's events say so (they
+    # said it was created, never that it was deleted)
+    rds = _client(awslab, "rds")
+    name = restore["output"]["new_instance"]
+    assert name not in [
+        d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+    ]
+    events = rds.describe_events(SourceIdentifier=name, SourceType="db-instance", Duration=60)
+    said = [e["Message"] for e in events["Events"]]
+    assert said[0] == "DB instance created" and said[-1] == "DB instance deleted", said
     # lab-aws exists without configuration: its probes are the lab's endpoints, which
     # the evidence said came from "probes.db in drill.yaml" (there is no drill.yaml)
     assert not (awslab / "drill.yaml").exists()
@@ -220,3 +230,56 @@ def test_a_lab_whose_aws_api_died_says_so(awslab: Path) -> None:
     up = run(awslab, "lab", "up", "--aws", timeout=240)
     assert up.code == 0, up.err
     assert run(awslab, "plan", "rds-failover", "--env", "lab-aws").code == 0
+
+
+def test_recovery_without_the_aws_api_keeps_the_run_for_a_lab_repair(awslab: Path) -> None:
+    """drill died with an AZ of lab-aws cut, then the lab's AWS API died too: `drill
+    recover` failed each rollback ('no provider to run the rollback with') and closed
+    the run rollback_failed, the AZ still cut. It now changes nothing and says how to
+    get out: `drill lab up --aws --force` restarts the API and repairs the lab in place
+    of the rollbacks, recorded as not played."""
+    import os
+    import signal
+    import time
+
+    killed = run(
+        awslab,
+        "run",
+        "az-loss",
+        "--env",
+        "lab-aws",
+        env={"DRILL_TEST_CRASH_AT": "step:az-loss:6:end=kill"},
+        timeout=300,
+    )
+    assert killed.code == -signal.SIGKILL or killed.code == 137, killed.err
+    run_id = json.loads(run(awslab, "runs", "list", "--json").out)[0]["run_id"]
+    api = next(c for c in lab_status(awslab)["components"] if c["name"] == "aws-api")
+    os.kill(api["pid"], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while lab_status(awslab)["aws"] is not None:
+        assert time.monotonic() < deadline
+    res = run(awslab, "recover", "--env", "lab-aws")
+    assert res.code == 2, res.err
+    said = " ".join(res.err.split())
+    assert f"run {run_id} awaits recovery on lab-aws, and its rollbacks cannot be played" in said
+    assert "drill lab up --aws --force" in said and "Traceback" not in said
+    shown = json.loads(run(awslab, "runs", "show", run_id, "--json").out)
+    assert shown["status"] == "running"  # still awaiting recovery: nothing was played
+    up = run(awslab, "lab", "up", "--aws", "--force", timeout=300)
+    assert up.code == 0, up.err
+    shown = json.loads(run(awslab, "runs", "show", run_id, "--json").out)
+    assert shown["status"] == "crashed", shown["status"]
+    assert all(s["status"] == "cancelled" for s in shown["steps"] if s["phase"] == "rollback"), (
+        shown["steps"]
+    )
+    assert "rollback_failed" not in {f["kind"] for f in shown["findings"]}
+    status = lab_status(awslab)
+    assert all(c["state"] == "up" for c in status["components"]), status["components"]
+    ec2 = _client(awslab, "ec2")
+    assert not [
+        a
+        for a in ec2.describe_network_acls()["NetworkAcls"]
+        if any(t["Key"] == "drill:scope" for t in a.get("Tags", []))
+    ]
+    db = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    assert db["DBInstances"][0]["DBInstanceStatus"] == "available"
