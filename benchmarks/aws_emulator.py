@@ -10,6 +10,7 @@ minutes, so these are floors, not RTOs. Each measurement runs `drill` as a subpr
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -28,7 +29,13 @@ from tests.integration.aws.moto_server import MotoServer  # noqa: E402
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("n", nargs="?", type=int, default=3, help="median of N (default 3)")
+    n = ap.parse_args().n
+    if n < 1:
+        ap.error("N must be at least 1")
     work = Path(tempfile.mkdtemp(prefix="drill-bench-aws-"))
     env = dict(
         os.environ,

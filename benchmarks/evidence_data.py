@@ -13,9 +13,9 @@ timeline events, 1 measurement, and every 10th run failed with a finding: 15.1 e
 
 from __future__ import annotations
 
+import argparse
 import resource
 import sqlite3
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -233,7 +233,15 @@ def build(path: Path, runs: int = RUNS) -> Path:
 
 
 if __name__ == "__main__":
-    target = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-journal.db")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("path", nargs="?", type=Path, default=Path("/tmp/drill-journal.db"))
+    ap.add_argument("runs", nargs="?", type=int, default=RUNS, help=f"default {RUNS:,}")
+    args = ap.parse_args()
+    if args.runs < 1:
+        ap.error("RUNS must be at least 1")
+    target = args.path
     t0 = time.perf_counter()
-    build(target, int(sys.argv[2]) if len(sys.argv) > 2 else RUNS)
+    build(target, args.runs)
     print(f"built {target} in {time.perf_counter() - t0:.1f}s")

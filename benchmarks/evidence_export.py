@@ -10,6 +10,7 @@ journals/RUN_ID.json per run, SHA256SUMS and its signature, writing the zip. Tar
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import tempfile
@@ -27,7 +28,11 @@ from orchestrator.evidence.signing import generate_key
 from orchestrator.evidence.writer import EvidenceDB
 
 if __name__ == "__main__":
-    db = build(Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/drill-journal.db"))
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("db", nargs="?", type=Path, default=Path("/tmp/drill-journal.db"))
+    db = build(ap.parse_args().db)
     store = EvidenceDB(f"sqlite:///{db}")
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "key.pem"

@@ -11,6 +11,7 @@ path of small journals). Target ≤ 5 s. Prints the load average too: the machin
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 import time
@@ -25,9 +26,14 @@ from orchestrator.evidence.verify import verify
 from orchestrator.evidence.writer import EvidenceDB
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    one_process = "--one-process" in sys.argv  # the path below SPLIT_FROM events
-    db = build(Path(args[0] if args else "/tmp/drill-journal-1m.db"), RUNS_1M_EVENTS)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("db", nargs="?", type=Path, default=Path("/tmp/drill-journal-1m.db"))
+    ap.add_argument("--one-process", action="store_true", help="the path below SPLIT_FROM events")
+    args = ap.parse_args()
+    one_process = args.one_process
+    db = build(args.db, RUNS_1M_EVENTS)
     projections()  # the table modules' import is start-up, not verification
     evidence = EvidenceDB(f"sqlite:///{db}")
     conn = evidence.connect()

@@ -11,6 +11,7 @@ plain ruamel round-trip load of the same text.
 
 from __future__ import annotations
 
+import argparse
 import os
 import resource
 import statistics
@@ -70,7 +71,13 @@ def overhead(rounds: int) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("n", nargs="?", type=int, default=5, help="median of N (default 5)")
+    n = ap.parse_args().n
+    if n < 1:
+        ap.error("N must be at least 1")
     print(f"load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} CPUs, N={n}")
     print("| input | exit | wall median (s) | child peak RSS (MiB) |")
     print("|---|---|---|---|")

@@ -17,6 +17,7 @@ Prints the load average too: the machine is shared.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import statistics
@@ -81,4 +82,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     main()

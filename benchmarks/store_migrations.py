@@ -15,6 +15,7 @@ uses only ``EvidenceStore`` and the CLI. Prints the load average: the machine is
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import os
@@ -57,7 +58,13 @@ def _median(
 def main() -> None:
     from orchestrator.evidence.store import EvidenceStore
 
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("n", nargs="?", type=int, default=15, help="median of N (default 15)")
+    n = ap.parse_args().n
+    if n < 1:
+        ap.error("N must be at least 1")
     load = os.getloadavg()[0]
 
     def open_store(url: str) -> None:

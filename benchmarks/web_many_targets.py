@@ -12,6 +12,7 @@ then REQUESTS (default 30) timed one after the other (client wall time).
 
 from __future__ import annotations
 
+import argparse
 import io
 import os
 import statistics
@@ -22,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from web_dashboard import serve, timed
+from web_dashboard import p95, serve, timed
 
 EXPERIMENT = """title: one probe
 description: one python probe
@@ -54,9 +55,16 @@ def build(root: Path, targets: int, runs_each: int) -> Path:
 
 
 if __name__ == "__main__":
-    targets = int(sys.argv[1]) if len(sys.argv) > 1 else 20
-    runs_each = int(sys.argv[2]) if len(sys.argv) > 2 else 12
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("targets", nargs="?", type=int, default=20)
+    ap.add_argument("runs_each", nargs="?", type=int, default=12)
+    ap.add_argument("requests", nargs="?", type=int, default=30, help="timed per path")
+    args = ap.parse_args()
+    if min(args.targets, args.runs_each, args.requests) < 1:
+        ap.error("TARGETS, RUNS_EACH and REQUESTS must be at least 1")
+    targets, runs_each, n = args.targets, args.runs_each, args.requests
     for key in [k for k in os.environ if k.startswith("DRILL_")]:
         del os.environ[key]
     with tempfile.TemporaryDirectory() as tmp:
@@ -67,9 +75,8 @@ if __name__ == "__main__":
         print("|---|---|---|---|")
         for path in PATHS:
             times = sorted(timed(f"http://127.0.0.1:{port}{path}", n))
-            p95 = times[max(int(len(times) * 0.95) - 1, 0)]
             print(
-                f"| `{path}` | {statistics.median(times) * 1000:.0f} | {p95 * 1000:.0f} | "
+                f"| `{path}` | {statistics.median(times) * 1000:.0f} | {p95(times) * 1000:.0f} | "
                 f"{times[-1] * 1000:.0f} |"
             )
         print(f"load average at end: {os.getloadavg()[0]:.1f}")

@@ -99,6 +99,9 @@ class EnvironmentConfig(BaseModel):
     # where the probes come from when not from drill.yaml (the implicit `lab-aws`):
     # probe name → what the evidence says instead of "probes.NAME in drill.yaml"
     _probes_from: dict[str, str] = PrivateAttr(default_factory=dict)
+    #: protected because another environment on the same local lab is (see
+    #: :func:`_one_lab_one_protection`): that environment's name; None when its own
+    _protected_as: str | None = PrivateAttr(default=None)
 
     @field_validator("endpoint_url")
     @classmethod
@@ -274,11 +277,14 @@ class Settings(BaseModel):
         env = self.environments.get(name)
         if env is None:
             known = ", ".join(sorted(self.environments)) or "(none)"
-            if name == "lab-aws":  # labaws.env.ENV_NAME, not imported: settings stay cheap
+            if name == "lab-aws":  # labaws.env.ENV_NAME, imported only here
+                from orchestrator.labaws.env import why_absent
+
                 raise ConfigError(
-                    "environment 'lab-aws' exists while the AWS-shaped lab runs, and it "
-                    "does not run here",
-                    f"start it with `drill lab up --aws` (known environments now: {known})",
+                    "environment 'lab-aws' exists while the AWS-shaped lab runs: "
+                    + why_absent(self.state_path() / "lab"),
+                    "`drill lab up --aws` starts it, or restarts what is missing "
+                    f"(known environments now: {known})",
                 )
             raise ConfigError(
                 f"unknown environment {name!r}",
@@ -447,6 +453,31 @@ def find_config_file(explicit: str | None, environ: dict[str, str] | None = None
     return local if local.exists() or local.is_symlink() else None
 
 
+def _one_lab_one_protection(settings: Settings) -> None:
+    """Every environment that drives the local lab (``lab``, ``lab-aws``, any ``provider:
+    lab``) changes the same servers: when one of them is ``protected``, all are (DESIGN
+    10). With ``prod-lab: {provider: lab, protected: true}``, `drill run rds-failover
+    --env lab` failed the protected lab's primary over without --yes."""
+    from orchestrator.engine.locks import LOCAL_LAB, lock_scope
+
+    on_lab = [n for n in settings.environments if lock_scope(settings, n) == LOCAL_LAB]
+    guard = next((n for n in sorted(on_lab) if settings.environments[n].protected), None)
+    if guard is None:
+        return
+    for name in on_lab:
+        cfg = settings.environments[name]
+        if not cfg.protected:
+            copy = cfg.model_copy(update={"protected": True})
+            copy._protected_as = guard
+            settings.environments[name] = copy
+
+
+def protected_note(env: EnvironmentConfig) -> str:
+    """Why ``env`` is protected when drill.yaml does not say so of it ("" otherwise)."""
+    guard = env._protected_as
+    return f" (it drives the local lab, as the protected {guard!r} does)" if guard else ""
+
+
 def load_settings(explicit: str | None = None, environ: dict[str, str] | None = None) -> Settings:
     """Load drill.yaml (if any), apply DRILL_* overrides, validate, add ``lab``."""
     environ = dict(os.environ) if environ is None else environ
@@ -492,6 +523,7 @@ def load_settings(explicit: str | None = None, environ: dict[str, str] | None = 
         lab_aws = environment(settings)
         if lab_aws is not None:
             settings.environments["lab-aws"] = lab_aws
+    _one_lab_one_protection(settings)
     default = settings.default_env
     if default not in settings.environments and default != "lab-aws":  # that one comes and goes
         # said where it was set (it was only "unknown environment" when a command used it)

@@ -39,11 +39,15 @@ def status_and_filed(
     one per newly missed period (the CLI files them and says so on stderr; the
     read-only dashboard never files any). Not in the document: the CLI's first call
     would differ from the dashboard's and from its own second call."""
+    from orchestrator.engine.results import dry_runs
     from orchestrator.schedule.compliance import drill_status
 
     report = drill_status(settings, db, now, record=record)
-    doc = {"drills": [d.doc(now) for d in report.drills]}
-    return doc, [f.title for f in report.new_findings]
+    drills = [d.doc(now) for d in report.drills]
+    dry = dry_runs(db, [d["last_run_id"] for d in drills if d["last_run_id"]])
+    for d in drills:  # a dry last run "succeeded" too: not the success status counts
+        d["last_run_dry_run"] = d["last_run_id"] in dry
+    return {"drills": drills}, [f.title for f in report.new_findings]
 
 
 def finding_document(f: Any) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -122,21 +121,17 @@ def pg_server() -> Iterator[object]:
 
 
 @pytest.fixture
-def pg_dsn(pg_server: object) -> str:
-    """A new, empty PostgreSQL database (SQLAlchemy URL) for one test."""
+def pg_dsn(pg_server: object) -> Iterator[str]:
+    """A new, empty PostgreSQL database (SQLAlchemy URL) for one test, dropped after it."""
+    from tests.pgserver import PgServer, create_database, drop_database
+
     base = os.environ.get("DRILL_TEST_PG_DSN")
-    if base:
-        import psycopg
-
-        name = "t_" + uuid.uuid4().hex[:12]
-        libpq = base.replace("postgresql+psycopg://", "postgresql://")
-        with psycopg.connect(libpq, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return base.rsplit("/", 1)[0] + "/" + name
-    from tests.pgserver import PgServer
-
-    assert isinstance(pg_server, PgServer)
-    return pg_server.create_database()
+    if not base:
+        assert isinstance(pg_server, PgServer)
+        base = pg_server.dsn()
+    url = create_database(base)
+    yield url
+    drop_database(url)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

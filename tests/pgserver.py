@@ -68,14 +68,7 @@ class PgServer:
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{dbname}"
 
     def create_database(self) -> str:
-        import psycopg
-
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(
-            f"host=127.0.0.1 port={self.port} user={self.user} dbname=postgres", autocommit=True
-        ) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.dsn(name)
+        return create_database(self.dsn())
 
     def halt(self) -> None:
         """Shut the server down (its data stays): a restart's first half."""
@@ -108,3 +101,38 @@ def own_server() -> PgServer:
     except LabError as exc:
         pytest.skip(f"PostgreSQL server not installed: {exc.message}")
     return PgServer().start()
+
+
+def create_database(server_dsn: str) -> str:
+    """A new, empty database on the server of ``server_dsn`` (SQLAlchemy URL); its URL.
+
+    ``STRATEGY FILE_COPY`` (PostgreSQL 15+) copies the template's files instead of
+    writing every page through the WAL: about 40 % faster, and the suite creates
+    hundreds of these."""
+    import psycopg
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(_libpq(server_dsn), autocommit=True) as conn:
+        info = conn.info.server_version
+        strategy = " STRATEGY FILE_COPY" if info >= 150000 else ""
+        conn.execute(f'CREATE DATABASE "{name}"{strategy}')
+    return server_dsn.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_database(url: str) -> None:
+    """Drop a database ``create_database`` made, once its test is done: keeps the
+    session's server small (the data directory held 1+ GB by the end of a suite, and
+    removing it took minutes on a busy disk). A test that left a connection open still
+    gets its database dropped (``WITH (FORCE)``); a failure only leaves it for the end."""
+    import psycopg
+
+    server, name = url.rsplit("/", 1)
+    try:
+        with psycopg.connect(_libpq(server + "/postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")

@@ -8,6 +8,7 @@ import re
 import sys
 from contextlib import AbstractContextManager, contextmanager, nullcontext, redirect_stdout
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -63,12 +64,65 @@ class AppState:
             self.check_store(write)
             from orchestrator.evidence.witness import FILE
 
+            missing = self.store_missing()
+            if missing is not None:  # (made now: a lost journal is said, not passed over)
+                self.warn_store_gone(missing, anew=True)
             settings = self.settings()
             self._db = EvidenceDB.open(settings.database_url(), settings.state_path() / FILE)
         if warn and not self._warned:
             self._warned = True
             self._warn_orphans(self._db)
         return self._db
+
+    def read_db(self) -> EvidenceDB:
+        """:meth:`db` for a command that only reads (runs, status, findings, report, the
+        dashboard). A SQLite store that does not exist is not created — a read leaves no
+        state behind (`drill runs list` in the wrong directory left a new, empty
+        `.drill/evidence.db` there, and `evidence verify` then vouched for it): the
+        command reads an empty store made in a temporary directory instead. When drill on
+        this machine did record a journal at that path, one stderr line says it is gone."""
+        if self._db is None:
+            missing = self.store_missing()
+            if missing is not None:
+                self.warn_store_gone(missing)
+                self._db = empty_store()
+        return self.db()
+
+    def store_missing(self) -> Path | None:
+        """The evidence database's SQLite file when it does not exist (nothing recorded
+        there, or it was removed); None when it exists, or the store is a server's."""
+        from orchestrator.commands.storecheck import sqlite_file
+
+        path = sqlite_file(self.settings().database_url())
+        return path if path is not None and not os.path.lexists(path) else None
+
+    def store_lost(self) -> tuple[int, str, str] | None:
+        """(seq, hash, when) of the newest event drill on this machine saw in the journal
+        at the evidence database's location, when it saw one there (its witness)."""
+        from orchestrator.evidence import witness
+
+        settings = self.settings()
+        last = witness.last_at(
+            settings.state_path() / witness.FILE, witness.location(settings.database_url())
+        )
+        return None if last is None else last[1]
+
+    def warn_store_gone(self, path: Path, anew: bool = False) -> None:
+        """One stderr line when drill on this machine recorded a journal at ``path``,
+        which is gone; ``anew``: a new database is being made there."""
+        lost = self.store_lost()
+        if lost is not None:
+            what = (
+                "a new one is made there; restore the old one from a backup to keep its evidence"
+                if anew
+                else "restore it from a backup — its runs are not shown"
+            )
+            warn(
+                [
+                    f"the evidence database {path} is gone: drill on this machine recorded a "
+                    f"journal there (newest event #{lost[0]}, {lost[2]}); {what}"
+                ]
+            )
 
     def done(self) -> None:
         """The command is over: remember the journal head it wrote (once, not per write)."""
@@ -149,6 +203,26 @@ class AppState:
         settings = self.settings()
         name, cfg = settings.environment(env)
         return build_provider(name, cfg, settings)
+
+
+def empty_store() -> EvidenceDB:
+    """An empty evidence store (the current schema, no events) in a temporary directory
+    removed when the process ends: what a read command reads where none exists yet."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from orchestrator.evidence.writer import EvidenceDB
+
+    folder = tempfile.mkdtemp(prefix="drill-no-store-")
+    db = EvidenceDB.open(f"sqlite:///{folder}/evidence.db")
+
+    def remove() -> None:
+        db.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    atexit.register(remove)
+    return db
 
 
 def state(ctx: typer.Context) -> AppState:

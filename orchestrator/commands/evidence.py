@@ -7,7 +7,14 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state, working
+from orchestrator.commands.common import (
+    err_console,
+    esc,
+    out_console,
+    print_json,
+    state,
+    working,
+)
 from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
 
 app = typer.Typer(
@@ -89,6 +96,12 @@ def export(
     if run is not None and (period or date_from or date_to or env):
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
+    label = when.label if when else f"run {run}"
+    if key or settings.signing_key:  # a named key that is not there or not a key: said first
+        from orchestrator.evidence.signing import load_private_key
+
+        load_private_key(signing_key_path(settings, key))
+    _refuse_missing(app_state, as_json, label)  # before a key (or a store) is made
     if env is not None:
         _known_env(app_state, env)
     check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
@@ -101,7 +114,6 @@ def export(
             f"drill: created the signing key {key_path} ({created}); keep it "
             "secret and back it up: it is who signed your bundles"
         )
-    label = when.label if when else f"run {run}"
     try:
         with working(f"exporting {label}: runs, reports, OSCAL, signature…"):
             result = export_bundle(
@@ -131,8 +143,11 @@ def export(
         f"finding(s), {len(result.files)} files, chain head "
         f"#{result.chain_head['seq']}, signed by {result.fingerprint}"
     )
-    if unmet:
+    if unmet:  # each with what is missing: the names alone sent one to unzip the bundle
         out_console().print(f"[yellow]controls without full evidence:[/] {', '.join(unmet)}")
+        for control in unmet:
+            for why in result.missing.get(control, []):
+                out_console().print(f"  {esc(control)}: {esc(why)}")
 
 
 def _framework_list(given: list[str] | None) -> list[str]:
@@ -287,6 +302,7 @@ def verify(
             digest,
             "the head of that export is missing or different now (events removed from the end?)",
         )
+    _refuse_missing(state(ctx), as_json)
     _refuse_damaged(state(ctx), as_json)
     with working("verifying the evidence journal: every event, every record…"):
         report = verify_db(state(ctx).db(), [anchor] if anchor else [])
@@ -305,6 +321,56 @@ def verify(
             "with your latest backup to find out when and how, and give auditors this output; "
             "bundles exported before the change still verify on their own",
         )
+
+
+def _refuse_missing(app_state: Any, as_json: bool, export: str | None = None) -> None:
+    """No SQLite file where the evidence database should be: verify and export create
+    none (a read makes no state; `verify` vouched for the empty store it had just made,
+    an auditor pointing it at the wrong directory was told "OK"). Exit 2 when nothing
+    was ever recorded there as far as this machine knows; exit 1 when drill on this
+    machine saw a journal there (its witness): that evidence is lost. ``export``: the
+    period's label, for the --json document of an export."""
+    from orchestrator.errors import EvidenceTampered, UsageError
+
+    path = app_state.store_missing()
+    if path is None:
+        return
+    lost = app_state.store_lost()
+    if lost is None:
+        raise UsageError(
+            f"no evidence database at {path}: nothing has been recorded there",
+            "run drill in the directory whose drill.yaml recorded the evidence, or name it "
+            "with --config FILE (or its database with DRILL_DATABASE)",
+        )
+    from orchestrator.evidence.witness import FILE
+
+    seq, _digest, at = lost
+    detail = (
+        f"the evidence database {path} is gone: drill on this machine last saw a journal "
+        f"there whose newest event was #{seq} ({at})"
+    )
+    if as_json and export is not None:
+        print_json({"ok": False, "bundle": None, "period": export, "error": detail})
+    elif as_json:  # the keys of every verify document (Report.to_dict)
+        broken = {"seq": seq, "kind": "database", "run": None, "record": str(path)}
+        broken["detail"] = detail
+        print_json(
+            {
+                "ok": False,
+                "events": 0,
+                "records": 0,
+                "head": {"seq": None, "hash": None},
+                "first_break": broken,
+                "breaks": [broken],
+                "break_count": 1,
+                "database": str(path),
+            }
+        )
+    raise EvidenceTampered(
+        f"{detail}; its evidence is lost unless the file is restored",
+        "restore it (with its -wal file, if any) from a backup; if it was removed on purpose, "
+        f"delete {app_state.settings().state_path() / FILE} to accept the loss",
+    )
 
 
 def _refuse_damaged(app_state: Any, as_json: bool) -> None:

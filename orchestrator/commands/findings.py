@@ -43,7 +43,7 @@ def list_cmd(
     """Findings, newest first."""
     from orchestrator.views import findings_documents
 
-    docs = findings_documents(state(ctx).db(), status, run_id)
+    docs = findings_documents(state(ctx).read_db(), status, run_id)
     if as_json:
         print_json(docs)
         return
@@ -64,7 +64,7 @@ def show(
     """One finding with its corrective action."""
     from orchestrator.views import finding_document
 
-    d = finding_document(_get(state(ctx).db(), finding_id))
+    d = finding_document(_get(state(ctx).read_db(), finding_id))
     if as_json:
         print_json(d)
         return

@@ -84,7 +84,7 @@ def list_cmd(
     """Game days, by date."""
     from orchestrator.schedule import gameday
 
-    docs = [gameday.doc(g) for g in gameday.all_gamedays(state(ctx).db())]
+    docs = [gameday.doc(g) for g in gameday.all_gamedays(state(ctx).read_db())]
     if as_json:
         print_json(docs)
         return
@@ -106,7 +106,7 @@ def show_cmd(
     """One game day: plan, participants, runbooks, runs and summary."""
     from orchestrator.schedule import gameday
 
-    d = gameday.doc(gameday.get(state(ctx).db(), gameday_id))
+    d = gameday.doc(gameday.get(state(ctx).read_db(), gameday_id))
     if as_json:
         print_json(d)
         return

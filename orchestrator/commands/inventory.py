@@ -1,7 +1,8 @@
 """`drill inventory --env ENV [--json]`: targets by role from Terraform state, and drift.
 
-Exit status: 0 every role resolved and no drift · 1 drift found (the environment no
-longer matches its state: drills would measure the wrong thing) · 2 bad configuration.
+Exit status: 0 no drift in the roles resolved (the unresolved ones are listed, and not
+checked) · 1 drift found (the environment no longer matches its state: drills would
+measure the wrong thing) · 2 bad configuration.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         inv = load_inventory(env_name, cfg, settings, clients)
         probes = _probe_sources(env_name, cfg, settings, clients, inv)
         drifts = check(inv, clients) if drift else []
+        placed = _placed_now(inv, clients) if drift else {}
     except (BotoCoreError, ClientError) as exc:
         raise ProviderError(
             f"AWS call failed during the drift check: {exc}",
@@ -68,7 +70,7 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         "region": cfg.region,
         "dr_region": cfg.dr_region,
         "roles": {
-            role: t.model_dump(exclude={"extra"}) | {"details": t.extra}
+            role: t.model_dump(exclude={"extra"}) | {"details": t.extra} | placed.get(role, {})
             for role, t in sorted(inv.targets.items())
         },
         "subnets": [s.model_dump() for s in inv.subnets],
@@ -77,6 +79,30 @@ def inventory_document(env_name: str, cfg: Any, settings: Any, drift: bool) -> d
         "drift_checked": drift,
         "drift": [d.model_dump() for d in drifts],
     }
+
+
+def _placed_now(inv: Any, clients: Any) -> dict[str, dict[str, Any]]:
+    """Where RDS has each database instance now (``az_now``, ``secondary_az_now``): a
+    Multi-AZ failover moves the primary to its standby's AZ and Terraform's state keeps
+    the one it was created in — not drift, but what a drill acts on (az-loss cuts the
+    AZ RDS reports when it runs)."""
+    from botocore.exceptions import ClientError
+
+    out: dict[str, dict[str, Any]] = {}
+    for role, t in inv.targets.items():
+        if t.type != "aws_db_instance" or not t.name:
+            continue
+        try:
+            db = clients.client("rds", t.region).describe_db_instances(DBInstanceIdentifier=t.name)[
+                "DBInstances"
+            ][0]
+        except ClientError:  # gone: the drift check says so
+            continue
+        out[role] = {
+            "az_now": db.get("AvailabilityZone"),
+            "secondary_az_now": db.get("SecondaryAvailabilityZone"),
+        }
+    return out
 
 
 def _probe_sources(
@@ -112,7 +138,7 @@ def _render(doc: dict[str, Any]) -> None:
             t["name"] or t["id"] or "",
             t["endpoint"] or "",
             t["region"] or "",
-            t["az"] or "",
+            _az(t),
         )
     console.print(table)
     zones: dict[str, int] = {}
@@ -132,5 +158,18 @@ def _render(doc: dict[str, Any]) -> None:
                 f"  [red]{esc(d['kind'])}[/] {esc(d['role'])} ({esc(d['address'])}): "
                 f"{esc(d['message'])}"
             )
+    elif doc["unresolved"]:  # e.g. two primaries: neither was compared with AWS
+        console.print(
+            f"[green]no drift[/] in the {len(doc['roles'])} resolved role(s); not checked: "
+            + ", ".join(f"{esc(r)} (unresolved)" for r in doc["unresolved"])
+        )
     else:
         console.print("[green]no drift[/]: AWS matches the Terraform state")
+
+
+def _az(t: dict[str, Any]) -> str:
+    """The state's AZ, or where RDS has the instance now when that differs."""
+    stated, now = t.get("az"), t.get("az_now")
+    if now and stated and now != stated:
+        return f"{now} now (state: {stated})"
+    return str(now or stated or "")

@@ -120,7 +120,7 @@ def _confirm_teardown(settings: Any, what: str, yes: bool) -> None:
     guarded = sorted(
         name
         for name, cfg in settings.environments.items()
-        if cfg.protected and lock_scope(settings, name) == LOCAL_LAB
+        if cfg.protected and cfg._protected_as is None and lock_scope(settings, name) == LOCAL_LAB
     )
     if not guarded or load(lab_dir(settings.state_path())) is None:
         return

@@ -125,11 +125,22 @@ def _against(value: float | None, objective: float | None) -> str:
     return text
 
 
+def _has_objective(sc: dict[str, Any]) -> bool:
+    obj = sc["objectives"]
+    return obj["rto_s"] is not None or obj["rpo_s"] is not None
+
+
 def summary_table(doc: dict[str, Any]) -> Any:
     """The final table: per scenario, what the probes measured against its objectives."""
     from rich.table import Table
 
-    met_count = sum(1 for sc in doc["scenarios"] if sc["met"] is True)
+    aimed = [sc for sc in doc["scenarios"] if _has_objective(sc)]
+    met_count = sum(1 for sc in aimed if sc["met"] is True)
+    # a scenario without an RTO/RPO objective (an experiment's) passes or fails by its
+    # steps or steady state: "1/1 met their objectives (measured by independent probes)"
+    # said of one that had none, and where nothing was measured
+    free = [sc for sc in doc["scenarios"] if not _has_objective(sc) and sc["met"] is not None]
+    passed = sum(1 for sc in free if sc["met"])
     skipped = sum(1 for sc in doc["scenarios"] if sc.get("skipped"))
     # with `probes: none` the RTO is the provider's own account (notes name the method)
     notes = doc.get("scenario_notes") or {}
@@ -139,7 +150,13 @@ def summary_table(doc: dict[str, Any]) -> Any:
         if signals
         else "measured by independent probes"
     )
-    caption = f"{met_count}/{len(doc['scenarios'])} scenario(s) met their objectives ({how})"
+    parts = [f"{met_count}/{len(aimed)} scenario(s) met their objectives ({how})"] if aimed else []
+    if free:
+        parts.append(
+            f"{passed}/{len(free)} without an RTO/RPO objective passed (their steps or "
+            "steady state held)"
+        )
+    caption = "; ".join(parts) or "no scenario has an RTO/RPO objective"
     if skipped:
         caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
     dry = sum(1 for sc in doc["scenarios"] if sc.get("dry") and sc["met"] is None)
@@ -161,11 +178,11 @@ def summary_table(doc: dict[str, Any]) -> Any:
     for sc in doc["scenarios"]:
         obj = sc["objectives"]
         objective = (
-            f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}"
-            if obj["rto_s"] is not None or obj["rpo_s"] is not None
-            else "—"
+            f"≤ {_short(obj['rto_s'])} / ≤ {_short(obj['rpo_s'])}" if _has_objective(sc) else "—"
         )
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]not judged[/]"}[sc["met"]]
+        if sc["met"] is not None and not _has_objective(sc):  # nothing to meet: how it ended
+            met = "[green]passed[/]" if sc["met"] else "[red]failed[/]"
         if sc.get("skipped"):
             met = "—"
         elif sc.get("dry") and sc["met"] is None:

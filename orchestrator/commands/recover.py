@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from orchestrator.commands.common import err_console, esc, print_json, state, stdout_to_stderr
+
+if TYPE_CHECKING:
+    from orchestrator.evidence.records import Run
+    from orchestrator.evidence.writer import EvidenceDB
 
 
 def recover(
@@ -37,7 +41,8 @@ def recover(
 
     Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 2 a protected
     environment awaits recovery and --yes was not given · 3 stopped by a signal, even
-    during its last rollback (what is left stays pending: run it again).
+    during its last rollback (what is left stays pending: run it again; --json then
+    prints {recovered, pending, stopped: true, error}).
     """
     from orchestrator.engine.recovery import (
         awaiting_recovery,
@@ -66,27 +71,33 @@ def recover(
         for run in awaiting_recovery(settings, db):
             if env in (None, run.env) and protected(settings, run.env, db):
                 raise needs_confirmation(run)
-    stop = AbortState()
-    quiet = stdout_to_stderr() if as_json else nullcontext()  # rollbacks may print
-    with abort_on_signals(stop), shielded(stop), quiet:
-        runs = recover_all(
-            settings,
-            db,
-            app_state.provider_for,
-            lambda msg: err_console().print(f"[yellow]drill:[/] {esc(msg)}"),
-            lambda: stop.requested,
-            env,
-            operator() if yes else None,
-        )
-    if stop.requested:  # stopped during the last rollback, which finished: still a stop
-        from orchestrator.errors import Aborted
+    from orchestrator.errors import Aborted
 
-        done = "; ".join(f"run {r.id} on {r.env}: {r.status}" for r in runs)
-        raise Aborted(
-            f"recovery stopped ({stop.reason}) after the rollback in progress: "
-            + (done or "nothing recovered"),
-            "run `drill recover` again if a run still awaits recovery",
-        )
+    stop = AbortState()
+    before = [r for r in awaiting_recovery(settings, db) if env in (None, r.env)]
+    quiet = stdout_to_stderr() if as_json else nullcontext()  # rollbacks may print
+    try:
+        with abort_on_signals(stop), shielded(stop), quiet:
+            runs = recover_all(
+                settings,
+                db,
+                app_state.provider_for,
+                lambda msg: err_console().print(f"[yellow]drill:[/] {esc(msg)}"),
+                lambda: stop.requested,
+                env,
+                operator() if yes else None,
+            )
+        if stop.requested:  # stopped during the last rollback, which finished: still a stop
+            done = "; ".join(f"run {r.id} on {r.env}: {r.status}" for r in runs)
+            raise Aborted(
+                f"recovery stopped ({stop.reason}) after the rollback in progress: "
+                + (done or "nothing recovered"),
+                "run `drill recover` again if a run still awaits recovery",
+            )
+    except Aborted as exc:  # --json: a document all the same (stdout was empty)
+        if as_json:
+            print_json(_stopped(db, before, exc.message))
+        raise
     failed = [r for r in runs if r.status == RunStatus.ROLLBACK_FAILED]
     if as_json:
         print_json(
@@ -104,3 +115,20 @@ def recover(
         for r in runs:
             err_console().print(f"drill: run {r.id} on {r.env}: {r.status}")
     raise typer.Exit(int(ExitStatus.FAILED if failed else ExitStatus.OK))
+
+
+def _stopped(db: EvidenceDB, before: list[Run], error: str) -> dict[str, Any]:
+    """The --json document of a recovery stopped by a signal (exit 3): the runs it
+    closed (as the document of a recovery that ended gives them), those it left awaiting
+    recovery, and why it stopped."""
+    from orchestrator.evidence.enums import RunStatus
+    from orchestrator.evidence.records import Run
+
+    recovered: list[dict[str, str]] = []
+    pending: list[dict[str, str]] = []
+    for old in before:
+        now: Run | None = db.get(Run, old.id)
+        status = str(now.status if now is not None else old.status)
+        entry = {"run_id": old.id, "env": old.env, "status": status}
+        (pending if status == RunStatus.RUNNING.value else recovered).append(entry)
+    return {"recovered": recovered, "pending": pending, "stopped": True, "error": error}

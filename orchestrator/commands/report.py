@@ -44,7 +44,7 @@ def report(
     from orchestrator.outpaths import check_output, write_output
 
     path = check_output(Path(out or f"report-{run_id}.{fmt}"), "--out")  # before any work
-    data = build_report_data(state(ctx).db(), None, None, [], operator(), run_id=run_id)
+    data = build_report_data(state(ctx).read_db(), None, None, [], operator(), run_id=run_id)
     content = renderer(fmt).render(data)
     write_output(path, "--out", lambda tmp: tmp.write_bytes(content))
     err_console().print(f"wrote {path}")

@@ -30,7 +30,7 @@ def list_cmd(
 
     from orchestrator.views import RunsQuery
 
-    runs = RunsQuery(drill, env, status, period, limit, offset).documents(state(ctx).db())
+    runs = RunsQuery(drill, env, status, period, limit, offset).documents(state(ctx).read_db())
     if as_json:
         print_json(runs)
         return
@@ -45,7 +45,7 @@ def list_cmd(
             r["run_id"],
             r["drill"],
             r["env"],
-            r["status"],
+            r["status"] + (" (dry run)" if r["dry_run"] else ""),
             r["trigger"],
             (r["started_at"] or "")[:16].replace("T", " "),
             r["who"],
@@ -68,7 +68,7 @@ def show_cmd(
     from orchestrator.commands.progress import summary_table
     from orchestrator.engine.results import run_document
 
-    doc = run_document(state(ctx).db(), run_id, detail=True)
+    doc = run_document(state(ctx).read_db(), run_id, detail=True)
     if as_json:
         print_json(doc)
         return

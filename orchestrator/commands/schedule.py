@@ -153,7 +153,7 @@ def list_cmd(
     from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
 
-    docs = schedules.list_docs(state(ctx).db(), utcnow())
+    docs = schedules.list_docs(state(ctx).read_db(), utcnow())
     if as_json:
         print_json(docs)
         return

@@ -51,6 +51,15 @@ def serve(
 
     sources = Sources.open(state(ctx).config)
     sources.db()  # open (and migrate) now: a bad database fails here, not on first page
+    missing = sources.store_missing()
+    if missing is not None:  # read-only: the dashboard makes no store
+        state(ctx).warn_store_gone(missing)
+        err_console().print(
+            f"drill serve: no evidence database at {missing} yet: the pages are empty until "
+            "a drill records there",
+            markup=False,
+            soft_wrap=True,
+        )
     state(ctx).warn_orphans_lightly()  # once, here: the requests themselves stay quiet
     app = create_app(sources, token)
     sock = _bind(host, port)

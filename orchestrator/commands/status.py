@@ -23,7 +23,10 @@ def status(
     from orchestrator.views import status_and_filed
 
     app_state = state(ctx)
-    report, filed = status_and_filed(app_state.settings(), app_state.db(), utcnow(), record=True)
+    record = app_state.store_missing() is None  # no store: nothing to record into, none made
+    report, filed = status_and_filed(
+        app_state.settings(), app_state.read_db(), utcnow(), record=record
+    )
     for title in filed:  # stderr, also with --json: the document equals /api/status
         err_console().print(f"[yellow]finding recorded:[/] {esc(title)}")
     if as_json:
@@ -32,16 +35,23 @@ def status(
     from rich.table import Table
 
     table = Table()
-    for c in ("drill", "cadence", "last run", "last success", "next due", "overdue"):
+    for c in ("drill", "cadence", "last run (UTC)", "last success (UTC)", "next due (UTC)"):
         table.add_column(c)
+    table.add_column("overdue")
     for d in report["drills"]:
-        last = f"{(d['last_run'] or '—')[:16]} {d['last_run_status'] or ''}".strip()
+        status = (d["last_run_status"] or "") + (" (dry run)" if d["last_run_dry_run"] else "")
+        last = f"{_when(d['last_run'])} {status}".strip()
         table.add_row(
             d["drill"],
             d["cadence"] or "—",
             last,
-            (d["last_success"] or "—")[:16],
-            (d["next_due"] or d["next_fire"] or "—")[:16],
+            _when(d["last_success"]),
+            _when(d["next_due"] or d["next_fire"]),
             "[red]OVERDUE[/]" if d["overdue"] else "no",
         )
     out_console().print(table if report["drills"] else "no drills found")
+
+
+def _when(iso: str | None) -> str:
+    """``2026-12-01 23:53`` (the column says UTC) from ``2026-12-01T23:53:24.24Z``."""
+    return (iso or "—")[:16].replace("T", " ")

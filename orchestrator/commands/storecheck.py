@@ -45,8 +45,10 @@ def damage(path: Path) -> list[str]:
     """What SQLite finds wrong with the file (empty when it is sound). Read-only."""
     import sqlite3
 
+    from orchestrator.evidence.writer import readonly_uri
+
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(readonly_uri(path) or f"file:{path}?mode=ro", uri=True, timeout=30)
     except sqlite3.Error as exc:
         return [str(exc)]
     try:
@@ -146,10 +148,12 @@ def readable_tables(path: Path) -> tuple[dict[str, int], list[str]]:
     and those that are not — what ``drill evidence verify`` can still vouch for."""
     import sqlite3
 
+    from orchestrator.evidence.writer import readonly_uri
+
     readable: dict[str, int] = {}
     unreadable: list[str] = []
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        conn = sqlite3.connect(readonly_uri(path) or f"file:{path}?mode=ro", uri=True, timeout=30)
         names = [
             r[0]
             for r in conn.execute(

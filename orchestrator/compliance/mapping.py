@@ -84,6 +84,7 @@ def evaluate(data: ReportData, names: list[str]) -> list[ControlResult]:
                     title=c.title,
                     description=c.description,
                     evidence_kinds=c.evidence,
+                    evidence_meaning={k: KINDS.get(k).description for k in c.evidence},
                     satisfied=not missing,
                     evidence={k: collected[k].refs for k in c.evidence},
                     missing=[_why(k, collected[k].gap) for k in missing],

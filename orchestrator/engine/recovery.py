@@ -44,7 +44,7 @@ from orchestrator.engine.rollbacks import (
     play_rollback,
 )
 from orchestrator.engine.runlog import LOG_MEDIA_TYPE, RunLog
-from orchestrator.errors import Aborted, ConfirmationRequired, DrillError
+from orchestrator.errors import Aborted, ConfigError, ConfirmationRequired, DrillError
 from orchestrator.evidence.enums import RunStatus, StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import Environment, Run, ScenarioRun, StepRun
 from orchestrator.evidence.writer import EvidenceDB
@@ -136,6 +136,10 @@ def recover_all(
             done += recover_env(
                 settings, db, env_name, provider_for, log, should_stop, lock, approved_by
             )
+        except RecoveryDeferred as exc:
+            if env is not None:  # `drill recover --env E`: that one is the answer
+                raise
+            log(f"{exc.message} ({exc.hint})")  # the others (the scheduler's start) go on
         finally:
             lock.release()
     return done
@@ -179,7 +183,8 @@ def recover_env(
                 approved_by, "--yes given to recover a protected environment"
             )
         lab_gone = _lab_gone(settings, env)
-        done.append(_recover(db, run, provider_for, log, should_stop, lab_gone))
+        on_lab = lock_scope(settings, env) == LOCAL_LAB
+        done.append(_recover(db, run, provider_for, log, should_stop, lab_gone, on_lab))
     return done
 
 
@@ -187,6 +192,18 @@ LAB_GONE = (
     "not played: the local lab is not running (every one of its processes is gone: a "
     "host restart, or killed outside drill), and the fault this undoes went with it; "
     "`drill lab up` builds the lab afresh"
+)
+
+
+class RecoveryDeferred(ConfigError):
+    """An orphaned run whose rollbacks cannot be played now; nothing was changed."""
+
+
+NO_API_HINT = (
+    "nothing was played, the run still awaits recovery; the AWS API it needs went with "
+    "its record of the faults, so a new one could not undo them: `drill lab up --aws "
+    "--force` restarts it and repairs the lab in place of the rollbacks (recorded as not "
+    "played)"
 )
 
 
@@ -207,6 +224,7 @@ def _recover(
     log: Log,
     should_stop: Callable[[], bool],
     lab_gone: bool = False,
+    on_lab: bool = False,
 ) -> Run:
     from orchestrator.providers.base import StepContext
 
@@ -219,10 +237,23 @@ def _recover(
     log_too(f"recovery of run {run.id} by pid {os.getpid()} on {socket.gethostname()}")
     rec = Recorder(db, run)
     undo = open_rollbacks(db, rec, run)
-    rec.event("recovery.start", f"recovery by pid {os.getpid()}: {len(undo)} rollback(s) to play")
-    crashpoint("recovery:start")
     provider: Provider | None = None
     error: str | None = None
+    if on_lab and not lab_gone and any(st.kind == "action" for st in undo):
+        # Before anything is played: `lab-aws` while the lab runs but its AWS API does
+        # not failed every undo ("no provider") and closed the run rollback_failed, the
+        # lab's faults left in place. The run stays awaiting recovery instead, and the
+        # hint says the way out (a new API knows nothing of the faults to undo).
+        try:
+            provider = provider_for(run.env)
+        except DrillError as exc:
+            raise RecoveryDeferred(
+                f"run {run.id} awaits recovery on {run.env}, and its rollbacks cannot be "
+                f"played now: {exc.message}",
+                NO_API_HINT,
+            ) from None
+    rec.event("recovery.start", f"recovery by pid {os.getpid()}: {len(undo)} rollback(s) to play")
+    crashpoint("recovery:start")
     ctx = StepContext(
         run_id=run.id,
         scenario_id="recovery",

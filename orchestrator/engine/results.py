@@ -199,6 +199,7 @@ def list_runs(
     where, params = _run_filter(db, env, target, status, since, until)
     page = f"started_at DESC LIMIT {int(limit)} OFFSET {max(int(offset), 0)}"
     runs: list[Run] = db.records(Run, where, params, page)
+    dry = dry_runs(db, [r.id for r in runs])
     return [
         {
             "run_id": r.id,
@@ -207,6 +208,7 @@ def list_runs(
             "env": r.env,
             "mode": r.mode,
             "status": r.status,
+            "dry_run": r.id in dry,
             "trigger": r.trigger,
             "who": r.who,
             "started_at": iso(r.started_at),
@@ -215,3 +217,19 @@ def list_runs(
         }
         for r in runs
     ]
+
+
+def dry_runs(db: EvidenceDB, run_ids: list[str]) -> set[str]:
+    """Which of ``run_ids`` tested nothing (an experiment run with ``--dry actions``,
+    ``activities`` or ``probes``): `drill runs list` said only "succeeded" of them, where
+    `runs show` and the reports say "succeeded (dry run)"."""
+    from orchestrator.engine.objectives import DRY_NOT_JUDGED, dry_run
+
+    dry: set[str] = set()
+    for i in range(0, len(run_ids), 900):  # bound parameters per statement
+        part = run_ids[i : i + 900]
+        marks = ", ".join("?" * len(part))
+        for sc in db.records(ScenarioRun, f"run_id IN ({marks})", part):
+            if dry_run(sc.notes) in DRY_NOT_JUDGED:
+                dry.add(sc.run_id)
+    return dry

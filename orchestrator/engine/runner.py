@@ -183,10 +183,13 @@ class RunEngine:
         ``--dry probes`` does, and so do controls) needs it."""
         if not self.env.protected or opts.yes:
             return
+        from orchestrator.config import protected_note
+
+        note = protected_note(self.env)
         why = plan.change(opts.experiment)
         if why:
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and {plan.target} would "
+                f"environment {self.env_name!r} is protected{note} and {plan.target} would "
                 f"change it ({why})",
                 f"review `drill plan {plan.target} --env {self.env_name}`, then re-run with "
                 "--yes (your approval is recorded as evidence)",
@@ -194,8 +197,8 @@ class RunEngine:
         why = plan.lab_change(self.settings, self.env)
         if why:  # the run prepares the lab first: a start or repair changes it too
             raise ConfirmationRequired(
-                f"environment {self.env_name!r} is protected and running {plan.target} "
-                f"would change its lab first: {why}",
+                f"environment {self.env_name!r} is protected{note} and running "
+                f"{plan.target} would change its lab first: {why}",
                 f"bring the lab up with `drill lab up --env {self.env_name}` first, or re-run "
                 "with --yes (your approval is recorded as evidence)",
             )
@@ -920,12 +923,17 @@ def _remember_secrets(plan: RunPlan) -> None:
 def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> Any:
     """An inline Chaos Toolkit activity; its failure is a step failure — and an exception
     its python function raised other than ``ActivityFailed`` is not drill's own either:
-    :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``)."""
+    :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``). So is a
+    ``SystemExit`` (a library calling ``sys.exit()``, argparse's exit on bad arguments),
+    which chaoslib lets through: it ended drill — exit 0 for ``sys.exit()``, nothing
+    printed, the run left ``running`` with its rollbacks unplayed and the fault in place."""
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
     try:
         return run_activity(activity, configuration, {})
+    except SystemExit as exc:
+        raise ActivityRaised(f"SystemExit: the activity called sys.exit({exc.code!r})") from None
     except ActivityFailed as exc:
         cause = exc.__context__
         python = (activity.get("provider") or {}).get("type") == "python"

@@ -74,9 +74,11 @@ What each proves:
    `openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum`;
 3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
    `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
-   `prev` is the journal's head before the period ({head_before}); the journal's head
-   when this bundle was made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json`
-   holds that run's events (and, for experiments, Chaos Toolkit's journal).
+   `prev` is the journal's head before the period ({head_before}); the piece ends with
+   the last event of the exported runs ({last}) and, having no gaps, also holds the
+   events of other runs written in between. The journal's head when this bundle was
+   made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json` holds that run's
+   events (and, for experiments, Chaos Toolkit's journal).
 
 Any changed byte makes one of the three fail. What the files hold: `manifest.json` (what
 was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (every
@@ -95,7 +97,10 @@ string, because those exact bytes are what was hashed. Parsed, it reads
 `measurement.insert`, `finding.update`, …), `data` the record's complete state after
 that change (a step's name, action, arguments, status, output and error; a scenario's
 measured `rto_s`/`rpo_s`, its objectives and `met`). The newest event of a record is its
-final state; the events before it show how it got there.
+final state; the events before it show how it got there. Every time in an event is UTC:
+`at` is written `2026-12-01T23:52:58.571520Z`, the times inside `data` (`started_at`,
+`ended_at`, …) `2026-12-01 23:52:58.542260`, without a zone, as the database stores them.
+Durations (`rto_s`, `rpo_s`, objectives) are in seconds.
 """
 
 
@@ -292,6 +297,14 @@ def _sums(raw: bytes) -> dict[str, str]:
     return listed
 
 
+#: what to do about a bundle that fails a check (a problem said without a next step
+#: left the reader to guess whether the bundle or the checking was at fault)
+NOT_AS_EXPORTED = (
+    "the bundle is not as it was exported: do not rely on it; ask whoever exported it for "
+    "the original (or a new export) and check that"
+)
+
+
 def verify_bundle(
     path: Path, expect_fingerprint: str | None = None, public_key: Path | None = None
 ) -> BundleReport:
@@ -337,11 +350,17 @@ def verify_bundle(
                 "checked unpacked with the commands of its VERIFY.md",
             )
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError) as exc:
-        raise EvidenceTampered(f"{path.name} is not a readable zip: {exc}") from None
-    except EvidenceTampered:
+        raise EvidenceTampered(
+            f"{path.name} is not a readable zip: {exc}", NOT_AS_EXPORTED
+        ) from None
+    except EvidenceTampered as exc:
+        if exc.hint is None:
+            exc.hint = NOT_AS_EXPORTED
         raise
     except Exception as exc:  # struct.error, zlib.error, UnicodeError…: a damaged member
-        raise EvidenceTampered(f"{path.name} is damaged: {exc.__class__.__name__}: {exc}") from None
+        raise EvidenceTampered(
+            f"{path.name} is damaged: {exc.__class__.__name__}: {exc}", NOT_AS_EXPORTED
+        ) from None
     try:
         seen, _ends = verify_chain.check_chain(
             files.get("journal/events.jsonl", b"").decode().splitlines()
@@ -350,7 +369,7 @@ def verify_bundle(
             if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
                 verify_chain.check_run(name, verify_chain.loads(name, content), seen)
     except (UnicodeError, ValueError) as exc:
-        raise EvidenceTampered(str(exc)) from None
+        raise EvidenceTampered(str(exc), NOT_AS_EXPORTED) from None
     try:
         manifest = json.loads(files.get("manifest.json", b"{}"))
         chain, runs = manifest.get("chain", {}), manifest.get("runs", 0)

@@ -18,7 +18,7 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
@@ -47,6 +47,8 @@ class ExportResult:
     chain_head: dict[str, Any]
     fingerprint: str
     controls: dict[str, bool]
+    #: per control not satisfied, what is missing (``framework:control`` → reasons)
+    missing: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _verified_data(
@@ -172,8 +174,9 @@ def _summary(data: ReportData, who: str) -> str:
     names = sorted({r.target for r in data.runs})
     dry = sum(r.dry_run for r in data.runs)
     text = (
-        f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}: "
-        f"{len(data.runs)} run(s)"
+        f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}"
+        + (f", covering {data.period_shown}" if data.period_start else "")
+        + f": {len(data.runs)} run(s)"
         + (f" of {', '.join(names[:8])}" + (", …" if len(names) > 8 else "") if names else "")
         + (f" on {', '.join(e.name for e in data.environments)}" if data.environments else "")
         + (f" (of which {dry} dry run(s): no fault injected)" if dry else "")
@@ -182,6 +185,15 @@ def _summary(data: ReportData, who: str) -> str:
         + "."
     )
     return textwrap.fill(text, 88)
+
+
+def _head_before_in_words(head: dict[str, Any] | None) -> str:
+    """VERIFY.md's "head before the period": ``#0 000…000`` told an auditor nothing."""
+    if head is None:
+        return "none: no events"
+    if head["seq"] == 0:
+        return "none: the journal begins with this period, so that `prev` is 64 zeros"
+    return f"#{head['seq']} {head['hash']}"
 
 
 def _run_journals(data: ReportData, scope: Scope, lines: list[bytes]) -> list[tuple[str, bytes]]:
@@ -276,9 +288,8 @@ def _about(
         scope=period.label + (f", environment {env}" if env else ""),
         summary=_summary(data, who),
         fingerprint=fp,
-        head_before=(
-            f"#{head_before['seq']} {head_before['hash']}" if head_before else "none: no events"
-        ),
+        head_before=_head_before_in_words(head_before),
+        last=f"#{last['seq']}" if last else "none: no events",
         head_seq=head["seq"],
         head_hash=head["hash"],
     )
@@ -361,6 +372,7 @@ def export_bundle(
         {"seq": data.chain["head_seq"], "hash": data.chain["head_hash"]},
         fp,
         {f"{c.framework}:{c.control_id}": c.satisfied for c in data.controls},
+        {f"{c.framework}:{c.control_id}": c.missing for c in data.controls if c.missing},
     )
 
 

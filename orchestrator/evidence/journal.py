@@ -4,9 +4,10 @@ An event is one UTF-8 JSON object, stored as the exact bytes that were hashed::
 
     {"kind":"step_run.update","run":"r-…","pk":"12","at":"2026-…Z","data":{…}}
 
-``kind`` is ``<projection table>.<insert|update|delete>`` (or ``journal.migrated``),
+``kind`` is ``<projection table>.<insert|update|migrated>`` (or ``journal.migrated``),
 ``run`` the run it is evidence of (or null), ``pk`` the record's key, ``at`` when it was
-written, ``data`` the record's full state after the change (absent for a deletion). Each
+written, ``data`` the record's full state after the change. (drill deletes no evidence;
+verify reads an event without ``data``, ``<table>.delete``, as the record being gone.) Each
 event has ``seq`` (1, 2, …), ``prev`` (the hash of event ``seq − 1``, 64 zeros for the
 first) and ``hash = sha256(prev_hex + "\\n" + event_bytes)``. Nothing else is hashed, so
 an auditor recomputes the chain with a dozen lines of any language (the bundle ships

@@ -310,12 +310,13 @@ def _compare(
         else [journal.quoted(str(v))[1:-1] for v in pks]
     )
     for row, pk, entry in zip(rows, pks, map(pop, keys, repeat(None)), strict=True):
-        if entry is None:
+        if entry is None:  # the run the row claims to be evidence of, to find it by
+            run = row[names.index(spec.run_col)] if spec.run_col else None
             report.breaks.append(
                 Break(
                     None,
                     spec.name,
-                    None,
+                    None if run is None else str(run),
                     f"{spec.name} {pk}",
                     "the row has no event (written outside drill)",
                 )

@@ -34,14 +34,38 @@ def check_chain(lines):
         except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
             ok = False
         if not ok:
-            raise ValueError(
-                f"journal/events.jsonl line {n}: does not chain to the line "
-                "before or its hash does not recompute"
-            )
+            raise ValueError(f"journal/events.jsonl line {n}: {why(line, prev, seq)}")
         first = e["prev"] if prev is None else first
         prev, seq = e["hash"], e["seq"]
         seen.add((seq, prev))
     return seen, (first if prev is not None else None, seq, prev)
+
+
+def why(line, prev, seq):
+    """What is wrong with a line that does not chain (``prev``, ``seq``: the hash and
+    number of the line before, None for the first line), in words."""
+    try:
+        e = json.loads(line)
+        this, digest = e["seq"], e["hash"]
+        recomputes = link(e["prev"], e["event"]) == digest
+    except (ValueError, KeyError, TypeError, AttributeError, UnicodeError):
+        return 'not an event line {"seq", "prev", "hash", "event"} as drill writes it'
+    if type(this) is not int:
+        return f"its seq {this!r} is not a number"
+    if not recomputes:
+        return f"event #{this}: its hash does not recompute (the event or its hash was changed)"
+    if seq is None:  # (the first line chains to nothing: only its hash can be wrong)
+        return f"event #{this}: does not chain"
+    if this != seq + 1:
+        return (
+            f"event #{this} follows event #{seq}: events are missing or out of order"
+            if this > seq
+            else f"event #{this} follows event #{seq}: events are out of order"
+        )
+    return (
+        f"event #{this}: its prev is not the hash of event #{seq} on the line before "
+        "(lines removed, added or reordered)"
+    )
 
 
 def check_run(name, doc, seen):

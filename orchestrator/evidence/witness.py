@@ -83,7 +83,7 @@ def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str = "
         return
 
 
-def _last_at(path: Path, db: str) -> tuple[str, tuple[int, str, str]] | None:
+def last_at(path: Path, db: str) -> tuple[str, tuple[int, str, str]] | None:
     """(first hash, (seq, hash, when)) of the journal drill saw last at location ``db``."""
     for first, entry in reversed(_load(path).items()):
         if isinstance(entry, dict) and entry.get("db") == db:
@@ -99,7 +99,7 @@ def anchor(db: EvidenceDB) -> tuple[int, str, str] | None:
     if db.witness is None:
         return None
     first = db.first_hash()
-    last = _last_at(db.witness, location(db.url))
+    last = last_at(db.witness, location(db.url))
     if last is not None and last[0] != first:
         seq, digest, at = last[1]
         return (

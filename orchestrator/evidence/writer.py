@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import EvidenceTampered, StoreUnavailable
+from orchestrator.errors import DrillError, EvidenceTampered, StoreUnavailable
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, columns, from_row
@@ -152,6 +152,44 @@ def _from_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     return lambda v: v
 
 
+def readonly_uri(path: Path) -> str | None:
+    """The URI that reads SQLite file ``path`` where a plain open cannot: its folder
+    cannot be written (a read-only mount, ``chattr +i``, an auditor's archive) and no
+    ``-shm`` file is beside it, which SQLite must create to open a WAL-mode database —
+    it said "unable to open database file", and drill called the store damaged. With
+    no write-ahead log beside it either, all of it is in the file, which nothing can
+    change there: opened ``immutable`` (read-only). A log with content that SQLite
+    cannot index there is one clear line. None when a plain open works (the folder is
+    writable, or the -shm file exists)."""
+    import os
+    from urllib.parse import quote
+
+    shm, wal = Path(f"{path}-shm"), Path(f"{path}-wal")
+    if not path.exists() or shm.exists() or os.access(path.parent, os.W_OK):
+        return None
+    if wal.exists() and wal.stat().st_size > 0:
+        raise StoreUnavailable(
+            f"evidence database {path} cannot be read where it is: its folder is read-only "
+            f"and SQLite must create {shm.name} beside it to read its write-ahead log "
+            f"({wal.name})",
+            "copy the database and its -wal file to a writable folder and name the copy "
+            "with DRILL_DATABASE=sqlite:///PATH (or make the folder writable); nothing was "
+            "changed",
+        )
+    return f"file:{quote(str(path.resolve()))}?immutable=1"
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """The file at ``path`` (device, inode), or None when there is none."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 class EvidenceDB:
     """One evidence database, written with the DB-API driver (see the module docstring)."""
 
@@ -174,6 +212,7 @@ class EvidenceDB:
                 "percent-encode it as %40",
             )
         self._conn: Any = None
+        self._file: tuple[int, int] | None = None  # the SQLite file the connection opened
         #: long-lived readers (the dashboard, the scheduler service) set it: see
         #: :meth:`_reconnecting`. A run keeps its one connection and its own handling
         #: of a store that fails mid-run (rollbacks still played, one error line).
@@ -196,6 +235,11 @@ class EvidenceDB:
                 return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
             import sqlite3
 
+            readonly = readonly_uri(self.sqlite_path)
+            if readonly is not None:  # (a write says "attempt to write a readonly database")
+                return sqlite3.connect(
+                    readonly, uri=True, isolation_level=None, check_same_thread=False
+                )
             self.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
                 self.sqlite_path, timeout=30, isolation_level=None, check_same_thread=False
@@ -204,6 +248,8 @@ class EvidenceDB:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             return conn
+        except StoreUnavailable:
+            raise
         except Exception as exc:  # sqlite3.Error, psycopg.Error, OSError
             raise self._unreachable(exc) from None
 
@@ -261,7 +307,21 @@ class EvidenceDB:
     def conn(self) -> Any:
         if self._conn is None:
             self._conn = self.connect()
+            if not self.is_postgres:
+                self._file = _file_id(self.sqlite_path)
         return self._conn
+
+    def _same_file(self) -> None:
+        """A SQLite file removed (or replaced) behind drill's back while it writes: the
+        open connection goes on writing into the unlinked file, and a run "succeeded",
+        exit 0, with every record of it gone. Checked in each write's transaction."""
+        if self._file is not None and _file_id(self.sqlite_path) != self._file:
+            raise DrillError(
+                f"evidence database {self.sqlite_path} was removed or replaced while drill "
+                "was writing to it: what drill records now would be lost with it",
+                "restore the file from a backup (`drill evidence verify` says what is "
+                "missing); then `drill recover` closes a run left open",
+            )
 
     def close(self) -> None:
         self.save_witness()
@@ -352,6 +412,7 @@ class EvidenceDB:
             else:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
+                    self._same_file()
                     if self._present(conn, unless):
                         conn.execute("ROLLBACK")
                         return False

@@ -48,6 +48,21 @@ def aws_block(root: Path) -> dict[str, Any] | None:
     }
 
 
+def why_absent(root: Path) -> str:
+    """Why ``lab-aws`` does not exist in this working directory (``root``: its lab
+    state): no lab, a lab started without ``--aws``, or a lab whose AWS API is gone."""
+    try:
+        st = json.loads((root / "state.json").read_text())
+    except (OSError, ValueError):
+        return f"no lab runs here ({root})"
+    comp = (st.get("components") or {}).get(COMPONENT)
+    if not comp:
+        return "the lab here was started without --aws"
+    if not _alive(comp.get("pid")):
+        return f"the lab runs, but its AWS API ({COMPONENT}, pid {comp.get('pid')}) does not"
+    return f"the lab's AWS API ({COMPONENT}, pid {comp.get('pid')}) is not ready yet"
+
+
 def environment(settings: Settings) -> EnvironmentConfig | None:
     """``lab-aws`` while the lab runs with ``--aws``: provider aws, the lab's endpoint
     and state, probes through the lab's own endpoints (as ``--env lab`` probes)."""

@@ -168,10 +168,16 @@ def _replica(hub: Hub, st: LabState) -> None:
     db = find_db(DR_REGION, REPLICA_ID)
     if db is not None:
         _set(hub, db, DR_REGION, st.comp("usw2").port)
-        # moto copies the source's AZ, Multi-AZ and secondary AZ; the replica is a
-        # Single-AZ instance in us-west-2: no secondary AZ (RDS leaves the key out)
-        db.availability_zone, db.multi_az = DR_AZ, False
-        db.secondary_availability_zone = None
+        _single_az_in_dr_region(db)
+
+
+def _single_az_in_dr_region(db: Any) -> None:
+    """moto copies a cross-region replica's AZ, Multi-AZ and secondary AZ from its
+    source (us-east-1c, true, us-east-1b): every lab instance in us-west-2 is one
+    server, a Single-AZ instance in that region, with no secondary AZ (RDS leaves the
+    key out)."""
+    db.availability_zone, db.multi_az = DR_AZ, False
+    db.secondary_availability_zone = None
 
 
 def _restored(hub: Hub, st: LabState) -> None:
@@ -183,6 +189,8 @@ def _restored(hub: Hub, st: LabState) -> None:
                 continue
             comp = st.components.get(ident)
             _set(hub, db, region, comp.port if comp is not None else None)
+            if region == DR_REGION:  # a clone of the replica (isolated mode), or another
+                _single_az_in_dr_region(db)
 
 
 def _own_ids() -> None:

@@ -155,10 +155,30 @@ class ScenarioView(_View):
         return self.dry in DRY_NOT_JUDGED
 
     @property
+    def objectives_set_by(self) -> str:
+        """Where the objectives came from, in words: "the drill's objectives for this
+        scenario" (both), or each one's ("RTO: …; RPO: …"); '' if not recorded. The
+        report printed the bare sources ("set by: RTO scenario, RPO scenario")."""
+        from orchestrator.definitions.kinds import OBJECTIVE_SOURCES
+
+        said = {k: OBJECTIVE_SOURCES.get(v, v) for k, v in self.objectives_from.items()}
+        if len(set(said.values())) == 1 and len(said) > 1:
+            return next(iter(said.values()))
+        return "; ".join(f"{k.upper()}: {v}" for k, v in said.items())
+
+    @property
+    def has_objective(self) -> bool:
+        return self.objective_rto_s is not None or self.objective_rpo_s is not None
+
+    @property
     def verdict(self) -> str:
-        """The objectives' verdict in words, the same in every report."""
+        """The objectives' verdict in words, the same in every report. A scenario without
+        an RTO/RPO objective (an experiment's) had nothing to meet: it passed or failed
+        by its steps or steady state."""
         if self.met is None:
             return f"not judged ({self.met_reason})"
+        if not self.has_objective:
+            return "no RTO/RPO objective; passed" if self.met else "no RTO/RPO objective; failed"
         return "met" if self.met else "not met"
 
 
@@ -251,6 +271,9 @@ class ControlResult(_View):
     title: str
     description: str
     evidence_kinds: list[str]
+    #: each evidence kind in words (``dr_test_executed``: "a drill, runbook or experiment
+    #: ran to completion in the period"): the reports show these, not the bare names
+    evidence_meaning: dict[str, str] = Field(default_factory=dict)
     satisfied: bool
     evidence: dict[str, list[EvidenceRef]]
     missing: list[str]
@@ -272,6 +295,22 @@ class ReportData(_View):
     chain: dict[str, Any] = Field(default_factory=dict)
     signer_fingerprint: str | None = None
     detail_limit: int = 100
+
+    @property
+    def period_shown(self) -> str:
+        """The period with its days, as every report heads it: ``2026-Q4 (2026-10-01 to
+        2026-12-31, UTC)`` — a bare "2026-Q4" left the auditor to work out its bounds, and
+        whether the export was made before it ended (more runs may follow)."""
+        from datetime import timedelta
+
+        if self.period_start is None or self.period_end is None:
+            return self.period_label
+        last = self.period_end - timedelta(microseconds=1)  # the end is exclusive
+        days = f"{self.period_start:%Y-%m-%d} to {last:%Y-%m-%d}"
+        open_ = "; not over when this was exported" if self.generated_at < self.period_end else ""
+        if self.period_label == f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d}":
+            return f"{days} (UTC{open_})"  # --from/--to: the label is those days already
+        return f"{self.period_label} ({days}, UTC{open_})"
 
     def detailed_runs(self) -> list[RunView]:
         """Runs given a full timeline section: failures first, then newest (capped).

@@ -19,11 +19,36 @@ from typing import Any
 
 from orchestrator.report.base import Renderer
 from orchestrator.report.json_out import dumps_readable
-from orchestrator.report.model import ReportData
+from orchestrator.report.model import ReportData, RunView
 
 OSCAL_VERSION = "1.1.2"
 _NS = uuid.UUID("5f1c3f5e-6a51-4d8e-9d8a-2f0d1c7e0a11")
 DRILL_NS = "https://drill.dev/ns/oscal"
+
+
+def _scenarios_in_words(r: RunView) -> str:
+    """How the run's scenarios ended: objectives met (of those that had RTO/RPO
+    objectives), passed (of those without: an experiment's steady state), not judged.
+    "1 of 1 scenario(s) met their objectives" was said of an experiment that had none."""
+    aimed = [sc for sc in r.scenarios if sc.has_objective and sc.met is not None]
+    free = [sc for sc in r.scenarios if not sc.has_objective and sc.met is not None]
+    unjudged = [sc for sc in r.scenarios if sc.met is None]
+    parts = []
+    if aimed:
+        parts.append(
+            f"{sum(bool(sc.met) for sc in aimed)} of {len(aimed)} scenario(s) met their objectives"
+        )
+    if free:
+        parts.append(
+            f"{sum(bool(sc.met) for sc in free)} of {len(free)} without an RTO/RPO objective passed"
+        )
+    if unjudged:
+        parts.append(
+            f"{len(unjudged)} not judged ("
+            + "; ".join(f"{sc.scenario_id}: {sc.met_reason}" for sc in unjudged)
+            + ")"
+        )
+    return "; ".join(parts) or "no scenario"
 
 
 def _uuid(*parts: object) -> str:
@@ -50,8 +75,6 @@ class OscalRenderer(Renderer):
         for r in data.runs:
             u = _uuid("run", r.id)
             obs_of_run[f"run:{r.id}"] = u
-            met = [sc for sc in r.scenarios if sc.met]
-            unjudged = [sc for sc in r.scenarios if sc.met is None]
             observations.append(
                 {
                     "uuid": u,
@@ -59,15 +82,7 @@ class OscalRenderer(Renderer):
                     "description": (
                         f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
                         f"{r.trigger} by {r.who}; status {r.status_shown}; "
-                        f"{len(met)} of {len(r.scenarios)} scenario(s) met their "
-                        "objectives"
-                        + (
-                            f", {len(unjudged)} not judged ("
-                            + "; ".join(f"{sc.scenario_id}: {sc.met_reason}" for sc in unjudged)
-                            + ")."
-                            if unjudged
-                            else "."
-                        )
+                        f"{_scenarios_in_words(r)}."
                     ),
                     "props": [_prop("run-status", r.status), _prop("environment", r.env)]
                     + [
@@ -133,8 +148,9 @@ class OscalRenderer(Renderer):
                 "uuid": _uuid("control", c.framework, c.oscal_id, *key),
                 "title": f"{c.framework_title} {c.control_id}: {c.title}",
                 "description": (
-                    f"{c.description} Evidence kinds required: "
-                    f"{', '.join(c.evidence_kinds)}."
+                    f"{c.description} Evidence required: "
+                    + "; ".join(f"{c.evidence_meaning.get(k, k)} ({k})" for k in c.evidence_kinds)
+                    + "."
                     + (f" Missing: {'; '.join(c.missing)}." if c.missing else "")
                 ),
                 "props": [_prop("label", c.control_id), _prop("framework", c.framework)],

@@ -12,8 +12,18 @@ from typing import Any
 
 from orchestrator.durations import format_duration
 from orchestrator.report.base import Renderer
-from orchestrator.report.model import ReportData, RunView
-from orchestrator.report.svg import CHART_LEGEND, MAX_STEPS, STATUS_COLOURS, chart_rows
+from orchestrator.report.model import ControlResult, ReportData, RunView
+from orchestrator.report.svg import (
+    CHART_LEGEND,
+    MARKS_LEGEND,
+    MAX_STEPS,
+    STATUS_COLOURS,
+    chart_rows,
+    lanes,
+    marks,
+    placed,
+    step_label,
+)
 
 
 def _ts(value: datetime | None) -> str:
@@ -31,8 +41,6 @@ def _timeline(run: RunView, width: float) -> Any:
     steps = run.steps[:MAX_STEPS]
     row, left = 11.0, 150.0
     plot = width - left - 10
-    height = 30 + row * max(len(steps), 1)
-    d = Drawing(width, height)
     t0 = run.started_at
     ends = [run.ended_at] + [s.ended_at for s in run.steps] + [e.at for e in run.events]
     span = max((max((t for t in ends if t), default=t0) - t0).total_seconds(), 0.001)
@@ -40,13 +48,17 @@ def _timeline(run: RunView, width: float) -> Any:
     def x(at: datetime) -> float:
         return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * plot
 
+    found = marks(run, "fault", "restored")
+    xs = [x(at) for at, _, _ in found]
+    sizes = [3.1 * len(label) for _, label, _ in found]  # 6 pt Helvetica
+    where = [placed(at_x, w, width) for at_x, w in zip(xs, sizes, strict=True)]
+    lane = lanes([b for b, _ in where], [w + 6 for w in sizes])
+    top = 8.0 * max([*lane, 1 if found else 0])  # room for the labels' (and legend's) lines
+    height = 30 + top + row * max(len(steps), 1)
+    d = Drawing(width, height)
     for i, st in enumerate(steps):
-        y = height - 20 - (i + 1) * row
-        d.add(
-            String(
-                left - 4, y + 2, f"{st.scenario or ''} {st.name}"[:34], fontSize=6, textAnchor="end"
-            )
-        )
+        y = height - 20 - top - (i + 1) * row
+        d.add(String(left - 4, y + 2, step_label(run, st, 46), fontSize=6, textAnchor="end"))
         if st.started_at is not None:
             x0, x1 = x(st.started_at), x(st.ended_at or st.started_at)
             d.add(
@@ -59,31 +71,29 @@ def _timeline(run: RunView, width: float) -> Any:
                     fillColor=colors.HexColor(STATUS_COLOURS.get(st.status, "#616161")),
                 )
             )
-    for sc in run.scenarios:
-        for at, label, colour in (
-            (sc.fault_injected_at, "fault", "#d32f2f"),
-            (sc.service_restored_at, "restored", "#388e3c"),
-        ):
-            if at is not None:
-                d.add(
-                    Line(
-                        x(at),
-                        4,
-                        x(at),
-                        height - 12,
-                        strokeColor=colors.HexColor(colour),
-                        strokeDashArray=[3, 2],
-                    )
-                )
-                d.add(
-                    String(
-                        x(at) + 2,
-                        height - 10,
-                        f"{sc.scenario_id}: {label}",
-                        fontSize=6,
-                        fillColor=colors.HexColor(colour),
-                    )
-                )
+    for (_at, label, colour), at_x, (_, before), n in zip(found, xs, where, lane, strict=True):
+        d.add(
+            Line(
+                at_x,
+                4,
+                at_x,
+                height - 12 - 8 * n,
+                strokeColor=colors.HexColor(colour),
+                strokeDashArray=[3, 2],
+            )
+        )
+        d.add(
+            String(
+                at_x - 2 if before else at_x + 2,
+                height - 10 - 8 * n,
+                label,
+                fontSize=6,
+                fillColor=colors.HexColor(colour),
+                textAnchor="end" if before else "start",
+            )
+        )
+    for n, (text, colour) in enumerate(MARKS_LEGEND if found else ()):  # top left
+        d.add(String(0, height - 10 - 8 * n, text, fontSize=6, fillColor=colors.HexColor(colour)))
     d.add(String(left, 0, "+0s", fontSize=6))
     d.add(String(left + plot, 0, f"+{span:.2f}s", fontSize=6, textAnchor="end"))
     return d
@@ -125,6 +135,19 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
             d.add(String(0, 0, "no scenarios with objectives in this report", fontSize=7))
         drawings.append(d)
     return drawings
+
+
+def _control_evidence(c: ControlResult) -> str:
+    """What backs a control, in words: each evidence kind the mapping asks for and how
+    many items of it the export holds; then what is missing (a bare count said nothing
+    of what was looked for, and the PDF named no evidence at all)."""
+    have = "; ".join(
+        f"{c.evidence_meaning.get(kind, kind)}: {len(refs)}"
+        for kind, refs in c.evidence.items()
+        if kind not in {m.partition(":")[0] for m in c.missing}
+    )
+    missing = "; ".join(c.missing)
+    return have + (f". MISSING: {missing}" if missing else "")
 
 
 _CHART_ROWS = 40  # rows of the RTO/RPO chart per drawing: well within a landscape A4 page
@@ -192,7 +215,7 @@ class PdfRenderer(Renderer):
         story: list[Any] = [
             Paragraph(escape(data.title), styles["Title"]),
             p(
-                f"Period {data.period_label}"
+                f"Period {data.period_shown}"
                 + (f", environment {data.env}" if data.env else "")
                 + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
                 + (
@@ -203,6 +226,10 @@ class PdfRenderer(Renderer):
                     else ""
                 )
                 + (f" Signed by {data.signer_fingerprint}." if data.signer_fingerprint else "")
+                + " All times are UTC (a trailing Z). RTO: recovery time objective, how long "
+                "the service may be down after a fault; RPO: recovery point objective, how "
+                "much recent data may be lost; both measured from outside, by probes acting "
+                "as clients."
             ),
             Spacer(1, 6),
         ]
@@ -221,17 +248,21 @@ class PdfRenderer(Renderer):
             story += [
                 Paragraph("Controls", styles["Heading2"]),
                 table(
-                    [["Framework", "Control", "Status", "Missing"]]
+                    [["Framework", "Control", "Status", "Evidence (items in this export)"]]
                     + [
                         [
-                            p(c.framework),
+                            p(c.framework_title),
                             p(f"{c.control_id} {c.title}"),
                             p("satisfied" if c.satisfied else "NOT satisfied"),
-                            p("; ".join(c.missing)),
+                            p(_control_evidence(c)),
                         ]
                         for c in data.controls
                     ],
-                    [70, 300, 70, width - 440],
+                    [120, 200, 60, width - 380],
+                ),
+                p(
+                    "Each item is listed in report.html and in controls/FRAMEWORK.json "
+                    "(the run, scenario or finding behind it)."
                 ),
             ]
         chart = _objectives(data.detailed_runs(), width)
@@ -323,10 +354,25 @@ class PdfRenderer(Renderer):
                             format_duration(sc.objective_rpo_s),
                             "dry run"
                             if sc.untested_dry_run
-                            else {True: "yes", False: "no", None: "not judged"}[sc.met],
+                            else {True: "yes", False: "no", None: "not judged"}[sc.met]
+                            if sc.has_objective or sc.met is None
+                            else "passed (no objective)"
+                            if sc.met
+                            else "failed (no objective)",
                         ]
                         for sc in r.scenarios
                     ]
+                ),
+                *(
+                    [p("Objectives set by " + "; ".join(set_by))]
+                    if (
+                        set_by := [
+                            f"{sc.scenario_id}: {sc.objectives_set_by}"
+                            for sc in r.scenarios
+                            if sc.objectives_from and sc.has_objective
+                        ]
+                    )
+                    else []
                 ),
                 Spacer(1, 4),
                 _timeline(r, width),

@@ -11,7 +11,7 @@ from datetime import datetime
 from html import escape
 
 from orchestrator.durations import format_duration
-from orchestrator.report.model import RunView
+from orchestrator.report.model import RunView, StepView
 
 STATUS_COLOURS = {
     "succeeded": "#2e7d32",
@@ -28,6 +28,67 @@ def _x(at: datetime, t0: datetime, span: float, left: int, width: int) -> float:
     return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * width
 
 
+def step_label(run: RunView, step: StepView, limit: int) -> str:
+    """A timeline row's label, the HTML's and the PDF's: the step's name, after its
+    scenario's when the run has several, cut with "…" at ``limit`` characters (cut before
+    escaping: an ``&amp;`` cut in half broke the SVG). Cutting "scenario name" at 34
+    characters left "rds-failover-tight database endpoi" of every step."""
+    several = len(run.scenarios) > 1 and step.scenario
+    text = f"{step.scenario}: {step.name}" if several else step.name
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+#: a fault-injected / service-restored mark: (time, label, colour)
+Mark = tuple[datetime, str, str]
+
+
+def marks(run: RunView, fault: str, restored: str) -> list[Mark]:
+    """The fault-injected and service-restored times of the run's scenarios, in time order."""
+    found = [
+        (at, f"{sc.scenario_id}: {label}", colour)
+        for sc in run.scenarios
+        for at, label, colour in (
+            (sc.fault_injected_at, fault, "#d32f2f"),
+            (sc.service_restored_at, restored, "#388e3c"),
+        )
+        if at is not None
+    ]
+    return sorted(found, key=lambda m: m[0])
+
+
+#: what the marks' colours mean, beside every timeline that has marks
+MARKS_LEGEND = (
+    ("red dashed: fault injected", "#d32f2f"),
+    ("green dashed: service restored", "#388e3c"),
+)
+
+
+def lanes(starts: list[float], widths: list[float], most: int = 5) -> list[int]:
+    """The line each mark's label goes on (0 = the top), so that labels of marks close
+    in time ("region-promotion: fault injected" 0.16 s before "…: service restored") do
+    not print over each other; ``starts``: where each label begins; at most ``most``
+    lines (then the line that frees first)."""
+    ends: list[float] = []
+    out = [0] * len(starts)
+    for i in sorted(range(len(starts)), key=starts.__getitem__):
+        lane = next((n for n, end in enumerate(ends) if end <= starts[i]), None)
+        if lane is None:
+            if len(ends) < most:
+                ends.append(0.0)
+                lane = len(ends) - 1
+            else:
+                lane = min(range(len(ends)), key=ends.__getitem__)
+        ends[lane] = starts[i] + widths[i]
+        out[i] = lane
+    return out
+
+
+def placed(x: float, text_width: float, right: float) -> tuple[float, bool]:
+    """Where a mark's label begins, and whether it sits left of its line (``x``): right
+    of it unless it would run past ``right`` (it was cut off at the chart's edge)."""
+    return (x - text_width - 3, True) if x + 3 + text_width > right else (x + 3, False)
+
+
 def timeline_svg(run: RunView) -> str:
     """Steps as bars on a time axis, with fault-injected / service-restored marks."""
     t0 = run.started_at
@@ -35,8 +96,14 @@ def timeline_svg(run: RunView) -> str:
     t1 = max((t for t in ends if t is not None), default=t0)
     span = max((t1 - t0).total_seconds(), 0.001)
     steps = run.steps[:MAX_STEPS]
-    left, width, row = 230, 640, 16
-    height = 40 + row * max(len(steps), 1) + 30
+    left, width, row = 270, 640, 16
+    found = marks(run, "fault", "restored")
+    xs = [_x(at, t0, span, left, width) for at, _, _ in found]
+    sizes = [6.6 * len(label) for _, label, _ in found]  # 11px sans-serif, generously
+    where = [placed(x, w, left + width + 20) for x, w in zip(xs, sizes, strict=True)]
+    lane = lanes([b for b, _ in where], [w + 8 for w in sizes])
+    top = 12 * max([*lane, 1 if found else 0])  # room for the labels' (and legend's) lines
+    height = 40 + top + row * max(len(steps), 1) + 30
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 20}" '
         f'height="{height}" role="img" aria-label="timeline of run {escape(run.id)}" '
@@ -45,16 +112,18 @@ def timeline_svg(run: RunView) -> str:
     digits = 3 if span < 1 else 2  # ticks of a short run read +0.01s twice at 2 digits
     for i in range(6):  # axis ticks
         x = left + width * i / 5
-        parts.append(f'<line x1="{x:.1f}" y1="20" x2="{x:.1f}" y2="{height - 25}" stroke="#eee"/>')
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{20 + top}" x2="{x:.1f}" y2="{height - 25}" stroke="#eee"/>'
+        )
         parts.append(
             f'<text x="{x:.1f}" y="{height - 10}" text-anchor="middle">'
             f"+{span * i / 5:.{digits}f}s</text>"
         )
     for i, st in enumerate(steps):
-        y = 28 + i * row
+        y = 28 + top + i * row
         parts.append(
             f'<text x="{left - 6}" y="{y + 10}" text-anchor="end">'
-            f"{escape((st.scenario or '') + ' ' + st.name)[:40]}</text>"
+            f"{escape(step_label(run, st, 40))}</text>"
         )
         if st.started_at is None:
             continue
@@ -66,22 +135,15 @@ def timeline_svg(run: RunView) -> str:
             f'fill="{colour}"><title>{escape(st.phase)} {escape(st.name)}: '
             f"{escape(st.status)}</title></rect>"
         )
-    for sc in run.scenarios:
-        for at, label, colour in (
-            (sc.fault_injected_at, "fault injected", "#d32f2f"),
-            (sc.service_restored_at, "service restored", "#388e3c"),
-        ):
-            if at is None:
-                continue
-            x = _x(at, t0, span, left, width)
-            parts.append(
-                f'<line x1="{x:.1f}" y1="14" x2="{x:.1f}" y2="{height - 25}" '
-                f'stroke="{colour}" stroke-width="2" stroke-dasharray="4 2"/>'
-            )
-            parts.append(
-                f'<text x="{x + 3:.1f}" y="12" fill="{colour}">'
-                f"{escape(sc.scenario_id)}: {label}</text>"
-            )
+    for (_at, label, colour), x, (_, before), n in zip(found, xs, where, lane, strict=True):
+        parts.append(
+            f'<line x1="{x:.1f}" y1="{14 + 12 * n}" x2="{x:.1f}" y2="{height - 25}" '
+            f'stroke="{colour}" stroke-width="2" stroke-dasharray="4 2"/>'
+        )
+        anchor = f'x="{x - 3:.1f}" text-anchor="end"' if before else f'x="{x + 3:.1f}"'
+        parts.append(f'<text {anchor} y="{12 + 12 * n}" fill="{colour}">{escape(label)}</text>')
+    for n, (text, colour) in enumerate(MARKS_LEGEND if found else ()):  # top left
+        parts.append(f'<text x="0" y="{12 + 12 * n}" fill="{colour}">{text}</text>')
     if len(run.steps) > MAX_STEPS:
         parts.append(
             f'<text x="{left}" y="{height - 25}">… {len(run.steps) - MAX_STEPS} more '

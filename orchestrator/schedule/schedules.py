@@ -51,8 +51,11 @@ def check_target(
     refuse_aws_extension_off_aws(plan, env_name, env_cfg)  # each fire would be refused
     needs = bool(env_cfg.protected and plan.mutating)
     if needs and not yes:
+        from orchestrator.config import protected_note
+
         raise ConfirmationRequired(
-            f"environment {env_name!r} is protected and {target} would change it",
+            f"environment {env_name!r} is protected{protected_note(env_cfg)} and {target} "
+            "would change it",
             f"review `drill plan {target} --env {env_name}`, then {what} with --yes "
             "(your approval is recorded with it and every run it starts)",
         )

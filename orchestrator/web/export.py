@@ -30,6 +30,9 @@ def export_response(sources: Sources, period: str) -> Response:
     if not period:
         raise UsageError("say which period to export, e.g. ?period=2026-Q4")
     when = parse_period(period)
+    missing = sources.store_missing()
+    if missing is not None:  # as `drill evidence export`: an empty signed bundle misleads
+        raise UsageError(f"no evidence database at {missing}: nothing has been recorded there")
     key, created = export_key(sources.settings())
     if created:
         sys.stderr.write(

@@ -20,6 +20,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from orchestrator.config import Settings
     from orchestrator.evidence.writer import EvidenceDB
 
@@ -35,6 +37,9 @@ class Sources:
     settings: Callable[[], Settings]
     db: Callable[[], EvidenceDB]
     now: Callable[[], datetime]
+    #: the SQLite file of the evidence database while it does not exist (``db`` is then
+    #: an empty store: the dashboard creates none), else None
+    store_missing: Callable[[], Path | None] = lambda: None
 
     @classmethod
     def open(cls, config: str | None) -> Sources:
@@ -42,18 +47,32 @@ class Sources:
 
         Quiet: the CLI's one-line notice about runs awaiting `drill recover` is for a
         terminal, not for every request of a server."""
-        from orchestrator.commands.common import AppState
+        import threading
+
+        from orchestrator.commands.common import AppState, empty_store
         from orchestrator.evidence.enums import utcnow
 
         st = AppState(config=config)
+        lock = threading.Lock()  # (requests are served by several threads)
         settings = st.settings()
+        opened: list[EvidenceDB] = []  # the real store, once it exists
+        empty: list[EvidenceDB] = []
+
+        def missing() -> Path | None:
+            return None if opened else st.store_missing()
 
         def db() -> EvidenceDB:
-            found = st.db(warn=False)
-            found.reconnect = True  # a server outlives a restart of its database
-            return found
+            with lock:
+                if missing() is not None:  # read-only: made by the first run, not here
+                    if not empty:
+                        empty.append(empty_store())
+                    return empty[0]
+                if not opened:
+                    opened.append(st.db(warn=False))
+                    opened[0].reconnect = True  # a server outlives a restart of its database
+                return opened[0]
 
-        return cls(settings=lambda: settings, db=db, now=utcnow)
+        return cls(settings=lambda: settings, db=db, now=utcnow, store_missing=missing)
 
 
 def _success_env(db: EvidenceDB, d: dict[str, Any], last: dict[str, Any] | None, env: str) -> str:

@@ -70,3 +70,31 @@ def test_a_dry_actions_run_tests_nothing_and_says_so(workdir: Path, capsys) -> N
     assert drill(capsys, "evidence", "export", "--run", real["run_id"], "--out", "r.zip").code == 0
     a13 = _controls(workdir / "r.zip")["A1.3"]
     assert [e["ref"] for e in a13["evidence"]["dr_test_executed"]] == [f"run:{real['run_id']}"]
+
+
+def test_runs_list_and_status_say_a_dry_run_is_one(workdir: Path, capsys) -> None:
+    """`drill runs list` (and /runs, /api/runs) and `drill status`'s last run showed a
+    `--dry actions` run as plain "succeeded", beside the real runs, where `runs show` and
+    every report say dry run; status's times said no time zone."""
+    write(workdir, "experiments/marker.yaml", experiment(workdir / "marker-file"))
+    write(workdir, "drills/dry-drill.yaml", DRILL)
+    dry = json.loads(drill(capsys, "run", "dry-drill", "--dry", "actions", "--json").out)
+    status = json.loads(drill(capsys, "status", "--json").out)
+    (mine,) = [d for d in status["drills"] if d["drill"] == "dry-drill"]
+    assert mine["last_run_id"] == dry["run_id"] and mine["last_run_dry_run"] is True
+    text = drill(capsys, "status").out
+    assert "(dry run)" in text and "(UTC)" in text, text
+    real = json.loads(drill(capsys, "run", "dry-drill", "--json").out)
+    listed = {r["run_id"]: r for r in json.loads(drill(capsys, "runs", "list", "--json").out)}
+    assert listed[dry["run_id"]]["dry_run"] is True
+    assert listed[real["run_id"]]["dry_run"] is False
+    rows = {
+        line.split()[0]: line
+        for line in drill(capsys, "runs", "list").out.splitlines()
+        if "r-" in line
+    }
+    assert "succeeded (dry run)" in rows[dry["run_id"]], rows
+    assert "dry run" not in rows[real["run_id"]], rows
+    status = json.loads(drill(capsys, "status", "--json").out)
+    (mine,) = [d for d in status["drills"] if d["drill"] == "dry-drill"]
+    assert mine["last_run_id"] == real["run_id"] and mine["last_run_dry_run"] is False

@@ -178,6 +178,10 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert code == 1 and doc["ok"] is False and doc["bundle"] == str(bad)
     assert "runs" in doc["error"] or "altered" in doc["error"]
     assert capsys.readouterr().err.startswith("drill: error: ")
+    # and what to do about it (a failed check gave no next step)
+    assert _cli("evidence", "verify", str(bad))[0] == 1
+    err = capsys.readouterr().err
+    assert "  hint: the bundle is not as it was exported: do not rely on it" in err, err
     # the keys of a bundle that verifies are there too (null: not known), plus "error"
     good = json.loads(_cli("evidence", "verify", str(exported["q4zip"]), "--json")[1])
     assert set(good) | {"error"} == set(doc), (set(good), set(doc))
@@ -328,6 +332,30 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
     assert "mapped to the controls of soc2, nist" in words and "report.html" in words
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
+    # the times inside an event's data carry no zone: VERIFY.md says which one
+    assert "Every time in an event is UTC" in " ".join(rest.split())
+
+
+def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[str, Any]) -> None:
+    """`journal/events.jsonl` was said to start after "the head before the period (#0
+    000…000)" — for a journal that begins in the period — and not where it ends (the last
+    event of the exported runs, not the head), nor why other runs' events are in it."""
+    for bundle in ("q4zip", "q3zip"):
+        text = " ".join(_member(exported[bundle], "VERIFY.md").decode().split())
+        journal = json.loads(_member(exported[bundle], "manifest.json"))["journal"]
+        before, last = journal["head_before"], journal["last"]
+        assert f"ends with the last event of the exported runs (#{last['seq']})" in text
+        assert "also holds the events of other runs written in between" in text
+        if before["seq"] == 0:
+            assert "(none: the journal begins with this period, so that `prev` is 64 zeros)" in text
+            assert "#0 " not in text
+        else:
+            assert f"head before the period (#{before['seq']} {before['hash']})" in text
+    seqs = {
+        json.loads(_member(exported[b], "manifest.json"))["journal"]["head_before"]["seq"]
+        for b in ("q4zip", "q3zip")
+    }
+    assert 0 in seqs and len(seqs) == 2, seqs  # both cases were seen
 
 
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
@@ -396,7 +424,59 @@ def test_html_is_self_contained(exported: dict[str, Any]) -> None:
     # hex digits, and ran into "verified"), and every control's evidence listed
     signer = exported["summary"]["signer"]
     assert f"verified · signed by <code>{signer}</code>" in " ".join(html.split())
-    assert html.count("<details>") >= 5 and "dr_test_executed</b>: 2 item(s)" in html
+    assert html.count("<details>") >= 5
+    assert "(<code>dr_test_executed</code>)</span>: <b>2</b> item(s)" in html
+
+
+PDFTOTEXT = shutil.which("pdftotext")
+
+
+@pytest.mark.skipif(
+    PDFTOTEXT is None,
+    reason="pdftotext not installed (CI installs it: apt-get install -y poppler-utils)",
+)
+def test_every_report_says_in_words_what_backs_each_control(
+    exported: dict[str, Any], tmp_path: Path
+) -> None:
+    """The controls listed bare evidence-kind names (`dr_test_executed: 2 item(s)`), and
+    the PDF only "satisfied" with no evidence at all: an auditor without drill's glossary
+    could not tell what a control was satisfied by. Each report now says it in words, and
+    that all times are UTC."""
+    meaning = "a drill, runbook or experiment ran to completion in the period"
+    soc2 = json.loads(_member(exported["q4zip"], "controls/soc2.json"))
+    assert soc2["results"][0]["evidence_meaning"]["dr_test_executed"] == meaning
+    html = " ".join(_member(exported["q4zip"], "report.html").decode().split())
+    assert f'{meaning} <span class="meta">(<code>dr_test_executed</code>)' in html
+    assert "All times are UTC" in html
+    made = datetime.fromisoformat(
+        json.loads(_member(exported["q4zip"], "manifest.json"))["generated_at"]
+    )  # exported at the wall clock's time: in 2026-Q4 itself, or after it
+    q4 = "2026-Q4 (2026-10-01 to 2026-12-31, UTC" + (
+        "; not over when this was exported)" if made < datetime(2027, 1, 1, tzinfo=UTC) else ")"
+    )
+    assert f"Period <b>{q4}</b>" in html
+    verify_md = " ".join(_member(exported["q4zip"], "VERIFY.md").decode().split())
+    assert f"covering {q4}: 2 run(s)" in verify_md
+    q3 = " ".join(_member(exported["q3zip"], "VERIFY.md").decode().split())
+    assert "covering 2026-07-01 to 2026-09-30 (UTC): 1 run(s)" in q3, q3[:400]
+    oscal = _member(exported["q4zip"], "oscal/assessment-results.json").decode()
+    assert f"Evidence required: {meaning} (dr_test_executed)" in oscal
+    # mini's experiments have no RTO/RPO objective: nothing to meet, they passed or failed
+    assert "met their objectives" not in oscal
+    assert "1 of 2 without an RTO/RPO objective passed" in oscal
+    assert "no RTO/RPO objective; passed" in html and "no RTO/RPO objective; failed" in html
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(_member(exported["q4zip"], "report.pdf"))
+    assert PDFTOTEXT is not None
+    text = subprocess.run(
+        [PDFTOTEXT, str(pdf), "-"], check=True, capture_output=True, text=True, timeout=60
+    ).stdout
+    words = " ".join(text.split())
+    assert "All times are UTC" in words and "Evidence (items in this export)" in words
+    assert "Period 2026-Q4 (2026-10-01 to 2026-12-31, UTC" in words
+    assert f"{meaning}: 2" in words, words[:3000]
+    assert "MISSING: backup_restore_tested: nothing in this export shows that" in words
+    assert "passed (no objective)" in words and "failed (no objective)" in words
 
 
 def _nonblank_png(path: Path) -> None:

@@ -85,3 +85,22 @@ def _soc2_cc75() -> dict[str, object]:
         doc = json.loads(zf.read("controls/soc2.json"))
     (cc75,) = [r for r in doc["results"] if r["control_id"] == "CC7.5"]
     return dict(cc75)
+
+
+def test_export_says_what_each_control_without_full_evidence_lacks(
+    finding: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`controls without full evidence: soc2:CC7.5` named the controls only: what was
+    missing took unzipping the bundle. Each now has a line saying what it lacks."""
+    now = datetime.now(UTC)
+    period = f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+    capsys.readouterr()
+    code, out = drill_out(
+        "evidence", "export", "--period", period, "--framework", "soc2", "--out", "s.zip"
+    )
+    assert code == 0, out
+    lines = " ".join(out.split())
+    assert "controls without full evidence: soc2:A1.3, soc2:CC7.5" in lines, out
+    assert (
+        f"soc2:CC7.5: findings_tracked: 1 finding(s) open without an owner: #{finding}" in lines
+    ), out

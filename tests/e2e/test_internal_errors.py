@@ -81,3 +81,73 @@ def test_failed_experiment_activity_prints_its_exception(workdir: Path) -> None:
     (line,) = [ln for ln in res.err.splitlines() if " break " in ln]
     assert line.rstrip().endswith("RuntimeError: planned"), res.err
     assert "Traceback" not in res.err
+
+
+def exiting_runbook(marker: Path, where: str) -> str:
+    """A runbook whose step (``where="step"``) or rollback (``"rollback"``) calls
+    ``sys.exit()`` — a library's way to fail (argparse on bad arguments, a CLI's main)."""
+    exits = activity_of("sys", "exit")
+    step = f"""  - name: a library exits
+    kind: action
+    activity: {exits}
+"""
+    undo = f"""  - name: a library exits while undoing
+    kind: action
+    activity: {exits}
+"""
+    return f"""id: exiting
+title: a python activity calls sys.exit
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {activity("touch", path=str(marker))}
+{step if where == "step" else ""}rollback:
+{undo if where == "rollback" else ""}  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+
+
+def activity_of(module: str, func: str) -> str:
+    provider = {"type": "python", "module": module, "func": func}
+    return json.dumps({"type": "action", "name": func, "provider": provider})
+
+
+def test_a_step_calling_sys_exit_is_a_failed_step_not_the_end_of_drill(workdir: Path) -> None:
+    """sys.exit() in a python activity ended drill: exit 0 (as if every objective was
+    met), no --json document, the run left `running`, its rollbacks unplayed and the
+    fault left in place."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/exiting.yaml", exiting_runbook(marker, "step"))
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed"
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+    assert "Traceback" not in res.err, res.err
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    steps = {s["name"]: s for s in shown["steps"]}
+    assert steps["a library exits"]["status"] == "failed"
+    assert "SystemExit: the activity called sys.exit(None)" in steps["a library exits"]["error"]
+    assert sorted(f["kind"] for f in shown["findings"]) == ["internal_error", "step_failed"]
+    assert run(workdir, "recover").err.strip().endswith("no run awaits recovery"), "closed"
+
+
+def test_a_rollback_calling_sys_exit_fails_that_rollback_and_the_others_run(
+    workdir: Path,
+) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/exiting.yaml", exiting_runbook(marker, "rollback"))
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "rollback_failed"
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "the next undo ran"
+    assert "Traceback" not in res.err
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    undos = {s["name"]: s for s in shown["steps"] if s["phase"] == "rollback"}
+    assert undos["a library exits while undoing"]["status"] == "failed"
+    assert "SystemExit" in undos["a library exits while undoing"]["error"]
+    assert undos["remove the marker"]["status"] == "succeeded"
+    assert "rollback_failed" in {f["kind"] for f in shown["findings"]}

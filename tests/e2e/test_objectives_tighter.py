@@ -101,7 +101,10 @@ def test_run_is_judged_by_the_drill_objective_everywhere(
     assert out.code == 0, out.err
     html = report.read_text()
     assert "RTO ≤ 1ms, RPO ≤ 0.00s: not met" in html
-    assert '<span class="meta">set by: RTO drill, RPO runbook</span>' in html
+    assert (  # in words (it read "set by: RTO drill, RPO runbook")
+        '<span class="meta">set by RTO: the drill\'s objectives; '
+        "RPO: the runbook's own objectives</span>"
+    ) in html.replace("&#39;", "'")
 
     # the dashboard's run page (`drill serve`), in-process
     from starlette.testclient import TestClient

@@ -400,3 +400,31 @@ def test_a_file_that_is_no_definition_is_named_as_such(workdir: Path, capsys) ->
     res = drill(capsys, "run", "notes.txt")
     assert res.code == 2
     assert "notes.txt is no definition file: drill reads .yaml, .yml, .json" in res.err, res.err
+
+
+def test_a_lab_environment_beside_a_protected_one_is_protected_too(workdir: Path, capsys) -> None:
+    """`prod-lab: {provider: lab, protected: true}` and the implicit `lab` drive the same
+    local lab: `drill run rds-failover --env lab` failed its primary over with no --yes
+    asked for. (A python activity here: should the refusal regress, no lab is built.)"""
+    from tests.e2e.defs import runbook
+
+    write(workdir, "drill.yaml", "environments:\n  prod-lab: {provider: lab, protected: true}\n")
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/marker.yaml", runbook(marker))
+    res = drill(capsys, "run", str(rb), "--env", "lab", "--json")
+    assert res.code == 2, res.err
+    line = res.err.splitlines()[0]
+    assert "environment 'lab' is protected (it drives the local lab, as the protected " in line
+    assert "'prod-lab' does)" in line and "--yes" in res.err and res.out == ""
+    assert not marker.exists(), "nothing ran"
+    assert json.loads(drill(capsys, "runs", "list", "--json").out) == [], "nothing started"
+    planned = json.loads(drill(capsys, "plan", str(rb), "--env", "lab", "--json").out)
+    assert planned["protected"] is True and planned["needs_confirmation"] is True
+    added = drill(capsys, "schedule", "add", str(rb), "--env", "lab", "--every", "1h")
+    assert added.code == 2 and "as the protected 'prod-lab' does" in added.err, added.err
+    confirmed = drill(capsys, "run", str(rb), "--env", "lab", "--yes", "--json")
+    assert confirmed.code == 0, confirmed.err
+    shown = json.loads(
+        drill(capsys, "runs", "show", json.loads(confirmed.out)["run_id"], "--json").out
+    )
+    assert [a["env"] for a in shown["approvals"]] == ["lab"]

@@ -19,6 +19,14 @@ def project(workdir: Path) -> Path:
     return workdir
 
 
+@pytest.fixture
+def lab_project(workdir: Path) -> Path:
+    """No protected environment: `prod` (provider lab) would protect `lab` too, the same
+    local lab."""
+    make_project(workdir)
+    return workdir
+
+
 def test_add_list_remove(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
         a = drill(
@@ -106,7 +114,7 @@ def test_mutating_drill_on_protected_environment_needs_yes(
 
 
 def test_sync_installs_drill_schedules_and_status_shows_overdue(
-    project: Path, capsys: pytest.CaptureFixture[str]
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with time_machine.travel(datetime(2030, 1, 15, tzinfo=UTC), tick=False) as tm:
         synced = drill(capsys, "schedule", "sync", "--env", "lab", "--json")
@@ -125,7 +133,7 @@ def test_sync_installs_drill_schedules_and_status_shows_overdue(
     assert "OVERDUE" in table.out
 
 
-def test_gameday_create_list_show(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_gameday_create_list_show(lab_project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     res = drill(
         capsys,
         "gameday",

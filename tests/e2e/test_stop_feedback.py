@@ -186,3 +186,38 @@ def test_a_second_recovery_says_the_first_one_has_it(workdir: Path) -> None:
     assert f"being recovered by pid {err.proc.pid}" in second.err, second.err
     assert "no run awaits recovery" not in second.err, second.err
     assert err.proc.returncode == 0, err.text
+
+
+@pytest.mark.parametrize("last", [True, False])
+def test_a_stopped_recovery_prints_its_json_document(workdir: Path, last: bool) -> None:
+    """`drill recover --json` stopped by a signal (exit 3) printed nothing on stdout (DESIGN
+    5: one JSON document). It says what it closed, what still awaits recovery, and why.
+    ``last``: the stop comes during the run's last rollback (it finishes: the run is
+    closed); else during the first of two (the other stays pending)."""
+    run_id = killed_held(workdir, then_remove=not last)
+    proc = spawn(workdir, "recover", "--json")
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")
+        proc.send_signal(signal.SIGTERM)
+        err.wait_for("SIGTERM received", time.monotonic() + 120)
+        (workdir / "release").touch()
+        assert proc.stdout is not None
+        out = proc.stdout.read()
+        err.finish()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err.text
+    doc = json.loads(out)
+    assert doc["stopped"] is True and "stopped" in doc["error"], doc
+    if last:
+        assert doc["recovered"] == [{"run_id": run_id, "env": "lab", "status": "crashed"}]
+        assert doc["pending"] == []
+    else:
+        assert doc["recovered"] == []
+        assert doc["pending"] == [{"run_id": run_id, "env": "lab", "status": "running"}]
+        again = drill(workdir, "recover", "--json")
+        assert again.code == 0, again.err
+        assert json.loads(again.out)["recovered"][0]["status"] == "crashed"

@@ -234,6 +234,27 @@ def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None
     assert (workdir / "marker.rolled-back").exists()
 
 
+def test_store_removed_during_a_run_is_said_and_rollbacks_still_run(workdir: Path) -> None:
+    """The SQLite file is removed mid-run (a clean-up job, a mistaken `rm`): drill's open
+    connection went on writing into the unlinked file, and the run ended "succeeded",
+    exit 0 — every record of it gone with the file, nothing said. Now the next write
+    says so: the rollbacks are still played, one error line, exit 1."""
+    marker, rb = recorded(workdir)
+    db = workdir / ".drill" / "evidence.db"
+    text = with_step(marker, "gone-runbook", "the store is removed", "remove", path=str(db))
+    rb = write(workdir, "runbooks/gone.yaml", text)
+    res = drill(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
+    errors = [ln for ln in res.err.splitlines() if ln.startswith("drill: error:")]
+    assert len(errors) == 1 and f"evidence database {db} was removed or replaced" in errors[0]
+    assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) <= 1, res.err
+    assert not marker.exists(), "the rollback must run although the store is gone"
+    assert (workdir / "marker.rolled-back").exists()
+    listed = drill(workdir, "runs", "list")  # and the next command says the store is gone
+    assert "is gone" in listed.err and "drill: warning:" in listed.err, listed.err
+
+
 @pytest.mark.postgres
 def test_postgres_store_lost_during_a_run_still_plays_rollbacks(workdir: Path) -> None:
     """The PostgreSQL evidence server goes away mid-run: the rollback is played, the
@@ -295,3 +316,55 @@ def test_store_damaged_then_a_stop_still_plays_rollbacks_and_says_it_once(workdi
     assert proc.returncode in (1, 3), err
     assert not marker.exists(), "the rollback must run although the store cannot be read"
     assert (workdir / "marker.rolled-back").exists()
+
+
+def _mount(mnt: Path, mode: str) -> None:
+    res = subprocess.run(["mount", "-o", f"remount,{mode}", str(mnt)], capture_output=True)
+    if res.returncode != 0:
+        pytest.skip(f"remounting a tmpfs {mode} failed: {res.stderr.decode().strip()}")
+
+
+def test_a_store_on_a_read_only_mount_is_read_not_called_damaged(
+    workdir: Path, tiny_fs: Path
+) -> None:
+    """An evidence database on a read-only mount (an auditor's archive, a snapshot) with
+    no -shm file beside it: SQLite cannot create one there, and every read command said
+    "evidence database … is damaged: unable to open database file" (exit 2), `evidence
+    verify` "the hash chain cannot be verified" (exit 1). A store whose write-ahead log
+    has content cannot be read there without that file: said as it is, not as damage;
+    one closed cleanly (all of it in the file) is read."""
+    db = tiny_fs / "evidence.db"
+    recorded(workdir, db)
+    wal, shm = Path(f"{db}-wal"), Path(f"{db}-shm")
+    assert wal.stat().st_size > 0 and shm.exists()  # as drill leaves them
+    shm.unlink()  # (copied without it; no connection is open)
+    _mount(tiny_fs, "ro")
+    try:
+        for args in (["runs", "list"], ["evidence", "verify"]):
+            res = drill(workdir, *args, db=db)
+            assert res.code == 2, (args, res.err)
+            one_line_error(res, "cannot be read where it is", "read-only", "evidence.db-wal")
+            assert "damaged" not in res.err
+    finally:
+        _mount(tiny_fs, "rw")
+
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()  # the last connection, closed cleanly: SQLite removes -wal and -shm
+    assert not wal.exists() and not shm.exists()
+    _mount(tiny_fs, "ro")
+    try:
+        for args in (["runs", "list"], ["status"], ["findings", "list"], ["evidence", "verify"]):
+            res = drill(workdir, *args, db=db)
+            assert res.code == 0, (args, res.err)
+            assert "damaged" not in res.err and "Traceback" not in res.err, res.err
+        listed = drill(workdir, "runs", "list", "--json", db=db)
+        assert [r["status"] for r in json.loads(listed.out)] == ["succeeded"]
+        verified = drill(workdir, "evidence", "verify", "--json", db=db)
+        assert json.loads(verified.out)["ok"] is True
+        refused = drill(workdir, "run", str(workdir / "runbooks" / "hold.yaml"), db=db)
+        assert refused.code == 2, refused.err
+        one_line_error(refused, "read-only")
+        assert not (workdir / "marker").exists()
+    finally:
+        _mount(tiny_fs, "rw")

@@ -267,11 +267,13 @@ def test_a_drill_writing_during_verify_is_no_break(
         finally:
             other.close()
 
-    monkeypatch.setattr(EvidenceDB, "connect", lambda self: _WritesMeanwhile(connect(self), write))
-    code, doc = _verify()
+    with pytest.MonkeyPatch.context() as patch:  # (monkeypatch.undo() also undid the
+        # workdir and the database: the check below verified a new, empty store elsewhere)
+        patch.setattr(EvidenceDB, "connect", lambda self: _WritesMeanwhile(connect(self), write))
+        code, doc = _verify()
     assert code == 0 and doc["ok"], doc
-    monkeypatch.undo()
-    assert _verify()[0] == 0  # and the finding, now in both, verifies
+    code, doc = _verify()  # and the finding, now in both, verifies
+    assert code == 0 and doc["events"] > 0, doc
 
 
 @pytest.mark.parametrize(

@@ -77,3 +77,23 @@ def test_events_cut_from_the_end_name_the_lost_head_first(
     assert first.startswith(f"drill: error: evidence journal broken at event #{head}: "), first
     assert "events were cut from the end" in first, first
     assert second.startswith("  also: ") and "(written outside drill)" in second, res.err
+
+
+def test_a_row_written_outside_drill_names_the_run_it_claims(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A forged approval said only "approval 1 (no event)": which run it was slipped
+    into, the first thing to look at, was left out."""
+    with _sql(store) as conn:
+        run = conn.execute(sa.text("SELECT id FROM run")).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO approval (run_id, env, approved_by, at, reason) "
+                "VALUES (:r, 'lab', 'mallory', '2026-12-01 23:53:31.000000', 'ok')"
+            ),
+            {"r": run},
+        )
+    res = drill(capsys, "evidence", "verify")
+    assert res.code == 1, res
+    first = res.err.splitlines()[0]
+    assert f"approval 1 (no event, run {run}): the row has no event" in first, first

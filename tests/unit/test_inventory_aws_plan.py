@@ -82,14 +82,49 @@ def test_failover_plan_names_the_primary(provider: object) -> None:
     assert [c.operation for c in iso].count("ReplaceNetworkAclAssociation") == 3
 
 
-def test_az_primary_plans_the_primary_az_from_the_state(provider: object) -> None:
+def test_az_primary_plans_the_az_chosen_when_the_step_runs(provider: object) -> None:
+    """The primary's AZ is read from RDS when the step runs (a failover moves it; the
+    state keeps the AZ it was created in): the plan lists that read and shows the
+    state's AZ and subnets as the state's, not as the AZ that will be cut."""
     from orchestrator.providers.aws.provider import AwsProvider
 
     assert isinstance(provider, AwsProvider)
     explicit = provider.plan("az.isolate", {"az": "us-east-1a"}, "live")
     alias = provider.plan("az.isolate", {"az": "primary"}, "live")
-    assert [c.arguments for c in alias] == [c.arguments for c in explicit]
-    assert any("az:us-east-1a" in str(c.arguments) for c in alias)
+    read = alias[0]
+    assert (read.target, read.operation, read.arguments, read.mutating) == (
+        "rds (us-east-1)",
+        "DescribeDBInstances",
+        {"DBInstanceIdentifier": "prod-db"},
+        False,
+    )
+    assert [c.operation for c in alias[1:]] == [c.operation for c in explicit]
+    shown = str([c.arguments for c in alias])
+    assert "when the step runs (us-east-1a in the Terraform state)" in shown
+    assert "'az:us-east-1a'" not in shown and "=az:us-east-1a," not in shown
+    for c in alias:
+        for value in c.arguments.values():
+            assert not (isinstance(value, str) and value.startswith("subnet-")), c
     restore = provider.plan("az.restore", {"az": "primary"}, "live")
     assert restore and restore[0].operation == "DescribeNetworkAcls"
     assert provider.clients.journal == []  # from the Terraform state alone
+
+
+def test_a_vault_restore_plans_the_recovery_point_before_the_disaster(provider: object) -> None:
+    """The restore picks the newest recovery point before the disaster (its data ends
+    there: the RPO runs from it); the plan said only '<newest>'."""
+    from orchestrator.providers.aws.provider import AwsProvider
+
+    assert isinstance(provider, AwsProvider)
+    calls = provider.plan(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, "live"
+    )
+    start = next(c for c in calls if c.operation == "StartRestoreJob")
+    assert start.arguments["RecoveryPointArn"] == "<newest before the disaster>"
+    snap = provider.plan("db.restore", {"source": "primary_db", "point_in_time": "latest"}, "live")
+    assert (
+        next(c for c in snap if c.operation == "RestoreDBInstanceFromDBSnapshot").arguments[
+            "DBSnapshotIdentifier"
+        ]
+        == "<newest>"
+    )

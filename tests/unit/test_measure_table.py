@@ -14,7 +14,7 @@ def scenario(
     rto: float | None,
     rpo: float | None,
     lost: int | None,
-    objectives: tuple[float, float],
+    objectives: tuple[float | None, float | None],
     met: bool | None,
 ) -> dict[str, Any]:
     return {
@@ -56,6 +56,28 @@ def test_table_shows_measurements_objectives_and_verdicts() -> None:
     row = lines["region-promotion"]
     assert "2.50s" in row and " 14 " in row and "≤ 15m / ≤ 1m" in row
     assert "NO" in lines["az-loss"] and "—" in lines["az-loss"]
+
+
+def test_a_scenario_without_objectives_passed_rather_than_met_them() -> None:
+    """An experiment without RTO/RPO objectives read "1/1 scenario(s) met their
+    objectives (measured by independent probes)" and "met? yes": nothing was measured and
+    there was nothing to meet. It passed (its steady state held), and says so."""
+    doc = {
+        "drill": "multi-az-failover",
+        "env": "lab",
+        "status": "succeeded",
+        "scenarios": [scenario("multi-az-failover", None, None, None, (None, None), True)],
+    }
+    raw = render(doc)
+    row = next(line for line in raw.splitlines() if line.startswith("│ multi-az-failover"))
+    assert row.split("│")[-2].strip() == "passed", row
+    text = " ".join(raw.split())
+    assert "met their objectives" not in text and "measured by" not in text, text
+    assert "1/1 without an RTO/RPO objective passed" in text
+    doc["scenarios"].append(scenario("rds-failover", 1.4, 0.0, 0, (120, 0), False))
+    text = " ".join(render(doc).split())
+    assert "0/1 scenario(s) met their objectives (measured by independent probes)" in text
+    assert "1/1 without an RTO/RPO objective passed" in text
 
 
 def test_live_probe_line_shows_under_the_running_step() -> None:

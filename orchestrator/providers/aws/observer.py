@@ -55,6 +55,7 @@ class RdsEventsObserver:
     status_restored_at: datetime | None = None
     lost_az: str | None = None  # the AZ an ``az.isolate`` cut (RDS must leave it)
     probe_sources: dict[str, str] = field(default_factory=dict)  # evidence: where from
+    failover: dict[str, Any] | None = None  # the instance a db.failover rebooted, its AZs
 
     def start(self) -> None:
         from orchestrator.evidence.enums import utcnow
@@ -75,6 +76,13 @@ class RdsEventsObserver:
             if action in ("db.failover", "db.promote_replica")
             else (out.get("new_instance") if action == "db.restore" else None)
         )
+        if action == "db.failover" and name:
+            self.failover = {
+                "instance": name,
+                "region": out.get("region") or self.c.region,
+                "az_before": out.get("az_before"),
+                "az_after": out.get("az_after"),
+            }
         if name:  # the instance whose recovery RDS reports (events, then its status)
             self.instances.append((name, out.get("region") or self.c.region, out.get("waited_s")))
         scope = str(out.get("scope") or "")
@@ -86,6 +94,29 @@ class RdsEventsObserver:
             self.instances.append((t.name or "", t.region or self.c.region, None))
         if self.inner:
             self.inner.observe_step(action, args, output)
+
+    def _failover_note(self, f: dict[str, Any]) -> dict[str, Any]:
+        """The instance failed over and its AZ before and after, as RDS reports them
+        (after: read now, when the step did not wait for it)."""
+        from botocore.exceptions import BotoCoreError
+
+        from orchestrator.errors import DrillError
+        from orchestrator.providers.aws.context import describe_instance
+
+        after = f.get("az_after")
+        if after is None:
+            try:
+                after = (describe_instance(self.c, f["instance"], f["region"]) or {}).get(
+                    "AvailabilityZone"
+                )
+            except (DrillError, BotoCoreError):  # a note, not a measurement: left unknown
+                after = None
+        return {
+            "instance": f["instance"],
+            "az_before": f.get("az_before"),
+            "az_after": after,
+            "moved": None if not (after and f.get("az_before")) else after != f["az_before"],
+        }
 
     def wait_until(
         self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
@@ -152,6 +183,8 @@ class RdsEventsObserver:
         result = self.inner.stop() if self.inner else ObservationResult()
         for kind, source in self.probe_sources.items():  # explicit or derived (redacted)
             result.notes[f"probe_{kind}"] = source
+        if self.failover is not None:  # not the lab's old/new primary: the AZs RDS gave
+            result.notes["failover"] = self._failover_note(self.failover)
         fault = self.marks.get("fault_injected")
         events = self.events() if self.instances else []
         # only what RDS did after the fault: an earlier failover (the scenario before,

@@ -80,9 +80,35 @@ def _primary_az_now(c: AwsContext) -> str:
 
 def _plan_az_isolate(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     scope = _az(args)
-    if scope == f"az:{PRIMARY_AZ}":
-        scope = f"az:{_primary_az_planned(c)}"
-    return network.plan_isolate(c, scope, mode, _fis(c, "az-loss"))
+    if scope != f"az:{PRIMARY_AZ}":
+        return network.plan_isolate(c, scope, mode, _fis(c, "az-loss"))
+    # Which AZ is known only when the step runs: RDS moves the primary on every failover
+    # while the Terraform state keeps the AZ it was created in. The plan said "az:<the
+    # state's AZ>" as if certain — after one failover the standby's AZ, not the one cut.
+    from orchestrator.providers.aws.context import call
+
+    t = c.target("primary_db")
+    stated = _primary_az_planned(c)
+    planned = network.plan_isolate(c, f"az:{stated}", mode, _fis(c, "az-loss"))
+    then = f"the primary's AZ when the step runs ({stated} in the Terraform state)"
+    region = t.region or c.region
+    read = call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name)
+    return [read, *(_at_run_time(p, stated, then) for p in planned)]
+
+
+def _at_run_time(p: PlannedCall, stated: str, then: str) -> PlannedCall:
+    """A planned call of an AZ chosen at run time: the state's AZ and subnets shown as
+    what they are — the state's guess."""
+    args: dict[str, Any] = {}
+    for key, value in p.arguments.items():
+        if key == "SubnetIds":
+            value = f"<the subnets of {then}: {', '.join(value)}>"
+        elif key == "SubnetId":
+            value = f"<a subnet of that AZ: {value} if {stated}>"
+        elif isinstance(value, str):
+            value = value.replace(f"az:{stated}", f"az:<{then}>")
+        args[key] = value
+    return PlannedCall(p.target, p.operation, args, p.mutating, p.effects)
 
 
 def _az_isolate(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
@@ -97,8 +123,10 @@ def _az_isolate(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[s
 def _plan_az_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     scope = _az(args)
     if scope == f"az:{PRIMARY_AZ}" and not args.get("experiment_id"):
-        # the AZ isolated is the primary's when it ran: as planned, the state's
-        return network.plan_restore(c, "az:<the isolated AZ>", args, f"az:{_primary_az_planned(c)}")
+        # the AZ isolated is the primary's when it ran: the state's is only a guess
+        stated = _primary_az_planned(c)
+        planned = network.plan_restore(c, "az:<the isolated AZ>", args, f"az:{stated}")
+        return [_at_run_time(p, stated, "the isolated AZ") for p in planned]
     return network.plan_restore(c, scope, args)
 
 

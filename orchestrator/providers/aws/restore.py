@@ -49,6 +49,16 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
     region = primary.region or c.region
     new = args.get("new_instance") or "drill-<run-id>-restore"
     method, vault = _method(c, args)
+    pit = args.get("point_in_time", "disaster")
+    # which one: the newest at or before the point restored to (restore() filters so);
+    # the restored data ends there, and the RPO runs from it to the disaster
+    newest = (
+        "<newest>"
+        if pit == "latest"
+        else (
+            "<newest before the disaster>" if pit == "disaster" else f"<newest at or before {pit}>"
+        )
+    )
     if method == "aws-backup":
         calls = [
             call(
@@ -63,7 +73,7 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 "backup",
                 region,
                 "StartRestoreJob",
-                RecoveryPointArn="<newest>",
+                RecoveryPointArn=newest,
                 Metadata={"DBInstanceIdentifier": new},
             ),
             call("backup", region, "DescribeRestoreJob", False),
@@ -83,7 +93,7 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 region,
                 "RestoreDBInstanceFromDBSnapshot",
                 DBInstanceIdentifier=new,
-                DBSnapshotIdentifier="<newest>",
+                DBSnapshotIdentifier=newest,
                 Tags="drill:run-id, …",
             ),
         ]

@@ -135,3 +135,35 @@ def test_inventory_of_a_lab_env_is_a_usage_error(
 ) -> None:
     assert drill("inventory", "--env", "lab") == 2
     assert "is a lab environment" in capsys.readouterr().err
+
+
+def test_two_primaries_are_not_said_to_match_aws(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state with a second Multi-AZ primary (one AWS has never heard of): the role is
+    ambiguous, so neither instance was compared with AWS — and the inventory still said
+    'no drift: AWS matches the Terraform state'."""
+    import copy
+
+    state = copy.deepcopy(aws_stack.state)
+    primary = next(
+        r for r in state["resources"] if r["type"] == "aws_db_instance" and r["name"] == "primary"
+    )
+    other = copy.deepcopy(primary)
+    other["name"] = "primary2"
+    other["instances"][0]["attributes"]["identifier"] = "ghost-db"
+    state["resources"].append(other)
+    (aws_stack.dir / "two.tfstate").write_text(json.dumps(state))
+    write_config(
+        aws_stack.dir,
+        aws_stack.url,
+        aws=env_block(aws_stack.url, terraform={"state": "two.tfstate"}),
+    )
+    capsys.readouterr()
+    assert drill("inventory", "--env", "aws") == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        "unresolved primary_db: ambiguous: aws_db_instance.primary, aws_db_instance.primary2" in out
+    )
+    assert "AWS matches the Terraform state" not in out
+    assert "not checked: primary_db (unresolved)" in out
