@@ -52,12 +52,16 @@ def apply(hub: Hub, call: Call) -> None:
 def before(call: Call) -> dict[str, Any]:
     """What an effect must know of the instance as it was before moto applied the call
     (moto has changed it by the time the effect runs)."""
-    if call.service != "rds" or call.operation != "ModifyDBInstance":
+    if call.service != "rds" or call.operation not in ("ModifyDBInstance", "DeleteDBInstance"):
         return {}
     from orchestrator.labaws.sync import find_db
 
     db = find_db(call.region, str(call.params.get("DBInstanceIdentifier") or ""))
-    return {"DBInstanceClass": db.db_instance_class} if db is not None else {}
+    if db is None:
+        return {}
+    if call.operation == "DeleteDBInstance":  # its event needs the instance moto drops
+        return {"instance": db}
+    return {"DBInstanceClass": db.db_instance_class}
 
 
 # ---- RDS ----------------------------------------------------------------------------
@@ -220,6 +224,11 @@ def restore_into(hub: Hub, ident: str, point_in_time: str) -> None:
 
 def _delete(hub: Hub, call: Call) -> None:
     ident = call.params.get("DBInstanceIdentifier") or ""
+    gone = call.before.get("instance")
+    if gone is not None:  # RDS's "DB instance deleted", kept after the instance is gone
+        from orchestrator.labaws.sync import rds_backend
+
+        rds_backend(call.region).add_event("DRILL_DELETED", gone)
     comp = hub.state().components.get(ident)
     if comp is not None and comp.role in ("restored", "clone"):
         from orchestrator.providers.lab.ops import Lab

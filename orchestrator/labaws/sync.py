@@ -52,6 +52,7 @@ EVENTS = {
         "Message": "Read replica promoted to a standalone instance.",
     },
     "DRILL_NOTHING": {"Categories": ["notification"], "Message": "Instance available."},
+    "DRILL_DELETED": {"Categories": ["deletion"], "Message": "DB instance deleted"},
 }
 
 

@@ -62,6 +62,16 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     assert "restored_to" in rpo["method"]
     notes = shown["scenario_notes"]["backup-restore"]
     assert notes["restored_to"] == restore["output"]["restored_to"]
+    # the rollback deleted the restored instance: gone, and RDS's events say so (they
+    # said it was created, never that it was deleted)
+    rds = _client(awslab, "rds")
+    name = restore["output"]["new_instance"]
+    assert name not in [
+        d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+    ]
+    events = rds.describe_events(SourceIdentifier=name, SourceType="db-instance", Duration=60)
+    said = [e["Message"] for e in events["Events"]]
+    assert said[0] == "DB instance created" and said[-1] == "DB instance deleted", said
     # lab-aws exists without configuration: its probes are the lab's endpoints, which
     # the evidence said came from "probes.db in drill.yaml" (there is no drill.yaml)
     assert not (awslab / "drill.yaml").exists()
