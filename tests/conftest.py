@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,9 +28,33 @@ def pytest_configure(config: pytest.Config) -> None:
     sockguard.install()
     config.add_cleanup(sockguard.uninstall)
     _guard_subprocesses(config)
-    if config.option.basetemp is None and not hasattr(config, "workerinput"):
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        _terminal_env_of_the_controller(workerinput)
+    elif config.option.basetemp is None:
         config.option.basetemp = tempfile.mkdtemp(prefix="drill-tests-")
         config.add_cleanup(_remove_basetemp(config.option.basetemp))
+
+
+#: what a pytest-xdist worker finds in its environment that its controller (the pytest
+#: that was run) may not have: COLUMNS=80 and LINES=24. drill's consoles and every
+#: drill process a test starts would take them for a terminal's width ("COLUMNS still
+#: decides") and cut tables at 80 columns that the tests expect whole.
+_TERMINAL_ENV = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """(pytest-xdist, in the controller) hand each worker the controller's own."""
+    node.workerinput["terminal_env"] = {key: os.environ.get(key) for key in _TERMINAL_ENV}
+
+
+def _terminal_env_of_the_controller(workerinput: dict[str, Any]) -> None:
+    for key, value in workerinput.get("terminal_env", {}).items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def _guard_subprocesses(config: pytest.Config) -> None:

@@ -97,6 +97,10 @@ def export(
         raise UsageError("--run exports one run: give it without --period, --from/--to and --env")
     when = None if run is not None else parse_period(period, date_from, date_to)
     label = when.label if when else f"run {run}"
+    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
+    names = _framework_list(framework) or framework_names()
+    for name in names:
+        load_framework(name)  # unknown names fail before any work
     if key or settings.signing_key:  # a named key that is not there or not a key: said first
         from orchestrator.evidence.signing import load_private_key
 
@@ -104,10 +108,6 @@ def export(
     _refuse_missing(app_state, as_json, label)  # before a key (or a store) is made
     if env is not None:
         _known_env(app_state, env)
-    check_output(Path(out), "--out")  # a link, a device, no directory: refused before any work
-    names = _framework_list(framework) or framework_names()
-    for name in names:
-        load_framework(name)  # unknown names fail before any work
     key_path, created = export_key(settings, key)
     if created:
         err_console().print(

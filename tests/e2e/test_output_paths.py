@@ -84,6 +84,7 @@ def test_export_out_bad_paths_are_usage_errors(workdir: Path, capsys, name: str,
 
 def test_export_out_creates_directories_and_replaces_a_regular_file(workdir: Path, capsys) -> None:
     assert drill(capsys, "evidence", "keygen").code == 0
+    assert drill(capsys, "recover").code == 0  # a writer makes the store (a read makes none)
     nested = workdir / "new" / "dirs" / "b.zip"
     assert _export(capsys, nested).code == 0
     old = workdir / "old.zip"
@@ -100,6 +101,7 @@ def test_out_never_replaces_an_evidence_database_or_a_private_key(workdir: Path,
     import sqlite3
 
     assert drill(capsys, "evidence", "keygen").code == 0
+    assert drill(capsys, "recover").code == 0  # a writer makes the store (a read makes none)
     assert drill(capsys, "evidence", "verify").code == 0  # the store exists
     db = workdir / ".drill" / "evidence.db"
     key = workdir / ".drill" / "keys" / "evidence-ed25519.pem"
