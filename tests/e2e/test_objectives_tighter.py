@@ -119,6 +119,26 @@ def test_run_is_judged_by_the_drill_objective_everywhere(
         page = client.get(f"/runs/{doc['run_id']}").text
     assert "RTO 0.001 s (drill) · RPO 0.0 s (runbook)" in page
 
+    # the export: a missed objective is no evidence that objectives were met (ISO A.5.30
+    # read "satisfied" while the period's only run of the scenario missed its RTO)
+    day = doc["started_at"][:10]
+    bundle = labdir / "tight.zip"
+    args = ["evidence", "export", "--from", day, "--to", day, "--framework", "iso27001"]
+    exported = run(labdir, *args, "--out", str(bundle), "--json")
+    assert exported.code == 0, exported.err
+    assert json.loads(exported.out)["controls"]["iso27001:A.5.30"] is False
+    import zipfile
+
+    with zipfile.ZipFile(bundle) as zf:
+        (a530,) = (
+            r
+            for r in json.loads(zf.read("controls/iso27001.json"))["results"]
+            if r["control_id"] == "A.5.30"
+        )
+    (why,) = [m for m in a530["missing"] if m.startswith("objectives_met")]
+    assert f"rds-failover (tight on lab, run {doc['run_id']}): RTO " in why
+    assert why.endswith(" > 1ms"), why
+
 
 def test_an_experiment_scenario_has_no_objectives(
     workdir: Path, capsys: pytest.CaptureFixture[str]
