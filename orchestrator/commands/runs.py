@@ -105,8 +105,11 @@ def show_cmd(
             )
     if doc["findings"]:
         console.print("\n[bold]Findings[/]")
-        for f in doc["findings"]:
+        for f in doc["findings"]:  # with where it stands: open, whose, by when
             severity = esc(f"[{f['severity']}]")
+            owner = f", {f['owner']}" + (f" by {f['due_date']}" if f["due_date"] else "")
+            stands = f["status"] + (owner if f["owner"] else ", no owner")
             console.print(
-                f"  #{f['id']} {severity} {esc(f['title'])} — {esc(f['corrective_action'])}"
+                f"  #{f['id']} {severity} {esc(f['title'])} ({esc(stands)}) — "
+                f"{esc(f['corrective_action'])}"
             )

@@ -129,6 +129,8 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
             "title": f.title,
             "status": f.status,
             "corrective_action": f.corrective_action,
+            "owner": f.owner,
+            "due_date": f.due_date,
         }
         for f in findings
     ]

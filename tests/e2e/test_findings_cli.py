@@ -104,3 +104,21 @@ def test_export_says_what_each_control_without_full_evidence_lacks(
     assert (
         f"soc2:CC7.5: findings_tracked: 1 finding(s) open without an owner: #{finding}" in lines
     ), out
+
+
+def test_runs_show_says_where_each_finding_stands(
+    finding: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill runs show` listed a run's findings with title and corrective action only:
+    whether one was still open, and whose it was, took `drill findings show` each."""
+    run_id = json.loads(drill_out("findings", "show", str(finding), "--json")[1])["run_id"]
+    code, out = drill_out("runs", "show", run_id)
+    assert code == 0 and "(open, no owner)" in " ".join(out.split()), out
+    assert (
+        drill_out("findings", "assign", str(finding), "--owner", "sre", "--due", "2027-01-15")[0]
+        == 0
+    )
+    shown = json.loads(drill_out("runs", "show", run_id, "--json")[1])
+    (mine,) = [f for f in shown["findings"] if f["id"] == finding]
+    assert (mine["owner"], mine["due_date"]) == ("sre", "2027-01-15")
+    assert "(open, sre by 2027-01-15)" in " ".join(drill_out("runs", "show", run_id)[1].split())
