@@ -25,7 +25,8 @@ def running_lab(tmp_path_factory: pytest.TempPathFactory, *up_args: str) -> Iter
     up = run(cwd, "lab", "up", *up_args, timeout=240)
     assert up.code == 0, up.err
     yield cwd
-    run(cwd, "lab", "down", timeout=180)
+    # --yes: a test may have made the lab a protected environment's (drill.yaml)
+    run(cwd, "lab", "down", "--yes", timeout=180)
 
 
 @pytest.fixture(scope="module")
