@@ -309,7 +309,13 @@ def _stop_all(root: Path, st: LabState) -> None:
 
 def lab_down(settings: Settings) -> dict[str, Any]:
     """Stop everything the lab started; remove its data. Returns what was stopped."""
-    root = lab_dir(settings.state_path())
+    return tear_down(lab_dir(settings.state_path()))
+
+
+def tear_down(root: Path) -> dict[str, Any]:
+    """``lab down`` of the lab whose state lives in ``root`` (``.drill/lab``): also what
+    the test suite runs on every lab its tests left behind, so that no server keeps
+    running and no data directory stays in /dev/shm once their directories are gone."""
     if not root.exists():
         return {"stopped": [], "left": []}
     with lock_only(root):
