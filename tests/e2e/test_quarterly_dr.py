@@ -119,6 +119,11 @@ def test_runs_show_returns_every_measurement(
     assert set(ms[("region-promotion", "rto")]["details"]["probes"]) == {"sql@global_db"}
     assert set(ms[("backup-restore", "rto")]["details"]["probes"]) == {"dataset@restored"}
     assert not shown["findings"]
+    # the failover says which server took over (the step does not wait for it: the
+    # evidence said new_primary null for every successful failover)
+    failover = shown["scenario_notes"]["rds-failover"]["failover"]
+    assert failover["old_primary"] and failover["new_primary"], failover
+    assert failover["new_primary"] != failover["old_primary"]
 
 
 def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(

@@ -17,7 +17,9 @@ from orchestrator.errors import LabError
 from orchestrator.providers.base import PlannedCall, StepContext
 
 if TYPE_CHECKING:
-    from orchestrator.measure.base import ScenarioObserver
+    from datetime import datetime
+
+    from orchestrator.measure.base import ObservationResult, ScenarioObserver
     from orchestrator.providers.lab.ops import Lab
     from orchestrator.providers.lab.state import LabState
 
@@ -106,7 +108,13 @@ class LabProvider:
         targets = ProbeTargets(
             db=ep["db"], global_db=ep["global_db"], app=ep["app"], interval_s=0.1
         )
-        return build_observer(targets, scenario_kind, run_id)
+        return FailoverNoted(build_observer(targets, scenario_kind, run_id), self._primary_now)
+
+    def _primary_now(self) -> str | None:
+        try:
+            return self._lab().state().primary
+        except LabError:
+            return None
 
     def close(self) -> None:
         pass
@@ -126,3 +134,39 @@ def _validated(action: str, model: Any, known: dict[str, Any]) -> dict[str, Any]
             for e in exc.errors()
         )
         raise LabError(f"{action}: {problems}", "fix the step's arguments") from None
+
+
+class FailoverNoted:
+    """The probe observer, plus the lab's answer to "which server is primary now" when
+    the scenario ends. rds-failover's ``db.failover`` does not wait for the promotion
+    (``wait: false``: the probes measure recovery), so its output cannot name the new
+    primary, and every successful failover's evidence said ``new_primary: null``."""
+
+    def __init__(self, inner: ScenarioObserver, primary_now: Callable[[], str | None]) -> None:
+        self.inner = inner
+        self.primary_now = primary_now
+
+    def start(self) -> None:
+        self.inner.start()
+
+    def mark(self, name: str, at: datetime) -> None:
+        self.inner.mark(name, at)
+
+    def observe_step(self, action: str, args: dict[str, Any], output: Any) -> None:
+        self.inner.observe_step(action, args, output)
+
+    def wait_until(
+        self, condition: str, timeout_s: float, should_abort: Callable[[], bool]
+    ) -> datetime:
+        return self.inner.wait_until(condition, timeout_s, should_abort)
+
+    def stop(self) -> ObservationResult:
+        result = self.inner.stop()
+        failover = result.notes.get("failover")
+        if isinstance(failover, dict) and failover.get("new_primary") is None:
+            now = self.primary_now()
+            # only a server other than the one killed is news; the same one means the
+            # standby never took over (the probes' RTO says what clients saw)
+            if now is not None and now != failover.get("old_primary"):
+                failover["new_primary"] = now
+        return result
