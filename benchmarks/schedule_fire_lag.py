@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -73,6 +74,13 @@ def main() -> None:
     ap.add_argument("--database", default=None)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="drill-bench-sched-"))
+    try:
+        measure(args, tmp)
+    finally:  # the SQLite store of the run (it was left behind in /tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def measure(args: argparse.Namespace, tmp: Path) -> None:
     url = args.database or f"sqlite:///{tmp}/evidence.db"
     settings = Settings(
         database=url,
