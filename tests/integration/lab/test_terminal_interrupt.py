@@ -12,6 +12,7 @@ not reach pytest.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -54,15 +55,20 @@ def test_a_terminal_ctrl_c_does_not_kill_the_lab_tool_a_rollback_runs() -> None:
         pgbin.bindir()
     except LabError as exc:
         pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    # in /tmp, not under the session's basetemp: the tool may run as the server user,
+    # who must reach it; removed afterwards (every run left one behind)
     work = Path(tempfile.mkdtemp(prefix="drill-ctrlc-"))
-    work.chmod(0o777)  # the tool may run as the server user
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(work)],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        start_new_session=True,  # its own group: the SIGINT stays there
-    )
+    try:
+        work.chmod(0o777)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, str(work)],
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            start_new_session=True,  # its own group: the SIGINT stays there
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["0", "finished"], proc.stdout + proc.stderr
