@@ -351,26 +351,29 @@ def _refuse_missing(app_state: Any, as_json: bool, export: str | None = None) ->
     )
     if as_json and export is not None:
         print_json({"ok": False, "bundle": None, "period": export, "error": detail})
-    elif as_json:  # the keys of every verify document (Report.to_dict)
-        broken = {"seq": seq, "kind": "database", "run": None, "record": str(path)}
-        broken["detail"] = detail
-        print_json(
-            {
-                "ok": False,
-                "events": 0,
-                "records": 0,
-                "head": {"seq": None, "hash": None},
-                "first_break": broken,
-                "breaks": [broken],
-                "break_count": 1,
-                "database": str(path),
-            }
-        )
+    elif as_json:
+        print_json(_database_break(path, seq, detail))
     raise EvidenceTampered(
         f"{detail}; its evidence is lost unless the file is restored",
         "restore it (with its -wal file, if any) from a backup; if it was removed on purpose, "
         f"delete {app_state.settings().state_path() / FILE} to accept the loss",
     )
+
+
+def _database_break(path: Any, seq: int | None, detail: str) -> dict[str, Any]:
+    """The verify document (the keys of every one: ``Report.to_dict``) of a database that
+    could not be verified as a whole: gone, or damaged."""
+    broken = {"seq": seq, "kind": "database", "run": None, "record": str(path), "detail": detail}
+    return {
+        "ok": False,
+        "events": 0,
+        "records": 0,
+        "head": {"seq": None, "hash": None},
+        "first_break": broken,
+        "breaks": [broken],
+        "break_count": 1,
+        "database": str(path),
+    }
 
 
 def _refuse_damaged(app_state: Any, as_json: bool) -> None:
@@ -385,31 +388,14 @@ def _refuse_damaged(app_state: Any, as_json: bool) -> None:
         app_state.store_checked = path is not None  # sound: no second quick_check
         return
     readable, unreadable = readable_tables(path)
-    if as_json:  # the keys of every verify document (Report.to_dict), and what is readable
-        broken = {
-            "seq": None,
-            "kind": "database",
-            "run": None,
-            "record": str(path),
-            "detail": f"the file is damaged ({'; '.join(problems)}); unreadable: "
-            f"{', '.join(unreadable) or 'none'}",
-        }
-        print_json(
-            {
-                "ok": False,
-                "events": 0,
-                "records": 0,
-                "head": {"seq": None, "hash": None},
-                "first_break": broken,
-                "breaks": [broken],
-                "break_count": 1,
-                "damaged": True,
-                "database": str(path),
-                "problems": problems,
-                "readable": readable,
-                "unreadable": unreadable,
-            }
+    if as_json:  # and what is still readable
+        detail = (
+            f"the file is damaged ({'; '.join(problems)}); unreadable: "
+            f"{', '.join(unreadable) or 'none'}"
         )
+        doc = _database_break(path, None, detail)
+        doc.update(damaged=True, problems=problems, readable=readable, unreadable=unreadable)
+        print_json(doc)
     tables = ", ".join(f"{k} ({v} rows)" for k, v in readable.items()) or "none"
     raise EvidenceTampered(
         f"evidence database {path} is damaged ({problems[0]}"
