@@ -78,8 +78,10 @@ def _remove_basetemp(path: str) -> Callable[[], None]:
     import shutil
 
     def remove() -> None:
-        _tear_down_labs(Path(path))
-        shutil.rmtree(path, ignore_errors=True)
+        try:
+            _tear_down_labs(Path(path))
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
     return remove
 
@@ -88,7 +90,6 @@ def _tear_down_labs(base: Path) -> None:
     """``lab down`` of every lab a test left under ``base`` (a crash test's, one whose
     fixture failed): removing the directory alone left its processes running and its
     servers' data in /dev/shm (~100 MB a lab; 1.3 GB after a few sessions)."""
-    from orchestrator.errors import DrillError
     from orchestrator.providers.lab.lifecycle import tear_down
 
     for dirpath, dirnames, filenames in os.walk(base):
@@ -96,8 +97,9 @@ def _tear_down_labs(base: Path) -> None:
             dirnames.clear()
             try:
                 tear_down(Path(dirpath))
-            except (DrillError, OSError) as exc:
-                print(f"tests: could not stop the lab in {dirpath}: {exc}", file=sys.stderr)
+            except Exception as exc:  # a clean-up: a test's unreadable state.json is no failure
+                first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+                print(f"tests: could not stop the lab in {dirpath}: {first}", file=sys.stderr)
 
 
 @pytest.fixture(autouse=True)
