@@ -50,6 +50,20 @@ def lab_status(cwd: Path) -> dict[str, Any]:
     return doc
 
 
+def aws_client(awslab: Path, service: str, region: str = "us-east-1") -> Any:
+    """A plain boto3 client of the running lab's AWS endpoint (no drill code,
+    placeholder keys): what any AWS tool a user points at the lab sees."""
+    import boto3
+
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
+        aws_access_key_id="x",
+        aws_secret_access_key="x",
+    )
+
+
 def lab_aws_env(cwd: Path, name: str, **extra: Any) -> dict[str, Any]:
     """Write a drill.yaml in ``cwd`` with environment ``name``: the running lab's AWS
     endpoint and Terraform state, plus ``extra`` (e.g. ``probes="none"``; without a

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import aws_client, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
@@ -55,19 +55,6 @@ def test_terraform_state_lists_each_address_once(awslab: Path) -> None:
     assert replica["attributes"]["replicate_source_db"] == primary["arn"]
 
 
-def _client(awslab: Path, service: str) -> Any:
-    """A plain boto3 client of the lab's endpoint (no drill code, placeholder keys)."""
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
-
-
 def _app_instance(ec2: Any, name: str) -> str:
     found = ec2.describe_instances(Filters=[{"Name": "tag:Name", "Values": [name]}])
     return str(found["Reservations"][0]["Instances"][0]["InstanceId"])
@@ -98,7 +85,7 @@ def test_stopping_an_app_instance_stops_the_lab_app(awslab: Path) -> None:
     serving, and the next DescribeInstances said `running` again."""
     import time
 
-    ec2 = _client(awslab, "ec2")
+    ec2 = aws_client(awslab, "ec2")
     iid = _app_instance(ec2, "app-use1-az1")
     ec2.stop_instances(InstanceIds=[iid])
     assert _apps(awslab) == {"app-use1-az1": "stopped", "app-use1-az2": "running"}
@@ -161,7 +148,7 @@ def test_chaos_run_of_chaosaws_stop_instances(awslab: Path) -> None:
 
     from tests.clihelp import subprocess_env
 
-    ec2 = _client(awslab, "ec2")
+    ec2 = aws_client(awslab, "ec2")
     iid = _app_instance(ec2, "app-use1-az2")
     exp = awslab / "stop-app.json"
     exp.write_text(json.dumps(STOP_EXPERIMENT))
@@ -204,7 +191,7 @@ def test_a_restore_has_no_endpoint_until_its_server_runs(awslab: Path) -> None:
 
     import psycopg
 
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     answer = rds.restore_db_instance_to_point_in_time(
         SourceDBInstanceIdentifier="drill-lab-db",
         TargetDBInstanceIdentifier="early-bird",
@@ -238,7 +225,7 @@ def test_a_reboot_without_failover_restarts_the_primary_in_place(awslab: Path) -
     import psycopg
 
     status = lab_status(awslab)
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     started = "SELECT pg_postmaster_start_time(), current_setting('cluster_name')"
     with psycopg.connect(status["endpoints"]["db"], connect_timeout=5) as conn:
         before = conn.execute(started).fetchone()
@@ -272,7 +259,7 @@ def test_stopping_the_primary_is_refused_as_rds_refuses_it(awslab: Path) -> None
     from botocore.exceptions import ClientError
 
     status = lab_status(awslab)
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     with pytest.raises(ClientError) as refused:
         rds.stop_db_instance(DBInstanceIdentifier="drill-lab-db")
     error = refused.value.response["Error"]
@@ -291,7 +278,7 @@ def test_deleting_the_primary_is_refused(awslab: Path) -> None:
     from botocore.exceptions import ClientError
 
     aws = lab_status(awslab)["aws"]
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     with pytest.raises(ClientError) as refused:
         rds.delete_db_instance(DBInstanceIdentifier="drill-lab-db", SkipFinalSnapshot=True)
     assert refused.value.response["Error"]["Code"] == "InvalidParameterCombination"
@@ -311,7 +298,7 @@ def test_creating_an_instance_the_lab_has_no_server_for_is_refused(awslab: Path)
     server behind it, and whatever listened on that port answered as the instance."""
     from botocore.exceptions import ClientError
 
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     with pytest.raises(ClientError) as refused:
         rds.create_db_instance(
             DBInstanceIdentifier="scratch",

@@ -12,25 +12,13 @@ from typing import Any
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import aws_client, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 
 def _ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def _client(awslab: Path, service: str, region: str = "us-east-1") -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
 
 
 def _run(awslab: Path, target: str) -> dict[str, Any]:
@@ -50,7 +38,7 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     rpo = next(m for m in shown["measurements"] if m["name"] == "rpo")
     restore = next(s for s in shown["steps"] if s["action"] == "db.restore")
     point = restore["output"]["recovery_point"]
-    listed = _client(awslab, "backup").list_recovery_points_by_backup_vault(
+    listed = aws_client(awslab, "backup").list_recovery_points_by_backup_vault(
         BackupVaultName="drill-lab-vault"
     )["RecoveryPoints"]
     created = next(p["CreationDate"] for p in listed if p["RecoveryPointArn"] == point)
@@ -64,7 +52,7 @@ def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
     assert notes["restored_to"] == restore["output"]["restored_to"]
     # the rollback deleted the restored instance: gone, and RDS's events say so (they
     # said it was created, never that it was deleted)
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     name = restore["output"]["new_instance"]
     assert name not in [
         d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
@@ -89,14 +77,14 @@ def test_the_rebuilt_replica_is_described_as_a_single_az_replica(awslab: Path) -
     gave it the primary's secondary AZ (us-east-1…) — a Single-AZ instance in us-west-2
     has none."""
     _run(awslab, "region-promotion")
-    dr = _client(awslab, "rds", "us-west-2").describe_db_instances(
+    dr = aws_client(awslab, "rds", "us-west-2").describe_db_instances(
         DBInstanceIdentifier="drill-lab-dr"
     )["DBInstances"][0]
     assert dr["DBInstanceStatus"] == "available"
     assert dr["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:drill-lab-db")
     assert (dr["AvailabilityZone"], dr["MultiAZ"]) == ("us-west-2a", False)
     assert "SecondaryAvailabilityZone" not in dr, dr.get("SecondaryAvailabilityZone")
-    primary = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    primary = aws_client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
     assert primary["DBInstances"][0]["SecondaryAvailabilityZone"].startswith("us-east-1")
 
 
@@ -112,7 +100,7 @@ def test_after_a_failover_the_plan_does_not_name_the_standbys_az(awslab: Path) -
     """The Terraform state keeps the AZ the primary was created in; after a failover the
     plan of az-loss said it would cut that AZ (drill:scope=az:us-east-1b, its subnets)
     while the run cut the AZ RDS reported then (us-east-1c)."""
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     stated = next(
         r["instances"][0]["attributes"]["availability_zone"]
         for r in json.loads(Path(lab_status(awslab)["aws"]["terraform_state"]).read_text())[
@@ -138,7 +126,7 @@ def test_after_a_failover_the_plan_does_not_name_the_standbys_az(awslab: Path) -
 def test_the_failover_note_says_which_instance_moved_between_which_azs(awslab: Path) -> None:
     """The run's evidence of rds-failover on AWS said failover: {old_primary: null,
     new_primary: null} (the lab's keys, which the AWS action does not return)."""
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     before = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
     shown = _run(awslab, "rds-failover")
     after = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
@@ -157,8 +145,8 @@ def test_a_new_cross_region_replica_is_a_single_az_instance_in_us_west_2(awslab:
     with a us-east-1 secondary AZ — its source's, copied."""
     import time
 
-    rds = _client(awslab, "rds", "us-west-2")
-    primary = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    rds = aws_client(awslab, "rds", "us-west-2")
+    primary = aws_client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
     rds.create_db_instance_read_replica(
         DBInstanceIdentifier="outside-dr-copy",
         SourceDBInstanceIdentifier=primary["DBInstances"][0]["DBInstanceArn"],
@@ -191,7 +179,7 @@ def test_a_new_cross_region_replica_is_a_single_az_instance_in_us_west_2(awslab:
 def test_inventory_says_where_rds_has_the_primary_now(awslab: Path) -> None:
     """After a failover `drill inventory` showed the primary in the AZ of the Terraform
     state (the standby's now) and nothing else."""
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     res = run(awslab, "inventory", "--env", "lab-aws", "--json")
     stated = json.loads(res.out)["roles"]["primary_db"]["az"]
     now = rds.describe_db_instances(DBInstanceIdentifier="drill-lab-db")["DBInstances"][0]
@@ -275,11 +263,11 @@ def test_recovery_without_the_aws_api_keeps_the_run_for_a_lab_repair(awslab: Pat
     assert "rollback_failed" not in {f["kind"] for f in shown["findings"]}
     status = lab_status(awslab)
     assert all(c["state"] == "up" for c in status["components"]), status["components"]
-    ec2 = _client(awslab, "ec2")
+    ec2 = aws_client(awslab, "ec2")
     assert not [
         a
         for a in ec2.describe_network_acls()["NetworkAcls"]
         if any(t["Key"] == "drill:scope" for t in a.get("Tags", []))
     ]
-    db = _client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
+    db = aws_client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
     assert db["DBInstances"][0]["DBInstanceStatus"] == "available"

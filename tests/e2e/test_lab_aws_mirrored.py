@@ -17,23 +17,11 @@ from typing import Any
 import pytest
 
 from tests.clihelp import run
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import aws_client, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 PRIMARY = "drill-lab-db"
-
-
-def _client(awslab: Path, service: str, region: str = "us-east-1") -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name=region,
-        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
 
 
 def _db(rds: Any, ident: str = PRIMARY) -> dict[str, Any]:
@@ -67,7 +55,7 @@ def _modify_class(rds: Any, new: str) -> dict[str, Any]:
 def test_a_new_instance_class_fails_the_multi_az_primary_over(awslab: Path) -> None:
     """RDS applies a new class to a Multi-AZ instance's standby, then fails over to it:
     clients see a failover. `drill inventory` reports the class against the state."""
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     first = lab_status(awslab)
     was = _db(rds)["DBInstanceClass"]
     assert _modify_class(rds, "db.r6g.large")["DBInstanceStatus"] == "modifying"
@@ -114,7 +102,7 @@ def test_a_change_the_lab_cannot_apply_is_refused(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    rds = _client(awslab, "rds", region)
+    rds = aws_client(awslab, "rds", region)
     before = _db(rds, ident)
     with pytest.raises(ClientError) as refused:
         rds.modify_db_instance(DBInstanceIdentifier=ident, **change)
@@ -126,7 +114,7 @@ def test_a_change_the_lab_cannot_apply_is_refused(
 
 
 def test_a_setting_nothing_runs_on_is_kept(awslab: Path) -> None:
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     answer = rds.modify_db_instance(DBInstanceIdentifier=PRIMARY, BackupRetentionPeriod=14)
     assert answer["DBInstance"]["DBInstanceStatus"] == "available"
     assert _db(rds)["BackupRetentionPeriod"] == 14
@@ -137,7 +125,7 @@ def test_a_forced_failover_of_an_instance_without_standby_is_refused(awslab: Pat
     answered `available` and nothing happened."""
     from botocore.exceptions import ClientError
 
-    rds = _client(awslab, "rds", "us-west-2")
+    rds = aws_client(awslab, "rds", "us-west-2")
     with pytest.raises(ClientError) as refused:
         rds.reboot_db_instance(DBInstanceIdentifier="drill-lab-dr", ForceFailover=True)
     assert "not a Multi-AZ instance" in refused.value.response["Error"]["Message"]
@@ -172,7 +160,7 @@ def _get(url: str) -> tuple[int, dict[str, Any], str | None]:
 def test_a_rebooted_app_instance_is_restarted(awslab: Path) -> None:
     """chaosaws's `restart_instances` (EC2 RebootInstances): the app's process restarts,
     EC2 says `running` throughout, and it serves again."""
-    ec2 = _client(awslab, "ec2")
+    ec2 = aws_client(awslab, "ec2")
     iid = _app_instances(ec2)["app-use1-az1"]
     before = _apps(awslab)
     ec2.reboot_instances(InstanceIds=[iid])
@@ -193,7 +181,7 @@ def test_a_deregistered_app_instance_gets_no_requests(awslab: Path) -> None:
     """chaosaws's `deregister_target` (elbv2 DeregisterTargets): the load balancer stops
     sending that app requests, which keeps running; RegisterTargets brings it back. The
     load balancer went on routing to it."""
-    elb, ec2 = _client(awslab, "elbv2"), _client(awslab, "ec2")
+    elb, ec2 = aws_client(awslab, "elbv2"), aws_client(awslab, "ec2")
     group = elb.describe_target_groups(Names=["drill-lab-app"])["TargetGroups"][0]
     ids = _app_instances(ec2)
     lb = lab_status(awslab)["endpoints"]["app"].rsplit("/", 1)[0]
@@ -224,7 +212,7 @@ def test_a_reboot_of_the_replica_restarts_it_in_place(awslab: Path) -> None:
     replica still."""
     import psycopg
 
-    rds = _client(awslab, "rds", "us-west-2")
+    rds = aws_client(awslab, "rds", "us-west-2")
     ep = _db(rds, "drill-lab-dr")["Endpoint"]
     dsn = f"host={ep['Address']} port={ep['Port']} dbname=app user=drill connect_timeout=5"
     started = "SELECT pg_postmaster_start_time(), pg_is_in_recovery()"
@@ -251,7 +239,7 @@ def test_the_load_balancer_and_its_listener_cannot_be_deleted(awslab: Path) -> N
     is on (in the API and the state) and stays on; its one listener stays too."""
     from botocore.exceptions import ClientError
 
-    elb = _client(awslab, "elbv2")
+    elb = aws_client(awslab, "elbv2")
     (lb,) = elb.describe_load_balancers(Names=["drill-lab"])["LoadBalancers"]
     arn = lb["LoadBalancerArn"]
     (listener,) = elb.describe_listeners(LoadBalancerArn=arn)["Listeners"]
@@ -294,7 +282,7 @@ def test_a_reboot_while_one_is_in_flight_is_refused(awslab: Path) -> None:
     flight for the controller's detection delay at least: the second call meets it.)"""
     from botocore.exceptions import ClientError
 
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     _settled(rds)
     first = rds.reboot_db_instance(DBInstanceIdentifier=PRIMARY, ForceFailover=True)
     assert first["DBInstance"]["DBInstanceStatus"] == "rebooting"
@@ -314,7 +302,7 @@ def test_a_forced_failover_of_a_multi_az_restore_restarts_its_server(awslab: Pat
     server. Its forced failover was answered and nothing happened; it restarts."""
     import psycopg
 
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     rds.restore_db_instance_to_point_in_time(
         SourceDBInstanceIdentifier=PRIMARY,
         TargetDBInstanceIdentifier="fo-clone",

@@ -20,24 +20,12 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import lab_status
+from tests.e2e.conftest import aws_client, lab_status
 
 pytestmark = [pytest.mark.lab, pytest.mark.aws, pytest.mark.slow]
 
 PRIMARY = "drill-lab-db"
 AZ_NAMES = {"use1-az1": "us-east-1b", "use1-az2": "us-east-1c"}
-
-
-def _client(awslab: Path, service: str) -> Any:
-    import boto3
-
-    return boto3.client(
-        service,
-        region_name="us-east-1",
-        endpoint_url=lab_status(awslab)["aws"]["endpoint_url"],
-        aws_access_key_id="x",
-        aws_secret_access_key="x",
-    )
 
 
 def _lab(awslab: Path) -> dict[str, Any]:
@@ -77,7 +65,7 @@ def _settled(rds: Any) -> None:
 
 @pytest.mark.parametrize("how", ["failover", "class"])
 def test_multi_az_while_the_standby_is_rebuilt(awslab: Path, how: str) -> None:
-    rds = _client(awslab, "rds")
+    rds = aws_client(awslab, "rds")
     _settled(rds)
     before = _lab(awslab)["primary"]
     if how == "failover":
@@ -115,7 +103,7 @@ def test_a_lost_standby_keeps_the_instance_multi_az(awslab: Path) -> None:
 
     from tests.integration.lab.conftest import wait_until
 
-    rds, ec2 = _client(awslab, "rds"), _client(awslab, "ec2")
+    rds, ec2 = aws_client(awslab, "rds"), aws_client(awslab, "ec2")
     _settled(rds)
     status = lab_status(awslab)
     standby_az = next(c["az"] for c in status["components"] if c["name"] == status["standby"])
