@@ -78,6 +78,8 @@ def _stoppable(what: str) -> Iterator[None]:
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+        if got:  # the handler's raise was lost: it landed in a weakref callback or a
+            raise _Stopped(got[0])  # __del__ ("Exception ignored in ..."); still a stop
     except _Stopped as exc:
         # what it had started is stopped and drill is ending: a later stop has nothing
         # left to stop, and must neither kill it (-15, -2: Python restores the default

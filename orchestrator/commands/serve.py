@@ -8,7 +8,7 @@ import signal
 import socket
 from collections.abc import Iterator
 from types import FrameType
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import typer
 
@@ -66,28 +66,37 @@ def serve(
     config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False)
     bound = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
+    server = uvicorn.Server(config)
     try:
-        with _stops_cleanly():
+        with stops_cleanly(server):
             err_console().print(
                 f"drill dashboard on http://{shown}:{bound}/ (read-only"
                 + (", bearer token required" if token else "")
                 + "); Ctrl-C stops"
             )
-            uvicorn.Server(config).run(sockets=[sock])
+            server.run(sockets=[sock])
     finally:
         sock.close()
 
 
+class _Stoppable(Protocol):
+    should_exit: bool
+
+
 @contextlib.contextmanager
-def _stops_cleanly() -> Iterator[None]:
+def stops_cleanly(server: _Stoppable) -> Iterator[None]:
     """SIGINT and SIGTERM end the server with exit 0, whenever they come.
 
-    uvicorn handles them while it serves, and once shut down raises the signal again
-    under the handler it found: this one (the default SIGTERM action would kill the
-    process, status 143). Before uvicorn's handlers are in place, the same: a stop."""
+    The handler only asks the server to stop: uvicorn checks ``should_exit`` before it
+    serves and on every tick. It must not raise: an exception raised by a handler is
+    lost ("Exception ignored in ...") when the signal lands in a weakref callback or a
+    ``__del__``, and the server then served on, deaf to the stop (seen in CI: a SIGTERM
+    during SQLAlchemy's garbage collection). uvicorn has its own handlers while it
+    serves, and once shut down raises the signal again under this one: a no-op then,
+    where the default SIGTERM action would kill the process (status 143)."""
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
-        raise typer.Exit(0)
+        server.should_exit = True
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
