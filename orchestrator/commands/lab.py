@@ -117,15 +117,18 @@ def _confirm_teardown(settings: Any, what: str, yes: bool) -> None:
     destroy; with --yes who gave it is said on stderr."""
     from orchestrator.engine.locks import LOCAL_LAB, lock_scope
     from orchestrator.errors import ConfirmationRequired
-    from orchestrator.providers.lab.state import lab_dir, load
+    from orchestrator.providers.lab.state import DamagedLabState, lab_dir, load
 
     guarded = sorted(
         name
         for name, cfg in settings.environments.items()
         if cfg.protected and cfg._protected_as is None and lock_scope(settings, name) == LOCAL_LAB
     )
-    if not guarded or load(lab_dir(settings.state_path())) is None:
+    if not guarded:
         return
+    with contextlib.suppress(DamagedLabState):  # a damaged state: still a lab to destroy
+        if load(lab_dir(settings.state_path())) is None:
+            return
     names = ", ".join(repr(n) for n in guarded)
     if not yes:
         raise ConfirmationRequired(
@@ -303,7 +306,7 @@ def down(
     with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
         close = _orphans_handled(ctx, settings, "down", force, yes)
         _confirm_teardown(settings, "down", yes)
-        result = lab_down(settings)
+        result = lab_down(settings, _log)
         close()
     n = len(result["stopped"])
     out_console().print(f"lab down: stopped {n} component(s)" if n else "lab was not running")

@@ -37,11 +37,11 @@ def pending_change(settings: Settings) -> str | None:
     return _pending(settings)
 
 
-def lab_down(settings: Settings) -> dict[str, Any]:
+def lab_down(settings: Settings, log: Any = lambda _m: None) -> dict[str, Any]:
     """Stop every lab process and remove its data; no process or port is left."""
     from orchestrator.providers.lab.lifecycle import lab_down as _down
 
-    return _down(settings)
+    return _down(settings, log)
 
 
 def lab_reset(

@@ -27,6 +27,7 @@ from orchestrator.errors import LabError
 from orchestrator.providers.lab import data, helpers, pg, procs, template, vault
 from orchestrator.providers.lab.state import (
     Component,
+    DamagedLabState,
     LabState,
     ground_truth,
     lab_dir,
@@ -68,6 +69,27 @@ def _stop_unrecorded(root: Path) -> None:
         if (root / sub).is_dir():
             for data in (root / sub).iterdir():
                 pg.stop_owner(data)
+
+
+def _load_or_stop_found(root: Path, log: Any) -> LabState | None:
+    """The lab's state; when its file is damaged, the lab processes found without it are
+    stopped and the lab is treated as not running (`lab up` then builds it afresh)."""
+    try:
+        return load(root)
+    except DamagedLabState as exc:
+        _stop_found(root, log, exc.message)
+        return None
+
+
+def _stop_found(root: Path, log: Any, why: str) -> list[str]:
+    """Stop the lab's processes without the state file that has their pids (``why``: it
+    is damaged): servers found by their data directories, helpers by their logs (each
+    writes to ``logs/NAME.log``). Returns the names of the helpers stopped."""
+    log(f"lab: {why}: stopping the lab processes found by their data and logs")
+    _stop_unrecorded(root)
+    helpers = procs.groups_logging_to(root / "logs")
+    procs.terminate_many([(pgid, None, signal.SIGTERM) for pgid in helpers])
+    return sorted(helpers.values())
 
 
 def _remove_data(root: Path) -> None:
@@ -117,7 +139,7 @@ def lab_up(
     root = lab_dir(settings.state_path())
     tune = _tuning(env)
     with lock_only(root):
-        st = load(root)
+        st = _load_or_stop_found(root, log)
         if is_running(st):
             assert st is not None
             if _repair(settings, env, root, st, tune, log):
@@ -307,19 +329,25 @@ def _stop_all(root: Path, st: LabState) -> None:
     save(root, st)
 
 
-def lab_down(settings: Settings) -> dict[str, Any]:
+def lab_down(settings: Settings, log: Any = lambda _m: None) -> dict[str, Any]:
     """Stop everything the lab started; remove its data. Returns what was stopped."""
-    return tear_down(lab_dir(settings.state_path()))
+    return tear_down(lab_dir(settings.state_path()), log)
 
 
-def tear_down(root: Path) -> dict[str, Any]:
+def tear_down(root: Path, log: Any = lambda _m: None) -> dict[str, Any]:
     """``lab down`` of the lab whose state lives in ``root`` (``.drill/lab``): also what
     the test suite runs on every lab its tests left behind, so that no server keeps
     running and no data directory stays in /dev/shm once their directories are gone."""
     if not root.exists():
         return {"stopped": [], "left": []}
     with lock_only(root):
-        st = load(root)
+        try:
+            st = load(root)
+        except DamagedLabState as exc:
+            stopped = _stop_found(root, log, exc.message)
+            _remove_data(root)
+            ground_truth(root, "lab_down")
+            return {"stopped": stopped, "left": []}
         if st is None:
             return {"stopped": [], "left": []}
         names = [

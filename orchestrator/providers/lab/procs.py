@@ -133,6 +133,29 @@ def terminate_many(targets: list[tuple[int | None, int | None, int]], grace_s: f
         time.sleep(0.05)
 
 
+def groups_logging_to(directory: Path) -> dict[int, str]:
+    """The process groups whose leader writes its output to a file in ``directory``, with
+    that file's name: how the lab's helpers (each started with its output on
+    ``logs/NAME.log``) are found when the state file that has their pids is damaged.
+    Never drill's own group."""
+    prefix = str(directory.resolve()) + os.sep
+    own = os.getpgrp()
+    found: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            out = os.readlink(f"/proc/{entry}/fd/1")
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        rest = raw[raw.rfind(")") + 2 :].split()
+        pgid = int(rest[2])
+        if out.startswith(prefix) and pgid == int(entry) and pgid != own:
+            found[pgid] = Path(out).stem
+    return found
+
+
 def _live_groups(pgids: set[int]) -> set[int]:
     """Which of ``pgids`` still have a live (non-zombie) member (one /proc scan)."""
     found: set[int] = set()

@@ -21,6 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from orchestrator.errors import LabError
+
 HOST = "127.0.0.1"  # the lab never listens on or talks to anything else
 DB_USER = "drill"
 APP_DB = "app"
@@ -100,11 +102,39 @@ def _file(root: Path) -> Path:
 
 
 def load(root: Path) -> LabState | None:
+    """The lab's state; None when there is no lab. :class:`DamagedLabState` when the
+    file is not a lab's state (edited by hand, a disk fault): said, not a traceback."""
     try:
         raw = _file(root).read_text()
     except FileNotFoundError:
         return None
-    return LabState.model_validate_json(raw)
+    try:
+        return LabState.model_validate_json(raw)
+    except ValueError as exc:  # pydantic's ValidationError (bad JSON or a bad field)
+        raise DamagedLabState(_file(root), exc) from None
+
+
+def _first_problem(exc: ValueError) -> str:
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or not exc.errors():
+        return str(exc).splitlines()[0]
+    errors = exc.errors()
+    first = errors[0]
+    where = ".".join(str(p) for p in first["loc"])
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where + ': ' if where else ''}{first['msg']}{more}"
+
+
+class DamagedLabState(LabError):
+    """``.drill/lab/state.json`` is there but is not a lab's state."""
+
+    def __init__(self, path: Path, exc: ValueError) -> None:
+        super().__init__(
+            f"the lab's state file {path} is damaged ({_first_problem(exc)})",
+            "`drill lab down` stops the lab processes it finds and removes the lab's data; "
+            "`drill lab up` does the same, then builds a new lab",
+        )
 
 
 def save(root: Path, st: LabState) -> None:
@@ -122,8 +152,6 @@ def locked(root: Path) -> Iterator[LabState]:
         try:
             st = load(root)
             if st is None:
-                from orchestrator.errors import LabError
-
                 raise LabError("the lab is not running", "start it with `drill lab up`")
             yield st
             save(root, st)
