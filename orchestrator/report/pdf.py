@@ -234,11 +234,13 @@ class PdfRenderer(Renderer):
             Spacer(1, 6),
         ]
         dry = sum(r.dry_run for r in data.runs)
+        skipped = sum(sc.skipped is not None for r in data.runs for sc in r.scenarios)
         ok = sum(r.status == "succeeded" and not r.dry_run for r in data.runs)
         story.append(
             p(
                 f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok - dry} not"
                 + (f", {dry} dry run(s) (no fault injected: not a DR test)" if dry else "")
+                + (f", {skipped} scenario(s) skipped (not run)" if skipped else "")
                 + "; "
                 f"{len(data.findings)} findings "
                 f"({sum(f.status == 'open' for f in data.findings)} open)."
@@ -345,7 +347,7 @@ class PdfRenderer(Renderer):
                     + [
                         [
                             p(sc.scenario_id),
-                            sc.status,
+                            sc.status_shown,
                             _ts(sc.fault_injected_at),
                             _ts(sc.service_restored_at),
                             _secs(sc.rto_s),
