@@ -15,6 +15,7 @@ from orchestrator.report.base import Renderer
 from orchestrator.report.model import ControlResult, ReportData, RunView
 from orchestrator.report.svg import (
     CHART_LEGEND,
+    GREY,
     MARKS_LEGEND,
     MAX_STEPS,
     STATUS_COLOURS,
@@ -108,7 +109,7 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
 
     rows = chart_rows(runs)
     left, plot, row = 150.0, 300.0, 11.0
-    red, green = colors.HexColor("#e53935"), colors.HexColor("#43a047")
+    red, green, grey = colors.HexColor("#e53935"), colors.HexColor("#43a047"), colors.HexColor(GREY)
     drawings = []
     for start in range(0, max(len(rows), 1), _CHART_ROWS):
         part = rows[start : start + _CHART_ROWS]
@@ -123,9 +124,9 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
                 continue
             d.add(String(left - 4, y + 2, r.label, fontSize=6, textAnchor="end"))
             if r.bar is None:
-                d.add(String(left, y + 2, r.text, fontSize=6, fillColor=red))
+                d.add(String(left, y + 2, r.text, fontSize=6, fillColor=red if r.judged else grey))
             else:
-                colour = green if r.ok else red
+                colour = grey if not r.judged else green if r.ok else red
                 d.add(Rect(left, y, r.bar * plot, row - 3, strokeWidth=0, fillColor=colour))
                 d.add(String(left + plot + 6, y + 2, r.text, fontSize=6))
             if r.tick is not None:

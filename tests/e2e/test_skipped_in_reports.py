@@ -61,6 +61,7 @@ def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile)
     assert "succeeded; 1 of 2 scenarios skipped: not run" in html
     assert "1 scenarios skipped (not run)" in html  # the summary's card
     assert "marker-runbook succeeded" in html
+    assert "live-only RTO skipped: not run (objective 1h 00m)" in html  # the chart
 
     rows = list(csv.DictReader(io.StringIO(bundle.read("runs.csv").decode())))
     assert {r["scenario"]: r["scenario_status"] for r in rows} == {
@@ -92,3 +93,4 @@ def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile)
     assert re.search(r"live-only\s+skipped\s", pdf), pdf
     assert "iso - " in pdf and "succeeded; 1 of 2 scenarios skipped: not run" in pdf
     assert "1 scenario(s) skipped (not run)" in pdf
+    assert re.search(r"live-only RTO\s+skipped: not run \(objective 1h 00m\)", pdf), pdf
