@@ -134,7 +134,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
     """The final table: per scenario, what the probes measured against its objectives."""
     from rich.table import Table
 
-    aimed = [sc for sc in doc["scenarios"] if _has_objective(sc)]
+    # a skipped scenario did not run: not one of those that met, or missed, objectives
+    aimed = [sc for sc in doc["scenarios"] if _has_objective(sc) and not sc.get("skipped")]
     met_count = sum(1 for sc in aimed if sc["met"] is True)
     # a scenario without an RTO/RPO objective (an experiment's) passes or fails by its
     # steps or steady state: "1/1 met their objectives (measured by independent probes)"
@@ -162,6 +163,11 @@ def summary_table(doc: dict[str, Any]) -> Any:
     dry = sum(1 for sc in doc["scenarios"] if sc.get("dry") and sc["met"] is None)
     if dry:
         caption += f"; {dry} dry run (nothing injected or checked: no DR test)"
+    # "0/1 met their objectives" of an aborted run read as a miss: it was not judged
+    unjudged = [sc for sc in aimed if sc["met"] is None and not sc.get("dry")]
+    if unjudged:
+        why = ", ".join(sorted({sc["status"] for sc in unjudged}))
+        caption += f"; {len(unjudged)} not judged ({why})"
     table = Table(
         title=f"{doc['drill']} on {doc['env']}: {doc['status']}" + (" (dry run)" if dry else ""),
         title_justify="left",

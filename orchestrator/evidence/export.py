@@ -173,6 +173,7 @@ def _summary(data: ReportData, who: str) -> str:
 
     names = sorted({r.target for r in data.runs})
     dry = sum(r.dry_run for r in data.runs)
+    skipped = sum(sc.skipped is not None for r in data.runs for sc in r.scenarios)
     text = (
         f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}"
         + (f", covering {data.period_shown}" if data.period_start else "")
@@ -180,6 +181,7 @@ def _summary(data: ReportData, who: str) -> str:
         + (f" of {', '.join(names[:8])}" + (", …" if len(names) > 8 else "") if names else "")
         + (f" on {', '.join(e.name for e in data.environments)}" if data.environments else "")
         + (f" (of which {dry} dry run(s): no fault injected)" if dry else "")
+        + (f" ({skipped} scenario(s) skipped in isolated mode: not run)" if skipped else "")
         + f", {len(data.findings)} finding(s), mapped to the controls of "
         + ", ".join(data.frameworks)
         + "."

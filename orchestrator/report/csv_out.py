@@ -81,7 +81,7 @@ class CsvRenderer(Renderer):
                 tail = (
                     [
                         _text(sc.scenario_id),
-                        sc.status,
+                        sc.status_shown,
                         _t(sc.fault_injected_at),
                         _t(sc.service_restored_at),
                         _t(sc.rto_s),
