@@ -169,7 +169,12 @@ def summary_table(doc: dict[str, Any]) -> Any:
         why = ", ".join(sorted({sc["status"] for sc in unjudged}))
         caption += f"; {len(unjudged)} not judged ({why})"
     table = Table(
-        title=f"{doc['drill']} on {doc['env']}: {doc['status']}" + (" (dry run)" if dry else ""),
+        # an isolated run left production alone (a clone promoted, a restore beside it):
+        # said as the reports say it, "on lab (isolated)", or it read as the real thing
+        title=f"{doc['drill']} on {doc['env']}"
+        + (" (isolated)" if doc.get("mode") == "isolated" else "")
+        + f": {doc['status']}"
+        + (" (dry run)" if dry else ""),
         title_justify="left",
         caption=caption,
         caption_justify="left",
