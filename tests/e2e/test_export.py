@@ -329,7 +329,8 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     first, _, rest = text.partition("# Verifying this bundle")
     words = " ".join(first.split())
     assert first.startswith("# DR drill evidence: 2026-Q4\n")
-    assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
+    # and how they ended: "2 run(s)" alone left that to report.html
+    assert "2 run(s) of mini on lab (2 failed), 2 finding(s)" in words, words
     assert "mapped to the controls of soc2, nist" in words and "report.html" in words
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
     # the times inside an event's data carry no zone: VERIFY.md says which one
