@@ -71,6 +71,10 @@ class ConsoleReporter:
         }[met]
         if summary.get("dry") and met is None:
             verdict = f"[yellow]dry run (--dry {esc(summary['dry'])}): not judged[/]"
+        elif met is not None and summary.get("objective") is False:  # an experiment's
+            # "objectives met" of one that had none, where the table says "passed"
+            verdict = "[green]passed[/]" if met else "[red]failed[/]"
+            verdict += " (no RTO/RPO objective: its steps or steady state decided)"
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
