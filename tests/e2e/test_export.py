@@ -542,6 +542,13 @@ def test_single_run_report(
     assert main(["report", run_id, "--pdf", "--out", str(tmp_path / "r.pdf")]) == 0
     assert run_id in (tmp_path / "r.html").read_text()
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    # what it covers: one run (it read "Period run r-…")
+    assert f'<p class="meta"><b>Run {run_id}</b>' in (tmp_path / "r.html").read_text()
+    if PDFTOTEXT:
+        pdf = subprocess.run(
+            [PDFTOTEXT, str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"Run {run_id}. Generated" in " ".join(pdf.split())
 
 
 def test_a_configured_signing_key_that_is_missing_is_not_made_anew(
