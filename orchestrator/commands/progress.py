@@ -71,6 +71,10 @@ class ConsoleReporter:
         }[met]
         if summary.get("dry") and met is None:
             verdict = f"[yellow]dry run (--dry {esc(summary['dry'])}): not judged[/]"
+        elif met is not None and summary.get("objective") is False:  # an experiment's
+            # "objectives met" of one that had none, where the table says "passed"
+            verdict = "[green]passed[/]" if met else "[red]failed[/]"
+            verdict += " (no RTO/RPO objective: its steps or steady state decided)"
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
@@ -169,7 +173,12 @@ def summary_table(doc: dict[str, Any]) -> Any:
         why = ", ".join(sorted({sc["status"] for sc in unjudged}))
         caption += f"; {len(unjudged)} not judged ({why})"
     table = Table(
-        title=f"{doc['drill']} on {doc['env']}: {doc['status']}" + (" (dry run)" if dry else ""),
+        # an isolated run left production alone (a clone promoted, a restore beside it):
+        # said as the reports say it, "on lab (isolated)", or it read as the real thing
+        title=f"{doc['drill']} on {doc['env']}"
+        + (" (isolated)" if doc.get("mode") == "isolated" else "")
+        + f": {doc['status']}"
+        + (" (dry run)" if dry else ""),
         title_justify="left",
         caption=caption,
         caption_justify="left",

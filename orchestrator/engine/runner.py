@@ -927,6 +927,7 @@ class RunEngine:
                 "rpo_s": row.rpo_s,
                 "lost_writes": row.lost_writes,
                 "met": row.met,
+                "objective": row.objective_rto_s is not None or row.objective_rpo_s is not None,
                 "error": error,
                 **({"dry": row.notes["dry"]} if row.notes and row.notes.get("dry") else {}),
             },

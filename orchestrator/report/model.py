@@ -331,6 +331,14 @@ class ReportData(_View):
             return f"{days} (UTC{open_})"  # --from/--to: the label is those days already
         return f"{self.period_label} ({days}, UTC{open_})"
 
+    @property
+    def scope_shown(self) -> str:
+        """What the report covers, as its first line says it: ``Period 2026-Q4 (…)``, or
+        for one run's report ``Run r-…`` (it read "Period run r-…")."""
+        if self.period_start is None:
+            return self.period_label[:1].upper() + self.period_label[1:]
+        return f"Period {self.period_shown}"
+
     def detailed_runs(self) -> list[RunView]:
         """Runs given a full timeline section: failures first, then newest (capped).
 

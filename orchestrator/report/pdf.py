@@ -216,7 +216,7 @@ class PdfRenderer(Renderer):
         story: list[Any] = [
             Paragraph(escape(data.title), styles["Title"]),
             p(
-                f"Period {data.period_shown}"
+                data.scope_shown
                 + (f", environment {data.env}" if data.env else "")
                 + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
                 + (
