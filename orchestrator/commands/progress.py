@@ -71,6 +71,10 @@ class ConsoleReporter:
         }[met]
         if summary.get("dry") and met is None:
             verdict = f"[yellow]dry run (--dry {esc(summary['dry'])}): not judged[/]"
+        elif met is not None and summary.get("objective") is False:  # an experiment's
+            # "objectives met" of one that had none, where the table says "passed"
+            verdict = "[green]passed[/]" if met else "[red]failed[/]"
+            verdict += " (no RTO/RPO objective: its steps or steady state decided)"
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
@@ -134,7 +138,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
     """The final table: per scenario, what the probes measured against its objectives."""
     from rich.table import Table
 
-    aimed = [sc for sc in doc["scenarios"] if _has_objective(sc)]
+    # a skipped scenario did not run: not one of those that met, or missed, objectives
+    aimed = [sc for sc in doc["scenarios"] if _has_objective(sc) and not sc.get("skipped")]
     met_count = sum(1 for sc in aimed if sc["met"] is True)
     # a scenario without an RTO/RPO objective (an experiment's) passes or fails by its
     # steps or steady state: "1/1 met their objectives (measured by independent probes)"
@@ -162,8 +167,18 @@ def summary_table(doc: dict[str, Any]) -> Any:
     dry = sum(1 for sc in doc["scenarios"] if sc.get("dry") and sc["met"] is None)
     if dry:
         caption += f"; {dry} dry run (nothing injected or checked: no DR test)"
+    # "0/1 met their objectives" of an aborted run read as a miss: it was not judged
+    unjudged = [sc for sc in aimed if sc["met"] is None and not sc.get("dry")]
+    if unjudged:
+        why = ", ".join(sorted({sc["status"] for sc in unjudged}))
+        caption += f"; {len(unjudged)} not judged ({why})"
     table = Table(
-        title=f"{doc['drill']} on {doc['env']}: {doc['status']}" + (" (dry run)" if dry else ""),
+        # an isolated run left production alone (a clone promoted, a restore beside it):
+        # said as the reports say it, "on lab (isolated)", or it read as the real thing
+        title=f"{doc['drill']} on {doc['env']}"
+        + (" (isolated)" if doc.get("mode") == "isolated" else "")
+        + f": {doc['status']}"
+        + (" (dry run)" if dry else ""),
         title_justify="left",
         caption=caption,
         caption_justify="left",

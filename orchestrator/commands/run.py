@@ -214,18 +214,27 @@ def run(
 
     gc.freeze()  # start-up is over (see cli.main): keep its objects out of later passes
     gc.enable()
-    with stdout_to_stderr() if as_json else nullcontext():
-        outcome = engine.execute(
-            plan,
-            RunOptions(
-                yes=yes,
-                keep=keep,
-                trigger=Trigger(trigger),
-                schedule_id=schedule_id,
-                gameday_id=gameday_id,
-                experiment=experiment_opts,
-            ),
-        )
+    from orchestrator.engine.runner import EndNotRecorded
+
+    try:
+        with stdout_to_stderr() if as_json else nullcontext():
+            outcome = engine.execute(
+                plan,
+                RunOptions(
+                    yes=yes,
+                    keep=keep,
+                    trigger=Trigger(trigger),
+                    schedule_id=schedule_id,
+                    gameday_id=gameday_id,
+                    experiment=experiment_opts,
+                ),
+            )
+    except EndNotRecorded as exc:  # the store failed: the document from drill's memory
+        if as_json:
+            from orchestrator.engine.results import run_summary
+
+            print_json({**run_summary(exc.run, exc.outcome.scenarios), "recorded": False})
+        raise
     doc = run_document(db, outcome.run_id)
     if as_json:
         print_json(doc)

@@ -57,12 +57,10 @@ def scenario_doc(sc: ScenarioRun) -> dict[str, Any]:
     return doc
 
 
-def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str, Any]:
-    run: Run | None = db.get(Run, run_id)
-    if run is None:
-        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
-    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run_id,), "seq")
-    doc: dict[str, Any] = {
+def run_summary(run: Run, scenarios: list[ScenarioRun]) -> dict[str, Any]:
+    """`drill run --json`'s document of ``run`` and its scenario rows: from the store
+    (:func:`run_document`), or from the engine's memory when the store failed."""
+    return {
         "run_id": run.id,
         "drill": run.target,
         "kind": run.target_kind,
@@ -77,6 +75,14 @@ def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str,
         "error": run.error,
         "scenarios": [scenario_doc(sc) for sc in scenarios],
     }
+
+
+def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str, Any]:
+    run: Run | None = db.get(Run, run_id)
+    if run is None:
+        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+    scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run_id,), "seq")
+    doc = run_summary(run, scenarios)
     if not detail:
         return doc
     # per scenario id: why a number is missing or how it was taken (e.g. RPO not measured

@@ -41,6 +41,7 @@ from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter, Reporter
 from orchestrator.engine.rollbacks import (
     ActivityRaised,
+    best_effort,
     internal_message,
     locked_error,
     play_rollback,
@@ -139,6 +140,16 @@ class RunOutcome:
     scenarios: list[ScenarioRun] = field(default_factory=list)
 
 
+class EndNotRecorded(DrillError):
+    """The run ended (rollbacks played) but its end could not be written to the evidence
+    database: ``outcome`` says how it ended, ``run`` is its record as this process holds
+    it — what `drill run --json` prints when the store cannot give them back."""
+
+    def __init__(self, message: str, hint: str, outcome: RunOutcome, run: Run) -> None:
+        super().__init__(message, hint)
+        self.outcome, self.run = outcome, run
+
+
 class _ScenarioFailed(Exception):
     pass
 
@@ -173,6 +184,7 @@ class RunEngine:
         self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
         self.recorder: Recorder | None = None
+        self._started: list[ScenarioRun] = []  # this run's scenario rows, as in memory
         self.log: RunLog | None = None
         self._step_no = 0  # steps started in the current scenario (test hook point names)
 
@@ -317,6 +329,7 @@ class RunEngine:
             gameday_id=opts.gameday_id,
         )
         self.recorder = rec = Recorder(self.db, run)
+        self._started = []
         _remember_secrets(plan)
         rec.save(run)
         rec.environment(str(self.env.provider), bool(self.env.protected))
@@ -352,11 +365,11 @@ class RunEngine:
                         break
         except DrillError as exc:
             failed, error = True, exc.message
-            rec.finding(
-                "step_failed",
-                f"{plan.target} could not run",
-                exc.message,
-                exc.hint or "fix the environment and run again",
+            message, hint = exc.message, exc.hint or "fix the environment and run again"
+            best_effort(  # the store itself may be what failed: the run still ends
+                rec,
+                "the step_failed finding",
+                lambda: rec.finding("step_failed", f"{plan.target} could not run", message, hint),
             )
         except Exception as exc:  # drill's own failure outside a scenario (recording…)
             failed, error = True, internal_message(exc)
@@ -382,6 +395,7 @@ class RunEngine:
             status, code = RunStatus.FAILED, ExitStatus.FAILED
         else:
             status, code = RunStatus.SUCCEEDED, ExitStatus.OK
+        outcome.status, outcome.exit_status, outcome.error = status, code, error
         try:
             log = [] if self.log is None else [self._log_artifact(status, int(code), error)]
             self.recorder.update_run(
@@ -389,13 +403,22 @@ class RunEngine:
             )
             self.recorder.event("run.end", f"run {status.value}", data={"exit_code": int(code)})
         except Exception as exc:
-            raise DrillError(
+            run = self.recorder.run
+            run.status, run.exit_code, run.error = status.value, int(code), error
+            run.ended_at = run.ended_at or utcnow()
+            for row in self._started:  # one whose end could not be recorded ended so too
+                if row.status == RunStatus.RUNNING.value:
+                    row.status = status.value
+            outcome.scenarios = list(self._started)
+            raise EndNotRecorded(
                 f"run {outcome.run_id} ended {status.value} (rollbacks played) but its end "
                 f"could not be recorded: {internal_message(exc)}",
-                "fix the evidence database (reachable, space, permissions), then `drill "
+                (exc.hint if isinstance(exc, DrillError) and exc.hint else None)
+                or "fix the evidence database (reachable, space, permissions), then `drill "
                 "recover` closes the run",
+                outcome,
+                run,
             ) from None
-        outcome.status, outcome.exit_status, outcome.error = status, code, error
 
     def _log_artifact(self, status: RunStatus, code: int, error: str | None) -> Artifact:
         """The run log (:mod:`orchestrator.engine.runlog`), written with the run's end."""
@@ -417,6 +440,7 @@ class RunEngine:
             sc.objectives.rpo,
             sc.objectives_from,
         )
+        self._started.append(row)
         self.reporter.scenario_started(sc.scenario_id, sc.title)
         marks: dict[str, datetime] = {}
         error: str | None = None
@@ -903,6 +927,7 @@ class RunEngine:
                 "rpo_s": row.rpo_s,
                 "lost_writes": row.lost_writes,
                 "met": row.met,
+                "objective": row.objective_rto_s is not None or row.objective_rpo_s is not None,
                 "error": error,
                 **({"dry": row.notes["dry"]} if row.notes and row.notes.get("dry") else {}),
             },

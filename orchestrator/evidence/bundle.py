@@ -45,7 +45,9 @@ drill and scenarios), when and by whom (trigger, operator, approvals), the RTO a
 measured by independent probes against each objective and where that objective was set,
 the findings with their corrective actions, and per control of each framework whether
 it is satisfied, with the evidence behind it or what is missing. A run marked
-`dry run` injected no fault: it counts for no control.
+`dry run` injected no fault, and a scenario marked `skipped` was not run (isolated mode
+leaves live-only scenarios alone; runs.json keeps its recorded status, `succeeded`, with
+`skipped` saying why): neither counts for any control.
 
 # Verifying this bundle
 

@@ -170,16 +170,22 @@ def _line(seq: int, prev: str, digest: str, ev: bytes) -> bytes:
 def _summary(data: ReportData, who: str) -> str:
     """VERIFY.md's first paragraph: what the bundle covers, in words."""
     import textwrap
+    from collections import Counter
 
     names = sorted({r.target for r in data.runs})
     dry = sum(r.dry_run for r in data.runs)
+    skipped = sum(sc.skipped is not None for r in data.runs for sc in r.scenarios)
+    statuses = Counter(r.status for r in data.runs)  # "5 run(s)" said nothing of how they ended
+    ended = [", ".join(f"{n} {s}" for s, n in sorted(statuses.items(), key=lambda x: -x[1]))]
+    ended += [f"{dry} of them dry run(s): no fault injected"] if dry else []
+    ended += [f"{skipped} scenario(s) skipped in isolated mode: not run"] if skipped else []
     text = (
         f"Exported {data.generated_at:%Y-%m-%d %H:%M} UTC by {who} with drill {__version__}"
         + (f", covering {data.period_shown}" if data.period_start else "")
         + f": {len(data.runs)} run(s)"
         + (f" of {', '.join(names[:8])}" + (", …" if len(names) > 8 else "") if names else "")
         + (f" on {', '.join(e.name for e in data.environments)}" if data.environments else "")
-        + (f" (of which {dry} dry run(s): no fault injected)" if dry else "")
+        + (f" ({'; '.join(ended)})" if data.runs else "")
         + f", {len(data.findings)} finding(s), mapped to the controls of "
         + ", ".join(data.frameworks)
         + "."

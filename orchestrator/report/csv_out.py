@@ -71,7 +71,7 @@ class CsvRenderer(Renderer):
                 r.mode,
                 r.trigger,
                 _text(r.who),
-                r.status,
+                f"{r.status} (dry run)" if r.dry_run else r.status,  # as every report says
                 _t(r.started_at),
                 _t(r.ended_at),
             ]
@@ -81,7 +81,7 @@ class CsvRenderer(Renderer):
                 tail = (
                     [
                         _text(sc.scenario_id),
-                        sc.status,
+                        sc.status_shown,
                         _t(sc.fault_injected_at),
                         _t(sc.service_restored_at),
                         _t(sc.rto_s),

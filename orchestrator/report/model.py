@@ -131,6 +131,9 @@ class ScenarioView(_View):
     objectives_from: dict[str, str] = Field(default_factory=dict)
     #: the ``--dry`` mode of an experiment run dry (``actions``: no fault was injected)
     dry: str | None = None
+    #: why the scenario was not run (a live-only one in an isolated run); its stored
+    #: ``status`` stays the engine's (``succeeded``: it failed nothing), never "tested"
+    skipped: str | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -145,7 +148,16 @@ class ScenarioView(_View):
             )
             data["objectives_from"] = objectives_from(data.get("notes"))
             data["dry"] = dry_run(data.get("notes"))
+            notes = data.get("notes")
+            skipped = notes.get("skipped") if isinstance(notes, dict) else None
+            data["skipped"] = skipped if isinstance(skipped, str) else None
         return data
+
+    @property
+    def status_shown(self) -> str:
+        """The status as reports print it: ``skipped`` for a scenario that did not run
+        (stored ``succeeded``, which read as tested beside the ones that ran)."""
+        return "skipped" if self.skipped else self.status
 
     @property
     def untested_dry_run(self) -> bool:
@@ -214,8 +226,15 @@ class RunView(_View):
 
     @property
     def status_shown(self) -> str:
-        """The status as reports print it: ``succeeded (dry run)`` for a dry run."""
-        return f"{self.status} (dry run)" if self.dry_run else self.status
+        """The status as reports print it: ``succeeded (dry run)`` for a dry run,
+        ``succeeded; 2 of 4 scenarios skipped: not run`` for an isolated run that left
+        live-only scenarios alone."""
+        if self.dry_run:
+            return f"{self.status} (dry run)"
+        skipped = sum(sc.skipped is not None for sc in self.scenarios)
+        if skipped:
+            return f"{self.status}; {skipped} of {len(self.scenarios)} scenarios skipped: not run"
+        return self.status
 
     @property
     def duration_s(self) -> float | None:
@@ -311,6 +330,14 @@ class ReportData(_View):
         if self.period_label == f"{self.period_start:%Y-%m-%d}..{last:%Y-%m-%d}":
             return f"{days} (UTC{open_})"  # --from/--to: the label is those days already
         return f"{self.period_label} ({days}, UTC{open_})"
+
+    @property
+    def scope_shown(self) -> str:
+        """What the report covers, as its first line says it: ``Period 2026-Q4 (…)``, or
+        for one run's report ``Run r-…`` (it read "Period run r-…")."""
+        if self.period_start is None:
+            return self.period_label[:1].upper() + self.period_label[1:]
+        return f"Period {self.period_shown}"
 
     def detailed_runs(self) -> list[RunView]:
         """Runs given a full timeline section: failures first, then newest (capped).

@@ -14,7 +14,7 @@ are not; the framework's own spelling is kept in a ``label`` prop.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from orchestrator.report.base import Renderer
@@ -56,7 +56,12 @@ def _uuid(*parts: object) -> str:
 
 
 def _ts(value: datetime) -> str:
-    return value.isoformat()
+    """A date-time as OSCAL's schema takes it (``DateTimeWithTimezoneDatatype``): UTC with
+    ``Z``, and a fraction of a second, when there is one, without trailing zeros —
+    ``02:45:55.073070+00:00`` (isoformat's) fails that pattern, about one time in ten."""
+    value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)  # stored UTC
+    text = value.strftime("%Y-%m-%dT%H:%M:%S.%f").rstrip("0").rstrip(".")
+    return text + "Z"
 
 
 def _prop(name: str, value: object) -> dict[str, str]:

@@ -15,6 +15,7 @@ from orchestrator.report.base import Renderer
 from orchestrator.report.model import ControlResult, ReportData, RunView
 from orchestrator.report.svg import (
     CHART_LEGEND,
+    GREY,
     MARKS_LEGEND,
     MAX_STEPS,
     STATUS_COLOURS,
@@ -108,7 +109,7 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
 
     rows = chart_rows(runs)
     left, plot, row = 150.0, 300.0, 11.0
-    red, green = colors.HexColor("#e53935"), colors.HexColor("#43a047")
+    red, green, grey = colors.HexColor("#e53935"), colors.HexColor("#43a047"), colors.HexColor(GREY)
     drawings = []
     for start in range(0, max(len(rows), 1), _CHART_ROWS):
         part = rows[start : start + _CHART_ROWS]
@@ -123,9 +124,9 @@ def _objectives(runs: list[RunView], width: float) -> list[Any]:
                 continue
             d.add(String(left - 4, y + 2, r.label, fontSize=6, textAnchor="end"))
             if r.bar is None:
-                d.add(String(left, y + 2, r.text, fontSize=6, fillColor=red))
+                d.add(String(left, y + 2, r.text, fontSize=6, fillColor=red if r.judged else grey))
             else:
-                colour = green if r.ok else red
+                colour = grey if not r.judged else green if r.ok else red
                 d.add(Rect(left, y, r.bar * plot, row - 3, strokeWidth=0, fillColor=colour))
                 d.add(String(left + plot + 6, y + 2, r.text, fontSize=6))
             if r.tick is not None:
@@ -215,7 +216,7 @@ class PdfRenderer(Renderer):
         story: list[Any] = [
             Paragraph(escape(data.title), styles["Title"]),
             p(
-                f"Period {data.period_shown}"
+                data.scope_shown
                 + (f", environment {data.env}" if data.env else "")
                 + f". Generated {_ts(data.generated_at)} by {data.generated_by}."
                 + (
@@ -234,11 +235,13 @@ class PdfRenderer(Renderer):
             Spacer(1, 6),
         ]
         dry = sum(r.dry_run for r in data.runs)
+        skipped = sum(sc.skipped is not None for r in data.runs for sc in r.scenarios)
         ok = sum(r.status == "succeeded" and not r.dry_run for r in data.runs)
         story.append(
             p(
                 f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok - dry} not"
                 + (f", {dry} dry run(s) (no fault injected: not a DR test)" if dry else "")
+                + (f", {skipped} scenario(s) skipped (not run)" if skipped else "")
                 + "; "
                 f"{len(data.findings)} findings "
                 f"({sum(f.status == 'open' for f in data.findings)} open)."
@@ -345,7 +348,7 @@ class PdfRenderer(Renderer):
                     + [
                         [
                             p(sc.scenario_id),
-                            sc.status,
+                            sc.status_shown,
                             _ts(sc.fault_injected_at),
                             _ts(sc.service_restored_at),
                             _secs(sc.rto_s),

@@ -166,11 +166,13 @@ class ChartRow:
     tick: float | None = None
     ok: bool = True
     text: str = ""
+    judged: bool = True  # False: the scenario's objectives were not judged (grey)
 
 
+GREY = "#9e9e9e"  # not judged: an aborted or skipped scenario's row
 CHART_LEGEND = (
-    "bar: measured (green: objective met, red: missed) · black tick: the objective · "
-    "each row is scaled to its own values"
+    "bar: measured (green: objective met, red: missed, grey: not judged) · black tick: the "
+    "objective · each row is scaled to its own values"
 )
 
 
@@ -184,30 +186,33 @@ def chart_rows(runs: list[RunView]) -> list[ChartRow]:
             if sc.objective_rto_s is not None or sc.objective_rpo_s is not None
         ]
         if scenarios:
-            out.append(ChartRow(f"{run.target} · {run.id} · {run.status}", heading=True))
+            out.append(ChartRow(f"{run.target} · {run.id} · {run.status_shown}", heading=True))
         measured = [
-            (sc.scenario_id, name, value, objective)
+            (sc, name, value, objective)
             for sc in scenarios
             for name, value, objective in (
                 ("RTO", sc.rto_s, sc.objective_rto_s),
                 ("RPO", sc.rpo_s, sc.objective_rpo_s),
             )
         ]
-        for scenario_id, name, value, objective in measured:
+        for sc, name, value, objective in measured:
             goal = (
                 "no objective" if objective is None else f"objective {format_duration(objective)}"
             )
-            label = f"{scenario_id} {name}"
+            label = f"{sc.scenario_id} {name}"
+            judged = sc.met is not None  # an aborted scenario's value is no verdict
             if value is None:
-                out.append(ChartRow(label, text=f"not measured ({goal})", ok=False))
+                said = "skipped: not run" if sc.skipped else "not measured"
+                out.append(ChartRow(label, text=f"{said} ({goal})", ok=False, judged=judged))
                 continue
             scale = max(value, objective or 0.0, 1e-9) * 1.1
             ok = objective is None or value <= objective
             verdict = "" if objective is None else (" · met" if ok else " · NOT met")
+            if not judged:
+                verdict = f" · not judged ({sc.status})"
             tick = None if objective is None else objective / scale
-            out.append(
-                ChartRow(label, False, value / scale, tick, ok, f"{value:.3f}s ({goal}){verdict}")
-            )
+            text = f"{value:.3f}s ({goal}){verdict}"
+            out.append(ChartRow(label, False, value / scale, tick, ok, text, judged))
     return out
 
 
@@ -226,11 +231,13 @@ def objectives_svg(runs: list[RunView]) -> str:
             f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{escape(row.label)}</text>'
         )
         if row.bar is None:
-            parts.append(f'<text x="{left}" y="{y + 11}" fill="#c62828">{escape(row.text)}</text>')
+            fill = "#c62828" if row.judged else GREY
+            parts.append(f'<text x="{left}" y="{y + 11}" fill="{fill}">{escape(row.text)}</text>')
         else:
+            fill = GREY if not row.judged else "#43a047" if row.ok else "#e53935"
             parts.append(
                 f'<rect x="{left}" y="{y}" width="{row.bar * width:.1f}" height="14" '
-                f'fill="{"#43a047" if row.ok else "#e53935"}"/>'
+                f'fill="{fill}"/>'
                 f'<text x="{left + width + 8}" y="{y + 11}">{escape(row.text)}</text>'
             )
         if row.tick is not None:

@@ -57,6 +57,7 @@ def test_a_dry_actions_run_tests_nothing_and_says_so(workdir: Path, capsys) -> N
         oscal = z.read("oscal/assessment-results.json").decode()
     assert "succeeded (dry run)" in html and "dry runs (no fault injected" in html
     assert rows[0]["objectives_not_judged_because"].startswith("dry run (--dry actions)")
+    assert rows[0]["run_status"] == "succeeded (dry run)"  # was "succeeded", as a real run
     assert "status succeeded (dry run)" in oscal
 
     # the same drill run for real is the DR test: the checks above can pass

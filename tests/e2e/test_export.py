@@ -329,7 +329,8 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     first, _, rest = text.partition("# Verifying this bundle")
     words = " ".join(first.split())
     assert first.startswith("# DR drill evidence: 2026-Q4\n")
-    assert "2 run(s) of mini on lab, 2 finding(s)" in words, words
+    # and how they ended: "2 run(s)" alone left that to report.html
+    assert "2 run(s) of mini on lab (2 failed), 2 finding(s)" in words, words
     assert "mapped to the controls of soc2, nist" in words and "report.html" in words
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
     # the times inside an event's data carry no zone: VERIFY.md says which one
@@ -541,6 +542,13 @@ def test_single_run_report(
     assert main(["report", run_id, "--pdf", "--out", str(tmp_path / "r.pdf")]) == 0
     assert run_id in (tmp_path / "r.html").read_text()
     assert (tmp_path / "r.pdf").read_bytes().startswith(b"%PDF")
+    # what it covers: one run (it read "Period run r-…")
+    assert f'<p class="meta"><b>Run {run_id}</b>' in (tmp_path / "r.html").read_text()
+    if PDFTOTEXT:
+        pdf = subprocess.run(
+            [PDFTOTEXT, str(tmp_path / "r.pdf"), "-"], capture_output=True, text=True, check=True
+        ).stdout
+        assert f"Run {run_id}. Generated" in " ".join(pdf.split())
 
 
 def test_a_configured_signing_key_that_is_missing_is_not_made_anew(

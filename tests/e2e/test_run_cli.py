@@ -58,6 +58,12 @@ def test_deviated_experiment_exits_1_and_rolls_back(workdir: Path, capsys) -> No
     shown = json.loads(drill(capsys, "runs", "show", doc["run_id"], "--json").out)
     assert [f["title"] for f in shown["findings"]] == ["exp: steady state deviated: nothing-broken"]
     assert not marker.exists(), "rollbacks must run after a failed experiment"
+    # its progress line said "objectives NOT met" of a scenario that had none, where the
+    # table beneath it says failed
+    res = drill(capsys, "run", str(exp))
+    said = " ".join((res.out + res.err).split())
+    assert "· failed (no RTO/RPO objective: its steps or steady state decided)" in said, said
+    assert "objectives NOT met" not in said
 
 
 def test_failed_method_action_is_completed_as_chaos_says(workdir: Path, capsys) -> None:

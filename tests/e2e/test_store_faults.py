@@ -225,10 +225,12 @@ def test_store_damaged_during_a_run_still_plays_rollbacks(workdir: Path) -> None
     db = workdir / ".drill" / "evidence.db"
     text = with_step(marker, "damage-runbook", "the store is damaged", "damage", path=str(db))
     rb = write(workdir, "runbooks/damage.yaml", text)
-    res = drill(workdir, "run", str(rb))
+    res = drill(workdir, "run", str(rb), "--json")
     assert res.code == 1, res.err
     assert "Traceback" not in res.err and "this is a bug" not in res.err, res.err
     assert "file is not a database" in res.err, res.err
+    doc = json.loads(res.out)  # the run's document all the same, said to be unrecorded
+    assert (doc["status"], doc["exit_code"], doc["recorded"]) == ("failed", 1, False), doc
     assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) == 1, res.err
     assert not marker.exists(), "the rollback must run although the store cannot be read"
     assert (workdir / "marker.rolled-back").exists()
@@ -251,6 +253,12 @@ def test_store_removed_during_a_run_is_said_and_rollbacks_still_run(workdir: Pat
     assert len([ln for ln in res.err.splitlines() if "could not record" in ln]) <= 1, res.err
     assert not marker.exists(), "the rollback must run although the store is gone"
     assert (workdir / "marker.rolled-back").exists()
+    # --json: stdout is still the run's one document (it was empty), from drill's memory
+    doc = json.loads(res.out)
+    assert doc["drill"] == "gone-runbook" and doc["status"] == "failed", doc
+    assert doc["exit_code"] == 1 and doc["recorded"] is False, doc
+    assert doc["ended_at"] and "was removed or replaced" in doc["error"], doc
+    assert [(sc["id"], sc["status"]) for sc in doc["scenarios"]] == [("gone-runbook", "failed")]
     listed = drill(workdir, "runs", "list")  # and the next command says the store is gone
     assert "is gone" in listed.err and "drill: warning:" in listed.err, listed.err
 

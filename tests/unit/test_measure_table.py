@@ -96,3 +96,29 @@ def test_live_probe_line_shows_under_the_running_step() -> None:
     assert "probes: sql@db ✘ 1000ms · 40 writes acked" in out
     assert "step: wait until clients are served again" in out
     assert "nowhere to show it" not in out
+
+
+def test_a_scenario_not_judged_or_skipped_is_not_counted_as_a_miss() -> None:
+    """An aborted run's table read "0/1 scenario(s) met their objectives", as if the
+    scenario had missed them, and an isolated run's "2/4 … met" counted the two scenarios
+    it skipped; each now says what it was."""
+    aborted = scenario("az-loss", 2.41, 0.0, 0, (300, 0), None)
+    aborted["status"] = "aborted"
+    doc = {"drill": "quarterly-dr", "env": "lab", "status": "aborted", "scenarios": [aborted]}
+    assert (
+        "0/1 scenario(s) met their objectives (measured by independent probes); "
+        "1 not judged (aborted)" in " ".join(render(doc).split())
+    )
+    skipped = scenario("rds-failover", None, None, None, (120, 0), None)
+    skipped["skipped"] = "live-only scenario"
+    doc = {
+        "drill": "quarterly-dr",
+        "env": "lab",
+        "status": "succeeded",
+        "mode": "isolated",
+        "scenarios": [skipped, scenario("backup-restore", 1.2, 0.0, 0, (3600, 900), True)],
+    }
+    text = " ".join(render(doc).split())
+    assert text.startswith("quarterly-dr on lab (isolated): succeeded")  # as the reports say
+    assert "1/1 scenario(s) met their objectives" in text and "1 skipped in isolated mode" in text
+    assert "not judged" not in text

@@ -1,0 +1,99 @@
+"""A scenario an isolated run skipped (a live-only runbook: it disrupts production by
+nature) was never run, yet every file of the bundle but the verdict column called it
+`succeeded` beside the scenarios that ran: report.html and report.pdf (its status),
+runs.csv (`scenario_status`), the run's heading and the controls' run lines. An auditor
+read it as tested. Each now says `skipped` where a status is shown, the run says how many
+of its scenarios were skipped, VERIFY.md counts them, and runs.json keeps the recorded
+status with `skipped` saying why. (Whether the run counts as a success is unchanged.)"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.clihelp import drill_out
+from tests.e2e.defs import runbook, write
+
+ISO = """id: iso
+title: isolated drill
+mode: isolated
+objectives: {rto: 1h, rpo: 5m}
+scenarios:
+  - runbook: live-only
+  - runbook: marker-runbook
+"""
+
+
+@pytest.fixture
+def bundle(workdir: Path) -> zipfile.ZipFile:
+    write(workdir, "runbooks/marker-runbook.yaml", runbook(workdir / "marker"))
+    live_only = runbook(workdir / "marker2", rb_id="live-only") + "isolated_supported: false\n"
+    write(workdir, "runbooks/live-only.yaml", live_only)
+    write(workdir, "drills/iso.yaml", ISO)
+    assert drill_out("run", "iso")[0] == 0  # unchanged: the run succeeded
+    code, out = drill_out("evidence", "export", "--period", _this_quarter(), "--out", "b.zip")
+    assert code == 0, out
+    return zipfile.ZipFile(workdir / "b.zip")
+
+
+def _this_quarter() -> str:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC)
+    return f"{now.year}-Q{(now.month - 1) // 3 + 1}"
+
+
+def _text(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile) -> None:
+    html = _text(bundle.read("report.html").decode())
+    assert "live-only skipped —" in html  # its row: status, then no fault time
+    assert "succeeded; 1 of 2 scenarios skipped: not run" in html
+    assert "1 scenarios skipped (not run)" in html  # the summary's card
+    assert "marker-runbook succeeded" in html
+    assert "live-only RTO skipped: not run (objective 1h 00m)" in html  # the chart
+
+    rows = list(csv.DictReader(io.StringIO(bundle.read("runs.csv").decode())))
+    assert {r["scenario"]: r["scenario_status"] for r in rows} == {
+        "live-only": "skipped",
+        "marker-runbook": "succeeded",
+    }
+    assert {r["run_status"] for r in rows} == {"succeeded"}
+
+    (run,) = json.loads(bundle.read("runs.json"))["runs"]
+    sc = {s["scenario_id"]: s for s in run["scenarios"]}
+    assert sc["live-only"]["status"] == "succeeded"  # as recorded (the journal's value)
+    assert "live-only scenario" in sc["live-only"]["skipped"]
+    assert sc["marker-runbook"]["skipped"] is None
+
+    verify = " ".join(bundle.read("VERIFY.md").decode().split())
+    assert (
+        "1 run(s) of iso on lab (1 succeeded; 1 scenario(s) skipped in isolated mode: not run)"
+        in verify
+    )
+    assert "a scenario marked `skipped` was not run" in verify
+
+    soc2 = json.loads(bundle.read("controls/soc2.json"))
+    said = json.dumps(soc2)
+    assert "succeeded; 1 of 2 scenarios skipped: not run" in said, said
+
+    if shutil.which("pdftotext") is None:
+        return
+    Path("b.pdf").write_bytes(bundle.read("report.pdf"))
+    pdf = subprocess.run(
+        ["pdftotext", "-layout", "b.pdf", "-"], capture_output=True, text=True, check=True
+    ).stdout
+    assert re.search(r"live-only\s+skipped\s", pdf), pdf
+    assert "iso - " in pdf and "succeeded; 1 of 2 scenarios skipped: not run" in pdf
+    assert "1 scenario(s) skipped (not run)" in pdf
+    assert re.search(r"live-only RTO\s+skipped: not run \(objective 1h 00m\)", pdf), pdf
