@@ -13,6 +13,7 @@ from orchestrator.commands.common import (
     out_console,
     print_json,
     state,
+    warn,
     working,
 )
 from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
@@ -133,6 +134,7 @@ def export(
         "chain_head": result.chain_head,
         "signer": result.fingerprint,
         "controls": result.controls,
+        **_tail_unchecked(app_state),
     }
     if as_json:
         print_json(doc)
@@ -307,8 +309,9 @@ def verify(
     with working("verifying the evidence journal: every event, every record…"):
         report = verify_db(state(ctx).db(), [anchor] if anchor else [])
     _remember(ctx, report.to_dict())
+    unchecked = _tail_unchecked(state(ctx))
     if as_json:
-        print_json(report.to_dict())
+        print_json({**report.to_dict(), **unchecked})
     elif report.ok:
         out_console().print(
             f"evidence journal OK: {report.events} events, {report.records} "
@@ -321,6 +324,28 @@ def verify(
             "with your latest backup to find out when and how, and give auditors this output; "
             "bundles exported before the change still verify on their own",
         )
+
+
+def _tail_unchecked(app_state: Any) -> dict[str, Any]:
+    """A damaged witness (``journal-heads.json``: unreadable, not JSON, a directory) was
+    taken for none, and verify said OK with the check that no events were cut from the
+    journal's end silently skipped. Now one stderr line names the file (a read keeps it
+    as it is: it is evidence too), and the --json document gains ``witness``."""
+    from orchestrator.evidence.witness import FILE, damaged
+
+    path = app_state.settings().state_path() / FILE
+    problem = damaged(path)
+    if problem is None:
+        return {}
+    warn(
+        [
+            f"{path} {problem}: the check that no events were cut from the end of the "
+            "journal could not be made (the hash chain itself was checked); keep a copy "
+            "of the file for the auditors, then remove it: the next verify records the "
+            "head anew"
+        ]
+    )
+    return {"witness": {"path": str(path), "problem": problem, "tail_checked": False}}
 
 
 def _refuse_missing(app_state: Any, as_json: bool, export: str | None = None) -> None:
@@ -336,14 +361,23 @@ def _refuse_missing(app_state: Any, as_json: bool, export: str | None = None) ->
     if path is None:
         return
     lost = app_state.store_lost()
+    from orchestrator.evidence.witness import FILE, damaged
+
+    heads = app_state.settings().state_path() / FILE
+    problem = damaged(heads) if lost is None else None
+    if problem is not None:  # it cannot tell whether a journal was there: not "nothing"
+        raise UsageError(
+            f"no evidence database at {path}, and whether drill on this machine recorded "
+            f"one there cannot be told: {heads} {problem}",
+            "restore the database from a backup if it was there; keep a copy of that file "
+            "for the auditors, then remove it",
+        )
     if lost is None:
         raise UsageError(
             f"no evidence database at {path}: nothing has been recorded there",
             "run drill in the directory whose drill.yaml recorded the evidence, or name it "
             "with --config FILE (or its database with DRILL_DATABASE)",
         )
-    from orchestrator.evidence.witness import FILE
-
     seq, _digest, at = lost
     detail = (
         f"the evidence database {path} is gone: drill on this machine last saw a journal "

@@ -41,6 +41,28 @@ def _load(path: Path) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
+def damaged(path: Path) -> str | None:
+    """Why the file at ``path`` cannot serve as this machine's witness (unreadable, not
+    JSON, not an object of journals), or None: sound, or not there (nothing seen yet).
+    A damaged file is never written over (:func:`remember`): what it held may be the only
+    record of a journal's tail, and verify says the tail check could not be made."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    try:
+        doc = json.loads(text.decode("utf-8"))
+    except UnicodeDecodeError:
+        return "is not text (binary bytes)"
+    except ValueError as exc:
+        return f"is not JSON ({exc})"
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+        return "is not drill's record of journal heads (a JSON object of journals)"
+    return None
+
+
 def seen(path: Path, first: str) -> tuple[int, str, str] | None:
     """(seq, hash, when) of the newest event remembered for the journal whose first
     event hashes to ``first``, or None."""
@@ -66,6 +88,8 @@ def location(url: str) -> str:
 def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str = "") -> None:
     """Remember event ``seq`` (committed) as the newest seen of journal ``first``, seen at
     the database whose :func:`location` is ``db`` (the newest journal seen there)."""
+    if damaged(path) is not None:
+        return  # kept as it is for a human to look at: verify names it
     try:
         doc = _load(path)
         old = doc.pop(first, None)

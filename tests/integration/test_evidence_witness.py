@@ -10,6 +10,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from unittest.mock import ANY
 
 import pytest
@@ -130,3 +131,64 @@ def test_a_dropped_journal_is_a_break_not_an_internal_error(
         conn.execute(sa.text("DROP TABLE journal"))
     code, text = verify(capsys)
     assert code == 1 and "the table is missing" in text and "internal error" not in text, text
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (lambda p: p.write_bytes(b"garbage\x00\xff"), "is not text"),
+        (lambda p: p.write_text("{not json"), "is not JSON"),
+        (lambda p: p.write_text("[1, 2]"), "is not drill's record of journal heads"),
+        (lambda p: (p.unlink(), p.mkdir()), "cannot be read (Is a directory)"),
+    ],
+    ids=["binary", "not-json", "not-an-object", "a-directory"],
+)
+def test_a_damaged_witness_is_named_and_never_written_over(
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    damage: Any,
+    problem: str,
+) -> None:
+    """A damaged journal-heads.json was taken for none: verify said OK with the tail
+    check silently skipped, and the next write replaced the file (what it held, lost).
+    Now verify and export name it (exit 0: the chain verifies), --json says
+    ``witness.tail_checked: false``, and writers leave it as it is."""
+    from tests.integration.test_evidence_chain import write_definitions
+
+    monkeypatch.setenv("DRILL_DATABASE", f"sqlite:///{workdir}/.drill/evidence.db")
+    write_definitions(workdir)
+    run_drill(workdir)
+    heads = workdir / HEADS
+    damage(heads)
+    kept = heads.read_bytes() if heads.is_file() else None
+
+    code, text = verify(capsys)
+    said = " ".join(text.split())
+    assert code == 0, text
+    assert f"drill: warning: {heads} {problem}" in said, text
+    assert "no events were cut from the end of the journal could not be made" in said, text
+    assert main(["evidence", "verify", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["witness"]["tail_checked"] is False, doc
+    assert doc["witness"]["path"] == str(heads) and problem in doc["witness"]["problem"]
+    assert main(["evidence", "export", "--period", "2026-Q4", "--out", "q.zip", "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["witness"]["tail_checked"] is False
+    assert str(heads) in " ".join(captured.err.split())
+
+    run_drill(workdir)  # a writer leaves the damaged file as it found it
+    assert (heads.read_bytes() if heads.is_file() else None) == kept and heads.exists()
+
+    if heads.is_dir():
+        heads.rmdir()
+    else:
+        heads.unlink()
+    code, text = verify(capsys)  # the next verify records the head anew
+    assert code == 0 and "warning" not in text, text
+    assert len(json.loads(heads.read_text())) == 1
+    damage(heads)  # and with the database gone too, "nothing recorded there" is not said
+    for f in (workdir / ".drill").glob("evidence.db*"):
+        f.unlink()
+    code, text = verify(capsys)
+    assert code == 2 and "cannot be told" in text and "nothing has been recorded" not in text
