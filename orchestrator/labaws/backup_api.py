@@ -10,6 +10,16 @@ RDS instance of the requested name. The recovery points are also read one at a t
 passes back to ``StartRestoreJob``) and by resource (``ListRecoveryPointsByResource``);
 everything else about vaults is moto's, with the vault's ``NumberOfRecoveryPoints``
 kept to the lab vault's count.
+
+The vault also holds one **continuous** recovery point of the primary (AWS Backup's
+point-in-time recovery of RDS, ``arn:…:recovery-point:continuous:…``): the lab's WAL
+archive on top of its oldest base backup. ``StartRestoreJob`` on it takes
+``Metadata.RestoreTime`` (ISO 8601; or ``UseLatestRestorableTime: "true"``, also the
+default) and restores to that moment, as ``--env lab`` does: a restore to just before a
+disaster loses what was written in that last instant, not everything since the newest
+scheduled backup (up to ``backup_interval_s``, the runbook's whole RPO budget). It is
+restorable from its ``CreationDate`` (the oldest base backup's end) to now (its
+``CompletionDate``: the archive is closed and shipped when a restore starts).
 """
 
 from __future__ import annotations
@@ -43,6 +53,10 @@ SERVED = (
 )
 
 
+CONTINUOUS_ARN = f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:continuous:db-{PRIMARY_ID}-lab"
+RETENTION_DAYS = 35  # the longest a continuous backup keeps (AWS Backup's limit)
+
+
 def point_arn(backup_id: str) -> str:
     return f"arn:aws:backup:{REGION}:{ACCOUNT}:recovery-point:lab-{backup_id}"
 
@@ -68,14 +82,14 @@ def handle(hub: Hub, op: str, path: str, body: bytes) -> tuple[int, dict[str, An
         assert m is not None
         if m["vault"] != VAULT:
             return 400, _error("ResourceNotFoundException", f"vault {m['vault']} not found")
-        return 200, {"RecoveryPoints": [_point(hub, b) for b in _backups(hub)]}
+        return 200, {"RecoveryPoints": _points(hub)}
     if op in ("DescribeRecoveryPoint", "GetRecoveryPointRestoreMetadata"):
         return _one_point(hub, op, path)
     if op == "ListRecoveryPointsByResource":
         m = _BY_RESOURCE.match(path)
         assert m is not None
         mine = unquote(m["arn"]) == _primary_arn()
-        return 200, {"RecoveryPoints": [_point(hub, b) for b in _backups(hub)] if mine else []}
+        return 200, {"RecoveryPoints": _points(hub) if mine else []}
     if op == "StartRestoreJob":
         return _start(hub, json.loads(body or b"{}"))
     m = _JOB.match(path)
@@ -90,10 +104,9 @@ def _one_point(hub: Hub, op: str, path: str) -> tuple[int, dict[str, Any]]:
     m = _POINT.match(path)
     assert m is not None
     arn = unquote(m["arn"])
-    entry = next((b for b in _backups(hub) if point_arn(b["id"]) == arn), None)
-    if m["vault"] != VAULT or entry is None:
+    point = next((p for p in _points(hub) if p["RecoveryPointArn"] == arn), None)
+    if m["vault"] != VAULT or point is None:
         return 400, _error("ResourceNotFoundException", f"recovery point {arn} not found")
-    point = _point(hub, entry)
     if op == "DescribeRecoveryPoint":
         return 200, point
     return 200, {
@@ -122,9 +135,74 @@ def _restore_metadata() -> dict[str, str]:
 
 def number_of_points(hub: Hub) -> int:
     try:
-        return len(_backups(hub))
+        return len(_points(hub))
     except (OSError, ValueError, KeyError):
         return 0
+
+
+def _points(hub: Hub) -> list[dict[str, Any]]:
+    """The continuous recovery point (while the vault has a base backup), then the
+    snapshots oldest first."""
+    backups = _backups(hub)
+    snapshots = [_point(hub, b) for b in backups]
+    return [_continuous(hub, backups[0]), *snapshots] if backups else snapshots
+
+
+def _continuous(hub: Hub, oldest: dict[str, Any]) -> dict[str, Any]:
+    point = _point(hub, oldest)
+    since = datetime.fromisoformat(oldest["ended_at"])
+    point.update(
+        RecoveryPointArn=CONTINUOUS_ARN,
+        CreationDate=since.timestamp(),
+        CompletionDate=datetime.now(since.tzinfo).timestamp(),
+        Lifecycle={"DeleteAfterDays": RETENTION_DAYS},
+        CalculatedLifecycle={"DeleteAt": (since + timedelta(days=RETENTION_DAYS)).timestamp()},
+    )
+    return point
+
+
+def _restore_time(
+    hub: Hub, meta: dict[str, Any]
+) -> tuple[str, None] | tuple[None, tuple[int, dict[str, Any]]]:
+    """The moment a restore of the continuous point goes to (ISO 8601, or 'latest'),
+    or the error AWS Backup answers."""
+    raw = str(meta.get("RestoreTime") or "")
+    latest = str(meta.get("UseLatestRestorableTime") or "").lower() == "true"
+    if raw and latest:
+        return None, (
+            400,
+            _error(
+                "InvalidParameterValueException",
+                "give RestoreTime or UseLatestRestorableTime, not both",
+            ),
+        )
+    if not raw:
+        return "latest", None
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        return None, (
+            400,
+            _error(
+                "InvalidParameterValueException",
+                f"RestoreTime {raw!r} is not an ISO 8601 time with a zone (e.g. "
+                "2026-12-02T03:00:00Z)",
+            ),
+        )
+    since = datetime.fromisoformat(_backups(hub)[0]["ended_at"])
+    now = datetime.now(when.tzinfo)
+    if not since <= when <= now:
+        return None, (
+            400,
+            _error(
+                "InvalidParameterValueException",
+                f"RestoreTime {raw} is outside the restorable window "
+                f"{since.isoformat()} – {now.isoformat()}",
+            ),
+        )
+    return when.isoformat(), None
 
 
 def _backups(hub: Hub) -> list[dict[str, Any]]:
@@ -161,10 +239,20 @@ def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     from orchestrator.labaws.seed import client
 
     arn = str(req.get("RecoveryPointArn") or "")
-    entry = next((b for b in _backups(hub) if point_arn(b["id"]) == arn), None)
-    ident = str((req.get("Metadata") or {}).get("DBInstanceIdentifier") or "")
-    if entry is None:
+    backups = _backups(hub)
+    entry = next((b for b in backups if point_arn(b["id"]) == arn), None)
+    meta = req.get("Metadata") or {}
+    ident = str(meta.get("DBInstanceIdentifier") or "")
+    if entry is None and not (arn == CONTINUOUS_ARN and backups):
         return 400, _error("ResourceNotFoundException", f"recovery point {arn} not found")
+    if entry is not None:  # the state of the backup's end: the archive replayed just past it
+        until = (datetime.fromisoformat(entry["ended_at"]) + timedelta(milliseconds=1)).isoformat()
+    else:
+        to, refused = _restore_time(hub, meta)
+        if refused is not None:
+            return refused
+        assert to is not None
+        until = to
     if not ident:
         return 400, _error(
             "InvalidParameterValueException", "Metadata.DBInstanceIdentifier is required"
@@ -185,9 +273,7 @@ def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         MasterUserPassword="not-used-by-the-lab",
         AvailabilityZone=AZ_NAMES["use1-az1"],
     )["DBInstance"]
-    # the state of the backup's end: the archive is replayed just past it
-    until = datetime.fromisoformat(entry["ended_at"]) + timedelta(milliseconds=1)
-    restore_into(hub, ident, until.isoformat())
+    restore_into(hub, ident, until)
     job_id = str(uuid.uuid4())
     JOBS[job_id] = {
         "RestoreJobId": job_id,

@@ -30,24 +30,32 @@ def _run(awslab: Path, target: str) -> dict[str, Any]:
     return doc
 
 
-def test_backup_restore_rpo_runs_from_the_recovery_point(awslab: Path) -> None:
-    """AWS Backup restores the newest recovery point before the disaster: everything
-    written after it is gone, not just the heartbeats of the scenario. The RPO was the
-    span of those heartbeats (0.2 s, 'met') while the restored data was older."""
+def test_backup_restore_rpo_comes_from_the_continuous_recovery_point(awslab: Path) -> None:
+    """The vault holds a continuous recovery point (AWS Backup's PITR of RDS: the lab's
+    WAL archive): the restore goes to just before the disaster, so the RPO is what the
+    heartbeats lost, not the age of the newest scheduled backup. It was that age (up to
+    backup_interval_s, 15 min; more when a scheduled backup failed during an earlier
+    scenario) against the runbook's 15 min objective: a quarterly-dr on a lab up for a
+    while met or missed it by the clock."""
     shown = _run(awslab, "backup-restore")
     rpo = next(m for m in shown["measurements"] if m["name"] == "rpo")
     restore = next(s for s in shown["steps"] if s["action"] == "db.restore")
     point = restore["output"]["recovery_point"]
+    assert ":recovery-point:continuous:" in point, restore["output"]
     listed = aws_client(awslab, "backup").list_recovery_points_by_backup_vault(
         BackupVaultName="drill-lab-vault"
     )["RecoveryPoints"]
-    created = next(p["CreationDate"] for p in listed if p["RecoveryPointArn"] == point)
+    assert point in [p["RecoveryPointArn"] for p in listed]
     disaster = _ts(rpo["details"]["disaster_at"])
-    assert rpo["details"]["surviving"] == 0  # no heartbeat of the scenario came back
-    assert _ts(rpo["details"]["restored_to"]) == pytest.approx(created.timestamp(), abs=1e-3)
-    assert rpo["value"] == pytest.approx(disaster - created.timestamp(), abs=1e-3)
-    assert rpo["value"] > rpo["details"]["ledger_lower_bound_s"]
-    assert "restored_to" in rpo["method"]
+    restored_to = _ts(restore["output"]["restored_to"])
+    assert restored_to == pytest.approx(disaster - 1, abs=1e-3)  # drill's margin: 1 s
+    if rpo["details"]["surviving"]:  # the heartbeats written up to then came back
+        newest_surviving = _ts(rpo["details"]["newest_surviving_at"])
+        assert newest_surviving <= restored_to
+        assert rpo["value"] == pytest.approx(disaster - newest_surviving, abs=1e-3)
+    else:  # the scenario's first heartbeat came within that last second
+        assert rpo["value"] == pytest.approx(disaster - restored_to, abs=1e-3), rpo
+    assert shown["scenarios"][0]["met"] is True
     notes = shown["scenario_notes"]["backup-restore"]
     assert notes["restored_to"] == restore["output"]["restored_to"]
     # the rollback deleted the restored instance: gone, and RDS's events say so (they

@@ -234,3 +234,71 @@ def test_lab_up_after_a_promotion_through_the_api_says_what_it_found(awslab: Pat
     assert "no writable primary" not in said
     after = lab_status(awslab)
     assert next(c for c in after["components"] if c["name"] == "usw2")["role"] == "replica"
+
+
+def test_a_continuous_recovery_point_restores_to_the_time_asked(awslab: Path) -> None:
+    """AWS Backup's point-in-time recovery of RDS, as an SRE asks it: the vault's
+    continuous recovery point, `RestoreTime` in the metadata. The new instance holds
+    what was committed before that time and nothing after it; a time outside the
+    window it covers is refused before anything is created."""
+    import time
+    from datetime import UTC, timedelta
+
+    import psycopg
+    from botocore.exceptions import ClientError
+
+    from tests.e2e.conftest import aws_client
+
+    backup, rds = aws_client(awslab, "backup"), aws_client(awslab, "rds")
+    points = backup.list_recovery_points_by_backup_vault(BackupVaultName="drill-lab-vault")
+    (point,) = [
+        p
+        for p in points["RecoveryPoints"]
+        if ":recovery-point:continuous:" in p["RecoveryPointArn"]
+    ]
+    assert point["Status"] == "COMPLETED" and point["ResourceType"] == "RDS"
+    assert point["CalculatedLifecycle"]["DeleteAt"] > point["CreationDate"]
+    arn = point["RecoveryPointArn"]
+    shown = backup.describe_recovery_point(BackupVaultName="drill-lab-vault", RecoveryPointArn=arn)
+    assert shown["CreationDate"] == point["CreationDate"]
+    db = lab_status(awslab)["endpoints"]["db"]
+    with psycopg.connect(db, autocommit=True) as cn:
+        cn.execute("CREATE TABLE IF NOT EXISTS sre_pitr (n int, at timestamptz default now())")
+        cn.execute("INSERT INTO sre_pitr (n) VALUES (1)")
+        (first,) = cn.execute("SELECT max(at) FROM sre_pitr WHERE n = 1").fetchone() or (None,)
+        deadline = time.monotonic() + 30  # bounds a hang; nothing is timed
+        while (cn.execute("SELECT now() - %s", (first,)).fetchone() or (None,))[0] < timedelta(
+            milliseconds=200
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        cn.execute("INSERT INTO sre_pitr (n) VALUES (2)")
+    to = (first + timedelta(milliseconds=100)).astimezone(UTC)
+    meta = {"DBInstanceIdentifier": "sre-pitr"}
+    for bad in ("2000-01-01T00:00:00Z", "tomorrow"):
+        with pytest.raises(ClientError) as refused:
+            backup.start_restore_job(
+                RecoveryPointArn=arn, Metadata={**meta, "RestoreTime": bad}, IamRoleArn="r"
+            )
+        assert "RestoreTime" in str(refused.value)
+    assert "sre-pitr" not in [
+        d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+    ]
+    job = backup.start_restore_job(
+        RecoveryPointArn=arn,
+        Metadata={**meta, "RestoreTime": to.isoformat().replace("+00:00", "Z")},
+        IamRoleArn="r",
+        ResourceType="RDS",
+    )["RestoreJobId"]
+    deadline = time.monotonic() + 300
+    while (done := backup.describe_restore_job(RestoreJobId=job))["Status"] != "COMPLETED":
+        assert done["Status"] in ("PENDING", "RUNNING") and time.monotonic() < deadline, done
+        time.sleep(0.2)
+    (new,) = rds.describe_db_instances(DBInstanceIdentifier="sre-pitr")["DBInstances"]
+    ep = new["Endpoint"]
+    with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as cn:
+        assert cn.execute("SELECT n FROM sre_pitr ORDER BY n").fetchall() == [(1,)]
+    rds.delete_db_instance(DBInstanceIdentifier="sre-pitr", SkipFinalSnapshot=True)
+    while "sre-pitr" in [c["name"] for c in lab_status(awslab)["components"]]:
+        assert time.monotonic() < deadline, "the restored instance's server was not removed"
+        time.sleep(0.2)

@@ -111,8 +111,9 @@ def test_az_primary_plans_the_az_chosen_when_the_step_runs(provider: object) -> 
 
 
 def test_a_vault_restore_plans_the_recovery_point_before_the_disaster(provider: object) -> None:
-    """The restore picks the newest recovery point before the disaster (its data ends
-    there: the RPO runs from it); the plan said only '<newest>'."""
+    """The restore picks the continuous recovery point, restored to just before the
+    disaster, else the newest recovery point before it (its data ends there: the RPO
+    runs from it); the plan said only '<newest>', then never that it asks a time."""
     from orchestrator.providers.aws.provider import AwsProvider
 
     assert isinstance(provider, AwsProvider)
@@ -120,7 +121,10 @@ def test_a_vault_restore_plans_the_recovery_point_before_the_disaster(provider: 
         "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, "live"
     )
     start = next(c for c in calls if c.operation == "StartRestoreJob")
-    assert start.arguments["RecoveryPointArn"] == "<newest before the disaster>"
+    assert start.arguments["RecoveryPointArn"] == (
+        "<continuous recovery point, else newest before the disaster>"
+    )
+    assert start.arguments["Metadata"]["RestoreTime"] == "<the disaster - 1 s (continuous only)>"
     snap = provider.plan("db.restore", {"source": "primary_db", "point_in_time": "latest"}, "live")
     assert (
         next(c for c in snap if c.operation == "RestoreDBInstanceFromDBSnapshot").arguments[

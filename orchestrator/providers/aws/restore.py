@@ -1,11 +1,15 @@
 """db.restore / db.delete_restored: restore into a NEW tagged instance, then delete it.
 
-Where the data comes from: the newest AWS Backup recovery point of the primary when
-the source role is a vault (``StartRestoreJob``); otherwise an RDS point-in-time
-restore to just before the disaster (``point_in_time: disaster`` / an ISO time), or the
-newest RDS snapshot (``point_in_time: latest``). Production is never written to: the
-restore always lands in a new instance tagged with the run id, which the rollback
-(``db.delete_restored``) deletes unless ``--keep``.
+Where the data comes from, when the source role is a vault (``StartRestoreJob``): the
+primary's continuous recovery point (AWS Backup's point-in-time recovery, when the backup
+plan enables continuous backups) restored to just before the disaster or the ISO time
+asked for, else its newest snapshot recovery point at or before it. Continuous first:
+the runbook restores "just before the disaster", and a snapshot taken every
+``backup_interval`` loses up to that interval, which may be the whole RPO budget.
+Otherwise an RDS point-in-time restore to just before the disaster (``point_in_time:
+disaster`` / an ISO time), or the newest RDS snapshot (``point_in_time: latest``).
+Production is never written to: the restore always lands in a new instance tagged with
+the run id, which the rollback (``db.delete_restored``) deletes unless ``--keep``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from orchestrator.providers.aws.context import AwsContext, aws_error, call, desc
 from orchestrator.providers.aws.rds import clone_name, delete_tagged
 from orchestrator.providers.aws.sql import probe_target
 from orchestrator.providers.base import PlannedCall, StepContext
+
+_CONTINUOUS = ":recovery-point:continuous:"  # AWS Backup's ARN of a continuous backup
 
 
 def _method(c: AwsContext, args: dict[str, Any]) -> tuple[str, Any]:
@@ -73,8 +79,17 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 "backup",
                 region,
                 "StartRestoreJob",
-                RecoveryPointArn=newest,
-                Metadata={"DBInstanceIdentifier": new},
+                RecoveryPointArn=newest
+                if pit == "latest"
+                else f"<continuous recovery point, else {newest.strip('<>')}>",
+                Metadata={"DBInstanceIdentifier": new}
+                if pit == "latest"
+                else {
+                    "DBInstanceIdentifier": new,
+                    "RestoreTime": "<the disaster - 1 s (continuous only)>"
+                    if pit == "disaster"
+                    else f"<{pit} (continuous only)>",
+                },
             ),
             call("backup", region, "DescribeRestoreJob", False),
             call(
@@ -191,20 +206,44 @@ def _backup_restore(
     points = backup.list_recovery_points_by_backup_vault(
         BackupVaultName=vault.name, ByResourceArn=primary.arn
     )["RecoveryPoints"]
+    usable = [p for p in points if when is None or p["CreationDate"] <= when]
+    continuous = [
+        p
+        for p in usable
+        if _CONTINUOUS in p["RecoveryPointArn"] and p.get("Status") in ("COMPLETED", "AVAILABLE")
+    ]
     points = [
         p
-        for p in points
-        if p.get("Status") == "COMPLETED" and (when is None or p["CreationDate"] <= when)
+        for p in usable
+        if p.get("Status") == "COMPLETED" and _CONTINUOUS not in p["RecoveryPointArn"]
     ]
+    if when is not None and continuous:
+        return _restore_job(
+            c, backup, max(continuous, key=lambda p: p["CreationDate"]), new, when, ctx
+        )
     if not points:
         raise ProviderError(
             f"no completed recovery point of {primary.name} in vault "
             f"{vault.name}" + (f" before {when.isoformat()}" if when else "")
         )
-    point = max(points, key=lambda p: p["CreationDate"])
+    return _restore_job(c, backup, max(points, key=lambda p: p["CreationDate"]), new, None, ctx)
+
+
+def _restore_job(
+    c: AwsContext,
+    backup: Any,
+    point: dict[str, Any],
+    new: str,
+    to: datetime | None,
+    ctx: StepContext,
+) -> dict[str, Any]:
+    """Restore ``point`` into ``new`` (a continuous one to ``to``) and wait for the job."""
+    metadata = {"DBInstanceIdentifier": new}
+    if to is not None:
+        metadata["RestoreTime"] = to.astimezone(UTC).isoformat().replace("+00:00", "Z")
     kwargs: dict[str, Any] = {
         "RecoveryPointArn": point["RecoveryPointArn"],
-        "Metadata": {"DBInstanceIdentifier": new},
+        "Metadata": metadata,
         "ResourceType": "RDS",
     }
     if point.get("IamRoleArn"):
@@ -224,8 +263,11 @@ def _backup_restore(
     c.wait(f"AWS Backup restore job {job_id}", done, ctx)
     return {
         "recovery_point": point["RecoveryPointArn"],
+        "continuous": to is not None,
         "restore_job": job_id,
-        "restore_point": point["CreationDate"].isoformat(),
+        # the moment the restored data ends: the time asked of a continuous point,
+        # a snapshot's creation
+        "restore_point": (to or point["CreationDate"]).isoformat(),
         "created_resource": state.get("CreatedResourceArn"),
     }
 

@@ -137,6 +137,80 @@ def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack)
     provider.close()
 
 
+def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_disaster(
+    aws_stack: Stack,
+) -> None:
+    """A backup plan with continuous backups gives the vault a continuous recovery point
+    (ARN `…:recovery-point:continuous:…`): the restore goes to one second before the
+    disaster (`RestoreTime`), not to the newest snapshot an hour before it."""
+    from orchestrator.providers.base import StepContext
+
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    now = datetime.now(UTC)
+    rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+                    "CreationDate": now - timedelta(days=3),
+                    "Status": "COMPLETED",
+                    "ResourceArn": primary_arn,
+                },
+                {
+                    "RecoveryPointArn": rp + "snapshot-hourly",
+                    "CreationDate": now - timedelta(hours=1),
+                    "Status": "COMPLETED",
+                    "ResourceArn": primary_arn,
+                },
+            ]
+        },
+        {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn},
+    )
+    to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": "job-2"},
+        {
+            "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
+            "ResourceType": "RDS",
+        },
+    )
+    stub.add_response(
+        "describe_restore_job",
+        {"RestoreJobId": "job-2", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
+        {"RestoreJobId": "job-2"},
+    )
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
+            DBSnapshotIdentifier="prod-db-nightly",
+        )
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    ctx = StepContext(
+        run_id="r-pitr-test",
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
+    stub.assert_no_pending_responses()
+    assert out["continuous"] is True and out["recovery_point"] == rp + "continuous:db-prod-1a2b"
+    assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    provider.close()
+
+
 def _events_client(stack: Stack, fault: datetime) -> Any:
     rds, stub = _stubbed(stack, "rds")
     stub.add_response(
