@@ -51,8 +51,22 @@ def list_cmd(
         out_console().print("no findings")
     for d in docs:
         owner = f" → {d['owner']} by {d['due_date'] or '?'}" if d["owner"] else ""
+        if d["status"] == "open" and not d["owner"]:
+            owner = " (no owner)"
         severity = esc(f"[{d['severity']}]")
         out_console().print(f"#{d['id']:<4} {d['status']:<6} {severity} {esc(d['title'] + owner)}")
+    if any(d["status"] == "open" and not d["owner"] for d in docs):  # what to do about them
+        step = "give each open finding without an owner one: " + _NEXT_ASSIGN.format(id="ID")
+        out_console().print(f"[dim]{esc(step)}[/]")
+
+
+#: the next step of an open finding: an open one without an owner keeps the controls
+#: that track findings (SOC 2 CC7.5, PCI 12.10.2, …) unsatisfied in every export
+_NEXT_ASSIGN = (
+    "`drill findings assign {id} --owner WHO --due YYYY-MM-DD` (an open finding without an "
+    "owner leaves the controls that track findings not satisfied)"
+)
+_NEXT_CLOSE = "when its corrective action is done: `drill findings close {id} --resolution TEXT`"
 
 
 @app.command("show")
@@ -70,6 +84,11 @@ def show(
         return
     for key, value in d.items():
         out_console().print(f"{key:<18} {value if value is not None else '—'}")
+    if d["status"] == "open":
+        step = (_NEXT_CLOSE if d["owner"] else "give it an owner: " + _NEXT_ASSIGN).format(
+            id=d["id"]
+        )
+        out_console().print(f"{'next':<18} {esc(step)}")
 
 
 @app.command("assign")

@@ -122,3 +122,24 @@ def test_runs_show_says_where_each_finding_stands(
     (mine,) = [f for f in shown["findings"] if f["id"] == finding]
     assert (mine["owner"], mine["due_date"]) == ("sre", "2027-01-15")
     assert "(open, sre by 2027-01-15)" in " ".join(drill_out("runs", "show", run_id)[1].split())
+
+
+def test_list_and_show_say_what_to_do_next(finding: int) -> None:
+    """`drill findings list` and `show` gave an open finding no next step: nothing said
+    it lacked an owner nor how to give it one, while the export counted it against SOC 2
+    CC7.5 and the others; then how to close it."""
+    listed = " ".join(drill_out("findings", "list")[1].split())
+    assert f"#{finding}" in listed and "(no owner)" in listed
+    assert "drill findings assign ID --owner WHO --due YYYY-MM-DD" in listed
+    shown = " ".join(drill_out("findings", "show", str(finding))[1].split())
+    assert f"next give it an owner: `drill findings assign {finding} --owner WHO" in shown
+    assert (
+        drill_out("findings", "assign", str(finding), "--owner", "sre", "--due", "2027-01-15")[0]
+        == 0
+    )
+    listed = " ".join(drill_out("findings", "list")[1].split())
+    assert "→ sre by 2027-01-15" in listed and "(no owner)" not in listed and "assign" not in listed
+    shown = " ".join(drill_out("findings", "show", str(finding))[1].split())
+    assert f"next when its corrective action is done: `drill findings close {finding}" in shown
+    assert drill_out("findings", "close", str(finding), "--resolution", "tuned")[0] == 0
+    assert "next" not in drill_out("findings", "show", str(finding))[1]
