@@ -189,7 +189,7 @@ def up(
     from orchestrator.providers.lab import lab_up, status
 
     settings, cfg = _env(ctx, env)
-    with _stoppable("up"):
+    with _document_on_stop(settings, as_json), _stoppable("up"):
         with _no_run_on(ctx, settings, [env, "lab-aws"]):
             close = _orphans_handled(ctx, settings, "up", force, yes)
             said: list[str] = []
@@ -330,12 +330,34 @@ def reset(
     from orchestrator.providers.lab import lab_reset, status
 
     settings, cfg = _env(ctx, env)
-    with _stoppable("reset"), _no_run_on(ctx, settings, [env, "lab-aws"]):
+    with (
+        _document_on_stop(settings, as_json),
+        _stoppable("reset"),
+        _no_run_on(ctx, settings, [env, "lab-aws"]),
+    ):
         close = _orphans_handled(ctx, settings, "reset", force, yes)
         _confirm_teardown(settings, "reset", yes)
         lab_reset(settings, cfg, _log)
         close()
     _show(status(settings), as_json)
+
+
+@contextlib.contextmanager
+def _document_on_stop(settings: Any, as_json: bool) -> Iterator[None]:
+    """`lab up|reset --json` stopped (SIGINT, SIGTERM: exit 3) printed nothing on stdout;
+    it prints the status document of what is left (``running`` false after the clean-up)
+    with ``error`` saying what stopped it, then ends as before."""
+    from orchestrator.errors import Aborted
+
+    try:
+        yield
+    except Aborted as exc:
+        if as_json:
+            from orchestrator.providers.lab import status
+
+            with contextlib.suppress(Exception):  # a lab state it cannot read: no document
+                print_json({**status(settings), "error": exc.message})
+        raise
 
 
 def _show(doc: dict[str, Any], as_json: bool) -> None:

@@ -99,3 +99,30 @@ def test_stops_during_lab_up_leave_nothing_running(
     assert not left, left
     status = run(workdir, "lab", "status", "--json")
     assert status.code == 0 and json.loads(status.out)["running"] is False, status
+
+
+@pytest.mark.parametrize("command", ["up", "reset"])
+def test_a_stopped_lab_build_with_json_prints_its_document(workdir: Path, command: str) -> None:
+    """`lab up|reset --json` stopped by SIGTERM printed nothing on stdout (exit 3): a
+    script parsing it got an empty string. It prints the status document of what is
+    left — not running, the build's servers stopped — with what stopped it."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    args = ["lab", command, "--json"] + (["--yes"] if command == "reset" else [])
+    try:
+        res = run(workdir, *args, timeout=240, env={HOOK: "lab:build:servers=term"})
+    finally:
+        left = lab_processes(workdir)
+        if left:
+            run(workdir, "lab", "down", timeout=180)  # never leave a lab behind
+    assert res.code == 3, res.err
+    assert "drill: test hook: term at lab:build:servers" in res.err, res.err
+    assert f"lab {command} stopped (SIGTERM)" in res.err and "Traceback" not in res.err, res.err
+    doc = json.loads(res.out)
+    assert doc["running"] is False and doc["error"] == f"lab {command} stopped (SIGTERM)", doc
+    assert not left, left
