@@ -85,8 +85,11 @@ def show_cmd(
     )
     if doc.get("error"):
         console.print(f"[red]error:[/] {esc(doc['error'])}")
-    console.print("\n[bold]Steps[/]")
-    for st in doc["steps"]:
+    # in the order they ran: a rollback is recorded (numbered) when the step it undoes
+    # starts, so by number "remove the marker" came before the step that put it there
+    console.print("\n[bold]Steps[/] [dim](in the order they ran; never started: last)[/]")
+    ran = sorted(doc["steps"], key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
+    for st in ran:
         console.print(
             f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
             f"{st['status']:<10} {st['name']}" + (f"  [red]{st['error']}[/]" if st["error"] else "")

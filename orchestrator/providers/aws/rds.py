@@ -187,15 +187,23 @@ def delete_tagged(
         raise ProviderError(
             f"refusing to delete {name}: it was not created by drill (no drill:created-by tag)"
         )
-    try:
-        c.rds(region).delete_db_instance(
-            DBInstanceIdentifier=name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
-        )
-    except ClientError as exc:
-        raise aws_error(exc, f"DeleteDBInstance {name}") from None
+    if not being_deleted(db):
+        try:
+            c.rds(region).delete_db_instance(
+                DBInstanceIdentifier=name, SkipFinalSnapshot=True, DeleteAutomatedBackups=True
+            )
+        except ClientError as exc:
+            raise aws_error(exc, f"DeleteDBInstance {name}") from None
     if wait:
         c.wait(f"{name} deleted", lambda: describe_instance(c, name, region) is None, ctx)
     return True
+
+
+def being_deleted(db: dict[str, Any]) -> bool:
+    """RDS already deletes it (``deleting`` for minutes): a second DeleteDBInstance is
+    refused (InvalidDBInstanceState), so a rollback replayed after drill died while it
+    waited, or the next run's clean-up, only waits for it to be gone."""
+    return db.get("DBInstanceStatus") == "deleting"
 
 
 # ---- db.promote_replica -----------------------------------------------------------------
@@ -342,12 +350,13 @@ def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     rds = c.rds(region)
     snapshot = clone_name(ctx, f"{name}-final")
     try:
-        if db is not None:
+        if db is not None and not being_deleted(db):
             rds.delete_db_instance(
                 DBInstanceIdentifier=name,
                 SkipFinalSnapshot=False,
                 FinalDBSnapshotIdentifier=snapshot,
             )
+        if db is not None:
             c.wait(f"{name} deleted", lambda: describe_instance(c, name, region) is None, ctx)
         rds.create_db_instance_read_replica(
             DBInstanceIdentifier=name,

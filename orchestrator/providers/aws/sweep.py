@@ -55,7 +55,7 @@ def sweep(
             )
             restore_acl(c, acl)
             done["acls"].append(acl["NetworkAclId"])
-    from orchestrator.providers.aws.rds import delete_tagged
+    from orchestrator.providers.aws.rds import being_deleted, delete_tagged
 
     regions = {c.region, *([c.env.dr_region] if c.env.dr_region else [])}
     ctx = StepContext(run_id="sweep", scenario_id="sweep", mode="live", deadline_s=900)
@@ -64,6 +64,8 @@ def sweep(
             tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
             if _ours(tags, c.env_name, alive):
                 name = db["DBInstanceIdentifier"]
+                if being_deleted(db):  # an earlier clean-up's deletion, still under way
+                    continue
                 log(f"deleting {name} ({region}) left by run {tags.get(TAG_RUN)}")
                 delete_tagged(c, name, region, ctx, wait=False)
                 done["instances"].append(name)

@@ -211,6 +211,60 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
     provider.close()
 
 
+def _deleting(name: str, run: str) -> dict[str, Any]:
+    """An instance of drill's RDS is deleting (minutes on AWS; moto drops it at once)."""
+    tags = {"drill:created-by": "drill", "drill:run-id": run, "drill:env": "aws"}
+    return {
+        "DBInstances": [
+            {
+                "DBInstanceIdentifier": name,
+                "DBInstanceStatus": "deleting",
+                "TagList": [{"Key": k, "Value": v} for k, v in tags.items()],
+            }
+        ]
+    }
+
+
+def test_a_replayed_rollback_waits_for_the_deletion_rds_already_does(aws_stack: Stack) -> None:
+    """drill died while it waited for the restored instance to go; recovery replays
+    db.delete_restored while RDS still says `deleting`. It called DeleteDBInstance again,
+    which RDS refuses (InvalidDBInstanceState: already being deleted), and the run ended
+    rollback_failed with a critical finding. It now waits for the deletion under way."""
+    from orchestrator.providers.base import StepContext
+
+    name = "drill-r-crashed-restore"
+    rds, stub = _stubbed(aws_stack, "rds")
+    stub.add_response("describe_db_instances", _deleting(name, "r-crashed"))
+    stub.add_client_error(
+        "describe_db_instances", "DBInstanceNotFound", f"DBInstance {name} not found."
+    )
+    stub.activate()
+    provider = _provider(aws_stack, **{"rds@us-east-1": rds})
+    ctx = StepContext(run_id="r-crashed", scenario_id="backup-restore", mode="live", deadline_s=60)
+    out = provider.execute("db.delete_restored", {"new_instance": name}, ctx)
+    stub.assert_no_pending_responses()  # no DeleteDBInstance: the Stubber has none to give
+    assert out == {"deleted": name, "noop": False}
+    provider.close()
+
+
+def test_the_next_runs_clean_up_leaves_a_deletion_under_way_alone(aws_stack: Stack) -> None:
+    """The clean-up at a run's start deletes a crashed run's instances without waiting;
+    a run started within the minutes RDS takes found them again, `deleting`, asked to
+    delete them once more and failed before its first step."""
+    rds, stub = _stubbed(aws_stack, "rds")
+    stub.add_response("describe_db_instances", _deleting("drill-r-old-restore", "r-old"))
+    west, west_stub = _stubbed(aws_stack, "rds", "us-west-2")
+    west_stub.add_response("describe_db_instances", {"DBInstances": []})
+    stub.activate()
+    west_stub.activate()
+    provider = _provider(aws_stack, **{"rds@us-east-1": rds, "rds@us-west-2": west})
+    said: list[str] = []
+    provider.prepare(said.append)
+    stub.assert_no_pending_responses()
+    assert not [line for line in said if "drill-r-old-restore" in line], said
+    provider.close()
+
+
 def _events_client(stack: Stack, fault: datetime) -> Any:
     rds, stub = _stubbed(stack, "rds")
     stub.add_response(
