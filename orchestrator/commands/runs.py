@@ -45,7 +45,9 @@ def list_cmd(
             r["run_id"],
             r["drill"],
             r["env"],
-            r["status"] + (" (dry run)" if r["dry_run"] else ""),
+            r["status"]
+            + (" (dry run)" if r["dry_run"] else "")
+            + (f" ({r['skipped_scenarios']} skipped)" if r["skipped_scenarios"] else ""),
             r["trigger"],
             (r["started_at"] or "")[:16].replace("T", " "),
             r["who"],
