@@ -39,14 +39,18 @@ def status_and_filed(
     one per newly missed period (the CLI files them and says so on stderr; the
     read-only dashboard never files any). Not in the document: the CLI's first call
     would differ from the dashboard's and from its own second call."""
-    from orchestrator.engine.results import dry_runs
+    from orchestrator.engine.results import untested
     from orchestrator.schedule.compliance import drill_status
 
     report = drill_status(settings, db, now, record=record)
     drills = [d.doc(now) for d in report.drills]
-    dry = dry_runs(db, [d["last_run_id"] for d in drills if d["last_run_id"]])
+    ids = [d[k] for d in drills for k in ("last_run_id", "last_success_run_id") if d[k]]
+    dry, skipped = untested(db, ids)
     for d in drills:  # a dry last run "succeeded" too: not the success status counts
         d["last_run_dry_run"] = d["last_run_id"] in dry
+        # a success that skipped scenarios (isolated mode) did not test them (it counts)
+        d["last_run_skipped_scenarios"] = skipped.get(d["last_run_id"], 0)
+        d["last_success_skipped_scenarios"] = skipped.get(d["last_success_run_id"], 0)
     return {"drills": drills}, [f.title for f in report.new_findings]
 
 

@@ -45,7 +45,9 @@ def list_cmd(
             r["run_id"],
             r["drill"],
             r["env"],
-            r["status"] + (" (dry run)" if r["dry_run"] else ""),
+            r["status"]
+            + (" (dry run)" if r["dry_run"] else "")
+            + (f" ({r['skipped_scenarios']} skipped)" if r["skipped_scenarios"] else ""),
             r["trigger"],
             (r["started_at"] or "")[:16].replace("T", " "),
             r["who"],
@@ -85,8 +87,11 @@ def show_cmd(
     )
     if doc.get("error"):
         console.print(f"[red]error:[/] {esc(doc['error'])}")
-    console.print("\n[bold]Steps[/]")
-    for st in doc["steps"]:
+    # in the order they ran: a rollback is recorded (numbered) when the step it undoes
+    # starts, so by number "remove the marker" came before the step that put it there
+    console.print("\n[bold]Steps[/] [dim](in the order they ran; never started: last)[/]")
+    ran = sorted(doc["steps"], key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
+    for st in ran:
         console.print(
             f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
             f"{st['status']:<10} {st['name']}" + (f"  [red]{st['error']}[/]" if st["error"] else "")
@@ -96,7 +101,15 @@ def show_cmd(
         for m in doc["measurements"]:
             # (a value the probes could not take, e.g. RTO of an aborted scenario, read
             # "None s ±0.1s")
-            value = "not measured" if m["value"] is None else f"{m['value']} {m['unit']}"
+            # seconds to the ms as the reports give them ("0.863409 s"), counts whole
+            # ("lost_writes 0.0 rows")
+            value = (
+                "not measured"
+                if m["value"] is None
+                else f"{m['value']:.3f} s"
+                if m["unit"] == "s"
+                else f"{m['value']:g} {m['unit']}"
+            )
             bound = (
                 f" ±{m['error_bound_s']}s" if m["error_bound_s"] and m["value"] is not None else ""
             )

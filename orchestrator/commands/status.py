@@ -40,16 +40,22 @@ def status(
     table.add_column("overdue")
     for d in report["drills"]:
         status = (d["last_run_status"] or "") + (" (dry run)" if d["last_run_dry_run"] else "")
+        status += _skipped(d["last_run_skipped_scenarios"])
         last = f"{_when(d['last_run'])} {status}".strip()
         table.add_row(
             d["drill"],
             d["cadence"] or "—",
             last,
-            _when(d["last_success"]),
+            _when(d["last_success"]) + _skipped(d["last_success_skipped_scenarios"]),
             _when(d["next_due"] or d["next_fire"]),
             "[red]OVERDUE[/]" if d["overdue"] else "no",
         )
     out_console().print(table if report["drills"] else "no drills found")
+
+
+def _skipped(n: int) -> str:
+    """`` (2 skipped)``: scenarios an isolated run did not run (it succeeded without them)."""
+    return f" ({n} skipped)" if n else ""
 
 
 def _when(iso: str | None) -> str:

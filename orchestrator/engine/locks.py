@@ -64,8 +64,24 @@ class EnvLock:
                 return False
             self._conn = conn
             return True
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a directory in its place, locks/ a file: was an internal error
+            from orchestrator.errors import UsageError
+
+            folder = self.path.parent
+            where, why = (
+                (folder, "not a directory")
+                if folder.exists() and not folder.is_dir()
+                else (Path(exc.filename or self.path), exc.strerror or str(exc))
+            )
+            raise UsageError(
+                f"the run lock of {self.scope} cannot be opened: {where}: {why}; nothing "
+                "was started",
+                f"drill keeps its locks as files in the directory {folder}: move what is "
+                "in their place aside, then run again",
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

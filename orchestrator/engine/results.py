@@ -207,7 +207,7 @@ def list_runs(
     where, params = _run_filter(db, env, target, status, since, until)
     page = f"started_at DESC LIMIT {int(limit)} OFFSET {max(int(offset), 0)}"
     runs: list[Run] = db.records(Run, where, params, page)
-    dry = dry_runs(db, [r.id for r in runs])
+    dry, skipped = untested(db, [r.id for r in runs])
     return [
         {
             "run_id": r.id,
@@ -217,6 +217,7 @@ def list_runs(
             "mode": r.mode,
             "status": r.status,
             "dry_run": r.id in dry,
+            "skipped_scenarios": skipped.get(r.id, 0),  # not run (live-only, isolated mode)
             "trigger": r.trigger,
             "who": r.who,
             "started_at": iso(r.started_at),
@@ -227,17 +228,21 @@ def list_runs(
     ]
 
 
-def dry_runs(db: EvidenceDB, run_ids: list[str]) -> set[str]:
+def untested(db: EvidenceDB, run_ids: list[str]) -> tuple[set[str], dict[str, int]]:
     """Which of ``run_ids`` tested nothing (an experiment run with ``--dry actions``,
-    ``activities`` or ``probes``): `drill runs list` said only "succeeded" of them, where
-    `runs show` and the reports say "succeeded (dry run)"."""
+    ``activities`` or ``probes``), and how many scenarios each skipped (live-only ones in
+    isolated mode: not run): `drill runs list` and `status` said only "succeeded" of
+    them, where `runs show` and the reports say "succeeded (dry run)", "2 skipped"."""
     from orchestrator.engine.objectives import DRY_NOT_JUDGED, dry_run
 
     dry: set[str] = set()
+    skipped: dict[str, int] = {}
     for i in range(0, len(run_ids), 900):  # bound parameters per statement
         part = run_ids[i : i + 900]
         marks = ", ".join("?" * len(part))
         for sc in db.records(ScenarioRun, f"run_id IN ({marks})", part):
             if dry_run(sc.notes) in DRY_NOT_JUDGED:
                 dry.add(sc.run_id)
-    return dry
+            if isinstance(sc.notes, dict) and sc.notes.get("skipped"):
+                skipped[sc.run_id] = skipped.get(sc.run_id, 0) + 1
+    return dry, skipped

@@ -126,6 +126,20 @@ def test_runs_show_returns_every_measurement(
     assert failover["new_primary"] != failover["old_primary"]
 
 
+def test_runs_show_gives_measurements_as_the_reports_do(
+    labdir: Path, quarterly: dict[str, Any]
+) -> None:
+    """`runs show` printed 'rto 0.863409 s' where every report says 0.863s, and
+    'lost_writes 0.0 rows' for a count of rows."""
+    text = run(labdir, "runs", "show", quarterly["run_id"]).out
+    lines = [" ".join(line.split()) for line in text.split("Measurements")[1].splitlines()]
+    for sc in quarterly["scenarios"]:
+        assert any(line.startswith(f"{sc['id']} rto {sc['rto_s']:.3f} s ±0.1s") for line in lines)
+        assert any(
+            line.startswith(f"{sc['id']} lost_writes {sc['lost_writes']} rows") for line in lines
+        ), lines
+
+
 def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
     labdir: Path, quarterly: dict[str, Any], tmp_path: Path
 ) -> None:

@@ -434,3 +434,16 @@ def test_a_lab_environment_beside_a_protected_one_is_protected_too(workdir: Path
         drill(capsys, "runs", "show", json.loads(confirmed.out)["run_id"], "--json").out
     )
     assert [a["env"] for a in shown["approvals"]] == ["lab"]
+
+
+def test_runs_show_lists_steps_in_the_order_they_ran(workdir: Path, capsys) -> None:
+    """A rollback is recorded (numbered) when the step it undoes starts: by number,
+    `runs show` listed 'remove the marker' before 'inject the fault' that put it there, so
+    the run read as undone before it was done. Steps are listed as they ran."""
+    write(workdir, "runbooks/two.yaml", runbook(workdir / "marker", rb_id="two", wait_s=0.1))
+    res = drill(capsys, "run", "two", "--json")
+    assert res.code == 0, res.err
+    shown = drill(capsys, "runs", "show", json.loads(res.out)["run_id"]).out
+    steps = shown.split("Steps")[1].splitlines()
+    names = [n for line in steps for n in ("inject", "hold", "remove") if n in line]
+    assert names == ["inject", "hold", "remove"], shown

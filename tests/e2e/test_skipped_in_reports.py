@@ -33,12 +33,19 @@ scenarios:
 
 
 @pytest.fixture
-def bundle(workdir: Path) -> zipfile.ZipFile:
+def iso_run(workdir: Path) -> str:
+    """An isolated run of a live-only scenario (skipped) and one that runs isolated."""
     write(workdir, "runbooks/marker-runbook.yaml", runbook(workdir / "marker"))
     live_only = runbook(workdir / "marker2", rb_id="live-only") + "isolated_supported: false\n"
     write(workdir, "runbooks/live-only.yaml", live_only)
     write(workdir, "drills/iso.yaml", ISO)
-    assert drill_out("run", "iso")[0] == 0  # unchanged: the run succeeded
+    code, out = drill_out("run", "iso", "--json")
+    assert code == 0  # unchanged: the run succeeded
+    return str(json.loads(out)["run_id"])
+
+
+@pytest.fixture
+def bundle(workdir: Path, iso_run: str) -> zipfile.ZipFile:
     code, out = drill_out("evidence", "export", "--period", _this_quarter(), "--out", "b.zip")
     assert code == 0, out
     return zipfile.ZipFile(workdir / "b.zip")
@@ -97,3 +104,23 @@ def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile)
     assert "iso - " in pdf and "succeeded; 1 of 2 scenarios skipped: not run" in pdf
     assert "1 scenario(s) skipped (not run)" in pdf
     assert re.search(r"live-only RTO\s+skipped: not run \(objective 1h 00m\)", pdf), pdf
+
+
+def test_runs_list_and_status_say_a_run_skipped_scenarios(iso_run: str) -> None:
+    """`drill runs list` and `drill status` (and their --json, = /api/runs, /api/status)
+    showed the isolated run as plain 'succeeded', its last success too, though half of it
+    was never run; they now say how many scenarios it skipped (still a success)."""
+    (listed,) = json.loads(drill_out("runs", "list", "--json")[1])
+    assert (listed["run_id"], listed["status"], listed["skipped_scenarios"]) == (
+        iso_run,
+        "succeeded",
+        1,
+    )
+    rows = [line for line in drill_out("runs", "list")[1].splitlines() if iso_run in line]
+    assert len(rows) == 1 and "succeeded (1 skipped)" in rows[0], rows
+    doc = json.loads(drill_out("status", "--json")[1])
+    (iso,) = [d for d in doc["drills"] if d["drill"] == "iso"]
+    assert iso["last_success_run_id"] == iso_run  # it counts: a product decision, unchanged
+    assert iso["last_run_skipped_scenarios"] == iso["last_success_skipped_scenarios"] == 1
+    (row,) = [line for line in drill_out("status")[1].splitlines() if "│ iso " in line]
+    assert row.count("(1 skipped)") == 2 and "succeeded (1 skipped)" in row, row
