@@ -101,3 +101,22 @@ def interrupt() -> bool:
 
     os.kill(os.getpid(), signal.SIGINT)
     return True
+
+
+def signal_in_gc(sig: str = "SIGTERM") -> bool:
+    """Send ``sig`` to this process from inside a weakref callback run by the garbage
+    collector: a handler that stops work by raising loses that raise there ("Exception
+    ignored in …"), as when a real signal lands in a library's clean-up."""
+    import gc
+    import os
+    import signal
+    import weakref
+
+    class Thing:
+        pass
+
+    thing = Thing()
+    ref = weakref.ref(thing, lambda _ref: os.kill(os.getpid(), signal.Signals[sig]))
+    del thing
+    gc.collect()
+    return ref() is None

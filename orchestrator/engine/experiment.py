@@ -224,6 +224,10 @@ def _event_handler(
             return f"step:{scenario.scenario_id}:{self.count}"
 
         def start_activity(self, activity: Any) -> None:
+            if abort is not None and abort.requested and self.phase is not StepPhase.ROLLBACK:
+                # the handler's raise was lost (the signal landed in a weakref callback
+                # or a __del__: "Exception ignored in …"); its flag stands: nothing new
+                raise AbortSignal(abort.reason or "aborted")
             self.count += 1
             crashpoint(f"{self._point()}:start")
             name = str(activity.get("name", "activity"))

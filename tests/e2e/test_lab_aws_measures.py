@@ -279,3 +279,36 @@ def test_recovery_without_the_aws_api_keeps_the_run_for_a_lab_repair(awslab: Pat
     ]
     db = aws_client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")
     assert db["DBInstances"][0]["DBInstanceStatus"] == "available"
+
+
+def test_the_plan_says_what_the_run_does_to_the_database(awslab: Path) -> None:
+    """`drill plan` listed data.verify as 'SELECT / INSERT drill_probe' (it reads the
+    dataset and writes nothing), data.drop_table as 'DROP / CREATE TABLE' (it only
+    drops), and the restored instance's DeleteDBInstance without the
+    DeleteAutomatedBackups=True the run sends."""
+    plan = run(awslab, "plan", "backup-restore", "--env", "lab-aws", "--json")
+    assert plan.code == 0, plan.err
+    steps = json.loads(plan.out)["scenarios"][0]["steps"]
+    sql = {
+        (st["phase"], st["action"]): st["calls"][0]["operation"]
+        for st in steps
+        if st.get("action", "").startswith(("data.", "db.writable"))
+    }
+    verify = sql[("precondition", "data.verify")]
+    assert "drill_dataset" in verify and "INSERT" not in verify, verify
+    assert sql[("verification", "data.verify")] == verify
+    assert sql[("step", "data.drop_table")] == "DROP TABLE drill_dataset"
+    (restore,) = [st for st in steps if st.get("action") == "db.restore"]
+    assert "CREATE TABLE drill_dataset" in next(
+        st["rollback"]["calls"][0]["operation"]
+        for st in steps
+        if st.get("action") == "data.drop_table"
+    )
+    (planned,) = [c for c in restore["rollback"]["calls"] if c["operation"] == "DeleteDBInstance"]
+    shown = _run(awslab, "backup-restore")
+    (undo,) = [s for s in shown["steps"] if s["action"] == "db.delete_restored"]
+    (sent,) = [c for c in undo["output"]["api_calls"] if c["operation"] == "DeleteDBInstance"]
+    assert set(planned["arguments"]) == set(sent["params"]), (planned, sent)
+    assert {k: v for k, v in planned["arguments"].items() if isinstance(v, bool)} == {
+        k: v for k, v in sent["params"].items() if isinstance(v, bool)
+    }

@@ -212,10 +212,10 @@ for _name, _handler in {
     "db.multi_az": Handler(probes.plan_multi_az, probes.multi_az),
     "db.replication_lag": Handler(probes.plan_lag, probes.replication_lag),
     "app.health": Handler(probes.plan_app, probes.app_health),
-    "db.writable": Handler(sql.plan_sql, sql.writable, needs_db_path=True),
-    "data.verify": Handler(sql.plan_sql, sql.verify, needs_db_path=True),
-    "data.drop_table": Handler(sql.plan_ddl, sql.drop_table, needs_db_path=True),
-    "data.recreate_table": Handler(sql.plan_ddl, sql.recreate_table, needs_db_path=True),
+    "db.writable": Handler(sql.plan_writable, sql.writable, needs_db_path=True),
+    "data.verify": Handler(sql.plan_verify, sql.verify, needs_db_path=True),
+    "data.drop_table": Handler(sql.plan_drop, sql.drop_table, needs_db_path=True),
+    "data.recreate_table": Handler(sql.plan_recreate, sql.recreate_table, needs_db_path=True),
 }.items():
     HANDLERS.register(_name, _handler)
 

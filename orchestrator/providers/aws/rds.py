@@ -138,6 +138,7 @@ def plan_reprotect(c: AwsContext, args: dict[str, Any], mode: str) -> list[Plann
                 "DeleteDBInstance",
                 DBInstanceIdentifier=args["clone"],
                 SkipFinalSnapshot=True,
+                DeleteAutomatedBackups=True,
             )
         )
     return calls
@@ -303,6 +304,7 @@ def plan_rebuild(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 "DeleteDBInstance",
                 DBInstanceIdentifier=args.get("clone", "drill-<run-id>-promote"),
                 SkipFinalSnapshot=True,
+                DeleteAutomatedBackups=True,
             )
         ]
     return [

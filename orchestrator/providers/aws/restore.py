@@ -312,6 +312,7 @@ def plan_delete(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedC
             "DeleteDBInstance",
             DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
             SkipFinalSnapshot=True,
+            DeleteAutomatedBackups=True,
         ),
     ]
 

@@ -109,28 +109,37 @@ def _table(args: dict[str, Any]) -> str:
     return table
 
 
-def plan_sql(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-    return [
-        call(
-            "postgres",
-            "probe DSN",
-            "SELECT / INSERT drill_probe",
-            mutating=False,
-            target=args.get("target", "db"),
-        )
-    ]
+def _plan(what: str, mutating: bool, **arguments: Any) -> list[PlannedCall]:
+    return [call("postgres", "probe DSN", what, mutating=mutating, **arguments)]
 
 
-def plan_ddl(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
-    return [
-        call(
-            "postgres",
-            "probe DSN",
-            "DROP / CREATE TABLE",
-            mutating=True,
-            table=args.get("table", DATASET),
-        )
-    ]
+def plan_writable(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    return _plan(
+        "CREATE TABLE IF NOT EXISTS drill_probe; INSERT INTO drill_probe",
+        False,
+        target=args.get("target", "db"),
+    )
+
+
+def plan_verify(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    return _plan(
+        f"SELECT count(*) and an md5 of the rows of {DATASET}",
+        False,
+        target=args.get("target", "db"),
+    )
+
+
+def plan_drop(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    return _plan(f"DROP TABLE {args.get('table', DATASET)}", True, target="db")
+
+
+def plan_recreate(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
+    table = args.get("table", DATASET)
+    return _plan(
+        f"CREATE TABLE {table} and INSERT its known rows, when it is missing",
+        True,
+        target="db",
+    )
 
 
 def writable(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, Any]:
