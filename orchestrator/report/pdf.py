@@ -326,6 +326,7 @@ class PdfRenderer(Renderer):
                     f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
                     f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
                     + (f". Error: {r.error}" if r.error else "")
+                    + (f". Scenarios {r.not_started}" if r.not_started else "")
                 ),
                 Paragraph(  # one paragraph, not three: 100 runs' worth cost ~60 ms more
                     "<br/>".join(escape(f"{label}: {text}") for label, text in r.provenance()),
