@@ -166,6 +166,26 @@ def _warn_after(command: str | None, args: list[str]) -> None:
 _TYPER_INTERRUPTED = 130
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, outside the commands that handle it themselves (run, recover, lab up,
+    serve, the scheduler): stopped like a Ctrl-C — clean-ups run (`evidence export`'s
+    half-written bundle beside --out is removed), exit 3 — where SIGTERM's default
+    killed drill at once (exit 143), leaving that file behind."""
+
+
+_TERMINATED: list[bool] = []  # (Typer turns the raise into its own Abort)
+
+
+def _terminate_as_interrupt() -> None:
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        _TERMINATED.append(True)
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit status."""
     import gc
@@ -184,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     from orchestrator.errors import DrillError, ExitStatus
 
     _APP[0] = None
+    if argv is None:  # the drill process itself (not a test calling main in-process)
+        _terminate_as_interrupt()
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
@@ -216,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("drill: interrupted\n")
+        sys.stderr.write("drill: stopped (SIGTERM)\n" if _TERMINATED else "drill: interrupted\n")
         code = int(ExitStatus.ABORTED)
     except Exception as exc:  # a bug: say so plainly, full trace on request
         if _STATE["traceback"]:

@@ -124,6 +124,10 @@ def export(
         if as_json:
             print_json({"ok": False, "bundle": None, "period": label, "error": exc.message})
         raise
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM (cli.py): no bundle, and a document says so
+        if as_json:
+            print_json({"ok": False, "bundle": None, "period": label, "error": "stopped"})
+        raise
     doc = {
         "ok": True,
         "bundle": str(result.path),

@@ -68,6 +68,7 @@ def show_cmd(
 ) -> None:
     """One run: scenarios, steps, measurements, findings and timeline."""
     from orchestrator.commands.progress import summary_table
+    from orchestrator.engine.objectives import NOT_STARTED
     from orchestrator.engine.results import run_document
 
     doc = run_document(state(ctx).read_db(), run_id, detail=True)
@@ -87,6 +88,9 @@ def show_cmd(
     )
     if doc.get("error"):
         console.print(f"[red]error:[/] {esc(doc['error'])}")
+    for e in doc["timeline"]:  # an aborted run's scenarios that never began
+        if e["kind"] == NOT_STARTED:
+            console.print(f"[yellow]scenarios {esc(e['message'])}[/]")
     # in the order they ran: a rollback is recorded (numbered) when the step it undoes
     # starts, so by number "remove the marker" came before the step that put it there
     console.print("\n[bold]Steps[/] [dim](in the order they ran; never started: last)[/]")

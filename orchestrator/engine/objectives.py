@@ -37,6 +37,11 @@ NOT_JUDGED = {
 }
 
 
+#: the timeline event naming a run's scenarios that never started (it was aborted, or
+#: stopped after a failure): the reports and `runs show` print its message
+NOT_STARTED = "run.not_started"
+
+
 #: a ``--dry`` run that skipped the actions (no fault was injected) or the probes (the
 #: steady state was not checked) tested nothing: not judged, so no control takes it for a
 #: DR test (`--dry pause` only skips pauses: that run is judged as any other)

@@ -36,6 +36,7 @@ from orchestrator.engine.experiment import prepare_document, run_experiment_scen
 from orchestrator.engine.experiment_journal import Verdict
 from orchestrator.engine.experiment_options import ExperimentOptions
 from orchestrator.engine.locks import EnvLock, lock_scope
+from orchestrator.engine.objectives import NOT_STARTED
 from orchestrator.engine.plan import RunPlan, ScenarioPlan
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import QuietReporter, Reporter
@@ -377,6 +378,11 @@ class RunEngine:
         finally:
             if self.provider is not None:
                 self.provider.close()
+        started = {row.scenario_id for row in outcome.scenarios}
+        left = [sc.scenario_id for sc in plan.scenarios if sc.scenario_id not in started]
+        if left:  # an aborted run's evidence held the scenarios it ran, and no word of these
+            said = f"not started (the run ended before them): {', '.join(left)}"
+            best_effort(rec, "the scenarios not started", lambda: rec.event(NOT_STARTED, said))
         self._end_run(outcome, failed, rollback_failed, error)
         return outcome
 

@@ -89,6 +89,19 @@ run, scenario and measurement), `report.html` / `report.pdf` (the same for readi
 the evidence behind it, and what is missing), `journals/RUN_ID/N-run-log.jsonl` (what
 drill printed while the run went on).
 
+# Reading runs.json and runs.csv
+
+A run's `status`: `succeeded` (every scenario that ran passed and met its objectives),
+`failed` (a step failed or an objective was missed), `aborted` (stopped by a signal or
+`drill abort`; its rollbacks ran), `crashed` (drill died; a later drill played its
+rollbacks), `rollback_failed` (a rollback failed: the environment may be degraded);
+`exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise). A scenario's
+`met` is true or false against `objective_rto_s` / `objective_rpo_s` (set by what
+`objectives_from` names), or null when it was not judged: `met_reason` (in runs.csv
+`objectives_not_judged_because`) says why: aborted, skipped, a dry run. `rto_s` runs from
+the fault to the service restored as the probes saw it; `rpo_s` is how much acknowledged
+data was lost, as time, `lost_writes` how many writes. Times are UTC, durations seconds.
+
 # Reading the journals
 
 The journal is the record everything else is made from. In `journal/events.jsonl` and

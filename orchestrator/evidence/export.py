@@ -31,6 +31,7 @@ from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Anchor, Scope
 from orchestrator.report.model import ReportData, safe_name
+from orchestrator.testhooks import crashpoint
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -359,6 +360,7 @@ def export_bundle(
             try:
                 lines = [_line(*e) for e in scope.events]  # made once, used twice
                 zf.add([("journal/events.jsonl", b"\n".join([*lines, b""]))])
+                crashpoint("export:journal")  # a bundle half written, beside --out
                 for entry in _reports(data, ("json", "csv"), frameworks):
                     zf.add([entry])  # deflated by the thread while the next is made
                 zf.add(_run_journals(data, scope, lines))

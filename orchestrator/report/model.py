@@ -237,6 +237,14 @@ class RunView(_View):
         return self.status
 
     @property
+    def not_started(self) -> str | None:
+        """``not started (the run ended before them): rds-failover, …``: the scenarios of
+        an aborted (or stopped) run that have no record, which the reports said nothing of."""
+        from orchestrator.engine.objectives import NOT_STARTED
+
+        return next((e.message for e in self.events if e.kind == NOT_STARTED), None)
+
+    @property
     def duration_s(self) -> float | None:
         return (self.ended_at - self.started_at).total_seconds() if self.ended_at else None
 

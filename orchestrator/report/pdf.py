@@ -24,6 +24,7 @@ from orchestrator.report.svg import (
     marks,
     placed,
     step_label,
+    timeline_end,
 )
 
 
@@ -43,8 +44,7 @@ def _timeline(run: RunView, width: float) -> Any:
     row, left = 11.0, 150.0
     plot = width - left - 10
     t0 = run.started_at
-    ends = [run.ended_at] + [s.ended_at for s in run.steps] + [e.at for e in run.events]
-    span = max((max((t for t in ends if t), default=t0) - t0).total_seconds(), 0.001)
+    span = max((timeline_end(run) - t0).total_seconds(), 0.001)
 
     def x(at: datetime) -> float:
         return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * plot
@@ -326,6 +326,7 @@ class PdfRenderer(Renderer):
                     f"{r.target_kind} on {r.env} ({r.mode}), {r.trigger} by {r.who}, "
                     f"{_ts(r.started_at)} to {_ts(r.ended_at)}"
                     + (f". Error: {r.error}" if r.error else "")
+                    + (f". Scenarios {r.not_started}" if r.not_started else "")
                 ),
                 Paragraph(  # one paragraph, not three: 100 runs' worth cost ~60 ms more
                     "<br/>".join(escape(f"{label}: {text}") for label, text in r.provenance()),

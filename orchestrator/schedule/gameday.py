@@ -114,7 +114,21 @@ def create(
         approved = approved or needs
     gid = schedules.new_id("g")
     out_dir = settings.state_path() / "gamedays" / gid
-    books = render_runbooks(settings, drills, out_dir)
+    try:
+        books = render_runbooks(settings, drills, out_dir)
+    except OSError as exc:  # `gamedays` a file, a read-only state dir: was "internal error"
+        folder = out_dir.parent
+        where, why = (
+            (folder, "not a directory")
+            if folder.exists() and not folder.is_dir()
+            else (Path(exc.filename or out_dir), (exc.strerror or str(exc)).lower())
+        )
+        raise UsageError(
+            f"the game day's runbooks cannot be written: {where}: {why}; the game day was "
+            "not created",
+            f"drill renders them into {out_dir.parent}/ID/: it must be a directory drill "
+            "can write (move what is in its place aside), then create the game day again",
+        ) from None
     row = GameDay(
         id=gid,
         title=title or f"Game day {when:%Y-%m-%d}",

@@ -53,3 +53,17 @@ def test_a_run_lock_that_cannot_be_opened_is_named_and_nothing_runs(
     down = drill(workdir, "lab", "down")
     assert down.code == 2, down.err
     one_line_error(down, "run lock", str(bad))
+
+
+def test_a_game_day_whose_runbooks_cannot_be_written_is_not_created(workdir: Path) -> None:
+    """`.drill/gamedays` a file (where drill renders each game day's runbooks): `gameday
+    create` ended "internal error: NotADirectoryError" and "this is a bug in drill"."""
+    recorded(workdir)  # the store, and runbooks/hold.yaml: marker-runbook
+    (workdir / ".drill" / "gamedays").write_text("")
+    args = ["gameday", "create", "--date", "2030-03-01T10:00", "--drills", "marker-runbook"]
+    res = drill(workdir, *args, "--env", "lab", "--json")
+    assert res.code == 2, res.err
+    one_line_error(res, f"{workdir / '.drill' / 'gamedays'}: not a directory", "not created")
+    assert res.out == ""
+    assert json.loads(drill(workdir, "gameday", "list", "--json").out) == []
+    assert json.loads(drill(workdir, "schedule", "list", "--json").out) == []

@@ -335,6 +335,12 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     assert "# Reading the journals" in rest and '"kind": "step_run.update"' in rest
     # the times inside an event's data carry no zone: VERIFY.md says which one
     assert "Every time in an event is UTC" in " ".join(rest.split())
+    # and what a status, met null, exit_code or rto_s/rpo_s in runs.json/.csv mean
+    words = " ".join(rest.split("# Reading runs.json and runs.csv")[1].split())
+    for said in ("`aborted` (stopped by a signal", "`rollback_failed` (a rollback failed"):
+        assert said in words, words
+    assert "or null when it was not judged: `met_reason`" in words
+    assert "`exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise)" in words
 
 
 def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[str, Any]) -> None:

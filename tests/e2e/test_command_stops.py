@@ -1,0 +1,40 @@
+"""A stop (SIGTERM, Ctrl-C) of a command that does not run drills: it ends like a
+Ctrl-C — its clean-ups run, one line, exit 3 (DESIGN 5: aborted by a signal). SIGTERM's
+default killed drill at once (exit 143): `evidence export` left its half-written bundle
+beside --out (``.drill-PID-….tmp``), which nothing removes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.test_crash_safety import drill
+from tests.e2e.test_store_faults import recorded
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(
+    ("action", "said"), [("term", "stopped (SIGTERM)"), ("int", "interrupted")]
+)
+def test_a_stopped_export_leaves_no_bundle_and_no_half_written_file(
+    workdir: Path, action: str, said: str
+) -> None:
+    recorded(workdir)
+    out = workdir / "out"
+    out.mkdir()
+    args = ["evidence", "export", "--period", "2026-Q4", "--out", str(out / "q.zip"), "--json"]
+    res = drill(workdir, *args, crash=f"export:journal={action}")
+    assert f"drill: test hook: {action} at export:journal" in res.err, res.err
+    assert res.code == 3, res.err
+    assert f"drill: {said}" in res.err and "Traceback" not in res.err, res.err
+    stopped = json.loads(res.out)  # --json: the document of an export that wrote nothing
+    assert (stopped["ok"], stopped["bundle"]) == (False, None) and "stopped" in stopped["error"]
+    assert sorted(p.name for p in out.iterdir()) == []  # neither the bundle nor a part of it
+    again = drill(workdir, *args)
+    assert again.code == 0, again.err
+    assert json.loads(again.out)["ok"] is True and sorted(p.name for p in out.iterdir()) == [
+        "q.zip"
+    ]
