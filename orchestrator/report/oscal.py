@@ -88,6 +88,7 @@ class OscalRenderer(Renderer):
                         f"{r.target_kind} {r.target} ran on {r.env} ({r.mode}), "
                         f"{r.trigger} by {r.who}; status {r.status_shown}; "
                         f"{_scenarios_in_words(r)}."
+                        + (f" Scenarios {r.not_started}." if r.not_started else "")
                     ),
                     "props": [_prop("run-status", r.status), _prop("environment", r.env)]
                     + [

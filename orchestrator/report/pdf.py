@@ -24,6 +24,7 @@ from orchestrator.report.svg import (
     marks,
     placed,
     step_label,
+    timeline_end,
 )
 
 
@@ -43,8 +44,7 @@ def _timeline(run: RunView, width: float) -> Any:
     row, left = 11.0, 150.0
     plot = width - left - 10
     t0 = run.started_at
-    ends = [run.ended_at] + [s.ended_at for s in run.steps] + [e.at for e in run.events]
-    span = max((max((t for t in ends if t), default=t0) - t0).total_seconds(), 0.001)
+    span = max((timeline_end(run) - t0).total_seconds(), 0.001)
 
     def x(at: datetime) -> float:
         return left + max(0.0, min(1.0, (at - t0).total_seconds() / span)) * plot

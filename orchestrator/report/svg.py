@@ -89,11 +89,17 @@ def placed(x: float, text_width: float, right: float) -> tuple[float, bool]:
     return (x - text_width - 3, True) if x + 3 + text_width > right else (x + 3, False)
 
 
+def timeline_end(run: RunView) -> datetime:
+    """Where a run's timeline ends: when it ended, so the axis reads the duration the
+    runs table gives (its run.end event, a moment later, made it '+5.94s' beside
+    '5.93s'); a run without an end, at its last step or event."""
+    ends = [s.ended_at for s in run.steps] + [e.at for e in run.events]
+    return run.ended_at or max((t for t in ends if t is not None), default=run.started_at)
+
+
 def timeline_svg(run: RunView) -> str:
     """Steps as bars on a time axis, with fault-injected / service-restored marks."""
-    t0 = run.started_at
-    ends = [run.ended_at] + [s.ended_at for s in run.steps] + [e.at for e in run.events]
-    t1 = max((t for t in ends if t is not None), default=t0)
+    t0, t1 = run.started_at, timeline_end(run)
     span = max((t1 - t0).total_seconds(), 0.001)
     steps = run.steps[:MAX_STEPS]
     left, width, row = 270, 640, 16

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import zipfile
 from pathlib import Path
 
 from tests.clihelp import drill_out
@@ -41,6 +42,16 @@ def test_scenarios_that_never_started_are_named(workdir: Path) -> None:
     code, out = drill_out("report", doc["run_id"], "--html", "--out", "r.html")
     assert code == 0, out
     assert f'<p class="notjudged">{said}</p>' in Path("r.html").read_text()
+    code, out = drill_out("evidence", "export", "--run", doc["run_id"], "--out", "b.zip")
+    assert code == 0, out
+    with zipfile.ZipFile("b.zip") as z:
+        oscal = json.loads(z.read("oscal/assessment-results.json"))
+    (run,) = [
+        o
+        for o in oscal["assessment-results"]["results"][0]["observations"]
+        if o["title"].startswith("Drill run")
+    ]
+    assert run["description"].endswith(f"Scenarios {said}."), run["description"]
     if shutil.which("pdftotext") is None:
         return
     assert drill_out("report", doc["run_id"], "--pdf", "--out", "r.pdf")[0] == 0

@@ -91,3 +91,19 @@ def test_mark_labels_close_in_time_go_on_separate_lines() -> None:
     assert len(marks) == 2 and marks[0].get("y") != marks[1].get("y"), [
         (m.text, m.get("y")) for m in marks
     ]
+
+
+def test_the_axis_ends_at_the_run_s_duration() -> None:
+    """The run.end event is written a moment after the run's end: the timeline's last
+    tick read '+5.94s' beside the runs table's duration of 5.93s (HTML and PDF)."""
+    from orchestrator.report.model import EventView
+
+    run = _run(["az-loss"], "lose the zone").model_copy(
+        update={
+            "ended_at": T0 + timedelta(seconds=5.934),
+            "events": [EventView(at=T0 + timedelta(seconds=5.9352), kind="run.end", message="")],
+        }
+    )
+    svg = timeline_svg(run)
+    assert "+5.93s" in svg and "+5.94s" not in svg
+    assert f"{run.duration_s:.2f}s" == "5.93s"  # the runs table's
