@@ -73,16 +73,22 @@ class Inventory(BaseModel):
     targets: dict[str, Target]
     subnets: list[Subnet] = Field(default_factory=list)
     unresolved: dict[str, str] = Field(default_factory=dict, description="role → why not")
+    # role → addresses of the state that could fill it (its types, playing no other
+    # role): the example of the hint when the role is missing
+    candidates: dict[str, list[str]] = Field(default_factory=dict, exclude=True)
 
     def target(self, role: str) -> Target:
         found = self.targets.get(role)
         if found is None:
             why = self.unresolved.get(role, "not in the state")
+            kind = ROLE_TYPES.get(role, ("aws_db_instance",))[0]
+            examples = self.candidates.get(role) or [f"{kind}.NAME"]
             raise UnknownTarget(
                 f"role {role!r} is not resolved for environment {self.env!r}: {why}",
                 f"name it under environments.{self.env}.targets in drill.yaml, e.g. "
-                f"`{role}: aws_db_instance.primary` (known roles: "
-                f"{', '.join(sorted(self.targets)) or 'none'})",
+                f"`{role}: {examples[0]}`"
+                + (f" (candidates: {', '.join(examples)})" if len(examples) > 1 else "")
+                + f" (known roles: {', '.join(sorted(self.targets)) or 'none'})",
                 role,
             )
         return found
@@ -221,11 +227,58 @@ def resolve(state: TfState, env_name: str, env: EnvironmentConfig) -> Inventory:
     ]
     for role in targets:
         unresolved.pop(role, None)
+    _one_resource_per_db_role(env_name, state, targets)
     if "alb" in targets:
         listener(state, targets["alb"])
     return Inventory(
-        env=env_name, state=state.source, targets=targets, subnets=subnets, unresolved=unresolved
+        env=env_name,
+        state=state.source,
+        targets=targets,
+        subnets=subnets,
+        unresolved=unresolved,
+        candidates=_candidates(state, targets, unresolved),
     )
+
+
+def _one_resource_per_db_role(env_name: str, state: TfState, targets: dict[str, Target]) -> None:
+    """The DR replica is never the primary: region-promotion would promote the primary
+    and its rollback delete it (with a final snapshot) to re-create it as a replica."""
+    primary, replica = targets.get("primary_db"), targets.get("dr_replica")
+    if primary is not None and replica is not None and primary.address == replica.address:
+        raise ConfigError(
+            f"environments.{env_name}.targets: primary_db and dr_replica are the same "
+            f"resource, {primary.address} in {state.source}; region-promotion would promote "
+            "the primary and its rollback delete it to re-create it as a replica",
+            "name the cross-region replica (an aws_db_instance with replicate_source_db) as "
+            "dr_replica, or set dr_region to its region (`drill inventory --env ENV`)",
+        )
+
+
+def _candidates(
+    state: TfState, targets: dict[str, Target], unresolved: dict[str, str]
+) -> dict[str, list[str]]:
+    """For each role left unfilled, the resources of its types that play no other role
+    (for dr_replica: those replicating something, when there are, other regions first)."""
+    used = {t.address for t in targets.values()}
+    out: dict[str, list[str]] = {}
+    for role in (*unresolved, *(r for r in ROLE_TYPES if r not in targets)):
+        free = [
+            r
+            for t in ROLE_TYPES.get(role, ())
+            for r in state.of_type(t)
+            if r.address not in used and r.mode == "managed"
+        ]
+        if role == "dr_replica":
+            free = [
+                r
+                for r in free
+                if r.attributes.get("replicate_source_db")
+                or r.attributes.get("replication_source_identifier")
+            ] or free
+            home = targets["primary_db"].region if "primary_db" in targets else None
+            free.sort(key=lambda r: r.region == home)  # cross-region replicas first
+        out[role] = [r.address for r in free]
+    return out
 
 
 def _one(
@@ -274,12 +327,19 @@ def _discover(
             if r.attributes.get("replicate_source_db") in refs
             and (env.dr_region is None or r.region == env.dr_region)
         ]
+        elsewhere = [
+            r for r in dbs if r.attributes.get("replicate_source_db") in refs and r not in replicas
+        ]
         _one(
             "dr_replica",
             replicas,
             targets,
             unresolved,
-            f"no aws_db_instance replicating the primary in {env.dr_region or 'another region'}",
+            f"no aws_db_instance replicating the primary in {env.dr_region or 'another region'}"
+            + "".join(
+                f"; {r.address} replicates it in {r.region}: set dr_region: {r.region}"
+                for r in elsewhere
+            ),
         )
         records = [
             r

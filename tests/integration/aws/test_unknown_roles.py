@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.aws.conftest import HERE, Stack, drill, env_block
+from tests.integration.aws.conftest import HERE, Stack, drill, env_block, write_config
 
 pytestmark = pytest.mark.aws
 
@@ -128,4 +128,44 @@ def test_validate_with_env_names_them_too_and_without_it_does_not(
     assert err[1].startswith(f"  {typos}:{first}: step 'force a failover': role 'staging_db'")
     assert err[2].startswith(f"  {typos}:{second}: step 'repoint the global record'")
     assert "0 of 2 file(s) valid" not in err[3] and "known roles:" in err[3]
+    assert aws_stack.moto.requests() == []  # not even a read
+
+
+def test_the_hint_never_offers_the_primary_as_the_dr_replica(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A state whose replica is in another region than dr_region: the hint said
+    `dr_replica: aws_db_instance.primary` whatever the role (a literal example), and a
+    user who followed it had region-promotion promote the primary and its rollback
+    delete it. It now names the replica, and the region it replicates in."""
+    env = env_block(aws_stack.url, dr_region="eu-west-1")
+    del env["targets"]
+    write_config(aws_stack.dir, aws_stack.url, aws=env)
+    assert drill("plan", "region-promotion", "--env", "aws") == 2
+    err = capsys.readouterr().err
+    assert (
+        "module.dr.aws_db_instance.replica replicates it in us-west-2: set dr_region: us-west-2"
+    ) in " ".join(err.split())
+    (hint,) = [line for line in err.splitlines() if line.lstrip().startswith("hint:")]
+    assert "`dr_replica: module.dr.aws_db_instance.replica`" in hint, hint
+    assert "aws_db_instance.primary" not in hint
+
+
+@pytest.mark.parametrize("command", ["plan", "run", "inventory"])
+def test_the_primary_named_as_the_dr_replica_is_refused_before_anything_runs(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """`targets: {dr_replica: aws_db_instance.primary}`: region-promotion promoted the
+    primary (PromoteReadReplica) and its rollback deleted it, with a final snapshot, to
+    re-create it as a replica of itself. Now refused (exit 2), nothing called."""
+    env = env_block(aws_stack.url, targets={"dr_replica": "aws_db_instance.primary"})
+    write_config(aws_stack.dir, aws_stack.url, aws=env)
+    target = [] if command == "inventory" else ["region-promotion"]
+    code = drill(command, *target, "--env", "aws")
+    err = " ".join(capsys.readouterr().err.split())
+    assert code == 2, err
+    assert (
+        "environments.aws.targets: primary_db and dr_replica are the same resource, "
+        "aws_db_instance.primary"
+    ) in err
     assert aws_stack.moto.requests() == []  # not even a read
