@@ -209,15 +209,25 @@ def parse_vars(values: list[str]) -> dict[str, Any]:
 VAR_TYPES = "TYPE is one of str, int, float, bytes, bool, json"
 
 
+def _not_a_file(path: Path) -> str | None:
+    """Why ``path`` is no file to read: not there, or a directory or device in its place
+    (a directory was called "no such file")."""
+    if path.is_file():
+        return None
+    if not path.exists():
+        return "no such file"
+    return "a directory, not a file" if path.is_dir() else "not a regular file"
+
+
 def check_var_file(path: Path) -> None:
     """Refuse a var file ``chaos`` would silently skip or crash on, naming file:line.
 
     JSON/YAML: a mapping whose ``configuration``/``secrets`` keys are mappings. Any
     other file is a .env file: ``KEY=VALUE`` lines, ``#`` comments, blank lines.
     """
-    if not path.is_file():
+    if (why := _not_a_file(path)) is not None:
         raise UsageError(
-            f"--var-file {path}: no such file",
+            f"--var-file {path}: {why}",
             "give a JSON, YAML or .env file of configuration/secret values",
         )
     if path.suffix in (".yaml", ".yml", ".json"):
@@ -272,8 +282,8 @@ def check_control_file(path: Path) -> None:
     (``{provider: {type: python, module: …}}``), as ``chaos`` loads it."""
     from orchestrator.yamlsrc import load_file
 
-    if not path.is_file():
-        raise UsageError(f"--control-file {path}: no such file")
+    if (why := _not_a_file(path)) is not None:
+        raise UsageError(f"--control-file {path}: {why}")
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise UsageError(f"--control-file {path}: expected a .yaml, .yml or .json file")
     doc = load_file(path)
@@ -297,9 +307,9 @@ def build_options(
     if journal is not None and (journal.is_dir() or not journal.parent.is_dir()):
         raise UsageError(f"--journal-path {journal}: not a file in an existing directory")
     settings = rest.get("settings_path")
-    if settings is not None and not settings.is_file():
+    if settings is not None and (why := _not_a_file(settings)) is not None:
         raise UsageError(
-            f"--settings {settings}: no such file",
+            f"--settings {settings}: {why}",
             "give a Chaos Toolkit settings.yaml, or leave it out",
         )
     freq = rest.get("hypothesis_frequency", 1.0)

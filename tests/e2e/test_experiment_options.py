@@ -98,6 +98,10 @@ def test_typed_var(workdir: Path, capsys) -> None:
         (["--hypothesis-frequency", "0"], "--hypothesis-frequency"),
         (["--journal-path", "no/such/dir/j.json"], "--journal-path"),
         (["--control-file", "missing.yaml"], "--control-file missing.yaml"),
+        # a directory was "no such file"
+        (["--var-file", "."], "--var-file .: a directory, not a file"),
+        (["--control-file", "."], "--control-file .: a directory, not a file"),
+        (["--var-file", "/dev/null"], "--var-file /dev/null: not a regular file"),
     ],
 )
 def test_bad_options_are_usage_errors(workdir: Path, capsys, args: list[str], needle: str) -> None:

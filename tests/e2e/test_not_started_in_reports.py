@@ -39,6 +39,14 @@ def test_scenarios_that_never_started_are_named(workdir: Path) -> None:
     shown = " ".join(drill_out("runs", "show", doc["run_id"])[1].split())
     assert f"scenarios {said}" in shown, shown
 
+    from starlette.testclient import TestClient
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+
+    with TestClient(create_app(Sources.open(None))) as client:  # drill serve's run page
+        assert f"scenarios {said}" in client.get(f"/runs/{doc['run_id']}").text
+
     code, out = drill_out("report", doc["run_id"], "--html", "--out", "r.html")
     assert code == 0, out
     assert f'<p class="notjudged">{said}</p>' in Path("r.html").read_text()

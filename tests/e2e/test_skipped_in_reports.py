@@ -124,3 +124,16 @@ def test_runs_list_and_status_say_a_run_skipped_scenarios(iso_run: str) -> None:
     assert iso["last_run_skipped_scenarios"] == iso["last_success_skipped_scenarios"] == 1
     (row,) = [line for line in drill_out("status")[1].splitlines() if "│ iso " in line]
     assert row.count("(1 skipped)") == 2 and "succeeded (1 skipped)" in row, row
+
+
+def test_the_dashboard_run_page_says_skipped(iso_run: str) -> None:
+    """`drill serve`'s run page gave the skipped scenario a green 'succeeded' badge."""
+    from starlette.testclient import TestClient
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+
+    with TestClient(create_app(Sources.open(None))) as client:
+        page = client.get(f"/runs/{iso_run}").text
+    row = page.split("<tr><td>live-only</td>")[1].split("</tr>")[0]
+    assert "skipped (not run)" in row and "succeeded" not in row, row
