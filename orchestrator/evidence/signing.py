@@ -81,12 +81,42 @@ def generate_key(path: Path, force: bool = False, what: str = "--out") -> tuple[
     return pub, fingerprint(key.public_key())
 
 
+_KEY_MAX = 64 * 1024  # a PEM private key is a few hundred bytes
+
+
+def _key_bytes(path: Path) -> bytes:
+    """The bytes of the key file, from a regular file of at most :data:`_KEY_MAX`: a key
+    naming /dev/zero read until memory ran out ("internal error: MemoryError"), and a
+    FIFO hung the export for good."""
+    import errno
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open does not wait
+    with os.fdopen(fd, "rb") as fh:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
+        if not stat.S_ISREG(mode):
+            raise UsageError(
+                f"signing key {path} is not a regular file (a device, a FIFO or a socket)",
+                "name the PEM file of the key (`signing_key:` in drill.yaml or --key)",
+            )
+        data = fh.read(_KEY_MAX + 1)
+    if len(data) > _KEY_MAX:
+        raise UsageError(
+            f"{path} is not a PEM private key: it is larger than {_KEY_MAX // 1024} KiB",
+            "create one with `drill evidence keygen`",
+        )
+    return data
+
+
 def load_private_key(path: Path) -> Ed25519PrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     try:
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        key = serialization.load_pem_private_key(_key_bytes(path), password=None)
     except FileNotFoundError:
         raise UsageError(
             f"signing key not found: {path}",

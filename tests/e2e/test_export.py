@@ -655,6 +655,8 @@ def test_frameworks_separated_by_commas_are_each_exported(
         (["--period", "2026-Q4", "--framework", "sox"], "unknown framework"),
         (["--period", "2026-Q4", "--key", "missing.pem"], "signing key not found"),
         (["--period", "2026-Q4", "--key", "."], "signing key . cannot be read: Is a directory"),
+        # read until memory ran out: "internal error: MemoryError" (a FIFO hung for good)
+        (["--period", "2026-Q4", "--key", "/dev/zero"], "/dev/zero is not a regular file"),
         (["--period", "2026-Q4", "--env", "prdo"], "--env 'prdo': no such environment"),
     ],
 )
