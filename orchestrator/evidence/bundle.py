@@ -47,7 +47,9 @@ the findings with their corrective actions, and per control of each framework wh
 it is satisfied, with the evidence behind it or what is missing. A run marked
 `dry run` injected no fault, and a scenario marked `skipped` was not run (isolated mode
 leaves live-only scenarios alone; runs.json keeps its recorded status, `succeeded`, with
-`skipped` saying why): neither counts for any control.
+`skipped` saying why): neither counts for any control. A run in `isolated` mode left
+production alone: it promoted or restored a copy (a clone of the replica, a new
+instance) and measured RTO and RPO on that copy.
 
 # Verifying this bundle
 

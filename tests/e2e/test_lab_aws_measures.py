@@ -312,3 +312,8 @@ def test_the_plan_says_what_the_run_does_to_the_database(awslab: Path) -> None:
     assert {k: v for k, v in planned["arguments"].items() if isinstance(v, bool)} == {
         k: v for k, v in sent["params"].items() if isinstance(v, bool)
     }
+    # and the restore job's: the role AWS Backup assumes and the resource type
+    (planned,) = [c for c in restore["calls"] if c["operation"] == "StartRestoreJob"]
+    (done,) = [s for s in shown["steps"] if s["action"] == "db.restore"]
+    (sent,) = [c for c in done["output"]["api_calls"] if c["operation"] == "StartRestoreJob"]
+    assert set(planned["arguments"]) == set(sent["params"]), (planned, sent)

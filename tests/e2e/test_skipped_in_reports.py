@@ -89,6 +89,7 @@ def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile)
         in verify
     )
     assert "a scenario marked `skipped` was not run" in verify
+    assert "A run in `isolated` mode left production alone" in verify  # what it measured
 
     soc2 = json.loads(bundle.read("controls/soc2.json"))
     said = json.dumps(soc2)

@@ -323,6 +323,10 @@ def plan_rebuild(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
             DBInstanceIdentifier=t.name,
             SourceDBInstanceIdentifier=c.target("primary_db").arn,
             SourceRegion=c.region,
+            DBInstanceClass=args.get("instance_class")
+            or "<its class before the promotion, as RDS reports it, else "
+            f"{t.extra.get('instance_class') or 'db.r6g.large'}>",
+            Tags="drill:rebuilt-by-run=<run-id>",
         ),
         call("rds", region, "DescribeDBInstances", False, DBInstanceIdentifier=t.name),
     ]

@@ -90,6 +90,8 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                     if pit == "disaster"
                     else f"<{pit} (continuous only)>",
                 },
+                IamRoleArn="<the recovery point's IamRoleArn, when it has one>",
+                ResourceType="RDS",
             ),
             call("backup", region, "DescribeRestoreJob", False),
             call(

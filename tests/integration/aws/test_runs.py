@@ -97,6 +97,19 @@ def test_region_promotion_and_rollback(
     repoint = steps["point the global record at the promoted replica"]["output"]
     dr_endpoint = aws_stack.attrs("module.dr.aws_db_instance.replica")["address"]
     assert repoint["values"] == [dr_endpoint] and repoint["previous"] == original
+    # the plan names every argument the rebuild sent: it left out the class the DR
+    # replica is re-created with (db.r6g.large when neither RDS nor the state says)
+    (rebuild,) = [s for s in detail["steps"] if s["action"] == "db.rebuild_replica"]
+    (sent,) = [c for c in rebuild["output"]["api_calls"] if c["operation"].startswith("Create")]
+    assert drill("plan", "region-promotion", "--env", "aws", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    (planned,) = [
+        c
+        for st in plan["scenarios"][0]["steps"]
+        for c in [*st.get("calls", []), *(st.get("rollback") or {}).get("calls", [])]
+        if c["operation"] == "CreateDBInstanceReadReplica"
+    ]
+    assert set(planned["arguments"]) == set(sent["params"]), (planned, sent)
     assert_policy_covers(aws_stack, "region-promotion", capsys)
 
 
