@@ -253,8 +253,10 @@ def evidence_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict
     head = db.query(HEAD_SQL)
     seq, digest = (int(head[0][0]), str(head[0][1])) if head else (0, GENESIS)
     path = settings.state_path() / LAST_VERIFY
+    from orchestrator.smallfiles import read_small
+
     try:
-        last = json.loads(path.read_text())
+        last = json.loads(read_small(path))
     except (OSError, ValueError):
         last = None
     year, q = now.year, (now.month - 1) // 3 + 1

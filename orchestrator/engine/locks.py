@@ -101,7 +101,9 @@ class EnvLock:
     def holder(self) -> dict[str, Any] | None:
         """Who holds the lock, as far as we know (SQLite backend only)."""
         try:
-            data: dict[str, Any] = json.loads(self.path.read_text() or "null")
+            from orchestrator.smallfiles import read_small
+
+            data: dict[str, Any] = json.loads(read_small(self.path) or b"null")
             return data
         except (OSError, ValueError):
             return None

@@ -122,7 +122,7 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
                     f"RTO {format_duration(row.rto_s)} exceeds objective "
                     f"{format_duration(row.objective_rto_s)}",
                     f"service was restored {row.rto_s:.3f}s after the fault was injected; "
-                    f"objective is {row.objective_rto_s:g}s{_set_by(row, 'rto')}",
+                    f"objective is {format_duration(row.objective_rto_s)}{_set_by(row, 'rto')}",
                     "shorten detection and failover: tune health-check intervals and failover "
                     "automation, pre-warm the standby, rehearse the manual steps; then re-run",
                 )
@@ -139,7 +139,7 @@ def judge(row: ScenarioRun, status: RunStatus) -> Verdict:
                 f"{format_duration(row.objective_rpo_s)}",
                 f"{row.lost_writes or 0} acknowledged write(s) lost; newest surviving write "
                 f"was {row.rpo_s:.3f}s older than the newest acknowledged one; objective is "
-                f"{row.objective_rpo_s:g}s{_set_by(row, 'rpo')}",
+                f"{format_duration(row.objective_rpo_s)}{_set_by(row, 'rpo')}",
                 "reduce replication lag (instance class, network, synchronous replication) "
                 "or take backups / ship WAL more often; then re-run",
             )

@@ -47,7 +47,9 @@ the findings with their corrective actions, and per control of each framework wh
 it is satisfied, with the evidence behind it or what is missing. A run marked
 `dry run` injected no fault, and a scenario marked `skipped` was not run (isolated mode
 leaves live-only scenarios alone; runs.json keeps its recorded status, `succeeded`, with
-`skipped` saying why): neither counts for any control.
+`skipped` saying why): neither counts for any control. A run in `isolated` mode left
+production alone: it promoted or restored a copy (a clone of the replica, a new
+instance) and measured RTO and RPO on that copy.
 
 # Verifying this bundle
 
@@ -329,10 +331,27 @@ def verify_bundle(
     if not path.is_file():
         raise UsageError(f"bundle not found: {path}")
     if public_key is not None:
+        from orchestrator.smallfiles import read_small
+
         try:
-            expect_fingerprint = fingerprint_of_pem(public_key.read_text())
+            pem = read_small(public_key, 64 * 1024).decode("utf-8")
         except OSError as exc:
-            raise UsageError(f"cannot read public key {public_key}: {exc}") from None
+            raise UsageError(
+                f"cannot read public key {public_key}: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError:
+            raise UsageError(
+                f"--public-key {public_key} is not a PEM public key (binary bytes)",
+                "give the signer's signer.pub.pem (or pin it with --fingerprint)",
+            ) from None
+        try:
+            expect_fingerprint = fingerprint_of_pem(pem)
+        except EvidenceTampered as exc:  # the auditor's own key, not the bundle's
+            raise UsageError(
+                f"--public-key {public_key} is not an Ed25519 public key in PEM: "
+                + exc.message.removeprefix("signer.pub.pem: "),
+                "give the signer's signer.pub.pem (or pin it with --fingerprint)",
+            ) from None
     try:
         raw = path.read_bytes()
         files, infos = _unzip(path, raw)

@@ -34,8 +34,10 @@ _KEEP = 20  # journals remembered (new databases in the same state directory)
 
 
 def _load(path: Path) -> dict[str, Any]:
+    from orchestrator.smallfiles import read_small
+
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(read_small(path).decode("utf-8"))
     except (OSError, ValueError):
         return {}
     return doc if isinstance(doc, dict) else {}
@@ -46,8 +48,10 @@ def damaged(path: Path) -> str | None:
     JSON, not an object of journals), or None: sound, or not there (nothing seen yet).
     A damaged file is never written over (:func:`remember`): what it held may be the only
     record of a journal's tail, and verify says the tail check could not be made."""
+    from orchestrator.smallfiles import read_small
+
     try:
-        text = path.read_bytes()
+        text = read_small(path)
     except FileNotFoundError:
         return None
     except OSError as exc:

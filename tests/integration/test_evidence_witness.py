@@ -140,8 +140,10 @@ def test_a_dropped_journal_is_a_break_not_an_internal_error(
         (lambda p: p.write_text("{not json"), "is not JSON"),
         (lambda p: p.write_text("[1, 2]"), "is not drill's record of journal heads"),
         (lambda p: (p.unlink(), p.mkdir()), "cannot be read (Is a directory)"),
+        # a link to /dev/zero: read until memory ran out (verify and every run failed)
+        (lambda p: (p.unlink(), p.symlink_to("/dev/zero")), "cannot be read (not a regular"),
     ],
-    ids=["binary", "not-json", "not-an-object", "a-directory"],
+    ids=["binary", "not-json", "not-an-object", "a-directory", "a-device"],
 )
 def test_a_damaged_witness_is_named_and_never_written_over(
     workdir: Path,
@@ -180,7 +182,7 @@ def test_a_damaged_witness_is_named_and_never_written_over(
     run_drill(workdir)  # a writer leaves the damaged file as it found it
     assert (heads.read_bytes() if heads.is_file() else None) == kept and heads.exists()
 
-    if heads.is_dir():
+    if heads.is_dir() and not heads.is_symlink():
         heads.rmdir()
     else:
         heads.unlink()

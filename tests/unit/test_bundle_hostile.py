@@ -129,3 +129,29 @@ def test_bundle_options_without_a_bundle_are_usage_errors(
     value = "SHA256:" + "ab" * 32 if option == "--fingerprint" else "key.pub"
     res = drill(capsys, "evidence", "verify", option, value)
     assert res.code == 2 and option in res.err and "FILE.zip" in res.err, res.err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (None, "cannot read public key /dev/zero: not a regular file"),  # read to MemoryError
+        (b"\xff\xfe\x00", "is not a PEM public key (binary bytes)"),  # internal error
+        (b"hello\n", "is not an Ed25519 public key in PEM"),  # blamed the bundle, exit 1
+    ],
+    ids=["a-device", "binary", "not-a-key"],
+)
+def test_a_public_key_that_is_not_one_is_a_usage_error_not_the_bundles_fault(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes | None, says: str
+) -> None:
+    """`--public-key` names the auditor's own file: one that is not a key is their usage
+    error (exit 2), never the bundle's tampering (exit 1, 'signer.pub.pem: …'), never an
+    internal error, and /dev/zero is not read until memory runs out."""
+    bundle = _bundle(tmp_path / "b.zip")
+    key = Path("/dev/zero")
+    if content is not None:
+        key = tmp_path / "key.pub"
+        key.write_bytes(content)
+    res = drill(capsys, "evidence", "verify", str(bundle), "--public-key", str(key), "--json")
+    assert res.code == 2, res.err
+    assert res.err.startswith("drill: error: ") and says in res.err, res.err
+    assert "signer.pub.pem:" not in res.err and "internal error" not in res.err, res.err
