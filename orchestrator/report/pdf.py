@@ -29,11 +29,12 @@ from orchestrator.report.svg import (
 
 
 def _ts(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") + "Z" if value else "-"
+    # "—" for nothing, as the HTML and the objective columns beside it say (was "-")
+    return value.strftime("%Y-%m-%d %H:%M:%S") + "Z" if value else "—"
 
 
 def _secs(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}s"
+    return "—" if value is None else f"{value:.3f}s"
 
 
 def _timeline(run: RunView, width: float) -> Any:

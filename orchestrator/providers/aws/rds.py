@@ -223,6 +223,7 @@ def plan_promote(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 DBInstanceIdentifier=name,
                 SourceDBInstanceIdentifier=c.target("primary_db").arn,
                 SourceRegion=c.region,
+                DBInstanceClass=t.extra.get("instance_class") or "db.r6g.large",
                 Tags="drill:run-id, …",
             )
         )

@@ -104,6 +104,24 @@ def test_isolated_promotion_clones_and_leaves_production_alone(
     dr = aws_stack.client("rds", "us-west-2").describe_db_instances()["DBInstances"]
     assert [d["DBInstanceIdentifier"] for d in dr] == ["prod-db-dr"]
     assert dr[0]["ReadReplicaSourceDBInstanceIdentifier"]  # still replicating
+    # the plan says the clone's class and how it is deleted, as the run sent them
+    sent = {
+        r["operation"]: r["params"]
+        for r in aws_stack.moto.requests()
+        if not r["operation"].startswith(READS)
+    }
+    assert drill("plan", "region-promotion", "--env", "aws", "--mode", "isolated", "--json") == 0
+    plan = json.loads(capsys.readouterr().out)
+    planned = {
+        c["operation"]: c["arguments"]
+        for st in plan["scenarios"][0]["steps"]
+        for c in [*st["calls"], *(st.get("rollback") or {}).get("calls", [])]
+        if c["mutating"]
+    }
+    create = planned["CreateDBInstanceReadReplica"]
+    assert create["DBInstanceClass"] == sent["CreateDBInstanceReadReplica"]["DBInstanceClass"]
+    assert planned["DeleteDBInstance"]["DeleteAutomatedBackups"] is True
+    assert str(sent["DeleteDBInstance"]["DeleteAutomatedBackups"]).lower() == "true"
 
 
 def test_next_run_cleans_up_a_crashed_runs_leftovers(
