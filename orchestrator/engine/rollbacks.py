@@ -42,6 +42,11 @@ def internal_message(exc: BaseException) -> str:
         return exc.message
     if isinstance(exc, ActivityRaised):
         return f"internal error: {exc}"
+    from orchestrator.commands.storecheck import store_fault
+
+    fault = store_fault(exc)  # full, damaged, read-only: the store's, not a bug of drill
+    if fault is not None:
+        return f"the evidence database failed: {fault}"
     text = str(exc).strip().splitlines()
     return f"internal error: {exc.__class__.__name__}" + (f": {text[0]}" if text else "")
 
