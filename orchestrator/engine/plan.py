@@ -375,8 +375,11 @@ def describe_step(step: Step) -> dict[str, Any]:
             destructive=spec.destructive,
         )
         rb = rollback_of(step.action, out["args"]) if spec.kind is ActivityKind.ACTION else None
-        if rb and step.rollback:
-            out["rollback"] = {"action": rb[0], "args": rb[1]}
+        if rb and step.rollback:  # an argument left unset is the step's output's at run time
+            out["rollback"] = {
+                "action": rb[0],
+                "args": {k: v for k, v in rb[1].items() if v is not None},
+            }
     if step.activity:
         out["activity"] = step.activity
     if step.mark:

@@ -309,6 +309,11 @@ def test_the_plan_says_what_the_run_does_to_the_database(awslab: Path) -> None:
     (undo,) = [s for s in shown["steps"] if s["action"] == "db.delete_restored"]
     (sent,) = [c for c in undo["output"]["api_calls"] if c["operation"] == "DeleteDBInstance"]
     assert set(planned["arguments"]) == set(sent["params"]), (planned, sent)
+    # the instance the run deletes is the one its restore named, which the plan said
+    # as `new_instance=None` and `<restored instance>`
+    assert restore["rollback"]["args"] == {}, restore["rollback"]
+    name = planned["arguments"]["DBInstanceIdentifier"]
+    assert sent["params"]["DBInstanceIdentifier"] == name.replace("<run-id>", shown["run_id"])
     assert {k: v for k, v in planned["arguments"].items() if isinstance(v, bool)} == {
         k: v for k, v in sent["params"].items() if isinstance(v, bool)
     }

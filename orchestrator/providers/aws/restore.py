@@ -300,19 +300,20 @@ def validate(
 
 def plan_delete(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     region = args.get("region") or c.region
+    name = args.get("new_instance") or "drill-<run-id>-restore"  # what the restore names it
     return [
         call(
             "rds",
             region,
             "DescribeDBInstances",
             False,
-            DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
+            DBInstanceIdentifier=name,
         ),
         call(
             "rds",
             region,
             "DeleteDBInstance",
-            DBInstanceIdentifier=args.get("new_instance") or "<restored instance>",
+            DBInstanceIdentifier=name,
             SkipFinalSnapshot=True,
             DeleteAutomatedBackups=True,
         ),
