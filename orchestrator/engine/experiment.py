@@ -267,6 +267,36 @@ def _event_handler(
 DRY_RUN = "not executed: a --dry run"
 
 
+def _write_journal(path: Path, content: bytes, scenario_id: str) -> str | None:
+    """Write ``--journal-path``; what went wrong, or None. It failed as "internal error:
+    OSError: [Errno 28] No space left on device" (/dev/full, a full disk), turned a
+    stopped run's "aborted" into "failed", and a FIFO nobody reads hung drill for good
+    (its open waits for a reader: asked without waiting first)."""
+    import os
+    import stat
+
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO: no reader
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        return _unwritten(path, exc, scenario_id)
+    try:
+        path.write_bytes(content)
+    except OSError as exc:
+        return _unwritten(path, exc, scenario_id)
+    return None
+
+
+def _unwritten(path: Path, exc: OSError, scenario_id: str) -> str:
+    why = "no process reads that FIFO" if exc.errno == 6 else (exc.strerror or str(exc))
+    return (
+        f"--journal-path {path}: the journal could not be written ({why}); the evidence "
+        f"keeps it (`drill runs show`: journal-{scenario_id}.json)"
+    )
+
+
 def _ran_dry(activity: dict[str, Any], dry: Any) -> bool:
     """Whether chaoslib ran ``activity`` dry — journaled ``succeeded`` with nothing
     executed; recorded ``skipped``, so that no evidence takes it for a fault or a
@@ -439,7 +469,16 @@ def run_experiment_scenario(
     content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())
     recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
     if opts.journal_path is not None:
-        opts.journal_path.write_bytes(content)
+        unwritten = _write_journal(opts.journal_path, content, scenario.scenario_id)
+        if unwritten is not None and aborted is None:
+            from orchestrator.errors import StepFailed
+
+            raise StepFailed(unwritten)
+        if unwritten is not None:  # the stop is what the run ends on; this is said too
+            with contextlib.suppress(OSError):
+                import sys
+
+                sys.stderr.write(f"drill: {unwritten}\n")
     if aborted is not None:
         raise aborted
     reading = ej.read(journal, witness.signalled is not None, witness.fatal)

@@ -375,3 +375,29 @@ scenarios:
     )
     res = drill(capsys, "run", "secret")
     assert res.code == 0, res.err
+
+
+@pytest.mark.parametrize("where", ["/dev/full", "fifo"])
+def test_a_journal_path_that_cannot_be_written_is_said_not_an_internal_error(
+    workdir: Path, capsys, where: str
+) -> None:
+    """--journal-path on a full device ended the run with 'internal error: OSError:
+    [Errno 28] No space left on device'; a FIFO that nobody reads hung drill for good.
+    Each is a failed run (exit 1) naming the option and why; the rollbacks ran and the
+    evidence keeps the journal."""
+    import os
+
+    path = Path(where)
+    if where == "fifo":
+        path = workdir / "journal.fifo"
+        os.mkfifo(path)
+    marker = workdir / "m"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    res = drill(capsys, "run", str(exp), "--journal-path", str(path))
+    assert res.code == 1, res.err
+    why = "No space left on device" if where == "/dev/full" else "no process reads that FIFO"
+    said = " ".join(res.err.split())
+    assert f"--journal-path {path}: the journal could not be written ({why})" in said, res.err
+    assert "internal error" not in said, res.err
+    listed = json.loads(drill(capsys, "runs", "list", "--json").out)
+    assert [r["status"] for r in listed] == ["failed"] and not marker.exists()
