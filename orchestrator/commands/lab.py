@@ -344,19 +344,25 @@ def reset(
 
 @contextlib.contextmanager
 def _document_on_stop(settings: Any, as_json: bool) -> Iterator[None]:
-    """`lab up|reset --json` stopped (SIGINT, SIGTERM: exit 3) printed nothing on stdout;
-    it prints the status document of what is left (``running`` false after the clean-up)
-    with ``error`` saying what stopped it, then ends as before."""
-    from orchestrator.errors import Aborted
+    """`lab up|reset --json` stopped (SIGINT, SIGTERM: exit 3), refused or failed
+    printed nothing on stdout; it prints the status document of what is left
+    (``running`` false after a build's clean-up) with ``error`` saying what stopped it,
+    then ends as before."""
+    from orchestrator.errors import DrillError
 
     try:
         yield
-    except Aborted as exc:
+    except Exception as exc:  # Aborted, a refusal, a failed build, a bug
         if as_json:
             from orchestrator.providers.lab import status
 
+            error = (
+                exc.message
+                if isinstance(exc, DrillError)
+                else f"internal error: {exc.__class__.__name__}: {exc}"
+            )
             with contextlib.suppress(Exception):  # a lab state it cannot read: no document
-                print_json({**status(settings), "error": exc.message})
+                print_json({**status(settings), "error": error})
         raise
 
 

@@ -29,15 +29,32 @@ def _alive(pid: int | None) -> bool:
     return fields[0] not in ("Z", "X")
 
 
-def aws_block(root: Path) -> dict[str, Any] | None:
-    """``{"endpoint_url", "terraform_state", "region", "dr_region"}`` or None."""
+def _state(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
+    """The lab's state (a JSON object) and its AWS API's component, if any; None when
+    there is no state or it is not an object of that shape (hand-edited, a disk fault:
+    ``--env lab-aws`` ended "internal error: AttributeError" on a list)."""
     try:
         st = json.loads((root / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+    comps = st.get("components") if isinstance(st, dict) else None
+    if not isinstance(comps, dict):
+        return None
+    comp = comps.get(COMPONENT)
+    return st, comp if isinstance(comp, dict) and comp else None
+
+
+def aws_block(root: Path) -> dict[str, Any] | None:
+    """``{"endpoint_url", "terraform_state", "region", "dr_region"}`` or None."""
+    found = _state(root)
+    try:
         ready = (root / "aws" / "ready").read_text().strip()
     except (OSError, ValueError):
         return None
-    comp = (st.get("components") or {}).get(COMPONENT)
-    if not comp or not _alive(comp.get("pid")) or ready != str(comp.get("pid")):
+    st, comp = found if found is not None else ({}, None)
+    if comp is None or not isinstance(comp.get("port"), int):
+        return None
+    if not _alive(comp.get("pid")) or ready != str(comp.get("pid")):
         return None
     return {
         "endpoint_url": f"http://{comp.get('host', '127.0.0.1')}:{comp['port']}",
@@ -51,12 +68,13 @@ def aws_block(root: Path) -> dict[str, Any] | None:
 def why_absent(root: Path) -> str:
     """Why ``lab-aws`` does not exist in this working directory (``root``: its lab
     state): no lab, a lab started without ``--aws``, or a lab whose AWS API is gone."""
-    try:
-        st = json.loads((root / "state.json").read_text())
-    except (OSError, ValueError):
+    found = _state(root)
+    if found is None:
+        if (root / "state.json").exists():
+            return f"the lab's state file {root / 'state.json'} is damaged (`drill lab status`)"
         return f"no lab runs here ({root})"
-    comp = (st.get("components") or {}).get(COMPONENT)
-    if not comp:
+    comp = found[1]
+    if comp is None:
         return "the lab here was started without --aws"
     if not _alive(comp.get("pid")):
         return f"the lab runs, but its AWS API ({COMPONENT}, pid {comp.get('pid')}) does not"

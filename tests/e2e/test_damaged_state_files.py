@@ -67,3 +67,28 @@ def test_a_game_day_whose_runbooks_cannot_be_written_is_not_created(workdir: Pat
     assert res.out == ""
     assert json.loads(drill(workdir, "gameday", "list", "--json").out) == []
     assert json.loads(drill(workdir, "schedule", "list", "--json").out) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "says"),
+    [
+        ("[]", "state.json is damaged"),
+        ('{"components": {"aws-api": 5}}', "started without --aws"),
+        ('{"components": {"aws-api": {"pid": 1}}}', "is not ready yet"),  # no port
+    ],
+    ids=["a-list", "a-number", "no-port"],
+)
+def test_a_damaged_lab_state_is_no_lab_aws_not_an_internal_error(
+    workdir: Path, state: str, says: str
+) -> None:
+    """`--env lab-aws` reads the lab's state.json to find its AWS API: a file that is
+    not an object of components ended 'internal error: AttributeError' (KeyError for a
+    component without a port) in every command naming lab-aws."""
+    recorded(workdir)
+    lab = workdir / ".drill" / "lab"
+    (lab / "aws").mkdir(parents=True)
+    (lab / "aws" / "ready").write_text("1")
+    (lab / "state.json").write_text(state)
+    res = drill(workdir, "plan", "marker-runbook", "--env", "lab-aws")
+    assert res.code == 2, res.err
+    one_line_error(res, "environment 'lab-aws'", says)

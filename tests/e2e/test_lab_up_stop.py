@@ -126,3 +126,25 @@ def test_a_stopped_lab_build_with_json_prints_its_document(workdir: Path, comman
     doc = json.loads(res.out)
     assert doc["running"] is False and doc["error"] == f"lab {command} stopped (SIGTERM)", doc
     assert not left, left
+
+
+def test_a_failed_lab_build_with_json_prints_its_document(workdir: Path) -> None:
+    """`lab up --json` whose build failed (exit 1) printed nothing on stdout either."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    try:
+        hook = {HOOK: "lab:build:servers=raise"}
+        res = run(workdir, "lab", "up", "--json", timeout=240, env=hook)
+    finally:
+        left = lab_processes(workdir)
+        if left:
+            run(workdir, "lab", "down", timeout=180)  # never leave a lab behind
+    assert res.code == 1 and CLEANED in res.err, res.err
+    doc = json.loads(res.out)
+    assert doc["running"] is False and "InjectedFault" in doc["error"], doc
+    assert not left, left
