@@ -79,7 +79,7 @@ def validate(
     """
     from orchestrator.definitions.catalog import Catalog
     from orchestrator.definitions.loader import DEFINITION_SUFFIXES, load_definition
-    from orchestrator.definitions.models import Drill
+    from orchestrator.definitions.models import Drill, Runbook
     from orchestrator.errors import DefinitionError
 
     settings = state(ctx).settings()
@@ -113,6 +113,7 @@ def validate(
                 ref_problems = catalog.check_drill_refs(definition, str(f), own_mode=True)
                 if ref_problems:
                     raise DefinitionError(ref_problems)
+            if isinstance(definition, Drill | Runbook):  # what a plan of it would warn of
                 from orchestrator.engine.plan import build_plan
 
                 warn(build_plan(catalog, str(f)).warnings)

@@ -79,7 +79,9 @@ def _step_problems(
         if step.kind.value in ("action", "probe") and spec.kind.value != step.kind.value:
             problems.append(
                 doc.problem(
-                    f"{step.action} is a {spec.kind.value}, not a {step.kind.value}", (*loc, "kind")
+                    f"{step.action} is {_a(spec.kind.value)}, not {_a(step.kind.value)} "
+                    f"(write `kind: {spec.kind.value}` on the step)",
+                    (*loc, "kind"),
                 )
             )
         try:
@@ -328,3 +330,8 @@ def _load_strict(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc]:
     else:
         definition = _validate_experiment(doc, path)
     return kind, definition, doc
+
+
+def _a(word: str) -> str:
+    """``a probe``, ``an action``."""
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"

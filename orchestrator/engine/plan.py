@@ -14,6 +14,7 @@ from orchestrator.definitions.catalog import Catalog, definition_hash, scenario_
 from orchestrator.definitions.kinds import (
     DefinitionKind,
     Experiment,
+    Mark,
     Objectives,
     RunMode,
     StepKind,
@@ -234,6 +235,7 @@ def build_plan(
         )
     else:
         plan = _model_plan(catalog, definition, path, mode, hashes)
+        plan.warnings += _unmeasurable(plan)
     if only:
         known = [sc.scenario_id for sc in plan.scenarios]
         unknown = [o for o in only if o not in known]
@@ -335,6 +337,37 @@ def _model_plan(
         ],
         hashes,
     )
+
+
+def _unmeasurable(plan: RunPlan) -> list[str]:
+    """A runbook scenario given an RTO or RPO objective (by its drill, itself or its
+    runbook: not only DESIGN's default) none of whose steps (in the plan's mode) marks
+    ``fault_injected``: RTO and RPO are measured from that mark, so the objective would
+    pass unmeasured, the scenario judged on its steps alone. Said with the runbook's
+    file:line, as a warning: a check-only runbook under the default objectives is fine."""
+    from orchestrator.yamlsrc import load_file
+
+    out = []
+    for sc in plan.scenarios:
+        which = [
+            k.upper()
+            for k in ("rto", "rpo")
+            if getattr(sc.objectives, k) is not None
+            and sc.objectives_from.get(k, "default") != "default"
+        ]
+        if sc.runbook is None or sc.path is None or not which or sc.skipped(plan.mode):
+            continue
+        if any(s.mark is Mark.FAULT_INJECTED for s in sc.steps_for(plan.mode)):
+            continue
+        line = load_file(sc.path).line_of(("steps",))
+        mode = " in isolated mode" if plan.mode is RunMode.ISOLATED else ""
+        out.append(
+            f"{sc.path}:{line}: no step of {sc.scenario_id} marks fault_injected{mode}: its "
+            f"{' and '.join(which)} objective{'s' if len(which) > 1 else ''} cannot be "
+            "measured and would pass unmeasured "
+            "(add `mark: fault_injected` to the step that injects the fault)"
+        )
+    return out
 
 
 def _looser(

@@ -354,6 +354,14 @@ def _discover(
             unresolved,
             "no aws_route53_record",
         )
+    else:  # both are found from the primary: say so, not "not in the state"
+        for role in ("dr_replica", "dns_record"):
+            if role not in targets:
+                unresolved.setdefault(
+                    role,
+                    "found through primary_db, which is unresolved: resolve it first, or "
+                    "name this role in targets:",
+                )
     for role in ("backup_vault", "asg", "alb", "target_group"):
         cands = [r for t in ROLE_TYPES[role] for r in state.of_type(t)]
         if len(cands) > 1 and env.region:  # e.g. the vault and its cross-region copy

@@ -168,3 +168,56 @@ def test_an_experiment_scenario_has_no_objectives(
     refused = drill(capsys, "validate", str(bad))
     assert refused.code == 2
     assert f"{bad}:4: objectives apply to runbook scenarios" in refused.err
+
+
+NO_MARK = """\
+id: no-mark
+title: a failover whose fault step is not marked
+objectives: {rto: 2m, rpo: 0s}
+steps:
+  - name: force a failover to the standby
+    action: db.failover
+    args: {target: primary_db, wait: false}
+"""
+
+CHECK_ONLY = """\
+id: check-only
+title: the primary answers (nothing injected, default objectives)
+steps:
+  - name: the primary answers
+    kind: probe
+    action: db.health
+    args: {target: primary_db}
+"""
+
+
+def test_an_objective_with_no_fault_marked_is_said_unmeasurable(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RTO and RPO are measured from the step marked fault_injected: a runbook with its own
+    objectives and no such mark was judged met with nothing measured, and nothing said so."""
+    (workdir / "no-mark.yaml").write_text(NO_MARK)
+    (workdir / "check-only.yaml").write_text(CHECK_ONLY)
+    said = (
+        "drill: warning: no-mark.yaml:4: no step of no-mark marks fault_injected: its RTO and "
+        "RPO objectives cannot be measured and would pass unmeasured (add `mark: "
+        "fault_injected` to the step that injects the fault)"
+    )
+    valid = drill(capsys, "validate", "no-mark.yaml", "check-only.yaml")
+    assert valid.code == 0, valid.err
+    assert said in " ".join(valid.err.split()), valid.err
+    assert "check-only" not in valid.err  # the default objectives alone: a check, no warning
+    plan = drill(capsys, "plan", "no-mark.yaml", "--env", "lab")
+    assert plan.code == 0 and said in " ".join(plan.err.split()), plan.err
+
+
+def test_a_probe_written_as_an_action_is_told_how_to_write_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workdir / "wrong-kind.yaml").write_text(CHECK_ONLY.replace("    kind: probe\n", ""))
+    valid = drill(capsys, "validate", "wrong-kind.yaml")
+    assert valid.code == 2
+    assert (
+        "wrong-kind.yaml:4: db.health is a probe, not an action (write `kind: probe` on the "
+        "step)" in " ".join(valid.err.split())
+    ), valid.err

@@ -75,6 +75,20 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 BackupVaultName=vault.name,
                 ByResourceArn=primary.arn,
             ),
+            *(
+                []
+                if pit == "latest"
+                else [
+                    call(
+                        "rds",
+                        region,
+                        "DescribeDBInstances",
+                        False,
+                        DBInstanceIdentifier=primary.name,
+                        Until="its LatestRestorableTime reaches the restore time (continuous only)",
+                    )
+                ]
+            ),
             call(
                 "backup",
                 region,
@@ -220,15 +234,34 @@ def _backup_restore(
         if p.get("Status") == "COMPLETED" and _CONTINUOUS not in p["RecoveryPointArn"]
     ]
     if when is not None and continuous:
-        return _restore_job(
+        waited = _restorable(c, primary, when, ctx)
+        out = _restore_job(
             c, backup, max(continuous, key=lambda p: p["CreationDate"]), new, when, ctx
         )
+        return {**out, "waited_restorable_s": round(waited, 3)}
     if not points:
         raise ProviderError(
             f"no completed recovery point of {primary.name} in vault "
             f"{vault.name}" + (f" before {when.isoformat()}" if when else "")
         )
     return _restore_job(c, backup, max(points, key=lambda p: p["CreationDate"]), new, None, ctx)
+
+
+def _restorable(c: AwsContext, primary: Any, to: datetime, ctx: StepContext) -> float:
+    """Wait until RDS can restore the primary to ``to``: its LatestRestorableTime lags
+    the present by up to ~5 minutes (the transaction logs are shipped that often), and a
+    restore to a later time is refused. Right after a disaster it is usually behind."""
+    region = primary.region or c.region
+
+    def ready() -> bool:
+        latest = (describe_instance(c, primary.name, region) or {}).get("LatestRestorableTime")
+        return latest is None or latest >= to  # None: RDS does not say; let the job decide
+
+    return c.wait(
+        f"{primary.name} restorable to {to.isoformat()} (RDS's LatestRestorableTime)",
+        ready,
+        ctx,
+    )
 
 
 def _restore_job(

@@ -185,15 +185,29 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
         {"RestoreJobId": "job-2"},
     )
 
+    seen: list[str] = []
+
     def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        seen.append("StartRestoreJob")
         aws_stack.client("rds").restore_db_instance_from_db_snapshot(
             DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
             DBSnapshotIdentifier="prod-db-nightly",
         )
 
+    def rds_lags(parsed: dict[str, Any], **_kw: Any) -> None:
+        # RDS ships transaction logs every ~5 min: right after the disaster the primary's
+        # LatestRestorableTime is behind it (moto says "now"); twice, then caught up
+        for db in parsed.get("DBInstances", []):
+            if db["DBInstanceIdentifier"] == "prod-db":
+                behind = seen.count("behind") < 2
+                seen.append("behind" if behind else "caught up")
+                db["LatestRestorableTime"] = now - timedelta(minutes=4 if behind else -1)
+
     backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    rds = aws_stack.client("rds")
+    rds.meta.events.register("after-call.rds.DescribeDBInstances", rds_lags)
     stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup, "rds@us-east-1": rds})
     ctx = StepContext(
         run_id="r-pitr-test",
         scenario_id="backup-restore",
@@ -206,6 +220,8 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
     )
     stub.assert_no_pending_responses()
     assert out["continuous"] is True and out["recovery_point"] == rp + "continuous:db-prod-1a2b"
+    # the job was started once RDS could restore to that time, not before (AWS refuses it)
+    assert seen[:4] == ["behind", "behind", "caught up", "StartRestoreJob"], seen
     assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()

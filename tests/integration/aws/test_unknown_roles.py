@@ -169,3 +169,33 @@ def test_the_primary_named_as_the_dr_replica_is_refused_before_anything_runs(
         "aws_db_instance.primary"
     ) in err
     assert aws_stack.moto.requests() == []  # not even a read
+
+
+def test_roles_found_through_an_ambiguous_primary_say_so(
+    aws_stack: Stack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two Multi-AZ instances in the state (the app's and a reporting one): primary_db
+    is ambiguous, and the DR replica and the DNS record, which drill finds through it,
+    were reported 'not in the state' though both are there."""
+    path = aws_stack.dir / "terraform.tfstate"
+    state = json.loads(path.read_text())
+    (primary,) = [
+        r for r in state["resources"] if r["type"] == "aws_db_instance" and r["name"] == "primary"
+    ]
+    reporting = json.loads(json.dumps(primary))
+    reporting["name"] = "reporting"
+    reporting["instances"][0]["attributes"]["identifier"] = "reporting-db"
+    state["resources"].append(reporting)
+    path.write_text(json.dumps(state))
+    env = env_block(aws_stack.url)
+    del env["targets"]
+    write_config(aws_stack.dir, aws_stack.url, aws=env)
+    assert drill("plan", "region-promotion", "--env", "aws") == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "not in the state" not in err
+    for role in ("dr_replica", "dns_record"):
+        assert (
+            f"role '{role}' is not resolved for environment 'aws': found through primary_db, "
+            "which is unresolved"
+        ) in err
+    assert aws_stack.moto.requests() == []
