@@ -243,15 +243,17 @@ def run(
 
         # the detailed document: its notes say how each number was taken
         out_console().print(summary_table(run_document(db, outcome.run_id, detail=True)))
-        if outcome.exit_status is ExitStatus.ABORTED:  # what a stop did, in words
-            err_console().print(
-                f"[yellow]drill:[/] aborted ({esc(outcome.error or 'stopped')}): nothing new "
-                "was started and the rollbacks were played"
-            )
-        elif outcome.error:
-            err_console().print(f"[red]drill:[/] {esc(outcome.error)}")
-        if outcome.exit_status is ExitStatus.FAILED:
-            err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
+    # stderr says how it ended, --json or not (with --json, a failed or stopped run said
+    # nothing there: the reason was only in the document's error)
+    if outcome.exit_status is ExitStatus.ABORTED:  # what a stop did, in words
+        err_console().print(
+            f"[yellow]drill:[/] aborted ({esc(outcome.error or 'stopped')}): nothing new "
+            "was started and the rollbacks were played"
+        )
+    elif outcome.error:
+        err_console().print(f"[red]drill:[/] {esc(outcome.error)}")
+    if outcome.exit_status is ExitStatus.FAILED:
+        err_console().print(f"findings recorded: `drill runs show {outcome.run_id}`")
     raise typer.Exit(int(outcome.exit_status))
 
 

@@ -38,3 +38,28 @@ def test_a_stopped_export_leaves_no_bundle_and_no_half_written_file(
     assert json.loads(again.out)["ok"] is True and sorted(p.name for p in out.iterdir()) == [
         "q.zip"
     ]
+
+
+@pytest.mark.parametrize(
+    ("func", "code", "says"),
+    [
+        ("fail", 1, "findings recorded: `drill runs show "),
+        ("interrupt", 3, "drill: aborted (received SIGINT)"),
+    ],
+)
+def test_run_json_that_did_not_succeed_says_so_on_stderr(
+    workdir: Path, func: str, code: int, says: str
+) -> None:
+    """`drill run --json` of a run that failed or was stopped said nothing on stderr —
+    the human line the run without --json gives; stdout stays the one document."""
+    from tests.e2e.defs import write
+    from tests.e2e.test_store_faults import with_step
+
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/x.yaml", with_step(marker, "x-runbook", "then", func))
+    res = drill(workdir, "run", str(rb), "--json")
+    assert res.code == code, res.err
+    doc = json.loads(res.out)
+    assert says in " ".join(res.err.split()), res.err
+    assert doc["status"] == ("failed" if code == 1 else "aborted")
+    assert not marker.exists()
