@@ -178,6 +178,11 @@ class Recorder:
         pending = [st for st in self._undos if st.status == StepStatus.PENDING]
         return sorted(pending, key=lambda st: st.seq, reverse=True)
 
+    def recorded_here(self, step: StepRun) -> bool:
+        """Whether this process recorded the pending rollback ``step`` (its args are the
+        ones it built), rather than read it from the evidence database (a recovery)."""
+        return step.id is not None and step.id in self._secret_args
+
     def rollback_args(self, step: StepRun) -> dict[str, Any]:
         """The args to play a pending rollback with: with its secrets when this process
         recorded it, else as stored (redacted)."""

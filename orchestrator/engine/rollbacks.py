@@ -115,6 +115,8 @@ def play_rollback(
     args = _with_secrets(recorder.rollback_args(pending))
     try:
         crashpoint(f"{point}:start")
+        if not recorder.recorded_here(pending):  # read from the database: a recovery
+            held_by_definition(pending, args)
         output = _act(pending, args, provider, ctx, recorder)
         crashpoint(f"{point}:end")
     except Exception as exc:
@@ -134,6 +136,72 @@ def play_rollback(
         lambda: recorder.step_finished(pending, status, output),
     )
     return True, None
+
+
+def held_by_definition(pending: StepRun, args: dict[str, Any]) -> None:
+    """Raise unless the code a recovered rollback would run is what its definition file
+    on disk holds. An experiment's rollbacks, and a runbook rollback step's inline
+    activity, run Python or a process; read back from the evidence database they could
+    be anything a writer of that database put there (a shared PostgreSQL store), so the
+    recovery plays them only when the file named in ``source`` holds that very code:
+    an experiment whose document (but for what drill adds to every run) is the file's,
+    or an activity one of the runbook's steps has. Drill's own actions (lab, AWS) are
+    looked up in its registry by name and need no such check."""
+    from orchestrator.engine.experiment import ROLLBACK_KIND
+
+    if pending.kind not in (ROLLBACK_KIND, "activity"):
+        return
+    source = args.get("source")
+    if not isinstance(source, str):
+        raise DrillError(
+            "not played: its record names no definition file, and drill runs no code that "
+            "the evidence database alone describes; undo it by hand"
+        )
+    from orchestrator.definitions.kinds import Experiment
+    from orchestrator.definitions.loader import load_definition
+
+    try:
+        _kind, definition, _doc = load_definition(Path(source))
+    except DrillError as exc:
+        raise DrillError(
+            f"not played: its definition {source} cannot be read ({exc.message}), and drill "
+            f"runs no code that the evidence database alone describes; undo it by hand"
+        ) from None
+    if isinstance(definition, Experiment):
+        held = [_code_of(definition.document)]
+        recorded = _code_of(args.get("document"))
+    else:
+        steps = getattr(definition, "preconditions", []) + getattr(definition, "steps", [])
+        steps += getattr(definition, "rollback", [])
+        held = [_plain(s.activity) for s in steps if s.activity]
+        recorded = _plain(args.get("activity"))
+    if recorded not in held:
+        raise DrillError(
+            f"not played: the code recorded for it is not what {source} holds (the file "
+            "changed since the run, or something other than drill wrote the evidence "
+            "database), and drill runs no code that the evidence database alone describes; "
+            "undo it by hand"
+        )
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON reads it back (tuples are lists, keys strings)."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def _code_of(document: Any) -> Any:
+    """An experiment document without what drill adds to every run (``dry``, its own
+    configuration keys): what the file itself says."""
+    from orchestrator.engine.experiment import DRILL_KEYS
+
+    if not isinstance(document, dict):
+        return None
+    doc = {k: v for k, v in _plain(document).items() if k != "dry"}
+    config = {k: v for k, v in (doc.get("configuration") or {}).items() if k not in DRILL_KEYS}
+    doc.pop("configuration", None)
+    return {**doc, **({"configuration": config} if config else {})}
 
 
 def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:
