@@ -256,12 +256,15 @@ def _first_difference(got: memoryview, want: bytes) -> int:
     return len(got)
 
 
-def _inflate(data: bytes) -> bytes:
-    """A raw deflate stream's content, which must end the stream exactly, with the
-    unused bits of its last byte zero as zlib writes them (inflate ignores them, so a
-    flipped one would change nothing a content check sees)."""
+def _inflate(data: bytes, size: int) -> bytes:
+    """A raw deflate stream's content of ``size`` bytes (what the zip says; never more is
+    inflated: a bomb stops there), which must end the stream exactly, with the unused
+    bits of its last byte zero as zlib writes them (inflate ignores them, so a flipped
+    one would change nothing a content check sees)."""
     d = zlib.decompressobj(-15)
-    body = d.decompress(data[:-1])
+    body = d.decompress(data[:-1], size + 1)
+    if d.unconsumed_tail or len(body) > size:
+        raise ValueError("it inflates to more than the zip says")
     before_last = d.copy()
     tail = d.decompress(data[-1:]) + d.flush()  # what the last byte adds
     if not d.eof or d.unused_data:
@@ -281,6 +284,7 @@ def _inflate(data: bytes) -> bytes:
 def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipInfo]]:
     """Every file of the zip ``raw`` with its CRC checked (names must be unique)."""
     infos = zipfile.ZipFile(io.BytesIO(raw)).infolist()
+    _fits_in_memory(path, sum(i.file_size for i in infos))
     dupes = [n for n, c in Counter(i.filename for i in infos).items() if c > 1]
     if dupes:
         raise EvidenceTampered(f"{path.name}: {dupes[0]} appears more than once")
@@ -293,7 +297,7 @@ def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipIn
             if info.compress_type == zipfile.ZIP_STORED:
                 content = data
             elif info.compress_type == zipfile.ZIP_DEFLATED:
-                content = _inflate(data)
+                content = _inflate(data, info.file_size)
             else:
                 raise ValueError(f"compression method {info.compress_type} is not drill's")
             if len(content) != info.file_size or zlib.crc32(content) != info.CRC:
@@ -302,6 +306,31 @@ def _unzip(path: Path, raw: bytes) -> tuple[dict[str, bytes], list[zipfile.ZipIn
             raise EvidenceTampered(f"{path.name}: {info.filename} is damaged: {exc}") from None
         files[info.filename] = content
     return files, infos
+
+
+def _fits_in_memory(path: Path, inflated: int) -> None:
+    """Verify holds the bundle's files in memory: one that says it holds more than half
+    the memory free here (a zip bomb: 3 MB declaring 3 GB) is not inflated at all."""
+    free = _memory_available()
+    if free is not None and inflated > free // 2:
+        raise EvidenceTampered(
+            f"{path.name} says it holds {inflated / 2**30:.1f} GiB of files, more than half "
+            f"the memory free here ({free / 2**30:.1f} GiB): not verified",
+            "a drill bundle is far smaller: get it again from whoever exported it, or check "
+            "it with the commands of its VERIFY.md on a machine with more memory",
+        )
+
+
+def _memory_available() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _sums(raw: bytes) -> dict[str, str]:

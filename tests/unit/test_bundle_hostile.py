@@ -155,3 +155,51 @@ def test_a_public_key_that_is_not_one_is_a_usage_error_not_the_bundles_fault(
     assert res.code == 2, res.err
     assert res.err.startswith("drill: error: ") and says in res.err, res.err
     assert "signer.pub.pem:" not in res.err and "internal error" not in res.err, res.err
+
+
+def _declare_size(path: Path, name: str, size: int) -> None:
+    """Make the zip say ``name`` holds ``size`` bytes (local header and central directory)
+    while its compressed data stays what it was: what a zip bomb does."""
+    import struct
+
+    raw = bytearray(path.read_bytes())
+    info = zipfile.ZipFile(path).getinfo(name)
+    struct.pack_into("<I", raw, info.header_offset + 22, size)
+    eocd = raw.rfind(b"PK\x05\x06")
+    at = struct.unpack_from("<I", raw, eocd + 16)[0]
+    while raw[at : at + 4] == b"PK\x01\x02":
+        n, extra, comment = struct.unpack_from("<HHH", raw, at + 28)
+        if raw[at + 46 : at + 46 + n].decode() == name:
+            struct.pack_into("<I", raw, at + 24, size)
+        at += 46 + n + extra + comment
+    path.write_bytes(bytes(raw))
+
+
+def test_a_member_is_never_inflated_past_what_the_zip_says(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each file is inflated up to the size the zip gives it, no further: a member saying
+    10 bytes whose data inflates to 1 MB (a bomb: gigabytes) stops at 11."""
+    files = {**GOOD, "runs.csv": "run_id\n" + "r-1\n" * 250_000}
+    bundle = _bundle(tmp_path / "b.zip", files)
+    _declare_size(bundle, "runs.csv", 10)
+    res = drill(capsys, "evidence", "verify", str(bundle))
+    assert res.code == 1
+    assert "runs.csv is damaged: it inflates to more than the zip says" in res.err, res.err
+
+
+def test_a_bundle_saying_it_holds_more_than_memory_is_not_inflated(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """verify holds a bundle's files in memory: a 3 MB zip declaring 3 GB ended in
+    "damaged: MemoryError" after taking the machine's memory; now it is refused first."""
+    from orchestrator.evidence import bundle as bundle_module
+
+    monkeypatch.setattr(bundle_module, "_memory_available", lambda: 2 * 2**30)
+    bundle = _bundle(tmp_path / "b.zip")
+    _declare_size(bundle, "journal/events.jsonl", 3 * 2**30)
+    res = drill(capsys, "evidence", "verify", str(bundle))
+    assert res.code == 1
+    said = " ".join(res.err.split())
+    assert "b.zip says it holds 3.0 GiB of files, more than half the memory free here" in said
+    assert "(2.0 GiB): not verified" in said
