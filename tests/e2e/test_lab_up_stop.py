@@ -97,6 +97,7 @@ def test_stops_during_lab_up_leave_nothing_running(
     assert "Traceback" not in text and CLEANED in text, text
     assert "lab up stopped" in text, text
     assert not left, left
+    _no_data_left(workdir)
     status = run(workdir, "lab", "status", "--json")
     assert status.code == 0 and json.loads(status.out)["running"] is False, status
 
@@ -148,3 +149,13 @@ def test_a_failed_lab_build_with_json_prints_its_document(workdir: Path) -> None
     doc = json.loads(res.out)
     assert doc["running"] is False and "InjectedFault" in doc["error"], doc
     assert not left, left
+    _no_data_left(workdir)
+
+
+def _no_data_left(cwd: Path) -> None:
+    """The unfinished build's data is removed with its processes: in /dev/shm it held
+    ~100 MB of memory until the next `lab up` or `lab down` there (never, once the
+    project's directory was removed); its logs stay, to read why it failed."""
+    lab = cwd / ".drill" / "lab"
+    assert not (lab / "pg").exists() and not (lab / "state.json").exists()
+    assert (lab / "logs").is_dir()

@@ -161,6 +161,10 @@ def lab_up(
             if partial is not None:
                 _stop_all(root, partial)
                 log("lab: stopped what the unfinished build had started")
+            # and its data: in /dev/shm it held ~100 MB of memory until the next `lab up`
+            # or `lab down` here — never, if the project's directory went first (the logs
+            # stay, to read why the build failed)
+            _remove_data(root)
             raise
 
 
