@@ -241,9 +241,11 @@ def _restore(data: ReportData) -> Collected:
 
 def _exercised(data: ReportData, actions: set[str], what: str, activities: Activities) -> Collected:
     """Scenarios in which one of ``actions`` (or ``activities``) ran, as evidence
-    references."""
+    references. The action succeeded, so it was exercised even when its scenario then
+    failed or was aborted; the reference says how the scenario ended, so that "failover
+    exercised" beside an aborted run is not read as a recovery shown."""
     return _scenario_refs(
-        (r, sc, what)
+        (r, sc, what if sc.status == "succeeded" else f"{what} (the scenario {sc.status})")
         for r in data.runs
         for hit in (_scenarios_with_actions(r, actions, activities),)
         for sc in r.scenarios

@@ -83,3 +83,37 @@ def test_a_miss_met_by_a_later_run_of_the_scenario_is_no_gap() -> None:
         got.gap is not None
         and "rds-failover (quarterly-dr on lab, run r-3): RTO 61.000s" in got.gap
     )
+
+
+def test_a_failover_exercised_in_an_aborted_scenario_says_how_it_ended() -> None:
+    """The failover action succeeded, so it was exercised; but "az-loss: failover
+    exercised" beside a run that was then aborted read as a recovery shown (SOC 2 CC7.5,
+    ISO A.8.14): the reference now says how the scenario ended."""
+    done = _run("r-1", 0, **{"rds-failover": (True, 12.0)})
+    stopped = _run("r-2", 1, **{"az-loss": (True, 0.0)})
+    stopped["status"] = stopped["scenarios"][0]["status"] = "aborted"
+    for run, name in ((done, "rds-failover"), (stopped, "az-loss")):
+        run["steps"] = [
+            {
+                "seq": 1,
+                "scenario": name,
+                "phase": "step",
+                "name": "fail over",
+                "kind": "action",
+                "action": "db.failover",
+                "status": "succeeded",
+            }
+        ]
+    data = ReportData(
+        title="t",
+        generated_at=T0 + timedelta(days=30),
+        generated_by="test",
+        period_label="2026-Q4",
+        runs=[RunView.model_validate(r) for r in (done, stopped)],
+    )
+    said = [r.description for r in KINDS.get("failover_tested").collect(data).refs]
+    assert said == [
+        "rds-failover (quarterly-dr on lab, 2026-11-02 09:00 UTC, run r-1): failover exercised",
+        "az-loss (quarterly-dr on lab, 2026-11-03 09:00 UTC, run r-2): failover exercised "
+        "(the scenario aborted)",
+    ]
