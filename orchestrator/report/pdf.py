@@ -240,11 +240,11 @@ class PdfRenderer(Renderer):
         ok = sum(r.status == "succeeded" and not r.dry_run for r in data.runs)
         story.append(
             p(
-                f"{len(data.runs)} runs, {ok} succeeded, {len(data.runs) - ok - dry} not"
+                f"{_count(len(data.runs), 'run')}, {ok} succeeded, {len(data.runs) - ok - dry} not"
                 + (f", {dry} dry run(s) (no fault injected: not a DR test)" if dry else "")
                 + (f", {skipped} scenario(s) skipped (not run)" if skipped else "")
                 + "; "
-                f"{len(data.findings)} findings "
+                f"{_count(len(data.findings), 'finding')} "
                 f"({sum(f.status == 'open' for f in data.findings)} open)."
             )
         )
@@ -385,3 +385,8 @@ class PdfRenderer(Renderer):
             ]
         doc.build(story)
         return buf.getvalue()
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 run``, ``2 runs``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -105,6 +105,7 @@ def test_a_skipped_scenario_reads_skipped_in_every_file(bundle: zipfile.ZipFile)
     assert re.search(r"live-only\s+skipped\s+—\s+—\s+—\s+1h 00m\s+—\s+5m 00s", pdf), pdf
     assert "iso - " in pdf and "succeeded; 1 of 2 scenarios skipped: not run" in pdf
     assert "1 scenario(s) skipped (not run)" in pdf
+    assert "1 run, 1 succeeded, 0 not" in pdf and "0 findings (0 open)" in pdf  # "1 runs"
     assert re.search(r"live-only RTO\s+skipped: not run \(objective 1h 00m\)", pdf), pdf
 
 
