@@ -189,6 +189,20 @@ def test_a_drill_whose_schedule_never_fires_is_refused_at_its_line(
     assert leap.code == 0 and "next fire 20" in leap.err  # 29 February fires, in leap years
 
 
+def test_a_gameday_in_a_time_zone_says_its_time_in_that_zone_and_in_utc(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["gameday", "create", "--date", "2031-01-15T10:00", "--drills", "qdr", "--env", "lab"]
+    res = drill(capsys, *args, "--timezone", "Europe/Paris")
+    assert res.code == 0, res.err
+    # it said 'planned for 2031-01-15 10:00 UTC': the Paris time labelled UTC
+    assert "planned for 2031-01-15 10:00 Europe/Paris (2031-01-15 09:00 UTC)" in res.err, res.err
+    made = json.loads(drill(capsys, *args, "--timezone", "America/New_York", "--json").out)
+    assert made["date"] == "2031-01-15T15:00:00Z" and made["timezone"] == "America/New_York"
+    shown = json.loads(drill(capsys, "gameday", "show", made["id"], "--json").out)
+    assert shown["date"] == made["date"]
+
+
 def test_scheduler_status_prints_one_line_per_fire(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
