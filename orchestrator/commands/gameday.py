@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 import typer
 
@@ -68,10 +69,15 @@ def create_cmd(
     if as_json:
         print_json(gameday.doc(row))
         return
+    local = row.scheduled_for.astimezone(ZoneInfo(row.timezone))
+    when = f"{row.scheduled_for:%Y-%m-%d %H:%M} UTC"
+    if row.timezone != "UTC":
+        when = f"{local:%Y-%m-%d %H:%M} {row.timezone} ({when})"
     err_console().print(
-        f"game day {row.id} planned for {row.scheduled_for:%Y-%m-%d %H:%M} UTC; "
+        f"game day {row.id} planned for {when}; "
         f"runbooks in {row.runbooks_dir}; `drill scheduler run` will announce "
-        "and run it"
+        "and run it",
+        soft_wrap=True,  # the runbooks' path was cut mid-name
     )
     out_console().print(row.id)
 

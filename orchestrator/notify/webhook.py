@@ -11,13 +11,17 @@ so logs show only scheme, host and the first path segment.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import queue
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from orchestrator.notify.messages import Notice
@@ -111,3 +115,84 @@ class WebhookNotifier:
                 self._sleep(delay)
         log.error("webhook %s: giving up after %d attempts: %s", shown, self.retries + 1, error)
         return Delivery(shown, False, self.retries + 1, status, error)
+
+
+class Notifier(Protocol):
+    """What a fire needs to announce itself: the service's is a :class:`BackgroundNotifier`."""
+
+    def send(self, notice: Notice, extra_urls: Iterable[str] = ()) -> list[Delivery]: ...
+
+
+class BackgroundNotifier:
+    """Posts in threads of its own, one per URL, in order, so that a webhook that is down
+    or slow never holds a fire: with a synchronous post, a dead URL's retries (~8 s; up
+    to ~30 s for one that never answers) came before each scheduled run started and after
+    it ended — the drill ran late, and the fire held its schedule so long that the next
+    fires were skipped, each skip a finding. ``send`` returns at once (no deliveries);
+    :meth:`close` lets what is queued go out, within a bound."""
+
+    def __init__(self, inner: WebhookNotifier, max_pending: int = 100) -> None:
+        self.inner, self.max_pending = inner, max_pending
+        self.urls = inner.urls
+        self._lanes: dict[str, tuple[queue.Queue[bytes | None], threading.Thread]] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def send(self, notice: Notice, extra_urls: Iterable[str] = ()) -> list[Delivery]:
+        body = json.dumps(notice.payload()).encode()
+        for url in dict.fromkeys([*self.inner.urls, *extra_urls]):
+            lane = self._lane(url)
+            if lane is None:
+                log.error("webhook %s: not sent, the service is stopping", redact_webhook(url))
+                continue
+            try:
+                lane.put_nowait(body)
+            except queue.Full:
+                log.error(
+                    "webhook %s: %d notifications wait already; this one is dropped",
+                    redact_webhook(url),
+                    self.max_pending,
+                )
+        return []
+
+    def _lane(self, url: str) -> queue.Queue[bytes | None] | None:
+        with self._lock:
+            if self._closed:
+                return None
+            if url not in self._lanes:
+                q: queue.Queue[bytes | None] = queue.Queue(self.max_pending)
+                t = threading.Thread(
+                    target=self._deliver, args=(url, q), name="drill-notify", daemon=True
+                )
+                self._lanes[url] = (q, t)
+                t.start()
+            return self._lanes[url][0]
+
+    def _deliver(self, url: str, q: queue.Queue[bytes | None]) -> None:
+        while (body := q.get()) is not None:
+            try:
+                self.inner._post(url, body)
+            except Exception as exc:  # a notification must never end its lane
+                log.error("notification failed: %s", redact_text(str(exc)))
+
+    def close(self, timeout_s: float = 10.0) -> int:
+        """Deliver what is queued, waiting ``timeout_s`` at most in all; the number of
+        URLs whose notifications were still going out then (logged)."""
+        with self._lock:
+            self._closed = True
+            lanes = list(self._lanes.items())
+        for _url, (q, _t) in lanes:
+            with contextlib.suppress(queue.Full):  # full: it would not drain in time anyway
+                q.put_nowait(None)
+        deadline = time.monotonic() + timeout_s
+        late = 0
+        for url, (_q, t) in lanes:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                late += 1
+                log.error(
+                    "webhook %s: notifications still going out when the service stopped "
+                    "are dropped",
+                    redact_webhook(url),
+                )
+        return late

@@ -32,7 +32,7 @@ from orchestrator.errors import ExitStatus
 from orchestrator.evidence.enums import FindingStatus, utcnow
 from orchestrator.evidence.records import Finding
 from orchestrator.notify.messages import NoticeKind, run_notice
-from orchestrator.notify.webhook import WebhookNotifier
+from orchestrator.notify.webhook import Notifier
 from orchestrator.schedule.blackout import Window, active_window
 from orchestrator.schedule.launcher import Launcher, RunRequest, RunResult
 from orchestrator.schedule.records import FireStatus, Schedule, ScheduleAction, ScheduleFire
@@ -52,7 +52,7 @@ class FireContext:
     store: EvidenceStore
     instance_id: str
     launcher: Launcher
-    notifier: WebhookNotifier
+    notifier: Notifier
     windows: list[Window] = field(default_factory=list)
     clock: Callable[[], datetime] = utcnow
 

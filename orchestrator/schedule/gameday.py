@@ -15,7 +15,7 @@ announcement says so). Afterwards a summary is stored and posted.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +132,7 @@ def create(
     row = GameDay(
         id=gid,
         title=title or f"Game day {when:%Y-%m-%d}",
-        scheduled_for=when,
+        scheduled_for=when.astimezone(UTC),  # as read back: `create` printed local as UTC
         timezone=tz.key,
         env=env_name,
         drills=drills,

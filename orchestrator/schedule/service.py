@@ -46,7 +46,7 @@ from sqlmodel import col, select
 from orchestrator.config import Settings
 from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.store import EvidenceStore
-from orchestrator.notify.webhook import WebhookNotifier
+from orchestrator.notify.webhook import BackgroundNotifier, Notifier, WebhookNotifier
 from orchestrator.schedule import schedules
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
@@ -72,7 +72,7 @@ class SchedulerService:
         store: EvidenceStore,
         *,
         launcher: Launcher | None = None,
-        notifier: WebhookNotifier | None = None,
+        notifier: Notifier | None = None,
         clock: Callable[[], datetime] = utcnow,
         poll_s: float = 2.0,
         misfire_grace_s: float = 300.0,
@@ -87,7 +87,8 @@ class SchedulerService:
             store,
             instance_id or new_instance_id(),
             launcher or ChildLauncher(settings),
-            notifier or WebhookNotifier(settings.notify),
+            # a dead or slow webhook must not hold a fire: posted beside it, in order
+            notifier or BackgroundNotifier(WebhookNotifier(settings.notify)),
             load_windows(settings),
             clock,
         )
@@ -258,6 +259,8 @@ class SchedulerService:
             self._beat()
         if not self._loop_lost:  # a hung loop thread would be waited for for ever
             self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
+        if isinstance(self.ctx.notifier, BackgroundNotifier):
+            self.ctx.notifier.close()  # the last fires' notices go out before the exit
         self.state = "stopped"
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)

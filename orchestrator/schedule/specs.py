@@ -36,6 +36,8 @@ ALIASES = {
     "hourly": "0 * * * *",
 }
 MIN_INTERVAL_S = 1.0
+#: Five cron fields have no year: one that fires at all fires within 8 years of any date.
+_CRON_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -132,13 +134,19 @@ def cron_spec(expr: str, timezone: str | None = None) -> Spec:
     normal = ALIASES.get(alias, raw)
     tz = zone(timezone)
     try:
-        crontab_trigger(normal, tz)
+        trigger = crontab_trigger(normal, tz)
     except ValueError as exc:
         raise UsageError(
             f"invalid cron expression {expr!r}: {exc}",
             "use five fields 'minute hour day month weekday' (e.g. '0 6 1 */3 *') or one of "
             + ", ".join(sorted(ALIASES)),
         ) from None
+    if next_fire(trigger, _CRON_EPOCH) is None:  # e.g. 30 February: saved, never run
+        raise UsageError(
+            f"cron expression {expr!r} never fires: no date has that day and month",
+            "check the day and month fields (April, June, September and November have "
+            "30 days, February 29 in leap years)",
+        )
     return Spec(ScheduleKind.CRON, normal, tz.key, alias if alias in ALIASES else None)
 
 

@@ -49,3 +49,15 @@ def test_one_definition_problem_is_one_line(
     res = drill(capsys, "validate", str(rb))
     assert res.code == 2
     assert _first(res.err).startswith(f"drill: error: {rb}:5: unknown action 'db.failovr'")
+
+
+def test_a_long_path_stays_whole_in_a_log(workdir: Path) -> None:
+    """stderr that is not a terminal (a CI log, a pipe) gets each message unfolded: rich
+    folded a path longer than the line mid-way, and the log could not be grepped for it."""
+    from tests.clihelp import run
+
+    deep = workdir / ("a-long-directory-name-" * 5)
+    state = write(deep, ".drill/lab/state.json", "{}")
+    res = run(deep, "lab", "down")
+    assert res.code == 0, res.err
+    assert f"lab: the lab's state file {state} is damaged (" in res.err.splitlines()[0], res.err

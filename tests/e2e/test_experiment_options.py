@@ -389,7 +389,8 @@ def test_a_journal_path_that_cannot_be_written_is_said_not_an_internal_error(
 
     path = Path(where)
     if where == "fifo":
-        path = workdir / "journal.fifo"
+        path = workdir / ("a-long-directory-name-" * 4) / "journal.fifo"  # > a line: whole
+        path.parent.mkdir()
         os.mkfifo(path)
     marker = workdir / "m"
     exp = write(workdir, "exp.yaml", experiment(marker))

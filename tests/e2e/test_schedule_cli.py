@@ -57,6 +57,9 @@ def test_add_list_remove(project: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["--env", "lab", "--cron", "0 25 * * *"], "invalid cron expression '0 25 * * *'"),
         (["--env", "lab", "--every", "1h", "--timezone", "UTC"], "--timezone applies to --cron"),
         (["--env", "nowhere", "--every", "1h"], "unknown environment 'nowhere'"),
+        # saved with an empty message and no next fire, then never run
+        (["--env", "lab", "--cron", "0 0 30 2 *"], "'0 0 30 2 *' never fires"),
+        (["--env", "lab", "--cron", "0 9 31 4,6,9,11 *"], "never fires"),
     ],
 )
 def test_bad_input_is_a_clear_usage_error(
@@ -172,6 +175,32 @@ def test_gameday_create_list_show(lab_project: Path, capsys: pytest.CaptureFixtu
     assert run_at == "2031-03-01T10:00:00Z"
     past = drill(capsys, "gameday", "create", "--date", "2001-01-01", "--drills", "qdr")
     assert past.code == 2 and "is in the past" in past.err
+
+
+def test_a_drill_whose_schedule_never_fires_is_refused_at_its_line(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    qdr = lab_project / "drills" / "qdr.yaml"
+    assert "schedule: quarterly" in qdr.read_text()
+    qdr.write_text(qdr.read_text().replace("schedule: quarterly", 'schedule: "0 0 30 2 *"'))
+    res = drill(capsys, "validate")
+    assert res.code == 2 and "qdr.yaml:" in res.err and "never fires" in res.err, res.err
+    leap = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", "0 9 29 2 *")
+    assert leap.code == 0 and "next fire 20" in leap.err  # 29 February fires, in leap years
+
+
+def test_a_gameday_in_a_time_zone_says_its_time_in_that_zone_and_in_utc(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["gameday", "create", "--date", "2031-01-15T10:00", "--drills", "qdr", "--env", "lab"]
+    res = drill(capsys, *args, "--timezone", "Europe/Paris")
+    assert res.code == 0, res.err
+    # it said 'planned for 2031-01-15 10:00 UTC': the Paris time labelled UTC
+    assert "planned for 2031-01-15 10:00 Europe/Paris (2031-01-15 09:00 UTC)" in res.err, res.err
+    made = json.loads(drill(capsys, *args, "--timezone", "America/New_York", "--json").out)
+    assert made["date"] == "2031-01-15T15:00:00Z" and made["timezone"] == "America/New_York"
+    shown = json.loads(drill(capsys, "gameday", "show", made["id"], "--json").out)
+    assert shown["date"] == made["date"]
 
 
 def test_scheduler_status_prints_one_line_per_fire(

@@ -8,6 +8,7 @@ launcher seam; webhooks go to a real HTTP server on 127.0.0.1.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -392,3 +393,36 @@ def test_a_skip_that_repeats_is_one_open_finding(workdir: Path, hook: HookServer
     assert [f.status for f in _fires(store)] == ["skipped"] * 4
     assert [f.status for f in _findings(store, "scheduled_run_skipped")] == ["closed", "open"]
     assert hook.events().count("drill_run_skipped") == 2
+
+
+def test_a_webhook_that_hangs_holds_no_fire(workdir: Path) -> None:
+    """The service's own notifier (drill.yaml `notify:`): a scheduled run started only
+    after the start notice's delivery gave up (5 attempts of 5 s against a webhook that
+    never answers, ~30 s late) and held its schedule as long after it ended, so that
+    the next fires were skipped, each repeat an open finding."""
+    release = threading.Event()
+    hanging = HookServer(hold=release)
+    try:
+        with time_machine.travel(T0, tick=False) as tm:
+            settings = load_settings(
+                str(make_project(workdir, extra=f"notify:\n  - {hanging.url()}\n"))
+            )
+            store = EvidenceStore(settings.database_url())
+            launcher = RecordingLauncher(utcnow)
+            svc = SchedulerService(settings, store, launcher=launcher, compliance_every_s=1e9)
+            _add(store, specs.every_spec("10s"))
+            svc.start()
+            try:
+                tm.move_to(T0 + timedelta(seconds=10.1))
+                svc.tick()
+                wait_for(lambda: launcher.calls, what="the scheduled run to start")
+                _wait_ended(store, 1)
+                assert svc.wait_idle(15.0), "the fire waited for its finish notice"
+                assert not hanging.posts  # nothing was answered yet
+            finally:
+                release.set()
+                svc.stop()  # the notices queued go out before the service ends
+    finally:
+        hanging.close()
+    assert _fires(store)[0].status == "succeeded"
+    assert hanging.events() == ["drill_run_start", "drill_run_finish"]

@@ -93,7 +93,10 @@ class RecordingLauncher:
 class HookServer:
     """Records POSTed JSON bodies; the first ``fail_first`` requests get ``fail_code``."""
 
-    def __init__(self, fail_first: int = 0, fail_code: int = 500) -> None:
+    def __init__(
+        self, fail_first: int = 0, fail_code: int = 500, hold: threading.Event | None = None
+    ) -> None:
+        """``hold``: each request is answered only once it is set (a webhook that hangs)."""
         self.posts: list[dict[str, Any]] = []
         self.paths: list[str] = []
         self.attempts = 0
@@ -103,6 +106,8 @@ class HookServer:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 server.attempts += 1
+                if hold is not None:
+                    hold.wait(60)
                 if server.attempts <= fail_first:
                     self.send_response(fail_code)
                     self.end_headers()
