@@ -266,6 +266,13 @@ def _event_handler(
 
 DRY_RUN = "not executed: a --dry run"
 
+#: why a rollback strategy played no rollbacks (chaoslib.rollback's rules)
+STRATEGY_SKIPS = {
+    "default": ": none after a failed or interrupted run, as chaos run",
+    "never": "",
+    "deviated": ": only when the steady state deviated",
+}
+
 
 def _write_journal(path: Path, content: bytes, scenario_id: str) -> str | None:
     """Write ``--journal-path``; what went wrong, or None. It failed as "internal error:
@@ -464,6 +471,14 @@ def run_experiment_scenario(
             },
             None if rollbacks_ok else f"experiment rollback(s) failed: {', '.join(failed)}",
         )
+    if doc.get("rollbacks") and not (journal.get("rollbacks") or handler.rollbacks_started):
+        # said where the run ends: a stopped run said "the rollbacks were played" when
+        # its strategy had played none (`default` after an interruption, `never`)
+        scenario.notes = {
+            **(scenario.notes or {}),
+            "rollbacks_not_played": f"rollback strategy {rollback_strategy!r}"
+            + STRATEGY_SKIPS.get(rollback_strategy, ""),
+        }
     # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
     # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
     content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())

@@ -323,6 +323,11 @@ class EvidenceDB:
                 "missing); then `drill recover` closes a run left open",
             )
 
+    def file_changed(self) -> bool:
+        """The SQLite file this object's connection opened was removed or replaced since
+        (a long-lived reader then reads a file nobody else sees any more)."""
+        return self._file is not None and _file_id(self.sqlite_path) != self._file
+
     def close(self) -> None:
         self.save_witness()
         if self._conn is not None:

@@ -110,8 +110,15 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     nav = [(p.name, p.path) for p in PAGES if p.nav]
 
     def html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        try:  # a notice when there is no evidence database there (yet, or any more)
+            store = {"no_store": sources.store_missing(), "store_gone": sources.store_gone()}
+        except Exception:  # never in the way of a page, an error page least of all
+            store = {}
         return templates.TemplateResponse(
-            request, f"{name}.html", {"nav": nav, "page": name, **context}, status_code=status
+            request,
+            f"{name}.html",
+            {"nav": nav, "page": name, **store, **context},
+            status_code=status,
         )
 
     def page_endpoint(page: Page, api: bool) -> Any:

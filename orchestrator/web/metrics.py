@@ -10,6 +10,7 @@ been on another environment than the last run.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -41,12 +42,21 @@ class Sources:
     #: an empty store: the dashboard creates none), else None
     store_missing: Callable[[], Path | None] = lambda: None
 
+    #: the SQLite file was there and went (removed or replaced) while this process read it
+    store_gone: Callable[[], bool] = lambda: False
+
     @classmethod
     def open(cls, config: str | None) -> Sources:
         """Read-only sources over drill.yaml ``config``, with connections of their own.
 
+        A SQLite file removed or replaced while served is let go: its open connection
+        would read the unlinked file for good, the runs recorded since in the new one
+        never shown. The pages then read what is there now: an empty store (and say it
+        went), or the new file.
+
         Quiet: the CLI's one-line notice about runs awaiting `drill recover` is for a
         terminal, not for every request of a server."""
+        import sys
         import threading
 
         from orchestrator.commands.common import AppState, empty_store
@@ -57,12 +67,34 @@ class Sources:
         settings = st.settings()
         opened: list[EvidenceDB] = []  # the real store, once it exists
         empty: list[EvidenceDB] = []
+        gone: list[Path] = []  # the file, once an opened one went
 
         def missing() -> Path | None:
             return None if opened else st.store_missing()
 
+        def let_go_if_changed() -> None:
+            if not opened or opened[0].is_postgres or not opened[0].file_changed():
+                return
+            old = opened.pop()
+            st._db = None  # the next open reads the file there now
+            st.store_checked = False
+            with contextlib.suppress(Exception):
+                old.close()
+            if st.store_missing() is not None:
+                gone[:] = [old.sqlite_path]
+                sys.stderr.write(
+                    f"drill serve: the evidence database {old.sqlite_path} was removed while "
+                    "served: its runs are not shown (restore it from a backup)\n"
+                )
+            else:
+                sys.stderr.write(
+                    f"drill serve: the evidence database {old.sqlite_path} was replaced "
+                    "while served: reading the new file\n"
+                )
+
         def db() -> EvidenceDB:
             with lock:
+                let_go_if_changed()
                 if missing() is not None:  # read-only: made by the first run, not here
                     if not empty:
                         empty.append(empty_store())
@@ -70,9 +102,21 @@ class Sources:
                 if not opened:
                     opened.append(st.db(warn=False))
                     opened[0].reconnect = True  # a server outlives a restart of its database
+                    gone.clear()
                 return opened[0]
 
-        return cls(settings=lambda: settings, db=db, now=utcnow, store_missing=missing)
+        def store_missing() -> Path | None:
+            with lock:
+                let_go_if_changed()
+                return missing()
+
+        return cls(
+            settings=lambda: settings,
+            db=db,
+            now=utcnow,
+            store_missing=store_missing,
+            store_gone=lambda: bool(gone) and store_missing() is not None,
+        )
 
 
 def _success_env(db: EvidenceDB, d: dict[str, Any], last: dict[str, Any] | None, env: str) -> str:

@@ -121,3 +121,25 @@ def test_the_rollback_strategy_still_reads_chaoss_status(workdir: Path, strategy
     code, _shown, journal = _run(workdir, "guarded", INTERRUPTED, "--rollback-strategy", strategy)
     assert (code, journal["rollbacks"]) == (1, [])
     assert not (workdir / "rollbacks.log").exists()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "why"),
+    [
+        ("default", "rollback strategy 'default': none after a failed or interrupted run"),
+        ("never", "rollback strategy 'never')"),
+    ],
+)
+def test_a_stop_whose_strategy_plays_no_rollback_does_not_say_they_were_played(
+    workdir: Path, strategy: str, why: str
+) -> None:
+    """A stopped experiment's last line said "nothing new was started and the rollbacks
+    were played" whatever its rollback strategy: under `default` (chaos's: none after
+    an interruption) or `never`, nothing was undone and the operator was told it was."""
+    (workdir / "leaves.yaml").write_text(LEAVES)
+    res = run(workdir, "run", "leaves.yaml", "--rollback-strategy", strategy)
+    assert res.code == 3, res.err
+    assert not (workdir / "rollbacks.log").exists()
+    words = " ".join(res.err.split())  # rich wraps at 80 columns
+    assert "the rollbacks were played" not in words, res.err
+    assert f"nothing new was started and the rollbacks were not played (leaves: {why}" in words

@@ -410,3 +410,43 @@ def test_metrics_with_odd_names_are_valid_exposition(workdir: Path) -> None:
             [promtool, "check", "metrics"], input=body, capture_output=True, timeout=60
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_store_removed_while_served_is_said_and_a_new_one_is_read(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """The evidence database removed under a running dashboard (a clean-up, a wrong `rm`):
+    the server's open connection read the unlinked file for good — the removed runs stayed
+    on every page and in /metrics with no word, and the runs recorded in the new database
+    the next drill made were never shown (not until a restart)."""
+    cwd, runs = served_dir
+    store = cwd / ".drill" / "evidence.db"
+    server = Served(cwd)
+    try:
+        code, _h, body = server.get("/api/runs")
+        assert code == 200 and len(json.loads(body)) == 2
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{store}{suffix}").unlink(missing_ok=True)
+        code, _h, body = server.get("/api/runs")
+        assert code == 200 and json.loads(body) == [], body
+        code, _h, body = server.get("/")
+        assert code == 200 and "was removed while this dashboard served it" in body.decode()
+        code, _h, body = server.get("/metrics")
+        assert code == 200 and runs["ok"]["run_id"] not in body.decode()
+        assert b"drill_last_run_timestamp_seconds{" not in body, body
+        # the next drill makes a new database: the dashboard reads it, as the CLI does
+        path = write(cwd, "again.yaml", experiment(cwd / "m-again", deviate=False))
+        res = run(cwd, "run", str(path), "--json")
+        assert res.code == 0, res.err
+        new = json.loads(res.out)["run_id"]
+        code, _h, body = server.get("/api/runs")
+        assert code == 200
+        assert json.loads(body) == json.loads(run(cwd, "runs", "list", "--json").out)
+        assert [r["run_id"] for r in json.loads(body)] == [new]
+        code, _h, body = server.get("/")
+        assert code == 200 and "was removed" not in body.decode()
+        assert server.get(f"/runs/{new}")[0] == 200
+    finally:
+        log = server.log()
+    assert "Traceback" not in log, log
+    assert f"the evidence database {store} was removed while served" in log, log
