@@ -247,8 +247,10 @@ def _console(**kwargs: Any) -> Console:
     class RedactingConsole(Console):
         def print(self, *objects: Any, **kw: Any) -> None:
             texts = [_redact_markup(o) if isinstance(o, str) else o for o in objects]
-            if "soft_wrap" not in kw and not self.is_terminal and all(
-                isinstance(o, str) for o in objects
+            if (
+                "soft_wrap" not in kw
+                and not self.is_terminal
+                and all(isinstance(o, str) for o in objects)
             ):  # a log or a pipe: a message's path or URL stays whole, one line to grep
                 kw["soft_wrap"] = True
             saved = self._width

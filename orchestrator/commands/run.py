@@ -246,9 +246,19 @@ def run(
     # stderr says how it ended, --json or not (with --json, a failed or stopped run said
     # nothing there: the reason was only in the document's error)
     if outcome.exit_status is ExitStatus.ABORTED:  # what a stop did, in words
+        kept = [
+            f"{sc.scenario_id}: {sc.notes['rollbacks_not_played']}"
+            for sc in outcome.scenarios
+            if sc.notes and sc.notes.get("rollbacks_not_played")
+        ]
+        played = (
+            f"the rollbacks were not played ({'; '.join(kept)})"
+            if kept
+            else "the rollbacks were played"
+        )
         err_console().print(
             f"[yellow]drill:[/] aborted ({esc(outcome.error or 'stopped')}): nothing new "
-            "was started and the rollbacks were played"
+            f"was started and {esc(played)}"
         )
     elif outcome.error:
         err_console().print(f"[red]drill:[/] {esc(outcome.error)}")

@@ -383,7 +383,9 @@ def resolve_runtime(
     rollback = (runtime.get("rollbacks") or {}).get("strategy")
     hypothesis = (runtime.get("hypothesis") or {}).get("strategy")
     exp_runtime = experiment.get("runtime")
-    if isinstance(exp_runtime, dict):  # chaos: the experiment's runtime replaces both
+    if isinstance(exp_runtime, dict) and exp_runtime:
+        # chaos: the experiment's runtime replaces both; an empty one (`runtime: {}`) is
+        # none, the settings' strategies stand (chaostoolkit's `if experiment_runtime:`)
         rollback = (exp_runtime.get("rollbacks") or {}).get("strategy")
         hypothesis = (exp_runtime.get("hypothesis") or {}).get("strategy")
     if opts.rollback_strategy is not None:

@@ -214,3 +214,26 @@ class FireExecutor(ThreadPoolExecutor):
                     JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=outcome)
                 )
         return events
+
+
+def fire_scheduler(**options: Any) -> Any:
+    """APScheduler's BackgroundScheduler, which processes no job once it is stopping.
+
+    Stock 3.x sets STOPPED, shuts its executors, then wakes its loop to let it end — and
+    the loop takes up the jobs due once more first (its only guard is PAUSED): a fire
+    that came due while a stop waited for a drill in flight went to the closed pool ('Error
+    submitting job … cannot schedule new futures after shutdown', a traceback per job)
+    and the job moved on to its next time, so that fire was never run nor recorded.
+    Left due in the store, the next start runs it (or records it missed)."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    class FireScheduler(BackgroundScheduler):
+        stopping = False
+
+        def _process_jobs(self) -> float | None:
+            if self.stopping:
+                return None
+            wait: float | None = super()._process_jobs()
+            return wait
+
+    return FireScheduler(**options)

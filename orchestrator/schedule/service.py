@@ -119,13 +119,12 @@ class SchedulerService:
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
-        from apscheduler.schedulers.background import BackgroundScheduler
 
-        from orchestrator.schedule.aps import FireExecutor, SharedJobStore
+        from orchestrator.schedule.aps import FireExecutor, SharedJobStore, fire_scheduler
 
         self._executor = FireExecutor(self._fire, self.max_workers)
         self._jobstore = SharedJobStore(self.store.engine)
-        self._scheduler = BackgroundScheduler(
+        self._scheduler = fire_scheduler(
             jobstores={"default": self._jobstore},
             executors={"default": self._executor},
             job_defaults={
@@ -258,6 +257,7 @@ class SchedulerService:
         while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
             self._beat()
         if not self._loop_lost:  # a hung loop thread would be waited for for ever
+            self._scheduler.stopping = True  # what came due meanwhile is the next start's
             self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         if isinstance(self.ctx.notifier, BackgroundNotifier):
             self.ctx.notifier.close()  # the last fires' notices go out before the exit

@@ -68,12 +68,13 @@ OPTION_SETS: dict[str, list[list[str]]] = {
     "21-rollbacks-order": [["--dry", "activities"], ["--rollback-strategy", "never"]],
     "22-method-action-fails": [["--rollback-strategy", "always"]],
     "23-probe-errors-before": [["--rollback-strategy", "always"]],
+    "29-runtime-empty": [["--settings", str(VARS / "settings-never.yaml")]],
 }
 NEEDS = {  # options every run of these experiments needs (a var file)
     "17-secrets-env": ["--var-file", str(VARS / "api.env")],
     "18-var-file-yaml": ["--var-file", str(VARS / "corpus.yaml")],
 }
-NO_BASE = {"28-runtime-strategy"}  # its own runtime names the rollback strategy
+NO_BASE = {"28-runtime-strategy", "29-runtime-empty"}  # the runtime decides the strategy
 
 
 def _cases() -> list[tuple[Path, list[str]]]:

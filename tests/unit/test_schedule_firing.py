@@ -11,7 +11,9 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import pytest
 import time_machine
 
 from orchestrator.config import load_settings
@@ -426,3 +428,50 @@ def test_a_webhook_that_hangs_holds_no_fire(workdir: Path) -> None:
         hanging.close()
     assert _fires(store)[0].status == "succeeded"
     assert hanging.events() == ["drill_run_start", "drill_run_finish"]
+
+
+def test_a_fire_that_comes_due_while_the_service_stops_is_left_to_the_next_start(
+    workdir: Path, hook: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job due while a stop waited for the drill in flight was taken up by APScheduler's
+    loop as the scheduler shut down, handed to the closed pool ('Error submitting job
+    … RuntimeError: cannot schedule new futures after shutdown', a traceback per job in
+    the service's log) and moved on to its next time: that fire was never run nor
+    recorded, by this service or the next."""
+    from apscheduler.schedulers.base import STATE_PAUSED
+
+    release = threading.Event()
+
+    class HeldLauncher(RecordingLauncher):
+        def run(self, req: Any) -> Any:
+            result = super().run(req)
+            release.wait(30)
+            return result
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _, store = _service(workdir, hook)
+        svc.ctx.launcher = HeldLauncher(utcnow)
+        sid = _add(store, specs.every_spec("10s"))
+        svc.start()
+        tm.move_to(T0 + timedelta(seconds=10.1))
+        svc.tick()
+        wait_for(lambda: svc.ctx.launcher.calls, what="the first fire's run")  # type: ignore[attr-defined]
+        stopping = threading.Thread(target=svc.stop)
+        stopping.start()
+        wait_for(lambda: svc._scheduler.state == STATE_PAUSED, what="the stop to pause")
+        tm.move_to(T0 + timedelta(seconds=20.1))  # the next fire comes due meanwhile
+        release.set()
+        stopping.join(30)
+        assert not stopping.is_alive()
+        assert "Error submitting job" not in caplog.text
+        assert [f.scheduled_at for f in _fires(store)] == [T0 + timedelta(seconds=10)]
+
+        again, launcher, _ = _service(workdir, hook)
+        again.start()
+        try:
+            wait_for(lambda: len(_fires(store)) == 2, what="the fire due at the stop")
+        finally:
+            again.stop()
+    due = _fires(store)[1]
+    assert (due.schedule_id, due.scheduled_at) == (sid, T0 + timedelta(seconds=20))
+    assert due.status == "succeeded" and len(launcher.calls) == 1
