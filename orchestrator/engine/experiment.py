@@ -174,6 +174,7 @@ def _event_handler(
             self.rollbacks_started = False
             self.journal: dict[str, Any] | None = None
             self.count = 0  # activities started in this phase group (hook point names)
+            self.last: str | None = None  # the last activity that completed
             self.shielded_before = False
             self.dry: Any = None  # the run's --dry (chaoslib.types.Dry)
             self.drill_handlers = {
@@ -244,6 +245,7 @@ def _event_handler(
 
         def activity_completed(self, activity: Any, run: Any) -> None:
             name = str(activity.get("name", "activity"))
+            self.last = name
             step = self.open.pop(name, None)
             if step is None or run is None:
                 return
@@ -397,6 +399,7 @@ def run_experiment_scenario(
     started = time.time()
     aborted: AbortSignal | None = None
     error: str | None = None
+    crashed: str | None = None  # chaoslib raised outside an activity (a tolerance check)
     witness = StopWitness()  # a signal chaoslib handles, or the error it stopped on
     handler = _event_handler(recorder, scenario, reporter, abort, pending, witness)
     schedule = Schedule(
@@ -422,8 +425,11 @@ def run_experiment_scenario(
         journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
     except Exception as exc:  # chaoslib failing outside an activity
-        error = f"{exc.__class__.__name__}: {exc}"
+        error = crashed = f"{exc.__class__.__name__}: {exc}"
+        if handler.last:  # before drill's rollbacks run more activities
+            crashed += f" (after the activity {handler.last})"
         journal = handler.journal or initialize_run_journal(doc)
+        ej.close_interrupted(journal, started)  # its end and duration, as chaos's keys
         journal["status"] = "failed"
     if opts.dry is not None:
         journal.setdefault("experiment", {})["dry"] = opts.dry.value
@@ -497,6 +503,16 @@ def run_experiment_scenario(
     if aborted is not None:
         raise aborted
     reading = ej.read(journal, witness.signalled is not None, witness.fatal)
-    if error and reading.verdict is ej.Verdict.SUCCEEDED:
+    if crashed and reading.verdict is not ej.Verdict.ABORTED:
+        # the journal says only "failed": the finding said "experiment failed: see
+        # journal", and the journal had no word of why
+        reading = ej.Reading(
+            ej.Verdict.FAILED,
+            f"experiment failed: chaoslib raised {crashed}",
+            "chaoslib stopped outside any activity (a tolerance it could not check, a "
+            "control's error): `chaos run` ends on the same error with a traceback and "
+            "no journal",
+        )
+    elif error and reading.verdict is ej.Verdict.SUCCEEDED:
         reading = ej.Reading(ej.Verdict.FAILED, error)
     return ExperimentOutcome(journal, reading, rollbacks_ok, error, failed)

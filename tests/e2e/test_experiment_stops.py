@@ -143,3 +143,39 @@ def test_a_stop_whose_strategy_plays_no_rollback_does_not_say_they_were_played(
     words = " ".join(res.err.split())  # rich wraps at 80 columns
     assert "the rollbacks were played" not in words, res.err
     assert f"nothing new was started and the rollbacks were not played (leaves: {why}" in words
+
+
+UNCHECKABLE = (
+    """title: a tolerance chaoslib cannot check
+description: a regex tolerance on a probe that returns a number
+method:
+  - type: probe
+    name: count-the-files
+    provider: {type: process, path: "true"}
+steady-state-hypothesis:
+  title: the count is a number
+  probes:
+    - type: probe
+      name: count-is-numeric
+      tolerance: {type: regex, pattern: "^[0-9]+$"}
+      provider: {type: python, module: json, func: loads, arguments: {s: "2"}}
+"""
+    + ROLLBACK
+)
+
+
+def test_chaoslib_raising_outside_an_activity_says_why(workdir: Path) -> None:
+    """chaoslib's regex tolerance on an int raises TypeError in the middle of the
+    hypothesis (`chaos run` ends there with a traceback and no journal). drill's finding
+    said "experiment failed: see journal", and the journal said only "failed", with no
+    end: the cause was nowhere."""
+    code, shown, journal = _run(workdir, "uncheckable", UNCHECKABLE)
+    assert (code, shown["status"]) == (1, "failed")
+    titles = [f["title"] for f in shown["findings"]]
+    assert titles == [
+        "uncheckable: experiment failed: chaoslib raised TypeError: expected string or "
+        "bytes-like object, got 'int' (after the activity count-is-numeric)"
+    ]
+    assert journal["status"] == "failed"
+    assert {"start", "end", "duration"} <= set(journal)
+    assert (workdir / "rollbacks.log").read_text() == "rolled\n"  # drill's default: always

@@ -450,3 +450,27 @@ def test_a_store_removed_while_served_is_said_and_a_new_one_is_read(
         log = server.log()
     assert "Traceback" not in log, log
     assert f"the evidence database {store} was removed while served" in log, log
+
+
+def test_all_runs_of_an_oddly_named_target_link_to_its_runs(workdir: Path) -> None:
+    """An experiment run by file is named after it, and a file name may hold `&`, `+` or
+    `#`: the overview's "all runs" link put the name in the query unencoded, so it led to
+    the runs of "r" (`&` ends the value, `#` starts a fragment, `+` is a space) — none."""
+    import html
+
+    name = "r&d+1#x"
+    path = write(workdir, f"{name}.yaml", experiment(workdir / "m", deviate=False))
+    res = run(workdir, "run", str(path), "--json")
+    assert res.code == 0, res.err
+    run_id = json.loads(res.out)["run_id"]
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/")
+        assert code == 200
+        found = re.findall(r'<a href="(/runs\?drill=[^"]*)">all runs</a>', body.decode())
+        links = [link for link in found if "quarterly-dr" not in link]  # (the bundled drill)
+        assert len(links) == 1, found
+        code, _h, body = server.get(html.unescape(links[0]))
+        assert code == 200 and run_id in body.decode(), links[0]
+    finally:
+        server.log()
