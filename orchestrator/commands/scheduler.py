@@ -212,8 +212,10 @@ def status_cmd(
     )
     # one line per instance / fire, however narrow the terminal: lines that grep finds
     for i in doc["instances"][:5]:
+        # one silent for a minute is dead (killed, host lost) whatever it last wrote
+        shown = i["state"] if i["alive"] or i["state"] == "stopped" else "gone"
         console.print(
-            f"  {i['id']:<40} {i['state']:<9} heartbeat {i['heartbeat_at']} fires {i['fires']}",
+            f"  {i['id']:<40} {shown:<9} heartbeat {i['heartbeat_at']} fires {i['fires']}",
             soft_wrap=True,
         )
     if fires:

@@ -45,6 +45,7 @@ from sqlmodel import col, select
 
 from orchestrator.config import Settings
 from orchestrator.evidence.enums import utcnow
+from orchestrator.evidence.records import Run
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import BackgroundNotifier, Notifier, WebhookNotifier
 from orchestrator.schedule import schedules
@@ -429,10 +430,30 @@ class SchedulerService:
             )
         lost = [row for row in lost if row.claimed_by in dead]
         for row in lost:
+            # the child `drill run` outlives its killed service (its own session) and
+            # records itself: name it, or "see the run" left the reader to guess which
+            run = self._run_of(row)
             row.status, row.ended_at = FireStatus.LOST.value, now
-            row.reason = "its scheduler stopped while the run was in flight; see the run"
+            row.launched_run_id = row.launched_run_id or (run.id if run else None)
+            row.reason = (
+                f"its scheduler stopped while run {row.launched_run_id} was in flight; see the run"
+                if row.launched_run_id
+                else "its scheduler stopped while the run was starting; no run of it was recorded"
+            )
         if lost:
             db.write(*lost)
+
+    def _run_of(self, row: ScheduleFire) -> Run | None:
+        """The run a fire launched: its schedule's first run since the fire was claimed."""
+        db = self.ctx.db
+        runs: list[Run] = db.records(
+            Run,
+            "schedule_id = ? AND started_at >= ?",
+            (row.schedule_id, db.param(row.claimed_at)),
+            order="started_at",
+            limit=1,
+        )
+        return runs[0] if runs else None
 
     def health(self) -> dict[str, Any]:
         """What ``/health`` says. Not ``ok`` while the evidence database is unreachable

@@ -225,6 +225,40 @@ def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
     assert "Traceback" not in log, log
 
 
+@pytest.mark.postgres
+def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
+    workdir: Path, pg_dsn: str
+) -> None:
+    """A session holding a lock on the evidence database (a migration, a VACUUM FULL, a
+    transaction left open) froze the whole dashboard: the first read waited for as long as
+    the lock was held, and every other request, /metrics too, waited behind it. A read now
+    waits a few seconds, then the page says the database is busy (503); once the lock is
+    gone the dashboard serves again."""
+    import psycopg
+
+    from tests.pgserver import _libpq
+
+    env = {"DRILL_DATABASE": pg_dsn}
+    path = write(workdir, "ok.yaml", experiment(workdir / "m"))
+    assert run(workdir, "run", str(path), env=env).code == 0
+    server = Served(workdir, env=env)
+    try:
+        assert server.get("/api/runs")[0] == 200
+        with psycopg.connect(_libpq(pg_dsn)) as locker:
+            locker.execute("LOCK TABLE run IN ACCESS EXCLUSIVE MODE")
+            for page in ("/api/runs", "/runs", "/metrics"):
+                code, _h, body = server.get(page)
+                assert code == 503, (page, body)
+                assert b"is busy: a lock another session holds" in body, body
+                assert b"pg_stat_activity" in body and b"Traceback" not in body
+            locker.rollback()
+        code, _h, body = server.get("/api/runs")
+        assert code == 200 and len(json.loads(body)) == 1, body
+    finally:
+        log = server.log()
+    assert "Traceback" not in log and "is busy" in log, log
+
+
 def test_every_page_loads_in_chromium_without_console_errors(
     served_dir: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -450,3 +484,27 @@ def test_a_store_removed_while_served_is_said_and_a_new_one_is_read(
         log = server.log()
     assert "Traceback" not in log, log
     assert f"the evidence database {store} was removed while served" in log, log
+
+
+def test_all_runs_of_an_oddly_named_target_link_to_its_runs(workdir: Path) -> None:
+    """An experiment run by file is named after it, and a file name may hold `&`, `+` or
+    `#`: the overview's "all runs" link put the name in the query unencoded, so it led to
+    the runs of "r" (`&` ends the value, `#` starts a fragment, `+` is a space) — none."""
+    import html
+
+    name = "r&d+1#x"
+    path = write(workdir, f"{name}.yaml", experiment(workdir / "m", deviate=False))
+    res = run(workdir, "run", str(path), "--json")
+    assert res.code == 0, res.err
+    run_id = json.loads(res.out)["run_id"]
+    server = Served(workdir)
+    try:
+        code, _h, body = server.get("/")
+        assert code == 200
+        found = re.findall(r'<a href="(/runs\?drill=[^"]*)">all runs</a>', body.decode())
+        links = [link for link in found if "quarterly-dr" not in link]  # (the bundled drill)
+        assert len(links) == 1, found
+        code, _h, body = server.get(html.unescape(links[0]))
+        assert code == 200 and run_id in body.decode(), links[0]
+    finally:
+        server.log()

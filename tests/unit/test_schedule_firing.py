@@ -427,7 +427,9 @@ def test_a_webhook_that_hangs_holds_no_fire(workdir: Path) -> None:
     finally:
         hanging.close()
     assert _fires(store)[0].status == "succeeded"
-    assert hanging.events() == ["drill_run_start", "drill_run_finish"]
+    # in order; a start notice held past the client's 5 s timeout (a loaded machine) is
+    # posted again, as any retried delivery
+    assert list(dict.fromkeys(hanging.events())) == ["drill_run_start", "drill_run_finish"]
 
 
 def test_a_fire_that_comes_due_while_the_service_stops_is_left_to_the_next_start(

@@ -196,3 +196,54 @@ def test_a_stalled_service_exits_for_its_supervisor_to_restart_it(
     with store.session() as s:
         row = s.get(SchedulerInstance, svc.instance_id)
         assert row is not None and row.state == "stopped"
+
+
+def test_a_lost_fire_names_the_run_its_killed_scheduler_started(
+    workdir: Path, hook: HookServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kill -9 of the service mid-run: its child `drill run` (a session of its own) goes
+    on and records itself, but the fire said only 'see the run', with no run id, and
+    `drill scheduler status` listed the dead instance as 'running' a minute later."""
+    from orchestrator.evidence.records import Run
+    from orchestrator.schedule.fire import claim, load_schedule
+    from orchestrator.schedule.models import SchedulerInstance
+    from tests.clihelp import drill
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _launcher, store = _service(workdir, hook)
+        sid = _add(store, specs.cron_spec("0 12 * * *"))
+        store.add(
+            SchedulerInstance(
+                id="killed", host="h", pid=1, started_at=T0, heartbeat_at=T0, health_url=None
+            )
+        )
+        svc.ctx.instance_id = "killed"
+        sched = load_schedule(store.db, sid)
+        assert sched is not None and claim(svc.ctx, sched, T0) is not None
+        store.db.write(
+            Run(
+                id="r-orphan",
+                target="tiny",
+                target_kind="experiment",
+                env="lab",
+                trigger="schedule",
+                who="root",
+                host="h",
+                pid=2,
+                started_at=T0 + timedelta(seconds=0.5),
+                schedule_id=sid,
+            )
+        )
+        svc.ctx.instance_id = "restarted"
+        tm.move_to(T0 + timedelta(seconds=1))
+        svc.start()
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=61))
+            (fire,) = _scheduler_status()["recent_fires"]
+            assert (fire["status"], fire["run_id"]) == ("lost", "r-orphan")
+            assert "r-orphan was in flight" in fire["reason"]
+            text = drill(capsys, "scheduler", "status").out
+        finally:
+            svc.stop()
+    (killed,) = [line for line in text.splitlines() if line.split()[:1] == ["killed"]]
+    assert killed.split()[1] == "gone", text
