@@ -508,3 +508,22 @@ def test_all_runs_of_an_oddly_named_target_link_to_its_runs(workdir: Path) -> No
         assert code == 200 and run_id in body.decode(), links[0]
     finally:
         server.log()
+
+
+def test_a_token_read_with_its_line_end_is_the_token(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """DRILL_SERVE_TOKEN read from a file (a container secret) ends with a newline that no
+    client can send (header values are trimmed): every request was 401, however right the
+    token. The line end is not part of it now; a space inside one is refused at start."""
+    cwd, _runs = served_dir
+    server = Served(cwd, env={"DRILL_SERVE_TOKEN": "tok-from-a-file-4242\n"})
+    try:
+        good = {"Authorization": "Bearer tok-from-a-file-4242"}
+        assert server.get("/api/runs", headers=good)[0] == 200
+        assert server.get("/api/runs")[0] == 401
+    finally:
+        assert "tok-from-a-file-4242" not in server.log()
+    res = run(cwd, "serve", "--port", "0", env={"DRILL_SERVE_TOKEN": "tok with-a-space-4242"})
+    assert res.code == 2, res.err
+    assert "DRILL_SERVE_TOKEN holds a space" in res.err and "with-a-space" not in res.err
