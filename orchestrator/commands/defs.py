@@ -88,7 +88,10 @@ def validate(
     catalog = Catalog(settings)
     files: list[Path] = []
     if paths:
+        from orchestrator.definitions.catalog import refuse_url
+
         for p in paths:
+            refuse_url(str(p))
             if p.is_dir():
                 files += _definition_files(p, DEFINITION_SUFFIXES)
             else:

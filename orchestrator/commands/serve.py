@@ -36,7 +36,7 @@ def serve(
     """
     from orchestrator.errors import UsageError
 
-    token = os.environ.get(TOKEN_VAR) or None
+    token = _token()
     if not is_loopback_host(host) and not token:
         raise UsageError(
             f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
@@ -77,6 +77,23 @@ def serve(
             server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _token() -> str | None:
+    """DRILL_SERVE_TOKEN, without the line end a secret read from a file brings along (a
+    client cannot send it: header values are trimmed, and every request was refused);
+    None when unset or blank. A space or a control character inside it no header can
+    carry either: refused, exit 2 (never printed: it is a secret)."""
+    from orchestrator.errors import UsageError
+
+    token = os.environ.get(TOKEN_VAR, "").strip()
+    if token and not all(33 <= ord(c) <= 126 for c in token):
+        raise UsageError(
+            f"{TOKEN_VAR} holds a space, a control or a non-ASCII character: no "
+            "Authorization header can carry it, so every request would be refused",
+            "use printable ASCII only, e.g. the output of `openssl rand -hex 24`",
+        )
+    return token or None
 
 
 class _Stoppable(Protocol):

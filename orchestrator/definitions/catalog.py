@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -159,6 +160,7 @@ class Catalog:
                     "give a file of the kind this command takes",
                 )
             return kind, definition, path
+        refuse_url(ref)
         if "/" in ref or path.suffix in DEFINITION_SUFFIXES:  # ids never contain these
             raise NotFoundError(f"no such file: {ref}", "check the path, or give an id")
         wanted = kinds or (DefinitionKind.DRILL, DefinitionKind.RUNBOOK, DefinitionKind.EXPERIMENT)
@@ -297,3 +299,16 @@ def _article(kind: DefinitionKind) -> str:
 def definition_hash(path: Path) -> str:
     """sha256 of the definition file as run (recorded with each run)."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def refuse_url(ref: str) -> None:
+    """``chaos run URL`` fetches the experiment; drill said "no such file: https://…",
+    "check the path", as if it were a typo. A path reaching here as a ``Path`` has lost
+    one slash of ``//``: the URL is said as given."""
+    if not Path(ref).exists() and re.match(r"(?i)https?:/", ref):
+        url = re.sub(r"(?i)^(https?:)/+", r"\1//", ref)
+        raise UsageError(
+            f"{url}: drill runs definitions from files, not URLs (it does not fetch code to run)",
+            "download it, read it, then give the file: `curl -fLo experiment.json URL` "
+            "and `drill run experiment.json`",
+        )

@@ -25,6 +25,7 @@ import contextlib
 import json
 import logging
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,7 +170,11 @@ def _event_handler(
         """Commits each activity's start and end as it happens; keeps drill's signals."""
 
         def __init__(self) -> None:
-            self.open: dict[str, StepRun] = {}
+            # by name and thread: chaoslib starts and completes each activity on one
+            # thread, and background activities of one name run at once on several (a
+            # `ref` to a background action): keyed by name alone, one row stayed
+            # running for good in a run that succeeded
+            self.open: dict[tuple[str, int], StepRun] = {}
             self.phase = StepPhase.PRECONDITION
             self.rollbacks_started = False
             self.journal: dict[str, Any] | None = None
@@ -234,7 +239,7 @@ def _event_handler(
             name = str(activity.get("name", "activity"))
             reporter.step_started(self.phase.value, name)
             provider = activity.get("provider")
-            self.open[name] = recorder.step_started(
+            self.open[name, threading.get_ident()] = recorder.step_started(
                 scenario,
                 self.phase,
                 name,
@@ -246,7 +251,7 @@ def _event_handler(
         def activity_completed(self, activity: Any, run: Any) -> None:
             name = str(activity.get("name", "activity"))
             self.last = name
-            step = self.open.pop(name, None)
+            step = self.open.pop((name, threading.get_ident()), None)
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"

@@ -217,6 +217,9 @@ class EvidenceDB:
         #: :meth:`_reconnecting`. A run keeps its one connection and its own handling
         #: of a store that fails mid-run (rollbacks still played, one error line).
         self.reconnect = False
+        #: the dashboard's (:meth:`limit_lock_waits`): how long a read on PostgreSQL
+        #: waits for a lock another session holds before it says the database is busy
+        self.lock_wait_s: float | None = None
         self._tables: dict[type[Record], _Table] = {}
         self._lock = threading.RLock()
 
@@ -232,7 +235,10 @@ class EvidenceDB:
                 import psycopg
 
                 conninfo = self.url.replace("postgresql+psycopg://", "postgresql://", 1)
-                return psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+                pg = psycopg.connect(conninfo, autocommit=True, connect_timeout=5)
+                if self.lock_wait_s is not None:
+                    pg.execute(f"SET lock_timeout = {int(self.lock_wait_s * 1000)}")
+                return pg
             import sqlite3
 
             readonly = readonly_uri(self.sqlite_path)
@@ -286,6 +292,16 @@ class EvidenceDB:
 
         return sqlite3.IntegrityError
 
+    def limit_lock_waits(self, seconds: float) -> None:
+        """A long-lived reader's reads (the dashboard's) wait at most ``seconds`` for a
+        PostgreSQL lock another session holds — a migration, a ``VACUUM FULL``, a stuck
+        transaction — then fail "busy" (:meth:`_reconnecting`). Without it one such
+        read froze the whole dashboard, /metrics too, for as long as the lock was held."""
+        self.lock_wait_s = seconds
+        if self.is_postgres and self._conn is not None:
+            with self._lock, self._reconnecting():
+                self._conn.execute(f"SET lock_timeout = {int(seconds * 1000)}")
+
     @contextlib.contextmanager
     def _reconnecting(self) -> Iterator[None]:
         """A PostgreSQL connection the server dropped (a restart, a failover) is let go,
@@ -294,6 +310,14 @@ class EvidenceDB:
         try:
             yield
         except Exception as exc:
+            if self.lock_wait_s is not None and getattr(exc, "sqlstate", None) == "55P03":
+                raise StoreUnavailable(  # lock_not_available: see limit_lock_waits
+                    f"evidence database {redact_text(self.url)} is busy: a lock another "
+                    f"session holds kept this read waiting over {self.lock_wait_s:g}s",
+                    "try again shortly; if it lasts, pg_stat_activity and pg_locks on that "
+                    "database say which session holds it (a migration, a VACUUM FULL, a "
+                    "transaction left open)",
+                ) from None
             conn = self._conn
             lost = self.is_postgres and conn is not None and (conn.broken or conn.closed)
             if not (self.reconnect and lost):

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Fire lag buckets (seconds): a healthy scheduler claims a fire within a second or two.
+#: How long a dashboard read waits for a lock another session holds on the PostgreSQL
+#: store (then 503 "busy"): under a Prometheus scrape's default 10 s timeout.
+LOCK_WAIT_S = 5.0
 LAG_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
@@ -102,6 +105,7 @@ class Sources:
                 if not opened:
                     opened.append(st.db(warn=False))
                     opened[0].reconnect = True  # a server outlives a restart of its database
+                    opened[0].limit_lock_waits(LOCK_WAIT_S)  # and says a lock, not hangs
                     gone.clear()
                 return opened[0]
 

@@ -112,6 +112,18 @@ def test_bad_options_are_usage_errors(workdir: Path, capsys, args: list[str], ne
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_an_experiment_url_is_refused_saying_so(workdir: Path, capsys) -> None:
+    """`chaos run https://…/experiment.json` fetches the experiment; drill said "no such
+    file: https://…" with the hint "check the path", as if it were a typo. Nothing is
+    fetched (only 127.0.0.1 is named here, and nothing listens on port 9)."""
+    url = "http://127.0.0.1:9/experiments/exp.yaml"
+    for command in (["run", url], ["plan", url], ["validate", url]):
+        res = drill(capsys, *command)
+        assert res.code == 2, res.err
+        assert f"drill: error: {url}: drill runs definitions from files, not URLs" in res.err
+        assert "curl -fLo experiment.json URL" in res.err and "no such file" not in res.err
+
+
 def test_a_bad_typed_var_is_named_and_the_types_chaos_takes_are_listed(
     workdir: Path, capsys
 ) -> None:

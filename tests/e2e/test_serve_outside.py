@@ -225,6 +225,40 @@ def test_the_dashboard_comes_back_with_its_postgresql(workdir: Path) -> None:
     assert "Traceback" not in log, log
 
 
+@pytest.mark.postgres
+def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
+    workdir: Path, pg_dsn: str
+) -> None:
+    """A session holding a lock on the evidence database (a migration, a VACUUM FULL, a
+    transaction left open) froze the whole dashboard: the first read waited for as long as
+    the lock was held, and every other request, /metrics too, waited behind it. A read now
+    waits a few seconds, then the page says the database is busy (503); once the lock is
+    gone the dashboard serves again."""
+    import psycopg
+
+    from tests.pgserver import _libpq
+
+    env = {"DRILL_DATABASE": pg_dsn}
+    path = write(workdir, "ok.yaml", experiment(workdir / "m"))
+    assert run(workdir, "run", str(path), env=env).code == 0
+    server = Served(workdir, env=env)
+    try:
+        assert server.get("/api/runs")[0] == 200
+        with psycopg.connect(_libpq(pg_dsn)) as locker:
+            locker.execute("LOCK TABLE run IN ACCESS EXCLUSIVE MODE")
+            for page in ("/api/runs", "/runs", "/metrics"):
+                code, _h, body = server.get(page)
+                assert code == 503, (page, body)
+                assert b"is busy: a lock another session holds" in body, body
+                assert b"pg_stat_activity" in body and b"Traceback" not in body
+            locker.rollback()
+        code, _h, body = server.get("/api/runs")
+        assert code == 200 and len(json.loads(body)) == 1, body
+    finally:
+        log = server.log()
+    assert "Traceback" not in log and "is busy" in log, log
+
+
 def test_every_page_loads_in_chromium_without_console_errors(
     served_dir: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -474,3 +508,22 @@ def test_all_runs_of_an_oddly_named_target_link_to_its_runs(workdir: Path) -> No
         assert code == 200 and run_id in body.decode(), links[0]
     finally:
         server.log()
+
+
+def test_a_token_read_with_its_line_end_is_the_token(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """DRILL_SERVE_TOKEN read from a file (a container secret) ends with a newline that no
+    client can send (header values are trimmed): every request was 401, however right the
+    token. The line end is not part of it now; a space inside one is refused at start."""
+    cwd, _runs = served_dir
+    server = Served(cwd, env={"DRILL_SERVE_TOKEN": "tok-from-a-file-4242\n"})
+    try:
+        good = {"Authorization": "Bearer tok-from-a-file-4242"}
+        assert server.get("/api/runs", headers=good)[0] == 200
+        assert server.get("/api/runs")[0] == 401
+    finally:
+        assert "tok-from-a-file-4242" not in server.log()
+    res = run(cwd, "serve", "--port", "0", env={"DRILL_SERVE_TOKEN": "tok with-a-space-4242"})
+    assert res.code == 2, res.err
+    assert "DRILL_SERVE_TOKEN holds a space" in res.err and "with-a-space" not in res.err
