@@ -303,3 +303,24 @@ def test_removing_a_game_days_run_schedule_cancels_it(
     assert json.loads(drill(capsys, "schedule", "list", "--json").out) == []
     shown = json.loads(drill(capsys, "gameday", "show", gid, "--json").out)
     assert shown["status"] == "cancelled"
+
+
+def test_a_secret_var_is_refused_for_a_schedule_and_a_var_file_is_not(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schedule kept `--var api_token=***` (the store masks secrets) and every fire
+    ran the experiment with '***' for the token."""
+    secret = ["--var", "api_token=hunter2-s3cret-value", "--var", "region=eu-west-1"]
+    res = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h", *secret)
+    assert res.code == 2 and res.err.startswith("drill: error: --var api_token holds a secret")
+    assert "--var-file" in res.err and "hunter2" not in res.err
+    assert json.loads(drill(capsys, "schedule", "list", "--json").out) == []
+    vars_file = lab_project / "vars.yaml"
+    vars_file.write_text("api_token: hunter2-s3cret-value\n")
+    ok = drill(
+        capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h",
+        "--var", "region=eu-west-1", "--var-file", str(vars_file), "--json",
+    )  # fmt: skip
+    assert ok.code == 0, ok.err
+    (row,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert row["run_args"] == ["--var", "region=eu-west-1", "--var-file", str(vars_file)]
