@@ -203,9 +203,18 @@ def remove_cmd(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
+    from orchestrator.schedule.records import ScheduleAction
 
-    row = schedules.remove(state(ctx).db(), schedule_id, operator(), utcnow())
-    err_console().print(f"removed schedule {row.id} ({row.target} on {row.env})")
+    db, now = state(ctx).db(), utcnow()
+    row = schedules.remove(db, schedule_id, operator(), now)
+    what = row.target if row.action == ScheduleAction.RUN else f"{row.action} {row.target}"
+    said = f"removed schedule {row.id} ({what} on {row.env})"
+    if row.action == ScheduleAction.GAMEDAY_RUN:
+        from orchestrator.schedule.gameday import cancel
+
+        if cancel(db, row.target, operator(), now) is not None:
+            said += f": game day {row.target} will not run, it is cancelled (its announcement too)"
+    err_console().print(said, soft_wrap=True)
 
 
 @app.command("sync")
