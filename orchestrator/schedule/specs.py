@@ -114,17 +114,30 @@ def _day_number(token: str) -> int:
 
 
 def crontab_trigger(expr: str, tz: ZoneInfo) -> BaseTrigger:
-    """Five cron fields → APScheduler CronTrigger with cron's day-of-week meaning (and
-    cron's single fire of a fixed-time job when clocks go back: :mod:`.crontrigger`)."""
+    """Five cron fields → APScheduler CronTrigger with cron's day-of-week meaning, cron's
+    either-day rule, and cron's single fire of a fixed-time job when clocks go back
+    (:mod:`.crontrigger`)."""
     from orchestrator.schedule.crontrigger import OnceOnRepeatCron as CronTrigger
 
     fields = expr.split()
     if len(fields) != 5:
         raise ValueError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, dow = fields
-    return CronTrigger(
-        minute=minute, hour=hour, day=day, month=month, day_of_week=_dow_to_aps(dow), timezone=tz
-    )
+    days = _dow_to_aps(dow)
+
+    def cron(day: str, days: str) -> BaseTrigger:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=tz
+        )
+
+    if not day.startswith(("*", "?")) and not dow.startswith(("*", "?")):
+        # cron runs the job when the day of the month *or* the day of the week matches;
+        # APScheduler's CronTrigger only when both do ('0 9 13 * 5': cron, every 13th and
+        # every Friday; APScheduler, Friday the 13th alone, a few times a year)
+        from apscheduler.triggers.combining import OrTrigger
+
+        return OrTrigger([cron(day, "*"), cron("*", days)])
+    return cron(day, days)
 
 
 def cron_spec(expr: str, timezone: str | None = None) -> Spec:

@@ -324,3 +324,24 @@ def test_a_secret_var_is_refused_for_a_schedule_and_a_var_file_is_not(
     assert ok.code == 0, ok.err
     (row,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
     assert row["run_args"] == ["--var", "region=eu-west-1", "--var-file", str(vars_file)]
+
+
+@pytest.mark.parametrize(
+    ("cron", "first"),
+    [
+        ("0 9 13 * 5", "2030-01-04T09:00:00Z"),  # every 13th and every Friday: Friday 4th
+        ("0 9 1-7 * 1", "2030-01-02T09:00:00Z"),  # days 1-7 and every Monday: the 2nd
+        ("0 9 13 * *", "2030-01-13T09:00:00Z"),  # one day field restricted: as before
+        ("0 9 * * 5", "2030-01-04T09:00:00Z"),
+    ],
+)
+def test_a_cron_with_both_day_fields_runs_when_either_matches_as_cron_does(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], cron: str, first: str
+) -> None:
+    """APScheduler's CronTrigger needs both day fields to match: '0 9 13 * 5' ran on
+    Friday the 13th only (next: 2030-09-13), where cron runs it every 13th and every
+    Friday."""
+    with time_machine.travel(datetime(2030, 1, 1, 12, 0, tzinfo=UTC), tick=False):
+        res = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", cron, "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["next_fire_at"] == first
