@@ -98,6 +98,7 @@ def add_cmd(
         else specs.at_spec(at or "", timezone, now)
     )
     opts = build_options(var, var_file, None)  # refused now (exit 2), not at 3 a.m.
+    _refuse_secret_vars(var or [])
     run_args = [a for v in var or [] for a in ("--var", v)]
     run_args += [a for f in var_file or [] for a in ("--var-file", str(f.resolve()))]
     app_state = state(ctx)
@@ -127,6 +128,24 @@ def add_cmd(
         else ""
     )
     out_console().print(row.id)
+
+
+def _refuse_secret_vars(var: list[str]) -> None:
+    """A schedule's --var values are stored with it, and the store masks secrets: a
+    secret one was kept as '***' and every fire ran with that for its value."""
+    from orchestrator.errors import UsageError
+    from orchestrator.secrets import redact
+
+    masked = [
+        v.split("=", 1)[0] for v, kept in zip(var, redact(list(var)), strict=True) if kept != v
+    ]
+    if masked:
+        raise UsageError(
+            f"--var {', '.join(masked)} holds a secret, which the evidence database keeps masked "
+            "with the schedule: every fire would be given '***' for it",
+            "put it in a --var-file (the schedule stores the file's path; the file is read "
+            "at each run)",
+        )
 
 
 def _warn_if_frozen(windows: list[Window], at: datetime | None) -> None:
@@ -203,9 +222,18 @@ def remove_cmd(
     from orchestrator.engine.runner import operator
     from orchestrator.evidence.enums import utcnow
     from orchestrator.schedule import schedules
+    from orchestrator.schedule.records import ScheduleAction
 
-    row = schedules.remove(state(ctx).db(), schedule_id, operator(), utcnow())
-    err_console().print(f"removed schedule {row.id} ({row.target} on {row.env})")
+    db, now = state(ctx).db(), utcnow()
+    row = schedules.remove(db, schedule_id, operator(), now)
+    what = row.target if row.action == ScheduleAction.RUN else f"{row.action} {row.target}"
+    said = f"removed schedule {row.id} ({what} on {row.env})"
+    if row.action == ScheduleAction.GAMEDAY_RUN:
+        from orchestrator.schedule.gameday import cancel
+
+        if cancel(db, row.target, operator(), now) is not None:
+            said += f": game day {row.target} will not run, it is cancelled (its announcement too)"
+    err_console().print(said, soft_wrap=True)
 
 
 @app.command("sync")

@@ -177,6 +177,22 @@ def get(db: EvidenceDB, gid: str) -> GameDay:
     return row
 
 
+def cancel(db: EvidenceDB, gid: str, who: str, now: datetime) -> GameDay | None:
+    """Its run schedule removed, a game day will not run: say so on it (it read
+    'planned' for ever) and remove its announcement (people were told to come to it).
+    ``None`` when it had begun already or is not there."""
+    for sched in schedules.active(db, ScheduleAction.GAMEDAY_ANNOUNCE):
+        if sched.target == gid and sched.source == ScheduleSource.GAMEDAY:
+            schedules.remove(db, sched.id, who, now)
+    row: GameDay | None = db.get(GameDay, gid)
+    if row is None:
+        return None
+    row.status, row.ended_at = GameDayStatus.CANCELLED.value, now
+    begun = "SELECT 1 FROM gameday WHERE id = ? AND status NOT IN (?, ?)"
+    open_ = (gid, GameDayStatus.PLANNED.value, GameDayStatus.ANNOUNCED.value)
+    return row if db.write(row, unless=(begun, open_)) else None
+
+
 def all_gamedays(db: EvidenceDB) -> list[GameDay]:
     return db.records(GameDay, order="scheduled_for")
 

@@ -72,6 +72,7 @@ class GameDayStatus(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # fell in a blackout window
     INTERRUPTED = "interrupted"  # a run aborted: the drills after it were not started
+    CANCELLED = "cancelled"  # its run schedule was removed before it ran
 
 
 @dataclass(kw_only=True, eq=False)

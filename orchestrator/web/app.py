@@ -110,10 +110,14 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     nav = [(p.name, p.path) for p in PAGES if p.nav]
 
     def html(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        store: dict[str, Any] = {}
         try:  # a notice when there is no evidence database there (yet, or any more)
             store = {"no_store": sources.store_missing(), "store_gone": sources.store_gone()}
+            # and one per run whose drill died mid-run: it reads 'running' for good, while
+            # its rollbacks may be pending (`drill runs list` says so on stderr)
+            store["orphans"] = [] if status >= 500 else sources.orphans()
         except Exception:  # never in the way of a page, an error page least of all
-            store = {}
+            pass
         return templates.TemplateResponse(
             request,
             f"{name}.html",

@@ -47,6 +47,8 @@ class Sources:
 
     #: the SQLite file was there and went (removed or replaced) while this process read it
     store_gone: Callable[[], bool] = lambda: False
+    #: (run id, env, the recover command) of each run whose drill died without closing it
+    orphans: Callable[[], list[tuple[str, str, str]]] = lambda: []
 
     @classmethod
     def open(cls, config: str | None) -> Sources:
@@ -114,7 +116,18 @@ class Sources:
                 let_go_if_changed()
                 return missing()
 
+        def orphans() -> list[tuple[str, str, str]]:
+            from orchestrator.engine.recovery import awaiting_recovery, protected
+
+            store = db()
+            found = []
+            for run in awaiting_recovery(settings, store):  # (only tries the env's lock)
+                yes = " --yes" if protected(settings, run.env, store) else ""
+                found.append((run.id, run.env, f"drill recover --env {run.env}{yes}"))
+            return found
+
         return cls(
+            orphans=orphans,
             settings=lambda: settings,
             db=db,
             now=utcnow,

@@ -286,3 +286,41 @@ def test_a_one_shot_that_fired_has_no_next_fire(
         (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
     assert doc["next_fire_at"] is None
     assert doc["last_fire"]["status"] == "succeeded"
+
+
+def test_removing_a_game_days_run_schedule_cancels_it(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The game day read 'planned' for ever though nothing would run it, and its
+    announcement still went out, calling people to a game day that would not happen."""
+    args = ["gameday", "create", "--date", "2031-03-01T10:00", "--drills", "qdr", "--json"]
+    gid = json.loads(drill(capsys, *args).out)["id"]
+    scheds = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    run = next(s["id"] for s in scheds if s["action"] == "gameday.run")
+    res = drill(capsys, "schedule", "remove", run)
+    assert res.code == 0
+    assert f"game day {gid} will not run, it is cancelled (its announcement too)" in res.err
+    assert json.loads(drill(capsys, "schedule", "list", "--json").out) == []
+    shown = json.loads(drill(capsys, "gameday", "show", gid, "--json").out)
+    assert shown["status"] == "cancelled"
+
+
+def test_a_secret_var_is_refused_for_a_schedule_and_a_var_file_is_not(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schedule kept `--var api_token=***` (the store masks secrets) and every fire
+    ran the experiment with '***' for the token."""
+    secret = ["--var", "api_token=hunter2-s3cret-value", "--var", "region=eu-west-1"]
+    res = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h", *secret)
+    assert res.code == 2 and res.err.startswith("drill: error: --var api_token holds a secret")
+    assert "--var-file" in res.err and "hunter2" not in res.err
+    assert json.loads(drill(capsys, "schedule", "list", "--json").out) == []
+    vars_file = lab_project / "vars.yaml"
+    vars_file.write_text("api_token: hunter2-s3cret-value\n")
+    ok = drill(
+        capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h",
+        "--var", "region=eu-west-1", "--var-file", str(vars_file), "--json",
+    )  # fmt: skip
+    assert ok.code == 0, ok.err
+    (row,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert row["run_args"] == ["--var", "region=eu-west-1", "--var-file", str(vars_file)]

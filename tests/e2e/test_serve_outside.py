@@ -527,3 +527,29 @@ def test_a_token_read_with_its_line_end_is_the_token(
     res = run(cwd, "serve", "--port", "0", env={"DRILL_SERVE_TOKEN": "tok with-a-space-4242"})
     assert res.code == 2, res.err
     assert "DRILL_SERVE_TOKEN holds a space" in res.err and "with-a-space" not in res.err
+
+
+def test_a_run_whose_drill_died_says_it_awaits_recovery(workdir: Path) -> None:
+    """drill killed mid-run (SIGKILL, host loss) leaves its run 'running' in the evidence:
+    `drill runs list` says on stderr that it awaits recovery and its rollbacks may be
+    pending, while the dashboard showed it running, for good, with no word of that."""
+    from tests.e2e.test_crash_safety import HOOK
+
+    exp = write(workdir, "exp.yaml", experiment(workdir / "marker"))
+    res = run(workdir, "run", str(exp), env={HOOK: "step:exp:3:end"})
+    assert res.code == -9, res.err
+    (orphan,) = json.loads(run(workdir, "runs", "list", "--json").out)
+    assert orphan["status"] == "running"
+    notice = f"{orphan['run_id']}</a> on lab awaits recovery"
+    server = Served(workdir)
+    try:
+        for page in ("/", "/runs", f"/runs/{orphan['run_id']}", "/findings"):
+            code, _h, body = server.get(page)
+            assert code == 200 and notice in body.decode(), page
+            assert "<code>drill recover --env lab</code>" in body.decode(), page
+        assert run(workdir, "recover").code == 0
+        code, _h, body = server.get("/")
+        assert code == 200 and "awaits recovery" not in body.decode()
+    finally:
+        log = server.log()
+    assert "Traceback" not in log, log
