@@ -188,6 +188,10 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
     problems = python_problems(data)
+    # chaoslib only warns of a control whose module is not installed ("the experiment
+    # will carry on running nonetheless") and runs without it: drill refused the run
+    absent = [(loc, m) for loc, m in problems if m.startswith(MISSING) and " in control " in m]
+    problems = [p for p in problems if p not in absent]
     if problems:
         raise DefinitionError([doc.problem(message, loc) for loc, message in problems])
     if "id" in data and not (isinstance(data["id"], str) and re.match(ID_PATTERN, data["id"])):
@@ -201,7 +205,16 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
             ]
         )
     exp_id = str(data.get("id") or path.stem)
-    return Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
+    experiment = Experiment(id=exp_id, title=str(data.get("title", exp_id)), document=data)
+    experiment.warnings = [
+        f"{doc.problem(message, loc)}: chaos runs the experiment without that control (it "
+        "warns), and so does drill"
+        for loc, message in absent
+    ]
+    return experiment
+
+
+MISSING = "could not find Python module"
 
 
 def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -> Problem:
@@ -304,7 +317,7 @@ def load_definition(
 
         definition = fast[1]
         assert isinstance(definition, Experiment)
-        definition.warnings = strict_reading_warnings(exc.problems)
+        definition.warnings += strict_reading_warnings(exc.problems)
         return fast
 
 

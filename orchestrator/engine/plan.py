@@ -233,6 +233,7 @@ def build_plan(
             ],
             hashes,
         )
+        plan.warnings += definition.warnings  # what chaos only warns of (pycheck)
     else:
         plan = _model_plan(catalog, definition, path, mode, hashes)
         plan.warnings += _unmeasurable(plan)

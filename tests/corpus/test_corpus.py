@@ -235,5 +235,26 @@ def test_validate_agrees(
     else:
         assert res.code == 2 and f"{path}:" in res.err, "drill names file:line"
         assert "Traceback" not in res.err
-    if path in QUIRKY and "duplicate" in path.stem:
+    if path in QUIRKY and ("duplicate" in path.stem or "missing" in path.stem):
         assert "drill: warning:" in res.err, "where drill is stricter it warns"
+
+
+def test_a_control_whose_module_is_missing_is_left_out_as_chaos_does(
+    workdir: Path, clean_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """chaos warns and runs the experiment without the control; drill refused the run
+    ("could not find Python module … in control", exit 2)."""
+    path = HERE / "quirky" / "missing-control-module.yaml"
+    codes = []
+    for tool in ("chaos", "drill"):
+        scratch = workdir / tool
+        scratch.mkdir()
+        args = ["--var", f"workdir={scratch}", "--rollback-strategy", "default"]
+        if tool == "chaos":
+            codes.append(chaos("--settings", str(VARS / "settings.yaml"), "run", *args, str(path)))
+        else:
+            res = drill(capsys, "run", str(path), *args)
+            codes.append(res.code)
+            assert "drill: warning:" in res.err and "corpus_tracing_not_installed" in res.err
+        assert (scratch / "touched").exists(), tool
+    assert codes == [0, 0]
