@@ -260,8 +260,6 @@ class SchedulerService:
         if not self._loop_lost:  # a hung loop thread would be waited for for ever
             self._scheduler.stopping = True  # what came due meanwhile is the next start's
             self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
-        if isinstance(self.ctx.notifier, BackgroundNotifier):
-            self.ctx.notifier.close()  # the last fires' notices go out before the exit
         self.state = "stopped"
         with self.store.session() as s:
             row = s.get(SchedulerInstance, self.instance_id)
@@ -270,6 +268,10 @@ class SchedulerService:
                 row.heartbeat_at = self.ctx.clock()
                 s.add(row)
         log.info("scheduler %s stopped after %d fire(s)", self.instance_id, self.fires)
+        if isinstance(self.ctx.notifier, BackgroundNotifier):
+            # the last fires' notices go out before the exit (10 s at most), once the
+            # instance is recorded stopped: a supervisor's grace (Docker's 10 s) may end first
+            self.ctx.notifier.close()
 
     # ---- jobs ------------------------------------------------------------------------
     def sync(self) -> None:
