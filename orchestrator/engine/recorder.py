@@ -181,7 +181,7 @@ class Recorder:
     def recorded_here(self, step: StepRun) -> bool:
         """Whether this process recorded the pending rollback ``step`` (its args are the
         ones it built), rather than read it from the evidence database (a recovery)."""
-        return step.id is not None and step.id in self._secret_args
+        return any(mine is step for mine in self._undos)
 
     def rollback_args(self, step: StepRun) -> dict[str, Any]:
         """The args to play a pending rollback with: with its secrets when this process
