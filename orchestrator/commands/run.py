@@ -143,6 +143,9 @@ def run(
             "and runtime strategies apply; default ~/.chaostoolkit/settings.yaml)",
         ),
     ] = None,
+    # `chaos run` options drill does not take: said why, not click's "No such option"
+    no_validation: Annotated[bool, typer.Option("--no-validation", hidden=True)] = False,
+    no_verify_tls: Annotated[bool, typer.Option("--no-verify-tls", hidden=True)] = False,
 ) -> None:
     """Run a drill, runbook or experiment; measure RTO/RPO; record evidence.
 
@@ -173,6 +176,7 @@ def run(
     from orchestrator.engine.runner import RunEngine, RunOptions
     from orchestrator.errors import ExitStatus, UsageError
 
+    _refuse_chaos_only(no_validation, no_verify_tls)
     experiment_opts = build_options(
         var,
         var_file,
@@ -436,3 +440,22 @@ def ack(
 
     acknowledge(state(ctx).db(), run_id, operator(), note)
     err_console().print(f"acknowledged the manual step of {run_id}")
+
+
+def _refuse_chaos_only(no_validation: bool, no_verify_tls: bool) -> None:
+    """`chaos run --no-validation | --no-verify-tls`, ported to `drill run` with the
+    rest of a CI script: each says why drill has no use for it (exit 2)."""
+    from orchestrator.errors import UsageError
+
+    if no_validation:
+        raise UsageError(
+            "--no-validation is a `chaos run` option drill does not take: drill validates "
+            "every experiment before it runs it",
+            "drop --no-validation; `drill validate FILE` shows what is wrong with one",
+        )
+    if no_verify_tls:
+        raise UsageError(
+            "--no-verify-tls is a `chaos run` option for an experiment fetched over HTTPS; "
+            "drill runs experiments from files only",
+            "drop --no-verify-tls: download the experiment, then `drill run FILE`",
+        )

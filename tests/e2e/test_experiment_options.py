@@ -414,3 +414,24 @@ def test_a_journal_path_that_cannot_be_written_is_said_not_an_internal_error(
     assert "internal error" not in said, res.err
     listed = json.loads(drill(capsys, "runs", "list", "--json").out)
     assert [r["status"] for r in listed] == ["failed"] and not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("option", "said"),
+    [
+        ("--no-validation", "drill validates every experiment before it runs it"),
+        ("--no-verify-tls", "drill runs experiments from files only"),
+    ],
+)
+def test_chaos_run_options_drill_does_not_take_say_why(
+    workdir: Path, capsys: pytest.CaptureFixture[str], option: str, said: str
+) -> None:
+    """A CI script's `chaos run --no-validation|--no-verify-tls exp.json` ported to
+    `drill run` got click's bare "No such option"; it now says why, and nothing runs."""
+    marker = workdir / "m"
+    exp = write(workdir, "exp.yaml", experiment(marker))
+    res = drill(capsys, "run", str(exp), option)
+    assert res.code == 2 and res.out == ""
+    text = " ".join(res.err.split())
+    assert f"{option} is a `chaos run` option" in text and said in text, res.err
+    assert not marker.exists()
