@@ -94,6 +94,12 @@ def create(
 ) -> GameDay:
     if not drills:
         raise UsageError("a game day needs at least one drill", "--drills quarterly-dr")
+    twice = sorted({d for d in drills if drills.count(d) > 1})
+    if twice:  # it ran that drill twice, each run failing over again
+        raise UsageError(
+            f"--drills names {', '.join(twice)} more than once",
+            "name each drill once; a game day runs its drills in the order given",
+        )
     tz = specs.zone(timezone)
     when = specs.parse_instant(date, tz, "--date")
     if when <= now:

@@ -203,6 +203,17 @@ def test_a_gameday_in_a_time_zone_says_its_time_in_that_zone_and_in_utc(
     assert shown["date"] == made["date"]
 
 
+def test_a_gameday_naming_a_drill_twice_is_refused(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--drills qdr,qdr` was accepted and the game day ran the drill twice."""
+    args = ["gameday", "create", "--date", "2031-01-15T10:00", "--env", "lab"]
+    res = drill(capsys, *args, "--drills", "qdr,qdr")
+    assert res.code == 2 and "--drills names qdr more than once" in res.err, res.err
+    listed = drill(capsys, "gameday", "list", "--json")
+    assert json.loads(listed.out) == []
+
+
 def test_scheduler_status_prints_one_line_per_fire(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
