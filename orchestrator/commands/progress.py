@@ -82,14 +82,13 @@ class ConsoleReporter:
             f"lost writes {'—' if lost is None else lost} · {verdict}"
         )
         if summary.get("error") and summary.get("status") != "succeeded":
-            # soft-wrapped, as notes and warnings: a path in it stays whole in a log
-            self.console.print(f"    [red]{esc(summary['error'])}[/]", soft_wrap=True)
+            self.console.print(f"    [red]{esc(summary['error'])}[/]")
 
     def note(self, message: str) -> None:
-        self.console.print(f"  [dim]{esc(message)}[/]", soft_wrap=True)
+        self.console.print(f"  [dim]{esc(message)}[/]")
 
     def warning(self, message: str) -> None:
-        self.console.print(f"[yellow]drill:[/] {esc(message)}", soft_wrap=True)
+        self.console.print(f"[yellow]drill:[/] {esc(message)}")
 
     def probe_status(self, line: str) -> None:
         """The live probe line, shown under the running step (called from a probe thread)."""
