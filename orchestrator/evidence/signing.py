@@ -89,26 +89,23 @@ def _key_bytes(path: Path) -> bytes:
     naming /dev/zero read until memory ran out ("internal error: MemoryError"), and a
     FIFO hung the export for good."""
     import errno
-    import os
-    import stat
 
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO's open does not wait
-    with os.fdopen(fd, "rb") as fh:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR))
-        if not stat.S_ISREG(mode):
+    from orchestrator.smallfiles import read_small
+
+    try:
+        return read_small(path, _KEY_MAX)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # a device, a FIFO or a socket
             raise UsageError(
                 f"signing key {path} is not a regular file (a device, a FIFO or a socket)",
                 "name the PEM file of the key (`signing_key:` in drill.yaml or --key)",
-            )
-        data = fh.read(_KEY_MAX + 1)
-    if len(data) > _KEY_MAX:
-        raise UsageError(
-            f"{path} is not a PEM private key: it is larger than {_KEY_MAX // 1024} KiB",
-            "create one with `drill evidence keygen`",
-        )
-    return data
+            ) from None
+        if exc.errno == errno.EFBIG:
+            raise UsageError(
+                f"{path} is not a PEM private key: it is larger than {_KEY_MAX // 1024} KiB",
+                "create one with `drill evidence keygen`",
+            ) from None
+        raise
 
 
 def load_private_key(path: Path) -> Ed25519PrivateKey:
