@@ -1,5 +1,7 @@
 """``GET /evidence/export?period=2026-Q4``: a signed evidence bundle, as a download.
 
+The period is a quarter or ``FROM..TO`` dates, both inclusive, as on ``/runs``.
+
 The same :func:`export_bundle` as `drill evidence export` (every framework), signed by
 the same key: drill.yaml's ``signing_key``, else the default key file, which — as for
 the CLI — is created on the first export (the server's log says where: keep it secret
@@ -37,11 +39,14 @@ _ONE_AT_A_TIME = threading.Lock()
 
 
 async def export_response(sources: Sources, period: str) -> Response:
-    from orchestrator.evidence.export_data import parse_period
+    from orchestrator.views import WEB, period_of
 
     if not period:
-        raise UsageError("say which period to export, e.g. ?period=2026-Q4")
-    when = parse_period(period)
+        raise UsageError(
+            "say which period to export: ?period=2026-Q4",
+            "a quarter, or FROM..TO dates, both inclusive (2026-10-01..2026-12-31)",
+        )
+    when = period_of(period, WEB)  # as /runs?period= (`drill evidence export --period`)
     missing = sources.store_missing()
     if missing is not None:  # as `drill evidence export`: an empty signed bundle misleads
         raise UsageError(f"no evidence database at {missing}: nothing has been recorded there")
