@@ -112,6 +112,15 @@ def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else fn(v)
 
 
+def stored_time(v: datetime, postgres: bool) -> Any:
+    """A time as the evidence tables store it, naive UTC: a ``datetime`` on PostgreSQL,
+    text as :data:`journal.DATA_TS` on SQLite (to write it, or to compare with it)."""
+    if v.tzinfo is None:
+        raise ValueError("naive datetime given to the evidence store; use utcnow()")
+    naive = v.astimezone(UTC).replace(tzinfo=None)
+    return naive if postgres else naive.strftime(journal.DATA_TS)
+
+
 def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     if t == "str":
         return _none_or(lambda v: v if type(v) is str else str(v))  # StrEnum → its value
@@ -122,14 +131,7 @@ def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     if t == "bool":
         return _none_or(bool) if postgres else _none_or(lambda v: 1 if v else 0)
     if t == "datetime":
-
-        def ts(v: datetime) -> Any:
-            if v.tzinfo is None:
-                raise ValueError("naive datetime given to the evidence store; use utcnow()")
-            naive = v.astimezone(UTC).replace(tzinfo=None)
-            return naive if postgres else naive.strftime(journal.DATA_TS)
-
-        return _none_or(ts)
+        return _none_or(lambda v: stored_time(v, postgres))
     if t == "json":
         if postgres:
             from psycopg.types.json import Json
@@ -412,7 +414,7 @@ class EvidenceDB:
 
     def param(self, value: datetime) -> Any:
         """``value`` as this backend stores a timestamp: for comparisons in ``where``."""
-        return _to_db("datetime", self.is_postgres)(value)
+        return stored_time(value, self.is_postgres)
 
     def get(self, cls: type[Record], pk: Any) -> Any:
         found = self.records(cls, f'"{cls.pk}" = ?', (pk,))
