@@ -89,7 +89,7 @@ def location(url: str) -> str:
     return hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
-def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str = "") -> None:
+def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str) -> None:
     """Remember event ``seq`` (committed) as the newest seen of journal ``first``, seen at
     the database whose :func:`location` is ``db`` (the newest journal seen there)."""
     if damaged(path) is not None:
