@@ -65,23 +65,10 @@ def _verified_data(
 ) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
-    from orchestrator.evidence.export_data import build_views, period_ids, run_started
+    from orchestrator.evidence.export_data import build_views
     from orchestrator.evidence.verify import verify
 
-    try:
-        if run_id is not None:
-            scope = Scope([run_id], [], run_started(conn, postgres, run_id))
-        else:
-            assert period is not None
-            scope = Scope(*period_ids(conn, postgres, period, env), period.start)
-    except Exception as exc:
-        if not _schema_changed(exc):
-            raise
-        raise EvidenceTampered(
-            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
-            "nothing was exported",
-            "run `drill evidence verify` and investigate the change",
-        ) from None
+    scope = _scope(conn, postgres, period, env, run_id)
     report = verify(conn, postgres, anchors, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
@@ -120,6 +107,28 @@ def _verified_data(
     )
     data = data.model_copy(update={"controls": evaluate(data, frameworks)})
     return data, scope
+
+
+def _scope(
+    conn: Any, postgres: bool, period: Period | None, env: str | None, run_id: str | None
+) -> Scope:
+    """What to export: the run ``run_id``, or the runs and run-less findings of ``period``
+    (and ``env``)."""
+    from orchestrator.evidence.export_data import period_ids, run_started
+
+    try:
+        if run_id is not None:
+            return Scope([run_id], [], run_started(conn, postgres, run_id))
+        assert period is not None
+        return Scope(*period_ids(conn, postgres, period, env), period.start)
+    except Exception as exc:
+        if not _schema_changed(exc):
+            raise
+        raise EvidenceTampered(
+            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
+            "nothing was exported",
+            "run `drill evidence verify` and investigate the change",
+        ) from None
 
 
 def build_report_data(
