@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
@@ -140,7 +139,7 @@ def build_report_data(
     run_id: str | None = None,
 ) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
-    with _snapshot(db) as conn:
+    with db.snapshot() as conn:  # verify and what is exported read the same state
         return _verified_data(
             conn, db.is_postgres, period, env, frameworks, who, run_id, anchors=_seen(db)
         )[0]
@@ -348,7 +347,7 @@ def export_bundle(
 
     key = load_private_key(key_path)  # fail before any work if the key is unusable
     fp = fingerprint(key.public_key())
-    with _snapshot(db) as conn:
+    with db.snapshot() as conn:  # verify and what is exported read the same state
         data, scope = _verified_data(
             conn, db.is_postgres, period, env, frameworks, who, run_id, fp, _seen(db)
         )
@@ -411,15 +410,3 @@ def _schema_changed(exc: Exception) -> bool:
 
 def _first_line(exc: Exception) -> str:
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-
-
-@contextmanager
-def _snapshot(db: Any) -> Iterator[Any]:
-    """One read-only transaction for verify + load, so both see the same state."""
-    conn = db.reading()
-    try:
-        yield conn
-    finally:
-        with suppress(Exception):
-            conn.execute("ROLLBACK")
-        conn.close()

@@ -791,13 +791,10 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     seen = witness.anchor(db)  # before the snapshot: the event it names is in it
     # each process reads one snapshot: read statement by statement, a row a drill
     # committed between the journal pass and the tables' was taken for tampering
-    conn = db.reading()
-    try:
+    with db.snapshot() as conn:
         report = verify(
             conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.reading
         )
-    finally:
-        conn.close()
     first = db.first_hash() if report.ok and report.head_seq else None
     if first and db.witness is not None:
         witness.remember(

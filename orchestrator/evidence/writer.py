@@ -282,6 +282,15 @@ class EvidenceDB:
             raise
         return conn
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """:meth:`reading` for the block, closed after it (its transaction ends unused)."""
+        conn = self.reading()
+        try:
+            yield conn
+        finally:
+            conn.close()
+
     @property
     def IntegrityError(self) -> type[Exception]:
         """The driver's exception for a violated constraint: a :meth:`write` inserting a
