@@ -31,9 +31,6 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _str
 from typing import Any, Literal
 
-from orchestrator.errors import RecordImmutable
-from orchestrator.secrets import redact
-
 TABLE = "journal"
 GENESIS = "0" * 64
 PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock serialises appends
@@ -185,32 +182,9 @@ def reader(
     return read
 
 
-def redact_values(values: dict[str, Any], types: dict[str, ColumnType]) -> dict[str, Any]:
-    """Secrets masked in every text and JSON value before it is stored and hashed."""
-    return {
-        k: redact(v) if types.get(k) in ("str", "json") and v is not None else v
-        for k, v in values.items()
-    }
-
-
 # ---- appending -----------------------------------------------------------------------
 
 Change = tuple[str, str, str, "str | None", "dict[str, Any] | None"]  # table op pk run data
-
-
-def run_column(table: str, columns: Sequence[str]) -> str | None:
-    """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
-    if table == "run":
-        return "id"
-    return "run_id" if "run_id" in columns else None
-
-
-def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImmutable:
-    """What the writers raise when evidence of a finished run would change."""
-    return RecordImmutable(
-        f"{table} {pk} is evidence of run {run_id}, which has ended; it cannot {verb}",
-        "evidence of a finished run is immutable; record a new finding or run instead",
-    )
 
 
 def append(

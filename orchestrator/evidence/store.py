@@ -87,10 +87,8 @@ class EvidenceStore:
         from sqlalchemy import create_engine, event
 
         kwargs: dict[str, Any] = {}
-        if self.url.startswith("sqlite"):
-            path = self.url.split("sqlite:///", 1)[-1]
-            if path and path != ":memory:" and "sqlite:///" in self.url:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.url.startswith("sqlite:///"):  # (drill.yaml refuses an in-memory one)
+            Path(self.url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
