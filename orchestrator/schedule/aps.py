@@ -4,13 +4,12 @@
   database, tolerant of a sibling scheduler having already updated or removed a job
   (stock 3.x raises ``JobLookupError`` from its main loop, which would kill the
   scheduler thread of an HA group).
-* :class:`FireExecutor` — a thread pool that calls :func:`orchestrator.schedule.fire.fire`
-  with the *scheduled* fire time (stock ``run_job`` does not pass it, and the
-  exactly-once claim is keyed on it). Misfires beyond the grace time are reported as
-  APScheduler's usual ``EVENT_JOB_MISSED`` and recorded by the service. It counts the
-  fires in flight — a fire holds its job's ``max_instances`` slot until its very end
-  (finding, notifications), not just until its fire row is written — and
-  :meth:`FireExecutor.wait_idle` waits until every one is over.
+* :class:`FireExecutor` — a ``BaseExecutor`` that calls
+  :func:`orchestrator.schedule.fire.fire` with the *scheduled* fire time (the
+  exactly-once claim is keyed on it), reports a fire later than the job's misfire grace
+  as missed, and holds the job's one slot until the fire is over (finding,
+  notifications); :meth:`FireExecutor.wait_idle` waits until every fire is. On
+  ``BaseExecutor``'s public ``submit_job``, not APScheduler's private helpers.
 
 This module imports APScheduler at import time; only the service imports it.
 """
@@ -22,16 +21,12 @@ import logging
 import pickle
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-)
-from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
+from apscheduler.job import Job
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
@@ -151,69 +146,78 @@ def _database_failed(what: str, exc: Exception) -> None:
     log.error("job store: %s failed (retried on the next poll): %s", what, redact_text(first))
 
 
-class FireExecutor(ThreadPoolExecutor):
-    """Runs fires in threads; each call gets ``fire(ctx, schedule_id, scheduled_at)``."""
+class FireExecutor(BaseExecutor):
+    """Runs fires in threads: ``fire(schedule_id, scheduled_at)`` for each run time
+    within the job's misfire grace, ``missed(schedule_id, scheduled_at)`` for each later
+    one. A job runs ``max_instances`` fires at once at most (APScheduler's
+    ``MaxInstancesReachedError`` beyond: the scheduler reports it as
+    ``EVENT_JOB_MAX_INSTANCES``); a fire holds its slot until its very end."""
 
-    def __init__(self, fire: Callable[[str, datetime], Any], max_workers: int = 16) -> None:
-        super().__init__(max_workers=max_workers)
-        self._fire = fire
-        self._in_flight = 0
-        self._settled = threading.Condition()
+    def __init__(
+        self,
+        fire: Callable[[str, datetime], Any],
+        missed: Callable[[str, datetime], Any],
+        max_workers: int = 16,
+    ) -> None:
+        super().__init__()
+        self.fire, self.missed = fire, missed
+        self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="drill-fire")
+        self.running: dict[str, int] = {}  # job id -> its fires in flight
+        self.settled = threading.Condition()
 
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        def done(f: Any) -> None:
-            try:
-                exc = f.exception()
-                if exc:
-                    self._run_job_error(job.id, exc, exc.__traceback__)
-                else:
-                    self._run_job_success(job.id, f.result())
-            finally:  # after APScheduler freed the job's instance slot
-                self._settle()
-
-        with self._settled:
-            self._in_flight += 1
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        with self.settled:
+            if self.running.get(job.id, 0) >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+            self.running[job.id] = self.running.get(job.id, 0) + 1
         try:
-            future = self._pool.submit(self._run, job, job._jobstore_alias, run_times)
+            self.pool.submit(
+                self._run, job.id, job.kwargs["schedule_id"], job.misfire_grace_time, run_times
+            )
         except BaseException:
-            self._settle()
+            self._settle(job.id)
             raise
-        future.add_done_callback(done)
 
-    def _settle(self) -> None:
-        with self._settled:
-            self._in_flight -= 1
-            self._settled.notify_all()
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """``BaseExecutor``'s one abstract method, which its ``submit_job`` calls; drill's
+        :meth:`submit_job` (what the scheduler calls) does the work itself."""
+        raise NotImplementedError("FireExecutor.submit_job submits fires")
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait)
+
+    def _run(
+        self, job_id: str, schedule_id: str, grace: int | None, run_times: list[datetime]
+    ) -> None:
+        try:
+            for run_time in list(run_times):
+                at = run_time.astimezone(UTC)
+                try:
+                    if grace is not None and datetime.now(UTC) - at > timedelta(seconds=grace):
+                        self.missed(schedule_id, at)
+                    else:
+                        self.fire(schedule_id, at)
+                except Exception:
+                    log.exception("fire of %s at %s failed", schedule_id, at.isoformat())
+        finally:
+            self._settle(job_id)
+
+    def _settle(self, job_id: str) -> None:
+        with self.settled:
+            left = self.running.pop(job_id, 1) - 1
+            if left:
+                self.running[job_id] = left
+            self.settled.notify_all()
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        with self.settled:
+            return sum(self.running.values())
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no fire is in flight; ``False`` if ``timeout`` passed first."""
-        with self._settled:
-            return self._settled.wait_for(lambda: self._in_flight == 0, timeout)
-
-    def _run(self, job: Any, alias: str, run_times: list[datetime]) -> list[Any]:
-        events: list[Any] = []
-        for run_time in run_times:
-            grace = job.misfire_grace_time
-            late = datetime.now(UTC) - run_time
-            if grace is not None and late > timedelta(seconds=grace):
-                events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time))
-                continue
-            try:
-                outcome = self._fire(job.kwargs["schedule_id"], run_time.astimezone(UTC))
-            except Exception as exc:
-                log.exception("fire of %s at %s failed", job.id, run_time)
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_ERROR, job.id, alias, run_time, exception=exc)
-                )
-            else:
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=outcome)
-                )
-        return events
+        with self.settled:
+            return self.settled.wait_for(lambda: not self.running, timeout)
 
 
 def fire_scheduler(**options: Any) -> Any:

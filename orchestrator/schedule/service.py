@@ -119,11 +119,11 @@ class SchedulerService:
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 
         from orchestrator.schedule.aps import FireExecutor, SharedJobStore, fire_scheduler
 
-        self._executor = FireExecutor(self._fire, self.max_workers)
+        self._executor = FireExecutor(self._fire, self._missed, self.max_workers)
         self._jobstore = SharedJobStore(self.store.engine)
         self._scheduler = fire_scheduler(
             jobstores={"default": self._jobstore},
@@ -135,7 +135,7 @@ class SchedulerService:
             },
             timezone=UTC,
         )
-        self._scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         now = self.ctx.clock()
         self.store.add(
             SchedulerInstance(
@@ -342,26 +342,29 @@ class SchedulerService:
         log.info("schedule %s fire at %s: %s", schedule_id, scheduled_at.isoformat(), outcome)
         return outcome
 
-    def _on_event(self, event: Any) -> None:
-        from apscheduler.events import EVENT_JOB_MISSED
-
+    def _missed(self, schedule_id: str, scheduled_at: datetime) -> None:
+        """A fire later than the misfire grace (no scheduler ran it in time)."""
         try:
-            if event.code == EVENT_JOB_MISSED:
+            record_missed(
+                self.ctx,
+                schedule_id,
+                scheduled_at,
+                "missed: no scheduler ran it within the misfire grace time",
+            )
+        except Exception as exc:
+            log.error("recording a missed fire failed: %s", redact_text(str(exc)))
+
+    def _on_skipped(self, event: Any) -> None:
+        """APScheduler's ``EVENT_JOB_MAX_INSTANCES``: the job's previous fire still runs."""
+        try:
+            for at in event.scheduled_run_times:
                 record_missed(
                     self.ctx,
                     event.job_id,
-                    event.scheduled_run_time.astimezone(UTC),
-                    "missed: no scheduler ran it within the misfire grace time",
+                    at.astimezone(UTC),
+                    "previous fire of this schedule still running",
+                    FireStatus.SKIPPED,
                 )
-            else:
-                for at in event.scheduled_run_times:
-                    record_missed(
-                        self.ctx,
-                        event.job_id,
-                        at.astimezone(UTC),
-                        "previous fire of this schedule still running",
-                        FireStatus.SKIPPED,
-                    )
         except Exception as exc:
             log.error("recording a missed fire failed: %s", redact_text(str(exc)))
 
