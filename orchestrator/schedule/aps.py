@@ -3,7 +3,8 @@
 * :class:`SharedJobStore` — APScheduler's SQLAlchemyJobStore in the evidence
   database, tolerant of a sibling scheduler having already updated or removed a job
   (stock 3.x raises ``JobLookupError`` from its main loop, which would kill the
-  scheduler thread of an HA group).
+  scheduler thread of an HA group). Closed (:meth:`SharedJobStore.close`), it hands out
+  no due job: what comes due while the service stops stays due for the next start.
 * :class:`FireExecutor` — a ``BaseExecutor`` that calls
   :func:`orchestrator.schedule.fire.fire` with the *scheduled* fire time (the
   exactly-once claim is keyed on it), reports a fire later than the job's misfire grace
@@ -94,6 +95,16 @@ class SharedJobStore(SQLAlchemyJobStore):
         #: passes of the scheduler loop, which asks for due jobs first thing in each:
         #: the loop's heartbeat (APScheduler 3.x says nothing when its thread dies)
         self.passes = 0
+        self.closed = False
+
+    def close(self) -> None:
+        """Hand out no due job any more. APScheduler's loop takes up the due jobs once
+        more as the scheduler shuts down (its only guard is a pause), after its executor
+        was shut: a fire that came due while a stop waited for a drill in flight went to
+        the closed pool ('Error submitting job … cannot schedule new futures after
+        shutdown') and the job moved on to its next time, so that fire was never run
+        nor recorded. Left due here, the next start runs it (or records it missed)."""
+        self.closed = True
 
     def _reconstitute_job(self, job_state: bytes) -> Any:
         """APScheduler's, with :class:`_JobUnpickler`: a row that does not load is
@@ -111,6 +122,8 @@ class SharedJobStore(SQLAlchemyJobStore):
 
     def get_due_jobs(self, now: datetime) -> list[Any]:
         self.passes += 1
+        if self.closed:
+            return []
         due: list[Any] = super().get_due_jobs(now)
         return due
 
@@ -131,6 +144,8 @@ class SharedJobStore(SQLAlchemyJobStore):
             _database_failed(f"removing job {job_id}", exc)
 
     def get_next_run_time(self) -> datetime | None:
+        if self.closed:
+            return None
         try:
             found: datetime | None = super().get_next_run_time()
         except Exception as exc:
@@ -218,26 +233,3 @@ class FireExecutor(BaseExecutor):
         """Wait until no fire is in flight; ``False`` if ``timeout`` passed first."""
         with self.settled:
             return self.settled.wait_for(lambda: not self.running, timeout)
-
-
-def fire_scheduler(**options: Any) -> Any:
-    """APScheduler's BackgroundScheduler, which processes no job once it is stopping.
-
-    Stock 3.x sets STOPPED, shuts its executors, then wakes its loop to let it end — and
-    the loop takes up the jobs due once more first (its only guard is PAUSED): a fire
-    that came due while a stop waited for a drill in flight went to the closed pool ('Error
-    submitting job … cannot schedule new futures after shutdown', a traceback per job)
-    and the job moved on to its next time, so that fire was never run nor recorded.
-    Left due in the store, the next start runs it (or records it missed)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    class FireScheduler(BackgroundScheduler):
-        stopping = False
-
-        def _process_jobs(self) -> float | None:
-            if self.stopping:
-                return None
-            wait: float | None = super()._process_jobs()
-            return wait
-
-    return FireScheduler(**options)

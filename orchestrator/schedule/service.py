@@ -120,12 +120,13 @@ class SchedulerService:
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.background import BackgroundScheduler
 
-        from orchestrator.schedule.aps import FireExecutor, SharedJobStore, fire_scheduler
+        from orchestrator.schedule.aps import FireExecutor, SharedJobStore
 
         self._executor = FireExecutor(self._fire, self._missed, self.max_workers)
         self._jobstore = SharedJobStore(self.store.engine)
-        self._scheduler = fire_scheduler(
+        self._scheduler = BackgroundScheduler(
             jobstores={"default": self._jobstore},
             executors={"default": self._executor},
             job_defaults={
@@ -257,8 +258,8 @@ class SchedulerService:
                 log.info("asked %d running drill(s) to stop and roll back", n)
         while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
             self._beat()
+        self._jobstore.close()  # what comes due from now on is the next start's
         if not self._loop_lost:  # a hung loop thread would be waited for for ever
-            self._scheduler.stopping = True  # what came due meanwhile is the next start's
             self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         self.state = "stopped"
         with self.store.session() as s:
