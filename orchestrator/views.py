@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
+    from orchestrator.evidence.export_data import Period
     from orchestrator.evidence.writer import EvidenceDB
 
 #: Most scenarios of one drill a trend chart shows (newest last).
@@ -22,6 +23,25 @@ TREND_RUNS = 12
 MAX_OFFSET = 10**15
 #: Most runs one list returns: `drill runs list --limit` and `/api/runs?limit=` alike.
 MAX_LIMIT = 1_000_000
+
+
+@dataclass(frozen=True)
+class Spelling:
+    """How the user gave a filter, for its error to name: `drill runs list --status x`
+    or `/runs?status=x` (a web user cannot pass --status: "use --offset" told them
+    nothing they could do)."""
+
+    web: bool = False
+
+    def given(self, name: str, value: object, quoted: bool = True) -> str:
+        shown = repr(value) if quoted else str(value)
+        return f"{name}={shown}" if self.web else f"--{name} {shown}"
+
+    def name(self, name: str) -> str:
+        return f"{name}=" if self.web else f"--{name}"
+
+
+CLI, WEB = Spelling(), Spelling(web=True)
 
 
 def status_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
@@ -78,14 +98,14 @@ def finding_document(f: Any) -> dict[str, Any]:
 
 
 def findings_documents(
-    db: EvidenceDB, status: str | None = None, run_id: str | None = None
+    db: EvidenceDB, status: str | None = None, run_id: str | None = None, spell: Spelling = CLI
 ) -> list[dict[str, Any]]:
     """`drill findings list --json`: findings, newest first."""
     from orchestrator.errors import UsageError
     from orchestrator.evidence.records import Finding
 
     if status not in (None, "open", "closed"):
-        raise UsageError(f"--status {status!r} is not open or closed")
+        raise UsageError(f"{spell.given('status', status)} is not open or closed")
     where = [(c, v) for c, v in (("status", status), ("run_id", run_id)) if v]
     found = db.records(
         Finding, " AND ".join(f"{c} = ?" for c, _ in where), [v for _, v in where], "id DESC"
@@ -131,43 +151,36 @@ class RunsQuery:
     period: str | None = None  # a quarter (2026-Q4) or FROM..TO (YYYY-MM-DD, inclusive)
     limit: int = 50
     offset: int = 0
+    spell: Spelling = CLI  # (the dashboard's: WEB)
 
     def window(self) -> tuple[datetime | None, datetime | None]:
         """The period as [since, until), after checking every filter."""
         from orchestrator.errors import UsageError
         from orchestrator.evidence.enums import RunStatus
 
+        given = self.spell.given
         if self.status and self.status not in {s.value for s in RunStatus}:
             raise UsageError(
-                f"--status {self.status!r} is not a run status",
+                f"{given('status', self.status)} is not a run status",
                 "one of " + ", ".join(s.value for s in RunStatus),
             )
-        if self.limit < 1 or self.offset < 0:
-            raise UsageError("--limit must be at least 1 and --offset not negative")
+        if self.limit < 1:
+            raise UsageError(f"{given('limit', self.limit, False)} is not at least 1")
+        if self.offset < 0:
+            raise UsageError(f"{given('offset', self.offset, False)} is negative")
         if self.limit > MAX_LIMIT:
-            raise UsageError(f"--limit {self.limit} is more than {MAX_LIMIT}", "page with --offset")
+            raise UsageError(
+                f"{given('limit', self.limit, False)} is more than {MAX_LIMIT}",
+                f"page with {self.spell.name('offset')}"
+                + (" (or page=)" if self.spell.web else ""),
+            )
         if self.offset > MAX_OFFSET:  # the database's integers end at 2**63 - 1
-            raise UsageError(f"--offset {self.offset} is past any store (at most {MAX_OFFSET})")
+            raise UsageError(
+                f"{given('offset', self.offset, False)} is past any store (at most {MAX_OFFSET})"
+            )
         if not self.period:
             return None, None
-        from orchestrator.evidence.export_data import parse_period
-
-        first, sep, last = self.period.partition("..")
-        hint = (
-            "write a quarter (2026-Q4) or FROM..TO dates, both inclusive (2026-10-01..2026-12-31)"
-        )
-        try:  # export's own words (--from/--to, "which period to export") do not apply here
-            if not sep:
-                p = parse_period(self.period)
-            elif not (first.strip() and last.strip()):
-                raise UsageError(f"--period {self.period!r} needs both dates: FROM..TO")
-            else:
-                p = parse_period(None, first, last)
-        except UsageError as exc:
-            message = exc.message.replace("--from ", "FROM ").replace("--to ", "TO ")
-            if not message.startswith("--period"):
-                message = f"--period {self.period!r}: {message}"
-            raise UsageError(message, hint) from None
+        p = period_of(self.period, self.spell)
         return p.start, p.end
 
     def documents(self, db: EvidenceDB) -> list[dict[str, Any]]:
@@ -184,6 +197,27 @@ class RunsQuery:
 
         since, until = self.window()
         return count_runs(db, self.env, self.drill, self.status, since, until)
+
+
+def period_of(text: str, spell: Spelling = CLI) -> Period:
+    """``--period`` / ``?period=`` of the runs list (and of the dashboard's export): a
+    quarter (2026-Q4) or FROM..TO dates, both inclusive."""
+    from orchestrator.errors import UsageError
+    from orchestrator.evidence.export_data import parse_period
+
+    first, sep, last = text.partition("..")
+    hint = "write a quarter (2026-Q4) or FROM..TO dates, both inclusive (2026-10-01..2026-12-31)"
+    said = f"--period {text!r}"  # how parse_period names it
+    try:  # export's own words (--from/--to, "which period to export") do not apply here
+        if not sep:
+            return parse_period(text)
+        if not (first.strip() and last.strip()):
+            raise UsageError(f"{said} needs both dates: FROM..TO")
+        return parse_period(None, first, last)
+    except UsageError as exc:
+        message = exc.message.replace("--from ", "FROM ").replace("--to ", "TO ")
+        rest = message[len(said) :] if message.startswith(said) else f": {message}"
+        raise UsageError(spell.given("period", text) + rest, hint) from None
 
 
 def trend_documents(

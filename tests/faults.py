@@ -74,6 +74,19 @@ def raise_error(kind: str = "ValueError", message: str = "boom") -> bool:
     raise getattr(builtins, kind)(message)
 
 
+class LibraryStop(BaseException):
+    """A library's own exception that is not an ``Exception`` (as gevent's, trio's
+    Cancelled or a test framework's Failed are): ``except Exception`` lets it through."""
+
+
+def raise_base(kind: str = "LibraryStop", message: str = "stopped") -> bool:
+    """Raise a ``BaseException`` that is not an ``Exception``: ``GeneratorExit``, a
+    ``KeyboardInterrupt`` the activity raises itself, or :class:`LibraryStop`."""
+    import builtins
+
+    raise (LibraryStop if kind == "LibraryStop" else getattr(builtins, kind))(message)
+
+
 def damage(path: str) -> bool:
     """Overwrite the head of an SQLite file, of its WAL and of its shared index: every
     later read and write fails ("file is not a database"), as a store damaged under a

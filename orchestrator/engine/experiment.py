@@ -124,13 +124,21 @@ def run_rollback_activities(
         registry = EventHandlerRegistry()
         registry.register(handler)
     runs: list[dict[str, Any]] = []
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        for result in run_rollbacks(
-            doc, configuration, secrets, pool, dry, event_registry=registry, runs=runs
-        ):
-            run = result.result() if hasattr(result, "result") else result
-            if run is not None and run not in runs:
-                runs.append(run)
+    try:
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            for result in run_rollbacks(
+                doc, configuration, secrets, pool, dry, event_registry=registry, runs=runs
+            ):
+                run = result.result() if hasattr(result, "result") else result
+                if run is not None and run not in runs:
+                    runs.append(run)
+    except (Exception, AbortSignal):
+        raise
+    except BaseException as exc:  # one chaoslib lets through (GeneratorExit, a library's
+        # own): it ended drill, or `drill recover`, with a traceback, the run unclosed
+        from orchestrator.engine.rollbacks import ActivityRaised
+
+        raise ActivityRaised(f"{exc.__class__.__name__}: {exc}") from exc
     return runs
 
 
@@ -405,6 +413,7 @@ def run_experiment_scenario(
     aborted: AbortSignal | None = None
     error: str | None = None
     crashed: str | None = None  # chaoslib raised outside an activity (a tolerance check)
+    uncaught = False  # … or let through a BaseException an activity or control raised
     witness = StopWitness()  # a signal chaoslib handles, or the error it stopped on
     handler = _event_handler(recorder, scenario, reporter, abort, pending, witness)
     schedule = Schedule(
@@ -429,8 +438,11 @@ def run_experiment_scenario(
         witness.signalled = witness.signalled or "SIGTERM"
         journal = handler.journal or initialize_run_journal(doc)
         ej.close_interrupted(journal, started)
-    except Exception as exc:  # chaoslib failing outside an activity
+    except BaseException as exc:  # chaoslib failing outside an activity, or a
+        # BaseException it lets through from one (GeneratorExit, a library's own): that
+        # ended drill with a traceback, the run left running, its rollbacks not played
         error = crashed = f"{exc.__class__.__name__}: {exc}"
+        uncaught = not isinstance(exc, Exception)
         if handler.last:  # before drill's rollbacks run more activities
             crashed += f" (after the activity {handler.last})"
         journal = handler.journal or initialize_run_journal(doc)
@@ -514,7 +526,11 @@ def run_experiment_scenario(
         reading = ej.Reading(
             ej.Verdict.FAILED,
             f"experiment failed: chaoslib raised {crashed}",
-            "chaoslib stopped outside any activity (a tolerance it could not check, a "
+            "an activity or a control raised an exception that is not an Exception, which "
+            "chaoslib does not catch: `chaos run` ends on it with a traceback, no journal "
+            "and no rollbacks; drill played the rollbacks"
+            if uncaught
+            else "chaoslib stopped outside any activity (a tolerance it could not check, a "
             "control's error): `chaos run` ends on the same error with a traceback and "
             "no journal",
         )

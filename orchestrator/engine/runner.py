@@ -957,7 +957,11 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
     :class:`ActivityRaised` (chaoslib wraps both in ``ActivityFailed``). So is a
     ``SystemExit`` (a library calling ``sys.exit()``, argparse's exit on bad arguments),
     which chaoslib lets through: it ended drill — exit 0 for ``sys.exit()``, nothing
-    printed, the run left ``running`` with its rollbacks unplayed and the fault in place."""
+    printed, the run left ``running`` with its rollbacks unplayed and the fault in place.
+    Any other exception that is not an ``Exception`` (``GeneratorExit``, a
+    ``KeyboardInterrupt`` the activity raised itself, a library's own ``BaseException``)
+    did the same, with a traceback: it is an :class:`ActivityRaised` too. A stop drill
+    asked for (:class:`AbortSignal`) is not the activity's and goes on as it is."""
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
@@ -965,9 +969,15 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
         return run_activity(activity, configuration, {})
     except SystemExit as exc:
         raise ActivityRaised(f"SystemExit: the activity called sys.exit({exc.code!r})") from None
+    except AbortSignal:
+        raise
     except ActivityFailed as exc:
         cause = exc.__context__
         python = (activity.get("provider") or {}).get("type") == "python"
         if python and isinstance(cause, Exception) and not isinstance(cause, ActivityFailed):
             raise ActivityRaised(str(exc)) from cause
         raise StepFailed(f"activity failed: {exc}") from None
+    except Exception:
+        raise
+    except BaseException as exc:
+        raise ActivityRaised(internal_message(exc).removeprefix("internal error: ")) from exc

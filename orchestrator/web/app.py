@@ -4,7 +4,9 @@ Read-only by construction: only GET routes, and every page is built by a read
 function (the status page files no finding, unlike `drill status`). Handlers are
 ``async`` and call the blocking builders directly: one request at a time on the event
 loop's thread, which is what a single SQLite connection wants, and plenty for a
-team's dashboard.
+team's dashboard. The evidence export alone, seconds of work, runs in a worker thread
+with a connection of its own (:mod:`.export`), so the pages and /metrics answer
+meanwhile.
 
 With a token (``DRILL_SERVE_TOKEN``), every request — pages, API, metrics, static
 files — needs ``Authorization: Bearer TOKEN``. Errors become pages (or JSON under
@@ -148,7 +150,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     async def export_endpoint(request: Request) -> Response:
         from orchestrator.web.export import export_response
 
-        return export_response(sources, request.query_params.get("period") or "")
+        return await export_response(sources, request.query_params.get("period") or "")
 
     def error(
         request: Request,

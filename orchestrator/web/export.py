@@ -1,57 +1,92 @@
 """``GET /evidence/export?period=2026-Q4``: a signed evidence bundle, as a download.
 
+The period is a quarter or ``FROM..TO`` dates, both inclusive, as on ``/runs``.
+
 The same :func:`export_bundle` as `drill evidence export` (every framework), signed by
 the same key: drill.yaml's ``signing_key``, else the default key file, which — as for
 the CLI — is created on the first export (the server's log says where: keep it secret
 and back it up); a ``signing_key`` that is not there is an error (400), never replaced.
 The bundle is written to a temporary file that is deleted once sent. Exporting only
-reads the evidence store.
+reads the evidence store, and verifies what it exports first, as the CLI does.
+
+A quarter's export takes seconds of CPU: it runs in a worker thread, so every other
+page and ``/metrics`` answer meanwhile (on the event loop it held up all of them, and a
+Prometheus scrape timed out). The thread reads through a connection of its own — the
+dashboard's shared one belongs to the event loop — and one export runs at a time (two
+at once would only share the same cores); another waits for it.
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
 
 from orchestrator.errors import UsageError
 from orchestrator.web.metrics import Sources
 
+if TYPE_CHECKING:
+    from orchestrator.evidence.export_data import Period
+    from orchestrator.evidence.writer import EvidenceDB
 
-def export_response(sources: Sources, period: str) -> Response:
-    from orchestrator.compliance.mapping import framework_names
-    from orchestrator.evidence.export import export_bundle
-    from orchestrator.evidence.export_data import parse_period
-    from orchestrator.evidence.signing import export_key
+_ONE_AT_A_TIME = threading.Lock()
+
+
+async def export_response(sources: Sources, period: str) -> Response:
+    from orchestrator.views import WEB, period_of
 
     if not period:
-        raise UsageError("say which period to export, e.g. ?period=2026-Q4")
-    when = parse_period(period)
+        raise UsageError(
+            "say which period to export: ?period=2026-Q4",
+            "a quarter, or FROM..TO dates, both inclusive (2026-10-01..2026-12-31)",
+        )
+    when = period_of(period, WEB)  # as /runs?period= (`drill evidence export --period`)
     missing = sources.store_missing()
     if missing is not None:  # as `drill evidence export`: an empty signed bundle misleads
         raise UsageError(f"no evidence database at {missing}: nothing has been recorded there")
-    key, created = export_key(sources.settings())
-    if created:
-        sys.stderr.write(
-            f"drill serve: created the signing key {key} ({created}) for /evidence/export; "
-            "keep it secret and back it up: it is who signed your bundles\n"
-        )
-    tmp = Path(tempfile.mkdtemp(prefix="drill-export-"))
-    out = tmp / f"drill-evidence-{when.label}.zip"
-    try:
-        export_bundle(sources.db(), when, framework_names(), None, out, key, "drill serve")
-    except BaseException:
-        _cleanup(tmp)
-        raise
+    shared = sources.db()
+    out = await run_in_threadpool(_export, sources, when, shared)
     return FileResponse(
         out,
         media_type="application/zip",
         filename=out.name,
-        background=BackgroundTask(_cleanup, tmp),
+        background=BackgroundTask(_cleanup, out.parent),
     )
+
+
+def _export(sources: Sources, when: Period, shared: EvidenceDB) -> Path:
+    """The bundle of ``when`` in a new temporary folder (worker thread)."""
+    from orchestrator.compliance.mapping import framework_names
+    from orchestrator.evidence.export import export_bundle
+    from orchestrator.evidence.signing import export_key
+    from orchestrator.evidence.writer import EvidenceDB
+
+    with _ONE_AT_A_TIME:  # (and two first exports never both make the default key)
+        key, created = export_key(sources.settings())
+        if created:
+            sys.stderr.write(
+                f"drill serve: created the signing key {key} ({created}) for /evidence/export; "
+                "keep it secret and back it up: it is who signed your bundles\n"
+            )
+        db = EvidenceDB(shared.url, shared.witness)  # its own connection, for this thread
+        if shared.lock_wait_s is not None:
+            db.limit_lock_waits(shared.lock_wait_s)
+        tmp = Path(tempfile.mkdtemp(prefix="drill-export-"))
+        out = tmp / f"drill-evidence-{when.label}.zip"
+        try:
+            export_bundle(db, when, framework_names(), None, out, key, "drill serve")
+        except BaseException:
+            _cleanup(tmp)
+            raise
+        finally:
+            db.close()
+        return out
 
 
 def _cleanup(folder: Path) -> None:

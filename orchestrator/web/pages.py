@@ -84,12 +84,18 @@ def _int(q: Params, key: str, default: int) -> int:
 
 
 def runs_query(q: Params) -> Any:
-    """``/runs?drill=&env=&status=&period=&page=`` (or ``limit``/``offset``) as a query."""
-    from orchestrator.views import RunsQuery
+    """``/runs?drill=&env=&status=&period=&page=`` (or ``limit``/``offset``) as a query;
+    its errors name these parameters, not `drill runs list`'s options."""
+    from orchestrator.views import MAX_OFFSET, WEB, RunsQuery
 
     limit = _int(q, "limit", PER_PAGE)
     page = _int(q, "page", 0)
     offset = (page - 1) * limit if page else _int(q, "offset", 0)
+    if page and offset > MAX_OFFSET:  # (not "offset=…", which they did not give)
+        raise UsageError(
+            f"page={page} is past any store (at limit={limit}, pages end at "
+            f"{MAX_OFFSET // max(limit, 1) + 1})"
+        )
     return RunsQuery(
         drill=q.get("drill") or None,
         env=q.get("env") or None,
@@ -97,6 +103,7 @@ def runs_query(q: Params) -> Any:
         period=q.get("period") or None,
         limit=limit,  # as `drill runs list --limit`: checked by RunsQuery
         offset=max(offset, 0),
+        spell=WEB,
     )
 
 
@@ -125,8 +132,12 @@ def _runs_extra(src: Sources, q: Params, _doc: Any) -> dict[str, Any]:
 
 def _run(src: Sources, _q: Params, path: dict[str, str]) -> Any:
     from orchestrator.engine.results import run_document
+    from orchestrator.errors import NotFoundError
 
-    return run_document(src.db(), path["run_id"], detail=True)
+    try:
+        return run_document(src.db(), path["run_id"], detail=True)
+    except NotFoundError as exc:  # its hint is the CLI's (`drill runs list`)
+        raise NotFoundError(exc.message, "the runs page (/runs) lists them") from None
 
 
 def _run_extra(_src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
@@ -136,9 +147,9 @@ def _run_extra(_src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
 
 
 def _findings(src: Sources, q: Params, _path: dict[str, str]) -> Any:
-    from orchestrator.views import findings_documents
+    from orchestrator.views import WEB, findings_documents
 
-    return findings_documents(src.db(), q.get("status") or None, q.get("run") or None)
+    return findings_documents(src.db(), q.get("status") or None, q.get("run") or None, WEB)
 
 
 def _calendar(src: Sources, _q: Params, _path: dict[str, str]) -> Any:

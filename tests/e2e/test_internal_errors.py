@@ -151,3 +151,108 @@ def test_a_rollback_calling_sys_exit_fails_that_rollback_and_the_others_run(
     assert "SystemExit" in undos["a library exits while undoing"]["error"]
     assert undos["remove the marker"]["status"] == "succeeded"
     assert "rollback_failed" in {f["kind"] for f in shown["findings"]}
+
+
+def base_runbook(marker: Path, kind: str, where: str) -> str:
+    """A runbook whose step (``where="step"``) or first rollback raises ``kind``, an
+    exception that is not an ``Exception`` (tests.faults.raise_base)."""
+    raising = activity("raise_base", kind=kind, message="left by a library")
+    step = f"  - name: a library raises\n    kind: action\n    activity: {raising}\n"
+    undo = f"  - name: a library raises while undoing\n    kind: action\n    activity: {raising}\n"
+    return f"""id: base-raising
+title: a python activity raises a BaseException
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {activity("touch", path=str(marker))}
+{step if where == "step" else ""}rollback:
+{undo if where == "rollback" else ""}  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+
+
+@pytest.mark.parametrize("kind", ["GeneratorExit", "KeyboardInterrupt", "LibraryStop"])
+def test_a_step_raising_a_base_exception_is_a_failed_step(workdir: Path, kind: str) -> None:
+    """A python activity raising an exception that is not an ``Exception`` (GeneratorExit,
+    a KeyboardInterrupt it raised itself, a library's own BaseException) ended drill with
+    a traceback: no --json document, the run left `running`, its rollbacks unplayed and
+    the fault in place (a KeyboardInterrupt: 'drill: interrupted', exit 3)."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/base.yaml", base_runbook(marker, kind, "step"))
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and kind in doc["error"], doc
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+    assert "Traceback" not in res.err, res.err
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    steps = {s["name"]: s for s in shown["steps"]}
+    raised = steps["a library raises"]
+    assert raised["status"] == "failed" and f"{kind}: left by a library" in raised["error"]
+    assert sorted(f["kind"] for f in shown["findings"]) == ["internal_error", "step_failed"]
+    assert run(workdir, "recover").err.strip().endswith("no run awaits recovery"), "closed"
+
+
+def test_a_rollback_raising_a_base_exception_fails_it_and_the_others_run(workdir: Path) -> None:
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/base.yaml", base_runbook(marker, "LibraryStop", "rollback"))
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "rollback_failed"
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "the next undo ran"
+    assert "Traceback" not in res.err, res.err
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    undos = {s["name"]: s for s in shown["steps"] if s["phase"] == "rollback"}
+    assert "LibraryStop" in undos["a library raises while undoing"]["error"]
+    assert undos["remove the marker"]["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("where", ["method", "rollbacks", "recovery"])
+def test_an_experiment_activity_raising_a_base_exception_fails_the_run(
+    workdir: Path, where: str
+) -> None:
+    """chaoslib catches ``Exception`` only: a GeneratorExit from a method activity, or
+    from a rollback activity, went through it and ended drill with a traceback, the run
+    left `running` (the method's: its rollbacks unplayed, the fault in place)."""
+    marker = workdir / "marker"
+    provider = {"type": "python", "module": "tests.faults", "func": "raise_base"}
+    provider["arguments"] = {"kind": "GeneratorExit", "message": "left by a library"}
+    raising = "  - " + json.dumps({"type": "action", "name": "raises", "provider": provider})
+    text = experiment(marker)
+    if where == "method":
+        text = text.replace("\nrollbacks:\n", f"\n{raising}\nrollbacks:\n")
+    else:  # after the marker's removal, the last rollback (recovery's too)
+        text = text.rstrip("\n") + f"\n{raising}\n"
+    exp = write(workdir, "exp.yaml", text)
+    if where == "recovery":  # drill killed after the fault: `drill recover` plays them
+        point = "step:exp:3:end"
+        killed = run(workdir, "run", str(exp), env={"DRILL_TEST_CRASH_AT": point})
+        assert killed.code == -9 and f" at {point}" in killed.err, killed.err
+        (orphan,) = json.loads(run(workdir, "runs", "list", "--json").out)
+        res = run(workdir, "recover", "--json")
+        assert res.code == 1 and "Traceback" not in res.err, res.err
+        assert json.loads(res.out)["recovered"], res.out
+        assert not marker.exists() and (workdir / "marker.rolled-back").exists()
+        shown = json.loads(run(workdir, "runs", "show", orphan["run_id"], "--json").out)
+        assert shown["status"] == "rollback_failed", shown
+        failed = [s for s in shown["steps"] if s["status"] == "failed"]
+        assert any("GeneratorExit: left by a library" in (s["error"] or "") for s in failed)
+        assert run(workdir, "recover").err.strip().endswith("no run awaits recovery")
+        return
+    res = run(workdir, "run", str(exp), "--json")
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err, res.err
+    doc = json.loads(res.out)
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    if where == "method":
+        assert doc["status"] == "failed", doc
+        (finding,) = shown["findings"]
+        assert "GeneratorExit: left by a library" in finding["title"], finding
+    else:
+        assert doc["status"] == "rollback_failed", doc
+        assert "rollback_failed" in {f["kind"] for f in shown["findings"]}
+    assert run(workdir, "recover").err.strip().endswith("no run awaits recovery"), "closed"

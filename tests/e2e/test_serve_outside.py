@@ -9,6 +9,7 @@ when its PostgreSQL does; the HTTP answers say what a client needs (405 with All
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import sqlite3
@@ -322,6 +323,44 @@ def test_paging_past_any_store_is_a_usage_error(served_dir: tuple[Path, dict[str
                 assert query.split("=")[0] in body.decode(), (prefix, query)
     finally:
         assert "Traceback" not in server.log()
+
+
+def test_web_errors_name_query_parameters_not_cli_options(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """A web user cannot pass `--status` or `--offset`: the dashboard's 400s said
+    "--status 'bogus' is not a run status", "page with --offset", "use --from/--to" and
+    a run's 404 "`drill runs list` shows run ids". Each now names what they can change
+    in the URL; the CLI keeps its options' names."""
+    cwd, _runs = served_dir
+    cases = [
+        ("/runs?status=bogus", 400, "status='bogus' is not a run status"),
+        ("/findings?status=bogus", 400, "status='bogus' is not open or closed"),
+        ("/runs?limit=0", 400, "limit=0 is not at least 1"),
+        ("/runs?limit=2000000", 400, "page with offset= (or page=)"),
+        ("/runs?page=1000000000000000", 400, "page=1000000000000000 is past any store"),
+        ("/runs?period=2026-Q9", 400, "period='2026-Q9' is not a quarter"),
+        ("/runs?period=2026-12-01..2026-01-01", 400, "TO 2026-01-01 is before FROM"),
+        ("/evidence/export?period=2026-Q9", 400, "period='2026-Q9' is not a quarter"),
+        ("/evidence/export", 400, "?period=2026-Q4"),
+        ("/runs/r-no-such-run", 404, "the runs page (/runs) lists them"),
+    ]
+    server = Served(cwd)
+    try:
+        for path, status, said in cases:
+            for where in (path, "/api" + path) if path.startswith(("/runs", "/find")) else (path,):
+                code, _h, body = server.get(where)
+                text = html.unescape(body.decode())
+                assert code == status, (where, text)
+                assert said in text, (where, text)
+                assert not re.search(r"--[a-z]|drill runs", text), (where, text)
+        # a period of dates exports as on /runs (the hint offers it)
+        code, headers, body = server.get("/evidence/export?period=2026-10-01..2026-12-31")
+        assert code == 200 and "drill-evidence-2026-10-01..2026-12-31.zip" in str(headers)
+    finally:
+        assert "Traceback" not in server.log()
+    res = run(cwd, "runs", "list", "--status", "bogus")
+    assert res.code == 2 and "--status 'bogus' is not a run status" in res.err, res.err
 
 
 def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path) -> None:

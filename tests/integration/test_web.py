@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import contextmanager, redirect_stdout
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -479,11 +479,95 @@ def test_export_link_never_replaces_a_configured_key_that_is_missing(
     assert code == 2 and not missing.exists()
 
 
+@contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """``app`` under a real uvicorn server on 127.0.0.1 (a thread of this process)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)  # waits for start-up; nothing is measured
+    assert server.started
+    try:
+        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def _get(url: str, timeout: float = 60) -> tuple[int, bytes]:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def test_metrics_and_pages_answer_while_an_export_is_built(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarter's export takes seconds: built on the event loop it held up every page
+    and /metrics (a scrape timed out) until done. It is held here, mid-export, until
+    the test lets it go: meanwhile the other requests must answer. The export reads
+    through a connection of its own, not the dashboard's shared one."""
+    import threading
+    import zipfile
+
+    import orchestrator.evidence.export as export_mod
+
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(project["root"])
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    real = export_mod.export_bundle
+    started, release = threading.Event(), threading.Event()
+    used: list[Any] = []
+
+    def held(db: Any, *args: Any, **kw: Any) -> Any:
+        used.append(db)
+        started.set()
+        assert release.wait(120), "the test never let the export go"
+        return real(db, *args, **kw)
+
+    monkeypatch.setattr(export_mod, "export_bundle", held)
+    with _serving(create_app(sources)) as base:
+        download: list[tuple[int, bytes]] = []
+        fetch = threading.Thread(
+            target=lambda: download.append(_get(base + "/evidence/export?period=2026-Q3"))
+        )
+        fetch.start()
+        try:
+            assert started.wait(60), "the export never started"
+            # (a bound on a hang, not a timing assertion: the export is held for good)
+            code, body = _get(base + "/metrics", timeout=30)
+            assert code == 200 and b"drill_last_run_timestamp_seconds" in body
+            assert _get(base + "/runs", timeout=30)[0] == 200
+        finally:
+            release.set()
+            fetch.join(timeout=120)
+    assert used and used[0] is not sources.db()  # not the event loop's shared connection
+    ((code, body),) = download
+    assert code == 200, body[:500]
+    bundle = zipfile.ZipFile(io.BytesIO(body))
+    assert "manifest.json" in bundle.namelist() and bundle.testzip() is None
+
+
 @pytest.mark.postgres
 def test_the_same_documents_on_postgresql(
     workdir: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Filters (timestamps as PostgreSQL compares them), paging, status and metrics."""
+    """Filters (timestamps as PostgreSQL compares them), paging, status, metrics, export."""
+    import zipfile
+
     import time_machine
 
     monkeypatch.setenv("DRILL_DATABASE", pg_dsn)
@@ -517,6 +601,11 @@ def test_the_same_documents_on_postgresql(
         }
         assert overdue["webdrill"] == 1.0
         assert c.get("/api/evidence").json()["chain_head"]["seq"] > 0
+        # the export reads through a connection of its own (a worker thread's)
+        bundle = c.get("/evidence/export?period=2026-Q4")
+        assert bundle.status_code == 200, bundle.text
+        runs = json.loads(zipfile.ZipFile(io.BytesIO(bundle.content)).read("runs.json"))
+        assert [r["target"] for r in runs["runs"]] == ["mini"]
 
 
 def test_calendar_shows_schedules_game_days_and_blackout_windows(workdir: Path) -> None:
