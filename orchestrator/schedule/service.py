@@ -1,10 +1,10 @@
 """`drill scheduler run`: the long-running service.
 
-APScheduler 3.x (BackgroundScheduler) with its SQLAlchemy job store in the evidence
-database. The ``schedule`` table is the truth; every ``poll_s`` the service
-reconciles jobs from it, beats its heartbeat, wakes APScheduler (a sibling may
-have added jobs) and, every ``compliance_every_s``, records missed periods as
-findings and notifies them.
+APScheduler 3.x (BackgroundScheduler) with drill's job store in the evidence database
+(:mod:`.aps`: jobs as plain JSON, on APScheduler's public API only). The ``schedule``
+table is the truth; every ``poll_s`` the service reconciles jobs from it, beats its
+heartbeat, wakes APScheduler (a sibling may have added jobs) and, every
+``compliance_every_s``, records missed periods as findings and notifies them.
 
 Several services may share one (PostgreSQL) evidence database: each fire is claimed
 in ``schedule_fire`` first, so exactly one of them runs it (:mod:`.fire`).
@@ -17,7 +17,7 @@ which is recorded (fire row ``missed`` + finding).
 Liveness: APScheduler 3.x's loop runs in a thread that dies silently on an exception
 its code does not catch (a trigger that raises, say), and the process goes on looking
 healthy while nothing fires. Each poll wakes the loop; a wakeup it has not answered
-(:attr:`SharedJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
+(:attr:`ScheduleJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
 own that stopped, makes the service ``stalled``: ``/health`` answers 503, `drill
 scheduler status` says so, the log has an error line, and the service lets its drills
 in flight finish and exits 1, for its supervisor to restart it.
@@ -122,18 +122,19 @@ class SchedulerService:
         from apscheduler.events import EVENT_JOB_MAX_INSTANCES
         from apscheduler.schedulers.background import BackgroundScheduler
 
-        from orchestrator.schedule.aps import FireExecutor, SharedJobStore
+        from orchestrator.schedule.aps import FireExecutor, ScheduleJobStore
 
+        options: dict[str, Any] = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.misfire_grace_s),
+        }
         self._executor = FireExecutor(self._fire, self._missed, self.max_workers)
-        self._jobstore = SharedJobStore(self.store.engine)
+        self._jobstore = ScheduleJobStore(self.store.engine, **options)
         self._scheduler = BackgroundScheduler(
             jobstores={"default": self._jobstore},
             executors={"default": self._executor},
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": int(self.misfire_grace_s),
-            },
+            job_defaults=options,
             timezone=UTC,
         )
         self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
@@ -281,7 +282,8 @@ class SchedulerService:
         Schedules are immutable (a change is remove + add, with a new id), so comparing
         ids is enough — read straight from the job table, without unpickling every job
         under APScheduler's job-store lock (which would stall due fires)."""
-        from orchestrator.schedule.aps import FIRE_REF
+        from orchestrator.schedule.aps import FIRE_REF, ScheduleTrigger
+        from orchestrator.schedule.jobrows import job_name
 
         db = self.ctx.db
         rows = schedules.active(db)
@@ -305,7 +307,7 @@ class SchedulerService:
                 continue
             if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
-            trigger = schedules.trigger_of(row)
+            trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
             first = trigger.get_next_fire_time(None, row.created_at)
             if first is None:
                 continue
@@ -313,7 +315,7 @@ class SchedulerService:
                 FIRE_REF,
                 trigger=trigger,
                 id=row.id,
-                name=f"{row.action} {row.target}@{row.env}",
+                name=job_name(row.action, row.target, row.env),
                 kwargs={"schedule_id": row.id},
                 replace_existing=True,
                 next_run_time=first,
