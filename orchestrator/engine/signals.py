@@ -1,4 +1,4 @@
-"""Turn SIGINT/SIGTERM into an orderly abort.
+"""Turn SIGINT/SIGTERM/SIGHUP into an orderly abort.
 
 Chaos Toolkit skips rollbacks on interrupt; drill does not. The first signal raises
 :class:`AbortSignal` in the main thread (so a blocking wait stops at once); while
@@ -60,8 +60,12 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
         yield state
         return
 
+    terminal = terminal_fds()
+
     def handler(signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
+        if signum == signal.SIGHUP:
+            detach(terminal)
         first = not state.requested
         state.request(f"received {name}")
         if first and not state.shielded:
@@ -72,13 +76,50 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
             os.write(2, _waiting(name, first).encode())
 
     previous: dict[signal.Signals, Any] = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in stop_signals():
         previous[sig] = signal.signal(sig, handler)
     try:
         yield state
     finally:
         for sig, prev in previous.items():
             signal.signal(sig, prev)
+
+
+def stop_signals() -> tuple[signal.Signals, ...]:
+    """The signals that stop drill's work in order: SIGINT, SIGTERM, and SIGHUP — the
+    terminal it runs in was closed (an SSH session dropped): SIGHUP's default killed
+    drill mid-run, the fault left in place until a `drill recover`. Under ``nohup`` (SIGHUP
+    ignored when drill starts) it stays ignored: the run was meant to outlive the
+    terminal."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    if signal.getsignal(signal.SIGHUP) == signal.SIG_IGN:
+        return stops
+    return (*stops, signal.SIGHUP)
+
+
+def terminal_fds() -> tuple[int, ...]:
+    """Which of stdin, stdout and stderr are a terminal now (checked before a hang-up:
+    a hung-up terminal no longer says it is one)."""
+    found = []
+    for fd in (0, 1, 2):
+        with contextlib.suppress(OSError):
+            if os.isatty(fd):
+                found.append(fd)
+    return tuple(found)
+
+
+def detach(fds: tuple[int, ...]) -> None:
+    """The terminal hung up (SIGHUP): every write to it fails from now on (EIO), and a
+    write that fails mid-rollback is an error of its own. What drill, or a process it
+    starts, writes there goes nowhere instead; the evidence keeps the record."""
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+    except OSError:
+        return
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _waiting(name: str, first: bool) -> str:

@@ -351,36 +351,55 @@ NOT_AS_EXPORTED = (
 )
 
 
+def _fingerprint_of_file(public_key: Path) -> str:
+    """The fingerprint of the signer's key an auditor pins with ``--public-key``: a
+    problem with that file is theirs to fix (a usage error), not the bundle's."""
+    from orchestrator.evidence.signing import fingerprint_of_pem
+    from orchestrator.smallfiles import read_small
+
+    try:
+        pem = read_small(public_key, 64 * 1024).decode("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read public key {public_key}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"--public-key {public_key} is not a PEM public key (binary bytes)",
+            "give the signer's signer.pub.pem (or pin it with --fingerprint)",
+        ) from None
+    try:
+        return fingerprint_of_pem(pem)
+    except EvidenceTampered as exc:
+        raise UsageError(
+            f"--public-key {public_key} is not an Ed25519 public key in PEM: "
+            + exc.message.removeprefix("signer.pub.pem: "),
+            "give the signer's signer.pub.pem (or pin it with --fingerprint)",
+        ) from None
+
+
+def _check_journals(files: dict[str, bytes]) -> None:
+    """What ``journal/verify_chain.py`` checks, with the same code: ``journal/events.jsonl``
+    chains, and every ``journals/RUN_ID.json`` holds only events of that chain."""
+    try:
+        seen, _ends = verify_chain.check_chain(
+            files.get("journal/events.jsonl", b"").decode().splitlines()
+        )
+        for name, content in files.items():
+            if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
+                verify_chain.check_run(name, verify_chain.loads(name, content), seen)
+    except (UnicodeError, ValueError) as exc:
+        raise EvidenceTampered(str(exc), NOT_AS_EXPORTED) from None
+
+
 def verify_bundle(
     path: Path, expect_fingerprint: str | None = None, public_key: Path | None = None
 ) -> BundleReport:
     """Raise :class:`EvidenceTampered` naming the first problem; return a summary."""
-    from orchestrator.evidence.signing import fingerprint_of_pem, verify_signature
+    from orchestrator.evidence.signing import verify_signature
 
     if not path.is_file():
         raise UsageError(f"bundle not found: {path}")
     if public_key is not None:
-        from orchestrator.smallfiles import read_small
-
-        try:
-            pem = read_small(public_key, 64 * 1024).decode("utf-8")
-        except OSError as exc:
-            raise UsageError(
-                f"cannot read public key {public_key}: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError:
-            raise UsageError(
-                f"--public-key {public_key} is not a PEM public key (binary bytes)",
-                "give the signer's signer.pub.pem (or pin it with --fingerprint)",
-            ) from None
-        try:
-            expect_fingerprint = fingerprint_of_pem(pem)
-        except EvidenceTampered as exc:  # the auditor's own key, not the bundle's
-            raise UsageError(
-                f"--public-key {public_key} is not an Ed25519 public key in PEM: "
-                + exc.message.removeprefix("signer.pub.pem: "),
-                "give the signer's signer.pub.pem (or pin it with --fingerprint)",
-            ) from None
+        expect_fingerprint = _fingerprint_of_file(public_key)
     try:
         raw = path.read_bytes()
         files, infos = _unzip(path, raw)
@@ -424,15 +443,7 @@ def verify_bundle(
         raise EvidenceTampered(
             f"{path.name} is damaged: {exc.__class__.__name__}: {exc}", NOT_AS_EXPORTED
         ) from None
-    try:
-        seen, _ends = verify_chain.check_chain(
-            files.get("journal/events.jsonl", b"").decode().splitlines()
-        )
-        for name, content in files.items():
-            if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
-                verify_chain.check_run(name, verify_chain.loads(name, content), seen)
-    except (UnicodeError, ValueError) as exc:
-        raise EvidenceTampered(str(exc), NOT_AS_EXPORTED) from None
+    _check_journals(files)
     try:
         manifest = json.loads(files.get("manifest.json", b"{}"))
         chain, runs = manifest.get("chain", {}), manifest.get("runs", 0)

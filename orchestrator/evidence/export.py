@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii as _quote
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
-from orchestrator.errors import EvidenceTampered
+from orchestrator.errors import EvidenceTampered, first_line
 from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, SIG, SUMS, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
@@ -65,23 +64,10 @@ def _verified_data(
 ) -> tuple[ReportData, Scope]:
     """The report data and the journal data behind it, checked by the one verifier."""
     from orchestrator.compliance.mapping import evaluate
-    from orchestrator.evidence.export_data import build_views, period_ids, run_started
+    from orchestrator.evidence.export_data import build_views
     from orchestrator.evidence.verify import verify
 
-    try:
-        if run_id is not None:
-            scope = Scope([run_id], [], run_started(conn, postgres, run_id))
-        else:
-            assert period is not None
-            scope = Scope(*period_ids(conn, postgres, period, env), period.start)
-    except Exception as exc:
-        if not _schema_changed(exc):
-            raise
-        raise EvidenceTampered(
-            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
-            "nothing was exported",
-            "run `drill evidence verify` and investigate the change",
-        ) from None
+    scope = _scope(conn, postgres, period, env, run_id)
     report = verify(conn, postgres, anchors, scope=scope)
     if not report.ok and report.first is not None:
         raise EvidenceTampered(
@@ -122,6 +108,28 @@ def _verified_data(
     return data, scope
 
 
+def _scope(
+    conn: Any, postgres: bool, period: Period | None, env: str | None, run_id: str | None
+) -> Scope:
+    """What to export: the run ``run_id``, or the runs and run-less findings of ``period``
+    (and ``env``)."""
+    from orchestrator.evidence.export_data import period_ids, run_started
+
+    try:
+        if run_id is not None:
+            return Scope([run_id], [], run_started(conn, postgres, run_id))
+        assert period is not None
+        return Scope(*period_ids(conn, postgres, period, env), period.start)
+    except Exception as exc:
+        if not _schema_changed(exc):
+            raise
+        raise EvidenceTampered(
+            f"the evidence tables were changed outside drill ({first_line(exc)}); "
+            "nothing was exported",
+            "run `drill evidence verify` and investigate the change",
+        ) from None
+
+
 def build_report_data(
     db: Any,
     period: Period | None,
@@ -131,7 +139,7 @@ def build_report_data(
     run_id: str | None = None,
 ) -> ReportData:
     """Verify the records in scope, load them, evaluate the controls."""
-    with _snapshot(db) as conn:
+    with db.snapshot() as conn:  # verify and what is exported read the same state
         return _verified_data(
             conn, db.is_postgres, period, env, frameworks, who, run_id, anchors=_seen(db)
         )[0]
@@ -339,7 +347,7 @@ def export_bundle(
 
     key = load_private_key(key_path)  # fail before any work if the key is unusable
     fp = fingerprint(key.public_key())
-    with _snapshot(db) as conn:
+    with db.snapshot() as conn:  # verify and what is exported read the same state
         data, scope = _verified_data(
             conn, db.is_postgres, period, env, frameworks, who, run_id, fp, _seen(db)
         )
@@ -398,19 +406,3 @@ def _schema_changed(exc: Exception) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         return str(exc).startswith("no such ")
     return isinstance(exc, psycopg.ProgrammingError)
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
-
-
-@contextmanager
-def _snapshot(db: Any) -> Iterator[Any]:
-    """One read-only transaction for verify + load, so both see the same state."""
-    conn = db.reading()
-    try:
-        yield conn
-    finally:
-        with suppress(Exception):
-            conn.execute("ROLLBACK")
-        conn.close()

@@ -17,8 +17,8 @@ from typing import Any
 
 from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
 from orchestrator.errors import NotFoundError, UsageError
-from orchestrator.evidence import journal
 from orchestrator.evidence.verify import Scope
+from orchestrator.evidence.writer import stored_time
 from orchestrator.report.model import FindingView, RunView
 
 
@@ -80,18 +80,13 @@ def parse_period(period: str | None, start: str | None = None, end: str | None =
     )
 
 
-def _when(dt: datetime, postgres: bool) -> Any:
-    naive = dt.astimezone(UTC).replace(tzinfo=None)
-    return naive if postgres else naive.strftime(journal.DATA_TS)
-
-
 def period_ids(
     conn: Any, postgres: bool, period: Period, env: str | None
 ) -> tuple[list[str], list[str]]:
     """Runs that *started* in the period (and env), by start; findings raised in it
     without a run (e.g. a missed quarterly drill)."""
     ph = "%s" if postgres else "?"
-    span = [_when(period.start, postgres), _when(period.end, postgres)]
+    span = [stored_time(period.start, postgres), stored_time(period.end, postgres)]
     where = f" AND env = {ph}" if env else ""
     extra = [env] if env else []
     runs = conn.execute(

@@ -31,9 +31,6 @@ from datetime import UTC, datetime
 from json.encoder import encode_basestring_ascii as _str
 from typing import Any, Literal
 
-from orchestrator.errors import RecordImmutable
-from orchestrator.secrets import redact
-
 TABLE = "journal"
 GENESIS = "0" * 64
 PG_LOCK_KEY = 0x64726C6C63686E  # "drllchn": one advisory lock serialises appends
@@ -67,17 +64,12 @@ def quoted(text: str) -> bytes:
     return _str(text).encode()
 
 
-def prefix(kind: str, run: str | None, pk: str) -> bytes:
-    """The first bytes of every event, up to its time."""
-    return (
-        f'{{"kind":{_str(kind)},"run":{"null" if run is None else _str(run)},"pk":{_str(pk)},"at":'
-    ).encode()
-
-
 def event(kind: str, run: str | None, pk: str, at: str, data: Any = None) -> bytes:
-    """An event's bytes (``data`` None: no payload, e.g. a deletion)."""
-    tail = "}" if data is None else ',"data":' + _encode(data) + "}"
-    return prefix(kind, run, pk) + (_str(at) + tail).encode()
+    """An event's bytes: its members always in this order (``data`` None: no payload,
+    e.g. a deletion)."""
+    run_ = "null" if run is None else _str(run)
+    data_ = "" if data is None else ',"data":' + _encode(data)
+    return f'{{"kind":{_str(kind)},"run":{run_},"pk":{_str(pk)},"at":{_str(at)}{data_}}}'.encode()
 
 
 def keys(ev: bytes) -> tuple[bytes, bytes, bytes, int]:
@@ -185,32 +177,9 @@ def reader(
     return read
 
 
-def redact_values(values: dict[str, Any], types: dict[str, ColumnType]) -> dict[str, Any]:
-    """Secrets masked in every text and JSON value before it is stored and hashed."""
-    return {
-        k: redact(v) if types.get(k) in ("str", "json") and v is not None else v
-        for k, v in values.items()
-    }
-
-
 # ---- appending -----------------------------------------------------------------------
 
 Change = tuple[str, str, str, "str | None", "dict[str, Any] | None"]  # table op pk run data
-
-
-def run_column(table: str, columns: Sequence[str]) -> str | None:
-    """The column naming the run a row is evidence of (``id`` for ``run`` itself)."""
-    if table == "run":
-        return "id"
-    return "run_id" if "run_id" in columns else None
-
-
-def finished_run_error(table: str, pk: str, run_id: Any, verb: str) -> RecordImmutable:
-    """What the writers raise when evidence of a finished run would change."""
-    return RecordImmutable(
-        f"{table} {pk} is evidence of run {run_id}, which has ended; it cannot {verb}",
-        "evidence of a finished run is immutable; record a new finding or run instead",
-    )
 
 
 def append(

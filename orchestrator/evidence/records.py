@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
-from orchestrator.evidence import journal
 from orchestrator.evidence.enums import FindingStatus, RunStatus, StepPhase, StepStatus, Trigger
 from orchestrator.evidence.journal import ColumnType
 
@@ -256,36 +255,16 @@ _TYPES: dict[str, ColumnType] = {
 }
 
 
-def columns(cls: type[Record]) -> list[tuple[str, ColumnType]]:
-    """The table's columns in order, with how each is stored (from the annotations)."""
-    cached: list[tuple[str, ColumnType]] | None = cls.__dict__.get("_columns_cache")
-    if cached is None:
-        cached = []
-        for f in dataclasses.fields(cls):
-            if f.name.startswith("_"):
-                continue
-            base = str(f.type).replace(" | None", "")
-            cached.append((f.name, _TYPES.get(base, "json")))
-        setattr(cls, "_columns_cache", cached)  # noqa: B010  (a class-level cache)
-    return cached
-
-
-def from_row(cls: type[Record], values: dict[str, Any]) -> Any:
-    """A stored record from its column values (already converted to Python values)."""
-    rec = cls(**values)
-    rec._stored = True
-    return rec
-
-
 @dataclass(frozen=True)
 class Projection:
-    """One projection table as the verifier and the migration read it: its columns (in
-    order) with their storage type, key and run column."""
+    """One projection table as the writer, the verifier and the migration read it: its
+    columns (in order) with their storage type, key and run column."""
 
     name: str
     names: list[str]
     types: list[ColumnType]
     pk: str
+    #: the column naming the run a row is evidence of (``id`` for ``run`` itself), or None
     run_col: str | None
 
     def select(self) -> str:
@@ -293,17 +272,26 @@ class Projection:
         return f'SELECT {cols} FROM "{self.name}"'
 
 
+_PROJECTIONS: dict[type[Record], Projection] = {}
+
+
+def projection(cls: type[Record]) -> Projection:
+    """The table of ``cls``: its columns in order, with how each is stored (from the
+    annotations: a type that is not a plain one is JSON)."""
+    spec = _PROJECTIONS.get(cls)
+    if spec is None:
+        names, types = [], []
+        for f in dataclasses.fields(cls):
+            if not f.name.startswith("_"):
+                names.append(f.name)
+                types.append(_TYPES.get(str(f.type).replace(" | None", ""), "json"))
+        run_col = "id" if cls.table == "run" else "run_id" if "run_id" in names else None
+        spec = _PROJECTIONS[cls] = Projection(cls.table, names, types, cls.pk, run_col)
+    return spec
+
+
 def projections() -> list[Projection]:
     """Every journaled table: the evidence records and the schedule's."""
     from orchestrator.schedule.records import SCHEDULE_RECORD_TYPES
 
-    out = []
-    for cls in (*RECORD_TYPES, *SCHEDULE_RECORD_TYPES):
-        cols = columns(cls)
-        names = [n for n, _ in cols]
-        out.append(
-            Projection(
-                cls.table, names, [t for _, t in cols], cls.pk, journal.run_column(cls.table, names)
-            )
-        )
-    return out
+    return [projection(cls) for cls in (*RECORD_TYPES, *SCHEDULE_RECORD_TYPES)]

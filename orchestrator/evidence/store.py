@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import StoreUnavailable
+from orchestrator.errors import StoreUnavailable, first_line
 from orchestrator.secrets import redact_text
 
 if TYPE_CHECKING:
@@ -87,10 +87,8 @@ class EvidenceStore:
         from sqlalchemy import create_engine, event
 
         kwargs: dict[str, Any] = {}
-        if self.url.startswith("sqlite"):
-            path = self.url.split("sqlite:///", 1)[-1]
-            if path and path != ":memory:" and "sqlite:///" in self.url:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.url.startswith("sqlite:///"):  # (drill.yaml refuses an in-memory one)
+            Path(self.url.split("sqlite:///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         else:
             kwargs["pool_pre_ping"] = True
@@ -186,13 +184,13 @@ class EvidenceStore:
         except OperationalError as exc:
             raise StoreUnavailable(
                 f"evidence database {redact_text(self.url)} is unreachable: "
-                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+                f"{first_line(exc.orig or exc)}",
                 "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
             ) from None
         except SQLAlchemyError as exc:
             raise StoreUnavailable(
                 f"evidence database {redact_text(self.url)} failed: {exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0]}",
+                f"{first_line(exc)}",
                 "check the database URL and permissions",
             ) from None
 

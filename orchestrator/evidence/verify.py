@@ -168,7 +168,7 @@ def _check_journal(
     ``only`` (and without ``chain``), only the events of those tables are read at all:
     an event of no known table is the chain's pass's to report, not this one's too."""
     latest: Latest = defaultdict(dict)
-    start, stop = span
+    start = span[0]
     ph = "%s" if postgres else "?"
     prev = journal.GENESIS
     if start > 1 and chain:
@@ -180,20 +180,8 @@ def _check_journal(
     wanted = {journal.quoted(r): r for r in scope.runs} if scope else {}  # as in events
     loose = {f.encode() for f in scope.findings} if scope else set()
     last_in_scope = 0
-    skip = tuple(b'{"kind":"' + t + b"." for t in skip)
-    cols = "prev, hash" if chain else "NULL, NULL"
-    sql = f"SELECT seq, {cols}, event FROM {journal.TABLE} WHERE seq BETWEEN {ph} AND {ph}"
-    params: list[Any] = [start, stop]
-    if only is not None and not chain:  # only the events of the tables this pass checks
-        prefixes = [b'{"kind":"' + t + b"." for t in only]
-        sql += (
-            " AND ("
-            + (" OR ".join([f"substr(event, 1, {ph}) = {ph}"] * len(prefixes)) or "1 = 0")
-            + ")"
-        )
-        for prefix in prefixes:
-            params += [len(prefix), prefix]
-    sql += " ORDER BY seq"
+    skip = tuple(_kind_prefix(t) for t in skip)
+    sql, params = _events_sql(ph, span, chain, None if chain else only)
     sha256, itself = hashlib.sha256, journal.TABLE.encode()
     for batch in _batches(conn, postgres, sql, params):
         for seq, stored_prev, stored_hash, ev in batch:
@@ -255,6 +243,29 @@ def _check_journal(
     report.events = expected - start
     report.head_seq, report.head_hash = expected - 1, prev
     return latest
+
+
+def _kind_prefix(table: bytes) -> bytes:
+    """The first bytes of every event of ``table``."""
+    return b'{"kind":"' + table + b"."
+
+
+def _events_sql(
+    ph: str, span: tuple[int, int], chain: bool, only: tuple[bytes, ...] | None
+) -> tuple[str, list[Any]]:
+    """The query of :func:`_check_journal`: (seq, prev, hash, event) of the events
+    ``span`` in order (prev and hash NULL without ``chain``); with ``only``, those of
+    the tables named there (filtered by their first bytes in SQL)."""
+    cols = "prev, hash" if chain else "NULL, NULL"
+    sql = f"SELECT seq, {cols}, event FROM {journal.TABLE} WHERE seq BETWEEN {ph} AND {ph}"
+    params: list[Any] = list(span)
+    if only is not None:
+        prefixes = [_kind_prefix(t) for t in only]
+        match = " OR ".join([f"substr(event, 1, {ph}) = {ph}"] * len(prefixes))
+        sql += f" AND ({match or '1 = 0'})"
+        for prefix in prefixes:
+            params += [len(prefix), prefix]
+    return sql + " ORDER BY seq", params
 
 
 def _text(raw: bytes) -> str:
@@ -343,19 +354,8 @@ def _compare(
         expected = list(doc.values()) if len(doc) == n else [doc.get(c) for c in names]
         actual = read(row)
         if actual != expected:
-            diff = [c for c, a, e in zip(names, actual, expected, strict=True) if a != e]
             report.breaks.append(
-                _record_break(
-                    seq,
-                    ev,
-                    f"{spec.name} {pk}",
-                    "changed after it was journaled: "
-                    + "; ".join(
-                        f"{c} is {_short(actual[names.index(c)])} in the table, "
-                        f"{_short(doc.get(c))} in the event"
-                        for c in diff[:3]
-                    ),
-                )
+                _record_break(seq, ev, f"{spec.name} {pk}", _changed(names, actual, expected, doc))
             )
         elif scope is not None:
             for c in stamps:  # journal.DATA_TS, which fromisoformat reads (in C)
@@ -364,6 +364,15 @@ def _compare(
             scope.data[spec.name].append(doc)
             if spec.name == "artifact":
                 scope.contents[int(row[pk_i])] = journal.raw(row[names.index("content")])
+
+
+def _changed(names: list[str], actual: list[Any], expected: list[Any], doc: dict[str, Any]) -> str:
+    """What differs between a row (``actual``) and its event (``expected``, from ``doc``):
+    the first three columns."""
+    diff = [(c, a) for c, a, e in zip(names, actual, expected, strict=True) if a != e]
+    return "changed after it was journaled: " + "; ".join(
+        f"{c} is {_short(a)} in the table, {_short(doc.get(c))} in the event" for c, a in diff[:3]
+    )
 
 
 def _typed(v: Any) -> Any:
@@ -501,16 +510,10 @@ def _verify(
     connect: Callable[[], Any] | None,
 ) -> Report:
     report = Report()
+    specs = _tables_present(conn, postgres, report)
+    if specs is None:
+        return report  # no journal to verify
     ph = "%s" if postgres else "?"
-    tables: dict[str, set[str]] = defaultdict(set)  # table → its columns
-    for table, column in conn.execute(_COLUMNS_PG if postgres else _COLUMNS_SQLITE).fetchall():
-        tables[table].add(column)
-    if journal.TABLE not in tables:
-        report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
-        return report
-    if lost := _missing(tables[journal.TABLE], ["seq", "prev", "hash", "event"]):
-        report.breaks.append(Break(None, "journal", None, "journal", lost))
-        return report
     head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
     for seq, ev in conn.execute(  # outside every pass below (events are numbered from #1)
         f"SELECT seq, event FROM {journal.TABLE} WHERE seq < 1 ORDER BY seq"
@@ -520,17 +523,6 @@ def _verify(
         )
     start = 1 if scope is None else _first_at(conn, ph, scope.since - _MARGIN, head)
     span = (start, max(head, start - 1))
-    specs = []
-    for spec in projections():  # every command migrates the store first: all are there
-        lost = (
-            "the table is missing"
-            if spec.name not in tables
-            else _missing(tables[spec.name], spec.names)
-        )
-        if lost:  # its records' rows are gone as far as verify can tell
-            report.breaks.append(Break(None, _SCHEMA, None, spec.name, lost))
-        else:
-            specs.append(spec)
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
             _verify_split(conn, postgres, span, specs, connect, report)
@@ -539,21 +531,54 @@ def _verify(
             _check_projections(conn, postgres, specs, latest, report, scope)
             if scope is not None:
                 _check_environments(conn, postgres, specs, report, scope)
-    for seq, digest, meaning in anchors:
-        row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
-        if row is None or row[0] != digest:
-            old = _old_head(conn, ph)
-            if old == (seq, digest):
-                continue  # a head from before the upgrade (a wave-1 bundle's), kept by it
-            if old is not None:
-                meaning += (
-                    f"; nor is it the head the chain before the upgrade to the journal had "
-                    f"when it was verified and converted (#{old[0]} {old[1]}), the one "
-                    "head of that chain the journal keeps"
-                )
-            report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning, True))
+    _check_anchors(conn, ph, anchors, report)
     report.breaks.sort(key=_cause_first)
     return report
+
+
+def _tables_present(conn: Any, postgres: bool, report: Report) -> list[Projection] | None:
+    """The projection tables there are, with every column drill made; each one that is
+    not is a break (its records' rows are gone as far as verify can tell). None when the
+    journal itself is not there: nothing else can be verified."""
+    tables: dict[str, set[str]] = defaultdict(set)  # table → its columns
+    for table, column in conn.execute(_COLUMNS_PG if postgres else _COLUMNS_SQLITE).fetchall():
+        tables[table].add(column)
+    if journal.TABLE not in tables:
+        report.breaks.append(Break(None, "journal", None, "journal", "the table is missing"))
+        return None
+    if lost := _missing(tables[journal.TABLE], ["seq", "prev", "hash", "event"]):
+        report.breaks.append(Break(None, "journal", None, "journal", lost))
+        return None
+    specs = []
+    for spec in projections():  # every command migrates the store first: all are there
+        lost = (
+            "the table is missing"
+            if spec.name not in tables
+            else _missing(tables[spec.name], spec.names)
+        )
+        if lost:
+            report.breaks.append(Break(None, _SCHEMA, None, spec.name, lost))
+        else:
+            specs.append(spec)
+    return specs
+
+
+def _check_anchors(conn: Any, ph: str, anchors: Sequence[Anchor], report: Report) -> None:
+    """Each event drill must find unchanged (the head it last saw, a bundle's head)."""
+    for seq, digest, meaning in anchors:
+        row = conn.execute(f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (seq,)).fetchone()
+        if row is not None and row[0] == digest:
+            continue
+        old = _old_head(conn, ph)
+        if old == (seq, digest):
+            continue  # a head from before the upgrade (a wave-1 bundle's), kept by it
+        if old is not None:
+            meaning += (
+                f"; nor is it the head the chain before the upgrade to the journal had "
+                f"when it was verified and converted (#{old[0]} {old[1]}), the one "
+                "head of that chain the journal keeps"
+            )
+        report.breaks.append(Break(seq, "journal", None, f"event #{seq}", meaning, True))
 
 
 _SCHEMA = "schema"
@@ -766,13 +791,10 @@ def verify_db(db: Any, anchors: Sequence[Anchor] = ()) -> Report:
     seen = witness.anchor(db)  # before the snapshot: the event it names is in it
     # each process reads one snapshot: read statement by statement, a row a drill
     # committed between the journal pass and the tables' was taken for tampering
-    conn = db.reading()
-    try:
+    with db.snapshot() as conn:
         report = verify(
             conn, db.is_postgres, [*anchors, *([seen] if seen else [])], connect=db.reading
         )
-    finally:
-        conn.close()
     first = db.first_hash() if report.ok and report.head_seq else None
     if first and db.witness is not None:
         witness.remember(

@@ -33,38 +33,41 @@ FILE = "journal-heads.json"
 _KEEP = 20  # journals remembered (new databases in the same state directory)
 
 
-def _load(path: Path) -> dict[str, Any]:
-    from orchestrator.smallfiles import read_small
-
-    try:
-        doc = json.loads(read_small(path).decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return doc if isinstance(doc, dict) else {}
-
-
-def damaged(path: Path) -> str | None:
-    """Why the file at ``path`` cannot serve as this machine's witness (unreadable, not
-    JSON, not an object of journals), or None: sound, or not there (nothing seen yet).
-    A damaged file is never written over (:func:`remember`): what it held may be the only
-    record of a journal's tail, and verify says the tail check could not be made."""
+def _read(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The file's journals (``{}`` if none can be read), and why it cannot serve as this
+    machine's witness (unreadable, not JSON, not an object of journals) or None: sound,
+    or not there (nothing seen yet)."""
     from orchestrator.smallfiles import read_small
 
     try:
         text = read_small(path)
     except FileNotFoundError:
-        return None
+        return {}, None
     except OSError as exc:
-        return f"cannot be read ({exc.strerror or exc})"
+        return {}, f"cannot be read ({exc.strerror or exc})"
     try:
         doc = json.loads(text.decode("utf-8"))
     except UnicodeDecodeError:
-        return "is not text (binary bytes)"
+        return {}, "is not text (binary bytes)"
     except ValueError as exc:
-        return f"is not JSON ({exc})"
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
-        return "is not drill's record of journal heads (a JSON object of journals)"
-    return None
+        return {}, f"is not JSON ({exc})"
+    if not isinstance(doc, dict):
+        return {}, "is not drill's record of journal heads (a JSON object of journals)"
+    if not all(isinstance(v, dict) for v in doc.values()):
+        return doc, "is not drill's record of journal heads (a JSON object of journals)"
+    return doc, None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    return _read(path)[0]
+
+
+def damaged(path: Path) -> str | None:
+    """Why the file at ``path`` cannot serve as this machine's witness, or None (see
+    :func:`_read`). A damaged file is never written over (:func:`remember`): what it held
+    may be the only record of a journal's tail, and verify says the tail check could not
+    be made."""
+    return _read(path)[1]
 
 
 def seen(path: Path, first: str) -> tuple[int, str, str] | None:
@@ -89,13 +92,13 @@ def location(url: str) -> str:
     return hashlib.sha256(where.encode("utf-8", "surrogateescape")).hexdigest()[:32]
 
 
-def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str = "") -> None:
+def remember(path: Path, first: str, seq: int, digest: str, at: str, db: str) -> None:
     """Remember event ``seq`` (committed) as the newest seen of journal ``first``, seen at
     the database whose :func:`location` is ``db`` (the newest journal seen there)."""
-    if damaged(path) is not None:
+    doc, problem = _read(path)
+    if problem is not None:
         return  # kept as it is for a human to look at: verify names it
     try:
-        doc = _load(path)
         old = doc.pop(first, None)
         if isinstance(old, dict) and isinstance(old.get("seq"), int) and old["seq"] >= seq:
             seq, digest, at = old["seq"], str(old.get("hash")), str(old.get("at", at))

@@ -25,11 +25,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import DrillError, EvidenceTampered, StoreUnavailable
+from orchestrator.errors import (
+    DrillError,
+    EvidenceTampered,
+    RecordImmutable,
+    StoreUnavailable,
+    first_line,
+)
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
-from orchestrator.evidence.records import Record, columns, from_row
-from orchestrator.secrets import redact_text
+from orchestrator.evidence.records import Record, projection
+from orchestrator.secrets import redact, redact_text
 
 _UNSET = object()
 
@@ -44,13 +50,12 @@ class _Table:
 
     def __init__(self, cls: type[Record], postgres: bool) -> None:
         self.cls = cls
-        self.cols = columns(cls)
-        self.types = dict(self.cols)
-        self.names = [n for n, _ in self.cols]
-        self.run_col = journal.run_column(cls.table, self.names)
+        spec = projection(cls)
+        self.names, self.run_col = spec.names, spec.run_col
+        self.types = dict(zip(spec.names, spec.types, strict=True))
         ph = "%s" if postgres else "?"
         table, pk = _q(cls.table), _q(cls.pk)
-        self.select = f"SELECT {', '.join(map(_q, self.names))} FROM {table}"
+        self.select = spec.select()
         self.by_pk = f"{self.select} WHERE {pk} = {ph}"
         self.insert_names = [n for n in self.names if not (n == cls.pk and cls.autoincrement)]
         self.insert = (
@@ -60,10 +65,12 @@ class _Table:
         if postgres and cls.autoincrement:
             self.insert += f" RETURNING {pk}"
         self.update_names = [n for n in self.names if n != cls.pk]
+        #: the columns whose values are masked for secrets (every text and JSON value)
+        self.redacted = [n for n in self.update_names if self.types[n] in ("str", "json")]
         self._ph = ph
-        self.read = journal.reader([t for _, t in self.cols], postgres)
-        self.to_db = {n: _to_db(t, postgres) for n, t in self.cols}
-        self.from_db = [_from_db(t, postgres) for _, t in self.cols]
+        self.read = journal.reader(spec.types, postgres)
+        self.to_db = {n: _to_db(t, postgres) for n, t in self.types.items()}
+        self.from_db = [_from_db(t, postgres) for t in spec.types]
 
     def update_sql(self, names: Sequence[str]) -> str:
         sets = ", ".join(f"{_q(n)} = {self._ph}" for n in names)
@@ -80,7 +87,7 @@ class _Table:
                 if t == "json"
                 else self.to_db[n](getattr(rec, n))
             )
-            for n, t in self.cols
+            for n, t in self.types.items()
         }
 
     def record(self, row: Sequence[Any]) -> Any:
@@ -90,8 +97,8 @@ class _Table:
                 values[n] = f(v)
             except (ValueError, TypeError):  # drill never writes such a value
                 raise self.unreadable(row, n, v) from None
-        rec = from_row(self.cls, values)
-        rec._snapshot = self.snapshot(rec)
+        rec = self.cls(**values)
+        rec._stored, rec._snapshot = True, self.snapshot(rec)
         return rec
 
     def unreadable(self, row: Sequence[Any], name: str, value: Any) -> EvidenceTampered:
@@ -111,6 +118,15 @@ def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else fn(v)
 
 
+def stored_time(v: datetime, postgres: bool) -> Any:
+    """A time as the evidence tables store it, naive UTC: a ``datetime`` on PostgreSQL,
+    text as :data:`journal.DATA_TS` on SQLite (to write it, or to compare with it)."""
+    if v.tzinfo is None:
+        raise ValueError("naive datetime given to the evidence store; use utcnow()")
+    naive = v.astimezone(UTC).replace(tzinfo=None)
+    return naive if postgres else naive.strftime(journal.DATA_TS)
+
+
 def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     if t == "str":
         return _none_or(lambda v: v if type(v) is str else str(v))  # StrEnum → its value
@@ -121,14 +137,7 @@ def _to_db(t: ColumnType, postgres: bool) -> Callable[[Any], Any]:
     if t == "bool":
         return _none_or(bool) if postgres else _none_or(lambda v: 1 if v else 0)
     if t == "datetime":
-
-        def ts(v: datetime) -> Any:
-            if v.tzinfo is None:
-                raise ValueError("naive datetime given to the evidence store; use utcnow()")
-            naive = v.astimezone(UTC).replace(tzinfo=None)
-            return naive if postgres else naive.strftime(journal.DATA_TS)
-
-        return _none_or(ts)
+        return _none_or(lambda v: stored_time(v, postgres))
     if t == "json":
         if postgres:
             from psycopg.types.json import Json
@@ -260,9 +269,8 @@ class EvidenceDB:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: Exception) -> StoreUnavailable:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         return StoreUnavailable(
-            f"evidence database {redact_text(self.url)} is unreachable: {first}",
+            f"evidence database {redact_text(self.url)} is unreachable: {first_line(exc)}",
             "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
         )
 
@@ -278,6 +286,15 @@ class EvidenceDB:
             conn.close()
             raise
         return conn
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Any]:
+        """:meth:`reading` for the block, closed after it (its transaction ends unused)."""
+        conn = self.reading()
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     @property
     def IntegrityError(self) -> type[Exception]:
@@ -411,7 +428,7 @@ class EvidenceDB:
 
     def param(self, value: datetime) -> Any:
         """``value`` as this backend stores a timestamp: for comparisons in ``where``."""
-        return _to_db("datetime", self.is_postgres)(value)
+        return stored_time(value, self.is_postgres)
 
     def get(self, cls: type[Record], pk: Any) -> Any:
         found = self.records(cls, f'"{cls.pk}" = ?', (pk,))
@@ -494,11 +511,10 @@ class EvidenceDB:
         written: list[tuple[Record, dict[str, Any]]] = []
         for rec in records:
             t = self._table(type(rec))
-            masked = journal.redact_values(
-                {n: getattr(rec, n) for n in t.names if n != rec.pk}, t.types
-            )
-            for n, v in masked.items():
-                setattr(rec, n, v)
+            for n in t.redacted:  # so the table and the event hold the same, masked, value
+                v = getattr(rec, n)
+                if v is not None:
+                    setattr(rec, n, redact(v))
             op = "update" if rec._stored else "insert"
             snap = t.snapshot(rec)
             if op == "update":
@@ -540,4 +556,8 @@ class EvidenceDB:
             self._sql("SELECT ended_at FROM run WHERE id = ?"), (run_id,)
         ).fetchone()
         if ended is not None and ended[0] is not None:
-            raise journal.finished_run_error(rec.table, str(getattr(rec, rec.pk)), run_id, "change")
+            raise RecordImmutable(
+                f"{rec.table} {getattr(rec, rec.pk)} is evidence of run {run_id}, which has "
+                "ended; it cannot change",
+                "evidence of a finished run is immutable; record a new finding or run instead",
+            )

@@ -39,6 +39,7 @@ from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLook
 from apscheduler.triggers.base import BaseTrigger
 from sqlalchemy.exc import IntegrityError
 
+from orchestrator.errors import first_line
 from orchestrator.schedule import jobrows, specs
 from orchestrator.schedule.models import apscheduler_jobs
 
@@ -248,8 +249,9 @@ class ScheduleJobStore(BaseJobStore):
 def _database_failed(what: str, exc: Exception) -> None:
     from orchestrator.secrets import redact_text
 
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    log.error("job store: %s failed (retried on the next poll): %s", what, redact_text(first))
+    log.error(
+        "job store: %s failed (retried on the next poll): %s", what, redact_text(first_line(exc))
+    )
 
 
 class FireExecutor(BaseExecutor):

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse, Response
+from starlette.types import Receive, Scope, Send
 
 from orchestrator.errors import UsageError
 from orchestrator.web.metrics import Sources
@@ -52,12 +53,29 @@ async def export_response(sources: Sources, period: str) -> Response:
         raise UsageError(f"no evidence database at {missing}: nothing has been recorded there")
     shared = sources.db()
     out = await run_in_threadpool(_export, sources, when, shared)
-    return FileResponse(
+    return WholeBundle(
         out,
+        headers={"Accept-Ranges": "none", "Cache-Control": "no-store"},
         media_type="application/zip",
         filename=out.name,
         background=BackgroundTask(_cleanup, out.parent),
     )
+
+
+class WholeBundle(FileResponse):
+    """A bundle made for this request, whole, and for this request only.
+
+    Each export is a new bundle (its own time, signature and head): a ``Range`` request
+    — ``wget -c`` or ``curl -C -`` resuming a broken download — got a 206 of the new
+    one, appended to the first part of another, a same-size file no check accepts. So
+    the range headers are ignored (``Accept-Ranges: none``: the whole bundle, 200), and
+    ``Cache-Control: no-store`` keeps a browser or proxy from handing out a stored copy
+    as if the store said so now."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        drop = (b"range", b"if-range")
+        headers = [(k, v) for k, v in scope.get("headers", []) if k.lower() not in drop]
+        await super().__call__({**scope, "headers": headers}, receive, send)
 
 
 def _export(sources: Sources, when: Period, shared: EvidenceDB) -> Path:

@@ -10,6 +10,7 @@ when its PostgreSQL does; the HTTP answers say what a client needs (405 with All
 from __future__ import annotations
 
 import html
+import io
 import json
 import re
 import sqlite3
@@ -361,6 +362,38 @@ def test_web_errors_name_query_parameters_not_cli_options(
         assert "Traceback" not in server.log()
     res = run(cwd, "runs", "list", "--status", "bogus")
     assert res.code == 2 and "--status 'bogus' is not a run status" in res.err, res.err
+
+
+def test_a_resumed_bundle_download_gets_the_whole_bundle_not_a_splice(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Each /evidence/export is a new bundle (its own time and signature). It said
+    `Accept-Ranges: bytes`, and a broken download resumed with `Range: bytes=N-` (wget
+    -c, curl -C -) got a 206 of a *new* bundle: glued to the first N bytes of the old
+    one, a same-size file whose checks fail. A Range is now ignored: the whole bundle,
+    200, never stored by a browser or proxy (no-store)."""
+    import hashlib
+    import zipfile
+
+    cwd, _runs = served_dir
+    path = "/evidence/export?period=2026-10-01..2030-12-31"
+    server = Served(cwd)
+    try:
+        code, headers, first = server.get(path)
+        assert code == 200, first[:300]
+        head = {k.lower(): v for k, v in headers.items()}
+        assert head.get("accept-ranges") == "none" and head["cache-control"] == "no-store"
+        for asked in ({"Range": "bytes=1000-"}, {"Range": "bytes=0-99", "If-Range": "x"}):
+            code, headers, again = server.get(path, headers=asked)
+            assert code == 200, (asked, code)
+            assert "content-range" not in {k.lower() for k in headers}
+            bundle = zipfile.ZipFile(io.BytesIO(again))
+            sums = bundle.read("SHA256SUMS").decode().splitlines()
+            for line in sums:  # the whole bundle, as sha256sum -c checks it
+                digest, name = line.split(maxsplit=1)
+                assert hashlib.sha256(bundle.read(name.lstrip("*"))).hexdigest() == digest
+    finally:
+        assert "Traceback" not in server.log()
 
 
 def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path) -> None:

@@ -35,7 +35,7 @@ ODD = sa.Table(
     sa.Column("doc", sa.JSON()),
     sa.Column("blob", sa.LargeBinary()),
 )
-#: how EvidenceDB stores each column of ODD (records.columns would say the same)
+#: how EvidenceDB stores each column of ODD (records.projection would say the same)
 TYPES: list[ColumnType] = ["int", "str", "str", "int", "float", "bool", "datetime", "json", "bytes"]
 ROWS: list[dict[str, Any]] = [
     {

@@ -689,3 +689,35 @@ def test_backup_create_refuses_a_vault_role_that_is_not_a_vault(aws_stack: Stack
             provider.plan("backup.create", {"vault": "primary_db"}, "live")
     finally:
         provider.close()
+
+
+def test_an_untagged_instance_is_deleted_only_under_this_runs_restore_name(
+    aws_stack: Stack,
+) -> None:
+    """AWS Backup restores untagged (drill tags once the job is done), so the undo of a
+    restore stopped mid-job deletes the untagged instance named for this run's restore —
+    and still refuses any other untagged one, another run's name or a name given."""
+    from orchestrator.errors import ProviderError
+    from orchestrator.providers.base import StepContext
+
+    rds = aws_stack.client("rds")
+    names = ["drill-r-mine-restore", "drill-r-other-restore", "reporting-copy"]
+    for name in names:
+        rds.create_db_instance(
+            DBInstanceIdentifier=name,
+            Engine="postgres",
+            DBInstanceClass="db.t4g.medium",
+            AllocatedStorage=20,
+            MasterUsername="u",
+            MasterUserPassword="password1",
+        )
+    provider = _provider(aws_stack)
+    ctx = StepContext(run_id="r-mine", scenario_id="backup-restore", mode="live", deadline_s=60)
+    for name in names[1:]:
+        with pytest.raises(ProviderError, match="not created by drill"):
+            provider.execute("db.delete_restored", {"new_instance": name}, ctx)
+    out = provider.execute("db.delete_restored", {}, ctx)
+    assert (out["deleted"], out["noop"]) == ("drill-r-mine-restore", False)
+    left = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+    assert set(names[1:]) <= set(left) and names[0] not in left
+    provider.close()
