@@ -120,9 +120,6 @@ _APPS: dict[str | None, "typer.Typer"] = {}
 
 def build_app(only: str | None = None) -> "typer.Typer":
     """The CLI with every command, or with only ``only`` (what one invocation needs)."""
-    from orchestrator.commands.coercion import install
-
-    install()  # Typer's validators built for the values given only
     if only not in _APPS:
         app = _APPS[only] = _new_app()
         for name in [only] if only else COMMANDS:
