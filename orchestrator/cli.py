@@ -120,9 +120,6 @@ _APPS: dict[str | None, "typer.Typer"] = {}
 
 def build_app(only: str | None = None) -> "typer.Typer":
     """The CLI with every command, or with only ``only`` (what one invocation needs)."""
-    from orchestrator.commands.coercion import install
-
-    install()  # Typer's validators built for the values given only
     if only not in _APPS:
         app = _APPS[only] = _new_app()
         for name in [only] if only else COMMANDS:
@@ -170,23 +167,36 @@ _TYPER_INTERRUPTED = 130
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, outside the commands that handle it themselves (run, recover, lab up,
-    serve, the scheduler): stopped like a Ctrl-C — clean-ups run (`evidence export`'s
-    half-written bundle beside --out is removed), exit 3 — where SIGTERM's default
-    killed drill at once (exit 143), leaving that file behind."""
+    """SIGTERM or SIGHUP (the terminal closed), outside the commands that handle them
+    themselves (run, recover, lab up, serve, the scheduler): stopped like a Ctrl-C —
+    clean-ups run (`evidence export`'s half-written bundle beside --out is removed),
+    exit 3 — where their default killed drill at once (exit 143, 129), leaving that file
+    behind."""
 
 
-_TERMINATED: list[bool] = []  # (Typer turns the raise into its own Abort)
+_SERVICES = ("serve", "scheduler")
+
+_TERMINATED: list[str] = []  # the signal's name (Typer turns the raise into its Abort)
 
 
-def _terminate_as_interrupt() -> None:
+def _terminate_as_interrupt(command: str | None) -> None:
+    """(``command``: `serve` and the scheduler service keep SIGHUP's default: they stop
+    on SIGINT and SIGTERM in their own way.)"""
     import signal
 
-    def handler(_signum: int, _frame: object) -> None:
-        _TERMINATED.append(True)
+    from orchestrator.engine.signals import detach, stop_signals, terminal_fds
+
+    terminal = terminal_fds()
+
+    def handler(signum: int, _frame: object) -> None:
+        if signum == signal.SIGHUP:  # its writes fail from now on (EIO)
+            detach(terminal)
+        _TERMINATED.append(signal.Signals(signum).name)
         raise _Terminated
 
-    signal.signal(signal.SIGTERM, handler)
+    for sig in stop_signals():
+        if sig == signal.SIGTERM or (sig == signal.SIGHUP and command not in _SERVICES):
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _APP[0] = None
     if argv is None:  # the drill process itself (not a test calling main in-process)
-        _terminate_as_interrupt()
+        _terminate_as_interrupt(command)
     try:
         result = build_app(command)(args=args, standalone_mode=False, prog_name="drill")
         code = int(result) if isinstance(result, int) else 0
@@ -241,7 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             code = int(ExitStatus.USAGE)
     except (typer.Abort, KeyboardInterrupt):
-        sys.stderr.write("drill: stopped (SIGTERM)\n" if _TERMINATED else "drill: interrupted\n")
+        sys.stderr.write(
+            f"drill: stopped ({_TERMINATED[0]})\n" if _TERMINATED else "drill: interrupted\n"
+        )
         code = int(ExitStatus.ABORTED)
     except Exception as exc:  # a bug: say so plainly, full trace on request
         if _STATE["traceback"]:

@@ -36,6 +36,12 @@ class Problem:
         return f"{where}{': ' if where else ''}{self.message}{loc}"
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (a driver's error can run to many), or
+    its class name when it has none: for a one-line error that says what failed."""
+    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
+
+
 class DrillError(Exception):
     """Root of every error drill raises on purpose."""
 

@@ -52,7 +52,12 @@ def crashpoint(name: str) -> None:
     sys.stderr.flush()
     if action == "raise":
         raise InjectedFault(f"injected fault at {name}")
-    sig = {"kill": signal.SIGKILL, "int": signal.SIGINT, "term": signal.SIGTERM}.get(action)
+    sig = {
+        "kill": signal.SIGKILL,
+        "int": signal.SIGINT,
+        "term": signal.SIGTERM,
+        "hup": signal.SIGHUP,
+    }.get(action)
     if sig is None:
-        raise InjectedFault(f"{ENV}: unknown action {action!r} (kill, int, term, raise)")
+        raise InjectedFault(f"{ENV}: unknown action {action!r} (kill, int, term, hup, raise)")
     os.kill(os.getpid(), sig)

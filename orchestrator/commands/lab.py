@@ -45,7 +45,8 @@ class _Stopped(BaseException):
 
 @contextlib.contextmanager
 def _stoppable(what: str) -> Iterator[None]:
-    """SIGINT and SIGTERM stop `lab up|reset` alike (DESIGN "Crash safety"): the first
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed; not under nohup) stop `lab
+    up|reset` alike (DESIGN "Crash safety"): the first
     raises where the build is — its clean-up stops whatever it had started — and later
     ones are said on stderr, never interrupting that clean-up. (SIGTERM killed drill
     outright, and a second Ctrl-C broke off the clean-up: either left the half-built
@@ -60,10 +61,15 @@ def _stoppable(what: str) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    from orchestrator.engine.signals import detach, stop_signals, terminal_fds
+
     got: list[str] = []
+    terminal = terminal_fds()
 
     def handler(signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
+        if signum == signal.SIGHUP:  # the terminal closed: its writes fail from now on
+            detach(terminal)
         got.append(name)
         if len(got) == 1:
             raise _Stopped(name)
@@ -75,7 +81,7 @@ def _stoppable(what: str) -> Iterator[None]:
                 "processes running)\n".encode(),
             )
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, handler) for sig in stop_signals()}
     try:
         yield
         if got:  # the handler's raise was lost: it landed in a weakref callback or a

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
-from orchestrator.errors import EvidenceTampered
+from orchestrator.errors import EvidenceTampered, first_line
 from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, SIG, SUMS, VERIFY_MD, BundleWriter
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
@@ -124,7 +124,7 @@ def _scope(
         if not _schema_changed(exc):
             raise
         raise EvidenceTampered(
-            f"the evidence tables were changed outside drill ({_first_line(exc)}); "
+            f"the evidence tables were changed outside drill ({first_line(exc)}); "
             "nothing was exported",
             "run `drill evidence verify` and investigate the change",
         ) from None
@@ -406,7 +406,3 @@ def _schema_changed(exc: Exception) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         return str(exc).startswith("no such ")
     return isinstance(exc, psycopg.ProgrammingError)
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]

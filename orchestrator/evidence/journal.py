@@ -64,17 +64,12 @@ def quoted(text: str) -> bytes:
     return _str(text).encode()
 
 
-def prefix(kind: str, run: str | None, pk: str) -> bytes:
-    """The first bytes of every event, up to its time."""
-    return (
-        f'{{"kind":{_str(kind)},"run":{"null" if run is None else _str(run)},"pk":{_str(pk)},"at":'
-    ).encode()
-
-
 def event(kind: str, run: str | None, pk: str, at: str, data: Any = None) -> bytes:
-    """An event's bytes (``data`` None: no payload, e.g. a deletion)."""
-    tail = "}" if data is None else ',"data":' + _encode(data) + "}"
-    return prefix(kind, run, pk) + (_str(at) + tail).encode()
+    """An event's bytes: its members always in this order (``data`` None: no payload,
+    e.g. a deletion)."""
+    run_ = "null" if run is None else _str(run)
+    data_ = "" if data is None else ',"data":' + _encode(data)
+    return f'{{"kind":{_str(kind)},"run":{run_},"pk":{_str(pk)},"at":{_str(at)}{data_}}}'.encode()
 
 
 def keys(ev: bytes) -> tuple[bytes, bytes, bytes, int]:

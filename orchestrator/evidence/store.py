@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.errors import StoreUnavailable
+from orchestrator.errors import StoreUnavailable, first_line
 from orchestrator.secrets import redact_text
 
 if TYPE_CHECKING:
@@ -184,13 +184,13 @@ class EvidenceStore:
         except OperationalError as exc:
             raise StoreUnavailable(
                 f"evidence database {redact_text(self.url)} is unreachable: "
-                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}",
+                f"{first_line(exc.orig or exc)}",
                 "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
             ) from None
         except SQLAlchemyError as exc:
             raise StoreUnavailable(
                 f"evidence database {redact_text(self.url)} failed: {exc.__class__.__name__}: "
-                f"{str(exc).splitlines()[0]}",
+                f"{first_line(exc)}",
                 "check the database URL and permissions",
             ) from None
 

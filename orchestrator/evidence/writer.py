@@ -25,7 +25,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orchestrator.errors import DrillError, EvidenceTampered, RecordImmutable, StoreUnavailable
+from orchestrator.errors import (
+    DrillError,
+    EvidenceTampered,
+    RecordImmutable,
+    StoreUnavailable,
+    first_line,
+)
 from orchestrator.evidence import journal
 from orchestrator.evidence.journal import ColumnType
 from orchestrator.evidence.records import Record, projection
@@ -263,9 +269,8 @@ class EvidenceDB:
             raise self._unreachable(exc) from None
 
     def _unreachable(self, exc: Exception) -> StoreUnavailable:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
         return StoreUnavailable(
-            f"evidence database {redact_text(self.url)} is unreachable: {first}",
+            f"evidence database {redact_text(self.url)} is unreachable: {first_line(exc)}",
             "start the database or fix `database:` in drill.yaml / DRILL_DATABASE",
         )
 

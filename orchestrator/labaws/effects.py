@@ -229,14 +229,20 @@ def _delete(hub: Hub, call: Call) -> None:
         from orchestrator.labaws.sync import rds_backend
 
         rds_backend(call.region).add_event("DRILL_DELETED", gone)
-    comp = hub.state().components.get(ident)
-    if comp is not None and comp.role in ("restored", "clone"):
-        from orchestrator.providers.lab.ops import Lab
-        from orchestrator.providers.lab.ops_restore import remove_instances
 
-        hub.background(
-            f"removal of {ident}", lambda: remove_instances(Lab(hub.settings, hub.env), [ident])
-        )
+    def remove() -> None:
+        # looked up when the worker gets here: an instance deleted while `creating` has
+        # its restore (or clone) queued or running before this, on the same worker —
+        # looked up at the call, it had no server yet, and the one the restore then
+        # started stayed up with no instance in the API
+        comp = hub.state().components.get(ident)
+        if comp is not None and comp.role in ("restored", "clone"):
+            from orchestrator.providers.lab.ops import Lab
+            from orchestrator.providers.lab.ops_restore import remove_instances
+
+            remove_instances(Lab(hub.settings, hub.env), [ident])
+
+    hub.background(f"removal of {ident}", remove)
 
 
 # ---- Route53 ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from orchestrator.errors import first_line
 from orchestrator.measure.ledger import CREATE_TABLE, HEARTBEAT_TABLE, Ledger
 from orchestrator.registry import Registry
 
@@ -86,8 +87,7 @@ def _cut(conn: Any) -> None:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-    return text[:160]
+    return first_line(exc)[:160]
 
 
 @dataclass

@@ -35,6 +35,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
+from orchestrator.errors import first_line
 from orchestrator.schedule.records import APSCHEDULER_TABLE
 
 log = logging.getLogger("drill.scheduler")
@@ -147,8 +148,9 @@ class SharedJobStore(SQLAlchemyJobStore):
 def _database_failed(what: str, exc: Exception) -> None:
     from orchestrator.secrets import redact_text
 
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    log.error("job store: %s failed (retried on the next poll): %s", what, redact_text(first))
+    log.error(
+        "job store: %s failed (retried on the next poll): %s", what, redact_text(first_line(exc))
+    )
 
 
 class FireExecutor(ThreadPoolExecutor):

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
-    ("action", "said"), [("term", "stopped (SIGTERM)"), ("int", "interrupted")]
+    ("action", "said"),
+    [("term", "stopped (SIGTERM)"), ("int", "interrupted"), ("hup", "stopped (SIGHUP)")],
 )
 def test_a_stopped_export_leaves_no_bundle_and_no_half_written_file(
     workdir: Path, action: str, said: str

@@ -302,3 +302,50 @@ def test_a_continuous_recovery_point_restores_to_the_time_asked(awslab: Path) ->
     while "sre-pitr" in [c["name"] for c in lab_status(awslab)["components"]]:
         assert time.monotonic() < deadline, "the restored instance's server was not removed"
         time.sleep(0.2)
+
+
+def test_an_instance_deleted_while_it_is_restored_leaves_no_server(awslab: Path) -> None:
+    """DeleteDBInstance of an instance still `creating` (a restore job just started, then
+    thought better of, or a drill rollback after a stop mid-restore): RDS deletes it.
+    The lab removed the instance from the API at once but let the restore run on, and the
+    restored PostgreSQL server stayed up for good — a database `lab status` listed and no
+    AWS call could see or delete."""
+    import time
+
+    from tests.e2e.conftest import aws_client
+
+    backup, rds = aws_client(awslab, "backup"), aws_client(awslab, "rds")
+    points = backup.list_recovery_points_by_backup_vault(BackupVaultName="drill-lab-vault")
+    arn = [
+        p["RecoveryPointArn"]
+        for p in points["RecoveryPoints"]
+        if ":continuous:" not in p["RecoveryPointArn"]
+    ][-1]
+
+    def restore(name: str) -> str:
+        job = backup.start_restore_job(
+            RecoveryPointArn=arn,
+            Metadata={"DBInstanceIdentifier": name},
+            IamRoleArn="r",
+            ResourceType="RDS",
+        )
+        return str(job["RestoreJobId"])
+
+    restore("sre-second-thoughts")
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier="sre-second-thoughts")["DBInstances"]
+    assert db["DBInstanceStatus"] == "creating"
+    rds.delete_db_instance(DBInstanceIdentifier="sre-second-thoughts", SkipFinalSnapshot=True)
+    # the lab does restores one after another: once a later one is done, so is the first
+    job = restore("sre-after")
+    deadline = time.monotonic() + 300  # bounds a hang; nothing is timed
+    while (done := backup.describe_restore_job(RestoreJobId=job))["Status"] != "COMPLETED":
+        assert done["Status"] in ("PENDING", "RUNNING") and time.monotonic() < deadline, done
+        time.sleep(0.2)
+    rds.delete_db_instance(DBInstanceIdentifier="sre-after", SkipFinalSnapshot=True)
+    while "sre-after" in (names := [c["name"] for c in lab_status(awslab)["components"]]):
+        assert time.monotonic() < deadline, "the restored instance's server was not removed"
+        time.sleep(0.2)
+    assert "sre-second-thoughts" not in names
+    assert "sre-second-thoughts" not in [
+        d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
+    ]

@@ -87,3 +87,46 @@ def test_stop_during_a_failover_leaves_a_multi_az_pair(awslab: Path) -> None:
     # at once: the steady state of the bundled experiment is a Multi-AZ pair
     again = run(awslab, "run", "multi-az-failover", "--env", "lab-aws", "--json", timeout=300)
     assert (again.code, json.loads(again.out)["status"]) == (0, "succeeded"), again.err
+
+
+@pytest.mark.parametrize("how", ["kill", "term"])
+def test_a_stop_while_the_vault_restores_deletes_the_restored_instance(
+    awslab: Path, how: str
+) -> None:
+    """AWS Backup cannot tag what it restores: drill tags the new instance once the
+    restore job is done. Stopped (or killed) while the job ran — on AWS, tens of minutes
+    — the undo refused to delete it ('not created by drill (no drill:created-by tag)'):
+    the run ended rollback_failed with a restored database left running, on the lab a
+    real PostgreSQL server. The instance named for this run (its id is in the name) is
+    this run's restore, and is deleted as the tagged one is."""
+    from tests.e2e.conftest import aws_client
+
+    point = "aws:db.restore:started"
+    res = run(
+        awslab,
+        "run",
+        "backup-restore",
+        "--env",
+        "lab-aws",
+        "--json",
+        env={"DRILL_TEST_CRASH_AT": f"{point}={how}"},
+        timeout=600,
+    )
+    assert f"test hook: {how} at {point}" in res.err
+    if how == "kill":
+        rec = run(awslab, "recover", "--env", "lab-aws", timeout=600)
+        assert rec.code == 0, rec.err
+        assert "rollback_failed" not in rec.err and ": crashed" in rec.err, rec.err
+        run_id = json.loads(run(awslab, "runs", "list", "--json").out)[0]["run_id"]
+    else:
+        doc = json.loads(res.out)
+        assert (res.code, doc["status"]) == (3, "aborted"), res.err
+        run_id = doc["run_id"]
+    restored = f"drill-{run_id}-restore"
+    shown = json.loads(run(awslab, "runs", "show", run_id, "--json").out)
+    undo = [s for s in shown["steps"] if s["action"] == "db.delete_restored"]
+    assert [(s["status"], s["output"]["deleted"]) for s in undo] == [("succeeded", restored)]
+    assert restored not in [
+        d["DBInstanceIdentifier"]
+        for d in aws_client(awslab, "rds").describe_db_instances()["DBInstances"]
+    ]

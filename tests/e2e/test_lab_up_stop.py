@@ -1,6 +1,7 @@
-"""A stop during `drill lab up` (DESIGN "Crash safety (Contract)": SIGINT and SIGTERM
-alike, once or again and again): the half-built lab is stopped, nothing of it keeps
-running, and drill says so (exit 3).
+"""A stop during `drill lab up` (DESIGN "Crash safety (Contract)": SIGINT, SIGTERM and
+SIGHUP — its terminal closed — alike, once or again and again): the half-built lab is
+stopped, nothing of it keeps running, and drill says so (exit 3). SIGHUP killed it as
+SIGTERM once did.
 
 SIGTERM killed `lab up` outright (exit 143, no word), leaving its PostgreSQL servers
 and failover controller running while `drill lab status` said "lab is not running"; a
@@ -43,7 +44,10 @@ def lab_processes(cwd: Path) -> list[str]:
     return found
 
 
-@pytest.mark.parametrize(("first", "then"), [("int", signal.SIGINT), ("term", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    ("first", "then"),
+    [("int", signal.SIGINT), ("term", signal.SIGTERM), ("hup", signal.SIGHUP)],
+)
 def test_stops_during_lab_up_leave_nothing_running(
     workdir: Path, first: str, then: signal.Signals
 ) -> None:

@@ -175,16 +175,28 @@ def reprotect(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str
 
 
 def delete_tagged(
-    c: AwsContext, name: str, region: str, ctx: StepContext, wait: bool = True
+    c: AwsContext,
+    name: str,
+    region: str,
+    ctx: StepContext,
+    wait: bool = True,
+    untagged_restore: bool = False,
 ) -> bool:
-    """Delete an instance drill created — refuses any instance without drill's tag."""
+    """Delete an instance drill created — refuses any instance without drill's tag.
+
+    ``untagged_restore``: AWS Backup cannot tag the instance it restores (drill tags it
+    once the job is done), so a restore stopped or killed while its job ran left one
+    untagged. Only the name this run gave it — its run id in it — makes it ours then."""
     from botocore.exceptions import ClientError
 
     db = describe_instance(c, name, region)
     if db is None:
         return False
     tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
-    if tags.get("drill:created-by") != "drill":
+    named_for_run = untagged_restore and name == clone_name(ctx, "restore")
+    if tags.get("drill:created-by") != "drill" and not (
+        named_for_run and "drill:created-by" not in tags
+    ):
         raise ProviderError(
             f"refusing to delete {name}: it was not created by drill (no drill:created-by tag)"
         )

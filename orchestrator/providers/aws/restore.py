@@ -22,6 +22,7 @@ from orchestrator.providers.aws.context import AwsContext, aws_error, call, desc
 from orchestrator.providers.aws.rds import clone_name, delete_tagged
 from orchestrator.providers.aws.sql import probe_target
 from orchestrator.providers.base import PlannedCall, StepContext
+from orchestrator.testhooks import crashpoint
 
 _CONTINUOUS = ":recovery-point:continuous:"  # AWS Backup's ARN of a continuous backup
 
@@ -219,9 +220,11 @@ def _backup_restore(
     c: AwsContext, vault: Any, primary: Any, new: str, when: datetime | None, ctx: StepContext
 ) -> dict[str, Any]:
     backup = c.clients.client("backup", vault.region or c.region)
-    points = backup.list_recovery_points_by_backup_vault(
+    # a page at a time (NextToken): months of hourly snapshots fill many
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
         BackupVaultName=vault.name, ByResourceArn=primary.arn
-    )["RecoveryPoints"]
+    )
+    points = [p for page in pages for p in page["RecoveryPoints"]]
     usable = [p for p in points if when is None or p["CreationDate"] <= when]
     continuous = [
         p
@@ -284,6 +287,7 @@ def _restore_job(
     if point.get("IamRoleArn"):
         kwargs["IamRoleArn"] = point["IamRoleArn"]
     job_id = backup.start_restore_job(**kwargs)["RestoreJobId"]
+    crashpoint("aws:db.restore:started")  # the job runs, its instance not yet tagged
     state: dict[str, Any] = {}
 
     def done() -> bool:
@@ -363,5 +367,5 @@ def delete_restored(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> di
             "reason": "--keep given: the restored instance stays "
             "(tagged with the run id; delete it when done)",
         }
-    deleted = delete_tagged(c, name, args.get("region") or c.region, ctx)
+    deleted = delete_tagged(c, name, args.get("region") or c.region, ctx, untagged_restore=True)
     return {"deleted": name if deleted else None, "noop": not deleted}
