@@ -220,9 +220,11 @@ def _backup_restore(
     c: AwsContext, vault: Any, primary: Any, new: str, when: datetime | None, ctx: StepContext
 ) -> dict[str, Any]:
     backup = c.clients.client("backup", vault.region or c.region)
-    points = backup.list_recovery_points_by_backup_vault(
+    # a page at a time (NextToken): months of hourly snapshots fill many
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
         BackupVaultName=vault.name, ByResourceArn=primary.arn
-    )["RecoveryPoints"]
+    )
+    points = [p for page in pages for p in page["RecoveryPoints"]]
     usable = [p for p in points if when is None or p["CreationDate"] <= when]
     continuous = [
         p

@@ -721,3 +721,85 @@ def test_an_untagged_instance_is_deleted_only_under_this_runs_restore_name(
     left = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
     assert set(names[1:]) <= set(left) and names[0] not in left
     provider.close()
+
+
+def test_the_vaults_recovery_points_are_read_past_the_first_page(aws_stack: Stack) -> None:
+    """ListRecoveryPointsByBackupVault answers a page at a time (NextToken): a vault
+    with months of hourly snapshots has many. drill read the first page only, so a
+    continuous point (or the newest snapshot) on a later page was never seen, and the
+    restore went to an older snapshot — an RPO of hours where seconds were possible."""
+    from orchestrator.providers.base import StepContext
+
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    now = datetime.now(UTC)
+    rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
+    backup, stub = _stubbed(aws_stack, "backup")
+    asked = {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn}
+    point = {"Status": "COMPLETED", "ResourceArn": primary_arn}
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    **point,
+                    "RecoveryPointArn": rp + "hourly-old",
+                    "CreationDate": now - timedelta(hours=9),
+                }
+            ],
+            "NextToken": "page-2",
+        },
+        asked,
+    )
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    **point,
+                    "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+                    "CreationDate": now - timedelta(days=3),
+                }
+            ]
+        },
+        {**asked, "NextToken": "page-2"},
+    )
+    to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": "job-3"},
+        {
+            "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
+            "ResourceType": "RDS",
+        },
+    )
+    stub.add_response(
+        "describe_restore_job",
+        {"RestoreJobId": "job-3", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
+        {"RestoreJobId": "job-3"},
+    )
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
+            DBSnapshotIdentifier="prod-db-nightly",
+        )
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    ctx = StepContext(
+        run_id="r-pages-test",
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
+    stub.assert_no_pending_responses()
+    assert out["recovery_point"] == rp + "continuous:db-prod-1a2b"
+    assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    provider.close()
