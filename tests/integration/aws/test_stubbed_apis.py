@@ -894,3 +894,37 @@ def test_the_restore_keeps_the_sources_settings_from_its_recovery_point(
     assert out["new_instance"] == new and out["recovery_point"] == point
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
+
+
+def test_the_clean_up_finds_a_leftover_past_the_first_page(aws_stack: Stack) -> None:
+    """DescribeDBInstances answers 100 instances a page (Marker): in an account with
+    more, the clean-up at a run's start read the first page only and never deleted a
+    crashed run's restored instance listed after it — left running, and billed."""
+    from orchestrator.providers.aws.sweep import sweep
+
+    rds, stub = _stubbed(aws_stack, "rds")
+    left = "drill-r-gone-restore"
+    tags = {"drill:created-by": "drill", "drill:run-id": "r-gone", "drill:env": "aws"}
+    leftover = {
+        "DBInstanceIdentifier": left,
+        "DBInstanceStatus": "available",
+        "TagList": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+    other = {"DBInstanceIdentifier": "billing-db", "DBInstanceStatus": "available"}
+    stub.add_response("describe_db_instances", {"DBInstances": [other], "Marker": "m2"}, {})
+    stub.add_response("describe_db_instances", {"DBInstances": [leftover]}, {"Marker": "m2"})
+    stub.add_response(
+        "describe_db_instances", {"DBInstances": [leftover]}, {"DBInstanceIdentifier": left}
+    )
+    stub.add_response(
+        "delete_db_instance",
+        {"DBInstance": {**leftover, "DBInstanceStatus": "deleting"}},
+        {"DBInstanceIdentifier": left, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True},
+    )
+    stub.activate()
+    provider = _provider(aws_stack, **{"rds@us-east-1": rds})
+    said: list[str] = []
+    done = sweep(provider.ctx, said.append, alive=set())
+    stub.assert_no_pending_responses()
+    assert done["instances"] == [left], said
+    provider.close()
