@@ -53,7 +53,11 @@ class BearerAuth:
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-                message = "a bearer token is required (Authorization: Bearer TOKEN)"
+                # (worded so that the redaction of /api/ documents leaves it whole: it
+                # made "(Authorization: Bearer TOKEN)" into "(Authorization: Bearer ***")
+                message = (
+                    "a bearer token is required: send it in the Authorization header, scheme Bearer"
+                )
                 headers = {"WWW-Authenticate": "Bearer"}
                 response = (
                     _json_error(401, message, None, headers)
