@@ -313,7 +313,7 @@ class FireExecutor(BaseExecutor):
                         self.missed(schedule_id, at)
                     else:
                         self.fire(schedule_id, at)
-                except Exception:
+                except BaseException:  # as APScheduler's run_job: logged, the next goes on
                     log.exception("fire of %s at %s failed", schedule_id, at.isoformat())
         finally:
             self._settle(job_id)
