@@ -236,6 +236,36 @@ def test_a_restart_with_another_misfire_grace_applies_it_to_every_job(
     assert launcher.calls == []
 
 
+def test_a_fire_that_raises_a_base_exception_is_logged_and_frees_its_schedule(
+    workdir: Path, hook: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Something a fire raised that is not an Exception ended its worker without a word
+    (APScheduler's own executor logged it), so a schedule could stop firing unexplained."""
+
+    class Died(BaseException):
+        pass
+
+    class DyingLauncher(RecordingLauncher):
+        def run(self, req: Any) -> Any:
+            super().run(req)
+            raise Died("the launcher died")
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _, store = _service(workdir, hook)
+        svc.ctx.launcher = launcher = DyingLauncher(utcnow)
+        sid = _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            for n in (1, 2):  # the next fire runs: its slot was freed
+                _advance(tm, svc, T0 + timedelta(seconds=10 * n + 0.1))
+                wait_for(lambda n=n: len(launcher.calls) == n, what=f"fire {n}")  # type: ignore[misc]
+                assert svc.wait_idle(15.0)
+        finally:
+            svc.stop()
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is Died]
+    assert [r.getMessage().split(" at ")[0] for r in logged] == ["fire of " + sid] * 2
+
+
 def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer) -> None:
     with time_machine.travel(T0, tick=False) as tm:
         svc, launcher, store = _service(workdir, hook)
