@@ -281,6 +281,7 @@ for _spec in [
         {
             "aws": (
                 "backup:ListRecoveryPointsByBackupVault",
+                "backup:GetRecoveryPointRestoreMetadata",
                 "backup:StartRestoreJob",
                 "backup:DescribeRestoreJob",
                 "rds:RestoreDBInstanceToPointInTime",

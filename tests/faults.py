@@ -116,6 +116,16 @@ def interrupt() -> bool:
     return True
 
 
+def reset_signals() -> bool:
+    """What a library may do as it is loaded or set up (a server SDK, a CLI's main): put
+    SIGTERM back to its default and SIGINT to Python's KeyboardInterrupt."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return True
+
+
 def signal_in_gc(sig: str = "SIGTERM") -> bool:
     """Send ``sig`` to this process from inside a weakref callback run by the garbage
     collector: a handler that stops work by raising loses that raise there ("Exception

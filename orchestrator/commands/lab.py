@@ -38,9 +38,10 @@ def _log(msg: str) -> None:
 class _Stopped(BaseException):
     """The first SIGINT/SIGTERM of `lab up|reset`, raised where the build is."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, torn_down: bool = False) -> None:
         super().__init__(name)
         self.name = name
+        self.torn_down = torn_down  # noted during a teardown, acted on once it was done
 
 
 @contextlib.contextmanager
@@ -71,15 +72,23 @@ def _stoppable(what: str) -> Iterator[None]:
         if signum == signal.SIGHUP:  # the terminal closed: its writes fail from now on
             detach(terminal)
         got.append(name)
-        if len(got) == 1:
+        if len(got) == 1 and not _TEARING_DOWN:
             raise _Stopped(name)
-        with contextlib.suppress(OSError):  # a plain write: safe inside a handler
-            os.write(
-                2,
+        if len(got) == 1:
+            _TEARING_DOWN[-1].append(name)
+            said = (
+                f"drill: {name} received: `lab {what}` finishes tearing the lab down first "
+                "(stopped halfway, it left the lab's servers running without their failover "
+                "controller, the lab still 'running'); nothing new starts\n"
+            )
+        else:
+            said = (
                 f"drill: {name} received again: `lab {what}` is already stopping (what it "
                 "had started is stopped first: interrupting that would leave lab "
-                "processes running)\n".encode(),
+                "processes running)\n"
             )
+        with contextlib.suppress(OSError):  # a plain write: safe inside a handler
+            os.write(2, said.encode())
 
     previous = {sig: signal.signal(sig, handler) for sig in stop_signals()}
     try:
@@ -92,14 +101,36 @@ def _stoppable(what: str) -> Iterator[None]:
         # handlers as it exits) nor raise at whatever line it lands on, its end half said
         for sig in previous:
             signal.signal(sig, signal.SIG_IGN)
+        done = ": the lab is down (its teardown was finished first)" if exc.torn_down else ""
         raise Aborted(
-            f"lab {what} stopped ({exc.name})",
+            f"lab {what} stopped ({exc.name}){done}",
             "`drill lab status` shows what runs; `drill lab up` starts or repairs the lab",
         ) from None
     finally:
         if not got:
             for sig, prev in previous.items():
                 signal.signal(sig, prev)
+
+
+#: the stops noted during each teardown in progress (see _tearing_down)
+_TEARING_DOWN: list[list[str]] = []
+
+
+@contextlib.contextmanager
+def _tearing_down() -> Iterator[None]:
+    """The lab's teardown (`lab down`, the first half of `lab reset`) is not broken off
+    by a stop: a Ctrl-C there had stopped the failover controller and left the servers
+    and helpers running — `lab status` said the lab was up, a drill run on it had no
+    failover. The stop is noted and acted on once the teardown is done: nothing new
+    starts (`lab reset` builds no lab), exit 3 (`_stoppable`)."""
+    noted: list[str] = []
+    _TEARING_DOWN.append(noted)
+    try:
+        yield
+    finally:
+        _TEARING_DOWN.pop()
+    if noted:
+        raise _Stopped(noted[0], torn_down=True)
 
 
 YES = typer.Option(
@@ -309,11 +340,12 @@ def down(
     from orchestrator.providers.lab import lab_down
 
     settings = state(ctx).settings()
-    with _no_run_on(ctx, settings, ["lab", "lab-aws"]):
+    with _stoppable("down"), _no_run_on(ctx, settings, ["lab", "lab-aws"]):
         close = _orphans_handled(ctx, settings, "down", force, yes)
         _confirm_teardown(settings, "down", yes)
-        result = lab_down(settings, _log)
-        close()
+        with _tearing_down():
+            result = lab_down(settings, _log)
+            close()
     n = len(result["stopped"])
     out_console().print(f"lab down: stopped {n} component(s)" if n else "lab was not running")
 
@@ -333,7 +365,7 @@ def reset(
     Refused while a drill runs on the lab, as `lab up` is, and while a run on it awaits
     recovery (`drill recover` first, or --force; --force --yes for a run of a protected
     environment)."""
-    from orchestrator.providers.lab import lab_reset, status
+    from orchestrator.providers.lab import lab_down, lab_up, status
 
     settings, cfg = _env(ctx, env)
     with (
@@ -343,7 +375,9 @@ def reset(
     ):
         close = _orphans_handled(ctx, settings, "reset", force, yes)
         _confirm_teardown(settings, "reset", yes)
-        lab_reset(settings, cfg, _log)
+        with _tearing_down():
+            lab_down(settings)
+        lab_up(settings, cfg, _log)
         close()
     _show(status(settings), as_json)
 

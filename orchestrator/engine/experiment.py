@@ -9,9 +9,10 @@ drill hooks in only through chaoslib's public extension points:
 * a :class:`chaoslib.run.RunEventHandler` commits every activity's start and end to
   the evidence DB as it happens;
 * the same handler's ``started`` event (called on the running thread once chaoslib
-  has installed its own signal handlers) puts drill's SIGINT/SIGTERM handler back, so
-  a signal or ``drill abort`` stops the run the same way for runbooks and
-  experiments. chaoslib's SIGUSR1/SIGUSR2 meanings are left alone.
+  has installed its own signal handlers) puts drill's SIGINT/SIGTERM/SIGHUP handler
+  back, and so does each activity's end (one may have changed them), so a signal or
+  ``drill abort`` stops the run the same way for runbooks and experiments.
+  chaoslib's SIGUSR1/SIGUSR2 meanings are left alone.
 
 When drill's :class:`AbortSignal` stops chaoslib, drill plays the rollbacks itself
 (if the rollback strategy says so; drill's default, ``always``, does) and closes the
@@ -36,7 +37,7 @@ from orchestrator.engine.experiment_options import ExperimentOptions, resolve_ru
 from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
-from orchestrator.engine.signals import AbortSignal, AbortState, shielded
+from orchestrator.engine.signals import AbortSignal, AbortState, shielded, stop_signals
 from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import ScenarioRun, StepRun
 from orchestrator.secrets import redact_bytes
@@ -190,16 +191,24 @@ def _event_handler(
             self.last: str | None = None  # the last activity that completed
             self.shielded_before = False
             self.dry: Any = None  # the run's --dry (chaoslib.types.Dry)
-            self.drill_handlers = {
-                sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)
-            }
+            self.drill_handlers = {sig: signal.getsignal(sig) for sig in stop_signals()}
+
+        def keep_signals(self) -> None:
+            """drill's stop handlers, where chaoslib or an activity put others: chaoslib
+            runs python activities in this thread, and one that set SIGTERM back to its
+            default (a library it set up) left the next SIGTERM to kill drill — no
+            rollbacks, the run left running — and SIGINT back to KeyboardInterrupt made
+            a Ctrl-C chaoslib's interruption (a failed run), not drill's stop."""
+            if threading.current_thread() is not threading.main_thread():
+                return  # a background activity's end: only the main thread may set them
+            for sig, handler in self.drill_handlers.items():
+                if callable(handler) and signal.getsignal(sig) is not handler:
+                    signal.signal(sig, handler)
 
         def started(self, experiment: Any, journal: Any) -> None:
             self.journal = journal  # kept: drill closes it if it stops the run
             self.dry = experiment.get("dry")
-            for sig, handler in self.drill_handlers.items():
-                if callable(handler):
-                    signal.signal(sig, handler)
+            self.keep_signals()
             if witness is not None:
                 witness.wrap_signals()
 
@@ -257,6 +266,7 @@ def _event_handler(
             )
 
         def activity_completed(self, activity: Any, run: Any) -> None:
+            self.keep_signals()
             name = str(activity.get("name", "activity"))
             self.last = name
             step = self.open.pop((name, threading.get_ident()), None)

@@ -8,8 +8,8 @@
 * :mod:`.blackout` — change-freeze windows from drill.yaml.
 * :mod:`.schedules` — add / list / remove / sync (library side of ``drill schedule``).
 * :mod:`.fire` — what happens when a schedule fires (claim, blackout, child run, notify).
-* :mod:`.service` — ``drill scheduler run``: APScheduler 3.x with its SQLAlchemy job
-  store in the evidence database.
+* :mod:`.service` — ``drill scheduler run``: APScheduler 3.x with drill's job store
+  (:mod:`.aps`, jobs as JSON: :mod:`.jobrows`) in the evidence database.
 * :mod:`.compliance` — ``drill status``: last run, last success, next due, overdue,
   and missed periods as findings.
 * :mod:`.gameday` — game days: announce, render runbooks, run, summarise.

@@ -1,128 +1,200 @@
-"""The two APScheduler 3.x pieces drill adapts: job store and executor.
+"""drill's APScheduler 3.x parts, on its documented extension points only.
 
-* :class:`SharedJobStore` — APScheduler's SQLAlchemyJobStore in the evidence
-  database, tolerant of a sibling scheduler having already updated or removed a job
-  (stock 3.x raises ``JobLookupError`` from its main loop, which would kill the
-  scheduler thread of an HA group).
-* :class:`FireExecutor` — a thread pool that calls :func:`orchestrator.schedule.fire.fire`
-  with the *scheduled* fire time (stock ``run_job`` does not pass it, and the
-  exactly-once claim is keyed on it). Misfires beyond the grace time are reported as
-  APScheduler's usual ``EVENT_JOB_MISSED`` and recorded by the service. It counts the
-  fires in flight — a fire holds its job's ``max_instances`` slot until its very end
-  (finding, notifications), not just until its fire row is written — and
-  :meth:`FireExecutor.wait_idle` waits until every one is over.
+* :class:`ScheduleTrigger` — a schedule's trigger (APScheduler's, or drill's cron),
+  which knows the spec it was built from, so that a job can be stored as plain data.
+* :class:`ScheduleJobStore` — a ``BaseJobStore`` keeping each job in the evidence
+  database as JSON (:mod:`.jobrows`), never a pickle: schedulers on several machines
+  share that database, and APScheduler's SQLAlchemy store unpickled — ran — whatever
+  anyone who can write to it put in a row. It is tolerant of a sibling scheduler having
+  updated or removed a job first, and of the database failing under the scheduler's
+  loop. Closed (:meth:`ScheduleJobStore.close`), it hands out no due job: what comes
+  due while the service stops stays due for the next start.
+* :class:`FireExecutor` — a ``BaseExecutor`` that calls
+  :func:`orchestrator.schedule.fire.fire` with the *scheduled* fire time (the
+  exactly-once claim is keyed on it), reports a fire later than the job's misfire grace
+  as missed, and holds the job's one slot until the fire is over (finding,
+  notifications); :meth:`FireExecutor.wait_idle` waits until every fire is.
 
-This module imports APScheduler at import time; only the service imports it.
+Only public API of APScheduler is used: ``BaseJobStore``'s and ``BaseExecutor``'s
+methods, ``Job``'s constructor and attributes, ``BaseTrigger.get_next_fire_time`` — no
+private method is overridden or called, no private attribute read or set (the one
+underscore name here, ``_do_submit_job``, is ``BaseExecutor``'s abstract method, which
+an executor must define to be made at all). This module imports APScheduler at import
+time; only the service imports it.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 import logging
-import pickle
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from apscheduler.events import (
-    EVENT_JOB_ERROR,
-    EVENT_JOB_EXECUTED,
-    EVENT_JOB_MISSED,
-    JobExecutionEvent,
-)
-from apscheduler.executors.pool import ThreadPoolExecutor
-from apscheduler.jobstores.base import JobLookupError
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+import sqlalchemy as sa
+from apscheduler.executors.base import BaseExecutor, MaxInstancesReachedError
+from apscheduler.job import Job
+from apscheduler.jobstores.base import BaseJobStore, ConflictingIdError, JobLookupError
+from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy.exc import IntegrityError
 
 from orchestrator.errors import first_line
-from orchestrator.schedule.records import APSCHEDULER_TABLE
+from orchestrator.schedule import jobrows, specs
+from orchestrator.schedule.models import apscheduler_jobs
 
 log = logging.getLogger("drill.scheduler")
 
-#: what every job's ``func`` points at (a textual reference, so jobs pickle)
+#: what every job's ``func`` points at (a textual reference)
 FIRE_REF = "orchestrator.schedule.aps:job_entry"
 
 
-def job_entry(schedule_id: str, rev: str = "") -> None:
-    """Target of persisted jobs. :class:`FireExecutor` runs the real fire instead, with
+def job_entry(schedule_id: str) -> None:
+    """Target of drill's jobs. :class:`FireExecutor` runs the real fire instead, with
     the scheduled time; reaching this means a job ran on a stock executor."""
     raise RuntimeError(f"job {schedule_id} must run on drill's FireExecutor")
 
 
-#: what a job of drill's pickles to: its trigger (APScheduler's, or drill's cron), its
-#: times and zones; and ZoneInfo's own way back (``getattr(ZoneInfo, "_unpickle")``)
-_JOB_MODULES = (
-    "apscheduler.triggers.",
-    "apscheduler.job",
-    "orchestrator.schedule.crontrigger",
-)
-_JOB_GLOBALS = {
-    ("datetime", "datetime"),
-    ("datetime", "timezone"),
-    ("datetime", "timedelta"),
-    ("zoneinfo", "ZoneInfo"),
-}
+class ScheduleTrigger(BaseTrigger):
+    """The trigger of a schedule (:func:`.specs.build_trigger`), with its spec."""
+
+    def __init__(self, kind: str, expr: str, timezone: str, start_at: datetime) -> None:
+        self.kind, self.expr, self.timezone, self.start_at = kind, expr, timezone, start_at
+        self.trigger = specs.build_trigger(kind, expr, timezone, start_at)
+
+    @staticmethod
+    def of(doc: jobrows.JobDoc) -> ScheduleTrigger:
+        """The trigger of a stored job; one per spec (triggers are stateless, and a cron's
+        takes ~0.3 ms to build: the loop loads every due job on each pass)."""
+        return _trigger(doc.kind, doc.expr, doc.timezone, doc.start_at)
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        found: datetime | None = self.trigger.get_next_fire_time(previous_fire_time, now)
+        return found
+
+    def __str__(self) -> str:
+        return str(self.trigger)
 
 
-class _JobUnpickler(pickle.Unpickler):
-    """Loads only what a job of drill's holds. The job table lives in the evidence
-    database, which schedulers on several machines share: a row pickled by anyone who
-    can write to it (``os.system`` and its arguments) was unpickled, so run, by every
-    `drill scheduler run` when it came due."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if module in ("builtins", "__builtin__") and name == "getattr":
-            return _zone_getattr
-        if (module, name) in _JOB_GLOBALS or module.startswith(_JOB_MODULES):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"{module}.{name} is not part of a drill job")
+@functools.lru_cache(maxsize=4096)
+def _trigger(kind: str, expr: str, timezone: str, start_at: datetime) -> ScheduleTrigger:
+    return ScheduleTrigger(kind, expr, timezone, start_at)
 
 
-def _zone_getattr(obj: Any, name: str) -> Any:
-    from zoneinfo import ZoneInfo
-
-    if obj is ZoneInfo and name == "_unpickle":
-        return ZoneInfo._unpickle  # type: ignore[attr-defined]
-    raise pickle.UnpicklingError(f"getattr({obj!r}, {name!r}) is not part of a drill job")
+def _timestamp(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()
 
 
-class SharedJobStore(SQLAlchemyJobStore):
-    """Also tolerant of the database failing under the main loop: stock 3.x guards only
-    ``get_due_jobs``; an error from ``update_job``, ``remove_job`` or
-    ``get_next_run_time`` (the database restarting between those calls) ended the
-    scheduler thread, and the service went on beating "ok" without firing again. Now
-    the loop goes on: the service's next poll wakes it, a job whose new next run could
-    not be stored comes due again, and its fire is claimed once (:mod:`.fire`)."""
+class ScheduleJobStore(BaseJobStore):
+    """drill's jobs in the ``apscheduler_jobs`` table (made by the migrations), as JSON.
 
-    def __init__(self, engine: Any) -> None:
-        super().__init__(engine=engine, tablename=APSCHEDULER_TABLE)
+    A job is its id (the schedule's), its next run time and a :class:`.jobrows.JobDoc`;
+    the options of every job (misfire grace, coalescing, how many at once) are the
+    store's, given by the service — a restart with another ``--misfire-grace`` applies it
+    to every job. A row that is not such a document (a pickle planted in the shared
+    database, say) is never loaded: it is logged and removed, as APScheduler's stores do
+    with a job they cannot restore, and the service's next sync adds the schedule's job
+    again.
+
+    Stock 3.x guards only ``get_due_jobs`` in its loop: an error from ``update_job``,
+    ``remove_job`` or ``get_next_run_time`` (the database restarting between those
+    calls) ended the scheduler thread, and the service went on beating "ok" without
+    firing again. Here the loop goes on: the service's next poll wakes it, a job whose
+    new next run could not be stored comes due again, and its fire is claimed once
+    (:mod:`.fire`).
+    """
+
+    def __init__(
+        self,
+        engine: Any,
+        *,
+        misfire_grace_time: int | None,
+        coalesce: bool = True,
+        max_instances: int = 1,
+        executor: str = "default",
+    ) -> None:
+        super().__init__()
+        self.engine, self.table = engine, apscheduler_jobs
+        self.options: dict[str, Any] = {
+            "misfire_grace_time": misfire_grace_time,
+            "coalesce": coalesce,
+            "max_instances": max_instances,
+            "executor": executor,
+        }
+        self.scheduler: Any = None
         #: passes of the scheduler loop, which asks for due jobs first thing in each:
         #: the loop's heartbeat (APScheduler 3.x says nothing when its thread dies)
         self.passes = 0
+        self.closed = False
 
-    def _reconstitute_job(self, job_state: bytes) -> Any:
-        """APScheduler's, with :class:`_JobUnpickler`: a row that does not load is
-        APScheduler's "Unable to restore job": logged and removed (the service's sync
-        adds the schedule's job again)."""
-        from apscheduler.job import Job
+    # ---- BaseJobStore ------------------------------------------------------------------
+    def start(self, scheduler: Any, alias: str) -> None:
+        super().start(scheduler, alias)
+        self.scheduler = scheduler
 
-        state = _JobUnpickler(io.BytesIO(job_state)).load()
-        state["jobstore"] = self
-        job = Job.__new__(Job)
-        job.__setstate__(state)
-        job._scheduler = self._scheduler
-        job._jobstore_alias = self._alias
-        return job
+    def shutdown(self) -> None:
+        """The engine is the evidence store's, which outlives the scheduler."""
+        self.close()
 
-    def get_due_jobs(self, now: datetime) -> list[Any]:
+    def close(self) -> None:
+        """Hand out no due job any more. APScheduler's loop takes up the due jobs once
+        more as the scheduler shuts down (its only guard is a pause), after its executor
+        was shut: a fire that came due while a stop waited for a drill in flight went to
+        the closed pool ('Error submitting job … cannot schedule new futures after
+        shutdown') and the job moved on to its next time, so that fire was never run
+        nor recorded. Left due here, the next start runs it (or records it missed)."""
+        self.closed = True
+
+    def lookup_job(self, job_id: str) -> Job | None:
+        jobs = self._load(self.table.c.id == job_id)
+        return jobs[0] if jobs else None
+
+    def get_due_jobs(self, now: datetime) -> list[Job]:
         self.passes += 1
-        due: list[Any] = super().get_due_jobs(now)
-        return due
+        if self.closed:
+            return []
+        return self._load(self.table.c.next_run_time <= now.timestamp())
 
-    def update_job(self, job: Any) -> None:
+    def get_next_run_time(self) -> datetime | None:
+        if self.closed:
+            return None
+        query = (
+            sa.select(self.table.c.next_run_time)
+            .where(self.table.c.next_run_time.is_not(None))
+            .order_by(self.table.c.next_run_time)
+            .limit(1)
+        )
         try:
-            super().update_job(job)
+            with self.engine.begin() as conn:
+                found = conn.execute(query).scalar()
+        except Exception as exc:
+            _database_failed("reading the next run time", exc)
+            return None  # sleep until the service's next poll wakes the scheduler
+        return None if found is None else datetime.fromtimestamp(found, UTC)
+
+    def get_all_jobs(self) -> list[Job]:
+        jobs = self._load()
+        return [j for j in jobs if j.next_run_time] + [j for j in jobs if not j.next_run_time]
+
+    def add_job(self, job: Job) -> None:
+        values = {"id": job.id, **self._row(job)}
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(self.table.insert().values(**values))
+        except IntegrityError:
+            raise ConflictingIdError(job.id) from None
+
+    def update_job(self, job: Job) -> None:
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    self.table.update().values(**self._row(job)).where(self.table.c.id == job.id)
+                )
+            if done.rowcount == 0:
+                raise JobLookupError(job.id)
         except JobLookupError:
             log.debug("job %s was removed by another scheduler", job.id)
         except Exception as exc:
@@ -130,19 +202,56 @@ class SharedJobStore(SQLAlchemyJobStore):
 
     def remove_job(self, job_id: str) -> None:
         try:
-            super().remove_job(job_id)
-        except JobLookupError:
-            log.debug("job %s was already removed by another scheduler", job_id)
-        except Exception as exc:
+            with self.engine.begin() as conn:
+                conn.execute(self.table.delete().where(self.table.c.id == job_id))
+        except Exception as exc:  # a job already gone is no error: a sibling removed it
             _database_failed(f"removing job {job_id}", exc)
 
-    def get_next_run_time(self) -> datetime | None:
-        try:
-            found: datetime | None = super().get_next_run_time()
-        except Exception as exc:
-            _database_failed("reading the next run time", exc)
-            return None  # sleep until the service's next poll wakes the scheduler
-        return found
+    def remove_all_jobs(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(self.table.delete())
+
+    # ---- rows <-> jobs -----------------------------------------------------------------
+    def _row(self, job: Job) -> dict[str, Any]:
+        trigger = job.trigger
+        if not isinstance(trigger, ScheduleTrigger):
+            raise TypeError(f"job {job.id}: only a schedule's trigger is stored, not {trigger}")
+        doc = jobrows.JobDoc(
+            job.name, trigger.kind, trigger.expr, trigger.timezone, trigger.start_at
+        )
+        return {"next_run_time": _timestamp(job.next_run_time), "job_state": doc.encode()}
+
+    def _load(self, *where: Any) -> list[Job]:
+        query = sa.select(self.table.c.id, self.table.c.next_run_time, self.table.c.job_state)
+        query = query.where(*where).order_by(self.table.c.next_run_time)
+        jobs, bad = [], []
+        with self.engine.begin() as conn:
+            for job_id, next_run, state in conn.execute(query):
+                try:
+                    jobs.append(self._job(job_id, next_run, jobrows.decode(state)))
+                except Exception as exc:
+                    log.error("job %s cannot be restored (%s): removing it", job_id, exc)
+                    bad.append(job_id)
+            if bad:
+                conn.execute(self.table.delete().where(self.table.c.id.in_(bad)))
+        return jobs
+
+    def _job(self, job_id: str, next_run: float | None, doc: jobrows.JobDoc) -> Job:
+        """Through ``Job``'s constructor, which validates every field as ``add_job`` does.
+        (APScheduler's own stores set the private ``_jobstore_alias`` of the jobs they
+        load; without it a job reads as ``pending`` and its ``modify()``-style shortcuts
+        look in every store — drill has one, and uses neither.)"""
+        return Job(
+            self.scheduler,
+            id=job_id,
+            func=FIRE_REF,
+            args=(),
+            kwargs={"schedule_id": job_id},
+            name=doc.name,
+            trigger=ScheduleTrigger.of(doc),
+            next_run_time=None if next_run is None else datetime.fromtimestamp(next_run, UTC),
+            **self.options,
+        )
 
 
 def _database_failed(what: str, exc: Exception) -> None:
@@ -153,89 +262,75 @@ def _database_failed(what: str, exc: Exception) -> None:
     )
 
 
-class FireExecutor(ThreadPoolExecutor):
-    """Runs fires in threads; each call gets ``fire(ctx, schedule_id, scheduled_at)``."""
+class FireExecutor(BaseExecutor):
+    """Runs fires in threads: ``fire(schedule_id, scheduled_at)`` for each run time
+    within the job's misfire grace, ``missed(schedule_id, scheduled_at)`` for each later
+    one. A job runs ``max_instances`` fires at once at most (APScheduler's
+    ``MaxInstancesReachedError`` beyond: the scheduler reports it as
+    ``EVENT_JOB_MAX_INSTANCES``); a fire holds its slot until its very end."""
 
-    def __init__(self, fire: Callable[[str, datetime], Any], max_workers: int = 16) -> None:
-        super().__init__(max_workers=max_workers)
-        self._fire = fire
-        self._in_flight = 0
-        self._settled = threading.Condition()
+    def __init__(
+        self,
+        fire: Callable[[str, datetime], Any],
+        missed: Callable[[str, datetime], Any],
+        max_workers: int = 16,
+    ) -> None:
+        super().__init__()
+        self.fire, self.missed = fire, missed
+        self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="drill-fire")
+        self.running: dict[str, int] = {}  # job id -> its fires in flight
+        self.settled = threading.Condition()
 
-    def _do_submit_job(self, job: Any, run_times: list[datetime]) -> None:
-        def done(f: Any) -> None:
-            try:
-                exc = f.exception()
-                if exc:
-                    self._run_job_error(job.id, exc, exc.__traceback__)
-                else:
-                    self._run_job_success(job.id, f.result())
-            finally:  # after APScheduler freed the job's instance slot
-                self._settle()
-
-        with self._settled:
-            self._in_flight += 1
+    def submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        with self.settled:
+            if self.running.get(job.id, 0) >= job.max_instances:
+                raise MaxInstancesReachedError(job)
+            self.running[job.id] = self.running.get(job.id, 0) + 1
         try:
-            future = self._pool.submit(self._run, job, job._jobstore_alias, run_times)
+            self.pool.submit(
+                self._run, job.id, job.kwargs["schedule_id"], job.misfire_grace_time, run_times
+            )
         except BaseException:
-            self._settle()
+            self._settle(job.id)
             raise
-        future.add_done_callback(done)
 
-    def _settle(self) -> None:
-        with self._settled:
-            self._in_flight -= 1
-            self._settled.notify_all()
+    def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
+        """``BaseExecutor``'s one abstract method, which its ``submit_job`` calls; drill's
+        :meth:`submit_job` (what the scheduler calls) does the work itself."""
+        raise NotImplementedError("FireExecutor.submit_job submits fires")
+
+    def shutdown(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait)
+
+    def _run(
+        self, job_id: str, schedule_id: str, grace: int | None, run_times: list[datetime]
+    ) -> None:
+        try:
+            for run_time in list(run_times):
+                at = run_time.astimezone(UTC)
+                try:
+                    if grace is not None and datetime.now(UTC) - at > timedelta(seconds=grace):
+                        self.missed(schedule_id, at)
+                    else:
+                        self.fire(schedule_id, at)
+                except BaseException:  # as APScheduler's run_job: logged, the next goes on
+                    log.exception("fire of %s at %s failed", schedule_id, at.isoformat())
+        finally:
+            self._settle(job_id)
+
+    def _settle(self, job_id: str) -> None:
+        with self.settled:
+            left = self.running.pop(job_id, 1) - 1
+            if left:
+                self.running[job_id] = left
+            self.settled.notify_all()
 
     @property
     def in_flight(self) -> int:
-        return self._in_flight
+        with self.settled:
+            return sum(self.running.values())
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no fire is in flight; ``False`` if ``timeout`` passed first."""
-        with self._settled:
-            return self._settled.wait_for(lambda: self._in_flight == 0, timeout)
-
-    def _run(self, job: Any, alias: str, run_times: list[datetime]) -> list[Any]:
-        events: list[Any] = []
-        for run_time in run_times:
-            grace = job.misfire_grace_time
-            late = datetime.now(UTC) - run_time
-            if grace is not None and late > timedelta(seconds=grace):
-                events.append(JobExecutionEvent(EVENT_JOB_MISSED, job.id, alias, run_time))
-                continue
-            try:
-                outcome = self._fire(job.kwargs["schedule_id"], run_time.astimezone(UTC))
-            except Exception as exc:
-                log.exception("fire of %s at %s failed", job.id, run_time)
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_ERROR, job.id, alias, run_time, exception=exc)
-                )
-            else:
-                events.append(
-                    JobExecutionEvent(EVENT_JOB_EXECUTED, job.id, alias, run_time, retval=outcome)
-                )
-        return events
-
-
-def fire_scheduler(**options: Any) -> Any:
-    """APScheduler's BackgroundScheduler, which processes no job once it is stopping.
-
-    Stock 3.x sets STOPPED, shuts its executors, then wakes its loop to let it end — and
-    the loop takes up the jobs due once more first (its only guard is PAUSED): a fire
-    that came due while a stop waited for a drill in flight went to the closed pool ('Error
-    submitting job … cannot schedule new futures after shutdown', a traceback per job)
-    and the job moved on to its next time, so that fire was never run nor recorded.
-    Left due in the store, the next start runs it (or records it missed)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    class FireScheduler(BackgroundScheduler):
-        stopping = False
-
-        def _process_jobs(self) -> float | None:
-            if self.stopping:
-                return None
-            wait: float | None = super()._process_jobs()
-            return wait
-
-    return FireScheduler(**options)
+        with self.settled:
+            return self.settled.wait_for(lambda: not self.running, timeout)

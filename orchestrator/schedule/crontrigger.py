@@ -8,8 +8,7 @@ whose hour is a wildcard (``*/15 * * * *``) as normal; this trigger does the sam
 When clocks go forward, the skipped wall time is APScheduler's: the fire moves to the
 first time that exists (02:30 becomes 03:30), once.
 
-Its own module so that the CLI imports APScheduler only where a schedule is built;
-pickled into the job store under this name.
+Its own module so that the CLI imports APScheduler only where a schedule is built.
 """
 
 from __future__ import annotations

@@ -6,10 +6,11 @@ redacted) and APScheduler's job table are working state, rewritten as the schedu
 runs. The schedule's *evidence* (schedules, fires, game days) is declared in
 :mod:`orchestrator.schedule.records` and written through the journal.
 
-APScheduler creates its own ``apscheduler_jobs`` table on start; it is declared here
-(same columns) so the Alembic revision creates it first — two schedulers starting
-at once would otherwise race on ``CREATE TABLE`` — and so autogenerate never
-proposes to drop it.
+The job table ``apscheduler_jobs`` (the columns of APScheduler's SQLAlchemy job store;
+drill's own store, :class:`orchestrator.schedule.aps.ScheduleJobStore`, keeps JSON in
+``job_state``: :mod:`orchestrator.schedule.jobrows`) is declared here so the Alembic
+revision creates it — two schedulers starting at once would otherwise race on
+``CREATE TABLE`` — and so autogenerate never proposes to drop it.
 """
 
 from __future__ import annotations
@@ -81,7 +82,8 @@ class SchedulerInstance(SQLModel, table=True):
     health_url: str | None = None
 
 
-# APScheduler 3.x SQLAlchemyJobStore's table, declared so migrations own it.
+# the scheduler's job table (APScheduler 3.x SQLAlchemyJobStore's columns), declared so
+# migrations own it; ``job_state`` holds a job of drill's as JSON, never a pickle
 apscheduler_jobs = sa.Table(
     APSCHEDULER_TABLE,
     SQLModel.metadata,

@@ -1,10 +1,10 @@
 """`drill scheduler run`: the long-running service.
 
-APScheduler 3.x (BackgroundScheduler) with its SQLAlchemy job store in the evidence
-database. The ``schedule`` table is the truth; every ``poll_s`` the service
-reconciles jobs from it, beats its heartbeat, wakes APScheduler (a sibling may
-have added jobs) and, every ``compliance_every_s``, records missed periods as
-findings and notifies them.
+APScheduler 3.x (BackgroundScheduler) with drill's job store in the evidence database
+(:mod:`.aps`: jobs as plain JSON, on APScheduler's public API only). The ``schedule``
+table is the truth; every ``poll_s`` the service reconciles jobs from it, beats its
+heartbeat, wakes APScheduler (a sibling may have added jobs) and, every
+``compliance_every_s``, records missed periods as findings and notifies them.
 
 Several services may share one (PostgreSQL) evidence database: each fire is claimed
 in ``schedule_fire`` first, so exactly one of them runs it (:mod:`.fire`).
@@ -17,7 +17,7 @@ which is recorded (fire row ``missed`` + finding).
 Liveness: APScheduler 3.x's loop runs in a thread that dies silently on an exception
 its code does not catch (a trigger that raises, say), and the process goes on looking
 healthy while nothing fires. Each poll wakes the loop; a wakeup it has not answered
-(:attr:`SharedJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
+(:attr:`ScheduleJobStore.passes`) for ``stall_after_s``, or a poll loop of the service's
 own that stopped, makes the service ``stalled``: ``/health`` answers 503, `drill
 scheduler status` says so, the log has an error line, and the service lets its drills
 in flight finish and exits 1, for its supervisor to restart it.
@@ -119,23 +119,25 @@ class SchedulerService:
 
     # ---- lifecycle -------------------------------------------------------------------
     def start(self) -> None:
-        from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED
+        from apscheduler.events import EVENT_JOB_MAX_INSTANCES
+        from apscheduler.schedulers.background import BackgroundScheduler
 
-        from orchestrator.schedule.aps import FireExecutor, SharedJobStore, fire_scheduler
+        from orchestrator.schedule.aps import FireExecutor, ScheduleJobStore
 
-        self._executor = FireExecutor(self._fire, self.max_workers)
-        self._jobstore = SharedJobStore(self.store.engine)
-        self._scheduler = fire_scheduler(
+        options: dict[str, Any] = {
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": int(self.misfire_grace_s),
+        }
+        self._executor = FireExecutor(self._fire, self._missed, self.max_workers)
+        self._jobstore = ScheduleJobStore(self.store.engine, **options)
+        self._scheduler = BackgroundScheduler(
             jobstores={"default": self._jobstore},
             executors={"default": self._executor},
-            job_defaults={
-                "coalesce": True,
-                "max_instances": 1,
-                "misfire_grace_time": int(self.misfire_grace_s),
-            },
+            job_defaults=options,
             timezone=UTC,
         )
-        self._scheduler.add_listener(self._on_event, EVENT_JOB_MISSED | EVENT_JOB_MAX_INSTANCES)
+        self._scheduler.add_listener(self._on_skipped, EVENT_JOB_MAX_INSTANCES)
         now = self.ctx.clock()
         self.store.add(
             SchedulerInstance(
@@ -257,8 +259,8 @@ class SchedulerService:
                 log.info("asked %d running drill(s) to stop and roll back", n)
         while not self.wait_idle(self.heartbeat_s):  # a rollback can take a while: alive
             self._beat()
+        self._jobstore.close()  # what comes due from now on is the next start's
         if not self._loop_lost:  # a hung loop thread would be waited for for ever
-            self._scheduler.stopping = True  # what came due meanwhile is the next start's
             self._scheduler.shutdown(wait=True)  # every fire (and its child run) is over
         self.state = "stopped"
         with self.store.session() as s:
@@ -280,7 +282,8 @@ class SchedulerService:
         Schedules are immutable (a change is remove + add, with a new id), so comparing
         ids is enough — read straight from the job table, without unpickling every job
         under APScheduler's job-store lock (which would stall due fires)."""
-        from orchestrator.schedule.aps import FIRE_REF
+        from orchestrator.schedule.aps import FIRE_REF, ScheduleTrigger
+        from orchestrator.schedule.jobrows import job_name
 
         db = self.ctx.db
         rows = schedules.active(db)
@@ -304,7 +307,7 @@ class SchedulerService:
                 continue
             if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
-            trigger = schedules.trigger_of(row)
+            trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
             first = trigger.get_next_fire_time(None, row.created_at)
             if first is None:
                 continue
@@ -312,7 +315,7 @@ class SchedulerService:
                 FIRE_REF,
                 trigger=trigger,
                 id=row.id,
-                name=f"{row.action} {row.target}@{row.env}",
+                name=job_name(row.action, row.target, row.env),
                 kwargs={"schedule_id": row.id},
                 replace_existing=True,
                 next_run_time=first,
@@ -342,26 +345,29 @@ class SchedulerService:
         log.info("schedule %s fire at %s: %s", schedule_id, scheduled_at.isoformat(), outcome)
         return outcome
 
-    def _on_event(self, event: Any) -> None:
-        from apscheduler.events import EVENT_JOB_MISSED
-
+    def _missed(self, schedule_id: str, scheduled_at: datetime) -> None:
+        """A fire later than the misfire grace (no scheduler ran it in time)."""
         try:
-            if event.code == EVENT_JOB_MISSED:
+            record_missed(
+                self.ctx,
+                schedule_id,
+                scheduled_at,
+                "missed: no scheduler ran it within the misfire grace time",
+            )
+        except Exception as exc:
+            log.error("recording a missed fire failed: %s", redact_text(str(exc)))
+
+    def _on_skipped(self, event: Any) -> None:
+        """APScheduler's ``EVENT_JOB_MAX_INSTANCES``: the job's previous fire still runs."""
+        try:
+            for at in event.scheduled_run_times:
                 record_missed(
                     self.ctx,
                     event.job_id,
-                    event.scheduled_run_time.astimezone(UTC),
-                    "missed: no scheduler ran it within the misfire grace time",
+                    at.astimezone(UTC),
+                    "previous fire of this schedule still running",
+                    FireStatus.SKIPPED,
                 )
-            else:
-                for at in event.scheduled_run_times:
-                    record_missed(
-                        self.ctx,
-                        event.job_id,
-                        at.astimezone(UTC),
-                        "previous fire of this schedule still running",
-                        FireStatus.SKIPPED,
-                    )
         except Exception as exc:
             log.error("recording a missed fire failed: %s", redact_text(str(exc)))
 

@@ -53,7 +53,11 @@ class BearerAuth:
             given = dict(scope["headers"]).get(b"authorization", b"")
             scheme, _, value = given.partition(b" ")
             if scheme.lower() != b"bearer" or not hmac.compare_digest(value.strip(), self.token):
-                message = "a bearer token is required (Authorization: Bearer TOKEN)"
+                # (worded so that the redaction of /api/ documents leaves it whole: it
+                # made "(Authorization: Bearer TOKEN)" into "(Authorization: Bearer ***")
+                message = (
+                    "a bearer token is required: send it in the Authorization header, scheme Bearer"
+                )
                 headers = {"WWW-Authenticate": "Bearer"}
                 response = (
                     _json_error(401, message, None, headers)
@@ -190,11 +194,24 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         return error(request, code, message, redact_text(exc.hint) if exc.hint else None)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
+        explained = _explained(exc)
+        if explained is not None:  # the store's schema changed under the server
+            return await on_drill_error(request, explained)
         sys.stderr.write(
             f"drill serve: internal error on {request.url.path}: "
             f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n"
         )
         return error(request, 500, "internal error (see the server's log)")
+
+    def _explained(exc: Exception) -> DrillError | None:
+        from orchestrator.evidence.writer import schema_changed
+
+        if not schema_changed(exc):
+            return None
+        try:
+            return sources.db().explain(exc)
+        except Exception:  # the store cannot say: the plain internal error
+            return None
 
     routes: list[Any] = []
     for page in PAGES:

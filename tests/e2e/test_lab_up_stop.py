@@ -163,3 +163,38 @@ def _no_data_left(cwd: Path) -> None:
     lab = cwd / ".drill" / "lab"
     assert not (lab / "pg").exists() and not (lab / "state.json").exists()
     assert (lab / "logs").is_dir()
+
+
+@pytest.mark.parametrize("command", ["down", "reset"])
+@pytest.mark.parametrize("stop", ["int", "term"])
+def test_a_stop_during_the_teardown_finishes_it_first(
+    workdir: Path, command: str, stop: str
+) -> None:
+    """Ctrl-C during `lab down` (or the teardown of `lab reset`) broke it off with the
+    failover controller stopped and every server and helper still running: `lab status`
+    said the lab was up, and a drill run on it had no failover. The teardown now ends
+    first; then the stop: exit 3, nothing new started (`lab reset` builds no lab)."""
+    from orchestrator import pgbin
+    from orchestrator.errors import LabError
+
+    try:
+        pgbin.bindir()
+    except LabError as exc:
+        pytest.skip(f"PostgreSQL server not installed: {exc.message}")
+    assert run(workdir, "lab", "up", timeout=240).code == 0
+    point = "lab:down:controller"
+    try:
+        res = run(workdir, "lab", command, timeout=240, env={HOOK: f"{point}={stop}"})
+    finally:
+        left = lab_processes(workdir)
+        if left:
+            run(workdir, "lab", "down", timeout=180)  # never leave a lab behind
+    assert f"drill: test hook: {stop} at {point}" in res.err, res.err
+    assert not left, left
+    assert res.code == 3, res.err
+    said = " ".join(res.err.split())
+    assert f"lab {command} stopped (SIG" in said and "the lab is down" in said, said
+    assert "Traceback" not in res.err
+    _no_data_left(workdir)
+    status = run(workdir, "lab", "status", "--json")
+    assert status.code == 0 and json.loads(status.out)["running"] is False, status

@@ -170,6 +170,41 @@ def test_a_tampered_store_is_a_clear_page_and_line_never_a_traceback(
     assert "Traceback" not in res.err
 
 
+def test_a_store_migrated_or_altered_while_served_says_so_not_internal_error(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """The dashboard checks the store's schema when it opens it. A newer drill (the
+    scheduler's host upgraded first) migrating the store under a running dashboard — a
+    column renamed — made `/` and `/metrics` 500 'internal error (see the server's
+    log)', the log 'OperationalError: no such column'. Now the pages say which revision
+    the store is at, that this drill does not know it, and what to do (503); the same
+    change without a migration is a change outside drill (500, verify)."""
+    cwd, _runs = served_dir
+    server = Served(cwd)
+    try:
+        assert server.get("/")[0] == 200
+        conn = sqlite3.connect(cwd / ".drill" / "evidence.db", isolation_level=None)
+        conn.execute("ALTER TABLE finding RENAME COLUMN status TO state")
+        for path in ("/", "/metrics"):
+            code, _h, body = server.get(path)
+            text = html.unescape(body.decode())
+            assert code == 500 and "internal error" not in text, (path, text)
+            assert "the evidence tables were changed outside drill" in text, (path, text)
+            assert "no such column: status" in text and "drill evidence verify" in text
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        conn.close()
+        for path in ("/", "/metrics"):
+            code, _h, body = server.get(path)
+            text = html.unescape(body.decode())
+            assert code == 503 and "internal error" not in text, (path, text)
+            assert "is at schema revision 9999_future, which this drill does not know" in text
+            assert "open it with the (newer) drill that wrote it" in text
+    finally:
+        log = server.log()
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert "drill serve: /metrics: evidence database" in log
+
+
 def test_405_says_what_is_allowed_and_api_401_is_json(
     served_dir: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -188,9 +223,10 @@ def test_405_says_what_is_allowed_and_api_401_is_json(
     try:
         code, headers, body = server.get("/api/runs")
         assert code == 401 and headers.get("www-authenticate", headers.get("WWW-Authenticate"))
-        assert json.loads(body)["status"] == 401
+        said = "a bearer token is required: send it in the Authorization header, scheme Bearer"
+        assert json.loads(body) == {"error": said, "hint": None, "status": 401}  # not "***"
         code, _h, body = server.get("/runs")
-        assert code == 401 and b"Bearer" in body
+        assert code == 401 and body.decode() == f"drill: {said}\n"
         good = {"Authorization": "Bearer tok-never-logged-4242"}
         assert server.get("/api/runs", headers=good)[0] == 200
     finally:

@@ -93,3 +93,33 @@ def test_drill_abort_stops_run_with_rollbacks(workdir: Path) -> None:
     shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
     asked = [e for e in shown["timeline"] if e["kind"] == "run.abort_requested"]
     assert [e["message"] for e in asked] == ["abort requested by alice (`drill abort`)"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
+    workdir: Path, sig: signal.Signals
+) -> None:
+    """chaoslib runs an experiment's python activities in drill's own thread: one that
+    set SIGTERM back to its default (a library set up by it) left drill to be killed by
+    the next SIGTERM — no rollbacks, the fault in place, the run `running` — and SIGINT
+    back to Python's KeyboardInterrupt made the next Ctrl-C chaoslib's interruption, not
+    drill's stop. drill's handlers are back once the activity has completed."""
+    marker, holding = workdir / "marker", workdir / "holding"
+    reset = {"type": "python", "module": "tests.faults", "func": "reset_signals"}
+    hold = {"type": "python", "module": "tests.faults", "func": "hold_until"}
+    hold["arguments"] = {"path": str(holding), "release": str(workdir / "never")}
+    activities = [
+        {"type": "action", "name": "set-up-a-library", "provider": reset},
+        {"type": "action", "name": "hold", "provider": hold},
+    ]
+    method = "".join(f"  - {json.dumps(a)}\n" for a in activities)
+    text = experiment(marker).replace("\nrollbacks:\n", f"\n{method}rollbacks:\n")
+    exp = write(workdir, "exp.yaml", text)
+    proc = spawn(workdir, "run", str(exp), "--json")
+    wait_for(holding)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    doc = json.loads(out)
+    assert doc["status"] == "aborted" and sig.name in (doc["error"] or ""), doc
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"

@@ -9,7 +9,7 @@ APScheduler, controlled clock; the launcher seam records what would run.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,37 +56,38 @@ def test_the_job_store_survives_a_database_outage(workdir: Path) -> None:
     restarted between two of them). drill's job store logs it and lets the loop go on."""
     from apscheduler.job import Job
     from apscheduler.schedulers.background import BackgroundScheduler
-    from apscheduler.triggers.interval import IntervalTrigger
 
     from orchestrator.evidence.store import EvidenceStore
-    from orchestrator.schedule.aps import FIRE_REF, SharedJobStore
+    from orchestrator.schedule.aps import FIRE_REF, ScheduleJobStore, ScheduleTrigger
 
     pg = own_server()
     try:
         store = EvidenceStore(pg.create_database())
-        jobs = SharedJobStore(store.engine)
+        jobs = ScheduleJobStore(store.engine, misfire_grace_time=1)
         sched = BackgroundScheduler(jobstores={"default": jobs}, timezone=UTC)
         jobs.start(sched, "default")
-        job = Job(
-            sched,
-            id="j1",
-            func=FIRE_REF,
-            trigger=IntervalTrigger(hours=1, timezone=UTC),
-            args=(),
-            kwargs={"schedule_id": "s"},
-            next_run_time=T0,
-            executor="default",
-            name="j1",
-            misfire_grace_time=1,
-            coalesce=True,
-            max_instances=1,
-        )
-        jobs.add_job(job)
+
+        def job(at: datetime) -> Job:
+            return Job(
+                sched,
+                id="j1",
+                func=FIRE_REF,
+                trigger=ScheduleTrigger("interval", "3600", "UTC", T0),
+                args=(),
+                kwargs={"schedule_id": "j1"},
+                next_run_time=at,
+                executor="default",
+                name="run tiny@lab",
+                misfire_grace_time=1,
+                coalesce=True,
+                max_instances=1,
+            )
+
+        jobs.add_job(job(T0))
         assert jobs.get_next_run_time() == T0
         pg.halt()
         assert jobs.get_next_run_time() is None  # said, not raised
-        job._modify(next_run_time=T0 + timedelta(hours=1))
-        jobs.update_job(job)
+        jobs.update_job(job(T0 + timedelta(hours=1)))
         jobs.remove_job("j1")
         pg.resume()
         assert jobs.get_next_run_time() == T0  # nothing was lost, nothing half-written

@@ -108,7 +108,7 @@ def test_a_store_made_before_the_fold_of_0005_0007_is_restamped(url: str) -> Non
         engine.dispose()
     db = EvidenceDB.open(url)
     try:
-        assert db._revisions() == schema_heads() == {"0006_environment_events"}
+        assert db._revisions() == schema_heads() == {"0007_plain_jobs"}
         assert [f.title for f in db.records(Finding)] == ["kept"]
         assert verify_db(db).ok
     finally:

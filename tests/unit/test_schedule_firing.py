@@ -1,6 +1,6 @@
 """The scheduler service under a controlled clock (time-machine).
 
-A real APScheduler BackgroundScheduler with its SQLAlchemy job store in a real
+A real APScheduler BackgroundScheduler with drill's job store in a real
 SQLite evidence DB; time is frozen and moved by the test, and each move is
 followed by a tick (the service's poll). What runs at a fire is recorded by the
 launcher seam; webhooks go to a real HTTP server on 127.0.0.1.
@@ -211,6 +211,59 @@ def test_fires_missed_while_down_are_recorded_not_run(workdir: Path, hook: HookS
     assert fire.scheduled_at == datetime(2030, 1, 7, 9, tzinfo=UTC)
     assert launcher.calls == []
     assert _findings(store, "scheduled_run_skipped")
+
+
+def test_a_restart_with_another_misfire_grace_applies_it_to_every_job(
+    workdir: Path, hook: HookServer
+) -> None:
+    """`drill scheduler run --misfire-grace`: 'a fire late by more than this is recorded as
+    missed'. A job kept the grace of the service that first stored it, so after a restart
+    with a shorter one a fire two minutes late still ran."""
+    with time_machine.travel(T0, tick=False) as tm:
+        first, _, store = _service(workdir, hook, grace=300)
+        sid = _add(store, specs.cron_spec("0 9 * * *"))
+        first.start()  # stores the job
+        first.stop()
+        tm.move_to(T0 + timedelta(seconds=10 + 120))  # 09:02, the service down since 08:59
+        again, launcher, _ = _service(workdir, hook, grace=60)
+        again.start()
+        try:
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="the late fire")
+        finally:
+            again.stop()
+    (fire,) = _fires(store)
+    assert (fire.schedule_id, fire.status) == (sid, "missed")
+    assert launcher.calls == []
+
+
+def test_a_fire_that_raises_a_base_exception_is_logged_and_frees_its_schedule(
+    workdir: Path, hook: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Something a fire raised that is not an Exception ended its worker without a word
+    (APScheduler's own executor logged it), so a schedule could stop firing unexplained."""
+
+    class Died(BaseException):
+        pass
+
+    class DyingLauncher(RecordingLauncher):
+        def run(self, req: Any) -> Any:
+            super().run(req)
+            raise Died("the launcher died")
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, _, store = _service(workdir, hook)
+        svc.ctx.launcher = launcher = DyingLauncher(utcnow)
+        sid = _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            for n in (1, 2):  # the next fire runs: its slot was freed
+                _advance(tm, svc, T0 + timedelta(seconds=10 * n + 0.1))
+                wait_for(lambda n=n: len(launcher.calls) == n, what=f"fire {n}")  # type: ignore[misc]
+                assert svc.wait_idle(15.0)
+        finally:
+            svc.stop()
+    logged = [r for r in caplog.records if r.exc_info and r.exc_info[0] is Died]
+    assert [r.getMessage().split(" at ")[0] for r in logged] == ["fire of " + sid] * 2
 
 
 def test_failed_scheduled_run_becomes_a_finding(workdir: Path, hook: HookServer) -> None:

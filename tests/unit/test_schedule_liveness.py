@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 import time_machine
-from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
 from orchestrator.cli import main
 from orchestrator.schedule import specs
+from orchestrator.schedule.aps import ScheduleJobStore
 from orchestrator.schedule.health import HealthServer
 from tests.unit.test_schedule_firing import T0, _add, _advance, _fires, _service
 from tests.unit.test_schedule_support import HookServer, wait_for
@@ -81,7 +81,7 @@ def test_health_says_stalled_when_the_scheduler_loop_dies(
                 called.set()
                 raise LoopKiller("boom")
 
-            monkeypatch.setattr(SQLAlchemyJobStore, "get_due_jobs", die)
+            monkeypatch.setattr(ScheduleJobStore, "get_due_jobs", die)
             svc.tick()
             assert called.wait(15), "the loop did not look for due jobs"
             for _ in range(2):  # its last wakeup unanswered for longer than the limit
@@ -177,7 +177,7 @@ def test_a_stalled_service_exits_for_its_supervisor_to_restart_it(
         called.set()
         raise LoopKiller("boom")
 
-    monkeypatch.setattr(SQLAlchemyJobStore, "get_due_jobs", die)
+    monkeypatch.setattr(ScheduleJobStore, "get_due_jobs", die)
     outcome: list[BaseException] = []
 
     def run() -> None:

@@ -68,10 +68,10 @@ def plan_create(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedC
 
 def _role(backup: Any, vault: Any, db: Any) -> str:
     """The IAM role of the database's newest recovery point in the vault."""
-    points = backup.list_recovery_points_by_backup_vault(
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
         BackupVaultName=vault.name, ByResourceArn=db.arn
-    ).get("RecoveryPoints", [])
-    points = [p for p in points if p.get("IamRoleArn")]
+    )  # every page: the newest may be on any
+    points = [p for page in pages for p in page.get("RecoveryPoints", []) if p.get("IamRoleArn")]
     if not points:
         raise ProviderError(
             f"backup.create: no recovery point of {db.name} in vault {vault.name} names the "

@@ -10,6 +10,8 @@ Otherwise an RDS point-in-time restore to just before the disaster (``point_in_t
 disaster`` / an ISO time), or the newest RDS snapshot (``point_in_time: latest``).
 Production is never written to: the restore always lands in a new instance tagged with
 the run id, which the rollback (``db.delete_restored``) deletes unless ``--keep``.
+A vault's restore job is given the recovery point's restore metadata (the source's
+settings as AWS Backup kept them) under the new name, as the console does.
 """
 
 from __future__ import annotations
@@ -93,13 +95,22 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
             call(
                 "backup",
                 region,
+                "GetRecoveryPointRestoreMetadata",
+                False,
+                BackupVaultName=vault.name,
+                RecoveryPointArn="<the recovery point restored>",
+            ),
+            call(
+                "backup",
+                region,
                 "StartRestoreJob",
                 RecoveryPointArn=newest
                 if pit == "latest"
                 else f"<continuous recovery point, else {newest.strip('<>')}>",
-                Metadata={"DBInstanceIdentifier": new}
+                Metadata={"<its restore metadata>": "…", "DBInstanceIdentifier": new}
                 if pit == "latest"
                 else {
+                    "<its restore metadata>": "…",
                     "DBInstanceIdentifier": new,
                     "RestoreTime": "<the disaster - 1 s (continuous only)>"
                     if pit == "disaster"
@@ -220,9 +231,11 @@ def _backup_restore(
     c: AwsContext, vault: Any, primary: Any, new: str, when: datetime | None, ctx: StepContext
 ) -> dict[str, Any]:
     backup = c.clients.client("backup", vault.region or c.region)
-    points = backup.list_recovery_points_by_backup_vault(
+    # a page at a time (NextToken): months of hourly snapshots fill many
+    pages = backup.get_paginator("list_recovery_points_by_backup_vault").paginate(
         BackupVaultName=vault.name, ByResourceArn=primary.arn
-    )["RecoveryPoints"]
+    )
+    points = [p for page in pages for p in page["RecoveryPoints"]]
     usable = [p for p in points if when is None or p["CreationDate"] <= when]
     continuous = [
         p
@@ -236,16 +249,16 @@ def _backup_restore(
     ]
     if when is not None and continuous:
         waited = _restorable(c, primary, when, ctx)
-        out = _restore_job(
-            c, backup, max(continuous, key=lambda p: p["CreationDate"]), new, when, ctx
-        )
+        point = max(continuous, key=lambda p: p["CreationDate"])
+        out = _restore_job(c, backup, vault, point, new, when, ctx)
         return {**out, "waited_restorable_s": round(waited, 3)}
     if not points:
         raise ProviderError(
             f"no completed recovery point of {primary.name} in vault "
             f"{vault.name}" + (f" before {when.isoformat()}" if when else "")
         )
-    return _restore_job(c, backup, max(points, key=lambda p: p["CreationDate"]), new, None, ctx)
+    point = max(points, key=lambda p: p["CreationDate"])
+    return _restore_job(c, backup, vault, point, new, None, ctx)
 
 
 def _restorable(c: AwsContext, primary: Any, to: datetime, ctx: StepContext) -> float:
@@ -265,18 +278,40 @@ def _restorable(c: AwsContext, primary: Any, to: datetime, ctx: StepContext) -> 
     )
 
 
+def restore_metadata(
+    backup: Any, vault: Any, point: dict[str, Any], new: str, to: datetime | None
+) -> dict[str, str]:
+    """What StartRestoreJob is given: the recovery point's restore metadata (the source
+    instance's settings as AWS Backup kept them: its subnet group, security groups,
+    parameter group, class…), with the new instance's name and, for a continuous point,
+    the time restored to. With the name alone RDS falls back to its defaults — the
+    default VPC's subnet group and security group, or no subnet group at all — and the
+    restored database lands where the runner cannot reach it, or the job fails."""
+    kept = backup.get_recovery_point_restore_metadata(
+        BackupVaultName=vault.name, RecoveryPointArn=point["RecoveryPointArn"]
+    ).get("RestoreMetadata", {})
+    metadata = {
+        k: str(v) for k, v in kept.items() if k not in ("RestoreTime", "UseLatestRestorableTime")
+    }
+    metadata["DBInstanceIdentifier"] = new
+    if metadata.get("MultiAZ", "").lower() == "true":
+        metadata.pop("AvailabilityZone", None)  # RDS refuses an AZ for a Multi-AZ instance
+    if to is not None:
+        metadata["RestoreTime"] = to.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return metadata
+
+
 def _restore_job(
     c: AwsContext,
     backup: Any,
+    vault: Any,
     point: dict[str, Any],
     new: str,
     to: datetime | None,
     ctx: StepContext,
 ) -> dict[str, Any]:
     """Restore ``point`` into ``new`` (a continuous one to ``to``) and wait for the job."""
-    metadata = {"DBInstanceIdentifier": new}
-    if to is not None:
-        metadata["RestoreTime"] = to.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    metadata = restore_metadata(backup, vault, point, new, to)
     kwargs: dict[str, Any] = {
         "RecoveryPointArn": point["RecoveryPointArn"],
         "Metadata": metadata,

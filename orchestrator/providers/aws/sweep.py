@@ -60,7 +60,8 @@ def sweep(
     regions = {c.region, *([c.env.dr_region] if c.env.dr_region else [])}
     ctx = StepContext(run_id="sweep", scenario_id="sweep", mode="live", deadline_s=900)
     for region in sorted(regions):
-        for db in c.rds(region).describe_db_instances()["DBInstances"]:
+        pages = c.rds(region).get_paginator("describe_db_instances").paginate()  # 100 a page
+        for db in (db for page in pages for db in page["DBInstances"]):
             tags = {t["Key"]: t["Value"] for t in db.get("TagList", [])}
             if _ours(tags, c.env_name, alive):
                 name = db["DBInstanceIdentifier"]

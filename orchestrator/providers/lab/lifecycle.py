@@ -321,6 +321,7 @@ def _stop_all(root: Path, st: LabState) -> None:
     ctl = st.components.get("controller")
     if ctl is not None:
         procs.terminate(ctl.pid, ctl.start_ticks, grace_s=2)
+    crashpoint("lab:down:controller")
     procs.terminate_many(
         [
             (c.pid, c.start_ticks, signal.SIGQUIT if c.kind == "postgres" else signal.SIGTERM)

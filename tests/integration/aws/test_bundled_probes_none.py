@@ -191,6 +191,11 @@ def test_bundled_backup_restore_with_probes_none(aws_stack: Stack) -> None:
         {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn},
     )
     stub.add_response(
+        "get_recovery_point_restore_metadata",
+        {"RestoreMetadata": {"DBInstanceIdentifier": "prod-db"}},
+        {"BackupVaultName": "prod-vault", "RecoveryPointArn": point},
+    )
+    stub.add_response(
         "start_restore_job",
         {"RestoreJobId": "job-1"},
         {

@@ -35,6 +35,15 @@ def _stubbed(stack: Stack, service: str, region: str = "us-east-1") -> tuple[Any
     return client, Stubber(client)
 
 
+def kept_metadata(stub: Stubber, vault: str, point: str, **kept: str) -> None:
+    """GetRecoveryPointRestoreMetadata: the source's settings AWS Backup kept."""
+    stub.add_response(
+        "get_recovery_point_restore_metadata",
+        {"RestoreMetadata": {"DBInstanceIdentifier": "prod-db", **kept}},
+        {"BackupVaultName": vault, "RecoveryPointArn": point},
+    )
+
+
 def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack) -> None:
     from orchestrator.providers.base import StepContext
 
@@ -80,6 +89,7 @@ def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack)
         },
         {"BackupVaultName": vault, "ByResourceArn": primary_arn},
     )
+    kept_metadata(stub, vault, rp + "newest-before")
     stub.add_response(
         "start_restore_job",
         {"RestoreJobId": "job-1"},
@@ -170,6 +180,7 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
         {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn},
     )
     to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    kept_metadata(stub, "prod-vault", rp + "continuous:db-prod-1a2b")
     stub.add_response(
         "start_restore_job",
         {"RestoreJobId": "job-2"},
@@ -720,4 +731,200 @@ def test_an_untagged_instance_is_deleted_only_under_this_runs_restore_name(
     assert (out["deleted"], out["noop"]) == ("drill-r-mine-restore", False)
     left = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
     assert set(names[1:]) <= set(left) and names[0] not in left
+    provider.close()
+
+
+def test_the_vaults_recovery_points_are_read_past_the_first_page(aws_stack: Stack) -> None:
+    """ListRecoveryPointsByBackupVault answers a page at a time (NextToken): a vault
+    with months of hourly snapshots has many. drill read the first page only, so a
+    continuous point (or the newest snapshot) on a later page was never seen, and the
+    restore went to an older snapshot — an RPO of hours where seconds were possible."""
+    from orchestrator.providers.base import StepContext
+
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    now = datetime.now(UTC)
+    rp = "arn:aws:backup:us-east-1:123456789012:recovery-point:"
+    backup, stub = _stubbed(aws_stack, "backup")
+    asked = {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn}
+    point = {"Status": "COMPLETED", "ResourceArn": primary_arn}
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    **point,
+                    "RecoveryPointArn": rp + "hourly-old",
+                    "CreationDate": now - timedelta(hours=9),
+                }
+            ],
+            "NextToken": "page-2",
+        },
+        asked,
+    )
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    **point,
+                    "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+                    "CreationDate": now - timedelta(days=3),
+                }
+            ]
+        },
+        {**asked, "NextToken": "page-2"},
+    )
+    to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
+    kept_metadata(stub, "prod-vault", rp + "continuous:db-prod-1a2b")
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": "job-3"},
+        {
+            "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
+            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
+            "ResourceType": "RDS",
+        },
+    )
+    stub.add_response(
+        "describe_restore_job",
+        {"RestoreJobId": "job-3", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
+        {"RestoreJobId": "job-3"},
+    )
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
+            DBSnapshotIdentifier="prod-db-nightly",
+        )
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    ctx = StepContext(
+        run_id="r-pages-test",
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
+    stub.assert_no_pending_responses()
+    assert out["recovery_point"] == rp + "continuous:db-prod-1a2b"
+    assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    provider.close()
+
+
+def test_the_restore_keeps_the_sources_settings_from_its_recovery_point(
+    aws_stack: Stack,
+) -> None:
+    """StartRestoreJob's Metadata is the recovery point's restore metadata (the source's
+    subnet group, security groups, parameter group… as AWS Backup kept them) with a new
+    name. drill gave the name alone, so RDS restored with its defaults — the default
+    VPC's subnet group and security group, or failed where there is no default VPC — and
+    the restored database was out of the runner's reach. The kept settings are passed
+    back, the name replaced, and the AZ dropped for a Multi-AZ instance (RDS refuses
+    both together)."""
+    from orchestrator.providers.base import StepContext
+
+    primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
+    now = datetime.now(UTC)
+    point = "arn:aws:backup:us-east-1:123456789012:recovery-point:hourly"
+    backup, stub = _stubbed(aws_stack, "backup")
+    stub.add_response(
+        "list_recovery_points_by_backup_vault",
+        {
+            "RecoveryPoints": [
+                {
+                    "RecoveryPointArn": point,
+                    "CreationDate": now - timedelta(hours=1),
+                    "Status": "COMPLETED",
+                    "ResourceArn": primary_arn,
+                }
+            ]
+        },
+        {"BackupVaultName": "prod-vault", "ByResourceArn": primary_arn},
+    )
+    settings = {
+        "DBSubnetGroupName": "prod-db-private",
+        "VpcSecurityGroupIds": '["sg-0db"]',
+        "DBParameterGroupName": "prod-pg16",
+        "DBInstanceClass": "db.r6g.large",
+        "MultiAZ": "true",
+    }
+    kept_metadata(stub, "prod-vault", point, AvailabilityZone="us-east-1a", **settings)
+    new = "drill-r-kept-restore"
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": "job-4"},
+        {
+            "RecoveryPointArn": point,
+            "Metadata": {**settings, "DBInstanceIdentifier": new},
+            "ResourceType": "RDS",
+        },
+    )
+    stub.add_response(
+        "describe_restore_job",
+        {"RestoreJobId": "job-4", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
+        {"RestoreJobId": "job-4"},
+    )
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
+            DBSnapshotIdentifier="prod-db-nightly",
+        )
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    stub.activate()
+    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
+    ctx = StepContext(
+        run_id="r-kept",
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
+    stub.assert_no_pending_responses()
+    assert out["new_instance"] == new and out["recovery_point"] == point
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    provider.close()
+
+
+def test_the_clean_up_finds_a_leftover_past_the_first_page(aws_stack: Stack) -> None:
+    """DescribeDBInstances answers 100 instances a page (Marker): in an account with
+    more, the clean-up at a run's start read the first page only and never deleted a
+    crashed run's restored instance listed after it — left running, and billed."""
+    from orchestrator.providers.aws.sweep import sweep
+
+    rds, stub = _stubbed(aws_stack, "rds")
+    left = "drill-r-gone-restore"
+    tags = {"drill:created-by": "drill", "drill:run-id": "r-gone", "drill:env": "aws"}
+    leftover = {
+        "DBInstanceIdentifier": left,
+        "DBInstanceStatus": "available",
+        "TagList": [{"Key": k, "Value": v} for k, v in tags.items()],
+    }
+    other = {"DBInstanceIdentifier": "billing-db", "DBInstanceStatus": "available"}
+    stub.add_response("describe_db_instances", {"DBInstances": [other], "Marker": "m2"}, {})
+    stub.add_response("describe_db_instances", {"DBInstances": [leftover]}, {"Marker": "m2"})
+    stub.add_response(
+        "describe_db_instances", {"DBInstances": [leftover]}, {"DBInstanceIdentifier": left}
+    )
+    stub.add_response(
+        "delete_db_instance",
+        {"DBInstance": {**leftover, "DBInstanceStatus": "deleting"}},
+        {"DBInstanceIdentifier": left, "SkipFinalSnapshot": True, "DeleteAutomatedBackups": True},
+    )
+    stub.activate()
+    provider = _provider(aws_stack, **{"rds@us-east-1": rds})
+    said: list[str] = []
+    done = sweep(provider.ctx, said.append, alive=set())
+    stub.assert_no_pending_responses()
+    assert done["instances"] == [left], said
     provider.close()
