@@ -432,6 +432,27 @@ def test_a_resumed_bundle_download_gets_the_whole_bundle_not_a_splice(
         assert "Traceback" not in server.log()
 
 
+def test_pages_link_their_assets_by_path_not_by_the_requests_host(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Every page linked its stylesheet, icon and home as absolute URLs built from the
+    request's Host header: `Host: evil.example` gave a page whose stylesheet came from
+    http://evil.example (poison for any cache in front), and behind a TLS proxy not on
+    127.0.0.1 the links were http:// in an https page (mixed content: the browser
+    blocks the stylesheet). They are paths now, as every other link."""
+    cwd, runs = served_dir
+    server = Served(cwd)
+    try:
+        for path in ("/", "/runs", f"/runs/{runs['ok']['run_id']}", "/evidence", "/nope"):
+            _code, _h, body = server.get(path, headers={"Host": "evil.example"})
+            text = body.decode()
+            assert "evil.example" not in text, (path, text[:600])
+            assert not re.search(r'(href|src)="https?:', text), (path, text[:600])
+            assert '<link rel="stylesheet" href="/static/style.css">' in text, path
+    finally:
+        assert "Traceback" not in server.log()
+
+
 def test_a_scenario_twice_needs_its_own_id_and_metrics_stay_unique(workdir: Path) -> None:
     """A drill that runs the same experiment twice (fail over, fail back) gave two
     `drill_objective_met` series with the same labels: Prometheus rejects such a scrape
