@@ -116,6 +116,14 @@ def interrupt() -> bool:
     return True
 
 
+def chdir(path: str) -> bool:
+    """Change the working directory of the whole process, as a library may."""
+    import os
+
+    os.chdir(path)
+    return True
+
+
 def reset_signals() -> bool:
     """What a library may do as it is loaded or set up (a server SDK, a CLI's main): put
     SIGTERM back to its default and SIGINT to Python's KeyboardInterrupt."""

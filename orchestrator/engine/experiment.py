@@ -92,6 +92,26 @@ def experiment_vars(
     return {**config_vars, **{k: config[k] for k in DRILL_KEYS if k in config}}, dict(secret_vars)
 
 
+def _var_files_readable(paths: list[str]) -> None:
+    """The run's var files, read again to play its rollbacks: one that no longer reads
+    (removed, or a path relative to another directory) is a DrillError. chaoslib only
+    logs it and goes on with the experiment's defaults — the rollbacks then undid
+    something the run never changed, said 'ok', and the fault stayed in place."""
+    from orchestrator.errors import DrillError
+
+    for path in paths:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            raise DrillError(
+                f"not played: the run's --var-file {path} cannot be read "
+                f"({exc.strerror or exc}); without it the rollbacks would act on the "
+                "experiment's defaults, not on what the run changed — undo the run's "
+                "changes by hand"
+            ) from None
+
+
 def run_rollback_activities(
     doc: dict[str, Any], vars_: dict[str, Any] | None = None, handler: Any = None
 ) -> list[dict[str, Any]]:
@@ -112,6 +132,7 @@ def run_rollback_activities(
     from chaoslib.types import Dry
 
     _quiet_chaoslib()
+    _var_files_readable((vars_ or {}).get("var_files") or [])
     dry = doc.get("dry")
     dry = Dry.from_string(dry) if isinstance(dry, str) else dry
     config_vars, secret_vars = experiment_vars(

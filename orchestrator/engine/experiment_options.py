@@ -317,9 +317,13 @@ def build_options(
         raise UsageError(
             f"--hypothesis-frequency must be a positive number of seconds, not {freq:g}"
         )
+    if journal is not None:  # where the user said, whatever an activity's os.chdir
+        rest["journal_path"] = journal.absolute()
     return ExperimentOptions(
         var=parse_vars(var or []),
-        var_files=list(var_file or []),
+        # absolute: the run records them with its rollbacks, which a recovery from
+        # another directory (cron, the scheduler service) re-reads
+        var_files=[p.absolute() for p in var_file or []],
         control_files=list(control_file or []),
         **rest,
     )

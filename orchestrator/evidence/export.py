@@ -29,6 +29,7 @@ from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, SIG, SUMS, VERIFY_M
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Anchor, Scope
+from orchestrator.evidence.writer import schema_changed
 from orchestrator.report.model import ReportData, safe_name
 from orchestrator.testhooks import crashpoint
 
@@ -121,7 +122,7 @@ def _scope(
         assert period is not None
         return Scope(*period_ids(conn, postgres, period, env), period.start)
     except Exception as exc:
-        if not _schema_changed(exc):
+        if not schema_changed(exc):
             raise
         raise EvidenceTampered(
             f"the evidence tables were changed outside drill ({first_line(exc)}); "
@@ -394,15 +395,3 @@ def export_bundle(
 
 #: periods with at least this many runs render half the reports in a forked process
 PARALLEL_MIN_RUNS = 500
-
-
-def _schema_changed(exc: Exception) -> bool:
-    """The driver's error for a table or column that is not as drill made it (a column of
-    another type, dropped, renamed) — not a lost connection or a lock."""
-    import sqlite3
-
-    import psycopg
-
-    if isinstance(exc, sqlite3.OperationalError):
-        return str(exc).startswith("no such ")
-    return isinstance(exc, psycopg.ProgrammingError)

@@ -74,6 +74,25 @@ def schema_heads() -> set[str]:
     return revs - downs
 
 
+def refuse_unknown(url: str, current: set[str]) -> None:
+    """A revision we have no file for: say what to do (Alembic would only trace back)."""
+    unknown = sorted(current - _revisions()[0])
+    if not unknown:
+        return
+    where = f"evidence database {redact_text(url)} is at schema revision {unknown[0]}"
+    if set(unknown) <= SQUASHED:
+        raise StoreUnavailable(
+            f"{where}, a development revision this drill cannot upgrade from",
+            "open it with the drill that wrote it to read or export it (the previous "
+            "release upgrades 0001-0003 to 0004_chain_rowid, which this one upgrades); "
+            "record new evidence in a new evidence database",
+        )
+    raise StoreUnavailable(
+        f"{where}, which this drill does not know",
+        "open it with the (newer) drill that wrote it",
+    )
+
+
 class EvidenceStore:
     """Owns the SQLAlchemy engine for one evidence database (see the module docstring)."""
 
@@ -124,23 +143,22 @@ class EvidenceStore:
                 return set()
             return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
-    def _refuse_unknown(self, current: set[str]) -> None:
-        """A revision we have no file for: say what to do (Alembic would only trace back)."""
-        unknown = sorted(current - _revisions()[0])
-        if not unknown:
-            return
-        where = f"evidence database {redact_text(self.url)} is at schema revision {unknown[0]}"
-        if set(unknown) <= SQUASHED:
-            raise StoreUnavailable(
-                f"{where}, a development revision this drill cannot upgrade from",
-                "open it with the drill that wrote it to read or export it (the previous "
-                "release upgrades 0001-0003 to 0004_chain_rowid, which this one upgrades); "
-                "record new evidence in a new evidence database",
+    def _restamp_folded(self) -> set[str]:
+        """A store of the development code stamped with :data:`FOLDED_HEADS` has the
+        schema of ``0005_event_journal``: stamped with that, and upgraded from there."""
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE alembic_version SET version_num = '0005_event_journal' "
+                    "WHERE version_num = '0007_run_target_started'"
+                )
             )
-        raise StoreUnavailable(
-            f"{where}, which this drill does not know",
-            "open it with the (newer) drill that wrote it",
-        )
+            conn.execute(
+                text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
+            )
+        return {"0005_event_journal"}
 
     def migrate(self) -> None:
         """Bring the schema to the newest revision (fast no-op when already there)."""
@@ -151,21 +169,8 @@ class EvidenceStore:
             if current == schema_heads():
                 return
             if current == FOLDED_HEADS:
-                from sqlalchemy import text
-
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        text(
-                            "UPDATE alembic_version SET version_num = :head "
-                            "WHERE version_num = '0007_run_target_started'"
-                        ),
-                        {"head": "0005_event_journal"},
-                    )
-                    conn.execute(
-                        text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
-                    )
-                current = {"0005_event_journal"}  # upgraded from there below
-            self._refuse_unknown(current)
+                current = self._restamp_folded()
+            refuse_unknown(self.url, current)
             if current:  # an existing database (a new one is created silently)
                 print(
                     f"drill: upgrading the evidence database {redact_text(self.url)} to "

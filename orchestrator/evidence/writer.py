@@ -188,6 +188,18 @@ def readonly_uri(path: Path) -> str | None:
     return f"file:{quote(str(path.resolve()))}?immutable=1"
 
 
+def schema_changed(exc: Exception) -> bool:
+    """The driver's error for a table or column that is not as drill made it (a column of
+    another type, dropped, renamed) — not a lost connection or a lock."""
+    import sqlite3
+
+    import psycopg
+
+    if isinstance(exc, sqlite3.OperationalError):
+        return str(exc).startswith("no such ")
+    return isinstance(exc, psycopg.ProgrammingError)
+
+
 def _file_id(path: Path) -> tuple[int, int] | None:
     """The file at ``path`` (device, inode), or None when there is none."""
     import os
@@ -368,6 +380,32 @@ class EvidenceDB:
         """The SQLite file this object's connection opened was removed or replaced since
         (a long-lived reader then reads a file nobody else sees any more)."""
         return self._file is not None and _file_id(self.sqlite_path) != self._file
+
+    def explain(self, exc: Exception) -> DrillError | None:
+        """What a driver error of a read means when a table or column is not as this
+        drill made it; None for any other error. A long-lived reader (the dashboard)
+        checked the schema when it opened the store: another drill has migrated it since
+        (a newer one: which revision, and what to do), or it was changed outside drill."""
+        if not schema_changed(exc):
+            return None
+        from orchestrator.evidence.store import refuse_unknown, schema_heads
+
+        try:
+            current = self._revisions()
+            refuse_unknown(self.url, current)
+        except StoreUnavailable as known:
+            return known
+        if current != schema_heads():
+            return StoreUnavailable(
+                f"evidence database {redact_text(self.url)} is at schema revision "
+                f"{', '.join(sorted(current)) or 'none'} since this process opened it, "
+                f"not this drill's ({', '.join(sorted(schema_heads()))}): {first_line(exc)}",
+                "restart it: it upgrades an older schema, and says what a newer one needs",
+            )
+        return EvidenceTampered(
+            f"the evidence tables were changed outside drill ({first_line(exc)})",
+            "run `drill evidence verify` and investigate the change",
+        )
 
     def close(self) -> None:
         self.save_witness()

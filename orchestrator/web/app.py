@@ -194,11 +194,24 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         return error(request, code, message, redact_text(exc.hint) if exc.hint else None)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
+        explained = _explained(exc)
+        if explained is not None:  # the store's schema changed under the server
+            return await on_drill_error(request, explained)
         sys.stderr.write(
             f"drill serve: internal error on {request.url.path}: "
             f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n"
         )
         return error(request, 500, "internal error (see the server's log)")
+
+    def _explained(exc: Exception) -> DrillError | None:
+        from orchestrator.evidence.writer import schema_changed
+
+        if not schema_changed(exc):
+            return None
+        try:
+            return sources.db().explain(exc)
+        except Exception:  # the store cannot say: the plain internal error
+            return None
 
     routes: list[Any] = []
     for page in PAGES:

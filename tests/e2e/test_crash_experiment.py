@@ -202,3 +202,60 @@ def test_kill_inside_a_rollback_activity_then_recover(workdir: Path) -> None:
     slow = [s["status"] for s in steps if s["name"] == "slow-undo"]
     assert slow[0] == "failed" and slow[1:] == ["succeeded"], steps
     assert drill(workdir, "evidence", "verify").code == 0
+
+
+def _targeted(cwd: Path) -> tuple[Path, Path]:
+    """An experiment whose fault and rollback act on ``${target}``: the var file
+    ``vars.yaml`` says which (``marker``), the experiment's default is ``elsewhere``.
+    Killed after the fault; returns (marker, elsewhere)."""
+    marker, elsewhere = cwd / "marker", cwd / "elsewhere"
+    elsewhere.write_text("a file the run never touched\n")
+    write(cwd, "vars.yaml", json.dumps({"configuration": {"target": str(marker)}}))
+    faults = {"type": "python", "module": "tests.faults"}
+    touch = {**faults, "func": "touch", "arguments": {"path": "${target}"}}
+    remove = {**faults, "func": "remove", "arguments": {"path": "${target}"}}
+    doc = {
+        "title": "a fault on the var file's target",
+        "description": "its rollback removes it",
+        "configuration": {"target": str(elsewhere)},
+        "method": [{"type": "action", "name": "touch", "provider": touch}],
+        "rollbacks": [{"type": "action", "name": "remove", "provider": remove}],
+    }
+    write(cwd, "exp.yaml", json.dumps(doc))
+    point = "step:exp:1:end"
+    res = drill(cwd, "run", "exp.yaml", "--var-file", "vars.yaml", crash=point)
+    hooked(res, point)
+    assert res.code == -signal.SIGKILL and marker.exists(), res.err
+    (cwd / "drill.yaml").write_text("environments: {}\n")  # a recovery from elsewhere finds it
+    return marker, elsewhere
+
+
+def test_recovery_from_another_directory_reads_the_runs_var_file(workdir: Path) -> None:
+    """The --var-file was recorded as given (`vars.yaml`) and re-read by the recovery
+    from its own working directory: a `drill --config DIR/drill.yaml recover` from
+    elsewhere (cron, the scheduler service) found no such file, chaoslib only logged it,
+    and the rollback undid the experiment's default target — a file the run never
+    touched — said 'ok' and closed the run `crashed`, the real fault left in place."""
+    marker, elsewhere = _targeted(workdir)
+    away = workdir / "away"
+    away.mkdir()
+    rec = drill(away, "--config", str(workdir / "drill.yaml"), "recover")
+    assert rec.code == 0, rec.err
+    assert not marker.exists() and played(marker) == 1, rec.err
+    assert elsewhere.exists() and played(elsewhere) == 0, "the default target was undone"
+    assert runs(workdir)[0]["status"] == "crashed"
+
+
+def test_recovery_whose_var_file_is_gone_plays_nothing(workdir: Path) -> None:
+    """Without its var file, the rollbacks would act on the experiment's defaults, not on
+    what the run changed: they are not played; the run ends `rollback_failed`."""
+    marker, elsewhere = _targeted(workdir)
+    (workdir / "vars.yaml").unlink()
+    rec = drill(workdir, "recover")
+    assert rec.code == 1, rec.err
+    assert marker.exists() and elsewhere.exists() and played(elsewhere) == 0, rec.err
+    (entry,) = runs(workdir)
+    assert entry["status"] == "rollback_failed"
+    steps = show(workdir, str(entry["run_id"]))["steps"]
+    (failed,) = [s for s in steps if s["status"] == "failed"]  # type: ignore[attr-defined]
+    assert "vars.yaml" in failed["error"] and "not played" in failed["error"], failed

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.clihelp import drill
+from tests.clihelp import drill, run
 from tests.e2e.defs import experiment, write
 
 VARS_EXP = """title: vars ${who}
@@ -435,3 +435,25 @@ def test_chaos_run_options_drill_does_not_take_say_why(
     text = " ".join(res.err.split())
     assert f"{option} is a `chaos run` option" in text and said in text, res.err
     assert not marker.exists()
+
+
+def test_the_journal_path_is_where_drill_was_told_whatever_an_activity_chdirs(
+    workdir: Path,
+) -> None:
+    """--journal-path j.json was opened when the run ended, relative to the working
+    directory of that moment: an activity that changed it (a library's os.chdir) had the
+    journal written into that other directory — over a file of that name there."""
+    away = workdir / "away"
+    away.mkdir()
+    chdir = {"type": "python", "module": "tests.faults", "func": "chdir"}
+    chdir["arguments"] = {"path": str(away)}
+    doc = {
+        "title": "an activity changes directory",
+        "description": "as a library may",
+        "method": [{"type": "action", "name": "chdir", "provider": chdir}],
+    }
+    (workdir / "exp.json").write_text(json.dumps(doc))
+    res = run(workdir, "run", "exp.json", "--journal-path", "j.json")
+    assert res.code == 0, res.err
+    assert json.loads((workdir / "j.json").read_text())["status"] == "completed"
+    assert not (away / "j.json").exists()

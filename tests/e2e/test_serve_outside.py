@@ -170,6 +170,41 @@ def test_a_tampered_store_is_a_clear_page_and_line_never_a_traceback(
     assert "Traceback" not in res.err
 
 
+def test_a_store_migrated_or_altered_while_served_says_so_not_internal_error(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """The dashboard checks the store's schema when it opens it. A newer drill (the
+    scheduler's host upgraded first) migrating the store under a running dashboard — a
+    column renamed — made `/` and `/metrics` 500 'internal error (see the server's
+    log)', the log 'OperationalError: no such column'. Now the pages say which revision
+    the store is at, that this drill does not know it, and what to do (503); the same
+    change without a migration is a change outside drill (500, verify)."""
+    cwd, _runs = served_dir
+    server = Served(cwd)
+    try:
+        assert server.get("/")[0] == 200
+        conn = sqlite3.connect(cwd / ".drill" / "evidence.db", isolation_level=None)
+        conn.execute("ALTER TABLE finding RENAME COLUMN status TO state")
+        for path in ("/", "/metrics"):
+            code, _h, body = server.get(path)
+            text = html.unescape(body.decode())
+            assert code == 500 and "internal error" not in text, (path, text)
+            assert "the evidence tables were changed outside drill" in text, (path, text)
+            assert "no such column: status" in text and "drill evidence verify" in text
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        conn.close()
+        for path in ("/", "/metrics"):
+            code, _h, body = server.get(path)
+            text = html.unescape(body.decode())
+            assert code == 503 and "internal error" not in text, (path, text)
+            assert "is at schema revision 9999_future, which this drill does not know" in text
+            assert "open it with the (newer) drill that wrote it" in text
+    finally:
+        log = server.log()
+    assert "Traceback" not in log and "internal error" not in log, log
+    assert "drill serve: /metrics: evidence database" in log
+
+
 def test_405_says_what_is_allowed_and_api_401_is_json(
     served_dir: tuple[Path, dict[str, Any]],
 ) -> None:
@@ -393,6 +428,27 @@ def test_a_resumed_bundle_download_gets_the_whole_bundle_not_a_splice(
             for line in sums:  # the whole bundle, as sha256sum -c checks it
                 digest, name = line.split(maxsplit=1)
                 assert hashlib.sha256(bundle.read(name.lstrip("*"))).hexdigest() == digest
+    finally:
+        assert "Traceback" not in server.log()
+
+
+def test_pages_link_their_assets_by_path_not_by_the_requests_host(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Every page linked its stylesheet, icon and home as absolute URLs built from the
+    request's Host header: `Host: evil.example` gave a page whose stylesheet came from
+    http://evil.example (poison for any cache in front), and behind a TLS proxy not on
+    127.0.0.1 the links were http:// in an https page (mixed content: the browser
+    blocks the stylesheet). They are paths now, as every other link."""
+    cwd, runs = served_dir
+    server = Served(cwd)
+    try:
+        for path in ("/", "/runs", f"/runs/{runs['ok']['run_id']}", "/evidence", "/nope"):
+            _code, _h, body = server.get(path, headers={"Host": "evil.example"})
+            text = body.decode()
+            assert "evil.example" not in text, (path, text[:600])
+            assert not re.search(r'(href|src)="https?:', text), (path, text[:600])
+            assert '<link rel="stylesheet" href="/static/style.css">' in text, path
     finally:
         assert "Traceback" not in server.log()
 
