@@ -271,7 +271,8 @@ def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
     transaction left open) froze the whole dashboard: the first read waited for as long as
     the lock was held, and every other request, /metrics too, waited behind it. A read now
     waits a few seconds, then the page says the database is busy (503); once the lock is
-    gone the dashboard serves again."""
+    gone the dashboard serves again. The export (its own connection) said 'internal
+    error' after its wait; it is busy too."""
     import psycopg
 
     from tests.pgserver import _libpq
@@ -284,7 +285,7 @@ def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
         assert server.get("/api/runs")[0] == 200
         with psycopg.connect(_libpq(pg_dsn)) as locker:
             locker.execute("LOCK TABLE run IN ACCESS EXCLUSIVE MODE")
-            for page in ("/api/runs", "/runs", "/metrics"):
+            for page in ("/api/runs", "/runs", "/metrics", "/evidence/export?period=2026-Q4"):
                 code, _h, body = server.get(page)
                 assert code == 503, (page, body)
                 assert b"is busy: a lock another session holds" in body, body
