@@ -9,10 +9,11 @@ heartbeat, wakes APScheduler (a sibling may have added jobs) and, every
 Several services may share one (PostgreSQL) evidence database: each fire is claimed
 in ``schedule_fire`` first, so exactly one of them runs it (:mod:`.fire`).
 
-Misfires: a job is added with its first fire computed from the schedule's creation,
-so fires that fell while no scheduler was running are seen; APScheduler coalesces
-them into one and runs it if within ``misfire_grace_s``, else reports it missed,
-which is recorded (fire row ``missed`` + finding).
+Misfires: a job is added with its first run at the latest fire due since the
+schedule's last recorded fire (or its creation), so fires that fell while no scheduler
+was running are seen, coalesced into that one — found by halving, not by stepping
+through the schedule's history; it runs if within ``misfire_grace_s``, else it is
+recorded missed (fire row ``missed`` + finding).
 
 Liveness: APScheduler 3.x's loop runs in a thread that dies silently on an exception
 its code does not catch (a trigger that raises, say), and the process goes on looking
@@ -48,12 +49,12 @@ from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.records import Run
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import BackgroundNotifier, Notifier, WebhookNotifier
-from orchestrator.schedule import schedules
+from orchestrator.schedule import schedules, specs
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
 from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance
-from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
+from orchestrator.schedule.records import FireStatus, Schedule, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
@@ -308,7 +309,7 @@ class SchedulerService:
             if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
             trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
-            first = trigger.get_next_fire_time(None, row.created_at)
+            first = self._first_run(trigger, row)
             if first is None:
                 continue
             self._scheduler.add_job(
@@ -323,6 +324,24 @@ class SchedulerService:
         for stale in jobs:
             with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
+
+    def _first_run(self, trigger: Any, row: Schedule) -> datetime | None:
+        """The first run time of a schedule's job being added (again): the latest fire due
+        since the schedule's last recorded fire (or its creation), which APScheduler then
+        runs — or records missed, past the misfire grace — as the one fire standing for all
+        those it coalesces; else its next fire. Not its first fire since its creation:
+        APScheduler steps through a job's run times one by one, under its job-store lock,
+        and a year of an every-10s schedule (its job row lost or removed, or never stored
+        by a scheduler) held every fire for ~19 s."""
+        last: list[ScheduleFire] = self.ctx.db.records(
+            ScheduleFire, "schedule_id = ?", (row.id,), order="scheduled_at DESC", limit=1
+        )
+        since = last[0].scheduled_at + timedelta(microseconds=1) if last else row.created_at
+        first: datetime | None = trigger.get_next_fire_time(None, since)
+        now = self.ctx.clock()
+        if first is None or first > now:
+            return first
+        return specs.latest_fire(trigger, first, now)
 
     def reload_windows(self) -> None:
         """Blackout windows as drill.yaml says *now*: a change freeze added while the
