@@ -621,3 +621,34 @@ def test_a_job_added_again_does_not_take_up_a_fire_already_recorded(
     ]
     assert len(launcher.calls) == 1
     assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
+
+
+def test_a_job_kept_while_no_scheduler_ran_for_a_year_does_not_step_through_it(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its row kept in the store while every scheduler was down for a year, a job's next
+    run was a year old, and APScheduler stepped from it to now one run time at a time under
+    its job-store lock (3 million for an every-10s schedule: ~19 s without a fire) only to
+    coalesce them into the last, which runs once within the misfire grace, as before."""
+    created = T0 - timedelta(days=365)
+    with time_machine.travel(created, tick=False) as tm:
+        first, _, store = _service(workdir, hook)
+        sid = _add(store, specs.every_spec("10s"))
+        first.start()  # stores the job, due a year before T0
+        first.stop()
+        tm.move_to(T0 + timedelta(seconds=3))
+        again, launcher, _ = _service(workdir, hook)
+        steps = _count_trigger_steps(monkeypatch)
+        again.start()
+        try:
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="the fire due")
+            after = T0 + timedelta(seconds=10)
+            wait_for(
+                lambda: schedules.stored_next_runs(store.db)[sid] == after, what="its next run"
+            )
+            assert again.wait_idle(15.0)
+        finally:
+            again.stop()
+    assert [(f.scheduled_at, f.status) for f in _fires(store)] == [(T0, "succeeded")]
+    assert len(launcher.calls) == 1
+    assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
