@@ -61,6 +61,8 @@ log = logging.getLogger("drill.scheduler")
 
 #: the longest silence between heartbeats (an instance silent for GONE_AFTER is gone)
 HEARTBEAT_S = 15.0
+#: APScheduler takes a job's misfire grace in whole seconds, and refuses 0
+MIN_MISFIRE_GRACE_S = 1.0
 
 
 def new_instance_id() -> str:
@@ -83,6 +85,9 @@ class SchedulerService:
         on_stop: str = "rollback",
         instance_id: str | None = None,
     ) -> None:
+        if misfire_grace_s < MIN_MISFIRE_GRACE_S:
+            # every job loaded would be refused by Job(): removed from the shared store
+            raise ValueError(f"misfire grace {misfire_grace_s:g} s is under 1 s")
         self.settings, self.store = settings, store
         self.ctx = FireContext(
             settings,
