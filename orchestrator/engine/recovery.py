@@ -127,10 +127,9 @@ def recover_all(
         lock = EnvLock(db, settings.state_path(), env_name, lock_scope(settings, env_name))
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "what": "recovery"}
         if not lock.try_acquire(holder):
-            log(
-                f"environment {env_name!r}: {locked_error(env_name, lock.holder()).message}; "
-                "not recovering it now"
-            )
+            # (the message names the environment: it read "environment 'lab': environment
+            # 'lab' is being recovered by …")
+            log(f"{locked_error(env_name, lock.holder()).message}; not recovering it now")
             continue
         try:
             done += recover_env(

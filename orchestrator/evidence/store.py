@@ -143,6 +143,23 @@ class EvidenceStore:
                 return set()
             return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
+    def _restamp_folded(self) -> set[str]:
+        """A store of the development code stamped with :data:`FOLDED_HEADS` has the
+        schema of ``0005_event_journal``: stamped with that, and upgraded from there."""
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE alembic_version SET version_num = '0005_event_journal' "
+                    "WHERE version_num = '0007_run_target_started'"
+                )
+            )
+            conn.execute(
+                text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
+            )
+        return {"0005_event_journal"}
+
     def migrate(self) -> None:
         """Bring the schema to the newest revision (fast no-op when already there)."""
         from sqlalchemy.exc import OperationalError, SQLAlchemyError
@@ -152,20 +169,7 @@ class EvidenceStore:
             if current == schema_heads():
                 return
             if current == FOLDED_HEADS:
-                from sqlalchemy import text
-
-                with self.engine.begin() as conn:
-                    conn.execute(
-                        text(
-                            "UPDATE alembic_version SET version_num = :head "
-                            "WHERE version_num = '0007_run_target_started'"
-                        ),
-                        {"head": "0005_event_journal"},
-                    )
-                    conn.execute(
-                        text("DELETE FROM alembic_version WHERE version_num = '0006_journal_lean'")
-                    )
-                current = {"0005_event_journal"}  # upgraded from there below
+                current = self._restamp_folded()
             refuse_unknown(self.url, current)
             if current:  # an existing database (a new one is created silently)
                 print(

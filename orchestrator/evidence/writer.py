@@ -339,14 +339,8 @@ class EvidenceDB:
         try:
             yield
         except Exception as exc:
-            if self.lock_wait_s is not None and getattr(exc, "sqlstate", None) == "55P03":
-                raise StoreUnavailable(  # lock_not_available: see limit_lock_waits
-                    f"evidence database {redact_text(self.url)} is busy: a lock another "
-                    f"session holds kept this read waiting over {self.lock_wait_s:g}s",
-                    "try again shortly; if it lasts, pg_stat_activity and pg_locks on that "
-                    "database say which session holds it (a migration, a VACUUM FULL, a "
-                    "transaction left open)",
-                ) from None
+            if (busy := self._busy(exc)) is not None:
+                raise busy from None
             conn = self._conn
             lost = self.is_postgres and conn is not None and (conn.broken or conn.closed)
             if not (self.reconnect and lost):
@@ -355,6 +349,18 @@ class EvidenceDB:
             with contextlib.suppress(Exception):
                 conn.close()
             raise self._unreachable(exc) from None
+
+    def _busy(self, exc: Exception) -> StoreUnavailable | None:
+        """A read that waited its :meth:`limit_lock_waits` out (lock_not_available)."""
+        if self.lock_wait_s is None or getattr(exc, "sqlstate", None) != "55P03":
+            return None
+        return StoreUnavailable(
+            f"evidence database {redact_text(self.url)} is busy: a lock another "
+            f"session holds kept this read waiting over {self.lock_wait_s:g}s",
+            "try again shortly; if it lasts, pg_stat_activity and pg_locks on that "
+            "database say which session holds it (a migration, a VACUUM FULL, a "
+            "transaction left open)",
+        )
 
     @property
     def conn(self) -> Any:
@@ -382,10 +388,14 @@ class EvidenceDB:
         return self._file is not None and _file_id(self.sqlite_path) != self._file
 
     def explain(self, exc: Exception) -> DrillError | None:
-        """What a driver error of a read means when a table or column is not as this
-        drill made it; None for any other error. A long-lived reader (the dashboard)
-        checked the schema when it opened the store: another drill has migrated it since
-        (a newer one: which revision, and what to do), or it was changed outside drill."""
+        """What a driver error of a read means, or None: a lock waited out (busy, as in
+        :meth:`_reconnecting`, for reads on a connection of their own such as an
+        export's), or a table or column not as this drill made it. A long-lived reader
+        (the dashboard) checked the schema when it opened the store: another drill has
+        migrated it since (a newer one: which revision, and what to do), or it was
+        changed outside drill."""
+        if (busy := self._busy(exc)) is not None:
+            return busy
         if not schema_changed(exc):
             return None
         from orchestrator.evidence.store import refuse_unknown, schema_heads

@@ -195,7 +195,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         explained = _explained(exc)
-        if explained is not None:  # the store's schema changed under the server
+        if explained is not None:  # (an export reads on a connection of its own)
             return await on_drill_error(request, explained)
         sys.stderr.write(
             f"drill serve: internal error on {request.url.path}: "
@@ -204,10 +204,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         return error(request, 500, "internal error (see the server's log)")
 
     def _explained(exc: Exception) -> DrillError | None:
-        from orchestrator.evidence.writer import schema_changed
-
-        if not schema_changed(exc):
-            return None
+        """A lock waited out or the schema changed under the server, in drill's words."""
         try:
             return sources.db().explain(exc)
         except Exception:  # the store cannot say: the plain internal error

@@ -265,6 +265,13 @@ def test_recovery_in_progress_refuses_a_run_with_the_right_reason(workdir: Path)
         assert refused.code == 2
         assert "is being recovered by pid" in refused.err and "(pid None)" not in refused.err
         assert "drill abort" not in refused.err
+        # a second recovery leaves it to the first, and says so once: it read
+        # "environment 'lab': environment 'lab' is being recovered by …"
+        other = drill(workdir, "recover")
+        assert other.code == 0 and plays(marker) == 0, other.err
+        said = " ".join(other.err.split())
+        assert "environment 'lab' is being recovered by pid" in said, said
+        assert said.count("environment 'lab'") == 1, said
     finally:
         release.write_text("go\n")
         recovering.communicate(timeout=60)

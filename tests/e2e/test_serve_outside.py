@@ -271,7 +271,8 @@ def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
     transaction left open) froze the whole dashboard: the first read waited for as long as
     the lock was held, and every other request, /metrics too, waited behind it. A read now
     waits a few seconds, then the page says the database is busy (503); once the lock is
-    gone the dashboard serves again."""
+    gone the dashboard serves again. The export (its own connection) said 'internal
+    error' after its wait; it is busy too."""
     import psycopg
 
     from tests.pgserver import _libpq
@@ -284,7 +285,7 @@ def test_a_lock_held_on_the_postgresql_store_is_a_busy_page_not_a_hang(
         assert server.get("/api/runs")[0] == 200
         with psycopg.connect(_libpq(pg_dsn)) as locker:
             locker.execute("LOCK TABLE run IN ACCESS EXCLUSIVE MODE")
-            for page in ("/api/runs", "/runs", "/metrics"):
+            for page in ("/api/runs", "/runs", "/metrics", "/evidence/export?period=2026-Q4"):
                 code, _h, body = server.get(page)
                 assert code == 503, (page, body)
                 assert b"is busy: a lock another session holds" in body, body
@@ -428,6 +429,27 @@ def test_a_resumed_bundle_download_gets_the_whole_bundle_not_a_splice(
             for line in sums:  # the whole bundle, as sha256sum -c checks it
                 digest, name = line.split(maxsplit=1)
                 assert hashlib.sha256(bundle.read(name.lstrip("*"))).hexdigest() == digest
+    finally:
+        assert "Traceback" not in server.log()
+
+
+def test_pages_link_their_assets_by_path_not_by_the_requests_host(
+    served_dir: tuple[Path, dict[str, Any]],
+) -> None:
+    """Every page linked its stylesheet, icon and home as absolute URLs built from the
+    request's Host header: `Host: evil.example` gave a page whose stylesheet came from
+    http://evil.example (poison for any cache in front), and behind a TLS proxy not on
+    127.0.0.1 the links were http:// in an https page (mixed content: the browser
+    blocks the stylesheet). They are paths now, as every other link."""
+    cwd, runs = served_dir
+    server = Served(cwd)
+    try:
+        for path in ("/", "/runs", f"/runs/{runs['ok']['run_id']}", "/evidence", "/nope"):
+            _code, _h, body = server.get(path, headers={"Host": "evil.example"})
+            text = body.decode()
+            assert "evil.example" not in text, (path, text[:600])
+            assert not re.search(r'(href|src)="https?:', text), (path, text[:600])
+            assert '<link rel="stylesheet" href="/static/style.css">' in text, path
     finally:
         assert "Traceback" not in server.log()
 

@@ -306,6 +306,9 @@ def promote(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
 
 
 # ---- db.rebuild_replica -----------------------------------------------------------------
+_BUSY = ("creating", "modifying", "rebooting")  # RDS still at work on the instance
+
+
 def plan_rebuild(c: AwsContext, args: dict[str, Any], mode: str) -> list[PlannedCall]:
     t = c.target(args.get("target", "dr_replica"))
     region = t.region or c.dr_region
@@ -363,7 +366,21 @@ def rebuild(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
     name = args.get("instance") or t.name or ""
     db = describe_instance(c, name, region)
     if db is not None and db.get("ReadReplicaSourceDBInstanceIdentifier"):
-        return {"noop": True, "reason": f"{name} is already a read replica"}
+        # a replay after drill died mid-way: RDS may still be creating the new replica
+        # (cross-region, tens of minutes) or promoting the old one (`modifying`, the
+        # source possibly still named): wait until it is done with it, then look again
+        waited = c.wait(
+            f"{name} settled (RDS creating or promoting it)",
+            lambda: (describe_instance(c, name, region) or {}).get("DBInstanceStatus") not in _BUSY,
+            ctx,
+        )
+        db = describe_instance(c, name, region)
+        if db is not None and db.get("ReadReplicaSourceDBInstanceIdentifier"):
+            return {
+                "noop": True,
+                "reason": f"{name} is already a read replica",
+                "waited_s": round(waited, 3),
+            }
     primary = c.target("primary_db")
     source = args.get("source_arn") or primary.arn
     rds = c.rds(region)

@@ -928,3 +928,73 @@ def test_the_clean_up_finds_a_leftover_past_the_first_page(aws_stack: Stack) -> 
     stub.assert_no_pending_responses()
     assert done["instances"] == [left], said
     provider.close()
+
+
+def test_a_replayed_replica_rebuild_waits_until_the_new_replica_is_available(
+    aws_stack: Stack,
+) -> None:
+    """drill died just after CreateDBInstanceReadReplica (the rollback of a region
+    promotion); recovery replays db.rebuild_replica, finds the instance already a read
+    replica — RDS still `creating` it, tens of minutes cross-region — and said 'ok' at
+    once: the run closed `crashed` as if the environment were whole, and the next drill
+    met a replica that could not be promoted or measured. The replay now waits for it to
+    be available, as the rebuild itself does."""
+    from orchestrator.providers.base import StepContext
+
+    rds = aws_stack.client("rds", "us-west-2")
+    seen: list[str] = []
+
+    def still_creating(parsed: dict[str, Any], **_kw: Any) -> None:
+        for db in parsed.get("DBInstances", []):
+            if db.get("ReadReplicaSourceDBInstanceIdentifier"):
+                status = "creating" if seen.count("creating") < 2 else db["DBInstanceStatus"]
+                seen.append(status)
+                db["DBInstanceStatus"] = status
+
+    rds.meta.events.register("after-call.rds.DescribeDBInstances", still_creating)
+    provider = _provider(aws_stack, **{"rds@us-west-2": rds})
+    ctx = StepContext(
+        run_id="r-replayed", scenario_id="region-promotion", mode="live", deadline_s=60
+    )
+    out = provider.execute("db.rebuild_replica", {"target": "dr_replica"}, ctx)
+    assert out["noop"] is True
+    assert seen[:2] == ["creating", "creating"] and seen[-1] == "available", seen
+    provider.close()
+
+
+def test_a_replayed_replica_rebuild_after_a_promotion_in_flight_rebuilds_it(
+    aws_stack: Stack,
+) -> None:
+    """drill died just after PromoteReadReplica. Recovery replays db.rebuild_replica
+    while RDS is still promoting (`modifying`, the source still named): it took the
+    instance for the replica it was, said 'ok' — and the promotion then finished, the
+    DR replica gone for good behind a recovery that claimed it whole. The replay now
+    waits until RDS is done, looks again, and rebuilds the replica it finds promoted."""
+    from orchestrator.providers.base import StepContext
+
+    rds = aws_stack.client("rds", "us-west-2")
+    name = aws_stack.attrs("module.dr.aws_db_instance.replica")["identifier"]
+    seen: list[str] = []
+
+    def promoting(parsed: dict[str, Any], **_kw: Any) -> None:
+        for db in parsed.get("DBInstances", []):
+            if db["DBInstanceIdentifier"] == name and seen.count("modifying") < 2:
+                seen.append("modifying")
+                db["DBInstanceStatus"] = "modifying"
+                if seen.count("modifying") == 2:  # RDS finishes the promotion
+                    aws_stack.client("rds", "us-west-2").promote_read_replica(
+                        DBInstanceIdentifier=name
+                    )
+
+    rds.meta.events.register("after-call.rds.DescribeDBInstances", promoting)
+    provider = _provider(aws_stack, **{"rds@us-west-2": rds})
+    ctx = StepContext(
+        run_id="r-promoted", scenario_id="region-promotion", mode="live", deadline_s=60
+    )
+    out = provider.execute("db.rebuild_replica", {"target": "dr_replica"}, ctx)
+    assert "noop" not in out and out["instance"] == name, out
+    (db,) = aws_stack.client("rds", "us-west-2").describe_db_instances(DBInstanceIdentifier=name)[
+        "DBInstances"
+    ]
+    assert db.get("ReadReplicaSourceDBInstanceIdentifier"), db
+    provider.close()
