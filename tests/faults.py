@@ -33,6 +33,18 @@ def hold_until(path: str, release: str) -> bool:
     return True
 
 
+def touch_when(path: str, started: str, release: str) -> bool:
+    """A slow fault: say it started (``started``), wait for ``release``, then inject it
+    (``path``) and say it is done (``PATH.done``) — a fault that lands late, as a python
+    activity or a lab operation in progress does after a stop."""
+    Path(started).write_text("started\n")
+    while not Path(release).exists():
+        time.sleep(0.02)
+    touch(path)
+    Path(path + ".done").write_text("done\n")
+    return True
+
+
 def fail(message: str = "boom") -> bool:
     raise RuntimeError(message)
 

@@ -21,28 +21,43 @@ class CallTimeout(Exception):
     pass
 
 
+#: calls a stop or their timeout left running in their worker thread (set once each
+#: ends): a python function or a provider operation cannot be interrupted, and goes on
+#: (see :func:`settle`)
+_IN_FLIGHT: list[tuple[threading.Event, float]] = []
+
+
 def call_with_deadline(
     fn: Callable[[], T], timeout_s: float, abort_reason: Callable[[], str | None]
 ) -> T:
     """``fn()`` in a thread; raise CallTimeout or AbortSignal instead of hanging."""
     box: dict[str, Any] = {}
+    # the end of the call, waited on rather than Thread.join: a join a signal handler's
+    # raise interrupted marks the thread stopped while it runs on (CPython 3.11)
+    done = threading.Event()
 
     def target() -> None:
         try:
             box["value"] = fn()
         except BaseException as exc:
             box["error"] = exc
+        finally:
+            done.set()
 
     worker = threading.Thread(target=target, name="drill-step", daemon=True)
     worker.start()
     deadline = time.monotonic() + timeout_s
-    while worker.is_alive():
-        worker.join(0.05)
-        reason = abort_reason()
-        if reason and worker.is_alive():
-            raise AbortSignal(reason)
-        if time.monotonic() > deadline and worker.is_alive():
-            raise CallTimeout(f"timed out after {timeout_s:g}s")
+    try:
+        while not done.wait(0.05):
+            reason = abort_reason()
+            if reason and not done.is_set():
+                raise AbortSignal(reason)
+            if time.monotonic() > deadline and not done.is_set():
+                raise CallTimeout(f"timed out after {timeout_s:g}s")
+    except BaseException:  # a stop (the signal handler's raise lands in the wait too)
+        if not done.is_set():
+            _IN_FLIGHT.append((done, deadline))
+        raise
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return,unused-ignore]
@@ -55,3 +70,24 @@ def sleep_responsive(seconds: float, abort_reason: Callable[[], str | None]) -> 
         reason = abort_reason()
         if reason:
             raise AbortSignal(reason)
+
+
+def settle(say: Callable[[str], None], cut: Callable[[], bool]) -> int:
+    """Before rollbacks: wait for the calls a stop left running (the action of the step
+    that was stopped), each until it ends or its step's timeout — an undo played under
+    them raced them: the fault landed after its undo, and the run said its rollbacks
+    were played. ``cut()`` true (a further stop) ends the wait. Returns how many are
+    still running (past their timeout, or cut short); the caller says so."""
+    waiting, _IN_FLIGHT[:] = [(e, d) for e, d in _IN_FLIGHT if not e.is_set()], []
+    left = 0
+    for ended, deadline in waiting:
+        if time.monotonic() < deadline and not cut():
+            say(
+                "waiting for the step in progress to end before rolling back (it cannot be "
+                f"interrupted; at most {deadline - time.monotonic():.0f}s more, its timeout; "
+                "stop again to roll back at once)"
+            )
+        while not ended.wait(0.05) and time.monotonic() < deadline and not cut():
+            pass
+        left += not ended.is_set()
+    return left

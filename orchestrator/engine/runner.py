@@ -493,6 +493,7 @@ class RunEngine:
             status, internal = RunStatus.FAILED, not isinstance(exc, ActivityRaised)
             what = "drill failed internally" if internal else "a python activity raised"
             record_internal_error(rec, f"{sc.scenario_id}: {error}", row, what)
+        self._settle(rec, row)
         crashpoint(f"scenario:{sc.scenario_id}:rollbacks")
         outcome = status  # how the scenario ended: what its objectives are judged on
         rollback_ok = (
@@ -845,6 +846,30 @@ class RunEngine:
             return RunStatus.SUCCEEDED, None, out.rollbacks_ok
         # the finding (_finish_scenario) names the deviating probe or the steady state
         return RunStatus.FAILED, reading.reason, out.rollbacks_ok
+
+    def _settle(self, rec: Recorder, row: ScenarioRun) -> None:
+        """The step a stop (or its timeout) interrupted may still be acting: it ends
+        first, or its timeout passes, or a further stop says not to wait (calls.settle)."""
+        from orchestrator.engine.calls import settle
+
+        stops = self.abort.count
+        # warnings: seen under --json too (drill seems to hang after the stop otherwise)
+        left = settle(self.reporter.warning, lambda: self.abort.count > stops)
+        if left:
+            best_effort(
+                rec,
+                "that a step was still running",
+                lambda: rec.event(
+                    "step.still_running",
+                    "the interrupted step's action was still running when the rollbacks "
+                    "began: it may act after its undo; check what it changes",
+                    row,
+                ),
+            )
+            self.reporter.warning(
+                "the step that was stopped or timed out is still running (it cannot be "
+                "interrupted): it may act after the rollbacks; check what it changes"
+            )
 
     def _play_rollbacks(self, row: ScenarioRun, context: Callable[[], StepContext]) -> bool:
         """Play this scenario's pending rollbacks, newest first. True if all succeeded.

@@ -42,10 +42,12 @@ class AbortState:
         self.reason: str | None = None
         self.shielded = False
         self.event = threading.Event()
+        self.count = 0  # stops requested so far (a second one may cut a wait short)
 
     def request(self, reason: str) -> None:
         if self.reason is None:
             self.reason = reason
+        self.count += 1
         self.event.set()
 
     @property

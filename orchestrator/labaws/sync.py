@@ -217,9 +217,17 @@ def _vault(hub: Hub) -> None:
     from orchestrator.labaws.backup_api import number_of_points
 
     vault: Any = backup_backends[ACCOUNT][REGION].vaults.get(VAULT)
+    points = number_of_points(hub)
     if vault is not None:
         # what ListBackupVaults reads, and what DescribeBackupVault's serializer does
-        vault.num_of_recovery_points = vault.number_of_recovery_points = number_of_points(hub)
+        vault.num_of_recovery_points = vault.number_of_recovery_points = points
+    db = find_db(REGION, PRIMARY_ID)
+    if db is not None:
+        # RDS names the instance's continuous recovery point in AWS Backup (its
+        # AwsBackupRecoveryPointArn): the vault holds one while it has a base backup
+        from orchestrator.labaws.backup_api import CONTINUOUS_ARN
+
+        db.aws_backup_recovery_point_arn = CONTINUOUS_ARN if points else None
 
 
 def _apps(st: LabState) -> None:

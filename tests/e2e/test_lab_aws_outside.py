@@ -349,3 +349,21 @@ def test_an_instance_deleted_while_it_is_restored_leaves_no_server(awslab: Path)
     assert "sre-second-thoughts" not in [
         d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]
     ]
+
+
+def test_the_primary_names_its_continuous_recovery_point(awslab: Path) -> None:
+    """RDS names the AWS Backup continuous recovery point of an instance it keeps
+    (DescribeDBInstances' AwsBackupRecoveryPointArn): how a script finds the point to
+    restore in time from, without listing the vault. The lab's vault holds one of the
+    primary, and the primary named none."""
+    from tests.e2e.conftest import aws_client
+
+    (db,) = aws_client(awslab, "rds").describe_db_instances(DBInstanceIdentifier="drill-lab-db")[
+        "DBInstances"
+    ]
+    arn = db.get("AwsBackupRecoveryPointArn")
+    assert arn and ":recovery-point:continuous:" in arn, db
+    point = aws_client(awslab, "backup").describe_recovery_point(
+        BackupVaultName="drill-lab-vault", RecoveryPointArn=arn
+    )
+    assert point["ResourceArn"] == db["DBInstanceArn"] and point["Status"] == "COMPLETED"

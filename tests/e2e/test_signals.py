@@ -123,3 +123,89 @@ def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
     doc = json.loads(out)
     assert doc["status"] == "aborted" and sig.name in (doc["error"] or ""), doc
     assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+
+
+def test_a_stop_during_a_slow_step_rolls_back_once_the_step_has_ended(workdir: Path) -> None:
+    """Ctrl-C while a step's action was still at work (a python activity, a lab
+    operation: neither can be interrupted) played the rollbacks at once, beside it: the
+    undo ran before the fault had landed, the fault landed after it, and drill said the
+    rollbacks were played. The rollbacks now wait for the step (up to its timeout; a
+    second stop cuts the wait)."""
+    import contextlib
+    import queue
+    import threading
+
+    from tests.e2e.defs import activity
+
+    marker, started, release = workdir / "marker", workdir / "started", workdir / "release"
+    undo_here = workdir / "undo-here"
+    slow = activity("touch_when", path=str(marker), started=str(started), release=str(release))
+    later = activity("hold_until", path=str(undo_here), release=f"{marker}.done")
+    text = f"""id: slow-fault
+title: a fault that lands late
+scenario: test
+steps:
+  - name: inject the fault slowly
+    kind: action
+    activity: {slow}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+  - name: a later undo, done once the fault is
+    kind: action
+    activity: {later}
+"""
+    rb = write(workdir, "runbooks/slow.yaml", text)
+    proc = spawn(workdir, "run", str(rb), "--json")
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    stream = proc.stderr
+    threading.Thread(target=lambda: [lines.put(ln) for ln in stream], daemon=True).start()
+    wait_for(started)
+    proc.send_signal(signal.SIGINT)
+    seen: list[str] = []
+    end = time.monotonic() + 60  # bounds a hang; no moment is picked
+    # the rollbacks began beside the step (undo-here: the first undo is done) or drill
+    # waits for the step: either way the step may now end
+    while not undo_here.exists() and not any("waiting for the step" in ln for ln in seen):
+        assert time.monotonic() < end and proc.poll() is None, "".join(seen)
+        with contextlib.suppress(queue.Empty):
+            seen.append(lines.get(timeout=0.05))
+    release.write_text("go\n")
+    out = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 3
+    assert json.loads(out)["status"] == "aborted"
+    assert not marker.exists(), "the fault landed after its undo"
+    assert (workdir / "marker.rolled-back").exists()
+
+
+def test_a_step_still_running_past_its_timeout_is_said(workdir: Path) -> None:
+    """A step whose action outlives its timeout goes on in drill (it cannot be
+    interrupted) while the rollbacks play: that is said, and kept with the run."""
+    from tests.e2e.defs import activity
+
+    marker, started = workdir / "marker", workdir / "started"
+    slow = activity("touch_when", path=str(marker), started=str(started), release="/nonexistent")
+    text = f"""id: hung-fault
+title: a fault that hangs
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    timeout: 1s
+    activity: {slow}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+    rb = write(workdir, "runbooks/hung.yaml", text)
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and started.exists()
+    said = " ".join(res.err.split())
+    assert "is still running (it cannot be interrupted): it may act after the rollbacks" in said
+    shown = run(workdir, "runs", "show", doc["run_id"], "--json")
+    assert "step.still_running" in shown.out, shown.out

@@ -78,19 +78,21 @@ def plan_restore(c: AwsContext, args: dict[str, Any], mode: str) -> list[Planned
                 BackupVaultName=vault.name,
                 ByResourceArn=primary.arn,
             ),
-            *(
-                []
-                if pit == "latest"
-                else [
-                    call(
-                        "rds",
-                        region,
-                        "DescribeDBInstances",
-                        False,
-                        DBInstanceIdentifier=primary.name,
-                        Until="its LatestRestorableTime reaches the restore time (continuous only)",
-                    )
-                ]
+            call(
+                "rds",
+                region,
+                "DescribeDBInstances",
+                False,
+                DBInstanceIdentifier=primary.name,
+                **(
+                    {"Reads": "its AwsBackupRecoveryPointArn (the continuous recovery point)"}
+                    if pit == "latest"
+                    else {
+                        "Reads": "its AwsBackupRecoveryPointArn (the continuous recovery point)",
+                        "Until": "its LatestRestorableTime reaches the restore time "
+                        "(continuous only)",
+                    }
+                ),
             ),
             call(
                 "backup",
@@ -237,16 +239,19 @@ def _backup_restore(
     )
     points = [p for page in pages for p in page["RecoveryPoints"]]
     usable = [p for p in points if when is None or p["CreationDate"] <= when]
+    # RDS names the instance's continuous recovery point (its AwsBackupRecoveryPointArn,
+    # in botocore's model); the ARN's form is only what public examples show
+    named = (describe_instance(c, primary.name, primary.region or c.region) or {}).get(
+        "AwsBackupRecoveryPointArn"
+    )
+
+    def is_continuous(p: dict[str, Any]) -> bool:
+        return p["RecoveryPointArn"] == named or _CONTINUOUS in p["RecoveryPointArn"]
+
     continuous = [
-        p
-        for p in usable
-        if _CONTINUOUS in p["RecoveryPointArn"] and p.get("Status") in ("COMPLETED", "AVAILABLE")
+        p for p in usable if is_continuous(p) and p.get("Status") in ("COMPLETED", "AVAILABLE")
     ]
-    points = [
-        p
-        for p in usable
-        if p.get("Status") == "COMPLETED" and _CONTINUOUS not in p["RecoveryPointArn"]
-    ]
+    points = [p for p in usable if p.get("Status") == "COMPLETED" and not is_continuous(p)]
     if when is not None and continuous:
         waited = _restorable(c, primary, when, ctx)
         point = max(continuous, key=lambda p: p["CreationDate"])
