@@ -45,6 +45,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from orchestrator.config import Settings
+from orchestrator.errors import DrillError, first_line
 from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.records import Run
 from orchestrator.evidence.store import EvidenceStore
@@ -52,6 +53,7 @@ from orchestrator.notify.webhook import BackgroundNotifier, Notifier, WebhookNot
 from orchestrator.schedule import schedules, specs
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
+from orchestrator.schedule.jobrows import job_name
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
 from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance
 from orchestrator.schedule.records import FireStatus, Schedule, ScheduleFire, ScheduleKind
@@ -118,6 +120,7 @@ class SchedulerService:
         self._unanswered: tuple[int, datetime] | None = None  # (loop passes, woken at)
         self._loop_lost = False  # given up on: its thread may hang, never joined
         self._lock = threading.Lock()
+        self._unbuildable_ids: set[str] = set()
 
     @property
     def instance_id(self) -> str:
@@ -235,8 +238,6 @@ class SchedulerService:
         """Stalled: nothing new will fire, and only a restart mends it. Drills in flight
         are fine (their fires run in other threads): they finish, then the service
         exits 1 — a supervisor restarts it on exit (Docker's healthcheck alone does not)."""
-        from orchestrator.errors import DrillError
-
         self.on_stop, self._loop_lost = "finish", True
         log.error("stopping: drills in flight finish first, then a restart is needed")
         raise DrillError(
@@ -289,7 +290,6 @@ class SchedulerService:
         ids is enough — read straight from the job table, without unpickling every job
         under APScheduler's job-store lock (which would stall due fires)."""
         from orchestrator.schedule.aps import FIRE_REF, ScheduleTrigger
-        from orchestrator.schedule.jobrows import job_name
 
         db = self.ctx.db
         rows = schedules.active(db)
@@ -313,7 +313,11 @@ class SchedulerService:
                 continue
             if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
-            trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
+            try:
+                trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
+            except Exception as exc:  # one schedule's row must not hold every other's job
+                self._unbuildable(row, exc)
+                continue
             first = self._first_run(trigger, row)
             if first is None:
                 continue
@@ -329,6 +333,20 @@ class SchedulerService:
         for stale in jobs:
             with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
+
+    def _unbuildable(self, row: Schedule, exc: Exception) -> None:
+        """A schedule row no trigger of this drill can be built of — written by another
+        scheduler of the group (a newer drill, a time zone this host's tzdata lacks): said
+        once per service, and left out; the other schedules go on."""
+        if row.id in self._unbuildable_ids:
+            return
+        self._unbuildable_ids.add(row.id)
+        log.error(
+            "schedule %s (%s) cannot be scheduled by this drill: %s; the other schedules go on",
+            row.id,
+            job_name(row.action, row.target, row.env),
+            redact_text(exc.message if isinstance(exc, DrillError) else first_line(exc)),
+        )
 
     def _first_run(self, trigger: Any, row: Schedule) -> datetime | None:
         """The first run time of a schedule's job being added (again): the latest fire due

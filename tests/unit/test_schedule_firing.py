@@ -652,3 +652,44 @@ def test_a_job_kept_while_no_scheduler_ran_for_a_year_does_not_step_through_it(
     assert [(f.scheduled_at, f.status) for f in _fires(store)] == [(T0, "succeeded")]
     assert len(launcher.calls) == 1
     assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
+
+
+def test_a_schedule_this_drill_cannot_build_leaves_the_others_firing(
+    workdir: Path, hook: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The schedule table is shared by every scheduler of a group: a row one of them cannot
+    build a trigger of (a time zone its tzdata lacks, a kind from a newer drill) made
+    `drill scheduler run` stop at its start ('unknown time zone …'), or, added while it
+    ran, fail each poll before the schedules after it got their jobs: nothing of theirs
+    fired. The row is now logged once and skipped; the others fire."""
+    from orchestrator.schedule.records import Schedule
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        store.db.write(
+            Schedule(
+                id="s-elsewhere",
+                target="tiny",
+                env="lab",
+                kind="cron",
+                expr="0 9 * * *",
+                timezone="Mars/Olympus_Mons",
+                start_at=T0,
+                created_by="a newer host",
+                created_at=T0 - timedelta(seconds=1),
+            )
+        )
+        sid = _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            for n in (1, 2):
+                _advance(tm, svc, T0 + timedelta(seconds=10 * n + 0.1))
+                wait_for(lambda n=n: len(launcher.calls) == n, what=f"fire {n}")  # type: ignore[misc]
+        finally:
+            svc.stop()
+    assert {f.schedule_id for f in _fires(store)} == {sid}
+    refused = [r.getMessage() for r in caplog.records if "s-elsewhere" in r.getMessage()]
+    assert refused == [
+        "schedule s-elsewhere (run tiny@lab) cannot be scheduled by this drill: "
+        "unknown time zone 'Mars/Olympus_Mons'; the other schedules go on"
+    ]
