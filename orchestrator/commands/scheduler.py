@@ -57,7 +57,7 @@ def run_cmd(
     """
     from orchestrator.durations import parse_duration
     from orchestrator.errors import UsageError
-    from orchestrator.schedule.service import SchedulerService
+    from orchestrator.schedule.service import MIN_MISFIRE_GRACE_S, SchedulerService
 
     if on_stop not in ("rollback", "finish"):
         raise UsageError("--on-stop must be rollback or finish")
@@ -65,6 +65,11 @@ def run_cmd(
         grace = parse_duration(misfire_grace)
     except ValueError as exc:
         raise UsageError(f"--misfire-grace: {exc}") from None
+    if grace < MIN_MISFIRE_GRACE_S:
+        raise UsageError(
+            f"--misfire-grace {misfire_grace} is too short",
+            "the shortest is 1s (a fire's lateness is counted in whole seconds)",
+        )
     if poll <= 0:
         raise UsageError("--poll must be positive")
     handler = logging.StreamHandler()

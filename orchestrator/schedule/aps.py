@@ -8,7 +8,9 @@
   anyone who can write to it put in a row. It is tolerant of a sibling scheduler having
   updated or removed a job first, and of the database failing under the scheduler's
   loop. Closed (:meth:`ScheduleJobStore.close`), it hands out no due job: what comes
-  due while the service stops stays due for the next start.
+  due while the service stops stays due for the next start. A job due since long ago
+  is handed out at its latest fire due, which is what APScheduler coalesces its run
+  times into — without stepping through them all.
 * :class:`FireExecutor` — a ``BaseExecutor`` that calls
   :func:`orchestrator.schedule.fire.fire` with the *scheduled* fire time (the
   exactly-once claim is keyed on it), reports a fire later than the job's misfire grace
@@ -48,6 +50,8 @@ log = logging.getLogger("drill.scheduler")
 
 #: what every job's ``func`` points at (a textual reference)
 FIRE_REF = "orchestrator.schedule.aps:job_entry"
+#: a due job later than this is caught up to its latest fire due, not stepped to it
+CATCH_UP_AFTER = timedelta(minutes=1)
 
 
 def job_entry(schedule_id: str) -> None:
@@ -156,7 +160,25 @@ class ScheduleJobStore(BaseJobStore):
         self.passes += 1
         if self.closed:
             return []
-        return self._load(self.table.c.next_run_time <= now.timestamp())
+        due = self._load(self.table.c.next_run_time <= now.timestamp())
+        return [self._caught_up(job, now) for job in due]
+
+    def _caught_up(self, job: Job, now: datetime) -> Job:
+        """A job due since long ago (every scheduler was down; its row kept) with its next
+        run moved to the latest fire due: APScheduler steps from a job's next run to
+        ``now`` one run time at a time, under its job-store lock, only to coalesce them
+        into the last — a year of an every-10s schedule held every fire for ~19 s. The
+        fire that runs (or is recorded missed, past the grace) is the same one."""
+        late = job.next_run_time is not None and now - job.next_run_time > CATCH_UP_AFTER
+        if not late or not job.coalesce:
+            return job
+        try:
+            latest = specs.latest_fire(job.trigger, job.next_run_time, now)
+        except Exception:  # left to APScheduler's stepping, which meets it as it did
+            return job
+        if latest is None or latest == job.next_run_time:
+            return job
+        return self._job(job.id, latest, job.name, job.trigger)
 
     def get_next_run_time(self) -> datetime | None:
         if self.closed:
@@ -228,7 +250,9 @@ class ScheduleJobStore(BaseJobStore):
         with self.engine.begin() as conn:
             for job_id, next_run, state in conn.execute(query):
                 try:
-                    jobs.append(self._job(job_id, next_run, jobrows.decode(state)))
+                    doc = jobrows.decode(state)
+                    at = None if next_run is None else datetime.fromtimestamp(next_run, UTC)
+                    jobs.append(self._job(job_id, at, doc.name, ScheduleTrigger.of(doc)))
                 except Exception as exc:
                     log.error("job %s cannot be restored (%s): removing it", job_id, exc)
                     bad.append(job_id)
@@ -236,7 +260,9 @@ class ScheduleJobStore(BaseJobStore):
                 conn.execute(self.table.delete().where(self.table.c.id.in_(bad)))
         return jobs
 
-    def _job(self, job_id: str, next_run: float | None, doc: jobrows.JobDoc) -> Job:
+    def _job(
+        self, job_id: str, next_run: datetime | None, name: str, trigger: ScheduleTrigger
+    ) -> Job:
         """Through ``Job``'s constructor, which validates every field as ``add_job`` does.
         (APScheduler's own stores set the private ``_jobstore_alias`` of the jobs they
         load; without it a job reads as ``pending`` and its ``modify()``-style shortcuts
@@ -247,9 +273,9 @@ class ScheduleJobStore(BaseJobStore):
             func=FIRE_REF,
             args=(),
             kwargs={"schedule_id": job_id},
-            name=doc.name,
-            trigger=ScheduleTrigger.of(doc),
-            next_run_time=None if next_run is None else datetime.fromtimestamp(next_run, UTC),
+            name=name,
+            trigger=trigger,
+            next_run_time=next_run,
             **self.options,
         )
 

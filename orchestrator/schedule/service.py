@@ -9,10 +9,11 @@ heartbeat, wakes APScheduler (a sibling may have added jobs) and, every
 Several services may share one (PostgreSQL) evidence database: each fire is claimed
 in ``schedule_fire`` first, so exactly one of them runs it (:mod:`.fire`).
 
-Misfires: a job is added with its first fire computed from the schedule's creation,
-so fires that fell while no scheduler was running are seen; APScheduler coalesces
-them into one and runs it if within ``misfire_grace_s``, else reports it missed,
-which is recorded (fire row ``missed`` + finding).
+Misfires: a job is added with its first run at the latest fire due since the
+schedule's last recorded fire (or its creation), so fires that fell while no scheduler
+was running are seen, coalesced into that one — found by halving, not by stepping
+through the schedule's history; it runs if within ``misfire_grace_s``, else it is
+recorded missed (fire row ``missed`` + finding).
 
 Liveness: APScheduler 3.x's loop runs in a thread that dies silently on an exception
 its code does not catch (a trigger that raises, say), and the process goes on looking
@@ -44,22 +45,26 @@ from typing import Any
 from sqlmodel import col, select
 
 from orchestrator.config import Settings
+from orchestrator.errors import DrillError, first_line
 from orchestrator.evidence.enums import utcnow
 from orchestrator.evidence.records import Run
 from orchestrator.evidence.store import EvidenceStore
 from orchestrator.notify.webhook import BackgroundNotifier, Notifier, WebhookNotifier
-from orchestrator.schedule import schedules
+from orchestrator.schedule import schedules, specs
 from orchestrator.schedule.blackout import WindowsWatch, load_windows
 from orchestrator.schedule.fire import FireContext, fire, record_missed
+from orchestrator.schedule.jobrows import job_name
 from orchestrator.schedule.launcher import ChildLauncher, Launcher
 from orchestrator.schedule.models import GONE_AFTER, SchedulerInstance
-from orchestrator.schedule.records import FireStatus, ScheduleFire, ScheduleKind
+from orchestrator.schedule.records import FireStatus, Schedule, ScheduleFire, ScheduleKind
 from orchestrator.secrets import redact_text
 
 log = logging.getLogger("drill.scheduler")
 
 #: the longest silence between heartbeats (an instance silent for GONE_AFTER is gone)
 HEARTBEAT_S = 15.0
+#: APScheduler takes a job's misfire grace in whole seconds, and refuses 0
+MIN_MISFIRE_GRACE_S = 1.0
 
 
 def new_instance_id() -> str:
@@ -82,6 +87,9 @@ class SchedulerService:
         on_stop: str = "rollback",
         instance_id: str | None = None,
     ) -> None:
+        if misfire_grace_s < MIN_MISFIRE_GRACE_S:
+            # every job loaded would be refused by Job(): removed from the shared store
+            raise ValueError(f"misfire grace {misfire_grace_s:g} s is under 1 s")
         self.settings, self.store = settings, store
         self.ctx = FireContext(
             settings,
@@ -112,6 +120,7 @@ class SchedulerService:
         self._unanswered: tuple[int, datetime] | None = None  # (loop passes, woken at)
         self._loop_lost = False  # given up on: its thread may hang, never joined
         self._lock = threading.Lock()
+        self._unbuildable_ids: set[str] = set()
 
     @property
     def instance_id(self) -> str:
@@ -229,8 +238,6 @@ class SchedulerService:
         """Stalled: nothing new will fire, and only a restart mends it. Drills in flight
         are fine (their fires run in other threads): they finish, then the service
         exits 1 — a supervisor restarts it on exit (Docker's healthcheck alone does not)."""
-        from orchestrator.errors import DrillError
-
         self.on_stop, self._loop_lost = "finish", True
         log.error("stopping: drills in flight finish first, then a restart is needed")
         raise DrillError(
@@ -283,7 +290,6 @@ class SchedulerService:
         ids is enough — read straight from the job table, without unpickling every job
         under APScheduler's job-store lock (which would stall due fires)."""
         from orchestrator.schedule.aps import FIRE_REF, ScheduleTrigger
-        from orchestrator.schedule.jobrows import job_name
 
         db = self.ctx.db
         rows = schedules.active(db)
@@ -307,8 +313,12 @@ class SchedulerService:
                 continue
             if row.kind == ScheduleKind.DATE and row.id in fired:
                 continue  # a one-shot that already fired
-            trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
-            first = trigger.get_next_fire_time(None, row.created_at)
+            try:
+                trigger = ScheduleTrigger(row.kind, row.expr, row.timezone, row.start_at)
+            except Exception as exc:  # one schedule's row must not hold every other's job
+                self._unbuildable(row, exc)
+                continue
+            first = self._first_run(trigger, row)
             if first is None:
                 continue
             self._scheduler.add_job(
@@ -323,6 +333,38 @@ class SchedulerService:
         for stale in jobs:
             with contextlib.suppress(Exception):  # another scheduler removed it first
                 self._scheduler.remove_job(stale)
+
+    def _unbuildable(self, row: Schedule, exc: Exception) -> None:
+        """A schedule row no trigger of this drill can be built of — written by another
+        scheduler of the group (a newer drill, a time zone this host's tzdata lacks): said
+        once per service, and left out; the other schedules go on."""
+        if row.id in self._unbuildable_ids:
+            return
+        self._unbuildable_ids.add(row.id)
+        log.error(
+            "schedule %s (%s) cannot be scheduled by this drill: %s; the other schedules go on",
+            row.id,
+            job_name(row.action, row.target, row.env),
+            redact_text(exc.message if isinstance(exc, DrillError) else first_line(exc)),
+        )
+
+    def _first_run(self, trigger: Any, row: Schedule) -> datetime | None:
+        """The first run time of a schedule's job being added (again): the latest fire due
+        since the schedule's last recorded fire (or its creation), which APScheduler then
+        runs — or records missed, past the misfire grace — as the one fire standing for all
+        those it coalesces; else its next fire. Not its first fire since its creation:
+        APScheduler steps through a job's run times one by one, under its job-store lock,
+        and a year of an every-10s schedule (its job row lost or removed, or never stored
+        by a scheduler) held every fire for ~19 s."""
+        last: list[ScheduleFire] = self.ctx.db.records(
+            ScheduleFire, "schedule_id = ?", (row.id,), order="scheduled_at DESC", limit=1
+        )
+        since = last[0].scheduled_at + timedelta(microseconds=1) if last else row.created_at
+        first: datetime | None = trigger.get_next_fire_time(None, since)
+        now = self.ctx.clock()
+        if first is None or first > now:
+            return first
+        return specs.latest_fire(trigger, first, now)
 
     def reload_windows(self) -> None:
         """Blackout windows as drill.yaml says *now*: a change freeze added while the

@@ -356,3 +356,19 @@ def test_a_cron_with_both_day_fields_runs_when_either_matches_as_cron_does(
         res = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--cron", cron, "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["next_fire_at"] == first
+
+
+@pytest.mark.parametrize("grace", ["0", "500ms"])
+def test_a_misfire_grace_under_a_second_is_refused(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], grace: str
+) -> None:
+    """APScheduler takes the grace in whole seconds and refuses 0: the service stopped
+    with 'internal error: TypeError: misfire_grace_time must be either None or a positive
+    integer', and with its jobs already stored it removed each one as it came due, as a
+    job it could not restore (the store is shared: its siblings' too), firing nothing."""
+    added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h")
+    assert added.code == 0, added.err
+    res = drill(capsys, "scheduler", "run", "--misfire-grace", grace)
+    assert res.code == 2, res.err
+    assert res.err.splitlines()[0] == f"drill: error: --misfire-grace {grace} is too short"
+    assert "internal error" not in res.err

@@ -178,3 +178,34 @@ rollback:
     assert json.loads(out)["status"] == "aborted"
     assert not marker.exists(), "the fault landed after its undo"
     assert (workdir / "marker.rolled-back").exists()
+
+
+def test_a_step_still_running_past_its_timeout_is_said(workdir: Path) -> None:
+    """A step whose action outlives its timeout goes on in drill (it cannot be
+    interrupted) while the rollbacks play: that is said, and kept with the run."""
+    from tests.e2e.defs import activity
+
+    marker, started = workdir / "marker", workdir / "started"
+    slow = activity("touch_when", path=str(marker), started=str(started), release="/nonexistent")
+    text = f"""id: hung-fault
+title: a fault that hangs
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    timeout: 1s
+    activity: {slow}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+    rb = write(workdir, "runbooks/hung.yaml", text)
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and started.exists()
+    said = " ".join(res.err.split())
+    assert "is still running (it cannot be interrupted): it may act after the rollbacks" in said
+    shown = run(workdir, "runs", "show", doc["run_id"], "--json")
+    assert "step.still_running" in shown.out, shown.out

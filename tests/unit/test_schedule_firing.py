@@ -530,3 +530,166 @@ def test_a_fire_that_comes_due_while_the_service_stops_is_left_to_the_next_start
     due = _fires(store)[1]
     assert (due.schedule_id, due.scheduled_at) == (sid, T0 + timedelta(seconds=20))
     assert due.status == "succeeded" and len(launcher.calls) == 1
+
+
+def _count_trigger_steps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many fire times the schedules' triggers compute (APScheduler steps through a
+    job's run times one at a time, under its job-store lock: nothing fires meanwhile)."""
+    from orchestrator.schedule.aps import ScheduleTrigger
+
+    steps, real = [0], ScheduleTrigger.get_next_fire_time
+
+    def counted(self: ScheduleTrigger, previous: datetime | None, now: datetime) -> Any:
+        steps[0] += 1
+        return real(self, previous, now)
+
+    monkeypatch.setattr(ScheduleTrigger, "get_next_fire_time", counted)
+    return steps
+
+
+@pytest.mark.parametrize(
+    ("spec", "period"),
+    [(specs.every_spec("10s"), timedelta(seconds=10)), (specs.cron_spec("* * * * *"), None)],
+    ids=["every-10s", "cron-every-minute"],
+)
+def test_a_job_added_for_a_year_old_schedule_does_not_step_through_its_history(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch, spec: Any, period: Any
+) -> None:
+    """A schedule's job added again (its row lost, planted or removed as one that cannot
+    be restored, or never stored: no scheduler ran since `schedule add`) started from the
+    schedule's creation, and APScheduler stepped through every run time since, under its
+    job-store lock: a year of an every-10s schedule is 3 million steps, ~19 s during which
+    nothing fired. It now starts from the latest fire due (coalesced into one, fired or
+    recorded missed per the misfire grace, as before), at a cost that does not grow with
+    the schedule's age."""
+    created = T0 - timedelta(days=365)
+    with time_machine.travel(created, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        sid = _add(store, spec)
+        latest = T0 if period else T0.replace(second=0)  # the last fire due at T0 + 3 s
+        tm.move_to(T0 + timedelta(seconds=3))  # no scheduler ran for a year
+        steps = _count_trigger_steps(monkeypatch)
+        svc.start()
+        try:
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="the fire due")
+            after = latest + (period or timedelta(minutes=1))
+            wait_for(
+                lambda: schedules.stored_next_runs(store.db)[sid] == after, what="its next run"
+            )
+            assert svc.wait_idle(15.0)
+        finally:
+            svc.stop()
+    assert [(f.scheduled_at, f.status) for f in _fires(store)] == [(latest, "succeeded")]
+    assert len(launcher.calls) == 1  # one fire, not a burst of the year's
+    assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
+
+
+def test_a_job_added_again_does_not_take_up_a_fire_already_recorded(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its job lost after its last fire ran (a planted row removed, say), a schedule's job
+    starts after that fire: the fire is not handed out again, and its next one runs."""
+    created = T0 - timedelta(days=365)
+    with time_machine.travel(created, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        sid = _add(store, specs.every_spec("10s"))
+        sched = schedules.active(store.db)[0]
+        store.db.write(  # the fire at T0 ran, recorded by a scheduler since gone
+            ScheduleFire(
+                schedule_id=sid,
+                target=sched.target,
+                env=sched.env,
+                scheduled_at=T0,
+                claimed_at=T0,
+                claimed_by="gone",
+                status="succeeded",
+                ended_at=T0 + timedelta(seconds=1),
+            )
+        )
+        tm.move_to(T0 + timedelta(seconds=3))
+        steps = _count_trigger_steps(monkeypatch)
+        svc.start()
+        try:
+            assert schedules.stored_next_runs(store.db)[sid] == T0 + timedelta(seconds=10)
+            assert launcher.calls == []
+            _advance(tm, svc, T0 + timedelta(seconds=10.1))
+            wait_for(lambda: len(_fires(store)) == 2 and _fires(store)[1].ended_at, what="fire")
+        finally:
+            svc.stop()
+    assert [(f.scheduled_at, f.status) for f in _fires(store)][1:] == [
+        (T0 + timedelta(seconds=10), "succeeded")
+    ]
+    assert len(launcher.calls) == 1
+    assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
+
+
+def test_a_job_kept_while_no_scheduler_ran_for_a_year_does_not_step_through_it(
+    workdir: Path, hook: HookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its row kept in the store while every scheduler was down for a year, a job's next
+    run was a year old, and APScheduler stepped from it to now one run time at a time under
+    its job-store lock (3 million for an every-10s schedule: ~19 s without a fire) only to
+    coalesce them into the last, which runs once within the misfire grace, as before."""
+    created = T0 - timedelta(days=365)
+    with time_machine.travel(created, tick=False) as tm:
+        first, _, store = _service(workdir, hook)
+        sid = _add(store, specs.every_spec("10s"))
+        first.start()  # stores the job, due a year before T0
+        first.stop()
+        tm.move_to(T0 + timedelta(seconds=3))
+        again, launcher, _ = _service(workdir, hook)
+        steps = _count_trigger_steps(monkeypatch)
+        again.start()
+        try:
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="the fire due")
+            after = T0 + timedelta(seconds=10)
+            wait_for(
+                lambda: schedules.stored_next_runs(store.db)[sid] == after, what="its next run"
+            )
+            assert again.wait_idle(15.0)
+        finally:
+            again.stop()
+    assert [(f.scheduled_at, f.status) for f in _fires(store)] == [(T0, "succeeded")]
+    assert len(launcher.calls) == 1
+    assert steps[0] < 500, f"{steps[0]} fire times computed for one job"
+
+
+def test_a_schedule_this_drill_cannot_build_leaves_the_others_firing(
+    workdir: Path, hook: HookServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The schedule table is shared by every scheduler of a group: a row one of them cannot
+    build a trigger of (a time zone its tzdata lacks, a kind from a newer drill) made
+    `drill scheduler run` stop at its start ('unknown time zone …'), or, added while it
+    ran, fail each poll before the schedules after it got their jobs: nothing of theirs
+    fired. The row is now logged once and skipped; the others fire."""
+    from orchestrator.schedule.records import Schedule
+
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        store.db.write(
+            Schedule(
+                id="s-elsewhere",
+                target="tiny",
+                env="lab",
+                kind="cron",
+                expr="0 9 * * *",
+                timezone="Mars/Olympus_Mons",
+                start_at=T0,
+                created_by="a newer host",
+                created_at=T0 - timedelta(seconds=1),
+            )
+        )
+        sid = _add(store, specs.every_spec("10s"))
+        svc.start()
+        try:
+            for n in (1, 2):
+                _advance(tm, svc, T0 + timedelta(seconds=10 * n + 0.1))
+                wait_for(lambda n=n: len(launcher.calls) == n, what=f"fire {n}")  # type: ignore[misc]
+        finally:
+            svc.stop()
+    assert {f.schedule_id for f in _fires(store)} == {sid}
+    refused = [r.getMessage() for r in caplog.records if "s-elsewhere" in r.getMessage()]
+    assert refused == [
+        "schedule s-elsewhere (run tiny@lab) cannot be scheduled by this drill: "
+        "unknown time zone 'Mars/Olympus_Mons'; the other schedules go on"
+    ]

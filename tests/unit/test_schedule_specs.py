@@ -129,3 +129,29 @@ def test_weekly_alias_fires_on_sunday() -> None:
     trig = specs.build_trigger(spec.kind, spec.expr, "UTC", NOW)
     nxt = specs.next_fire(trig, datetime(2030, 2, 11, tzinfo=UTC))  # a Monday
     assert nxt == datetime(2030, 2, 17, tzinfo=UTC) and nxt.strftime("%a") == "Sun"
+
+
+@pytest.mark.parametrize(
+    ("kind", "expr", "tz"),
+    [
+        ("cron", "30 2 * * *", "Europe/Paris"),  # across both DST changes of 2030
+        ("cron", "*/7 1-3 * * *", "Europe/Paris"),
+        ("cron", "0 9 13 * 5", "UTC"),  # cron's either-day rule (two triggers)
+        ("interval", "4000.5", "UTC"),
+        ("date", "2030-03-31T01:30:00+00:00", "UTC"),
+    ],
+)
+def test_latest_fire_is_the_last_one_stepping_would_reach(kind: str, expr: str, tz: str) -> None:
+    """What a job added again starts from: the last fire due, as APScheduler's stepping
+    from the first one finds it, without stepping."""
+    start = datetime(2030, 3, 1, tzinfo=UTC)
+    trigger = specs.build_trigger(kind, expr, tz, start)
+    fires, at = [], trigger.get_next_fire_time(None, start)
+    while at is not None and at < datetime(2030, 11, 1, tzinfo=UTC):
+        fires.append(at.astimezone(UTC))
+        at = trigger.get_next_fire_time(at, at)
+    assert fires
+    some = fires[:: max(1, len(fires) // 40)] + fires[-1:]
+    for now in [start - timedelta(days=1), *some, *(f + timedelta(seconds=59) for f in some)]:
+        expected = max((f for f in fires if f <= now), default=None)
+        assert specs.latest_fire(trigger, start, now) == expected, now
