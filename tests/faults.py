@@ -128,6 +128,15 @@ def interrupt() -> bool:
     return True
 
 
+def close_std() -> bool:
+    """Close stdout and stderr of the whole process, as a library that daemonizes may."""
+    import os
+
+    os.close(1)
+    os.close(2)
+    return True
+
+
 def chdir(path: str) -> bool:
     """Change the working directory of the whole process, as a library may."""
     import os

@@ -63,6 +63,27 @@ def call_with_deadline(
     return box["value"]  # type: ignore[no-any-return,unused-ignore]
 
 
+def keep_std_fds() -> None:
+    """Stdin, stdout and stderr, where an activity closed them (``os.close(2)``, a
+    library daemonizing), are reopened on /dev/null: every later write of drill failed
+    (EBADF) — `drill recover` died after such a rollback, the run left awaiting
+    recovery, its next rollbacks unplayed — and the next file drill opened would have
+    taken the number, its output written into it."""
+    import os
+
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            try:
+                null = os.open(os.devnull, os.O_RDWR)  # the lowest free number: fd itself
+            except OSError:
+                return
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def sleep_responsive(seconds: float, abort_reason: Callable[[], str | None]) -> None:
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.engine import experiment_journal as ej
+from orchestrator.engine.calls import keep_std_fds
 from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
 from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
@@ -287,6 +288,7 @@ def _event_handler(
             )
 
         def activity_completed(self, activity: Any, run: Any) -> None:
+            keep_std_fds()  # one may have closed them: drill writes on
             self.keep_signals()
             name = str(activity.get("name", "activity"))
             self.last = name

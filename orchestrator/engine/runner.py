@@ -990,6 +990,8 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
+    from orchestrator.engine.calls import keep_std_fds
+
     try:
         return run_activity(activity, configuration, {})
     except SystemExit as exc:
@@ -1006,3 +1008,5 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
         raise
     except BaseException as exc:
         raise ActivityRaised(internal_message(exc).removeprefix("internal error: ")) from exc
+    finally:
+        keep_std_fds()

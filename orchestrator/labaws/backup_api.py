@@ -267,7 +267,9 @@ def _start(hub: Hub, req: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     db = client(hub.url, "rds").create_db_instance(
         DBInstanceIdentifier=ident,
         Engine="postgres",
-        DBInstanceClass="db.t4g.medium",
+        # the class asked (the source's, from its restore metadata): any runs the lab's
+        # one server, and the instance says what was restored
+        DBInstanceClass=str(meta.get("DBInstanceClass") or "db.t4g.medium"),
         AllocatedStorage=20,
         MasterUsername="drill",
         MasterUserPassword="not-used-by-the-lab",

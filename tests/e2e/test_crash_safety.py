@@ -387,3 +387,35 @@ def test_abort_of_a_dead_run_signals_nobody_and_says_recover(workdir: Path) -> N
     assert plays(marker) == 0  # recovery, not abort, plays the undo
     rec = drill(workdir, "recover")
     assert rec.code == 0 and plays(marker) == 1, rec.err
+
+
+@pytest.mark.parametrize("how", ["recover", "run"])
+def test_a_rollback_closing_stdout_and_stderr_does_not_end_the_recovery(
+    workdir: Path, how: str
+) -> None:
+    """A rollback activity that closed file descriptors 1 and 2 (a library that
+    daemonizes) made every later write of drill fail (EBADF): `drill recover` died
+    after it — no document, the run left awaiting recovery, the next rollback unplayed —
+    and `drill run` ended exit 1. They are reopened on /dev/null after each activity."""
+    from tests.e2e.defs import activity
+
+    marker = workdir / "marker"
+    closer = activity("close_std")
+    text = runbook(marker).replace(
+        "rollback:\n",
+        f"rollback:\n  - name: a library daemonizes\n    kind: action\n    activity: {closer}\n",
+        1,
+    )
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    if how == "run":
+        res = drill(workdir, "run", str(rb))
+        assert res.code == 0, res.err
+    else:
+        res = drill(workdir, "run", str(rb), crash="step:marker-runbook:1:end")
+        assert res.code == -signal.SIGKILL, res.err
+        res = drill(workdir, "recover", "--json")
+        assert res.code == 0, res.err
+        (entry,) = json.loads(res.out)["recovered"]
+        assert entry["status"] == "crashed"
+    assert not marker.exists() and plays(marker) == 1, "the next rollback ran"
+    assert "awaits recovery" not in drill(workdir, "runs", "list").err

@@ -121,6 +121,7 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
     meta = backup.get_recovery_point_restore_metadata(BackupVaultName=name, RecoveryPointArn=arn)
     metadata = meta["RestoreMetadata"]
     assert metadata["DBInstanceIdentifier"] == "drill-lab-db"
+    metadata["DBInstanceClass"] = "db.r6g.large"  # a bigger machine than the source's
     with pytest.raises(ClientError) as refused:  # passed back unchanged: the source's name
         backup.start_restore_job(RecoveryPointArn=arn, Metadata=metadata, IamRoleArn="r")
     assert "already exists" in str(refused.value)
@@ -134,6 +135,7 @@ def test_aws_backup_restore_as_an_sre_does_it(awslab: Path) -> None:
         time.sleep(0.2)
     (db,) = rds.describe_db_instances(DBInstanceIdentifier="sre-restored")["DBInstances"]
     assert db["DBInstanceArn"] == done["CreatedResourceArn"]
+    assert db["DBInstanceClass"] == "db.r6g.large"  # as asked: it was always db.t4g.medium
     ep = db["Endpoint"]
     assert ep["Address"] == "127.0.0.1"
     with psycopg.connect(host=ep["Address"], port=ep["Port"], dbname="app", user="drill") as cn:
