@@ -128,6 +128,17 @@ def interrupt() -> bool:
     return True
 
 
+def silence() -> bool:
+    """Replace ``sys.stdout`` and ``sys.stderr`` for good, as a library silencing its
+    output may."""
+    import os
+    import sys
+
+    sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - kept open: that is the point
+    sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+    return True
+
+
 def close_std() -> bool:
     """Close stdout and stderr of the whole process, as a library that daemonizes may."""
     import os

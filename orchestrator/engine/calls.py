@@ -84,6 +84,18 @@ def keep_std_fds() -> None:
                 os.close(null)
 
 
+def keep_std_streams(saved: tuple[Any, Any]) -> None:
+    """``sys.stdout``/``sys.stderr`` as they were (``saved``) where an activity replaced
+    them (a library silencing output with ``sys.stdout = open(os.devnull, "w")``): drill
+    printed the rest of the run there — its summary table and every later step gone."""
+    import sys
+
+    if sys.stdout is not saved[0]:
+        sys.stdout = saved[0]
+    if sys.stderr is not saved[1]:
+        sys.stderr = saved[1]
+
+
 def sleep_responsive(seconds: float, abort_reason: Callable[[], str | None]) -> None:
     end = time.monotonic() + seconds
     while (left := end - time.monotonic()) > 0:

@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.engine import experiment_journal as ej
-from orchestrator.engine.calls import keep_std_fds
+from orchestrator.engine.calls import keep_std_fds, keep_std_streams
 from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
 from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
@@ -214,6 +215,7 @@ def _event_handler(
             self.shielded_before = False
             self.dry: Any = None  # the run's --dry (chaoslib.types.Dry)
             self.drill_handlers = {sig: signal.getsignal(sig) for sig in stop_signals()}
+            self.streams = sys.stdout, sys.stderr
 
         def keep_signals(self) -> None:
             """drill's stop handlers, where chaoslib or an activity put others: chaoslib
@@ -289,6 +291,7 @@ def _event_handler(
 
         def activity_completed(self, activity: Any, run: Any) -> None:
             keep_std_fds()  # one may have closed them: drill writes on
+            keep_std_streams(self.streams)  # … or replaced sys.stdout, sys.stderr
             self.keep_signals()
             name = str(activity.get("name", "activity"))
             self.last = name

@@ -419,3 +419,30 @@ def test_a_rollback_closing_stdout_and_stderr_does_not_end_the_recovery(
         assert entry["status"] == "crashed"
     assert not marker.exists() and plays(marker) == 1, "the next rollback ran"
     assert "awaits recovery" not in drill(workdir, "runs", "list").err
+
+
+@pytest.mark.parametrize("kind", ["runbook", "experiment"])
+def test_an_activity_replacing_sys_stdout_does_not_silence_drill(workdir: Path, kind: str) -> None:
+    """A python activity that replaced sys.stdout and sys.stderr (a library silencing
+    its output) had drill print the rest of the run there: the rollbacks' progress and
+    the summary table were gone."""
+    from tests.e2e.defs import activity, experiment
+
+    marker = workdir / "marker"
+    silence = activity("silence")
+    if kind == "runbook":
+        text = runbook(marker).replace(
+            "rollback:\n",
+            f"  - name: a library silences itself\n    kind: action\n    activity: {silence}\n"
+            "rollback:\n",
+            1,
+        )
+        target = write(workdir, "runbooks/quiet.yaml", text)
+    else:
+        text = experiment(marker).replace("\nrollbacks:\n", f"\n  - {silence}\nrollbacks:\n")
+        target = write(workdir, "exp.yaml", text)
+    res = drill(workdir, "run", str(target))
+    assert res.code == 0, res.err
+    assert not marker.exists() and plays(marker) == 1
+    assert "succeeded" in res.out, "the summary table"
+    assert "rollback" in res.err and "remove" in res.err, res.err
