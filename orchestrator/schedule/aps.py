@@ -293,7 +293,9 @@ class FireExecutor(BaseExecutor):
     within the job's misfire grace, ``missed(schedule_id, scheduled_at)`` for each later
     one. A job runs ``max_instances`` fires at once at most (APScheduler's
     ``MaxInstancesReachedError`` beyond: the scheduler reports it as
-    ``EVENT_JOB_MAX_INSTANCES``); a fire holds its slot until its very end."""
+    ``EVENT_JOB_MAX_INSTANCES``); a fire holds its slot until its very end. A fire in
+    flight handed out again (its one-shot job added back before it claimed its row) is
+    that same fire: nothing more is done, and no skip recorded."""
 
     def __init__(
         self,
@@ -305,19 +307,28 @@ class FireExecutor(BaseExecutor):
         self.fire, self.missed = fire, missed
         self.pool = ThreadPoolExecutor(max_workers, thread_name_prefix="drill-fire")
         self.running: dict[str, int] = {}  # job id -> its fires in flight
+        self.times: dict[str, list[datetime]] = {}  # job id -> their run times
         self.settled = threading.Condition()
 
     def submit_job(self, job: Job, run_times: list[datetime]) -> None:
         with self.settled:
+            if set(run_times) <= set(self.times.get(job.id, ())):
+                # the fire in flight, handed out again: a one-shot's job is removed as its
+                # fire is handed out, and a sync before the fire claimed its row adds it
+                # back. Not "the previous fire still running" — recorded as such, that
+                # skip could take the claim from the fire itself.
+                log.debug("job %s: its fire at %s is in flight already", job.id, run_times)
+                return
             if self.running.get(job.id, 0) >= job.max_instances:
                 raise MaxInstancesReachedError(job)
             self.running[job.id] = self.running.get(job.id, 0) + 1
+            self.times.setdefault(job.id, []).extend(run_times)
         try:
             self.pool.submit(
                 self._run, job.id, job.kwargs["schedule_id"], job.misfire_grace_time, run_times
             )
         except BaseException:
-            self._settle(job.id)
+            self._settle(job.id, run_times)
             raise
 
     def _do_submit_job(self, job: Job, run_times: list[datetime]) -> None:
@@ -342,13 +353,19 @@ class FireExecutor(BaseExecutor):
                 except BaseException:  # as APScheduler's run_job: logged, the next goes on
                     log.exception("fire of %s at %s failed", schedule_id, at.isoformat())
         finally:
-            self._settle(job_id)
+            self._settle(job_id, run_times)
 
-    def _settle(self, job_id: str) -> None:
+    def _settle(self, job_id: str, run_times: list[datetime]) -> None:
         with self.settled:
             left = self.running.pop(job_id, 1) - 1
             if left:
                 self.running[job_id] = left
+            times = self.times.pop(job_id, [])
+            for at in run_times:
+                if at in times:
+                    times.remove(at)
+            if times:
+                self.times[job_id] = times
             self.settled.notify_all()
 
     @property

@@ -693,3 +693,51 @@ def test_a_schedule_this_drill_cannot_build_leaves_the_others_firing(
         "schedule s-elsewhere (run tiny@lab) cannot be scheduled by this drill: "
         "unknown time zone 'Mars/Olympus_Mons'; the other schedules go on"
     ]
+
+
+def test_a_one_shot_added_back_while_its_fire_starts_is_not_skipped_by_itself(
+    workdir: Path, hook: HookServer
+) -> None:
+    """APScheduler removes a one-shot's job as it hands out its fire; a poll's sync in the
+    moment before that fire claimed its row (a loaded machine, a sibling scheduler) saw no
+    job and no fire and added the job back, due. Handed out again while its fire was in
+    flight, it was 'skipped: previous fire of this schedule still running' — recorded first,
+    that skip took the claim, and the fire itself then lost it: a game day's announcement or
+    run (seen as a flaky test_gameday_is_announced_run_and_summarised) never happened."""
+    from apscheduler.events import EVENT_JOB_MAX_INSTANCES, EVENT_JOB_SUBMITTED
+
+    held, release = threading.Event(), threading.Event()
+    with time_machine.travel(T0, tick=False) as tm:
+        svc, launcher, store = _service(workdir, hook)
+        sid = _add(store, specs.at_spec("+10s", None, utcnow()))
+        svc.start()
+        handed: list[int] = []  # APScheduler's events: submitted, or skipped as running
+        svc._scheduler.add_listener(
+            lambda e: handed.append(e.code) if e.job_id == sid else None,
+            EVENT_JOB_SUBMITTED | EVENT_JOB_MAX_INSTANCES,
+        )
+        reload = svc.reload_windows
+
+        def hold_fire_before_its_claim() -> None:  # the fire's first step
+            if threading.current_thread().name.startswith("drill-fire"):
+                held.set()
+                release.wait(30)
+            reload()
+
+        svc.reload_windows = hold_fire_before_its_claim  # type: ignore[method-assign]
+        try:
+            _advance(tm, svc, T0 + timedelta(seconds=10.1))
+            assert held.wait(15)
+            wait_for(lambda: sid not in schedules.stored_next_runs(store.db), what="job handed out")
+            svc.tick()  # the sync adds it back: no job, no fire yet; handed out again
+            wait_for(lambda: len(handed) == 2, what="the job handed out again")
+            release.set()
+            wait_for(lambda: _fires(store) and _fires(store)[0].ended_at, what="the fire")
+            assert svc.wait_idle(15.0)
+        finally:
+            release.set()
+            svc.stop()
+    assert [(f.scheduled_at, f.status) for f in _fires(store)] == [
+        (T0 + timedelta(seconds=10), "succeeded")
+    ]
+    assert len(launcher.calls) == 1

@@ -181,10 +181,13 @@ def restore(c: AwsContext, args: dict[str, Any], ctx: StepContext) -> dict[str, 
                 raise ProviderError(f"restore job finished but {new} does not exist")
             rds.add_tags_to_resource(ResourceName=arn["DBInstanceArn"], Tags=tags)
         elif method == "snapshot":
-            snaps = rds.describe_db_snapshots(DBInstanceIdentifier=primary.name)["DBSnapshots"]
+            pages = rds.get_paginator("describe_db_snapshots").paginate(
+                DBInstanceIdentifier=primary.name
+            )  # 100 a page: 35 days of automated snapshots and the manual ones exceed it
             snaps = [
                 s
-                for s in snaps
+                for page in pages
+                for s in page["DBSnapshots"]
                 if s.get("Status") == "available"
                 and (when is None or s["SnapshotCreateTime"] <= when)
             ]

@@ -1075,3 +1075,42 @@ def test_the_continuous_point_is_the_one_rds_names_whatever_its_arn(aws_stack: S
     assert out["continuous"] is True and out["recovery_point"] == pitr
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
+
+
+def test_the_newest_snapshot_is_looked_for_past_the_first_page(aws_stack: Stack) -> None:
+    """DescribeDBSnapshots answers 100 snapshots a page (Marker): 35 days of automated
+    snapshots and the manual ones exceed it. db.restore `point_in_time: latest` took the
+    newest of the first page only — a snapshot days old when a newer one was listed
+    after it, the restored data that much older."""
+    from orchestrator.providers.base import StepContext
+
+    rds = aws_stack.client("rds")
+    for snap in ("prod-db-2-days-old", "prod-db-1-hour-old"):
+        rds.create_db_snapshot(DBSnapshotIdentifier=snap, DBInstanceIdentifier="prod-db")
+    now = datetime.now(UTC)
+
+    def page(marker: str | None) -> dict[str, Any]:
+        def snap(name: str, age: timedelta) -> dict[str, Any]:
+            return {
+                "DBSnapshotIdentifier": name,
+                "DBInstanceIdentifier": "prod-db",
+                "Status": "available",
+                "SnapshotCreateTime": now - age,
+            }
+
+        if marker is None:
+            return {"DBSnapshots": [snap("prod-db-2-days-old", timedelta(days=2))], "Marker": "m2"}
+        return {"DBSnapshots": [snap("prod-db-1-hour-old", timedelta(hours=1))]}
+
+    def pages(params: dict[str, Any], **_kw: Any) -> tuple[Any, dict[str, Any]]:
+        from botocore.awsrequest import AWSResponse
+
+        return AWSResponse("", 200, {}, None), page(params["body"].get("Marker"))
+
+    rds.meta.events.register("before-call.rds.DescribeDBSnapshots", pages)
+    provider = _provider(aws_stack, **{"rds@us-east-1": rds})
+    ctx = StepContext(run_id="r-snap", scenario_id="backup-restore", mode="live", deadline_s=60)
+    out = provider.execute("db.restore", {"source": "primary_db", "point_in_time": "latest"}, ctx)
+    assert out["snapshot"] == "prod-db-1-hour-old", out
+    provider.execute("db.delete_restored", out["rollback_args"], ctx)
+    provider.close()
