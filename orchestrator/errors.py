@@ -42,6 +42,15 @@ def first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [exc.__class__.__name__])[0]
 
 
+def shown(value: str, limit: int = 80) -> str:
+    """``value`` quoted for a message, cut to ``limit`` characters with an ellipsis and
+    its length when longer: an id echoed back from a request or a command line (a 20 KB
+    run id in a dashboard's URL) must not become a 20 KB message."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[: limit - 1] + '…'!r} ({len(value)} characters)"
+
+
 class DrillError(Exception):
     """Root of every error drill raises on purpose."""
 

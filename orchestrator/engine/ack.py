@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from orchestrator.engine.signals import AbortSignal
-from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.errors import NotFoundError, UsageError, shown
 from orchestrator.evidence.enums import RunStatus, utcnow
 from orchestrator.evidence.records import Run, TimelineEvent
 from orchestrator.evidence.writer import EvidenceDB
@@ -20,7 +20,7 @@ def running_run(db: EvidenceDB, run_id: str, what: str) -> Run:
     ``what`` says what the caller wanted to do to it (for the error message)."""
     run: Run | None = db.get(Run, run_id)
     if run is None:
-        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+        raise NotFoundError(f"no run {shown(run_id)}", "`drill runs list` shows run ids")
     if run.status != RunStatus.RUNNING:
         raise UsageError(f"run {run_id} has already ended ({run.status}); nothing to {what}")
     return run

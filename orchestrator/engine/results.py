@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.errors import NotFoundError
+from orchestrator.errors import NotFoundError, shown
 from orchestrator.evidence.records import (
     Approval,
     Finding,
@@ -80,7 +80,7 @@ def run_summary(run: Run, scenarios: list[ScenarioRun]) -> dict[str, Any]:
 def run_document(db: EvidenceDB, run_id: str, detail: bool = False) -> dict[str, Any]:
     run: Run | None = db.get(Run, run_id)
     if run is None:
-        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+        raise NotFoundError(f"no run {shown(run_id)}", "`drill runs list` shows run ids")
     scenarios: list[ScenarioRun] = db.records(ScenarioRun, "run_id = ?", (run_id,), "seq")
     doc = run_summary(run, scenarios)
     if not detail:

@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from orchestrator.durations import EARLIEST_YEAR, LATEST_YEAR, check_date
-from orchestrator.errors import NotFoundError, UsageError
+from orchestrator.errors import NotFoundError, UsageError, shown
 from orchestrator.evidence.verify import Scope
 from orchestrator.evidence.writer import stored_time
 from orchestrator.report.model import FindingView, RunView
@@ -107,7 +107,7 @@ def run_started(conn: Any, postgres: bool, run_id: str) -> datetime:
     ph = "%s" if postgres else "?"
     row = conn.execute(f"SELECT started_at FROM run WHERE id = {ph}", (run_id,)).fetchone()
     if row is None:
-        raise NotFoundError(f"no run {run_id!r}", "`drill runs list` shows run ids")
+        raise NotFoundError(f"no run {shown(run_id)}", "`drill runs list` shows run ids")
     try:
         at = row[0] if isinstance(row[0], datetime) else datetime.fromisoformat(str(row[0]))
     except ValueError:  # changed behind drill's back: verify from the start says where

@@ -7,6 +7,7 @@ document is compared with the `--json` output of the matching command.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 from collections.abc import Iterator
@@ -773,3 +774,20 @@ def test_metrics_say_whether_a_scheduler_fires(workdir: Path) -> None:
     finally:
         svc.stop()
     assert scrape(datetime.now(UTC))["drill_scheduler_running"] == 0.0
+
+
+def test_an_unknown_run_id_is_echoed_shortened_not_whole(client: TestClient) -> None:
+    """The 404 for an unknown run id echoed the id back whole: a 20 KB id in the URL
+    made a 20 KB message (page and JSON). An id past 80 characters is shown cut, with an
+    ellipsis and its length; a normal id is shown as it is."""
+    long_id = "r-" + "x" * 20_000
+    for prefix in ("/runs/", "/api/runs/"):
+        response = client.get(prefix + long_id)
+        assert response.status_code == 404
+        text = response.json()["error"] if prefix.startswith("/api/") else response.text
+        assert "x" * 100 not in text, (prefix, len(text))
+        assert f"no run {long_id[:79] + '…'!r} (20002 characters)" in html.unescape(text)
+        assert len(response.content) < 5000, (prefix, len(response.content))
+        normal = client.get(prefix + "r-no-such-run")
+        shown = normal.json()["error"] if prefix.startswith("/api/") else normal.text
+        assert "no run 'r-no-such-run'" in html.unescape(shown)
