@@ -33,7 +33,8 @@ class OnceOnRepeatCron(CronTrigger):
 
     def _is_repeat(self, moment: datetime) -> bool:
         """The second occurrence of a repeated wall time, for a job with a fixed hour."""
-        if str(self.fields[5]) == "*":  # hour wildcard: runs every hour, repeats too
+        hour = next(field for field in self.fields if field.name == "hour")
+        if str(hour) == "*":  # hour wildcard: runs every hour, repeats too
             return False
         local = moment.astimezone(self.timezone)
         return local.fold == 1 and local.replace(fold=0).utcoffset() != local.utcoffset()
