@@ -128,6 +128,15 @@ def interrupt() -> bool:
     return True
 
 
+def fork() -> bool:
+    """``os.fork()`` with no exec, returning in both processes (a library that forks
+    a worker and lets the copy return by mistake)."""
+    import os
+
+    os.fork()
+    return True
+
+
 def silence() -> bool:
     """Replace ``sys.stdout`` and ``sys.stderr`` for good, as a library silencing its
     output may."""

@@ -7,6 +7,7 @@ once, and an abort requested through the database is noticed within a second.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -69,8 +70,6 @@ def keep_std_fds() -> None:
     (EBADF) — `drill recover` died after such a rollback, the run left awaiting
     recovery, its next rollbacks unplayed — and the next file drill opened would have
     taken the number, its output written into it."""
-    import os
-
     for fd in (0, 1, 2):
         try:
             os.fstat(fd)
@@ -82,6 +81,20 @@ def keep_std_fds() -> None:
             if null != fd:
                 os.dup2(null, fd)
                 os.close(null)
+
+
+#: the drill process itself, noted as this module is loaded, before any activity runs
+#: (a copy an activity forked keeps this value and has another pid)
+_DRILL_PID = os.getpid()
+
+
+def not_a_forked_copy() -> None:
+    """After an activity: a copy of drill it forked (``os.fork()`` and no exec, by
+    itself or a library) that returned here ends at once. It went on running the
+    experiment beside drill — every rollback played twice, two documents on stdout,
+    the run recorded twice."""
+    if os.getpid() != _DRILL_PID:
+        os._exit(0)
 
 
 def keep_std_streams(saved: tuple[Any, Any]) -> None:

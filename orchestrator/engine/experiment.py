@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.engine import experiment_journal as ej
-from orchestrator.engine.calls import keep_std_fds, keep_std_streams
+from orchestrator.engine.calls import keep_std_fds, keep_std_streams, not_a_forked_copy
 from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
 from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
@@ -290,6 +290,7 @@ def _event_handler(
             )
 
         def activity_completed(self, activity: Any, run: Any) -> None:
+            not_a_forked_copy()
             keep_std_fds()  # one may have closed them: drill writes on
             keep_std_streams(self.streams)  # … or replaced sys.stdout, sys.stderr
             self.keep_signals()

@@ -992,7 +992,7 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
-    from orchestrator.engine.calls import keep_std_fds, keep_std_streams
+    from orchestrator.engine.calls import keep_std_fds, keep_std_streams, not_a_forked_copy
 
     streams = sys.stdout, sys.stderr
     try:
@@ -1012,5 +1012,6 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
     except BaseException as exc:
         raise ActivityRaised(internal_message(exc).removeprefix("internal error: ")) from exc
     finally:
+        not_a_forked_copy()
         keep_std_fds()
         keep_std_streams(streams)

@@ -154,7 +154,8 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
     async def export_endpoint(request: Request) -> Response:
         from orchestrator.web.export import export_response
 
-        return await export_response(sources, request.query_params.get("period") or "")
+        period = request.query_params.get("period") or ""
+        return await export_response(sources, period, head_only=request.method == "HEAD")
 
     def error(
         request: Request,

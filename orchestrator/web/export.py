@@ -37,9 +37,15 @@ if TYPE_CHECKING:
     from orchestrator.evidence.writer import EvidenceDB
 
 _ONE_AT_A_TIME = threading.Lock()
+#: no part of a bundle is reused: see :class:`WholeBundle`
+_NOT_REUSABLE = {"Accept-Ranges": "none", "Cache-Control": "no-store"}
 
 
-async def export_response(sources: Sources, period: str) -> Response:
+async def export_response(sources: Sources, period: str, head_only: bool = False) -> Response:
+    """The bundle of ``period`` (a quarter, or FROM..TO dates). A HEAD request (a link
+    checker walking the evidence page's quarter links) gets the headers a GET would,
+    with the period and the store checked, but builds no bundle and creates no key:
+    each bundle is seconds of CPU, and the first one would make the signing key."""
     from orchestrator.views import WEB, period_of
 
     if not period:
@@ -51,13 +57,21 @@ async def export_response(sources: Sources, period: str) -> Response:
     missing = sources.store_missing()
     if missing is not None:  # as `drill evidence export`: an empty signed bundle misleads
         raise UsageError(f"no evidence database at {missing}: nothing has been recorded there")
+    name = f"drill-evidence-{when.label}.zip"
+    if head_only:
+        head = Response(
+            media_type="application/zip",
+            headers={**_NOT_REUSABLE, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
+        del head.headers["content-length"]  # unknown until built, and not 0
+        return head
     shared = sources.db()
     out = await run_in_threadpool(_export, sources, when, shared)
     return WholeBundle(
         out,
-        headers={"Accept-Ranges": "none", "Cache-Control": "no-store"},
+        headers=_NOT_REUSABLE,
         media_type="application/zip",
-        filename=out.name,
+        filename=name,
         background=BackgroundTask(_cleanup, out.parent),
     )
 

@@ -446,3 +446,19 @@ def test_an_activity_replacing_sys_stdout_does_not_silence_drill(workdir: Path, 
     assert not marker.exists() and plays(marker) == 1
     assert "succeeded" in res.out, "the summary table"
     assert "rollback" in res.err and "remove" in res.err, res.err
+
+
+def test_a_copy_of_drill_an_activity_forked_does_not_run_on(workdir: Path) -> None:
+    """An experiment's activity that forked without exec (chaoslib runs it in drill's
+    own thread) left a second drill running the rest of the experiment: its rollbacks
+    played twice, two documents on stdout, the run's end recorded twice."""
+    from tests.e2e.defs import activity, experiment
+
+    marker = workdir / "marker"
+    text = experiment(marker).replace("\nrollbacks:\n", f"\n  - {activity('fork')}\nrollbacks:\n")
+    exp = write(workdir, "exp.yaml", text)
+    res = drill(workdir, "run", str(exp), "--json")
+    assert res.code == 0, res.err
+    assert json.loads(res.out)["status"] == "succeeded", "one document"
+    assert not marker.exists() and plays(marker) == 1, "rollbacks played once"
+    assert "could not be recorded" not in res.err, res.err

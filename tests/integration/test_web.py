@@ -460,6 +460,47 @@ def test_export_link_downloads_a_signed_bundle(
     assert client.get("/evidence/export").status_code == 400
 
 
+def test_head_of_an_export_link_builds_no_bundle_and_makes_no_key(
+    client: TestClient, project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link checker's HEAD of the evidence page's quarter links got each a whole
+    export (seconds of CPU apiece) and the first one created the signing key: HEAD now
+    answers with a GET's headers and builds nothing; a bad period is still a 400."""
+    from orchestrator.evidence import export as evidence_export
+    from orchestrator.evidence.signing import DEFAULT_KEY
+
+    built: list[object] = []
+    real = evidence_export.export_bundle
+    monkeypatch.setattr(
+        evidence_export, "export_bundle", lambda *a, **k: built.append(a) or real(*a, **k)
+    )
+    key = project["root"] / ".drill" / DEFAULT_KEY
+    kept = {p: p.read_bytes() for p in key.parent.glob(key.name + "*")}  # (the module's)
+    for p in kept:
+        p.unlink()
+    try:
+        _head_builds_nothing(client, key, built)
+    finally:
+        for p, data in kept.items():
+            p.write_bytes(data)
+
+
+def _head_builds_nothing(client: TestClient, key: Path, built: list[object]) -> None:
+    response = client.head("/evidence/export?period=2026-Q3")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/zip"
+    assert 'filename="drill-evidence-2026-Q3.zip"' in response.headers["content-disposition"]
+    assert response.headers["cache-control"] == "no-store"
+    assert "content-length" not in response.headers  # not 0: the bundle is not built
+    assert built == [] and not key.exists()
+    assert client.head("/evidence/export?period=2026-Q9").status_code == 400
+    got = client.get("/evidence/export?period=2026-Q3")  # a GET still builds it
+    assert got.status_code == 200 and len(built) == 1 and key.exists()
+    assert got.headers["content-disposition"] == response.headers["content-disposition"]
+    key.unlink()
+    Path(str(key) + ".pub").unlink(missing_ok=True)
+
+
 def test_export_link_never_replaces_a_configured_key_that_is_missing(
     project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
