@@ -166,10 +166,10 @@ class RdsEventsObserver:
         out: list[RdsEvent] = []
         for name, region, _w in self.instances:
             client = self.c.clients.overrides.get(f"rds-events@{region}") or self.c.rds(region)
-            resp = client.describe_events(
+            pages = client.get_paginator("describe_events").paginate(
                 SourceIdentifier=name, SourceType="db-instance", StartTime=since
-            )
-            for e in resp.get("Events", []):
+            )  # 100 a page: a busy instance has more during a drill
+            for e in (e for page in pages for e in page.get("Events", [])):
                 out.append(
                     RdsEvent(
                         e["Date"],

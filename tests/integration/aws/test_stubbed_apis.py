@@ -1114,3 +1114,50 @@ def test_the_newest_snapshot_is_looked_for_past_the_first_page(aws_stack: Stack)
     assert out["snapshot"] == "prod-db-1-hour-old", out
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
+
+
+def test_rds_events_are_read_past_the_first_page(
+    aws_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DescribeEvents answers 100 events a page (Marker): an instance busy during the
+    drill (backups, parameter changes, a long promotion) has more. drill read the first
+    page only: the 'failover completed' listed after it was never seen, and with
+    `probes: none` the scenario had no RTO."""
+    from orchestrator.engine import runner
+
+    fault = datetime.now(UTC).replace(microsecond=0)
+    real_mark = runner.RunEngine._mark
+
+    def fixed_mark(
+        self: Any, row: Any, ctx: Any, observer: Any, name: str, step: Any, at: Any = None
+    ) -> None:  # pin the fault time the events refer to
+        real_mark(self, row, ctx, observer, name, step, fault if name == "fault_injected" else at)
+
+    monkeypatch.setattr(runner.RunEngine, "_mark", fixed_mark)
+    rds, stub = _stubbed(aws_stack, "rds")
+
+    def event(message: str, after_s: int) -> dict[str, Any]:
+        return {
+            "SourceIdentifier": "prod-db",
+            "SourceType": "db-instance",
+            "Message": message,
+            "EventCategories": ["failover"],
+            "Date": fault + timedelta(seconds=after_s),
+            "SourceArn": "arn:aws:rds:us-east-1:1:db:prod-db",
+        }
+
+    asked = {"SourceIdentifier": "prod-db", "SourceType": "db-instance", "StartTime": ANY}
+    stub.add_response(
+        "describe_events",
+        {"Events": [event("Multi-AZ instance failover started.", 2)], "Marker": "m2"},
+        asked,
+    )
+    stub.add_response(
+        "describe_events",
+        {"Events": [event("Multi-AZ instance failover completed.", 47)]},
+        {**asked, "Marker": "m2"},
+    )
+    stub.activate()
+    doc = _engine_run(aws_stack, "aws", rds)
+    rto = [m for m in doc["measurements"] if m["name"] == "rto"]
+    assert [(m["method"], m["value"]) for m in rto] == [("rds-events", 47.0)], doc["measurements"]
