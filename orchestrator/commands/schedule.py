@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from orchestrator.commands.common import err_console, out_console, print_json, state
+from orchestrator.commands.common import err_console, esc, out_console, print_json, state
 
 if TYPE_CHECKING:
     from orchestrator.schedule.blackout import Window
@@ -202,7 +202,9 @@ def list_cmd(
             label,
             d["env"],
             d["description"],
-            (d["next_fire_at"] or "—")[:19].replace("T", " "),
+            esc(d["next_fire_error"])
+            if d["next_fire_error"]
+            else (d["next_fire_at"] or "—")[:19].replace("T", " "),
             f"{last['scheduled_at'][:19].replace('T', ' ')} {last['status']}"
             + (f" ({last['reason']})" if last["status"] == "skipped" else "")
             if last

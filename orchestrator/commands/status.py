@@ -47,7 +47,8 @@ def status(
             d["cadence"] or "—",
             last,
             _when(d["last_success"]) + _skipped(d["last_success_skipped_scenarios"]),
-            _when(d["next_due"] or d["next_fire"]),
+            _when(d["next_due"] or d["next_fire"])
+            + "".join(f"\n{esc(why)}" for why in d["next_fire_errors"]),
             "[red]OVERDUE[/]" if d["overdue"] else "no",
         )
     out_console().print(table if report["drills"] else "no drills found")

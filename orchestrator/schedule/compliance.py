@@ -46,6 +46,10 @@ class DrillStatus:
     last_success: Run | None = None
     next_due: datetime | None = None
     next_fire: datetime | None = None
+    #: "schedule ID: cannot compute: …" of its schedules this drill cannot build a
+    #: trigger of (written by another scheduler of the group: a newer drill, a time
+    #: zone this host's tzdata lacks)
+    next_fire_errors: list[str] = field(default_factory=list)
     overdue: bool = False
     missed_periods: list[str] = field(default_factory=list)
 
@@ -65,6 +69,7 @@ class DrillStatus:
             "last_success_run_id": ls.id if ls else None,
             "next_due": iso(self.next_due),
             "next_fire": iso(self.next_fire),
+            "next_fire_errors": self.next_fire_errors,
             "overdue": self.overdue,
             "overdue_by_s": round((now - self.next_due).total_seconds(), 3)
             if self.overdue and self.next_due
@@ -172,9 +177,12 @@ def drill_status(
     for target, (kind, own) in sorted(_targets(settings, all_sched, db).items()):
         st = DrillStatus(target, kind)
         mine = [r for r in active if r.target == target and r.action == ScheduleAction.RUN]
-        fires = [f for f in (schedules.next_fire_of(r, now, stored_next) for r in mine) if f]
-        st.next_fire = min(fires, default=None)
-        cron = next((r for r in mine if r.kind == ScheduleKind.CRON), None)
+        nexts = {r.id: schedules.next_fire_or_why(r, now, stored_next) for r in mine}
+        st.next_fire = min((f for f, _why in nexts.values() if f), default=None)
+        st.next_fire_errors = sorted(
+            f"schedule {sid}: {why}" for sid, (_f, why) in nexts.items() if why
+        )
+        cron = next((r for r in mine if r.kind == ScheduleKind.CRON and not nexts[r.id][1]), None)
         tz = "UTC"
         if own:
             try:

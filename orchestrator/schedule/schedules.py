@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.config import Settings
-from orchestrator.errors import ConfirmationRequired, NotFoundError, UsageError
+from orchestrator.errors import (
+    ConfirmationRequired,
+    DrillError,
+    NotFoundError,
+    UsageError,
+    first_line,
+)
 from orchestrator.schedule import specs
 from orchestrator.schedule.records import (
     APSCHEDULER_TABLE,
@@ -148,15 +154,37 @@ def next_fire_of(
     return stored.get(row.id) or specs.next_fire(trigger_of(row), now)
 
 
+def next_fire_or_why(
+    row: Schedule, now: datetime, stored: dict[str, datetime | None]
+) -> tuple[datetime | None, str | None]:
+    """The next fire, or ``None`` and why it cannot be computed ("cannot compute: …").
+
+    The schedule table is shared by a group's schedulers: a row another one wrote may
+    be one this drill cannot build a trigger of (a time zone this host's tzdata lacks, a
+    kind from a newer drill). Its readers show that row with the reason; they do not
+    fail for it (the scheduler service logs it and leaves it out)."""
+    try:
+        return next_fire_of(row, now, stored), None
+    except Exception as exc:  # one row must not hide every other
+        from orchestrator.secrets import redact_text
+
+        why = exc.message if isinstance(exc, DrillError) else first_line(exc)
+        return None, f"cannot compute: {redact_text(why)}"
+
+
 def describe(row: Schedule) -> str:
-    return specs.Spec(
-        ScheduleKind(row.kind),
-        row.expr,
-        row.timezone,
-        next(
-            (a for a, e in specs.ALIASES.items() if e == row.expr and a not in ("annually",)), None
-        ),
-    ).describe()
+    try:
+        return specs.Spec(
+            ScheduleKind(row.kind),
+            row.expr,
+            row.timezone,
+            next(
+                (a for a, e in specs.ALIASES.items() if e == row.expr and a not in ("annually",)),
+                None,
+            ),
+        ).describe()
+    except ValueError:  # a kind (or an interval) of a newer drill: as it is stored
+        return f"{row.kind} {row.expr}"
 
 
 def run_args_of(db: EvidenceDB, ids: list[str] | None = None) -> dict[str, list[str]]:
@@ -183,6 +211,7 @@ def schedule_doc(
     next_at: datetime | None,
     run_args: list[str] | None = None,
     last: ScheduleFire | None = None,
+    next_fire_error: str | None = None,
 ) -> dict[str, Any]:
     from orchestrator.engine.results import iso
 
@@ -200,6 +229,7 @@ def schedule_doc(
         "created_by": row.created_by,
         "created_at": iso(row.created_at),
         "next_fire_at": iso(next_at),
+        "next_fire_error": next_fire_error,
         "run_args": list(run_args or []),
         "last_fire": {
             "scheduled_at": iso(last.scheduled_at),
@@ -215,15 +245,15 @@ def schedule_doc(
 def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     stored = stored_next_runs(db)
     args, last = run_args_of(db), last_fires(db)
-    return [
-        schedule_doc(
-            r,
-            None if r.kind == ScheduleKind.DATE and r.id in last else next_fire_of(r, now, stored),
-            args.get(r.id),
-            last.get(r.id),
+    docs = []
+    for r in active(db):
+        nxt, why = (
+            (None, None)
+            if r.kind == ScheduleKind.DATE and r.id in last
+            else next_fire_or_why(r, now, stored)
         )
-        for r in active(db)
-    ]
+        docs.append(schedule_doc(r, nxt, args.get(r.id), last.get(r.id), why))
+    return docs
 
 
 def sync_from_drills(

@@ -372,3 +372,65 @@ def test_a_misfire_grace_under_a_second_is_refused(
     assert res.code == 2, res.err
     assert res.err.splitlines()[0] == f"drill: error: --misfire-grace {grace} is too short"
     assert "internal error" not in res.err
+
+
+def test_a_schedule_this_drill_cannot_build_is_listed_with_why(
+    lab_project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The schedule table is shared by a group's schedulers: a row another one wrote that
+    this drill cannot build a trigger of (a time zone its tzdata lacks, a kind from a
+    newer drill), with no job row stored, made `drill schedule list` and `drill status`
+    fail whole — 'drill: error: unknown time zone …', naming no schedule. The row is now
+    listed, its next fire null and why it cannot be computed; the others as before."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.schedule.records import Schedule
+
+    t0 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)
+    with time_machine.travel(t0, tick=False):
+        ok = drill(capsys, "schedule", "add", "qdr", "--env", "lab", "--cron", "0 9 * * 1-5")
+        assert ok.code == 0, ok.err
+        store = EvidenceStore(load_settings().database_url())
+        for sid, kind, expr, tz in (
+            ("s-elsewhere", "cron", "0 9 * * *", "Mars/Olympus_Mons"),
+            ("s-newer", "lunar", "full moon", "UTC"),
+        ):
+            store.db.write(
+                Schedule(
+                    id=sid,
+                    target="qdr",
+                    env="lab",
+                    kind=kind,
+                    expr=expr,
+                    timezone=tz,
+                    start_at=t0,
+                    created_by="a newer host",
+                    created_at=t0,
+                )
+            )
+        listed = drill(capsys, "schedule", "list", "--json")
+        table = drill(capsys, "schedule", "list")
+        status = drill(capsys, "status", "--json")
+        status_table = drill(capsys, "status")
+    assert listed.code == 0, listed.err
+    docs = {d["id"]: d for d in json.loads(listed.out)}
+    assert docs["s-elsewhere"]["next_fire_at"] is None
+    assert docs["s-elsewhere"]["next_fire_error"] == (
+        "cannot compute: unknown time zone 'Mars/Olympus_Mons'"
+    )
+    assert docs["s-newer"]["next_fire_at"] is None
+    assert docs["s-newer"]["next_fire_error"] == "cannot compute: unknown schedule kind 'lunar'"
+    assert docs["s-newer"]["description"] == "lunar full moon"
+    (good,) = [d for d in docs.values() if d["id"] not in ("s-elsewhere", "s-newer")]
+    assert good["next_fire_at"] == "2030-01-07T09:00:00Z" and good["next_fire_error"] is None
+    assert table.code == 0, table.err
+    assert "unknown time zone" in table.out and "s-elsewhere" in table.out
+    assert status.code == 0, status.err
+    (qdr,) = [d for d in json.loads(status.out)["drills"] if d["drill"] == "qdr"]
+    assert qdr["next_fire"] == "2030-01-07T09:00:00Z"
+    assert qdr["next_fire_errors"] == [
+        "schedule s-elsewhere: cannot compute: unknown time zone 'Mars/Olympus_Mons'",
+        "schedule s-newer: cannot compute: unknown schedule kind 'lunar'",
+    ]
+    assert status_table.code == 0, status_table.err
+    assert "s-elsewhere" in status_table.out and "Traceback" not in status_table.err

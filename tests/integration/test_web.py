@@ -791,3 +791,44 @@ def test_an_unknown_run_id_is_echoed_shortened_not_whole(client: TestClient) -> 
         normal = client.get(prefix + "r-no-such-run")
         shown = normal.json()["error"] if prefix.startswith("/api/") else normal.text
         assert "no run 'r-no-such-run'" in html.unescape(shown)
+
+
+def test_a_schedule_this_drill_cannot_build_shows_why_on_the_calendar(workdir: Path) -> None:
+    """A schedule row another scheduler of the group wrote — a time zone this host's
+    tzdata lacks — with no job row stored made /calendar, / and /metrics fail ('unknown
+    time zone', naming no schedule). It is now shown with why its next fire cannot be
+    computed; the pages answer."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.store import EvidenceStore
+    from orchestrator.schedule.records import Schedule
+
+    write_definitions(workdir)
+    (workdir / "drills" / "webdrill.yaml").write_text(CADENCED)
+    cli_json("schedule", "add", "webdrill", "--env", "lab", "--cron", "quarterly")
+    now = datetime(2026, 12, 24, 12, 0, tzinfo=UTC)
+    EvidenceStore(load_settings().database_url()).db.write(
+        Schedule(
+            id="s-elsewhere",
+            target="webdrill",
+            env="lab",
+            kind="cron",
+            expr="0 9 * * *",
+            timezone="Mars/Olympus_Mons",
+            start_at=now,
+            created_by="a newer host",
+            created_at=now,
+        )
+    )
+    sources = Sources.open(None)
+    sources.now = lambda: now
+    why = "cannot compute: unknown time zone 'Mars/Olympus_Mons'"
+    with TestClient(create_app(sources), raise_server_exceptions=False) as c:
+        docs = {d["id"]: d for d in c.get("/api/calendar").json()["schedules"]}
+        assert docs["s-elsewhere"]["next_fire_at"] is None
+        assert docs["s-elsewhere"]["next_fire_error"] == why
+        page = c.get("/calendar")
+        assert page.status_code == 200 and why in html.unescape(page.text)
+        overview = c.get("/")
+        assert overview.status_code == 200
+        assert f"schedule s-elsewhere: {why}" in html.unescape(overview.text)
+        assert c.get("/metrics").status_code == 200
