@@ -86,7 +86,10 @@ def run_cmd(
 
         sources = metrics.Sources.open(app_state.config)
         health = HealthServer(
-            lambda: service.health(), health_port, metrics=lambda: metrics.render(sources)
+            lambda: service.health(),
+            health_port,
+            metrics=lambda: metrics.render(sources),
+            explain=sources.explain,
         )
     try:
         _recover_on_start(app_state)

@@ -16,7 +16,10 @@ import json
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from orchestrator.errors import DrillError
 
 
 class HealthServer:
@@ -26,6 +29,7 @@ class HealthServer:
         port: int = 0,
         host: str = "127.0.0.1",
         metrics: Callable[[], bytes] | None = None,
+        explain: Callable[[Exception], DrillError | None] = lambda _exc: None,
     ) -> None:
         provider = health
         one_scrape = threading.Lock()  # the store's connections are opened lazily, once
@@ -44,9 +48,7 @@ class HealthServer:
                         with one_scrape:
                             text = metrics()
                     except Exception as exc:  # e.g. the database is down: say so, no trace
-                        from orchestrator.secrets import redact_text
-
-                        self.send_error(503, redact_text(f"metrics unavailable: {exc}")[:200])
+                        self._unavailable(exc, body)
                         return
                     self.send_response(200)
                     self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
@@ -62,6 +64,28 @@ class HealthServer:
                 data = json.dumps(doc).encode()
                 self.send_response(200 if doc.get("status") == "ok" else 503)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(data)
+
+            def _unavailable(self, exc: Exception, body: bool) -> None:
+                """503 "metrics unavailable: …" (the database is down); what ``explain``
+                makes of it in drill's words, as the dashboard says it (the schema
+                changed under this process: which revision, what to do) — 503, or 500
+                for tables changed outside drill."""
+                from orchestrator.errors import StoreUnavailable
+                from orchestrator.secrets import redact_text
+
+                explained = explain(exc)
+                if explained is None:
+                    self.send_error(503, redact_text(f"metrics unavailable: {exc}")[:200])
+                    return
+                message = redact_text(f"metrics unavailable: {explained.message}")
+                hint = f"hint: {redact_text(explained.hint)}\n" if explained.hint else ""
+                data = f"{message}\n{hint}".encode()
+                self.send_response(503 if isinstance(explained, StoreUnavailable) else 500)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if body:

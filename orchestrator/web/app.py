@@ -195,7 +195,7 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
         return error(request, code, message, redact_text(exc.hint) if exc.hint else None)
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        explained = _explained(exc)
+        explained = sources.explain(exc)
         if explained is not None:  # (an export reads on a connection of its own)
             return await on_drill_error(request, explained)
         sys.stderr.write(
@@ -203,13 +203,6 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
             f"{redact_text(f'{exc.__class__.__name__}: {exc}')}\n"
         )
         return error(request, 500, "internal error (see the server's log)")
-
-    def _explained(exc: Exception) -> DrillError | None:
-        """A lock waited out or the schema changed under the server, in drill's words."""
-        try:
-            return sources.db().explain(exc)
-        except Exception:  # the store cannot say: the plain internal error
-            return None
 
     routes: list[Any] = []
     for page in PAGES:

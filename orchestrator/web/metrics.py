@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from orchestrator.config import Settings
+    from orchestrator.errors import DrillError
     from orchestrator.evidence.writer import EvidenceDB
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -49,6 +50,16 @@ class Sources:
     store_gone: Callable[[], bool] = lambda: False
     #: (run id, env, the recover command) of each run whose drill died without closing it
     orphans: Callable[[], list[tuple[str, str, str]]] = lambda: []
+
+    def explain(self, exc: Exception) -> DrillError | None:
+        """What a read's failure means in drill's words (:meth:`EvidenceDB.explain`: a
+        lock waited out, the schema migrated under this process by a newer drill or
+        altered outside drill), else None — the dashboard's pages and the scheduler's
+        health port say the same."""
+        try:
+            return self.db().explain(exc)
+        except Exception:  # the store cannot say: the caller's plain error
+            return None
 
     @classmethod
     def open(cls, config: str | None) -> Sources:

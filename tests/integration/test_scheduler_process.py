@@ -195,3 +195,58 @@ def test_a_health_port_in_use_is_a_clear_usage_error(workdir: Path) -> None:
     store = EvidenceStore(f"sqlite:///{workdir}/evidence.db")
     with store.session() as s:
         assert s.exec(select(SchedulerInstance.id)).first() is None
+
+
+def test_health_port_metrics_explain_a_store_migrated_or_altered_under_it(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`drill scheduler run --health-port`'s /metrics on a store whose schema changed
+    under it — a newer drill migrated it, or a column was renamed outside drill — said
+    'metrics unavailable: OperationalError: no such column: status'. It now says what the
+    dashboard says (EvidenceDB.explain): tables changed outside drill (500, verify), or
+    a revision this drill does not know (503, open it with the newer drill)."""
+    import sqlite3
+    import urllib.error
+
+    make_project(workdir, database=f"sqlite:///{workdir}/evidence.db")
+    assert drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", "1h").code == 0
+    proc = spawn(workdir, "scheduler", "run", "--poll", "1", "--health-port", "0")
+    conn = sqlite3.connect(workdir / "evidence.db", isolation_level=None)
+    try:
+
+        def health_url() -> str | None:
+            doc = json.loads(drill(capsys, "scheduler", "status", "--json").out)
+            return next((i["health_url"] for i in doc["instances"] if i["health_url"]), None)
+
+        metrics_url = wait_for(health_url, timeout=60, what="the health port").replace(
+            "/health", "/metrics"
+        )
+
+        def scrape() -> tuple[int, str]:
+            try:
+                with urllib.request.urlopen(metrics_url, timeout=30) as resp:
+                    return resp.status, resp.read().decode()
+            except urllib.error.HTTPError as err:
+                return err.code, err.read().decode()
+
+        assert scrape()[0] == 200
+        conn.execute("ALTER TABLE finding RENAME COLUMN status TO state")
+        code, text = scrape()
+        assert code == 500 and "OperationalError" not in text, text
+        assert "metrics unavailable: the evidence tables were changed outside drill" in text
+        assert "no such column: status" in text and "drill evidence verify" in text
+        (was,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        conn.execute("UPDATE alembic_version SET version_num = '9999_future'")
+        code, text = scrape()
+        assert code == 503 and "OperationalError" not in text, text
+        assert "is at schema revision 9999_future, which this drill does not know" in text
+        assert "open it with the (newer) drill that wrote it" in text
+        conn.execute("UPDATE alembic_version SET version_num = ?", (was,))
+        conn.execute("ALTER TABLE finding RENAME COLUMN state TO status")
+        assert scrape()[0] == 200
+    finally:
+        conn.close()
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
