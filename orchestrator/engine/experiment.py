@@ -434,6 +434,8 @@ def run_experiment_scenario(
     doc["dry"] = Dry.from_string(opts.dry.value if opts.dry else None)
     pending: StepRun | None = None
     if doc.get("rollbacks") and rollback_strategy != "never":
+        from orchestrator.engine.rollbacks import run_directory
+
         pending = recorder.pending_rollback(
             scenario,
             "experiment rollbacks",
@@ -443,6 +445,7 @@ def run_experiment_scenario(
                 "document": {**doc, "dry": opts.dry.value if opts.dry else None},
                 **vars_,
                 **({"source": source} if source else {}),
+                **run_directory(),
             },
             None,
         )

@@ -10,8 +10,10 @@ was in flight when drill died) is always safe.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,9 +117,12 @@ def play_rollback(
     args = _with_secrets(recorder.rollback_args(pending))
     try:
         crashpoint(f"{point}:start")
-        if not recorder.recorded_here(pending):  # read from the database: a recovery
+        if recorder.recorded_here(pending):
+            output = _act(pending, args, provider, ctx, recorder)
+        else:  # read from the database: a recovery, maybe from another directory
             held_by_definition(pending, args)
-        output = _act(pending, args, provider, ctx, recorder)
+            with _in_run_directory(args):
+                output = _act(pending, args, provider, ctx, recorder)
         crashpoint(f"{point}:end")
     except Exception as exc:
         message = internal_message(exc) if not isinstance(exc, CallTimeout) else str(exc)
@@ -202,6 +207,40 @@ def _code_of(document: Any) -> Any:
     config = {k: v for k, v in (doc.get("configuration") or {}).items() if k not in DRILL_KEYS}
     doc.pop("configuration", None)
     return {**doc, **({"configuration": config} if config else {})}
+
+
+def run_directory() -> dict[str, str]:
+    """``{"cwd": …}`` to record with a rollback that runs the user's code (an activity,
+    an experiment's rollbacks): what its relative paths are relative to."""
+    try:
+        return {"cwd": os.getcwd()}
+    except OSError:  # the directory was removed under drill: nothing to resolve against
+        return {}
+
+
+@contextmanager
+def _in_run_directory(args: dict[str, Any]) -> Iterator[None]:
+    """Play a recovered rollback of the user's code in the directory its run ran in: from
+    another one (`drill --config DIR/drill.yaml recover` from cron or the scheduler) a
+    relative path of its activity named a file there — undone, 'ok', while the run's own
+    fault stayed. A directory that is gone plays nothing: its paths would resolve here."""
+    where = args.get("cwd")
+    if not isinstance(where, str):  # a provider action, or a row of an older drill
+        yield
+        return
+    here = os.getcwd()
+    try:
+        os.chdir(where)
+    except OSError as exc:
+        raise DrillError(
+            f"not played: the directory its run ran in, {where}, cannot be entered "
+            f"({exc.strerror}), and its activity may name paths relative to it; "
+            "undo it by hand"
+        ) from None
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def _with_secrets(args: dict[str, Any]) -> dict[str, Any]:

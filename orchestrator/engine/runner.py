@@ -615,10 +615,11 @@ class RunEngine:
     ) -> StepRun:
         assert self.recorder is not None
         if action is None and step is not None and step.activity:
+            from orchestrator.engine.rollbacks import run_directory
+
             source = {"source": str(self._source)} if self._source else {}
-            return self.recorder.pending_rollback(
-                row, name, "activity", "activity", {"activity": step.activity, **source}, of
-            )
+            args = {"activity": step.activity, **source, **run_directory()}
+            return self.recorder.pending_rollback(row, name, "activity", "activity", args, of)
         return self.recorder.pending_rollback(row, name, "action", action or "", args, of)
 
     def _run_step(

@@ -462,3 +462,47 @@ def test_a_copy_of_drill_an_activity_forked_does_not_run_on(workdir: Path) -> No
     assert json.loads(res.out)["status"] == "succeeded", "one document"
     assert not marker.exists() and plays(marker) == 1, "rollbacks played once"
     assert "could not be recorded" not in res.err, res.err
+
+
+def test_recovery_from_another_directory_undoes_what_the_run_changed(workdir: Path) -> None:
+    """A rollback whose python activity names a relative path (`path: marker`) was played
+    by a `drill --config DIR/drill.yaml recover` from elsewhere (cron, the scheduler
+    service) in that other directory: it removed a file of the same name there, said
+    'ok', and left the run's own fault in place. The undo now runs in the directory the
+    run ran in, as it would have in the run itself."""
+    write(workdir, "drill.yaml", "environments: {lab: {provider: lab}}\n")
+    rb = write(workdir, "runbooks/rel.yaml", runbook(Path("marker"), rb_id="rel"))
+    res = drill(workdir, "run", str(rb), crash="step:rel:1:end")
+    assert res.code == -signal.SIGKILL, res.err
+    marker = workdir / "marker"
+    assert marker.exists()
+    away = workdir / "away"
+    away.mkdir()
+    decoy = away / "marker"
+    decoy.write_text("not the run's\n")
+    rec = drill(away, "--config", str(workdir / "drill.yaml"), "recover")
+    assert rec.code == 0, rec.err
+    assert decoy.exists() and plays(decoy) == 0, "the undo acted on the recovering directory"
+    assert not marker.exists() and plays(marker) == 1, rec.err
+    assert runs(workdir)[0]["status"] == "crashed"
+
+
+def test_recovery_whose_run_directory_is_gone_plays_nothing(workdir: Path) -> None:
+    """Its relative paths would resolve in the recovering directory: not played, said,
+    the run `rollback_failed` (as a var file that is gone, test_crash_experiment.py)."""
+    run_dir = workdir / "run"
+    run_dir.mkdir()
+    write(workdir, "drill.yaml", "environments: {lab: {provider: lab}}\n")
+    rb = write(workdir, "runbooks/rel.yaml", runbook(Path("marker"), rb_id="rel"))
+    cfg = str(workdir / "drill.yaml")
+    res = drill(run_dir, "--config", cfg, "run", str(rb), crash="step:rel:1:end")
+    assert res.code == -signal.SIGKILL, res.err
+    (run_dir / "marker").unlink()
+    run_dir.rmdir()
+    decoy = workdir / "marker"
+    decoy.write_text("not the run's\n")
+    rec = drill(workdir, "--config", cfg, "recover")
+    assert rec.code == 1, rec.err
+    assert decoy.exists() and plays(decoy) == 0, rec.err
+    assert "not played" in rec.err and str(run_dir) in rec.err, rec.err
+    assert runs(workdir)[0]["status"] == "rollback_failed"
