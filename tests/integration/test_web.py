@@ -603,6 +603,43 @@ def test_metrics_and_pages_answer_while_an_export_is_built(
     assert "manifest.json" in bundle.namelist() and bundle.testzip() is None
 
 
+def test_a_served_export_forks_no_process(
+    project: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export renders half its reports in a forked process when the period is large.
+    Under ``drill serve`` it runs in a worker thread beside the event loop's: a fork there
+    copies whatever lock another thread holds at that moment (an import under way, a
+    stream write) into a child where nobody ever releases it, and the export hangs for
+    good. Served, it renders in-process; the bundle is the same and verifies."""
+    import os
+    import threading
+    import zipfile
+
+    import orchestrator.evidence.export as export_mod
+
+    clear_drill_env(monkeypatch)
+    monkeypatch.chdir(project["root"])
+    monkeypatch.setattr(export_mod, "PARALLEL_MIN_RUNS", 0)  # every period "large"
+    real_fork = os.fork
+    forks: list[int] = []
+
+    def fork() -> int:
+        forks.append(threading.active_count())
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    sources = Sources.open(None)
+    sources.now = lambda: NOW
+    with _serving(create_app(sources)) as base:
+        code, body = _get(base + "/evidence/export?period=2026-Q3")
+    assert code == 200, body[:500]
+    assert forks == [], f"forked with {forks} threads alive"
+    (tmp_path / "served.zip").write_bytes(body)
+    bundle = zipfile.ZipFile(tmp_path / "served.zip")
+    assert {"report.html", "report.pdf"} <= set(bundle.namelist())
+    assert main(["evidence", "verify", str(tmp_path / "served.zip")]) == 0
+
+
 @pytest.mark.postgres
 def test_the_same_documents_on_postgresql(
     workdir: Path, pg_dsn: str, monkeypatch: pytest.MonkeyPatch
