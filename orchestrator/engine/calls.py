@@ -29,9 +29,14 @@ _IN_FLIGHT: list[tuple[threading.Event, float]] = []
 
 
 def call_with_deadline(
-    fn: Callable[[], T], timeout_s: float, abort_reason: Callable[[], str | None]
+    fn: Callable[[], T],
+    timeout_s: float,
+    abort_reason: Callable[[], str | None],
+    step: bool = True,
 ) -> T:
-    """``fn()`` in a thread; raise CallTimeout or AbortSignal instead of hanging."""
+    """``fn()`` in a thread; raise CallTimeout or AbortSignal instead of hanging. A
+    ``step``'s call left running is kept for :func:`settle` (not a rollback's: the
+    rollbacks after it are what settle waits to start)."""
     box: dict[str, Any] = {}
     # the end of the call, waited on rather than Thread.join: a join a signal handler's
     # raise interrupted marks the thread stopped while it runs on (CPython 3.11)
@@ -56,7 +61,7 @@ def call_with_deadline(
             if time.monotonic() > deadline and not done.is_set():
                 raise CallTimeout(f"timed out after {timeout_s:g}s")
     except BaseException:  # a stop (the signal handler's raise lands in the wait too)
-        if not done.is_set():
+        if step and not done.is_set():
             _IN_FLIGHT.append((done, deadline))
         raise
     if "error" in box:

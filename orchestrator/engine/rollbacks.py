@@ -292,7 +292,7 @@ def _act(
     if why:  # as its step was (e.g. SQL with `probes: none`): nothing ran to undo
         return {"skipped": True, "reason": why}
     return call_with_deadline(
-        lambda: provider.execute(action, args, ctx), ROLLBACK_TIMEOUT_S, lambda: None
+        lambda: provider.execute(action, args, ctx), ROLLBACK_TIMEOUT_S, lambda: None, step=False
     )
 
 
