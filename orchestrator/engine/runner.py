@@ -855,7 +855,11 @@ class RunEngine:
 
         stops = self.abort.count
         # warnings: seen under --json too (drill seems to hang after the stop otherwise)
-        left = settle(self.reporter.warning, lambda: self.abort.count > stops)
+        self.abort.settling = True
+        try:
+            left = settle(self.reporter.warning, lambda: self.abort.count > stops)
+        finally:
+            self.abort.settling = False
         if left:
             best_effort(
                 rec,

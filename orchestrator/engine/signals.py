@@ -43,6 +43,9 @@ class AbortState:
         self.shielded = False
         self.event = threading.Event()
         self.count = 0  # stops requested so far (a second one may cut a wait short)
+        #: waiting for the step a stop interrupted to end before the rollbacks: a further
+        #: stop cuts that wait (calls.settle), and is told so
+        self.settling = False
 
     def request(self, reason: str) -> None:
         if self.reason is None:
@@ -75,7 +78,7 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
         # nothing visible happens now: say why (a plain write: safe inside a handler; a
         # closed stderr must not raise here, at whatever line the handler interrupted)
         with contextlib.suppress(OSError):
-            os.write(2, _waiting(name, first).encode())
+            os.write(2, _waiting(name, first, state.settling).encode())
 
     previous: dict[signal.Signals, Any] = {}
     for sig in stop_signals():
@@ -124,8 +127,13 @@ def detach(fds: tuple[int, ...]) -> None:
     os.close(devnull)
 
 
-def _waiting(name: str, first: bool) -> str:
+def _waiting(name: str, first: bool, settling: bool = False) -> str:
     """What a stop that cannot interrupt the work in progress tells the operator."""
+    if settling:
+        return (
+            f"drill: {name} received again: not waiting for the step in progress; "
+            "rolling back now\n"
+        )
     if first:
         return (
             f"drill: {name} received: stopping once the rollback or record in progress is "

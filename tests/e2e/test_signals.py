@@ -209,3 +209,58 @@ rollback:
     assert "is still running (it cannot be interrupted): it may act after the rollbacks" in said
     shown = run(workdir, "runs", "show", doc["run_id"], "--json")
     assert "step.still_running" in shown.out, shown.out
+
+
+def test_a_second_stop_during_the_wait_for_a_step_says_it_rolls_back_now(
+    workdir: Path,
+) -> None:
+    """A second Ctrl-C while drill waited for the interrupted step said 'still finishing
+    the rollbacks (interrupting them would leave …)' while it cut the wait and began
+    them: it now says what it does."""
+    import contextlib
+    import queue
+    import threading
+
+    from tests.e2e.defs import activity
+
+    marker, started, release = workdir / "marker", workdir / "started", workdir / "release"
+    slow = activity("touch_when", path=str(marker), started=str(started), release=str(release))
+    text = f"""id: slow-fault
+title: a fault that lands late
+scenario: test
+steps:
+  - name: inject the fault slowly
+    kind: action
+    activity: {slow}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+    rb = write(workdir, "runbooks/slow.yaml", text)
+    proc = spawn(workdir, "run", str(rb), "--json")
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stderr is not None
+    stream = proc.stderr
+    reader = threading.Thread(target=lambda: [lines.put(ln) for ln in stream], daemon=True)
+    reader.start()
+    wait_for(started)
+    proc.send_signal(signal.SIGINT)
+    seen: list[str] = []
+    end = time.monotonic() + 60  # bounds a hang; no moment is picked
+    try:
+        while not any("waiting for the step" in ln for ln in seen):
+            assert time.monotonic() < end and proc.poll() is None, "".join(seen)
+            with contextlib.suppress(queue.Empty):
+                seen.append(lines.get(timeout=0.05))
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)  # (its --json document fits the pipe; stderr is the reader's)
+    finally:
+        release.write_text("go\n")
+    reader.join(timeout=30)
+    while not lines.empty():
+        seen.append(lines.get())
+    said = " ".join("".join(seen).split())
+    assert proc.returncode == 3, said
+    assert "received again: not waiting for the step in progress; rolling back now" in said
+    assert "still finishing the rollbacks" not in said
