@@ -26,6 +26,8 @@ class CallTimeout(Exception):
 #: ends): a python function or a provider operation cannot be interrupted, and goes on
 #: (see :func:`settle`)
 _IN_FLIGHT: list[tuple[threading.Event, float]] = []
+#: the longest a stop waits for the step it interrupted before the rollbacks (:func:`settle`)
+SETTLE_GRACE_S = 15.0
 
 
 def call_with_deadline(
@@ -125,17 +127,22 @@ def sleep_responsive(seconds: float, abort_reason: Callable[[], str | None]) -> 
 
 def settle(say: Callable[[str], None], cut: Callable[[], bool]) -> int:
     """Before rollbacks: wait for the calls a stop left running (the action of the step
-    that was stopped), each until it ends or its step's timeout — an undo played under
-    them raced them: the fault landed after its undo, and the run said its rollbacks
-    were played. ``cut()`` true (a further stop) ends the wait. Returns how many are
-    still running (past their timeout, or cut short); the caller says so."""
+    that was stopped), each until it ends, its step's timeout passes or
+    :data:`SETTLE_GRACE_S` have gone by — an undo played under them raced them: the
+    fault landed after its undo, and the run said its rollbacks were played. The grace
+    bounds the wait: a step's timeout (600 s by default) is longer than a supervisor
+    waits after its SIGTERM (systemd 90 s, Kubernetes 30 s), which would then kill drill
+    before any rollback. ``cut()`` true (a further stop) ends the wait. Returns how many
+    are still running; the caller says so, and records it."""
     waiting, _IN_FLIGHT[:] = [(e, d) for e, d in _IN_FLIGHT if not e.is_set()], []
     left = 0
-    for ended, deadline in waiting:
+    until = time.monotonic() + SETTLE_GRACE_S
+    for ended, timeout_at in waiting:
+        deadline = min(timeout_at, until)
         if time.monotonic() < deadline and not cut():
             say(
                 "waiting for the step in progress to end before rolling back (it cannot be "
-                f"interrupted; at most {deadline - time.monotonic():.0f}s more, its timeout; "
+                f"interrupted; at most {deadline - time.monotonic():.0f}s more; "
                 "stop again to roll back at once)"
             )
         while not ended.wait(0.05) and time.monotonic() < deadline and not cut():

@@ -129,7 +129,7 @@ def test_a_stop_during_a_slow_step_rolls_back_once_the_step_has_ended(workdir: P
     """Ctrl-C while a step's action was still at work (a python activity, a lab
     operation: neither can be interrupted) played the rollbacks at once, beside it: the
     undo ran before the fault had landed, the fault landed after it, and drill said the
-    rollbacks were played. The rollbacks now wait for the step (up to its timeout; a
+    rollbacks were played. The rollbacks now wait for the step (up to its timeout or 15 s; a
     second stop cuts the wait)."""
     import contextlib
     import queue

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.engine import calls, rollbacks
 from orchestrator.engine.calls import CallTimeout
+from orchestrator.engine.signals import AbortSignal
 
 
 def test_a_timed_out_rollback_is_not_taken_for_a_stopped_step(
@@ -35,5 +36,31 @@ def test_a_timed_out_rollback_is_not_taken_for_a_stopped_step(
             rollbacks._act(pending, {}, Slow(), SimpleNamespace(), SimpleNamespace())  # type: ignore[arg-type]
         said: list[str] = []
         assert calls.settle(said.append, lambda: False) == 0 and said == []
+    finally:
+        release.set()
+
+
+def test_the_wait_for_an_interrupted_step_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A step that never ends (a hung python activity, 600 s default timeout) held a
+    stopped run that long before any rollback: a supervisor's SIGTERM (systemd, docker,
+    Kubernetes) is followed by a SIGKILL well before, and no rollback ran at all. The
+    wait is bounded by SETTLE_GRACE_S; the step is then reported as still running."""
+    monkeypatch.setattr(calls, "SETTLE_GRACE_S", 0.2)
+    release = threading.Event()
+    stop = threading.Event()
+
+    def hung() -> None:
+        release.wait(30)
+
+    def stop_now() -> str | None:
+        return "received SIGTERM" if stop.is_set() else None
+
+    try:
+        stop.set()
+        with pytest.raises(AbortSignal):
+            calls.call_with_deadline(hung, 600, stop_now)
+        said: list[str] = []
+        assert calls.settle(said.append, lambda: False) == 1  # gave up waiting: said
+        assert len(said) == 1 and "at most 0s more" in said[0], said
     finally:
         release.set()
