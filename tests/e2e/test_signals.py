@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import queue
 import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -125,22 +129,14 @@ def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
     assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
 
 
-def test_a_stop_during_a_slow_step_rolls_back_once_the_step_has_ended(workdir: Path) -> None:
-    """Ctrl-C while a step's action was still at work (a python activity, a lab
-    operation: neither can be interrupted) played the rollbacks at once, beside it: the
-    undo ran before the fault had landed, the fault landed after it, and drill said the
-    rollbacks were played. The rollbacks now wait for the step (up to its timeout or 15 s; a
-    second stop cuts the wait)."""
-    import contextlib
-    import queue
-    import threading
-
+def _slow_fault(workdir: Path, later_undo: str = "") -> tuple[Path, Path, Path]:
+    """A runbook whose fault lands when the test says (``release``), after ``started``;
+    its rollback removes the marker, then plays ``later_undo`` (a YAML activity) if
+    given. Returns the runbook, ``started`` and ``release``."""
     from tests.e2e.defs import activity
 
     marker, started, release = workdir / "marker", workdir / "started", workdir / "release"
-    undo_here = workdir / "undo-here"
     slow = activity("touch_when", path=str(marker), started=str(started), release=str(release))
-    later = activity("hold_until", path=str(undo_here), release=f"{marker}.done")
     text = f"""id: slow-fault
 title: a fault that lands late
 scenario: test
@@ -152,16 +148,43 @@ rollback:
   - name: remove the marker
     kind: action
     activity: {activity("remove", path=str(marker))}
-  - name: a later undo, done once the fault is
-    kind: action
-    activity: {later}
 """
-    rb = write(workdir, "runbooks/slow.yaml", text)
-    proc = spawn(workdir, "run", str(rb), "--json")
+    if later_undo:
+        text += f"""  - name: a later undo, done once the fault is
+    kind: action
+    activity: {later_undo}
+"""
+    return write(workdir, "runbooks/slow.yaml", text), started, release
+
+
+def _stderr_lines(proc: subprocess.Popen[str]) -> tuple[queue.Queue[str], threading.Thread]:
+    """The lines of ``proc``'s stderr as they come, read by a thread of their own."""
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stderr is not None
     stream = proc.stderr
-    threading.Thread(target=lambda: [lines.put(ln) for ln in stream], daemon=True).start()
+
+    def read() -> None:
+        for line in stream:
+            lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    return lines, reader
+
+
+def test_a_stop_during_a_slow_step_rolls_back_once_the_step_has_ended(workdir: Path) -> None:
+    """Ctrl-C while a step's action was still at work (a python activity, a lab
+    operation: neither can be interrupted) played the rollbacks at once, beside it: the
+    undo ran before the fault had landed, the fault landed after it, and drill said the
+    rollbacks were played. The rollbacks now wait for the step (up to its timeout or 15 s;
+    a second stop cuts the wait)."""
+    from tests.e2e.defs import activity
+
+    marker, undo_here = workdir / "marker", workdir / "undo-here"
+    later = activity("hold_until", path=str(undo_here), release=f"{marker}.done")
+    rb, started, release = _slow_fault(workdir, later)
+    proc = spawn(workdir, "run", str(rb), "--json")
+    lines, _reader = _stderr_lines(proc)
     wait_for(started)
     proc.send_signal(signal.SIGINT)
     seen: list[str] = []
@@ -217,33 +240,9 @@ def test_a_second_stop_during_the_wait_for_a_step_says_it_rolls_back_now(
     """A second Ctrl-C while drill waited for the interrupted step said 'still finishing
     the rollbacks (interrupting them would leave …)' while it cut the wait and began
     them: it now says what it does."""
-    import contextlib
-    import queue
-    import threading
-
-    from tests.e2e.defs import activity
-
-    marker, started, release = workdir / "marker", workdir / "started", workdir / "release"
-    slow = activity("touch_when", path=str(marker), started=str(started), release=str(release))
-    text = f"""id: slow-fault
-title: a fault that lands late
-scenario: test
-steps:
-  - name: inject the fault slowly
-    kind: action
-    activity: {slow}
-rollback:
-  - name: remove the marker
-    kind: action
-    activity: {activity("remove", path=str(marker))}
-"""
-    rb = write(workdir, "runbooks/slow.yaml", text)
+    rb, started, release = _slow_fault(workdir)
     proc = spawn(workdir, "run", str(rb), "--json")
-    lines: queue.Queue[str] = queue.Queue()
-    assert proc.stderr is not None
-    stream = proc.stderr
-    reader = threading.Thread(target=lambda: [lines.put(ln) for ln in stream], daemon=True)
-    reader.start()
+    lines, reader = _stderr_lines(proc)
     wait_for(started)
     proc.send_signal(signal.SIGINT)
     seen: list[str] = []
