@@ -316,8 +316,11 @@ def replication(port: int) -> dict[str, dict[str, Any]]:
 
 
 def wait_streaming(
-    primary_port: int, app_name: str, timeout: float = 20.0, sync: bool = False
+    primary_port: int, app_name: str, timeout: float = 60.0, sync: bool = False
 ) -> None:
+    """Until ``app_name`` streams from the primary (and is its synchronous standby with
+    ``sync``). Idle, that takes a second or two; the timeout is for a machine under heavy
+    load (a CI runner's parallel suites: 20 s was once not enough for the replica)."""
     deadline = time.monotonic() + timeout
     seen: dict[str, Any] = {}
     while time.monotonic() < deadline:
