@@ -83,30 +83,30 @@ def test_failed_experiment_activity_prints_its_exception(workdir: Path) -> None:
     assert "Traceback" not in res.err
 
 
-def exiting_runbook(marker: Path, where: str) -> str:
-    """A runbook whose step (``where="step"``) or rollback (``"rollback"``) calls
-    ``sys.exit()`` — a library's way to fail (argparse on bad arguments, a CLI's main)."""
-    exits = activity_of("sys", "exit")
-    step = f"""  - name: a library exits
-    kind: action
-    activity: {exits}
-"""
-    undo = f"""  - name: a library exits while undoing
-    kind: action
-    activity: {exits}
-"""
-    return f"""id: exiting
-title: a python activity calls sys.exit
+def misbehaving_runbook(marker: Path, where: str, what: str, activity_json: str) -> str:
+    """A runbook that injects a fault (``marker``) and undoes it, with one more step
+    (``where="step"``) or first rollback (``"rollback"``) running ``activity_json``, a
+    library misbehaving (``what`` names it in the step's name)."""
+    extra = f"  - name: a library {what}\n    kind: action\n    activity: {activity_json}\n"
+    undo = extra.replace(f"a library {what}", f"a library {what} while undoing")
+    return f"""id: misbehaving
+title: a python activity that misbehaves
 scenario: test
 steps:
   - name: inject the fault
     kind: action
     activity: {activity("touch", path=str(marker))}
-{step if where == "step" else ""}rollback:
+{extra if where == "step" else ""}rollback:
 {undo if where == "rollback" else ""}  - name: remove the marker
     kind: action
     activity: {activity("remove", path=str(marker))}
 """
+
+
+def exiting_runbook(marker: Path, where: str) -> str:
+    """:func:`misbehaving_runbook` calling ``sys.exit()`` — a library's way to fail
+    (argparse on bad arguments, a CLI's main)."""
+    return misbehaving_runbook(marker, where, "exits", activity_of("sys", "exit"))
 
 
 def activity_of(module: str, func: str) -> str:
@@ -154,23 +154,10 @@ def test_a_rollback_calling_sys_exit_fails_that_rollback_and_the_others_run(
 
 
 def base_runbook(marker: Path, kind: str, where: str) -> str:
-    """A runbook whose step (``where="step"``) or first rollback raises ``kind``, an
-    exception that is not an ``Exception`` (tests.faults.raise_base)."""
+    """:func:`misbehaving_runbook` raising ``kind``, an exception that is not an
+    ``Exception`` (tests.faults.raise_base)."""
     raising = activity("raise_base", kind=kind, message="left by a library")
-    step = f"  - name: a library raises\n    kind: action\n    activity: {raising}\n"
-    undo = f"  - name: a library raises while undoing\n    kind: action\n    activity: {raising}\n"
-    return f"""id: base-raising
-title: a python activity raises a BaseException
-scenario: test
-steps:
-  - name: inject the fault
-    kind: action
-    activity: {activity("touch", path=str(marker))}
-{step if where == "step" else ""}rollback:
-{undo if where == "rollback" else ""}  - name: remove the marker
-    kind: action
-    activity: {activity("remove", path=str(marker))}
-"""
+    return misbehaving_runbook(marker, where, "raises", raising)
 
 
 @pytest.mark.parametrize("kind", ["GeneratorExit", "KeyboardInterrupt", "LibraryStop"])

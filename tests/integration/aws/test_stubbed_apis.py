@@ -44,8 +44,66 @@ def kept_metadata(stub: Stubber, vault: str, point: str, **kept: str) -> None:
     )
 
 
-def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack) -> None:
+def _restore_from_vault(
+    stack: Stack,
+    backup: Any,
+    stub: Stubber,
+    *,
+    job: str,
+    point: str,
+    metadata: dict[str, Any],
+    run_id: str,
+    now: datetime,
+    rds: Any = None,
+    iam_role: str | None = None,
+    started: list[str] | None = None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``db.restore`` from the vault, after the stubbed responses the test added: AWS
+    Backup's StartRestoreJob for ``point`` (with ``metadata``) and a completed job, whose
+    effect — a new instance, as AWS Backup makes for an RDS point — is made on the
+    emulator (its name appended to ``started``). Returns the provider, the step's context
+    (for the rollback) and the step's output."""
     from orchestrator.providers.base import StepContext
+
+    params = {"RecoveryPointArn": point, "Metadata": metadata, "ResourceType": "RDS"}
+    stub.add_response(
+        "start_restore_job",
+        {"RestoreJobId": job},
+        {**params, "IamRoleArn": iam_role} if iam_role else params,
+    )
+    stub.add_response(
+        "describe_restore_job",
+        {"RestoreJobId": job, "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
+        {"RestoreJobId": job},
+    )
+
+    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
+        name = params["Metadata"]["DBInstanceIdentifier"]
+        if started is not None:
+            started.append(name)
+        stack.client("rds").restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=name, DBSnapshotIdentifier="prod-db-nightly"
+        )
+
+    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
+    stub.activate()
+    overrides = {"backup@us-east-1": backup, **({"rds@us-east-1": rds} if rds else {})}
+    provider = _provider(stack, **overrides)
+    ctx = StepContext(
+        run_id=run_id,
+        scenario_id="backup-restore",
+        mode="live",
+        deadline_s=60,
+        marks={"fault_injected": now},
+    )
+    out = provider.execute(
+        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
+    )
+    stub.assert_no_pending_responses()
+    return provider, ctx, out
+
+
+def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack) -> None:
 
     primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
     vault = "prod-vault"
@@ -90,60 +148,30 @@ def test_backup_vault_restore_newest_point_before_the_disaster(aws_stack: Stack)
         {"BackupVaultName": vault, "ByResourceArn": primary_arn},
     )
     kept_metadata(stub, vault, rp + "newest-before")
-    stub.add_response(
-        "start_restore_job",
-        {"RestoreJobId": "job-1"},
-        {
-            "RecoveryPointArn": rp + "newest-before",
-            "Metadata": {"DBInstanceIdentifier": ANY},
-            "ResourceType": "RDS",
-            "IamRoleArn": role,
-        },
-    )
-    created: dict[str, str] = {}
-    stub.add_response(
-        "describe_restore_job",
-        {
-            "RestoreJobId": "job-1",
-            "Status": "COMPLETED",
-            "CreatedResourceArn": ANY and "arn:aws:rds:x",
-        },
-        {"RestoreJobId": "job-1"},
-    )
-
-    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
-        # what AWS Backup does for an RDS recovery point: a new instance appears
-        name = params["Metadata"]["DBInstanceIdentifier"]
-        created["name"] = name
-        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=name, DBSnapshotIdentifier="prod-db-nightly"
-        )
-
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
-    stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
-    ctx = StepContext(
+    created: list[str] = []
+    provider, ctx, out = _restore_from_vault(
+        aws_stack,
+        backup,
+        stub,
+        job="job-1",
+        point=rp + "newest-before",
+        metadata={"DBInstanceIdentifier": ANY},
         run_id="r-vault-test",
-        scenario_id="backup-restore",
-        mode="live",
-        deadline_s=60,
-        marks={"fault_injected": now},
+        now=now,
+        iam_role=role,
+        started=created,
     )
-    out = provider.execute(
-        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
-    )
-    stub.assert_no_pending_responses()
     assert out["method"] == "aws-backup"
     assert out["recovery_point"] == rp + "newest-before"
-    assert out["new_instance"] == created["name"] and out["validation"]["tagged"] is True
+    assert out["new_instance"] == created[0] and out["validation"]["tagged"] is True
     rds = aws_stack.client("rds")
-    db = rds.describe_db_instances(DBInstanceIdentifier=created["name"])["DBInstances"][0]
+    db = rds.describe_db_instances(DBInstanceIdentifier=created[0])["DBInstances"][0]
     tags = {t["Key"]: t["Value"] for t in db["TagList"]}
     assert tags["drill:run-id"] == "r-vault-test" and tags["drill:created-by"] == "drill"
     # the rollback (db.delete_restored with the rollback args) deletes it
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
-    assert created["name"] not in names
+    assert created[0] not in names
     provider.close()
 
 
@@ -153,7 +181,6 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
     """A backup plan with continuous backups gives the vault a continuous recovery point
     (ARN `…:recovery-point:continuous:…`): the restore goes to one second before the
     disaster (`RestoreTime`), not to the newest snapshot an hour before it."""
-    from orchestrator.providers.base import StepContext
 
     primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
     now = datetime.now(UTC)
@@ -181,29 +208,7 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
     )
     to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
     kept_metadata(stub, "prod-vault", rp + "continuous:db-prod-1a2b")
-    stub.add_response(
-        "start_restore_job",
-        {"RestoreJobId": "job-2"},
-        {
-            "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
-            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
-            "ResourceType": "RDS",
-        },
-    )
-    stub.add_response(
-        "describe_restore_job",
-        {"RestoreJobId": "job-2", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
-        {"RestoreJobId": "job-2"},
-    )
-
     seen: list[str] = []
-
-    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
-        seen.append("StartRestoreJob")
-        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
-            DBSnapshotIdentifier="prod-db-nightly",
-        )
 
     def rds_lags(parsed: dict[str, Any], **_kw: Any) -> None:
         # RDS ships transaction logs every ~5 min: right after the disaster the primary's
@@ -214,25 +219,23 @@ def test_backup_vault_restore_prefers_the_continuous_point_to_just_before_the_di
                 seen.append("behind" if behind else "caught up")
                 db["LatestRestorableTime"] = now - timedelta(minutes=4 if behind else -1)
 
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
     rds = aws_stack.client("rds")
     rds.meta.events.register("after-call.rds.DescribeDBInstances", rds_lags)
-    stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup, "rds@us-east-1": rds})
-    ctx = StepContext(
+    provider, ctx, out = _restore_from_vault(
+        aws_stack,
+        backup,
+        stub,
+        job="job-2",
+        point=rp + "continuous:db-prod-1a2b",
+        metadata={"DBInstanceIdentifier": ANY, "RestoreTime": to},
         run_id="r-pitr-test",
-        scenario_id="backup-restore",
-        mode="live",
-        deadline_s=60,
-        marks={"fault_injected": now},
+        now=now,
+        rds=rds,
+        started=seen,
     )
-    out = provider.execute(
-        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
-    )
-    stub.assert_no_pending_responses()
     assert out["continuous"] is True and out["recovery_point"] == rp + "continuous:db-prod-1a2b"
     # the job was started once RDS could restore to that time, not before (AWS refuses it)
-    assert seen[:4] == ["behind", "behind", "caught up", "StartRestoreJob"], seen
+    assert seen[:3] == ["behind", "behind", "caught up"] and seen[3] == out["new_instance"], seen
     assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
@@ -739,7 +742,6 @@ def test_the_vaults_recovery_points_are_read_past_the_first_page(aws_stack: Stac
     with months of hourly snapshots has many. drill read the first page only, so a
     continuous point (or the newest snapshot) on a later page was never seen, and the
     restore went to an older snapshot — an RPO of hours where seconds were possible."""
-    from orchestrator.providers.base import StepContext
 
     primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
     now = datetime.now(UTC)
@@ -776,41 +778,16 @@ def test_the_vaults_recovery_points_are_read_past_the_first_page(aws_stack: Stac
     )
     to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
     kept_metadata(stub, "prod-vault", rp + "continuous:db-prod-1a2b")
-    stub.add_response(
-        "start_restore_job",
-        {"RestoreJobId": "job-3"},
-        {
-            "RecoveryPointArn": rp + "continuous:db-prod-1a2b",
-            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
-            "ResourceType": "RDS",
-        },
-    )
-    stub.add_response(
-        "describe_restore_job",
-        {"RestoreJobId": "job-3", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
-        {"RestoreJobId": "job-3"},
-    )
-
-    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
-        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
-            DBSnapshotIdentifier="prod-db-nightly",
-        )
-
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
-    stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
-    ctx = StepContext(
+    provider, ctx, out = _restore_from_vault(
+        aws_stack,
+        backup,
+        stub,
+        job="job-3",
+        point=rp + "continuous:db-prod-1a2b",
+        metadata={"DBInstanceIdentifier": ANY, "RestoreTime": to},
         run_id="r-pages-test",
-        scenario_id="backup-restore",
-        mode="live",
-        deadline_s=60,
-        marks={"fault_injected": now},
+        now=now,
     )
-    out = provider.execute(
-        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
-    )
-    stub.assert_no_pending_responses()
     assert out["recovery_point"] == rp + "continuous:db-prod-1a2b"
     assert out["restored_to"] == (now - timedelta(seconds=1)).isoformat()
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
@@ -827,7 +804,6 @@ def test_the_restore_keeps_the_sources_settings_from_its_recovery_point(
     the restored database was out of the runner's reach. The kept settings are passed
     back, the name replaced, and the AZ dropped for a Multi-AZ instance (RDS refuses
     both together)."""
-    from orchestrator.providers.base import StepContext
 
     primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
     now = datetime.now(UTC)
@@ -856,41 +832,16 @@ def test_the_restore_keeps_the_sources_settings_from_its_recovery_point(
     }
     kept_metadata(stub, "prod-vault", point, AvailabilityZone="us-east-1a", **settings)
     new = "drill-r-kept-restore"
-    stub.add_response(
-        "start_restore_job",
-        {"RestoreJobId": "job-4"},
-        {
-            "RecoveryPointArn": point,
-            "Metadata": {**settings, "DBInstanceIdentifier": new},
-            "ResourceType": "RDS",
-        },
-    )
-    stub.add_response(
-        "describe_restore_job",
-        {"RestoreJobId": "job-4", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
-        {"RestoreJobId": "job-4"},
-    )
-
-    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
-        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
-            DBSnapshotIdentifier="prod-db-nightly",
-        )
-
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
-    stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup})
-    ctx = StepContext(
+    provider, ctx, out = _restore_from_vault(
+        aws_stack,
+        backup,
+        stub,
+        job="job-4",
+        point=point,
+        metadata={**settings, "DBInstanceIdentifier": new},
         run_id="r-kept",
-        scenario_id="backup-restore",
-        mode="live",
-        deadline_s=60,
-        marks={"fault_injected": now},
+        now=now,
     )
-    out = provider.execute(
-        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
-    )
-    stub.assert_no_pending_responses()
     assert out["new_instance"] == new and out["recovery_point"] == point
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
@@ -1006,7 +957,6 @@ def test_the_continuous_point_is_the_one_rds_names_whatever_its_arn(aws_stack: S
     form); a continuous point named otherwise was taken for a snapshot three days old,
     and an hourly snapshot restored instead of the second before the disaster. RDS names
     the instance's continuous point (AwsBackupRecoveryPointArn): that one is it."""
-    from orchestrator.providers.base import StepContext
 
     primary_arn = aws_stack.attrs("aws_db_instance.primary")["arn"]
     now = datetime.now(UTC)
@@ -1030,48 +980,25 @@ def test_the_continuous_point_is_the_one_rds_names_whatever_its_arn(aws_stack: S
     )
     kept_metadata(stub, "prod-vault", pitr)
     to = (now - timedelta(seconds=1)).isoformat().replace("+00:00", "Z")
-    stub.add_response(
-        "start_restore_job",
-        {"RestoreJobId": "job-5"},
-        {
-            "RecoveryPointArn": pitr,
-            "Metadata": {"DBInstanceIdentifier": ANY, "RestoreTime": to},
-            "ResourceType": "RDS",
-        },
-    )
-    stub.add_response(
-        "describe_restore_job",
-        {"RestoreJobId": "job-5", "Status": "COMPLETED", "CreatedResourceArn": "arn:aws:rds:x"},
-        {"RestoreJobId": "job-5"},
-    )
-
-    def aws_backup_effect(params: dict[str, Any], **_kw: Any) -> None:
-        aws_stack.client("rds").restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=params["Metadata"]["DBInstanceIdentifier"],
-            DBSnapshotIdentifier="prod-db-nightly",
-        )
 
     def names_it(parsed: dict[str, Any], **_kw: Any) -> None:
         for db in parsed.get("DBInstances", []):
             if db["DBInstanceIdentifier"] == "prod-db":
                 db["AwsBackupRecoveryPointArn"] = pitr
 
-    backup.meta.events.register("provide-client-params.backup.StartRestoreJob", aws_backup_effect)
     rds = aws_stack.client("rds")
     rds.meta.events.register("after-call.rds.DescribeDBInstances", names_it)
-    stub.activate()
-    provider = _provider(aws_stack, **{"backup@us-east-1": backup, "rds@us-east-1": rds})
-    ctx = StepContext(
+    provider, ctx, out = _restore_from_vault(
+        aws_stack,
+        backup,
+        stub,
+        job="job-5",
+        point=pitr,
+        metadata={"DBInstanceIdentifier": ANY, "RestoreTime": to},
         run_id="r-named",
-        scenario_id="backup-restore",
-        mode="live",
-        deadline_s=60,
-        marks={"fault_injected": now},
+        now=now,
+        rds=rds,
     )
-    out = provider.execute(
-        "db.restore", {"source": "backup_vault", "point_in_time": "disaster"}, ctx
-    )
-    stub.assert_no_pending_responses()
     assert out["continuous"] is True and out["recovery_point"] == pitr
     provider.execute("db.delete_restored", out["rollback_args"], ctx)
     provider.close()
