@@ -86,6 +86,15 @@ def raise_error(kind: str = "ValueError", message: str = "boom") -> bool:
     raise getattr(builtins, kind)(message)
 
 
+def reject_undecodable(directory: str) -> bool:
+    """Fail on a file whose name is not UTF-8, naming it as ``os.listdir`` gives it (a lone
+    surrogate in the text of the message)."""
+    import os
+
+    name = os.fsdecode(b"report-\xff.csv")
+    raise ValueError(f"unexpected file in {directory}: {name}")
+
+
 class LibraryStop(BaseException):
     """A library's own exception that is not an ``Exception`` (as gevent's, trio's
     Cancelled or a test framework's Failed are): ``except Exception`` lets it through."""

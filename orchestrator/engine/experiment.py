@@ -544,7 +544,10 @@ def run_experiment_scenario(
         }
     # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
     # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
-    content = redact_bytes(json.dumps(journal, default=str, indent=2, ensure_ascii=False).encode())
+    # (a lone surrogate — a file name that is not UTF-8, as os.listdir gives it — is kept
+    # as its JSON escape: encoding it failed, and the run with it after its rollbacks)
+    text = json.dumps(journal, default=str, indent=2, ensure_ascii=False)
+    content = redact_bytes(text.encode("utf-8", "backslashreplace"))
     recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
     if opts.journal_path is not None:
         unwritten = _write_journal(opts.journal_path, content, scenario.scenario_id)

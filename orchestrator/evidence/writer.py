@@ -118,6 +118,18 @@ def _none_or(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda v: None if v is None else fn(v)
 
 
+def storable_text(text: str) -> str:
+    """``text`` as a text column can hold it: a lone surrogate (a file name that is not
+    UTF-8, as ``os.listdir`` gives it, in an activity's error) cannot be encoded for SQLite
+    or PostgreSQL, and the write failed — the step stayed ``running``, the run's error
+    became drill's own UnicodeEncodeError. It is kept as its escape (``\\udcff``)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode()
+    return text
+
+
 def stored_time(v: datetime, postgres: bool) -> Any:
     """A time as the evidence tables store it, naive UTC: a ``datetime`` on PostgreSQL,
     text as :data:`journal.DATA_TS` on SQLite (to write it, or to compare with it)."""
@@ -562,7 +574,8 @@ class EvidenceDB:
             for n in t.redacted:  # so the table and the event hold the same, masked, value
                 v = getattr(rec, n)
                 if v is not None:
-                    setattr(rec, n, redact(v))
+                    v = redact(v)
+                    setattr(rec, n, storable_text(v) if isinstance(v, str) else v)
             op = "update" if rec._stored else "insert"
             snap = t.snapshot(rec)
             if op == "update":

@@ -243,3 +243,42 @@ def test_an_experiment_activity_raising_a_base_exception_fails_the_run(
         assert doc["status"] == "rollback_failed", doc
         assert "rollback_failed" in {f["kind"] for f in shown["findings"]}
     assert run(workdir, "recover").err.strip().endswith("no run awaits recovery"), "closed"
+
+
+def test_an_error_naming_a_file_that_is_not_utf8_is_recorded_as_it_is(workdir: Path) -> None:
+    """A python activity failing on a file whose name is not UTF-8, named in its message as
+    ``os.listdir`` gives it (a lone surrogate): the evidence database could not store the
+    step's error, so the step stayed `running` in a run that had ended, and the run's error
+    named drill's own UnicodeEncodeError instead of the activity's ValueError."""
+    marker = workdir / "marker"
+    rb = write(
+        workdir,
+        "runbooks/undecodable.yaml",
+        f"""id: undecodable
+title: a python activity fails on a file name that is not UTF-8
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {activity("touch", path=str(marker))}
+  - name: read the report
+    kind: action
+    activity: {activity("reject_undecodable", directory=str(workdir))}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+""",
+    )
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 1, res.err
+    assert "Traceback" not in res.err and "UnicodeEncodeError" not in res.err, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and "ValueError" in doc["error"], doc
+    assert not marker.exists() and (workdir / "marker.rolled-back").exists(), "rollbacks run"
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    step = {s["name"]: s for s in shown["steps"]}["read the report"]
+    assert step["status"] == "failed", step
+    assert "ValueError: unexpected file" in step["error"] and "report-" in step["error"], step
+    assert sorted(f["kind"] for f in shown["findings"]) == ["internal_error", "step_failed"]
+    assert run(workdir, "evidence", "verify").code == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from tests.clihelp import REPO, drill
@@ -447,3 +448,49 @@ def test_runs_show_lists_steps_in_the_order_they_ran(workdir: Path, capsys) -> N
     steps = shown.split("Steps")[1].splitlines()
     names = [n for line in steps for n in ("inject", "hold", "remove") if n in line]
     assert names == ["inject", "hold", "remove"], shown
+
+
+def test_an_experiment_listing_a_file_whose_name_is_not_utf8_completes(workdir: Path) -> None:
+    """A probe returning a file name that is not UTF-8 (``os.listdir``: a lone surrogate in
+    the text), as chaos completes it: drill could not encode chaos's journal, so the run
+    ended `failed` with an `internal_error` ("UnicodeEncodeError", exit 1) after its
+    rollbacks, and the journal was missing from its evidence."""
+    from tests.clihelp import run
+
+    reports = workdir / "reports"
+    reports.mkdir()
+    (reports / os.fsdecode(b"q4-\xff.csv")).write_text("")
+    exp = write(
+        workdir,
+        "listing.yaml",
+        f"""title: an experiment that lists a directory
+description: its probe returns the names of the files there
+method:
+  - type: probe
+    name: list-reports
+    provider: {{type: python, module: os, func: listdir, arguments: {{path: "{reports}"}}}}
+rollbacks:
+  - type: probe
+    name: list-reports-again
+    provider: {{type: python, module: os, func: listdir, arguments: {{path: "{reports}"}}}}
+""",
+    )
+    res = run(workdir, "run", str(exp), "--json", "--journal-path", "journal.json")
+    assert res.code == 0, res.err
+    assert "UnicodeEncodeError" not in res.err, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "succeeded", doc
+    journal = json.loads((workdir / "journal.json").read_text())
+    assert journal["status"] == "completed"
+    assert journal["run"][0]["output"] == [os.fsdecode(b"q4-\xff.csv")]
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    assert shown["findings"] == [], shown["findings"]
+    import sqlite3
+
+    db = sqlite3.connect(workdir / ".drill" / "evidence.db")
+    try:
+        kept = db.execute("SELECT name FROM artifact WHERE run_id = ?", (doc["run_id"],))
+        assert "journal-listing.json" in {name for (name,) in kept}, "the journal is evidence"
+    finally:
+        db.close()
+    assert run(workdir, "evidence", "verify").code == 0
