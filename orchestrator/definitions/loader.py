@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from orchestrator.definitions.kinds import ID_PATTERN, DefinitionKind, Experiment
 from orchestrator.errors import DefinitionError, Problem
 from orchestrator.registry import UnknownName
-from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
+from orchestrator.yamlsrc import SourceDoc, chaos_data, load_file, pydantic_problems
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment never needs their models
     from orchestrator.definitions.models import Drill, Runbook, Step
@@ -253,7 +253,8 @@ def _scalars(value: Any) -> list[str]:
 
 
 def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc] | None:
-    """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML).
+    """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML; JSON
+    for a .json file).
 
     The fast path for the common case; anything else (another kind, an invalid file, a key
     that is not a string) returns None and goes through the line-tracking parser, which
@@ -262,14 +263,7 @@ def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc
     if path.suffix not in (".yaml", ".yml", ".json"):
         return None
     try:
-        import yaml
-
-        from orchestrator.yamlguard import read_source, scan_events
-
-        text = read_source(path)
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        scan_events(yaml.parse(text, Loader=loader), str(path))
-        data = yaml.load(text, Loader=loader)
+        data = chaos_data(path)
     except Exception:  # unreadable, invalid or too big: the full path reports it with file:line
         return None
     if not isinstance(data, dict) or not _string_keys(data):

@@ -259,17 +259,12 @@ def check_var_file(path: Path) -> None:
 
 def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> bool:
     """A YAML/JSON mapping (its ``sections`` mappings too), read with bounds the way
-    chaos reads it (PyYAML, already loaded on the run path). False: let the
-    line-tracking reader say what is wrong, and where."""
+    chaos reads it (PyYAML, already loaded on the run path; JSON for a .json file).
+    False: let the line-tracking reader say what is wrong, and where."""
+    from orchestrator.yamlsrc import chaos_data
+
     try:
-        import yaml
-
-        from orchestrator.yamlguard import read_source, scan_events
-
-        text = read_source(path)
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        scan_events(yaml.parse(text, Loader=loader), str(path))
-        data = yaml.load(text, Loader=loader)
+        data = chaos_data(path)
     except Exception:
         return False
     return data is None or (

@@ -150,6 +150,18 @@ def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     assert res.code == 2 and "bad.env:2" in res.err
 
 
+def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> None:
+    """chaos reads a .json var file with json.load, and only logs one it cannot read: a
+    trailing comma (valid YAML, which drill checked it as) had the run go on with the
+    experiment's defaults — another target than the var file named."""
+    exp = write(workdir, "exp.yaml", VARS_EXP.replace("tolerance: alice", "tolerance: nobody"))
+    write(workdir, "vars.json", '{\n  "configuration": {\n    "target": "t",\n  }\n}\n')
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "vars.json"))
+    assert res.code == 2, res.err
+    assert f"{workdir / 'vars.json'}:4: invalid JSON" in res.err
+    assert not (workdir / "unset").exists() and not (workdir / "t").exists(), "nothing ran"
+
+
 @pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
