@@ -187,7 +187,7 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
         raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
-    problems = python_problems(data)
+    problems = python_problems(data) + _runtime_problems(data)
     # chaoslib only warns of a control whose module is not installed ("the experiment
     # will carry on running nonetheless") and runs without it: drill refused the run
     absent = [(loc, m) for loc, m in problems if m.startswith(MISSING) and " in control " in m]
@@ -215,6 +215,41 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
 
 
 MISSING = "could not find Python module"
+
+
+def _runtime_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """The experiment's ``runtime`` strategies, which chaoslib does not validate: an
+    unknown hypothesis strategy ended the run on chaoslib's 'Unknown strategy' after its
+    rollbacks had undone a method never played (chaos: a traceback), and an unknown
+    rollback strategy (a typo of ``always``) silently played no rollback at all."""
+    from orchestrator.engine.experiment_options import HypothesisStrategy, RollbackStrategy
+
+    runtime = data.get("runtime")
+    if not runtime:
+        return []  # chaos: an empty runtime is none
+    if not isinstance(runtime, dict):
+        return [(("runtime",), "runtime must be a mapping (rollbacks, hypothesis)")]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for key, known, what in (
+        ("rollbacks", RollbackStrategy, "rollback"),
+        ("hypothesis", HypothesisStrategy, "hypothesis"),
+    ):
+        section = runtime.get(key)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            problems.append((("runtime", key), f"runtime.{key} must be a mapping (strategy)"))
+            continue
+        strategy = section.get("strategy")
+        if strategy is not None and strategy not in {s.value for s in known}:
+            problems.append(
+                (
+                    ("runtime", key, "strategy"),
+                    f"unknown {what} strategy {strategy!r}: one of "
+                    + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY),
+                )
+            )
+    return problems
 
 
 def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -> Problem:

@@ -163,6 +163,34 @@ def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> 
 
 
 @pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("hypothesis: {strategy: whenever}", "unknown hypothesis strategy 'whenever'"),
+        ("rollbacks: {strategy: alwyas}", "unknown rollback strategy 'alwyas'"),
+    ],
+)
+def test_an_unknown_runtime_strategy_is_a_definition_error(
+    workdir: Path, capsys, runtime: str, said: str
+) -> None:
+    """chaoslib does not validate the experiment's runtime: an unknown hypothesis strategy
+    failed the run (exit 1, 'chaoslib raised ValueError: Unknown strategy') after playing
+    the rollbacks of a method never run; an unknown rollback strategy played none."""
+    touch = "{type: python, module: tests.faults, func: touch, arguments: {path: %s}}"
+    exp = write(
+        workdir,
+        "exp.yaml",
+        "title: a runtime chaos cannot run\ndescription: x\n"
+        f"method:\n  - {{type: action, name: act, provider: {touch % (workdir / 'm')}}}\n"
+        f"rollbacks:\n  - {{type: action, name: undo, provider: {touch % (workdir / 'u')}}}\n"
+        f"runtime:\n  {runtime}\n",
+    )
+    res = drill(capsys, "run", str(exp))
+    assert res.code == 2, res.err
+    assert f"exp.yaml:{len(exp.read_text().splitlines())}: {said}" in res.err
+    assert not (workdir / "m").exists() and not (workdir / "u").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
 )
