@@ -396,6 +396,42 @@ def resolve_runtime(
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
 
 
+def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """A runtime strategy from the Chaos Toolkit settings (``--settings``, default
+    ~/.chaostoolkit/settings.yaml) that chaos does not know, where it would apply: an
+    unknown hypothesis strategy failed the run on chaoslib's 'Unknown strategy' after
+    its rollbacks had undone a method never played, and an unknown rollback strategy (a
+    typo of ``always``) silently played no rollback. The experiment's own ``runtime`` is
+    checked with the experiment (``drill validate``)."""
+    experiments = [
+        sc.experiment.document
+        for sc in plan.scenarios
+        if sc.experiment is not None and not sc.skipped(plan.mode)
+    ]
+    if not experiments:
+        return
+    from orchestrator.engine.experiment import chaos_settings
+
+    settings = chaos_settings(opts.settings_path)
+    for doc in experiments:
+        rollback, hypothesis = resolve_runtime(opts, settings, doc)
+        for what, value, known in (
+            ("rollback", rollback, RollbackStrategy),
+            ("hypothesis", hypothesis, HypothesisStrategy),
+        ):
+            if value not in {s.value for s in known}:
+                from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH
+
+                raise UsageError(
+                    f"{opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH}: unknown {what} "
+                    f"strategy {value!r} (runtime.{'rollbacks' if what == 'rollback' else what}"
+                    ".strategy); nothing was started",
+                    "one of "
+                    + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY)
+                    + f", or --{what}-strategy on the command line",
+                )
+
+
 def refuse_aws_extension_off_aws(plan: RunPlan, env_name: str, env_cfg: EnvironmentConfig) -> None:
     """chaosaws activities on an environment that is not AWS (the default `lab`) would
     reach whatever AWS account the machine's credentials name — its real endpoints, a

@@ -191,6 +191,29 @@ def test_an_unknown_runtime_strategy_is_a_definition_error(
 
 
 @pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("hypothesis: {strategy: whenever}", "unknown hypothesis strategy 'whenever'"),
+        ("rollbacks: {strategy: alwyas}", "unknown rollback strategy 'alwyas'"),
+    ],
+)
+def test_an_unknown_strategy_of_the_chaos_settings_is_refused(
+    workdir: Path, capsys, runtime: str, said: str
+) -> None:
+    """The same strategies from the Chaos Toolkit settings (`--settings`, default
+    ~/.chaostoolkit/settings.yaml): the run failed after its rollbacks, or played none."""
+    settings = write(workdir, "settings.yaml", f"runtime:\n  {runtime}\n")
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2, res.err
+    assert f"settings.yaml: {said}" in res.err and "nothing was started" in res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+    flag = "--hypothesis-strategy" if "hypothesis" in runtime else "--rollback-strategy"
+    res = drill(capsys, "run", str(exp), "--settings", str(settings), flag, "default")
+    assert res.code == 0, "the command line wins over the settings, as in chaos"
+
+
+@pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
 )
