@@ -186,6 +186,11 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     except ChaosException as exc:
         raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
+        from orchestrator.definitions.experiment_check import shape_problem
+
+        shape = shape_problem(data)
+        if shape is not None:  # what chaoslib tripped on, said and located
+            raise DefinitionError([doc.problem(shape[1], shape[0])]) from None
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
     problems = python_problems(data) + _runtime_problems(data)
     # chaoslib only warns of a control whose module is not installed ("the experiment
