@@ -230,6 +230,8 @@ def check_var_file(path: Path) -> None:
             f"--var-file {path}: {why}",
             "give a JSON, YAML or .env file of configuration/secret values",
         )
+    if path.stat().st_size == 0:
+        return  # chaos skips an empty var file ("is empty"), whatever its kind
     if path.suffix in (".yaml", ".yml", ".json"):
         if _well_formed(path, ("configuration", "secrets")):
             return  # the common case, read as chaos reads it: no line-tracking parser
