@@ -233,22 +233,27 @@ def check_var_file(path: Path) -> None:
     if path.stat().st_size == 0:
         return  # chaos skips an empty var file ("is empty"), whatever its kind
     if path.suffix in (".yaml", ".yml", ".json"):
-        if _well_formed(path, ("configuration", "secrets")):
-            return  # the common case, read as chaos reads it: no line-tracking parser
-        from orchestrator.yamlsrc import load_file
+        well_formed, data = _well_formed(path, ("configuration", "secrets"))
+        if not well_formed:
+            from orchestrator.yamlsrc import load_file
 
-        doc = load_file(path)  # DefinitionError with file:line on bad syntax
-        data = doc.data
-        if data is None:
-            return
-        if not isinstance(data, dict):
-            raise UsageError(
-                str(doc.problem("a var file is a mapping with configuration and/or secrets keys"))
-            )
-        for key in ("configuration", "secrets"):
-            if key in data and not isinstance(data[key], dict):
-                raise UsageError(str(doc.problem(f"{key} must be a mapping", (key,))))
-        return
+            doc = load_file(path)  # DefinitionError with file:line on bad syntax
+            data = doc.data
+            if data is not None and not isinstance(data, dict):
+                raise UsageError(
+                    str(
+                        doc.problem(
+                            "a var file is a mapping with configuration and/or secrets keys"
+                        )
+                    )
+                )
+            for key in ("configuration", "secrets"):
+                if isinstance(data, dict) and key in data and not isinstance(data[key], dict):
+                    raise UsageError(str(doc.problem(f"{key} must be a mapping", (key,))))
+        if data:
+            return  # the common case, read as chaos reads it: no line-tracking parser
+        # nothing in it (`{}`, `null`, comments only): chaos reads its lines as a .env
+        # file's, and ends on a traceback at one that is no KEY=VALUE
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -256,22 +261,30 @@ def check_var_file(path: Path) -> None:
     for lineno, line in enumerate(text.split(os.linesep), 1):
         line = line.strip()
         if line and not line.startswith("#") and "=" not in line:
+            if path.suffix in (".yaml", ".yml", ".json"):
+                raise UsageError(
+                    f"{path}:{lineno}: no configuration or secrets in this var file: chaos "
+                    "then reads it as a .env file, and this line is no KEY=VALUE",
+                    "give configuration and/or secrets in it, or leave it out",
+                )
             raise UsageError(f"{path}:{lineno}: expected KEY=VALUE in a .env var file")
 
 
-def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> bool:
-    """A YAML/JSON mapping (its ``sections`` mappings too), read with bounds the way
-    chaos reads it (PyYAML, already loaded on the run path; JSON for a .json file).
-    False: let the line-tracking reader say what is wrong, and where."""
+def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> tuple[bool, Any]:
+    """(whether, data): a YAML/JSON mapping (its ``sections`` mappings too) or nothing,
+    read with bounds the way chaos reads it (PyYAML, already loaded on the run path;
+    JSON for a .json file). False: let the line-tracking reader say what is wrong, and
+    where."""
     from orchestrator.yamlsrc import chaos_data
 
     try:
         data = chaos_data(path)
     except Exception:
-        return False
-    return data is None or (
-        isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in sections)
-    )
+        return False, None
+    return (
+        data is None
+        or (isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in sections))
+    ), data
 
 
 def check_control_file(path: Path) -> None:

@@ -160,6 +160,11 @@ def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> 
     assert res.code == 2, res.err
     assert f"{workdir / 'vars.json'}:4: invalid JSON" in res.err
     assert not (workdir / "unset").exists() and not (workdir / "t").exists(), "nothing ran"
+    write(workdir, "nothing.json", "{}\n")  # chaos reads it as a .env file: a traceback
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nothing.json"))
+    assert res.code == 2, res.err
+    assert "nothing.json:1: no configuration or secrets in this var file" in res.err
+    assert "internal error" not in res.err and not (workdir / "unset").exists()
     write(workdir, "empty.json", "")  # chaos skips an empty var file: so does drill
     res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "empty.json"))
     assert res.code == 0, res.err
