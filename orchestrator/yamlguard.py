@@ -196,3 +196,20 @@ def _add(frame: _Frame, values: int, depth: int, file: str, line: int) -> None:
         raise _fail(
             f"nested more than {MAX_DEPTH} levels deep once aliases are expanded", file, line
         )
+
+
+def check_bounds(data: Any, file: str) -> None:
+    """The bounds of :func:`scan_events` on data built without YAML events (a .json file,
+    read with ``json.loads`` as chaos reads it); walked without recursion."""
+    todo: list[tuple[Any, int]] = [(data, 0)]
+    values = 0
+    while todo:
+        value, depth = todo.pop()
+        values += 1
+        if values > MAX_VALUES:
+            raise _fail(f"more than {MAX_VALUES:,} values", file)
+        if isinstance(value, dict | list):
+            if depth >= MAX_DEPTH:
+                raise _fail(f"nested more than {MAX_DEPTH} levels deep", file)
+            items = value.values() if isinstance(value, dict) else value
+            todo.extend((item, depth + 1) for item in items)

@@ -138,10 +138,54 @@ def parse_text(text: str, file: str) -> SourceDoc:
 
 
 def load_file(path: Path) -> SourceDoc:
-    """Read (regular files only, size-limited, UTF-8) and parse a YAML or JSON file."""
+    """Read (regular files only, size-limited, UTF-8) and parse a YAML or JSON file (a
+    .json file as JSON: :func:`parse_json`)."""
     from orchestrator.yamlguard import read_source
 
-    return parse_text(read_source(path), str(path))
+    text = read_source(path)
+    if path.suffix == ".json":
+        return parse_json(text, str(path))
+    return parse_text(text, str(path))
+
+
+def parse_json(text: str, file: str) -> SourceDoc:
+    """A .json file, read as chaos reads one (``json.load``): a trailing comma is an
+    error, ``1e3`` a number, ``"\\ud83d\\ude00"`` one character. Read as YAML, a JSON
+    experiment or var file chaos refuses ran (a var file's values silently left out by
+    chaoslib), ``1e3`` was the string "1e3" and the pair two lone surrogates that no
+    journal could be written with. The lines and the bounds come from the YAML reading
+    (JSON is YAML)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DefinitionError([Problem(f"invalid JSON: {exc.msg}", file, exc.lineno)]) from None
+    except RecursionError:
+        data = None  # nested too deep: the YAML reading says so, with the line
+    doc = parse_text(text, file)
+    doc.data = data
+    return doc
+
+
+def chaos_data(path: Path) -> Any:
+    """The data of a YAML or JSON file as chaos reads it — PyYAML's safe loader, or
+    ``json.loads`` for a .json file — within drill's bounds (:mod:`orchestrator.yamlguard`).
+    Raises on anything wrong: :func:`load_file` then says what, and where."""
+    from orchestrator.yamlguard import check_bounds, read_source, scan_events
+
+    text = read_source(path)
+    if path.suffix == ".json":
+        import json
+
+        data = json.loads(text)
+        check_bounds(data, str(path))
+        return data
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    scan_events(yaml.parse(text, Loader=loader), str(path))
+    return yaml.load(text, Loader=loader)
 
 
 def pydantic_problems(doc: SourceDoc, exc: Any, prefix: Sequence[str | int] = ()) -> list[Problem]:

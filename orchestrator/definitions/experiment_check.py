@@ -35,6 +35,62 @@ def activity_places(data: dict[str, Any]) -> list[tuple[Loc, Any]]:
     return places
 
 
+_MAPPING, _LIST = "a mapping", "a list"
+#: top-level keys chaoslib iterates or reads without checking their type first
+_SECTIONS = {
+    "configuration": _MAPPING,
+    "secrets": _MAPPING,
+    "controls": _LIST,
+    "steady-state-hypothesis": _MAPPING,
+    "method": _LIST,
+    "rollbacks": _LIST,
+}
+
+
+def _is(value: Any, kind: str) -> bool:
+    return isinstance(value, dict) if kind == _MAPPING else isinstance(value, list)
+
+
+def _spelled(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r}"[:60]
+
+
+def shape_problem(data: dict[str, Any]) -> tuple[Loc, str] | None:
+    """Where an experiment has a value of the wrong kind that chaoslib's validation
+    crashes on instead of naming it ("'NoneType' object has no attribute 'items'", at
+    line 1): a section, an activity, its pauses or its python arguments. Only asked once
+    chaoslib has crashed, so nothing chaos accepts is refused."""
+    for key, kind in _SECTIONS.items():
+        if key in data and not _is(data[key], kind):
+            return (key,), f"{key} must be {kind}, not {_spelled(data[key])}"
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, list):
+        return ("extensions",), f"extensions must be a list, not {_spelled(extensions)}"
+    ssh = data.get("steady-state-hypothesis")
+    if isinstance(ssh, dict) and "probes" in ssh and not isinstance(ssh["probes"], list):
+        where = ("steady-state-hypothesis", "probes")
+        return where, f"the hypothesis's probes must be a list, not {_spelled(ssh['probes'])}"
+    for key, entry in (data.get("configuration") or {}).items():
+        if isinstance(entry, dict) and entry.get("type") == "env" and "key" not in entry:
+            return ("configuration", key), f"configuration {key!r} of type env needs a `key`"
+    for loc, act in activity_places(data):
+        if not isinstance(act, dict):
+            return loc, f"an activity must be a mapping, not {_spelled(act)}"
+        if "pauses" in act and act["pauses"] is not None and not isinstance(act["pauses"], dict):
+            return (
+                *loc,
+                "pauses",
+            ), f"pauses must be a mapping (before, after), not {_spelled(act['pauses'])}"
+        provider = act.get("provider")
+        if isinstance(provider, dict) and provider.get("type") == "python":
+            args = provider.get("arguments", {})
+            if not isinstance(args, dict):
+                return (*loc, "provider", "arguments"), (
+                    f"a python provider's arguments must be a mapping, not {_spelled(args)}"
+                )
+    return None
+
+
 def failing_place(data: dict[str, Any], message: str) -> Loc | None:
     """The activity (or tolerance) whose own validation gives chaoslib's ``message``."""
     from chaoslib.activity import ensure_activity_is_valid

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from orchestrator.definitions.kinds import ID_PATTERN, DefinitionKind, Experiment
 from orchestrator.errors import DefinitionError, Problem
 from orchestrator.registry import UnknownName
-from orchestrator.yamlsrc import SourceDoc, load_file, pydantic_problems
+from orchestrator.yamlsrc import SourceDoc, chaos_data, load_file, pydantic_problems
 
 if TYPE_CHECKING:  # runbooks and drills only: an experiment never needs their models
     from orchestrator.definitions.models import Drill, Runbook, Step
@@ -186,8 +186,13 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     except ChaosException as exc:
         raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
+        from orchestrator.definitions.experiment_check import shape_problem
+
+        shape = shape_problem(data)
+        if shape is not None:  # what chaoslib tripped on, said and located
+            raise DefinitionError([doc.problem(shape[1], shape[0])]) from None
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
-    problems = python_problems(data)
+    problems = python_problems(data) + _runtime_problems(data)
     # chaoslib only warns of a control whose module is not installed ("the experiment
     # will carry on running nonetheless") and runs without it: drill refused the run
     absent = [(loc, m) for loc, m in problems if m.startswith(MISSING) and " in control " in m]
@@ -215,6 +220,41 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
 
 
 MISSING = "could not find Python module"
+
+
+def _runtime_problems(data: dict[str, Any]) -> list[tuple[tuple[str | int, ...], str]]:
+    """The experiment's ``runtime`` strategies, which chaoslib does not validate: an
+    unknown hypothesis strategy ended the run on chaoslib's 'Unknown strategy' after its
+    rollbacks had undone a method never played (chaos: a traceback), and an unknown
+    rollback strategy (a typo of ``always``) silently played no rollback at all."""
+    from orchestrator.engine.experiment_options import HypothesisStrategy, RollbackStrategy
+
+    runtime = data.get("runtime")
+    if not runtime:
+        return []  # chaos: an empty runtime is none
+    if not isinstance(runtime, dict):
+        return [(("runtime",), "runtime must be a mapping (rollbacks, hypothesis)")]
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    for key, known, what in (
+        ("rollbacks", RollbackStrategy, "rollback"),
+        ("hypothesis", HypothesisStrategy, "hypothesis"),
+    ):
+        section = runtime.get(key)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            problems.append((("runtime", key), f"runtime.{key} must be a mapping (strategy)"))
+            continue
+        strategy = section.get("strategy")
+        if strategy is not None and strategy not in {s.value for s in known}:
+            problems.append(
+                (
+                    ("runtime", key, "strategy"),
+                    f"unknown {what} strategy {strategy!r}: one of "
+                    + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY),
+                )
+            )
+    return problems
 
 
 def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -> Problem:
@@ -253,7 +293,8 @@ def _scalars(value: Any) -> list[str]:
 
 
 def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc] | None:
-    """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML).
+    """A valid Chaos Toolkit experiment, read the way ``chaos run`` reads it (PyYAML; JSON
+    for a .json file).
 
     The fast path for the common case; anything else (another kind, an invalid file, a key
     that is not a string) returns None and goes through the line-tracking parser, which
@@ -262,14 +303,7 @@ def _plain_experiment(path: Path) -> tuple[DefinitionKind, Definition, SourceDoc
     if path.suffix not in (".yaml", ".yml", ".json"):
         return None
     try:
-        import yaml
-
-        from orchestrator.yamlguard import read_source, scan_events
-
-        text = read_source(path)
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        scan_events(yaml.parse(text, Loader=loader), str(path))
-        data = yaml.load(text, Loader=loader)
+        data = chaos_data(path)
     except Exception:  # unreadable, invalid or too big: the full path reports it with file:line
         return None
     if not isinstance(data, dict) or not _string_keys(data):

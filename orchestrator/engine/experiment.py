@@ -86,10 +86,17 @@ def experiment_vars(
     """(configuration vars, secret vars) exactly as ``chaos run`` merges them — except
     drill's own keys in ``doc``'s configuration, which they may not override: a var file
     saying ``drill_env: prod`` sent the run's actions to another environment than the
-    one it was approved and recorded on (chaoslib lets vars override configuration)."""
+    one it was approved and recorded on (chaoslib lets vars override configuration).
+    The secret vars are remembered for redaction."""
     from chaoslib import merge_vars
 
+    from orchestrator.secrets import remember_from
+
     config_vars, secret_vars = merge_vars(dict(var or {}), list(var_files or []))
+    # a var file's `secrets:` (where chaos users keep an environment's): masked wherever
+    # they show up, as the experiment's own secrets are — a probe printing one left it in
+    # the journal and the evidence
+    remember_from({"secrets": secret_vars})
     config = (doc or {}).get("configuration") or {}
     return {**config_vars, **{k: config[k] for k in DRILL_KEYS if k in config}}, dict(secret_vars)
 

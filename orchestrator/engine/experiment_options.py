@@ -230,23 +230,30 @@ def check_var_file(path: Path) -> None:
             f"--var-file {path}: {why}",
             "give a JSON, YAML or .env file of configuration/secret values",
         )
+    if path.stat().st_size == 0:
+        return  # chaos skips an empty var file ("is empty"), whatever its kind
     if path.suffix in (".yaml", ".yml", ".json"):
-        if _well_formed(path, ("configuration", "secrets")):
-            return  # the common case, read as chaos reads it: no line-tracking parser
-        from orchestrator.yamlsrc import load_file
+        well_formed, data = _well_formed(path, ("configuration", "secrets"))
+        if not well_formed:
+            from orchestrator.yamlsrc import load_file
 
-        doc = load_file(path)  # DefinitionError with file:line on bad syntax
-        data = doc.data
-        if data is None:
-            return
-        if not isinstance(data, dict):
-            raise UsageError(
-                str(doc.problem("a var file is a mapping with configuration and/or secrets keys"))
-            )
-        for key in ("configuration", "secrets"):
-            if key in data and not isinstance(data[key], dict):
-                raise UsageError(str(doc.problem(f"{key} must be a mapping", (key,))))
-        return
+            doc = load_file(path)  # DefinitionError with file:line on bad syntax
+            data = doc.data
+            if data is not None and not isinstance(data, dict):
+                raise UsageError(
+                    str(
+                        doc.problem(
+                            "a var file is a mapping with configuration and/or secrets keys"
+                        )
+                    )
+                )
+            for key in ("configuration", "secrets"):
+                if isinstance(data, dict) and key in data and not isinstance(data[key], dict):
+                    raise UsageError(str(doc.problem(f"{key} must be a mapping", (key,))))
+        if data:
+            return  # the common case, read as chaos reads it: no line-tracking parser
+        # nothing in it (`{}`, `null`, comments only): chaos reads its lines as a .env
+        # file's, and ends on a traceback at one that is no KEY=VALUE
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -254,27 +261,30 @@ def check_var_file(path: Path) -> None:
     for lineno, line in enumerate(text.split(os.linesep), 1):
         line = line.strip()
         if line and not line.startswith("#") and "=" not in line:
+            if path.suffix in (".yaml", ".yml", ".json"):
+                raise UsageError(
+                    f"{path}:{lineno}: no configuration or secrets in this var file: chaos "
+                    "then reads it as a .env file, and this line is no KEY=VALUE",
+                    "give configuration and/or secrets in it, or leave it out",
+                )
             raise UsageError(f"{path}:{lineno}: expected KEY=VALUE in a .env var file")
 
 
-def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> bool:
-    """A YAML/JSON mapping (its ``sections`` mappings too), read with bounds the way
-    chaos reads it (PyYAML, already loaded on the run path). False: let the
-    line-tracking reader say what is wrong, and where."""
+def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> tuple[bool, Any]:
+    """(whether, data): a YAML/JSON mapping (its ``sections`` mappings too) or nothing,
+    read with bounds the way chaos reads it (PyYAML, already loaded on the run path;
+    JSON for a .json file). False: let the line-tracking reader say what is wrong, and
+    where."""
+    from orchestrator.yamlsrc import chaos_data
+
     try:
-        import yaml
-
-        from orchestrator.yamlguard import read_source, scan_events
-
-        text = read_source(path)
-        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-        scan_events(yaml.parse(text, Loader=loader), str(path))
-        data = yaml.load(text, Loader=loader)
+        data = chaos_data(path)
     except Exception:
-        return False
-    return data is None or (
-        isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in sections)
-    )
+        return False, None
+    return (
+        data is None
+        or (isinstance(data, dict) and all(isinstance(data.get(k, {}), dict) for k in sections))
+    ), data
 
 
 def check_control_file(path: Path) -> None:
@@ -399,6 +409,42 @@ def resolve_runtime(
     if hypothesis == HypothesisStrategy.CONTINOUSLY.value:
         hypothesis = HypothesisStrategy.CONTINUOUSLY.value
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
+
+
+def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """A runtime strategy from the Chaos Toolkit settings (``--settings``, default
+    ~/.chaostoolkit/settings.yaml) that chaos does not know, where it would apply: an
+    unknown hypothesis strategy failed the run on chaoslib's 'Unknown strategy' after
+    its rollbacks had undone a method never played, and an unknown rollback strategy (a
+    typo of ``always``) silently played no rollback. The experiment's own ``runtime`` is
+    checked with the experiment (``drill validate``)."""
+    experiments = [
+        sc.experiment.document
+        for sc in plan.scenarios
+        if sc.experiment is not None and not sc.skipped(plan.mode)
+    ]
+    if not experiments:
+        return
+    from orchestrator.engine.experiment import chaos_settings
+
+    settings = chaos_settings(opts.settings_path)
+    for doc in experiments:
+        rollback, hypothesis = resolve_runtime(opts, settings, doc)
+        for what, value, known in (
+            ("rollback", rollback, RollbackStrategy),
+            ("hypothesis", hypothesis, HypothesisStrategy),
+        ):
+            if value not in {s.value for s in known}:
+                from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH
+
+                raise UsageError(
+                    f"{opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH}: unknown {what} "
+                    f"strategy {value!r} (runtime.{'rollbacks' if what == 'rollback' else what}"
+                    ".strategy); nothing was started",
+                    "one of "
+                    + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY)
+                    + f", or --{what}-strategy on the command line",
+                )
 
 
 def refuse_aws_extension_off_aws(plan: RunPlan, env_name: str, env_cfg: EnvironmentConfig) -> None:

@@ -150,6 +150,77 @@ def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     assert res.code == 2 and "bad.env:2" in res.err
 
 
+def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> None:
+    """chaos reads a .json var file with json.load, and only logs one it cannot read: a
+    trailing comma (valid YAML, which drill checked it as) had the run go on with the
+    experiment's defaults — another target than the var file named."""
+    exp = write(workdir, "exp.yaml", VARS_EXP.replace("tolerance: alice", "tolerance: nobody"))
+    write(workdir, "vars.json", '{\n  "configuration": {\n    "target": "t",\n  }\n}\n')
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "vars.json"))
+    assert res.code == 2, res.err
+    assert f"{workdir / 'vars.json'}:4: invalid JSON" in res.err
+    assert not (workdir / "unset").exists() and not (workdir / "t").exists(), "nothing ran"
+    write(workdir, "nothing.json", "{}\n")  # chaos reads it as a .env file: a traceback
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nothing.json"))
+    assert res.code == 2, res.err
+    assert "nothing.json:1: no configuration or secrets in this var file" in res.err
+    assert "internal error" not in res.err and not (workdir / "unset").exists()
+    write(workdir, "empty.json", "")  # chaos skips an empty var file: so does drill
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "empty.json"))
+    assert res.code == 0, res.err
+
+
+@pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("hypothesis: {strategy: whenever}", "unknown hypothesis strategy 'whenever'"),
+        ("rollbacks: {strategy: alwyas}", "unknown rollback strategy 'alwyas'"),
+    ],
+)
+def test_an_unknown_runtime_strategy_is_a_definition_error(
+    workdir: Path, capsys, runtime: str, said: str
+) -> None:
+    """chaoslib does not validate the experiment's runtime: an unknown hypothesis strategy
+    failed the run (exit 1, 'chaoslib raised ValueError: Unknown strategy') after playing
+    the rollbacks of a method never run; an unknown rollback strategy played none."""
+    touch = "{type: python, module: tests.faults, func: touch, arguments: {path: %s}}"
+    exp = write(
+        workdir,
+        "exp.yaml",
+        "title: a runtime chaos cannot run\ndescription: x\n"
+        f"method:\n  - {{type: action, name: act, provider: {touch % (workdir / 'm')}}}\n"
+        f"rollbacks:\n  - {{type: action, name: undo, provider: {touch % (workdir / 'u')}}}\n"
+        f"runtime:\n  {runtime}\n",
+    )
+    res = drill(capsys, "run", str(exp))
+    assert res.code == 2, res.err
+    assert f"exp.yaml:{len(exp.read_text().splitlines())}: {said}" in res.err
+    assert not (workdir / "m").exists() and not (workdir / "u").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "said"),
+    [
+        ("hypothesis: {strategy: whenever}", "unknown hypothesis strategy 'whenever'"),
+        ("rollbacks: {strategy: alwyas}", "unknown rollback strategy 'alwyas'"),
+    ],
+)
+def test_an_unknown_strategy_of_the_chaos_settings_is_refused(
+    workdir: Path, capsys, runtime: str, said: str
+) -> None:
+    """The same strategies from the Chaos Toolkit settings (`--settings`, default
+    ~/.chaostoolkit/settings.yaml): the run failed after its rollbacks, or played none."""
+    settings = write(workdir, "settings.yaml", f"runtime:\n  {runtime}\n")
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2, res.err
+    assert f"settings.yaml: {said}" in res.err and "nothing was started" in res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+    flag = "--hypothesis-strategy" if "hypothesis" in runtime else "--rollback-strategy"
+    res = drill(capsys, "run", str(exp), "--settings", str(settings), flag, "default")
+    assert res.code == 0, "the command line wins over the settings, as in chaos"
+
+
 @pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],

@@ -310,3 +310,34 @@ def test_database_password_never_echoed_in_any_spelling(
     for part in {password, *password.replace("@", " ").replace("%", " ").split()}:
         if len(part) >= 4:
             assert part not in res.err + res.out, part
+
+
+def test_a_var_file_secret_never_reaches_the_journal_or_the_evidence(workdir: Path) -> None:
+    """`--var-file` is where chaos users keep an environment's secrets (`secrets:`): its
+    values were not known to drill's redaction, so a probe that printed one left it in
+    the --journal-path file and in the evidence in clear."""
+    secret = "VarFileS3cretVal"
+    write(workdir, "prod.yaml", f"secrets:\n  api:\n    key: {secret}\n")
+    exp = write(
+        workdir,
+        "exp.yaml",
+        f"""title: a secret from a var file
+description: the probe's output is the secret
+secrets:
+  api:
+    key: placeholder
+{STEADY}method:
+  - type: probe
+    name: echo-key
+    provider: {{type: python, module: os.path, func: basename, arguments: {{p: "${{key}}"}}}}
+""",
+    )
+    journal = workdir / "journal.json"
+    code, out, err = _drill(
+        workdir, "run", str(exp), "--var-file", "prod.yaml", "--journal-path", str(journal)
+    )
+    assert code == 0, err
+    runs = json.loads(journal.read_text())["run"]
+    assert [r["output"] for r in runs] == ["***"], "the probe printed the secret"
+    raw = b"".join(p.read_bytes() for p in (workdir / ".drill").rglob("*") if p.is_file())
+    assert secret.encode() not in raw + journal.read_bytes() + (out + err).encode()

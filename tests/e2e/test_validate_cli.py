@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.clihelp import REPO, drill
 from tests.e2e.defs import write
 
@@ -294,3 +296,42 @@ def test_files_of_a_clash_are_not_counted_valid(workdir: Path, capsys) -> None:
     res = drill(capsys, "validate", str(workdir / "runbooks"))
     assert res.code == 2 and "is also defined in" in res.err
     assert "hint: 0 of 2 file(s) valid; fix the rest" in res.err, res.err
+
+
+ACTION = '  - {type: action, name: a, provider: {type: process, path: "true"}}\n'
+
+
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [
+        ("method: null\n", "exp.yaml:3: method must be a list, not null (method)"),
+        (
+            f"configuration: [1, 2]\nmethod:\n{ACTION}",
+            "exp.yaml:3: configuration must be a mapping, not list [1, 2] (configuration)",
+        ),
+        (f"method:\n{ACTION}rollbacks:\n", "exp.yaml:5: rollbacks must be a list, not null"),
+        (f"method:\n{ACTION}  - just a string\n", "exp.yaml:5: an activity must be a mapping"),
+        (
+            f"method:\n{ACTION}  - {{type: action, name: b, pauses: [1], provider: "
+            '{type: process, path: "true"}}\n',
+            "exp.yaml:5: pauses must be a mapping (before, after), not list [1] (method[1].pauses)",
+        ),
+        (
+            "method:\n  - type: action\n    name: a\n    provider:\n      type: python\n"
+            "      module: os\n      func: getcwd\n      arguments: null\n",
+            "exp.yaml:10: a python provider's arguments must be a mapping, not null",
+        ),
+        (
+            f"configuration:\n  home: {{type: env}}\nmethod:\n{ACTION}",
+            "exp.yaml:4: configuration 'home' of type env needs a `key`",
+        ),
+    ],
+)
+def test_an_experiment_chaoslib_crashes_on_is_said_where_and_why(
+    workdir: Path, capsys, body: str, said: str
+) -> None:
+    """chaos validate ends on a traceback for these; drill said chaoslib's exception at
+    line 1 ("invalid experiment: 'NoneType' object has no attribute 'items'")."""
+    write(workdir, "exp.yaml", f"title: t\ndescription: d\n{body}")
+    res = drill(capsys, "validate", "exp.yaml")
+    assert res.code == 2 and said in res.err, res.err
