@@ -171,6 +171,9 @@ def _check_journal(
     start = span[0]
     ph = "%s" if postgres else "?"
     prev = journal.GENESIS
+    #: what the event before hashes to when that is not its stored hash (a break said
+    #: there): an event naming it as its ``prev`` is linked (only that hash was changed)
+    rehashed: str | None = None
     if start > 1 and chain:
         row = conn.execute(
             f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (start - 1,)
@@ -198,15 +201,18 @@ def _check_journal(
                 try:  # journal.link, inlined: this runs once per event
                     linked = (
                         seq == expected
-                        and stored_prev == prev
+                        and stored_prev in (prev, rehashed)
                         and sha256(stored_prev.encode() + b"\n" + ev).hexdigest() == stored_hash
                     )
                 except AttributeError:  # not text
                     linked = False
                 if not linked:
                     report.breaks.append(
-                        _link_break(seq, expected, prev, str(stored_prev), str(stored_hash), ev)
+                        _link_break(
+                            seq, expected, (prev, rehashed), str(stored_prev), str(stored_hash), ev
+                        )
                     )
+                rehashed = None if linked else _rehash(stored_prev, ev)
                 expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
                 if ev.startswith(skip):
                     continue  # a record the other process checks
@@ -278,9 +284,34 @@ def _text(raw: bytes) -> str:
         return repr(raw)[2:-1]
 
 
+def _rehash(stored_prev: Any, ev: bytes) -> str | None:
+    """What an event hashes to (None when its ``prev`` is not text)."""
+    try:
+        return journal.link(stored_prev, ev)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _apart(a: str, b: str) -> tuple[str, str]:
+    """Two hashes cut short (16 characters, or up to the first that differs) so that
+    what is shown of them differs too."""
+    same = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    n = max(16, same + 1)
+    return (a[:n] + "…" if len(a) > n else a), (b[:n] + "…" if len(b) > n else b)
+
+
 def _link_break(
-    seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str, ev: bytes
+    seq: Any,
+    expected: int,
+    prev: tuple[str, str | None],
+    stored_prev: str,
+    stored_hash: str,
+    ev: bytes,
 ) -> Break:
+    """``prev``: the stored hash of the event before, and what it hashes to when that
+    differs (its hash was changed, said at that event): either one links."""
     if seq != expected:
         detail = (
             f"event #{expected} before it is missing (deleted)"
@@ -289,10 +320,11 @@ def _link_break(
             if type(seq) is int and seq > expected
             else f"numbered {seq!r} where #{expected} belongs (events reordered or inserted)"
         )
-    elif stored_prev != prev:
+    elif stored_prev not in prev:
+        named, hash_before = _apart(stored_prev, prev[0])
         detail = (
-            f"it names {stored_prev[:16]}… as the event before it, but event "
-            f"#{expected - 1} hashes to {prev[:16]}… (events removed, inserted or reordered)"
+            f"it names {named} as the event before it, but the hash of event "
+            f"#{expected - 1} is {hash_before} (events removed, inserted or reordered)"
         )
     else:  # (the one check left: the hash does not recompute)
         detail = "its bytes or its hash were changed (the hash does not recompute)"
@@ -419,8 +451,9 @@ def _record_break(
     try:
         raw_kind, run, pk, _at = journal.keys(ev)
         kind = _text(raw_kind)
-    except ValueError:
+    except ValueError:  # not an event drill writes: the event is all there is to name
         kind, run, pk = "?", b"null", b"?"
+        record = record or (f"event #{seq}" if seq is not None else None)
     return Break(
         seq,
         kind,
