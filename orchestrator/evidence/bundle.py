@@ -361,7 +361,7 @@ def _sums(raw: bytes) -> dict[str, str]:
 #: left the reader to guess whether the bundle or the checking was at fault)
 NOT_AS_EXPORTED = (
     "the bundle is not as it was exported: do not rely on it; ask whoever exported it for "
-    "the original (or a new export) and check that"
+    "the original (or a new export) and verify that one instead"
 )
 
 

@@ -182,6 +182,9 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert _cli("evidence", "verify", str(bad))[0] == 1
     err = capsys.readouterr().err
     assert "  hint: the bundle is not as it was exported: do not rely on it" in err, err
+    # a whole sentence: it ended 'ask whoever exported it for the original (or a new
+    # export) and check that', a reader waiting for what to check
+    assert err.rstrip().endswith("(or a new export) and verify that one instead"), err
     # the keys of a bundle that verifies are there too (null: not known), plus "error"
     good = json.loads(_cli("evidence", "verify", str(exported["q4zip"]), "--json")[1])
     assert set(good) | {"error"} == set(doc), (set(good), set(doc))
