@@ -464,15 +464,21 @@ def _record_break(
     )
 
 
-def _gone(report: Report, latest: Latest) -> None:
+def _gone(report: Report, latest: Latest, lost: dict[str, str]) -> None:
+    """The records whose newest event is not a deletion and whose row was not found: deleted,
+    or in a table verify could not read (``lost``: table → what is wrong with it, said first
+    in a break of its own). Those rows are there: 'the record's row was deleted' of every
+    record of a table that lost a column sent an auditor looking for deleted rows."""
     for table, entries in latest.items():
+        name = _text(table)
+        detail = (
+            f"its row could not be read: {lost[name]}"
+            if name in lost
+            else "the record's row was deleted"
+        )
         for pk, (seq, ev) in entries.items():
             if journal.data_of(ev) is not None:
-                report.breaks.append(
-                    _record_break(
-                        seq, ev, f"{_text(table)} {_text(pk)}", "the record's row was deleted"
-                    )
-                )
+                report.breaks.append(_record_break(seq, ev, f"{name} {_text(pk)}", detail))
 
 
 def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
@@ -546,6 +552,7 @@ def _verify(
     specs = _tables_present(conn, postgres, report)
     if specs is None:
         return report  # no journal to verify
+    lost = {b.record: b.detail for b in report.breaks if b.kind == _SCHEMA}
     ph = "%s" if postgres else "?"
     head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
     for seq, ev in conn.execute(  # outside every pass below (events are numbered from #1)
@@ -558,10 +565,10 @@ def _verify(
     span = (start, max(head, start - 1))
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
-            _verify_split(conn, postgres, span, specs, connect, report)
+            _verify_split(conn, postgres, span, specs, connect, report, lost)
         else:
             latest = _check_journal(conn, postgres, report, span, scope)
-            _check_projections(conn, postgres, specs, latest, report, scope)
+            _check_projections(conn, postgres, specs, latest, report, scope, lost)
             if scope is not None:
                 _check_environments(conn, postgres, specs, report, scope)
     _check_anchors(conn, ph, anchors, report)
@@ -665,9 +672,10 @@ def _check_projections(
     latest: Latest,
     report: Report,
     scope: Scope | None,
+    lost: dict[str, str],
 ) -> None:
     """Every row of ``specs`` against its record's newest event; then the records whose
-    row is gone."""
+    row is gone (``lost``: the tables that could not be read, and why)."""
     ph = "%s" if postgres else "?"
     for spec in specs:
         if scope is None:
@@ -684,7 +692,7 @@ def _check_projections(
                     f'{spec.select()} WHERE "{col}" IN ({", ".join([ph] * len(part))})', part
                 ).fetchall()
                 _compare(report, spec, rows, latest, postgres, scope)
-    _gone(report, latest)
+    _gone(report, latest, lost)
 
 
 def _check_environments(
@@ -758,10 +766,11 @@ def _verify_split(
     specs: list[Projection],
     connect: Callable[[], Any],
     report: Report,
+    lost: dict[str, str],
 ) -> None:
     """The child recomputes the chain and checks some tables (and the events of no known
-    table); this process checks the others, each table going to the one with less work
-    so far (biggest first)."""
+    table, or of a table in ``lost``); this process checks the others, each table going
+    to the one with less work so far (biggest first)."""
     from orchestrator.evidence.forked import abandon, in_child
 
     sizes = {
@@ -785,7 +794,7 @@ def _verify_split(
             latest = _check_journal(
                 own, postgres, part, span, None, skip=tuple(s.name.encode() for s in here)
             )
-            _check_projections(own, postgres, child, latest, part, None)
+            _check_projections(own, postgres, child, latest, part, None, lost)
         finally:
             own.close()
         return part
@@ -801,7 +810,7 @@ def _verify_split(
             chain=False,
             only=tuple(s.name.encode() for s in here),
         )
-        _check_projections(conn, postgres, here, latest, report, None)
+        _check_projections(conn, postgres, here, latest, report, None, lost)
     except BaseException:
         abandon(wait)
         raise

@@ -295,6 +295,14 @@ def test_a_dropped_column_is_a_break_naming_it_first(
     assert code == 1, doc
     assert doc["first_break"]["record"] == table, doc["first_break"]
     assert doc["first_break"]["detail"] == f"the table has no column {column}"
+    # its records follow, rows that are there, not rows 'deleted'
+    rest = doc["breaks"][1:]
+    assert all(b["record"].startswith(f"{table} ") for b in rest) and (table == "journal") != bool(
+        rest
+    ), rest
+    assert {b["detail"] for b in rest} <= {
+        f"its row could not be read: the table has no column {column}"
+    }, rest
     code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
     assert code == 1 and not (workdir / "q.zip").exists()
 
