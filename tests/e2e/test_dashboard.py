@@ -261,6 +261,27 @@ def test_run_page_reads_as_runs_show(labdir: Path, served: str, drilled: dict[st
     assert numbers == [st["seq"] for st in ran] != sorted(numbers)
 
 
+def test_run_page_timeline_labels_name_each_step(served: str, drilled: dict[str, Any]) -> None:
+    """The timeline's row labels were "scenario name" cut at 34 characters with nothing to
+    say so or to read the rest ('az-loss synchronous standby in syn'); the reports' own
+    timeline writes "scenario: name" and cuts with "…". Now the page does the same, with
+    the whole label on hover."""
+    import html
+
+    run_id = drilled["run_id"]
+    page = urllib.request.urlopen(f"{served}/runs/{run_id}", timeout=30).read().decode()
+    doc = json.loads(urllib.request.urlopen(f"{served}/api/runs/{run_id}", timeout=30).read())
+    svg = page.split('id="timeline"')[1].split("</svg>")[0]
+    labels = [
+        (html.unescape(whole), html.unescape(shown))
+        for whole, shown in re.findall(r'class="label"><title>(.*?)</title>(.*?)</text>', svg)
+    ]
+    assert [w for w, _ in labels] == [f"{st['scenario']}: {st['name']}" for st in doc["steps"]]
+    for whole, shown in labels:
+        assert shown == whole or (shown.endswith("…") and whole.startswith(shown[:-1])), shown
+    assert any(shown != whole for whole, shown in labels)  # some were cut, and said so
+
+
 def test_every_page_fits_a_phone(browser: Any, served: str, drilled: dict[str, Any]) -> None:
     page = browser.new_page(viewport=PHONE)
     for path in (
