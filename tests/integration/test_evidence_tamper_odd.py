@@ -424,3 +424,24 @@ def test_an_event_not_drills_is_named_by_its_number(
     ), result.err
     _, doc = _verify()
     assert doc["first_break"]["record"] == f"event #{head + 1}", doc
+
+
+def test_a_head_given_in_capitals_or_mistyped_is_not_tampering(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--head SEQ:HASH` copied from a bundle: the same hash in capitals was 'evidence
+    journal broken … the database was changed outside drill' (exit 1, a false alarm), a
+    hash that is not hex too, and a number '²' (a digit to Python) an internal error. The
+    first verifies; the others are usage errors (exit 2) saying what --head takes."""
+    _, doc = _verify()
+    seq, digest = doc["head"]["seq"], doc["head"]["hash"]
+    result = drill(capsys, "evidence", "verify", "--head", f"{seq}:{digest.upper()}")
+    assert result.code == 0 and "evidence journal OK" in result.out, result.err
+    for bad in (f"{seq}:{'z' * 64}", f"²:{digest}", f"{seq}:{digest[:-1]}"):
+        result = drill(capsys, "evidence", "verify", "--head", bad)
+        assert result.code == 2, (bad, result.err)
+        assert result.err.startswith(f"drill: error: --head {bad!r} is not SEQ:HASH"), result.err
+    # a head that is not there says what that can mean, beyond 'events removed'
+    result = drill(capsys, "evidence", "verify", "--head", f"{seq}:{'0' * 64}")
+    assert result.code == 1, result.err
+    assert "this is not the database that export was made from" in " ".join(result.err.split())
