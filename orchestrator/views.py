@@ -44,6 +44,30 @@ class Spelling:
 CLI, WEB = Spelling(), Spelling(web=True)
 
 
+def measurement_shown(m: dict[str, Any]) -> tuple[str, str]:
+    """A measurement of a run document as people read it, (value, error bound): seconds
+    to the ms as the reports give them ("0.863409 s" before), counts whole ("0.0 rows"),
+    a value the probes could not take "not measured" ("None s ±0.1s"); the bound only
+    beside a value, and only when there is one (a count is exact). `drill runs show` and
+    the dashboard's run page alike."""
+    value = (
+        "not measured"
+        if m["value"] is None
+        else f"{m['value']:.3f} s"
+        if m["unit"] == "s"
+        else f"{m['value']:g} {m['unit']}"
+    )
+    bound = f"±{m['error_bound_s']}s" if m["error_bound_s"] and m["value"] is not None else ""
+    return value, bound
+
+
+def steps_as_ran(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run document's steps in the order they ran, those never started last: a rollback
+    is recorded (numbered) when the step it undoes starts, so by number "remove the
+    marker" came before the step that put it there."""
+    return sorted(steps, key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
+
+
 def status_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:
     """`drill status --json` = `/api/status`: every drill's cadence, last run/success,
     next due, overdue, missed periods. No wall-clock field and nothing about who filed

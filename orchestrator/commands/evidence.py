@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,9 @@ from orchestrator.commands.common import (
     working,
 )
 from orchestrator.evidence.signing import DEFAULT_KEY, export_key, signing_key_path
+
+#: a journal event's hash as ``--head`` takes it (lowercased first)
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 app = typer.Typer(
     help="Tamper-evident evidence: verify the chain, export signed bundles.", no_args_is_help=True
@@ -297,16 +301,22 @@ def verify(
 
     anchor = None
     if head:
+        # ASCII digits and 64 hex digits, in any case: '²' (a digit to str.isdigit) was an
+        # internal error, a hash in capitals or a typo in it 'the database was changed
+        # outside drill'
         seq, _, digest = head.partition(":")
-        if not seq.isdigit() or len(digest) != 64:
+        digest = digest.lower()
+        if not (seq.isascii() and seq.isdigit()) or not _HEX64.fullmatch(digest):
             raise UsageError(
-                f"--head {head!r} is not SEQ:HASH",
+                f"--head {head!r} is not SEQ:HASH (an event number and its 64 hex digits)",
                 "copy journal.head (seq, hash) from a bundle's manifest.json",
             )
         anchor = (
             int(seq),
             digest,
-            "the head of that export is missing or different now (events removed from the end?)",
+            "the head of that export is missing or different now: events were removed from "
+            "the end, the journal was rewritten from there, or this is not the database that "
+            "export was made from",
         )
     _refuse_missing(state(ctx), as_json)
     _refuse_damaged(state(ctx), as_json)

@@ -70,6 +70,7 @@ def show_cmd(
     from orchestrator.commands.progress import summary_table
     from orchestrator.engine.objectives import NOT_STARTED
     from orchestrator.engine.results import run_document
+    from orchestrator.views import measurement_shown, steps_as_ran
 
     doc = run_document(state(ctx).read_db(), run_id, detail=True)
     if as_json:
@@ -91,11 +92,8 @@ def show_cmd(
     for e in doc["timeline"]:  # an aborted run's scenarios that never began
         if e["kind"] == NOT_STARTED:
             console.print(f"[yellow]scenarios {esc(e['message'])}[/]")
-    # in the order they ran: a rollback is recorded (numbered) when the step it undoes
-    # starts, so by number "remove the marker" came before the step that put it there
     console.print("\n[bold]Steps[/] [dim](in the order they ran; never started: last)[/]")
-    ran = sorted(doc["steps"], key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
-    for st in ran:
+    for st in steps_as_ran(doc["steps"]):
         console.print(
             f"  {st['seq']:>3} {st['scenario'] or '':<18} {st['phase']:<12} "
             f"{st['status']:<10} {st['name']}" + (f"  [red]{st['error']}[/]" if st["error"] else "")
@@ -103,22 +101,10 @@ def show_cmd(
     if doc["measurements"]:
         console.print("\n[bold]Measurements[/]")
         for m in doc["measurements"]:
-            # (a value the probes could not take, e.g. RTO of an aborted scenario, read
-            # "None s ±0.1s")
-            # seconds to the ms as the reports give them ("0.863409 s"), counts whole
-            # ("lost_writes 0.0 rows")
-            value = (
-                "not measured"
-                if m["value"] is None
-                else f"{m['value']:.3f} s"
-                if m["unit"] == "s"
-                else f"{m['value']:g} {m['unit']}"
-            )
-            bound = (
-                f" ±{m['error_bound_s']}s" if m["error_bound_s"] and m["value"] is not None else ""
-            )
+            value, bound = measurement_shown(m)
             console.print(
-                f"  {m['scenario'] or '':<18} {m['name']:<12} {value}{bound}  [dim]{m['method']}[/]"
+                f"  {m['scenario'] or '':<18} {m['name']:<12} {value}{' ' + bound if bound else ''}"
+                f"  [dim]{m['method']}[/]"
             )
     if doc["findings"]:
         console.print("\n[bold]Findings[/]")

@@ -76,13 +76,7 @@ What each proves:
    compare the key's fingerprint, {fingerprint}, with the one the organisation publishes.
    The fingerprint is the sha256 of the raw 32-byte key; to compute it yourself:
    `openssl pkey -pubin -in signer.pub.pem -outform DER | tail -c 32 | sha256sum`;
-3. `journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
-   `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
-   `prev` is the journal's head before the period ({head_before}); the piece ends with
-   the last event of the exported runs ({last}) and, having no gaps, also holds the
-   events of other runs written in between. The journal's head when this bundle was
-   made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json` holds that run's
-   events (and, for experiments, Chaos Toolkit's journal).
+3. {journal_piece}
 
 Any changed byte makes one of the three fail. What the files hold: `manifest.json` (what
 was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (every
@@ -119,6 +113,26 @@ final state; the events before it show how it got there. Every time in an event 
 `ended_at`, …) `2026-12-01 23:52:58.542260`, without a zone, as the database stores them.
 Durations (`rto_s`, `rpo_s`, objectives) are in seconds.
 """
+
+
+#: item 3 of VERIFY.md, for a period with events
+JOURNAL_PIECE = """\
+`journal/events.jsonl` is an unbroken piece of the evidence journal: each event's
+   `hash` is `sha256(prev + "\\n" + event)`, each `prev` the hash before it. The first
+   `prev` is the journal's head before the period ({head_before}); the piece ends with
+   the last event of the exported runs ({last}) and, having no gaps, also holds the
+   events of other runs written in between. The journal's head when this bundle was
+   made was #{head_seq} {head_hash}. Each `journals/RUN_ID.json` holds that run's
+   events (and, for experiments, Chaos Toolkit's journal)."""
+
+#: item 3 of VERIFY.md, for a period nothing was recorded in (a piece, its first `prev`
+#: and its last event "none: no events" told an auditor nothing)
+NO_JOURNAL_PIECE = (
+    "`journal/events.jsonl` is empty: this export holds no run and no finding, so no\n"
+    "   piece of the evidence journal either, and `python3 journal/verify_chain.py` prints\n"
+    "   `OK: the period holds no events`. The journal's head when this bundle was made was\n"
+    "   #{head_seq} {head_hash}."
+)
 
 
 class BundleWriter:
@@ -347,7 +361,7 @@ def _sums(raw: bytes) -> dict[str, str]:
 #: left the reader to guess whether the bundle or the checking was at fault)
 NOT_AS_EXPORTED = (
     "the bundle is not as it was exported: do not rely on it; ask whoever exported it for "
-    "the original (or a new export) and check that"
+    "the original (or a new export) and verify that one instead"
 )
 
 

@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import __version__
 from orchestrator.errors import EvidenceTampered, first_line
-from orchestrator.evidence.bundle import BUNDLE_FORMAT, PUB, SIG, SUMS, VERIFY_MD, BundleWriter
+from orchestrator.evidence.bundle import (
+    BUNDLE_FORMAT,
+    JOURNAL_PIECE,
+    NO_JOURNAL_PIECE,
+    PUB,
+    SIG,
+    SUMS,
+    VERIFY_MD,
+    BundleWriter,
+)
 from orchestrator.evidence.export_data import Period
 from orchestrator.evidence.gcpause import gc_paused
 from orchestrator.evidence.verify import Anchor, Scope
@@ -203,10 +212,8 @@ def _summary(data: ReportData, who: str) -> str:
     return textwrap.fill(text, 88)
 
 
-def _head_before_in_words(head: dict[str, Any] | None) -> str:
+def _head_before_in_words(head: dict[str, Any]) -> str:
     """VERIFY.md's "head before the period": ``#0 000…000`` told an auditor nothing."""
-    if head is None:
-        return "none: no events"
     if head["seq"] == 0:
         return "none: the journal begins with this period, so that `prev` is 64 zeros"
     return f"#{head['seq']} {head['hash']}"
@@ -300,14 +307,21 @@ def _about(
         "journal": {"head_before": head_before, "last": last, "head": head},
         "signer": {"algorithm": "Ed25519", "fingerprint": fp},
     }
+    piece = (
+        JOURNAL_PIECE.format(
+            head_before=_head_before_in_words(head_before),
+            last=f"#{last['seq']}",
+            head_seq=head["seq"],
+            head_hash=head["hash"],
+        )
+        if head_before is not None and last is not None
+        else NO_JOURNAL_PIECE.format(head_seq=head["seq"], head_hash=head["hash"])
+    )
     verify_md = VERIFY_MD.format(
         scope=period.label + (f", environment {env}" if env else ""),
         summary=_summary(data, who),
         fingerprint=fp,
-        head_before=_head_before_in_words(head_before),
-        last=f"#{last['seq']}" if last else "none: no events",
-        head_seq=head["seq"],
-        head_hash=head["hash"],
+        journal_piece=piece,
     )
     about = [
         ("journal/verify_chain.py", (_HERE / "verify_chain.py").read_bytes()),

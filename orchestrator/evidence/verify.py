@@ -171,6 +171,9 @@ def _check_journal(
     start = span[0]
     ph = "%s" if postgres else "?"
     prev = journal.GENESIS
+    #: what the event before hashes to when that is not its stored hash (a break said
+    #: there): an event naming it as its ``prev`` is linked (only that hash was changed)
+    rehashed: str | None = None
     if start > 1 and chain:
         row = conn.execute(
             f"SELECT hash FROM {journal.TABLE} WHERE seq = {ph}", (start - 1,)
@@ -198,15 +201,18 @@ def _check_journal(
                 try:  # journal.link, inlined: this runs once per event
                     linked = (
                         seq == expected
-                        and stored_prev == prev
+                        and stored_prev in (prev, rehashed)
                         and sha256(stored_prev.encode() + b"\n" + ev).hexdigest() == stored_hash
                     )
                 except AttributeError:  # not text
                     linked = False
                 if not linked:
                     report.breaks.append(
-                        _link_break(seq, expected, prev, str(stored_prev), str(stored_hash), ev)
+                        _link_break(
+                            seq, expected, (prev, rehashed), str(stored_prev), str(stored_hash), ev
+                        )
                     )
+                rehashed = None if linked else _rehash(stored_prev, ev)
                 expected, prev = (seq + 1 if type(seq) is int else expected), str(stored_hash)
                 if ev.startswith(skip):
                     continue  # a record the other process checks
@@ -278,9 +284,34 @@ def _text(raw: bytes) -> str:
         return repr(raw)[2:-1]
 
 
+def _rehash(stored_prev: Any, ev: bytes) -> str | None:
+    """What an event hashes to (None when its ``prev`` is not text)."""
+    try:
+        return journal.link(stored_prev, ev)
+    except (AttributeError, TypeError):
+        return None
+
+
+def _apart(a: str, b: str) -> tuple[str, str]:
+    """Two hashes cut short (16 characters, or up to the first that differs) so that
+    what is shown of them differs too."""
+    same = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    n = max(16, same + 1)
+    return (a[:n] + "…" if len(a) > n else a), (b[:n] + "…" if len(b) > n else b)
+
+
 def _link_break(
-    seq: Any, expected: int, prev: str, stored_prev: str, stored_hash: str, ev: bytes
+    seq: Any,
+    expected: int,
+    prev: tuple[str, str | None],
+    stored_prev: str,
+    stored_hash: str,
+    ev: bytes,
 ) -> Break:
+    """``prev``: the stored hash of the event before, and what it hashes to when that
+    differs (its hash was changed, said at that event): either one links."""
     if seq != expected:
         detail = (
             f"event #{expected} before it is missing (deleted)"
@@ -289,10 +320,11 @@ def _link_break(
             if type(seq) is int and seq > expected
             else f"numbered {seq!r} where #{expected} belongs (events reordered or inserted)"
         )
-    elif stored_prev != prev:
+    elif stored_prev not in prev:
+        named, hash_before = _apart(stored_prev, prev[0])
         detail = (
-            f"it names {stored_prev[:16]}… as the event before it, but event "
-            f"#{expected - 1} hashes to {prev[:16]}… (events removed, inserted or reordered)"
+            f"it names {named} as the event before it, but the hash of event "
+            f"#{expected - 1} is {hash_before} (events removed, inserted or reordered)"
         )
     else:  # (the one check left: the hash does not recompute)
         detail = "its bytes or its hash were changed (the hash does not recompute)"
@@ -419,8 +451,9 @@ def _record_break(
     try:
         raw_kind, run, pk, _at = journal.keys(ev)
         kind = _text(raw_kind)
-    except ValueError:
+    except ValueError:  # not an event drill writes: the event is all there is to name
         kind, run, pk = "?", b"null", b"?"
+        record = record or (f"event #{seq}" if seq is not None else None)
     return Break(
         seq,
         kind,
@@ -431,15 +464,21 @@ def _record_break(
     )
 
 
-def _gone(report: Report, latest: Latest) -> None:
+def _gone(report: Report, latest: Latest, lost: dict[str, str]) -> None:
+    """The records whose newest event is not a deletion and whose row was not found: deleted,
+    or in a table verify could not read (``lost``: table → what is wrong with it, said first
+    in a break of its own). Those rows are there: 'the record's row was deleted' of every
+    record of a table that lost a column sent an auditor looking for deleted rows."""
     for table, entries in latest.items():
+        name = _text(table)
+        detail = (
+            f"its row could not be read: {lost[name]}"
+            if name in lost
+            else "the record's row was deleted"
+        )
         for pk, (seq, ev) in entries.items():
             if journal.data_of(ev) is not None:
-                report.breaks.append(
-                    _record_break(
-                        seq, ev, f"{_text(table)} {_text(pk)}", "the record's row was deleted"
-                    )
-                )
+                report.breaks.append(_record_break(seq, ev, f"{name} {_text(pk)}", detail))
 
 
 def _first_at(conn: Any, ph: str, when: datetime, head: int) -> int:
@@ -513,6 +552,7 @@ def _verify(
     specs = _tables_present(conn, postgres, report)
     if specs is None:
         return report  # no journal to verify
+    lost = {b.record: b.detail for b in report.breaks if b.kind == _SCHEMA}
     ph = "%s" if postgres else "?"
     head = int(conn.execute(f"SELECT MAX(seq) FROM {journal.TABLE}").fetchone()[0] or 0)
     for seq, ev in conn.execute(  # outside every pass below (events are numbered from #1)
@@ -525,10 +565,10 @@ def _verify(
     span = (start, max(head, start - 1))
     with gc_paused():  # a million short-lived objects, no cycles among them
         if scope is None and connect is not None and span[1] - span[0] >= SPLIT_FROM:
-            _verify_split(conn, postgres, span, specs, connect, report)
+            _verify_split(conn, postgres, span, specs, connect, report, lost)
         else:
             latest = _check_journal(conn, postgres, report, span, scope)
-            _check_projections(conn, postgres, specs, latest, report, scope)
+            _check_projections(conn, postgres, specs, latest, report, scope, lost)
             if scope is not None:
                 _check_environments(conn, postgres, specs, report, scope)
     _check_anchors(conn, ph, anchors, report)
@@ -632,9 +672,10 @@ def _check_projections(
     latest: Latest,
     report: Report,
     scope: Scope | None,
+    lost: dict[str, str],
 ) -> None:
     """Every row of ``specs`` against its record's newest event; then the records whose
-    row is gone."""
+    row is gone (``lost``: the tables that could not be read, and why)."""
     ph = "%s" if postgres else "?"
     for spec in specs:
         if scope is None:
@@ -651,7 +692,7 @@ def _check_projections(
                     f'{spec.select()} WHERE "{col}" IN ({", ".join([ph] * len(part))})', part
                 ).fetchall()
                 _compare(report, spec, rows, latest, postgres, scope)
-    _gone(report, latest)
+    _gone(report, latest, lost)
 
 
 def _check_environments(
@@ -725,10 +766,11 @@ def _verify_split(
     specs: list[Projection],
     connect: Callable[[], Any],
     report: Report,
+    lost: dict[str, str],
 ) -> None:
     """The child recomputes the chain and checks some tables (and the events of no known
-    table); this process checks the others, each table going to the one with less work
-    so far (biggest first)."""
+    table, or of a table in ``lost``); this process checks the others, each table going
+    to the one with less work so far (biggest first)."""
     from orchestrator.evidence.forked import abandon, in_child
 
     sizes = {
@@ -752,7 +794,7 @@ def _verify_split(
             latest = _check_journal(
                 own, postgres, part, span, None, skip=tuple(s.name.encode() for s in here)
             )
-            _check_projections(own, postgres, child, latest, part, None)
+            _check_projections(own, postgres, child, latest, part, None, lost)
         finally:
             own.close()
         return part
@@ -768,7 +810,7 @@ def _verify_split(
             chain=False,
             only=tuple(s.name.encode() for s in here),
         )
-        _check_projections(conn, postgres, here, latest, report, None)
+        _check_projections(conn, postgres, here, latest, report, None, lost)
     except BaseException:
         abandon(wait)
         raise

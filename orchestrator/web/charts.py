@@ -23,6 +23,8 @@ STATUS_COLOURS = {
     "rollback_failed": "#6a1b9a",
 }
 MAX_STEPS = 60
+#: characters of a timeline row's label (the rest: "…", and whole on hover)
+LABEL_CHARS = 34
 
 
 def _when(text: str | None) -> datetime | None:
@@ -120,12 +122,17 @@ def timeline_svg(doc: dict[str, Any]) -> str:
             'class="grid"/><text x="{:.1f}" y="{}" text-anchor="middle" '
             'class="axis">+{:.1f}s</text>'.format(gx, height - 8, span * i / 5)
         )
+    several = len(doc.get("scenarios", [])) > 1
     for i, st in enumerate(shown):
         top = head + i * row
-        name = f"{st['scenario'] or ''} {st['name']}".strip()
+        # as the reports' timeline (report.svg.step_label): the scenario only when the run
+        # has several, cut with "…" and whole on hover; "scenario name" cut at 34 left
+        # "tight-failover database endpoint a" of a one-scenario run's every step
+        name = f"{st['scenario']}: {st['name']}" if several and st["scenario"] else st["name"]
+        cut = name if len(name) <= LABEL_CHARS else name[: LABEL_CHARS - 1] + "…"
         parts.append(
             f'<text x="{left - 6}" y="{top + 11}" text-anchor="end" class="label">'
-            f"{escape(name[:34])}</text>"
+            f"<title>{escape(name)}</title>{escape(cut)}</text>"
         )
         start = _when(st["started_at"])
         if start is None:

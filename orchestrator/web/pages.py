@@ -141,9 +141,16 @@ def _run(src: Sources, _q: Params, path: dict[str, str]) -> Any:
 
 
 def _run_extra(_src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
+    """The timeline chart; the steps in the order they ran and each measurement's value
+    and error bound, as `drill runs show` prints them."""
+    from orchestrator.views import measurement_shown, steps_as_ran
     from orchestrator.web.charts import timeline_svg
 
-    return {"timeline": timeline_svg(doc)}
+    return {
+        "timeline": timeline_svg(doc),
+        "steps_ran": steps_as_ran(doc["steps"]),
+        "measured": [(m, *measurement_shown(m)) for m in doc["measurements"]],
+    }
 
 
 def _findings(src: Sources, q: Params, _path: dict[str, str]) -> Any:

@@ -226,6 +226,62 @@ def test_served_api_is_the_cli_json(labdir: Path, served: str, drilled: dict[str
     assert "Traceback" not in err.value.read().decode()
 
 
+def test_run_page_reads_as_runs_show(labdir: Path, served: str, drilled: dict[str, Any]) -> None:
+    """The run page gave each measurement raw ('2.468129 s', 'lost_writes 0.0 rows'
+    '±0.0 s', an objective '300.0' without its unit) where `drill runs show` gives
+    '2.468 s ±0.1s' and '0 rows', and listed the steps by number, so a runbook's rollback
+    ('rebuild the Multi-AZ standby', recorded when the fault step starts) came before the
+    fault it undoes; `runs show` lists them in the order they ran."""
+    import html
+
+    run_id = drilled["run_id"]
+    page = urllib.request.urlopen(f"{served}/runs/{run_id}", timeout=30).read().decode()
+    doc = json.loads(urllib.request.urlopen(f"{served}/api/runs/{run_id}", timeout=30).read())
+    cells = [
+        [
+            html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in re.findall(
+            r"<tr>(.*?)</tr>", page.split("<h2>Measurements</h2>")[1].split("<h2>")[0], re.S
+        )
+    ]
+    rows = {(r[0], r[1]): r for r in cells if r}
+    shown = run(labdir, "runs", "show", run_id).out
+    for sc in drilled["scenarios"]:
+        rto = rows[(sc["id"], "rto")]
+        assert rto[2:4] == [f"{sc['rto_s']:.3f} s", "±0.1s"], rto
+        assert rto[5].startswith(f"{sc['objectives']['rto_s']:g} s"), rto
+        lost = rows[(sc["id"], "lost_writes")]
+        assert lost[2:4] == [f"{sc['lost_writes']} rows", "—"], lost
+        assert f"rto {sc['rto_s']:.3f} s ±0.1s" in " ".join(shown.split())
+    steps = page.split("<h2>Steps</h2>")[1]
+    numbers = [int(n) for n in re.findall(r"<tr><td>(\d+)</td>", steps)]
+    ran = sorted(doc["steps"], key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
+    assert numbers == [st["seq"] for st in ran] != sorted(numbers)
+
+
+def test_run_page_timeline_labels_name_each_step(served: str, drilled: dict[str, Any]) -> None:
+    """The timeline's row labels were "scenario name" cut at 34 characters with nothing to
+    say so or to read the rest ('az-loss synchronous standby in syn'); the reports' own
+    timeline writes "scenario: name" and cuts with "…". Now the page does the same, with
+    the whole label on hover."""
+    import html
+
+    run_id = drilled["run_id"]
+    page = urllib.request.urlopen(f"{served}/runs/{run_id}", timeout=30).read().decode()
+    doc = json.loads(urllib.request.urlopen(f"{served}/api/runs/{run_id}", timeout=30).read())
+    svg = page.split('id="timeline"')[1].split("</svg>")[0]
+    labels = [
+        (html.unescape(whole), html.unescape(shown))
+        for whole, shown in re.findall(r'class="label"><title>(.*?)</title>(.*?)</text>', svg)
+    ]
+    assert [w for w, _ in labels] == [f"{st['scenario']}: {st['name']}" for st in doc["steps"]]
+    for whole, shown in labels:
+        assert shown == whole or (shown.endswith("…") and whole.startswith(shown[:-1])), shown
+    assert any(shown != whole for whole, shown in labels)  # some were cut, and said so
+
+
 def test_every_page_fits_a_phone(browser: Any, served: str, drilled: dict[str, Any]) -> None:
     page = browser.new_page(viewport=PHONE)
     for path in (

@@ -182,6 +182,9 @@ def test_verify_json_of_a_tampered_bundle_is_one_document(
     assert _cli("evidence", "verify", str(bad))[0] == 1
     err = capsys.readouterr().err
     assert "  hint: the bundle is not as it was exported: do not rely on it" in err, err
+    # a whole sentence: it ended 'ask whoever exported it for the original (or a new
+    # export) and check that', a reader waiting for what to check
+    assert err.rstrip().endswith("(or a new export) and verify that one instead"), err
     # the keys of a bundle that verifies are there too (null: not known), plus "error"
     good = json.loads(_cli("evidence", "verify", str(exported["q4zip"]), "--json")[1])
     assert set(good) | {"error"} == set(doc), (set(good), set(doc))
@@ -363,6 +366,29 @@ def test_verify_md_says_where_the_journal_piece_starts_and_ends(exported: dict[s
         for b in ("q4zip", "q3zip")
     }
     assert 0 in seqs and len(seqs) == 2, seqs  # both cases were seen
+
+
+def test_verify_md_of_a_period_with_nothing_recorded_says_its_journal_is_empty(
+    exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A quarter without a run (an auditor asking for one: a finding of its own) said its
+    events.jsonl was 'an unbroken piece of the evidence journal' starting after 'the
+    journal's head before the period (none: no events)', ending with 'the last event of
+    the exported runs (none: no events)' and 'also holding the events of other runs'."""
+    monkeypatch.chdir(exported["root"])
+    assert _cli("evidence", "export", "--period", "2026-Q1", "--out", "q1.zip")[0] == 0
+    bundle = exported["root"] / "q1.zip"
+    assert _member(bundle, "journal/events.jsonl") == b""
+    text = " ".join(_member(bundle, "VERIFY.md").decode().split())
+    head = json.loads(_member(bundle, "manifest.json"))["journal"]["head"]
+    assert (
+        "3. `journal/events.jsonl` is empty: this export holds no run and no finding, so no "
+        "piece of the evidence journal either, and `python3 journal/verify_chain.py` prints "
+        "`OK: the period holds no events`. The journal's head when this bundle was made was "
+        f"#{head['seq']} {head['hash']}."
+    ) in text, text
+    assert "none: no events" not in text and "unbroken piece" not in text
+    assert _cli("evidence", "verify", str(bundle))[0] == 0
 
 
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from orchestrator.evidence.records import projections
-from tests.clihelp import drill_out
+from tests.clihelp import drill, drill_out
 from tests.integration.test_evidence_chain import db, run_drill  # noqa: F401  (db: a fixture)
 from tests.integration.test_evidence_witness import _sql
 
@@ -295,6 +295,14 @@ def test_a_dropped_column_is_a_break_naming_it_first(
     assert code == 1, doc
     assert doc["first_break"]["record"] == table, doc["first_break"]
     assert doc["first_break"]["detail"] == f"the table has no column {column}"
+    # its records follow, rows that are there, not rows 'deleted'
+    rest = doc["breaks"][1:]
+    assert all(b["record"].startswith(f"{table} ") for b in rest) and (table == "journal") != bool(
+        rest
+    ), rest
+    assert {b["detail"] for b in rest} <= {
+        f"its row could not be read: the table has no column {column}"
+    }, rest
     code, _ = drill_out("evidence", "export", "--period", "2026-Q4", "--out", "q.zip")
     assert code == 1 and not (workdir / "q.zip").exists()
 
@@ -344,3 +352,96 @@ def test_an_event_numbered_below_one_is_a_break(
     code, doc = _verify()
     assert code == 1, doc
     assert doc["first_break"]["seq"] == seq and "below #1" in doc["first_break"]["detail"]
+
+
+def _lines(code: int, err: str) -> list[str]:
+    assert code == 1, err
+    return [line for line in err.splitlines() if not line.lstrip().startswith("hint:")]
+
+
+def test_a_changed_hash_is_one_break_at_its_event(
+    db: str,  # noqa: F811
+    workdir: Path,
+) -> None:
+    """Only the stored hash of an event changed: the event after it still names what that
+    event hashes to. verify also reported that next event, 'it names 9475e4fdae29c914… as
+    the event before it, but event #5 hashes to 9475e4fdae29c914…' — the same digits
+    twice, an accusation of an event nobody touched."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        digest = conn.execute(sa.text("SELECT hash FROM journal WHERE seq = 5")).scalar_one()
+        conn.execute(
+            sa.text("UPDATE journal SET hash = :h WHERE seq = 5"),
+            {"h": digest[:-1] + ("0" if digest[-1] != "0" else "1")},
+        )
+    code, doc = _verify()
+    assert code == 1, doc
+    assert [(b["seq"], b["detail"]) for b in doc["breaks"]] == [
+        (5, "its bytes or its hash were changed (the hash does not recompute)")
+    ]
+
+
+def test_a_changed_prev_shows_two_hashes_that_differ(
+    db: str,  # noqa: F811
+    workdir: Path,
+) -> None:
+    """An event's `prev` changed past its 16th digit: the break showed the 16 first digits
+    of both hashes, which were the same."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        prev = conn.execute(sa.text("SELECT prev FROM journal WHERE seq = 5")).scalar_one()
+        forged = prev[:40] + ("0" if prev[40] != "0" else "1") + prev[41:]
+        conn.execute(sa.text("UPDATE journal SET prev = :p WHERE seq = 5"), {"p": forged})
+    code, doc = _verify()
+    assert code == 1, doc
+    detail = doc["first_break"]["detail"]
+    named, _, rest = detail.removeprefix("it names ").partition(" as the event before it")
+    shown = rest.split("the hash of event #4 is ")[1].split(" ")[0]
+    assert named == forged[:41] + "…" and shown == prev[:41] + "…", detail
+
+
+def test_an_event_not_drills_is_named_by_its_number(
+    db: str,  # noqa: F811
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An event appended whose bytes are not an event drill writes: the CLI said
+    'evidence journal broken at ? ? (event #N, ?)'."""
+    run_drill(workdir)
+    with _sql(db) as conn:
+        head, digest = conn.execute(
+            sa.text("SELECT seq, hash FROM journal ORDER BY seq DESC LIMIT 1")
+        ).one()
+        conn.execute(
+            sa.text("INSERT INTO journal (seq, prev, hash, event) VALUES (:s, :p, :h, :e)"),
+            {"s": head + 1, "p": digest, "h": "0" * 64, "e": b'{"kind":"run.update"}'},
+        )
+    result = drill(capsys, "evidence", "verify")
+    first = _lines(result.code, result.err)[0]
+    assert first == (
+        f"drill: error: evidence journal broken at event #{head + 1}: "
+        "its bytes or its hash were changed (the hash does not recompute)"
+    ), result.err
+    _, doc = _verify()
+    assert doc["first_break"]["record"] == f"event #{head + 1}", doc
+
+
+def test_a_head_given_in_capitals_or_mistyped_is_not_tampering(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--head SEQ:HASH` copied from a bundle: the same hash in capitals was 'evidence
+    journal broken … the database was changed outside drill' (exit 1, a false alarm), a
+    hash that is not hex too, and a number '²' (a digit to Python) an internal error. The
+    first verifies; the others are usage errors (exit 2) saying what --head takes."""
+    _, doc = _verify()
+    seq, digest = doc["head"]["seq"], doc["head"]["hash"]
+    result = drill(capsys, "evidence", "verify", "--head", f"{seq}:{digest.upper()}")
+    assert result.code == 0 and "evidence journal OK" in result.out, result.err
+    for bad in (f"{seq}:{'z' * 64}", f"²:{digest}", f"{seq}:{digest[:-1]}"):
+        result = drill(capsys, "evidence", "verify", "--head", bad)
+        assert result.code == 2, (bad, result.err)
+        assert result.err.startswith(f"drill: error: --head {bad!r} is not SEQ:HASH"), result.err
+    # a head that is not there says what that can mean, beyond 'events removed'
+    result = drill(capsys, "evidence", "verify", "--head", f"{seq}:{'0' * 64}")
+    assert result.code == 1, result.err
+    assert "this is not the database that export was made from" in " ".join(result.err.split())

@@ -138,8 +138,26 @@ def _rewrite_with_new_hashes(ex: Exec, keep_kind: bool | None) -> Callable[[], N
     return undo
 
 
+def _change_a_hash(ex: Exec) -> Callable[[], None]:
+    """Only the stored hash of event #5: the next event still names what #5 hashes to."""
+    (digest,) = ex("SELECT hash FROM journal WHERE seq = 5")[0]
+    ex(
+        "UPDATE journal SET hash = ? WHERE seq = 5",
+        digest[:-1] + ("1" if digest[-1] == "0" else "0"),
+    )
+    return lambda: ex("UPDATE journal SET hash = ? WHERE seq = 5", digest) and None
+
+
+def _rename_a_column(ex: Exec) -> Callable[[], None]:
+    """A column of a table renamed: its rows are there, but cannot be read as drill's."""
+    ex("ALTER TABLE step_run RENAME COLUMN output TO output_renamed")
+    return lambda: ex("ALTER TABLE step_run RENAME COLUMN output_renamed TO output") and None
+
+
 TAMPERING = [
     _change_rows,
+    _change_a_hash,
+    _rename_a_column,
     _delete_row,
     _flip_a_byte,
     _remove_an_event,
