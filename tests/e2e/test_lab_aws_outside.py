@@ -369,3 +369,44 @@ def test_the_primary_names_its_continuous_recovery_point(awslab: Path) -> None:
         BackupVaultName="drill-lab-vault", RecoveryPointArn=arn
     )
     assert point["ResourceArn"] == db["DBInstanceArn"] and point["Status"] == "COMPLETED"
+
+
+def test_a_point_in_time_restore_outside_the_archive_is_refused(awslab: Path) -> None:
+    """RDS's own point-in-time restore (RestoreDBInstanceToPointInTime with
+    `RestoreTime`), as a script asks it: a time before the lab's oldest backup or in the
+    future is refused before anything is created, as RDS refuses one outside
+    EarliestRestorableTime – LatestRestorableTime, and as the lab's AWS Backup refuses
+    it for its continuous recovery point. The lab answered `creating`, the restore
+    failed behind the API, and the instance said `failed` with the primary's endpoint.
+    A time inside the window is still restored."""
+    import time
+    from datetime import UTC, timedelta
+
+    from botocore.exceptions import ClientError
+
+    from tests.e2e.conftest import aws_client
+
+    rds = aws_client(awslab, "rds")
+    now = datetime.now(UTC)
+    for when in (now - timedelta(days=1), now + timedelta(hours=1)):
+        with pytest.raises(ClientError) as refused:
+            rds.restore_db_instance_to_point_in_time(
+                SourceDBInstanceIdentifier="drill-lab-db",
+                TargetDBInstanceIdentifier="sre-out-of-window",
+                RestoreTime=when,
+            )
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+        assert "outside the restorable window" in str(refused.value), refused.value
+    names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+    assert "sre-out-of-window" not in names
+    answer = rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="drill-lab-db",
+        TargetDBInstanceIdentifier="sre-in-window",
+        RestoreTime=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    assert answer["DBInstance"]["DBInstanceStatus"] == "creating"
+    rds.delete_db_instance(DBInstanceIdentifier="sre-in-window", SkipFinalSnapshot=True)
+    deadline = time.monotonic() + 300  # bounds a hang; nothing is timed
+    while "sre-in-window" in [c["name"] for c in lab_status(awslab)["components"]]:
+        assert time.monotonic() < deadline, "the restored instance's server was not removed"
+        time.sleep(0.2)
