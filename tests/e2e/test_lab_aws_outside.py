@@ -410,3 +410,36 @@ def test_a_point_in_time_restore_outside_the_archive_is_refused(awslab: Path) ->
     while "sre-in-window" in [c["name"] for c in lab_status(awslab)["components"]]:
         assert time.monotonic() < deadline, "the restored instance's server was not removed"
         time.sleep(0.2)
+
+
+def test_the_global_record_names_an_instance_in_any_case(awslab: Path) -> None:
+    """DNS names are case-insensitive: a Route53 UPSERT of the global record to
+    `DRILL-LAB-DR.lab-aws.internal` names the replica, as `drill-lab-dr…` does. The lab
+    left its global endpoint on the primary while the record said it had moved (and the
+    reverse: pointed back in capitals, it stayed on the replica)."""
+    from tests.e2e.conftest import aws_client
+
+    r53 = aws_client(awslab, "route53")
+    (zone,) = r53.list_hosted_zones()["HostedZones"]
+
+    def point(value: str) -> str:
+        r53.change_resource_record_sets(
+            HostedZoneId=zone["Id"],
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": "db.lab-aws.internal.",
+                            "Type": "CNAME",
+                            "TTL": 5,
+                            "ResourceRecords": [{"Value": value}],
+                        },
+                    }
+                ]
+            },
+        )
+        return str(lab_status(awslab)["global_target"])
+
+    assert point("DRILL-LAB-DR.Lab-Aws.Internal.") == "usw2"
+    assert point("DRILL-LAB-DB.LAB-AWS.INTERNAL") == "db-endpoint"
