@@ -443,3 +443,26 @@ def test_the_global_record_names_an_instance_in_any_case(awslab: Path) -> None:
 
     assert point("DRILL-LAB-DR.Lab-Aws.Internal.") == "usw2"
     assert point("DRILL-LAB-DB.LAB-AWS.INTERNAL") == "db-endpoint"
+
+
+def test_lab_up_writes_a_terraform_state_that_is_gone_afresh(awslab: Path) -> None:
+    """The AWS API writes its Terraform state once, when it seeds its resources. Once
+    that file was gone (a cleanup of `.drill`, a disk fault) every command on `lab-aws`
+    failed "cannot read Terraform state" with the hint to check drill.yaml — where
+    lab-aws has no entry — and `drill lab up --aws` said the lab was healthy and left it
+    so. Now the hint names `drill lab up --aws`, which says what it found and restarts
+    the API, whose new state resolves every role again."""
+    state = Path(lab_status(awslab)["aws"]["terraform_state"])
+    state.unlink()
+    broken = run(awslab, "inventory", "--env", "lab-aws")
+    assert broken.code == 2, broken.err
+    assert "drill lab up --aws" in broken.err and "drill.yaml" not in broken.err, broken.err
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    assert f"the Terraform state {state} cannot be read" in up.err, up.err
+    assert json.loads(state.read_text())["version"] == 4
+    inv = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert inv.code == 0, inv.err
+    doc = json.loads(inv.out)
+    assert {"primary_db", "dr_replica", "dns_record", "backup_vault"} <= set(doc["roles"])
+    assert doc["drift_checked"] and doc["drift"] == []
