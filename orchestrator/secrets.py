@@ -232,7 +232,7 @@ def _redact(value: Any, known: list[str]) -> Any:
         return {
             k: (
                 MASK
-                if isinstance(k, str) and is_secret_key(k) and v not in (None, "")
+                if isinstance(k, str) and is_secret_key(k) and _may_be_secret(v)
                 else _redact(v, known)
             )
             for k, v in value.items()
@@ -240,6 +240,13 @@ def _redact(value: Any, known: list[str]) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(_redact(v, known) for v in value)
     return value
+
+
+def _may_be_secret(value: Any) -> bool:
+    """Whether a value under a secret-naming key is masked whole: not an empty one, and
+    not a yes/no about a secret (``password_in_state: false`` in ``drill inventory
+    --json`` said ``"***"`` whether the state held a password or not)."""
+    return value not in (None, "") and not isinstance(value, bool)
 
 
 def redact_bytes(content: bytes) -> bytes:

@@ -33,7 +33,16 @@ def load_inventory(
         if clients is None:
             raise ConfigError(f"reading {location} needs AWS clients")
         s3 = clients.client("s3", env.region)
-    state = load_state(location, settings.base_dir, s3)
+    try:
+        state = load_state(location, settings.base_dir, s3)
+    except ConfigError as exc:
+        from orchestrator.labaws.env import state_file
+
+        if location != str(state_file(settings)):
+            raise
+        raise ConfigError(  # not drill.yaml's: lab-aws has no entry there
+            exc.message, "it is the AWS-shaped lab's: `drill lab up --aws` writes it afresh"
+        ) from None
     try:
         return resolve(state, env_name, env)
     except (TypeError, ValueError, AttributeError) as exc:  # pydantic's errors are ValueErrors

@@ -191,18 +191,28 @@ def _restore_time(
                 "2026-12-02T03:00:00Z)",
             ),
         )
-    since = datetime.fromisoformat(_backups(hub)[0]["ended_at"])
-    now = datetime.now(when.tzinfo)
-    if not since <= when <= now:
-        return None, (
-            400,
-            _error(
-                "InvalidParameterValueException",
-                f"RestoreTime {raw} is outside the restorable window "
-                f"{since.isoformat()} – {now.isoformat()}",
-            ),
-        )
+    outside = outside_window(hub, when)
+    if outside:
+        return None, (400, _error("InvalidParameterValueException", f"RestoreTime {outside}"))
     return when.isoformat(), None
+
+
+def outside_window(hub: Hub, when: datetime) -> str | None:
+    """Why ``when`` (aware) cannot be restored to, or None: the lab's archive covers
+    the end of its oldest base backup to now — the continuous recovery point's window,
+    and RDS's own point-in-time restore's (EarliestRestorableTime to
+    LatestRestorableTime), both read from the one vault."""
+    backups = _backups(hub)
+    now = datetime.now(when.tzinfo)
+    if not backups:
+        return f"{when.isoformat()} cannot be restored to: the vault holds no backup yet"
+    since = datetime.fromisoformat(backups[0]["ended_at"])
+    if since <= when <= now:
+        return None
+    return (
+        f"{when.isoformat()} is outside the restorable window "
+        f"{since.isoformat()} – {now.isoformat()}"
+    )
 
 
 def _backups(hub: Hub) -> list[dict[str, Any]]:

@@ -247,21 +247,25 @@ def _delete(hub: Hub, call: Call) -> None:
 
 # ---- Route53 ----------------------------------------------------------------------------
 def _record(hub: Hub, call: Call) -> None:
+    """The global record repointed: DNS names are case-insensitive (``DRILL-LAB-DR…``
+    names the replica as ``drill-lab-dr…`` does; the endpoint was left where it was
+    while the record said it had moved)."""
     from orchestrator.labaws import RECORD, dns_name
 
+    def names(ident: str) -> tuple[str, str]:
+        return dns_name(ident).lower(), ident.lower()
+
     for name, values in call.params.get("records", []):
-        if name.rstrip(".") != RECORD or not values:
+        if name.rstrip(".").lower() != RECORD or not values:
             continue
-        value = values[0].rstrip(".")
+        value = values[0].rstrip(".").lower()
         st = hub.state()
-        if value in (dns_name(PRIMARY_ID), PRIMARY_ID):
+        if value in names(PRIMARY_ID):
             to = "primary_db"
-        elif value in (dns_name(REPLICA_ID), REPLICA_ID):
+        elif value in names(REPLICA_ID):
             to = "dr_replica"
         else:
-            to = next(
-                (c.name for c in st.by_role("restored") if value in (dns_name(c.name), c.name)), ""
-            )
+            to = next((c.name for c in st.by_role("restored") if value in names(c.name)), "")
         if to:
             hub.lab("dns.point", {"record": "dns_record", "to": to})
         else:

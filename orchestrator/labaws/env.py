@@ -44,6 +44,11 @@ def _state(root: Path) -> tuple[dict[str, Any], dict[str, Any] | None] | None:
     return st, comp if isinstance(comp, dict) and comp else None
 
 
+def state_file(settings: Settings) -> Path:
+    """The Terraform state the AWS-shaped lab of this working directory writes."""
+    return settings.state_path() / "lab" / "aws" / "terraform.tfstate"
+
+
 def aws_block(root: Path) -> dict[str, Any] | None:
     """``{"endpoint_url", "terraform_state", "region", "dr_region"}`` or None."""
     found = _state(root)

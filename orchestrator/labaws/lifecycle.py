@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from orchestrator.config import Settings
@@ -25,7 +26,10 @@ def ensure(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     root = lab_dir(settings.state_path())
     block = aws_block(root)
     if block is not None:
-        return _public(block)
+        damaged = state_problem(Path(block["terraform_state"]))
+        if damaged is None:
+            return _public(block)
+        log(f"lab: check: {damaged}; restarting {COMPONENT}, which writes it afresh")
     t0 = time.monotonic()
     with locked(root) as st:
         c = st.components.get(COMPONENT)
@@ -46,6 +50,24 @@ def ensure(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
         f"Terraform state {block['terraform_state']}; environment `lab-aws`"
     )
     return _public(block)
+
+
+def state_problem(path: Path) -> str | None:
+    """What is wrong with the AWS API's Terraform state file, or None. The API writes it
+    once, when it seeds its resources: a state deleted or damaged afterwards (a cleanup
+    of ``.drill``, a disk fault) left ``lab-aws`` unusable — every command on it said
+    "cannot read Terraform state" — while ``lab up --aws`` said the lab was healthy."""
+    import json
+
+    try:
+        doc = json.loads(path.read_text())
+    except OSError as exc:
+        return f"the Terraform state {path} cannot be read ({exc.strerror or exc})"
+    except ValueError:
+        return f"the Terraform state {path} is not JSON"
+    if not isinstance(doc, dict) or doc.get("version") != 4 or not doc.get("resources"):
+        return f"the Terraform state {path} is not the v4 state the lab writes"
+    return None
 
 
 def wait_ready(root: Any, c: Any, timeout: float) -> None:

@@ -45,6 +45,9 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
             f"Cannot delete DB instance {ident}: it is the AWS-shaped lab's primary "
             "(drill lab up --aws); its deletion protection stays on",
         )
+    pitr = call.service == "rds" and call.operation == "RestoreDBInstanceToPointInTime"
+    if pitr and (outside := _restore_time(hub, call)):
+        return outside
     if call.service == "elasticloadbalancing":
         return _load_balancer(call)
     if call.service == "rds" and (busy := _busy(hub, call, ident)):
@@ -141,6 +144,33 @@ def _modify(call: Call, ident: str) -> tuple[str, str] | None:
             f"a new {_APPLIED} to; pass ApplyImmediately=true",
         )
     return None
+
+
+def _restore_time(hub: Hub, call: Call) -> tuple[str, str] | None:
+    """A point-in-time restore to a moment the lab's archive does not cover — before
+    its oldest base backup, or in the future — is refused, as RDS refuses a RestoreTime
+    outside EarliestRestorableTime – LatestRestorableTime (and AWS Backup its continuous
+    point's, backup_api): the lab answered ``creating``, the restore failed behind the
+    API, and the instance said ``failed`` with its source's endpoint — the primary's."""
+    from datetime import UTC, datetime
+
+    from orchestrator.labaws.backup_api import outside_window
+    from orchestrator.labaws.sync import find_db
+
+    raw = str(call.params.get("RestoreTime") or "")
+    source = str(call.params.get("SourceDBInstanceIdentifier") or "")
+    if not raw or find_db(call.region, source) is None:
+        return None  # the latest restorable time, or moto answers: not found
+    try:
+        when = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None  # moto answers a malformed time
+    if when.tzinfo is None:  # RDS takes a time without a zone as UTC
+        when = when.replace(tzinfo=UTC)
+    outside = outside_window(hub, when)
+    if outside is None:
+        return None
+    return ("InvalidParameterValue", f"Cannot restore DB instance {source}: RestoreTime {outside}")
 
 
 def _busy(hub: Hub, call: Call, ident: str) -> str | None:

@@ -55,6 +55,18 @@ def test_inventory_resolves_every_role(awslab: Path) -> None:
     assert doc["drift_checked"] and doc["drift"] == []
 
 
+def test_inventory_says_whether_the_state_holds_a_password(awslab: Path) -> None:
+    """The lab's Terraform state names the master user but no password (libpq's
+    `PGPASSWORD` / `~/.pgpass`, docs/probes-aws.md): `password_in_state` is false. It
+    was `"***"` — the redaction masked the yes/no of a key naming a password, so the
+    JSON said the same whether or not a password sat in the state."""
+    res = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert res.code == 0, res.err
+    roles = json.loads(res.out)["roles"]
+    for role in ("primary_db", "dr_replica"):
+        assert roles[role]["details"]["password_in_state"] is False, roles[role]
+
+
 SCRIPT = """
 import json, sys, time, boto3
 url = sys.argv[1]

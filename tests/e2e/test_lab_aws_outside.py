@@ -369,3 +369,100 @@ def test_the_primary_names_its_continuous_recovery_point(awslab: Path) -> None:
         BackupVaultName="drill-lab-vault", RecoveryPointArn=arn
     )
     assert point["ResourceArn"] == db["DBInstanceArn"] and point["Status"] == "COMPLETED"
+
+
+def test_a_point_in_time_restore_outside_the_archive_is_refused(awslab: Path) -> None:
+    """RDS's own point-in-time restore (RestoreDBInstanceToPointInTime with
+    `RestoreTime`), as a script asks it: a time before the lab's oldest backup or in the
+    future is refused before anything is created, as RDS refuses one outside
+    EarliestRestorableTime – LatestRestorableTime, and as the lab's AWS Backup refuses
+    it for its continuous recovery point. The lab answered `creating`, the restore
+    failed behind the API, and the instance said `failed` with the primary's endpoint.
+    A time inside the window is still restored."""
+    import time
+    from datetime import UTC, timedelta
+
+    from botocore.exceptions import ClientError
+
+    from tests.e2e.conftest import aws_client
+
+    rds = aws_client(awslab, "rds")
+    now = datetime.now(UTC)
+    for when in (now - timedelta(days=1), now + timedelta(hours=1)):
+        with pytest.raises(ClientError) as refused:
+            rds.restore_db_instance_to_point_in_time(
+                SourceDBInstanceIdentifier="drill-lab-db",
+                TargetDBInstanceIdentifier="sre-out-of-window",
+                RestoreTime=when,
+            )
+        assert refused.value.response["Error"]["Code"] == "InvalidParameterValue"
+        assert "outside the restorable window" in str(refused.value), refused.value
+    names = [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"]]
+    assert "sre-out-of-window" not in names
+    answer = rds.restore_db_instance_to_point_in_time(
+        SourceDBInstanceIdentifier="drill-lab-db",
+        TargetDBInstanceIdentifier="sre-in-window",
+        RestoreTime=datetime.now(UTC) - timedelta(seconds=1),
+    )
+    assert answer["DBInstance"]["DBInstanceStatus"] == "creating"
+    rds.delete_db_instance(DBInstanceIdentifier="sre-in-window", SkipFinalSnapshot=True)
+    deadline = time.monotonic() + 300  # bounds a hang; nothing is timed
+    while "sre-in-window" in [c["name"] for c in lab_status(awslab)["components"]]:
+        assert time.monotonic() < deadline, "the restored instance's server was not removed"
+        time.sleep(0.2)
+
+
+def test_the_global_record_names_an_instance_in_any_case(awslab: Path) -> None:
+    """DNS names are case-insensitive: a Route53 UPSERT of the global record to
+    `DRILL-LAB-DR.lab-aws.internal` names the replica, as `drill-lab-dr…` does. The lab
+    left its global endpoint on the primary while the record said it had moved (and the
+    reverse: pointed back in capitals, it stayed on the replica)."""
+    from tests.e2e.conftest import aws_client
+
+    r53 = aws_client(awslab, "route53")
+    (zone,) = r53.list_hosted_zones()["HostedZones"]
+
+    def point(value: str) -> str:
+        r53.change_resource_record_sets(
+            HostedZoneId=zone["Id"],
+            ChangeBatch={
+                "Changes": [
+                    {
+                        "Action": "UPSERT",
+                        "ResourceRecordSet": {
+                            "Name": "db.lab-aws.internal.",
+                            "Type": "CNAME",
+                            "TTL": 5,
+                            "ResourceRecords": [{"Value": value}],
+                        },
+                    }
+                ]
+            },
+        )
+        return str(lab_status(awslab)["global_target"])
+
+    assert point("DRILL-LAB-DR.Lab-Aws.Internal.") == "usw2"
+    assert point("DRILL-LAB-DB.LAB-AWS.INTERNAL") == "db-endpoint"
+
+
+def test_lab_up_writes_a_terraform_state_that_is_gone_afresh(awslab: Path) -> None:
+    """The AWS API writes its Terraform state once, when it seeds its resources. Once
+    that file was gone (a cleanup of `.drill`, a disk fault) every command on `lab-aws`
+    failed "cannot read Terraform state" with the hint to check drill.yaml — where
+    lab-aws has no entry — and `drill lab up --aws` said the lab was healthy and left it
+    so. Now the hint names `drill lab up --aws`, which says what it found and restarts
+    the API, whose new state resolves every role again."""
+    state = Path(lab_status(awslab)["aws"]["terraform_state"])
+    state.unlink()
+    broken = run(awslab, "inventory", "--env", "lab-aws")
+    assert broken.code == 2, broken.err
+    assert "drill lab up --aws" in broken.err and "drill.yaml" not in broken.err, broken.err
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    assert f"the Terraform state {state} cannot be read" in up.err, up.err
+    assert json.loads(state.read_text())["version"] == 4
+    inv = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert inv.code == 0, inv.err
+    doc = json.loads(inv.out)
+    assert {"primary_db", "dr_replica", "dns_record", "backup_vault"} <= set(doc["roles"])
+    assert doc["drift_checked"] and doc["drift"] == []

@@ -166,3 +166,16 @@ def test_restore_takes_masked_parts_back_from_the_definition() -> None:
     assert find_restorable(redact(activity), runbook) == activity
     # a changed definition: what does not match stays masked
     assert find_restorable(redact(activity), {"other": 1}) == redact(activity)
+
+
+def test_a_yes_or_no_about_a_secret_is_kept() -> None:
+    """A boolean under a key naming a secret says whether there is one, never what it
+    is: `drill inventory --json` showed `"password_in_state": "***"` whether the
+    Terraform state held a password or not. The values themselves stay masked."""
+    doc = {"password_in_state": False, "has_token": True, "password": "hunter22", "token": 0}
+    assert redact(doc) == {
+        "password_in_state": False,
+        "has_token": True,
+        "password": MASK,
+        "token": MASK,
+    }
