@@ -268,6 +268,14 @@ def check_var_file(path: Path) -> None:
                     "give configuration and/or secrets in it, or leave it out",
                 )
             raise UsageError(f"{path}:{lineno}: expected KEY=VALUE in a .env var file")
+        if line and not line.startswith("#") and (not line.split("=", 1)[0] or "\0" in line):
+            # the environment takes neither (chaoslib sets os.environ[KEY]): drill ended
+            # on "internal error: OSError: [Errno 22] Invalid argument"
+            raise UsageError(
+                f"{path}:{lineno}: "
+                + ("a NUL byte cannot be in the environment" if "\0" in line else "KEY is empty")
+                + " (a .env var file's lines are KEY=VALUE)"
+            )
 
 
 def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> tuple[bool, Any]:

@@ -148,6 +148,12 @@ def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     assert res.code == 2 and "bad.yaml:" in res.err
     res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "bad.env"))
     assert res.code == 2 and "bad.env:2" in res.err
+    write(workdir, "nokey.env", "A=1\n=value\n")  # os.environ[""]: OSError in chaoslib
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nokey.env"))
+    assert res.code == 2 and "nokey.env:2: KEY is empty" in res.err, res.err
+    (workdir / "nul.env").write_bytes(b"A=1\x00\n")
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nul.env"))
+    assert res.code == 2 and "nul.env:1: a NUL byte" in res.err, res.err
 
 
 def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> None:
