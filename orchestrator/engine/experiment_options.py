@@ -419,13 +419,15 @@ def resolve_runtime(
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
 
 
-def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
-    """A runtime strategy from the Chaos Toolkit settings (``--settings``, default
-    ~/.chaostoolkit/settings.yaml) that chaos does not know, where it would apply: an
-    unknown hypothesis strategy failed the run on chaoslib's 'Unknown strategy' after
-    its rollbacks had undone a method never played, and an unknown rollback strategy (a
-    typo of ``always``) silently played no rollback. The experiment's own ``runtime`` is
-    checked with the experiment (``drill validate``)."""
+def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """The Chaos Toolkit settings (``--settings``, default ~/.chaostoolkit/settings.yaml)
+    where an experiment would run with them: a value of the wrong kind (``runtime:
+    {rollbacks: always}``, ``controls: 5``) ended drill on "internal error:
+    AttributeError … this is a bug in drill", or failed the run; and a runtime strategy
+    chaos does not know, where it applies: an unknown hypothesis strategy failed the run
+    on chaoslib's 'Unknown strategy' after its rollbacks had undone a method never
+    played, an unknown rollback strategy (a typo of ``always``) silently played no
+    rollback. The experiment's own ``runtime`` is checked with the experiment."""
     experiments = [
         sc.experiment.document
         for sc in plan.scenarios
@@ -433,9 +435,26 @@ def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
     ]
     if not experiments:
         return
-    from orchestrator.engine.experiment import chaos_settings
+    from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
-    settings = chaos_settings(opts.settings_path)
+    where = str(opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH)
+    settings = load_settings(where) or {}
+    shapes = [
+        ("", settings),
+        ("runtime", settings.get("runtime") if isinstance(settings, dict) else None),
+    ]
+    if isinstance(shapes[1][1], dict):
+        shapes += [(f"runtime.{k}", shapes[1][1].get(k)) for k in ("rollbacks", "hypothesis")]
+    if isinstance(settings, dict):
+        shapes.append(("controls", settings.get("controls")))
+    for key, value in shapes:
+        if value is not None and not isinstance(value, dict):
+            raise UsageError(
+                f"{where}: {key or 'the settings'} must be a mapping, not "
+                f"{type(value).__name__} {value!r}"[:200]
+                + "; nothing was started",
+                "fix the Chaos Toolkit settings file, or name another with --settings",
+            )
     for doc in experiments:
         rollback, hypothesis = resolve_runtime(opts, settings, doc)
         for what, value, known in (
@@ -443,12 +462,9 @@ def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
             ("hypothesis", hypothesis, HypothesisStrategy),
         ):
             if value not in {s.value for s in known}:
-                from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH
-
                 raise UsageError(
-                    f"{opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH}: unknown {what} "
-                    f"strategy {value!r} (runtime.{'rollbacks' if what == 'rollback' else what}"
-                    ".strategy); nothing was started",
+                    f"{where}: unknown {what} strategy {value!r} (runtime."
+                    f"{'rollbacks' if what == 'rollback' else what}.strategy); nothing was started",
                     "one of "
                     + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY)
                     + f", or --{what}-strategy on the command line",

@@ -228,6 +228,27 @@ def test_an_unknown_strategy_of_the_chaos_settings_is_refused(
 
 
 @pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("runtime:\n  rollbacks: always\n", "runtime.rollbacks must be a mapping, not str"),
+        ("runtime: 5\n", "runtime must be a mapping, not int 5"),
+        ("controls: 5\n", "controls must be a mapping, not int 5"),
+        ("- a list\n", "the settings must be a mapping, not list"),
+    ],
+)
+def test_chaos_settings_of_the_wrong_kind_are_refused(
+    workdir: Path, capsys, text: str, said: str
+) -> None:
+    """'runtime: {rollbacks: always}' ended drill on 'internal error: AttributeError …
+    this is a bug in drill'; 'controls: 5' failed the run (chaos: a traceback)."""
+    settings = write(workdir, "settings.yaml", text)
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2 and f"settings.yaml: {said}" in res.err, res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+
+
+@pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
 )
