@@ -308,9 +308,20 @@ def check_control_file(path: Path) -> None:
     if not isinstance(doc.data, dict):
         raise UsageError(str(doc.problem("a control file maps control names to controls")))
     for name, control in doc.data.items():
-        provider = control.get("provider") if isinstance(control, dict) else None
-        if not isinstance(provider, dict) or not provider.get("type"):
-            raise UsageError(str(doc.problem("a control needs a provider", (name,))))
+        if (problem := _control_problem(name, control)) is not None:
+            raise UsageError(str(doc.problem(problem, (name, "provider"))))
+
+
+def _control_problem(name: str, control: Any) -> str | None:
+    """What chaoslib's loading of a global control would crash on: no provider, or a
+    python one without its module (KeyError: 'module': "internal error" after the run
+    had started; chaos: a traceback)."""
+    provider = control.get("provider") if isinstance(control, dict) else None
+    if not isinstance(provider, dict) or not provider.get("type"):
+        return f"control {name!r} needs a provider"
+    if provider["type"] == "python" and not isinstance(provider.get("module"), str):
+        return f"control {name!r} must have a module path"
+    return None
 
 
 def build_options(
@@ -455,6 +466,9 @@ def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
                 + "; nothing was started",
                 "fix the Chaos Toolkit settings file, or name another with --settings",
             )
+    for name, control in (settings.get("controls") or {}).items():
+        if (problem := _control_problem(name, control)) is not None:
+            raise UsageError(f"{where}: {problem} (controls.{name}); nothing was started")
     for doc in experiments:
         rollback, hypothesis = resolve_runtime(opts, settings, doc)
         for what, value, known in (

@@ -140,6 +140,17 @@ def test_a_bad_typed_var_is_named_and_the_types_chaos_takes_are_listed(
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_a_control_file_python_control_without_module_is_refused(workdir: Path, capsys) -> None:
+    """chaoslib's loading of it raised KeyError: 'module': the run started and ended on
+    'internal error: KeyError' with an internal_error finding (chaos: a traceback)."""
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    write(workdir, "controls.yaml", "tracing:\n  provider:\n    type: python\n")
+    res = drill(capsys, "run", str(exp), "--control-file", str(workdir / "controls.yaml"))
+    assert res.code == 2, res.err
+    assert "controls.yaml:2: control 'tracing' must have a module path" in res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+
+
 def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
     write(workdir, "bad.yaml", "configuration:\n  a: [1,\n")
@@ -234,6 +245,10 @@ def test_an_unknown_strategy_of_the_chaos_settings_is_refused(
         ("runtime: 5\n", "runtime must be a mapping, not int 5"),
         ("controls: 5\n", "controls must be a mapping, not int 5"),
         ("- a list\n", "the settings must be a mapping, not list"),
+        (
+            "controls:\n  tracing:\n    provider: {type: python}\n",
+            "control 'tracing' must have a module path (controls.tracing)",
+        ),
     ],
 )
 def test_chaos_settings_of_the_wrong_kind_are_refused(
