@@ -149,6 +149,9 @@ def test_a_control_file_python_control_without_module_is_refused(workdir: Path, 
     assert res.code == 2, res.err
     assert "controls.yaml:2: control 'tracing' must have a module path" in res.err
     assert not (workdir / "m").exists(), "nothing ran"
+    write(workdir, "none.yaml", "")  # chaos skips an empty control file: so does drill
+    res = drill(capsys, "run", str(exp), "--control-file", str(workdir / "none.yaml"))
+    assert res.code == 0, res.err
 
 
 def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
