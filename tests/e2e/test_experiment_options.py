@@ -573,3 +573,33 @@ def test_the_journal_path_is_where_drill_was_told_whatever_an_activity_chdirs(
     assert res.code == 0, res.err
     assert json.loads((workdir / "j.json").read_text())["status"] == "completed"
     assert not (away / "j.json").exists()
+
+
+def test_rollbacks_chaoslib_crashed_in_are_a_failed_rollback(workdir: Path, capsys) -> None:
+    """A rollback's pause chaoslib cannot read (`--var wait=0.2` is a string) ends
+    chaoslib inside its rollbacks, before the undo: drill recorded 'experiment rollbacks:
+    succeeded' and the run 'failed', the fault left in place with nothing saying so."""
+    marker = workdir / "fault"
+    exp = write(
+        workdir,
+        "exp.yaml",
+        f"""title: a rollback chaoslib cannot play
+description: its pause is a string
+configuration:
+  wait: 0.1
+method:
+  - type: action
+    name: inject
+    provider: {{type: python, module: tests.faults, func: touch, arguments: {{path: "{marker}"}}}}
+rollbacks:
+  - type: action
+    name: undo
+    pauses: {{before: "${{wait}}"}}
+    provider: {{type: python, module: tests.faults, func: remove, arguments: {{path: "{marker}"}}}}
+""",
+    )
+    res = drill(capsys, "run", str(exp), "--var", "wait=0.2", "--json")
+    assert res.code == 1, res.err
+    assert json.loads(res.out)["status"] == "rollback_failed", res.out
+    assert marker.exists(), "the undo never ran: the run says so"
+    assert "a rollback failed" in res.err
