@@ -272,6 +272,11 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
             (("steady-state-hypothesis", "probes", idx), act)
             for idx, act in enumerate(ssh.get("probes") or [])
         ]
+    if isinstance(data.get("controls"), list):  # "Control 'c' must have a `provider` …"
+        controls: list[tuple[tuple[str | int, ...], Any]] = [
+            (("controls", idx), ctl) for idx, ctl in enumerate(data["controls"])
+        ]
+        places = controls + places if message.startswith("Control ") else places + controls
     for loc, act in places:  # by name first: the clearest match
         name = isinstance(act, dict) and act.get("name")
         if name and f"'{name}'" in message:

@@ -322,6 +322,10 @@ ACTION = '  - {type: action, name: a, provider: {type: process, path: "true"}}\n
             "exp.yaml:10: a python provider's arguments must be a mapping, not null",
         ),
         (
+            f"controls:\n  - name: a\n    provider: {{type: python}}\nmethod:\n{ACTION}",
+            "exp.yaml:4: Control 'a' must have a module path (controls[0])",
+        ),
+        (
             f"configuration:\n  home: {{type: env}}\nmethod:\n{ACTION}",
             "exp.yaml:4: configuration 'home' of type env needs a `key`",
         ),
