@@ -284,9 +284,34 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
     for loc, act in places:  # then by a value chaoslib quotes (provider type, module…)
         if any(f"'{v}'" in message for v in _scalars(act)):
             return doc.problem(message, loc)
+    env = re.search(r"reference to an environment key that does not exist: (.+)$", message)
+    if env:  # an environment matter, not a typo in the file: say where, and what to do
+        return doc.problem(
+            f"{message} (set it in the environment or with a .env --var-file"
+            + (", or give the entry a default)" if message.startswith("Configuration") else ")"),
+            _env_reference(data, env.group(1)),
+        )
     from orchestrator.definitions.experiment_check import failing_place
 
     return doc.problem(message, failing_place(checked, message) or ())
+
+
+def _env_reference(data: dict[str, Any], key: str) -> tuple[str | int, ...]:
+    """Where the configuration or a secret reads the environment variable ``key``."""
+    entries: list[tuple[tuple[str | int, ...], Any]] = []
+    if isinstance(data.get("configuration"), dict):
+        entries += [(("configuration", k), v) for k, v in data["configuration"].items()]
+    if isinstance(data.get("secrets"), dict):
+        entries += [
+            (("secrets", scope, k), v)
+            for scope, values in data["secrets"].items()
+            if isinstance(values, dict)
+            for k, v in values.items()
+        ]
+    for loc, value in entries:
+        if isinstance(value, dict) and value.get("type") == "env" and value.get("key") == key:
+            return loc
+    return ()
 
 
 def _scalars(value: Any) -> list[str]:

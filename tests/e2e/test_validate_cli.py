@@ -339,3 +339,24 @@ def test_an_experiment_chaoslib_crashes_on_is_said_where_and_why(
     write(workdir, "exp.yaml", f"title: t\ndescription: d\n{body}")
     res = drill(capsys, "validate", "exp.yaml")
     assert res.code == 2 and said in res.err, res.err
+
+
+def test_a_missing_environment_variable_is_located_and_explained(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    """chaoslib's 'Secrets make reference to an environment key that does not exist: X'
+    was reported at line 1, with 'fix it' as if the file were wrong."""
+    monkeypatch.delenv("I5_API_TOKEN", raising=False)
+    write(
+        workdir,
+        "exp.yaml",
+        "title: t\ndescription: d\nsecrets:\n  api:\n    token:\n      type: env\n"
+        f"      key: I5_API_TOKEN\nmethod:\n{ACTION}",
+    )
+    res = drill(capsys, "validate", "exp.yaml")
+    assert res.code == 2
+    assert (
+        "exp.yaml:5: Secrets make reference to an environment key that does not exist: " in res.err
+    )
+    assert "I5_API_TOKEN (set it in the environment or with a .env --var-file)" in res.err
+    assert "(secrets.api.token)" in res.err
