@@ -268,9 +268,14 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
         for idx, act in enumerate(data.get(section) or [])
     ]
     if isinstance(ssh, dict):
-        places += [
-            (("steady-state-hypothesis", "probes", idx), act)
-            for idx, act in enumerate(ssh.get("probes") or [])
+        probes = list(enumerate(ssh.get("probes") or []))
+        places += [(("steady-state-hypothesis", "probes", idx), act) for idx, act in probes]
+        places += [  # a probe as tolerance: chaoslib names it as an activity of its own
+            (("steady-state-hypothesis", "probes", idx, "tolerance"), act["tolerance"])
+            for idx, act in probes
+            if isinstance(act, dict)
+            and isinstance(act.get("tolerance"), dict)
+            and act["tolerance"].get("type") == "probe"
         ]
     if isinstance(data.get("controls"), list):  # "Control 'c' must have a `provider` …"
         controls: list[tuple[tuple[str | int, ...], Any]] = [

@@ -360,3 +360,34 @@ def test_a_missing_environment_variable_is_located_and_explained(
     )
     assert "I5_API_TOKEN (set it in the environment or with a .env --var-file)" in res.err
     assert "(secrets.api.token)" in res.err
+
+
+def test_a_probe_as_tolerance_chaoslib_rejects_is_pointed_at(workdir: Path, capsys) -> None:
+    """chaoslib names the tolerance's probe; drill looked for that name among the
+    activities only, then matched the module name quoted in the message to a method
+    action using the same module, and pointed there."""
+    write(
+        workdir,
+        "exp.yaml",
+        """title: t
+description: d
+steady-state-hypothesis:
+  title: h
+  probes:
+    - type: probe
+      name: root
+      tolerance:
+        type: probe
+        name: check-root
+        provider: {type: python, module: no_such_module_i5, func: ok}
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+method:
+  - type: action
+    name: act
+    provider: {type: python, module: no_such_module_i5, func: act}
+""",
+    )
+    res = drill(capsys, "validate", "exp.yaml")
+    assert res.code == 2
+    assert "exp.yaml:8: could not find Python module 'no_such_module_i5' in activity" in res.err
+    assert "(steady-state-hypothesis.probes[0].tolerance)" in res.err
