@@ -277,10 +277,16 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
             and isinstance(act.get("tolerance"), dict)
             and act["tolerance"].get("type") == "probe"
         ]
-    if isinstance(data.get("controls"), list):  # "Control 'c' must have a `provider` …"
-        controls: list[tuple[tuple[str | int, ...], Any]] = [
-            (("controls", idx), ctl) for idx, ctl in enumerate(data["controls"])
-        ]
+    owners: list[tuple[tuple[str | int, ...], Any]] = [((), data), *places]
+    if isinstance(ssh, dict):
+        owners.append((("steady-state-hypothesis",), ssh))
+    controls: list[tuple[tuple[str | int, ...], Any]] = [  # "Control 'c' must have …"
+        ((*loc, "controls", idx), ctl)
+        for loc, owner in owners
+        if isinstance(owner, dict) and isinstance(owner.get("controls"), list)
+        for idx, ctl in enumerate(owner["controls"])
+    ]
+    if controls:
         places = controls + places if message.startswith("Control ") else places + controls
     for loc, act in places:  # by name first: the clearest match
         name = isinstance(act, dict) and act.get("name")

@@ -326,6 +326,17 @@ ACTION = '  - {type: action, name: a, provider: {type: process, path: "true"}}\n
             "exp.yaml:4: Control 'a' must have a module path (controls[0])",
         ),
         (
+            "steady-state-hypothesis:\n  title: h\n  controls: [{name: c}]\n  probes: []\n"
+            f"method:\n{ACTION}",
+            "exp.yaml:5: Control 'c' must have a `provider` property "
+            "(steady-state-hypothesis.controls[0])",
+        ),
+        (
+            'method:\n  - {type: action, name: a, provider: {type: process, path: "true"}, '
+            "controls: 5}\n",
+            "exp.yaml:4: controls must be a list, not int 5 (method[0].controls)",
+        ),
+        (
             f"configuration:\n  home: {{type: env}}\nmethod:\n{ACTION}",
             "exp.yaml:4: configuration 'home' of type env needs a `key`",
         ),
