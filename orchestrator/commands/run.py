@@ -169,7 +169,7 @@ def run(
         build_options,
         inject_env_files,
         refuse_aws_extension_off_aws,
-        refuse_unknown_strategies,
+        refuse_bad_settings,
         refuse_without_experiments,
     )
     from orchestrator.engine.plan import build_plan
@@ -198,7 +198,7 @@ def run(
     plan = build_plan(catalog, target, mode, only)
     warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
-    refuse_unknown_strategies(experiment_opts, plan)
+    refuse_bad_settings(experiment_opts, plan)
     _refuse_if_nothing_runs(plan)
     refuse_aws_extension_off_aws(plan, env_name, env_cfg)
     # what `drill plan` refuses (a step naming a role or target the environment does not

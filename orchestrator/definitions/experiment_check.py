@@ -70,12 +70,17 @@ def shape_problem(data: dict[str, Any]) -> tuple[Loc, str] | None:
     if isinstance(ssh, dict) and "probes" in ssh and not isinstance(ssh["probes"], list):
         where = ("steady-state-hypothesis", "probes")
         return where, f"the hypothesis's probes must be a list, not {_spelled(ssh['probes'])}"
+    if isinstance(ssh, dict) and "controls" in ssh and not isinstance(ssh["controls"], list):
+        where = ("steady-state-hypothesis", "controls")
+        return where, f"controls must be a list, not {_spelled(ssh['controls'])}"
     for key, entry in (data.get("configuration") or {}).items():
         if isinstance(entry, dict) and entry.get("type") == "env" and "key" not in entry:
             return ("configuration", key), f"configuration {key!r} of type env needs a `key`"
     for loc, act in activity_places(data):
         if not isinstance(act, dict):
             return loc, f"an activity must be a mapping, not {_spelled(act)}"
+        if "controls" in act and not isinstance(act["controls"], list):
+            return (*loc, "controls"), f"controls must be a list, not {_spelled(act['controls'])}"
         if "pauses" in act and act["pauses"] is not None and not isinstance(act["pauses"], dict):
             return (
                 *loc,

@@ -268,10 +268,26 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
         for idx, act in enumerate(data.get(section) or [])
     ]
     if isinstance(ssh, dict):
-        places += [
-            (("steady-state-hypothesis", "probes", idx), act)
-            for idx, act in enumerate(ssh.get("probes") or [])
+        probes = list(enumerate(ssh.get("probes") or []))
+        places += [(("steady-state-hypothesis", "probes", idx), act) for idx, act in probes]
+        places += [  # a probe as tolerance: chaoslib names it as an activity of its own
+            (("steady-state-hypothesis", "probes", idx, "tolerance"), act["tolerance"])
+            for idx, act in probes
+            if isinstance(act, dict)
+            and isinstance(act.get("tolerance"), dict)
+            and act["tolerance"].get("type") == "probe"
         ]
+    owners: list[tuple[tuple[str | int, ...], Any]] = [((), data), *places]
+    if isinstance(ssh, dict):
+        owners.append((("steady-state-hypothesis",), ssh))
+    controls: list[tuple[tuple[str | int, ...], Any]] = [  # "Control 'c' must have …"
+        ((*loc, "controls", idx), ctl)
+        for loc, owner in owners
+        if isinstance(owner, dict) and isinstance(owner.get("controls"), list)
+        for idx, ctl in enumerate(owner["controls"])
+    ]
+    if controls:
+        places = controls + places if message.startswith("Control ") else places + controls
     for loc, act in places:  # by name first: the clearest match
         name = isinstance(act, dict) and act.get("name")
         if name and f"'{name}'" in message:
@@ -279,9 +295,34 @@ def _locate_chaos_error(doc: SourceDoc, message: str, checked: dict[str, Any]) -
     for loc, act in places:  # then by a value chaoslib quotes (provider type, module…)
         if any(f"'{v}'" in message for v in _scalars(act)):
             return doc.problem(message, loc)
+    env = re.search(r"reference to an environment key that does not exist: (.+)$", message)
+    if env:  # an environment matter, not a typo in the file: say where, and what to do
+        return doc.problem(
+            f"{message} (set it in the environment or with a .env --var-file"
+            + (", or give the entry a default)" if message.startswith("Configuration") else ")"),
+            _env_reference(data, env.group(1)),
+        )
     from orchestrator.definitions.experiment_check import failing_place
 
     return doc.problem(message, failing_place(checked, message) or ())
+
+
+def _env_reference(data: dict[str, Any], key: str) -> tuple[str | int, ...]:
+    """Where the configuration or a secret reads the environment variable ``key``."""
+    entries: list[tuple[tuple[str | int, ...], Any]] = []
+    if isinstance(data.get("configuration"), dict):
+        entries += [(("configuration", k), v) for k, v in data["configuration"].items()]
+    if isinstance(data.get("secrets"), dict):
+        entries += [
+            (("secrets", scope, k), v)
+            for scope, values in data["secrets"].items()
+            if isinstance(values, dict)
+            for k, v in values.items()
+        ]
+    for loc, value in entries:
+        if isinstance(value, dict) and value.get("type") == "env" and value.get("key") == key:
+            return loc
+    return ()
 
 
 def _scalars(value: Any) -> list[str]:

@@ -524,6 +524,12 @@ def run_experiment_scenario(
             for r in rollback_runs
             if ej.rollback_failed(r)
         ]
+        declared = [a for a in doc.get("rollbacks") or [] if isinstance(a, dict)]
+        if crashed and handler.rollbacks_started and len(rollback_runs) < len(declared):
+            # chaoslib raised inside its rollbacks (a pause it could not read, a control's
+            # error): the rest were never played — recorded "succeeded", the fault stayed
+            failed += [str(a.get("name") or a.get("ref")) for a in declared[len(rollback_runs) :]]
+            rollbacks_ok = False
         rollbacks_ok = rollbacks_ok and not failed
         played = bool(rollback_runs) or handler.rollbacks_started
         recorder.step_finished(

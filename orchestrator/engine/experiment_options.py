@@ -268,6 +268,14 @@ def check_var_file(path: Path) -> None:
                     "give configuration and/or secrets in it, or leave it out",
                 )
             raise UsageError(f"{path}:{lineno}: expected KEY=VALUE in a .env var file")
+        if line and not line.startswith("#") and (not line.split("=", 1)[0] or "\0" in line):
+            # the environment takes neither (chaoslib sets os.environ[KEY]): drill ended
+            # on "internal error: OSError: [Errno 22] Invalid argument"
+            raise UsageError(
+                f"{path}:{lineno}: "
+                + ("a NUL byte cannot be in the environment" if "\0" in line else "KEY is empty")
+                + " (a .env var file's lines are KEY=VALUE)"
+            )
 
 
 def _well_formed(path: Path, sections: tuple[str, ...] = ()) -> tuple[bool, Any]:
@@ -296,13 +304,26 @@ def check_control_file(path: Path) -> None:
         raise UsageError(f"--control-file {path}: {why}")
     if path.suffix not in (".yaml", ".yml", ".json"):
         raise UsageError(f"--control-file {path}: expected a .yaml, .yml or .json file")
+    if path.stat().st_size == 0:
+        return  # chaos skips an empty control file
     doc = load_file(path)
     if not isinstance(doc.data, dict):
         raise UsageError(str(doc.problem("a control file maps control names to controls")))
     for name, control in doc.data.items():
-        provider = control.get("provider") if isinstance(control, dict) else None
-        if not isinstance(provider, dict) or not provider.get("type"):
-            raise UsageError(str(doc.problem("a control needs a provider", (name,))))
+        if (problem := _control_problem(name, control)) is not None:
+            raise UsageError(str(doc.problem(problem, (name, "provider"))))
+
+
+def _control_problem(name: str, control: Any) -> str | None:
+    """What chaoslib's loading of a global control would crash on: no provider, or a
+    python one without its module (KeyError: 'module': "internal error" after the run
+    had started; chaos: a traceback)."""
+    provider = control.get("provider") if isinstance(control, dict) else None
+    if not isinstance(provider, dict) or not provider.get("type"):
+        return f"control {name!r} needs a provider"
+    if provider["type"] == "python" and not isinstance(provider.get("module"), str):
+        return f"control {name!r} must have a module path"
+    return None
 
 
 def build_options(
@@ -411,13 +432,15 @@ def resolve_runtime(
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
 
 
-def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
-    """A runtime strategy from the Chaos Toolkit settings (``--settings``, default
-    ~/.chaostoolkit/settings.yaml) that chaos does not know, where it would apply: an
-    unknown hypothesis strategy failed the run on chaoslib's 'Unknown strategy' after
-    its rollbacks had undone a method never played, and an unknown rollback strategy (a
-    typo of ``always``) silently played no rollback. The experiment's own ``runtime`` is
-    checked with the experiment (``drill validate``)."""
+def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
+    """The Chaos Toolkit settings (``--settings``, default ~/.chaostoolkit/settings.yaml)
+    where an experiment would run with them: a value of the wrong kind (``runtime:
+    {rollbacks: always}``, ``controls: 5``) ended drill on "internal error:
+    AttributeError … this is a bug in drill", or failed the run; and a runtime strategy
+    chaos does not know, where it applies: an unknown hypothesis strategy failed the run
+    on chaoslib's 'Unknown strategy' after its rollbacks had undone a method never
+    played, an unknown rollback strategy (a typo of ``always``) silently played no
+    rollback. The experiment's own ``runtime`` is checked with the experiment."""
     experiments = [
         sc.experiment.document
         for sc in plan.scenarios
@@ -425,9 +448,29 @@ def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
     ]
     if not experiments:
         return
-    from orchestrator.engine.experiment import chaos_settings
+    from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
-    settings = chaos_settings(opts.settings_path)
+    where = str(opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH)
+    settings = load_settings(where) or {}
+    shapes = [
+        ("", settings),
+        ("runtime", settings.get("runtime") if isinstance(settings, dict) else None),
+    ]
+    if isinstance(shapes[1][1], dict):
+        shapes += [(f"runtime.{k}", shapes[1][1].get(k)) for k in ("rollbacks", "hypothesis")]
+    if isinstance(settings, dict):
+        shapes.append(("controls", settings.get("controls")))
+    for key, value in shapes:
+        if value is not None and not isinstance(value, dict):
+            raise UsageError(
+                f"{where}: {key or 'the settings'} must be a mapping, not "
+                f"{type(value).__name__} {value!r}"[:200]
+                + "; nothing was started",
+                "fix the Chaos Toolkit settings file, or name another with --settings",
+            )
+    for name, control in (settings.get("controls") or {}).items():
+        if (problem := _control_problem(name, control)) is not None:
+            raise UsageError(f"{where}: {problem} (controls.{name}); nothing was started")
     for doc in experiments:
         rollback, hypothesis = resolve_runtime(opts, settings, doc)
         for what, value, known in (
@@ -435,12 +478,9 @@ def refuse_unknown_strategies(opts: ExperimentOptions, plan: RunPlan) -> None:
             ("hypothesis", hypothesis, HypothesisStrategy),
         ):
             if value not in {s.value for s in known}:
-                from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH
-
                 raise UsageError(
-                    f"{opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH}: unknown {what} "
-                    f"strategy {value!r} (runtime.{'rollbacks' if what == 'rollback' else what}"
-                    ".strategy); nothing was started",
+                    f"{where}: unknown {what} strategy {value!r} (runtime."
+                    f"{'rollbacks' if what == 'rollback' else what}.strategy); nothing was started",
                     "one of "
                     + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY)
                     + f", or --{what}-strategy on the command line",

@@ -140,6 +140,20 @@ def test_a_bad_typed_var_is_named_and_the_types_chaos_takes_are_listed(
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_a_control_file_python_control_without_module_is_refused(workdir: Path, capsys) -> None:
+    """chaoslib's loading of it raised KeyError: 'module': the run started and ended on
+    'internal error: KeyError' with an internal_error finding (chaos: a traceback)."""
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    write(workdir, "controls.yaml", "tracing:\n  provider:\n    type: python\n")
+    res = drill(capsys, "run", str(exp), "--control-file", str(workdir / "controls.yaml"))
+    assert res.code == 2, res.err
+    assert "controls.yaml:2: control 'tracing' must have a module path" in res.err
+    assert not (workdir / "m").exists(), "nothing ran"
+    write(workdir, "none.yaml", "")  # chaos skips an empty control file: so does drill
+    res = drill(capsys, "run", str(exp), "--control-file", str(workdir / "none.yaml"))
+    assert res.code == 0, res.err
+
+
 def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
     write(workdir, "bad.yaml", "configuration:\n  a: [1,\n")
@@ -148,6 +162,12 @@ def test_bad_var_file_names_file_and_line(workdir: Path, capsys) -> None:
     assert res.code == 2 and "bad.yaml:" in res.err
     res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "bad.env"))
     assert res.code == 2 and "bad.env:2" in res.err
+    write(workdir, "nokey.env", "A=1\n=value\n")  # os.environ[""]: OSError in chaoslib
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nokey.env"))
+    assert res.code == 2 and "nokey.env:2: KEY is empty" in res.err, res.err
+    (workdir / "nul.env").write_bytes(b"A=1\x00\n")
+    res = drill(capsys, "run", str(exp), "--var-file", str(workdir / "nul.env"))
+    assert res.code == 2 and "nul.env:1: a NUL byte" in res.err, res.err
 
 
 def test_a_json_var_file_chaos_cannot_read_is_refused(workdir: Path, capsys) -> None:
@@ -219,6 +239,31 @@ def test_an_unknown_strategy_of_the_chaos_settings_is_refused(
     flag = "--hypothesis-strategy" if "hypothesis" in runtime else "--rollback-strategy"
     res = drill(capsys, "run", str(exp), "--settings", str(settings), flag, "default")
     assert res.code == 0, "the command line wins over the settings, as in chaos"
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("runtime:\n  rollbacks: always\n", "runtime.rollbacks must be a mapping, not str"),
+        ("runtime: 5\n", "runtime must be a mapping, not int 5"),
+        ("controls: 5\n", "controls must be a mapping, not int 5"),
+        ("- a list\n", "the settings must be a mapping, not list"),
+        (
+            "controls:\n  tracing:\n    provider: {type: python}\n",
+            "control 'tracing' must have a module path (controls.tracing)",
+        ),
+    ],
+)
+def test_chaos_settings_of_the_wrong_kind_are_refused(
+    workdir: Path, capsys, text: str, said: str
+) -> None:
+    """'runtime: {rollbacks: always}' ended drill on 'internal error: AttributeError …
+    this is a bug in drill'; 'controls: 5' failed the run (chaos: a traceback)."""
+    settings = write(workdir, "settings.yaml", text)
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2 and f"settings.yaml: {said}" in res.err, res.err
+    assert not (workdir / "m").exists(), "nothing ran"
 
 
 @pytest.mark.parametrize(
@@ -528,3 +573,33 @@ def test_the_journal_path_is_where_drill_was_told_whatever_an_activity_chdirs(
     assert res.code == 0, res.err
     assert json.loads((workdir / "j.json").read_text())["status"] == "completed"
     assert not (away / "j.json").exists()
+
+
+def test_rollbacks_chaoslib_crashed_in_are_a_failed_rollback(workdir: Path, capsys) -> None:
+    """A rollback's pause chaoslib cannot read (`--var wait=0.2` is a string) ends
+    chaoslib inside its rollbacks, before the undo: drill recorded 'experiment rollbacks:
+    succeeded' and the run 'failed', the fault left in place with nothing saying so."""
+    marker = workdir / "fault"
+    exp = write(
+        workdir,
+        "exp.yaml",
+        f"""title: a rollback chaoslib cannot play
+description: its pause is a string
+configuration:
+  wait: 0.1
+method:
+  - type: action
+    name: inject
+    provider: {{type: python, module: tests.faults, func: touch, arguments: {{path: "{marker}"}}}}
+rollbacks:
+  - type: action
+    name: undo
+    pauses: {{before: "${{wait}}"}}
+    provider: {{type: python, module: tests.faults, func: remove, arguments: {{path: "{marker}"}}}}
+""",
+    )
+    res = drill(capsys, "run", str(exp), "--var", "wait=0.2", "--json")
+    assert res.code == 1, res.err
+    assert json.loads(res.out)["status"] == "rollback_failed", res.out
+    assert marker.exists(), "the undo never ran: the run says so"
+    assert "a rollback failed" in res.err

@@ -322,6 +322,21 @@ ACTION = '  - {type: action, name: a, provider: {type: process, path: "true"}}\n
             "exp.yaml:10: a python provider's arguments must be a mapping, not null",
         ),
         (
+            f"controls:\n  - name: a\n    provider: {{type: python}}\nmethod:\n{ACTION}",
+            "exp.yaml:4: Control 'a' must have a module path (controls[0])",
+        ),
+        (
+            "steady-state-hypothesis:\n  title: h\n  controls: [{name: c}]\n  probes: []\n"
+            f"method:\n{ACTION}",
+            "exp.yaml:5: Control 'c' must have a `provider` property "
+            "(steady-state-hypothesis.controls[0])",
+        ),
+        (
+            'method:\n  - {type: action, name: a, provider: {type: process, path: "true"}, '
+            "controls: 5}\n",
+            "exp.yaml:4: controls must be a list, not int 5 (method[0].controls)",
+        ),
+        (
             f"configuration:\n  home: {{type: env}}\nmethod:\n{ACTION}",
             "exp.yaml:4: configuration 'home' of type env needs a `key`",
         ),
@@ -335,3 +350,55 @@ def test_an_experiment_chaoslib_crashes_on_is_said_where_and_why(
     write(workdir, "exp.yaml", f"title: t\ndescription: d\n{body}")
     res = drill(capsys, "validate", "exp.yaml")
     assert res.code == 2 and said in res.err, res.err
+
+
+def test_a_missing_environment_variable_is_located_and_explained(
+    workdir: Path, capsys, monkeypatch
+) -> None:
+    """chaoslib's 'Secrets make reference to an environment key that does not exist: X'
+    was reported at line 1, with 'fix it' as if the file were wrong."""
+    monkeypatch.delenv("I5_API_TOKEN", raising=False)
+    write(
+        workdir,
+        "exp.yaml",
+        "title: t\ndescription: d\nsecrets:\n  api:\n    token:\n      type: env\n"
+        f"      key: I5_API_TOKEN\nmethod:\n{ACTION}",
+    )
+    res = drill(capsys, "validate", "exp.yaml")
+    assert res.code == 2
+    assert (
+        "exp.yaml:5: Secrets make reference to an environment key that does not exist: " in res.err
+    )
+    assert "I5_API_TOKEN (set it in the environment or with a .env --var-file)" in res.err
+    assert "(secrets.api.token)" in res.err
+
+
+def test_a_probe_as_tolerance_chaoslib_rejects_is_pointed_at(workdir: Path, capsys) -> None:
+    """chaoslib names the tolerance's probe; drill looked for that name among the
+    activities only, then matched the module name quoted in the message to a method
+    action using the same module, and pointed there."""
+    write(
+        workdir,
+        "exp.yaml",
+        """title: t
+description: d
+steady-state-hypothesis:
+  title: h
+  probes:
+    - type: probe
+      name: root
+      tolerance:
+        type: probe
+        name: check-root
+        provider: {type: python, module: no_such_module_i5, func: ok}
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+method:
+  - type: action
+    name: act
+    provider: {type: python, module: no_such_module_i5, func: act}
+""",
+    )
+    res = drill(capsys, "validate", "exp.yaml")
+    assert res.code == 2
+    assert "exp.yaml:8: could not find Python module 'no_such_module_i5' in activity" in res.err
+    assert "(steady-state-hypothesis.probes[0].tolerance)" in res.err
