@@ -10,6 +10,7 @@ import typer
 from orchestrator.commands.common import err_console, esc, print_json, state, stdout_to_stderr
 
 if TYPE_CHECKING:
+    from orchestrator.config import Settings
     from orchestrator.evidence.records import Run
     from orchestrator.evidence.writer import EvidenceDB
 
@@ -41,8 +42,12 @@ def recover(
 
     Exit codes: 0 nothing to do or all recovered · 1 a rollback failed · 2 a protected
     environment awaits recovery and --yes was not given · 3 stopped by a signal, even
-    during its last rollback (what is left stays pending: run it again; --json then
-    prints {recovered, pending, stopped: true, error}).
+    during its last rollback (what is left stays pending: run it again).
+
+    --json: {recovered, pending, busy} — the runs closed; those still awaiting recovery;
+    those still running whose environment another process holds (a live drill, or
+    another recovery playing their rollbacks). After a stop: {recovered, pending,
+    stopped: true, error}.
     """
     from orchestrator.engine.recovery import (
         awaiting_recovery,
@@ -100,9 +105,7 @@ def recover(
         raise
     failed = [r for r in runs if r.status == RunStatus.ROLLBACK_FAILED]
     if as_json:
-        print_json(
-            {"recovered": [{"run_id": r.id, "env": r.env, "status": r.status} for r in runs]}
-        )
+        print_json(_document(settings, db, runs, env))
     elif not runs:
         busy = [e for e in running_envs(db) if env in (None, e)]  # held by a live process
         err_console().print(
@@ -132,3 +135,24 @@ def _stopped(db: EvidenceDB, before: list[Run], error: str) -> dict[str, Any]:
         entry = {"run_id": old.id, "env": old.env, "status": status}
         (pending if status == RunStatus.RUNNING.value else recovered).append(entry)
     return {"recovered": recovered, "pending": pending, "stopped": True, "error": error}
+
+
+def _document(
+    settings: Settings, db: EvidenceDB, runs: list[Run], env: str | None
+) -> dict[str, Any]:
+    """The --json document of a recovery that ended (``runs``: those it closed). A run
+    another recovery had was missing from it: ``{"recovered": []}`` told a script that
+    nothing awaited recovery."""
+    from orchestrator.engine.recovery import awaiting_recovery, running_runs
+
+    def entry(r: Run) -> dict[str, str]:
+        return {"run_id": r.id, "env": r.env, "status": str(r.status)}
+
+    closed = {r.id for r in runs}
+    orphaned = {r.id for r in awaiting_recovery(settings, db)}
+    still = [r for r in running_runs(db, env) if r.id not in closed]
+    return {
+        "recovered": [entry(r) for r in runs],
+        "pending": [entry(r) for r in still if r.id in orphaned],
+        "busy": [entry(r) for r in still if r.id not in orphaned],
+    }

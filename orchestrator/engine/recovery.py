@@ -58,7 +58,8 @@ ProviderFor = Callable[[str], "Provider | None"]
 Log = Callable[[str], None]
 
 
-def _running(db: EvidenceDB, env: str | None = None) -> list[Run]:
+def running_runs(db: EvidenceDB, env: str | None = None) -> list[Run]:
+    """The runs recorded ``running`` (of ``env``), alive or orphaned, oldest first."""
     where, params = "status = ?", [RunStatus.RUNNING.value]
     if env is not None:
         where, params = where + " AND env = ?", [*params, env]
@@ -68,13 +69,13 @@ def _running(db: EvidenceDB, env: str | None = None) -> list[Run]:
 
 def running_envs(db: EvidenceDB) -> list[str]:
     """The environments with a run recorded ``running`` (alive or orphaned)."""
-    return list(dict.fromkeys(r.env for r in _running(db)))
+    return list(dict.fromkeys(r.env for r in running_runs(db)))
 
 
 def awaiting_recovery(settings: Settings, db: EvidenceDB) -> list[Run]:
     """Orphaned runs, found without changing anything (a lock is only tried)."""
     orphans = []
-    for run in _running(db):
+    for run in running_runs(db):
         lock = EnvLock(db, settings.state_path(), run.env, lock_scope(settings, run.env))
         if lock.try_acquire():
             lock.release()
@@ -117,7 +118,7 @@ def recover_all(
     environment without ``approved_by`` (who gave ``--yes``) is left as it is, said in
     ``log``."""
     done: list[Run] = []
-    for env_name in dict.fromkeys(r.env for r in _running(db, env)):
+    for env_name in dict.fromkeys(r.env for r in running_runs(db, env)):
         if approved_by is None and protected(settings, env_name, db):
             log(
                 f"environment {env_name!r} is protected: its recovery changes it and needs "
@@ -159,7 +160,7 @@ def recover_env(
     ``approved_by`` (raises :class:`ConfirmationRequired` before any change without it),
     recorded as an approval of each run recovered."""
     done = []
-    runs = _running(db, env)
+    runs = running_runs(db, env)
     guarded = bool(runs) and protected(settings, env, db)
     if guarded and approved_by is None:
         raise needs_confirmation(runs[0])

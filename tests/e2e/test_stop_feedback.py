@@ -188,6 +188,23 @@ def test_a_second_recovery_says_the_first_one_has_it(workdir: Path) -> None:
     assert err.proc.returncode == 0, err.text
 
 
+def test_a_second_recovery_json_lists_the_run_the_first_one_has(workdir: Path) -> None:
+    """`drill recover --json` while another recovery plays the rollbacks printed
+    {"recovered": []} — to a script, nothing awaited recovery. The run it could not take
+    is listed as busy (another process holds its environment)."""
+    run_id = killed_held(workdir)
+    with holding(workdir, "recover"):
+        second = drill(workdir, "recover", "--json")
+    assert second.code == 0, second.err
+    doc = json.loads(second.out)
+    assert doc == {
+        "recovered": [],
+        "pending": [],
+        "busy": [{"run_id": run_id, "env": "lab", "status": "running"}],
+    }, doc
+    assert show(workdir, run_id)["status"] == "crashed", "the first recovery closed it"
+
+
 @pytest.mark.parametrize("last", [True, False])
 def test_a_stopped_recovery_prints_its_json_document(workdir: Path, last: bool) -> None:
     """`drill recover --json` stopped by a signal (exit 3) printed nothing on stdout (DESIGN
