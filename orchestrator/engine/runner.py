@@ -791,7 +791,20 @@ class RunEngine:
             f"waiting for operator: {step.title}",
             data={"instructions": step.instructions},
         )
-        answer = self.reporter.prompt_ack(step.instructions or step.title, step.timeout)
+        # the prompt waits in a thread: its answer within the step's timeout, a stop at
+        # once (it waited for ever, the fault in place, whatever the step's timeout)
+        try:
+            answer = call_with_deadline(
+                lambda: self.reporter.prompt_ack(step.instructions or step.title, step.timeout),
+                step.timeout,
+                self._abort_reason,
+                step=False,  # nothing to wait for before the rollbacks: it only reads
+            )
+        except CallTimeout:
+            raise StepFailed(
+                f"no answer at the prompt within {format_duration(step.timeout)}",
+                f"re-run when an operator can do {step.title!r}",
+            ) from None
         if answer is True:
             return {"acknowledged_by": operator(), "via": "prompt"}
         if answer is False:
