@@ -482,7 +482,7 @@ class RunEngine:
                     finally:
                         result = self._stop_observer(observer, row)
         except AbortSignal as exc:
-            error, status = exc.reason, RunStatus.ABORTED
+            error, status = self._abort_reason(fresh=True) or exc.reason, RunStatus.ABORTED
         except (_ScenarioFailed, StepFailed) as exc:
             error, status = str(exc), RunStatus.FAILED
         except DrillError as exc:  # the environment cannot be used (e.g. lab up failed)
@@ -668,8 +668,10 @@ class RunEngine:
             rec.event("step.failed", f"{step.title}: {exc}", row)
             raise _ScenarioFailed(f"{phase.value} {step.title!r} failed: {exc}") from None
         except AbortSignal as exc:
-            rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {exc.reason}")
-            self.reporter.step_finished(phase.value, step.title, "interrupted", exc.reason)
+            # `drill abort`'s SIGTERM lands first: the step says the request, as the run does
+            reason = self._abort_reason(fresh=True) or exc.reason
+            rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {reason}")
+            self.reporter.step_finished(phase.value, step.title, "interrupted", reason)
             raise
         except Exception as exc:  # not drill's own: recorded as this step's failure
             message = internal_message(exc)

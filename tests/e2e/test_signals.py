@@ -99,6 +99,25 @@ def test_drill_abort_stops_run_with_rollbacks(workdir: Path) -> None:
     assert [e["message"] for e in asked] == ["abort requested by alice (`drill abort`)"]
 
 
+def test_drill_abort_is_what_the_interrupted_step_and_scenario_say(workdir: Path) -> None:
+    """The run said "aborted by `drill abort`", but the step it interrupted and its
+    scenario said "received SIGTERM" (the signal that carries the request): an auditor
+    read two causes of one stop."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    proc = spawn(workdir, "run", str(rb), "--json")
+    wait_for(marker)
+    (listed,) = json.loads(run(workdir, "runs", "list", "--json").out)
+    assert run(workdir, "abort", listed["run_id"]).code == 0
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    shown = json.loads(run(workdir, "runs", "show", listed["run_id"], "--json").out)
+    assert shown["error"] == "aborted by `drill abort`", shown["error"]
+    (held,) = [s for s in shown["steps"] if s["name"] == "hold the fault"]
+    assert held["error"] == "interrupted: aborted by `drill abort`", held
+    assert shown["scenario_notes"]["marker-runbook"]["error"] == "aborted by `drill abort`"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
     workdir: Path, sig: signal.Signals
