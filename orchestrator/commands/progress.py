@@ -101,14 +101,14 @@ class ConsoleReporter:
             return None
         self._stop_status()
         self.console.print(f"\n[bold yellow]MANUAL STEP[/] {esc(instructions)}")
-        answer = (
-            self.console.input(
+        try:
+            answer = self.console.input(
                 "Type [bold]done[/] when finished, [bold]fail[/] if it could not be done: "
             )
-            .strip()
-            .lower()
-        )
-        return answer in {"done", "y", "yes", "ok"}
+        except EOFError:  # Ctrl-D: nobody answers here after all (`drill ack` still can)
+            self.console.print()
+            return None
+        return answer.strip().lower() in {"done", "y", "yes", "ok"}
 
 
 def _short(seconds: float | None) -> str:

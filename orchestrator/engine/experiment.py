@@ -309,13 +309,15 @@ def _event_handler(
             ok = run.get("status") == "succeeded"
             status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
             error = run.get("exception") and "".join(run["exception"])[-2000:]
+            shown = None if ok else _last_line(run.get("exception"))
             if ok and _ran_dry(activity, self.dry):  # chaoslib says succeeded: nothing ran
                 status, error = StepStatus.SKIPPED, DRY_RUN
+            stopped = "status" not in run and abort is not None and abort.requested
+            if stopped:  # it did not end: a stop interrupted it (said as a runbook's step)
+                shown = abort.reason if abort is not None else None
+                error = f"interrupted: {shown}"
             reporter.step_finished(
-                self.phase.value,
-                name,
-                status.value,
-                None if ok else _last_line(run.get("exception")),
+                self.phase.value, name, "interrupted" if stopped else status.value, shown
             )
             recorder.step_finished(step, status, run.get("output"), error)
             crashpoint(f"{self._point()}:end")

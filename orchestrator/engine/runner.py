@@ -482,7 +482,7 @@ class RunEngine:
                     finally:
                         result = self._stop_observer(observer, row)
         except AbortSignal as exc:
-            error, status = exc.reason, RunStatus.ABORTED
+            error, status = self._abort_reason(fresh=True) or exc.reason, RunStatus.ABORTED
         except (_ScenarioFailed, StepFailed) as exc:
             error, status = str(exc), RunStatus.FAILED
         except DrillError as exc:  # the environment cannot be used (e.g. lab up failed)
@@ -668,8 +668,10 @@ class RunEngine:
             rec.event("step.failed", f"{step.title}: {exc}", row)
             raise _ScenarioFailed(f"{phase.value} {step.title!r} failed: {exc}") from None
         except AbortSignal as exc:
-            rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {exc.reason}")
-            self.reporter.step_finished(phase.value, step.title, "interrupted", exc.reason)
+            # `drill abort`'s SIGTERM lands first: the step says the request, as the run does
+            reason = self._abort_reason(fresh=True) or exc.reason
+            rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {reason}")
+            self.reporter.step_finished(phase.value, step.title, "interrupted", reason)
             raise
         except Exception as exc:  # not drill's own: recorded as this step's failure
             message = internal_message(exc)
@@ -791,7 +793,20 @@ class RunEngine:
             f"waiting for operator: {step.title}",
             data={"instructions": step.instructions},
         )
-        answer = self.reporter.prompt_ack(step.instructions or step.title, step.timeout)
+        # the prompt waits in a thread: its answer within the step's timeout, a stop at
+        # once (it waited for ever, the fault in place, whatever the step's timeout)
+        try:
+            answer = call_with_deadline(
+                lambda: self.reporter.prompt_ack(step.instructions or step.title, step.timeout),
+                step.timeout,
+                self._abort_reason,
+                step=False,  # nothing to wait for before the rollbacks: it only reads
+            )
+        except CallTimeout:
+            raise StepFailed(
+                f"no answer at the prompt within {format_duration(step.timeout)}",
+                f"re-run when an operator can do {step.title!r}",
+            ) from None
         if answer is True:
             return {"acknowledged_by": operator(), "via": "prompt"}
         if answer is False:

@@ -58,6 +58,34 @@ def test_signal_during_experiment_runs_rollbacks(workdir: Path, sig: signal.Sign
     assert not marker.exists(), "Chaos Toolkit skips rollbacks on interrupt; drill must not"
 
 
+def test_an_experiment_activity_a_stop_interrupted_says_so(workdir: Path) -> None:
+    """The activity a stop interrupted was recorded `failed` with no error at all (chaoslib
+    hands drill's event handler a run without a status when an activity did not end),
+    where a runbook's step says "interrupted: received SIGINT"."""
+    marker, held = workdir / "marker", workdir / "held"
+    hold = {
+        "type": "action",
+        "name": "hold",
+        "provider": {
+            "type": "python",
+            "module": "tests.faults",
+            "func": "hold_until",
+            "arguments": {"path": str(held), "release": str(workdir / "never")},
+        },
+    }
+    text = experiment(marker).replace("\nrollbacks:\n", f"\n  - {json.dumps(hold)}\nrollbacks:\n")
+    exp = write(workdir, "exp.yaml", text)
+    proc = spawn(workdir, "run", str(exp), "--json")
+    wait_for(held)  # the activity is running
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    shown = json.loads(run(workdir, "runs", "show", json.loads(out)["run_id"], "--json").out)
+    (step,) = [s for s in shown["steps"] if s["name"] == "hold"]
+    assert step["status"] == "failed" and step["error"] == "interrupted: received SIGINT", step
+    assert not marker.exists(), "the rollbacks ran"
+
+
 def test_second_run_on_same_env_is_refused(workdir: Path) -> None:
     marker = workdir / "marker"
     rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
@@ -97,6 +125,25 @@ def test_drill_abort_stops_run_with_rollbacks(workdir: Path) -> None:
     shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
     asked = [e for e in shown["timeline"] if e["kind"] == "run.abort_requested"]
     assert [e["message"] for e in asked] == ["abort requested by alice (`drill abort`)"]
+
+
+def test_drill_abort_is_what_the_interrupted_step_and_scenario_say(workdir: Path) -> None:
+    """The run said "aborted by `drill abort`", but the step it interrupted and its
+    scenario said "received SIGTERM" (the signal that carries the request): an auditor
+    read two causes of one stop."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/hold.yaml", runbook(marker, wait_s=60))
+    proc = spawn(workdir, "run", str(rb), "--json")
+    wait_for(marker)
+    (listed,) = json.loads(run(workdir, "runs", "list", "--json").out)
+    assert run(workdir, "abort", listed["run_id"]).code == 0
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3, err
+    shown = json.loads(run(workdir, "runs", "show", listed["run_id"], "--json").out)
+    assert shown["error"] == "aborted by `drill abort`", shown["error"]
+    (held,) = [s for s in shown["steps"] if s["name"] == "hold the fault"]
+    assert held["error"] == "interrupted: aborted by `drill abort`", held
+    assert shown["scenario_notes"]["marker-runbook"]["error"] == "aborted by `drill abort`"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
