@@ -392,11 +392,15 @@ def _fingerprint_of_file(public_key: Path) -> str:
 
 def _check_journals(files: dict[str, bytes]) -> None:
     """What ``journal/verify_chain.py`` checks, with the same code: ``journal/events.jsonl``
-    chains, and every ``journals/RUN_ID.json`` holds only events of that chain."""
+    chains from and to where ``manifest.json`` says, and every ``journals/RUN_ID.json``
+    holds only events of that chain."""
     try:
-        seen, _ends = verify_chain.check_chain(
+        seen, ends = verify_chain.check_chain(
             files.get("journal/events.jsonl", b"").decode().splitlines()
         )
+        if "manifest.json" in files:
+            manifest = verify_chain.loads("manifest.json", files["manifest.json"])
+            verify_chain.check_ends(manifest, seen, ends)
         for name, content in files.items():
             if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
                 verify_chain.check_run(name, verify_chain.loads(name, content), seen)

@@ -391,6 +391,52 @@ def test_verify_md_of_a_period_with_nothing_recorded_says_its_journal_is_empty(
     assert _cli("evidence", "verify", str(bundle))[0] == 0
 
 
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        (
+            slice(1, None),
+            "journal/events.jsonl begins with event #{first_plus}, but manifest.json "
+            "says it begins after event #{before} (journal.head_before)",
+        ),
+        (
+            slice(None, -1),
+            "journal/events.jsonl ends with event #{last_minus}, but manifest.json "
+            "says with event #{last} (journal.last)",
+        ),
+    ],
+)
+def test_verify_chain_names_lines_cut_from_either_end_of_the_piece(
+    exported: dict[str, Any], tmp_path: Path, cut: slice, said: str
+) -> None:
+    """The first (or last) lines of events.jsonl removed still chain: verify_chain.py
+    blamed a run journal ('journals/r-….json: event #N is not in the verified chain') or,
+    when no run's event was cut, said OK. It now holds the piece to the ends manifest.json
+    gives, and says which end was cut."""
+    root = _unpack(exported["q4zip"], tmp_path / "b")
+    events = root / "journal" / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    journal = json.loads((root / "manifest.json").read_text())["journal"]
+    _replace(events, "".join(lines[cut]).encode())
+    python3 = shutil.which("python3")
+    assert python3 is not None
+    done = subprocess.run(
+        [python3, "-I", "-S", "journal/verify_chain.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    expected = said.format(
+        first_plus=journal["head_before"]["seq"] + 2,
+        before=journal["head_before"]["seq"],
+        last_minus=journal["last"]["seq"] - 1,
+        last=journal["last"]["seq"],
+    )
+    assert done.returncode == 1 and done.stdout.startswith(f"FAILED: {expected}"), done.stdout
+
+
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:
     import hashlib
 
