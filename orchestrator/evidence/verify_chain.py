@@ -58,6 +58,8 @@ def why(line, prev, seq):
         return f"event #{this}: its hash does not recompute (the event or its hash was changed)"
     if seq is None:  # (the first line chains to nothing: only its hash can be wrong)
         return f"event #{this}: does not chain"
+    if this == seq:
+        return f"event #{this} again, on the line after itself (a line repeated)"
     if this != seq + 1:
         return (
             f"event #{this} follows event #{seq}: events are missing or out of order"
