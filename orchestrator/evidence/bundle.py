@@ -92,8 +92,11 @@ A run's `status`: `succeeded` (every scenario that ran passed and met its object
 `drill abort`; its rollbacks ran), `crashed` (drill died; a later drill played its
 rollbacks), `rollback_failed` (a rollback failed: the environment may be degraded);
 `exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise). A scenario's
-`met` is true or false against `objective_rto_s` / `objective_rpo_s` (set by what
-`objectives_from` names), or null when it was not judged: `met_reason` (in runs.csv
+`met` (in runs.csv `objectives_met`) is true when it passed and held `objective_rto_s` /
+`objective_rpo_s` (set by what `objectives_from` names; a scenario with neither, such as
+an experiment, is judged on passing alone: its steady state held), false when it missed
+one or failed (a step failed, an experiment deviated: then false whatever was measured),
+or null when it was not judged: `met_reason` (in runs.csv
 `objectives_not_judged_because`) says why: aborted, skipped, a dry run. `rto_s` runs from
 the fault to the service restored as the probes saw it; `rpo_s` is how much acknowledged
 data was lost, as time, `lost_writes` how many writes. Times are UTC, durations seconds.

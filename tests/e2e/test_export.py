@@ -343,6 +343,10 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     for said in ("`aborted` (stopped by a signal", "`rollback_failed` (a rollback failed"):
         assert said in words, words
     assert "or null when it was not judged: `met_reason`" in words
+    # what true means without objectives (an experiment: 'objectives_met True' with every
+    # objective empty), and false for a failed scenario whose measurements held
+    assert "a scenario with neither, such as an experiment, is judged on passing alone" in words
+    assert "false when it missed one or failed (a step failed, an experiment deviated" in words
     assert "`exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise)" in words
 
 
