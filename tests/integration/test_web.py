@@ -202,6 +202,16 @@ def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str
         labels = tuple(sorted((*mini, ("scenario", sc["id"]))))
         if sc["met"] is not None:
             assert samples[("drill_objective_met", labels)] == (1.0 if sc["met"] else 0.0)
+    # what 1 and 0 mean, also for mini's experiments, which have no RTO/RPO objective: its
+    # HELP said 'met its RTO/RPO objectives … 0 when it missed them', of a scenario that
+    # had none (1: it passed) or that deviated (0: it failed)
+    (meaning,) = [
+        f.documentation
+        for f in text_string_to_metric_families(response.text)
+        if f.name == "drill_objective_met"
+    ]
+    assert "one without objectives, such as an experiment: passed" in meaning, meaning
+    assert "0 when it missed one or failed" in meaning, meaning
 
 
 def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
