@@ -168,6 +168,24 @@ def test_last_verify_shows_on_the_evidence_page(client: TestClient) -> None:
     assert f"#{doc['chain_head']['seq']}" in client.get("/evidence").text
 
 
+def test_a_failed_verify_says_its_first_break_on_the_evidence_page(client: TestClient) -> None:
+    """The evidence page said of a failed verify 'failed · 1 break(s)' and nothing of what
+    broke; it now gives the first break (as `drill evidence verify` does), also in
+    /api/evidence. (A head the journal does not hold fails a verify of an intact store.)"""
+    head = client.get("/api/evidence").json()["chain_head"]
+    code, _out = cli("evidence", "verify", "--head", f"{head['seq']}:{'0' * 64}")
+    assert code == 1
+    try:
+        last = client.get("/api/evidence").json()["last_verify"]
+        assert last["ok"] is False and last["first_break"]["record"] == f"event #{head['seq']}"
+        page = " ".join(html.unescape(client.get("/evidence").text).split())
+        assert (
+            f"first: event #{head['seq']}: the head of that export is missing or different now"
+        ) in page, page
+    finally:
+        assert cli("evidence", "verify")[0] == 0
+
+
 def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str, Any]) -> None:
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
