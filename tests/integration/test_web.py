@@ -24,7 +24,7 @@ from orchestrator.cli import main
 from orchestrator.web.app import create_app
 from orchestrator.web.metrics import Sources
 from tests.clihelp import clear_drill_env
-from tests.integration.test_evidence_chain import write_definitions
+from tests.integration.test_evidence_chain import run_drill, write_definitions
 
 CADENCED = """
 id: webdrill
@@ -389,6 +389,29 @@ def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
             assert response.status_code == 200
             assert "hunter2" not in response.text, path
         assert "cannot reach postgresql://drill:***@" in c.get("/findings").text
+
+
+def test_secrets_bypassing_the_writer_never_reach_a_run_page(workdir: Path) -> None:
+    """The run page masked its document, but built its timeline (and, since, its steps
+    and measurements) from the unmasked one: a step name or error written behind the
+    writer's back showed its password in the timeline's labels."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.writer import EvidenceDB
+
+    write_definitions(workdir)
+    run_id = run_drill(workdir)["run_id"]
+    secret = "postgresql://drill:hunter2@127.0.0.1:5432/app"
+    db = EvidenceDB.open(load_settings(None).database_url())
+    db.conn.execute(  # as if written by something that bypassed the writer (which redacts)
+        "UPDATE step_run SET name = ?, error = ? WHERE run_id = ?",
+        (f"reach {secret}", f"cannot reach {secret}", run_id),
+    )
+    db.close()
+    with TestClient(create_app(Sources.open(None))) as c:
+        page = c.get(f"/runs/{run_id}")
+        assert page.status_code == 200
+        assert "hunter2" not in page.text
+        assert "reach postgresql://drill:***@" in html.unescape(page.text)
 
 
 def test_serve_refuses_a_non_loopback_host_without_token(
