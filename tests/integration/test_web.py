@@ -419,12 +419,14 @@ def test_serve_refuses_a_non_loopback_host_without_token(
 ) -> None:
     from tests.clihelp import drill
 
-    for host in ("0.0.0.0", "192.0.2.10", "dashboard.example"):
+    for host in ("0.0.0.0", "192.0.2.10", "dashboard.example", ""):
         res = drill(capsys, "serve", "--host", host, "--port", "0")
         assert res.code == 2
         assert res.err.startswith("drill: error: --host")
         assert "DRILL_SERVE_TOKEN" in res.err
         assert "Traceback" not in res.err
+    # an empty --host binds every interface: said so, and shown ('--host  is not …')
+    assert res.err.startswith("drill: error: --host '' (every interface) is not a loopback")
     res = drill(capsys, "serve", "--port", "70000")
     assert res.code == 2 and "--port" in res.err and "65535" in res.err
 
