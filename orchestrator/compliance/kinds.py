@@ -283,12 +283,23 @@ def _findings(data: ReportData) -> Collected:
                 ref=f"finding:{f.id}",
                 href=f"runs.json#finding-{f.id}",
                 description=f"#{f.id} {f.title} — {f.status}"
-                + (f", owner {f.owner}" if f.owner else ""),
+                + (f", owner {f.owner}" if f.owner else "")
+                + _due(f.status, f.due_date, data),
             )
             for f in data.findings
         ],
         gap,
     )
+
+
+def _due(status: str, due: str | None, data: ReportData) -> str:
+    """When an open finding's corrective action is due, and whether that day had passed
+    when the bundle was made: 'open, owner bob' of an action two months late read as on
+    track."""
+    if status == "closed" or not due:
+        return ""
+    late = due < f"{data.generated_at:%Y-%m-%d}"  # (ISO dates: in order as text)
+    return f", due {due}" + (", overdue when exported" if late else "")
 
 
 @kind(
