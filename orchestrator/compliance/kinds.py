@@ -152,7 +152,7 @@ def _rto(data: ReportData) -> Collected:
         (
             r,
             sc,
-            f"RTO {sc.rto_s:.3f}s, objective {_obj(sc.objective_rto_s)} (objectives {sc.verdict})",
+            f"RTO {sc.rto_s:.3f}s, objective {_obj(sc.objective_rto_s)}; objectives {sc.verdict}",
         )
         for r in data.runs
         for sc in r.scenarios
@@ -175,7 +175,7 @@ def _rpo(data: ReportData) -> Collected:
             r,
             sc,
             f"RPO {sc.rpo_s:.3f}s, {sc.lost_writes or 0} acknowledged write(s) lost, "
-            f"objective {_obj(sc.objective_rpo_s)} (objectives {sc.verdict})",
+            f"objective {_obj(sc.objective_rpo_s)}; objectives {sc.verdict}",
         )
         for r in data.runs
         for sc in r.scenarios
