@@ -83,7 +83,9 @@ was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (ev
 run, scenario and measurement), `report.html` / `report.pdf` (the same for reading),
 `oscal/assessment-results.json` (NIST OSCAL), `controls/FRAMEWORK.json` (each control,
 the evidence behind it, and what is missing), `journals/RUN_ID/N-run-log.jsonl` (what
-drill printed while the run went on).
+drill printed while the run went on; a run whose drill died has
+`N-recovery-log.jsonl` instead: what the drill that recovered it said),
+`journals/RUN_ID/N-journal-EXPERIMENT.json` (an experiment's Chaos Toolkit journal).
 
 # Reading runs.json and runs.csv
 

@@ -343,6 +343,11 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     for said in ("`aborted` (stopped by a signal", "`rollback_failed` (a rollback failed"):
         assert said in words, words
     assert "or null when it was not judged: `met_reason`" in words
+    # every kind of file under journals/RUN_ID/ is said (a crashed run's
+    # 7-recovery-log.jsonl and an experiment's 2-journal-….json were not)
+    about = " ".join(first.split()) + " ".join(rest.split())
+    for kind in ("N-run-log.jsonl", "N-recovery-log.jsonl", "N-journal-EXPERIMENT.json"):
+        assert f"`journals/RUN_ID/{kind}`" in about or f"`{kind}`" in about, kind
     # what true means without objectives (an experiment: 'objectives_met True' with every
     # objective empty), and false for a failed scenario whose measurements held
     assert "a scenario with neither, such as an experiment, is judged on passing alone" in words
