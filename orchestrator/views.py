@@ -289,7 +289,10 @@ def record_verify(settings: Settings, doc: dict[str, Any], now: datetime, who: s
 
     from orchestrator.engine.results import iso
 
-    keep = {k: doc.get(k) for k in ("ok", "events", "records", "head", "break_count")}
+    # with the first break: "failed · 1 break(s)" alone sent the reader to a terminal
+    keep = {
+        k: doc.get(k) for k in ("ok", "events", "records", "head", "break_count", "first_break")
+    }
     keep.update(at=iso(now), by=who)
     path = settings.state_path() / LAST_VERIFY
     tmp = path.with_suffix(".tmp")

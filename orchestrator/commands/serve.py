@@ -38,8 +38,12 @@ def serve(
 
     token = _token()
     if not is_loopback_host(host) and not token:
+        # '' binds every interface as 0.0.0.0 does: '--host  is not a loopback address'
+        # said neither what was given nor what it would have opened
+        named = repr(host) if not host.strip() else host
+        every = " (every interface)" if host.strip() in ("", "0.0.0.0", "::") else ""
         raise UsageError(
-            f"--host {host} is not a loopback address and {TOKEN_VAR} is not set",
+            f"--host {named}{every} is not a loopback address and {TOKEN_VAR} is not set",
             # (worded so the redaction of printed errors leaves it whole)
             f"set {TOKEN_VAR} to a long random string (clients send it in the "
             "Authorization header, scheme Bearer), or bind 127.0.0.1",

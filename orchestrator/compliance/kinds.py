@@ -152,7 +152,7 @@ def _rto(data: ReportData) -> Collected:
         (
             r,
             sc,
-            f"RTO {sc.rto_s:.3f}s, objective {_obj(sc.objective_rto_s)} (objectives {sc.verdict})",
+            f"RTO {sc.rto_s:.3f}s, objective {_obj(sc.objective_rto_s)}; objectives {sc.verdict}",
         )
         for r in data.runs
         for sc in r.scenarios
@@ -175,7 +175,7 @@ def _rpo(data: ReportData) -> Collected:
             r,
             sc,
             f"RPO {sc.rpo_s:.3f}s, {sc.lost_writes or 0} acknowledged write(s) lost, "
-            f"objective {_obj(sc.objective_rpo_s)} (objectives {sc.verdict})",
+            f"objective {_obj(sc.objective_rpo_s)}; objectives {sc.verdict}",
         )
         for r in data.runs
         for sc in r.scenarios
@@ -283,12 +283,23 @@ def _findings(data: ReportData) -> Collected:
                 ref=f"finding:{f.id}",
                 href=f"runs.json#finding-{f.id}",
                 description=f"#{f.id} {f.title} — {f.status}"
-                + (f", owner {f.owner}" if f.owner else ""),
+                + (f", owner {f.owner}" if f.owner else "")
+                + _due(f.status, f.due_date, data),
             )
             for f in data.findings
         ],
         gap,
     )
+
+
+def _due(status: str, due: str | None, data: ReportData) -> str:
+    """When an open finding's corrective action is due, and whether that day had passed
+    when the bundle was made: 'open, owner bob' of an action two months late read as on
+    track."""
+    if status == "closed" or not due:
+        return ""
+    late = due < f"{data.generated_at:%Y-%m-%d}"  # (ISO dates: in order as text)
+    return f", due {due}" + (", overdue when exported" if late else "")
 
 
 @kind(

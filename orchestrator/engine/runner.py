@@ -709,6 +709,11 @@ class RunEngine:
         ctx.marks.setdefault(name, when)
         observer.mark(name, when)
         self.recorder.event(f"mark.{name}", f"{name} at {when.isoformat()}", row, at=when)
+        if name == Mark.FAULT_INJECTED.value and row.fault_injected_at is None:
+            # on the scenario's row now, not only when it ends: a run whose drill dies
+            # with its fault in place (recovered as `crashed`) said "fault injected: —"
+            row.fault_injected_at = ctx.marks[name]
+            self.recorder.save(row)
 
     def _attempt(
         self,

@@ -83,7 +83,9 @@ was exported, the chain head, every file's sha256), `runs.json` / `runs.csv` (ev
 run, scenario and measurement), `report.html` / `report.pdf` (the same for reading),
 `oscal/assessment-results.json` (NIST OSCAL), `controls/FRAMEWORK.json` (each control,
 the evidence behind it, and what is missing), `journals/RUN_ID/N-run-log.jsonl` (what
-drill printed while the run went on).
+drill printed while the run went on; a run whose drill died has
+`N-recovery-log.jsonl` instead: what the drill that recovered it said),
+`journals/RUN_ID/N-journal-EXPERIMENT.json` (an experiment's Chaos Toolkit journal).
 
 # Reading runs.json and runs.csv
 
@@ -92,8 +94,11 @@ A run's `status`: `succeeded` (every scenario that ran passed and met its object
 `drill abort`; its rollbacks ran), `crashed` (drill died; a later drill played its
 rollbacks), `rollback_failed` (a rollback failed: the environment may be degraded);
 `exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise). A scenario's
-`met` is true or false against `objective_rto_s` / `objective_rpo_s` (set by what
-`objectives_from` names), or null when it was not judged: `met_reason` (in runs.csv
+`met` (in runs.csv `objectives_met`) is true when it passed and held `objective_rto_s` /
+`objective_rpo_s` (set by what `objectives_from` names; a scenario with neither, such as
+an experiment, is judged on passing alone: its steady state held), false when it missed
+one or failed (a step failed, an experiment deviated: then false whatever was measured),
+or null when it was not judged: `met_reason` (in runs.csv
 `objectives_not_judged_because`) says why: aborted, skipped, a dry run. `rto_s` runs from
 the fault to the service restored as the probes saw it; `rpo_s` is how much acknowledged
 data was lost, as time, `lost_writes` how many writes. Times are UTC, durations seconds.
@@ -392,11 +397,15 @@ def _fingerprint_of_file(public_key: Path) -> str:
 
 def _check_journals(files: dict[str, bytes]) -> None:
     """What ``journal/verify_chain.py`` checks, with the same code: ``journal/events.jsonl``
-    chains, and every ``journals/RUN_ID.json`` holds only events of that chain."""
+    chains from and to where ``manifest.json`` says, and every ``journals/RUN_ID.json``
+    holds only events of that chain."""
     try:
-        seen, _ends = verify_chain.check_chain(
+        seen, ends = verify_chain.check_chain(
             files.get("journal/events.jsonl", b"").decode().splitlines()
         )
+        if "manifest.json" in files:
+            manifest = verify_chain.loads("manifest.json", files["manifest.json"])
+            verify_chain.check_ends(manifest, seen, ends)
         for name, content in files.items():
             if name.startswith("journals/") and name.count("/") == 1 and name.endswith(".json"):
                 verify_chain.check_run(name, verify_chain.loads(name, content), seen)

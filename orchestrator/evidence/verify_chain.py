@@ -4,9 +4,11 @@
 Run from the unpacked bundle: ``python3 journal/verify_chain.py``. It checks
 ``journal/events.jsonl`` (one ``{"seq", "prev", "hash", "event"}`` per line): each
 ``hash`` must equal ``sha256(prev + "\\n" + event)`` (the event's UTF-8 bytes), each
-``prev`` the line before's ``hash``, each ``seq`` one more than the line before's. Every
-``journals/RUN_ID.json`` must hold only events of that chain. Exit 0 and print the first
-``prev`` (the head before the period) and the last hash; exit 1 naming the first problem.
+``prev`` the line before's ``hash``, each ``seq`` one more than the line before's; the
+piece must begin and end where ``manifest.json`` says (``journal.head_before``,
+``journal.last``: lines cut from either end still chain). Every ``journals/RUN_ID.json``
+must hold only events of that chain. Exit 0 and print the first ``prev`` (the head before
+the period) and the last hash; exit 1 naming the first problem.
 drill runs this same code for ``drill evidence verify FILE.zip``.
 """
 
@@ -56,6 +58,8 @@ def why(line, prev, seq):
         return f"event #{this}: its hash does not recompute (the event or its hash was changed)"
     if seq is None:  # (the first line chains to nothing: only its hash can be wrong)
         return f"event #{this}: does not chain"
+    if this == seq:
+        return f"event #{this} again, on the line after itself (a line repeated)"
     if this != seq + 1:
         return (
             f"event #{this} follows event #{seq}: events are missing or out of order"
@@ -66,6 +70,45 @@ def why(line, prev, seq):
         f"event #{this}: its prev is not the hash of event #{seq} on the line before "
         "(lines removed, added or reordered)"
     )
+
+
+def check_ends(manifest, seen, ends):
+    """The piece (``seen``, ``ends`` as :func:`check_chain` returns them) begins right
+    after ``journal.head_before`` of ``manifest`` (manifest.json) and ends with its
+    ``journal.last``; a manifest that does not say (an older bundle's) is not checked."""
+    piece = manifest.get("journal") if isinstance(manifest, dict) else None
+    if not isinstance(piece, dict) or "head_before" not in piece or "last" not in piece:
+        return
+    first, seq, last = ends
+    before, end = piece["head_before"], piece["last"]
+    try:
+        if before is None or end is None:
+            if seen:
+                raise ValueError(
+                    "journal/events.jsonl holds events, but manifest.json says the period "
+                    "holds none (journal.last is null)"
+                )
+            return
+        if not seen:
+            raise ValueError(
+                f"journal/events.jsonl is empty, but manifest.json says it holds events "
+                f"#{before['seq'] + 1} to #{end['seq']}"
+            )
+        begins = seq - len(seen) + 1  # (the chain checked: numbered without gaps)
+        if (begins - 1, first) != (before["seq"], before["hash"]):
+            raise ValueError(
+                f"journal/events.jsonl begins with event #{begins}, but manifest.json says it "
+                f"begins after event #{before['seq']} (journal.head_before): lines were removed "
+                "from its start, or added before it"
+            )
+        if (seq, last) != (end["seq"], end["hash"]):
+            raise ValueError(
+                f"journal/events.jsonl ends with event #{seq}, but manifest.json says with "
+                f"event #{end['seq']} (journal.last): lines were removed from its end, or "
+                "added after it"
+            )
+    except (KeyError, TypeError):
+        raise ValueError("manifest.json: its journal is not as drill writes it") from None
 
 
 def check_run(name, doc, seen):
@@ -96,6 +139,10 @@ def main(root):
         seen, (first, seq, last) = check_chain(
             (root / "journal" / "events.jsonl").read_text(encoding="utf-8").splitlines()
         )
+        manifest = root / "manifest.json"
+        if manifest.exists():
+            doc = loads("manifest.json", manifest.read_text(encoding="utf-8"))
+            check_ends(doc, seen, (first, seq, last))
         runs = sorted((root / "journals").glob("*.json"))
         for path in runs:
             name = f"journals/{path.name}"

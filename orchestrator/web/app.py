@@ -137,8 +137,9 @@ def create_app(sources: Sources, token: str | None = None) -> ASGIApp:
             doc = page.document(sources, q, dict(request.path_params))
             if api:
                 return _json(doc)
-            extra = page.extra(sources, q, doc) if page.extra else {}
-            return html(request, page.name, {"doc": redact(doc), **extra})
+            shown = redact(doc)  # what a page shows, its extras too (steps, measurements)
+            extra = page.extra(sources, q, shown) if page.extra else {}
+            return html(request, page.name, {"doc": shown, **extra})
 
         return endpoint
 

@@ -220,9 +220,10 @@ class DrillCollector:
                 ),
                 (
                     "drill_objective_met",
-                    "1 when the scenario met its RTO/RPO objectives in the "
-                    "drill's last run, 0 when it missed them; absent when they were "
-                    "not judged (aborted, drill died, skipped).",
+                    "1 when the scenario passed and met its RTO/RPO objectives in the "
+                    "drill's last run (one without objectives, such as an experiment: "
+                    "passed), 0 when it missed one or failed; absent when it was not "
+                    "judged (aborted, drill died, skipped, a dry run).",
                     ["drill", "env", "scenario"],
                 ),
                 ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.clihelp import Result, run, spawn
-from tests.e2e.defs import runbook, write
+from tests.e2e.defs import activity, runbook, write
 
 pytestmark = pytest.mark.slow
 
@@ -140,6 +140,35 @@ def test_read_commands_warn_and_never_play_rollbacks(workdir: Path) -> None:
     again = drill(workdir, "recover")
     assert again.code == 0 and "no run awaits recovery" in again.err
     assert "awaits recovery" not in drill(workdir, "runs", "list").err
+
+
+def test_a_crashed_run_keeps_when_its_fault_was_injected(workdir: Path) -> None:
+    """Killed with its fault in place, then recovered: the run's timeline held
+    mark.fault_injected, but its scenario said fault_injected_at null — its report and
+    bundle 'Fault injected: —' of a fault a rollback later undid — because the scenario's
+    row took the mark only when the scenario ended, which a killed drill never reaches."""
+    marker = workdir / "marker"
+    rb = write(
+        workdir,
+        "runbooks/marked.yaml",
+        "id: marked\ntitle: a marked fault\nscenario: marked\nsteps:\n"
+        "  - name: inject the fault\n    kind: action\n    mark: fault_injected\n"
+        f"    activity: {activity('touch', path=str(marker))}\n"
+        "rollback:\n  - name: remove the marker\n    kind: action\n"
+        f"    activity: {activity('remove', path=str(marker))}\n",
+    )
+    point = "step:marked:1:end"
+    res = drill(workdir, "run", str(rb), crash=point)
+    assert res.code == -signal.SIGKILL, res.err
+    hooked(res, point)
+    assert marker.exists()
+    (entry,) = runs(workdir)
+    assert drill(workdir, "recover").code == 0 and not marker.exists()
+    doc = show(workdir, str(entry["run_id"]))
+    (mark,) = [e for e in doc["timeline"] if e["kind"] == "mark.fault_injected"]  # type: ignore[attr-defined]
+    (scenario,) = doc["scenarios"]  # type: ignore[misc]
+    assert doc["status"] == "crashed" and scenario["met"] is None, doc
+    assert scenario["fault_injected_at"] == mark["at"], (scenario, mark)
 
 
 def test_rollback_in_flight_is_replayed(workdir: Path) -> None:

@@ -343,6 +343,15 @@ def test_verify_md_says_first_what_the_bundle_covers(exported: dict[str, Any]) -
     for said in ("`aborted` (stopped by a signal", "`rollback_failed` (a rollback failed"):
         assert said in words, words
     assert "or null when it was not judged: `met_reason`" in words
+    # every kind of file under journals/RUN_ID/ is said (a crashed run's
+    # 7-recovery-log.jsonl and an experiment's 2-journal-….json were not)
+    about = " ".join(first.split()) + " ".join(rest.split())
+    for kind in ("N-run-log.jsonl", "N-recovery-log.jsonl", "N-journal-EXPERIMENT.json"):
+        assert f"`journals/RUN_ID/{kind}`" in about or f"`{kind}`" in about, kind
+    # what true means without objectives (an experiment: 'objectives_met True' with every
+    # objective empty), and false for a failed scenario whose measurements held
+    assert "a scenario with neither, such as an experiment, is judged on passing alone" in words
+    assert "false when it missed one or failed (a step failed, an experiment deviated" in words
     assert "`exit_code` is drill's exit status (0 succeeded, 3 aborted, 1 otherwise)" in words
 
 
@@ -389,6 +398,52 @@ def test_verify_md_of_a_period_with_nothing_recorded_says_its_journal_is_empty(
     ) in text, text
     assert "none: no events" not in text and "unbroken piece" not in text
     assert _cli("evidence", "verify", str(bundle))[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("cut", "said"),
+    [
+        (
+            slice(1, None),
+            "journal/events.jsonl begins with event #{first_plus}, but manifest.json "
+            "says it begins after event #{before} (journal.head_before)",
+        ),
+        (
+            slice(None, -1),
+            "journal/events.jsonl ends with event #{last_minus}, but manifest.json "
+            "says with event #{last} (journal.last)",
+        ),
+    ],
+)
+def test_verify_chain_names_lines_cut_from_either_end_of_the_piece(
+    exported: dict[str, Any], tmp_path: Path, cut: slice, said: str
+) -> None:
+    """The first (or last) lines of events.jsonl removed still chain: verify_chain.py
+    blamed a run journal ('journals/r-….json: event #N is not in the verified chain') or,
+    when no run's event was cut, said OK. It now holds the piece to the ends manifest.json
+    gives, and says which end was cut."""
+    root = _unpack(exported["q4zip"], tmp_path / "b")
+    events = root / "journal" / "events.jsonl"
+    lines = events.read_text().splitlines(keepends=True)
+    journal = json.loads((root / "manifest.json").read_text())["journal"]
+    _replace(events, "".join(lines[cut]).encode())
+    python3 = shutil.which("python3")
+    assert python3 is not None
+    done = subprocess.run(
+        [python3, "-I", "-S", "journal/verify_chain.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    expected = said.format(
+        first_plus=journal["head_before"]["seq"] + 2,
+        before=journal["head_before"]["seq"],
+        last_minus=journal["last"]["seq"] - 1,
+        last=journal["last"]["seq"],
+    )
+    assert done.returncode == 1 and done.stdout.startswith(f"FAILED: {expected}"), done.stdout
 
 
 def test_events_jsonl_is_the_stored_journal(exported: dict[str, Any]) -> None:

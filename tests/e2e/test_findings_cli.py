@@ -143,3 +143,26 @@ def test_list_and_show_say_what_to_do_next(finding: int) -> None:
     assert f"next when its corrective action is done: `drill findings close {finding}" in shown
     assert drill_out("findings", "close", str(finding), "--resolution", "tuned")[0] == 0
     assert "next" not in drill_out("findings", "show", str(finding))[1]
+
+
+def test_the_controls_say_when_an_owned_finding_is_due_and_whether_it_is_late(
+    finding: int,
+) -> None:
+    """An open finding with an owner and a due date two months past was evidence
+    '#1 … — open, owner bob', as if on track: the due date went unsaid."""
+    assert (
+        drill_out("findings", "assign", str(finding), "--owner", "bob", "--due", "2000-01-31")[0]
+        == 0
+    )
+    items = _soc2_cc75()["evidence"]["findings_tracked"]  # type: ignore[index]
+    (item,) = [i for i in items if i["ref"] == f"finding:{finding}"]
+    assert item["description"].endswith(
+        "— open, owner bob, due 2000-01-31, overdue when exported"
+    ), item
+    assert (
+        drill_out("findings", "assign", str(finding), "--owner", "bob", "--due", "2999-01-31")[0]
+        == 0
+    )
+    items = _soc2_cc75()["evidence"]["findings_tracked"]  # type: ignore[index]
+    (item,) = [i for i in items if i["ref"] == f"finding:{finding}"]
+    assert item["description"].endswith("— open, owner bob, due 2999-01-31"), item

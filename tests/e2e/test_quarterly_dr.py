@@ -167,7 +167,17 @@ def test_export_shows_the_drill_satisfies_soc2_a13_and_pci_12102(
     assert doc["controls"]["soc2:A1.3"] is True and doc["controls"]["pci:12.10.2"] is True
     with zipfile.ZipFile(tmp_path / "q.zip") as zf:
         journal = json.loads(zf.read(f"journals/{quarterly['run_id']}.json"))
+        controls = json.loads(zf.read("controls/soc2.json"))["results"]
     assert journal["events"] and journal["status"] == "succeeded"
+    # each measurement and its verdict, once (a verdict with a reason read "(objectives
+    # not judged (the scenario was aborted …))", brackets within brackets)
+    (a13,) = [c for c in controls if c["control_id"] == "A1.3"]
+    for kind, name in (("rto_measured", "RTO"), ("rpo_measured", "RPO")):
+        items = [i["description"] for i in a13["evidence"][kind]]
+        assert len(items) == len(SCENARIOS), items
+        for sc, said in zip(quarterly["scenarios"], items, strict=True):
+            assert said.startswith(f"{sc['id']} (quarterly-dr on lab, ") and f": {name} " in said
+            assert said.endswith("; objectives met") and "(objectives" not in said, said
 
 
 def test_backup_restore_rpo_is_from_the_disaster_and_data_verified(

@@ -24,7 +24,7 @@ from orchestrator.cli import main
 from orchestrator.web.app import create_app
 from orchestrator.web.metrics import Sources
 from tests.clihelp import clear_drill_env
-from tests.integration.test_evidence_chain import write_definitions
+from tests.integration.test_evidence_chain import run_drill, write_definitions
 
 CADENCED = """
 id: webdrill
@@ -168,6 +168,24 @@ def test_last_verify_shows_on_the_evidence_page(client: TestClient) -> None:
     assert f"#{doc['chain_head']['seq']}" in client.get("/evidence").text
 
 
+def test_a_failed_verify_says_its_first_break_on_the_evidence_page(client: TestClient) -> None:
+    """The evidence page said of a failed verify 'failed · 1 break(s)' and nothing of what
+    broke; it now gives the first break (as `drill evidence verify` does), also in
+    /api/evidence. (A head the journal does not hold fails a verify of an intact store.)"""
+    head = client.get("/api/evidence").json()["chain_head"]
+    code, _out = cli("evidence", "verify", "--head", f"{head['seq']}:{'0' * 64}")
+    assert code == 1
+    try:
+        last = client.get("/api/evidence").json()["last_verify"]
+        assert last["ok"] is False and last["first_break"]["record"] == f"event #{head['seq']}"
+        page = " ".join(html.unescape(client.get("/evidence").text).split())
+        assert (
+            f"first: event #{head['seq']}: the head of that export is missing or different now"
+        ) in page, page
+    finally:
+        assert cli("evidence", "verify")[0] == 0
+
+
 def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str, Any]) -> None:
     response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain")
@@ -202,6 +220,16 @@ def test_metrics_parse_and_match_the_store(client: TestClient, project: dict[str
         labels = tuple(sorted((*mini, ("scenario", sc["id"]))))
         if sc["met"] is not None:
             assert samples[("drill_objective_met", labels)] == (1.0 if sc["met"] else 0.0)
+    # what 1 and 0 mean, also for mini's experiments, which have no RTO/RPO objective: its
+    # HELP said 'met its RTO/RPO objectives … 0 when it missed them', of a scenario that
+    # had none (1: it passed) or that deviated (0: it failed)
+    (meaning,) = [
+        f.documentation
+        for f in text_string_to_metric_families(response.text)
+        if f.name == "drill_objective_met"
+    ]
+    assert "one without objectives, such as an experiment: passed" in meaning, meaning
+    assert "0 when it missed one or failed" in meaning, meaning
 
 
 def test_fire_lag_histogram_counts_recorded_fires(client: TestClient) -> None:
@@ -363,17 +391,42 @@ def test_secrets_in_evidence_never_reach_pages_or_api(workdir: Path) -> None:
         assert "cannot reach postgresql://drill:***@" in c.get("/findings").text
 
 
+def test_secrets_bypassing_the_writer_never_reach_a_run_page(workdir: Path) -> None:
+    """The run page masked its document, but built its timeline (and, since, its steps
+    and measurements) from the unmasked one: a step name or error written behind the
+    writer's back showed its password in the timeline's labels."""
+    from orchestrator.config import load_settings
+    from orchestrator.evidence.writer import EvidenceDB
+
+    write_definitions(workdir)
+    run_id = run_drill(workdir)["run_id"]
+    secret = "postgresql://drill:hunter2@127.0.0.1:5432/app"
+    db = EvidenceDB.open(load_settings(None).database_url())
+    db.conn.execute(  # as if written by something that bypassed the writer (which redacts)
+        "UPDATE step_run SET name = ?, error = ? WHERE run_id = ?",
+        (f"reach {secret}", f"cannot reach {secret}", run_id),
+    )
+    db.close()
+    with TestClient(create_app(Sources.open(None))) as c:
+        page = c.get(f"/runs/{run_id}")
+        assert page.status_code == 200
+        assert "hunter2" not in page.text
+        assert "reach postgresql://drill:***@" in html.unescape(page.text)
+
+
 def test_serve_refuses_a_non_loopback_host_without_token(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.clihelp import drill
 
-    for host in ("0.0.0.0", "192.0.2.10", "dashboard.example"):
+    for host in ("0.0.0.0", "192.0.2.10", "dashboard.example", ""):
         res = drill(capsys, "serve", "--host", host, "--port", "0")
         assert res.code == 2
         assert res.err.startswith("drill: error: --host")
         assert "DRILL_SERVE_TOKEN" in res.err
         assert "Traceback" not in res.err
+    # an empty --host binds every interface: said so, and shown ('--host  is not …')
+    assert res.err.startswith("drill: error: --host '' (every interface) is not a loopback")
     res = drill(capsys, "serve", "--port", "70000")
     assert res.code == 2 and "--port" in res.err and "65535" in res.err
 

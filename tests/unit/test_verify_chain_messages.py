@@ -88,6 +88,10 @@ def _rehashed(lines: list[str]) -> list[str]:
             lambda lines: [*lines[:1], "{}", *lines[1:]],
             'line 2: not an event line {"seq", "prev", "hash", "event"} as drill writes it',
         ),
+        (  # 'event #2 follows event #2: events are out of order' said nothing of a repeat
+            lambda lines: [*lines[:2], lines[1], *lines[2:]],
+            "line 3: event #2 again, on the line after itself (a line repeated)",
+        ),
     ],
 )
 def test_a_broken_piece_is_named_in_words(
