@@ -466,3 +466,64 @@ def test_lab_up_writes_a_terraform_state_that_is_gone_afresh(awslab: Path) -> No
     doc = json.loads(inv.out)
     assert {"primary_db", "dr_replica", "dns_record", "backup_vault"} <= set(doc["roles"])
     assert doc["drift_checked"] and doc["drift"] == []
+
+
+def test_the_replica_lag_grows_while_the_replica_does_not_stream(awslab: Path) -> None:
+    """CloudWatch's ReplicaLag of the cross-region replica, what region-promotion's
+    precondition reads on AWS: while the replica does not stream (here the region link
+    between the regions is gone) it falls further behind every second, as RDS reports
+    it. The lab published 0 — no pg_stat_replication row, so "nothing to replay" — and
+    a lag budget held on lab-aws while the same check on --env lab said the replica was
+    not streaming. (Last in this module: it breaks the link, then `lab up --aws`
+    repairs it.)"""
+    import os
+    import signal
+    import time
+    from datetime import UTC, timedelta
+
+    from tests.e2e.conftest import aws_client
+    from tests.e2e.defs import write
+
+    runbook = write(
+        awslab,
+        "lag-check.yaml",
+        """id: lag-check
+title: the DR replica is within a one-second lag budget
+scenario: lag-check
+steps:
+  - name: cross-region replica within one second
+    kind: probe
+    action: db.replication_lag
+    args: {target: dr_replica, max_lag_s: 1}
+""",
+    )
+    ok = run(awslab, "run", str(runbook), "--env", "lab-aws", "--json")
+    assert ok.code == 0, ok.err  # streaming: within the budget
+    (link,) = [c for c in lab_status(awslab)["components"] if c["name"] == "region-link"]
+    os.kill(link["pid"], signal.SIGKILL)
+    cw = aws_client(awslab, "cloudwatch", "us-west-2")
+
+    def newest_lag() -> float:
+        now = datetime.now(UTC)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": "drill-lab-dr"}],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return float(max(points, key=lambda p: p["Timestamp"])["Maximum"]) if points else 0.0
+
+    deadline = time.monotonic() + 60  # bounds a hang: the lag grows with the clock
+    while newest_lag() < 2.0:
+        assert time.monotonic() < deadline, "ReplicaLag did not grow while the replica was cut"
+        time.sleep(0.2)
+    behind = run(awslab, "run", str(runbook), "--env", "lab-aws", "--json")
+    assert behind.code == 1, behind.err
+    shown = json.loads(run(awslab, "runs", "show", json.loads(behind.out)["run_id"], "--json").out)
+    (step,) = shown["steps"]
+    assert step["status"] == "failed" and "exceeds 1s" in json.dumps(step), step
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
