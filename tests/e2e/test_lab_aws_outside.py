@@ -468,6 +468,32 @@ def test_lab_up_writes_a_terraform_state_that_is_gone_afresh(awslab: Path) -> No
     assert doc["drift_checked"] and doc["drift"] == []
 
 
+def test_lab_up_brings_back_a_replica_deleted_through_the_api(awslab: Path) -> None:
+    """RDS lets a client delete a read replica (chaosaws's `delete_db_instance`); the
+    lab's `usw2` runs on until a replica is created under its name. `drill lab up
+    --aws` said the lab was healthy and left lab-aws without its DR replica: its
+    inventory drifted ("replica missing") and every region-promotion failed its
+    precondition. It now says what the API lost and restarts the API, which seeds both
+    databases afresh."""
+    from tests.e2e.conftest import aws_client
+
+    aws_client(awslab, "rds", "us-west-2").delete_db_instance(
+        DBInstanceIdentifier="drill-lab-dr", SkipFinalSnapshot=True
+    )
+    drifted = json.loads(run(awslab, "inventory", "--env", "lab-aws", "--json").out)
+    assert [d["role"] for d in drifted["drift"]] == ["dr_replica"], drifted["drift"]
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    assert "the AWS API has no drill-lab-dr in us-west-2" in up.err, up.err
+    inv = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert inv.code == 0, inv.err
+    assert json.loads(inv.out)["drift"] == []
+    (replica,) = aws_client(awslab, "rds", "us-west-2").describe_db_instances(
+        DBInstanceIdentifier="drill-lab-dr"
+    )["DBInstances"]
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:drill-lab-db")
+
+
 def test_the_replica_lag_grows_while_the_replica_does_not_stream(awslab: Path) -> None:
     """CloudWatch's ReplicaLag of the cross-region replica, what region-promotion's
     precondition reads on AWS: while the replica does not stream (here the region link
