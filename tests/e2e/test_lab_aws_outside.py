@@ -494,6 +494,59 @@ def test_lab_up_brings_back_a_replica_deleted_through_the_api(awslab: Path) -> N
     assert replica["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:drill-lab-db")
 
 
+def test_an_fis_experiment_is_refused_not_left_initiating(awslab: Path) -> None:
+    """AWS FIS on the AWS-shaped lab: moto accepted StartExperiment (chaosaws's
+    `fis.actions.start_experiment`, drill's az-loss with `fis_templates`) and the
+    experiment stayed `initiating` while the lab went on untouched — a fault that
+    "started" and never happened; drill waited for it to run until the step's timeout.
+    It is refused, saying how the lab cuts an AZ, and drill's step fails at once."""
+    from botocore.exceptions import ClientError
+
+    from tests.e2e.conftest import aws_client
+
+    aws = lab_status(awslab)["aws"]
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    subnets = [
+        i["attributes"]["arn"]
+        for r in state["resources"]
+        if r["type"] == "aws_subnet"
+        for i in r["instances"]
+    ]
+    fis = aws_client(awslab, "fis")
+    template = fis.create_experiment_template(
+        clientToken="sre-az-cut",
+        description="cut one AZ",
+        roleArn="arn:aws:iam::123456789012:role/fis",
+        stopConditions=[{"source": "none"}],
+        targets={
+            "subnets": {
+                "resourceType": "aws:ec2:subnet",
+                "resourceArns": subnets[:1],
+                "selectionMode": "ALL",
+            }
+        },
+        actions={
+            "cut": {
+                "actionId": "aws:network:disrupt-connectivity",
+                "parameters": {"duration": "PT2M", "scope": "all"},
+                "targets": {"Subnets": "subnets"},
+            }
+        },
+    )["experimentTemplate"]["id"]
+    with pytest.raises(ClientError) as refused:
+        fis.start_experiment(clientToken="sre-run", experimentTemplateId=template)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "network ACL" in str(refused.value), refused.value
+    lab_aws_env(awslab, "lab-fis", fis_templates={"az-loss": template})
+    res = run(awslab, "run", "az-loss", "--env", "lab-fis", "--json", timeout=300)
+    assert res.code == 1, res.err
+    shown = json.loads(run(awslab, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    (fault,) = [s for s in shown["steps"] if s["name"].startswith("lose the availability")]
+    assert fault["status"] == "failed", fault
+    assert "FIS" in fault["error"] and "network ACL" in fault["error"], fault["error"]
+    assert lab_status(awslab)["isolated"] == []
+
+
 def test_the_replica_lag_grows_while_the_replica_does_not_stream(awslab: Path) -> None:
     """CloudWatch's ReplicaLag of the cross-region replica, what region-promotion's
     precondition reads on AWS: while the replica does not stream (here the region link
