@@ -49,6 +49,8 @@ class Hub:
         self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lab-work")
         self.ready = threading.Event()
         self.seen_primary: str | None = None  # the lab's primary at the last sync
+        # when the cross-region replica was last seen streaming (ReplicaLag since then)
+        self.replica_streamed_at = time.time()
 
     def state(self) -> LabState:
         st = load(self.root)

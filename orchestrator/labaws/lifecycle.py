@@ -26,10 +26,15 @@ def ensure(settings: Settings, log: Callable[[str], None]) -> dict[str, Any]:
     root = lab_dir(settings.state_path())
     block = aws_block(root)
     if block is not None:
-        damaged = state_problem(Path(block["terraform_state"]))
+        damaged = state_problem(Path(block["terraform_state"])) or api_problem(
+            block["endpoint_url"]
+        )
         if damaged is None:
             return _public(block)
-        log(f"lab: check: {damaged}; restarting {COMPONENT}, which writes it afresh")
+        log(
+            f"lab: check: {damaged}; restarting {COMPONENT}, which seeds its resources "
+            "and writes its Terraform state afresh"
+        )
     t0 = time.monotonic()
     with locked(root) as st:
         c = st.components.get(COMPONENT)
@@ -67,6 +72,27 @@ def state_problem(path: Path) -> str | None:
         return f"the Terraform state {path} is not JSON"
     if not isinstance(doc, dict) or doc.get("version") != 4 or not doc.get("resources"):
         return f"the Terraform state {path} is not the v4 state the lab writes"
+    return None
+
+
+def api_problem(url: str) -> str | None:
+    """Which of the lab's two databases the AWS API no longer has, or None. A client may
+    delete the cross-region replica (chaosaws's ``delete_db_instance``; RDS allows it);
+    the lab's ``usw2`` runs on until a replica is created under its name, and ``lab up
+    --aws`` said the lab was healthy while every region-promotion on lab-aws failed
+    its precondition ("replica drill-lab-dr does not exist in us-west-2")."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from orchestrator.labaws import DR_REGION, PRIMARY_ID, REGION, REPLICA_ID
+    from orchestrator.labaws.seed import client
+
+    for region, ident in ((REGION, PRIMARY_ID), (DR_REGION, REPLICA_ID)):
+        try:
+            client(url, "rds", region).describe_db_instances(DBInstanceIdentifier=ident)
+        except ClientError:
+            return f"the AWS API has no {ident} in {region} (deleted through the API)"
+        except BotoCoreError as exc:
+            return f"the AWS API at {url} does not answer ({exc})"
     return None
 
 

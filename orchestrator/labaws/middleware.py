@@ -123,15 +123,14 @@ class LabMiddleware:
             return self.app(environ, start_response)
         call = parse(environ, body)
         self._quietly("sync", lambda: self._sync())
-        from orchestrator.labaws.refuse import error_xml, refusal
+        from orchestrator.labaws.refuse import error_document, refusal
 
         refused = refusal(self.hub, call)
         if refused is not None:
             self._record(call, 400)
-            payload = error_xml(*refused)
+            payload, ctype = error_document(call.service, *refused)
             start_response(
-                "400 Bad Request",
-                [("Content-Type", "text/xml"), ("Content-Length", str(len(payload)))],
+                "400 Bad Request", [("Content-Type", ctype), ("Content-Length", str(len(payload)))]
             )
             return [payload]
         from orchestrator.labaws import backup_api

@@ -16,6 +16,7 @@ A plain ``CreateDBInstance`` was answered with an ``available`` instance at
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
@@ -50,6 +51,14 @@ def refusal(hub: Hub, call: Call) -> tuple[str, str] | None:
         return outside
     if call.service == "elasticloadbalancing":
         return _load_balancer(call)
+    if call.service == "fis" and call.method == "POST" and call.path.rstrip("/") == "/experiments":
+        return (  # StartExperiment (REST: POST /experiments)
+            "ValidationException",
+            "Cannot start an FIS experiment: the AWS-shaped lab (drill lab up --aws) runs "
+            "none (moto answered it and it stayed 'initiating', the lab untouched); cut an "
+            "AZ by moving its subnets onto a network ACL that lets nothing through, as drill "
+            "does for an environment without fis_templates",
+        )
     if call.service == "rds" and (busy := _busy(hub, call, ident)):
         return ("InvalidDBInstanceState", f"DB instance {ident} is not in available state ({busy})")
     if call.service == "rds" and call.operation == "ModifyDBInstance":
@@ -167,7 +176,10 @@ def _restore_time(hub: Hub, call: Call) -> tuple[str, str] | None:
         return None  # moto answers a malformed time
     if when.tzinfo is None:  # RDS takes a time without a zone as UTC
         when = when.replace(tzinfo=UTC)
-    outside = outside_window(hub, when)
+    try:
+        outside = outside_window(hub, when)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # the vault's manifest unreadable: the restore says so when it runs
     if outside is None:
         return None
     return ("InvalidParameterValue", f"Cannot restore DB instance {source}: RestoreTime {outside}")
@@ -252,6 +264,18 @@ def _no_standby(hub: Hub, call: Call, ident: str) -> tuple[str, str] | None:
         f"Cannot reboot DB instance {ident} with ForceFailover: it is not a Multi-AZ "
         "instance (no standby to fail over to)",
     )
+
+
+#: services whose errors are JSON documents (REST-JSON protocol), not XML
+_JSON_ERRORS = {"fis"}
+
+
+def error_document(service: str, code: str, message: str) -> tuple[bytes, str]:
+    """The error document of a refusal as the service's protocol has it, and its type."""
+    if service in _JSON_ERRORS:
+        body = {"__type": code, "message": message}
+        return json.dumps(body).encode(), "application/json"
+    return error_xml(code, message), "text/xml"
 
 
 def error_xml(code: str, message: str) -> bytes:

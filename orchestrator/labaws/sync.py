@@ -253,7 +253,14 @@ def _apps(st: LabState) -> None:
 
 
 def publish_lag(hub: Hub) -> None:
-    """ReplicaLag of the cross-region replica, as RDS publishes it (seconds)."""
+    """ReplicaLag of the cross-region replica, as RDS publishes it (seconds). While the
+    replica does not stream from the primary (the region link cut or down, the replica
+    stopped) it falls further behind every second: the lag is the time since it last
+    streamed. It was 0 — no pg_stat_replication row, so nothing to replay — and
+    region-promotion's precondition said the replica was within its lag budget on
+    lab-aws while the same check on --env lab said it was not streaming."""
+    import time
+
     from orchestrator.labaws.seed import client
     from orchestrator.providers.lab import pg
 
@@ -264,7 +271,11 @@ def publish_lag(hub: Hub) -> None:
         row = pg.replication(st.comp(st.primary).port or 0).get("usw2") or {}
     except Exception:
         return  # primary unreachable: RDS publishes nothing either
-    seconds = float(row.get("replay_lag_s") or 0.0)  # NULL: nothing to replay
+    if row.get("state") == "streaming":
+        hub.replica_streamed_at = time.time()
+        seconds = float(row.get("replay_lag_s") or 0.0)  # NULL: nothing to replay
+    else:
+        seconds = round(time.time() - hub.replica_streamed_at, 3)
     client(hub.url, "cloudwatch", DR_REGION).put_metric_data(
         Namespace="AWS/RDS",
         MetricData=[

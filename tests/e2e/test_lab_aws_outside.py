@@ -466,3 +466,143 @@ def test_lab_up_writes_a_terraform_state_that_is_gone_afresh(awslab: Path) -> No
     doc = json.loads(inv.out)
     assert {"primary_db", "dr_replica", "dns_record", "backup_vault"} <= set(doc["roles"])
     assert doc["drift_checked"] and doc["drift"] == []
+
+
+def test_lab_up_brings_back_a_replica_deleted_through_the_api(awslab: Path) -> None:
+    """RDS lets a client delete a read replica (chaosaws's `delete_db_instance`); the
+    lab's `usw2` runs on until a replica is created under its name. `drill lab up
+    --aws` said the lab was healthy and left lab-aws without its DR replica: its
+    inventory drifted ("replica missing") and every region-promotion failed its
+    precondition. It now says what the API lost and restarts the API, which seeds both
+    databases afresh."""
+    from tests.e2e.conftest import aws_client
+
+    aws_client(awslab, "rds", "us-west-2").delete_db_instance(
+        DBInstanceIdentifier="drill-lab-dr", SkipFinalSnapshot=True
+    )
+    drifted = json.loads(run(awslab, "inventory", "--env", "lab-aws", "--json").out)
+    assert [d["role"] for d in drifted["drift"]] == ["dr_replica"], drifted["drift"]
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
+    assert "the AWS API has no drill-lab-dr in us-west-2" in up.err, up.err
+    inv = run(awslab, "inventory", "--env", "lab-aws", "--json")
+    assert inv.code == 0, inv.err
+    assert json.loads(inv.out)["drift"] == []
+    (replica,) = aws_client(awslab, "rds", "us-west-2").describe_db_instances(
+        DBInstanceIdentifier="drill-lab-dr"
+    )["DBInstances"]
+    assert replica["ReadReplicaSourceDBInstanceIdentifier"].endswith(":db:drill-lab-db")
+
+
+def test_an_fis_experiment_is_refused_not_left_initiating(awslab: Path) -> None:
+    """AWS FIS on the AWS-shaped lab: moto accepted StartExperiment (chaosaws's
+    `fis.actions.start_experiment`, drill's az-loss with `fis_templates`) and the
+    experiment stayed `initiating` while the lab went on untouched — a fault that
+    "started" and never happened; drill waited for it to run until the step's timeout.
+    It is refused, saying how the lab cuts an AZ, and drill's step fails at once."""
+    from botocore.exceptions import ClientError
+
+    from tests.e2e.conftest import aws_client
+
+    aws = lab_status(awslab)["aws"]
+    state = json.loads(Path(aws["terraform_state"]).read_text())
+    subnets = [
+        i["attributes"]["arn"]
+        for r in state["resources"]
+        if r["type"] == "aws_subnet"
+        for i in r["instances"]
+    ]
+    fis = aws_client(awslab, "fis")
+    template = fis.create_experiment_template(
+        clientToken="sre-az-cut",
+        description="cut one AZ",
+        roleArn="arn:aws:iam::123456789012:role/fis",
+        stopConditions=[{"source": "none"}],
+        targets={
+            "subnets": {
+                "resourceType": "aws:ec2:subnet",
+                "resourceArns": subnets[:1],
+                "selectionMode": "ALL",
+            }
+        },
+        actions={
+            "cut": {
+                "actionId": "aws:network:disrupt-connectivity",
+                "parameters": {"duration": "PT2M", "scope": "all"},
+                "targets": {"Subnets": "subnets"},
+            }
+        },
+    )["experimentTemplate"]["id"]
+    with pytest.raises(ClientError) as refused:
+        fis.start_experiment(clientToken="sre-run", experimentTemplateId=template)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert "network ACL" in str(refused.value), refused.value
+    lab_aws_env(awslab, "lab-fis", fis_templates={"az-loss": template})
+    res = run(awslab, "run", "az-loss", "--env", "lab-fis", "--json", timeout=300)
+    assert res.code == 1, res.err
+    shown = json.loads(run(awslab, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    (fault,) = [s for s in shown["steps"] if s["name"].startswith("lose the availability")]
+    assert fault["status"] == "failed", fault
+    assert "FIS" in fault["error"] and "network ACL" in fault["error"], fault["error"]
+    assert lab_status(awslab)["isolated"] == []
+
+
+def test_the_replica_lag_grows_while_the_replica_does_not_stream(awslab: Path) -> None:
+    """CloudWatch's ReplicaLag of the cross-region replica, what region-promotion's
+    precondition reads on AWS: while the replica does not stream (here the region link
+    between the regions is gone) it falls further behind every second, as RDS reports
+    it. The lab published 0 — no pg_stat_replication row, so "nothing to replay" — and
+    a lag budget held on lab-aws while the same check on --env lab said the replica was
+    not streaming. (Last in this module: it breaks the link, then `lab up --aws`
+    repairs it.)"""
+    import os
+    import signal
+    import time
+    from datetime import UTC, timedelta
+
+    from tests.e2e.conftest import aws_client
+    from tests.e2e.defs import write
+
+    runbook = write(
+        awslab,
+        "lag-check.yaml",
+        """id: lag-check
+title: the DR replica is within a one-second lag budget
+scenario: lag-check
+steps:
+  - name: cross-region replica within one second
+    kind: probe
+    action: db.replication_lag
+    args: {target: dr_replica, max_lag_s: 1}
+""",
+    )
+    ok = run(awslab, "run", str(runbook), "--env", "lab-aws", "--json")
+    assert ok.code == 0, ok.err  # streaming: within the budget
+    (link,) = [c for c in lab_status(awslab)["components"] if c["name"] == "region-link"]
+    os.kill(link["pid"], signal.SIGKILL)
+    cw = aws_client(awslab, "cloudwatch", "us-west-2")
+
+    def newest_lag() -> float:
+        now = datetime.now(UTC)
+        points = cw.get_metric_statistics(
+            Namespace="AWS/RDS",
+            MetricName="ReplicaLag",
+            Dimensions=[{"Name": "DBInstanceIdentifier", "Value": "drill-lab-dr"}],
+            StartTime=now - timedelta(minutes=10),
+            EndTime=now + timedelta(minutes=1),
+            Period=60,
+            Statistics=["Maximum"],
+        )["Datapoints"]
+        return float(max(points, key=lambda p: p["Timestamp"])["Maximum"]) if points else 0.0
+
+    deadline = time.monotonic() + 60  # bounds a hang: the lag grows with the clock
+    while newest_lag() < 2.0:
+        assert time.monotonic() < deadline, "ReplicaLag did not grow while the replica was cut"
+        time.sleep(0.2)
+    behind = run(awslab, "run", str(runbook), "--env", "lab-aws", "--json")
+    assert behind.code == 1, behind.err
+    shown = json.loads(run(awslab, "runs", "show", json.loads(behind.out)["run_id"], "--json").out)
+    (step,) = shown["steps"]
+    assert step["status"] == "failed" and "exceeds 1s" in json.dumps(step), step
+    up = run(awslab, "lab", "up", "--aws", timeout=240)
+    assert up.code == 0, up.err
