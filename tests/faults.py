@@ -137,6 +137,29 @@ def interrupt() -> bool:
     return True
 
 
+def _idle() -> None:
+    """A background worker: off drill's output (a reader of it waits for its end), for an
+    hour."""
+    import os
+
+    null = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    time.sleep(3600)
+
+
+def start_worker(pidfile: str) -> int:
+    """Start a background worker (``multiprocessing``, forked without exec: a load
+    generator an activity leaves running) and return; its pid is written to ``pidfile``.
+    It lives until it is killed."""
+    import multiprocessing
+
+    worker = multiprocessing.get_context("fork").Process(target=_idle)
+    worker.start()
+    Path(pidfile).write_text(str(worker.pid))
+    return worker.pid or 0
+
+
 def fork() -> bool:
     """``os.fork()`` with no exec, returning in both processes (a library that forks
     a worker and lets the copy return by mistake)."""

@@ -12,6 +12,7 @@ taken, nobody is running it any more.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -23,6 +24,28 @@ if TYPE_CHECKING:
     from orchestrator.config import Settings
     from orchestrator.evidence.writer import EvidenceDB
 
+
+#: The descriptors of the locks this process holds (a lock file; a PostgreSQL session's
+#: socket), closed in any process forked from it (:func:`_not_in_a_forked_child`).
+_HELD: set[int] = set()
+
+
+def _not_in_a_forked_child() -> None:
+    """A process forked from drill without exec — a background worker a python activity
+    started (``multiprocessing``), a library's daemon — shares the lock's open file (or the
+    socket of the session holding the advisory lock), and the lock lives as long as any
+    process holds that: drill killed, the worker kept the dead run's lock, so the run
+    never awaited recovery while it lived (`drill recover`: "a live drill's"; `drill run`:
+    "already in use"). The copy closes its descriptors of them: the lock stays drill's
+    own, released when drill ends or dies. (psycopg closes a connection only in the
+    process that opened it: the copy's never sends anything on the socket.)"""
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_not_in_a_forked_child)
 
 #: The lock every environment driving the local lab shares (``lab``, ``lab-aws``, any
 #: other ``provider: lab``): one lab, so one drill at a time on it.
@@ -49,6 +72,7 @@ class EnvLock:
         self.path = state_dir / "locks" / f"{self.scope}.lock"
         self._fd: int | None = None
         self._conn: Any = None
+        self._socket = -1  # the descriptor of _conn's socket
 
     @property
     def _key(self) -> int:
@@ -62,7 +86,8 @@ class EnvLock:
             if not got:
                 conn.close()
                 return False
-            self._conn = conn
+            self._conn, self._socket = conn, conn.fileno()
+            _HELD.add(self._socket)  # the session (and its lock) lives while a process has it
             return True
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -88,6 +113,7 @@ class EnvLock:
             os.close(fd)
             return False
         self._fd = fd
+        _HELD.add(fd)
         if holder is not None:
             self.note(holder)
         return True
@@ -110,6 +136,7 @@ class EnvLock:
 
     def release(self) -> None:
         if self._conn is not None:
+            _HELD.discard(self._socket)
             try:
                 self._conn.execute("SELECT pg_advisory_unlock(%s)", (self._key,))
             except Exception:  # a session the server lost holds no lock any more
@@ -118,6 +145,7 @@ class EnvLock:
                 self._conn.close()
                 self._conn = None
         if self._fd is not None:
+            _HELD.discard(self._fd)
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -438,7 +438,18 @@ class _StrictJSON:
         return repr(self.value)
 
 
+#: what journal.reader puts for a value its column cannot hold (written outside drill)
+_UNREADABLE = ("not JSON", "not a boolean", "not a timestamp")
+
+
 def _short(v: Any) -> str:
+    """A value as a break shows it; one its column cannot hold as what it is, and why
+    ("'x' (not JSON)": it read "['not JSON', 'x']", the reader's marker)."""
+    inner = v.value if isinstance(v, _StrictJSON) else v
+    if type(inner) is list and len(inner) == 2 and inner[0] in _UNREADABLE:
+        what, raw = inner
+        shown = repr(raw) if what == "not JSON" else str(raw)  # (the others: a repr)
+        return f"{shown if len(shown) <= 60 else shown[:57] + '…'} ({what})"
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "…"
 

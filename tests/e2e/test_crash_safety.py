@@ -10,6 +10,7 @@ hook, never by a sleep. The lab-wide suite (quarterly-dr) is test_crash_lab.py.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -491,6 +492,49 @@ def test_a_copy_of_drill_an_activity_forked_does_not_run_on(workdir: Path) -> No
     assert json.loads(res.out)["status"] == "succeeded", "one document"
     assert not marker.exists() and plays(marker) == 1, "rollbacks played once"
     assert "could not be recorded" not in res.err, res.err
+
+
+@pytest.mark.parametrize("store", ["sqlite", "postgres"])
+def test_a_worker_an_activity_left_running_does_not_hold_the_dead_runs_lock(
+    workdir: Path, store: str, request: pytest.FixtureRequest
+) -> None:
+    """A step's python activity started a background worker (multiprocessing, forked
+    without exec) and drill was then killed: the worker shared the run lock's open file,
+    so the run never awaited recovery while it lived — read commands said nothing, `drill
+    recover` "nothing recovered: what is still running is a live drill's", `drill run`
+    "already in use by run …", and `drill abort` "its process is gone; `drill recover`
+    plays its rollbacks": the fault stayed with no way to undo it."""
+    import os
+
+    from tests.e2e.defs import activity
+
+    if store == "postgres":  # the lock is the session's: the worker shared its socket
+        write(workdir, "drill.yaml", f"database: {request.getfixturevalue('pg_dsn')}\n")
+    marker, pidfile = workdir / "marker", workdir / "worker.pid"
+    text = runbook(marker, wait_s=60).replace(
+        "  - name: hold the fault\n",
+        f"  - name: start a load generator\n    kind: action\n"
+        f"    activity: {activity('start_worker', pidfile=str(pidfile))}\n"
+        "  - name: hold the fault\n",
+    )
+    rb = write(workdir, "runbooks/hold.yaml", text)
+    point = "step:marker-runbook:3:start"
+    try:
+        res = drill(workdir, "run", str(rb), crash=point)
+        assert res.code == -signal.SIGKILL, res.err
+        hooked(res, point)
+        worker = int(pidfile.read_text())
+        os.kill(worker, 0)  # the worker lives on
+        (entry,) = runs(workdir)
+        assert "awaits recovery" in drill(workdir, "runs", "list").err
+        rec = drill(workdir, "recover")
+        assert rec.code == 0, rec.err
+        assert not marker.exists() and plays(marker) == 1, rec.err
+        assert show(workdir, str(entry["run_id"]))["status"] == "crashed"
+    finally:
+        if pidfile.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text()), signal.SIGKILL)
 
 
 def test_recovery_from_another_directory_undoes_what_the_run_changed(workdir: Path) -> None:

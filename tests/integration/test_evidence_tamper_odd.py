@@ -445,3 +445,27 @@ def test_a_head_given_in_capitals_or_mistyped_is_not_tampering(
     result = drill(capsys, "evidence", "verify", "--head", f"{seq}:{'0' * 64}")
     assert result.code == 1, result.err
     assert "this is not the database that export was made from" in " ".join(result.err.split())
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "shown"),
+    [
+        ("output", "'x'", "output is 'x' (not JSON) in the table"),
+        ("output", "'{\"ok\": tru'", "output is '{\"ok\": tru' (not JSON) in the table"),
+    ],
+)
+def test_a_value_its_column_cannot_hold_is_shown_as_it_is(
+    store: str, column: str, value: str, shown: str
+) -> None:
+    """A step's JSON output set to plain text behind drill's back read "output is
+    ['not JSON', 'x'] in the table" — the reader's marker, not the value."""
+    with _sql(store) as conn:
+        conn.execute(
+            sa.text(
+                f"UPDATE step_run SET {column} = {value} WHERE id = (SELECT MIN(id) FROM step_run)"
+            )
+        )
+    code, doc = _verify()
+    assert code == 1 and doc["first_break"]["detail"].startswith(
+        f"changed after it was journaled: {shown}, "
+    ), doc["first_break"]
