@@ -107,24 +107,14 @@ def plan_document(
                     if "rollback" in d:
                         _add_calls(provider, d["rollback"], mode)
                     entry["steps"].append(d)
-            for ver in sc.verification_for(plan.mode):
-                entry["steps"].append(
-                    _add_calls(
-                        provider,
-                        {
-                            "phase": "verification",
-                            "name": ver.name or ver.action,
-                            "kind": "probe",
-                            "action": ver.action,
-                            "args": ver.args,
-                        },
-                        mode,
-                    )
-                )
-            for step in sc.rollback_for(plan.mode):
-                d = describe_step(step)
-                d["phase"] = "rollback"
-                entry["steps"].append(_add_calls(provider, d, mode))
+            for phase, steps in (
+                ("verification", sc.verification_steps(plan.mode)),
+                ("rollback", sc.rollback_for(plan.mode)),
+            ):
+                for step in steps:
+                    d = describe_step(step)
+                    d["phase"] = phase
+                    entry["steps"].append(_add_calls(provider, d, mode))
         elif sc.experiment is not None:
             doc = sc.experiment.document
             for phase, acts in (

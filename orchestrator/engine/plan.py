@@ -107,6 +107,15 @@ class ScenarioPlan:
             return []
         return [v for v in self.runbook.verification if runs_in(v.isolated, mode)]
 
+    def verification_steps(self, mode: RunMode) -> list[Step]:
+        """The verification as the probe steps it runs as (plan and run alike)."""
+        from orchestrator.definitions.models import Step
+
+        return [
+            Step(name=v.name or v.action, kind=StepKind.PROBE, action=v.action, args=v.args)
+            for v in self.verification_for(mode)
+        ]
+
     def rollback_for(self, mode: RunMode) -> list[Step]:
         if not self.runbook:
             return []
@@ -414,6 +423,9 @@ def describe_step(step: Step) -> dict[str, Any]:
                 "action": rb[0],
                 "args": {k: v for k, v in rb[1].items() if v is not None},
             }
+    else:  # a wait, a manual step (a person acts, not drill), an activity: chaos's
+        # actions change the environment, its probes do not
+        out["destructive"] = bool(step.activity) and step.kind is StepKind.ACTION
     if step.activity:
         out["activity"] = step.activity
     if step.mark:

@@ -586,7 +586,6 @@ class RunEngine:
         ctx: StepContext,
         observer: ScenarioObserver,
     ) -> None:
-        from orchestrator.definitions.models import Step  # runbooks only
 
         assert sc.runbook is not None and self.recorder is not None
         # where a crashed run's recovery finds the secrets of its rollbacks
@@ -598,10 +597,7 @@ class RunEngine:
             self._register_rollback(row, step.title, step.action, step.args, None, step)
         for step in sc.steps_for(mode):
             self._run_step(row, StepPhase.STEP, step, ctx, observer)
-        for ver in sc.verification_for(mode):
-            vstep = Step(
-                name=ver.name or ver.action, kind=StepKind.PROBE, action=ver.action, args=ver.args
-            )
+        for vstep in sc.verification_steps(mode):
             self._run_step(row, StepPhase.VERIFICATION, vstep, ctx, observer)
 
     def _register_rollback(

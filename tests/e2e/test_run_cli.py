@@ -494,3 +494,20 @@ rollbacks:
     finally:
         db.close()
     assert run(workdir, "evidence", "verify").code == 0
+
+
+def test_every_step_of_a_runbooks_plan_says_whether_it_changes_anything(capsys) -> None:
+    """`drill plan --json`: a verification and a wait lacked `destructive` (and the
+    verification `timeout_s`) that every other step has, so a script asking "what would
+    this change?" had to guess; the verification is now described as the probe step it
+    runs as."""
+    planned = drill(capsys, "plan", "rds-failover", "--json")
+    assert planned.code == 0, planned.err
+    (sc,) = json.loads(planned.out)["scenarios"]
+    steps = {(st["phase"], st["kind"]): st for st in sc["steps"]}
+    assert {("verification", "probe"), ("step", "wait"), ("step", "action")} <= set(steps)
+    for st in sc["steps"]:
+        assert isinstance(st["destructive"], bool) and st["timeout_s"] > 0, st
+    assert steps[("verification", "probe")]["destructive"] is False
+    assert steps[("step", "wait")]["destructive"] is False
+    assert any(st["destructive"] for st in sc["steps"] if st["phase"] == "step"), sc["steps"]
