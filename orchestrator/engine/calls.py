@@ -39,10 +39,13 @@ def call_with_deadline(
     """``fn()`` in a thread; raise CallTimeout or AbortSignal instead of hanging. A
     ``step``'s call left running is kept for :func:`settle` (not a rollback's: the
     rollbacks after it are what settle waits to start)."""
+    import sys
+
     box: dict[str, Any] = {}
     # the end of the call, waited on rather than Thread.join: a join a signal handler's
     # raise interrupted marks the thread stopped while it runs on (CPython 3.11)
     done = threading.Event()
+    streams = sys.stdout, sys.stderr  # kept here, in the caller's thread (keep_std_streams)
 
     def target() -> None:
         try:
@@ -66,6 +69,8 @@ def call_with_deadline(
         if step and not done.is_set():
             _IN_FLIGHT.append((done, deadline))
         raise
+    finally:
+        keep_std_streams(streams)
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return,unused-ignore]
@@ -107,7 +112,12 @@ def not_a_forked_copy() -> None:
 def keep_std_streams(saved: tuple[Any, Any]) -> None:
     """``sys.stdout``/``sys.stderr`` as they were (``saved``) where an activity replaced
     them (a library silencing output with ``sys.stdout = open(os.devnull, "w")``): drill
-    printed the rest of the run there — its summary table and every later step gone."""
+    printed the rest of the run there — its summary table and every later step gone.
+
+    Called by the thread that waits for the activity (:func:`call_with_deadline`), never
+    by the activity's own thread: one that ends after drill stopped waiting for it (a
+    timeout, a stop) put back the streams of when it began — `--json`'s stdout turned to
+    stderr until the run's end — so the one document went to stderr, stdout empty."""
     import sys
 
     if sys.stdout is not saved[0]:

@@ -1008,14 +1008,12 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
     ``KeyboardInterrupt`` the activity raised itself, a library's own ``BaseException``)
     did the same, with a traceback: it is an :class:`ActivityRaised` too. A stop drill
     asked for (:class:`AbortSignal`) is not the activity's and goes on as it is."""
-    import sys
 
     from chaoslib.activity import run_activity
     from chaoslib.exceptions import ActivityFailed
 
-    from orchestrator.engine.calls import keep_std_fds, keep_std_streams, not_a_forked_copy
+    from orchestrator.engine.calls import keep_std_fds, not_a_forked_copy
 
-    streams = sys.stdout, sys.stderr
     try:
         return run_activity(activity, configuration, {})
     except SystemExit as exc:
@@ -1034,5 +1032,4 @@ def _run_activity(activity: dict[str, Any], configuration: dict[str, Any]) -> An
         raise ActivityRaised(internal_message(exc).removeprefix("internal error: ")) from exc
     finally:
         not_a_forked_copy()
-        keep_std_fds()
-        keep_std_streams(streams)
+        keep_std_fds()  # (sys.stdout and sys.stderr: call_with_deadline's, which waits)

@@ -64,3 +64,32 @@ def test_the_wait_for_an_interrupted_step_is_bounded(monkeypatch: pytest.MonkeyP
         assert len(said) == 1 and "at most 0s more" in said[0], said
     finally:
         release.set()
+
+
+def test_a_call_ending_after_drill_stopped_waiting_leaves_the_streams_alone(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A python activity's thread put back, as it ended, the sys.stdout/sys.stderr of
+    when it began. One that outlived its step (a timeout, a stop) did so later: under
+    `--json`, stdout was then the run's stderr redirect — and the one document was
+    written there, stdout left empty (seen as a flaky in-process test)."""
+    import io
+    import sys
+
+    from orchestrator.engine.runner import _run_activity
+
+    here, release = tmp_path / "here", tmp_path / "release"
+    provider = {"type": "python", "module": "tests.faults", "func": "hold_until"}
+    provider["arguments"] = {"path": str(here), "release": str(release)}
+    activity = {"type": "action", "name": "slow", "provider": provider}
+    during_run, after_run = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stdout", during_run)
+    with pytest.raises(CallTimeout):
+        calls.call_with_deadline(lambda: _run_activity(activity, {}), 0.2, lambda: None, False)
+    assert here.exists(), "the activity ran"
+    (worker,) = [t for t in threading.enumerate() if t.name == "drill-step"]
+    sys.stdout = after_run  # the run ended: drill prints its document here
+    release.touch()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert sys.stdout is after_run
