@@ -96,6 +96,42 @@ def shape_problem(data: dict[str, Any]) -> tuple[Loc, str] | None:
     return None
 
 
+def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """A process provider's ``arguments`` or ``timeout`` of a kind chaoslib cannot run
+    (``arguments: 5``, ``timeout: abc``): chaoslib's validation does not look at them, and
+    the run ended on "experiment aborted: TypeError" once the method had started."""
+    places = activity_places(data)
+    places += [  # a probe as tolerance runs as an activity of its own
+        ((*loc, "tolerance"), act["tolerance"])
+        for loc, act in list(places)
+        if isinstance(act, dict) and isinstance(act.get("tolerance"), dict)
+    ]
+    problems: list[tuple[Loc, str]] = []
+    for loc, act in places:
+        provider = act.get("provider") if isinstance(act, dict) else None
+        if not isinstance(provider, dict) or provider.get("type") != "process":
+            continue
+        args = provider.get("arguments", [])
+        if not isinstance(args, str | list | dict):
+            problems.append(
+                (
+                    (*loc, "provider", "arguments"),
+                    "a process provider's arguments must be a string, a list or a mapping, "
+                    f"not {_spelled(args)}",
+                )
+            )
+        timeout = provider.get("timeout")
+        if timeout is not None and not isinstance(timeout, int | float):
+            problems.append(
+                (
+                    (*loc, "provider", "timeout"),
+                    f"a process provider's timeout must be a number of seconds, not "
+                    f"{_spelled(timeout)}",
+                )
+            )
+    return problems
+
+
 def failing_place(data: dict[str, Any], message: str) -> Loc | None:
     """The activity (or tolerance) whose own validation gives chaoslib's ``message``."""
     from chaoslib.activity import ensure_activity_is_valid

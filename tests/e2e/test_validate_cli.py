@@ -402,3 +402,36 @@ method:
     assert res.code == 2
     assert "exp.yaml:8: could not find Python module 'no_such_module_i5' in activity" in res.err
     assert "(steady-state-hypothesis.probes[0].tolerance)" in res.err
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            "arguments: 5",
+            "exp.yaml:9: a process provider's arguments must be a string, a list or a mapping, "
+            "not int 5 (method[0].provider.arguments)",
+        ),
+        (
+            "timeout: abc",
+            "exp.yaml:9: a process provider's timeout must be a number of seconds, "
+            "not str 'abc' (method[0].provider.timeout)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "plan", "run"])
+def test_a_process_provider_chaoslib_cannot_run_is_refused_up_front(
+    workdir: Path, capsys, command: str, line: str, said: str
+) -> None:
+    """chaos validate accepts these (chaoslib does not look at them); drill ran the
+    experiment and failed it when the action started ("experiment aborted: TypeError")."""
+    write(
+        workdir,
+        "exp.yaml",
+        "title: t\ndescription: d\nmethod:\n  - type: action\n    name: a\n    provider:\n"
+        f'      type: process\n      path: "true"\n      {line}\n',
+    )
+    res = drill(capsys, command, "exp.yaml", *(["--json"] if command == "run" else []))
+    assert res.code == 2, res.err
+    assert f"drill: error: {said}" in res.err
+    assert res.out == ""
