@@ -178,11 +178,13 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     data = doc.data
     if not isinstance(data, dict):
         raise DefinitionError([doc.problem("an experiment must be a mapping")])
+    from orchestrator.definitions.experiment_check import unprinted
     from orchestrator.definitions.pycheck import python_problems, stand_in_copy
 
     checked = stand_in_copy(data)  # chaoslib would import the Python modules: see pycheck
     try:
-        ensure_experiment_is_valid(checked)
+        with unprinted():
+            ensure_experiment_is_valid(checked)
     except ChaosException as exc:
         raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input

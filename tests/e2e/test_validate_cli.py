@@ -435,3 +435,32 @@ def test_a_process_provider_chaoslib_cannot_run_is_refused_up_front(
     assert res.code == 2, res.err
     assert f"drill: error: {said}" in res.err
     assert res.out == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_invalid_json_path_tolerance_is_said_once(workdir: Path, capsys, command: str) -> None:
+    """jsonpath2's parser prints its own syntax error on stderr; drill validates several
+    times over, and the line came out four times before drill's error said the same."""
+    write(
+        workdir,
+        "exp.yaml",
+        """title: t
+description: d
+steady-state-hypothesis:
+  title: h
+  probes:
+    - type: probe
+      name: p
+      tolerance: {type: jsonpath, path: "$.[[[", expect: 1}
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+method:
+  - {type: action, name: a, provider: {type: process, path: "true"}}
+""",
+    )
+    res = drill(capsys, command, "exp.yaml")
+    assert res.code == 2
+    assert res.err.startswith(
+        "drill: error: exp.yaml:8: hypothesis probe tolerance JSON path $.[[[ is invalid "
+        "(steady-state-hypothesis.probes[0].tolerance)"
+    ), res.err
+    assert "mismatched input" not in res.err
