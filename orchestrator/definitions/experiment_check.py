@@ -167,9 +167,12 @@ def failing_place(data: dict[str, Any], message: str) -> Loc | None:
     return None
 
 
-def strict_reading_warnings(problems: list[Any]) -> list[str]:
-    """drill's stricter reader objected; chaos accepts the file: say so, do not fail."""
+def strict_reading_warnings(problems: list[Any], json: bool = False) -> list[str]:
+    """drill's stricter reader objected; chaos accepts the file: say so, do not fail.
+    ``json``: a .json file, which chaos reads with Python's json module, not PyYAML."""
+    reader = "Python's json module" if json else "PyYAML"
     return [
-        f"{p} — chaos accepts this file (it reads it with PyYAML); drill runs it as chaos reads it"
+        f"{p} — chaos accepts this file (it reads it with {reader}); drill runs it as chaos "
+        "reads it"
         for p in problems
     ]

@@ -396,7 +396,7 @@ def load_definition(
 
         definition = fast[1]
         assert isinstance(definition, Experiment)
-        definition.warnings += strict_reading_warnings(exc.problems)
+        definition.warnings += strict_reading_warnings(exc.problems, json=path.suffix == ".json")
         return fast
 
 

@@ -464,3 +464,22 @@ method:
         "(steady-state-hypothesis.probes[0].tolerance)"
     ), res.err
     assert "mismatched input" not in res.err
+
+
+def test_a_duplicate_key_in_a_json_experiment_is_said_as_json(workdir: Path, capsys) -> None:
+    """The warning said "invalid YAML: … chaos accepts this file (it reads it with
+    PyYAML)": a .json experiment is neither YAML to drill nor read by PyYAML in chaos."""
+    write(
+        workdir,
+        "exp.json",
+        '{\n  "title": "t",\n  "title": "t2",\n  "description": "d",\n  "method": [{"type": '
+        '"action", "name": "a", "provider": {"type": "process", "path": "true"}}]\n}\n',
+    )
+    res = drill(capsys, "validate", "exp.json")
+    assert res.code == 0, res.err
+    assert (
+        'drill: warning: exp.json:3: duplicate key "title" with value "t2" (original value: '
+        '"t") — chaos accepts this file (it reads it with Python\'s json module); drill runs '
+        "it as chaos reads it"
+    ) in res.err
+    assert "YAML" not in res.err
