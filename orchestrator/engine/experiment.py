@@ -401,7 +401,12 @@ def chaos_settings(path: Path | None) -> dict[str, Any]:
     """The Chaos Toolkit settings file (``chaos --settings``; default ~/.chaostoolkit)."""
     from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
-    loaded = load_settings(str(path) if path else CHAOSTOOLKIT_CONFIG_PATH)
+    from orchestrator.engine.experiment_options import unparsable_settings
+
+    where = str(path) if path else CHAOSTOOLKIT_CONFIG_PATH
+    if unparsable_settings(where) is not None:
+        return {}  # as chaos: no settings (`drill run` warned, once, up front)
+    loaded = load_settings(where)
     return loaded if isinstance(loaded, dict) else {}
 
 

@@ -266,6 +266,22 @@ def test_chaos_settings_of_the_wrong_kind_are_refused(
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_chaos_settings_that_are_not_yaml_are_one_warning(workdir: Path, capsys) -> None:
+    """chaos carries on without such settings, and so does drill; but it printed
+    chaoslib's 'Failed parsing YAML settings: while parsing a flow sequence …' over six
+    lines with a caret, not drill's file:line."""
+    settings = write(workdir, "settings.yaml", "runtime:\n  rollbacks: [\n  hypothesis: x\n")
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 0, "the experiment ran, without the settings"
+    warning = (
+        f"drill: warning: {settings}:4: invalid YAML: expected ',' or ']', but got "
+        "'<stream end>'; carrying on without these Chaos Toolkit settings (as chaos does)\n"
+    )
+    assert warning in res.err, res.err
+    assert res.err.count("expected ','") == 1 and "^" not in res.err
+
+
 @pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
