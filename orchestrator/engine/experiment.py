@@ -307,16 +307,17 @@ def _event_handler(
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"
-            status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
             error = run.get("exception") and "".join(run["exception"])[-2000:]
+            said = None if ok else _last_line(run.get("exception"))
+            if ok and self.phase is StepPhase.ROLLBACK and ej.rollback_failed(run):
+                # chaoslib: succeeded; drill counts the run's rollbacks failed for it, and
+                # its own step said "succeeded" beside "experiment rollback(s) failed: X"
+                ok, error = False, f"the process exited {run['output']['status']}: not undone"
+                said = error
+            status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
             if ok and _ran_dry(activity, self.dry):  # chaoslib says succeeded: nothing ran
                 status, error = StepStatus.SKIPPED, DRY_RUN
-            reporter.step_finished(
-                self.phase.value,
-                name,
-                status.value,
-                None if ok else _last_line(run.get("exception")),
-            )
+            reporter.step_finished(self.phase.value, name, status.value, said)
             recorder.step_finished(step, status, run.get("output"), error)
             crashpoint(f"{self._point()}:end")
 

@@ -373,6 +373,11 @@ def test_rollback_process_exit_nonzero_is_a_failed_rollback(workdir: Path, capsy
     res = drill(capsys, "run", str(exp), "--json")
     assert res.code == 1
     assert json.loads(res.out)["status"] == "rollback_failed"
+    # the rollback's own step says so too: it said "succeeded", as chaoslib has it,
+    # beside "experiment rollback(s) failed: undo-that-fails"
+    shown = json.loads(drill(capsys, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    (step,) = [s for s in shown["steps"] if s["name"] == "undo-that-fails"]
+    assert (step["status"], step["error"]) == ("failed", "the process exited 1: not undone")
 
 
 def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) -> None:
