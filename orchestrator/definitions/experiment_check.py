@@ -108,9 +108,10 @@ def shape_problem(data: dict[str, Any]) -> tuple[Loc, str] | None:
 
 
 def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
-    """A process provider's ``arguments`` or ``timeout`` of a kind chaoslib cannot run
-    (``arguments: 5``, ``timeout: abc``): chaoslib's validation does not look at them, and
-    the run ended on "experiment aborted: TypeError" once the method had started."""
+    """A process provider's ``arguments`` or ``timeout``, or an http provider's
+    ``timeout``, of a kind chaoslib cannot run (``arguments: 5``, ``timeout: abc``):
+    chaoslib's validation does not look at them, and the run ended on "experiment
+    aborted: TypeError" (ValueError) once the method had started."""
     places = activity_places(data)
     places += [  # a probe as tolerance runs as an activity of its own
         ((*loc, "tolerance"), act["tolerance"])
@@ -120,6 +121,16 @@ def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
     for loc, act in places:
         provider = act.get("provider") if isinstance(act, dict) else None
+        if isinstance(provider, dict) and provider.get("type") == "http":
+            timeout = provider.get("timeout")
+            if not _http_timeout(timeout):
+                problems.append(
+                    (
+                        (*loc, "provider", "timeout"),
+                        "an http provider's timeout must be a number of seconds or "
+                        f"[connect, read], not {_spelled(timeout)}",
+                    )
+                )
         if not isinstance(provider, dict) or provider.get("type") != "process":
             continue
         args = provider.get("arguments", [])
@@ -141,6 +152,20 @@ def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
                 )
             )
     return problems
+
+
+def _http_timeout(value: Any) -> bool:
+    """What requests takes as a timeout once chaoslib made a list a tuple: a number, a
+    (connect, read) pair, none; a ``${…}`` string is substituted at run time."""
+    if value is None or isinstance(value, int | float):
+        return True
+    if isinstance(value, str):
+        return "${" in value
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(v is None or isinstance(v, int | float) for v in value)
+    )
 
 
 def failing_place(data: dict[str, Any], message: str) -> Loc | None:

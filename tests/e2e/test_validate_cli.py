@@ -417,19 +417,26 @@ method:
             "exp.yaml:9: a process provider's timeout must be a number of seconds, "
             "not str 'abc' (method[0].provider.timeout)",
         ),
+        (
+            "timeout: abc\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's timeout must be a number of seconds or "
+            "[connect, read], not str 'abc' (method[0].provider.timeout)",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["validate", "plan", "run"])
-def test_a_process_provider_chaoslib_cannot_run_is_refused_up_front(
+def test_a_provider_chaoslib_cannot_run_is_refused_up_front(
     workdir: Path, capsys, command: str, line: str, said: str
 ) -> None:
     """chaos validate accepts these (chaoslib does not look at them); drill ran the
-    experiment and failed it when the action started ("experiment aborted: TypeError")."""
+    experiment and failed it when the action started ("experiment aborted: TypeError",
+    "ValueError: Timeout value connect was abc" for http)."""
     write(
         workdir,
         "exp.yaml",
         "title: t\ndescription: d\nmethod:\n  - type: action\n    name: a\n    provider:\n"
-        f'      type: process\n      path: "true"\n      {line}\n',
+        f"      type: {'http' if 'url' in line else 'process'}\n"
+        f'      path: "true"\n      {line}\n',
     )
     res = drill(capsys, command, "exp.yaml", *(["--json"] if command == "run" else []))
     assert res.code == 2, res.err
