@@ -439,16 +439,26 @@ def unparsable_settings(where: str) -> str | None:
     caret, on drill's stderr: drill reads the file itself first, and says it in one."""
     import yaml
 
+    from orchestrator.errors import DefinitionError
+    from orchestrator.yamlguard import read_source
+
+    if not os.path.exists(where):
+        return None  # no settings (chaoslib's own check)
+    try:  # not UTF-8, a FIFO, a directory: chaos ends on a traceback, drill refuses
+        text = read_source(Path(where))
+    except DefinitionError as exc:
+        raise UsageError(
+            f"{exc.problems[0]}; nothing was started",
+            "fix the Chaos Toolkit settings file, or name another with --settings",
+        ) from None
     try:
-        yaml.safe_load(Path(where).read_text())
+        yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
         return f"{where}{line}: invalid YAML: {exc.problem or exc.context}"
     except yaml.YAMLError as exc:
         return f"{where}: invalid YAML: {exc}"
-    except OSError:
-        return None  # absent: no settings (chaoslib's own check)
     return None
 
 

@@ -282,6 +282,18 @@ def test_chaos_settings_that_are_not_yaml_are_one_warning(workdir: Path, capsys)
     assert res.err.count("expected ','") == 1 and "^" not in res.err
 
 
+def test_chaos_settings_that_are_not_utf8_are_refused(workdir: Path, capsys) -> None:
+    """chaos ends on a UnicodeDecodeError traceback; drill said 'internal error:
+    UnicodeDecodeError … this is a bug in drill' (exit 1)."""
+    settings = workdir / "settings.yaml"
+    settings.write_bytes(b'runtime:\n  x: "\xff"\n')
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2, res.err
+    assert f"drill: error: {settings}:2: not valid UTF-8 (byte 0xff)" in res.err
+    assert "nothing was started" in res.err and not (workdir / "m").exists()
+
+
 @pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
