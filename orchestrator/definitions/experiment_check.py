@@ -107,11 +107,12 @@ def shape_problem(data: dict[str, Any]) -> tuple[Loc, str] | None:
     return None
 
 
-def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
-    """A process provider's ``arguments`` or ``timeout``, or an http provider's
-    ``timeout``, of a kind chaoslib cannot run (``arguments: 5``, ``timeout: abc``):
-    chaoslib's validation does not look at them, and the run ended on "experiment
-    aborted: TypeError" (ValueError) once the method had started."""
+def provider_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """A process provider's ``arguments`` or ``timeout``, or an http provider's ``url``,
+    ``method``, ``max_retries`` or ``timeout``, of a kind chaoslib cannot run
+    (``arguments: 5``, ``timeout: abc``): chaoslib's validation does not look at them,
+    and the run ended on "experiment aborted: TypeError" (or ValueError, AttributeError)
+    once the method had started."""
     places = activity_places(data)
     places += [  # a probe as tolerance runs as an activity of its own
         ((*loc, "tolerance"), act["tolerance"])
@@ -122,6 +123,23 @@ def process_problems(data: dict[str, Any]) -> list[tuple[Loc, str]]:
     for loc, act in places:
         provider = act.get("provider") if isinstance(act, dict) else None
         if isinstance(provider, dict) and provider.get("type") == "http":
+            for key, kind, fits in (
+                ("url", "a string", lambda v: isinstance(v, str)),
+                ("method", "a string", lambda v: isinstance(v, str)),
+                (
+                    "max_retries",
+                    "a whole number",
+                    lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool)),
+                ),
+            ):
+                if key in provider and not fits(provider[key]):
+                    problems.append(
+                        (
+                            (*loc, "provider", key),
+                            f"an http provider's {key} must be {kind}, not "
+                            f"{_spelled(provider[key])}",
+                        )
+                    )
             timeout = provider.get("timeout")
             if not _http_timeout(timeout):
                 problems.append(

@@ -194,9 +194,9 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
         if shape is not None:  # what chaoslib tripped on, said and located
             raise DefinitionError([doc.problem(shape[1], shape[0])]) from None
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
-    from orchestrator.definitions.experiment_check import process_problems
+    from orchestrator.definitions.experiment_check import provider_problems
 
-    problems = python_problems(data) + _runtime_problems(data) + process_problems(data)
+    problems = python_problems(data) + _runtime_problems(data) + provider_problems(data)
     # chaoslib only warns of a control whose module is not installed ("the experiment
     # will carry on running nonetheless") and runs without it: drill refused the run
     absent = [(loc, m) for loc, m in problems if m.startswith(MISSING) and " in control " in m]

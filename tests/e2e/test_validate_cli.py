@@ -422,6 +422,16 @@ method:
             "exp.yaml:9: an http provider's timeout must be a number of seconds or "
             "[connect, read], not str 'abc' (method[0].provider.timeout)",
         ),
+        (
+            "method: 5\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's method must be a string, not int 5 "
+            "(method[0].provider.method)",
+        ),
+        (
+            "max_retries: abc\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's max_retries must be a whole number, not str 'abc' "
+            "(method[0].provider.max_retries)",
+        ),
     ],
 )
 @pytest.mark.parametrize("command", ["validate", "plan", "run"])
@@ -430,7 +440,8 @@ def test_a_provider_chaoslib_cannot_run_is_refused_up_front(
 ) -> None:
     """chaos validate accepts these (chaoslib does not look at them); drill ran the
     experiment and failed it when the action started ("experiment aborted: TypeError",
-    "ValueError: Timeout value connect was abc" for http)."""
+    "ValueError: Timeout value connect was abc", "AttributeError: 'int' object has no
+    attribute 'upper'" for http)."""
     write(
         workdir,
         "exp.yaml",
