@@ -2,13 +2,15 @@
 
 chaos validates an experiment as PyYAML reads it (YAML 1.1, duplicate keys allowed,
 the last one wins) with chaoslib's ``ensure_experiment_is_valid``. drill validates with
-the same chaoslib function, so the two agree on content; two things are drill's own:
+the same chaoslib function, so the two agree on content; three things are drill's own:
 
 * where chaoslib's message does not name the activity, drill finds the one that fails
   by validating each activity (and tolerance) alone, to report its file:line;
 * drill's line-tracking YAML 1.2 reader is stricter (duplicate keys, …). When only it
   objects and chaos accepts the file, drill accepts the experiment as chaos reads it
-  and reports the objection as a warning, not an error.
+  and reports the objection as a warning, not an error;
+* a provider value chaos accepts and cannot run (a process provider's ``arguments: 5``,
+  an http ``timeout: abc``) is refused up front: the run would fail at that action.
 """
 
 from __future__ import annotations
