@@ -8,7 +8,7 @@ numbers, then converted to plain Python values for pydantic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -163,7 +163,14 @@ def parse_json(text: str, file: str) -> SourceDoc:
         raise DefinitionError([Problem(f"invalid JSON: {exc.msg}", file, exc.lineno)]) from None
     except RecursionError:
         data = None  # nested too deep: the YAML reading says so, with the line
-    doc = parse_text(text, file)
+    try:
+        doc = parse_text(text, file)
+    except DefinitionError as exc:  # JSON that json.loads reads: a duplicate key, mostly
+        problems = [
+            replace(p, message=p.message.removeprefix("invalid YAML: ").removeprefix("found "))
+            for p in exc.problems
+        ]
+        raise DefinitionError(problems) from None
     doc.data = data
     return doc
 

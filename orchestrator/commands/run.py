@@ -198,7 +198,7 @@ def run(
     plan = build_plan(catalog, target, mode, only)
     warn(plan.warnings)
     refuse_without_experiments(experiment_opts, plan, catalog)
-    refuse_bad_settings(experiment_opts, plan)
+    warn(refuse_bad_settings(experiment_opts, plan))
     _refuse_if_nothing_runs(plan)
     refuse_aws_extension_off_aws(plan, env_name, env_cfg)
     # what `drill plan` refuses (a step naming a role or target the environment does not

@@ -178,11 +178,13 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
     data = doc.data
     if not isinstance(data, dict):
         raise DefinitionError([doc.problem("an experiment must be a mapping")])
+    from orchestrator.definitions.experiment_check import unprinted
     from orchestrator.definitions.pycheck import python_problems, stand_in_copy
 
     checked = stand_in_copy(data)  # chaoslib would import the Python modules: see pycheck
     try:
-        ensure_experiment_is_valid(checked)
+        with unprinted():
+            ensure_experiment_is_valid(checked)
     except ChaosException as exc:
         raise DefinitionError([_locate_chaos_error(doc, str(exc), checked)]) from None
     except Exception as exc:  # chaoslib raises bare errors for some malformed input
@@ -192,7 +194,9 @@ def _validate_experiment(doc: SourceDoc, path: Path) -> Experiment:
         if shape is not None:  # what chaoslib tripped on, said and located
             raise DefinitionError([doc.problem(shape[1], shape[0])]) from None
         raise DefinitionError([doc.problem(f"invalid experiment: {exc}")]) from None
-    problems = python_problems(data) + _runtime_problems(data)
+    from orchestrator.definitions.experiment_check import provider_problems
+
+    problems = python_problems(data) + _runtime_problems(data) + provider_problems(data)
     # chaoslib only warns of a control whose module is not installed ("the experiment
     # will carry on running nonetheless") and runs without it: drill refused the run
     absent = [(loc, m) for loc, m in problems if m.startswith(MISSING) and " in control " in m]
@@ -392,7 +396,7 @@ def load_definition(
 
         definition = fast[1]
         assert isinstance(definition, Experiment)
-        definition.warnings += strict_reading_warnings(exc.problems)
+        definition.warnings += strict_reading_warnings(exc.problems, json=path.suffix == ".json")
         return fast
 
 

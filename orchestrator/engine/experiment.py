@@ -307,9 +307,14 @@ def _event_handler(
             if step is None or run is None:
                 return
             ok = run.get("status") == "succeeded"
-            status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
             error = run.get("exception") and "".join(run["exception"])[-2000:]
             shown = None if ok else _last_line(run.get("exception"))
+            if ok and self.phase is StepPhase.ROLLBACK and ej.rollback_failed(run):
+                # chaoslib: succeeded; drill counts the run's rollbacks failed for it, and
+                # its own step said "succeeded" beside "experiment rollback(s) failed: X"
+                ok, error = False, f"the process exited {run['output']['status']}: not undone"
+                shown = error
+            status = StepStatus.SUCCEEDED if ok else StepStatus.FAILED
             if ok and _ran_dry(activity, self.dry):  # chaoslib says succeeded: nothing ran
                 status, error = StepStatus.SKIPPED, DRY_RUN
             stopped = "status" not in run and abort is not None and abort.requested
@@ -403,7 +408,12 @@ def chaos_settings(path: Path | None) -> dict[str, Any]:
     """The Chaos Toolkit settings file (``chaos --settings``; default ~/.chaostoolkit)."""
     from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
-    loaded = load_settings(str(path) if path else CHAOSTOOLKIT_CONFIG_PATH)
+    from orchestrator.engine.experiment_options import unparsable_settings
+
+    where = str(path) if path else CHAOSTOOLKIT_CONFIG_PATH
+    if unparsable_settings(where) is not None:
+        return {}  # as chaos: no settings (`drill run` warned, once, up front)
+    loaded = load_settings(where)
     return loaded if isinstance(loaded, dict) else {}
 
 

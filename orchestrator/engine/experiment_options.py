@@ -432,7 +432,37 @@ def resolve_runtime(
     return str(rollback or RollbackStrategy.ALWAYS.value), str(hypothesis or "default")
 
 
-def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
+def unparsable_settings(where: str) -> str | None:
+    """Why the Chaos Toolkit settings file ``where`` is not YAML (``FILE:LINE: …``), or
+    None. chaos carries on without such a file, and so does drill; chaoslib's
+    ``load_settings`` says why in its YAML parser's own words, over several lines with a
+    caret, on drill's stderr: drill reads the file itself first, and says it in one."""
+    import yaml
+
+    from orchestrator.errors import DefinitionError
+    from orchestrator.yamlguard import read_source
+
+    if not os.path.exists(where):
+        return None  # no settings (chaoslib's own check)
+    try:  # not UTF-8, a FIFO, a directory: chaos ends on a traceback, drill refuses
+        text = read_source(Path(where))
+    except DefinitionError as exc:
+        raise UsageError(
+            f"{exc.problems[0]}; nothing was started",
+            "fix the Chaos Toolkit settings file, or name another with --settings",
+        ) from None
+    try:
+        yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark is not None else ""
+        return f"{where}{line}: invalid YAML: {exc.problem or exc.context}"
+    except yaml.YAMLError as exc:
+        return f"{where}: invalid YAML: {exc}"
+    return None
+
+
+def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> list[str]:
     """The Chaos Toolkit settings (``--settings``, default ~/.chaostoolkit/settings.yaml)
     where an experiment would run with them: a value of the wrong kind (``runtime:
     {rollbacks: always}``, ``controls: 5``) ended drill on "internal error:
@@ -440,17 +470,22 @@ def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
     chaos does not know, where it applies: an unknown hypothesis strategy failed the run
     on chaoslib's 'Unknown strategy' after its rollbacks had undone a method never
     played, an unknown rollback strategy (a typo of ``always``) silently played no
-    rollback. The experiment's own ``runtime`` is checked with the experiment."""
+    rollback. The experiment's own ``runtime`` is checked with the experiment.
+
+    Returns the warnings to print: a settings file that is not YAML, which chaos and
+    drill run without."""
     experiments = [
         sc.experiment.document
         for sc in plan.scenarios
         if sc.experiment is not None and not sc.skipped(plan.mode)
     ]
     if not experiments:
-        return
+        return []
     from chaoslib.settings import CHAOSTOOLKIT_CONFIG_PATH, load_settings
 
     where = str(opts.settings_path or CHAOSTOOLKIT_CONFIG_PATH)
+    if (unparsable := unparsable_settings(where)) is not None:
+        return [f"{unparsable}; carrying on without these Chaos Toolkit settings (as chaos does)"]
     settings = load_settings(where) or {}
     shapes = [
         ("", settings),
@@ -485,6 +520,7 @@ def refuse_bad_settings(opts: ExperimentOptions, plan: RunPlan) -> None:
                     + ", ".join(s.value for s in known if s is not HypothesisStrategy.CONTINOUSLY)
                     + f", or --{what}-strategy on the command line",
                 )
+    return []
 
 
 def refuse_aws_extension_off_aws(plan: RunPlan, env_name: str, env_cfg: EnvironmentConfig) -> None:

@@ -266,6 +266,34 @@ def test_chaos_settings_of_the_wrong_kind_are_refused(
     assert not (workdir / "m").exists(), "nothing ran"
 
 
+def test_chaos_settings_that_are_not_yaml_are_one_warning(workdir: Path, capsys) -> None:
+    """chaos carries on without such settings, and so does drill; but it printed
+    chaoslib's 'Failed parsing YAML settings: while parsing a flow sequence …' over six
+    lines with a caret, not drill's file:line."""
+    settings = write(workdir, "settings.yaml", "runtime:\n  rollbacks: [\n  hypothesis: x\n")
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 0, "the experiment ran, without the settings"
+    warning = (
+        f"drill: warning: {settings}:4: invalid YAML: expected ',' or ']', but got "
+        "'<stream end>'; carrying on without these Chaos Toolkit settings (as chaos does)\n"
+    )
+    assert warning in res.err, res.err
+    assert res.err.count("expected ','") == 1 and "^" not in res.err
+
+
+def test_chaos_settings_that_are_not_utf8_are_refused(workdir: Path, capsys) -> None:
+    """chaos ends on a UnicodeDecodeError traceback; drill said 'internal error:
+    UnicodeDecodeError … this is a bug in drill' (exit 1)."""
+    settings = workdir / "settings.yaml"
+    settings.write_bytes(b'runtime:\n  x: "\xff"\n')
+    exp = write(workdir, "exp.yaml", experiment(workdir / "m"))
+    res = drill(capsys, "run", str(exp), "--settings", str(settings))
+    assert res.code == 2, res.err
+    assert f"drill: error: {settings}:2: not valid UTF-8 (byte 0xff)" in res.err
+    assert "nothing was started" in res.err and not (workdir / "m").exists()
+
+
 @pytest.mark.parametrize(
     ("strategy", "played"),
     [("always", True), ("default", True), ("never", False), ("deviated", False)],
@@ -357,6 +385,11 @@ def test_rollback_process_exit_nonzero_is_a_failed_rollback(workdir: Path, capsy
     res = drill(capsys, "run", str(exp), "--json")
     assert res.code == 1
     assert json.loads(res.out)["status"] == "rollback_failed"
+    # the rollback's own step says so too: it said "succeeded", as chaoslib has it,
+    # beside "experiment rollback(s) failed: undo-that-fails"
+    shown = json.loads(drill(capsys, "runs", "show", json.loads(res.out)["run_id"], "--json").out)
+    (step,) = [s for s in shown["steps"] if s["name"] == "undo-that-fails"]
+    assert (step["status"], step["error"]) == ("failed", "the process exited 1: not undone")
 
 
 def test_schedule_carries_vars_and_var_files_to_each_run(workdir: Path, capsys) -> None:

@@ -402,3 +402,102 @@ method:
     assert res.code == 2
     assert "exp.yaml:8: could not find Python module 'no_such_module_i5' in activity" in res.err
     assert "(steady-state-hypothesis.probes[0].tolerance)" in res.err
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        (
+            "arguments: 5",
+            "exp.yaml:9: a process provider's arguments must be a string, a list or a mapping, "
+            "not int 5 (method[0].provider.arguments)",
+        ),
+        (
+            "timeout: abc",
+            "exp.yaml:9: a process provider's timeout must be a number of seconds, "
+            "not str 'abc' (method[0].provider.timeout)",
+        ),
+        (
+            "timeout: abc\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's timeout must be a number of seconds or "
+            "[connect, read], not str 'abc' (method[0].provider.timeout)",
+        ),
+        (
+            "method: 5\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's method must be a string, not int 5 "
+            "(method[0].provider.method)",
+        ),
+        (
+            "max_retries: abc\n      url: http://127.0.0.1:9/",
+            "exp.yaml:9: an http provider's max_retries must be a whole number, not str 'abc' "
+            "(method[0].provider.max_retries)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("command", ["validate", "plan", "run"])
+def test_a_provider_chaoslib_cannot_run_is_refused_up_front(
+    workdir: Path, capsys, command: str, line: str, said: str
+) -> None:
+    """chaos validate accepts these (chaoslib does not look at them); drill ran the
+    experiment and failed it when the action started ("experiment aborted: TypeError",
+    "ValueError: Timeout value connect was abc", "AttributeError: 'int' object has no
+    attribute 'upper'" for http)."""
+    write(
+        workdir,
+        "exp.yaml",
+        "title: t\ndescription: d\nmethod:\n  - type: action\n    name: a\n    provider:\n"
+        f"      type: {'http' if 'url' in line else 'process'}\n"
+        f'      path: "true"\n      {line}\n',
+    )
+    res = drill(capsys, command, "exp.yaml", *(["--json"] if command == "run" else []))
+    assert res.code == 2, res.err
+    assert f"drill: error: {said}" in res.err
+    assert res.out == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_invalid_json_path_tolerance_is_said_once(workdir: Path, capsys, command: str) -> None:
+    """jsonpath2's parser prints its own syntax error on stderr; drill validates several
+    times over, and the line came out four times before drill's error said the same."""
+    write(
+        workdir,
+        "exp.yaml",
+        """title: t
+description: d
+steady-state-hypothesis:
+  title: h
+  probes:
+    - type: probe
+      name: p
+      tolerance: {type: jsonpath, path: "$.[[[", expect: 1}
+      provider: {type: python, module: os.path, func: exists, arguments: {path: /}}
+method:
+  - {type: action, name: a, provider: {type: process, path: "true"}}
+""",
+    )
+    res = drill(capsys, command, "exp.yaml")
+    assert res.code == 2
+    assert res.err.startswith(
+        "drill: error: exp.yaml:8: hypothesis probe tolerance JSON path $.[[[ is invalid "
+        "(steady-state-hypothesis.probes[0].tolerance)"
+    ), res.err
+    assert "mismatched input" not in res.err
+
+
+def test_a_duplicate_key_in_a_json_experiment_is_said_as_json(workdir: Path, capsys) -> None:
+    """The warning said "invalid YAML: … chaos accepts this file (it reads it with
+    PyYAML)": a .json experiment is neither YAML to drill nor read by PyYAML in chaos."""
+    write(
+        workdir,
+        "exp.json",
+        '{\n  "title": "t",\n  "title": "t2",\n  "description": "d",\n  "method": [{"type": '
+        '"action", "name": "a", "provider": {"type": "process", "path": "true"}}]\n}\n',
+    )
+    res = drill(capsys, "validate", "exp.json")
+    assert res.code == 0, res.err
+    assert (
+        'drill: warning: exp.json:3: duplicate key "title" with value "t2" (original value: '
+        '"t") — chaos accepts this file (it reads it with Python\'s json module); drill runs '
+        "it as chaos reads it"
+    ) in res.err
+    assert "YAML" not in res.err
