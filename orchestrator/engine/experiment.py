@@ -319,7 +319,7 @@ def _event_handler(
                 status, error = StepStatus.SKIPPED, DRY_RUN
             stopped = "status" not in run and abort is not None and abort.requested
             if stopped:  # it did not end: a stop interrupted it (said as a runbook's step)
-                shown = abort.reason if abort is not None else None
+                shown = abort.why() if abort is not None else None
                 error = f"interrupted: {shown}"
             reporter.step_finished(
                 self.phase.value, name, "interrupted" if stopped else status.value, shown

@@ -261,7 +261,7 @@ def _recover(
         deadline_s=ROLLBACK_TIMEOUT_S,
         log=log_too,
     )
-    ok, unplayed = True, 0
+    ok, unplayed, played = True, 0, 0
     try:
         for pending in sorted(undo, key=lambda st: st.seq, reverse=True):
             if should_stop():
@@ -269,8 +269,12 @@ def _recover(
                     "recovery.stopped", "recovery stopped by a signal; what is left stays pending"
                 )
                 raise Aborted(
-                    f"recovery of run {run.id} stopped: the rollback in progress "
-                    "finished, no other was started",
+                    f"recovery of run {run.id} stopped: "
+                    + (
+                        "the rollback in progress finished, no other was started"
+                        if played
+                        else "before its first rollback, none was played"
+                    ),
                     "run `drill recover` to play the rollbacks still pending",
                 )
             if pending.kind == "action" and lab_gone:  # python activities still play
@@ -286,6 +290,7 @@ def _recover(
             if pending.status == StepStatus.RUNNING:
                 log_too(f"  replaying {pending.name!r}, in flight when drill died")
             good, detail = play_rollback(rec, pending, provider, ctx)
+            played += 1
             log_too(f"  rollback {pending.name}: {'ok' if good else 'FAILED: ' + str(detail)}")
             ok = ok and good
     finally:

@@ -181,6 +181,8 @@ class RunEngine:
         self.provider_factory = provider_factory
         self.reporter: Reporter = reporter or QuietReporter()
         self.abort = AbortState()
+        # `drill abort`'s SIGTERM lands first: what a stop interrupted says the request
+        self.abort.explain = lambda: self._abort_reason(fresh=True)
         self._last_db_poll = 0.0
         self._source: Path | None = None  # the runbook being run (see _register_rollback)
         self.provider: Provider | None = None
@@ -482,7 +484,7 @@ class RunEngine:
                     finally:
                         result = self._stop_observer(observer, row)
         except AbortSignal as exc:
-            error, status = self._abort_reason(fresh=True) or exc.reason, RunStatus.ABORTED
+            error, status = self.abort.why() or exc.reason, RunStatus.ABORTED
         except (_ScenarioFailed, StepFailed) as exc:
             error, status = str(exc), RunStatus.FAILED
         except DrillError as exc:  # the environment cannot be used (e.g. lab up failed)
@@ -664,8 +666,7 @@ class RunEngine:
             rec.event("step.failed", f"{step.title}: {exc}", row)
             raise _ScenarioFailed(f"{phase.value} {step.title!r} failed: {exc}") from None
         except AbortSignal as exc:
-            # `drill abort`'s SIGTERM lands first: the step says the request, as the run does
-            reason = self._abort_reason(fresh=True) or exc.reason
+            reason = self.abort.why() or exc.reason  # (`drill abort`, not its SIGTERM)
             rec.step_finished(run, StepStatus.FAILED, None, f"interrupted: {reason}")
             self.reporter.step_finished(phase.value, step.title, "interrupted", reason)
             raise

@@ -18,7 +18,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
@@ -46,6 +46,13 @@ class AbortState:
         #: waiting for the step a stop interrupted to end before the rollbacks: a further
         #: stop cuts that wait (calls.settle), and is told so
         self.settling = False
+        #: why the work stopped, as its record says it (the run engine's: `drill abort`
+        #: rather than the SIGTERM that carried it); None: :attr:`reason`
+        self.explain: Callable[[], str | None] | None = None
+
+    def why(self) -> str | None:
+        """Why the work stopped, for the record of what the stop interrupted."""
+        return (self.explain() if self.explain is not None else None) or self.reason
 
     def request(self, reason: str) -> None:
         if self.reason is None:

@@ -58,10 +58,12 @@ def test_signal_during_experiment_runs_rollbacks(workdir: Path, sig: signal.Sign
     assert not marker.exists(), "Chaos Toolkit skips rollbacks on interrupt; drill must not"
 
 
-def test_an_experiment_activity_a_stop_interrupted_says_so(workdir: Path) -> None:
+@pytest.mark.parametrize("stop", ["SIGINT", "drill abort"])
+def test_an_experiment_activity_a_stop_interrupted_says_so(workdir: Path, stop: str) -> None:
     """The activity a stop interrupted was recorded `failed` with no error at all (chaoslib
     hands drill's event handler a run without a status when an activity did not end),
-    where a runbook's step says "interrupted: received SIGINT"."""
+    where a runbook's step says "interrupted: received SIGINT" — and, stopped by `drill
+    abort`, "interrupted: received SIGTERM" where its scenario and run said the request."""
     marker, held = workdir / "marker", workdir / "held"
     hold = {
         "type": "action",
@@ -77,12 +79,18 @@ def test_an_experiment_activity_a_stop_interrupted_says_so(workdir: Path) -> Non
     exp = write(workdir, "exp.yaml", text)
     proc = spawn(workdir, "run", str(exp), "--json")
     wait_for(held)  # the activity is running
-    proc.send_signal(signal.SIGINT)
+    if stop == "SIGINT":
+        proc.send_signal(signal.SIGINT)
+    else:
+        (listed,) = json.loads(run(workdir, "runs", "list", "--json").out)
+        assert run(workdir, "abort", listed["run_id"]).code == 0
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     shown = json.loads(run(workdir, "runs", "show", json.loads(out)["run_id"], "--json").out)
     (step,) = [s for s in shown["steps"] if s["name"] == "hold"]
-    assert step["status"] == "failed" and step["error"] == "interrupted: received SIGINT", step
+    said = "received SIGINT" if stop == "SIGINT" else "aborted by `drill abort`"
+    assert step["status"] == "failed" and step["error"] == f"interrupted: {said}", step
+    assert shown["error"] == said, shown["error"]
     assert not marker.exists(), "the rollbacks ran"
 
 
