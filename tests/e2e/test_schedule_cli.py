@@ -434,3 +434,25 @@ def test_a_schedule_this_drill_cannot_build_is_listed_with_why(
     ]
     assert status_table.code == 0, status_table.err
     assert "s-elsewhere" in status_table.out and "Traceback" not in status_table.err
+
+
+@pytest.mark.parametrize(
+    ("every", "seconds", "said"),
+    [
+        ("30d 1m 1s", 2592061, "every 30d 1m 1s"),
+        ("1000001s", 1000001, "every 11d 13h 46m 41s"),
+        ("100000.5s", 100000.5, "every 100000.5s"),
+        ("90m", 5400, "every 90m"),
+    ],
+)
+def test_an_interval_is_kept_to_the_second_it_was_given(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], every: str, seconds: float, said: str
+) -> None:
+    with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
+        added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", every)
+        assert added.code == 0, added.err
+        (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert float(doc["expr"]) == seconds
+    assert doc["description"] == said and said in added.err
+    created = datetime.fromisoformat(doc["created_at"])
+    assert (datetime.fromisoformat(doc["next_fire_at"]) - created).total_seconds() == seconds
