@@ -155,14 +155,22 @@ def next_fire_of(
 
 
 def next_fire_or_why(
-    row: Schedule, now: datetime, stored: dict[str, datetime | None]
+    row: Schedule,
+    now: datetime,
+    stored: dict[str, datetime | None],
+    last: dict[str, ScheduleFire],
 ) -> tuple[datetime | None, str | None]:
     """The next fire, or ``None`` and why it cannot be computed ("cannot compute: …").
+
+    A one-shot that has fired (``last``: :func:`last_fires`) has none: its trigger still
+    answers its own, past, time.
 
     The schedule table is shared by a group's schedulers: a row another one wrote may
     be one this drill cannot build a trigger of (a time zone this host's tzdata lacks, a
     kind from a newer drill). Its readers show that row with the reason; they do not
     fail for it (the scheduler service logs it and leaves it out)."""
+    if row.kind == ScheduleKind.DATE and row.id in last:
+        return None, None
     try:
         return next_fire_of(row, now, stored), None
     except Exception as exc:  # one row must not hide every other
@@ -247,11 +255,7 @@ def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     args, last = run_args_of(db), last_fires(db)
     docs = []
     for r in active(db):
-        nxt, why = (
-            (None, None)
-            if r.kind == ScheduleKind.DATE and r.id in last
-            else next_fire_or_why(r, now, stored)
-        )
+        nxt, why = next_fire_or_why(r, now, stored, last)
         docs.append(schedule_doc(r, nxt, args.get(r.id), last.get(r.id), why))
     return docs
 

@@ -272,7 +272,8 @@ def test_adding_a_schedule_whose_next_fire_is_frozen_says_so(
 def test_a_one_shot_that_fired_has_no_next_fire(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`drill schedule list` showed a fired --at schedule's past time as its next fire."""
+    """`drill schedule list` (and `drill status`) showed a fired --at schedule's past time
+    as its next fire."""
     from orchestrator.config import load_settings
     from orchestrator.evidence.enums import utcnow
     from orchestrator.evidence.store import EvidenceStore
@@ -295,8 +296,12 @@ def test_a_one_shot_that_fired_has_no_next_fire(
         tm.move_to(datetime(2030, 1, 7, 8, 1, tzinfo=UTC))
         assert fire(ctx, sid, datetime(2030, 1, 7, 8, 1, tzinfo=UTC)) == "succeeded"
         (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+        status = json.loads(drill(capsys, "status", "--json").out)
     assert doc["next_fire_at"] is None
     assert doc["last_fire"]["status"] == "succeeded"
+    # status said the same fired time was the drill's next fire (a past one, run already)
+    (tiny,) = [d for d in status["drills"] if d["drill"] == "tiny"]
+    assert tiny["next_fire"] is None
 
 
 def test_removing_a_game_days_run_schedule_cancels_it(
