@@ -115,6 +115,29 @@ def add_schedule(
     return row
 
 
+def firing_with(
+    db: EvidenceDB, target: str, env: str, spec: specs.Spec, run_args: list[str]
+) -> Schedule | None:
+    """An active schedule that already runs ``target`` on ``env`` with these options at
+    every fire time of ``spec`` (a cron of the same fields and zone, a one-shot at the same
+    instant): a second one would start the drill again at each of them. Interval
+    schedules are anchored at their creation, so two never share a fire."""
+    if spec.kind is ScheduleKind.INTERVAL:
+        return None
+    args = run_args_of(db)
+    for row in active(db, ScheduleAction.RUN):
+        same_times = row.kind == spec.kind.value and row.expr == spec.expr
+        if spec.kind is ScheduleKind.CRON:
+            same_times = same_times and row.timezone == spec.timezone
+        if (
+            (row.target, row.env) == (target, env)
+            and same_times
+            and args.get(row.id, []) == run_args
+        ):
+            return row
+    return None
+
+
 def active(db: EvidenceDB, action: ScheduleAction | None = None) -> list[Schedule]:
     where, params = "removed_at IS NULL", []
     if action is not None:

@@ -461,3 +461,26 @@ def test_an_interval_is_kept_to_the_second_it_was_given(
     assert doc["description"] == said and said in added.err
     created = datetime.fromisoformat(doc["created_at"])
     assert (datetime.fromisoformat(doc["next_fire_at"]) - created).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (["--cron", "daily"], ["--cron", "0 0 * * *"]),
+        (["--at", "2030-01-08T09:00"], ["--at", "2030-01-08T10:00+01:00"]),
+    ],
+)
+def test_a_schedule_that_would_fire_with_one_already_there_is_refused(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], first: list[str], again: list[str]
+) -> None:
+    """The same target, environment and fire times added twice was a second schedule: at
+    each fire both ran the drill — or one was refused, the environment busy, a finding."""
+    with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
+        a = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *first)
+        assert a.code == 0, a.err
+        b = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *again)
+        assert b.code == 2 and b.out == "", b.err
+        assert f"tiny on lab already has schedule {a.out.strip()}" in b.err
+        other = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *again, "--var", "x=1")
+        assert other.code == 0, other.err  # other options: another schedule
+        assert len(json.loads(drill(capsys, "schedule", "list", "--json").out)) == 2
