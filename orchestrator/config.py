@@ -13,9 +13,10 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -185,6 +186,21 @@ class BlackoutWindow(BaseModel):
     timezone: str = "UTC"
 
 
+def _http_url(url: str) -> str:
+    """A webhook URL of ``notify:``. Only http(s) is posted to: another one (its scheme
+    forgotten) was accepted, and every notice to it was a log line at the time it was
+    due (``gameday create --notify`` refuses it). Shown redacted: its path may be its
+    token."""
+    from orchestrator.notify.webhook import redact_webhook
+
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"webhook URL {redact_webhook(url)} is not an http(s) URL: "
+            "notifications are posted to http:// or https:// URLs only"
+        )
+    return url
+
+
 class Settings(BaseModel):
     """The whole of drill.yaml."""
 
@@ -196,7 +212,7 @@ class Settings(BaseModel):
     environments: dict[str, EnvironmentConfig] = {}
     paths: PathsConfig = Field(default_factory=PathsConfig.model_construct)  # valid as is
     blackout_windows: list[BlackoutWindow] = []
-    notify: list[str] = Field([], description="webhook URLs")
+    notify: list[Annotated[str, AfterValidator(_http_url)]] = Field([], description="webhook URLs")
     signing_key: str | None = Field(None, description="path of the Ed25519 private key")
 
     @field_validator("notify", mode="before")

@@ -113,6 +113,13 @@ def add_cmd(
         plan = build_plan(catalog, target, None, None)
         refuse_without_experiments(opts, plan, catalog)
     windows = load_windows(app_state.settings())  # a bad one refused before anything is written
+    twin = schedules.firing_with(app_state.db(), target, env_name, spec, run_args)
+    if twin is not None:
+        raise UsageError(
+            f"{target} on {env_name} already has schedule {twin.id} "
+            f"({schedules.describe(twin)}): this one would run it again at each of its fires",
+            f"keep {twin.id}, or `drill schedule remove {twin.id}` first",
+        )
     row = schedules.add_schedule(
         app_state.db(), target, env_name, spec, operator(), now, approved=needs, run_args=run_args
     )

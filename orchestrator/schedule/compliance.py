@@ -172,12 +172,12 @@ def drill_status(
     """Compute every drill's status; with ``record``, file findings for missed periods."""
     all_sched = [_as_run_target(r) for r in db.records(Schedule)]  # read, never written
     active = [r for r in all_sched if r.removed_at is None]
-    stored_next = schedules.stored_next_runs(db)
+    stored_next, fired = schedules.stored_next_runs(db), schedules.last_fires(db)
     report = StatusReport(now, [])
     for target, (kind, own) in sorted(_targets(settings, all_sched, db).items()):
         st = DrillStatus(target, kind)
         mine = [r for r in active if r.target == target and r.action == ScheduleAction.RUN]
-        nexts = {r.id: schedules.next_fire_or_why(r, now, stored_next) for r in mine}
+        nexts = {r.id: schedules.next_fire_or_why(r, now, stored_next, fired) for r in mine}
         st.next_fire = min((f for f, _why in nexts.values() if f), default=None)
         st.next_fire_errors = sorted(
             f"schedule {sid}: {why}" for sid, (_f, why) in nexts.items() if why

@@ -115,6 +115,29 @@ def add_schedule(
     return row
 
 
+def firing_with(
+    db: EvidenceDB, target: str, env: str, spec: specs.Spec, run_args: list[str]
+) -> Schedule | None:
+    """An active schedule that already runs ``target`` on ``env`` with these options at
+    every fire time of ``spec`` (a cron of the same fields and zone, a one-shot at the same
+    instant): a second one would start the drill again at each of them. Interval
+    schedules are anchored at their creation, so two never share a fire."""
+    if spec.kind is ScheduleKind.INTERVAL:
+        return None
+    args = run_args_of(db)
+    for row in active(db, ScheduleAction.RUN):
+        same_times = row.kind == spec.kind.value and row.expr == spec.expr
+        if spec.kind is ScheduleKind.CRON:
+            same_times = same_times and row.timezone == spec.timezone
+        if (
+            (row.target, row.env) == (target, env)
+            and same_times
+            and args.get(row.id, []) == run_args
+        ):
+            return row
+    return None
+
+
 def active(db: EvidenceDB, action: ScheduleAction | None = None) -> list[Schedule]:
     where, params = "removed_at IS NULL", []
     if action is not None:
@@ -155,14 +178,22 @@ def next_fire_of(
 
 
 def next_fire_or_why(
-    row: Schedule, now: datetime, stored: dict[str, datetime | None]
+    row: Schedule,
+    now: datetime,
+    stored: dict[str, datetime | None],
+    last: dict[str, ScheduleFire],
 ) -> tuple[datetime | None, str | None]:
     """The next fire, or ``None`` and why it cannot be computed ("cannot compute: …").
+
+    A one-shot that has fired (``last``: :func:`last_fires`) has none: its trigger still
+    answers its own, past, time.
 
     The schedule table is shared by a group's schedulers: a row another one wrote may
     be one this drill cannot build a trigger of (a time zone this host's tzdata lacks, a
     kind from a newer drill). Its readers show that row with the reason; they do not
     fail for it (the scheduler service logs it and leaves it out)."""
+    if row.kind == ScheduleKind.DATE and row.id in last:
+        return None, None
     try:
         return next_fire_of(row, now, stored), None
     except Exception as exc:  # one row must not hide every other
@@ -247,11 +278,7 @@ def list_docs(db: EvidenceDB, now: datetime) -> list[dict[str, Any]]:
     args, last = run_args_of(db), last_fires(db)
     docs = []
     for r in active(db):
-        nxt, why = (
-            (None, None)
-            if r.kind == ScheduleKind.DATE and r.id in last
-            else next_fire_or_why(r, now, stored)
-        )
+        nxt, why = next_fire_or_why(r, now, stored, last)
         docs.append(schedule_doc(r, nxt, args.get(r.id), last.get(r.id), why))
     return docs
 

@@ -58,11 +58,28 @@ class Spec:
         return f"cron {label}" + ("" if self.timezone == "UTC" else f" ({self.timezone})")
 
 
+_UNIT_SIZES = (("d", 86400), ("h", 3600), ("m", 60))
+
+
 def _fmt_seconds(s: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+    """``5m``, ``90m``, ``30d 1m 1s``: the interval to the second (``{:g}`` kept six
+    digits: 30d 1m 1s read '43201m')."""
+    for unit, size in _UNIT_SIZES:
         if s >= size and s % size == 0:
             return f"{int(s // size)}{unit}"
-    return f"{s:g}s"
+    if s < 60 or not s.is_integer():
+        return f"{_plain(s)}s"
+    parts, rest = [], int(s)
+    for unit, size in (*_UNIT_SIZES, ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(parts)
+
+
+def _plain(s: float) -> str:
+    """A number of seconds exactly, without exponent: ``3600``, ``1.5``, ``2592061``."""
+    return str(int(s)) if s.is_integer() else repr(s)
 
 
 def zone(name: str | None) -> ZoneInfo:
@@ -170,7 +187,7 @@ def every_spec(text: str) -> Spec:
         raise UsageError(f"invalid --every {text!r}: {exc}") from None
     if seconds < MIN_INTERVAL_S:
         raise UsageError(f"--every {text!r} is too short", "the shortest interval is 1s")
-    return Spec(ScheduleKind.INTERVAL, f"{seconds:g}")
+    return Spec(ScheduleKind.INTERVAL, _plain(seconds))
 
 
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")

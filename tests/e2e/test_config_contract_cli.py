@@ -293,6 +293,36 @@ def test_one_webhook_url_in_drill_notify_is_a_list_of_one(
     assert len(load_settings().notify) == 2
 
 
+@pytest.mark.parametrize(
+    ("yaml_notify", "variable", "located"),
+    [
+        ("notify:\n  - hooks.example.invalid/services/T0/B0/s3cr3t\n", None, "drill.yaml:3:"),
+        ("", "ftp://hooks.example.invalid/services/T0/B0/s3cr3t", "DRILL_NOTIFY:"),
+    ],
+)
+def test_a_webhook_url_that_is_not_http_is_refused_where_it_is_set(
+    workdir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    yaml_notify: str,
+    variable: str | None,
+    located: str,
+) -> None:
+    """`notify:` without its https:// was accepted: the scheduler service started, and
+    each announcement, missed objective and overdue drill was only a log line ('only
+    http(s) URLs are supported') that nobody was sent — where `gameday create --notify`
+    refuses the same URL."""
+    (workdir / "drill.yaml").write_text("database: sqlite:///state/evidence.db\n" + yaml_notify)
+    if variable:
+        monkeypatch.setenv("DRILL_NOTIFY", variable)
+    res = drill(capsys, "schedule", "list", "--json")  # as `scheduler run` now, at its start
+    assert (res.code, res.out) == (2, ""), res.err
+    first = res.err.splitlines()[0]
+    assert first.startswith("drill: error: ") and located in first, res.err
+    assert "is not an http(s) URL" in first and "(notify[0])" in first
+    assert "s3cr3t" not in res.err
+
+
 @pytest.mark.lab
 def test_a_misspelt_drill_pg_user_is_refused(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch

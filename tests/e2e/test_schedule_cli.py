@@ -272,7 +272,8 @@ def test_adding_a_schedule_whose_next_fire_is_frozen_says_so(
 def test_a_one_shot_that_fired_has_no_next_fire(
     workdir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """`drill schedule list` showed a fired --at schedule's past time as its next fire."""
+    """`drill schedule list` (and `drill status`) showed a fired --at schedule's past time
+    as its next fire."""
     from orchestrator.config import load_settings
     from orchestrator.evidence.enums import utcnow
     from orchestrator.evidence.store import EvidenceStore
@@ -295,8 +296,12 @@ def test_a_one_shot_that_fired_has_no_next_fire(
         tm.move_to(datetime(2030, 1, 7, 8, 1, tzinfo=UTC))
         assert fire(ctx, sid, datetime(2030, 1, 7, 8, 1, tzinfo=UTC)) == "succeeded"
         (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+        status = json.loads(drill(capsys, "status", "--json").out)
     assert doc["next_fire_at"] is None
     assert doc["last_fire"]["status"] == "succeeded"
+    # status said the same fired time was the drill's next fire (a past one, run already)
+    (tiny,) = [d for d in status["drills"] if d["drill"] == "tiny"]
+    assert tiny["next_fire"] is None
 
 
 def test_removing_a_game_days_run_schedule_cancels_it(
@@ -434,3 +439,48 @@ def test_a_schedule_this_drill_cannot_build_is_listed_with_why(
     ]
     assert status_table.code == 0, status_table.err
     assert "s-elsewhere" in status_table.out and "Traceback" not in status_table.err
+
+
+@pytest.mark.parametrize(
+    ("every", "seconds", "said"),
+    [
+        ("30d 1m 1s", 2592061, "every 30d 1m 1s"),
+        ("1000001s", 1000001, "every 11d 13h 46m 41s"),
+        ("100000.5s", 100000.5, "every 100000.5s"),
+        ("90m", 5400, "every 90m"),
+    ],
+)
+def test_an_interval_is_kept_to_the_second_it_was_given(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], every: str, seconds: float, said: str
+) -> None:
+    with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
+        added = drill(capsys, "schedule", "add", "tiny", "--env", "lab", "--every", every)
+        assert added.code == 0, added.err
+        (doc,) = json.loads(drill(capsys, "schedule", "list", "--json").out)
+    assert float(doc["expr"]) == seconds
+    assert doc["description"] == said and said in added.err
+    created = datetime.fromisoformat(doc["created_at"])
+    assert (datetime.fromisoformat(doc["next_fire_at"]) - created).total_seconds() == seconds
+
+
+@pytest.mark.parametrize(
+    ("first", "again"),
+    [
+        (["--cron", "daily"], ["--cron", "0 0 * * *"]),
+        (["--at", "2030-01-08T09:00"], ["--at", "2030-01-08T10:00+01:00"]),
+    ],
+)
+def test_a_schedule_that_would_fire_with_one_already_there_is_refused(
+    lab_project: Path, capsys: pytest.CaptureFixture[str], first: list[str], again: list[str]
+) -> None:
+    """The same target, environment and fire times added twice was a second schedule: at
+    each fire both ran the drill — or one was refused, the environment busy, a finding."""
+    with time_machine.travel(datetime(2030, 1, 7, 8, 0, tzinfo=UTC), tick=False):
+        a = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *first)
+        assert a.code == 0, a.err
+        b = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *again)
+        assert b.code == 2 and b.out == "", b.err
+        assert f"tiny on lab already has schedule {a.out.strip()}" in b.err
+        other = drill(capsys, "schedule", "add", "tiny", "--env", "lab", *again, "--var", "x=1")
+        assert other.code == 0, other.err  # other options: another schedule
+        assert len(json.loads(drill(capsys, "schedule", "list", "--json").out)) == 2
