@@ -39,7 +39,14 @@ from orchestrator.engine.experiment_options import ExperimentOptions, resolve_ru
 from orchestrator.engine.experiment_stops import StopWitness
 from orchestrator.engine.recorder import Recorder
 from orchestrator.engine.reporter import Reporter
-from orchestrator.engine.signals import AbortSignal, AbortState, shielded, stop_signals
+from orchestrator.engine.signals import (
+    AbortSignal,
+    AbortState,
+    finished,
+    let_finish,
+    shielded,
+    stop_signals,
+)
 from orchestrator.evidence.enums import StepPhase, StepStatus, utcnow
 from orchestrator.evidence.records import ScenarioRun, StepRun
 from orchestrator.secrets import redact_bytes
@@ -284,6 +291,8 @@ def _event_handler(
                 raise AbortSignal(abort.reason or "aborted")
             self.count += 1
             crashpoint(f"{self._point()}:start")
+            if abort is not None and self.phase is StepPhase.STEP and is_action(activity):
+                let_finish(abort)  # a stop now waits for it to end (bounded)
             name = str(activity.get("name", "activity"))
             reporter.step_started(self.phase.value, name)
             provider = activity.get("provider")
@@ -298,6 +307,8 @@ def _event_handler(
 
         def activity_completed(self, activity: Any, run: Any) -> None:
             not_a_forked_copy()
+            if abort is not None:
+                finished(abort)  # a stop from now on raises: the next start refuses
             keep_std_fds()  # one may have closed them: drill writes on
             keep_std_streams(self.streams)  # … or replaced sys.stdout, sys.stderr
             self.keep_signals()
@@ -331,6 +342,12 @@ def _event_handler(
 
 
 DRY_RUN = "not executed: a --dry run"
+
+
+def is_action(activity: Any) -> bool:
+    """An activity of the method that changes the environment (a probe only looks)."""
+    return isinstance(activity, dict) and activity.get("type") == "action"
+
 
 #: why a rollback strategy played no rollbacks (chaoslib.rollback's rules)
 STRATEGY_SKIPS = {

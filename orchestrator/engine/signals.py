@@ -46,6 +46,10 @@ class AbortState:
         #: waiting for the step a stop interrupted to end before the rollbacks: a further
         #: stop cuts that wait (calls.settle), and is told so
         self.settling = False
+        #: an experiment's action is running in this thread (chaoslib runs it, not a thread
+        #: of drill's that a stop can leave behind): a first stop lets it end, at most
+        #: calls.SETTLE_GRACE_S (:func:`let_finish`); a second one, or the grace, raises
+        self.letting_finish = False
         #: why the work stopped, as its record says it (the run engine's: `drill abort`
         #: rather than the SIGTERM that carried it); None: :attr:`reason`
         self.explain: Callable[[], str | None] | None = None
@@ -80,6 +84,14 @@ def abort_on_signals(state: AbortState) -> Iterator[AbortState]:
             detach(terminal)
         first = not state.requested
         state.request(f"received {name}")
+        if state.letting_finish:
+            if not first:  # cut the wait: the action is interrupted, the rollbacks begin
+                finished(state)
+                raise AbortSignal(state.reason or f"received {name}")
+            _grace(state)
+            with contextlib.suppress(OSError):
+                os.write(2, _letting_finish(name).encode())
+            return
         if first and not state.shielded:
             raise AbortSignal(f"received {name}")
         # nothing visible happens now: say why (a plain write: safe inside a handler; a
@@ -132,6 +144,46 @@ def detach(fds: tuple[int, ...]) -> None:
         with contextlib.suppress(OSError):
             os.dup2(devnull, fd)
     os.close(devnull)
+
+
+def let_finish(state: AbortState) -> None:
+    """An experiment's action starts (main thread): a first stop now lets it end before
+    the rollbacks play — raised into it, chaoslib's process provider killed the shell
+    (`sh -c …`) and not what the shell had started, so the fault ran on beside its undo,
+    and the run said its rollbacks were played. :func:`finished` when it has ended."""
+    if threading.current_thread() is threading.main_thread():
+        state.letting_finish = True
+
+
+def finished(state: AbortState) -> None:
+    """The action :func:`let_finish` was called for ended (or the wait for it was cut)."""
+    if state.letting_finish:
+        state.letting_finish = False
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _grace(state: AbortState) -> None:
+    """The wait for the action is bounded like a runbook step's (calls.SETTLE_GRACE_S): a
+    supervisor's SIGKILL follows its SIGTERM before long, and then no rollback runs."""
+    from orchestrator.engine.calls import SETTLE_GRACE_S
+
+    def expired(_signum: int, _frame: FrameType | None) -> None:
+        if state.letting_finish:
+            state.letting_finish = False
+            raise AbortSignal(state.reason or "aborted")
+
+    signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, SETTLE_GRACE_S)
+
+
+def _letting_finish(name: str) -> str:
+    from orchestrator.engine.calls import SETTLE_GRACE_S
+
+    return (
+        f"drill: {name} received: waiting for the step in progress to end before rolling "
+        f"back (it cannot be interrupted; at most {SETTLE_GRACE_S:.0f}s; stop again to "
+        "roll back at once)\n"
+    )
 
 
 def _waiting(name: str, first: bool, settling: bool = False) -> str:

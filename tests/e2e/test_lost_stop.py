@@ -16,9 +16,9 @@ from tests.e2e.test_crash_safety import drill, runs
 pytestmark = pytest.mark.slow
 
 
-def _action(name: str, func: str, args: str) -> str:
+def _action(name: str, func: str, args: str, kind: str = "action") -> str:
     return (
-        f"  - type: action\n    name: {name}\n"
+        f"  - type: {kind}\n    name: {name}\n"
         f"    provider: {{type: python, module: tests.faults, func: {func}, arguments: {args}}}\n"
     )
 
@@ -30,7 +30,8 @@ def test_an_experiment_stopped_by_a_lost_raise_starts_no_further_activity(
     marker, after = workdir / "marker", workdir / "after"
     method = (
         _action("inject-marker", "touch", f'{{path: "{marker}"}}')
-        + _action("stopped-in-gc", "signal_in_gc", f"{{sig: {sig}}}")
+        # a probe: a stop during an action waits for its end, raising nothing to lose
+        + _action("stopped-in-gc", "signal_in_gc", f"{{sig: {sig}}}", "probe")
         + _action("after-the-stop", "touch", f'{{path: "{after}"}}')
     )
     exp = write(

@@ -238,3 +238,53 @@ def test_a_stopped_recovery_prints_its_json_document(workdir: Path, last: bool) 
         again = drill(workdir, "recover", "--json")
         assert again.code == 0, again.err
         assert json.loads(again.out)["recovered"][0]["status"] == "crashed"
+
+
+SHELL_FAULT = """title: a fault a shell starts
+description: the action's shell runs a command that lands the fault once released
+method:
+  - type: action
+    name: the-fault
+    provider:
+      type: process
+      path: sh
+      arguments: ["-c", "touch here; while [ ! -e release ]; do sleep 0.02; done; touch fault"]
+rollbacks:
+  - type: action
+    name: undo
+    provider: {type: process, path: sh, arguments: ["-c", "rm -f fault; echo undone > undo"]}
+"""
+
+
+@pytest.mark.parametrize("second", [False, True])
+def test_a_stop_during_an_experiments_action_waits_for_it(workdir: Path, second: bool) -> None:
+    """A stop during an experiment's action was raised into it: chaoslib's process
+    provider killed the shell, not the command it was running, and the undo played at
+    once while that command ran on — drill said 'the rollbacks were played', and the
+    fault landed after its undo. The action now ends first (at most SETTLE_GRACE_S), as a
+    runbook's step does; a second stop rolls back at once."""
+    write(workdir, "shell-fault.yaml", SHELL_FAULT)
+    proc = spawn(workdir, "run", "shell-fault.yaml", "--json")
+    err = Stderr(proc)
+    try:
+        wait_for_file(proc, workdir / "here")
+        proc.send_signal(signal.SIGTERM)
+        err.wait_for("waiting for the step in progress to end", time.monotonic() + 60)
+        if second:
+            proc.send_signal(signal.SIGTERM)
+        else:
+            (workdir / "release").touch()
+        err.finish()
+    finally:
+        (workdir / "release").touch()  # the shell a cut wait left behind ends too
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 3, err.text
+    assert (workdir / "undo").exists(), err.text
+    if not second:
+        assert not (workdir / "fault").exists(), "the undo played after the fault landed"
+        (entry,) = runs(workdir)
+        steps = show(workdir, str(entry["run_id"]))["steps"]
+        status = {s["name"]: s["status"] for s in steps}  # type: ignore[index]
+        assert status["the-fault"] == "succeeded" and status["undo"] == "succeeded", steps
