@@ -299,7 +299,7 @@ class ControlResult(_View):
     description: str
     evidence_kinds: list[str]
     #: each evidence kind in words (``dr_test_executed``: "a drill, runbook or experiment
-    #: ran to completion in the period"): the reports show these, not the bare names
+    #: was executed and judged in the period, …"): the reports show these, not bare names
     evidence_meaning: dict[str, str] = Field(default_factory=dict)
     satisfied: bool
     evidence: dict[str, list[EvidenceRef]]
