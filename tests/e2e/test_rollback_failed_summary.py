@@ -6,6 +6,8 @@ status `rollback_failed`: a reader took a run that left its fault in place for a
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -44,6 +46,14 @@ def test_a_rollback_failed_experiment_is_not_called_passed(workdir: Path) -> Non
     with zipfile.ZipFile(out) as z:
         report = " ".join(z.read("report.html").decode().split())
         oscal = z.read("oscal/assessment-results.json").decode()
+        pdf = workdir / "report.pdf"
+        pdf.write_bytes(z.read("report.pdf"))
     assert "no RTO/RPO objective; passed" not in report
     assert "rollback failed (no RTO/RPO objective: its steps or steady state held" in report
     assert "0 of 1 without an RTO/RPO objective passed; 1 rollback failed" in oscal
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is not None:  # poppler-utils; the HTML above says the same
+        text = subprocess.run(
+            [pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
+        ).stdout
+        assert "passed (no objective)" not in text and "rollback failed" in text
