@@ -10,6 +10,7 @@ from rich.console import Console
 
 from orchestrator.commands.common import esc
 from orchestrator.durations import format_duration
+from orchestrator.evidence.enums import RunStatus
 
 _ICONS = {
     "succeeded": "[green]✔[/]",
@@ -75,6 +76,11 @@ class ConsoleReporter:
             # "objectives met" of one that had none, where the table says "passed"
             verdict = "[green]passed[/]" if met else "[red]failed[/]"
             verdict += " (no RTO/RPO objective: its steps or steady state decided)"
+            if met and summary.get("status") == RunStatus.ROLLBACK_FAILED.value:
+                # its steady state held, but the fault may still be in place: no pass
+                from orchestrator.engine.objectives import ROLLBACK_FAILED_HELD
+
+                verdict = f"[red]rollback failed[/] ({ROLLBACK_FAILED_HELD})"
         lost = summary.get("lost_writes")
         self.console.print(
             f"  → {summary.get('status')}: RTO {format_duration(summary.get('rto_s'))}, "
@@ -145,7 +151,9 @@ def summary_table(doc: dict[str, Any]) -> Any:
     # steps or steady state: "1/1 met their objectives (measured by independent probes)"
     # said of one that had none, and where nothing was measured
     free = [sc for sc in doc["scenarios"] if not _has_objective(sc) and sc["met"] is not None]
-    passed = sum(1 for sc in free if sc["met"])
+    # one whose rollback failed left its fault in place, whatever its steady state said
+    stuck = [sc for sc in doc["scenarios"] if sc["status"] == RunStatus.ROLLBACK_FAILED.value]
+    passed = sum(1 for sc in free if sc["met"] and sc not in stuck)
     skipped = sum(1 for sc in doc["scenarios"] if sc.get("skipped"))
     # with `probes: none` the RTO is the provider's own account (notes name the method)
     notes = doc.get("scenario_notes") or {}
@@ -162,6 +170,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
             "steady state held)"
         )
     caption = "; ".join(parts) or "no scenario has an RTO/RPO objective"
+    if stuck:
+        caption += f"; {len(stuck)} rollback failed (the environment may be degraded)"
     if skipped:
         caption += f"; {skipped} skipped in {doc.get('mode', 'isolated')} mode"
     dry = sum(1 for sc in doc["scenarios"] if sc.get("dry") and sc["met"] is None)
@@ -198,6 +208,8 @@ def summary_table(doc: dict[str, Any]) -> Any:
         met = {True: "[green]yes[/]", False: "[red]NO[/]", None: "[yellow]not judged[/]"}[sc["met"]]
         if sc["met"] is not None and not _has_objective(sc):  # nothing to meet: how it ended
             met = "[green]passed[/]" if sc["met"] else "[red]failed[/]"
+            if sc["met"] and sc in stuck:
+                met = "[red]rollback failed[/]"
         if sc.get("skipped"):
             met = "—"
         elif sc.get("dry") and sc["met"] is None:

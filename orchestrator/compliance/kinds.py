@@ -129,11 +129,16 @@ def _scenarios_with_actions(
     return {st.scenario for st in run.steps if _exercises(st, actions, activities)}
 
 
-@kind("dr_test_executed", "a drill, runbook or experiment ran to completion in the period")
+@kind(
+    "dr_test_executed",
+    "a drill, runbook or experiment was executed and judged in the period, passed or "
+    "failed (an aborted, crashed, skipped or dry run is not counted)",
+)
 def _executed(data: ReportData) -> Collected:
     """A run whose scenarios were judged (met or missed): an aborted run, one drill died
     in, one whose scenarios were all skipped, or a ``--dry actions`` run (no fault was
-    injected) tested nothing, whatever its status."""
+    injected) tested nothing, whatever its status. A failed run was executed: a failed
+    test is a test (the description said "ran to completion", which it had not)."""
     return Collected(
         [
             _run_ref(r)
@@ -148,6 +153,8 @@ def _executed(data: ReportData) -> Collected:
     "recovery time (fault to service restored, as clients saw it) measured by probes",
 )
 def _rto(data: ReportData) -> Collected:
+    """Scenarios with a measured RTO that were judged: an aborted or crashed scenario's
+    numbers stop at the abort (``RTO 0.000s``), no recovery was shown (`met` null)."""
     return _scenario_refs(
         (
             r,
@@ -156,7 +163,7 @@ def _rto(data: ReportData) -> Collected:
         )
         for r in data.runs
         for sc in r.scenarios
-        if sc.rto_s is not None
+        if sc.rto_s is not None and sc.met is not None
     )
 
 
@@ -170,6 +177,7 @@ def _obj(value: float | None) -> str:
     "recovery point (acknowledged writes lost) measured against a ledger of test writes",
 )
 def _rpo(data: ReportData) -> Collected:
+    """Scenarios with a measured RPO that were judged (as :func:`_rto`)."""
     return _scenario_refs(
         (
             r,
@@ -179,7 +187,7 @@ def _rpo(data: ReportData) -> Collected:
         )
         for r in data.runs
         for sc in r.scenarios
-        if sc.rpo_s is not None
+        if sc.rpo_s is not None and sc.met is not None
     )
 
 

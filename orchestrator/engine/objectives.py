@@ -37,6 +37,15 @@ NOT_JUDGED = {
 }
 
 
+#: a scenario without an RTO/RPO objective whose steady state held (``met`` true: nothing
+#: to miss) but whose rollback failed: its fault may still be in place, so no summary or
+#: report calls it "passed"
+ROLLBACK_FAILED_HELD = (
+    "no RTO/RPO objective: its steps or steady state held, but a rollback failed and "
+    "the environment may be degraded"
+)
+
+
 #: the timeline event naming a run's scenarios that never started (it was aborted, or
 #: stopped after a failure): the reports and `runs show` print its message
 NOT_STARTED = "run.not_started"

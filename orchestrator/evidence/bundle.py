@@ -98,10 +98,12 @@ rollbacks), `rollback_failed` (a rollback failed: the environment may be degrade
 `objective_rpo_s` (set by what `objectives_from` names; a scenario with neither, such as
 an experiment, is judged on passing alone: its steady state held), false when it missed
 one or failed (a step failed, an experiment deviated: then false whatever was measured),
-or null when it was not judged: `met_reason` (in runs.csv
-`objectives_not_judged_because`) says why: aborted, skipped, a dry run. `rto_s` runs from
-the fault to the service restored as the probes saw it; `rpo_s` is how much acknowledged
-data was lost, as time, `lost_writes` how many writes. Times are UTC, durations seconds.
+true also for a `rollback_failed` scenario whose objectives held (the reports then say
+"rollback failed", never "passed": its fault may still be in place), or null when it
+was not judged: `met_reason` (in runs.csv `objectives_not_judged_because`) says why:
+aborted, skipped, a dry run. `rto_s` runs from the fault to the service restored as the
+probes saw it; `rpo_s` is how much acknowledged data was lost, as time, `lost_writes`
+how many writes. Times are UTC, durations seconds.
 
 # Reading the journals
 

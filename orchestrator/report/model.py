@@ -186,9 +186,13 @@ class ScenarioView(_View):
     def verdict(self) -> str:
         """The objectives' verdict in words, the same in every report. A scenario without
         an RTO/RPO objective (an experiment's) had nothing to meet: it passed or failed
-        by its steps or steady state."""
+        by its steps or steady state — and did not pass when a rollback failed."""
         if self.met is None:
             return f"not judged ({self.met_reason})"
+        if not self.has_objective and self.met and self.status == "rollback_failed":
+            from orchestrator.engine.objectives import ROLLBACK_FAILED_HELD
+
+            return f"rollback failed ({ROLLBACK_FAILED_HELD})"
         if not self.has_objective:
             return "no RTO/RPO objective; passed" if self.met else "no RTO/RPO objective; failed"
         return "met" if self.met else "not met"
@@ -299,7 +303,7 @@ class ControlResult(_View):
     description: str
     evidence_kinds: list[str]
     #: each evidence kind in words (``dr_test_executed``: "a drill, runbook or experiment
-    #: ran to completion in the period"): the reports show these, not the bare names
+    #: was executed and judged in the period, …"): the reports show these, not bare names
     evidence_meaning: dict[str, str] = Field(default_factory=dict)
     satisfied: bool
     evidence: dict[str, list[EvidenceRef]]

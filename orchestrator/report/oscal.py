@@ -38,10 +38,11 @@ def _scenarios_in_words(r: RunView) -> str:
         parts.append(
             f"{sum(bool(sc.met) for sc in aimed)} of {len(aimed)} scenario(s) met their objectives"
         )
-    if free:
-        parts.append(
-            f"{sum(bool(sc.met) for sc in free)} of {len(free)} without an RTO/RPO objective passed"
-        )
+    if free:  # one whose rollback failed did not pass, whatever its steady state said
+        ok = sum(bool(sc.met) and sc.status != "rollback_failed" for sc in free)
+        parts.append(f"{ok} of {len(free)} without an RTO/RPO objective passed")
+    if stuck := [sc for sc in r.scenarios if sc.status == "rollback_failed"]:
+        parts.append(f"{len(stuck)} rollback failed (the environment may be degraded)")
     if unjudged:
         parts.append(
             f"{len(unjudged)} not judged ("

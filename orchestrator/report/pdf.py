@@ -361,6 +361,8 @@ class PdfRenderer(Renderer):
                             if sc.untested_dry_run
                             else {True: "yes", False: "no", None: "not judged"}[sc.met]
                             if sc.has_objective or sc.met is None
+                            else "rollback failed (no objective)"
+                            if sc.met and sc.status == "rollback_failed"
                             else "passed (no objective)"
                             if sc.met
                             else "failed (no objective)",

@@ -226,7 +226,11 @@ class DrillCollector:
                     "judged (aborted, drill died, skipped, a dry run).",
                     ["drill", "env", "scenario"],
                 ),
-                ("drill_open_findings", "Findings not yet closed.", ["drill", "env"]),
+                (
+                    "drill_open_findings",
+                    "Findings not yet closed (0 for a drill with runs and none open).",
+                    ["drill", "env"],
+                ),
                 (
                     "drill_scheduler_running",
                     "Scheduler instances up and firing: heartbeat within a minute, neither "
@@ -240,6 +244,9 @@ class DrillCollector:
                 ),
             )
         }
+        # every drill with runs has an open-findings series, 0 once its findings are
+        # closed: an alert or graph on it saw "no data" instead of 0
+        open_findings = open_findings_by_drill(src.db())
         for d in status["drills"]:
             last: dict[str, Any] | None = None
             if d["last_run_id"]:
@@ -253,6 +260,8 @@ class DrillCollector:
                     [d["drill"], _success_env(src.db(), d, last, env)], t
                 )
             g["drill_overdue"].add_metric(labels, 1.0 if d["overdue"] else 0.0)
+            if d["last_run_id"]:
+                open_findings.setdefault((d["drill"], env), 0)
             emitted: set[str] = set()
             for sc in (last or {}).get("scenarios", []):
                 if sc["id"] in emitted:  # a run from before scenario ids had to be unique:
@@ -265,7 +274,7 @@ class DrillCollector:
                     g["drill_rpo_seconds"].add_metric(sc_labels, sc["rpo_s"])
                 if sc["met"] is not None:
                     g["drill_objective_met"].add_metric(sc_labels, 1.0 if sc["met"] else 0.0)
-        for (drill, env), n in sorted(open_findings_by_drill(src.db()).items()):
+        for (drill, env), n in sorted(open_findings.items()):
             g["drill_open_findings"].add_metric([drill, env], float(n))
         g["drill_scheduler_running"].add_metric([], float(_schedulers_up(src.db(), src.now())))
         pending = [d for d in list_docs(src.db(), src.now()) if d["next_fire_at"]]

@@ -530,7 +530,10 @@ def test_every_report_says_in_words_what_backs_each_control(
     the PDF only "satisfied" with no evidence at all: an auditor without drill's glossary
     could not tell what a control was satisfied by. Each report now says it in words, and
     that all times are UTC."""
-    meaning = "a drill, runbook or experiment ran to completion in the period"
+    meaning = (
+        "a drill, runbook or experiment was executed and judged in the period, passed or "
+        "failed (an aborted, crashed, skipped or dry run is not counted)"
+    )
     soc2 = json.loads(_member(exported["q4zip"], "controls/soc2.json"))
     assert soc2["results"][0]["evidence_meaning"]["dr_test_executed"] == meaning
     html = " ".join(_member(exported["q4zip"], "report.html").decode().split())

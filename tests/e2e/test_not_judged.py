@@ -140,3 +140,75 @@ def test_stored_false_of_an_old_aborted_row_reads_as_not_judged() -> None:
     assert verdict_of("failed", False, None) == (False, None)
     assert verdict_of("succeeded", None, {"skipped": "live only"}) == (None, "skipped: live only")
     assert verdict_of("rollback_failed", False, None) == (False, None)
+
+
+def _export(workdir: Path, capsys: pytest.CaptureFixture[str], day: str, fw: str) -> Any:
+    out = workdir / f"{fw}.zip"
+    res = drill(
+        capsys, "evidence", "export", "--from", day, "--to", day, "--framework", fw,
+        "--out", str(out),
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    with zipfile.ZipFile(out) as z:
+        return json.loads(z.read(f"controls/{fw}.json"))
+
+
+def test_an_aborted_scenarios_numbers_are_no_measured_recovery(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An aborted scenario whose fault was marked has its RTO/RPO recorded (measured up to
+    the abort), but it was not judged: `rto_measured`/`rpo_measured` counted it as a
+    measured recovery (``RTO 0.000s …; objectives not judged (…)``), so ISO A.5.30 and
+    NIST CP-4 listed a run that recovered nothing as their evidence."""
+    drill_file = _aborted_drill(workdir)
+    held = workdir / "runbooks/held.yaml"
+    held.write_text(
+        held.read_text().replace(
+            "  - name: inject the fault\n    kind: action\n",
+            "  - name: inject the fault\n    kind: action\n    mark: fault_injected\n",
+        )
+    )
+    assert drill_file.exists()
+    res = drill(capsys, "run", "held-drill", "--env", "lab", "--json")
+    assert res.code == 3, res.err
+    doc = json.loads(res.out)
+    (sc,) = doc["scenarios"]
+    # RPO 0.000s here (no write was lost before the abort); on a lab with probes, RTO too
+    assert sc["met"] is None and (sc["rto_s"], sc["rpo_s"]) != (None, None), sc
+    for fw in ("iso27001", "nist"):
+        for control in _export(workdir, capsys, doc["started_at"][:10], fw)["results"]:
+            for name in ("rto_measured", "rpo_measured", "dr_test_executed"):
+                assert control["evidence"].get(name, []) == [], (fw, control)
+
+
+def test_a_failed_dr_test_was_executed_and_the_control_says_so(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run whose first step failed was executed (a failed test: `met` false) and is
+    `dr_test_executed` evidence; the kind's meaning said "ran to completion", which it
+    did not: the words now say what is counted."""
+    write(
+        workdir,
+        "runbooks/broken.yaml",
+        f"""id: broken
+title: its first step fails
+scenario: test
+steps:
+  - name: the fault cannot be injected
+    kind: action
+    activity: {activity("fail", message="planned failure")}
+""",
+    )
+    write(
+        workdir,
+        "drills/broken-drill.yaml",
+        "id: broken-drill\ntitle: a failed test\nscenarios:\n  - runbook: broken\n",
+    )
+    res = drill(capsys, "run", "broken-drill", "--env", "lab", "--json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "failed" and doc["scenarios"][0]["met"] is False
+    a13 = _export(workdir, capsys, doc["started_at"][:10], "soc2")["results"][0]
+    assert [e["ref"] for e in a13["evidence"]["dr_test_executed"]] == [f"run:{doc['run_id']}"]
+    meaning = a13["evidence_meaning"]["dr_test_executed"]
+    assert "completion" not in meaning and "failed" in meaning and "aborted" in meaning

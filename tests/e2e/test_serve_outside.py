@@ -683,3 +683,23 @@ def test_a_run_whose_drill_died_says_it_awaits_recovery(workdir: Path) -> None:
     finally:
         log = server.log()
     assert "Traceback" not in log, log
+
+
+def test_open_findings_of_a_drill_whose_findings_are_closed_is_zero(workdir: Path) -> None:
+    """`drill_open_findings` had no series for a drill with no open finding: once its
+    findings were closed, an alert or a graph on it saw "no data", not 0. Every drill
+    with runs has its series (labels as its other metrics'), 0 when nothing is open."""
+    path = write(workdir, "dev.yaml", experiment(workdir / "m", deviate=True))
+    assert run(workdir, "run", str(path)).code == 1
+    labels = (("drill", "dev"), ("env", "lab"))
+    assert _samples(_scrape(workdir)[1].decode())[("drill_open_findings", labels)] == 1.0
+    listed = run(workdir, "findings", "list", "--status", "open", "--json")
+    assert listed.code == 0, listed.err
+    for f in json.loads(listed.out):
+        res = run(workdir, "findings", "close", str(f["id"]), "--resolution", "fixed")
+        assert res.code == 0, res.err
+    code, body = _scrape(workdir)
+    assert code == 200
+    got = _samples(body.decode())
+    assert ("drill_last_run_timestamp_seconds", labels) in got
+    assert got[("drill_open_findings", labels)] == 0.0
