@@ -8,14 +8,18 @@ read functions of the modules that own each table.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, datetime
+from operator import itemgetter
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from orchestrator.config import Settings
     from orchestrator.evidence.export_data import Period
     from orchestrator.evidence.writer import EvidenceDB
+
+T = TypeVar("T")
 
 #: Most scenarios of one drill a trend chart shows (newest last).
 TREND_RUNS = 12
@@ -61,11 +65,28 @@ def measurement_shown(m: dict[str, Any]) -> tuple[str, str]:
     return value, bound
 
 
+def as_ran(steps: Iterable[T], started: Callable[[T], datetime | str | None]) -> list[T]:
+    """Steps in the order they ran, those never started last (in number order): a
+    rollback is recorded (numbered) when the step it undoes starts, so by number "remove
+    the marker" came before the step that put it there. ``started``: a step's start, a
+    datetime (the reports' views) or ISO 8601 text (run documents: compared as times, not
+    as text, where "…:00Z" of a whole second sorted after "…:00.5Z"). Every list and
+    timeline of a run's steps (`runs show`, the dashboard, the reports) is in this order."""
+
+    def key(st: T) -> tuple[bool, datetime]:
+        at = started(st)
+        if isinstance(at, str):
+            at = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        if at is None:
+            return True, datetime.min.replace(tzinfo=UTC)
+        return False, at if at.tzinfo else at.replace(tzinfo=UTC)
+
+    return sorted(steps, key=key)
+
+
 def steps_as_ran(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A run document's steps in the order they ran, those never started last: a rollback
-    is recorded (numbered) when the step it undoes starts, so by number "remove the
-    marker" came before the step that put it there."""
-    return sorted(steps, key=lambda st: (st["started_at"] is None, st["started_at"] or ""))
+    """A run document's steps in the order they ran (:func:`as_ran`)."""
+    return as_ran(steps, itemgetter("started_at"))
 
 
 def status_document(settings: Settings, db: EvidenceDB, now: datetime) -> dict[str, Any]:

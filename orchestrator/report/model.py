@@ -223,6 +223,14 @@ class RunView(_View):
     approvals: list[ApprovalView] = Field(default_factory=list)
 
     @property
+    def steps_ran(self) -> list[StepView]:
+        """The steps in the order they ran (:func:`~orchestrator.views.as_ran`), as the
+        timelines draw them: by number a rollback came above the fault it undoes."""
+        from orchestrator.views import as_ran
+
+        return as_ran(self.steps, lambda st: st.started_at)
+
+    @property
     def dry_run(self) -> bool:
         """An experiment run with ``--dry actions`` (or ``activities``, ``probes``): it
         tested nothing, so every report says "dry run" beside its status."""

@@ -41,7 +41,7 @@ def _timeline(run: RunView, width: float) -> Any:
     from reportlab.graphics.shapes import Drawing, Line, Rect, String
     from reportlab.lib import colors
 
-    steps = run.steps[:MAX_STEPS]
+    steps = run.steps_ran[:MAX_STEPS]  # as they ran, as `runs show` lists them
     row, left = 11.0, 150.0
     plot = width - left - 10
     t0 = run.started_at

@@ -101,7 +101,7 @@ def timeline_svg(run: RunView) -> str:
     """Steps as bars on a time axis, with fault-injected / service-restored marks."""
     t0, t1 = run.started_at, timeline_end(run)
     span = max((t1 - t0).total_seconds(), 0.001)
-    steps = run.steps[:MAX_STEPS]
+    steps = run.steps_ran[:MAX_STEPS]  # as they ran, as `runs show` lists them
     left, width, row = 270, 640, 16
     found = marks(run, "fault", "restored")
     xs = [_x(at, t0, span, left, width) for at, _, _ in found]

@@ -95,6 +95,8 @@ def trend_svg(points: list[dict[str, Any]], key: str, label: str) -> str:
 
 def timeline_svg(doc: dict[str, Any]) -> str:
     """A run's steps as bars on its time axis, with fault-injected / restored marks."""
+    from orchestrator.views import steps_as_ran
+
     t0 = _when(doc["started_at"])
     steps = doc.get("steps", [])
     if t0 is None:
@@ -102,7 +104,7 @@ def timeline_svg(doc: dict[str, Any]) -> str:
     ends = [_when(doc["ended_at"])] + [_when(s["ended_at"]) for s in steps]
     t1 = max((t for t in ends if t is not None), default=t0)
     span = max((t1 - t0).total_seconds(), 0.001)
-    shown = steps[:MAX_STEPS]
+    shown = steps_as_ran(steps)[:MAX_STEPS]  # as the Steps table (and `runs show`) list them
     left, width, row = 210, 560, 18
     head = 34  # two rows of mark labels, alternating by scenario, so neighbours do not overlap
     height = head + 8 + row * max(len(shown), 1) + 26
