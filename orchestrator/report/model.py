@@ -183,13 +183,28 @@ class ScenarioView(_View):
         return self.objective_rto_s is not None or self.objective_rpo_s is not None
 
     @property
+    def rollback_failed_held(self) -> bool:
+        """No objective to meet, its steady state held (``met`` true), but a rollback
+        failed: its fault may still be in place, so no report shows it as a pass."""
+        return not self.has_objective and bool(self.met) and self.status == "rollback_failed"
+
+    @property
+    def verdict_class(self) -> str:
+        """The class (colour) of :attr:`verdict`'s cell: green only beside a pass."""
+        if self.met is None:
+            return "notjudged"
+        if self.rollback_failed_held:
+            return "rollback_failed"
+        return "met" if self.met else "missed"
+
+    @property
     def verdict(self) -> str:
         """The objectives' verdict in words, the same in every report. A scenario without
         an RTO/RPO objective (an experiment's) had nothing to meet: it passed or failed
         by its steps or steady state — and did not pass when a rollback failed."""
         if self.met is None:
             return f"not judged ({self.met_reason})"
-        if not self.has_objective and self.met and self.status == "rollback_failed":
+        if self.rollback_failed_held:
             from orchestrator.engine.objectives import ROLLBACK_FAILED_HELD
 
             return f"rollback failed ({ROLLBACK_FAILED_HELD})"

@@ -362,7 +362,7 @@ class PdfRenderer(Renderer):
                             else {True: "yes", False: "no", None: "not judged"}[sc.met]
                             if sc.has_objective or sc.met is None
                             else "rollback failed (no objective)"
-                            if sc.met and sc.status == "rollback_failed"
+                            if sc.rollback_failed_held
                             else "passed (no objective)"
                             if sc.met
                             else "failed (no objective)",

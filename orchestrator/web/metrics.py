@@ -222,8 +222,11 @@ class DrillCollector:
                     "drill_objective_met",
                     "1 when the scenario passed and met its RTO/RPO objectives in the "
                     "drill's last run (one without objectives, such as an experiment: "
-                    "passed), 0 when it missed one or failed; absent when it was not "
-                    "judged (aborted, drill died, skipped, a dry run).",
+                    "passed), 0 when it missed one or failed; also 1 when they were met, "
+                    "or its steady state held, but a rollback then failed (not a pass: "
+                    "the run is rollback_failed, with a critical finding counted in "
+                    "drill_open_findings); absent when it was not judged (aborted, drill "
+                    "died, skipped, a dry run).",
                     ["drill", "env", "scenario"],
                 ),
                 (

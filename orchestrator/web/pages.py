@@ -142,12 +142,24 @@ def _run(src: Sources, _q: Params, path: dict[str, str]) -> Any:
 
 def _run_extra(_src: Sources, _q: Params, doc: Any) -> dict[str, Any]:
     """The timeline chart; the steps in the order they ran and each measurement's value
-    and error bound, as `drill runs show` prints them."""
+    and error bound, as `drill runs show` prints them; the scenarios whose met cell says
+    "rollback failed" (no objective, steady state held, a rollback failed: no green
+    "met", as `runs show` says), with why."""
+    from orchestrator.engine.objectives import ROLLBACK_FAILED_HELD
+    from orchestrator.evidence.enums import RunStatus
     from orchestrator.views import measurement_shown, steps_as_ran
     from orchestrator.web.charts import timeline_svg
 
     return {
         "timeline": timeline_svg(doc),
+        "rollback_failed_held": {
+            sc["id"]: ROLLBACK_FAILED_HELD
+            for sc in doc["scenarios"]
+            if sc["met"]
+            and sc["status"] == RunStatus.ROLLBACK_FAILED.value
+            and sc["objectives"]["rto_s"] is None
+            and sc["objectives"]["rpo_s"] is None
+        },
         "steps_ran": steps_as_ran(doc["steps"]),
         "measured": [(m, *measurement_shown(m)) for m in doc["measurements"]],
     }

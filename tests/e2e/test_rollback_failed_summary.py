@@ -57,3 +57,38 @@ def test_a_rollback_failed_experiment_is_not_called_passed(workdir: Path) -> Non
             [pdftotext, "-layout", str(pdf), "-"], check=True, capture_output=True, text=True
         ).stdout
         assert "passed (no objective)" not in text and "rollback failed" in text
+
+
+def test_a_rollback_failed_experiment_is_not_shown_green(workdir: Path) -> None:
+    """Its words said "rollback failed" (above), but the dashboard's run page showed a
+    green "met" badge for it and report.html coloured that cell green, as a pass."""
+    import re
+
+    from starlette.testclient import TestClient
+
+    from orchestrator.web.app import create_app
+    from orchestrator.web.metrics import Sources
+
+    marker = workdir / "m"
+    text = experiment(marker).replace(
+        f'func: remove, arguments: {{path: "{marker}"}}',
+        "func: fail, arguments: {message: the rollback cannot undo it}",
+    )
+    res = run(workdir, "run", str(write(workdir, "stuck.yaml", text)), "--json")
+    assert res.code == 1, res.err
+    run_id = json.loads(res.out)["run_id"]
+    with TestClient(create_app(Sources.open(None))) as client:
+        page = client.get(f"/runs/{run_id}").text
+        metrics = client.get("/metrics").text
+    scenarios = page.split("<h2>Scenarios</h2>")[1].split("</table>")[0]
+    cells = re.findall(r"<td>(.*?)</td>", scenarios, re.S)
+    assert 'class="badge met"' not in cells[-1], cells
+    assert 'class="badge rollback_failed"' in cells[-1] and "rollback failed" in cells[-1]
+    # drill_objective_met keeps its value (the objectives' verdict) and says what it means
+    assert re.search(r"^drill_objective_met\{.*\} 1\.0$", metrics, re.M), metrics
+    help_ = next(line for line in metrics.splitlines() if "HELP drill_objective_met" in line)
+    assert "rollback" in help_, help_
+    html = workdir / "r.html"
+    assert run(workdir, "report", run_id, "--html", "--out", str(html)).code == 0
+    (cell,) = re.findall(r'<td class="([^"]*)">[^<]*rollback failed \(', html.read_text())
+    assert cell not in ("met", "succeeded", "satisfied"), cell
