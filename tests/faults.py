@@ -224,3 +224,14 @@ def signal_in_gc(sig: str = "SIGTERM") -> bool:
     del thing
     gc.collect()
     return ref() is None
+
+
+def nested(levels: int = 5000) -> dict[str, object]:
+    """A mapping nested ``levels`` deep (a parsed tree, a linked structure)."""
+    top: dict[str, object] = {}
+    inner = top
+    for _ in range(levels):
+        child: dict[str, object] = {}
+        inner["a"] = child
+        inner = child
+    return top

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 
 from orchestrator.commands.common import esc
 from orchestrator.durations import format_duration
+from orchestrator.engine.ack import ACK_POLL_S
 from orchestrator.evidence.enums import RunStatus
 
 _ICONS = {
@@ -102,19 +106,32 @@ class ConsoleReporter:
         if status is not None:
             status.update(f"{self._label}\n  [dim]{esc(line)}[/]")
 
-    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+    def prompt_ack(
+        self, instructions: str, timeout_s: float, watch: Callable[[], str | None]
+    ) -> bool | str | None:
+        """The prompt reads the terminal here, when a line is there to read, and calls
+        ``watch`` in between: a reader thread left waiting on the terminal after a timeout
+        took the operator's answer to the next prompt, and `drill ack` went unseen."""
         if not sys.stdin.isatty():
             return None
         self._stop_status()
         self.console.print(f"\n[bold yellow]MANUAL STEP[/] {esc(instructions)}")
-        try:
-            answer = self.console.input(
-                "Type [bold]done[/] when finished, [bold]fail[/] if it could not be done: "
-            )
-        except EOFError:  # Ctrl-D: nobody answers here after all (`drill ack` still can)
+        self.console.print(
+            "Type [bold]done[/] when finished, [bold]fail[/] if it could not be done: ", end=""
+        )
+        fd = sys.stdin.fileno()
+        while True:
+            by = watch()
+            if by is not None:
+                self.console.print(f"\nacknowledged by {esc(by)} (drill ack)")
+                return by
+            if select.select([fd], [], [], ACK_POLL_S)[0]:
+                break
+        line = os.read(fd, 4096)  # a terminal gives one line (or none: Ctrl-D, its end)
+        if not line:  # nobody answers here after all (`drill ack` still can)
             self.console.print()
             return None
-        return answer.strip().lower() in {"done", "y", "yes", "ok"}
+        return line.decode(errors="replace").strip().lower() in {"done", "y", "yes", "ok"}
 
 
 def _short(seconds: float | None) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 
 from orchestrator.engine.signals import AbortSignal
 from orchestrator.errors import NotFoundError, UsageError, shown
@@ -39,6 +40,21 @@ def acknowledge(db: EvidenceDB, run_id: str, who: str, note: str | None = None) 
     )
 
 
+#: how often a wait for `drill ack` looks for one
+ACK_POLL_S = 0.25
+
+
+def acked_since(db: EvidenceDB, run_id: str, since: datetime) -> str | None:
+    """Who acknowledged run ``run_id`` at ``since`` or later, or None."""
+    acks: list[TimelineEvent] = db.records(
+        TimelineEvent, "run_id = ? AND kind = ?", (run_id, ACK_EVENT), "at, id"
+    )
+    for ev in acks:
+        if ev.at >= since:
+            return str((ev.data or {}).get("by", "operator"))
+    return None
+
+
 def wait_for_ack(
     db: EvidenceDB, run_id: str, timeout_s: float, abort_reason: Callable[[], str | None]
 ) -> str | None:
@@ -49,11 +65,8 @@ def wait_for_ack(
         reason = abort_reason()
         if reason:
             raise AbortSignal(reason)
-        acks: list[TimelineEvent] = db.records(
-            TimelineEvent, "run_id = ? AND kind = ?", (run_id, ACK_EVENT), "at, id"
-        )
-        for ev in acks:
-            if ev.at >= since:
-                return str((ev.data or {}).get("by", "operator"))
-        time.sleep(0.25)
+        by = acked_since(db, run_id, since)
+        if by is not None:
+            return by
+        time.sleep(ACK_POLL_S)
     return None

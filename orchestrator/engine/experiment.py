@@ -37,7 +37,7 @@ from orchestrator.engine import experiment_journal as ej
 from orchestrator.engine.calls import keep_std_fds, keep_std_streams, not_a_forked_copy
 from orchestrator.engine.experiment_options import ExperimentOptions, resolve_runtime
 from orchestrator.engine.experiment_stops import StopWitness
-from orchestrator.engine.recorder import Recorder
+from orchestrator.engine.recorder import Recorder, recordable
 from orchestrator.engine.reporter import Reporter
 from orchestrator.engine.signals import (
     AbortSignal,
@@ -587,8 +587,9 @@ def run_experiment_scenario(
     # the journal holds the experiment (its secrets, DSNs) and every output (an `env`
     # probe prints AWS keys): redacted for the evidence store and for --journal-path alike
     # (a lone surrogate — a file name that is not UTF-8, as os.listdir gives it — is kept
-    # as its JSON escape: encoding it failed, and the run with it after its rollbacks)
-    text = json.dumps(journal, default=str, indent=2, ensure_ascii=False)
+    # as its JSON escape: encoding it failed, and the run with it after its rollbacks;
+    # an output nested too deep is cut where its step's evidence is: see `recordable`)
+    text = json.dumps(recordable(journal), default=str, indent=2, ensure_ascii=False)
     content = redact_bytes(text.encode("utf-8", "backslashreplace"))
     recorder.artifact(f"journal-{scenario.scenario_id}.json", content, "application/json", scenario)
     if opts.journal_path is not None:

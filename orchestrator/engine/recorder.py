@@ -309,9 +309,57 @@ def _met(name: str, value: float | None, sc: ScenarioRun) -> bool | None:
     return value <= objective
 
 
+#: how deep an activity's output (and a chaos journal holding it) nests at most to be
+#: recorded: encoding, redacting and reading JSON back recurse, once per level, and an
+#: output nested a few hundred levels deep (a parsed tree, a linked structure)
+#: overflowed Python's stack — the step stayed ``running`` and the run failed on
+#: drill's own ``RecursionError``. A definition nests at most ``yamlguard.MAX_DEPTH``.
+RECORDED_DEPTH = 100
+
+NESTED_TOO_DEEP = f"not recorded: nested deeper than {RECORDED_DEPTH} levels"
+
+
+def recordable(value: Any) -> Any:
+    """``value`` with each list or mapping nested deeper than :data:`RECORDED_DEPTH`
+    levels, or inside itself (a cycle), replaced by :data:`NESTED_TOO_DEEP` (``value``
+    itself when none is)."""
+    return _cut(value, RECORDED_DEPTH, set())
+
+
+def _cut(value: Any, levels: int, path: set[int]) -> Any:
+    if not _deeper(value, levels, path):
+        return value
+    if levels == 0 or id(value) in path:
+        return NESTED_TOO_DEEP
+    path.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {k: _cut(v, levels - 1, path) for k, v in value.items()}
+        return [_cut(v, levels - 1, path) for v in value]
+    finally:
+        path.discard(id(value))
+
+
+def _deeper(value: Any, levels: int, path: set[int]) -> bool:
+    """Whether ``value`` nests deeper than ``levels`` (``path``: the containers it is in)."""
+    if not isinstance(value, dict | list | tuple):
+        return False
+    if levels == 0 or id(value) in path:
+        return True
+    path.add(id(value))
+    try:
+        for v in value.values() if isinstance(value, dict) else value:
+            if isinstance(v, dict | list | tuple) and _deeper(v, levels - 1, path):
+                return True
+        return False
+    finally:
+        path.discard(id(value))
+
+
 def _jsonable(value: Any) -> Any:
     if value is None:
         return None
+    value = recordable(value)
     try:
         json.dumps(value)
         return value

@@ -7,6 +7,7 @@ is what keeps ``--json`` pure (stdout: only warnings, on stderr, get through).
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any, Protocol
 
 
@@ -22,8 +23,12 @@ class Reporter(Protocol):
         ...
 
     def probe_status(self, line: str) -> None: ...
-    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
-        """Ask the operator to acknowledge; None when no one can be asked here."""
+    def prompt_ack(
+        self, instructions: str, timeout_s: float, watch: Callable[[], str | None]
+    ) -> bool | str | None:
+        """Ask the operator to acknowledge: the answer (True: done, False: could not be
+        done), or who acknowledged elsewhere (``watch()``'s answer, asked while the prompt
+        waits; it raises to end the wait); None when no one can be asked here."""
         ...
 
 
@@ -54,5 +59,7 @@ class QuietReporter:
     def probe_status(self, line: str) -> None:
         pass
 
-    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+    def prompt_ack(
+        self, instructions: str, timeout_s: float, watch: Callable[[], str | None]
+    ) -> bool | str | None:
         return None

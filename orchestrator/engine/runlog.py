@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,8 +106,10 @@ class RunLog:
     def probe_status(self, line: str) -> None:
         self.inner.probe_status(line)
 
-    def prompt_ack(self, instructions: str, timeout_s: float) -> bool | None:
+    def prompt_ack(
+        self, instructions: str, timeout_s: float, watch: Callable[[], str | None]
+    ) -> bool | str | None:
         self._log("manual.prompt", instructions=instructions, timeout_s=timeout_s)
-        answer = self.inner.prompt_ack(instructions, timeout_s)
+        answer = self.inner.prompt_ack(instructions, timeout_s, watch)
         self._log("manual.answer", acknowledged=answer)
         return answer

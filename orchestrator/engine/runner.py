@@ -787,28 +787,36 @@ class RunEngine:
 
     def _manual(self, step: Step) -> dict[str, Any]:
         """Wait for an operator: a prompt on a terminal, or `drill ack RUN_ID`."""
-        from orchestrator.engine.ack import wait_for_ack
+        from orchestrator.engine.ack import acked_since, wait_for_ack
 
         assert self.recorder is not None
+        run_id = self.recorder.run.id
         self.recorder.event(
             "manual.waiting",
             f"waiting for operator: {step.title}",
             data={"instructions": step.instructions},
         )
-        # the prompt waits in a thread: its answer within the step's timeout, a stop at
-        # once (it waited for ever, the fault in place, whatever the step's timeout)
+        since, deadline = utcnow(), time.monotonic() + step.timeout
+
+        def watch() -> str | None:
+            """While the prompt waits: a stop or the step's timeout ends it (it waited for
+            ever, the fault in place), and so does a `drill ack` (not looked for)."""
+            reason = self._abort_reason()
+            if reason:
+                raise AbortSignal(reason)
+            if time.monotonic() > deadline:
+                raise CallTimeout(f"timed out after {step.timeout:g}s")
+            return acked_since(self.db, run_id, since)
+
         try:
-            answer = call_with_deadline(
-                lambda: self.reporter.prompt_ack(step.instructions or step.title, step.timeout),
-                step.timeout,
-                self._abort_reason,
-                step=False,  # nothing to wait for before the rollbacks: it only reads
-            )
+            answer = self.reporter.prompt_ack(step.instructions or step.title, step.timeout, watch)
         except CallTimeout:
             raise StepFailed(
                 f"no answer at the prompt within {format_duration(step.timeout)}",
                 f"re-run when an operator can do {step.title!r}",
             ) from None
+        if isinstance(answer, str):
+            return {"acknowledged_by": answer, "via": "drill ack"}
         if answer is True:
             return {"acknowledged_by": operator(), "via": "prompt"}
         if answer is False:
@@ -817,14 +825,14 @@ class RunEngine:
         self.reporter.warning(
             f"manual step {step.title!r} waits for an operator"
             + (f": {step.instructions}" if step.instructions else "")
-            + f" — when done, run `drill ack {self.recorder.run.id}` "
+            + f" — when done, run `drill ack {run_id}` "
             f"(within {format_duration(step.timeout)})"
         )
-        by = wait_for_ack(self.db, self.recorder.run.id, step.timeout, self._abort_reason)
+        by = wait_for_ack(self.db, run_id, step.timeout, self._abort_reason)
         if by is None:
             raise StepFailed(
                 f"no acknowledgement within {step.timeout:g}s",
-                f"acknowledge with `drill ack {self.recorder.run.id}`",
+                f"acknowledge with `drill ack {run_id}`",
             )
         return {"acknowledged_by": by, "via": "drill ack"}
 

@@ -282,3 +282,76 @@ rollback:
     assert "ValueError: unexpected file" in step["error"] and "report-" in step["error"], step
     assert sorted(f["kind"] for f in shown["findings"]) == ["internal_error", "step_failed"]
     assert run(workdir, "evidence", "verify").code == 0
+
+
+def _depth(value: object) -> tuple[int, object]:
+    """How many mappings deep ``value`` goes under ``a``, and what is at the bottom."""
+    levels = 0
+    while isinstance(value, dict):
+        value, levels = value["a"], levels + 1
+    return levels, value
+
+
+def test_an_output_nested_too_deep_is_recorded_as_such(workdir: Path) -> None:
+    """A python activity returning a value nested 5,000 deep left its step `running` in a
+    run that had ended, and the run failed on drill's own encoder ("internal error:
+    RecursionError … while encoding a JSON object"). The step succeeds; its output is
+    kept to a depth, with a marker saying what was not recorded and why."""
+    from orchestrator.engine.recorder import NESTED_TOO_DEEP, RECORDED_DEPTH
+
+    rb = write(
+        workdir,
+        "runbooks/deep.yaml",
+        f"""id: deep
+title: a python activity returns a deeply nested value
+scenario: test
+steps:
+  - name: read the tree
+    kind: action
+    activity: {activity("nested", levels=5000)}
+""",
+    )
+    res = run(workdir, "run", str(rb), "--json")
+    assert res.code == 0, res.err
+    assert "RecursionError" not in res.err, res.err
+    doc = json.loads(res.out)
+    assert doc["status"] == "succeeded" and doc["error"] is None, doc
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    (step,) = shown["steps"]
+    assert step["status"] == "succeeded", step
+    assert _depth(step["output"]) == (RECORDED_DEPTH, NESTED_TOO_DEEP), step["output"]
+    assert shown["findings"] == []
+    assert run(workdir, "evidence", "verify").code == 0
+
+
+def test_an_experiments_output_nested_too_deep_ends_its_step(workdir: Path) -> None:
+    """The same value from an experiment's probe: chaoslib aborts the experiment on it
+    (its own log line takes the value's repr, as under `chaos run`), but the probe's step
+    ended (it stayed `running`), its output and the chaos journal are recorded, and no
+    error of drill's own encoder is the run's."""
+    from orchestrator.engine.recorder import NESTED_TOO_DEEP, RECORDED_DEPTH
+
+    provider = "{type: python, module: tests.faults, func: nested, arguments: {levels: 5000}}"
+    exp = write(
+        workdir,
+        "experiments/deep.yaml",
+        f"""title: deep output
+description: a probe returning a deeply nested value
+method:
+  - type: probe
+    name: read the tree
+    provider: {provider}
+""",
+    )
+    res = run(workdir, "run", str(exp), "--json", "--journal-path", "journal.json")
+    assert res.code == 1, res.err
+    doc = json.loads(res.out)
+    assert "internal error" not in (doc["error"] or ""), doc
+    shown = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    (step,) = shown["steps"]
+    assert step["status"] == "succeeded", step
+    assert _depth(step["output"]) == (RECORDED_DEPTH, NESTED_TOO_DEEP), step["output"]
+    assert [f["kind"] for f in shown["findings"]] != ["internal_error"], shown["findings"]
+    journal = json.loads((workdir / "journal.json").read_text())
+    assert _depth(journal["run"][0]["output"])[1] == NESTED_TOO_DEEP
+    assert run(workdir, "evidence", "verify").code == 0

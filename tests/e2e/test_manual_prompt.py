@@ -107,3 +107,78 @@ def test_ctrl_d_at_the_prompt_leaves_the_step_to_drill_ack(workdir: Path) -> Non
     step = {s["name"]: s for s in doc["steps"]}["operator checks the dashboard"]  # type: ignore[attr-defined]
     assert step["status"] == "failed" and "no acknowledgement" in step["error"], step
     assert [f["kind"] for f in doc["findings"]] == ["step_failed"], doc["findings"]  # type: ignore[attr-defined]
+
+
+def manual_scenario(rb_id: str, marker: Path, timeout: str) -> str:
+    return f"""id: {rb_id}
+title: an operator checks {rb_id}
+scenario: test
+steps:
+  - name: inject the fault
+    kind: action
+    activity: {activity("touch", path=str(marker))}
+  - name: operator checks {rb_id}
+    kind: manual
+    instructions: Confirm the {rb_id} alarm fired.
+    timeout: {timeout}
+rollback:
+  - name: remove the marker
+    kind: action
+    activity: {activity("remove", path=str(marker))}
+"""
+
+
+def test_the_answer_after_a_timed_out_prompt_goes_to_the_next_prompt(workdir: Path) -> None:
+    """A prompt that timed out left its reader thread waiting on the terminal: the
+    operator's answer to the next manual step of the run went to that old reader, and the
+    step waited on until its own timeout."""
+    write(workdir, "runbooks/first.yaml", manual_scenario("first", workdir / "first", "2s"))
+    write(workdir, "runbooks/second.yaml", manual_scenario("second", workdir / "second", "60s"))
+    write(
+        workdir,
+        "drills/two.yaml",
+        "id: two\ntitle: two manual checks\nstop_policy: continue\n"
+        "scenarios:\n  - runbook: first\n  - runbook: second\n",
+    )
+    proc, master = in_terminal(workdir, "run", "two")
+    try:
+        wait_for(workdir / "second", proc, master)  # the first prompt timed out
+        read_until_end(proc, master, until=b"second alarm fired")
+        os.write(master, b"done\n")
+        shown = read_until_end(proc, master).decode(errors="replace")
+        assert proc.wait(timeout=120) == 1, shown  # the first scenario failed
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    (doc,) = json.loads(run(workdir, "runs", "list", "--json").out)
+    shown_doc = json.loads(run(workdir, "runs", "show", doc["run_id"], "--json").out)
+    steps = {s["name"]: s for s in shown_doc["steps"]}
+    assert "no answer at the prompt" in steps["operator checks first"]["error"], steps
+    second = steps["operator checks second"]
+    assert second["status"] == "succeeded" and second["output"]["via"] == "prompt", second
+
+
+def test_drill_ack_ends_a_prompt_waiting_at_the_terminal(workdir: Path) -> None:
+    """`drill ack` was not looked for while the prompt waited at a terminal: the step
+    waited on until its timeout (a failed step, rollbacks) though the operator had
+    acknowledged it."""
+    marker = workdir / "marker"
+    rb = write(workdir, "runbooks/manual.yaml", manual_scenario("manual", marker, "60s"))
+    proc, master = in_terminal(workdir, "run", str(rb))
+    try:
+        wait_for(marker, proc, master)
+        read_until_end(proc, master, until=b"when finished")
+        (listed,) = json.loads(run(workdir, "runs", "list", "--json").out)
+        acked = run(workdir, "ack", listed["run_id"])
+        assert acked.code == 0, acked.err
+        shown = read_until_end(proc, master).decode(errors="replace")
+        assert proc.wait(timeout=120) == 0, shown
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    doc = json.loads(run(workdir, "runs", "show", listed["run_id"], "--json").out)
+    step = {s["name"]: s for s in doc["steps"]}["operator checks manual"]
+    assert step["status"] == "succeeded" and step["output"]["via"] == "drill ack", step
+    assert doc["status"] == "succeeded", doc["status"]
