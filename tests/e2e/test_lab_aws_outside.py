@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -200,9 +201,14 @@ def test_a_deny_all_rule_on_an_azs_own_acl_isolates_it(awslab: Path) -> None:
     wait_until(lambda: lab_status(awslab)["isolated"] == [], 60, "the AZ back")
     ec2.replace_network_acl_association(AssociationId=moved, NetworkAclId=shared["NetworkAclId"])
     ec2.delete_network_acl(NetworkAclId=own)
-    after = lab_status(awslab)
+
+    # the AZ's components come back as their links do (a standby reconnects): waited for
+    def all_up() -> dict[str, Any] | None:
+        status = lab_status(awslab)
+        return status if {c["state"] for c in status["components"]} == {"up"} else None
+
+    after = wait_until(all_up, 60, "every component up again")
     assert after["primary"] == before["primary"]  # the standby's AZ: no failover
-    assert {c["state"] for c in after["components"]} == {"up"}
 
 
 def test_lab_up_after_a_promotion_through_the_api_says_what_it_found(awslab: Path) -> None:
