@@ -5,13 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def experiment(marker: Path, fail: bool = False, pause: float = 0.0, deviate: bool = False) -> str:
+def experiment(
+    marker: Path,
+    fail: bool = False,
+    pause: float = 0.0,
+    deviate: bool = False,
+    held: Path | None = None,
+) -> str:
     """A marker experiment; ``fail``: a method action raises (chaos: still completed);
-    ``deviate``: the method breaks the steady state (chaos: deviated)."""
+    ``deviate``: the method breaks the steady state (chaos: deviated); ``held``: an action
+    after the marker says it is running (``held``) and ends once ``HELD.release`` exists
+    (a stop lets an action end: the test releases it, no grace is waited out)."""
     method = f"""
   - type: action
     name: inject-marker
     provider: {{type: python, module: tests.faults, func: touch, arguments: {{path: "{marker}"}}}}
+"""
+    if held is not None:
+        method += f"""
+  - type: action
+    name: hold
+    provider: {{type: python, module: tests.faults, func: hold_until,
+               arguments: {{path: "{held}", release: "{held}.release"}}}}
 """
     if pause:
         method += f"""

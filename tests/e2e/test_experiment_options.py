@@ -456,14 +456,15 @@ def test_sigterm_interrupts_journal_and_follows_rollback_strategy(
     from tests.clihelp import spawn
     from tests.e2e.test_signals import wait_for
 
-    marker = workdir / "marker"
-    exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
+    marker, held = workdir / "marker", workdir / "held"
+    exp = write(workdir, "exp.yaml", experiment(marker, held=held))
     extra = ["--rollback-strategy", strategy] if strategy else []
     proc = spawn(
         workdir, "run", str(exp), "--json", "--journal-path", str(workdir / "j.json"), *extra
     )
-    wait_for(marker)
+    wait_for(held)
     proc.send_signal(signal.SIGTERM)
+    (workdir / "held.release").touch()  # the action a stop lets end
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert json.loads(out)["status"] == "aborted"

@@ -46,12 +46,12 @@ def test_signal_during_runbook_runs_rollbacks(workdir: Path, sig: signal.Signals
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_during_experiment_runs_rollbacks(workdir: Path, sig: signal.Signals) -> None:
-    marker = workdir / "marker"
-    exp = write(workdir, "exp.yaml", experiment(marker, pause=60))
+    marker, held = workdir / "marker", workdir / "held"
+    exp = write(workdir, "exp.yaml", experiment(marker, held=held))
     proc = spawn(workdir, "run", str(exp), "--json")
-    wait_for(marker)
-    time.sleep(0.3)
+    wait_for(held)
     proc.send_signal(sig)
+    (workdir / "held.release").touch()  # the action a stop lets end
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     assert json.loads(out)["status"] == "aborted"
@@ -166,7 +166,7 @@ def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
     marker, holding = workdir / "marker", workdir / "holding"
     reset = {"type": "python", "module": "tests.faults", "func": "reset_signals"}
     hold = {"type": "python", "module": "tests.faults", "func": "hold_until"}
-    hold["arguments"] = {"path": str(holding), "release": str(workdir / "never")}
+    hold["arguments"] = {"path": str(holding), "release": str(workdir / "release")}
     activities = [
         {"type": "action", "name": "set-up-a-library", "provider": reset},
         {"type": "action", "name": "hold", "provider": hold},
@@ -177,6 +177,7 @@ def test_an_experiment_activity_resetting_signals_does_not_disarm_the_stop(
     proc = spawn(workdir, "run", str(exp), "--json")
     wait_for(holding)
     proc.send_signal(sig)
+    (workdir / "release").touch()  # the action a stop lets end
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 3, err
     doc = json.loads(out)
