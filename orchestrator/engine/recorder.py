@@ -327,31 +327,18 @@ def recordable(value: Any) -> Any:
 
 
 def _cut(value: Any, levels: int, path: set[int]) -> Any:
-    if not _deeper(value, levels, path):
+    """One walk: a container whose every child came back as it was is returned itself."""
+    if not isinstance(value, dict | list | tuple):
         return value
     if levels == 0 or id(value) in path:
         return NESTED_TOO_DEEP
     path.add(id(value))
     try:
         if isinstance(value, dict):
-            return {k: _cut(v, levels - 1, path) for k, v in value.items()}
-        return [_cut(v, levels - 1, path) for v in value]
-    finally:
-        path.discard(id(value))
-
-
-def _deeper(value: Any, levels: int, path: set[int]) -> bool:
-    """Whether ``value`` nests deeper than ``levels`` (``path``: the containers it is in)."""
-    if not isinstance(value, dict | list | tuple):
-        return False
-    if levels == 0 or id(value) in path:
-        return True
-    path.add(id(value))
-    try:
-        for v in value.values() if isinstance(value, dict) else value:
-            if isinstance(v, dict | list | tuple) and _deeper(v, levels - 1, path):
-                return True
-        return False
+            mapping = {k: _cut(v, levels - 1, path) for k, v in value.items()}
+            return value if all(mapping[k] is v for k, v in value.items()) else mapping
+        items = [_cut(v, levels - 1, path) for v in value]
+        return value if all(c is v for c, v in zip(items, value, strict=True)) else items
     finally:
         path.discard(id(value))
 
